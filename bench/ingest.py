@@ -1,0 +1,896 @@
+"""Benchmark stream ingest: bare XREADGROUP baseline vs the full pipeline into PostgreSQL.
+
+Run ``PYTHONPATH=. .venv/bin/python -m bench.ingest`` (see ``--help``). It
+
+1. recreates its own PostgreSQL database (``panorama_bench``) and migrates it, flushes its Redis db (14);
+2. preloads N generated events (seeded, realistic mix) into the four ``feeds:<domain>`` streams (not timed);
+3. times a bare redis-py consumer that only XREADGROUPs (COUNT 1000) and XACKs every entry (the baseline);
+4. times the real ``StreamConsumer`` + ``Pipeline(EventStore)`` (1 thread, or K processes in one group) until
+   all N events are stored, then verifies events, rollups, incident reports, acks and counters;
+5. times the stages in isolation on a sample (parse, ``EventStore.write`` per 1,000, the Redis flush);
+6. prints a table (or JSON with ``--json``). Targets are reported, never asserted: the exit status is
+   non-zero only on errors (a failed verification, a crash, a stall).
+
+The pipeline's deltas go to ``bench:panorama:updates`` instead of ``panorama:updates`` (pub/sub channels are
+shared by every Redis db, so a benchmark must not flood other people's gateways); pass
+``--updates-channel panorama:updates`` to publish where production does. The cost is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import logging
+import multiprocessing as mp
+import os
+import platform
+import pstats
+import random
+import statistics
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from importlib import metadata as importlib_metadata
+from time import perf_counter
+from typing import Iterator
+
+import psycopg
+import redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from dashboard.bus import CLIENT_OPTIONS
+from dashboard.city import load_city
+from dashboard.db import make_engine, upgrade
+from feeds.channels import DOMAINS, INGEST_GROUP, UPDATES_CHANNEL, feed_name, feed_names, ingested_counts_key, \
+    reject_counts_key
+
+log = logging.getLogger("bench.ingest")
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_DB = "panorama_bench"
+BENCH_UPDATES_CHANNEL = "bench:panorama:updates"
+BASELINE_GROUP = "bench-baseline"
+TARGET_EVENTS_PER_S = 25_000
+TARGET_RATIO = 0.40
+CST = timezone(timedelta(hours=8))
+BASE_TS = datetime(2026, 11, 26, 8, 0, tzinfo=CST)
+
+# --------------------------------------------------------------------------- the generated feed
+
+DOMAIN_WEIGHTS = {"traffic": 40, "environment": 30, "security": 20, "incident": 10}
+# severity 1 info .. 4 critical: mostly 1-2, about 5 % major or critical
+SEVERITY_WEIGHTS = {1: 70, 2: 25, 3: 4, 4: 1}
+# kind: (weight, Chinese label, unit, value range or None, source prefix)
+KINDS: dict[str, dict[str, tuple]] = {
+    "traffic": {
+        "congestion": (45, "交通拥堵", "index", (1.0, 10.0), "loop"),
+        "speed": (30, "平均车速", "km/h", (5.0, 90.0), "radar"),
+        "accident": (10, "交通事故", None, None, "camera"),
+        "signal_fault": (10, "信号灯故障", None, None, "signal"),
+        "road_closure": (5, "道路封闭", None, None, "tpb"),
+    },
+    "environment": {
+        "aqi": (30, "空气质量指数", "AQI", (15.0, 180.0), "aqs"),
+        "pm25": (25, "PM2.5浓度", "µg/m³", (5.0, 120.0), "aqs"),
+        "noise": (25, "噪声监测", "dB", (35.0, 95.0), "noise"),
+        "water_level": (10, "河道水位", "m", (0.2, 4.5), "hydro"),
+        "rainfall": (8, "降雨量", "mm/h", (0.0, 60.0), "rain"),
+        "pollution_discharge": (2, "污染排放", "mg/L", (0.5, 40.0), "outfall"),
+    },
+    "security": {
+        "crowd_density": (40, "人群密度", "p/m²", (0.1, 4.0), "camera"),
+        "suspicious_vehicle": (20, "可疑车辆", None, None, "lpr"),
+        "theft": (20, "盗窃警情", None, None, "110"),
+        "intrusion": (12, "非法闯入", None, None, "gate"),
+        "fight": (8, "打架斗殴", None, None, "110"),
+    },
+    "incident": {
+        "public_complaint": (40, "市民投诉", None, None, "12345"),
+        "medical": (25, "医疗急救", None, None, "120"),
+        "fire": (15, "火情", None, None, "119"),
+        "flood": (10, "积水内涝", None, None, "12345"),
+        "gas_leak": (7, "燃气泄漏", None, None, "119"),
+        "building_collapse": (3, "建筑倒塌", None, None, "119"),
+    },
+}
+SEVERITY_WORDS = {1: "", 2: "（轻微）", 3: "（较大）", 4: "（严重）"}
+DETAILS = ("市民来电反映，请尽快核实处置。", "现场视频已回传指挥中心。", "传感器读数超过阈值。",
+           "巡逻人员已到场。", "附近学校和医院已通知。")
+
+
+def opens_incident(domain: str, severity: int) -> bool:
+    """Mirror SPEC section 3: an incident-domain event or severity >= 3 opens or joins an incident."""
+    return domain == "incident" or severity >= 3
+
+
+@dataclass
+class FeedStats:
+    """What the generator produced."""
+
+    events: int = 0
+    entries: int = 0
+    bytes: int = 0
+    by_domain: dict[str, int] = field(default_factory=dict)
+    incident_worthy: int = 0
+
+
+def generate_events(n: int, seed: int, span_s: int) -> Iterator[tuple[str, dict]]:
+    """Yield ``n`` (domain, event) pairs deterministically: unique ids, all nine districts, a realistic mix."""
+    rng = random.Random(seed)
+    city = load_city("shenzhen")
+    districts = city.districts
+    pop_weights = [d.population for d in districts]
+    domains = list(DOMAIN_WEIGHTS)
+    domain_cum = _cum(DOMAIN_WEIGHTS.values())
+    sev_values = list(SEVERITY_WEIGHTS)
+    sev_cum = _cum(SEVERITY_WEIGHTS.values())
+    kinds = {dom: (list(k), _cum(v[0] for v in k.values())) for dom, k in KINDS.items()}
+    base_ms = int(BASE_TS.timestamp() * 1000)
+    span_ms = span_s * 1000
+    # the districts weighted by population, but every one of the nine present
+    for i in range(n):
+        domain = rng.choices(domains, cum_weights=domain_cum)[0]
+        names, cum = kinds[domain]
+        kind = rng.choices(names, cum_weights=cum)[0]
+        _w, label, unit, vrange, source = KINDS[domain][kind]
+        district = districts[i % 9] if i < 9 else rng.choices(districts, weights=pop_weights)[0]
+        street = rng.choice(district.streets).name if district.streets else None
+        severity = rng.choices(sev_values, cum_weights=sev_cum)[0]
+        ts_ms = base_ms + (i * span_ms) // max(n, 1) + rng.randint(-2000, 2000)
+        ev: dict = {
+            "id": f"{domain[:3]}-{seed}-{i:08d}",
+            # sensors send epoch milliseconds, people-facing systems RFC 3339 with the local offset
+            "ts": ts_ms if domain in ("traffic", "environment")
+            else datetime.fromtimestamp(ts_ms / 1000, CST).isoformat(timespec="milliseconds"),
+            "kind": kind,
+            "district": district.code if rng.random() < 0.5 else district.slug,
+            "severity": severity,
+            "title": f"{street or district.name}{label}{SEVERITY_WORDS[severity]}",
+            "source": f"{source}-{rng.randint(1, 400):04d}",
+        }
+        if street and rng.random() < 0.9:
+            ev["street"] = street
+        if rng.random() < 0.92:
+            ev["lat"] = round(district.lat + rng.gauss(0, 0.015), 6)
+            ev["lon"] = round(district.lon + rng.gauss(0, 0.015), 6)
+        if vrange is not None:
+            ev["value"] = round(rng.uniform(*vrange), 2)
+            ev["unit"] = unit
+        if domain in ("incident", "security") and rng.random() < 0.3:
+            ev["detail"] = rng.choice(DETAILS)
+        yield domain, ev
+
+
+def generate_messages(n: int, batch: int, seed: int, span_s: int,
+                      stats: FeedStats | None = None) -> Iterator[tuple[str, dict | list[dict]]]:
+    """Group the generated events into feed messages: one event each, or arrays of ``batch`` of one domain."""
+    buffers: dict[str, list[dict]] = {d: [] for d in DOMAINS}
+    for domain, ev in generate_events(n, seed, span_s):
+        if stats is not None:
+            stats.events += 1
+            stats.by_domain[domain] = stats.by_domain.get(domain, 0) + 1
+            stats.incident_worthy += opens_incident(domain, ev["severity"])
+        if batch <= 1:
+            yield domain, ev
+            continue
+        buf = buffers[domain]
+        buf.append(ev)
+        if len(buf) >= batch:
+            yield domain, buf
+            buffers[domain] = []
+    for domain, buf in buffers.items():
+        if buf:
+            yield domain, buf
+
+
+def _cum(weights) -> list[float]:
+    out, acc = [], 0.0
+    for w in weights:
+        acc += w
+        out.append(acc)
+    return out
+
+
+# --------------------------------------------------------------------------- Redis and PostgreSQL
+
+
+class _BenchPipeline(redis.client.Pipeline):
+    updates_channel = UPDATES_CHANNEL
+
+    def publish(self, channel, message, **kwargs):
+        if channel == UPDATES_CHANNEL:
+            channel = self.updates_channel
+        return super().publish(channel, message, **kwargs)
+
+
+class BenchRedis(redis.Redis):
+    """A redis-py client with the app's settings whose pipelines publish deltas to a channel of the bench's own."""
+
+    updates_channel = UPDATES_CHANNEL
+
+    def pipeline(self, transaction=True, shard_hint=None):
+        pipe = _BenchPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.updates_channel = self.updates_channel
+        return pipe
+
+
+def connect_redis(url: str, updates_channel: str = UPDATES_CHANNEL) -> BenchRedis:
+    """Connect like ``dashboard.bus.connect`` does (same options; hiredis when installed)."""
+    client = BenchRedis.from_url(url, **CLIENT_OPTIONS)
+    client.updates_channel = updates_channel
+    return client
+
+
+def admin_dsn(pg_url: str) -> str:
+    """Return a plain libpq URL of the server's maintenance database."""
+    return make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def recreate_database(pg_url: str, name: str) -> str:
+    """Drop and create database ``name`` beside ``pg_url``'s, migrate it to head; return its SQLAlchemy URL."""
+    with psycopg.connect(admin_dsn(pg_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+def drop_database(pg_url: str, name: str) -> None:
+    """Drop a database the benchmark created."""
+    with psycopg.connect(admin_dsn(pg_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def preload(client: redis.Redis, args, stats: FeedStats) -> float:
+    """XADD all messages to the four streams with pipelines; return the seconds it took (not counted)."""
+    from feeds.publish import encode, publish_many
+
+    started = perf_counter()
+    per_round = max(1, 10_000 // args.batch)  # ~10,000 events per pipeline round trip
+    chunk: list = []
+
+    def send():
+        stats.entries += publish_many(client, chunk, transport="stream", maxlen=None)
+        chunk.clear()
+
+    for domain, payload in generate_messages(args.events, args.batch, args.seed, args.span, stats):
+        stats.bytes += len(encode(payload))
+        chunk.append((domain, payload))
+        if len(chunk) >= per_round:
+            send()
+    if chunk:
+        send()
+    return perf_counter() - started
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+def run_baseline(args, entries: int) -> dict:
+    """Read every entry once through a consumer group of its own with bare XREADGROUP COUNT 1000, XACK it."""
+    client = connect_redis(args.redis_url)
+    streams = list(feed_names())
+    for stream in streams:
+        client.xgroup_create(stream, BASELINE_GROUP, id="0", mkstream=True)
+    ids = {s: ">" for s in streams}
+    read = reads = 0
+    idle_since = None
+    started = perf_counter()
+    while read < entries:
+        reply = client.xreadgroup(BASELINE_GROUP, "bench-baseline-1", ids, count=1000)
+        reads += 1
+        if not reply:
+            idle_since = idle_since or perf_counter()
+            if perf_counter() - idle_since > 10:
+                raise RuntimeError(f"baseline: only {read} of {entries} entries arrived")
+            continue
+        idle_since = None
+        pipe = client.pipeline(transaction=False)
+        for stream, got in reply:
+            if got:
+                pipe.xack(stream, BASELINE_GROUP, *[entry_id for entry_id, _fields in got])
+                read += len(got)
+        pipe.execute()
+    elapsed = perf_counter() - started
+    client.close()
+    return {"entries": read, "events": args.events, "seconds": elapsed, "xreadgroup_calls": reads,
+            "events_per_s": args.events / elapsed, "entries_per_s": read / elapsed}
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+@dataclass
+class RunStats:
+    """Time spent by one consumer in its flushes, gathered by wrapping the pipeline's methods (code unchanged)."""
+
+    flushes: int = 0
+    events: int = 0
+    max_batch: int = 0
+    add_s: float = 0.0  # Pipeline.add: parse_message and batching
+    flush_s: float = 0.0  # Pipeline.flush: write + the Redis round trip
+    write_s: float = 0.0  # EventStore.write: one transaction
+
+    def merge(self, other: "RunStats") -> None:
+        self.flushes += other.flushes
+        self.events += other.events
+        self.max_batch = max(self.max_batch, other.max_batch)
+        self.add_s += other.add_s
+        self.flush_s += other.flush_s
+        self.write_s += other.write_s
+
+
+def instrument(pipeline, stats: RunStats) -> None:
+    """Time add, flush and store.write of this pipeline instance (instance attributes shadow the methods)."""
+    add, flush, write = pipeline.add, pipeline.flush, pipeline.store.write
+
+    def timed_add(batch, channel, domain, raw, arrived_ms):
+        t = perf_counter()
+        try:
+            return add(batch, channel, domain, raw, arrived_ms)
+        finally:
+            stats.add_s += perf_counter() - t
+
+    def timed_flush(batch, bus):
+        n = len(batch)
+        t = perf_counter()
+        try:
+            return flush(batch, bus)
+        finally:
+            stats.flush_s += perf_counter() - t
+            stats.flushes += 1
+            stats.events += n
+            stats.max_batch = max(stats.max_batch, n)
+
+    def timed_write(events, received_ms):
+        t = perf_counter()
+        try:
+            return write(events, received_ms)
+        finally:
+            stats.write_s += perf_counter() - t
+
+    pipeline.add, pipeline.flush, pipeline.store.write = timed_add, timed_flush, timed_write
+
+
+def build_consumer(redis_url: str, db_url: str, updates_channel: str, name: str, batch_size: int,
+                   flush_ms: int, on_error, stats: RunStats | None):
+    """Wire a StreamConsumer to Pipeline(EventStore(engine), Shenzhen aliases) as feeds.ingest does."""
+    from dashboard.store import EventStore
+    from feeds.consumers import StreamConsumer
+    from feeds.pipeline import Pipeline
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:  # open the pool's first connection before the clock starts
+        conn.execute(text("SELECT 1"))
+    pipeline = Pipeline(EventStore(engine), load_city("shenzhen").aliases)
+    if stats is not None:
+        instrument(pipeline, stats)
+    consumer = StreamConsumer(pipeline, lambda: connect_redis(redis_url, updates_channel), group=INGEST_GROUP,
+                              consumer=name, batch_size=batch_size, flush_ms=flush_ms, on_error=on_error)
+    return consumer, engine
+
+
+def run_pipeline_inprocess(args, db_url: str) -> dict:
+    """One consumer thread in this process; the clock runs from start() until it has flushed all N events."""
+    errors: list[str] = []
+    stats = RunStats()
+    consumer, engine = build_consumer(args.redis_url, db_url, args.updates_channel, "bench-1",
+                                      args.consumer_batch, args.flush_ms, lambda e: errors.append(repr(e)), stats)
+    profiler = cProfile.Profile() if args.profile else None
+    started = perf_counter()
+    if profiler is None:
+        consumer.start()
+        finished = _wait_for(lambda: consumer.flushed, args.events, args.stall, errors)
+        consumer.stop()
+    else:
+        # Profile the consumer loop in this thread; a watcher stops it when everything is flushed.
+        box: dict = {}
+
+        def watch():
+            box["finished"] = _wait_for(lambda: consumer.flushed, args.events, args.stall, errors)
+            consumer.stop()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        profiler.enable()
+        consumer.run()
+        profiler.disable()
+        watcher.join()
+        finished = box["finished"]
+        profiler.dump_stats(args.profile)
+        out = io.StringIO()
+        ps = pstats.Stats(profiler, stream=out).sort_stats("tottime")
+        ps.print_stats(40)
+        ps.sort_stats("cumulative").print_stats(60)
+        with open(args.profile + ".txt", "w", encoding="utf-8") as fh:
+            fh.write(out.getvalue())
+        log.warning("cProfile stats in %s and %s.txt (figures below are slowed by the profiler)",
+                    args.profile, args.profile)
+    engine.dispose()
+    elapsed = (finished or perf_counter()) - started
+    return _pipeline_result(args, elapsed, finished is not None, consumer.flushed, consumer.reconnects, stats,
+                            errors)
+
+
+def _wait_for(progress, target: int, stall_s: float, errors: list) -> float | None:
+    """Poll ``progress()`` every 10 ms until it reaches ``target``; return the perf_counter then, None on stall."""
+    last, last_change = -1, perf_counter()
+    while True:
+        done = progress()
+        now = perf_counter()
+        if done >= target:
+            return now
+        if done != last:
+            last, last_change = done, now
+        elif now - last_change > stall_s:
+            errors.append(f"stalled: {done} of {target} events flushed, no progress for {stall_s:.0f}s")
+            return None
+        if errors and any(not e.startswith("stalled") for e in errors):
+            return None
+        time.sleep(0.01)
+
+
+def _worker(index: int, args_d: dict, db_url: str, go, stop, counter, results) -> None:
+    """One ingest process of a multi-worker run: its own engine, pipeline and StreamConsumer."""
+    logging.basicConfig(level=logging.WARNING, format=f"worker {index}: %(levelname)s %(name)s: %(message)s")
+    try:
+        stats = RunStats()
+        errors: list[str] = []
+        consumer, engine = build_consumer(args_d["redis_url"], db_url, args_d["updates_channel"],
+                                          f"bench-{index}", args_d["consumer_batch"], args_d["flush_ms"],
+                                          lambda e: errors.append(repr(e)), stats)
+        results.put(("ready", index, None))
+        go.wait()
+        consumer.start()
+        while not stop.wait(0.005):
+            counter.value = consumer.flushed
+        consumer.stop()
+        counter.value = consumer.flushed
+        engine.dispose()
+        results.put(("done", index, {"stats": asdict(stats), "errors": errors, "reconnects": consumer.reconnects,
+                                     "flushed": consumer.flushed}))
+    except BaseException:  # noqa: BLE001 - report anything to the parent
+        results.put(("error", index, traceback.format_exc()))
+
+
+def run_pipeline_workers(args, db_url: str) -> dict:
+    """K ingest processes in one consumer group; the clock runs from 'go' until together they flushed N."""
+    ctx = mp.get_context("spawn")  # no engine or socket may be inherited across a fork
+    go, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    counters = [ctx.Value("q", 0, lock=False) for _ in range(args.workers)]
+    args_d = {k: getattr(args, k) for k in ("redis_url", "updates_channel", "consumer_batch", "flush_ms")}
+    procs = [ctx.Process(target=_worker, args=(i + 1, args_d, db_url, go, stop, counters[i], results),
+                         name=f"bench-ingest-{i + 1}") for i in range(args.workers)]
+    for p in procs:
+        p.start()
+    errors: list[str] = []
+    ready = 0
+    deadline = time.monotonic() + 120
+    while ready < args.workers and not errors:
+        try:
+            kind, index, payload = results.get(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - queue.Empty
+            errors.append("workers did not get ready within 120 s")
+            break
+        if kind == "ready":
+            ready += 1
+        else:
+            errors.append(f"worker {index}: {payload}")
+    finished = None
+    started = perf_counter()
+    if not errors:
+        go.set()
+
+        def progress():
+            dead = [p.name for p in procs if not p.is_alive()]
+            if dead and not errors:
+                errors.append(f"worker(s) exited early: {', '.join(dead)}")
+            return sum(c.value for c in counters)
+
+        finished = _wait_for(progress, args.events, args.stall, errors)
+    stop.set()
+    go.set()
+    stats, reconnects, flushed = RunStats(), 0, 0
+    per_worker = []
+    reported = {int(e.split()[1].rstrip(":")) for e in errors if e.startswith("worker ") and e[7:8].isdigit()}
+    while len(reported) < args.workers:
+        try:
+            kind, index, payload = results.get(timeout=30)
+        except Exception:  # noqa: BLE001 - queue.Empty
+            errors.append(f"{args.workers - len(reported)} worker(s) did not report")
+            break
+        if kind == "ready":
+            continue
+        reported.add(index)
+        if kind == "done":
+            stats.merge(RunStats(**payload["stats"]))
+            reconnects += payload["reconnects"]
+            flushed += payload["flushed"]
+            errors.extend(f"worker {index}: {e}" for e in payload["errors"])
+            per_worker.append(payload["flushed"])
+        else:
+            errors.append(f"worker {index}: {payload}")
+    for p in procs:
+        p.join(30)
+        if p.is_alive():
+            p.terminate()
+    elapsed = (finished or perf_counter()) - started
+    result = _pipeline_result(args, elapsed, finished is not None, flushed, reconnects, stats, errors)
+    result["events_per_worker"] = per_worker
+    return result
+
+
+def _pipeline_result(args, elapsed: float, completed: bool, flushed: int, reconnects: int, stats: RunStats,
+                     errors: list[str]) -> dict:
+    busy = max(stats.flush_s + stats.add_s, 1e-9)
+    return {
+        "workers": args.workers, "completed": completed, "seconds": elapsed, "flushed": flushed,
+        "events_per_s": args.events / elapsed if completed else flushed / elapsed,
+        "reconnects": reconnects, "errors": errors,
+        "flushes": stats.flushes, "mean_batch": stats.events / stats.flushes if stats.flushes else 0,
+        "max_batch": stats.max_batch,
+        # summed over workers: seconds of consumer time in each part of the loop
+        "parse_s": stats.add_s, "write_s": stats.write_s, "redis_flush_s": stats.flush_s - stats.write_s,
+        "other_s": max(0.0, elapsed * args.workers - busy),  # XREADGROUP, the loop, idle waits
+    }
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def verify(args, db_url: str, feed: FeedStats) -> dict:
+    """Check that every event was stored once, rolled up once, reported once, acknowledged and counted."""
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        q = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
+        out = {
+            "events": q("SELECT count(*) FROM events"),
+            "rollup_n": q("SELECT coalesce(sum(n), 0) FROM rollups"),
+            "rollup_sev": q("SELECT coalesce(sum(sev1 + sev2 + sev3 + sev4), 0) FROM rollups"),
+            "rollup_rows": q("SELECT count(*) FROM rollups"),
+            "incidents": q("SELECT count(*) FROM incidents"),
+            "incident_reports": q("SELECT count(*) FROM incident_reports"),
+        }
+    engine.dispose()
+    client = connect_redis(args.redis_url)
+    out["pending"] = sum(client.xpending(s, INGEST_GROUP)["pending"] for s in feed_names())
+    out["ingested_counter"] = sum(int(v) for v in client.hvals(ingested_counts_key()))
+    out["rejects"] = sum(int(v) for v in client.hvals(reject_counts_key()))
+    client.close()
+    n = args.events
+    checks = {
+        "events == N": out["events"] == n,
+        "sum(rollups.n) == N": out["rollup_n"] == n,
+        "sum(rollups.sev*) == N": out["rollup_sev"] == n,
+        "incident_reports == incident-worthy events": out["incident_reports"] == feed.incident_worthy,
+        "no pending entries": out["pending"] == 0,
+        "ingested counter == N": out["ingested_counter"] == n,
+        "no rejects": out["rejects"] == 0,
+    }
+    out["expected_incident_reports"] = feed.incident_worthy
+    out["failed"] = [k for k, ok in checks.items() if not ok]
+    out["ok"] = not out["failed"]
+    return out
+
+
+# --------------------------------------------------------------------------- stages in isolation
+
+
+def run_stages(args, db_url: str) -> dict:
+    """Time parse_message per event, EventStore.write per 1,000 and Pipeline.flush's Redis part, on a sample."""
+    import orjson
+
+    import dashboard.incidents as incidents_mod
+    import dashboard.store as store_mod
+    from dashboard.store import EventStore, WriteResult, event_row
+    from feeds.pipeline import Batch, Pipeline, encode_delta, now_ms
+    from feeds.publish import encode
+    from feeds.schema import parse_message
+
+    aliases = load_city("shenzhen").aliases
+    sample = min(args.sample, args.events)
+    messages = [(feed_name(d), d, encode(p))
+                for d, p in generate_messages(sample, args.batch, args.seed, args.span)]
+    out: dict = {"sample_events": sample, "messages": len(messages)}
+
+    # 1. parse / validate
+    for _channel, domain, raw in messages[:200]:  # warm up
+        parse_message(raw, domain, aliases)
+    t = perf_counter()
+    for _channel, domain, raw in messages:
+        orjson.loads(raw)
+    out["json_loads_us_per_event"] = (perf_counter() - t) / sample * 1e6
+    events = []
+    t = perf_counter()
+    for _channel, domain, raw in messages:
+        events.extend(parse_message(raw, domain, aliases).events)
+    parse_s = perf_counter() - t
+    if len(events) != sample:
+        raise RuntimeError(f"stages: {sample - len(events)} sample events were rejected")
+    out["parse_us_per_event"] = parse_s / sample * 1e6
+    out["parse_events_per_s"] = sample / parse_s
+
+    # 2. EventStore.write per batch of 1,000, with its parts timed by wrapping (the code is not changed)
+    engine = make_engine(db_url)
+    store = EventStore(engine)
+    parts = {"copy_insert": 0.0, "rollups": 0.0, "feed_state": 0.0, "incidents": 0.0, "aggregate": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t0 = perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                parts[name] += perf_counter() - t0
+        return wrapper
+
+    store._insert_pg = timed("copy_insert", store._insert_pg)
+    store._upsert_rollups = timed("rollups", store._upsert_rollups)
+    store._touch_feeds = timed("feed_state", store._touch_feeds)
+    saved = incidents_mod.attach, store_mod.aggregate
+    incidents_mod.attach = timed("incidents", saved[0])
+    store_mod.aggregate = timed("aggregate", saved[1])
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    writes, results = [], []
+    try:
+        for i in range(0, len(events), 1000):
+            chunk = events[i:i + 1000]
+            t = perf_counter()
+            results.append((chunk, store.write(chunk, now_ms())))
+            writes.append(perf_counter() - t)
+    finally:
+        incidents_mod.attach, store_mod.aggregate = saved
+    engine.dispose()
+    total_write = sum(writes)
+    t = perf_counter()
+    for ev in events:
+        event_row(ev, 0)
+    parts["event_rows"] = perf_counter() - t
+    out["write_batches"] = len(writes)
+    out["write_ms_per_1000"] = total_write / len(events) * 1e6
+    out["write_ms_median"] = statistics.median(writes) * 1e3
+    out["write_ms_max"] = max(writes) * 1e3
+    out["write_events_per_s"] = len(events) / total_write
+    out["write_parts_ms_per_1000"] = {k: v / len(events) * 1e6 for k, v in parts.items()}
+    out["write_parts_ms_per_1000"]["rest"] = (total_write - sum(v for k, v in parts.items() if k != "event_rows")
+                                              ) / len(events) * 1e6
+    out["incident_worthy_per_1000"] = sum(opens_incident(e.domain, e.severity) for e in events) / len(events) * 1e3
+
+    # 3. The Redis part of Pipeline.flush: dead letters, counters, lag, delta, XACK, on the real WriteResults
+    class _Replay:
+        def __init__(self):
+            self.next: WriteResult | None = None
+
+        def write(self, _events, _received):
+            return self.next
+
+    replay = _Replay()
+    pipeline = Pipeline(replay, aliases)  # type: ignore[arg-type]
+    client = connect_redis(args.redis_url, args.updates_channel)
+    flushes, deltas = [], []
+    for chunk, result in results:
+        batch = Batch(events=chunk, started=time.monotonic())
+        for i, ev in enumerate(chunk):  # acks of made-up ids in a group nobody reads: XACK of those is a no-op
+            batch.acks.setdefault((feed_name(ev.domain), "bench-stage-none"), []).append(b"1-%d" % i)
+            batch.oldest_ms.setdefault(ev.domain, now_ms() - 50)
+        replay.next = result
+        t = perf_counter()
+        pipeline.flush(batch, client)
+        flushes.append(perf_counter() - t)
+        t = perf_counter()
+        encode_delta(result, now_ms())
+        deltas.append(perf_counter() - t)
+    client.close()
+    out["redis_flush_ms_per_1000"] = sum(flushes) / len(events) * 1e6
+    out["encode_delta_ms_per_1000"] = sum(deltas) / len(events) * 1e6
+    per_1000 = out["parse_us_per_event"] + out["write_ms_per_1000"] + out["redis_flush_ms_per_1000"]
+    out["sum_ms_per_1000"] = per_1000
+    out["one_worker_ceiling_events_per_s"] = 1e6 / per_1000
+    return out
+
+
+# --------------------------------------------------------------------------- environment and report
+
+
+def environment(args, db_url: str) -> dict:
+    """Describe the machine, the servers and the libraries."""
+    client = connect_redis(args.redis_url)
+    info = client.info("server")
+    conn = client.connection_pool.get_connection()
+    parser = type(conn._parser).__name__
+    client.connection_pool.release(conn)
+    client.close()
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        pg_version = conn.execute(text("SHOW server_version")).scalar_one()
+    engine.dispose()
+    libs = {}
+    for name in ("redis", "hiredis", "psycopg", "psycopg-binary", "SQLAlchemy", "pydantic", "pydantic_core",
+                 "orjson"):
+        try:
+            libs[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            libs[name] = None
+    return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "postgresql": pg_version,
+            "redis": info.get("redis_version"), "redis_parser": parser, "libraries": libs,
+            "platform": platform.platform()}
+
+
+def print_report(res: dict, file=sys.stdout) -> None:
+    """Print the figures as a small table."""
+    cfg, env, base, pipe = res["config"], res["environment"], res.get("baseline"), res.get("pipeline")
+    w = lambda label, value: print(f"  {label:<44} {value}", file=file)  # noqa: E731
+    print(f"\nIngest benchmark: {cfg['events']:,} events, {cfg['batch']} per message "
+          f"({res['feed']['entries']:,} stream entries), {cfg['workers']} worker(s), seed {cfg['seed']}", file=file)
+    w("CPU count", env["cpu_count"])
+    w("PostgreSQL / Redis", f"{env['postgresql']} / {env['redis']} (parser {env['redis_parser']})")
+    w("Python / redis-py / hiredis / psycopg", f"{env['python']} / {env['libraries']['redis']} / "
+      f"{env['libraries']['hiredis']} / {env['libraries']['psycopg']}")
+    w("SQLAlchemy / pydantic / orjson", f"{env['libraries']['SQLAlchemy']} / {env['libraries']['pydantic']} / "
+      f"{env['libraries']['orjson']}")
+    w("mix (events)", ", ".join(f"{d} {n:,}" for d, n in sorted(res["feed"]["by_domain"].items())))
+    w("preload (not counted)", f"{res['preload_s']:.2f} s")
+    if base:
+        w("baseline: XREADGROUP+XACK", f"{base['events_per_s']:>12,.0f} events/s  ({base['seconds']:.2f} s, "
+          f"{base['entries_per_s']:,.0f} entries/s)")
+    if pipe:
+        w("pipeline: StreamConsumer -> PostgreSQL", f"{pipe['events_per_s']:>12,.0f} events/s  "
+          f"({pipe['seconds']:.2f} s{'' if pipe['completed'] else ', INCOMPLETE'})")
+        if base:
+            w("ratio pipeline / baseline", f"{pipe['events_per_s'] / base['events_per_s']:>12.1%}")
+        w("target >= 25,000 events/s", "met" if pipe["events_per_s"] >= TARGET_EVENTS_PER_S else "NOT met")
+        if base:
+            w("target >= 40% of baseline", "met" if pipe["events_per_s"] / base["events_per_s"] >= TARGET_RATIO
+              else "NOT met")
+        w("flushes / mean batch / max batch", f"{pipe['flushes']} / {pipe['mean_batch']:,.0f} / "
+          f"{pipe['max_batch']:,} events")
+        total = pipe["seconds"] * pipe["workers"]
+        for key, label in (("parse_s", "in the run: Pipeline.add (parse)"), ("write_s", "in the run: EventStore.write"),
+                           ("redis_flush_s", "in the run: flush's Redis round trip"),
+                           ("other_s", "in the run: XREADGROUP, loop, waits")):
+            w(label, f"{pipe[key]:8.2f} s  {pipe[key] / total:6.1%}")
+        if pipe["reconnects"]:
+            w("consumer reconnects (see warnings)", pipe["reconnects"])
+    st = res.get("stages")
+    if st:
+        print(f"  stages in isolation on {st['sample_events']:,} events ({st['messages']:,} messages):", file=file)
+        w("  orjson.loads", f"{st['json_loads_us_per_event']:8.2f} µs/event")
+        w("  parse_message (loads + pydantic)", f"{st['parse_us_per_event']:8.2f} µs/event "
+          f"({st['parse_events_per_s']:,.0f} events/s)")
+        w("  EventStore.write per 1,000", f"{st['write_ms_per_1000']:8.2f} ms (median {st['write_ms_median']:.1f}, "
+          f"max {st['write_ms_max']:.1f}; {st['write_events_per_s']:,.0f} events/s)")
+        for k, v in st["write_parts_ms_per_1000"].items():
+            w(f"    {k}", f"{v:8.2f} ms")
+        w("    (incident-worthy events per 1,000)", f"{st['incident_worthy_per_1000']:8.0f}")
+        w("  Redis part of Pipeline.flush per 1,000", f"{st['redis_flush_ms_per_1000']:8.2f} ms "
+          f"(encode_delta {st['encode_delta_ms_per_1000']:.2f} ms)")
+        w("  sum per 1,000 -> one-worker ceiling", f"{st['sum_ms_per_1000']:8.2f} ms -> "
+          f"{st['one_worker_ceiling_events_per_s']:,.0f} events/s")
+    v = res.get("verify")
+    if v:
+        w("verify events / sum(rollups.n)", f"{v['events']:,} / {v['rollup_n']:,} (N = {cfg['events']:,})")
+        w("verify incidents / reports (expected)", f"{v['incidents']:,} / {v['incident_reports']:,} "
+          f"({v['expected_incident_reports']:,})")
+        w("verify pending / ingested counter / rejects", f"{v['pending']} / {v['ingested_counter']:,} / "
+          f"{v['rejects']}")
+        w("verification", "ok" if v["ok"] else "FAILED: " + "; ".join(v["failed"]))
+    if res["errors"]:
+        print("  ERRORS:", file=file)
+        for e in res["errors"]:
+            print(f"    {e}", file=file)
+    print(file=file)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--events", type=int, default=200_000, help="events to ingest (N)")
+    p.add_argument("--batch", type=int, default=1, help="events per feed message (1 = one per stream entry)")
+    p.add_argument("--workers", type=int, default=1, help="ingest processes in one consumer group")
+    p.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis db the benchmark FLUSHES")
+    p.add_argument("--pg-url", default=DEFAULT_PG_URL,
+                   help="PostgreSQL server (any database on it); the benchmark creates its own beside it")
+    p.add_argument("--db-name", default=DEFAULT_DB, help="database to drop, create and migrate")
+    p.add_argument("--keep-db", action="store_true", help="keep the benchmark databases afterwards")
+    p.add_argument("--seed", type=int, default=20261126, help="seed of the generated events")
+    p.add_argument("--span", type=int, default=3600, help="seconds of event time the N events cover")
+    p.add_argument("--consumer-batch", type=int, default=1000, help="StreamConsumer batch_size (the app's default)")
+    p.add_argument("--flush-ms", type=int, default=250, help="StreamConsumer flush_ms (the app's default)")
+    p.add_argument("--sample", type=int, default=20_000, help="events for the stage timings")
+    p.add_argument("--no-stages", action="store_true", help="skip the stage timings")
+    p.add_argument("--no-baseline", action="store_true", help="skip the bare XREADGROUP baseline")
+    p.add_argument("--stall", type=float, default=120, help="seconds without progress that count as an error")
+    p.add_argument("--updates-channel", default=BENCH_UPDATES_CHANNEL,
+                   help="channel the pipeline publishes its deltas to (production: panorama:updates)")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the consumer loop (workers=1) into FILE (+ FILE.txt)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
+    args = p.parse_args(argv)
+    if args.events < 1 or args.batch < 1 or args.workers < 1 or args.sample < 1:
+        p.error("--events, --batch, --workers and --sample must be positive")
+    if args.batch > 1000:
+        p.error("--batch: a feed message holds at most 1,000 events (SPEC section 3)")
+    if args.profile and args.workers != 1:
+        p.error("--profile needs --workers 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 0 unless something failed (a slow result is not a failure)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    res: dict = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "errors": []}
+    res["config"]["pg_url"] = make_url(args.pg_url).render_as_string(hide_password=True)
+    db_url = stages_url = None
+    try:
+        say(f"recreating database {args.db_name} and flushing {args.redis_url}")
+        db_url = recreate_database(args.pg_url, args.db_name)
+        client = connect_redis(args.redis_url)
+        client.flushdb()
+        res["environment"] = environment(args, db_url)
+        feed = FeedStats()
+        say(f"preloading {args.events:,} events ({args.batch} per message) into the four streams")
+        res["preload_s"] = preload(client, args, feed)
+        res["feed"] = asdict(feed)
+        client.close()
+        if not args.no_baseline:
+            say("baseline: bare XREADGROUP COUNT 1000 + XACK")
+            res["baseline"] = run_baseline(args, feed.entries)
+        say(f"pipeline: {args.workers} StreamConsumer(s) into PostgreSQL")
+        pipe = run_pipeline_inprocess(args, db_url) if args.workers == 1 else run_pipeline_workers(args, db_url)
+        res["pipeline"] = pipe
+        res["errors"].extend(pipe["errors"])
+        if res.get("baseline"):
+            pipe["ratio_to_baseline"] = pipe["events_per_s"] / res["baseline"]["events_per_s"]
+        res["verify"] = verify(args, db_url, feed)
+        if not res["verify"]["ok"]:
+            res["errors"].append("verification failed: " + "; ".join(res["verify"]["failed"]))
+        if not args.no_stages:
+            say(f"stages in isolation on {min(args.sample, args.events):,} events")
+            stages_url = recreate_database(args.pg_url, f"{args.db_name}_stages")
+            res["stages"] = run_stages(args, stages_url)
+        res["targets"] = {
+            "events_per_s": TARGET_EVENTS_PER_S, "ratio": TARGET_RATIO,
+            "events_per_s_met": pipe["events_per_s"] >= TARGET_EVENTS_PER_S,
+            "ratio_met": bool(res.get("baseline")) and pipe["events_per_s"] / res["baseline"]["events_per_s"]
+            >= TARGET_RATIO,
+        }
+    except Exception as err:  # noqa: BLE001 - report, then exit non-zero
+        res["errors"].append(f"{type(err).__name__}: {err}")
+        traceback.print_exc()
+    finally:
+        if not args.keep_db:
+            for name, url in ((args.db_name, db_url), (f"{args.db_name}_stages", stages_url)):
+                if url:
+                    try:
+                        drop_database(args.pg_url, name)
+                    except Exception as err:  # noqa: BLE001
+                        say(f"could not drop {name}: {err}")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            json.dump(res, fh, indent=2, ensure_ascii=False, default=str)
+    if args.json:
+        print(json.dumps(res, indent=2, ensure_ascii=False, default=str))
+    elif "environment" in res and "feed" in res:
+        print_report(res)
+    else:
+        print("errors: " + "; ".join(res["errors"]), file=sys.stderr)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,9 @@
+"""Callbacks by area; each module exposes ``register_callbacks(app)``."""
+
+from callbacks import panorama, router
+
+
+def register_all(app) -> None:
+    """Register every area's callbacks on the app."""
+    router.register_callbacks(app)
+    panorama.register_callbacks(app)

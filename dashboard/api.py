@@ -1,0 +1,135 @@
+"""Serve the JSON API of SPEC section 6 under /api."""
+
+from __future__ import annotations
+
+import hmac
+
+import redis
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard import health, queries
+from dashboard.services import Services
+from feeds.channels import DOMAINS, feed_name
+from feeds.pipeline import Batch, now_ms
+from feeds.publish import encode
+from feeds.schema import MAX_MESSAGE_BYTES
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def services() -> Services:
+    """Return the services of the current app."""
+    return current_app.extensions["panorama"]
+
+
+@bp.errorhandler(ApiError)
+def _api_error(err: ApiError):
+    return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    code = (err.name or "error").lower().replace(" ", "_")
+    return jsonify({"error": {"code": code, "message": err.description}}), err.code
+
+
+@bp.errorhandler(redis.ConnectionError)
+@bp.errorhandler(redis.TimeoutError)
+def _bus_down(err):
+    return jsonify({"error": {"code": "bus_unavailable", "message": f"Redis is unavailable: {err}"}}), 503
+
+
+@bp.get("/health")
+def get_health():
+    doc = health.check(services(), now_ms())
+    return jsonify(doc), 200 if doc["status"] == "ok" else 503
+
+
+@bp.get("/summary")
+def get_summary():
+    svc = services()
+    minutes = _window_arg()
+    with svc.engine.connect() as conn:
+        return jsonify(queries.summary(conn, svc.city, minutes, now_ms(), svc.config["PANORAMA_TZ"]))
+
+
+@bp.get("/districts/<code>/summary")
+def get_district_summary(code: str):
+    svc = services()
+    district = svc.city.resolve(code)
+    if district is None:
+        raise ApiError(404, "unknown_district", f"no district {code!r} in {svc.city.name_en}")
+    minutes = _window_arg()
+    with svc.engine.connect() as conn:
+        return jsonify(queries.district_summary(conn, svc.city, district, minutes, now_ms(),
+                                                svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/events")
+def post_events():
+    """Validate events sent over HTTP and put the valid ones on the durable streams for ingest."""
+    svc = services()
+    _check_ingest_token(svc.config["PANORAMA_INGEST_TOKEN"])
+    raw = request.get_data(cache=False)
+    domain = request.args.get("domain")
+    if domain is not None and domain not in DOMAINS:
+        raise ApiError(400, "unknown_domain", f"domain must be one of {', '.join(DOMAINS)}")
+    pipeline = svc.pipeline()
+    batch = Batch()
+    channel = feed_name(domain or "http", svc.config["PANORAMA_FEED_PREFIX"])
+    pipeline.add(batch, channel, domain, raw, now_ms())
+    by_domain: dict[str, list] = {}
+    for ev in batch.events:
+        by_domain.setdefault(ev.domain, []).append(ev.model_dump(mode="json", exclude_none=True))
+    pipe = svc.redis.pipeline(transaction=False)
+    for dom, evs in by_domain.items():
+        # The stream is the durable hand-over: ingest stores and acknowledges it.
+        pipe.xadd(feed_name(dom, svc.config["PANORAMA_FEED_PREFIX"]), {"data": encode(evs)},
+                  maxlen=1_000_000, approximate=True)
+    pipeline.dead_letters(pipe, batch.rejects, now_ms())
+    pipe.execute()
+    rejected = [{"index": r.index, "reason": r.reason, "message": r.message} for _, r in batch.rejects]
+    if not batch.events:
+        first = batch.rejects[0][1]
+        raise ApiError(400, first.reason, first.message, rejected=rejected)
+    return jsonify({"accepted": len(batch.events), "rejected": rejected}), 202
+
+
+@bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_found(_rest):
+    # Without this Dash's catch-all page route would answer unknown API paths with HTML.
+    raise ApiError(404, "not_found", f"no API route {request.path}")
+
+
+def _check_ingest_token(expected: str | None) -> None:
+    if not expected:
+        raise ApiError(403, "ingest_disabled", "HTTP ingest is disabled: set PANORAMA_INGEST_TOKEN")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send the ingest token as 'Authorization: Bearer <token>'")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", "the ingest token is not valid")
+
+
+def _window_arg() -> int:
+    try:
+        return queries.parse_window(request.args.get("window"))
+    except ValueError as err:
+        raise ApiError(400, "bad_window", str(err)) from None
+
+
+def init_app(server) -> None:
+    """Register the API blueprint and cap request bodies at the feed message limit."""
+    # A little headroom over 64 KiB so an oversized message gets the schema's own reason.
+    server.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 16)
+    server.register_blueprint(bp)

@@ -1,0 +1,82 @@
+"""Read Panorama's configuration from the environment when an app or worker is created."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+# Seconds of silence after which a domain's feed reads "stale": environment
+# sensors report every few minutes, incidents can be quiet for a while.
+DEFAULT_STALE_AFTER = {"security": 120, "traffic": 120, "environment": 600, "incident": 900}
+
+_INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORAMA_FLUSH_MS",
+             "PANORAMA_DEADLETTER_CAP"}
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Return the defaults of SPEC section 7 (and the tunables it leaves open)."""
+    instance = Path(instance_path or Path.cwd() / "instance")
+    return {
+        "REDIS_URL": None,  # None: the embedded in-process bus
+        "DATABASE_URL": f"sqlite:///{instance / 'panorama.db'}",
+        "PANORAMA_CITY": "shenzhen",
+        "SECRET_KEY": None,
+        "PANORAMA_TZ": "Asia/Shanghai",
+        "PANORAMA_WS_PORT": 8051,
+        "PANORAMA_SIMULATE": None,  # None: on only in the embedded mode
+        "PANORAMA_BRIEFING_CRON": "0 8,18 * * *",
+        "PANORAMA_HOST": "127.0.0.1",
+        "PANORAMA_PORT": 8050,
+        "PANORAMA_INGEST_TOKEN": None,
+        "PANORAMA_FEED_PREFIX": "feeds",
+        "PANORAMA_BATCH_SIZE": 1000,
+        "PANORAMA_FLUSH_MS": 250,
+        "PANORAMA_DEADLETTER_CAP": 10_000,
+        "PANORAMA_STALE_AFTER": dict(DEFAULT_STALE_AFTER),
+        "PANORAMA_AUTO_MIGRATE": True,
+        "INSTANCE_PATH": str(instance),
+    }
+
+
+def parse_bool(value: Any) -> bool | None:
+    """Read a boolean setting; None stays None (meaning: decide by mode)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _BOOL_TRUE:
+        return True
+    if text in _BOOL_FALSE:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None,
+                instance_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Merge defaults, the environment and explicit overrides, in that order."""
+    env = os.environ if environ is None else environ
+    cfg = default_config(instance_path)
+    for key in cfg:
+        env_key = "PANORAMA_SECRET_KEY" if key == "SECRET_KEY" else key
+        if env_key in env and env[env_key] != "":
+            cfg[key] = env[env_key]
+    if overrides:
+        cfg.update(overrides)
+    for key in _INT_KEYS:
+        cfg[key] = int(cfg[key])
+    cfg["PANORAMA_SIMULATE"] = parse_bool(cfg["PANORAMA_SIMULATE"])
+    cfg["PANORAMA_AUTO_MIGRATE"] = parse_bool(cfg["PANORAMA_AUTO_MIGRATE"])
+    if isinstance(cfg["PANORAMA_STALE_AFTER"], str):
+        # "traffic=60,incident=600" overrides the listed domains only
+        stale = dict(DEFAULT_STALE_AFTER)
+        for part in filter(None, cfg["PANORAMA_STALE_AFTER"].split(",")):
+            name, _, seconds = part.partition("=")
+            stale[name.strip()] = int(seconds)
+        cfg["PANORAMA_STALE_AFTER"] = stale
+    cfg["EMBEDDED"] = not cfg["REDIS_URL"]
+    if cfg["PANORAMA_SIMULATE"] is None:
+        cfg["PANORAMA_SIMULATE"] = cfg["EMBEDDED"]
+    return cfg

@@ -1,0 +1,105 @@
+"""Declare the SQL tables; times are epoch milliseconds (UTC) so every engine compares them alike."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for billions of events.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("domain", String(16), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("district", String(12), nullable=False),
+    Column("street", String(128)),
+    Column("severity", SmallInteger, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("value", Float),
+    Column("unit", String(32)),
+    Column("title", String(200)),
+    Column("detail", Text),
+    Column("source", String(128)),
+    UniqueConstraint("domain", "event_id", name="uq_events_domain_event_id"),
+    Index("ix_events_district_ts", "district", "ts_ms"),
+    Index("ix_events_ts", "ts_ms"),
+)
+
+# Additive per-minute counts: each stored event adds to exactly one row, so
+# several ingest workers can upsert side by side without double counting.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("minute_ms", BigInteger, primary_key=True),
+    Column("district", String(12), primary_key=True),
+    Column("street", String(128), primary_key=True, server_default=""),
+    Column("domain", String(16), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("sev1", Integer, nullable=False),
+    Column("sev2", Integer, nullable=False),
+    Column("sev3", Integer, nullable=False),
+    Column("sev4", Integer, nullable=False),
+    Column("value_sum", Float, nullable=False),
+    Column("value_n", Integer, nullable=False),
+    Column("value_max", Float),
+    Index("ix_rollups_district_minute", "district", "minute_ms"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("domain", String(16), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("district", String(12), nullable=False),
+    Column("street", String(128)),
+    Column("severity", SmallInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reports", Integer, nullable=False),
+    Column("title", String(200)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("opened_ms", BigInteger, nullable=False),
+    Column("last_report_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Index("ix_incidents_status", "status"),
+    Index("ix_incidents_join", "district", "kind", "last_report_ms"),
+)
+
+incident_reports = Table(
+    "incident_reports",
+    metadata,
+    Column("incident_id", BigId, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_seq", BigId, primary_key=True),
+)
+
+# The newest event time per domain, kept in SQL so health and freshness
+# survive a Redis outage and agree across every app worker.
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("domain", String(16), primary_key=True),
+    Column("last_event_ms", BigInteger, nullable=False),
+    Column("last_received_ms", BigInteger, nullable=False),
+)

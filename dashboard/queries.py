@@ -1,0 +1,117 @@
+"""Answer the read side from rollups: the city and district summaries of SPEC section 6."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from dashboard.city import City, District
+from dashboard.models import rollups
+from feeds.channels import DOMAINS
+
+WINDOWS = {"15m": 15, "1h": 60, "24h": 1440}
+# Weight of one event of each severity in the risk score: a critical event
+# weighs as much as fifty routine ones.
+SEVERITY_WEIGHT = (0.0, 0.1, 0.5, 2.0, 5.0)
+RISK_SCALE = 50.0
+
+
+def parse_window(value: str | None) -> int:
+    """Return the minutes of a window name (15m, 1h, 24h); None means 1h."""
+    if value is None:
+        return 60
+    if value not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    return WINDOWS[value]
+
+
+def window_bounds(now_ms: int, minutes: int) -> tuple[int, int]:
+    """Return [start, end) in ms: whole minutes, the current one last, so rollups count exactly."""
+    end = now_ms - now_ms % 60_000 + 60_000
+    return end - minutes * 60_000, end
+
+
+def iso(ms: int, tz: str) -> str:
+    """Format epoch ms as RFC 3339 in the city's time zone."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+def risk_score(sev: tuple[int, int, int, int]) -> float:
+    """Map the severity counts of a window to a 0–100 risk score that saturates smoothly."""
+    score = sum(SEVERITY_WEIGHT[i + 1] * n for i, n in enumerate(sev))
+    return round(100.0 * (1.0 - math.exp(-score / RISK_SCALE)), 1)
+
+
+def _empty_counts() -> dict[str, int]:
+    return {d: 0 for d in DOMAINS}
+
+
+def _window(now_ms: int, minutes: int, tz: str) -> dict:
+    start, end = window_bounds(now_ms, minutes)
+    return {"start": iso(start, tz), "end": iso(end, tz), "minutes": minutes}
+
+
+def _grouped(conn: Connection, start: int, end: int, *keys, district: str | None = None):
+    cols = [getattr(rollups.c, k) for k in keys]
+    stmt = (select(*cols, func.sum(rollups.c.n), func.sum(rollups.c.sev1), func.sum(rollups.c.sev2),
+                   func.sum(rollups.c.sev3), func.sum(rollups.c.sev4))
+            .where(rollups.c.minute_ms >= start, rollups.c.minute_ms < end)
+            .group_by(*cols))
+    if district is not None:
+        stmt = stmt.where(rollups.c.district == district)
+    return conn.execute(stmt).all()
+
+
+def _district_entry(d: District, counts: dict[str, int], sev: list[int]) -> dict:
+    return {**d.as_ref(), "counts": counts, "risk": risk_score(tuple(sev))}
+
+
+def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) -> dict:
+    """Return the city now: totals and each district's counts and risk in the window."""
+    start, end = window_bounds(now_ms, minutes)
+    counts = {d.code: _empty_counts() for d in city.districts}
+    sev = {d.code: [0, 0, 0, 0] for d in city.districts}
+    totals = _empty_counts()
+    for district, domain, n, s1, s2, s3, s4 in _grouped(conn, start, end, "district", "domain"):
+        if domain in totals:
+            totals[domain] += n
+        if district in counts:
+            counts[district][domain] = counts[district].get(domain, 0) + n
+            sev[district] = [a + b for a, b in zip(sev[district], (s1, s2, s3, s4))]
+    return {
+        "window": _window(now_ms, minutes, tz),
+        "generated_at": iso(now_ms, tz),
+        "totals": totals,
+        "districts": [_district_entry(d, counts[d.code], sev[d.code]) for d in city.districts],
+    }
+
+
+def district_summary(conn: Connection, city: City, district: District, minutes: int, now_ms: int, tz: str) -> dict:
+    """Return one district now: its counts and risk, its streets and its kinds in the window."""
+    start, end = window_bounds(now_ms, minutes)
+    totals = _empty_counts()
+    sev = [0, 0, 0, 0]
+    streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
+    kinds: dict[tuple[str, str], int] = {}
+    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, start, end, "street", "domain", "kind",
+                                                            district=district.code):
+        if domain in totals:
+            totals[domain] += n
+        sev = [a + b for a, b in zip(sev, (s1, s2, s3, s4))]
+        if street:
+            streets.setdefault(street, _empty_counts())[domain] += n
+        kinds[(domain, kind)] = kinds.get((domain, kind), 0) + n
+    names_en = {s.name: s.name_en for s in district.streets}
+    return {
+        "window": _window(now_ms, minutes, tz),
+        "generated_at": iso(now_ms, tz),
+        "district": {**_district_entry(district, totals, sev), "population": district.population},
+        "totals": totals,
+        "streets": [{"name": name, "name_en": names_en.get(name, ""), "counts": c} for name, c in streets.items()],
+        "kinds": [{"domain": dom, "kind": k, "count": n}
+                  for (dom, k), n in sorted(kinds.items(), key=lambda kv: -kv[1])],
+    }

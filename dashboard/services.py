@@ -1,0 +1,54 @@
+"""Build the long-lived parts a process needs from its configuration: city, database, bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import fakeredis
+import redis
+from sqlalchemy.engine import Engine
+
+from dashboard import bus
+from dashboard.city import City, load_city
+from dashboard.db import make_engine, upgrade
+from dashboard.store import EventStore
+from feeds.pipeline import Pipeline
+
+
+@dataclass
+class Services:
+    """The city, the database engine and the bus of one process, built once at creation time."""
+
+    config: dict[str, Any]
+    city: City
+    engine: Engine
+    bus_server: fakeredis.FakeServer | None = None
+    redis: redis.Redis = field(init=False)
+
+    def __post_init__(self):
+        self.redis = self.connect_bus()
+
+    def connect_bus(self, **options) -> redis.Redis:
+        """Return a new client of the configured bus (each consumer thread gets its own)."""
+        return bus.connect(self.config["REDIS_URL"], self.bus_server, **options)
+
+    def pipeline(self) -> Pipeline:
+        """Return the ingest pipeline bound to this process's store and city."""
+        return Pipeline(EventStore(self.engine), self.city.aliases, prefix=self.config["PANORAMA_FEED_PREFIX"],
+                        deadletter_cap=self.config["PANORAMA_DEADLETTER_CAP"])
+
+    def close(self) -> None:
+        """Release connections (tests build many apps in one process)."""
+        self.redis.close()
+        self.engine.dispose()
+
+
+def build_services(config: dict[str, Any]) -> Services:
+    """Load the city, open the database (migrating it when allowed) and connect the bus."""
+    city = load_city(config["PANORAMA_CITY"])
+    engine = make_engine(config["DATABASE_URL"])
+    if config["PANORAMA_AUTO_MIGRATE"]:
+        upgrade(engine)
+    server = bus.make_embedded_server() if config["EMBEDDED"] else None
+    return Services(config=config, city=city, engine=engine, bus_server=server)

@@ -1,0 +1,202 @@
+"""Persist validated events in batches: dedupe, additive rollups, incidents, feed state."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from dashboard import incidents as incident_rules
+from dashboard.db import is_postgres
+from dashboard.models import events, feed_state, rollups
+from feeds.schema import Event
+
+# Column order of the events rows built once per event and reused by every path.
+EVENT_COLUMNS = ("domain", "event_id", "ts_ms", "received_ms", "kind", "district", "street", "severity",
+                 "lat", "lon", "value", "unit", "title", "detail", "source")
+_PG_TYPES = ("text", "text", "int8", "int8", "text", "text", "text", "int2",
+             "float8", "float8", "float8", "text", "text", "text", "text")
+_PG_TEMP = """CREATE TEMP TABLE IF NOT EXISTS tmp_events (
+    domain text, event_id text, ts_ms int8, received_ms int8, kind text, district text, street text,
+    severity int2, lat float8, lon float8, value float8, unit text, title text, detail text, source text
+) ON COMMIT DELETE ROWS"""
+_COLS = ", ".join(EVENT_COLUMNS)
+# Sorted so that two workers inserting overlapping batches take row locks in one order.
+_PG_INSERT = f"""INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events ORDER BY domain, event_id
+ON CONFLICT (domain, event_id) DO NOTHING RETURNING seq, domain, event_id"""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event that this batch stored for the first time."""
+
+    seq: int
+    event: Event
+    ts_ms: int
+
+
+@dataclass
+class WriteResult:
+    """What one batch changed: new events, rollup increments, incidents, feed freshness."""
+
+    stored: list[StoredEvent] = field(default_factory=list)
+    duplicates: int = 0
+    rollup_deltas: dict[tuple, list] = field(default_factory=dict)
+    incidents: list[dict] = field(default_factory=list)
+    feeds: dict[str, int] = field(default_factory=dict)
+
+
+def event_row(ev: Event, received_ms: int) -> tuple:
+    """Return the events-table row of an event, in EVENT_COLUMNS order."""
+    return (ev.domain, ev.id, to_ms(ev), received_ms, ev.kind, ev.district, ev.street, ev.severity,
+            _f(ev.lat), _f(ev.lon), _f(ev.value), ev.unit, ev.title, ev.detail, ev.source)
+
+
+def to_ms(ev: Event) -> int:
+    """Return the event time as epoch milliseconds."""
+    return int(ev.ts.timestamp() * 1000)
+
+
+def _f(v):
+    return None if v is None else float(v)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    # Deadlocks and serialization failures roll the whole batch back: redoing it is safe.
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and code in {"40P01", "40001"}
+
+
+def aggregate(stored: Iterable[StoredEvent]) -> dict[tuple, list]:
+    """Sum stored events into rollup increments keyed (minute, district, street, domain, kind)."""
+    out: dict[tuple, list] = {}
+    for s in stored:
+        ev = s.event
+        key = (s.ts_ms - s.ts_ms % 60_000, ev.district, ev.street or "", ev.domain, ev.kind)
+        acc = out.get(key)
+        if acc is None:
+            # n, sev1..sev4, value_sum, value_n, value_max
+            acc = out[key] = [0, 0, 0, 0, 0, 0.0, 0, None]
+        acc[0] += 1
+        acc[ev.severity] += 1
+        if ev.value is not None:
+            acc[5] += ev.value
+            acc[6] += 1
+            acc[7] = ev.value if acc[7] is None else max(acc[7], ev.value)
+    return out
+
+
+class EventStore:
+    """Write batches of validated events to SQL exactly once per (domain, id)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.postgres = is_postgres(engine)
+        self._insert = (postgresql if self.postgres else sqlite).insert
+
+    @retry(retry=retry_if_exception(_is_retryable), stop=stop_after_attempt(5),
+           wait=wait_random_exponential(multiplier=0.05, max=1), reraise=True)
+    def write(self, batch: Sequence[Event], received_ms: int) -> WriteResult:
+        """Store a batch in one transaction and return what was new."""
+        unique: dict[tuple[str, str], Event] = {}
+        for ev in batch:
+            unique.setdefault((ev.domain, ev.id), ev)
+        result = WriteResult(duplicates=len(batch) - len(unique))
+        if not unique:
+            return result
+        with self.engine.begin() as conn:
+            rows = [event_row(ev, received_ms) for ev in unique.values()]
+            inserted = self._insert_pg(conn, rows) if self.postgres else self._insert_generic(conn, rows)
+            for seq, domain, event_id in inserted:
+                ev = unique[(domain, event_id)]
+                result.stored.append(StoredEvent(seq, ev, to_ms(ev)))
+            result.duplicates += len(unique) - len(result.stored)
+            result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
+            result.rollup_deltas = aggregate(result.stored)
+            self._upsert_rollups(conn, result.rollup_deltas)
+            result.feeds = self._touch_feeds(conn, result.stored, received_ms)
+            result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
+        return result
+
+    def _insert_pg(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
+        # COPY into a session temp table, then one set-based insert that skips duplicates.
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(_PG_TEMP)
+            with cur.copy(f"COPY tmp_events ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_PG_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(_PG_INSERT)
+            return cur.fetchall()
+
+    def _insert_generic(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
+        stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id"])
+                .returning(events.c.seq, events.c.domain, events.c.event_id))
+        params = [dict(zip(EVENT_COLUMNS, row)) for row in rows]
+        return [tuple(r) for r in conn.execute(stmt, params)]
+
+    def _upsert_rollups(self, conn: Connection, deltas: dict[tuple, list]) -> None:
+        if not deltas:
+            return
+        stmt = self._insert(rollups)
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["minute_ms", "district", "street", "domain", "kind"],
+            set_={
+                "n": rollups.c.n + ex.n,
+                "sev1": rollups.c.sev1 + ex.sev1,
+                "sev2": rollups.c.sev2 + ex.sev2,
+                "sev3": rollups.c.sev3 + ex.sev3,
+                "sev4": rollups.c.sev4 + ex.sev4,
+                "value_sum": rollups.c.value_sum + ex.value_sum,
+                "value_n": rollups.c.value_n + ex.value_n,
+                "value_max": _greatest(self.postgres, rollups.c.value_max, ex.value_max),
+            },
+        )
+        # Sorted keys: two workers upserting the same minute lock rows in the same order.
+        params = [
+            {"minute_ms": k[0], "district": k[1], "street": k[2], "domain": k[3], "kind": k[4],
+             "n": v[0], "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4],
+             "value_sum": v[5], "value_n": v[6], "value_max": v[7]}
+            for k, v in sorted(deltas.items())
+        ]
+        conn.execute(stmt, params)
+
+    def _touch_feeds(self, conn: Connection, stored: list[StoredEvent], received_ms: int) -> dict[str, int]:
+        newest: dict[str, int] = defaultdict(int)
+        for s in stored:
+            newest[s.event.domain] = max(newest[s.event.domain], s.ts_ms)
+        if not newest:
+            return {}
+        stmt = self._insert(feed_state)
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["domain"],
+            set_={
+                "last_event_ms": _greatest(self.postgres, feed_state.c.last_event_ms, ex.last_event_ms),
+                "last_received_ms": _greatest(self.postgres, feed_state.c.last_received_ms, ex.last_received_ms),
+            },
+        )
+        conn.execute(stmt, [{"domain": d, "last_event_ms": ms, "last_received_ms": received_ms}
+                            for d, ms in sorted(newest.items())])
+        return dict(newest)
+
+
+def _greatest(postgres: bool, a, b):
+    """Return SQL for the larger of two nullable values on either engine."""
+    if postgres:
+        return func.greatest(a, b)
+    # SQLite's two-argument max() is NULL if either is NULL.
+    return func.coalesce(func.max(a, b), a, b)
+
+
+def count_events(conn: Connection) -> int:
+    """Count stored events (for tests and the benchmark)."""
+    return conn.execute(select(func.count()).select_from(events)).scalar_one()

@@ -1,0 +1,1 @@
+"""Redis feeds: the event schema, consumers, publisher helpers and the simulator."""

@@ -1,0 +1,31 @@
+"""Name the Redis channels, streams and keys that Panorama uses."""
+
+DOMAINS = ("security", "traffic", "environment", "incident")
+DEFAULT_PREFIX = "feeds"
+UPDATES_CHANNEL = "panorama:updates"
+INGEST_GROUP = "panorama-ingest"
+
+
+def feed_name(domain: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the channel (and stream key) of one domain, e.g. ``feeds:traffic``."""
+    return f"{prefix}:{domain}"
+
+
+def feed_names(prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
+    """Map each channel / stream name to its domain."""
+    return {feed_name(d, prefix): d for d in DOMAINS}
+
+
+def deadletter_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the capped list that keeps rejected messages."""
+    return f"{prefix}:deadletter"
+
+
+def reject_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the hash that counts rejects by ``domain|reason``."""
+    return f"{prefix}:deadletter:counts"
+
+
+def ingested_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the hash that counts stored events by domain."""
+    return f"{prefix}:ingested:counts"

@@ -1,0 +1,253 @@
+"""Consume the feeds from Redis pub/sub and from Redis Streams, recovering from outages by themselves."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from sqlalchemy.exc import DBAPIError
+
+from feeds.channels import DEFAULT_PREFIX, INGEST_GROUP, feed_names
+from feeds.pipeline import Batch, Pipeline, now_ms
+
+log = logging.getLogger(__name__)
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def default_consumer_name() -> str:
+    """Name this worker uniquely and recognisably in the consumer group."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Consumer:
+    """A feed consumer thread: read, parse, flush in batches; reconnect with backoff when Redis goes away.
+
+    Subclasses implement ``_connect`` and ``_read``. Use as a context manager or ``start()`` / ``stop()``.
+    """
+
+    name = "consumer"
+
+    def __init__(self, pipeline: Pipeline, connect: Callable[[], redis.Redis], *, prefix: str = DEFAULT_PREFIX,
+                 batch_size: int = 1000, flush_ms: int = 250, on_error: Callable[[BaseException], None] | None = None):
+        if batch_size < 1 or flush_ms < 1:
+            raise ValueError("batch_size and flush_ms must be positive")
+        self.pipeline = pipeline
+        self.connect = connect
+        self.channels = feed_names(prefix)
+        self.batch_size = batch_size
+        self.flush_s = flush_ms / 1000
+        self.on_error = on_error
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.reconnects = 0
+        self.flushed = 0
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self) -> None:
+        """Run the consumer in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Ask the loop to finish its batch and wait for it."""
+        self._stop.set()
+        # stop() must not join from inside the worker thread itself
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Consume until stopped; the outer loop survives Redis and database outages."""
+        backoff = ExponentialWithJitterBackoff(base=0.1, cap=5.0)
+        failures = 0
+        batch = Batch()
+        while not self._stop.is_set():
+            bus = None
+            try:
+                bus = self.connect()
+                self._connect(bus)
+                self.connected.set()
+                if failures:
+                    log.info("%s: reconnected after %d failure(s)", self.name, failures)
+                failures = 0
+                batch = self._loop(bus, batch)
+            except _REDIS_DOWN as err:
+                self._failed(err, "Redis unavailable")
+            except DBAPIError as err:
+                # The batch is kept (streams: unacknowledged) and written when the database is back.
+                self._failed(err, "database unavailable")
+            except Exception as err:  # noqa: BLE001 - a consumer must outlive any one bad batch
+                log.exception("%s: unexpected error", self.name)
+                if self.on_error:
+                    self.on_error(err)
+                self._failed(err, "error")
+            else:
+                continue
+            finally:
+                self._disconnect(bus)
+            failures += 1
+            self.reconnects += 1
+            self._stop.wait(backoff.compute(failures))
+        self.connected.clear()
+
+    def _failed(self, err: BaseException, what: str) -> None:
+        self.connected.clear()
+        log.warning("%s: %s (%s); retrying", self.name, what, err)
+
+    def _loop(self, bus: redis.Redis, batch: Batch) -> Batch:
+        while not self._stop.is_set():
+            room = max(1, self.batch_size - len(batch))
+            wait = self.flush_s - (time.monotonic() - batch.started) if batch else self.flush_s
+            self._read(bus, batch, room, max(0.001, wait))
+            if batch and (len(batch) >= self.batch_size or time.monotonic() - batch.started >= self.flush_s):
+                self.pipeline.flush(batch, bus)
+                self.flushed += len(batch)
+                batch = Batch()
+        if batch:
+            self.pipeline.flush(batch, bus)
+            self.flushed += len(batch)
+        return Batch()
+
+    def _connect(self, bus: redis.Redis) -> None:
+        raise NotImplementedError
+
+    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> None:
+        raise NotImplementedError
+
+    def _disconnect(self, bus: redis.Redis | None) -> None:
+        if bus is not None:
+            try:
+                bus.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail; it is gone either way
+                pass
+
+
+class PubSubConsumer(Consumer):
+    """Consume ``feeds:<domain>`` pub/sub channels (at most once: Redis keeps nothing for a dead subscriber)."""
+
+    name = "ingest-pubsub"
+
+    def _connect(self, bus: redis.Redis) -> None:
+        # A fresh PubSub per connection: redis-py's own resubscribe does not survive every outage.
+        self._pubsub = bus.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(*self.channels)
+
+    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> None:
+        msg = self._pubsub.get_message(timeout=wait)
+        while msg is not None and room > 0:
+            if msg["type"] == "message":
+                channel = msg["channel"].decode()
+                self.pipeline.add(batch, channel, self.channels.get(channel), msg["data"], now_ms())
+                room -= 1
+            msg = self._pubsub.get_message(timeout=0)
+
+    def _disconnect(self, bus: redis.Redis | None) -> None:
+        pubsub = getattr(self, "_pubsub", None)
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._pubsub = None
+        super()._disconnect(bus)
+
+
+class StreamConsumer(Consumer):
+    """Consume the ``feeds:<domain>`` streams through a consumer group, acknowledging after storage."""
+
+    name = "ingest-stream"
+
+    def __init__(self, pipeline: Pipeline, connect: Callable[[], redis.Redis], *, group: str = INGEST_GROUP,
+                 consumer: str | None = None, claim_idle_ms: int = 60_000, **kwargs):
+        super().__init__(pipeline, connect, **kwargs)
+        self.group = group
+        self.consumer = consumer or default_consumer_name()
+        self.claim_idle_ms = claim_idle_ms
+        self._next_claim = 0.0
+        self._backlog: dict[str, bytes | str] = {}
+
+    def _connect(self, bus: redis.Redis) -> None:
+        for stream in self.channels:
+            ensure_group(bus, stream, self.group)
+        # After a reconnect first re-read what this consumer took but never acknowledged,
+        # paging through its pending entries from the start.
+        self._backlog = {s: "0" for s in self.channels}
+
+    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> None:
+        if time.monotonic() >= self._next_claim:
+            self._claim(bus, batch)
+            self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
+        ids = dict(self._backlog) if self._backlog else {s: ">" for s in self.channels}
+        started = time.monotonic()
+        try:
+            reply = bus.xreadgroup(self.group, self.consumer, ids, count=room,
+                                   block=None if self._backlog else max(1, int(wait * 1000)))
+        except redis.ResponseError as err:
+            if "NOGROUP" not in str(err):
+                raise
+            # Redis lost the group (restarted without persistence): recreate it and go on.
+            self._connect(bus)
+            return
+        backlog = bool(self._backlog)
+        got = self._take(batch, reply)
+        if backlog:
+            self._backlog = {}
+            for stream, entries in reply or ():
+                if entries:
+                    name = stream.decode() if isinstance(stream, bytes) else stream
+                    self._backlog[name] = entries[-1][0]
+        elif not got and time.monotonic() - started < wait / 2:
+            # Some Redis-compatible servers do not block; do not spin.
+            self._stop.wait(min(wait, 0.05))
+
+    def _claim(self, bus: redis.Redis, batch: Batch) -> None:
+        # Entries of a consumer that died unacknowledged are taken over after claim_idle_ms.
+        for stream in self.channels:
+            _next, entries, *_ = bus.xautoclaim(stream, self.group, self.consumer,
+                                                min_idle_time=self.claim_idle_ms, start_id="0-0", count=1000)
+            if entries:
+                log.info("%s: claimed %d idle entries of %s", self.name, len(entries), stream)
+                self._take(batch, [[stream.encode(), entries]])
+
+    def _take(self, batch: Batch, reply) -> int:
+        n = 0
+        for stream, entries in reply or ():
+            stream = stream.decode() if isinstance(stream, bytes) else stream
+            if not entries:
+                continue
+            domain = self.channels.get(stream)
+            acks = batch.acks.setdefault((stream, self.group), [])
+            for entry_id, fields in entries:
+                acks.append(entry_id)
+                if not fields:
+                    continue  # deleted by trimming while pending: nothing left to store
+                data = fields.get(b"data")
+                arrived = int(entry_id.split(b"-", 1)[0])
+                if data is None:
+                    data = b""
+                self.pipeline.add(batch, stream, domain, data, arrived)
+                n += 1
+        return n
+
+
+def ensure_group(bus: redis.Redis, stream: str, group: str) -> None:
+    """Create the consumer group (from the stream's start, so nothing published earlier is skipped)."""
+    try:
+        bus.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as err:
+        if "BUSYGROUP" not in str(err):
+            raise

@@ -1,0 +1,59 @@
+"""Run one ingest worker: ``python -m feeds.ingest`` consumes the feeds into SQL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from dashboard.config import load_config
+from dashboard.services import Services, build_services
+from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
+
+log = logging.getLogger("feeds.ingest")
+
+
+def make_consumers(services: Services, transport: str = "both", consumer: str | None = None) -> list[Consumer]:
+    """Create the consumers of one worker: pub/sub, stream, or both, sharing one pipeline."""
+    cfg = services.config
+    common = {"prefix": cfg["PANORAMA_FEED_PREFIX"], "batch_size": cfg["PANORAMA_BATCH_SIZE"],
+              "flush_ms": cfg["PANORAMA_FLUSH_MS"]}
+    out: list[Consumer] = []
+    if transport in ("both", "pubsub"):
+        out.append(PubSubConsumer(services.pipeline(), services.connect_bus, **common))
+    if transport in ("both", "stream"):
+        out.append(StreamConsumer(services.pipeline(), services.connect_bus, consumer=consumer, **common))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, start the consumers and run until SIGINT / SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m feeds.ingest", description=__doc__)
+    parser.add_argument("--transport", choices=("both", "pubsub", "stream"), default="both",
+                        help="which feeds to consume (default: both)")
+    parser.add_argument("--consumer", help="consumer name in the stream group (default: host-pid)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config()
+    if cfg["EMBEDDED"]:
+        parser.error("REDIS_URL is not set: a separate ingest worker needs a real Redis "
+                     "(the embedded default runs ingest inside `python app.py`)")
+    services = build_services(cfg)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    consumers = make_consumers(services, args.transport, args.consumer)
+    for c in consumers:
+        c.start()
+    log.info("ingest worker: %s from %s into %s", args.transport, cfg["REDIS_URL"],
+             services.engine.url.render_as_string(hide_password=True))
+    stop.wait()
+    for c in consumers:
+        c.stop()
+    services.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

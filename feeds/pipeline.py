@@ -1,0 +1,127 @@
+"""Turn raw feed messages into stored events, dead letters, counters and a published delta."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import orjson
+import redis
+
+from dashboard.store import EventStore, WriteResult
+from feeds.channels import (
+    DEFAULT_PREFIX,
+    UPDATES_CHANNEL,
+    deadletter_key,
+    ingested_counts_key,
+    reject_counts_key,
+)
+from feeds.schema import Event, Reject, parse_message
+
+log = logging.getLogger(__name__)
+LAG_KEY = "panorama:ingest:lag_ms"
+DELTA_EVENTS = 100  # the newest events a delta carries; the screens show fewer
+
+
+@dataclass
+class Batch:
+    """Events and rejects gathered since the last flush, with what must be acknowledged after it."""
+
+    events: list[Event] = field(default_factory=list)
+    rejects: list[tuple[str, Reject]] = field(default_factory=list)
+    acks: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)  # (stream, group) -> ids
+    oldest_ms: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.rejects)
+
+
+def now_ms() -> int:
+    """Return the wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class Pipeline:
+    """Validate, dedupe, store and announce feed messages; shared by every transport."""
+
+    def __init__(self, store: EventStore, districts: Mapping[str, str], *, prefix: str = DEFAULT_PREFIX,
+                 deadletter_cap: int = 10_000):
+        self.store = store
+        self.districts = districts
+        self.prefix = prefix
+        self.deadletter_cap = deadletter_cap
+
+    def add(self, batch: Batch, channel: str, domain: str | None, raw: bytes | str, arrived_ms: int) -> None:
+        """Parse one message into the batch."""
+        if not batch:
+            batch.started = time.monotonic()
+        parsed = parse_message(raw, domain, self.districts)
+        batch.events.extend(parsed.events)
+        batch.rejects.extend((channel, r) for r in parsed.rejects)
+        if domain is not None and parsed.events:
+            batch.oldest_ms[domain] = min(batch.oldest_ms.get(domain, arrived_ms), arrived_ms)
+
+    def flush(self, batch: Batch, bus: redis.Redis) -> WriteResult:
+        """Store the batch, then in one round trip: dead letters, counters, lag, delta and stream acks."""
+        received = now_ms()
+        result = self.store.write(batch.events, received) if batch.events else WriteResult()
+        pipe = bus.pipeline(transaction=False)
+        self.dead_letters(pipe, batch.rejects, received)
+        counts = Counter(s.event.domain for s in result.stored)
+        for domain, n in counts.items():
+            pipe.hincrby(ingested_counts_key(self.prefix), domain, n)
+        for domain, oldest in batch.oldest_ms.items():
+            pipe.hset(LAG_KEY, domain, received - oldest)
+        if result.stored or result.incidents:
+            pipe.publish(UPDATES_CHANNEL, encode_delta(result, received))
+        for (stream, group), ids in batch.acks.items():
+            pipe.xack(stream, group, *ids)
+        pipe.execute()
+        return result
+
+    def dead_letters(self, pipe, rejects: list[tuple[str, Reject]], at_ms: int) -> None:
+        """Queue each reject on the capped dead-letter list and its counter, on a Redis pipeline."""
+        if not rejects:
+            return
+        key = deadletter_key(self.prefix)
+        for channel, rej in rejects:
+            domain = channel.rpartition(":")[2] or "unknown"
+            pipe.lpush(key, orjson.dumps({"reason": rej.reason, "message": rej.message, "channel": channel,
+                                          "index": rej.index, "at": at_ms, "payload": rej.payload}))
+            pipe.hincrby(reject_counts_key(self.prefix), f"{domain}|{rej.reason}", 1)
+        pipe.ltrim(key, 0, self.deadletter_cap - 1)
+        log.info("rejected %d message(s): %s", len(rejects),
+                 ", ".join(f"{r}={n}" for r, n in Counter(r.reason for _, r in rejects).items()))
+
+
+def encode_delta(result: WriteResult, at_ms: int) -> bytes:
+    """Encode what a batch changed as the compact delta the gateway fans out."""
+    newest = result.stored[-DELTA_EVENTS:]
+    counts: dict[tuple, list[int]] = {}
+    for (minute, district, _street, domain, _kind), v in result.rollup_deltas.items():
+        acc = counts.setdefault((minute, district, domain), [0, 0, 0, 0, 0])
+        for i in range(5):
+            acc[i] += v[i]
+    return orjson.dumps({
+        "type": "delta",
+        "at": at_ms,
+        "stored": len(result.stored),
+        "events": [
+            {"id": s.event.id, "domain": s.event.domain, "kind": s.event.kind, "district": s.event.district,
+             "street": s.event.street, "severity": s.event.severity, "title": s.event.title, "ts": s.ts_ms,
+             "value": s.event.value, "unit": s.event.unit, "lat": s.event.lat, "lon": s.event.lon}
+            for s in reversed(newest)
+        ],
+        "counts": [[*k, *v] for k, v in sorted(counts.items())],
+        "feeds": result.feeds,
+        "incidents": [
+            {"id": i["id"], "kind": i["kind"], "domain": i["domain"], "district": i["district"],
+             "severity": i["severity"], "status": i["status"], "reports": i["reports"], "title": i["title"],
+             "opened_at": i["opened_ms"]}
+            for i in result.incidents
+        ],
+    })

@@ -1,0 +1,1 @@
+"""Functions that return Dash component trees; they never import callbacks."""

@@ -1,0 +1,127 @@
+"""The HTTP API: ingest over HTTP, summaries from rollups, health and metrics."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from sqlalchemy import func, select
+
+from dashboard.models import events
+from feeds.channels import deadletter_key, feed_name
+from feeds.consumers import StreamConsumer
+from feeds.pipeline import Batch
+from tests.helpers import make_event, wait_for
+
+AUTH = {"Authorization": "Bearer test-token"}
+
+
+def now_event(n, minutes_ago=0.0, **kw):
+    return make_event(n, ts=int(time.time() * 1000 - minutes_ago * 60_000), **kw)
+
+
+def ingest_now(app, evs_by_domain: dict[str, list[dict]]) -> None:
+    """Store events directly through the app's own pipeline (what ingest would do)."""
+    svc = app.server.extensions["panorama"]
+    pipeline = svc.pipeline()
+    batch = Batch()
+    for domain, evs in evs_by_domain.items():
+        pipeline.add(batch, f"feeds:{domain}", domain, orjson.dumps(evs), 0)
+    assert not batch.rejects, batch.rejects
+    pipeline.flush(batch, svc.redis)
+
+
+def test_post_events_needs_the_token(client):
+    body = orjson.dumps(make_event(1, domain="traffic"))
+    assert client.post("/api/events", data=body).status_code == 401
+    bad = client.post("/api/events", data=body, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.json["error"]["code"] == "unauthorized"
+
+
+def test_post_events_disabled_without_a_configured_token(make_app, redis_client):
+    client = make_app(PANORAMA_INGEST_TOKEN=None).server.test_client()
+    r = client.post("/api/events", data=b"{}", headers=AUTH)
+    assert r.status_code == 403 and "PANORAMA_INGEST_TOKEN" in r.json["error"]["message"]
+
+
+def test_post_events_rejects_bad_input_with_reasons(client, redis_client):
+    r = client.post("/api/events", data=b"{not json", headers=AUTH)
+    assert r.status_code == 400 and r.json["error"]["code"] == "invalid_json"
+    r = client.post("/api/events", data=orjson.dumps(make_event(1)), headers=AUTH)  # no domain anywhere
+    assert r.status_code == 400 and r.json["error"]["code"] == "missing_field"
+    r = client.post("/api/events?domain=weather", data=orjson.dumps(make_event(1)), headers=AUTH)
+    assert r.status_code == 400 and r.json["error"]["code"] == "unknown_domain"
+    assert redis_client.llen(deadletter_key()) == 2  # the message-level rejects are kept
+
+
+def test_post_events_reach_the_database_through_the_stream(app, client, redis_client, redis_url, pg_engine):
+    batch = [make_event(1, domain="traffic"), make_event(2, domain="incident", kind="fire"),
+             {"id": "x", "domain": "traffic"}, make_event(3, domain="security", district="atlantis")]
+    r = client.post("/api/events", data=orjson.dumps(batch), headers=AUTH)
+    assert r.status_code == 202
+    assert r.json["accepted"] == 2
+    assert [(x["index"], x["reason"]) for x in r.json["rejected"]] == [(2, "missing_field"), (3, "unknown_district")]
+    assert redis_client.xlen(feed_name("traffic")) == 1 and redis_client.xlen(feed_name("incident")) == 1
+    svc = app.server.extensions["panorama"]
+    with StreamConsumer(svc.pipeline(), lambda: redis_client.__class__.from_url(redis_url), consumer="api"):
+        def count():
+            with pg_engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(events)).scalar_one()
+        wait_for(lambda: count() == 2, message="both accepted events stored")
+    r = client.post("/api/events?domain=security", data=orjson.dumps(make_event(9)), headers=AUTH)
+    assert r.status_code == 202 and r.json == {"accepted": 1, "rejected": []}
+
+
+def test_summary_counts_events_in_the_window(app, client):
+    ingest_now(app, {
+        "traffic": [now_event(i, district="futian") for i in range(5)] + [now_event(5, district="nanshan")],
+        "incident": [now_event(10, kind="fire", severity=4, district="440304")],
+        # outside the 15-minute window but inside the hour
+        "security": [now_event(20, minutes_ago=30, kind="theft", district="futian")],
+    })
+    r = client.get("/api/summary?window=15m")
+    assert r.status_code == 200
+    doc = r.json
+    assert list(doc) == ["window", "generated_at", "totals", "districts"]
+    assert doc["window"]["minutes"] == 15 and doc["window"]["start"].endswith("+08:00")
+    assert doc["totals"] == {"security": 0, "traffic": 6, "environment": 0, "incident": 1}
+    futian = next(d for d in doc["districts"] if d["code"] == "440304")
+    assert futian["slug"] == "futian" and futian["name"] == "福田区" and futian["name_en"] == "Futian"
+    assert futian["counts"] == {"security": 0, "traffic": 5, "environment": 0, "incident": 1}
+    assert futian["risk"] > next(d for d in doc["districts"] if d["code"] == "440305")["risk"] > 0
+    assert len(doc["districts"]) == 9
+    hour = client.get("/api/summary").json
+    assert hour["window"]["minutes"] == 60 and hour["totals"]["security"] == 1
+    assert client.get("/api/summary?window=7d").status_code == 400
+
+
+def test_district_summary_has_streets_and_not_found(app, client):
+    ingest_now(app, {"traffic": [now_event(i, district="futian", street="华强北街道") for i in range(3)]
+                     + [now_event(3, district="futian", street="梅林街道", kind="accident", severity=3)]})
+    by_slug = client.get("/api/districts/futian/summary?window=1h").json
+    by_code = client.get("/api/districts/440304/summary?window=1h").json
+    assert by_slug["district"]["code"] == by_code["district"]["code"] == "440304"
+    streets = {s["name"]: s["counts"]["traffic"] for s in by_slug["streets"]}
+    assert streets["华强北街道"] == 3 and streets["梅林街道"] == 1 and streets["园岭街道"] == 0
+    assert by_slug["totals"]["traffic"] == 4
+    assert {"domain": "traffic", "kind": "accident", "count": 1} in by_slug["kinds"]
+    missing = client.get("/api/districts/atlantis/summary")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "unknown_district"
+
+
+def test_health_and_metrics(app, client, redis_client):
+    ingest_now(app, {"traffic": [now_event(1)]})
+    redis_client.hincrby("feeds:deadletter:counts", "traffic|invalid_json", 2)
+    h = client.get("/api/health")
+    assert h.status_code == 200 and h.json["status"] == "ok" and h.json["database"] == "ok"
+    assert h.json["feeds"]["traffic"]["last_event_age_s"] < 60 and not h.json["feeds"]["traffic"]["stale"]
+    assert h.json["feeds"]["incident"]["stale"] and h.json["feeds"]["incident"]["last_event_age_s"] is None
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'panorama_events_ingested_total{domain="traffic"} 1.0' in text
+    assert 'panorama_events_rejected_total{domain="traffic",reason="invalid_json"} 2.0' in text
+    assert "panorama_ingest_lag_seconds" in text and "panorama_redis_up 1.0" in text
+
+
+def test_unknown_api_route_is_json_404(client):
+    r = client.get("/api/nothing-here")
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"

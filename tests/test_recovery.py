@@ -1,0 +1,86 @@
+"""Redis crashes mid-stream: ingest and health recover by themselves and the stream loses nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from sqlalchemy import func, select
+
+from dashboard.city import load_city
+from dashboard.models import events, rollups
+from dashboard.store import EventStore
+from feeds.consumers import StreamConsumer
+from feeds.pipeline import Pipeline
+from feeds.publish import publish
+from tests.helpers import make_event, wait_for
+
+
+def stored(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+
+def publish_with_retry(client: redis.Redis, domain: str, batch: list[dict], stop: threading.Event) -> None:
+    """Publish like a well-behaved producer: retry until Redis takes the message."""
+    while not stop.is_set():
+        try:
+            publish(client, domain, batch, transport="stream")
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            stop.wait(0.05)
+
+
+def test_redis_restart_mid_stream_loses_nothing(redis_proc, pg_engine):
+    n, per_message = 6000, 20
+    pipeline = Pipeline(EventStore(pg_engine), load_city("shenzhen").aliases)
+    connect = lambda: redis.Redis.from_url(redis_proc.url, socket_connect_timeout=0.5, socket_timeout=2)  # noqa: E731
+    producer = connect()
+    stop = threading.Event()
+    half_sent = threading.Event()
+
+    def produce():
+        for start in range(0, n, per_message):
+            publish_with_retry(producer, "environment",
+                               [make_event(i, kind="aqi", value=float(i % 300)) for i in range(start, start + per_message)],
+                               stop)
+            if start >= n // 2:
+                half_sent.set()
+            stop.wait(0.002)  # a steady stream rather than one burst
+
+    consumer = StreamConsumer(pipeline, connect, consumer="recovering", batch_size=200)
+    with consumer:
+        sender = threading.Thread(target=produce)
+        sender.start()
+        try:
+            wait_for(lambda: stored(pg_engine) >= n // 4, timeout=60, message="a quarter stored before the crash")
+            redis_proc.restart()
+            wait_for(half_sent.is_set, timeout=60, message="the producer goes on after the restart")
+            wait_for(lambda: stored(pg_engine) == n, timeout=60, message=f"all {n} events stored")
+            assert consumer.reconnects >= 1  # it really lost its connection and came back
+            after = redis.Redis.from_url(redis_proc.url)
+            wait_for(lambda: after.xpending("feeds:environment", "panorama-ingest")["pending"] == 0,
+                     timeout=30, message="everything acknowledged")
+        finally:
+            stop.set()
+            sender.join(10)
+    assert stored(pg_engine) == n
+    with pg_engine.connect() as conn:
+        assert conn.execute(select(func.sum(rollups.c.n))).scalar_one() == n
+
+
+def test_health_degraded_while_redis_down_and_ok_after(redis_proc, make_app):
+    app = make_app(REDIS_URL=redis_proc.url)
+    client = app.server.test_client()
+    ok = client.get("/api/health")
+    assert ok.status_code == 200 and ok.json["status"] == "ok" and ok.json["redis"] == "ok"
+    redis_proc.stop()
+    down = client.get("/api/health")
+    assert down.status_code == 503
+    assert down.json["status"] == "degraded" and down.json["redis"].startswith("unreachable")
+    assert down.json["database"] == "ok" and set(down.json["feeds"]) == {"security", "traffic", "environment",
+                                                                         "incident"}
+    redis_proc.start()
+    back = wait_for(lambda: (r := client.get("/api/health")).status_code == 200 and r, timeout=15,
+                    message="health ok again")
+    assert back.json["status"] == "ok"
