@@ -228,6 +228,17 @@ def connect_redis(url: str, updates_channel: str = UPDATES_CHANNEL) -> BenchRedi
     return client
 
 
+def reset_redis(client: redis.Redis, flushdb: bool) -> None:
+    """Empty the bench's Redis db: FLUSHDB, or by default delete only the keys ingest uses (feeds:*, panorama:*)."""
+    if flushdb:
+        client.flushdb()
+        return
+    for pattern in ("feeds:*", "panorama:*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i:i + 1000])
+
+
 def admin_dsn(pg_url: str) -> str:
     """Return a plain libpq URL of the server's maintenance database."""
     return make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -800,7 +811,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=200_000, help="events to ingest (N)")
     p.add_argument("--batch", type=int, default=1, help="events per feed message (1 = one per stream entry)")
     p.add_argument("--workers", type=int, default=1, help="ingest processes in one consumer group")
-    p.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis db the benchmark FLUSHES")
+    p.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
+                   help="Redis db whose feeds:* and panorama:* keys the benchmark deletes")
+    p.add_argument("--flushdb", action="store_true",
+                   help="FLUSHDB the whole Redis db first (by default only the keys ingest uses are deleted, "
+                        "so that others sharing the db keep theirs)")
     p.add_argument("--pg-url", default=DEFAULT_PG_URL,
                    help="PostgreSQL server (any database on it); the benchmark creates its own beside it")
     p.add_argument("--db-name", default=DEFAULT_DB, help="database to drop, create and migrate")
@@ -837,10 +852,11 @@ def main(argv: list[str] | None = None) -> int:
     res["config"]["pg_url"] = make_url(args.pg_url).render_as_string(hide_password=True)
     db_url = stages_url = None
     try:
-        say(f"recreating database {args.db_name} and flushing {args.redis_url}")
+        say(f"recreating database {args.db_name}; emptying {args.redis_url}"
+            f"{'' if args.flushdb else ' of feeds:* and panorama:* keys'}")
         db_url = recreate_database(args.pg_url, args.db_name)
         client = connect_redis(args.redis_url)
-        client.flushdb()
+        reset_redis(client, args.flushdb)
         res["environment"] = environment(args, db_url)
         feed = FeedStats()
         say(f"preloading {args.events:,} events ({args.batch} per message) into the four streams")

@@ -89,7 +89,7 @@ def post_events():
     pipeline.add(batch, channel, domain, raw, now_ms())
     by_domain: dict[str, list] = {}
     for ev in batch.events:
-        by_domain.setdefault(ev.domain, []).append(ev.model_dump(mode="json", exclude_none=True))
+        by_domain.setdefault(ev.domain, []).append(ev.to_message())
     pipe = svc.redis.pipeline(transaction=False)
     for dom, evs in by_domain.items():
         # The stream is the durable hand-over: ingest stores and acknowledges it.

@@ -54,13 +54,8 @@ class WriteResult:
 
 def event_row(ev: Event, received_ms: int) -> tuple:
     """Return the events-table row of an event, in EVENT_COLUMNS order."""
-    return (ev.domain, ev.id, to_ms(ev), received_ms, ev.kind, ev.district, ev.street, ev.severity,
+    return (ev.domain, ev.id, ev.ts_ms, received_ms, ev.kind, ev.district, ev.street, ev.severity,
             _f(ev.lat), _f(ev.lon), _f(ev.value), ev.unit, ev.title, ev.detail, ev.source)
-
-
-def to_ms(ev: Event) -> int:
-    """Return the event time as epoch milliseconds."""
-    return int(ev.ts.timestamp() * 1000)
 
 
 def _f(v):
@@ -115,7 +110,7 @@ class EventStore:
             inserted = self._insert_pg(conn, rows) if self.postgres else self._insert_generic(conn, rows)
             for seq, domain, event_id in inserted:
                 ev = unique[(domain, event_id)]
-                result.stored.append(StoredEvent(seq, ev, to_ms(ev)))
+                result.stored.append(StoredEvent(seq, ev, ev.ts_ms))
             result.duplicates += len(unique) - len(result.stored)
             result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
             result.rollup_deltas = aggregate(result.stored)

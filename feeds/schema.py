@@ -54,6 +54,17 @@ class Event(BaseModel):
     detail: Annotated[StrictStr, Field(max_length=2000)] | None = None
     source: Annotated[StrictStr, Field(max_length=128)] | None = None
 
+    @property
+    def ts_ms(self) -> int:
+        """Return the event time as epoch milliseconds."""
+        return int(self.ts.timestamp() * 1000)
+
+    def to_message(self) -> dict:
+        """Return the event as a feed message object again (``ts`` in epoch ms, no empty fields)."""
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out["ts"] = self.ts_ms
+        return out
+
     @field_validator("ts", mode="plain")
     @classmethod
     def _parse_ts(cls, v: Any) -> datetime:

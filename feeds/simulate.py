@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis as redis_lib
 
+from dashboard.city import load_city
 from feeds import scenario
 from feeds.channels import DEFAULT_PREFIX, DOMAINS
 from feeds.publish import publish_many
@@ -144,7 +145,7 @@ class Simulator:
         while not stop.is_set():
             elapsed = time.monotonic() - wall0
             done = duration is not None and elapsed >= duration
-            now = self.start + timedelta(seconds=(min(elapsed, duration) if done else elapsed) * self.speed)
+            now = self.start + timedelta(seconds=(duration if done else elapsed) * self.speed)
             events = self.events_between(clock, now)
             clock = now
             if events:
@@ -235,13 +236,16 @@ def main(argv=None) -> int:
     parser.add_argument("--transport", choices=("pubsub", "stream"), default="pubsub")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="feed name prefix (default feeds)")
     parser.add_argument("--duration", type=float, help="stop after this many wall seconds (default: run until ^C)")
-    parser.add_argument("--start", help="simulated start, ISO date-time (default now; no offset = city time)")
+    parser.add_argument("--start", type=datetime.fromisoformat,
+                        help="simulated start, ISO date-time (default now; without an offset, city time)")
     parser.add_argument("--city", default=os.environ.get("PANORAMA_CITY", "shenzhen"), help="city pack name or folder")
     parser.add_argument("--replay", metavar="FILE.jsonl", help="publish a recorded file instead of simulating")
     parser.add_argument("--dump", metavar="FILE.jsonl", help="write the events of --duration to a file, don't publish")
     args = parser.parse_args(argv)
     if args.dump and args.duration is None:
         parser.error("--dump needs --duration")
+    if not args.replay and not args.speed > 0:
+        parser.error("--speed must be > 0 (0 means as fast as possible only with --replay)")
     stop = threading.Event()
     with _stop_on_signals(stop):
         if args.replay:
@@ -250,17 +254,17 @@ def main(argv=None) -> int:
             n = replay(redis, args.replay, transport=args.transport, prefix=args.prefix, speed=args.speed, stop=stop)
             print(f"replayed {n} events")
             return 0
-        from dashboard.city import load_city  # the city is only needed to simulate
-
         city = load_city(args.city)
-        start = _aware(datetime.fromisoformat(args.start), ZoneInfo(city.timezone)) if args.start else None
-        sim = Simulator(city, rate=args.rate, speed=args.speed, seed=args.seed, start=start, tz=city.timezone)
+        sim = Simulator(city, rate=args.rate, speed=args.speed, seed=args.seed, start=args.start, tz=city.timezone)
         head = f"{city.name_en} from {sim.start.isoformat(timespec='seconds')}, rate {sim.rate}/s, x{sim.speed}, seed {sim.seed}"
         if args.dump:
-            events = sim.events_between(sim.start, sim.start + timedelta(seconds=args.duration * sim.speed))
+            n, t, end = 0, sim.start, sim.start + timedelta(seconds=args.duration * sim.speed)
             with open(args.dump, "wb") as f:
-                f.writelines(orjson.dumps(event) + b"\n" for _, event in events)
-            print(f"dumped {len(events)} events ({head}, {args.duration:g} s) to {args.dump}")
+                while t < end:  # ten simulated minutes at a time: a whole day would not fit in memory
+                    events = sim.events_between(t, t := min(t + timedelta(minutes=10), end))
+                    f.writelines(orjson.dumps(event) + b"\n" for _, event in events)
+                    n += len(events)
+            print(f"dumped {n} events ({head}, {args.duration:g} s) to {args.dump}")
             return 0
         redis = redis_lib.Redis.from_url(args.redis_url)
         print(f"simulating {head} -> {args.transport} {args.prefix}:<domain> on {_where(redis)}")
