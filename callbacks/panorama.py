@@ -40,12 +40,10 @@ def feed_items(fresh: dict, lang: str) -> list:
     items = []
     for domain in DOMAINS:
         f = fresh.get(domain, {"last_event_age_s": None, "stale": True})
-        if f["last_event_age_s"] is None:
-            state = t("never", lang)
-        elif f["stale"]:
-            state = t("stale", lang)
-        else:
-            state = t("seconds_ago", lang, s=int(f["last_event_age_s"]))
+        age = (t("never", lang) if f["last_event_age_s"] is None
+               else t("seconds_ago", lang, s=int(f["last_event_age_s"])))
+        # "stale" is the word other programs look for, in every language.
+        state = f"stale · {age}" if f["stale"] else age
         items.append(html.Li([html.Span(t(domain, lang)), " ", html.Span(state, className="feed-state")],
                              className="feed stale" if f["stale"] else "feed fresh"))
     return items

@@ -13,8 +13,6 @@ _TEXT = {
     "events_in_window": ("{minutes} 分钟内事件", "events in {minutes} min"),
     "latest_events": ("最新事件", "Latest events"),
     "feed_status": ("数据源状态", "Feed status"),
-    "fresh": ("正常", "live"),
-    "stale": ("stale 中断", "stale"),
     "never": ("无数据", "no data"),
     "seconds_ago": ("{s} 秒前", "{s} s ago"),
     "mode_embedded": ("内置演示模式", "embedded demo mode"),

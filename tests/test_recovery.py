@@ -84,3 +84,23 @@ def test_health_degraded_while_redis_down_and_ok_after(redis_proc, make_app):
     back = wait_for(lambda: (r := client.get("/api/health")).status_code == 200 and r, timeout=15,
                     message="health ok again")
     assert back.json["status"] == "ok"
+
+
+def test_pubsub_consumer_resubscribes_after_redis_restart(redis_proc, pg_engine):
+    from feeds.consumers import PubSubConsumer
+
+    pipeline = Pipeline(EventStore(pg_engine), load_city("shenzhen").aliases)
+    connect = lambda: redis.Redis.from_url(redis_proc.url, socket_connect_timeout=0.5, socket_timeout=2)  # noqa: E731
+    producer = connect()
+    consumer = PubSubConsumer(pipeline, connect)
+    with consumer:
+        wait_for(lambda: producer.pubsub_numsub("feeds:security")[0][1] == 1, message="subscribed")
+        publish(producer, "security", [make_event(i, kind="theft") for i in range(50)])
+        wait_for(lambda: stored(pg_engine) == 50, message="first 50 stored")
+        redis_proc.restart()
+        producer = connect()
+        wait_for(lambda: producer.pubsub_numsub("feeds:security")[0][1] == 1, timeout=30,
+                 message="subscribed again after the restart")
+        publish(producer, "security", [make_event(i, kind="theft") for i in range(50, 100)])
+        wait_for(lambda: stored(pg_engine) == 100, message="events after the restart stored")
+    assert consumer.reconnects >= 1
