@@ -2,7 +2,8 @@
 
 Run ``PYTHONPATH=. .venv/bin/python -m bench.ingest`` (see ``--help``). It
 
-1. recreates its own PostgreSQL database (``panorama_bench``) and migrates it, flushes its Redis db (14);
+1. recreates its own PostgreSQL database (``panorama_bench``) and migrates it; empties Redis db 14 of the keys
+   ingest uses (``feeds:*``, ``panorama:*``; ``--flushdb`` flushes the whole db);
 2. preloads N generated events (seeded, realistic mix) into the four ``feeds:<domain>`` streams (not timed);
 3. times a bare redis-py consumer that only XREADGROUPs (COUNT 1000) and XACKs every entry (the baseline);
 4. times the real ``StreamConsumer`` + ``Pipeline(EventStore)`` (1 thread, or K processes in one group) until
@@ -286,6 +287,46 @@ def preload(client: redis.Redis, args, stats: FeedStats) -> float:
     return perf_counter() - started
 
 
+def server_cpu(db_name: str) -> dict[int, tuple[str, float]]:
+    """Snapshot CPU seconds of local PostgreSQL and Redis processes: pid -> (role, seconds); {} if unreadable.
+
+    Roles: ``pg_bench`` (backends of the bench database), ``pg_aux`` (checkpointer, WAL writer, ...), ``redis``.
+    Best effort, and only meaningful when the servers run on this machine.
+    """
+    out: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return out
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if cmd.startswith("postgres: "):
+            role = "pg_bench" if f" {db_name} " in f"{cmd} " else (
+                "pg_aux" if any(w in cmd for w in ("checkpointer", "writer", "walwriter")) else None)
+        elif cmd.startswith("redis-server"):
+            role = "redis"
+        else:
+            role = None
+        if role:
+            out[pid] = (role, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+    return out
+
+
+def cpu_delta(before: dict, after: dict) -> dict[str, float]:
+    """Sum CPU seconds spent between two snapshots by role."""
+    out: dict[str, float] = {}
+    for pid, (role, secs) in after.items():
+        out[role] = out.get(role, 0.0) + secs - before.get(pid, (role, 0.0))[1]
+    return {k: round(v, 2) for k, v in sorted(out.items())}
+
+
 # --------------------------------------------------------------------------- the baseline
 
 
@@ -400,6 +441,7 @@ def run_pipeline_inprocess(args, db_url: str) -> dict:
     consumer, engine = build_consumer(args.redis_url, db_url, args.updates_channel, "bench-1",
                                       args.consumer_batch, args.flush_ms, lambda e: errors.append(repr(e)), stats)
     profiler = cProfile.Profile() if args.profile else None
+    servers_before, cpu_before = server_cpu(args.db_name), time.process_time()
     started = perf_counter()
     if profiler is None:
         consumer.start()
@@ -429,10 +471,13 @@ def run_pipeline_inprocess(args, db_url: str) -> dict:
             fh.write(out.getvalue())
         log.warning("cProfile stats in %s and %s.txt (figures below are slowed by the profiler)",
                     args.profile, args.profile)
+    cpu = {"ingest": round(time.process_time() - cpu_before, 2), **cpu_delta(servers_before, server_cpu(args.db_name))}
     engine.dispose()
     elapsed = (finished or perf_counter()) - started
-    return _pipeline_result(args, elapsed, finished is not None, consumer.flushed, consumer.reconnects, stats,
-                            errors)
+    result = _pipeline_result(args, elapsed, finished is not None, consumer.flushed, consumer.reconnects, stats,
+                              errors)
+    result["cpu_s"] = cpu
+    return result
 
 
 def _wait_for(progress, target: int, stall_s: float, errors: list) -> float | None:
@@ -464,6 +509,7 @@ def _worker(index: int, args_d: dict, db_url: str, go, stop, counter, results) -
                                           lambda e: errors.append(repr(e)), stats)
         results.put(("ready", index, None))
         go.wait()
+        cpu_before = time.process_time()
         consumer.start()
         while not stop.wait(0.005):
             counter.value = consumer.flushed
@@ -471,7 +517,7 @@ def _worker(index: int, args_d: dict, db_url: str, go, stop, counter, results) -
         counter.value = consumer.flushed
         engine.dispose()
         results.put(("done", index, {"stats": asdict(stats), "errors": errors, "reconnects": consumer.reconnects,
-                                     "flushed": consumer.flushed}))
+                                     "flushed": consumer.flushed, "cpu_s": time.process_time() - cpu_before}))
     except BaseException:  # noqa: BLE001 - report anything to the parent
         results.put(("error", index, traceback.format_exc()))
 
@@ -500,6 +546,7 @@ def run_pipeline_workers(args, db_url: str) -> dict:
         else:
             errors.append(f"worker {index}: {payload}")
     finished = None
+    servers_before = server_cpu(args.db_name)
     started = perf_counter()
     if not errors:
         go.set()
@@ -511,9 +558,10 @@ def run_pipeline_workers(args, db_url: str) -> dict:
             return sum(c.value for c in counters)
 
         finished = _wait_for(progress, args.events, args.stall, errors)
+    servers = cpu_delta(servers_before, server_cpu(args.db_name))
     stop.set()
     go.set()
-    stats, reconnects, flushed = RunStats(), 0, 0
+    stats, reconnects, flushed, ingest_cpu = RunStats(), 0, 0, 0.0
     per_worker = []
     reported = {int(e.split()[1].rstrip(":")) for e in errors if e.startswith("worker ") and e[7:8].isdigit()}
     while len(reported) < args.workers:
@@ -529,6 +577,7 @@ def run_pipeline_workers(args, db_url: str) -> dict:
             stats.merge(RunStats(**payload["stats"]))
             reconnects += payload["reconnects"]
             flushed += payload["flushed"]
+            ingest_cpu += payload["cpu_s"]
             errors.extend(f"worker {index}: {e}" for e in payload["errors"])
             per_worker.append(payload["flushed"])
         else:
@@ -540,6 +589,7 @@ def run_pipeline_workers(args, db_url: str) -> dict:
     elapsed = (finished or perf_counter()) - started
     result = _pipeline_result(args, elapsed, finished is not None, flushed, reconnects, stats, errors)
     result["events_per_worker"] = per_worker
+    result["cpu_s"] = {"ingest": round(ingest_cpu, 2), **servers}
     return result
 
 
@@ -773,6 +823,11 @@ def print_report(res: dict, file=sys.stdout) -> None:
                            ("redis_flush_s", "in the run: flush's Redis round trip"),
                            ("other_s", "in the run: XREADGROUP, loop, waits")):
             w(label, f"{pipe[key]:8.2f} s  {pipe[key] / total:6.1%}")
+        if pipe.get("cpu_s"):
+            cpu = pipe["cpu_s"]
+            w("CPU s: ingest / PG backends / PG aux / Redis", " / ".join(
+                f"{cpu.get(k, 0):.1f}" for k in ("ingest", "pg_bench", "pg_aux", "redis"))
+              + f"  (of {pipe['seconds'] * (env['cpu_count'] or 1):.0f} core-s)")
         if pipe["reconnects"]:
             w("consumer reconnects (see warnings)", pipe["reconnects"])
     st = res.get("stages")
@@ -819,7 +874,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pg-url", default=DEFAULT_PG_URL,
                    help="PostgreSQL server (any database on it); the benchmark creates its own beside it")
     p.add_argument("--db-name", default=DEFAULT_DB, help="database to drop, create and migrate")
-    p.add_argument("--keep-db", action="store_true", help="keep the benchmark databases afterwards")
+    p.add_argument("--keep-db", action="store_true",
+                   help="keep the benchmark databases and the Redis streams afterwards")
     p.add_argument("--seed", type=int, default=20261126, help="seed of the generated events")
     p.add_argument("--span", type=int, default=3600, help="seconds of event time the N events cover")
     p.add_argument("--consumer-batch", type=int, default=1000, help="StreamConsumer batch_size (the app's default)")
@@ -890,6 +946,12 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
     finally:
         if not args.keep_db:
+            try:  # the streams hold N entries: give the shared Redis its memory back
+                client = connect_redis(args.redis_url)
+                reset_redis(client, False)
+                client.close()
+            except Exception as err:  # noqa: BLE001
+                say(f"could not delete the bench's Redis keys: {err}")
             for name, url in ((args.db_name, db_url), (f"{args.db_name}_stages", stages_url)):
                 if url:
                     try:

@@ -7,7 +7,7 @@ import zlib
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from dashboard.models import incident_reports, incidents
@@ -19,6 +19,19 @@ JOIN_WINDOW_MS = 15 * 60_000
 JOIN_RADIUS_M = 1000.0
 OPEN_STATUSES = ("open", "dispatched", "in_progress")
 _LOCK_CLASS = 0x50A0
+
+# Built once: a batch runs each of these a fixed number of times, whatever its size.
+_INSERT = insert(incidents).returning(incidents.c.id, sort_by_parameter_order=True)
+_UPDATE = (
+    update(incidents)
+    .where(incidents.c.id == bindparam("b_id"))
+    .values(reports=incidents.c.reports + bindparam("b_new"), severity=bindparam("b_severity"),
+            last_report_ms=bindparam("b_last"), updated_ms=bindparam("b_now"),
+            version=incidents.c.version + 1)
+)
+_REPORTS = insert(incident_reports)
+_LOCKS = text("SELECT count(pg_advisory_xact_lock(:c, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k "
+              "ORDER BY 1) AS sorted_keys")
 
 
 def opens_incident(domain: str, severity: int) -> bool:
@@ -41,61 +54,76 @@ def _near(inc: dict, ev) -> bool:
     return distance_m(inc["lat"], inc["lon"], ev.lat, ev.lon) <= JOIN_RADIUS_M
 
 
+def _lock_key(district: str, kind: str) -> int:
+    return zlib.crc32(f"{district}|{kind}".encode()) - 2**31
+
+
 def attach(conn: Connection, stored: list[StoredEvent], now_ms: int, *, postgres: bool) -> list[dict]:
-    """Join each incident-worthy new event to an open incident or open one; return the incidents touched."""
+    """Join each incident-worthy new event to an open incident or open one; return the incidents touched.
+
+    A fixed handful of statements per batch: lock, read candidates, insert new incidents,
+    update joined ones, insert the report links.
+    """
     groups: dict[tuple[str, str], list[StoredEvent]] = defaultdict(list)
     for s in stored:
         if opens_incident(s.event.domain, s.event.severity):
             groups[(s.event.district, s.event.kind)].append(s)
-    touched: dict[int, dict] = {}
-    for (district, kind), group in sorted(groups.items()):
-        if postgres:
-            # Two ingest workers must not both open an incident for the same fire.
-            key = zlib.crc32(f"{district}|{kind}".encode()) - 2**31
-            conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": key})
-        since = group[0].ts_ms - JOIN_WINDOW_MS
-        rows = conn.execute(
-            select(incidents).where(
-                incidents.c.district == district,
-                incidents.c.kind == kind,
-                incidents.c.status.in_(OPEN_STATUSES),
-                incidents.c.last_report_ms >= since,
-            )
-        ).mappings()
-        candidates = [dict(r) for r in rows]
+    if not groups:
+        return []
+    if postgres:
+        # Two ingest workers must not both open an incident for the same fire; sorted keys, no deadlock.
+        conn.execute(_LOCKS, {"c": _LOCK_CLASS, "keys": sorted({_lock_key(*g) for g in groups})})
+    since = min(g[0].ts_ms for g in groups.values()) - JOIN_WINDOW_MS
+    rows = conn.execute(
+        select(incidents).where(
+            tuple_(incidents.c.district, incidents.c.kind).in_(list(groups)),
+            incidents.c.status.in_(OPEN_STATUSES),
+            incidents.c.last_report_ms >= since,
+        )
+    ).mappings()
+    candidates: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        candidates[(r["district"], r["kind"])].append({**r, "new_reports": 0})
+    opened: list[dict] = []
+    links: list[tuple[dict, int]] = []
+    for key, group in groups.items():
+        pool = candidates[key]
         for s in group:
-            inc = next((c for c in candidates if abs(s.ts_ms - c["last_report_ms"]) <= JOIN_WINDOW_MS
+            inc = next((c for c in pool if abs(s.ts_ms - c["last_report_ms"]) <= JOIN_WINDOW_MS
                         and _near(c, s.event)), None)
             if inc is None:
-                inc = _open(conn, s, now_ms)
-                candidates.append(inc)
+                inc = _new(s, now_ms)
+                pool.append(inc)
+                opened.append(inc)
             else:
                 inc["reports"] += 1
+                inc["new_reports"] += 1
                 inc["severity"] = max(inc["severity"], s.event.severity)
                 inc["last_report_ms"] = max(inc["last_report_ms"], s.ts_ms)
                 inc["updated_ms"] = now_ms
-                inc["version"] += 1
-                conn.execute(
-                    update(incidents).where(incidents.c.id == inc["id"]).values(
-                        reports=incidents.c.reports + 1,
-                        severity=inc["severity"],
-                        last_report_ms=inc["last_report_ms"],
-                        updated_ms=now_ms,
-                        version=incidents.c.version + 1,
-                    )
-                )
-            conn.execute(insert(incident_reports).values(incident_id=inc["id"], event_seq=s.seq))
-            touched[inc["id"]] = inc
-    return list(touched.values())
+            links.append((inc, s.seq))
+    if opened:
+        columns = [c.name for c in incidents.columns if c.name != "id"]
+        ids = conn.execute(_INSERT, [{c: inc[c] for c in columns} for inc in opened]).scalars().all()
+        for inc, new_id in zip(opened, ids):
+            inc["id"] = new_id
+    fresh = {id(inc) for inc in opened}  # inserted above with their final counts already
+    joined = [c for pool in candidates.values() for c in pool if c["new_reports"] and id(c) not in fresh]
+    if joined:
+        conn.execute(_UPDATE, [{"b_id": c["id"], "b_new": c["new_reports"], "b_severity": c["severity"],
+                                "b_last": c["last_report_ms"], "b_now": now_ms} for c in joined])
+        for c in joined:
+            c["version"] += 1
+    conn.execute(_REPORTS, [{"incident_id": inc["id"], "event_seq": seq} for inc, seq in links])
+    return [{k: v for k, v in inc.items() if k != "new_reports"} for inc in opened + joined]
 
 
-def _open(conn: Connection, s: StoredEvent, now_ms: int) -> dict:
+def _new(s: StoredEvent, now_ms: int) -> dict:
     ev = s.event
-    values = {
+    return {
         "domain": ev.domain, "kind": ev.kind, "district": ev.district, "street": ev.street,
         "severity": ev.severity, "status": "open", "reports": 1, "title": ev.title,
         "lat": ev.lat, "lon": ev.lon, "opened_ms": s.ts_ms, "last_report_ms": s.ts_ms,
-        "updated_ms": now_ms, "version": 1,
+        "updated_ms": now_ms, "version": 1, "new_reports": 0,
     }
-    values["id"] = conn.execute(insert(incidents).values(**values).returning(incidents.c.id)).scalar_one()
-    return values
+

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -94,6 +94,22 @@ class EventStore:
         self.engine = engine
         self.postgres = is_postgres(engine)
         self._insert = (postgresql if self.postgres else sqlite).insert
+        # Statements are built once: compiling them per batch cost more than running them.
+        self._events_stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id"])
+                             .returning(events.c.seq, events.c.domain, events.c.event_id,
+                                        sort_by_parameter_order=True))
+        self._rollups_stmt = self._additive_upsert(
+            rollups, ["minute_ms", "district", "street", "domain", "kind"],
+            add=["n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n"], greatest=["value_max"])
+        self._feeds_stmt = self._additive_upsert(feed_state, ["domain"], add=[],
+                                                 greatest=["last_event_ms", "last_received_ms"])
+
+    def _additive_upsert(self, table, keys: list[str], add: list[str], greatest: list[str]):
+        stmt = self._insert(table)
+        ex = stmt.excluded
+        set_ = {c: table.c[c] + ex[c] for c in add}
+        set_.update({c: _greatest(self.postgres, table.c[c], ex[c]) for c in greatest})
+        return stmt.on_conflict_do_update(index_elements=keys, set_=set_)
 
     @retry(retry=retry_if_exception(_is_retryable), stop=stop_after_attempt(5),
            wait=wait_random_exponential(multiplier=0.05, max=1), reraise=True)
@@ -132,29 +148,12 @@ class EventStore:
             return cur.fetchall()
 
     def _insert_generic(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
-        stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id"])
-                .returning(events.c.seq, events.c.domain, events.c.event_id))
         params = [dict(zip(EVENT_COLUMNS, row)) for row in rows]
-        return [tuple(r) for r in conn.execute(stmt, params)]
+        return [tuple(r) for r in conn.execute(self._events_stmt, params)]
 
     def _upsert_rollups(self, conn: Connection, deltas: dict[tuple, list]) -> None:
         if not deltas:
             return
-        stmt = self._insert(rollups)
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["minute_ms", "district", "street", "domain", "kind"],
-            set_={
-                "n": rollups.c.n + ex.n,
-                "sev1": rollups.c.sev1 + ex.sev1,
-                "sev2": rollups.c.sev2 + ex.sev2,
-                "sev3": rollups.c.sev3 + ex.sev3,
-                "sev4": rollups.c.sev4 + ex.sev4,
-                "value_sum": rollups.c.value_sum + ex.value_sum,
-                "value_n": rollups.c.value_n + ex.value_n,
-                "value_max": _greatest(self.postgres, rollups.c.value_max, ex.value_max),
-            },
-        )
         # Sorted keys: two workers upserting the same minute lock rows in the same order.
         params = [
             {"minute_ms": k[0], "district": k[1], "street": k[2], "domain": k[3], "kind": k[4],
@@ -162,7 +161,7 @@ class EventStore:
              "value_sum": v[5], "value_n": v[6], "value_max": v[7]}
             for k, v in sorted(deltas.items())
         ]
-        conn.execute(stmt, params)
+        conn.execute(self._rollups_stmt, params)
 
     def _touch_feeds(self, conn: Connection, stored: list[StoredEvent], received_ms: int) -> dict[str, int]:
         newest: dict[str, int] = defaultdict(int)
@@ -170,17 +169,8 @@ class EventStore:
             newest[s.event.domain] = max(newest[s.event.domain], s.ts_ms)
         if not newest:
             return {}
-        stmt = self._insert(feed_state)
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["domain"],
-            set_={
-                "last_event_ms": _greatest(self.postgres, feed_state.c.last_event_ms, ex.last_event_ms),
-                "last_received_ms": _greatest(self.postgres, feed_state.c.last_received_ms, ex.last_received_ms),
-            },
-        )
-        conn.execute(stmt, [{"domain": d, "last_event_ms": ms, "last_received_ms": received_ms}
-                            for d, ms in sorted(newest.items())])
+        conn.execute(self._feeds_stmt, [{"domain": d, "last_event_ms": ms, "last_received_ms": received_ms}
+                                        for d, ms in sorted(newest.items())])
         return dict(newest)
 
 
@@ -191,7 +181,3 @@ def _greatest(postgres: bool, a, b):
     # SQLite's two-argument max() is NULL if either is NULL.
     return func.coalesce(func.max(a, b), a, b)
 
-
-def count_events(conn: Connection) -> int:
-    """Count stored events (for tests and the benchmark)."""
-    return conn.execute(select(func.count()).select_from(events)).scalar_one()

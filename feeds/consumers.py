@@ -179,6 +179,7 @@ class StreamConsumer(Consumer):
         self.claim_idle_ms = claim_idle_ms
         self._next_claim = 0.0
         self._backlog: dict[str, bytes | str] = {}
+        self._per_entry = 1.0  # events per stream entry, averaged: entries may carry up to 1,000
 
     def _connect(self, bus: redis.Redis) -> None:
         for stream in self.channels:
@@ -192,9 +193,11 @@ class StreamConsumer(Consumer):
             self._claim(bus, batch)
             self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
         ids = dict(self._backlog) if self._backlog else {s: ">" for s in self.channels}
+        # COUNT applies to each stream and to entries, not events: size it so a batch stays near batch_size.
+        count = max(1, int(room / (len(ids) * self._per_entry)))
         started = time.monotonic()
         try:
-            reply = bus.xreadgroup(self.group, self.consumer, ids, count=room,
+            reply = bus.xreadgroup(self.group, self.consumer, ids, count=count,
                                    block=None if self._backlog else max(1, int(wait * 1000)))
         except redis.ResponseError as err:
             if "NOGROUP" not in str(err):
@@ -203,7 +206,10 @@ class StreamConsumer(Consumer):
             self._connect(bus)
             return
         backlog = bool(self._backlog)
+        before = len(batch)
         got = self._take(batch, reply)
+        if got:
+            self._per_entry = 0.8 * self._per_entry + 0.2 * max(1.0, (len(batch) - before) / got)
         if backlog:
             self._backlog = {}
             for stream, entries in reply or ():

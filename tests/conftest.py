@@ -128,3 +128,17 @@ def app(make_app, redis_client):
 def client(app):
     """Give a Flask test client of the app."""
     return app.server.test_client()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_engine(request, tmp_path):
+    """Give an engine on each supported database: the test PostgreSQL and a fresh SQLite file."""
+    from dashboard.db import make_engine, upgrade
+
+    if request.param == "postgresql":
+        engine = make_engine(request.getfixturevalue("pg_url"))
+    else:
+        engine = make_engine(f"sqlite:///{tmp_path / 'panorama.db'}")
+        upgrade(engine)
+    yield engine
+    engine.dispose()
