@@ -30,6 +30,23 @@ _UPDATE = (
             version=incidents.c.version + 1)
 )
 _REPORTS = insert(incident_reports)
+_CANDIDATE_COLUMNS = ("id", "domain", "district", "kind", "severity", "status", "reports", "title", "lat", "lon",
+                      "opened_ms", "last_report_ms", "version")
+_INSERT_COLUMNS = ("domain", "kind", "district", "street", "severity", "status", "reports", "title", "lat", "lon",
+                   "opened_ms", "last_report_ms", "updated_ms", "version")
+_PG_TYPES = {"id": "int8", "severity": "int2", "reports": "int4", "lat": "float8", "lon": "float8",
+             "opened_ms": "int8", "last_report_ms": "int8", "updated_ms": "int8", "version": "int4"}
+_PG_IDS = text("SELECT nextval(pg_get_serial_sequence('incidents', 'id')) FROM generate_series(1, :n)")
+_PG_INSERT = text(
+    f"INSERT INTO incidents (id, {', '.join(_INSERT_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'text')}[])" for c in ("id", *_INSERT_COLUMNS)) + ")")
+_PG_UPDATE = text(
+    "UPDATE incidents AS i SET reports = i.reports + u.n, severity = u.sev, last_report_ms = u.last, "
+    "updated_ms = :now, version = i.version + 1 "
+    "FROM unnest(CAST(:ids AS int8[]), CAST(:n AS int4[]), CAST(:sev AS int2[]), CAST(:last AS int8[])) "
+    "AS u(id, n, sev, last) WHERE i.id = u.id")
+_PG_REPORTS = text("INSERT INTO incident_reports (incident_id, event_seq) "
+                   "SELECT * FROM unnest(CAST(:inc AS int8[]), CAST(:seq AS int8[]))")
 _LOCKS = text("SELECT count(pg_advisory_xact_lock(:c, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k "
               "ORDER BY 1) AS sorted_keys")
 
@@ -75,15 +92,17 @@ def attach(conn: Connection, stored: list[StoredEvent], now_ms: int, *, postgres
         conn.execute(_LOCKS, {"c": _LOCK_CLASS, "keys": sorted({_lock_key(*g) for g in groups})})
     since = min(g[0].ts_ms for g in groups.values()) - JOIN_WINDOW_MS
     rows = conn.execute(
-        select(incidents).where(
+        select(*(incidents.c[k] for k in _CANDIDATE_COLUMNS)).where(
             tuple_(incidents.c.district, incidents.c.kind).in_(list(groups)),
             incidents.c.status.in_(OPEN_STATUSES),
             incidents.c.last_report_ms >= since,
         )
-    ).mappings()
+    )
     candidates: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
-        candidates[(r["district"], r["kind"])].append({**r, "new_reports": 0})
+        c = dict(zip(_CANDIDATE_COLUMNS, r))
+        c["new_reports"] = 0
+        candidates[(c["district"], c["kind"])].append(c)
     opened: list[dict] = []
     links: list[tuple[dict, int]] = []
     for key, group in groups.items():
@@ -102,20 +121,37 @@ def attach(conn: Connection, stored: list[StoredEvent], now_ms: int, *, postgres
                 inc["last_report_ms"] = max(inc["last_report_ms"], s.ts_ms)
                 inc["updated_ms"] = now_ms
             links.append((inc, s.seq))
+    fresh = {id(inc) for inc in opened}  # inserted below with their final counts already
+    joined = [c for pool in candidates.values() for c in pool if c["new_reports"] and id(c) not in fresh]
+    (_write_pg if postgres else _write_generic)(conn, opened, joined, links, now_ms)
+    for c in joined:
+        c["version"] += 1
+    return [{k: v for k, v in inc.items() if k != "new_reports"} for inc in opened + joined]
+
+
+def _write_generic(conn: Connection, opened: list[dict], joined: list[dict], links: list, now_ms: int) -> None:
     if opened:
-        columns = [c.name for c in incidents.columns if c.name != "id"]
-        ids = conn.execute(_INSERT, [{c: inc[c] for c in columns} for inc in opened]).scalars().all()
+        ids = conn.execute(_INSERT, [{c: inc[c] for c in _INSERT_COLUMNS} for inc in opened]).scalars().all()
         for inc, new_id in zip(opened, ids):
             inc["id"] = new_id
-    fresh = {id(inc) for inc in opened}  # inserted above with their final counts already
-    joined = [c for pool in candidates.values() for c in pool if c["new_reports"] and id(c) not in fresh]
     if joined:
         conn.execute(_UPDATE, [{"b_id": c["id"], "b_new": c["new_reports"], "b_severity": c["severity"],
                                 "b_last": c["last_report_ms"], "b_now": now_ms} for c in joined])
-        for c in joined:
-            c["version"] += 1
     conn.execute(_REPORTS, [{"incident_id": inc["id"], "event_seq": seq} for inc, seq in links])
-    return [{k: v for k, v in inc.items() if k != "new_reports"} for inc in opened + joined]
+
+
+def _write_pg(conn: Connection, opened: list[dict], joined: list[dict], links: list, now_ms: int) -> None:
+    # Whole columns as arrays: one statement per write however many rows (executemany cost ~25 µs a row).
+    if opened:
+        ids = conn.execute(_PG_IDS, {"n": len(opened)}).scalars().all()
+        for inc, new_id in zip(opened, ids):
+            inc["id"] = new_id
+        conn.execute(_PG_INSERT, {c: [inc[c] for inc in opened] for c in ("id", *_INSERT_COLUMNS)})
+    if joined:
+        conn.execute(_PG_UPDATE, {"ids": [c["id"] for c in joined], "n": [c["new_reports"] for c in joined],
+                                  "sev": [c["severity"] for c in joined],
+                                  "last": [c["last_report_ms"] for c in joined], "now": now_ms})
+    conn.execute(_PG_REPORTS, {"inc": [inc["id"] for inc, _ in links], "seq": [seq for _, seq in links]})
 
 
 def _new(s: StoredEvent, now_ms: int) -> dict:

@@ -40,8 +40,9 @@ events = Table(
     Column("detail", Text),
     Column("source", String(128)),
     UniqueConstraint("domain", "event_id", name="uq_events_domain_event_id"),
+    # No city-wide time index: every write would pay for it, and the city-wide reads
+    # (summaries, trends) come from rollups; the ticker reads the newest by seq.
     Index("ix_events_district_ts", "district", "ts_ms"),
-    Index("ix_events_ts", "ts_ms"),
 )
 
 # Additive per-minute counts: each stored event adds to exactly one row, so

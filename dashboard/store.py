@@ -27,10 +27,26 @@ _PG_TEMP = """CREATE TEMP TABLE IF NOT EXISTS tmp_events (
     severity int2, lat float8, lon float8, value float8, unit text, title text, detail text, source text
 ) ON COMMIT DELETE ROWS"""
 _COLS = ", ".join(EVENT_COLUMNS)
-# Sorted so that two workers inserting overlapping batches take row locks in one order.
-_PG_INSERT = f"""INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events ORDER BY domain, event_id
-ON CONFLICT (domain, event_id) DO NOTHING RETURNING seq, domain, event_id"""
-
+_ROLLUP_ADD = ("n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n")
+# One round trip on PostgreSQL: insert the batch skipping duplicates, add only the rows that were
+# really new to the rollups (aggregated by the server), and return the new keys. Rows are taken in
+# sorted order so that two workers with overlapping batches lock them in the same order.
+_PG_INSERT = f"""WITH ins AS (
+    INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events ORDER BY domain, event_id
+    ON CONFLICT (domain, event_id) DO NOTHING
+    RETURNING seq, domain, event_id, ts_ms, district, street, kind, severity, value
+), agg AS (
+    INSERT INTO rollups AS r (minute_ms, district, street, domain, kind, {", ".join(_ROLLUP_ADD)}, value_max)
+    SELECT ts_ms - ts_ms % 60000, district, coalesce(street, ''), domain, kind, count(*),
+           count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
+           count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4),
+           coalesce(sum(value), 0), count(value), max(value)
+    FROM ins GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (minute_ms, district, street, domain, kind) DO UPDATE SET
+    {", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD)},
+    value_max = greatest(r.value_max, EXCLUDED.value_max)
+)
+SELECT seq, domain, event_id FROM ins"""
 
 @dataclass(frozen=True)
 class StoredEvent:
@@ -43,11 +59,11 @@ class StoredEvent:
 
 @dataclass
 class WriteResult:
-    """What one batch changed: new events, rollup increments, incidents, feed freshness."""
+    """What one batch changed: new events, per-minute count increments, incidents, feed freshness."""
 
     stored: list[StoredEvent] = field(default_factory=list)
     duplicates: int = 0
-    rollup_deltas: dict[tuple, list] = field(default_factory=dict)
+    counts: dict[tuple, list[int]] = field(default_factory=dict)  # (minute, district, domain) -> n, sev1..4
     incidents: list[dict] = field(default_factory=list)
     feeds: dict[str, int] = field(default_factory=dict)
 
@@ -87,6 +103,19 @@ def aggregate(stored: Iterable[StoredEvent]) -> dict[tuple, list]:
     return out
 
 
+def count_by_minute(stored: Iterable[StoredEvent]) -> dict[tuple, list[int]]:
+    """Count stored events by (minute, district, domain) with severity counts: what the screens add up."""
+    out: dict[tuple, list[int]] = {}
+    for s in stored:
+        key = (s.ts_ms - s.ts_ms % 60_000, s.event.district, s.event.domain)
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = [0, 0, 0, 0, 0]
+        acc[0] += 1
+        acc[s.event.severity] += 1
+    return out
+
+
 class EventStore:
     """Write batches of validated events to SQL exactly once per (domain, id)."""
 
@@ -99,8 +128,8 @@ class EventStore:
                              .returning(events.c.seq, events.c.domain, events.c.event_id,
                                         sort_by_parameter_order=True))
         self._rollups_stmt = self._additive_upsert(
-            rollups, ["minute_ms", "district", "street", "domain", "kind"],
-            add=["n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n"], greatest=["value_max"])
+            rollups, ["minute_ms", "district", "street", "domain", "kind"], add=list(_ROLLUP_ADD),
+            greatest=["value_max"])
         self._feeds_stmt = self._additive_upsert(feed_state, ["domain"], add=[],
                                                  greatest=["last_event_ms", "last_received_ms"])
 
@@ -129,14 +158,15 @@ class EventStore:
                 result.stored.append(StoredEvent(seq, ev, ev.ts_ms))
             result.duplicates += len(unique) - len(result.stored)
             result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
-            result.rollup_deltas = aggregate(result.stored)
-            self._upsert_rollups(conn, result.rollup_deltas)
+            if not self.postgres:
+                self._upsert_rollups(conn, aggregate(result.stored))  # PostgreSQL did it in the insert
+            result.counts = count_by_minute(result.stored)
             result.feeds = self._touch_feeds(conn, result.stored, received_ms)
             result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
         return result
 
     def _insert_pg(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
-        # COPY into a session temp table, then one set-based insert that skips duplicates.
+        # COPY into a session temp table, then one statement that inserts and rolls up.
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:
             cur.execute(_PG_TEMP)

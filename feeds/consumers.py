@@ -34,7 +34,7 @@ class Consumer:
     name = "consumer"
 
     def __init__(self, pipeline: Pipeline, connect: Callable[[], redis.Redis], *, prefix: str = DEFAULT_PREFIX,
-                 batch_size: int = 1000, flush_ms: int = 250, on_error: Callable[[BaseException], None] | None = None):
+                 batch_size: int = 5000, flush_ms: int = 250, on_error: Callable[[BaseException], None] | None = None):
         if batch_size < 1 or flush_ms < 1:
             raise ValueError("batch_size and flush_ms must be positive")
         self.pipeline = pipeline
@@ -112,8 +112,11 @@ class Consumer:
         while not self._stop.is_set():
             room = max(1, self.batch_size - len(batch))
             wait = self.flush_s - (time.monotonic() - batch.started) if batch else self.flush_s
-            self._read(bus, batch, room, max(0.001, wait))
-            if batch and (len(batch) >= self.batch_size or time.monotonic() - batch.started >= self.flush_s):
+            more = self._read(bus, batch, room, max(0.001, wait))
+            # Flush when the batch is full, old, or the feed is drained: at low rates an event waits
+            # for no one; at high rates reads come back full and batches grow towards batch_size.
+            if batch and (not more or len(batch) >= self.batch_size
+                          or time.monotonic() - batch.started >= self.flush_s):
                 self.pipeline.flush(batch, bus)
                 self.flushed += len(batch)
                 batch = Batch()
@@ -125,7 +128,8 @@ class Consumer:
     def _connect(self, bus: redis.Redis) -> None:
         raise NotImplementedError
 
-    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> None:
+    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> bool:
+        """Add what arrives within ``wait`` seconds to the batch; return whether more is waiting."""
         raise NotImplementedError
 
     def _disconnect(self, bus: redis.Redis | None) -> None:
@@ -146,14 +150,17 @@ class PubSubConsumer(Consumer):
         self._pubsub = bus.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(*self.channels)
 
-    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> None:
+    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> bool:
         msg = self._pubsub.get_message(timeout=wait)
-        while msg is not None and room > 0:
+        while msg is not None:
             if msg["type"] == "message":
                 channel = msg["channel"].decode()
                 self.pipeline.add(batch, channel, self.channels.get(channel), msg["data"], now_ms())
                 room -= 1
+                if room <= 0:
+                    return True
             msg = self._pubsub.get_message(timeout=0)
+        return False
 
     def _disconnect(self, bus: redis.Redis | None) -> None:
         pubsub = getattr(self, "_pubsub", None)
@@ -188,7 +195,7 @@ class StreamConsumer(Consumer):
         # paging through its pending entries from the start.
         self._backlog = {s: "0" for s in self.channels}
 
-    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> None:
+    def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> bool:
         if time.monotonic() >= self._next_claim:
             self._claim(bus, batch)
             self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
@@ -204,7 +211,7 @@ class StreamConsumer(Consumer):
                 raise
             # Redis lost the group (restarted without persistence): recreate it and go on.
             self._connect(bus)
-            return
+            return True
         backlog = bool(self._backlog)
         before = len(batch)
         got = self._take(batch, reply)
@@ -216,9 +223,11 @@ class StreamConsumer(Consumer):
                 if entries:
                     name = stream.decode() if isinstance(stream, bytes) else stream
                     self._backlog[name] = entries[-1][0]
-        elif not got and time.monotonic() - started < wait / 2:
+            return True
+        if not got and time.monotonic() - started < wait / 2:
             # Some Redis-compatible servers do not block; do not spin.
             self._stop.wait(min(wait, 0.05))
+        return any(len(entries) >= count for _stream, entries in reply or ())
 
     def _claim(self, bus: redis.Redis, batch: Batch) -> None:
         # Entries of a consumer that died unacknowledged are taken over after claim_idle_ms.

@@ -101,11 +101,6 @@ class Pipeline:
 def encode_delta(result: WriteResult, at_ms: int) -> bytes:
     """Encode what a batch changed as the compact delta the gateway fans out."""
     newest = result.stored[-DELTA_EVENTS:]
-    counts: dict[tuple, list[int]] = {}
-    for (minute, district, _street, domain, _kind), v in result.rollup_deltas.items():
-        acc = counts.setdefault((minute, district, domain), [0, 0, 0, 0, 0])
-        for i in range(5):
-            acc[i] += v[i]
     return orjson.dumps({
         "type": "delta",
         "at": at_ms,
@@ -116,7 +111,7 @@ def encode_delta(result: WriteResult, at_ms: int) -> bytes:
              "value": s.event.value, "unit": s.event.unit, "lat": s.event.lat, "lon": s.event.lon}
             for s in reversed(newest)
         ],
-        "counts": [[*k, *v] for k, v in sorted(counts.items())],
+        "counts": [[*k, *v] for k, v in sorted(result.counts.items())],
         "feeds": result.feeds,
         "incidents": [
             {"id": i["id"], "kind": i["kind"], "domain": i["domain"], "district": i["district"],

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Annotated, Any, Mapping
 
 import orjson
@@ -55,14 +56,14 @@ class Event(BaseModel):
     detail: Annotated[StrictStr, Field(max_length=2000)] | None = None
     source: Annotated[StrictStr, Field(max_length=128)] | None = None
 
-    @property
+    @cached_property
     def ts_ms(self) -> int:
         """Return the event time as epoch milliseconds."""
         return int(self.ts.timestamp() * 1000)
 
     def to_message(self) -> dict:
         """Return the event as a feed message object again (``ts`` in epoch ms, no empty fields)."""
-        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: v for k in type(self).model_fields if (v := getattr(self, k)) is not None}
         out["ts"] = self.ts_ms
         return out
 

@@ -45,6 +45,14 @@ class RedisProcess:
         wait_for(lambda: _pings(client), timeout=10, message=f"redis-server on port {self.port}")
         client.close()
 
+    def run_id(self) -> str:
+        """Return the server's run id: it changes with every start."""
+        client = redis.Redis(port=self.port)
+        try:
+            return client.info("server")["run_id"]
+        finally:
+            client.close()
+
     def stop(self) -> None:
         """Kill the server abruptly (SIGKILL), as a crash would."""
         if self.proc is not None:

@@ -54,10 +54,11 @@ def test_redis_restart_mid_stream_loses_nothing(redis_proc, pg_engine):
         sender.start()
         try:
             wait_for(lambda: stored(pg_engine) >= n // 4, timeout=60, message="a quarter stored before the crash")
+            run_id = redis_proc.run_id()
             redis_proc.restart()
+            assert redis_proc.run_id() != run_id  # a new server: every connection to the old one broke
             wait_for(half_sent.is_set, timeout=60, message="the producer goes on after the restart")
             wait_for(lambda: stored(pg_engine) == n, timeout=60, message=f"all {n} events stored")
-            assert consumer.reconnects >= 1  # it really lost its connection and came back
             after = redis.Redis.from_url(redis_proc.url)
             wait_for(lambda: after.xpending("feeds:environment", "panorama-ingest")["pending"] == 0,
                      timeout=30, message="everything acknowledged")
@@ -97,10 +98,11 @@ def test_pubsub_consumer_resubscribes_after_redis_restart(redis_proc, pg_engine)
         wait_for(lambda: producer.pubsub_numsub("feeds:security")[0][1] == 1, message="subscribed")
         publish(producer, "security", [make_event(i, kind="theft") for i in range(50)])
         wait_for(lambda: stored(pg_engine) == 50, message="first 50 stored")
+        run_id = redis_proc.run_id()
         redis_proc.restart()
+        assert redis_proc.run_id() != run_id
         producer = connect()
         wait_for(lambda: producer.pubsub_numsub("feeds:security")[0][1] == 1, timeout=30,
                  message="subscribed again after the restart")
         publish(producer, "security", [make_event(i, kind="theft") for i in range(50, 100)])
         wait_for(lambda: stored(pg_engine) == 100, message="events after the restart stored")
-    assert consumer.reconnects >= 1

@@ -37,7 +37,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("domain", "event_id", name="uq_events_domain_event_id"),
     )
     op.create_index("ix_events_district_ts", "events", ["district", "ts_ms"])
-    op.create_index("ix_events_ts", "events", ["ts_ms"])
     op.create_table(
         "rollups",
         sa.Column("minute_ms", sa.BigInteger, primary_key=True),
