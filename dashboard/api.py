@@ -8,7 +8,7 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard import health, queries
+from dashboard import health, live, queries
 from dashboard.services import Services
 from feeds.channels import DOMAINS, feed_name
 from feeds.pipeline import Batch, now_ms
@@ -56,10 +56,15 @@ def get_health():
 
 @bp.get("/summary")
 def get_summary():
+    """The city now; ``?live=1`` adds the gateway's live state (the pages' fallback when websockets fail)."""
     svc = services()
     minutes = _window_arg()
+    now = now_ms()
     with svc.engine.connect() as conn:
-        return jsonify(queries.summary(conn, svc.city, minutes, now_ms(), svc.config["PANORAMA_TZ"]))
+        doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"])
+        if request.args.get("live") in ("1", "true"):
+            doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
+    return jsonify(doc)
 
 
 @bp.get("/districts/<code>/summary")

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 DEFAULT_STALE_AFTER = {"security": 120, "traffic": 120, "environment": 600, "incident": 900}
 
 _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORAMA_FLUSH_MS",
-             "PANORAMA_DEADLETTER_CAP"}
+             "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -37,6 +37,12 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         "PANORAMA_DEADLETTER_CAP": 10_000,
         "PANORAMA_STALE_AFTER": dict(DEFAULT_STALE_AFTER),
         "PANORAMA_AUTO_MIGRATE": True,
+        # Where browsers reach the gateway; unset: ws://<the page's host>:PANORAMA_WS_PORT/
+        "PANORAMA_WS_URL": None,
+        # Origins the gateway accepts (comma-separated); unset: the app's own host and port
+        "PANORAMA_WS_ORIGINS": None,
+        "PANORAMA_WS_HOST": "127.0.0.1",
+        "PANORAMA_WALL_CYCLE_S": 15,
         "INSTANCE_PATH": str(instance),
     }
 
@@ -76,6 +82,12 @@ def load_config(overrides: Mapping[str, Any] | None = None,
             name, _, seconds = part.partition("=")
             stale[name.strip()] = int(seconds)
         cfg["PANORAMA_STALE_AFTER"] = stale
+    if isinstance(cfg["PANORAMA_WS_ORIGINS"], str):
+        cfg["PANORAMA_WS_ORIGINS"] = [o.strip() for o in cfg["PANORAMA_WS_ORIGINS"].split(",") if o.strip()]
+    if not cfg["PANORAMA_WS_ORIGINS"]:
+        port = cfg["PANORAMA_PORT"]
+        hosts = {cfg["PANORAMA_HOST"], "127.0.0.1", "localhost"} - {"0.0.0.0", "::"}
+        cfg["PANORAMA_WS_ORIGINS"] = sorted(f"http://{h}:{port}" for h in hosts)
     cfg["EMBEDDED"] = not cfg["REDIS_URL"]
     if cfg["PANORAMA_SIMULATE"] is None:
         cfg["PANORAMA_SIMULATE"] = cfg["EMBEDDED"]

@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.bus import ping
-from dashboard.models import feed_state, rollups
+from dashboard.models import district_minutes, feed_state
 from dashboard.services import Services
 from feeds.channels import DOMAINS
 
@@ -17,9 +17,8 @@ def feed_freshness(conn, now_ms: int, stale_after: dict[str, int]) -> dict[str, 
     """Return each domain's last-event age, recent rate and whether it is stale."""
     last = {row.domain: row.last_received_ms for row in conn.execute(select(feed_state))}
     since = now_ms - now_ms % 60_000 - (RATE_MINUTES - 1) * 60_000
-    rates = dict(conn.execute(
-        select(rollups.c.domain, func.sum(rollups.c.n)).where(rollups.c.minute_ms >= since)
-        .group_by(rollups.c.domain)).all())
+    dm = district_minutes.c
+    rates = dict(conn.execute(select(dm.domain, func.sum(dm.n)).where(dm.minute_ms >= since).group_by(dm.domain)).all())
     out = {}
     for domain in DOMAINS:
         age = None if domain not in last else max(0.0, round((now_ms - last[domain]) / 1000, 1))

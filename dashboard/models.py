@@ -66,6 +66,21 @@ rollups = Table(
     Index("ix_rollups_district_minute", "district", "minute_ms"),
 )
 
+# The same counts by (minute, district, domain) only: what the city-wide screens read many times a
+# second, small enough that a 24-hour window stays a fast scan however busy the city is.
+district_minutes = Table(
+    "district_minutes",
+    metadata,
+    Column("minute_ms", BigInteger, primary_key=True),
+    Column("district", String(12), primary_key=True),
+    Column("domain", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("sev1", Integer, nullable=False),
+    Column("sev2", Integer, nullable=False),
+    Column("sev3", Integer, nullable=False),
+    Column("sev4", Integer, nullable=False),
+)
+
 incidents = Table(
     "incidents",
     metadata,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from dashboard.city import City, District
-from dashboard.models import rollups
+from dashboard.models import district_minutes, rollups
 from feeds.channels import DOMAINS
 
 WINDOWS = {"15m": 15, "1h": 60, "24h": 1440}
@@ -66,21 +66,47 @@ def _grouped(conn: Connection, start: int, end: int, *keys, district: str | None
     return conn.execute(stmt).all()
 
 
+def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> dict[int, dict]:
+    """Count events by district and domain in each window, and in the window before it, in one scan.
+
+    Returns ``{minutes: {"cur": {(district, domain): [n, sev1..sev4]}, "prev": {domain: n}}}``.
+    """
+    end = window_bounds(now_ms, 1)[1]
+    dm = district_minutes.c
+    cols = []
+    for minutes in windows:
+        start, prev_start = end - minutes * 60_000, end - 2 * minutes * 60_000
+        cur = dm.minute_ms >= start
+        cols += [func.sum(c).filter(cur) for c in (dm.n, dm.sev1, dm.sev2, dm.sev3, dm.sev4)]
+        cols.append(func.sum(dm.n).filter(dm.minute_ms >= prev_start, dm.minute_ms < start))
+    since = end - 2 * max(windows) * 60_000
+    rows = conn.execute(select(dm.district, dm.domain, *cols)
+                        .where(dm.minute_ms >= since, dm.minute_ms < end)
+                        .group_by(dm.district, dm.domain)).all()
+    out = {m: {"cur": {}, "prev": _empty_counts()} for m in windows}
+    for district, domain, *sums in rows:
+        if domain not in DOMAINS:
+            continue
+        for i, minutes in enumerate(windows):
+            block = [int(x or 0) for x in sums[i * 6:(i + 1) * 6]]
+            out[minutes]["cur"][(district, domain)] = block[:5]
+            out[minutes]["prev"][domain] += block[5]
+    return out
+
+
 def _district_entry(d: District, counts: dict[str, int], sev: list[int]) -> dict:
     return {**d.as_ref(), "counts": counts, "risk": risk_score(tuple(sev))}
 
 
 def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) -> dict:
     """Return the city now: totals and each district's counts and risk in the window."""
-    start, end = window_bounds(now_ms, minutes)
     counts = {d.code: _empty_counts() for d in city.districts}
     sev = {d.code: [0, 0, 0, 0] for d in city.districts}
     totals = _empty_counts()
-    for district, domain, n, s1, s2, s3, s4 in _grouped(conn, start, end, "district", "domain"):
-        if domain in totals:
-            totals[domain] += n
+    for (district, domain), (n, s1, s2, s3, s4) in window_counts(conn, now_ms, (minutes,))[minutes]["cur"].items():
+        totals[domain] += n
         if district in counts:
-            counts[district][domain] = counts[district].get(domain, 0) + n
+            counts[district][domain] += n
             sev[district] = [a + b for a, b in zip(sev[district], (s1, s2, s3, s4))]
     return {
         "window": _window(now_ms, minutes, tz),

@@ -14,7 +14,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_
 
 from dashboard import incidents as incident_rules
 from dashboard.db import is_postgres
-from dashboard.models import events, feed_state, rollups
+from dashboard.models import district_minutes, events, feed_state, rollups
 from feeds.schema import Event
 
 # Column order of the events rows built once per event and reused by every path.
@@ -45,6 +45,14 @@ _PG_INSERT = f"""WITH ins AS (
     ON CONFLICT (minute_ms, district, street, domain, kind) DO UPDATE SET
     {", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD)},
     value_max = greatest(r.value_max, EXCLUDED.value_max)
+), city AS (
+    INSERT INTO district_minutes AS d (minute_ms, district, domain, n, sev1, sev2, sev3, sev4)
+    SELECT ts_ms - ts_ms % 60000, district, domain, count(*),
+           count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
+           count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4)
+    FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (minute_ms, district, domain) DO UPDATE SET
+    {", ".join(f"{c} = d.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD[:5])}
 )
 SELECT seq, domain, event_id FROM ins"""
 
@@ -130,6 +138,8 @@ class EventStore:
         self._rollups_stmt = self._additive_upsert(
             rollups, ["minute_ms", "district", "street", "domain", "kind"], add=list(_ROLLUP_ADD),
             greatest=["value_max"])
+        self._minutes_stmt = self._additive_upsert(district_minutes, ["minute_ms", "district", "domain"],
+                                                   add=list(_ROLLUP_ADD[:5]), greatest=[])
         self._feeds_stmt = self._additive_upsert(feed_state, ["domain"], add=[],
                                                  greatest=["last_event_ms", "last_received_ms"])
 
@@ -158,9 +168,12 @@ class EventStore:
                 result.stored.append(StoredEvent(seq, ev, ev.ts_ms))
             result.duplicates += len(unique) - len(result.stored)
             result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
-            if not self.postgres:
-                self._upsert_rollups(conn, aggregate(result.stored))  # PostgreSQL did it in the insert
             result.counts = count_by_minute(result.stored)
+            if not self.postgres and result.stored:  # PostgreSQL did both in the insert statement
+                self._upsert_rollups(conn, aggregate(result.stored))
+                conn.execute(self._minutes_stmt, [
+                    {"minute_ms": k[0], "district": k[1], "domain": k[2], "n": v[0],
+                     "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(result.counts.items())])
             result.feeds = self._touch_feeds(conn, result.stored, received_ms)
             result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
         return result

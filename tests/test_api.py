@@ -125,3 +125,19 @@ def test_health_and_metrics(app, client, redis_client):
 def test_unknown_api_route_is_json_404(client):
     r = client.get("/api/nothing-here")
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+
+
+def test_summary_with_live_state_for_the_polling_fallback(app, client):
+    ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4, district="futian", title="火情")],
+                     "traffic": [now_event(2, minutes_ago=20, district="nanshan")]})
+    doc = client.get("/api/summary?window=15m&live=1").json
+    assert doc["totals"]["incident"] == 1  # the documented shape is still all there
+    state = doc["live"]
+    assert set(state["windows"]) == {"15m", "1h", "24h"}
+    assert state["windows"]["15m"]["totals"] == {"security": 0, "traffic": 0, "environment": 0, "incident": 1}
+    assert state["windows"]["1h"]["totals"]["traffic"] == 1
+    assert state["windows"]["1h"]["districts"]["440305"]["counts"]["traffic"] == 1
+    assert state["windows"]["24h"]["districts"]["440304"]["risk"] > 0
+    assert sorted(e["title"] for e in state["events"]) == sorted(["火情", "测试事件 2"])
+    assert sum(state["trend"]["series"]["incident"]) == 1 and len(state["trend"]["series"]["traffic"]) == 60
+    assert not state["feeds"]["incident"]["stale"]

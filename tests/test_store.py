@@ -7,7 +7,7 @@ import threading
 from sqlalchemy import func, select
 
 from dashboard.city import load_city
-from dashboard.models import events, feed_state, incident_reports, incidents, rollups
+from dashboard.models import district_minutes, events, feed_state, incident_reports, incidents, rollups
 from dashboard.store import EventStore
 from feeds.schema import Event, parse_message
 from feeds.publish import encode
@@ -45,6 +45,9 @@ def test_dedupe_and_rollups(any_engine):
     # 120 events one second apart starting on a minute boundary: two whole minutes
     assert [(r["n"], r["sev1"], r["sev2"], r["value_n"]) for r in rows] == [(60, 30, 30, 60), (60, 30, 30, 60)]
     assert rows[0]["value_sum"] == sum(range(60)) and rows[1]["value_max"] == 119.0
+    # the city-wide table counts the same events
+    assert scalar(any_engine, select(func.sum(district_minutes.c.n))) == 120
+    assert scalar(any_engine, select(func.sum(district_minutes.c.sev2))) == 60
     assert scalar(any_engine, select(feed_state.c.last_event_ms)) == T0 + 119_000
     assert scalar(any_engine, select(feed_state.c.last_received_ms)) == 1  # the second write stored nothing
 

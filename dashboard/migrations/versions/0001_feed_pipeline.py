@@ -55,6 +55,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_rollups_district_minute", "rollups", ["district", "minute_ms"])
     op.create_table(
+        "district_minutes",
+        sa.Column("minute_ms", sa.BigInteger, primary_key=True),
+        sa.Column("district", sa.String(12), primary_key=True),
+        sa.Column("domain", sa.String(16), primary_key=True),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("sev1", sa.Integer, nullable=False),
+        sa.Column("sev2", sa.Integer, nullable=False),
+        sa.Column("sev3", sa.Integer, nullable=False),
+        sa.Column("sev4", sa.Integer, nullable=False),
+    )
+    op.create_table(
         "incidents",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("domain", sa.String(16), nullable=False),
@@ -88,5 +99,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("feed_state", "incident_reports", "incidents", "rollups", "events"):
+    for table in ("feed_state", "incident_reports", "incidents", "district_minutes", "rollups", "events"):
         op.drop_table(table)
