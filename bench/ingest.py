@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import logging
@@ -425,6 +426,9 @@ class RunStats:
     xreads: int = 0
     xread_empty_s: float = 0.0  # XREADGROUP calls that returned nothing (blocking on drained streams)
     xreads_empty: int = 0
+    gc_s: float = 0.0  # cyclic garbage collection pauses, wherever they fell (across all the parts above)
+    gc_runs: int = 0
+    gc_full: int = 0  # of which generation-2 collections
     parts: dict[str, float] = field(default_factory=dict)  # EventStore.write's parts, WRITE_PARTS + incidents_sql
     in_incidents: bool = False  # set while incidents.attach runs, so that its statements are counted
 
@@ -432,17 +436,26 @@ class RunStats:
         self.flushes += other.flushes
         self.events += other.events
         self.max_batch = max(self.max_batch, other.max_batch)
-        for name in ("add_s", "flush_s", "write_s", "xread_s", "xreads", "xread_empty_s", "xreads_empty"):
+        for name in ("add_s", "flush_s", "write_s", "xread_s", "xreads", "xread_empty_s", "xreads_empty", "gc_s",
+                     "gc_runs", "gc_full"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for k, v in other.parts.items():
             self.parts[k] = self.parts.get(k, 0.0) + v
 
-    def write_parts(self, total_s: float | None = None) -> dict[str, float]:
+    def snapshot(self) -> "RunStats":
+        """Copy the figures now (the consumer thread goes on adding to this one until it is stopped)."""
+        copy = RunStats(**{k: v for k, v in vars(self).items() if k != "parts"})
+        copy.parts = dict(self.parts)
+        return copy
+
+    def write_parts(self) -> dict[str, float]:
         """Return the write's parts in seconds, with ``rest`` = the write's total minus the parts measured."""
-        total = self.write_s if total_s is None else total_s
         out = {k: self.parts.get(k, 0.0) for k in WRITE_PARTS if k != "rest"}
-        out["rest"] = total - sum(out.values())
-        out["incidents_sql"] = self.parts.get("incidents_sql", 0.0)
+        rest = self.write_s - sum(out.values())
+        out = {k: out[k] for k in WRITE_PARTS[:WRITE_PARTS.index("incidents") + 1]}
+        out["incidents_sql"] = self.parts.get("incidents_sql", 0.0)  # a part of incidents
+        out["commit"] = self.parts.get("commit", 0.0)
+        out["rest"] = rest
         return out
 
 
@@ -455,6 +468,22 @@ def _timed(fn, stats: RunStats, name: str):
             stats.parts[name] = stats.parts.get(name, 0.0) + perf_counter() - t
     wrapper.__wrapped__ = fn
     return wrapper
+
+
+def time_gc(stats: RunStats):
+    """Add the pauses of the cyclic garbage collector in this process to ``stats``; return a function that stops it."""
+    started = [0.0]
+
+    def callback(phase, info):
+        if phase == "start":
+            started[0] = perf_counter()
+        else:
+            stats.gc_s += perf_counter() - started[0]
+            stats.gc_runs += 1
+            stats.gc_full += info.get("generation") == 2
+
+    gc.callbacks.append(callback)
+    return lambda: gc.callbacks.remove(callback)
 
 
 def time_engine(engine, stats: RunStats) -> None:
@@ -578,7 +607,12 @@ def instrument(pipeline, stats: RunStats):
             stats.max_batch = max(stats.max_batch, n)
 
     pipeline.add, pipeline.flush = timed_add, timed_flush
-    return time_store(pipeline.store, stats)
+    undo_store, undo_gc = time_store(pipeline.store, stats), time_gc(stats)
+
+    def undo():
+        undo_gc()
+        undo_store()
+    return undo
 
 
 def build_consumer(redis_url: str, db_url: str, updates_channel: str, name: str, batch_size: int,
@@ -611,9 +645,12 @@ def run_pipeline_inprocess(args, db_url: str) -> dict:
     profiler = cProfile.Profile() if args.profile else None
     servers_before, cpu_before = server_cpu(args.db_name), time.process_time()
     started = perf_counter()
+    # The figures are copied the moment the last event is flushed: what the consumer does while it is
+    # being stopped (a blocking read on the drained streams) is outside the clock, and outside them.
     if profiler is None:
         consumer.start()
         finished = _wait_for(lambda: consumer.flushed, args.events, args.stall, errors)
+        snap = stats.snapshot()
         consumer.stop()
     else:
         # Profile the consumer loop in this thread; a watcher stops it when everything is flushed.
@@ -621,6 +658,7 @@ def run_pipeline_inprocess(args, db_url: str) -> dict:
 
         def watch():
             box["finished"] = _wait_for(lambda: consumer.flushed, args.events, args.stall, errors)
+            box["stats"] = stats.snapshot()
             consumer.stop()
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -629,7 +667,7 @@ def run_pipeline_inprocess(args, db_url: str) -> dict:
         consumer.run()
         profiler.disable()
         watcher.join()
-        finished = box["finished"]
+        finished, snap = box["finished"], box["stats"]
         profiler.dump_stats(args.profile)
         out = io.StringIO()
         ps = pstats.Stats(profiler, stream=out).sort_stats("tottime")
@@ -643,7 +681,7 @@ def run_pipeline_inprocess(args, db_url: str) -> dict:
     undo()
     engine.dispose()
     elapsed = (finished or perf_counter()) - started
-    result = _pipeline_result(args, elapsed, finished is not None, consumer.flushed, consumer.reconnects, stats,
+    result = _pipeline_result(args, elapsed, finished is not None, consumer.flushed, consumer.reconnects, snap,
                               errors)
     result["cpu_s"] = cpu
     return result
@@ -682,11 +720,12 @@ def _worker(index: int, args_d: dict, db_url: str, go, stop, counter, results) -
         consumer.start()
         while not stop.wait(0.005):
             counter.value = consumer.flushed
+        snap, cpu_s = stats.snapshot(), time.process_time() - cpu_before  # as the parent stopped the clock
         consumer.stop()
         counter.value = consumer.flushed
         engine.dispose()
-        results.put(("done", index, {"stats": asdict(stats), "errors": errors, "reconnects": consumer.reconnects,
-                                     "flushed": consumer.flushed, "cpu_s": time.process_time() - cpu_before}))
+        results.put(("done", index, {"stats": asdict(snap), "errors": errors, "reconnects": consumer.reconnects,
+                                     "flushed": consumer.flushed, "cpu_s": cpu_s}))
     except BaseException:  # noqa: BLE001 - report anything to the parent
         results.put(("error", index, traceback.format_exc()))
 
@@ -779,6 +818,7 @@ def _pipeline_result(args, elapsed: float, completed: bool, flushed: int, reconn
         "redis_flush_s": stats.flush_s - stats.write_s,  # Pipeline.flush but the write: one Redis round trip
         "idle_s": stats.xread_empty_s,  # XREADGROUP calls that came back empty (drained streams)
         "other_s": max(0.0, elapsed * args.workers - busy),  # the loop, XAUTOCLAIM, start and stop
+        "gc_s": stats.gc_s, "gc_runs": stats.gc_runs, "gc_full": stats.gc_full,  # inside the parts above
     }
 
 
@@ -860,15 +900,19 @@ def run_stages(args, db_url: str) -> dict:
         orjson.loads(raw)
     loads_s = perf_counter() - t
     events = []
+    parse_gc = RunStats()
+    undo_gc = time_gc(parse_gc)
     t = perf_counter()
     for domain, raw in messages:
         events.extend(parse_message(raw, domain, aliases).events)
     parse_s = perf_counter() - t
+    undo_gc()
     sample = len(events)
     out["sample_events"] = sample
     out["json_loads_us_per_event"] = loads_s / sample * 1e6
     out["parse_us_per_event"] = parse_s / sample * 1e6
     out["parse_events_per_s"] = sample / parse_s
+    out["parse_gc_us_per_event"] = parse_gc.gc_s / sample * 1e6  # of parse_us_per_event
     out["incident_worthy_per_1000"] = sum(opens_incident(e.domain, e.severity) for e in events) / sample * 1e3
 
     # 2. EventStore.write per batch, with its parts timed as in the run (the code is not changed)
@@ -878,7 +922,7 @@ def run_stages(args, db_url: str) -> dict:
     store = EventStore(engine)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-    undo = time_store(store, stats)
+    undo, undo_gc = time_store(store, stats), time_gc(stats)
     writes, results = [], []
     try:
         for i in range(0, sample, args.consumer_batch):
@@ -887,6 +931,7 @@ def run_stages(args, db_url: str) -> dict:
             results.append((chunk, store.write(chunk, now_ms())))
             writes.append((perf_counter() - t) / len(chunk) * 1e6)  # ms per 1,000 events
     finally:
+        undo_gc()
         undo()
     engine.dispose()
     total_write = stats.write_s
@@ -904,6 +949,7 @@ def run_stages(args, db_url: str) -> dict:
     out["write_ms_per_1000_max_batch"] = max(writes)
     out["write_events_per_s"] = sample / total_write
     out["write_parts_ms_per_1000"] = parts
+    out["write_gc_ms_per_1000"] = stats.gc_s * per_1000  # inside the parts
 
     # 3. The Redis part of Pipeline.flush: dead letters, counters, lag, delta, XACK, on the real WriteResults
     class _Replay:
@@ -965,23 +1011,48 @@ def environment(args, db_url: str) -> dict:
             "platform": platform.platform()}
 
 
+RUN_ROWS = (  # (key in the pipeline result, label, indent)
+    ("xread_s", "XREADGROUP that returned entries", 1),
+    ("parse_s", "Pipeline.add: orjson + pydantic (parse)", 1),
+    ("write_s", "EventStore.write", 1),
+    ("ping", "pool pre-ping on checkout", 2),
+    ("copy", "temp table + COPY into tmp_events", 2),
+    ("insert_cte", "insert CTE (events + rollups)", 2),
+    ("count_by_minute", "count_by_minute", 2),
+    ("feed_state", "feed_state upsert", 2),
+    ("incidents", "incidents.attach", 2),
+    ("incidents_sql", "of which its SQL statements", 3),
+    ("commit", "COMMIT", 2),
+    ("rest", "rest (dedupe, event_row, sort, BEGIN)", 2),
+    ("redis_flush_s", "flush's Redis round trip (acks, delta)", 1),
+    ("idle_s", "XREADGROUP that came back empty", 1),
+    ("other_s", "loop, XAUTOCLAIM, start/stop", 1),
+    ("gc_s", "cyclic GC pauses (inside the rows above)", 1),
+)
+
+
 def print_report(res: dict, file=sys.stdout) -> None:
     """Print the figures as a small table."""
     cfg, env, base, pipe = res["config"], res["environment"], res.get("baseline"), res.get("pipeline")
-    w = lambda label, value: print(f"  {label:<44} {value}", file=file)  # noqa: E731
+    feed = res["feed"]
+    w = lambda label, value: print(f"  {label:<46} {value}", file=file)  # noqa: E731
     print(f"\nIngest benchmark: {cfg['events']:,} events, {cfg['batch']} per message "
-          f"({res['feed']['entries']:,} stream entries), {cfg['workers']} worker(s), seed {cfg['seed']}", file=file)
+          f"({feed['entries']:,} stream entries), {cfg['workers']} worker(s), mix {cfg['mix']}, "
+          f"seed {cfg['seed']}", file=file)
     w("CPU count", env["cpu_count"])
     w("PostgreSQL / Redis", f"{env['postgresql']} / {env['redis']} (parser {env['redis_parser']})")
     w("Python / redis-py / hiredis / psycopg", f"{env['python']} / {env['libraries']['redis']} / "
       f"{env['libraries']['hiredis']} / {env['libraries']['psycopg']}")
     w("SQLAlchemy / pydantic / orjson", f"{env['libraries']['SQLAlchemy']} / {env['libraries']['pydantic']} / "
       f"{env['libraries']['orjson']}")
-    w("mix (events)", ", ".join(f"{d} {n:,}" for d, n in sorted(res["feed"]["by_domain"].items())))
+    w("mix (events)", ", ".join(f"{d} {n:,}" for d, n in sorted(feed["by_domain"].items())))
+    w("incident-worthy (incident domain or sev >= 3)", f"{feed['incident_worthy']:,} "
+      f"({feed['incident_worthy'] / max(feed['events'], 1):.1%})")
+    w("consumer batch_size / flush_ms", f"{cfg['consumer_batch']:,} / {cfg['flush_ms']}")
     w("preload (not counted)", f"{res['preload_s']:.2f} s")
     if base:
-        w("baseline: XREADGROUP+XACK", f"{base['events_per_s']:>12,.0f} events/s  ({base['seconds']:.2f} s, "
-          f"{base['entries_per_s']:,.0f} entries/s)")
+        w("baseline: XREADGROUP COUNT 1000 + XACK", f"{base['events_per_s']:>12,.0f} events/s  ({base['seconds']:.2f} s, "
+          f"{base['entries_per_s']:,.0f} entries/s, {1e6 / base['entries_per_s']:.2f} µs/entry)")
     if pipe:
         w("pipeline: StreamConsumer -> PostgreSQL", f"{pipe['events_per_s']:>12,.0f} events/s  "
           f"({pipe['seconds']:.2f} s{'' if pipe['completed'] else ', INCOMPLETE'})")
@@ -993,33 +1064,45 @@ def print_report(res: dict, file=sys.stdout) -> None:
               else "NOT met")
         w("flushes / mean batch / max batch", f"{pipe['flushes']} / {pipe['mean_batch']:,.0f} / "
           f"{pipe['max_batch']:,} events")
-        total = pipe["seconds"] * pipe["workers"]
-        for key, label in (("parse_s", "in the run: Pipeline.add (parse)"), ("write_s", "in the run: EventStore.write"),
-                           ("redis_flush_s", "in the run: flush's Redis round trip"),
-                           ("other_s", "in the run: XREADGROUP, loop, waits")):
-            w(label, f"{pipe[key]:8.2f} s  {pipe[key] / total:6.1%}")
+        if pipe.get("events_per_worker") and len(pipe["events_per_worker"]) > 1:
+            w("events flushed per worker", " / ".join(f"{n:,}" for n in pipe["events_per_worker"]))
         if pipe.get("cpu_s"):
             cpu = pipe["cpu_s"]
             w("CPU s: ingest / PG backends / PG aux / Redis", " / ".join(
                 f"{cpu.get(k, 0):.1f}" for k in ("ingest", "pg_bench", "pg_aux", "redis"))
               + f"  (of {pipe['seconds'] * (env['cpu_count'] or 1):.0f} core-s)")
+        total = pipe["seconds"] * pipe["workers"]
+        per_1000 = 1e6 / max(pipe["flushed"], 1)
+        print(f"  consumer time in the run, summed over workers ({total:.2f} s):"
+              f"{'seconds':>15} {'share':>7} {'ms/1,000 ev':>12}", file=file)
+        for key, label, indent in RUN_ROWS:
+            v = pipe["write_parts_s"].get(key) if key in pipe["write_parts_s"] else pipe.get(key)
+            if v is None:
+                continue
+            print(f"  {'  ' * indent}{label:<{58 - 2 * indent}}{v:9.2f} {v / total:7.1%} {v * per_1000:12.2f}",
+                  file=file)
         if pipe["reconnects"]:
             w("consumer reconnects (see warnings)", pipe["reconnects"])
     st = res.get("stages")
     if st:
-        print(f"  stages in isolation on {st['sample_events']:,} events ({st['messages']:,} messages):", file=file)
+        print(f"  stages in isolation on the first {st['sample_events']:,} events ({st['messages']:,} messages),"
+              f" written {st['write_batch']:,} at a time:", file=file)
         w("  orjson.loads", f"{st['json_loads_us_per_event']:8.2f} µs/event")
         w("  parse_message (loads + pydantic)", f"{st['parse_us_per_event']:8.2f} µs/event "
-          f"({st['parse_events_per_s']:,.0f} events/s)")
-        w("  EventStore.write per 1,000", f"{st['write_ms_per_1000']:8.2f} ms (median {st['write_ms_median']:.1f}, "
-          f"max {st['write_ms_max']:.1f}; {st['write_events_per_s']:,.0f} events/s)")
+          f"({st['parse_events_per_s']:,.0f} events/s; of which cyclic GC {st['parse_gc_us_per_event']:.2f} µs)")
+        w("  EventStore.write per 1,000", f"{st['write_ms_per_1000']:8.2f} ms (batches: median "
+          f"{st['write_ms_per_1000_median_batch']:.1f}, max {st['write_ms_per_1000_max_batch']:.1f}; "
+          f"{st['write_events_per_s']:,.0f} events/s)")
+        labels = {key: label for key, label, _i in RUN_ROWS}
+        labels["event_rows_in_rest"] = "of rest: event_row per event (timed apart)"
         for k, v in st["write_parts_ms_per_1000"].items():
-            w(f"    {k}", f"{v:8.2f} ms")
+            w(f"    {labels.get(k, k)}", f"{v:8.2f} ms")
+        w("    cyclic GC pauses (inside the parts)", f"{st['write_gc_ms_per_1000']:8.2f} ms")
         w("    (incident-worthy events per 1,000)", f"{st['incident_worthy_per_1000']:8.0f}")
         w("  Redis part of Pipeline.flush per 1,000", f"{st['redis_flush_ms_per_1000']:8.2f} ms "
           f"(encode_delta {st['encode_delta_ms_per_1000']:.2f} ms)")
-        w("  sum per 1,000 -> one-worker ceiling", f"{st['sum_ms_per_1000']:8.2f} ms -> "
-          f"{st['one_worker_ceiling_events_per_s']:,.0f} events/s")
+        w("  parse + write + flush per 1,000 -> ceiling", f"{st['sum_ms_per_1000']:8.2f} ms -> "
+          f"{st['one_worker_ceiling_events_per_s']:,.0f} events/s for one worker, without reading")
     v = res.get("verify")
     if v:
         w("verify events / sum(rollups.n)", f"{v['events']:,} / {v['rollup_n']:,} (N = {cfg['events']:,})")
@@ -1035,12 +1118,24 @@ def print_report(res: dict, file=sys.stdout) -> None:
     print(file=file)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def app_defaults() -> tuple[int, int]:
+    """Return the app's own consumer batch_size and flush_ms (dashboard.config defaults)."""
+    from dashboard.config import default_config
+
+    cfg = default_config()
+    return int(cfg["PANORAMA_BATCH_SIZE"]), int(cfg["PANORAMA_FLUSH_MS"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    batch_size, flush_ms = app_defaults()
     p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--events", type=int, default=200_000, help="events to ingest (N)")
     p.add_argument("--batch", type=int, default=1, help="events per feed message (1 = one per stream entry)")
     p.add_argument("--workers", type=int, default=1, help="ingest processes in one consumer group")
+    p.add_argument("--mix", choices=sorted(MIXES), default=DEFAULT_MIX,
+                   help="event mix: stress = 10%% incident domain, 5%% severity >= 3 (~14.5%% incident-worthy); "
+                        "city = 1%% incident domain, 1%% severity >= 3 (~2%% incident-worthy)")
     p.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
                    help="Redis db whose feeds:* and panorama:* keys the benchmark deletes")
     p.add_argument("--flushdb", action="store_true",
@@ -1053,9 +1148,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="keep the benchmark databases and the Redis streams afterwards")
     p.add_argument("--seed", type=int, default=20261126, help="seed of the generated events")
     p.add_argument("--span", type=int, default=3600, help="seconds of event time the N events cover")
-    p.add_argument("--consumer-batch", type=int, default=1000, help="StreamConsumer batch_size (the app's default)")
-    p.add_argument("--flush-ms", type=int, default=250, help="StreamConsumer flush_ms (the app's default)")
-    p.add_argument("--sample", type=int, default=20_000, help="events for the stage timings")
+    p.add_argument("--consumer-batch", type=int, default=batch_size,
+                   help="StreamConsumer batch_size (default: the app's PANORAMA_BATCH_SIZE default)")
+    p.add_argument("--flush-ms", type=int, default=flush_ms,
+                   help="StreamConsumer flush_ms (default: the app's PANORAMA_FLUSH_MS default)")
+    p.add_argument("--sample", type=int, default=40_000, help="events for the stage timings")
     p.add_argument("--no-stages", action="store_true", help="skip the stage timings")
     p.add_argument("--no-baseline", action="store_true", help="skip the bare XREADGROUP baseline")
     p.add_argument("--stall", type=float, default=120, help="seconds without progress that count as an error")
@@ -1064,9 +1161,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", metavar="FILE", help="cProfile the consumer loop (workers=1) into FILE (+ FILE.txt)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
-    if args.events < 1 or args.batch < 1 or args.workers < 1 or args.sample < 1:
-        p.error("--events, --batch, --workers and --sample must be positive")
+    if (args.events < 1 or args.batch < 1 or args.workers < 1 or args.sample < 1 or args.consumer_batch < 1
+            or args.flush_ms < 1):
+        p.error("--events, --batch, --workers, --sample, --consumer-batch and --flush-ms must be positive")
     if args.batch > 1000:
         p.error("--batch: a feed message holds at most 1,000 events (SPEC section 3)")
     if args.profile and args.workers != 1:
@@ -1074,12 +1177,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; return 0 unless something failed (a slow result is not a failure)."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
-    res: dict = {"config": {k: v for k, v in vars(args).items() if k != "json"}, "errors": []}
+def say(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run one benchmark and return its results; errors are collected in ``res["errors"]``, not raised."""
+    res: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("json", "output")}, "errors": []}
     res["config"]["pg_url"] = make_url(args.pg_url).render_as_string(hide_password=True)
     db_url = stages_url = None
     try:
@@ -1090,14 +1194,14 @@ def main(argv: list[str] | None = None) -> int:
         reset_redis(client, args.flushdb)
         res["environment"] = environment(args, db_url)
         feed = FeedStats()
-        say(f"preloading {args.events:,} events ({args.batch} per message) into the four streams")
+        say(f"preloading {args.events:,} events ({args.batch} per message, {args.mix} mix) into the four streams")
         res["preload_s"] = preload(client, args, feed)
         res["feed"] = asdict(feed)
         client.close()
         if not args.no_baseline:
             say("baseline: bare XREADGROUP COUNT 1000 + XACK")
             res["baseline"] = run_baseline(args, feed.entries)
-        say(f"pipeline: {args.workers} StreamConsumer(s) into PostgreSQL")
+        say(f"pipeline: {args.workers} StreamConsumer(s) into PostgreSQL, batch_size {args.consumer_batch}")
         pipe = run_pipeline_inprocess(args, db_url) if args.workers == 1 else run_pipeline_workers(args, db_url)
         res["pipeline"] = pipe
         res["errors"].extend(pipe["errors"])
@@ -1133,6 +1237,14 @@ def main(argv: list[str] | None = None) -> int:
                         drop_database(args.pg_url, name)
                     except Exception as err:  # noqa: BLE001
                         say(f"could not drop {name}: {err}")
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 0 unless something failed (a slow result is not a failure)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    res = run(args)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
             json.dump(res, fh, indent=2, ensure_ascii=False, default=str)

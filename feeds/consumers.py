@@ -18,6 +18,7 @@ from feeds.pipeline import Batch, Pipeline, now_ms
 
 log = logging.getLogger(__name__)
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+DROPPED_KEY = "panorama:ingest:dropped"  # pub/sub messages lost to a long database outage, by domain
 
 
 def default_consumer_name() -> str:
@@ -32,17 +33,26 @@ class Consumer:
     """
 
     name = "consumer"
+    # Whether to go on reading while the database is down: pub/sub must (Redis keeps nothing for us),
+    # a stream need not (unacknowledged entries wait safely in Redis).
+    reads_while_db_down = False
 
     def __init__(self, pipeline: Pipeline, connect: Callable[[], redis.Redis], *, prefix: str = DEFAULT_PREFIX,
-                 batch_size: int = 5000, flush_ms: int = 250, on_error: Callable[[BaseException], None] | None = None):
-        if batch_size < 1 or flush_ms < 1:
-            raise ValueError("batch_size and flush_ms must be positive")
+                 batch_size: int = 5000, flush_ms: int = 250, hold_limit: int = 100_000,
+                 on_error: Callable[[BaseException], None] | None = None):
+        if batch_size < 1 or flush_ms < 1 or hold_limit < batch_size:
+            raise ValueError("batch_size and flush_ms must be positive, hold_limit at least batch_size")
         self.pipeline = pipeline
         self.connect = connect
         self.channels = feed_names(prefix)
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
+        self.hold_limit = hold_limit
         self.on_error = on_error
+        self._batch = Batch()  # survives reconnects: what was read is written once the database is back
+        self.database_ok = threading.Event()
+        self.database_ok.set()
+        self.dropped = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
@@ -74,7 +84,6 @@ class Consumer:
         """Consume until stopped; the outer loop survives Redis and database outages."""
         backoff = ExponentialWithJitterBackoff(base=0.1, cap=5.0)
         failures = 0
-        batch = Batch()
         while not self._stop.is_set():
             bus = None
             try:
@@ -84,12 +93,9 @@ class Consumer:
                 if failures:
                     log.info("%s: reconnected after %d failure(s)", self.name, failures)
                 failures = 0
-                batch = self._loop(bus, batch)
+                self._loop(bus)
             except _REDIS_DOWN as err:
                 self._failed(err, "Redis unavailable")
-            except DBAPIError as err:
-                # The batch is kept (streams: unacknowledged) and written when the database is back.
-                self._failed(err, "database unavailable")
             except Exception as err:  # noqa: BLE001 - a consumer must outlive any one bad batch
                 log.exception("%s: unexpected error", self.name)
                 if self.on_error:
@@ -108,22 +114,50 @@ class Consumer:
         self.connected.clear()
         log.warning("%s: %s (%s); retrying", self.name, what, err)
 
-    def _loop(self, bus: redis.Redis, batch: Batch) -> Batch:
-        while not self._stop.is_set():
-            room = max(1, self.batch_size - len(batch))
-            wait = self.flush_s - (time.monotonic() - batch.started) if batch else self.flush_s
-            more = self._read(bus, batch, room, max(0.001, wait))
+    def _loop(self, bus: redis.Redis) -> None:
+        backoff = ExponentialWithJitterBackoff(base=0.2, cap=5.0)
+        db_failures, retry_at = 0, 0.0
+        while True:
+            stopping = self._stop.is_set()
+            batch = self._batch
+            held = self.database_ok.is_set() is False and len(batch) >= self.batch_size
+            if stopping or (held and not self.reads_while_db_down):
+                more = False
+                if not stopping:
+                    self._stop.wait(max(0.0, retry_at - time.monotonic()))
+            elif held:
+                # pub/sub while the database is down: keep draining the socket until the next retry
+                more = self._read(bus, batch, max(1, self.hold_limit - len(batch)),
+                                  max(0.001, retry_at - time.monotonic()))
+            else:
+                room = max(1, self.batch_size - len(batch))
+                wait = self.flush_s - (time.monotonic() - batch.started) if batch else self.flush_s
+                more = self._read(bus, batch, room, max(0.001, wait))
             # Flush when the batch is full, old, or the feed is drained: at low rates an event waits
             # for no one; at high rates reads come back full and batches grow towards batch_size.
-            if batch and (not more or len(batch) >= self.batch_size
-                          or time.monotonic() - batch.started >= self.flush_s):
-                self.pipeline.flush(batch, bus)
+            due = batch and (not more or len(batch) >= self.batch_size
+                             or time.monotonic() - batch.started >= self.flush_s)
+            if due and time.monotonic() >= retry_at:
+                try:
+                    self.pipeline.flush(batch, bus)
+                except DBAPIError as err:
+                    db_failures += 1
+                    retry_at = time.monotonic() + backoff.compute(db_failures)
+                    if self.database_ok.is_set():
+                        log.warning("%s: database unavailable (%s); holding %d events", self.name,
+                                    type(err).__name__, len(batch))
+                    self.database_ok.clear()
+                    if stopping:
+                        return
+                    continue
+                if db_failures:
+                    log.info("%s: database back; wrote %d held events", self.name, len(batch))
+                db_failures, retry_at = 0, 0.0
+                self.database_ok.set()
                 self.flushed += len(batch)
-                batch = Batch()
-        if batch:
-            self.pipeline.flush(batch, bus)
-            self.flushed += len(batch)
-        return Batch()
+                self._batch = Batch()
+            elif stopping:
+                return
 
     def _connect(self, bus: redis.Redis) -> None:
         raise NotImplementedError
@@ -144,6 +178,7 @@ class PubSubConsumer(Consumer):
     """Consume ``feeds:<domain>`` pub/sub channels (at most once: Redis keeps nothing for a dead subscriber)."""
 
     name = "ingest-pubsub"
+    reads_while_db_down = True
 
     def _connect(self, bus: redis.Redis) -> None:
         # A fresh PubSub per connection: redis-py's own resubscribe does not survive every outage.
@@ -155,7 +190,12 @@ class PubSubConsumer(Consumer):
         while msg is not None:
             if msg["type"] == "message":
                 channel = msg["channel"].decode()
-                self.pipeline.add(batch, channel, self.channels.get(channel), msg["data"], now_ms())
+                if len(batch) >= self.hold_limit:
+                    # The database has been down for long: keep memory bounded, count what is lost.
+                    self.dropped += 1
+                    bus.hincrby(DROPPED_KEY, self.channels.get(channel, "unknown"), 1)
+                else:
+                    self.pipeline.add(batch, channel, self.channels.get(channel), msg["data"], now_ms())
                 room -= 1
                 if room <= 0:
                     return True
@@ -192,8 +232,9 @@ class StreamConsumer(Consumer):
         for stream in self.channels:
             ensure_group(bus, stream, self.group)
         # After a reconnect first re-read what this consumer took but never acknowledged,
-        # paging through its pending entries from the start.
+        # paging through its pending entries from the start; that includes any batch held in memory.
         self._backlog = {s: "0" for s in self.channels}
+        self._batch = Batch()
 
     def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> bool:
         if time.monotonic() >= self._next_claim:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import redis
 from sqlalchemy import func, select
 
@@ -14,6 +15,7 @@ from feeds.consumers import StreamConsumer
 from feeds.pipeline import Pipeline
 from feeds.publish import publish
 from tests.helpers import make_event, wait_for
+from tests.tcp_proxy import TcpProxy
 
 
 def stored(engine) -> int:
@@ -106,3 +108,42 @@ def test_pubsub_consumer_resubscribes_after_redis_restart(redis_proc, pg_engine)
                  message="subscribed again after the restart")
         publish(producer, "security", [make_event(i, kind="theft") for i in range(50, 100)])
         wait_for(lambda: stored(pg_engine) == 100, message="events after the restart stored")
+
+
+@pytest.mark.parametrize("transport", ["pubsub", "stream"])
+def test_database_outage_holds_events_and_writes_them_after(transport, pg_url, pg_engine, redis_client, redis_url):
+    from sqlalchemy.engine import make_url
+
+    from dashboard.db import make_engine
+    from feeds.consumers import PubSubConsumer
+
+    url = make_url(pg_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+                         connect_args={"connect_timeout": 2})
+    pipeline = Pipeline(EventStore(engine), load_city("shenzhen").aliases)
+    connect = lambda: redis.Redis.from_url(redis_url)  # noqa: E731
+    consumer = (PubSubConsumer(pipeline, connect) if transport == "pubsub"
+                else StreamConsumer(pipeline, connect, consumer="outage"))
+    try:
+        with consumer:
+            wait_for(consumer.connected.is_set, message="connected")
+            wait_for(lambda: transport == "stream" or redis_client.pubsub_numsub("feeds:traffic")[0][1] == 1,
+                     message="subscribed")
+            publish(redis_client, "traffic", [make_event(i) for i in range(100)], transport=transport)
+            wait_for(lambda: stored(pg_engine) == 100, message="first events stored")
+            proxy.cut()
+            for start in range(100, 600, 100):  # published while the database is unreachable
+                publish(redis_client, "traffic", [make_event(i) for i in range(start, start + 100)],
+                        transport=transport)
+            wait_for(lambda: not consumer.database_ok.is_set(), timeout=30, message="the outage noticed")
+            assert stored(pg_engine) == 100
+            proxy.restore()
+            wait_for(lambda: stored(pg_engine) == 600, timeout=30, message="held events written after the outage")
+            wait_for(consumer.database_ok.is_set, message="database ok again")
+        assert consumer.dropped == 0
+        with pg_engine.connect() as conn:
+            assert conn.execute(select(func.sum(rollups.c.n))).scalar_one() == 600
+    finally:
+        proxy.close()
+        engine.dispose()
