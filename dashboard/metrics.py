@@ -9,12 +9,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.gateway import CLIENTS_KEY_PREFIX
 from dashboard.health import feed_freshness
 from dashboard.services import Services
 from feeds.channels import INGEST_GROUP, feed_names, ingested_counts_key, reject_counts_key
 from feeds.pipeline import LAG_KEY, now_ms
-
-GATEWAY_CLIENTS_KEY = "panorama:gateway:clients"
 
 
 class PanoramaCollector:
@@ -53,8 +52,7 @@ class PanoramaCollector:
         pipe.hgetall(ingested_counts_key(prefix))
         pipe.hgetall(reject_counts_key(prefix))
         pipe.hgetall(LAG_KEY)
-        pipe.hgetall(GATEWAY_CLIENTS_KEY)
-        ingested, rejected, lag, clients = pipe.execute()
+        ingested, rejected, lag = pipe.execute()
         c = CounterMetricFamily("panorama_events_ingested", "events stored, by domain", labels=["domain"])
         for domain, n in sorted(ingested.items()):
             c.add_metric([domain.decode()], int(n))
@@ -78,8 +76,14 @@ class PanoramaCollector:
                     backlog.add_metric([stream], int(group["lag"]))
         yield backlog
         w = GaugeMetricFamily("panorama_websocket_clients", "browsers connected to the gateways")
-        w.add_metric([], sum(int(n) for n in clients.values()))
+        w.add_metric([], gateway_clients(client))
         yield w
+
+
+def gateway_clients(client: redis.Redis) -> int:
+    """Sum the client counts of the live gateways: each keeps its own key with a TTL, so a dead one drops out."""
+    keys = list(client.scan_iter(match=CLIENTS_KEY_PREFIX + "*", count=100))
+    return sum(int(n) for n in client.mget(keys) if n is not None) if keys else 0
 
 
 def _groups(client: redis.Redis, stream: str) -> list[dict]:

@@ -34,7 +34,7 @@ def test_embedded_default_runs_and_stores_simulated_events(tmp_path):
     assert not (repo / "instance").exists()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "DATABASE_URL", "PANORAMA_"))}
-    env.update({"PANORAMA_PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    env.update({"PANORAMA_PORT": str(port), "PANORAMA_WS_PORT": str(free_port()), "PYTHONUNBUFFERED": "1"})
     log = (tmp_path / "app.log").open("w+")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

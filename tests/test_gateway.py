@@ -1,0 +1,302 @@
+"""The websocket gateway: snapshot then deltas, coalescing, slow clients, origins, Redis restarts, embedded."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import time
+import uuid
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from dashboard.gateway import Gateway, clients_key
+from dashboard.gateway_client import MAX_EVENTS
+from tests.helpers import wait_for
+from tests.redis_proc import free_port
+from tests.test_api import ingest_now, now_event
+
+pytestmark = pytest.mark.timeout(60)
+ORIGIN = "http://127.0.0.1:8050"
+
+
+@contextlib.contextmanager
+def running(app, **options):
+    """Run a gateway of the app's services on a free port (its own thread and loop) for the block."""
+    gw = Gateway(app.server.extensions["panorama"], port=0, origins=[ORIGIN], **options)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def ws_url(gw: Gateway) -> str:
+    return f"ws://127.0.0.1:{gw.port}/"
+
+
+async def recv(ws, timeout: float = 5.0) -> dict:
+    return orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws, predicate, timeout: float = 10.0) -> list[dict]:
+    """Receive frames until one satisfies ``predicate``; return them all (that one last)."""
+    frames = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frames.append(orjson.loads(await ws.recv()))
+            if predicate(frames[-1]):
+                return frames
+
+
+def has_event(event_id: str):
+    return lambda f: any(e["id"] == event_id for e in f.get("events", ()))
+
+
+def totals_15m(frame: dict) -> dict | None:
+    windows = frame.get("state", {}).get("windows")
+    return windows["15m"]["totals"] if windows else None
+
+
+def delta(i: int, n: int = 5, title: str = "", at_ms: int | None = None) -> bytes:
+    """Encode an ingest-like delta with ``n`` events ``d<i>-<j>``, newest (highest j) first."""
+    at = at_ms if at_ms is not None else int(time.time() * 1000)
+    evs = [{"id": f"d{i}-{j}", "domain": "traffic", "kind": "congestion", "district": "440304", "street": None,
+            "severity": 1, "title": title or f"拥堵 {i}-{j}", "ts": at, "value": 5.0, "unit": "index",
+            "lat": 22.5, "lon": 114.0} for j in reversed(range(n))]
+    return orjson.dumps({"type": "delta", "at": at, "stored": n, "events": evs, "counts": [], "feeds": {},
+                         "incidents": []})
+
+
+def test_snapshot_first_then_a_delta_with_the_new_events_and_state(app):
+    with running(app) as gw:
+        async def scenario():
+            async with connect(ws_url(gw), origin=ORIGIN) as ws:
+                snap = await recv(ws)
+                assert snap["type"] == "snapshot" and isinstance(snap["seq"], int)
+                assert set(snap["state"]) == {"generated_at", "windows", "trend", "feeds", "events"}
+                # (other test runs may publish on the shared channel: only this test's events are checked)
+                assert totals_15m(snap)["traffic"] == 0 and "ev-1" not in {e["id"] for e in snap["state"]["events"]}
+                await asyncio.to_thread(ingest_now, app, {"traffic": [now_event(1), now_event(2)]})
+                frames = await recv_until(ws, lambda f: (totals_15m(f) or {}).get("traffic") == 2)
+                deltas = [f for f in frames if f["type"] == "delta"]
+                assert deltas and all(d["seq"] > snap["seq"] for d in deltas)
+                events = [e for d in deltas for e in d.get("events", ())]
+                assert {"ev-1", "ev-2"} <= {e["id"] for e in events}
+                mine = next(e for e in events if e["id"] == "ev-1")
+                assert set(mine) == {"id", "domain", "kind", "district", "street", "severity", "title", "ts",
+                                     "value", "unit"}  # the compact view: no coordinates
+                assert mine["district"] == "440304" and mine["title"] == "测试事件 1"
+                assert set(frames[-1]["state"]) <= {"generated_at", "windows", "trend", "feeds"}
+        asyncio.run(scenario())
+
+
+def test_reconnect_gets_a_fresh_snapshot(app):
+    with running(app) as gw:
+        async def scenario():
+            async with connect(ws_url(gw)) as ws:
+                await recv(ws)
+                await asyncio.to_thread(ingest_now, app, {"incident": [now_event(7, kind="fire", severity=4)]})
+                seen = {"event": False, "total": False}
+
+                def both(f):
+                    seen["event"] |= has_event("ev-7")(f)
+                    seen["total"] |= (totals_15m(f) or {}).get("incident") == 1
+                    return all(seen.values())
+                await recv_until(ws, both)
+            async with connect(ws_url(gw)) as ws:
+                snap = await recv(ws)
+                assert snap["type"] == "snapshot"
+                assert "ev-7" in {e["id"] for e in snap["state"]["events"]} and totals_15m(snap)["incident"] == 1
+        asyncio.run(scenario())
+
+
+def test_bursts_are_coalesced_to_max_fps_keeping_the_newest_events(app):
+    channel = f"test:gateway:{uuid.uuid4().hex}"
+    with running(app, channel=channel) as gw:
+        async def scenario():
+            bus = aioredis.Redis.from_url(app.server.config["REDIS_URL"])
+            async with connect(ws_url(gw)) as ws:
+                await recv(ws)
+
+                async def publish():
+                    for i in range(200):  # 1,000 events in about a second
+                        await bus.publish(channel, delta(i))
+                        await asyncio.sleep(0.005)
+
+                publisher = asyncio.create_task(publish())
+                frames = []
+                async with asyncio.timeout(15):
+                    while not frames or not has_event("d199-4")(frames[-1][1]):
+                        frame = orjson.loads(await ws.recv())
+                        frames.append((time.monotonic(), frame))
+                await publisher
+            await bus.aclose()
+            deltas = [(t, f) for t, f in frames if f["type"] == "delta"]
+            elapsed = deltas[-1][0] - deltas[0][0]
+            assert elapsed > 0.5, "the burst should span several ticks"
+            assert (len(frames) - 1) / elapsed <= 11, f"{len(frames)} frames in {elapsed:.2f} s"
+            assert all(len(f.get("events", ())) <= MAX_EVENTS for _, f in deltas)
+            assert max(len(f.get("events", ())) for _, f in deltas) == MAX_EVENTS  # coalesced, newest kept
+            last = deltas[-1][1]["events"]
+            assert last[0]["id"] == "d199-4" and last[1]["id"] == "d199-3"  # newest first
+            seqs = [f["seq"] for _, f in deltas]
+            assert seqs == sorted(set(seqs))
+        asyncio.run(scenario())
+
+
+def raw_client_that_never_reads(port: int) -> socket.socket:
+    """Open a websocket by hand with a tiny receive buffer, then never read again."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: nothing of the first frame is read
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def test_a_slow_client_is_closed_without_slowing_the_others(app):
+    channel = f"test:gateway:{uuid.uuid4().hex}"
+    with running(app, channel=channel, send_timeout=1.0) as gw:
+        slow = raw_client_that_never_reads(gw.port)
+        wait_for(lambda: gw.stats()["clients"] == 1, message="the slow client registered")
+
+        async def scenario():
+            bus = aioredis.Redis.from_url(app.server.config["REDIS_URL"])
+            lags, peaks = [], {"events": 0, "write_buffer": 0, "incidents": 0}
+            async with connect(ws_url(gw)) as ws:
+                await recv(ws)
+
+                async def read():
+                    async for raw in ws:
+                        frame = orjson.loads(raw)
+                        if frame.get("events"):
+                            lags.append(time.time() * 1000 - frame["events"][0]["ts"])
+
+                reader = asyncio.create_task(read())
+                started, closed_at = time.monotonic(), None
+                i = 0
+                while closed_at is None or time.monotonic() - closed_at < 1.0:  # and one second more
+                    assert time.monotonic() - started < 20, "the slow client was never closed"
+                    await bus.publish(channel, delta(i, n=100, title="长标题" * 60))
+                    i += 1
+                    stats = await asyncio.to_thread(gw.stats)
+                    for q in stats["queues"]:
+                        for key in peaks:
+                            peaks[key] = max(peaks[key], q[key])
+                    if closed_at is None and stats["slow_closed"]:
+                        closed_at = time.monotonic()
+                    await asyncio.sleep(0.02)
+                stats = await asyncio.to_thread(gw.stats)
+                assert stats["clients"] == 1 and stats["slow_closed"] == 1
+                reader.cancel()
+            await bus.aclose()
+            return lags, peaks
+
+        lags, peaks = asyncio.run(scenario())
+        slow.close()
+    assert len(lags) > 20
+    lags.sort()
+    assert lags[int(len(lags) * 0.99) - 1] < 1000, f"p99 lag {lags[int(len(lags) * 0.99) - 1]:.0f} ms"
+    # What the gateway held for the slow client stayed bounded the whole time.
+    assert peaks["events"] <= MAX_EVENTS and peaks["incidents"] == 0
+    assert peaks["write_buffer"] <= 256 * 1024, peaks
+
+
+def test_foreign_origins_are_refused(app):
+    with running(app) as gw:
+        async def scenario():
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(ws_url(gw), origin="http://evil.example"):
+                    pass
+            assert refused.value.response.status_code == 403
+            for origin in (ORIGIN, None):  # the app's own pages, and tools that send no Origin
+                async with connect(ws_url(gw), origin=origin) as ws:
+                    assert (await recv(ws))["type"] == "snapshot"
+        asyncio.run(scenario())
+
+
+def test_heartbeats_and_the_client_count_for_metrics(app, redis_client):
+    with running(app, heartbeat_s=0.2) as gw:
+        async def scenario():
+            async with connect(ws_url(gw)) as ws:
+                await recv(ws)
+                beat = (await recv_until(ws, lambda f: f["type"] == "heartbeat"))[-1]
+                assert abs(beat["at"] - time.time() * 1000) < 5000
+
+                def scraped():
+                    return "panorama_websocket_clients 1.0" in app.server.test_client().get("/metrics").text
+                await asyncio.to_thread(wait_for, scraped, 5, 0.05, "the client counted in /metrics")
+        asyncio.run(scenario())
+        wait_for(lambda: redis_client.get(clients_key(gw.id)) == b"0", message="the count back to 0")
+        assert 0 < redis_client.ttl(clients_key(gw.id)) <= 15  # a gateway that dies drops out by itself
+    assert redis_client.get(clients_key(gw.id)) is None  # a stopped gateway removes its count
+
+
+def test_redis_restart_resubscribes_and_tells_the_clients(make_app, redis_proc):
+    app = make_app(REDIS_URL=redis_proc.url)
+    with running(app) as gw:
+        async def scenario():
+            async with connect(ws_url(gw)) as ws:
+                await recv(ws)
+                await asyncio.to_thread(redis_proc.stop)
+                await recv_until(ws, lambda f: f == {"type": "status", "bus": "down"})
+                await asyncio.to_thread(redis_proc.start)
+                frames = await recv_until(ws, lambda f: f == {"type": "status", "bus": "up"})
+                assert all(f["type"] != "snapshot" for f in frames)
+                # Deltas of the outage are lost, so every client is re-synced from SQL ...
+                await recv_until(ws, lambda f: f["type"] == "snapshot")
+                # ... and deltas flow again through the new subscription.
+                await asyncio.to_thread(ingest_now, app, {"security": [now_event(31, kind="theft")]})
+                await recv_until(ws, has_event("ev-31"))
+        asyncio.run(scenario())
+
+
+def test_the_embedded_default_runs_a_gateway(tmp_path):
+    from dashboard.config import load_config
+    from dashboard.embedded import start_embedded
+    from dashboard.services import build_services
+
+    cfg = load_config({"DATABASE_URL": f"sqlite:///{tmp_path / 'panorama.db'}", "PANORAMA_WS_PORT": free_port(),
+                       "INSTANCE_PATH": str(tmp_path), "PANORAMA_SIMULATE": False}, environ={})
+    assert cfg["EMBEDDED"]
+    services = build_services(cfg)
+    embedded = start_embedded(services)
+    try:
+        gw = embedded.gateway
+        assert gw is not None and gw.port == cfg["PANORAMA_WS_PORT"]
+        wait_for(lambda: all(c.connected.is_set() for c in embedded.consumers), message="ingest subscribed")
+
+        async def scenario():
+            async with connect(f"ws://127.0.0.1:{gw.port}/", origin=f"http://127.0.0.1:{cfg['PANORAMA_PORT']}") as ws:
+                snap = await recv(ws)
+                assert snap["type"] == "snapshot" and "windows" in snap["state"]
+                event = now_event(41, domain="traffic", title="嵌入式")
+                await asyncio.to_thread(services.redis.publish, "feeds:traffic", orjson.dumps(event))
+                frame = (await recv_until(ws, has_event("ev-41")))[-1]
+                assert next(e for e in frame["events"] if e["id"] == "ev-41")["title"] == "嵌入式"
+        asyncio.run(scenario())
+    finally:
+        embedded.stop()
+        services.close()
+    assert not gw._thread.is_alive()
+
+
+def test_the_entry_point_refuses_to_run_without_redis(monkeypatch, capsys):
+    from dashboard import gateway
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        gateway.main([])
+    assert exit_.value.code == 2 and "REDIS_URL is not set" in capsys.readouterr().err
