@@ -1,9 +1,11 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import panorama, router
+from callbacks import district, live, panorama, router
 
 
 def register_all(app) -> None:
     """Register every area's callbacks on the app."""
     router.register_callbacks(app)
+    live.register_callbacks(app)
     panorama.register_callbacks(app)
+    district.register_callbacks(app)

@@ -1,72 +1,92 @@
-"""Refresh the panorama's tiles, ticker and feed status from SQL."""
+"""Render the panorama and the wall from the live state in the browser, with partial figure updates.
 
-from dash import Input, Output, State, html
-from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+The functions named here are in ``assets/live_render.js`` and ``assets/live_figures.js``; none talks to the server.
+"""
 
-from dashboard import health, queries
-from dashboard.i18n import district_name, t
-from dashboard.models import events
+from __future__ import annotations
+
+from dash import ALL, ClientsideFunction, Input, Output, State
+
 from feeds.channels import DOMAINS
-from feeds.pipeline import now_ms
-
-TICKER_ROWS = 20
 
 
-def latest_events(conn, limit: int = TICKER_ROWS) -> list[dict]:
-    """Return the newest events, newest first (by arrival: the primary key, never a scan)."""
-    cols = (events.c.domain, events.c.event_id, events.c.ts_ms, events.c.kind, events.c.district,
-            events.c.severity, events.c.title)
-    return [dict(r) for r in conn.execute(select(*cols).order_by(events.c.seq.desc()).limit(limit)).mappings()]
-
-
-def ticker_items(rows: list[dict], city, lang: str, tz: str) -> list:
-    """Return one list item per event; titles are text children, never HTML."""
-    items = []
-    for r in rows:
-        d = city.by_code.get(r["district"])
-        items.append(html.Li(
-            [html.Span(queries.iso(r["ts_ms"], tz)[11:19], className="ticker-time"),
-             html.Span(district_name(d, lang) if d else r["district"], className="ticker-district"),
-             html.Span(r["title"] or r["kind"], className="ticker-title")],
-            className=f"ticker-item sev-{r['severity']} dom-{r['domain']}",
-        ))
-    return items
-
-
-def feed_items(fresh: dict, lang: str) -> list:
-    """Return one list item per domain with its freshness."""
-    items = []
-    for domain in DOMAINS:
-        f = fresh.get(domain, {"last_event_age_s": None, "stale": True})
-        age = (t("never", lang) if f["last_event_age_s"] is None
-               else t("seconds_ago", lang, s=int(f["last_event_age_s"])))
-        # "stale" is the word other programs look for, in every language.
-        state = f"stale · {age}" if f["stale"] else age
-        items.append(html.Li([html.Span(t(domain, lang)), " ", html.Span(state, className="feed-state")],
-                             className="feed stale" if f["stale"] else "feed fresh"))
-    return items
+def _client(name: str) -> ClientsideFunction:
+    return ClientsideFunction(namespace="panorama", function_name=name)
 
 
 def register_callbacks(app) -> None:
-    """Register the polling refresh of the panorama."""
-    outputs = [Output(f"kpi-{d}", "children") for d in DOMAINS] + [
-        Output("event-ticker", "children"), Output("feed-status", "children"), Output("data-status", "children")]
+    """Register the clientside renderers of the live pages."""
 
-    # timer -> tiles, ticker, feed status
-    @app.callback(*outputs, Input("panorama-refresh", "n_intervals"), State("lang", "data"))
-    def refresh(_n, lang):
-        svc = current_app.extensions["panorama"]
-        tz = svc.config["PANORAMA_TZ"]
-        now = now_ms()
-        try:
-            with svc.engine.connect() as conn:
-                summary = queries.summary(conn, svc.city, 60, now, tz)
-                rows = latest_events(conn)
-                fresh = health.feed_freshness(conn, now, svc.config["PANORAMA_STALE_AFTER"])
-        except SQLAlchemyError:
-            # Say so on screen rather than showing old numbers as if they were live.
-            return ["–"] * len(DOMAINS) + [[], [], t("unavailable", lang)]
-        kpis = [str(summary["totals"][d]) for d in DOMAINS]
-        return kpis + [ticker_items(rows, svc.city, lang, tz), feed_items(fresh, lang), ""]
+    # live state, view -> KPI counts and their change against the previous window
+    app.clientside_callback(
+        _client("kpis"),
+        *[Output(f"kpi-{d}", "children") for d in DOMAINS],
+        *[Output(f"kpi-{d}-delta", "children") for d in DOMAINS],
+        *[Output(f"kpi-{d}-delta", "className") for d in DOMAINS],
+        Input("live-store", "data"), Input("view", "data"), State("live-config", "data"),
+    )
+
+    # live state -> event ticker (newest first, capped, titles as text)
+    app.clientside_callback(
+        _client("ticker"),
+        Output("event-ticker", "children"), Input("live-store", "data"), State("live-config", "data"),
+    )
+
+    # live state, tick -> feed freshness (ages keep counting between frames)
+    app.clientside_callback(
+        _client("feeds"),
+        Output("feed-status", "children"),
+        Input("live-store", "data"), Input("live-tick", "n_intervals"), State("live-config", "data"),
+    )
+
+    # live state, view, tick (resize) -> patch of the map: colours, labels, spotlight outline, fit
+    app.clientside_callback(
+        _client("cityMap"),
+        Output("city-map", "figure"),
+        Input("live-store", "data"), Input("view", "data"), Input("live-tick", "n_intervals"),
+        State("city-map", "figure"), State("live-config", "data"),
+    )
+
+    # live state -> patch of the trend lines
+    app.clientside_callback(
+        _client("trend"),
+        Output("trend-chart", "figure"),
+        Input("live-store", "data"), State("live-config", "data"), State("trend-chart", "figure"),
+    )
+
+    # live state, view -> the five districts at highest risk
+    app.clientside_callback(
+        _client("riskTop"),
+        Output("risk-top", "children"), Input("live-store", "data"), Input("view", "data"),
+        State("live-config", "data"),
+    )
+
+    # window and measure selectors -> view
+    app.clientside_callback(
+        _client("viewControls"),
+        Output("view", "data", allow_duplicate=True),
+        Input("window-select", "value"), Input("measure-select", "value"), State("view", "data"),
+        prevent_initial_call=True,
+    )
+
+    # wall timer -> next district in the spotlight
+    app.clientside_callback(
+        _client("cycle"),
+        Output("view", "data", allow_duplicate=True),
+        Input("wall-cycle", "n_intervals"), State("view", "data"), State("live-config", "data"),
+        prevent_initial_call=True,
+    )
+
+    # spotlight district, live state -> the wall's spotlight panel (absent on the desktop page)
+    app.clientside_callback(
+        _client("spotlight"),
+        Output({"opt": "spotlight", "i": ALL}, "children"),
+        Input("view", "data"), Input("live-store", "data"), State("live-config", "data"),
+    )
+
+    # district click -> drill-down page
+    app.clientside_callback(
+        _client("drillDown"),
+        Output("url", "pathname"), Input("city-map", "clickData"), State("live-config", "data"),
+        prevent_initial_call=True,
+    )

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 DEFAULT_STALE_AFTER = {"security": 120, "traffic": 120, "environment": 600, "incident": 900}
 
 _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORAMA_FLUSH_MS",
-             "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S"}
+             "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -43,6 +43,8 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         "PANORAMA_WS_ORIGINS": None,
         "PANORAMA_WS_HOST": "127.0.0.1",
         "PANORAMA_WALL_CYCLE_S": 15,
+        # How often a page polls /api/summary?live=1 when it cannot reach the gateway
+        "PANORAMA_POLL_MS": 3000,
         "INSTANCE_PATH": str(instance),
     }
 

@@ -6,6 +6,7 @@ LANGUAGES = ("zh", "en")
 
 _TEXT = {
     "app_title": ("城市运行全景", "City Operations Panorama"),
+    "wall_title": ("深圳城市运行指挥中心", "Shenzhen City Operations Centre"),
     "security": ("公共安全", "Security"),
     "traffic": ("交通", "Traffic"),
     "environment": ("生态环境", "Environment"),
@@ -15,10 +16,91 @@ _TEXT = {
     "feed_status": ("数据源状态", "Feed status"),
     "never": ("无数据", "no data"),
     "seconds_ago": ("{s} 秒前", "{s} s ago"),
+    "minutes_ago": ("{m} 分钟前", "{m} min ago"),
+    "hours_ago": ("{h} 小时前", "{h} h ago"),
+    "per_min": ("{n}/分钟", "{n}/min"),
     "mode_embedded": ("内置演示模式", "embedded demo mode"),
     "language": ("English", "中文"),
     "untitled": ("（无标题）", "(untitled)"),
     "unavailable": ("数据暂不可用，正在重试", "data unavailable, retrying"),
+    # window selector and KPI comparison
+    "window": ("统计时段", "Window"),
+    "w_15m": ("15 分钟", "15 min"),
+    "w_1h": ("1 小时", "1 h"),
+    "w_24h": ("24 小时", "24 h"),
+    "vs_prev": ("较上一时段", "vs previous"),
+    # map measures
+    "measure": ("地图指标", "Map measure"),
+    "m_all": ("全部事件", "All events"),
+    "m_risk": ("风险指数", "Risk score"),
+    "events": ("事件", "events"),
+    "risk": ("风险", "risk"),
+    "city_map": ("各区态势", "Districts"),
+    "map_hint": ("点击行政区查看详情", "Click a district to drill down"),
+    "trends": ("近 1 小时每分钟趋势", "Per-minute trend, last hour"),
+    "top_risk": ("高风险行政区 TOP 5", "Top 5 districts by risk"),
+    # connection indicator: the English word stays, like "stale", for whoever reads the screen remotely
+    "conn_connecting": ("连接中 · connecting", "connecting"),
+    "conn_live": ("实时 · live", "live"),
+    "conn_reconnecting": ("重连中 · reconnecting", "reconnecting"),
+    "conn_polling": ("轮询 · polling", "polling"),
+    "banner_stale": ("数据源停更（stale）：{feeds}", "Stale feeds: {feeds}"),
+    "banner_lost": ("实时连接中断，正在重连", "Live connection lost — reconnecting"),
+    "banner_poll_failed": ("无法获取最新数据，显示的是 {s} 秒前的状态", "Cannot reach the server — data is {s} s old"),
+    "banner_bus_down": ("消息总线中断，数据可能滞后", "Message bus down — data may lag"),
+    # wall spotlight
+    "spotlight": ("区域聚焦", "District spotlight"),
+    "population": ("常住人口", "Population"),
+    "ten_thousand": ("{n} 万", "{n}"),
+    # district drill-down
+    "city": ("全市", "City"),
+    "back_to_city": ("返回全市", "Back to the city"),
+    "streets": ("街道分布", "By street (jiedao)"),
+    "district_events": ("区域事件", "District events"),
+    "open_incidents": ("未结事件", "Open incidents"),
+    "no_open_incidents": ("暂无未结事件", "No open incidents"),
+    "reports": ("{n} 次报告", "{n} report(s)"),
+    "n_streets": ("{n} 个街道", "{n} streets (jiedao)"),
+    "risk_rank": ("风险排名 {rank}/{n}", "risk rank {rank} of {n}"),
+    "city_share": ("占全市 {p}%", "{p}% of the city"),
+    "filter_placeholder": ("筛选…", "filter…"),
+    "col_time": ("时间", "Time"),
+    "col_domain": ("类别", "Domain"),
+    "col_kind": ("类型", "Kind"),
+    "col_street": ("街道", "Street"),
+    "col_severity": ("等级", "Severity"),
+    "col_title": ("标题", "Title"),
+    "col_value": ("数值", "Value"),
+    "table_hint": ("表头可排序；筛选行支持 =、>=、<= 与包含（时间列除外）",
+                   "Sort by the headers; filter with =, >=, <= or text (not on time)"),
+    "updated": ("更新于 {t}", "updated {t}"),
+    "status_open": ("待处置", "open"),
+    "status_dispatched": ("已派发", "dispatched"),
+    "status_in_progress": ("处置中", "in progress"),
+    "status_resolved": ("已解决", "resolved"),
+    "status_closed": ("已关闭", "closed"),
+    "sev_1": ("一般", "info"),
+    "sev_2": ("较大", "minor"),
+    "sev_3": ("重大", "major"),
+    "sev_4": ("特别重大", "critical"),
+    # not found
+    "not_found": ("未找到页面", "Page not found"),
+    "not_found_route": ("没有这个页面：{path}", "There is no page at {path}"),
+    "not_found_district": ("没有编号或名称为“{name}”的行政区", "There is no district with code or name “{name}”"),
+}
+
+# Event kinds of SPEC section 3; kinds the catalogue does not know are shown as they came.
+_KINDS = {
+    "theft": ("盗窃", "theft"), "fight": ("打架斗殴", "fight"), "crowd_density": ("人群密度", "crowd density"),
+    "intrusion": ("非法闯入", "intrusion"), "suspicious_vehicle": ("可疑车辆", "suspicious vehicle"),
+    "congestion": ("拥堵", "congestion"), "accident": ("交通事故", "accident"), "road_closure": ("封路", "road closure"),
+    "signal_fault": ("信号灯故障", "signal fault"), "speed": ("车速", "speed"),
+    "aqi": ("空气质量指数", "AQI"), "pm25": ("PM2.5", "PM2.5"), "noise": ("噪声", "noise"),
+    "water_level": ("水位", "water level"), "rainfall": ("降雨", "rainfall"),
+    "pollution_discharge": ("排污", "pollution discharge"),
+    "fire": ("火情", "fire"), "flood": ("内涝", "flood"), "gas_leak": ("燃气泄漏", "gas leak"),
+    "building_collapse": ("建筑坍塌", "building collapse"), "medical": ("医疗急救", "medical"),
+    "public_complaint": ("市民投诉", "public complaint"),
 }
 
 
@@ -27,6 +109,22 @@ def t(key: str, lang: str = "zh", **fmt) -> str:
     zh, en = _TEXT[key]
     text = en if lang == "en" else zh
     return text.format(**fmt) if fmt else text
+
+
+def kind_label(kind: str, lang: str = "zh") -> str:
+    """Return the name of an event kind, or the kind itself when the catalogue does not know it."""
+    names = _KINDS.get(kind)
+    return (names[1] if lang == "en" else names[0]) if names else kind
+
+
+def kind_labels(lang: str = "zh") -> dict[str, str]:
+    """Return every known kind's name in one language (what the browser needs to label events)."""
+    return {k: kind_label(k, lang) for k in _KINDS}
+
+
+def texts(keys, lang: str = "zh") -> dict[str, str]:
+    """Return the unformatted texts of ``keys`` in one language."""
+    return {k: t(k, lang) for k in keys}
 
 
 def district_name(district, lang: str = "zh") -> str:

@@ -61,7 +61,7 @@ def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str
         for dist in city.districts:
             per = {d: cur.get((dist.code, d), [0] * 5) for d in DOMAINS}
             sev = [sum(per[d][i] for d in DOMAINS) for i in range(1, 5)]
-            districts[dist.code] = {"counts": {d: per[d][0] for d in DOMAINS}, "risk": risk_score(tuple(sev))}
+            districts[dist.code] = {"counts": {d: per[d][0] for d in DOMAINS}, "risk": risk_score(tuple(sev), minutes, dist.population)}
             for d in DOMAINS:
                 totals[d] += per[d][0]
         windows[name] = {"start": start, "end": end, "minutes": minutes, "totals": totals,

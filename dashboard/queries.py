@@ -17,7 +17,9 @@ WINDOWS = {"15m": 15, "1h": 60, "24h": 1440}
 # Weight of one event of each severity in the risk score: a critical event
 # weighs as much as fifty routine ones.
 SEVERITY_WEIGHT = (0.0, 0.1, 0.5, 2.0, 5.0)
-RISK_SCALE = 50.0
+# Weighted events per hour per 100,000 residents at which risk reads 63 (1 - 1/e): a district's
+# risk is its pressure relative to its size, the same in any window length.
+RISK_SCALE = 200.0
 
 
 def parse_window(value: str | None) -> int:
@@ -40,10 +42,11 @@ def iso(ms: int, tz: str) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
 
 
-def risk_score(sev: tuple[int, int, int, int]) -> float:
-    """Map the severity counts of a window to a 0–100 risk score that saturates smoothly."""
-    score = sum(SEVERITY_WEIGHT[i + 1] * n for i, n in enumerate(sev))
-    return round(100.0 * (1.0 - math.exp(-score / RISK_SCALE)), 1)
+def risk_score(sev: tuple[int, int, int, int], minutes: int, population: int) -> float:
+    """Map a window's severity counts to a 0–100 risk that saturates smoothly, per resident and per hour."""
+    weighted = sum(SEVERITY_WEIGHT[i + 1] * n for i, n in enumerate(sev))
+    per_hour_per_100k = weighted * (60 / minutes) * (100_000 / max(population, 1))
+    return round(100.0 * (1.0 - math.exp(-per_hour_per_100k / RISK_SCALE)), 1)
 
 
 def _empty_counts() -> dict[str, int]:
@@ -94,8 +97,8 @@ def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> di
     return out
 
 
-def _district_entry(d: District, counts: dict[str, int], sev: list[int]) -> dict:
-    return {**d.as_ref(), "counts": counts, "risk": risk_score(tuple(sev))}
+def _district_entry(d: District, counts: dict[str, int], sev: list[int], minutes: int) -> dict:
+    return {**d.as_ref(), "counts": counts, "risk": risk_score(tuple(sev), minutes, d.population)}
 
 
 def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) -> dict:
@@ -112,7 +115,7 @@ def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) ->
         "window": _window(now_ms, minutes, tz),
         "generated_at": iso(now_ms, tz),
         "totals": totals,
-        "districts": [_district_entry(d, counts[d.code], sev[d.code]) for d in city.districts],
+        "districts": [_district_entry(d, counts[d.code], sev[d.code], minutes) for d in city.districts],
     }
 
 
@@ -135,7 +138,7 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
     return {
         "window": _window(now_ms, minutes, tz),
         "generated_at": iso(now_ms, tz),
-        "district": {**_district_entry(district, totals, sev), "population": district.population},
+        "district": {**_district_entry(district, totals, sev, minutes), "population": district.population},
         "totals": totals,
         "streets": [{"name": name, "name_en": names_en.get(name, ""), "counts": c} for name, c in streets.items()],
         "kinds": [{"domain": dom, "kind": k, "count": n}

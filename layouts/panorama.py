@@ -1,43 +1,66 @@
-"""Lay out the city panorama: KPI tiles, feed status and the event ticker."""
+"""Lay out the city panorama for the officer's desktop: map, KPI tiles, trends, risk, ticker, feeds."""
+
+from __future__ import annotations
 
 from dash import dcc, html
 
+from dashboard.figures import MEASURES, make_city_map, make_trend, measure_label
 from dashboard.i18n import t
 from feeds.channels import DOMAINS
+from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
-REFRESH_MS = 2000
+WINDOW = "1h"
+MEASURE = "all"
+GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "doubleClick": False, "responsive": True}
 
 
-def kpi_tile(domain: str, lang: str) -> html.Div:
-    """Return one domain's live tile; its ``kpi-<domain>`` child holds the count as a plain integer."""
+def controls(lang: str, window: str, measure: str) -> html.Div:
+    """Return the window selector and the map measure selector."""
     return html.Div(
-        [html.Div(t(domain, lang), className="kpi-label"),
-         html.Div("–", id=f"kpi-{domain}", className="kpi-value"),
-         html.Div(id=f"kpi-{domain}-note", className="kpi-note")],
-        className=f"kpi kpi-{domain}-tile",
+        [html.Label(t("window", lang), className="control-label"),
+         dcc.RadioItems(id="window-select", value=window, inline=True, className="segmented",
+                        options=[{"label": t(f"w_{w}", lang), "value": w} for w in ("15m", "1h", "24h")]),
+         html.Label(t("measure", lang), className="control-label"),
+         dcc.Dropdown(id="measure-select", value=measure, clearable=False, searchable=False,
+                      className="measure-select",
+                      options=[{"label": measure_label(m, lang), "value": m} for m in MEASURES])],
+        className="controls",
     )
 
 
-def panorama_layout(lang: str = "zh", mode_note: str = "") -> html.Div:
-    """Return the panorama page for the officer's desktop."""
+def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, note: str = "") -> html.Div:
+    """Return the panorama page, drawn from ``state`` at once and kept live by the browser."""
+    window = (state or {}).get("windows", {}).get(WINDOW)
+    view = {"page": "desk", "window": WINDOW, "measure": MEASURE, "highlight": None}
+    config = live_config(city, lang, "desk", settings)
     return html.Div(
         [
-            html.Header(
-                [html.H1(t("app_title", lang)), html.Span(mode_note, className="mode-note"),
-                 html.Button(t("language", lang), id="lang-toggle", n_clicks=0, className="lang-toggle")],
-                className="topbar",
-            ),
-            html.Div(id="data-status", className="data-status"),
+            topbar(lang, t("app_title", lang), *status_cluster(lang), lang_toggle(lang), note=note),
+            html.Div(id="alert-banner", className="alert-banner"),
+            html.Div(controls(lang, WINDOW, MEASURE), className="control-bar"),
             html.Section([kpi_tile(d, lang) for d in DOMAINS], className="kpis"),
-            html.Section(
-                [html.H2(t("feed_status", lang)), html.Ul(id="feed-status", className="feed-status")],
-                className="panel",
+            html.Div(
+                [
+                    panel(t("city_map", lang),
+                          html.Span(t("map_hint", lang), className="panel-hint"),
+                          dcc.Graph(id="city-map", figure=make_city_map(window, city, MEASURE, lang),
+                                    config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
+                          className="map-panel"),
+                    panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker"),
+                          className="ticker-panel"),
+                    panel(t("trends", lang),
+                          dcc.Graph(id="trend-chart", figure=make_trend((state or {}).get("trend"), lang,
+                                                                        settings["tz"]),
+                                    config=GRAPH_CONFIG, responsive=True, className="trend-graph", style={"height": "340px"}),
+                          className="trend-panel"),
+                    html.Div(
+                        [panel(t("top_risk", lang), html.Ol(id="risk-top", className="risk-list")),
+                         panel(t("feed_status", lang), html.Ul(id="feed-status", className="feed-status"))],
+                        className="side-stack"),
+                ],
+                className="desk-grid",
             ),
-            html.Section(
-                [html.H2(t("latest_events", lang)), html.Ul(id="event-ticker", className="ticker")],
-                className="panel",
-            ),
-            dcc.Interval(id="panorama-refresh", interval=REFRESH_MS),
+            *live_components(config, state, view, now_ms),
         ],
-        className="panorama",
+        className="page page-desk",
     )

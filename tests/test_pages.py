@@ -1,31 +1,254 @@
-"""The panorama page in a real headless Chromium: live counts, ticker, plain-text titles, stale feeds."""
+"""The pages in a real headless Chromium on real Redis and PostgreSQL, through the polling path.
+
+The gateway is not running here: each page asks the server whether it answers, hears no, and polls
+``/api/summary?live=1`` without ever opening a socket that would fail (and log a console error).
+"""
 
 from __future__ import annotations
 
-from tests.test_api import ingest_now, now_event
+import time
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+
+from tests.helpers import make_event, wait_for
+from tests.test_api import ingest_now
+
+FAST = {"PANORAMA_POLL_MS": 700}
 
 
-def test_panorama_shows_counts_and_titles_as_text(app, dash_duo):
-    hostile = "<script>alert(1)</script><b>深南大道拥堵</b>"
-    ingest_now(app, {"traffic": [now_event(1, title=hostile), now_event(2)],
-                     "incident": [now_event(3, kind="fire", severity=4, title="福田区火情")]})
-    dash_duo.start_server(app)
+def ev(n, minutes_ago=0.0, **kw):
+    return make_event(n, ts=int(time.time() * 1000 - minutes_ago * 60_000), **kw)
+
+
+def js(dash_duo, script, *args):
+    return dash_duo.driver.execute_script(script, *args)
+
+
+def ticker_titles(dash_duo) -> list[str]:
+    return js(dash_duo, "return [...document.querySelectorAll('#event-ticker > li .ticker-title')]"
+                        ".map(e => e.textContent)")
+
+
+def text(dash_duo, selector: str) -> str:
+    return js(dash_duo, "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", selector)
+
+
+def viewport(dash_duo, width: int, height: int) -> None:
+    """Size the window, then make the page exactly width×height CSS px whatever the browser's chrome takes."""
+    dash_duo.driver.set_window_size(width, height)
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def node_count(dash_duo) -> int:
+    return js(dash_duo, "return document.getElementsByTagName('*').length")
+
+
+@pytest.fixture
+def fast_app(make_app, redis_client):
+    """Give an app whose pages poll quickly."""
+    return make_app(**FAST)
+
+
+def test_incident_appears_in_ticker_and_raises_kpi_without_reload(fast_app, dash_duo):
+    ingest_now(fast_app, {"traffic": [ev(1), ev(2, minutes_ago=5)]})
+    dash_duo.start_server(fast_app)
     dash_duo.wait_for_text_to_equal("#kpi-traffic", "2", timeout=10)
+    dash_duo.wait_for_text_to_equal("#kpi-incident", "0")
+    dash_duo.wait_for_element("#live-indicator.conn-polling", timeout=10)
+    js(dash_duo, "window.__same_page = true")
+    ingest_now(fast_app, {"incident": [ev(7, kind="gas_leak", severity=3, title="燃气泄漏 福华路")]})
     dash_duo.wait_for_text_to_equal("#kpi-incident", "1", timeout=10)
-    dash_duo.wait_for_contains_text("#event-ticker", hostile, timeout=10)
-    # the markup is shown, not run or rendered: no <b> element made it into the ticker
-    assert dash_duo.driver.execute_script("return document.querySelectorAll('#event-ticker b, #event-ticker script').length") == 0
-    # a feed nobody has published on reads stale; a live one does not
-    dash_duo.wait_for_contains_text("#feed-status", "stale", timeout=10)
-    feeds = dash_duo.find_elements("#feed-status li")
-    assert len(feeds) == 4 and "stale" not in feeds[1].text and "stale" in feeds[2].text  # traffic, environment
+    wait_for(lambda: ticker_titles(dash_duo)[:1] == ["燃气泄漏 福华路"], message="the incident on top of the ticker")
+    assert len(ticker_titles(dash_duo)) == 3  # one child per event
+    assert js(dash_duo, "return window.__same_page === true")  # no reload happened
+    # the change against the previous window sits beside the count, not inside it
+    assert dash_duo.find_element("#kpi-incident-delta").text.startswith("▲ 1")
     assert dash_duo.get_logs() == []
 
 
-def test_new_events_raise_the_count_without_reload(app, dash_duo):
+def test_clicking_a_district_opens_its_drill_down(app, dash_duo):
+    ingest_now(app, {"security": [ev(1, district="futian", kind="theft", title="福田 盗窃")]})
+    dash_duo.driver.set_window_size(1600, 1000)
     dash_duo.start_server(app)
-    dash_duo.wait_for_text_to_equal("#kpi-incident", "0", timeout=10)
-    ingest_now(app, {"incident": [now_event(7, kind="gas_leak", severity=3, title="燃气泄漏")]})
-    dash_duo.wait_for_text_to_equal("#kpi-incident", "1", timeout=10)
-    dash_duo.wait_for_contains_text("#event-ticker", "燃气泄漏", timeout=10)
+    dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=10)
+    # where Futian's centre is on screen, asked of the map itself once it has fitted its box
+    point = wait_for(lambda: js(dash_duo, """
+        const gd = document.querySelector('#city-map .js-plotly-plot');
+        const sub = gd && gd.layout.meta && gd.layout.meta.size && gd._fullLayout.map._subplot;
+        if (!sub || !sub.map.loaded()) return null;
+        const canvas = sub.map.getCanvas();
+        canvas.scrollIntoView({block: 'center'});
+        const p = sub.map.project([114.0466, 22.5434]), r = canvas.getBoundingClientRect();
+        return {x: r.x + p.x, y: r.y + p.y};"""), message="the map fitted and loaded")
+    ActionChains(dash_duo.driver).move_to_location(int(point["x"]), int(point["y"])).click().perform()
+    dash_duo.wait_for_text_to_equal("#district-title", "福田区", timeout=10)
+    assert dash_duo.driver.current_url.endswith("/district/440304")
+    dash_duo.wait_for_contains_text("#event-ticker", "福田 盗窃")
+    # the breadcrumb leads back to the city
+    dash_duo.find_element(".breadcrumb a").click()
+    dash_duo.wait_for_element("#city-map", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_markup_in_titles_is_shown_as_text(app, dash_duo):
+    hostile = "<script>alert(1)</script><b>深南大道拥堵</b>"
+    ingest_now(app, {"traffic": [ev(1, title=hostile)]})
+    dash_duo.start_server(app)
+    dash_duo.wait_for_contains_text("#event-ticker", hostile, timeout=10)
+    assert js(dash_duo, "return document.querySelectorAll('#event-ticker b, #event-ticker script').length") == 0
+    dash_duo.driver.get(dash_duo.server_url + "/district/futian")
+    dash_duo.wait_for_contains_text("#district-events", hostile, timeout=10)
+    dash_duo.wait_for_contains_text("#event-ticker", hostile)
+    assert js(dash_duo, "return document.querySelectorAll('.page-district b, .page-district script')"
+                        ".length") == 0
+    assert dash_duo.get_logs() == []
+
+
+def test_a_feed_that_goes_silent_reads_stale(make_app, redis_client, dash_duo):
+    app = make_app(PANORAMA_STALE_AFTER="traffic=3", **FAST)
+    dash_duo.start_server(app)
+    traffic, security = "#feed-status li:nth-child(2)", "#feed-status li:nth-child(1)"
+    dash_duo.wait_for_contains_text(traffic, "stale", timeout=10)  # nothing ever arrived
+    ingest_now(app, {"traffic": [ev(1)], "security": [ev(2, kind="theft")]})
+    wait_for(lambda: "秒前" in text(dash_duo, traffic) and "stale" not in text(dash_duo, traffic),
+             message="traffic fresh")
+    assert "stale" not in text(dash_duo, security)
+    # nothing more arrives: after 3 s of silence the traffic feed reads stale, security does not
+    dash_duo.wait_for_contains_text(traffic, "stale", timeout=10)
+    assert "stale" not in text(dash_duo, security)
+    dash_duo.wait_for_contains_text("#alert-banner", "交通")
+    assert dash_duo.get_logs() == []
+
+
+def test_wall_fits_both_screen_sizes_and_its_dom_stays_bounded(fast_app, dash_duo):
+    ingest_now(fast_app, {"traffic": [ev(i, minutes_ago=i / 10, title=f"路况 {i}") for i in range(40)]})
+    dash_duo.start_server(fast_app)
+    for width, height in ((3840, 2160), (1920, 1080)):
+        viewport(dash_duo, width, height)
+        dash_duo.driver.get(dash_duo.server_url + "/wall")
+        dash_duo.wait_for_text_to_equal("#kpi-traffic", "40", timeout=10)
+        for sel in ("#city-map .maplibregl-canvas", "#kpi-security", "#kpi-incident", "#feed-status li"):
+            dash_duo.wait_for_element(sel)
+        dash_duo.wait_for_element(".spotlight-panel .spot-name")
+        size = js(dash_duo, "return [innerWidth, innerHeight, document.documentElement.scrollWidth,"
+                            " document.documentElement.scrollHeight,"
+                            " parseFloat(getComputedStyle(document.documentElement).fontSize)]")
+        assert size[:2] == [width, height]
+        assert size[2] <= width and size[3] <= height, f"the wall scrolls at {width}x{height}: {size}"
+        assert size[4] == pytest.approx(width / 1920 * 16, abs=0.5)  # type grows with the screen
+        # the map refits to its box and its labels grow too
+        font = round(12 * width / 1920)
+        wait_for(lambda font=font: js(dash_duo, "const gd = document.querySelector('#city-map .js-plotly-plot');"
+                                                "return gd.layout.meta.size && gd.layout.font.size") == font,
+                 message="the map fitted to the screen")
+    assert len(ticker_titles(dash_duo)) == 30  # capped
+    counts = []
+    for batch in range(3):
+        title = f"新事件 {batch}"
+        ingest_now(fast_app, {"incident": [ev(100 + batch, kind="fire", severity=4, title=title)]})
+        wait_for(lambda title=title: ticker_titles(dash_duo)[:1] == [title], message=f"{title} on top of the ticker")
+        dash_duo.wait_for_text_to_equal("#kpi-incident", str(batch + 1))
+        counts.append(node_count(dash_duo))
+    assert len(ticker_titles(dash_duo)) == 30
+    # an extra ticker row would be 7 nodes; axis ticks or the spotlight's lines may move a few
+    assert max(counts) - min(counts) <= 4, f"the wall's DOM changes size between refreshes: {counts}"
+    assert dash_duo.get_logs() == []
+
+
+def test_unknown_district_or_route_gets_a_not_found_page(app, dash_duo):
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#city-map")
+    dash_duo.driver.get(dash_duo.server_url + "/district/atlantis")
+    dash_duo.wait_for_text_to_equal("#not-found", "未找到页面", timeout=10)
+    dash_duo.wait_for_contains_text(".not-found-message", "atlantis")
+    dash_duo.driver.get(dash_duo.server_url + "/no/such/page")
+    dash_duo.wait_for_text_to_equal("#not-found", "未找到页面", timeout=10)
+    dash_duo.driver.get(dash_duo.server_url + "/district/nanshan")  # slugs work as well as codes
+    dash_duo.wait_for_text_to_equal("#district-title", "南山区", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def cells(dash_duo, column: str) -> list[str]:
+    return js(dash_duo, f"return [...document.querySelectorAll('#district-events td[data-dash-column=\"{column}\"]')]"
+                        ".map(e => e.textContent)")
+
+
+def test_district_events_table_pages_sorts_and_filters_on_the_server(app, dash_duo):
+    # 45 events a minute apart, newest first "事件 0"; one critical among them; one in another district
+    evs = [ev(i, minutes_ago=i, district="futian", severity=4 if i == 30 else 1 + i % 2, title=f"事件 {i}")
+           for i in range(45)]
+    ingest_now(app, {"traffic": evs, "security": [ev(99, district="nanshan", kind="theft")]})
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/district/futian")
+    dash_duo.wait_for_text_to_equal("#district-title", "福田区", timeout=10)
+    wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 0"], message="the newest event first")
+    assert len(cells(dash_duo, "title")) == 20  # one page of 20 reached the browser, not all 45
+    dash_duo.wait_for_text_to_equal(".last-page", "3")  # 45 / 20, counted from rollups
+    dash_duo.find_element(".next-page").click()
+    wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 20"], message="page 2 from the server")
+    dash_duo.find_element(".first-page").click()
+    wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 0"], message="back on page 1")
+    # sort by severity: first click ascending, second descending, each a new query
+    sort = 'th[data-dash-column="severity"] .column-header--sort'
+    dash_duo.find_element(sort).click()
+    wait_for(lambda: cells(dash_duo, "severity") == ["1"] * 20, message="least severe first")
+    dash_duo.find_element(sort).click()
+    wait_for(lambda: cells(dash_duo, "severity")[:2] == ["4", "2"], message="most severe first")
+    assert cells(dash_duo, "title")[:2] == ["事件 30", "事件 1"]  # ties stay newest first
+    # filter on the server: only the critical one is left, one page
+    filt = dash_duo.find_element('th.dash-filter[data-dash-column="severity"] input')
+    filt.send_keys(">= 4\n")
+    wait_for(lambda: cells(dash_duo, "title") == ["事件 30"], message="filtered to the critical event")
+    wait_for(lambda: not dash_duo.find_elements(".last-page"), message="a single page: no pager")
+    assert dash_duo.get_logs() == []
+
+
+def test_language_switch_shows_english(app, dash_duo):
+    dash_duo.start_server(app)
+    dash_duo.wait_for_text_to_equal(".topbar-title", "城市运行全景", timeout=10)
+    dash_duo.find_element("#lang-toggle").click()
+    dash_duo.wait_for_text_to_equal(".topbar-title", "City Operations Panorama", timeout=10)
+    dash_duo.wait_for_text_to_equal(".kpi-traffic-tile .kpi-label", "Traffic")
+    dash_duo.wait_for_contains_text("#live-indicator", "polling", timeout=10)
+    dash_duo.wait_for_contains_text("#feed-status", "Environment")
+    # the choice survives a reload (kept in the browser)
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_text_to_equal(".topbar-title", "City Operations Panorama", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis_client, dash_duo):
+    from dashboard.gateway import Gateway
+    from tests.redis_proc import free_port
+
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    dash_duo.start_server(app)
+    origins = [dash_duo.server_url.rstrip("/")]
+
+    def gateway():
+        gw = Gateway(app.server.extensions["panorama"], port=port, origins=origins)
+        gw.start()
+        return gw
+
+    gw = gateway()
+    try:
+        dash_duo.driver.get(dash_duo.server_url + "/")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=15)
+        dash_duo.wait_for_text_to_equal("#kpi-incident", "0")
+        ingest_now(app, {"incident": [ev(1, kind="fire", severity=4, title="莲花路火情")]})
+        dash_duo.wait_for_text_to_equal("#kpi-incident", "1", timeout=10)  # pushed, not polled
+        wait_for(lambda: ticker_titles(dash_duo)[:1] == ["莲花路火情"], message="pushed event on top")
+        assert js(dash_duo, "return document.querySelector('#live-indicator').className") == "conn conn-live"
+        gw.stop()
+        dash_duo.wait_for_element("#live-indicator.conn-reconnecting", timeout=10)
+        dash_duo.wait_for_contains_text("#alert-banner", "实时连接中断")
+        gw = gateway()
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)  # the next retry finds it
+        ingest_now(app, {"incident": [ev(2, kind="medical", severity=3, title="福华路医疗急救")]})
+        dash_duo.wait_for_text_to_equal("#kpi-incident", "2", timeout=10)
+    finally:
+        gw.stop()
     assert dash_duo.get_logs() == []

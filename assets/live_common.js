@@ -1,0 +1,96 @@
+/* Helpers shared by the live pages' clientside callbacks: formatting, labels, component builders.
+ * Pure functions only; the pages' state lives in dcc.Store components, never here. */
+(function () {
+    'use strict';
+    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const formats = new Map();  // Intl formatters are costly to build; one per (locale, zone, style)
+
+    function formatter(locale, tz, options) {
+        const key = locale + '|' + tz + '|' + JSON.stringify(options);
+        if (!formats.has(key)) {
+            formats.set(key, new Intl.DateTimeFormat(locale, Object.assign({timeZone: tz, hourCycle: 'h23'}, options)));
+        }
+        return formats.get(key);
+    }
+
+    const U = {
+        /** Fill {name} placeholders of a translated text. */
+        fmt(text, vars) {
+            return String(text).replace(/\{(\w+)\}/g, (m, k) => (vars && k in vars ? String(vars[k]) : m));
+        },
+        /** An html component for a callback to return; string children are rendered as text by React. */
+        el(type, props, children) {
+            const p = Object.assign({}, props || {});
+            if (children !== undefined) {
+                p.children = children;
+            }
+            return {type: type, namespace: 'dash_html_components', props: p};
+        },
+        /** 'YYYY-MM-DD HH:MM:SS' in the city's time zone. */
+        stamp(ms, tz) {
+            return formatter('sv-SE', tz, {year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+                minute: '2-digit', second: '2-digit'}).format(new Date(ms));
+        },
+        /** 'HH:MM:SS' in the city's time zone. */
+        timeOfDay(ms, tz) {
+            return U.stamp(ms, tz).slice(11, 19);
+        },
+        /** The clock: date, weekday and time in the page's language. */
+        clock(ms, tz, lang) {
+            const locale = lang === 'en' ? 'en-GB' : 'zh-CN';
+            return formatter(locale, tz, {month: 'short', day: 'numeric', weekday: 'short', hour: '2-digit',
+                minute: '2-digit', second: '2-digit'}).format(new Date(ms));
+        },
+        /** How long ago, in words of the page's language. */
+        ago(seconds, L) {
+            if (seconds === null || seconds === undefined) {
+                return L.never;
+            }
+            if (seconds < 60) {
+                return U.fmt(L.seconds_ago, {s: Math.floor(seconds)});
+            }
+            if (seconds < 3600) {
+                return U.fmt(L.minutes_ago, {m: Math.floor(seconds / 60)});
+            }
+            return U.fmt(L.hours_ago, {h: Math.floor(seconds / 3600)});
+        },
+        /** The ids of the inputs that fired the running callback ([] on its initial call). */
+        triggered() {
+            const ctx = dc.callback_context;
+            return ((ctx && ctx.triggered) || []).map((t) => String(t.prop_id).split('.')[0]).filter(Boolean);
+        },
+        /** The window of the live state that the view shows, or null before any state arrived. */
+        windowOf(store, view) {
+            const state = store && store.state;
+            return (state && state.windows && state.windows[(view && view.window) || '1h']) || null;
+        },
+        /** Each domain's freshness now: ages keep counting between frames, 'stale' past its threshold. */
+        feedsNow(store, config, now) {
+            const feeds = (store && store.state && store.state.feeds) || {};
+            const since = Math.max(0, now - ((store && (store.feeds_at || store.served_at)) || now)) / 1000;
+            return config.domains.map((d) => {
+                const f = feeds[d] || {};
+                const age = f.last_event_age_s === null || f.last_event_age_s === undefined
+                    ? null : f.last_event_age_s + since;
+                const limit = (config.stale_after || {})[d] || 300;
+                return {domain: d, age: age, rate: f.rate_per_min || 0, stale: age === null || age > limit};
+            });
+        },
+        /** The value of a map measure for one district entry of a window. */
+        measure(entry, measure, domains) {
+            if (!entry) {
+                return 0;
+            }
+            if (measure === 'risk') {
+                return entry.risk || 0;
+            }
+            const counts = entry.counts || {};
+            if (measure === 'all') {
+                return domains.reduce((sum, d) => sum + (counts[d] || 0), 0);
+            }
+            return counts[measure] || 0;
+        },
+    };
+
+    dc.panoramaUtil = U;
+})();

@@ -1,0 +1,128 @@
+/* Live pages: patch the map and the trend (dash_clientside.Patch), never rebuild them.
+ * Figure structure comes from dashboard/figures.py: map data[0] = districts (border arrays mark the
+ * spotlight), layout.annotations[i] = label of district i; trend data[i] = domain i. */
+(function () {
+    'use strict';
+    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const ns = (dc.panorama = dc.panorama || {});
+    const TILE_PX = 512;  // keep in step with dashboard/figures.py
+    const MAP_PAD = 0.04;
+
+    const U = () => dc.panoramaUtil;
+
+    /** Type scale of the page: the wall is designed at 1920 px wide and grows with the screen. */
+    function scale(config) {
+        return config.page === 'wall' ? Math.max(0.6, Math.min(4, window.innerWidth / 1920)) : 1;
+    }
+
+    function mx(lon) {
+        return (lon + 180) / 360;
+    }
+
+    function my(lat) {
+        const s = Math.sin(lat * Math.PI / 180);
+        return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI);
+    }
+
+    /** Mirror of figures.fit_view. */
+    function fitView(box, w, h) {
+        const [west, south, east, north] = box;
+        const dx = mx(east) - mx(west);
+        const dy = my(south) - my(north);
+        const zoom = Math.log2(Math.min(w * (1 - 2 * MAP_PAD) / (TILE_PX * dx), h * (1 - 2 * MAP_PAD) / (TILE_PX * dy)));
+        const cx = (mx(west) + mx(east)) / 2;
+        const cy = (my(north) + my(south)) / 2;
+        const lat = Math.atan(Math.sinh(Math.PI * (1 - 2 * cy))) * 180 / Math.PI;
+        return {center: {lon: cx * 360 - 180, lat: lat}, zoom: zoom};
+    }
+
+    /** Mirror of figures.project: paper fractions, y from the bottom. */
+    function project(lon, lat, view, w, h) {
+        const k = TILE_PX * Math.pow(2, view.zoom);
+        const px = (mx(lon) - mx(view.center.lon)) * k + w / 2;
+        const py = (my(lat) - my(view.center.lat)) * k + h / 2;
+        return [px / w, 1 - py / h];
+    }
+
+    /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). */
+    ns.cityMap = function (store, view, _tick, fig, config) {
+        const u = U();
+        const fired = u.triggered();
+        const meta = (fig && fig.layout && fig.layout.meta) || {};
+        const gd = document.getElementById('city-map');
+        const w = gd ? gd.clientWidth : 0;
+        const h = gd ? gd.clientHeight : 0;
+        const sizeKey = w > 0 && h > 0 ? w + 'x' + h : null;
+        const resized = sizeKey !== null && sizeKey !== meta.size;
+        if (fired.length === 1 && fired[0] === 'live-tick' && !resized) {
+            return dc.no_update;
+        }
+        const measure = (view && view.measure) || 'all';
+        const win = u.windowOf(store, view);
+        const entries = (win && win.districts) || {};
+        const z = config.codes.map((c) => u.measure(entries[c], measure, config.domains));
+        const risk = measure === 'risk';
+        const p = new dc.Patch();
+        p.assign(['data', 0, 'z'], z);
+        p.assign(['data', 0, 'zmin'], 0);
+        p.assign(['data', 0, 'zmax'], risk ? 100 : Math.max(1, ...z));
+        if (meta.measure !== measure) {
+            const label = risk ? config.labels.m_risk : measure === 'all' ? config.labels.m_all : config.labels[measure];
+            p.assign(['data', 0, 'colorscale'], risk ? config.scales.risk : config.scales.counts);
+            p.assign(['data', 0, 'colorbar', 'title', 'text'], label);
+            p.assign(['data', 0, 'hovertemplate'], '%{customdata}<br>' + label + ': %{z}<extra></extra>');
+            p.assign(['layout', 'meta', 'measure'], measure);
+        }
+        const hl = view && view.highlight;
+        if (hl !== meta.highlight) {
+            p.assign(['data', 0, 'marker', 'line', 'color'], config.codes.map((c) => (c === hl ? config.outline.accent : config.outline.line)));
+            p.assign(['data', 0, 'marker', 'line', 'width'], config.codes.map((c) => (c === hl ? config.outline.highlight : config.outline.width)));
+            p.assign(['layout', 'meta', 'highlight'], hl || null);
+        }
+        config.codes.forEach((c, i) => {
+            const value = risk ? Math.round(z[i]) : z[i];
+            p.assign(['layout', 'annotations', i, 'text'], '<b>' + config.districts[c].short + '</b><br>' + value);
+        });
+        if (resized && meta.bounds) {
+            const k = scale(config);
+            const fit = fitView(meta.bounds, w, h);
+            p.assign(['layout', 'map', 'center'], fit.center);
+            p.assign(['layout', 'map', 'zoom'], fit.zoom);
+            p.assign(['layout', 'font', 'size'], Math.round(12 * k));
+            config.codes.forEach((c, i) => {
+                const d = config.districts[c];
+                const [x, y] = project(d.lon, d.lat, fit, w, h);
+                p.assign(['layout', 'annotations', i, 'x'], x);
+                p.assign(['layout', 'annotations', i, 'y'], y);
+                p.assign(['layout', 'annotations', i, 'font', 'size'], Math.round((config.page === 'wall' ? 15 : 12) * k));
+            });
+            p.assign(['data', 0, 'colorbar', 'thickness'], Math.round(10 * k));
+            p.assign(['layout', 'meta', 'size'], sizeKey);
+        }
+        return p.build();
+    };
+
+    /** Live state -> a patch of the trend lines' x and y (the figure keeps its shape). */
+    ns.trend = function (store, config, fig) {
+        const u = U();
+        const tr = store && store.state && store.state.trend;
+        if (!tr || !tr.series) {
+            return dc.no_update;
+        }
+        const n = (tr.series[config.domains[0]] || []).length;
+        const x = [];
+        for (let i = 0; i < n; i++) {
+            x.push(u.stamp(tr.start + i * tr.step_ms, config.tz).slice(0, 16));
+        }
+        const p = new dc.Patch();
+        config.domains.forEach((d, i) => {
+            p.assign(['data', i, 'x'], x);
+            p.assign(['data', i, 'y'], tr.series[d] || []);
+        });
+        const size = Math.round(12 * scale(config));
+        if (!fig || !fig.layout || !fig.layout.font || fig.layout.font.size !== size) {
+            p.assign(['layout', 'font', 'size'], size);
+        }
+        return p.build();
+    };
+})();

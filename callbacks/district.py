@@ -1,0 +1,86 @@
+"""Keep a district's drill-down current and serve its events table page by page from SQL."""
+
+from __future__ import annotations
+
+from dash import Input, Output, Patch, State, ctx, no_update
+from flask import current_app
+
+from callbacks import district_data
+from dashboard import queries
+from dashboard.figures import make_street_bars, minute_labels
+from dashboard.i18n import kind_label, t
+from feeds.channels import DOMAINS
+from feeds.pipeline import now_ms
+from layouts.common import clock_text, ticker_items
+from layouts.district import delta_text, incident_items
+
+
+def table_rows(rows: list[dict], lang: str, tz: str) -> list[dict]:
+    """Return the table's rows for stored events (text cells: DataTable never renders them as HTML)."""
+    out = []
+    for r in rows:
+        value = "" if r["value"] is None else f"{r['value']:g}{(' ' + r['unit']) if r['unit'] else ''}"
+        out.append({"id": f"{r['domain']}:{r['id']}", "time": clock_text(r["ts"], tz, with_date=True),
+                    "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang), "street": r["street"] or "",
+                    "severity": r["severity"], "title": r["title"] or "", "value": value})
+    return out
+
+
+def _trend_patch(trend: dict, tz: str) -> Patch:
+    patch = Patch()
+    x = minute_labels(trend["start"], len(trend["series"][DOMAINS[0]]), trend["step_ms"], tz)
+    for i, dom in enumerate(DOMAINS):
+        patch["data"][i]["x"] = x
+        patch["data"][i]["y"] = trend["series"][dom]
+    return patch
+
+
+def register_callbacks(app) -> None:
+    """Register the drill-down's refresh and its server-side events table."""
+    kpi_outputs = ([Output(f"district-kpi-{d}", "children") for d in DOMAINS]
+                   + [Output(f"district-kpi-{d}-delta", "children") for d in DOMAINS]
+                   + [Output(f"district-kpi-{d}-delta", "className") for d in DOMAINS])
+
+    # timer, window -> district KPIs, streets, trend, incidents, ticker
+    @app.callback(*kpi_outputs, Output("district-streets", "figure"), Output("district-trend", "figure"),
+                  Output("district-incidents", "children"), Output("event-ticker", "children", allow_duplicate=True),
+                  Output("district-updated", "children"),
+                  Input("district-refresh", "n_intervals"), Input("district-window", "value"),
+                  State("district-code", "data"), State("lang", "data"), prevent_initial_call=True)
+    def refresh(_n, window, code, lang):
+        svc = current_app.extensions["panorama"]
+        tz = svc.config["PANORAMA_TZ"]
+        district = svc.city.resolve(code)
+        with svc.engine.connect() as conn:
+            data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], now_ms(), tz)
+        totals = data["summary"]["totals"]
+        deltas = [delta_text(totals[d], data["previous"][d]) for d in DOMAINS]
+        # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.
+        streets = make_street_bars(data["summary"]["streets"], lang)
+        return ([str(totals[d]) for d in DOMAINS] + [d[0] for d in deltas] + [d[1] for d in deltas]
+                + [streets, _trend_patch(data["trend"], tz), incident_items(data["incidents"], lang, tz),
+                   ticker_items(data["events"], svc.city, lang, tz),
+                   t("updated", lang, t=clock_text(data["now_ms"], tz))])
+
+    # page, sort, filter, window, timer -> one page of the district's events, and how many pages there are
+    @app.callback(Output("district-events", "data"), Output("district-events", "page_count"),
+                  Input("district-events", "page_current"), Input("district-events", "sort_by"),
+                  Input("district-events", "filter_query"), Input("district-window", "value"),
+                  Input("district-refresh", "n_intervals"),
+                  State("district-events", "page_size"), State("district-code", "data"), State("lang", "data"))
+    def events_page(page, sort_by, filter_query, window, _n, size, code, lang):
+        if ctx.triggered_id == "district-refresh" and (page or 0) > 0:
+            return no_update, no_update  # only the newest page follows the clock; older pages stay put
+        svc = current_app.extensions["panorama"]
+        start, end = queries.window_bounds(now_ms(), queries.WINDOWS[window])
+        filters = district_data.parse_filter(filter_query)
+        page, size = page or 0, size or 20
+        with svc.engine.connect() as conn:
+            total = district_data.count_events(conn, code, start, end, filters)
+            rows = district_data.event_page(conn, code, start, end, page, size, sort_by, filters,
+                                            extra=1 if total is None else 0)
+        if total is None:  # a title filter: rollups cannot count it, so say whether one more page follows
+            pages = page + (2 if len(rows) > size else 1)
+        else:
+            pages = max(1, -(-total // size))
+        return table_rows(rows[:size], lang, svc.config["PANORAMA_TZ"]), pages

@@ -1,0 +1,177 @@
+"""Read one district for its drill-down: counts, open incidents and pages of its events.
+
+Pages of events come from ``events`` through its (district, ts_ms) index with LIMIT/OFFSET; how many
+there are comes from the per-minute rollups, never from ``count(*)`` over the events themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import false, func, select
+from sqlalchemy.engine import Connection
+
+from dashboard import live, queries
+from dashboard.i18n import kind_labels, t
+from dashboard.incidents import OPEN_STATUSES
+from dashboard.models import district_minutes, events, incidents, rollups
+from feeds.channels import DOMAINS
+
+INCIDENT_ROWS = 20
+TICKER_ROWS = 15
+# Table column -> events column it sorts by.
+SORTABLE = {"time": "ts_ms", "domain": "domain", "kind": "kind", "street": "street", "severity": "severity",
+            "title": "title"}
+# Columns a filter may use; the first four can be counted from rollups as well.
+FILTERABLE = ("domain", "kind", "street", "severity", "title")
+_FILTER = re.compile(r"^\{(?P<col>[^}]+)\}\s+(?P<op>[a-z]*(?:>=|<=|!=|=|>|<)|[a-z]+)\s+(?P<val>.+)$")
+_OPS = {"=": "eq", "eq": "eq", "!=": "ne", "ne": "ne", ">": "gt", "gt": "gt", "<": "lt", "lt": "lt",
+        ">=": "ge", "ge": "ge", "<=": "le", "le": "le", "contains": "contains"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One clause of a DataTable filter query that the server understands."""
+
+    column: str
+    op: str  # eq ne gt lt ge le contains
+    value: str
+
+
+def parse_filter(query: str | None) -> list[Filter]:
+    """Parse DataTable's ``filter_query`` (``{col} op value && ...``); clauses it cannot serve are dropped."""
+    out = []
+    for part in (query or "").split(" && "):
+        m = _FILTER.match(part.strip())
+        if not m or m["col"] not in FILTERABLE:
+            continue
+        op = m["op"]
+        op = op[1:] if op[:1] in ("i", "s") and op[1:] in _OPS else op  # case-sensitivity prefixes
+        if op not in _OPS:
+            continue
+        value = m["val"].strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+            value = value[1:-1].replace("\\" + value[0], value[0])
+        out.append(Filter(m["col"], _OPS[op], value))
+    return out
+
+
+def _like(column, value: str):
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def _codes_matching(value: str, names: dict[str, list[str]], contains: bool) -> list[str]:
+    needle = value.lower()
+    return [code for code, labels in names.items()
+            if any((needle in x.lower()) if contains else (needle == x.lower()) for x in labels)]
+
+
+def _compare(column, op: str, value):
+    return {"eq": column == value, "ne": column != value, "gt": column > value, "lt": column < value,
+            "ge": column >= value, "le": column <= value}[op]
+
+
+def _clause(table, f: Filter):
+    """Return the SQL condition of one filter on ``events`` or ``rollups`` (both have these columns)."""
+    col = table.c[f.column]
+    if f.column == "severity":
+        try:
+            return _compare(col, "eq" if f.op == "contains" else f.op, int(float(f.value)))
+        except ValueError:
+            return false()
+    if f.column in ("domain", "kind"):
+        # People type what they see (交通, 火情) or the code (traffic, fire): match either.
+        names = ({d: [d, t(d, "zh"), t(d, "en")] for d in DOMAINS} if f.column == "domain" else
+                 {k: [k, zh, kind_labels("en")[k]] for k, zh in kind_labels("zh").items()})
+        codes = _codes_matching(f.value, names, f.op == "contains")
+        cond = col.in_(codes) if codes else false()
+        if f.column == "kind":
+            cond = cond | (_like(col, f.value) if f.op == "contains" else col == f.value)
+        return ~cond if f.op == "ne" else cond
+    if f.op == "contains":
+        return _like(col, f.value)
+    return _compare(col, f.op if f.op in ("eq", "ne") else "eq", f.value)
+
+
+def count_events(conn: Connection, district: str, start: int, end: int, filters: list[Filter]) -> int | None:
+    """Count the district's events in [start, end) from rollups; None when a filter needs the events."""
+    if any(f.column == "title" for f in filters):
+        return None
+    r = rollups.c
+    sev_filters = [f for f in filters if f.column == "severity"]
+    sevs = [s for s in range(1, 5) if all(_sev_match(s, f) for f in sev_filters)]
+    if not sevs:
+        return 0
+    measure = r.n if len(sevs) == 4 else sum((r[f"sev{s}"] for s in sevs[1:]), r[f"sev{sevs[0]}"])
+    stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == district, r.minute_ms >= start,
+                                                                r.minute_ms < end)
+    for f in filters:
+        if f.column != "severity":
+            stmt = stmt.where(_clause(rollups, f))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _sev_match(sev: int, f: Filter) -> bool:
+    try:
+        v = int(float(f.value))
+    except ValueError:
+        return False
+    op = "eq" if f.op == "contains" else f.op
+    return {"eq": sev == v, "ne": sev != v, "gt": sev > v, "lt": sev < v, "ge": sev >= v, "le": sev <= v}[op]
+
+
+def event_page(conn: Connection, district: str, start: int, end: int, page: int, size: int,
+               sort_by: list[dict] | None, filters: list[Filter], extra: int = 0) -> list[dict]:
+    """Return one page of the district's events in [start, end), sorted and filtered in SQL.
+
+    ``extra`` rows beyond the page are fetched too (to tell whether another page follows).
+    """
+    e = events.c
+    order = []
+    for s in sort_by or []:
+        if s.get("column_id") in SORTABLE:
+            col = e[SORTABLE[s["column_id"]]]
+            order.append(col.asc() if s.get("direction") == "asc" else col.desc())
+    order += [e.ts_ms.desc(), e.seq.desc()]
+    stmt = (select(e.domain, e.event_id, e.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value,
+                   e.unit)
+            .where(e.district == district, e.ts_ms >= start, e.ts_ms < end)
+            .order_by(*order).limit(size + extra).offset(max(0, page) * size))
+    for f in filters:
+        stmt = stmt.where(_clause(events, f))
+    return [live.event_view(*row) for row in conn.execute(stmt)]
+
+
+def previous_counts(conn: Connection, district: str, minutes: int, now_ms: int) -> dict[str, int]:
+    """Return the district's counts per domain in the window before the current one."""
+    start, _ = queries.window_bounds(now_ms, minutes)
+    dm = district_minutes.c
+    rows = conn.execute(select(dm.domain, func.sum(dm.n)).where(
+        dm.district == district, dm.minute_ms >= start - minutes * 60_000, dm.minute_ms < start)
+        .group_by(dm.domain)).all()
+    out = {d: 0 for d in DOMAINS}
+    out.update({dom: int(n) for dom, n in rows if dom in out})
+    return out
+
+
+def open_incidents(conn: Connection, district: str, limit: int = INCIDENT_ROWS) -> list[dict]:
+    """Return the district's incidents still being handled, most severe and most recent first."""
+    i = incidents.c
+    stmt = (select(i.id, i.kind, i.severity, i.status, i.reports, i.title, i.opened_ms, i.last_report_ms)
+            .where(i.district == district, i.status.in_(OPEN_STATUSES))
+            .order_by(i.severity.desc(), i.last_report_ms.desc()).limit(limit))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: str) -> dict:
+    """Return everything the drill-down shows besides the events table."""
+    return {
+        "summary": queries.district_summary(conn, city, district, minutes, now_ms, tz),
+        "previous": previous_counts(conn, district.code, minutes, now_ms),
+        "trend": live.trend(conn, now_ms, live.TREND_MINUTES, district.code),
+        "events": live.latest_events(conn, TICKER_ROWS, district.code),
+        "incidents": open_incidents(conn, district.code),
+        "now_ms": now_ms,
+    }

@@ -1,0 +1,79 @@
+"""Keep live pages connected: probe the gateway, manage the socket, take in frames or polls, show status.
+
+The browser side lives in ``assets/live_conn.js``; frames and polls land in the ``live-store``.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+from dash import ClientsideFunction, Input, Output, State
+from flask import current_app
+
+PROBE_TIMEOUT_S = 0.3
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
+
+
+def gateway_address(cfg: dict) -> tuple[str, int]:
+    """Return where this server can reach the websocket gateway: the public URL's host, or the bind address."""
+    if cfg.get("PANORAMA_WS_URL"):
+        parts = urlsplit(cfg["PANORAMA_WS_URL"])
+        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
+    host = cfg.get("PANORAMA_WS_HOST") or ""
+    return ("127.0.0.1" if host in _WILDCARD_HOSTS else host), int(cfg["PANORAMA_WS_PORT"])
+
+
+def gateway_reachable(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Tell whether something accepts TCP connections at host:port (a cheap, silent probe)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _client(name: str) -> ClientsideFunction:
+    return ClientsideFunction(namespace="panorama", function_name=name)
+
+
+def register_callbacks(app) -> None:
+    """Register the gateway probe and the browser's connection and intake callbacks."""
+
+    # page load, retry timer -> is the gateway there? (asked here: a missing gateway logs nothing in the browser)
+    @app.callback(Output("live-probe", "data"), Input("live-retry", "n_intervals"))
+    def probe(n):
+        up = gateway_reachable(*gateway_address(current_app.extensions["panorama"].config))
+        return {"up": up, "n": n or 0}
+
+    # probe result, socket state, watchdog tick -> connection mode, socket url, polling on/off, retry timer
+    app.clientside_callback(
+        _client("connection"),
+        Output("live-conn", "data"), Output("live-ws", "url"), Output("live-poll", "disabled"),
+        Output("live-retry", "disabled"), Output("live-retry", "interval"),
+        Input("live-probe", "data"), Input("live-ws", "state"), Input("live-tick", "n_intervals"),
+        State("live-conn", "data"), State("live-config", "data"), State("live-store", "data"),
+    )
+
+    # socket frame or poll tick -> merged live state (snapshot replaces, delta merges, events capped)
+    app.clientside_callback(
+        _client("intake"),
+        Output("live-store", "data"),
+        Input("live-ws", "message"), Input("live-poll", "n_intervals"),
+        State("live-store", "data"), State("live-conn", "data"), State("live-config", "data"),
+    )
+
+    # connection mode, state, tick -> indicator and banner
+    app.clientside_callback(
+        _client("status"),
+        Output("live-indicator", "children"), Output("live-indicator", "className"),
+        Output("alert-banner", "children"), Output("alert-banner", "className"),
+        Input("live-conn", "data"), Input("live-store", "data"), Input("live-tick", "n_intervals"),
+        State("live-config", "data"),
+    )
+
+    # tick -> clock
+    app.clientside_callback(
+        _client("clock"),
+        Output("clock", "children"), Input("live-tick", "n_intervals"), State("live-config", "data"),
+    )

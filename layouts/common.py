@@ -1,0 +1,152 @@
+"""Lay out the pieces the pages share: top bar, KPI tiles, panels, the live-data machinery, not-found."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+from dash_extensions import WebSocket
+
+from dashboard.figures import DOMAIN_COLORS, HIGHLIGHT_WIDTH, LINE_WIDTH, THEMES
+from dashboard.i18n import district_name, kind_label, kind_labels, t, texts
+from dashboard.queries import iso
+from feeds.channels import DOMAINS
+
+# Texts the browser needs to label what it renders (assets/live_*.js).
+LIVE_TEXT_KEYS = (
+    "security", "traffic", "environment", "incident", "never", "seconds_ago", "minutes_ago", "hours_ago",
+    "per_min", "m_all", "m_risk", "events", "risk", "population", "ten_thousand", "risk_rank", "city_share",
+    "conn_connecting", "conn_live", "conn_reconnecting", "conn_polling",
+    "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
+)
+MAX_SOCKET_ATTEMPTS = 3  # failed connects before the page says "polling"
+POLL_MS = 3000
+TICK_MS = 1000
+
+
+def topbar(lang: str, title: str, *children, note: str = "") -> html.Header:
+    """Return the page's top bar: title, optional note, then ``children`` on the right."""
+    return html.Header(
+        [html.H1(title, className="topbar-title"), html.Span(note, className="mode-note"),
+         html.Div(list(children), className="topbar-right")],
+        className="topbar",
+    )
+
+
+def lang_toggle(lang: str) -> html.Button:
+    """Return the language switch (its label is the other language)."""
+    return html.Button(t("language", lang), id="lang-toggle", n_clicks=0, className="lang-toggle")
+
+
+def panel(title: str, *children, className: str = "", **kwargs) -> html.Section:
+    """Return a titled panel."""
+    return html.Section([html.H2(title, className="panel-title"), *children],
+                        className=f"panel {className}".strip(), **kwargs)
+
+
+def kpi_tile(domain: str, lang: str, prefix: str = "kpi", value: str = "–",
+             delta: tuple[str, str] = ("", "kpi-delta")) -> html.Div:
+    """Return one domain's tile; ``<prefix>-<domain>`` holds the count alone, the change sits beside it."""
+    return html.Div(
+        [html.Div(t(domain, lang), className="kpi-label"),
+         html.Div([html.Span(value, id=f"{prefix}-{domain}", className="kpi-value"),
+                   html.Span(delta[0], id=f"{prefix}-{domain}-delta", className=delta[1])], className="kpi-row"),
+         html.Div(t("vs_prev", lang), className="kpi-note")],
+        className=f"kpi kpi-{domain}-tile", style={"--dom": DOMAIN_COLORS[domain]},
+    )
+
+
+def live_config(city, lang: str, page: str, settings: dict) -> dict:
+    """Return what the browser needs to connect and render: endpoints, thresholds, names and texts."""
+    theme = THEMES["dark" if page == "wall" else "light"]
+    return {
+        "page": page,
+        "lang": lang,
+        "tz": settings["tz"],
+        "ws_url": settings.get("ws_url"),
+        "ws_port": settings["ws_port"],
+        "summary_url": settings.get("summary_url", "/api/summary?live=1"),
+        "poll_ms": settings.get("poll_ms", POLL_MS),
+        "max_attempts": MAX_SOCKET_ATTEMPTS,
+        "stale_after": settings["stale_after"],
+        "cycle_s": settings.get("cycle_s", 15),
+        "domains": list(DOMAINS),
+        "colors": DOMAIN_COLORS,
+        "scales": {"counts": theme["counts"], "risk": theme["risk"]},
+        "outline": {"line": theme["line"], "accent": theme["accent"], "width": LINE_WIDTH,
+                    "highlight": HIGHLIGHT_WIDTH},
+        "codes": [d.code for d in city.districts],
+        "districts": {d.code: {"name": district_name(d, lang),
+                               "short": d.name_en if lang == "en" else d.name.removesuffix("区"),
+                               "population": d.population, "lon": d.lon, "lat": d.lat}
+                      for d in city.districts},
+        "labels": texts(LIVE_TEXT_KEYS, lang),
+        "kinds": kind_labels(lang),
+    }
+
+
+def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -> list:
+    """Return the invisible parts that keep a live page current: socket, stores, timers.
+
+    The socket starts without a URL: it connects only when the server has said a gateway answers,
+    so a page without a gateway polls quietly instead of logging failed connections.
+    """
+    return [
+        WebSocket(id="live-ws"),
+        dcc.Store(id="live-config", data=config),
+        dcc.Store(id="live-store", data={"state": state, "seq": None, "served_at": now_ms}),
+        dcc.Store(id="live-conn", data={"mode": "connecting", "attempt": 0, "ever_open": False, "socket": False}),
+        dcc.Store(id="live-probe"),
+        # Fires once per backoff delay while the socket is down; each tick asks the server for a probe.
+        dcc.Interval(id="live-retry", interval=1000, disabled=True),
+        dcc.Store(id="view", data=view),
+        dcc.Interval(id="live-poll", interval=config["poll_ms"], disabled=True),
+        dcc.Interval(id="live-tick", interval=TICK_MS),
+    ]
+
+
+def status_cluster(lang: str) -> list:
+    """Return the clock and the connection indicator of a live page's top bar."""
+    return [html.Span(id="clock", className="clock"),
+            html.Span(t("conn_connecting", lang), id="live-indicator", className="conn conn-connecting")]
+
+
+def _message_page(lang: str, title: str, message: str, title_id: str) -> html.Div:
+    return html.Div(
+        [topbar(lang, t("app_title", lang), lang_toggle(lang)),
+         html.Main([html.H1(title, id=title_id, className="not-found-title"),
+                    html.P(message, className="not-found-message"),
+                    dcc.Link(t("back_to_city", lang), href="/", className="not-found-link")],
+                   className="not-found-page")],
+        className="page page-not-found",
+    )
+
+
+def not_found_layout(lang: str, message: str) -> html.Div:
+    """Return the not-found page for an unknown route or district."""
+    return _message_page(lang, t("not_found", lang), message, "not-found")
+
+
+def unavailable_layout(lang: str) -> html.Div:
+    """Return the page shown when the database cannot answer (reload to retry)."""
+    return _message_page(lang, t("unavailable", lang), "", "unavailable")
+
+
+def clock_text(ms: int, tz: str, with_date: bool = False) -> str:
+    """Return a local time of day (and date) for epoch ms."""
+    stamp = iso(ms, tz)
+    return f"{stamp[5:10]} {stamp[11:19]}" if with_date else stamp[11:19]
+
+
+def ticker_items(events: list[dict], city, lang: str, tz: str) -> list:
+    """Return one list item per event, newest first; titles are text children, never HTML."""
+    items = []
+    for e in sorted(events, key=lambda e: -e["ts"]):  # stable: same-time events keep their arrival order
+        d = city.by_code.get(e["district"])
+        items.append(html.Li(
+            [html.Span(clock_text(e["ts"], tz), className="ticker-time"),
+             html.Span(t(e["domain"], lang), className="ticker-dom"),
+             html.Span([html.Span(district_name(d, lang) if d else e["district"], className="ticker-district"),
+                        html.Span(e.get("street") or "", className="ticker-street")], className="ticker-place"),
+             html.Span(e.get("title") or kind_label(e["kind"], lang), className="ticker-title")],
+            key=f"{e['domain']}:{e['id']}", className=f"ticker-item sev-{e['severity']} dom-{e['domain']}",
+        ))
+    return items

@@ -1,0 +1,116 @@
+"""Lay out one district's drill-down: KPIs, streets, trends, open incidents, ticker and the events table."""
+
+from __future__ import annotations
+
+from dash import dash_table, dcc, html
+
+from dashboard.figures import FONT, make_street_bars, make_trend
+from dashboard.i18n import district_name, kind_label, t
+from feeds.channels import DOMAINS
+from layouts.common import clock_text, kpi_tile, lang_toggle, panel, ticker_items, topbar
+from layouts.panorama import GRAPH_CONFIG
+
+PAGE_SIZE = 20
+REFRESH_MS = 5000
+SEVERITY_COLORS = {1: "#6b7b8c", 2: "#2f80ed", 3: "#e67e22", 4: "#c0392b"}
+
+
+def delta_text(cur: int, prev: int) -> tuple[str, str]:
+    """Return the change against the previous window as text and a CSS class (up, down, flat)."""
+    diff = cur - prev
+    if diff == 0:
+        return "— 0", "kpi-delta flat"
+    arrow = "▲" if diff > 0 else "▼"
+    pct = f" · {diff / prev:+.0%}" if prev else ""
+    return f"{arrow} {abs(diff)}{pct}", f"kpi-delta {'up' if diff > 0 else 'down'}"
+
+
+def incident_items(rows: list[dict], lang: str, tz: str) -> list:
+    """Return one list item per open incident (or a quiet note when there is none)."""
+    if not rows:
+        return [html.Li(t("no_open_incidents", lang), className="incident-empty")]
+    return [html.Li(
+        [html.Span(t(f"sev_{r['severity']}", lang), className=f"sev-badge sev-{r['severity']}"),
+         html.Span(r["title"] or kind_label(r["kind"], lang), className="incident-title"),
+         html.Span(t(f"status_{r['status']}", lang), className=f"incident-status st-{r['status']}"),
+         html.Span(f"{t('reports', lang, n=r['reports'])} · {clock_text(r['opened_ms'], tz)}",
+                   className="incident-meta")],
+        key=str(r["id"]), className="incident-item") for r in rows]
+
+
+def table_columns(lang: str) -> list[dict]:
+    """Return the events table's columns (the server sorts and filters by their ids)."""
+    return [{"name": t("col_time", lang), "id": "time"},
+            {"name": t("col_domain", lang), "id": "domain"},
+            {"name": t("col_kind", lang), "id": "kind"},
+            {"name": t("col_street", lang), "id": "street"},
+            {"name": t("col_severity", lang), "id": "severity", "type": "numeric"},
+            {"name": t("col_title", lang), "id": "title"},
+            {"name": t("col_value", lang), "id": "value"}]
+
+
+def events_table(lang: str) -> dash_table.DataTable:
+    """Return the district's events table, paged, sorted and filtered on the server."""
+    return dash_table.DataTable(
+        id="district-events", columns=table_columns(lang), data=[], page_current=0, page_size=PAGE_SIZE,
+        page_action="custom", sort_action="custom", sort_mode="single", filter_action="custom",
+        filter_query="", sort_by=[], style_as_list_view=True,
+        filter_options={"placeholder_text": t("filter_placeholder", lang)},
+        style_table={"overflowX": "auto"},
+        style_cell={"fontFamily": FONT, "fontSize": "14px", "padding": "6px 10px", "textAlign": "left",
+                    "whiteSpace": "normal", "height": "auto", "border": "none"},
+        style_header={"fontWeight": "600", "backgroundColor": "#f1f4f8", "color": "#384657"},
+        style_cell_conditional=[{"if": {"column_id": "time"}, "minWidth": "8.5rem", "whiteSpace": "nowrap"},
+                                {"if": {"column_id": "title"}, "minWidth": "16rem"},
+                                {"if": {"column_id": "severity"}, "width": "5rem", "textAlign": "center"}],
+        style_data_conditional=[{"if": {"filter_query": f"{{severity}} = {s}", "column_id": "severity"},
+                                 "color": c, "fontWeight": "700"} for s, c in SEVERITY_COLORS.items()],
+    )
+
+
+def district_layout(city, district, lang: str, window: str, data: dict, tz: str) -> html.Div:
+    """Return the drill-down page of ``district`` drawn from ``data`` (see ``district_data.snapshot``)."""
+    name = district_name(district, lang)
+    summary = data["summary"]
+    tiles = [kpi_tile(d, lang, prefix="district-kpi", value=str(summary["totals"][d]),
+                      delta=delta_text(summary["totals"][d], data["previous"][d])) for d in DOMAINS]
+    streets = make_street_bars(summary["streets"], lang)
+    population = f"{district.population:,}" if lang == "en" else t("ten_thousand", lang,
+                                                                       n=f"{district.population / 10_000:.1f}")
+    return html.Div(
+        [
+            topbar(lang, t("app_title", lang), lang_toggle(lang)),
+            html.Nav([dcc.Link(t("city", lang), href="/", className="crumb"), html.Span("›", className="crumb-sep"),
+                      html.Span(name, className="crumb crumb-current")], className="breadcrumb"),
+            html.Div(
+                [html.H1(name, id="district-title", className="district-title"),
+                 html.Span(f"{t('population', lang)} {population} · {t('n_streets', lang, n=len(district.streets))}",
+                           className="district-meta"),
+                 dcc.RadioItems(id="district-window", value=window, inline=True, className="segmented",
+                                options=[{"label": t(f"w_{w}", lang), "value": w} for w in ("15m", "1h", "24h")]),
+                 html.Span(t("updated", lang, t=clock_text(data["now_ms"], tz)), id="district-updated",
+                           className="district-updated")],
+                className="district-head"),
+            html.Section(tiles, className="kpis"),
+            html.Div(
+                [panel(t("streets", lang), dcc.Graph(id="district-streets", config=GRAPH_CONFIG, responsive=True, figure=streets,
+                                                     style={"height": f"{streets.layout.height}px"}),
+                       className="streets-panel"),
+                 panel(t("trends", lang), dcc.Graph(id="district-trend", config=GRAPH_CONFIG, responsive=True, className="trend-graph",
+                                                    figure=make_trend(data["trend"], lang, tz),
+                                                    style={"height": f"{streets.layout.height}px"}),
+                       className="trend-panel"),
+                 panel(t("open_incidents", lang),
+                       html.Ul(incident_items(data["incidents"], lang, tz), id="district-incidents",
+                               className="incident-list-d"), className="incidents-panel"),
+                 panel(t("latest_events", lang),
+                       html.Ul(ticker_items(data["events"], city, lang, tz), id="event-ticker", className="ticker"),
+                       className="ticker-panel")],
+                className="district-grid"),
+            panel(t("district_events", lang), html.P(t("table_hint", lang), className="panel-hint"),
+                  events_table(lang), className="table-panel"),
+            dcc.Store(id="district-code", data=district.code),
+            dcc.Interval(id="district-refresh", interval=REFRESH_MS),
+        ],
+        className="page page-district",
+    )

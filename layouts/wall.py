@@ -1,0 +1,53 @@
+"""Lay out the video-wall kiosk: the same panorama, dark, large type, no controls, a cycling spotlight."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard.figures import make_city_map, make_trend
+from dashboard.i18n import t
+from feeds.channels import DOMAINS
+from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
+from layouts.panorama import GRAPH_CONFIG
+
+WINDOW = "1h"
+FILL = {"flex": "1", "minHeight": "0"}  # the panels are flex columns sized by the grid
+MEASURE = "risk"  # a fixed 0–100 scale: colours mean the same thing all day on an unattended screen
+
+
+def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int) -> html.Div:
+    """Return the kiosk page; the browser cycles the spotlight every ``settings['cycle_s']`` seconds."""
+    window = (state or {}).get("windows", {}).get(WINDOW)
+    first = city.districts[0].code
+    view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first}
+    config = live_config(city, lang, "wall", settings)
+    return html.Div(
+        [
+            html.Header([html.H1(t("wall_title", lang), className="wall-title"),
+                         html.Div(status_cluster(lang), className="wall-status")], className="wall-top"),
+            html.Div(id="alert-banner", className="alert-banner"),
+            html.Section([kpi_tile(d, lang) for d in DOMAINS], className="kpis wall-kpis"),
+            html.Div(
+                [
+                    html.Section(dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
+                                           figure=make_city_map(window, city, MEASURE, lang, highlight=first,
+                                                                theme="dark")),
+                                 className="panel map-panel"),
+                    html.Section(id={"opt": "spotlight", "i": 0}, className="panel spotlight-panel"),
+                    panel(t("top_risk", lang), html.Ol(id="risk-top", className="risk-list"),
+                          className="risk-panel"),
+                    panel(t("trends", lang),
+                          dcc.Graph(id="trend-chart", className="trend-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
+                                    figure=make_trend((state or {}).get("trend"), lang, settings["tz"], "dark")),
+                          className="trend-panel"),
+                    panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker"),
+                          className="ticker-panel"),
+                ],
+                className="wall-grid",
+            ),
+            html.Footer(html.Ul(id="feed-status", className="feed-status"), className="wall-feeds"),
+            dcc.Interval(id="wall-cycle", interval=max(1, settings.get("cycle_s", 15)) * 1000),
+            *live_components(config, state, view, now_ms),
+        ],
+        className="page page-wall",
+    )

@@ -1,0 +1,139 @@
+"""The figure builders and the pages' other pure helpers, without a browser."""
+
+from __future__ import annotations
+
+import json
+
+import plotly.io as pio
+import pytest
+
+from callbacks.district_data import Filter, parse_filter
+from dashboard import figures
+from dashboard.city import load_city
+from feeds.channels import DOMAINS
+
+
+@pytest.fixture(scope="module")
+def city():
+    return load_city("shenzhen")
+
+
+def window(city, **counts_by_code):
+    """Return a live-state window with the given {code: (counts dict, risk)} and zeros elsewhere."""
+    districts = {}
+    for d in city.districts:
+        counts, risk = counts_by_code.get(d.slug, ({}, 0.0))
+        districts[d.code] = {"counts": {dom: counts.get(dom, 0) for dom in DOMAINS}, "risk": risk}
+    return {"start": 0, "end": 60_000, "minutes": 60, "totals": {}, "previous": {}, "districts": districts}
+
+
+def test_district_values_follow_the_measure(city):
+    w = window(city, futian=({"traffic": 5, "incident": 2}, 40.5), nanshan=({"security": 1}, 3.0))
+    order = [d.slug for d in city.districts]
+    futian, nanshan = order.index("futian"), order.index("nanshan")
+    assert figures.district_values(w, city, "all")[futian] == 7
+    assert figures.district_values(w, city, "traffic")[futian] == 5
+    assert figures.district_values(w, city, "risk")[nanshan] == 3.0
+    assert figures.district_values(None, city, "all") == [0.0] * len(city.districts)
+    with pytest.raises(ValueError):
+        figures.district_values(w, city, "weather")
+
+
+def test_risk_keeps_a_fixed_colour_range_counts_follow_the_data():
+    assert figures.color_range([3.0, 97.0], "risk") == (0.0, 100.0)
+    assert figures.color_range([3.0, 97.0], "all") == (0.0, 97.0)
+    assert figures.color_range([0.0, 0.0], "traffic") == (0.0, 1.0)  # never an empty scale
+
+
+def test_fit_view_frames_the_city_and_project_inverts_it(city):
+    box = figures.bounds(city.geojson)
+    west, south, east, north = box
+    assert 113.6 < west < east < 114.8 and 22.3 < south < north < 23.0
+    for width, height in ((960, 600), (1200, 500), (3000, 1600)):
+        view = figures.fit_view(box, width, height)
+        corners = [figures.project(lon, lat, view, width, height) for lon, lat in ((west, south), (east, north))]
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        pad = figures.MAP_PAD
+        assert all(pad - 0.002 <= v <= 1 - pad + 0.002 for v in xs + ys)
+        # tight in at least one direction
+        assert min(xs) == pytest.approx(pad, abs=0.002) or min(ys) == pytest.approx(pad, abs=0.002)
+        assert figures.project(view["center"]["lon"], view["center"]["lat"], view, width, height) == (0.5, 0.5)
+    # a bigger screen zooms in
+    assert figures.fit_view(box, 3840, 2000)["zoom"] > figures.fit_view(box, 1920, 1000)["zoom"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_city_map_is_an_offline_choroplethmap(city, theme):
+    w = window(city, futian=({"traffic": 5}, 40.5))
+    fig = figures.make_city_map(w, city, "risk", "zh", highlight="440304", theme=theme)
+    assert [tr.type for tr in fig.data] == ["choroplethmap"]  # no geo traces: they need a CDN
+    trace = fig.data[0]
+    assert trace.featureidkey == "id" and list(trace.locations) == [d.code for d in city.districts]
+    assert trace.geojson["features"][0]["id"] in trace.locations
+    assert (trace.zmin, trace.zmax) == (0.0, 100.0)
+    # the spotlit district has the thick accent border, the others the thin one
+    i = list(trace.locations).index("440304")
+    assert trace.marker.line.width[i] == figures.HIGHLIGHT_WIDTH
+    assert set(trace.marker.line.width[:i] + trace.marker.line.width[i + 1:]) == {figures.LINE_WIDTH}
+    # labels: one per district, in registry order, with its name and value
+    assert len(fig.layout.annotations) == len(city.districts)
+    assert fig.layout.annotations[i].text == "<b>福田</b><br>40"
+    # nothing in it points at the network (no tiles, sprites, glyphs, topojson)
+    doc = pio.to_json(fig)
+    assert "http" not in doc
+    style = fig.layout.map.style
+    assert style == "white-bg" if theme == "light" else style["sources"]  # non-empty: MapLibre needs one
+    assert fig.layout.meta["bounds"] == list(figures.bounds(city.geojson))
+
+
+def test_city_map_speaks_the_language_and_names_the_measure(city):
+    fig = figures.make_city_map(window(city), city, "traffic", "en")
+    assert fig.data[0].colorbar.title.text == "Traffic"
+    assert "Futian" in list(fig.data[0].customdata)
+    assert fig.layout.annotations[1].text.startswith("<b>Futian</b>")
+    assert figures.make_city_map(None, city, "all", "zh").data[0].colorbar.title.text == "全部事件"
+
+
+def test_trend_has_one_line_per_domain_in_local_minutes():
+    start = 1_795_651_200_000  # 2026-11-26 00:00 UTC
+    series = {d: list(range(i, i + 60)) for i, d in enumerate(DOMAINS)}
+    fig = figures.make_trend({"start": start, "step_ms": 60_000, "series": series}, "en", "Asia/Shanghai")
+    assert [tr.name for tr in fig.data] == ["Security", "Traffic", "Environment", "Incidents"]
+    assert fig.data[0].x[0] == "2026-11-26 08:00" and fig.data[0].x[-1] == "2026-11-26 08:59"
+    assert list(fig.data[3].y) == series["incident"]
+    assert [a.text for a in fig.layout.annotations] == ["Security", "Traffic", "Environment", "Incidents"]
+    empty = figures.make_trend(None, "zh")
+    assert len(empty.data) == 4 and all(len(tr.y) == 0 for tr in empty.data)
+
+
+def test_minute_labels_use_the_city_time_zone():
+    assert figures.minute_labels(1_795_651_200_000, 2, 60_000, "Asia/Shanghai") == \
+        ["2026-11-26 08:00", "2026-11-26 08:01"]
+    assert figures.minute_labels(1_795_651_200_000, 1, 60_000, "UTC") == ["2026-11-26 00:00"]
+
+
+def test_street_bars_put_the_busiest_street_on_top():
+    streets = [{"name": "莲花街道", "name_en": "Lianhua", "counts": {"traffic": 1, "security": 1}},
+               {"name": "福田街道", "name_en": "Futian", "counts": {"traffic": 9}},
+               {"name": "园岭街道", "name_en": "", "counts": {}}]
+    fig = figures.make_street_bars(streets, "zh")
+    assert [tr.name for tr in fig.data] == ["公共安全", "交通", "生态环境", "待处置事件"]
+    assert list(fig.data[0].y) == ["园岭街道", "莲花街道", "福田街道"]  # plotly draws the last on top
+    assert list(fig.data[1].x) == [0, 1, 9]
+    assert list(figures.make_street_bars(streets, "en").data[0].y) == ["园岭街道", "Lianhua", "Futian"]
+    assert fig.layout.barmode == "stack"
+
+
+def test_figures_serialise_to_plain_json(city):
+    for fig in (figures.make_city_map(window(city), city), figures.make_trend(None), figures.make_street_bars([])):
+        json.loads(pio.to_json(fig))
+
+
+def test_table_filters_parse_what_the_datatable_sends():
+    assert parse_filter('{severity} >= 3 && {domain} contains "交通"') == [
+        Filter("severity", "ge", "3"), Filter("domain", "contains", "交通")]
+    assert parse_filter("{title} icontains 'a \\' b'") == [Filter("title", "contains", "a ' b")]
+    assert parse_filter("{severity} s= 4") == [Filter("severity", "eq", "4")]
+    # what the server cannot serve is dropped, never passed to SQL
+    assert parse_filter('{time} contains "08:" && {nope} = 1 && {title} is blank') == []
+    assert parse_filter(None) == [] and parse_filter("") == []
