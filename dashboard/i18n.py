@@ -10,7 +10,7 @@ _TEXT = {
     "security": ("公共安全", "Security"),
     "traffic": ("交通", "Traffic"),
     "environment": ("生态环境", "Environment"),
-    "incident": ("待处置事件", "Incidents"),
+    "incident": ("突发事件", "Incidents"),
     "events_in_window": ("{minutes} 分钟内事件", "events in {minutes} min"),
     "latest_events": ("最新事件", "Latest events"),
     "feed_status": ("数据源状态", "Feed status"),

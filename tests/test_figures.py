@@ -117,7 +117,7 @@ def test_street_bars_put_the_busiest_street_on_top():
                {"name": "福田街道", "name_en": "Futian", "counts": {"traffic": 9}},
                {"name": "园岭街道", "name_en": "", "counts": {}}]
     fig = figures.make_street_bars(streets, "zh")
-    assert [tr.name for tr in fig.data] == ["公共安全", "交通", "生态环境", "待处置事件"]
+    assert [tr.name for tr in fig.data] == ["公共安全", "交通", "生态环境", "突发事件"]
     assert list(fig.data[0].y) == ["园岭街道", "莲花街道", "福田街道"]  # plotly draws the last on top
     assert list(fig.data[1].x) == [0, 1, 9]
     assert list(figures.make_street_bars(streets, "en").data[0].y) == ["园岭街道", "Lianhua", "Futian"]
