@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from dashboard.routing import Rules, load_rules
+
 PACKS_DIR = Path(__file__).parent / "cities"
 
 
@@ -84,6 +86,12 @@ class City:
         if not path.exists():
             return []
         return yaml.safe_load(path.read_text(encoding="utf-8")).get("departments", [])
+
+    @cached_property
+    def rules(self) -> Rules | None:
+        """Return the pack's validated routing rules, or None when it has no rules.yaml; a broken file raises."""
+        path = self.path / "rules.yaml"
+        return load_rules(path, self.departments, self.aliases, self.timezone) if path.exists() else None
 
 
 def load_city(name_or_path: str) -> City:

@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -13,6 +14,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for billions of events.
@@ -118,4 +121,55 @@ feed_state = Table(
     Column("domain", String(16), primary_key=True),
     Column("last_event_ms", BigInteger, nullable=False),
     Column("last_received_ms", BigInteger, nullable=False),
+)
+
+# Linked dispatch: one task per department an incident is routed to.
+# A department holds at most one live task per incident, even if two officers dispatch at once.
+_LIVE_TASK = text("state IN ('dispatched', 'acknowledged', 'on_scene')")
+# What the deadline check scans: live tasks not yet escalated, a small set however old the table grows.
+_UNESCALATED = text("NOT escalated AND state IN ('dispatched', 'acknowledged', 'on_scene')")
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("lead", Boolean, nullable=False, server_default=false()),
+    Column("rule", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("ack_due_ms", BigInteger, nullable=False),
+    Column("resolve_due_ms", BigInteger, nullable=False),
+    # Set once, by a conditional UPDATE: several replicas checking deadlines escalate a task once.
+    Column("escalated", Boolean, nullable=False, server_default=false()),
+    Column("escalated_ms", BigInteger),
+    # A rejection the officer has answered by dispatching again; until then the incident is back to open.
+    Column("rerouted", Boolean, nullable=False, server_default=false()),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("note", Text),
+    Index("ix_tasks_incident", "incident_id"),
+    Index("ix_tasks_department_state", "department", "state"),
+    Index("uq_tasks_live_department", "incident_id", "department", unique=True,
+          postgresql_where=_LIVE_TASK, sqlite_where=_LIVE_TASK),
+    Index("ix_tasks_overdue", "ack_due_ms", postgresql_where=_UNESCALATED, sqlite_where=_UNESCALATED),
+)
+
+# The audit log: every change to a task or to an incident's status, with who, when, from, to and the note.
+# task_id is NULL for a change of the incident itself (dispatched, resolved, closed, re-opened).
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("task_id", BigId, ForeignKey("tasks.id", ondelete="CASCADE")),
+    Column("incident_id", BigId, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("note", Text),
+    Index("ix_task_events_incident", "incident_id", "id"),
+    Index("ix_task_events_task", "task_id", "id"),
 )
