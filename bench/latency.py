@@ -1,0 +1,982 @@
+"""Benchmark publish-to-screen latency in a real browser: the gateway's push against plain ``dcc.Interval`` polling.
+
+Run ``PYTHONPATH=. .venv/bin/python -m bench.latency`` (see ``--help``; about 2-3 minutes). It
+
+1. recreates its own PostgreSQL database (``panorama_latency_bench``) and migrates it; in Redis db 14 it uses
+   feeds of its own prefix (``bench-latency:<domain>``), deleted before and after;
+2. starts the real processes: one ingest worker (``feeds.ingest.main``, streams), and per phase either the
+   app (``gunicorn app:server``) with a websocket gateway (``python -m dashboard.gateway``), or the baseline
+   (``gunicorn "bench.latency:baseline_server()"``, a tiny Dash page defined below that polls every second
+   through ``dashboard.live.latest_events``); and one headless Chromium through selenium;
+3. runs a publisher in this process: ``--rate`` events/s (1,000) as ``--per-message`` (50) events per stream
+   entry, through ``feeds.publish``, and, during each measured window only, ``--marker-hz`` (10) single marker
+   events a second at random moments, each with a unique title ``LATMK-<phase>-<n>``;
+4. per phase: opens the page ``--loads`` times (5) and times driver.get start -> the first live data on screen
+   (first KPI text that is not the placeholder, first ticker item; on the push page also the socket going
+   live); then, on the last load, for ``--seconds`` (30) records when each marker title first appears in
+   ``#event-ticker`` (a ``MutationObserver`` injected before the page's own scripts, timing with
+   ``performance.timeOrigin + performance.now()``, which is the same wall clock as the publisher's
+   ``time.time()``); latency = that time - the moment before the publisher's XADD. The injected script also
+   notes when each marker first arrives in the browser (a websocket frame, or a fetch response of the
+   polling page), the frames, and the page's long tasks;
+5. prints a table (``--json``: JSON instead), and ends every process it started (by pid), deletes its Redis
+   keys and drops its database. Targets are reported, never asserted: the exit status is non-zero only on
+   errors.
+
+Where the tree has sign-in (``dashboard.users``), the bench makes what it needs in its own database: a kiosk
+token for ``/wall`` (opened as ``/wall?token=...``), or a viewer it signs in as for ``/``.
+
+Deltas go to ``bench:latency:updates``, not ``panorama:updates``: pub/sub channels are shared by every Redis db,
+and other people's gateways must not get 1,000 events/s of ours. The ingest worker is the real
+``feeds.ingest.main`` with that one module constant (``feeds.pipeline.UPDATES_CHANNEL``) replaced; the gateway
+takes it as ``--channel``.
+
+Markers that never appear are misses, not late: the ticker shows only the newest 30 events, and both the
+gateway (at most ``max_fps`` frames a second, each with the newest 50 events of what arrived since the last)
+and the page (newest 30) keep only the newest; at 1,000 events/s 30 events are 30 ms of traffic. The polling
+baseline shows the 30 newest of the ~1,000 stored in each second, so it shows few markers at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from time import perf_counter
+
+import psutil
+import redis
+
+from bench.fanout import free_port, service_env, tree_cpu, wait_port
+from bench.ingest import (DEFAULT_PG_URL, cpu_delta, drop_database, generate_messages, recreate_database,
+                          server_cpu)
+from feeds.channels import INGEST_GROUP, feed_names
+from feeds.publish import encode, send_raw
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_DB = "panorama_latency_bench"
+FEED_PREFIX = "bench-latency"
+UPDATES = "bench:latency:updates"
+MARKER = "LATMK-"
+TARGET_P99_MS = 250
+TARGET_FIRST_DATA_S = 2.0
+CHROME_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+# The real ingest worker, with its delta channel moved off the shared panorama:updates.
+INGEST_SHIM = ("import sys, feeds.pipeline as p; p.UPDATES_CHANNEL = sys.argv.pop(1); "
+               "from feeds.ingest import main; sys.exit(main())")
+
+# Injected into every document before the page's own scripts (CDP Page.addScriptToEvaluateOnNewDocument).
+PROBE_JS = r"""
+(() => {
+  if (window.top !== window || window.__lat) return;
+  const now = () => performance.timeOrigin + performance.now();
+  const RE = /LATMK-[a-z]+-\d{6}/g;
+  const L = window.__lat = {first: {}, dom: {}, raf: {}, net: {}, frames: [], longtasks: [], lag: []};
+  const TS = /"ts":\s?(\d{13})/;
+  const NEWEST = /"newest_ts":\s?(\d{13})/;
+  const mark = (k) => { if (!(k in L.first)) L.first[k] = now(); };
+  function scanNet(text) {
+    if (typeof text !== 'string' || text.indexOf('LATMK-') < 0) return;
+    const t = now();
+    for (const m of text.match(RE) || []) if (!(m in L.net)) L.net[m] = t;
+  }
+  const WS = window.WebSocket;
+  window.WebSocket = class extends WS {
+    constructor(...a) {
+      super(...a);
+      // registered before the page sets onmessage, so it runs first
+      this.addEventListener('message', (e) => {
+        L.frames.push([now(), (e.data && e.data.length) || 0]); mark('frame'); scanNet(e.data);
+        // the first ts of a delta is its newest event's: the publisher stamps events just before the XADD
+        const m = typeof e.data === 'string' && e.data.startsWith('{"type":"delta"') && TS.exec(e.data);
+        if (m) L.lag.push([now(), now() - Number(m[1])]);
+      });
+    }
+  };
+  const fetch0 = window.fetch;
+  window.fetch = function (...a) {
+    const p = fetch0.apply(this, a);
+    p.then((r) => r.clone().text().then((t) => {
+      const at = now();
+      L.frames.push([at, t.length]); scanNet(t);
+      const m = NEWEST.exec(t);  // the baseline's answer names its newest event's ts
+      if (m) L.lag.push([at, at - Number(m[1])]);
+    }), () => {});
+    return p;
+  };
+  let ticker = null, tickObs = null;
+  function scanTicker() {
+    const t = now();
+    const els = ticker.querySelectorAll('.ticker-title');
+    if (els.length) mark('ticker');
+    const fresh = [];
+    for (const el of els) {
+      const s = el.textContent;
+      if (s.startsWith('LATMK-') && !(s in L.dom)) { L.dom[s] = t; fresh.push(s); }
+    }
+    if (fresh.length) requestAnimationFrame(() => { const t2 = now(); for (const s of fresh) L.raf[s] = t2; });
+  }
+  function attach() {
+    const el = document.getElementById('event-ticker');
+    if (el && el !== ticker) {
+      if (tickObs) tickObs.disconnect();
+      ticker = el;
+      tickObs = new MutationObserver(scanTicker);
+      tickObs.observe(el, {childList: true, subtree: true, characterData: true});
+      scanTicker();
+    }
+  }
+  function checkPage() {
+    attach();
+    if (!('kpi' in L.first)) {
+      for (const el of document.querySelectorAll('.kpi-value')) {
+        const s = el.textContent.trim();
+        if (s && s !== '\u2013') { mark('kpi'); break; }
+      }
+    }
+    if (!('live' in L.first)) {
+      const ind = document.getElementById('live-indicator');
+      if (ind && ind.classList.contains('conn-live')) mark('live');
+    }
+  }
+  // Watches the whole document only while the page comes up: it lets go once the page shows all it will
+  // (ticker; KPI and live socket where the page has them), or after 30 s.
+  const docObs = new MutationObserver(() => {
+    checkPage();
+    if ('ticker' in L.first && ('kpi' in L.first || !document.querySelector('.kpi-value'))
+        && ('live' in L.first || !document.getElementById('live-indicator'))) docObs.disconnect();
+  });
+  docObs.observe(document, {childList: true, subtree: true, characterData: true, attributes: true,
+                            attributeFilter: ['class']});
+  setTimeout(() => docObs.disconnect(), 30000);
+  setInterval(attach, 500);
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) L.longtasks.push([performance.timeOrigin + e.startTime, e.duration]);
+    }).observe({type: 'longtask', buffered: true});
+  } catch (err) { /* not supported */ }
+})();
+"""
+
+READ_JS = """
+const L = window.__lat;
+if (!L) return null;
+const nav = performance.getEntriesByType('navigation')[0];
+return JSON.stringify({first: L.first, dom: L.dom, raf: L.raf, net: L.net, frames: L.frames, longtasks: L.longtasks,
+  lag: L.lag, origin: performance.timeOrigin, now: performance.timeOrigin + performance.now(),
+  nav: nav ? {dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd} : null});
+"""
+
+
+_T0 = time.monotonic()
+
+
+def say(msg: str) -> None:
+    print(f"[bench {time.monotonic() - _T0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- the baseline page
+
+
+def baseline_server():
+    """Return the Flask server of the baseline: one ticker, refreshed by a 1 s ``dcc.Interval`` from SQL.
+
+    Gunicorn calls this (``"bench.latency:baseline_server()"``) in each worker; ``DATABASE_URL`` names the database.
+    """
+    import dash
+    from dash import Input, Output, dcc, html
+
+    from dashboard.city import load_city
+    from dashboard.db import make_engine
+    from dashboard.live import latest_events
+    from layouts.common import ticker_items
+
+    engine = make_engine(os.environ["DATABASE_URL"])
+    city = load_city(os.environ.get("PANORAMA_CITY", "shenzhen"))
+    tz = os.environ.get("PANORAMA_TZ", "Asia/Shanghai")
+    app = dash.Dash(__name__, assets_folder=str(ROOT / "bench" / "no-assets"), update_title=None,
+                    title="latency baseline")
+    app.layout = html.Div([html.H1("plain polling"), html.Ul(id="event-ticker", className="ticker"),
+                           dcc.Store(id="newest"),
+                           dcc.Interval(id="poll", interval=int(os.environ.get("BENCH_POLL_MS", "1000")))])
+
+    # the Store only tells the benchmark the newest ts shown (to measure the age of what is on screen)
+    @app.callback(Output("event-ticker", "children"), Output("newest", "data"), Input("poll", "n_intervals"))
+    def refresh(_n):
+        with engine.connect() as conn:
+            evs = latest_events(conn)
+        return ticker_items(evs, city, "zh", tz), {"newest_ts": max((e["ts"] for e in evs), default=None)}
+
+    return app.server
+
+
+# --------------------------------------------------------------------------- the publisher
+
+
+class Publisher(threading.Thread):
+    """Publish ``rate`` events/s as ``per_message`` events per feed entry; markers while a phase tag is set."""
+
+    def __init__(self, redis_url: str, transport: str, rate: int, per_message: int, marker_hz: float, seed: int):
+        super().__init__(name="publisher", daemon=True)
+        self.client = redis.Redis.from_url(redis_url)
+        self.transport = transport
+        self.interval = per_message / rate
+        self.marker_gap = 1 / marker_hz
+        self.messages = generate_messages(10**9, per_message, seed, 3600, mix="city")
+        self.rng = random.Random(seed)
+        self.tag: str | None = None
+        self.markers: list[tuple[str, str, float]] = []  # (tag, title, epoch s just before the XADD)
+        self.events = 0
+        self.late = 0  # entries sent more than 20 ms after their slot
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def _send(self, domain: str, payload) -> None:
+        send_raw(self.client, domain, encode(payload), self.transport, FEED_PREFIX, maxlen=20_000)
+
+    def run(self) -> None:
+        try:
+            start = time.monotonic()
+            next_bulk, k = start, 0
+            next_marker = start + self.rng.random() * self.marker_gap
+            while not self.stop_event.is_set():
+                due = min(next_bulk, next_marker)
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.stop_event.wait(wait)
+                    continue
+                if time.monotonic() - due > 0.02:
+                    self.late += 1
+                if due == next_bulk:
+                    domain, evs = next(self.messages)
+                    ts = time.time_ns() // 1_000_000
+                    for e in evs:
+                        e["ts"] = ts
+                    self._send(domain, evs)
+                    self.events += len(evs)
+                    next_bulk += self.interval
+                    if next_bulk < time.monotonic() - 1:  # a long stall: do not burst to catch up
+                        next_bulk = time.monotonic()
+                    continue
+                k += 1
+                # the k-th marker at a random moment within its own 1/marker_hz slot
+                next_marker = start + (k + self.rng.random()) * self.marker_gap
+                tag = self.tag
+                if tag is None:
+                    continue
+                title = f"{MARKER}{tag}-{k:06d}"
+                t = time.time()
+                self._send("traffic", {"id": f"mk-{tag}-{k}", "ts": int(t * 1000), "kind": "congestion",
+                                       "district": "440304", "severity": 1, "title": title, "value": 5.0,
+                                       "unit": "index", "source": "bench-latency"})
+                self.markers.append((tag, title, t))
+                self.events += 1
+        except BaseException as err:  # noqa: BLE001 - reported in the results
+            self.error = err
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(10)
+        self.client.close()
+
+
+class WireClient(threading.Thread):
+    """A websocket client of the gateway in this process: when each marker is on the wire, before any browser."""
+
+    def __init__(self, url: str):
+        super().__init__(name="wire-client", daemon=True)
+        self.url = url
+        self.seen: dict[str, float] = {}  # title -> epoch ms of the first frame that carried it
+        self.lag: list[tuple[float, float]] = []  # (epoch ms, ms since the frame's newest event was published)
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        import re
+
+        from websockets.sync.client import connect
+
+        markers, newest = re.compile(r"LATMK-[a-z]+-\d{6}"), re.compile(r'"ts":\s?(\d{13})')
+        try:
+            with connect(self.url, compression=None, max_size=2**23, open_timeout=10) as ws:
+                while not self.stop_event.is_set():
+                    try:
+                        raw = ws.recv(timeout=0.5)
+                    except TimeoutError:
+                        continue
+                    t = time.time() * 1000
+                    if isinstance(raw, bytes):
+                        raw = raw.decode()
+                    if raw.startswith('{"type":"delta"'):
+                        m = newest.search(raw)
+                        if m:
+                            self.lag.append((t, t - int(m.group(1))))
+                    for title in markers.findall(raw):
+                        self.seen.setdefault(title, t)
+        except BaseException as err:  # noqa: BLE001 - reported
+            if not self.stop_event.is_set():
+                self.error = err
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(5)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Procs:
+    """The processes this benchmark started, stopped by pid (children included) at the end."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("w")
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        try:
+            kids = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kids = []
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for k in kids:  # gunicorn's workers normally leave with their master
+            try:
+                k.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def tail(self, name: str, n: int = 3000) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+def gunicorn_argv(port: int, workers: int, target: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "--threads", "4",
+            "--graceful-timeout", "5", "-b", f"127.0.0.1:{port}", target]
+
+
+def http_ok(url: str, timeout: float = 30) -> None:
+    """Wait until ``url`` answers 200 (the server is up and has imported the app)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def wait_ingest(client: redis.Redis, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the ingest worker exited with {proc.returncode}")
+        try:
+            if all(any(g["name"] in (INGEST_GROUP, INGEST_GROUP.encode()) for g in client.xinfo_groups(s))
+                   for s in feed_names(FEED_PREFIX)):
+                return
+        except redis.ResponseError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the ingest worker did not create its consumer groups")
+
+
+def delete_keys(client: redis.Redis) -> None:
+    keys = list(client.scan_iter(match=f"{FEED_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+def start_browser(profile: Path, window: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    for a in CHROME_ARGS:
+        opts.add_argument(a)
+    opts.add_argument(f"--user-data-dir={profile}")
+    opts.add_argument(f"--window-size={window.replace('x', ',')}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE_JS})
+    return driver
+
+
+def read_probe(driver) -> dict | None:
+    raw = driver.execute_script(READ_JS)
+    return json.loads(raw) if raw else None
+
+
+def clock_offset_ms(driver) -> dict:
+    """Compare the page's clock with ours a few times: offset = page - our midpoint, +- half the round trip."""
+    best = None
+    for _ in range(5):
+        t0 = time.time()
+        js = driver.execute_script("return performance.timeOrigin + performance.now()")
+        t1 = time.time()
+        cand = (js - (t0 + t1) * 500, (t1 - t0) * 500)
+        if best is None or cand[1] < best[1]:
+            best = cand
+    return {"offset_ms": best[0], "uncertainty_ms": best[1]}
+
+
+def console_errors(driver) -> list[str]:
+    try:
+        return [e.get("message", "")[:300] for e in driver.get_log("browser")]
+    except Exception:  # noqa: BLE001 - logs are a nicety
+        return []
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..1); None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    return s[max(0, min(len(s) - 1, math.ceil(q * len(s)) - 1))]
+
+
+def dist(values: list[float]) -> dict:
+    return {"n": len(values), "p50": pct(values, 0.5), "p90": pct(values, 0.9), "p99": pct(values, 0.99),
+            "max": max(values) if values else None}
+
+
+def measure_loads(driver, url: str, needs: tuple[str, ...], n: int, timeout: float) -> list[dict]:
+    """Open ``url`` ``n`` times; per load the ms from driver.get start to each first sign of data."""
+    out = []
+    for i in range(n):
+        t0 = time.time() * 1000
+        driver.get(url)
+        returned = time.time() * 1000
+        deadline = time.monotonic() + timeout
+        probe = read_probe(driver) or {}
+        while not all(k in probe.get("first", {}) for k in needs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            probe = read_probe(driver) or {}
+        first = probe.get("first", {})
+        rel = {k: first[k] - t0 for k in ("kpi", "ticker", "live", "frame") if k in first}
+        data = [rel[k] for k in ("kpi", "ticker") if k in rel]
+        nav = probe.get("nav") or {}
+        origin = probe.get("origin", t0)
+        out.append({"load": i + 1, "first_data_ms": min(data) if data else None,
+                    **{f"{k}_ms": v for k, v in rel.items()},
+                    "nav_start_ms": origin - t0, "dcl_ms": origin + nav["dcl"] - t0 if nav.get("dcl") else None,
+                    "load_event_ms": origin + nav["load"] - t0 if nav.get("load") else None,
+                    "get_returned_ms": returned - t0,
+                    "missing": [k for k in needs if k not in first]})
+    return out
+
+
+def snapshot_cpu(pids: dict[str, int | None], db_name: str) -> dict:
+    me = psutil.Process().cpu_times()  # this process alone: the services are its children
+    snap = {"servers": server_cpu(db_name), "me": me.user + me.system, "t": time.monotonic()}
+    for name, pid in pids.items():
+        try:
+            snap[name] = tree_cpu(psutil.Process(pid)) if pid else 0.0
+        except psutil.NoSuchProcess:
+            snap[name] = 0.0
+    return snap
+
+
+def cpu_cores(a: dict, b: dict, names: list[str]) -> dict:
+    dt = b["t"] - a["t"]
+    others = cpu_delta(a["servers"], b["servers"])
+    out = {n: (b[n] - a[n]) / dt for n in names}
+    out["bench process (publisher, selenium client)"] = (b["me"] - a["me"]) / dt
+    out["PostgreSQL"] = (others.get("pg_bench", 0) + others.get("pg_aux", 0)) / dt
+    out["Redis"] = others.get("redis", 0) / dt
+    machine = others.get("machine", 0) / dt
+    out["others on the machine (and kernel)"] = max(0.0, machine - sum(out.values()))
+    out["machine busy"] = machine
+    return out
+
+
+def run_phase(name: str, args, driver, url: str, needs: tuple[str, ...], publisher: Publisher,
+              pids: dict[str, int | None], wire: WireClient | None = None) -> dict:
+    """Time the page loads, then measure the markers' publish-to-screen latency on the last one."""
+    res: dict = {"url": url.split("?")[0]}  # without a kiosk token
+    say(f"{name}: {args.loads} loads of {res['url']}")
+    res["loads"] = measure_loads(driver, url, needs, args.loads, args.load_timeout)
+    firsts = [ld["first_data_ms"] for ld in res["loads"] if ld["first_data_ms"] is not None]
+    res["first_data_median_ms"] = statistics.median(firsts) if firsts else None
+    for k in ("kpi", "ticker", "live"):
+        vals = [ld[f"{k}_ms"] for ld in res["loads"] if f"{k}_ms" in ld]
+        res[f"{k}_median_ms"] = statistics.median(vals) if vals else None
+    say(f"{name}: loads done, first data " + ", ".join(
+        "-" if ld["first_data_ms"] is None else f"{ld['first_data_ms']:.0f} ms" for ld in res["loads"]))
+    # No script runs in the page from here until the end: a page that falls behind runs it late.
+    time.sleep(args.warmup)
+    say(f"{name}: {args.seconds:.0f} s of markers at {args.marker_hz:g}/s under {args.rate:,} events/s")
+    load0 = os.getloadavg()
+    cpu0 = snapshot_cpu(pids, args.db_name)
+    ev0, late0 = publisher.events, publisher.late
+    w0 = time.time() * 1000
+    publisher.tag = name
+    time.sleep(args.seconds)
+    publisher.tag = None
+    w1 = time.time() * 1000
+    ev1, late1 = publisher.events, publisher.late
+    cpu1 = snapshot_cpu(pids, args.db_name)
+    load1 = os.getloadavg()
+    time.sleep(args.grace)  # stragglers may still appear
+    t_read = time.monotonic()
+    probe = read_probe(driver) or {}
+    res["read_wait_s"] = time.monotonic() - t_read  # how long the page took to run our one script
+    say(f"{name}: window done (reading the page took {res['read_wait_s']:.1f} s)")
+    sent = [(title, t * 1000) for tag, title, t in publisher.markers if tag == name]
+    dom, raf, net = probe.get("dom", {}), probe.get("raf", {}), probe.get("net", {})
+    lat = [dom[t] - p for t, p in sent if t in dom]
+    if wire is not None:
+        on_wire = [wire.seen[t] - p for t, p in sent if t in wire.seen]
+        res["wire"] = {"markers": len(on_wire), "latency_ms": dist(on_wire),
+                       "newest_lag_ms": dist([d for t, d in wire.lag if w0 <= t < w1]),
+                       "error": repr(wire.error) if wire.error else None}
+    res["markers"] = {
+        "sent": len(sent), "seen": len(lat), "arrived": sum(t in net for t, _ in sent),
+        "never_arrived": sum(t not in net and t not in dom for t, _ in sent),
+        "arrived_not_shown": sum(t in net and t not in dom for t, _ in sent),
+        "latency_ms": dist(lat),
+        "paint_ms": dist([raf[t] - p for t, p in sent if t in raf]),
+        "arrival_ms": dist([net[t] - p for t, p in sent if t in net]),
+        "arrival_to_dom_ms": dist([dom[t] - net[t] for t, _ in sent if t in dom and t in net]),
+    }
+    lag = [(t, d) for t, d in probe.get("lag", []) if w0 <= t < w1]
+    last = probe.get("lag", [])[-1:]  # the newest frame the page had taken in when read
+    behind_ms = last[0][1] + (probe.get("now", last[0][0]) - last[0][0]) if last else None
+    edge = w0 + 5000, w1 - 5000
+    # how old the newest event on screen gets before the next frame or answer replaces it
+    ages = [t2 - (t1 - d1) for (t1, d1), (t2, _d2) in zip(lag, lag[1:])]
+    res["screen_age_ms"] = dist(ages)
+    res["frame_lag_ms"] = {**dist([d for _t, d in lag]),
+                           "first_5s_median": pct([d for t, d in lag if t < edge[0]], 0.5),
+                           "last_5s_median": pct([d for t, d in lag if t >= edge[1]], 0.5),
+                           "behind_at_read": behind_ms}
+    if behind_ms is not None:
+        # markers published after the newest event the page had taken in are still queued, not dropped
+        cut = probe.get("now", w1) - behind_ms
+        res["markers"]["queued_at_read"] = sum(p > cut and t not in net and t not in dom for t, p in sent)
+    span_s = (w1 - w0) / 1000
+    long = [d for s, d in probe.get("longtasks", []) if w0 <= s < w1]
+    frames = [b for t, b in probe.get("frames", []) if w0 <= t < w1]
+    res["browser"] = {"frames_per_s": len(frames) / span_s, "kib_per_s": sum(frames) / 1024 / span_s,
+                      "longtasks": len(long), "longtask_ms": sum(long),
+                      "longtask_ms_per_frame": sum(long) / len(frames) if frames else None,
+                      "longtask_share": sum(long) / (span_s * 1000)}
+    res["publisher"] = {"events_per_s": (ev1 - ev0) / span_s, "late_entries": late1 - late0}
+    res["cpu_cores"] = cpu_cores(cpu0, cpu1, list(pids))
+    res["loadavg"] = {"start": load0, "end": load1}
+    res["window_s"] = span_s
+    return res
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def push_phase(args, procs: Procs, env: dict, driver, publisher: Publisher, ingest_pid: int) -> dict:
+    app_port, ws_port = free_port(), free_port()
+    origin = f"http://127.0.0.1:{app_port}"
+    penv = {**env, "PANORAMA_PORT": str(app_port), "PANORAMA_WS_PORT": str(ws_port), "PANORAMA_WS_HOST": "127.0.0.1",
+            "PANORAMA_WS_URL": f"ws://127.0.0.1:{ws_port}/", "PANORAMA_WS_ORIGINS": origin}
+    fps = ["--max-fps", str(args.max_fps)] if args.max_fps else []
+    gw = procs.start("gateway", [sys.executable, "-m", "dashboard.gateway", "--host", "127.0.0.1", "--port",
+                                 str(ws_port), "--channel", UPDATES, *fps], penv)
+    app = procs.start("app", gunicorn_argv(app_port, args.workers, "app:server"), penv)
+    wire = None
+    try:
+        wait_port(ws_port, gw, 60, "the gateway")
+        wait_port(app_port, app, 60, "the app")
+        http_ok(origin + "/")
+        say(f"push: app on {origin}, gateway on ws://127.0.0.1:{ws_port}/")
+        access = page_access(env["DATABASE_URL"], args.page)
+        sign_in(driver, origin, access)
+        wire = WireClient(f"ws://127.0.0.1:{ws_port}/")
+        wire.start()
+        url = origin + args.page + access.get("query", "")
+        pids = {"chromium": driver.service.process.pid, "app (gunicorn)": app.pid, "gateway": gw.pid,
+                "ingest": ingest_pid}
+        res = run_phase("push", args, driver, url, ("kpi", "ticker", "live"), publisher, pids, wire)
+    finally:
+        if wire is not None:
+            wire.finish()
+        driver.get("about:blank")
+        procs.stop("app")
+        procs.stop("gateway")
+    res["gateway_warnings"] = _warnings(procs.tail("gateway", 10**6))
+    res["app_warnings"] = _warnings(procs.tail("app", 10**6))
+    return res
+
+
+def poll_phase(args, procs: Procs, env: dict, driver, publisher: Publisher, ingest_pid: int) -> dict:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    srv = procs.start("baseline", gunicorn_argv(port, args.workers, "bench.latency:baseline_server()"),
+                      {**env, "BENCH_POLL_MS": str(args.poll_ms)})
+    try:
+        wait_port(port, srv, 60, "the baseline server")
+        http_ok(base + "/")
+        say(f"poll: baseline on {base}")
+        return run_phase("poll", args, driver, base + "/", ("ticker",), publisher,
+                         {"chromium": driver.service.process.pid, "baseline (gunicorn)": srv.pid,
+                          "ingest": ingest_pid})
+    finally:
+        driver.get("about:blank")
+        procs.stop("baseline")
+
+
+def _warnings(log: str) -> list[str]:
+    """Return the log's warnings and errors, each traceback by its last line."""
+    out, in_tb = [], False
+    for line in log.splitlines():
+        if line.startswith("Traceback"):
+            in_tb = True
+        elif in_tb and line and not line.startswith(" "):
+            out.append("  " + line[:200])
+            in_tb = False
+        elif "WARNING" in line or "ERROR" in line:
+            out.append(line[:200])
+    return out[:20]
+
+
+def page_access(db_url: str, page: str) -> dict:
+    """Let the browser in where the tree has sign-in (``dashboard.users``); {} where pages are open.
+
+    ``/wall`` gets a kiosk token (``?token=``), other pages a viewer of the bench's own to sign in as.
+    """
+    try:
+        from dashboard import users
+    except ImportError:
+        return {}
+    import secrets
+
+    from dashboard.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        if page == "/wall" and hasattr(users, "create_kiosk_token"):
+            return {"query": "?token=" + users.create_kiosk_token(engine, "bench.latency")[1]}
+        if hasattr(users, "create_user"):
+            password = secrets.token_urlsafe(16)
+            users.create_user(engine, "bench-latency", password, "viewer", None, [])
+            return {"login": ("bench-latency", password)}
+    finally:
+        engine.dispose()
+    return {}
+
+
+SIGN_IN_JS = """
+const [user, password, done] = arguments;
+fetch('/api/session', {method: 'POST', credentials: 'same-origin', headers: {'Content-Type': 'application/json'},
+                       body: JSON.stringify({username: user, password: password})})
+  .then((r) => done(r.status), (e) => done(String(e)));
+"""
+
+
+def sign_in(driver, origin: str, access: dict) -> None:
+    if "login" not in access:
+        return
+    driver.get(origin + "/login")
+    status = driver.execute_async_script(SIGN_IN_JS, *access["login"])
+    if status != 200:
+        raise RuntimeError(f"signing in for the benchmark failed: {status}")
+
+
+def stored_events(db_url: str) -> int | None:
+    from sqlalchemy import text
+
+    from dashboard.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+    except Exception:  # noqa: BLE001 - a nicety
+        return None
+    finally:
+        engine.dispose()
+
+
+def run(args) -> dict:
+    started = time.monotonic()
+    res: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("json", "output")},
+                 "machine": {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}, "errors": []}
+    busy0 = server_cpu(args.db_name).get(-1, (None, 0.0))[1]
+    bus = redis.Redis.from_url(args.redis_url)
+    delete_keys(bus)
+    db_url = recreate_database(args.pg_url, args.db_name)
+    env = service_env(args.redis_url, db_url, PANORAMA_FEED_PREFIX=FEED_PREFIX)
+    publisher = None
+    driver = None
+    chrome_pids: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        procs = Procs(Path(tmp))
+        try:
+            ingest = procs.start("ingest", [sys.executable, "-c", INGEST_SHIM, UPDATES, "--transport",
+                                            args.transport], env)
+            wait_ingest(bus, ingest)
+            publisher = Publisher(args.redis_url, args.transport, args.rate, args.per_message, args.marker_hz,
+                                  args.seed)
+            publisher.start()
+            say("ingest worker and publisher running; starting Chromium")
+            driver = start_browser(Path(tmp) / "profile", args.window)
+            driver.get("about:blank")
+            res["clock"] = clock_offset_ms(driver)
+            chrome_pids = [p.pid for p in psutil.Process(driver.service.process.pid).children(recursive=True)]
+            for name, fn in (("push", push_phase), ("poll", poll_phase)):
+                if name == "poll" and args.no_poll:
+                    continue
+                try:
+                    res[name] = fn(args, procs, env, driver, publisher, ingest.pid)
+                    res[name]["console_errors"] = console_errors(driver)
+                except Exception as err:  # noqa: BLE001 - reported, then the next phase runs
+                    res["errors"].append(f"{name}: {err!r}")
+                    for log in ("gateway", "app", "baseline", "ingest"):
+                        if procs.tail(log):
+                            say(f"--- {log}.log:\n{procs.tail(log)}")
+                if ingest.poll() is not None:
+                    raise RuntimeError(f"the ingest worker exited with {ingest.returncode}:\n{procs.tail('ingest')}")
+            if publisher.error:
+                res["errors"].append(f"publisher: {publisher.error!r}")
+        except Exception as err:  # noqa: BLE001 - reported
+            res["errors"].append(repr(err))
+        finally:
+            if publisher is not None:
+                publisher.finish()
+                res["published_events"] = publisher.events
+            time.sleep(1)
+            res["stored_events"] = stored_events(db_url)
+            res["ingest_warnings"] = _warnings(procs.tail("ingest", 10**6))
+            if driver is not None:
+                try:
+                    chrome_pids += [p.pid for p in psutil.Process(driver.service.process.pid).children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    pass
+                try:
+                    driver.quit()
+                except Exception:  # noqa: BLE001
+                    pass
+                for pid in set(chrome_pids):  # anything of ours that outlived quit()
+                    try:
+                        psutil.Process(pid).kill()
+                    except psutil.NoSuchProcess:
+                        pass
+            procs.stop_all()
+            delete_keys(bus)
+            bus.close()
+            if not args.keep_db:
+                drop_database(args.pg_url, args.db_name)
+    res["seconds"] = time.monotonic() - started
+    busy1 = server_cpu(args.db_name).get(-1, (None, 0.0))[1]
+    res["machine"]["loadavg_end"] = os.getloadavg()
+    res["machine"]["busy_cores_whole_run"] = (busy1 - busy0) / res["seconds"]
+    return res
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_load(values) -> str:
+    return " ".join(f"{x:.2f}" for x in values)
+
+
+def print_report(res: dict, file=sys.stdout) -> None:
+    cfg = res["config"]
+    phases = [(n, res[n]) for n in ("push", "poll") if n in res]
+    labels = {"push": f"push: gateway, {cfg['page']}", "poll": f"poll: dcc.Interval {cfg['poll_ms'] / 1000:g} s"}
+    print(f"\nPublish-to-screen latency: {cfg['rate']:,} events/s ({cfg['rate'] // cfg['per_message']} entries/s x "
+          f"{cfg['per_message']} events, {cfg['transport']}), {cfg['marker_hz']:g} markers/s for "
+          f"{cfg['seconds']:.0f} s per phase; headless Chromium {cfg['window']}", file=file)
+    w = 30
+    print(f"\n  {'':<48}" + "".join(f"{labels[n]:>{w}}" for n, _ in phases), file=file)
+
+    def row(label, fn):
+        vals = []
+        for _n, p in phases:
+            try:
+                v = fn(p)
+            except (KeyError, TypeError, ZeroDivisionError, IndexError):
+                v = None
+            vals.append("-" if v is None else v)
+        print(f"  {label:<48}" + "".join(f"{v:>{w}}" for v in vals), file=file)
+
+    def ms(v):
+        return "-" if v is None else f"{v:,.0f}"
+
+    def quad(d):
+        return " / ".join(ms(d[k]) for k in ("p50", "p90", "p99", "max"))
+
+    row("markers seen on screen / sent (missed)", lambda p: f"{p['markers']['seen']} / {p['markers']['sent']} "
+        f"({1 - p['markers']['seen'] / p['markers']['sent']:.0%})")
+    row("publish -> in ticker p50/p90/p99/max, ms", lambda p: quad(p["markers"]["latency_ms"]))
+    row(f"target: p99 <= {TARGET_P99_MS} ms", lambda p: (
+        "met" if p["markers"]["latency_ms"]["p99"] <= TARGET_P99_MS else "NOT met")
+        if p["markers"]["latency_ms"]["p99"] is not None else None)
+    row("publish -> next animation frame p50/p99, ms",
+        lambda p: f"{ms(p['markers']['paint_ms']['p50'])} / {ms(p['markers']['paint_ms']['p99'])}")
+    row("on the wire (a Python ws client): markers", lambda p: str(p["wire"]["markers"]) if "wire" in p else None)
+    row("  publish -> on the wire p50/p90/p99/max, ms", lambda p: quad(p["wire"]["latency_ms"]) if "wire" in p
+        else None)
+    row("  newest event of a frame: publish -> wire p50/p99",
+        lambda p: f"{ms(p['wire']['newest_lag_ms']['p50'])} / {ms(p['wire']['newest_lag_ms']['p99'])}"
+        if "wire" in p else None)
+    row("markers arrived in the browser (frame/answer)", lambda p: f"{p['markers']['arrived']}")
+    row("publish -> arrived p50/p90/p99/max, ms", lambda p: quad(p["markers"]["arrival_ms"]))
+    row("arrived -> in ticker p50/p99, ms", lambda p: f"{ms(p['markers']['arrival_to_dom_ms']['p50'])} / "
+                                                    f"{ms(p['markers']['arrival_to_dom_ms']['p99'])}")
+    row("missed: never arrived / arrived, not shown",
+        lambda p: f"{p['markers']['never_arrived']} / {p['markers']['arrived_not_shown']}")
+    row("  of the never arrived: still queued at the end", lambda p: p["markers"].get("queued_at_read"))
+    row("newest event: publish -> taken in p50/p99/max, ms",
+        lambda p: " / ".join(ms(p["frame_lag_ms"][k]) for k in ("p50", "p99", "max")) if p["frame_lag_ms"]["n"]
+        else None)
+    row("  median in the first / last 5 s, ms", lambda p: f"{ms(p['frame_lag_ms']['first_5s_median'])} / "
+                                                        f"{ms(p['frame_lag_ms']['last_5s_median'])}"
+        if p["frame_lag_ms"]["n"] else None)
+    row("age of newest shown, before replaced p50/p99, ms",
+        lambda p: f"{ms(p['screen_age_ms']['p50'])} / {ms(p['screen_age_ms']['p99'])}" if p["screen_age_ms"]["n"]
+        else None)
+    row("frames or fetches / s, KiB/s into the page",
+        lambda p: f"{p['browser']['frames_per_s']:.1f}, {p['browser']['kib_per_s']:,.0f}")
+    row("page long tasks: count, ms (share of window)", lambda p: f"{p['browser']['longtasks']}, "
+        f"{p['browser']['longtask_ms']:,.0f} ({p['browser']['longtask_share']:.0%})")
+    row("  long-task ms per frame or answer taken in", lambda p: ms(p["browser"]["longtask_ms_per_frame"]))
+    row("publisher events/s (late entries)",
+        lambda p: f"{p['publisher']['events_per_s']:,.0f} ({p['publisher']['late_entries']})")
+    row("reading the page after the window took, s", lambda p: f"{p['read_wait_s']:.1f}")
+    print(file=file)
+    row(f"open -> first live data, median of {cfg['loads']}, ms", lambda p: ms(p["first_data_median_ms"]))
+    row(f"target: <= {TARGET_FIRST_DATA_S:g} s", lambda p: (
+        "met" if p["first_data_median_ms"] <= TARGET_FIRST_DATA_S * 1000 else "NOT met")
+        if p["first_data_median_ms"] is not None else None)
+    row("  each load (first is a cold cache), ms",
+        lambda p: " ".join(ms(ld["first_data_ms"]) for ld in p["loads"]))
+    row("  first KPI / first ticker item, median ms", lambda p: f"{ms(p['kpi_median_ms'])} / "
+                                                               f"{ms(p['ticker_median_ms'])}")
+    row("  socket live, median ms", lambda p: ms(p["live_median_ms"]) if p["live_median_ms"] else None)
+    row("  DOMContentLoaded / load event, median ms", lambda p: (
+        f"{ms(statistics.median([ld['dcl_ms'] for ld in p['loads']]))} / "
+        f"{ms(statistics.median([ld['load_event_ms'] for ld in p['loads']]))}"))
+    print(file=file)
+    names = []
+    for _n, p in phases:
+        for k in p.get("cpu_cores", {}):
+            if k not in names:
+                names.append(k)
+    for k in names:
+        row(f"CPU cores: {k}", lambda p, k=k: f"{p['cpu_cores'][k]:.2f}" if k in p["cpu_cores"] else None)
+    row("load average 1 min at window start / end",
+        lambda p: f"{p['loadavg']['start'][0]:.2f} / {p['loadavg']['end'][0]:.2f}")
+    row("browser console errors", lambda p: str(len(p.get("console_errors", []))))
+    m = res["machine"]
+    clock = res.get("clock") or {}
+    if clock:
+        print(f"\n  page clock - bench clock: {clock['offset_ms']:+.1f} ms +- {clock['uncertainty_ms']:.1f} "
+              "(performance.timeOrigin + now() against time.time(), at about:blank)", file=file)
+    print(f"""
+Machine: {m['cpus']} CPUs; load average (1/5/15 min) {fmt_load(m['loadavg_start'])} at start,
+{fmt_load(m.get('loadavg_end', ()))} at the end; {m.get('busy_cores_whole_run', 0):.2f} cores busy over the whole run
+(everything on the machine). Published {res.get('published_events', 0):,} events, stored
+{res.get('stored_events') or 0:,}.
+Latency = when the marker's title is first in #event-ticker's DOM (a MutationObserver) - just before the
+XADD; arrived = when the page's script takes in the first websocket frame or fetch answer that carries it
+(a busy page takes frames in late: that is queueing in the browser, not on the wire). Misses are markers that
+never appeared: the gateway sends the newest 50 events of each frame (<= 10 frames/s), the page keeps the newest
+30, the baseline shows the 30 newest rows at each 1 s poll; at {cfg['rate']:,} events/s that is ~30 ms of traffic.
+So the baseline only ever shows markers that were published just before one of its polls: its marker latency
+is of those survivors; "newest event: publish -> taken in" and "age of newest shown" hold for every frame.
+Took {res['seconds']:.0f} s.""", file=file)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--rate", type=int, default=1000, help="events per second")
+    p.add_argument("--per-message", type=int, default=50, help="events per feed entry")
+    p.add_argument("--marker-hz", type=float, default=10, help="marker events per second while measuring")
+    p.add_argument("--seconds", type=float, default=30, help="measured seconds of each phase")
+    p.add_argument("--warmup", type=float, default=3, help="seconds on the page before measuring")
+    p.add_argument("--grace", type=float, default=2, help="seconds after the window for late markers")
+    p.add_argument("--loads", type=int, default=5, help="page loads timed in each phase")
+    p.add_argument("--load-timeout", type=float, default=20, help="seconds a load may take to show data")
+    p.add_argument("--page", default="/wall", choices=("/wall", "/"), help="the push page to measure")
+    p.add_argument("--poll-ms", type=int, default=1000, help="the baseline's dcc.Interval")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (4 threads each) of app and baseline")
+    p.add_argument("--max-fps", type=float, help="the gateway's --max-fps (default: the gateway's own, 10)")
+    p.add_argument("--transport", choices=("stream", "pubsub"), default="stream", help="feed transport")
+    p.add_argument("--window", default="1920x1080", help="browser window size")
+    p.add_argument("--no-poll", action="store_true", help="skip the polling baseline")
+    p.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis db of the feeds (keys of our prefix only)")
+    p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server; the bench makes its own database")
+    p.add_argument("--db-name", default=DEFAULT_DB, help="database to drop, create and migrate")
+    p.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
+    p.add_argument("--seed", type=int, default=20261126, help="seed of the generated events and marker times")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
+    args = p.parse_args(argv)
+    if args.rate < 1 or args.per_message < 1 or args.per_message > 1000 or args.marker_hz <= 0 or args.loads < 1:
+        p.error("--rate, --marker-hz and --loads must be positive, --per-message 1..1000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t = perf_counter()
+    res = run(args)
+    say(f"done in {perf_counter() - t:.0f} s")
+    if args.output:
+        Path(args.output).write_text(json.dumps(res, indent=2, ensure_ascii=False, default=str))
+    if args.json:
+        print(json.dumps(res, indent=2, ensure_ascii=False, default=str))
+    elif "push" in res or "poll" in res:
+        print_report(res)
+    for e in res["errors"]:
+        print(f"ERROR {e}", file=sys.stderr)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
