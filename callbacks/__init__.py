@@ -1,6 +1,6 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import district, live, panorama, router
+from callbacks import dispatch, district, live, panorama, router
 
 
 def register_all(app) -> None:
@@ -9,3 +9,4 @@ def register_all(app) -> None:
     live.register_callbacks(app)
     panorama.register_callbacks(app)
     district.register_callbacks(app)
+    dispatch.register_callbacks(app)

@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs
 
-from dash import Input, Output, State, no_update
+from dash import Input, Output, State, clientside_callback, no_update
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks import district_data
-from dashboard import live, queries
+from dashboard import auth, live, queries
 from dashboard.i18n import t
 from feeds.pipeline import now_ms
 from layouts.common import not_found_layout, unavailable_layout
+from layouts.dispatch import dispatch_layout
 from layouts.district import district_layout
+from layouts.login import forbidden_layout, login_layout
 from layouts.panorama import panorama_layout
 from layouts.wall import wall_layout
 
 log = logging.getLogger(__name__)
+
+# A full navigation after signing in, so the new session cookie reaches every request of the page.
+SIGN_IN_JS = """
+async function (nClicks, nSubmit, username, password, ctx) {
+    const T = ctx.text;
+    const next = /^\\/(?![\\/\\\\])/.test(ctx.next || '') ? ctx.next : '/';
+    try {
+        const r = await fetch('/api/session', {
+            method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({username: (username || '').trim(), password: password || ''}),
+        });
+        if (r.ok) { window.location.assign(next); return T.signing_in; }
+        if (r.status === 429) { return T.too_many.replace('{s}', r.headers.get('Retry-After') || '60'); }
+        if (r.status === 401 || r.status === 400) { return T.bad_credentials; }
+        return T.failed;
+    } catch (e) {
+        return T.failed;
+    }
+}
+"""
 
 
 def live_settings(cfg: dict) -> dict:
@@ -37,11 +61,33 @@ def _state(svc, now: int) -> dict | None:
         return None
 
 
-def render(pathname: str | None, lang: str) -> object:
+def guard(path: str, search: str | None, lang: str) -> object | None:
+    """Return the sign-in or not-allowed page when the visitor may not see ``path``, else None."""
+    here = path + (search or "")
+    if path == "/login":
+        return login_layout(lang, auth.safe_next(_next_of(search)))
+    access = auth.page_access(path, auth.kiosk_token_of(search))
+    if access == "login":
+        # The shell was served before the session ended (or a link was followed): sign in right here.
+        return login_layout(lang, auth.safe_next(here))
+    if access == "forbidden":
+        return forbidden_layout(lang, auth.current_user().role, auth.login_url(here))
+    return None
+
+
+def _next_of(search: str | None) -> str:
+    values = parse_qs((search or "").lstrip("?")).get("next")
+    return values[0] if values else "/"
+
+
+def render(pathname: str | None, lang: str, search: str | None = None) -> object:
     """Return the layout of ``pathname`` (the not-found page for anything unknown)."""
     svc = current_app.extensions["panorama"]
     cfg = svc.config
     path = (pathname or "/").rstrip("/") or "/"
+    denied = guard(path, search, lang)
+    if denied is not None:
+        return denied
     now = now_ms()
     if path in ("/", "/wall"):
         state = _state(svc, now)
@@ -63,16 +109,28 @@ def render(pathname: str | None, lang: str) -> object:
             log.warning("district %s unavailable", district.code, exc_info=True)
             return unavailable_layout(lang)
         return district_layout(svc.city, district, lang, window, data, cfg["PANORAMA_TZ"])
+    if path == "/dispatch":
+        return dispatch_layout(lang, auth.current_user(), city=svc.city, poll_ms=cfg["PANORAMA_POLL_MS"])
     return not_found_layout(lang, t("not_found_route", lang, path=pathname))
 
 
 def register_callbacks(app) -> None:
     """Register the router and the language switch."""
 
-    # url, language -> page
-    @app.callback(Output("page", "children"), Input("url", "pathname"), Input("lang", "data"))
-    def route(pathname, lang):
-        return render(pathname, lang if lang in ("zh", "en") else "zh")
+    # url, language (and the signed-in user or kiosk token) -> page
+    @app.callback(Output("page", "children"), Input("url", "pathname"), Input("lang", "data"),
+                  State("url", "search"))
+    def route(pathname, lang, search):
+        return render(pathname, lang if lang in ("zh", "en") else "zh", search)
+
+    # sign-in form -> POST /api/session -> the page it came from (the session cookie is the browser's)
+    clientside_callback(
+        SIGN_IN_JS,
+        Output("login-error", "children"),
+        Input("login-submit", "n_clicks"), Input("login-password", "n_submit"),
+        State("login-username", "value"), State("login-password", "value"), State("login-context", "data"),
+        prevent_initial_call=True,
+    )
 
     # language button -> stored language
     @app.callback(Output("lang", "data"), Input("lang-toggle", "n_clicks"), State("lang", "data"),

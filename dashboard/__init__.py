@@ -26,7 +26,7 @@ def _secret_key(cfg: dict[str, Any]) -> str:
 def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     """Create the Dash app: read configuration, connect services, register API, pages and callbacks."""
     from callbacks import register_all
-    from dashboard import api, cli, metrics
+    from dashboard import api, auth, cli, dispatch_api, metrics
     from dashboard.config import load_config
     from dashboard.i18n import t
     from dashboard.services import build_services
@@ -48,7 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     server.json.sort_keys = False
     services = build_services(cfg)
     server.extensions["panorama"] = services
+    auth.init_app(server)
     api.init_app(server)
+    dispatch_api.init_app(server)
     metrics.init_app(server, services)
     cli.init_app(server)
     app.layout = shell

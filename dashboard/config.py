@@ -11,7 +11,8 @@ from typing import Any, Mapping
 DEFAULT_STALE_AFTER = {"security": 120, "traffic": 120, "environment": 600, "incident": 900}
 
 _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORAMA_FLUSH_MS",
-             "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS"}
+             "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS",
+             "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -45,6 +46,12 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         "PANORAMA_WALL_CYCLE_S": 15,
         # How often a page polls /api/summary?live=1 when it cannot reach the gateway
         "PANORAMA_POLL_MS": 3000,
+        # Sign-in: the session cookie gets Secure (set it behind HTTPS), its lifetime, and the
+        # failed sign-ins allowed per username and address within the window before a 429.
+        "PANORAMA_SECURE_COOKIES": False,
+        "PANORAMA_SESSION_HOURS": 12,
+        "PANORAMA_LOGIN_MAX_FAILURES": 5,
+        "PANORAMA_LOGIN_WINDOW_S": 300,
         "INSTANCE_PATH": str(instance),
     }
 
@@ -77,6 +84,7 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         cfg[key] = int(cfg[key])
     cfg["PANORAMA_SIMULATE"] = parse_bool(cfg["PANORAMA_SIMULATE"])
     cfg["PANORAMA_AUTO_MIGRATE"] = parse_bool(cfg["PANORAMA_AUTO_MIGRATE"])
+    cfg["PANORAMA_SECURE_COOKIES"] = bool(parse_bool(cfg["PANORAMA_SECURE_COOKIES"]))
     if isinstance(cfg["PANORAMA_STALE_AFTER"], str):
         # "traffic=60,incident=600" overrides the listed domains only
         stale = dict(DEFAULT_STALE_AFTER)

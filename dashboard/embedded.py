@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from dataclasses import dataclass, field
 
+from dashboard import users as accounts
+from dashboard.dispatch_api import start_deadline_checker
 from dashboard.gateway import Gateway
 from dashboard.services import Services
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
@@ -38,6 +41,7 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
     from feeds.simulate import Simulator
 
     cfg = services.config
+    _print_demo_users(create_demo_users(services))
     common = {"prefix": cfg["PANORAMA_FEED_PREFIX"], "batch_size": cfg["PANORAMA_BATCH_SIZE"],
               "flush_ms": cfg["PANORAMA_FLUSH_MS"]}
     consumers: list[Consumer] = [
@@ -47,6 +51,8 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
     for c in consumers:
         c.start()
     running = Embedded(consumers)
+    # Task deadlines are checked here in the embedded default, by every ingest worker in production.
+    start_deadline_checker(services, running.stop_event)
     if gateway:
         running.gateway = _start_gateway(services)
     if cfg["PANORAMA_SIMULATE"] if simulate is None else simulate:
@@ -72,3 +78,36 @@ def _start_gateway(services: Services) -> Gateway | None:
         gw.stop()
         return None
     return gw
+
+
+# One demo user per role, so a newcomer can try every page; the liaison acts for the fire service.
+DEMO_USERS = (("demo-viewer", "viewer", None), ("demo-officer", "officer", None),
+              ("demo-commander", "commander", None), ("demo-liaison", "liaison", "fire"),
+              ("demo-admin", "admin", None))
+
+
+def create_demo_users(services: Services) -> list[tuple[str, str, str]]:
+    """Create the demo users that do not exist yet, with random passwords; return (name, role, password)."""
+    existing = {u["username"] for u in accounts.list_users(services.engine)}
+    departments = [d["code"] for d in services.city.departments]
+    made = []
+    for name, role, department in DEMO_USERS:
+        if name in existing:
+            continue
+        password = secrets.token_urlsafe(9)
+        try:
+            accounts.create_user(services.engine, name, password, role, department, departments)
+        except accounts.UserError:
+            # Another process created it first (or the city pack has no such department).
+            log.warning("demo user %s not created", name, exc_info=True)
+            continue
+        made.append((name, role, password))
+    return made
+
+
+def _print_demo_users(made: list[tuple[str, str, str]]) -> None:
+    # Printed once, when created: only the hashes are kept, so a restart cannot show them again.
+    if not made:
+        return
+    lines = [f"  {name:<16} {role:<10} {password}" for name, role, password in made]
+    print("Demo users (shown once; `flask --app app:server users list` lists them):", *lines, sep="\n", flush=True)

@@ -173,3 +173,29 @@ task_events = Table(
     Index("ix_task_events_incident", "incident_id", "id"),
     Index("ix_task_events_task", "task_id", "id"),
 )
+
+# Who may sign in. Passwords are werkzeug hashes; a disabled user keeps its row (the audit log names it).
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    # The department a liaison acts for (a code of the city pack); NULL for the other roles.
+    Column("department", String(64)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_login_ms", BigInteger),
+)
+
+# Read-only tokens for the video wall's browser, which nobody signs in on; only the SHA-256 is kept.
+kiosk_tokens = Table(
+    "kiosk_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
+)

@@ -8,6 +8,7 @@ import signal
 import threading
 
 from dashboard.config import load_config
+from dashboard.dispatch_api import start_deadline_checker
 from dashboard.services import Services, build_services
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     consumers = make_consumers(services, args.transport, args.consumer)
     for c in consumers:
         c.start()
+    # Escalation of overdue tasks: safe in every worker, each task is escalated exactly once.
+    start_deadline_checker(services, stop)
     log.info("ingest worker: %s from %s into %s", args.transport, cfg["REDIS_URL"],
              services.engine.url.render_as_string(hide_password=True))
     stop.wait()

@@ -26,3 +26,32 @@ def make_event(n: int, *, domain: str | None = None, district: str = "futian", k
         ev["domain"] = domain
     ev.update(extra)
     return ev
+
+
+TEST_PASSWORD = "test-password-1"
+
+
+def make_user(app, username: str = "officer", role: str = "officer", department: str | None = None,
+              password: str = TEST_PASSWORD):
+    """Create a user in the app's database (``app`` a Dash app or its Flask server); return it."""
+    from dashboard import users as accounts
+
+    server = getattr(app, "server", app)
+    svc = server.extensions["panorama"]
+    departments = [d["code"] for d in svc.city.departments]
+    return accounts.create_user(svc.engine, username, password, role, department, departments)
+
+
+def sign_in(dash_duo, app, path: str = "/", role: str = "officer", username: str | None = None) -> None:
+    """Sign the dash_duo browser in as a new user of ``role`` (after ``start_server``), then open ``path``."""
+    username = username or f"browser-{role}"
+    make_user(app, username, role, "fire" if role == "liaison" else None)
+    status = dash_duo.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/session', {method: 'POST', credentials: 'same-origin',"
+        " headers: {'Content-Type': 'application/json'},"
+        " body: JSON.stringify({username: arguments[0], password: arguments[1]})})"
+        ".then(r => done(r.status), e => done(String(e)));", username, TEST_PASSWORD)
+    assert status == 200, f"sign-in answered {status}"
+    dash_duo.driver.get(dash_duo.server_url.rstrip("/") + path)
+    dash_duo.wait_for_element("#react-entry-point")

@@ -11,10 +11,11 @@ import time
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
-from tests.helpers import make_event, wait_for
+from tests.helpers import make_event, sign_in, wait_for
 from tests.test_api import ingest_now
 
-FAST = {"PANORAMA_POLL_MS": 700}
+# Fast polling; the wall's spotlight stays put so a slow run cannot see it move mid-count.
+FAST = {"PANORAMA_POLL_MS": 700, "PANORAMA_WALL_CYCLE_S": 3600}
 
 
 def ev(n, minutes_ago=0.0, **kw):
@@ -54,6 +55,7 @@ def fast_app(make_app, redis_client):
 def test_incident_appears_in_ticker_and_raises_kpi_without_reload(fast_app, dash_duo):
     ingest_now(fast_app, {"traffic": [ev(1), ev(2, minutes_ago=5)]})
     dash_duo.start_server(fast_app)
+    sign_in(dash_duo, fast_app)  # every page needs a signed-in user
     dash_duo.wait_for_text_to_equal("#kpi-traffic", "2", timeout=10)
     dash_duo.wait_for_text_to_equal("#kpi-incident", "0")
     dash_duo.wait_for_element("#live-indicator.conn-polling", timeout=10)
@@ -72,6 +74,7 @@ def test_clicking_a_district_opens_its_drill_down(app, dash_duo):
     ingest_now(app, {"security": [ev(1, district="futian", kind="theft", title="福田 盗窃")]})
     dash_duo.driver.set_window_size(1600, 1000)
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=10)
     # where Futian's centre is on screen, asked of the map itself once it has fitted its box
     point = wait_for(lambda: js(dash_duo, """
@@ -96,6 +99,7 @@ def test_markup_in_titles_is_shown_as_text(app, dash_duo):
     hostile = "<script>alert(1)</script><b>深南大道拥堵</b>"
     ingest_now(app, {"traffic": [ev(1, title=hostile)]})
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.wait_for_contains_text("#event-ticker", hostile, timeout=10)
     assert js(dash_duo, "return document.querySelectorAll('#event-ticker b, #event-ticker script').length") == 0
     dash_duo.driver.get(dash_duo.server_url + "/district/futian")
@@ -109,6 +113,7 @@ def test_markup_in_titles_is_shown_as_text(app, dash_duo):
 def test_a_feed_that_goes_silent_reads_stale(make_app, redis_client, dash_duo):
     app = make_app(PANORAMA_STALE_AFTER="traffic=3", **FAST)
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     traffic, security = "#feed-status li:nth-child(2)", "#feed-status li:nth-child(1)"
     dash_duo.wait_for_contains_text(traffic, "stale", timeout=10)  # nothing ever arrived
     ingest_now(app, {"traffic": [ev(1)], "security": [ev(2, kind="theft")]})
@@ -125,6 +130,7 @@ def test_a_feed_that_goes_silent_reads_stale(make_app, redis_client, dash_duo):
 def test_wall_fits_both_screen_sizes_and_its_dom_stays_bounded(fast_app, dash_duo):
     ingest_now(fast_app, {"traffic": [ev(i, minutes_ago=i / 10, title=f"路况 {i}") for i in range(40)]})
     dash_duo.start_server(fast_app)
+    sign_in(dash_duo, fast_app)  # every page needs a signed-in user
     for width, height in ((3840, 2160), (1920, 1080)):
         viewport(dash_duo, width, height)
         dash_duo.driver.get(dash_duo.server_url + "/wall")
@@ -159,6 +165,7 @@ def test_wall_fits_both_screen_sizes_and_its_dom_stays_bounded(fast_app, dash_du
 
 def test_unknown_district_or_route_gets_a_not_found_page(app, dash_duo):
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.wait_for_element("#city-map")
     dash_duo.driver.get(dash_duo.server_url + "/district/atlantis")
     dash_duo.wait_for_text_to_equal("#not-found", "未找到页面", timeout=10)
@@ -181,6 +188,7 @@ def test_district_events_table_pages_sorts_and_filters_on_the_server(app, dash_d
            for i in range(45)]
     ingest_now(app, {"traffic": evs, "security": [ev(99, district="nanshan", kind="theft")]})
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.driver.get(dash_duo.server_url + "/district/futian")
     dash_duo.wait_for_text_to_equal("#district-title", "福田区", timeout=10)
     wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 0"], message="the newest event first")
@@ -207,6 +215,7 @@ def test_district_events_table_pages_sorts_and_filters_on_the_server(app, dash_d
 
 def test_language_switch_shows_english(app, dash_duo):
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.wait_for_text_to_equal(".topbar-title", "城市运行全景", timeout=10)
     dash_duo.find_element("#lang-toggle").click()
     dash_duo.wait_for_text_to_equal(".topbar-title", "City Operations Panorama", timeout=10)
@@ -226,6 +235,7 @@ def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis
     port = free_port()
     app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
     dash_duo.start_server(app)
+    sign_in(dash_duo, app)  # every page needs a signed-in user
     origins = [dash_duo.server_url.rstrip("/")]
 
     def gateway():
