@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from feeds.channels import DEFAULT_PREFIX, INGEST_GROUP, feed_names
 from feeds.pipeline import Batch, Pipeline, now_ms
+from feeds.schema import MAX_BATCH
 
 log = logging.getLogger(__name__)
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -226,7 +227,9 @@ class StreamConsumer(Consumer):
         self.claim_idle_ms = claim_idle_ms
         self._next_claim = 0.0
         self._backlog: dict[str, bytes | str] = {}
-        self._per_entry = 1.0  # events per stream entry, averaged: entries may carry up to 1,000
+        # Events per stream entry in the last read; entries may carry up to 1,000, so assume the most
+        # until a read says otherwise (else one first read of a batched backlog could be huge).
+        self._per_entry = float(MAX_BATCH)
 
     def _connect(self, bus: redis.Redis) -> None:
         for stream in self.channels:
@@ -257,7 +260,7 @@ class StreamConsumer(Consumer):
         before = len(batch)
         got = self._take(batch, reply)
         if got:
-            self._per_entry = 0.8 * self._per_entry + 0.2 * max(1.0, (len(batch) - before) / got)
+            self._per_entry = max(1.0, (len(batch) - before) / got)
         if backlog:
             self._backlog = {}
             for stream, entries in reply or ():
