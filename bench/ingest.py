@@ -425,8 +425,10 @@ def run_baseline(args, entries: int) -> dict:
 
 # The parts of EventStore.write on PostgreSQL, in the order they run (see dashboard/store.py):
 #   ping        the pool's pre-ping on checkout (pool_pre_ping=True): one round trip per batch
-#   copy        _insert_pg up to the insert: CREATE TEMP TABLE IF NOT EXISTS + COPY (binary) into tmp_events
-#   insert_cte  _insert_pg's one statement (_PG_INSERT): insert events, roll them up, return the new keys
+#   copy        _insert_pg but the insert: CREATE TEMP TABLE IF NOT EXISTS + COPY (binary) into tmp_events,
+#               and fetching the returned keys
+#   insert_cte  _insert_pg's one statement (_PG_INSERT): insert events, add them to rollups and
+#               district_minutes, return the new keys
 #   count_by_minute  the per-minute counts for the delta (Python)
 #   feed_state  _touch_feeds: one upsert of feed_state
 #   incidents   incidents.attach: lock, candidates, matching, the unnest writes (incidents_sql: its statements)
@@ -856,6 +858,7 @@ def verify(args, db_url: str, feed: FeedStats) -> dict:
             "rollup_n": q("SELECT coalesce(sum(n), 0) FROM rollups"),
             "rollup_sev": q("SELECT coalesce(sum(sev1 + sev2 + sev3 + sev4), 0) FROM rollups"),
             "rollup_rows": q("SELECT count(*) FROM rollups"),
+            "district_minutes_n": q("SELECT coalesce(sum(n), 0) FROM district_minutes"),
             "incidents": q("SELECT count(*) FROM incidents"),
             "incident_reports": q("SELECT count(*) FROM incident_reports"),
         }
@@ -870,6 +873,7 @@ def verify(args, db_url: str, feed: FeedStats) -> dict:
         "events == N": out["events"] == n,
         "sum(rollups.n) == N": out["rollup_n"] == n,
         "sum(rollups.sev*) == N": out["rollup_sev"] == n,
+        "sum(district_minutes.n) == N": out["district_minutes_n"] == n,
         "incident_reports == incident-worthy events": out["incident_reports"] == feed.incident_worthy,
         "no pending entries": out["pending"] == 0,
         "ingested counter == N": out["ingested_counter"] == n,
@@ -1037,8 +1041,8 @@ RUN_ROWS = (  # (key in the pipeline result, label, indent)
     ("parse_s", "Pipeline.add: orjson + pydantic (parse)", 1),
     ("write_s", "EventStore.write", 1),
     ("ping", "pool pre-ping on checkout", 2),
-    ("copy", "temp table + COPY into tmp_events", 2),
-    ("insert_cte", "insert CTE (events + rollups)", 2),
+    ("copy", "temp table + COPY, fetch of the keys", 2),
+    ("insert_cte", "insert CTE (events, rollups, minutes)", 2),
     ("count_by_minute", "count_by_minute", 2),
     ("feed_state", "feed_state upsert", 2),
     ("incidents", "incidents.attach", 2),
@@ -1132,7 +1136,8 @@ def print_report(res: dict, file=sys.stdout) -> None:
           f"{st['one_worker_ceiling_events_per_s']:,.0f} events/s for one worker, without reading")
     v = res.get("verify")
     if v:
-        w("verify events / sum(rollups.n)", f"{v['events']:,} / {v['rollup_n']:,} (N = {cfg['events']:,})")
+        w("verify events / sum(rollups.n) / minutes", f"{v['events']:,} / {v['rollup_n']:,} / "
+          f"{v['district_minutes_n']:,} (N = {cfg['events']:,})")
         w("verify incidents / reports (expected)", f"{v['incidents']:,} / {v['incident_reports']:,} "
           f"({v['expected_incident_reports']:,})")
         w("verify pending / ingested counter / rejects", f"{v['pending']} / {v['ingested_counter']:,} / "

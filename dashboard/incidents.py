@@ -96,7 +96,7 @@ def attach(conn: Connection, stored: list[StoredEvent], now_ms: int, *, postgres
             tuple_(incidents.c.district, incidents.c.kind).in_(list(groups)),
             incidents.c.status.in_(OPEN_STATUSES),
             incidents.c.last_report_ms >= since,
-        )
+        ).order_by(incidents.c.id)  # the oldest matching incident wins, whatever order rows come in
     )
     candidates: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
