@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from dashboard import live
 from dashboard.gateway_client import TRY_AGAIN_LATER, Client, Fanout, Pacer
-from dashboard.services import Services
+from dashboard.services import Services, worker_services
 from feeds.channels import UPDATES_CHANNEL
 from feeds.pipeline import now_ms
 
@@ -301,9 +301,6 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse options and serve until SIGINT / SIGTERM."""
-    from dashboard.config import load_config
-    from dashboard.services import build_services
-
     parser = argparse.ArgumentParser(prog="python -m dashboard.gateway", description=__doc__)
     parser.add_argument("--host", help="interface to listen on (default: PANORAMA_WS_HOST)")
     parser.add_argument("--port", type=int, help="port (default: PANORAMA_WS_PORT)")
@@ -312,12 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", choices=("none", "deflate"), default="none",
                         help="per-message deflate: less bandwidth, more CPU and memory per client")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_config()
-    if cfg["EMBEDDED"]:
-        parser.error("REDIS_URL is not set: a separate gateway needs a real Redis "
-                     "(the embedded default runs its gateway inside `python app.py`)")
-    services = build_services(cfg)
+    services = worker_services(parser, "gateway")
     gateway = Gateway(services, host=args.host, port=args.port, channel=args.channel, max_fps=args.max_fps,
                       compression=None if args.compression == "none" else args.compression)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard import bus
 from dashboard.city import City, load_city
+from dashboard.config import load_config
 from dashboard.db import make_engine, upgrade
 from dashboard.store import EventStore
 from feeds.pipeline import Pipeline
@@ -42,6 +46,16 @@ class Services:
         """Release connections (tests build many apps in one process)."""
         self.redis.close()
         self.engine.dispose()
+
+
+def worker_services(parser: argparse.ArgumentParser, what: str) -> Services:
+    """Set up logging and build the services of a separate worker process; refuse to run without REDIS_URL."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config()
+    if cfg["EMBEDDED"]:
+        parser.error(f"REDIS_URL is not set: a separate {what} needs a real Redis "
+                     f"(the embedded default runs its {what} inside `python app.py`)")
+    return build_services(cfg)
 
 
 def build_services(config: dict[str, Any]) -> Services:

@@ -8,9 +8,8 @@ import logging
 import signal
 import threading
 
-from dashboard.config import load_config
 from dashboard.dispatch_api import start_deadline_checker
-from dashboard.services import Services, build_services
+from dashboard.services import Services, worker_services
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
 
 log = logging.getLogger("feeds.ingest")
@@ -36,12 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="which feeds to consume (default: both)")
     parser.add_argument("--consumer", help="consumer name in the stream group (default: host-pid)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_config()
-    if cfg["EMBEDDED"]:
-        parser.error("REDIS_URL is not set: a separate ingest worker needs a real Redis "
-                     "(the embedded default runs ingest inside `python app.py`)")
-    services = build_services(cfg)
+    services = worker_services(parser, "ingest worker")
+    cfg = services.config
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
