@@ -16,24 +16,27 @@ from dashboard.live import TICKER_EVENTS, event_view
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 50  # pending events per client; the newest are kept
-MAX_INCIDENTS = 200  # pending incidents per client; a flood of distinct ones must not grow memory
+MAX_INCIDENTS = 200  # pending incidents (and tasks) per client; a flood of distinct ones must not grow memory
 TRY_AGAIN_LATER = 1013
 EVENT_FIELDS = tuple(event_view(*(None,) * 8))  # the ticker's compact view: deltas also carry lat / lon
 STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
 
 
 class Pending:
-    """Delta contents not yet sent: the latest state parts, the newest events, incidents by id (latest wins)."""
+    """Delta contents not yet sent: the latest state parts, the newest events and escalations,
+    incidents and tasks by id (latest wins)."""
 
-    __slots__ = ("state", "events", "incidents")
+    __slots__ = ("state", "events", "incidents", "tasks", "escalations")
 
     def __init__(self):
         self.state: dict = {}
         self.events: deque = deque(maxlen=MAX_EVENTS)  # newest first
         self.incidents: dict = {}
+        self.tasks: dict = {}
+        self.escalations: deque = deque(maxlen=MAX_EVENTS)
 
     def __bool__(self) -> bool:
-        return bool(self.state or self.events or self.incidents)
+        return bool(self.state or self.events or self.incidents or self.tasks or self.escalations)
 
     def add_events(self, newest_first: list[dict]) -> int:
         """Put events in front of the older ones; return how many fell off the end."""
@@ -43,25 +46,37 @@ class Pending:
 
     def add_incidents(self, incidents: list[dict]) -> int:
         """Keep the latest version of each incident; return how many were dropped to stay bounded."""
-        for inc in incidents:
-            self.incidents.pop(inc["id"], None)  # re-inserted last: the dict's order is recency
-            self.incidents[inc["id"]] = inc
-        over = max(0, len(self.incidents) - MAX_INCIDENTS)
-        for key in list(self.incidents)[:over]:
-            del self.incidents[key]
-        return over
+        return _add_latest(self.incidents, incidents)
+
+    def add_tasks(self, tasks: list[dict]) -> int:
+        """Keep the latest version of each dispatch task; return how many were dropped to stay bounded."""
+        return _add_latest(self.tasks, tasks)
 
     def merge(self, parts: dict) -> int:
-        """Fold one delta's parts in; return how many events or incidents were dropped."""
+        """Fold one delta's parts in; return how many events, incidents or tasks were dropped."""
         self.state.update(parts.get("state", ()))
-        return self.add_events(parts.get("events", [])) + self.add_incidents(parts.get("incidents", []))
+        self.escalations.extend(parts.get("escalations", ()))
+        return (self.add_events(parts.get("events", [])) + self.add_incidents(parts.get("incidents", []))
+                + self.add_tasks(parts.get("tasks", [])))
 
     def take(self) -> dict:
         """Return the parts (empty ones left out) and start again empty."""
-        parts = {"state": self.state, "events": list(self.events), "incidents": list(self.incidents.values())}
-        self.state, self.incidents = {}, {}
+        parts = {"state": self.state, "events": list(self.events), "incidents": list(self.incidents.values()),
+                 "tasks": list(self.tasks.values()), "escalations": list(self.escalations)}
+        self.state, self.incidents, self.tasks = {}, {}, {}
         self.events.clear()
+        self.escalations.clear()
         return {k: v for k, v in parts.items() if v}
+
+
+def _add_latest(by_id: dict, items: list[dict]) -> int:
+    for item in items:
+        by_id.pop(item["id"], None)  # re-inserted last: the dict's order is recency
+        by_id[item["id"]] = item
+    over = max(0, len(by_id) - MAX_INCIDENTS)
+    for key in list(by_id)[:over]:
+        del by_id[key]
+    return over
 
 
 class Pacer:
@@ -266,11 +281,15 @@ class Fanout:
             delta = orjson.loads(raw)
             events = [{k: e.get(k) for k in EVENT_FIELDS} for e in delta.get("events", ())[:MAX_EVENTS]]
             incidents = [i for i in delta.get("incidents", ()) if "id" in i]
+            tasks = [t for t in delta.get("tasks", ()) if "id" in t]  # dispatch changes
+            escalations = list(delta.get("escalations", ()))[:MAX_EVENTS]
         except (orjson.JSONDecodeError, AttributeError, TypeError) as err:
             log.warning("ignored a malformed delta: %s", err)
             return False
         self.pending.add_events(events)
         self.pending.add_incidents(incidents)
+        self.pending.add_tasks(tasks)
+        self.pending.escalations.extend(escalations)
         return True
 
     def set_state(self, built: dict, *, resync: bool = False) -> bool:
@@ -295,8 +314,9 @@ class Fanout:
         return bool(changed)
 
     def has_news(self) -> bool:
-        """Tell whether the next tick carries events or incidents (not only a state change)."""
-        return bool(self.pending.events or self.pending.incidents) or self._resync
+        """Tell whether the next tick carries events, incidents or tasks (not only a state change)."""
+        p = self.pending
+        return bool(p.events or p.incidents or p.tasks or p.escalations) or self._resync
 
     def snapshot_frame(self) -> bytes:
         """Return the snapshot a new client gets, encoded once until the state or the events change."""

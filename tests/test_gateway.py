@@ -300,3 +300,24 @@ def test_the_entry_point_refuses_to_run_without_redis(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         gateway.main([])
     assert exit_.value.code == 2 and "REDIS_URL is not set" in capsys.readouterr().err
+
+
+def test_dispatch_tasks_and_escalations_are_forwarded_latest_version_first(app):
+    channel = f"test:gateway:{uuid.uuid4().hex}"
+    with running(app, channel=channel) as gw:
+        async def scenario():
+            bus = aioredis.Redis.from_url(app.server.config["REDIS_URL"])
+            async with connect(ws_url(gw)) as ws:
+                await recv(ws)
+                # two versions of one task in a burst: the screen ends with the latest
+                for version, state in ((1, "dispatched"), (2, "acknowledged")):
+                    task = {"id": 7, "incident_id": 3, "department": "fire", "state": state, "version": version}
+                    await bus.publish(channel, orjson.dumps({"type": "delta", "tasks": [task]}))
+                await bus.publish(channel, orjson.dumps({"type": "delta", "escalations": [
+                    {"id": 8, "incident_id": 3, "department": "police", "overdue": "acknowledge"}]}))
+                frames = await recv_until(ws, lambda f: f.get("escalations"))
+            await bus.aclose()
+            tasks = [t for f in frames for t in f.get("tasks", ())]
+            assert tasks and tasks[-1]["version"] == 2 and tasks[-1]["state"] == "acknowledged"
+            assert frames[-1]["escalations"][0]["overdue"] == "acknowledge"
+        asyncio.run(scenario())
