@@ -71,6 +71,59 @@
         }
     }
 
+    /* The page's own socket. dash-extensions' WebSocket sets its `message` prop once per frame, and each
+     * prop change costs Dash a pass over every component; at 10 frames/s that alone kept the main thread
+     * busy. Frames now go straight from this socket into the merged state (see flush() below); only the
+     * socket's open/close reaches Dash, as `live-ws.state`, which drives the `connection` callback as before. */
+    const sock = {ws: null};
+
+    function onLivePage() {
+        return document.getElementById('live-indicator') !== null;
+    }
+
+    function closeSocket() {
+        const ws = sock.ws;
+        sock.ws = null;
+        if (ws) {
+            ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+            try {
+                ws.close();
+            } catch (err) { /* already closed */ }
+        }
+    }
+
+    function openSocket(url) {
+        closeSocket();
+        let ws;
+        try {
+            ws = new window.WebSocket(url);
+        } catch (err) {
+            setTimeout(() => dc.set_props('live-ws', {state: {readyState: CLOSED}}), 0);
+            return;
+        }
+        sock.ws = ws;
+        ws.onopen = () => dc.set_props('live-ws', {state: {readyState: OPEN}});
+        ws.onclose = (e) => {
+            if (sock.ws === ws) {
+                sock.ws = null;
+                if (onLivePage()) {
+                    dc.set_props('live-ws', {state: {readyState: CLOSED, code: e.code}});
+                }
+            }
+        };
+        ws.onmessage = (e) => {
+            if (sock.ws !== ws) {
+                return;
+            }
+            if (!onLivePage()) {  // the user left the live page: stop listening
+                closeSocket();
+                live.s = null;
+                return;
+            }
+            takeFrame(e.data);
+        };
+    }
+
     /** Probe result, socket state or watchdog tick ->
      *  [conn, socket url, polling disabled, retry timer disabled, retry timer interval]. */
     ns.connection = function (probe, wsState, _tick, conn, config, store) {
@@ -95,7 +148,7 @@
         if (fired.includes('live-probe') && probe && c.mode !== 'live' && !c.socket) {
             retryOff = true;
             if (probe.up) {
-                url = socketUrl(config);
+                openSocket(socketUrl(config));
                 Object.assign(c, {socket: true, socket_tried: true, socket_at: now});
             } else {
                 fail();
@@ -106,14 +159,14 @@
                 Object.assign(c, {mode: 'live', attempt: 0, ever_open: true, socket: true, socket_at: now});
                 retryOff = true;
             } else if (wsState.readyState === CLOSED && c.socket) {
-                url = null;
+                closeSocket();
                 c.socket = false;
                 fail();
             }
         }
         if (fired.includes('live-tick') && c.mode === 'live'
                 && now - Math.max((store && store.frame_at) || 0, c.socket_at || 0) > WATCHDOG_MS) {
-            url = null;  // close the silent socket; the retry opens a fresh one
+            closeSocket();  // close the silent socket; the retry opens a fresh one
             c.socket = false;
             fail();
         }
@@ -123,24 +176,110 @@
         return [c, url, c.mode !== 'polling', retryOff, retryMs];
     };
 
-    /** Socket frame or poll tick -> the new live state (a Promise while polling). */
+    /* Coalescing. The socket's `message` prop fires once per frame; applying every frame to a Dash store
+     * woke every renderer per frame and the page fell behind without bound. Frames are merged here, in
+     * plain JS state outside Dash, and the merged state is pushed into the stores at most once per
+     * FLUSH_MS; each store is written only when its part changed, so each renderer wakes only for its data:
+     *   live-store   {state: {feeds}, seq, frame_at, feeds_at, bus, source, poll_failed_at, served_at}
+     *   live-windows {state: {windows}}   live-trend {state: {trend}}   live-events {state: {events}} */
+    const FLUSH_MS = 250;
+    const META_EVERY_MS = 1000;  // frame_at alone (the watchdog's input) need not be fresher than this
+    const PARTS = {'live-windows': 'windows', 'live-trend': 'trend', 'live-events': 'events'};
+    const PART_MS = {'live-windows': 1000, 'live-trend': 1000};
+    const live = {s: null, timer: null, lastFlush: 0, written: {}, partAt: {}, metaAt: 0, metaKey: null};
+
+    function metaOf(s) {
+        const st = s.state || {};
+        return {state: {feeds: st.feeds, generated_at: st.generated_at}, seq: s.seq, frame_at: s.frame_at,
+            feeds_at: s.feeds_at, served_at: s.served_at, bus: s.bus, source: s.source,
+            poll_failed_at: s.poll_failed_at};
+    }
+
+    function flush() {
+        live.timer = null;
+        live.lastFlush = Date.now();
+        const s = live.s;
+        if (!s || !dc.set_props) {
+            return;
+        }
+        const st = s.state || {};
+        let later = false;
+        for (const id of Object.keys(PARTS)) {
+            const part = st[PARTS[id]];
+            if (part !== undefined && part !== live.written[id]) {
+                // the map, tiles and risk list (windows) are the costly redraws: at most once per PART_MS
+                if (live.lastFlush - (live.partAt[id] || 0) < (PART_MS[id] || 0)) {
+                    later = true;
+                    continue;
+                }
+                live.partAt[id] = live.lastFlush;
+                live.written[id] = part;
+                dc.set_props(id, {data: {state: {[PARTS[id]]: part}}});
+            }
+        }
+        const meta = metaOf(s);
+        const key = JSON.stringify(Object.assign({}, meta, {frame_at: 0}));
+        if (key !== live.metaKey || live.lastFlush - live.metaAt >= META_EVERY_MS) {
+            live.metaKey = key;
+            live.metaAt = live.lastFlush;
+            dc.set_props('live-store', {data: meta});
+        }
+        if (later) {
+            scheduleFlush(false);
+        }
+    }
+
+    function scheduleFlush(soon) {
+        if (live.timer !== null) {
+            return;
+        }
+        const wait = soon ? 0 : Math.max(0, live.lastFlush + FLUSH_MS - Date.now());
+        live.timer = setTimeout(() => window.requestAnimationFrame ? requestAnimationFrame(flush) : flush(), wait);
+    }
+
+    /** One socket frame -> merged into the page's live state; a flush is scheduled. */
+    function takeFrame(data) {
+        if (live.s === null) {
+            return;  // the page's first render has not run yet; the snapshot after it will come
+        }
+        let msg;
+        try {
+            msg = JSON.parse(data);
+        } catch (err) {
+            return;
+        }
+        const next = applyFrame(live.s, msg, Date.now());
+        if (next !== null) {
+            live.s = next;
+            scheduleFlush(msg.type === 'snapshot');
+        }
+    }
+
+    /** Socket frame or poll tick -> merged into the page's live state; the stores are written by flush(). */
     ns.intake = function (message, _pollN, store, conn, config) {
         const nu = dc.no_update;
         const fired = dc.panoramaUtil.triggered();
         const now = Date.now();
-        const s = store || {state: null};
-        if (!fired.length) {
-            return Object.assign({}, s, {frame_at: now, feeds_at: now});  // first render: state is as of now
+        if (!fired.length || live.s === null) {
+            // first render (or a page opened again): start from what the server rendered
+            const s0 = store || {state: null};
+            live.s = Object.assign({}, s0, {frame_at: now, feeds_at: now});
+            live.written = {};
+            live.metaKey = null;
+            const st = live.s.state || {};
+            // the part stores were rendered with the same state: nothing to write for them yet
+            for (const id of Object.keys(PARTS)) {
+                live.written[id] = st[PARTS[id]];
+            }
+            if (!fired.length) {
+                live.metaKey = JSON.stringify(Object.assign({}, metaOf(live.s), {frame_at: 0}));
+                live.metaAt = now;
+                return metaOf(live.s);
+            }
         }
         if (fired.includes('live-ws') && message) {
-            let msg;
-            try {
-                msg = JSON.parse(message.data);
-            } catch (err) {
-                return nu;
-            }
-            const next = applyFrame(s, msg, now);
-            return next === null ? nu : next;
+            takeFrame(message.data);  // (the page's own socket bypasses this; kept for a socket set by url)
+            return nu;
         }
         if (fired.includes('live-poll')) {
             if (!conn || conn.mode !== 'polling') {
@@ -149,9 +288,17 @@
             return fetch(config.summary_url, {cache: 'no-store', credentials: 'same-origin',
                 headers: {Accept: 'application/json'}})
                 .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
-                .then((doc) => ({state: doc.live, seq: null, frame_at: Date.now(), feeds_at: Date.now(),
-                    bus: s.bus, source: 'poll'}))
-                .catch(() => Object.assign({}, s, {poll_failed_at: Date.now()}));
+                .then((doc) => {
+                    live.s = {state: doc.live, seq: null, frame_at: Date.now(), feeds_at: Date.now(),
+                        bus: live.s.bus, source: 'poll'};
+                    scheduleFlush(true);
+                    return nu;
+                })
+                .catch(() => {
+                    live.s = Object.assign({}, live.s, {poll_failed_at: Date.now()});
+                    scheduleFlush(true);
+                    return nu;
+                });
         }
         return nu;
     };

@@ -9,6 +9,7 @@
     const MAP_PAD = 0.04;
 
     const U = () => dc.panoramaUtil;
+    const last = {map: null, trend: null, trendX: {key: null, x: null}};
 
     /** Type scale of the page: the wall is designed at 1920 px wide and grows with the screen. */
     function scale(config) {
@@ -62,6 +63,13 @@
         const entries = (win && win.districts) || {};
         const z = config.codes.map((c) => u.measure(entries[c], measure, config.domains));
         const risk = measure === 'risk';
+        const hl = view && view.highlight;
+        // nothing to redraw when the values, the measure, the spotlight and the size are what the map shows
+        const key = JSON.stringify([z, measure, hl]);
+        if (!resized && fired.length && key === last.map && meta.measure === measure && meta.highlight === hl) {
+            return dc.no_update;
+        }
+        last.map = key;
         const p = new dc.Patch();
         p.assign(['data', 0, 'z'], z);
         p.assign(['data', 0, 'zmin'], 0);
@@ -73,7 +81,6 @@
             p.assign(['data', 0, 'hovertemplate'], '%{customdata}<br>' + label + ': %{z}<extra></extra>');
             p.assign(['layout', 'meta', 'measure'], measure);
         }
-        const hl = view && view.highlight;
         if (hl !== meta.highlight) {
             p.assign(['data', 0, 'marker', 'line', 'color'], config.codes.map((c) => (c === hl ? config.outline.accent : config.outline.line)));
             p.assign(['data', 0, 'marker', 'line', 'width'], config.codes.map((c) => (c === hl ? config.outline.highlight : config.outline.width)));
@@ -110,17 +117,28 @@
             return dc.no_update;
         }
         const n = (tr.series[config.domains[0]] || []).length;
-        const x = [];
-        for (let i = 0; i < n; i++) {
-            x.push(u.stamp(tr.start + i * tr.step_ms, config.tz).slice(0, 16));
+        const size = Math.round(12 * scale(config));
+        const key = JSON.stringify([tr.start, tr.step_ms, config.domains.map((d) => tr.series[d] || [])]);
+        const sized = fig && fig.layout && fig.layout.font && fig.layout.font.size === size;
+        if (sized && u.triggered().length && key === last.trend) {
+            return dc.no_update;
         }
+        last.trend = key;
+        const xKey = tr.start + '|' + tr.step_ms + '|' + n + '|' + config.tz;
+        if (last.trendX.key !== xKey) {  // 60 formatted stamps: only when the axis moved
+            const xs = [];
+            for (let i = 0; i < n; i++) {
+                xs.push(u.stamp(tr.start + i * tr.step_ms, config.tz).slice(0, 16));
+            }
+            last.trendX = {key: xKey, x: xs};
+        }
+        const x = last.trendX.x;
         const p = new dc.Patch();
         config.domains.forEach((d, i) => {
             p.assign(['data', i, 'x'], x);
             p.assign(['data', i, 'y'], tr.series[d] || []);
         });
-        const size = Math.round(12 * scale(config));
-        if (!fig || !fig.layout || !fig.layout.font || fig.layout.font.size !== size) {
+        if (!sized) {
             p.assign(['layout', 'font', 'size'], size);
         }
         return p.build();

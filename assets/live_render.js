@@ -7,6 +7,17 @@
     const TOP_N = 5;
 
     const U = () => dc.panoramaUtil;
+    const last = {};  // renderer -> key of what it last returned (the page is redrawn only when that changes)
+
+    /** True when `name` would return the same as last time; its initial call always renders. */
+    function unchanged(name, key) {
+        const initial = !U().triggered().length;
+        if (!initial && last[name] === key) {
+            return true;
+        }
+        last[name] = key;
+        return false;
+    }
 
     function deltaOf(cur, prev) {
         const diff = cur - prev;
@@ -36,26 +47,36 @@
             texts.push(text);
             classes.push(cls);
         }
-        return counts.concat(texts, classes);
+        const out = counts.concat(texts, classes);
+        if (unchanged('kpis', out.join('\u0000'))) {
+            return out.map(() => dc.no_update);
+        }
+        return out;
     };
 
-    /** Live state -> one list item per event, newest first; titles are text, never HTML. */
+    /** Live state -> one list item per event, newest first; titles are text, never HTML.
+     *  Kept cheap: one Li and four Spans per event (three on the wall, which hides the domain badge),
+     *  keyed by event, and nothing is returned when the list did not change. */
     ns.ticker = function (store, config) {
         const u = U();
         // Newest first by event time; events that arrived together keep their arrival order.
         const events = ((store && store.state && store.state.events) || []).slice(0, 30)
             .map((e, i) => [e, i]).sort((a, b) => (b[0].ts - a[0].ts) || (a[1] - b[1])).map((pair) => pair[0]);
+        if (unchanged('ticker', events.map((e) => e.domain + ':' + e.id + ':' + e.ts).join('|'))) {
+            return dc.no_update;
+        }
+        const wall = config.page === 'wall';
         return events.map((e) => {
             const d = config.districts[e.district];
-            return u.el('Li', {key: e.domain + ':' + e.id, className: 'ticker-item sev-' + e.severity + ' dom-' + e.domain}, [
-                u.el('Span', {className: 'ticker-time'}, u.timeOfDay(e.ts, config.tz)),
-                u.el('Span', {className: 'ticker-dom'}, config.labels[e.domain] || e.domain),
-                u.el('Span', {className: 'ticker-place'}, [
-                    u.el('Span', {className: 'ticker-district'}, d ? d.name : e.district),
-                    u.el('Span', {className: 'ticker-street'}, e.street || ''),
-                ]),
-                u.el('Span', {className: 'ticker-title'}, e.title || config.kinds[e.kind] || e.kind),
-            ]);
+            const name = d ? d.name : e.district;
+            const children = [u.el('Span', {className: 'ticker-time'}, u.timeOfDay(e.ts, config.tz))];
+            if (!wall) {
+                children.push(u.el('Span', {className: 'ticker-dom'}, config.labels[e.domain] || e.domain));
+            }
+            children.push(u.el('Span', {className: 'ticker-place'}, wall || !e.street ? name : name + ' · ' + e.street));
+            children.push(u.el('Span', {className: 'ticker-title'}, e.title || config.kinds[e.kind] || e.kind));
+            return u.el('Li', {key: e.domain + ':' + e.id, className: 'ticker-item sev-' + e.severity + ' dom-' + e.domain},
+                children);
         });
     };
 
@@ -63,8 +84,12 @@
     ns.feeds = function (store, _tick, config) {
         const u = U();
         const L = config.labels;
-        return u.feedsNow(store, config, Date.now()).map((f) => {
-            const age = u.ago(f.age, L);
+        const feeds = u.feedsNow(store, config, Date.now()).map((f) => Object.assign(f, {text: u.ago(f.age, L)}));
+        if (unchanged('feeds', JSON.stringify(feeds.map((f) => [f.text, f.stale, Math.round(f.rate * 10)])))) {
+            return dc.no_update;
+        }
+        return feeds.map((f) => {
+            const age = f.text;
             return u.el('Li', {key: f.domain, className: 'feed ' + (f.stale ? 'stale' : 'fresh')}, [
                 u.el('Span', {className: 'feed-dot'}),
                 u.el('Span', {className: 'feed-name'}, L[f.domain]),
@@ -84,6 +109,9 @@
         const rows = config.codes.map((c) => ({code: c, risk: (win.districts[c] || {}).risk || 0,
             n: u.measure(win.districts[c], 'all', config.domains)}));
         rows.sort((a, b) => b.risk - a.risk || b.n - a.n);
+        if (unchanged('riskTop', JSON.stringify(rows.slice(0, TOP_N)))) {
+            return dc.no_update;
+        }
         return rows.slice(0, TOP_N).map((r, i) => u.el('Li', {key: r.code, className: 'risk-item'}, [
             u.el('Span', {className: 'risk-rank'}, String(i + 1)),
             u.el('Span', {className: 'risk-name'}, config.districts[r.code].name),
@@ -106,7 +134,7 @@
     };
 
     /** Spotlight district, live state -> the wall's spotlight panel ([] where there is none). */
-    ns.spotlight = function (view, store, config) {
+    ns.spotlight = function (view, store, events, config) {
         const u = U();
         const code = view && view.highlight;
         if (config.page !== 'wall' || !code) {
@@ -116,8 +144,12 @@
         const d = config.districts[code];
         const win = u.windowOf(store, view);
         const entry = (win && win.districts && win.districts[code]) || {counts: {}, risk: 0};
-        const latest = ((store && store.state && store.state.events) || []).filter((e) => e.district === code)
+        const latest = ((events && events.state && events.state.events) || []).filter((e) => e.district === code)
             .slice(0, 3);
+        if (unchanged('spotlight', JSON.stringify([code, entry, win && win.districts && Object.keys(win.districts).map(
+            (c) => win.districts[c]), latest.map((e) => [e.domain, e.id])]))) {
+            return [dc.no_update];
+        }
         const pop = config.lang === 'en' ? d.population.toLocaleString('en') : u.fmt(L.ten_thousand, {n: (d.population / 10000).toFixed(1)});
         const all = (c) => u.measure(win && win.districts && win.districts[c], 'all', config.domains);
         const cityTotal = config.codes.reduce((sum, c) => sum + all(c), 0);

@@ -17,19 +17,21 @@ def _client(name: str) -> ClientsideFunction:
 def register_callbacks(app) -> None:
     """Register the clientside renderers of the live pages."""
 
+    # Each renderer reads only its part of the live state (live-windows / -trend / -events; live-store holds
+    # feeds and connection facts), and the page writes a part at most 4 times a second, only when it changed.
     # live state, view -> KPI counts and their change against the previous window
     app.clientside_callback(
         _client("kpis"),
         *[Output(f"kpi-{d}", "children") for d in DOMAINS],
         *[Output(f"kpi-{d}-delta", "children") for d in DOMAINS],
         *[Output(f"kpi-{d}-delta", "className") for d in DOMAINS],
-        Input("live-store", "data"), Input("view", "data"), State("live-config", "data"),
+        Input("live-windows", "data"), Input("view", "data"), State("live-config", "data"),
     )
 
     # live state -> event ticker (newest first, capped, titles as text)
     app.clientside_callback(
         _client("ticker"),
-        Output("event-ticker", "children"), Input("live-store", "data"), State("live-config", "data"),
+        Output("event-ticker", "children"), Input("live-events", "data"), State("live-config", "data"),
     )
 
     # live state, tick -> feed freshness (ages keep counting between frames)
@@ -43,7 +45,7 @@ def register_callbacks(app) -> None:
     app.clientside_callback(
         _client("cityMap"),
         Output("city-map", "figure"),
-        Input("live-store", "data"), Input("view", "data"), Input("live-tick", "n_intervals"),
+        Input("live-windows", "data"), Input("view", "data"), Input("live-tick", "n_intervals"),
         State("city-map", "figure"), State("live-config", "data"),
     )
 
@@ -51,13 +53,13 @@ def register_callbacks(app) -> None:
     app.clientside_callback(
         _client("trend"),
         Output("trend-chart", "figure"),
-        Input("live-store", "data"), State("live-config", "data"), State("trend-chart", "figure"),
+        Input("live-trend", "data"), State("live-config", "data"), State("trend-chart", "figure"),
     )
 
     # live state, view -> the five districts at highest risk
     app.clientside_callback(
         _client("riskTop"),
-        Output("risk-top", "children"), Input("live-store", "data"), Input("view", "data"),
+        Output("risk-top", "children"), Input("live-windows", "data"), Input("view", "data"),
         State("live-config", "data"),
     )
 
@@ -81,7 +83,8 @@ def register_callbacks(app) -> None:
     app.clientside_callback(
         _client("spotlight"),
         Output({"opt": "spotlight", "i": ALL}, "children"),
-        Input("view", "data"), Input("live-store", "data"), State("live-config", "data"),
+        Input("view", "data"), Input("live-windows", "data"), Input("live-events", "data"),
+        State("live-config", "data"),
     )
 
     # district click -> drill-down page

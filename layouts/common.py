@@ -93,6 +93,10 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         WebSocket(id="live-ws"),
         dcc.Store(id="live-config", data=config),
         dcc.Store(id="live-store", data={"state": state, "seq": None, "served_at": now_ms}),
+        # The parts of the live state, each written by the page only when it changed (assets/live_conn.js),
+        # so each renderer wakes only for its own data.
+        *[dcc.Store(id=f"live-{part}", data={"state": {part: (state or {}).get(part)}})
+          for part in ("windows", "trend", "events")],
         dcc.Store(id="live-conn", data={"mode": "connecting", "attempt": 0, "ever_open": False, "socket": False}),
         dcc.Store(id="live-probe"),
         # Fires once per backoff delay while the socket is down; each tick asks the server for a probe.
