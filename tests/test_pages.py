@@ -150,6 +150,10 @@ def test_wall_fits_both_screen_sizes_and_its_dom_stays_bounded(fast_app, dash_du
                                                 "return gd.layout.meta.size && gd.layout.font.size") == font,
                  message="the map fitted to the screen")
     assert len(ticker_titles(dash_duo)) == 30  # capped
+    # every asset stylesheet loads on every page: no other page's rule may paint the wall's rows
+    assert dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#event-ticker li')]"
+        ".every(li => getComputedStyle(li).backgroundColor === 'rgba(0, 0, 0, 0)')")
     counts = []
     for batch in range(3):
         title = f"新事件 {batch}"

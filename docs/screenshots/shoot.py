@@ -15,7 +15,7 @@ import orjson
 from dashboard.city import load_city
 from feeds.pipeline import Batch
 from feeds.simulate import Simulator
-from tests.helpers import wait_for
+from tests.helpers import sign_in, wait_for
 from tests.test_pages import viewport
 
 HERE = Path(__file__).parent
@@ -51,8 +51,9 @@ def settle(dash_duo) -> None:
 
 def test_screenshots(make_app, redis_client, dash_duo):
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app) > 1000
+    assert seed(app, hours=2.0, rate=20.0) > 10_000  # the default simulator rate; two hours fill both windows
     dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/", "officer")
 
     viewport(dash_duo, 1600, 1270)
     dash_duo.driver.get(dash_duo.server_url + "/")
