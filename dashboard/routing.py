@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic import field_validator
 
 from feeds.channels import DOMAINS
+from feeds.schema import resolve_district
 
 # Stands for the government office of the incident's own district (department ``district_<code>``).
 DISTRICT_OFFICE = "district_office"
@@ -46,16 +47,6 @@ def _kind(v: str) -> str:
     if not _KIND.match(v):
         raise ValueError(f"bad kind {v!r}: lower-case letters, digits and _ only")
     return v
-
-
-def _district(v: str, info: ValidationInfo) -> str:
-    aliases = (info.context or {}).get("districts")
-    if aliases is None:
-        return v
-    code = aliases.get(v) or aliases.get(v.lower())
-    if code is None:
-        raise ValueError(f"unknown district {v!r}")
-    return code
 
 
 def _department(v: str, info: ValidationInfo) -> str:
@@ -101,7 +92,7 @@ def _duration(v: Any) -> timedelta:
 
 Domain = Annotated[str, AfterValidator(_domain)]
 Kind = Annotated[str, AfterValidator(_kind)]
-District = Annotated[str, AfterValidator(_district)]
+District = Annotated[str, AfterValidator(resolve_district)]
 Department = Annotated[str, AfterValidator(_department)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Listed = BeforeValidator(_listed)

@@ -36,6 +36,17 @@ Number = StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
 _NON_FINITE = re.compile(rb'[:\[,]\s*-?(?:NaN|Infinity)\s*[,\]}]')
 
 
+def resolve_district(v: str, info: ValidationInfo) -> str:
+    """Validate a district code, slug or name against ``context["districts"]`` and return its code."""
+    districts = (info.context or {}).get("districts")
+    if districts is None:
+        return v
+    code = districts.get(v) or districts.get(v.lower())
+    if code is None:
+        raise ValueError(f"unknown district {v[:64]!r}")
+    return code
+
+
 class Event(BaseModel):
     """One validated event; ``district`` is always the registry code, ``ts`` aware UTC."""
 
@@ -89,13 +100,7 @@ class Event(BaseModel):
     @field_validator("district")
     @classmethod
     def _resolve_district(cls, v: str, info: ValidationInfo) -> str:
-        districts = (info.context or {}).get("districts")
-        if districts is None:
-            return v
-        code = districts.get(v) or districts.get(v.lower())
-        if code is None:
-            raise ValueError(f"unknown district {v[:64]!r}")
-        return code
+        return resolve_district(v, info)
 
     @model_validator(mode="after")
     def _fill_domain(self, info: ValidationInfo) -> "Event":
