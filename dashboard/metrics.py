@@ -7,12 +7,15 @@ from flask import Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.gateway import CLIENTS_KEY_PREFIX
 from dashboard.health import feed_freshness
+from dashboard.models import tasks
 from dashboard.services import Services
 from feeds.channels import INGEST_GROUP, feed_names, ingested_counts_key, reject_counts_key
+from feeds.consumers import DROPPED_KEY
 from feeds.pipeline import LAG_KEY, now_ms
 
 
@@ -35,6 +38,14 @@ class PanoramaCollector:
         try:
             with svc.engine.connect() as conn:
                 fresh = feed_freshness(conn, now_ms(), svc.config["PANORAMA_STALE_AFTER"])
+                breaches = conn.execute(select(tasks.c.department, func.count()).where(tasks.c.escalated)
+                                        .group_by(tasks.c.department)).all()
+            sla = CounterMetricFamily("panorama_dispatch_sla_breaches",
+                                      "tasks whose acknowledge or resolve deadline passed, by department",
+                                      labels=["department"])
+            for department, n in sorted(breaches):
+                sla.add_metric([department], n)
+            yield sla
             age = GaugeMetricFamily("panorama_feed_last_event_age_seconds",
                                     "seconds since the newest event of each domain arrived", labels=["domain"])
             for domain, f in fresh.items():
@@ -52,7 +63,13 @@ class PanoramaCollector:
         pipe.hgetall(ingested_counts_key(prefix))
         pipe.hgetall(reject_counts_key(prefix))
         pipe.hgetall(LAG_KEY)
-        ingested, rejected, lag = pipe.execute()
+        pipe.hgetall(DROPPED_KEY)
+        ingested, rejected, lag, dropped = pipe.execute()
+        d = CounterMetricFamily("panorama_ingest_dropped", "pub/sub events lost to a long database outage",
+                                labels=["domain"])
+        for domain, n in sorted(dropped.items()):
+            d.add_metric([domain.decode()], int(n))
+        yield d
         c = CounterMetricFamily("panorama_events_ingested", "events stored, by domain", labels=["domain"])
         for domain, n in sorted(ingested.items()):
             c.add_metric([domain.decode()], int(n))

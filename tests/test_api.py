@@ -141,3 +141,22 @@ def test_summary_with_live_state_for_the_polling_fallback(app, client):
     assert sorted(e["title"] for e in state["events"]) == sorted(["火情", "测试事件 2"])
     assert sum(state["trend"]["series"]["incident"]) == 1 and len(state["trend"]["series"]["traffic"]) == 60
     assert not state["feeds"]["incident"]["stale"]
+
+
+def test_metrics_count_sla_breaches_by_department_and_dropped_events(app, client, redis_client, pg_engine):
+    from dashboard import dispatch
+    from dashboard.models import incidents
+
+    ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4, district="futian", title="火情")]})
+    svc = app.server.extensions["panorama"]
+    with pg_engine.begin() as conn:
+        incident_id = conn.execute(select(incidents.c.id)).scalar_one()
+        dispatch.dispatch(conn, incident_id, ["fire", "police"], "officer", None, int(time.time() * 1000),
+                          svc.city.rules, svc.city)
+        # a day later nobody has acknowledged: both tasks are past their deadline
+        assert len(dispatch.escalate_overdue(conn, int(time.time() * 1000) + 86_400_000)) == 2
+    redis_client.hincrby("panorama:ingest:dropped", "security", 3)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'panorama_dispatch_sla_breaches_total{department="fire"} 1.0' in text
+    assert 'panorama_dispatch_sla_breaches_total{department="police"} 1.0' in text
+    assert 'panorama_ingest_dropped_total{domain="security"} 3.0' in text
