@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-LANGUAGES = ("zh", "en")
-
 _TEXT = {
     "app_title": ("城市运行全景", "City Operations Panorama"),
     "wall_title": ("深圳城市运行指挥中心", "Shenzhen City Operations Centre"),
@@ -11,7 +9,6 @@ _TEXT = {
     "traffic": ("交通", "Traffic"),
     "environment": ("生态环境", "Environment"),
     "incident": ("突发事件", "Incidents"),
-    "events_in_window": ("{minutes} 分钟内事件", "events in {minutes} min"),
     "latest_events": ("最新事件", "Latest events"),
     "feed_status": ("数据源状态", "Feed status"),
     "never": ("无数据", "no data"),
@@ -21,7 +18,6 @@ _TEXT = {
     "per_min": ("{n}/分钟", "{n}/min"),
     "mode_embedded": ("内置演示模式", "embedded demo mode"),
     "language": ("English", "中文"),
-    "untitled": ("（无标题）", "(untitled)"),
     "unavailable": ("数据暂不可用，正在重试", "data unavailable, retrying"),
     # window selector and KPI comparison
     "window": ("统计时段", "Window"),
@@ -104,11 +100,16 @@ _KINDS = {
 }
 
 
-def t(key: str, lang: str = "zh", **fmt) -> str:
-    """Return the text of ``key`` in ``lang`` (falling back to Chinese), formatted with ``fmt``."""
-    zh, en = _TEXT[key]
+def pick(texts: dict[str, tuple[str, str]], key: str, lang: str = "zh", **fmt) -> str:
+    """Return ``texts[key]``, a (Chinese, English) pair, in ``lang`` (falling back to Chinese), formatted."""
+    zh, en = texts[key]
     text = en if lang == "en" else zh
     return text.format(**fmt) if fmt else text
+
+
+def t(key: str, lang: str = "zh", **fmt) -> str:
+    """Return the shared interface text ``key`` in ``lang``, formatted with ``fmt``."""
+    return pick(_TEXT, key, lang, **fmt)
 
 
 def kind_label(kind: str, lang: str = "zh") -> str:

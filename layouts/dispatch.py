@@ -10,7 +10,7 @@ from flask import current_app
 
 from dashboard.auth import check_role
 from dashboard.dispatch import TRANSITIONS
-from dashboard.i18n import kind_label
+from dashboard.i18n import kind_label, pick
 from layouts.common import lang_toggle, panel, topbar
 
 POLL_MS = 3000
@@ -56,15 +56,12 @@ ACTIONS = {"acknowledged": ("签收", "Acknowledge"), "on_scene": ("到场", "On
 
 def tx(key: str, lang: str, **fmt) -> str:
     """Return one of the page's texts in ``lang``."""
-    zh, en = _TEXT[key]
-    text = en if lang == "en" else zh
-    return text.format(**fmt) if fmt else text
+    return pick(_TEXT, key, lang, **fmt)
 
 
 def state_label(state: str, lang: str) -> str:
-    """Return the name of a task or incident state."""
-    zh, en = STATES.get(state, (state, state))
-    return en if lang == "en" else zh
+    """Return the name of a task or incident state (an unknown one as it is)."""
+    return pick(STATES, state, lang) if state in STATES else state
 
 
 def department_names(city, lang: str) -> dict[str, str]:
@@ -157,8 +154,7 @@ def task_card(task: dict, incident: dict, lang: str, now_ms: int, movable: bool)
 
 def tx_action(to: str, lang: str) -> str:
     """Return the label of the button that moves a task to ``to``."""
-    zh, en = ACTIONS[to]
-    return en if lang == "en" else zh
+    return pick(ACTIONS, to, lang)
 
 
 def board_columns(rows: list[dict], incidents_by_id: dict, city, lang: str, now_ms: int, may_move) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.i18n import t
+from dashboard.i18n import pick, t
 from layouts.common import lang_toggle, panel, topbar
 
 _TEXT = {
@@ -29,9 +29,7 @@ _FIELD = {"padding": ".45rem .6rem", "fontSize": "1rem"}
 
 def text(key: str, lang: str, **fmt) -> str:
     """Return the sign-in page's text ``key`` in ``lang``."""
-    zh, en = _TEXT[key]
-    chosen = en if lang == "en" else zh
-    return chosen.format(**fmt) if fmt else chosen
+    return pick(_TEXT, key, lang, **fmt)
 
 
 def login_layout(lang: str, next_path: str) -> html.Div:
