@@ -187,6 +187,8 @@ users = Table(
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("created_ms", BigInteger, nullable=False),
     Column("last_login_ms", BigInteger),
+    # Raised on sign-out and on disable; a session cookie carrying an older epoch is refused.
+    Column("session_epoch", Integer, nullable=False, server_default=text("0")),
 )
 
 # Read-only tokens for the video wall's browser, which nobody signs in on; only the SHA-256 is kept.

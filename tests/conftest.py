@@ -16,6 +16,16 @@ def pytest_addoption(parser):
                      help="PostgreSQL server whose database the tests create their own databases beside")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_dash_ports():
+    """Start dash_duo's servers on ports free now, not at 58050, so two test runs can share the machine."""
+    from dash.testing.application_runners import BaseDashRunner
+
+    from tests.redis_proc import free_port
+
+    BaseDashRunner._next_port = free_port()
+
+
 @pytest.fixture(scope="session")
 def redis_url(request) -> str:
     """Return the URL of the test Redis."""
