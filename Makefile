@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test bench services clean
+.PHONY: run test faults bench services clean
 
 $(VENV)/.run: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ run: $(VENV)/.run          ## install and run the embedded default on http://127
 services:                   ## make sure Redis, PostgreSQL and Chromium are there and running
 	bash tests/services.sh
 
-test: $(VENV)/.dev services ## install and run the whole test suite against real Redis and PostgreSQL
+test: $(VENV)/.dev services ## install and run the whole test suite (fault suite included) against real Redis and PostgreSQL
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+faults: $(VENV)/.dev services ## the fault suite alone: kills and restarts real Redis, PostgreSQL, ingest, gateway, app
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev services ## run the benchmarks and print their figures
 	$(PY) -m bench

@@ -75,7 +75,7 @@
      * prop change costs Dash a pass over every component; at 10 frames/s that alone kept the main thread
      * busy. Frames now go straight from this socket into the merged state (see flush() below); only the
      * socket's open/close reaches Dash, as `live-ws.state`, which drives the `connection` callback as before. */
-    const sock = {ws: null};
+    const sock = {ws: null, gen: 0};  // gen: bumped by every close, so a ticket fetched for an older open is dropped
 
     function onLivePage() {
         return document.getElementById('live-indicator') !== null;
@@ -84,6 +84,7 @@
     function closeSocket() {
         const ws = sock.ws;
         sock.ws = null;
+        sock.gen += 1;
         if (ws) {
             ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
             try {
@@ -92,13 +93,37 @@
         }
     }
 
+    /** The gateway admits a socket with a fresh ticket (a minute old at most) from GET /api/ws-ticket: the
+     *  session's, or the wall's kiosk token's (?token= in the page address). One per (re)connect. */
+    function ticketUrl(url) {
+        const token = new URLSearchParams(window.location.search).get('token');
+        return fetch('/api/ws-ticket' + (token ? '?token=' + encodeURIComponent(token) : ''),
+            {credentials: 'same-origin', cache: 'no-store', headers: {Accept: 'application/json'}})
+            .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
+            .then((doc) => url + (url.includes('?') ? '&' : '?') + 'ticket=' + encodeURIComponent(doc.ticket));
+    }
+
     function openSocket(url) {
         closeSocket();
+        const gen = sock.gen;
+        const failed = () => {
+            if (sock.gen === gen && onLivePage()) {
+                dc.set_props('live-ws', {state: {readyState: CLOSED}});
+            }
+        };
+        ticketUrl(url).then((withTicket) => {
+            if (sock.gen === gen) {
+                connectSocket(withTicket, failed);
+            }
+        }, failed);
+    }
+
+    function connectSocket(url, failed) {
         let ws;
         try {
             ws = new window.WebSocket(url);
         } catch (err) {
-            setTimeout(() => dc.set_props('live-ws', {state: {readyState: CLOSED}}), 0);
+            setTimeout(failed, 0);
             return;
         }
         sock.ws = ws;
@@ -183,10 +208,32 @@
      *   live-store   {state: {feeds}, seq, frame_at, feeds_at, bus, source, poll_failed_at, served_at}
      *   live-windows {state: {windows}}   live-trend {state: {trend}}   live-events {state: {events}} */
     const FLUSH_MS = 250;
+    const FRAME_SLACK_MS = 150;  // > the gateway's 100 ms between frames
+    const PENDING = -1;  // live.timer while a flush waits for the next paint
     const META_EVERY_MS = 1000;  // frame_at alone (the watchdog's input) need not be fresher than this
     const PARTS = {'live-windows': 'windows', 'live-trend': 'trend', 'live-events': 'events'};
-    const PART_MS = {'live-windows': 1000, 'live-trend': 1000};
-    const live = {s: null, timer: null, lastFlush: 0, written: {}, partAt: {}, metaAt: 0, metaKey: null};
+    // Events: only the wall's spotlight reads them from the store (the ticker is drawn from the frames).
+    const PART_MS = {'live-windows': 1000, 'live-trend': 1000, 'live-events': 1000};
+    const COSTLY = new Set(['live-windows', 'live-trend']);
+    const live = {s: null, timer: null, lastFlush: 0, written: {}, partAt: {}, metaAt: 0, metaKey: null,
+        config: null};
+
+    /** Drop Dash's undo history. The renderer records every input prop changed outside a callback (each
+     *  set_props below, each timer tick) in state.history.past, holding the value it replaced, and copies
+     *  that array on every change: on a page that runs for days that is memory and time without bound.
+     *  These pages offer no undo, so the list is emptied in place (the next change copies the empty one). */
+    function forgetHistory() {
+        const h = window.store && window.store.getState && window.store.getState().history;
+        if (h && h.past && h.past.length) {
+            h.past.length = 0;
+        }
+    }
+
+    /** The merged state's events -> the ticker, drawn now (live_render.js), not at the next flush. */
+    function drawTicker() {
+        const st = (live.s && live.s.state) || {};
+        return dc.panoramaTicker ? dc.panoramaTicker.draw(st.events, live.config) : false;
+    }
 
     function metaOf(s) {
         const st = s.state || {};
@@ -204,14 +251,17 @@
         }
         const st = s.state || {};
         let later = false;
+        let costly = false;
         for (const id of Object.keys(PARTS)) {
             const part = st[PARTS[id]];
             if (part !== undefined && part !== live.written[id]) {
-                // the map, tiles and risk list (windows) are the costly redraws: at most once per PART_MS
-                if (live.lastFlush - (live.partAt[id] || 0) < (PART_MS[id] || 0)) {
+                // each part at most once per PART_MS; the map, tiles and risk list (windows) and the trend are
+                // the costly redraws: one of them per flush, so each fits between two frames
+                if (live.lastFlush - (live.partAt[id] || 0) < (PART_MS[id] || 0) || (costly && COSTLY.has(id))) {
                     later = true;
                     continue;
                 }
+                costly = costly || COSTLY.has(id);
                 live.partAt[id] = live.lastFlush;
                 live.written[id] = part;
                 dc.set_props(id, {data: {state: {[PARTS[id]]: part}}});
@@ -224,6 +274,7 @@
             live.metaAt = live.lastFlush;
             dc.set_props('live-store', {data: meta});
         }
+        forgetHistory();
         if (later) {
             scheduleFlush(false);
         }
@@ -233,8 +284,25 @@
         if (live.timer !== null) {
             return;
         }
-        const wait = soon ? 0 : Math.max(0, live.lastFlush + FLUSH_MS - Date.now());
+        // a frame due after FLUSH_MS normally flushes first (flushAfterPaint); this catches a burst's last one
+        const wait = soon ? 0 : Math.max(0, live.lastFlush + FLUSH_MS + FRAME_SLACK_MS - Date.now());
         live.timer = setTimeout(() => window.requestAnimationFrame ? requestAnimationFrame(flush) : flush(), wait);
+    }
+
+    /* The stores' renderers (map, trend, tiles) are the page's long tasks. Started right after a frame is drawn
+     * and painted, they run in the gap before the next frame (<= 10 a second), instead of at a moment that
+     * leaves the next frame's rows waiting behind them. */
+    function flushAfterPaint() {
+        if (live.timer !== null && live.timer !== PENDING) {
+            clearTimeout(live.timer);
+        }
+        live.timer = PENDING;
+        const later = () => setTimeout(flush, 0);  // from an animation frame: after that frame's paint
+        if (window.requestAnimationFrame) {
+            requestAnimationFrame(later);
+        } else {
+            later();
+        }
     }
 
     /** One socket frame -> merged into the page's live state; a flush is scheduled. */
@@ -251,7 +319,17 @@
         const next = applyFrame(live.s, msg, Date.now());
         if (next !== null) {
             live.s = next;
-            scheduleFlush(msg.type === 'snapshot');
+            if (ns.dispatchFrame) {
+                ns.dispatchFrame(msg);  // the /dispatch page's incidents, tasks, escalations (dispatch_live.js)
+            }
+            if (msg.type === 'snapshot' || (msg.events && msg.events.length)) {
+                drawTicker();
+            }
+            if (msg.type !== 'snapshot' && live.timer !== PENDING && Date.now() - live.lastFlush >= FLUSH_MS) {
+                flushAfterPaint();
+            } else {
+                scheduleFlush(msg.type === 'snapshot');
+            }
         }
     }
 
@@ -264,6 +342,11 @@
             // first render (or a page opened again): start from what the server rendered
             const s0 = store || {state: null};
             live.s = Object.assign({}, s0, {frame_at: now, feeds_at: now});
+            live.config = config;
+            // the ticker may not be in the document yet on the page's very first render
+            if (!drawTicker() && window.requestAnimationFrame) {
+                requestAnimationFrame(drawTicker);
+            }
             live.written = {};
             live.metaKey = null;
             const st = live.s.state || {};
@@ -291,6 +374,7 @@
                 .then((doc) => {
                     live.s = {state: doc.live, seq: null, frame_at: Date.now(), feeds_at: Date.now(),
                         bus: live.s.bus, source: 'poll'};
+                    drawTicker();
                     scheduleFlush(true);
                     return nu;
                 })
@@ -331,6 +415,7 @@
 
     /** Tick -> clock text. */
     ns.clock = function (_n, config) {
+        forgetHistory();  // the tick itself is recorded: trimmed here when no frames come either
         return dc.panoramaUtil.clock(Date.now(), config.tz, config.lang);
     };
 })();

@@ -9,7 +9,13 @@
     const MAP_PAD = 0.04;
 
     const U = () => dc.panoramaUtil;
-    const last = {map: null, trend: null, trendX: {key: null, x: null}};
+    const last = {map: null, mapAt: 0, trend: null, trendAt: 0, trendX: {key: null, x: null}};
+
+    /** True when a figure drawn at `at` may not be redrawn yet for new values (config.figure_ms; the
+     *  next store write after that asks again). */
+    function tooSoon(at, config) {
+        return Date.now() - at < (config.figure_ms || 0);
+    }
 
     /** Type scale of the page: the wall is designed at 1920 px wide and grows with the screen. */
     function scale(config) {
@@ -45,7 +51,8 @@
         return [px / w, 1 - py / h];
     }
 
-    /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). */
+    /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). The tick
+     *  refits a resized map and draws values that came too soon after the last redraw. */
     ns.cityMap = function (store, view, _tick, fig, config) {
         const u = U();
         const fired = u.triggered();
@@ -55,21 +62,22 @@
         const h = gd ? gd.clientHeight : 0;
         const sizeKey = w > 0 && h > 0 ? w + 'x' + h : null;
         const resized = sizeKey !== null && sizeKey !== meta.size;
-        if (fired.length === 1 && fired[0] === 'live-tick' && !resized) {
-            return dc.no_update;
-        }
         const measure = (view && view.measure) || 'all';
         const win = u.windowOf(store, view);
         const entries = (win && win.districts) || {};
         const z = config.codes.map((c) => u.measure(entries[c], measure, config.domains));
         const risk = measure === 'risk';
         const hl = view && view.highlight;
-        // nothing to redraw when the values, the measure, the spotlight and the size are what the map shows
-        const key = JSON.stringify([z, measure, hl]);
-        if (!resized && fired.length && key === last.map && meta.measure === measure && meta.highlight === hl) {
+        // Nothing to redraw when the values, the measure, the spotlight and the size are what the map shows.
+        // Risk is compared as its labels show it (whole points of a 0-100 scale; a tenth changes no colour one
+        // can see): a map redraw is the page's costliest task, and risk moves slowly.
+        const key = JSON.stringify([risk ? z.map(Math.round) : z, measure, hl]);
+        const same = meta.measure === measure && meta.highlight === hl;
+        if (!resized && fired.length && same && (key === last.map || tooSoon(last.mapAt, config))) {
             return dc.no_update;
         }
         last.map = key;
+        last.mapAt = Date.now();
         const p = new dc.Patch();
         p.assign(['data', 0, 'z'], z);
         p.assign(['data', 0, 'zmin'], 0);
@@ -109,8 +117,9 @@
         return p.build();
     };
 
-    /** Live state -> a patch of the trend lines' x and y (the figure keeps its shape). */
-    ns.trend = function (store, config, fig) {
+    /** Live state, tick -> a patch of the trend lines' x and y (the figure keeps its shape); the tick draws
+     *  values that came too soon after the last redraw. */
+    ns.trend = function (store, _tick, config, fig) {
         const u = U();
         const tr = store && store.state && store.state.trend;
         if (!tr || !tr.series) {
@@ -120,10 +129,11 @@
         const size = Math.round(12 * scale(config));
         const key = JSON.stringify([tr.start, tr.step_ms, config.domains.map((d) => tr.series[d] || [])]);
         const sized = fig && fig.layout && fig.layout.font && fig.layout.font.size === size;
-        if (sized && u.triggered().length && key === last.trend) {
+        if (sized && u.triggered().length && (key === last.trend || tooSoon(last.trendAt, config))) {
             return dc.no_update;
         }
         last.trend = key;
+        last.trendAt = Date.now();
         const xKey = tr.start + '|' + tr.step_ms + '|' + n + '|' + config.tz;
         if (last.trendX.key !== xKey) {  // 60 formatted stamps: only when the axis moved
             const xs = [];

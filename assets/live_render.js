@@ -1,5 +1,5 @@
-/* Live pages: render the stored live state into tiles and lists (figures: live_figures.js). Lists are
- * rebuilt from capped data with stable keys, so the DOM stays the same size for days. */
+/* Live pages: render the stored live state into tiles and lists (figures: live_figures.js), and draw the
+ * event ticker. Lists are rebuilt from capped data with stable keys, so the DOM stays the same size for days. */
 (function () {
     'use strict';
     const dc = (window.dash_clientside = window.dash_clientside || {});
@@ -54,31 +54,84 @@
         return out;
     };
 
-    /** Live state -> one list item per event, newest first; titles are text, never HTML.
-     *  Kept cheap: one Li and four Spans per event (three on the wall, which hides the domain badge),
-     *  keyed by event, and nothing is returned when the list did not change. */
-    ns.ticker = function (store, config) {
-        const u = U();
-        // Newest first by event time; events that arrived together keep their arrival order.
-        const events = ((store && store.state && store.state.events) || []).slice(0, 30)
-            .map((e, i) => [e, i]).sort((a, b) => (b[0].ts - a[0].ts) || (a[1] - b[1])).map((pair) => pair[0]);
-        if (unchanged('ticker', events.map((e) => e.domain + ':' + e.id + ':' + e.ts).join('|'))) {
-            return dc.no_update;
-        }
+    /* The ticker is drawn straight into the DOM from the socket's frame handler (live_conn.js), not through a
+     * Dash store and React: that path waited for the next store flush (<= 250 ms) and a React pass, and was
+     * most of the publish-to-screen time. #event-ticker is rendered empty by the server and no callback writes
+     * its children, so React never touches the rows drawn here. Rows are plain elements whose text is set with
+     * textContent (an event's title is never parsed as HTML), one per event, keyed by event and reused, at most
+     * TICKER_ROWS: the list stays the same size however long the page runs. */
+    const TICKER_ROWS = 30;
+    const drawn = new WeakMap();  // ticker element -> key of the rows it shows (freed with the element)
+    const shows = new WeakMap();  // row -> what it shows: a row is reused only for the very same event
+
+    function rowSig(e, config) {
+        return [config.lang, e.ts, e.severity, e.district, e.street, e.kind, e.title].join('\u0001');
+    }
+
+    function span(className, text) {
+        const el = document.createElement('span');
+        el.className = className;
+        el.textContent = text;
+        return el;
+    }
+
+    function tickerRow(e, key, config) {
+        const d = config.districts[e.district];
+        const name = d ? d.name : e.district;
         const wall = config.page === 'wall';
-        return events.map((e) => {
-            const d = config.districts[e.district];
-            const name = d ? d.name : e.district;
-            const children = [u.el('Span', {className: 'ticker-time'}, u.timeOfDay(e.ts, config.tz))];
-            if (!wall) {
-                children.push(u.el('Span', {className: 'ticker-dom'}, config.labels[e.domain] || e.domain));
+        const li = document.createElement('li');
+        li.className = 'ticker-item sev-' + e.severity + ' dom-' + e.domain;
+        li.dataset.key = key;
+        shows.set(li, rowSig(e, config));
+        li.appendChild(span('ticker-time', U().timeOfDay(e.ts, config.tz)));
+        if (!wall) {  // the wall hides the domain badge: the row's colour says it
+            li.appendChild(span('ticker-dom', config.labels[e.domain] || e.domain));
+        }
+        li.appendChild(span('ticker-place', wall || !e.street ? name : name + ' \u00b7 ' + e.street));
+        li.appendChild(span('ticker-title', e.title || config.kinds[e.kind] || e.kind));
+        return li;
+    }
+
+    /** Events (newest first), config -> #event-ticker's rows, drawn now; false when there is no ticker. */
+    function drawTicker(events, config) {
+        const el = document.getElementById('event-ticker');
+        if (!el || !config) {
+            return false;
+        }
+        // Newest first by event time; events that arrived together keep their arrival order.
+        const rows = (events || []).slice(0, TICKER_ROWS).map((e, i) => [e, i])
+            .sort((a, b) => (b[0].ts - a[0].ts) || (a[1] - b[1])).map((pair) => pair[0]);
+        const keys = rows.map((e) => e.domain + ':' + e.id);
+        const key = rows.map((e, i) => keys[i] + '\u0002' + rowSig(e, config)).join('\u0003');
+        if (drawn.get(el) === key) {
+            return true;
+        }
+        drawn.set(el, key);
+        const have = new Map();
+        for (const li of el.children) {
+            have.set(li.dataset.key, li);
+        }
+        let at = el.firstElementChild;
+        rows.forEach((e, i) => {
+            let li = have.get(keys[i]);
+            if (li && shows.get(li) === rowSig(e, config)) {
+                have.delete(keys[i]);
+            } else {  // a new event, or its id came back with other content: a fresh row (the old one goes)
+                li = tickerRow(e, keys[i], config);
             }
-            children.push(u.el('Span', {className: 'ticker-place'}, wall || !e.street ? name : name + ' · ' + e.street));
-            children.push(u.el('Span', {className: 'ticker-title'}, e.title || config.kinds[e.kind] || e.kind));
-            return u.el('Li', {key: e.domain + ':' + e.id, className: 'ticker-item sev-' + e.severity + ' dom-' + e.domain},
-                children);
+            if (li === at) {
+                at = at.nextElementSibling;
+            } else {
+                el.insertBefore(li, at);
+            }
         });
-    };
+        for (const li of have.values()) {  // rows that scrolled off, and anything else found in the list
+            li.remove();
+        }
+        return true;
+    }
+
+    dc.panoramaTicker = {draw: drawTicker, rows: TICKER_ROWS};
 
     /** Live state, tick -> each domain's freshness; a silent feed reads 'stale'. */
     ns.feeds = function (store, _tick, config) {

@@ -126,10 +126,22 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+BENCH_SECRET = "bench"  # PANORAMA_SECRET_KEY of every process a benchmark starts
+
+
+def with_ticket(url: str) -> str:
+    """Return the gateway ``url`` with a fresh socket ticket where the tree's gateway asks for one (a minute's)."""
+    try:
+        from dashboard.auth import issue_ticket
+    except ImportError:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}ticket={issue_ticket(BENCH_SECRET, {'u': 0})}"
+
+
 def service_env(redis_url: str, db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "DATABASE_URL", "PANORAMA_"))}
     env.update({"REDIS_URL": redis_url, "DATABASE_URL": db_url, "PANORAMA_AUTO_MIGRATE": "0",
-                "PANORAMA_SECRET_KEY": "bench", "PANORAMA_SIMULATE": "0", "PYTHONPATH": str(ROOT),
+                "PANORAMA_SECRET_KEY": BENCH_SECRET, "PANORAMA_SIMULATE": "0", "PYTHONPATH": str(ROOT),
                 "PYTHONUNBUFFERED": "1", **extra})
     return env
 
@@ -231,7 +243,8 @@ async def push_clients(url: str, n: int, conn, parse_every: int) -> None:
         nonlocal closed, errors
         try:
             async with gate:
-                ws = await connect(url, compression=None, open_timeout=60, ping_interval=None, max_size=2**23)
+                ws = await connect(with_ticket(url), compression=None, open_timeout=60, ping_interval=None,
+                                   max_size=2**23)
         except Exception:  # noqa: BLE001 - refused or timed out: counted
             errors += 1
             ready.set()

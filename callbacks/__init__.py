@@ -1,6 +1,6 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import dispatch, district, live, panorama, router
+from callbacks import dispatch, district, live, mobile, panorama, router
 
 
 def register_all(app) -> None:
@@ -10,3 +10,4 @@ def register_all(app) -> None:
     panorama.register_callbacks(app)
     district.register_callbacks(app)
     dispatch.register_callbacks(app)
+    mobile.register_callbacks(app)

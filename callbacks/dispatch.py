@@ -1,13 +1,17 @@
-"""Run the /dispatch page: poll the queue and board, show an incident, dispatch, move and close, tick countdowns.
+"""Run the /dispatch page: live queue and board, an incident's detail and map, dispatch, move and close, countdowns.
 
-Every write checks the signed-in user's role on the server and goes through the same functions as the API.
+The page takes its updates from the gateway (``assets/dispatch_live.js`` turns frames that carry incidents,
+tasks or escalations into ``dispatch-live``); it polls only while that connection is down. Every write checks
+the signed-in user's role on the server and goes through the same functions as the API.
 """
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import parse_qs
 
-from dash import ALL, Input, Output, State, ctx, no_update
+import orjson
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_update
 from flask import current_app
 from sqlalchemy import select
 
@@ -25,12 +29,15 @@ function (n) {
     const now = Date.now();
     document.querySelectorAll('#task-board .countdown').forEach(function (e) {
         const s = Math.round((Number(e.dataset.due) - now) / 1000), a = Math.abs(s);
-        e.textContent = (s < 0 ? '-' : '') + Math.floor(a / 60) + ':' + String(a % 60).padStart(2, '0');
+        const mmss = String(Math.floor(a % 3600 / 60)).padStart(a >= 3600 ? 2 : 1, '0') + ':'
+            + String(a % 60).padStart(2, '0');
+        e.textContent = (s < 0 ? '-' : '') + (a >= 3600 ? Math.floor(a / 3600) + ':' : '') + mmss;
         e.classList.toggle('overdue', s < 0);
     });
     return window.dash_clientside.no_update;
 }
 """
+ESCALATIONS_SHOWN = 5
 
 
 def _svc():
@@ -41,18 +48,29 @@ def _lang(lang) -> str:
     return lang if lang in ("zh", "en") else "zh"
 
 
+def fingerprint(*parts) -> str:
+    """Return a short digest of what a part of the page is drawn from."""
+    return hashlib.blake2b(orjson.dumps(parts, option=orjson.OPT_NON_STR_KEYS), digest_size=12).hexdigest()
+
+
 def board_rows(conn, department: str | None) -> tuple[list[dict], dict]:
     """Return the tasks on the board (of incidents not closed, rerouted rejections left out) and their incidents."""
     stmt = (select(tasks).join(incidents, incidents.c.id == tasks.c.incident_id)
             .where(incidents.c.status.in_(list(api.ACTIVE)), tasks.c.state != "closed", ~tasks.c.rerouted)
             .order_by(tasks.c.id).limit(500))
-    if department:
+    if department is not None:
         stmt = stmt.where(tasks.c.department == department)
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     ids = {r["incident_id"] for r in rows}
     incs = {r["id"]: dict(r) for r in conn.execute(select(incidents).where(incidents.c.id.in_(ids))).mappings()} \
         if ids else {}
     return rows, incs
+
+
+def board_department(user, wanted: str | None) -> str | None:
+    """Return the department the board shows: a liaison's own whatever was asked, else the one asked (None: all)."""
+    own = api.scope(user)
+    return own if own is not None else wanted
 
 
 def _clicked() -> dict | None:
@@ -62,28 +80,56 @@ def _clicked() -> dict | None:
     return ctx.triggered_id if isinstance(ctx.triggered_id, dict) else None
 
 
+def _live_touches(live: dict | None, incident_id) -> bool:
+    """Tell whether the frames behind a ``dispatch-live`` update may have changed ``incident_id``."""
+    if not live:
+        return True
+    return bool(live.get("snapshot")) or incident_id in (live.get("incidents") or ())
+
+
 def register_callbacks(app) -> None:
     """Register the /dispatch page's callbacks."""
 
-    # ?department= in the address, or the liaison's own -> board filter
-    @app.callback(Output("dispatch-department", "data"), Input("dispatch-url", "search"),
-                  State("dispatch-department", "data"))
-    def department_filter(search, current):
+    # ?department= in the address -> board filter and its note (a liaison's stays their own)
+    @app.callback(Output("dispatch-department", "data"), Output("board-filter", "children"),
+                  Input("dispatch-url", "search"), State("dispatch-department", "data"), State("lang", "data"))
+    def department_filter(search, current, lang):
         wanted = (parse_qs((search or "").lstrip("?")).get("department") or [None])[0]
-        return wanted or current
+        department, lang = board_department(current_user(), wanted or current), _lang(lang)
+        if department is None:
+            return None, view.tx("all_departments", lang)
+        name = view.department_names(_svc().city, lang).get(department, department)
+        return department, view.tx("filtered", lang, dep=name)
 
-    # poll tick, a write, the filter -> incident queue and task board
+    # live frame, fallback poll, a write, the filter, a selection -> incident queue and task board (when changed)
     @app.callback(Output("incident-list", "children"), Output("task-board", "children"),
-                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
-                  Input("dispatch-department", "data"), State("dispatch-selected", "data"), State("lang", "data"))
-    def refresh(_n, _r, department, selected, lang):
+                  Output("dispatch-shown", "data"),
+                  Input("dispatch-live", "data"), Input("dispatch-poll", "n_intervals"),
+                  Input("dispatch-refresh", "data"), Input("dispatch-department", "data"),
+                  Input("dispatch-selected", "data"), State("dispatch-shown", "data"), State("lang", "data"))
+    def refresh(_live, _n, _r, department, selected, shown, lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
+        if not check_role(user, "dispatch"):  # callbacks answer anyone who asks: the page's rule again
+            return no_update, no_update, no_update
         tz, now = svc.config["PANORAMA_TZ"], now_ms()
+        department = board_department(user, department)
         with svc.engine.connect() as conn:
-            queued = api.queue(conn)
+            queued = api.queue(conn, department=api.scope(user))
             rows, incs = board_rows(conn, department)
-        return (view.queue_items(queued, svc.city, lang, tz, selected),
-                view.board_columns(rows, incs, svc.city, lang, now, lambda dep: api.may_move(user, dep)))
+        shown = dict(shown or {})
+        # Redrawn only when its data changed: a redraw replaces the buttons, and a click on a replaced one is lost.
+        queue_key = fingerprint(lang, selected, queued)
+        board_key = fingerprint(lang, department, user.username if user else None, rows,
+                                {k: (v["title"], v["kind"]) for k, v in incs.items()})
+        queue_out = board_out = no_update
+        if shown.get("queue") != queue_key:
+            queue_out, shown["queue"] = view.queue_items(queued, svc.city, lang, tz, selected), queue_key
+        if shown.get("board") != board_key:
+            board_out = view.board_columns(rows, incs, svc.city, lang, now, lambda dep: api.may_move(user, dep))
+            shown["board"] = board_key
+        if queue_out is no_update and board_out is no_update:
+            return no_update, no_update, no_update
+        return queue_out, board_out, shown
 
     # click on a queued incident -> selected incident
     @app.callback(Output("dispatch-selected", "data"),
@@ -92,25 +138,68 @@ def register_callbacks(app) -> None:
         clicked = _clicked()
         return clicked["index"] if clicked else no_update
 
-    # selected incident, poll tick, a write -> detail, and which buttons apply
+    # selected incident, live frame about it, fallback poll, a write -> detail, map, which buttons apply
     @app.callback(Output("dispatch-detail", "children"), Output("dispatch-open", "disabled"),
-                  Output("dispatch-close-incident", "disabled"),
-                  Input("dispatch-selected", "data"), Input("dispatch-poll", "n_intervals"),
-                  Input("dispatch-refresh", "data"), State("lang", "data"))
-    def show_detail(selected, _n, _r, lang):
+                  Output("dispatch-close-incident", "disabled"), Output("dispatch-map", "figure"),
+                  Output("dispatch-map-note", "children"), Output("dispatch-shown-detail", "data"),
+                  Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
+                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
+                  State("dispatch-shown-detail", "data"), State("lang", "data"), prevent_initial_call=True)
+    def show_detail(selected, live, _n, _r, shown, lang):
+        svc, lang, user = _svc(), _lang(lang), current_user()
+        if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live"
+                                                 and not _live_touches(live, selected)):
+            return (no_update,) * 6
+        doc = None
+        if selected is not None:
+            try:
+                with svc.engine.connect() as conn:
+                    if api.may_see(conn, user, int(selected)):
+                        doc = api.detail(conn, svc, int(selected), now_ms())
+            except d.NotFound:
+                doc = None
+        shown = dict(shown or {})
+        sug = (doc or {}).get("suggestion") or {}
+        # the suggestion's deadlines move with the clock: only what it names counts as a change
+        key = fingerprint(lang, doc and {**doc, "suggestion": [sug.get("rule"), sug.get("departments")]})
+        if shown.get("detail") == key:
+            return (no_update,) * 6
+        shown["detail"] = key
+        status = doc["incident"]["status"] if doc else None
+        fig = view.incident_map(doc, svc.city, lang)
+        note = view.tx("map_approximate", lang) if fig.layout.meta["approximate"] else ""
+        map_key = fingerprint(lang, doc and [doc["incident"]["id"], doc["incident"]["lat"], doc["incident"]["lon"],
+                                             [(r["lat"], r["lon"], r["title"]) for r in doc["reports"]]])
+        fig_out = no_update if shown.get("map") == map_key else fig
+        shown["map"] = map_key
+        return (view.detail_view(doc, svc.city, lang), doc is None or status in d.DONE, status != "resolved",
+                fig_out, note, shown)
+
+    # live escalations -> the newest few, named (the commander's notice on this screen too)
+    @app.callback(Output("dispatch-escalations", "children"), Input("dispatch-live", "data"),
+                  State("lang", "data"), prevent_initial_call=True)
+    def escalations(live, lang):
+        items, user = (live or {}).get("escalations") or [], current_user()
+        if not items or not check_role(user, "dispatch"):
+            return no_update
         svc, lang = _svc(), _lang(lang)
-        if selected is None:
-            return view.detail_view(None, svc.city, lang), True, True
-        try:
+        names = view.department_names(svc.city, lang)
+        own = api.scope(user)
+        items = [e for e in items if own is None or e.get("department") == own][-ESCALATIONS_SHOWN:]
+        titles = {}
+        ids = {e.get("incident_id") for e in items if isinstance(e.get("incident_id"), int)}
+        if ids:
             with svc.engine.connect() as conn:
-                doc = api.detail(conn, svc, int(selected), now_ms())
-        except d.NotFound:
-            return view.detail_view(None, svc.city, lang), True, True
-        status = doc["incident"]["status"]
-        return view.detail_view(doc, svc.city, lang), status in d.DONE, status != "resolved"
+                titles = {r.id: r.title or r.kind for r in conn.execute(
+                    select(incidents.c.id, incidents.c.title, incidents.c.kind).where(incidents.c.id.in_(ids)))}
+        return [html.Li(view.tx("escalated_ack" if e.get("overdue") == "acknowledge" else "escalated_resolve", lang,
+                                dep=names.get(e.get("department"), e.get("department")),
+                                title=titles.get(e.get("incident_id"), e.get("incident_id"))),
+                        className="escalation") for e in reversed(items)]
 
     # open / cancel / send -> the dialog, its suggested departments, the dispatch itself
     @app.callback(Output("dispatch-dialog", "hidden"), Output("dispatch-departments", "value"),
+                  Output("dispatch-departments", "options"),
                   Output("dispatch-note", "value"), Output("dispatch-message", "children"),
                   Output("dispatch-refresh", "data"),
                   Input("dispatch-open", "n_clicks"), Input("dispatch-cancel", "n_clicks"),
@@ -121,20 +210,21 @@ def register_callbacks(app) -> None:
     def dialog(_open, _cancel, _send, selected, departments, note, bump, lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if ctx.triggered_id == "dispatch-cancel" or selected is None:
-            return True, no_update, no_update, "", no_update
+            return True, no_update, no_update, no_update, "", no_update
         if not check_role(user, "officer"):
-            return no_update, no_update, no_update, view.tx("not_allowed", lang), no_update
+            return no_update, no_update, no_update, no_update, view.tx("not_allowed", lang), no_update
         if ctx.triggered_id == "dispatch-open":
             with svc.engine.connect() as conn:
                 doc = api.detail(conn, svc, int(selected), now_ms())
             ticked = (doc["suggestion"] or {}).get("departments", [])
-            return False, ticked, "", "", no_update
+            return (False, ticked, view.dialog_options(svc.city, lang, doc["incident"]["district"]), "", "",
+                    no_update)
         try:
             change = api.write(svc, d.dispatch, int(selected), departments or [], user.username, note or None,
                                now_ms(), svc.city.rules, svc.city)
         except d.DispatchError as err:
-            return no_update, no_update, no_update, str(err), no_update
-        return True, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
+            return no_update, no_update, no_update, no_update, str(err), no_update
+        return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
 
     # a task's action button -> transition (the role and department checked here) -> refresh
     @app.callback(Output("task-message", "children"), Output("dispatch-refresh", "data", allow_duplicate=True),
@@ -154,8 +244,8 @@ def register_callbacks(app) -> None:
             return err.message, (bump or 0) + 1
         except d.DispatchError as err:
             return str(err), (bump or 0) + 1
-        return view.tx("moved_ok", lang, id=change.task["id"], to=view.state_label(change.task["state"], lang)), \
-            (bump or 0) + 1
+        return view.tx("moved_ok", lang, id=change.task["id"],
+                       to=view.state_label(change.task["state"], lang, task=True)), (bump or 0) + 1
 
     # close button -> close the resolved incident -> refresh
     @app.callback(Output("dispatch-detail-message", "children"),
@@ -173,6 +263,10 @@ def register_callbacks(app) -> None:
         except d.DispatchError as err:
             return str(err), (bump or 0) + 1
         return view.tx("closed_ok", lang), (bump or 0) + 1
+
+    # connection mode -> the fallback poll runs only while the gateway connection is not live
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchPoll"),
+                            Output("dispatch-poll", "disabled"), Input("live-conn", "data"))
 
     # every second -> countdown texts (in the browser)
     app.clientside_callback(TICK_JS, Output("dispatch-tick-out", "data"), Input("dispatch-tick", "n_intervals"))

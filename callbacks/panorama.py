@@ -28,11 +28,7 @@ def register_callbacks(app) -> None:
         Input("live-windows", "data"), Input("view", "data"), State("live-config", "data"),
     )
 
-    # live state -> event ticker (newest first, capped, titles as text)
-    app.clientside_callback(
-        _client("ticker"),
-        Output("event-ticker", "children"), Input("live-events", "data"), State("live-config", "data"),
-    )
+    # (no callback draws the event ticker: the page draws it as frames arrive, see assets/live_render.js)
 
     # live state, tick -> feed freshness (ages keep counting between frames)
     app.clientside_callback(
@@ -49,11 +45,12 @@ def register_callbacks(app) -> None:
         State("city-map", "figure"), State("live-config", "data"),
     )
 
-    # live state -> patch of the trend lines
+    # live state, tick (values held back by the page's redraw limit) -> patch of the trend lines
     app.clientside_callback(
         _client("trend"),
         Output("trend-chart", "figure"),
-        Input("live-trend", "data"), State("live-config", "data"), State("trend-chart", "figure"),
+        Input("live-trend", "data"), Input("live-tick", "n_intervals"), State("live-config", "data"),
+        State("trend-chart", "figure"),
     )
 
     # live state, view -> the five districts at highest risk

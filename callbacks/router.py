@@ -9,7 +9,8 @@ from dash import Input, Output, State, clientside_callback, no_update
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks import district_data
+from callbacks import briefings, district_data
+from callbacks import mobile as mobile_page
 from dashboard import auth, live, queries
 from dashboard.i18n import t
 from feeds.pipeline import now_ms
@@ -40,6 +41,29 @@ async function (nClicks, nSubmit, username, password, ctx) {
     } catch (e) {
         return T.failed;
     }
+}
+"""
+
+
+# Sign out everywhere, then a full navigation, so nothing of the signed-in page survives.
+SIGN_OUT_JS = """
+async function (n) {
+    if (!n) { return window.dash_clientside.no_update; }
+    const token = (document.cookie.match(/(?:^|; )panorama_csrf=([^;]*)/) || [])[1] || '';
+    try {
+        await fetch('/api/session', {method: 'DELETE', credentials: 'same-origin',
+                                     headers: {'X-CSRF-Token': decodeURIComponent(token)}});
+    } finally {
+        window.location.assign('/login');
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+# The user bar's texts in the language chosen in the browser.
+USER_BAR_JS = """
+function (lang, texts) {
+    const T = (texts || {})[lang === 'en' ? 'en' : 'zh'] || {};
+    return [T.role, T.sign_out];
 }
 """
 
@@ -109,6 +133,14 @@ def render(pathname: str | None, lang: str, search: str | None = None) -> object
             log.warning("district %s unavailable", district.code, exc_info=True)
             return unavailable_layout(lang)
         return district_layout(svc.city, district, lang, window, data, cfg["PANORAMA_TZ"])
+    if path == "/briefings" or path.startswith("/briefings/"):
+        return briefings.render_page(path, lang)
+    if path == "/m":
+        try:
+            return mobile_page.page(svc, lang, _state(svc, now), live_settings(cfg), now)
+        except SQLAlchemyError:
+            log.warning("/m unavailable", exc_info=True)
+            return unavailable_layout(lang)
     if path == "/dispatch":
         return dispatch_layout(lang, auth.current_user(), city=svc.city, poll_ms=cfg["PANORAMA_POLL_MS"])
     return not_found_layout(lang, t("not_found_route", lang, path=pathname))
@@ -131,6 +163,14 @@ def register_callbacks(app) -> None:
         State("login-username", "value"), State("login-password", "value"), State("login-context", "data"),
         prevent_initial_call=True,
     )
+
+    # sign-out button -> DELETE /api/session -> the sign-in page
+    clientside_callback(SIGN_OUT_JS, Output("sign-out", "title"), Input("sign-out", "n_clicks"),
+                        prevent_initial_call=True)
+
+    # language -> the user bar's texts
+    clientside_callback(USER_BAR_JS, Output("user-role", "children"), Output("sign-out", "children"),
+                        Input("lang", "data"), State("user-bar-text", "data"))
 
     # language button -> stored language
     @app.callback(Output("lang", "data"), Input("lang-toggle", "n_clicks"), State("lang", "data"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,22 +10,12 @@ import dash
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _secret_key(cfg: dict[str, Any]) -> str:
-    """Return the configured secret, or one kept in the instance folder so restarts keep sessions."""
-    if cfg["SECRET_KEY"]:
-        return cfg["SECRET_KEY"]
-    path = Path(cfg["INSTANCE_PATH"]) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     """Create the Dash app: read configuration, connect services, register API, pages and callbacks."""
+    from callbacks import briefings as briefings_callbacks
     from callbacks import register_all
-    from dashboard import api, auth, cli, dispatch_api, metrics
+    from dashboard.briefings import api as briefings_api
+    from dashboard import api, auth, cli, dispatch_api, metrics, webapp
     from dashboard.config import load_config
     from dashboard.i18n import t
     from dashboard.services import build_services
@@ -39,10 +28,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
         title=t("app_title"),
         suppress_callback_exceptions=True,
         update_title=None,
+        # Dash's renderer sends the session's CSRF token (from this cookie) with every callback.
+        csrf_token_name=auth.CSRF_COOKIE,
+        csrf_header_name=auth.CSRF_HEADER,
     )
     server = app.server
     server.config.update(cfg)
-    server.secret_key = _secret_key(cfg)
+    server.secret_key = auth.secret_key(cfg)
     # People read the JSON too: keep Chinese readable and fields in the documented order.
     server.json.ensure_ascii = False
     server.json.sort_keys = False
@@ -51,8 +43,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     auth.init_app(server)
     api.init_app(server)
     dispatch_api.init_app(server)
+    briefings_api.init_app(server)
     metrics.init_app(server, services)
     cli.init_app(server)
+    webapp.init_app(app)  # /m's manifest and icons
     app.layout = shell
     register_all(app)
+    briefings_callbacks.register_callbacks(app)
     return app

@@ -1,7 +1,9 @@
-"""Sign people in and decide who may do what: sessions, roles, CSRF, page access, kiosk tokens.
+"""Sign people in and decide who may do what: sessions, roles, CSRF, page access, kiosk tokens, socket tickets.
 
 The role policy lives here and only here: ``PERMISSIONS`` names what can be done and lists the
 roles that may do it, ``PAGES`` says which permission each page needs. ``admin`` passes every check.
+Every state-changing request passes one guard (``_guard_writes``): a foreign Origin is refused, and a
+signed-in Dash callback must carry the session's CSRF token, which the page reads from a cookie.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ import hmac
 import logging
 import secrets
 from datetime import timedelta
-from urllib.parse import parse_qs, quote
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import parse_qs, quote, urlsplit
 
 import flask_login
 import redis
 from flask import Blueprint, current_app, has_request_context, jsonify, redirect, request, session
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import users as store
 from dashboard.users import ROLES, User
 
 __all__ = ["ROLES", "PERMISSIONS", "PAGES", "User", "init_app", "require", "current_user", "check_role",
-           "page_access", "safe_next", "login_url"]
+           "page_access", "safe_next", "login_url", "secret_key", "issue_ticket", "verify_ticket"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "view": ROLES,                                       # the panorama, districts, briefings
     "dispatch": ("officer", "commander", "liaison"),     # /dispatch, task transitions
     "command": ("officer", "commander"),                 # /m, acknowledge / escalate / approve
+    "brief": ("officer", "commander"),                   # generate a briefing now (reading one is "view")
     "admin": (),                                         # users, kiosk tokens
 }
 # page -> the permission it needs; a prefix matches itself and everything under it. /login is public.
@@ -43,6 +50,25 @@ PAGES: tuple[tuple[str, str], ...] = (
 PUBLIC_PAGES = ("/login",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
+# The session's CSRF token, readable by the page's scripts: Dash's renderer sends it back as CSRF_HEADER
+# on every callback (dash.Dash(csrf_token_name=..., csrf_header_name=...)); another site can read neither.
+CSRF_COOKIE = "panorama_csrf"
+DASH_WRITES = ("/_dash-update-component",)
+# Write routes guarded otherwise than by require(), and how: the access matrix test holds every other
+# write route to its require() roles, so a new write route must either use require() or be listed here.
+OPEN_WRITES: dict[tuple[str, str], str] = {
+    ("/api/session", "POST"): "sign-in: the credentials are the check (rate-limited)",
+    ("/api/session", "DELETE"): "sign-out: ends the caller's own sessions only",
+    ("/api/events", "POST"): "HTTP ingest: the bearer token PANORAMA_INGEST_TOKEN",
+    ("/api/<path:_rest>", "POST"): "unknown API paths: 404",
+    ("/api/<path:_rest>", "PUT"): "unknown API paths: 404",
+    ("/api/<path:_rest>", "PATCH"): "unknown API paths: 404",
+    ("/api/<path:_rest>", "DELETE"): "unknown API paths: 404",
+    ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, the role in each write callback",
+}
+# Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
+TICKET_SALT = "panorama-ws-ticket"
+TICKET_MAX_AGE_S = 60
 _DASH_INDEX = ("/", "/<path:path>")  # the endpoints Dash serves its page shell from
 _FAIL_KEY = "panorama:auth:failures:{user}:{ip}"
 
@@ -53,6 +79,71 @@ login_manager = flask_login.LoginManager()
 def error(status: int, code: str, message: str, **headers):
     """Return a response in the SPEC section 6 error shape."""
     return jsonify({"error": {"code": code, "message": message}}), status, headers
+
+
+def secret_key(cfg: Mapping[str, Any]) -> str:
+    """Return the configured secret, or one kept in the instance folder so restarts keep sessions.
+
+    The app signs sessions with it and the gateway checks socket tickets with it: a gateway in its own
+    process needs the same PANORAMA_SECRET_KEY (or the same instance folder).
+    """
+    if cfg.get("SECRET_KEY"):
+        return cfg["SECRET_KEY"]
+    path = Path(cfg["INSTANCE_PATH"]) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _tickets(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=TICKET_SALT)
+
+
+def issue_ticket(secret: str, subject: Mapping[str, Any]) -> str:
+    """Return a signed, timestamped websocket ticket for ``subject``.
+
+    ``/api/ws-ticket`` gives ``{"u": user id, "e": session epoch}`` or ``{"k": kiosk token id}``; a program
+    that holds the secret key (a benchmark) may name itself instead, e.g. ``{"svc": "bench"}``.
+    """
+    return _tickets(secret).dumps(dict(subject))
+
+
+def verify_ticket(secret: str, ticket: str | None, max_age: float = TICKET_MAX_AGE_S) -> dict | None:
+    """Return the subject of a ticket signed with ``secret`` in the last ``max_age`` seconds, else None."""
+    if not ticket or len(ticket) > 512:
+        return None
+    try:
+        subject = _tickets(secret).loads(ticket, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    return subject if isinstance(subject, dict) else None
+
+
+def subjects_valid(engine, subjects: list[Mapping[str, Any]]) -> list[bool]:
+    """Tell, for each ticket subject, whether it still holds: the user active and not signed out since
+    (``{"u", "e"}``), the kiosk token not revoked (``{"k"}``). A subject of another shape was minted by a
+    program that holds the secret key itself (a benchmark, a monitor) and always holds."""
+    user_ids = {int(s["u"]) for s in subjects if "u" in s and "e" in s}
+    kiosk_ids = {int(s["k"]) for s in subjects if "k" in s}
+    epochs = store.user_epochs(engine, user_ids) if user_ids else {}
+    live_kiosks = store.live_kiosk_ids(engine, kiosk_ids) if kiosk_ids else set()
+    out = []
+    for s in subjects:
+        if "u" in s and "e" in s:
+            out.append(epochs.get(int(s["u"])) == s["e"])
+        elif "k" in s:
+            out.append(int(s["k"]) in live_kiosks)
+        else:
+            out.append(True)
+    return out
+
+
+def ticket_of(path: str) -> str | None:
+    """Return the ``ticket`` of a websocket request path (``/?ticket=...``)."""
+    values = parse_qs(urlsplit(path).query).get("ticket")
+    return values[0] if values else None
 
 
 def current_user() -> User | None:
@@ -102,6 +193,7 @@ def require(*roles: str):
                 return error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
             return view(*args, **kwargs)
 
+        guarded.panorama_roles = frozenset(allowed)  # what the access matrix test holds the route to
         return guarded
 
     return decorate
@@ -132,7 +224,7 @@ def page_access(path: str, kiosk_token: str | None = None) -> str:
     user = current_user()
     if user is None:
         wall = (path or "/").rstrip("/") == "/wall"
-        if wall and kiosk_token and store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token):
+        if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token):
             return "ok"
         return "login"
     return "ok" if check_role(user, permission) else "forbidden"
@@ -162,8 +254,12 @@ def _load_user(user_id: str) -> User | None:
         user = store.get_user(current_app.extensions["panorama"].engine, int(user_id))
     except ValueError:
         return None
-    # A disabled user's session stops working at its next request.
-    return user if user is not None and user.active else None
+    # A disabled user's session stops working at its next request, and so does any session signed in
+    # before the user's last sign-out (a copied cookie included): its epoch is older than the user's.
+    if user is None or not user.active or session.get("epoch", 0) != user.session_epoch:
+        session.clear()
+        return None
+    return user
 
 
 @login_manager.unauthorized_handler
@@ -221,6 +317,7 @@ def sign_in():
     session.permanent = True
     flask_login.login_user(user)
     session["csrf_token"] = secrets.token_urlsafe(32)
+    session["epoch"] = user.session_epoch
     try:
         current_app.extensions["panorama"].redis.delete(_failures_key(username))
     except redis.RedisError:
@@ -240,10 +337,33 @@ def get_session():
 
 @bp.delete("/session")
 def sign_out():
-    """Sign out (no CSRF needed: the worst a forged sign-out does is sign someone out)."""
+    """Sign out everywhere: every session of the user ends at once, copies of this cookie included.
+
+    No CSRF token needed (the worst a forged sign-out could do is sign someone out), and another
+    site's request is refused by its Origin anyway.
+    """
+    user = current_user()
+    if user is not None:
+        store.end_sessions(current_app.extensions["panorama"].engine, user.id)
+        log.info("signed out: user=%r ip=%s", user.username, request.remote_addr)
     flask_login.logout_user()
     session.clear()
     return jsonify({"user": None})
+
+
+@bp.get("/ws-ticket")
+def ws_ticket():
+    """Answer a websocket ticket for a signed-in user or a live kiosk token (``?token=``), else 401."""
+    user = current_user()
+    if user is not None:
+        subject = {"u": user.id, "e": user.session_epoch}
+    else:
+        kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine, request.args.get("token"))
+        if kiosk_id is None:
+            return error(401, "not_signed_in", "sign in first, or open the wall with a valid kiosk token")
+        subject = {"k": kiosk_id}
+    ticket = issue_ticket(current_app.secret_key, subject)
+    return jsonify({"ticket": ticket, "expires_in": TICKET_MAX_AGE_S}), 200, {"Cache-Control": "no-store"}
 
 
 def _guard_pages():
@@ -256,8 +376,49 @@ def _guard_pages():
     return None
 
 
+def _origin_ok() -> bool:
+    """Tell whether a write comes from one of this site's pages (or from a tool that sends no Origin).
+
+    Browsers send Origin with every cross-site POST, PUT, PATCH and DELETE; Referer is the fallback.
+    """
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        return True  # not a browser: no ambient cookie to abuse, and the other checks still apply
+    parts = urlsplit(origin)
+    if parts.netloc and parts.netloc.lower() == request.host.lower():
+        return True
+    allowed = current_app.config.get("PANORAMA_WS_ORIGINS") or ()
+    return f"{parts.scheme}://{parts.netloc}" in allowed
+
+
+def _guard_writes():
+    # One place for every state-changing request: the API's, the Dash callbacks' and the sign-in's.
+    if request.method not in STATE_CHANGING:
+        return None
+    if not _origin_ok():
+        log.warning("cross-site write refused: %s %s origin=%r ip=%s", request.method, request.path,
+                    request.headers.get("Origin") or request.headers.get("Referer"), request.remote_addr)
+        return error(403, "cross_site", "this request comes from another site")
+    if request.path in DASH_WRITES and current_user() is not None and not _csrf_ok():
+        return error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
+    return None
+
+
+def _csrf_cookie(response):
+    # Keep the page's copy of the CSRF token in step with the session (set on sign-in, gone on sign-out).
+    token = session.get("csrf_token") if session else None
+    sent = request.cookies.get(CSRF_COOKIE)
+    cfg = current_app.config
+    if token and sent != token:
+        response.set_cookie(CSRF_COOKIE, token, max_age=int(cfg["PERMANENT_SESSION_LIFETIME"].total_seconds()),
+                            secure=cfg["SESSION_COOKIE_SECURE"], httponly=False, samesite="Lax")
+    elif not token and sent:
+        response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
 def init_app(server) -> None:
-    """Bind Flask-Login and the session API to the server, and guard the pages."""
+    """Bind Flask-Login and the session API to the server, guard pages and writes, trust configured proxies."""
     cfg = server.config
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -270,4 +431,11 @@ def init_app(server) -> None:
     )
     login_manager.init_app(server)
     server.register_blueprint(bp)
+    server.before_request(_guard_writes)
     server.before_request(_guard_pages)
+    server.after_request(_csrf_cookie)
+    hops = int(cfg.get("PANORAMA_PROXY_HOPS") or 0)
+    if hops > 0:
+        # Behind that many trusted proxies: the client address (the sign-in rate limit's key), scheme and
+        # host come from their X-Forwarded-* headers; with 0 those headers are ignored, so nobody can forge them.
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

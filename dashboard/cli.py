@@ -66,10 +66,20 @@ def init_user_commands(server) -> None:
     @users_group.command("disable")
     @click.argument("name")
     def users_disable(name):
-        """Disable user NAME; its sessions stop working at their next request."""
+        """Disable user NAME; every session it has ends at once."""
         if not accounts.set_active(_engine(), name, False):
             raise click.ClickException(f"no user {name!r}")
         click.echo(f"disabled {name}")
+
+    @users_group.command("sign-out")
+    @click.argument("name")
+    def users_sign_out(name):
+        """End every session of user NAME now (a lost phone, a copied cookie); they may sign in again."""
+        user = next((u for u in accounts.list_users(_engine()) if u["username"].lower() == name.lower()), None)
+        if user is None:
+            raise click.ClickException(f"no user {name!r}")
+        accounts.end_sessions(_engine(), user["id"])
+        click.echo(f"signed out {user['username']} everywhere")
 
     @users_group.command("enable")
     @click.argument("name")

@@ -12,7 +12,8 @@ DEFAULT_STALE_AFTER = {"security": 120, "traffic": 120, "environment": 600, "inc
 
 _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORAMA_FLUSH_MS",
              "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS",
-             "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS"}
+             "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS", "PANORAMA_PROXY_HOPS",
+             "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -29,6 +30,12 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         "PANORAMA_WS_PORT": 8051,
         "PANORAMA_SIMULATE": None,  # None: on only in the embedded mode
         "PANORAMA_BRIEFING_CRON": "0 8,18 * * *",
+        # Briefings older than this are pruned by the scheduler; their language (zh or en).
+        "PANORAMA_BRIEFING_RETENTION_DAYS": 90,
+        "PANORAMA_BRIEFING_LANG": "zh",
+        # The Chromium that draws the briefings' images and PDF (kaleido / choreographer read the same
+        # variable); unset: the first chromium / google-chrome on PATH, and none: HTML and JSON only.
+        "BROWSER_PATH": None,
         "PANORAMA_HOST": "127.0.0.1",
         "PANORAMA_PORT": 8050,
         "PANORAMA_INGEST_TOKEN": None,
@@ -36,6 +43,12 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         "PANORAMA_BATCH_SIZE": 5000,
         "PANORAMA_FLUSH_MS": 250,
         "PANORAMA_DEADLETTER_CAP": 10_000,
+        # Stream entries a worker took but did not acknowledge for this long are claimed by the others
+        # (XAUTOCLAIM): longer than any batch write, short enough that a dead worker's entries move on.
+        "PANORAMA_CLAIM_IDLE_MS": 60_000,
+        # Pub/sub events one consumer holds in memory while the database is down; beyond it they are
+        # counted in panorama:ingest:dropped (streams hold nothing in memory: entries wait in Redis).
+        "PANORAMA_HOLD_LIMIT": 100_000,
         "PANORAMA_STALE_AFTER": dict(DEFAULT_STALE_AFTER),
         "PANORAMA_AUTO_MIGRATE": True,
         # Where browsers reach the gateway; unset: ws://<the page's host>:PANORAMA_WS_PORT/
@@ -52,6 +65,9 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         "PANORAMA_SESSION_HOURS": 12,
         "PANORAMA_LOGIN_MAX_FAILURES": 5,
         "PANORAMA_LOGIN_WINDOW_S": 300,
+        # Trusted reverse proxies in front of the app: their X-Forwarded-For/-Proto/-Host give the
+        # client's address (what the sign-in rate limit counts by); 0 ignores those headers.
+        "PANORAMA_PROXY_HOPS": 0,
         "INSTANCE_PATH": str(instance),
     }
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from dashboard.city import City
 from dashboard.models import incidents, task_events, tasks
 from dashboard.queries import iso
-from dashboard.routing import DISTRICT_OFFICE, Rules
+from dashboard.routing import Rules
 
 LIVE = ("dispatched", "acknowledged", "on_scene")
 DONE = ("resolved", "closed")
@@ -97,7 +97,7 @@ def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | No
     if inc["status"] in DONE:
         raise InvalidTransition(f"incident {incident_id} is {inc['status']}: it can no longer be dispatched")
     plan = rules.suggest(inc, now_ms)
-    wanted = plan.departments if departments is None else _known(departments, inc["district"], city)
+    wanted = plan.departments if departments is None else _known(departments, inc, rules, city)
     existing = conn.execute(select(tasks.c.id, tasks.c.department, tasks.c.state, tasks.c.lead, tasks.c.rerouted)
                             .where(tasks.c.incident_id == incident_id)).mappings().all()
     live = [t for t in existing if t["state"] in LIVE]
@@ -233,13 +233,13 @@ def _lock_incident(conn: Connection, incident_id: int) -> dict:
     return dict(row)
 
 
-def _known(departments: Sequence[str], district: str, city: City) -> list[str]:
+def _known(departments: Sequence[str], inc: Mapping[str, Any], rules: Rules, city: City) -> list[str]:
     if isinstance(departments, str):
         raise DispatchError("departments must be a list of department codes")
     known = {d["code"] for d in city.departments}
     out: list[str] = []
     for d in departments:
-        code = f"district_{district}" if d == DISTRICT_OFFICE else d
+        code = rules.resolve(d, inc)  # district_office / street_office: the offices of the incident's place
         if code not in known:
             raise DispatchError(f"unknown department {d!r}")
         if code not in out:

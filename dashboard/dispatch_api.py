@@ -10,7 +10,7 @@ import orjson
 import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -57,11 +57,33 @@ class TransitionBody(BaseModel):
 
 # --- shared by the API and the /dispatch page ------------------------------------------------------------
 
-def queue(conn, statuses=ACTIVE, limit: int = 500) -> list[dict]:
-    """Return incidents in ``statuses``, the most severe first, then the oldest."""
+def queue(conn, statuses=ACTIVE, limit: int = 500, department: str | None = None) -> list[dict]:
+    """Return incidents in ``statuses``, the most severe first, then the oldest; with ``department``, only
+    those it holds a task of."""
     stmt = (select(incidents).where(incidents.c.status.in_(list(statuses)))
             .order_by(incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id).limit(limit))
+    if department is not None:
+        stmt = stmt.where(exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department))
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def scope(user) -> str | None:
+    """Return the one department ``user`` is limited to (a liaison's), or None when they see every one.
+
+    A liaison without a department is limited to "" and so sees nothing.
+    """
+    if user is not None and user.role == "liaison":
+        return user.department or ""
+    return None
+
+
+def may_see(conn, user, incident_id: int) -> bool:
+    """Tell whether ``user`` may read an incident: a liaison only one their department holds a task of."""
+    department = scope(user)
+    if department is None:
+        return True
+    return bool(conn.execute(select(tasks.c.id).where(tasks.c.incident_id == incident_id,
+                                                      tasks.c.department == department).limit(1)).first())
 
 
 def incident_doc(row: dict, tz: str) -> dict:
@@ -211,7 +233,8 @@ def get_incidents():
     statuses = _statuses(request.args.get("status"))
     tz = svc.config["PANORAMA_TZ"]
     with svc.engine.connect() as conn:
-        rows = queue(conn, statuses)
+        # a liaison sees the incidents their department holds tasks of, and no other
+        rows = queue(conn, statuses, department=scope(current_user()))
     return jsonify({"incidents": [incident_doc(r, tz) for r in rows]})
 
 
@@ -220,7 +243,10 @@ def get_incidents():
 def get_incident(incident_id: int):
     svc = services()
     with svc.engine.connect() as conn:
-        return jsonify(detail(conn, svc, incident_id, now_ms()))
+        doc = detail(conn, svc, incident_id, now_ms())
+        if not may_see(conn, current_user(), incident_id):
+            raise ApiError(403, "forbidden", "a liaison sees only the incidents of their own department's tasks")
+    return jsonify(doc)
 
 
 @bp.post("/incidents/<int:incident_id>/dispatch")
@@ -256,8 +282,14 @@ def get_tasks():
     if state is not None and state not in d.TRANSITIONS:
         raise ApiError(400, "bad_status", f"status must be one of {', '.join(d.TRANSITIONS)}")
     tz = svc.config["PANORAMA_TZ"]
+    department, own = request.args.get("department") or None, scope(current_user())
+    if own is not None:
+        # A liaison asking for another department is refused, not quietly shown their own.
+        if department not in (None, own):
+            raise ApiError(403, "forbidden", "a liaison sees only their own department's tasks")
+        department = own
     with svc.engine.connect() as conn:
-        rows = d.list_tasks(conn, department=request.args.get("department") or None, state=state)
+        rows = d.list_tasks(conn, department=department, state=state)
     return jsonify({"tasks": [d.task_view(t, tz) for t in rows]})
 
 

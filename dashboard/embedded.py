@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from dashboard import users as accounts
+from dashboard.briefings.schedule import start_briefing_scheduler
 from dashboard.dispatch_api import start_deadline_checker
 from dashboard.gateway import Gateway
 from dashboard.services import Services
@@ -53,6 +54,8 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
     running = Embedded(consumers)
     # Task deadlines are checked here in the embedded default, by every ingest worker in production.
     start_deadline_checker(services, running.stop_event)
+    # Briefings likewise: each slot is made once however many processes run the scheduler.
+    start_briefing_scheduler(services, running.stop_event)
     if gateway:
         running.gateway = _start_gateway(services)
     if cfg["PANORAMA_SIMULATE"] if simulate is None else simulate:

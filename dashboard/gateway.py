@@ -10,6 +10,7 @@ import secrets
 import signal
 import socket
 import threading
+import weakref
 
 import redis
 import redis.asyncio as aioredis
@@ -19,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from websockets.asyncio.server import ServerConnection, serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 
-from dashboard import live
+from dashboard import auth, bus, live
 from dashboard.gateway_client import TRY_AGAIN_LATER, Client, Fanout, Pacer
 from dashboard.services import Services, worker_services
 from feeds.channels import UPDATES_CHANNEL
@@ -32,6 +33,7 @@ CLIENTS_TTL_S = 15
 HEARTBEAT_S = 5.0
 STATE_EVERY_S = 1.0  # feed ages change even when nothing arrives
 BUS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+TICKET_REVOKED = 4401  # close code: the user signed out or was disabled, or the wall's kiosk token was revoked
 
 
 def clients_key(gateway_id: str) -> str:
@@ -52,6 +54,8 @@ class Gateway:
     ``{"type": "status", "bus": "down" | "up"}``; after the bus comes back every client gets a new snapshot.
     """
 
+    ticket_check_s = 30.0  # how often open sockets are checked against sign-outs and revoked kiosk tokens
+
     def __init__(self, services: Services, *, host: str | None = None, port: int | None = None,
                  origins: list[str] | None = None, max_fps: float = 10, state_hz: float = 4,
                  send_timeout: float = 5.0, channel: str = UPDATES_CHANNEL, heartbeat_s: float = HEARTBEAT_S,
@@ -62,6 +66,9 @@ class Gateway:
         self.port = cfg["PANORAMA_WS_PORT"] if port is None else port  # 0: any free port, set once listening
         # None admits tools that send no Origin (monitoring, the benchmark); browsers always send one.
         self.origins = [*(cfg["PANORAMA_WS_ORIGINS"] if origins is None else origins), None]
+        # Every connection shows a ticket signed with the app's secret (GET /api/ws-ticket), a minute old at most.
+        self.secret = auth.secret_key(cfg)
+        self.tickets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> its ticket's subject
         self.max_fps, self.state_hz, self.send_timeout = max_fps, state_hz, send_timeout
         self.channel, self.heartbeat_s, self.close_timeout = channel, heartbeat_s, close_timeout
         # Off by default: per-message deflate compresses every frame once per client (no shared frames) and
@@ -120,11 +127,12 @@ class Gateway:
         counter = self._connect_bus()
         tasks = [asyncio.create_task(_supervised(loop)) for loop in (
             lambda: self._bus_loop(stop_event), self._state_loop, self._tick_loop,
-            lambda: self._heartbeat_loop(counter))]
+            lambda: self._heartbeat_loop(counter), self._ticket_loop)]
         try:
             # The first browsers must not be told "bus down" only because we are still subscribing.
             await _wait(self._bus_tried, 3)
             async with ws_serve(self._handler, self.host, self.port, origins=self.origins,
+                                process_request=self._check_ticket,
                                 compression=self.compression, ping_interval=15, ping_timeout=15,
                                 close_timeout=self.close_timeout, max_size=64 * 1024) as server:
                 self.port = server.sockets[0].getsockname()[1]
@@ -144,11 +152,10 @@ class Gateway:
     def _connect_bus(self) -> aioredis.Redis:
         url = self.services.config["REDIS_URL"]
         if not url:
-            from fakeredis.aioredis import FakeRedis
-
-            return FakeRedis(server=self.services.bus_server)
+            return bus.connect_async(None, self.services.bus_server)
         # No hidden retries: the bus loop's own backoff decides, and tells the browsers.
-        return aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        # (bus.connect_async also understands redis+sentinel:// URLs.)
+        return bus.connect_async(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
 
     async def _bus_loop(self, stop_event: asyncio.Event) -> None:
         backoff = ExponentialWithJitterBackoff(base=0.1, cap=5.0)
@@ -248,6 +255,34 @@ class Gateway:
                 pass  # the key expires; /metrics then counts this gateway's clients as gone
             await asyncio.sleep(self.heartbeat_s)
             self.fanout.heartbeat(now_ms())
+
+    def _check_ticket(self, connection: ServerConnection, request):
+        """Refuse the handshake (HTTP 401) unless the URL carries a valid ticket: ``/?ticket=...``."""
+        subject = auth.verify_ticket(self.secret, auth.ticket_of(request.path))
+        if subject is None:
+            log.info("refused a connection without a valid ticket from %s", connection.remote_address)
+            return connection.respond(401, "a valid ticket is required: GET /api/ws-ticket\n")
+        self.tickets[connection] = subject
+        return None
+
+    async def _ticket_loop(self) -> None:
+        """Close, every ``ticket_check_s``, the sockets whose user or kiosk token has been revoked since."""
+        while True:
+            await asyncio.sleep(self.ticket_check_s)
+            held = list(self.tickets.items())
+            if not held:
+                continue
+            try:
+                valid = await asyncio.to_thread(auth.subjects_valid, self.services.engine, [s for _, s in held])
+            except SQLAlchemyError as err:
+                log.warning("ticket check failed (%s); trying again later", type(err).__name__)
+                continue
+            revoked = [ws for (ws, _), ok in zip(held, valid) if not ok]
+            for ws in revoked:
+                log.info("closing a socket whose ticket was revoked: %s", self.tickets.pop(ws, None))
+            # concurrently: a close waits for the browser's answer, up to close_timeout each
+            await asyncio.gather(*(ws.close(TICKET_REVOKED, "signed out or revoked") for ws in revoked),
+                                 return_exceptions=True)
 
     async def _handler(self, ws: ServerConnection) -> None:
         if not await _wait(self._has_state, 10):

@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -200,4 +201,29 @@ kiosk_tokens = Table(
     Column("label", String(128), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger),
+)
+
+# Briefing snapshots (SPEC section 5). ``slot`` is the exactly-once key: a scheduled slot's local time
+# (``schedule:2026-11-26T08:00+08:00``) or a manual request's own key, so replicas racing for a slot
+# insert one row; the claimer fills in the content and sets ``status`` to ready (or failed).
+briefings = Table(
+    "briefings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("slot", String(64), nullable=False, unique=True),
+    Column("trigger", String(16), nullable=False),  # schedule | manual
+    Column("requested_by", String(128)),  # who asked for a manual one
+    Column("status", String(16), nullable=False),  # generating | ready | failed
+    Column("period_start_ms", BigInteger, nullable=False),
+    Column("period_end_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),  # claimed; a stale claim may be taken over
+    Column("finished_ms", BigInteger),
+    Column("lang", String(8), nullable=False, server_default="zh"),
+    Column("headline", Text),  # JSON: the numbers the list shows, without loading the data
+    Column("data", Text),  # JSON: what the report was made from
+    Column("html", Text),
+    Column("pdf", LargeBinary),
+    Column("images", Boolean, nullable=False, server_default=false()),
+    Column("note", Text),  # why images or the PDF are missing, or why it failed
+    Index("ix_briefings_created", "created_ms"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Mapping
@@ -18,6 +18,10 @@ from feeds.schema import resolve_district
 
 # Stands for the government office of the incident's own district (department ``district_<code>``).
 DISTRICT_OFFICE = "district_office"
+# Stands for the street office (街道办事处) of the incident's street; its district office when the
+# incident names no street, or one the city pack has no office for.
+STREET_OFFICE = "street_office"
+PLACEHOLDERS = (DISTRICT_OFFICE, STREET_OFFICE)
 _KIND = re.compile(r"^[a-z0-9_]{1,64}$")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _SEVERITY = re.compile(r"^(\d+)(?:-(\d+)|(\+))?$")
@@ -53,15 +57,42 @@ def _department(v: str, info: ValidationInfo) -> str:
     known = (info.context or {}).get("departments")
     if known is None:
         return v
-    if v == DISTRICT_OFFICE:
+    if v in PLACEHOLDERS:
+        # street_office falls back to the district office, so both need every district's office.
         missing = sorted(c for c in set(((info.context or {}).get("districts") or {}).values())
                          if f"district_{c}" not in known)
         if missing:
-            raise ValueError(f"{DISTRICT_OFFICE}: no department district_{missing[0]} for district {missing[0]}")
+            raise ValueError(f"{v}: no department district_{missing[0]} for district {missing[0]}")
+        if v == STREET_OFFICE and not (info.context or {}).get("streets"):
+            raise ValueError(f"{STREET_OFFICE}: departments.yaml has no street office (kind: street_office "
+                             "with district and street)")
     elif v not in known:
-        raise ValueError(f"unknown department {v!r} (known: {DISTRICT_OFFICE}, "
-                         f"{', '.join(sorted(c for c in known if not c.startswith('district_')))}, district_<code>)")
+        listed = sorted(c for c in known if not c.startswith(("district_", "street_")))
+        raise ValueError(f"unknown department {v!r} (known: {', '.join(PLACEHOLDERS)}, {', '.join(listed)}, "
+                         "district_<code>, street_<code>_<street>)")
     return v
+
+
+def street_key(name: str | None) -> str:
+    """Return how a street's name is compared: 莲花街道, 莲花, Lianhua and lianhua are one street."""
+    text = "".join(ch for ch in (name or "").strip().lower() if ch.isalnum())
+    return text.removesuffix("街道").removesuffix("subdistrict").removesuffix("street")
+
+
+def street_offices(departments: Iterable[str | Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """Map (district code, street key) to the code of the street office, from the pack's departments.
+
+    An office is found by its street's Chinese name (with or without 街道), by the English name its code
+    ends with (``street_440304_lianhua``) and by its own code.
+    """
+    out: dict[tuple[str, str], str] = {}
+    for d in departments:
+        if isinstance(d, str) or d.get("kind") != "street_office" or not d.get("district") or not d.get("street"):
+            continue
+        district, code = str(d["district"]), d["code"]
+        for alias in (d["street"], code.removeprefix(f"street_{district}_"), code):
+            out.setdefault((district, street_key(alias)), code)
+    return out
 
 
 def _severity(v: Any) -> tuple[int, int]:
@@ -189,6 +220,16 @@ class Rules:
 
     rules: tuple[Rule, ...]
     timezone: str = "Asia/Shanghai"
+    offices: Mapping[tuple[str, str], str] = field(default_factory=dict, hash=False, compare=False)
+
+    def resolve(self, department: str, incident: Mapping[str, Any]) -> str:
+        """Return the department code a rule's name stands for at the incident's place."""
+        district = incident["district"]
+        if department == STREET_OFFICE:
+            street = street_key(incident.get("street"))
+            return self.offices.get((district, street), f"district_{district}") if street else \
+                f"district_{district}"
+        return f"district_{district}" if department == DISTRICT_OFFICE else department
 
     def suggest(self, incident: Mapping[str, Any], at: datetime | int) -> Suggestion:
         """Return the first matching rule's departments and deadlines for an incident (a row or dict)."""
@@ -196,9 +237,8 @@ class Rules:
         tz = ZoneInfo(self.timezone)
         local = datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).astimezone(tz)
         rule = next(r for r in self.rules if r.catch_all or r.match.holds(incident, local.hour * 60 + local.minute))
-        office = f"district_{incident['district']}"
-        lead = office if rule.lead == DISTRICT_OFFICE else rule.lead
-        supporting = tuple(dict.fromkeys(office if d == DISTRICT_OFFICE else d for d in rule.supporting))
+        lead = self.resolve(rule.lead, incident)
+        supporting = tuple(dict.fromkeys(self.resolve(d, incident) for d in rule.supporting))
         ack_ms = at_ms + int(rule.acknowledge_within.total_seconds()) * 1000
         resolve_ms = at_ms + int(rule.resolve_within.total_seconds()) * 1000
         return Suggestion(lead=lead, supporting=tuple(d for d in supporting if d != lead),
@@ -215,7 +255,10 @@ def load_rules(path: str | Path, departments: Iterable[str | Mapping[str, Any]],
     """
     path = Path(path)
     data, lines = _compose(path)
-    context = {"departments": {d if isinstance(d, str) else d["code"] for d in departments}, "districts": districts}
+    departments = list(departments)
+    offices = street_offices(departments)
+    context = {"departments": {d if isinstance(d, str) else d["code"] for d in departments}, "districts": districts,
+               "streets": offices}
     try:
         parsed = RulesFile.model_validate(data, context=context)
     except ValidationError as err:
@@ -238,7 +281,7 @@ def load_rules(path: str | Path, departments: Iterable[str | Mapping[str, Any]],
                          "without one so that every incident is routed"))
     if problems:
         raise RulesError(path.name, problems)
-    return Rules(tuple(parsed.rules), tz)
+    return Rules(tuple(parsed.rules), tz, offices)
 
 
 def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:

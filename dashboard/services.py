@@ -40,7 +40,7 @@ class Services:
     def pipeline(self) -> Pipeline:
         """Return the ingest pipeline bound to this process's store and city."""
         return Pipeline(EventStore(self.engine), self.city.aliases, prefix=self.config["PANORAMA_FEED_PREFIX"],
-                        deadletter_cap=self.config["PANORAMA_DEADLETTER_CAP"])
+                        deadletter_cap=self.config["PANORAMA_DEADLETTER_CAP"], tz=self.config["PANORAMA_TZ"])
 
     def close(self) -> None:
         """Release connections (tests build many apps in one process)."""

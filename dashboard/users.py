@@ -32,6 +32,8 @@ class User:
     role: str
     department: str | None
     active: bool
+    # Raised on every sign-out and disable: a session signed in at an older epoch is over.
+    session_epoch: int = 0
 
     # Flask-Login's user protocol
     is_anonymous = False
@@ -53,7 +55,7 @@ class User:
 
 
 def _user(row) -> User:
-    return User(int(row.id), row.username, row.role, row.department, bool(row.active))
+    return User(int(row.id), row.username, row.role, row.department, bool(row.active), int(row.session_epoch or 0))
 
 
 def validate(role: str, department: str | None, departments: list[str]) -> str | None:
@@ -106,11 +108,19 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
 
 
 def set_active(engine: Engine, username: str, active: bool) -> bool:
-    """Enable or disable a user; return False when there is no such user."""
+    """Enable or disable a user (disabling ends every session it has); return False when there is no such user."""
+    values = {"active": active}
+    if not active:
+        values["session_epoch"] = users.c.session_epoch + 1
     with engine.begin() as conn:
-        done = conn.execute(update(users).where(func.lower(users.c.username) == username.lower())
-                            .values(active=active))
+        done = conn.execute(update(users).where(func.lower(users.c.username) == username.lower()).values(**values))
     return done.rowcount > 0
+
+
+def end_sessions(engine: Engine, user_id: int) -> None:
+    """End every session of a user at once, on every device: the next request of each is signed out."""
+    with engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(session_epoch=users.c.session_epoch + 1))
 
 
 def list_users(engine: Engine) -> list[dict]:
@@ -144,14 +154,35 @@ def revoke_kiosk_token(engine: Engine, token_id: int) -> bool:
     return done.rowcount > 0
 
 
-def kiosk_token_valid(engine: Engine, token: str | None) -> bool:
-    """Tell whether ``token`` is a kiosk token that has not been revoked."""
-    if not token:
-        return False
+def kiosk_token_id(engine: Engine, token: str | None) -> int | None:
+    """Return the id of ``token`` when it is a kiosk token that has not been revoked, else None."""
+    if not token or len(token) > 256:
+        return None
     with engine.connect() as conn:
         row = conn.execute(select(kiosk_tokens.c.id).where(kiosk_tokens.c.token_hash == _digest(token),
                                                            kiosk_tokens.c.revoked_ms.is_(None))).first()
-    return row is not None
+    return None if row is None else int(row.id)
+
+
+def kiosk_token_valid(engine: Engine, token: str | None) -> bool:
+    """Tell whether ``token`` is a kiosk token that has not been revoked."""
+    return kiosk_token_id(engine, token) is not None
+
+
+def user_epochs(engine: Engine, user_ids: set[int]) -> dict[int, int]:
+    """Return the session epoch of each active user of ``user_ids`` (disabled and unknown ones are left out)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(users.c.id, users.c.session_epoch)
+                            .where(users.c.id.in_(user_ids), users.c.active)).all()
+    return {int(i): int(e) for i, e in rows}
+
+
+def live_kiosk_ids(engine: Engine, token_ids: set[int]) -> set[int]:
+    """Return the ids of ``token_ids`` that are kiosk tokens not revoked."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(kiosk_tokens.c.id).where(kiosk_tokens.c.id.in_(token_ids),
+                                                            kiosk_tokens.c.revoked_ms.is_(None))).scalars()
+        return {int(i) for i in rows}
 
 
 def list_kiosk_tokens(engine: Engine) -> list[dict]:

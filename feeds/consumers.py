@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Callable
 
+import orjson
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +20,16 @@ from feeds.schema import MAX_BATCH
 
 log = logging.getLogger(__name__)
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
-DROPPED_KEY = "panorama:ingest:dropped"  # pub/sub messages lost to a long database outage, by domain
+DROPPED_KEY = "panorama:ingest:dropped"  # pub/sub events lost to a long database outage, by domain
+
+
+def events_in(raw: bytes | str) -> int:
+    """Count the events a message carries without validating them (1 for anything but a JSON array)."""
+    try:
+        decoded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return 1
+    return max(1, len(decoded)) if isinstance(decoded, list) else 1
 
 
 def default_consumer_name() -> str:
@@ -192,9 +202,11 @@ class PubSubConsumer(Consumer):
             if msg["type"] == "message":
                 channel = msg["channel"].decode()
                 if len(batch) >= self.hold_limit:
-                    # The database has been down for long: keep memory bounded, count what is lost.
-                    self.dropped += 1
-                    bus.hincrby(DROPPED_KEY, self.channels.get(channel, "unknown"), 1)
+                    # The database has been down for long: keep memory bounded, count what is lost
+                    # in events (a message may carry up to 1,000), as panorama_ingest_dropped_total says.
+                    lost = events_in(msg["data"])
+                    self.dropped += lost
+                    bus.hincrby(DROPPED_KEY, self.channels.get(channel, "unknown"), lost)
                 else:
                     self.pipeline.add(batch, channel, self.channels.get(channel), msg["data"], now_ms())
                 room -= 1
@@ -251,9 +263,10 @@ class StreamConsumer(Consumer):
             reply = bus.xreadgroup(self.group, self.consumer, ids, count=count,
                                    block=None if self._backlog else max(1, int(wait * 1000)))
         except redis.ResponseError as err:
-            if "NOGROUP" not in str(err):
+            if "NOGROUP" not in str(err) and "UNBLOCKED" not in str(err):
                 raise
-            # Redis lost the group (restarted without persistence): recreate it and go on.
+            # Redis lost the group (restarted without persistence), or the stream was deleted while we
+            # waited on it (UNBLOCKED): recreate the group and go on.
             self._connect(bus)
             return True
         backlog = bool(self._backlog)

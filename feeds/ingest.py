@@ -8,6 +8,8 @@ import logging
 import signal
 import threading
 
+from dashboard import bus
+from dashboard.briefings.schedule import start_briefing_scheduler
 from dashboard.dispatch_api import start_deadline_checker
 from dashboard.services import Services, worker_services
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
@@ -19,12 +21,14 @@ def make_consumers(services: Services, transport: str = "both", consumer: str | 
     """Create the consumers of one worker: pub/sub, stream, or both, sharing one pipeline."""
     cfg = services.config
     common = {"prefix": cfg["PANORAMA_FEED_PREFIX"], "batch_size": cfg["PANORAMA_BATCH_SIZE"],
-              "flush_ms": cfg["PANORAMA_FLUSH_MS"]}
+              "flush_ms": cfg["PANORAMA_FLUSH_MS"], "hold_limit": max(cfg["PANORAMA_HOLD_LIMIT"],
+                                                                      cfg["PANORAMA_BATCH_SIZE"])}
     out: list[Consumer] = []
     if transport in ("both", "pubsub"):
         out.append(PubSubConsumer(services.pipeline(), services.connect_bus, **common))
     if transport in ("both", "stream"):
-        out.append(StreamConsumer(services.pipeline(), services.connect_bus, consumer=consumer, **common))
+        out.append(StreamConsumer(services.pipeline(), services.connect_bus, consumer=consumer,
+                                  claim_idle_ms=cfg["PANORAMA_CLAIM_IDLE_MS"], **common))
     return out
 
 
@@ -48,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         c.start()
     # Escalation of overdue tasks: safe in every worker, each task is escalated exactly once.
     start_deadline_checker(services, stop)
-    log.info("ingest worker: %s from %s into %s", args.transport, cfg["REDIS_URL"],
+    # Scheduled briefings: safe in every worker too, each slot is claimed by one of them.
+    start_briefing_scheduler(services, stop)
+    log.info("ingest worker: %s from %s into %s", args.transport, bus.redacted(cfg["REDIS_URL"]),
              services.engine.url.render_as_string(hide_password=True))
     stop.wait()
     for c in consumers:

@@ -11,6 +11,7 @@ from typing import Mapping
 import orjson
 import redis
 
+from dashboard.queries import iso
 from dashboard.store import EventStore, WriteResult
 from feeds.channels import (
     DEFAULT_PREFIX,
@@ -24,6 +25,7 @@ from feeds.schema import Event, Reject, parse_message
 log = logging.getLogger(__name__)
 LAG_KEY = "panorama:ingest:lag_ms"
 DELTA_EVENTS = 100  # the newest events a delta carries; the screens show fewer
+DEFAULT_TZ = "Asia/Shanghai"
 
 
 @dataclass
@@ -49,11 +51,12 @@ class Pipeline:
     """Validate, dedupe, store and announce feed messages; shared by every transport."""
 
     def __init__(self, store: EventStore, districts: Mapping[str, str], *, prefix: str = DEFAULT_PREFIX,
-                 deadletter_cap: int = 10_000):
+                 deadletter_cap: int = 10_000, tz: str = DEFAULT_TZ):
         self.store = store
         self.districts = districts
         self.prefix = prefix
         self.deadletter_cap = deadletter_cap
+        self.tz = tz  # the city's zone: incidents' opened_at is RFC 3339 with its offset, as in the API
 
     def add(self, batch: Batch, channel: str, domain: str | None, raw: bytes | str, arrived_ms: int) -> None:
         """Parse one message into the batch."""
@@ -77,7 +80,7 @@ class Pipeline:
         for domain, oldest in batch.oldest_ms.items():
             pipe.hset(LAG_KEY, domain, received - oldest)
         if result.stored or result.incidents:
-            pipe.publish(UPDATES_CHANNEL, encode_delta(result, received))
+            pipe.publish(UPDATES_CHANNEL, encode_delta(result, received, self.tz))
         for (stream, group), ids in batch.acks.items():
             pipe.xack(stream, group, *ids)
         pipe.execute()
@@ -98,8 +101,11 @@ class Pipeline:
                  ", ".join(f"{r}={n}" for r, n in Counter(r.reason for _, r in rejects).items()))
 
 
-def encode_delta(result: WriteResult, at_ms: int) -> bytes:
-    """Encode what a batch changed as the compact delta the gateway fans out."""
+def encode_delta(result: WriteResult, at_ms: int, tz: str = DEFAULT_TZ) -> bytes:
+    """Encode what a batch changed as the compact delta the gateway fans out.
+
+    An incident is the API's shape (SPEC section 6, ``opened_at`` RFC 3339 in ``tz``) plus its domain.
+    """
     newest = result.stored[-DELTA_EVENTS:]
     return orjson.dumps({
         "type": "delta",
@@ -116,7 +122,7 @@ def encode_delta(result: WriteResult, at_ms: int) -> bytes:
         "incidents": [
             {"id": i["id"], "kind": i["kind"], "domain": i["domain"], "district": i["district"],
              "severity": i["severity"], "status": i["status"], "reports": i["reports"], "title": i["title"],
-             "opened_at": i["opened_ms"]}
+             "opened_at": iso(i["opened_ms"], tz)}
             for i in result.incidents
         ],
     })

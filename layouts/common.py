@@ -18,6 +18,11 @@ LIVE_TEXT_KEYS = (
     "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
 )
 MAX_SOCKET_ATTEMPTS = 3  # failed connects before the page says "polling"
+# How often a page may redraw its map and trend. A redraw is the page's costliest task (~100 ms of main thread
+# on the 2-core VM), and frames that arrive during it wait; on the unattended wall, colours and lines that move
+# every 5 s read the same from 6 m while its ticker stays on time (docs/performance.md). Tiles keep 1 s.
+FIGURE_MS = {"wall": 5000}
+DEFAULT_FIGURE_MS = 1000
 POLL_MS = 3000
 TICK_MS = 1000
 
@@ -68,6 +73,7 @@ def live_config(city, lang: str, page: str, settings: dict) -> dict:
         "max_attempts": MAX_SOCKET_ATTEMPTS,
         "stale_after": settings["stale_after"],
         "cycle_s": settings.get("cycle_s", 15),
+        "figure_ms": FIGURE_MS.get(page, DEFAULT_FIGURE_MS),
         "domains": list(DOMAINS),
         "colors": DOMAIN_COLORS,
         "scales": {"counts": theme["counts"], "risk": theme["risk"]},

@@ -1,7 +1,12 @@
-"""Lay out the linked-dispatch page: incident queue, incident detail, dispatch dialog and the task board."""
+"""Lay out the linked-dispatch page: incident queue, incident detail and map, dispatch dialog, the task board.
+
+The page is live: it shares the panorama's gateway connection (``layouts.common.live_components``) and
+polls slowly only while that connection is down.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -9,19 +14,22 @@ from dash import dcc, html
 from flask import current_app
 
 from dashboard.auth import check_role
-from dashboard.dispatch import TRANSITIONS
-from dashboard.i18n import kind_label, pick
-from layouts.common import lang_toggle, panel, topbar
+from dashboard.dispatch import LIVE, TRANSITIONS
+from dashboard.i18n import kind_label, pick, t
+from dashboard.incident_map import make_incident_map
+from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 POLL_MS = 3000
+MAP_CONFIG = {"displayModeBar": False, "scrollZoom": False, "doubleClick": False, "responsive": True}
 # The page's own texts (zh, en); kept here until they move into dashboard.i18n.
 _TEXT = {
     "title": ("联动指挥调度", "Linked dispatch"),
-    "queue": ("待处置事件", "Open incidents"),
     "detail": ("事件详情", "Incident"),
     "board": ("任务看板", "Task board"),
     "none_selected": ("选择左侧事件查看详情", "Pick an incident from the queue"),
-    "no_incidents": ("暂无待处置事件", "No open incidents"),
+    # the audit trail's actions
+    "act_dispatch": ("派单", "dispatch"), "act_transition": ("处置", "move"), "act_status": ("事件状态", "incident"),
+    "act_escalate": ("超时升级", "escalation"), "act_reroute": ("改派", "re-route"), "act_close": ("结案", "close"),
     "no_tasks": ("暂无任务", "No tasks"),
     "dispatch": ("派单", "Dispatch"),
     "close": ("结案", "Close incident"),
@@ -38,20 +46,17 @@ _TEXT = {
     "all_departments": ("全部部门", "All departments"),
     "ack_by": ("签收时限", "ack by"),
     "resolve_by": ("办结时限", "resolve by"),
-    "escalated": ("已升级", "escalated"),
+    "map_approximate": ("无上报坐标，标注为所在区中心", "No coordinates reported: the district's centre is marked"),
+    "escalated_ack": ("超时升级：{dep} 未按时签收 · {title}", "Escalated: {dep} did not acknowledge in time · {title}"),
+    "escalated_resolve": ("超时升级：{dep} 未按时办结 · {title}", "Escalated: {dep} did not resolve in time · {title}"),
     "signed_out": ("请先登录", "Sign in first"),
     "not_allowed": ("无权执行此操作", "You may not do this"),
     "dispatched_ok": ("已派单：{n} 个任务", "Dispatched: {n} task(s)"),
     "moved_ok": ("任务 {id} → {to}", "Task {id} → {to}"),
     "closed_ok": ("事件已结案", "Incident closed"),
 }
-STATES = {
-    "open": ("待派单", "open"), "dispatched": ("已派单", "dispatched"), "in_progress": ("处置中", "in progress"),
-    "resolved": ("已办结", "resolved"), "closed": ("已结案", "closed"), "acknowledged": ("已签收", "acknowledged"),
-    "on_scene": ("已到场", "on scene"), "rejected": ("已退回", "rejected"),
-}
-ACTIONS = {"acknowledged": ("签收", "Acknowledge"), "on_scene": ("到场", "On scene"),
-           "resolved": ("办结", "Resolve"), "rejected": ("退回", "Reject")}
+INCIDENT_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed")
+ACTIONS = ("acknowledged", "on_scene", "resolved", "rejected")  # the buttons of a task card, in this order
 
 
 def tx(key: str, lang: str, **fmt) -> str:
@@ -59,9 +64,11 @@ def tx(key: str, lang: str, **fmt) -> str:
     return pick(_TEXT, key, lang, **fmt)
 
 
-def state_label(state: str, lang: str) -> str:
-    """Return the name of a task or incident state (an unknown one as it is)."""
-    return pick(STATES, state, lang) if state in STATES else state
+def state_label(state: str, lang: str, task: bool = False) -> str:
+    """Return the name of an incident status (``task``: a task state) from the shared vocabulary of i18n."""
+    if task and state in TRANSITIONS:
+        return t(f"task_{state}", lang)
+    return t(f"status_{state}", lang) if state in INCIDENT_STATUSES else state
 
 
 def department_names(city, lang: str) -> dict[str, str]:
@@ -76,15 +83,17 @@ def hhmm(ms: int, tz: str, seconds: bool = False) -> str:
 
 
 def countdown_text(due_ms: int, now_ms: int) -> str:
-    """Return the time left as [-]m:ss (the browser keeps it ticking)."""
+    """Return the time left as [-]m:ss, or [-]h:mm:ss from an hour on (the browser keeps it ticking)."""
     s = round((due_ms - now_ms) / 1000)
-    return f"{'-' if s < 0 else ''}{abs(s) // 60}:{abs(s) % 60:02d}"
+    a = abs(s)
+    body = f"{a // 3600}:{a % 3600 // 60:02d}:{a % 60:02d}" if a >= 3600 else f"{a // 60}:{a % 60:02d}"
+    return ("-" if s < 0 else "") + body
 
 
 def queue_items(rows: list[dict], city, lang: str, tz: str, selected: int | None) -> list:
     """Return one list item per incident, each a button that selects it."""
     if not rows:
-        return [html.Li(tx("no_incidents", lang), className="queue-empty")]
+        return [html.Li(t("no_open_incidents", lang), className="queue-empty")]
     by_code = city.by_code
     items = []
     for r in rows:
@@ -93,19 +102,37 @@ def queue_items(rows: list[dict], city, lang: str, tz: str, selected: int | None
         items.append(html.Li(html.Button([
             html.Span(f"S{r['severity']}", className=f"sev sev-{r['severity']}"),
             html.Span(r["title"] or kind_label(r["kind"], lang), className="queue-title"),
-            html.Span(f"{where} · {kind_label(r['kind'], lang)} · {hhmm(r['opened_ms'], tz)}", className="queue-meta"),
+            html.Span(f"{where} · {kind_label(r['kind'], lang)} · {hhmm(r['opened_ms'], tz)} · "
+                      f"{t('reports', lang, n=r['reports'])}", className="queue-meta"),
             html.Span(state_label(r["status"], lang), className=f"status status-{r['status']}"),
         ], id={"type": "dispatch-incident", "index": r["id"]}, n_clicks=0,
             className="queue-item" + (" selected" if r["id"] == selected else "")), **{"data-id": r["id"]}))
     return items
 
 
+def _when(stamp: str) -> str:
+    """Return the time of day of an RFC 3339 stamp."""
+    return stamp[11:19]
+
+
+def _stamp(stamp: str) -> str:
+    """Return an RFC 3339 stamp as people read it: month-day and time of day, in the city's zone."""
+    return f"{stamp[5:10]} {stamp[11:19]}"
+
+
+def action_label(action: str, lang: str) -> str:
+    """Return the name of an audited action (an unknown one as it is)."""
+    key = f"act_{action}"
+    return tx(key, lang) if key in _TEXT else action
+
+
 def detail_view(doc: dict | None, city, lang: str) -> list:
-    """Return the selected incident: header, place, reports and the timeline."""
+    """Return the selected incident: header, place, reports and the timeline (every text as text)."""
     if doc is None:
         return [html.P(tx("none_selected", lang), className="muted")]
     inc, names = doc["incident"], department_names(city, lang)
     sug = doc.get("suggestion")
+    district = city.by_code.get(inc["district"])
     place = (f"{inc['lat']:.4f}, {inc['lon']:.4f}" if inc.get("lat") is not None and inc.get("lon") is not None
              else "–")
     return [
@@ -113,16 +140,20 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
         html.P([html.Span(f"S{inc['severity']}", className=f"sev sev-{inc['severity']}"), " ",
                 html.Span(state_label(inc["status"], lang), id="dispatch-detail-status",
                           className=f"status status-{inc['status']}"),
-                f" · {kind_label(inc['kind'], lang)} · {inc['opened_at']}"]),
-        html.P(f"{tx('place', lang)}: {inc.get('street') or ''} {place}", className="detail-place"),
+                f" · {kind_label(inc['kind'], lang)} · {t('reports', lang, n=inc['reports'])}"
+                f" · {_stamp(inc['opened_at'])}"]),
+        html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
+               f"{inc.get('street') or ''} {place}", className="detail-place"),
         html.P(f"{tx('suggested', lang)}: " + ", ".join(names.get(c, c) for c in sug["departments"]) +
                f" ({sug['rule']})", className="detail-suggestion") if sug else None,
         html.H4(f"{tx('reports', lang)} ({len(doc['reports'])})"),
-        html.Ul([html.Li(f"{r['ts'][11:19]} {r['title'] or r['kind']}" + (f" — {r['source']}" if r["source"] else ""))
-                 for r in doc["reports"][:20]], className="detail-reports"),
+        html.Ul([html.Li(f"{_when(r['ts'])} {r['title'] or kind_label(r['kind'], lang)}"
+                         + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],
+                className="detail-reports"),
         html.H4(tx("timeline", lang)),
-        html.Ol([html.Li(f"{h['at'][11:19]} {h['actor']} {h['action']} "
-                         f"{state_label(h['from'], lang) + ' → ' if h['from'] else ''}{state_label(h['to'], lang)}"
+        html.Ol([html.Li(f"{_when(h['at'])} {h['actor']} · {action_label(h['action'], lang)}: "
+                         f"{state_label(h['from'], lang, bool(h['task_id'])) + ' → ' if h['from'] else ''}"
+                         f"{state_label(h['to'], lang, bool(h['task_id']))}"
                          + (f" ({names.get(_dep(doc, h['task_id']), '')})" if h["task_id"] else "")
                          + (f" — {h['note']}" if h["note"] else ""))
                  for h in doc["history"]], id="dispatch-timeline", className="timeline"),
@@ -133,15 +164,22 @@ def _dep(doc: dict, task_id: int) -> str:
     return next((t["department"] for t in doc["tasks"] if t["id"] == task_id), "")
 
 
+def incident_map(doc: dict | None, city, lang: str):
+    """Return the map of the selected incident's place (the whole city when none is selected)."""
+    if doc is None:
+        return make_incident_map(None, [], city, lang)
+    return make_incident_map(doc["incident"], doc["reports"], city, lang)
+
+
 def task_card(task: dict, incident: dict, lang: str, now_ms: int, movable: bool) -> html.Div:
     """Return one task: its incident, state, deadline countdown and the moves the user may make."""
     due = task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]
-    live = task["state"] in ("dispatched", "acknowledged", "on_scene")
+    live = task["state"] in LIVE
     moves = [to for to in ACTIONS if to in TRANSITIONS.get(task["state"], ())] if movable else []
     return html.Div([
         html.Div(incident.get("title") or kind_label(incident["kind"], lang), className="task-title"),
-        html.Div([html.Span(state_label(task["state"], lang), className=f"task-state state-{task['state']}"),
-                  html.Span(tx("escalated", lang), className="task-escalated") if task["escalated"] else None]),
+        html.Div([html.Span(state_label(task["state"], lang, task=True), className=f"task-state state-{task['state']}"),
+                  html.Span(t("task_escalated", lang), className="task-escalated") if task["escalated"] else None]),
         html.Div([html.Span(tx("ack_by" if task["state"] == "dispatched" else "resolve_by", lang) + " "),
                   html.Span(countdown_text(due, now_ms), className="countdown" + (" overdue" if due < now_ms else ""),
                             **{"data-due": due})], className="task-deadline") if live else None,
@@ -154,7 +192,7 @@ def task_card(task: dict, incident: dict, lang: str, now_ms: int, movable: bool)
 
 def tx_action(to: str, lang: str) -> str:
     """Return the label of the button that moves a task to ``to``."""
-    return pick(ACTIONS, to, lang)
+    return t(f"act_{to}", lang)
 
 
 def board_columns(rows: list[dict], incidents_by_id: dict, city, lang: str, now_ms: int, may_move) -> list:
@@ -164,33 +202,66 @@ def board_columns(rows: list[dict], incidents_by_id: dict, city, lang: str, now_
     names = department_names(city, lang)
     order = {code: i for i, code in enumerate(names)}
     columns: dict[str, list] = {}
-    for t in sorted(rows, key=lambda r: (order.get(r["department"], 999), r["id"])):
-        columns.setdefault(t["department"], []).append(t)
+    for t_ in sorted(rows, key=lambda r: (order.get(r["department"], 999), r["id"])):
+        columns.setdefault(t_["department"], []).append(t_)
     return [html.Div([html.H3(names.get(dep, dep), className="board-dept"),
-                      *[task_card(t, incidents_by_id[t["incident_id"]], lang, now_ms, may_move(dep)) for t in ts]],
+                      *[task_card(x, incidents_by_id[x["incident_id"]], lang, now_ms, may_move(dep)) for x in ts]],
                      className="board-column", id=f"board-{dep}")
             for dep, ts in columns.items()]
 
 
-def dispatch_layout(lang: str, user, *, city=None, department: str | None = None, poll_ms: int = POLL_MS):
-    """Return the /dispatch page for ``user``; a liaison sees their own department's board by default."""
-    city = city or current_app.extensions["panorama"].city
-    if department is None and user is not None and user.role == "liaison":
-        department = user.department
+def dialog_options(city, lang: str, district: str | None) -> list[dict]:
+    """Return the departments the dialog offers: the city's, then the offices of the incident's district only."""
+    names = department_names(city, lang)
+    out = []
+    for d in city.departments:
+        office = d.get("kind") in ("district_government", "street_office")
+        if not office or (district is not None and str(d.get("district")) == district):
+            out.append({"label": names[d["code"]], "value": d["code"]})
+    return out
+
+
+def page_settings(cfg: dict) -> dict:
+    """Return what the page's live connection needs from the configuration."""
+    return {"tz": cfg["PANORAMA_TZ"], "ws_url": cfg["PANORAMA_WS_URL"], "ws_port": cfg["PANORAMA_WS_PORT"],
+            "stale_after": cfg["PANORAMA_STALE_AFTER"], "cycle_s": cfg["PANORAMA_WALL_CYCLE_S"],
+            "poll_ms": cfg["PANORAMA_POLL_MS"]}
+
+
+def dispatch_layout(lang: str, user, *, city=None, department: str | None = None, poll_ms: int | None = None,
+                    settings: dict | None = None, now_ms: int | None = None):
+    """Return the /dispatch page for ``user``; a liaison sees only their own department's board.
+
+    ``poll_ms``: how often the page re-reads the queue and board while the gateway is unreachable.
+    """
+    svc = current_app.extensions["panorama"]
+    city = city or svc.city
+    settings = settings or page_settings(svc.config)
+    poll_ms = poll_ms or settings.get("poll_ms") or POLL_MS
+    if user is not None and user.role == "liaison":
+        department = user.department or ""
     officer = check_role(user, "officer")
     names = department_names(city, lang)
+    config = live_config(city, lang, "dispatch", settings)
     return html.Div([
-        topbar(lang, tx("title", lang), lang_toggle(lang)),
+        topbar(lang, tx("title", lang), *status_cluster(lang), lang_toggle(lang)),
+        html.Div(id="alert-banner", className="alert-banner"),
         dcc.Location(id="dispatch-url", refresh=False),
         dcc.Store(id="dispatch-selected"),
         dcc.Store(id="dispatch-department", data=department),
         dcc.Store(id="dispatch-refresh", data=0),
+        # Written by assets/dispatch_live.js when gateway frames carry incidents, tasks or escalations.
+        dcc.Store(id="dispatch-live"),
+        # Fingerprints of what is on screen (queue and board | detail and map): unchanged parts stay put.
+        dcc.Store(id="dispatch-shown", data={}),
+        dcc.Store(id="dispatch-shown-detail", data={}),
         dcc.Store(id="dispatch-tick-out"),
-        dcc.Interval(id="dispatch-poll", interval=poll_ms),
+        # The fallback: enabled only while the gateway connection is down (assets/dispatch_live.js).
+        dcc.Interval(id="dispatch-poll", interval=poll_ms, disabled=True),
         # Only the countdown texts change each second, in the browser.
         dcc.Interval(id="dispatch-tick", interval=1000),
         html.Main([
-            panel(tx("queue", lang), html.Ul(id="incident-list", className="incident-list"),
+            panel(t("open_incidents", lang), html.Ul(id="incident-list", className="incident-list"),
                   className="dispatch-queue"),
             panel(tx("detail", lang),
                   html.Div([html.Button(tx("dispatch", lang), id="dispatch-open", n_clicks=0, disabled=True,
@@ -198,11 +269,15 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                             html.Button(tx("close", lang), id="dispatch-close-incident", n_clicks=0, disabled=True,
                                         hidden=not officer, className="btn")], className="detail-actions"),
                   html.Div(id="dispatch-detail-message", className="message"),
-                  html.Div(id="dispatch-detail"),
+                  dcc.Graph(id="dispatch-map", figure=incident_map(None, city, lang), config=MAP_CONFIG,
+                            responsive=True, className="dispatch-map", style={"height": "240px"}),
+                  html.Div(id="dispatch-map-note", className="muted map-note"),
+                  html.Div(detail_view(None, city, lang), id="dispatch-detail"),
                   className="dispatch-detail"),
             panel(tx("board", lang),
-                  html.Div(tx("filtered", lang, dep=names.get(department, department)) if department
+                  html.Div(tx("filtered", lang, dep=names.get(department, department)) if department is not None
                            else tx("all_departments", lang), id="board-filter", className="muted"),
+                  html.Ul(id="dispatch-escalations", className="escalations"),
                   dcc.Input(id="task-note", type="text", placeholder=tx("task_note", lang), debounce=False,
                             className="task-note"),
                   html.Div(id="task-message", className="message"),
@@ -212,8 +287,8 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
         html.Div(html.Div([
             html.H3(tx("dispatch", lang)),
             html.Label(tx("departments", lang)),
-            dcc.Checklist(id="dispatch-departments", options=[{"label": n, "value": c} for c, n in names.items()],
-                          value=[], className="dept-checklist", inputClassName="dept-check"),
+            dcc.Checklist(id="dispatch-departments", options=dialog_options(city, lang, None), value=[],
+                          className="dept-checklist", inputClassName="dept-check"),
             html.Label(tx("note", lang)),
             dcc.Textarea(id="dispatch-note", value="", className="dispatch-note"),
             html.Div([html.Button(tx("send", lang), id="dispatch-submit", n_clicks=0, className="btn btn-primary"),
@@ -221,4 +296,5 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                      className="dialog-actions"),
             html.Div(id="dispatch-message", className="message"),
         ], className="dialog", role="dialog"), id="dispatch-dialog", hidden=True, className="dialog-backdrop"),
-    ], className="dispatch-page")
+        *live_components(config, None, {"page": "dispatch"}, now_ms or time.time_ns() // 1_000_000),
+    ], className="dispatch-page", id="dispatch-page")

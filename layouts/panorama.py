@@ -46,6 +46,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                           dcc.Graph(id="city-map", figure=make_city_map(window, city, MEASURE, lang),
                                     config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
                           className="map-panel"),
+                    # empty here: the browser draws its rows as frames arrive (assets/live_render.js)
                     panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker"),
                           className="ticker-panel"),
                     panel(t("trends", lang),

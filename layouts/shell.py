@@ -1,6 +1,31 @@
-"""Lay out the page shell shared by every route: location, language, page container."""
+"""Lay out the page shell shared by every route: location, language, the signed-in user's bar, page container."""
 
 from dash import dcc, html
+
+from dashboard.auth import current_user
+from dashboard.i18n import pick
+
+ROLE_NAMES = {"viewer": ("观察员", "viewer"), "officer": ("值班员", "duty officer"), "commander": ("指挥长", "commander"),
+              "liaison": ("部门联络员", "liaison"), "admin": ("管理员", "administrator")}
+_TEXT = {"sign_out": ("退出", "Sign out")}
+
+
+def user_bar(user) -> html.Div | None:
+    """Return the bar with the signed-in user's name, role and sign-out button (None when nobody is signed in).
+
+    The shell is drawn once per page load, so its texts follow the language in the browser
+    (``user-bar-text``, see callbacks/router.py) rather than on the server.
+    """
+    if user is None:
+        return None
+    texts = {lang: {"role": pick(ROLE_NAMES, user.role, lang) if user.role in ROLE_NAMES else user.role,
+                    "sign_out": pick(_TEXT, "sign_out", lang)} for lang in ("zh", "en")}
+    return html.Div([
+        html.Span(user.username, id="user-name", className="user-name"),
+        html.Span(texts["zh"]["role"], id="user-role", className="user-role", **{"data-role": user.role}),
+        html.Button(texts["zh"]["sign_out"], id="sign-out", n_clicks=0, className="sign-out"),
+        dcc.Store(id="user-bar-text", data=texts),
+    ], id="user-bar", className="user-bar")
 
 
 def shell() -> html.Div:
@@ -10,6 +35,10 @@ def shell() -> html.Div:
             dcc.Location(id="url", refresh=False),
             # The language choice survives reloads in the browser, never on the server.
             dcc.Store(id="lang", storage_type="local", data="zh"),
+            user_bar(current_user()),
             html.Div(id="page"),
+            # The briefings are read away from the screens: one link to them at the foot of every desk page
+            # (assets/briefings.css hides it on the wall and the sign-in page).
+            html.Nav(dcc.Link("运行简报 · Briefings", href="/briefings", id="nav-briefings"), className="shell-nav"),
         ]
     )

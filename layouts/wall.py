@@ -40,6 +40,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                           dcc.Graph(id="trend-chart", className="trend-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
                                     figure=make_trend((state or {}).get("trend"), lang, settings["tz"], "dark")),
                           className="trend-panel"),
+                    # empty here: the browser draws its rows as frames arrive (assets/live_render.js)
                     panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker"),
                           className="ticker-panel"),
                 ],

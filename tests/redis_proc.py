@@ -22,7 +22,8 @@ def free_port() -> int:
 class RedisProcess:
     """A redis-server on its own port and folder, durable (AOF, fsync always) like a production one."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *extra_args: str):
+        self.extra_args = list(extra_args)  # e.g. "--replicaof", "127.0.0.1", "6380"
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed (run tests/services.sh)")
@@ -38,7 +39,8 @@ class RedisProcess:
         """Start the server and wait until it answers."""
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--loglevel", "warning"],
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--loglevel", "warning",
+             *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
@@ -71,3 +73,47 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError):
         return False
+
+
+class SentinelProcess:
+    """A ``redis-server --sentinel`` watching one master (quorum 1, quick to fail over: it is a test)."""
+
+    def __init__(self, workdir: Path, master: str, master_port: int, down_after_ms: int = 1000):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise RuntimeError("redis-server is not installed (run tests/services.sh)")
+        self.workdir = workdir
+        self.port = free_port()
+        self.master = master
+        self.conf = workdir / f"sentinel-{self.port}.conf"
+        # Sentinel rewrites its file as it learns the topology: it must be writable and its own.
+        self.conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {workdir}\n"
+                             f"sentinel monitor {master} 127.0.0.1 {master_port} 1\n"
+                             f"sentinel down-after-milliseconds {master} {down_after_ms}\n"
+                             f"sentinel failover-timeout {master} 10000\n"
+                             f"sentinel parallel-syncs {master} 1\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, str(self.conf), "--sentinel", "--loglevel", "warning"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_for(lambda: _pings(client), timeout=10, message=f"sentinel on port {self.port}")
+        client.close()
+
+    def master_port(self) -> int | None:
+        """Return the port of the master the sentinel names now."""
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        try:
+            addr = client.sentinel_get_master_addr_by_name(self.master)
+            return int(addr[1]) if addr else None
+        except (redis.ConnectionError, redis.TimeoutError):
+            return None
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None

@@ -37,8 +37,12 @@ def test_sign_in_answers_the_user_and_a_csrf_token_and_sets_a_safe_cookie(app, c
     doc = res.get_json()
     assert doc["user"] == {"username": "li.wei", "role": "liaison", "department": "fire"}
     assert len(doc["csrf_token"]) >= 32
-    cookie = res.headers["Set-Cookie"]
+    cookies = {c.split("=", 1)[0]: c for c in res.headers.getlist("Set-Cookie")}
+    cookie = cookies["panorama_session"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    # the page's copy of the CSRF token, which Dash sends back with every callback: readable by the page only
+    assert cookies[auth.CSRF_COOKIE].startswith(f"{auth.CSRF_COOKIE}={doc['csrf_token']};")
+    assert "HttpOnly" not in cookies[auth.CSRF_COOKIE] and "SameSite=Lax" in cookies[auth.CSRF_COOKIE]
     assert client.get("/api/session").get_json()["user"]["username"] == "li.wei"
     assert client.get("/").status_code == 200
     assert client.delete("/api/session").status_code == 200
@@ -50,7 +54,7 @@ def test_secure_cookies_when_configured(make_app, redis_client):
     app = make_app(PANORAMA_SECURE_COOKIES="1")
     make_user(app, "a")
     res = signed_in(app.server.test_client(), "a")
-    assert "Secure" in res.headers["Set-Cookie"]
+    assert all("Secure" in c for c in res.headers.getlist("Set-Cookie"))
 
 
 def test_wrong_password_or_unknown_user_is_401_in_the_error_shape(app, client):
@@ -166,6 +170,11 @@ def test_cli_creates_lists_and_disables_users_with_the_password_on_stdin(app):
     assert signed_in(client, "zhang", "s3cret-pass").status_code == 200
     listing = runner.invoke(args=["users", "list"]).output
     assert "zhang" in listing and "liaison" in listing and "fire" in listing
+    res = runner.invoke(args=["users", "sign-out", "Zhang"])
+    assert res.exit_code == 0 and "signed out zhang everywhere" in res.output
+    assert client.get("/api/session").status_code == 401
+    assert runner.invoke(args=["users", "sign-out", "nobody"]).exit_code != 0
+    assert signed_in(client, "zhang", "s3cret-pass").status_code == 200
     assert runner.invoke(args=["users", "disable", "zhang"]).exit_code == 0
     assert client.get("/api/session").status_code == 401
     # refusals: a liaison without department, an unknown department, a duplicate, a short password
@@ -210,6 +219,19 @@ def test_login_page_signs_in_and_lands_where_it_came_from(app, dash_duo):
     dash_duo.find_element("#login-submit").click()
     dash_duo.wait_for_element("#city-map", timeout=10)
     assert dash_duo.driver.current_url.rstrip("/") == dash_duo.server_url.rstrip("/")
+    # the top bar: who, what role, and signing out (everywhere)
+    dash_duo.wait_for_text_to_equal("#user-name", "duty")
+    dash_duo.wait_for_text_to_equal("#user-role", "值班员")
+    dash_duo.find_element("#lang-toggle").click()
+    dash_duo.wait_for_text_to_equal("#user-role", "duty officer")
+    dash_duo.wait_for_text_to_equal("#sign-out", "Sign out")
+    copied = app.server.test_client()
+    copied.set_cookie("panorama_session", dash_duo.driver.get_cookie("panorama_session")["value"])
+    assert copied.get("/api/session").status_code == 200
+    dash_duo.find_element("#sign-out").click()
+    dash_duo.wait_for_element("#login-username", timeout=10)
+    assert copied.get("/api/session").status_code == 401  # the browser's old cookie is worth nothing now
+    assert dash_duo.driver.get_cookie(auth.CSRF_COOKIE) is None
     assert dash_duo.get_logs() == []
 
 
@@ -221,3 +243,156 @@ def test_login_page_speaks_english_and_a_viewer_is_kept_out_of_dispatch(app, das
     sign_in(dash_duo, app, "/dispatch", role="viewer")
     dash_duo.wait_for_text_to_equal("#forbidden", "Not allowed", timeout=10)
     assert dash_duo.get_logs() == []
+
+
+def copy_session(source, target) -> None:
+    """Put ``source``'s session cookie into ``target``, as someone who copied it would."""
+    target.set_cookie("panorama_session", source.get_cookie("panorama_session").value)
+
+
+def test_signing_out_ends_every_session_of_the_user_a_copied_cookie_included(app, client):
+    make_user(app, "a")
+    assert signed_in(client, "a").status_code == 200
+    thief, phone = app.server.test_client(), app.server.test_client()
+    copy_session(client, thief)
+    assert signed_in(phone, "a").status_code == 200  # the same user on another device
+    assert thief.get("/api/session").status_code == 200
+    assert client.delete("/api/session").status_code == 200
+    for other in (thief, phone):
+        assert other.get("/api/session").status_code == 401
+        assert other.get("/dispatch").status_code == 302
+    assert signed_in(client, "a").status_code == 200  # signing in again starts a new epoch
+    assert client.get("/api/session").status_code == 200 and thief.get("/api/session").status_code == 401
+
+
+def test_disabling_a_user_ends_a_copied_session_for_good(app, client):
+    from dashboard import users as accounts
+
+    make_user(app, "a")
+    signed_in(client, "a")
+    thief = app.server.test_client()
+    copy_session(client, thief)
+    engine = app.server.extensions["panorama"].engine
+    accounts.set_active(engine, "a", False)
+    assert thief.get("/api/session").status_code == 401
+    accounts.set_active(engine, "a", True)  # enabled again: the old sessions stay over
+    assert thief.get("/api/session").status_code == 401 and client.get("/api/session").status_code == 401
+    assert signed_in(client, "a").status_code == 200
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_proxy_the_rate_limit_counts_the_real_client(make_app, redis_client, hops):
+    app = make_app(PANORAMA_LOGIN_MAX_FAILURES=2, PANORAMA_PROXY_HOPS=hops)
+    make_user(app, "a")
+    client = app.server.test_client()
+
+    def attempt(client_ip: str, password: str = "wrong-password"):
+        # the proxy appends the address it saw; a client may send its own X-Forwarded-For before it
+        return client.post("/api/session", json={"username": "a", "password": password},
+                           headers={"X-Forwarded-For": f"203.0.113.9, {client_ip}"})
+
+    assert [attempt("198.51.100.1").status_code for _ in range(3)] == [401, 401, 429]
+    other = attempt("198.51.100.2", TEST_PASSWORD).status_code
+    # one hop: each client has its own count; none: the proxy's address is everyone's, the header ignored
+    assert other == (200 if hops else 429)
+
+
+def test_ws_tickets_are_for_signed_in_users_and_live_kiosk_tokens(app, client):
+    from dashboard import users as accounts
+
+    assert client.get("/api/ws-ticket").status_code == 401
+    assert client.get("/api/ws-ticket?token=made-up").status_code == 401
+    user = make_user(app, "a", "viewer")
+    signed_in(client, "a")
+    res = client.get("/api/ws-ticket")
+    assert res.status_code == 200 and res.headers["Cache-Control"] == "no-store"
+    assert auth.verify_ticket(app.server.secret_key, res.get_json()["ticket"]) == {"u": user.id, "e": 0}
+    kiosk_id, token = accounts.create_kiosk_token(app.server.extensions["panorama"].engine, "wall")
+    assert app.server.test_client().get(f"/api/ws-ticket?token={token}").status_code == 200
+    assert auth.verify_ticket("another secret", res.get_json()["ticket"]) is None
+    # what the gateway re-checks on open sockets: users and kiosk tokens; a program's own ticket always holds
+    engine = app.server.extensions["panorama"].engine
+    assert auth.subjects_valid(engine, [{"u": user.id, "e": 0}, {"u": user.id, "e": 1}, {"u": 999, "e": 0},
+                                        {"k": kiosk_id}, {"k": 999}, {"svc": "bench"}]) == [True, False, False, True,
+                                                                                    False, True]
+
+
+def test_the_gateway_refuses_a_socket_without_a_valid_ticket(app, monkeypatch):
+    import asyncio
+
+    from itsdangerous import TimestampSigner
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    from dashboard.gateway import Gateway
+
+    gw = Gateway(app.server.extensions["panorama"], port=0, origins=["http://127.0.0.1:8050"])
+    gw.start()
+    try:
+        base = f"ws://127.0.0.1:{gw.port}/"
+        forged = auth.issue_ticket("not the app's secret", {"u": 1})
+        real = gw.secret
+        assert real == app.server.secret_key  # the app and the gateway share the secret
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(__import__("time").time()) - 120)
+        expired = auth.issue_ticket(real, {"u": 1})
+        monkeypatch.undo()
+        valid = auth.issue_ticket(real, {"u": 1})
+
+        async def scenario():
+            for url in (base, f"{base}?ticket=", f"{base}?ticket={forged}", f"{base}?ticket={expired}",
+                        f"{base}?ticket={valid}x"):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with connect(url):
+                        pass
+                assert refused.value.response.status_code == 401, url
+            async with connect(f"{base}?ticket={valid}") as ws:
+                assert b'"snapshot"' in await asyncio.wait_for(ws.recv(decode=False), 10)
+        asyncio.run(scenario())
+    finally:
+        gw.stop()
+
+
+def test_the_gateway_closes_the_sockets_of_a_signed_out_user_and_a_revoked_wall(app):
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from dashboard import users as accounts
+    from dashboard.gateway import TICKET_REVOKED, Gateway
+
+    engine = app.server.extensions["panorama"].engine
+    kiosk_id, token = accounts.create_kiosk_token(engine, "hall")
+    clients = {}
+    for name in ("leaving", "staying"):
+        make_user(app, name)
+        clients[name] = app.server.test_client()
+        assert signed_in(clients[name], name).status_code == 200
+    tickets = {name: c.get("/api/ws-ticket").get_json()["ticket"] for name, c in clients.items()}
+    tickets["wall"] = app.server.test_client().get(f"/api/ws-ticket?token={token}").get_json()["ticket"]
+    gw = Gateway(app.server.extensions["panorama"], port=0, origins=["http://127.0.0.1:8050"])
+    gw.ticket_check_s = 0.2
+    gw.start()
+    try:
+        async def closed_with(ws) -> int:
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    async for _ in ws:
+                        pass
+                    await ws.recv()
+            return closed.value.rcvd.code
+
+        async def scenario():
+            url = f"ws://127.0.0.1:{gw.port}/?ticket="
+            async with connect(url + tickets["leaving"]) as leaving, connect(url + tickets["wall"]) as wall, \
+                    connect(url + tickets["staying"]) as staying:
+                for ws in (leaving, wall, staying):
+                    assert b'"snapshot"' in await asyncio.wait_for(ws.recv(decode=False), 10)
+                await asyncio.to_thread(clients["leaving"].delete, "/api/session")
+                await asyncio.to_thread(accounts.revoke_kiosk_token, engine, kiosk_id)
+                assert await closed_with(leaving) == TICKET_REVOKED
+                assert await closed_with(wall) == TICKET_REVOKED
+                assert staying.state.name == "OPEN"  # checked in the same sweeps, and still there
+        asyncio.run(scenario())
+    finally:
+        gw.stop()

@@ -302,3 +302,23 @@ def test_resolved_and_rejected_tasks_are_never_escalated(pg_engine):
     step(pg_engine, fire, "resolved")
     assert run(pg_engine, d.escalate_overdue, DAY + 86_400_000) == []
     assert audit(pg_engine, action="escalate") == []
+
+
+def test_the_offices_of_the_incidents_place_are_named_by_placeholders_and_by_the_rules(pg_engine):
+    def complaint(n: int, street: str | None) -> int:
+        extra = {"street": street} if street else {}
+        parsed = parse_message(encode(make_event(n, domain="incident", kind="public_complaint", district="futian",
+                                                 severity=2, ts=DAY, lat=22.54, lon=114.0 + n * 0.1, **extra)),
+                               "incident", CITY.aliases)
+        (inc,) = EventStore(pg_engine).write(parsed.events, DAY).incidents
+        return inc["id"]
+
+    on_street, nowhere = complaint(1, "莲花街道"), complaint(2, None)
+    # the officer names them: the street office of 莲花街道 and Futian's government
+    _, created = run(pg_engine, d.dispatch, on_street, ["street_office", "district_office", "urban_mgmt"], "officer",
+                     None, DAY, RULES, CITY)
+    assert [t["department"] for t in created] == ["street_440304_lianhua", "district_440304", "urban_mgmt"]
+    # the rules name them (public_complaint: the street office leads), here without a street: the district's
+    _, created = run(pg_engine, d.dispatch, nowhere, None, "officer", None, DAY, RULES, CITY)
+    assert [(t["department"], t["lead"], t["rule"]) for t in created] == [
+        ("district_440304", True, "public_complaint"), ("urban_mgmt", False, "public_complaint")]

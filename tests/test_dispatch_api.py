@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 import orjson
 import pytest
+import redis as redis_lib
 
 from tests.helpers import make_event, wait_for
 from tests.test_api import ingest_now
 
 from dashboard import dispatch_api, users
 from feeds.channels import UPDATES_CHANNEL
+from feeds.consumers import StreamConsumer
+from feeds.publish import publish
 
 PASSWORD = "correct horse battery staple"
 MIN = 60_000
@@ -70,12 +74,20 @@ def open_incident(app, n: int = 1, kind: str = "fire", severity: int = 3, minute
     return next(i for i in incs if i["title"] == f"火情 {n}")
 
 
-def test_the_closed_loop_from_event_to_closed_incident_is_published_live(dapp, redis_client):
+def test_the_closed_loop_from_event_to_closed_incident_is_published_live(dapp, redis_client, redis_url):
     listener = redis_client.pubsub(ignore_subscribe_messages=True)
     listener.subscribe(UPDATES_CHANNEL)
-    inc = open_incident(dapp)
+    # a publisher sends the event to the feed, an ingest worker stores it and opens the incident
+    svc = dapp.server.extensions["panorama"]
+    publish(redis_client, "incident", make_event(1, kind="fire", severity=3, lat=22.54, lon=114.06, title="火情 1",
+                                                 ts=int(time.time() * 1000)), transport="stream")
+    with StreamConsumer(svc.pipeline(), lambda: redis_lib.Redis.from_url(redis_url), consumer="t-dispatch"):
+        incs = wait_for(lambda: Session(dapp, "vic").get("/api/incidents").json["incidents"], timeout=20,
+                        message="the published event's incident")
+    (inc,) = incs
     assert inc["status"] == "open" and set(inc) >= {"id", "kind", "district", "severity", "status", "reports",
                                                     "opened_at", "title"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", inc["opened_at"])
     officer = Session(dapp, "olga")
     doc = officer.get(f"/api/incidents/{inc['id']}").json
     assert doc["suggestion"]["lead"] == "fire" and doc["reports"][0]["title"] == "火情 1"
@@ -117,6 +129,8 @@ def test_the_closed_loop_from_event_to_closed_incident_is_published_live(dapp, r
     assert all(m["type"] == "delta" and m["events"] == [] for m in mine)
     # 1 dispatch + 9 moves + 1 close
     assert len(mine) == 11 and len(mine[0]["tasks"]) == 3 and mine[0]["incidents"][0]["status"] == "dispatched"
+    # one opened_at format everywhere: the ingest delta that opened the incident and every dispatch delta
+    assert {i["opened_at"] for m in published for i in m.get("incidents", ())} == {inc["opened_at"]}
     listener.close()
 
 
@@ -211,6 +225,31 @@ def test_roles_anonymous_401_viewer_403_other_department_403(dapp):
     no_csrf.csrf = "forged"
     assert no_csrf.move(task, "acknowledged").status_code == 403
     assert Session(dapp, "root").move(task, "acknowledged").status_code == 200  # admin passes every role
+
+
+def test_a_liaison_lists_only_their_own_departments_tasks_and_incidents(dapp):
+    a = open_incident(dapp, 1)
+    b = open_incident(dapp, 2, kind="gas_leak")
+    c = open_incident(dapp, 3, kind="medical")  # not dispatched: no department holds it yet
+    officer = Session(dapp, "olga")
+    assert officer.post(f"/api/incidents/{a['id']}/dispatch", {"departments": ["fire", "police"]}).status_code == 200
+    assert officer.post(f"/api/incidents/{b['id']}/dispatch", {"departments": ["police"]}).status_code == 200
+    fay, pol = Session(dapp, "fay"), Session(dapp, "pol")
+    mine = fay.get("/api/tasks").json["tasks"]
+    assert [(t["department"], t["incident_id"]) for t in mine] == [("fire", a["id"])]
+    assert fay.get("/api/tasks?department=fire").json["tasks"] == mine
+    r = fay.get("/api/tasks?department=police")  # another department's: refused, not quietly narrowed
+    assert r.status_code == 403 and r.json["error"]["code"] == "forbidden"
+    assert [i["id"] for i in fay.get("/api/incidents").json["incidents"]] == [a["id"]]
+    assert fay.get(f"/api/incidents/{a['id']}").status_code == 200
+    assert fay.get(f"/api/incidents/{b['id']}").status_code == 403
+    assert fay.get(f"/api/incidents/{c['id']}").status_code == 403
+    assert {i["id"] for i in pol.get("/api/incidents").json["incidents"]} == {a["id"], b["id"]}
+    assert {t["department"] for t in pol.get("/api/tasks").json["tasks"]} == {"police"}
+    # everyone else still sees every department
+    assert {i["id"] for i in officer.get("/api/incidents").json["incidents"]} == {a["id"], b["id"], c["id"]}
+    assert len(Session(dapp, "vic").get("/api/tasks").json["tasks"]) == 3
+    assert len(officer.get("/api/tasks?department=police").json["tasks"]) == 2
 
 
 def test_the_deadline_checker_escalates_once_and_publishes_for_the_commanders(dapp, redis_client, caplog):

@@ -1,4 +1,4 @@
-"""The /dispatch page in a real headless Chromium, signed in as an officer, on real Redis and PostgreSQL."""
+"""The /dispatch page in a real headless Chromium on real Redis and PostgreSQL: officer, liaison, live, polling."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import time
 
 import pytest
 
-import callbacks.router
-from callbacks import dispatch as dispatch_callbacks
 from dashboard import dispatch as d
 from dashboard import dispatch_api, users
-from dashboard.auth import current_user
 from feeds.pipeline import now_ms
-from layouts.dispatch import dispatch_layout
 from tests.helpers import make_event, wait_for
 from tests.test_api import ingest_now
 
@@ -24,21 +20,9 @@ def js(dash_duo, script, *args):
 
 
 @pytest.fixture
-def page_app(make_app, redis_client, monkeypatch):
-    """Give an app serving /dispatch (wired here until the factory and router do it) with an officer."""
+def page_app(make_app, redis_client):
+    """Give an app serving /dispatch with no gateway (the page falls back to polling) and an officer."""
     app = make_app(PANORAMA_POLL_MS=700)
-    if "dispatch_api" not in app.server.blueprints:
-        dispatch_api.init_app(app.server)
-    if not any(k.startswith("..incident-list.children") for k in app.callback_map):
-        dispatch_callbacks.register_callbacks(app)
-    original = callbacks.router.render
-
-    def render(pathname, lang, *args, **kwargs):
-        if (pathname or "").rstrip("/") == "/dispatch" and current_user() is not None:
-            return dispatch_layout(lang, current_user(), poll_ms=700)
-        return original(pathname, lang, *args, **kwargs)
-
-    monkeypatch.setattr(callbacks.router, "render", render)
     svc = app.server.extensions["panorama"]
     users.create_user(svc.engine, "olga", PASSWORD, "officer", None, [])
     return app
@@ -74,16 +58,27 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
     assert titles == ["燃气泄漏 深南大道", "火情 福华路"]  # the most severe first; one child per incident
     js(dash_duo, "window.__same_page = true")
 
-    # the list re-renders on every poll: click through the DOM, never through a held element
+    # the list re-renders when its data changes: click through the DOM, never through a held element
     click(dash_duo, "#incident-list > li:nth-child(2) .queue-item")
     dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 福华路", timeout=10)
+    # its place: the report's point on the offline map, Futian highlighted
+    marks = wait_for(lambda: js(dash_duo, "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
+                                          "return g && g.data && g.data[1].lat.length ? [g.data[1].lat, g.data[1].lon,"
+                                          " g.layout.meta.district] : null"), message="the report on the map")
+    assert marks == [[22.54], [114.05], "440304"]
+    dash_duo.wait_for_element("#dispatch-map .maplibregl-canvas", timeout=10)
     wait_for(lambda: dash_duo.find_element("#dispatch-open").is_enabled(), message="the dispatch button enabled")
-    dash_duo.find_element("#dispatch-open").click()
+    click(dash_duo, "#dispatch-open")
     dash_duo.wait_for_element("#dispatch-dialog:not([hidden])", timeout=10)
     ticked = wait_for(lambda: js(dash_duo, "return [...document.querySelectorAll('#dispatch-departments input')]"
                                            ".filter(e => e.checked).map(e => e.value)"), message="ticked suggestion")
     assert ticked == ["police", "fire", "emergency", "health"] or set(ticked) == {"fire", "emergency", "police",
                                                                                     "health"}
+    # the dialog offers the city's departments and the offices of the incident's own district only
+    offered = js(dash_duo, "return [...document.querySelectorAll('#dispatch-departments input')].map(e => e.value)")
+    offices = {v for v in offered if v.startswith(("district_", "street_"))}
+    assert "district_440304" in offices and "street_440304_lianhua" in offices
+    assert all(v.startswith(("district_440304", "street_440304_")) for v in offices) and len(offices) == 11
     # the officer drops health from the suggestion
     js(dash_duo, "[...document.querySelectorAll('#dispatch-departments input')].find(e => e.value === 'health')"
                  ".click()")
@@ -102,11 +97,103 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
     click(dash_duo, "#board-fire .action-acknowledged")
     dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)
 
-    # a change made elsewhere (the API, another officer) reaches the board by polling, without a reload
+    # no gateway here: a change made elsewhere (the API, another officer) reaches the board by the fallback poll
     svc = page_app.server.extensions["panorama"]
     with svc.engine.connect() as conn:
         inc_id = dispatch_api.queue(conn)[0]["id"]
     dispatch_api.write(svc, d.dispatch, inc_id, ["water"], "someone", None, now_ms(), svc.city.rules, svc.city)
     dash_duo.wait_for_element("#board-water .task-card", timeout=10)
     assert js(dash_duo, "return window.__same_page === true")
+    assert dash_duo.get_logs() == []
+
+
+def test_the_board_takes_changes_made_elsewhere_from_the_gateway_without_polling(make_app, redis_client, dash_duo):
+    from dashboard.gateway import Gateway
+    from tests.redis_proc import free_port
+
+    port = free_port()
+    # The fallback poll would come only after ten minutes: whatever shows up below came over the socket.
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/", PANORAMA_POLL_MS=600_000)
+    svc = app.server.extensions["panorama"]
+    users.create_user(svc.engine, "olga", PASSWORD, "officer", None, [])
+    dash_duo.start_server(app)
+    gw = Gateway(svc, port=port, origins=[dash_duo.server_url.rstrip("/")])
+    gw.start()
+    try:
+        dash_duo.get_logs()
+        sign_in(dash_duo, app, "olga")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=15)
+        dash_duo.wait_for_text_to_equal("#incident-list", "暂无未结事件", timeout=10)
+        js(dash_duo, "window.__same_page = true")
+
+        # ingest opens an incident: its delta reaches the queue
+        ingest_now(app, {"incident": [make_event(1, kind="fire", severity=3, ts=now_ms(), lat=22.54, lon=114.05,
+                                                 title="火情 莲花路")]})
+        dash_duo.wait_for_text_to_equal("#incident-list > li .queue-title", "火情 莲花路", timeout=10)
+        click(dash_duo, "#incident-list > li:nth-child(1) .queue-item")
+        dash_duo.wait_for_text_to_equal("#dispatch-detail-status", "待派单", timeout=10)
+
+        # another officer dispatches through the API: the tasks appear on the board and the detail follows
+        with svc.engine.connect() as conn:
+            inc_id = dispatch_api.queue(conn)[0]["id"]
+        change = dispatch_api.write(svc, d.dispatch, inc_id, ["fire", "police"], "someone", None, now_ms(),
+                                    svc.city.rules, svc.city)
+        dash_duo.wait_for_element("#board-fire .task-card", timeout=10)
+        dash_duo.wait_for_text_to_equal("#board-police .task-state", "待签收", timeout=10)
+        dash_duo.wait_for_text_to_equal("#dispatch-detail-status", "已派单", timeout=10)
+
+        # a liaison acknowledges on their own screen: the state moves here
+        fire = next(t for t in change.tasks if t["department"] == "fire")
+        liaison = users.create_user(svc.engine, "fay", PASSWORD, "liaison", "fire", ["fire"])
+        dispatch_api.do_transition(svc, liaison, fire["id"], "acknowledged", fire["version"], None)
+        dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)
+        dash_duo.wait_for_text_to_equal("#dispatch-detail-status", "处置中", timeout=10)
+        assert "已签收" in dash_duo.find_element("#dispatch-timeline").text
+
+        # a missed deadline (a controlled clock): the card turns escalated and the notice names the department
+        dispatch_api.DeadlineChecker(svc).check_once(now_ms() + 10 * 60_000)
+        dash_duo.wait_for_element("#board-police .task-card.is-escalated", timeout=10)
+        dash_duo.wait_for_contains_text("#dispatch-escalations", "深圳市公安局 未按时签收", timeout=10)
+        assert dash_duo.find_element("#live-indicator").get_attribute("class") == "conn conn-live"
+        assert js(dash_duo, "return window.__same_page === true")  # never reloaded
+    finally:
+        gw.stop()
+    assert dash_duo.get_logs() == []
+
+
+def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is_red(page_app, dash_duo):
+    svc = page_app.server.extensions["panorama"]
+    now = now_ms()
+    ingest_now(page_app, {"incident": [make_event(1, kind="fire", severity=3, ts=now, title="火情 福华路"),
+                                       make_event(2, kind="medical", severity=3, ts=now, title="急救 深南大道")]})
+    with svc.engine.connect() as conn:
+        fire_inc, medical_inc = sorted(i["id"] for i in dispatch_api.queue(conn))
+    # dispatched ten minutes ago: the fire rule gave three minutes to acknowledge
+    dispatch_api.write(svc, d.dispatch, fire_inc, ["fire", "police"], "olga", None, now - 10 * 60_000,
+                       svc.city.rules, svc.city)
+    dispatch_api.write(svc, d.dispatch, medical_inc, ["health"], "olga", None, now, svc.city.rules, svc.city)
+    users.create_user(svc.engine, "fay", PASSWORD, "liaison", "fire", ["fire"])
+    dash_duo.start_server(page_app)
+    dash_duo.get_logs()
+    client = page_app.server.test_client()
+    assert client.post("/api/session", json={"username": "fay", "password": PASSWORD}).status_code == 200
+    dash_duo.driver.get(dash_duo.server_url + "/_dash-layout")
+    dash_duo.driver.add_cookie({"name": "panorama_session", "value": client.get_cookie("panorama_session").value,
+                                "path": "/"})
+    # asking for another department's board in the address changes nothing for a liaison
+    dash_duo.driver.get(dash_duo.server_url + "/dispatch?department=police")
+    dash_duo.wait_for_element("#board-fire .task-card", timeout=10)
+    assert js(dash_duo, "return [...document.querySelectorAll('#task-board .task-card')]"
+                        ".map(e => e.dataset.department)") == ["fire"]
+    assert js(dash_duo, "return [...document.querySelectorAll('#incident-list .queue-title')]"
+                        ".map(e => e.textContent)") == ["火情 福华路"]
+    assert dash_duo.find_element("#board-filter").text == "部门：深圳市消防救援支队"
+    assert not dash_duo.find_element("#dispatch-open").is_displayed()  # officers dispatch, liaisons do not
+    # the deadline has passed: the countdown reads negative, in red
+    countdown = dash_duo.find_element("#board-fire .countdown")
+    wait_for(lambda: "overdue" in countdown.get_attribute("class"), message="the overdue class")
+    assert countdown.text.startswith("-") and countdown.value_of_css_property("color") == "rgba(220, 38, 38, 1)"
+    # the liaison acknowledges their own task from the board
+    click(dash_duo, "#board-fire .action-acknowledged")
+    dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)
     assert dash_duo.get_logs() == []

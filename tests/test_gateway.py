@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from dashboard.auth import issue_ticket
 from dashboard.gateway import Gateway, clients_key
 from dashboard.gateway_client import MAX_EVENTS
 from tests.helpers import wait_for
@@ -38,7 +39,8 @@ def running(app, **options):
 
 
 def ws_url(gw: Gateway) -> str:
-    return f"ws://127.0.0.1:{gw.port}/"
+    """Return the gateway's URL with a fresh ticket, as a program that holds the secret key makes one."""
+    return f"ws://127.0.0.1:{gw.port}/?ticket={issue_ticket(gw.secret, {'svc': 'test'})}"
 
 
 async def recv(ws, timeout: float = 5.0) -> dict:
@@ -151,13 +153,15 @@ def test_bursts_are_coalesced_to_max_fps_keeping_the_newest_events(app):
         asyncio.run(scenario())
 
 
-def raw_client_that_never_reads(port: int) -> socket.socket:
+def raw_client_that_never_reads(gw: Gateway) -> socket.socket:
     """Open a websocket by hand with a tiny receive buffer, then never read again."""
+    port = gw.port
+    path = ws_url(gw).removeprefix(f"ws://127.0.0.1:{port}")  # with its ticket
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
@@ -169,7 +173,7 @@ def raw_client_that_never_reads(port: int) -> socket.socket:
 def test_a_slow_client_is_closed_without_slowing_the_others(app):
     channel = f"test:gateway:{uuid.uuid4().hex}"
     with running(app, channel=channel, send_timeout=1.0) as gw:
-        slow = raw_client_that_never_reads(gw.port)
+        slow = raw_client_that_never_reads(gw)
         wait_for(lambda: gw.stats()["clients"] == 1, message="the slow client registered")
 
         async def scenario():
@@ -279,7 +283,7 @@ def test_the_embedded_default_runs_a_gateway(tmp_path):
         wait_for(lambda: all(c.connected.is_set() for c in embedded.consumers), message="ingest subscribed")
 
         async def scenario():
-            async with connect(f"ws://127.0.0.1:{gw.port}/", origin=f"http://127.0.0.1:{cfg['PANORAMA_PORT']}") as ws:
+            async with connect(ws_url(gw), origin=f"http://127.0.0.1:{cfg['PANORAMA_PORT']}") as ws:
                 snap = await recv(ws)
                 assert snap["type"] == "snapshot" and "windows" in snap["state"]
                 event = now_event(41, domain="traffic", title="嵌入式")

@@ -1,7 +1,8 @@
-"""The pages in a real headless Chromium on real Redis and PostgreSQL, through the polling path.
+"""The pages in a real headless Chromium on real Redis and PostgreSQL, mostly through the polling path.
 
-The gateway is not running here: each page asks the server whether it answers, hears no, and polls
-``/api/summary?live=1`` without ever opening a socket that would fail (and log a console error).
+Most tests run no gateway: each page asks the server whether it answers, hears no, and polls
+``/api/summary?live=1`` without ever opening a socket that would fail (and log a console error). The tests of
+the push path start a gateway of their own, on an updates channel of their own (``own_updates_channel``).
 """
 
 from __future__ import annotations
@@ -232,10 +233,26 @@ def test_language_switch_shows_english(app, dash_duo):
     assert dash_duo.get_logs() == []
 
 
-def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis_client, dash_duo):
+def own_updates_channel(monkeypatch) -> str:
+    """Send this test's ingest deltas to a channel of its own, and return it for the test's gateway.
+
+    Pub/sub channels are shared by every Redis db: on panorama:updates a gateway would also forward the
+    events of any other test run on the machine (the same ids, newer ones on top of the ticker).
+    """
+    import uuid
+
+    import feeds.pipeline
+
+    channel = f"test:updates:{uuid.uuid4().hex}"
+    monkeypatch.setattr(feeds.pipeline, "UPDATES_CHANNEL", channel)
+    return channel
+
+
+def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis_client, dash_duo, monkeypatch):
     from dashboard.gateway import Gateway
     from tests.redis_proc import free_port
 
+    channel = own_updates_channel(monkeypatch)
     port = free_port()
     app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
     dash_duo.start_server(app)
@@ -243,7 +260,7 @@ def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis
     origins = [dash_duo.server_url.rstrip("/")]
 
     def gateway():
-        gw = Gateway(app.server.extensions["panorama"], port=port, origins=origins)
+        gw = Gateway(app.server.extensions["panorama"], port=port, origins=origins, channel=channel)
         gw.start()
         return gw
 
@@ -265,4 +282,134 @@ def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis
         dash_duo.wait_for_text_to_equal("#kpi-incident", "2", timeout=10)
     finally:
         gw.stop()
+    assert dash_duo.get_logs() == []
+
+
+# Counts every websocket frame the page takes in; injected before the page's own scripts.
+FRAME_COUNTER = """
+const WS = window.WebSocket;
+window.__frames = 0;
+window.WebSocket = class extends WS {
+  constructor(...a) { super(...a); this.addEventListener('message', () => { window.__frames += 1; }); }
+};
+"""
+
+# What a page keeps that could grow: its elements, and the undo history Dash's renderer records for every
+# input prop changed outside a callback (our set_props, each timer tick), which holds the replaced values.
+PAGE_SIZE = """
+const h = window.store && window.store.getState().history;
+return {nodes: document.getElementsByTagName('*').length, rows: document.querySelectorAll('#event-ticker > li').length,
+        history: h ? h.past.length : null, frames: window.__frames};
+"""
+
+
+def test_wall_stays_the_same_size_however_many_frames_it_takes_in(make_app, redis_client, dash_duo, monkeypatch):
+    from dashboard.gateway import Gateway
+    from tests.redis_proc import free_port
+
+    channel = own_updates_channel(monkeypatch)
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/", PANORAMA_WALL_CYCLE_S=3600)
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app)
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FRAME_COUNTER})
+    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
+                 channel=channel)
+    gw.start()
+    sent = 0
+
+    def publish(batches: int) -> dict:
+        """Ingest ``batches`` batches of 5 events, each once the page shows the one before (a frame each)."""
+        nonlocal sent
+        for _ in range(batches):
+            ingest_now(app, {"traffic": [ev(sent + i, title=f"路况 {sent + i}") for i in range(5)]})
+            sent += 5
+            wait_for(lambda: ticker_titles(dash_duo)[:1] == [f"路况 {sent - 1}"], message=f"event {sent - 1} on top")
+        dash_duo.wait_for_text_to_equal("#kpi-traffic", str(sent), timeout=10)
+        return js(dash_duo, PAGE_SIZE)
+
+    try:
+        viewport(dash_duo, 1920, 1080)
+        dash_duo.driver.get(dash_duo.server_url + "/wall")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=15)
+        dash_duo.wait_for_element(".spotlight-panel .spot-name")
+        first = publish(20)  # N = 100 events: the ticker is full
+        third = publish(40)  # 3N
+    finally:
+        gw.stop()
+    assert third["frames"] - first["frames"] >= 40, (first, third)  # one frame or more per batch
+    assert first["rows"] == third["rows"] == 30
+    # the same elements after N and 3N events (one more ticker row would be 4-5 elements)
+    assert third["nodes"] - first["nodes"] <= 2, (first, third)
+    # nor does the page keep a record of every value its stores ever held
+    assert third["history"] is not None and third["history"] <= 10, (first, third)
+    assert dash_duo.get_logs() == []
+
+
+def test_blocked_websockets_fall_back_to_polling(make_app, redis_client, dash_duo):
+    import socketserver
+    import threading
+
+    from tests.redis_proc import free_port
+
+    class Refuse(socketserver.BaseRequestHandler):
+        """Answer every websocket handshake as a proxy that blocks websockets does."""
+
+        def handle(self):
+            self.request.recv(65536)
+            self.request.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    port = free_port()
+    blocker = socketserver.ThreadingTCPServer(("127.0.0.1", port), Refuse)
+    threading.Thread(target=blocker.serve_forever, daemon=True).start()
+    try:
+        app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/", **FAST)
+        dash_duo.start_server(app)
+        sign_in(dash_duo, app)
+        # the port answers, so the page tries its socket, says so, then gives up on it and polls
+        dash_duo.wait_for_element("#live-indicator.conn-reconnecting", timeout=10)
+        dash_duo.wait_for_element("#live-indicator.conn-polling", timeout=20)
+        ingest_now(app, {"incident": [ev(1, kind="fire", severity=4, title="梅林路火情")]})
+        dash_duo.wait_for_text_to_equal("#kpi-incident", "1", timeout=10)
+        wait_for(lambda: ticker_titles(dash_duo)[:1] == ["梅林路火情"], message="polled event on top")
+    finally:
+        blocker.shutdown()
+        blocker.server_close()
+    # the browser reports each refused handshake; nothing else may fail
+    assert all("WebSocket" in e["message"] for e in dash_duo.get_logs()), dash_duo.get_logs()
+
+
+def test_window_selector_top_risk_and_clock(fast_app, dash_duo):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    # traffic: 2 in the last 15 min, 3 more in the hour, 4 more in the day; Nanshan has the critical ones
+    evs = ([ev(i, minutes_ago=5) for i in range(2)] + [ev(10 + i, minutes_ago=40) for i in range(3)]
+           + [ev(20 + i, minutes_ago=180) for i in range(4)])
+    crit = [ev(30 + i, minutes_ago=5, district="nanshan", kind="theft", severity=4) for i in range(3)]
+    ingest_now(fast_app, {"traffic": evs, "security": crit})
+    dash_duo.start_server(fast_app)
+    sign_in(dash_duo, fast_app)
+    dash_duo.wait_for_text_to_equal("#kpi-traffic", "5", timeout=10)  # 1 h by default
+    for label, count in (("15 分钟", "2"), ("24 小时", "9"), ("1 小时", "5")):
+        [option] = [e for e in dash_duo.find_elements("#window-select label") if e.text == label]
+        option.click()
+        dash_duo.wait_for_text_to_equal("#kpi-traffic", count, timeout=10)
+    # the five districts at highest risk, highest first
+    wait_for(lambda: len(dash_duo.find_elements("#risk-top > li")) == 5, message="five districts at risk")
+    dash_duo.wait_for_text_to_equal("#risk-top > li:first-child .risk-name", "南山区")
+    # the clock keeps the city's time (Asia/Shanghai), whatever the browser's zone
+    wait_for(lambda: datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%H:%M") in text(dash_duo, "#clock"),
+             message="the clock on Shanghai time")
+    assert dash_duo.get_logs() == []
+
+
+def test_wall_spotlight_cycles_through_the_districts(make_app, redis_client, dash_duo):
+    app = make_app(PANORAMA_WALL_CYCLE_S=1, PANORAMA_POLL_MS=700)
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, path="/wall")
+    dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=10)
+    seen = set()
+    wait_for(lambda: seen.add(text(dash_duo, ".spotlight-panel .spot-name")) or len(seen - {""}) >= 3,
+             timeout=15, message="the spotlight on three districts in turn")
     assert dash_duo.get_logs() == []

@@ -147,3 +147,33 @@ def test_database_outage_holds_events_and_writes_them_after(transport, pg_url, p
     finally:
         proxy.close()
         engine.dispose()
+
+
+def test_pubsub_holds_at_most_its_limit_while_the_database_is_down_and_counts_the_rest_in_events(
+        pg_url, pg_engine, redis_client, redis_url):
+    from sqlalchemy.engine import make_url
+
+    from dashboard.db import make_engine
+    from feeds.consumers import DROPPED_KEY, PubSubConsumer
+
+    url = make_url(pg_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    engine = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+                         connect_args={"connect_timeout": 2})
+    consumer = PubSubConsumer(Pipeline(EventStore(engine), load_city("shenzhen").aliases),
+                              lambda: redis.Redis.from_url(redis_url), batch_size=100, hold_limit=100)
+    try:
+        with consumer:
+            wait_for(lambda: redis_client.pubsub_numsub("feeds:traffic")[0][1] == 1, message="subscribed")
+            proxy.cut()
+            publish(redis_client, "traffic", [make_event(i) for i in range(10)])
+            wait_for(lambda: not consumer.database_ok.is_set(), timeout=30, message="the outage noticed")
+            for start in range(10, 300, 10):  # 29 more messages of 10 events each
+                publish(redis_client, "traffic", [make_event(i) for i in range(start, start + 10)])
+            wait_for(lambda: consumer.dropped == 200, timeout=30, message="200 events beyond the limit dropped")
+            assert int(redis_client.hget(DROPPED_KEY, "traffic")) == 200  # events, not messages
+            proxy.restore()
+            wait_for(lambda: stored(pg_engine) == 100, timeout=30, message="the 100 held events written")
+    finally:
+        proxy.close()
+        engine.dispose()

@@ -20,8 +20,9 @@ def at(hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, 26, hour, minute, tzinfo=SZ)
 
 
-def incident(kind: str, district: str = "440304", severity: int = 3, domain: str = "incident") -> dict:
-    return {"domain": domain, "kind": kind, "district": district, "severity": severity}
+def incident(kind: str, district: str = "440304", severity: int = 3, domain: str = "incident",
+             street: str | None = None) -> dict:
+    return {"domain": domain, "kind": kind, "district": district, "severity": severity, "street": street}
 
 
 def write(tmp_path, text: str):
@@ -98,8 +99,41 @@ def test_district_rules_and_the_catch_all_resolve_the_district_office():
     assert futian.rule_name == "pollution_discharge" and futian.supporting == ("water",)
     other = rules.suggest(incident("theft", "440308", severity=2, domain="security"), at(10))
     assert (other.rule_name, other.lead, other.supporting) == ("catch_all", "district_440308", ())
+    # no street named: the street office stands in as the district office
     complaint = rules.suggest(incident("public_complaint", "440305", severity=1), at(10))
-    assert complaint.departments == ("urban_mgmt", "district_440305")
+    assert complaint.departments == ("district_440305", "urban_mgmt")
+
+
+def test_street_office_is_the_office_of_the_incidents_street_however_it_is_spelled():
+    rules = CITY.rules
+    codes = {d["code"] for d in CITY.departments}
+    offices = [d for d in CITY.departments if d["kind"] == "street_office"]
+    assert len(offices) == 71 and all(d["district"] in CITY.by_code for d in offices)
+    # every street of the registry has its office, and every district its government
+    assert {(d["district"], d["street"]) for d in offices} == {
+        (x.code, s.name) for x in CITY.districts for s in x.streets}
+    assert {f"district_{x.code}" for x in CITY.districts} <= codes
+    for street in ("莲花街道", "莲花", "Lianhua", " lianhua ", "street_440304_lianhua"):
+        s = rules.suggest(incident("public_complaint", "440304", severity=1, street=street), at(10))
+        assert (s.rule_name, s.lead, s.supporting) == ("public_complaint", "street_440304_lianhua", ("urban_mgmt",))
+    # a street of another district, or one the pack does not know: the district office
+    for street in ("南头街道", "Atlantis", ""):
+        s = rules.suggest(incident("public_complaint", "440304", severity=1, street=street), at(10))
+        assert s.lead == "district_440304", street
+    flood = rules.suggest(incident("flood", "440305", severity=4, street="南头街道"), at(10))
+    assert flood.rule_name == "flood_major" and flood.supporting[-1] == "street_440305_nantou"
+    assert rules.resolve("district_office", {"district": "440305"}) == "district_440305"
+    assert rules.resolve("fire", {"district": "440305"}) == "fire"
+
+
+def test_street_office_needs_street_offices_in_the_pack(tmp_path):
+    text = doc(FIRE.replace("[police]", "[police, street_office]"), CATCH_ALL)
+    assert load(write(tmp_path, text)).rules[0].supporting == ("police", "street_office")
+    without = [d for d in CITY.departments if d.get("kind") != "street_office"]
+    with pytest.raises(RulesError) as caught:
+        load_rules(write(tmp_path, text), without, CITY.aliases, CITY.timezone)
+    assert f"rules.yaml line {line_of(text, 'street_office')}: street_office: departments.yaml has no street " \
+           "office" in str(caught.value)
 
 
 FIRE = """\

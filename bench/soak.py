@@ -1,0 +1,549 @@
+"""Soak: run the whole product at a steady rate for a long time; check memory stays flat and nothing is lost.
+
+``PYTHONPATH=. .venv/bin/python -m bench.soak --minutes 30 --rate 2000`` (see ``--help``). It
+
+1. recreates its own PostgreSQL database (``panorama_soak``) and migrates it; in Redis (db 11 by default,
+   ``--redis-url``) it uses feeds of its own prefix (``soak:<domain>``) and its own delta channel
+   (``soak:updates``: pub/sub channels are shared by every Redis db), deleted before and after;
+2. starts the real processes: ``--workers`` ingest workers (``feeds.ingest``, streams, one consumer group),
+   one websocket gateway (``python -m dashboard.gateway``), the app (``gunicorn -w 2 app:server``), and headless
+   Chromium (selenium) on ``/wall`` with a kiosk token, kept open the whole run;
+3. publishes ``--rate`` events/s (the simulator's ordinary-day mix, ``--per-message`` per stream entry, every
+   event a unique id) from this process, and trims each stream only below what the consumer group has
+   acknowledged (XTRIM MINID), so Redis holds a flat backlog and trimming can never lose an event;
+4. every ``--sample-s`` seconds samples the RSS of every process (each ingest worker, the gateway, the app's
+   gunicorn tree, Chromium's tree, and for reference Redis's RSS and the unique memory of the database's
+   PostgreSQL backends), the page's JS heap after a forced GC (CDP ``HeapProfiler.collectGarbage`` +
+   ``Runtime.getHeapUsage``), and published / stored / backlog;
+5. at the end stops publishing, waits for ingest to drain, and checks published == stored (``count(*)`` of
+   its events) with nothing pending; prints the memory slope of each process (least squares over the samples
+   after the first ``--warmup`` fraction of the run, MiB per hour) with first / last / peak, and writes
+   everything as JSON with ``--output``.
+
+Exit status: 0 when nothing was lost, 1 when events were lost, 2 on errors. Memory slopes are figures, not
+assertions: a slope is read as flat when it would grow less than 10 MiB over the whole run (``FLAT_MIB``).
+Everything it started is ended by pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+from feeds.channels import INGEST_GROUP, feed_names
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_DB = "panorama_soak"
+PREFIX = "soak"
+UPDATES = "soak:updates"
+SECRET = "soak"
+FLAT_MIB = 10.0  # growth over the whole run below which a process reads "flat"
+CHROME_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+# The real ingest worker, with its delta channel moved off the shared panorama:updates.
+INGEST_SHIM = ("import sys, feeds.pipeline as p; p.UPDATES_CHANNEL = sys.argv.pop(1); "
+               "from feeds.ingest import main; sys.exit(main())")
+
+_T0 = time.monotonic()
+
+
+def say(msg: str) -> None:
+    print(f"[soak {time.monotonic() - _T0:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_env(redis_url: str, db_url: str, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "DATABASE_URL", "PANORAMA_"))}
+    env.update({"REDIS_URL": redis_url, "DATABASE_URL": db_url, "PANORAMA_AUTO_MIGRATE": "0",
+                "PANORAMA_SECRET_KEY": SECRET, "PANORAMA_SIMULATE": "0", "PANORAMA_FEED_PREFIX": PREFIX,
+                "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **{k: str(v) for k, v in extra.items()}})
+    return env
+
+
+class Procs:
+    """The processes the soak started, ended by pid (children included) at the end."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        with (self.logs / f"{name}.log").open("w") as log:
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.procs[name] = proc
+        return proc
+
+    def stop_all(self) -> None:
+        for name, proc in list(self.procs.items()):
+            try:
+                kids = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                kids = []
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            for k in kids:
+                try:
+                    k.kill()
+                except psutil.NoSuchProcess:
+                    pass
+            del self.procs[name]
+
+    def tail(self, name: str, n: int = 2000) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+def tree_rss(pid: int) -> int | None:
+    """RSS of a process and all its children (gunicorn's workers, Chromium's renderers), bytes."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def chromium_by_type(root: int) -> dict[str, int]:
+    """Chromium's RSS by process type (browser, renderer, gpu-process, utility...): where growth comes from."""
+    out: dict[str, int] = {}
+    try:
+        procs = psutil.Process(root).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return out
+    for p in procs:
+        try:
+            args = p.cmdline()
+            if not args or "chrom" not in args[0]:
+                continue
+            kind = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "browser")
+            out[f"chromium {kind}"] = out.get(f"chromium {kind}", 0) + p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def postgres_uss(db_name: str) -> int:
+    """Unique memory (USS) of the PostgreSQL backends serving the soak's database.
+
+    Not RSS: a backend's RSS grows with every page of shared buffers it touches, up to shared_buffers,
+    which looks like a leak and is not one.
+    """
+    total = 0
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if p.info["name"] == "postgres" and any(db_name in part for part in p.info["cmdline"] or ()):
+                total += p.memory_full_info().uss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+class Publisher(threading.Thread):
+    """XADD ``rate`` events/s as ``per_message``-event entries, paced by the clock, never bursting to catch up."""
+
+    def __init__(self, redis_url: str, rate: int, per_message: int, seed: int):
+        super().__init__(name="publisher", daemon=True)
+        from bench.ingest import generate_messages
+
+        self.client = redis.Redis.from_url(redis_url)
+        self.interval = per_message / rate
+        self.messages = generate_messages(10**10, per_message, seed, 3600, mix="city")
+        self.events = 0
+        self.late = 0
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from feeds.publish import encode, send_raw
+
+        try:
+            due = time.monotonic()
+            while not self.stop_event.is_set():
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.stop_event.wait(wait)
+                    continue
+                if wait < -1:  # a long stall: do not burst, start again from now
+                    self.late += 1
+                    due = time.monotonic()
+                domain, evs = next(self.messages)
+                evs = evs if isinstance(evs, list) else [evs]
+                now = time.time_ns() // 1_000_000
+                for e in evs:
+                    e["ts"] = now
+                # No MAXLEN: trimming is done by trim_acknowledged(), below what the group has acknowledged.
+                send_raw(self.client, domain, encode(evs), "stream", PREFIX, maxlen=None)
+                self.events += len(evs)
+                due += self.interval
+        except BaseException as err:  # noqa: BLE001 - reported
+            self.error = err
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(10)
+
+
+def trim_acknowledged(client: redis.Redis) -> int:
+    """Drop stream entries the ingest group has read and acknowledged; return the entries left in the streams."""
+    left = 0
+    for stream in feed_names(PREFIX):
+        try:
+            groups = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]: g
+                      for g in client.xinfo_groups(stream)}
+        except redis.ResponseError:
+            continue
+        group = groups.get(INGEST_GROUP)
+        if group is None:
+            continue
+        summary = client.xpending(stream, INGEST_GROUP)
+        keep_from = summary["min"] if summary["pending"] else group["last-delivered-id"]
+        # MINID keeps every entry >= keep_from: the oldest unacknowledged one, or the last delivered one.
+        client.xtrim(stream, minid=keep_from, approximate=False)
+        left += client.xlen(stream)
+    return left
+
+
+def backlog(client: redis.Redis) -> tuple[int, int]:
+    """(entries read but not acknowledged, entries not yet delivered) over the soak's streams."""
+    pending = lag = 0
+    for stream in feed_names(PREFIX):
+        try:
+            pending += client.xpending(stream, INGEST_GROUP)["pending"]
+            for g in client.xinfo_groups(stream):
+                if g["name"] in (INGEST_GROUP, INGEST_GROUP.encode()):
+                    lag += g.get("lag") or 0
+        except redis.ResponseError:
+            pass
+    return pending, lag
+
+
+def stored_events(engine) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+
+
+def delete_keys(client: redis.Redis) -> None:
+    keys = list(client.scan_iter(match=f"{PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def start_browser(profile: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    for a in CHROME_ARGS:
+        opts.add_argument(a)
+    opts.add_argument(f"--user-data-dir={profile}")
+    opts.add_argument("--window-size=1920,1080")
+    opts.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def js_heap(driver) -> dict | None:
+    """The page's live JS heap after a forced GC (what a leak would grow), bytes."""
+    try:
+        driver.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
+        usage = driver.execute_cdp_cmd("Runtime.getHeapUsage", {})
+        dom = driver.execute_script("return document.getElementsByTagName('*').length")
+        return {"used": usage["usedSize"], "total": usage["totalSize"], "dom_nodes": dom}
+    except Exception:  # noqa: BLE001 - a sample missed is reported as None
+        return None
+
+
+def page_errors(driver) -> list[str]:
+    """The page's console errors, where the driver keeps them."""
+    try:
+        return [e.get("message", "")[:300] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    except Exception:  # noqa: BLE001 - a nicety
+        return []
+
+
+def slope_mib_per_h(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (seconds, bytes) points, in MiB per hour."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    sxy = sum((x - mx) * (y - my) for x, y in points)
+    return sxy / sxx * 3600 / 2**20
+
+
+def summarise(samples: list[dict], warmup: float) -> dict:
+    """Per process: first, last, peak MiB and the slope after the warm-up."""
+    if not samples:
+        return {}
+    t_end = samples[-1]["t"]
+    names = sorted({k for s in samples for k in s["rss"]})
+    out = {}
+    for name in names:
+        pts = [(s["t"], s["rss"][name]) for s in samples if s["rss"].get(name) is not None]
+        if not pts:
+            continue
+        steady = [p for p in pts if p[0] >= warmup * t_end]
+        slope = slope_mib_per_h(steady)
+        span_h = (steady[-1][0] - steady[0][0]) / 3600 if len(steady) > 1 else 0
+        out[name] = {"first_mib": round(pts[0][1] / 2**20, 1), "last_mib": round(pts[-1][1] / 2**20, 1),
+                     "peak_mib": round(max(y for _, y in pts) / 2**20, 1),
+                     "slope_mib_per_h": None if slope is None else round(slope, 2),
+                     "growth_over_steady_mib": None if slope is None else round(slope * span_h, 2),
+                     "flat": None if slope is None else abs(slope * span_h) < FLAT_MIB}
+    return out
+
+
+def run(args) -> dict:
+    from bench.ingest import drop_database, recreate_database
+    from dashboard.db import make_engine
+
+    res: dict = {"config": {k: v for k, v in vars(args).items() if k != "output"}, "errors": [], "samples": []}
+    bus = redis.Redis.from_url(args.redis_url)
+    delete_keys(bus)
+    say(f"recreating database {args.db_name}")
+    db_url = recreate_database(args.pg_url, args.db_name)
+    engine = make_engine(db_url)
+    gw_port, app_port = free_port(), free_port()
+    env = service_env(args.redis_url, db_url, PANORAMA_WS_PORT=gw_port,
+                      PANORAMA_WS_URL=f"ws://127.0.0.1:{gw_port}/",
+                      PANORAMA_WS_ORIGINS=f"http://127.0.0.1:{app_port}")
+    publisher = driver = None
+    chrome_root: int | None = None
+    with tempfile.TemporaryDirectory(prefix="panorama-soak-") as tmp:
+        procs = Procs(Path(tmp))
+        try:
+            for i in range(args.workers):
+                procs.start(f"ingest{i}", [sys.executable, "-c", INGEST_SHIM, UPDATES, "--transport", "stream",
+                                           "--consumer", f"soak-{i}"], env)
+            procs.start("gateway", [sys.executable, "-m", "dashboard.gateway", "--channel", UPDATES], env)
+            procs.start("app", [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "--threads", "4",
+                                "-b", f"127.0.0.1:{app_port}", "app:server"], env)
+            origin = f"http://127.0.0.1:{app_port}"
+            _wait_http(origin + "/api/health", procs)
+            say("app up; starting the publisher and Chromium on /wall")
+            publisher = Publisher(args.redis_url, args.rate, args.per_message, args.seed)
+            publisher.start()
+            if not args.no_browser:
+                from bench.latency import page_access
+
+                access = page_access(db_url, "/wall")
+                driver = start_browser(Path(tmp) / "profile")
+                chrome_root = driver.service.process.pid
+                driver.get(origin + "/wall" + access.get("query", ""))
+            started = time.monotonic()
+            end = started + args.minutes * 60
+            next_sample = started
+            while time.monotonic() < end:
+                if publisher.error:
+                    raise RuntimeError(f"publisher: {publisher.error!r}")
+                dead = [n for n, p in procs.procs.items() if p.poll() is not None]
+                if dead:
+                    raise RuntimeError(f"{dead} exited:\n" + "\n".join(procs.tail(n) for n in dead))
+                if time.monotonic() >= next_sample:
+                    res["samples"].append(sample(started, procs, chrome_root, driver, bus, engine, publisher, args))
+                    s = res["samples"][-1]
+                    say(f"published {s['published']:,} stored {s['stored']:,} pending {s['pending']} "
+                        f"undelivered {s['undelivered']} | " + " ".join(
+                            f"{k} {v / 2**20:.0f}M" for k, v in s["rss"].items() if v)
+                        + (f" | heap {s['js_heap']['used'] / 2**20:.1f}M" if s.get("js_heap") else ""))
+                    next_sample += args.sample_s
+                time.sleep(min(1.0, max(0.0, next_sample - time.monotonic())))
+            publisher.finish()
+            res["published"] = publisher.events
+            res["publisher_stalls"] = publisher.late
+            say(f"published {publisher.events:,} events; waiting for ingest to drain")
+            deadline = time.monotonic() + args.drain_s
+            while time.monotonic() < deadline:
+                if stored_events(engine) >= publisher.events and backlog(bus) == (0, 0):
+                    break
+                time.sleep(0.5)
+            res["drain_s"] = round(time.monotonic() - (deadline - args.drain_s), 1)
+            res["stored"] = stored_events(engine)
+            res["pending"], res["undelivered"] = backlog(bus)
+            res["lost"] = res["published"] - res["stored"]
+            if driver is not None:
+                res["page_errors"] = page_errors(driver)
+                res["wall_banner"] = driver.execute_script(
+                    "const b = document.getElementById('alert-banner'); return b ? b.textContent : null")
+                res["wall_indicator"] = driver.execute_script(
+                    "const b = document.getElementById('live-indicator'); return b ? b.className : null")
+            res["ingest_warnings"] = [line for i in range(args.workers)
+                                      for line in procs.tail(f"ingest{i}", 10**6).splitlines()
+                                      if " WARNING " in line or " ERROR " in line][:20]
+        except Exception as err:  # noqa: BLE001 - reported
+            res["errors"].append(repr(err))
+        finally:
+            if publisher is not None and publisher.is_alive():
+                publisher.finish()
+            if driver is not None:
+                kids = []
+                try:
+                    kids = psutil.Process(chrome_root).children(recursive=True)
+                except psutil.NoSuchProcess:
+                    pass
+                try:
+                    driver.quit()
+                except Exception:  # noqa: BLE001
+                    pass
+                for k in kids:  # anything of ours that outlived quit()
+                    try:
+                        k.kill()
+                    except psutil.NoSuchProcess:
+                        pass
+            procs.stop_all()
+            engine.dispose()
+            delete_keys(bus)
+            bus.close()
+            if not args.keep_db:
+                drop_database(args.pg_url, args.db_name)
+    res["memory"] = summarise(res["samples"], args.warmup)
+    heap = [(s["t"], s["js_heap"]["used"]) for s in res["samples"] if s.get("js_heap")]
+    steady = [p for p in heap if heap and p[0] >= args.warmup * heap[-1][0]]
+    if heap:
+        slope = slope_mib_per_h(steady)
+        res["js_heap"] = {"first_mib": round(heap[0][1] / 2**20, 2), "last_mib": round(heap[-1][1] / 2**20, 2),
+                          "peak_mib": round(max(y for _, y in heap) / 2**20, 2),
+                          "slope_mib_per_h": None if slope is None else round(slope, 2)}
+    return res
+
+
+def sample(started: float, procs: Procs, chrome_root, driver, bus, engine, publisher, args) -> dict:
+    rss = {name: tree_rss(p.pid) for name, p in procs.procs.items()}
+    if chrome_root is not None:
+        rss["chromium"] = tree_rss(chrome_root)
+        rss.update(chromium_by_type(chrome_root))
+    try:
+        rss["redis (shared)"] = tree_rss(int(bus.info("server")["process_id"]))
+    except (redis.RedisError, KeyError):
+        pass
+    rss["postgres (USS)"] = postgres_uss(args.db_name)
+    left = trim_acknowledged(bus)
+    pending, undelivered = backlog(bus)
+    out = {"t": round(time.monotonic() - started, 1), "published": publisher.events, "stored": stored_events(engine),
+           "pending": pending, "undelivered": undelivered, "stream_entries": left, "rss": rss}
+    if driver is not None:
+        out["js_heap"] = js_heap(driver)
+    return out
+
+
+def _wait_http(url: str, procs: Procs, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status in (200, 503):
+                    return
+        except OSError:
+            pass
+        dead = [n for n, p in procs.procs.items() if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"{dead} exited:\n" + "\n".join(procs.tail(n) for n in dead))
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def print_report(res: dict, file=sys.stdout) -> None:
+    cfg = res["config"]
+    p = lambda *a: print(*a, file=file)  # noqa: E731
+    p(f"\nSoak: {cfg['minutes']} min at {cfg['rate']:,} events/s ({cfg['per_message']} per stream entry), "
+      f"{cfg['workers']} ingest workers, 1 gateway, gunicorn -w 2, "
+      f"{'no browser' if cfg['no_browser'] else '/wall in Chromium'}")
+    if res.get("published") is not None:
+        p(f"events: published {res['published']:,}, stored {res.get('stored', 0):,}, lost {res.get('lost')}, "
+          f"pending {res.get('pending')}, undelivered {res.get('undelivered')} (drained {res.get('drain_s')} s after "
+          f"the publisher stopped; publisher stalls > 1 s: {res.get('publisher_stalls')})")
+    p(f"\n{'process':<20} {'first MiB':>10} {'last MiB':>10} {'peak MiB':>10} {'slope MiB/h':>12} "
+      f"{'growth MiB':>11}  flat")
+    for name, m in res.get("memory", {}).items():
+        p(f"{name:<20} {m['first_mib']:>10} {m['last_mib']:>10} {m['peak_mib']:>10} {str(m['slope_mib_per_h']):>12} "
+          f"{str(m['growth_over_steady_mib']):>11}  {m['flat']}")
+    if res.get("js_heap"):
+        h = res["js_heap"]
+        p(f"{'page JS heap (GCd)':<20} {h['first_mib']:>10} {h['last_mib']:>10} {h['peak_mib']:>10} "
+          f"{str(h['slope_mib_per_h']):>12}")
+    if res.get("samples"):
+        last = res["samples"][-1]
+        p(f"\nstream entries left after trimming (last sample): {last['stream_entries']}; "
+          f"DOM nodes: {(last.get('js_heap') or {}).get('dom_nodes')}")
+    if "wall_indicator" in res:
+        p(f"wall at the end: indicator {res['wall_indicator']!r}, banner {res['wall_banner']!r}, "
+          f"page errors {len(res.get('page_errors') or [])}")
+    for w in res.get("ingest_warnings") or []:
+        p(f"ingest: {w}")
+    for e in res["errors"]:
+        p(f"ERROR: {e}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=30, help="how long to publish (default 30)")
+    ap.add_argument("--rate", type=int, default=2000, help="events per second (default 2000)")
+    ap.add_argument("--per-message", type=int, default=20, help="events per stream entry (default 20)")
+    ap.add_argument("--workers", type=int, default=2, help="ingest worker processes (default 2)")
+    ap.add_argument("--sample-s", type=float, default=10, help="seconds between samples (default 10)")
+    ap.add_argument("--warmup", type=float, default=0.2,
+                    help="fraction of the run left out of the slopes (start-up, caches filling; default 0.2)")
+    ap.add_argument("--drain-s", type=float, default=120, help="seconds to wait for ingest to drain at the end")
+    ap.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis to use (default {DEFAULT_REDIS_URL})")
+    ap.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (its maintenance database)")
+    ap.add_argument("--db-name", default=DEFAULT_DB, help=f"database to recreate (default {DEFAULT_DB})")
+    ap.add_argument("--keep-db", action="store_true", help="keep the database at the end")
+    ap.add_argument("--no-browser", action="store_true", help="no Chromium")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--output", help="write every sample and figure as JSON to this file")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    res = run(args)
+    print_report(res)
+    if args.output:
+        Path(args.output).write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    if res["errors"]:
+        return 2
+    return 1 if res.get("lost") else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Run /m: draw it, refresh its lists when the gateway says dispatch changed, carry out the one-tap decisions.
+
+Every tap is checked on the server (the ``command`` permission, the version the commander saw) and goes through
+``dashboard.commander``; a list is only resent when what it shows changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import orjson
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
+from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard import commander
+from dashboard import dispatch as d
+from dashboard.api import ApiError
+from dashboard.auth import current_user
+from feeds.pipeline import now_ms
+from layouts import mobile as view
+from layouts.dispatch import department_names
+
+log = logging.getLogger(__name__)
+
+
+def _svc():
+    return current_app.extensions["panorama"]
+
+
+def _lang(lang) -> str:
+    return lang if lang in ("zh", "en") else "zh"
+
+
+def lists(svc, now: int) -> tuple[list[dict], list[dict]]:
+    """Return what needs a decision now and the open incidents."""
+    with svc.engine.connect() as conn:
+        return commander.decisions(conn, svc.city, now), commander.open_incidents(conn)
+
+
+def digest(items: list[dict], incidents: list[dict], lang: str) -> dict:
+    """Return a short fingerprint of what each list shows, so an unchanged list is not sent again."""
+    def fp(parts) -> str:
+        return hashlib.blake2b(orjson.dumps([lang, *parts]), digest_size=8).hexdigest()
+    return {"decisions": fp([(i["kind"], i["incident"]["id"], (i["task"] or {}).get("id"), i["version"],
+                              i["incident"]["version"], i["actions"], i["suggested"]) for i in items]),
+            "incidents": fp([(r["id"], r["version"], r["status"], r["severity"], r["title"]) for r in incidents])}
+
+
+def page(svc, lang: str, state: dict | None, settings: dict, now: int):
+    """Return /m drawn from the database now."""
+    items, incidents = lists(svc, now)
+    return view.mobile_layout(svc.city, lang, state, settings, now, items, incidents, digest(items, incidents, lang))
+
+
+def _tap() -> commander.Tap | None:
+    """Return the tap really made (a re-rendered button fires with n_clicks 0), or None."""
+    if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
+        return None
+    b = ctx.triggered_id
+    return commander.Tap(str(b["act"]), str(b["kind"]), int(b["incident"]), int(b["task"]) or None, int(b["version"]))
+
+
+def done_text(tap: commander.Tap, change: d.Change, svc, lang: str) -> str:
+    """Return what the commander's tap did, in a few words."""
+    if tap.action == "escalate":
+        dep = change.tasks[0]["department"] if change.tasks else ""
+        return view.tx("done_escalate", lang, dep=department_names(svc.city, lang).get(dep, dep))
+    return view.tx(f"done_{tap.action}", lang)
+
+
+def register_callbacks(app) -> None:
+    """Register /m's callbacks."""
+
+    # a dispatch change pushed by the gateway, a tap, a poll while the gateway is away -> the two lists
+    # (only /m's own inputs: an input another page also has would fire this there, where the rest is missing)
+    @app.callback(Output("decision-list", "children"), Output("decision-count", "children"),
+                  Output("incident-list", "children", allow_duplicate=True), Output("incident-count", "children"),
+                  Output("mobile-digest", "data"),
+                  Input("mobile-bump", "data"), Input("mobile-refresh", "data"), Input("mobile-poll", "n_intervals"),
+                  State("mobile-digest", "data"), State("lang", "data"), prevent_initial_call=True)
+    def refresh(_bump, _refresh, _poll, seen, lang):
+        svc, lang = _svc(), _lang(lang)
+        if current_user() is None:
+            return (no_update,) * 5
+        try:
+            items, incidents = lists(svc, now_ms())
+        except SQLAlchemyError:
+            log.warning("/m lists unavailable", exc_info=True)
+            return (no_update,) * 5
+        now_seen = digest(items, incidents, lang)
+        seen = seen or {}
+        tz = svc.config["PANORAMA_TZ"]
+        same_d, same_i = seen.get("decisions") == now_seen["decisions"], seen.get("incidents") == now_seen["incidents"]
+        if same_d and same_i:
+            return (no_update,) * 5
+        return (no_update if same_d else view.decision_items(items, svc.city, lang, tz),
+                no_update if same_d else str(len(items)),
+                no_update if same_i else view.incident_items(incidents, svc.city, lang, tz),
+                no_update if same_i else str(len(incidents)), now_seen)
+
+    # one tap -> acknowledge, escalate or approve (role and version checked here) -> refreshed lists
+    @app.callback(Output("mobile-message", "children"), Output("mobile-refresh", "data"),
+                  Input({"type": "m-act", "act": ALL, "kind": ALL, "incident": ALL, "task": ALL, "version": ALL},
+                        "n_clicks"),
+                  State("mobile-refresh", "data"), State("lang", "data"), prevent_initial_call=True)
+    def act(_clicks, bump, lang):
+        tap, lang, user, svc = _tap(), _lang(lang), current_user(), _svc()
+        if tap is None:
+            return no_update, no_update
+        if user is None:
+            return view.tx("signed_out", lang), no_update
+        try:
+            change = commander.perform(svc, user, tap, now_ms())
+        except ApiError as err:
+            return view.tx("not_allowed", lang) if err.status == 403 else err.message, (bump or 0) + 1
+        except d.VersionConflict:
+            return view.tx("stale", lang), (bump or 0) + 1
+        except d.DispatchError as err:
+            return view.tx("failed", lang, why=str(err)), (bump or 0) + 1
+        log.info("/m: %s %s on incident %s (task %s) by %s", tap.action, tap.kind, tap.incident_id, tap.task_id,
+                 user.username)
+        return done_text(tap, change, svc, lang), (bump or 0) + 1
+
+    # connection mode -> /m's own poll runs only while the gateway cannot be reached
+    app.clientside_callback("function (conn) { return !(conn && conn.mode === 'polling'); }",
+                            Output("mobile-poll", "disabled"), Input("live-conn", "data"))
+
+    # the live windows -> the one line of city status (in the browser)
+    app.clientside_callback(
+        ClientsideFunction(namespace="panoramaMobile", function_name="status"),
+        Output("city-status", "children"), Input("live-windows", "data"), State("live-config", "data"),
+    )

@@ -1,0 +1,66 @@
+"""Make one briefing: claim its slot, collect the numbers, render the report, store it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+
+from dashboard.briefings import periods, store
+from dashboard.briefings.collect import collect
+from dashboard.briefings.render import find_browser, render
+from dashboard.queries import iso
+
+log = logging.getLogger(__name__)
+
+
+def headline(data: dict) -> dict:
+    """Return the few numbers the list shows for a briefing."""
+    k = data["kpis"]
+    busiest = max(data["districts"], key=lambda d: (d["total"], d["risk"]), default=None)
+    return {"events": k["events"], "events_change_pct": k["events_change_pct"],
+            "incidents_opened": k["incidents_opened"], "major": k["by_severity"]["3"] + k["by_severity"]["4"],
+            "tasks_dispatched": k["tasks_dispatched"], "deadlines_missed": k["deadlines_missed"],
+            "busiest_district": busiest["code"] if busiest and busiest["total"] else None}
+
+
+def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start: int, end: int, now: int) -> dict:
+    cfg = svc.config
+    tz, lang = cfg["PANORAMA_TZ"], cfg["PANORAMA_BRIEFING_LANG"]
+    try:
+        with svc.engine.connect() as conn:
+            data = collect(conn, svc.city, start, end, tz)
+        data = {"id": briefing_id, "slot": slot, "trigger": {"kind": trigger, "by": by}, "lang": lang, "tz": tz,
+                "city": {"name": svc.city.name, "name_en": svc.city.name_en}, "generated_at": iso(now, tz),
+                **data}
+        out = render(data, svc.city, find_browser(cfg["BROWSER_PATH"]), tz)
+        data["images"], data["note"] = out.images, out.note
+        top = headline(data)
+        store.finish(svc.engine, briefing_id, data, top, out.html, out.pdf, out.images, out.note, now)
+    except Exception as err:
+        store.fail(svc.engine, briefing_id, f"{type(err).__name__}: {err}", now)
+        raise
+    log.info("briefing %s (%s) made: %s events, images %s", briefing_id, slot, top["events"],
+             "yes" if out.images else f"no ({out.note})")
+    return store.get(svc.engine, briefing_id)
+
+
+def generate_slot(svc, trigger, slot: datetime, now_ms: int) -> dict | None:
+    """Make the scheduled briefing of ``slot`` unless another process has it; return it, or None."""
+    key = periods.slot_key(slot)
+    start, end = periods.scheduled_period(trigger, slot)
+    briefing_id = store.claim(svc.engine, key, "schedule", None, start, end, now_ms,
+                              svc.config["PANORAMA_BRIEFING_LANG"])
+    if briefing_id is None:
+        return None
+    return _make(svc, briefing_id, key, "schedule", None, start, end, now_ms)
+
+
+def generate_now(svc, by: str, now_ms: int) -> dict:
+    """Make a briefing on request, covering the period since the last slot at least an hour old."""
+    cfg = svc.config
+    trigger = periods.make_trigger(cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"])
+    start, end = periods.manual_period(trigger, now_ms, cfg["PANORAMA_TZ"])
+    key = f"manual:{now_ms}:{secrets.token_hex(4)}"
+    briefing_id = store.claim(svc.engine, key, "manual", by, start, end, now_ms, cfg["PANORAMA_BRIEFING_LANG"])
+    return _make(svc, briefing_id, key, "manual", by, start, end, now_ms)

@@ -1,0 +1,115 @@
+"""Lay out the briefings pages: the list with "generate now" and downloads, and one briefing in the page."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard.briefings.text import bt
+from dashboard.i18n import t
+from layouts.common import lang_toggle, topbar
+
+
+def _period(doc: dict) -> str:
+    start, end = doc["period"]["start"], doc["period"]["end"]
+    return f"{start[:16].replace('T', ' ')} – {end[:16].replace('T', ' ')}"
+
+
+def _pct(value, lang: str) -> str:
+    if value is None:
+        return bt("new", lang)
+    return bt("no_change", lang) if value == 0 else f"{value:+.1f}%"
+
+
+def headline_text(doc: dict, lang: str) -> str:
+    """Return the one-line headline of a listed briefing (its status when it is not ready)."""
+    if doc["status"] != "ready":
+        sep = ": " if lang == "en" else "："
+        return bt(f"status_{doc['status']}", lang) + (sep + doc["note"] if doc.get("note") else "")
+    h = doc["headline"] or {}
+    return bt("headline", lang, events=h.get("events", 0), change=_pct(h.get("events_change_pct"), lang),
+              incidents=h.get("incidents_opened", 0), major=h.get("major", 0), missed=h.get("deadlines_missed", 0))
+
+
+def downloads(doc: dict, lang: str) -> list:
+    """Return the download links of a briefing: HTML, PDF (when made) and the JSON data."""
+    links = doc["links"]
+    out = []
+    if links["html"]:
+        out.append(html.A(bt("html", lang), href=links["html"] + "?download=1", className="dl dl-html",
+                          download=""))
+    if links["pdf"]:
+        out.append(html.A(bt("pdf", lang), href=links["pdf"] + "?download=1", className="dl dl-pdf", download=""))
+    elif doc["status"] == "ready":
+        out.append(html.Span(bt("no_pdf", lang), className="dl dl-none", title=doc.get("note") or ""))
+    out.append(html.A(bt("json", lang), href=links["data"] + "?download=1", className="dl dl-json", download=""))
+    return out
+
+
+def trigger_text(doc: dict, lang: str) -> str:
+    """Return how a briefing was made: on the schedule, or on whose request."""
+    if doc["trigger"] == "schedule":
+        return bt("trigger_schedule", lang)
+    return bt("trigger_manual", lang, who=doc.get("requested_by") or "-")
+
+
+def list_rows(docs: list[dict], lang: str) -> list:
+    """Return one table row per briefing, newest first (as given)."""
+    rows = []
+    for doc in docs:
+        rows.append(html.Tr([
+            html.Td(dcc.Link(f"#{doc['id']}", href=doc["links"]["page"], className="briefing-link")),
+            html.Td(_period(doc), className="briefing-period"),
+            html.Td(trigger_text(doc, lang)),
+            html.Td(headline_text(doc, lang), className=f"briefing-headline status-{doc['status']}"),
+            html.Td(html.Span(([html.Span(bt("no_images", lang, why=doc["note"]), className="briefing-note")]
+                               if doc["status"] == "ready" and not doc["images"] else []) + downloads(doc, lang),
+                              className="briefing-downloads")),
+        ], className="briefing-row", id={"type": "briefing-row", "id": doc["id"]}))
+    return rows
+
+
+def briefing_table(docs: list[dict], lang: str, cron: str, tz: str) -> html.Div:
+    """Return the list of briefings, or what to expect when there is none yet."""
+    if not docs:
+        return html.P(bt("none_yet", lang, cron=cron), className="briefing-empty")
+    head = html.Thead(html.Tr([html.Th(bt(k, lang)) for k in
+                               ("col_id", "col_period", "col_trigger", "col_headline", "col_formats")]))
+    return html.Table([head, html.Tbody(list_rows(docs, lang))], className="briefing-table")
+
+
+def _nav(lang: str) -> list:
+    return [dcc.Link(t("city", lang), href="/", className="nav-link"), lang_toggle(lang)]
+
+
+def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str, tz: str) -> html.Div:
+    """Return /briefings: the schedule, "generate now" for roles that may, and the list newest first."""
+    controls = [html.Span(bt("schedule", lang, cron=cron, tz=tz), className="briefing-schedule")]
+    if may_generate:
+        controls += [html.Button(bt("generate", lang), id="briefing-generate", n_clicks=0,
+                                 className="briefing-generate"),
+                     dcc.Loading(html.Span(id="briefing-generate-status", className="briefing-status"),
+                                 type="dot")]
+    return html.Div([
+        topbar(lang, bt("briefings", lang), *_nav(lang)),
+        html.Main([html.Div(controls, className="briefing-controls"),
+                   html.Div(briefing_table(docs, lang, cron, tz), id="briefing-list")],
+                  className="briefings-main"),
+    ], className="page page-briefings")
+
+
+def briefing_layout(lang: str, doc: dict) -> html.Div:
+    """Return /briefings/<id>: the report itself in the page (an iframe of its HTML) and its downloads."""
+    body = [html.Div([html.Span(_period(doc), className="briefing-period"),
+                      html.Span(trigger_text(doc, lang), className="briefing-trigger"),
+                      html.Span(downloads(doc, lang), className="briefing-downloads"),
+                      dcc.Link(bt("back", lang), href="/briefings", className="briefing-back")],
+                     className="briefing-bar")]
+    if doc["status"] == "ready":
+        body.append(html.Iframe(src=doc["links"]["html"], id="briefing-frame", className="briefing-frame",
+                                title=bt("title", lang)))
+    else:
+        body.append(html.P(headline_text(doc, lang), id="briefing-frame", className="briefing-pending"))
+    return html.Div([
+        topbar(lang, f"{bt('title', lang)} #{doc['id']}", *_nav(lang)),
+        html.Main(body, className="briefing-main"),
+    ], className="page page-briefing")

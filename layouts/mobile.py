@@ -1,0 +1,147 @@
+"""Lay out /m, the commander on a phone: one line of city status, what needs a decision now, open incidents."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard.i18n import district_name, kind_label, pick
+from layouts.common import lang_toggle, live_components, live_config, status_cluster
+from layouts.dispatch import department_names, hhmm, state_label
+
+_TEXT = {
+    "title": ("指挥", "Command"),
+    "decide": ("待决策", "Needs a decision"),
+    "incidents": ("未结事件", "Open incidents"),
+    "nothing": ("暂无待决策事项", "Nothing needs a decision"),
+    "no_incidents": ("暂无未结事件", "No open incidents"),
+    "critical": ("特别重大事件", "Critical incident"),
+    "overdue": ("任务超时", "Overdue task"),
+    "rejected": ("任务退回", "Task returned"),
+    "overdue_ack": ("未按时签收", "not acknowledged in time"),
+    "overdue_resolve": ("未按时办结", "not resolved in time"),
+    "acknowledge": ("知悉", "Acknowledge"),
+    "escalate": ("升级", "Escalate"),
+    "approve_dispatch": ("批准派单", "Approve dispatch"),
+    "approve_close": ("批准结案", "Approve closure"),
+    "approve_return": ("同意退回", "Accept return"),
+    "done_acknowledge": ("已知悉", "Acknowledged"),
+    "done_escalate": ("已升级至{dep}", "Escalated to {dep}"),
+    "done_approve": ("已批准", "Approved"),
+    "stale": ("情况已变化，列表已更新", "It changed meanwhile — the list is up to date now"),
+    "not_allowed": ("无权执行此操作", "You may not do this"),
+    "signed_out": ("请先登录", "Sign in first"),
+    "failed": ("操作未完成：{why}", "Not done: {why}"),
+    "status_loading": ("全市态势载入中…", "City status loading…"),
+    "status_line": ("1小时", "1 h"),
+    "top_risk": ("风险", "risk"),
+    # short domain names: the status is one line on a 360 px screen
+    "s_security": ("安全", "Sec"),
+    "s_traffic": ("交通", "Traf"),
+    "s_environment": ("环境", "Env"),
+    "s_incident": ("突发", "Inc"),
+    "suggested": ("建议派往", "suggested"),
+}
+# Texts the browser needs for the status line (assets/mobile.js).
+STATUS_KEYS = ("status_line", "top_risk", "status_loading", "s_security", "s_traffic", "s_environment", "s_incident")
+
+
+def tx(key: str, lang: str, **fmt) -> str:
+    """Return one of /m's texts in ``lang``."""
+    return pick(_TEXT, key, lang, **fmt)
+
+
+def approve_label(item: dict, lang: str) -> str:
+    """Return what approving ``item`` does, as its button says it."""
+    if item["kind"] == "rejected":
+        return tx("approve_return", lang)
+    return tx("approve_close" if item["incident"]["status"] == "resolved" else "approve_dispatch", lang)
+
+
+def _place(inc: dict, city, lang: str) -> str:
+    district = city.by_code.get(inc["district"])
+    return district_name(district, lang) if district else inc["district"]
+
+
+def decision_item(item: dict, city, lang: str, tz: str) -> html.Li:
+    """Return one decision: what it is, where, since when, and one button per action that applies."""
+    inc, task = item["incident"], item["task"]
+    names = department_names(city, lang)
+    meta = [_place(inc, city, lang), kind_label(inc["kind"], lang)]
+    if task is not None:
+        meta.append(names.get(task["department"], task["department"]))
+        if item["kind"] == "overdue":
+            late = "overdue_ack" if task["state"] == "dispatched" else "overdue_resolve"
+            meta.append(tx(late, lang))
+        elif task.get("note"):
+            meta.append(task["note"])  # the department's reason for returning it, shown as text
+    else:
+        meta.append(state_label(inc["status"], lang))
+    if item.get("suggested"):
+        meta.append(f"{tx('suggested', lang)} " + (", " if lang == "en" else "、").join(
+            names.get(c, c) for c in item["suggested"]))
+    buttons = []
+    for action in item["actions"]:
+        label = approve_label(item, lang) if action == "approve" else tx(action, lang)
+        buttons.append(html.Button(label, n_clicks=0, className=f"m-btn m-{action}", id={
+            "type": "m-act", "act": action, "kind": item["kind"], "incident": inc["id"],
+            "task": task["id"] if task else 0, "version": item["version"]}))
+    key = f"{item['kind']}-{inc['id']}-{task['id'] if task else 0}"
+    return html.Li([
+        html.Div([html.Span(f"S{inc['severity']}", className=f"m-sev sev-{inc['severity']}"),
+                  html.Span(tx(item["kind"], lang), className="m-kind"),
+                  html.Span(hhmm(item["since_ms"], tz), className="m-time")], className="m-item-head"),
+        html.Div(inc["title"] or kind_label(inc["kind"], lang), className="m-item-title"),
+        html.Div(" · ".join(meta), className="m-item-meta"),
+        html.Div(buttons, className="m-actions"),
+    ], className=f"m-item kind-{item['kind']}", id=f"m-item-{key}", key=key)
+
+
+def decision_items(items: list[dict], city, lang: str, tz: str) -> list:
+    """Return the decision list's children (one line saying so when there is nothing)."""
+    if not items:
+        return [html.Li(tx("nothing", lang), className="m-empty")]
+    return [decision_item(i, city, lang, tz) for i in items]
+
+
+def incident_items(rows: list[dict], city, lang: str, tz: str) -> list:
+    """Return ``incident-list``'s children: one per open incident (SPEC section 5), compact for a phone."""
+    return [html.Li([html.Span(f"S{r['severity']}", className=f"m-sev sev-{r['severity']}"),
+                     html.Span(r["title"] or kind_label(r["kind"], lang), className="m-inc-title"),
+                     html.Span(f"{_place(r, city, lang)} · {state_label(r['status'], lang)} · "
+                               f"{hhmm(r['opened_ms'], tz)}", className="m-inc-meta")],
+                    className=f"m-inc status-{r['status']}", key=str(r["id"]), **{"data-id": r["id"]})
+            for r in rows]
+
+
+def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, items: list[dict],
+                  incidents: list[dict], digest: dict) -> html.Div:
+    """Return /m drawn from the current decisions and incidents; the browser keeps it live over the gateway."""
+    tz = settings["tz"]
+    config = live_config(city, lang, "mobile", settings)
+    config["mobile"] = {k: tx(k, lang) for k in STATUS_KEYS}
+    # The phone needs the counts and feeds only: the trend and the ticker's events stay on the server.
+    slim = {k: v for k, v in (state or {}).items() if k in ("generated_at", "windows", "feeds")} if state else None
+    view = {"page": "mobile", "window": "1h"}
+    return html.Div([
+        html.Header([html.H1(tx("title", lang), className="m-title"),
+                     html.Div([*status_cluster(lang), lang_toggle(lang)], className="m-head-right")],
+                    className="m-head"),
+        html.Div(id="alert-banner", className="alert-banner"),
+        html.P(tx("status_loading", lang), id="city-status", className="m-status", role="status"),
+        html.Section([
+            html.H2([tx("decide", lang), html.Span(str(len(items)), id="decision-count", className="m-count")],
+                    className="m-h2"),
+            html.Div(id="mobile-message", className="m-message", role="status"),
+            html.Ul(decision_items(items, city, lang, tz), id="decision-list", className="m-list"),
+        ], className="m-section"),
+        html.Section([
+            html.H2([tx("incidents", lang), html.Span(str(len(incidents)), id="incident-count",
+                                                       className="m-count")], className="m-h2"),
+            html.Ul(incident_items(incidents, city, lang, tz), id="incident-list", className="m-incidents"),
+        ], className="m-section"),
+        dcc.Store(id="mobile-bump"),  # written by assets/mobile.js when a frame carries dispatch changes
+        dcc.Store(id="mobile-refresh", data=0),  # bumped after each tap
+        dcc.Store(id="mobile-digest", data=digest),  # what the lists show, so an unchanged list is not resent
+        dcc.Interval(id="mobile-poll", interval=settings.get("poll_ms", 3000), disabled=True),  # gateway away
+        *live_components(config, slim, view, now_ms),
+    ], className="page page-mobile", id="mobile-page")

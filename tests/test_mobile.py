@@ -1,0 +1,243 @@
+"""/m, the commander on a phone: what needs a decision, the one-tap actions, installability, and Chromium at 390×844."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from sqlalchemy import select
+
+from dashboard import commander, dispatch_api
+from dashboard import dispatch as d
+from dashboard.api import ApiError
+from dashboard.dispatch_api import DeadlineChecker
+from dashboard.models import task_events
+from feeds.pipeline import now_ms
+from tests.helpers import TEST_PASSWORD, make_event, make_user, wait_for
+from tests.test_api import ingest_now
+
+MIN = 60_000
+
+
+def svc_of(app):
+    return app.server.extensions["panorama"]
+
+
+def open_incident(app, n: int, kind: str = "fire", severity: int = 3) -> dict:
+    """Store an incident event the way ingest does; return the incident row it opened."""
+    ingest_now(app, {"incident": [make_event(n, kind=kind, severity=severity, ts=now_ms(), lat=22.54,
+                                             lon=114.0 + n * 0.02, title=f"事件 {n}")]})
+    with svc_of(app).engine.connect() as conn:
+        return next(r for r in dispatch_api.queue(conn) if r["title"] == f"事件 {n}")
+
+
+def dispatch_to(app, incident_id: int, departments: list[str]) -> list[dict]:
+    svc = svc_of(app)
+    return dispatch_api.write(svc, d.dispatch, incident_id, departments, "olga", None, now_ms(), svc.city.rules,
+                              svc.city).tasks
+
+
+def decisions(app, at: int | None = None) -> list[dict]:
+    svc = svc_of(app)
+    with svc.engine.connect() as conn:
+        return commander.decisions(conn, svc.city, at or now_ms())
+
+
+def summary(items) -> list[tuple]:
+    return [(i["kind"], i["incident"]["title"], (i["task"] or {}).get("department"), tuple(i["actions"]))
+            for i in items]
+
+
+def tap(app, user, action: str, item: dict) -> d.Change:
+    t = commander.Tap(action, item["kind"], item["incident"]["id"], (item["task"] or {}).get("id"), item["version"])
+    return commander.perform(svc_of(app), user, t, now_ms())
+
+
+@pytest.fixture
+def cmdr(app):
+    """Give the commander who taps."""
+    return make_user(app, "cmdr", "commander")
+
+
+def test_what_needs_a_decision_critical_first_then_overdue_then_rejections(app, cmdr):
+    critical = open_incident(app, 1, severity=4)
+    major = open_incident(app, 2, severity=3)
+    open_incident(app, 3, severity=3)  # a major incident nobody has dispatched yet: not the commander's
+    fire, police = dispatch_to(app, major["id"], ["fire", "police"])
+    svc = svc_of(app)
+    with svc.engine.begin() as conn:
+        d.transition(conn, police["id"], "rejected", 1, "pol", "不属于本部门", now_ms())
+    assert summary(decisions(app)) == [
+        ("critical", "事件 1", None, ("acknowledge", "escalate", "approve")),
+        ("rejected", "事件 2", "police", ("acknowledge", "escalate", "approve"))]
+    # the fire task misses its acknowledge deadline (3 min): the checker escalates it
+    escalated = DeadlineChecker(svc).check_once(at_ms=now_ms() + 10 * MIN)
+    assert [t["id"] for t in escalated] == [fire["id"]]
+    items = decisions(app)
+    assert summary(items) == [
+        ("critical", "事件 1", None, ("acknowledge", "escalate", "approve")),
+        ("overdue", "事件 2", "fire", ("acknowledge", "escalate")),
+        ("rejected", "事件 2", "police", ("acknowledge", "escalate", "approve"))]
+    assert items[0]["suggested"][0] == "fire"  # approving dispatches the rules' suggestion, the lead first
+    assert "police" not in items[2]["suggested"]  # accepting a return re-routes to the others
+    assert critical["severity"] == 4
+
+
+def test_acknowledge_records_who_and_hides_the_item_until_it_changes(app, cmdr):
+    inc = open_incident(app, 1, severity=4)
+    [item] = decisions(app)
+    tap(app, cmdr, "acknowledge", item)
+    assert decisions(app) == []
+    with svc_of(app).engine.connect() as conn:
+        row = conn.execute(select(task_events).where(task_events.c.action == commander.ACK_ACTION)).mappings().one()
+    assert row["actor"] == "cmdr" and row["incident_id"] == inc["id"] and row["task_id"] is None
+    # the incident changes (an officer dispatches it): it needs a look again
+    dispatch_to(app, inc["id"], ["fire"])
+    assert summary(decisions(app)) == [("critical", "事件 1", None, ("acknowledge", "escalate"))]
+
+
+def test_approve_dispatches_the_suggestion_then_closes_once_resolved(app, cmdr):
+    inc = open_incident(app, 1, severity=4)
+    change = tap(app, cmdr, "approve", decisions(app)[0])
+    assert change.incident["status"] == "dispatched"
+    assert [t["department"] for t in change.tasks] == ["fire", "emergency", "police", "health"]
+    svc = svc_of(app)
+    for task in change.tasks:
+        with svc.engine.begin() as conn:
+            moved = d.transition(conn, task["id"], "acknowledged", 1, "x", None, now_ms()).task
+            d.transition(conn, task["id"], "resolved", moved["version"], "x", None, now_ms())
+    [item] = decisions(app)
+    assert item["incident"]["status"] == "resolved" and item["actions"] == ["acknowledge", "approve"]
+    assert tap(app, cmdr, "approve", item).incident["status"] == "closed"
+    assert decisions(app) == []
+    with svc.engine.connect() as conn:
+        assert [h["actor"] for h in d.history(conn, inc["id"]) if h["action"] in ("dispatch", "close")] == \
+            ["cmdr"] * 8
+
+
+def test_accepting_a_return_reroutes_and_escalating_adds_emergency_management(app, cmdr):
+    inc = open_incident(app, 1)
+    [fire, police] = dispatch_to(app, inc["id"], ["fire", "police"])
+    with svc_of(app).engine.begin() as conn:
+        d.transition(conn, police["id"], "rejected", 1, "pol", "不属于本部门", now_ms())
+    [item] = decisions(app)
+    change = tap(app, cmdr, "approve", item)
+    assert sorted(t["department"] for t in change.tasks) == ["emergency", "health"]  # fire holds one already
+    assert change.incident["status"] == "dispatched" and decisions(app) == []
+    # an overdue task escalated by the commander: the emergency bureau joins (it is already in: refused)
+    DeadlineChecker(svc_of(app)).check_once(at_ms=now_ms() + 10 * MIN)
+    overdue = decisions(app)
+    assert {i["kind"] for i in overdue} == {"overdue"} and all("escalate" not in i["actions"] for i in overdue)
+    with pytest.raises(d.DispatchError):
+        tap(app, cmdr, "escalate", overdue[0])
+    other = open_incident(app, 2)
+    dispatch_to(app, other["id"], ["fire"])
+    DeadlineChecker(svc_of(app)).check_once(at_ms=now_ms() + 10 * MIN)
+    item = next(i for i in decisions(app) if i["incident"]["id"] == other["id"])
+    change = tap(app, cmdr, "escalate", item)
+    assert [t["department"] for t in change.tasks] == ["emergency"]
+
+
+def test_a_stale_tap_and_the_wrong_role_are_refused(app, cmdr):
+    open_incident(app, 1, severity=4)
+    [item] = decisions(app)
+    tap(app, cmdr, "approve", item)  # dispatched: the incident's version moved on
+    with pytest.raises(d.VersionConflict):
+        tap(app, cmdr, "approve", item)
+    [item] = decisions(app)
+    for role, dep in (("viewer", None), ("liaison", "fire")):
+        with pytest.raises(ApiError) as refused:
+            tap(app, make_user(app, f"u-{role}", role, dep), "acknowledge", item)
+        assert refused.value.status == 403
+    tap(app, make_user(app, "duty", "officer"), "acknowledge", item)  # an officer may decide for the commander
+
+
+def test_the_manifest_and_icons_make_m_installable(app, client):
+    res = client.get("/m/manifest.webmanifest")
+    assert res.status_code == 200 and res.mimetype == "application/manifest+json"
+    doc = res.get_json(force=True)
+    assert doc["start_url"] == "/m" and doc["display"] == "standalone" and doc["name"] == "城市运行全景"
+    for icon in doc["icons"]:
+        png = client.get(icon["src"])
+        assert png.status_code == 200 and png.mimetype == "image/png" and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png.data[16:24])
+        assert f"{width}x{height}" == icon["sizes"]
+    assert sorted(i["sizes"] for i in doc["icons"]) == ["192x192", "512x512"]
+    assert client.get("/m/icon-64.png").status_code == 404
+    make_user(app, "cmdr", "commander")
+    client.post("/api/session", json={"username": "cmdr", "password": TEST_PASSWORD})
+    page = client.get("/m").get_data(as_text=True)
+    assert '<link rel="manifest" href="/m/manifest.webmanifest">' in page and 'name="viewport"' in page
+    assert "manifest" not in client.get("/").get_data(as_text=True)  # the desk is not installed as /m
+
+
+def test_m_needs_the_command_permission(app, client):
+    assert client.get("/m").status_code == 302
+    make_user(app, "vic", "viewer")
+    client.post("/api/session", json={"username": "vic", "password": TEST_PASSWORD})
+    from dashboard import auth
+
+    with client:
+        client.get("/api/session")
+        assert auth.page_access("/m") == "forbidden"
+
+
+@pytest.mark.timeout(120)
+def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one_tap(make_app, redis_client, dash_duo):
+    from dashboard.gateway import Gateway
+    from tests.redis_proc import free_port
+
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    make_user(app, "zhang.wei", "commander")
+    inc = open_incident(app, 1, severity=3)
+    [task] = dispatch_to(app, inc["id"], ["fire"])
+    dash_duo.start_server(app)
+    gw = Gateway(svc_of(app), port=port, origins=[dash_duo.server_url.rstrip("/")])
+    gw.start()
+    try:
+        driver = dash_duo.driver
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+        driver.get(dash_duo.server_url + "/m")
+        dash_duo.wait_for_element("#login-username", timeout=10)  # signed out: the sign-in page, then back
+        dash_duo.find_element("#login-username").send_keys("zhang.wei")
+        dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+        dash_duo.find_element("#login-submit").click()
+        dash_duo.wait_for_element("#mobile-page", timeout=10)
+        assert driver.execute_script("return window.innerWidth") == 390
+        dash_duo.wait_for_text_to_equal("#user-name", "zhang.wei")
+        dash_duo.wait_for_text_to_equal("#user-role", "指挥长")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=15)
+        dash_duo.wait_for_text_to_equal("#decision-list .m-empty", "暂无待决策事项")
+        assert driver.find_elements("css selector", "#incident-list > li")[0].get_attribute("data-id") == \
+            str(inc["id"])
+        dash_duo.wait_for_contains_text("#city-status", "突发 1", timeout=10)
+        driver.execute_script("window.__same_page = true")
+
+        # the fire department misses its deadline: the checker (a controlled clock) escalates, the gateway pushes
+        DeadlineChecker(svc_of(app)).check_once(at_ms=now_ms() + 10 * MIN)
+        dash_duo.wait_for_element(f"#decision-list #m-item-overdue-{inc['id']}-{task['id']}", timeout=10)
+        dash_duo.wait_for_contains_text("#decision-list .m-item-meta", "未按时签收")
+        assert driver.execute_script("return window.__same_page === true")  # live, not reloaded
+        # nothing overflows a phone's width, and the buttons are big enough to tap
+        sizes = driver.execute_script(
+            "return [document.documentElement.scrollWidth,"
+            " ...[...document.querySelectorAll('#decision-list .m-btn')].map(b => b.getBoundingClientRect().height)]")
+        assert sizes[0] <= 390 and min(sizes[1:]) >= 44, sizes
+
+        driver.find_element("css selector", "#decision-list .m-acknowledge").click()  # one tap
+        dash_duo.wait_for_text_to_equal("#mobile-message", "已知悉", timeout=10)
+        dash_duo.wait_for_text_to_equal("#decision-list .m-empty", "暂无待决策事项", timeout=10)
+        with svc_of(app).engine.connect() as conn:
+            acks = [h for h in d.history(conn, inc["id"]) if h["action"] == commander.ACK_ACTION]
+        assert [(h["actor"], h["task_id"]) for h in acks] == [("zhang.wei", task["id"])]
+
+        # usable down to 360 px
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 360, "height": 740, "deviceScaleFactor": 3, "mobile": True})
+        wait_for(lambda: driver.execute_script("return window.innerWidth") == 360, message="360 px")
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 360
+    finally:
+        gw.stop()
+    assert dash_duo.get_logs() == []
