@@ -6,9 +6,11 @@ import hmac
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
-from dashboard import health, live, queries
+from dashboard import auth, health, live, queries
 from dashboard.services import Services
 from feeds.channels import DOMAINS, feed_name
 from feeds.pipeline import Batch, now_ms
@@ -26,26 +28,43 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+class IdConverter(IntegerConverter):
+    """``<id:...>``: a row id, a positive integer that fits BIGINT; anything larger is a 404, not a SQL error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
 def services() -> Services:
     """Return the services of the current app."""
     return current_app.extensions["panorama"]
 
 
-@bp.errorhandler(ApiError)
-def _api_error(err: ApiError):
-    return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status
+def json_errors(blueprint: Blueprint) -> Blueprint:
+    """Answer every error of ``blueprint`` in the SPEC section 6 shape: its own, HTTP, bus down, database down."""
+
+    @blueprint.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status
+
+    @blueprint.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        code = (err.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": {"code": code, "message": err.description}}), err.code
+
+    @blueprint.errorhandler(redis.ConnectionError)
+    @blueprint.errorhandler(redis.TimeoutError)
+    def _bus_down(err):
+        return jsonify({"error": {"code": "bus_unavailable", "message": f"Redis is unavailable: {err}"}}), 503
+
+    @blueprint.errorhandler(OperationalError)
+    def _database_down(err):
+        return jsonify({"error": {"code": "database_unavailable", "message": "the database is unavailable"}}), 503
+
+    return blueprint
 
 
-@bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
-    code = (err.name or "error").lower().replace(" ", "_")
-    return jsonify({"error": {"code": code, "message": err.description}}), err.code
-
-
-@bp.errorhandler(redis.ConnectionError)
-@bp.errorhandler(redis.TimeoutError)
-def _bus_down(err):
-    return jsonify({"error": {"code": "bus_unavailable", "message": f"Redis is unavailable: {err}"}}), 503
+json_errors(bp)
 
 
 @bp.get("/health")
@@ -60,9 +79,13 @@ def get_summary():
     svc = services()
     minutes = _window_arg()
     now = now_ms()
+    want_live = request.args.get("live") in ("1", "true")
+    # The counts are public like /api/health; the live part carries event titles, so it needs a viewer.
+    if want_live and not auth.may_watch(request.args.get("token")):
+        raise ApiError(401, "not_signed_in", "live events need a signed-in viewer or a wall's kiosk token")
     with svc.engine.connect() as conn:
         doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"])
-        if request.args.get("live") in ("1", "true"):
+        if want_live:
             doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
     return jsonify(doc)
 
@@ -109,10 +132,33 @@ def post_events():
     return jsonify({"accepted": len(batch.events), "rejected": rejected}), 202
 
 
+@bp.route("/", defaults={"_rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(_rest):
     # Without this Dash's catch-all page route would answer unknown API paths with HTML.
     raise ApiError(404, "not_found", f"no API route {request.path}")
+
+
+_OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5"><title>Panorama · 数据库暂不可用</title></head>
+<body style="font-family:sans-serif;background:#0b1320;color:#e5e7eb;padding:3em">
+<h1>数据库暂不可用，5 秒后自动重试</h1><p>The database is unavailable; this page retries every 5 seconds.</p>
+</body></html>"""
+
+
+def _app_database_down(err: OperationalError):
+    # A page or callback hit while PostgreSQL is away: say so and retry, rather than a bare 500.
+    if request.path == "/api" or request.path.startswith("/api/"):
+        body = jsonify({"error": {"code": "database_unavailable", "message": "the database is unavailable"}})
+        return body, 503, {"Retry-After": "5"}
+    return _OUTAGE_PAGE, 503, {"Retry-After": "5", "Content-Type": "text/html; charset=utf-8"}
+
+
+def _app_not_found(err: HTTPException):
+    # Paths no route matches at all (a newline in them, say) never reach the blueprint's handlers.
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return jsonify({"error": {"code": "not_found", "message": f"no API route {request.path!r}"}}), 404
+    return err
 
 
 def _check_ingest_token(expected: str | None) -> None:
@@ -137,4 +183,7 @@ def init_app(server) -> None:
     """Register the API blueprint and cap request bodies at the feed message limit."""
     # A little headroom over 64 KiB so an oversized message gets the schema's own reason.
     server.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 16)
+    server.url_map.converters["id"] = IdConverter
     server.register_blueprint(bp)
+    server.register_error_handler(404, _app_not_found)
+    server.register_error_handler(OperationalError, _app_database_down)

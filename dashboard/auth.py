@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -64,6 +65,10 @@ OPEN_WRITES: dict[tuple[str, str], str] = {
     ("/api/<path:_rest>", "PUT"): "unknown API paths: 404",
     ("/api/<path:_rest>", "PATCH"): "unknown API paths: 404",
     ("/api/<path:_rest>", "DELETE"): "unknown API paths: 404",
+    ("/api/", "POST"): "unknown API paths: 404",
+    ("/api/", "PUT"): "unknown API paths: 404",
+    ("/api/", "PATCH"): "unknown API paths: 404",
+    ("/api/", "DELETE"): "unknown API paths: 404",
     ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, the role in each write callback",
 }
 # Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
@@ -92,8 +97,17 @@ def secret_key(cfg: Mapping[str, Any]) -> str:
     path = Path(cfg["INSTANCE_PATH"]) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        # Workers starting together must agree on one key: write it whole, then link it into place;
+        # only the first link wins, the others read the winner's key.
+        draft = path.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        draft.write_text(secrets.token_urlsafe(48))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
@@ -214,6 +228,14 @@ def page_permission(path: str) -> str | None:
         if path == prefix or path.startswith(prefix + "/"):
             return permission
     return "view"  # the panorama and any other page (unknown ones get not-found once signed in)
+
+
+def may_watch(kiosk_token: str | None) -> bool:
+    """Tell whether the request may see live events: a signed-in user who may view, or a live kiosk token."""
+    user = current_user()
+    if user is not None:
+        return check_role(user, "view")
+    return store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token)
 
 
 def page_access(path: str, kiosk_token: str | None = None) -> str:

@@ -11,11 +11,9 @@ import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from sqlalchemy import exists, select
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
 
 from dashboard import dispatch as d
-from dashboard.api import ApiError, services
+from dashboard.api import ApiError, json_errors, services
 from dashboard.auth import check_role, current_user, require
 from dashboard.models import events, incident_reports, incidents, tasks
 from dashboard.queries import iso
@@ -24,6 +22,7 @@ from feeds.pipeline import now_ms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_api", __name__, url_prefix="/api")
+json_errors(bp)
 
 STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed")
 # The officer's queue: everything not yet closed (a resolved incident waits for the officer to close it).
@@ -177,25 +176,9 @@ def do_transition(svc, user, task_id: int, to: str, version: int, note: str | No
 
 # --- the HTTP API ----------------------------------------------------------------------------------------
 
-@bp.errorhandler(ApiError)
-def _api_error(err: ApiError):
-    return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status
-
-
 @bp.errorhandler(d.DispatchError)
 def _dispatch_error(err: d.DispatchError):
     return jsonify({"error": {"code": err.code, "message": str(err)}}), err.status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
-    code = (err.name or "error").lower().replace(" ", "_")
-    return jsonify({"error": {"code": code, "message": err.description}}), err.code
-
-
-@bp.errorhandler(OperationalError)
-def _db_down(err):
-    return jsonify({"error": {"code": "database_unavailable", "message": "the database is unavailable"}}), 503
 
 
 def _body(model: type[BaseModel], required: bool) -> Any:
@@ -238,7 +221,7 @@ def get_incidents():
     return jsonify({"incidents": [incident_doc(r, tz) for r in rows]})
 
 
-@bp.get("/incidents/<int:incident_id>")
+@bp.get("/incidents/<id:incident_id>")
 @require("view")
 def get_incident(incident_id: int):
     svc = services()
@@ -249,7 +232,7 @@ def get_incident(incident_id: int):
     return jsonify(doc)
 
 
-@bp.post("/incidents/<int:incident_id>/dispatch")
+@bp.post("/incidents/<id:incident_id>/dispatch")
 @require("officer")
 def post_dispatch(incident_id: int):
     """Route an incident to the departments named, or to the rules' suggestion."""
@@ -263,7 +246,7 @@ def post_dispatch(incident_id: int):
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
 
 
-@bp.post("/incidents/<int:incident_id>/close")
+@bp.post("/incidents/<id:incident_id>/close")
 @require("officer")
 def post_close(incident_id: int):
     """Close a resolved incident."""
@@ -293,7 +276,7 @@ def get_tasks():
     return jsonify({"tasks": [d.task_view(t, tz) for t in rows]})
 
 
-@bp.post("/tasks/<int:task_id>/transition")
+@bp.post("/tasks/<id:task_id>/transition")
 @require("dispatch")
 def post_transition(task_id: int):
     """Move a task: 409 on a stale version, 422 when the move is not allowed."""

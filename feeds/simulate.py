@@ -18,8 +18,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
-import redis as redis_lib
 
+from dashboard import bus
 from dashboard.city import load_city
 from feeds import scenario
 from feeds.channels import DEFAULT_PREFIX, DOMAINS
@@ -249,8 +249,9 @@ def main(argv=None) -> int:
     stop = threading.Event()
     with _stop_on_signals(stop):
         if args.replay:
-            redis = redis_lib.Redis.from_url(args.redis_url)
-            print(f"replaying {args.replay} at x{args.speed} to {args.transport} {args.prefix}:<domain> on {_where(redis)}")
+            redis = bus.connect(args.redis_url)
+            print(f"replaying {args.replay} at x{args.speed} to {args.transport} {args.prefix}:<domain> on "
+                  f"{bus.redacted(args.redis_url)}")
             n = replay(redis, args.replay, transport=args.transport, prefix=args.prefix, speed=args.speed, stop=stop)
             print(f"replayed {n} events")
             return 0
@@ -266,8 +267,8 @@ def main(argv=None) -> int:
                     n += len(events)
             print(f"dumped {n} events ({head}, {args.duration:g} s) to {args.dump}")
             return 0
-        redis = redis_lib.Redis.from_url(args.redis_url)
-        print(f"simulating {head} -> {args.transport} {args.prefix}:<domain> on {_where(redis)}")
+        redis = bus.connect(args.redis_url)
+        print(f"simulating {head} -> {args.transport} {args.prefix}:<domain> on {bus.redacted(args.redis_url)}")
         wall0 = time.monotonic()
         n = sim.run(redis, stop, transport=args.transport, prefix=args.prefix, duration=args.duration)
         wall = max(time.monotonic() - wall0, 1e-9)
@@ -288,13 +289,6 @@ def _stop_on_signals(stop: threading.Event):
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-
-
-def _where(redis) -> str:
-    """Describe the Redis server without the password the URL may hold."""
-    kw = redis.connection_pool.connection_kwargs
-    where = kw.get("path") or f"{kw.get('host')}:{kw.get('port')}"
-    return f"redis {where}/{kw.get('db', 0)}"
 
 
 def _aware(t: datetime, tz) -> datetime:

@@ -49,11 +49,11 @@ def resolved(app) -> dict:
 
 # (rule, method) -> (the roles that may, a function of the app that returns the request's path and body)
 WRITES = {
-    ("/api/incidents/<int:incident_id>/dispatch", "POST"): (
+    ("/api/incidents/<id:incident_id>/dispatch", "POST"): (
         {"officer", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/dispatch", {})),
-    ("/api/incidents/<int:incident_id>/close", "POST"): (
+    ("/api/incidents/<id:incident_id>/close", "POST"): (
         {"officer", "admin"}, lambda app: (f"/api/incidents/{resolved(app)['id']}/close", {"note": "ok"})),
-    ("/api/tasks/<int:task_id>/transition", "POST"): (
+    ("/api/tasks/<id:task_id>/transition", "POST"): (
         # the liaison is the fire department's: the task is the fire department's
         {"officer", "commander", "liaison", "admin"},
         lambda app: (f"/api/tasks/{dispatched(app)[1][0]['id']}/transition", {"to": "acknowledged", "version": 1})),

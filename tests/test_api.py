@@ -11,7 +11,7 @@ from dashboard.models import events
 from feeds.channels import deadletter_key, feed_name
 from feeds.consumers import StreamConsumer
 from feeds.pipeline import Batch
-from tests.helpers import make_event, wait_for
+from tests.helpers import TEST_PASSWORD, make_event, make_user, wait_for
 
 AUTH = {"Authorization": "Bearer test-token"}
 
@@ -130,6 +130,8 @@ def test_unknown_api_route_is_json_404(client):
 def test_summary_with_live_state_for_the_polling_fallback(app, client):
     ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4, district="futian", title="火情")],
                      "traffic": [now_event(2, minutes_ago=20, district="nanshan")]})
+    make_user(app, "watcher", "viewer")
+    assert client.post("/api/session", json={"username": "watcher", "password": TEST_PASSWORD}).status_code == 200
     doc = client.get("/api/summary?window=15m&live=1").json
     assert doc["totals"]["incident"] == 1  # the documented shape is still all there
     state = doc["live"]
@@ -141,6 +143,21 @@ def test_summary_with_live_state_for_the_polling_fallback(app, client):
     assert sorted(e["title"] for e in state["events"]) == sorted(["火情", "测试事件 2"])
     assert sum(state["trend"]["series"]["incident"]) == 1 and len(state["trend"]["series"]["traffic"]) == 60
     assert not state["feeds"]["incident"]["stale"]
+
+
+def test_live_events_need_a_viewer_or_a_kiosk_token_but_counts_do_not(app, client):
+    from dashboard import users as accounts
+
+    ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4, district="futian", title="火情")]})
+    assert client.get("/api/summary").json["totals"]["incident"] == 1
+    anonymous = client.get("/api/summary?live=1")
+    assert anonymous.status_code == 401 and anonymous.json["error"]["code"] == "not_signed_in"
+    engine = app.server.extensions["panorama"].engine
+    token_id, token = accounts.create_kiosk_token(engine, "wall 1")
+    assert client.get(f"/api/summary?live=1&token={token}").json["live"]["events"][0]["title"] == "火情"
+    assert client.get("/api/summary?live=1&token=forged").status_code == 401
+    accounts.revoke_kiosk_token(engine, token_id)
+    assert client.get(f"/api/summary?live=1&token={token}").status_code == 401
 
 
 def test_metrics_count_sla_breaches_by_department_and_dropped_events(app, client, redis_client, pg_engine):
@@ -160,3 +177,24 @@ def test_metrics_count_sla_breaches_by_department_and_dropped_events(app, client
     assert 'panorama_dispatch_sla_breaches_total{department="fire"} 1.0' in text
     assert 'panorama_dispatch_sla_breaches_total{department="police"} 1.0' in text
     assert 'panorama_ingest_dropped_total{domain="security"} 3.0' in text
+
+
+def test_a_database_outage_is_a_503_that_says_so_on_pages_and_in_the_api(app, client):
+    from dashboard.db import make_engine
+    from tests.redis_proc import free_port
+
+    make_user(app, "watcher", "viewer")
+    assert client.post("/api/session", json={"username": "watcher", "password": TEST_PASSWORD}).status_code == 200
+    svc = app.server.extensions["panorama"]
+    live_engine, svc.engine = svc.engine, make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone")
+    try:
+        for path in ("/api/summary", "/api/districts/futian/summary", "/api/incidents"):
+            r = client.get(path)
+            assert r.status_code == 503 and r.json["error"]["code"] == "database_unavailable", path
+        page = client.get("/")
+        assert page.status_code == 503 and "数据库暂不可用" in page.get_data(as_text=True)
+        assert client.get("/api/health").json["status"] == "degraded"
+    finally:
+        svc.engine.dispose()
+        svc.engine = live_engine
+    assert client.get("/api/summary").status_code == 200

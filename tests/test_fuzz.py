@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dashboard.city import load_city
 from feeds.channels import DOMAINS
@@ -144,9 +144,6 @@ bodies = json_value | st.fixed_dictionaries({}, optional={
        raw_body=st.none() | st.binary(max_size=200))
 def test_json_routes_never_500_and_explain_every_error(app, client, officer, route, word, n, body, raw_body):
     method, path = route.split(" ")
-    # Known gaps, pinned as strict xfails below (remove these lines when they are fixed).
-    assume(not _beyond_int64(word) and not _beyond_int64(str(n)))
-    assume("\n" not in word and word.strip("/") != "")
     path = path.format(w=quote(word, safe=""), n=n)
     if method == "GET":
         resp = client.get(path)
@@ -157,23 +154,16 @@ def test_json_routes_never_500_and_explain_every_error(app, client, officer, rou
     _json_error(resp)
 
 
-def _beyond_int64(text: str) -> bool:
-    return text.lstrip("-").isdigit() and abs(int(text)) > 2**63 - 1
-
-
-# What the fuzzer found that is not fixed yet (in dashboard/api.py and dashboard/dispatch_api.py): each is an
-# expected failure that turns into a failure of this suite (strict) the day it is fixed, so the exclusion
-# above can go.
-@pytest.mark.xfail(strict=True, reason="an id beyond int64 reaches SQL: DataError, 500 instead of 404")
+# What the fuzzer found once, kept as examples: ids beyond BIGINT reached SQL (a 500), and paths the
+# /api catch-all did not match (a newline, nothing after /api/) got Dash's HTML page.
 @pytest.mark.parametrize("path", ["/api/incidents/9223372036854775808", "/api/tasks/9223372036854775808/transition"])
-def test_known_gap_ids_beyond_int64(client, officer, path):
+def test_ids_beyond_bigint_are_json_404s(client, officer, path):
     resp = (client.get(path) if "transition" not in path
             else client.post(path, json={"to": "acknowledged", "version": 1}, headers=officer))
-    _json_error(resp)
+    assert _json_error(resp)["error"]["code"] == "not_found" and resp.status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="the /api/<path> catch-all does not match a newline or an empty rest: "
-                                       "HTML (Flask's 404 page, or Dash's page) instead of a JSON 404")
 @pytest.mark.parametrize("path", ["/api/0%0A", "/api/"])
-def test_known_gap_api_paths_not_json(client, path):
-    _json_error(client.get(path))
+def test_unroutable_api_paths_are_json_404s(client, path):
+    resp = client.get(path)
+    assert _json_error(resp)["error"]["code"] == "not_found" and resp.status_code == 404

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
 
-from dashboard.api import ApiError, services
+from dashboard.api import ApiError, json_errors, services
 from dashboard.auth import current_user, require
 from dashboard.briefings import store
 from dashboard.briefings.generate import generate_now
@@ -14,6 +12,7 @@ from dashboard.queries import iso
 from feeds.pipeline import now_ms
 
 bp = Blueprint("briefings_api", __name__, url_prefix="/api")
+json_errors(bp)
 # The report may show only itself: inline styles and data: images, nothing loaded from anywhere.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
@@ -40,22 +39,6 @@ def summary_doc(row: dict, tz: str) -> dict:
                   "html": f"/api/briefings/{bid}.html" if ready else None,
                   "pdf": f"/api/briefings/{bid}.pdf" if ready and row["images"] else None},
     }
-
-
-@bp.errorhandler(ApiError)
-def _api_error(err: ApiError):
-    return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
-    code = (err.name or "error").lower().replace(" ", "_")
-    return jsonify({"error": {"code": code, "message": err.description}}), err.code
-
-
-@bp.errorhandler(OperationalError)
-def _db_down(err):
-    return jsonify({"error": {"code": "database_unavailable", "message": "the database is unavailable"}}), 503
 
 
 def _find(briefing_id: int, *columns: str) -> dict:
@@ -94,7 +77,7 @@ def post_briefing():
     return jsonify(doc), 201, {"Location": doc["links"]["data"]}
 
 
-@bp.get("/briefings/<int:briefing_id>")
+@bp.get("/briefings/<id:briefing_id>")
 @require("view")
 def get_briefing(briefing_id: int):
     """One briefing: its summary and the data it was made from (``?download=1``: as a file)."""
@@ -107,7 +90,7 @@ def get_briefing(briefing_id: int):
     return response
 
 
-@bp.get("/briefings/<int:briefing_id>.html")
+@bp.get("/briefings/<id:briefing_id>.html")
 @require("view")
 def get_briefing_html(briefing_id: int):
     """The self-contained HTML report."""
@@ -118,7 +101,7 @@ def get_briefing_html(briefing_id: int):
         "Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
 
 
-@bp.get("/briefings/<int:briefing_id>.pdf")
+@bp.get("/briefings/<id:briefing_id>.pdf")
 @require("view")
 def get_briefing_pdf(briefing_id: int):
     """The report as PDF (none when it was made without a browser)."""
