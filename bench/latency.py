@@ -49,7 +49,6 @@ import json
 import math
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -66,6 +65,7 @@ import redis
 from bench.fanout import free_port, service_env, tree_cpu, wait_port, with_ticket
 from bench.ingest import (DEFAULT_PG_URL, cpu_delta, drop_database, generate_messages, recreate_database,
                           server_cpu)
+from bench.procs import Processes
 from feeds.channels import INGEST_GROUP, feed_names
 from feeds.publish import encode, send_raw
 
@@ -368,49 +368,6 @@ class WireClient(threading.Thread):
 # --------------------------------------------------------------------------- processes
 
 
-class Procs:
-    """The processes this benchmark started, stopped by pid (children included) at the end."""
-
-    def __init__(self, logs: Path):
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("w")
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.procs[name] = proc
-        return proc
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None:
-            return
-        try:
-            kids = psutil.Process(proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            kids = []
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for k in kids:  # gunicorn's workers normally leave with their master
-            try:
-                k.kill()
-            except psutil.NoSuchProcess:
-                pass
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
-
-    def tail(self, name: str, n: int = 3000) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace")[-n:] if path.exists() else ""
-
-
 def gunicorn_argv(port: int, workers: int, target: str) -> list[str]:
     return [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "--threads", "4",
             "--graceful-timeout", "5", "-b", f"127.0.0.1:{port}", target]
@@ -668,7 +625,7 @@ def profile_top(profile: dict, seconds: float, n: int = 25) -> list[dict]:
 # --------------------------------------------------------------------------- phases
 
 
-def push_phase(args, procs: Procs, env: dict, driver, publisher: Publisher, ingest_pid: int) -> dict:
+def push_phase(args, procs: Processes, env: dict, driver, publisher: Publisher, ingest_pid: int) -> dict:
     app_port, ws_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{app_port}"
     penv = {**env, "PANORAMA_PORT": str(app_port), "PANORAMA_WS_PORT": str(ws_port), "PANORAMA_WS_HOST": "127.0.0.1",
@@ -702,7 +659,7 @@ def push_phase(args, procs: Procs, env: dict, driver, publisher: Publisher, inge
     return res
 
 
-def poll_phase(args, procs: Procs, env: dict, driver, publisher: Publisher, ingest_pid: int) -> dict:
+def poll_phase(args, procs: Processes, env: dict, driver, publisher: Publisher, ingest_pid: int) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     srv = procs.start("baseline", gunicorn_argv(port, args.workers, "bench.latency:baseline_server()"),
@@ -804,7 +761,7 @@ def run(args) -> dict:
     driver = None
     chrome_pids: list[int] = []
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
-        procs = Procs(Path(tmp))
+        procs = Processes(Path(tmp))
         try:
             ingest = procs.start("ingest", [sys.executable, "-c", INGEST_SHIM, UPDATES, "--transport",
                                             args.transport], env)

@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,9 +39,9 @@ from pathlib import Path
 import psutil
 import redis
 
+from bench.procs import ROOT, Processes
 from feeds.channels import INGEST_GROUP, feed_names
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_DB = "panorama_soak"
@@ -78,44 +76,6 @@ def service_env(redis_url: str, db_url: str, **extra) -> dict[str, str]:
                 "PANORAMA_SECRET_KEY": SECRET, "PANORAMA_SIMULATE": "0", "PANORAMA_FEED_PREFIX": PREFIX,
                 "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **{k: str(v) for k, v in extra.items()}})
     return env
-
-
-class Procs:
-    """The processes the soak started, ended by pid (children included) at the end."""
-
-    def __init__(self, logs: Path):
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        with (self.logs / f"{name}.log").open("w") as log:
-            proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.procs[name] = proc
-        return proc
-
-    def stop_all(self) -> None:
-        for name, proc in list(self.procs.items()):
-            try:
-                kids = psutil.Process(proc.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                kids = []
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            for k in kids:
-                try:
-                    k.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            del self.procs[name]
-
-    def tail(self, name: str, n: int = 2000) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
 
 def tree_rss(pid: int) -> int | None:
@@ -348,7 +308,7 @@ def run(args) -> dict:
     publisher = driver = None
     chrome_root: int | None = None
     with tempfile.TemporaryDirectory(prefix="panorama-soak-") as tmp:
-        procs = Procs(Path(tmp))
+        procs = Processes(Path(tmp))
         try:
             for i in range(args.workers):
                 procs.start(f"ingest{i}", [sys.executable, "-c", INGEST_SHIM, UPDATES, "--transport", "stream",
@@ -374,9 +334,9 @@ def run(args) -> dict:
             while time.monotonic() < end:
                 if publisher.error:
                     raise RuntimeError(f"publisher: {publisher.error!r}")
-                dead = [n for n, p in procs.procs.items() if p.poll() is not None]
+                dead = procs.dead()
                 if dead:
-                    raise RuntimeError(f"{dead} exited:\n" + "\n".join(procs.tail(n) for n in dead))
+                    raise RuntimeError(f"{dead} exited:\n" + "\n".join(procs.tail(n, 2000) for n in dead))
                 if time.monotonic() >= next_sample:
                     res["samples"].append(sample(started, procs, chrome_root, driver, bus, engine, publisher, args))
                     s = res["samples"][-1]
@@ -445,7 +405,7 @@ def run(args) -> dict:
     return res
 
 
-def sample(started: float, procs: Procs, chrome_root, driver, bus, engine, publisher, args) -> dict:
+def sample(started: float, procs: Processes, chrome_root, driver, bus, engine, publisher, args) -> dict:
     rss = {name: tree_rss(p.pid) for name, p in procs.procs.items()}
     if chrome_root is not None:
         rss["chromium"] = tree_rss(chrome_root)
@@ -464,7 +424,7 @@ def sample(started: float, procs: Procs, chrome_root, driver, bus, engine, publi
     return out
 
 
-def _wait_http(url: str, procs: Procs, timeout: float = 60) -> None:
+def _wait_http(url: str, procs: Processes, timeout: float = 60) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -475,9 +435,9 @@ def _wait_http(url: str, procs: Procs, timeout: float = 60) -> None:
                     return
         except OSError:
             pass
-        dead = [n for n, p in procs.procs.items() if p.poll() is not None]
+        dead = procs.dead()
         if dead:
-            raise RuntimeError(f"{dead} exited:\n" + "\n".join(procs.tail(n) for n in dead))
+            raise RuntimeError(f"{dead} exited:\n" + "\n".join(procs.tail(n, 2000) for n in dead))
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 

@@ -19,11 +19,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class RedisProcess:
-    """A redis-server on its own port and folder, durable (AOF, fsync always) like a production one."""
+class _Server:
+    """A ``redis-server`` process on a free port of its own, in ``workdir``: started, waited for, killed."""
 
-    def __init__(self, workdir: Path, *extra_args: str):
-        self.extra_args = list(extra_args)  # e.g. "--replicaof", "127.0.0.1", "6380"
+    def __init__(self, workdir: Path):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed (run tests/services.sh)")
@@ -31,21 +30,37 @@ class RedisProcess:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
+    def _launch(self, argv: list[str], what: str) -> None:
+        """Run ``redis-server <argv>`` and wait until it answers PING."""
+        self.proc = subprocess.Popen([self.binary, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_for(lambda: _pings(client), timeout=10, message=f"{what} on port {self.port}")
+        client.close()
+
+    def stop(self) -> None:
+        """Kill the server abruptly (SIGKILL), as a crash would."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+class RedisProcess(_Server):
+    """A redis-server on its own port and folder, durable (AOF, fsync always) like a production one."""
+
+    def __init__(self, workdir: Path, *extra_args: str):
+        super().__init__(workdir)
+        self.extra_args = list(extra_args)  # e.g. "--replicaof", "127.0.0.1", "6380"
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--loglevel", "warning",
-             *self.extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_for(lambda: _pings(client), timeout=10, message=f"redis-server on port {self.port}")
-        client.close()
+        self._launch(["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+                      "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--loglevel", "warning",
+                      *self.extra_args], "redis-server")
 
     def run_id(self) -> str:
         """Return the server's run id: it changes with every start."""
@@ -54,13 +69,6 @@ class RedisProcess:
             return client.info("server")["run_id"]
         finally:
             client.close()
-
-    def stop(self) -> None:
-        """Kill the server abruptly (SIGKILL), as a crash would."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
 
     def restart(self) -> None:
         """Crash and start again on the same port and data."""
@@ -75,15 +83,11 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
-class SentinelProcess:
+class SentinelProcess(_Server):
     """A ``redis-server --sentinel`` watching one master (quorum 1, quick to fail over: it is a test)."""
 
     def __init__(self, workdir: Path, master: str, master_port: int, down_after_ms: int = 1000):
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            raise RuntimeError("redis-server is not installed (run tests/services.sh)")
-        self.workdir = workdir
-        self.port = free_port()
+        super().__init__(workdir)
         self.master = master
         self.conf = workdir / f"sentinel-{self.port}.conf"
         # Sentinel rewrites its file as it learns the topology: it must be writable and its own.
@@ -92,14 +96,9 @@ class SentinelProcess:
                              f"sentinel down-after-milliseconds {master} {down_after_ms}\n"
                              f"sentinel failover-timeout {master} 10000\n"
                              f"sentinel parallel-syncs {master} 1\n")
-        self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, str(self.conf), "--sentinel", "--loglevel", "warning"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_for(lambda: _pings(client), timeout=10, message=f"sentinel on port {self.port}")
-        client.close()
+        self._launch([str(self.conf), "--sentinel", "--loglevel", "warning"], "sentinel")
 
     def master_port(self) -> int | None:
         """Return the port of the master the sentinel names now."""
@@ -111,9 +110,3 @@ class SentinelProcess:
             return None
         finally:
             client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None

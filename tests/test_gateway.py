@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import socket
 import time
 import uuid
 
@@ -19,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 from dashboard.auth import issue_ticket
 from dashboard.gateway import Gateway, clients_key
 from dashboard.gateway_client import MAX_EVENTS
+from tests.faults.common import never_reading_client
 from tests.helpers import wait_for
 from tests.redis_proc import free_port
 from tests.test_api import ingest_now, now_event
@@ -153,27 +151,10 @@ def test_bursts_are_coalesced_to_max_fps_keeping_the_newest_events(app):
         asyncio.run(scenario())
 
 
-def raw_client_that_never_reads(gw: Gateway) -> socket.socket:
-    """Open a websocket by hand with a tiny receive buffer, then never read again."""
-    port = gw.port
-    path = ws_url(gw).removeprefix(f"ws://127.0.0.1:{port}")  # with its ticket
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)  # byte by byte: nothing of the first frame is read
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
 def test_a_slow_client_is_closed_without_slowing_the_others(app):
     channel = f"test:gateway:{uuid.uuid4().hex}"
     with running(app, channel=channel, send_timeout=1.0) as gw:
-        slow = raw_client_that_never_reads(gw)
+        slow = never_reading_client(ws_url(gw))
         wait_for(lambda: gw.stats()["clients"] == 1, message="the slow client registered")
 
         async def scenario():

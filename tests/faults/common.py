@@ -1,10 +1,13 @@
-"""What the fault tests share: counting what was stored, a well-behaved producer, a websocket watcher."""
+"""What the fault tests share: counting what was stored, a well-behaved producer, websocket clients."""
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import orjson
 import redis
@@ -153,6 +156,25 @@ def ws_url(port: int, secret: str) -> str:
     from dashboard.auth import issue_ticket
 
     return f"ws://127.0.0.1:{port}/?ticket={issue_ticket(secret, {'tool': 'fault-suite'})}"
+
+
+def never_reading_client(url: str) -> socket.socket:
+    """Open the websocket ``url`` (on the loopback) by hand with a small receive buffer, then never read a byte
+    of it: a slow client, as the gateway sees one."""
+    parts = urlsplit(url)
+    port = parts.port
+    path = parts.path + (f"?{parts.query}" if parts.query else "")  # with its ticket
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: nothing of the first frame is read
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
 
 
 def listening(port: int) -> bool:

@@ -36,7 +36,7 @@ def figures(request):
 @pytest.fixture
 def procs(tmp_path):
     """Start real processes for the test; every one left is ended at teardown."""
-    from tests.faults.procs import Processes
+    from bench.procs import Processes
 
     group = Processes(tmp_path)
     yield group

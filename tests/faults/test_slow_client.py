@@ -3,9 +3,6 @@ the gateway drops it. (tests/test_gateway.py checks the queues in-process; this 
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
 import statistics
 import threading
 import time
@@ -16,7 +13,7 @@ import pytest
 import redis
 
 from feeds.channels import UPDATES_CHANNEL
-from tests.faults.common import WsWatcher, client_count, listening, ws_url
+from tests.faults.common import WsWatcher, client_count, listening, never_reading_client, ws_url
 from tests.faults.procs import module_argv, service_env
 from tests.helpers import wait_for
 from tests.redis_proc import free_port
@@ -35,23 +32,6 @@ def big_delta(i: int, n: int = 100) -> bytes:
            for j in reversed(range(n))]
     return orjson.dumps({"type": "delta", "at": at, "stored": n, "events": evs, "counts": [], "feeds": {},
                          "incidents": []})
-
-
-def never_reading_client(url: str) -> socket.socket:
-    """Open the websocket by hand with a small receive buffer, then never read a byte of it."""
-    port = int(url.split(":")[2].split("/")[0])
-    path = url.split(str(port), 1)[1]
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
 
 
 def test_a_client_that_stops_reading_is_dropped_and_the_others_are_not_delayed(redis_proc, pg_url, procs, figures):

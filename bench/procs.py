@@ -1,0 +1,82 @@
+"""Start real processes with a log file each, and end them by pid (children included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Processes:
+    """Named processes started from the repository root, each writing to ``<logdir>/<name>.log``;
+    ``stop_all()`` ends whatever is left."""
+
+    def __init__(self, logdir: Path):
+        self.logdir = logdir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        with (self.logdir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.procs[name] = proc
+        return proc
+
+    def pid(self, name: str) -> int:
+        return self.procs[name].pid
+
+    def signal(self, name: str, sig: int) -> None:
+        os.kill(self.procs[name].pid, sig)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process, as a crash or the OOM killer would; reap it."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait(10)
+
+    def stop(self, name: str) -> int | None:
+        """End a process politely (SIGTERM), then by force; also any child it left; return its exit code."""
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        try:
+            kids = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kids = []
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for kid in kids:  # gunicorn's workers normally leave with their master
+            try:
+                kid.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return proc.returncode
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def log(self, name: str) -> str:
+        """Everything the process wrote so far ("" before it wrote anything)."""
+        path = self.logdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def tail(self, name: str, n: int = 3000) -> str:
+        """The last ``n`` characters of the process's log."""
+        return self.log(name)[-n:]
+
+    def alive(self, name: str) -> bool:
+        return self.procs[name].poll() is None
+
+    def dead(self) -> list[str]:
+        """The names of the processes that have exited (and were not stopped)."""
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
