@@ -10,15 +10,10 @@ from dashboard.health import feed_freshness
 from dashboard.models import district_minutes, events
 from dashboard.queries import WINDOWS, risk_score, window_bounds, window_counts
 from feeds.channels import DOMAINS
+from feeds.pipeline import event_view  # noqa: F401  (screens' event view, also used through this module)
 
 TICKER_EVENTS = 30
 TREND_MINUTES = 60
-
-
-def event_view(domain, event_id, ts_ms, kind, district, street, severity, title, value=None, unit=None) -> dict:
-    """Return the compact form of an event that screens show (the gateway's and the ticker's)."""
-    return {"id": event_id, "domain": domain, "kind": kind, "district": district, "street": street,
-            "severity": severity, "title": title, "ts": ts_ms, "value": value, "unit": unit}
 
 
 def latest_events(conn: Connection, limit: int = TICKER_EVENTS, district: str | None = None) -> list[dict]:

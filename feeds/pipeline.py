@@ -101,6 +101,19 @@ class Pipeline:
                  ", ".join(f"{r}={n}" for r, n in Counter(r.reason for _, r in rejects).items()))
 
 
+def event_view(domain, event_id, ts_ms, kind, district, street, severity, title, value=None, unit=None) -> dict:
+    """Return the compact form of an event that screens show (the gateway's and the ticker's)."""
+    return {"id": event_id, "domain": domain, "kind": kind, "district": district, "street": street,
+            "severity": severity, "title": title, "ts": ts_ms, "value": value, "unit": unit}
+
+
+def _delta_event(stored) -> dict:
+    e = stored.event
+    view = event_view(e.domain, e.id, stored.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value, e.unit)
+    # The place too, for other subscribers of panorama:updates; the gateway's screens keep only the view.
+    return {**view, "lat": e.lat, "lon": e.lon}
+
+
 def encode_delta(result: WriteResult, at_ms: int, tz: str = DEFAULT_TZ) -> bytes:
     """Encode what a batch changed as the compact delta the gateway fans out.
 
@@ -111,12 +124,7 @@ def encode_delta(result: WriteResult, at_ms: int, tz: str = DEFAULT_TZ) -> bytes
         "type": "delta",
         "at": at_ms,
         "stored": len(result.stored),
-        "events": [
-            {"id": s.event.id, "domain": s.event.domain, "kind": s.event.kind, "district": s.event.district,
-             "street": s.event.street, "severity": s.event.severity, "title": s.event.title, "ts": s.ts_ms,
-             "value": s.event.value, "unit": s.event.unit, "lat": s.event.lat, "lon": s.event.lon}
-            for s in reversed(newest)
-        ],
+        "events": [_delta_event(s) for s in reversed(newest)],
         "counts": [[*k, *v] for k, v in sorted(result.counts.items())],
         "feeds": result.feeds,
         "incidents": [
