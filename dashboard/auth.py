@@ -118,8 +118,9 @@ def _tickets(secret: str) -> URLSafeTimedSerializer:
 def issue_ticket(secret: str, subject: Mapping[str, Any]) -> str:
     """Return a signed, timestamped websocket ticket for ``subject``.
 
-    ``/api/ws-ticket`` gives ``{"u": user id, "e": session epoch}`` or ``{"k": kiosk token id}``; a program
-    that holds the secret key (a benchmark) may name itself instead, e.g. ``{"svc": "bench"}``.
+    ``/api/ws-ticket`` gives ``{"u": user id, "e": session epoch}`` (and ``"d": department`` for a liaison)
+    or ``{"k": kiosk token id}``; a program that holds the secret key (a benchmark) may name itself instead,
+    e.g. ``{"svc": "bench"}``.
     """
     return _tickets(secret).dumps(dict(subject))
 
@@ -379,6 +380,9 @@ def ws_ticket():
     user = current_user()
     if user is not None:
         subject = {"u": user.id, "e": user.session_epoch}
+        if user.role == "liaison":
+            # Signed, so the gateway can send a liaison only their department's tasks without asking the database.
+            subject["d"] = user.department
     else:
         kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine, request.args.get("token"))
         if kiosk_id is None:

@@ -52,6 +52,7 @@ class Gateway:
     "events"?: [new compact events, newest first, <= 50], "incidents"?: [changed incidents]}`` at most
     ``max_fps`` a second, ``{"type": "heartbeat", "at": ms}`` every ``heartbeat_s`` and
     ``{"type": "status", "bus": "down" | "up"}``; after the bus comes back every client gets a new snapshot.
+    A liaison's ticket names their department: their deltas carry only its ``tasks`` and ``escalations``.
     """
 
     ticket_check_s = 30.0  # how often open sockets are checked against sign-outs and revoked kiosk tokens
@@ -291,7 +292,8 @@ class Gateway:
         sock = ws.transport.get_extra_info("socket")
         if self.sndbuf and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
-        client = Client(ws, max_fps=self.max_fps, send_timeout=self.send_timeout, close_timeout=self.close_timeout)
+        client = Client(ws, max_fps=self.max_fps, send_timeout=self.send_timeout, close_timeout=self.close_timeout,
+                        department=self.tickets.get(ws, {}).get("d"))
         self.fanout.join(client)
         sender = asyncio.create_task(client.run(self.fanout.forget))
         try:

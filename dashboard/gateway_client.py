@@ -20,6 +20,7 @@ MAX_INCIDENTS = 200  # pending incidents (and tasks) per client; a flood of dist
 TRY_AGAIN_LATER = 1013
 EVENT_FIELDS = tuple(event_view(*(None,) * 8))  # the ticker's compact view: deltas also carry lat / lon
 STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
+DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
 
 
 class Pending:
@@ -106,6 +107,16 @@ def encode_delta(seq: int, parts: dict) -> bytes:
     return orjson.dumps({"type": "delta", "seq": seq, **parts})
 
 
+def department_view(parts: dict, department: str) -> dict:
+    """Return a delta's parts with only ``department``'s tasks and escalations (empty ones left out)."""
+    view = {k: v for k, v in parts.items() if k not in DEPARTMENT_PARTS}
+    for key in DEPARTMENT_PARTS:
+        mine = [item for item in parts.get(key, ()) if item.get("department") == department]
+        if mine:
+            view[key] = mine
+    return view
+
+
 class Client:
     """One browser: its pending frames and the task that sends them, at most ``max_fps`` a second.
 
@@ -113,8 +124,10 @@ class Client:
     it into its own bounded ``Pending`` instead and encodes that itself when its turn comes.
     """
 
-    def __init__(self, ws, *, max_fps: float, send_timeout: float, close_timeout: float):
+    def __init__(self, ws, *, max_fps: float, send_timeout: float, close_timeout: float,
+                 department: str | None = None):
         self.ws = ws
+        self.department = department  # a liaison's (from the signed ticket): only its tasks are sent
         self.pacer = Pacer(max_fps)
         self.send_timeout = send_timeout
         self.close_timeout = close_timeout
@@ -326,7 +339,8 @@ class Fanout:
         return self._snapshot
 
     def tick(self, now: float) -> bool:
-        """Offer every client what changed since the last tick; return whether more is left for the next."""
+        """Offer every client what changed since the last tick (a liaison: only its department's tasks and
+        escalations); return whether more is left for the next."""
         if self.state is None:
             return False
         if self._resync:
@@ -344,10 +358,24 @@ class Fanout:
         self.recent.extendleft(reversed(parts.get("events", ())))
         self._snapshot = None
         frame = encode_delta(self.seq, parts)  # encoded once, shared by every caught-up client
+        views: dict[str, tuple[dict, bytes] | None] = {}  # department -> its view, encoded once per tick
         for c in self.clients:
-            if not c.try_send_now(frame, self.seq, now):
-                c.offer_delta(parts, frame, self.seq, now)
+            p, f = parts, frame
+            if c.department is not None:
+                if c.department not in views:
+                    views[c.department] = self._department_view(parts, frame, c.department)
+                if views[c.department] is None:
+                    continue  # only other departments' tasks changed: nothing for this liaison
+                p, f = views[c.department]
+            if not c.try_send_now(f, self.seq, now):
+                c.offer_delta(p, f, self.seq, now)
         return False
+
+    def _department_view(self, parts: dict, frame: bytes, department: str) -> tuple[dict, bytes] | None:
+        if not any(key in parts for key in DEPARTMENT_PARTS):
+            return parts, frame  # no tasks this tick: the shared frame is already the department's view
+        view = department_view(parts, department)
+        return (view, encode_delta(self.seq, view)) if view else None
 
     def set_bus(self, up: bool) -> None:
         """Tell every client when live updates stop or resume."""

@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from dashboard.auth import issue_ticket
+from dashboard.auth import issue_ticket, verify_ticket
 from dashboard.gateway import Gateway, clients_key
-from dashboard.gateway_client import MAX_EVENTS
+from dashboard.gateway_client import MAX_EVENTS, Fanout
 from tests.faults.common import never_reading_client
-from tests.helpers import wait_for
+from tests.helpers import TEST_PASSWORD, make_user, wait_for
 from tests.redis_proc import free_port
 from tests.test_api import ingest_now, now_event
 
@@ -306,3 +306,94 @@ def test_dispatch_tasks_and_escalations_are_forwarded_latest_version_first(app):
             assert tasks and tasks[-1]["version"] == 2 and tasks[-1]["state"] == "acknowledged"
             assert frames[-1]["escalations"][0]["overdue"] == "acknowledge"
         asyncio.run(scenario())
+
+
+def ticket_of_user(app, username: str, role: str, department: str | None = None) -> str:
+    """Return the ticket ``GET /api/ws-ticket`` gives a new user of ``role`` once signed in."""
+    make_user(app, username, role, department)
+    client = app.server.test_client()
+    assert client.post("/api/session", json={"username": username, "password": TEST_PASSWORD}).status_code == 200
+    return client.get("/api/ws-ticket").get_json()["ticket"]
+
+
+def test_a_liaison_ticket_names_the_department_and_an_officer_ticket_none(app):
+    secret = app.server.secret_key
+    liaison = verify_ticket(secret, ticket_of_user(app, "li.wei", "liaison", "fire"))
+    officer = verify_ticket(secret, ticket_of_user(app, "wang.fang", "officer"))
+    assert liaison["d"] == "fire" and set(liaison) == {"u", "e", "d"}
+    assert set(officer) == {"u", "e"}
+
+
+def test_a_liaison_receives_only_the_tasks_and_escalations_of_their_department(app):
+    channel = f"test:gateway:{uuid.uuid4().hex}"
+    tickets = {"liaison": ticket_of_user(app, "li.wei", "liaison", "fire"),
+               "officer": ticket_of_user(app, "wang.fang", "officer")}
+    with running(app, channel=channel) as gw:
+        async def scenario():
+            bus = aioredis.Redis.from_url(app.server.config["REDIS_URL"])
+            url = f"ws://127.0.0.1:{gw.port}/?ticket="
+            async with connect(url + tickets["liaison"]) as liaison, connect(url + tickets["officer"]) as officer:
+                await recv(liaison)
+                await recv(officer)
+                tasks = [{"id": 21, "incident_id": 5, "department": "fire", "state": "dispatched", "version": 1},
+                         {"id": 22, "incident_id": 5, "department": "police", "state": "dispatched", "version": 1}]
+                # events ride along: everything but tasks and escalations is the same for everyone
+                await bus.publish(channel, orjson.dumps({**orjson.loads(delta(61, n=2)), "tasks": tasks}))
+                await bus.publish(channel, orjson.dumps({"type": "delta", "escalations": [
+                    {**t, "escalated": True, "overdue": "acknowledge"} for t in tasks]}))
+                seen = {}
+                for name, ws in (("officer", officer), ("liaison", liaison)):
+                    # both escalations come in one tick, so the frame with any of them ends what there is to see
+                    frames = await recv_until(ws, lambda f: f.get("escalations"))
+                    seen[name] = {key: [(x["id"], x.get("department")) for f in frames for x in f.get(key, ())]
+                                  for key in ("tasks", "escalations", "events")}
+            await bus.aclose()
+            return seen
+
+        seen = asyncio.run(scenario())
+    assert sorted(seen["officer"]["tasks"]) == [(21, "fire"), (22, "police")]
+    assert sorted(seen["officer"]["escalations"]) == [(21, "fire"), (22, "police")]
+    assert seen["liaison"]["tasks"] == [(21, "fire")] and seen["liaison"]["escalations"] == [(21, "fire")]
+    assert seen["liaison"]["events"] == seen["officer"]["events"] == [("d61-1", None), ("d61-0", None)]
+
+
+class Recorder:
+    """A stand-in client that takes every frame at once and keeps it decoded."""
+
+    def __init__(self, department: str | None = None):
+        self.department, self.frames = department, []
+
+    def try_send_now(self, frame: bytes, seq: int, now: float) -> bool:
+        self.frames.append(orjson.loads(frame))
+        return True
+
+
+def test_a_tick_encodes_one_frame_per_department_not_per_client(monkeypatch):
+    from dashboard import gateway_client
+
+    encoded = []
+    monkeypatch.setattr(gateway_client, "encode_delta",
+                        lambda seq, parts: encoded.append(seq) or orjson.dumps({"type": "delta", "seq": seq, **parts}))
+    fanout = Fanout()
+    fanout.set_state({"generated_at": 0, "windows": {}, "trend": {}, "feeds": {}, "events": []})
+    officers = [Recorder(), Recorder()]
+    fire, police, health = [Recorder("fire"), Recorder("fire")], Recorder("police"), Recorder("health")
+    fanout.clients.update([*officers, *fire, police, health])
+    tasks = [{"id": 1, "department": "fire"}, {"id": 2, "department": "police"}]
+    fanout.add_delta(orjson.dumps({"tasks": tasks}))
+    fanout.tick(0.0)
+    assert len(encoded) == 3  # the shared frame, fire's and police's (health has no task and gets no frame)
+    assert all(o.frames[-1]["tasks"] == tasks for o in officers)
+    assert all([t["id"] for t in c.frames[-1]["tasks"]] == [1] for c in fire) and fire[0].frames == fire[1].frames
+    assert [t["id"] for t in police.frames[-1]["tasks"]] == [2] and health.frames == []
+    # with events: health gets them too, without the others' tasks
+    encoded.clear()
+    fanout.add_delta(orjson.dumps({"tasks": tasks, "events": orjson.loads(delta(1, n=1))["events"]}))
+    fanout.tick(1.0)
+    assert len(encoded) == 4 and "tasks" not in health.frames[-1]
+    assert health.frames[-1]["events"] == officers[0].frames[-1]["events"] == police.frames[-1]["events"]
+    # a tick without tasks or escalations: one frame, the same bytes for everyone
+    encoded.clear()
+    fanout.add_delta(delta(2, n=1))
+    fanout.tick(2.0)
+    assert len(encoded) == 1 and health.frames[-1] == officers[0].frames[-1] and "tasks" not in health.frames[-1]
