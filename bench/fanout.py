@@ -44,6 +44,7 @@ from bench.ingest import (DEFAULT_PG_URL, connect_redis, cpu_delta, drop_databas
                           recreate_database, say, server_cpu)
 from dashboard.city import load_city
 from dashboard.db import make_engine
+from dashboard.users import create_kiosk_token
 from dashboard.store import EventStore
 from feeds.channels import feed_name
 from feeds.pipeline import Batch, Pipeline, encode_delta
@@ -290,9 +291,10 @@ async def push_clients(url: str, n: int, conn, parse_every: int) -> None:
                "events": [events[i] for i in range(0, n, parse_every)], "cpu_s": cpu.user + cpu.system})
 
 
-async def poll_clients(base: str, n: int, conn) -> None:
+async def poll_clients(target: str, n: int, conn) -> None:
+    base, _, path = target.partition("/")  # host:port/path?query
     host, port = base.split(":")
-    request = f"GET /api/summary?live=1 HTTP/1.1\r\nHost: {base}\r\nConnection: close\r\n\r\n".encode()
+    request = f"GET /{path} HTTP/1.1\r\nHost: {base}\r\nConnection: close\r\n\r\n".encode()
     lag = [0] * (MAX_LAG_MS + 1)
     latency = [0] * (MAX_LAG_MS + 1)
     screen_age = [0] * (MAX_LAG_MS + 1)
@@ -442,7 +444,14 @@ def run_poll(args, db_url: str, logs: Path) -> dict:
                            env=service_env(args.redis_url, db_url))
     try:
         wait_port(port, app, 60, "gunicorn")
-        return measure(args, db_url, app, "poll", f"127.0.0.1:{port}", args.seed + 1)
+        # The live part of the summary needs a viewer: the pollers show a kiosk token, as a wall would.
+        engine = make_engine(db_url)
+        try:
+            _, token = create_kiosk_token(engine, "bench.fanout")
+        finally:
+            engine.dispose()
+        target = f"127.0.0.1:{port}/api/summary?live=1&token={token}"
+        return measure(args, db_url, app, "poll", target, args.seed + 1)
     finally:
         app.terminate()
         try:
