@@ -6,12 +6,15 @@ import logging
 
 from dash import Input, Output, State, no_update
 from flask import current_app
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth import check_role, current_user
 from dashboard.briefings import store
 from dashboard.briefings.api import summary_doc
 from dashboard.briefings.generate import generate_now
 from dashboard.briefings.text import bt
+from dashboard.models import briefings
 from feeds.pipeline import now_ms
 from layouts.briefings import briefing_layout, briefing_table, briefings_layout
 from layouts.common import not_found_layout
@@ -28,13 +31,28 @@ def _docs(svc) -> list[dict]:
     return [summary_doc(r, tz) for r in store.list_briefings(svc.engine)]
 
 
+def list_version(engine) -> list[int]:
+    """Return a fingerprint of the list: how many briefings, the newest id, how many are being made.
+
+    One aggregate over the table, cheap enough for every open page to ask every few seconds. Every change
+    the list shows moves it: a claim (count and id), a briefing finished or failed (fewer being made),
+    a prune (count). Read it *before* the list, so a briefing landing in between is drawn on the next ask.
+    """
+    stmt = select(func.count(), func.coalesce(func.max(briefings.c.id), 0),
+                  func.coalesce(func.sum(case((briefings.c.status == "generating", 1), else_=0)), 0))
+    with engine.connect() as conn:
+        return [int(v) for v in conn.execute(stmt).one()]
+
+
 def render_page(path: str, lang: str):
     """Return the layout of /briefings or /briefings/<id> (the router has checked the visitor may see it)."""
     svc = _svc()
     cfg = svc.config
     if path == "/briefings":
+        version = list_version(svc.engine)
         return briefings_layout(lang, _docs(svc), check_role(current_user(), "brief"),
-                                cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"])
+                                cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"], version=version,
+                                refresh_ms=cfg["PANORAMA_BRIEFING_REFRESH_MS"])
     key = path.removeprefix("/briefings/")
     row = store.get(svc.engine, int(key)) if key.isdigit() else None
     if row is None:
@@ -47,14 +65,15 @@ def register_callbacks(app) -> None:
 
     # "generate now" -> a briefing made on the server (role checked here) -> status line and fresh list
     @app.callback(Output("briefing-generate-status", "children"), Output("briefing-list", "children"),
+                  Output("briefing-version", "data"),
                   Input("briefing-generate", "n_clicks"), State("lang", "data"), prevent_initial_call=True)
     def generate(n, lang):
         if not n:
-            return no_update, no_update
+            return no_update, no_update, no_update
         lang = lang if lang in ("zh", "en") else "zh"
         svc, user = _svc(), current_user()
         if not check_role(user, "brief"):
-            return bt("not_allowed", lang), no_update
+            return bt("not_allowed", lang), no_update, no_update
         try:
             row = generate_now(svc, user.username, now_ms())
         except Exception as err:  # noqa: BLE001 - say so on the page; the list shows the failed row
@@ -63,4 +82,29 @@ def register_callbacks(app) -> None:
         else:
             message = bt("generated_ok", lang, id=row["id"])
         cfg = svc.config
-        return message, briefing_table(_docs(svc), lang, cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"])
+        version = list_version(svc.engine)
+        return (message, briefing_table(_docs(svc), lang, cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"]),
+                version)
+
+    # timer -> the list's fingerprint -> the list redrawn only when it changed (a scheduled briefing,
+    # another replica's, one finished or pruned); otherwise nothing is sent but the small answer
+    @app.callback(Output("briefing-list", "children", allow_duplicate=True),
+                  Output("briefing-version", "data", allow_duplicate=True),
+                  Input("briefing-refresh", "n_intervals"), State("briefing-version", "data"),
+                  State("lang", "data"), prevent_initial_call=True)
+    def refresh(_n, shown, lang):
+        # Callbacks answer whoever asks: the list is for signed-in readers only (as the page is).
+        if not check_role(current_user(), "view"):
+            return no_update, no_update
+        svc = _svc()
+        try:
+            version = list_version(svc.engine)
+            if version == shown:
+                return no_update, no_update
+            docs = _docs(svc)
+        except SQLAlchemyError:
+            log.warning("briefings list refresh unavailable", exc_info=True)
+            return no_update, no_update  # the page keeps what it shows; the next tick tries again
+        lang = lang if lang in ("zh", "en") else "zh"
+        cfg = svc.config
+        return briefing_table(docs, lang, cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"]), version

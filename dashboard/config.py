@@ -13,7 +13,8 @@ DEFAULT_STALE_AFTER = {"security": 120, "traffic": 120, "environment": 600, "inc
 _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORAMA_FLUSH_MS",
              "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS",
              "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS", "PANORAMA_PROXY_HOPS",
-             "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS"}
+             "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS",
+             "PANORAMA_BRIEFING_REFRESH_MS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -33,6 +34,9 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # Briefings older than this are pruned by the scheduler; their language (zh or en).
         "PANORAMA_BRIEFING_RETENTION_DAYS": 90,
         "PANORAMA_BRIEFING_LANG": "zh",
+        # How often an open /briefings page asks whether the list changed (a scheduled briefing, another
+        # replica's) and redraws it only then; 0: never (a reload shows them).
+        "PANORAMA_BRIEFING_REFRESH_MS": 15_000,
         # The Chromium that draws the briefings' images and PDF (kaleido / choreographer read the same
         # variable); unset: the first chromium / google-chrome on PATH, and none: HTML and JSON only.
         "BROWSER_PATH": None,

@@ -54,13 +54,14 @@ def make_incident_map(incident: dict | None, reports: list[dict], city, lang: st
         geojson=city.geojson, featureidkey="id", locations=codes,
         z=[1 if c == incident["district"] else 0 for c in codes], zmin=0, zmax=1, colorscale=DISTRICT_FILL,
         showscale=False, customdata=[district_name(d, lang) for d in city.districts],
-        marker={"line": {"color": "#94a3b8", "width": 1}, "opacity": 0.9},
+        # See-through: when the figure is updated, MapLibre may re-add the fill above the report marks.
+        marker={"line": {"color": "#94a3b8", "width": 1}, "opacity": 0.45},
         hovertemplate="%{customdata}<extra></extra>",
     ))
     # Plotly reads a few HTML tags in hover text: report titles are escaped so they stay text.
     fig.add_trace(go.Scattermap(
         lat=[p["lat"] for p in points], lon=[p["lon"] for p in points], mode="markers",
-        marker={"size": 14 if approximate else 11, "color": MARK, "opacity": 0.5 if approximate else 0.9},
+        marker={"size": 16 if approximate else 14, "color": MARK, "opacity": 0.6 if approximate else 1.0},
         hovertext=[escape(p["text"]) for p in points], hoverinfo="text", name=label,
     ))
     fig.update_layout(

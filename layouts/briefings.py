@@ -81,8 +81,13 @@ def _nav(lang: str) -> list:
     return [dcc.Link(t("city", lang), href="/", className="nav-link"), lang_toggle(lang)]
 
 
-def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str, tz: str) -> html.Div:
-    """Return /briefings: the schedule, "generate now" for roles that may, and the list newest first."""
+def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str, tz: str,
+                     version: list | None = None, refresh_ms: int = 0) -> html.Div:
+    """Return /briefings: the schedule, "generate now" for roles that may, and the list newest first.
+
+    ``version`` is the fingerprint of the list as drawn (read before ``docs``); every ``refresh_ms`` the
+    page asks for the current one and redraws the list only when it differs (0: no refresh).
+    """
     controls = [html.Span(bt("schedule", lang, cron=cron, tz=tz), className="briefing-schedule")]
     if may_generate:
         controls += [html.Button(bt("generate", lang), id="briefing-generate", n_clicks=0,
@@ -92,7 +97,9 @@ def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str,
     return html.Div([
         topbar(lang, bt("briefings", lang), *_nav(lang)),
         html.Main([html.Div(controls, className="briefing-controls"),
-                   html.Div(briefing_table(docs, lang, cron, tz), id="briefing-list")],
+                   html.Div(briefing_table(docs, lang, cron, tz), id="briefing-list"),
+                   dcc.Store(id="briefing-version", data=version),
+                   dcc.Interval(id="briefing-refresh", interval=max(refresh_ms, 250), disabled=refresh_ms <= 0)],
                   className="briefings-main"),
     ], className="page page-briefings")
 

@@ -159,14 +159,17 @@ def test_m_one_tap_by_role(mapp, role):
     inc = open_incident(mapp, severity=4)
     client, csrf = session(mapp, role)
     res = dash_post(client, csrf, tap_payload("acknowledge", "critical", inc["id"], inc["version"]))
-    assert res.status_code == 200, res.get_data(as_text=True)
-    message = res.get_json()["response"]["mobile-message"]["children"]
     with mapp.server.extensions["panorama"].engine.connect() as conn:
         acks = conn.execute(select(task_events.c.actor).where(task_events.c.action == "cmd_ack")).scalars().all()
+    if role == "anonymous":  # refused before the callback runs: only the page shell's callbacks are open
+        assert res.status_code == 401 and res.get_json()["error"]["code"] == "not_signed_in" and acks == []
+        return
+    assert res.status_code == 200, res.get_data(as_text=True)
+    message = res.get_json()["response"]["mobile-message"]["children"]
     if role in ("officer", "commander", "admin"):
         assert message == "Acknowledged" and acks == [f"m-{role}"]
     else:
-        assert message == ("Sign in first" if role == "anonymous" else "You may not do this") and acks == []
+        assert message == "You may not do this" and acks == []
 
 
 def test_forged_cross_site_requests_are_refused(mapp):
@@ -222,3 +225,34 @@ def test_a_wall_goes_live_with_its_kiosk_token_and_drops_off_when_it_is_revoked(
     unexpected = [m for m in severe if not ("/api/ws-ticket" in m and "401" in m)]
     if unexpected:
         pytest.fail("the browser logged:\n" + "\n".join(unexpected))
+
+
+def test_anonymous_browsers_reach_only_the_router_language_and_probe_callbacks(mapp):
+    """Dash answers whoever posts a callback: anonymous callers get the page shell's callbacks, nothing else."""
+    ingest_now(mapp, {"incident": [make_event(1, domain="incident", kind="fire", severity=3, title="仓库起火",
+                                              ts=now_ms())]})
+    district_events = next(k for k in mapp.callback_map if k.startswith("..district-events.data..."))
+    read = {"output": district_events,
+            "outputs": [{"id": "district-events", "property": "data"},
+                        {"id": "district-events", "property": "page_count"}],
+            "inputs": [{"id": "district-events", "property": "page_current", "value": 0},
+                       {"id": "district-events", "property": "sort_by", "value": []},
+                       {"id": "district-events", "property": "filter_query", "value": ""},
+                       {"id": "district-window", "property": "value", "value": "1h"},
+                       {"id": "district-refresh", "property": "n_intervals", "value": 1}],
+            "changedPropIds": ["district-window.value"],
+            "state": [{"id": "district-events", "property": "page_size", "value": 20},
+                      {"id": "district-code", "property": "data", "value": "440304"},
+                      {"id": "lang", "property": "data", "value": "zh"}]}
+    anonymous = mapp.server.test_client()
+    refused = anonymous.post("/_dash-update-component", json=read)
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "not_signed_in"
+    router = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
+              "inputs": [{"id": "url", "property": "pathname", "value": "/district/futian"},
+                         {"id": "lang", "property": "data", "value": "zh"}],
+              "changedPropIds": ["url.pathname"], "state": [{"id": "url", "property": "search", "value": ""}]}
+    shell = anonymous.post("/_dash-update-component", json=router)
+    assert shell.status_code == 200 and "仓库起火" not in shell.get_data(as_text=True)  # the sign-in page
+    viewer, csrf = session(mapp, "viewer")
+    answer = viewer.post("/_dash-update-component", json=read, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 200 and "仓库起火" in answer.get_data(as_text=True)

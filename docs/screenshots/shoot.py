@@ -1,24 +1,34 @@
 """Take the screenshots in this folder from a simulated Shenzhen hour, in headless Chromium.
 
+``test_screenshots`` takes the panorama, the wall and a district; ``test_operations_screenshots`` seeds the
+same city, dispatches a fire to three departments (one of them overdue), and takes /dispatch, /m at
+390×844 and a briefing generated with the system Chromium (images and PDF through kaleido, a few seconds).
+
 Run from the repository root with the test services up (``make services``):
 ``.venv/bin/python -m pytest docs/screenshots/shoot.py -p tests.conftest -p no:cacheprovider``
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
 
+from dashboard import commander, dispatch_api
+from dashboard import dispatch as d
+from dashboard.briefings.generate import generate_now
+from dashboard.briefings.render import find_browser
 from dashboard.city import load_city
-from feeds.pipeline import Batch
+from feeds.pipeline import Batch, now_ms
 from feeds.simulate import Simulator
-from tests.helpers import sign_in, wait_for
+from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
 from tests.test_pages import viewport
 
 HERE = Path(__file__).parent
+MIN = 60_000
 CHUNK = 200  # events per message, under the schema's limits
 
 
@@ -71,4 +81,105 @@ def test_screenshots(make_app, redis_client, dash_duo):
     dash_duo.driver.get(dash_duo.server_url + "/district/futian")
     dash_duo.wait_for_element("#district-events td", timeout=20)
     dash_duo.driver.save_screenshot(str(HERE / "district.png"))
+    assert dash_duo.get_logs() == []
+
+
+def _send(svc, incident_id: int, departments, at: int) -> list[dict]:
+    return dispatch_api.write(svc, d.dispatch, incident_id, departments, "olga", None, at, svc.city.rules,
+                              svc.city).tasks
+
+
+def dispatch_scene(app) -> dict:
+    """Dispatch the simulated fire with the most calls to three departments; fire ten minutes ago: overdue."""
+    svc = app.server.extensions["panorama"]
+    now = now_ms()
+    with svc.engine.connect() as conn:
+        queue = dispatch_api.queue(conn)
+    fire = max((r for r in queue if r["kind"] == "fire"), key=lambda r: (r["reports"], r["opened_ms"]))
+    _send(svc, fire["id"], ["fire"], now - 10 * MIN)  # the fire rule gives three minutes to acknowledge
+    police, _health = _send(svc, fire["id"], ["police", "health"], now - 2 * MIN)
+    with svc.engine.begin() as conn:
+        d.transition(conn, police["id"], "acknowledged", police["version"], "liaison-police", None, now - MIN)
+    return fire
+
+
+def command_scene(app, commander_user, keep: int = 3) -> None:
+    """Leave the commander a few decisions: a rejection, the overdue fire, the newest critical incidents."""
+    svc = app.server.extensions["panorama"]
+    now = now_ms()
+    with svc.engine.connect() as conn:
+        queue = dispatch_api.queue(conn)
+    medical = next((r for r in reversed(queue) if r["kind"] == "medical" and r["status"] == "open"), None)
+    if medical:
+        tasks = _send(svc, medical["id"], None, now - 4 * MIN)
+        with svc.engine.begin() as conn:
+            d.transition(conn, tasks[-1]["id"], "rejected", tasks[-1]["version"], "liaison", "不属于本部门", now - MIN)
+    with svc.engine.connect() as conn:
+        items = commander.decisions(conn, svc.city, now)
+    critical = [i for i in items if i["kind"] == "critical"]
+    for item in critical[:-keep] if len(critical) > keep else []:  # the older ones, seen already
+        commander.perform(svc, commander_user, commander.Tap("acknowledge", item["kind"], item["incident"]["id"],
+                                                             None, item["version"]), now)
+
+
+def test_operations_screenshots(make_app, redis_client, dash_duo):
+    app = make_app(PANORAMA_POLL_MS=2000)
+    assert seed(app, hours=18.5, rate=2.0) > 10_000  # since last night: the briefing's period and the one before
+    svc = app.server.extensions["panorama"]
+    fire = dispatch_scene(app)
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/dispatch", "officer")
+
+    viewport(dash_duo, 1600, 1200)
+    dash_duo.driver.get(dash_duo.server_url + "/dispatch")
+    item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
+    dash_duo.wait_for_element(item, timeout=20)
+    dash_duo.driver.execute_script("document.querySelector(arguments[0]).click()", item)
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=10)
+    dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
+    dash_duo.wait_for_element("#board-health .task-card", timeout=10)
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
+        "return g && g.data && g.data[1] && g.data[1].lat.length && g._fullLayout.map"
+        " && g._fullLayout.map._subplot.map.loaded() && !g._fullLayout.map._subplot.map.isMoving()"),
+        timeout=20, message="the incident and its report on the map")
+    time.sleep(1.0)  # the last tiles and the marker layer paint after the map reports loaded
+    dash_duo.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", item)
+    dash_duo.driver.save_screenshot(str(HERE / "dispatch.png"))
+
+    # the commander on a phone
+    command_scene(app, make_user(app, "zhang.wei", "commander"))
+    dash_duo.driver.delete_all_cookies()
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    dash_duo.driver.get(dash_duo.server_url + "/m")
+    dash_duo.wait_for_element("#login-username", timeout=10)
+    dash_duo.find_element("#login-username").send_keys("zhang.wei")
+    dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+    dash_duo.find_element("#login-submit").click()
+    dash_duo.wait_for_element("#mobile-page", timeout=10)
+    dash_duo.wait_for_element("#decision-list .m-item", timeout=20)
+    dash_duo.wait_for_element("#incident-list > li", timeout=20)
+    dash_duo.driver.save_screenshot(str(HERE / "mobile.png"))
+
+    # a briefing generated now, with the system Chromium drawing its map and trends
+    assert find_browser(svc.config["BROWSER_PATH"]), "needs Chromium"
+    row = generate_now(svc, "browser-officer", now_ms())
+    assert row["status"] == "ready" and row["images"], row.get("note")
+    dash_duo.driver.delete_all_cookies()
+    viewport(dash_duo, 1600, 1400)
+    dash_duo.driver.get(dash_duo.server_url + "/login")
+    dash_duo.wait_for_element("#login-username", timeout=10)
+    dash_duo.find_element("#login-username").send_keys("browser-officer")
+    dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+    dash_duo.find_element("#login-submit").click()
+    wait_for(lambda: "/login" not in dash_duo.driver.current_url, message="signed in")
+    dash_duo.driver.get(dash_duo.server_url + f"/briefings/{row['id']}")
+    dash_duo.wait_for_element("#briefing-frame", timeout=10)
+    dash_duo.driver.switch_to.frame(dash_duo.find_element("#briefing-frame"))
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"),
+        message="the report and its images loaded")
+    dash_duo.driver.switch_to.default_content()
+    dash_duo.driver.save_screenshot(str(HERE / "briefing.png"))
     assert dash_duo.get_logs() == []
