@@ -41,7 +41,10 @@ def services() -> Services:
 
 
 def json_errors(blueprint: Blueprint) -> Blueprint:
-    """Answer every error of ``blueprint`` in the SPEC section 6 shape: its own, HTTP, bus down, database down."""
+    """Answer the errors of ``blueprint`` in the SPEC section 6 shape: its own, HTTP, bus down.
+
+    A database outage is answered app-wide (``_database_down``), for the API and the pages alike.
+    """
 
     @blueprint.errorhandler(ApiError)
     def _api_error(err: ApiError):
@@ -49,17 +52,12 @@ def json_errors(blueprint: Blueprint) -> Blueprint:
 
     @blueprint.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        code = (err.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": err.description}}), err.code
+        return auth.error(err.code, (err.name or "error").lower().replace(" ", "_"), err.description)
 
     @blueprint.errorhandler(redis.ConnectionError)
     @blueprint.errorhandler(redis.TimeoutError)
     def _bus_down(err):
-        return jsonify({"error": {"code": "bus_unavailable", "message": f"Redis is unavailable: {err}"}}), 503
-
-    @blueprint.errorhandler(OperationalError)
-    def _database_down(err):
-        return jsonify({"error": {"code": "database_unavailable", "message": "the database is unavailable"}}), 503
+        return auth.error(503, "bus_unavailable", f"Redis is unavailable: {err}")
 
     return blueprint
 
@@ -146,18 +144,21 @@ _OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 </body></html>"""
 
 
-def _app_database_down(err: OperationalError):
-    # A page or callback hit while PostgreSQL is away: say so and retry, rather than a bare 500.
-    if request.path == "/api" or request.path.startswith("/api/"):
-        body = jsonify({"error": {"code": "database_unavailable", "message": "the database is unavailable"}})
-        return body, 503, {"Retry-After": "5"}
+def _is_api_path() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _database_down(err: OperationalError):
+    # Whatever hit PostgreSQL while it is away, say so and retry, rather than a bare 500.
+    if _is_api_path():
+        return auth.error(503, "database_unavailable", "the database is unavailable", **{"Retry-After": "5"})
     return _OUTAGE_PAGE, 503, {"Retry-After": "5", "Content-Type": "text/html; charset=utf-8"}
 
 
 def _app_not_found(err: HTTPException):
     # Paths no route matches at all (a newline in them, say) never reach the blueprint's handlers.
-    if request.path == "/api" or request.path.startswith("/api/"):
-        return jsonify({"error": {"code": "not_found", "message": f"no API route {request.path!r}"}}), 404
+    if _is_api_path():
+        return auth.error(404, "not_found", f"no API route {request.path!r}")
     return err
 
 
@@ -186,4 +187,4 @@ def init_app(server) -> None:
     server.url_map.converters["id"] = IdConverter
     server.register_blueprint(bp)
     server.register_error_handler(404, _app_not_found)
-    server.register_error_handler(OperationalError, _app_database_down)
+    server.register_error_handler(OperationalError, _database_down)

@@ -75,11 +75,10 @@ def init_user_commands(server) -> None:
     @click.argument("name")
     def users_sign_out(name):
         """End every session of user NAME now (a lost phone, a copied cookie); they may sign in again."""
-        user = next((u for u in accounts.list_users(_engine()) if u["username"].lower() == name.lower()), None)
-        if user is None:
+        username = accounts.end_sessions(_engine(), name)
+        if username is None:
             raise click.ClickException(f"no user {name!r}")
-        accounts.end_sessions(_engine(), user["id"])
-        click.echo(f"signed out {user['username']} everywhere")
+        click.echo(f"signed out {username} everywhere")
 
     @users_group.command("enable")
     @click.argument("name")

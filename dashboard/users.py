@@ -117,10 +117,13 @@ def set_active(engine: Engine, username: str, active: bool) -> bool:
     return done.rowcount > 0
 
 
-def end_sessions(engine: Engine, user_id: int) -> None:
-    """End every session of a user at once, on every device: the next request of each is signed out."""
+def end_sessions(engine: Engine, user: int | str) -> str | None:
+    """End every session of a user (an id or a username) at once, on every device: the next request of each
+    is signed out. Return the user's name, or None when there is no such user."""
+    who = users.c.id == user if isinstance(user, int) else func.lower(users.c.username) == user.lower()
     with engine.begin() as conn:
-        conn.execute(update(users).where(users.c.id == user_id).values(session_epoch=users.c.session_epoch + 1))
+        return conn.execute(update(users).where(who).values(session_epoch=users.c.session_epoch + 1)
+                            .returning(users.c.username)).scalar()
 
 
 def list_users(engine: Engine) -> list[dict]:
