@@ -65,7 +65,7 @@ import redis
 from bench.fanout import free_port, service_env, tree_cpu, wait_port, with_ticket
 from bench.ingest import (DEFAULT_PG_URL, cpu_delta, drop_database, generate_messages, recreate_database,
                           server_cpu)
-from bench.procs import Processes
+from bench.procs import Processes, quit_browser
 from feeds.channels import INGEST_GROUP, feed_names
 from feeds.publish import encode, send_raw
 
@@ -799,19 +799,7 @@ def run(args) -> dict:
             res["stored_events"] = stored_events(db_url)
             res["ingest_warnings"] = _warnings(procs.tail("ingest", 10**6))
             if driver is not None:
-                try:
-                    chrome_pids += [p.pid for p in psutil.Process(driver.service.process.pid).children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    pass
-                try:
-                    driver.quit()
-                except Exception:  # noqa: BLE001
-                    pass
-                for pid in set(chrome_pids):  # anything of ours that outlived quit()
-                    try:
-                        psutil.Process(pid).kill()
-                    except psutil.NoSuchProcess:
-                        pass
+                quit_browser(driver, chrome_pids)
             procs.stop_all()
             delete_keys(bus)
             bus.close()

@@ -80,3 +80,21 @@ class Processes:
     def dead(self) -> list[str]:
         """The names of the processes that have exited (and were not stopped)."""
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+
+def quit_browser(driver, known: list[int] = ()) -> None:
+    """Quit a Selenium Chromium, then kill whatever of it outlived quit(): the driver's children now and ``known``."""
+    pids = set(known)
+    try:
+        pids.update(p.pid for p in psutil.Process(driver.service.process.pid).children(recursive=True))
+    except psutil.NoSuchProcess:
+        pass
+    try:
+        driver.quit()
+    except Exception:  # noqa: BLE001  (a browser that already died cannot be quit; it is killed below)
+        pass
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass

@@ -39,7 +39,7 @@ from pathlib import Path
 import psutil
 import redis
 
-from bench.procs import ROOT, Processes
+from bench.procs import ROOT, Processes, quit_browser
 from feeds.channels import INGEST_GROUP, feed_names
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -374,20 +374,7 @@ def run(args) -> dict:
             if publisher is not None and publisher.is_alive():
                 publisher.finish()
             if driver is not None:
-                kids = []
-                try:
-                    kids = psutil.Process(chrome_root).children(recursive=True)
-                except psutil.NoSuchProcess:
-                    pass
-                try:
-                    driver.quit()
-                except Exception:  # noqa: BLE001
-                    pass
-                for k in kids:  # anything of ours that outlived quit()
-                    try:
-                        k.kill()
-                    except psutil.NoSuchProcess:
-                        pass
+                quit_browser(driver)
             procs.stop_all()
             engine.dispose()
             delete_keys(bus)
