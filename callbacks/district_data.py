@@ -17,6 +17,7 @@ from dashboard.i18n import kind_labels, t
 from dashboard.incidents import OPEN_STATUSES
 from dashboard.models import district_minutes, events, incidents, rollups
 from feeds.channels import DOMAINS
+from feeds.pipeline import event_view
 
 INCIDENT_ROWS = 20
 TICKER_ROWS = 15
@@ -141,7 +142,7 @@ def event_page(conn: Connection, district: str, start: int, end: int, page: int,
             .order_by(*order).limit(size + extra).offset(max(0, page) * size))
     for f in filters:
         stmt = stmt.where(_clause(events, f))
-    return [live.event_view(*row) for row in conn.execute(stmt)]
+    return [event_view(*row) for row in conn.execute(stmt)]
 
 
 def previous_counts(conn: Connection, district: str, minutes: int, now_ms: int) -> dict[str, int]:

@@ -11,7 +11,8 @@ import orjson
 from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 
-from dashboard.live import TICKER_EVENTS, event_view
+from dashboard.live import TICKER_EVENTS
+from feeds.pipeline import event_view
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dashboard.health import feed_freshness
 from dashboard.models import district_minutes, events
 from dashboard.queries import WINDOWS, risk_score, window_bounds, window_counts
 from feeds.channels import DOMAINS
-from feeds.pipeline import event_view  # noqa: F401  (screens' event view, also used through this module)
+from feeds.pipeline import event_view
 
 TICKER_EVENTS = 30
 TREND_MINUTES = 60
