@@ -15,7 +15,6 @@ from dashboard.briefings.api import summary_doc
 from dashboard.briefings.generate import generate_now
 from dashboard.briefings.text import bt
 from dashboard.models import briefings
-from feeds.pipeline import now_ms
 from layouts.briefings import briefing_layout, briefing_table, briefings_layout
 from layouts.common import not_found_layout
 
@@ -75,7 +74,7 @@ def register_callbacks(app) -> None:
         if not check_role(user, "brief"):
             return bt("not_allowed", lang), no_update, no_update
         try:
-            row = generate_now(svc, user.username, now_ms())
+            row = generate_now(svc, user.username, svc.clock())
         except Exception as err:  # noqa: BLE001 - say so on the page; the list shows the failed row
             log.exception("briefing on request failed")
             message = bt("generate_failed", lang, why=type(err).__name__)

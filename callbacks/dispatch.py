@@ -20,15 +20,18 @@ from dashboard import dispatch_api as api
 from dashboard.api import ApiError
 from dashboard.auth import check_role, current_user
 from dashboard.models import incidents, tasks
-from feeds.pipeline import now_ms
 from layouts import dispatch as view
 
-# The browser only rewrites each countdown's text and colour; the server renders the deadlines.
+# The browser only rewrites each countdown's text and colour; the server renders the deadlines. It counts
+# down from the time left when the server rendered the card, not from the device's own clock, which may be
+# minutes off (a phone, a desktop without NTP): the first tick that sees a card notes when it did.
 TICK_JS = """
 function (n) {
     const now = Date.now();
     document.querySelectorAll('#task-board .countdown').forEach(function (e) {
-        const s = Math.round((Number(e.dataset.due) - now) / 1000), a = Math.abs(s);
+        if (!e.dataset.seen) e.dataset.seen = String(now);
+        const left = Number(e.dataset.left) - (now - Number(e.dataset.seen));
+        const s = Math.round(left / 1000), a = Math.abs(s);
         const mmss = String(Math.floor(a % 3600 / 60)).padStart(a >= 3600 ? 2 : 1, '0') + ':'
             + String(a % 60).padStart(2, '0');
         e.textContent = (s < 0 ? '-' : '') + (a >= 3600 ? Math.floor(a / 3600) + ':' : '') + mmss;
@@ -111,7 +114,7 @@ def register_callbacks(app) -> None:
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not check_role(user, "dispatch"):  # callbacks answer anyone who asks: the page's rule again
             return no_update, no_update, no_update
-        tz, now = svc.config["PANORAMA_TZ"], now_ms()
+        tz, now = svc.config["PANORAMA_TZ"], svc.clock()
         department = board_department(user, department)
         with svc.engine.connect() as conn:
             queued = api.queue(conn, department=api.scope(user))
@@ -155,7 +158,7 @@ def register_callbacks(app) -> None:
             try:
                 with svc.engine.connect() as conn:
                     if api.may_see(conn, user, int(selected)):
-                        doc = api.detail(conn, svc, int(selected), now_ms())
+                        doc = api.detail(conn, svc, int(selected), svc.clock())
             except d.NotFound:
                 doc = None
         shown = dict(shown or {})
@@ -215,13 +218,13 @@ def register_callbacks(app) -> None:
             return no_update, no_update, no_update, no_update, view.tx("not_allowed", lang), no_update
         if ctx.triggered_id == "dispatch-open":
             with svc.engine.connect() as conn:
-                doc = api.detail(conn, svc, int(selected), now_ms())
+                doc = api.detail(conn, svc, int(selected), svc.clock())
             ticked = (doc["suggestion"] or {}).get("departments", [])
             return (False, ticked, view.dialog_options(svc.city, lang, doc["incident"]["district"]), "", "",
                     no_update)
         try:
             change = api.write(svc, d.dispatch, int(selected), departments or [], user.username, note or None,
-                               now_ms(), svc.city.rules, svc.city)
+                               svc.clock(), svc.city.rules, svc.city)
         except d.DispatchError as err:
             return no_update, no_update, no_update, no_update, str(err), no_update
         return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
@@ -259,7 +262,7 @@ def register_callbacks(app) -> None:
         if not check_role(user, "officer"):
             return view.tx("not_allowed", lang), no_update
         try:
-            api.write(svc, d.close_incident, int(selected), user.username, None, now_ms())
+            api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock())
         except d.DispatchError as err:
             return str(err), (bump or 0) + 1
         return view.tx("closed_ok", lang), (bump or 0) + 1

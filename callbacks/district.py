@@ -10,7 +10,6 @@ from dashboard import queries
 from dashboard.figures import make_street_bars, minute_labels
 from dashboard.i18n import kind_label, t
 from feeds.channels import DOMAINS
-from feeds.pipeline import now_ms
 from layouts.common import clock_text, ticker_items
 from layouts.district import delta_text, incident_items
 
@@ -52,7 +51,7 @@ def register_callbacks(app) -> None:
         tz = svc.config["PANORAMA_TZ"]
         district = svc.city.resolve(code)
         with svc.engine.connect() as conn:
-            data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], now_ms(), tz)
+            data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], svc.clock(), tz)
         totals = data["summary"]["totals"]
         deltas = [delta_text(totals[d], data["previous"][d]) for d in DOMAINS]
         # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.
@@ -72,7 +71,7 @@ def register_callbacks(app) -> None:
         if ctx.triggered_id == "district-refresh" and (page or 0) > 0:
             return no_update, no_update  # only the newest page follows the clock; older pages stay put
         svc = current_app.extensions["panorama"]
-        start, end = queries.window_bounds(now_ms(), queries.WINDOWS[window])
+        start, end = queries.window_bounds(svc.clock(), queries.WINDOWS[window])
         filters = district_data.parse_filter(filter_query)
         page, size = page or 0, size or 20
         with svc.engine.connect() as conn:

@@ -18,7 +18,6 @@ from dashboard import commander
 from dashboard import dispatch as d
 from dashboard.api import ApiError
 from dashboard.auth import current_user
-from feeds.pipeline import now_ms
 from layouts import mobile as view
 from layouts.dispatch import department_names
 
@@ -85,7 +84,7 @@ def register_callbacks(app) -> None:
         if current_user() is None:
             return (no_update,) * 5
         try:
-            items, incidents = lists(svc, now_ms())
+            items, incidents = lists(svc, svc.clock())
         except SQLAlchemyError:
             log.warning("/m lists unavailable", exc_info=True)
             return (no_update,) * 5
@@ -112,7 +111,7 @@ def register_callbacks(app) -> None:
         if user is None:
             return view.tx("signed_out", lang), no_update
         try:
-            change = commander.perform(svc, user, tap, now_ms())
+            change = commander.perform(svc, user, tap, svc.clock())
         except ApiError as err:
             return view.tx("not_allowed", lang) if err.status == 403 else err.message, (bump or 0) + 1
         except d.VersionConflict:

@@ -13,7 +13,6 @@ from callbacks import briefings, district_data
 from callbacks import mobile as mobile_page
 from dashboard import auth, live, queries
 from dashboard.i18n import t
-from feeds.pipeline import now_ms
 from layouts.common import not_found_layout, unavailable_layout
 from layouts.dispatch import dispatch_layout
 from layouts.district import district_layout
@@ -112,7 +111,7 @@ def render(pathname: str | None, lang: str, search: str | None = None) -> object
     denied = guard(path, search, lang)
     if denied is not None:
         return denied
-    now = now_ms()
+    now = svc.clock()
     if path in ("/", "/wall"):
         state = _state(svc, now)
         if path == "/wall":

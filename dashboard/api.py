@@ -67,7 +67,8 @@ json_errors(bp)
 
 @bp.get("/health")
 def get_health():
-    doc = health.check(services(), now_ms())
+    svc = services()
+    doc = current_app.extensions["panorama_health"].check(svc.clock())
     return jsonify(doc), 200 if doc["status"] == "ok" else 503
 
 
@@ -76,7 +77,7 @@ def get_summary():
     """The city now; ``?live=1`` adds the gateway's live state (the pages' fallback when websockets fail)."""
     svc = services()
     minutes = _window_arg()
-    now = now_ms()
+    now = svc.clock()
     want_live = request.args.get("live") in ("1", "true")
     # The counts are public like /api/health; the live part carries event titles, so it needs a viewer.
     if want_live and not auth.may_watch(request.args.get("token")):
@@ -96,7 +97,7 @@ def get_district_summary(code: str):
         raise ApiError(404, "unknown_district", f"no district {code!r} in {svc.city.name_en}")
     minutes = _window_arg()
     with svc.engine.connect() as conn:
-        return jsonify(queries.district_summary(conn, svc.city, district, minutes, now_ms(),
+        return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock(),
                                                 svc.config["PANORAMA_TZ"]))
 
 
@@ -186,5 +187,8 @@ def init_app(server) -> None:
     server.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 16)
     server.url_map.converters["id"] = IdConverter
     server.register_blueprint(bp)
+    probe = health.HealthProbe(server.extensions["panorama"])
+    server.extensions["panorama_health"] = probe
+    server.extensions["panorama"].on_close(probe.close)
     server.register_error_handler(404, _app_not_found)
     server.register_error_handler(OperationalError, _database_down)

@@ -31,6 +31,9 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.close()
 
         return engine
+    # libpq waits for ever on a server that accepts and never answers; pages and workers must not.
+    if "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": 5, **kwargs.get("connect_args", {})}
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)

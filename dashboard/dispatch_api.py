@@ -18,7 +18,6 @@ from dashboard.auth import check_role, current_user, require
 from dashboard.models import events, incident_reports, incidents, tasks
 from dashboard.queries import iso
 from feeds.channels import UPDATES_CHANNEL
-from feeds.pipeline import now_ms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_api", __name__, url_prefix="/api")
@@ -145,7 +144,7 @@ def may_move(user, department: str) -> bool:
 def publish(svc, incident_rows: list[dict], task_rows: list[dict], **extra) -> None:
     """Publish committed changes on the updates channel; a bus outage only costs the live push."""
     tz = svc.config["PANORAMA_TZ"]
-    at = now_ms()
+    at = svc.clock()
     msg = {"type": "delta", "at": at, "events": [], "counts": [], "feeds": {},
            "incidents": [incident_doc(r, tz) for r in incident_rows], "tasks": [d.task_view(t, tz) for t in task_rows],
            **extra}
@@ -169,7 +168,7 @@ def do_transition(svc, user, task_id: int, to: str, version: int, note: str | No
     with svc.engine.begin() as conn:
         if not may_move(user, task_department(conn, task_id)):
             raise ApiError(403, "forbidden", f"{user.username} may not move tasks of that department")
-        change = d.transition(conn, task_id, to, version, user.username, note, now_ms())
+        change = d.transition(conn, task_id, to, version, user.username, note, svc.clock())
     publish(svc, [change.incident], change.tasks)
     return change
 
@@ -226,7 +225,7 @@ def get_incidents():
 def get_incident(incident_id: int):
     svc = services()
     with svc.engine.connect() as conn:
-        doc = detail(conn, svc, incident_id, now_ms())
+        doc = detail(conn, svc, incident_id, svc.clock())
         if not may_see(conn, current_user(), incident_id):
             raise ApiError(403, "forbidden", "a liaison sees only the incidents of their own department's tasks")
     return jsonify(doc)
@@ -240,7 +239,7 @@ def post_dispatch(incident_id: int):
     body = _body(DispatchBody, required=False)
     if svc.city.rules is None:
         raise ApiError(400, "no_rules", f"{svc.city.name_en} has no routing rules")
-    change = write(svc, d.dispatch, incident_id, body.departments, current_user().username, body.note, now_ms(),
+    change = write(svc, d.dispatch, incident_id, body.departments, current_user().username, body.note, svc.clock(),
                    svc.city.rules, svc.city)
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
@@ -252,7 +251,7 @@ def post_close(incident_id: int):
     """Close a resolved incident."""
     svc = services()
     body = _body(CloseBody, required=False)
-    change = write(svc, d.close_incident, incident_id, current_user().username, body.note, now_ms())
+    change = write(svc, d.close_incident, incident_id, current_user().username, body.note, svc.clock())
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
 
@@ -309,7 +308,7 @@ class DeadlineChecker:
 
     def check_once(self, at_ms: int | None = None) -> list[dict]:
         """Escalate what is overdue now, publish it, and return the escalated tasks."""
-        at = now_ms() if at_ms is None else at_ms
+        at = self.svc.clock() if at_ms is None else at_ms
         with self.svc.engine.begin() as conn:
             rows = d.escalate_overdue(conn, at)
             incident_rows = [dict(r) for r in conn.execute(

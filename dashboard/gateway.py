@@ -24,7 +24,6 @@ from dashboard import auth, bus, live
 from dashboard.gateway_client import TRY_AGAIN_LATER, Client, Fanout, Pacer
 from dashboard.services import Services, worker_services
 from feeds.channels import UPDATES_CHANNEL
-from feeds.pipeline import now_ms
 
 log = logging.getLogger("dashboard.gateway")
 
@@ -229,7 +228,7 @@ class Gateway:
     def _build(self) -> dict:
         svc = self.services
         with svc.engine.connect() as conn:
-            return live.build_state(conn, svc.city, now_ms(), svc.config["PANORAMA_STALE_AFTER"])
+            return live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
 
     async def _tick_loop(self) -> None:
         pacer = Pacer(self.max_fps)
@@ -255,7 +254,7 @@ class Gateway:
             except (*BUS_DOWN, TimeoutError):
                 pass  # the key expires; /metrics then counts this gateway's clients as gone
             await asyncio.sleep(self.heartbeat_s)
-            self.fanout.heartbeat(now_ms())
+            self.fanout.heartbeat(self.services.clock())
 
     def _check_ticket(self, connection: ServerConnection, request):
         """Refuse the handshake (HTTP 401) unless the URL carries a valid ticket: ``/?ticket=...``."""

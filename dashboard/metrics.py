@@ -16,7 +16,7 @@ from dashboard.models import tasks
 from dashboard.services import Services
 from feeds.channels import INGEST_GROUP, feed_names, ingested_counts_key, reject_counts_key
 from feeds.consumers import DROPPED_KEY
-from feeds.pipeline import LAG_KEY, now_ms
+from feeds.pipeline import LAG_KEY
 
 
 class PanoramaCollector:
@@ -37,7 +37,7 @@ class PanoramaCollector:
             up_redis.add_metric([], 0)
         try:
             with svc.engine.connect() as conn:
-                fresh = feed_freshness(conn, now_ms(), svc.config["PANORAMA_STALE_AFTER"])
+                fresh = feed_freshness(conn, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
                 breaches = conn.execute(select(tasks.c.department, func.count()).where(tasks.c.escalated)
                                         .group_by(tasks.c.department)).all()
             sla = CounterMetricFamily("panorama_dispatch_sla_breaches",

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard import bus
 from dashboard.city import City, load_city
+from dashboard.clock import Clock
 from dashboard.config import load_config
 from dashboard.db import make_engine, upgrade
 from dashboard.store import EventStore
@@ -28,7 +29,10 @@ class Services:
     city: City
     engine: Engine
     bus_server: fakeredis.FakeServer | None = None
+    # What "now" is for this process's pages, API and gateway; tests pin a time of day with it.
+    clock: Clock = field(default_factory=Clock)
     redis: redis.Redis = field(init=False)
+    _closers: list = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self):
         self.redis = self.connect_bus()
@@ -42,8 +46,14 @@ class Services:
         return Pipeline(EventStore(self.engine), self.city.aliases, prefix=self.config["PANORAMA_FEED_PREFIX"],
                         deadletter_cap=self.config["PANORAMA_DEADLETTER_CAP"], tz=self.config["PANORAMA_TZ"])
 
+    def on_close(self, fn) -> None:
+        """Call ``fn`` when these services close (parts built on them that hold threads or connections)."""
+        self._closers.append(fn)
+
     def close(self) -> None:
         """Release connections (tests build many apps in one process)."""
+        for fn in self._closers:
+            fn()
         self.redis.close()
         self.engine.dispose()
 
@@ -65,4 +75,5 @@ def build_services(config: dict[str, Any]) -> Services:
     if config["PANORAMA_AUTO_MIGRATE"]:
         upgrade(engine)
     server = bus.make_embedded_server() if config["EMBEDDED"] else None
-    return Services(config=config, city=city, engine=engine, bus_server=server)
+    return Services(config=config, city=city, engine=engine, bus_server=server,
+                    clock=config.get("PANORAMA_CLOCK") or Clock())

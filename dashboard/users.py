@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard.models import kiosk_tokens, users
-from feeds.pipeline import now_ms
+from dashboard.clock import now_ms
 
 ROLES = ("viewer", "officer", "commander", "liaison", "admin")
 MIN_PASSWORD = 8

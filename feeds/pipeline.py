@@ -11,6 +11,7 @@ from typing import Mapping
 import orjson
 import redis
 
+from dashboard.clock import now_ms  # noqa: F401 (ingest's receiver clock; still imported from here)
 from dashboard.queries import iso
 from dashboard.store import EventStore, WriteResult
 from feeds.channels import (
@@ -40,11 +41,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.events) + len(self.rejects)
-
-
-def now_ms() -> int:
-    """Return the wall clock in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 class Pipeline:

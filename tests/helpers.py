@@ -28,6 +28,17 @@ def make_event(n: int, *, domain: str | None = None, district: str = "futian", k
     return ev
 
 
+def city_clock(hhmm: str, tz: str = "Asia/Shanghai"):
+    """Return a running clock that reads ``hhmm`` in the city now, for an app's ``PANORAMA_CLOCK``.
+
+    The routing rules differ by the time of day (night rules add the district office): a test that
+    checks which departments are suggested pins the hour rather than depend on when the suite runs.
+    """
+    from dashboard.clock import Clock
+
+    return Clock.at_local(hhmm, tz)
+
+
 TEST_PASSWORD = "test-password-1"
 
 

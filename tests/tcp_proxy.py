@@ -1,4 +1,4 @@
-"""Forward a local port to a server, with a switch that cuts every connection: an outage on demand."""
+"""Forward a local port to a server, with switches that cut or freeze every connection: an outage on demand."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from tests.redis_proc import free_port
 
 
 class TcpProxy:
-    """Relay 127.0.0.1:<port> to a target; ``cut()`` drops all connections and refuses new ones."""
+    """Relay 127.0.0.1:<port> to a target; ``cut()`` drops all connections and refuses new ones,
+    ``freeze()`` keeps them open but relays nothing (a server that hangs) until ``thaw()``."""
 
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
         self.port = free_port()
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", self.port))
@@ -45,10 +48,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -70,6 +73,14 @@ class TcpProxy:
                     pass
             self._conns.clear()
 
+    def freeze(self) -> None:
+        """Accept and keep connections but relay no byte either way: the target seems to hang."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Relay again, what was held first."""
+        self._flowing.set()
+
     def restore(self) -> None:
         """Accept connections again."""
         self._up.set()
@@ -77,6 +88,7 @@ class TcpProxy:
     def close(self) -> None:
         """Stop the proxy."""
         self.cut()
+        self._flowing.set()  # release relays held by a freeze
         self._stopped.set()
         self._server.close()
         self._thread.join(2)

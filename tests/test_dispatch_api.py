@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis as redis_lib
 
-from tests.helpers import make_event, wait_for
+from tests.helpers import city_clock, make_event, wait_for
 from tests.test_api import ingest_now
 
 from dashboard import dispatch_api, users
@@ -277,3 +277,26 @@ def test_the_deadline_checker_thread_runs_until_stopped(dapp):
     stop.set()
     checker._thread.join(5)
     assert not checker._thread.is_alive()
+
+
+@pytest.mark.parametrize("hhmm, rule, departments", [
+    ("10:00", "fire", ["fire", "emergency", "police", "health"]),
+    ("21:59", "fire", ["fire", "emergency", "police", "health"]),
+    ("22:00", "fire_night", ["fire", "emergency", "police", "health", "district_440304"]),
+    ("03:00", "fire_night", ["fire", "emergency", "police", "health", "district_440304"]),
+    ("05:59", "fire_night", ["fire", "emergency", "police", "health", "district_440304"]),
+])
+def test_the_rules_suggest_by_the_citys_time_of_day_when_the_api_dispatches(make_app, redis_client, hhmm, rule,
+                                                                            departments):
+    app = make_app(PANORAMA_CLOCK=city_clock(hhmm))
+    for name, role in [("olga", "officer"), ("vic", "viewer")]:
+        make_user(app, name, role)
+    svc = app.server.extensions["panorama"]
+    ingest_now(app, {"incident": [make_event(1, kind="fire", severity=3, lat=22.54, lon=114.05, title="火情 1",
+                                             ts=svc.clock())]})
+    [inc] = Session(app, "vic").get("/api/incidents").json["incidents"]
+    officer = Session(app, "olga")
+    doc = officer.get(f"/api/incidents/{inc['id']}").json
+    assert doc["suggestion"]["rule"] == rule and doc["suggestion"]["departments"] == departments, doc["suggestion"]
+    r = officer.post(f"/api/incidents/{inc['id']}/dispatch")  # no body: the rules' suggestion, at the app's time
+    assert [t["department"] for t in r.json["tasks"]] == departments

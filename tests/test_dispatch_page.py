@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from dashboard import dispatch as d
 from dashboard import dispatch_api, users
 from feeds.pipeline import now_ms
-from tests.helpers import make_event, wait_for
+from tests.helpers import city_clock, make_event, wait_for
 from tests.test_api import ingest_now
 
 PASSWORD = "correct horse battery staple"
@@ -21,8 +20,11 @@ def js(dash_duo, script, *args):
 
 @pytest.fixture
 def page_app(make_app, redis_client):
-    """Give an app serving /dispatch with no gateway (the page falls back to polling) and an officer."""
-    app = make_app(PANORAMA_POLL_MS=700)
+    """Give an app serving /dispatch with no gateway (the page falls back to polling) and an officer.
+
+    Its clock reads 10:00 in the city: the dialog's suggestion is the daytime rules'.
+    """
+    app = make_app(PANORAMA_POLL_MS=700, PANORAMA_CLOCK=city_clock("10:00"))
     svc = app.server.extensions["panorama"]
     users.create_user(svc.engine, "olga", PASSWORD, "officer", None, [])
     return app
@@ -44,7 +46,7 @@ def sign_in(dash_duo, app, name: str) -> None:
 
 
 def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board(page_app, dash_duo):
-    now = int(time.time() * 1000)
+    now = page_app.server.extensions["panorama"].clock()
     ingest_now(page_app, {"incident": [make_event(1, kind="fire", severity=3, ts=now, lat=22.54, lon=114.05,
                                                   title="火情 福华路"),
                                        make_event(2, kind="gas_leak", severity=4, ts=now - 60_000,
@@ -101,7 +103,7 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
     svc = page_app.server.extensions["panorama"]
     with svc.engine.connect() as conn:
         inc_id = dispatch_api.queue(conn)[0]["id"]
-    dispatch_api.write(svc, d.dispatch, inc_id, ["water"], "someone", None, now_ms(), svc.city.rules, svc.city)
+    dispatch_api.write(svc, d.dispatch, inc_id, ["water"], "someone", None, svc.clock(), svc.city.rules, svc.city)
     dash_duo.wait_for_element("#board-water .task-card", timeout=10)
     assert js(dash_duo, "return window.__same_page === true")
     assert dash_duo.get_logs() == []
@@ -161,9 +163,15 @@ def test_the_board_takes_changes_made_elsewhere_from_the_gateway_without_polling
     assert dash_duo.get_logs() == []
 
 
-def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is_red(page_app, dash_duo):
+def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is_red(make_app, redis_client,
+                                                                                     dash_duo):
+    from dashboard.clock import Clock
+
+    # The browser's clock is three hours ahead of the server's (a phone or desktop without NTP): the
+    # countdowns still read the server's time left.
+    page_app = make_app(PANORAMA_POLL_MS=700, PANORAMA_CLOCK=Clock(offset_ms=-3 * 3_600_000))
     svc = page_app.server.extensions["panorama"]
-    now = now_ms()
+    now = svc.clock()
     ingest_now(page_app, {"incident": [make_event(1, kind="fire", severity=3, ts=now, title="火情 福华路"),
                                        make_event(2, kind="medical", severity=3, ts=now, title="急救 深南大道")]})
     with svc.engine.connect() as conn:
@@ -192,7 +200,8 @@ def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is
     # the deadline has passed: the countdown reads negative, in red
     countdown = dash_duo.find_element("#board-fire .countdown")
     wait_for(lambda: "overdue" in countdown.get_attribute("class"), message="the overdue class")
-    assert countdown.text.startswith("-") and countdown.value_of_css_property("color") == "rgba(220, 38, 38, 1)"
+    assert countdown.value_of_css_property("color") == "rgba(220, 38, 38, 1)"
+    assert countdown.text.startswith(("-7:", "-6:5")), countdown.text  # seven minutes late, not three hours
     # the liaison acknowledges their own task from the board
     click(dash_duo, "#board-fire .action-acknowledged")
     dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)

@@ -12,20 +12,30 @@ from dashboard import dispatch as d
 from dashboard.api import ApiError
 from dashboard.dispatch_api import DeadlineChecker
 from dashboard.models import task_events
-from feeds.pipeline import now_ms
-from tests.helpers import TEST_PASSWORD, make_event, make_user, wait_for
+from tests.helpers import TEST_PASSWORD, city_clock, make_event, make_user, wait_for
 from tests.test_api import ingest_now
 
 MIN = 60_000
+
+
+@pytest.fixture
+def app(make_app, redis_client):
+    """Give an app whose clock reads 10:00 in the city: these tests expect the daytime rules' departments."""
+    return make_app(PANORAMA_CLOCK=city_clock("10:00"))
 
 
 def svc_of(app):
     return app.server.extensions["panorama"]
 
 
+def now(app) -> int:
+    """Return the app's time (the pinned clock), what every time in these tests is taken from."""
+    return svc_of(app).clock()
+
+
 def open_incident(app, n: int, kind: str = "fire", severity: int = 3) -> dict:
     """Store an incident event the way ingest does; return the incident row it opened."""
-    ingest_now(app, {"incident": [make_event(n, kind=kind, severity=severity, ts=now_ms(), lat=22.54,
+    ingest_now(app, {"incident": [make_event(n, kind=kind, severity=severity, ts=now(app), lat=22.54,
                                              lon=114.0 + n * 0.02, title=f"事件 {n}")]})
     with svc_of(app).engine.connect() as conn:
         return next(r for r in dispatch_api.queue(conn) if r["title"] == f"事件 {n}")
@@ -33,14 +43,14 @@ def open_incident(app, n: int, kind: str = "fire", severity: int = 3) -> dict:
 
 def dispatch_to(app, incident_id: int, departments: list[str]) -> list[dict]:
     svc = svc_of(app)
-    return dispatch_api.write(svc, d.dispatch, incident_id, departments, "olga", None, now_ms(), svc.city.rules,
+    return dispatch_api.write(svc, d.dispatch, incident_id, departments, "olga", None, now(app), svc.city.rules,
                               svc.city).tasks
 
 
 def decisions(app, at: int | None = None) -> list[dict]:
     svc = svc_of(app)
     with svc.engine.connect() as conn:
-        return commander.decisions(conn, svc.city, at or now_ms())
+        return commander.decisions(conn, svc.city, at or now(app))
 
 
 def summary(items) -> list[tuple]:
@@ -50,7 +60,7 @@ def summary(items) -> list[tuple]:
 
 def tap(app, user, action: str, item: dict) -> d.Change:
     t = commander.Tap(action, item["kind"], item["incident"]["id"], (item["task"] or {}).get("id"), item["version"])
-    return commander.perform(svc_of(app), user, t, now_ms())
+    return commander.perform(svc_of(app), user, t, now(app))
 
 
 @pytest.fixture
@@ -66,12 +76,12 @@ def test_what_needs_a_decision_critical_first_then_overdue_then_rejections(app, 
     fire, police = dispatch_to(app, major["id"], ["fire", "police"])
     svc = svc_of(app)
     with svc.engine.begin() as conn:
-        d.transition(conn, police["id"], "rejected", 1, "pol", "不属于本部门", now_ms())
+        d.transition(conn, police["id"], "rejected", 1, "pol", "不属于本部门", now(app))
     assert summary(decisions(app)) == [
         ("critical", "事件 1", None, ("acknowledge", "escalate", "approve")),
         ("rejected", "事件 2", "police", ("acknowledge", "escalate", "approve"))]
     # the fire task misses its acknowledge deadline (3 min): the checker escalates it
-    escalated = DeadlineChecker(svc).check_once(at_ms=now_ms() + 10 * MIN)
+    escalated = DeadlineChecker(svc).check_once(at_ms=now(app) + 10 * MIN)
     assert [t["id"] for t in escalated] == [fire["id"]]
     items = decisions(app)
     assert summary(items) == [
@@ -104,8 +114,8 @@ def test_approve_dispatches_the_suggestion_then_closes_once_resolved(app, cmdr):
     svc = svc_of(app)
     for task in change.tasks:
         with svc.engine.begin() as conn:
-            moved = d.transition(conn, task["id"], "acknowledged", 1, "x", None, now_ms()).task
-            d.transition(conn, task["id"], "resolved", moved["version"], "x", None, now_ms())
+            moved = d.transition(conn, task["id"], "acknowledged", 1, "x", None, now(app)).task
+            d.transition(conn, task["id"], "resolved", moved["version"], "x", None, now(app))
     [item] = decisions(app)
     assert item["incident"]["status"] == "resolved" and item["actions"] == ["acknowledge", "approve"]
     assert tap(app, cmdr, "approve", item).incident["status"] == "closed"
@@ -115,24 +125,32 @@ def test_approve_dispatches_the_suggestion_then_closes_once_resolved(app, cmdr):
             ["cmdr"] * 8
 
 
+def test_at_night_approving_a_fire_also_sends_the_district_office(make_app, redis_client):
+    app = make_app(PANORAMA_CLOCK=city_clock("23:50"))
+    cmdr = make_user(app, "cmdr", "commander")
+    open_incident(app, 1, severity=4)
+    change = tap(app, cmdr, "approve", decisions(app)[0])
+    assert [t["department"] for t in change.tasks] == ["fire", "emergency", "police", "health", "district_440304"]
+
+
 def test_accepting_a_return_reroutes_and_escalating_adds_emergency_management(app, cmdr):
     inc = open_incident(app, 1)
     [fire, police] = dispatch_to(app, inc["id"], ["fire", "police"])
     with svc_of(app).engine.begin() as conn:
-        d.transition(conn, police["id"], "rejected", 1, "pol", "不属于本部门", now_ms())
+        d.transition(conn, police["id"], "rejected", 1, "pol", "不属于本部门", now(app))
     [item] = decisions(app)
     change = tap(app, cmdr, "approve", item)
     assert sorted(t["department"] for t in change.tasks) == ["emergency", "health"]  # fire holds one already
     assert change.incident["status"] == "dispatched" and decisions(app) == []
     # an overdue task escalated by the commander: the emergency bureau joins (it is already in: refused)
-    DeadlineChecker(svc_of(app)).check_once(at_ms=now_ms() + 10 * MIN)
+    DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
     overdue = decisions(app)
     assert {i["kind"] for i in overdue} == {"overdue"} and all("escalate" not in i["actions"] for i in overdue)
     with pytest.raises(d.DispatchError):
         tap(app, cmdr, "escalate", overdue[0])
     other = open_incident(app, 2)
     dispatch_to(app, other["id"], ["fire"])
-    DeadlineChecker(svc_of(app)).check_once(at_ms=now_ms() + 10 * MIN)
+    DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
     item = next(i for i in decisions(app) if i["incident"]["id"] == other["id"])
     change = tap(app, cmdr, "escalate", item)
     assert [t["department"] for t in change.tasks] == ["emergency"]
@@ -216,7 +234,7 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
         driver.execute_script("window.__same_page = true")
 
         # the fire department misses its deadline: the checker (a controlled clock) escalates, the gateway pushes
-        DeadlineChecker(svc_of(app)).check_once(at_ms=now_ms() + 10 * MIN)
+        DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
         dash_duo.wait_for_element(f"#decision-list #m-item-overdue-{inc['id']}-{task['id']}", timeout=10)
         dash_duo.wait_for_contains_text("#decision-list .m-item-meta", "未按时签收")
         assert driver.execute_script("return window.__same_page === true")  # live, not reloaded

@@ -9,7 +9,6 @@ from dashboard.auth import current_user, require
 from dashboard.briefings import store
 from dashboard.briefings.generate import generate_now
 from dashboard.queries import iso
-from feeds.pipeline import now_ms
 
 bp = Blueprint("briefings_api", __name__, url_prefix="/api")
 json_errors(bp)
@@ -72,7 +71,7 @@ def list_briefings():
 def post_briefing():
     """Make a briefing now (covering the period since the last slot) and answer it, 201."""
     svc = services()
-    row = generate_now(svc, current_user().username, now_ms())
+    row = generate_now(svc, current_user().username, svc.clock())
     doc = summary_doc(row, svc.config["PANORAMA_TZ"])
     return jsonify(doc), 201, {"Location": doc["links"]["data"]}
 

@@ -29,9 +29,10 @@ def gunicorn_argv(port: int, workers: int, *extra: str) -> list[str]:
 
 
 def http_get(url: str, **kwargs) -> requests.Response | None:
-    """GET without raising on a refused connection (a server starting or gone): None then."""
+    """GET without raising on a refused connection or no answer in time (a server starting or gone): None then."""
+    kwargs.setdefault("timeout", 5)
     try:
-        return requests.get(url, timeout=5, **kwargs)
+        return requests.get(url, **kwargs)
     except requests.RequestException:
         return None
 

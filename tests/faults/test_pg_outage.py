@@ -19,6 +19,7 @@ from tests.redis_proc import free_port
 pytestmark = pytest.mark.faults
 
 OUTAGE_S = 30
+HEALTH_DEADLINE_S = 1.0  # what a load balancer gives /api/health; it must answer whatever is down
 HOLD = 2000  # pub/sub events the worker may hold in memory while the database is down
 
 
@@ -42,8 +43,8 @@ def test_postgresql_stopped_for_30_s(redis_proc, private_pg, procs, figures):
 
     down_at = time.monotonic()
     private_pg.stop()  # immediate shutdown: every connection cut, new ones refused
-    degraded = wait_for(lambda: (r := http_get(health_url)) is not None and r.status_code == 503 and r.json(),
-                        timeout=30, message="/api/health degraded")
+    degraded = wait_for(lambda: (r := http_get(health_url, timeout=HEALTH_DEADLINE_S)) is not None
+                        and r.status_code == 503 and r.json(), timeout=30, message="/api/health degraded")
     assert degraded["database"].startswith("unreachable") and degraded["redis"] == "ok"
     health_down_s = time.monotonic() - down_at
     # During the outage: 6,000 events on the stream (durable) and 4,000 on pub/sub (the worker holds HOLD).
@@ -55,7 +56,7 @@ def test_postgresql_stopped_for_30_s(redis_proc, private_pg, procs, figures):
     checks = 0
     outage_over = threading.Event()
     while not outage_over.wait(1.0):  # the outage lasts OUTAGE_S; /api/health must say so all along
-        r = http_get(health_url)
+        r = http_get(health_url, timeout=HEALTH_DEADLINE_S)
         assert r is not None and r.status_code == 503 and r.json()["status"] == "degraded", r and r.text
         checks += 1
         if time.monotonic() - down_at >= OUTAGE_S:
@@ -67,7 +68,8 @@ def test_postgresql_stopped_for_30_s(redis_proc, private_pg, procs, figures):
     dropped_during = int(bus.hget(DROPPED_KEY, "security") or 0)
     up_at = time.monotonic()
     private_pg.start()
-    wait_for(lambda: (r := http_get(health_url)) is not None and r.status_code == 200, timeout=60,
+    wait_for(lambda: (r := http_get(health_url, timeout=HEALTH_DEADLINE_S)) is not None and r.status_code == 200,
+             timeout=60,
              message="/api/health ok again")
     health_up_s = time.monotonic() - up_at
     wait_for(lambda: stored(engine, "traffic") == 7000, timeout=60, message="every stream event stored")
