@@ -55,10 +55,8 @@ CSRF_HEADER = "X-CSRF-Token"
 # on every callback (dash.Dash(csrf_token_name=..., csrf_header_name=...)); another site can read neither.
 CSRF_COOKIE = "panorama_csrf"
 DASH_WRITES = ("/_dash-update-component",)
-# The only server callbacks an anonymous browser (the sign-in page, a kiosk wall) may call: the router, which
-# applies page_access itself, the language switch and the gateway probe. Every other callback reads or
-# writes the city's data and needs a signed-in user; the callbacks then check the role they need.
-ANONYMOUS_CALLBACKS = frozenset({"page.children", "lang.data", "live-probe.data"})
+# Who may call each Dash callback is declared beside it (``callback_guard.allow``) and enforced by
+# ``callback_guard.guard`` right after ``_guard_writes``: only the page shell's are public.
 # Write routes guarded otherwise than by require(), and how: the access matrix test holds every other
 # write route to its require() roles, so a new write route must either use require() or be listed here.
 OPEN_WRITES: dict[tuple[str, str], str] = {
@@ -73,7 +71,8 @@ OPEN_WRITES: dict[tuple[str, str], str] = {
     ("/api/", "PUT"): "unknown API paths: 404",
     ("/api/", "PATCH"): "unknown API paths: 404",
     ("/api/", "DELETE"): "unknown API paths: 404",
-    ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, the role in each write callback",
+    ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, each callback's declared policy "
+                                         "(callback_guard.allow)",
 }
 # Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
 TICKET_SALT = "panorama-ws-ticket"
@@ -429,21 +428,9 @@ def _guard_writes():
         log.warning("cross-site write refused: %s %s origin=%r ip=%s", request.method, request.path,
                     request.headers.get("Origin") or request.headers.get("Referer"), request.remote_addr)
         return error(403, "cross_site", "this request comes from another site")
-    if request.path in DASH_WRITES:
-        if current_user() is None:
-            if not callback_outputs(request.get_json(silent=True)) <= ANONYMOUS_CALLBACKS:
-                return error(401, "not_signed_in", "sign in first")
-        elif not _csrf_ok():
-            return error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
+    if request.path in DASH_WRITES and current_user() is not None and not _csrf_ok():
+        return error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
     return None
-
-
-def callback_outputs(body: Any) -> set[str]:
-    """Return the ``id.property`` outputs a Dash callback request names (``..a.b...c.d..``, ``x.y@hash``)."""
-    output = body.get("output") if isinstance(body, dict) else None
-    if not isinstance(output, str) or not output:
-        return {""}  # not a callback request: never on the anonymous list
-    return {part.split("@", 1)[0] for part in output.strip(".").split("...")}
 
 
 def _csrf_cookie(response):
