@@ -13,7 +13,7 @@ import hmac
 import logging
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, urlsplit
@@ -77,6 +77,7 @@ OPEN_WRITES: dict[tuple[str, str], str] = {
 # Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
 TICKET_SALT = "panorama-ws-ticket"
 TICKET_MAX_AGE_S = 60
+TICKET_NONCE = "n"
 _DASH_INDEX = ("/", "/<path:path>")  # the endpoints Dash serves its page shell from
 _FAIL_KEY = "panorama:auth:failures:{user}:{ip}"
 
@@ -123,20 +124,40 @@ def issue_ticket(secret: str, subject: Mapping[str, Any]) -> str:
 
     ``/api/ws-ticket`` gives ``{"u": user id, "e": session epoch}`` (and ``"d": department`` for a liaison)
     or ``{"k": kiosk token id}``; a program that holds the secret key (a benchmark) may name itself instead,
-    e.g. ``{"svc": "bench"}``.
+    e.g. ``{"svc": "bench"}``. Each ticket carries a nonce: two made in the same second for the same subject
+    (two tabs) differ, so each opens its own socket once.
     """
-    return _tickets(secret).dumps(dict(subject))
+    return _tickets(secret).dumps({**subject, TICKET_NONCE: secrets.token_urlsafe(9)})
 
 
 def verify_ticket(secret: str, ticket: str | None, max_age: float = TICKET_MAX_AGE_S) -> dict | None:
     """Return the subject of a ticket signed with ``secret`` in the last ``max_age`` seconds, else None."""
+    opened = open_ticket(secret, ticket, max_age)
+    return None if opened is None else opened[0]
+
+
+def open_ticket(secret: str, ticket: str | None, max_age: float = TICKET_MAX_AGE_S) -> tuple[dict, float] | None:
+    """Return the subject of a valid ticket and the seconds it stays valid (how long to remember it was used)."""
     if not ticket or len(ticket) > 512:
         return None
     try:
-        subject = _tickets(secret).loads(ticket, max_age=max_age)
+        subject, signed_at = _tickets(secret).loads(ticket, max_age=max_age, return_timestamp=True)
     except (SignatureExpired, BadSignature):
         return None
-    return subject if isinstance(subject, dict) else None
+    if not isinstance(subject, dict):
+        return None
+    subject.pop(TICKET_NONCE, None)
+    return subject, max(0.0, max_age - (datetime.now(timezone.utc) - signed_at).total_seconds())
+
+
+def ticket_holder(subject: Mapping[str, Any]) -> str | None:
+    """Return whose sockets a ticket counts against: a user (``u:<id>``), a kiosk token (``k:<id>``), or None for
+    a program that holds the secret key itself (a benchmark, a monitor), which is not limited."""
+    if "u" in subject and "e" in subject:
+        return f"u:{subject['u']}"
+    if "k" in subject:
+        return f"k:{subject['k']}"
+    return None
 
 
 def subjects_valid(engine, subjects: list[Mapping[str, Any]]) -> list[bool]:
@@ -384,8 +405,9 @@ def ws_ticket():
     if user is not None:
         subject = {"u": user.id, "e": user.session_epoch}
         if user.role == "liaison":
-            # Signed, so the gateway can send a liaison only their department's tasks without asking the database.
-            subject["d"] = user.department
+            # Signed, so the gateway can send a liaison only their department's incidents and tasks without
+            # asking the database who they are; a liaison without a department is limited to "" (nothing).
+            subject["d"] = user.department or ""
     else:
         kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine, request.args.get("token"))
         if kiosk_id is None:
