@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from dash import Input, Output, State, no_update
 from flask import current_app
@@ -10,6 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth import check_role, current_user
+from dashboard.callback_guard import Lang, allow, validated
 from dashboard.briefings import store
 from dashboard.briefings.api import summary_doc
 from dashboard.briefings.generate import generate_now
@@ -63,10 +65,12 @@ def register_callbacks(app) -> None:
     """Register the briefings page's callbacks."""
 
     # "generate now" -> a briefing made on the server (role checked here) -> status line and fresh list
+    @allow(app, "brief")  # as POST /api/briefings
     @app.callback(Output("briefing-generate-status", "children"), Output("briefing-list", "children"),
                   Output("briefing-version", "data"),
                   Input("briefing-generate", "n_clicks"), State("lang", "data"), prevent_initial_call=True)
-    def generate(n, lang):
+    @validated
+    def generate(n: int | None, lang: Lang):
         if not n:
             return no_update, no_update, no_update
         lang = lang if lang in ("zh", "en") else "zh"
@@ -87,11 +91,13 @@ def register_callbacks(app) -> None:
 
     # timer -> the list's fingerprint -> the list redrawn only when it changed (a scheduled briefing,
     # another replica's, one finished or pruned); otherwise nothing is sent but the small answer
+    @allow(app, "view")
     @app.callback(Output("briefing-list", "children", allow_duplicate=True),
                   Output("briefing-version", "data", allow_duplicate=True),
                   Input("briefing-refresh", "n_intervals"), State("briefing-version", "data"),
                   State("lang", "data"), prevent_initial_call=True)
-    def refresh(_n, shown, lang):
+    @validated
+    def refresh(_n: Any, shown: list[int] | None, lang: Lang):
         # Callbacks answer whoever asks: the list is for signed-in readers only (as the page is).
         if not check_role(current_user(), "view"):
             return no_update, no_update

@@ -8,17 +8,20 @@ the signed-in user's role on the server and goes through the same functions as t
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_update
 from flask import current_app
-from sqlalchemy import select
+from pydantic import BaseModel, Field, StrictStr
+from sqlalchemy import exists, select
 
 from dashboard import dispatch as d
 from dashboard import dispatch_api as api
 from dashboard.api import ApiError
 from dashboard.auth import check_role, current_user
+from dashboard.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.models import incidents, tasks
 from layouts import dispatch as view
 
@@ -41,6 +44,21 @@ function (n) {
 }
 """
 ESCALATIONS_SHOWN = 5
+Shown = dict[str, str] | None  # fingerprints of what the page shows
+
+
+class IncidentButton(BaseModel):
+    """The id of an incident in the queue."""
+
+    index: RowId
+
+
+class TaskButton(BaseModel):
+    """The id of a task's action button: the task, the state it moves to, the version shown."""
+
+    task: RowId
+    to: StrictStr = Field(max_length=32)
+    version: int = Field(ge=0, le=2**31)
 
 
 def _svc():
@@ -85,18 +103,20 @@ def _clicked() -> dict | None:
 
 def _live_touches(live: dict | None, incident_id) -> bool:
     """Tell whether the frames behind a ``dispatch-live`` update may have changed ``incident_id``."""
-    if not live:
+    if not live or not isinstance(live.get("incidents"), list):
         return True
-    return bool(live.get("snapshot")) or incident_id in (live.get("incidents") or ())
+    return bool(live.get("snapshot")) or incident_id in live["incidents"]
 
 
 def register_callbacks(app) -> None:
     """Register the /dispatch page's callbacks."""
 
     # ?department= in the address -> board filter and its note (a liaison's stays their own)
+    @allow(app, "dispatch")
     @app.callback(Output("dispatch-department", "data"), Output("board-filter", "children"),
                   Input("dispatch-url", "search"), State("dispatch-department", "data"), State("lang", "data"))
-    def department_filter(search, current, lang):
+    @validated
+    def department_filter(search: str | None, current: str | None, lang: Lang):
         wanted = (parse_qs((search or "").lstrip("?")).get("department") or [None])[0]
         department, lang = board_department(current_user(), wanted or current), _lang(lang)
         if department is None:
@@ -105,12 +125,15 @@ def register_callbacks(app) -> None:
         return department, view.tx("filtered", lang, dep=name)
 
     # live frame, fallback poll, a write, the filter, a selection -> incident queue and task board (when changed)
+    @allow(app, "dispatch")
     @app.callback(Output("incident-list", "children"), Output("task-board", "children"),
                   Output("dispatch-shown", "data"),
                   Input("dispatch-live", "data"), Input("dispatch-poll", "n_intervals"),
                   Input("dispatch-refresh", "data"), Input("dispatch-department", "data"),
                   Input("dispatch-selected", "data"), State("dispatch-shown", "data"), State("lang", "data"))
-    def refresh(_live, _n, _r, department, selected, shown, lang):
+    @validated
+    def refresh(_live: Any, _n: Any, _r: Any, department: str | None, selected: RowId | None, shown: Shown,
+                lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not check_role(user, "dispatch"):  # callbacks answer anyone who asks: the page's rule again
             return no_update, no_update, no_update
@@ -135,20 +158,23 @@ def register_callbacks(app) -> None:
         return queue_out, board_out, shown
 
     # click on a queued incident -> selected incident
+    @allow(app, "dispatch")
     @app.callback(Output("dispatch-selected", "data"),
                   Input({"type": "dispatch-incident", "index": ALL}, "n_clicks"), prevent_initial_call=True)
     def select_incident(_clicks):
         clicked = _clicked()
-        return clicked["index"] if clicked else no_update
+        return parse(IncidentButton, clicked).index if clicked else no_update
 
     # selected incident, live frame about it, fallback poll, a write -> detail, map, which buttons apply
+    @allow(app, "dispatch")
     @app.callback(Output("dispatch-detail", "children"), Output("dispatch-open", "disabled"),
                   Output("dispatch-close-incident", "disabled"), Output("dispatch-map", "figure"),
                   Output("dispatch-map-note", "children"), Output("dispatch-shown-detail", "data"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
                   Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
                   State("dispatch-shown-detail", "data"), State("lang", "data"), prevent_initial_call=True)
-    def show_detail(selected, live, _n, _r, shown, lang):
+    @validated
+    def show_detail(selected: RowId | None, live: dict[str, Any] | None, _n: Any, _r: Any, shown: Shown, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live"
                                                  and not _live_touches(live, selected)):
@@ -179,28 +205,40 @@ def register_callbacks(app) -> None:
                 fig_out, note, shown)
 
     # live escalations -> the newest few, named (the commander's notice on this screen too)
+    @allow(app, "dispatch")
     @app.callback(Output("dispatch-escalations", "children"), Input("dispatch-live", "data"),
                   State("lang", "data"), prevent_initial_call=True)
-    def escalations(live, lang):
-        items, user = (live or {}).get("escalations") or [], current_user()
+    @validated
+    def escalations(live: dict[str, Any] | None, lang: Lang):
+        items, user = (live or {}).get("escalations"), current_user()
+        items = items if isinstance(items, list) else []
         if not items or not check_role(user, "dispatch"):
             return no_update
         svc, lang = _svc(), _lang(lang)
         names = view.department_names(svc.city, lang)
         own = api.scope(user)
-        items = [e for e in items if own is None or e.get("department") == own][-ESCALATIONS_SHOWN:]
+        items = [e for e in items if isinstance(e, dict) and type(e.get("incident_id")) is int
+                 and 0 < e["incident_id"] < 2**63 and isinstance(e.get("department"), str) and (own is None or e.get("department") == own)][-ESCALATIONS_SHOWN:]
         titles = {}
-        ids = {e.get("incident_id") for e in items if isinstance(e.get("incident_id"), int)}
+        ids = {e["incident_id"] for e in items}
         if ids:
+            # The notices come from the browser: a liaison is told only of incidents their department holds
+            # tasks of (as GET /api/incidents/<id>), whatever the notice claims.
+            stmt = select(incidents.c.id, incidents.c.title, incidents.c.kind).where(incidents.c.id.in_(ids))
+            if own is not None:
+                stmt = stmt.where(exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == own))
             with svc.engine.connect() as conn:
-                titles = {r.id: r.title or r.kind for r in conn.execute(
-                    select(incidents.c.id, incidents.c.title, incidents.c.kind).where(incidents.c.id.in_(ids)))}
+                titles = {r.id: r.title or r.kind for r in conn.execute(stmt)}
+        items = [e for e in items if e["incident_id"] in titles]
+        if not items:
+            return no_update
         return [html.Li(view.tx("escalated_ack" if e.get("overdue") == "acknowledge" else "escalated_resolve", lang,
                                 dep=names.get(e.get("department"), e.get("department")),
-                                title=titles.get(e.get("incident_id"), e.get("incident_id"))),
+                                title=titles[e["incident_id"]]),
                         className="escalation") for e in reversed(items)]
 
     # open / cancel / send -> the dialog, its suggested departments, the dispatch itself
+    @allow(app, "officer")  # as POST /api/incidents/<id>/dispatch
     @app.callback(Output("dispatch-dialog", "hidden"), Output("dispatch-departments", "value"),
                   Output("dispatch-departments", "options"),
                   Output("dispatch-note", "value"), Output("dispatch-message", "children"),
@@ -210,15 +248,20 @@ def register_callbacks(app) -> None:
                   State("dispatch-selected", "data"), State("dispatch-departments", "value"),
                   State("dispatch-note", "value"), State("dispatch-refresh", "data"), State("lang", "data"),
                   prevent_initial_call=True)
-    def dialog(_open, _cancel, _send, selected, departments, note, bump, lang):
+    @validated
+    def dialog(_open: Any, _cancel: Any, _send: Any, selected: RowId | None,
+               departments: list[StrictStr] | None, note: str | None, bump: int | None, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if ctx.triggered_id == "dispatch-cancel" or selected is None:
             return True, no_update, no_update, no_update, "", no_update
         if not check_role(user, "officer"):
             return no_update, no_update, no_update, no_update, view.tx("not_allowed", lang), no_update
         if ctx.triggered_id == "dispatch-open":
-            with svc.engine.connect() as conn:
-                doc = api.detail(conn, svc, int(selected), svc.clock())
+            try:
+                with svc.engine.connect() as conn:
+                    doc = api.detail(conn, svc, int(selected), svc.clock())
+            except d.NotFound as err:
+                return no_update, no_update, no_update, no_update, str(err), no_update
             ticked = (doc["suggestion"] or {}).get("departments", [])
             return (False, ticked, view.dialog_options(svc.city, lang, doc["incident"]["district"]), "", "",
                     no_update)
@@ -230,14 +273,17 @@ def register_callbacks(app) -> None:
         return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
 
     # a task's action button -> transition (the role and department checked here) -> refresh
+    @allow(app, "dispatch")  # as POST /api/tasks/<id>/transition
     @app.callback(Output("task-message", "children"), Output("dispatch-refresh", "data", allow_duplicate=True),
                   Input({"type": "task-action", "task": ALL, "to": ALL, "version": ALL}, "n_clicks"),
                   State("task-note", "value"), State("dispatch-refresh", "data"), State("lang", "data"),
                   prevent_initial_call=True)
-    def move(_clicks, note, bump, lang):
+    @validated
+    def move(_clicks: Any, note: str | None, bump: int | None, lang: Lang):
         clicked, lang, user = _clicked(), _lang(lang), current_user()
         if clicked is None:
             return no_update, no_update
+        clicked = parse(TaskButton, clicked).model_dump()
         if user is None:
             return view.tx("signed_out", lang), no_update
         try:
@@ -251,11 +297,13 @@ def register_callbacks(app) -> None:
                        to=view.state_label(change.task["state"], lang, task=True)), (bump or 0) + 1
 
     # close button -> close the resolved incident -> refresh
+    @allow(app, "officer")  # as POST /api/incidents/<id>/close
     @app.callback(Output("dispatch-detail-message", "children"),
                   Output("dispatch-refresh", "data", allow_duplicate=True),
                   Input("dispatch-close-incident", "n_clicks"), State("dispatch-selected", "data"),
                   State("dispatch-refresh", "data"), State("lang", "data"), prevent_initial_call=True)
-    def close(n, selected, bump, lang):
+    @validated
+    def close(n: Any, selected: RowId | None, bump: int | None, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not n or selected is None:
             return no_update, no_update

@@ -7,6 +7,7 @@ from flask import current_app
 
 from callbacks import district_data
 from dashboard import queries
+from dashboard.callback_guard import allow
 from dashboard.figures import make_street_bars, minute_labels
 from dashboard.i18n import kind_label, t
 from feeds.channels import DOMAINS
@@ -41,6 +42,7 @@ def register_callbacks(app) -> None:
                    + [Output(f"district-kpi-{d}-delta", "className") for d in DOMAINS])
 
     # timer, window -> district KPIs, streets, trend, incidents, ticker
+    @allow(app, "view")
     @app.callback(*kpi_outputs, Output("district-streets", "figure"), Output("district-trend", "figure"),
                   Output("district-incidents", "children"), Output("event-ticker", "children", allow_duplicate=True),
                   Output("district-updated", "children"),
@@ -62,6 +64,7 @@ def register_callbacks(app) -> None:
                    t("updated", lang, t=clock_text(data["now_ms"], tz))])
 
     # page, sort, filter, window, timer -> one page of the district's events, and how many pages there are
+    @allow(app, "view")
     @app.callback(Output("district-events", "data"), Output("district-events", "page_count"),
                   Input("district-events", "page_current"), Input("district-events", "sort_by"),
                   Input("district-events", "filter_query"), Input("district-window", "value"),

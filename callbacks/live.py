@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from dash import ClientsideFunction, Input, Output, State
 from flask import current_app
 
+from dashboard.callback_guard import allow
+
 PROBE_TIMEOUT_S = 0.3
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
 
@@ -41,6 +43,7 @@ def register_callbacks(app) -> None:
     """Register the gateway probe and the browser's connection and intake callbacks."""
 
     # page load, retry timer -> is the gateway there? (asked here: a missing gateway logs nothing in the browser)
+    @allow(app, public=True)  # a kiosk wall holds no session; it says only whether a port answers
     @app.callback(Output("live-probe", "data"), Input("live-retry", "n_intervals"))
     def probe(n):
         up = gateway_reachable(*gateway_address(current_app.extensions["panorama"].config))

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 import orjson
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 from flask import current_app
+from pydantic import BaseModel, Field, StrictStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import commander
 from dashboard import dispatch as d
 from dashboard.api import ApiError
 from dashboard.auth import current_user
+from dashboard.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
 from layouts.dispatch import department_names
 
@@ -53,12 +56,22 @@ def page(svc, lang: str, state: dict | None, settings: dict, now: int):
     return view.mobile_layout(svc.city, lang, state, settings, now, items, incidents, digest(items, incidents, lang))
 
 
+class TapButton(BaseModel):
+    """The id of a one-tap button: the action, the item's kind, its incident and task (0: none), the version seen."""
+
+    act: StrictStr = Field(max_length=32)
+    kind: StrictStr = Field(max_length=32)
+    incident: RowId
+    task: int = Field(ge=0, le=2**63 - 1)
+    version: int = Field(ge=0, le=2**31)
+
+
 def _tap() -> commander.Tap | None:
     """Return the tap really made (a re-rendered button fires with n_clicks 0), or None."""
     if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
         return None
-    b = ctx.triggered_id
-    return commander.Tap(str(b["act"]), str(b["kind"]), int(b["incident"]), int(b["task"]) or None, int(b["version"]))
+    b = parse(TapButton, ctx.triggered_id)
+    return commander.Tap(b.act, b.kind, b.incident, b.task or None, b.version)
 
 
 def done_text(tap: commander.Tap, change: d.Change, svc, lang: str) -> str:
@@ -74,12 +87,14 @@ def register_callbacks(app) -> None:
 
     # a dispatch change pushed by the gateway, a tap, a poll while the gateway is away -> the two lists
     # (only /m's own inputs: an input another page also has would fire this there, where the rest is missing)
+    @allow(app, "command")  # as the page /m
     @app.callback(Output("decision-list", "children"), Output("decision-count", "children"),
                   Output("incident-list", "children", allow_duplicate=True), Output("incident-count", "children"),
                   Output("mobile-digest", "data"),
                   Input("mobile-bump", "data"), Input("mobile-refresh", "data"), Input("mobile-poll", "n_intervals"),
                   State("mobile-digest", "data"), State("lang", "data"), prevent_initial_call=True)
-    def refresh(_bump, _refresh, _poll, seen, lang):
+    @validated
+    def refresh(_bump: Any, _refresh: Any, _poll: Any, seen: dict[str, str] | None, lang: Lang):
         svc, lang = _svc(), _lang(lang)
         if current_user() is None:
             return (no_update,) * 5
@@ -100,11 +115,13 @@ def register_callbacks(app) -> None:
                 no_update if same_i else str(len(incidents)), now_seen)
 
     # one tap -> acknowledge, escalate or approve (role and version checked here) -> refreshed lists
+    @allow(app, "command")
     @app.callback(Output("mobile-message", "children"), Output("mobile-refresh", "data"),
                   Input({"type": "m-act", "act": ALL, "kind": ALL, "incident": ALL, "task": ALL, "version": ALL},
                         "n_clicks"),
                   State("mobile-refresh", "data"), State("lang", "data"), prevent_initial_call=True)
-    def act(_clicks, bump, lang):
+    @validated
+    def act(_clicks: Any, bump: int | None, lang: Lang):
         tap, lang, user, svc = _tap(), _lang(lang), current_user(), _svc()
         if tap is None:
             return no_update, no_update

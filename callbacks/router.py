@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callbacks import briefings, district_data
 from callbacks import mobile as mobile_page
 from dashboard import auth, live, queries
+from dashboard.callback_guard import Lang, allow, validated
 from dashboard.i18n import t
 from layouts.common import not_found_layout, unavailable_layout
 from layouts.dispatch import dispatch_layout
@@ -149,9 +150,11 @@ def register_callbacks(app) -> None:
     """Register the router and the language switch."""
 
     # url, language (and the signed-in user or kiosk token) -> page
+    @allow(app, public=True)  # the router applies page_access itself
     @app.callback(Output("page", "children"), Input("url", "pathname"), Input("lang", "data"),
                   State("url", "search"))
-    def route(pathname, lang, search):
+    @validated
+    def route(pathname: str | None, lang: Lang, search: str | None):
         return render(pathname, lang if lang in ("zh", "en") else "zh", search)
 
     # sign-in form -> POST /api/session -> the page it came from (the session cookie is the browser's)
@@ -172,9 +175,11 @@ def register_callbacks(app) -> None:
                         Input("lang", "data"), State("user-bar-text", "data"))
 
     # language button -> stored language
+    @allow(app, public=True)
     @app.callback(Output("lang", "data"), Input("lang-toggle", "n_clicks"), State("lang", "data"),
                   prevent_initial_call=True)
-    def toggle(n, lang):
+    @validated
+    def toggle(n: int | None, lang: Lang):
         if not n:
             return no_update
         return "en" if lang != "en" else "zh"

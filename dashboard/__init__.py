@@ -15,7 +15,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from callbacks import briefings as briefings_callbacks
     from callbacks import register_all
     from dashboard.briefings import api as briefings_api
-    from dashboard import api, auth, cli, dispatch_api, metrics, webapp
+    from dashboard import api, auth, callback_guard, cli, dispatch_api, metrics, webapp
     from dashboard.config import load_config
     from dashboard.i18n import t
     from dashboard.services import build_services
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     services = build_services(cfg)
     server.extensions["panorama"] = services
     auth.init_app(server)
+    callback_guard.init_app(app)  # after auth: Origin and CSRF first, then each callback's declared policy
     api.init_app(server)
     dispatch_api.init_app(server)
     briefings_api.init_app(server)

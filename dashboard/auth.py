@@ -13,7 +13,7 @@ import hmac
 import logging
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, urlsplit
@@ -55,10 +55,8 @@ CSRF_HEADER = "X-CSRF-Token"
 # on every callback (dash.Dash(csrf_token_name=..., csrf_header_name=...)); another site can read neither.
 CSRF_COOKIE = "panorama_csrf"
 DASH_WRITES = ("/_dash-update-component",)
-# The only server callbacks an anonymous browser (the sign-in page, a kiosk wall) may call: the router, which
-# applies page_access itself, the language switch and the gateway probe. Every other callback reads or
-# writes the city's data and needs a signed-in user; the callbacks then check the role they need.
-ANONYMOUS_CALLBACKS = frozenset({"page.children", "lang.data", "live-probe.data"})
+# Who may call each Dash callback is declared beside it (``callback_guard.allow``) and enforced by
+# ``callback_guard.guard`` right after ``_guard_writes``: only the page shell's are public.
 # Write routes guarded otherwise than by require(), and how: the access matrix test holds every other
 # write route to its require() roles, so a new write route must either use require() or be listed here.
 OPEN_WRITES: dict[tuple[str, str], str] = {
@@ -73,11 +71,13 @@ OPEN_WRITES: dict[tuple[str, str], str] = {
     ("/api/", "PUT"): "unknown API paths: 404",
     ("/api/", "PATCH"): "unknown API paths: 404",
     ("/api/", "DELETE"): "unknown API paths: 404",
-    ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, the role in each write callback",
+    ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, each callback's declared policy "
+                                         "(callback_guard.allow)",
 }
 # Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
 TICKET_SALT = "panorama-ws-ticket"
 TICKET_MAX_AGE_S = 60
+TICKET_NONCE = "n"
 _DASH_INDEX = ("/", "/<path:path>")  # the endpoints Dash serves its page shell from
 _FAIL_KEY = "panorama:auth:failures:{user}:{ip}"
 
@@ -124,20 +124,40 @@ def issue_ticket(secret: str, subject: Mapping[str, Any]) -> str:
 
     ``/api/ws-ticket`` gives ``{"u": user id, "e": session epoch}`` (and ``"d": department`` for a liaison)
     or ``{"k": kiosk token id}``; a program that holds the secret key (a benchmark) may name itself instead,
-    e.g. ``{"svc": "bench"}``.
+    e.g. ``{"svc": "bench"}``. Each ticket carries a nonce: two made in the same second for the same subject
+    (two tabs) differ, so each opens its own socket once.
     """
-    return _tickets(secret).dumps(dict(subject))
+    return _tickets(secret).dumps({**subject, TICKET_NONCE: secrets.token_urlsafe(9)})
 
 
 def verify_ticket(secret: str, ticket: str | None, max_age: float = TICKET_MAX_AGE_S) -> dict | None:
     """Return the subject of a ticket signed with ``secret`` in the last ``max_age`` seconds, else None."""
+    opened = open_ticket(secret, ticket, max_age)
+    return None if opened is None else opened[0]
+
+
+def open_ticket(secret: str, ticket: str | None, max_age: float = TICKET_MAX_AGE_S) -> tuple[dict, float] | None:
+    """Return the subject of a valid ticket and the seconds it stays valid (how long to remember it was used)."""
     if not ticket or len(ticket) > 512:
         return None
     try:
-        subject = _tickets(secret).loads(ticket, max_age=max_age)
+        subject, signed_at = _tickets(secret).loads(ticket, max_age=max_age, return_timestamp=True)
     except (SignatureExpired, BadSignature):
         return None
-    return subject if isinstance(subject, dict) else None
+    if not isinstance(subject, dict):
+        return None
+    subject.pop(TICKET_NONCE, None)
+    return subject, max(0.0, max_age - (datetime.now(timezone.utc) - signed_at).total_seconds())
+
+
+def ticket_holder(subject: Mapping[str, Any]) -> str | None:
+    """Return whose sockets a ticket counts against: a user (``u:<id>``), a kiosk token (``k:<id>``), or None for
+    a program that holds the secret key itself (a benchmark, a monitor), which is not limited."""
+    if "u" in subject and "e" in subject:
+        return f"u:{subject['u']}"
+    if "k" in subject:
+        return f"k:{subject['k']}"
+    return None
 
 
 def subjects_valid(engine, subjects: list[Mapping[str, Any]]) -> list[bool]:
@@ -385,8 +405,9 @@ def ws_ticket():
     if user is not None:
         subject = {"u": user.id, "e": user.session_epoch}
         if user.role == "liaison":
-            # Signed, so the gateway can send a liaison only their department's tasks without asking the database.
-            subject["d"] = user.department
+            # Signed, so the gateway can send a liaison only their department's incidents and tasks without
+            # asking the database who they are; a liaison without a department is limited to "" (nothing).
+            subject["d"] = user.department or ""
     else:
         kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine, request.args.get("token"))
         if kiosk_id is None:
@@ -429,21 +450,9 @@ def _guard_writes():
         log.warning("cross-site write refused: %s %s origin=%r ip=%s", request.method, request.path,
                     request.headers.get("Origin") or request.headers.get("Referer"), request.remote_addr)
         return error(403, "cross_site", "this request comes from another site")
-    if request.path in DASH_WRITES:
-        if current_user() is None:
-            if not callback_outputs(request.get_json(silent=True)) <= ANONYMOUS_CALLBACKS:
-                return error(401, "not_signed_in", "sign in first")
-        elif not _csrf_ok():
-            return error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
+    if request.path in DASH_WRITES and current_user() is not None and not _csrf_ok():
+        return error(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
     return None
-
-
-def callback_outputs(body: Any) -> set[str]:
-    """Return the ``id.property`` outputs a Dash callback request names (``..a.b...c.d..``, ``x.y@hash``)."""
-    output = body.get("output") if isinstance(body, dict) else None
-    if not isinstance(output, str) or not output:
-        return {""}  # not a callback request: never on the anonymous list
-    return {part.split("@", 1)[0] for part in output.strip(".").split("...")}
 
 
 def _csrf_cookie(response):

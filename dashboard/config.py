@@ -14,7 +14,7 @@ _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORA
              "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS",
              "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS", "PANORAMA_PROXY_HOPS",
              "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS",
-             "PANORAMA_BRIEFING_REFRESH_MS"}
+             "PANORAMA_BRIEFING_REFRESH_MS", "PANORAMA_WS_SOCKETS_PER_USER"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -60,6 +60,8 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # Origins the gateway accepts (comma-separated); unset: the app's own host and port
         "PANORAMA_WS_ORIGINS": None,
         "PANORAMA_WS_HOST": "127.0.0.1",
+        # Websockets one user (or one kiosk token) may hold open at once, across every gateway
+        "PANORAMA_WS_SOCKETS_PER_USER": 8,
         "PANORAMA_WALL_CYCLE_S": 15,
         # How often a page polls /api/summary?live=1 when it cannot reach the gateway
         "PANORAMA_POLL_MS": 3000,

@@ -220,6 +220,16 @@ def list_tasks(conn: Connection, department: str | None = None, state: str | Non
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
+def holders(conn: Connection) -> dict[int, set[str]]:
+    """Return, for each incident not closed, the departments holding a task of it (what a liaison may read)."""
+    stmt = (select(tasks.c.incident_id, tasks.c.department).distinct()
+            .join(incidents, incidents.c.id == tasks.c.incident_id).where(incidents.c.status != "closed"))
+    out: dict[int, set[str]] = {}
+    for incident_id, department in conn.execute(stmt):
+        out.setdefault(int(incident_id), set()).add(department)
+    return out
+
+
 def history(conn: Connection, incident_id: int) -> list[dict]:
     """Return the audit trail of an incident and its tasks, oldest first."""
     stmt = select(task_events).where(task_events.c.incident_id == incident_id).order_by(task_events.c.id)

@@ -18,10 +18,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from sqlalchemy.exc import SQLAlchemyError
 from websockets.asyncio.server import ServerConnection, serve as ws_serve
+from websockets.protocol import State
 from websockets.exceptions import ConnectionClosed
 
 from dashboard import auth, bus, live
-from dashboard.gateway_client import TRY_AGAIN_LATER, Client, Fanout, Pacer
+from dashboard import dispatch as d
+from dashboard.gateway_admission import Admission
+from dashboard.gateway_client import TRY_AGAIN_LATER, WALL, Client, Fanout, Pacer
 from dashboard.services import Services, worker_services
 from feeds.channels import UPDATES_CHANNEL
 
@@ -51,7 +54,12 @@ class Gateway:
     "events"?: [new compact events, newest first, <= 50], "incidents"?: [changed incidents]}`` at most
     ``max_fps`` a second, ``{"type": "heartbeat", "at": ms}`` every ``heartbeat_s`` and
     ``{"type": "status", "bus": "down" | "up"}``; after the bus comes back every client gets a new snapshot.
-    A liaison's ticket names their department: their deltas carry only its ``tasks`` and ``escalations``.
+    A liaison's ticket names their department: their deltas carry only its ``tasks`` and ``escalations`` and the
+    ``incidents`` it holds a task of (as the API answers them); a kiosk wall's carry no dispatch at all.
+
+    At the handshake (HTTP 401 otherwise) a ticket must be signed, less than a minute old, never used before
+    (by any gateway), and its user not signed out or disabled since (its kiosk token not revoked); a user or a
+    kiosk token holds at most ``PANORAMA_WS_SOCKETS_PER_USER`` sockets across every gateway (HTTP 429 beyond).
     """
 
     ticket_check_s = 30.0  # how often open sockets are checked against sign-outs and revoked kiosk tokens
@@ -69,6 +77,9 @@ class Gateway:
         # Every connection shows a ticket signed with the app's secret (GET /api/ws-ticket), a minute old at most.
         self.secret = auth.secret_key(cfg)
         self.tickets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> its ticket's subject
+        self.sockets_per_user = int(cfg["PANORAMA_WS_SOCKETS_PER_USER"])
+        self.admission: Admission | None = None  # made in serve(), on the loop's own Redis client
+        self._slots: dict[ServerConnection, str] = {}  # connection -> its socket slot (user and kiosk sockets)
         self.max_fps, self.state_hz, self.send_timeout = max_fps, state_hz, send_timeout
         self.channel, self.heartbeat_s, self.close_timeout = channel, heartbeat_s, close_timeout
         # Off by default: per-message deflate compresses every frame once per client (no shared frames) and
@@ -125,6 +136,7 @@ class Gateway:
         self._changed, self._dirty, self._has_state = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._bus_tried, self._news = asyncio.Event(), asyncio.Event()
         counter = self._connect_bus()
+        self.admission = Admission(counter, self.id, self.sockets_per_user)
         tasks = [asyncio.create_task(_supervised(loop)) for loop in (
             lambda: self._bus_loop(stop_event), self._state_loop, self._tick_loop,
             lambda: self._heartbeat_loop(counter), self._ticket_loop)]
@@ -132,7 +144,7 @@ class Gateway:
             # The first browsers must not be told "bus down" only because we are still subscribing.
             await _wait(self._bus_tried, 3)
             async with ws_serve(self._handler, self.host, self.port, origins=self.origins,
-                                process_request=self._check_ticket,
+                                process_request=self._check_ticket, process_response=self._after_handshake,
                                 compression=self.compression, ping_interval=15, ping_timeout=15,
                                 close_timeout=self.close_timeout, max_size=64 * 1024) as server:
                 self.port = server.sockets[0].getsockname()[1]
@@ -143,6 +155,7 @@ class Gateway:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.admission.release_all()
             try:
                 await counter.delete(clients_key(self.id))
             except BUS_DOWN:
@@ -212,11 +225,13 @@ class Gateway:
             await asyncio.sleep(max(0.0, last + 1 / self.state_hz - self._loop.time()))
             self._dirty.clear()
             last = self._loop.time()
+            mark = self.fanout.holders_mark()
             try:
-                built = await asyncio.to_thread(self._build)
+                built, holders = await asyncio.to_thread(self._build)
             except SQLAlchemyError as err:
                 log.warning("state build failed (%s); keeping the last state", type(err).__name__)
                 continue
+            self.fanout.set_holders(holders, mark)
             self.builds += 1
             resync = self._resync_after is not None and last >= self._resync_after
             if resync:
@@ -225,10 +240,11 @@ class Gateway:
                 self._changed.set()
             self._has_state.set()
 
-    def _build(self) -> dict:
+    def _build(self) -> tuple[dict, dict[int, set[str]]]:
         svc = self.services
         with svc.engine.connect() as conn:
-            return live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
+            # who holds which incident decides what each liaison is sent of it
+            return live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"]), d.holders(conn)
 
     async def _tick_loop(self) -> None:
         pacer = Pacer(self.max_fps)
@@ -253,16 +269,49 @@ class Gateway:
                     await counter.set(clients_key(self.id), len(self.fanout.clients), ex=CLIENTS_TTL_S)
             except (*BUS_DOWN, TimeoutError):
                 pass  # the key expires; /metrics then counts this gateway's clients as gone
+            # a slot whose connection ended without passing through _handler (a lost handshake) is given back
+            for ws in [ws for ws in self._slots if ws.state is State.CLOSED]:
+                await self.admission.release(self._slots.pop(ws, None))
+            await self.admission.refresh()
             await asyncio.sleep(self.heartbeat_s)
             self.fanout.heartbeat(self.services.clock())
 
-    def _check_ticket(self, connection: ServerConnection, request):
-        """Refuse the handshake (HTTP 401) unless the URL carries a valid ticket: ``/?ticket=...``."""
-        subject = auth.verify_ticket(self.secret, auth.ticket_of(request.path))
-        if subject is None:
+    async def _check_ticket(self, connection: ServerConnection, request):
+        """Refuse the handshake unless the URL carries a ticket (``/?ticket=...``) that is valid, unused and still
+        its user's (401), and its user or kiosk token has a socket slot left (429)."""
+        ticket = auth.ticket_of(request.path)
+        opened = auth.open_ticket(self.secret, ticket)
+        if opened is None:
             log.info("refused a connection without a valid ticket from %s", connection.remote_address)
             return connection.respond(401, "a valid ticket is required: GET /api/ws-ticket\n")
+        subject, valid_for = opened
+        holder = auth.ticket_holder(subject)
+        if holder is not None:
+            try:
+                # signed out, disabled or revoked since the ticket was made: refused now, not at the next sweep
+                [still] = await asyncio.to_thread(auth.subjects_valid, self.services.engine, [subject])
+            except SQLAlchemyError as err:
+                log.warning("ticket not checked (%s): refused for now", type(err).__name__)
+                return connection.respond(503, "try again later\n")
+            if not still:
+                log.info("refused a ticket of a signed-out user or revoked kiosk token: %s", subject)
+                return connection.respond(401, "signed out or revoked: sign in again\n")
+        if not await self.admission.use_ticket(ticket, valid_for):
+            log.warning("refused a ticket used before: %s from %s", subject, connection.remote_address)
+            return connection.respond(401, "this ticket has been used: GET /api/ws-ticket for a new one\n")
+        if holder is not None:
+            slot = await self.admission.take_slot(holder)
+            if slot is None:
+                log.warning("refused a socket beyond %d for %s", self.sockets_per_user, holder)
+                return connection.respond(429, f"at most {self.sockets_per_user} live connections per user\n")
+            self._slots[connection] = slot
         self.tickets[connection] = subject
+        return None
+
+    async def _after_handshake(self, connection: ServerConnection, request, response):
+        # refused after the ticket was taken (another Origin, a bad upgrade): its slot goes back at once
+        if response.status_code != 101 and connection in self._slots:
+            await self.admission.release(self._slots.pop(connection))
         return None
 
     async def _ticket_loop(self) -> None:
@@ -291,8 +340,10 @@ class Gateway:
         sock = ws.transport.get_extra_info("socket")
         if self.sndbuf and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+        subject = self.tickets.get(ws, {})
+        scope = subject["d"] if "d" in subject else WALL if "k" in subject else None
         client = Client(ws, max_fps=self.max_fps, send_timeout=self.send_timeout, close_timeout=self.close_timeout,
-                        department=self.tickets.get(ws, {}).get("d"))
+                        department=scope)
         self.fanout.join(client)
         sender = asyncio.create_task(client.run(self.fanout.forget))
         try:
@@ -304,6 +355,7 @@ class Gateway:
         finally:
             self.fanout.forget(client)
             sender.cancel()
+            await self.admission.release(self._slots.pop(ws, None))
 
     def stats(self, timeout: float = 5) -> dict:
         """Return counters and each client's queue sizes, safely from any thread."""

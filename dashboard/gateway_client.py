@@ -22,6 +22,8 @@ TRY_AGAIN_LATER = 1013
 EVENT_FIELDS = tuple(event_view(*(None,) * 8))  # the ticker's compact view: deltas also carry lat / lon
 STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
 DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
+DISPATCH_PARTS = ("incidents", *DEPARTMENT_PARTS)  # what a wall (kiosk token) is never sent: it reads no dispatch
+WALL = object()  # Client.department of a kiosk wall's socket
 
 
 class Pending:
@@ -108,14 +110,24 @@ def encode_delta(seq: int, parts: dict) -> bytes:
     return orjson.dumps({"type": "delta", "seq": seq, **parts})
 
 
-def department_view(parts: dict, department: str) -> dict:
-    """Return a delta's parts with only ``department``'s tasks and escalations (empty ones left out)."""
-    view = {k: v for k, v in parts.items() if k not in DEPARTMENT_PARTS}
+def department_view(parts: dict, department: str, holders: dict[int, set[str]] | None = None) -> dict:
+    """Return a delta's parts as a liaison of ``department`` may read them (as the API gives them): only its own
+    tasks and escalations, and only the incidents it holds a task of (``holders``: incident -> departments)."""
+    view = {k: v for k, v in parts.items() if k not in DISPATCH_PARTS}
     for key in DEPARTMENT_PARTS:
         mine = [item for item in parts.get(key, ()) if item.get("department") == department]
         if mine:
             view[key] = mine
+    holders = holders or {}
+    incidents = [i for i in parts.get("incidents", ()) if department in holders.get(i.get("id"), ())]
+    if incidents:
+        view["incidents"] = incidents
     return view
+
+
+def wall_view(parts: dict) -> dict:
+    """Return a delta's parts as a kiosk wall gets them: the city, no dispatch (a kiosk token reads no incidents)."""
+    return {k: v for k, v in parts.items() if k not in DISPATCH_PARTS}
 
 
 class Client:
@@ -126,9 +138,11 @@ class Client:
     """
 
     def __init__(self, ws, *, max_fps: float, send_timeout: float, close_timeout: float,
-                 department: str | None = None):
+                 department: str | object | None = None):
         self.ws = ws
-        self.department = department  # a liaison's (from the signed ticket): only its tasks are sent
+        # None: everything; a liaison's department (from the signed ticket): only its incidents and tasks;
+        # WALL: a kiosk wall, no dispatch at all
+        self.department = department
         self.pacer = Pacer(max_fps)
         self.send_timeout = send_timeout
         self.close_timeout = close_timeout
@@ -284,6 +298,10 @@ class Fanout:
         self.state: dict | None = None  # the latest build, without its events
         self.recent: deque = deque(maxlen=TICKER_EVENTS)  # newest first, as sent up to ``seq``
         self.pending = Pending()  # what the next tick sends to everyone
+        # incident -> departments holding a task of it: from SQL (set_holders) and from the deltas' tasks since
+        self.holders: dict[int, set[str]] = {}
+        self._learned: deque = deque(maxlen=100_000)  # (mark, incident id, department), newest last
+        self._marks = 0
         self.bus_up = False
         self.slow_closed = 0
         self._snapshot: bytes | None = None
@@ -303,8 +321,31 @@ class Fanout:
         self.pending.add_events(events)
         self.pending.add_incidents(incidents)
         self.pending.add_tasks(tasks)
+        self._learn(tasks + escalations)
         self.pending.escalations.extend(escalations)
         return True
+
+    def _learn(self, tasks: list[dict]) -> None:
+        for t in tasks:
+            incident_id, department = t.get("incident_id"), t.get("department")
+            if isinstance(incident_id, int) and isinstance(department, str):
+                self.holders.setdefault(incident_id, set()).add(department)
+                self._learned.append((self._marks, incident_id, department))
+
+    def holders_mark(self) -> int:
+        """Return a mark to pass to ``set_holders`` with what SQL said after it (read the database after this)."""
+        self._marks += 1
+        return self._marks
+
+    def set_holders(self, built: dict[int, set[str]], mark: int) -> None:
+        """Take who holds tasks of which incident from SQL, keeping what deltas taught since ``mark`` was taken
+        (the database may have been read before those tasks were committed)."""
+        while self._learned and self._learned[0][0] < mark:
+            self._learned.popleft()
+        holders = {k: set(v) for k, v in built.items()}
+        for _, incident_id, department in self._learned:
+            holders.setdefault(incident_id, set()).add(department)
+        self.holders = holders
 
     def set_state(self, built: dict, *, resync: bool = False) -> bool:
         """Take a fresh ``build_state``; return whether the next tick has something to send."""
@@ -340,8 +381,8 @@ class Fanout:
         return self._snapshot
 
     def tick(self, now: float) -> bool:
-        """Offer every client what changed since the last tick (a liaison: only its department's tasks and
-        escalations); return whether more is left for the next."""
+        """Offer every client what changed since the last tick (a liaison: only its department's incidents, tasks
+        and escalations; a wall: no dispatch); return whether more is left for the next."""
         if self.state is None:
             return False
         if self._resync:
@@ -359,7 +400,7 @@ class Fanout:
         self.recent.extendleft(reversed(parts.get("events", ())))
         self._snapshot = None
         frame = encode_delta(self.seq, parts)  # encoded once, shared by every caught-up client
-        views: dict[str, tuple[dict, bytes] | None] = {}  # department -> its view, encoded once per tick
+        views: dict = {}  # department (or WALL) -> its view, encoded once per tick
         for c in self.clients:
             p, f = parts, frame
             if c.department is not None:
@@ -372,10 +413,10 @@ class Fanout:
                 c.offer_delta(p, f, self.seq, now)
         return False
 
-    def _department_view(self, parts: dict, frame: bytes, department: str) -> tuple[dict, bytes] | None:
-        if not any(key in parts for key in DEPARTMENT_PARTS):
-            return parts, frame  # no tasks this tick: the shared frame is already the department's view
-        view = department_view(parts, department)
+    def _department_view(self, parts: dict, frame: bytes, department) -> tuple[dict, bytes] | None:
+        if not any(key in parts for key in DISPATCH_PARTS):
+            return parts, frame  # no dispatch this tick: the shared frame is already everyone's view
+        view = wall_view(parts) if department is WALL else department_view(parts, department, self.holders)
         return (view, encode_delta(self.seq, view)) if view else None
 
     def set_bus(self, up: bool) -> None:

@@ -7,6 +7,7 @@ route without an entry here (or in ``auth.OPEN_WRITES``, for routes guarded othe
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -164,12 +165,11 @@ def test_m_one_tap_by_role(mapp, role):
     if role == "anonymous":  # refused before the callback runs: only the page shell's callbacks are open
         assert res.status_code == 401 and res.get_json()["error"]["code"] == "not_signed_in" and acks == []
         return
-    assert res.status_code == 200, res.get_data(as_text=True)
-    message = res.get_json()["response"]["mobile-message"]["children"]
     if role in ("officer", "commander", "admin"):
-        assert message == "Acknowledged" and acks == [f"m-{role}"]
-    else:
-        assert message == "You may not do this" and acks == []
+        assert res.status_code == 200, res.get_data(as_text=True)
+        assert res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged" and acks == [f"m-{role}"]
+    else:  # refused before the callback runs, as /m itself refuses them
+        assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden" and acks == []
 
 
 def test_forged_cross_site_requests_are_refused(mapp):
@@ -256,3 +256,265 @@ def test_anonymous_browsers_reach_only_the_router_language_and_probe_callbacks(m
     viewer, csrf = session(mapp, "viewer")
     answer = viewer.post("/_dash-update-component", json=read, headers={"X-CSRF-Token": csrf})
     assert answer.status_code == 200 and "仓库起火" in answer.get_data(as_text=True)
+
+
+# --- Dash callbacks ----------------------------------------------------------------------------------------
+# Every server callback in app.callback_map against every caller, with the payload Dash's renderer sends. The
+# table is the policy each callback must keep (the same roles as its page or its REST twin); a callback missing
+# from it, or declaring no policy (callback_guard.allow), fails here, and is refused at runtime.
+
+CALLERS = (*ROLES, "kiosk")
+EVERYONE = set(CALLERS)
+VIEW = {"viewer", "officer", "commander", "liaison", "admin"}
+DISPATCH = {"officer", "commander", "liaison", "admin"}
+COMMAND = {"officer", "commander", "admin"}
+OFFICER = {"officer", "admin"}
+
+
+def caller(app, role: str):
+    """Return a test client acting as ``role`` (one per app and role) and the headers its page sends."""
+    made = app.server.config.setdefault("_matrix_callers", {})
+    if role not in made:
+        made[role] = _caller(app, role)
+    return made[role]
+
+
+def _caller(app, role: str):
+    if role != "kiosk":
+        client, csrf = session(app, role)
+        return client, ({"X-CSRF-Token": csrf} if csrf else {})
+    # a wall: opened with a kiosk token, nobody signed in; its page's address (with the token) as the Referer
+    _, token = accounts.create_kiosk_token(app.server.extensions["panorama"].engine, f"wall-{now_ms()}")
+    client = app.server.test_client()
+    assert client.get(f"/wall?token={token}").status_code == 200
+    return client, {"Referer": f"http://localhost/wall?token={token}"}
+
+
+def callback_key(app, name: str) -> str:
+    """Return the callback_map key of ``name`` (the key without the hashes Dash adds for duplicate outputs)."""
+    return next(k for k in app.callback_map if re.sub(r"@[0-9a-f]{64}", "", k) == name)
+
+
+def payload(app, name: str, values: dict, changed: str | None = None) -> dict:
+    """Return the request Dash's renderer sends for callback ``name`` with these input and state values
+    (``{"id.property": value}``; a pattern input takes ``[(id dict, value), ...]``)."""
+    cb = app.callback_map[callback_key(app, name)]
+
+    def slot(dep):
+        value = values.get(f"{dep['id']}.{dep['property']}")
+        if dep["id"].startswith("{"):
+            return [{"id": i, "property": dep["property"], "value": v} for i, v in value or []]
+        return {"id": dep["id"], "property": dep["property"], "value": value}
+
+    outputs = [{"id": o.component_id, "property": o.component_property}
+               for o in (cb["output"] if isinstance(cb["output"], list) else [cb["output"]])]
+    inputs = [slot(dep) for dep in cb["inputs"]]
+    if changed is None:
+        first = inputs[0] if not isinstance(inputs[0], list) else inputs[0][0]
+        changed = f"{first['id'] if isinstance(first['id'], str) else json.dumps(first['id'], sort_keys=True, separators=(',', ':'))}.{first['property']}"
+    return {"output": callback_key(app, name), "outputs": outputs if isinstance(cb["output"], list) else outputs[0],
+            "inputs": inputs, "changedPropIds": [changed], "state": [slot(dep) for dep in cb["state"]]}
+
+
+def compact(d: dict) -> str:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def _n(app) -> int:
+    app.server.config["_matrix_n"] = app.server.config.get("_matrix_n", 0) + 1
+    return app.server.config["_matrix_n"] * 10
+
+
+def incident(app, severity: int = 3) -> dict:
+    return open_incident(app, _n(app), severity=severity)
+
+
+def fire_task(app) -> dict:
+    svc = app.server.extensions["panorama"]
+    inc = incident(app)
+    return dispatch_api.write(svc, d.dispatch, inc["id"], ["fire"], "olga", None, now_ms(), svc.city.rules,
+                              svc.city).tasks[0]
+
+
+def resolved_incident(app) -> dict:
+    svc = app.server.extensions["panorama"]
+    task = fire_task(app)
+    with svc.engine.begin() as conn:
+        task = d.transition(conn, task["id"], "acknowledged", 1, "x", None, now_ms()).task
+        d.transition(conn, task["id"], "resolved", task["version"], "x", None, now_ms())
+    return {"id": task["incident_id"]}
+
+
+LANG = {"lang.data": "en"}
+# callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
+CALLBACKS = {
+    "page.children": (EVERYONE, lambda app: payload(app, "page.children", {
+        "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
+    "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
+    "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-retry.n_intervals": 1})),
+    "..district-kpi-security.children...district-kpi-traffic.children...district-kpi-environment.children"
+    "...district-kpi-incident.children...district-kpi-security-delta.children...district-kpi-traffic-delta.children"
+    "...district-kpi-environment-delta.children...district-kpi-incident-delta.children"
+    "...district-kpi-security-delta.className...district-kpi-traffic-delta.className"
+    "...district-kpi-environment-delta.className...district-kpi-incident-delta.className...district-streets.figure"
+    "...district-trend.figure...district-incidents.children...event-ticker.children...district-updated.children..": (
+        VIEW, lambda app: payload(app, DISTRICT_REFRESH, {
+            "district-refresh.n_intervals": 1, "district-window.value": "1h", "district-code.data": "440304",
+            **LANG})),
+    "..district-events.data...district-events.page_count..": (VIEW, lambda app: payload(
+        app, "..district-events.data...district-events.page_count..", {
+            "district-events.page_current": 0, "district-events.sort_by": [], "district-events.filter_query": "",
+            "district-window.value": "1h", "district-refresh.n_intervals": 1, "district-events.page_size": 20,
+            "district-code.data": "440304", **LANG}, "district-window.value")),
+    "..dispatch-department.data...board-filter.children..": (DISPATCH, lambda app: payload(
+        app, "..dispatch-department.data...board-filter.children..", {"dispatch-url.search": "", **LANG})),
+    "..incident-list.children...task-board.children...dispatch-shown.data..": (DISPATCH, lambda app: payload(
+        app, "..incident-list.children...task-board.children...dispatch-shown.data..",
+        {"dispatch-poll.n_intervals": 1, **LANG}, "dispatch-poll.n_intervals")),
+    "dispatch-selected.data": (DISPATCH, lambda app: payload(app, "dispatch-selected.data", {
+        '{"index":["ALL"],"type":"dispatch-incident"}.n_clicks': [({"type": "dispatch-incident", "index": 7}, 1)]})),
+    "..dispatch-detail.children...dispatch-open.disabled...dispatch-close-incident.disabled...dispatch-map.figure"
+    "...dispatch-map-note.children...dispatch-shown-detail.data..": (DISPATCH, lambda app: payload(
+        app, DISPATCH_DETAIL, {"dispatch-selected.data": incident(app)["id"], "dispatch-poll.n_intervals": 1,
+                               **LANG})),
+    "dispatch-escalations.children": (DISPATCH, lambda app: payload(app, "dispatch-escalations.children", {
+        "dispatch-live.data": {"escalations": [{"id": 1, "incident_id": 1, "department": "fire",
+                                                "overdue": "acknowledge"}]}, **LANG})),
+    "..dispatch-dialog.hidden...dispatch-departments.value...dispatch-departments.options...dispatch-note.value"
+    "...dispatch-message.children...dispatch-refresh.data..": (OFFICER, lambda app: payload(app, DISPATCH_DIALOG, {
+        "dispatch-submit.n_clicks": 1, "dispatch-selected.data": incident(app)["id"],
+        "dispatch-departments.value": ["fire"], "dispatch-refresh.data": 0, **LANG}, "dispatch-submit.n_clicks")),
+    "..task-message.children...dispatch-refresh.data..": (DISPATCH, lambda app: move_payload(app, fire_task(app))),
+    "..dispatch-detail-message.children...dispatch-refresh.data..": (OFFICER, lambda app: payload(
+        app, "..dispatch-detail-message.children...dispatch-refresh.data..", {
+            "dispatch-close-incident.n_clicks": 1, "dispatch-selected.data": resolved_incident(app)["id"],
+            "dispatch-refresh.data": 0, **LANG})),
+    "..decision-list.children...decision-count.children...incident-list.children...incident-count.children"
+    "...mobile-digest.data..": (COMMAND, lambda app: payload(app, M_LISTS, {"mobile-bump.data": 1, **LANG})),
+    "..mobile-message.children...mobile-refresh.data..": (COMMAND, lambda app: tap_payload(
+        "acknowledge", "critical", (inc := incident(app, severity=4))["id"], inc["version"])),
+    "..briefing-generate-status.children...briefing-list.children...briefing-version.data..": (
+        {"officer", "commander", "admin"}, lambda app: payload(
+            app, "..briefing-generate-status.children...briefing-list.children...briefing-version.data..",
+            {"briefing-generate.n_clicks": 1, **LANG})),
+    "..briefing-list.children...briefing-version.data..": (VIEW, lambda app: payload(
+        app, "..briefing-list.children...briefing-version.data..", {"briefing-refresh.n_intervals": 1, **LANG})),
+}
+DISTRICT_REFRESH = next(k for k in CALLBACKS if k.startswith("..district-kpi-"))
+DISPATCH_DETAIL = next(k for k in CALLBACKS if k.startswith("..dispatch-detail.children"))
+DISPATCH_DIALOG = next(k for k in CALLBACKS if k.startswith("..dispatch-dialog.hidden"))
+M_LISTS = next(k for k in CALLBACKS if k.startswith("..decision-list."))
+
+
+def move_payload(app, task: dict) -> dict:
+    button = {"type": "task-action", "task": task["id"], "to": "acknowledged", "version": task["version"]}
+    return payload(app, "..task-message.children...dispatch-refresh.data..", {
+        '{"task":["ALL"],"to":["ALL"],"type":"task-action","version":["ALL"]}.n_clicks': [(button, 1)],
+        "dispatch-refresh.data": 0, **LANG}, compact(button) + ".n_clicks")
+
+
+def post(client, headers: dict, body: dict):
+    return client.post("/_dash-update-component", json=body, headers=headers)
+
+
+def test_every_server_callback_declares_the_policy_of_the_matrix(mapp):
+    from dashboard import callback_guard
+
+    declared = callback_guard.policies(mapp)
+    names = {re.sub(r"@[0-9a-f]{64}", "", k): k for k in callback_guard.server_callbacks(mapp)}
+    assert set(names) == set(CALLBACKS), "the matrix and the app's server callbacks differ"
+    assert callback_guard.missing_policies(mapp) == []
+    for name, key in names.items():
+        policy = declared[key]
+        may = EVERYONE if policy.public else {r for r in ROLES if r != "anonymous" and (
+            r == "admin" or r in auth._expand(policy.names))}
+        assert may == CALLBACKS[name][0], f"{name} changed who may call it"
+
+
+@pytest.mark.parametrize("name", sorted(CALLBACKS), ids=lambda n: re.sub(r"[^a-z-]+", " ", n)[:60].strip())
+def test_callback_by_caller(mapp, name):
+    allowed, build = CALLBACKS[name]
+    for role in CALLERS:
+        client, headers = caller(mapp, role)
+        res = post(client, headers, build(mapp))
+        if role in allowed:
+            assert res.status_code in (200, 204), (role, res.status_code, res.get_data(as_text=True)[:300])
+        elif role in ("anonymous", "kiosk"):
+            assert res.status_code == 401 and res.get_json()["error"]["code"] == "not_signed_in", role
+        else:
+            assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden", role
+
+
+def test_the_callbacks_writes_happen_for_the_roles_that_may_and_no_other(mapp):
+    """What the allowed callers' requests above did: a dispatch, a task move, a close, a briefing, an ack."""
+    from dashboard.models import briefings, incidents, tasks
+
+    done = {}
+    for name in (DISPATCH_DIALOG, "..task-message.children...dispatch-refresh.data..",
+                 "..dispatch-detail-message.children...dispatch-refresh.data..",
+                 "..mobile-message.children...mobile-refresh.data..",
+                 "..briefing-generate-status.children...briefing-list.children...briefing-version.data.."):
+        allowed, build = CALLBACKS[name]
+        for role in CALLERS:
+            client, headers = caller(mapp, role)
+            res = post(client, headers, build(mapp))
+            done[(name, role)] = res.status_code
+    engine = mapp.server.extensions["panorama"].engine
+    with engine.connect() as conn:
+        actors = conn.execute(select(task_events.c.actor, task_events.c.action)).all()
+        n_briefings = conn.execute(select(briefings.c.id)).all()
+        closed = conn.execute(select(incidents.c.id).where(incidents.c.status == "closed")).all()
+        acked = conn.execute(select(tasks.c.id).where(tasks.c.state == "acknowledged", tasks.c.department == "fire",
+                                                      tasks.c.version == 2)).all()
+    writers = {a for a, action in actors if a.startswith("m-")}
+    assert writers == {"m-officer", "m-commander", "m-liaison", "m-admin"}, actors
+    assert {a for a, action in actors if action == "cmd_ack"} == {"m-officer", "m-commander", "m-admin"}
+    assert len(n_briefings) == 3 and len(closed) == 2  # officer and admin closed one each
+    assert len(acked) == 4  # the task moves of officer, commander, liaison (fire), admin
+
+
+def test_a_liaisons_escalation_notice_names_only_incidents_of_their_department(mapp):
+    _, [police] = dispatched(mapp, ("police",))
+    secret_title = "火情 1"  # dispatched() opens incident 1, held by the police only
+    client, headers = caller(mapp, "liaison")  # of the fire department
+    crafted = payload(mapp, "dispatch-escalations.children", {"dispatch-live.data": {"escalations": [
+        {"id": police["id"], "incident_id": police["incident_id"], "department": "fire", "overdue": "acknowledge"}]},
+        **LANG})
+    res = post(client, headers, crafted)
+    assert res.status_code in (200, 204) and secret_title not in res.get_data(as_text=True)
+    officer, officer_headers = caller(mapp, "officer")  # who may see every incident is told its title
+    assert secret_title in post(officer, officer_headers, crafted).get_data(as_text=True)
+
+
+def test_a_liaison_gets_no_incident_of_another_department_from_any_callback(mapp):
+    _, [police] = dispatched(mapp, ("police",))
+    secret_title = "火情 1"
+    client, headers = caller(mapp, "liaison")
+    bodies = [payload(mapp, DISPATCH_DETAIL, {"dispatch-selected.data": police["incident_id"],
+                                              "dispatch-poll.n_intervals": 1, **LANG}),
+              payload(mapp, "..incident-list.children...task-board.children...dispatch-shown.data..",
+                      {"dispatch-poll.n_intervals": 1, "dispatch-department.data": "police", **LANG},
+                      "dispatch-poll.n_intervals"),
+              payload(mapp, M_LISTS, {"mobile-bump.data": 1, **LANG})]
+    for body in bodies:
+        res = post(client, headers, body)
+        assert res.status_code in (200, 204, 403) and secret_title not in res.get_data(as_text=True), body["output"]
+
+
+def test_a_callback_without_a_declared_policy_is_refused(mapp):
+    from dash import Input, Output
+
+    from dashboard import callback_guard
+
+    @mapp.callback(Output("nobody-declared", "children"), Input("nobody-declared-in", "n_clicks"))
+    def undeclared(n):
+        return "ran"
+
+    assert callback_guard.missing_policies(mapp) == ["nobody-declared.children"]
+    for role in ("admin", "anonymous"):
+        client, headers = caller(mapp, role)
+        res = post(client, headers, {"output": "nobody-declared.children",
+                                     "outputs": {"id": "nobody-declared", "property": "children"},
+                                     "inputs": [{"id": "nobody-declared-in", "property": "n_clicks", "value": 1}],
+                                     "changedPropIds": ["nobody-declared-in.n_clicks"], "state": []})
+        assert res.status_code == 404 and res.get_json()["error"]["code"] == "unknown_callback"

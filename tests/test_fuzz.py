@@ -167,3 +167,125 @@ def test_ids_beyond_bigint_are_json_404s(client, officer, path):
 def test_unroutable_api_paths_are_json_404s(client, path):
     resp = client.get(path)
     assert _json_error(resp)["error"]["code"] == "not_found" and resp.status_code == 404
+
+
+# --- the Dash callback endpoint ---------------------------------------------------------------------------
+# Every registered server callback with its real ids and junk values, made-up outputs, and junk structures, as
+# an anonymous caller and as signed-in users with their CSRF token: never a 500; a 4xx is a JSON error.
+
+CALLBACK = settings(max_examples=300, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+plausible = st.sampled_from([None, 0, 1, -1, 2**63, "1h", "15m", "zh", "en", "440304", "futian", "", "?department=fire",
+                             "/district/futian", "/m", "/dispatch", [], {}, {"escalations": [{}]}, [{"column_id": "x"}],
+                             "{title} contains x", {"snapshot": True}, {"incidents": [1]}, 1.5, True])
+junk = plausible | json_value
+
+
+def _pattern_ids(dep_id: str):
+    pattern = json.loads(dep_id)
+    keys = {k: (st.just(v) if not isinstance(v, list) else st.integers(-3, 2**64) | st.text(max_size=8) | json_value)
+            for k, v in pattern.items()}
+    return st.fixed_dictionaries(keys)
+
+
+@st.composite
+def callback_bodies(draw, app):
+    """A callback request: a real callback with junk values, or a made-up output, or a junk structure."""
+    from dashboard.callback_guard import server_callbacks
+
+    keys = server_callbacks(app)
+    kind = draw(st.sampled_from(["real", "real", "real", "made_up", "junk"]))
+    if kind == "junk":
+        return draw(json_value | st.fixed_dictionaries({}, optional={
+            "output": st.sampled_from(keys) | st.text(max_size=30) | json_value, "outputs": json_value,
+            "inputs": json_value, "state": json_value, "changedPropIds": json_value}))
+    key = draw(st.sampled_from(keys)) if kind == "real" else draw(st.text(max_size=40) | st.sampled_from(
+        ["page.children@x", "..a.b...c.d..", "city-map.figure", "live-store.data", "nobody.children"]))
+    cb = app.callback_map.get(key) or {"inputs": [{"id": "x", "property": "y"}], "state": [], "output": None}
+
+    def slot(dep):
+        if dep["id"].startswith("{"):
+            ids = draw(st.lists(_pattern_ids(dep["id"]), max_size=3))
+            return [{"id": i, "property": dep["property"], "value": draw(junk)} for i in ids]
+        return {"id": dep["id"], "property": dep["property"], "value": draw(junk)}
+
+    outputs = cb["output"]
+    spec = ([{"id": o.component_id, "property": o.component_property} for o in outputs] if isinstance(outputs, list)
+            else {"id": outputs.component_id, "property": outputs.component_property} if outputs is not None
+            else {"id": "x", "property": "children"})
+    inputs = [slot(dep) for dep in cb["inputs"]]
+    fired = [f"{p['id'] if isinstance(p['id'], str) else json.dumps(p['id'], sort_keys=True, separators=(',', ':'))}"
+             f".{p['property']}" for s in inputs for p in (s if isinstance(s, list) else [s])]
+    changed = draw(st.lists(st.sampled_from(fired), max_size=2) if fired else st.just([]))
+    return {"output": key, "outputs": spec, "inputs": inputs, "state": [slot(dep) for dep in cb["state"]],
+            "changedPropIds": draw(st.just(changed) | st.lists(st.text(max_size=20), max_size=2))}
+
+
+@pytest.fixture
+def callers(app):
+    """Clients that call callbacks: anonymous, and signed-in admin, officer and liaison with their CSRF tokens."""
+    out = {"anonymous": (app.server.test_client(), {})}
+    for role in ("admin", "officer", "liaison"):
+        make_user(app, f"cb-{role}", role, "fire" if role == "liaison" else None)
+        client = app.server.test_client()
+        resp = client.post("/api/session", json={"username": f"cb-{role}", "password": TEST_PASSWORD})
+        out[role] = (client, {"X-CSRF-Token": resp.json["csrf_token"]})
+    ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4)]})
+    return out
+
+
+@CALLBACK
+@given(data=st.data(), who=st.sampled_from(["anonymous", "admin", "officer", "liaison"]))
+def test_callback_endpoint_never_500_and_explains_every_error(app, callers, data, who):
+    body = data.draw(callback_bodies(app))
+    client, headers = callers[who]
+    resp = client.post("/_dash-update-component", json=body, headers=headers)
+    assert resp.status_code < 500, (who, body, resp.status_code, resp.get_data(as_text=True)[:300])
+    if resp.status_code >= 400:
+        _json_error(resp)
+
+
+@pytest.mark.parametrize("raw, content_type", [(b"not json", "application/json"), (b"[1, 2]", "application/json"),
+                                                (b'{"output": 1}', "application/json"), (b"", None),
+                                                (b'{"output": "page.children"}', "text/plain")])
+def test_malformed_callback_bodies_are_json_400s(client, raw, content_type):
+    resp = client.post("/_dash-update-component", data=raw,
+                       headers={"Content-Type": content_type} if content_type else {})
+    assert resp.status_code == 400 and _json_error(resp)["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("output", ["nobody.children", "city-map.figure", "..page.children...lang.data.."])
+def test_outputs_no_server_callback_has_are_json_404s(client, output):
+    resp = client.post("/_dash-update-component", json={"output": output, "outputs": {"id": "x", "property": "y"},
+                                                        "inputs": [], "changedPropIds": []})
+    assert resp.status_code == 404 and _json_error(resp)["error"]["code"] == "unknown_callback"
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/../dashboard/auth.py",
+                                  "/_dash-component-suites/dash/../../../etc/passwd",
+                                  "/_dash-component-suites/dash/..%2f..%2fdash.py",
+                                  "/_dash-component-suites/dash/%2e%2e/%2e%2e/etc/passwd",
+                                  "/_dash-component-suites/os/path.py", "/_dash-component-suites/dash/dash.py",
+                                  "/_dash-component-suites/dash/deps/../../../../etc/passwd"])
+def test_component_suite_traversal_is_a_404(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 404 and b"root:" not in resp.data
+
+
+def test_bad_request_raised_inside_a_callback_is_a_json_400(app, client):
+    """What a callback says of its own bad input (werkzeug's BadRequest) reaches the caller as a JSON 400."""
+    from dash import Input, Output
+    from werkzeug.exceptions import BadRequest
+
+    from dashboard.callback_guard import allow
+
+    @allow(app, public=True)
+    @app.callback(Output("strict-out", "children"), Input("strict-in", "value"))
+    def strict(value):
+        raise BadRequest("value must be a window: 15m, 1h or 24h")
+
+    resp = client.post("/_dash-update-component", json={
+        "output": "strict-out.children", "outputs": {"id": "strict-out", "property": "children"},
+        "inputs": [{"id": "strict-in", "property": "value", "value": "7y"}], "changedPropIds": ["strict-in.value"]})
+    assert resp.status_code == 400 and _json_error(resp)["error"] == {
+        "code": "bad_request", "message": "value must be a window: 15m, 1h or 24h"}

@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 from dashboard.auth import issue_ticket, verify_ticket
 from dashboard.gateway import Gateway, clients_key
 from dashboard.gateway_client import MAX_EVENTS, Fanout
+from feeds.pipeline import now_ms
 from tests.faults.common import never_reading_client
 from tests.helpers import TEST_PASSWORD, make_user, wait_for
 from tests.redis_proc import free_port
@@ -397,3 +398,156 @@ def test_a_tick_encodes_one_frame_per_department_not_per_client(monkeypatch):
     fanout.add_delta(delta(2, n=1))
     fanout.tick(2.0)
     assert len(encoded) == 1 and health.frames[-1] == officers[0].frames[-1] and "tasks" not in health.frames[-1]
+
+
+# --- who a socket is for: its ticket at the handshake, and what its frames carry ----------------------------
+
+def signed_in(app, username: str, role: str, department: str | None = None):
+    """Return a signed-in test client of a new user of ``role``."""
+    make_user(app, username, role, department)
+    client = app.server.test_client()
+    assert client.post("/api/session", json={"username": username, "password": TEST_PASSWORD}).status_code == 200
+    return client
+
+
+def fresh_ticket(client, query: str = "") -> str:
+    res = client.get("/api/ws-ticket" + query)
+    assert res.status_code == 200, res.get_data(as_text=True)
+    return res.get_json()["ticket"]
+
+
+async def refused_with(url: str) -> int:
+    """Try to open ``url``; return the HTTP status it was refused with (fail if it opened)."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url):
+            pass
+    return refused.value.response.status_code
+
+
+def test_a_ticket_made_before_sign_out_or_disable_is_refused_at_the_handshake(app):
+    from dashboard import users as accounts
+
+    leaving, disabled = signed_in(app, "leaving", "officer"), signed_in(app, "disabled", "viewer")
+    tickets = {"leaving": fresh_ticket(leaving), "disabled": fresh_ticket(disabled)}
+    leaving.delete("/api/session")  # sign out (everywhere)
+    accounts.set_active(app.server.extensions["panorama"].engine, "disabled", False)
+    with running(app) as gw:
+        base = f"ws://127.0.0.1:{gw.port}/?ticket="
+
+        async def scenario():
+            for name in ("leaving", "disabled"):
+                assert await refused_with(base + tickets[name]) == 401, name
+            async with connect(base + fresh_ticket(signed_in(app, "staying", "officer"))) as ws:
+                assert (await recv(ws))["type"] == "snapshot"
+        asyncio.run(scenario())
+
+
+def test_a_ticket_opens_one_socket_on_any_gateway(app):
+    officer = signed_in(app, "once", "officer")
+    ticket = fresh_ticket(officer)
+    with running(app) as one, running(app) as two:
+        async def scenario():
+            async with connect(f"ws://127.0.0.1:{one.port}/?ticket={ticket}") as ws:
+                assert (await recv(ws))["type"] == "snapshot"
+                assert await refused_with(f"ws://127.0.0.1:{one.port}/?ticket={ticket}") == 401  # replayed here
+                assert await refused_with(f"ws://127.0.0.1:{two.port}/?ticket={ticket}") == 401  # or elsewhere
+            assert await refused_with(f"ws://127.0.0.1:{two.port}/?ticket={ticket}") == 401  # or later
+            # two tabs asking in the same second get two tickets, each good once
+            first, second = fresh_ticket(officer), fresh_ticket(officer)
+            async with connect(f"ws://127.0.0.1:{one.port}/?ticket={first}"), \
+                    connect(f"ws://127.0.0.1:{two.port}/?ticket={second}"):
+                pass
+        asyncio.run(scenario())
+
+
+def test_a_user_and_a_wall_hold_at_most_n_sockets_across_gateways(make_app, redis_client):
+    from dashboard import users as accounts
+
+    app = make_app(PANORAMA_WS_SOCKETS_PER_USER=2)
+    officer = signed_in(app, "many", "officer")
+    _, token = accounts.create_kiosk_token(app.server.extensions["panorama"].engine, "hall")
+    wall = app.server.test_client()
+    with running(app) as one, running(app) as two:
+        urls = [f"ws://127.0.0.1:{gw.port}/?ticket=" for gw in (one, two)]
+
+        async def scenario():
+            for make in (lambda: fresh_ticket(officer), lambda: fresh_ticket(wall, f"?token={token}")):
+                async with connect(urls[0] + make()) as a, connect(urls[1] + make()):
+                    assert await refused_with(urls[0] + make()) == 429
+                    assert await refused_with(urls[1] + make()) == 429
+                    await a.close()
+                    # a closed socket gives its slot back at once
+                    async with connect(urls[1] + make()) as again:
+                        assert (await recv(again))["type"] == "snapshot"
+            # a program holding the secret key (a monitor, the benchmark) is not limited
+            async with connect(ws_url(one)), connect(ws_url(one)), connect(ws_url(two)):
+                pass
+        asyncio.run(scenario())
+        # slots left by a gateway that died expire: two stale members do not hold the user's two slots
+        from dashboard.gateway_admission import SOCKETS_KEY
+
+        user_key = SOCKETS_KEY + f"u:{auth_user_id(app, 'many')}"
+        redis_client.zadd(user_key, {"dead-gateway:1": time.time() - 1, "dead-gateway:2": time.time() - 1})
+
+        async def after_a_crash():
+            async with connect(urls[0] + fresh_ticket(officer)) as ws:
+                assert (await recv(ws))["type"] == "snapshot"
+        asyncio.run(after_a_crash())
+    assert redis_client.zcard(user_key) == 0  # every slot was given back when the gateways stopped
+
+
+def auth_user_id(app, username: str) -> int:
+    from dashboard import users as accounts
+
+    return next(u["id"] for u in accounts.list_users(app.server.extensions["panorama"].engine)
+                if u["username"] == username)
+
+
+def test_each_socket_gets_the_incidents_its_holder_may_read(app):
+    """A liaison: only incidents their department holds a task of (as GET /api/incidents); a viewer, like an
+    officer: every one; a kiosk wall: no dispatch at all."""
+    from dashboard import dispatch as dsp
+    from dashboard import dispatch_api
+    from dashboard import users as accounts
+
+    svc = app.server.extensions["panorama"]
+    ingest_now(app, {"incident": [now_event(71, kind="fire", severity=3, title="甲", district="futian"),
+                                  now_event(72, kind="fire", severity=3, title="乙", district="nanshan")]})
+    with svc.engine.connect() as conn:
+        ids = {r["title"]: r["id"] for r in dispatch_api.queue(conn)}
+    # dispatched before the gateway starts: who holds what it learns from SQL
+    dispatch_api.write(svc, dsp.dispatch, ids["甲"], ["fire"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    dispatch_api.write(svc, dsp.dispatch, ids["乙"], ["police"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    _, token = accounts.create_kiosk_token(svc.engine, "hall")
+    tickets = {"liaison": fresh_ticket(signed_in(app, "li", "liaison", "fire")),
+               "viewer": fresh_ticket(signed_in(app, "vi", "viewer")),
+               "officer": fresh_ticket(signed_in(app, "of", "officer")),
+               "wall": fresh_ticket(app.server.test_client(), f"?token={token}")}
+    with running(app) as gw:
+        async def scenario():
+            url = f"ws://127.0.0.1:{gw.port}/?ticket="
+            socks = {name: await connect(url + t) for name, t in tickets.items()}
+            for ws in socks.values():
+                await recv(ws)
+            # new reports join both incidents (ingest's deltas carry the incidents, no tasks) ...
+            await asyncio.to_thread(ingest_now, app, {"incident": [
+                now_event(73, kind="fire", severity=3, title="甲", district="futian"),
+                now_event(74, kind="fire", severity=3, title="乙", district="nanshan")]})
+            # ... then the police move their task (that delta carries incident 乙 and the police task)
+            with svc.engine.connect() as conn:
+                police = dsp.list_tasks(conn, department="police")[0]
+            await asyncio.to_thread(dispatch_api.write, svc, dsp.transition, police["id"], "acknowledged", 1,
+                                    "pol", None, now_ms())
+            await asyncio.to_thread(ingest_now, app, {"traffic": [now_event(75, title="收尾")]})
+            seen = {}
+            for name, ws in socks.items():
+                frames = await recv_until(ws, has_event("ev-75"))
+                seen[name] = {"incidents": {i["title"] for f in frames for i in f.get("incidents", ())},
+                              "tasks": {t["department"] for f in frames for t in f.get("tasks", ())}}
+                await ws.close()
+            return seen
+
+        seen = asyncio.run(scenario())
+    assert seen["officer"] == seen["viewer"] == {"incidents": {"甲", "乙"}, "tasks": {"police"}}
+    assert seen["liaison"] == {"incidents": {"甲"}, "tasks": set()}
+    assert seen["wall"] == {"incidents": set(), "tasks": set()}
