@@ -112,7 +112,8 @@ def post_events():
     pipeline = svc.pipeline()
     batch = Batch()
     channel = feed_name(domain or "http", svc.config["PANORAMA_FEED_PREFIX"])
-    pipeline.add(batch, channel, domain, raw, now_ms())
+    now = now_ms()
+    pipeline.add(batch, channel, domain, raw, now, received_ms=now)
     by_domain: dict[str, list] = {}
     for ev in batch.events:
         by_domain.setdefault(ev.domain, []).append(ev.to_message())
@@ -124,7 +125,7 @@ def post_events():
         for payload in encode_messages(evs):
             pipe.xadd(feed_name(dom, svc.config["PANORAMA_FEED_PREFIX"]), {"data": payload},
                       maxlen=1_000_000, approximate=True)
-    pipeline.dead_letters(pipe, batch.rejects, now_ms())
+    pipeline.dead_letters(pipe, batch.rejects, now)
     pipe.execute()
     rejected = [{"index": r.index, "reason": r.reason, "message": r.message} for _, r in batch.rejects]
     if not batch.events:
