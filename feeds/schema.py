@@ -114,7 +114,14 @@ class Event(BaseModel):
                 raise ValueError("RFC 3339 date-time expected") from None
             if dt.tzinfo is None:
                 raise ValueError("RFC 3339 date-time needs an offset")
-            return dt.astimezone(timezone.utc)
+            # The same range as epoch ms: the API forwards ts as epoch ms, which ingest must accept again.
+            try:
+                utc = dt.astimezone(timezone.utc)
+            except OverflowError:  # 0001-01-01T00:00:00+08:00 has no UTC date
+                raise ValueError("date-time out of range 2000..2100") from None
+            if not _TS_MIN_MS <= utc.timestamp() * 1000 < _TS_MAX_MS:
+                raise ValueError("date-time out of range 2000..2100")
+            return utc
         raise ValueError("RFC 3339 string or epoch milliseconds expected")
 
     @field_validator("district")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta, timezone
 
 import orjson
 import pytest
@@ -16,11 +17,13 @@ from feeds.channels import deadletter_key, feed_name
 from feeds.consumers import PubSubConsumer, StreamConsumer
 from feeds.pipeline import Pipeline
 from feeds.publish import encode_messages, publish
-from feeds.schema import MAX_BATCH, MAX_MESSAGE_BYTES
-from tests.helpers import wait_for
+from feeds.schema import MAX_BATCH, MAX_MESSAGE_BYTES, parse_message
+from tests.helpers import make_event, wait_for
+from tests.test_fuzz import encode_loose, event_like, messages
 
 AUTH = {"Authorization": "Bearer test-token"}
 HAN = "城市运行全景一网统管应急指挥调度中心"  # 3 bytes a character in UTF-8
+ALIASES = load_city("shenzhen").aliases
 
 
 def stored(engine) -> int:
@@ -136,3 +139,43 @@ def test_messages_fit_hold_every_event_in_order_and_are_full(evs, max_events, ma
     for m, b, nxt in zip(messages, decoded, decoded[1:]):
         # greedy: a message ends only where the next event would break a limit
         assert len(b) == max_events or len(m) + 1 + len(orjson.dumps(nxt[0])) > max_bytes
+
+
+# RFC 3339 at any offset and any date: accepted as text, re-encoded as epoch ms, they must stay valid.
+offsets = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+rfc3339 = st.builds(lambda d, tz: d.replace(tzinfo=tz).isoformat(), st.datetimes(), offsets)
+# Mostly valid events (the fuzz corpus is mostly invalid ones), every optional field in play.
+valid_like = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=128), "ts": rfc3339 | st.integers(0, 2**45),
+     "kind": st.from_regex(r"[a-z0-9_]{1,64}", fullmatch=True), "district": st.sampled_from(sorted(ALIASES))},
+    optional={"severity": st.integers(1, 4), "title": st.text(max_size=200), "detail": st.text(max_size=300),
+              "street": st.text(max_size=128), "source": st.text(max_size=128), "unit": st.text(max_size=32),
+              "value": st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**63, 2**63 - 1),
+              "lat": st.floats(-90, 90), "lon": st.floats(-180, 180), "domain": st.just("traffic")})
+dated = st.lists(valid_like, min_size=1, max_size=5).map(encode_loose) | event_like.map(encode_loose)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(raw=messages | dated, domain=st.sampled_from(["traffic", None]))
+def test_what_is_accepted_is_accepted_again_once_re_encoded(raw, domain):
+    received = now_ms()
+    for ev in parse_message(raw, domain, ALIASES, received).events:
+        again = parse_message(orjson.dumps([ev.to_message()]), ev.domain, ALIASES, received)
+        assert not again.rejects, (ev, again.rejects)
+        assert [e.to_message() for e in again.events] == [ev.to_message()]
+
+
+@pytest.mark.parametrize("ts", ["1999-12-31T23:59:59Z", "0001-01-01T00:00:00+08:00", "2100-01-01T08:00:00+08:00"])
+def test_out_of_range_dates_are_refused_not_accepted_then_lost(ts, app, client, redis_client, redis_url, pg_engine):
+    # Once accepted as text and forwarded as epoch ms (then dead-lettered), or a 500, or a poison stream entry.
+    r = client.post("/api/events?domain=traffic", data=orjson.dumps([make_event(1, ts=ts), make_event(2)]),
+                    headers=AUTH)
+    assert r.status_code == 202 and r.json["accepted"] == 1
+    assert [(x["index"], x["reason"]) for x in r.json["rejected"]] == [(0, "invalid_field")]
+    publish(redis_client, "traffic", make_event(3, ts=ts), "stream")
+    publish(redis_client, "traffic", make_event(4), "stream")
+    svc = app.server.extensions["panorama"]
+    with StreamConsumer(svc.pipeline(), lambda: redis_client.__class__.from_url(redis_url), consumer="t") as c:
+        wait_for(lambda: stored(pg_engine) == 2, timeout=30, message="the two valid events stored")
+        assert c.reconnects == 0
+    assert [orjson.loads(x)["reason"] for x in redis_client.lrange(deadletter_key(), 0, -1)] == ["invalid_field"] * 2
