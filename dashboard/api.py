@@ -14,7 +14,7 @@ from dashboard import auth, health, live, queries
 from dashboard.services import Services
 from feeds.channels import DOMAINS, feed_name
 from feeds.pipeline import Batch, now_ms
-from feeds.publish import encode
+from feeds.publish import encode_messages
 from feeds.schema import MAX_MESSAGE_BYTES
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -113,16 +113,20 @@ def post_events():
     pipeline = svc.pipeline()
     batch = Batch()
     channel = feed_name(domain or "http", svc.config["PANORAMA_FEED_PREFIX"])
-    pipeline.add(batch, channel, domain, raw, now_ms())
+    now = now_ms()
+    pipeline.add(batch, channel, domain, raw, now, received_ms=now)
     by_domain: dict[str, list] = {}
     for ev in batch.events:
         by_domain.setdefault(ev.domain, []).append(ev.to_message())
     pipe = svc.redis.pipeline(transaction=False)
     for dom, evs in by_domain.items():
-        # The stream is the durable hand-over: ingest stores and acknowledges it.
-        pipe.xadd(feed_name(dom, svc.config["PANORAMA_FEED_PREFIX"]), {"data": encode(evs)},
-                  maxlen=1_000_000, approximate=True)
-    pipeline.dead_letters(pipe, batch.rejects, now_ms())
+        # The stream is the durable hand-over: ingest stores and acknowledges it. Re-encoded events grow
+        # (the domain, the severity, the district's code), so they go in as many entries as the limits need:
+        # an entry over them would be dead-lettered after the 202 had promised it.
+        for payload in encode_messages(evs):
+            pipe.xadd(feed_name(dom, svc.config["PANORAMA_FEED_PREFIX"]), {"data": payload},
+                      maxlen=1_000_000, approximate=True)
+    pipeline.dead_letters(pipe, batch.rejects, now)
     pipe.execute()
     rejected = [{"index": r.index, "reason": r.reason, "message": r.message} for _, r in batch.rejects]
     if not batch.events:

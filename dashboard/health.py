@@ -21,9 +21,12 @@ RATE_MINUTES = 5
 def feed_freshness(conn, now_ms: int, stale_after: dict[str, int]) -> dict[str, dict]:
     """Return each domain's last-event age, recent rate and whether it is stale."""
     last = {row.domain: row.last_received_ms for row in conn.execute(select(feed_state))}
-    since = now_ms - now_ms % 60_000 - (RATE_MINUTES - 1) * 60_000
+    end = now_ms - now_ms % 60_000 + 60_000
+    since = end - RATE_MINUTES * 60_000
     dm = district_minutes.c
-    rates = dict(conn.execute(select(dm.domain, func.sum(dm.n)).where(dm.minute_ms >= since).group_by(dm.domain)).all())
+    # Bounded above too: minutes still to come (clock skew, rows from before ts was bounded) are no rate yet.
+    rates = dict(conn.execute(select(dm.domain, func.sum(dm.n)).where(dm.minute_ms >= since, dm.minute_ms < end)
+                              .group_by(dm.domain)).all())
     out = {}
     for domain in DOMAINS:
         age = None if domain not in last else max(0.0, round((now_ms - last[domain]) / 1000, 1))

@@ -14,7 +14,7 @@ from dashboard.gateway import CLIENTS_KEY_PREFIX
 from dashboard.health import feed_freshness
 from dashboard.models import tasks
 from dashboard.services import Services
-from feeds.channels import INGEST_GROUP, feed_names, ingested_counts_key, reject_counts_key
+from feeds.channels import INGEST_GROUP, deadletter_key, feed_names, ingested_counts_key, reject_counts_key
 from feeds.consumers import DROPPED_KEY
 from feeds.pipeline import LAG_KEY
 
@@ -64,7 +64,8 @@ class PanoramaCollector:
         pipe.hgetall(reject_counts_key(prefix))
         pipe.hgetall(LAG_KEY)
         pipe.hgetall(DROPPED_KEY)
-        ingested, rejected, lag, dropped = pipe.execute()
+        pipe.llen(deadletter_key(prefix))
+        ingested, rejected, lag, dropped, letters = pipe.execute()
         d = CounterMetricFamily("panorama_ingest_dropped", "pub/sub events lost to a long database outage",
                                 labels=["domain"])
         for domain, n in sorted(dropped.items()):
@@ -80,6 +81,10 @@ class PanoramaCollector:
             domain, _, reason = key.decode().partition("|")
             r.add_metric([domain, reason], int(n))
         yield r
+        kept = GaugeMetricFamily("panorama_deadletter_entries",
+                                 "rejects kept in the dead-letter list (capped; older ones are only counted)")
+        kept.add_metric([], letters)
+        yield kept
         g = GaugeMetricFamily("panorama_ingest_lag_seconds",
                               "time from arrival in Redis to commit in SQL, last batch", labels=["domain"])
         for domain, ms in sorted(lag.items()):

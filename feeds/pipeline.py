@@ -54,11 +54,12 @@ class Pipeline:
         self.deadletter_cap = deadletter_cap
         self.tz = tz  # the city's zone: incidents' opened_at is RFC 3339 with its offset, as in the API
 
-    def add(self, batch: Batch, channel: str, domain: str | None, raw: bytes | str, arrived_ms: int) -> None:
-        """Parse one message into the batch."""
+    def add(self, batch: Batch, channel: str, domain: str | None, raw: bytes | str, arrived_ms: int,
+            received_ms: int | None = None) -> None:
+        """Parse one message into the batch; ``received_ms`` (default: now) is the clock ts may not run ahead of."""
         if not batch:
             batch.started = time.monotonic()
-        parsed = parse_message(raw, domain, self.districts)
+        parsed = parse_message(raw, domain, self.districts, now_ms() if received_ms is None else received_ms)
         batch.events.extend(parsed.events)
         batch.rejects.extend((channel, r) for r in parsed.rejects)
         if domain is not None and parsed.events:
@@ -83,14 +84,19 @@ class Pipeline:
         return result
 
     def dead_letters(self, pipe, rejects: list[tuple[str, Reject]], at_ms: int) -> None:
-        """Queue each reject on the capped dead-letter list and its counter, on a Redis pipeline."""
+        """Queue each reject on the capped dead-letter list and its counter, on a Redis pipeline.
+
+        An entry keeps a bounded prefix of the payload with its length and hash (``Reject.of``), so the
+        list is capped in bytes as well as in entries.
+        """
         if not rejects:
             return
         key = deadletter_key(self.prefix)
         for channel, rej in rejects:
             domain = channel.rpartition(":")[2] or "unknown"
             pipe.lpush(key, orjson.dumps({"reason": rej.reason, "message": rej.message, "channel": channel,
-                                          "index": rej.index, "at": at_ms, "payload": rej.payload}))
+                                          "index": rej.index, "at": at_ms, "payload": rej.payload,
+                                          "payload_bytes": rej.size, "payload_sha256": rej.sha256}))
             pipe.hincrby(reject_counts_key(self.prefix), f"{domain}|{rej.reason}", 1)
         pipe.ltrim(key, 0, self.deadletter_cap - 1)
         log.info("rejected %d message(s): %s", len(rejects),

@@ -1,25 +1,59 @@
-"""Publish events to the feeds over pub/sub or streams (for publishers, tests, the simulator)."""
+"""Publish events to the feeds over pub/sub or streams (for publishers, tests, the simulator, the API)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Sequence
 
 import orjson
 
 from feeds.channels import DEFAULT_PREFIX, feed_name
+from feeds.schema import MAX_BATCH, MAX_MESSAGE_BYTES
 
 Transport = Literal["pubsub", "stream"]
 
 
 def encode(events: dict | list[dict]) -> bytes:
-    """Encode one event or a batch as the UTF-8 JSON a feed message carries."""
+    """Encode one event or a batch as the UTF-8 JSON a feed message carries (as it is: no limit checked)."""
     return orjson.dumps(events)
 
 
+def encode_messages(events: dict | Sequence[dict], max_events: int = MAX_BATCH,
+                    max_bytes: int = MAX_MESSAGE_BYTES) -> list[bytes]:
+    """Encode events as feed messages that each fit the transport limits, in order.
+
+    One event stays one JSON object; a sequence is cut into arrays of at most ``max_events``
+    events and ``max_bytes`` encoded bytes (bytes, not characters: Chinese text is 3 bytes a
+    character), so everything sent is stored rather than dead-lettered as ``too_large``.
+    Raises ``ValueError`` before anything is sent when one event alone cannot fit.
+    """
+    if isinstance(events, dict):
+        events = [events]
+        single = True
+    else:
+        single = False
+    parts = [orjson.dumps(e) for e in events]
+    for i, part in enumerate(parts):
+        if len(part) + (0 if single else 2) > max_bytes:
+            raise ValueError(f"event {i} encodes to {len(part)} bytes; a feed message holds at most {max_bytes}")
+    if single:
+        return parts
+    out: list[bytes] = []
+    start, size = 0, 2  # size of "[" + parts[start:i] joined by "," + "]"
+    for i, part in enumerate(parts):
+        grown = size + len(part) + (1 if i > start else 0)
+        if i > start and (i - start >= max_events or grown > max_bytes):
+            out.append(b"[" + b",".join(parts[start:i]) + b"]")
+            start, grown = i, 2 + len(part)
+        size = grown
+    if parts:
+        out.append(b"[" + b",".join(parts[start:]) + b"]")
+    return out
+
+
 def publish(redis, domain: str, events: dict | list[dict], transport: Transport = "pubsub",
-            prefix: str = DEFAULT_PREFIX, maxlen: int | None = 1_000_000) -> None:
-    """Send one message (an event or a batch of at most 1,000) to a domain's feed."""
-    send_raw(redis, domain, encode(events), transport, prefix, maxlen)
+            prefix: str = DEFAULT_PREFIX, maxlen: int | None = 1_000_000) -> int:
+    """Send events to a domain's feed, in as many messages as the limits need; return how many."""
+    return publish_many(redis, [(domain, events)], transport, prefix, maxlen)
 
 
 def send_raw(redis, domain: str, payload: bytes | str, transport: Transport = "pubsub",
@@ -35,11 +69,11 @@ def send_raw(redis, domain: str, payload: bytes | str, transport: Transport = "p
 
 def publish_many(redis, messages: Iterable[tuple[str, dict | list[dict]]], transport: Transport = "pubsub",
                  prefix: str = DEFAULT_PREFIX, maxlen: int | None = 1_000_000) -> int:
-    """Send many ``(domain, events)`` messages in one pipeline round trip; return how many."""
+    """Send many ``(domain, events)`` in one pipeline round trip, each cut to fit; return the messages sent."""
+    # Encode everything first: an event that cannot fit raises before anything is sent.
+    encoded = [(domain, payload) for domain, events in messages for payload in encode_messages(events)]
     pipe = redis.pipeline(transaction=False)
-    n = 0
-    for domain, events in messages:
-        send_raw(pipe, domain, encode(events), transport, prefix, maxlen)
-        n += 1
+    for domain, payload in encoded:
+        send_raw(pipe, domain, payload, transport, prefix, maxlen)
     pipe.execute()
-    return n
+    return len(encoded)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Annotated, Any, Mapping
@@ -29,6 +30,14 @@ MAX_BATCH = 1000
 # Timestamps outside this range are typos (seconds sent as ms, year 20260), not events.
 _TS_MIN_MS = 946_684_800_000  # 2000-01-01
 _TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
+# SPEC section 3: a ts may run this far ahead of the receiver's clock (publishers' clocks drift);
+# beyond it a far-future time would stick as a feed's newest event and in future minutes' counts.
+MAX_CLOCK_SKEW_MS = 5 * 60_000
+# What a reject keeps of its raw message: a prefix whose JSON text is at most this many bytes (control
+# characters escape to six bytes each), plus the whole message's length and hash. A dead letter is then
+# a bounded size whatever was sent, so the list's entry cap bounds its bytes too.
+PAYLOAD_PREFIX_BYTES = 1024
+MESSAGE_CHARS = 256
 
 # JSON has no NaN or infinity; allow_inf_nan guards the HTTP path and Python callers too.
 Number = StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
@@ -80,7 +89,18 @@ class Event(BaseModel):
 
     @field_validator("ts", mode="plain")
     @classmethod
-    def _parse_ts(cls, v: Any) -> datetime:
+    def _parse_ts(cls, v: Any, info: ValidationInfo) -> datetime:
+        dt = cls._ts(v)
+        received_ms = (info.context or {}).get("received_ms")
+        if received_ms is not None and dt.timestamp() * 1000 > received_ms + MAX_CLOCK_SKEW_MS:
+            ahead = (dt.timestamp() * 1000 - received_ms) / 60_000
+            raise ValueError(f"{dt.isoformat()} is {ahead:,.0f} minutes ahead of the receiver's clock "
+                             f"(at most {MAX_CLOCK_SKEW_MS // 60_000})")
+        return dt
+
+    @staticmethod
+    def _ts(v: Any) -> datetime:
+        """Parse RFC 3339 with an offset or epoch milliseconds (2000..2100) as aware UTC."""
         if isinstance(v, int) and not isinstance(v, bool):
             if not _TS_MIN_MS <= v < _TS_MAX_MS:
                 raise ValueError("epoch milliseconds out of range 2000..2100")
@@ -94,7 +114,14 @@ class Event(BaseModel):
                 raise ValueError("RFC 3339 date-time expected") from None
             if dt.tzinfo is None:
                 raise ValueError("RFC 3339 date-time needs an offset")
-            return dt.astimezone(timezone.utc)
+            # The same range as epoch ms: the API forwards ts as epoch ms, which ingest must accept again.
+            try:
+                utc = dt.astimezone(timezone.utc)
+            except OverflowError:  # 0001-01-01T00:00:00+08:00 has no UTC date
+                raise ValueError("date-time out of range 2000..2100") from None
+            if not _TS_MIN_MS <= utc.timestamp() * 1000 < _TS_MAX_MS:
+                raise ValueError("date-time out of range 2000..2100")
+            return utc
         raise ValueError("RFC 3339 string or epoch milliseconds expected")
 
     @field_validator("district")
@@ -119,12 +146,40 @@ class Event(BaseModel):
 
 @dataclass(frozen=True)
 class Reject:
-    """A message or an event that broke the schema, with the reason it is counted under."""
+    """A message or an event that broke the schema, with the reason it is counted under.
+
+    It keeps a bounded prefix of the raw payload, the payload's length in bytes and its SHA-256,
+    never the payload itself: hostile volume must not cost memory in proportion to its size.
+    """
 
     reason: str
     message: str
-    payload: str
+    payload: str  # a prefix of the raw payload, as text (invalid UTF-8 replaced)
     index: int | None = None
+    size: int = 0
+    sha256: str = ""
+
+    @classmethod
+    def of(cls, reason: str, message: str, raw: bytes | str, index: int | None = None) -> "Reject":
+        """Return the reject of a raw payload, keeping only its prefix, length and hash."""
+        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        return cls(reason, message[:MESSAGE_CHARS], payload_prefix(data), index, len(data),
+                   hashlib.sha256(data).hexdigest())
+
+
+def payload_prefix(data: bytes, limit: int = PAYLOAD_PREFIX_BYTES) -> str:
+    """Return the longest prefix of ``data`` as text whose JSON encoding (quotes aside) is at most ``limit`` bytes."""
+    text = data[:limit].decode("utf-8", "replace")
+    if len(orjson.dumps(text)) - 2 <= limit:
+        return text
+    lo, hi = 0, len(text)  # escapes made it longer: find the longest prefix that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(orjson.dumps(text[:mid])) - 2 <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
 
 
 @dataclass
@@ -145,6 +200,8 @@ def _reason_of(err: ValidationError) -> tuple[str, str]:
         return "missing_field", f"{loc}: required"
     if msg.startswith("domain: required"):
         return "missing_field", msg
+    if "ahead of the receiver's clock" in msg:
+        return "future_ts", f"{loc}: {msg}"
     if loc == "district" and "unknown district" in msg:
         return "unknown_district", msg
     if "does not match channel domain" in msg or "unknown domain" in msg:
@@ -156,59 +213,58 @@ def _reason_of(err: ValidationError) -> tuple[str, str]:
     return "invalid_field", f"{loc}: {msg}"
 
 
-def _text(raw: bytes | str, limit: int = MAX_MESSAGE_BYTES) -> str:
-    if isinstance(raw, bytes):
-        return raw[:limit].decode("utf-8", "replace")
-    return raw[:limit]
-
-
 def validate_event(obj: Any, context: Mapping[str, Any]) -> Event | Reject:
     """Validate one decoded JSON value as an event."""
     if not isinstance(obj, dict):
-        return Reject("not_an_object", "an event must be a JSON object", _text(orjson.dumps(obj)))
+        return Reject.of("not_an_object", "an event must be a JSON object", orjson.dumps(obj))
     try:
         return Event.model_validate(obj, context=context)
     except ValidationError as err:
         reason, message = _reason_of(err)
-        return Reject(reason, message, _text(orjson.dumps(obj)))
+        return Reject.of(reason, message, orjson.dumps(obj))
 
 
 def parse_message(
     raw: bytes | str,
     domain: str | None,
     districts: Mapping[str, str] | None,
+    received_ms: int | None = None,
 ) -> Parsed:
-    """Parse one feed message (an event or an array of events) for a channel's domain."""
+    """Parse one feed message (an event or an array of events) for a channel's domain.
+
+    ``received_ms`` is the receiver's clock: events more than MAX_CLOCK_SKEW_MS ahead of it are
+    rejected (``future_ts``). Without it only the 2000..2100 range is checked (pure callers).
+    """
     out = Parsed()
     size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > MAX_MESSAGE_BYTES:
-        out.rejects.append(Reject("too_large", f"message is {size} bytes, limit {MAX_MESSAGE_BYTES}", _text(raw)))
+        out.rejects.append(Reject.of("too_large", f"message is {size} bytes, limit {MAX_MESSAGE_BYTES}", raw))
         return out
     try:
         decoded = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         text = str(err)
         if "not valid UTF-8" in text:
-            out.rejects.append(Reject("not_utf8", "not UTF-8 text", _text(raw)))
+            out.rejects.append(Reject.of("not_utf8", "not UTF-8 text", raw))
             return out
         reason = "non_finite" if ("infinity" in text or _NON_FINITE.search(_bytes(raw))) else "invalid_json"
-        out.rejects.append(Reject(reason, f"invalid JSON: {text}", _text(raw)))
+        out.rejects.append(Reject.of(reason, f"invalid JSON: {text}", raw))
         return out
     items = decoded if isinstance(decoded, list) else [decoded]
     if isinstance(decoded, list):
         if not decoded:
-            out.rejects.append(Reject("empty_batch", "an array must hold at least one event", _text(raw)))
+            out.rejects.append(Reject.of("empty_batch", "an array must hold at least one event", raw))
             return out
         if len(decoded) > MAX_BATCH:
             out.rejects.append(
-                Reject("batch_too_large", f"{len(decoded)} events in one message, limit {MAX_BATCH}", _text(raw))
+                Reject.of("batch_too_large", f"{len(decoded)} events in one message, limit {MAX_BATCH}", raw)
             )
             return out
-    context = {"districts": districts, "domain": domain}
+    context = {"districts": districts, "domain": domain, "received_ms": received_ms}
     for i, obj in enumerate(items):
         result = validate_event(obj, context)
         if isinstance(result, Reject):
-            out.rejects.append(Reject(result.reason, result.message, result.payload, i if len(items) > 1 else None))
+            out.rejects.append(replace(result, index=i if len(items) > 1 else None))
         else:
             out.events.append(result)
     return out

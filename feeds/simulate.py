@@ -231,7 +231,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=20.0,
                         help="average events per simulated second over a day (default 20: at --speed 1 about "
                              "4/s of wall time at 03:00, 39/s at 08:30, 20/s at an average hour)")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="simulated seconds per wall second (default 1); above 1, start in the past (--start): "
+                             "ingest rejects events more than 5 minutes ahead of its clock (future_ts)")
     parser.add_argument("--seed", type=int, help="seed for a reproducible day (ids sim-<seed>-...)")
     parser.add_argument("--transport", choices=("pubsub", "stream"), default="pubsub")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="feed name prefix (default feeds)")

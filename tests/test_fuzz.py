@@ -17,7 +17,7 @@ from tests.helpers import make_user, TEST_PASSWORD
 from tests.test_api import AUTH, ingest_now, now_event
 
 REASONS = {"invalid_json", "not_utf8", "non_finite", "missing_field", "wrong_type", "invalid_field",
-           "unknown_district", "domain_mismatch", "too_large", "batch_too_large", "empty_batch", "not_an_object"}
+           "unknown_district", "domain_mismatch", "too_large", "batch_too_large", "empty_batch", "not_an_object", "future_ts"}
 CITY = load_city("shenzhen")
 # Modest counts: the whole file runs in well under a minute on two shared cores.
 FAST = settings(max_examples=500, deadline=None, database=None)
