@@ -41,6 +41,7 @@ import redis
 
 from bench.procs import ROOT, Processes, quit_browser
 from feeds.channels import INGEST_GROUP, feed_names
+from feeds.consumers import trim_acknowledged as trim_stream
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -175,21 +176,13 @@ class Publisher(threading.Thread):
 
 
 def trim_acknowledged(client: redis.Redis) -> int:
-    """Drop stream entries the ingest group has read and acknowledged; return the entries left in the streams."""
+    """Drop stream entries every group has acknowledged (ingest does it too); return the entries left."""
     left = 0
     for stream in feed_names(PREFIX):
         try:
-            groups = {g["name"].decode() if isinstance(g["name"], bytes) else g["name"]: g
-                      for g in client.xinfo_groups(stream)}
+            trim_stream(client, stream)
         except redis.ResponseError:
             continue
-        group = groups.get(INGEST_GROUP)
-        if group is None:
-            continue
-        summary = client.xpending(stream, INGEST_GROUP)
-        keep_from = summary["min"] if summary["pending"] else group["last-delivered-id"]
-        # MINID keeps every entry >= keep_from: the oldest unacknowledged one, or the last delivered one.
-        client.xtrim(stream, minid=keep_from, approximate=False)
         left += client.xlen(stream)
     return left
 

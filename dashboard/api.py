@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 from dashboard import auth, health, live, queries
 from dashboard.services import Services
 from feeds.channels import DOMAINS, feed_name
-from feeds.pipeline import Batch, now_ms
+from feeds.pipeline import Batch
 from feeds.publish import encode_messages
 from feeds.schema import MAX_MESSAGE_BYTES
 
@@ -23,9 +23,10 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 class ApiError(Exception):
     """An error answered as ``{"error": {"code", "message"}}`` with an HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str, **extra):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None, **extra):
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.headers = headers or {}
 
 
 class IdConverter(IntegerConverter):
@@ -48,7 +49,7 @@ def json_errors(blueprint: Blueprint) -> Blueprint:
 
     @blueprint.errorhandler(ApiError)
     def _api_error(err: ApiError):
-        return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status
+        return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status, err.headers
 
     @blueprint.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
@@ -113,19 +114,22 @@ def post_events():
     pipeline = svc.pipeline()
     batch = Batch()
     channel = feed_name(domain or "http", svc.config["PANORAMA_FEED_PREFIX"])
-    now = now_ms()
+    now = svc.clock()
     pipeline.add(batch, channel, domain, raw, now, received_ms=now)
     by_domain: dict[str, list] = {}
     for ev in batch.events:
         by_domain.setdefault(ev.domain, []).append(ev.to_message())
+    prefix = svc.config["PANORAMA_FEED_PREFIX"]
+    # Re-encoded events grow (the domain, the severity, the district's code), so they go in as many
+    # entries as the limits need: an entry over them would be dead-lettered after the 202 had promised it.
+    entries = {feed_name(dom, prefix): encode_messages(evs) for dom, evs in by_domain.items()}
+    _check_room(svc, entries)
     pipe = svc.redis.pipeline(transaction=False)
-    for dom, evs in by_domain.items():
-        # The stream is the durable hand-over: ingest stores and acknowledges it. Re-encoded events grow
-        # (the domain, the severity, the district's code), so they go in as many entries as the limits need:
-        # an entry over them would be dead-lettered after the 202 had promised it.
-        for payload in encode_messages(evs):
-            pipe.xadd(feed_name(dom, svc.config["PANORAMA_FEED_PREFIX"]), {"data": payload},
-                      maxlen=1_000_000, approximate=True)
+    for stream, payloads in entries.items():
+        # The stream is the durable hand-over: ingest stores and acknowledges it. No MAXLEN: trimming by
+        # length would drop entries nobody has read yet, after their 202.
+        for payload in payloads:
+            pipe.xadd(stream, {"data": payload})
     pipeline.dead_letters(pipe, batch.rejects, now)
     pipe.execute()
     rejected = [{"index": r.index, "reason": r.reason, "message": r.message} for _, r in batch.rejects]
@@ -165,6 +169,18 @@ def _app_not_found(err: HTTPException):
     if _is_api_path():
         return auth.error(404, "not_found", f"no API route {request.path!r}")
     return err
+
+
+def _check_room(svc, entries: dict[str, list[bytes]]) -> None:
+    """Refuse (503 backlog_full) before accepting anything when a stream would grow past its cap."""
+    cap = svc.config["PANORAMA_STREAM_CAP"]
+    pipe = svc.redis.pipeline(transaction=False)
+    for stream in entries:
+        pipe.xlen(stream)
+    for (stream, payloads), length in zip(entries.items(), pipe.execute()):
+        if length + len(payloads) > cap:
+            raise ApiError(503, "backlog_full", f"{stream} holds {length} entries ingest has not stored yet "
+                           f"(at most {cap}): try again later", headers={"Retry-After": "5"})
 
 
 def _check_ingest_token(expected: str | None) -> None:

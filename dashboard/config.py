@@ -53,6 +53,10 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # Pub/sub events one consumer holds in memory while the database is down; beyond it they are
         # counted in panorama:ingest:dropped (streams hold nothing in memory: entries wait in Redis).
         "PANORAMA_HOLD_LIMIT": 100_000,
+        # Entries a feed stream may hold before POST /api/events answers 503 backlog_full. Nothing of ours
+        # trims a stream by length (that would drop entries nobody has read); ingest trims what every
+        # consumer group has acknowledged, so the streams stay short while ingest keeps up.
+        "PANORAMA_STREAM_CAP": 1_000_000,
         "PANORAMA_STALE_AFTER": dict(DEFAULT_STALE_AFTER),
         "PANORAMA_AUTO_MIGRATE": True,
         # Where browsers reach the gateway; unset: ws://<the page's host>:PANORAMA_WS_PORT/

@@ -23,6 +23,9 @@ _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 DROPPED_KEY = "panorama:ingest:dropped"  # pub/sub events lost to a long database outage, by domain
 
 
+TRIM_EVERY_S = 1.0
+
+
 def events_in(raw: bytes | str) -> int:
     """Count the events a message carries without validating them (1 for anything but a JSON array)."""
     try:
@@ -167,11 +170,15 @@ class Consumer:
                 self.database_ok.set()
                 self.flushed += len(batch)
                 self._batch = Batch()
+                self._after_flush(bus)
             elif stopping:
                 return
 
     def _connect(self, bus: redis.Redis) -> None:
         raise NotImplementedError
+
+    def _after_flush(self, bus: redis.Redis) -> None:
+        """Tidy up after a batch is stored and acknowledged (nothing by default)."""
 
     def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> bool:
         """Add what arrives within ``wait`` seconds to the batch; return whether more is waiting."""
@@ -242,6 +249,20 @@ class StreamConsumer(Consumer):
         # Events per stream entry in the last read; entries may carry up to 1,000, so assume the most
         # until a read says otherwise (else one first read of a batched backlog could be huge).
         self._per_entry = float(MAX_BATCH)
+        self._next_trim, self._trim_due = 0.0, False
+
+    def _after_flush(self, bus: redis.Redis) -> None:
+        self._trim_due = True
+
+    def _trim(self, bus: redis.Redis) -> None:
+        # At most once a second, and after the last flush too: acknowledged entries go, so the streams stay
+        # short while ingest keeps up (another group's unacknowledged entries stay).
+        self._trim_due, self._next_trim = False, time.monotonic() + TRIM_EVERY_S
+        for stream in self.channels:
+            try:
+                trim_acknowledged(bus, stream)
+            except redis.ResponseError as err:  # a server without XINFO / MINID: the streams just grow
+                log.warning("%s: could not trim %s (%s)", self.name, stream, err)
 
     def _connect(self, bus: redis.Redis) -> None:
         for stream in self.channels:
@@ -252,6 +273,8 @@ class StreamConsumer(Consumer):
         self._batch = Batch()
 
     def _read(self, bus: redis.Redis, batch: Batch, room: int, wait: float) -> bool:
+        if self._trim_due and time.monotonic() >= self._next_trim:
+            self._trim(bus)
         if time.monotonic() >= self._next_claim:
             self._claim(bus, batch)
             self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
@@ -314,6 +337,45 @@ class StreamConsumer(Consumer):
                 self.pipeline.add(batch, stream, domain, data, arrived)
                 n += 1
         return n
+
+
+def _after(entry_id: bytes | str) -> str:
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def trim_point(bus: redis.Redis, stream: str) -> str | None:
+    """Return the id below which every consumer group of ``stream`` has acknowledged every entry (None: none).
+
+    The groups' delivery points are read before their pending lists: an entry delivered in between is
+    either above the point read or still pending, so it is never counted as acknowledged.
+    """
+    groups = bus.xinfo_groups(stream)
+    if not groups:
+        return None
+    points = []
+    for group in groups:
+        name = group["name"]
+        point = _after(group["last-delivered-id"])
+        pending = bus.xpending(stream, name)
+        if pending["pending"]:
+            oldest = pending["min"]
+            point = min(point, oldest.decode() if isinstance(oldest, bytes) else oldest, key=_id_key)
+        points.append(point)
+    return min(points, key=_id_key)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def trim_acknowledged(bus: redis.Redis, stream: str) -> int:
+    """Delete the entries of ``stream`` that every consumer group has acknowledged; return how many."""
+    point = trim_point(bus, stream)
+    if point is None or point == "0-1":
+        return 0
+    return bus.xtrim(stream, minid=point, approximate=False)
 
 
 def ensure_group(bus: redis.Redis, stream: str, group: str) -> None:
