@@ -21,7 +21,7 @@ from feeds.channels import (
     ingested_counts_key,
     reject_counts_key,
 )
-from feeds.schema import Event, Reject, parse_message
+from feeds.schema import MAX_CLOCK_SKEW_MS, Event, Reject, parse_message
 
 log = logging.getLogger(__name__)
 LAG_KEY = "panorama:ingest:lag_ms"
@@ -56,10 +56,19 @@ class Pipeline:
 
     def add(self, batch: Batch, channel: str, domain: str | None, raw: bytes | str, arrived_ms: int,
             received_ms: int | None = None) -> None:
-        """Parse one message into the batch; ``received_ms`` (default: now) is the clock ts may not run ahead of."""
+        """Parse one message into the batch; ``received_ms`` is the clock ts may not run ahead of.
+
+        By default it is the later of this host's clock and the message's arrival (a stream entry's id is
+        Redis's clock when it was added): an event the API took within the allowed skew is not turned away
+        here because this host's clock runs behind the API's. An entry id is the publisher's to choose,
+        so it is trusted only up to the allowed skew.
+        """
         if not batch:
             batch.started = time.monotonic()
-        parsed = parse_message(raw, domain, self.districts, now_ms() if received_ms is None else received_ms)
+        if received_ms is None:
+            now = now_ms()
+            received_ms = max(now, min(arrived_ms, now + MAX_CLOCK_SKEW_MS))
+        parsed = parse_message(raw, domain, self.districts, received_ms)
         batch.events.extend(parsed.events)
         batch.rejects.extend((channel, r) for r in parsed.rejects)
         if domain is not None and parsed.events:

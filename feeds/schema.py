@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Annotated, Any, Mapping
 
@@ -29,6 +29,8 @@ MAX_BATCH = 1000
 # Timestamps outside this range are typos (seconds sent as ms, year 20260), not events.
 _TS_MIN_MS = 946_684_800_000  # 2000-01-01
 _TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
 # SPEC section 3: a ts may run this far ahead of the receiver's clock (publishers' clocks drift);
 # beyond it a far-future time would stick as a feed's newest event and in future minutes' counts.
 MAX_CLOCK_SKEW_MS = 5 * 60_000
@@ -78,7 +80,7 @@ class Event(BaseModel):
     @cached_property
     def ts_ms(self) -> int:
         """Return the event time as epoch milliseconds."""
-        return int(self.ts.timestamp() * 1000)
+        return epoch_ms(self.ts)
 
     def to_message(self) -> dict:
         """Return the event as a feed message object again (``ts`` in epoch ms, no empty fields)."""
@@ -91,8 +93,8 @@ class Event(BaseModel):
     def _parse_ts(cls, v: Any, info: ValidationInfo) -> datetime:
         dt = cls._ts(v)
         received_ms = (info.context or {}).get("received_ms")
-        if received_ms is not None and dt.timestamp() * 1000 > received_ms + MAX_CLOCK_SKEW_MS:
-            ahead = (dt.timestamp() * 1000 - received_ms) / 60_000
+        if received_ms is not None and epoch_ms(dt) > received_ms + MAX_CLOCK_SKEW_MS:
+            ahead = (epoch_ms(dt) - received_ms) / 60_000
             raise ValueError(f"{dt.isoformat()} is {ahead:,.0f} minutes ahead of the receiver's clock "
                              f"(at most {MAX_CLOCK_SKEW_MS // 60_000})")
         return dt
@@ -103,7 +105,8 @@ class Event(BaseModel):
         if isinstance(v, int) and not isinstance(v, bool):
             if not _TS_MIN_MS <= v < _TS_MAX_MS:
                 raise ValueError("epoch milliseconds out of range 2000..2100")
-            return datetime.fromtimestamp(v / 1000, tz=timezone.utc)
+            # Integer arithmetic: a float division turns some ms values into their neighbour.
+            return _EPOCH + v * _MS
         if isinstance(v, str):
             if "T" not in v[:11] and " " not in v[:11]:
                 raise ValueError("RFC 3339 date-time expected")
@@ -118,7 +121,7 @@ class Event(BaseModel):
                 utc = dt.astimezone(timezone.utc)
             except OverflowError:  # 0001-01-01T00:00:00+08:00 has no UTC date
                 raise ValueError("date-time out of range 2000..2100") from None
-            if not _TS_MIN_MS <= utc.timestamp() * 1000 < _TS_MAX_MS:
+            if not _TS_MIN_MS <= epoch_ms(utc) < _TS_MAX_MS:
                 raise ValueError("date-time out of range 2000..2100")
             return utc
         raise ValueError("RFC 3339 string or epoch milliseconds expected")
@@ -141,6 +144,11 @@ class Event(BaseModel):
         elif self.domain not in DOMAINS:
             raise ValueError(f"domain: unknown domain {self.domain[:32]!r}")
         return self
+
+
+def epoch_ms(dt: datetime) -> int:
+    """Return an aware datetime as whole epoch milliseconds, exactly (no float rounding)."""
+    return (dt - _EPOCH) // _MS
 
 
 @dataclass(frozen=True)

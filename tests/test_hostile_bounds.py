@@ -133,3 +133,27 @@ def test_health_rates_ignore_minutes_still_to_come(ahead_minutes, app, client, p
                            "security", ALIASES)
     EventStore(pg_engine).write(parsed.events, t)
     assert client.get("/api/health").json["feeds"]["security"]["rate_per_min"] == 0.2
+
+
+def test_epoch_milliseconds_round_trip_exactly():
+    # A float division turned about 0.6 % of ms values into their neighbour (1073765352491 -> ...490), so
+    # the stored ts differed from the one sent.
+    stamps = [1_073_765_352_491] + list(range(1_764_000_000_000, 1_764_000_000_000 + 2_000_000, 997))
+    evs = [{"id": f"e{i}", "ts": ts, "kind": "congestion", "district": "futian"} for i, ts in enumerate(stamps)]
+    for start in range(0, len(evs), 500):  # 500 a message keeps it under 64 KiB
+        parsed = parse_message(orjson.dumps(evs[start:start + 500]), "traffic", {"futian": "440304"})
+        assert [e.ts_ms for e in parsed.events] == stamps[start:start + 500]
+
+
+def test_a_stream_entry_id_vouches_for_the_time_only_within_the_skew(pg_engine):
+    # Redis's clock (the entry id) counts as the receiver's when this host's runs behind, but an id is the
+    # publisher's to choose: a far-future id must not carry a far-future ts in with it.
+    pipeline = Pipeline(EventStore(pg_engine), load_city("shenzhen").aliases)
+    now = int(time.time() * 1000)
+    batch = Batch()
+    ok = {"id": "a", "ts": now + 8 * 60_000, "kind": "congestion", "district": "futian"}
+    far = {"id": "b", "ts": now + 400 * 60_000, "kind": "congestion", "district": "futian"}
+    pipeline.add(batch, "feeds:traffic", "traffic", orjson.dumps(ok), now + 4 * 60_000)  # Redis 4 min ahead
+    pipeline.add(batch, "feeds:traffic", "traffic", orjson.dumps(far), now + 398 * 60_000)  # a forged id
+    assert [e.id for e in batch.events] == ["a"]
+    assert [r.reason for _, r in batch.rejects] == ["future_ts"]
