@@ -7,6 +7,8 @@ import os
 import pytest
 import redis as redis_lib
 
+pytest_plugins = ["pytester", "tests.strict_skips"]
+
 
 def pytest_addoption(parser):
     parser.addoption("--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
