@@ -567,11 +567,11 @@ def time_store(store, stats: RunStats):
     insert_pg, touch, write = store._insert_pg, store._touch_feeds, store.write
     saved = store_mod.count_by_minute, incidents_mod.attach
 
-    def timed_insert(conn, rows):
+    def timed_insert(conn, rows, *rest):
         t = perf_counter()
         cte_before = stats.parts.get("insert_cte", 0.0)
         try:
-            return insert_pg(conn, rows)
+            return insert_pg(conn, rows, *rest)
         finally:
             # temp table + COPY: the whole method but for the insert statement (timed by the cursor)
             dt = perf_counter() - t - (stats.parts.get("insert_cte", 0.0) - cte_before)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from dash import Input, Output, Patch, State, ctx, no_update
 from flask import current_app
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from werkzeug.exceptions import BadRequest
 
 from callbacks import district_data
 from dashboard import queries
-from dashboard.callback_guard import allow
+from dashboard.callback_guard import Count, Lang, allow, validated
 from dashboard.figures import make_street_bars, minute_labels
 from dashboard.i18n import kind_label, t
 from feeds.channels import DOMAINS
 from layouts.common import clock_text, ticker_items
-from layouts.district import delta_text, incident_items
+from layouts.district import PAGE_SIZE, delta_text, incident_items
 
 
 def table_rows(rows: list[dict], lang: str, tz: str) -> list[dict]:
@@ -24,6 +28,33 @@ def table_rows(rows: list[dict], lang: str, tz: str) -> list[dict]:
                     "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang), "street": r["street"] or "",
                     "severity": r["severity"], "title": r["title"] or "", "value": value})
     return out
+
+
+# What the drill-down's callbacks take (checked by ``validated``: anything else is a 400).
+Window = Literal[tuple(queries.WINDOWS)]
+Code = Annotated[StrictStr, Field(max_length=64)]
+Page = Annotated[StrictInt, Field(ge=0, le=district_data.MAX_PAGE)]
+PageSize = Annotated[StrictInt, Field(ge=1, le=district_data.MAX_PAGE_ROWS)]  # as the events API's ``limit``
+FilterQuery = Annotated[StrictStr, Field(max_length=district_data.MAX_FILTER_CHARS)]
+
+
+class SortKey(BaseModel):
+    """One column of the table's ``sort_by``."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    column_id: Literal[tuple(district_data.SORTABLE)]
+    direction: Literal["asc", "desc"]
+
+
+SortBy = Annotated[list[SortKey], Field(max_length=len(district_data.SORTABLE))]
+
+
+def district_of(city, code: str):
+    """Return the district a callback names by code or slug, or raise BadRequest."""
+    district = city.resolve(code)
+    if district is None:
+        raise BadRequest("no such district")
+    return district
 
 
 def _trend_patch(trend: dict, tz: str) -> Patch:
@@ -48,18 +79,20 @@ def register_callbacks(app) -> None:
                   Output("district-updated", "children"),
                   Input("district-refresh", "n_intervals"), Input("district-window", "value"),
                   State("district-code", "data"), State("lang", "data"), prevent_initial_call=True)
-    def refresh(_n, window, code, lang):
+    @validated
+    def refresh(_n: Count | None, window: Window, code: Code, lang: Lang):
         svc = current_app.extensions["panorama"]
-        tz = svc.config["PANORAMA_TZ"]
-        district = svc.city.resolve(code)
+        tz, lang = svc.config["PANORAMA_TZ"], lang if lang in ("zh", "en") else "zh"
+        district = district_of(svc.city, code)
         with svc.engine.connect() as conn:
             data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], svc.clock(), tz)
         totals = data["summary"]["totals"]
         deltas = [delta_text(totals[d], data["previous"][d]) for d in DOMAINS]
         # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.
-        streets = make_street_bars(data["summary"]["streets"], lang)
+        streets = make_street_bars(data["summary"]["streets"], lang, other=data["summary"]["other_streets"])
         return ([str(totals[d]) for d in DOMAINS] + [d[0] for d in deltas] + [d[1] for d in deltas]
-                + [streets, _trend_patch(data["trend"], tz), incident_items(data["incidents"], lang, tz),
+                + [streets, _trend_patch(data["trend"], tz),
+                   incident_items(data["incidents"], lang, tz, data["incidents_open"]),
                    ticker_items(data["events"], svc.city, lang, tz),
                    t("updated", lang, t=clock_text(data["now_ms"], tz))])
 
@@ -70,16 +103,23 @@ def register_callbacks(app) -> None:
                   Input("district-events", "filter_query"), Input("district-window", "value"),
                   Input("district-refresh", "n_intervals"),
                   State("district-events", "page_size"), State("district-code", "data"), State("lang", "data"))
-    def events_page(page, sort_by, filter_query, window, _n, size, code, lang):
+    @validated
+    def events_page(page: Page | None, sort_by: SortBy | None, filter_query: FilterQuery | None, window: Window,
+                    _n: Count | None, size: PageSize | None, code: Code, lang: Lang):
         if ctx.triggered_id == "district-refresh" and (page or 0) > 0:
             return no_update, no_update  # only the newest page follows the clock; older pages stay put
         svc = current_app.extensions["panorama"]
+        district = district_of(svc.city, code)
         start, end = queries.window_bounds(svc.clock(), queries.WINDOWS[window])
-        filters = district_data.parse_filter(filter_query)
-        page, size = page or 0, size or 20
+        try:
+            filters = district_data.parse_filter(filter_query)
+        except ValueError as err:
+            raise BadRequest(f"argument filter_query: {err}") from None
+        page, size, lang = page or 0, size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
+        order = [s.model_dump() for s in sort_by or []]
         with svc.engine.connect() as conn:
-            total = district_data.count_events(conn, code, start, end, filters)
-            rows = district_data.event_page(conn, code, start, end, page, size, sort_by, filters,
+            total = district_data.count_events(conn, svc.city, district, start, end, filters)
+            rows = district_data.event_page(conn, district.code, start, end, page, size, order, filters,
                                             extra=1 if total is None else 0)
         if total is None:  # a title filter: rollups cannot count it, so say whether one more page follows
             pages = page + (2 if len(rows) > size else 1)

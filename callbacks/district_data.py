@@ -6,6 +6,7 @@ there are comes from the per-minute rollups, never from ``count(*)`` over the ev
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -21,12 +22,16 @@ from feeds.pipeline import event_view
 
 INCIDENT_ROWS = 20
 TICKER_ROWS = 15
-# Table column -> events column it sorts by.
+MAX_PAGE_ROWS = 200  # rows of one page of the table, as the events API's ``limit`` (SPEC section 6)
+MAX_PAGE = 1_000_000
+MAX_FILTER_CHARS = 2000
+# Table column -> events column it sorts by (every column of the table).
 SORTABLE = {"time": "ts_ms", "domain": "domain", "kind": "kind", "street": "street", "severity": "severity",
-            "title": "title"}
+            "title": "title", "value": "value"}
 # Columns a filter may use; the first four can be counted from rollups as well.
 FILTERABLE = ("domain", "kind", "street", "severity", "title")
 _FILTER = re.compile(r"^\{(?P<col>[^}]+)\}\s+(?P<op>[a-z]*(?:>=|<=|!=|=|>|<)|[a-z]+)\s+(?P<val>.+)$")
+_KIND = re.compile(r"[a-z0-9_]{1,64}")  # what an event's kind may be (SPEC section 3)
 _OPS = {"=": "eq", "eq": "eq", "!=": "ne", "ne": "ne", ">": "gt", "gt": "gt", "<": "lt", "lt": "lt",
         ">=": "ge", "ge": "ge", "<=": "le", "le": "le", "contains": "contains"}
 
@@ -41,7 +46,10 @@ class Filter:
 
 
 def parse_filter(query: str | None) -> list[Filter]:
-    """Parse DataTable's ``filter_query`` (``{col} op value && ...``); clauses it cannot serve are dropped."""
+    """Parse DataTable's ``filter_query`` (``{col} op value && ...``); clauses it cannot serve are dropped.
+
+    A severity that is not a finite number raises ValueError: the caller answers it as bad input.
+    """
     out = []
     for part in (query or "").split(" && "):
         m = _FILTER.match(part.strip())
@@ -54,8 +62,20 @@ def parse_filter(query: str | None) -> list[Filter]:
         value = m["val"].strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
             value = value[1:-1].replace("\\" + value[0], value[0])
+        if m["col"] == "severity":
+            _severity_value(value)
         out.append(Filter(m["col"], _OPS[op], value))
     return out
+
+
+def _severity_value(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"severity filter {value[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"severity filter {value[:40]!r} is not a finite number")
+    return number
 
 
 def _like(column, value: str):
@@ -78,10 +98,7 @@ def _clause(table, f: Filter):
     """Return the SQL condition of one filter on ``events`` or ``rollups`` (both have these columns)."""
     col = table.c[f.column]
     if f.column == "severity":
-        try:
-            return _compare(col, "eq" if f.op == "contains" else f.op, int(float(f.value)))
-        except ValueError:
-            return false()
+        return _compare(col, "eq" if f.op == "contains" else f.op, _severity_value(f.value))
     if f.column in ("domain", "kind"):
         # People type what they see (交通, 火情) or the code (traffic, fire): match either.
         names = ({d: [d, t(d, "zh"), t(d, "en")] for d in DOMAINS} if f.column == "domain" else
@@ -96,17 +113,34 @@ def _clause(table, f: Filter):
     return _compare(col, f.op if f.op in ("eq", "ne") else "eq", f.value)
 
 
-def count_events(conn: Connection, district: str, start: int, end: int, filters: list[Filter]) -> int | None:
+def _rollups_count_exactly(f: Filter, city, district) -> bool:
+    """Tell whether rollups count what ``f`` matches in the events: not a title, nor a street or kind that
+    the rollups may have folded into OTHER (one the pack does not know, or a pattern)."""
+    if f.column == "title":
+        return False
+    if f.column == "street":
+        return f.op not in ("ne", "contains") and f.value in city.known_streets.get(district.code, ())
+    if f.column == "kind":
+        if f.op != "eq":
+            return False
+        names = {k: [k, zh, kind_labels("en")[k]] for k, zh in kind_labels("zh").items()}
+        matched = {f.value, *_codes_matching(f.value, names, False)}
+        return all(k in city.kinds or not _KIND.fullmatch(k) for k in matched)
+    return True
+
+
+def count_events(conn: Connection, city, district, start: int, end: int, filters: list[Filter]) -> int | None:
     """Count the district's events in [start, end) from rollups; None when a filter needs the events."""
-    if any(f.column == "title" for f in filters):
+    if not all(_rollups_count_exactly(f, city, district) for f in filters):
         return None
+    code = district.code
     r = rollups.c
     sev_filters = [f for f in filters if f.column == "severity"]
     sevs = [s for s in range(1, 5) if all(_sev_match(s, f) for f in sev_filters)]
     if not sevs:
         return 0
     measure = r.n if len(sevs) == 4 else sum((r[f"sev{s}"] for s in sevs[1:]), r[f"sev{sevs[0]}"])
-    stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == district, r.minute_ms >= start,
+    stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == code, r.minute_ms >= start,
                                                                 r.minute_ms < end)
     for f in filters:
         if f.column != "severity":
@@ -115,10 +149,7 @@ def count_events(conn: Connection, district: str, start: int, end: int, filters:
 
 
 def _sev_match(sev: int, f: Filter) -> bool:
-    try:
-        v = int(float(f.value))
-    except ValueError:
-        return False
+    v = _severity_value(f.value)
     op = "eq" if f.op == "contains" else f.op
     return {"eq": sev == v, "ne": sev != v, "gt": sev > v, "lt": sev < v, "ge": sev >= v, "le": sev <= v}[op]
 
@@ -166,6 +197,13 @@ def open_incidents(conn: Connection, district: str, limit: int = INCIDENT_ROWS) 
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
+def open_incident_count(conn: Connection, district: str) -> int:
+    """Return how many of the district's incidents are still being handled (the list shows the first ones)."""
+    i = incidents.c
+    return int(conn.execute(select(func.count()).select_from(incidents)
+                            .where(i.district == district, i.status.in_(OPEN_STATUSES))).scalar_one())
+
+
 def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: str) -> dict:
     """Return everything the drill-down shows besides the events table."""
     return {
@@ -174,5 +212,6 @@ def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: st
         "trend": live.trend(conn, now_ms, live.TREND_MINUTES, district.code),
         "events": live.latest_events(conn, TICKER_ROWS, district.code),
         "incidents": open_incidents(conn, district.code),
+        "incidents_open": open_incident_count(conn, district.code),
         "now_ms": now_ms,
     }

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from dash import ClientsideFunction, Input, Output, State
 from flask import current_app
 
-from dashboard.callback_guard import allow
+from dashboard.callback_guard import Count, allow, validated
 
 PROBE_TIMEOUT_S = 0.3
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
@@ -45,7 +45,8 @@ def register_callbacks(app) -> None:
     # page load, retry timer -> is the gateway there? (asked here: a missing gateway logs nothing in the browser)
     @allow(app, public=True)  # a kiosk wall holds no session; it says only whether a port answers
     @app.callback(Output("live-probe", "data"), Input("live-retry", "n_intervals"))
-    def probe(n):
+    @validated
+    def probe(n: Count | None):
         up = gateway_reachable(*gateway_address(current_app.extensions["panorama"].config))
         return {"up": up, "n": n or 0}
 

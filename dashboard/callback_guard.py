@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union
 
 from dash import exceptions as dash_errors
 from flask import current_app, request
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr, ValidationError, validate_call
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr, ValidationError, validate_call
 from werkzeug.exceptions import BadRequest
 
 from dashboard import auth
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/_dash-update-component"
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a row id a callback is handed: fits BIGINT, or a 400
+Count = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]  # n_clicks, n_intervals: what the renderer counts
 Lang = Any  # each callback falls back to Chinese for anything but "zh" / "en"
 POLICIES = "panorama_callback_policies"  # server.extensions key: callback_map key -> Policy
 

@@ -12,6 +12,17 @@ import yaml
 from dashboard.routing import Rules, load_rules
 
 PACKS_DIR = Path(__file__).parent / "cities"
+DEFAULT_CITY = "shenzhen"
+# What the per-minute rollups count a street or kind under when the city pack does not know it. A kind
+# is [a-z0-9_], so no kind is ever spelled like this; a street that is, is unknown and lands here anyway.
+OTHER = "~other"
+# The kinds of SPEC section 3, for a pack that lists none of its own.
+SPEC_KINDS = {
+    "security": ("theft", "fight", "crowd_density", "intrusion", "suspicious_vehicle"),
+    "traffic": ("congestion", "accident", "road_closure", "signal_fault", "speed"),
+    "environment": ("aqi", "pm25", "noise", "water_level", "rainfall", "pollution_discharge"),
+    "incident": ("fire", "flood", "gas_leak", "building_collapse", "medical", "public_complaint"),
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class City:
     lon: float
     districts: tuple[District, ...]
     path: Path = field(compare=False)
+    kinds: frozenset[str] = frozenset(k for ks in SPEC_KINDS.values() for k in ks)
 
     @cached_property
     def aliases(self) -> dict[str, str]:
@@ -73,6 +85,22 @@ class City:
         """Return the district named by a code, slug or name, or None."""
         code = self.aliases.get(code_or_slug) or self.aliases.get(code_or_slug.lower())
         return self.by_code.get(code) if code else None
+
+    @cached_property
+    def known_streets(self) -> dict[str, frozenset[str]]:
+        """Map each district code to the spellings of its streets the rollups keep: names and codes."""
+        return {d.code: frozenset([s.name for s in d.streets] + [s.code for s in d.streets if s.code])
+                for d in self.districts}
+
+    def rollup_street(self, district: str, street: str | None) -> str:
+        """Return the street an event is counted under: its own if the pack knows it, '' for none, else OTHER."""
+        if not street:
+            return ""
+        return street if street in self.known_streets.get(district, ()) else OTHER
+
+    def rollup_kind(self, kind: str) -> str:
+        """Return the kind an event is counted under: its own if the pack knows it, else OTHER."""
+        return kind if kind in self.kinds else OTHER
 
     @cached_property
     def geojson(self) -> dict:
@@ -103,6 +131,7 @@ def load_city(name_or_path: str) -> City:
     if not manifest.exists():
         raise ValueError(f"no city pack at {path} (expected {manifest.name})")
     data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    kinds = data.get("kinds") or SPEC_KINDS
     districts = tuple(
         District(
             code=str(d["code"]),
@@ -125,4 +154,5 @@ def load_city(name_or_path: str) -> City:
         lon=float(data["center"]["lon"]),
         districts=districts,
         path=path,
+        kinds=frozenset(str(k) for ks in kinds.values() for k in ks),
     )

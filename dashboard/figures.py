@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from html import escape
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
@@ -24,6 +25,7 @@ FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHe
 TILE_PX = 512  # MapLibre's world is 512 px wide at zoom 0
 MAP_PAD = 0.04  # share of the map's width/height kept free around the city
 LINE_WIDTH, HIGHLIGHT_WIDTH = 1.5, 5.0
+STREET_BARS = 10  # the busiest streets drawn one bar each; the others (and streets the pack lacks) share one
 
 THEMES = {
     "light": {"ink": "#1b2430", "muted": "#5b6776", "grid": "#e6ebf1", "line": "#ffffff",
@@ -40,6 +42,15 @@ THEMES = {
              "counts": [[0, "#15304d"], [0.5, "#2b7bba"], [1, "#7fd3ff"]],
              "risk": [[0, "#143049"], [0.45, "#c98a1a"], [0.75, "#e8590c"], [1, "#ff2d2d"]]},
 }
+
+
+def plain(text) -> str:
+    """Return text escaped for Plotly, whose labels render a subset of HTML (<b>, <a href>, <br>): shown as sent.
+
+    Every text that came from outside (an event's street, title or kind) goes through here on its way
+    into a figure: axis categories, trace text and hover text, names, annotations.
+    """
+    return "" if text is None else escape(str(text), quote=False)
 
 
 def measure_label(measure: str, lang: str = "zh") -> str:
@@ -120,7 +131,7 @@ def _label(d, value: float, measure: str, lang: str) -> str:
     if lang != "en":
         name = name.removesuffix("区")
     number = f"{value:.0f}" if measure == "risk" else f"{int(value)}"
-    return f"<b>{name}</b><br>{number}"
+    return f"<b>{plain(name)}</b><br>{number}"
 
 
 def outline(codes: list[str], highlight: str | None, theme: str = "light") -> tuple[list[str], list[float]]:
@@ -140,7 +151,7 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
     values = district_values(window, city, measure)
     lo, hi = color_range(values, measure)
     codes = [d.code for d in city.districts]
-    names = [district_name(d, lang) for d in city.districts]
+    names = [plain(district_name(d, lang)) for d in city.districts]
     label = measure_label(measure, lang)
     box = bounds(city.geojson)
     view = fit_view(box, *size)
@@ -212,18 +223,28 @@ def make_trend(trend: dict | None, lang: str = "zh", tz: str = "Asia/Shanghai", 
     return fig
 
 
-def make_street_bars(streets: list[dict], lang: str = "zh", theme: str = "light") -> go.Figure:
-    """Return one horizontal stacked bar per street (街道), busiest on top, split by domain."""
+def make_street_bars(streets: list[dict], lang: str = "zh", theme: str = "light", other: dict | None = None,
+                     top: int = STREET_BARS) -> go.Figure:
+    """Return one horizontal stacked bar per street (街道), busiest on top, split by domain.
+
+    The ``top`` busiest streets get a bar each; the rest, with ``other`` (counts of streets the city
+    pack does not know), share one last bar, so the chart's height is bounded whatever was sent.
+    """
     th = THEMES[theme]
-    rows = sorted(streets, key=lambda s: sum(s["counts"].values()))
-    names = [(s.get("name_en") or s["name"]) if lang == "en" else s["name"] for s in rows]
+    rows = sorted(streets, key=lambda s: sum(s["counts"].values()))  # plotly draws the last one on top
+    shown, rest = rows[-top:] if top > 0 else [], rows[:-top] if top > 0 else rows
+    bars = [((s.get("name_en") or s["name"]) if lang == "en" else s["name"], s["counts"]) for s in shown]
+    rest_counts = {dom: sum(s["counts"].get(dom, 0) for s in rest) + (other or {}).get(dom, 0) for dom in DOMAINS}
+    if rest or any(rest_counts.values()):
+        bars.insert(0, (t("streets_rest", lang), rest_counts))
+    names = [plain(name) for name, _ in bars]
     fig = go.Figure()
     for dom in DOMAINS:
         fig.add_trace(go.Bar(
-            y=names, x=[s["counts"].get(dom, 0) for s in rows], name=t(dom, lang), orientation="h",
+            y=names, x=[counts.get(dom, 0) for _, counts in bars], name=t(dom, lang), orientation="h",
             marker={"color": DOMAIN_COLORS[dom]}, hovertemplate=f"%{{y}} · {t(dom, lang)}: %{{x}}<extra></extra>",
         ))
-    fig.update_layout(**_base_layout(th), barmode="stack", height=max(220, 30 * len(rows) + 70),
+    fig.update_layout(**_base_layout(th), barmode="stack", height=max(220, 30 * len(bars) + 70),
                       margin={"l": 8, "r": 16, "t": 8, "b": 40}, bargap=0.3, uirevision="streets")
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.12, "x": 0})
     fig.update_xaxes(gridcolor=th["grid"], rangemode="tozero", fixedrange=True)

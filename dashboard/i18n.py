@@ -52,6 +52,8 @@ _TEXT = {
     "city": ("全市", "City"),
     "back_to_city": ("返回全市", "Back to the city"),
     "streets": ("街道分布", "By street (jiedao)"),
+    "streets_rest": ("其余街道", "Other streets"),
+    "incidents_rest": ("其余 {n} 起未结事件", "{n} more open incidents"),
     "district_events": ("区域事件", "District events"),
     "open_incidents": ("未结事件", "Open incidents"),
     "no_open_incidents": ("暂无未结事件", "No open incidents"),

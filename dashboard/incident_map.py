@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from html import escape
-
 import plotly.graph_objects as go
 
-from dashboard.figures import FONT, THEMES, bounds, fit_view
+from dashboard.figures import FONT, THEMES, bounds, fit_view, plain
 from dashboard.i18n import district_name, kind_label
 
 MARK = "#dc2626"  # the reports: the same red as an overdue countdown
@@ -53,7 +51,7 @@ def make_incident_map(incident: dict | None, reports: list[dict], city, lang: st
     fig = go.Figure(go.Choroplethmap(
         geojson=city.geojson, featureidkey="id", locations=codes,
         z=[1 if c == incident["district"] else 0 for c in codes], zmin=0, zmax=1, colorscale=DISTRICT_FILL,
-        showscale=False, customdata=[district_name(d, lang) for d in city.districts],
+        showscale=False, customdata=[plain(district_name(d, lang)) for d in city.districts],
         # See-through: when the figure is updated, MapLibre may re-add the fill above the report marks.
         marker={"line": {"color": "#94a3b8", "width": 1}, "opacity": 0.45},
         hovertemplate="%{customdata}<extra></extra>",
@@ -62,7 +60,7 @@ def make_incident_map(incident: dict | None, reports: list[dict], city, lang: st
     fig.add_trace(go.Scattermap(
         lat=[p["lat"] for p in points], lon=[p["lon"] for p in points], mode="markers",
         marker={"size": 16 if approximate else 14, "color": MARK, "opacity": 0.6 if approximate else 1.0},
-        hovertext=[escape(p["text"]) for p in points], hoverinfo="text", name=label,
+        hovertext=[plain(p["text"]) for p in points], hoverinfo="text", name=plain(label),
     ))
     fig.update_layout(
         map={"style": "white-bg", "center": view["center"], "zoom": view["zoom"]},

@@ -14,7 +14,14 @@ from dashboard.gateway import CLIENTS_KEY_PREFIX
 from dashboard.health import feed_freshness
 from dashboard.models import tasks
 from dashboard.services import Services
-from feeds.channels import INGEST_GROUP, deadletter_key, feed_names, ingested_counts_key, reject_counts_key
+from feeds.channels import (
+    INGEST_GROUP,
+    deadletter_key,
+    feed_names,
+    folded_counts_key,
+    ingested_counts_key,
+    reject_counts_key,
+)
 from feeds.consumers import DROPPED_KEY
 from feeds.pipeline import LAG_KEY
 
@@ -65,7 +72,8 @@ class PanoramaCollector:
         pipe.hgetall(LAG_KEY)
         pipe.hgetall(DROPPED_KEY)
         pipe.llen(deadletter_key(prefix))
-        ingested, rejected, lag, dropped, letters = pipe.execute()
+        pipe.hgetall(folded_counts_key(prefix))
+        ingested, rejected, lag, dropped, letters, folded = pipe.execute()
         d = CounterMetricFamily("panorama_ingest_dropped", "pub/sub events lost to a long database outage",
                                 labels=["domain"])
         for domain, n in sorted(dropped.items()):
@@ -85,6 +93,13 @@ class PanoramaCollector:
                                  "rejects kept in the dead-letter list (capped; older ones are only counted)")
         kept.add_metric([], letters)
         yield kept
+        f = CounterMetricFamily("panorama_rollup_folded",
+                                "events stored whose street or kind the city pack does not know, counted under "
+                                "'other' in the rollups, by domain and field", labels=["domain", "field"])
+        for key, n in sorted(folded.items()):
+            domain, _, what = key.decode().partition("|")
+            f.add_metric([domain, what], int(n))
+        yield f
         g = GaugeMetricFamily("panorama_ingest_lag_seconds",
                               "time from arrival in Redis to commit in SQL, last batch", labels=["domain"])
         for domain, ms in sorted(lag.items()):

@@ -120,20 +120,31 @@ def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) ->
 
 
 def district_summary(conn: Connection, city: City, district: District, minutes: int, now_ms: int, tz: str) -> dict:
-    """Return one district now: its counts and risk, its streets and its kinds in the window."""
+    """Return one district now: its counts and risk, its streets and its kinds in the window.
+
+    Streets and kinds the city pack does not know are summed under ``other_streets`` and ``other_kinds``
+    (ingest already counts them so; rows from before it did are folded here), so the answer's size is
+    bounded by the pack, whatever publishers write.
+    """
     start, end = window_bounds(now_ms, minutes)
     totals = _empty_counts()
     sev = [0, 0, 0, 0]
+    name_of = {s.name: s.name for s in district.streets} | {s.code: s.name for s in district.streets if s.code}
     streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
+    other_streets, other_kinds = _empty_counts(), _empty_counts()
     kinds: dict[tuple[str, str], int] = {}
     for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, start, end, "street", "domain", "kind",
                                                             district=district.code):
-        if domain in totals:
-            totals[domain] += n
+        if domain not in totals:
+            continue
+        totals[domain] += n
         sev = [a + b for a, b in zip(sev, (s1, s2, s3, s4))]
         if street:
-            streets.setdefault(street, _empty_counts())[domain] += n
-        kinds[(domain, kind)] = kinds.get((domain, kind), 0) + n
+            (streets[name_of[street]] if street in name_of else other_streets)[domain] += n
+        if kind in city.kinds:
+            kinds[(domain, kind)] = kinds.get((domain, kind), 0) + n
+        else:
+            other_kinds[domain] += n
     names_en = {s.name: s.name_en for s in district.streets}
     return {
         "window": _window(now_ms, minutes, tz),
@@ -141,6 +152,8 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
         "district": {**_district_entry(district, totals, sev, minutes), "population": district.population},
         "totals": totals,
         "streets": [{"name": name, "name_en": names_en.get(name, ""), "counts": c} for name, c in streets.items()],
+        "other_streets": other_streets,
         "kinds": [{"domain": dom, "kind": k, "count": n}
                   for (dom, k), n in sorted(kinds.items(), key=lambda kv: -kv[1])],
+        "other_kinds": other_kinds,
     }

@@ -43,7 +43,8 @@ class Services:
 
     def pipeline(self) -> Pipeline:
         """Return the ingest pipeline bound to this process's store and city."""
-        return Pipeline(EventStore(self.engine), self.city.aliases, prefix=self.config["PANORAMA_FEED_PREFIX"],
+        return Pipeline(EventStore(self.engine, self.city), self.city.aliases,
+                        prefix=self.config["PANORAMA_FEED_PREFIX"],
                         deadletter_cap=self.config["PANORAMA_DEADLETTER_CAP"], tz=self.config["PANORAMA_TZ"])
 
     def on_close(self, fn) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from dashboard import incidents as incident_rules
+from dashboard.city import DEFAULT_CITY, OTHER, City, load_city
 from dashboard.db import is_postgres
 from dashboard.models import district_minutes, events, feed_state, rollups
 from feeds.schema import Event
@@ -20,28 +21,33 @@ from feeds.schema import Event
 # Column order of the events rows built once per event and reused by every path.
 EVENT_COLUMNS = ("domain", "event_id", "ts_ms", "received_ms", "kind", "district", "street", "severity",
                  "lat", "lon", "value", "unit", "title", "detail", "source")
+# Besides the event, the temporary table takes the street and kind it is counted under in the rollups.
 _PG_TYPES = ("text", "text", "int8", "int8", "text", "text", "text", "int2",
-             "float8", "float8", "float8", "text", "text", "text", "text")
+             "float8", "float8", "float8", "text", "text", "text", "text", "text", "text")
 _PG_TEMP = """CREATE TEMP TABLE IF NOT EXISTS tmp_events (
     domain text, event_id text, ts_ms int8, received_ms int8, kind text, district text, street text,
-    severity int2, lat float8, lon float8, value float8, unit text, title text, detail text, source text
+    severity int2, lat float8, lon float8, value float8, unit text, title text, detail text, source text,
+    rollup_street text, rollup_kind text
 ) ON COMMIT DELETE ROWS"""
 _COLS = ", ".join(EVENT_COLUMNS)
+_TMP_COLS = _COLS + ", rollup_street, rollup_kind"
 _ROLLUP_ADD = ("n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n")
 # One round trip on PostgreSQL: insert the batch skipping duplicates, add only the rows that were
-# really new to the rollups (aggregated by the server), and return the new keys. Rows are taken in
-# sorted order so that two workers with overlapping batches lock them in the same order.
+# really new to the rollups (aggregated by the server, under the street and kind the city pack folded
+# them to), and return the new keys. Rows are taken in sorted order so that two workers with
+# overlapping batches lock them in the same order.
 _PG_INSERT = f"""WITH ins AS (
     INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events ORDER BY domain, event_id
     ON CONFLICT (domain, event_id) DO NOTHING
-    RETURNING seq, domain, event_id, ts_ms, district, street, kind, severity, value
+    RETURNING seq, domain, event_id, ts_ms, district, severity, value
 ), agg AS (
     INSERT INTO rollups AS r (minute_ms, district, street, domain, kind, {", ".join(_ROLLUP_ADD)}, value_max)
-    SELECT ts_ms - ts_ms % 60000, district, coalesce(street, ''), domain, kind, count(*),
-           count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
-           count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4),
-           coalesce(sum(value), 0), count(value), max(value)
-    FROM ins GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    SELECT i.ts_ms - i.ts_ms % 60000, i.district, t.rollup_street, i.domain, t.rollup_kind, count(*),
+           count(*) FILTER (WHERE i.severity = 1), count(*) FILTER (WHERE i.severity = 2),
+           count(*) FILTER (WHERE i.severity = 3), count(*) FILTER (WHERE i.severity = 4),
+           coalesce(sum(i.value), 0), count(i.value), max(i.value)
+    FROM ins i JOIN tmp_events t ON t.domain = i.domain AND t.event_id = i.event_id
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (minute_ms, district, street, domain, kind) DO UPDATE SET
     {", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD)},
     value_max = greatest(r.value_max, EXCLUDED.value_max)
@@ -72,6 +78,7 @@ class WriteResult:
     stored: list[StoredEvent] = field(default_factory=list)
     duplicates: int = 0
     counts: dict[tuple, list[int]] = field(default_factory=dict)  # (minute, district, domain) -> n, sev1..4
+    folded: dict[tuple[str, str], int] = field(default_factory=dict)  # (domain, "street"|"kind") -> new events
     incidents: list[dict] = field(default_factory=list)
     feeds: dict[str, int] = field(default_factory=dict)
 
@@ -92,12 +99,16 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and code in {"40P01", "40001"}
 
 
-def aggregate(stored: Iterable[StoredEvent]) -> dict[tuple, list]:
-    """Sum stored events into rollup increments keyed (minute, district, street, domain, kind)."""
+def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]]) -> dict[tuple, list]:
+    """Sum stored events into rollup increments keyed (minute, district, street, domain, kind).
+
+    ``keys`` maps each event's (domain, id) to the (street, kind) it is counted under.
+    """
     out: dict[tuple, list] = {}
     for s in stored:
         ev = s.event
-        key = (s.ts_ms - s.ts_ms % 60_000, ev.district, ev.street or "", ev.domain, ev.kind)
+        street, kind = keys[(ev.domain, ev.id)]
+        key = (s.ts_ms - s.ts_ms % 60_000, ev.district, street, ev.domain, kind)
         acc = out.get(key)
         if acc is None:
             # n, sev1..sev4, value_sum, value_n, value_max
@@ -124,11 +135,29 @@ def count_by_minute(stored: Iterable[StoredEvent]) -> dict[tuple, list[int]]:
     return out
 
 
-class EventStore:
-    """Write batches of validated events to SQL exactly once per (domain, id)."""
+def count_folded(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]]) -> dict:
+    """Count the stored events whose street or kind the rollups counted under OTHER, by domain."""
+    out: dict[tuple[str, str], int] = {}
+    for s in stored:
+        ev = s.event
+        street, kind = keys[(ev.domain, ev.id)]
+        if street == OTHER:
+            out[(ev.domain, "street")] = out.get((ev.domain, "street"), 0) + 1
+        if kind == OTHER:
+            out[(ev.domain, "kind")] = out.get((ev.domain, "kind"), 0) + 1
+    return out
 
-    def __init__(self, engine: Engine):
+
+class EventStore:
+    """Write batches of validated events to SQL exactly once per (domain, id).
+
+    The rollups count streets and kinds the city pack does not know under ``OTHER`` (the events keep
+    what was sent), so free text cannot grow the rows of a district-minute beyond what the pack names.
+    """
+
+    def __init__(self, engine: Engine, city: City | None = None):
         self.engine = engine
+        self.city = city if city is not None else load_city(DEFAULT_CITY)
         self.postgres = is_postgres(engine)
         self._insert = (postgresql if self.postgres else sqlite).insert
         # Statements are built once: compiling them per batch cost more than running them.
@@ -160,17 +189,22 @@ class EventStore:
         result = WriteResult(duplicates=len(batch) - len(unique))
         if not unique:
             return result
+        city = self.city
+        keys = {k: (city.rollup_street(ev.district, ev.street), city.rollup_kind(ev.kind))
+                for k, ev in unique.items()}
         with self.engine.begin() as conn:
             rows = [event_row(ev, received_ms) for ev in unique.values()]
-            inserted = self._insert_pg(conn, rows) if self.postgres else self._insert_generic(conn, rows)
+            inserted = (self._insert_pg(conn, rows, list(keys.values())) if self.postgres
+                        else self._insert_generic(conn, rows))
             for seq, domain, event_id in inserted:
                 ev = unique[(domain, event_id)]
                 result.stored.append(StoredEvent(seq, ev, ev.ts_ms))
             result.duplicates += len(unique) - len(result.stored)
             result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
             result.counts = count_by_minute(result.stored)
+            result.folded = count_folded(result.stored, keys)
             if not self.postgres and result.stored:  # PostgreSQL did both in the insert statement
-                self._upsert_rollups(conn, aggregate(result.stored))
+                self._upsert_rollups(conn, aggregate(result.stored, keys))
                 conn.execute(self._minutes_stmt, [
                     {"minute_ms": k[0], "district": k[1], "domain": k[2], "n": v[0],
                      "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(result.counts.items())])
@@ -178,15 +212,15 @@ class EventStore:
             result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
         return result
 
-    def _insert_pg(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
+    def _insert_pg(self, conn: Connection, rows: list[tuple], keys: list[tuple[str, str]]) -> list[tuple]:
         # COPY into a session temp table, then one statement that inserts and rolls up.
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:
             cur.execute(_PG_TEMP)
-            with cur.copy(f"COPY tmp_events ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+            with cur.copy(f"COPY tmp_events ({_TMP_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_PG_TYPES)
-                for row in rows:
-                    copy.write_row(row)
+                for row, key in zip(rows, keys):
+                    copy.write_row(row + key)
             cur.execute(_PG_INSERT)
             return cur.fetchall()
 

@@ -29,3 +29,8 @@ def reject_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
 def ingested_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
     """Return the hash that counts stored events by domain."""
     return f"{prefix}:ingested:counts"
+
+
+def folded_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the hash that counts stored events whose street or kind the rollups folded, by ``domain|field``."""
+    return f"{prefix}:folded:counts"

@@ -18,6 +18,7 @@ from feeds.channels import (
     DEFAULT_PREFIX,
     UPDATES_CHANNEL,
     deadletter_key,
+    folded_counts_key,
     ingested_counts_key,
     reject_counts_key,
 )
@@ -83,6 +84,8 @@ class Pipeline:
         counts = Counter(s.event.domain for s in result.stored)
         for domain, n in counts.items():
             pipe.hincrby(ingested_counts_key(self.prefix), domain, n)
+        for (domain, what), n in result.folded.items():
+            pipe.hincrby(folded_counts_key(self.prefix), f"{domain}|{what}", n)
         for domain, oldest in batch.oldest_ms.items():
             pipe.hset(LAG_KEY, domain, received - oldest)
         if result.stored or result.incidents:

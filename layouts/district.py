@@ -25,17 +25,19 @@ def delta_text(cur: int, prev: int) -> tuple[str, str]:
     return f"{arrow} {abs(diff)}{pct}", f"kpi-delta {'up' if diff > 0 else 'down'}"
 
 
-def incident_items(rows: list[dict], lang: str, tz: str) -> list:
-    """Return one list item per open incident (or a quiet note when there is none)."""
+def incident_items(rows: list[dict], lang: str, tz: str, total: int | None = None) -> list:
+    """Return one list item per open incident shown, then how many more there are (or a quiet note: none)."""
     if not rows:
         return [html.Li(t("no_open_incidents", lang), className="incident-empty")]
+    more = (total or 0) - len(rows)
+    rest = [html.Li(t("incidents_rest", lang, n=more), className="incident-rest")] if more > 0 else []
     return [html.Li(
         [html.Span(t(f"sev_{r['severity']}", lang), className=f"sev-badge sev-{r['severity']}"),
          html.Span(r["title"] or kind_label(r["kind"], lang), className="incident-title"),
          html.Span(t(f"status_{r['status']}", lang), className=f"incident-status st-{r['status']}"),
          html.Span(f"{t('reports', lang, n=r['reports'])} · {clock_text(r['opened_ms'], tz)}",
                    className="incident-meta")],
-        key=str(r["id"]), className="incident-item") for r in rows]
+        key=str(r["id"]), className="incident-item") for r in rows] + rest
 
 
 def table_columns(lang: str) -> list[dict]:
@@ -74,7 +76,7 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
     summary = data["summary"]
     tiles = [kpi_tile(d, lang, prefix="district-kpi", value=str(summary["totals"][d]),
                       delta=delta_text(summary["totals"][d], data["previous"][d])) for d in DOMAINS]
-    streets = make_street_bars(summary["streets"], lang)
+    streets = make_street_bars(summary["streets"], lang, other=summary["other_streets"])
     population = f"{district.population:,}" if lang == "en" else t("ten_thousand", lang,
                                                                        n=f"{district.population / 10_000:.1f}")
     return html.Div(
@@ -101,7 +103,8 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                                                     style={"height": f"{streets.layout.height}px"}),
                        className="trend-panel"),
                  panel(t("open_incidents", lang),
-                       html.Ul(incident_items(data["incidents"], lang, tz), id="district-incidents",
+                       html.Ul(incident_items(data["incidents"], lang, tz, data["incidents_open"]),
+                               id="district-incidents",
                                className="incident-list-d"), className="incidents-panel"),
                  panel(t("latest_events", lang),
                        html.Ul(ticker_items(data["events"], city, lang, tz), id="event-ticker", className="ticker"),

@@ -1,0 +1,150 @@
+"""Bad values posted to the district and panorama callbacks answer 400, good ones still 200 (real payloads).
+
+(The router's and the language switch's values are checked in the same way; their tests are the access
+matrix's and the callback fuzzer's.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import make_event
+from tests.test_access_matrix import session
+from tests.test_api import ingest_now, now_event
+
+
+def outputs_of(key: str) -> list[dict]:
+    """Return the outputs a renderer names for the callback registered under ``key`` (``..id.prop...id.prop..``)."""
+    out = []
+    for part in key.strip(".").split("..."):
+        ident, _, prop = part.partition(".")
+        out.append({"id": ident, "property": prop})
+    return out
+
+
+def payload(app, output_prefix: str, inputs: dict, state: dict, changed: str) -> dict:
+    """Return what Dash's renderer posts for the callback whose output key starts with ``output_prefix``."""
+    key = next(k for k in app.callback_map if k.startswith(output_prefix))
+    outputs = outputs_of(key)
+
+    def props(values: dict) -> list[dict]:
+        return [{"id": ident, "property": prop, "value": v} for (ident, prop), v in values.items()]
+
+    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": props(inputs), "state": props(state), "changedPropIds": [changed]}
+
+
+def events_page(app, **over) -> dict:
+    values = {"page_current": 0, "sort_by": [], "filter_query": "", "window": "1h", "n_intervals": 1,
+              "page_size": 20, "code": "440304", "lang": "zh", **over}
+    return payload(app, "..district-events.data...", {
+        ("district-events", "page_current"): values["page_current"],
+        ("district-events", "sort_by"): values["sort_by"],
+        ("district-events", "filter_query"): values["filter_query"],
+        ("district-window", "value"): values["window"],
+        ("district-refresh", "n_intervals"): values["n_intervals"]}, {
+        ("district-events", "page_size"): values["page_size"],
+        ("district-code", "data"): values["code"],
+        ("lang", "data"): values["lang"]}, "district-window.value")
+
+
+def refresh(app, **over) -> dict:
+    values = {"n_intervals": 1, "window": "1h", "code": "futian", "lang": "en", **over}
+    return payload(app, "..district-kpi-security.children", {
+        ("district-refresh", "n_intervals"): values["n_intervals"],
+        ("district-window", "value"): values["window"]}, {
+        ("district-code", "data"): values["code"],
+        ("lang", "data"): values["lang"]}, "district-refresh.n_intervals")
+
+
+def probe(app, n) -> dict:
+    return payload(app, "live-probe.data", {("live-retry", "n_intervals"): n}, {}, "live-retry.n_intervals")
+
+
+BAD_EVENTS_PAGE = [
+    {"window": "7d"}, {"window": None}, {"window": 60},
+    {"sort_by": "time"}, {"sort_by": {"column_id": "time"}}, {"sort_by": [1]},
+    {"sort_by": [{"column_id": "secret", "direction": "asc"}]}, {"sort_by": [{"column_id": "time", "direction": "up"}]},
+    {"page_size": 1e30}, {"page_size": 0}, {"page_size": 201}, {"page_size": "20"}, {"page_size": True},
+    {"page_current": -1}, {"page_current": 1.5}, {"page_current": 1e30}, {"page_current": "2"},
+    {"filter_query": "{severity} > 1e999"}, {"filter_query": "{severity} = NaN"}, {"filter_query": "{severity} = lots"},
+    {"filter_query": 5}, {"filter_query": ["{severity} = 1"]}, {"filter_query": "{title} contains " + "x" * 3000},
+    {"code": "atlantis"}, {"code": ["440304"]}, {"code": None},
+    {"n_intervals": -1}, {"n_intervals": "1"},
+]
+GOOD_EVENTS_PAGE = [
+    {}, {"window": "24h", "page_size": 200}, {"page_size": None, "page_current": None, "sort_by": None},
+    {"filter_query": "{severity} >= 3 && {street} = 华强北街道"}, {"filter_query": "{severity} < 2.5"},
+    {"sort_by": [{"column_id": "value", "direction": "asc"}]}, {"code": "futian", "lang": None},
+    {"lang": "fr"},  # the language only picks texts: anything but zh / en reads Chinese, as on every callback
+    {"filter_query": "{nope} = 1"},  # a clause the server cannot serve is dropped, as before
+]
+BAD_REFRESH = [{"window": "7d"}, {"window": None}, {"code": "atlantis"}, {"code": 440304}, {"code": None},
+               {"n_intervals": 1e30}, {"n_intervals": "1"}]
+
+
+@pytest.fixture
+def viewer(make_app, redis_client):
+    """Give an app with a few events in Futian and a signed-in viewer's client and CSRF token."""
+    app = make_app(BROWSER_PATH="none")
+    ingest_now(app, {"traffic": [now_event(i, street="华强北街道", severity=1 + i % 4, value=float(i))
+                                 for i in range(6)],
+                     "incident": [make_event(9, kind="fire", severity=3, ts=now_event(0)["ts"])]})
+    client, csrf = session(app, "viewer")
+    return app, client, csrf
+
+
+def post(client, csrf, body):
+    return client.post("/_dash-update-component", json=body, headers={"X-CSRF-Token": csrf})
+
+
+def refused(res) -> bool:
+    """Tell whether a callback answer is a JSON 400 in the API's error shape."""
+    return res.status_code == 400 and (res.get_json(silent=True) or {}).get("error", {}).get("code") == "bad_request"
+
+
+def test_bad_events_table_inputs_are_400(viewer):
+    app, client, csrf = viewer
+    answers = {repr(bad): post(client, csrf, events_page(app, **bad)) for bad in BAD_EVENTS_PAGE}
+    assert {bad: res.status_code for bad, res in answers.items() if not refused(res)} == {}
+
+
+def test_good_events_table_inputs_still_answer(viewer):
+    app, client, csrf = viewer
+    for good in GOOD_EVENTS_PAGE:
+        res = post(client, csrf, events_page(app, **good))
+        assert res.status_code == 200, (good, res.get_data(as_text=True)[:300])
+    # 200 rows a page is allowed and served: the table's page_size is bounded like the API's limit
+    res = post(client, csrf, events_page(app, page_size=200))
+    rows = res.get_json()["response"]["district-events"]["data"]
+    assert len(rows) == 7  # six traffic events and the fire
+    # the value column sorts (it could be clicked before, and was silently ignored)
+    res = post(client, csrf, events_page(app, sort_by=[{"column_id": "value", "direction": "asc"}]))
+    values = [r["value"] for r in res.get_json()["response"]["district-events"]["data"]]
+    assert [v for v in values if v] == ["0", "1", "2", "3", "4", "5"]  # the fire has none
+    # a fractional severity compares as a number: < 2.5 is severities 1 and 2
+    res = post(client, csrf, events_page(app, filter_query="{severity} < 2.5"))
+    assert sorted(r["severity"] for r in res.get_json()["response"]["district-events"]["data"]) == [1, 1, 2, 2]
+
+
+def test_bad_drill_down_refresh_inputs_are_400(viewer):
+    app, client, csrf = viewer
+    answers = {repr(bad): post(client, csrf, refresh(app, **bad)) for bad in BAD_REFRESH}
+    assert {bad: res.status_code for bad, res in answers.items() if not refused(res)} == {}
+
+
+def test_good_drill_down_refresh_answers(viewer):
+    app, client, csrf = viewer
+    for good in ({}, {"window": "15m", "lang": None, "n_intervals": None}, {"code": "440304", "window": "24h"},
+                 {"lang": {}}):
+        res = post(client, csrf, refresh(app, **good))
+        assert res.status_code == 200, (good, res.get_data(as_text=True)[:300])
+    assert res.get_json()["response"]["district-kpi-traffic"]["children"] == "6"
+
+
+def test_probe_inputs_are_checked(viewer):
+    app, client, csrf = viewer
+    answers = {repr(bad): post(client, csrf, probe(app, bad)) for bad in ("1", -1, 1e30, [1])}
+    assert {bad: res.status_code for bad, res in answers.items() if not refused(res)} == {}
+    for good in (None, 0, 7):
+        assert post(client, csrf, probe(app, good)).status_code == 200, good
