@@ -11,6 +11,8 @@ from werkzeug.exceptions import BadRequest
 
 from callbacks import district_data
 from dashboard import queries
+from dashboard.auth import current_user
+from dashboard.dispatch_api import scope
 from dashboard.callback_guard import Count, Lang, allow, validated
 from dashboard.figures import make_street_bars, minute_labels
 from dashboard.i18n import kind_label, t
@@ -85,7 +87,8 @@ def register_callbacks(app) -> None:
         tz, lang = svc.config["PANORAMA_TZ"], lang if lang in ("zh", "en") else "zh"
         district = district_of(svc.city, code)
         with svc.engine.connect() as conn:
-            data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], svc.clock(), tz)
+            data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], svc.clock(), tz,
+                                          scope(current_user()))
         totals = data["summary"]["totals"]
         deltas = [delta_text(totals[d], data["previous"][d]) for d in DOMAINS]
         # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.

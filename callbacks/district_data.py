@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard import live, queries
 from dashboard.i18n import kind_labels, t
+from dashboard.dispatch import held_by
 from dashboard.incidents import OPEN_STATUSES
 from dashboard.models import district_minutes, events, incidents, rollups
 from feeds.channels import DOMAINS
@@ -188,30 +189,39 @@ def previous_counts(conn: Connection, district: str, minutes: int, now_ms: int) 
     return out
 
 
-def open_incidents(conn: Connection, district: str, limit: int = INCIDENT_ROWS) -> list[dict]:
-    """Return the district's incidents still being handled, most severe and most recent first."""
+def _open_in(district: str, department: str | None) -> list:
+    i = incidents.c
+    where = [i.district == district, i.status.in_(OPEN_STATUSES)]
+    # A liaison reads only the incidents their department holds a task of, here as over REST and the socket.
+    return where if department is None else [*where, held_by(department)]
+
+
+def open_incidents(conn: Connection, district: str, limit: int = INCIDENT_ROWS,
+                   department: str | None = None) -> list[dict]:
+    """Return the district's incidents still being handled (those ``department`` holds, when given), most
+    severe and most recent first."""
     i = incidents.c
     stmt = (select(i.id, i.kind, i.severity, i.status, i.reports, i.title, i.opened_ms, i.last_report_ms)
-            .where(i.district == district, i.status.in_(OPEN_STATUSES))
+            .where(*_open_in(district, department))
             .order_by(i.severity.desc(), i.last_report_ms.desc()).limit(limit))
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def open_incident_count(conn: Connection, district: str) -> int:
+def open_incident_count(conn: Connection, district: str, department: str | None = None) -> int:
     """Return how many of the district's incidents are still being handled (the list shows the first ones)."""
-    i = incidents.c
     return int(conn.execute(select(func.count()).select_from(incidents)
-                            .where(i.district == district, i.status.in_(OPEN_STATUSES))).scalar_one())
+                            .where(*_open_in(district, department))).scalar_one())
 
 
-def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: str) -> dict:
-    """Return everything the drill-down shows besides the events table."""
+def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: str,
+             department: str | None = None) -> dict:
+    """Return everything the drill-down shows besides the events table (incidents: ``department``'s only)."""
     return {
         "summary": queries.district_summary(conn, city, district, minutes, now_ms, tz),
         "previous": previous_counts(conn, district.code, minutes, now_ms),
         "trend": live.trend(conn, now_ms, live.TREND_MINUTES, district.code),
         "events": live.latest_events(conn, TICKER_ROWS, district.code),
-        "incidents": open_incidents(conn, district.code),
-        "incidents_open": open_incident_count(conn, district.code),
+        "incidents": open_incidents(conn, district.code, department=department),
+        "incidents_open": open_incident_count(conn, district.code, department),
         "now_ms": now_ms,
     }

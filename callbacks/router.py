@@ -13,6 +13,7 @@ from callbacks import briefings, district_data
 from callbacks import mobile as mobile_page
 from dashboard import auth, live, queries
 from dashboard.callback_guard import Lang, allow, validated
+from dashboard.dispatch_api import scope
 from dashboard.i18n import t
 from layouts.common import not_found_layout, unavailable_layout
 from layouts.dispatch import dispatch_layout
@@ -128,7 +129,7 @@ def render(pathname: str | None, lang: str, search: str | None = None) -> object
         try:
             with svc.engine.connect() as conn:
                 data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], now,
-                                              cfg["PANORAMA_TZ"])
+                                              cfg["PANORAMA_TZ"], scope(auth.current_user()))
         except SQLAlchemyError:
             log.warning("district %s unavailable", district.code, exc_info=True)
             return unavailable_layout(lang)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from dashboard.city import City
@@ -218,6 +218,11 @@ def list_tasks(conn: Connection, department: str | None = None, state: str | Non
         if value is not None:
             stmt = stmt.where(column == value)
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def held_by(department: str):
+    """Return the condition on ``incidents`` that ``department`` holds a task of the incident (a liaison's scope)."""
+    return exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department)
 
 
 def holders(conn: Connection) -> dict[int, set[str]]:

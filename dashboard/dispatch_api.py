@@ -10,7 +10,7 @@ import orjson
 import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from dashboard import dispatch as d
 from dashboard.api import ApiError, json_errors, services
@@ -61,7 +61,7 @@ def queue(conn, statuses=ACTIVE, limit: int = 500, department: str | None = None
     stmt = (select(incidents).where(incidents.c.status.in_(list(statuses)))
             .order_by(incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id).limit(limit))
     if department is not None:
-        stmt = stmt.where(exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department))
+        stmt = stmt.where(d.held_by(department))
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 

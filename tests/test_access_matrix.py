@@ -518,3 +518,19 @@ def test_a_callback_without_a_declared_policy_is_refused(mapp):
                                      "inputs": [{"id": "nobody-declared-in", "property": "n_clicks", "value": 1}],
                                      "changedPropIds": ["nobody-declared-in.n_clicks"], "state": []})
         assert res.status_code == 404 and res.get_json()["error"]["code"] == "unknown_callback"
+
+
+def test_a_district_drill_down_lists_a_liaison_only_their_departments_incidents(mapp):
+    dispatched(mapp, ("police",))  # incident 1, in Futian, held by the police only
+    # Its title is also its report's, and events are every viewer's (the ticker): look for the incident's row.
+    item = '"className":"incident-item"'
+    bodies = [payload(mapp, DISTRICT_REFRESH, {"district-refresh.n_intervals": 1, "district-window.value": "1h",
+                                               "district-code.data": "440304", **LANG}),
+              payload(mapp, "page.children", {"url.pathname": "/district/futian", "lang.data": "zh",
+                                              "url.search": ""})]
+    liaison, liaison_headers = caller(mapp, "liaison")  # of the fire department
+    officer, officer_headers = caller(mapp, "officer")
+    for body in bodies:
+        res = post(liaison, liaison_headers, body)
+        assert res.status_code == 200 and item not in res.get_data(as_text=True), body["output"]
+        assert item in post(officer, officer_headers, body).get_data(as_text=True), body["output"]
