@@ -298,28 +298,35 @@ def _failures_key(username: str) -> str:
     return _FAIL_KEY.format(user=username.lower(), ip=request.remote_addr or "-")
 
 
-def _rate_limited(username: str) -> int:
-    """Return the seconds until ``username`` may try again from this address, 0 when it may now."""
+def _count_attempt(username: str) -> int:
+    """Count a sign-in attempt of ``username`` from this address; return the seconds to wait, 0 to go ahead.
+
+    The count goes up before the password is checked and the decision is taken on the value it went up
+    to, in one MULTI with the window's EXPIRE: parallel attempts cannot all read the same old count and
+    all pass, and the right password is refused like any other once the limit is reached.
+    """
     r, cfg = current_app.extensions["panorama"].redis, current_app.config
     key = _failures_key(username)
     try:
-        failures = int(r.get(key) or 0)
-        if failures >= cfg["PANORAMA_LOGIN_MAX_FAILURES"]:
-            return max(int(r.ttl(key)), 1)
+        pipe = r.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, cfg["PANORAMA_LOGIN_WINDOW_S"], nx=True)  # the window starts at its first attempt
+        pipe.ttl(key)
+        attempts, _, ttl = pipe.execute()
     except redis.RedisError:
         # Fail open: with Redis down an operations centre must still be able to sign in.
         log.warning("sign-in rate limit unavailable (Redis down)", exc_info=True)
+        return 0
+    if attempts > cfg["PANORAMA_LOGIN_MAX_FAILURES"]:
+        return max(int(ttl), 1)
     return 0
 
 
-def _record_failure(username: str) -> None:
-    r, cfg = current_app.extensions["panorama"].redis, current_app.config
-    key = _failures_key(username)
+def _forget_attempts(username: str) -> None:
     try:
-        if r.incr(key) == 1:
-            r.expire(key, cfg["PANORAMA_LOGIN_WINDOW_S"])
+        current_app.extensions["panorama"].redis.delete(_failures_key(username))
     except redis.RedisError:
-        log.warning("sign-in failure not counted (Redis down)", exc_info=True)
+        pass
 
 
 @bp.post("/session")
@@ -330,14 +337,13 @@ def sign_in():
             or not isinstance(body.get("password"), str):
         return error(400, "bad_request", 'send {"username": ..., "password": ...}')
     username, password = body["username"].strip(), body["password"]
-    wait = _rate_limited(username)
+    wait = _count_attempt(username)
     if wait:
         log.warning("sign-in refused (rate limit): user=%r ip=%s", username, request.remote_addr)
         return error(429, "too_many_attempts", f"too many failed sign-ins; try again in {wait} s",
                      **{"Retry-After": str(wait)})
     user = store.authenticate(current_app.extensions["panorama"].engine, username, password)
     if user is None:
-        _record_failure(username)
         log.warning("sign-in failed: user=%r ip=%s", username, request.remote_addr)
         return error(401, "bad_credentials", "wrong username or password, or the user is disabled")
     session.clear()  # nothing from before the sign-in survives it
@@ -345,10 +351,7 @@ def sign_in():
     flask_login.login_user(user)
     session["csrf_token"] = secrets.token_urlsafe(32)
     session["epoch"] = user.session_epoch
-    try:
-        current_app.extensions["panorama"].redis.delete(_failures_key(username))
-    except redis.RedisError:
-        pass
+    _forget_attempts(username)
     log.info("signed in: user=%r role=%s ip=%s", user.username, user.role, request.remote_addr)
     return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from flask import jsonify
 from sqlalchemy import select
 
@@ -396,3 +397,26 @@ def test_the_gateway_closes_the_sockets_of_a_signed_out_user_and_a_revoked_wall(
         asyncio.run(scenario())
     finally:
         gw.stop()
+
+
+def test_parallel_wrong_passwords_are_counted_atomically_over_http(make_app, redis_client):
+    """40 wrong passwords at once from one address: only the limit's worth is checked, the rest are 429."""
+    from tests.serve import all_at_once, serving
+
+    app = make_app(PANORAMA_LOGIN_MAX_FAILURES=5, PANORAMA_LOGIN_WINDOW_S=60)
+    make_user(app, "a")
+    with serving(app) as url:
+        answers = all_at_once(40, lambda s, i: s.post(f"{url}/api/session",
+                                                      json={"username": "a", "password": f"guess-{i}"}),
+                              warm=f"{url}/api/session")
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [401] * 5 + [429] * 35, statuses
+        assert all(0 < int(r.headers["Retry-After"]) <= 60 for r in answers if r.status_code == 429)
+        # within the window even the right password is refused, and it does not reset the count
+        for _ in range(2):
+            res = requests.post(f"{url}/api/session", json={"username": "a", "password": TEST_PASSWORD})
+            assert res.status_code == 429 and res.json()["error"]["code"] == "too_many_attempts"
+        # the window over (its key expired), the right password works again
+        redis_client.delete(*redis_client.keys("panorama:auth:failures:*"))
+        assert requests.post(f"{url}/api/session", json={"username": "a", "password": TEST_PASSWORD}).status_code \
+            == 200
