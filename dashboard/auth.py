@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs, quote, urlsplit
 
+import ada_url
 import flask_login
 import redis
 from flask import Blueprint, current_app, has_request_context, jsonify, redirect, request, session
@@ -80,6 +81,11 @@ TICKET_SALT = "panorama-ws-ticket"
 TICKET_MAX_AGE_S = 60
 _DASH_INDEX = ("/", "/<path:path>")  # the endpoints Dash serves its page shell from
 _FAIL_KEY = "panorama:auth:failures:{user}:{ip}"
+# safe_next resolves a sign-in's ``next`` against a stand-in for this site: only the origin is compared,
+# and only the path that comes out is used, so the real host and scheme do not matter.
+_NEXT_BASE = "http://panorama.invalid/"
+_NEXT_ORIGIN = "http://panorama.invalid"
+_NEXT_MAX = 2048
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
 login_manager = flask_login.LoginManager()
@@ -264,10 +270,23 @@ def kiosk_token_of(search: str | None) -> str | None:
 
 
 def safe_next(value: str | None) -> str:
-    """Return ``value`` when it is a path on this site, else ``/`` (no open redirects)."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) or "\n" in value:
+    """Return where ``value`` leads when it is a page of this site, as a path; else ``/`` (no open redirects).
+
+    Judged by a WHATWG URL parser (ada), the one browsers follow: it drops leading and trailing C0
+    controls and spaces and every tab, CR and LF, reads ``\\`` as ``/`` and takes ``//host``, ``/\\host``
+    and ``https:host`` for other sites, so what is checked here is what the browser will do. The answer
+    is the parsed path, query and fragment, never the raw value; a path that starts with ``//`` (``/.//x``
+    parses to one) would itself read as another host, so it is refused too.
+    """
+    if not value or len(value) > _NEXT_MAX:
         return "/"
-    return value
+    try:
+        url = ada_url.URL(value, _NEXT_BASE)
+    except ValueError:
+        return "/"
+    if url.origin != _NEXT_ORIGIN or not url.pathname.startswith("/") or url.pathname.startswith("//"):
+        return "/"
+    return url.pathname + url.search + url.hash
 
 
 def login_url(next_path: str) -> str:
