@@ -16,7 +16,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import ada_url
 import flask_login
@@ -76,6 +76,12 @@ OPEN_WRITES: dict[tuple[str, str], str] = {
     ("/api/", "DELETE"): "unknown API paths: 404",
     ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, the role in each write callback",
 }
+# A wall's kiosk token, taken from its entry link (/wall?token=...) into this cookie, so that the token is in
+# one address only, once: not in the page's, nor in every ticket fetch and poll that access logs would keep.
+# HttpOnly (no script needs it), Lax (the entry link may be followed from another site), site-wide (the API
+# and the Dash callbacks read it), long-lived (a wall stays up for months; revoking the token ends it).
+KIOSK_COOKIE = "panorama_kiosk"
+KIOSK_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 # Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
 TICKET_SALT = "panorama-ws-ticket"
 TICKET_MAX_AGE_S = 60
@@ -241,23 +247,28 @@ def page_permission(path: str) -> str | None:
     return "view"  # the panorama and any other page (unknown ones get not-found once signed in)
 
 
-def may_watch(kiosk_token: str | None) -> bool:
-    """Tell whether the request may see live events: a signed-in user who may view, or a live kiosk token."""
+def may_watch(kiosk_token: str | None = None) -> bool:
+    """Tell whether the request may see live events: a signed-in user who may view, or a live kiosk token
+    (``kiosk_token``, else the wall's cookie)."""
     user = current_user()
     if user is not None:
         return check_role(user, "view")
-    return store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token)
+    return store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token or kiosk_cookie())
 
 
 def page_access(path: str, kiosk_token: str | None = None) -> str:
-    """Return ``"ok"``, ``"login"`` (anonymous) or ``"forbidden"`` (signed in, wrong role) for a page."""
+    """Return ``"ok"``, ``"login"`` (anonymous) or ``"forbidden"`` (signed in, wrong role) for a page.
+
+    An anonymous wall passes with a live kiosk token: ``kiosk_token``, else the wall's cookie.
+    """
     permission = page_permission(path)
     if permission is None:
         return "ok"
     user = current_user()
     if user is None:
         wall = (path or "/").rstrip("/") == "/wall"
-        if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token):
+        if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine,
+                                            kiosk_token or kiosk_cookie()):
             return "ok"
         return "login"
     return "ok" if check_role(user, permission) else "forbidden"
@@ -267,6 +278,28 @@ def kiosk_token_of(search: str | None) -> str | None:
     """Return the ``token`` of a query string (with or without its ``?``)."""
     values = parse_qs((search or "").lstrip("?")).get("token")
     return values[0] if values else None
+
+
+def kiosk_cookie() -> str | None:
+    """Return the kiosk token of this request's wall cookie (see ``_exchange_kiosk_token``), or None."""
+    return request.cookies.get(KIOSK_COOKIE) if has_request_context() else None
+
+
+def _exchange_kiosk_token():
+    # A page asked for with ?token=: the token goes into the wall's cookie (when it is a live kiosk token
+    # and the page is the wall) and the browser comes back at once to the same address without it, before
+    # any page shell is served, so it never shows in the address bar, the history, a Referer or a log again.
+    if request.endpoint not in _DASH_INDEX or request.method not in ("GET", "HEAD") or "token" not in request.args:
+        return None
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+    response = redirect(safe_next(request.path + (f"?{urlencode(rest)}" if rest else "")))
+    response.headers["Cache-Control"] = "no-store"
+    token = request.args.get("token")
+    wall = request.path.rstrip("/") == "/wall"
+    if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine, token):
+        response.set_cookie(KIOSK_COOKIE, token, max_age=KIOSK_COOKIE_MAX_AGE_S, path="/", httponly=True,
+                            samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
 
 
 def safe_next(value: str | None) -> str:
@@ -402,7 +435,8 @@ def sign_out():
 
 @bp.get("/ws-ticket")
 def ws_ticket():
-    """Answer a websocket ticket for a signed-in user or a live kiosk token (``?token=``), else 401."""
+    """Answer a websocket ticket for a signed-in user or a live kiosk token (the wall's cookie, or ``?token=``),
+    else 401."""
     user = current_user()
     if user is not None:
         subject = {"u": user.id, "e": user.session_epoch}
@@ -410,7 +444,8 @@ def ws_ticket():
             # Signed, so the gateway can send a liaison only their department's tasks without asking the database.
             subject["d"] = user.department
     else:
-        kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine, request.args.get("token"))
+        kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine,
+                                        request.args.get("token") or kiosk_cookie())
         if kiosk_id is None:
             return error(401, "not_signed_in", "sign in first, or open the wall with a valid kiosk token")
         subject = {"k": kiosk_id}
@@ -496,6 +531,7 @@ def init_app(server) -> None:
     login_manager.init_app(server)
     server.register_blueprint(bp)
     server.before_request(_guard_writes)
+    server.before_request(_exchange_kiosk_token)
     server.before_request(_guard_pages)
     server.after_request(_csrf_cookie)
     hops = int(cfg.get("PANORAMA_PROXY_HOPS") or 0)

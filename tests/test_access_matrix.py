@@ -125,12 +125,12 @@ def test_a_revoked_kiosk_token_opens_neither_the_wall_nor_the_socket(mapp):
     engine = mapp.server.extensions["panorama"].engine
     token_id, token = accounts.create_kiosk_token(engine, "hall")
     client = mapp.server.test_client()
-    assert client.get(f"/wall?token={token}").status_code == 200
+    assert client.get(f"/wall?token={token}", follow_redirects=True).request.path == "/wall"
     ticket = client.get(f"/api/ws-ticket?token={token}")
     assert ticket.status_code == 200 and auth.verify_ticket(mapp.server.secret_key, ticket.get_json()["ticket"]) == \
         {"k": token_id}
     accounts.revoke_kiosk_token(engine, token_id)
-    assert client.get(f"/wall?token={token}").status_code == 302
+    assert client.get(f"/wall?token={token}", follow_redirects=True).request.path == "/login"
     res = client.get(f"/api/ws-ticket?token={token}")
     assert res.status_code == 401 and res.get_json()["error"]["code"] == "not_signed_in"
 
