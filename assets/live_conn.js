@@ -93,16 +93,11 @@
         }
     }
 
-    /** A wall nobody signs in on proves itself with the kiosk token of its own address (?token=). */
-    function withKioskToken(url) {
-        const token = new URLSearchParams(window.location.search).get('token');
-        return token ? url + (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token) : url;
-    }
-
     /** The gateway admits a socket with a fresh ticket (a minute old at most) from GET /api/ws-ticket: the
-     *  session's, or the wall's kiosk token's. One per (re)connect. */
+     *  session's, or the wall's kiosk token's (its HttpOnly cookie, which the fetch sends; the token is never
+     *  in a page's address). One per (re)connect. */
     function ticketUrl(url) {
-        return fetch(withKioskToken('/api/ws-ticket'),
+        return fetch('/api/ws-ticket',
             {credentials: 'same-origin', cache: 'no-store', headers: {Accept: 'application/json'}})
             .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
             .then((doc) => url + (url.includes('?') ? '&' : '?') + 'ticket=' + encodeURIComponent(doc.ticket));
@@ -373,7 +368,7 @@
             if (!conn || conn.mode !== 'polling') {
                 return nu;
             }
-            return fetch(withKioskToken(config.summary_url), {cache: 'no-store', credentials: 'same-origin',
+            return fetch(config.summary_url, {cache: 'no-store', credentials: 'same-origin',
                 headers: {Accept: 'application/json'}})
                 .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
                 .then((doc) => {

@@ -15,6 +15,7 @@ from dashboard.callback_guard import Lang, allow, validated
 from dashboard.briefings import store
 from dashboard.briefings.api import summary_doc
 from dashboard.briefings.generate import generate_now
+from dashboard.briefings.lock import BriefingBusy
 from dashboard.briefings.text import bt
 from dashboard.models import briefings
 from layouts.briefings import briefing_layout, briefing_table, briefings_layout
@@ -79,6 +80,8 @@ def register_callbacks(app) -> None:
             return bt("not_allowed", lang), no_update, no_update
         try:
             row = generate_now(svc, user.username, svc.clock())
+        except BriefingBusy as busy:  # another is being made somewhere in the deployment: nothing changed here
+            return bt("generate_busy", lang, s=busy.retry_after), no_update, no_update
         except Exception as err:  # noqa: BLE001 - say so on the page; the list shows the failed row
             log.exception("briefing on request failed")
             message = bt("generate_failed", lang, why=type(err).__name__)

@@ -24,11 +24,17 @@ from layouts.wall import wall_layout
 
 log = logging.getLogger(__name__)
 
-# A full navigation after signing in, so the new session cookie reaches every request of the page.
+# A full navigation after signing in, so the new session cookie reaches every request of the page. The
+# server already reduced `next` to a path of this site (auth.safe_next); the browser parses it once more with
+# its own URL parser and goes only to this origin, so nothing it would rewrite can lead elsewhere.
 SIGN_IN_JS = """
 async function (nClicks, nSubmit, username, password, ctx) {
     const T = ctx.text;
-    const next = /^\\/(?![\\/\\\\])/.test(ctx.next || '') ? ctx.next : '/';
+    let next = window.location.origin + '/';
+    try {
+        const target = new URL(ctx.next || '/', window.location.origin);
+        if (target.origin === window.location.origin) { next = target.href; }
+    } catch (e) { /* not a URL: the panorama */ }
     try {
         const r = await fetch('/api/session', {
             method: 'POST', credentials: 'same-origin',

@@ -15,7 +15,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from callbacks import briefings as briefings_callbacks
     from callbacks import register_all
     from dashboard.briefings import api as briefings_api
-    from dashboard import api, auth, callback_guard, cli, dispatch_api, metrics, webapp
+    from dashboard import api, auth, callback_guard, cli, dispatch_api, headers, metrics, webapp
     from dashboard.config import load_config
     from dashboard.i18n import t
     from dashboard.services import build_services
@@ -51,4 +51,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     app.layout = shell
     register_all(app)
     briefings_callbacks.register_callbacks(app)
+    headers.init_app(app)  # CSP and the other browser-hardening headers, on every response
     return app

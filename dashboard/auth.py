@@ -16,8 +16,9 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+import ada_url
 import flask_login
 import redis
 from flask import Blueprint, current_app, has_request_context, jsonify, redirect, request, session
@@ -74,12 +75,23 @@ OPEN_WRITES: dict[tuple[str, str], str] = {
     ("/_dash-update-component", "POST"): "Dash callbacks: the CSRF token here, each callback's declared policy "
                                          "(callback_guard.allow)",
 }
+# A wall's kiosk token, taken from its entry link (/wall?token=...) into this cookie, so that the token is in
+# one address only, once: not in the page's, nor in every ticket fetch and poll that access logs would keep.
+# HttpOnly (no script needs it), Lax (the entry link may be followed from another site), site-wide (the API
+# and the Dash callbacks read it), long-lived (a wall stays up for months; revoking the token ends it).
+KIOSK_COOKIE = "panorama_kiosk"
+KIOSK_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 # Websocket tickets: signed with the app's secret key, good for a minute, checked by the gateway.
 TICKET_SALT = "panorama-ws-ticket"
 TICKET_MAX_AGE_S = 60
 TICKET_NONCE = "n"
 _DASH_INDEX = ("/", "/<path:path>")  # the endpoints Dash serves its page shell from
 _FAIL_KEY = "panorama:auth:failures:{user}:{ip}"
+# safe_next resolves a sign-in's ``next`` against a stand-in for this site: only the origin is compared,
+# and only the path that comes out is used, so the real host and scheme do not matter.
+_NEXT_BASE = "http://panorama.invalid/"
+_NEXT_ORIGIN = "http://panorama.invalid"
+_NEXT_MAX = 2048
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
 login_manager = flask_login.LoginManager()
@@ -255,23 +267,28 @@ def page_permission(path: str) -> str | None:
     return "view"  # the panorama and any other page (unknown ones get not-found once signed in)
 
 
-def may_watch(kiosk_token: str | None) -> bool:
-    """Tell whether the request may see live events: a signed-in user who may view, or a live kiosk token."""
+def may_watch(kiosk_token: str | None = None) -> bool:
+    """Tell whether the request may see live events: a signed-in user who may view, or a live kiosk token
+    (``kiosk_token``, else the wall's cookie)."""
     user = current_user()
     if user is not None:
         return check_role(user, "view")
-    return store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token)
+    return store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token or kiosk_cookie())
 
 
 def page_access(path: str, kiosk_token: str | None = None) -> str:
-    """Return ``"ok"``, ``"login"`` (anonymous) or ``"forbidden"`` (signed in, wrong role) for a page."""
+    """Return ``"ok"``, ``"login"`` (anonymous) or ``"forbidden"`` (signed in, wrong role) for a page.
+
+    An anonymous wall passes with a live kiosk token: ``kiosk_token``, else the wall's cookie.
+    """
     permission = page_permission(path)
     if permission is None:
         return "ok"
     user = current_user()
     if user is None:
         wall = (path or "/").rstrip("/") == "/wall"
-        if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine, kiosk_token):
+        if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine,
+                                            kiosk_token or kiosk_cookie()):
             return "ok"
         return "login"
     return "ok" if check_role(user, permission) else "forbidden"
@@ -283,11 +300,46 @@ def kiosk_token_of(search: str | None) -> str | None:
     return values[0] if values else None
 
 
+def kiosk_cookie() -> str | None:
+    """Return the kiosk token of this request's wall cookie (see ``_exchange_kiosk_token``), or None."""
+    return request.cookies.get(KIOSK_COOKIE) if has_request_context() else None
+
+
+def _exchange_kiosk_token():
+    # A page asked for with ?token=: the token goes into the wall's cookie (when it is a live kiosk token
+    # and the page is the wall) and the browser comes back at once to the same address without it, before
+    # any page shell is served, so it never shows in the address bar, the history, a Referer or a log again.
+    if request.endpoint not in _DASH_INDEX or request.method not in ("GET", "HEAD") or "token" not in request.args:
+        return None
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+    response = redirect(safe_next(request.path + (f"?{urlencode(rest)}" if rest else "")))
+    response.headers["Cache-Control"] = "no-store"
+    token = request.args.get("token")
+    wall = request.path.rstrip("/") == "/wall"
+    if wall and store.kiosk_token_valid(current_app.extensions["panorama"].engine, token):
+        response.set_cookie(KIOSK_COOKIE, token, max_age=KIOSK_COOKIE_MAX_AGE_S, path="/", httponly=True,
+                            samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
+
+
 def safe_next(value: str | None) -> str:
-    """Return ``value`` when it is a path on this site, else ``/`` (no open redirects)."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) or "\n" in value:
+    """Return where ``value`` leads when it is a page of this site, as a path; else ``/`` (no open redirects).
+
+    Judged by a WHATWG URL parser (ada), the one browsers follow: it drops leading and trailing C0
+    controls and spaces and every tab, CR and LF, reads ``\\`` as ``/`` and takes ``//host``, ``/\\host``
+    and ``https:host`` for other sites, so what is checked here is what the browser will do. The answer
+    is the parsed path, query and fragment, never the raw value; a path that starts with ``//`` (``/.//x``
+    parses to one) would itself read as another host, so it is refused too.
+    """
+    if not value or len(value) > _NEXT_MAX:
         return "/"
-    return value
+    try:
+        url = ada_url.URL(value, _NEXT_BASE)
+    except ValueError:
+        return "/"
+    if url.origin != _NEXT_ORIGIN or not url.pathname.startswith("/") or url.pathname.startswith("//"):
+        return "/"
+    return url.pathname + url.search + url.hash
 
 
 def login_url(next_path: str) -> str:
@@ -318,28 +370,35 @@ def _failures_key(username: str) -> str:
     return _FAIL_KEY.format(user=username.lower(), ip=request.remote_addr or "-")
 
 
-def _rate_limited(username: str) -> int:
-    """Return the seconds until ``username`` may try again from this address, 0 when it may now."""
+def _count_attempt(username: str) -> int:
+    """Count a sign-in attempt of ``username`` from this address; return the seconds to wait, 0 to go ahead.
+
+    The count goes up before the password is checked and the decision is taken on the value it went up
+    to, in one MULTI with the window's EXPIRE: parallel attempts cannot all read the same old count and
+    all pass, and the right password is refused like any other once the limit is reached.
+    """
     r, cfg = current_app.extensions["panorama"].redis, current_app.config
     key = _failures_key(username)
     try:
-        failures = int(r.get(key) or 0)
-        if failures >= cfg["PANORAMA_LOGIN_MAX_FAILURES"]:
-            return max(int(r.ttl(key)), 1)
+        pipe = r.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, cfg["PANORAMA_LOGIN_WINDOW_S"], nx=True)  # the window starts at its first attempt
+        pipe.ttl(key)
+        attempts, _, ttl = pipe.execute()
     except redis.RedisError:
         # Fail open: with Redis down an operations centre must still be able to sign in.
         log.warning("sign-in rate limit unavailable (Redis down)", exc_info=True)
+        return 0
+    if attempts > cfg["PANORAMA_LOGIN_MAX_FAILURES"]:
+        return max(int(ttl), 1)
     return 0
 
 
-def _record_failure(username: str) -> None:
-    r, cfg = current_app.extensions["panorama"].redis, current_app.config
-    key = _failures_key(username)
+def _forget_attempts(username: str) -> None:
     try:
-        if r.incr(key) == 1:
-            r.expire(key, cfg["PANORAMA_LOGIN_WINDOW_S"])
+        current_app.extensions["panorama"].redis.delete(_failures_key(username))
     except redis.RedisError:
-        log.warning("sign-in failure not counted (Redis down)", exc_info=True)
+        pass
 
 
 @bp.post("/session")
@@ -350,14 +409,13 @@ def sign_in():
             or not isinstance(body.get("password"), str):
         return error(400, "bad_request", 'send {"username": ..., "password": ...}')
     username, password = body["username"].strip(), body["password"]
-    wait = _rate_limited(username)
+    wait = _count_attempt(username)
     if wait:
         log.warning("sign-in refused (rate limit): user=%r ip=%s", username, request.remote_addr)
         return error(429, "too_many_attempts", f"too many failed sign-ins; try again in {wait} s",
                      **{"Retry-After": str(wait)})
     user = store.authenticate(current_app.extensions["panorama"].engine, username, password)
     if user is None:
-        _record_failure(username)
         log.warning("sign-in failed: user=%r ip=%s", username, request.remote_addr)
         return error(401, "bad_credentials", "wrong username or password, or the user is disabled")
     session.clear()  # nothing from before the sign-in survives it
@@ -365,10 +423,7 @@ def sign_in():
     flask_login.login_user(user)
     session["csrf_token"] = secrets.token_urlsafe(32)
     session["epoch"] = user.session_epoch
-    try:
-        current_app.extensions["panorama"].redis.delete(_failures_key(username))
-    except redis.RedisError:
-        pass
+    _forget_attempts(username)
     log.info("signed in: user=%r role=%s ip=%s", user.username, user.role, request.remote_addr)
     return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
 
@@ -400,7 +455,8 @@ def sign_out():
 
 @bp.get("/ws-ticket")
 def ws_ticket():
-    """Answer a websocket ticket for a signed-in user or a live kiosk token (``?token=``), else 401."""
+    """Answer a websocket ticket for a signed-in user or a live kiosk token (the wall's cookie, or ``?token=``),
+    else 401."""
     user = current_user()
     if user is not None:
         subject = {"u": user.id, "e": user.session_epoch}
@@ -409,7 +465,8 @@ def ws_ticket():
             # asking the database who they are; a liaison without a department is limited to "" (nothing).
             subject["d"] = user.department or ""
     else:
-        kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine, request.args.get("token"))
+        kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine,
+                                        request.args.get("token") or kiosk_cookie())
         if kiosk_id is None:
             return error(401, "not_signed_in", "sign in first, or open the wall with a valid kiosk token")
         subject = {"k": kiosk_id}
@@ -483,6 +540,7 @@ def init_app(server) -> None:
     login_manager.init_app(server)
     server.register_blueprint(bp)
     server.before_request(_guard_writes)
+    server.before_request(_exchange_kiosk_token)
     server.before_request(_guard_pages)
     server.after_request(_csrf_cookie)
     hops = int(cfg.get("PANORAMA_PROXY_HOPS") or 0)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from flask import jsonify
 from sqlalchemy import select
 
 from dashboard import auth
 from dashboard.models import users
-from tests.helpers import TEST_PASSWORD, make_user, sign_in
+from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
 
 
 def signed_in(client, username: str, password: str = TEST_PASSWORD):
@@ -138,10 +141,85 @@ def test_pages_need_the_right_role(app, client):
         assert auth.page_access("/briefings/3") == "ok" and auth.page_access("/login") == "ok"
 
 
+# What a browser rewrites into another site (WHATWG URL parsing: C0 controls and spaces trimmed, tab, CR and LF
+# dropped anywhere, "\\" read as "/"), each as a sign-in link would carry it in its query string.
+HOSTILE_NEXT = (
+    "//evil.example", "%2F%2Fevil.example", "/%5Cevil.example", "%2F%5Cevil.example", "%5C%5Cevil.example",
+    "%5C/evil.example", "/%09/evil.example", "%2F%09%2Fevil.example", "/%0D%0A/evil.example", "%09//evil.example",
+    "%20//evil.example", "%00//evil.example", "//evil.example%20", "https:evil.example", "https:%2F%2Fevil.example",
+    "https://evil.example/", "/.//evil.example", "/..//evil.example", "/%2E//evil.example", "javascript:alert(1)",
+    "data:text/html,x", "http://user@evil.example",
+)
+
+
 def test_safe_next_refuses_other_sites():
+    from urllib.parse import unquote
+
     assert auth.safe_next("/district/futian?x=1") == "/district/futian?x=1"
-    for bad in ("https://evil.example", "//evil.example", "/\\evil.example", None, ""):
-        assert auth.safe_next(bad) == "/"
+    assert auth.safe_next("/wall?lang=en#top") == "/wall?lang=en#top"
+    assert auth.safe_next("/%09/evil.example") == "/%09/evil.example"  # still encoded: a path of this site
+    assert auth.safe_next("http:evil.example") == "/evil.example"  # a browser reads it as a path too
+    for bad in ("https://evil.example", "//evil.example", "/\\evil.example", None, "", "/" * 3000,
+                *(unquote(raw) for raw in HOSTILE_NEXT)):
+        assert auth.safe_next(bad) == "/", bad
+    assert auth.login_url("/\t/evil.example") == "/login?next=/"
+    assert auth.login_url("/district/福田?x=1") == "/login?next=/district/%25E7%25A6%258F%25E7%2594%25B0%3Fx%3D1"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("/\\:.%@?#\t\n\r \x00\x1fahtps.evil0"), max_size=24) | st.text(max_size=24))
+def test_safe_next_only_ever_answers_a_path_of_this_site(value):
+    """Whatever comes in, what comes out is a path a browser resolves on this site, and it is stable."""
+    import ada_url
+
+    out = auth.safe_next(value)
+    assert out.startswith("/") and not out.startswith("//") and out == out.strip()
+    assert not any(c in out for c in "\t\r\n") and "\\" not in out.partition("?")[0].partition("#")[0]
+    assert ada_url.URL(out, "https://panorama.example/").host == "panorama.example"
+    assert auth.safe_next(out) == out
+
+
+@pytest.mark.timeout(240)
+def test_signing_in_with_a_hostile_next_stays_on_this_site(app, dash_duo):
+    """Sign in through the real /login page with each hostile ``next``: the browser ends on this site."""
+    from urllib.parse import urlsplit
+
+    make_user(app, "duty")
+    dash_duo.start_server(app)
+    here = urlsplit(dash_duo.server_url).netloc
+    for raw in HOSTILE_NEXT:
+        dash_duo.driver.get(f"{dash_duo.server_url.rstrip('/')}/login?next={raw}")
+        dash_duo.wait_for_element("#login-username", timeout=10)
+        dash_duo.find_element("#login-username").send_keys("duty")
+        dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+        dash_duo.find_element("#login-submit").click()
+        wait_for(lambda: "/login" not in dash_duo.driver.current_url, timeout=10, message=f"leaving /login ({raw})")
+        assert urlsplit(dash_duo.driver.current_url).netloc == here, (raw, dash_duo.driver.current_url)
+        dash_duo.wait_for_element("#user-name", timeout=10)  # signed in, on a page of this site
+    assert dash_duo.get_logs() == []
+
+
+def test_the_router_sends_to_sign_in_with_a_safe_next(app, client):
+    """The page guard and the router build /login?next= from the address asked for: never another site's."""
+    from callbacks.router import guard
+
+    assert client.get("/%2F%2Fevil.example").headers["Location"] == "/login?next=/evil.example"  # werkzeug: one /
+    assert client.get("/%5C%5Cevil.example").headers["Location"] == "/login?next=/"
+    with app.server.test_request_context("/"):
+        login = guard("/", "?next=/%09/evil.example", "zh")  # the shell loaded /?next=..., not /login
+        page = guard("/login", "?next=/%09/evil.example", "zh")
+    stores = [c for c in _walk(page) if getattr(c, "id", None) == "login-context"]
+    assert stores[0].data["next"] == "/"
+    assert [c for c in _walk(login) if getattr(c, "id", None) == "login-context"][0].data["next"] == \
+        "/?next=/%09/evil.example"
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
+        if hasattr(child, "to_plotly_json"):
+            yield from _walk(child)
 
 
 def test_a_revoked_kiosk_token_stops_opening_the_wall(app, client):
@@ -149,12 +227,13 @@ def test_a_revoked_kiosk_token_stops_opening_the_wall(app, client):
 
     engine = app.server.extensions["panorama"].engine
     token_id, token = accounts.create_kiosk_token(engine, "hall wall")
-    assert client.get(f"/wall?token={token}").status_code == 200
-    assert client.get("/wall?token=not-a-token").status_code == 302
-    assert client.get(f"/?token={token}").status_code == 302  # the wall only, read-only
+    res = client.get(f"/wall?token={token}", follow_redirects=True)  # the token becomes the wall's cookie
+    assert res.status_code == 200 and res.request.path == "/wall"
+    assert app.server.test_client().get("/wall?token=not-a-token", follow_redirects=True).request.path == "/login"
+    assert client.get(f"/?token={token}", follow_redirects=True).request.path == "/login"  # the wall only
     assert accounts.revoke_kiosk_token(engine, token_id)
-    res = client.get(f"/wall?token={token}")
-    assert res.status_code == 302 and res.headers["Location"].startswith("/login?next=/wall")
+    res = client.get(f"/wall?token={token}", follow_redirects=True)
+    assert res.request.path == "/login" and res.request.args["next"] == "/wall"
 
 
 def test_cli_creates_lists_and_disables_users_with_the_password_on_stdin(app):
@@ -190,10 +269,10 @@ def test_cli_kiosk_tokens_are_shown_once_and_revocable(app, client):
     runner = app.server.test_cli_runner()
     out = runner.invoke(args=["kiosk", "create", "lobby"]).output
     token = out.split(": ", 1)[1].split()[0]
-    assert client.get(f"/wall?token={token}").status_code == 200
+    assert client.get(f"/wall?token={token}", follow_redirects=True).request.path == "/wall"
     assert token not in runner.invoke(args=["kiosk", "list"]).output
     assert runner.invoke(args=["kiosk", "revoke", "1"]).exit_code == 0
-    assert client.get(f"/wall?token={token}").status_code == 302
+    assert client.get(f"/wall?token={token}", follow_redirects=True).request.path == "/login"
     assert runner.invoke(args=["kiosk", "revoke", "1"]).exit_code != 0
 
 
@@ -396,3 +475,26 @@ def test_the_gateway_closes_the_sockets_of_a_signed_out_user_and_a_revoked_wall(
         asyncio.run(scenario())
     finally:
         gw.stop()
+
+
+def test_parallel_wrong_passwords_are_counted_atomically_over_http(make_app, redis_client):
+    """40 wrong passwords at once from one address: only the limit's worth is checked, the rest are 429."""
+    from tests.serve import all_at_once, serving
+
+    app = make_app(PANORAMA_LOGIN_MAX_FAILURES=5, PANORAMA_LOGIN_WINDOW_S=60)
+    make_user(app, "a")
+    with serving(app) as url:
+        answers = all_at_once(40, lambda s, i: s.post(f"{url}/api/session",
+                                                      json={"username": "a", "password": f"guess-{i}"}),
+                              warm=f"{url}/api/session")
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [401] * 5 + [429] * 35, statuses
+        assert all(0 < int(r.headers["Retry-After"]) <= 60 for r in answers if r.status_code == 429)
+        # within the window even the right password is refused, and it does not reset the count
+        for _ in range(2):
+            res = requests.post(f"{url}/api/session", json={"username": "a", "password": TEST_PASSWORD})
+            assert res.status_code == 429 and res.json()["error"]["code"] == "too_many_attempts"
+        # the window over (its key expired), the right password works again
+        redis_client.delete(*redis_client.keys("panorama:auth:failures:*"))
+        assert requests.post(f"{url}/api/session", json={"username": "a", "password": TEST_PASSWORD}).status_code \
+            == 200

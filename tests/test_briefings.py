@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -398,3 +399,103 @@ def test_the_report_s_language_comes_from_the_configuration(make_app, redis_clie
     full = store.get(svc.engine, row["id"], "html", "data")
     assert full["lang"] == "en" and full["data"]["lang"] == "en"
     assert "Shenzhen City Operations Briefing" in full["html"] and '<html lang="en">' in full["html"]
+
+
+# --- one at a time ----------------------------------------------------------------------------------------
+
+def test_parallel_requests_make_one_briefing_at_a_time_the_others_get_429(bapp, monkeypatch):
+    """Eight officers' POSTs at once over HTTP: one briefing is made, the other seven are told to come back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from dashboard.briefings import generate, lock
+    from tests.serve import serving
+
+    release, making = threading.Event(), []
+    real_collect = generate.collect
+
+    def slow_collect(*args, **kwargs):  # hold the first briefing open until the others have been answered
+        making.append(threading.get_ident())
+        assert release.wait(60)
+        return real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "collect", slow_collect)
+    svc = bapp.server.extensions["panorama"]
+    with serving(bapp) as url:
+        signed = requests.post(f"{url}/api/session", json={"username": "olga", "password": PASSWORD})
+        cookies, headers = signed.cookies, {"X-CSRF-Token": signed.json()["csrf_token"]}
+        barrier = threading.Barrier(8)
+
+        def post(_i):
+            barrier.wait(timeout=30)
+            return requests.post(f"{url}/api/briefings", cookies=cookies, headers=headers, timeout=90)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(post, i) for i in range(8)]
+            try:
+                wait_for(lambda: sum(f.done() for f in futures) >= 7, timeout=30,
+                         message="seven answers while one briefing is being made")
+            finally:
+                release.set()
+            answers = [f.result() for f in futures]
+        assert sorted(a.status_code for a in answers) == [201] + [429] * 7
+        assert len(making) == 1  # only one request ever got as far as making one
+        for busy in (a for a in answers if a.status_code == 429):
+            assert busy.json()["error"]["code"] == "briefing_in_progress" and busy.json()["error"]["message"]
+            assert 1 <= int(busy.headers["Retry-After"]) <= lock.RETRY_AFTER_S
+        assert len(store.list_briefings(svc.engine)) == 1  # a refused request leaves no row behind
+        assert svc.redis.get(lock.KEY) is None  # given back
+        again = requests.post(f"{url}/api/briefings", cookies=cookies, headers=headers, timeout=90)
+        assert again.status_code == 201 and len(making) == 2
+
+
+def test_a_lock_left_by_a_dead_process_times_out(bapp, monkeypatch):
+    from dashboard.briefings import lock
+
+    svc = bapp.server.extensions["panorama"]
+    officer, csrf = session(bapp, "olga")
+    svc.redis.set(lock.KEY, "a process that died", ex=2)
+    r = officer.post("/api/briefings", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 2
+    wait_for(lambda: officer.post("/api/briefings", headers={"X-CSRF-Token": csrf}).status_code == 201, timeout=10,
+             interval=0.5, message="the dead holder's lock timed out")
+
+
+def test_the_lock_is_given_back_only_by_its_holder(redis_client):
+    from dashboard.briefings import lock
+
+    token = lock.acquire(redis_client)
+    with pytest.raises(lock.BriefingBusy):
+        lock.acquire(redis_client)
+    redis_client.set(lock.KEY, "taken over after a timeout")
+    lock.release(redis_client, token)  # no longer ours: left alone
+    assert redis_client.get(lock.KEY) == b"taken over after a timeout"
+    redis_client.delete(lock.KEY)
+    with lock.one_at_a_time(redis_client):
+        assert redis_client.ttl(lock.KEY) > 0
+    assert redis_client.get(lock.KEY) is None
+
+
+def test_a_scheduled_briefing_waits_its_turn_and_is_never_lost_to_the_lock(bapp, monkeypatch, caplog):
+    from dashboard.briefings import generate, lock
+
+    svc = bapp.server.extensions["panorama"]
+    trigger = periods.make_trigger(CRON, TZ)
+    held = lock.acquire(svc.redis)  # a briefing on request being made
+    waiting = threading.Event()
+    monkeypatch.setattr(lock, "sleep", lambda s: (waiting.set(), time.sleep(s)))
+    made = {}
+    worker = threading.Thread(target=lambda: made.update(row=generate_slot(svc, trigger, SLOT, END + 5 * MIN)))
+    worker.start()
+    assert waiting.wait(10)  # refused the lock, it waits
+    assert store.list_briefings(svc.engine)[0]["status"] == "generating"  # claimed, not made while it waits
+    lock.release(svc.redis, held)
+    worker.join(timeout=30)
+    assert made["row"]["status"] == "ready"
+    # the bus holding the lock beyond the wait (or down): made all the same, and said so
+    monkeypatch.setattr(generate, "SCHEDULED_WAIT_S", 0)
+    held = lock.acquire(svc.redis)
+    row = generate_slot(svc, trigger, SLOT + timedelta(hours=10), END + 10 * 60 * MIN)
+    assert row["status"] == "ready" and "made without the lock" in caplog.text
+    assert svc.redis.get(lock.KEY) == held.encode()  # the other holder's lock is left alone

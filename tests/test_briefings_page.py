@@ -48,6 +48,29 @@ def test_an_officer_generates_a_briefing_and_reads_it_in_the_page(bapp, dash_duo
     assert dash_duo.get_logs() == []
 
 
+def test_generate_now_while_another_briefing_is_being_made_says_so_in_the_pages_language(bapp, dash_duo):
+    from dashboard.briefings import lock
+
+    dash_duo.start_server(bapp)
+    dash_duo.get_logs()
+    sign_in(dash_duo, bapp, "/briefings", role="officer")
+    dash_duo.wait_for_element(".briefing-empty", timeout=10)
+    svc = bapp.server.extensions["panorama"]
+    held = lock.acquire(svc.redis)  # another officer's briefing, on another replica, being made now
+    dash_duo.find_element("#briefing-generate").click()
+    dash_duo.wait_for_text_to_equal("#briefing-generate-status", "另一份简报正在生成，请 15 秒后再试", timeout=10)
+    dash_duo.find_element("#lang-toggle").click()
+    dash_duo.wait_for_text_to_equal("#briefing-generate", "Generate now", timeout=10)  # the page redrawn in English
+    js(dash_duo, "document.querySelector('#briefing-generate').click()")
+    dash_duo.wait_for_text_to_equal("#briefing-generate-status", "Another briefing is being made — try again in 15 s",
+                                    timeout=10)
+    assert dash_duo.find_elements("#briefing-list .briefing-row") == []  # nothing was made
+    lock.release(svc.redis, held)
+    js(dash_duo, "document.querySelector('#briefing-generate').click()")
+    dash_duo.wait_for_element("#briefing-list .briefing-row", timeout=30)
+    assert dash_duo.get_logs() == []
+
+
 def test_a_viewer_reads_briefings_but_cannot_generate(bapp, dash_duo):
     dash_duo.start_server(bapp)
     dash_duo.get_logs()

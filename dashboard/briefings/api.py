@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from dashboard.api import ApiError, json_errors, services
-from dashboard.auth import current_user, require
+from dashboard.auth import current_user, error, require
 from dashboard.briefings import store
 from dashboard.briefings.generate import generate_now
+from dashboard.briefings.lock import BriefingBusy
 from dashboard.queries import iso
 
 bp = Blueprint("briefings_api", __name__, url_prefix="/api")
@@ -69,9 +70,13 @@ def list_briefings():
 @bp.post("/briefings")
 @require("brief")
 def post_briefing():
-    """Make a briefing now (covering the period since the last slot) and answer it, 201."""
+    """Make a briefing now (covering the period since the last slot) and answer it, 201; 429 while another is
+    being made anywhere in the deployment."""
     svc = services()
-    row = generate_now(svc, current_user().username, svc.clock())
+    try:
+        row = generate_now(svc, current_user().username, svc.clock())
+    except BriefingBusy as busy:
+        return error(429, "briefing_in_progress", str(busy), **{"Retry-After": str(busy.retry_after)})
     doc = summary_doc(row, svc.config["PANORAMA_TZ"])
     return jsonify(doc), 201, {"Location": doc["links"]["data"]}
 

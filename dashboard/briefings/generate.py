@@ -6,12 +6,16 @@ import logging
 import secrets
 from datetime import datetime
 
-from dashboard.briefings import periods, store
+import redis
+
+from dashboard.briefings import lock, periods, store
 from dashboard.briefings.collect import collect
 from dashboard.briefings.render import find_browser, render
 from dashboard.queries import iso
 
 log = logging.getLogger(__name__)
+# How long a scheduled briefing waits for one being made on request before it is made regardless.
+SCHEDULED_WAIT_S = 120
 
 
 def headline(data: dict) -> dict:
@@ -46,21 +50,39 @@ def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start:
 
 
 def generate_slot(svc, trigger, slot: datetime, now_ms: int) -> dict | None:
-    """Make the scheduled briefing of ``slot`` unless another process has it; return it, or None."""
+    """Make the scheduled briefing of ``slot`` unless another process has it; return it, or None.
+
+    The process that claimed the slot waits its turn behind a briefing being made on request (at most
+    ``SCHEDULED_WAIT_S``), and makes it anyway when the bus is down or the wait runs out: a scheduled
+    briefing is never lost to the lock.
+    """
     key = periods.slot_key(slot)
     start, end = periods.scheduled_period(trigger, slot)
     briefing_id = store.claim(svc.engine, key, "schedule", None, start, end, now_ms,
                               svc.config["PANORAMA_BRIEFING_LANG"])
     if briefing_id is None:
         return None
-    return _make(svc, briefing_id, key, "schedule", None, start, end, now_ms)
+    try:
+        token = lock.acquire(svc.redis, wait_s=SCHEDULED_WAIT_S)
+    except (lock.BriefingBusy, redis.RedisError) as err:
+        log.warning("briefing %s made without the lock: %s", key, err)
+        token = None
+    try:
+        return _make(svc, briefing_id, key, "schedule", None, start, end, now_ms)
+    finally:
+        if token:
+            lock.release(svc.redis, token)
 
 
 def generate_now(svc, by: str, now_ms: int) -> dict:
-    """Make a briefing on request, covering the period since the last slot at least an hour old."""
+    """Make a briefing on request, covering the period since the last slot at least an hour old.
+
+    One at a time in the deployment: while another is being made, raise ``lock.BriefingBusy`` at once.
+    """
     cfg = svc.config
     trigger = periods.make_trigger(cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"])
     start, end = periods.manual_period(trigger, now_ms, cfg["PANORAMA_TZ"])
     key = f"manual:{now_ms}:{secrets.token_hex(4)}"
-    briefing_id = store.claim(svc.engine, key, "manual", by, start, end, now_ms, cfg["PANORAMA_BRIEFING_LANG"])
-    return _make(svc, briefing_id, key, "manual", by, start, end, now_ms)
+    with lock.one_at_a_time(svc.redis):
+        briefing_id = store.claim(svc.engine, key, "manual", by, start, end, now_ms, cfg["PANORAMA_BRIEFING_LANG"])
+        return _make(svc, briefing_id, key, "manual", by, start, end, now_ms)

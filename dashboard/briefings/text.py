@@ -56,6 +56,7 @@ TEXT = {
     "generating": ("正在生成…", "Generating…"),
     "generated_ok": ("已生成简报 #{id}", "Briefing #{id} is ready"),
     "generate_failed": ("生成失败：{why}", "Could not generate: {why}"),
+    "generate_busy": ("另一份简报正在生成，请 {s} 秒后再试", "Another briefing is being made — try again in {s} s"),
     "not_allowed": ("当前角色无权生成简报", "Your role may not generate briefings"),
     "none_yet": ("还没有简报。简报按计划（{cron}）自动生成。", "No briefings yet. They are made on the schedule ({cron})."),
     "col_id": ("编号", "No."),
