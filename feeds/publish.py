@@ -51,24 +51,25 @@ def encode_messages(events: dict | Sequence[dict], max_events: int = MAX_BATCH,
 
 
 def publish(redis, domain: str, events: dict | list[dict], transport: Transport = "pubsub",
-            prefix: str = DEFAULT_PREFIX, maxlen: int | None = 1_000_000) -> int:
+            prefix: str = DEFAULT_PREFIX, maxlen: int | None = None) -> int:
     """Send events to a domain's feed, in as many messages as the limits need; return how many."""
     return publish_many(redis, [(domain, events)], transport, prefix, maxlen)
 
 
 def send_raw(redis, domain: str, payload: bytes | str, transport: Transport = "pubsub",
-             prefix: str = DEFAULT_PREFIX, maxlen: int | None = 1_000_000) -> None:
+             prefix: str = DEFAULT_PREFIX, maxlen: int | None = None) -> None:
     """Send an already encoded message as it is (valid or not) to a domain's feed."""
     name = feed_name(domain, prefix)
     if transport == "stream":
-        # Approximate trimming keeps XADD O(1); consumers ack long before the cap.
+        # No MAXLEN by default: trimming by length drops entries nobody has read. Ingest trims what every
+        # consumer group has acknowledged; a publisher that wants a hard cap passes ``maxlen`` (approximate).
         redis.xadd(name, {"data": payload}, maxlen=maxlen, approximate=True)
     else:
         redis.publish(name, payload)
 
 
 def publish_many(redis, messages: Iterable[tuple[str, dict | list[dict]]], transport: Transport = "pubsub",
-                 prefix: str = DEFAULT_PREFIX, maxlen: int | None = 1_000_000) -> int:
+                 prefix: str = DEFAULT_PREFIX, maxlen: int | None = None) -> int:
     """Send many ``(domain, events)`` in one pipeline round trip, each cut to fit; return the messages sent."""
     # Encode everything first: an event that cannot fit raises before anything is sent.
     encoded = [(domain, payload) for domain, events in messages for payload in encode_messages(events)]
