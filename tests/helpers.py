@@ -66,3 +66,27 @@ def sign_in(dash_duo, app, path: str = "/", role: str = "officer", username: str
     assert status == 200, f"sign-in answered {status}"
     dash_duo.driver.get(dash_duo.server_url.rstrip("/") + path)
     dash_duo.wait_for_element("#react-entry-point")
+
+
+def write_from_two_workers(make_store, evs: list, chunk: int = 500) -> list:
+    """Write ``evs`` from two threads at once, one in order and one reversed (two ingest workers racing on the
+    same ids); return every WriteResult, after checking neither thread failed."""
+    import threading
+
+    results, errors = [], []
+
+    def writer(order):
+        store = make_store()
+        try:
+            for start in range(0, len(order), chunk):
+                results.append(store.write(order[start:start + chunk], 1))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(evs,)), threading.Thread(target=writer, args=(evs[::-1],))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert errors == [] and not any(th.is_alive() for th in threads), errors
+    return results

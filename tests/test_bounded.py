@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import orjson
 from sqlalchemy import func, select
 
@@ -13,7 +11,7 @@ from dashboard.models import events, rollups
 from dashboard.store import EventStore
 from feeds.pipeline import Batch
 from layouts.district import incident_items
-from tests.helpers import make_event
+from tests.helpers import make_event, write_from_two_workers
 from tests.test_access_matrix import session
 from tests.test_api import now_event
 from tests.test_callback_inputs import events_page, post
@@ -68,22 +66,7 @@ def test_rollup_rows_of_a_district_minute_are_bounded_by_the_pack(any_engine):
 
 def test_two_writers_fold_and_count_exactly_once(pg_engine):
     evs = events_of("traffic", junk(3000))
-    results, errors = [], []
-
-    def writer(order):
-        store = EventStore(pg_engine, CITY)
-        try:
-            for start in range(0, len(order), 500):
-                results.append(store.write(order[start:start + 500], 1))
-        except Exception as err:  # noqa: BLE001 - reported below
-            errors.append(err)
-
-    threads = [threading.Thread(target=writer, args=(evs,)), threading.Thread(target=writer, args=(evs[::-1],))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    assert errors == []
+    results = write_from_two_workers(lambda: EventStore(pg_engine, CITY), evs)
     assert rollup_keys(pg_engine) == {(OTHER, OTHER): 3000}
     assert sum(r.folded.get(("traffic", "street"), 0) for r in results) == 3000
 

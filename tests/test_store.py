@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import func, select
 
 from dashboard.city import load_city
@@ -11,7 +9,7 @@ from dashboard.models import district_minutes, events, feed_state, incident_repo
 from dashboard.store import EventStore
 from feeds.schema import Event, parse_message
 from feeds.publish import encode
-from tests.helpers import make_event
+from tests.helpers import make_event, write_from_two_workers
 
 T0 = 1764117000000  # 2026-11-26 08:30 +08:00
 ALIASES = load_city("shenzhen").aliases
@@ -78,21 +76,6 @@ def test_two_writers_never_double_count(pg_engine):
     """Two workers writing overlapping batches concurrently: every event and count exactly once."""
     evs = events_of("traffic", [make_event(i, district=("futian", "nanshan")[i % 2], ts=T0 + i * 100)
                                 for i in range(4000)])
-    errors = []
-
-    def writer(order):
-        store = EventStore(pg_engine)
-        try:
-            for start in range(0, len(order), 500):
-                store.write(order[start:start + 500], 1)
-        except Exception as err:  # noqa: BLE001 - reported below
-            errors.append(err)
-
-    threads = [threading.Thread(target=writer, args=(evs,)), threading.Thread(target=writer, args=(evs[::-1],))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    assert errors == []
+    write_from_two_workers(lambda: EventStore(pg_engine), evs)
     assert scalar(pg_engine, select(func.count()).select_from(events)) == 4000
     assert scalar(pg_engine, select(func.sum(rollups.c.n))) == 4000
