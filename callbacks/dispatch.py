@@ -126,8 +126,8 @@ def register_callbacks(app) -> None:
 
     # live frame, fallback poll, a write, the filter, a selection -> incident queue and task board (when changed)
     @allow(app, "dispatch")
-    @app.callback(Output("incident-list", "children"), Output("task-board", "children"),
-                  Output("dispatch-shown", "data"),
+    @app.callback(Output("incident-list", "children"), Output("incident-rest", "children"),
+                  Output("task-board", "children"), Output("dispatch-shown", "data"),
                   Input("dispatch-live", "data"), Input("dispatch-poll", "n_intervals"),
                   Input("dispatch-refresh", "data"), Input("dispatch-department", "data"),
                   Input("dispatch-selected", "data"), State("dispatch-shown", "data"), State("lang", "data"))
@@ -136,26 +136,28 @@ def register_callbacks(app) -> None:
                 lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not check_role(user, "dispatch"):  # callbacks answer anyone who asks: the page's rule again
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         tz, now = svc.config["PANORAMA_TZ"], svc.clock()
         department = board_department(user, department)
         with svc.engine.connect() as conn:
             queued = api.queue(conn, department=api.scope(user))
+            total = api.queue_total(conn, queued, department=api.scope(user))
             rows, incs = board_rows(conn, department)
         shown = dict(shown or {})
         # Redrawn only when its data changed: a redraw replaces the buttons, and a click on a replaced one is lost.
-        queue_key = fingerprint(lang, selected, queued)
+        queue_key = fingerprint(lang, selected, queued, total)
         board_key = fingerprint(lang, department, user.username if user else None, rows,
                                 {k: (v["title"], v["kind"]) for k, v in incs.items()})
-        queue_out = board_out = no_update
+        queue_out = rest_out = board_out = no_update
         if shown.get("queue") != queue_key:
             queue_out, shown["queue"] = view.queue_items(queued, svc.city, lang, tz, selected), queue_key
+            rest_out = view.queue_rest(len(queued), total, lang)
         if shown.get("board") != board_key:
             board_out = view.board_columns(rows, incs, svc.city, lang, now, lambda dep: api.may_move(user, dep))
             shown["board"] = board_key
         if queue_out is no_update and board_out is no_update:
-            return no_update, no_update, no_update
-        return queue_out, board_out, shown
+            return no_update, no_update, no_update, no_update
+        return queue_out, rest_out, board_out, shown
 
     # click on a queued incident -> selected incident
     @allow(app, "dispatch")

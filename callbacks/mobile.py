@@ -35,25 +35,27 @@ def _lang(lang) -> str:
     return lang if lang in ("zh", "en") else "zh"
 
 
-def lists(svc, now: int) -> tuple[list[dict], list[dict]]:
-    """Return what needs a decision now and the open incidents."""
+def lists(svc, now: int) -> tuple[list[dict], list[dict], int]:
+    """Return what needs a decision now, the first open incidents and how many are open in all."""
     with svc.engine.connect() as conn:
-        return commander.decisions(conn, svc.city, now), commander.open_incidents(conn)
+        return commander.decisions(conn, svc.city, now), *commander.open_incidents(conn)
 
 
-def digest(items: list[dict], incidents: list[dict], lang: str) -> dict:
+def digest(items: list[dict], incidents: list[dict], lang: str, total: int = 0) -> dict:
     """Return a short fingerprint of what each list shows, so an unchanged list is not sent again."""
     def fp(parts) -> str:
         return hashlib.blake2b(orjson.dumps([lang, *parts]), digest_size=8).hexdigest()
     return {"decisions": fp([(i["kind"], i["incident"]["id"], (i["task"] or {}).get("id"), i["version"],
                               i["incident"]["version"], i["actions"], i["suggested"]) for i in items]),
-            "incidents": fp([(r["id"], r["version"], r["status"], r["severity"], r["title"]) for r in incidents])}
+            "incidents": fp([total, *[(r["id"], r["version"], r["status"], r["severity"], r["title"])
+                                      for r in incidents]])}
 
 
 def page(svc, lang: str, state: dict | None, settings: dict, now: int):
     """Return /m drawn from the database now."""
-    items, incidents = lists(svc, now)
-    return view.mobile_layout(svc.city, lang, state, settings, now, items, incidents, digest(items, incidents, lang))
+    items, incidents, total = lists(svc, now)
+    return view.mobile_layout(svc.city, lang, state, settings, now, items, incidents, total,
+                              digest(items, incidents, lang, total))
 
 
 class TapButton(BaseModel):
@@ -99,11 +101,11 @@ def register_callbacks(app) -> None:
         if current_user() is None:
             return (no_update,) * 5
         try:
-            items, incidents = lists(svc, svc.clock())
+            items, incidents, total = lists(svc, svc.clock())
         except SQLAlchemyError:
             log.warning("/m lists unavailable", exc_info=True)
             return (no_update,) * 5
-        now_seen = digest(items, incidents, lang)
+        now_seen = digest(items, incidents, lang, total)
         seen = seen or {}
         tz = svc.config["PANORAMA_TZ"]
         same_d, same_i = seen.get("decisions") == now_seen["decisions"], seen.get("incidents") == now_seen["incidents"]
@@ -112,7 +114,7 @@ def register_callbacks(app) -> None:
         return (no_update if same_d else view.decision_items(items, svc.city, lang, tz),
                 no_update if same_d else str(len(items)),
                 no_update if same_i else view.incident_items(incidents, svc.city, lang, tz),
-                no_update if same_i else str(len(incidents)), now_seen)
+                no_update if same_i else view.count_text(len(incidents), total), now_seen)
 
     # one tap -> acknowledge, escalate or approve (role and version checked here) -> refreshed lists
     @allow(app, "command")

@@ -230,7 +230,9 @@ def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int
     raise d.InvalidTransition(f"nothing to approve on a {tap.kind} item of a {inc['status']} incident")
 
 
-def open_incidents(conn: Connection) -> list[dict]:
-    """Return the incidents not yet closed, the most severe first, then the oldest (``incident-list``)."""
-    return dispatch_api.queue(conn)
+def open_incidents(conn: Connection) -> tuple[list[dict], int]:
+    """Return the first incidents not yet closed, the most severe first, then the oldest (``incident-list``),
+    and how many there are in all."""
+    shown = dispatch_api.queue(conn)
+    return shown, dispatch_api.queue_total(conn, shown)
 

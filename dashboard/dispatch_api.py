@@ -10,7 +10,7 @@ import orjson
 import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard import dispatch as d
 from dashboard.api import ApiError, json_errors, services
@@ -55,14 +55,29 @@ class TransitionBody(BaseModel):
 
 # --- shared by the API and the /dispatch page ------------------------------------------------------------
 
-def queue(conn, statuses=ACTIVE, limit: int = 500, department: str | None = None) -> list[dict]:
+QUEUE_ROWS = 500  # the most incidents a queue draws; how many more there are is said beside it
+
+
+def _queued(statuses, department: str | None) -> list:
+    where = [incidents.c.status.in_(list(statuses))]
+    return where if department is None else [*where, d.held_by(department)]
+
+
+def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None) -> list[dict]:
     """Return incidents in ``statuses``, the most severe first, then the oldest; with ``department``, only
     those it holds a task of."""
-    stmt = (select(incidents).where(incidents.c.status.in_(list(statuses)))
+    stmt = (select(incidents).where(*_queued(statuses, department))
             .order_by(incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id).limit(limit))
-    if department is not None:
-        stmt = stmt.where(d.held_by(department))
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def queue_total(conn, shown: list[dict], statuses=ACTIVE, limit: int = QUEUE_ROWS,
+                department: str | None = None) -> int:
+    """Return how many incidents the queue ``shown`` (read with ``limit``) stands for: counted only when cut."""
+    if len(shown) < limit:
+        return len(shown)
+    return int(conn.execute(select(func.count()).select_from(incidents)
+                            .where(*_queued(statuses, department))).scalar_one())
 
 
 def scope(user) -> str | None:

@@ -111,6 +111,11 @@ def queue_items(rows: list[dict], city, lang: str, tz: str, selected: int | None
     return items
 
 
+def queue_rest(shown: int, total: int, lang: str) -> str:
+    """Return the line under a cut queue: how many open incidents it does not show (empty when none)."""
+    return t("incidents_rest", lang, n=total - shown) if total > shown else ""
+
+
 def _when(stamp: str) -> str:
     """Return the time of day of an RFC 3339 stamp."""
     return stamp[11:19]
@@ -264,6 +269,7 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
         dcc.Interval(id="dispatch-tick", interval=1000),
         html.Main([
             panel(t("open_incidents", lang), html.Ul(id="incident-list", className="incident-list"),
+                  html.P(id="incident-rest", className="queue-rest", role="status"),
                   className="dispatch-queue"),
             panel(tx("detail", lang),
                   html.Div([html.Button(tx("dispatch", lang), id="dispatch-open", n_clicks=0, disabled=True,

@@ -113,8 +113,13 @@ def incident_items(rows: list[dict], city, lang: str, tz: str) -> list:
             for r in rows]
 
 
+def count_text(shown: int, total: int) -> str:
+    """Return a list's count: how many there are, and how many of them it shows when it is cut (50/1234)."""
+    return f"{shown}/{total}" if total > shown else str(shown)
+
+
 def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, items: list[dict],
-                  incidents: list[dict], digest: dict) -> html.Div:
+                  incidents: list[dict], total: int, digest: dict) -> html.Div:
     """Return /m drawn from the current decisions and incidents; the browser keeps it live over the gateway."""
     tz = settings["tz"]
     config = live_config(city, lang, "mobile", settings)
@@ -135,7 +140,7 @@ def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: i
             html.Ul(decision_items(items, city, lang, tz), id="decision-list", className="m-list"),
         ], className="m-section"),
         html.Section([
-            html.H2([tx("incidents", lang), html.Span(str(len(incidents)), id="incident-count",
+            html.H2([tx("incidents", lang), html.Span(count_text(len(incidents), total), id="incident-count",
                                                        className="m-count")], className="m-h2"),
             html.Ul(incident_items(incidents, city, lang, tz), id="incident-list", className="m-incidents"),
         ], className="m-section"),

@@ -368,8 +368,8 @@ CALLBACKS = {
             "district-code.data": "440304", **LANG}, "district-window.value")),
     "..dispatch-department.data...board-filter.children..": (DISPATCH, lambda app: payload(
         app, "..dispatch-department.data...board-filter.children..", {"dispatch-url.search": "", **LANG})),
-    "..incident-list.children...task-board.children...dispatch-shown.data..": (DISPATCH, lambda app: payload(
-        app, "..incident-list.children...task-board.children...dispatch-shown.data..",
+    "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..": (DISPATCH, lambda app: payload(
+        app, "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..",
         {"dispatch-poll.n_intervals": 1, **LANG}, "dispatch-poll.n_intervals")),
     "dispatch-selected.data": (DISPATCH, lambda app: payload(app, "dispatch-selected.data", {
         '{"index":["ALL"],"type":"dispatch-incident"}.n_clicks': [({"type": "dispatch-incident", "index": 7}, 1)]})),
@@ -492,7 +492,7 @@ def test_a_liaison_gets_no_incident_of_another_department_from_any_callback(mapp
     client, headers = caller(mapp, "liaison")
     bodies = [payload(mapp, DISPATCH_DETAIL, {"dispatch-selected.data": police["incident_id"],
                                               "dispatch-poll.n_intervals": 1, **LANG}),
-              payload(mapp, "..incident-list.children...task-board.children...dispatch-shown.data..",
+              payload(mapp, "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..",
                       {"dispatch-poll.n_intervals": 1, "dispatch-department.data": "police", **LANG},
                       "dispatch-poll.n_intervals"),
               payload(mapp, M_LISTS, {"mobile-bump.data": 1, **LANG})]

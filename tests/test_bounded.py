@@ -153,3 +153,34 @@ def test_every_kind_the_pack_knows_has_a_name_in_both_languages():
     assert CITY.rollup_kind("fire") == "fire" and CITY.rollup_kind("fire_2") == OTHER
     assert CITY.rollup_street("440304", "莲花街道") == "莲花街道" and CITY.rollup_street("440305", "莲花街道") == OTHER
     assert CITY.rollup_street("440304", None) == CITY.rollup_street("440304", "") == ""
+
+
+def test_the_dispatch_queue_and_the_phone_say_how_many_incidents_they_do_not_show(app):
+    from dashboard import dispatch_api
+    from tests.test_access_matrix import caller, payload
+
+    svc = app.server.extensions["panorama"]
+    now = svc.clock()
+    # Junk kinds each open an incident of their own (severity 3): more than a queue draws.
+    n = dispatch_api.QUEUE_ROWS + 3
+    evs = [make_event(i, kind=f"junk_{i}", severity=3, ts=now, lat=22.5, lon=113.9 + i * 0.0001) for i in range(n)]
+    pipeline, batch = svc.pipeline(), Batch()
+    for start in range(0, n, 250):
+        pipeline.add(batch, "feeds:security", "security", orjson.dumps(evs[start:start + 250]), now)
+    pipeline.flush(batch, svc.redis)
+    with svc.engine.connect() as conn:
+        assert dispatch_api.queue_total(conn, dispatch_api.queue(conn)) == n
+
+    client, headers = caller(app, "officer")
+    body = payload(app, "..incident-list.children...incident-rest.children...task-board.children"
+                        "...dispatch-shown.data..", {"dispatch-poll.n_intervals": 1, "lang.data": "en"},
+                   "dispatch-poll.n_intervals")
+    out = client.post("/_dash-update-component", json=body, headers=headers).get_json()["response"]
+    assert len(out["incident-list"]["children"]) == dispatch_api.QUEUE_ROWS  # one child per incident shown
+    assert out["incident-rest"]["children"] == "3 more open incidents"
+
+    client, headers = caller(app, "commander")
+    body = payload(app, "..decision-list.children...decision-count.children...incident-list.children"
+                        "...incident-count.children...mobile-digest.data..", {"mobile-bump.data": 1, "lang.data": "en"})
+    out = client.post("/_dash-update-component", json=body, headers=headers).get_json()["response"]
+    assert out["incident-count"]["children"] == f"{dispatch_api.QUEUE_ROWS}/{n}"
