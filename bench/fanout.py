@@ -583,7 +583,7 @@ def print_report(res: dict, file=sys.stdout) -> None:
           f"warm-up", file=file)
     labels = {"push": "push (gateway)"}
     labels.update({n: f"poll {int(n[4:]) / 1000:g} s, kept alive" for n, _ in phases if n.startswith("poll")})
-    w = 26
+    w = 30
     print(f"\n  {'':<50}" + "".join(f"{labels[n]:>{w}}" for n, _ in phases), file=file)
 
     def row(label, fn):

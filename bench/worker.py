@@ -326,7 +326,7 @@ def run_step(args, redis_url: str, engine, client: redis.Redis, rate: float, sec
     }
     reasons = []
     if res["lag_ms"][0.99] is None or res["lag_ms"][0.99] > args.lag_bound_ms:
-        reasons.append(f"lag p99 {res['lag_ms'][0.99]} ms > {args.lag_bound_ms}")
+        reasons.append(f"lag p99 {res['lag_ms'][0.99] or 0:,.0f} ms > {args.lag_bound_ms:,}")
     if res["missing"]:
         reasons.append(f"{res['missing']} samples not stored within {args.grace:g} s")
     if achieved < 0.98 * rate:
