@@ -1,164 +1,131 @@
 """Run the standard benchmark set and print every figure: ``PYTHONPATH=. .venv/bin/python -m bench`` (``make bench``).
 
-The set (each run recreates its database, preloads its own feed and measures its own baseline):
+The set, each against a baseline measured in the same run, every process the shipped one:
 
-1. ingest, 1 worker, stress mix, 1 event per message;
-2. ingest, 2 workers, stress mix, 1 event per message;
-3. ingest, 2 workers, city mix, 1 event per message;
-4. ingest, 1 worker, stress mix, 100 events per message (``--batch 100``).
+1. ``bench.worker``: the shipped ingest worker (1 process) drains a backlog into a database that holds days of
+   events (baseline: a bare XREADGROUP + XACK reader), then the highest live rate it sustains with lag bounded,
+   held again for two minutes;
+2. ``bench.worker --workers 2 --no-live``: the drain with two workers;
+3. ``bench.fanout``: 1,000 websocket clients against the same 1,000 polling ``/api/summary?live=1`` over kept-alive
+   connections, once a second and at the pages' own fallback interval;
+4. ``bench.latency``: publish to painted in Chromium on ``/wall``, against the same page polling at its fallback
+   interval and a plain ``dcc.Interval`` page polling once a second.
 
-Every run ingests ``--events`` events (default 200,000). The targets are reported, never asserted: the exit
-status is non-zero only on errors (a failed verification, a crash, a stall).
+About 13 minutes on the 2-core machine. Targets are reported, never asserted: the exit status is non-zero only
+on errors (a failed verification, a crash).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import sys
 import time
 from datetime import datetime, timezone
 
-from bench import ingest
-
-STANDARD_SET = (
-    ("1 worker, stress", ["--workers", "1", "--mix", "stress", "--batch", "1"]),
-    ("2 workers, stress", ["--workers", "2", "--mix", "stress", "--batch", "1"]),
-    ("2 workers, city", ["--workers", "2", "--mix", "city", "--batch", "1"]),
-    ("1 worker, --batch 100", ["--workers", "1", "--mix", "stress", "--batch", "100"]),
-)
+from bench import fanout, latency, worker
+from bench.ingest import DEFAULT_PG_URL, say
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--events", type=int, default=200_000, help="events per run")
-    p.add_argument("--sample", type=int, default=40_000, help="events for each run's stage timings")
-    p.add_argument("--no-stages", action="store_true", help="skip the stage timings")
-    p.add_argument("--redis-url", default=ingest.DEFAULT_REDIS_URL, help="see python -m bench.ingest --help")
-    p.add_argument("--pg-url", default=ingest.DEFAULT_PG_URL, help="see python -m bench.ingest --help")
-    p.add_argument("--db-name", default=ingest.DEFAULT_DB, help="see python -m bench.ingest --help")
+    p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server; each benchmark makes its own db")
+    p.add_argument("--redis-url", help="Redis to use (default: each benchmark starts a redis-server of its own)")
+    p.add_argument("--db-suffix", default="", help="appended to every database name (two runs on one server)")
     p.add_argument("--output", metavar="FILE", help="also write all the results as JSON to FILE")
     return p.parse_args(argv)
 
 
-def run_args(args: argparse.Namespace, extra: list[str]) -> list[str]:
-    out = ["--events", str(args.events), "--sample", str(args.sample), "--redis-url", args.redis_url,
-           "--pg-url", args.pg_url, "--db-name", args.db_name, *extra]
-    return out + (["--no-stages"] if args.no_stages else [])
+def common(args, db: str) -> list[str]:
+    out = ["--pg-url", args.pg_url, "--db-name", db + args.db_suffix]
+    return out + (["--redis-url", args.redis_url] if args.redis_url else [])
 
 
-def print_summary(runs: list[tuple[str, list[str], dict]], file=sys.stdout) -> None:
-    """Print one table of the headline figures and one of the consumer time per 1,000 events."""
-    names = [name for name, _argv, _res in runs]
-    width = max(22, *(len(n) + 2 for n in names))
-    head = lambda title: print(f"  {title:<46}" + "".join(f"{n:>{width}}" for n in names), file=file)  # noqa: E731
-
-    def row(label, values):
-        print(f"  {label:<46}" + "".join(f"{v:>{width}}" for v in values), file=file)
-
-    def get(res, *keys, fmt="{:,.0f}"):
-        v = res
-        for k in keys:
-            if not isinstance(v, dict) or k not in v:
-                return "-"
-            v = v[k]
-        return fmt.format(v)
-
-    print("\nSummary (events/s; targets: >= 25,000 events/s into PostgreSQL, >= 40% of the bare-read baseline)",
-          file=file)
-    head("")
-    res_list = [res for _name, _argv, res in runs]
-    row("events / per message / workers / mix", [
-        f"{r['config']['events']:,}/{r['config']['batch']}/{r['config']['workers']}/{r['config']['mix']}"
-        if "config" in r else "-" for r in res_list])
-    row("incident-worthy share", [
-        f"{r['feed']['incident_worthy'] / r['feed']['events']:.1%}" if r.get("feed") else "-" for r in res_list])
-    row("baseline events/s (XREADGROUP+XACK)", [get(r, "baseline", "events_per_s") for r in res_list])
-    row("baseline µs per stream entry", [
-        f"{1e6 / r['baseline']['entries_per_s']:.2f}" if r.get("baseline") else "-" for r in res_list])
-    row("pipeline events/s", [get(r, "pipeline", "events_per_s") for r in res_list])
-    row("ratio pipeline / baseline", [get(r, "pipeline", "ratio_to_baseline", fmt="{:.1%}") for r in res_list])
-    row(">= 25,000 events/s", [
-        ("met" if r["targets"]["events_per_s_met"] else "NOT met") if r.get("targets") else "-" for r in res_list])
-    row(">= 40% of baseline", [
-        ("met" if r["targets"]["ratio_met"] else "NOT met") if r.get("targets") else "-" for r in res_list])
-    row("mean batch (events per flush)", [get(r, "pipeline", "mean_batch") for r in res_list])
-    for kind, label in (("ingest", "CPU s: ingest process(es)"), ("pg_bench", "CPU s: PostgreSQL backends"),
-                        ("pg_aux", "CPU s: PostgreSQL aux (WAL, checkpointer)"), ("redis", "CPU s: redis-server"),
-                        ("other", "CPU s: everything else on the machine")):
-        row(label, [get(r, "pipeline", "cpu_s", kind, fmt="{:.1f}") for r in res_list])
-    row("wall s of the pipeline run", [get(r, "pipeline", "seconds", fmt="{:.2f}") for r in res_list])
-    row("other processes meanwhile, cores busy", [
-        f"{r['pipeline']['cpu_s']['other'] / r['pipeline']['seconds']:.2f}"
-        + (" (!)" if r["pipeline"]["cpu_s"]["other"] > 0.1 * r["pipeline"]["seconds"] else "")
-        if "other" in r.get("pipeline", {}).get("cpu_s", {}) else "-" for r in res_list])
-    row("verification", [("ok" if r["verify"]["ok"] else "FAILED") if r.get("verify") else "-" for r in res_list])
-    if any(r.get("pipeline", {}).get("cpu_s", {}).get("other", 0) > 0.1 * r["pipeline"]["seconds"]
-           for r in res_list if r.get("pipeline")):
-        print("  (!) other processes used more than 0.1 core during the run: its figures are disturbed; "
-              "repeat it on a quiet machine", file=file)
-
-    print("\nConsumer time per 1,000 events in the run (ms, summed over workers)", file=file)
-    head("")
-    for key, label, indent in ingest.RUN_ROWS:
-        values = []
-        for r in res_list:
-            pipe = r.get("pipeline")
-            if not pipe or not pipe.get("flushed"):
-                values.append("-")
+def summary(results: dict, file=sys.stdout) -> None:
+    """One table of the headline figures, each beside its baseline from the same run."""
+    ms = lambda v: "-" if v is None else f"{v:,.0f} ms"  # noqa: E731
+    print("\n=== Summary (every clock starts at publish, before Redis; load average with each run)", file=file)
+    for name in ("worker", "worker2"):
+        w = results.get(name)
+        if not w or "drain" not in w:
+            continue
+        d, b = w["drain"], w.get("baseline", {})
+        print(f"  ingest, {d['workers']} shipped worker(s), drain of {d['events']:,} into {w['history']['events']:,} "
+              f"events: {d['events_per_s_from_first_commit'] or 0:,.0f} events/s from the first commit, "
+              f"{d['events_per_s_from_spawn'] or 0:,.0f} from the spawn; baseline {b.get('events_per_s', 0):,.0f} "
+              f"events/s (load {w['machine']['loadavg_start'][0]:.1f})", file=file)
+        live = w.get("live")
+        if live:
+            conf = live["confirm"]
+            lag = conf["lag_ms"] if conf else {}
+            top = live["highest_sustained"]
+            print(f"  ingest, live: highest rate sustained {'-' if top is None else f'{top:,.0f}'} events/s "
+                  f"(lag p99 <= {w['config']['lag_bound_ms']:,} ms)"
+                  + (f", held {conf['seconds']:.0f} s: {'yes' if conf['sustained'] else 'NO'}, lag p50/p99 "
+                     f"{ms(lag.get(0.5))} / {ms(lag.get(0.99))}" if conf else ""), file=file)
+    f = results.get("fanout")
+    if f:
+        for n in f.get("phases", []):
+            p = f[n]
+            a = p["accounted"]
+            total = sum(a.values()) or 1
+            print(f"  fan-out {n:>9}: delivered lag p99 {ms(p['delivered_lag_ms'][0.99])}, every event (it or newer "
+                  f"shown) p50/p99 {ms(p['every_event_ms'][0.5])} / {ms(p['every_event_ms'][0.99])}, coalesced "
+                  f"{a['coalesced'] / total:.0%}, missing {a['missing']} (load {p['loadavg']['start'][0]:.1f})",
+                  file=file)
+    lat = results.get("latency")
+    if lat:
+        for n in ("push", "fallback", "poll"):
+            p = lat.get(n)
+            if not p:
                 continue
-            v = pipe["write_parts_s"].get(key) if key in pipe["write_parts_s"] else pipe.get(key)
-            values.append("-" if v is None else f"{v * 1e6 / pipe['flushed']:.2f}")
-        row("  " * (indent - 1) + label, values)
-    if any(r.get("stages") for r in res_list):
-        print("\nStages in isolation per 1,000 events (ms; one thread, the first --sample events of each feed)",
-              file=file)
-        head("")
-        row("orjson.loads", [get(r, "stages", "json_loads_us_per_event", fmt="{:.2f}") for r in res_list])
-        row("parse_message (orjson + pydantic)", [get(r, "stages", "parse_us_per_event", fmt="{:.2f}")
-                                                 for r in res_list])
-        row("  of which cyclic GC", [get(r, "stages", "parse_gc_us_per_event", fmt="{:.2f}") for r in res_list])
-        row("EventStore.write", [get(r, "stages", "write_ms_per_1000", fmt="{:.2f}") for r in res_list])
-        labels = {key: label for key, label, _i in ingest.RUN_ROWS}
-        labels["event_rows_in_rest"] = "of rest: event_row (timed apart)"
-        for key in ingest.REPORTED_WRITE_PARTS + ("event_rows_in_rest",):
-            row(("    " if key == "incidents_sql" else "  ") + labels.get(key, key),
-                [get(r, "stages", "write_parts_ms_per_1000", key, fmt="{:.2f}") for r in res_list])
-        row("  cyclic GC (inside the parts)", [get(r, "stages", "write_gc_ms_per_1000", fmt="{:.2f}")
-                                               for r in res_list])
-        row("Redis part of Pipeline.flush", [get(r, "stages", "redis_flush_ms_per_1000", fmt="{:.2f}")
-                                            for r in res_list])
-        row("one-worker ceiling, events/s (no reads)", [
-            get(r, "stages", "one_worker_ceiling_events_per_s") for r in res_list])
-    print(file=file)
+            a = p["accounted"]
+            print(f"  browser {n:>9}: publish -> painted p50/p99 {ms(a['shown_painted_ms']['p50'])} / "
+                  f"{ms(a['shown_painted_ms']['p99'])} ({a['shown']:,} of {a['published']:,} events shown), every "
+                  f"event (it or newer in the DOM) p99 {ms(a['every_event_ms']['p99'])}, age of newest shown p50 "
+                  f"{ms(p['screen_age_ms']['p50'])}, markers missed {p['markers']['missed']} of "
+                  f"{p['markers']['sent']} (load {p['loadavg']['start'][0]:.1f})", file=file)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
-    runs: list[tuple[str, list[str], dict]] = []
-    for name, extra in STANDARD_SET:
-        argv_run = run_args(args, extra)
-        ingest.say(f"=== {name}: python -m bench.ingest {' '.join(extra)}")
-        res = ingest.run(ingest.parse_args(argv_run))
-        runs.append((name, argv_run, res))
-        if "environment" in res and "feed" in res:
-            ingest.print_report(res)
-        else:
-            print(f"{name}: errors: " + "; ".join(res["errors"]), file=sys.stderr)
-        sys.stdout.flush()
+    results: dict = {}
+    errors: list[str] = []
+
+    say("=== 1/4 python -m bench.worker (1 worker: drain, then live rates)")
+    res = worker.run(worker.parse_args(common(args, worker.DEFAULT_DB)))
+    worker.print_report(res)
+    results["worker"], errors = res, errors + [f"worker: {e}" for e in res["errors"]]
+
+    say("=== 2/4 python -m bench.worker --workers 2 --no-live")
+    res = worker.run(worker.parse_args(common(args, worker.DEFAULT_DB) + ["--workers", "2", "--no-live"]))
+    worker.print_report(res)
+    results["worker2"], errors = res, errors + [f"worker --workers 2: {e}" for e in res["errors"]]
+
+    say("=== 3/4 python -m bench.fanout")
+    fargs = fanout.parse_args(common(args, fanout.DEFAULT_DB))
+    fanout.raise_nofile()
+    res, ferr = fanout.run(fargs)
+    if res["phases"]:
+        fanout.print_report(res)
+    results["fanout"], errors = res, errors + [f"fanout: {e}" for e in ferr]
+
+    say("=== 4/4 python -m bench.latency --seconds 20")
+    res = latency.run(latency.parse_args(common(args, latency.DEFAULT_DB) + ["--seconds", "20"]))
+    latency.print_report(res)
+    results["latency"], errors = res, errors + [f"latency: {e}" for e in res["errors"]]
+
+    summary(results)
     elapsed = time.monotonic() - started
-    print_summary(runs)
-    print(f"python -m bench: {len(runs)} runs in {elapsed:.0f} s, "
-          f"finished {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"python -m bench: 4 runs in {elapsed:.0f} s, finished "
+          f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}; load average now "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
-            json.dump({"seconds": elapsed, "runs": [{"name": n, "argv": a, "results": r} for n, a, r in runs]},
-                      fh, indent=2, ensure_ascii=False, default=str)
-    errors = [f"{name}: {e}" for name, _a, res in runs for e in res["errors"]]
+            json.dump({"seconds": elapsed, **results}, fh, indent=2, ensure_ascii=False, default=str)
     for e in errors:
         print(f"ERROR {e}", file=sys.stderr)
     return 1 if errors else 0

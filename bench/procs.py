@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -80,6 +83,41 @@ class Processes:
     def dead(self) -> list[str]:
         """The names of the processes that have exited (and were not stopped)."""
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(procs: Processes, name: str = "redis", timeout: float = 20) -> str:
+    """Start a private redis-server (no persistence) and return its URL once it answers.
+
+    The shipped ingest worker publishes its deltas on ``panorama:updates``, and pub/sub channels are shared by
+    every db of a server: a server of the benchmark's own lets it run the worker unchanged without flooding
+    other people's gateways.
+    """
+    import redis
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    proc = procs.start(name, [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], dict(os.environ))
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}: {procs.tail(name)}")
+        try:
+            with redis.Redis.from_url(url, socket_timeout=1) as client:
+                client.ping()
+            return url
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer on port {port} within {timeout:.0f} s") from None
+            time.sleep(0.05)
 
 
 def quit_browser(driver, known: list[int] = ()) -> None:
