@@ -1,4 +1,4 @@
-"""What the fault tests share: counting what was stored, a well-behaved producer, websocket clients."""
+"""What the fault tests share: counting what was stored, well-behaved producers, websocket clients."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from urllib.parse import urlsplit
 
 import orjson
@@ -119,6 +120,61 @@ class Producer(threading.Thread):
                     self.stop_event.wait(ahead)
         except BaseException as err:  # noqa: BLE001 - the test reports it
             self.error = err
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(10)
+
+
+class BufferingProducer(threading.Thread):
+    """Publish readings that come on schedule whatever the bus does, ``rate`` events a second, one per stream
+    entry, over the domains in turn: while Redis is unreachable they wait in order in the publisher and go out
+    when it is back (a sensor gateway's store-and-forward). Counts what it generated, what Redis took (XADD
+    answered) and how many of those had to wait out a failure (``held``)."""
+
+    def __init__(self, connect, *, rate: float = 50, domains: tuple[str, ...] = ("traffic", "security", "environment"),
+                 first_id: int = 0):
+        super().__init__(daemon=True, name="buffering-producer")
+        self.connect, self.rate, self.domains, self.first_id = connect, rate, domains, first_id
+        self.generated = self.published = self.held = self.retries = 0
+        self.backlog: deque[list] = deque()  # [domain, event, held], oldest first
+        self.generating = threading.Event()
+        self.generating.set()
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            client, started, down = self.connect(), time.monotonic(), False
+            while not self.stop_event.is_set():
+                due = int((time.monotonic() - started) * self.rate) if self.generating.is_set() else self.generated
+                while self.generated < due:
+                    domain = self.domains[self.generated % len(self.domains)]
+                    ev = make_events(self.first_id + self.generated, 1, domain)[0]
+                    self.backlog.append([domain, ev, down])
+                    self.generated += 1
+                while self.backlog:
+                    domain, ev, held = self.backlog[0]
+                    try:
+                        publish(client, domain, [ev], transport="stream")
+                    except (redis.ConnectionError, redis.TimeoutError):
+                        self.retries += 1
+                        down = True
+                        for item in self.backlog:
+                            item[2] = True
+                        client = self.connect()
+                        break
+                    down = False
+                    self.backlog.popleft()
+                    self.published += 1
+                    self.held += held
+                self.stop_event.wait(1 / self.rate)
+        except BaseException as err:  # noqa: BLE001 - the test reports it
+            self.error = err
+
+    def drained(self) -> bool:
+        """Tell whether everything generated so far was taken by Redis."""
+        return not self.backlog and self.published == self.generated
 
     def finish(self) -> None:
         self.stop_event.set()
