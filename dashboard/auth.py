@@ -26,6 +26,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import users as store
+from dashboard.clock import now_ms
 from dashboard.users import ROLES, User
 
 __all__ = ["ROLES", "PERMISSIONS", "PAGES", "User", "init_app", "require", "current_user", "check_role",
@@ -358,6 +359,12 @@ def _load_user(user_id: str) -> User | None:
     if user is None or not user.active or session.get("epoch", 0) != user.session_epoch:
         session.clear()
         return None
+    # Flask re-signs the cookie on every request, so its own lifetime only ends idle sessions; a session in
+    # use also ends PANORAMA_SESSION_HOURS after it was signed in (a shift), and the user signs in again.
+    lifetime_ms = current_app.config["PANORAMA_SESSION_HOURS"] * 3_600_000
+    if now_ms() - session.get("signed_in_ms", 0) > lifetime_ms:
+        session.clear()
+        return None
     return user
 
 
@@ -423,6 +430,7 @@ def sign_in():
     flask_login.login_user(user)
     session["csrf_token"] = secrets.token_urlsafe(32)
     session["epoch"] = user.session_epoch
+    session["signed_in_ms"] = now_ms()
     _forget_attempts(username)
     log.info("signed in: user=%r role=%s ip=%s", user.username, user.role, request.remote_addr)
     return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})

@@ -104,3 +104,21 @@ def test_the_failed_sign_in_count_starts_again_after_its_window(make_app, redis_
     # ... from nothing: that was the new window's first failure, the limit holds again at the same count.
     assert [sign_in_client(client, "a", "wrong-password").status_code for _ in range(limit - 1)] == [401] * (limit - 1)
     assert sign_in_client(client, "a").status_code == 429
+
+
+def test_a_session_in_use_still_ends_its_lifetime_after_sign_in(make_app, redis_client):
+    # Flask re-signs the cookie on every request, so a session used every few minutes never grows old in
+    # itsdangerous's eyes: the sign-in time it carries ends it after PANORAMA_SESSION_HOURS all the same.
+    app = make_app(PANORAMA_SESSION_HOURS=12)
+    server = app.server
+    make_user(app, "olga", "officer")
+    client = server.test_client()
+    assert sign_in_client(client, "olga").status_code == 200
+    serializer = server.session_interface.get_signing_serializer(server)
+    data = serializer.loads(session_cookie(client))
+    for hours_ago, status in ((11.9, 200), (12.1, 401)):
+        kept = server.test_client()
+        # freshly signed (as after a request a minute ago), signed in ``hours_ago``
+        kept.set_cookie("panorama_session", serializer.dumps({**data, "signed_in_ms": data["signed_in_ms"]
+                                                              - int(hours_ago * HOUR_S * 1000)}))
+        assert kept.get("/api/session").status_code == status, hours_ago
