@@ -175,8 +175,9 @@ def ticket_holder(subject: Mapping[str, Any]) -> str | None:
 
 def subjects_valid(engine, subjects: list[Mapping[str, Any]]) -> list[bool]:
     """Tell, for each ticket subject, whether it still holds: the user active and not signed out since
-    (``{"u", "e"}``), the kiosk token not revoked (``{"k"}``). A subject of another shape was minted by a
-    program that holds the secret key itself (a benchmark, a monitor) and always holds."""
+    (``{"u", "e"}``) and the session not past its end (``"x"``), the kiosk token not revoked (``{"k"}``).
+    A subject of another shape was minted by a program that holds the secret key itself (a benchmark, a
+    monitor) and always holds."""
     user_ids = {int(s["u"]) for s in subjects if "u" in s and "e" in s}
     kiosk_ids = {int(s["k"]) for s in subjects if "k" in s}
     epochs = store.user_epochs(engine, user_ids) if user_ids else {}
@@ -184,7 +185,7 @@ def subjects_valid(engine, subjects: list[Mapping[str, Any]]) -> list[bool]:
     out = []
     for s in subjects:
         if "u" in s and "e" in s:
-            out.append(epochs.get(int(s["u"])) == s["e"])
+            out.append(epochs.get(int(s["u"])) == s["e"] and now_ms() < s.get("x", float("inf")))
         elif "k" in s:
             out.append(int(s["k"]) in live_kiosks)
         else:
@@ -467,7 +468,9 @@ def ws_ticket():
     else 401."""
     user = current_user()
     if user is not None:
-        subject = {"u": user.id, "e": user.session_epoch}
+        # "x": when the session ends (its sign-in plus PANORAMA_SESSION_HOURS), so a socket it opened ends then too.
+        subject = {"u": user.id, "e": user.session_epoch,
+                   "x": session.get("signed_in_ms", 0) + current_app.config["PANORAMA_SESSION_HOURS"] * 3_600_000}
         if user.role == "liaison":
             # Signed, so the gateway can send a liaison only their department's incidents and tasks without
             # asking the database who they are; a liaison without a department is limited to "" (nothing).

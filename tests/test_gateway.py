@@ -27,9 +27,11 @@ ORIGIN = "http://127.0.0.1:8050"
 
 
 @contextlib.contextmanager
-def running(app, **options):
+def running(app, ticket_check_s: float | None = None, **options):
     """Run a gateway of the app's services on a free port (its own thread and loop) for the block."""
     gw = Gateway(app.server.extensions["panorama"], port=0, origins=[ORIGIN], **options)
+    if ticket_check_s is not None:
+        gw.ticket_check_s = ticket_check_s  # read by its loop from the start
     gw.start()
     try:
         yield gw
@@ -551,3 +553,30 @@ def test_each_socket_gets_the_incidents_its_holder_may_read(app):
     assert seen["officer"] == seen["viewer"] == {"incidents": {"甲", "乙"}, "tasks": {"police"}}
     assert seen["liaison"] == {"incidents": {"甲"}, "tasks": set()}
     assert seen["wall"] == {"incidents": set(), "tasks": set()}
+
+
+def test_a_socket_ends_when_its_session_does(make_app, redis_client):
+    from websockets.exceptions import ConnectionClosed
+
+    app = make_app(PANORAMA_SESSION_HOURS=1)
+    server = app.server
+    ending, staying = signed_in(app, "ending", "officer"), signed_in(app, "staying2", "officer")
+    serializer = server.session_interface.get_signing_serializer(server)
+    data = serializer.loads(ending.get_cookie("panorama_session").value)
+    # signed in 59 minutes 57 seconds ago: its hour is up in three seconds
+    ending.set_cookie("panorama_session", serializer.dumps({**data, "signed_in_ms": data["signed_in_ms"]
+                                                            - (3_600_000 - 3_000)}))
+    tickets = {"ending": fresh_ticket(ending), "staying": fresh_ticket(staying)}
+    with running(app, ticket_check_s=0.2) as gw:
+        base = f"ws://127.0.0.1:{gw.port}/?ticket="
+
+        async def scenario():
+            async with connect(base + tickets["ending"]) as short, connect(base + tickets["staying"]) as long:
+                assert (await recv(short))["type"] == (await recv(long))["type"] == "snapshot"
+                with pytest.raises(ConnectionClosed) as closed:
+                    async with asyncio.timeout(20):
+                        while True:
+                            await short.recv()
+                assert closed.value.rcvd.code == 4401
+                await long.ping()  # the other session's socket stays open
+        asyncio.run(scenario())
