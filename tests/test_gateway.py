@@ -323,8 +323,8 @@ def test_a_liaison_ticket_names_the_department_and_an_officer_ticket_none(app):
     secret = app.server.secret_key
     liaison = verify_ticket(secret, ticket_of_user(app, "li.wei", "liaison", "fire"))
     officer = verify_ticket(secret, ticket_of_user(app, "wang.fang", "officer"))
-    assert liaison["d"] == "fire" and set(liaison) == {"u", "e", "d"}
-    assert set(officer) == {"u", "e"}
+    assert liaison["d"] == "fire" and set(liaison) == {"u", "e", "d", "x"}
+    assert set(officer) == {"u", "e", "x"}
 
 
 def test_a_liaison_receives_only_the_tasks_and_escalations_of_their_department(app):
