@@ -446,6 +446,16 @@ def get_session():
     return jsonify({"user": user.public(), "csrf_token": session.get("csrf_token")})
 
 
+@bp.get("/me")
+def get_me():
+    """Answer who is signed in (SPEC section 13): username, role, department and district, or 401."""
+    user = current_user()
+    if user is None:
+        return error(401, "not_signed_in", "not signed in")
+    # No user carries a district yet (district centres come later): null, as SPEC section 13 allows.
+    return jsonify({**user.public(), "district": None}), 200, {"Cache-Control": "no-store"}
+
+
 @bp.delete("/session")
 def sign_out():
     """Sign out everywhere: every session of the user ends at once, copies of this cookie included.

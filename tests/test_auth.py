@@ -502,3 +502,14 @@ def test_parallel_wrong_passwords_are_counted_atomically_over_http(make_app, red
         redis_client.delete(*redis_client.keys("panorama:auth:failures:*"))
         assert requests.post(f"{url}/api/session", json={"username": "a", "password": TEST_PASSWORD}).status_code \
             == 200
+
+
+def test_api_me_answers_who_is_signed_in(app):
+    client = app.server.test_client()
+    res = client.get("/api/me")
+    assert res.status_code == 401 and res.get_json()["error"]["code"] == "not_signed_in"
+    make_user(app, "li.na", "liaison", "fire")
+    assert signed_in(client, "li.na").status_code == 200
+    res = client.get("/api/me")
+    assert res.status_code == 200 and res.headers["Cache-Control"] == "no-store"
+    assert res.get_json() == {"username": "li.na", "role": "liaison", "department": "fire", "district": None}
