@@ -27,7 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import users as store
 from dashboard.clock import now_ms
-from dashboard.users import ROLES, User
+from dashboard.users import MAX_USERNAME, ROLES, User
 
 __all__ = ["ROLES", "PERMISSIONS", "PAGES", "User", "init_app", "require", "current_user", "check_role",
            "page_access", "safe_next", "login_url", "secret_key", "issue_ticket", "verify_ticket"]
@@ -88,6 +88,7 @@ TICKET_MAX_AGE_S = 60
 TICKET_NONCE = "n"
 _DASH_INDEX = ("/", "/<path:path>")  # the endpoints Dash serves its page shell from
 _FAIL_KEY = "panorama:auth:failures:{user}:{ip}"
+MAX_PASSWORD = 1024
 # safe_next resolves a sign-in's ``next`` against a stand-in for this site: only the origin is compared,
 # and only the path that comes out is used, so the real host and scheme do not matter.
 _NEXT_BASE = "http://panorama.invalid/"
@@ -417,6 +418,11 @@ def sign_in():
             or not isinstance(body.get("password"), str):
         return error(400, "bad_request", 'send {"username": ..., "password": ...}')
     username, password = body["username"].strip(), body["password"]
+    # No account has a longer name (users.create_user); refusing here keeps hostile text out of the
+    # rate limit's Redis keys and the log, whose size it would otherwise set.
+    if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
+        return error(400, "bad_request", f"a username has at most {MAX_USERNAME} characters, "
+                                         f"a password at most {MAX_PASSWORD}")
     wait = _count_attempt(username)
     if wait:
         log.warning("sign-in refused (rate limit): user=%r ip=%s", username, request.remote_addr)

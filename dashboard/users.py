@@ -17,6 +17,7 @@ ROLES = ("viewer", "officer", "commander", "liaison", "admin")
 MIN_PASSWORD = 8
 # Checked when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
+MAX_USERNAME = 64
 
 
 class UserError(ValueError):
@@ -73,7 +74,7 @@ def create_user(engine: Engine, username: str, password: str, role: str, departm
                 departments: list[str]) -> User:
     """Create an active user with a hashed password."""
     department = validate(role, department, departments)
-    if not username or len(username) > 64 or username != username.strip():
+    if not username or len(username) > MAX_USERNAME or username != username.strip():
         raise UserError("a username is 1 to 64 characters without surrounding spaces")
     if len(password) < MIN_PASSWORD:
         raise UserError(f"a password has at least {MIN_PASSWORD} characters")

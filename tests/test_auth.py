@@ -513,3 +513,13 @@ def test_api_me_answers_who_is_signed_in(app):
     res = client.get("/api/me")
     assert res.status_code == 200 and res.headers["Cache-Control"] == "no-store"
     assert res.get_json() == {"username": "li.na", "role": "liaison", "department": "fire", "district": None}
+
+
+def test_hostile_sizes_of_username_and_password_are_refused_before_redis_and_the_log(app, redis_client, caplog):
+    client = app.server.test_client()
+    for body in ({"username": "a" * 100_000, "password": "x"}, {"username": "a", "password": "x" * 100_000}):
+        res = client.post("/api/session", json=body)
+        assert res.status_code == 400 and res.get_json()["error"]["code"] == "bad_request"
+    # nothing counted under a 100,000-character key, nothing of that size logged
+    assert all(len(k) < 200 for k in redis_client.keys("panorama:auth:*"))
+    assert all(len(r.getMessage()) < 1000 for r in caplog.records)
