@@ -134,47 +134,9 @@ def _name(kind: str, raw: str) -> str:
 _ANONYMOUS = ("string", "number", "concatenated string", "sliced string", "code", "hidden")
 
 
-def new_objects(before: dict, after: dict, top: int = 20) -> dict:
-    """Objects of ``after`` not in ``before`` (ids are kept within one session) and still alive, by constructor,
-    and what holds them: the older objects with an edge to a new one (the edge's owner and name) -- where a
-    record that grows is attached."""
-    meta = after["snapshot"]["meta"]
-    fields, types = meta["node_fields"], meta["node_types"][0]
-    efields, etypes = meta["edge_fields"], meta["edge_types"][0]
-    w, ew = len(fields), len(efields)
-    i_type, i_name, i_id, i_size, i_edges = (fields.index(f) for f in ("type", "name", "id", "self_size",
-                                                                         "edge_count"))
-    e_type, e_name, e_to = (efields.index(f) for f in ("type", "name_or_index", "to_node"))
-    bw = len(before["snapshot"]["meta"]["node_fields"])
-    b_id = before["snapshot"]["meta"]["node_fields"].index("id")
-    bn = before["nodes"]
-    old_ids = {bn[k + b_id] for k in range(0, len(bn), bw)}
-    nodes, edges, strings = after["nodes"], after["edges"], after["strings"]
-    is_new = [nodes[k + i_id] not in old_ids for k in range(0, len(nodes), w)]
-    born: Counter = Counter()
-    born_bytes: Counter = Counter()
-    holders: Counter = Counter()
-    e = 0
-    for n, k in enumerate(range(0, len(nodes), w)):
-        name = _name(types[nodes[k + i_type]], strings[nodes[k + i_name]])
-        if is_new[n]:
-            born[name] += 1
-            born_bytes[name] += nodes[k + i_size]
-        for _ in range(nodes[k + i_edges]):
-            to = edges[e + e_to] // w
-            kind = etypes[edges[e + e_type]]
-            if is_new[to] and not is_new[n] and kind != "weak":
-                label = edges[e + e_name] if kind in ("element", "hidden") else strings[edges[e + e_name]]
-                holders[f"{name} -[{kind} {'[i]' if kind in ('element', 'hidden') else label}]->"] += 1
-            e += ew
-    return {"born": [{"name": k, "count": c, "bytes": born_bytes[k]} for k, c in born.most_common(top)],
-            "born_total": sum(born.values()), "born_bytes": sum(born_bytes.values()),
-            "holders": [{"edge": k, "count": c} for k, c in holders.most_common(top)]}
-
-
 def retainers(snap: dict, names: set[str]) -> Counter:
     """Edges into objects of the given constructor names, as 'owner -[edge]-> name': diff two of these to see
-    which owner keeps more of them."""
+    which owner keeps more of them (how the map's listeners were found: maplibre's Map._oneTimeListeners)."""
     meta = snap["snapshot"]["meta"]
     fields, types = meta["node_fields"], meta["node_types"][0]
     efields, etypes = meta["edge_fields"], meta["edge_types"][0]

@@ -18,7 +18,7 @@
    (maplibre's), CDP's ``Performance.getMetrics`` gauges (Nodes, JSEventListeners, Documents, LayoutObjects) and
    the page's own counts (nodes in the document, Dash's undo history and store, the map's tiles and one-shot
    listeners); and published / stored / backlog. ``--heap-snapshots 4,14`` also takes heap snapshots at those
-   minutes and reports what grew between them by constructor, and which owners hold more of it;
+   minutes and reports what grew between the first and the last by constructor;
 5. at the end stops publishing, waits for ingest to drain, and checks published == stored (``count(*)`` of
    its events) with nothing pending; prints each figure's least-squares slope over the samples after the first
    ``--warmup`` fraction of the run, per hour and per day, with a 95 % confidence interval (``bench.slope``:
@@ -378,7 +378,7 @@ def run(args) -> dict:
     env = service_env(args.redis_url, db_url, PANORAMA_WS_PORT=gw_port,
                       PANORAMA_WS_URL=f"ws://127.0.0.1:{gw_port}/",
                       PANORAMA_WS_ORIGINS=f"http://127.0.0.1:{app_port}")
-    publisher = driver = heap_session = last_snapshot = None
+    publisher = driver = heap_session = None
     chrome_root: int | None = None
     with tempfile.TemporaryDirectory(prefix="panorama-soak-") as tmp:
         procs = Processes(Path(tmp))
@@ -431,8 +431,7 @@ def run(args) -> dict:
                         from bench.heap import HeapSession
 
                         heap_session = HeapSession(driver).__enter__()
-                    report, last_snapshot = snapshot(heap_session, started, last_snapshot)
-                    res.setdefault("heap_snapshots", []).append(report)
+                    res.setdefault("heap_snapshots", []).append(snapshot(heap_session, started))
                 time.sleep(min(1.0, max(0.0, next_sample - time.monotonic())))
             publisher.finish()
             res["published"] = publisher.events
@@ -487,26 +486,19 @@ def run(args) -> dict:
     return res
 
 
-def snapshot(session, started: float, previous: dict | None) -> tuple[dict, dict | None]:
-    """A heap snapshot of the page, summarised by constructor, with what was born since ``previous`` and is
-    still alive, and what holds it; returns (report, raw snapshot). It costs the renderer memory while it runs."""
-    from bench.heap import new_objects, summarise as by_constructor
+def snapshot(session, started: float) -> dict:
+    """A heap snapshot of the page, summarised by constructor (it costs the renderer memory while it runs)."""
+    from bench.heap import summarise as by_constructor
 
     t = time.monotonic() - started
     try:
-        raw = session.snapshot()
-        summary = by_constructor(raw)
+        summary = by_constructor(session.snapshot())
     except Exception as err:  # noqa: BLE001 - a snapshot missed is reported
         say(f"heap snapshot at {t / 60:.1f} min failed: {err!r}")
-        return {"t_min": round(t / 60, 1), "summary": {"by_constructor": {}, "error": repr(err)}}, previous
-    out = {"t_min": round(t / 60, 1), "summary": summary}
-    if previous is not None:
-        out["born_since_previous"] = new_objects(previous, raw)
+        return {"t_min": round(t / 60, 1), "summary": {"by_constructor": {}, "error": repr(err)}}
     say(f"heap snapshot at {t / 60:.1f} min: {summary['objects']:,} objects, {summary['total_bytes'] / 2**20:.1f} MiB, "
-        f"{summary['detached']} detached DOM objects"
-        + (f"; {out['born_since_previous']['born_total']:,} born since the last one and alive"
-           if previous is not None else ""))
-    return out, raw
+        f"{summary['detached']} detached DOM objects")
+    return {"t_min": round(t / 60, 1), "summary": summary}
 
 
 def sample(started: float, procs: Processes, chrome_root, driver, bus, engine, publisher, args) -> dict:
@@ -586,16 +578,6 @@ def print_report(res: dict, file=sys.stdout) -> None:
           f"{(f.get('ci95_mib_per_day') or [None, None])[1]} MiB/day against a budget of {cfg['budget']:.0f} MiB/day: "
           f"{res['browser_verdict'].upper()}"
           + (" (the CI straddles the budget: run longer)" if res["browser_verdict"] == "undecided" else ""))
-    for snap in res.get("heap_snapshots") or []:
-        born = snap.get("born_since_previous")
-        if born:
-            p(f"\nborn before the snapshot at {snap['t_min']} min (since the one before) and still alive: "
-              f"{born['born_total']:,} objects, {born['born_bytes'] / 1024:.0f} KiB; most of them")
-            for r in born["born"][:10]:
-                p(f"  {r['name'][:70]:<70} {r['count']:>8,} {r['bytes'] / 1024:>9.1f} KiB")
-            p("held by (older object -[edge]-> new object)")
-            for r in born["holders"][:12]:
-                p(f"  {r['edge'][:100]:<100} {r['count']:>8,}")
     if res.get("heap_growth"):
         g = res["heap_growth"]
         p(f"\nheap growth between the snapshots at {g['from_min']} and {g['to_min']} min (by constructor, top rows)")
