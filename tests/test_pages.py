@@ -346,6 +346,63 @@ def test_wall_stays_the_same_size_however_many_frames_it_takes_in(make_app, redi
     assert dash_duo.get_logs() == []
 
 
+# Plotly's map subplot leaves five one-shot error listeners on its maplibre map per redraw (only an error removes
+# them); the pages remove those of finished redraws (assets/live_figures.js). Also counts the map's redraws.
+MAP_LISTENERS = """
+const gd = document.querySelector('#city-map .js-plotly-plot');
+if (gd && !gd.__counted && gd.on) { gd.__counted = true; window.__redraws = 0; gd.on('plotly_afterplot', () => { window.__redraws += 1; }); }
+const sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+const once = sub && sub.map && sub.map._oneTimeListeners;
+const kinds = ['error', 'style.error', 'source.error', 'tile.error', 'layer.error'];
+return {listeners: once ? kinds.reduce((n, k) => n + (once[k] || []).length, 0) : null, redraws: window.__redraws || 0};
+"""
+
+
+def test_live_map_keeps_no_listener_per_redraw(make_app, redis_client, dash_duo, monkeypatch):
+    from dashboard.gateway import Gateway
+    from tests.redis_proc import free_port
+
+    channel = own_updates_channel(monkeypatch)
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app)
+    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
+                 channel=channel)
+    gw.start()
+    sent = 0
+
+    def redrawn(n: int) -> bool:
+        """Ingest a batch (new counts: a map redraw within a second) until the map has redrawn ``n`` times."""
+        nonlocal sent
+        if js(dash_duo, MAP_LISTENERS)["redraws"] >= n:
+            return True
+        ingest_now(app, {"traffic": [ev(sent + i, district=("futian", "nanshan", "luohu")[sent % 3])
+                                     for i in range(5)]})
+        sent += 5
+        wait_for(lambda: ticker_titles(dash_duo) and len(ticker_titles(dash_duo)) >= min(sent, 30),
+                 message=f"{sent} events in the ticker")
+        return False
+
+    try:
+        dash_duo.driver.get(dash_duo.server_url + "/")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=15)
+        dash_duo.wait_for_element("#city-map .js-plotly-plot")
+        wait_for(lambda: js(dash_duo, MAP_LISTENERS)["listeners"] is not None, message="the map drawn")
+        wait_for(lambda: redrawn(12), timeout=120, interval=0.3, message="12 map redraws")
+        # the clock ticks every second; after two more ticks every finished redraw has been tidied
+        for _ in range(2):
+            clock = text(dash_duo, "#clock")
+            wait_for(lambda: text(dash_duo, "#clock") != clock, message="a clock tick")
+        after = js(dash_duo, MAP_LISTENERS)
+    finally:
+        gw.stop()
+    assert after["redraws"] >= 12, after
+    # five per redraw before the fix (60 or more here); at most the newest redraw's five now
+    assert after["listeners"] <= 5, after
+    assert dash_duo.get_logs() == []
+
+
 def test_blocked_websockets_fall_back_to_polling(make_app, redis_client, dash_duo):
     import socketserver
     import threading
