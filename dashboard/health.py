@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.bus import ping
+from dashboard.db import is_postgres
 from dashboard.models import district_minutes, feed_state
 from dashboard.services import Services
 from feeds.channels import DOMAINS
@@ -33,15 +34,20 @@ def feed_freshness(conn, now_ms: int, stale_after: dict[str, int]) -> dict[str, 
         out[domain] = {
             "last_event_age_s": age,
             "rate_per_min": round((rates.get(domain) or 0) / RATE_MINUTES, 2),
-            "stale": age is None or age > stale_after.get(domain, 300),
+            "stale": _stale(domain, age, stale_after),
         }
     return out
+
+
+def _stale(domain: str, age: float | None, stale_after: dict[str, int]) -> bool:
+    """Tell whether a feed silent for ``age`` seconds (None: never heard) reads stale."""
+    return age is None or age > stale_after.get(domain, 300)
 
 
 def _probe_database(services: Services, now_ms: int) -> dict:
     """Read the feeds' freshness, proving the database answers; raise SQLAlchemyError when it does not."""
     with services.engine.begin() as conn:
-        if services.engine.dialect.name == "postgresql":
+        if is_postgres(services.engine):
             # A database that accepts but does not answer must not hold the probe's connection for long.
             conn.execute(text("SET LOCAL statement_timeout = 2000"))
         conn.execute(text("SELECT 1"))
@@ -54,7 +60,7 @@ def _aged(feeds: dict, since_ms: int, now_ms: int, stale_after: dict[str, int]) 
     for domain, f in feeds.items():
         age = None if f["last_event_age_s"] is None else round(f["last_event_age_s"] + (now_ms - since_ms) / 1000, 1)
         out[domain] = {**f, "last_event_age_s": age,
-                       "stale": age is None or age > stale_after.get(domain, 300)}
+                       "stale": _stale(domain, age, stale_after)}
     return out
 
 
