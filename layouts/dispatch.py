@@ -188,7 +188,7 @@ def task_card(task: dict, incident: dict, lang: str, now_ms: int, movable: bool)
                   html.Span(t("task_escalated", lang), className="task-escalated") if task["escalated"] else None]),
         html.Div([html.Span(tx("ack_by" if task["state"] == "dispatched" else "resolve_by", lang) + " "),
                   html.Span(countdown_text(due, now_ms), className="countdown" + (" overdue" if due < now_ms else ""),
-                            **{"data-due": due, "data-left": due - now_ms})],
+                            **{"data-left": due - now_ms})],
                  className="task-deadline") if live else None,
         html.Div([html.Button(tx_action(to, lang), n_clicks=0, className=f"task-action action-{to}",
                               id={"type": "task-action", "task": task["id"], "to": to, "version": task["version"]})
