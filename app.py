@@ -10,7 +10,7 @@ server = app.server
 
 def main() -> None:
     """Run the app; without REDIS_URL also the in-process bus, ingest and simulator."""
-    from dashboard.embedded import start_embedded
+    from dashboard.run.embedded import start_embedded
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = server.config

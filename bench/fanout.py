@@ -48,8 +48,8 @@ import redis
 
 from bench.ingest import DEFAULT_PG_URL, drop_database, generate_events, recreate_database, say, server_cpu
 from bench.procs import Processes, free_port, start_redis
-from dashboard.db import make_engine
-from dashboard.users import create_kiosk_token
+from dashboard.storage.db import make_engine
+from dashboard.storage.users import create_kiosk_token
 from feeds.publish import publish_many
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ BENCH_SECRET = "bench"  # PANORAMA_SECRET_KEY of every process a benchmark start
 def with_ticket(url: str) -> str:
     """Return the gateway ``url`` with a fresh socket ticket where the tree's gateway asks for one (a minute's)."""
     try:
-        from dashboard.auth import issue_ticket
+        from dashboard.web.auth import issue_ticket
     except ImportError:
         return url
     return f"{url}{'&' if '?' in url else '?'}ticket={issue_ticket(BENCH_SECRET, {'u': 0})}"
@@ -145,7 +145,7 @@ def service_env(redis_url: str, db_url: str, **extra: str) -> dict[str, str]:
 
 def product_poll_ms() -> int:
     """The pages' own polling interval when the gateway is away (``PANORAMA_POLL_MS``, by default)."""
-    from dashboard.config import default_config
+    from dashboard.core.config import default_config
 
     return int(default_config()["PANORAMA_POLL_MS"])
 

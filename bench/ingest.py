@@ -52,10 +52,10 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from dashboard.bus import CLIENT_OPTIONS
-from dashboard.city import load_city
-from dashboard.db import make_engine, upgrade
-from feeds.channels import DOMAINS, INGEST_GROUP, UPDATES_CHANNEL, feed_name, feed_names, ingested_counts_key, \
+from dashboard.core.bus import CLIENT_OPTIONS
+from dashboard.core.city import load_city
+from dashboard.storage.db import make_engine, upgrade
+from dashboard.core.channels import DOMAINS, INGEST_GROUP, UPDATES_CHANNEL, feed_name, feed_names, ingested_counts_key, \
     reject_counts_key
 
 log = logging.getLogger("bench.ingest")
@@ -518,7 +518,7 @@ def time_engine(engine, stats: RunStats) -> None:
     import psycopg as _psycopg
     from sqlalchemy import event
 
-    import dashboard.store as store_mod
+    import dashboard.storage.events as store_mod
 
     insert_sql = store_mod._PG_INSERT
 
@@ -559,8 +559,8 @@ def time_store(store, stats: RunStats):
     functions that ``EventStore.write`` looks up at each call, so they are replaced in their modules
     until the returned function is called. The bench process or worker has no other store.
     """
-    import dashboard.incidents as incidents_mod
-    import dashboard.store as store_mod
+    import dashboard.storage.incidents as incidents_mod
+    import dashboard.storage.events as store_mod
 
     if not store.postgres:
         raise RuntimeError("the ingest benchmark times the PostgreSQL path only")
@@ -641,7 +641,7 @@ def instrument(pipeline, stats: RunStats):
 def build_consumer(redis_url: str, db_url: str, updates_channel: str, name: str, batch_size: int,
                    flush_ms: int, on_error, stats: RunStats | None):
     """Wire a StreamConsumer to Pipeline(EventStore(engine), Shenzhen aliases) as feeds.ingest does."""
-    from dashboard.store import EventStore
+    from dashboard.storage.events import EventStore
     from feeds.consumers import StreamConsumer
     from feeds.pipeline import Pipeline
 
@@ -909,7 +909,7 @@ def run_stages(args, db_url: str) -> dict:
     """
     import orjson
 
-    from dashboard.store import EventStore, WriteResult, event_row
+    from dashboard.storage.events import EventStore, WriteResult, event_row
     from feeds.pipeline import Batch, Pipeline, encode_delta, now_ms
     from feeds.schema import parse_message
 
@@ -998,7 +998,7 @@ def run_stages(args, db_url: str) -> dict:
         pipeline.flush(batch, client)
         flushes.append(perf_counter() - t)
         t = perf_counter()
-        encode_delta(result, now_ms())
+        encode_delta(result, now_ms(), "Asia/Shanghai")
         deltas.append(perf_counter() - t)
     client.close()
     out["redis_flush_ms_per_1000"] = sum(flushes) * per_1000
@@ -1152,7 +1152,7 @@ def print_report(res: dict, file=sys.stdout) -> None:
 
 def app_defaults() -> tuple[int, int]:
     """Return the app's own consumer batch_size and flush_ms (dashboard.config defaults)."""
-    from dashboard.config import default_config
+    from dashboard.core.config import default_config
 
     cfg = default_config()
     return int(cfg["PANORAMA_BATCH_SIZE"]), int(cfg["PANORAMA_FLUSH_MS"])

@@ -67,7 +67,7 @@ from bench.fanout import product_poll_ms, service_env, tree_cpu, wait_port, with
 from bench.ingest import (DEFAULT_PG_URL, cpu_delta, drop_database, generate_messages, recreate_database,
                           server_cpu)
 from bench.procs import Processes, free_port, quit_browser, start_redis
-from feeds.channels import INGEST_GROUP, feed_names
+from dashboard.core.channels import INGEST_GROUP, feed_names
 from feeds.publish import encode, send_raw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,9 +240,9 @@ def baseline_server():
     import dash
     from dash import Input, Output, dcc, html
 
-    from dashboard.city import load_city
-    from dashboard.db import make_engine
-    from dashboard.live import latest_events
+    from dashboard.core.city import load_city
+    from dashboard.storage.db import make_engine
+    from dashboard.panorama.state import latest_events
     from layouts.common import ticker_items
 
     engine = make_engine(os.environ["DATABASE_URL"])
@@ -820,12 +820,12 @@ def page_access(db_url: str, page: str) -> dict:
     ``/wall`` gets a kiosk token (``?token=``), other pages a viewer of the bench's own to sign in as.
     """
     try:
-        from dashboard import users
+        from dashboard.storage import users
     except ImportError:
         return {}
     import secrets
 
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
 
     engine = make_engine(db_url)
     try:
@@ -860,7 +860,7 @@ def sign_in(driver, origin: str, access: dict) -> None:
 def stored_events(db_url: str) -> int | None:
     from sqlalchemy import text
 
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
 
     engine = make_engine(db_url)
     try:

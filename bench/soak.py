@@ -50,7 +50,7 @@ import redis
 
 from bench.procs import ROOT, Processes, quit_browser
 from bench.slope import DAY_S, fit, judge, mib_fit
-from feeds.channels import INGEST_GROUP, feed_names
+from dashboard.core.channels import INGEST_GROUP, feed_names
 from feeds.consumers import trim_acknowledged as trim_stream
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -366,7 +366,7 @@ def page_slopes(samples: list[dict], warmup: float) -> dict:
 
 def run(args) -> dict:
     from bench.ingest import drop_database, recreate_database
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
 
     res: dict = {"config": {k: v for k, v in vars(args).items() if k != "output"}, "errors": [], "samples": []}
     bus = redis.Redis.from_url(args.redis_url)

@@ -50,9 +50,9 @@ from bench.fanout import service_env, tree_cpu
 from bench.ingest import (DEFAULT_PG_URL, TARGET_EVENTS_PER_S, connect_redis, drop_database, generate_events,
                           generate_messages, recreate_database, say, server_cpu)
 from bench.procs import Processes, start_redis
-from dashboard.city import load_city
-from dashboard.store import EVENT_COLUMNS
-from feeds.channels import INGEST_GROUP, feed_name, feed_names, ingested_counts_key
+from dashboard.core.city import load_city
+from dashboard.storage.events import EVENT_COLUMNS
+from dashboard.core.channels import INGEST_GROUP, feed_name, feed_names, ingested_counts_key
 from feeds.publish import encode
 
 DEFAULT_DB = "panorama_worker_bench"
@@ -387,7 +387,7 @@ def run(args) -> dict:
             say(f"history: {args.history_days:g} days at {args.history_rate:g} events/s into {args.db_name}")
             res["history"] = preload_history(db_url, args.history_days, args.history_rate, args.seed)
             say(f"history: {res['history']['events']:,} events in {res['history']['seconds']:.0f} s")
-            from dashboard.db import make_engine
+            from dashboard.storage.db import make_engine
 
             engine = make_engine(db_url)
             with engine.connect() as conn:

@@ -10,14 +10,14 @@ from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.auth import check_role, current_user
-from dashboard.callback_guard import Lang, allow, validated
-from dashboard.briefings import store
-from dashboard.briefings.api import summary_doc
+from dashboard.web.auth import check_role, current_user
+from dashboard.web.callback_guard import Lang, allow, validated
+from dashboard.storage import briefings as store
+from dashboard.web.api_briefings import summary_doc
 from dashboard.briefings.generate import generate_now
 from dashboard.briefings.lock import BriefingBusy
 from dashboard.briefings.text import bt
-from dashboard.models import briefings
+from dashboard.storage.models import briefings
 from layouts.briefings import briefing_layout, briefing_table, briefings_layout
 from layouts.common import not_found_layout
 

@@ -17,12 +17,12 @@ from flask import current_app
 from pydantic import BaseModel, Field, StrictStr
 from sqlalchemy import exists, select
 
-from dashboard import dispatch as d
-from dashboard import dispatch_api as api
-from dashboard.api import ApiError
-from dashboard.auth import check_role, current_user
-from dashboard.callback_guard import Lang, RowId, allow, parse, validated
-from dashboard.models import incidents, tasks
+from dashboard.dispatch import board as d
+from dashboard.core.errors import DomainError
+from dashboard.dispatch import desk as api
+from dashboard.web.auth import check_role, current_user
+from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
+from dashboard.storage.models import incidents, tasks
 from layouts import dispatch as view
 
 # The browser only rewrites each countdown's text and colour; the server renders the deadlines. It counts
@@ -291,9 +291,7 @@ def register_callbacks(app) -> None:
         try:
             change = api.do_transition(_svc(), user, int(clicked["task"]), clicked["to"], int(clicked["version"]),
                                        (note or "").strip() or None)
-        except ApiError as err:
-            return err.message, (bump or 0) + 1
-        except d.DispatchError as err:
+        except DomainError as err:
             return str(err), (bump or 0) + 1
         return view.tx("moved_ok", lang, id=change.task["id"],
                        to=view.state_label(change.task["state"], lang, task=True)), (bump or 0) + 1

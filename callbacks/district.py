@@ -10,13 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from werkzeug.exceptions import BadRequest
 
 from callbacks import district_data
-from dashboard import queries
-from dashboard.auth import current_user
-from dashboard.dispatch_api import scope
-from dashboard.callback_guard import Count, Lang, allow, validated
-from dashboard.figures import make_street_bars, minute_labels
-from dashboard.i18n import kind_label, t
-from feeds.channels import DOMAINS
+from dashboard.storage import queries
+from dashboard.web.auth import current_user
+from dashboard.dispatch.desk import scope
+from dashboard.web.callback_guard import Count, Lang, allow, validated
+from dashboard.figures.panorama import make_street_bars, minute_labels
+from dashboard.core.i18n import kind_label, t
+from dashboard.core.channels import DOMAINS
 from layouts.common import clock_text, ticker_items
 from layouts.district import PAGE_SIZE, delta_text, incident_items
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from sqlalchemy import false, func, select
 from sqlalchemy.engine import Connection
 
-from dashboard import live, queries
-from dashboard.i18n import kind_labels, t
-from dashboard.dispatch import held_by
-from dashboard.incidents import OPEN_STATUSES
-from dashboard.models import district_minutes, events, incidents, rollups
-from feeds.channels import DOMAINS
-from feeds.pipeline import event_view
+from dashboard.panorama import state as live
+from dashboard.storage import queries
+from dashboard.core.i18n import kind_labels, t
+from dashboard.dispatch.board import held_by
+from dashboard.storage.incidents import OPEN_STATUSES
+from dashboard.storage.models import district_minutes, events, incidents, rollups
+from dashboard.core.channels import DOMAINS
+from dashboard.core.messages import event_view
 
 INCIDENT_ROWS = 20
 TICKER_ROWS = 15

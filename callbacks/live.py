@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from dash import ClientsideFunction, Input, Output, State
 from flask import current_app
 
-from dashboard.callback_guard import Count, allow, validated
+from dashboard.web.callback_guard import Count, allow, validated
 
 PROBE_TIMEOUT_S = 0.3
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}

@@ -16,11 +16,11 @@ from flask import current_app
 from pydantic import BaseModel, Field, StrictStr
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import commander
-from dashboard import dispatch as d
-from dashboard.api import ApiError
-from dashboard.auth import current_user
-from dashboard.callback_guard import Lang, RowId, allow, parse, validated
+from dashboard.dispatch import commander
+from dashboard.dispatch import board as d
+from dashboard.core.errors import Forbidden
+from dashboard.web.auth import current_user
+from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
 from layouts.dispatch import department_names
 
@@ -131,8 +131,8 @@ def register_callbacks(app) -> None:
             return view.tx("signed_out", lang), no_update
         try:
             change = commander.perform(svc, user, tap, svc.clock())
-        except ApiError as err:
-            return view.tx("not_allowed", lang) if err.status == 403 else err.message, (bump or 0) + 1
+        except Forbidden:
+            return view.tx("not_allowed", lang), (bump or 0) + 1
         except d.VersionConflict:
             return view.tx("stale", lang), (bump or 0) + 1
         except d.DispatchError as err:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State
 
-from feeds.channels import DOMAINS
+from dashboard.core.channels import DOMAINS
 
 
 def _client(name: str) -> ClientsideFunction:

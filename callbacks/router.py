@@ -11,10 +11,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks import briefings, district_data
 from callbacks import mobile as mobile_page
-from dashboard import auth, live, queries
-from dashboard.callback_guard import Lang, allow, validated
-from dashboard.dispatch_api import scope
-from dashboard.i18n import t
+from dashboard.web import auth
+from dashboard.panorama import state as live
+from dashboard.storage import queries
+from dashboard.web.callback_guard import Lang, allow, validated
+from dashboard.dispatch.desk import scope
+from dashboard.core.i18n import t
 from layouts.common import not_found_layout, unavailable_layout
 from layouts.dispatch import dispatch_layout
 from layouts.district import district_layout

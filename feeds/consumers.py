@@ -14,7 +14,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from sqlalchemy.exc import DBAPIError
 
-from feeds.channels import DEFAULT_PREFIX, INGEST_GROUP, feed_names
+from dashboard.core.channels import DEFAULT_PREFIX, INGEST_GROUP, feed_names
 from feeds.pipeline import Batch, Pipeline, now_ms
 from feeds.schema import MAX_BATCH
 

@@ -11,10 +11,11 @@ from typing import Mapping
 import orjson
 import redis
 
-from dashboard.clock import now_ms  # noqa: F401 (ingest's receiver clock; still imported from here)
-from dashboard.queries import iso
-from dashboard.store import EventStore, WriteResult
-from feeds.channels import (
+from dashboard.core.clock import now_ms  # noqa: F401 (ingest's receiver clock; still imported from here)
+from dashboard.core import messages
+from dashboard.storage.events import EventStore, WriteResult
+from dashboard.storage.services import Services
+from dashboard.core.channels import (
     DEFAULT_PREFIX,
     UPDATES_CHANNEL,
     deadletter_key,
@@ -26,8 +27,6 @@ from feeds.schema import MAX_CLOCK_SKEW_MS, Event, Reject, parse_message
 
 log = logging.getLogger(__name__)
 LAG_KEY = "panorama:ingest:lag_ms"
-DELTA_EVENTS = 100  # the newest events a delta carries; the screens show fewer
-DEFAULT_TZ = "Asia/Shanghai"
 
 
 @dataclass
@@ -48,12 +47,13 @@ class Pipeline:
     """Validate, dedupe, store and announce feed messages; shared by every transport."""
 
     def __init__(self, store: EventStore, districts: Mapping[str, str], *, prefix: str = DEFAULT_PREFIX,
-                 deadletter_cap: int = 10_000, tz: str = DEFAULT_TZ):
+                 deadletter_cap: int = 10_000, tz: str | None = None):
         self.store = store
         self.districts = districts
         self.prefix = prefix
         self.deadletter_cap = deadletter_cap
-        self.tz = tz  # the city's zone: incidents' opened_at is RFC 3339 with its offset, as in the API
+        # the city's zone: incidents' opened_at is RFC 3339 with its offset, as in the API
+        self.tz = tz or store.city.timezone
 
     def add(self, batch: Batch, channel: str, domain: str | None, raw: bytes | str, arrived_ms: int,
             received_ms: int | None = None) -> None:
@@ -115,36 +115,26 @@ class Pipeline:
                  ", ".join(f"{r}={n}" for r, n in Counter(r.reason for _, r in rejects).items()))
 
 
-def event_view(domain, event_id, ts_ms, kind, district, street, severity, title, value=None, unit=None) -> dict:
-    """Return the compact form of an event that screens show (the gateway's and the ticker's)."""
-    return {"id": event_id, "domain": domain, "kind": kind, "district": district, "street": street,
-            "severity": severity, "title": title, "ts": ts_ms, "value": value, "unit": unit}
-
-
-def _delta_event(stored) -> dict:
+def _delta_event(stored) -> messages.DeltaEvent:
     e = stored.event
-    view = event_view(e.domain, e.id, stored.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value, e.unit)
+    view = messages.event_view(e.domain, e.id, stored.ts_ms, e.kind, e.district, e.street, e.severity, e.title,
+                               e.value, e.unit)
     # The place too, for other subscribers of panorama:updates; the gateway's screens keep only the view.
     return {**view, "lat": e.lat, "lon": e.lon}
 
 
-def encode_delta(result: WriteResult, at_ms: int, tz: str = DEFAULT_TZ) -> bytes:
-    """Encode what a batch changed as the compact delta the gateway fans out.
+def encode_delta(result: WriteResult, at_ms: int, tz: str) -> bytes:
+    """Encode what a batch changed as a ``panorama:updates`` delta (dashboard.core.messages)."""
+    newest = result.stored[-messages.DELTA_EVENTS:]
+    return messages.encode_delta(
+        at_ms, stored=len(result.stored), events=[_delta_event(s) for s in reversed(newest)],
+        counts=[[*k, *v] for k, v in sorted(result.counts.items())], feeds=result.feeds,
+        incidents=[messages.incident_view(i, tz, domain=True) for i in result.incidents])
 
-    An incident is the API's shape (SPEC section 6, ``opened_at`` RFC 3339 in ``tz``) plus its domain.
-    """
-    newest = result.stored[-DELTA_EVENTS:]
-    return orjson.dumps({
-        "type": "delta",
-        "at": at_ms,
-        "stored": len(result.stored),
-        "events": [_delta_event(s) for s in reversed(newest)],
-        "counts": [[*k, *v] for k, v in sorted(result.counts.items())],
-        "feeds": result.feeds,
-        "incidents": [
-            {"id": i["id"], "kind": i["kind"], "domain": i["domain"], "district": i["district"],
-             "severity": i["severity"], "status": i["status"], "reports": i["reports"], "title": i["title"],
-             "opened_at": iso(i["opened_ms"], tz)}
-            for i in result.incidents
-        ],
-    })
+
+def make_pipeline(services: Services) -> Pipeline:
+    """Return the ingest pipeline bound to a process's store and city."""
+    cfg = services.config
+    return Pipeline(EventStore(services.engine, services.city), services.city.aliases,
+                    prefix=cfg["PANORAMA_FEED_PREFIX"], deadletter_cap=cfg["PANORAMA_DEADLETTER_CAP"],
+                    tz=cfg["PANORAMA_TZ"])

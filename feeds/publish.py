@@ -6,7 +6,7 @@ from typing import Iterable, Literal, Sequence
 
 import orjson
 
-from feeds.channels import DEFAULT_PREFIX, feed_name
+from dashboard.core.channels import DEFAULT_PREFIX, feed_name
 from feeds.schema import MAX_BATCH, MAX_MESSAGE_BYTES
 
 Transport = Literal["pubsub", "stream"]

@@ -10,7 +10,8 @@ from functools import cached_property
 from typing import Annotated, Any, Mapping
 
 import orjson
-from feeds.channels import DOMAINS
+from dashboard.core.channels import DOMAINS
+from dashboard.core.districts import resolve_district
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -44,17 +45,6 @@ MESSAGE_CHARS = 256
 Number = StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
 # JavaScript's NaN / Infinity literals, which JSON does not allow: reported as their own reason.
 _NON_FINITE = re.compile(rb'[:\[,]\s*-?(?:NaN|Infinity)\s*[,\]}]')
-
-
-def resolve_district(v: str, info: ValidationInfo) -> str:
-    """Validate a district code, slug or name against ``context["districts"]`` and return its code."""
-    districts = (info.context or {}).get("districts")
-    if districts is None:
-        return v
-    code = districts.get(v) or districts.get(v.lower())
-    if code is None:
-        raise ValueError(f"unknown district {v[:64]!r}")
-    return code
 
 
 class Event(BaseModel):

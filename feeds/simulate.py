@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from dashboard import bus
-from dashboard.city import load_city
+from dashboard.core import bus
+from dashboard.core.city import load_city
 from feeds import scenario
-from feeds.channels import DEFAULT_PREFIX, DOMAINS
+from dashboard.core.channels import DEFAULT_PREFIX, DOMAINS
 from feeds.publish import publish_many
 
 BUCKET_MS = 60_000  # events are drawn one simulated minute at a time, each minute from its own seed
@@ -46,14 +46,14 @@ class Simulator:
     """
 
     def __init__(self, city, *, rate: float = 20.0, speed: float = 1.0, seed: int | None = None,
-                 start: datetime | None = None, tz: str = "Asia/Shanghai"):
+                 start: datetime | None = None, tz: str | None = None):
         if rate < 0 or not speed > 0:
             raise ValueError(f"rate must be >= 0 and speed > 0 (got rate={rate}, speed={speed})")
         self.city = city
         self.rate = rate
         self.speed = speed
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 31)
-        self.tz = ZoneInfo(tz)
+        self.tz = ZoneInfo(tz or city.timezone)  # the city's zone unless PANORAMA_TZ says otherwise
         self.start = _aware(start, self.tz) if start is not None else datetime.now(self.tz)
         self._cum_pop = list(accumulate(d.population for d in city.districts))
         self._hotspots = [h for h in scenario.HOTSPOTS if h[0] in city.by_code]

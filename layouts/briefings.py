@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard.briefings.text import bt
-from dashboard.i18n import t
+from dashboard.core.i18n import t
 from layouts.common import lang_toggle, topbar
 
 

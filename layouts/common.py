@@ -5,10 +5,10 @@ from __future__ import annotations
 from dash import dcc, html
 from dash_extensions import WebSocket
 
-from dashboard.figures import DOMAIN_COLORS, HIGHLIGHT_WIDTH, LINE_WIDTH, THEMES
-from dashboard.i18n import district_name, kind_label, kind_labels, t, texts
-from dashboard.queries import iso
-from feeds.channels import DOMAINS
+from dashboard.figures.panorama import DOMAIN_COLORS, HIGHLIGHT_WIDTH, LINE_WIDTH, THEMES
+from dashboard.core.i18n import district_name, kind_label, kind_labels, t, texts
+from dashboard.core.clock import iso
+from dashboard.core.channels import DOMAINS
 
 # Texts the browser needs to label what it renders (assets/live_*.js).
 LIVE_TEXT_KEYS = (

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from dash import dcc, html
 from flask import current_app
 
-from dashboard.auth import check_role
-from dashboard.dispatch import LIVE, TRANSITIONS
-from dashboard.i18n import kind_label, pick, t
-from dashboard.incident_map import make_incident_map
+from dashboard.web.auth import check_role
+from dashboard.dispatch.board import LIVE, TRANSITIONS
+from dashboard.core.i18n import kind_label, pick, t
+from dashboard.figures.incident_map import make_incident_map
 from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 POLL_MS = 3000

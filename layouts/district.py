@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 
-from dashboard.figures import FONT, make_street_bars, make_trend
-from dashboard.i18n import district_name, kind_label, t
-from feeds.channels import DOMAINS
+from dashboard.figures.panorama import FONT, make_street_bars, make_trend
+from dashboard.core.i18n import district_name, kind_label, t
+from dashboard.core.channels import DOMAINS
 from layouts.common import clock_text, kpi_tile, lang_toggle, panel, ticker_items, topbar
 from layouts.panorama import GRAPH_CONFIG
 

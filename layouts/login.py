@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.i18n import pick, t
+from dashboard.core.i18n import pick, t
 from layouts.common import lang_toggle, panel, topbar
 
 _TEXT = {

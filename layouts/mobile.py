@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.i18n import district_name, kind_label, pick
+from dashboard.core.i18n import district_name, kind_label, pick
 from layouts.common import lang_toggle, live_components, live_config, status_cluster
 from layouts.dispatch import department_names, hhmm, state_label
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.figures import MEASURES, make_city_map, make_trend, measure_label
-from dashboard.i18n import t
-from feeds.channels import DOMAINS
+from dashboard.figures.panorama import MEASURES, make_city_map, make_trend, measure_label
+from dashboard.core.i18n import t
+from dashboard.core.channels import DOMAINS
 from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 WINDOW = "1h"

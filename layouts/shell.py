@@ -2,8 +2,8 @@
 
 from dash import dcc, html
 
-from dashboard.auth import current_user
-from dashboard.i18n import pick
+from dashboard.web.auth import current_user
+from dashboard.core.i18n import pick
 
 ROLE_NAMES = {"viewer": ("观察员", "viewer"), "officer": ("值班员", "duty officer"), "commander": ("指挥长", "commander"),
               "liaison": ("部门联络员", "liaison"), "admin": ("管理员", "administrator")}

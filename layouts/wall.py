@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.figures import make_city_map, make_trend
-from dashboard.i18n import t
-from feeds.channels import DOMAINS
+from dashboard.figures.panorama import make_city_map, make_trend
+from dashboard.core.i18n import t
+from dashboard.core.channels import DOMAINS
 from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
 from layouts.panorama import GRAPH_CONFIG
 

@@ -55,7 +55,7 @@ def pg_database(pg_server_url):
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from dashboard.db import make_engine, upgrade
+    from dashboard.storage.db import make_engine, upgrade
 
     url = make_url(pg_server_url)
     name = f"panorama_test_{os.getpid()}"
@@ -77,8 +77,8 @@ def pg_url(pg_database):
     """Return the session database's URL with every table emptied for this test."""
     from sqlalchemy import text
 
-    from dashboard.db import make_engine
-    from dashboard.models import metadata
+    from dashboard.storage.db import make_engine
+    from dashboard.storage.models import metadata
 
     engine = make_engine(pg_database)
     with engine.begin() as conn:
@@ -91,7 +91,7 @@ def pg_url(pg_database):
 @pytest.fixture
 def pg_engine(pg_url):
     """Give an engine on the emptied test database."""
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
 
     engine = make_engine(pg_url)
     yield engine
@@ -145,7 +145,7 @@ def client(app):
 @pytest.fixture(params=["postgresql", "sqlite"])
 def any_engine(request, tmp_path):
     """Give an engine on each supported database: the test PostgreSQL and a fresh SQLite file."""
-    from dashboard.db import make_engine, upgrade
+    from dashboard.storage.db import make_engine, upgrade
 
     if request.param == "postgresql":
         engine = make_engine(request.getfixturevalue("pg_url"))

@@ -34,7 +34,7 @@ def city_clock(hhmm: str, tz: str = "Asia/Shanghai"):
     The routing rules differ by the time of day (night rules add the district office): a test that
     checks which departments are suggested pins the hour rather than depend on when the suite runs.
     """
-    from dashboard.clock import Clock
+    from dashboard.core.clock import Clock
 
     return Clock.at_local(hhmm, tz)
 
@@ -45,7 +45,7 @@ TEST_PASSWORD = "test-password-1"
 def make_user(app, username: str = "officer", role: str = "officer", department: str | None = None,
               password: str = TEST_PASSWORD):
     """Create a user in the app's database (``app`` a Dash app or its Flask server); return it."""
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     server = getattr(app, "server", app)
     svc = server.extensions["panorama"]

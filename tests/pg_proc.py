@@ -84,7 +84,7 @@ class PostgresProcess:
 
     def create_database(self, name: str) -> str:
         """Create ``name``, migrate it to head and return its URL."""
-        from dashboard.db import make_engine, upgrade
+        from dashboard.storage.db import make_engine, upgrade
 
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
                              autocommit=True) as conn:

@@ -12,10 +12,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from dashboard import auth, dispatch_api
-from dashboard import dispatch as d
-from dashboard import users as accounts
-from dashboard.models import task_events
+from dashboard.web import auth
+from dashboard.dispatch import desk
+from dashboard.dispatch import board as d
+from dashboard.storage import users as accounts
+from dashboard.storage.models import task_events
 from feeds.pipeline import now_ms
 from tests.helpers import TEST_PASSWORD, make_event, make_user
 from tests.test_api import ingest_now
@@ -28,13 +29,13 @@ def open_incident(app, n: int = 1, severity: int = 3) -> dict:
     ingest_now(app, {"incident": [make_event(n, kind="fire", severity=severity, ts=now_ms(), lat=22.54,
                                              lon=114.0 + n * 0.02, title=f"火情 {n}")]})
     with app.server.extensions["panorama"].engine.connect() as conn:
-        return next(r for r in dispatch_api.queue(conn) if r["title"] == f"火情 {n}")
+        return next(r for r in desk.queue(conn) if r["title"] == f"火情 {n}")
 
 
 def dispatched(app, departments=("fire",)) -> tuple[dict, list[dict]]:
     svc = app.server.extensions["panorama"]
     inc = open_incident(app)
-    tasks = dispatch_api.write(svc, d.dispatch, inc["id"], list(departments), "olga", None, now_ms(),
+    tasks = desk.write(svc, d.dispatch, inc["id"], list(departments), "olga", None, now_ms(),
                                svc.city.rules, svc.city).tasks
     return inc, tasks
 
@@ -201,7 +202,7 @@ def test_forged_cross_site_requests_are_refused(mapp):
 
 @pytest.mark.timeout(120)
 def test_a_wall_goes_live_with_its_kiosk_token_and_drops_off_when_it_is_revoked(make_app, redis_client, dash_duo):
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     port = free_port()
@@ -332,7 +333,7 @@ def incident(app, severity: int = 3) -> dict:
 def fire_task(app) -> dict:
     svc = app.server.extensions["panorama"]
     inc = incident(app)
-    return dispatch_api.write(svc, d.dispatch, inc["id"], ["fire"], "olga", None, now_ms(), svc.city.rules,
+    return desk.write(svc, d.dispatch, inc["id"], ["fire"], "olga", None, now_ms(), svc.city.rules,
                               svc.city).tasks[0]
 
 
@@ -418,7 +419,7 @@ def post(client, headers: dict, body: dict):
 
 
 def test_every_server_callback_declares_the_policy_of_the_matrix(mapp):
-    from dashboard import callback_guard
+    from dashboard.web import callback_guard
 
     declared = callback_guard.policies(mapp)
     names = {re.sub(r"@[0-9a-f]{64}", "", k): k for k in callback_guard.server_callbacks(mapp)}
@@ -447,7 +448,7 @@ def test_callback_by_caller(mapp, name):
 
 def test_the_callbacks_writes_happen_for_the_roles_that_may_and_no_other(mapp):
     """What the allowed callers' requests above did: a dispatch, a task move, a close, a briefing, an ack."""
-    from dashboard.models import briefings, incidents, tasks
+    from dashboard.storage.models import briefings, incidents, tasks
 
     done = {}
     for name in (DISPATCH_DIALOG, "..task-message.children...dispatch-refresh.data..",
@@ -504,7 +505,7 @@ def test_a_liaison_gets_no_incident_of_another_department_from_any_callback(mapp
 def test_a_callback_without_a_declared_policy_is_refused(mapp):
     from dash import Input, Output
 
-    from dashboard import callback_guard
+    from dashboard.web import callback_guard
 
     @mapp.callback(Output("nobody-declared", "children"), Input("nobody-declared-in", "n_clicks"))
     def undeclared(n):

@@ -7,11 +7,12 @@ import time
 import orjson
 from sqlalchemy import func, select
 
-from dashboard.models import events
-from feeds.channels import deadletter_key, feed_name
+from dashboard.storage.models import events
+from dashboard.core.channels import deadletter_key, feed_name
 from feeds.consumers import StreamConsumer
 from feeds.pipeline import Batch
 from tests.helpers import TEST_PASSWORD, make_event, make_user, wait_for
+from feeds.pipeline import make_pipeline
 
 AUTH = {"Authorization": "Bearer test-token"}
 
@@ -23,7 +24,7 @@ def now_event(n, minutes_ago=0.0, **kw):
 def ingest_now(app, evs_by_domain: dict[str, list[dict]]) -> None:
     """Store events directly through the app's own pipeline (what ingest would do)."""
     svc = app.server.extensions["panorama"]
-    pipeline = svc.pipeline()
+    pipeline = make_pipeline(svc)
     batch = Batch()
     for domain, evs in evs_by_domain.items():
         pipeline.add(batch, f"feeds:{domain}", domain, orjson.dumps(evs), 0)
@@ -63,7 +64,7 @@ def test_post_events_reach_the_database_through_the_stream(app, client, redis_cl
     assert [(x["index"], x["reason"]) for x in r.json["rejected"]] == [(2, "missing_field"), (3, "unknown_district")]
     assert redis_client.xlen(feed_name("traffic")) == 1 and redis_client.xlen(feed_name("incident")) == 1
     svc = app.server.extensions["panorama"]
-    with StreamConsumer(svc.pipeline(), lambda: redis_client.__class__.from_url(redis_url), consumer="api"):
+    with StreamConsumer(make_pipeline(svc), lambda: redis_client.__class__.from_url(redis_url), consumer="api"):
         def count():
             with pg_engine.connect() as conn:
                 return conn.execute(select(func.count()).select_from(events)).scalar_one()
@@ -146,7 +147,7 @@ def test_summary_with_live_state_for_the_polling_fallback(app, client):
 
 
 def test_live_events_need_a_viewer_or_a_kiosk_token_but_counts_do_not(app, client):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4, district="futian", title="火情")]})
     assert client.get("/api/summary").json["totals"]["incident"] == 1
@@ -161,8 +162,8 @@ def test_live_events_need_a_viewer_or_a_kiosk_token_but_counts_do_not(app, clien
 
 
 def test_metrics_count_sla_breaches_by_department_and_dropped_events(app, client, redis_client, pg_engine):
-    from dashboard import dispatch
-    from dashboard.models import incidents
+    from dashboard.dispatch import board as dispatch
+    from dashboard.storage.models import incidents
 
     ingest_now(app, {"incident": [now_event(1, kind="fire", severity=4, district="futian", title="火情")]})
     svc = app.server.extensions["panorama"]
@@ -180,7 +181,7 @@ def test_metrics_count_sla_breaches_by_department_and_dropped_events(app, client
 
 
 def test_a_database_outage_is_a_503_that_says_so_on_pages_and_in_the_api(app, client):
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
     from tests.redis_proc import free_port
 
     make_user(app, "watcher", "viewer")

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from flask import jsonify
 from sqlalchemy import select
 
-from dashboard import auth
-from dashboard.models import users
+from dashboard.storage import tickets
+from dashboard.web import auth
+from dashboard.storage.models import users
 from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
 
 
@@ -115,7 +116,7 @@ def test_require_takes_permission_names_and_refuses_unknown_ones():
 
 
 def test_a_disabled_user_cannot_sign_in_and_its_session_stops(app, client):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     make_user(app, "a")
     assert signed_in(client, "a").status_code == 200
@@ -225,7 +226,7 @@ def _walk(component):
 
 
 def test_a_revoked_kiosk_token_stops_opening_the_wall(app, client):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     engine = app.server.extensions["panorama"].engine
     token_id, token = accounts.create_kiosk_token(engine, "hall wall")
@@ -279,7 +280,7 @@ def test_cli_kiosk_tokens_are_shown_once_and_revocable(app, client):
 
 
 def test_embedded_demo_users_are_made_once(app):
-    from dashboard.embedded import DEMO_USERS, create_demo_users
+    from dashboard.run.embedded import DEMO_USERS, create_demo_users
 
     made = create_demo_users(app.server.extensions["panorama"])
     assert [m[1] for m in made] == [role for _, role, _ in DEMO_USERS]
@@ -347,7 +348,7 @@ def test_signing_out_ends_every_session_of_the_user_a_copied_cookie_included(app
 
 
 def test_disabling_a_user_ends_a_copied_session_for_good(app, client):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     make_user(app, "a")
     signed_in(client, "a")
@@ -379,7 +380,7 @@ def test_behind_a_proxy_the_rate_limit_counts_the_real_client(make_app, redis_cl
 
 
 def test_ws_tickets_are_for_signed_in_users_and_live_kiosk_tokens(app, client):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     assert client.get("/api/ws-ticket").status_code == 401
     assert client.get("/api/ws-ticket?token=made-up").status_code == 401
@@ -395,7 +396,7 @@ def test_ws_tickets_are_for_signed_in_users_and_live_kiosk_tokens(app, client):
     assert auth.verify_ticket("another secret", res.get_json()["ticket"]) is None
     # what the gateway re-checks on open sockets: users and kiosk tokens; a program's own ticket always holds
     engine = app.server.extensions["panorama"].engine
-    assert auth.subjects_valid(engine, [{"u": user.id, "e": 0}, {"u": user.id, "e": 1}, {"u": 999, "e": 0},
+    assert tickets.subjects_valid(engine, [{"u": user.id, "e": 0}, {"u": user.id, "e": 1}, {"u": 999, "e": 0},
                                         {"k": kiosk_id}, {"k": 999}, {"svc": "bench"}]) == [True, False, False, True,
                                                                                     False, True]
 
@@ -407,7 +408,7 @@ def test_the_gateway_refuses_a_socket_without_a_valid_ticket(app, monkeypatch):
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
 
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
 
     gw = Gateway(app.server.extensions["panorama"], port=0, origins=["http://127.0.0.1:8050"])
     gw.start()
@@ -441,8 +442,8 @@ def test_the_gateway_closes_the_sockets_of_a_signed_out_user_and_a_revoked_wall(
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    from dashboard import users as accounts
-    from dashboard.gateway import TICKET_REVOKED, Gateway
+    from dashboard.storage import users as accounts
+    from dashboard.gateway.server import TICKET_REVOKED, Gateway
 
     engine = app.server.extensions["panorama"].engine
     kiosk_id, token = accounts.create_kiosk_token(engine, "hall")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 from sqlalchemy import func, select
 
-from dashboard import figures
-from dashboard.city import OTHER, load_city
-from dashboard.models import events, rollups
-from dashboard.store import EventStore
+from dashboard.figures import panorama as figures
+from dashboard.core.city import OTHER, load_city
+from dashboard.storage.models import events, rollups
+from dashboard.storage.events import EventStore
 from feeds.pipeline import Batch
 from layouts.district import incident_items
 from tests.helpers import make_event, write_from_two_workers
@@ -16,6 +16,7 @@ from tests.test_access_matrix import session
 from tests.test_api import now_event
 from tests.test_callback_inputs import events_page, post
 from tests.test_store import T0, events_of
+from feeds.pipeline import make_pipeline
 
 CITY = load_city("shenzhen")
 FUTIAN = CITY.by_code["440304"]
@@ -97,7 +98,7 @@ def test_open_incidents_list_says_how_many_more_there_are():
 def ingest(app, evs: list[dict], domain: str = "traffic") -> None:
     """Store events through the app's pipeline in messages of 200 (each well under the 64 KiB limit)."""
     svc = app.server.extensions["panorama"]
-    pipeline = svc.pipeline()
+    pipeline = make_pipeline(svc)
     for start in range(0, len(evs), 200):
         batch = Batch()
         pipeline.add(batch, f"feeds:{domain}", domain, orjson.dumps(evs[start:start + 200]), 0)
@@ -134,7 +135,7 @@ def test_5000_junk_streets_keep_the_district_summary_small_and_searchable(make_a
 
 
 def test_rows_written_before_folding_are_folded_when_read(any_engine):
-    from dashboard import queries
+    from dashboard.storage import queries
 
     with any_engine.begin() as conn:
         conn.execute(rollups.insert(), [
@@ -147,7 +148,7 @@ def test_rows_written_before_folding_are_folded_when_read(any_engine):
 
 
 def test_every_kind_the_pack_knows_has_a_name_in_both_languages():
-    from dashboard.i18n import kind_labels
+    from dashboard.core.i18n import kind_labels
 
     assert CITY.kinds == set(kind_labels("zh")) == set(kind_labels("en"))
     assert CITY.rollup_kind("fire") == "fire" and CITY.rollup_kind("fire_2") == OTHER
@@ -156,31 +157,31 @@ def test_every_kind_the_pack_knows_has_a_name_in_both_languages():
 
 
 def test_the_dispatch_queue_and_the_phone_say_how_many_incidents_they_do_not_show(app):
-    from dashboard import dispatch_api
+    from dashboard.dispatch import desk
     from tests.test_access_matrix import caller, payload
 
     svc = app.server.extensions["panorama"]
     now = svc.clock()
     # Junk kinds each open an incident of their own (severity 3): more than a queue draws.
-    n = dispatch_api.QUEUE_ROWS + 3
+    n = desk.QUEUE_ROWS + 3
     evs = [make_event(i, kind=f"junk_{i}", severity=3, ts=now, lat=22.5, lon=113.9 + i * 0.0001) for i in range(n)]
-    pipeline, batch = svc.pipeline(), Batch()
+    pipeline, batch = make_pipeline(svc), Batch()
     for start in range(0, n, 250):
         pipeline.add(batch, "feeds:security", "security", orjson.dumps(evs[start:start + 250]), now)
     pipeline.flush(batch, svc.redis)
     with svc.engine.connect() as conn:
-        assert dispatch_api.queue_total(conn, dispatch_api.queue(conn)) == n
+        assert desk.queue_total(conn, desk.queue(conn)) == n
 
     client, headers = caller(app, "officer")
     body = payload(app, "..incident-list.children...incident-rest.children...task-board.children"
                         "...dispatch-shown.data..", {"dispatch-poll.n_intervals": 1, "lang.data": "en"},
                    "dispatch-poll.n_intervals")
     out = client.post("/_dash-update-component", json=body, headers=headers).get_json()["response"]
-    assert len(out["incident-list"]["children"]) == dispatch_api.QUEUE_ROWS  # one child per incident shown
+    assert len(out["incident-list"]["children"]) == desk.QUEUE_ROWS  # one child per incident shown
     assert out["incident-rest"]["children"] == "3 more open incidents"
 
     client, headers = caller(app, "commander")
     body = payload(app, "..decision-list.children...decision-count.children...incident-list.children"
                         "...incident-count.children...mobile-digest.data..", {"mobile-bump.data": 1, "lang.data": "en"})
     out = client.post("/_dash-update-component", json=body, headers=headers).get_json()["response"]
-    assert out["incident-count"]["children"] == f"{dispatch_api.QUEUE_ROWS}/{n}"
+    assert out["incident-count"]["children"] == f"{desk.QUEUE_ROWS}/{n}"

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from dashboard import dispatch as d
-from dashboard import users
-from dashboard.briefings import periods, store
+from dashboard.dispatch import board as d
+from dashboard.storage import users
+from dashboard.briefings import periods
+from dashboard.storage import briefings as store
 from dashboard.briefings.generate import generate_slot
 from dashboard.briefings.schedule import BriefingScheduler
-from dashboard.models import briefings, incidents
+from dashboard.storage.models import briefings, incidents
 from tests.helpers import make_event, wait_for
 from tests.test_api import ingest_now
 

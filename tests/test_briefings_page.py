@@ -87,7 +87,8 @@ def test_a_briefing_made_elsewhere_appears_in_the_open_list_without_a_reload(mak
     """The scheduler (or another replica) stores briefings: the open list follows, redrawn only on a change."""
     from flask import request
 
-    from dashboard.briefings import periods, store
+    from dashboard.briefings import periods
+    from dashboard.storage import briefings as store
     from dashboard.briefings.generate import generate_now, generate_slot
     from tests.test_briefings import CRON, SLOT, TZ
 

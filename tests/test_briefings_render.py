@@ -15,7 +15,8 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import text
 
-from dashboard.briefings import periods, store
+from dashboard.briefings import periods
+from dashboard.storage import briefings as store
 from dashboard.briefings.generate import generate_slot
 from dashboard.briefings.render import MAP_SIZE, SCALE, find_browser, render
 from tests.helpers import wait_for
@@ -33,8 +34,8 @@ def made(pg_database, redis_url, tmp_path_factory):
     import redis
 
     from dashboard import create_app
-    from dashboard.db import make_engine
-    from dashboard.models import metadata
+    from dashboard.storage.db import make_engine
+    from dashboard.storage.models import metadata
 
     engine = make_engine(pg_database)
     with engine.begin() as conn:
@@ -147,7 +148,7 @@ def test_a_browser_that_fails_costs_the_images_not_the_briefing(made, tmp_path):
     broken = tmp_path / "chromium"
     broken.write_text("#!/bin/sh\nexit 1\n")
     broken.chmod(0o755)
-    from dashboard.city import load_city
+    from dashboard.core.city import load_city
 
     out = render(made["data"], load_city("shenzhen"), str(broken), TZ)
     assert out.images is False and out.pdf is None and out.note

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dashboard.city import load_city
+from dashboard.core.city import load_city
 
 CODES = {
     "440303": "luohu", "440304": "futian", "440305": "nanshan", "440306": "baoan", "440307": "longgang",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.config import default_config, load_config
+from dashboard.core.config import default_config, load_config
 
 NUMBERS = sorted(k for k, v in default_config().items() if isinstance(v, int) and not isinstance(v, bool))
 

@@ -7,11 +7,11 @@ import threading
 import orjson
 from sqlalchemy import select
 
-from dashboard import users
-from dashboard.clock import Clock, now_ms
-from dashboard.dispatch_api import DeadlineChecker
-from dashboard.models import task_events, tasks
-from feeds.channels import UPDATES_CHANNEL
+from dashboard.storage import users
+from dashboard.core.clock import Clock, now_ms
+from dashboard.dispatch.deadlines import DeadlineChecker
+from dashboard.storage.models import task_events, tasks
+from dashboard.core.channels import UPDATES_CHANNEL
 from tests.helpers import make_event, wait_for
 from tests.test_api import ingest_now
 

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from dashboard import dispatch as d
-from dashboard.city import load_city
-from dashboard.db import make_engine
-from dashboard.models import incidents, task_events, tasks
-from dashboard.store import EventStore
+from dashboard.dispatch import board as d
+from dashboard.core.city import load_city
+from dashboard.storage.db import make_engine
+from dashboard.storage.models import incidents, task_events, tasks
+from dashboard.storage.events import EventStore
+from dashboard.web.api import domain_status
 from feeds.publish import encode
 from feeds.schema import parse_message
 from tests.helpers import make_event
@@ -186,13 +187,13 @@ def test_forbidden_transition_and_stale_version_are_refused_without_change(pg_en
     _, (task,) = run(pg_engine, d.dispatch, inc_id, ["fire"], "officer", None, DAY, RULES, CITY)
     with pytest.raises(d.InvalidTransition, match="cannot go from dispatched to resolved") as caught:
         step(pg_engine, task, "resolved")
-    assert (caught.value.status, caught.value.code) == (422, "invalid_transition")
+    assert (domain_status(caught.value), caught.value.code) == (422, "invalid_transition")
     with pytest.raises(d.DispatchError, match="unknown task state"):
         step(pg_engine, task, "escalated")
     acked = step(pg_engine, task, "acknowledged").task
     with pytest.raises(d.VersionConflict) as caught:  # stale version: 409 even though the move is also invalid
         step(pg_engine, task, "acknowledged")
-    assert caught.value.status == 409
+    assert domain_status(caught.value) == 409
     with pytest.raises(d.NotFound):
         run(pg_engine, d.transition, 999_999, "acknowledged", 1, "x", None, DAY)
     with pytest.raises(d.InvalidTransition, match="only a resolved incident can be closed"):

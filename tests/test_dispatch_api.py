@@ -13,10 +13,13 @@ import redis as redis_lib
 from tests.helpers import city_clock, make_event, wait_for
 from tests.test_api import ingest_now
 
-from dashboard import dispatch_api, users
-from feeds.channels import UPDATES_CHANNEL
+from dashboard.dispatch.deadlines import DeadlineChecker, start_deadline_checker
+from dashboard.web import api_dispatch as dispatch_api
+from dashboard.storage import users
+from dashboard.core.channels import UPDATES_CHANNEL
 from feeds.consumers import StreamConsumer
 from feeds.publish import publish
+from feeds.pipeline import make_pipeline
 
 PASSWORD = "correct horse battery staple"
 MIN = 60_000
@@ -81,7 +84,7 @@ def test_the_closed_loop_from_event_to_closed_incident_is_published_live(dapp, r
     svc = dapp.server.extensions["panorama"]
     publish(redis_client, "incident", make_event(1, kind="fire", severity=3, lat=22.54, lon=114.06, title="火情 1",
                                                  ts=int(time.time() * 1000)), transport="stream")
-    with StreamConsumer(svc.pipeline(), lambda: redis_lib.Redis.from_url(redis_url), consumer="t-dispatch"):
+    with StreamConsumer(make_pipeline(svc), lambda: redis_lib.Redis.from_url(redis_url), consumer="t-dispatch"):
         incs = wait_for(lambda: Session(dapp, "vic").get("/api/incidents").json["incidents"], timeout=20,
                         message="the published event's incident")
     (inc,) = incs
@@ -258,7 +261,7 @@ def test_the_deadline_checker_escalates_once_and_publishes_for_the_commanders(da
     listener = redis_client.pubsub(ignore_subscribe_messages=True)
     listener.subscribe(UPDATES_CHANNEL)
     svc = dapp.server.extensions["panorama"]
-    checkers = [dispatch_api.DeadlineChecker(svc), dispatch_api.DeadlineChecker(svc)]
+    checkers = [DeadlineChecker(svc), DeadlineChecker(svc)]
     later = int(time.time() * 1000) + 4 * MIN  # the fire rule's acknowledge deadline is 3 minutes
     assert checkers[0].check_once(later + 1) and checkers[1].check_once(later + 2) == []
     assert "SLA breach" in caplog.text
@@ -272,7 +275,7 @@ def test_the_deadline_checker_escalates_once_and_publishes_for_the_commanders(da
 
 def test_the_deadline_checker_thread_runs_until_stopped(dapp):
     stop = threading.Event()
-    checker = dispatch_api.start_deadline_checker(dapp.server.extensions["panorama"], stop, every_s=0.05)
+    checker = start_deadline_checker(dapp.server.extensions["panorama"], stop, every_s=0.05)
     wait_for(lambda: checker._thread.is_alive(), message="the checker running")
     stop.set()
     checker._thread.join(5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import plotly.io as pio
 
-from dashboard.city import load_city
-from dashboard.incident_map import make_incident_map, report_points
+from dashboard.core.city import load_city
+from dashboard.figures.incident_map import make_incident_map, report_points
 
 CITY = load_city("shenzhen")
 INCIDENT = {"id": 7, "district": "440304", "kind": "fire", "title": "火情 莲花路", "lat": None, "lon": None}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard import dispatch as d
-from dashboard import dispatch_api, users
+from dashboard.dispatch import board as d
+from dashboard.dispatch import desk
+from dashboard.dispatch.deadlines import DeadlineChecker
+from dashboard.storage import users
 from feeds.pipeline import now_ms
 from tests.helpers import city_clock, make_event, wait_for
 from tests.test_api import ingest_now
@@ -101,15 +103,15 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
     # no gateway here: a change made elsewhere (the API, another officer) reaches the board by the fallback poll
     svc = page_app.server.extensions["panorama"]
     with svc.engine.connect() as conn:
-        inc_id = dispatch_api.queue(conn)[0]["id"]
-    dispatch_api.write(svc, d.dispatch, inc_id, ["water"], "someone", None, svc.clock(), svc.city.rules, svc.city)
+        inc_id = desk.queue(conn)[0]["id"]
+    desk.write(svc, d.dispatch, inc_id, ["water"], "someone", None, svc.clock(), svc.city.rules, svc.city)
     dash_duo.wait_for_element("#board-water .task-card", timeout=10)
     assert js(dash_duo, "return window.__same_page === true")
     assert dash_duo.get_logs() == []
 
 
 def test_the_board_takes_changes_made_elsewhere_from_the_gateway_without_polling(make_app, redis_client, dash_duo):
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     port = free_port()
@@ -136,8 +138,8 @@ def test_the_board_takes_changes_made_elsewhere_from_the_gateway_without_polling
 
         # another officer dispatches through the API: the tasks appear on the board and the detail follows
         with svc.engine.connect() as conn:
-            inc_id = dispatch_api.queue(conn)[0]["id"]
-        change = dispatch_api.write(svc, d.dispatch, inc_id, ["fire", "police"], "someone", None, now_ms(),
+            inc_id = desk.queue(conn)[0]["id"]
+        change = desk.write(svc, d.dispatch, inc_id, ["fire", "police"], "someone", None, now_ms(),
                                     svc.city.rules, svc.city)
         dash_duo.wait_for_element("#board-fire .task-card", timeout=10)
         dash_duo.wait_for_text_to_equal("#board-police .task-state", "待签收", timeout=10)
@@ -146,13 +148,13 @@ def test_the_board_takes_changes_made_elsewhere_from_the_gateway_without_polling
         # a liaison acknowledges on their own screen: the state moves here
         fire = next(t for t in change.tasks if t["department"] == "fire")
         liaison = users.create_user(svc.engine, "fay", PASSWORD, "liaison", "fire", ["fire"])
-        dispatch_api.do_transition(svc, liaison, fire["id"], "acknowledged", fire["version"], None)
+        desk.do_transition(svc, liaison, fire["id"], "acknowledged", fire["version"], None)
         dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)
         dash_duo.wait_for_text_to_equal("#dispatch-detail-status", "处置中", timeout=10)
         assert "已签收" in dash_duo.find_element("#dispatch-timeline").text
 
         # a missed deadline (a controlled clock): the card turns escalated and the notice names the department
-        dispatch_api.DeadlineChecker(svc).check_once(now_ms() + 10 * 60_000)
+        DeadlineChecker(svc).check_once(now_ms() + 10 * 60_000)
         dash_duo.wait_for_element("#board-police .task-card.is-escalated", timeout=10)
         dash_duo.wait_for_contains_text("#dispatch-escalations", "深圳市公安局 未按时签收", timeout=10)
         assert dash_duo.find_element("#live-indicator").get_attribute("class") == "conn conn-live"
@@ -164,7 +166,7 @@ def test_the_board_takes_changes_made_elsewhere_from_the_gateway_without_polling
 
 def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is_red(make_app, redis_client,
                                                                                      dash_duo):
-    from dashboard.clock import Clock
+    from dashboard.core.clock import Clock
 
     # The browser's clock is three hours ahead of the server's (a phone or desktop without NTP): the
     # countdowns still read the server's time left.
@@ -174,11 +176,11 @@ def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is
     ingest_now(page_app, {"incident": [make_event(1, kind="fire", severity=3, ts=now, title="火情 福华路"),
                                        make_event(2, kind="medical", severity=3, ts=now, title="急救 深南大道")]})
     with svc.engine.connect() as conn:
-        fire_inc, medical_inc = sorted(i["id"] for i in dispatch_api.queue(conn))
+        fire_inc, medical_inc = sorted(i["id"] for i in desk.queue(conn))
     # dispatched ten minutes ago: the fire rule gave three minutes to acknowledge
-    dispatch_api.write(svc, d.dispatch, fire_inc, ["fire", "police"], "olga", None, now - 10 * 60_000,
+    desk.write(svc, d.dispatch, fire_inc, ["fire", "police"], "olga", None, now - 10 * 60_000,
                        svc.city.rules, svc.city)
-    dispatch_api.write(svc, d.dispatch, medical_inc, ["health"], "olga", None, now, svc.city.rules, svc.city)
+    desk.write(svc, d.dispatch, medical_inc, ["health"], "olga", None, now, svc.city.rules, svc.city)
     users.create_user(svc.engine, "fay", PASSWORD, "liaison", "fire", ["fire"])
     dash_duo.start_server(page_app)
     dash_duo.get_logs()

@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select
 
-from dashboard.models import events
+from dashboard.storage.models import events
 from feeds.publish import publish
 from tests.helpers import make_event, wait_for
 from tests.redis_proc import free_port

@@ -8,9 +8,9 @@ import plotly.io as pio
 import pytest
 
 from callbacks.district_data import Filter, parse_filter
-from dashboard import figures
-from dashboard.city import load_city
-from feeds.channels import DOMAINS
+from dashboard.figures import panorama as figures
+from dashboard.core.city import load_city
+from dashboard.core.channels import DOMAINS
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_trend_has_one_line_per_domain_in_local_minutes():
     assert fig.data[0].x[0] == "2026-11-26 08:00" and fig.data[0].x[-1] == "2026-11-26 08:59"
     assert list(fig.data[3].y) == series["incident"]
     assert [a.text for a in fig.layout.annotations] == ["Security", "Traffic", "Environment", "Incidents"]
-    empty = figures.make_trend(None, "zh")
+    empty = figures.make_trend(None, "zh", "Asia/Shanghai")
     assert len(empty.data) == 4 and all(len(tr.y) == 0 for tr in empty.data)
 
 
@@ -125,7 +125,7 @@ def test_street_bars_put_the_busiest_street_on_top():
 
 
 def test_figures_serialise_to_plain_json(city):
-    for fig in (figures.make_city_map(window(city), city), figures.make_trend(None), figures.make_street_bars([])):
+    for fig in (figures.make_city_map(window(city), city), figures.make_trend(None, "zh", "Asia/Shanghai"), figures.make_street_bars([])):
         json.loads(pio.to_json(fig))
 
 

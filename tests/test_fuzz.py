@@ -10,8 +10,8 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dashboard.city import load_city
-from feeds.channels import DOMAINS
+from dashboard.core.city import load_city
+from dashboard.core.channels import DOMAINS
 from feeds.schema import MAX_BATCH, parse_message
 from tests.helpers import make_user, TEST_PASSWORD
 from tests.test_api import AUTH, ingest_now, now_event
@@ -191,7 +191,7 @@ def _pattern_ids(dep_id: str):
 @st.composite
 def callback_bodies(draw, app):
     """A callback request: a real callback with junk values, or a made-up output, or a junk structure."""
-    from dashboard.callback_guard import server_callbacks
+    from dashboard.web.callback_guard import server_callbacks
 
     keys = server_callbacks(app)
     kind = draw(st.sampled_from(["real", "real", "real", "made_up", "junk"]))
@@ -277,7 +277,7 @@ def test_bad_request_raised_inside_a_callback_is_a_json_400(app, client):
     from dash import Input, Output
     from werkzeug.exceptions import BadRequest
 
-    from dashboard.callback_guard import allow
+    from dashboard.web.callback_guard import allow
 
     @allow(app, public=True)
     @app.callback(Output("strict-out", "children"), Input("strict-in", "value"))

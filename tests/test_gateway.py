@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from dashboard.auth import issue_ticket, verify_ticket
-from dashboard.gateway import Gateway, clients_key
-from dashboard.gateway_client import MAX_EVENTS, Fanout
+from dashboard.web.auth import issue_ticket, verify_ticket
+from dashboard.gateway.server import Gateway, clients_key
+from dashboard.gateway.fanout import MAX_EVENTS, Fanout
 from feeds.pipeline import now_ms
 from tests.faults.common import never_reading_client
 from tests.helpers import TEST_PASSWORD, make_user, wait_for
@@ -252,9 +252,9 @@ def test_redis_restart_resubscribes_and_tells_the_clients(make_app, redis_proc):
 
 
 def test_the_embedded_default_runs_a_gateway(tmp_path):
-    from dashboard.config import load_config
-    from dashboard.embedded import start_embedded
-    from dashboard.services import build_services
+    from dashboard.core.config import load_config
+    from dashboard.run.embedded import start_embedded
+    from dashboard.storage.services import build_services
 
     cfg = load_config({"DATABASE_URL": f"sqlite:///{tmp_path / 'panorama.db'}", "PANORAMA_WS_PORT": free_port(),
                        "INSTANCE_PATH": str(tmp_path), "PANORAMA_SIMULATE": False}, environ={})
@@ -282,7 +282,7 @@ def test_the_embedded_default_runs_a_gateway(tmp_path):
 
 
 def test_the_entry_point_refuses_to_run_without_redis(monkeypatch, capsys):
-    from dashboard import gateway
+    from dashboard.gateway import server as gateway
 
     monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(SystemExit) as exit_:
@@ -372,11 +372,11 @@ class Recorder:
 
 
 def test_a_tick_encodes_one_frame_per_department_not_per_client(monkeypatch):
-    from dashboard import gateway_client
+    from dashboard.core import messages
 
     encoded = []
-    monkeypatch.setattr(gateway_client, "encode_delta",
-                        lambda seq, parts: encoded.append(seq) or orjson.dumps({"type": "delta", "seq": seq, **parts}))
+    delta_frame = messages.delta_frame
+    monkeypatch.setattr(messages, "delta_frame", lambda seq, parts: encoded.append(seq) or delta_frame(seq, parts))
     fanout = Fanout()
     fanout.set_state({"generated_at": 0, "windows": {}, "trend": {}, "feeds": {}, "events": []})
     officers = [Recorder(), Recorder()]
@@ -427,7 +427,7 @@ async def refused_with(url: str) -> int:
 
 
 def test_a_ticket_made_before_sign_out_or_disable_is_refused_at_the_handshake(app):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     leaving, disabled = signed_in(app, "leaving", "officer"), signed_in(app, "disabled", "viewer")
     tickets = {"leaving": fresh_ticket(leaving), "disabled": fresh_ticket(disabled)}
@@ -463,7 +463,7 @@ def test_a_ticket_opens_one_socket_on_any_gateway(app):
 
 
 def test_a_user_and_a_wall_hold_at_most_n_sockets_across_gateways(make_app, redis_client):
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     app = make_app(PANORAMA_WS_SOCKETS_PER_USER=2)
     officer = signed_in(app, "many", "officer")
@@ -486,7 +486,7 @@ def test_a_user_and_a_wall_hold_at_most_n_sockets_across_gateways(make_app, redi
                 pass
         asyncio.run(scenario())
         # slots left by a gateway that died expire: two stale members do not hold the user's two slots
-        from dashboard.gateway_admission import SOCKETS_KEY
+        from dashboard.gateway.admission import SOCKETS_KEY
 
         user_key = SOCKETS_KEY + f"u:{auth_user_id(app, 'many')}"
         redis_client.zadd(user_key, {"dead-gateway:1": time.time() - 1, "dead-gateway:2": time.time() - 1})
@@ -499,7 +499,7 @@ def test_a_user_and_a_wall_hold_at_most_n_sockets_across_gateways(make_app, redi
 
 
 def auth_user_id(app, username: str) -> int:
-    from dashboard import users as accounts
+    from dashboard.storage import users as accounts
 
     return next(u["id"] for u in accounts.list_users(app.server.extensions["panorama"].engine)
                 if u["username"] == username)
@@ -508,18 +508,18 @@ def auth_user_id(app, username: str) -> int:
 def test_each_socket_gets_the_incidents_its_holder_may_read(app):
     """A liaison: only incidents their department holds a task of (as GET /api/incidents); a viewer, like an
     officer: every one; a kiosk wall: no dispatch at all."""
-    from dashboard import dispatch as dsp
-    from dashboard import dispatch_api
-    from dashboard import users as accounts
+    from dashboard.dispatch import board as dsp
+    from dashboard.dispatch import desk
+    from dashboard.storage import users as accounts
 
     svc = app.server.extensions["panorama"]
     ingest_now(app, {"incident": [now_event(71, kind="fire", severity=3, title="甲", district="futian"),
                                   now_event(72, kind="fire", severity=3, title="乙", district="nanshan")]})
     with svc.engine.connect() as conn:
-        ids = {r["title"]: r["id"] for r in dispatch_api.queue(conn)}
+        ids = {r["title"]: r["id"] for r in desk.queue(conn)}
     # dispatched before the gateway starts: who holds what it learns from SQL
-    dispatch_api.write(svc, dsp.dispatch, ids["甲"], ["fire"], "olga", None, now_ms(), svc.city.rules, svc.city)
-    dispatch_api.write(svc, dsp.dispatch, ids["乙"], ["police"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    desk.write(svc, dsp.dispatch, ids["甲"], ["fire"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    desk.write(svc, dsp.dispatch, ids["乙"], ["police"], "olga", None, now_ms(), svc.city.rules, svc.city)
     _, token = accounts.create_kiosk_token(svc.engine, "hall")
     tickets = {"liaison": fresh_ticket(signed_in(app, "li", "liaison", "fire")),
                "viewer": fresh_ticket(signed_in(app, "vi", "viewer")),
@@ -538,7 +538,7 @@ def test_each_socket_gets_the_incidents_its_holder_may_read(app):
             # ... then the police move their task (that delta carries incident 乙 and the police task)
             with svc.engine.connect() as conn:
                 police = dsp.list_tasks(conn, department="police")[0]
-            await asyncio.to_thread(dispatch_api.write, svc, dsp.transition, police["id"], "acknowledged", 1,
+            await asyncio.to_thread(desk.write, svc, dsp.transition, police["id"], "acknowledged", 1,
                                     "pol", None, now_ms())
             await asyncio.to_thread(ingest_now, app, {"traffic": [now_event(75, title="收尾")]})
             seen = {}

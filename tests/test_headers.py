@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from dashboard import headers
-from dashboard.briefings.api import REPORT_CSP
+from dashboard.web import headers
+from dashboard.web.api_briefings import REPORT_CSP
 from dashboard.briefings.generate import generate_now
 from feeds.pipeline import now_ms
 from tests.helpers import make_event, sign_in, wait_for
@@ -79,7 +79,7 @@ def test_every_page_and_answer_carries_the_headers(make_app, redis_client):
 def test_every_page_works_under_its_policy_in_chromium(make_app, redis_client, dash_duo, monkeypatch):
     """Each page, signed in as admin (who may open all of them), draws with no CSP violation; the maps draw and
     the gateway's socket (another port) opens."""
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     channel = own_updates_channel(monkeypatch)

@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 from feeds.pipeline import Batch
 from tests.helpers import make_event, wait_for
 from tests.tcp_proxy import TcpProxy
+from feeds.pipeline import make_pipeline
 
 # What a load balancer or a wall gives /api/health before it counts the node as dead.
 CLIENT_DEADLINE_S = 1.0
@@ -25,7 +26,7 @@ def _serve(app):
 
 def _store(app, events):
     svc = app.server.extensions["panorama"]
-    pipeline, batch = svc.pipeline(), Batch()
+    pipeline, batch = make_pipeline(svc), Batch()
     pipeline.add(batch, "feeds:traffic", "traffic", orjson.dumps(events), svc.clock())
     assert not batch.rejects
     pipeline.flush(batch, svc.redis)

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.city import load_city
-from dashboard.models import events
-from dashboard.store import EventStore
-from feeds.channels import deadletter_key, reject_counts_key
+from dashboard.core.city import load_city
+from dashboard.storage.models import events
+from dashboard.storage.events import EventStore
+from dashboard.core.channels import deadletter_key, reject_counts_key
 from feeds.consumers import PubSubConsumer, StreamConsumer
 from feeds.pipeline import Pipeline
 from feeds.publish import send_raw

@@ -9,16 +9,17 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.city import load_city
-from dashboard.live import build_state
-from dashboard.models import district_minutes, events, feed_state
-from dashboard.store import EventStore
-from feeds.channels import deadletter_key
+from dashboard.core.city import load_city
+from dashboard.panorama.state import build_state
+from dashboard.storage.models import district_minutes, events, feed_state
+from dashboard.storage.events import EventStore
+from dashboard.core.channels import deadletter_key
 from feeds.consumers import StreamConsumer
 from feeds.pipeline import Batch, Pipeline
 from feeds.publish import send_raw
 from feeds.schema import MAX_CLOCK_SKEW_MS, MAX_MESSAGE_BYTES, PAYLOAD_PREFIX_BYTES, parse_message
 from tests.helpers import make_event, wait_for
+from feeds.pipeline import make_pipeline
 
 AUTH = {"Authorization": "Bearer test-token"}
 ALIASES = load_city("shenzhen").aliases
@@ -97,7 +98,7 @@ def test_far_future_events_are_dead_lettered_and_never_reach_feed_state_or_healt
             make_event(3, ts=t + 365 * 24 * 60 * MINUTE), make_event(4, ts="2099-12-31T23:00:00+08:00")]
     for ev in sent:
         send_raw(redis_client, "traffic", orjson.dumps(ev), "stream")
-    with StreamConsumer(svc.pipeline(), lambda: redis_client.__class__.from_url(redis_url), consumer="t"):
+    with StreamConsumer(make_pipeline(svc), lambda: redis_client.__class__.from_url(redis_url), consumer="t"):
         wait_for(lambda: stored(pg_engine) == 2 and redis_client.llen(deadletter_key()) == 2, timeout=30,
                  message="two events stored and two dead-lettered")
     letters = [orjson.loads(x) for x in redis_client.lrange(deadletter_key(), 0, -1)]

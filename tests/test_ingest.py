@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.city import load_city
-from dashboard.models import events, incidents, rollups
-from dashboard.store import EventStore
-from feeds.channels import UPDATES_CHANNEL, feed_name, ingested_counts_key
+from dashboard.core.city import load_city
+from dashboard.storage.models import events, incidents, rollups
+from dashboard.storage.events import EventStore
+from dashboard.core.channels import UPDATES_CHANNEL, feed_name, ingested_counts_key
 from feeds.consumers import PubSubConsumer, StreamConsumer
 from feeds.pipeline import Pipeline
 from feeds.publish import publish, publish_many

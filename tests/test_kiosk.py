@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from dashboard import auth
-from dashboard import users as accounts
+from dashboard.web import auth
+from dashboard.storage import users as accounts
 from tests.helpers import make_event, wait_for
 from tests.test_api import ingest_now
 from tests.test_pages import own_updates_channel, ticker_titles
@@ -84,7 +84,7 @@ def test_a_wall_polls_with_its_cookie_and_the_token_is_logged_once(make_app, red
 @pytest.mark.timeout(120)
 def test_a_wall_goes_live_from_its_cookie_and_a_revoked_token_is_refused(make_app, redis_client, dash_duo,
                                                                           monkeypatch):
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     channel = own_updates_channel(monkeypatch)

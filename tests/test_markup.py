@@ -6,9 +6,9 @@ import shutil
 
 import plotly.io as pio
 
-from dashboard import figures
-from dashboard.city import PACKS_DIR, load_city
-from dashboard.incident_map import make_incident_map
+from dashboard.figures import panorama as figures
+from dashboard.core.city import PACKS_DIR, load_city
+from dashboard.figures.incident_map import make_incident_map
 from tests.helpers import sign_in
 
 BOLD = "<b>华富</b>"

@@ -16,9 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from dashboard import ROOT
-from dashboard.db import MIGRATIONS, make_engine, upgrade
-from dashboard.models import metadata
+from dashboard.core.config import ROOT
+from dashboard.storage.db import MIGRATIONS, make_engine, upgrade
+from dashboard.storage.models import metadata
 
 
 def _alembic(conn) -> AlembicConfig:

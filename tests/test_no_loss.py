@@ -10,16 +10,17 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from sqlalchemy import func, select
 
-from dashboard.city import load_city
-from dashboard.models import events
-from dashboard.store import EventStore
-from feeds.channels import deadletter_key, feed_name
+from dashboard.core.city import load_city
+from dashboard.storage.models import events
+from dashboard.storage.events import EventStore
+from dashboard.core.channels import deadletter_key, feed_name
 from feeds.consumers import PubSubConsumer, StreamConsumer
 from feeds.pipeline import Pipeline
 from feeds.publish import encode_messages, publish
 from feeds.schema import MAX_BATCH, MAX_MESSAGE_BYTES, parse_message
 from tests.helpers import make_event, wait_for
 from tests.test_fuzz import encode_loose, event_like, messages
+from feeds.pipeline import make_pipeline
 
 AUTH = {"Authorization": "Bearer test-token"}
 HAN = "城市运行全景一网统管应急指挥调度中心"  # 3 bytes a character in UTF-8
@@ -94,7 +95,7 @@ def test_every_event_the_api_accepts_is_stored(case, app, client, redis_client, 
     entries = redis_client.xrange(feed_name("environment"))
     assert len(entries) > 1 and all(len(fields[b"data"]) <= MAX_MESSAGE_BYTES for _, fields in entries)
     svc = app.server.extensions["panorama"]
-    with StreamConsumer(svc.pipeline(), lambda: redis_client.__class__.from_url(redis_url), consumer="api"):
+    with StreamConsumer(make_pipeline(svc), lambda: redis_client.__class__.from_url(redis_url), consumer="api"):
         wait_for(lambda: stored(pg_engine) == accepted
                  and redis_client.xpending(feed_name("environment"), "panorama-ingest")["pending"] == 0,
                  timeout=30, message=f"{accepted} accepted events stored and acknowledged")
@@ -176,7 +177,7 @@ def test_out_of_range_dates_are_refused_not_accepted_then_lost(ts, app, client, 
     publish(redis_client, "traffic", make_event(3, ts=ts), "stream")
     publish(redis_client, "traffic", make_event(4), "stream")
     svc = app.server.extensions["panorama"]
-    with StreamConsumer(svc.pipeline(), lambda: redis_client.__class__.from_url(redis_url), consumer="t") as c:
+    with StreamConsumer(make_pipeline(svc), lambda: redis_client.__class__.from_url(redis_url), consumer="t") as c:
         wait_for(lambda: stored(pg_engine) == 2, timeout=30, message="the two valid events stored")
         assert c.reconnects == 0
     assert [orjson.loads(x)["reason"] for x in redis_client.lrange(deadletter_key(), 0, -1)] == ["invalid_field"] * 2

@@ -249,7 +249,7 @@ def own_updates_channel(monkeypatch) -> str:
 
 
 def test_live_over_the_gateway_then_reconnecting_then_live_again(make_app, redis_client, dash_duo, monkeypatch):
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     channel = own_updates_channel(monkeypatch)
@@ -304,7 +304,7 @@ return {nodes: document.getElementsByTagName('*').length, rows: document.querySe
 
 
 def test_wall_stays_the_same_size_however_many_frames_it_takes_in(make_app, redis_client, dash_duo, monkeypatch):
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     channel = own_updates_channel(monkeypatch)
@@ -359,7 +359,7 @@ return {listeners: once ? kinds.reduce((n, k) => n + (once[k] || []).length, 0) 
 
 
 def test_live_map_keeps_no_listener_per_redraw(make_app, redis_client, dash_duo, monkeypatch):
-    from dashboard.gateway import Gateway
+    from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
     channel = own_updates_channel(monkeypatch)

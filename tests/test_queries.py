@@ -1,6 +1,6 @@
 """Pure read-side logic: windows of whole minutes and the risk score."""
 
-from dashboard.queries import parse_window, risk_score, window_bounds
+from dashboard.storage.queries import parse_window, risk_score, window_bounds
 
 
 def test_window_bounds_are_whole_minutes_ending_with_the_current_one():

@@ -8,9 +8,9 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from dashboard.city import load_city
-from dashboard.models import events, rollups
-from dashboard.store import EventStore
+from dashboard.core.city import load_city
+from dashboard.storage.models import events, rollups
+from dashboard.storage.events import EventStore
 from feeds.consumers import StreamConsumer
 from feeds.pipeline import Pipeline
 from feeds.publish import publish
@@ -114,7 +114,7 @@ def test_pubsub_consumer_resubscribes_after_redis_restart(redis_proc, pg_engine)
 def test_database_outage_holds_events_and_writes_them_after(transport, pg_url, pg_engine, redis_client, redis_url):
     from sqlalchemy.engine import make_url
 
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
     from feeds.consumers import PubSubConsumer
 
     url = make_url(pg_url)
@@ -153,7 +153,7 @@ def test_pubsub_holds_at_most_its_limit_while_the_database_is_down_and_counts_th
         pg_url, pg_engine, redis_client, redis_url):
     from sqlalchemy.engine import make_url
 
-    from dashboard.db import make_engine
+    from dashboard.storage.db import make_engine
     from feeds.consumers import DROPPED_KEY, PubSubConsumer
 
     url = make_url(pg_url)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dashboard.city import load_city
-from dashboard.routing import RulesError, load_rules
+from dashboard.core.city import load_city
+from dashboard.core.rules import RulesError, load_rules
 
 CITY = load_city("shenzhen")
 SZ = ZoneInfo("Asia/Shanghai")
@@ -32,7 +32,7 @@ def write(tmp_path, text: str):
 
 
 def load(path):
-    return load_rules(path, CITY.departments, CITY.aliases, CITY.timezone)
+    return load_rules(path, CITY.departments, CITY.aliases, tz=CITY.timezone)
 
 
 def test_shenzhen_rules_load_and_end_with_the_catch_all():
@@ -131,7 +131,7 @@ def test_street_office_needs_street_offices_in_the_pack(tmp_path):
     assert load(write(tmp_path, text)).rules[0].supporting == ("police", "street_office")
     without = [d for d in CITY.departments if d.get("kind") != "street_office"]
     with pytest.raises(RulesError) as caught:
-        load_rules(write(tmp_path, text), without, CITY.aliases, CITY.timezone)
+        load_rules(write(tmp_path, text), without, CITY.aliases, tz=CITY.timezone)
     assert f"rules.yaml line {line_of(text, 'street_office')}: street_office: departments.yaml has no street " \
            "office" in str(caught.value)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from itsdangerous import TimestampSigner
 
-from dashboard import auth
+from dashboard.web import auth
 from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
 
 HOUR_S = 3600

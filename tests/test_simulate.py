@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from dashboard.city import load_city
+from dashboard.core.city import load_city
 from feeds import scenario
-from feeds.channels import DOMAINS, feed_name
+from dashboard.core.channels import DOMAINS, feed_name
 from feeds.schema import MAX_MESSAGE_BYTES, parse_message
 from feeds.simulate import Simulator, batches, main, replay
 

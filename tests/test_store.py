@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from dashboard.city import load_city
-from dashboard.models import district_minutes, events, feed_state, incident_reports, incidents, rollups
-from dashboard.store import EventStore
+from dashboard.core.city import load_city
+from dashboard.storage.models import district_minutes, events, feed_state, incident_reports, incidents, rollups
+from dashboard.storage.events import EventStore
 from feeds.schema import Event, parse_message
 from feeds.publish import encode
 from tests.helpers import make_event, write_from_two_workers

@@ -7,9 +7,10 @@ import orjson
 import redis
 from sqlalchemy import func, select
 
-from dashboard.models import events
+from dashboard.storage.models import events
 from feeds.consumers import StreamConsumer, trim_acknowledged
 from tests.helpers import make_event, wait_for
+from feeds.pipeline import make_pipeline
 
 AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}
 
@@ -34,7 +35,7 @@ def test_a_full_stream_refuses_new_events_instead_of_trimming_unread_ones(make_a
     assert r.status_code == 503 and r.json["error"]["code"] == "backlog_full" and r.headers["Retry-After"] == "5"
     assert redis_client.xlen("feeds:traffic") == 5  # the five accepted ones, none trimmed
 
-    with StreamConsumer(svc.pipeline(), lambda: redis.Redis.from_url(redis_url), consumer="t"):
+    with StreamConsumer(make_pipeline(svc), lambda: redis.Redis.from_url(redis_url), consumer="t"):
         wait_for(lambda: stored(pg_engine) == 5, message="the five accepted events stored")
         wait_for(lambda: redis_client.xlen("feeds:traffic") == 0, message="stored entries trimmed by ingest")
         assert post(client, 5, now).status_code == 202  # room again
@@ -48,7 +49,7 @@ def test_ingest_trims_only_what_every_consumer_group_has_acknowledged(app, redis
     now = svc.clock()
     for n in range(10):
         redis_client.xadd(stream, {"data": orjson.dumps(make_event(n, ts=now))})
-    with StreamConsumer(svc.pipeline(), lambda: redis.Redis.from_url(redis_url), consumer="t"):
+    with StreamConsumer(make_pipeline(svc), lambda: redis.Redis.from_url(redis_url), consumer="t"):
         wait_for(lambda: stored(pg_engine) == 10, message="ten stored")
         wait_for(lambda: redis_client.xpending(stream, "panorama-ingest")["pending"] == 0, message="acked")
         assert redis_client.xlen(stream) == 10  # the audit group has read nothing yet

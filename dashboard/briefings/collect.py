@@ -7,11 +7,12 @@ from statistics import median
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from dashboard.city import City
-from dashboard.dispatch import incident_view
-from dashboard.models import district_minutes, incidents, task_events, tasks
-from dashboard.queries import iso, risk_score
-from feeds.channels import DOMAINS
+from dashboard.core.city import City
+from dashboard.core.messages import incident_view
+from dashboard.storage.models import district_minutes, incidents, task_events, tasks
+from dashboard.core.clock import iso
+from dashboard.storage.queries import risk_score
+from dashboard.core.channels import DOMAINS
 
 TOP_INCIDENTS = 10
 # Trend buckets: the smallest of these that keeps a period to at most ~100 points.
@@ -94,7 +95,7 @@ def top_incidents(conn: Connection, city: City, start: int, end: int, tz: str,
             by_incident[t["incident_id"]].append({"department": t["department"], "name": dep.get("name"),
                                                   "name_en": dep.get("name_en"), "state": t["state"],
                                                   "escalated": bool(t["escalated"])})
-    return [{**incident_view(r, tz), "domain": r["domain"], "street": r["street"],
+    return [{**incident_view(r, tz, domain=True), "street": r["street"],
              "last_report_at": iso(r["last_report_ms"], tz), "tasks": by_incident[r["id"]]} for r in rows]
 
 

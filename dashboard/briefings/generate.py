@@ -8,10 +8,11 @@ from datetime import datetime
 
 import redis
 
-from dashboard.briefings import lock, periods, store
+from dashboard.briefings import lock, periods
+from dashboard.storage import briefings as store
 from dashboard.briefings.collect import collect
 from dashboard.briefings.render import find_browser, render
-from dashboard.queries import iso
+from dashboard.core.clock import iso
 
 log = logging.getLogger(__name__)
 # How long a scheduled briefing waits for one being made on request before it is made regardless.

@@ -22,8 +22,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboard.briefings.text import bt
-from dashboard.figures import make_city_map, make_trend
-from dashboard.i18n import district_name, kind_label, t
+from dashboard.figures.panorama import make_city_map, make_trend
+from dashboard.core.i18n import district_name, kind_label, t
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from dashboard.briefings import periods, store
+from dashboard.briefings import periods
+from dashboard.storage import briefings as store
 from dashboard.briefings.generate import generate_slot
 
 log = logging.getLogger(__name__)

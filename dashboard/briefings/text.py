@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.i18n import pick
+from dashboard.core.i18n import pick
 
 TEXT = {
     "title": ("城市运行简报", "City Operations Briefing"),

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from dashboard import commander, dispatch_api
+from dashboard.dispatch import commander, desk
 from dashboard import dispatch as d
 from dashboard.briefings.generate import generate_now
 from dashboard.briefings.render import find_browser
@@ -26,6 +26,7 @@ from feeds.pipeline import Batch, now_ms
 from feeds.simulate import Simulator
 from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
 from tests.test_pages import viewport
+from feeds.pipeline import make_pipeline
 
 HERE = Path(__file__).parent
 MIN = 60_000
@@ -37,7 +38,7 @@ def seed(app, hours: float = 2.0, rate: float = 2.0) -> int:
     svc = app.server.extensions["panorama"]
     now = datetime.now(ZoneInfo("Asia/Shanghai"))
     pairs = Simulator(load_city("shenzhen"), rate=rate, seed=7).events_between(now - timedelta(hours=hours), now)
-    pipeline = svc.pipeline()
+    pipeline = make_pipeline(svc)
     for i in range(0, len(pairs), 5000):
         batch = Batch()
         by_domain: dict[str, list] = {}
@@ -85,7 +86,7 @@ def test_screenshots(make_app, redis_client, dash_duo):
 
 
 def _send(svc, incident_id: int, departments, at: int) -> list[dict]:
-    return dispatch_api.write(svc, d.dispatch, incident_id, departments, "olga", None, at, svc.city.rules,
+    return desk.write(svc, d.dispatch, incident_id, departments, "olga", None, at, svc.city.rules,
                               svc.city).tasks
 
 
@@ -94,7 +95,7 @@ def dispatch_scene(app) -> dict:
     svc = app.server.extensions["panorama"]
     now = now_ms()
     with svc.engine.connect() as conn:
-        queue = dispatch_api.queue(conn)
+        queue = desk.queue(conn)
     fire = max((r for r in queue if r["kind"] == "fire"), key=lambda r: (r["reports"], r["opened_ms"]))
     _send(svc, fire["id"], ["fire"], now - 10 * MIN)  # the fire rule gives three minutes to acknowledge
     police, _health = _send(svc, fire["id"], ["police", "health"], now - 2 * MIN)
@@ -108,7 +109,7 @@ def command_scene(app, commander_user, keep: int = 3) -> None:
     svc = app.server.extensions["panorama"]
     now = now_ms()
     with svc.engine.connect() as conn:
-        queue = dispatch_api.queue(conn)
+        queue = desk.queue(conn)
     medical = next((r for r in reversed(queue) if r["kind"] == "medical" and r["status"] == "open"), None)
     if medical:
         tasks = _send(svc, medical["id"], None, now - 4 * MIN)

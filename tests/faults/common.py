@@ -15,9 +15,9 @@ import redis
 from sqlalchemy import func, select
 from websockets.sync.client import connect as ws_connect
 
-from dashboard.gateway import CLIENTS_KEY_PREFIX
-from dashboard.models import district_minutes, events, incident_reports, rollups
-from feeds.channels import INGEST_GROUP, feed_names
+from dashboard.core.channels import CLIENTS_KEY_PREFIX
+from dashboard.storage.models import district_minutes, events, incident_reports, rollups
+from dashboard.core.channels import INGEST_GROUP, feed_names
 from feeds.publish import publish
 
 
@@ -209,7 +209,7 @@ class WsWatcher(threading.Thread):
 def ws_url(port: int, secret: str) -> str:
     """The gateway's URL with a ticket signed with the processes' secret, as a monitoring tool makes one
     (a subject naming no user or kiosk token: no sign-out can revoke it in the middle of a fault test)."""
-    from dashboard.auth import issue_ticket
+    from dashboard.web.auth import issue_ticket
 
     return f"ws://127.0.0.1:{port}/?ticket={issue_ticket(secret, {'tool': 'fault-suite'})}"
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from dashboard.db import make_engine
+from dashboard.storage.db import make_engine
 from feeds.consumers import DROPPED_KEY
 from tests.faults.common import Producer, pending, stored, totals
 from tests.faults.procs import gunicorn_argv, http_get, module_argv, service_env, wait_http

@@ -13,8 +13,8 @@ import pytest
 import redis
 import requests
 
-from dashboard.db import make_engine
-from dashboard.users import create_user
+from dashboard.storage.db import make_engine
+from dashboard.storage.users import create_user
 from feeds.publish import publish
 from tests.faults.common import Producer, WsWatcher, client_count, listening, make_events, stored, ws_url
 from tests.faults.procs import gunicorn_argv, module_argv, service_env, wait_http

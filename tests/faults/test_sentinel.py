@@ -14,9 +14,9 @@ import redis
 import requests
 from sqlalchemy import select
 
-from dashboard import bus as buslib
-from dashboard.models import events
-from feeds.channels import feed_names
+from dashboard.core import bus as buslib
+from dashboard.storage.models import events
+from dashboard.core.channels import feed_names
 from feeds.publish import publish
 from tests.faults.common import WsWatcher, listening, make_events, stored, totals, ws_url
 from tests.faults.procs import gunicorn_argv, module_argv, service_env, wait_http

@@ -13,7 +13,7 @@ import psutil
 import pytest
 import redis
 
-from feeds.channels import UPDATES_CHANNEL
+from dashboard.core.channels import UPDATES_CHANNEL
 from tests.faults.common import WsWatcher, client_count, listening, never_reading_client, ws_url
 from tests.faults.procs import module_argv, service_env
 from tests.helpers import wait_for

@@ -1,0 +1,42 @@
+"""Name the Redis channels, streams and keys that Panorama uses."""
+
+DOMAINS = ("security", "traffic", "environment", "incident")
+DEFAULT_PREFIX = "feeds"
+UPDATES_CHANNEL = "panorama:updates"
+INGEST_GROUP = "panorama-ingest"
+CLIENTS_KEY_PREFIX = "panorama:gateway:clients:"  # + the gateway's id; the key expires when a gateway dies
+
+
+def feed_name(domain: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the channel (and stream key) of one domain, e.g. ``feeds:traffic``."""
+    return f"{prefix}:{domain}"
+
+
+def feed_names(prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
+    """Map each channel / stream name to its domain."""
+    return {feed_name(d, prefix): d for d in DOMAINS}
+
+
+def deadletter_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the capped list that keeps rejected messages."""
+    return f"{prefix}:deadletter"
+
+
+def reject_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the hash that counts rejects by ``domain|reason``."""
+    return f"{prefix}:deadletter:counts"
+
+
+def ingested_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the hash that counts stored events by domain."""
+    return f"{prefix}:ingested:counts"
+
+
+def folded_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the hash that counts stored events whose street or kind the rollups folded, by ``domain|field``."""
+    return f"{prefix}:folded:counts"
+
+
+def clients_key(gateway_id: str) -> str:
+    """Return the key where one gateway keeps its client count (``/metrics`` sums them)."""
+    return CLIENTS_KEY_PREFIX + gateway_id

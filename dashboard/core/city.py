@@ -1,0 +1,173 @@
+"""Load a city pack: the district registry, boundaries and departments of one city."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from dashboard.core.rules import Rules, load_rules
+
+# City packs are data, not code: they sit beside the packages, in dashboard/cities.
+PACKS_DIR = Path(__file__).resolve().parent.parent / "cities"
+DEFAULT_CITY = "shenzhen"
+# What the per-minute rollups count a street or kind under when the city pack does not know it. A kind
+# is [a-z0-9_], so no kind is ever spelled like this; a street that is, is unknown and lands here anyway.
+OTHER = "~other"
+# The kinds of SPEC section 3, for a pack that lists none of its own.
+SPEC_KINDS = {
+    "security": ("theft", "fight", "crowd_density", "intrusion", "suspicious_vehicle"),
+    "traffic": ("congestion", "accident", "road_closure", "signal_fault", "speed"),
+    "environment": ("aqi", "pm25", "noise", "water_level", "rainfall", "pollution_discharge"),
+    "incident": ("fire", "flood", "gas_leak", "building_collapse", "medical", "public_complaint"),
+}
+
+
+@dataclass(frozen=True)
+class Street:
+    """A sub-district (街道) of a district."""
+
+    name: str
+    name_en: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class District:
+    """One district of the registry."""
+
+    code: str
+    slug: str
+    name: str
+    name_en: str
+    population: int
+    lat: float
+    lon: float
+    streets: tuple[Street, ...] = ()
+
+    def as_ref(self) -> dict:
+        """Return the fields that identify the district in API answers."""
+        return {"code": self.code, "slug": self.slug, "name": self.name, "name_en": self.name_en}
+
+
+@dataclass(frozen=True)
+class City:
+    """A city pack loaded from its folder."""
+
+    slug: str
+    name: str
+    name_en: str
+    timezone: str
+    lat: float
+    lon: float
+    districts: tuple[District, ...]
+    path: Path = field(compare=False)
+    kinds: frozenset[str] = frozenset(k for ks in SPEC_KINDS.values() for k in ks)
+
+    @cached_property
+    def aliases(self) -> dict[str, str]:
+        """Map every accepted spelling of a district (code, slug, names) to its code."""
+        out: dict[str, str] = {}
+        for d in self.districts:
+            for alias in (d.code, d.slug, d.slug.lower(), d.name, d.name.removesuffix("区"), d.name_en, d.name_en.lower()):
+                if alias:
+                    out[alias] = d.code
+        return out
+
+    @cached_property
+    def by_code(self) -> dict[str, District]:
+        """Map each district code to its district."""
+        return {d.code: d for d in self.districts}
+
+    def resolve(self, code_or_slug: str) -> District | None:
+        """Return the district named by a code, slug or name, or None."""
+        code = self.aliases.get(code_or_slug) or self.aliases.get(code_or_slug.lower())
+        return self.by_code.get(code) if code else None
+
+    @cached_property
+    def known_streets(self) -> dict[str, frozenset[str]]:
+        """Map each district code to the spellings of its streets the rollups keep: names and codes."""
+        return {d.code: frozenset([s.name for s in d.streets] + [s.code for s in d.streets if s.code])
+                for d in self.districts}
+
+    def rollup_street(self, district: str, street: str | None) -> str:
+        """Return the street an event is counted under: its own if the pack knows it, '' for none, else OTHER."""
+        if not street:
+            return ""
+        return street if street in self.known_streets.get(district, ()) else OTHER
+
+    def rollup_kind(self, kind: str) -> str:
+        """Return the kind an event is counted under: its own if the pack knows it, else OTHER."""
+        return kind if kind in self.kinds else OTHER
+
+    @cached_property
+    def geojson(self) -> dict:
+        """Return the district boundaries, one feature per district with ``id`` = code."""
+        return json.loads((self.path / "boundaries.geojson").read_text(encoding="utf-8"))
+
+    @cached_property
+    def departments(self) -> list[dict]:
+        """Return the departments of the city pack (empty when the pack has none)."""
+        path = self.path / "departments.yaml"
+        if not path.exists():
+            return []
+        return yaml.safe_load(path.read_text(encoding="utf-8")).get("departments", [])
+
+    @cached_property
+    def rules(self) -> Rules | None:
+        """Return the pack's validated routing rules, or None when it has no rules.yaml; a broken file raises."""
+        path = self.path / "rules.yaml"
+        return load_rules(path, self.departments, self.aliases, tz=self.timezone) if path.exists() else None
+
+
+def load_city(name_or_path: str, tz: str | None = None) -> City:
+    """Load a city pack by its name under ``dashboard/cities`` or by a folder path; ``tz`` (PANORAMA_TZ)
+    overrides the zone its city.yaml names."""
+    path = Path(name_or_path)
+    if not path.is_dir():
+        path = PACKS_DIR / name_or_path
+    manifest = path / "city.yaml"
+    if not manifest.exists():
+        raise ValueError(f"no city pack at {path} (expected {manifest.name})")
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    kinds = data.get("kinds") or SPEC_KINDS
+    districts = tuple(
+        District(
+            code=str(d["code"]),
+            slug=d["slug"],
+            name=d["name"],
+            name_en=d["name_en"],
+            population=int(d["population"]),
+            lat=float(d["center"]["lat"]),
+            lon=float(d["center"]["lon"]),
+            streets=tuple(Street(**s) for s in d.get("streets", [])),
+        )
+        for d in data["districts"]
+    )
+    return City(
+        slug=data["slug"],
+        name=data["name"],
+        name_en=data["name_en"],
+        timezone=city_timezone(data.get("timezone"), tz, manifest),
+        lat=float(data["center"]["lat"]),
+        lon=float(data["center"]["lon"]),
+        districts=districts,
+        path=path,
+        kinds=frozenset(str(k) for ks in kinds.values() for k in ks),
+    )
+
+
+def city_timezone(pack_tz: str | None, override: str | None, manifest: Path | str = "city.yaml") -> str:
+    """Return the city's zone: ``override`` (PANORAMA_TZ) when set, else the pack's; either must be an IANA name."""
+    name = override or pack_tz
+    if not name:
+        raise ValueError(f"{manifest} names no timezone (e.g. timezone: Asia/Shanghai) and PANORAMA_TZ is not set")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} ({'PANORAMA_TZ' if override else manifest})") from None
+    return name

@@ -1,0 +1,167 @@
+"""Every message that crosses a process, defined once: the ``panorama:updates`` delta, the gateway's frames and
+the event, incident and task views inside them. Each carries ``v`` (``VERSION``); ``assets/live_frames.js``
+documents the same shapes for the browser.
+
+Producers: the ingest pipeline (``feeds.pipeline``) and the dispatch desk publish deltas; the gateway reads them
+(``read_delta``) and sends frames; the pages read the frames. A change to a shape that old readers would misread
+bumps ``VERSION``; readers drop (and log) a message of another version instead of misreading it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Literal, Mapping, NotRequired, TypedDict
+
+import orjson
+
+from dashboard.core.clock import iso
+
+VERSION = 1
+TICKER_EVENTS = 30  # the newest events a screen's ticker shows (snapshot and gateway alike)
+DELTA_EVENTS = 100  # the newest events one ingest delta carries; the screens show fewer
+DISPATCH_PARTS = ("incidents", "tasks", "escalations")  # what a wall (kiosk token) is never sent
+
+
+class EventView(TypedDict):
+    """An event as screens show it (the ticker, the gateway's frames): ``ts`` is epoch ms."""
+
+    id: str
+    domain: str
+    kind: str
+    district: str
+    street: str | None
+    severity: int
+    title: str | None
+    ts: int
+    value: float | None
+    unit: str | None
+
+
+class DeltaEvent(EventView):
+    """An event in a ``panorama:updates`` delta: the view plus its place, for other subscribers."""
+
+    lat: float | None
+    lon: float | None
+
+
+class IncidentView(TypedDict):
+    """An incident as the API shows it (SPEC section 6), plus its domain in deltas and lists."""
+
+    id: int
+    kind: str
+    district: str
+    severity: int
+    status: str
+    reports: int
+    opened_at: str  # RFC 3339 with the city's offset
+    title: str
+    domain: NotRequired[str]
+
+
+class TaskView(TypedDict):
+    """A dispatch task as the API shows it (SPEC section 6)."""
+
+    id: int
+    incident_id: int
+    department: str
+    state: str
+    version: int
+    ack_due: str
+    resolve_due: str
+    escalated: bool
+    overdue: NotRequired[Literal["acknowledge", "resolve"]]  # in ``escalations`` only
+
+
+class Delta(TypedDict, total=False):
+    """One message on ``panorama:updates``: what a batch of ingest or one dispatch write changed."""
+
+    v: int
+    type: Literal["delta"]
+    at: int  # epoch ms, when it was published
+    stored: int  # events the batch stored (ingest only)
+    events: list[DeltaEvent]  # newest first, at most DELTA_EVENTS
+    counts: list[list]  # [minute_ms, district, domain, n, sev1..4] added to the rollups
+    feeds: dict[str, int]  # domain -> last received ms
+    incidents: list[IncidentView]
+    tasks: list[TaskView]
+    escalations: list[TaskView]
+
+
+EVENT_FIELDS: tuple[str, ...] = tuple(EventView.__annotations__)
+
+
+class UnknownVersion(ValueError):
+    """A message of a version this process does not read."""
+
+
+def event_view(domain, event_id, ts_ms, kind, district, street, severity, title, value=None, unit=None) -> EventView:
+    """Return the compact form of an event that screens show."""
+    return {"id": event_id, "domain": domain, "kind": kind, "district": district, "street": street,
+            "severity": severity, "title": title, "ts": ts_ms, "value": value, "unit": unit}
+
+
+def incident_view(row: Mapping[str, Any], tz: str, *, domain: bool = False) -> IncidentView:
+    """Return an incident as the API shows it (SPEC section 6); with ``domain``, as deltas and lists carry it."""
+    view: IncidentView = {"id": row["id"], "kind": row["kind"], "district": row["district"],
+                          "severity": row["severity"], "status": row["status"], "reports": row["reports"],
+                          "opened_at": iso(row["opened_ms"], tz), "title": row["title"]}
+    if domain:
+        view["domain"] = row["domain"]
+    return view
+
+
+def task_view(row: Mapping[str, Any], tz: str) -> TaskView:
+    """Return a task as the API shows it (SPEC section 6)."""
+    return {"id": row["id"], "incident_id": row["incident_id"], "department": row["department"],
+            "state": row["state"], "version": row["version"], "ack_due": iso(row["ack_due_ms"], tz),
+            "resolve_due": iso(row["resolve_due_ms"], tz), "escalated": bool(row["escalated"])}
+
+
+def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Iterable[list] = (),
+                 feeds: Mapping[str, int] | None = None, incidents: Iterable[IncidentView] = (),
+                 tasks: Iterable[TaskView] = (), escalations: Iterable[TaskView] | None = None,
+                 stored: int | None = None) -> bytes:
+    """Encode one ``panorama:updates`` delta."""
+    msg: Delta = {"v": VERSION, "type": "delta", "at": at_ms, "events": list(events), "counts": list(counts),
+                  "feeds": dict(feeds or {}), "incidents": list(incidents), "tasks": list(tasks)}
+    if stored is not None:
+        msg["stored"] = stored
+    if escalations is not None:
+        msg["escalations"] = list(escalations)
+    return orjson.dumps(msg)
+
+
+def read_delta(raw: bytes | str) -> Delta:
+    """Decode a delta: ValueError when it is not one, ``UnknownVersion`` when it is of another version.
+
+    A delta without ``v`` is version 1 (what producers sent before the field existed).
+    """
+    msg = orjson.loads(raw)
+    if not isinstance(msg, dict):
+        raise ValueError("a delta is a JSON object")
+    v = msg.get("v", 1)
+    if v != VERSION:
+        raise UnknownVersion(f"delta version {v!r}; this process reads {VERSION}")
+    return msg
+
+
+# --- the gateway's frames (JSON text over the websocket) -------------------------------------------------
+
+def snapshot_frame(seq: int, state: Mapping[str, Any]) -> bytes:
+    """Encode the first frame a client gets: the whole live state as of ``seq``."""
+    return orjson.dumps({"v": VERSION, "type": "snapshot", "seq": seq, "state": state})
+
+
+def delta_frame(seq: int, parts: Mapping[str, Any]) -> bytes:
+    """Encode a delta frame: ``state``? (changed parts), ``events``? (newest first), ``incidents``?, ``tasks``?,
+    ``escalations``? -- only the parts that changed."""
+    return orjson.dumps({"v": VERSION, "type": "delta", "seq": seq, **parts})
+
+
+def heartbeat_frame(at_ms: int) -> bytes:
+    """Encode the heartbeat that lets a page tell a silently dead connection."""
+    return orjson.dumps({"v": VERSION, "type": "heartbeat", "at": at_ms})
+
+
+def status_frame(bus_up: bool) -> bytes:
+    """Encode the frame that tells browsers whether live updates flow."""
+    return orjson.dumps({"v": VERSION, "type": "status", "bus": "up" if bus_up else "down"})

@@ -1,0 +1,266 @@
+"""Route incidents to departments as tasks, move tasks through their states and escalate missed deadlines.
+
+Each write runs inside the caller's transaction (``with engine.begin() as conn``), keeps an audit row per
+change and returns what changed; the caller publishes it on ``panorama:updates`` once committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from dashboard.core import errors
+from dashboard.core.messages import incident_view, task_view  # noqa: F401 (d.task_view: the views live there)
+from dashboard.core.city import City
+from dashboard.storage.models import incidents, task_events, tasks
+from dashboard.core.rules import Rules
+
+LIVE = ("dispatched", "acknowledged", "on_scene")
+DONE = ("resolved", "closed")
+# acknowledged -> resolved: a department that never goes on scene (a forecast, a hospital on standby)
+# still finishes its task. Rejection only until someone is on scene: from then on the department is committed.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "dispatched": frozenset({"acknowledged", "rejected"}),
+    "acknowledged": frozenset({"on_scene", "resolved", "rejected"}),
+    "on_scene": frozenset({"resolved"}),
+    "resolved": frozenset({"closed"}),
+    "rejected": frozenset(),
+    "closed": frozenset(),
+}
+SYSTEM_ACTOR = "system"
+
+
+class DispatchError(errors.DomainError):
+    """A dispatch request refused as bad input (the API answers 400)."""
+
+
+class NotFound(DispatchError, errors.NotFound):
+    """No such incident or task."""
+
+
+class VersionConflict(DispatchError, errors.Conflict):
+    """The task changed since the caller read it: reload and retry."""
+
+
+class InvalidTransition(DispatchError, errors.Unprocessable):
+    """The task (or incident) cannot go to that state from the one it is in."""
+
+
+class Change(NamedTuple):
+    """What one write changed: the incident as it now is and the tasks written; publish both."""
+
+    incident: dict
+    tasks: list[dict]
+
+    @property
+    def task(self) -> dict:
+        """Return the one task a transition changed."""
+        return self.tasks[0]
+
+
+def can_transition(from_state: str, to_state: str) -> bool:
+    """Tell whether a task may go from one state to another."""
+    return to_state in TRANSITIONS.get(from_state, ())
+
+
+def incident_status(task_states: Iterable[tuple[str, bool]]) -> str:
+    """Derive an open incident's status from its tasks' (state, rerouted) pairs."""
+    pairs = list(task_states)
+    # A rejection sends the incident back to the officer until a new dispatch answers it.
+    if any(state == "rejected" and not rerouted for state, rerouted in pairs):
+        return "open"
+    live = [state for state, _ in pairs if state != "rejected"]
+    if not live:
+        return "open"
+    if all(state in DONE for state in live):
+        return "resolved"
+    return "dispatched" if all(state == "dispatched" for state in live) else "in_progress"
+
+
+def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | None, actor: str, note: str | None,
+             now_ms: int, rules: Rules, city: City) -> Change:
+    """Create one task per department (None: the rules' suggestion) that has no live task on the incident yet.
+
+    The deadlines come from the rule that matches the incident; the suggested lead leads if named,
+    else the first department named. Dispatching answers earlier rejections, even with no new department.
+    """
+    inc = _lock_incident(conn, incident_id)
+    if inc["status"] in DONE:
+        raise InvalidTransition(f"incident {incident_id} is {inc['status']}: it can no longer be dispatched")
+    plan = rules.suggest(inc, now_ms)
+    wanted = plan.departments if departments is None else _known(departments, inc, rules, city)
+    existing = conn.execute(select(tasks.c.id, tasks.c.department, tasks.c.state, tasks.c.lead, tasks.c.rerouted)
+                            .where(tasks.c.incident_id == incident_id)).mappings().all()
+    live = [t for t in existing if t["state"] in LIVE]
+    new = [d for d in wanted if d not in {t["department"] for t in live}]
+    unanswered = [t for t in existing if t["state"] == "rejected" and not t["rerouted"]]
+    if not new and not unanswered:
+        raise DispatchError("name at least one department" if not wanted else
+                            f"every department named already holds a live task of incident {incident_id}")
+    lead = None if any(t["lead"] for t in live) else plan.lead if plan.lead in new else next(iter(new), None)
+    created = []
+    if new:
+        rows = [{"incident_id": incident_id, "department": d, "lead": d == lead, "rule": plan.rule_name,
+                 "state": "dispatched", "version": 1, "ack_due_ms": plan.ack_due_ms,
+                 "resolve_due_ms": plan.resolve_due_ms, "escalated": False, "rerouted": False,
+                 "created_ms": now_ms, "updated_ms": now_ms, "note": note} for d in new]
+        created = [dict(r) for r in conn.execute(
+            insert(tasks).returning(*tasks.c, sort_by_parameter_order=True), rows).mappings()]
+    if unanswered:
+        conn.execute(update(tasks).where(tasks.c.id.in_([t["id"] for t in unanswered]))
+                     .values(rerouted=True, updated_ms=now_ms))
+    _audit(conn, [_event(incident_id, t["id"], "dispatch", actor, now_ms, None, "dispatched", note) for t in created]
+           + [_event(incident_id, t["id"], "reroute", actor, now_ms, "rejected", "rejected", note)
+              for t in unanswered])
+    return Change(_settle(conn, inc, actor, now_ms, note), created)
+
+
+def transition(conn: Connection, task_id: int, to: str, version: int, actor: str, note: str | None,
+               now_ms: int) -> Change:
+    """Move a task to state ``to`` if ``version`` is current and the move allowed; settle its incident."""
+    if to not in TRANSITIONS:
+        raise DispatchError(f"unknown task state {to!r} (one of {', '.join(TRANSITIONS)})")
+    incident_id = conn.execute(select(tasks.c.incident_id).where(tasks.c.id == task_id)).scalar()
+    if incident_id is None:
+        raise NotFound(f"no task {task_id}")
+    # Sibling tasks queue on the incident's row, so its status is derived from settled task states.
+    inc = _lock_incident(conn, incident_id)
+    task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
+    if task["version"] != version:
+        raise VersionConflict(f"task {task_id} is at version {task['version']}, not {version}: reload it")
+    if not can_transition(task["state"], to):
+        raise InvalidTransition(f"task {task_id} cannot go from {task['state']} to {to}")
+    if to == "rejected" and not (note or "").strip():
+        raise DispatchError("a rejection needs its reason in the note")
+    # The version guard alone makes concurrent writers exclusive, even where the row lock is a no-op (SQLite).
+    row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
+                       .values(state=to, version=tasks.c.version + 1, updated_ms=now_ms, note=note)
+                       .returning(*tasks.c)).mappings().first()
+    if row is None:
+        raise VersionConflict(f"task {task_id} changed meanwhile: reload it")
+    _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], to, note)])
+    why = f"{row['department']} {to}" + (f": {note}" if note else "")
+    return Change(_settle(conn, inc, actor, now_ms, why), [dict(row)])
+
+
+def close_incident(conn: Connection, incident_id: int, actor: str, note: str | None, now_ms: int) -> Change:
+    """Close a resolved incident on the officer's confirmation, closing its resolved tasks."""
+    inc = _lock_incident(conn, incident_id)
+    if inc["status"] != "resolved":
+        raise InvalidTransition(f"incident {incident_id} is {inc['status']}: only a resolved incident can be closed")
+    closed = [dict(r) for r in conn.execute(
+        update(tasks).where(tasks.c.incident_id == incident_id, tasks.c.state == "resolved")
+        .values(state="closed", version=tasks.c.version + 1, updated_ms=now_ms, note=note)
+        .returning(*tasks.c)).mappings()]
+    row = conn.execute(update(incidents).where(incidents.c.id == incident_id)
+                       .values(status="closed", version=incidents.c.version + 1, updated_ms=now_ms)
+                       .returning(*incidents.c)).mappings().one()
+    _audit(conn, [_event(incident_id, t["id"], "close", actor, now_ms, "resolved", "closed", note) for t in closed]
+           + [_event(incident_id, None, "status", actor, now_ms, "resolved", "closed", note)])
+    return Change(dict(row), closed)
+
+
+def escalate_overdue(conn: Connection, now_ms: int) -> list[dict]:
+    """Mark escalated, once, each live task past its deadline; return them with ``overdue`` = acknowledge | resolve.
+
+    Safe to run on every replica at once: rows another checker holds are skipped, and the
+    UPDATE only takes tasks not yet escalated, so each task is escalated (and audited) exactly once.
+    """
+    t = tasks.c
+    # Literal states so PostgreSQL can match the partial index ix_tasks_overdue; every overdue task is in
+    # its range ack_due_ms <= now, since the rules never give a resolve deadline before the acknowledge one.
+    live = bindparam("live", list(LIVE), expanding=True, literal_execute=True)
+    overdue = and_(~t.escalated, t.state.in_(live), t.ack_due_ms <= now_ms,
+                   or_(t.state == "dispatched", t.resolve_due_ms <= now_ms))
+    ids = conn.execute(select(t.id).where(overdue).order_by(t.id).with_for_update(skip_locked=True)).scalars().all()
+    if not ids:
+        return []
+    rows = [dict(r) for r in conn.execute(update(tasks).where(t.id.in_(ids), overdue)
+                                          .values(escalated=True, escalated_ms=now_ms)
+                                          .returning(*tasks.c)).mappings()]
+    rows.sort(key=lambda r: r["id"])
+    for r in rows:
+        r["overdue"] = "acknowledge" if r["state"] == "dispatched" and r["ack_due_ms"] <= now_ms else "resolve"
+    _audit(conn, [_event(r["incident_id"], r["id"], "escalate", SYSTEM_ACTOR, now_ms, r["state"], r["state"],
+                         f"not {'acknowledged' if r['overdue'] == 'acknowledge' else 'resolved'} by the deadline")
+                  for r in rows])
+    return rows
+
+
+def list_tasks(conn: Connection, department: str | None = None, state: str | None = None,
+               incident_id: int | None = None, limit: int = 500) -> list[dict]:
+    """Return tasks, newest first, filtered by department, state and incident when given."""
+    stmt = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
+    for column, value in ((tasks.c.department, department), (tasks.c.state, state), (tasks.c.incident_id, incident_id)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def held_by(department: str):
+    """Return the condition on ``incidents`` that ``department`` holds a task of the incident (a liaison's scope)."""
+    return exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department)
+
+
+def holders(conn: Connection) -> dict[int, set[str]]:
+    """Return, for each incident not closed, the departments holding a task of it (what a liaison may read)."""
+    stmt = (select(tasks.c.incident_id, tasks.c.department).distinct()
+            .join(incidents, incidents.c.id == tasks.c.incident_id).where(incidents.c.status != "closed"))
+    out: dict[int, set[str]] = {}
+    for incident_id, department in conn.execute(stmt):
+        out.setdefault(int(incident_id), set()).add(department)
+    return out
+
+
+def history(conn: Connection, incident_id: int) -> list[dict]:
+    """Return the audit trail of an incident and its tasks, oldest first."""
+    stmt = select(task_events).where(task_events.c.incident_id == incident_id).order_by(task_events.c.id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _lock_incident(conn: Connection, incident_id: int) -> dict:
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id).with_for_update()).mappings().first()
+    if row is None:
+        raise NotFound(f"no incident {incident_id}")
+    return dict(row)
+
+
+def _known(departments: Sequence[str], inc: Mapping[str, Any], rules: Rules, city: City) -> list[str]:
+    if isinstance(departments, str):
+        raise DispatchError("departments must be a list of department codes")
+    known = {d["code"] for d in city.departments}
+    out: list[str] = []
+    for d in departments:
+        code = rules.resolve(d, inc)  # district_office / street_office: the offices of the incident's place
+        if code not in known:
+            raise DispatchError(f"unknown department {d!r}")
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def _settle(conn: Connection, inc: dict, actor: str, now_ms: int, note: str | None) -> dict:
+    """Bring the incident's status in line with its tasks, auditing the change."""
+    pairs = conn.execute(select(tasks.c.state, tasks.c.rerouted).where(tasks.c.incident_id == inc["id"])).all()
+    status = incident_status((s, bool(r)) for s, r in pairs)
+    if status == inc["status"]:
+        return inc
+    row = conn.execute(update(incidents).where(incidents.c.id == inc["id"])
+                       .values(status=status, version=incidents.c.version + 1, updated_ms=now_ms)
+                       .returning(*incidents.c)).mappings().one()
+    _audit(conn, [_event(inc["id"], None, "status", actor, now_ms, inc["status"], status, note)])
+    return dict(row)
+
+
+def _event(incident_id: int, task_id: int | None, action: str, actor: str, at_ms: int, from_state: str | None,
+           to_state: str, note: str | None) -> dict:
+    """Return one audit row; task_id None records a change of the incident itself."""
+    return {"incident_id": incident_id, "task_id": task_id, "action": action, "actor": actor, "at_ms": at_ms,
+            "from_state": from_state, "to_state": to_state, "note": note}
+
+
+def _audit(conn: Connection, rows: list[dict]) -> None:
+    if rows:
+        conn.execute(insert(task_events), rows)

@@ -1,0 +1,238 @@
+"""Find what needs the commander's decision now, and carry out the one-tap acknowledge, escalate and approve.
+
+Three kinds of item need a decision:
+
+* ``critical``: an incident of severity 4 that is not closed;
+* ``overdue``: a live task escalated by the deadline checker, or already past its deadline;
+* ``rejected``: a task a department returned that no dispatch has answered yet.
+
+What the three taps do (the same for every kind, where it applies):
+
+* **acknowledge**: the commander has seen it. It is written to the audit trail (action ``cmd_ack``) and the
+  item leaves every commander's list until the trail records a later change of it (a move or escalation of
+  the task, a status change of the incident).
+* **escalate**: hand the incident up to the city's emergency management department (the department of kind
+  ``emergency_management`` in the city pack): a new task for it. Not while it already holds a live task, nor
+  once the incident is resolved.
+* **approve**: agree to the step that waits for a decision: an *open* critical incident gets the rules'
+  suggested joint dispatch; a *resolved* critical incident is closed; a rejection is accepted and the incident
+  re-routed to the rules' other suggested departments. An overdue task has nothing to approve.
+
+Every write goes through ``dashboard.dispatch`` in one transaction, checks the version the commander saw
+(a stale tap is refused, not applied to something else), and is published for every screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.engine import Connection
+
+from dashboard.dispatch import board as d
+from dashboard.core.errors import Forbidden
+from dashboard.core.roles import check_role
+from dashboard.dispatch import desk
+from dashboard.storage.models import incidents, task_events, tasks
+
+KINDS = ("critical", "overdue", "rejected")
+ACTIONS = ("acknowledge", "escalate", "approve")
+ACK_ACTION = "cmd_ack"
+CRITICAL = 4
+MAX_ITEMS = 50
+SCAN = 500  # candidates read before acknowledged ones are left out, so those never crowd out new ones
+ESCALATION_KIND = "emergency_management"
+NOTES = {"escalate": "指挥长升级 / escalated by the commander", "approve": "指挥长批准 / approved by the commander",
+         "acknowledge": "指挥长已知悉 / seen by the commander"}
+
+
+@dataclass(frozen=True)
+class Tap:
+    """One tap on /m: the action, the item's kind, its incident and task, and the version the commander saw."""
+
+    action: str
+    kind: str
+    incident_id: int
+    task_id: int | None
+    version: int
+
+
+def escalation_department(city) -> str | None:
+    """Return the department an escalation goes to: the city's emergency management, if it has one."""
+    return next((dep["code"] for dep in city.departments if dep.get("kind") == ESCALATION_KIND), None)
+
+
+def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> list[dict]:
+    """Return what needs a decision now, most urgent first: critical incidents, overdue tasks, rejections.
+
+    Each item: ``kind``, ``incident`` (row), ``task`` (row or None), ``since_ms``, ``version`` and ``actions``.
+    Items acknowledged since their last change are left out.
+    """
+    active = list(desk.ACTIVE)
+    crit = [dict(r) for r in conn.execute(
+        select(incidents).where(incidents.c.severity >= CRITICAL, incidents.c.status.in_(active))
+        .order_by(incidents.c.opened_ms).limit(SCAN)).mappings()]
+    t = tasks.c
+    overdue_now = or_(t.escalated, and_(t.state == "dispatched", t.ack_due_ms <= now_ms), t.resolve_due_ms <= now_ms)
+    task_rows = [dict(r) for r in conn.execute(
+        select(tasks).join(incidents, incidents.c.id == t.incident_id)
+        .where(incidents.c.status.in_(active), ~t.rerouted,
+               or_(and_(t.state.in_(list(d.LIVE)), overdue_now), t.state == "rejected"))
+        .order_by(t.id).limit(SCAN)).mappings()]
+    incs = {r["id"]: r for r in crit}
+    missing = {r["incident_id"] for r in task_rows} - set(incs)
+    if missing:
+        incs.update({r["id"]: dict(r) for r in conn.execute(
+            select(incidents).where(incidents.c.id.in_(missing))).mappings()})
+    seen = _seen(conn, {r["id"] for r in crit} | {r["incident_id"] for r in task_rows})
+    escalate_to = escalation_department(city)
+    live_deps = _live_departments(conn, set(incs))
+    items = []
+    for inc in crit:
+        if (inc["id"], None) not in seen:
+            items.append(_item("critical", inc, None, inc["opened_ms"], escalate_to, live_deps))
+    for task in task_rows:
+        if (task["incident_id"], task["id"]) in seen:
+            continue
+        kind = "rejected" if task["state"] == "rejected" else "overdue"
+        since = task["updated_ms"] if kind == "rejected" else (
+            task["escalated_ms"] or (task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]))
+        items.append(_item(kind, incs[task["incident_id"]], task, since, escalate_to, live_deps))
+    items.sort(key=lambda i: (KINDS.index(i["kind"]), -i["incident"]["severity"], i["since_ms"]))
+    items = items[:limit]
+    for item in items:
+        item["suggested"] = _suggested(city, item, now_ms)
+    return items
+
+
+def _suggested(city, item: dict, now_ms: int) -> list[str]:
+    """Return the departments approving ``item`` would dispatch to (shown beside the button)."""
+    if "approve" not in item["actions"] or city.rules is None or item["incident"]["status"] == "resolved":
+        return []
+    departments = list(city.rules.suggest(item["incident"], now_ms).departments)
+    return [dep for dep in departments if item["task"] is None or dep != item["task"]["department"]]
+
+
+def _item(kind: str, inc: dict, task: dict | None, since_ms: int, escalate_to: str | None,
+          live_deps: dict[int, set[str]]) -> dict:
+    actions = ["acknowledge"]
+    if escalate_to and inc["status"] not in d.DONE and escalate_to not in live_deps.get(inc["id"], set()):
+        actions.append("escalate")
+    if (kind == "critical" and inc["status"] in ("open", "resolved")) or kind == "rejected":
+        actions.append("approve")
+    return {"kind": kind, "incident": inc, "task": task, "since_ms": since_ms,
+            "version": task["version"] if task else inc["version"], "actions": actions}
+
+
+def _seen(conn: Connection, incident_ids: set[int]) -> set[tuple[int, int | None]]:
+    """Return the (incident, task or None) pairs acknowledged since their last audited change.
+
+    The audit trail's order decides, not clocks: an acknowledgement hides an item until a later audit row
+    of the same task (an escalation, a move) or of the incident itself (a status change) is written.
+    """
+    if not incident_ids:
+        return set()
+    e = task_events.c
+    is_ack = e.action == ACK_ACTION
+    rows = conn.execute(select(e.incident_id, e.task_id, is_ack, func.max(e.id))
+                        .where(e.incident_id.in_(incident_ids)).group_by(e.incident_id, e.task_id, is_ack)).all()
+    acks, changes = {}, {}
+    for inc, task, ack, last in rows:
+        (acks if ack else changes)[(inc, task)] = last
+    return {key for key, last in acks.items() if last > changes.get(key, 0)}
+
+
+def _live_departments(conn: Connection, incident_ids: set[int]) -> dict[int, set[str]]:
+    if not incident_ids:
+        return {}
+    out: dict[int, set[str]] = {}
+    for inc, dep in conn.execute(select(tasks.c.incident_id, tasks.c.department)
+                                 .where(tasks.c.incident_id.in_(incident_ids), tasks.c.state.in_(list(d.LIVE)))):
+        out.setdefault(inc, set()).add(dep)
+    return out
+
+
+def perform(svc, user, tap: Tap, now_ms: int) -> d.Change:
+    """Carry out one tap for ``user`` (a commander or officer); publish what changed.
+
+    Raises ``Forbidden`` for a user without the ``command`` permission, ``VersionConflict`` when the item
+    changed since the commander saw it, ``InvalidTransition`` when the action does not apply to it.
+    """
+    if not check_role(user, "command"):
+        raise Forbidden("only a commander or an officer may decide here")
+    if tap.action not in ACTIONS or tap.kind not in KINDS:
+        raise d.DispatchError(f"unknown action {tap.action!r} on {tap.kind!r}")
+    with svc.engine.begin() as conn:
+        inc = _locked(conn, tap)
+        if tap.action == "acknowledge":
+            change = _acknowledge(conn, inc, tap, user.username, now_ms)
+        elif tap.action == "escalate":
+            change = _escalate(conn, svc, inc, user.username, now_ms)
+        else:
+            change = _approve(conn, svc, inc, tap, user.username, now_ms)
+    desk.publish(svc, [change.incident], change.tasks)
+    return change
+
+
+def _locked(conn: Connection, tap: Tap) -> dict:
+    """Lock the incident (its tasks' writers queue on it too) and check the version the commander saw."""
+    inc = conn.execute(select(incidents).where(incidents.c.id == tap.incident_id).with_for_update()).mappings().first()
+    if inc is None:
+        raise d.NotFound(f"no incident {tap.incident_id}")
+    if tap.task_id is None:
+        seen = inc["version"]
+    else:
+        seen = conn.execute(select(tasks.c.version).where(tasks.c.id == tap.task_id,
+                                                          tasks.c.incident_id == tap.incident_id)).scalar()
+        if seen is None:
+            raise d.NotFound(f"no task {tap.task_id} of incident {tap.incident_id}")
+    if seen != tap.version:
+        raise d.VersionConflict("it changed since you saw it: the list is up to date now")
+    return dict(inc)
+
+
+def _acknowledge(conn: Connection, inc: dict, tap: Tap, actor: str, now_ms: int) -> d.Change:
+    task = None
+    state = inc["status"]
+    if tap.task_id is not None:
+        task = dict(conn.execute(select(tasks).where(tasks.c.id == tap.task_id)).mappings().one())
+        state = task["state"]
+    conn.execute(insert(task_events).values(incident_id=inc["id"], task_id=tap.task_id, action=ACK_ACTION,
+                                            actor=actor, at_ms=now_ms, from_state=state, to_state=state,
+                                            note=NOTES["acknowledge"]))
+    return d.Change(inc, [task] if task else [])
+
+
+def _escalate(conn: Connection, svc, inc: dict, actor: str, now_ms: int) -> d.Change:
+    target = escalation_department(svc.city)
+    if target is None:
+        raise d.InvalidTransition(f"{svc.city.name_en} has no emergency management department to escalate to")
+    if svc.city.rules is None:
+        raise d.InvalidTransition(f"{svc.city.name_en} has no routing rules")
+    return d.dispatch(conn, inc["id"], [target], actor, NOTES["escalate"], now_ms, svc.city.rules, svc.city)
+
+
+def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int) -> d.Change:
+    rules = svc.city.rules
+    if tap.kind == "critical" and inc["status"] == "resolved":
+        return d.close_incident(conn, inc["id"], actor, NOTES["approve"], now_ms)
+    if rules is None:
+        raise d.InvalidTransition(f"{svc.city.name_en} has no routing rules")
+    if tap.kind == "critical" and inc["status"] == "open":
+        return d.dispatch(conn, inc["id"], None, actor, NOTES["approve"], now_ms, rules, svc.city)
+    if tap.kind == "rejected":
+        task = conn.execute(select(tasks.c.department, tasks.c.state, tasks.c.rerouted)
+                            .where(tasks.c.id == tap.task_id)).mappings().one()
+        if task["state"] != "rejected" or task["rerouted"]:
+            raise d.InvalidTransition("that rejection has been answered already")
+        others = [dep for dep in rules.suggest(inc, now_ms).departments if dep != task["department"]]
+        # An empty list still answers the rejection: the departments left keep the incident.
+        return d.dispatch(conn, inc["id"], others, actor, NOTES["approve"], now_ms, rules, svc.city)
+    raise d.InvalidTransition(f"nothing to approve on a {tap.kind} item of a {inc['status']} incident")
+
+
+def open_incidents(conn: Connection) -> tuple[list[dict], int]:
+    """Return the first incidents not yet closed, the most severe first, then the oldest (``incident-list``),
+    and how many there are in all."""
+    shown = desk.queue(conn)
+    return shown, desk.queue_total(conn, shown)
+

@@ -1,0 +1,252 @@
+"""Build the dashboard's Plotly figures from live state: pure functions, no I/O, testable without a browser.
+
+The browser keeps these figures current by patching the arrays named here (``assets/live_figures.js``
+mirrors ``fit_view`` and ``project``), so trace order and structure are part of the contract:
+city map ``data[0]`` = districts coloured by the measure (its border arrays mark the spotlight),
+``layout.annotations[i]`` = the label of ``city.districts[i]``; trend ``data[i]`` = ``DOMAINS[i]``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.core.i18n import district_name, t
+from dashboard.core.channels import DOMAINS
+
+MEASURES = ("all", "risk", *DOMAINS)
+DOMAIN_COLORS = {"security": "#3b82f6", "traffic": "#f59e0b", "environment": "#10b981", "incident": "#ef4444"}
+FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif'
+TILE_PX = 512  # MapLibre's world is 512 px wide at zoom 0
+MAP_PAD = 0.04  # share of the map's width/height kept free around the city
+LINE_WIDTH, HIGHLIGHT_WIDTH = 1.5, 5.0
+STREET_BARS = 10  # the busiest streets drawn one bar each; the others (and streets the pack lacks) share one
+
+THEMES = {
+    "light": {"ink": "#1b2430", "muted": "#5b6776", "grid": "#e6ebf1", "line": "#ffffff",
+              "label_bg": "rgba(255,255,255,0.78)", "accent": "#f5b700", "map_style": "white-bg",
+              "counts": [[0, "#eef4fb"], [0.5, "#6aaed6"], [1, "#08306b"]],
+              "risk": [[0, "#fff5eb"], [0.4, "#fdae6b"], [0.75, "#e6550d"], [1, "#8c1d04"]]},
+    "dark": {"ink": "#dce6f2", "muted": "#8aa0b8", "grid": "#1c2a40", "line": "#0a1220",
+             "label_bg": "rgba(8,15,28,0.72)", "accent": "#ffd400",
+             # An inline style with one background layer: no tiles, sprites or glyphs to fetch. Its one
+             # (empty) source is there because Plotly drops an empty "sources" and MapLibre then rejects it.
+             "map_style": {"version": 8, "layers": [
+                 {"id": "bg", "type": "background", "paint": {"background-color": "#0a1220"}}],
+                 "sources": {"blank": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}}},
+             "counts": [[0, "#15304d"], [0.5, "#2b7bba"], [1, "#7fd3ff"]],
+             "risk": [[0, "#143049"], [0.45, "#c98a1a"], [0.75, "#e8590c"], [1, "#ff2d2d"]]},
+}
+
+
+def plain(text) -> str:
+    """Return text escaped for Plotly, whose labels render a subset of HTML (<b>, <a href>, <br>): shown as sent.
+
+    Every text that came from outside (an event's street, title or kind) goes through here on its way
+    into a figure: axis categories, trace text and hover text, names, annotations.
+    """
+    return "" if text is None else escape(str(text), quote=False)
+
+
+def measure_label(measure: str, lang: str = "zh") -> str:
+    """Return the name of a map measure."""
+    return t(f"m_{measure}", lang) if measure in ("all", "risk") else t(measure, lang)
+
+
+def district_values(window: dict | None, city, measure: str = "all") -> list[float]:
+    """Return the measure of each district of ``city.districts``, in order (zeros without state)."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}")
+    out = []
+    for d in city.districts:
+        entry = ((window or {}).get("districts") or {}).get(d.code) or {}
+        counts = entry.get("counts") or {}
+        if measure == "risk":
+            out.append(float(entry.get("risk") or 0.0))
+        elif measure == "all":
+            out.append(float(sum(counts.get(dom, 0) for dom in DOMAINS)))
+        else:
+            out.append(float(counts.get(measure, 0)))
+    return out
+
+
+def color_range(values: list[float], measure: str) -> tuple[float, float]:
+    """Return the colour scale's range: risk is always 0–100 so colours mean the same thing all day."""
+    if measure == "risk":
+        return 0.0, 100.0
+    return 0.0, max(1.0, max(values, default=0.0))
+
+
+def bounds(geojson: dict) -> tuple[float, float, float, float]:
+    """Return (west, south, east, north) of every coordinate in a FeatureCollection."""
+    xs, ys = [], []
+
+    def walk(c):
+        if c and isinstance(c[0], (int, float)):
+            xs.append(c[0])
+            ys.append(c[1])
+        else:
+            for part in c:
+                walk(part)
+
+    for feature in geojson["features"]:
+        walk(feature["geometry"]["coordinates"])
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _mx(lon: float) -> float:
+    return (lon + 180.0) / 360.0
+
+
+def _my(lat: float) -> float:
+    s = math.sin(math.radians(lat))
+    return 0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)
+
+
+def fit_view(box: tuple[float, float, float, float], width: float, height: float, pad: float = MAP_PAD) -> dict:
+    """Return the map ``center`` and ``zoom`` that fit ``box`` into a width×height px map (Web Mercator)."""
+    west, south, east, north = box
+    dx, dy = _mx(east) - _mx(west), _my(south) - _my(north)
+    zoom = math.log2(min(width * (1 - 2 * pad) / (TILE_PX * dx), height * (1 - 2 * pad) / (TILE_PX * dy)))
+    cx, cy = (_mx(west) + _mx(east)) / 2, (_my(north) + _my(south)) / 2
+    lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * cy))))
+    return {"center": {"lon": round(cx * 360 - 180, 6), "lat": round(lat, 6)}, "zoom": round(zoom, 4)}
+
+
+def project(lon: float, lat: float, view: dict, width: float, height: float) -> tuple[float, float]:
+    """Return where a point falls on the map as paper fractions (x from the left, y from the bottom)."""
+    scale = TILE_PX * 2 ** view["zoom"]
+    px = (_mx(lon) - _mx(view["center"]["lon"])) * scale + width / 2
+    py = (_my(lat) - _my(view["center"]["lat"])) * scale + height / 2
+    return round(px / width, 4), round(1 - py / height, 4)
+
+
+def _label(d, value: float, measure: str, lang: str) -> str:
+    name = district_name(d, lang)
+    if lang != "en":
+        name = name.removesuffix("区")
+    number = f"{value:.0f}" if measure == "risk" else f"{int(value)}"
+    return f"<b>{plain(name)}</b><br>{number}"
+
+
+def outline(codes: list[str], highlight: str | None, theme: str = "light") -> tuple[list[str], list[float]]:
+    """Return each district's border colour and width: the spotlit one drawn thick in the accent colour."""
+    th = THEMES[theme]
+    return ([th["accent"] if c == highlight else th["line"] for c in codes],
+            [HIGHLIGHT_WIDTH if c == highlight else LINE_WIDTH for c in codes])
+
+
+def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "zh", highlight: str | None = None,
+                  theme: str = "light", size: tuple[int, int] = (960, 600)) -> go.Figure:
+    """Return the district choropleth (offline: ``Choroplethmap`` on a tile-less style) for one window.
+
+    ``size`` is the expected px size of the map; the browser refits centre, zoom and labels to the real one.
+    """
+    th = THEMES[theme]
+    values = district_values(window, city, measure)
+    lo, hi = color_range(values, measure)
+    codes = [d.code for d in city.districts]
+    names = [plain(district_name(d, lang)) for d in city.districts]
+    label = measure_label(measure, lang)
+    box = bounds(city.geojson)
+    view = fit_view(box, *size)
+    line_colors, line_widths = outline(codes, highlight, theme)
+    fig = go.Figure(go.Choroplethmap(
+        geojson=city.geojson, featureidkey="id", locations=codes, z=values, zmin=lo, zmax=hi,
+        colorscale=th["risk"] if measure == "risk" else th["counts"], customdata=names,
+        marker={"line": {"color": line_colors, "width": line_widths}, "opacity": 0.92},
+        hovertemplate=f"%{{customdata}}<br>{label}: %{{z}}<extra></extra>",
+        colorbar={"orientation": "h", "x": 0.98, "xanchor": "right", "y": 0.97, "yanchor": "top",
+                  "len": 0.32, "thickness": 10, "title": {"text": label, "side": "top"},
+                  "tickfont": {"color": th["muted"]}, "outlinewidth": 0},
+    ))
+    annotations = []
+    for d, v in zip(city.districts, values):
+        x, y = project(d.lon, d.lat, view, *size)
+        annotations.append({"x": x, "y": y, "xref": "paper", "yref": "paper", "showarrow": False,
+                            "text": _label(d, v, measure, lang), "font": {"size": 12, "color": th["ink"]},
+                            "bgcolor": th["label_bg"], "borderpad": 2})
+    fig.update_layout(
+        map={"style": th["map_style"], "center": view["center"], "zoom": view["zoom"]},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,
+        font={"family": FONT, "color": th["ink"], "size": 12}, annotations=annotations,
+        uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box)},
+    )
+    return fig
+
+
+def minute_labels(start_ms: int, n: int, step_ms: int, tz: str) -> list[str]:
+    """Return ``n`` local 'YYYY-MM-DD HH:MM' labels from ``start_ms`` (what Plotly reads as local time)."""
+    zone = ZoneInfo(tz)
+    return [datetime.fromtimestamp((start_ms + i * step_ms) / 1000, tz=UTC).astimezone(zone)
+            .strftime("%Y-%m-%d %H:%M") for i in range(n)]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _base_layout(th: dict) -> dict:
+    return {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"family": FONT, "color": th["ink"], "size": 12}, "showlegend": False}
+
+
+def make_trend(trend: dict | None, lang: str, tz: str, theme: str = "light") -> go.Figure:
+    """Return the per-minute counts of each domain as four stacked sparkline charts sharing one time axis."""
+    th = THEMES[theme]
+    series = (trend or {}).get("series") or {}
+    n = max((len(v) for v in series.values()), default=0)
+    x = minute_labels(trend["start"], n, trend["step_ms"], tz) if trend and n else []
+    fig = make_subplots(rows=len(DOMAINS), cols=1, shared_xaxes=True, vertical_spacing=0.05)
+    for i, dom in enumerate(DOMAINS, start=1):
+        color = DOMAIN_COLORS[dom]
+        fig.add_trace(go.Scatter(
+            x=x, y=list(series.get(dom, [0] * n)), mode="lines", name=t(dom, lang),
+            line={"color": color, "width": 2}, fill="tozeroy", fillcolor=_rgba(color, 0.16),
+            hovertemplate=f"{t(dom, lang)} %{{x|%H:%M}}: %{{y}}<extra></extra>",
+        ), row=i, col=1)
+        fig.update_yaxes(rangemode="tozero", nticks=2, gridcolor=th["grid"], zeroline=False, side="right",
+                         tickfont={"color": th["muted"]}, fixedrange=True, row=i, col=1)
+        # Sizes are left to layout.font so that one patch scales every text of the chart (the wall does).
+        fig.add_annotation(text=t(dom, lang), xref="x domain", yref="y domain", x=0.005, y=0.98, xanchor="left",
+                           yanchor="top", showarrow=False, font={"color": color}, bgcolor=th["label_bg"],
+                           row=i, col=1)
+    fig.update_xaxes(showgrid=False, tickformat="%H:%M", tickfont={"color": th["muted"]}, fixedrange=True)
+    fig.update_layout(**_base_layout(th), margin={"l": 6, "r": 30, "t": 6, "b": 24}, hovermode="x unified",
+                      uirevision="trend")
+    return fig
+
+
+def make_street_bars(streets: list[dict], lang: str = "zh", theme: str = "light", other: dict | None = None,
+                     top: int = STREET_BARS) -> go.Figure:
+    """Return one horizontal stacked bar per street (街道), busiest on top, split by domain.
+
+    The ``top`` busiest streets get a bar each; the rest, with ``other`` (counts of streets the city
+    pack does not know), share one last bar, so the chart's height is bounded whatever was sent.
+    """
+    th = THEMES[theme]
+    rows = sorted(streets, key=lambda s: sum(s["counts"].values()))  # plotly draws the last one on top
+    shown, rest = rows[-top:] if top > 0 else [], rows[:-top] if top > 0 else rows
+    bars = [((s.get("name_en") or s["name"]) if lang == "en" else s["name"], s["counts"]) for s in shown]
+    rest_counts = {dom: sum(s["counts"].get(dom, 0) for s in rest) + (other or {}).get(dom, 0) for dom in DOMAINS}
+    if rest or any(rest_counts.values()):
+        bars.insert(0, (t("streets_rest", lang), rest_counts))
+    names = [plain(name) for name, _ in bars]
+    fig = go.Figure()
+    for dom in DOMAINS:
+        fig.add_trace(go.Bar(
+            y=names, x=[counts.get(dom, 0) for _, counts in bars], name=t(dom, lang), orientation="h",
+            marker={"color": DOMAIN_COLORS[dom]}, hovertemplate=f"%{{y}} · {t(dom, lang)}: %{{x}}<extra></extra>",
+        ))
+    fig.update_layout(**_base_layout(th), barmode="stack", height=max(220, 30 * len(bars) + 70),
+                      margin={"l": 8, "r": 16, "t": 8, "b": 40}, bargap=0.3, uirevision="streets")
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.12, "x": 0})
+    fig.update_xaxes(gridcolor=th["grid"], rangemode="tozero", fixedrange=True)
+    fig.update_yaxes(automargin=True, fixedrange=True)
+    return fig

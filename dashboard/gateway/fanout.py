@@ -1,0 +1,436 @@
+"""Decide what browsers receive: the shared fan-out, and per client a bounded, coalescing queue and sender."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Callable
+
+from websockets.asyncio.server import broadcast
+from websockets.exceptions import ConnectionClosed
+
+from dashboard.core import messages
+from dashboard.core.messages import DISPATCH_PARTS, EVENT_FIELDS, TICKER_EVENTS
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS = 50  # pending events per client; the newest are kept
+MAX_INCIDENTS = 200  # pending incidents (and tasks) per client; a flood of distinct ones must not grow memory
+TRY_AGAIN_LATER = 1013
+STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
+DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
+WALL = object()  # Client.department of a kiosk wall's socket
+
+
+class Pending:
+    """Delta contents not yet sent: the latest state parts, the newest events and escalations,
+    incidents and tasks by id (latest wins)."""
+
+    __slots__ = ("state", "events", "incidents", "tasks", "escalations")
+
+    def __init__(self):
+        self.state: dict = {}
+        self.events: deque = deque(maxlen=MAX_EVENTS)  # newest first
+        self.incidents: dict = {}
+        self.tasks: dict = {}
+        self.escalations: deque = deque(maxlen=MAX_EVENTS)
+
+    def __bool__(self) -> bool:
+        return bool(self.state or self.events or self.incidents or self.tasks or self.escalations)
+
+    def add_events(self, newest_first: list[dict]) -> int:
+        """Put events in front of the older ones; return how many fell off the end."""
+        over = max(0, len(self.events) + len(newest_first) - MAX_EVENTS)
+        self.events.extendleft(reversed(newest_first[:MAX_EVENTS]))
+        return over
+
+    def add_incidents(self, incidents: list[dict]) -> int:
+        """Keep the latest version of each incident; return how many were dropped to stay bounded."""
+        return _add_latest(self.incidents, incidents)
+
+    def add_tasks(self, tasks: list[dict]) -> int:
+        """Keep the latest version of each dispatch task; return how many were dropped to stay bounded."""
+        return _add_latest(self.tasks, tasks)
+
+    def merge(self, parts: dict) -> int:
+        """Fold one delta's parts in; return how many events, incidents or tasks were dropped."""
+        self.state.update(parts.get("state", ()))
+        self.escalations.extend(parts.get("escalations", ()))
+        return (self.add_events(parts.get("events", [])) + self.add_incidents(parts.get("incidents", []))
+                + self.add_tasks(parts.get("tasks", [])))
+
+    def take(self) -> dict:
+        """Return the parts (empty ones left out) and start again empty."""
+        parts = {"state": self.state, "events": list(self.events), "incidents": list(self.incidents.values()),
+                 "tasks": list(self.tasks.values()), "escalations": list(self.escalations)}
+        self.state, self.incidents, self.tasks = {}, {}, {}
+        self.events.clear()
+        self.escalations.clear()
+        return {k: v for k, v in parts.items() if v}
+
+
+def _add_latest(by_id: dict, items: list[dict]) -> int:
+    for item in items:
+        by_id.pop(item["id"], None)  # re-inserted last: the dict's order is recency
+        by_id[item["id"]] = item
+    over = max(0, len(by_id) - MAX_INCIDENTS)
+    for key in list(by_id)[:over]:
+        del by_id[key]
+    return over
+
+
+class Pacer:
+    """Allow ``rate`` frames a second on average, with one frame of slack (GCRA, a token bucket of two).
+
+    A strict gap of 1/rate between frames would let one late delta push every later frame back for good.
+    """
+
+    __slots__ = ("interval", "slack", "tat")
+
+    def __init__(self, rate: float, slack_frames: int = 1):
+        self.interval = 1 / rate
+        self.slack = slack_frames * self.interval
+        self.tat = float("-inf")  # theoretical arrival time of the next frame
+
+    def delay(self, now: float) -> float:
+        """Return how long to wait before the next frame may go."""
+        return max(0.0, self.tat - self.slack - now)
+
+    def take(self, now: float) -> None:
+        """Count a frame sent at ``now``."""
+        self.tat = max(self.tat, now) + self.interval
+
+
+def department_view(parts: dict, department: str, holders: dict[int, set[str]] | None = None) -> dict:
+    """Return a delta's parts as a liaison of ``department`` may read them (as the API gives them): only its own
+    tasks and escalations, and only the incidents it holds a task of (``holders``: incident -> departments)."""
+    view = {k: v for k, v in parts.items() if k not in DISPATCH_PARTS}
+    for key in DEPARTMENT_PARTS:
+        mine = [item for item in parts.get(key, ()) if item.get("department") == department]
+        if mine:
+            view[key] = mine
+    holders = holders or {}
+    incidents = [i for i in parts.get("incidents", ()) if department in holders.get(i.get("id"), ())]
+    if incidents:
+        view["incidents"] = incidents
+    return view
+
+
+def wall_view(parts: dict) -> dict:
+    """Return a delta's parts as a kiosk wall gets them: the city, no dispatch (a kiosk token reads no incidents)."""
+    return {k: v for k, v in parts.items() if k not in DISPATCH_PARTS}
+
+
+class Client:
+    """One browser: its pending frames and the task that sends them, at most ``max_fps`` a second.
+
+    The gateway offers every tick's frame, encoded once, to all clients; a client that is still sending merges
+    it into its own bounded ``Pending`` instead and encodes that itself when its turn comes.
+    """
+
+    def __init__(self, ws, *, max_fps: float, send_timeout: float, close_timeout: float,
+                 department: str | object | None = None):
+        self.ws = ws
+        # None: everything; a liaison's department (from the signed ticket): only its incidents and tasks;
+        # WALL: a kiosk wall, no dispatch at all
+        self.department = department
+        self.pacer = Pacer(max_fps)
+        self.send_timeout = send_timeout
+        self.close_timeout = close_timeout
+        self.pending = Pending()
+        self.shared: tuple[dict, bytes] | None = None  # (parts, frame) shared with every caught-up client
+        self.snapshot: bytes | None = None
+        self.control: dict[str, bytes] = {}  # "status", "heartbeat": the latest of each kind
+        self.seq = 0
+        self.overflow_since: float | None = None
+        self.frames_sent = 0
+        self.closed_for: str | None = None
+        self._sending = False
+        self._wake = asyncio.Event()
+
+    def try_send_now(self, frame: bytes, seq: int, now: float) -> bool:
+        """Write a shared frame at once if nothing is queued, the pace allows it and the socket keeps up.
+
+        The fast path of every tick: no task switch and no timer per client. Anything buffered in the
+        transport sends the frame the slow way instead, through the queue that coalesces and times out.
+        """
+        if (self._sending or self.snapshot is not None or self.shared is not None or self.pending
+                or self.control or self.pacer.delay(now) > 0 or self.ws.transport.get_write_buffer_size()):
+            return False
+        broadcast((self.ws,), frame, text=True)  # skips a closing connection; never blocks
+        self.pacer.take(now)
+        self.seq, self.overflow_since = seq, None
+        self.frames_sent += 1
+        return True
+
+    def offer_snapshot(self, frame: bytes, seq: int) -> None:
+        """Send a full snapshot next; it supersedes every delta still pending."""
+        self.snapshot, self.seq, self.shared = frame, seq, None
+        self.pending.take()
+        self._wake.set()
+
+    def offer_delta(self, parts: dict, frame: bytes, seq: int, now: float) -> None:
+        """Take one tick's delta: as the shared frame when caught up, else merged into this client's own."""
+        if self.shared is None and not self.pending:
+            self.shared = (parts, frame)
+            self.overflow_since = None
+        else:
+            dropped = 0
+            if self.shared is not None:
+                dropped += self.pending.merge(self.shared[0])
+                self.shared = None
+            dropped += self.pending.merge(parts)
+            if dropped and self.overflow_since is None:
+                self.overflow_since = now
+        self.seq = seq
+        self._wake.set()
+
+    def offer_control(self, kind: str, frame: bytes) -> None:
+        """Queue a status or heartbeat frame (only the latest of each kind is kept)."""
+        self.control[kind] = frame
+        self._wake.set()
+
+    def overflowing(self, now: float) -> bool:
+        """Tell whether this client has been dropping data for longer than ``send_timeout``."""
+        return self.overflow_since is not None and now - self.overflow_since > self.send_timeout
+
+    def queue_stats(self) -> dict:
+        """Return how much this client holds, to watch that it stays bounded."""
+        transport = self.ws.transport
+        shared_events = len(self.shared[0].get("events", ())) if self.shared else 0
+        return {"events": len(self.pending.events) + shared_events,
+                "incidents": len(self.pending.incidents), "state_keys": len(self.pending.state),
+                "frames": sum(f is not None for f in (self.snapshot, self.shared)) + len(self.control),
+                "write_buffer": transport.get_write_buffer_size() if transport is not None else 0,
+                "frames_sent": self.frames_sent}
+
+    def _next_control(self) -> bytes | None:
+        # Status and heartbeats are tiny and paint nothing: they are not paced, so they never starve.
+        for kind in ("status", "heartbeat"):
+            if kind in self.control:
+                return self.control.pop(kind)
+        return None
+
+    def _next_data(self) -> bytes | None:
+        if self.snapshot is not None:  # always the first frame, and it supersedes older deltas
+            frame, self.snapshot = self.snapshot, None
+            return frame
+        if self.shared is not None:
+            frame, self.shared = self.shared[1], None
+            return frame
+        if self.pending:
+            return messages.delta_frame(self.seq, self.pending.take())
+        return None
+
+    def _has_more(self) -> bool:
+        return self.snapshot is not None or self.shared is not None or bool(self.pending) or bool(self.control)
+
+    async def run(self, forget: Callable[["Client"], None]) -> None:
+        """Send frames until the connection closes, or close it when the browser cannot keep up."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self.overflowing(loop.time()):
+                    return await self._close_slow("pending data overflowed", forget)
+                frame = self._next_control() if self.snapshot is None else None
+                if frame is None:
+                    delay = self.pacer.delay(loop.time())
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    frame = self._next_data()
+                    if frame is None:
+                        continue
+                    self.pacer.take(loop.time())
+                if self._has_more():
+                    self._wake.set()
+                self._sending = True
+                try:
+                    async with asyncio.timeout(self.send_timeout):
+                        await self.ws.send(frame, text=True)
+                except TimeoutError:
+                    return await self._close_slow("send timed out", forget)
+                finally:
+                    self._sending = False
+                self.frames_sent += 1
+        except ConnectionClosed:
+            pass
+
+    async def _close_slow(self, reason: str, forget: Callable[["Client"], None]) -> None:
+        self.closed_for = reason
+        forget(self)  # nothing more is queued for it while the close is under way
+        self.pending.take()
+        self.shared = self.snapshot = None
+        self.control.clear()
+        log.info("closing a slow client %s: %s", self.ws.remote_address, reason)
+        try:
+            # The close frame waits behind the unread data, so a browser that reads nothing never answers.
+            async with asyncio.timeout(self.close_timeout):
+                await self.ws.close(TRY_AGAIN_LATER, "try again later")
+        except TimeoutError:
+            self.ws.transport.abort()
+
+
+class Fanout:
+    """What every browser is sent: the latest state and events as of ``seq``, the next tick's data, the clients.
+
+    Not thread-safe: the gateway calls it from its event loop only.
+    """
+
+    def __init__(self):
+        self.clients: set[Client] = set()
+        self.seq = 0
+        self.state: dict | None = None  # the latest build, without its events
+        self.recent: deque = deque(maxlen=TICKER_EVENTS)  # newest first, as sent up to ``seq``
+        self.pending = Pending()  # what the next tick sends to everyone
+        # incident -> departments holding a task of it: from SQL (set_holders) and from the deltas' tasks since
+        self.holders: dict[int, set[str]] = {}
+        self._learned: deque = deque(maxlen=100_000)  # (mark, incident id, department), newest last
+        self._marks = 0
+        self.bus_up = False
+        self.slow_closed = 0
+        self._snapshot: bytes | None = None
+        self._resync = False
+
+    def add_delta(self, raw: bytes) -> bool:
+        """Queue an ingest delta's events (in the compact view) and incidents for the next tick."""
+        try:
+            delta = messages.read_delta(raw)
+            events = [{k: e.get(k) for k in EVENT_FIELDS} for e in delta.get("events", ())[:MAX_EVENTS]]
+            incidents = [i for i in delta.get("incidents", ()) if "id" in i]
+            tasks = [t for t in delta.get("tasks", ()) if "id" in t]  # dispatch changes
+            escalations = list(delta.get("escalations", ()))[:MAX_EVENTS]
+        except messages.UnknownVersion as err:
+            log.warning("ignored a delta: %s", err)
+            return False
+        except (ValueError, AttributeError, TypeError) as err:  # orjson.JSONDecodeError is a ValueError
+            log.warning("ignored a malformed delta: %s", err)
+            return False
+        self.pending.add_events(events)
+        self.pending.add_incidents(incidents)
+        self.pending.add_tasks(tasks)
+        self._learn(tasks + escalations)
+        self.pending.escalations.extend(escalations)
+        return True
+
+    def _learn(self, tasks: list[dict]) -> None:
+        for t in tasks:
+            incident_id, department = t.get("incident_id"), t.get("department")
+            if isinstance(incident_id, int) and isinstance(department, str):
+                self.holders.setdefault(incident_id, set()).add(department)
+                self._learned.append((self._marks, incident_id, department))
+
+    def holders_mark(self) -> int:
+        """Return a mark to pass to ``set_holders`` with what SQL said after it (read the database after this)."""
+        self._marks += 1
+        return self._marks
+
+    def set_holders(self, built: dict[int, set[str]], mark: int) -> None:
+        """Take who holds tasks of which incident from SQL, keeping what deltas taught since ``mark`` was taken
+        (the database may have been read before those tasks were committed)."""
+        while self._learned and self._learned[0][0] < mark:
+            self._learned.popleft()
+        holders = {k: set(v) for k, v in built.items()}
+        for _, incident_id, department in self._learned:
+            holders.setdefault(incident_id, set()).add(department)
+        self.holders = holders
+
+    def set_state(self, built: dict, *, resync: bool = False) -> bool:
+        """Take a fresh ``build_state``; return whether the next tick has something to send."""
+        state = {k: v for k, v in built.items() if k != "events"}
+        if self.state is None or resync:
+            # The database is the truth: its newest events replace ours; pending ones it has are not resent.
+            self.recent = deque(built["events"], maxlen=TICKER_EVENTS)
+            seen = {(e["domain"], e["id"]) for e in built["events"]}
+            kept = [e for e in self.pending.events if (e["domain"], e["id"]) not in seen]
+            self.pending.events.clear()
+            self.pending.add_events(kept)
+            self.pending.state.clear()
+            self._resync = self.state is not None  # the first build has no clients to re-sync
+            self.state, self._snapshot = state, None
+            return True
+        changed = {k: state[k] for k in STATE_PARTS if state[k] != self.state.get(k)}
+        self.state = state
+        if changed:
+            self.pending.state.update(changed, generated_at=state["generated_at"])
+            self._snapshot = None
+        return bool(changed)
+
+    def has_news(self) -> bool:
+        """Tell whether the next tick carries events, incidents or tasks (not only a state change)."""
+        p = self.pending
+        return bool(p.events or p.incidents or p.tasks or p.escalations) or self._resync
+
+    def snapshot_frame(self) -> bytes:
+        """Return the snapshot a new client gets, encoded once until the state or the events change."""
+        if self._snapshot is None:
+            self._snapshot = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent)})
+        return self._snapshot
+
+    def tick(self, now: float) -> bool:
+        """Offer every client what changed since the last tick (a liaison: only its department's incidents, tasks
+        and escalations; a wall: no dispatch); return whether more is left for the next."""
+        if self.state is None:
+            return False
+        if self._resync:
+            self._resync = False
+            self.seq += 1
+            self._snapshot = None
+            frame = self.snapshot_frame()
+            for c in self.clients:
+                c.offer_snapshot(frame, self.seq)
+            return bool(self.pending)
+        if not self.pending:
+            return False
+        parts = self.pending.take()
+        self.seq += 1
+        self.recent.extendleft(reversed(parts.get("events", ())))
+        self._snapshot = None
+        frame = messages.delta_frame(self.seq, parts)  # encoded once, shared by every caught-up client
+        views: dict = {}  # department (or WALL) -> its view, encoded once per tick
+        for c in self.clients:
+            p, f = parts, frame
+            if c.department is not None:
+                if c.department not in views:
+                    views[c.department] = self._department_view(parts, frame, c.department)
+                if views[c.department] is None:
+                    continue  # only other departments' tasks changed: nothing for this liaison
+                p, f = views[c.department]
+            if not c.try_send_now(f, self.seq, now):
+                c.offer_delta(p, f, self.seq, now)
+        return False
+
+    def _department_view(self, parts: dict, frame: bytes, department) -> tuple[dict, bytes] | None:
+        if not any(key in parts for key in DISPATCH_PARTS):
+            return parts, frame  # no dispatch this tick: the shared frame is already everyone's view
+        view = wall_view(parts) if department is WALL else department_view(parts, department, self.holders)
+        return (view, messages.delta_frame(self.seq, view)) if view else None
+
+    def set_bus(self, up: bool) -> None:
+        """Tell every client when live updates stop or resume."""
+        if up != self.bus_up:
+            self.bus_up = up
+            frame = messages.status_frame(up)
+            for c in self.clients:
+                c.offer_control("status", frame)
+
+    def heartbeat(self, at_ms: int) -> None:
+        """Queue a heartbeat for every client, so a page can tell a silently dead connection."""
+        frame = messages.heartbeat_frame(at_ms)
+        for c in self.clients:
+            c.offer_control("heartbeat", frame)
+
+    def join(self, client: Client) -> None:
+        """Start a client with the snapshot (and the bus status when it is down)."""
+        client.offer_snapshot(self.snapshot_frame(), self.seq)
+        if not self.bus_up:
+            client.offer_control("status", messages.status_frame(False))
+        self.clients.add(client)
+
+    def forget(self, client: Client) -> None:
+        """Drop a client (closed, or too slow); nothing more is queued for it."""
+        if client in self.clients:
+            self.clients.discard(client)
+            self.slow_closed += client.closed_for is not None

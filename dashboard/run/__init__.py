@@ -1,0 +1,1 @@
+"""The processes that wire everything together: the app factory, the ingest worker and the embedded default."""

@@ -1,0 +1,61 @@
+"""The app factory: read configuration, connect services, register the API, the pages and their callbacks."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import dash
+
+from dashboard.core.config import ROOT
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
+    """Create the Dash app: read configuration, connect services, register API, pages and callbacks."""
+    from callbacks import briefings as briefings_callbacks
+    from callbacks import register_all
+    from dashboard.web import api_briefings as briefings_api
+    from dashboard.web import api
+    from dashboard.web import auth
+    from dashboard.web import callback_guard
+    from dashboard.web import cli
+    from dashboard.web import api_dispatch as dispatch_api
+    from dashboard.web import headers
+    from dashboard.web import metrics
+    from dashboard.web import manifest as webapp
+    from dashboard.core.config import load_config
+    from dashboard.core.i18n import t
+    from dashboard.storage.services import build_services
+    from layouts.shell import shell
+
+    cfg = load_config(config)
+    app = dash.Dash(
+        __name__,
+        assets_folder=str(ROOT / "assets"),
+        title=t("app_title"),
+        suppress_callback_exceptions=True,
+        update_title=None,
+        # Dash's renderer sends the session's CSRF token (from this cookie) with every callback.
+        csrf_token_name=auth.CSRF_COOKIE,
+        csrf_header_name=auth.CSRF_HEADER,
+    )
+    server = app.server
+    server.config.update(cfg)
+    server.secret_key = auth.secret_key(cfg)
+    # People read the JSON too: keep Chinese readable and fields in the documented order.
+    server.json.ensure_ascii = False
+    server.json.sort_keys = False
+    services = build_services(cfg)
+    server.extensions["panorama"] = services
+    auth.init_app(server)
+    callback_guard.init_app(app)  # after auth: Origin and CSRF first, then each callback's declared policy
+    api.init_app(server)
+    dispatch_api.init_app(server)
+    briefings_api.init_app(server)
+    metrics.init_app(server, services)
+    cli.init_app(server)
+    webapp.init_app(app)  # /m's manifest and icons
+    app.layout = shell
+    register_all(app)
+    briefings_callbacks.register_callbacks(app)
+    headers.init_app(app)  # CSP and the other browser-hardening headers, on every response
+    return app

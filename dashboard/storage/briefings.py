@@ -1,0 +1,95 @@
+"""Keep briefings in SQL: claim a slot exactly once, fill it in, list, fetch and prune them."""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+from dashboard.storage.models import briefings
+
+# A claim not finished within this long belongs to a process that died: another may take the slot over.
+STALE_CLAIM_MS = 10 * 60_000
+# Everything but the large columns: what the list needs.
+SUMMARY_COLUMNS = [c for c in briefings.c if c.name not in ("data", "html", "pdf")]
+
+
+def claim(engine: Engine, slot: str, trigger: str, by: str | None, start_ms: int, end_ms: int, now_ms: int,
+          lang: str) -> int | None:
+    """Insert the slot's row and return its id, or None when another process holds (or made) it.
+
+    The unique slot makes this exactly once across replicas: INSERT ... ON CONFLICT DO NOTHING lets one
+    writer in, whatever the timing, and a claim left by a dead process is taken over once it is stale.
+    """
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    row = {"slot": slot, "trigger": trigger, "requested_by": by, "status": "generating",
+           "period_start_ms": start_ms, "period_end_ms": end_ms, "created_ms": now_ms, "lang": lang}
+    with engine.begin() as conn:
+        new_id = conn.execute(insert(briefings).values(**row).on_conflict_do_nothing(index_elements=["slot"])
+                              .returning(briefings.c.id)).scalar()
+        if new_id is not None:
+            return new_id
+        # The conditional UPDATE lets only one of several replicas take a stale claim over.
+        return conn.execute(update(briefings)
+                            .where(briefings.c.slot == slot, briefings.c.status == "generating",
+                                   briefings.c.created_ms < now_ms - STALE_CLAIM_MS)
+                            .values(created_ms=now_ms).returning(briefings.c.id)).scalar()
+
+
+def finish(engine: Engine, briefing_id: int, data: dict, headline: dict, html: str, pdf: bytes | None,
+           images: bool, note: str | None, now_ms: int) -> None:
+    """Store what was made and mark the briefing ready."""
+    with engine.begin() as conn:
+        conn.execute(update(briefings).where(briefings.c.id == briefing_id).values(
+            status="ready", finished_ms=now_ms, data=orjson.dumps(data).decode(),
+            headline=orjson.dumps(headline).decode(), html=html, pdf=pdf, images=images, note=note))
+
+
+def fail(engine: Engine, briefing_id: int, note: str, now_ms: int) -> None:
+    """Mark a briefing failed with the reason (its slot stays taken: the list says what went wrong)."""
+    with engine.begin() as conn:
+        conn.execute(update(briefings).where(briefings.c.id == briefing_id)
+                     .values(status="failed", finished_ms=now_ms, note=note[:2000]))
+
+
+def list_briefings(engine: Engine, limit: int = 200) -> list[dict]:
+    """Return the briefings, newest period first, without their content."""
+    stmt = (select(*SUMMARY_COLUMNS).order_by(briefings.c.period_end_ms.desc(), briefings.c.id.desc())
+            .limit(limit))
+    with engine.connect() as conn:
+        return [_decoded(dict(r)) for r in conn.execute(stmt).mappings()]
+
+
+def get(engine: Engine, briefing_id: int, *columns: str) -> dict | None:
+    """Return one briefing's summary and the named large columns (data, html, pdf), or None."""
+    cols = SUMMARY_COLUMNS + [briefings.c[name] for name in columns]
+    with engine.connect() as conn:
+        row = conn.execute(select(*cols).where(briefings.c.id == briefing_id)).mappings().first()
+    if row is None:
+        return None
+    out = _decoded(dict(row))
+    if "data" in out and out["data"] is not None:
+        out["data"] = orjson.loads(out["data"])
+    return out
+
+
+def has_scheduled(engine: Engine) -> bool:
+    """Tell whether any scheduled briefing was ever made (so the service has run before)."""
+    with engine.connect() as conn:
+        return conn.execute(select(briefings.c.id).where(briefings.c.trigger == "schedule").limit(1)).first() \
+            is not None
+
+
+def prune(engine: Engine, before_ms: int) -> int:
+    """Delete the briefings created before ``before_ms`` (never one being made); return how many."""
+    with engine.begin() as conn:
+        return conn.execute(delete(briefings).where(briefings.c.created_ms < before_ms,
+                                                    briefings.c.status != "generating")).rowcount
+
+
+def _decoded(row: dict) -> dict:
+    if row.get("headline"):
+        row["headline"] = orjson.loads(row["headline"])
+    return row

@@ -1,0 +1,281 @@
+"""Persist validated events in batches: dedupe, additive rollups, incidents, feed state."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol, Sequence
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from dashboard.storage import incidents as incident_rules
+from dashboard.core.city import DEFAULT_CITY, OTHER, City, load_city
+from dashboard.storage.db import is_postgres
+from dashboard.storage.models import district_minutes, events, feed_state, rollups
+
+# Column order of the events rows built once per event and reused by every path.
+EVENT_COLUMNS = ("domain", "event_id", "ts_ms", "received_ms", "kind", "district", "street", "severity",
+                 "lat", "lon", "value", "unit", "title", "detail", "source")
+# Besides the event, the temporary table takes the street and kind it is counted under in the rollups.
+_PG_TYPES = ("text", "text", "int8", "int8", "text", "text", "text", "int2",
+             "float8", "float8", "float8", "text", "text", "text", "text", "text", "text")
+_PG_TEMP = """CREATE TEMP TABLE IF NOT EXISTS tmp_events (
+    domain text, event_id text, ts_ms int8, received_ms int8, kind text, district text, street text,
+    severity int2, lat float8, lon float8, value float8, unit text, title text, detail text, source text,
+    rollup_street text, rollup_kind text
+) ON COMMIT DELETE ROWS"""
+_COLS = ", ".join(EVENT_COLUMNS)
+_TMP_COLS = _COLS + ", rollup_street, rollup_kind"
+_ROLLUP_ADD = ("n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n")
+# One round trip on PostgreSQL: insert the batch skipping duplicates, add only the rows that were
+# really new to the rollups (aggregated by the server, under the street and kind the city pack folded
+# them to), and return the new keys. Rows are taken in sorted order so that two workers with
+# overlapping batches lock them in the same order.
+_PG_INSERT = f"""WITH ins AS (
+    INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events ORDER BY domain, event_id
+    ON CONFLICT (domain, event_id) DO NOTHING
+    RETURNING seq, domain, event_id, ts_ms, district, severity, value
+), agg AS (
+    INSERT INTO rollups AS r (minute_ms, district, street, domain, kind, {", ".join(_ROLLUP_ADD)}, value_max)
+    SELECT i.ts_ms - i.ts_ms % 60000, i.district, t.rollup_street, i.domain, t.rollup_kind, count(*),
+           count(*) FILTER (WHERE i.severity = 1), count(*) FILTER (WHERE i.severity = 2),
+           count(*) FILTER (WHERE i.severity = 3), count(*) FILTER (WHERE i.severity = 4),
+           coalesce(sum(i.value), 0), count(i.value), max(i.value)
+    FROM ins i JOIN tmp_events t ON t.domain = i.domain AND t.event_id = i.event_id
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (minute_ms, district, street, domain, kind) DO UPDATE SET
+    {", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD)},
+    value_max = greatest(r.value_max, EXCLUDED.value_max)
+), city AS (
+    INSERT INTO district_minutes AS d (minute_ms, district, domain, n, sev1, sev2, sev3, sev4)
+    SELECT ts_ms - ts_ms % 60000, district, domain, count(*),
+           count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
+           count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4)
+    FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (minute_ms, district, domain) DO UPDATE SET
+    {", ".join(f"{c} = d.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD[:5])}
+)
+SELECT seq, domain, event_id FROM ins"""
+
+class Event(Protocol):
+    """What the store needs of an event: the fields of ``feeds.schema.Event`` (the one definition of the
+    schema, a layer above: the store takes any object of this shape)."""
+
+    id: str
+    kind: str
+    district: str
+    severity: int
+    domain: str | None
+    street: str | None
+    lat: float | None
+    lon: float | None
+    value: float | None
+    unit: str | None
+    title: str | None
+    detail: str | None
+    source: str | None
+
+    @property
+    def ts_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event that this batch stored for the first time."""
+
+    seq: int
+    event: Event
+    ts_ms: int
+
+
+@dataclass
+class WriteResult:
+    """What one batch changed: new events, per-minute count increments, incidents, feed freshness."""
+
+    stored: list[StoredEvent] = field(default_factory=list)
+    duplicates: int = 0
+    counts: dict[tuple, list[int]] = field(default_factory=dict)  # (minute, district, domain) -> n, sev1..4
+    folded: dict[tuple[str, str], int] = field(default_factory=dict)  # (domain, "street"|"kind") -> new events
+    incidents: list[dict] = field(default_factory=list)
+    feeds: dict[str, int] = field(default_factory=dict)
+
+
+def event_row(ev: Event, received_ms: int) -> tuple:
+    """Return the events-table row of an event, in EVENT_COLUMNS order."""
+    return (ev.domain, ev.id, ev.ts_ms, received_ms, ev.kind, ev.district, ev.street, ev.severity,
+            _f(ev.lat), _f(ev.lon), _f(ev.value), ev.unit, ev.title, ev.detail, ev.source)
+
+
+def _f(v):
+    return None if v is None else float(v)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    # Deadlocks and serialization failures roll the whole batch back: redoing it is safe.
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and code in {"40P01", "40001"}
+
+
+def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]]) -> dict[tuple, list]:
+    """Sum stored events into rollup increments keyed (minute, district, street, domain, kind).
+
+    ``keys`` maps each event's (domain, id) to the (street, kind) it is counted under.
+    """
+    out: dict[tuple, list] = {}
+    for s in stored:
+        ev = s.event
+        street, kind = keys[(ev.domain, ev.id)]
+        key = (s.ts_ms - s.ts_ms % 60_000, ev.district, street, ev.domain, kind)
+        acc = out.get(key)
+        if acc is None:
+            # n, sev1..sev4, value_sum, value_n, value_max
+            acc = out[key] = [0, 0, 0, 0, 0, 0.0, 0, None]
+        acc[0] += 1
+        acc[ev.severity] += 1
+        if ev.value is not None:
+            acc[5] += ev.value
+            acc[6] += 1
+            acc[7] = ev.value if acc[7] is None else max(acc[7], ev.value)
+    return out
+
+
+def count_by_minute(stored: Iterable[StoredEvent]) -> dict[tuple, list[int]]:
+    """Count stored events by (minute, district, domain) with severity counts: what the screens add up."""
+    out: dict[tuple, list[int]] = {}
+    for s in stored:
+        key = (s.ts_ms - s.ts_ms % 60_000, s.event.district, s.event.domain)
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = [0, 0, 0, 0, 0]
+        acc[0] += 1
+        acc[s.event.severity] += 1
+    return out
+
+
+def count_folded(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]]) -> dict:
+    """Count the stored events whose street or kind the rollups counted under OTHER, by domain."""
+    out: dict[tuple[str, str], int] = {}
+    for s in stored:
+        ev = s.event
+        street, kind = keys[(ev.domain, ev.id)]
+        if street == OTHER:
+            out[(ev.domain, "street")] = out.get((ev.domain, "street"), 0) + 1
+        if kind == OTHER:
+            out[(ev.domain, "kind")] = out.get((ev.domain, "kind"), 0) + 1
+    return out
+
+
+class EventStore:
+    """Write batches of validated events to SQL exactly once per (domain, id).
+
+    The rollups count streets and kinds the city pack does not know under ``OTHER`` (the events keep
+    what was sent), so free text cannot grow the rows of a district-minute beyond what the pack names.
+    """
+
+    def __init__(self, engine: Engine, city: City | None = None):
+        self.engine = engine
+        self.city = city if city is not None else load_city(DEFAULT_CITY)
+        self.postgres = is_postgres(engine)
+        self._insert = (postgresql if self.postgres else sqlite).insert
+        # Statements are built once: compiling them per batch cost more than running them.
+        self._events_stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id"])
+                             .returning(events.c.seq, events.c.domain, events.c.event_id,
+                                        sort_by_parameter_order=True))
+        self._rollups_stmt = self._additive_upsert(
+            rollups, ["minute_ms", "district", "street", "domain", "kind"], add=list(_ROLLUP_ADD),
+            greatest=["value_max"])
+        self._minutes_stmt = self._additive_upsert(district_minutes, ["minute_ms", "district", "domain"],
+                                                   add=list(_ROLLUP_ADD[:5]), greatest=[])
+        self._feeds_stmt = self._additive_upsert(feed_state, ["domain"], add=[],
+                                                 greatest=["last_event_ms", "last_received_ms"])
+
+    def _additive_upsert(self, table, keys: list[str], add: list[str], greatest: list[str]):
+        stmt = self._insert(table)
+        ex = stmt.excluded
+        set_ = {c: table.c[c] + ex[c] for c in add}
+        set_.update({c: _greatest(self.postgres, table.c[c], ex[c]) for c in greatest})
+        return stmt.on_conflict_do_update(index_elements=keys, set_=set_)
+
+    @retry(retry=retry_if_exception(_is_retryable), stop=stop_after_attempt(5),
+           wait=wait_random_exponential(multiplier=0.05, max=1), reraise=True)
+    def write(self, batch: Sequence[Event], received_ms: int) -> WriteResult:
+        """Store a batch in one transaction and return what was new."""
+        unique: dict[tuple[str, str], Event] = {}
+        for ev in batch:
+            unique.setdefault((ev.domain, ev.id), ev)
+        result = WriteResult(duplicates=len(batch) - len(unique))
+        if not unique:
+            return result
+        city = self.city
+        keys = {k: (city.rollup_street(ev.district, ev.street), city.rollup_kind(ev.kind))
+                for k, ev in unique.items()}
+        with self.engine.begin() as conn:
+            rows = [event_row(ev, received_ms) for ev in unique.values()]
+            inserted = (self._insert_pg(conn, rows, list(keys.values())) if self.postgres
+                        else self._insert_generic(conn, rows))
+            for seq, domain, event_id in inserted:
+                ev = unique[(domain, event_id)]
+                result.stored.append(StoredEvent(seq, ev, ev.ts_ms))
+            result.duplicates += len(unique) - len(result.stored)
+            result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
+            result.counts = count_by_minute(result.stored)
+            result.folded = count_folded(result.stored, keys)
+            if not self.postgres and result.stored:  # PostgreSQL did both in the insert statement
+                self._upsert_rollups(conn, aggregate(result.stored, keys))
+                conn.execute(self._minutes_stmt, [
+                    {"minute_ms": k[0], "district": k[1], "domain": k[2], "n": v[0],
+                     "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(result.counts.items())])
+            result.feeds = self._touch_feeds(conn, result.stored, received_ms)
+            result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
+        return result
+
+    def _insert_pg(self, conn: Connection, rows: list[tuple], keys: list[tuple[str, str]]) -> list[tuple]:
+        # COPY into a session temp table, then one statement that inserts and rolls up.
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(_PG_TEMP)
+            with cur.copy(f"COPY tmp_events ({_TMP_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_PG_TYPES)
+                for row, key in zip(rows, keys):
+                    copy.write_row(row + key)
+            cur.execute(_PG_INSERT)
+            return cur.fetchall()
+
+    def _insert_generic(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
+        params = [dict(zip(EVENT_COLUMNS, row)) for row in rows]
+        return [tuple(r) for r in conn.execute(self._events_stmt, params)]
+
+    def _upsert_rollups(self, conn: Connection, deltas: dict[tuple, list]) -> None:
+        if not deltas:
+            return
+        # Sorted keys: two workers upserting the same minute lock rows in the same order.
+        params = [
+            {"minute_ms": k[0], "district": k[1], "street": k[2], "domain": k[3], "kind": k[4],
+             "n": v[0], "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4],
+             "value_sum": v[5], "value_n": v[6], "value_max": v[7]}
+            for k, v in sorted(deltas.items())
+        ]
+        conn.execute(self._rollups_stmt, params)
+
+    def _touch_feeds(self, conn: Connection, stored: list[StoredEvent], received_ms: int) -> dict[str, int]:
+        newest: dict[str, int] = defaultdict(int)
+        for s in stored:
+            newest[s.event.domain] = max(newest[s.event.domain], s.ts_ms)
+        if not newest:
+            return {}
+        conn.execute(self._feeds_stmt, [{"domain": d, "last_event_ms": ms, "last_received_ms": received_ms}
+                                        for d, ms in sorted(newest.items())])
+        return dict(newest)
+
+
+def _greatest(postgres: bool, a, b):
+    """Return SQL for the larger of two nullable values on either engine."""
+    if postgres:
+        return func.greatest(a, b)
+    # SQLite's two-argument max() is NULL if either is NULL.
+    return func.coalesce(func.max(a, b), a, b)
+

@@ -1,0 +1,181 @@
+"""Answer the read side from rollups: the city and district summaries of SPEC section 6."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from dashboard.core.city import City, District
+from dashboard.core.clock import iso
+from dashboard.storage.models import district_minutes, feed_state, rollups
+from dashboard.core.channels import DOMAINS
+
+WINDOWS = {"15m": 15, "1h": 60, "24h": 1440}
+# Weight of one event of each severity in the risk score: a critical event
+# weighs as much as fifty routine ones.
+SEVERITY_WEIGHT = (0.0, 0.1, 0.5, 2.0, 5.0)
+# Weighted events per hour per 100,000 residents at which risk reads 63 (1 - 1/e): a district's
+# risk is its pressure relative to its size, the same in any window length.
+RISK_SCALE = 200.0
+
+
+def parse_window(value: str | None) -> int:
+    """Return the minutes of a window name (15m, 1h, 24h); None means 1h."""
+    if value is None:
+        return 60
+    if value not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    return WINDOWS[value]
+
+
+def window_bounds(now_ms: int, minutes: int) -> tuple[int, int]:
+    """Return [start, end) in ms: whole minutes, the current one last, so rollups count exactly."""
+    end = now_ms - now_ms % 60_000 + 60_000
+    return end - minutes * 60_000, end
+
+
+def risk_score(sev: tuple[int, int, int, int], minutes: int, population: int) -> float:
+    """Map a window's severity counts to a 0–100 risk that saturates smoothly, per resident and per hour."""
+    weighted = sum(SEVERITY_WEIGHT[i + 1] * n for i, n in enumerate(sev))
+    per_hour_per_100k = weighted * (60 / minutes) * (100_000 / max(population, 1))
+    return round(100.0 * (1.0 - math.exp(-per_hour_per_100k / RISK_SCALE)), 1)
+
+
+def _empty_counts() -> dict[str, int]:
+    return {d: 0 for d in DOMAINS}
+
+
+def _window(now_ms: int, minutes: int, tz: str) -> dict:
+    start, end = window_bounds(now_ms, minutes)
+    return {"start": iso(start, tz), "end": iso(end, tz), "minutes": minutes}
+
+
+def _grouped(conn: Connection, start: int, end: int, *keys, district: str | None = None):
+    cols = [getattr(rollups.c, k) for k in keys]
+    stmt = (select(*cols, func.sum(rollups.c.n), func.sum(rollups.c.sev1), func.sum(rollups.c.sev2),
+                   func.sum(rollups.c.sev3), func.sum(rollups.c.sev4))
+            .where(rollups.c.minute_ms >= start, rollups.c.minute_ms < end)
+            .group_by(*cols))
+    if district is not None:
+        stmt = stmt.where(rollups.c.district == district)
+    return conn.execute(stmt).all()
+
+
+def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> dict[int, dict]:
+    """Count events by district and domain in each window, and in the window before it, in one scan.
+
+    Returns ``{minutes: {"cur": {(district, domain): [n, sev1..sev4]}, "prev": {domain: n}}}``.
+    """
+    end = window_bounds(now_ms, 1)[1]
+    dm = district_minutes.c
+    cols = []
+    for minutes in windows:
+        start, prev_start = end - minutes * 60_000, end - 2 * minutes * 60_000
+        cur = dm.minute_ms >= start
+        cols += [func.sum(c).filter(cur) for c in (dm.n, dm.sev1, dm.sev2, dm.sev3, dm.sev4)]
+        cols.append(func.sum(dm.n).filter(dm.minute_ms >= prev_start, dm.minute_ms < start))
+    since = end - 2 * max(windows) * 60_000
+    rows = conn.execute(select(dm.district, dm.domain, *cols)
+                        .where(dm.minute_ms >= since, dm.minute_ms < end)
+                        .group_by(dm.district, dm.domain)).all()
+    out = {m: {"cur": {}, "prev": _empty_counts()} for m in windows}
+    for district, domain, *sums in rows:
+        if domain not in DOMAINS:
+            continue
+        for i, minutes in enumerate(windows):
+            block = [int(x or 0) for x in sums[i * 6:(i + 1) * 6]]
+            out[minutes]["cur"][(district, domain)] = block[:5]
+            out[minutes]["prev"][domain] += block[5]
+    return out
+
+
+def _district_entry(d: District, counts: dict[str, int], sev: list[int], minutes: int) -> dict:
+    return {**d.as_ref(), "counts": counts, "risk": risk_score(tuple(sev), minutes, d.population)}
+
+
+def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) -> dict:
+    """Return the city now: totals and each district's counts and risk in the window."""
+    counts = {d.code: _empty_counts() for d in city.districts}
+    sev = {d.code: [0, 0, 0, 0] for d in city.districts}
+    totals = _empty_counts()
+    for (district, domain), (n, s1, s2, s3, s4) in window_counts(conn, now_ms, (minutes,))[minutes]["cur"].items():
+        totals[domain] += n
+        if district in counts:
+            counts[district][domain] += n
+            sev[district] = [a + b for a, b in zip(sev[district], (s1, s2, s3, s4))]
+    return {
+        "window": _window(now_ms, minutes, tz),
+        "generated_at": iso(now_ms, tz),
+        "totals": totals,
+        "districts": [_district_entry(d, counts[d.code], sev[d.code], minutes) for d in city.districts],
+    }
+
+
+def district_summary(conn: Connection, city: City, district: District, minutes: int, now_ms: int, tz: str) -> dict:
+    """Return one district now: its counts and risk, its streets and its kinds in the window.
+
+    Streets and kinds the city pack does not know are summed under ``other_streets`` and ``other_kinds``
+    (ingest already counts them so; rows from before it did are folded here), so the answer's size is
+    bounded by the pack, whatever publishers write.
+    """
+    start, end = window_bounds(now_ms, minutes)
+    totals = _empty_counts()
+    sev = [0, 0, 0, 0]
+    name_of = {s.name: s.name for s in district.streets} | {s.code: s.name for s in district.streets if s.code}
+    streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
+    other_streets, other_kinds = _empty_counts(), _empty_counts()
+    kinds: dict[tuple[str, str], int] = {}
+    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, start, end, "street", "domain", "kind",
+                                                            district=district.code):
+        if domain not in totals:
+            continue
+        totals[domain] += n
+        sev = [a + b for a, b in zip(sev, (s1, s2, s3, s4))]
+        if street:
+            (streets[name_of[street]] if street in name_of else other_streets)[domain] += n
+        if kind in city.kinds:
+            kinds[(domain, kind)] = kinds.get((domain, kind), 0) + n
+        else:
+            other_kinds[domain] += n
+    names_en = {s.name: s.name_en for s in district.streets}
+    return {
+        "window": _window(now_ms, minutes, tz),
+        "generated_at": iso(now_ms, tz),
+        "district": {**_district_entry(district, totals, sev, minutes), "population": district.population},
+        "totals": totals,
+        "streets": [{"name": name, "name_en": names_en.get(name, ""), "counts": c} for name, c in streets.items()],
+        "other_streets": other_streets,
+        "kinds": [{"domain": dom, "kind": k, "count": n}
+                  for (dom, k), n in sorted(kinds.items(), key=lambda kv: -kv[1])],
+        "other_kinds": other_kinds,
+    }
+
+
+RATE_MINUTES = 5
+
+
+def feed_freshness(conn, now_ms: int, stale_after: dict[str, int]) -> dict[str, dict]:
+    """Return each domain's last-event age, recent rate and whether it is stale."""
+    last = {row.domain: row.last_received_ms for row in conn.execute(select(feed_state))}
+    end = now_ms - now_ms % 60_000 + 60_000
+    since = end - RATE_MINUTES * 60_000
+    dm = district_minutes.c
+    # Bounded above too: minutes still to come (clock skew, rows from before ts was bounded) are no rate yet.
+    rates = dict(conn.execute(select(dm.domain, func.sum(dm.n)).where(dm.minute_ms >= since, dm.minute_ms < end)
+                              .group_by(dm.domain)).all())
+    out = {}
+    for domain in DOMAINS:
+        age = None if domain not in last else max(0.0, round((now_ms - last[domain]) / 1000, 1))
+        out[domain] = {
+            "last_event_age_s": age,
+            "rate_per_min": round((rates.get(domain) or 0) / RATE_MINUTES, 2),
+            "stale": stale(domain, age, stale_after),
+        }
+    return out
+
+
+def stale(domain: str, age: float | None, stale_after: dict[str, int]) -> bool:
+    """Tell whether a feed silent for ``age`` seconds (None: never heard) reads stale."""
+    return age is None or age > stale_after.get(domain, 300)

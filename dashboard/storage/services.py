@@ -1,0 +1,74 @@
+"""Build the long-lived parts a process needs from its configuration: city, database, bus."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import fakeredis
+import redis
+from sqlalchemy.engine import Engine
+
+from dashboard.core import bus
+from dashboard.core.city import City, load_city
+from dashboard.core.clock import Clock
+from dashboard.core.config import load_config
+from dashboard.storage.db import make_engine, upgrade
+
+
+@dataclass
+class Services:
+    """The city, the database engine and the bus of one process, built once at creation time."""
+
+    config: dict[str, Any]
+    city: City
+    engine: Engine
+    bus_server: fakeredis.FakeServer | None = None
+    # What "now" is for this process's pages, API and gateway; tests pin a time of day with it.
+    clock: Clock = field(default_factory=Clock)
+    redis: redis.Redis = field(init=False)
+    _closers: list = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self):
+        self.redis = self.connect_bus()
+
+    def connect_bus(self, **options) -> redis.Redis:
+        """Return a new client of the configured bus (each consumer thread gets its own)."""
+        return bus.connect(self.config["REDIS_URL"], self.bus_server, **options)
+
+    def on_close(self, fn) -> None:
+        """Call ``fn`` when these services close (parts built on them that hold threads or connections)."""
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        """Release connections (tests build many apps in one process)."""
+        for fn in self._closers:
+            fn()
+        self.redis.close()
+        self.engine.dispose()
+
+
+def worker_services(parser: argparse.ArgumentParser, what: str) -> Services:
+    """Set up logging and build the services of a separate worker process; refuse to run without REDIS_URL."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config()
+    if cfg["EMBEDDED"]:
+        parser.error(f"REDIS_URL is not set: a separate {what} needs a real Redis "
+                     f"(the embedded default runs its {what} inside `python app.py`)")
+    return build_services(cfg)
+
+
+def build_services(config: dict[str, Any]) -> Services:
+    """Load the city, open the database (migrating it when allowed) and connect the bus."""
+    city = load_city(config["PANORAMA_CITY"], config["PANORAMA_TZ"])
+    # One zone for the whole process: what the rules, the API, the pages and the briefings all read.
+    config["PANORAMA_TZ"] = city.timezone
+    engine = make_engine(config["DATABASE_URL"])
+    if config["PANORAMA_AUTO_MIGRATE"]:
+        upgrade(engine)
+    server = bus.make_embedded_server() if config["EMBEDDED"] else None
+    return Services(config=config, city=city, engine=engine, bus_server=server,
+                    clock=config.get("PANORAMA_CLOCK") or Clock())

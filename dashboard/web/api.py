@@ -1,0 +1,235 @@
+"""Serve the JSON API of SPEC section 6 under /api."""
+
+from __future__ import annotations
+
+import hmac
+
+import redis
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+from dashboard.core import errors
+from dashboard.web import auth
+from dashboard.web import health
+from dashboard.panorama import state as live
+from dashboard.storage import queries
+from dashboard.storage.services import Services
+from dashboard.core.channels import DOMAINS, feed_name
+from feeds.pipeline import Batch
+from feeds.publish import encode_messages
+from feeds.schema import MAX_MESSAGE_BYTES
+from feeds.pipeline import make_pipeline
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.headers = headers or {}
+
+
+class IdConverter(IntegerConverter):
+    """``<id:...>``: a row id, a positive integer that fits BIGINT; anything larger is a 404, not a SQL error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
+# What the domain refuses (dashboard.core.errors), as HTTP statuses: the first class that matches answers.
+DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
+    (errors.NotFound, 404), (errors.Forbidden, 403), (errors.Conflict, 409), (errors.Unprocessable, 422),
+    (errors.DomainError, 400),
+)
+
+
+def domain_status(err: errors.DomainError) -> int:
+    """Return the HTTP status of a domain error."""
+    return next(status for kind, status in DOMAIN_STATUS if isinstance(err, kind))
+
+
+def services() -> Services:
+    """Return the services of the current app."""
+    return current_app.extensions["panorama"]
+
+
+def json_errors(blueprint: Blueprint) -> Blueprint:
+    """Answer the errors of ``blueprint`` in the SPEC section 6 shape: its own, HTTP, bus down.
+
+    A database outage is answered app-wide (``_database_down``), for the API and the pages alike.
+    """
+
+    @blueprint.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return jsonify({"error": {"code": err.code, "message": err.message, **err.extra}}), err.status, err.headers
+
+    @blueprint.errorhandler(errors.DomainError)
+    def _domain_error(err: errors.DomainError):
+        return jsonify({"error": {"code": err.code, "message": str(err)}}), domain_status(err)
+
+    @blueprint.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return auth.error(err.code, (err.name or "error").lower().replace(" ", "_"), err.description)
+
+    @blueprint.errorhandler(redis.ConnectionError)
+    @blueprint.errorhandler(redis.TimeoutError)
+    def _bus_down(err):
+        return auth.error(503, "bus_unavailable", f"Redis is unavailable: {err}")
+
+    return blueprint
+
+
+json_errors(bp)
+
+
+@bp.get("/health")
+def get_health():
+    svc = services()
+    doc = current_app.extensions["panorama_health"].check(svc.clock())
+    return jsonify(doc), 200 if doc["status"] == "ok" else 503
+
+
+@bp.get("/summary")
+def get_summary():
+    """The city now; ``?live=1`` adds the gateway's live state (the pages' fallback when websockets fail)."""
+    svc = services()
+    minutes = _window_arg()
+    now = svc.clock()
+    want_live = request.args.get("live") in ("1", "true")
+    # The counts are public like /api/health; the live part carries event titles, so it needs a viewer.
+    if want_live and not auth.may_watch(request.args.get("token")):
+        raise ApiError(401, "not_signed_in", "live events need a signed-in viewer or a wall's kiosk token")
+    with svc.engine.connect() as conn:
+        doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"])
+        if want_live:
+            doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
+    return jsonify(doc)
+
+
+@bp.get("/districts/<code>/summary")
+def get_district_summary(code: str):
+    svc = services()
+    district = svc.city.resolve(code)
+    if district is None:
+        raise ApiError(404, "unknown_district", f"no district {code!r} in {svc.city.name_en}")
+    minutes = _window_arg()
+    with svc.engine.connect() as conn:
+        return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock(),
+                                                svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/events")
+def post_events():
+    """Validate events sent over HTTP and put the valid ones on the durable streams for ingest."""
+    svc = services()
+    _check_ingest_token(svc.config["PANORAMA_INGEST_TOKEN"])
+    raw = request.get_data(cache=False)
+    domain = request.args.get("domain")
+    if domain is not None and domain not in DOMAINS:
+        raise ApiError(400, "unknown_domain", f"domain must be one of {', '.join(DOMAINS)}")
+    pipeline = make_pipeline(svc)
+    batch = Batch()
+    channel = feed_name(domain or "http", svc.config["PANORAMA_FEED_PREFIX"])
+    now = svc.clock()
+    pipeline.add(batch, channel, domain, raw, now, received_ms=now)
+    by_domain: dict[str, list] = {}
+    for ev in batch.events:
+        by_domain.setdefault(ev.domain, []).append(ev.to_message())
+    prefix = svc.config["PANORAMA_FEED_PREFIX"]
+    # Re-encoded events grow (the domain, the severity, the district's code), so they go in as many
+    # entries as the limits need: an entry over them would be dead-lettered after the 202 had promised it.
+    entries = {feed_name(dom, prefix): encode_messages(evs) for dom, evs in by_domain.items()}
+    _check_room(svc, entries)
+    pipe = svc.redis.pipeline(transaction=False)
+    for stream, payloads in entries.items():
+        # The stream is the durable hand-over: ingest stores and acknowledges it. No MAXLEN: trimming by
+        # length would drop entries nobody has read yet, after their 202.
+        for payload in payloads:
+            pipe.xadd(stream, {"data": payload})
+    pipeline.dead_letters(pipe, batch.rejects, now)
+    pipe.execute()
+    rejected = [{"index": r.index, "reason": r.reason, "message": r.message} for _, r in batch.rejects]
+    if not batch.events:
+        first = batch.rejects[0][1]
+        raise ApiError(400, first.reason, first.message, rejected=rejected)
+    return jsonify({"accepted": len(batch.events), "rejected": rejected}), 202
+
+
+@bp.route("/", defaults={"_rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_found(_rest):
+    # Without this Dash's catch-all page route would answer unknown API paths with HTML.
+    raise ApiError(404, "not_found", f"no API route {request.path}")
+
+
+_OUTAGE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5"><title>Panorama · 数据库暂不可用</title></head>
+<body style="font-family:sans-serif;background:#0b1320;color:#e5e7eb;padding:3em">
+<h1>数据库暂不可用，5 秒后自动重试</h1><p>The database is unavailable; this page retries every 5 seconds.</p>
+</body></html>"""
+
+
+def _is_api_path() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _database_down(err: OperationalError):
+    # Whatever hit PostgreSQL while it is away, say so and retry, rather than a bare 500.
+    if _is_api_path():
+        return auth.error(503, "database_unavailable", "the database is unavailable", **{"Retry-After": "5"})
+    return _OUTAGE_PAGE, 503, {"Retry-After": "5", "Content-Type": "text/html; charset=utf-8"}
+
+
+def _app_not_found(err: HTTPException):
+    # Paths no route matches at all (a newline in them, say) never reach the blueprint's handlers.
+    if _is_api_path():
+        return auth.error(404, "not_found", f"no API route {request.path!r}")
+    return err
+
+
+def _check_room(svc, entries: dict[str, list[bytes]]) -> None:
+    """Refuse (503 backlog_full) before accepting anything when a stream would grow past its cap."""
+    cap = svc.config["PANORAMA_STREAM_CAP"]
+    pipe = svc.redis.pipeline(transaction=False)
+    for stream in entries:
+        pipe.xlen(stream)
+    for (stream, payloads), length in zip(entries.items(), pipe.execute()):
+        if length + len(payloads) > cap:
+            raise ApiError(503, "backlog_full", f"{stream} holds {length} entries ingest has not stored yet "
+                           f"(at most {cap}): try again later", headers={"Retry-After": "5"})
+
+
+def _check_ingest_token(expected: str | None) -> None:
+    if not expected:
+        raise ApiError(403, "ingest_disabled", "HTTP ingest is disabled: set PANORAMA_INGEST_TOKEN")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send the ingest token as 'Authorization: Bearer <token>'")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(401, "unauthorized", "the ingest token is not valid")
+
+
+def _window_arg() -> int:
+    try:
+        return queries.parse_window(request.args.get("window"))
+    except ValueError as err:
+        raise ApiError(400, "bad_window", str(err)) from None
+
+
+def init_app(server) -> None:
+    """Register the API blueprint and cap request bodies at the feed message limit."""
+    # A little headroom over 64 KiB so an oversized message gets the schema's own reason.
+    server.config.setdefault("MAX_CONTENT_LENGTH", MAX_MESSAGE_BYTES * 16)
+    server.url_map.converters["id"] = IdConverter
+    server.register_blueprint(bp)
+    probe = health.HealthProbe(server.extensions["panorama"])
+    server.extensions["panorama_health"] = probe
+    server.extensions["panorama"].on_close(probe.close)
+    server.register_error_handler(404, _app_not_found)
+    server.register_error_handler(OperationalError, _database_down)

@@ -1,0 +1,123 @@
+"""Serve the briefings under /api: list, generate now, one briefing's data, its HTML report and its PDF."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from dashboard.web.api import ApiError, json_errors, services
+from dashboard.web.auth import current_user, error, require
+from dashboard.storage import briefings as store
+from dashboard.briefings.generate import generate_now
+from dashboard.briefings.lock import BriefingBusy
+from dashboard.core.clock import iso
+
+bp = Blueprint("briefings_api", __name__, url_prefix="/api")
+json_errors(bp)
+# The report may show only itself: inline styles and data: images, nothing loaded from anywhere.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
+def filename(row: dict, ext: str, tz: str) -> str:
+    """Return a briefing's download name: panorama-briefing-<id>-<period end, local>.<ext>."""
+    stamp = iso(row["period_end_ms"], tz)[:16].replace("-", "").replace(":", "").replace("T", "-")
+    return f"panorama-briefing-{row['id']}-{stamp}.{ext}"
+
+
+def summary_doc(row: dict, tz: str) -> dict:
+    """Return a briefing as listed: period, headline numbers, what is there and where to get it."""
+    bid = row["id"]
+    ready = row["status"] == "ready"
+    return {
+        "id": bid, "slot": row["slot"], "trigger": row["trigger"], "requested_by": row["requested_by"],
+        "status": row["status"],
+        "period": {"start": iso(row["period_start_ms"], tz), "end": iso(row["period_end_ms"], tz)},
+        "created_at": iso(row["created_ms"], tz),
+        "finished_at": iso(row["finished_ms"], tz) if row["finished_ms"] else None,
+        "lang": row["lang"], "headline": row["headline"], "images": bool(row["images"]),
+        "pdf": ready and bool(row["images"]), "note": row["note"],
+        "links": {"page": f"/briefings/{bid}", "data": f"/api/briefings/{bid}",
+                  "html": f"/api/briefings/{bid}.html" if ready else None,
+                  "pdf": f"/api/briefings/{bid}.pdf" if ready and row["images"] else None},
+    }
+
+
+def _find(briefing_id: int, *columns: str) -> dict:
+    row = store.get(services().engine, briefing_id, *columns)
+    if row is None:
+        raise ApiError(404, "not_found", f"no briefing {briefing_id}")
+    return row
+
+
+def _ready(row: dict) -> None:
+    if row["status"] != "ready":
+        raise ApiError(404, "not_ready", f"briefing {row['id']} is {row['status']}")
+
+
+def _disposition(name: str) -> str:
+    return f'{"attachment" if request.args.get("download") else "inline"}; filename="{name}"'
+
+
+@bp.get("/briefings")
+@require("view")
+def list_briefings():
+    """The briefings, newest first, with their period and headline numbers."""
+    svc = services()
+    tz = svc.config["PANORAMA_TZ"]
+    return jsonify({"briefings": [summary_doc(r, tz) for r in store.list_briefings(svc.engine)],
+                    "schedule": svc.config["PANORAMA_BRIEFING_CRON"], "tz": tz})
+
+
+@bp.post("/briefings")
+@require("brief")
+def post_briefing():
+    """Make a briefing now (covering the period since the last slot) and answer it, 201; 429 while another is
+    being made anywhere in the deployment."""
+    svc = services()
+    try:
+        row = generate_now(svc, current_user().username, svc.clock())
+    except BriefingBusy as busy:
+        return error(429, "briefing_in_progress", str(busy), **{"Retry-After": str(busy.retry_after)})
+    doc = summary_doc(row, svc.config["PANORAMA_TZ"])
+    return jsonify(doc), 201, {"Location": doc["links"]["data"]}
+
+
+@bp.get("/briefings/<id:briefing_id>")
+@require("view")
+def get_briefing(briefing_id: int):
+    """One briefing: its summary and the data it was made from (``?download=1``: as a file)."""
+    svc = services()
+    tz = svc.config["PANORAMA_TZ"]
+    row = _find(briefing_id, "data")
+    response = jsonify({**summary_doc(row, tz), "data": row.get("data")})
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = _disposition(filename(row, "json", tz))
+    return response
+
+
+@bp.get("/briefings/<id:briefing_id>.html")
+@require("view")
+def get_briefing_html(briefing_id: int):
+    """The self-contained HTML report."""
+    row = _find(briefing_id, "html")
+    _ready(row)
+    return Response(row["html"], mimetype="text/html", headers={
+        "Content-Disposition": _disposition(filename(row, "html", services().config["PANORAMA_TZ"])),
+        "Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get("/briefings/<id:briefing_id>.pdf")
+@require("view")
+def get_briefing_pdf(briefing_id: int):
+    """The report as PDF (none when it was made without a browser)."""
+    row = _find(briefing_id, "pdf")
+    _ready(row)
+    if not row["pdf"]:
+        raise ApiError(404, "no_pdf", f"briefing {briefing_id} has no PDF: {row['note'] or 'no browser'}")
+    return Response(bytes(row["pdf"]), mimetype="application/pdf", headers={
+        "Content-Disposition": _disposition(filename(row, "pdf", services().config["PANORAMA_TZ"])),
+        "X-Content-Type-Options": "nosniff"})
+
+
+def init_app(server) -> None:
+    """Register the briefings API."""
+    server.register_blueprint(bp)

@@ -1,0 +1,155 @@
+"""Serve linked dispatch under /api: incidents, tasks, transitions (the desk does the work: dispatch.desk)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from dashboard.dispatch import board as d
+from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_transition, incident_doc, may_see, queue, scope,
+                                     write)
+from dashboard.web.api import ApiError, json_errors, services
+from dashboard.web.auth import current_user, require
+bp = Blueprint("dispatch_api", __name__, url_prefix="/api")
+json_errors(bp)
+
+NOTE_MAX = 2000
+
+
+class DispatchBody(BaseModel):
+    """The body of POST /api/incidents/<id>/dispatch."""
+
+    model_config = ConfigDict(extra="forbid")
+    departments: list[StrictStr] | None = Field(None, max_length=50)
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class CloseBody(BaseModel):
+    """The body of POST /api/incidents/<id>/close."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class TransitionBody(BaseModel):
+    """The body of POST /api/tasks/<id>/transition."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: StrictStr
+    version: StrictInt
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+def _body(model: type[BaseModel], required: bool) -> Any:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "bad_request", "send a JSON body")
+        return model()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as err:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in err.errors()]
+        first = problems[0]
+        raise ApiError(400, "bad_request", f"{first['field'] or 'body'}: {first['message']}",
+                       problems=problems) from None
+
+
+def _statuses(arg: str | None) -> tuple[str, ...]:
+    if not arg:
+        return ACTIVE
+    if arg == "all":
+        return STATUSES
+    wanted = tuple(s.strip() for s in arg.split(",") if s.strip())
+    bad = [s for s in wanted if s not in STATUSES]
+    if bad or not wanted:
+        raise ApiError(400, "bad_status", f"status must be all or some of {', '.join(STATUSES)}")
+    return wanted
+
+
+@bp.get("/incidents")
+@require("view")
+def get_incidents():
+    """Incidents (default: not closed), the most severe first, then the oldest."""
+    svc = services()
+    statuses = _statuses(request.args.get("status"))
+    tz = svc.config["PANORAMA_TZ"]
+    with svc.engine.connect() as conn:
+        # a liaison sees the incidents their department holds tasks of, and no other
+        rows = queue(conn, statuses, department=scope(current_user()))
+    return jsonify({"incidents": [incident_doc(r, tz) for r in rows]})
+
+
+@bp.get("/incidents/<id:incident_id>")
+@require("view")
+def get_incident(incident_id: int):
+    svc = services()
+    with svc.engine.connect() as conn:
+        doc = detail(conn, svc, incident_id, svc.clock())
+        if not may_see(conn, current_user(), incident_id):
+            raise ApiError(403, "forbidden", "a liaison sees only the incidents of their own department's tasks")
+    return jsonify(doc)
+
+
+@bp.post("/incidents/<id:incident_id>/dispatch")
+@require("officer")
+def post_dispatch(incident_id: int):
+    """Route an incident to the departments named, or to the rules' suggestion."""
+    svc = services()
+    body = _body(DispatchBody, required=False)
+    if svc.city.rules is None:
+        raise ApiError(400, "no_rules", f"{svc.city.name_en} has no routing rules")
+    change = write(svc, d.dispatch, incident_id, body.departments, current_user().username, body.note, svc.clock(),
+                   svc.city.rules, svc.city)
+    tz = svc.config["PANORAMA_TZ"]
+    return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
+
+
+@bp.post("/incidents/<id:incident_id>/close")
+@require("officer")
+def post_close(incident_id: int):
+    """Close a resolved incident."""
+    svc = services()
+    body = _body(CloseBody, required=False)
+    change = write(svc, d.close_incident, incident_id, current_user().username, body.note, svc.clock())
+    tz = svc.config["PANORAMA_TZ"]
+    return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
+
+
+@bp.get("/tasks")
+@require("view")
+def get_tasks():
+    svc = services()
+    state = request.args.get("status") or request.args.get("state")
+    if state is not None and state not in d.TRANSITIONS:
+        raise ApiError(400, "bad_status", f"status must be one of {', '.join(d.TRANSITIONS)}")
+    tz = svc.config["PANORAMA_TZ"]
+    department, own = request.args.get("department") or None, scope(current_user())
+    if own is not None:
+        # A liaison asking for another department is refused, not quietly shown their own.
+        if department not in (None, own):
+            raise ApiError(403, "forbidden", "a liaison sees only their own department's tasks")
+        department = own
+    with svc.engine.connect() as conn:
+        rows = d.list_tasks(conn, department=department, state=state)
+    return jsonify({"tasks": [d.task_view(t, tz) for t in rows]})
+
+
+@bp.post("/tasks/<id:task_id>/transition")
+@require("dispatch")
+def post_transition(task_id: int):
+    """Move a task: 409 on a stale version, 422 when the move is not allowed."""
+    svc = services()
+    body = _body(TransitionBody, required=True)
+    change = do_transition(svc, current_user(), task_id, body.to, body.version, body.note)
+    tz = svc.config["PANORAMA_TZ"]
+    return jsonify({"incident": incident_doc(change.incident, tz), "task": d.task_view(change.task, tz)})
+
+
+def init_app(server) -> None:
+    """Register the dispatch API (after the main API blueprint)."""
+    server.register_blueprint(bp)
+
+

@@ -1,0 +1,141 @@
+"""Expose Prometheus metrics gathered from the shared state, so every worker reports the same city."""
+
+from __future__ import annotations
+
+import redis
+from flask import Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard.core.channels import CLIENTS_KEY_PREFIX
+from dashboard.storage.queries import feed_freshness
+from dashboard.storage.models import tasks
+from dashboard.storage.services import Services
+from dashboard.core.channels import (
+    INGEST_GROUP,
+    deadletter_key,
+    feed_names,
+    folded_counts_key,
+    ingested_counts_key,
+    reject_counts_key,
+)
+from feeds.consumers import DROPPED_KEY
+from feeds.pipeline import LAG_KEY
+
+
+class PanoramaCollector:
+    """Collect counters that ingest workers keep in Redis and freshness kept in SQL, at scrape time."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def collect(self):
+        svc = self.services
+        prefix = svc.config["PANORAMA_FEED_PREFIX"]
+        up_redis = GaugeMetricFamily("panorama_redis_up", "1 when Redis answers")
+        up_db = GaugeMetricFamily("panorama_database_up", "1 when the database answers")
+        try:
+            yield from self._from_redis(svc.redis, prefix)
+            up_redis.add_metric([], 1)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            up_redis.add_metric([], 0)
+        try:
+            with svc.engine.connect() as conn:
+                fresh = feed_freshness(conn, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
+                breaches = conn.execute(select(tasks.c.department, func.count()).where(tasks.c.escalated)
+                                        .group_by(tasks.c.department)).all()
+            sla = CounterMetricFamily("panorama_dispatch_sla_breaches",
+                                      "tasks whose acknowledge or resolve deadline passed, by department",
+                                      labels=["department"])
+            for department, n in sorted(breaches):
+                sla.add_metric([department], n)
+            yield sla
+            age = GaugeMetricFamily("panorama_feed_last_event_age_seconds",
+                                    "seconds since the newest event of each domain arrived", labels=["domain"])
+            for domain, f in fresh.items():
+                if f["last_event_age_s"] is not None:
+                    age.add_metric([domain], f["last_event_age_s"])
+            yield age
+            up_db.add_metric([], 1)
+        except SQLAlchemyError:
+            up_db.add_metric([], 0)
+        yield up_redis
+        yield up_db
+
+    def _from_redis(self, client: redis.Redis, prefix: str):
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(ingested_counts_key(prefix))
+        pipe.hgetall(reject_counts_key(prefix))
+        pipe.hgetall(LAG_KEY)
+        pipe.hgetall(DROPPED_KEY)
+        pipe.llen(deadletter_key(prefix))
+        pipe.hgetall(folded_counts_key(prefix))
+        ingested, rejected, lag, dropped, letters, folded = pipe.execute()
+        d = CounterMetricFamily("panorama_ingest_dropped", "pub/sub events lost to a long database outage",
+                                labels=["domain"])
+        for domain, n in sorted(dropped.items()):
+            d.add_metric([domain.decode()], int(n))
+        yield d
+        c = CounterMetricFamily("panorama_events_ingested", "events stored, by domain", labels=["domain"])
+        for domain, n in sorted(ingested.items()):
+            c.add_metric([domain.decode()], int(n))
+        yield c
+        r = CounterMetricFamily("panorama_events_rejected", "messages or events rejected, by domain and reason",
+                                labels=["domain", "reason"])
+        for key, n in sorted(rejected.items()):
+            domain, _, reason = key.decode().partition("|")
+            r.add_metric([domain, reason], int(n))
+        yield r
+        kept = GaugeMetricFamily("panorama_deadletter_entries",
+                                 "rejects kept in the dead-letter list (capped; older ones are only counted)")
+        kept.add_metric([], letters)
+        yield kept
+        f = CounterMetricFamily("panorama_rollup_folded",
+                                "events stored whose street or kind the city pack does not know, counted under "
+                                "'other' in the rollups, by domain and field", labels=["domain", "field"])
+        for key, n in sorted(folded.items()):
+            domain, _, what = key.decode().partition("|")
+            f.add_metric([domain, what], int(n))
+        yield f
+        g = GaugeMetricFamily("panorama_ingest_lag_seconds",
+                              "time from arrival in Redis to commit in SQL, last batch", labels=["domain"])
+        for domain, ms in sorted(lag.items()):
+            g.add_metric([domain.decode()], int(ms) / 1000)
+        yield g
+        backlog = GaugeMetricFamily("panorama_ingest_backlog", "stream entries not yet delivered to ingest",
+                                    labels=["stream"])
+        for stream in feed_names(prefix):
+            for group in _groups(client, stream):
+                if group.get("name") in (INGEST_GROUP, INGEST_GROUP.encode()) and group.get("lag") is not None:
+                    backlog.add_metric([stream], int(group["lag"]))
+        yield backlog
+        w = GaugeMetricFamily("panorama_websocket_clients", "browsers connected to the gateways")
+        w.add_metric([], gateway_clients(client))
+        yield w
+
+
+def gateway_clients(client: redis.Redis) -> int:
+    """Sum the client counts of the live gateways: each keeps its own key with a TTL, so a dead one drops out."""
+    keys = list(client.scan_iter(match=CLIENTS_KEY_PREFIX + "*", count=100))
+    return sum(int(n) for n in client.mget(keys) if n is not None) if keys else 0
+
+
+def _groups(client: redis.Redis, stream: str) -> list[dict]:
+    try:
+        return client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return []  # no such stream yet
+
+
+def init_app(server, services: Services) -> None:
+    """Serve ``/metrics`` from a registry of this app's own."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PanoramaCollector(services))
+
+    def metrics():
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    server.add_url_rule("/metrics", "metrics", metrics)
