@@ -292,7 +292,7 @@ def test_passed_deadline_escalates_once_even_with_two_replicas_racing(pg_engine,
     assert all(r.escalated for r in rows) and {r.escalated_ms for r in rows} == {DAY + 3 * MIN, DAY + 2 * 3_600_000}
     # The mark is not a state change: a late acknowledgement with the version in hand still goes through.
     late = step(pg_engine, all_tasks[1], "acknowledged", at=DAY + 10 * MIN).task
-    assert late["escalated"] and late["state"] == "acknowledged" and d.task_view(late)["escalated"] is True
+    assert late["escalated"] and late["state"] == "acknowledged" and d.task_view(late, "Asia/Shanghai")["escalated"] is True
 
 
 def test_resolved_and_rejected_tasks_are_never_escalated(pg_engine):

@@ -239,9 +239,9 @@ def test_redis_restart_resubscribes_and_tells_the_clients(make_app, redis_proc):
             async with connect(ws_url(gw)) as ws:
                 await recv(ws)
                 await asyncio.to_thread(redis_proc.stop)
-                await recv_until(ws, lambda f: f == {"type": "status", "bus": "down"})
+                await recv_until(ws, lambda f: f == {"v": 1, "type": "status", "bus": "down"})
                 await asyncio.to_thread(redis_proc.start)
-                frames = await recv_until(ws, lambda f: f == {"type": "status", "bus": "up"})
+                frames = await recv_until(ws, lambda f: f == {"v": 1, "type": "status", "bus": "up"})
                 assert all(f["type"] != "snapshot" for f in frames)
                 # Deltas of the outage are lost, so every client is re-synced from SQL ...
                 await recv_until(ws, lambda f: f["type"] == "snapshot")

@@ -92,7 +92,7 @@ def test_the_models_match_the_migrations(empty_db):
 @pytest.mark.parametrize("empty_db", ["postgresql"], indirect=True)
 def test_several_workers_migrating_an_empty_database_at_once_all_start(empty_db):
     # gunicorn -w 4 on a new database: every worker migrates on start; one does it, the others wait for it.
-    code = "import sys; from dashboard.db import make_engine, upgrade; upgrade(make_engine(sys.argv[1]))"
+    code = "import sys; from dashboard.storage.db import make_engine, upgrade; upgrade(make_engine(sys.argv[1]))"
     workers = [subprocess.Popen([sys.executable, "-c", code, empty_db], cwd=ROOT, stderr=subprocess.PIPE)
                for _ in range(4)]
     results = [(w.wait(timeout=120), w.stderr.read().decode()) for w in workers]

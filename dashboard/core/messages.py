@@ -118,13 +118,16 @@ def task_view(row: Mapping[str, Any], tz: str) -> TaskView:
 
 def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Iterable[list] = (),
                  feeds: Mapping[str, int] | None = None, incidents: Iterable[IncidentView] = (),
-                 tasks: Iterable[TaskView] = (), escalations: Iterable[TaskView] | None = None,
+                 tasks: Iterable[TaskView] | None = None, escalations: Iterable[TaskView] | None = None,
                  stored: int | None = None) -> bytes:
-    """Encode one ``panorama:updates`` delta."""
+    """Encode one ``panorama:updates`` delta: ingest's carry ``stored``, dispatch's ``tasks`` (and ``escalations``
+    from the deadline checker)."""
     msg: Delta = {"v": VERSION, "type": "delta", "at": at_ms, "events": list(events), "counts": list(counts),
-                  "feeds": dict(feeds or {}), "incidents": list(incidents), "tasks": list(tasks)}
+                  "feeds": dict(feeds or {}), "incidents": list(incidents)}
     if stored is not None:
         msg["stored"] = stored
+    if tasks is not None:
+        msg["tasks"] = list(tasks)
     if escalations is not None:
         msg["escalations"] = list(escalations)
     return orjson.dumps(msg)

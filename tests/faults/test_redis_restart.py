@@ -48,17 +48,17 @@ def test_redis_restart_ingest_gateway_and_app_processes_recover(redis_proc, pg_u
         assert degraded["status"] == "degraded" and degraded["redis"].startswith("unreachable")
         assert degraded["database"] == "ok"
         health_down_s = time.monotonic() - down_at
-        wait_for(lambda: watcher.first(lambda f: f == {"type": "status", "bus": "down"}, down_at), timeout=30,
+        wait_for(lambda: watcher.first(lambda f: f == {"v": 1, "type": "status", "bus": "down"}, down_at), timeout=30,
                  message="the gateway tells its clients the bus is down")
-        bus_down_s = watcher.first(lambda f: f == {"type": "status", "bus": "down"}, down_at) - down_at
+        bus_down_s = watcher.first(lambda f: f == {"v": 1, "type": "status", "bus": "down"}, down_at) - down_at
         up_at = time.monotonic()
         redis_proc.start()  # same port, same AOF: the streams and the consumer group come back
         wait_for(lambda: (r := http_get(health_url)) is not None and r.status_code == 200, timeout=30,
                  message="/api/health ok again")
         health_up_s = time.monotonic() - up_at
-        wait_for(lambda: watcher.first(lambda f: f == {"type": "status", "bus": "up"}, up_at), timeout=30,
+        wait_for(lambda: watcher.first(lambda f: f == {"v": 1, "type": "status", "bus": "up"}, up_at), timeout=30,
                  message="the gateway tells its clients the bus is back")
-        bus_up_s = watcher.first(lambda f: f == {"type": "status", "bus": "up"}, up_at) - up_at
+        bus_up_s = watcher.first(lambda f: f == {"v": 1, "type": "status", "bus": "up"}, up_at) - up_at
         wait_for(lambda: producer.sent > sent_before + 200, timeout=30, message="the producer going on")
         # Deltas flow again to the same websocket: events published after the restart reach it.
         wait_for(lambda: any(int(i.split("-")[1]) >= sent_before for i in watcher.event_ids(up_at)), timeout=30,

@@ -173,7 +173,7 @@ def test_sentinel_url_everywhere_and_a_failover_to_the_replica(sentinel_setup, m
         failover_s = time.monotonic() - down_at
         wait_for(lambda: http.get("/api/health").status_code == 200, timeout=30, message="health ok on the new master")
         health_s = time.monotonic() - down_at
-        bus_up = wait_for(lambda: watcher.first(lambda f: f == {"type": "status", "bus": "up"}, down_at), timeout=30,
+        bus_up = wait_for(lambda: watcher.first(lambda f: f == {"v": 1, "type": "status", "bus": "up"}, down_at), timeout=30,
                           message="the gateway back on the bus (the new master)")
         gateway_up_s = bus_up - down_at
         # The old master comes back (with its AOF) and the sentinel turns it into the new master's replica:
