@@ -1,11 +1,12 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import dispatch, district, live, mobile, panorama, router
+from callbacks import dispatch, district, live, login, mobile, panorama, router
 
 
 def register_all(app) -> None:
     """Register every area's callbacks on the app."""
     router.register_callbacks(app)
+    login.register_callbacks(app)
     live.register_callbacks(app)
     panorama.register_callbacks(app)
     district.register_callbacks(app)

@@ -116,3 +116,8 @@ def register_callbacks(app) -> None:
         lang = lang if lang in ("zh", "en") else "zh"
         cfg = svc.config
         return briefing_table(docs, lang, cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"]), version
+
+
+def render(req):
+    """Return /briefings or /briefings/<id>."""
+    return render_page(req.path, req.lang)

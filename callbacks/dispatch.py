@@ -321,3 +321,8 @@ def register_callbacks(app) -> None:
 
     # every second -> countdown texts (in the browser)
     app.clientside_callback(TICK_JS, Output("dispatch-tick-out", "data"), Input("dispatch-tick", "n_intervals"))
+
+
+def render(req):
+    """Return /dispatch for the signed-in user (a liaison: their department's board)."""
+    return view.dispatch_layout(req.lang, current_user(), city=req.svc.city, poll_ms=req.svc.config["PANORAMA_POLL_MS"])

@@ -19,6 +19,12 @@ from dashboard.core.i18n import kind_label, t
 from dashboard.core.channels import DOMAINS
 from layouts.common import clock_text, ticker_items
 from layouts.district import PAGE_SIZE, delta_text, incident_items
+import logging
+from sqlalchemy.exc import SQLAlchemyError
+from layouts.common import not_found_layout, unavailable_layout
+from layouts.district import district_layout
+
+log = logging.getLogger(__name__)
 
 
 def table_rows(rows: list[dict], lang: str, tz: str) -> list[dict]:
@@ -129,3 +135,22 @@ def register_callbacks(app) -> None:
         else:
             pages = max(1, -(-total // size))
         return table_rows(rows[:size], lang, svc.config["PANORAMA_TZ"]), pages
+
+
+def render(req):
+    """Return /district/<code, slug or name> drawn from the database now; not-found for anything else."""
+    svc, lang = req.svc, req.lang
+    key = req.path.removeprefix("/district/")
+    district = svc.city.resolve(key) if req.path.count("/") == 2 else None
+    if district is None:
+        return not_found_layout(lang, t("not_found_district", lang, name=key)) if req.path.count("/") == 2 \
+            else not_found_layout(lang, t("not_found_route", lang, path=req.path))
+    window = "1h"
+    try:
+        with svc.engine.connect() as conn:
+            data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], req.now,
+                                          svc.config["PANORAMA_TZ"], scope(current_user()))
+    except SQLAlchemyError:
+        log.warning("district %s unavailable", district.code, exc_info=True)
+        return unavailable_layout(lang)
+    return district_layout(svc.city, district, lang, window, data, svc.config["PANORAMA_TZ"])

@@ -12,7 +12,11 @@ from dash import ClientsideFunction, Input, Output, State
 from flask import current_app
 
 from dashboard.web.callback_guard import Count, allow, validated
+import logging
+from sqlalchemy.exc import SQLAlchemyError
+from dashboard.panorama.state import build_state
 
+log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 0.3
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
 
@@ -81,3 +85,21 @@ def register_callbacks(app) -> None:
         _client("clock"),
         Output("clock", "children"), Input("live-tick", "n_intervals"), State("live-config", "data"),
     )
+
+
+def live_settings(cfg: dict) -> dict:
+    """Return the configuration a live page hands to the browser."""
+    return {"tz": cfg["PANORAMA_TZ"], "ws_url": cfg["PANORAMA_WS_URL"], "ws_port": cfg["PANORAMA_WS_PORT"],
+            "stale_after": cfg["PANORAMA_STALE_AFTER"], "cycle_s": cfg["PANORAMA_WALL_CYCLE_S"],
+            "poll_ms": cfg["PANORAMA_POLL_MS"]}
+
+
+def live_state(svc, now: int) -> dict | None:
+    """Return the live state a page is first drawn with; None when the database is down (the browser's first
+    poll or snapshot fills it in)."""
+    try:
+        with svc.engine.connect() as conn:
+            return build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
+    except SQLAlchemyError:
+        log.warning("live state unavailable for the first render", exc_info=True)
+        return None

@@ -23,6 +23,8 @@ from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
 from layouts.dispatch import department_names
+from callbacks.live import live_settings, live_state
+from layouts.common import unavailable_layout
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +152,12 @@ def register_callbacks(app) -> None:
         ClientsideFunction(namespace="panoramaMobile", function_name="status"),
         Output("city-status", "children"), Input("live-windows", "data"), State("live-config", "data"),
     )
+
+
+def render(req):
+    """Return /m, the commander's phone page, drawn from the database now."""
+    try:
+        return page(req.svc, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now)
+    except SQLAlchemyError:
+        log.warning("/m unavailable", exc_info=True)
+        return unavailable_layout(req.lang)

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dash import ALL, ClientsideFunction, Input, Output, State
 
 from dashboard.core.channels import DOMAINS
+from callbacks.live import live_settings, live_state
+from dashboard.core.i18n import t
+from layouts.panorama import panorama_layout
+from layouts.wall import wall_layout
 
 
 def _client(name: str) -> ClientsideFunction:
@@ -90,3 +94,15 @@ def register_callbacks(app) -> None:
         Output("url", "pathname"), Input("city-map", "clickData"), State("live-config", "data"),
         prevent_initial_call=True,
     )
+
+
+def render(req):
+    """Return the panorama (/) drawn from the live state now."""
+    cfg = req.svc.config
+    note = t("mode_embedded", req.lang) if cfg["EMBEDDED"] else ""
+    return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note)
+
+
+def render_wall(req):
+    """Return the video wall (/wall) drawn from the live state now."""
+    return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now)

@@ -37,6 +37,8 @@ def shell() -> html.Div:
             dcc.Store(id="lang", storage_type="local", data="zh"),
             user_bar(current_user()),
             html.Div(id="page"),
+            # The tab's title, set by the router from the page registry (callbacks/pages.py).
+            html.Div(id="page-title", hidden=True),
             # The briefings are read away from the screens: one link to them at the foot of every desk page
             # (assets/briefings.css hides it on the wall and the sign-in page).
             html.Nav(dcc.Link("运行简报 · Briefings", href="/briefings", id="nav-briefings"), className="shell-nav"),

@@ -248,7 +248,8 @@ def test_anonymous_browsers_reach_only_the_router_language_and_probe_callbacks(m
     anonymous = mapp.server.test_client()
     refused = anonymous.post("/_dash-update-component", json=read)
     assert refused.status_code == 401 and refused.json["error"]["code"] == "not_signed_in"
-    router = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
+    router = {"output": ROUTER, "outputs": [{"id": "page", "property": "children"},
+                                            {"id": "page-title", "property": "children"}],
               "inputs": [{"id": "url", "property": "pathname", "value": "/district/futian"},
                          {"id": "lang", "property": "data", "value": "zh"}],
               "changedPropIds": ["url.pathname"], "state": [{"id": "url", "property": "search", "value": ""}]}
@@ -347,9 +348,10 @@ def resolved_incident(app) -> dict:
 
 
 LANG = {"lang.data": "en"}
+ROUTER = "..page.children...page-title.children.."  # the router: the page and its tab's title
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
-    "page.children": (EVERYONE, lambda app: payload(app, "page.children", {
+    ROUTER: (EVERYONE, lambda app: payload(app, ROUTER, {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
     "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-retry.n_intervals": 1})),
@@ -527,7 +529,7 @@ def test_a_district_drill_down_lists_a_liaison_only_their_departments_incidents(
     item = '"className":"incident-item"'
     bodies = [payload(mapp, DISTRICT_REFRESH, {"district-refresh.n_intervals": 1, "district-window.value": "1h",
                                                "district-code.data": "440304", **LANG}),
-              payload(mapp, "page.children", {"url.pathname": "/district/futian", "lang.data": "zh",
+              payload(mapp, ROUTER, {"url.pathname": "/district/futian", "lang.data": "zh",
                                               "url.search": ""})]
     liaison, liaison_headers = caller(mapp, "liaison")  # of the fire department
     officer, officer_headers = caller(mapp, "officer")

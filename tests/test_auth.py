@@ -204,13 +204,13 @@ def test_signing_in_with_a_hostile_next_stays_on_this_site(app, dash_duo):
 
 def test_the_router_sends_to_sign_in_with_a_safe_next(app, client):
     """The page guard and the router build /login?next= from the address asked for: never another site's."""
-    from callbacks.router import guard
+    from callbacks.router import guard, render
 
     assert client.get("/%2F%2Fevil.example").headers["Location"] == "/login?next=/evil.example"  # werkzeug: one /
     assert client.get("/%5C%5Cevil.example").headers["Location"] == "/login?next=/"
     with app.server.test_request_context("/"):
         login = guard("/", "?next=/%09/evil.example", "zh")  # the shell loaded /?next=..., not /login
-        page = guard("/login", "?next=/%09/evil.example", "zh")
+        page, _ = render("/login", "zh", "?next=/%09/evil.example")
     stores = [c for c in _walk(page) if getattr(c, "id", None) == "login-context"]
     assert stores[0].data["next"] == "/"
     assert [c for c in _walk(login) if getattr(c, "id", None) == "login-context"][0].data["next"] == \
@@ -524,3 +524,35 @@ def test_hostile_sizes_of_username_and_password_are_refused_before_redis_and_the
     # nothing counted under a 100,000-character key, nothing of that size logged
     assert all(len(k) < 200 for k in redis_client.keys("panorama:auth:*"))
     assert all(len(r.getMessage()) < 1000 for r in caplog.records)
+
+
+def test_the_page_registry_is_what_both_the_access_rules_and_the_router_read(app):
+    """One registry: each page's permission guards it (and every path under it), its render draws it, its title
+    names the tab; an unknown path needs "view" and is not-found."""
+    from callbacks import pages
+    from callbacks.router import render
+    from dashboard.core.i18n import t
+    from dashboard.core.roles import ROLES, expand
+
+    assert {p.path for p in pages.PAGES} >= {"/", "/wall", "/district", "/dispatch", "/m", "/briefings", "/login"}
+    with app.server.test_request_context("/"):
+        for page in pages.PAGES:
+            assert auth.page_permission(page.path) == page.permission
+            assert auth.page_permission(page.path + "/x") == (page.permission if page.path != "/" else "view")
+        assert auth.page_permission("/no-such-page") == "view"
+    for page in pages.PAGES:
+        if page.permission is None:
+            continue
+        for role in ROLES:
+            user = make_user(app, f"{role}-{page.path.strip('/') or 'root'}", role, "fire" if role == "liaison" else None)
+            client = app.server.test_client()
+            signed_in(client, user.username)
+            with client:
+                client.get("/api/session")
+                layout, title = render(page.path, "en", "")
+                allowed = role == "admin" or role in expand([page.permission])
+                assert (auth.page_access(page.path) == "ok") == allowed, (page.path, role)
+                if allowed:
+                    assert title == f"{t(page.title, 'en')} · {t('app_title', 'en')}", (page.path, role)
+                else:
+                    assert title.startswith(t("page_login", "en")), (page.path, role)

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 _TEXT = {
     "app_title": ("城市运行全景", "City Operations Panorama"),
+    # each page's tab title (callbacks/pages.py), followed by the app's
+    "page_panorama": ("全景", "Panorama"),
+    "page_wall": ("大屏", "Video wall"),
+    "page_district": ("区县", "District"),
+    "page_dispatch": ("联动派单", "Dispatch"),
+    "page_mobile": ("指挥", "Command"),
+    "page_briefings": ("运行简报", "Briefings"),
+    "page_login": ("登录", "Sign in"),
+    "page_not_found": ("未找到", "Not found"),
     "wall_title": ("深圳城市运行指挥中心", "Shenzhen City Operations Centre"),
     "security": ("公共安全", "Security"),
     "traffic": ("交通", "Traffic"),

@@ -12,7 +12,7 @@ from dashboard.core.config import ROOT
 def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     """Create the Dash app: read configuration, connect services, register API, pages and callbacks."""
     from callbacks import briefings as briefings_callbacks
-    from callbacks import register_all
+    from callbacks import pages, register_all
     from dashboard.web import api_briefings as briefings_api
     from dashboard.web import api
     from dashboard.web import auth
@@ -46,7 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     server.json.sort_keys = False
     services = build_services(cfg)
     server.extensions["panorama"] = services
-    auth.init_app(server)
+    auth.init_app(server, pages.permissions())
     callback_guard.init_app(app)  # after auth: Origin and CSRF first, then each callback's declared policy
     api.init_app(server)
     dispatch_api.init_app(server)

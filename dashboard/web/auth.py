@@ -1,7 +1,8 @@
 """Sign people in and decide who may do what: sessions, roles, CSRF, page access, kiosk tokens, socket tickets.
 
-The role policy lives here and only here: ``PERMISSIONS`` names what can be done and lists the
-roles that may do it, ``PAGES`` says which permission each page needs. ``admin`` passes every check.
+The role policy is ``dashboard.core.roles``: ``PERMISSIONS`` names what can be done and lists the roles that
+may do it; the page registry (``callbacks/pages.py``) says which permission each page needs and is handed to
+``init_app``. ``admin`` passes every check.
 Every state-changing request passes one guard (``_guard_writes``): a foreign Origin is refused, and a
 signed-in Dash callback must carry the session's CSRF token, which the page reads from a cookie.
 """
@@ -13,6 +14,7 @@ import hmac
 import logging
 import secrets
 from datetime import timedelta
+from typing import Sequence
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import ada_url
@@ -28,20 +30,11 @@ from dashboard.core.clock import now_ms
 from dashboard.core.roles import PERMISSIONS, ROLES, check_role, expand as _expand
 from dashboard.storage.users import MAX_USERNAME, User
 
-__all__ = ["ROLES", "PERMISSIONS", "PAGES", "User", "init_app", "require", "current_user", "check_role",
+__all__ = ["ROLES", "PERMISSIONS", "User", "init_app", "require", "current_user", "check_role",
            "page_access", "safe_next", "login_url", "secret_key", "issue_ticket", "verify_ticket"]
 
 log = logging.getLogger(__name__)
 
-# page -> the permission it needs; a prefix matches itself and everything under it. /login is public.
-PAGES: tuple[tuple[str, str], ...] = (
-    ("/wall", "view"),          # or a valid kiosk token: see page_access
-    ("/dispatch", "dispatch"),
-    ("/m", "command"),
-    ("/briefings", "view"),
-    ("/district", "view"),
-)
-PUBLIC_PAGES = ("/login",)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
 # The session's CSRF token, readable by the page's scripts: Dash's renderer sends it back as CSRF_HEADER
@@ -132,14 +125,13 @@ def _csrf_ok() -> bool:
 
 
 def page_permission(path: str) -> str | None:
-    """Return the permission a page needs, None for a public page."""
+    """Return the permission a page needs (the registry's, for the page and every path below it), None for a
+    public page; any other path needs "view" (unknown ones get not-found once signed in)."""
     path = (path or "/").rstrip("/") or "/"
-    if path in PUBLIC_PAGES:
-        return None
-    for prefix, permission in PAGES:
-        if path == prefix or path.startswith(prefix + "/"):
+    for prefix, permission in current_app.extensions["panorama_pages"]:
+        if path == prefix or (prefix != "/" and path.startswith(prefix + "/")):
             return permission
-    return "view"  # the panorama and any other page (unknown ones get not-found once signed in)
+    return "view"
 
 
 def may_watch(kiosk_token: str | None = None) -> bool:
@@ -424,8 +416,13 @@ def _csrf_cookie(response):
     return response
 
 
-def init_app(server) -> None:
-    """Bind Flask-Login and the session API to the server, guard pages and writes, trust configured proxies."""
+def init_app(server, pages: Sequence[tuple[str, str | None]]) -> None:
+    """Bind Flask-Login and the session API to the server, guard ``pages`` ((path, permission) from the page
+    registry) and writes, trust configured proxies."""
+    for _, permission in pages:
+        if permission is not None:
+            _expand([permission])  # an unknown permission fails at start, not at request time
+    server.extensions["panorama_pages"] = tuple(pages)
     cfg = server.config
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,

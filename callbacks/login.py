@@ -1,0 +1,80 @@
+"""The sign-in page: its render function and its callbacks (sign in, sign out)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from dash import Input, Output, State, clientside_callback
+
+from dashboard.web import auth
+from layouts.login import login_layout
+
+# A full navigation after signing in, so the new session cookie reaches every request of the page. The
+# server already reduced `next` to a path of this site (auth.safe_next); the browser parses it once more with
+# its own URL parser and goes only to this origin, so nothing it would rewrite can lead elsewhere.
+SIGN_IN_JS = """
+async function (nClicks, nSubmit, username, password, ctx) {
+    const T = ctx.text;
+    let next = window.location.origin + '/';
+    try {
+        const target = new URL(ctx.next || '/', window.location.origin);
+        if (target.origin === window.location.origin) { next = target.href; }
+    } catch (e) { /* not a URL: the panorama */ }
+    try {
+        const r = await fetch('/api/session', {
+            method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({username: (username || '').trim(), password: password || ''}),
+        });
+        if (r.ok) { window.location.assign(next); return T.signing_in; }
+        if (r.status === 429) { return T.too_many.replace('{s}', r.headers.get('Retry-After') || '60'); }
+        if (r.status === 401 || r.status === 400) { return T.bad_credentials; }
+        return T.failed;
+    } catch (e) {
+        return T.failed;
+    }
+}
+"""
+
+
+# Sign out everywhere, then a full navigation, so nothing of the signed-in page survives.
+SIGN_OUT_JS = """
+async function (n) {
+    if (!n) { return window.dash_clientside.no_update; }
+    const token = (document.cookie.match(/(?:^|; )panorama_csrf=([^;]*)/) || [])[1] || '';
+    try {
+        await fetch('/api/session', {method: 'DELETE', credentials: 'same-origin',
+                                     headers: {'X-CSRF-Token': decodeURIComponent(token)}});
+    } finally {
+        window.location.assign('/login');
+    }
+    return window.dash_clientside.no_update;
+}
+"""
+
+
+def _next_of(search: str | None) -> str:
+    values = parse_qs((search or "").lstrip("?")).get("next")
+    return values[0] if values else "/"
+
+
+def render(req):
+    """Return the sign-in page, which goes on to its ``next`` (a path of this site) when signed in."""
+    return login_layout(req.lang, auth.safe_next(_next_of(req.search)))
+
+
+def register_callbacks(app) -> None:
+    """Register sign-in and sign-out."""
+
+    # sign-in form -> POST /api/session -> the page it came from (the session cookie is the browser's)
+    clientside_callback(
+        SIGN_IN_JS,
+        Output("login-error", "children"),
+        Input("login-submit", "n_clicks"), Input("login-password", "n_submit"),
+        State("login-username", "value"), State("login-password", "value"), State("login-context", "data"),
+        prevent_initial_call=True,
+    )
+
+    # sign-out button -> DELETE /api/session -> the sign-in page
+    clientside_callback(SIGN_OUT_JS, Output("sign-out", "title"), Input("sign-out", "n_clicks"),
+                        prevent_initial_call=True)
