@@ -910,7 +910,7 @@ def run_stages(args, db_url: str) -> dict:
     import orjson
 
     from dashboard.storage.events import EventStore, WriteResult, event_row
-    from feeds.pipeline import Batch, Pipeline, encode_delta, now_ms
+    from feeds.pipeline import Batch, Pipeline, batch_delta, now_ms
     from feeds.schema import parse_message
 
     aliases = load_city("shenzhen").aliases
@@ -998,7 +998,7 @@ def run_stages(args, db_url: str) -> dict:
         pipeline.flush(batch, client)
         flushes.append(perf_counter() - t)
         t = perf_counter()
-        encode_delta(result, now_ms(), "Asia/Shanghai")
+        batch_delta(result, now_ms(), "Asia/Shanghai")
         deltas.append(perf_counter() - t)
     client.close()
     out["redis_flush_ms_per_1000"] = sum(flushes) * per_1000

@@ -89,7 +89,7 @@ class Pipeline:
         for domain, oldest in batch.oldest_ms.items():
             pipe.hset(LAG_KEY, domain, received - oldest)
         if result.stored or result.incidents:
-            pipe.publish(UPDATES_CHANNEL, encode_delta(result, received, self.tz))
+            pipe.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz))
         for (stream, group), ids in batch.acks.items():
             pipe.xack(stream, group, *ids)
         pipe.execute()
@@ -123,7 +123,7 @@ def _delta_event(stored) -> messages.DeltaEvent:
     return {**view, "lat": e.lat, "lon": e.lon}
 
 
-def encode_delta(result: WriteResult, at_ms: int, tz: str) -> bytes:
+def batch_delta(result: WriteResult, at_ms: int, tz: str) -> bytes:
     """Encode what a batch changed as a ``panorama:updates`` delta (dashboard.core.messages)."""
     newest = result.stored[-messages.DELTA_EVENTS:]
     return messages.encode_delta(

@@ -57,10 +57,10 @@ def test_the_gateway_drops_a_delta_of_another_version_instead_of_misreading_it()
 def test_the_ingest_pipeline_and_the_dispatch_desk_publish_the_same_incident_shape():
     from dashboard.core.city import load_city
     from dashboard.storage.events import WriteResult
-    from feeds.pipeline import encode_delta
+    from feeds.pipeline import batch_delta
 
     result = WriteResult()
     result.incidents.append(ROW)
-    ingest = orjson.loads(encode_delta(result, 9, load_city("shenzhen").timezone))
+    ingest = orjson.loads(batch_delta(result, 9, load_city("shenzhen").timezone))
     from dashboard.dispatch.desk import incident_doc
     assert ingest["incidents"] == [incident_doc(ROW, "Asia/Shanghai")]
