@@ -9,7 +9,7 @@ from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from werkzeug.exceptions import BadRequest
 
-from callbacks import district_data
+from dashboard.panorama import district as district_data
 from dashboard.storage import queries
 from dashboard.web.auth import current_user
 from dashboard.dispatch.desk import scope

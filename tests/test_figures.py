@@ -7,7 +7,7 @@ import json
 import plotly.io as pio
 import pytest
 
-from callbacks.district_data import Filter, parse_filter
+from dashboard.panorama.district import Filter, parse_filter
 from dashboard.figures import panorama as figures
 from dashboard.core.city import load_city
 from dashboard.core.channels import DOMAINS

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from dashboard.core import errors
 from dashboard.core.messages import incident_view, task_view  # noqa: F401 (d.task_view: the views live there)
 from dashboard.core.city import City
+from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
 from dashboard.storage.models import incidents, task_events, tasks
 from dashboard.core.rules import Rules
 
@@ -197,11 +198,6 @@ def list_tasks(conn: Connection, department: str | None = None, state: str | Non
         if value is not None:
             stmt = stmt.where(column == value)
     return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def held_by(department: str):
-    """Return the condition on ``incidents`` that ``department`` holds a task of the incident (a liaison's scope)."""
-    return exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department)
 
 
 def holders(conn: Connection) -> dict[int, set[str]]:

@@ -7,10 +7,10 @@ import zlib
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, insert, select, text, tuple_, update
+from sqlalchemy import bindparam, exists, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
-from dashboard.storage.models import incident_reports, incidents
+from dashboard.storage.models import incident_reports, incidents, tasks
 
 if TYPE_CHECKING:
     from dashboard.storage.events import StoredEvent
@@ -163,3 +163,7 @@ def _new(s: StoredEvent, now_ms: int) -> dict:
         "updated_ms": now_ms, "version": 1, "new_reports": 0,
     }
 
+
+def held_by(department: str):
+    """Return the condition on ``incidents`` that ``department`` holds a task of the incident (a liaison's scope)."""
+    return exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department)

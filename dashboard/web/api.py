@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
@@ -13,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from dashboard.core import errors
 from dashboard.web import auth
 from dashboard.web import health
+from dashboard.panorama import district as district_events
 from dashboard.panorama import state as live
 from dashboard.storage import queries
 from dashboard.storage.services import Services
@@ -23,6 +25,8 @@ from feeds.schema import MAX_MESSAGE_BYTES
 from feeds.pipeline import make_pipeline
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+KIND_PATTERN = re.compile(r"[a-z0-9_]{1,64}")  # SPEC section 3
+MAX_STREET_CHARS = 128  # SPEC section 3
 
 
 class ApiError(Exception):
@@ -121,6 +125,66 @@ def get_district_summary(code: str):
     with svc.engine.connect() as conn:
         return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock(),
                                                 svc.config["PANORAMA_TZ"]))
+
+
+@bp.get("/districts/<code>/events")
+@auth.require("view")
+def get_district_events(code: str):
+    """A page of the district's events in the window: filters, title search, a sort, cursor paging."""
+    svc = services()
+    district = svc.city.resolve(code)
+    if district is None:
+        raise ApiError(404, "unknown_district", f"no district {code!r} in {svc.city.name_en}")
+    start, end = queries.window_bounds(svc.clock(), _window_arg())
+    query = district_events.EventQuery(district.code, start, end, **_event_filters())
+    with svc.engine.connect() as conn:
+        try:
+            rows, cursor = district_events.event_rows(conn, query, svc.config["PANORAMA_TZ"])
+        except ValueError as err:  # a cursor this API did not give (or of another sort)
+            raise ApiError(400, "bad_cursor", str(err)) from None
+    return jsonify({"events": rows, "next_cursor": cursor})
+
+
+def _event_filters() -> dict:
+    """Read and check the events API's query string (SPEC section 6): 400 with the parameter's name."""
+    args = request.args
+    out: dict = {}
+    q = args.get("q", "").strip()
+    if len(q) > district_events.MAX_QUERY_CHARS:
+        raise ApiError(400, "bad_q", f"q is at most {district_events.MAX_QUERY_CHARS} characters")
+    out["q"] = q or None
+    domain = args.get("domain") or None
+    if domain is not None and domain not in DOMAINS:
+        raise ApiError(400, "unknown_domain", f"domain must be one of {', '.join(DOMAINS)}")
+    out["domain"] = domain
+    kind = args.get("kind") or None
+    if kind is not None and not KIND_PATTERN.fullmatch(kind):
+        raise ApiError(400, "bad_kind", "kind is [a-z0-9_]{1,64}")
+    out["kind"] = kind
+    street = args.get("street") or None
+    if street is not None and len(street) > MAX_STREET_CHARS:
+        raise ApiError(400, "bad_street", f"street is at most {MAX_STREET_CHARS} characters")
+    out["street"] = street
+    out["severity_min"] = _int_arg("severity_min", 1, 4, None)
+    out["limit"] = _int_arg("limit", 1, district_events.MAX_PAGE_ROWS, 50)
+    sort = args.get("sort") or "-ts"
+    if sort not in district_events.EVENT_SORTS:
+        raise ApiError(400, "bad_sort", f"sort must be one of {', '.join(district_events.EVENT_SORTS)}")
+    out["sort"] = sort
+    cursor = args.get("cursor") or None
+    if cursor is not None and len(cursor) > 512:
+        raise ApiError(400, "bad_cursor", "cursor is not one this API gave")
+    out["cursor"] = cursor
+    return out
+
+
+def _int_arg(name: str, low: int, high: int, default: int | None) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and low <= int(raw) <= high):
+        raise ApiError(400, f"bad_{name}", f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
 
 
 @bp.post("/events")

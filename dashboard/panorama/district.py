@@ -1,4 +1,4 @@
-"""Read one district for its drill-down: counts, open incidents and pages of its events.
+"""Read one district for its drill-down: counts, open incidents and pages of its events (the page and the API).
 
 Pages of events come from ``events`` through its (district, ts_ms) index with LIMIT/OFFSET; how many
 there are comes from the per-minute rollups, never from ``count(*)`` over the events themselves.
@@ -6,20 +6,23 @@ there are comes from the per-minute rollups, never from ``count(*)`` over the ev
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import false, func, select
+import orjson
+from sqlalchemy import false, func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from dashboard.panorama import state as live
 from dashboard.storage import queries
 from dashboard.core.i18n import kind_labels, t
-from dashboard.dispatch.board import held_by
-from dashboard.storage.incidents import OPEN_STATUSES
+from dashboard.storage.incidents import OPEN_STATUSES, held_by
 from dashboard.storage.models import district_minutes, events, incidents, rollups
 from dashboard.core.channels import DOMAINS
+from dashboard.core.clock import iso
 from dashboard.core.messages import event_view
 
 INCIDENT_ROWS = 20
@@ -226,3 +229,87 @@ def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: st
         "incidents_open": open_incident_count(conn, district.code, department),
         "now_ms": now_ms,
     }
+
+
+# --- the events API: GET /api/districts/<code>/events (SPEC section 6) ---------------------------------
+
+MAX_QUERY_CHARS = 200  # a title search as long as a title
+EVENT_SORTS = ("-ts", "ts", "-severity", "title")
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """One request for a page of a district's events in [start, end): filters, a sort and where to go on."""
+
+    district: str
+    start: int
+    end: int
+    q: str | None = None  # searched in titles
+    domain: str | None = None
+    kind: str | None = None
+    street: str | None = None
+    severity_min: int | None = None
+    sort: str = "-ts"
+    limit: int = 50
+    cursor: str | None = None
+
+
+def _sort_keys(sort: str) -> tuple[list, bool]:
+    """Return the key columns of ``sort`` (ending with the unique ``seq``) and whether they run descending."""
+    e = events.c
+    title = func.coalesce(e.title, "")
+    return {"-ts": ([e.ts_ms, e.seq], True), "ts": ([e.ts_ms, e.seq], False),
+            "-severity": ([e.severity, e.ts_ms, e.seq], True), "title": ([title, e.seq], False)}[sort]
+
+
+def encode_cursor(sort: str, key: tuple) -> str:
+    """Return the opaque cursor that continues after the row whose sort key is ``key``."""
+    return base64.urlsafe_b64encode(orjson.dumps([sort, *key])).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple:
+    """Return the sort key a cursor continues after; ValueError when it is not one of ``sort``'s cursors."""
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise ValueError("cursor is not one this API gave") from None
+    kinds = {"-ts": (int, int), "ts": (int, int), "-severity": (int, int, int), "title": (str, int)}[sort]
+    if (not isinstance(raw, list) or len(raw) != len(kinds) + 1 or raw[0] != sort
+            or not all(type(v) is k for v, k in zip(raw[1:], kinds))):
+        raise ValueError(f"cursor is not one of sort {sort!r}")
+    return tuple(raw[1:])
+
+
+def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict], str | None]:
+    """Return one page of a district's events (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``) and the
+    cursor of the next page (None at the end): keyset paging on the sort's key, never an OFFSET scan."""
+    e = events.c
+    keys, descending = _sort_keys(query.sort)
+    stmt = (select(e.seq, e.domain, e.event_id, e.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value,
+                   e.unit, e.lat, e.lon, e.detail, e.source)
+            .where(e.district == query.district, e.ts_ms >= query.start, e.ts_ms < query.end)
+            .order_by(*[k.desc() if descending else k.asc() for k in keys])
+            .limit(query.limit + 1))
+    if query.cursor is not None:
+        after = decode_cursor(query.sort, query.cursor)
+        stmt = stmt.where(tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after))
+    if query.q:
+        stmt = stmt.where(_like(e.title, query.q))
+    for column, value in (("domain", query.domain), ("kind", query.kind), ("street", query.street)):
+        if value is not None:
+            stmt = stmt.where(e[column] == value)
+    if query.severity_min is not None:
+        stmt = stmt.where(e.severity >= query.severity_min)
+    rows = conn.execute(stmt).mappings().all()
+    page = rows[:query.limit]
+    out = [{"id": r["event_id"], "ts": iso(r["ts_ms"], tz), "kind": r["kind"], "district": r["district"],
+            "severity": r["severity"], "domain": r["domain"], "street": r["street"], "lat": r["lat"],
+            "lon": r["lon"], "value": r["value"], "unit": r["unit"], "title": r["title"], "detail": r["detail"],
+            "source": r["source"]} for r in page]
+    if len(rows) <= query.limit:
+        return out, None
+    last = page[-1]
+    key = {"-ts": (last["ts_ms"], last["seq"]), "ts": (last["ts_ms"], last["seq"]),
+           "-severity": (last["severity"], last["ts_ms"], last["seq"]),
+           "title": (last["title"] or "", last["seq"])}[query.sort]
+    return out, encode_cursor(query.sort, key)
