@@ -109,8 +109,14 @@ def _live_touches(live: dict | None, incident_id) -> bool:
 
 
 def register_callbacks(app) -> None:
-    """Register the /dispatch page's callbacks."""
+    """Register the /dispatch page's callbacks: the board, the selected incident's detail, the actions."""
+    _register_board(app)
+    _register_detail(app)
+    _register_actions(app)
 
+
+def _register_board(app) -> None:
+    """The queue and the task board: filter, refresh (live, polled, after a write), selection, countdowns."""
     # ?department= in the address -> board filter and its note (a liaison's stays their own)
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-department", "data"), Output("board-filter", "children"),
@@ -167,6 +173,16 @@ def register_callbacks(app) -> None:
         clicked = _clicked()
         return parse(IncidentButton, clicked).index if clicked else no_update
 
+    # connection mode -> the fallback poll runs only while the gateway connection is not live
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchPoll"),
+                            Output("dispatch-poll", "disabled"), Input("live-conn", "data"))
+
+    # every second -> countdown texts (in the browser)
+    app.clientside_callback(TICK_JS, Output("dispatch-tick-out", "data"), Input("dispatch-tick", "n_intervals"))
+
+
+def _register_detail(app) -> None:
+    """The selected incident: its detail and map, and the escalations notice."""
     # selected incident, live frame about it, fallback poll, a write -> detail, map, which buttons apply
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-detail", "children"), Output("dispatch-open", "disabled"),
@@ -239,6 +255,9 @@ def register_callbacks(app) -> None:
                                 title=titles[e["incident_id"]]),
                         className="escalation") for e in reversed(items)]
 
+
+def _register_actions(app) -> None:
+    """What an officer or a liaison does: dispatch (the dialog), move a task, close an incident."""
     # open / cancel / send -> the dialog, its suggested departments, the dispatch itself
     @allow(app, "officer")  # as POST /api/incidents/<id>/dispatch
     @app.callback(Output("dispatch-dialog", "hidden"), Output("dispatch-departments", "value"),
@@ -314,13 +333,6 @@ def register_callbacks(app) -> None:
         except d.DispatchError as err:
             return str(err), (bump or 0) + 1
         return view.tx("closed_ok", lang), (bump or 0) + 1
-
-    # connection mode -> the fallback poll runs only while the gateway connection is not live
-    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchPoll"),
-                            Output("dispatch-poll", "disabled"), Input("live-conn", "data"))
-
-    # every second -> countdown texts (in the browser)
-    app.clientside_callback(TICK_JS, Output("dispatch-tick-out", "data"), Input("dispatch-tick", "n_intervals"))
 
 
 def render(req):
