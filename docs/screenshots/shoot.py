@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from dashboard.dispatch import commander, desk
-from dashboard import dispatch as d
+from dashboard.dispatch import board as d
 from dashboard.briefings.generate import generate_now
 from dashboard.briefings.render import find_browser
-from dashboard.city import load_city
+from dashboard.core.city import load_city
 from feeds.pipeline import Batch, now_ms
 from feeds.simulate import Simulator
 from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
