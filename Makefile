@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test faults bench services clean
+.PHONY: run test js faults bench services clean
 
 $(VENV)/.run: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,15 @@ $(VENV)/.dev: $(VENV)/.run requirements-dev.txt
 run: $(VENV)/.run          ## install and run the embedded default on http://127.0.0.1:8050
 	$(PY) app.py
 
-services:                   ## make sure Redis, PostgreSQL and Chromium are there and running
+services:                   ## make sure Redis, PostgreSQL, Chromium and Node are there (and the servers running)
 	bash tests/services.sh
 
-test: $(VENV)/.dev services ## install and run the whole test suite (fault suite included) against real Redis and PostgreSQL
+js:                         ## lint the browser JavaScript (assets/) and run its unit tests under Node (tests/js)
+	npm ci --no-audit --no-fund
+	npm run lint
+	npm test
+
+test: $(VENV)/.dev services js ## install and run the whole test suite (fault suite included) against real Redis and PostgreSQL
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 faults: $(VENV)/.dev services ## the fault suite alone: kills and restarts real Redis, PostgreSQL, ingest, gateway, app

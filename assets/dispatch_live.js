@@ -3,9 +3,9 @@
  * reconnect anything may have changed), are gathered here and written to the `dispatch-live` store at most
  * once per COALESCE_MS; the server then re-reads the queue, the board and the open incident.
  * The page's own poll runs only while the connection is not live (`panorama.dispatchPoll`). */
-(function () {
+(function (root) {
     'use strict';
-    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const COALESCE_MS = 300;  // ingest can carry incidents in every frame: one server round trip per this, at most
     const ESCALATIONS_KEPT = 20;
@@ -63,4 +63,9 @@
     ns.dispatchPoll = function (conn) {
         return Boolean(conn && conn.mode === 'live');
     };
-})();
+
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
+        module.exports = {dispatchFrame: ns.dispatchFrame, dispatchPoll: ns.dispatchPoll, flush: flush, acc: acc,
+            COALESCE_MS: COALESCE_MS, ESCALATIONS_KEPT: ESCALATIONS_KEPT};
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

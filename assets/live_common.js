@@ -1,8 +1,15 @@
 /* Helpers shared by the live pages' clientside callbacks: formatting, labels, component builders.
- * Pure functions only; the pages' state lives in dcc.Store components, never here. */
-(function () {
+ * Pure functions only; the pages' state lives in dcc.Store components, never here.
+ *
+ * Every file in assets/ has the same shape. Dash loads them as plain <script>s, in alphabetical order, without a
+ * bundler: each is a function called with the page's `window` (Node's `globalThis` under tests/js) that registers
+ * its functions on `window.dash_clientside` (`.panorama` for the callbacks, `.panoramaUtil`, `.panoramaFrames`,
+ * ... for helpers) and, when loaded by Node (`module` exists), exports the same functions. A file finds another
+ * file's functions on `dash_clientside` when it is called, never when it is loaded: live_conn.js loads before
+ * live_figures.js, live_frames.js and live_render.js. */
+(function (root) {
     'use strict';
-    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const dc = (root.dash_clientside = root.dash_clientside || {});
     const formats = new Map();  // Intl formatters are costly to build; one per (locale, zone, style)
 
     function formatter(locale, tz, options) {
@@ -93,4 +100,7 @@
     };
 
     dc.panoramaUtil = U;
-})();
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js) require the file
+        module.exports = U;
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

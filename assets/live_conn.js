@@ -1,13 +1,12 @@
 /* Live pages: connect to the websocket gateway, fall back to polling, take in frames, show status.
  *
- * Protocol (dashboard/gateway.py): on every (re)connect a {"type":"snapshot","seq","state"}; then
- * {"type":"delta","seq","state"?,"events"?,"incidents"?}, {"type":"heartbeat","at"} every 5 s and
- * {"type":"status","bus":"up"|"down"}. dash-extensions' WebSocket does not reconnect by itself: it
+ * Protocol (dashboard/gateway.py; the frames are documented in live_frames.js): on every (re)connect a
+ * snapshot, then deltas, a heartbeat every 5 s and the bus's status. dash-extensions' WebSocket does not reconnect by itself: it
  * (re)connects whenever its `url` changes, and closes when `url` becomes null, which is how the
  * `connection` callback below drives it, with exponential backoff and jitter. */
-(function () {
+(function (root) {
     'use strict';
-    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const OPEN = 1;
     const CLOSED = 3;
@@ -19,8 +18,8 @@
         if (config.ws_url) {
             return config.ws_url;
         }
-        const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-        return scheme + '://' + window.location.hostname + ':' + config.ws_port + '/';
+        const scheme = root.location.protocol === 'https:' ? 'wss' : 'ws';
+        return scheme + '://' + root.location.hostname + ':' + config.ws_port + '/';
     }
 
     function backoff(attempt) {
@@ -121,7 +120,7 @@
     function connectSocket(url, failed) {
         let ws;
         try {
-            ws = new window.WebSocket(url);
+            ws = new root.WebSocket(url);
         } catch (err) {
             setTimeout(failed, 0);
             return;
@@ -157,7 +156,7 @@
         const now = Date.now();
         const c = Object.assign({mode: 'connecting', attempt: 0, ever_open: false, socket: false}, conn || {});
         const before = JSON.stringify(c);
-        let url = nu;
+        const url = nu;  // the page opens its own socket (openSocket): the component's url stays unset
         let retryOff = nu;
         let retryMs = nu;
 
@@ -223,7 +222,7 @@
      *  that array on every change: on a page that runs for days that is memory and time without bound.
      *  These pages offer no undo, so the list is emptied in place (the next change copies the empty one). */
     function forgetHistory() {
-        const h = window.store && window.store.getState && window.store.getState().history;
+        const h = root.store && root.store.getState && root.store.getState().history;
         if (h && h.past && h.past.length) {
             h.past.length = 0;
         }
@@ -286,7 +285,7 @@
         }
         // a frame due after FLUSH_MS normally flushes first (flushAfterPaint); this catches a burst's last one
         const wait = soon ? 0 : Math.max(0, live.lastFlush + FLUSH_MS + FRAME_SLACK_MS - Date.now());
-        live.timer = setTimeout(() => window.requestAnimationFrame ? requestAnimationFrame(flush) : flush(), wait);
+        live.timer = setTimeout(() => (root.requestAnimationFrame ? root.requestAnimationFrame(flush) : flush()), wait);
     }
 
     /* The stores' renderers (map, trend, tiles) are the page's long tasks. Started right after a frame is drawn
@@ -298,8 +297,8 @@
         }
         live.timer = PENDING;
         const later = () => setTimeout(flush, 0);  // from an animation frame: after that frame's paint
-        if (window.requestAnimationFrame) {
-            requestAnimationFrame(later);
+        if (root.requestAnimationFrame) {
+            root.requestAnimationFrame(later);
         } else {
             later();
         }
@@ -310,11 +309,9 @@
         if (live.s === null) {
             return;  // the page's first render has not run yet; the snapshot after it will come
         }
-        let msg;
-        try {
-            msg = JSON.parse(data);
-        } catch (err) {
-            return;
+        const msg = dc.panoramaFrames.readFrame(data);  // (live_frames.js loads after this file: looked up here)
+        if (msg === null) {
+            return;  // not a frame, or one of another version
         }
         const next = applyFrame(live.s, msg, Date.now());
         if (next !== null) {
@@ -344,8 +341,8 @@
             live.s = Object.assign({}, s0, {frame_at: now, feeds_at: now});
             live.config = config;
             // the ticker may not be in the document yet on the page's very first render
-            if (!drawTicker() && window.requestAnimationFrame) {
-                requestAnimationFrame(drawTicker);
+            if (!drawTicker() && root.requestAnimationFrame) {
+                root.requestAnimationFrame(drawTicker);
             }
             live.written = {};
             live.metaKey = null;
@@ -421,4 +418,11 @@
         }
         return dc.panoramaUtil.clock(Date.now(), config.tz, config.lang);
     };
-})();
+
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
+        module.exports = {socketUrl: socketUrl, backoff: backoff, mergeEvents: mergeEvents, applyFrame: applyFrame,
+            takeFrame: takeFrame, flush: flush, connection: ns.connection, intake: ns.intake, status: ns.status,
+            clock: ns.clock, live: live, sock: sock, WATCHDOG_MS: WATCHDOG_MS, MAX_BACKOFF_MS: MAX_BACKOFF_MS,
+            EVENT_CAP: EVENT_CAP, FLUSH_MS: FLUSH_MS};
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

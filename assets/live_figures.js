@@ -1,9 +1,9 @@
 /* Live pages: patch the map and the trend (dash_clientside.Patch), never rebuild them.
  * Figure structure comes from dashboard/figures.py: map data[0] = districts (border arrays mark the
  * spotlight), layout.annotations[i] = label of district i; trend data[i] = domain i. */
-(function () {
+(function (root) {
     'use strict';
-    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const TILE_PX = 512;  // keep in step with dashboard/figures.py
     const MAP_PAD = 0.04;
@@ -19,7 +19,7 @@
 
     /** Type scale of the page: the wall is designed at 1920 px wide and grows with the screen. */
     function scale(config) {
-        return config.page === 'wall' ? Math.max(0.6, Math.min(4, window.innerWidth / 1920)) : 1;
+        return config.page === 'wall' ? Math.max(0.6, Math.min(4, root.innerWidth / 1920)) : 1;
     }
 
     function mx(lon) {
@@ -184,4 +184,10 @@
         }
         return p.build();
     };
-})();
+
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
+        module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, project: project,
+            pruneMapListeners: pruneMapListeners, MAP_ERROR_EVENTS: MAP_ERROR_EVENTS, cityMap: ns.cityMap,
+            trend: ns.trend, last: last};
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

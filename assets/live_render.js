@@ -1,8 +1,8 @@
 /* Live pages: render the stored live state into tiles and lists (figures: live_figures.js), and draw the
  * event ticker. Lists are rebuilt from capped data with stable keys, so the DOM stays the same size for days. */
-(function () {
+(function (root) {
     'use strict';
-    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const TOP_N = 5;
 
@@ -236,4 +236,10 @@
         }
         return '/district/' + encodeURIComponent(point.location);
     };
-})();
+
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
+        module.exports = {deltaOf: deltaOf, rowSig: rowSig, drawTicker: drawTicker, TICKER_ROWS: TICKER_ROWS,
+            kpis: ns.kpis, feeds: ns.feeds, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
+            spotlight: ns.spotlight, drillDown: ns.drillDown, last: last};
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

@@ -3,9 +3,9 @@
  * The socket is live_conn.js's, which hands every frame to `panorama.dispatchFrame` (dispatch_live.js, the
  * /dispatch page's). That hook is wrapped here, not replaced: Dash loads assets in alphabetical order, so
  * dispatch_live.js has set it by now, and each page's half ignores frames on the other pages. */
-(function () {
+(function (root) {
     'use strict';
-    const dc = (window.dash_clientside = window.dash_clientside || {});
+    const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const BUMP_MS = 300;  // frames of one burst cause one refresh
     let timer = null;
@@ -63,4 +63,9 @@
             return parts.join(' · ');
         },
     };
-})();
+
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
+        module.exports = {status: dc.panoramaMobile.status, mobileFrame: mobileFrame, dispatchFrame: ns.dispatchFrame,
+            BUMP_MS: BUMP_MS};
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

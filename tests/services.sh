@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure what the tests talk to is installed and running: Redis, PostgreSQL, Chromium + ChromeDriver.
+# Make sure what the tests talk to is installed and running: Redis, PostgreSQL, Chromium + ChromeDriver,
+# and Node + npm for the browser JavaScript's lint and unit tests (tests/js).
 # Idempotent: does nothing when all is there (the usual case on a developer machine).
 set -euo pipefail
 
@@ -8,12 +9,16 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# Debian's Node, only when there is none (a developer's own Node, with its npm, is kept).
+command -v node >/dev/null || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "services: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+command -v node >/dev/null
+command -v npm >/dev/null
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   echo "services: starting Redis on 127.0.0.1:6379"

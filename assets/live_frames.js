@@ -1,0 +1,150 @@
+/* The websocket gateway's frames, as the browser reads them. The one definition is dashboard/core/messages.py
+ * (snapshot_frame, delta_frame, heartbeat_frame, status_frame, EventView, IncidentView, TaskView); the shapes
+ * below document the same, and `readFrame` is where every page parses a frame (live_conn.js's socket; it hands
+ * the parsed frame on to dispatch_live.js and mobile.js).
+ *
+ * Every frame carries `v` (messages.VERSION, 1) and `type`. A change to a shape that old pages would misread
+ * bumps the version: a page drops (and logs once) a frame of another version instead of misreading it; a frame
+ * without `v` is version 1 (what the gateway sent before the field existed). */
+
+/**
+ * An event as screens show it (messages.EventView / EVENT_FIELDS).
+ * @typedef {Object} EventView
+ * @property {string} id
+ * @property {string} domain      one of config.domains
+ * @property {string} kind
+ * @property {string} district    district code
+ * @property {?string} street
+ * @property {number} severity    1..4
+ * @property {?string} title
+ * @property {number} ts          epoch ms
+ * @property {?number} value
+ * @property {?string} unit
+ */
+
+/**
+ * An incident as the API shows it (messages.IncidentView).
+ * @typedef {Object} IncidentView
+ * @property {number} id
+ * @property {string} kind
+ * @property {string} district
+ * @property {number} severity
+ * @property {string} status
+ * @property {number} reports
+ * @property {string} opened_at   RFC 3339 with the city's offset
+ * @property {string} title
+ * @property {string} [domain]
+ */
+
+/**
+ * A dispatch task as the API shows it (messages.TaskView).
+ * @typedef {Object} TaskView
+ * @property {number} id
+ * @property {number} incident_id
+ * @property {string} department
+ * @property {string} state
+ * @property {number} version
+ * @property {string} ack_due      RFC 3339
+ * @property {string} resolve_due  RFC 3339
+ * @property {boolean} escalated
+ * @property {('acknowledge'|'resolve')} [overdue]  in `escalations` only
+ */
+
+/**
+ * The live state a screen shows (dashboard/panorama/state.py build_state); a delta's `state` carries only the
+ * parts that changed.
+ * @typedef {Object} LiveState
+ * @property {number} generated_at   epoch ms
+ * @property {Object<string, {start: number, end: number, minutes: number, totals: Object<string, number>,
+ *     previous: Object<string, number>, districts: Object<string, {counts: Object<string, number>, risk: number}>}>} windows
+ *     by window name ('1h', ...)
+ * @property {{start: number, step_ms: number, series: Object<string, number[]>}} trend
+ * @property {Object<string, {last_event_age_s: ?number, rate_per_min: number, stale: boolean}>} feeds  by domain
+ * @property {EventView[]} events    newest first, at most messages.TICKER_EVENTS
+ */
+
+/**
+ * The first frame after every (re)connect: the whole live state as of `seq` (messages.snapshot_frame).
+ * @typedef {Object} SnapshotFrame
+ * @property {number} v           1
+ * @property {'snapshot'} type
+ * @property {number} seq
+ * @property {LiveState} state
+ */
+
+/**
+ * What changed since the previous frame; only the parts that changed are present (messages.delta_frame).
+ * A wall (kiosk token) is never sent incidents, tasks or escalations.
+ * @typedef {Object} DeltaFrame
+ * @property {number} v           1
+ * @property {'delta'} type
+ * @property {number} seq         increasing; a page ignores a delta whose seq it has applied
+ * @property {Partial<LiveState>} [state]  the parts of the live state that changed
+ * @property {EventView[]} [events]          newest first
+ * @property {IncidentView[]} [incidents]
+ * @property {TaskView[]} [tasks]
+ * @property {TaskView[]} [escalations]
+ */
+
+/**
+ * Sent every 5 s: lets a page tell a silently dead connection (messages.heartbeat_frame).
+ * @typedef {Object} HeartbeatFrame
+ * @property {number} v           1
+ * @property {'heartbeat'} type
+ * @property {number} at          epoch ms
+ */
+
+/**
+ * Whether live updates flow: the gateway's link to the bus (messages.status_frame).
+ * @typedef {Object} StatusFrame
+ * @property {number} v           1
+ * @property {'status'} type
+ * @property {('up'|'down')} bus
+ */
+
+/** @typedef {SnapshotFrame|DeltaFrame|HeartbeatFrame|StatusFrame} Frame */
+
+(function (root) {
+    'use strict';
+    const dc = (root.dash_clientside = root.dash_clientside || {});
+    const VERSION = 1;  // messages.VERSION
+    const EVENT_FIELDS = ['id', 'domain', 'kind', 'district', 'street', 'severity', 'title', 'ts', 'value', 'unit'];
+    let warned = false;  // a page can get ten frames a second: one warning tells enough
+
+    function drop(why) {
+        if (!warned) {
+            warned = true;
+            console.warn('panorama: dropped a gateway frame (' + why + '); further drops are not logged');
+        }
+        return null;
+    }
+
+    /**
+     * One websocket message's text -> the frame, or null for a frame this page does not read: not JSON, not an
+     * object, or of another version than VERSION (a frame without `v` is version 1).
+     * @param {string} text
+     * @returns {?Frame}
+     */
+    function readFrame(text) {
+        let msg;
+        try {
+            msg = JSON.parse(text);
+        } catch {
+            return drop('not JSON');
+        }
+        if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
+            return drop('not an object');
+        }
+        const v = msg.v === undefined ? 1 : msg.v;
+        if (v !== VERSION) {
+            return drop('version ' + JSON.stringify(v) + '; this page reads ' + VERSION);
+        }
+        return msg;
+    }
+
+    const api = {VERSION: VERSION, EVENT_FIELDS: EVENT_FIELDS, readFrame: readFrame};
+    dc.panoramaFrames = api;
+    if (typeof module !== 'undefined' && module.exports) {
+        module.exports = api;
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

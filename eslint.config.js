@@ -1,0 +1,32 @@
+// Lint of the browser JavaScript (assets/, plain scripts loaded by Dash) and of its Node tests (tests/js).
+const js = require('@eslint/js');
+const globals = require('globals');
+
+module.exports = [
+    js.configs.recommended,
+    {
+        files: ['assets/**/*.js'],
+        languageOptions: {
+            ecmaVersion: 2022,
+            sourceType: 'script',
+            // `module` only for the guarded `module.exports` that lets Node's tests load the files
+            globals: {...globals.browser, module: 'readonly'},
+        },
+    },
+    {
+        files: ['tests/js/**/*.js', 'eslint.config.js'],
+        languageOptions: {
+            ecmaVersion: 2022,
+            sourceType: 'commonjs',
+            globals: {...globals.node},
+        },
+    },
+    {
+        rules: {
+            'no-unused-vars': ['error', {args: 'after-used', argsIgnorePattern: '^_', caughtErrors: 'none'}],
+            eqeqeq: ['error', 'always'],
+            'no-var': 'error',
+            'prefer-const': 'error',
+        },
+    },
+];

@@ -1,0 +1,91 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {FakeElement, fakeDocument, load, stub} = require('./helpers');
+
+function dispatchPage(t, {onPage = true} = {}) {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 1_000_000});
+    const h = load('dispatch_live');
+    const doc = fakeDocument(onPage ? {'dispatch-page': new FakeElement('div')} : {});
+    stub(t, 'document', doc);
+    h.D = h.mods.dispatch_live;
+    h.doc = doc;
+    return h;
+}
+
+const task = (id, incident) => ({id: id, incident_id: incident, state: 'open'});
+
+test('dispatchPoll: the page polls only while the socket is not live', (t) => {
+    const {D} = dispatchPage(t);
+    assert.equal(D.dispatchPoll({mode: 'live'}), true);
+    assert.equal(D.dispatchPoll({mode: 'polling'}), false);
+    assert.equal(D.dispatchPoll(null), false);
+});
+
+test('frames of one burst are one write of every incident they touched', (t) => {
+    const h = dispatchPage(t);
+    h.D.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 1}, {id: 2}]});
+    h.D.dispatchFrame({type: 'delta', seq: 2, tasks: [task(10, 2), task(11, 3)]});
+    assert.deepEqual(h.calls, [], 'written from a timer, not per frame');
+    t.mock.timers.tick(1);  // nothing written lately: at once
+    assert.deepEqual(h.calls, [['dispatch-live', {data: {n: 1, snapshot: false, incidents: [1, 2, 3], escalations: []}}]]);
+});
+
+test('a delta without dispatch parts, a heartbeat or a status is not a change', (t) => {
+    const h = dispatchPage(t);
+    h.D.dispatchFrame({type: 'delta', seq: 1, state: {feeds: {}}, events: [{id: 'e'}], incidents: []});
+    h.D.dispatchFrame({type: 'heartbeat', at: 1});
+    h.D.dispatchFrame({type: 'status', bus: 'down'});
+    h.D.dispatchFrame(null);
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(h.calls, []);
+    assert.equal(h.D.acc.timer, null);
+});
+
+test('a snapshot asks the page to re-read everything', (t) => {
+    const h = dispatchPage(t);
+    h.D.dispatchFrame({type: 'snapshot', seq: 1, state: {}});
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.deepEqual(h.calls.map(([, p]) => [p.data.snapshot, p.data.incidents]), [[true, []]]);
+});
+
+test('escalations are passed on once, the newest ESCALATIONS_KEPT of them', (t) => {
+    const h = dispatchPage(t);
+    const escalations = Array.from({length: h.D.ESCALATIONS_KEPT + 5}, (_, i) => task(i, 100 + (i % 2)));
+    h.D.dispatchFrame({type: 'delta', seq: 1, escalations: escalations});
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    const first = h.calls[0][1].data;
+    assert.deepEqual(first.incidents, [100, 101]);
+    assert.equal(first.escalations.length, h.D.ESCALATIONS_KEPT);
+    assert.equal(first.escalations[0].id, 5);
+    h.D.dispatchFrame({type: 'delta', seq: 2, incidents: [{id: 7}]});
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.deepEqual(h.calls[1][1].data, {n: 2, snapshot: false, incidents: [7], escalations: []});
+});
+
+test('writes are at least COALESCE_MS apart', (t) => {
+    const h = dispatchPage(t);
+    h.D.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 1}]});
+    t.mock.timers.tick(1);
+    assert.equal(h.calls.length, 1);
+    const first = Date.now();
+    t.mock.timers.tick(100);
+    h.D.dispatchFrame({type: 'delta', seq: 2, incidents: [{id: 2}]});
+    t.mock.timers.tick(h.D.COALESCE_MS - 101);
+    assert.equal(h.calls.length, 1);
+    t.mock.timers.tick(1);
+    assert.equal(h.calls.length, 2);
+    assert.equal(Date.now() - first, h.D.COALESCE_MS);
+});
+
+test('frames on another page are ignored, and a write is dropped once the user left', (t) => {
+    const h = dispatchPage(t, {onPage: false});
+    h.D.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 1}]});
+    assert.equal(h.D.acc.timer, null);
+    h.doc.byId['dispatch-page'] = new FakeElement('div');
+    h.D.dispatchFrame({type: 'delta', seq: 2, incidents: [{id: 2}]});
+    delete h.doc.byId['dispatch-page'];
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.deepEqual(h.calls, []);
+    assert.equal(h.D.acc.incidents.size, 0, 'what was gathered is let go');
+});

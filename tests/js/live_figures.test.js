@@ -1,0 +1,169 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {FakeElement, NO_UPDATE, fakeDocument, load, patched, stub} = require('./helpers');
+
+const CONFIG = {
+    page: 'panorama', tz: 'UTC', domains: ['traffic', 'security'], codes: ['A', 'B'], figure_ms: 0,
+    districts: {A: {short: 'Aa', lon: 114.0, lat: 22.5}, B: {short: 'Bb', lon: 114.1, lat: 22.6}},
+    labels: {m_risk: 'Risk', m_all: 'All', traffic: 'Traffic', security: 'Security'},
+    scales: {risk: 'reds', counts: 'blues'},
+    outline: {accent: 'gold', line: 'grey', highlight: 4, width: 1},
+};
+const STORE = {state: {windows: {'1h': {districts: {A: {risk: 10.4, counts: {traffic: 2, security: 1}},
+    B: {risk: 60.6, counts: {traffic: 5}}}}}}};
+
+function figures(t, {width = 800, height = 600, queries = {}} = {}) {
+    const h = load('live_common', 'live_figures');
+    const map = new FakeElement('div');
+    map.clientWidth = width;
+    map.clientHeight = height;
+    stub(t, 'document', fakeDocument({'city-map': map}, queries));
+    h.F = h.mods.live_figures;
+    return h;
+}
+
+const close = (a, b, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, a + ' != ' + b);
+
+test('web mercator: the world spans 0..1, the equator is the middle', (t) => {
+    const {F} = figures(t);
+    close(F.mx(-180), 0);
+    close(F.mx(180), 1);
+    close(F.mx(0), 0.5);
+    close(F.my(0), 0.5);
+    assert.ok(F.my(60) < F.my(0) && F.my(-60) > F.my(0), 'north is up (smaller y)');
+});
+
+test('fitView centres the box and fits it inside the padded map; project is its inverse view', (t) => {
+    const {F} = figures(t);
+    const box = [113.8, 22.4, 114.6, 22.9];
+    const view = F.fitView(box, 1000, 500);
+    const [cx, cy] = F.project(view.center.lon, view.center.lat, view, 1000, 500);
+    close(cx, 0.5);
+    close(cy, 0.5);
+    const [x0, y0] = F.project(box[0], box[1], view, 1000, 500);
+    const [x1, y1] = F.project(box[2], box[3], view, 1000, 500);
+    assert.ok(x0 >= 0.04 - 1e-9 && x1 <= 0.96 + 1e-9 && y0 >= 0.04 - 1e-9 && y1 <= 0.96 + 1e-9, [x0, y0, x1, y1]);
+    // the tighter side touches the padding
+    assert.ok(Math.abs(x0 - 0.04) < 1e-6 || Math.abs(y0 - 0.04) < 1e-6, [x0, y0]);
+    assert.ok(F.fitView(box, 2000, 1000).zoom > view.zoom, 'a bigger map zooms in');
+});
+
+test('scale: the wall grows with the screen from 1920 px, clamped; other pages stay at 1', (t) => {
+    const {F} = figures(t);
+    stub(t, 'innerWidth', 3840);
+    assert.equal(F.scale({page: 'wall'}), 2);
+    globalThis.innerWidth = 100;
+    assert.equal(F.scale({page: 'wall'}), 0.6);
+    globalThis.innerWidth = 100_000;
+    assert.equal(F.scale({page: 'wall'}), 4);
+    assert.equal(F.scale({page: 'panorama'}), 1);
+});
+
+test('tooSoon follows config.figure_ms', (t) => {
+    const {F} = figures(t);
+    const now = Date.now();
+    assert.equal(F.tooSoon(now, {figure_ms: 5000}), true);
+    assert.equal(F.tooSoon(now - 6000, {figure_ms: 5000}), false);
+    assert.equal(F.tooSoon(now, {}), false);
+});
+
+/** A plotly graph div with one map subplot whose maplibre map holds these one-time listeners. */
+function plot(listeners, {withOff = true} = {}) {
+    const removed = [];
+    const map = {_oneTimeListeners: listeners};
+    if (withOff) {
+        map.off = (type, fn) => {
+            removed.push([type, fn]);
+            listeners[type] = listeners[type].filter((f) => f !== fn);
+        };
+    }
+    return {gd: {_fullLayout: {_subplots: {map: ['map']}, map: {_subplot: {map}}}}, removed};
+}
+
+test('pruneMapListeners removes all but the newest error listener of each kind', (t) => {
+    const fns = Array.from({length: 6}, (_, i) => () => i);
+    const listeners = {'error': [fns[0], fns[1], fns[2]], 'tile.error': [fns[3]], 'source.error': [fns[4], fns[5]],
+        'load': [fns[0], fns[1]]};
+    const one = plot(listeners);
+    const other = plot({'error': [fns[0], fns[1]]});
+    const h = figures(t, {queries: {'.js-plotly-plot': [one.gd, other.gd]}});
+    assert.equal(h.F.pruneMapListeners(), 4);
+    assert.deepEqual(listeners.error, [fns[2]]);
+    assert.deepEqual(listeners['tile.error'], [fns[3]]);
+    assert.deepEqual(listeners['source.error'], [fns[5]]);
+    assert.deepEqual(listeners.load, [fns[0], fns[1]], 'other listeners are not the pruner\'s');
+    assert.equal(other.removed.length, 1);
+    assert.equal(h.F.pruneMapListeners(), 0, 'nothing left to prune');
+    assert.equal(h.dc.panoramaMaps.prune, h.F.pruneMapListeners);
+});
+
+test('pruneMapListeners skips graphs without a map, and maps it cannot unsubscribe from', (t) => {
+    const cannot = plot({'error': [() => 1, () => 2]}, {withOff: false});
+    const h = figures(t, {queries: {'.js-plotly-plot': [{}, {_fullLayout: {_subplots: {}}}, cannot.gd]}});
+    assert.equal(h.F.pruneMapListeners(), 0);
+    assert.equal(cannot.gd._fullLayout.map._subplot.map._oneTimeListeners.error.length, 2);
+});
+
+test('cityMap patches values, labels and measure; the same values again are no update', (t) => {
+    const h = figures(t);
+    h.fire('live-windows');
+    const fig = {layout: {meta: {measure: 'risk', size: '800x600'}}};
+    const built = h.F.cityMap(STORE, {measure: 'all'}, 0, fig, CONFIG);
+    assert.deepEqual(patched(built, 'data', 0, 'z'), [3, 5]);
+    assert.equal(patched(built, 'data', 0, 'zmax'), 5);
+    assert.equal(patched(built, 'data', 0, 'colorscale'), 'blues');
+    assert.equal(patched(built, 'layout', 'meta', 'measure'), 'all');
+    assert.equal(patched(built, 'layout', 'annotations', 1, 'text'), '<b>Bb</b><br>5');
+    assert.equal(patched(built, 'layout', 'map', 'zoom'), undefined, 'not resized: not refitted');
+    fig.layout.meta.measure = 'all';
+    assert.equal(h.F.cityMap(STORE, {measure: 'all'}, 0, fig, CONFIG), NO_UPDATE);
+});
+
+test('cityMap on risk: a 0-100 scale, whole points in labels, and a change below a point is no redraw', (t) => {
+    const h = figures(t);
+    h.fire('live-windows');
+    const fig = {layout: {meta: {measure: 'all', size: '800x600'}}};
+    const built = h.F.cityMap(STORE, {measure: 'risk'}, 0, fig, CONFIG);
+    assert.equal(patched(built, 'data', 0, 'zmax'), 100);
+    assert.equal(patched(built, 'data', 0, 'colorbar', 'title', 'text'), 'Risk');
+    assert.equal(patched(built, 'layout', 'annotations', 0, 'text'), '<b>Aa</b><br>10');
+    fig.layout.meta.measure = 'risk';
+    const nudged = structuredClone(STORE);
+    nudged.state.windows['1h'].districts.A.risk = 10.45;
+    assert.equal(h.F.cityMap(nudged, {measure: 'risk'}, 0, fig, CONFIG), NO_UPDATE);
+    nudged.state.windows['1h'].districts.A.risk = 11.2;
+    assert.notEqual(h.F.cityMap(nudged, {measure: 'risk'}, 0, fig, CONFIG), NO_UPDATE);
+});
+
+test('cityMap outlines the spotlight district and refits a resized map', (t) => {
+    const h = figures(t, {width: 1000, height: 500});
+    h.fire('live-tick');
+    const fig = {layout: {meta: {measure: 'all', size: '800x600', bounds: [113.9, 22.4, 114.2, 22.7]}}};
+    const built = h.F.cityMap(STORE, {measure: 'all', highlight: 'B'}, 0, fig, CONFIG);
+    assert.deepEqual(patched(built, 'data', 0, 'marker', 'line', 'color'), ['grey', 'gold']);
+    assert.deepEqual(patched(built, 'data', 0, 'marker', 'line', 'width'), [1, 4]);
+    assert.equal(patched(built, 'layout', 'meta', 'highlight'), 'B');
+    assert.equal(patched(built, 'layout', 'meta', 'size'), '1000x500');
+    const fit = h.F.fitView(fig.layout.meta.bounds, 1000, 500);
+    assert.deepEqual(patched(built, 'layout', 'map', 'center'), fit.center);
+    const x = patched(built, 'layout', 'annotations', 0, 'x');
+    close(x, h.F.project(114.0, 22.5, fit, 1000, 500)[0]);
+});
+
+test('trend patches x stamps and y series; unchanged data is no update', (t) => {
+    const h = figures(t);
+    h.fire('live-trend');
+    const start = Date.UTC(2024, 0, 1, 8, 0);
+    const store = {state: {trend: {start, step_ms: 60_000, series: {traffic: [1, 2, 3], security: [0, 0, 1]}}}};
+    const fig = {layout: {font: {size: 12}}};
+    const built = h.F.trend(store, 0, CONFIG, fig);
+    assert.deepEqual(patched(built, 'data', 0, 'x'), ['2024-01-01 08:00', '2024-01-01 08:01', '2024-01-01 08:02']);
+    assert.deepEqual(patched(built, 'data', 1, 'y'), [0, 0, 1]);
+    assert.equal(patched(built, 'layout', 'font', 'size'), undefined, 'the font is already the right size');
+    assert.equal(h.F.trend(store, 1, CONFIG, fig), NO_UPDATE);
+    assert.equal(h.F.trend({state: {}}, 1, CONFIG, fig), NO_UPDATE);
+    stub(t, 'innerWidth', 3840);
+    const wall = h.F.trend(store, 2, Object.assign({}, CONFIG, {page: 'wall'}), fig);
+    assert.equal(patched(wall, 'layout', 'font', 'size'), 24);
+});

@@ -1,0 +1,171 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {FakeElement, NO_UPDATE, fakeDocument, load, stub} = require('./helpers');
+
+const CONFIG = {
+    page: 'panorama', lang: 'en', tz: 'UTC', domains: ['traffic', 'security'], codes: ['A', 'B', 'C'],
+    districts: {A: {name: 'Alpha', population: 1_250_000}, B: {name: 'Beta', population: 10},
+        C: {name: 'Gamma', population: 10}},
+    kinds: {jam: 'Traffic jam'}, stale_after: {traffic: 60, security: 60},
+    labels: {traffic: 'Traffic', security: 'Security', never: 'never', seconds_ago: '{s}s ago',
+        minutes_ago: '{m}m ago', hours_ago: '{h}h ago', per_min: '{n}/min', events: 'events', spotlight: 'Spotlight',
+        risk: 'Risk', population: 'Population', risk_rank: 'rank {rank}/{n}', city_share: '{p}% of the city',
+        ten_thousand: '{n}万'},
+};
+const WINDOW = {totals: {traffic: 12, security: 3}, previous: {traffic: 10, security: 3},
+    districts: {A: {risk: 20, counts: {traffic: 2}}, B: {risk: 75.56, counts: {traffic: 6, security: 2}},
+        C: {risk: 20, counts: {traffic: 4, security: 1}}}};
+const STORE = {state: {windows: {'1h': WINDOW}}};
+
+function render(t, byId = {}) {
+    const h = load('live_common', 'live_render');
+    const doc = fakeDocument(byId);
+    stub(t, 'document', doc);
+    h.R = h.mods.live_render;
+    return h;
+}
+
+const ev = (id, ts, more) => Object.assign({id: id, domain: 'traffic', ts: ts, severity: 2, district: 'A',
+    street: null, kind: 'jam', title: 'T' + id}, more);
+
+test('deltaOf: flat, up and down, with a percentage when there was a previous count', (t) => {
+    const {R} = render(t);
+    assert.deepEqual(R.deltaOf(5, 5), ['— 0', 'kpi-delta flat']);
+    assert.deepEqual(R.deltaOf(12, 10), ['▲ 2 · +20%', 'kpi-delta up']);
+    assert.deepEqual(R.deltaOf(7, 10), ['▼ 3 · −30%', 'kpi-delta down']);
+    assert.deepEqual(R.deltaOf(4, 0), ['▲ 4', 'kpi-delta up']);
+});
+
+test('kpis: counts, change texts and classes; dashes before any state; same again is no update', (t) => {
+    const h = render(t);
+    assert.deepEqual(h.R.kpis(null, {}, CONFIG), ['–', '–', '', '', 'kpi-delta', 'kpi-delta']);
+    h.fire('live-windows');
+    assert.deepEqual(h.R.kpis(STORE, {}, CONFIG),
+        ['12', '3', '▲ 2 · +20%', '— 0', 'kpi-delta up', 'kpi-delta flat']);
+    assert.deepEqual(h.R.kpis(STORE, {}, CONFIG), Array(6).fill(NO_UPDATE));
+    h.fire();
+    assert.equal(h.R.kpis(STORE, {}, CONFIG)[0], '12', 'the initial call always renders');
+});
+
+test('drawTicker: false without a ticker or config', (t) => {
+    const {R} = render(t);
+    assert.equal(R.drawTicker([ev('1', 1)], CONFIG), false);
+    const r2 = render(t, {'event-ticker': new FakeElement('ul')}).R;
+    assert.equal(r2.drawTicker([], null), false);
+});
+
+test('drawTicker draws rows newest first by event time, ties in arrival order', (t) => {
+    const ul = new FakeElement('ul');
+    const {R} = render(t, {'event-ticker': ul});
+    assert.equal(R.drawTicker([ev('1', 100), ev('2', 300), ev('3', 100), ev('4', 200)], CONFIG), true);
+    assert.deepEqual(ul.children.map((li) => li.dataset.key), ['traffic:2', 'traffic:4', 'traffic:1', 'traffic:3']);
+    const li = ul.children[0];
+    assert.equal(li.className, 'ticker-item sev-2 dom-traffic');
+    assert.deepEqual(li.children.map((s) => s.className), ['ticker-time', 'ticker-dom', 'ticker-place', 'ticker-title']);
+    assert.equal(li.textContent, '00:00:00|Traffic|Alpha|T2');
+});
+
+test('drawTicker reuses the row of an event it shows, and replaces a row whose event changed', (t) => {
+    const ul = new FakeElement('ul');
+    const {R} = render(t, {'event-ticker': ul});
+    R.drawTicker([ev('1', 100), ev('2', 50)], CONFIG);
+    const [row1, row2] = ul.children;
+    R.drawTicker([ev('3', 200), ev('1', 100), ev('2', 50, {title: 'changed'})], CONFIG);
+    assert.deepEqual(ul.children.map((li) => li.dataset.key), ['traffic:3', 'traffic:1', 'traffic:2']);
+    assert.equal(ul.children[1], row1, 'the same event keeps its row');
+    assert.notEqual(ul.children[2], row2, 'other content: a fresh row');
+    assert.equal(ul.children[2].children[3].textContent, 'changed');
+    assert.equal(row2.parentNode, null, 'the old row is gone');
+});
+
+test('drawTicker keeps at most TICKER_ROWS rows and removes what scrolled off', (t) => {
+    const ul = new FakeElement('ul');
+    ul.appendChild(new FakeElement('li'));  // anything else found in the list goes
+    const {R} = render(t, {'event-ticker': ul});
+    const many = Array.from({length: R.TICKER_ROWS + 10}, (_, i) => ev(String(i), 1000 - i));
+    R.drawTicker(many, CONFIG);
+    assert.equal(ul.children.length, R.TICKER_ROWS);
+    assert.equal(ul.children[0].dataset.key, 'traffic:0');
+    R.drawTicker(many.slice(5), CONFIG);
+    assert.equal(ul.children.length, R.TICKER_ROWS);
+    assert.equal(ul.children[0].dataset.key, 'traffic:5');
+});
+
+test('drawTicker: the wall shows no domain badge and no street; other pages show the street', (t) => {
+    const ul = new FakeElement('ul');
+    const {R} = render(t, {'event-ticker': ul});
+    const e = ev('1', 0, {street: 'Main St', title: null, district: 'Z'});
+    R.drawTicker([e], CONFIG);
+    assert.equal(ul.children[0].textContent, '00:00:00|Traffic|Z · Main St|Traffic jam');
+    const wallTicker = new FakeElement('ul');
+    globalThis.document.byId['event-ticker'] = wallTicker;
+    R.drawTicker([e], Object.assign({}, CONFIG, {page: 'wall'}));
+    assert.equal(wallTicker.children[0].textContent, '00:00:00|Z|Traffic jam');
+});
+
+test('feeds: fresh and stale items with age and rate', (t) => {
+    const h = render(t);
+    const now = Date.now();
+    const store = {feeds_at: now, state: {feeds: {traffic: {last_event_age_s: 5, rate_per_min: 2.345},
+        security: {last_event_age_s: 600}}}};
+    const items = h.R.feeds(store, 0, CONFIG);
+    assert.deepEqual(items.map((i) => i.props.className), ['feed fresh', 'feed stale']);
+    const texts = (i) => i.props.children.map((c) => c.props.children);
+    assert.deepEqual(texts(items[0]), [undefined, 'Traffic', '2.3/min', '5s ago']);
+    assert.deepEqual(texts(items[1]), [undefined, 'Security', '0/min', 'stale · 10m ago']);
+    h.fire('live-tick');
+    h.R.feeds(store, 1, CONFIG);
+    assert.equal(h.R.feeds(store, 2, CONFIG), NO_UPDATE);
+});
+
+test('riskTop: by risk, then by events; bars clamped; nothing before any state', (t) => {
+    const h = render(t);
+    assert.deepEqual(h.R.riskTop(null, {}, CONFIG), []);
+    const rows = h.R.riskTop(STORE, {}, CONFIG);
+    assert.deepEqual(rows.map((r) => r.props.key), ['B', 'C', 'A']);
+    const cells = rows[0].props.children;
+    assert.equal(cells[3].props.children, '75.6');
+    assert.equal(cells[4].props.children, '8 events');
+    assert.equal(cells[2].props.children[0].props.style.width, '75.56%');
+    const low = {state: {windows: {'1h': {districts: {A: {risk: 0.5}}}}}};
+    assert.equal(h.R.riskTop(low, {}, CONFIG)[0].props.children[2].props.children[0].props.style.width, '2%');
+});
+
+test('viewControls and cycle: the view follows the selectors; the spotlight moves round', (t) => {
+    const {R} = render(t);
+    assert.deepEqual(R.viewControls('24h', 'risk', {highlight: 'A', window: '1h'}),
+        {highlight: 'A', window: '24h', measure: 'risk'});
+    assert.equal(R.cycle(1, {highlight: 'A'}, CONFIG).highlight, 'B');
+    assert.equal(R.cycle(1, {highlight: 'C'}, CONFIG).highlight, 'A');
+    assert.equal(R.cycle(1, null, CONFIG).highlight, 'A');
+});
+
+test('spotlight: the wall only; rank, share and the district\'s latest events', (t) => {
+    const h = render(t);
+    const wall = Object.assign({}, CONFIG, {page: 'wall'});
+    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, null, CONFIG), []);
+    assert.deepEqual(h.R.spotlight({}, STORE, null, wall), []);
+    const events = {state: {events: [ev('1', 0), ev('2', 0, {district: 'B'}), ev('3', 0), ev('4', 0), ev('5', 0)]}};
+    const [[head, meta, grid, latest]] = h.R.spotlight({highlight: 'A'}, STORE, events, wall);
+    assert.equal(head.props.children[1].props.children, 'Alpha');
+    assert.equal(head.props.children[2].props.children, 'Risk 20.0');
+    // A: 2 of 15 events; B has more risk, C the same: rank 2 of 3
+    assert.equal(meta.props.children, 'Population 1,250,000 · rank 2/3 · 13.3% of the city');
+    assert.deepEqual(grid.props.children.map((k) => k.props.children[1].props.children), ['2', '0']);
+    assert.deepEqual(latest.props.children.map((li) => li.props.key), ['traffic:1', 'traffic:3', 'traffic:4']);
+    h.fire('live-events');
+    h.R.spotlight({highlight: 'A'}, STORE, events, wall);
+    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, events, wall), [NO_UPDATE]);
+    const zh = h.R.spotlight({highlight: 'B'}, STORE, events, Object.assign({}, wall, {lang: 'zh'}));
+    assert.match(zh[0][1].props.children, /^Population 0\.0万/);
+});
+
+test('drillDown: a district click opens its page, except on the wall', (t) => {
+    const {R} = render(t);
+    const click = {points: [{location: 'A/1'}]};
+    assert.equal(R.drillDown(click, CONFIG), '/district/A%2F1');
+    assert.equal(R.drillDown(click, {page: 'wall'}), NO_UPDATE);
+    assert.equal(R.drillDown({points: []}, CONFIG), NO_UPDATE);
+    assert.equal(R.drillDown(null, CONFIG), NO_UPDATE);
+});

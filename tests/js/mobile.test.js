@@ -1,0 +1,79 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {FakeElement, fakeDocument, load, stub} = require('./helpers');
+
+const CONFIG = {domains: ['traffic', 'security'], districts: {FT: {short: 'Futian'}},
+    mobile: {status_loading: 'loading', status_line: 'last hour', s_traffic: 'Traffic', s_security: 'Security',
+        top_risk: 'highest risk'}};
+
+/** /m as Dash loads it: dispatch_live.js, then mobile.js wrapping its frame hook. */
+function mobilePage(t, ids = ['mobile-page']) {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 5_000});
+    const h = load('dispatch_live', 'mobile');
+    const byId = {};
+    ids.forEach((id) => (byId[id] = new FakeElement('div')));
+    stub(t, 'document', fakeDocument(byId));
+    h.M = h.mods.mobile;
+    return h;
+}
+
+const windows = (w) => ({state: {windows: {'1h': w}}});
+
+test('status: loading until the windows came', (t) => {
+    const {M} = mobilePage(t);
+    assert.equal(M.status(null, CONFIG), 'loading');
+    assert.equal(M.status({state: {windows: {'24h': {}}}}, CONFIG), 'loading');
+});
+
+test('status: the last hour\'s totals and the riskiest district', (t) => {
+    const {M} = mobilePage(t);
+    const w = {totals: {traffic: 40}, districts: {LH: {risk: 3}, FT: {risk: 35.4}, NS: {}}};
+    assert.equal(M.status(windows(w), CONFIG), 'last hour · Traffic 40 · Security 0 · highest risk Futian 35');
+});
+
+test('status: no risk worth a whole point names no district; an unknown district shows its code', (t) => {
+    const {M} = mobilePage(t);
+    assert.equal(M.status(windows({totals: {}, districts: {FT: {risk: 0.4}}}), CONFIG),
+        'last hour · Traffic 0 · Security 0');
+    assert.equal(M.status(windows({totals: {}, districts: {XX: {risk: 9}}}), CONFIG),
+        'last hour · Traffic 0 · Security 0 · highest risk XX 9');
+});
+
+test('a dispatch change bumps the lists once per burst, after BUMP_MS', (t) => {
+    const h = mobilePage(t);
+    h.dc.panorama.dispatchFrame({type: 'delta', seq: 3, tasks: [{incident_id: 1}]});
+    h.dc.panorama.dispatchFrame({type: 'delta', seq: 4, incidents: [{id: 2}]});
+    t.mock.timers.tick(h.M.BUMP_MS - 1);
+    assert.deepEqual(h.calls, []);
+    t.mock.timers.tick(1);
+    assert.deepEqual(h.calls, [['mobile-bump', {data: {seq: 3, at: 5_000 + h.M.BUMP_MS}}]]);
+    h.dc.panorama.dispatchFrame({type: 'snapshot', seq: 9, state: {}});
+    t.mock.timers.tick(h.M.BUMP_MS);
+    assert.deepEqual(h.calls.map(([id, p]) => [id, p.data.seq]), [['mobile-bump', 3], ['mobile-bump', 9]]);
+});
+
+test('counts, events, heartbeats and status frames do not bump the lists', (t) => {
+    const h = mobilePage(t);
+    h.dc.panorama.dispatchFrame({type: 'delta', seq: 1, state: {windows: {}}, events: [{id: 'e'}]});
+    h.dc.panorama.dispatchFrame({type: 'heartbeat', at: 1});
+    h.dc.panorama.dispatchFrame({type: 'status', bus: 'up'});
+    h.dc.panorama.dispatchFrame(null);
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(h.calls, []);
+});
+
+test('the hook wraps the dispatch page\'s, which still gets every frame', (t) => {
+    const h = mobilePage(t, ['mobile-page', 'dispatch-page']);
+    assert.notEqual(h.dc.panorama.dispatchFrame, h.mods.dispatch_live.dispatchFrame);
+    h.dc.panorama.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 8}]});
+    t.mock.timers.tick(1000);
+    assert.deepEqual(h.calls.map(([id]) => id).sort(), ['dispatch-live', 'mobile-bump']);
+});
+
+test('frames off the phone page are not the phone\'s', (t) => {
+    const h = mobilePage(t, []);
+    h.dc.panorama.dispatchFrame({type: 'snapshot', seq: 1, state: {}});
+    t.mock.timers.tick(1000);
+    assert.deepEqual(h.calls, []);
+});
