@@ -85,7 +85,12 @@ def test_a_browser_holding_an_expired_session_is_sent_to_sign_in(make_app, redis
     dash_duo.wait_for_element("#login-username", timeout=10)
     assert dash_duo.driver.current_url.endswith("/login?next=/dispatch")
     dash_duo.wait_for_text_to_equal("#login-panel .panel-title", "登录")
-    assert dash_duo.get_logs() == []
+    # The page being left may still poll with the expired cookie before the browser leaves it (on a busy
+    # machine its socket falls back to /api/summary?live=1): those answers are 401s, the server doing its job.
+    # Anything else logged is a fault.
+    logs = dash_duo.get_logs()
+    refused = [e for e in logs if e["source"] == "network" and "status of 401" in e["message"]]
+    assert [e for e in logs if e not in refused] == []
 
 
 def test_the_failed_sign_in_count_starts_again_after_its_window(make_app, redis_client):
