@@ -115,12 +115,18 @@ def get_summary():
     return jsonify(doc)
 
 
-@bp.get("/districts/<code>/summary")
-def get_district_summary(code: str):
-    svc = services()
+def _district(svc: Services, code: str):
+    """Return the district ``code`` names (code, slug or name); 404 for none of the city's."""
     district = svc.city.resolve(code)
     if district is None:
         raise ApiError(404, "unknown_district", f"no district {code!r} in {svc.city.name_en}")
+    return district
+
+
+@bp.get("/districts/<code>/summary")
+def get_district_summary(code: str):
+    svc = services()
+    district = _district(svc, code)
     minutes = _window_arg()
     with svc.engine.connect() as conn:
         return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock(),
@@ -132,9 +138,7 @@ def get_district_summary(code: str):
 def get_district_events(code: str):
     """A page of the district's events in the window: filters, title search, a sort, cursor paging."""
     svc = services()
-    district = svc.city.resolve(code)
-    if district is None:
-        raise ApiError(404, "unknown_district", f"no district {code!r} in {svc.city.name_en}")
+    district = _district(svc, code)
     start, end = queries.window_bounds(svc.clock(), _window_arg())
     query = district_events.EventQuery(district.code, start, end, **_event_filters())
     with svc.engine.connect() as conn:
