@@ -22,7 +22,7 @@ DISTRICT_OFFICE = "district_office"
 # incident names no street, or one the city pack has no office for.
 STREET_OFFICE = "street_office"
 PLACEHOLDERS = (DISTRICT_OFFICE, STREET_OFFICE)
-_KIND = re.compile(r"^[a-z0-9_]{1,64}$")
+KIND = re.compile(r"[a-z0-9_]{1,64}")  # what an event's kind may be (SPEC section 3); use fullmatch
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _SEVERITY = re.compile(r"^(\d+)(?:-(\d+)|(\+))?$")
 # Days, hours, minutes, seconds only: years and months have no fixed length.
@@ -48,7 +48,7 @@ def _domain(v: str) -> str:
 
 
 def _kind(v: str) -> str:
-    if not _KIND.match(v):
+    if not KIND.fullmatch(v):
         raise ValueError(f"bad kind {v!r}: lower-case letters, digits and _ only")
     return v
 

@@ -1,7 +1,8 @@
 """Read one district for its drill-down: counts, open incidents and pages of its events (the page and the API).
 
-Pages of events come from ``events`` through its (district, ts_ms) index with LIMIT/OFFSET; how many
-there are comes from the per-minute rollups, never from ``count(*)`` over the events themselves.
+The page's table reads ``events`` through its (district, ts_ms) index with LIMIT/OFFSET; the events API reads
+it by key (a cursor, never OFFSET). How many there are comes from the per-minute rollups, never from
+``count(*)`` over the events themselves.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 from dashboard.panorama import state as live
 from dashboard.storage import queries
 from dashboard.core.i18n import kind_labels, t
+from dashboard.core.rules import KIND
 from dashboard.storage.incidents import OPEN_STATUSES, held_by
 from dashboard.storage.models import district_minutes, events, incidents, rollups
 from dashboard.core.channels import DOMAINS
@@ -36,7 +38,6 @@ SORTABLE = {"time": "ts_ms", "domain": "domain", "kind": "kind", "street": "stre
 # Columns a filter may use; the first four can be counted from rollups as well.
 FILTERABLE = ("domain", "kind", "street", "severity", "title")
 _FILTER = re.compile(r"^\{(?P<col>[^}]+)\}\s+(?P<op>[a-z]*(?:>=|<=|!=|=|>|<)|[a-z]+)\s+(?P<val>.+)$")
-_KIND = re.compile(r"[a-z0-9_]{1,64}")  # what an event's kind may be (SPEC section 3)
 _OPS = {"=": "eq", "eq": "eq", "!=": "ne", "ne": "ne", ">": "gt", "gt": "gt", "<": "lt", "lt": "lt",
         ">=": "ge", "ge": "ge", "<=": "le", "le": "le", "contains": "contains"}
 
@@ -130,7 +131,7 @@ def _rollups_count_exactly(f: Filter, city, district) -> bool:
             return False
         names = {k: [k, zh, kind_labels("en")[k]] for k, zh in kind_labels("zh").items()}
         matched = {f.value, *_codes_matching(f.value, names, False)}
-        return all(k in city.kinds or not _KIND.fullmatch(k) for k in matched)
+        return all(k in city.kinds or not KIND.fullmatch(k) for k in matched)
     return True
 
 
@@ -234,7 +235,6 @@ def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: st
 # --- the events API: GET /api/districts/<code>/events (SPEC section 6) ---------------------------------
 
 MAX_QUERY_CHARS = 200  # a title search as long as a title
-EVENT_SORTS = ("-ts", "ts", "-severity", "title")
 
 
 @dataclass(frozen=True)
@@ -254,12 +254,22 @@ class EventQuery:
     cursor: str | None = None
 
 
-def _sort_keys(sort: str) -> tuple[list, bool]:
-    """Return the key columns of ``sort`` (ending with the unique ``seq``) and whether they run descending."""
-    e = events.c
-    title = func.coalesce(e.title, "")
-    return {"-ts": ([e.ts_ms, e.seq], True), "ts": ([e.ts_ms, e.seq], False),
-            "-severity": ([e.severity, e.ts_ms, e.seq], True), "title": ([title, e.seq], False)}[sort]
+# sort -> the columns of its key, ending with the unique ``seq``, and whether they run descending. A missing
+# title sorts as "" (and its cursor carries ""), so every key column has a value.
+SORT_KEYS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "-ts": (("ts_ms", "seq"), True), "ts": (("ts_ms", "seq"), False),
+    "-severity": (("severity", "ts_ms", "seq"), True), "title": (("title", "seq"), False),
+}
+EVENT_SORTS = tuple(SORT_KEYS)
+
+
+def _key_column(name: str):
+    return func.coalesce(events.c.title, "") if name == "title" else events.c[name]
+
+
+def _key_of(row, sort: str) -> tuple:
+    """Return the sort key of a row as its cursor carries it."""
+    return tuple((row[n] or "") if n == "title" else row[n] for n in SORT_KEYS[sort][0])
 
 
 def encode_cursor(sort: str, key: tuple) -> str:
@@ -273,7 +283,7 @@ def decode_cursor(sort: str, cursor: str) -> tuple:
         raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):
         raise ValueError("cursor is not one this API gave") from None
-    kinds = {"-ts": (int, int), "ts": (int, int), "-severity": (int, int, int), "title": (str, int)}[sort]
+    kinds = tuple(str if n == "title" else int for n in SORT_KEYS[sort][0])
     if (not isinstance(raw, list) or len(raw) != len(kinds) + 1 or raw[0] != sort
             or not all(type(v) is k for v, k in zip(raw[1:], kinds))):
         raise ValueError(f"cursor is not one of sort {sort!r}")
@@ -284,7 +294,8 @@ def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict]
     """Return one page of a district's events (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``) and the
     cursor of the next page (None at the end): keyset paging on the sort's key, never an OFFSET scan."""
     e = events.c
-    keys, descending = _sort_keys(query.sort)
+    names, descending = SORT_KEYS[query.sort]
+    keys = [_key_column(n) for n in names]
     stmt = (select(e.seq, e.domain, e.event_id, e.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value,
                    e.unit, e.lat, e.lon, e.detail, e.source)
             .where(e.district == query.district, e.ts_ms >= query.start, e.ts_ms < query.end)
@@ -308,8 +319,4 @@ def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict]
             "source": r["source"]} for r in page]
     if len(rows) <= query.limit:
         return out, None
-    last = page[-1]
-    key = {"-ts": (last["ts_ms"], last["seq"]), "ts": (last["ts_ms"], last["seq"]),
-           "-severity": (last["severity"], last["ts_ms"], last["seq"]),
-           "title": (last["title"] or "", last["seq"])}[query.sort]
-    return out, encode_cursor(query.sort, key)
+    return out, encode_cursor(query.sort, _key_of(page[-1], query.sort))

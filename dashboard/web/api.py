@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
@@ -19,13 +18,13 @@ from dashboard.panorama import state as live
 from dashboard.storage import queries
 from dashboard.storage.services import Services
 from dashboard.core.channels import DOMAINS, feed_name
+from dashboard.core.rules import KIND
 from feeds.pipeline import Batch
 from feeds.publish import encode_messages
 from feeds.schema import MAX_MESSAGE_BYTES
 from feeds.pipeline import make_pipeline
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-KIND_PATTERN = re.compile(r"[a-z0-9_]{1,64}")  # SPEC section 3
 MAX_STREET_CHARS = 128  # SPEC section 3
 
 
@@ -162,7 +161,7 @@ def _event_filters() -> dict:
         raise ApiError(400, "unknown_domain", f"domain must be one of {', '.join(DOMAINS)}")
     out["domain"] = domain
     kind = args.get("kind") or None
-    if kind is not None and not KIND_PATTERN.fullmatch(kind):
+    if kind is not None and not KIND.fullmatch(kind):
         raise ApiError(400, "bad_kind", "kind is [a-z0-9_]{1,64}")
     out["kind"] = kind
     street = args.get("street") or None
