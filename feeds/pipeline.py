@@ -14,6 +14,7 @@ import redis
 from dashboard.core.clock import now_ms  # noqa: F401 (ingest's receiver clock; still imported from here)
 from dashboard.core import messages
 from dashboard.storage.events import EventStore, WriteResult
+from dashboard.storage.partitions import Retention
 from dashboard.storage.services import Services
 from dashboard.core.channels import (
     DEFAULT_PREFIX,
@@ -47,8 +48,10 @@ class Pipeline:
     """Validate, dedupe, store and announce feed messages; shared by every transport."""
 
     def __init__(self, store: EventStore, districts: Mapping[str, str], *, prefix: str = DEFAULT_PREFIX,
-                 deadletter_cap: int = 10_000, tz: str | None = None):
+                 deadletter_cap: int = 10_000, tz: str | None = None, retention: Retention | None = None):
         self.store = store
+        # None: keep any age (pure callers, tests); make_pipeline passes the configured retention.
+        self.retention = retention
         self.districts = districts
         self.prefix = prefix
         self.deadletter_cap = deadletter_cap
@@ -69,7 +72,8 @@ class Pipeline:
         if received_ms is None:
             now = now_ms()
             received_ms = max(now, min(arrived_ms, now + MAX_CLOCK_SKEW_MS))
-        parsed = parse_message(raw, domain, self.districts, received_ms)
+        oldest = None if self.retention is None else self.retention.events_cutoff_ms(received_ms)
+        parsed = parse_message(raw, domain, self.districts, received_ms, oldest_ms=oldest)
         batch.events.extend(parsed.events)
         batch.rejects.extend((channel, r) for r in parsed.rejects)
         if domain is not None and parsed.events:
@@ -137,4 +141,4 @@ def make_pipeline(services: Services) -> Pipeline:
     cfg = services.config
     return Pipeline(EventStore(services.engine, services.city), services.city.aliases,
                     prefix=cfg["PANORAMA_FEED_PREFIX"], deadletter_cap=cfg["PANORAMA_DEADLETTER_CAP"],
-                    tz=cfg["PANORAMA_TZ"])
+                    tz=cfg["PANORAMA_TZ"], retention=Retention.from_config(cfg))

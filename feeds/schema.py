@@ -82,11 +82,16 @@ class Event(BaseModel):
     @classmethod
     def _parse_ts(cls, v: Any, info: ValidationInfo) -> datetime:
         dt = cls._ts(v)
-        received_ms = (info.context or {}).get("received_ms")
+        context = info.context or {}
+        received_ms = context.get("received_ms")
         if received_ms is not None and epoch_ms(dt) > received_ms + MAX_CLOCK_SKEW_MS:
             ahead = (epoch_ms(dt) - received_ms) / 60_000
             raise ValueError(f"{dt.isoformat()} is {ahead:,.0f} minutes ahead of the receiver's clock "
                              f"(at most {MAX_CLOCK_SKEW_MS // 60_000})")
+        oldest_ms = context.get("oldest_ms")
+        if oldest_ms is not None and epoch_ms(dt) < oldest_ms:
+            raise ValueError(f"{dt.isoformat()} is older than what is kept (events since "
+                             f"{(_EPOCH + oldest_ms * _MS).isoformat()}: PANORAMA_RETENTION_DAYS)")
         return dt
 
     @staticmethod
@@ -199,6 +204,8 @@ def _reason_of(err: ValidationError) -> tuple[str, str]:
         return "missing_field", msg
     if "ahead of the receiver's clock" in msg:
         return "future_ts", f"{loc}: {msg}"
+    if "older than what is kept" in msg:
+        return "expired_ts", f"{loc}: {msg}"
     if loc == "district" and "unknown district" in msg:
         return "unknown_district", msg
     if "does not match channel domain" in msg or "unknown domain" in msg:
@@ -226,11 +233,13 @@ def parse_message(
     domain: str | None,
     districts: Mapping[str, str] | None,
     received_ms: int | None = None,
+    oldest_ms: int | None = None,
 ) -> Parsed:
     """Parse one feed message (an event or an array of events) for a channel's domain.
 
     ``received_ms`` is the receiver's clock: events more than MAX_CLOCK_SKEW_MS ahead of it are
     rejected (``future_ts``). Without it only the 2000..2100 range is checked (pure callers).
+    ``oldest_ms``: events older than it are rejected (``expired_ts``): retention would not keep them.
     """
     out = Parsed()
     size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
@@ -257,7 +266,7 @@ def parse_message(
                 Reject.of("batch_too_large", f"{len(decoded)} events in one message, limit {MAX_BATCH}", raw)
             )
             return out
-    context = {"districts": districts, "domain": domain, "received_ms": received_ms}
+    context = {"districts": districts, "domain": domain, "received_ms": received_ms, "oldest_ms": oldest_ms}
     for i, obj in enumerate(items):
         result = validate_event(obj, context)
         if isinstance(result, Reject):

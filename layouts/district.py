@@ -7,6 +7,7 @@ from dash import dash_table, dcc, html
 from dashboard.figures.panorama import FONT, make_street_bars, make_trend
 from dashboard.core.i18n import district_name, kind_label, t
 from dashboard.core.channels import DOMAINS
+from dashboard.storage.queries import WINDOWS
 from layouts.common import clock_text, kpi_tile, lang_toggle, panel, ticker_items, topbar
 from layouts.panorama import GRAPH_CONFIG
 
@@ -89,7 +90,7 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                  html.Span(f"{t('population', lang)} {population} · {t('n_streets', lang, n=len(district.streets))}",
                            className="district-meta"),
                  dcc.RadioItems(id="district-window", value=window, inline=True, className="segmented",
-                                options=[{"label": t(f"w_{w}", lang), "value": w} for w in ("15m", "1h", "24h")]),
+                                options=[{"label": t(f"w_{w}", lang), "value": w} for w in WINDOWS]),
                  html.Span(t("updated", lang, t=clock_text(data["now_ms"], tz)), id="district-updated",
                            className="district-updated")],
                 className="district-head"),

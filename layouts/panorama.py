@@ -7,6 +7,7 @@ from dash import dcc, html
 from dashboard.figures.panorama import MEASURES, make_city_map, make_trend, measure_label
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
+from dashboard.storage.queries import WINDOWS
 from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 WINDOW = "1h"
@@ -19,7 +20,7 @@ def controls(lang: str, window: str, measure: str) -> html.Div:
     return html.Div(
         [html.Label(t("window", lang), className="control-label"),
          dcc.RadioItems(id="window-select", value=window, inline=True, className="segmented",
-                        options=[{"label": t(f"w_{w}", lang), "value": w} for w in ("15m", "1h", "24h")]),
+                        options=[{"label": t(f"w_{w}", lang), "value": w} for w in WINDOWS]),
          html.Label(t("measure", lang), className="control-label"),
          dcc.Dropdown(id="measure-select", value=measure, clearable=False, searchable=False,
                       className="measure-select",

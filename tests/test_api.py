@@ -93,7 +93,7 @@ def test_summary_counts_events_in_the_window(app, client):
     assert len(doc["districts"]) == 9
     hour = client.get("/api/summary").json
     assert hour["window"]["minutes"] == 60 and hour["totals"]["security"] == 1
-    assert client.get("/api/summary?window=7d").status_code == 400
+    assert client.get("/api/summary?window=90d").status_code == 400
 
 
 def test_district_summary_has_streets_and_not_found(app, client):
@@ -136,7 +136,7 @@ def test_summary_with_live_state_for_the_polling_fallback(app, client):
     doc = client.get("/api/summary?window=15m&live=1").json
     assert doc["totals"]["incident"] == 1  # the documented shape is still all there
     state = doc["live"]
-    assert set(state["windows"]) == {"15m", "1h", "24h"}
+    assert set(state["windows"]) == {"15m", "1h", "24h", "7d", "30d"}
     assert state["windows"]["15m"]["totals"] == {"security": 0, "traffic": 0, "environment": 0, "incident": 1}
     assert state["windows"]["1h"]["totals"]["traffic"] == 1
     assert state["windows"]["1h"]["districts"]["440305"]["counts"]["traffic"] == 1
@@ -199,3 +199,36 @@ def test_a_database_outage_is_a_503_that_says_so_on_pages_and_in_the_api(app, cl
         svc.engine.dispose()
         svc.engine = live_engine
     assert client.get("/api/summary").status_code == 200
+
+
+def test_seven_and_thirty_day_windows_read_the_hour_rollups(app, client, pg_engine):
+    day = 24 * 60
+    ingest_now(app, {"traffic": [now_event(1, district="futian", street="华强北街道"),
+                                 now_event(2, minutes_ago=3 * day, district="futian", street="华强北街道"),
+                                 now_event(3, minutes_ago=20 * day, district="futian", street="华强北街道")]})
+    totals = {w: client.get(f"/api/summary?window={w}").json for w in ("24h", "7d", "30d")}
+    assert [totals[w]["totals"]["traffic"] for w in ("24h", "7d", "30d")] == [1, 2, 3]
+    assert totals["7d"]["window"]["minutes"] == 7 * day and totals["30d"]["window"]["minutes"] == 30 * day
+    # whole hours: the window ends at the end of the current hour
+    assert totals["30d"]["window"]["end"].endswith(":00:00+08:00")
+    district = client.get("/api/districts/futian/summary?window=30d").json
+    street = next(s for s in district["streets"] if s["name"] == "华强北街道")
+    assert district["totals"]["traffic"] == 3 and street["counts"]["traffic"] == 3
+    # what the long windows read is the hour rollups: empty them and the counts go, the minutes stay
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE rollup_hours, district_hours")
+    assert client.get("/api/summary?window=30d").json["totals"]["traffic"] == 0
+    assert client.get("/api/summary?window=24h").json["totals"]["traffic"] == 1
+    assert client.get("/api/districts/futian/summary?window=7d").json["totals"]["traffic"] == 0
+
+
+def test_events_older_than_retention_are_refused_with_a_reason(make_app, redis_client):
+    day = 24 * 60
+    body = orjson.dumps([now_event(1), now_event(2, minutes_ago=32 * day), now_event(3, minutes_ago=45 * day)])
+    r = make_app().server.test_client().post("/api/events?domain=traffic", data=body, headers=AUTH)
+    assert r.status_code == 202 and r.json["accepted"] == 1
+    assert [(x["index"], x["reason"]) for x in r.json["rejected"]] == [(1, "expired_ts"), (2, "expired_ts")]
+    assert "PANORAMA_RETENTION_DAYS" in r.json["rejected"][0]["message"]
+    longer = make_app(PANORAMA_RETENTION_DAYS=40).server.test_client()
+    r = longer.post("/api/events?domain=traffic", data=body, headers=AUTH)
+    assert r.json["accepted"] == 2 and [x["index"] for x in r.json["rejected"]] == [2]

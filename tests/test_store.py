@@ -79,3 +79,17 @@ def test_two_writers_never_double_count(pg_engine):
     write_from_two_workers(lambda: EventStore(pg_engine), evs)
     assert scalar(pg_engine, select(func.count()).select_from(events)) == 4000
     assert scalar(pg_engine, select(func.sum(rollups.c.n))) == 4000
+
+
+def test_deadlocks_and_a_missing_partition_are_retried_whichever_layer_raises_them():
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from dashboard.storage.events import _is_retryable
+
+    # the COPY path's raw psycopg cursor raises the driver's error bare; SQLAlchemy wraps it in .orig
+    assert _is_retryable(psycopg.errors.DeadlockDetected())
+    assert _is_retryable(psycopg.errors.CheckViolation())  # no partition for the row's day
+    assert _is_retryable(OperationalError("x", {}, psycopg.errors.SerializationFailure()))
+    assert not _is_retryable(psycopg.errors.UniqueViolation())
+    assert not _is_retryable(ValueError("x"))

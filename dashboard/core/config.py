@@ -18,7 +18,8 @@ _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORA
              "PANORAMA_DEADLETTER_CAP", "PANORAMA_WALL_CYCLE_S", "PANORAMA_POLL_MS",
              "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS", "PANORAMA_PROXY_HOPS",
              "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS",
-             "PANORAMA_BRIEFING_REFRESH_MS", "PANORAMA_WS_SOCKETS_PER_USER", "PANORAMA_STREAM_CAP"}
+             "PANORAMA_BRIEFING_REFRESH_MS", "PANORAMA_WS_SOCKETS_PER_USER", "PANORAMA_STREAM_CAP",
+             "PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -40,6 +41,10 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # Briefings older than this are pruned by the scheduler; their language (zh or en).
         "PANORAMA_BRIEFING_RETENTION_DAYS": 90,
         "PANORAMA_BRIEFING_LANG": "zh",
+        # Events are kept this many days, minute rollups this many (hour rollups for ever): on PostgreSQL
+        # whole day partitions are dropped (dashboard.storage.partitions), on SQLite old rows deleted.
+        "PANORAMA_RETENTION_DAYS": 30,
+        "PANORAMA_ROLLUP_RETENTION_DAYS": 90,
         # How often an open /briefings page asks whether the list changed (a scheduled briefing, another
         # replica's) and redraws it only then; 0: never (a reload shows them).
         "PANORAMA_BRIEFING_REFRESH_MS": 15_000,
@@ -114,6 +119,9 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         cfg.update(overrides)
     for key in _INT_KEYS:
         cfg[key] = int(cfg[key])
+    for key in ("PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS"):
+        if cfg[key] < 1:
+            raise ValueError(f"{key} must be at least 1 (days), not {cfg[key]}")
     cfg["PANORAMA_SIMULATE"] = parse_bool(cfg["PANORAMA_SIMULATE"])
     cfg["PANORAMA_AUTO_MIGRATE"] = parse_bool(cfg["PANORAMA_AUTO_MIGRATE"])
     cfg["PANORAMA_SECURE_COOKIES"] = bool(parse_bool(cfg["PANORAMA_SECURE_COOKIES"]))

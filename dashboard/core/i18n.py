@@ -33,6 +33,8 @@ _TEXT = {
     "w_15m": ("15 分钟", "15 min"),
     "w_1h": ("1 小时", "1 h"),
     "w_24h": ("24 小时", "24 h"),
+    "w_7d": ("7 天", "7 days"),
+    "w_30d": ("30 天", "30 days"),
     "vs_prev": ("较上一时段", "vs previous"),
     # map measures
     "measure": ("地图指标", "Map measure"),

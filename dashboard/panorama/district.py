@@ -22,7 +22,7 @@ from dashboard.storage import queries
 from dashboard.core.i18n import kind_labels, t
 from dashboard.core.rules import KIND
 from dashboard.storage.incidents import OPEN_STATUSES, held_by
-from dashboard.storage.models import district_minutes, events, incidents, rollups
+from dashboard.storage.models import events, incidents
 from dashboard.core.channels import DOMAINS
 from dashboard.core.clock import iso
 from dashboard.core.messages import event_view
@@ -140,17 +140,17 @@ def count_events(conn: Connection, city, district, start: int, end: int, filters
     if not all(_rollups_count_exactly(f, city, district) for f in filters):
         return None
     code = district.code
-    r = rollups.c
+    table, when = queries.rollup_source((end - start) // 60_000)
+    r = table.c
     sev_filters = [f for f in filters if f.column == "severity"]
     sevs = [s for s in range(1, 5) if all(_sev_match(s, f) for f in sev_filters)]
     if not sevs:
         return 0
     measure = r.n if len(sevs) == 4 else sum((r[f"sev{s}"] for s in sevs[1:]), r[f"sev{sevs[0]}"])
-    stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == code, r.minute_ms >= start,
-                                                                r.minute_ms < end)
+    stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == code, when >= start, when < end)
     for f in filters:
         if f.column != "severity":
-            stmt = stmt.where(_clause(rollups, f))
+            stmt = stmt.where(_clause(table, f))
     return int(conn.execute(stmt).scalar_one())
 
 
@@ -185,10 +185,10 @@ def event_page(conn: Connection, district: str, start: int, end: int, page: int,
 def previous_counts(conn: Connection, district: str, minutes: int, now_ms: int) -> dict[str, int]:
     """Return the district's counts per domain in the window before the current one."""
     start, _ = queries.window_bounds(now_ms, minutes)
-    dm = district_minutes.c
-    rows = conn.execute(select(dm.domain, func.sum(dm.n)).where(
-        dm.district == district, dm.minute_ms >= start - minutes * 60_000, dm.minute_ms < start)
-        .group_by(dm.domain)).all()
+    table, when = queries.district_source(minutes)
+    rows = conn.execute(select(table.c.domain, func.sum(table.c.n)).where(
+        table.c.district == district, when >= start - minutes * 60_000, when < start)
+        .group_by(table.c.domain)).all()
     out = {d: 0 for d in DOMAINS}
     out.update({dom: int(n) for dom, n in rows if dom in out})
     return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from dashboard.storage import users as accounts
 from dashboard.briefings.schedule import start_briefing_scheduler
 from dashboard.dispatch.deadlines import start_deadline_checker
+from dashboard.storage.partitions import start_maintenance
 from dashboard.gateway.server import Gateway
 from dashboard.storage.services import Services
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
@@ -57,6 +58,8 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
     start_deadline_checker(services, running.stop_event)
     # Briefings likewise: each slot is made once however many processes run the scheduler.
     start_briefing_scheduler(services, running.stop_event)
+    # Retention: old rows deleted in batches on SQLite, old day partitions dropped on PostgreSQL.
+    running.threads.append(start_maintenance(services, running.stop_event))
     if gateway:
         running.gateway = _start_gateway(services)
     if cfg["PANORAMA_SIMULATE"] if simulate is None else simulate:

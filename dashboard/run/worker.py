@@ -11,6 +11,7 @@ import threading
 from dashboard.briefings.schedule import start_briefing_scheduler
 from dashboard.core import bus
 from dashboard.dispatch.deadlines import start_deadline_checker
+from dashboard.storage.partitions import start_maintenance
 from dashboard.storage.services import worker_services
 from feeds.ingest import make_consumers
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         c.start()
     # Escalation of overdue tasks: safe in every worker, each task is escalated exactly once.
     start_deadline_checker(services, stop)
+    # Day partitions made ahead and dropped after retention: safe in every worker (one advisory lock).
+    start_maintenance(services, stop)
     # Scheduled briefings: safe in every worker too, each slot is claimed by one of them.
     start_briefing_scheduler(services, stop)
     log.info("ingest worker: %s from %s into %s", args.transport, bus.redacted(cfg["REDIS_URL"]),

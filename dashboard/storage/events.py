@@ -6,16 +6,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import func
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from dashboard.core.clock import DAY_MS
 from dashboard.storage import incidents as incident_rules
+from dashboard.storage import partitions
 from dashboard.core.city import DEFAULT_CITY, OTHER, City, load_city
 from dashboard.storage.db import is_postgres
-from dashboard.storage.models import district_minutes, events, feed_state, rollups
+from dashboard.storage.models import district_hours, district_minutes, events, feed_state, rollup_hours, rollups
 
 # Column order of the events rows built once per event and reused by every path.
 EVENT_COLUMNS = ("domain", "event_id", "ts_ms", "received_ms", "kind", "district", "street", "severity",
@@ -31,34 +32,56 @@ _PG_TEMP = """CREATE TEMP TABLE IF NOT EXISTS tmp_events (
 _COLS = ", ".join(EVENT_COLUMNS)
 _TMP_COLS = _COLS + ", rollup_street, rollup_kind"
 _ROLLUP_ADD = ("n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n")
-# One round trip on PostgreSQL: insert the batch skipping duplicates, add only the rows that were
-# really new to the rollups (aggregated by the server, under the street and kind the city pack folded
-# them to), and return the new keys. Rows are taken in sorted order so that two workers with
-# overlapping batches lock them in the same order.
-_PG_INSERT = f"""WITH ins AS (
-    INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events ORDER BY domain, event_id
-    ON CONFLICT (domain, event_id) DO NOTHING
-    RETURNING seq, domain, event_id, ts_ms, district, severity, value
-), agg AS (
-    INSERT INTO rollups AS r (minute_ms, district, street, domain, kind, {", ".join(_ROLLUP_ADD)}, value_max)
-    SELECT i.ts_ms - i.ts_ms % 60000, i.district, t.rollup_street, i.domain, t.rollup_kind, count(*),
+# A repeated (domain, id) whose ts differs from the stored one by up to this is not stored again (a repeat
+# with the same ts is stopped by the unique key at any age). A day: the probe reads at most three day
+# partitions' key index, pages the insert's own unique check has just read.
+DEDUPE_HORIZON_MS = 86_400_000
+MINUTE_MS, HOUR_MS = 60_000, 3_600_000
+
+
+def _rollup_cte(name: str, table: str, bucket_ms: int, time_col: str) -> str:
+    return f"""{name} AS (
+    INSERT INTO {table} AS r ({time_col}, district, street, domain, kind, {", ".join(_ROLLUP_ADD)}, value_max)
+    SELECT i.ts_ms - i.ts_ms % {bucket_ms}, i.district, t.rollup_street, i.domain, t.rollup_kind, count(*),
            count(*) FILTER (WHERE i.severity = 1), count(*) FILTER (WHERE i.severity = 2),
            count(*) FILTER (WHERE i.severity = 3), count(*) FILTER (WHERE i.severity = 4),
            coalesce(sum(i.value), 0), count(i.value), max(i.value)
     FROM ins i JOIN tmp_events t ON t.domain = i.domain AND t.event_id = i.event_id
     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (minute_ms, district, street, domain, kind) DO UPDATE SET
+    ON CONFLICT ({time_col}, district, street, domain, kind) DO UPDATE SET
     {", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD)},
     value_max = greatest(r.value_max, EXCLUDED.value_max)
-), city AS (
-    INSERT INTO district_minutes AS d (minute_ms, district, domain, n, sev1, sev2, sev3, sev4)
-    SELECT ts_ms - ts_ms % 60000, district, domain, count(*),
+)"""
+
+
+def _district_cte(name: str, table: str, bucket_ms: int, time_col: str) -> str:
+    return f"""{name} AS (
+    INSERT INTO {table} AS d ({time_col}, district, domain, n, sev1, sev2, sev3, sev4)
+    SELECT ts_ms - ts_ms % {bucket_ms}, district, domain, count(*),
            count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
            count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4)
     FROM ins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (minute_ms, district, domain) DO UPDATE SET
+    ON CONFLICT ({time_col}, district, domain) DO UPDATE SET
     {", ".join(f"{c} = d.{c} + EXCLUDED.{c}" for c in _ROLLUP_ADD[:5])}
-)
+)"""
+
+
+# One round trip on PostgreSQL: insert the batch skipping repeats (the same key within the horizon, or the
+# same (domain, id, ts) at any age, also when another worker stores it at this moment), add only the rows
+# that were really new to the minute and hour rollups (aggregated by the server, under the street and kind
+# the city pack folded them to), and return the new keys. Rows are taken in sorted order so that two workers
+# with overlapping batches lock them in the same order.
+_PG_INSERT = f"""WITH ins AS (
+    INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events t
+    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.domain = t.domain AND e.event_id = t.event_id
+                      AND e.ts_ms BETWEEN t.ts_ms - {DEDUPE_HORIZON_MS} AND t.ts_ms + {DEDUPE_HORIZON_MS})
+    ORDER BY domain, event_id
+    ON CONFLICT (domain, event_id, ts_ms) DO NOTHING
+    RETURNING seq, domain, event_id, ts_ms, district, severity, value
+), {_rollup_cte("agg", "rollups", MINUTE_MS, "minute_ms")},
+{_rollup_cte("agg_hours", "rollup_hours", HOUR_MS, "hour_ms")},
+{_district_cte("city", "district_minutes", MINUTE_MS, "minute_ms")},
+{_district_cte("city_hours", "district_hours", HOUR_MS, "hour_ms")}
 SELECT seq, domain, event_id FROM ins"""
 
 class Event(Protocol):
@@ -114,14 +137,24 @@ def _f(v):
     return None if v is None else float(v)
 
 
+# PostgreSQL's answer to a row of a day with no partition (dropped by retention while this worker still
+# believed in it): the store forgets what it knew of the partitions and tries again.
+NO_PARTITION = "23514"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    # SQLAlchemy wraps the driver's error in ``orig``; the COPY path's raw psycopg cursor raises it bare.
+    return getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     # Deadlocks and serialization failures roll the whole batch back: redoing it is safe.
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(exc, DBAPIError) and code in {"40P01", "40001"}
+    return _sqlstate(exc) in {"40P01", "40001", NO_PARTITION}
 
 
-def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]]) -> dict[tuple, list]:
-    """Sum stored events into rollup increments keyed (minute, district, street, domain, kind).
+def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]],
+              bucket_ms: int = MINUTE_MS) -> dict[tuple, list]:
+    """Sum stored events into rollup increments keyed (minute or hour, district, street, domain, kind).
 
     ``keys`` maps each event's (domain, id) to the (street, kind) it is counted under.
     """
@@ -129,7 +162,7 @@ def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[s
     for s in stored:
         ev = s.event
         street, kind = keys[(ev.domain, ev.id)]
-        key = (s.ts_ms - s.ts_ms % 60_000, ev.district, street, ev.domain, kind)
+        key = (s.ts_ms - s.ts_ms % bucket_ms, ev.district, street, ev.domain, kind)
         acc = out.get(key)
         if acc is None:
             # n, sev1..sev4, value_sum, value_n, value_max
@@ -143,11 +176,11 @@ def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[s
     return out
 
 
-def count_by_minute(stored: Iterable[StoredEvent]) -> dict[tuple, list[int]]:
+def count_by_minute(stored: Iterable[StoredEvent], bucket_ms: int = MINUTE_MS) -> dict[tuple, list[int]]:
     """Count stored events by (minute, district, domain) with severity counts: what the screens add up."""
     out: dict[tuple, list[int]] = {}
     for s in stored:
-        key = (s.ts_ms - s.ts_ms % 60_000, s.event.district, s.event.domain)
+        key = (s.ts_ms - s.ts_ms % bucket_ms, s.event.district, s.event.domain)
         acc = out.get(key)
         if acc is None:
             acc = out[key] = [0, 0, 0, 0, 0]
@@ -182,14 +215,19 @@ class EventStore:
         self.postgres = is_postgres(engine)
         self._insert = (postgresql if self.postgres else sqlite).insert
         # Statements are built once: compiling them per batch cost more than running them.
-        self._events_stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id"])
+        self._events_stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id",
+                                                                                         "ts_ms"])
                              .returning(events.c.seq, events.c.domain, events.c.event_id,
                                         sort_by_parameter_order=True))
-        self._rollups_stmt = self._additive_upsert(
-            rollups, ["minute_ms", "district", "street", "domain", "kind"], add=list(_ROLLUP_ADD),
-            greatest=["value_max"])
-        self._minutes_stmt = self._additive_upsert(district_minutes, ["minute_ms", "district", "domain"],
-                                                   add=list(_ROLLUP_ADD[:5]), greatest=[])
+        self._rollups_stmts = {
+            bucket: self._additive_upsert(table, [col, "district", "street", "domain", "kind"],
+                                          add=list(_ROLLUP_ADD), greatest=["value_max"])
+            for bucket, table, col in ((MINUTE_MS, rollups, "minute_ms"), (HOUR_MS, rollup_hours, "hour_ms"))}
+        self._district_stmts = {
+            bucket: self._additive_upsert(table, [col, "district", "domain"], add=list(_ROLLUP_ADD[:5]), greatest=[])
+            for bucket, table, col in ((MINUTE_MS, district_minutes, "minute_ms"),
+                                       (HOUR_MS, district_hours, "hour_ms"))}
+        self._days: set[int] = set()  # day partitions known to exist (PostgreSQL)
         self._feeds_stmt = self._additive_upsert(feed_state, ["domain"], add=[],
                                                  greatest=["last_event_ms", "last_received_ms"])
 
@@ -213,6 +251,26 @@ class EventStore:
         city = self.city
         keys = {k: (city.rollup_street(ev.district, ev.street), city.rollup_kind(ev.kind))
                 for k, ev in unique.items()}
+        if self.postgres:
+            self.ensure_days({ev.ts_ms // DAY_MS for ev in unique.values()})
+        try:
+            return self._write(unique, keys, received_ms, result)
+        except Exception as exc:
+            if _sqlstate(exc) == NO_PARTITION:
+                self._days.clear()
+            raise
+
+    def ensure_days(self, days: set[int]) -> None:
+        """Make sure the day partitions of these days exist (PostgreSQL): normally made ahead by
+        ``partitions.maintain``; an event of an earlier day within retention (a late feed) makes its own."""
+        if days <= self._days:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+            partitions.create_days(conn, partitions.PARTITIONED, days)
+            self._days |= partitions.existing_days(conn, "events")
+
+    def _write(self, unique: dict, keys: dict, received_ms: int, result: WriteResult) -> WriteResult:
         with self.engine.begin() as conn:
             rows = [event_row(ev, received_ms) for ev in unique.values()]
             inserted = (self._insert_pg(conn, rows, list(keys.values())) if self.postgres
@@ -224,11 +282,13 @@ class EventStore:
             result.stored.sort(key=lambda s: (s.ts_ms, s.seq))
             result.counts = count_by_minute(result.stored)
             result.folded = count_folded(result.stored, keys)
-            if not self.postgres and result.stored:  # PostgreSQL did both in the insert statement
-                self._upsert_rollups(conn, aggregate(result.stored, keys))
-                conn.execute(self._minutes_stmt, [
-                    {"minute_ms": k[0], "district": k[1], "domain": k[2], "n": v[0],
-                     "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(result.counts.items())])
+            if not self.postgres and result.stored:  # PostgreSQL did these in the insert statement
+                for bucket, col in ((MINUTE_MS, "minute_ms"), (HOUR_MS, "hour_ms")):
+                    self._upsert_rollups(conn, bucket, col, aggregate(result.stored, keys, bucket))
+                    counts = result.counts if bucket == MINUTE_MS else count_by_minute(result.stored, bucket)
+                    conn.execute(self._district_stmts[bucket], [
+                        {col: k[0], "district": k[1], "domain": k[2], "n": v[0],
+                         "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(counts.items())])
             result.feeds = self._touch_feeds(conn, result.stored, received_ms)
             result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
         return result
@@ -246,20 +306,33 @@ class EventStore:
             return cur.fetchall()
 
     def _insert_generic(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
-        params = [dict(zip(EVENT_COLUMNS, row)) for row in rows]
+        # The unique key stops a repeated (domain, id, ts); a repeated (domain, id) at another ts within the
+        # horizon is looked up first (SQLite has one writer at a time, so nothing can slip in between).
+        seen: dict[tuple[str, str], list[int]] = defaultdict(list)
+        e = events.c
+        keys = [(row[0], row[1]) for row in rows]
+        for i in range(0, len(keys), 400):
+            for domain, event_id, ts in conn.execute(select(e.domain, e.event_id, e.ts_ms).where(
+                    tuple_(e.domain, e.event_id).in_(keys[i:i + 400]))):
+                seen[(domain, event_id)].append(ts)
+        fresh = [row for row in rows
+                 if not any(abs(ts - row[2]) <= DEDUPE_HORIZON_MS for ts in seen.get((row[0], row[1]), ()))]
+        if not fresh:
+            return []
+        params = [dict(zip(EVENT_COLUMNS, row)) for row in fresh]
         return [tuple(r) for r in conn.execute(self._events_stmt, params)]
 
-    def _upsert_rollups(self, conn: Connection, deltas: dict[tuple, list]) -> None:
+    def _upsert_rollups(self, conn: Connection, bucket_ms: int, time_col: str, deltas: dict[tuple, list]) -> None:
         if not deltas:
             return
         # Sorted keys: two workers upserting the same minute lock rows in the same order.
         params = [
-            {"minute_ms": k[0], "district": k[1], "street": k[2], "domain": k[3], "kind": k[4],
+            {time_col: k[0], "district": k[1], "street": k[2], "domain": k[3], "kind": k[4],
              "n": v[0], "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4],
              "value_sum": v[5], "value_n": v[6], "value_max": v[7]}
             for k, v in sorted(deltas.items())
         ]
-        conn.execute(self._rollups_stmt, params)
+        conn.execute(self._rollups_stmts[bucket_ms], params)
 
     def _touch_feeds(self, conn: Connection, stored: list[StoredEvent], received_ms: int) -> dict[str, int]:
         newest: dict[str, int] = defaultdict(int)

@@ -43,10 +43,16 @@ events = Table(
     Column("title", String(200)),
     Column("detail", Text),
     Column("source", String(128)),
-    UniqueConstraint("domain", "event_id", name="uq_events_domain_event_id"),
+    # The exactly-once key. A partitioned table's unique index must hold its partition key, so (domain, id)
+    # alone cannot be unique across days: this index stops a repeated (domain, id, ts), which is what every
+    # redelivery is, and the store's insert skips a repeated (domain, id) whose ts differs by up to
+    # dashboard.storage.events.DEDUPE_HORIZON_MS (docs/architecture.md, "Exactly once").
+    UniqueConstraint("domain", "event_id", "ts_ms", name="uq_events_key"),
     # No city-wide time index: every write would pay for it, and the city-wide reads
     # (summaries, trends) come from rollups; the ticker reads the newest by seq.
     Index("ix_events_district_ts", "district", "ts_ms"),
+    # PostgreSQL: one partition per UTC day (dashboard.storage.partitions), its primary key (seq, ts_ms).
+    postgresql_partition_by="RANGE (ts_ms)",
 )
 
 # Additive per-minute counts: each stored event adds to exactly one row, so
@@ -68,6 +74,7 @@ rollups = Table(
     Column("value_n", Integer, nullable=False),
     Column("value_max", Float),
     Index("ix_rollups_district_minute", "district", "minute_ms"),
+    postgresql_partition_by="RANGE (minute_ms)",
 )
 
 # The same counts by (minute, district, domain) only: what the city-wide screens read many times a
@@ -76,6 +83,42 @@ district_minutes = Table(
     "district_minutes",
     metadata,
     Column("minute_ms", BigInteger, primary_key=True),
+    Column("district", String(12), primary_key=True),
+    Column("domain", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("sev1", Integer, nullable=False),
+    Column("sev2", Integer, nullable=False),
+    Column("sev3", Integer, nullable=False),
+    Column("sev4", Integer, nullable=False),
+    postgresql_partition_by="RANGE (minute_ms)",
+)
+
+# The same two rollups by hour, kept for years (minute rollups live PANORAMA_ROLLUP_RETENTION_DAYS): what the
+# 7-day and 30-day windows read, 60 times fewer rows than the minutes. Additive like the minutes, written by
+# the same ingest statement.
+rollup_hours = Table(
+    "rollup_hours",
+    metadata,
+    Column("hour_ms", BigInteger, primary_key=True),
+    Column("district", String(12), primary_key=True),
+    Column("street", String(128), primary_key=True, server_default=""),
+    Column("domain", String(16), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("sev1", Integer, nullable=False),
+    Column("sev2", Integer, nullable=False),
+    Column("sev3", Integer, nullable=False),
+    Column("sev4", Integer, nullable=False),
+    Column("value_sum", Float, nullable=False),
+    Column("value_n", Integer, nullable=False),
+    Column("value_max", Float),
+    Index("ix_rollup_hours_district_hour", "district", "hour_ms"),
+)
+
+district_hours = Table(
+    "district_hours",
+    metadata,
+    Column("hour_ms", BigInteger, primary_key=True),
     Column("district", String(12), primary_key=True),
     Column("domain", String(16), primary_key=True),
     Column("n", Integer, nullable=False),

@@ -9,10 +9,13 @@ from sqlalchemy.engine import Connection
 
 from dashboard.core.city import City, District
 from dashboard.core.clock import iso
-from dashboard.storage.models import district_minutes, feed_state, rollups
+from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 from dashboard.core.channels import DOMAINS
 
-WINDOWS = {"15m": 15, "1h": 60, "24h": 1440}
+WINDOWS = {"15m": 15, "1h": 60, "24h": 1440, "7d": 7 * 1440, "30d": 30 * 1440}
+# Windows this long or longer read the hour rollups (kept for years), in whole hours; shorter ones the minutes.
+HOURLY_MINUTES = 7 * 1440
+MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 # Weight of one event of each severity in the risk score: a critical event
 # weighs as much as fifty routine ones.
 SEVERITY_WEIGHT = (0.0, 0.1, 0.5, 2.0, 5.0)
@@ -22,7 +25,7 @@ RISK_SCALE = 200.0
 
 
 def parse_window(value: str | None) -> int:
-    """Return the minutes of a window name (15m, 1h, 24h); None means 1h."""
+    """Return the minutes of a window name (15m, 1h, 24h, 7d, 30d); None means 1h."""
     if value is None:
         return 60
     if value not in WINDOWS:
@@ -30,9 +33,16 @@ def parse_window(value: str | None) -> int:
     return WINDOWS[value]
 
 
+def step_ms(minutes: int) -> int:
+    """Return the rollup step a window of this length reads: an hour for 7 days and longer, else a minute."""
+    return HOUR_MS if minutes >= HOURLY_MINUTES else MINUTE_MS
+
+
 def window_bounds(now_ms: int, minutes: int) -> tuple[int, int]:
-    """Return [start, end) in ms: whole minutes, the current one last, so rollups count exactly."""
-    end = now_ms - now_ms % 60_000 + 60_000
+    """Return [start, end) in ms: whole steps (minutes, or hours for long windows), the current one last,
+    so rollups count exactly."""
+    step = step_ms(minutes)
+    end = now_ms - now_ms % step + step
     return end - minutes * 60_000, end
 
 
@@ -52,42 +62,60 @@ def _window(now_ms: int, minutes: int, tz: str) -> dict:
     return {"start": iso(start, tz), "end": iso(end, tz), "minutes": minutes}
 
 
-def _grouped(conn: Connection, start: int, end: int, *keys, district: str | None = None):
-    cols = [getattr(rollups.c, k) for k in keys]
-    stmt = (select(*cols, func.sum(rollups.c.n), func.sum(rollups.c.sev1), func.sum(rollups.c.sev2),
-                   func.sum(rollups.c.sev3), func.sum(rollups.c.sev4))
-            .where(rollups.c.minute_ms >= start, rollups.c.minute_ms < end)
+def rollup_source(minutes: int):
+    """Return the street-and-kind rollup table a window reads and its time column."""
+    return (rollup_hours, rollup_hours.c.hour_ms) if minutes >= HOURLY_MINUTES else (rollups, rollups.c.minute_ms)
+
+
+def district_source(minutes: int):
+    """Return the per-district rollup table a window reads and its time column."""
+    return ((district_hours, district_hours.c.hour_ms) if minutes >= HOURLY_MINUTES
+            else (district_minutes, district_minutes.c.minute_ms))
+
+
+def _grouped(conn: Connection, minutes: int, start: int, end: int, *keys, district: str | None = None):
+    table, when = rollup_source(minutes)
+    t = table.c
+    cols = [getattr(t, k) for k in keys]
+    stmt = (select(*cols, func.sum(t.n), func.sum(t.sev1), func.sum(t.sev2), func.sum(t.sev3), func.sum(t.sev4))
+            .where(when >= start, when < end)
             .group_by(*cols))
     if district is not None:
-        stmt = stmt.where(rollups.c.district == district)
+        stmt = stmt.where(t.district == district)
     return conn.execute(stmt).all()
 
 
 def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> dict[int, dict]:
-    """Count events by district and domain in each window, and in the window before it, in one scan.
+    """Count events by district and domain in each window, and in the window before it: one scan of the
+    minute rollups for the short windows, one of the hour rollups for the long ones.
 
     Returns ``{minutes: {"cur": {(district, domain): [n, sev1..sev4]}, "prev": {domain: n}}}``.
     """
-    end = window_bounds(now_ms, 1)[1]
-    dm = district_minutes.c
-    cols = []
-    for minutes in windows:
-        start, prev_start = end - minutes * 60_000, end - 2 * minutes * 60_000
-        cur = dm.minute_ms >= start
-        cols += [func.sum(c).filter(cur) for c in (dm.n, dm.sev1, dm.sev2, dm.sev3, dm.sev4)]
-        cols.append(func.sum(dm.n).filter(dm.minute_ms >= prev_start, dm.minute_ms < start))
-    since = end - 2 * max(windows) * 60_000
-    rows = conn.execute(select(dm.district, dm.domain, *cols)
-                        .where(dm.minute_ms >= since, dm.minute_ms < end)
-                        .group_by(dm.district, dm.domain)).all()
     out = {m: {"cur": {}, "prev": _empty_counts()} for m in windows}
-    for district, domain, *sums in rows:
-        if domain not in DOMAINS:
+    for hourly in (False, True):
+        group = tuple(m for m in windows if (m >= HOURLY_MINUTES) == hourly)
+        if not group:
             continue
-        for i, minutes in enumerate(windows):
-            block = [int(x or 0) for x in sums[i * 6:(i + 1) * 6]]
-            out[minutes]["cur"][(district, domain)] = block[:5]
-            out[minutes]["prev"][domain] += block[5]
+        table, when = district_source(group[0])
+        t = table.c
+        end = window_bounds(now_ms, group[0])[1]
+        cols = []
+        for minutes in group:
+            start, prev_start = end - minutes * 60_000, end - 2 * minutes * 60_000
+            cur = when >= start
+            cols += [func.sum(c).filter(cur) for c in (t.n, t.sev1, t.sev2, t.sev3, t.sev4)]
+            cols.append(func.sum(t.n).filter(when >= prev_start, when < start))
+        since = end - 2 * max(group) * 60_000
+        rows = conn.execute(select(t.district, t.domain, *cols)
+                            .where(when >= since, when < end)
+                            .group_by(t.district, t.domain)).all()
+        for district, domain, *sums in rows:
+            if domain not in DOMAINS:
+                continue
+            for i, minutes in enumerate(group):
+                block = [int(x or 0) for x in sums[i * 6:(i + 1) * 6]]
+                out[minutes]["cur"][(district, domain)] = block[:5]
+                out[minutes]["prev"][domain] += block[5]
     return out
 
 
@@ -127,7 +155,7 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
     streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
     other_streets, other_kinds = _empty_counts(), _empty_counts()
     kinds: dict[tuple[str, str], int] = {}
-    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, start, end, "street", "domain", "kind",
+    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, minutes, start, end, "street", "domain", "kind",
                                                             district=district.code):
         if domain not in totals:
             continue

@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 
 from dashboard.core.config import load_config
 from dashboard.storage.models import metadata
+from dashboard.storage.partitions import include_object
 
 config = context.config
 # A caller (dashboard.db.upgrade) may hand over its own connection.
@@ -19,14 +20,16 @@ def run() -> None:
             context.run_migrations()
         return
     if connection is not None:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = engine_from_config({"sqlalchemy.url": load_config()["DATABASE_URL"]}, prefix="sqlalchemy.",
                                 poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True,
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
 

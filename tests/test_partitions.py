@@ -1,0 +1,166 @@
+"""Storage for years: day partitions made ahead and dropped after retention (by moving the clock), exactly
+once across partitions within the dedupe horizon, SQLite's batched deletes, and the upgrade of a database
+holding data from the unpartitioned schema."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+from dashboard.core.clock import DAY_MS
+from dashboard.storage import partitions
+from dashboard.storage.db import make_engine, upgrade
+from dashboard.storage.events import DEDUPE_HORIZON_MS, EventStore
+from dashboard.storage.models import district_hours, district_minutes, events, rollup_hours, rollups
+from dashboard.storage.partitions import Retention, existing_days, maintain
+from tests.test_migrations import _alembic
+from tests.test_store import events_of
+from tests.helpers import make_event
+
+NOW = 1_796_000_000_000  # 2026-11-30 02:13 UTC: the clock the tests move
+HOUR = 3_600_000
+
+
+def count(engine, table, *where) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.sum(table.c.n), 0) if "n" in table.c
+                                       else func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def days_of(engine, table="events") -> list[int]:
+    with engine.connect() as conn:
+        return sorted(existing_days(conn, table))
+
+
+def store_days_ago(engine, ages_days: list[float], domain="traffic"):
+    """Store one event per age (days before NOW), each with its own id."""
+    evs = events_of(domain, [make_event(i, ts=int(NOW - age * DAY_MS)) for i, age in enumerate(ages_days)])
+    return EventStore(engine).write(evs, NOW)
+
+
+def test_postgresql_drops_whole_days_after_retention_as_the_clock_moves(pg_engine):
+    store_days_ago(pg_engine, [0, 1, 10, 29.5, 31, 45, 80, 95])
+    today = NOW // DAY_MS
+    assert count(pg_engine, events) == 8
+    done = maintain(pg_engine, NOW, Retention(events_days=30, rollup_days=90))
+    # made ahead: today and the next two days exist before any event of theirs arrives
+    assert {today, today + 1, today + 2} <= set(days_of(pg_engine))
+    # events: days wholly older than 30 days are gone, with their partitions; nothing was DELETEd
+    assert min(days_of(pg_engine)) == (NOW - 30 * DAY_MS) // DAY_MS
+    assert count(pg_engine, events) == 4  # 0, 1, 10 and 29.5 days old
+    assert sorted(n for n in done["dropped"] if n.startswith("events_")) == sorted(
+        partitions.partition_name("events", (NOW - a * DAY_MS) // DAY_MS) for a in (31, 45, 80, 95))
+    with pg_engine.connect() as conn:
+        deleted = conn.execute(text("SELECT coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables "
+                                    "WHERE relname LIKE 'events_%'")).scalar_one()
+    assert deleted == 0
+    # minute rollups live 90 days: 95 is gone, 80 stays; the hour rollups keep all eight
+    assert count(pg_engine, rollups) == 7 and count(pg_engine, district_minutes) == 7
+    assert count(pg_engine, rollup_hours) == 8 and count(pg_engine, district_hours) == 8
+
+    # twenty days later: the 29.5-day-old event's day has passed 30 days (the 10-day-old one's is the oldest
+    # day kept), the 80-day-old rollup has passed 90
+    later = NOW + 20 * DAY_MS
+    maintain(pg_engine, later, Retention(events_days=30, rollup_days=90))
+    assert count(pg_engine, events) == 3
+    assert count(pg_engine, rollups) == 6 and count(pg_engine, rollup_hours) == 8
+    assert max(days_of(pg_engine, "rollups")) == later // DAY_MS + partitions.DAYS_AHEAD
+    # the store still writes today, and a day whose partition was dropped under it is made again
+    store = EventStore(pg_engine)
+    store.write(events_of("traffic", [make_event(100, ts=later)]), later)
+    maintain(pg_engine, later + 40 * DAY_MS, Retention(events_days=30, rollup_days=90))
+    assert later // DAY_MS not in days_of(pg_engine)
+    assert len(store.write(events_of("traffic", [make_event(101, ts=later + 1)]), later).stored) == 1
+
+
+def test_sqlite_deletes_old_rows_in_batches(tmp_path, monkeypatch):
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    upgrade(engine)
+    monkeypatch.setattr(partitions, "SQLITE_BATCH", 3)  # several batches
+    try:
+        store_days_ago(engine, [0, 1, 10, 31, 32, 33, 34, 35, 36, 45, 95])
+        done = maintain(engine, NOW, Retention(events_days=30, rollup_days=90))
+        assert done["deleted"] == {"events": 8, "rollups": 1, "district_minutes": 1}
+        assert count(engine, events) == 3 and count(engine, rollups) == 10 and count(engine, rollup_hours) == 11
+    finally:
+        engine.dispose()
+
+
+def test_a_repeated_id_is_stored_once_within_the_horizon_whatever_its_ts(any_engine):
+    store = EventStore(any_engine)
+    t = NOW - 5 * DAY_MS
+    first = store.write(events_of("security", [make_event(1, kind="theft", ts=t)]), NOW)
+    assert len(first.stored) == 1
+    # the same id again: same ts (a redelivery), an hour later, across midnight into the next partition,
+    # and at the horizon's edge: none is stored
+    for ts in (t, t + HOUR, t + DAY_MS - 1, t - DEDUPE_HORIZON_MS):
+        again = store.write(events_of("security", [make_event(1, kind="theft", ts=ts)]), NOW)
+        assert (len(again.stored), again.duplicates) == (0, 1), ts
+    # beyond the horizon the same id is another event (the documented limit); another domain always is
+    beyond = store.write(events_of("security", [make_event(1, kind="theft", ts=t + DEDUPE_HORIZON_MS + 1)]), NOW)
+    other = store.write(events_of("traffic", [make_event(1, ts=t)]), NOW)
+    assert len(beyond.stored) == 1 and len(other.stored) == 1
+    assert count(any_engine, events) == 3 and count(any_engine, district_minutes) == 3
+
+
+@pytest.fixture
+def db_at_0005(pg_server_url):
+    url = make_url(pg_server_url)
+    name = f"panorama_upgrade_{uuid.uuid4().hex[:12]}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
+    upgrade(engine, "0005")
+    yield engine
+    engine.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrade_moves_an_existing_database_in_place(db_at_0005):
+    engine = db_at_0005
+    # today's schema with three days of data: events, minute rollups, the per-district minutes
+    with engine.begin() as conn:
+        for i, age in enumerate((0.1, 0.2, 1.5, 2.5, 2.6)):
+            ts = int(NOW - age * DAY_MS)
+            conn.execute(text(
+                "INSERT INTO events (domain, event_id, ts_ms, received_ms, kind, district, street, severity, title) "
+                "VALUES ('traffic', :id, :ts, :ts, 'congestion', '440304', '华强北街道', 2, :title)"),
+                {"id": f"old-{i}", "ts": ts, "title": f"旧事件 {i}"})
+            minute = ts - ts % 60_000
+            conn.execute(text(
+                "INSERT INTO rollups VALUES (:m, '440304', '华强北街道', 'traffic', 'congestion', 1, 0, 1, 0, 0, 0, 0, "
+                "NULL) ON CONFLICT (minute_ms, district, street, domain, kind) DO UPDATE SET n = rollups.n + 1, "
+                "sev2 = rollups.sev2 + 1"), {"m": minute})
+            conn.execute(text(
+                "INSERT INTO district_minutes VALUES (:m, '440304', 'traffic', 1, 0, 1, 0, 0) "
+                "ON CONFLICT (minute_ms, district, domain) DO UPDATE SET n = district_minutes.n + 1, "
+                "sev2 = district_minutes.sev2 + 1"), {"m": minute})
+        old_max_seq = conn.execute(text("SELECT max(seq) FROM events")).scalar_one()
+        before = conn.execute(text("SELECT seq, event_id, ts_ms, title FROM events ORDER BY seq")).all()
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'events'")).scalar_one() == "p"
+        assert conn.execute(text("SELECT seq, event_id, ts_ms, title FROM events ORDER BY seq")).all() == before
+    # one partition per day of the old rows (three days), plus today's and those made ahead
+    old_days = {int(NOW - a * DAY_MS) // DAY_MS for a in (0.1, 1.5, 2.5)}
+    assert old_days <= set(days_of(engine)) and old_days <= set(days_of(engine, "rollups"))
+    assert count(engine, rollups) == 5 and count(engine, district_minutes) == 5
+    assert count(engine, rollup_hours) == 5 and count(engine, district_hours) == 5
+    # new events go on from the old sequence and the old key still stops a repeat
+    result = EventStore(engine).write(events_of("traffic", [make_event("new", ts=NOW), make_event(
+        "x", ts=NOW)]) + events_of("traffic", [{**make_event(0, ts=int(NOW - 0.1 * DAY_MS)), "id": "old-0"}]), NOW)
+    assert sorted(s.event.id for s in result.stored) == ["ev-new", "ev-x"]
+    assert min(s.seq for s in result.stored) > old_max_seq
+    # and back: the downgrade restores the unpartitioned table with every row
+    with engine.begin() as conn:
+        command.downgrade(_alembic(conn), "0005")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'events'")).scalar_one() == "r"
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 7
