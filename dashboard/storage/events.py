@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -32,10 +32,12 @@ _PG_TEMP = """CREATE TEMP TABLE IF NOT EXISTS tmp_events (
 _COLS = ", ".join(EVENT_COLUMNS)
 _TMP_COLS = _COLS + ", rollup_street, rollup_kind"
 _ROLLUP_ADD = ("n", "sev1", "sev2", "sev3", "sev4", "value_sum", "value_n")
-# A repeated (domain, id) whose ts differs from the stored one by up to this is not stored again (a repeat
-# with the same ts is stopped by the unique key at any age). A day: the probe reads at most three day
-# partitions' key index, pages the insert's own unique check has just read.
-DEDUPE_HORIZON_MS = 86_400_000
+# Exactly once on PostgreSQL: each day partition has a unique (domain, event_id) index, so a repeated id is
+# stopped within its UTC day, race-free, by ON CONFLICT DO NOTHING; an event within this much of midnight
+# is also looked up in the neighbouring day (a probe that costs ~10 µs an event, so only for those). So a
+# repeat within an hour of the first is always stored once, and one on the same UTC day too. SQLite keeps
+# one unique (domain, event_id) for the whole table.
+DEDUPE_HORIZON_MS = 3_600_000
 MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 
 
@@ -66,17 +68,17 @@ def _district_cte(name: str, table: str, bucket_ms: int, time_col: str) -> str:
 )"""
 
 
-# One round trip on PostgreSQL: insert the batch skipping repeats (the same key within the horizon, or the
-# same (domain, id, ts) at any age, also when another worker stores it at this moment), add only the rows
-# that were really new to the minute and hour rollups (aggregated by the server, under the street and kind
-# the city pack folded them to), and return the new keys. Rows are taken in sorted order so that two workers
-# with overlapping batches lock them in the same order.
+# One round trip on PostgreSQL: insert the batch skipping repeats (DEDUPE_HORIZON_MS above), add only the
+# rows that were really new to the minute and hour rollups (aggregated by the server, under the street and
+# kind the city pack folded them to), and return the new keys. Rows are taken in sorted order so that two
+# workers with overlapping batches lock them in the same order.
 _PG_INSERT = f"""WITH ins AS (
     INSERT INTO events ({_COLS}) SELECT {_COLS} FROM tmp_events t
-    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.domain = t.domain AND e.event_id = t.event_id
+    WHERE t.ts_ms % {DAY_MS} BETWEEN {DEDUPE_HORIZON_MS} AND {DAY_MS - 1 - DEDUPE_HORIZON_MS}
+       OR NOT EXISTS (SELECT 1 FROM events e WHERE e.domain = t.domain AND e.event_id = t.event_id
                       AND e.ts_ms BETWEEN t.ts_ms - {DEDUPE_HORIZON_MS} AND t.ts_ms + {DEDUPE_HORIZON_MS})
     ORDER BY domain, event_id
-    ON CONFLICT (domain, event_id, ts_ms) DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING seq, domain, event_id, ts_ms, district, severity, value
 ), {_rollup_cte("agg", "rollups", MINUTE_MS, "minute_ms")},
 {_rollup_cte("agg_hours", "rollup_hours", HOUR_MS, "hour_ms")},
@@ -215,8 +217,7 @@ class EventStore:
         self.postgres = is_postgres(engine)
         self._insert = (postgresql if self.postgres else sqlite).insert
         # Statements are built once: compiling them per batch cost more than running them.
-        self._events_stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id",
-                                                                                         "ts_ms"])
+        self._events_stmt = (self._insert(events).on_conflict_do_nothing(index_elements=["domain", "event_id"])
                              .returning(events.c.seq, events.c.domain, events.c.event_id,
                                         sort_by_parameter_order=True))
         self._rollups_stmts = {
@@ -306,20 +307,7 @@ class EventStore:
             return cur.fetchall()
 
     def _insert_generic(self, conn: Connection, rows: list[tuple]) -> list[tuple]:
-        # The unique key stops a repeated (domain, id, ts); a repeated (domain, id) at another ts within the
-        # horizon is looked up first (SQLite has one writer at a time, so nothing can slip in between).
-        seen: dict[tuple[str, str], list[int]] = defaultdict(list)
-        e = events.c
-        keys = [(row[0], row[1]) for row in rows]
-        for i in range(0, len(keys), 400):
-            for domain, event_id, ts in conn.execute(select(e.domain, e.event_id, e.ts_ms).where(
-                    tuple_(e.domain, e.event_id).in_(keys[i:i + 400]))):
-                seen[(domain, event_id)].append(ts)
-        fresh = [row for row in rows
-                 if not any(abs(ts - row[2]) <= DEDUPE_HORIZON_MS for ts in seen.get((row[0], row[1]), ()))]
-        if not fresh:
-            return []
-        params = [dict(zip(EVENT_COLUMNS, row)) for row in fresh]
+        params = [dict(zip(EVENT_COLUMNS, row)) for row in rows]
         return [tuple(r) for r in conn.execute(self._events_stmt, params)]
 
     def _upsert_rollups(self, conn: Connection, bucket_ms: int, time_col: str, deltas: dict[tuple, list]) -> None:

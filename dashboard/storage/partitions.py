@@ -79,9 +79,16 @@ def is_partition(name: str) -> bool:
     return bool(m) and m["table"] in PARTITIONED
 
 
+# The events' key: on PostgreSQL each day partition holds it (create_days), the parent cannot.
+EVENTS_KEY = "uq_events_domain_event_id"
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic's filter: leave the day partitions out of autogenerate's comparison."""
-    return not (type_ == "table" and reflected and compare_to is None and is_partition(name))
+    """Alembic's filter: leave the day partitions, and the events' key that they hold instead of their
+    parent, out of autogenerate's comparison."""
+    if type_ == "table" and reflected and compare_to is None and is_partition(name):
+        return False
+    return not (type_ == "unique_constraint" and name == EVENTS_KEY and not reflected and compare_to is None)
 
 
 def existing_days(conn: Connection, table: str) -> set[int]:
@@ -105,6 +112,9 @@ def create_days(conn: Connection, tables: Iterable[str], days: Iterable[int]) ->
             name = partition_name(table, day)
             conn.execute(text(f'CREATE TABLE "{name}" PARTITION OF "{table}" '
                               f"FOR VALUES FROM ({day * DAY_MS}) TO ({(day + 1) * DAY_MS})"))
+            if table == "events":
+                # The exactly-once key within the day; the insert's ON CONFLICT DO NOTHING (no target) obeys it.
+                conn.execute(text(f'CREATE UNIQUE INDEX "{name}_key" ON "{name}" (domain, event_id)'))
             made.append(name)
     return made
 

@@ -1,4 +1,4 @@
-"""Partition events and minute rollups by day (PostgreSQL), key events by (domain, id, ts), add hour rollups.
+"""Partition events and minute rollups by day (PostgreSQL), each day keyed by (domain, id); add hour rollups.
 
 Moves an existing database in place: on PostgreSQL each table is renamed, a partitioned table of the same
 columns takes its name, a partition is made for every day the old rows cover (and today and the next days),
@@ -96,8 +96,7 @@ def _create_events_pg() -> None:
     seq = sa.Column("seq", sa.BigInteger, nullable=False, server_default=sa.text("nextval('events_seq_seq')"))
     op.create_table("events", *_event_columns(seq),
                     sa.PrimaryKeyConstraint("seq", "ts_ms", name="events_pkey"),
-                    sa.UniqueConstraint("domain", "event_id", "ts_ms", name="uq_events_key"),
-                    postgresql_partition_by="RANGE (ts_ms)")
+                    postgresql_partition_by="RANGE (ts_ms)")  # the key: per partition (partitions.create_days)
     op.create_index("ix_events_district_ts", "events", ["district", "ts_ms"])
     op.execute("ALTER SEQUENCE events_seq_seq OWNED BY events.seq")
 
@@ -134,11 +133,7 @@ def upgrade() -> None:
               {"rollups_pkey": "constraint", "ix_rollups_district_minute": "index"}, days_of="minute_ms")
         _swap("district_minutes", "unpartitioned", _MINUTE_COLS, _create_minutes_pg,
               {"district_minutes_pkey": "constraint"}, days_of="minute_ms")
-    else:
-        with op.batch_alter_table("events") as batch:
-            batch.drop_constraint("uq_events_domain_event_id", type_="unique")
-            batch.create_unique_constraint("uq_events_key", ["domain", "event_id", "ts_ms"])
-    _create_hours()
+    _create_hours()  # SQLite keeps its tables and its one (domain, id) key
 
 
 def _plain_events_pg() -> None:
@@ -155,9 +150,9 @@ def downgrade() -> None:
     op.drop_index("ix_rollup_hours_district_hour", table_name="rollup_hours")
     op.drop_table("rollup_hours")
     if op.get_bind().dialect.name == "postgresql":
-        # The old key was (domain, id): of one id stored at two times, the first stored is kept.
+        # The old key was (domain, id) for all time: of one id stored on two days, the first stored is kept.
         _swap("events", "partitioned", _EVENT_COLS, _plain_events_pg,
-                    {"events_pkey": "constraint", "uq_events_key": "constraint", "ix_events_district_ts": "index"},
+                    {"events_pkey": "constraint", "ix_events_district_ts": "index"},
                     conflict="ON CONFLICT (domain, event_id) DO NOTHING")
         _swap("rollups", "partitioned", _ROLLUP_COLS,
                     lambda: (op.create_table("rollups", *_rollup_columns("minute_ms")),
@@ -167,8 +162,3 @@ def downgrade() -> None:
                     lambda: op.create_table("district_minutes", *_rollup_columns("minute_ms", street=False,
                                                                                  values=False)),
                     {"district_minutes_pkey": "constraint"})
-    else:
-        op.execute("DELETE FROM events WHERE seq NOT IN (SELECT min(seq) FROM events GROUP BY domain, event_id)")
-        with op.batch_alter_table("events") as batch:
-            batch.drop_constraint("uq_events_key", type_="unique")
-            batch.create_unique_constraint("uq_events_domain_event_id", ["domain", "event_id"])
