@@ -232,3 +232,17 @@ def test_events_older_than_retention_are_refused_with_a_reason(make_app, redis_c
     longer = make_app(PANORAMA_RETENTION_DAYS=40).server.test_client()
     r = longer.post("/api/events?domain=traffic", data=body, headers=AUTH)
     assert r.json["accepted"] == 2 and [x["index"] for x in r.json["rejected"]] == [2]
+
+
+def test_a_day_is_counted_from_whole_hours_and_the_minutes_at_its_edges(make_app, redis_client, pg_engine):
+    from tests.helpers import city_clock
+
+    app = make_app(PANORAMA_CLOCK=city_clock("08:30"))  # the day: yesterday 08:31 to 08:31, hours 09:00 to 08:00
+    client, now = app.server.test_client(), app.server.extensions["panorama"].clock()
+    at = [now, now - 12 * 3_600_000, now - (24 * 60 - 10) * 60_000]  # last edge, an hour inside, first edge
+    ingest_now(app, {"traffic": [make_event(i, ts=ts, district="futian", street="华强北街道")
+                                 for i, ts in enumerate(at)]})
+    assert client.get("/api/districts/futian/summary?window=24h").json["totals"]["traffic"] == 3
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE rollup_hours")  # what the hours inside the day are read from
+    assert client.get("/api/districts/futian/summary?window=24h").json["totals"]["traffic"] == 2

@@ -1,6 +1,6 @@
 """Pure read-side logic: windows of whole minutes and the risk score."""
 
-from dashboard.storage.queries import parse_window, risk_score, window_bounds
+from dashboard.storage.queries import HOUR_MS, parse_window, risk_score, rollup_parts, window_bounds
 
 
 def test_window_bounds_are_whole_minutes_ending_with_the_current_one():
@@ -10,7 +10,25 @@ def test_window_bounds_are_whole_minutes_ending_with_the_current_one():
 
 
 def test_parse_window():
-    assert [parse_window(w) for w in (None, "15m", "1h", "24h")] == [60, 15, 60, 1440]
+    assert [parse_window(w) for w in (None, "15m", "1h", "24h", "7d", "30d")] == [60, 15, 60, 1440, 10080, 43200]
+
+
+def test_long_windows_are_whole_hours_ending_with_the_current_one():
+    now = 1764117020_500
+    start, end = window_bounds(now, 7 * 1440)
+    assert end % HOUR_MS == 0 and end - HOUR_MS <= now < end and end - start == 7 * 86_400_000
+
+
+def test_a_window_reads_whole_hours_from_the_hour_rollups_and_its_edges_from_the_minutes():
+    now = 1764117020_500  # 00:30:20.5 UTC
+    start, end = window_bounds(now, 1440)
+    parts = [(table.name, lo, hi) for table, _, lo, hi in rollup_parts(start, end)]
+    h0, h1 = start - start % HOUR_MS + HOUR_MS, end - end % HOUR_MS
+    assert parts == [("rollups", start, h0), ("rollup_hours", h0, h1), ("rollups", h1, end)]
+    assert [(t.name, lo, hi) for t, _, lo, hi in rollup_parts(*window_bounds(now, 60))] == [
+        ("rollups", *window_bounds(now, 60))]  # no whole hour inside: minutes only
+    hours = rollup_parts(*window_bounds(now, 7 * 1440))
+    assert [t.name for t, *_ in hours] == ["rollup_hours"]
 
 
 def test_risk_grows_with_severity_and_saturates():

@@ -139,19 +139,20 @@ def count_events(conn: Connection, city, district, start: int, end: int, filters
     """Count the district's events in [start, end) from rollups; None when a filter needs the events."""
     if not all(_rollups_count_exactly(f, city, district) for f in filters):
         return None
-    code = district.code
-    table, when = queries.rollup_source((end - start) // 60_000)
-    r = table.c
     sev_filters = [f for f in filters if f.column == "severity"]
     sevs = [s for s in range(1, 5) if all(_sev_match(s, f) for f in sev_filters)]
     if not sevs:
         return 0
-    measure = r.n if len(sevs) == 4 else sum((r[f"sev{s}"] for s in sevs[1:]), r[f"sev{sevs[0]}"])
-    stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == code, when >= start, when < end)
-    for f in filters:
-        if f.column != "severity":
-            stmt = stmt.where(_clause(table, f))
-    return int(conn.execute(stmt).scalar_one())
+    total = 0
+    for table, when, lo, hi in queries.rollup_parts(start, end):  # whole hours from the hour rollups
+        r = table.c
+        measure = r.n if len(sevs) == 4 else sum((r[f"sev{s}"] for s in sevs[1:]), r[f"sev{sevs[0]}"])
+        stmt = select(func.coalesce(func.sum(measure), 0)).where(r.district == district.code, when >= lo, when < hi)
+        for f in filters:
+            if f.column != "severity":
+                stmt = stmt.where(_clause(table, f))
+        total += int(conn.execute(stmt).scalar_one())
+    return total
 
 
 def _sev_match(sev: int, f: Filter) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.engine import Connection
 
 from dashboard.core.city import City, District
@@ -62,9 +62,18 @@ def _window(now_ms: int, minutes: int, tz: str) -> dict:
     return {"start": iso(start, tz), "end": iso(end, tz), "minutes": minutes}
 
 
-def rollup_source(minutes: int):
-    """Return the street-and-kind rollup table a window reads and its time column."""
-    return (rollup_hours, rollup_hours.c.hour_ms) if minutes >= HOURLY_MINUTES else (rollups, rollups.c.minute_ms)
+def rollup_parts(start: int, end: int) -> list[tuple]:
+    """Split [start, end) into what the street-and-kind rollups answer it from: the whole hours inside it
+    from the hour rollups and the minutes at either edge from the minute rollups, as (table, time column,
+    from, to). A 24-hour window then reads 23 hours and at most 120 minutes, not 1,440 minutes."""
+    h0, h1 = -(-start // HOUR_MS) * HOUR_MS, end // HOUR_MS * HOUR_MS
+    if h1 - h0 < HOUR_MS:
+        return [(rollups, rollups.c.minute_ms, start, end)]
+    parts = [(rollups, rollups.c.minute_ms, start, h0)] if start < h0 else []
+    parts.append((rollup_hours, rollup_hours.c.hour_ms, h0, h1))
+    if h1 < end:
+        parts.append((rollups, rollups.c.minute_ms, h1, end))
+    return parts
 
 
 def district_source(minutes: int):
@@ -73,16 +82,16 @@ def district_source(minutes: int):
             else (district_minutes, district_minutes.c.minute_ms))
 
 
-def _grouped(conn: Connection, minutes: int, start: int, end: int, *keys, district: str | None = None):
-    table, when = rollup_source(minutes)
-    t = table.c
-    cols = [getattr(t, k) for k in keys]
-    stmt = (select(*cols, func.sum(t.n), func.sum(t.sev1), func.sum(t.sev2), func.sum(t.sev3), func.sum(t.sev4))
-            .where(when >= start, when < end)
-            .group_by(*cols))
-    if district is not None:
-        stmt = stmt.where(t.district == district)
-    return conn.execute(stmt).all()
+def _grouped(conn: Connection, start: int, end: int, *keys, district: str | None = None):
+    parts = []
+    for table, when, lo, hi in rollup_parts(start, end):
+        t = table.c
+        part = select(*(getattr(t, k) for k in keys), t.n, t.sev1, t.sev2, t.sev3, t.sev4).where(when >= lo, when < hi)
+        parts.append(part if district is None else part.where(t.district == district))
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    cols = [rows.c[k] for k in keys]
+    return conn.execute(select(*cols, *(func.sum(rows.c[c]) for c in ("n", "sev1", "sev2", "sev3", "sev4")))
+                        .group_by(*cols)).all()
 
 
 def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> dict[int, dict]:
@@ -155,7 +164,7 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
     streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
     other_streets, other_kinds = _empty_counts(), _empty_counts()
     kinds: dict[tuple[str, str], int] = {}
-    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, minutes, start, end, "street", "domain", "kind",
+    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, start, end, "street", "domain", "kind",
                                                             district=district.code):
         if domain not in totals:
             continue
