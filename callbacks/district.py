@@ -55,6 +55,17 @@ class SortKey(BaseModel):
 
 
 SortBy = Annotated[list[SortKey], Field(max_length=len(district_data.SORTABLE))]
+Cursor = Annotated[StrictStr, Field(max_length=1000)] | None
+MAX_CURSORS = 5_000  # pages reached by "next" that the page keeps (100,000 rows at 20 a page)
+
+
+class Paging(BaseModel):
+    """The table's keyset state kept in the page: what it was for, and the cursor of each page reached."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    key: Annotated[list[Annotated[StrictStr, Field(max_length=district_data.MAX_FILTER_CHARS)] | StrictInt],
+                   Field(max_length=4)]
+    cursors: Annotated[list[Cursor], Field(min_length=1, max_length=MAX_CURSORS)]
 
 
 def district_of(city, code: str):
@@ -105,18 +116,22 @@ def register_callbacks(app) -> None:
                    ticker_items(data["events"], svc.city, lang, tz),
                    t("updated", lang, t=clock_text(data["now_ms"], tz))])
 
-    # page, sort, filter, window, timer -> one page of the district's events, and how many pages there are
+    # page, sort, filter, window, timer -> one page of the district's events by keyset (the cursors of the
+    # pages reached so far are kept in the page), whether more follow, and what the table cannot do
     @allow(app, "view")
     @app.callback(Output("district-events", "data"), Output("district-events", "page_count"),
+                  Output("district-events", "page_current"), Output("district-events-paging", "data"),
+                  Output("district-events-note", "children"),
                   Input("district-events", "page_current"), Input("district-events", "sort_by"),
                   Input("district-events", "filter_query"), Input("district-window", "value"),
                   Input("district-refresh", "n_intervals"),
-                  State("district-events", "page_size"), State("district-code", "data"), State("lang", "data"))
+                  State("district-events", "page_size"), State("district-code", "data"), State("lang", "data"),
+                  State("district-events-paging", "data"))
     @validated
     def events_page(page: Page | None, sort_by: SortBy | None, filter_query: FilterQuery | None, window: Window,
-                    _n: Count | None, size: PageSize | None, code: Code, lang: Lang):
+                    _n: Count | None, size: PageSize | None, code: Code, lang: Lang, paging: Paging | None):
         if ctx.triggered_id == "district-refresh" and (page or 0) > 0:
-            return no_update, no_update  # only the newest page follows the clock; older pages stay put
+            return (no_update,) * 5  # only the newest page follows the clock; older pages stay put
         svc = current_app.extensions["panorama"]
         district = district_of(svc.city, code)
         start, end = queries.window_bounds(svc.clock(), queries.WINDOWS[window])
@@ -124,17 +139,28 @@ def register_callbacks(app) -> None:
             filters = district_data.parse_filter(filter_query)
         except ValueError as err:
             raise BadRequest(f"argument filter_query: {err}") from None
-        page, size, lang = page or 0, size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
-        order = [s.model_dump() for s in sort_by or []]
+        size, lang = size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
+        asked = [s.model_dump() for s in sort_by or []]
+        sort, served = district_data.table_sort(asked)
+        key = [window, ",".join(f"{s['column_id']}:{s['direction']}" for s in asked), filter_query or "", size]
+        cursors = paging.cursors if paging is not None and paging.key == key else [None]
+        # Keyset paging reaches a page through the one before it: a jump past the pages reached goes to the
+        # furthest one reached (a new sort, filter or window starts again at the first).
+        page = min(page or 0, len(cursors) - 1) if cursors != [None] else 0
         with svc.engine.connect() as conn:
             total = district_data.count_events(conn, svc.city, district, start, end, filters)
-            rows = district_data.event_page(conn, district.code, start, end, page, size, order, filters,
-                                            extra=1 if total is None else 0)
-        if total is None:  # a title filter: rollups cannot count it, so say whether one more page follows
-            pages = page + (2 if len(rows) > size else 1)
-        else:
-            pages = max(1, -(-total // size))
-        return table_rows(rows[:size], lang, svc.config["PANORAMA_TZ"]), pages
+            try:
+                rows, nxt = district_data.table_page(conn, district.code, start, end, sort, size, cursors[page],
+                                                     filters)
+            except ValueError as err:  # a cursor the page did not get from here
+                raise BadRequest(f"state district-events-paging: {err}") from None
+        if not (page + 1 < len(cursors) and cursors[page + 1] == nxt):  # the pages after this one moved
+            cursors = cursors[:page + 1] + ([nxt] if nxt and page + 1 < MAX_CURSORS else [])
+        note = [] if served else [t("sort_unserved", lang)]
+        if total is not None:
+            note.insert(0, t("n_events", lang, n=f"{total:,}"))
+        return (table_rows(rows, lang, svc.config["PANORAMA_TZ"]), None if len(cursors) > page + 1 else page + 1, page,
+                {"key": key, "cursors": cursors}, " · ".join(note))
 
 
 def render(req):

@@ -112,8 +112,10 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                        className="ticker-panel")],
                 className="district-grid"),
             panel(t("district_events", lang), html.P(t("table_hint", lang), className="panel-hint"),
+                  html.P(id="district-events-note", className="panel-hint", role="status"),
                   events_table(lang), className="table-panel"),
             dcc.Store(id="district-code", data=district.code),
+            dcc.Store(id="district-events-paging"),  # the cursors of the table's pages reached so far
             dcc.Interval(id="district-refresh", interval=REFRESH_MS),
         ],
         className="page page-district",

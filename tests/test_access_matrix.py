@@ -235,7 +235,10 @@ def test_anonymous_browsers_reach_only_the_router_language_and_probe_callbacks(m
     district_events = next(k for k in mapp.callback_map if k.startswith("..district-events.data..."))
     read = {"output": district_events,
             "outputs": [{"id": "district-events", "property": "data"},
-                        {"id": "district-events", "property": "page_count"}],
+                        {"id": "district-events", "property": "page_count"},
+                        {"id": "district-events", "property": "page_current"},
+                        {"id": "district-events-paging", "property": "data"},
+                        {"id": "district-events-note", "property": "children"}],
             "inputs": [{"id": "district-events", "property": "page_current", "value": 0},
                        {"id": "district-events", "property": "sort_by", "value": []},
                        {"id": "district-events", "property": "filter_query", "value": ""},
@@ -244,7 +247,8 @@ def test_anonymous_browsers_reach_only_the_router_language_and_probe_callbacks(m
             "changedPropIds": ["district-window.value"],
             "state": [{"id": "district-events", "property": "page_size", "value": 20},
                       {"id": "district-code", "property": "data", "value": "440304"},
-                      {"id": "lang", "property": "data", "value": "zh"}]}
+                      {"id": "lang", "property": "data", "value": "zh"},
+                      {"id": "district-events-paging", "property": "data", "value": None}]}
     anonymous = mapp.server.test_client()
     refused = anonymous.post("/_dash-update-component", json=read)
     assert refused.status_code == 401 and refused.json["error"]["code"] == "not_signed_in"
@@ -364,8 +368,8 @@ CALLBACKS = {
         VIEW, lambda app: payload(app, DISTRICT_REFRESH, {
             "district-refresh.n_intervals": 1, "district-window.value": "1h", "district-code.data": "440304",
             **LANG})),
-    "..district-events.data...district-events.page_count..": (VIEW, lambda app: payload(
-        app, "..district-events.data...district-events.page_count..", {
+    "..district-events.data...district-events.page_count...district-events.page_current...district-events-paging.data...district-events-note.children..": (VIEW, lambda app: payload(
+        app, "..district-events.data...district-events.page_count...district-events.page_current...district-events-paging.data...district-events-note.children..", {
             "district-events.page_current": 0, "district-events.sort_by": [], "district-events.filter_query": "",
             "district-window.value": "1h", "district-refresh.n_intervals": 1, "district-events.page_size": 20,
             "district-code.data": "440304", **LANG}, "district-window.value")),

@@ -45,7 +45,8 @@ def events_page(app, **over) -> dict:
         ("district-refresh", "n_intervals"): values["n_intervals"]}, {
         ("district-events", "page_size"): values["page_size"],
         ("district-code", "data"): values["code"],
-        ("lang", "data"): values["lang"]}, "district-window.value")
+        ("lang", "data"): values["lang"],
+        ("district-events-paging", "data"): values.get("paging")}, "district-window.value")
 
 
 def refresh(app, **over) -> dict:
@@ -62,7 +63,10 @@ def probe(app, n) -> dict:
 
 
 BAD_EVENTS_PAGE = [
-    {"window": "7d"}, {"window": None}, {"window": 60},
+    {"window": "90d"}, {"window": None}, {"window": 60},
+    {"paging": "x"}, {"paging": {"key": [], "cursors": []}}, {"paging": {"key": [], "cursors": ["x" * 2000]}},
+    {"paging": {"key": [], "cursors": [None] * 5001}}, {"paging": {"key": [], "cursors": [None], "more": 1}},
+    {"paging": {"key": ["1h", "", "", 20], "cursors": [None, "abc"]}, "page_current": 1},  # a forged cursor
     {"sort_by": "time"}, {"sort_by": {"column_id": "time"}}, {"sort_by": [1]},
     {"sort_by": [{"column_id": "secret", "direction": "asc"}]}, {"sort_by": [{"column_id": "time", "direction": "up"}]},
     {"page_size": 1e30}, {"page_size": 0}, {"page_size": 201}, {"page_size": "20"}, {"page_size": True},
@@ -74,12 +78,13 @@ BAD_EVENTS_PAGE = [
 ]
 GOOD_EVENTS_PAGE = [
     {}, {"window": "24h", "page_size": 200}, {"page_size": None, "page_current": None, "sort_by": None},
+    {"window": "30d"}, {"paging": {"key": ["1h", "-ts", "", 20], "cursors": [None, "abc"]}, "page_current": 1},
     {"filter_query": "{severity} >= 3 && {street} = 华强北街道"}, {"filter_query": "{severity} < 2.5"},
     {"sort_by": [{"column_id": "value", "direction": "asc"}]}, {"code": "futian", "lang": None},
     {"lang": "fr"},  # the language only picks texts: anything but zh / en reads Chinese, as on every callback
     {"filter_query": "{nope} = 1"},  # a clause the server cannot serve is dropped, as before
 ]
-BAD_REFRESH = [{"window": "7d"}, {"window": None}, {"code": "atlantis"}, {"code": 440304}, {"code": None},
+BAD_REFRESH = [{"window": "90d"}, {"window": None}, {"code": "atlantis"}, {"code": 440304}, {"code": None},
                {"n_intervals": 1e30}, {"n_intervals": "1"}]
 
 
@@ -118,10 +123,14 @@ def test_good_events_table_inputs_still_answer(viewer):
     res = post(client, csrf, events_page(app, page_size=200))
     rows = res.get_json()["response"]["district-events"]["data"]
     assert len(rows) == 7  # six traffic events and the fire
-    # the value column sorts (it could be clicked before, and was silently ignored)
+    # a sort keyset paging cannot serve over the window (by value) says so and lists the newest first
     res = post(client, csrf, events_page(app, sort_by=[{"column_id": "value", "direction": "asc"}]))
-    values = [r["value"] for r in res.get_json()["response"]["district-events"]["data"]]
-    assert [v for v in values if v] == ["0", "1", "2", "3", "4", "5"]  # the fire has none
+    answer = res.get_json()["response"]
+    assert "newest first" not in answer["district-events-note"]["children"]  # the page's language is zh
+    assert "已按时间从新到旧排列" in answer["district-events-note"]["children"]
+    newest = post(client, csrf, events_page(app)).get_json()["response"]
+    assert answer["district-events"]["data"] == newest["district-events"]["data"]
+    assert "已按时间" not in newest["district-events-note"]["children"]
     # a fractional severity compares as a number: < 2.5 is severities 1 and 2
     res = post(client, csrf, events_page(app, filter_query="{severity} < 2.5"))
     assert sorted(r["severity"] for r in res.get_json()["response"]["district-events"]["data"]) == [1, 1, 2, 2]

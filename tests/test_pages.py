@@ -198,18 +198,31 @@ def test_district_events_table_pages_sorts_and_filters_on_the_server(app, dash_d
     dash_duo.wait_for_text_to_equal("#district-title", "福田区", timeout=10)
     wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 0"], message="the newest event first")
     assert len(cells(dash_duo, "title")) == 20  # one page of 20 reached the browser, not all 45
-    dash_duo.wait_for_text_to_equal(".last-page", "3")  # 45 / 20, counted from rollups
+    dash_duo.wait_for_text_to_equal("#district-events-note", "共 45 条")  # counted from rollups
+    # keyset paging: "next" goes on from the last row; the page count is known once the end is reached
     dash_duo.find_element(".next-page").click()
     wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 20"], message="page 2 from the server")
+    dash_duo.find_element(".next-page").click()
+    wait_for(lambda: cells(dash_duo, "title") == [f"事件 {i}" for i in range(40, 45)], message="the last page")
+    dash_duo.wait_for_text_to_equal(".page-number .last-page", "3")
     dash_duo.find_element(".first-page").click()
     wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 0"], message="back on page 1")
-    # sort by severity: first click ascending, second descending, each a new query
+    # a page number typed past the pages reached lands on the furthest reached, not an OFFSET scan
+    page_box = dash_duo.find_element(".current-page")
+    page_box.click()
+    page_box.send_keys("40\n")
+    wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 40"], message="the furthest page reached")
+    # sort by severity: the first click (ascending) is not served over the window and the page says so,
+    # the second (descending) is
     sort = 'th[data-dash-column="severity"] .column-header--sort'
     dash_duo.find_element(sort).click()
-    wait_for(lambda: cells(dash_duo, "severity") == ["1"] * 20, message="least severe first")
+    wait_for(lambda: "已按时间从新到旧排列" in dash_duo.find_element("#district-events-note").text,
+             message="the note on the sort it cannot serve")
+    wait_for(lambda: cells(dash_duo, "title")[:1] == ["事件 0"], message="newest first instead, from page 1")
     dash_duo.find_element(sort).click()
     wait_for(lambda: cells(dash_duo, "severity")[:2] == ["4", "2"], message="most severe first")
     assert cells(dash_duo, "title")[:2] == ["事件 30", "事件 1"]  # ties stay newest first
+    assert "已按时间" not in dash_duo.find_element("#district-events-note").text
     # filter on the server: only the critical one is left, one page
     filt = dash_duo.find_element('th.dash-filter[data-dash-column="severity"] input')
     filt.send_keys(">= 4\n")

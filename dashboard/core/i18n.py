@@ -73,6 +73,10 @@ _TEXT = {
     "risk_rank": ("风险排名 {rank}/{n}", "risk rank {rank} of {n}"),
     "city_share": ("占全市 {p}%", "{p}% of the city"),
     "filter_placeholder": ("筛选…", "filter…"),
+    "n_events": ("共 {n} 条", "{n} events"),
+    "sort_unserved": ("此列不支持在整个时段内排序，已按时间从新到旧排列（可按时间、严重程度从高到低、标题排序）",
+                      "this column cannot be sorted over the whole window: newest first instead (sort by time, "
+                      "by severity from high to low, or by title)"),
     "col_time": ("时间", "Time"),
     "col_domain": ("类别", "Domain"),
     "col_kind": ("类型", "Kind"),

@@ -30,11 +30,10 @@ from dashboard.core.messages import event_view
 INCIDENT_ROWS = 20
 TICKER_ROWS = 15
 MAX_PAGE_ROWS = 200  # rows of one page of the table, as the events API's ``limit`` (SPEC section 6)
-MAX_PAGE = 1_000_000
+MAX_PAGE = 1_000_000  # a page number the table may send; only pages reached by "next" are served
 MAX_FILTER_CHARS = 2000
-# Table column -> events column it sorts by (every column of the table).
-SORTABLE = {"time": "ts_ms", "domain": "domain", "kind": "kind", "street": "street", "severity": "severity",
-            "title": "title", "value": "value"}
+# The table's columns, each of which the table lets a person sort by (TABLE_SORTS: which are served).
+SORTABLE = ("time", "domain", "kind", "street", "severity", "title", "value")
 # Columns a filter may use; the first four can be counted from rollups as well.
 FILTERABLE = ("domain", "kind", "street", "severity", "title")
 _FILTER = re.compile(r"^\{(?P<col>[^}]+)\}\s+(?P<op>[a-z]*(?:>=|<=|!=|=|>|<)|[a-z]+)\s+(?P<val>.+)$")
@@ -161,28 +160,6 @@ def _sev_match(sev: int, f: Filter) -> bool:
     return {"eq": sev == v, "ne": sev != v, "gt": sev > v, "lt": sev < v, "ge": sev >= v, "le": sev <= v}[op]
 
 
-def event_page(conn: Connection, district: str, start: int, end: int, page: int, size: int,
-               sort_by: list[dict] | None, filters: list[Filter], extra: int = 0) -> list[dict]:
-    """Return one page of the district's events in [start, end), sorted and filtered in SQL.
-
-    ``extra`` rows beyond the page are fetched too (to tell whether another page follows).
-    """
-    e = events.c
-    order = []
-    for s in sort_by or []:
-        if s.get("column_id") in SORTABLE:
-            col = e[SORTABLE[s["column_id"]]]
-            order.append(col.asc() if s.get("direction") == "asc" else col.desc())
-    order += [e.ts_ms.desc(), e.seq.desc()]
-    stmt = (select(e.domain, e.event_id, e.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value,
-                   e.unit)
-            .where(e.district == district, e.ts_ms >= start, e.ts_ms < end)
-            .order_by(*order).limit(size + extra).offset(max(0, page) * size))
-    for f in filters:
-        stmt = stmt.where(_clause(events, f))
-    return [event_view(*row) for row in conn.execute(stmt)]
-
-
 def previous_counts(conn: Connection, district: str, minutes: int, now_ms: int) -> dict[str, int]:
     """Return the district's counts per domain in the window before the current one."""
     start, _ = queries.window_bounds(now_ms, minutes)
@@ -291,33 +268,61 @@ def decode_cursor(sort: str, cursor: str) -> tuple:
     return tuple(raw[1:])
 
 
-def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict], str | None]:
-    """Return one page of a district's events (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``) and the
-    cursor of the next page (None at the end): keyset paging on the sort's key, never an OFFSET scan."""
+def keyset_page(conn: Connection, district: str, start: int, end: int, sort: str, limit: int,
+                cursor: str | None, where: list) -> tuple[list, str | None]:
+    """Return one page of a district's events in [start, end) in ``sort``'s order after ``cursor``, with the
+    conditions ``where``, and the cursor of the next page (None at the end): keyset paging on the sort's key,
+    never an OFFSET scan. The API and the drill-down's table both page with it."""
     e = events.c
-    names, descending = SORT_KEYS[query.sort]
+    names, descending = SORT_KEYS[sort]
     keys = [_key_column(n) for n in names]
     stmt = (select(e.seq, e.domain, e.event_id, e.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value,
                    e.unit, e.lat, e.lon, e.detail, e.source)
-            .where(e.district == query.district, e.ts_ms >= query.start, e.ts_ms < query.end)
+            .where(e.district == district, e.ts_ms >= start, e.ts_ms < end, *where)
             .order_by(*[k.desc() if descending else k.asc() for k in keys])
-            .limit(query.limit + 1))
-    if query.cursor is not None:
-        after = decode_cursor(query.sort, query.cursor)
+            .limit(limit + 1))
+    if cursor is not None:
+        after = decode_cursor(sort, cursor)
         stmt = stmt.where(tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after))
-    if query.q:
-        stmt = stmt.where(_like(e.title, query.q))
-    for column, value in (("domain", query.domain), ("kind", query.kind), ("street", query.street)):
-        if value is not None:
-            stmt = stmt.where(e[column] == value)
-    if query.severity_min is not None:
-        stmt = stmt.where(e.severity >= query.severity_min)
     rows = conn.execute(stmt).mappings().all()
-    page = rows[:query.limit]
-    out = [{"id": r["event_id"], "ts": iso(r["ts_ms"], tz), "kind": r["kind"], "district": r["district"],
-            "severity": r["severity"], "domain": r["domain"], "street": r["street"], "lat": r["lat"],
-            "lon": r["lon"], "value": r["value"], "unit": r["unit"], "title": r["title"], "detail": r["detail"],
-            "source": r["source"]} for r in page]
-    if len(rows) <= query.limit:
-        return out, None
-    return out, encode_cursor(query.sort, _key_of(page[-1], query.sort))
+    page = rows[:limit]
+    return page, (encode_cursor(sort, _key_of(page[-1], sort)) if len(rows) > limit else None)
+
+
+def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict], str | None]:
+    """Return one page of a district's events for the API (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``)
+    and the cursor of the next page (None at the end)."""
+    e = events.c
+    where = [_like(e.title, query.q)] if query.q else []
+    where += [e[column] == value for column, value in (("domain", query.domain), ("kind", query.kind),
+                                                          ("street", query.street)) if value is not None]
+    if query.severity_min is not None:
+        where.append(e.severity >= query.severity_min)
+    page, cursor = keyset_page(conn, query.district, query.start, query.end, query.sort, query.limit,
+                               query.cursor, where)
+    return [{"id": r["event_id"], "ts": iso(r["ts_ms"], tz), "kind": r["kind"], "district": r["district"],
+             "severity": r["severity"], "domain": r["domain"], "street": r["street"], "lat": r["lat"],
+             "lon": r["lon"], "value": r["value"], "unit": r["unit"], "title": r["title"], "detail": r["detail"],
+             "source": r["source"]} for r in page], cursor
+
+
+# The drill-down table's sorts that keyset paging serves (column, direction) -> SORT_KEYS entry; any other
+# falls back to the newest first, and the page says so rather than make a person wait on a whole-window sort.
+TABLE_SORTS = {("time", "desc"): "-ts", ("time", "asc"): "ts", ("severity", "desc"): "-severity",
+               ("title", "asc"): "title"}
+
+
+def table_sort(sort_by: list[dict] | None) -> tuple[str, bool]:
+    """Return the keyset sort of the table's ``sort_by`` and whether it is the one asked for."""
+    if not sort_by:
+        return "-ts", True
+    asked = TABLE_SORTS.get((sort_by[0].get("column_id"), sort_by[0].get("direction")))
+    return (asked, True) if asked else ("-ts", False)
+
+
+def table_page(conn: Connection, district: str, start: int, end: int, sort: str, size: int,
+               cursor: str | None, filters: list[Filter]) -> tuple[list[dict], str | None]:
+    """Return one page of the drill-down's table (event views) and the next page's cursor."""
+    page, nxt = keyset_page(conn, district, start, end, sort, size, cursor, [_clause(events, f) for f in filters])
+    return [event_view(r["domain"], r["event_id"], r["ts_ms"], r["kind"], r["district"], r["street"],
+                       r["severity"], r["title"], r["value"], r["unit"]) for r in page], nxt
