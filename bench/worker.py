@@ -51,7 +51,10 @@ from bench.ingest import (DEFAULT_PG_URL, TARGET_EVENTS_PER_S, connect_redis, dr
                           generate_messages, recreate_database, say, server_cpu)
 from bench.procs import Processes, start_redis
 from dashboard.core.city import load_city
-from dashboard.storage.events import EVENT_COLUMNS
+from dashboard.core.clock import DAY_MS
+from dashboard.storage import partitions
+from dashboard.storage.db import make_engine
+from dashboard.storage.events import EVENT_COLUMNS, HOURS_FROM_MINUTES
 from dashboard.core.channels import INGEST_GROUP, feed_name, feed_names, ingested_counts_key
 from feeds.publish import encode
 
@@ -77,6 +80,10 @@ def preload_history(db_url: str, days: float, rate: float, seed: int) -> dict:
     step = (end_ms - start_ms) / max(1, n)
     dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     t = time.perf_counter()
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # the day partitions the history falls in
+        partitions.create_days(conn, partitions.PARTITIONED, range(start_ms // DAY_MS, end_ms // DAY_MS + 1))
+    engine.dispose()
     with psycopg.connect(dsn) as conn:
         with conn.cursor() as cur:
             with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
@@ -101,6 +108,8 @@ def preload_history(db_url: str, days: float, rate: float, seed: int) -> dict:
                        count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
                        count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4)
                 FROM events GROUP BY 1, 2, 3""")
+            for sql in HOURS_FROM_MINUTES:
+                cur.execute(sql)
             conn.commit()
             cur.execute("ANALYZE")
             cur.execute("SELECT (SELECT count(*) FROM rollups), (SELECT count(*) FROM district_minutes),"

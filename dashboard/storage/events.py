@@ -86,6 +86,19 @@ _PG_INSERT = f"""WITH ins AS (
 {_district_cte("city_hours", "district_hours", HOUR_MS, "hour_ms")}
 SELECT seq, domain, event_id FROM ins"""
 
+# The hour rollups summed from the minute rollups: how an existing database (migration 0006) and a preloaded
+# benchmark history get theirs; ingest adds to both as it goes.
+HOURS_FROM_MINUTES = (
+    "INSERT INTO rollup_hours (hour_ms, district, street, domain, kind, n, sev1, sev2, sev3, sev4, value_sum, "
+    "value_n, value_max) SELECT minute_ms - minute_ms % 3600000, district, street, domain, kind, sum(n), sum(sev1), "
+    "sum(sev2), sum(sev3), sum(sev4), sum(value_sum), sum(value_n), max(value_max) FROM rollups "
+    "GROUP BY 1, 2, 3, 4, 5",
+    "INSERT INTO district_hours (hour_ms, district, domain, n, sev1, sev2, sev3, sev4) "
+    "SELECT minute_ms - minute_ms % 3600000, district, domain, sum(n), sum(sev1), sum(sev2), sum(sev3), sum(sev4) "
+    "FROM district_minutes GROUP BY 1, 2, 3",
+)
+
+
 class Event(Protocol):
     """What the store needs of an event: the fields of ``feeds.schema.Event`` (the one definition of the
     schema, a layer above: the store takes any object of this shape)."""

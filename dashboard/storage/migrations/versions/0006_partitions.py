@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from dashboard.storage import partitions
+from dashboard.storage.events import HOURS_FROM_MINUTES
 
 revision = "0006"
 down_revision = "0005"
@@ -115,13 +116,8 @@ def _create_hours() -> None:
     op.create_table("rollup_hours", *_rollup_columns("hour_ms"))
     op.create_index("ix_rollup_hours_district_hour", "rollup_hours", ["district", "hour_ms"])
     op.create_table("district_hours", *_rollup_columns("hour_ms", street=False, values=False))
-    op.execute("INSERT INTO rollup_hours (hour_ms, district, street, domain, kind, n, sev1, sev2, sev3, sev4, "
-               "value_sum, value_n, value_max) SELECT minute_ms - minute_ms % 3600000, district, street, domain, "
-               "kind, sum(n), sum(sev1), sum(sev2), sum(sev3), sum(sev4), sum(value_sum), sum(value_n), "
-               "max(value_max) FROM rollups GROUP BY 1, 2, 3, 4, 5")
-    op.execute("INSERT INTO district_hours (hour_ms, district, domain, n, sev1, sev2, sev3, sev4) "
-               "SELECT minute_ms - minute_ms % 3600000, district, domain, sum(n), sum(sev1), sum(sev2), "
-               "sum(sev3), sum(sev4) FROM district_minutes GROUP BY 1, 2, 3")
+    for sql in HOURS_FROM_MINUTES:
+        op.execute(sql)
 
 
 def upgrade() -> None:
