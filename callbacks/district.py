@@ -103,9 +103,10 @@ def register_callbacks(app) -> None:
         svc = current_app.extensions["panorama"]
         tz, lang = svc.config["PANORAMA_TZ"], lang if lang in ("zh", "en") else "zh"
         district = district_of(svc.city, code)
-        with svc.engine.connect() as conn:
+        department = scope(current_user())
+        with svc.read(primary=department is not None) as conn:  # a liaison's scope reads the primary
             data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], svc.clock(), tz,
-                                          scope(current_user()))
+                                          department)
         totals = data["summary"]["totals"]
         deltas = [delta_text(totals[d], data["previous"][d]) for d in DOMAINS]
         # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.
@@ -147,7 +148,7 @@ def register_callbacks(app) -> None:
         # Keyset paging reaches a page through the one before it: a jump past the pages reached goes to the
         # furthest one reached (a new sort, filter or window starts again at the first).
         page = min(page or 0, len(cursors) - 1) if cursors != [None] else 0
-        with svc.engine.connect() as conn:
+        with svc.read() as conn:
             total = district_data.count_events(conn, svc.city, district, start, end, filters)
             try:
                 rows, nxt = district_data.table_page(conn, district.code, start, end, sort, size, cursors[page],
@@ -173,9 +174,10 @@ def render(req):
             else not_found_layout(lang, t("not_found_route", lang, path=req.path))
     window = "1h"
     try:
-        with svc.engine.connect() as conn:
+        department = scope(current_user())
+        with svc.read(primary=department is not None) as conn:  # a liaison's scope reads the primary
             data = district_data.snapshot(conn, svc.city, district, queries.WINDOWS[window], req.now,
-                                          svc.config["PANORAMA_TZ"], scope(current_user()))
+                                          svc.config["PANORAMA_TZ"], department)
     except SQLAlchemyError:
         log.warning("district %s unavailable", district.code, exc_info=True)
         return unavailable_layout(lang)

@@ -98,7 +98,7 @@ def live_state(svc, now: int) -> dict | None:
     """Return the live state a page is first drawn with; None when the database is down (the browser's first
     poll or snapshot fills it in)."""
     try:
-        with svc.engine.connect() as conn:
+        with svc.read() as conn:
             return build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
     except SQLAlchemyError:
         log.warning("live state unavailable for the first render", exc_info=True)

@@ -103,3 +103,26 @@ class PostgresProcess:
             except subprocess.CalledProcessError:
                 pass
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class ReplicaProcess(PostgresProcess):
+    """A streaming replica of ``primary`` (``pg_basebackup -R``: a standby that follows its WAL)."""
+
+    def __init__(self, workdir: Path, primary: PostgresProcess):
+        super().__init__(workdir)
+        self.primary = primary
+
+    def init(self) -> None:
+        """Copy the primary's cluster and configure it to follow the primary."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._user:
+            pw = pwd.getpwnam(self._user)
+            shutil.chown(self.workdir, pw.pw_uid, pw.pw_gid)
+        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
+                  "-D", str(self.data), "-R", "-X", "stream", "--no-sync", "-c", "fast")
+
+    def replay_paused(self, paused: bool) -> None:
+        """Pause or resume applying the primary's WAL (the replica then lags on purpose)."""
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_pause()" if paused else "SELECT pg_wal_replay_resume()")

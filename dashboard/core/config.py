@@ -30,6 +30,8 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
     return {
         "REDIS_URL": None,  # None: the embedded in-process bus
         "DATABASE_URL": f"sqlite:///{instance / 'panorama.db'}",
+        # A PostgreSQL streaming replica for the pages' and the API's reads (None: the primary serves them).
+        "DATABASE_READ_URL": None,
         "PANORAMA_CITY": "shenzhen",
         "SECRET_KEY": None,
         # None: the city pack's own zone (city.yaml; Shenzhen: Asia/Shanghai). The one place it is resolved is

@@ -239,9 +239,10 @@ class Gateway:
 
     def _build(self) -> tuple[dict, dict[int, set[str]]]:
         svc = self.services
-        with svc.engine.connect() as conn:
-            # who holds which incident decides what each liaison is sent of it
-            return live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"]), d.holders(conn)
+        with svc.read() as conn:  # the counts and events may lag by the replica's replay delay ...
+            state = live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
+        with svc.engine.connect() as conn:  # ... who holds which incident (what each liaison is sent) may not
+            return state, d.holders(conn)
 
     async def _tick_loop(self) -> None:
         pacer = Pacer(self.max_fps)

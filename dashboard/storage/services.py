@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import fakeredis
 import redis
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core import bus
 from dashboard.core.city import City, load_city
 from dashboard.core.clock import Clock
 from dashboard.core.config import load_config
 from dashboard.storage.db import make_engine, upgrade
+
+
+log = logging.getLogger(__name__)
+REPLICA_RETRY_S = 10
 
 
 @dataclass
@@ -27,10 +33,14 @@ class Services:
     city: City
     engine: Engine
     bus_server: fakeredis.FakeServer | None = None
+    # DATABASE_READ_URL: a streaming replica for the reads that may lag by its replay delay (the panorama, the
+    # drill-down, the summaries); None: the primary answers them too.
+    read_engine: Engine | None = None
     # What "now" is for this process's pages, API and gateway; tests pin a time of day with it.
     clock: Clock = field(default_factory=Clock)
     redis: redis.Redis = field(init=False)
     _closers: list = field(default_factory=list, init=False, repr=False)
+    _replica_down_until: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self):
         self.redis = self.connect_bus()
@@ -38,6 +48,24 @@ class Services:
     def connect_bus(self, **options) -> redis.Redis:
         """Return a new client of the configured bus (each consumer thread gets its own)."""
         return bus.connect(self.config["REDIS_URL"], self.bus_server, **options)
+
+    @contextmanager
+    def read(self, *, primary: bool = False) -> Iterator[Connection]:
+        """Give a connection for reads that may lag a little: the replica when one is configured and answers,
+        else (or with ``primary``: a read that must see its own writes) the primary.
+
+        A replica that cannot be reached is skipped for REPLICA_RETRY_S, so pages do not each wait on it.
+        """
+        conn = None
+        if self.read_engine is not None and not primary and time.monotonic() >= self._replica_down_until:
+            try:
+                conn = self.read_engine.connect()
+            except SQLAlchemyError:
+                self._replica_down_until = time.monotonic() + REPLICA_RETRY_S
+                log.warning("read replica unreachable: reading from the primary for %d s", REPLICA_RETRY_S,
+                            exc_info=True)
+        with conn if conn is not None else self.engine.connect() as c:
+            yield c
 
     def on_close(self, fn) -> None:
         """Call ``fn`` when these services close (parts built on them that hold threads or connections)."""
@@ -49,6 +77,8 @@ class Services:
             fn()
         self.redis.close()
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
 
 def worker_services(parser: argparse.ArgumentParser, what: str) -> Services:
@@ -69,6 +99,8 @@ def build_services(config: dict[str, Any]) -> Services:
     engine = make_engine(config["DATABASE_URL"])
     if config["PANORAMA_AUTO_MIGRATE"]:
         upgrade(engine)
+    read_url = config.get("DATABASE_READ_URL")
     server = bus.make_embedded_server() if config["EMBEDDED"] else None
     return Services(config=config, city=city, engine=engine, bus_server=server,
+                    read_engine=make_engine(read_url) if read_url else None,
                     clock=config.get("PANORAMA_CLOCK") or Clock())

@@ -107,7 +107,7 @@ def get_summary():
     # The counts are public like /api/health; the live part carries event titles, so it needs a viewer.
     if want_live and not auth.may_watch(request.args.get("token")):
         raise ApiError(401, "not_signed_in", "live events need a signed-in viewer or a wall's kiosk token")
-    with svc.engine.connect() as conn:
+    with svc.read() as conn:  # the replica when there is one: these reads may lag by its replay delay
         doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"])
         if want_live:
             doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
@@ -127,7 +127,7 @@ def get_district_summary(code: str):
     svc = services()
     district = _district(svc, code)
     minutes = _window_arg()
-    with svc.engine.connect() as conn:
+    with svc.read() as conn:
         return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock(),
                                                 svc.config["PANORAMA_TZ"]))
 
@@ -140,7 +140,7 @@ def get_district_events(code: str):
     district = _district(svc, code)
     start, end = queries.window_bounds(svc.clock(), _window_arg())
     query = district_events.EventQuery(district.code, start, end, **_event_filters())
-    with svc.engine.connect() as conn:
+    with svc.read() as conn:
         try:
             rows, cursor = district_events.event_rows(conn, query, svc.config["PANORAMA_TZ"])
         except ValueError as err:  # a cursor this API did not give (or of another sort)

@@ -25,6 +25,19 @@ def _probe_database(services: Services, now_ms: int) -> dict:
         return feed_freshness(conn, now_ms, services.config["PANORAMA_STALE_AFTER"])
 
 
+def _probe_replica(services: Services) -> str:
+    """Tell how far the read replica's replay is behind the primary, in bytes of WAL; raise when unreachable."""
+    with services.read_engine.connect() as conn:
+        conn.execute(text("SET statement_timeout = 2000"))
+        replayed = conn.execute(text("SELECT pg_last_wal_replay_lsn()::text")).scalar_one()
+    if replayed is None:
+        return "unreachable: not a streaming replica"
+    with services.engine.connect() as conn:
+        behind = conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST(:r AS pg_lsn))"),
+                              {"r": replayed}).scalar_one()
+    return f"ok: {max(0, int(behind)):,} bytes of WAL behind"
+
+
 def _aged(feeds: dict, since_ms: int, now_ms: int, stale_after: dict[str, int]) -> dict:
     """Return freshness read at ``since_ms`` as it stands at ``now_ms`` (ages grow, rates as last read)."""
     out = {}
@@ -48,7 +61,7 @@ class HealthProbe:
     def __init__(self, services: Services, budget_s: float = 0.8):
         self.services = services
         self.budget_s = budget_s
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="health")
         self._running: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._last_feeds: tuple[int, dict] | None = None
@@ -65,6 +78,8 @@ class HealthProbe:
         deadline = time.monotonic() + self.budget_s
         redis_probe = self._start("redis", ping, self.services.redis)
         db_probe = self._start("database", _probe_database, self.services, now_ms)
+        replica_probe = (self._start("read_replica", _probe_replica, self.services)
+                         if self.services.read_engine is not None else None)
         try:
             redis_ok, redis_detail = redis_probe.result(timeout=max(0.0, deadline - time.monotonic()))
         except FuturesTimeout:
@@ -80,13 +95,23 @@ class HealthProbe:
             db_ok, db_detail = False, f"unreachable: {type(err).__name__}"
         if not db_ok:
             feeds = _aged(self._last_feeds[1], self._last_feeds[0], now_ms, stale_after) if self._last_feeds else {}
-        return {
+        doc = {
             "status": "ok" if redis_ok and db_ok else "degraded",
             "redis": redis_detail,
             "database": db_detail,
             "mode": "embedded" if self.services.config["EMBEDDED"] else "production",
             "feeds": feeds,
         }
+        if replica_probe is not None:
+            # A replica that is down does not make the app degraded: the primary answers its reads meanwhile
+            # (Services.read). Said here, so an operator sees it; a load balancer keeps the app in service.
+            try:
+                doc["read_replica"] = replica_probe.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FuturesTimeout:
+                doc["read_replica"] = "unreachable: no answer (reads go to the primary)"
+            except SQLAlchemyError as err:
+                doc["read_replica"] = f"unreachable: {type(err).__name__} (reads go to the primary)"
+        return doc
 
     def close(self) -> None:
         """Stop taking probes (a hung one ends with its own timeouts)."""
