@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from pydantic import ValidationInfo
+
+
+def district_code(v: str, districts: Mapping[str, str]) -> str | None:
+    """Return the registry code of a district code, slug or name (``districts``: the city's aliases), or None."""
+    return districts.get(v) or districts.get(v.lower())
 
 
 def resolve_district(v: str, info: ValidationInfo) -> str:
@@ -10,7 +17,7 @@ def resolve_district(v: str, info: ValidationInfo) -> str:
     districts = (info.context or {}).get("districts")
     if districts is None:
         return v
-    code = districts.get(v) or districts.get(v.lower())
+    code = district_code(v, districts)
     if code is None:
         raise ValueError(f"unknown district {v[:64]!r}")
     return code
