@@ -23,26 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.baseline import ROOT, baseline_tree, before, git, run_in
+
 TARGET_MS = 150.0
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 PASSWORD = "bench-password-1"
-
-
-def baseline_ref() -> str:
-    """Return the commit before the one that added day partitions (the storage this benchmark improves on)."""
-    added = subprocess.run(["git", "log", "--format=%H", "--diff-filter=A", "--",
-                            "dashboard/storage/migrations/versions/0006_partitions.py"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    return f"{added[-1]}^" if added else "HEAD"
 
 
 # --------------------------------------------------------------------------- child: one tree's code
@@ -278,16 +269,11 @@ def child(args) -> int:
 
 def run_tree(tree: Path, label: str, args, now_ms: int) -> dict:
     say(f"{label}: {tree}")
-    cmd = [sys.executable, "-m", "bench.drilldown", "--child", "--pg-url", args.pg_url,
-           "--db-name", f"panorama_drill_{label}", "--events", str(args.events), "--days-before",
-           str(args.days_before), "--repeat", str(args.repeat), "--now-ms", str(now_ms)]
-    if args.keep_db:
-        cmd.append("--keep-db")
-    out = subprocess.run(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stdout=subprocess.PIPE,
-                         text=True)
-    if out.returncode:
-        raise RuntimeError(f"{label} failed ({out.returncode})")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    extra = ["--keep-db"] if args.keep_db else []
+    out = run_in(tree, "bench.drilldown", "--child", "--pg-url", args.pg_url, "--db-name", f"panorama_drill_{label}",
+                 "--events", str(args.events), "--days-before", str(args.days_before), "--repeat", str(args.repeat),
+                 "--now-ms", str(now_ms), *extra)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def say(msg: str) -> None:
@@ -325,23 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
-    ref = args.baseline or baseline_ref()
+    ref = args.baseline or before("dashboard/storage/migrations/versions/0006_partitions.py")
     now_ms = int(time.time() * 1000)
-    tmp = Path(tempfile.mkdtemp(prefix="panorama-baseline-"))
-    subprocess.run(["git", "worktree", "add", "--detach", str(tmp / "tree"), ref], cwd=ROOT, check=True,
-                   capture_output=True)
-    try:
-        base_tree = tmp / "tree"
-        shutil.copy(Path(__file__), base_tree / "bench" / "drilldown.py")  # this script, that tree's code
-        res = {"baseline_ref": subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, text=True,
-                                              capture_output=True).stdout.strip(),
-               "current_ref": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                                             capture_output=True).stdout.strip()}
-        res["baseline"] = run_tree(base_tree, "baseline", args, now_ms)
-        res["current"] = run_tree(ROOT, "current", args, now_ms)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "tree")], cwd=ROOT, capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+    res = {"baseline_ref": git("rev-parse", "--short", ref), "current_ref": git("rev-parse", "--short", "HEAD")}
+    with baseline_tree(ref, Path(__file__), ROOT / "bench" / "baseline.py") as tree:
+        res["baseline"] = run_tree(tree, "baseline", args, now_ms)
+    res["current"] = run_tree(ROOT, "current", args, now_ms)
     report(res, args)
     if args.output:
         Path(args.output).write_text(json.dumps(res, indent=1))
