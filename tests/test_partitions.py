@@ -72,7 +72,7 @@ def test_postgresql_drops_whole_days_after_retention_as_the_clock_moves(pg_engin
     maintain(pg_engine, later, Retention(events_days=30, rollup_days=90))
     assert count(pg_engine, events) == 3
     assert count(pg_engine, rollups) == 6 and count(pg_engine, rollup_hours) == 8
-    assert max(days_of(pg_engine, "rollups")) == later // DAY_MS + partitions.DAYS_AHEAD
+    assert later // DAY_MS + partitions.DAYS_AHEAD in days_of(pg_engine, "rollups")  # made ahead
     # the store still writes today, and a day whose partition was dropped under it is made again
     store = EventStore(pg_engine)
     store.write(events_of("traffic", [make_event(100, ts=later)]), later)
