@@ -44,7 +44,11 @@ def test_kill_9_an_ingest_worker_mid_stream_stores_every_event_exactly_once(redi
         assert held, "w2 never held unacknowledged entries"
         procs.kill("w2")
         killed_at = time.monotonic()
-        assert pending(bus, "w2") == held  # dead: what it held stays pending until someone claims it
+        # Dead: what it held stays pending until someone claims it. A read it had sent before it was frozen may
+        # still have been served after the look (Redis answers a blocked XREADGROUP until it sees the socket
+        # close), so it can hold more, never less; the rest of the test accounts for every entry either way.
+        assert pending(bus, "w2") >= held
+        held = pending(bus, "w2")
         wait_for(lambda: pending(bus, "w2") == 0, timeout=60, message="w2's entries claimed by w1 and w3")
         claimed_s = time.monotonic() - killed_at
         producer.join(120)
