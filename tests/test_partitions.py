@@ -20,7 +20,7 @@ from dashboard.storage.models import district_hours, district_minutes, events, r
 from dashboard.storage.partitions import Retention, existing_days, maintain
 from tests.test_migrations import _alembic
 from tests.test_store import events_of
-from tests.helpers import make_event
+from tests.helpers import make_event, wait_for
 
 NOW = 1_796_000_000_000  # 2026-11-30 02:13 UTC: the clock the tests move
 HOUR = 3_600_000
@@ -79,6 +79,34 @@ def test_postgresql_drops_whole_days_after_retention_as_the_clock_moves(pg_engin
     maintain(pg_engine, later + 40 * DAY_MS, Retention(events_days=30, rollup_days=90))
     assert later // DAY_MS not in days_of(pg_engine)
     assert len(store.write(events_of("traffic", [make_event(101, ts=later + 1)]), later).stored) == 1
+
+
+def test_the_workers_maintenance_runs_on_its_schedule_as_the_clock_moves(pg_engine):
+    """The thread every ingest worker starts (start_maintenance) makes days ahead and drops expired ones by
+    itself, on the services' clock, round after round: nobody calls maintain."""
+    import threading
+    from types import SimpleNamespace
+
+    store_days_ago(pg_engine, [0, 10, 29.5])
+    now = [NOW]
+    svc = SimpleNamespace(engine=pg_engine, clock=lambda: now[0],
+                          config={"PANORAMA_RETENTION_DAYS": 30, "PANORAMA_ROLLUP_RETENTION_DAYS": 90})
+    stop = threading.Event()
+    thread = partitions.start_maintenance(svc, stop, every_s=0.05)
+    try:
+        today = NOW // DAY_MS
+        wait_for(lambda: today + partitions.DAYS_AHEAD in days_of(pg_engine), message="days made ahead")
+        assert count(pg_engine, events) == 3
+        now[0] = NOW + 40 * DAY_MS  # forty days on: every stored day has passed retention
+        later = now[0] // DAY_MS
+        wait_for(lambda: later + partitions.DAYS_AHEAD in days_of(pg_engine), message="days made ahead, 40 days on")
+        wait_for(lambda: min(days_of(pg_engine)) >= (now[0] - 30 * DAY_MS) // DAY_MS,
+                 message="the expired days dropped")
+        assert count(pg_engine, events) == 0 and count(pg_engine, rollups) == 3  # rollups keep 90 days
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
 
 
 def test_sqlite_deletes_old_rows_in_batches(tmp_path, monkeypatch):
