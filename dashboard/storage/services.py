@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any, Iterator
 import fakeredis
 import redis
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from dashboard.core import bus
 from dashboard.core.city import City, load_city
@@ -23,6 +24,7 @@ from dashboard.storage.db import make_engine, upgrade
 
 log = logging.getLogger(__name__)
 REPLICA_RETRY_S = 10
+MIGRATE_RETRY_S = 3.0
 
 
 @dataclass
@@ -97,10 +99,38 @@ def build_services(config: dict[str, Any]) -> Services:
     # One zone for the whole process: what the rules, the API, the pages and the briefings all read.
     config["PANORAMA_TZ"] = city.timezone
     engine = make_engine(config["DATABASE_URL"])
-    if config["PANORAMA_AUTO_MIGRATE"]:
-        upgrade(engine)
     read_url = config.get("DATABASE_READ_URL")
     server = bus.make_embedded_server() if config["EMBEDDED"] else None
-    return Services(config=config, city=city, engine=engine, bus_server=server,
-                    read_engine=make_engine(read_url) if read_url else None,
-                    clock=config.get("PANORAMA_CLOCK") or Clock())
+    svc = Services(config=config, city=city, engine=engine, bus_server=server,
+                   read_engine=make_engine(read_url) if read_url else None,
+                   clock=config.get("PANORAMA_CLOCK") or Clock())
+    if config["PANORAMA_AUTO_MIGRATE"]:
+        _migrate(svc)
+    return svc
+
+
+def _migrate(svc: Services) -> None:
+    """Migrate now; if the database cannot be reached, start anyway and migrate in the background when it answers.
+
+    A process that refused to start while the database is down would stay down after it came back (gunicorn
+    halts when a worker fails to boot), so the app starts degraded and says so in /api/health. A migration
+    that fails for any other reason than reaching the database still stops the start.
+    """
+    try:
+        upgrade(svc.engine)
+        return
+    except OperationalError:
+        log.warning("database unreachable at start: running degraded, migrating when it answers", exc_info=True)
+    stop = threading.Event()
+    svc.on_close(stop.set)
+
+    def retry() -> None:
+        while not stop.wait(MIGRATE_RETRY_S):
+            try:
+                upgrade(svc.engine)
+            except OperationalError:
+                continue
+            log.info("database back: migrations applied")
+            return
+
+    threading.Thread(target=retry, name="migrate-when-back", daemon=True).start()

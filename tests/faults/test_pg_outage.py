@@ -104,3 +104,35 @@ def test_postgresql_stopped_for_30_s(redis_proc, private_pg, procs, figures):
             health_degraded_after_s=round(health_down_s, 2), health_checks_degraded=checks - unanswered,
             health_checks_unanswered_within_1s=unanswered, health_slowest_answer_s=round(slowest_s, 3),
             health_ok_after_restart_s=round(health_up_s, 2), stream_backlog_stored_after_s=round(stream_s, 2))
+
+
+def test_the_app_and_the_worker_start_while_postgresql_is_down(redis_proc, private_pg, procs, figures):
+    """Started during an outage, both come up degraded and recover by themselves: before, a gunicorn worker
+    whose migration could not reach the database failed to boot and gunicorn halted, app and all."""
+    private_pg.stop()
+    app_port = free_port()
+    env = service_env(REDIS_URL=redis_proc.url, DATABASE_URL=private_pg.database_url, PANORAMA_SECRET_KEY="faults")
+    app = procs.start("app", gunicorn_argv(app_port, 2), env)
+    worker = procs.start("ingest", module_argv("feeds.ingest", "--transport", "stream"), env)
+    health_url = f"http://127.0.0.1:{app_port}/api/health"
+    started = time.monotonic()
+    degraded = wait_for(lambda: (r := http_get(health_url, timeout=HEALTH_DEADLINE_S)) is not None
+                        and r.status_code == 503 and r.json(), timeout=60, message="/api/health answering degraded")
+    assert degraded["database"].startswith("unreachable") and degraded["redis"] == "ok"
+    degraded_s = time.monotonic() - started
+    bus = redis.Redis.from_url(redis_proc.url)
+    Producer(lambda: redis.Redis.from_url(redis_proc.url), 300, rate=3000, domains=("traffic",)).run()
+    assert app.poll() is None and worker.poll() is None, procs.log("app")[-2000:] + procs.log("ingest")[-2000:]
+    up_at = time.monotonic()
+    private_pg.start()
+    wait_for(lambda: (r := http_get(health_url, timeout=HEALTH_DEADLINE_S)) is not None and r.status_code == 200,
+             timeout=60, message="/api/health ok once PostgreSQL is up")
+    health_up_s = time.monotonic() - up_at
+    engine = make_engine(private_pg.database_url, connect_args={"connect_timeout": 2})
+    wait_for(lambda: stored(engine) == 300, timeout=60, message="the events published during the outage stored")
+    wait_for(lambda: pending(bus) == 0, timeout=30, message="every stream entry acknowledged")
+    engine.dispose()
+    assert app.poll() is None and worker.poll() is None
+    assert "database unreachable at start" in procs.log("app")
+    figures(fault="PostgreSQL down when app and worker start", health_degraded_after_start_s=round(degraded_s, 2),
+            health_ok_after_postgresql_up_s=round(health_up_s, 2), published_during=300, stored=300, lost=0)
