@@ -67,20 +67,33 @@ DRAIN_TARGETS = {1: 30_000, 2: 50_000}
 # --------------------------------------------------------------------------- history
 
 
+def district_codes() -> dict[str, str]:
+    """Map the generator's district slugs (and codes) to the codes the events table stores."""
+    city = load_city("shenzhen")
+    return {d.slug: d.code for d in city.districts} | {d.code: d.code for d in city.districts}
+
+
+def event_row(domain: str, ev: dict, code: dict[str, str], event_id: str, ts_ms: int) -> tuple:
+    """One generated event as a row of EVENT_COLUMNS for COPY (received 40 ms after its time)."""
+    return (domain, event_id, ts_ms, ts_ms + 40, ev["kind"], code[ev["district"]], ev.get("street"),
+            ev["severity"], ev.get("lat"), ev.get("lon"), ev.get("value"), ev.get("unit"), ev["title"],
+            ev.get("detail"), ev["source"])
+
+
+def libpq_dsn(db_url: str) -> str:
+    """The SQLAlchemy URL as psycopg's own connection string."""
+    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def preload_history(db_url: str, days: float, rate: float, seed: int) -> dict:
     """COPY ``days`` of events at ``rate``/s ending an hour ago into ``events``; sum the rollups from them."""
-    city = load_city("shenzhen")
-    code = {d.slug: d.code for d in city.districts} | {d.code: d.code for d in city.districts}
-    templates = []
-    for domain, ev in generate_events(20_000, seed, 3600, mix="city"):
-        templates.append((domain, ev["kind"], code[ev["district"]], ev.get("street"), ev["severity"],
-                          ev.get("lat"), ev.get("lon"), ev.get("value"), ev.get("unit"), ev["title"],
-                          ev.get("detail"), ev["source"]))
+    code = district_codes()
+    templates = list(generate_events(20_000, seed, 3600, mix="city"))
     n = int(days * 86400 * rate)
     end_ms = int(time.time() * 1000) - 3_600_000
     start_ms = end_ms - int(days * 86_400_000)
     step = (end_ms - start_ms) / max(1, n)
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = libpq_dsn(db_url)
     t = time.perf_counter()
     engine = make_engine(db_url)
     with engine.begin() as conn:  # the day partitions the history falls in
@@ -90,11 +103,8 @@ def preload_history(db_url: str, days: float, rate: float, seed: int) -> dict:
         with conn.cursor() as cur:
             with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
                 for i in range(n):
-                    dom, kind, dist, street, sev, lat, lon, value, unit, title, detail, source = \
-                        templates[i % len(templates)]
-                    ts = start_ms + int(i * step)
-                    copy.write_row((dom, f"hist-{seed}-{i}", ts, ts + 40, kind, dist, street, sev, lat, lon,
-                                    value, unit, title, detail, source))
+                    domain, ev = templates[i % len(templates)]
+                    copy.write_row(event_row(domain, ev, code, f"hist-{seed}-{i}", start_ms + int(i * step)))
             copied = time.perf_counter() - t
             cur.execute("""
                 INSERT INTO rollups (minute_ms, district, street, domain, kind, n, sev1, sev2, sev3, sev4,
@@ -167,15 +177,10 @@ def bare_read(client: redis.Redis, entries: int) -> dict:
 def physical_limit(db_url: str, n: int, seed: int) -> dict:
     """The machine's limit: COPY the drain's own ``n`` events (new ids) into the same partitioned, indexed
     ``events`` table, no validation, no rollups, no Redis. Clock: COPY's start -> its commit."""
-    city = load_city("shenzhen")
-    code = {d.slug: d.code for d in city.districts} | {d.code: d.code for d in city.districts}
-    now = time.time_ns() // 1_000_000
-    rows = [(domain, "limit-" + ev["id"], now, now + 40, ev["kind"], code[ev["district"]], ev.get("street"),
-             ev["severity"], ev.get("lat"), ev.get("lon"), ev.get("value"), ev.get("unit"), ev["title"],
-             ev.get("detail"), ev["source"])
-            for domain, ev in generate_events(n, seed, 3600, mix="city")]  # built before the clock starts
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn) as conn:
+    code, now = district_codes(), time.time_ns() // 1_000_000
+    rows = [event_row(domain, ev, code, "limit-" + ev["id"], now)  # built before the clock starts
+            for domain, ev in generate_events(n, seed, 3600, mix="city")]
+    with psycopg.connect(libpq_dsn(db_url)) as conn:
         with conn.cursor() as cur:
             t = time.perf_counter()
             with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
