@@ -8,14 +8,14 @@ the signed-in user's role on the server and goes through the same functions as t
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import orjson
-from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 from flask import current_app
 from pydantic import BaseModel, Field, StrictStr
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from dashboard.dispatch import board as d
 from dashboard.core.errors import DomainError
@@ -61,6 +61,14 @@ class TaskButton(BaseModel):
     version: int = Field(ge=0, le=2**31)
 
 
+class ResolveForButton(BaseModel):
+    """The id of a task's "record resolution" button: the task and the version shown."""
+
+    type: Literal["task-resolve-for"]
+    task: RowId
+    version: int = Field(ge=0, le=2**31)
+
+
 def _svc():
     return current_app.extensions["panorama"]
 
@@ -74,18 +82,26 @@ def fingerprint(*parts) -> str:
     return hashlib.blake2b(orjson.dumps(parts, option=orjson.OPT_NON_STR_KEYS), digest_size=12).hexdigest()
 
 
-def board_rows(conn, department: str | None) -> tuple[list[dict], dict]:
-    """Return the tasks on the board (of incidents not closed, rerouted rejections left out) and their incidents."""
+def board_rows(conn, department: str | None, incident_id: int | None = None) -> tuple[list[dict], dict]:
+    """Return the tasks on the board (of incidents not closed, rerouted rejections left out) and their incidents;
+    with ``incident_id``, only that incident's."""
     stmt = (select(tasks).join(incidents, incidents.c.id == tasks.c.incident_id)
             .where(incidents.c.status.in_(list(api.ACTIVE)), tasks.c.state != "closed", ~tasks.c.rerouted)
             .order_by(tasks.c.id).limit(500))
     if department is not None:
         stmt = stmt.where(tasks.c.department == department)
+    if incident_id is not None:
+        stmt = stmt.where(tasks.c.incident_id == incident_id)
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     ids = {r["incident_id"] for r in rows}
     incs = {r["id"]: dict(r) for r in conn.execute(select(incidents).where(incidents.c.id.in_(ids))).mappings()} \
         if ids else {}
     return rows, incs
+
+
+def board_incident(scope: str | None, selected: int | None) -> int | None:
+    """Return the incident the board is limited to: the selected one, unless the officer switched to all."""
+    return selected if scope != "all" else None
 
 
 def board_department(user, wanted: str | None) -> str | None:
@@ -136,10 +152,11 @@ def _register_board(app) -> None:
                   Output("task-board", "children"), Output("dispatch-shown", "data"),
                   Input("dispatch-live", "data"), Input("dispatch-poll", "n_intervals"),
                   Input("dispatch-refresh", "data"), Input("dispatch-department", "data"),
-                  Input("dispatch-selected", "data"), State("dispatch-shown", "data"), State("lang", "data"))
+                  Input("dispatch-selected", "data"), Input("board-scope", "value"), State("dispatch-shown", "data"),
+                  State("lang", "data"))
     @validated
-    def refresh(_live: Any, _n: Any, _r: Any, department: str | None, selected: RowId | None, shown: Shown,
-                lang: Lang):
+    def refresh(_live: Any, _n: Any, _r: Any, department: str | None, selected: RowId | None,
+                board_scope: Literal["incident", "all"] | None, shown: Shown, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not check_role(user, "dispatch"):  # callbacks answer anyone who asks: the page's rule again
             return no_update, no_update, no_update, no_update
@@ -148,18 +165,21 @@ def _register_board(app) -> None:
         with svc.engine.connect() as conn:
             queued = api.queue(conn, department=api.scope(user))
             total = api.queue_total(conn, queued, department=api.scope(user))
-            rows, incs = board_rows(conn, department)
+            rows, incs = board_rows(conn, department, board_incident(board_scope, selected))
+            # an officer records a resolution on behalf of a department only when it has nobody on the system
+            staffed = d.staffed_departments(conn) if check_role(user, "officer") else None
         shown = dict(shown or {})
         # Redrawn only when its data changed: a redraw replaces the buttons, and a click on a replaced one is lost.
         queue_key = fingerprint(lang, selected, queued, total)
         board_key = fingerprint(lang, department, user.username if user else None, rows,
-                                {k: (v["title"], v["kind"]) for k, v in incs.items()})
+                                {k: (v["title"], v["kind"]) for k, v in incs.items()}, sorted(staffed or ()))
         queue_out = rest_out = board_out = no_update
         if shown.get("queue") != queue_key:
             queue_out, shown["queue"] = view.queue_items(queued, svc.city, lang, tz, selected), queue_key
             rest_out = view.queue_rest(len(queued), total, lang)
         if shown.get("board") != board_key:
-            board_out = view.board_columns(rows, incs, svc.city, lang, now, lambda dep: api.may_move(user, dep))
+            board_out = view.board_columns(rows, incs, svc.city, lang, now, lambda dep: api.may_move(user, dep),
+                                           lambda dep: staffed is not None and dep not in staffed)
             shown["board"] = board_key
         if queue_out is no_update and board_out is no_update:
             return no_update, no_update, no_update, no_update
@@ -186,7 +206,8 @@ def _register_detail(app) -> None:
     # selected incident, live frame about it, fallback poll, a write -> detail, map, which buttons apply
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-detail", "children"), Output("dispatch-open", "disabled"),
-                  Output("dispatch-close-incident", "disabled"), Output("dispatch-map", "figure"),
+                  Output("dispatch-close-incident", "disabled"), Output("dispatch-close-why", "children"),
+                  Output("dispatch-map", "figure"),
                   Output("dispatch-map-note", "children"), Output("dispatch-shown-detail", "data"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
                   Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
@@ -196,7 +217,7 @@ def _register_detail(app) -> None:
         svc, lang, user = _svc(), _lang(lang), current_user()
         if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live"
                                                  and not _live_touches(live, selected)):
-            return (no_update,) * 6
+            return (no_update,) * 7
         doc = None
         if selected is not None:
             try:
@@ -210,7 +231,7 @@ def _register_detail(app) -> None:
         # the suggestion's deadlines move with the clock: only what it names counts as a change
         key = fingerprint(lang, doc and {**doc, "suggestion": [sug.get("rule"), sug.get("departments")]})
         if shown.get("detail") == key:
-            return (no_update,) * 6
+            return (no_update,) * 7
         shown["detail"] = key
         status = doc["incident"]["status"] if doc else None
         fig = view.incident_map(doc, svc.city, lang)
@@ -220,40 +241,21 @@ def _register_detail(app) -> None:
         fig_out = no_update if shown.get("map") == map_key else fig
         shown["map"] = map_key
         return (view.detail_view(doc, svc.city, lang), doc is None or status in d.DONE, status != "resolved",
-                fig_out, note, shown)
+                view.close_why(doc, svc.city, lang), fig_out, note, shown)
 
-    # live escalations -> the newest few, named (the commander's notice on this screen too)
+    # page load, live frame, fallback poll, a write -> the escalated tasks not yet resolved, named (read from the
+    # server, so a reload shows the same and a resolved or closed one is gone; a liaison: their department's only)
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-escalations", "children"), Input("dispatch-live", "data"),
-                  State("lang", "data"), prevent_initial_call=True)
+                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"), State("lang", "data"))
     @validated
-    def escalations(live: dict[str, Any] | None, lang: Lang):
-        items, user = (live or {}).get("escalations"), current_user()
-        items = items if isinstance(items, list) else []
-        if not items or not check_role(user, "dispatch"):
+    def escalations(_live: Any, _n: Any, _r: Any, lang: Lang):
+        svc, lang, user = _svc(), _lang(lang), current_user()
+        if not check_role(user, "dispatch"):
             return no_update
-        svc, lang = _svc(), _lang(lang)
-        names = view.department_names(svc.city, lang)
-        own = api.scope(user)
-        items = [e for e in items if isinstance(e, dict) and type(e.get("incident_id")) is int
-                 and 0 < e["incident_id"] < 2**63 and isinstance(e.get("department"), str) and (own is None or e.get("department") == own)][-ESCALATIONS_SHOWN:]
-        titles = {}
-        ids = {e["incident_id"] for e in items}
-        if ids:
-            # The notices come from the browser: a liaison is told only of incidents their department holds
-            # tasks of (as GET /api/incidents/<id>), whatever the notice claims.
-            stmt = select(incidents.c.id, incidents.c.title, incidents.c.kind).where(incidents.c.id.in_(ids))
-            if own is not None:
-                stmt = stmt.where(exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == own))
-            with svc.engine.connect() as conn:
-                titles = {r.id: r.title or r.kind for r in conn.execute(stmt)}
-        items = [e for e in items if e["incident_id"] in titles]
-        if not items:
-            return no_update
-        return [html.Li(view.tx("escalated_ack" if e.get("overdue") == "acknowledge" else "escalated_resolve", lang,
-                                dep=names.get(e.get("department"), e.get("department")),
-                                title=titles[e["incident_id"]]),
-                        className="escalation") for e in reversed(items)]
+        with svc.engine.connect() as conn:
+            rows = api.open_escalations(conn, api.scope(user), limit=ESCALATIONS_SHOWN)
+        return view.escalation_items(rows, svc.city, lang)
 
 
 def _register_actions(app) -> None:
@@ -293,20 +295,24 @@ def _register_actions(app) -> None:
             return no_update, no_update, no_update, no_update, str(err), no_update
         return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
 
-    # a task's action button -> transition (the role and department checked here) -> refresh
-    @allow(app, "dispatch")  # as POST /api/tasks/<id>/transition
+    # a task's action button -> transition (the role and department checked here) -> refresh;
+    # "record resolution" -> resolved on behalf of a department with nobody here (an officer's, checked there)
+    @allow(app, "dispatch")  # as POST /api/tasks/<id>/transition and /resolve_for
     @app.callback(Output("task-message", "children"), Output("dispatch-refresh", "data", allow_duplicate=True),
                   Input({"type": "task-action", "task": ALL, "to": ALL, "version": ALL}, "n_clicks"),
+                  Input({"type": "task-resolve-for", "task": ALL, "version": ALL}, "n_clicks"),
                   State("task-note", "value"), State("dispatch-refresh", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     @validated
-    def move(_clicks: Any, note: str | None, bump: int | None, lang: Lang):
+    def move(_clicks: Any, _for_clicks: Any, note: str | None, bump: int | None, lang: Lang):
         clicked, lang, user = _clicked(), _lang(lang), current_user()
         if clicked is None:
             return no_update, no_update
-        clicked = parse(TaskButton, clicked).model_dump()
         if user is None:
             return view.tx("signed_out", lang), no_update
+        if clicked.get("type") == "task-resolve-for":
+            return _resolve_for(parse(ResolveForButton, clicked), user, note, bump, lang)
+        clicked = parse(TaskButton, clicked).model_dump()
         try:
             change = api.do_transition(_svc(), user, int(clicked["task"]), clicked["to"], int(clicked["version"]),
                                        (note or "").strip() or None)
@@ -333,6 +339,18 @@ def _register_actions(app) -> None:
         except d.DispatchError as err:
             return str(err), (bump or 0) + 1
         return view.tx("closed_ok", lang), (bump or 0) + 1
+
+
+def _resolve_for(button: "ResolveForButton", user, note: str | None, bump: int | None, lang: str):
+    """Record a department's resolution on its behalf for ``user`` (refused unless an officer); say what happened."""
+    svc = _svc()
+    try:
+        change = api.do_resolve_for(svc, user, button.task, button.version, (note or "").strip() or None)
+    except DomainError as err:
+        return str(err), (bump or 0) + 1
+    dep = change.task["department"]
+    name = view.department_names(svc.city, lang).get(dep, dep)
+    return view.tx("resolved_for_ok", lang, dep=name), (bump or 0) + 1
 
 
 def render(req):

@@ -142,7 +142,7 @@ def register_callbacks(app) -> None:
             raise BadRequest(f"argument filter_query: {err}") from None
         size, lang = size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
         asked = [s.model_dump() for s in sort_by or []]
-        sort, served = district_data.table_sort(asked)
+        sort, why = district_data.table_sort(asked, start, end)
         key = [window, ",".join(f"{s['column_id']}:{s['direction']}" for s in asked), filter_query or "", size]
         cursors = paging.cursors if paging is not None and paging.key == key else [None]
         # Keyset paging reaches a page through the one before it: a jump past the pages reached goes to the
@@ -152,12 +152,12 @@ def register_callbacks(app) -> None:
             total = district_data.count_events(conn, svc.city, district, start, end, filters)
             try:
                 rows, nxt = district_data.table_page(conn, district.code, start, end, sort, size, cursors[page],
-                                                     filters)
+                                                     filters, svc.city)
             except ValueError as err:  # a cursor the page did not get from here
                 raise BadRequest(f"state district-events-paging: {err}") from None
         if not (page + 1 < len(cursors) and cursors[page + 1] == nxt):  # the pages after this one moved
             cursors = cursors[:page + 1] + ([nxt] if nxt and page + 1 < MAX_CURSORS else [])
-        note = [] if served else [t("sort_unserved", lang)]
+        note = [t(why, lang, minutes=district_data.TITLE_SORT_MINUTES)] if why else []
         if total is not None:
             note.insert(0, t("n_events", lang, n=f"{total:,}"))
         return (table_rows(rows, lang, svc.config["PANORAMA_TZ"]), None if len(cursors) > page + 1 else page + 1, page,

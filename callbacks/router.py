@@ -20,6 +20,15 @@ function (lang, texts) {
     return [T.role, T.sign_out];
 }
 """
+# The page's language (the html element's lang: screen readers' voice, the browser's CJK font) follows the
+# switch; the hidden page-title carries it too, as the callback's output.
+HTML_LANG_JS = """
+function (lang) {
+    const tag = lang === 'en' ? 'en' : 'zh-CN';
+    document.documentElement.lang = tag;
+    return tag;
+}
+"""
 # The tab's title follows the page (the router writes it into the hidden page-title).
 TITLE_JS = """
 function (title) {
@@ -73,6 +82,9 @@ def register_callbacks(app) -> None:
 
     # page title -> the browser tab
     clientside_callback(TITLE_JS, Output("page-title", "title"), Input("page-title", "children"))
+
+    # language -> the html element's lang
+    clientside_callback(HTML_LANG_JS, Output("page-title", "lang"), Input("lang", "data"))
 
     # language -> the user bar's texts
     clientside_callback(USER_BAR_JS, Output("user-role", "children"), Output("sign-out", "children"),

@@ -80,7 +80,7 @@ class Pipeline:
             batch.oldest_ms[domain] = min(batch.oldest_ms.get(domain, arrived_ms), arrived_ms)
 
     def flush(self, batch: Batch, bus: redis.Redis) -> WriteResult:
-        """Store the batch, then in one round trip: dead letters, counters, lag, delta and stream acks."""
+        """Store the batch, then in one round trip dead letters, counters, lag and stream acks; then the delta."""
         received = now_ms()
         result = self.store.write(batch.events, received) if batch.events else WriteResult()
         pipe = bus.pipeline(transaction=False)
@@ -92,11 +92,13 @@ class Pipeline:
             pipe.hincrby(folded_counts_key(self.prefix), f"{domain}|{what}", n)
         for domain, oldest in batch.oldest_ms.items():
             pipe.hset(LAG_KEY, domain, received - oldest)
-        if result.stored or result.incidents:
-            pipe.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz))
         for (stream, group), ids in batch.acks.items():
             pipe.xack(stream, group, *ids)
         pipe.execute()
+        if result.stored or result.incidents:
+            # Not in the pipeline: redis-py refuses PUBLISH in a cluster's. After the acks, so a worker that
+            # dies in between loses one live delta (the gateways' next state build shows it), never an event.
+            bus.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz))
         return result
 
     def dead_letters(self, pipe, rejects: list[tuple[str, Reject]], at_ms: int) -> None:

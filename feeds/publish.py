@@ -6,6 +6,7 @@ from typing import Iterable, Literal, Sequence
 
 import orjson
 
+from dashboard.core.bus import is_cluster
 from dashboard.core.channels import DEFAULT_PREFIX, feed_name
 from feeds.schema import MAX_BATCH, MAX_MESSAGE_BYTES
 
@@ -73,6 +74,12 @@ def publish_many(redis, messages: Iterable[tuple[str, dict | list[dict]]], trans
     """Send many ``(domain, events)`` in one pipeline round trip, each cut to fit; return the messages sent."""
     # Encode everything first: an event that cannot fit raises before anything is sent.
     encoded = [(domain, payload) for domain, events in messages for payload in encode_messages(events)]
+    if transport == "pubsub" and is_cluster(redis):
+        # redis-py refuses PUBLISH in a cluster pipeline: one round trip a message (each carries up to 1,000
+        # events). The cluster forwards every PUBLISH to all its nodes, whichever takes it.
+        for domain, payload in encoded:
+            send_raw(redis, domain, payload, transport, prefix, maxlen)
+        return len(encoded)
     pipe = redis.pipeline(transaction=False)
     for domain, payload in encoded:
         send_raw(pipe, domain, payload, transport, prefix, maxlen)

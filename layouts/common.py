@@ -6,7 +6,7 @@ from dash import dcc, html
 from dash_extensions import WebSocket
 
 from dashboard.figures.panorama import DOMAIN_COLORS, HIGHLIGHT_WIDTH, LINE_WIDTH, THEMES
-from dashboard.core.i18n import district_name, kind_label, kind_labels, t, texts
+from dashboard.core.i18n import district_name, html_lang, kind_label, kind_labels, t, texts
 from dashboard.core.clock import iso
 from dashboard.core.channels import DOMAINS
 
@@ -38,7 +38,9 @@ def topbar(lang: str, title: str, *children, note: str = "") -> html.Header:
 
 def lang_toggle(lang: str) -> html.Button:
     """Return the language switch (its label is the other language)."""
-    return html.Button(t("language", lang), id="lang-toggle", n_clicks=0, className="lang-toggle")
+    # Its label is in the other language, and says so, so a screen reader reads "English" in English.
+    return html.Button(t("language", lang), id="lang-toggle", n_clicks=0, className="lang-toggle",
+                       lang=html_lang("en" if lang != "en" else "zh"))
 
 
 def panel(title: str, *children, className: str = "", **kwargs) -> html.Section:

@@ -15,7 +15,7 @@ from flask import current_app
 
 from dashboard.web.auth import check_role
 from dashboard.dispatch.board import LIVE, TRANSITIONS
-from dashboard.core.i18n import kind_label, pick, t
+from dashboard.core.i18n import audit_text, kind_label, pick, t
 from dashboard.figures.incident_map import make_incident_map
 from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
@@ -55,6 +55,16 @@ _TEXT = {
     "dispatched_ok": ("已派单：{n} 个任务", "Dispatched: {n} task(s)"),
     "moved_ok": ("任务 {id} → {to}", "Task {id} → {to}"),
     "closed_ok": ("事件已结案", "Incident closed"),
+    "act_cmd_ack": ("指挥长知悉", "commander"),
+    "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
+    "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
+    "board_incident": ("本事件", "This incident"),
+    "board_all": ("全部事件", "All incidents"),
+    "resolve_for": ("代为办结", "Record resolution"),
+    "resolve_for_title": ("该部门无人在系统上：据其电话/电台告知代为登记办结，须在备注中写明告知人",
+                          "The department has nobody on the system: record the resolution it reported by phone or "
+                          "radio; say who reported it in the note"),
+    "resolved_for_ok": ("已代{dep}登记办结", "Resolution recorded for {dep}"),
 }
 INCIDENT_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed")
 ACTIONS = ("acknowledged", "on_scene", "resolved", "rejected")  # the buttons of a task card, in this order
@@ -105,10 +115,29 @@ def queue_items(rows: list[dict], city, lang: str, tz: str, selected: int | None
             html.Span(r["title"] or kind_label(r["kind"], lang), className="queue-title"),
             html.Span(f"{where} · {kind_label(r['kind'], lang)} · {hhmm(r['opened_ms'], tz)} · "
                       f"{t('reports', lang, n=r['reports'])}", className="queue-meta"),
-            html.Span(state_label(r["status"], lang), className=f"status status-{r['status']}"),
+            html.Span([html.Span(state_label(r["status"], lang), className=f"status status-{r['status']}"),
+                       escalated_badge(r, lang)], className="queue-marks"),
         ], id={"type": "dispatch-incident", "index": r["id"]}, n_clicks=0,
             className="queue-item" + (" selected" if r["id"] == selected else "")), **{"data-id": r["id"]}))
     return items
+
+
+def escalated_badge(incident: dict, lang: str):
+    """Return the "escalated" mark of an incident raised to emergency management (None when it is not)."""
+    escalated = incident.get("escalated_ms") is not None if "escalated_ms" in incident else incident.get("escalated")
+    if not escalated:
+        return None
+    return html.Span(t("incident_escalated", lang), className="badge-escalated")
+
+
+def escalation_items(rows: list[dict], city, lang: str) -> list:
+    """Return the notices of escalated tasks not yet resolved (``desk.open_escalations``), newest first."""
+    names = department_names(city, lang)
+    return [html.Li(tx("escalated_ack" if r["state"] == "dispatched" else "escalated_resolve", lang,
+                       dep=names.get(r["department"], r["department"]),
+                       title=r["incident_title"] or kind_label(r["incident_kind"], lang)),
+                    className="escalation", **{"data-task": r["id"], "data-incident": r["incident_id"]})
+            for r in rows]
 
 
 def queue_rest(shown: int, total: int, lang: str) -> str:
@@ -145,7 +174,7 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
         html.H3(inc["title"] or kind_label(inc["kind"], lang), id="dispatch-detail-title"),
         html.P([html.Span(f"S{inc['severity']}", className=f"sev sev-{inc['severity']}"), " ",
                 html.Span(state_label(inc["status"], lang), id="dispatch-detail-status",
-                          className=f"status status-{inc['status']}"),
+                          className=f"status status-{inc['status']}"), " ", escalated_badge(inc, lang),
                 f" · {kind_label(inc['kind'], lang)} · {t('reports', lang, n=inc['reports'])}"
                 f" · {_stamp(inc['opened_at'])}"]),
         html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
@@ -157,13 +186,32 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
                          + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],
                 className="detail-reports"),
         html.H4(tx("timeline", lang)),
-        html.Ol([html.Li(f"{_when(h['at'])} {h['actor']} · {action_label(h['action'], lang)}: "
-                         f"{state_label(h['from'], lang, bool(h['task_id'])) + ' → ' if h['from'] else ''}"
-                         f"{state_label(h['to'], lang, bool(h['task_id']))}"
-                         + (f" ({names.get(_dep(doc, h['task_id']), '')})" if h["task_id"] else "")
-                         + (f" — {h['note']}" if h["note"] else ""))
-                 for h in doc["history"]], id="dispatch-timeline", className="timeline"),
+        html.Ol([timeline_item(h, doc, names, lang) for h in doc["history"]], id="dispatch-timeline",
+                className="timeline"),
     ]
+
+
+def timeline_item(h: dict, doc: dict, names: dict, lang: str) -> html.Li:
+    """Return one audit row: when, who, what, the system's code said in ``lang``, then the person's note."""
+    said = audit_text(h.get("code"), h.get("params"), lang, names)
+    return html.Li(f"{_when(h['at'])} {h['actor']} · {action_label(h['action'], lang)}: "
+                   f"{state_label(h['from'], lang, bool(h['task_id'])) + ' → ' if h['from'] else ''}"
+                   f"{state_label(h['to'], lang, bool(h['task_id']))}"
+                   + (f" ({names.get(_dep(doc, h['task_id']), '')})" if h["task_id"] else "")
+                   + (f" · {said}" if said else "") + (f" — {h['note']}" if h["note"] else ""),
+                   className="timeline-item" + (f" code-{h['code']}" if h.get("code") else ""))
+
+
+def close_why(doc: dict | None, city, lang: str) -> str:
+    """Return why the close button is greyed: the departments that have not resolved (empty when it is not)."""
+    if doc is None or doc["incident"]["status"] in ("resolved", "closed"):
+        return ""
+    names = department_names(city, lang)
+    order = {code: i for i, code in enumerate(names)}  # the city pack's order, as the board's columns
+    waiting = sorted({t["department"] for t in doc["tasks"] if t["state"] in LIVE}, key=lambda c: order.get(c, 999))
+    if not waiting:
+        return tx("close_not_resolved", lang)
+    return tx("close_waits", lang, deps=("、" if lang == "zh" else ", ").join(names.get(c, c) for c in waiting))
 
 
 def _dep(doc: dict, task_id: int) -> str:
@@ -177,22 +225,31 @@ def incident_map(doc: dict | None, city, lang: str):
     return make_incident_map(doc["incident"], doc["reports"], city, lang)
 
 
-def task_card(task: dict, incident: dict, lang: str, now_ms: int, movable: bool) -> html.Div:
-    """Return one task: its incident, state, deadline countdown and the moves the user may make."""
+def task_card(task: dict, incident: dict, lang: str, now_ms: int, movable: bool, resolvable: bool = False) -> html.Div:
+    """Return one task: its incident, state, deadline countdown and the moves the user may make.
+
+    ``resolvable``: the user may record the resolution on the department's behalf (it has nobody here).
+    """
     due = task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]
     live = task["state"] in LIVE
     moves = [to for to in ACTIONS if to in TRANSITIONS.get(task["state"], ())] if movable else []
+    on_behalf = html.Button(tx("resolve_for", lang), n_clicks=0, className="task-action action-resolve-for",
+                            title=tx("resolve_for_title", lang),
+                            id={"type": "task-resolve-for", "task": task["id"], "version": task["version"]}) \
+        if resolvable and live else None
     return html.Div([
         html.Div(incident.get("title") or kind_label(incident["kind"], lang), className="task-title"),
         html.Div([html.Span(state_label(task["state"], lang, task=True), className=f"task-state state-{task['state']}"),
-                  html.Span(t("task_escalated", lang), className="task-escalated") if task["escalated"] else None]),
+                  html.Span(t("task_escalated", lang), className="task-escalated") if task["escalated"] else None,
+                  html.Span(t("task_coordination", lang), className="task-coordination")
+                  if task.get("coordination") else None]),
         html.Div([html.Span(tx("ack_by" if task["state"] == "dispatched" else "resolve_by", lang) + " "),
                   html.Span(countdown_text(due, now_ms), className="countdown" + (" overdue" if due < now_ms else ""),
                             **{"data-left": due - now_ms})],
                  className="task-deadline") if live else None,
         html.Div([html.Button(tx_action(to, lang), n_clicks=0, className=f"task-action action-{to}",
                               id={"type": "task-action", "task": task["id"], "to": to, "version": task["version"]})
-                  for to in moves], className="task-actions"),
+                  for to in moves] + ([on_behalf] if on_behalf else []), className="task-actions"),
     ], className="task-card" + (" is-escalated" if task["escalated"] else ""),
         id=f"task-{task['id']}", **{"data-department": task["department"], "data-state": task["state"]})
 
@@ -202,7 +259,8 @@ def tx_action(to: str, lang: str) -> str:
     return t(f"act_{to}", lang)
 
 
-def board_columns(rows: list[dict], incidents_by_id: dict, city, lang: str, now_ms: int, may_move) -> list:
+def board_columns(rows: list[dict], incidents_by_id: dict, city, lang: str, now_ms: int, may_move,
+                  may_resolve_for=lambda dep: False) -> list:
     """Return the board: one column per department with tasks, in the city pack's order."""
     if not rows:
         return [html.P(tx("no_tasks", lang), className="muted")]
@@ -212,7 +270,8 @@ def board_columns(rows: list[dict], incidents_by_id: dict, city, lang: str, now_
     for t_ in sorted(rows, key=lambda r: (order.get(r["department"], 999), r["id"])):
         columns.setdefault(t_["department"], []).append(t_)
     return [html.Div([html.H3(names.get(dep, dep), className="board-dept"),
-                      *[task_card(x, incidents_by_id[x["incident_id"]], lang, now_ms, may_move(dep)) for x in ts]],
+                      *[task_card(x, incidents_by_id[x["incident_id"]], lang, now_ms, may_move(dep),
+                                  may_resolve_for(dep)) for x in ts]],
                      className="board-column", id=f"board-{dep}")
             for dep, ts in columns.items()]
 
@@ -252,7 +311,8 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
     config = live_config(city, lang, "dispatch", settings)
     return html.Div([
         topbar(lang, tx("title", lang), *status_cluster(lang), lang_toggle(lang)),
-        html.Div(id="alert-banner", className="alert-banner"),
+        # outside the page's main part here, so a named region of its own (nothing outside a landmark)
+        html.Div(id="alert-banner", className="alert-banner", role="region", **{"aria-label": t("notices", lang)}),
         dcc.Location(id="dispatch-url", refresh=False),
         dcc.Store(id="dispatch-selected"),
         dcc.Store(id="dispatch-department", data=department),
@@ -275,7 +335,10 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                   html.Div([html.Button(tx("dispatch", lang), id="dispatch-open", n_clicks=0, disabled=True,
                                         hidden=not officer, className="btn btn-primary"),
                             html.Button(tx("close", lang), id="dispatch-close-incident", n_clicks=0, disabled=True,
-                                        hidden=not officer, className="btn")], className="detail-actions"),
+                                        hidden=not officer, className="btn"),
+                            # why the close button is greyed: the departments that have not resolved
+                            html.Span(id="dispatch-close-why", className="close-why muted", role="status")],
+                           className="detail-actions"),
                   html.Div(id="dispatch-detail-message", className="message"),
                   dcc.Graph(id="dispatch-map", figure=incident_map(None, city, lang), config=MAP_CONFIG,
                             responsive=True, className="dispatch-map", style={"height": "240px"}),
@@ -285,6 +348,9 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
             panel(tx("board", lang),
                   html.Div(tx("filtered", lang, dep=names.get(department, department)) if department is not None
                            else tx("all_departments", lang), id="board-filter", className="muted"),
+                  dcc.RadioItems(id="board-scope", value="incident", inline=True, className="board-scope",
+                                 options=[{"label": tx("board_incident", lang), "value": "incident"},
+                                          {"label": tx("board_all", lang), "value": "all"}]),
                   html.Ul(id="dispatch-escalations", className="escalations"),
                   dcc.Input(id="task-note", type="text", placeholder=tx("task_note", lang), debounce=False,
                             className="task-note"),

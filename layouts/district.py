@@ -13,7 +13,7 @@ from layouts.panorama import GRAPH_CONFIG
 
 PAGE_SIZE = 20
 REFRESH_MS = 5000
-SEVERITY_COLORS = {1: "#6b7b8c", 2: "#2f80ed", 3: "#e67e22", 4: "#c0392b"}
+SEVERITY_COLORS = {1: "#5b6776", 2: "#1d66d1", 3: "#b45309", 4: "#c0392b"}  # assets/style.css --sev1..4
 
 
 def delta_text(cur: int, prev: int) -> tuple[str, str]:
@@ -80,15 +80,18 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
     streets = make_street_bars(summary["streets"], lang, other=summary["other_streets"])
     population = f"{district.population:,}" if lang == "en" else t("ten_thousand", lang,
                                                                        n=f"{district.population / 10_000:.1f}")
-    return html.Div(
+    return html.Main(  # the landmark screen readers jump to
         [
             topbar(lang, t("app_title", lang), lang_toggle(lang)),
             html.Nav([dcc.Link(t("city", lang), href="/", className="crumb"), html.Span("›", className="crumb-sep"),
-                      html.Span(name, className="crumb crumb-current")], className="breadcrumb"),
+                      html.Span(name, className="crumb crumb-current")], className="breadcrumb",
+                     **{"aria-label": t("breadcrumb", lang)}),  # one of two navigations: each named
             html.Div(
                 [html.H1(name, id="district-title", className="district-title"),
                  html.Span(f"{t('population', lang)} {population} · {t('n_streets', lang, n=len(district.streets))}",
                            className="district-meta"),
+                 # names the list (assets/a11y.js makes it a radiogroup labelled by it)
+                 html.Span(t("window", lang), id="district-window-label", className="control-label"),
                  dcc.RadioItems(id="district-window", value=window, inline=True, className="segmented",
                                 options=[{"label": t(f"w_{w}", lang), "value": w} for w in WINDOWS]),
                  html.Span(t("updated", lang, t=clock_text(data["now_ms"], tz)), id="district-updated",
@@ -108,7 +111,8 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                                id="district-incidents",
                                className="incident-list-d"), className="incidents-panel"),
                  panel(t("latest_events", lang),
-                       html.Ul(ticker_items(data["events"], city, lang, tz), id="event-ticker", className="ticker"),
+                       html.Ul(ticker_items(data["events"], city, lang, tz), id="event-ticker", className="ticker",
+                               tabIndex="0"),  # it scrolls: keyboard users must reach it (axe: scrollable-region-focusable)
                        className="ticker-panel")],
                 className="district-grid"),
             panel(t("district_events", lang), html.P(t("table_hint", lang), className="panel-hint"),

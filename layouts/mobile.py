@@ -6,7 +6,7 @@ from dash import dcc, html
 
 from dashboard.core.i18n import district_name, kind_label, pick
 from layouts.common import lang_toggle, live_components, live_config, status_cluster
-from layouts.dispatch import department_names, hhmm, state_label
+from layouts.dispatch import department_names, escalated_badge, hhmm, state_label
 
 _TEXT = {
     "title": ("指挥", "Command"),
@@ -88,7 +88,7 @@ def decision_item(item: dict, city, lang: str, tz: str) -> html.Li:
     key = f"{item['kind']}-{inc['id']}-{task['id'] if task else 0}"
     return html.Li([
         html.Div([html.Span(f"S{inc['severity']}", className=f"m-sev sev-{inc['severity']}"),
-                  html.Span(tx(item["kind"], lang), className="m-kind"),
+                  html.Span(tx(item["kind"], lang), className="m-kind"), escalated_badge(inc, lang),
                   html.Span(hhmm(item["since_ms"], tz), className="m-time")], className="m-item-head"),
         html.Div(inc["title"] or kind_label(inc["kind"], lang), className="m-item-title"),
         html.Div(" · ".join(meta), className="m-item-meta"),
@@ -108,7 +108,7 @@ def incident_items(rows: list[dict], city, lang: str, tz: str) -> list:
     return [html.Li([html.Span(f"S{r['severity']}", className=f"m-sev sev-{r['severity']}"),
                      html.Span(r["title"] or kind_label(r["kind"], lang), className="m-inc-title"),
                      html.Span(f"{_place(r, city, lang)} · {state_label(r['status'], lang)} · "
-                               f"{hhmm(r['opened_ms'], tz)}", className="m-inc-meta")],
+                               f"{hhmm(r['opened_ms'], tz)}", className="m-inc-meta"), escalated_badge(r, lang)],
                     className=f"m-inc status-{r['status']}", key=str(r["id"]), **{"data-id": r["id"]})
             for r in rows]
 
@@ -127,7 +127,7 @@ def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: i
     # The phone needs the counts and feeds only: the trend and the ticker's events stay on the server.
     slim = {k: v for k, v in (state or {}).items() if k in ("generated_at", "windows", "feeds")} if state else None
     view = {"page": "mobile", "window": "1h"}
-    return html.Div([
+    return html.Main([  # the landmark screen readers jump to
         html.Header([html.H1(tx("title", lang), className="m-title"),
                      html.Div([*status_cluster(lang), lang_toggle(lang)], className="m-head-right")],
                     className="m-head"),

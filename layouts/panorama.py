@@ -18,7 +18,8 @@ GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "doubleClick": Fal
 def controls(lang: str, window: str, measure: str) -> html.Div:
     """Return the window selector and the map measure selector."""
     return html.Div(
-        [html.Label(t("window", lang), className="control-label"),
+        # "<radio list id>-label" names the list (assets/a11y.js makes it a radiogroup labelled by it)
+        [html.Label(t("window", lang), id="window-select-label", className="control-label"),
          dcc.RadioItems(id="window-select", value=window, inline=True, className="segmented",
                         options=[{"label": t(f"w_{w}", lang), "value": w} for w in WINDOWS]),
          html.Label(t("measure", lang), className="control-label"),
@@ -34,7 +35,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
     window = (state or {}).get("windows", {}).get(WINDOW)
     view = {"page": "desk", "window": WINDOW, "measure": MEASURE, "highlight": None}
     config = live_config(city, lang, "desk", settings)
-    return html.Div(
+    return html.Main(  # the landmark screen readers jump to
         [
             topbar(lang, t("app_title", lang), *status_cluster(lang), lang_toggle(lang), note=note),
             html.Div(id="alert-banner", className="alert-banner"),
@@ -48,7 +49,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                                     config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
                           className="map-panel"),
                     # empty here: the browser draws its rows as frames arrive (assets/live_render.js)
-                    panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker"),
+                    panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker", tabIndex="0"),  # scrolls: reachable by keyboard
                           className="ticker-panel"),
                     panel(t("trends", lang),
                           dcc.Graph(id="trend-chart", figure=make_trend((state or {}).get("trend"), lang,

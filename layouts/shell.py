@@ -10,7 +10,7 @@ ROLE_NAMES = {"viewer": ("观察员", "viewer"), "officer": ("值班员", "duty 
 _TEXT = {"sign_out": ("退出", "Sign out")}
 
 
-def user_bar(user) -> html.Div | None:
+def user_bar(user) -> html.Aside | None:
     """Return the bar with the signed-in user's name, role and sign-out button (None when nobody is signed in).
 
     The shell is drawn once per page load, so its texts follow the language in the browser
@@ -20,12 +20,13 @@ def user_bar(user) -> html.Div | None:
         return None
     texts = {lang: {"role": pick(ROLE_NAMES, user.role, lang) if user.role in ROLE_NAMES else user.role,
                     "sign_out": pick(_TEXT, "sign_out", lang)} for lang in ("zh", "en")}
-    return html.Div([
+    # A landmark of its own, so that nothing on the page sits outside one (axe's "region").
+    return html.Aside([
         html.Span(user.username, id="user-name", className="user-name"),
         html.Span(texts["zh"]["role"], id="user-role", className="user-role", **{"data-role": user.role}),
         html.Button(texts["zh"]["sign_out"], id="sign-out", n_clicks=0, className="sign-out"),
         dcc.Store(id="user-bar-text", data=texts),
-    ], id="user-bar", className="user-bar")
+    ], id="user-bar", className="user-bar", **{"aria-label": user.username})
 
 
 def shell() -> html.Div:
@@ -41,6 +42,7 @@ def shell() -> html.Div:
             html.Div(id="page-title", hidden=True),
             # The briefings are read away from the screens: one link to them at the foot of every desk page
             # (assets/briefings.css hides it on the wall and the sign-in page).
-            html.Nav(dcc.Link("运行简报 · Briefings", href="/briefings", id="nav-briefings"), className="shell-nav"),
+            html.Nav(dcc.Link("运行简报 · Briefings", href="/briefings", id="nav-briefings"), className="shell-nav",
+                     **{"aria-label": "运行简报 · Briefings"}),  # named: a page may have a navigation of its own
         ]
     )

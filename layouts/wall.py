@@ -21,7 +21,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
     first = city.districts[0].code
     view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first}
     config = live_config(city, lang, "wall", settings)
-    return html.Div(
+    return html.Main(  # the landmark screen readers jump to
         [
             html.Header([html.H1(t("wall_title", lang), className="wall-title"),
                          html.Div(status_cluster(lang), className="wall-status")], className="wall-top"),

@@ -154,3 +154,16 @@ def any_engine(request, tmp_path):
         upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Start real processes for the test; every one left is ended at teardown."""
+    from bench.procs import Processes
+
+    group = Processes(tmp_path)
+    yield group
+    group.stop_all()
+    # Shown by pytest only when the test failed: what each process said last.
+    for log in sorted(tmp_path.glob("*.log")):
+        print(f"----- {log.name} (last 3,000 characters)\n{log.read_text(errors='replace')[-3000:]}")

@@ -59,6 +59,11 @@ WRITES = {
         # the liaison is the fire department's: the task is the fire department's
         {"officer", "commander", "liaison", "admin"},
         lambda app: (f"/api/tasks/{dispatched(app)[1][0]['id']}/transition", {"to": "acknowledged", "version": 1})),
+    ("/api/incidents/<id:incident_id>/escalate", "POST"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/escalate", {})),
+    ("/api/tasks/<id:task_id>/resolve_for", "POST"): (
+        {"officer", "admin"}, lambda app: (f"/api/tasks/{dispatched(app, ('police',))[1][0]['id']}/resolve_for",
+                                           {"version": 1, "note": "派出所电话告知已处置"})),
     ("/api/briefings", "POST"): ({"officer", "commander", "admin"}, lambda app: ("/api/briefings", None)),
 }
 
@@ -380,8 +385,8 @@ CALLBACKS = {
         {"dispatch-poll.n_intervals": 1, **LANG}, "dispatch-poll.n_intervals")),
     "dispatch-selected.data": (DISPATCH, lambda app: payload(app, "dispatch-selected.data", {
         '{"index":["ALL"],"type":"dispatch-incident"}.n_clicks': [({"type": "dispatch-incident", "index": 7}, 1)]})),
-    "..dispatch-detail.children...dispatch-open.disabled...dispatch-close-incident.disabled...dispatch-map.figure"
-    "...dispatch-map-note.children...dispatch-shown-detail.data..": (DISPATCH, lambda app: payload(
+    "..dispatch-detail.children...dispatch-open.disabled...dispatch-close-incident.disabled"
+    "...dispatch-close-why.children...dispatch-map.figure...dispatch-map-note.children...dispatch-shown-detail.data..": (DISPATCH, lambda app: payload(
         app, DISPATCH_DETAIL, {"dispatch-selected.data": incident(app)["id"], "dispatch-poll.n_intervals": 1,
                                **LANG})),
     "dispatch-escalations.children": (DISPATCH, lambda app: payload(app, "dispatch-escalations.children", {
@@ -481,8 +486,11 @@ def test_the_callbacks_writes_happen_for_the_roles_that_may_and_no_other(mapp):
 
 
 def test_a_liaisons_escalation_notice_names_only_incidents_of_their_department(mapp):
+    from dashboard.dispatch.deadlines import DeadlineChecker
+
     _, [police] = dispatched(mapp, ("police",))
     secret_title = "火情 1"  # dispatched() opens incident 1, held by the police only
+    DeadlineChecker(mapp.server.extensions["panorama"]).check_once(at_ms=police_deadline(mapp, police) + 1)
     client, headers = caller(mapp, "liaison")  # of the fire department
     crafted = payload(mapp, "dispatch-escalations.children", {"dispatch-live.data": {"escalations": [
         {"id": police["id"], "incident_id": police["incident_id"], "department": "fire", "overdue": "acknowledge"}]},
@@ -491,6 +499,33 @@ def test_a_liaisons_escalation_notice_names_only_incidents_of_their_department(m
     assert res.status_code in (200, 204) and secret_title not in res.get_data(as_text=True)
     officer, officer_headers = caller(mapp, "officer")  # who may see every incident is told its title
     assert secret_title in post(officer, officer_headers, crafted).get_data(as_text=True)
+
+
+def police_deadline(app, task: dict) -> int:
+    from dashboard.storage.models import tasks
+
+    with app.server.extensions["panorama"].engine.connect() as conn:
+        return conn.execute(select(tasks.c.ack_due_ms).where(tasks.c.id == task["id"])).scalar_one()
+
+
+def test_only_an_officer_records_a_resolution_on_a_departments_behalf_from_the_board(mapp):
+    from dashboard.storage.models import tasks
+
+    _, [police] = dispatched(mapp, ("police",))  # the police have nobody on the system
+    button = {"type": "task-resolve-for", "task": police["id"], "version": 1}
+    body = payload(mapp, "..task-message.children...dispatch-refresh.data..", {
+        '{"task":["ALL"],"type":"task-resolve-for","version":["ALL"]}.n_clicks': [(button, 1)],
+        "task-note.value": "电话告知", "dispatch-refresh.data": 0, **LANG}, compact(button) + ".n_clicks")
+    engine = mapp.server.extensions["panorama"].engine
+
+    def state() -> str:
+        with engine.connect() as conn:
+            return conn.execute(select(tasks.c.state).where(tasks.c.id == police["id"])).scalar_one()
+    for role in ("commander", "liaison"):
+        client, headers = caller(mapp, role)
+        assert post(client, headers, body).status_code == 200 and state() == "dispatched", role
+    client, headers = caller(mapp, "officer")
+    assert post(client, headers, body).status_code == 200 and state() == "resolved"
 
 
 def test_a_liaison_gets_no_incident_of_another_department_from_any_callback(mapp):

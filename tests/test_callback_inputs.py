@@ -131,6 +131,18 @@ def test_good_events_table_inputs_still_answer(viewer):
     newest = post(client, csrf, events_page(app)).get_json()["response"]
     assert answer["district-events"]["data"] == newest["district-events"]["data"]
     assert "已按时间" not in newest["district-events-note"]["children"]
+    # a title sort over a day is not served: newest first instead, and the note names the hour's limit
+    for lang, words in (("zh", "按标题排序仅限 60 分钟"), ("en", "limited to windows of at most 60 minutes")):
+        res = post(client, csrf, events_page(app, window="24h", lang=lang,
+                                             sort_by=[{"column_id": "title", "direction": "asc"}]))
+        answer = res.get_json()["response"]
+        assert words in answer["district-events-note"]["children"]
+        assert answer["district-events"]["data"] == post(client, csrf, events_page(app, window="24h", lang=lang)) \
+            .get_json()["response"]["district-events"]["data"]
+    titled = post(client, csrf, events_page(app, sort_by=[{"column_id": "title", "direction": "asc"}])).get_json()
+    assert "60" not in titled["response"]["district-events-note"]["children"]  # an hour: sorted by title
+    titles = [r["title"] for r in titled["response"]["district-events"]["data"]]
+    assert titles == sorted(titles)
     # a fractional severity compares as a number: < 2.5 is severities 1 and 2
     res = post(client, csrf, events_page(app, filter_query="{severity} < 2.5"))
     assert sorted(r["severity"] for r in res.get_json()["response"]["district-events"]["data"]) == [1, 1, 2, 2]

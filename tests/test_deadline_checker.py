@@ -83,10 +83,10 @@ def test_two_checker_threads_escalate_a_really_overdue_task_exactly_once(make_ap
     assert sorted(i for c in checkers for i in c.escalated) == task_ids, [c.escalated for c in checkers]
     with pg_engine.connect() as conn:
         rows = {r.id: r for r in conn.execute(select(tasks).where(tasks.c.id.in_(task_ids)))}
-        audit = conn.execute(select(task_events.c.task_id, task_events.c.actor, task_events.c.note)
+        audit = conn.execute(select(task_events.c.task_id, task_events.c.actor, task_events.c.note, task_events.c.code)
                              .where(task_events.c.action == "escalate")).all()
     assert sorted(a.task_id for a in audit) == task_ids, "one escalate row per task"
-    assert {a.actor for a in audit} == {"system"} and {a.note for a in audit} == {"not acknowledged by the deadline"}
+    assert {a.actor for a in audit} == {"system"} and {(a.note, a.code) for a in audit} == {(None, "overdue_ack")}
     for tid in task_ids:
         assert rows[tid].escalated and rows[tid].state == "dispatched"
         assert rows[tid].escalated_ms >= rows[tid].ack_due_ms, "escalated only once its deadline had passed"

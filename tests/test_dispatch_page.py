@@ -105,6 +105,7 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
     with svc.engine.connect() as conn:
         inc_id = desk.queue(conn)[0]["id"]
     desk.write(svc, d.dispatch, inc_id, ["water"], "someone", None, svc.clock(), svc.city.rules, svc.city)
+    click(dash_duo, "#board-scope input[value='all']")  # the board shows the selected incident's tasks until then
     dash_duo.wait_for_element("#board-water .task-card", timeout=10)
     assert js(dash_duo, "return window.__same_page === true")
     assert dash_duo.get_logs() == []

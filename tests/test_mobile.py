@@ -143,18 +143,21 @@ def test_accepting_a_return_reroutes_and_escalating_adds_emergency_management(ap
     change = tap(app, cmdr, "approve", item)
     assert sorted(t["department"] for t in change.tasks) == ["emergency", "health"]  # fire holds one already
     assert change.incident["status"] == "dispatched" and decisions(app) == []
-    # an overdue task escalated by the commander: the emergency bureau joins (it is already in: refused)
+    # an overdue task escalated by the commander: the emergency bureau is in already, the incident is marked
     DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
-    overdue = decisions(app)
-    assert {i["kind"] for i in overdue} == {"overdue"} and all("escalate" not in i["actions"] for i in overdue)
+    overdue = decisions(app, now(app) + 10 * MIN)
+    assert {i["kind"] for i in overdue} == {"overdue"} and all("escalate" in i["actions"] for i in overdue)
+    change = tap(app, cmdr, "escalate", overdue[0])
+    assert change.tasks == [] and change.incident["escalated_ms"] is not None  # nothing new to send
+    assert all("escalate" not in i["actions"] for i in decisions(app, now(app) + 10 * MIN))
     with pytest.raises(d.DispatchError):
-        tap(app, cmdr, "escalate", overdue[0])
+        tap(app, cmdr, "escalate", overdue[1])  # escalated once
     other = open_incident(app, 2)
     dispatch_to(app, other["id"], ["fire"])
     DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
     item = next(i for i in decisions(app) if i["incident"]["id"] == other["id"])
     change = tap(app, cmdr, "escalate", item)
-    assert [t["department"] for t in change.tasks] == ["emergency"]
+    assert [(t["department"], t["coordination"]) for t in change.tasks] == [("emergency", True)]
 
 
 def test_a_stale_tap_and_the_wrong_role_are_refused(app, cmdr):

@@ -236,6 +236,34 @@ def test_district_events_table_pages_sorts_and_filters_on_the_server(app, dash_d
     assert dash_duo.get_logs() == []
 
 
+def test_title_sort_over_a_day_says_why_and_lists_newest_first(app, dash_duo):
+    ingest_now(app, {"traffic": [ev(i, minutes_ago=1 + i, district="futian", title=t)
+                                 for i, t in enumerate(("事件 C", "事件 A", "事件 B"))]})
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/district/futian")
+    wait_for(lambda: cells(dash_duo, "title") == ["事件 C", "事件 A", "事件 B"], message="newest first")
+    sort = 'th[data-dash-column="title"] .column-header--sort'
+
+    def window(value: str) -> None:  # the segmented control's styled label takes the click, as a person's
+        js(dash_duo, "return document.querySelector(`#district-window input[value='${arguments[0]}']`)"
+                     ".closest('label')", value).click()
+
+    def title_sort_over_a_day(words: str) -> None:
+        window("24h")
+        dash_duo.find_element(sort).click()  # ascending: what a person means by sorting titles
+        wait_for(lambda: words in dash_duo.find_element("#district-events-note").text, message=words)
+        assert cells(dash_duo, "title") == ["事件 C", "事件 A", "事件 B"]  # time order, at once
+
+    title_sort_over_a_day("按标题排序仅限 60 分钟以内的时段")
+    window("1h")  # an hour is sorted by title
+    wait_for(lambda: cells(dash_duo, "title") == ["事件 A", "事件 B", "事件 C"], message="sorted by title")
+    assert "60" not in dash_duo.find_element("#district-events-note").text
+    dash_duo.find_element("#lang-toggle").click()
+    dash_duo.wait_for_text_to_equal("#district-title", "Futian", timeout=10)
+    title_sort_over_a_day("sorting by title is limited to windows of at most 60 minutes")
+    assert dash_duo.get_logs() == []
+
+
 def test_language_switch_shows_english(app, dash_duo):
     dash_duo.start_server(app)
     sign_in(dash_duo, app)  # every page needs a signed-in user

@@ -6,12 +6,11 @@ import logging
 import secrets
 from datetime import datetime
 
-import redis
-
 from dashboard.briefings import lock, periods
 from dashboard.storage import briefings as store
 from dashboard.briefings.collect import collect
 from dashboard.briefings.render import find_browser, render
+from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.clock import iso
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def generate_slot(svc, trigger, slot: datetime, now_ms: int) -> dict | None:
         return None
     try:
         token = lock.acquire(svc.redis, wait_s=SCHEDULED_WAIT_S)
-    except (lock.BriefingBusy, redis.RedisError) as err:
+    except (lock.BriefingBusy, *BUS_ERRORS) as err:
         log.warning("briefing %s made without the lock: %s", key, err)
         token = None
     try:

@@ -9,6 +9,8 @@ from time import monotonic, sleep
 
 import redis
 
+from dashboard.core.bus import BUS_ERRORS
+
 log = logging.getLogger(__name__)
 
 KEY = "panorama:briefings:making"
@@ -42,9 +44,10 @@ def acquire(r: redis.Redis, wait_s: float = 0, poll_s: float = 1.0) -> str:
 def release(r: redis.Redis, token: str) -> None:
     """Give the lock back, only while it is still ours (it may have timed out and been taken since)."""
     # A WATCH transaction rather than redis-py's Lock, whose release is a Lua script the embedded bus
-    # (fakeredis without Lua) cannot run.
+    # (fakeredis without Lua) cannot run. Asked for by name: a cluster client's default pipeline is not
+    # transactional and refuses WATCH; one key, one slot, so a cluster runs this MULTI too.
     try:
-        with r.pipeline() as pipe:
+        with r.pipeline(transaction=True) as pipe:
             pipe.watch(KEY)
             if pipe.get(KEY) in (token, token.encode()):
                 pipe.multi()
@@ -54,7 +57,7 @@ def release(r: redis.Redis, token: str) -> None:
                 pipe.unwatch()
     except redis.WatchError:
         pass  # changed under us: no longer ours
-    except redis.RedisError:
+    except BUS_ERRORS:
         log.warning("briefing lock not released (bus down); it times out in %s s", TIMEOUT_S, exc_info=True)
 
 

@@ -1,74 +1,38 @@
-"""Connect to the message bus: a real Redis (or a Sentinel-watched one) from REDIS_URL, or the embedded bus."""
+"""Connect to the message bus from REDIS_URL: a Redis, a Sentinel-watched one, a Redis Cluster; or the embedded bus."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote
 
 import fakeredis
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode, RedisCluster as AsyncRedisCluster
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.sentinel import Sentinel
+
+from dashboard.core.bus_urls import (  # noqa: F401 (the URL forms, used through this module too)
+    ClusterTarget,
+    SentinelTarget,
+    is_cluster_url,
+    is_sentinel_url,
+    parse_cluster_url,
+    parse_sentinel_url,
+    redacted,
+)
 
 # Short timeouts: a dead Redis must show up as "degraded" within seconds, not hang a request.
 CLIENT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 15,
                   "retry_on_timeout": False}
-SENTINEL_SCHEME = "redis+sentinel://"
-SENTINEL_PORT = 26379
-
-
-@dataclass(frozen=True)
-class SentinelTarget:
-    """Where the sentinels are and which master (and database) of theirs to use."""
-
-    sentinels: list[tuple[str, int]]
-    master: str
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    sentinel_password: str | None = None
-
-
-def is_sentinel_url(url: str | None) -> bool:
-    """Tell whether ``url`` names a master through Redis Sentinel."""
-    return bool(url) and url.lower().startswith(SENTINEL_SCHEME)
-
-
-def parse_sentinel_url(url: str) -> SentinelTarget:
-    """Parse ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db][?sentinel_password=]``.
-
-    The password is the master's (and its replicas'); sentinels that need one of their own take
-    ``sentinel_password``. A host without a port is on 26379, Sentinel's default.
-    """
-    if not is_sentinel_url(url):
-        raise ValueError(f"not a redis+sentinel:// URL: {url!r}")
-    rest = url[len(SENTINEL_SCHEME):]
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, _, hosts = netloc.rpartition("@")
-    username = password = None
-    if userinfo:
-        user, sep, pw = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(pw) if sep else None
-    sentinels = []
-    for part in filter(None, hosts.split(",")):
-        host, sep, port = part.rpartition(":") if not part.endswith("]") else (part, "", "")
-        if not sep:
-            host, port = part, str(SENTINEL_PORT)
-        host = host.strip("[]")
-        if not host or not port.isdigit():
-            raise ValueError(f"bad sentinel address {part!r} in REDIS_URL")
-        sentinels.append((host, int(port)))
-    parts = [unquote(p) for p in path.split("/") if p]
-    if not sentinels or not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
-        raise ValueError("REDIS_URL must look like redis+sentinel://host:26379[,host:26379...]/master[/db]")
-    params = {k: v[-1] for k, v in parse_qs(query).items()}
-    if set(params) - {"sentinel_password"}:
-        raise ValueError(f"unknown REDIS_URL parameters {sorted(set(params) - {'sentinel_password'})}")
-    return SentinelTarget(sentinels=sentinels, master=parts[0], db=int(parts[1]) if len(parts) == 2 else 0,
-                          username=username, password=password, sentinel_password=params.get("sentinel_password"))
+# What a client raises when the bus is away. A cluster adds its own, which are not all ConnectionErrors:
+# no node reachable (RedisClusterException, raised when a sync client is made, an async one initialised
+# or a pub/sub subscribes), a slot no node serves (SlotNotCoveredError, one of those) and CLUSTERDOWN /
+# MASTERDOWN while a master is down or a failover runs (ClusterDownError, a ResponseError).
+BUS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException, ClusterDownError)
+# Any failure of a bus command: redis-py's cluster exceptions are not RedisErrors.
+BUS_ERRORS = (redis.RedisError, RedisClusterException)
+# What the async cluster client takes of CLIENT_OPTIONS (it refuses unknown keywords).
+_ASYNC_CLUSTER_OPTIONS = ("socket_connect_timeout", "socket_timeout", "health_check_interval", "retry")
 
 
 def _sentinel_kwargs(target: SentinelTarget, options: dict) -> dict:
@@ -83,31 +47,32 @@ def _master_kwargs(target: SentinelTarget, options: dict) -> dict:
     return {**options, "db": target.db, "username": target.username, "password": target.password}
 
 
-def redacted(url: str | None) -> str:
-    """Return ``url`` fit for a log line: any password replaced by ``***``."""
-    if not url:
-        return "the embedded bus"
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hosts = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{hosts}"
-
-
 def make_embedded_server() -> fakeredis.FakeServer:
     """Create the in-process Redis-compatible server that the embedded default shares between threads."""
     return fakeredis.FakeServer()
 
 
-def connect(url: str | None, server: fakeredis.FakeServer | None = None, **options) -> redis.Redis:
+def connect_cluster(target: ClusterTarget, **options) -> RedisCluster:
+    """Return a cluster client: it asks the first node that answers for the slot map (raising
+    RedisClusterException when none does) and follows MOVED redirections and failovers from then on."""
+    return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes], username=target.username,
+                        password=target.password, **options)
+
+
+def connect(url: str | None, server: fakeredis.FakeServer | None = None, **options) -> redis.Redis | RedisCluster:
     """Return a client of ``url``, or of the embedded ``server`` when no URL is configured.
 
     With ``redis+sentinel://`` the client asks the sentinels for the current master on every new
     connection, so after a failover the next reconnect (every consumer and request reconnects by
-    itself) reaches the promoted replica.
+    itself) reaches the promoted replica. With ``redis+cluster://`` it connects at once (see
+    ``connect_cluster``): a caller that must outlive a cluster outage makes it where it handles BUS_DOWN.
     """
     if url:
         opts = {**CLIENT_OPTIONS, **options}
+        if is_cluster_url(url):
+            # The cluster client retries timeouts itself (with a new slot map) and deprecates the option.
+            opts.pop("retry_on_timeout", None)
+            return connect_cluster(parse_cluster_url(url), **opts)
         if is_sentinel_url(url):
             target = parse_sentinel_url(url)
             sentinel = Sentinel(target.sentinels, sentinel_kwargs=_sentinel_kwargs(target, opts))
@@ -118,12 +83,21 @@ def connect(url: str | None, server: fakeredis.FakeServer | None = None, **optio
     return fakeredis.FakeRedis(server=server)
 
 
-def connect_async(url: str | None, server: fakeredis.FakeServer | None = None, **options) -> aioredis.Redis:
-    """Return an asyncio client of ``url`` (plain or Sentinel), or of the embedded ``server``."""
+def connect_async(url: str | None, server: fakeredis.FakeServer | None = None,
+                  **options) -> aioredis.Redis | AsyncRedisCluster:
+    """Return an asyncio client of ``url`` (plain, Sentinel or cluster), or of the embedded ``server``.
+
+    A cluster client learns the slot map on its first command; a pub/sub needs ``initialized`` first.
+    """
     if not url:
         from fakeredis.aioredis import FakeRedis
 
         return FakeRedis(server=server)
+    if is_cluster_url(url):
+        target = parse_cluster_url(url)
+        return AsyncRedisCluster(startup_nodes=[AsyncClusterNode(h, p) for h, p in target.nodes],
+                                 username=target.username, password=target.password,
+                                 **{k: v for k, v in options.items() if k in _ASYNC_CLUSTER_OPTIONS})
     if is_sentinel_url(url):
         target = parse_sentinel_url(url)
         sentinel = AsyncSentinel(target.sentinels, sentinel_kwargs=_sentinel_kwargs(target, options))
@@ -131,10 +105,39 @@ def connect_async(url: str | None, server: fakeredis.FakeServer | None = None, *
     return aioredis.Redis.from_url(url, **options)
 
 
+def is_cluster(client) -> bool:
+    """Tell whether ``client`` (or a pipeline of it) talks to a Redis Cluster."""
+    return isinstance(client, (RedisCluster, AsyncRedisCluster))
+
+
+async def initialized(client):
+    """Return ``client`` ready for pub/sub: a cluster client once it holds the slot map (redis-py's async
+    ClusterPubSub cannot pick a node before: it fails with a KeyError), any other as it is."""
+    if isinstance(client, AsyncRedisCluster):
+        await client.initialize()
+    return client
+
+
+def slot_groups(client, keys: list[str]) -> list[list[str]]:
+    """Group ``keys`` so that one multi-key command may take each group: all together on one server,
+    by hash slot on a cluster (a command whose keys are in different slots is refused there)."""
+    if not is_cluster(client):
+        return [list(keys)] if keys else []
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        groups.setdefault(client.keyslot(key), []).append(key)
+    return list(groups.values())
+
+
 def ping(client: redis.Redis) -> tuple[bool, str]:
     """Ping the bus; return (ok, detail) without raising."""
     try:
-        client.ping()
+        if is_cluster(client):
+            # Every master must answer (each serves slots); a replica that is down costs nothing until a
+            # failover needs it, so it does not make the bus "unreachable". redis-py pings every node by default.
+            client.ping(target_nodes=RedisCluster.PRIMARIES)
+        else:
+            client.ping()
         return True, "ok"
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
+    except BUS_DOWN as err:
         return False, f"unreachable: {err}"

@@ -27,6 +27,8 @@ _TEXT = {
     "per_min": ("{n}/分钟", "{n}/min"),
     "mode_embedded": ("内置演示模式", "embedded demo mode"),
     "language": ("English", "中文"),
+    "breadcrumb": ("位置", "You are here"),
+    "notices": ("提示", "Notices"),
     "unavailable": ("数据暂不可用，正在重试", "data unavailable, retrying"),
     # window selector and KPI comparison
     "window": ("统计时段", "Window"),
@@ -77,6 +79,9 @@ _TEXT = {
     "sort_unserved": ("此列不支持在整个时段内排序，已按时间从新到旧排列（可按时间、严重程度从高到低、标题排序）",
                       "this column cannot be sorted over the whole window: newest first instead (sort by time, "
                       "by severity from high to low, or by title)"),
+    "sort_title_window": ("按标题排序仅限 {minutes} 分钟以内的时段，已按时间从新到旧排列（请先选择 15 分钟或 1 小时）",
+                          "sorting by title is limited to windows of at most {minutes} minutes: newest first "
+                          "instead (choose 15 min or 1 hour first)"),
     "col_time": ("时间", "Time"),
     "col_domain": ("类别", "Domain"),
     "col_kind": ("类型", "Kind"),
@@ -101,6 +106,9 @@ _TEXT = {
     "task_closed": ("已结案", "closed"),
     "task_rejected": ("已退回", "rejected"),
     "task_escalated": ("已超时升级", "escalated"),
+    # an incident raised to emergency management (dashboard.dispatch.escalation): its own mark, not a status
+    "incident_escalated": ("已升级", "escalated"),
+    "task_coordination": ("协调", "coordinating"),
     "act_acknowledged": ("签收", "Acknowledge"),
     "act_on_scene": ("到场", "On scene"),
     "act_resolved": ("办结", "Resolve"),
@@ -115,6 +123,36 @@ _TEXT = {
     "not_found_district": ("没有编号或名称为“{name}”的行政区", "There is no district with code or name “{name}”"),
 }
 
+# What the audit trail records as a code with parameters (task_events.code, .params), said when shown;
+# ``{dep}`` is a department code, named in the reader's language.
+_AUDIT = {
+    "incident_escalated": ("升级：由{dep}协调", "escalated: {dep} coordinates"),
+    "coordination": ("{dep}参与协调", "{dep} joins to coordinate"),
+    "coordination_dispatched": ("{dep}由协调转为派单", "{dep} dispatched (was coordinating)"),
+    "task_escalated": ("{dep}任务超时升级", "{dep}'s overdue task escalated"),
+    "overdue_ack": ("未按时签收", "not acknowledged by the deadline"),
+    "overdue_resolve": ("未按时办结", "not resolved by the deadline"),
+    "task_moved": ("{dep}：{to}", "{dep}: {to}"),
+    "resolved_on_behalf": ("代{dep}登记办结", "resolution recorded on behalf of {dep}"),
+    "cmd_seen": ("指挥长已知悉", "seen by the commander"),
+    "cmd_approved": ("指挥长批准", "approved by the commander"),
+}
+
+
+def audit_text(code: str | None, params: dict | None, lang: str = "zh", departments: dict | None = None) -> str:
+    """Return an audit code said in ``lang``: departments by name, states by their label ("" for no code)."""
+    if not code:
+        return ""
+    if code not in _AUDIT:
+        return code  # a code this build does not know is shown as it is, never dropped
+    fmt = {"dep": "", "to": "", **{k: str(v) for k, v in (params or {}).items() if isinstance(k, str)}}
+    if "dep" in fmt:
+        fmt["dep"] = (departments or {}).get(fmt["dep"], fmt["dep"])
+    if "to" in fmt and f"task_{fmt['to']}" in _TEXT:
+        fmt["to"] = t(f"task_{fmt['to']}", lang)
+    return pick(_AUDIT, code, lang, **fmt)
+
+
 # Event kinds of SPEC section 3; kinds the catalogue does not know are shown as they came.
 _KINDS = {
     "theft": ("盗窃", "theft"), "fight": ("打架斗殴", "fight"), "crowd_density": ("人群密度", "crowd density"),
@@ -128,6 +166,12 @@ _KINDS = {
     "building_collapse": ("建筑坍塌", "building collapse"), "medical": ("医疗急救", "medical"),
     "public_complaint": ("市民投诉", "public complaint"),
 }
+
+
+def html_lang(lang: str) -> str:
+    """Return the BCP 47 tag of ``lang`` for an HTML ``lang`` attribute: ``en``, else ``zh-CN``."""
+    # Screen readers pick their voice by it, browsers their CJK fonts (zh-CN: Simplified glyph shapes).
+    return "en" if lang == "en" else "zh-CN"
 
 
 def pick(texts: dict[str, tuple[str, str]], key: str, lang: str = "zh", **fmt) -> str:

@@ -55,6 +55,7 @@ class IncidentView(TypedDict):
     opened_at: str  # RFC 3339 with the city's offset
     title: str
     domain: NotRequired[str]
+    escalated: NotRequired[bool]  # raised to emergency management (dispatch.escalation); lists and deltas
 
 
 class TaskView(TypedDict):
@@ -106,6 +107,7 @@ def incident_view(row: Mapping[str, Any], tz: str, *, domain: bool = False) -> I
                           "opened_at": iso(row["opened_ms"], tz), "title": row["title"]}
     if domain:
         view["domain"] = row["domain"]
+        view["escalated"] = row.get("escalated_ms") is not None
     return view
 
 

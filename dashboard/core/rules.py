@@ -142,9 +142,9 @@ class Match(BaseModel):
 
     def holds(self, incident: Mapping[str, Any], minute: int) -> bool:
         """Tell whether an incident at a minute of the local day meets every condition."""
-        for field in ("domain", "kind", "district"):
-            wanted = getattr(self, field)
-            if wanted and incident[field] not in wanted:
+        for name in ("domain", "kind", "district"):
+            wanted = getattr(self, name)
+            if wanted and incident[name] not in wanted:
                 return False
         if self.severity and not self.severity[0] <= incident["severity"] <= self.severity[1]:
             return False

@@ -15,7 +15,7 @@ from dashboard.core import errors
 from dashboard.core.messages import incident_view, task_view  # noqa: F401 (d.task_view: the views live there)
 from dashboard.core.city import City
 from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
-from dashboard.storage.models import incidents, task_events, tasks
+from dashboard.storage.models import incidents, task_events, tasks, users
 from dashboard.core.rules import Rules
 
 LIVE = ("dispatched", "acknowledged", "on_scene")
@@ -66,22 +66,23 @@ def can_transition(from_state: str, to_state: str) -> bool:
     return to_state in TRANSITIONS.get(from_state, ())
 
 
-def incident_status(task_states: Iterable[tuple[str, bool]]) -> str:
-    """Derive an open incident's status from its tasks' (state, rerouted) pairs."""
-    pairs = list(task_states)
+def incident_status(task_states: Iterable[tuple]) -> str:
+    """Derive an open incident's status from its tasks' (state, rerouted[, coordination]) tuples."""
+    rows = [(r[0], bool(r[1]), bool(r[2]) if len(r) > 2 else False) for r in task_states]
     # A rejection sends the incident back to the officer until a new dispatch answers it.
-    if any(state == "rejected" and not rerouted for state, rerouted in pairs):
+    if any(state == "rejected" and not rerouted for state, rerouted, _ in rows):
         return "open"
-    live = [state for state, _ in pairs if state != "rejected"]
-    if not live:
+    # An escalation's coordination task alone is not a dispatch: the incident still awaits one.
+    if all(coordination for state, _, coordination in rows if state != "rejected"):
         return "open"
+    live = [state for state, _, _ in rows if state != "rejected"]
     if all(state in DONE for state in live):
         return "resolved"
     return "dispatched" if all(state == "dispatched" for state in live) else "in_progress"
 
 
 def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | None, actor: str, note: str | None,
-             now_ms: int, rules: Rules, city: City) -> Change:
+             now_ms: int, rules: Rules, city: City, code: str | None = None) -> Change:
     """Create one task per department (None: the rules' suggestion) that has no live task on the incident yet.
 
     The deadlines come from the rule that matches the incident; the suggested lead leads if named,
@@ -92,15 +93,20 @@ def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | No
         raise InvalidTransition(f"incident {incident_id} is {inc['status']}: it can no longer be dispatched")
     plan = rules.suggest(inc, now_ms)
     wanted = plan.departments if departments is None else _known(departments, inc, rules, city)
-    existing = conn.execute(select(tasks.c.id, tasks.c.department, tasks.c.state, tasks.c.lead, tasks.c.rerouted)
+    existing = conn.execute(select(tasks.c.id, tasks.c.department, tasks.c.state, tasks.c.lead, tasks.c.rerouted,
+                                   tasks.c.coordination)
                             .where(tasks.c.incident_id == incident_id)).mappings().all()
     live = [t for t in existing if t["state"] in LIVE]
     new = [d for d in wanted if d not in {t["department"] for t in live}]
     unanswered = [t for t in existing if t["state"] == "rejected" and not t["rerouted"]]
-    if not new and not unanswered:
+    # A department already coordinating on an escalation is dispatched by taking its task as it stands.
+    adopted = [t for t in live if t["coordination"] and t["department"] in wanted]
+    if not new and not unanswered and not adopted:
         raise DispatchError("name at least one department" if not wanted else
                             f"every department named already holds a live task of incident {incident_id}")
-    lead = None if any(t["lead"] for t in live) else plan.lead if plan.lead in new else next(iter(new), None)
+    taken = {t["department"] for t in adopted}
+    lead = None if any(t["lead"] for t in live) else \
+        plan.lead if plan.lead in new or plan.lead in taken else next(iter(new), None)
     created = []
     if new:
         rows = [{"incident_id": incident_id, "department": d, "lead": d == lead, "rule": plan.rule_name,
@@ -112,17 +118,23 @@ def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | No
     if unanswered:
         conn.execute(update(tasks).where(tasks.c.id.in_([t["id"] for t in unanswered]))
                      .values(rerouted=True, updated_ms=now_ms))
-    _audit(conn, [_event(incident_id, t["id"], "dispatch", actor, now_ms, None, "dispatched", note) for t in created]
-           + [_event(incident_id, t["id"], "reroute", actor, now_ms, "rejected", "rejected", note)
+    taken_ids = {t["id"] for t in adopted}
+    if adopted:
+        created += [dict(r) for r in conn.execute(
+            update(tasks).where(tasks.c.id.in_([t["id"] for t in adopted]))
+            .values(coordination=False, lead=tasks.c.department == lead if lead in taken else tasks.c.lead,
+                    updated_ms=now_ms).returning(*tasks.c)).mappings()]
+    _audit(conn, [_event(incident_id, t["id"], "dispatch", actor, now_ms, None, "dispatched", note, code)
+                  for t in created if t["id"] not in taken_ids]
+           + [_event(incident_id, t["id"], "dispatch", actor, now_ms, t["state"], t["state"], note,
+                     code or "coordination_dispatched") for t in adopted]
+           + [_event(incident_id, t["id"], "reroute", actor, now_ms, "rejected", "rejected", note, code)
               for t in unanswered])
-    return Change(_settle(conn, inc, actor, now_ms, note), created)
+    return Change(_settle(conn, inc, actor, now_ms, note, code), created)
 
 
-def transition(conn: Connection, task_id: int, to: str, version: int, actor: str, note: str | None,
-               now_ms: int) -> Change:
-    """Move a task to state ``to`` if ``version`` is current and the move allowed; settle its incident."""
-    if to not in TRANSITIONS:
-        raise DispatchError(f"unknown task state {to!r} (one of {', '.join(TRANSITIONS)})")
+def _lock_task(conn: Connection, task_id: int, version: int) -> tuple[int, dict, dict]:
+    """Lock a task's incident and read the task at ``version``: (incident id, incident, task)."""
     incident_id = conn.execute(select(tasks.c.incident_id).where(tasks.c.id == task_id)).scalar()
     if incident_id is None:
         raise NotFound(f"no task {task_id}")
@@ -131,6 +143,15 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
     task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
     if task["version"] != version:
         raise VersionConflict(f"task {task_id} is at version {task['version']}, not {version}: reload it")
+    return incident_id, inc, task
+
+
+def transition(conn: Connection, task_id: int, to: str, version: int, actor: str, note: str | None,
+               now_ms: int) -> Change:
+    """Move a task to state ``to`` if ``version`` is current and the move allowed; settle its incident."""
+    if to not in TRANSITIONS:
+        raise DispatchError(f"unknown task state {to!r} (one of {', '.join(TRANSITIONS)})")
+    incident_id, inc, task = _lock_task(conn, task_id, version)
     if not can_transition(task["state"], to):
         raise InvalidTransition(f"task {task_id} cannot go from {task['state']} to {to}")
     if to == "rejected" and not (note or "").strip():
@@ -142,11 +163,47 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
     if row is None:
         raise VersionConflict(f"task {task_id} changed meanwhile: reload it")
     _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], to, note)])
-    why = f"{row['department']} {to}" + (f": {note}" if note else "")
-    return Change(_settle(conn, inc, actor, now_ms, why), [dict(row)])
+    return Change(_settle(conn, inc, actor, now_ms, note, "task_moved", {"dep": row["department"], "to": to}),
+                  [dict(row)])
 
 
-def close_incident(conn: Connection, incident_id: int, actor: str, note: str | None, now_ms: int) -> Change:
+def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: str | None, now_ms: int) -> Change:
+    """Record a department's resolution on its behalf: from any live state, with a note, when it has nobody here.
+
+    The department told the centre some other way (a phone call, a radio); the officer writes down who said
+    so. A department with an active liaison on the system resolves its own tasks.
+    """
+    if not (note or "").strip():
+        raise DispatchError("say who in the department reported the resolution, and how, in the note")
+    incident_id, inc, task = _lock_task(conn, task_id, version)
+    if task["state"] not in LIVE:
+        raise InvalidTransition(f"task {task_id} is {task['state']}: there is no resolution to record")
+    if staffed(conn, task["department"]):
+        raise InvalidTransition(f"{task['department']} has people on the system: they resolve their own task")
+    row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
+                       .values(state="resolved", version=tasks.c.version + 1, updated_ms=now_ms, note=note)
+                       .returning(*tasks.c)).mappings().one()
+    params = {"dep": task["department"]}
+    _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], "resolved", note,
+                         "resolved_on_behalf", params)])
+    return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)])
+
+
+def staffed(conn: Connection, department: str) -> bool:
+    """Tell whether a department has an active liaison on the system (who answers its tasks there)."""
+    return conn.execute(select(users.c.id).where(users.c.role == "liaison", users.c.department == department,
+                                                 users.c.active).limit(1)).first() is not None
+
+
+def staffed_departments(conn: Connection) -> set[str]:
+    """Return the departments with an active liaison on the system."""
+    return set(conn.execute(select(users.c.department).distinct()
+                            .where(users.c.role == "liaison", users.c.active, users.c.department.is_not(None)))
+               .scalars())
+
+
+def close_incident(conn: Connection, incident_id: int, actor: str, note: str | None, now_ms: int,
+                   code: str | None = None) -> Change:
     """Close a resolved incident on the officer's confirmation, closing its resolved tasks."""
     inc = _lock_incident(conn, incident_id)
     if inc["status"] != "resolved":
@@ -158,8 +215,9 @@ def close_incident(conn: Connection, incident_id: int, actor: str, note: str | N
     row = conn.execute(update(incidents).where(incidents.c.id == incident_id)
                        .values(status="closed", version=incidents.c.version + 1, updated_ms=now_ms)
                        .returning(*incidents.c)).mappings().one()
-    _audit(conn, [_event(incident_id, t["id"], "close", actor, now_ms, "resolved", "closed", note) for t in closed]
-           + [_event(incident_id, None, "status", actor, now_ms, "resolved", "closed", note)])
+    _audit(conn, [_event(incident_id, t["id"], "close", actor, now_ms, "resolved", "closed", note, code)
+                  for t in closed]
+           + [_event(incident_id, None, "status", actor, now_ms, "resolved", "closed", note, code)])
     return Change(dict(row), closed)
 
 
@@ -184,9 +242,8 @@ def escalate_overdue(conn: Connection, now_ms: int) -> list[dict]:
     rows.sort(key=lambda r: r["id"])
     for r in rows:
         r["overdue"] = "acknowledge" if r["state"] == "dispatched" and r["ack_due_ms"] <= now_ms else "resolve"
-    _audit(conn, [_event(r["incident_id"], r["id"], "escalate", SYSTEM_ACTOR, now_ms, r["state"], r["state"],
-                         f"not {'acknowledged' if r['overdue'] == 'acknowledge' else 'resolved'} by the deadline")
-                  for r in rows])
+    _audit(conn, [_event(r["incident_id"], r["id"], "escalate", SYSTEM_ACTOR, now_ms, r["state"], r["state"], None,
+                         f"overdue_{'ack' if r['overdue'] == 'acknowledge' else 'resolve'}") for r in rows])
     return rows
 
 
@@ -237,24 +294,29 @@ def _known(departments: Sequence[str], inc: Mapping[str, Any], rules: Rules, cit
     return out
 
 
-def _settle(conn: Connection, inc: dict, actor: str, now_ms: int, note: str | None) -> dict:
+def _settle(conn: Connection, inc: dict, actor: str, now_ms: int, note: str | None, code: str | None = None,
+            params: dict | None = None) -> dict:
     """Bring the incident's status in line with its tasks, auditing the change."""
-    pairs = conn.execute(select(tasks.c.state, tasks.c.rerouted).where(tasks.c.incident_id == inc["id"])).all()
-    status = incident_status((s, bool(r)) for s, r in pairs)
+    rows = conn.execute(select(tasks.c.state, tasks.c.rerouted, tasks.c.coordination)
+                        .where(tasks.c.incident_id == inc["id"])).all()
+    status = incident_status(rows)
     if status == inc["status"]:
         return inc
     row = conn.execute(update(incidents).where(incidents.c.id == inc["id"])
                        .values(status=status, version=incidents.c.version + 1, updated_ms=now_ms)
                        .returning(*incidents.c)).mappings().one()
-    _audit(conn, [_event(inc["id"], None, "status", actor, now_ms, inc["status"], status, note)])
+    _audit(conn, [_event(inc["id"], None, "status", actor, now_ms, inc["status"], status, note, code, params)])
     return dict(row)
 
 
 def _event(incident_id: int, task_id: int | None, action: str, actor: str, at_ms: int, from_state: str | None,
-           to_state: str, note: str | None) -> dict:
-    """Return one audit row; task_id None records a change of the incident itself."""
+           to_state: str, note: str | None, code: str | None = None, params: dict | None = None) -> dict:
+    """Return one audit row; task_id None records a change of the incident itself.
+
+    ``note`` is what a person wrote; ``code`` and ``params`` what the system records, translated when shown.
+    """
     return {"incident_id": incident_id, "task_id": task_id, "action": action, "actor": actor, "at_ms": at_ms,
-            "from_state": from_state, "to_state": to_state, "note": note}
+            "from_state": from_state, "to_state": to_state, "note": note, "code": code, "params": params}
 
 
 def _audit(conn: Connection, rows: list[dict]) -> None:

@@ -11,9 +11,9 @@ What the three taps do (the same for every kind, where it applies):
 * **acknowledge**: the commander has seen it. It is written to the audit trail (action ``cmd_ack``) and the
   item leaves every commander's list until the trail records a later change of it (a move or escalation of
   the task, a status change of the incident).
-* **escalate**: hand the incident up to the city's emergency management department (the department of kind
-  ``emergency_management`` in the city pack): a new task for it. Not while it already holds a live task, nor
-  once the incident is resolved.
+* **escalate**: raise the incident (and the overdue task of an overdue item) to the city's emergency
+  management, as ``dashboard.dispatch.escalation`` defines it: the incident is marked escalated and emergency
+  management coordinates; what the rules suggest still waits for dispatch. Offered while it would do anything.
 * **approve**: agree to the step that waits for a decision: an *open* critical incident gets the rules'
   suggested joint dispatch; a *resolved* critical incident is closed; a rejection is accepted and the incident
   re-routed to the rules' other suggested departments. An overdue task has nothing to approve.
@@ -31,7 +31,8 @@ from sqlalchemy.engine import Connection
 from dashboard.dispatch import board as d
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
-from dashboard.dispatch import desk
+from dashboard.dispatch import desk, escalation
+from dashboard.dispatch.escalation import escalation_department  # noqa: F401 (where /m names the department)
 from dashboard.storage.models import incidents, task_events, tasks
 
 KINDS = ("critical", "overdue", "rejected")
@@ -40,9 +41,8 @@ ACK_ACTION = "cmd_ack"
 CRITICAL = 4
 MAX_ITEMS = 50
 SCAN = 500  # candidates read before acknowledged ones are left out, so those never crowd out new ones
-ESCALATION_KIND = "emergency_management"
-NOTES = {"escalate": "指挥长升级 / escalated by the commander", "approve": "指挥长批准 / approved by the commander",
-         "acknowledge": "指挥长已知悉 / seen by the commander"}
+# The audit codes of the taps (translated when shown: dashboard.core.i18n.audit_text).
+CODES = {"approve": "cmd_approved", "acknowledge": "cmd_seen"}
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,6 @@ class Tap:
     incident_id: int
     task_id: int | None
     version: int
-
-
-def escalation_department(city) -> str | None:
-    """Return the department an escalation goes to: the city's emergency management, if it has one."""
-    return next((dep["code"] for dep in city.departments if dep.get("kind") == ESCALATION_KIND), None)
 
 
 def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> list[dict]:
@@ -89,14 +84,14 @@ def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> li
     items = []
     for inc in crit:
         if (inc["id"], None) not in seen:
-            items.append(_item("critical", inc, None, inc["opened_ms"], escalate_to, live_deps))
+            items.append(_item("critical", inc, None, inc["opened_ms"], escalate_to, live_deps, now_ms))
     for task in task_rows:
         if (task["incident_id"], task["id"]) in seen:
             continue
         kind = "rejected" if task["state"] == "rejected" else "overdue"
         since = task["updated_ms"] if kind == "rejected" else (
             task["escalated_ms"] or (task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]))
-        items.append(_item(kind, incs[task["incident_id"]], task, since, escalate_to, live_deps))
+        items.append(_item(kind, incs[task["incident_id"]], task, since, escalate_to, live_deps, now_ms))
     items.sort(key=lambda i: (KINDS.index(i["kind"]), -i["incident"]["severity"], i["since_ms"]))
     items = items[:limit]
     for item in items:
@@ -113,9 +108,10 @@ def _suggested(city, item: dict, now_ms: int) -> list[str]:
 
 
 def _item(kind: str, inc: dict, task: dict | None, since_ms: int, escalate_to: str | None,
-          live_deps: dict[int, set[str]]) -> dict:
+          live_deps: dict[int, set[str]], now_ms: int) -> dict:
     actions = ["acknowledge"]
-    if escalate_to and inc["status"] not in d.DONE and escalate_to not in live_deps.get(inc["id"], set()):
+    if escalation.pending(inc, task if kind == "overdue" else None, live_deps.get(inc["id"], set()), escalate_to,
+                          now_ms):
         actions.append("escalate")
     if (kind == "critical" and inc["status"] in ("open", "resolved")) or kind == "rejected":
         actions.append("approve")
@@ -166,7 +162,8 @@ def perform(svc, user, tap: Tap, now_ms: int) -> d.Change:
         if tap.action == "acknowledge":
             change = _acknowledge(conn, inc, tap, user.username, now_ms)
         elif tap.action == "escalate":
-            change = _escalate(conn, svc, inc, user.username, now_ms)
+            task_id = tap.task_id if tap.kind == "overdue" else None
+            change = escalation.escalate(conn, inc["id"], task_id, user.username, now_ms, svc.city)
         else:
             change = _approve(conn, svc, inc, tap, user.username, now_ms)
     desk.publish(svc, [change.incident], change.tasks)
@@ -198,27 +195,18 @@ def _acknowledge(conn: Connection, inc: dict, tap: Tap, actor: str, now_ms: int)
         state = task["state"]
     conn.execute(insert(task_events).values(incident_id=inc["id"], task_id=tap.task_id, action=ACK_ACTION,
                                             actor=actor, at_ms=now_ms, from_state=state, to_state=state,
-                                            note=NOTES["acknowledge"]))
+                                            note=None, code=CODES["acknowledge"]))
     return d.Change(inc, [task] if task else [])
-
-
-def _escalate(conn: Connection, svc, inc: dict, actor: str, now_ms: int) -> d.Change:
-    target = escalation_department(svc.city)
-    if target is None:
-        raise d.InvalidTransition(f"{svc.city.name_en} has no emergency management department to escalate to")
-    if svc.city.rules is None:
-        raise d.InvalidTransition(f"{svc.city.name_en} has no routing rules")
-    return d.dispatch(conn, inc["id"], [target], actor, NOTES["escalate"], now_ms, svc.city.rules, svc.city)
 
 
 def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int) -> d.Change:
     rules = svc.city.rules
     if tap.kind == "critical" and inc["status"] == "resolved":
-        return d.close_incident(conn, inc["id"], actor, NOTES["approve"], now_ms)
+        return d.close_incident(conn, inc["id"], actor, None, now_ms, CODES["approve"])
     if rules is None:
         raise d.InvalidTransition(f"{svc.city.name_en} has no routing rules")
     if tap.kind == "critical" and inc["status"] == "open":
-        return d.dispatch(conn, inc["id"], None, actor, NOTES["approve"], now_ms, rules, svc.city)
+        return d.dispatch(conn, inc["id"], None, actor, None, now_ms, rules, svc.city, CODES["approve"])
     if tap.kind == "rejected":
         task = conn.execute(select(tasks.c.department, tasks.c.state, tasks.c.rerouted)
                             .where(tasks.c.id == tap.task_id)).mappings().one()
@@ -226,7 +214,7 @@ def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int
             raise d.InvalidTransition("that rejection has been answered already")
         others = [dep for dep in rules.suggest(inc, now_ms).departments if dep != task["department"]]
         # An empty list still answers the rejection: the departments left keep the incident.
-        return d.dispatch(conn, inc["id"], others, actor, NOTES["approve"], now_ms, rules, svc.city)
+        return d.dispatch(conn, inc["id"], others, actor, None, now_ms, rules, svc.city, CODES["approve"])
     raise d.InvalidTransition(f"nothing to approve on a {tap.kind} item of a {inc['status']} incident")
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-import redis
 from sqlalchemy import func, select
 
 from dashboard.core import messages
+from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
 from dashboard.dispatch import board as d
+from dashboard.dispatch import escalation
 from dashboard.storage.models import events, incident_reports, incidents, tasks
 from dashboard.core.clock import iso
 
@@ -26,16 +27,20 @@ ACTIVE = ("open", "dispatched", "in_progress", "resolved")
 QUEUE_ROWS = 500  # the most incidents a queue draws; how many more there are is said beside it
 
 
+# Escalated incidents first (the commander raised them), then the most severe, then the oldest.
+QUEUE_ORDER = (incidents.c.escalated_ms.is_(None), incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id)
+
+
 def _queued(statuses, department: str | None) -> list:
     where = [incidents.c.status.in_(list(statuses))]
     return where if department is None else [*where, d.held_by(department)]
 
 
 def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None) -> list[dict]:
-    """Return incidents in ``statuses``, the most severe first, then the oldest; with ``department``, only
-    those it holds a task of."""
+    """Return incidents in ``statuses``, escalated first, then the most severe, then the oldest; with
+    ``department``, only those it holds a task of."""
     stmt = (select(incidents).where(*_queued(statuses, department))
-            .order_by(incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id).limit(limit))
+            .order_by(*QUEUE_ORDER).limit(limit))
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
@@ -72,6 +77,11 @@ def incident_doc(row: dict, tz: str) -> dict:
     return messages.incident_view(row, tz, domain=True)
 
 
+def task_doc(row: dict, tz: str) -> dict:
+    """Return a task as the API shows it, and whether an escalation added it to coordinate (not a dispatch)."""
+    return {**d.task_view(row, tz), "coordination": bool(row["coordination"])}
+
+
 def suggestion_doc(svc, row: dict, at_ms: int) -> dict | None:
     """Return what the rules would dispatch ``row`` to now, or None when the city has no rules."""
     rules = svc.city.rules
@@ -100,13 +110,31 @@ def detail(conn, svc, incident_id: int, at_ms: int) -> dict:
         "reports": [{"id": r["event_id"], "domain": r["domain"], "kind": r["kind"], "severity": r["severity"],
                      "title": r["title"], "street": r["street"], "ts": iso(r["ts_ms"], tz), "lat": r["lat"],
                      "lon": r["lon"], "source": r["source"]} for r in reports],
-        "tasks": [d.task_view(t, tz) for t in sorted(d.list_tasks(conn, incident_id=incident_id),
+        "tasks": [task_doc(t, tz) for t in sorted(d.list_tasks(conn, incident_id=incident_id),
                                                       key=lambda t: t["id"])],
         "history": [{"at": iso(h["at_ms"], tz), "actor": h["actor"], "action": h["action"], "task_id": h["task_id"],
-                     "from": h["from_state"], "to": h["to_state"], "note": h["note"]}
+                     "from": h["from_state"], "to": h["to_state"], "note": h["note"], "code": h["code"],
+                     "params": h["params"]}
                     for h in d.history(conn, incident_id)],
         "suggestion": suggestion_doc(svc, row, at_ms) if row["status"] not in d.DONE else None,
     }
+
+
+def open_escalations(conn, department: str | None = None, limit: int = 50) -> list[dict]:
+    """Return the escalated tasks not yet resolved of incidents not closed, newest escalation first, with
+    their incident's title and kind; with ``department``, only that department's."""
+    stmt = (select(tasks, incidents.c.title.label("incident_title"), incidents.c.kind.label("incident_kind"))
+            .join(incidents, incidents.c.id == tasks.c.incident_id)
+            .where(tasks.c.escalated, tasks.c.state.in_(list(d.LIVE)), incidents.c.status.in_(list(ACTIVE)))
+            .order_by(tasks.c.escalated_ms.desc(), tasks.c.id.desc()).limit(limit))
+    if department is not None:
+        stmt = stmt.where(tasks.c.department == department)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def unresolved(doc: dict) -> list[str]:
+    """Return the departments whose tasks of a detailed incident keep it from closing (not yet resolved)."""
+    return sorted({t["department"] for t in doc["tasks"] if t["state"] in d.LIVE})
 
 
 def task_department(conn, task_id: int) -> str:
@@ -131,7 +159,7 @@ def publish(svc, incident_rows: list[dict], task_rows: list[dict], escalations: 
                                 tasks=[d.task_view(t, tz) for t in task_rows], escalations=escalations)
     try:
         svc.redis.publish(UPDATES_CHANNEL, msg)
-    except redis.RedisError:
+    except BUS_ERRORS:
         # The write is committed; the pages' polling picks it up.
         log.warning("could not publish a dispatch change", exc_info=True)
 
@@ -152,3 +180,17 @@ def do_transition(svc, user, task_id: int, to: str, version: int, note: str | No
         change = d.transition(conn, task_id, to, version, user.username, note, svc.clock())
     publish(svc, [change.incident], change.tasks)
     return change
+
+
+def do_resolve_for(svc, user, task_id: int, version: int, note: str | None) -> d.Change:
+    """Record, as an officer, a department's resolution on its behalf (``board.resolve_for``); publish it."""
+    if not check_role(user, "officer"):
+        raise Forbidden("only an officer records a department's resolution on its behalf")
+    return write(svc, d.resolve_for, task_id, version, user.username, note, svc.clock())
+
+
+def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:
+    """Escalate an incident for ``user`` (the ``command`` permission) as ``dispatch.escalation`` defines it."""
+    if not check_role(user, "command"):
+        raise Forbidden("only a commander or an officer may escalate")
+    return write(svc, escalation.escalate, incident_id, task_id, user.username, svc.clock(), svc.city)

@@ -14,14 +14,14 @@ import logging
 import math
 import time
 
-import redis
+from dashboard.core.bus import BUS_ERRORS as _BUS_ERRORS
 
 log = logging.getLogger(__name__)
 
 TICKET_KEY = "panorama:gateway:ticket:"  # + a digest of the ticket
 SOCKETS_KEY = "panorama:gateway:sockets:"  # + the holder (u:<user id>, k:<kiosk token id>)
 SLOT_TTL_S = 15  # a slot its gateway stopped refreshing (it died) is free after this
-BUS_ERRORS = (redis.RedisError, OSError, TimeoutError)
+BUS_ERRORS = (*_BUS_ERRORS, OSError, TimeoutError)
 
 
 class Admission:
@@ -60,6 +60,7 @@ class Admission:
         member = f"{self.gateway_id}:{next(self._serial)}"
         key, now = SOCKETS_KEY + holder, time.time()
         try:
+            # One key, so one slot: a MULTI a cluster takes too.
             async with self.bus.pipeline(transaction=True) as pipe:
                 pipe.zremrangebyscore(key, "-inf", now)
                 pipe.zadd(key, {member: now + SLOT_TTL_S})

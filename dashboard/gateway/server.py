@@ -36,7 +36,7 @@ log = logging.getLogger("dashboard.gateway")
 CLIENTS_TTL_S = 15
 HEARTBEAT_S = 5.0
 STATE_EVERY_S = 1.0  # feed ages change even when nothing arrives
-BUS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+BUS_DOWN = bus.BUS_DOWN  # a cluster's own (no node reachable, CLUSTERDOWN) included
 TICKET_REVOKED = 4401  # close code: the user signed out or was disabled, or the wall's kiosk token was revoked
 
 
@@ -164,16 +164,19 @@ class Gateway:
         if not url:
             return bus.connect_async(None, self.services.bus_server)
         # No hidden retries: the bus loop's own backoff decides, and tells the browsers.
-        # (bus.connect_async also understands redis+sentinel:// URLs.)
+        # (bus.connect_async also understands redis+sentinel:// and redis+cluster:// URLs.)
         return bus.connect_async(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
 
     async def _bus_loop(self, stop_event: asyncio.Event) -> None:
         backoff = ExponentialWithJitterBackoff(base=0.1, cap=5.0)
         failures = 0
         while not stop_event.is_set():
-            bus = self._connect_bus()
-            pubsub = bus.pubsub(ignore_subscribe_messages=True)
+            client = self._connect_bus()
+            pubsub = None
             try:
+                # Plain PUBLISH / SUBSCRIBE, not the sharded kind: SPEC fixes PUBLISH panorama:updates, and a
+                # cluster forwards each such message to every node, so one subscription on any node sees all.
+                pubsub = (await bus.initialized(client)).pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.channel)
                 if failures:
                     log.info("bus back after %d failure(s); re-subscribed to %s", failures, self.channel)
@@ -189,8 +192,9 @@ class Gateway:
             finally:
                 self._bus_tried.set()
                 try:
-                    await pubsub.aclose()
-                    await bus.aclose()
+                    if pubsub is not None:
+                        await pubsub.aclose()
+                    await client.aclose()
                 except Exception:  # noqa: BLE001 - closing a dead connection may fail in any way
                     pass
             self.fanout.set_bus(False)

@@ -1,8 +1,8 @@
 """Read one district for its drill-down: counts, open incidents and pages of its events (the page and the API).
 
-The page's table reads ``events`` through its (district, ts_ms) index with LIMIT/OFFSET; the events API reads
-it by key (a cursor, never OFFSET). How many there are comes from the per-minute rollups, never from
-``count(*)`` over the events themselves.
+The page's table and the events API read ``events`` by key (a cursor, never OFFSET) through its (district, ts_ms)
+index; a filtered page reads only the minutes that the rollups say hold matches (``pruning``), a title search
+reads the trigram index. How many there are comes from the rollups, never from ``count(*)`` over the events.
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import orjson
 from sqlalchemy import false, func, select, tuple_
 from sqlalchemy.engine import Connection
 
+from dashboard.core.errors import DomainError
+from dashboard.panorama import pruning
 from dashboard.panorama import state as live
 from dashboard.storage import queries
+from dashboard.core.city import OTHER
 from dashboard.core.i18n import kind_labels, t
 from dashboard.core.rules import KIND
 from dashboard.storage.incidents import OPEN_STATUSES, held_by
@@ -118,13 +121,13 @@ def _clause(table, f: Filter):
     return _compare(col, f.op if f.op in ("eq", "ne") else "eq", f.value)
 
 
-def _rollups_count_exactly(f: Filter, city, district) -> bool:
-    """Tell whether rollups count what ``f`` matches in the events: not a title, nor a street or kind that
-    the rollups may have folded into OTHER (one the pack does not know, or a pattern)."""
+def _rollups_count_exactly(f: Filter, city, code: str) -> bool:
+    """Tell whether rollups count what ``f`` matches in district ``code``'s events: not a title, nor a street or
+    kind that the rollups may have folded into OTHER (one the pack does not know, or a pattern)."""
     if f.column == "title":
         return False
     if f.column == "street":
-        return f.op not in ("ne", "contains") and f.value in city.known_streets.get(district.code, ())
+        return f.op not in ("ne", "contains") and f.value in city.known_streets.get(code, ())
     if f.column == "kind":
         if f.op != "eq":
             return False
@@ -136,7 +139,7 @@ def _rollups_count_exactly(f: Filter, city, district) -> bool:
 
 def count_events(conn: Connection, city, district, start: int, end: int, filters: list[Filter]) -> int | None:
     """Count the district's events in [start, end) from rollups; None when a filter needs the events."""
-    if not all(_rollups_count_exactly(f, city, district) for f in filters):
+    if not all(_rollups_count_exactly(f, city, district.code) for f in filters):
         return None
     sev_filters = [f for f in filters if f.column == "severity"]
     sevs = [s for s in range(1, 5) if all(_sev_match(s, f) for f in sev_filters)]
@@ -268,30 +271,126 @@ def decode_cursor(sort: str, cursor: str) -> tuple:
     return tuple(raw[1:])
 
 
-def keyset_page(conn: Connection, district: str, start: int, end: int, sort: str, limit: int,
-                cursor: str | None, where: list) -> tuple[list, str | None]:
-    """Return one page of a district's events in [start, end) in ``sort``'s order after ``cursor``, with the
-    conditions ``where``, and the cursor of the next page (None at the end): keyset paging on the sort's key,
-    never an OFFSET scan. The API and the drill-down's table both page with it."""
+def page_statement(district: str, start: int, end: int, sort: str, after: tuple | None, where: list):
+    """Return the statement of a page of a district's events in [start, end) in ``sort``'s order after the key
+    ``after``, with the conditions ``where`` (the caller sets its LIMIT)."""
     e = events.c
     names, descending = SORT_KEYS[sort]
     keys = [_key_column(n) for n in names]
     stmt = (select(e.seq, e.domain, e.event_id, e.ts_ms, e.kind, e.district, e.street, e.severity, e.title, e.value,
                    e.unit, e.lat, e.lon, e.detail, e.source)
             .where(e.district == district, e.ts_ms >= start, e.ts_ms < end, *where)
-            .order_by(*[k.desc() if descending else k.asc() for k in keys])
-            .limit(limit + 1))
-    if cursor is not None:
-        after = decode_cursor(sort, cursor)
+            .order_by(*[k.desc() if descending else k.asc() for k in keys]))
+    if after is not None:
         stmt = stmt.where(tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after))
-    rows = conn.execute(stmt).mappings().all()
+    return stmt
+
+
+def keyset_page(conn: Connection, district: str, start: int, end: int, sort: str, limit: int,
+                cursor: str | None, where: list, bound: pruning.Bound | None = None) -> tuple[list, str | None]:
+    """Return one page of a district's events in [start, end) in ``sort``'s order after ``cursor``, with the
+    conditions ``where``, and the cursor of the next page (None at the end): keyset paging on the sort's key,
+    never an OFFSET scan. The API and the drill-down's table both page with it.
+
+    ``bound``: what ``where`` is in the rollups; when given, the time sorts and ``-severity`` read only the
+    minutes that hold matches (``pruning``), with the same rows as without it.
+    """
+    after = decode_cursor(sort, cursor) if cursor is not None else None
+
+    def read(lo: int, hi: int, n: int, extra: tuple = ()) -> list:
+        stmt = page_statement(district, lo, hi, sort, after, [*where, *extra]).limit(n)
+        return conn.execute(stmt).mappings().all()
+
+    if bound is None or sort == "title" or (sort != "-severity" and not bound.narrows()):
+        rows = read(start, end, limit + 1)
+    elif sort == "-severity":
+        rows = _by_severity(conn, district, start, end, limit + 1, bound, read, after)
+    else:
+        rows = pruning.walk(conn, district, start, end, sort == "-ts", limit + 1, bound, read,
+                            after[0] if after else None)
     page = rows[:limit]
     return page, (encode_cursor(sort, _key_of(page[-1], sort)) if len(rows) > limit else None)
 
 
-def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict], str | None]:
+def _by_severity(conn: Connection, district: str, start: int, end: int, need: int, bound: pruning.Bound, read,
+                 after: tuple | None) -> list:
+    """Return ``need`` rows in ``-severity`` order: the newest first of each severity in turn, most severe first,
+    each read from the minutes that the rollups' count of that severity says hold some."""
+    rows: list = []
+    for sev in sorted(bound.severities, reverse=True):
+        if after is not None and sev > after[0]:
+            continue  # the cursor is past this severity
+        level = pruning.Bound(bound.conditions, bound.columns, (sev,))
+        rows += pruning.walk(conn, district, start, end, True, need - len(rows), level,
+                             lambda lo, hi, n, sev=sev: read(lo, hi, n, (events.c.severity == sev,)),
+                             after[1] if after is not None and sev == after[0] else None)
+        if len(rows) >= need:
+            break
+    return rows
+
+
+# pg_trgm finds a pattern by its three-character pieces: a title search this long is the trigram index's to
+# serve (migration 0007); a shorter one has none, so the rollups bound it by its other filters.
+TRIGRAM_CHARS = 3
+# sort=title orders every event of the window, which no index serves: at most an hour of them.
+TITLE_SORT_MINUTES = 60
+
+
+class SortUnavailable(DomainError):
+    """A sort that this window is too long for."""
+
+    code = "sort_unavailable"
+
+
+def check_sort(sort: str, start: int, end: int) -> None:
+    """Raise SortUnavailable for sort=title over a window longer than TITLE_SORT_MINUTES."""
+    if sort == "title" and end - start > TITLE_SORT_MINUTES * 60_000:
+        raise SortUnavailable(f"sort=title is served for windows of at most {TITLE_SORT_MINUTES} minutes "
+                              f"(window=15m or 1h); over longer ones sort by -ts, ts or -severity")
+
+
+def _rollup_values(column: str, value: str, city, code: str) -> list[str]:
+    """Return what a rollup row's ``column`` holds for events whose ``column`` is ``value``: the value, and OTHER
+    too when the city pack does not know it (or no pack is at hand), as ingest folds those."""
+    known = city is not None and value in (city.kinds if column == "kind" else city.known_streets.get(code, ()))
+    return [value] if known else [value, OTHER]
+
+
+def api_bound(query: EventQuery, city=None) -> pruning.Bound | None:
+    """Return the API's filters as the rollups see them; None when the title search is the trigram index's."""
+    if query.q and len(query.q) >= TRIGRAM_CHARS:
+        return None
+    conditions = [lambda t, v=query.domain: t.c.domain == v] if query.domain is not None else []
+    columns = [c for c in ("kind", "street") if getattr(query, c) is not None]
+    for column in columns:
+        values = _rollup_values(column, getattr(query, column), city, query.district)
+        conditions.append(lambda t, c=column, vs=values: t.c[c].in_(vs))
+    sevs = tuple(s for s in pruning.SEVERITIES if query.severity_min is None or s >= query.severity_min)
+    return pruning.Bound(tuple(conditions), frozenset(columns), sevs)
+
+
+def table_bound(filters: list[Filter], city, code: str) -> pruning.Bound | None:
+    """Return the table's filters as the rollups see them (a title is not in them); None when a title filter
+    is the trigram index's to serve."""
+    if any(f.column == "title" and f.op in ("eq", "contains") and len(f.value) >= TRIGRAM_CHARS for f in filters):
+        return None
+    conditions, columns = [], set()
+    for f in (f for f in filters if f.column in ("domain", "kind", "street")):
+        exact = city is not None and _rollups_count_exactly(f, city, code)
+        # Folded under OTHER, an unknown street or kind may match: those rows are read as well.
+        conditions.append(lambda t, f=f, exact=exact:
+                          _clause(t, f) if exact else _clause(t, f) | (t.c[f.column] == OTHER))
+        columns |= {f.column} - {"domain"}
+    sevs = tuple(s for s in pruning.SEVERITIES if all(_sev_match(s, f) for f in filters if f.column == "severity"))
+    return pruning.Bound(tuple(conditions), frozenset(columns), sevs)
+
+
+def event_rows(conn: Connection, query: EventQuery, tz: str, city=None,
+               prune: bool = True) -> tuple[list[dict], str | None]:
     """Return one page of a district's events for the API (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``)
-    and the cursor of the next page (None at the end)."""
+    and the cursor of the next page (None at the end). ``city`` tells which streets and kinds the rollups keep;
+    ``prune=False`` reads without them (the same rows: for comparisons)."""
+    check_sort(query.sort, query.start, query.end)
     e = events.c
     where = [_like(e.title, query.q)] if query.q else []
     where += [e[column] == value for column, value in (("domain", query.domain), ("kind", query.kind),
@@ -299,7 +398,7 @@ def event_rows(conn: Connection, query: EventQuery, tz: str) -> tuple[list[dict]
     if query.severity_min is not None:
         where.append(e.severity >= query.severity_min)
     page, cursor = keyset_page(conn, query.district, query.start, query.end, query.sort, query.limit,
-                               query.cursor, where)
+                               query.cursor, where, api_bound(query, city) if prune else None)
     return [{"id": r["event_id"], "ts": iso(r["ts_ms"], tz), "kind": r["kind"], "district": r["district"],
              "severity": r["severity"], "domain": r["domain"], "street": r["street"], "lat": r["lat"],
              "lon": r["lon"], "value": r["value"], "unit": r["unit"], "title": r["title"], "detail": r["detail"],
@@ -312,17 +411,27 @@ TABLE_SORTS = {("time", "desc"): "-ts", ("time", "asc"): "ts", ("severity", "des
                ("title", "asc"): "title"}
 
 
-def table_sort(sort_by: list[dict] | None) -> tuple[str, bool]:
-    """Return the keyset sort of the table's ``sort_by`` and whether it is the one asked for."""
+def table_sort(sort_by: list[dict] | None, start: int, end: int) -> tuple[str, str | None]:
+    """Return the keyset sort of the table's ``sort_by`` over [start, end) and, when it is not the one asked
+    for, the text key of why: a sort keyset paging cannot serve, or a title sort over too long a window."""
     if not sort_by:
-        return "-ts", True
+        return "-ts", None
     asked = TABLE_SORTS.get((sort_by[0].get("column_id"), sort_by[0].get("direction")))
-    return (asked, True) if asked else ("-ts", False)
+    if asked is None:
+        return "-ts", "sort_unserved"
+    try:
+        check_sort(asked, start, end)
+    except SortUnavailable:
+        return "-ts", "sort_title_window"
+    return asked, None
 
 
 def table_page(conn: Connection, district: str, start: int, end: int, sort: str, size: int,
-               cursor: str | None, filters: list[Filter]) -> tuple[list[dict], str | None]:
-    """Return one page of the drill-down's table (event views) and the next page's cursor."""
-    page, nxt = keyset_page(conn, district, start, end, sort, size, cursor, [_clause(events, f) for f in filters])
+               cursor: str | None, filters: list[Filter], city=None) -> tuple[list[dict], str | None]:
+    """Return one page of the drill-down's table (event views) and the next page's cursor (``city``: see
+    ``event_rows``)."""
+    check_sort(sort, start, end)
+    page, nxt = keyset_page(conn, district, start, end, sort, size, cursor, [_clause(events, f) for f in filters],
+                            table_bound(filters, city, district))
     return [event_view(r["domain"], r["event_id"], r["ts_ms"], r["kind"], r["district"], r["street"],
                        r["severity"], r["title"], r["value"], r["unit"]) for r in page], nxt

@@ -14,12 +14,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from callbacks import briefings as briefings_callbacks
     from callbacks import pages, register_all
     from dashboard.web import api_briefings as briefings_api
+    from dashboard.web import caching
     from dashboard.web import api
     from dashboard.web import auth
     from dashboard.web import callback_guard
     from dashboard.web import cli
+    from dashboard.web import compression
     from dashboard.web import api_dispatch as dispatch_api
     from dashboard.web import headers
+    from dashboard.web import language
     from dashboard.web import metrics
     from dashboard.web import manifest as webapp
     from dashboard.core.config import load_config
@@ -46,6 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     server.json.sort_keys = False
     services = build_services(cfg)
     server.extensions["panorama"] = services
+    # First registered, so its after_request runs last: it compresses the answer every other part has finished.
+    compression.init_app(server)
     auth.init_app(server, pages.permissions())
     callback_guard.init_app(app)  # after auth: Origin and CSRF first, then each callback's declared policy
     api.init_app(server)
@@ -54,8 +59,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     metrics.init_app(server, services)
     cli.init_app(server)
     webapp.init_app(app)  # /m's manifest and icons
+    language.init_app(app)  # <html lang>, switched in the browser by callbacks/router.py
     app.layout = shell
     register_all(app)
     briefings_callbacks.register_callbacks(app)
+    caching.init_app(app)  # a year's cache for the bundles and assets whose URL names their version
     headers.init_app(app)  # CSP and the other browser-hardening headers, on every response
     return app

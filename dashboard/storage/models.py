@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    JSON,
     LargeBinary,
     MetaData,
     SmallInteger,
@@ -51,6 +52,9 @@ events = Table(
     # No city-wide time index: every write would pay for it, and the city-wide reads
     # (summaries, trends) come from rollups; the ticker reads the newest by seq.
     Index("ix_events_district_ts", "district", "ts_ms"),
+    # The title search (ILIKE '%...%') by trigram: PostgreSQL only (migration 0007), SQLite scans the district.
+    Index("ix_events_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"},
+          info={"dialects": ("postgresql",)}),
     # PostgreSQL: one partition per UTC day (dashboard.storage.partitions), its primary key (seq, ts_ms).
     postgresql_partition_by="RANGE (ts_ms)",
 )
@@ -74,6 +78,9 @@ rollups = Table(
     Column("value_n", Integer, nullable=False),
     Column("value_max", Float),
     Index("ix_rollups_district_minute", "district", "minute_ms"),
+    # Which minutes hold a kind's or a street's events: a filtered page of events reads only those (0008).
+    Index("ix_rollups_district_kind_minute", "district", "kind", "minute_ms"),
+    Index("ix_rollups_district_street_minute", "district", "street", "minute_ms"),
     postgresql_partition_by="RANGE (minute_ms)",
 )
 
@@ -90,6 +97,8 @@ district_minutes = Table(
     Column("sev2", Integer, nullable=False),
     Column("sev3", Integer, nullable=False),
     Column("sev4", Integer, nullable=False),
+    # Which minutes hold a domain's or a severity's events, newest first (0008).
+    Index("ix_district_minutes_district_minute", "district", "minute_ms"),
     postgresql_partition_by="RANGE (minute_ms)",
 )
 
@@ -113,6 +122,8 @@ rollup_hours = Table(
     Column("value_n", Integer, nullable=False),
     Column("value_max", Float),
     Index("ix_rollup_hours_district_hour", "district", "hour_ms"),
+    Index("ix_rollup_hours_district_kind_hour", "district", "kind", "hour_ms"),
+    Index("ix_rollup_hours_district_street_hour", "district", "street", "hour_ms"),
 )
 
 district_hours = Table(
@@ -126,6 +137,7 @@ district_hours = Table(
     Column("sev2", Integer, nullable=False),
     Column("sev3", Integer, nullable=False),
     Column("sev4", Integer, nullable=False),
+    Index("ix_district_hours_district_hour", "district", "hour_ms"),
 )
 
 incidents = Table(
@@ -146,6 +158,8 @@ incidents = Table(
     Column("last_report_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
+    # When someone escalated it to emergency management (dispatch.escalation); it changes no status.
+    Column("escalated_ms", BigInteger),
     Index("ix_incidents_status", "status"),
     Index("ix_incidents_join", "district", "kind", "last_report_ms"),
 )
@@ -190,6 +204,8 @@ tasks = Table(
     Column("escalated_ms", BigInteger),
     # A rejection the officer has answered by dispatching again; until then the incident is back to open.
     Column("rerouted", Boolean, nullable=False, server_default=false()),
+    # Added by an escalation, not by a dispatch: alone it does not make the incident dispatched.
+    Column("coordination", Boolean, nullable=False, server_default=false()),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("note", Text),
@@ -213,7 +229,10 @@ task_events = Table(
     Column("at_ms", BigInteger, nullable=False),
     Column("from_state", String(16)),
     Column("to_state", String(16), nullable=False),
-    Column("note", Text),
+    Column("note", Text),  # the person's own words
+    # What the system records, as a code and its parameters, translated when shown (dashboard.core.i18n).
+    Column("code", String(32)),
+    Column("params", JSON),
     Index("ix_task_events_incident", "incident_id", "id"),
     Index("ix_task_events_task", "task_id", "id"),
 )

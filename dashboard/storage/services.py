@@ -40,12 +40,22 @@ class Services:
     read_engine: Engine | None = None
     # What "now" is for this process's pages, API and gateway; tests pin a time of day with it.
     clock: Clock = field(default_factory=Clock)
-    redis: redis.Redis = field(init=False)
     _closers: list = field(default_factory=list, init=False, repr=False)
     _replica_down_until: float = field(default=0.0, init=False, repr=False)
+    _redis: redis.Redis | None = field(default=None, init=False, repr=False)
+    _redis_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def __post_init__(self):
-        self.redis = self.connect_bus()
+    @property
+    def redis(self) -> redis.Redis:
+        """Return the process's shared bus client, made on first use; raise ``bus.BUS_DOWN`` when it cannot be.
+
+        Made late because a cluster client connects when it is made: a process started while the cluster
+        is down must still start (and say "degraded"), then find the cluster when it is back.
+        """
+        with self._redis_lock:
+            if self._redis is None:
+                self._redis = self.connect_bus()
+            return self._redis
 
     def connect_bus(self, **options) -> redis.Redis:
         """Return a new client of the configured bus (each consumer thread gets its own)."""
@@ -77,7 +87,8 @@ class Services:
         """Release connections (tests build many apps in one process)."""
         for fn in self._closers:
             fn()
-        self.redis.close()
+        if self._redis is not None:
+            self._redis.close()
         self.engine.dispose()
         if self.read_engine is not None:
             self.read_engine.dispose()

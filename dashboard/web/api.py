@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 import redis
+from redis.exceptions import ClusterDownError, RedisClusterException
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -81,6 +82,8 @@ def json_errors(blueprint: Blueprint) -> Blueprint:
 
     @blueprint.errorhandler(redis.ConnectionError)
     @blueprint.errorhandler(redis.TimeoutError)
+    @blueprint.errorhandler(RedisClusterException)  # a cluster with no node reachable, a slot nobody serves
+    @blueprint.errorhandler(ClusterDownError)  # CLUSTERDOWN / MASTERDOWN while a master is down
     def _bus_down(err):
         return auth.error(503, "bus_unavailable", f"Redis is unavailable: {err}")
 
@@ -142,7 +145,7 @@ def get_district_events(code: str):
     query = district_events.EventQuery(district.code, start, end, **_event_filters())
     with svc.read() as conn:
         try:
-            rows, cursor = district_events.event_rows(conn, query, svc.config["PANORAMA_TZ"])
+            rows, cursor = district_events.event_rows(conn, query, svc.config["PANORAMA_TZ"], svc.city)
         except ValueError as err:  # a cursor this API did not give (or of another sort)
             raise ApiError(400, "bad_cursor", str(err)) from None
     return jsonify({"events": rows, "next_cursor": cursor})

@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from dashboard.dispatch import board as d
-from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_transition, incident_doc, may_see, queue, scope,
-                                     write)
+from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_resolve_for, do_transition,
+                                     incident_doc, may_see, queue, scope, task_doc, write)
 from dashboard.web.api import ApiError, json_errors, services
 from dashboard.web.auth import current_user, require
 bp = Blueprint("dispatch_api", __name__, url_prefix="/api")
@@ -40,6 +40,25 @@ class TransitionBody(BaseModel):
     to: StrictStr
     version: StrictInt
     note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class EscalateBody(BaseModel):
+    """The body of POST /api/incidents/<id>/escalate: the overdue task escalated with it, if any."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_id: StrictInt | None = Field(None, ge=1, le=2**63 - 1)
+
+
+class ResolveForBody(BaseModel):
+    """The body of POST /api/tasks/<id>/resolve_for: the version seen and who in the department said so."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: StrictInt
+    note: StrictStr = Field(min_length=1, max_length=NOTE_MAX)
+
+
+def _change_doc(change, tz: str) -> dict:
+    return {"incident": incident_doc(change.incident, tz), "tasks": [task_doc(t, tz) for t in change.tasks]}
 
 
 def _body(model: type[BaseModel], required: bool) -> Any:
@@ -116,6 +135,26 @@ def post_close(incident_id: int):
     change = write(svc, d.close_incident, incident_id, current_user().username, body.note, svc.clock())
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
+
+
+@bp.post("/incidents/<id:incident_id>/escalate")
+@require("command")
+def post_escalate(incident_id: int):
+    """Escalate to emergency management (dispatch.escalation): the dispatch status stays as it is."""
+    svc = services()
+    body = _body(EscalateBody, required=False)
+    change = do_escalate(svc, current_user(), incident_id, body.task_id)
+    return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/tasks/<id:task_id>/resolve_for")
+@require("officer")
+def post_resolve_for(task_id: int):
+    """Record a department's resolution on its behalf (it has nobody on the system), with a note."""
+    svc = services()
+    body = _body(ResolveForBody, required=True)
+    change = do_resolve_for(svc, current_user(), task_id, body.version, body.note)
+    return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
 
 
 @bp.get("/tasks")

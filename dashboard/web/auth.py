@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import ada_url
 import flask_login
-import redis
 from flask import Blueprint, current_app, has_request_context, jsonify, redirect, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.config import secret_key
 from dashboard.storage import users as store
 from dashboard.storage.tickets import (TICKET_MAX_AGE_S, issue_ticket, verify_ticket)
@@ -250,15 +250,16 @@ def _count_attempt(username: str) -> int:
     to, in one MULTI with the window's EXPIRE: parallel attempts cannot all read the same old count and
     all pass, and the right password is refused like any other once the limit is reached.
     """
-    r, cfg = current_app.extensions["panorama"].redis, current_app.config
+    cfg = current_app.config
     key = _failures_key(username)
     try:
-        pipe = r.pipeline(transaction=True)
+        # One key, so one slot: a MULTI a cluster takes too.
+        pipe = current_app.extensions["panorama"].redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, cfg["PANORAMA_LOGIN_WINDOW_S"], nx=True)  # the window starts at its first attempt
         pipe.ttl(key)
         attempts, _, ttl = pipe.execute()
-    except redis.RedisError:
+    except BUS_ERRORS:
         # Fail open: with Redis down an operations centre must still be able to sign in.
         log.warning("sign-in rate limit unavailable (Redis down)", exc_info=True)
         return 0
@@ -270,7 +271,7 @@ def _count_attempt(username: str) -> int:
 def _forget_attempts(username: str) -> None:
     try:
         current_app.extensions["panorama"].redis.delete(_failures_key(username))
-    except redis.RedisError:
+    except BUS_ERRORS:
         pass
 
 

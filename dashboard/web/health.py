@@ -10,7 +10,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.core.bus import ping
+from dashboard.core.bus import BUS_DOWN, ping
 from dashboard.storage.db import is_postgres
 from dashboard.storage.queries import feed_freshness, stale
 from dashboard.storage.services import Services
@@ -23,6 +23,15 @@ def _probe_database(services: Services, now_ms: int) -> dict:
             conn.execute(text("SET LOCAL statement_timeout = 2000"))
         conn.execute(text("SELECT 1"))
         return feed_freshness(conn, now_ms, services.config["PANORAMA_STALE_AFTER"])
+
+
+def _probe_redis(services: Services) -> tuple[bool, str]:
+    """Ping the bus; a cluster client that cannot be made yet (no node answers) reads as unreachable too."""
+    try:
+        client = services.redis
+    except BUS_DOWN as err:
+        return False, f"unreachable: {err}"
+    return ping(client)
 
 
 def _probe_replica(services: Services) -> str:
@@ -76,7 +85,7 @@ class HealthProbe:
     def check(self, now_ms: int) -> dict:
         """Return the health document of SPEC section 6 (``status`` ok or degraded)."""
         deadline = time.monotonic() + self.budget_s
-        redis_probe = self._start("redis", ping, self.services.redis)
+        redis_probe = self._start("redis", _probe_redis, self.services)
         db_probe = self._start("database", _probe_database, self.services, now_ms)
         replica_probe = (self._start("read_replica", _probe_replica, self.services)
                          if self.services.read_engine is not None else None)

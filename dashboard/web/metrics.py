@@ -10,6 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.core.bus import BUS_DOWN
 from dashboard.core.channels import CLIENTS_KEY_PREFIX
 from dashboard.storage.queries import feed_freshness
 from dashboard.storage.models import tasks
@@ -40,7 +41,7 @@ class PanoramaCollector:
         try:
             yield from self._from_redis(svc.redis, prefix)
             up_redis.add_metric([], 1)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except BUS_DOWN:
             up_redis.add_metric([], 0)
         try:
             with svc.engine.connect() as conn:
@@ -119,8 +120,12 @@ class PanoramaCollector:
 
 def gateway_clients(client: redis.Redis) -> int:
     """Sum the client counts of the live gateways: each keeps its own key with a TTL, so a dead one drops out."""
-    keys = list(client.scan_iter(match=CLIENTS_KEY_PREFIX + "*", count=100))
-    return sum(int(n) for n in client.mget(keys) if n is not None) if keys else 0
+    # SCAN visits every master of a cluster; the GETs go in a pipeline, not one MGET, which a cluster refuses
+    # for keys in different slots.
+    pipe = client.pipeline(transaction=False)
+    for key in client.scan_iter(match=CLIENTS_KEY_PREFIX + "*", count=100):
+        pipe.get(key)
+    return sum(int(n) for n in pipe.execute() if n is not None)
 
 
 def _groups(client: redis.Redis, stream: str) -> list[dict]:

@@ -34,19 +34,6 @@ def figures(request):
 
 
 @pytest.fixture
-def procs(tmp_path):
-    """Start real processes for the test; every one left is ended at teardown."""
-    from bench.procs import Processes
-
-    group = Processes(tmp_path)
-    yield group
-    group.stop_all()
-    # Shown by pytest only when the test failed: what each process said last.
-    for log in sorted(tmp_path.glob("*.log")):
-        print(f"----- {log.name} (last 3,000 characters)\n{log.read_text(errors='replace')[-3000:]}")
-
-
-@pytest.fixture
 def private_pg():
     """A private PostgreSQL server with a migrated ``panorama`` database: the test may stop and start it."""
     from tests.pg_proc import PostgresProcess, find_bindir

@@ -1,0 +1,111 @@
+"""Escalate an incident to emergency management: what escalating does, in every case, in this one place.
+
+Escalation adds attention; it never replaces the dispatch the rules suggest, and by itself it changes no
+incident's dispatch status. What the centre wants is the right departments sent *and* the city's emergency
+management (应急管理局) watching, not one instead of the other:
+
+* an **undispatched** incident (``open``, 待派单) stays in the officer's queue awaiting dispatch of the
+  departments the rules suggest, now marked escalated and sorted to the top. Emergency management gets a
+  *coordination* task, which alone is not a dispatch (``board.incident_status``); should the officer then
+  dispatch to emergency management as well, that task becomes an ordinary one.
+* a **dispatched** or in-progress incident keeps its tasks and its status; it is marked escalated and
+  emergency management joins with a coordination task unless it already holds a live task.
+* an **overdue** task (past its deadline, whether or not the deadline checker has marked it yet) is marked
+  escalated once -- the checker will not mark or audit it again -- and its incident is escalated as above.
+
+Each part happens at most once and is audited once with a code (translated when shown): the incident's mark
+(``incidents.escalated_ms``), the coordination task, the task's mark. An escalation with nothing left to do,
+or of a resolved or closed incident, is refused. The deadline checker's own marking of overdue tasks is
+``board.escalate_overdue``: it marks tasks and tells the commander, who decides whether to escalate.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from dashboard.dispatch import board as d
+from dashboard.storage.models import incidents, tasks
+
+ESCALATION_KIND = "emergency_management"
+
+
+def escalation_department(city) -> str | None:
+    """Return the department an escalation goes to: the city's emergency management, if it has one."""
+    return next((dep["code"] for dep in city.departments if dep.get("kind") == ESCALATION_KIND), None)
+
+
+def overdue(task: dict, now_ms: int) -> bool:
+    """Tell whether a live task is past the deadline of the step it is at."""
+    if task["state"] not in d.LIVE:
+        return False
+    return (task["state"] == "dispatched" and task["ack_due_ms"] <= now_ms) or task["resolve_due_ms"] <= now_ms
+
+
+def pending(inc: dict, task: dict | None, live_departments: set[str], target: str | None, now_ms: int) -> bool:
+    """Tell whether escalating (the incident, with ``task`` if an overdue one) would still do anything."""
+    if target is None or inc["status"] in d.DONE:
+        return False
+    task_left = task is not None and not task["escalated"] and overdue(task, now_ms)
+    return inc.get("escalated_ms") is None or target not in live_departments or task_left
+
+
+def escalate(conn: Connection, incident_id: int, task_id: int | None, actor: str, now_ms: int, city) -> d.Change:
+    """Escalate an incident (and its overdue task ``task_id``) as the module says; return what changed."""
+    target = escalation_department(city)
+    if target is None:
+        raise d.InvalidTransition(f"{city.name_en} has no emergency management department to escalate to")
+    if city.rules is None:
+        raise d.InvalidTransition(f"{city.name_en} has no routing rules")
+    inc = d._lock_incident(conn, incident_id)
+    if inc["status"] in d.DONE:
+        raise d.InvalidTransition(f"incident {incident_id} is {inc['status']}: there is nothing to escalate")
+    task = _task(conn, incident_id, task_id)
+    live = set(conn.execute(select(tasks.c.department).where(tasks.c.incident_id == incident_id,
+                                                            tasks.c.state.in_(list(d.LIVE)))).scalars())
+    if not pending(inc, task, live, target, now_ms):
+        raise d.InvalidTransition(f"incident {incident_id} is escalated already")
+    changed, audit = [], []
+    if task is not None and not task["escalated"] and overdue(task, now_ms):
+        changed.append(_mark_task(conn, task, now_ms))
+        audit.append(d._event(incident_id, task["id"], "escalate", actor, now_ms, task["state"], task["state"], None,
+                              "task_escalated", {"dep": task["department"]}))
+    if target not in live:
+        row = _coordination_task(conn, inc, target, now_ms, city.rules)
+        changed.append(row)
+        audit.append(d._event(incident_id, row["id"], "escalate", actor, now_ms, None, "dispatched", None,
+                              "coordination", {"dep": target}))
+    if inc["escalated_ms"] is None:
+        inc = dict(conn.execute(update(incidents).where(incidents.c.id == incident_id)
+                                .values(escalated_ms=now_ms, version=incidents.c.version + 1, updated_ms=now_ms)
+                                .returning(*incidents.c)).mappings().one())
+        audit.append(d._event(incident_id, None, "escalate", actor, now_ms, inc["status"], inc["status"], None,
+                              "incident_escalated", {"dep": target}))
+    d._audit(conn, audit)
+    # A coordination task leaves the status as it was; settling anyway keeps the one rule in one place.
+    return d.Change(d._settle(conn, inc, actor, now_ms, None), changed)
+
+
+def _task(conn: Connection, incident_id: int, task_id: int | None) -> dict | None:
+    if task_id is None:
+        return None
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id, tasks.c.incident_id == incident_id)
+                       ).mappings().first()
+    if row is None:
+        raise d.NotFound(f"no task {task_id} of incident {incident_id}")
+    return dict(row)
+
+
+def _mark_task(conn: Connection, task: dict, now_ms: int) -> dict:
+    # The version stays: the mark is not a move, and must not make a department's next move a conflict.
+    return dict(conn.execute(update(tasks).where(tasks.c.id == task["id"])
+                             .values(escalated=True, escalated_ms=now_ms).returning(*tasks.c)).mappings().one())
+
+
+def _coordination_task(conn: Connection, inc: dict, department: str, now_ms: int, rules) -> dict:
+    """Create emergency management's coordination task, with the deadlines of the rule the incident matches."""
+    plan = rules.suggest(inc, now_ms)
+    return dict(conn.execute(insert(tasks).values(
+        incident_id=inc["id"], department=department, lead=False, rule=plan.rule_name, state="dispatched", version=1,
+        ack_due_ms=plan.ack_due_ms, resolve_due_ms=plan.resolve_due_ms, escalated=False, rerouted=False,
+        coordination=True, created_ms=now_ms, updated_ms=now_ms, note=None).returning(*tasks.c)).mappings().one())
