@@ -99,7 +99,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     dash_duo.wait_for_text_to_equal("#board-emergency .task-coordination", "协调", timeout=10)
     wait_for(lambda: dash_duo.find_element("#dispatch-open").is_enabled(), message="dispatch still to do")
     # in English too
-    click(dash_duo, "#lang-toggle")  # noqa: the switch re-renders the page in English
+    click(dash_duo, "#lang-toggle")  # the switch re-renders the page in English
     dash_duo.wait_for_element("#incident-list .queue-item .badge-escalated", timeout=15)
     wait_for(lambda: texts(dash_duo, "#incident-list .badge-escalated") == ["escalated"], message="English mark")
     assert dash_duo.get_logs() == []

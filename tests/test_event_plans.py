@@ -46,9 +46,8 @@ def seed(engine, n: int, now_ms: int, futian_share: int = 1) -> None:
         conn.execute(text("ANALYZE events, rollups, district_minutes"))
 
 
-def plans(engine, read, analyze: bool = False, table: str = "events") -> list[dict]:
-    """Run ``read(conn)`` and return the JSON plan of each statement it sent that reads ``table`` (with
-    ``analyze``, as run again under EXPLAIN ANALYZE)."""
+def statements(engine, read, table: str = "events") -> list[tuple]:
+    """Run ``read(conn)``; return the statements it sent that read ``table``, with their parameters."""
     sent = []
 
     def record(conn, cursor, statement, parameters, *args):
@@ -61,6 +60,13 @@ def plans(engine, read, analyze: bool = False, table: str = "events") -> list[di
             read(conn)
     finally:
         event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def plans(engine, read, analyze: bool = False, table: str = "events") -> list[dict]:
+    """Run ``read(conn)`` and return the JSON plan of each statement it sent that reads ``table`` (with
+    ``analyze``, as run again under EXPLAIN ANALYZE)."""
+    sent = statements(engine, read, table)
     explain = "EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN (FORMAT JSON) "
     with engine.connect() as conn:
         return [conn.exec_driver_sql(explain + sql, params).scalar_one()[0]["Plan"] for sql, params in sent]

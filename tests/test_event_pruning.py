@@ -7,13 +7,13 @@ import time
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import event
 
 from dashboard.panorama import district as dd
 from dashboard.panorama import pruning
 from dashboard.storage.queries import window_bounds
 from tests.helpers import make_event
 from tests.test_api import ingest_now
+from tests.test_event_plans import rows_read, statements
 
 TZ = "Asia/Shanghai"
 FUTIAN = "440304"
@@ -89,19 +89,7 @@ def test_rare_filters_find_their_events_at_the_windows_edges(day):
 
 def events_statements(engine, read) -> list[str]:
     """Run ``read(conn)``; return the statements it sent that read the events table."""
-    sent = []
-
-    def record(conn, cursor, statement, *args):
-        if "FROM events" in statement:
-            sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        with engine.connect() as conn:
-            read(conn)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    return sent
+    return [sql for sql, _ in statements(engine, read)]
 
 
 @pytest.mark.parametrize("filters", [{"kind": "road_closure"}, {"domain": "security"}, {"street": "香蜜湖街道"},
@@ -118,16 +106,7 @@ def work(engine, read) -> int:
     """Return how much work ``read(conn)`` made the database do reading events: rows that PostgreSQL's scans of
     ``events`` produced or filtered out (EXPLAIN ANALYZE of each statement), SQLite's virtual-machine steps."""
     if engine.dialect.name == "sqlite":
-        steps = [0]
-        with engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            raw.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
-            try:
-                read(conn)
-            finally:
-                raw.set_progress_handler(None, 0)
-        return steps[0]
-    from tests.test_event_plans import rows_read
+        return vm_steps(engine, read)
     return rows_read(engine, read)
 
 

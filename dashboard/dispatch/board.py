@@ -88,7 +88,7 @@ def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | No
     The deadlines come from the rule that matches the incident; the suggested lead leads if named,
     else the first department named. Dispatching answers earlier rejections, even with no new department.
     """
-    inc = _lock_incident(conn, incident_id)
+    inc = lock_incident(conn, incident_id)
     if inc["status"] in DONE:
         raise InvalidTransition(f"incident {incident_id} is {inc['status']}: it can no longer be dispatched")
     plan = rules.suggest(inc, now_ms)
@@ -139,7 +139,7 @@ def _lock_task(conn: Connection, task_id: int, version: int) -> tuple[int, dict,
     if incident_id is None:
         raise NotFound(f"no task {task_id}")
     # Sibling tasks queue on the incident's row, so its status is derived from settled task states.
-    inc = _lock_incident(conn, incident_id)
+    inc = lock_incident(conn, incident_id)
     task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
     if task["version"] != version:
         raise VersionConflict(f"task {task_id} is at version {task['version']}, not {version}: reload it")
@@ -205,7 +205,7 @@ def staffed_departments(conn: Connection) -> set[str]:
 def close_incident(conn: Connection, incident_id: int, actor: str, note: str | None, now_ms: int,
                    code: str | None = None) -> Change:
     """Close a resolved incident on the officer's confirmation, closing its resolved tasks."""
-    inc = _lock_incident(conn, incident_id)
+    inc = lock_incident(conn, incident_id)
     if inc["status"] != "resolved":
         raise InvalidTransition(f"incident {incident_id} is {inc['status']}: only a resolved incident can be closed")
     closed = [dict(r) for r in conn.execute(
@@ -273,7 +273,8 @@ def history(conn: Connection, incident_id: int) -> list[dict]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def _lock_incident(conn: Connection, incident_id: int) -> dict:
+def lock_incident(conn: Connection, incident_id: int) -> dict:
+    """Return the incident ``incident_id`` locked for this transaction (FOR UPDATE; SQLite locks the file)."""
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id).with_for_update()).mappings().first()
     if row is None:
         raise NotFound(f"no incident {incident_id}")

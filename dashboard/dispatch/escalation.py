@@ -57,7 +57,7 @@ def escalate(conn: Connection, incident_id: int, task_id: int | None, actor: str
         raise d.InvalidTransition(f"{city.name_en} has no emergency management department to escalate to")
     if city.rules is None:
         raise d.InvalidTransition(f"{city.name_en} has no routing rules")
-    inc = d._lock_incident(conn, incident_id)
+    inc = d.lock_incident(conn, incident_id)
     if inc["status"] in d.DONE:
         raise d.InvalidTransition(f"incident {incident_id} is {inc['status']}: there is nothing to escalate")
     task = _task(conn, incident_id, task_id)
