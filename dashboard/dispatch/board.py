@@ -274,7 +274,7 @@ def history(conn: Connection, incident_id: int) -> list[dict]:
 
 
 def lock_incident(conn: Connection, incident_id: int) -> dict:
-    """Return the incident ``incident_id`` locked for this transaction (FOR UPDATE; SQLite locks the file)."""
+    """Return the incident ``incident_id`` locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer at a time)."""
     row = conn.execute(select(incidents).where(incidents.c.id == incident_id).with_for_update()).mappings().first()
     if row is None:
         raise NotFound(f"no incident {incident_id}")
