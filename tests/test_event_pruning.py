@@ -112,14 +112,14 @@ def work(engine, read) -> int:
 
 @pytest.fixture
 def dense_hour(make_app, redis_client, tmp_path):
-    """SQLite with an hour of Futian at 50 events a minute (a minute's rollups hold a few rows for its 50
+    """SQLite with an hour of Futian at 200 events a minute (a minute's rollups hold a few rows for its 200
     events, as at a city's volume) and a few rare ones; yields the engine, the city and the hour's bounds."""
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'dense.db'}")
     now = int(time.time() * 1000)
     start, end = window_bounds(now, 60)
-    evs = [make_event(i, ts=now - 1 - i * 1_150, street="园岭街道", severity=4 if i % 499 == 5 else 1 + i % 2,
-                      title=f"拥堵 {i}") for i in range(3_000)]
-    evs += [make_event(5000 + i, ts=now - m * 60_000, kind=kind, street="沙头街道", severity=3, title="少见")
+    evs = [make_event(i, ts=now - 1 - i * 287, street="园岭街道", severity=4 if i % 1_999 == 5 else 1 + i % 2,
+                      title=f"拥堵 {i}") for i in range(12_000)]
+    evs += [make_event(50_000 + i, ts=now - m * 60_000, kind=kind, street="沙头街道", severity=3, title="少见")
             for i, (m, kind) in enumerate([(2, "accident"), (30, "accident"), (55, "drone_sighting")])]
     for i in range(0, len(evs), 200):
         ingest_now(app, {"traffic": evs[i:i + 200]})
