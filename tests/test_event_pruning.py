@@ -117,7 +117,7 @@ def dense_hour(make_app, redis_client, tmp_path):
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'dense.db'}")
     now = int(time.time() * 1000)
     start, end = window_bounds(now, 60)
-    evs = [make_event(i, ts=now - 1 - i * 287, street="园岭街道", severity=4 if i % 1_999 == 5 else 1 + i % 2,
+    evs = [make_event(i, ts=now - 1 - i * 287, street="园岭街道", severity=4 if i % 1_999 == 5 else 3 if i % 599 == 7 else 1 + i % 2,
                       title=f"拥堵 {i}") for i in range(12_000)]
     evs += [make_event(50_000 + i, ts=now - m * 60_000, kind=kind, street="沙头街道", severity=3, title="少见")
             for i, (m, kind) in enumerate([(2, "accident"), (30, "accident"), (55, "drone_sighting")])]
@@ -178,9 +178,30 @@ def test_the_tables_pruned_pages_are_the_unpruned_ones(day, filters):
         assert pages[0] == pages[1] and [i for p in pages[0] for i in p] == flat, (filters, sort)
 
 
-def test_spans_are_joined_across_gaps_of_few_events_and_capped():
+def test_spans_are_joined_across_gaps_of_few_events_only():
     spans = pruning.ranges([0, 60, 120, 600, 660, 6000, 7000, 9000], 60)
     assert spans == [(0, 180), (600, 720), (6000, 6060), (7000, 7060), (9000, 9060)]
     assert pruning.join(spans, [100, 600, 1000, pruning.JOIN_ROWS]) == [(0, 720), (6000, 6060), (7000, 9060)]
-    # past ``most`` spans, the emptiest of the remaining gaps are read too
-    assert pruning.join(spans, [1000, 600, 1000, 2000], most=3) == [(0, 6060), (7000, 7060), (9000, 9060)]
+    # however many spans there are, a gap of many events is never read
+    assert pruning.join(spans, [1000, 600, 1000, 2000]) == spans
+
+
+@pytest.mark.parametrize("sort", ["-ts", "ts", "-severity"])
+def test_a_walk_over_many_scattered_minutes_reads_only_them_in_batches(dense_hour, sort, monkeypatch):
+    # 20 minutes of the hour hold a match each, far apart in events: more spans than a batch sends. The walk
+    # must read them a batch at a time, never the gaps between them (which it once joined to stay in a batch).
+    monkeypatch.setattr(pruning, "MAX_RANGES", 4)
+    monkeypatch.setattr(pruning, "JOIN_ROWS", pruning.JOIN_ROWS // 20)  # the hour is a city's scaled down
+    engine, city, start, end = dense_hour
+    query = dd.EventQuery(FUTIAN, start, end, sort=sort, street="园岭街道", severity_min=3, limit=12)
+    with engine.connect() as conn:
+        assert dd.event_rows(conn, query, TZ, city) == dd.event_rows(conn, query, TZ, city, prune=False)
+    sent = statements(engine, lambda conn: dd.event_rows(conn, query, TZ, city))
+    assert len(sent) > 4, sent  # several batches
+    # each statement reads only minutes that hold a match (its bounds: the two times among its parameters)
+    with engine.connect() as conn:
+        held = {ts - ts % 60_000 for ts in conn.exec_driver_sql(
+            "SELECT ts_ms FROM events WHERE street = '园岭街道' AND severity >= 3").scalars()}
+    spans = [[v for v in params if isinstance(v, int) and v > 10**12] for _, params in sent]
+    read = [(a, b, [m for m in range(a - a % 60_000, b, 60_000) if m not in held]) for a, b in spans]
+    assert not [r for r in read if r[2]], read  # minutes read that hold no match

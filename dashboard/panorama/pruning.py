@@ -28,7 +28,11 @@ FIRST_CHUNK = 16  # buckets read from the rollups in one go; doubled while they 
 # index costs less than another statement (a round trip and its planning).
 JOIN_ROWS = 500
 JOIN_BUCKETS = 30  # a longer gap is never counted: at a city's volume it holds far more than JOIN_ROWS
-MAX_RANGES = 32  # events statements a batch of buckets takes at most; past that the emptiest gaps are read too
+# Events statements a batch of buckets sends at most; the walk then asks the rollups again from the last span
+# read. (Joining the emptiest gaps instead read whole hours of a district at 20 million events a day: a gap
+# longer than JOIN_BUCKETS is never counted, so "the emptiest" was any of them; 1.0 s for a rare kind by
+# -severity, bench.drilldown.)
+MAX_RANGES = 32
 
 
 @dataclass(frozen=True)
@@ -115,14 +119,10 @@ def gap_rows(conn: Connection, district: str, spans: list[tuple[int, int]], wind
     return gaps
 
 
-def join(spans: list[tuple[int, int]], gaps: list[int], most: int = MAX_RANGES) -> list[tuple[int, int]]:
-    """Return ``spans`` with the gaps of at most JOIN_ROWS events read too, and then the emptiest others until
-    at most ``most`` spans are left."""
-    cut = sorted(i for i, n in enumerate(gaps) if n > JOIN_ROWS)
-    if len(cut) >= most:
-        cut = sorted(sorted(cut, key=lambda i: gaps[i])[len(cut) - most + 1:])
+def join(spans: list[tuple[int, int]], gaps: list[int]) -> list[tuple[int, int]]:
+    """Return ``spans`` with the gaps of at most JOIN_ROWS events read too."""
     out, first = [], 0
-    for last in [*cut, len(spans) - 1]:
+    for last in [*(i for i, n in enumerate(gaps) if n > JOIN_ROWS), len(spans) - 1]:
         out.append((spans[first][0], spans[last][1]))
         first = last + 1
     return out
@@ -152,10 +152,16 @@ def walk(conn: Connection, district: str, start: int, end: int, descending: bool
             spans = join(spans, gap_rows(conn, district, spans, end - start))
         # One statement a span, nearest first, bounded by the span alone: an OR of ranges, or a span's bounds
         # beside the window's, would be read as one range from the window's edge by SQLite.
-        for a, b in reversed(spans) if descending else spans:
+        nearest = list(reversed(spans)) if descending else spans
+        for a, b in nearest[:MAX_RANGES]:
             rows += read(max(a, start), min(b, end), need - len(rows))
             if len(rows) >= need:
                 return rows
+        if len(nearest) > MAX_RANGES:  # the rest of the batch: asked of the rollups again, past the last span read
+            a, b = nearest[MAX_RANGES - 1]
+            lo, hi = (lo, a) if descending else (b, hi)
+            want = need - len(rows)
+            continue
         last = buckets[-1][0]
         lo, hi = (lo, last) if descending else (last + step, hi)
         want *= 2  # the counts were above the rows: ask for more at once, so the walk takes few steps
