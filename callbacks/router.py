@@ -12,6 +12,7 @@ from dashboard.web import auth
 from dashboard.web.callback_guard import Lang, allow, validated
 from layouts.common import not_found_layout
 from layouts.login import forbidden_layout, login_layout
+from layouts.shell import shell
 
 # The user bar's texts in the language chosen in the browser.
 USER_BAR_JS = """
@@ -26,6 +27,8 @@ HTML_LANG_JS = """
 function (lang) {
     const tag = lang === 'en' ? 'en' : 'zh-CN';
     document.documentElement.lang = tag;
+    // for the server: the next page's first paint and <html lang> in this language (dashboard/web/first_paint.py)
+    document.cookie = 'panorama_lang=' + (lang === 'en' ? 'en' : 'zh') + '; path=/; max-age=31536000; SameSite=Lax';
     return tag;
 }
 """
@@ -62,6 +65,17 @@ def render(pathname: str | None, lang: str, search: str | None = None) -> tuple[
         return not_found_layout(lang, t("not_found_route", lang, path=pathname)), title(lang, "page_not_found")
     req = pages.Request(svc=svc, path=path, lang=lang, search=search, now=svc.clock())
     return page.render(req), title(lang, page.title)
+
+
+def first_paint(path: str, lang: str, search: str | None):
+    """Return the whole page as the router's callback will draw it for this visitor: the shell with the page of
+    ``path`` in it (dashboard/web/first_paint.py sends it in the HTML, before any script runs)."""
+    layout = shell(lang)
+    page, _ = render(path, lang, search)
+    for child in layout.children:
+        if getattr(child, "id", None) == "page":
+            child.children = page
+    return layout
 
 
 def title(lang: str, key: str) -> str:

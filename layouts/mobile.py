@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dash import dcc, html
 
 from dashboard.core.i18n import district_name, kind_label, pick
@@ -118,6 +120,28 @@ def count_text(shown: int, total: int) -> str:
     return f"{shown}/{total}" if total > shown else str(shown)
 
 
+def status_text(state: dict | None, config: dict) -> str:
+    """Return the line of city status as assets/mobile.js's ``status`` writes it from the live windows: drawn
+    on the server too, so that the page's first paint (dashboard/web/first_paint.py) already says it."""
+    win = ((state or {}).get("windows") or {}).get("1h")
+    texts = config["mobile"]
+    if not win:
+        return texts["status_loading"]
+    parts = [texts["status_line"], *(f"{texts['s_' + d]} {(win.get('totals') or {}).get(d, 0)}"
+                                     for d in config["domains"])]
+    top = None
+    districts = win.get("districts") or {}
+    # in JavaScript's order of an object's keys (integer-like ones ascending first): a tie goes the same way
+    for code in sorted(districts, key=lambda k: (0, int(k)) if k.isdigit() else (1, 0)):
+        entry = districts[code]
+        if top is None or (entry.get("risk") or 0) > top[1]:
+            top = (code, entry.get("risk") or 0)
+    if top is not None and math.floor(top[1] + 0.5) > 0:  # JavaScript's Math.round
+        name = (config["districts"].get(top[0]) or {}).get("short") or top[0]
+        parts.append(f"{texts['top_risk']} {name} {math.floor(top[1] + 0.5)}")
+    return " · ".join(parts)
+
+
 def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, items: list[dict],
                   incidents: list[dict], total: int, digest: dict) -> html.Div:
     """Return /m drawn from the current decisions and incidents; the browser keeps it live over the gateway."""
@@ -132,7 +156,7 @@ def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: i
                      html.Div([*status_cluster(lang), lang_toggle(lang)], className="m-head-right")],
                     className="m-head"),
         html.Div(id="alert-banner", className="alert-banner"),
-        html.P(tx("status_loading", lang), id="city-status", className="m-status", role="status"),
+        html.P(status_text(slim, config), id="city-status", className="m-status", role="status"),
         html.Section([
             html.H2([tx("decide", lang), html.Span(str(len(items)), id="decision-count", className="m-count")],
                     className="m-h2"),

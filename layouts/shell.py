@@ -10,7 +10,7 @@ ROLE_NAMES = {"viewer": ("观察员", "viewer"), "officer": ("值班员", "duty 
 _TEXT = {"sign_out": ("退出", "Sign out")}
 
 
-def user_bar(user) -> html.Aside | None:
+def user_bar(user, lang: str = "zh") -> html.Aside | None:
     """Return the bar with the signed-in user's name, role and sign-out button (None when nobody is signed in).
 
     The shell is drawn once per page load, so its texts follow the language in the browser
@@ -23,20 +23,21 @@ def user_bar(user) -> html.Aside | None:
     # A landmark of its own, so that nothing on the page sits outside one (axe's "region").
     return html.Aside([
         html.Span(user.username, id="user-name", className="user-name"),
-        html.Span(texts["zh"]["role"], id="user-role", className="user-role", **{"data-role": user.role}),
-        html.Button(texts["zh"]["sign_out"], id="sign-out", n_clicks=0, className="sign-out"),
+        html.Span(texts[lang]["role"], id="user-role", className="user-role", **{"data-role": user.role}),
+        html.Button(texts[lang]["sign_out"], id="sign-out", n_clicks=0, className="sign-out"),
         dcc.Store(id="user-bar-text", data=texts),
     ], id="user-bar", className="user-bar", **{"aria-label": user.username})
 
 
-def shell() -> html.Div:
-    """Return the outer layout; the router callback fills ``page``."""
+def shell(lang: str = "zh") -> html.Div:
+    """Return the outer layout, its texts in ``lang`` until the browser's choice switches them (the server's
+    first paint knows the choice from a cookie); the router callback fills ``page``."""
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
             # The language choice survives reloads in the browser, never on the server.
             dcc.Store(id="lang", storage_type="local", data="zh"),
-            user_bar(current_user()),
+            user_bar(current_user(), lang),
             html.Div(id="page"),
             # The tab's title, set by the router from the page registry (callbacks/pages.py).
             html.Div(id="page-title", hidden=True),

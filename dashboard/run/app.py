@@ -22,12 +22,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import compression
     from dashboard.web import api_dispatch as dispatch_api
     from dashboard.web import headers
+    from dashboard.web import first_paint
     from dashboard.web import language
     from dashboard.web import metrics
     from dashboard.web import manifest as webapp
     from dashboard.core.config import load_config
     from dashboard.core.i18n import t
     from dashboard.storage.services import build_services
+    from callbacks.router import first_paint as draw_first_paint
     from layouts.shell import shell
 
     cfg = load_config(config)
@@ -60,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     cli.init_app(server)
     webapp.init_app(app)  # /m's manifest and icons
     language.init_app(app)  # <html lang>, switched in the browser by callbacks/router.py
+    first_paint.init_app(app, draw_first_paint)  # the page in its HTML, painted before the scripts run
     app.layout = shell
     register_all(app)
     briefings_callbacks.register_callbacks(app)

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+
+from flask import request
+
 from dashboard.core.i18n import html_lang
+from dashboard.web.first_paint import lang_of
+
 
 
 def init_app(app) -> None:
-    """Write the default language (Simplified Chinese) into the Dash ``app``'s page template."""
-    # The choice lives in the browser's localStorage (layouts/shell.py), so the server cannot know it: pages
-    # start as zh-CN, the default, and callbacks/router.py's HTML_LANG_JS switches the element to en.
+    """Give the Dash ``app``'s page template the language the browser chose (its cookie; Simplified Chinese by
+    default). The choice lives in the browser's localStorage (layouts/shell.py) and callbacks/router.py
+    copies it into the cookie, and switches the element itself when the language changes on the page."""
     if "<html>" not in app.index_string:
         raise RuntimeError("the page template has no bare <html> to give a language to")
-    app.index_string = app.index_string.replace("<html>", f'<html lang="{html_lang("zh")}">', 1)
+    template = app.index_string.replace("<html>", '<html lang="zh-CN">', 1)
+    app.index_string = template
+    original = app.interpolate_index
+
+    @functools.wraps(original)
+    def interpolate_index(**kwargs):
+        page = original(**kwargs)
+        lang = lang_of(request.cookies) if request else "zh"
+        return page.replace('<html lang="zh-CN">', f'<html lang="{html_lang(lang)}">', 1)
+
+    app.interpolate_index = interpolate_index

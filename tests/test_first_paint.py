@@ -1,0 +1,128 @@
+"""The first paint: each page's HTML carries the page as the router would draw it for this visitor, inert, and
+Dash's scripts are deferred; in Chromium the drawing goes once the app has drawn the page (issue 15: /m's
+largest paint on a slow phone)."""
+
+from __future__ import annotations
+
+import re
+
+from dash import dcc, html
+
+from dashboard.web.first_paint import RENDERER, deferred, to_html
+from tests.helpers import sign_in, wait_for
+from tests.test_access_matrix import open_incident, session
+
+EVIL = '<img src=x onerror="alert(1)">'
+
+
+def drawing(page: str) -> str:
+    """Return the first-paint element's HTML in ``page`` ('' when there is none)."""
+    m = re.search(r'<div id="first-paint"[^>]*>(.*?)</div>\s*<div id="react-entry-point"', page, re.S)
+    return m.group(1) if m else ""
+
+
+def test_components_become_inert_html():
+    tree = html.Div([
+        html.Span(EVIL, id="t", className="title", style={"fontSize": 12, "opacity": 0.5}),
+        dcc.Store(id="s", data={"secret": 1}), dcc.Interval(id="i"),
+        dcc.Link("派单", href="/dispatch", className="nav"),
+        dcc.Graph(id="map", className="city-map", style={"height": "40vh"}),
+        html.Button("确认", id="b", **{"aria-describedby": "t", "aria-label": "确认派单"}),
+        html.Img(src="/assets/x.png", alt=""), None, 3,
+    ], id="page", hidden=False, **{"data-role": "x"})
+    out = to_html(tree)
+    assert out == (
+        '<div data-role="x"><span class="title" style="font-size: 12px; opacity: 0.5">'
+        '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</span><a href="/dispatch" class="nav">派单</a>'
+        '<div class="dash-graph city-map" style="height: 40vh"></div>'
+        '<button aria-label="确认派单">确认</button><img alt="" src="/assets/x.png">3</div>')
+    assert "id=" not in out and "secret" not in out
+
+
+def test_external_scripts_are_deferred_and_inline_ones_kept():
+    tags = '<script src="/a.js"></script>\n<script>var x = "<script src=";</script><script defer src="/b.js"></script>'
+    assert deferred(tags) == ('<script defer src="/a.js"></script>\n<script>var x = "<script src=";</script>'
+                              '<script defer src="/b.js"></script>')
+
+
+def test_a_commanders_m_is_in_its_html_escaped_and_a_viewers_is_not(make_app, redis_client):
+    app = make_app()
+    open_incident(app)
+    svc = app.server.extensions["panorama"]
+    with svc.engine.begin() as conn:  # an event title is text, in the drawing too
+        conn.exec_driver_sql("UPDATE incidents SET title = %s" if svc.engine.dialect.name == "postgresql"
+                             else "UPDATE incidents SET title = ?", (EVIL,))
+    commander, _ = session(app, "commander")
+    res = commander.get("/m")
+    page = res.get_data(as_text=True)
+    first = drawing(page)
+    assert first and "&lt;img src=x onerror=" in first and EVIL not in page
+    assert ' id="' not in first  # the live page's ids stay unique
+    assert re.search(r'<script defer src="[^"]*dash_renderer', page)
+    assert RENDERER in page
+    csp = res.headers["Content-Security-Policy"]
+    assert all(f"'{h}'" in csp or h in csp for h in app.csp_hashes())  # the renderer's new script is allowed
+    # the drawing is the router's: a viewer's /m is the not-allowed page, with nothing of the incidents
+    viewer, _ = session(app, "viewer")
+    first = drawing(viewer.get("/m").get_data(as_text=True))
+    assert first and "onerror" not in first and "火情" not in first
+
+
+def test_the_language_cookie_draws_the_page_and_its_lang_in_english(make_app, redis_client):
+    app = make_app()
+    commander, _ = session(app, "commander")
+    page = commander.get("/m").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page
+    commander.set_cookie("panorama_lang", "en")
+    page = commander.get("/m").get_data(as_text=True)
+    assert '<html lang="en">' in page
+    first = drawing(page)
+    assert '<span class="user-role" data-role="commander">commander</span>' in first
+    main = re.search(r"<main.*</main>", first, re.S).group(0)
+    assert not re.search(r"[\u4e00-\u9fff]", re.sub(r"<[^>]+>", "", main).replace("中文", "")), main[:400]
+
+
+def test_in_chromium_the_drawing_gives_way_to_the_live_page(make_app, redis_client, dash_duo):
+    app = make_app()
+    open_incident(app)
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/m", role="commander")
+    wait_for(lambda: dash_duo.driver.execute_script("return !document.getElementById('first-paint')"),
+             timeout=20, message="the drawing removed")
+    dash_duo.wait_for_element("#page > *")
+    ids = dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('[id]')].map(e => e.id).filter((x, i, a) => a.indexOf(x) !== i)")
+    assert ids == []
+    # switching to English leaves the cookie the server draws the next page by
+    dash_duo.find_element("#lang-toggle").click()
+    wait_for(lambda: "panorama_lang=en" in dash_duo.driver.execute_script("return document.cookie"),
+             message="the language cookie")
+    dash_duo.driver.get(dash_duo.server_url + "/m")
+    assert dash_duo.driver.execute_script("return document.documentElement.lang") == "en"
+    assert dash_duo.get_logs() == []
+
+
+def test_the_servers_status_line_is_the_one_the_browser_writes(make_app, redis_client):
+    import json
+    import subprocess
+
+    from dashboard.core.config import ROOT
+    from callbacks.live import live_settings
+    from layouts.common import live_config
+    from layouts.mobile import STATUS_KEYS, status_text, tx
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    city = svc.city
+    states = [None, {"windows": {}},
+              {"windows": {"1h": {"totals": {"security": 3, "traffic": 41}, "districts": {
+                  "440304": {"risk": 12.5}, "440305": {"risk": 35.49}, "440303": {"risk": 35.49}}}}},
+              {"windows": {"1h": {"totals": {}, "districts": {"440304": {"risk": 0.4}}}}}]
+    for lang in ("zh", "en"):
+        config = live_config(city, lang, "mobile", live_settings(svc.config))
+        config["mobile"] = {k: tx(k, lang) for k in STATUS_KEYS}
+        script = ("const m = require(process.argv[1]); const [states, config] = JSON.parse(process.argv[2]);"
+                  "console.log(JSON.stringify(states.map(s => m.status(s && {state: s}, config))));")
+        out = subprocess.run(["node", "-e", script, str(ROOT / "assets" / "mobile.js"),
+                              json.dumps([states, config])], capture_output=True, text=True, check=True).stdout
+        assert [status_text(s, config) for s in states] == json.loads(out)
