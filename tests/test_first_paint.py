@@ -126,3 +126,14 @@ def test_the_servers_status_line_is_the_one_the_browser_writes(make_app, redis_c
         out = subprocess.run(["node", "-e", script, str(ROOT / "assets" / "mobile.js"),
                               json.dumps([states, config])], capture_output=True, text=True, check=True).stdout
         assert [status_text(s, config) for s in states] == json.loads(out)
+
+
+def test_choices_are_drawn_as_dash_draws_them_so_nothing_moves_at_the_swap():
+    radios = to_html(dcc.RadioItems(id="w", options=[{"label": "15 分钟", "value": "15m"},
+                                                     {"label": "1 小时", "value": "1h"}],
+                                    value="1h", className="segmented", inline=True))
+    assert radios.count("<label") == 2 and radios.count(" checked") == 1
+    assert radios.startswith('<div class="dash-options-list dash-radioitems segmented">')
+    assert "selected dash-radioitems-inline" in radios and "disabled" in radios
+    menu = to_html(dcc.Dropdown(id="m", options={"all": "全部事件", "x": "<b>"}, value="all", className="pick"))
+    assert 'class="dash-dropdown pick" disabled' in menu and "<span>全部事件</span>" in menu and "<b>" not in menu

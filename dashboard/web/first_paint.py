@@ -95,6 +95,10 @@ def to_html(node: Any) -> str:
         props = {k: v for k, v in props.items() if k in ("className", "style")}
         props["className"] = " ".join(filter(None, ("dash-graph", props.get("className"))))
         return f"<div{_attributes(props)}></div>"
+    elif kind in ("RadioItems", "Checklist"):
+        return _options(kind, props)
+    elif kind == "Dropdown":
+        return _dropdown(props)
     elif kind in _SILENT:
         return ""
     else:
@@ -102,6 +106,41 @@ def to_html(node: Any) -> str:
     if tag in _VOID:
         return f"<{tag}{_attributes(props)}>"
     return f"<{tag}{_attributes(props)}>{to_html(children)}</{tag}>"
+
+
+def _labelled(options) -> list[tuple[Any, Any]]:
+    """Return (value, label) of a Dash options prop: a list of dicts, of plain values, or a dict."""
+    if isinstance(options, dict):
+        return list(options.items())
+    return [(o.get("value"), o.get("label")) if isinstance(o, dict) else (o, o) for o in options or ()]
+
+
+def _options(kind: str, props: dict) -> str:
+    """Draw RadioItems or Checklist as Dash 4 does (its classes), so the page keeps its height at the swap."""
+    chosen = props.get("value")
+    chosen = set(chosen) if isinstance(chosen, list) else {chosen}
+    inline = f" dash-{kind.lower()}-inline" if props.get("inline", kind == "RadioItems") else ""
+    box = "radio" if kind == "RadioItems" else "checkbox"
+    items = "".join(
+        f'<label class="dash-options-list-option{" selected" if v in chosen else ""}{inline}">'
+        f'<span class="dash-options-list-option-wrapper"><input type="{box}" disabled'
+        f'{" checked" if v in chosen else ""} class="dash-options-list-option-checkbox"></span>'
+        f'<span class="dash-options-list-option-text"><span>{to_html(label)}</span></span></label>'
+        for v, label in _labelled(props.get("options")))
+    cls = " ".join(filter(None, ("dash-options-list", f"dash-{kind.lower()}", props.get("className"))))
+    return f'<div class="{escape(cls)}">{items}</div>'
+
+
+def _dropdown(props: dict) -> str:
+    """Draw a Dropdown's closed button with its chosen label, as Dash 4 does."""
+    labels = dict(_labelled(props.get("options")))
+    value = props.get("value")
+    shown = "".join(f'<span class="dash-dropdown-value-item"><span>{to_html(labels.get(v, v))}</span></span>'
+                    for v in (value if isinstance(value, list) else [value]) if v is not None)
+    cls = " ".join(filter(None, ("dash-dropdown", props.get("className"))))
+    return (f'<div class="dash-dropdown-wrapper"><button type="button" class="{escape(cls)}" disabled>'
+            f'<span class="dash-dropdown-grid-container dash-dropdown-trigger"><span class="dash-dropdown-value">'
+            f"{shown}</span></span></button></div>")
 
 
 def deferred(scripts: str) -> str:
