@@ -137,3 +137,14 @@ def test_choices_are_drawn_as_dash_draws_them_so_nothing_moves_at_the_swap():
     assert "selected dash-radioitems-inline" in radios and "disabled" in radios
     menu = to_html(dcc.Dropdown(id="m", options={"all": "全部事件", "x": "<b>"}, value="all", className="pick"))
     assert 'class="dash-dropdown pick" disabled' in menu and "<span>全部事件</span>" in menu and "<b>" not in menu
+
+
+def test_fields_are_drawn_empty_and_disabled():
+    assert to_html(dcc.Input(id="u", type="password", value="secret", placeholder="密码", className="f")) \
+        == '<input type="password" placeholder="密码" class="f" disabled>'
+    assert to_html(dcc.Textarea(id="n", value="备注")) == "<textarea disabled></textarea>"
+
+
+def test_a_frame_is_drawn_as_its_box_and_loads_nothing():
+    assert to_html(html.Iframe(id="f", src="/api/briefings/1.html", className="frame", style={"height": "80vh"})) \
+        == '<div class="frame" style="height: 80vh"></div>'

@@ -28,7 +28,7 @@ RENDERER = ("window.addEventListener('DOMContentLoaded', function () { window.re
 _VOID = {"area", "br", "col", "embed", "hr", "img", "input", "source", "track", "wbr"}
 _ATTRS = {"className": "class", "title": "title", "role": "role", "href": "href", "src": "src", "alt": "alt",
           "lang": "lang", "dir": "dir", "colSpan": "colspan", "rowSpan": "rowspan", "dateTime": "datetime",
-          "width": "width", "height": "height", "type": "type"}
+          "width": "width", "height": "height", "type": "type", "placeholder": "placeholder"}
 _IDREFS = {"aria-labelledby", "aria-describedby", "aria-controls", "aria-owns", "aria-activedescendant",
            "aria-errormessage", "aria-details", "aria-flowto", "htmlFor"}
 _BOOL = {"hidden": "hidden", "disabled": "disabled", "open": "open"}
@@ -87,6 +87,10 @@ def to_html(node: Any) -> str:
     kind, namespace = getattr(node, "_type", ""), getattr(node, "_namespace", "")
     props = {k: v for k, v in node.to_plotly_json()["props"].items() if v is not None}
     children = props.pop("children", None)
+    if namespace == "dash_html_components" and kind in ("Iframe", "Embed", "Object", "Video", "Audio"):
+        # their box only: the live page loads what they show, once
+        props = {k: v for k, v in props.items() if k in ("className", "style")}
+        return f"<div{_attributes(props)}></div>"
     if namespace == "dash_html_components":
         tag = kind.lower()
     elif kind == "Link":
@@ -99,6 +103,10 @@ def to_html(node: Any) -> str:
         return _options(kind, props)
     elif kind == "Dropdown":
         return _dropdown(props)
+    elif kind in ("Input", "Textarea"):  # empty and disabled: what a person types goes into the live one
+        keep = {k: v for k, v in props.items() if k in ("className", "style", "placeholder", "type")}
+        tag = "input" if kind == "Input" else "textarea"
+        return f"<{tag}{_attributes(keep)} disabled>" + ("" if tag == "input" else "</textarea>")
     elif kind in _SILENT:
         return ""
     else:

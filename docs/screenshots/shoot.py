@@ -1,8 +1,9 @@
 """Take the screenshots in this folder from a simulated Shenzhen hour, in headless Chromium.
 
-``test_screenshots`` takes the panorama, the wall and a district; ``test_operations_screenshots`` seeds the
-same city, dispatches a fire to three departments (one of them overdue), and takes /dispatch, /m at
-390×844 and a briefing generated with the system Chromium (images and PDF through kaleido, a few seconds).
+``test_screenshots`` takes the panorama, the wall (1920×1080 and 3840×2160) and a district;
+``test_operations_screenshots`` seeds the same city, dispatches a fire to three departments (one of them
+overdue), and takes /dispatch, a briefing generated with the system Chromium, and /m at 390×844. Each in
+Simplified Chinese (``<page>.png``) and in English (``<page>-en.png``), switched with the page's own button.
 
 Run from the repository root with the test services up (``make services``):
 ``.venv/bin/python -m pytest docs/screenshots/shoot.py -p tests.conftest -p no:cacheprovider``
@@ -60,28 +61,44 @@ def settle(dash_duo) -> None:
         timeout=20, message="the map fitted and loaded")
 
 
+def switch_language(dash_duo, lang: str) -> None:
+    """Choose ``lang`` with the page's own switch (the choice is the browser's, kept for every later page)."""
+    want = "en" if lang == "en" else "zh-CN"
+    if dash_duo.driver.execute_script("return document.documentElement.lang") != want:
+        dash_duo.find_element("#lang-toggle").click()
+        wait_for(lambda: dash_duo.driver.execute_script("return document.documentElement.lang") == want,
+                 message=f"the page in {lang}")
+
+
+def name(page: str, lang: str) -> str:
+    """Return the file of ``page``'s screenshot in ``lang`` (Chinese, the default, without a suffix)."""
+    return str(HERE / (f"{page}.png" if lang == "zh" else f"{page}-{lang}.png"))
+
+
 def test_screenshots(make_app, redis_client, dash_duo):
     app = make_app(PANORAMA_POLL_MS=2000)
     assert seed(app, hours=2.0, rate=20.0) > 10_000  # the default simulator rate; two hours fill both windows
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/", "officer")
+    for lang in ("zh", "en"):
+        viewport(dash_duo, 1600, 1270)
+        dash_duo.driver.get(dash_duo.server_url + "/")
+        switch_language(dash_duo, lang)
+        dash_duo.wait_for_element("#event-ticker li", timeout=20)
+        settle(dash_duo)
+        dash_duo.driver.save_screenshot(name("panorama", lang))
 
-    viewport(dash_duo, 1600, 1270)
-    dash_duo.driver.get(dash_duo.server_url + "/")
-    dash_duo.wait_for_element("#event-ticker li", timeout=20)
-    settle(dash_duo)
-    dash_duo.driver.save_screenshot(str(HERE / "panorama.png"))
+        for (width, height), page in (((1920, 1080), "wall"), ((3840, 2160), "wall-4k")):
+            viewport(dash_duo, width, height)
+            dash_duo.driver.get(dash_duo.server_url + "/wall")
+            dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
+            settle(dash_duo)
+            dash_duo.driver.save_screenshot(name(page, lang))
 
-    viewport(dash_duo, 1920, 1080)
-    dash_duo.driver.get(dash_duo.server_url + "/wall")
-    dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
-    settle(dash_duo)
-    dash_duo.driver.save_screenshot(str(HERE / "wall.png"))
-
-    viewport(dash_duo, 1600, 1500)
-    dash_duo.driver.get(dash_duo.server_url + "/district/futian")
-    dash_duo.wait_for_element("#district-events td", timeout=20)
-    dash_duo.driver.save_screenshot(str(HERE / "district.png"))
+        viewport(dash_duo, 1600, 1500)
+        dash_duo.driver.get(dash_duo.server_url + "/district/futian")
+        dash_duo.wait_for_element("#district-events td", timeout=20)
+        dash_duo.driver.save_screenshot(name("district", lang))
     assert dash_duo.get_logs() == []
 
 
@@ -128,59 +145,57 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
     assert seed(app, hours=18.5, rate=2.0) > 10_000  # since last night: the briefing's period and the one before
     svc = app.server.extensions["panorama"]
     fire = dispatch_scene(app)
-    dash_duo.start_server(app)
-    sign_in(dash_duo, app, "/dispatch", "officer")
-
-    viewport(dash_duo, 1600, 1200)
-    dash_duo.driver.get(dash_duo.server_url + "/dispatch")
-    item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
-    dash_duo.wait_for_element(item, timeout=20)
-    dash_duo.driver.execute_script("document.querySelector(arguments[0]).click()", item)
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=10)
-    dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
-    dash_duo.wait_for_element("#board-health .task-card", timeout=10)
-    wait_for(lambda: dash_duo.driver.execute_script(
-        "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
-        "return g && g.data && g.data[1] && g.data[1].lat.length && g._fullLayout.map"
-        " && g._fullLayout.map._subplot.map.loaded() && !g._fullLayout.map._subplot.map.isMoving()"),
-        timeout=20, message="the incident and its report on the map")
-    time.sleep(1.0)  # the last tiles and the marker layer paint after the map reports loaded
-    dash_duo.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", item)
-    dash_duo.driver.save_screenshot(str(HERE / "dispatch.png"))
-
-    # the commander on a phone
     command_scene(app, make_user(app, "zhang.wei", "commander"))
-    dash_duo.driver.delete_all_cookies()
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-    dash_duo.driver.get(dash_duo.server_url + "/m")
-    dash_duo.wait_for_element("#login-username", timeout=10)
-    dash_duo.find_element("#login-username").send_keys("zhang.wei")
-    dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
-    dash_duo.find_element("#login-submit").click()
-    dash_duo.wait_for_element("#mobile-page", timeout=10)
-    dash_duo.wait_for_element("#decision-list .m-item", timeout=20)
-    dash_duo.wait_for_element("#incident-list > li", timeout=20)
-    dash_duo.driver.save_screenshot(str(HERE / "mobile.png"))
-
-    # a briefing generated now, with the system Chromium drawing its map and trends
     assert find_browser(svc.config["BROWSER_PATH"]), "needs Chromium"
+    # a briefing generated now, with the system Chromium drawing its map and trends
     row = generate_now(svc, "browser-officer", now_ms())
     assert row["status"] == "ready" and row["images"], row.get("note")
-    dash_duo.driver.delete_all_cookies()
-    viewport(dash_duo, 1600, 1400)
-    dash_duo.driver.get(dash_duo.server_url + "/login")
-    dash_duo.wait_for_element("#login-username", timeout=10)
-    dash_duo.find_element("#login-username").send_keys("browser-officer")
-    dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
-    dash_duo.find_element("#login-submit").click()
-    wait_for(lambda: "/login" not in dash_duo.driver.current_url, message="signed in")
-    dash_duo.driver.get(dash_duo.server_url + f"/briefings/{row['id']}")
-    dash_duo.wait_for_element("#briefing-frame", timeout=10)
-    dash_duo.driver.switch_to.frame(dash_duo.find_element("#briefing-frame"))
-    wait_for(lambda: dash_duo.driver.execute_script(
-        "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"),
-        message="the report and its images loaded")
-    dash_duo.driver.switch_to.default_content()
-    dash_duo.driver.save_screenshot(str(HERE / "briefing.png"))
+    dash_duo.start_server(app)
+    for lang in ("zh", "en"):
+        dash_duo.driver.delete_all_cookies()
+        sign_in(dash_duo, app, "/dispatch", "officer", username=f"officer-{lang}")
+        viewport(dash_duo, 1600, 1200)
+        dash_duo.driver.get(dash_duo.server_url + "/dispatch")
+        switch_language(dash_duo, lang)
+        item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
+        dash_duo.wait_for_element(item, timeout=20)
+        dash_duo.driver.execute_script("document.querySelector(arguments[0]).click()", item)
+        dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=10)
+        dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
+        dash_duo.wait_for_element("#board-health .task-card", timeout=10)
+        wait_for(lambda: dash_duo.driver.execute_script(
+            "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
+            "return g && g.data && g.data[1] && g.data[1].lat.length && g._fullLayout.map"
+            " && g._fullLayout.map._subplot.map.loaded() && !g._fullLayout.map._subplot.map.isMoving()"),
+            timeout=20, message="the incident and its report on the map")
+        time.sleep(1.0)  # the last tiles and the marker layer paint after the map reports loaded
+        dash_duo.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                                       item)
+        dash_duo.driver.save_screenshot(name("dispatch", lang))
+
+        viewport(dash_duo, 1600, 1400)
+        dash_duo.driver.get(dash_duo.server_url + f"/briefings/{row['id']}")
+        dash_duo.wait_for_element("#briefing-frame", timeout=10)
+        dash_duo.driver.switch_to.frame(dash_duo.find_element("#briefing-frame"))
+        wait_for(lambda: dash_duo.driver.execute_script(
+            "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"),
+            message="the report and its images loaded")
+        dash_duo.driver.switch_to.default_content()
+        dash_duo.driver.save_screenshot(name("briefing", lang))
+
+        # the commander on a phone, signing in there
+        dash_duo.driver.delete_all_cookies()
+        dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                        {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+        dash_duo.driver.get(dash_duo.server_url + "/m")
+        dash_duo.wait_for_element("#login-username", timeout=10)
+        dash_duo.find_element("#login-username").send_keys("zhang.wei")
+        dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+        dash_duo.find_element("#login-submit").click()
+        dash_duo.wait_for_element("#mobile-page", timeout=10)
+        switch_language(dash_duo, lang)
+        dash_duo.wait_for_element("#decision-list > li", timeout=20)
+        dash_duo.wait_for_element("#incident-list > li", timeout=20)
+        dash_duo.driver.save_screenshot(name("mobile", lang))
+        dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert dash_duo.get_logs() == []
