@@ -99,13 +99,16 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                 className="district-head"),
             html.Section(tiles, className="kpis"),
             html.Div(
-                [panel(t("streets", lang), dcc.Graph(id="district-streets", config=GRAPH_CONFIG, responsive=True, figure=streets,
-                                                     style={"height": f"{streets.layout.height}px"}),
-                       className="streets-panel"),
-                 panel(t("trends", lang), dcc.Graph(id="district-trend", config=GRAPH_CONFIG, responsive=True, className="trend-graph",
-                                                    figure=make_trend(data["trend"], lang, tz),
-                                                    style={"height": f"{streets.layout.height}px"}),
-                       className="trend-panel"),
+                # each graph in a box of its height: until Plotly has loaded, Dash draws the graph without its
+                # style, and the panels below jumped 370 px when it came (CLS 0.14-0.38, bench.lighthouse)
+                [panel(t("streets", lang), html.Div(
+                    dcc.Graph(id="district-streets", config=GRAPH_CONFIG, responsive=True, figure=streets,
+                              style={"height": f"{streets.layout.height}px"}),
+                    style={"height": f"{streets.layout.height}px"}), className="streets-panel"),
+                 panel(t("trends", lang), html.Div(
+                     dcc.Graph(id="district-trend", config=GRAPH_CONFIG, responsive=True, className="trend-graph",
+                               figure=make_trend(data["trend"], lang, tz), style={"height": f"{streets.layout.height}px"}),
+                     style={"height": f"{streets.layout.height}px"}), className="trend-panel"),
                  panel(t("open_incidents", lang),
                        html.Ul(incident_items(data["incidents"], lang, tz, data["incidents_open"]),
                                id="district-incidents",

@@ -148,3 +148,18 @@ def test_fields_are_drawn_empty_and_disabled():
 def test_a_frame_is_drawn_as_its_box_and_loads_nothing():
     assert to_html(html.Iframe(id="f", src="/api/briefings/1.html", className="frame", style={"height": "80vh"})) \
         == '<div class="frame" style="height: 80vh"></div>'
+
+
+def test_the_panoramas_ticker_rows_are_in_its_first_paint(make_app, redis_client):
+    """The live page fills its ticker only once Dash has drawn it; the drawing has the rows already (as text)."""
+    from tests.test_api import ingest_now
+    from tests.test_pages import ev
+
+    app = make_app()
+    ingest_now(app, {"traffic": [ev(1, title="深南大道拥堵"), ev(2, minutes_ago=1, title=EVIL)]})
+    officer, _ = session(app, "officer")
+    for path in ("/", "/wall"):
+        first = drawing(officer.get(path).get_data(as_text=True))
+        rows = re.findall(r'<li class="ticker-item[^"]*">(.*?)</li>', first, re.S)
+        assert len(rows) == 2, path
+        assert "深南大道拥堵" in rows[0] and "&lt;img src=x onerror=" in rows[1] and EVIL not in first

@@ -514,3 +514,56 @@ def test_wall_spotlight_cycles_through_the_districts(make_app, redis_client, das
     wait_for(lambda: seen.add(text(dash_duo, ".spotlight-panel .spot-name")) or len(seen - {""}) >= 3,
              timeout=15, message="the spotlight on three districts in turn")
     assert dash_duo.get_logs() == []
+
+
+def test_a_new_event_moves_no_row_of_the_ticker(fast_app, dash_duo):
+    """Rows are slots whose text is rewritten: nothing in the ticker shifts when an event arrives (a row inserted
+    on top moved every row below it, a layout shift each time: CLS 0.27-0.42 on /)."""
+    ingest_now(fast_app, {"traffic": [ev(i, minutes_ago=i, title=f"路况 {i}") for i in range(1, 6)]})
+    dash_duo.start_server(fast_app)
+    sign_in(dash_duo, fast_app)
+    wait_for(lambda: len(ticker_titles(dash_duo)) == 5, message="five rows")
+    js(dash_duo, """
+        window.__rows = [...document.querySelectorAll('#event-ticker > li')];
+        window.__shifts = [];
+        new PerformanceObserver((list) => {
+            for (const e of list.getEntries()) {
+                for (const s of e.sources || []) {
+                    if (s.node && s.node.closest && s.node.closest('#event-ticker')) window.__shifts.push(e.value);
+                }
+            }
+        }).observe({type: 'layout-shift'});""")
+    ingest_now(fast_app, {"incident": [ev(7, kind="gas_leak", severity=3, title="燃气泄漏 福华路")]})
+    wait_for(lambda: ticker_titles(dash_duo)[:1] == ["燃气泄漏 福华路"], message="the new event on top")
+    assert ticker_titles(dash_duo)[1:] == [f"路况 {i}" for i in range(1, 6)]
+    assert js(dash_duo, "return [...document.querySelectorAll('#event-ticker > li')].slice(0, 5)"
+                        ".every((li, i) => li === window.__rows[i])"), "the first five rows are the same elements"
+    # a frame's shifts are reported after it is painted: wait for two frames before reading them
+    js(dash_duo, "window.__painted = false; requestAnimationFrame(() => requestAnimationFrame(() => "
+                 "{ window.__painted = true; }))")
+    wait_for(lambda: js(dash_duo, "return window.__painted"), message="two frames painted")
+    assert js(dash_duo, "return window.__shifts") == []
+    assert dash_duo.get_logs() == []
+
+
+def test_the_district_page_does_not_jump_when_its_graphs_load(app, dash_duo):
+    """Every box keeps its size from the first paint to the drawn graphs: until Plotly had loaded, the graphs had
+    no height and the panels below them jumped 370 px when they came (0.14 of layout shift)."""
+    ingest_now(app, {"traffic": [ev(i, minutes_ago=i, district="futian", title=f"路况 {i}") for i in range(1, 40)]})
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app)
+    viewport(dash_duo, 1350, 940)
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        window.__shift = 0;
+        new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__shift += e.value; })
+            .observe({type: 'layout-shift', buffered: true});"""})
+    dash_duo.driver.get(dash_duo.server_url + "/district/440304")
+    dash_duo.wait_for_element("#district-events td", timeout=20)
+    wait_for(lambda: js(dash_duo, "return document.querySelectorAll("
+                                  "'#district-streets .main-svg, #district-trend .main-svg').length >= 2"
+                                  " && !document.getElementById('first-paint')"), timeout=20, message="graphs drawn")
+    js(dash_duo, "window.__painted = false; requestAnimationFrame(() => requestAnimationFrame(() => "
+                 "{ window.__painted = true; }))")
+    wait_for(lambda: js(dash_duo, "return window.__painted"), message="two frames painted")
+    assert js(dash_duo, "return window.__shift") < 0.02
+    assert dash_duo.get_logs() == []

@@ -66,17 +66,31 @@ test('drawTicker draws rows newest first by event time, ties in arrival order', 
     assert.equal(li.textContent, '00:00:00|Traffic|Alpha|T2');
 });
 
-test('drawTicker reuses the row of an event it shows, and replaces a row whose event changed', (t) => {
+test('drawTicker keeps its rows in place: a new event rewrites their text, no row moves', (t) => {
     const ul = new FakeElement('ul');
     const {R} = render(t, {'event-ticker': ul});
     R.drawTicker([ev('1', 100), ev('2', 50)], CONFIG);
     const [row1, row2] = ul.children;
-    R.drawTicker([ev('3', 200), ev('1', 100), ev('2', 50, {title: 'changed'})], CONFIG);
+    const title1 = row1.children[3];
+    R.drawTicker([ev('3', 200), ev('1', 100), ev('2', 50)], CONFIG);
     assert.deepEqual(ul.children.map((li) => li.dataset.key), ['traffic:3', 'traffic:1', 'traffic:2']);
-    assert.equal(ul.children[1], row1, 'the same event keeps its row');
-    assert.notEqual(ul.children[2], row2, 'other content: a fresh row');
-    assert.equal(ul.children[2].children[3].textContent, 'changed');
-    assert.equal(row2.parentNode, null, 'the old row is gone');
+    assert.equal(ul.children[0], row1, 'the first row stays the first row and shows the newest event');
+    assert.equal(ul.children[1], row2, 'the second row stays where it was');
+    assert.equal(row1.children[3].textContent, 'T3');
+    assert.notEqual(row1.children[3], title1);
+    assert.equal(ul.children[2].children[3].textContent, 'T2', 'a row added below the others');
+});
+
+test('drawTicker rewrites only the rows whose event or content changed', (t) => {
+    const ul = new FakeElement('ul');
+    const {R} = render(t, {'event-ticker': ul});
+    R.drawTicker([ev('1', 100), ev('2', 50)], CONFIG);
+    const kept = ul.children[0].children[3];
+    R.drawTicker([ev('1', 100), ev('2', 50, {title: 'changed'})], CONFIG);
+    assert.equal(ul.children[0].children[3], kept, 'the same event in the same row: untouched');
+    assert.equal(ul.children[1].children[3].textContent, 'changed');
+    R.drawTicker([ev('1', 100)], CONFIG);
+    assert.equal(ul.children.length, 1, 'a row with nothing left to show goes');
 });
 
 test('drawTicker keeps at most TICKER_ROWS rows and removes what scrolled off', (t) => {
