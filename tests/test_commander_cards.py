@@ -10,10 +10,16 @@ from dashboard.dispatch import board as d
 from dashboard.dispatch import commander
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage.models import task_events, tasks
-from tests.helpers import make_user
-from tests.test_mobile import MIN, app, decisions, dispatch_to, now, open_incident, svc_of  # noqa: F401 (fixture)
+from tests.helpers import city_clock, make_user
+from tests.test_mobile import MIN, decisions, dispatch_to, now, open_incident, svc_of
 
 FOUR = ["fire", "emergency", "police", "health"]
+
+
+@pytest.fixture
+def app(make_app, redis_client):
+    """Give an app whose clock reads 10:00 in the city (the daytime fire rule)."""
+    return make_app(PANORAMA_CLOCK=city_clock("10:00"))
 
 
 def card_tap(action: str, card: dict, task: dict | None = None) -> commander.Tap:
