@@ -151,7 +151,8 @@ def dash_post(client, csrf: str | None, payload: dict, origin: str | None = None
 
 def tap_payload(action: str, kind: str, incident_id: int, version: int) -> dict:
     """Return what Dash's renderer sends when /m's button for ``action`` is tapped."""
-    button = {"type": "m-act", "act": action, "kind": kind, "incident": incident_id, "task": 0, "version": version}
+    button = {"type": "m-act", "act": action, "kind": kind, "incident": incident_id, "task": 0, "version": version,
+              "tasks": ""}
     return {"output": "..mobile-message.children...mobile-refresh.data..",
             "outputs": [{"id": "mobile-message", "property": "children"},
                         {"id": "mobile-refresh", "property": "data"}],

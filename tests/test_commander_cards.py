@@ -10,7 +10,7 @@ from dashboard.dispatch import board as d
 from dashboard.dispatch import commander
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage.models import task_events, tasks
-from tests.helpers import city_clock, make_user
+from tests.helpers import city_clock, make_user, wait_for
 from tests.test_mobile import MIN, decisions, dispatch_to, now, open_incident, svc_of
 
 FOUR = ["fire", "emergency", "police", "health"]
@@ -160,3 +160,89 @@ def test_department_phones_are_checked_when_the_pack_loads():
             validate_departments([{"code": "a", "name": "甲", "name_en": "A", "kind": "x", "duty_phone": bad}])
     with pytest.raises(ValueError, match="twice"):
         validate_departments([{"code": "a", "name": "甲", "name_en": "A", "kind": "x"}] * 2)
+
+
+@pytest.mark.timeout(180)
+def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_app, redis_client, dash_duo):
+    from tests.test_escalation_page import click, js, open_as, texts
+
+    app = make_app(PANORAMA_POLL_MS=700, PANORAMA_CLOCK=city_clock("10:00"))
+    make_user(app, "zhang.wei", "commander")
+    svc = svc_of(app)
+    title = "火情 <b>1</b>"  # a title is text, never markup
+    from tests.helpers import make_event
+    from tests.test_api import ingest_now
+    from dashboard.dispatch import desk
+
+    ingest_now(app, {"incident": [make_event(1, kind="fire", severity=3, ts=svc.clock(), lat=22.54, lon=114.02,
+                                             title=title)]})
+    with svc.engine.connect() as conn:
+        inc = next(r for r in desk.queue(conn) if r["title"] == title)
+    late = desk.write(svc, d.dispatch, inc["id"], FOUR, "olga", None, svc.clock() - 10 * MIN, svc.city.rules,
+                      svc.city).tasks  # all four missed the 3-minute acknowledge deadline
+    police = next(t for t in late if t["department"] == "police")
+    dash_duo.start_server(app)
+    dash_duo.get_logs()  # the sign-in page before the cookie is set is not under test
+    driver = dash_duo.driver
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    open_as(dash_duo, app, "zhang.wei", "/m")
+    card = f"#decision-list #m-item-overdue-{inc['id']}-0"
+    dash_duo.wait_for_element(f"{card} .m-row", timeout=15)
+    assert js(dash_duo, "return window.innerWidth") == 390
+    # one card for the incident, its four late departments on it, how late said in Chinese
+    assert len(driver.find_elements("css selector", "#decision-list > li")) == 1
+    assert dash_duo.find_element("#decision-count").text == "1"
+    assert texts(dash_duo, f"{card} .m-item-title") == [title]
+    assert js(dash_duo, "return document.querySelectorAll('.m-item-title b').length") == 0
+    assert sorted(js(dash_duo, f"return [...document.querySelectorAll('{card} .m-row')].map(e => e.dataset.department)")
+                  ) == sorted(FOUR)
+    assert all(t.startswith("未按时签收 · 超时") and t.endswith("分钟") for t in texts(dash_duo, f"{card} .m-late"))
+    assert "4个部门超时" in dash_duo.find_element(f"{card} .m-item-meta").text
+    # the call link dials the department's duty line
+    call = dash_duo.find_element(f"{card} .m-row[data-department='fire'] a.m-call")
+    assert call.get_attribute("href") == "tel:+8675500000002" and call.text == "致电"
+    assert js(dash_duo, "return document.documentElement.scrollWidth") <= 390
+    assert dash_duo.find_element("#mobile-message").get_attribute("aria-live") == "polite"
+
+    # re-dispatch the police: the row leaves at once, and never comes back while the server catches up
+    row = f"[data-key='row-{police['id']}']"
+    js(dash_duo, """
+        window.__flicker = false;
+        new MutationObserver(() => {
+            const r = document.querySelector(arguments[0]);
+            if (r && getComputedStyle(r).display !== 'none') window.__flicker = true;
+        }).observe(document.documentElement, {childList: true, subtree: true, attributes: true});""", row)
+    hidden_at_once = js(dash_duo, """
+        document.querySelector(arguments[0] + ' .m-redispatch').click();
+        return getComputedStyle(document.querySelector(arguments[0])).display === 'none';""", row)
+    assert hidden_at_once
+    dash_duo.wait_for_text_to_equal("#mobile-message", f"已向深圳市公安局重新派单：{title}", timeout=10)
+    wait_for(lambda: js(dash_duo, f"return document.querySelectorAll('{card} .m-row').length") == 3,
+             message="the server's card: three departments late")
+    assert js(dash_duo, f"return !document.querySelector(\"{row}\")")
+    assert js(dash_duo, "return window.__flicker") is False
+    with svc.engine.connect() as conn:
+        task = next(t for t in d.list_tasks(conn, incident_id=inc["id"]) if t["id"] == police["id"])
+        audit = [h for h in d.history(conn, inc["id"]) if h["action"] == "redispatch"]
+    assert task["version"] == police["version"] + 1 and task["ack_due_ms"] > svc.clock()
+    assert [(h["actor"], h["task_id"]) for h in audit] == [("zhang.wei", police["id"])]
+
+    # escalate: the button goes at once, the confirmation names the incident, the card shows the mark
+    assert js(dash_duo, f"""
+        document.querySelector("{card} .m-actions .m-escalate").click();
+        return getComputedStyle(document.querySelector("{card} .m-actions .m-escalate")).display === 'none';""")
+    dash_duo.wait_for_text_to_equal("#mobile-message", f"已升级至深圳市应急管理局：{title}", timeout=10)
+    dash_duo.wait_for_text_to_equal(f"{card} .badge-escalated", "已升级", timeout=10)
+    wait_for(lambda: texts(dash_duo, f"{card} .m-actions .m-btn") == ["知悉"], message="nothing left to escalate")
+    # the confirmation fades
+    wait_for(lambda: js(dash_duo, "return getComputedStyle(document.querySelector('#mobile-message .m-ok')).opacity")
+             == "0", timeout=15, message="the confirmation faded")
+
+    # acknowledge: the card leaves at once
+    click(dash_duo, f"{card} .m-acknowledge")
+    assert js(dash_duo, f"return !document.querySelector(\"{card}\") || "
+                        f"getComputedStyle(document.querySelector(\"{card}\")).display === 'none'")
+    dash_duo.wait_for_text_to_equal("#mobile-message", f"已知悉：{title}", timeout=10)
+    dash_duo.wait_for_text_to_equal("#decision-list .m-empty", "暂无待决策事项", timeout=10)
+    assert dash_duo.get_logs() == []
