@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import orjson
-from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_update
 from flask import current_app
 from pydantic import BaseModel, Field, StrictStr
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.dispatch import commander
 from dashboard.dispatch import board as d
 from dashboard.core.errors import Forbidden
+from dashboard.core.i18n import kind_label
+from dashboard.dispatch.escalation import escalation_department
 from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
@@ -48,7 +50,9 @@ def digest(items: list[dict], incidents: list[dict], lang: str, total: int = 0) 
     def fp(parts) -> str:
         return hashlib.blake2b(orjson.dumps([lang, *parts]), digest_size=8).hexdigest()
     return {"decisions": fp([(i["kind"], i["incident"]["id"], (i["task"] or {}).get("id"), i["version"],
-                              i["incident"]["version"], i["actions"], i["suggested"]) for i in items]),
+                              i["incident"]["version"], i["actions"], i["suggested"],
+                              [(o["task"]["id"], o["task"]["version"], o["late_min"], o["redispatch"])
+                               for o in i["overdue"]]) for i in items]),
             "incidents": fp([total, *[(r["id"], r["version"], r["status"], r["severity"], r["title"])
                                       for r in incidents]])}
 
@@ -68,6 +72,8 @@ class TapButton(BaseModel):
     incident: RowId
     task: int = Field(ge=0, le=2**63 - 1)
     version: int = Field(ge=0, le=2**31)
+    # the card's overdue tasks as "id.version,id.version" (a pattern-matching id holds no lists)
+    tasks: StrictStr = Field(default="", max_length=2000, pattern=r"^([0-9]{1,19}\.[0-9]{1,10}(,[0-9]{1,19}\.[0-9]{1,10})*)?$")
 
 
 def _tap() -> commander.Tap | None:
@@ -75,15 +81,27 @@ def _tap() -> commander.Tap | None:
     if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
         return None
     b = parse(TapButton, ctx.triggered_id)
-    return commander.Tap(b.act, b.kind, b.incident, b.task or None, b.version)
+    listed = tuple(tuple(int(n) for n in pair.split(".")) for pair in b.tasks.split(",") if pair)
+    return commander.Tap(b.act, b.kind, b.incident, b.task or None, b.version, listed)
 
 
 def done_text(tap: commander.Tap, change: d.Change, svc, lang: str) -> str:
-    """Return what the commander's tap did, in a few words."""
+    """Return what the commander's tap did, in a few words that name the incident."""
+    inc = change.incident
+    title = inc["title"] or kind_label(inc["kind"], lang)
+    names = department_names(svc.city, lang)
     if tap.action == "escalate":
-        dep = change.tasks[0]["department"] if change.tasks else ""
-        return view.tx("done_escalate", lang, dep=department_names(svc.city, lang).get(dep, dep))
-    return view.tx(f"done_{tap.action}", lang)
+        dep = escalation_department(svc.city) or ""
+        return view.tx("done_escalate", lang, dep=names.get(dep, dep), title=title)
+    if tap.action == "redispatch":
+        dep = change.tasks[0]["department"]
+        return view.tx("done_redispatch", lang, dep=names.get(dep, dep), title=title)
+    return view.tx(f"done_{tap.action}", lang, title=title)
+
+
+def message(text: str, ok: bool, seq: int) -> html.Span:
+    """Return the tap's confirmation (it fades) or why it was not done (it stays); a new key restarts the fade."""
+    return html.Span(text, className="m-ok" if ok else "m-err", key=str(seq))
 
 
 def register_callbacks(app) -> None:
@@ -118,30 +136,31 @@ def register_callbacks(app) -> None:
                 no_update if same_i else view.incident_items(incidents, svc.city, lang, tz),
                 no_update if same_i else view.count_text(len(incidents), total), now_seen)
 
-    # one tap -> acknowledge, escalate or approve (role and version checked here) -> refreshed lists
+    # one tap -> acknowledge, escalate, re-dispatch or approve (role and versions checked) -> confirmation, lists
     @allow(app, "command")
     @app.callback(Output("mobile-message", "children"), Output("mobile-refresh", "data"),
-                  Input({"type": "m-act", "act": ALL, "kind": ALL, "incident": ALL, "task": ALL, "version": ALL},
-                        "n_clicks"),
+                  Input({"type": "m-act", "act": ALL, "kind": ALL, "incident": ALL, "task": ALL, "version": ALL,
+                         "tasks": ALL}, "n_clicks"),
                   State("mobile-refresh", "data"), State("lang", "data"), prevent_initial_call=True)
     @validated
     def act(_clicks: Any, bump: int | None, lang: Lang):
         tap, lang, user, svc = _tap(), _lang(lang), current_user(), _svc()
         if tap is None:
             return no_update, no_update
+        seq = (bump or 0) + 1
         if user is None:
-            return view.tx("signed_out", lang), no_update
+            return message(view.tx("signed_out", lang), False, seq), no_update
         try:
             change = commander.perform(svc, user, tap, svc.clock())
         except Forbidden:
-            return view.tx("not_allowed", lang), (bump or 0) + 1
+            return message(view.tx("not_allowed", lang), False, seq), seq
         except d.VersionConflict:
-            return view.tx("stale", lang), (bump or 0) + 1
+            return message(view.tx("stale", lang), False, seq), seq
         except d.DispatchError as err:
-            return view.tx("failed", lang, why=str(err)), (bump or 0) + 1
+            return message(view.tx("failed", lang, why=str(err)), False, seq), seq
         log.info("/m: %s %s on incident %s (task %s) by %s", tap.action, tap.kind, tap.incident_id, tap.task_id,
                  user.username)
-        return done_text(tap, change, svc, lang), (bump or 0) + 1
+        return message(done_text(tap, change, svc, lang), True, seq), seq
 
     # connection mode -> /m's own poll runs only while the gateway cannot be reached
     app.clientside_callback("function (conn) { return !(conn && conn.mode === 'polling'); }",

@@ -56,6 +56,7 @@ _TEXT = {
     "moved_ok": ("任务 {id} → {to}", "Task {id} → {to}"),
     "closed_ok": ("事件已结案", "Incident closed"),
     "act_cmd_ack": ("指挥长知悉", "commander"),
+    "act_redispatch": ("重新派单", "dispatched again"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
     "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
     "board_incident": ("本事件", "This incident"),

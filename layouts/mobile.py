@@ -19,16 +19,22 @@ _TEXT = {
     "critical": ("特别重大事件", "Critical incident"),
     "overdue": ("任务超时", "Overdue task"),
     "rejected": ("任务退回", "Task returned"),
-    "overdue_ack": ("未按时签收", "not acknowledged in time"),
-    "overdue_resolve": ("未按时办结", "not resolved in time"),
     "acknowledge": ("知悉", "Acknowledge"),
     "escalate": ("升级", "Escalate"),
+    "redispatch": ("重新派单", "Re-dispatch"),
+    "call": ("致电", "Call"),
+    "call_label": ("致电{dep}值班室 {phone}", "Call {dep}'s duty line {phone}"),
+    "late_ack": ("未按时签收 · 超时{n}分钟", "not acknowledged · {n} min late"),
+    "late_resolve": ("未按时办结 · 超时{n}分钟", "not resolved · {n} min late"),
+    "late_summary": ("{n}个部门超时", "{n} departments late"),
+    "late_summary_1": ("1个部门超时", "1 department late"),
     "approve_dispatch": ("批准派单", "Approve dispatch"),
     "approve_close": ("批准结案", "Approve closure"),
     "approve_return": ("同意退回", "Accept return"),
-    "done_acknowledge": ("已知悉", "Acknowledged"),
-    "done_escalate": ("已升级至{dep}", "Escalated to {dep}"),
-    "done_approve": ("已批准", "Approved"),
+    "done_acknowledge": ("已知悉：{title}", "Acknowledged: {title}"),
+    "done_escalate": ("已升级至{dep}：{title}", "Escalated to {dep}: {title}"),
+    "done_approve": ("已批准：{title}", "Approved: {title}"),
+    "done_redispatch": ("已向{dep}重新派单：{title}", "Re-dispatched to {dep}: {title}"),
     "stale": ("情况已变化，列表已更新", "It changed meanwhile — the list is up to date now"),
     "not_allowed": ("无权执行此操作", "You may not do this"),
     "signed_out": ("请先登录", "Sign in first"),
@@ -64,38 +70,75 @@ def _place(inc: dict, city, lang: str) -> str:
     return district_name(district, lang) if district else inc["district"]
 
 
+def item_key(item: dict) -> str:
+    """Return a card's stable key: the same across versions, so the browser's pending taps find it again."""
+    return f"{item['kind']}-{item['incident']['id']}-{item['task']['id'] if item['task'] else 0}"
+
+
+def _button(action: str, label: str, item: dict, key: str, task: dict | None = None) -> html.Button:
+    """Return one tap: its id carries what the server checks (the versions seen), data-* what the browser hides."""
+    inc = item["incident"]
+    listed = ",".join(f"{o['task']['id']}.{o['task']['version']}" for o in item["overdue"])
+    own = task or item["task"]
+    return html.Button(label, n_clicks=0, className=f"m-btn m-{action}", id={
+        "type": "m-act", "act": action, "kind": item["kind"], "incident": inc["id"], "task": own["id"] if own else 0,
+        "version": task["version"] if task else item["version"], "tasks": listed},
+        **{"data-act": action, "data-key": f"{key}:{action}"})
+
+
+def _overdue_rows(item: dict, key: str, phones: dict, names: dict, lang: str) -> html.Ul:
+    """Return a card's late departments, each with how late, a re-dispatch tap and a call link."""
+    rows = []
+    for o in item["overdue"]:
+        task, dep = o["task"], o["task"]["department"]
+        name = names.get(dep, dep)
+        tools = []
+        if o["redispatch"]:
+            tools.append(_button("redispatch", tx("redispatch", lang), item, key, task))
+        if phones.get(dep):
+            tools.append(html.A(tx("call", lang), href=f"tel:{phones[dep]}", className="m-btn m-call",
+                                title=tx("call_label", lang, dep=name, phone=phones[dep]),
+                                **{"aria-label": tx("call_label", lang, dep=name, phone=phones[dep])}))
+        rows.append(html.Li([
+            html.Div([html.Span(name, className="m-dep"),
+                      html.Span(tx(f"late_{o['step']}", lang, n=o["late_min"]), className="m-late")],
+                     className="m-row-text"),
+            html.Div(tools, className="m-row-tools"),
+        ], className="m-row", key=str(task["id"]), **{"data-key": f"row-{task['id']}", "data-department": dep}))
+    return html.Ul(rows, className="m-overdue")
+
+
 def decision_item(item: dict, city, lang: str, tz: str) -> html.Li:
-    """Return one decision: what it is, where, since when, and one button per action that applies."""
+    """Return one incident's card: what it is, where, since when, which departments are late and by how much,
+    a tap per action that applies, and a call link per late department."""
     inc, task = item["incident"], item["task"]
     names = department_names(city, lang)
     meta = [_place(inc, city, lang), kind_label(inc["kind"], lang)]
     if task is not None:
         meta.append(names.get(task["department"], task["department"]))
-        if item["kind"] == "overdue":
-            late = "overdue_ack" if task["state"] == "dispatched" else "overdue_resolve"
-            meta.append(tx(late, lang))
-        elif task.get("note"):
+        if task.get("note"):
             meta.append(task["note"])  # the department's reason for returning it, shown as text
-    else:
+    elif item["kind"] == "critical":
         meta.append(state_label(inc["status"], lang))
+    late = len(item["overdue"])
+    if late:
+        meta.append(tx("late_summary_1", lang) if late == 1 else tx("late_summary", lang, n=late))
     if item.get("suggested"):
         meta.append(f"{tx('suggested', lang)} " + (", " if lang == "en" else "、").join(
             names.get(c, c) for c in item["suggested"]))
-    buttons = []
-    for action in item["actions"]:
-        label = approve_label(item, lang) if action == "approve" else tx(action, lang)
-        buttons.append(html.Button(label, n_clicks=0, className=f"m-btn m-{action}", id={
-            "type": "m-act", "act": action, "kind": item["kind"], "incident": inc["id"],
-            "task": task["id"] if task else 0, "version": item["version"]}))
-    key = f"{item['kind']}-{inc['id']}-{task['id'] if task else 0}"
+    key = item_key(item)
+    phones = {dep["code"]: dep.get("duty_phone") for dep in city.departments}
+    buttons = [_button(action, approve_label(item, lang) if action == "approve" else tx(action, lang), item, key)
+               for action in item["actions"]]
     return html.Li([
         html.Div([html.Span(f"S{inc['severity']}", className=f"m-sev sev-{inc['severity']}"),
                   html.Span(tx(item["kind"], lang), className="m-kind"), escalated_badge(inc, lang),
                   html.Span(hhmm(item["since_ms"], tz), className="m-time")], className="m-item-head"),
         html.Div(inc["title"] or kind_label(inc["kind"], lang), className="m-item-title"),
         html.Div(" · ".join(meta), className="m-item-meta"),
+        *([_overdue_rows(item, key, phones, names, lang)] if late else []),
         html.Div(buttons, className="m-actions"),
-    ], className=f"m-item kind-{item['kind']}", id=f"m-item-{key}", key=key)
+    ], className=f"m-item kind-{item['kind']}", id=f"m-item-{key}", key=key, **{"data-key": key})
 
 
 def decision_items(items: list[dict], city, lang: str, tz: str) -> list:
@@ -160,7 +203,8 @@ def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: i
         html.Section([
             html.H2([tx("decide", lang), html.Span(str(len(items)), id="decision-count", className="m-count")],
                     className="m-h2"),
-            html.Div(id="mobile-message", className="m-message", role="status"),
+            # the confirmation of a tap, naming the incident; it fades (assets/mobile.css), read out politely
+            html.Div(id="mobile-message", className="m-message", role="status", **{"aria-live": "polite"}),
             html.Ul(decision_items(items, city, lang, tz), id="decision-list", className="m-list"),
         ], className="m-section"),
         html.Section([

@@ -151,7 +151,8 @@ def dash_post(client, csrf: str | None, payload: dict, origin: str | None = None
 
 def tap_payload(action: str, kind: str, incident_id: int, version: int) -> dict:
     """Return what Dash's renderer sends when /m's button for ``action`` is tapped."""
-    button = {"type": "m-act", "act": action, "kind": kind, "incident": incident_id, "task": 0, "version": version}
+    button = {"type": "m-act", "act": action, "kind": kind, "incident": incident_id, "task": 0, "version": version,
+              "tasks": ""}
     return {"output": "..mobile-message.children...mobile-refresh.data..",
             "outputs": [{"id": "mobile-message", "property": "children"},
                         {"id": "mobile-refresh", "property": "data"}],
@@ -159,6 +160,11 @@ def tap_payload(action: str, kind: str, incident_id: int, version: int) -> dict:
             "changedPropIds": [json.dumps(button, sort_keys=True, separators=(",", ":")) + ".n_clicks"],
             "state": [{"id": "mobile-refresh", "property": "data", "value": 0},
                       {"id": "lang", "property": "data", "value": "en"}]}
+
+
+def said(res) -> str:
+    """Return the confirmation /m's tap answered with (a span that fades), as text."""
+    return res.get_json()["response"]["mobile-message"]["children"]["props"]["children"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -173,7 +179,7 @@ def test_m_one_tap_by_role(mapp, role):
         return
     if role in ("officer", "commander", "admin"):
         assert res.status_code == 200, res.get_data(as_text=True)
-        assert res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged" and acks == [f"m-{role}"]
+        assert said(res) == "Acknowledged: 火情 1" and acks == [f"m-{role}"]
     else:  # refused before the callback runs, as /m itself refuses them
         assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden" and acks == []
 
@@ -202,7 +208,7 @@ def test_forged_cross_site_requests_are_refused(mapp):
     # the page's own request: the token from its cookie, its own Origin
     assert client.get_cookie(auth.CSRF_COOKIE).value == csrf
     res = dash_post(client, csrf, payload, "http://localhost")
-    assert res.status_code == 200 and res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged"
+    assert res.status_code == 200 and said(res) == "Acknowledged: 火情 1"
 
 
 @pytest.mark.timeout(120)

@@ -55,12 +55,16 @@ def decisions(app, at: int | None = None) -> list[dict]:
 
 
 def summary(items) -> list[tuple]:
-    return [(i["kind"], i["incident"]["title"], (i["task"] or {}).get("department"), tuple(i["actions"]))
-            for i in items]
+    """Return each card as (kind, title, its rejected task's department or its late departments, actions)."""
+    return [(i["kind"], i["incident"]["title"],
+             (i["task"] or {}).get("department") or ",".join(o["task"]["department"] for o in i["overdue"]) or None,
+             tuple(i["actions"])) for i in items]
 
 
 def tap(app, user, action: str, item: dict) -> d.Change:
-    t = commander.Tap(action, item["kind"], item["incident"]["id"], (item["task"] or {}).get("id"), item["version"])
+    listed = tuple((o["task"]["id"], o["task"]["version"]) for o in item["overdue"])
+    t = commander.Tap(action, item["kind"], item["incident"]["id"], (item["task"] or {}).get("id"), item["version"],
+                      listed)
     return commander.perform(svc_of(app), user, t, now(app))
 
 
@@ -146,12 +150,14 @@ def test_accepting_a_return_reroutes_and_escalating_adds_emergency_management(ap
     # an overdue task escalated by the commander: the emergency bureau is in already, the incident is marked
     DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
     overdue = decisions(app, now(app) + 10 * MIN)
-    assert {i["kind"] for i in overdue} == {"overdue"} and all("escalate" in i["actions"] for i in overdue)
+    # one card for the incident, however many of its departments are late
+    assert [i["kind"] for i in overdue] == ["overdue"] and "escalate" in overdue[0]["actions"]
+    assert len(overdue[0]["overdue"]) == 3
     change = tap(app, cmdr, "escalate", overdue[0])
     assert change.tasks == [] and change.incident["escalated_ms"] is not None  # nothing new to send
     assert all("escalate" not in i["actions"] for i in decisions(app, now(app) + 10 * MIN))
     with pytest.raises(d.DispatchError):
-        tap(app, cmdr, "escalate", overdue[1])  # escalated once
+        tap(app, cmdr, "escalate", overdue[0])  # escalated once
     other = open_incident(app, 2)
     dispatch_to(app, other["id"], ["fire"])
     DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
@@ -238,8 +244,8 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
 
         # the fire department misses its deadline: the checker (a controlled clock) escalates, the gateway pushes
         DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
-        dash_duo.wait_for_element(f"#decision-list #m-item-overdue-{inc['id']}-{task['id']}", timeout=10)
-        dash_duo.wait_for_contains_text("#decision-list .m-item-meta", "未按时签收")
+        dash_duo.wait_for_element(f"#decision-list #m-item-overdue-{inc['id']}-0", timeout=10)
+        dash_duo.wait_for_contains_text("#decision-list .m-late", "未按时签收")
         assert driver.execute_script("return window.__same_page === true")  # live, not reloaded
         # nothing overflows a phone's width, and the buttons are big enough to tap
         sizes = driver.execute_script(
@@ -248,7 +254,7 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
         assert sizes[0] <= 390 and min(sizes[1:]) >= 44, sizes
 
         driver.find_element("css selector", "#decision-list .m-acknowledge").click()  # one tap
-        dash_duo.wait_for_text_to_equal("#mobile-message", "已知悉", timeout=10)
+        dash_duo.wait_for_text_to_equal("#mobile-message", "已知悉：事件 1", timeout=10)
         dash_duo.wait_for_text_to_equal("#decision-list .m-empty", "暂无待决策事项", timeout=10)
         with svc_of(app).engine.connect() as conn:
             acks = [h for h in d.history(conn, inc["id"]) if h["action"] == commander.ACK_ACTION]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,27 @@ SPEC_KINDS = {
     "environment": ("aqi", "pm25", "noise", "water_level", "rainfall", "pollution_discharge"),
     "incident": ("fire", "flood", "gas_leak", "building_collapse", "medical", "public_complaint"),
 }
+# A department's duty line as a tel: link dials it: E.164, a plus and 8 to 15 digits, nothing else.
+DUTY_PHONE = re.compile(r"\+[1-9][0-9]{7,14}")
+
+
+def validate_departments(departments: list, source: str = "departments.yaml") -> list[dict]:
+    """Return the pack's departments, refusing (ValueError) a missing field, a code used twice or a duty_phone
+    that is not E.164 (what /m's call link dials)."""
+    seen: set[str] = set()
+    for i, dep in enumerate(departments):
+        where = f"{source} department {i + 1}"
+        if not isinstance(dep, dict) or not all(isinstance(dep.get(k), str) and dep[k] for k in ("code", "name",
+                                                                                                 "name_en", "kind")):
+            raise ValueError(f"{where}: code, name, name_en and kind are required text")
+        if dep["code"] in seen:
+            raise ValueError(f"{where}: code {dep['code']!r} twice")
+        seen.add(dep["code"])
+        phone = dep.get("duty_phone")
+        if phone is not None and not (isinstance(phone, str) and DUTY_PHONE.fullmatch(phone)):
+            raise ValueError(f"{where} ({dep['code']}): duty_phone {phone!r} is not E.164 (+ and 8-15 digits, "
+                             "quoted in YAML)")
+    return departments
 
 
 @dataclass(frozen=True)
@@ -115,7 +137,8 @@ class City:
         path = self.path / "departments.yaml"
         if not path.exists():
             return []
-        return yaml.safe_load(path.read_text(encoding="utf-8")).get("departments", [])
+        return validate_departments(yaml.safe_load(path.read_text(encoding="utf-8")).get("departments", []),
+                                    str(path))
 
     @cached_property
     def rules(self) -> Rules | None:

@@ -136,6 +136,7 @@ _AUDIT = {
     "resolved_on_behalf": ("代{dep}登记办结", "resolution recorded on behalf of {dep}"),
     "cmd_seen": ("指挥长已知悉", "seen by the commander"),
     "cmd_approved": ("指挥长批准", "approved by the commander"),
+    "task_redispatched": ("{dep}任务重新派单，时限重新起算", "{dep}'s task dispatched again, deadlines restarted"),
 }
 
 

@@ -31,6 +31,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset(),
 }
 SYSTEM_ACTOR = "system"
+# A task the commander may send again: once someone is on scene the department is committed (as for rejection).
+REDISPATCHABLE = ("dispatched", "acknowledged")
 
 
 class DispatchError(errors.DomainError):
@@ -187,6 +189,39 @@ def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: 
     _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], "resolved", note,
                          "resolved_on_behalf", params)])
     return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)])
+
+
+def past_deadline(task: Mapping[str, Any], now_ms: int) -> bool:
+    """Tell whether a live task is past the deadline of the step it is at (acknowledge, then resolve)."""
+    if task["state"] not in LIVE:
+        return False
+    return (task["state"] == "dispatched" and task["ack_due_ms"] <= now_ms) or task["resolve_due_ms"] <= now_ms
+
+
+def redispatch(conn: Connection, task_id: int, version: int, actor: str, note: str | None, now_ms: int,
+               code: str = "task_redispatched") -> Change:
+    """Send an overdue task to its department again: back to ``dispatched``, both deadlines restarted from now
+    with the spans its rule gave, the escalation mark cleared (so a new miss is noticed again); settle its incident.
+
+    Only a task past its deadline (or marked escalated) that nobody is on scene for yet may be sent again.
+    """
+    incident_id, inc, task = _lock_task(conn, task_id, version)
+    if task["state"] not in REDISPATCHABLE:
+        raise InvalidTransition(f"task {task_id} is {task['state']}: only a dispatched or acknowledged task is sent again")
+    if not (task["escalated"] or past_deadline(task, now_ms)):
+        raise InvalidTransition(f"task {task_id} is not overdue: there is nothing to send again")
+    spans = (task["ack_due_ms"] - task["created_ms"], task["resolve_due_ms"] - task["created_ms"])
+    row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
+                       .values(state="dispatched", version=tasks.c.version + 1, ack_due_ms=now_ms + spans[0],
+                               resolve_due_ms=now_ms + spans[1], escalated=False, escalated_ms=None,
+                               updated_ms=now_ms, note=note)
+                       .returning(*tasks.c)).mappings().first()
+    if row is None:
+        raise VersionConflict(f"task {task_id} changed meanwhile: reload it")
+    params = {"dep": task["department"]}
+    _audit(conn, [_event(incident_id, task_id, "redispatch", actor, now_ms, task["state"], "dispatched", note,
+                         code, params)])
+    return Change(_settle(conn, inc, actor, now_ms, None, code, params), [dict(row)])
 
 
 def staffed(conn: Connection, department: str) -> bool:

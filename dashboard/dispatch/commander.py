@@ -1,25 +1,30 @@
 """Find what needs the commander's decision now, and carry out the one-tap acknowledge, escalate and approve.
 
-Three kinds of item need a decision:
+Three kinds of item need a decision, each shown as one card:
 
 * ``critical``: an incident of severity 4 that is not closed;
-* ``overdue``: a live task escalated by the deadline checker, or already past its deadline;
-* ``rejected``: a task a department returned that no dispatch has answered yet.
+* ``overdue``: an incident with live tasks escalated by the deadline checker or already past their deadline --
+  ONE card per incident, listing every overdue department (how late, at which step), never one per task;
+  a critical incident's overdue tasks are listed on its critical card;
+* ``rejected``: a task a department returned that no dispatch has answered yet (each its own decision).
 
-What the three taps do (the same for every kind, where it applies):
+What the taps do:
 
-* **acknowledge**: the commander has seen it. It is written to the audit trail (action ``cmd_ack``) and the
-  item leaves every commander's list until the trail records a later change of it (a move or escalation of
-  the task, a status change of the incident).
-* **escalate**: raise the incident (and the overdue task of an overdue item) to the city's emergency
-  management, as ``dashboard.dispatch.escalation`` defines it: the incident is marked escalated and emergency
-  management coordinates; what the rules suggest still waits for dispatch. Offered while it would do anything.
+* **acknowledge**: the commander has seen it. It is written to the audit trail (action ``cmd_ack``) for the
+  incident (a critical card) and for each overdue task the card listed, and the card leaves every commander's
+  list until the trail records a later change of one of them (a move or escalation of a task, a status change).
+* **escalate**: raise the incident (and the card's overdue tasks) to the city's emergency management, as
+  ``dashboard.dispatch.escalation`` defines it. Offered while it would do anything.
+* **redispatch** (one overdue department of a card): ``board.redispatch`` -- the task goes back to
+  ``dispatched`` with its deadlines restarted from now; offered while nobody of it is on scene.
 * **approve**: agree to the step that waits for a decision: an *open* critical incident gets the rules'
   suggested joint dispatch; a *resolved* critical incident is closed; a rejection is accepted and the incident
   re-routed to the rules' other suggested departments. An overdue task has nothing to approve.
+* calling a department is a ``tel:`` link on the card (the pack's ``duty_phone``), not a write.
 
-Every write goes through ``dashboard.dispatch`` in one transaction, checks the version the commander saw
-(a stale tap is refused, not applied to something else), and is published for every screen.
+Every write goes through ``dashboard.dispatch`` in one transaction, checks the versions the commander saw
+(the incident's, and each task's the tap names: a stale tap is refused, not applied to something else), and
+is published for every screen.
 """
 
 from __future__ import annotations
@@ -36,24 +41,29 @@ from dashboard.dispatch.escalation import escalation_department  # noqa: F401 (w
 from dashboard.storage.models import incidents, task_events, tasks
 
 KINDS = ("critical", "overdue", "rejected")
-ACTIONS = ("acknowledge", "escalate", "approve")
+ACTIONS = ("acknowledge", "escalate", "approve", "redispatch")
 ACK_ACTION = "cmd_ack"
 CRITICAL = 4
 MAX_ITEMS = 50
 SCAN = 500  # candidates read before acknowledged ones are left out, so those never crowd out new ones
 # The audit codes of the taps (translated when shown: dashboard.core.i18n.audit_text).
-CODES = {"approve": "cmd_approved", "acknowledge": "cmd_seen"}
+CODES = {"approve": "cmd_approved", "acknowledge": "cmd_seen", "redispatch": "task_redispatched"}
 
 
 @dataclass(frozen=True)
 class Tap:
-    """One tap on /m: the action, the item's kind, its incident and task, and the version the commander saw."""
+    """One tap on /m: the action, the card's kind, its incident and task, and the version the commander saw.
+
+    ``task_id`` and ``version`` are a task's for a rejection and for re-dispatching one department, else
+    the incident's; ``tasks`` are the (task id, version) pairs of the overdue tasks the card listed.
+    """
 
     action: str
     kind: str
     incident_id: int
     task_id: int | None
     version: int
+    tasks: tuple[tuple[int, int], ...] = ()
 
 
 def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> list[dict]:
@@ -81,17 +91,28 @@ def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> li
     seen = _seen(conn, {r["id"] for r in crit} | {r["incident_id"] for r in task_rows})
     escalate_to = escalation_department(city)
     live_deps = _live_departments(conn, set(incs))
-    items = []
+    items, cards = [], {}
     for inc in crit:
         if (inc["id"], None) not in seen:
-            items.append(_item("critical", inc, None, inc["opened_ms"], escalate_to, live_deps, now_ms))
+            cards[inc["id"]] = _card("critical", inc, inc["opened_ms"])
     for task in task_rows:
         if (task["incident_id"], task["id"]) in seen:
             continue
-        kind = "rejected" if task["state"] == "rejected" else "overdue"
-        since = task["updated_ms"] if kind == "rejected" else (
-            task["escalated_ms"] or (task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]))
-        items.append(_item(kind, incs[task["incident_id"]], task, since, escalate_to, live_deps, now_ms))
+        inc = incs[task["incident_id"]]
+        if task["state"] == "rejected":
+            items.append(_item("rejected", inc, task, task["updated_ms"], escalate_to, live_deps, now_ms))
+            continue
+        due = task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]
+        card = cards.get(inc["id"])
+        if card is None:
+            card = cards[inc["id"]] = _card("overdue", inc, task["escalated_ms"] or due)
+        elif card["kind"] == "overdue":
+            card["since_ms"] = min(card["since_ms"], task["escalated_ms"] or due)
+        card["overdue"].append({"task": task, "step": "ack" if task["state"] == "dispatched" else "resolve",
+                                "late_min": max(0, now_ms - due) // 60_000,
+                                "redispatch": task["state"] in d.REDISPATCHABLE})
+    for card in cards.values():
+        items.append(_finish(card, escalate_to, live_deps, now_ms))
     items.sort(key=lambda i: (KINDS.index(i["kind"]), -i["incident"]["severity"], i["since_ms"]))
     items = items[:limit]
     for item in items:
@@ -107,16 +128,33 @@ def _suggested(city, item: dict, now_ms: int) -> list[str]:
     return [dep for dep in departments if item["task"] is None or dep != item["task"]["department"]]
 
 
-def _item(kind: str, inc: dict, task: dict | None, since_ms: int, escalate_to: str | None,
-          live_deps: dict[int, set[str]], now_ms: int) -> dict:
-    actions = ["acknowledge"]
-    if escalation.pending(inc, task if kind == "overdue" else None, live_deps.get(inc["id"], set()), escalate_to,
+def _card(kind: str, inc: dict, since_ms: int) -> dict:
+    return {"kind": kind, "incident": inc, "task": None, "since_ms": since_ms, "version": inc["version"],
+            "overdue": []}
+
+
+def _finish(card: dict, escalate_to: str | None, live_deps: dict[int, set[str]], now_ms: int) -> dict:
+    """Give an incident's card its actions: what escalating would still do, approving a critical one."""
+    inc = card["incident"]
+    card["overdue"].sort(key=lambda o: (-o["late_min"], o["task"]["id"]))
+    card["actions"] = ["acknowledge"]
+    if escalation.pending(inc, [o["task"] for o in card["overdue"]], live_deps.get(inc["id"], set()), escalate_to,
                           now_ms):
+        card["actions"].append("escalate")
+    if card["kind"] == "critical" and inc["status"] in ("open", "resolved"):
+        card["actions"].append("approve")
+    return card
+
+
+def _item(kind: str, inc: dict, task: dict, since_ms: int, escalate_to: str | None,
+          live_deps: dict[int, set[str]], now_ms: int) -> dict:
+    """Return a rejection's card: the returned task is its own decision."""
+    actions = ["acknowledge"]
+    if escalation.pending(inc, None, live_deps.get(inc["id"], set()), escalate_to, now_ms):
         actions.append("escalate")
-    if (kind == "critical" and inc["status"] in ("open", "resolved")) or kind == "rejected":
-        actions.append("approve")
-    return {"kind": kind, "incident": inc, "task": task, "since_ms": since_ms,
-            "version": task["version"] if task else inc["version"], "actions": actions}
+    actions.append("approve")
+    return {"kind": kind, "incident": inc, "task": task, "since_ms": since_ms, "version": task["version"],
+            "overdue": [], "actions": actions}
 
 
 def _seen(conn: Connection, incident_ids: set[int]) -> set[tuple[int, int | None]]:
@@ -162,8 +200,11 @@ def perform(svc, user, tap: Tap, now_ms: int) -> d.Change:
         if tap.action == "acknowledge":
             change = _acknowledge(conn, inc, tap, user.username, now_ms)
         elif tap.action == "escalate":
-            task_id = tap.task_id if tap.kind == "overdue" else None
-            change = escalation.escalate(conn, inc["id"], task_id, user.username, now_ms, svc.city)
+            change = escalation.escalate(conn, inc["id"], [t for t, _ in tap.tasks], user.username, now_ms, svc.city)
+        elif tap.action == "redispatch":
+            if tap.task_id is None:
+                raise d.DispatchError("name the overdue task to send again")
+            change = d.redispatch(conn, tap.task_id, tap.version, user.username, None, now_ms, CODES["redispatch"])
         else:
             change = _approve(conn, svc, inc, tap, user.username, now_ms)
     desk.publish(svc, [change.incident], change.tasks)
@@ -184,19 +225,31 @@ def _locked(conn: Connection, tap: Tap) -> dict:
             raise d.NotFound(f"no task {tap.task_id} of incident {tap.incident_id}")
     if seen != tap.version:
         raise d.VersionConflict("it changed since you saw it: the list is up to date now")
+    if tap.tasks:
+        ids = [t for t, _ in tap.tasks]
+        now_at = dict(conn.execute(select(tasks.c.id, tasks.c.version).where(
+            tasks.c.id.in_(ids), tasks.c.incident_id == tap.incident_id)).all())
+        if any(now_at.get(t) != v for t, v in tap.tasks):
+            raise d.VersionConflict("a task changed since you saw it: the list is up to date now")
     return dict(inc)
 
 
 def _acknowledge(conn: Connection, inc: dict, tap: Tap, actor: str, now_ms: int) -> d.Change:
-    task = None
-    state = inc["status"]
-    if tap.task_id is not None:
-        task = dict(conn.execute(select(tasks).where(tasks.c.id == tap.task_id)).mappings().one())
-        state = task["state"]
-    conn.execute(insert(task_events).values(incident_id=inc["id"], task_id=tap.task_id, action=ACK_ACTION,
-                                            actor=actor, at_ms=now_ms, from_state=state, to_state=state,
-                                            note=None, code=CODES["acknowledge"]))
-    return d.Change(inc, [task] if task else [])
+    """Record that the commander saw the card: the incident (a critical card), the rejected task, and each
+    overdue task the card listed."""
+    ids = ([tap.task_id] if tap.task_id is not None else []) + [t for t, _ in tap.tasks]
+    rows = [dict(r) for r in conn.execute(select(tasks).where(tasks.c.id.in_(ids)).order_by(tasks.c.id)).mappings()
+            ] if ids else []
+    marks = [(t["id"], t["state"]) for t in rows]
+    if tap.kind == "critical":
+        marks.insert(0, (None, inc["status"]))
+    if not marks:
+        raise d.DispatchError("nothing to acknowledge on that card")
+    conn.execute(insert(task_events), [
+        {"incident_id": inc["id"], "task_id": task_id, "action": ACK_ACTION, "actor": actor, "at_ms": now_ms,
+         "from_state": state, "to_state": state, "note": None, "code": CODES["acknowledge"], "params": None}
+        for task_id, state in marks])
+    return d.Change(inc, rows)
 
 
 def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int) -> d.Change:

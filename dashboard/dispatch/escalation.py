@@ -35,23 +35,27 @@ def escalation_department(city) -> str | None:
     return next((dep["code"] for dep in city.departments if dep.get("kind") == ESCALATION_KIND), None)
 
 
-def overdue(task: dict, now_ms: int) -> bool:
-    """Tell whether a live task is past the deadline of the step it is at."""
-    if task["state"] not in d.LIVE:
-        return False
-    return (task["state"] == "dispatched" and task["ack_due_ms"] <= now_ms) or task["resolve_due_ms"] <= now_ms
+overdue = d.past_deadline  # what "overdue" means is the deadline's, kept beside the deadlines in board
 
 
-def pending(inc: dict, task: dict | None, live_departments: set[str], target: str | None, now_ms: int) -> bool:
-    """Tell whether escalating (the incident, with ``task`` if an overdue one) would still do anything."""
+def _listed(task_or_tasks) -> list:
+    if task_or_tasks is None:
+        return []
+    return list(task_or_tasks) if isinstance(task_or_tasks, (list, tuple, set, frozenset)) else [task_or_tasks]
+
+
+def pending(inc: dict, task, live_departments: set[str], target: str | None, now_ms: int) -> bool:
+    """Tell whether escalating (the incident, with ``task`` -- one overdue task, a list of them, or None) would
+    still do anything."""
     if target is None or inc["status"] in d.DONE:
         return False
-    task_left = task is not None and not task["escalated"] and overdue(task, now_ms)
+    task_left = any(not t["escalated"] and overdue(t, now_ms) for t in _listed(task))
     return inc.get("escalated_ms") is None or target not in live_departments or task_left
 
 
-def escalate(conn: Connection, incident_id: int, task_id: int | None, actor: str, now_ms: int, city) -> d.Change:
-    """Escalate an incident (and its overdue task ``task_id``) as the module says; return what changed."""
+def escalate(conn: Connection, incident_id: int, task_id, actor: str, now_ms: int, city) -> d.Change:
+    """Escalate an incident (and its overdue task ``task_id``, or each of a list of them: an incident's overdue
+    tasks on one of the commander's cards) as the module says; return what changed."""
     target = escalation_department(city)
     if target is None:
         raise d.InvalidTransition(f"{city.name_en} has no emergency management department to escalate to")
@@ -60,13 +64,13 @@ def escalate(conn: Connection, incident_id: int, task_id: int | None, actor: str
     inc = d.lock_incident(conn, incident_id)
     if inc["status"] in d.DONE:
         raise d.InvalidTransition(f"incident {incident_id} is {inc['status']}: there is nothing to escalate")
-    task = _task(conn, incident_id, task_id)
+    listed = [_task(conn, incident_id, tid) for tid in _listed(task_id)]
     live = set(conn.execute(select(tasks.c.department).where(tasks.c.incident_id == incident_id,
                                                             tasks.c.state.in_(list(d.LIVE)))).scalars())
-    if not pending(inc, task, live, target, now_ms):
+    if not pending(inc, listed, live, target, now_ms):
         raise d.InvalidTransition(f"incident {incident_id} is escalated already")
     changed, audit = [], []
-    if task is not None and not task["escalated"] and overdue(task, now_ms):
+    for task in (t for t in listed if not t["escalated"] and overdue(t, now_ms)):
         changed.append(_mark_task(conn, task, now_ms))
         audit.append(d._event(incident_id, task["id"], "escalate", actor, now_ms, task["state"], task["state"], None,
                               "task_escalated", {"dep": task["department"]}))
@@ -86,9 +90,7 @@ def escalate(conn: Connection, incident_id: int, task_id: int | None, actor: str
     return d.Change(d._settle(conn, inc, actor, now_ms, None), changed)
 
 
-def _task(conn: Connection, incident_id: int, task_id: int | None) -> dict | None:
-    if task_id is None:
-        return None
+def _task(conn: Connection, incident_id: int, task_id: int) -> dict:
     row = conn.execute(select(tasks).where(tasks.c.id == task_id, tasks.c.incident_id == incident_id)
                        ).mappings().first()
     if row is None:

@@ -77,3 +77,30 @@ test('frames off the phone page are not the phone\'s', (t) => {
     t.mock.timers.tick(1000);
     assert.deepEqual(h.calls, []);
 });
+
+test('a tap hides the card, the department\'s row or the button', (t) => {
+    const {M} = mobilePage(t);
+    assert.equal(M.hideLevel('acknowledge'), 'card');
+    assert.equal(M.hideLevel('redispatch'), 'row');
+    assert.equal(M.hideLevel('escalate'), 'button');
+    assert.equal(M.hideLevel('approve'), 'button');
+});
+
+test('what a tap hid stays hidden until the list drops it, or shows again after PENDING_MS', (t) => {
+    const {M} = mobilePage(t);
+    const el = {id: 'row'};
+    const waiting = new Map([['row-7', 1000 + M.PENDING_MS], ['card-1', 1000 + M.PENDING_MS]]);
+    const shown = {'row-7': el, 'card-1': {id: 'card'}};
+    // a live update re-renders the list before the server has settled the tap: both stay hidden
+    assert.deepEqual(M.sweep(waiting, (k) => shown[k] || null, 2000).map(([k, w]) => [k, w]),
+        [['row-7', 'hide'], ['card-1', 'hide']]);
+    // the list comes back without the row: the server agrees, nothing to wait for
+    delete shown['row-7'];
+    assert.deepEqual(M.sweep(waiting, (k) => shown[k] || null, 3000).map(([k, w]) => [k, w]),
+        [['row-7', 'gone'], ['card-1', 'hide']]);
+    assert.deepEqual([...waiting.keys()], ['card-1']);
+    // the card is still listed long after: show it as the list says
+    assert.deepEqual(M.sweep(waiting, (k) => shown[k] || null, 1000 + M.PENDING_MS).map(([k, w]) => [k, w]),
+        [['card-1', 'show']]);
+    assert.equal(waiting.size, 0);
+});
