@@ -29,6 +29,9 @@ TEXT = {
     "map": ("各区事件分布", "Events by district"),
     "trends": ("分类事件趋势", "Events over the period"),
     "top_incidents": ("重点事件", "Top incidents"),
+    "top_order": ("按重要程度排序：综合事件等级、报告数量、参与处置的部门数和办结用时计分，得分高者在前。",
+                  "Ordered by importance: a score of severity, number of reports, departments involved and time "
+                  "to close, highest first."),
     "no_incidents": ("本时段无需处置的事件", "No incidents in this period"),
     "col_severity": ("等级", "Severity"),
     "col_incident": ("事件", "Incident"),
