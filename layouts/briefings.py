@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from dashboard.briefings.cron_words import cron_words
 from dashboard.briefings.text import bt
 from dashboard.core.i18n import t
 from layouts.common import lang_toggle, topbar
@@ -71,7 +72,7 @@ def list_rows(docs: list[dict], lang: str) -> list:
 def briefing_table(docs: list[dict], lang: str, cron: str, tz: str) -> html.Div:
     """Return the list of briefings, or what to expect when there is none yet."""
     if not docs:
-        return html.P(bt("none_yet", lang, cron=cron), className="briefing-empty")
+        return html.P(bt("none_yet", lang, cron=cron_words(cron, lang, tz)), className="briefing-empty")
     head = html.Thead(html.Tr([html.Th(bt(k, lang)) for k in
                                ("col_id", "col_period", "col_trigger", "col_headline", "col_formats")]))
     return html.Table([head, html.Tbody(list_rows(docs, lang))], className="briefing-table")
@@ -88,7 +89,9 @@ def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str,
     ``version`` is the fingerprint of the list as drawn (read before ``docs``); every ``refresh_ms`` the
     page asks for the current one and redraws the list only when it differs (0: no refresh).
     """
-    controls = [html.Span(bt("schedule", lang, cron=cron, tz=tz), className="briefing-schedule")]
+    # the schedule in words, the expression itself kept for whoever hovers (an administrator checking it)
+    controls = [html.Span(bt("schedule", lang, cron=cron_words(cron, lang, tz), tz=tz), title=str(cron),
+                          className="briefing-schedule", id="briefing-schedule")]
     if may_generate:
         controls += [html.Button(bt("generate", lang), id="briefing-generate", n_clicks=0,
                                  className="briefing-generate"),

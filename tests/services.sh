@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure what the tests talk to is installed and running: Redis, PostgreSQL, Chromium + ChromeDriver,
+# Make sure what the tests talk to is installed and running: Redis, PostgreSQL, Chromium + ChromeDriver
+# (and Chinese fonts),
 # and Node + npm for the browser JavaScript's lint and unit tests (tests/js).
 # Idempotent: does nothing when all is there (the usual case on a developer machine).
 set -euo pipefail
@@ -9,6 +10,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# Chinese fonts: the briefing's PDF is printed in Chinese (tests/test_briefings_pdf_layout.py).
+fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-noto-cjk)
 # Debian's Node, only when there is none (a developer's own Node, with its npm, is kept).
 command -v node >/dev/null || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then

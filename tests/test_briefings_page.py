@@ -76,7 +76,7 @@ def test_a_viewer_reads_briefings_but_cannot_generate(bapp, dash_duo):
     dash_duo.get_logs()
     sign_in(dash_duo, bapp, "/briefings", role="viewer")
     dash_duo.wait_for_element(".briefing-schedule", timeout=10)
-    assert "0 8,18 * * *" in dash_duo.find_element(".briefing-schedule").text
+    assert dash_duo.find_element(".briefing-schedule").text == "生成计划：每天 08:00、18:00（Asia/Shanghai）"
     assert js(dash_duo, "return document.querySelector('#briefing-generate') === null")
     dash_duo.driver.get(dash_duo.server_url + "/briefings/42")
     dash_duo.wait_for_text_to_equal("#not-found", "未找到页面", timeout=10)

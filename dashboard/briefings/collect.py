@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from statistics import median
 
 from sqlalchemy import and_, func, or_, select
@@ -79,24 +80,62 @@ def trend(conn: Connection, start: int, end: int) -> dict:
     return {"start": start, "step_ms": step, "series": series}
 
 
+def importance(incident: dict) -> tuple:
+    """Return the sort key that orders the top incidents: what mattered most in the period first.
+
+    An incident scores points for each thing that made it matter, added up:
+
+    * severity: 4 per level (一般/info 4, 较大/minor 8, 重大/major 12, 特别重大/critical 16);
+    * reports: 2 per doubling of its reports, counted up to 16 reports (1: 0, 2: 2, 5: 4.6, 16 or more: 8);
+    * departments involved: 2 per department it was dispatched to, counted up to 5 (10);
+    * time to close: 1 per hour from opening to its resolution, counted up to 4 hours (4); an incident
+      not resolved by the period's end counts until then.
+
+    So a major fire with five reports sent to five departments and closed in three hours (12 + 4.6 + 10 + 3
+    = 29.6) comes before a critical lone report nobody was sent to (16 + 0 + 0 + at most 4 = 20), and any
+    incident more severe by one level starts 4 points ahead. Equal scores go to the more severe, then the
+    earlier opened, then the lower id. ``incident`` holds ``severity``, ``reports``, ``departments`` (a
+    count), ``hours_to_close``, ``opened_ms`` and ``id``; the score is the key's first item, negated.
+    """
+    points = (4 * incident["severity"]
+              + 2 * math.log2(min(max(incident["reports"], 1), 16))
+              + 2 * min(incident["departments"], 5)
+              + min(max(incident["hours_to_close"], 0.0), 4.0))
+    return -round(points, 6), -incident["severity"], incident["opened_ms"], incident["id"]
+
+
 def top_incidents(conn: Connection, city: City, start: int, end: int, tz: str,
                   limit: int = TOP_INCIDENTS) -> list[dict]:
-    """Return the incidents reported in the period, most severe and most reported first, with their tasks."""
-    i = incidents.c
-    rows = [dict(r) for r in conn.execute(
-        select(incidents).where(i.opened_ms < end, i.last_report_ms >= start)
-        .order_by(i.severity.desc(), i.reports.desc(), i.opened_ms, i.id).limit(limit)).mappings()]
+    """Return the ``limit`` most important incidents reported in the period (``importance``), with their tasks."""
+    i, tk, e = incidents.c, tasks.c, task_events.c
+    departments = (select(func.count(func.distinct(tk.department)))
+                   .where(tk.incident_id == i.id, tk.created_ms < end).scalar_subquery())
+    # The incident's own status changes are its audit rows without a task.
+    resolved = (select(func.max(e.at_ms))
+                .where(e.incident_id == i.id, e.task_id.is_(None), e.action == "status",
+                       e.to_state == "resolved", e.at_ms < end).scalar_subquery())
+    candidates = []
+    for r in conn.execute(select(incidents, departments.label("n_departments"), resolved.label("resolved_ms"))
+                          .where(i.opened_ms < end, i.last_report_ms >= start)).mappings():
+        row = dict(r)
+        closed_ms = row["resolved_ms"] if row["resolved_ms"] is not None else end
+        row["departments"] = int(row.pop("n_departments") or 0)
+        row["hours_to_close"] = (closed_ms - row["opened_ms"]) / 3_600_000
+        candidates.append(row)
+    rows = sorted(candidates, key=importance)[:limit]
     by_incident: dict[int, list[dict]] = {r["id"]: [] for r in rows}
     names = {d["code"]: d for d in city.departments}
     if rows:
-        for t in conn.execute(select(tasks.c.incident_id, tasks.c.department, tasks.c.state, tasks.c.escalated)
-                              .where(tasks.c.incident_id.in_(list(by_incident))).order_by(tasks.c.id)).mappings():
+        for t in conn.execute(select(tk.incident_id, tk.department, tk.state, tk.escalated)
+                              .where(tk.incident_id.in_(list(by_incident))).order_by(tk.id)).mappings():
             dep = names.get(t["department"], {})
             by_incident[t["incident_id"]].append({"department": t["department"], "name": dep.get("name"),
                                                   "name_en": dep.get("name_en"), "state": t["state"],
                                                   "escalated": bool(t["escalated"])})
     return [{**incident_view(r, tz, domain=True), "street": r["street"],
-             "last_report_at": iso(r["last_report_ms"], tz), "tasks": by_incident[r["id"]]} for r in rows]
+             "last_report_at": iso(r["last_report_ms"], tz), "departments": r["departments"],
+             "hours_to_close": round(r["hours_to_close"], 2), "importance": round(-importance(r)[0], 1),
+             "tasks": by_incident[r["id"]]} for r in rows]
 
 
 def dispatch_performance(conn: Connection, city: City, start: int, end: int) -> list[dict]:

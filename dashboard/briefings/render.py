@@ -112,7 +112,7 @@ def build_html(data: dict, city, images: dict[str, bytes], note: str | None = No
     made = bt("trigger_schedule", lang) if trigger["kind"] == "schedule" else \
         bt("trigger_manual", lang, who=trigger.get("by") or "-")
     return _environment().get_template("template.html").render(
-        d=data, lang=lang, images=uris, note=note, made=made, city_name=city.name_en if lang == "en" else city.name,
+        d=data, lang=lang, images=uris, note=note, made=made, colon=": " if lang == "en" else "：", city_name=city.name_en if lang == "en" else city.name,
         bt=lambda key, **fmt: bt(key, lang, **fmt), t=lambda key, **fmt: t(key, lang, **fmt),
         pct=lambda v: _pct(v, lang), duration=lambda s: _duration(s, lang),
         kind=lambda k: kind_label(k, lang),

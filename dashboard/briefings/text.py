@@ -29,6 +29,9 @@ TEXT = {
     "map": ("各区事件分布", "Events by district"),
     "trends": ("分类事件趋势", "Events over the period"),
     "top_incidents": ("重点事件", "Top incidents"),
+    "top_order": ("按重要程度排序：综合事件等级、报告数量、参与处置的部门数和办结用时计分，得分高者在前。",
+                  "Ordered by importance: a score of severity, number of reports, departments involved and time "
+                  "to close, highest first."),
     "no_incidents": ("本时段无需处置的事件", "No incidents in this period"),
     "col_severity": ("等级", "Severity"),
     "col_incident": ("事件", "Incident"),
@@ -58,7 +61,7 @@ TEXT = {
     "generate_failed": ("生成失败：{why}", "Could not generate: {why}"),
     "generate_busy": ("另一份简报正在生成，请 {s} 秒后再试", "Another briefing is being made — try again in {s} s"),
     "not_allowed": ("当前角色无权生成简报", "Your role may not generate briefings"),
-    "none_yet": ("还没有简报。简报按计划（{cron}）自动生成。", "No briefings yet. They are made on the schedule ({cron})."),
+    "none_yet": ("还没有简报。简报按计划（{cron}）自动生成。", "No briefings yet. Schedule: {cron}."),
     "col_id": ("编号", "No."),
     "col_period": ("统计时段", "Period"),
     "col_trigger": ("生成方式", "Made"),
@@ -76,6 +79,17 @@ TEXT = {
     "json": ("数据 JSON", "JSON data"),
     "no_pdf": ("无 PDF", "no PDF"),
     "schedule": ("生成计划：{cron}（{tz}）", "Schedule: {cron} ({tz})"),
+    # a schedule in words (cron_words)
+    "cron_daily": ("每天", "Daily"),
+    "cron_weekdays": ("工作日", "Weekdays"),
+    "cron_weekends": ("周末", "Weekends"),
+    "cron_day_range": ("周{first}至周{last}", "{first} to {last}"),
+    "cron_hourly_on_the_hour": ("每小时整点", "hourly on the hour"),
+    "cron_hourly_at": ("每小时第 {m} 分", "hourly at {m} past"),
+    "cron_monthly": ("每月 {days} {times}", "Monthly on day {days} at {times}"),
+    "cron_day_of_month": ("{d} 日", "{d}"),
+    "cron_off": ("不自动生成", "not scheduled"),
+    "cron_raw": ("按 cron 表达式 {cron}", "cron {cron}"),
 }
 
 
