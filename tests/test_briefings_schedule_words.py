@@ -1,7 +1,8 @@
 """Briefing schedules said in words ("每天 08:00、18:00", "Daily 08:00 and 18:00"), never as a cron string.
 
-The words follow what the product's trigger runs: APScheduler 3's ``CronTrigger.from_crontab`` counts
-day-of-week 0 as Monday, so ``1-5`` fires Tuesday to Saturday and says so.
+The words follow what the product's trigger runs; day-of-week numbers are crontab's (0 and 7 Sunday, 1-5 Monday
+to Friday: ``periods.crontab_weekdays``), not APScheduler's (0 Monday), under which ``1-5`` fired Tuesday to
+Saturday.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ TZ = "Asia/Shanghai"
     ("0 6,12,18 * * *", "每天 06:00、12:00、18:00", "Daily 06:00, 12:00 and 18:00"),
     ("30 7,17 * * *", "每天 07:30、17:30", "Daily 07:30 and 17:30"),
     ("0 8 * * mon-fri", "工作日 08:00", "Weekdays 08:00"),
-    ("0 8 * * 0-4", "工作日 08:00", "Weekdays 08:00"),  # APScheduler: 0 is Monday
-    ("0 8 * * 1-5", "周二至周六 08:00", "Tue to Sat 08:00"),  # what runs, not what crontab would mean
+    ("0 8 * * 1-5", "工作日 08:00", "Weekdays 08:00"),  # crontab's numbers: 1 is Monday
+    ("0 8 * * 2-6", "周二至周六 08:00", "Tue to Sat 08:00"),
+    ("0 10 * * 0,6", "周末 10:00", "Weekends 10:00"),
+    ("0 10 * * 6-7", "周末 10:00", "Weekends 10:00"),
     ("0 10 * * sat,sun", "周末 10:00", "Weekends 10:00"),
     ("0 8 * * mon,wed,fri", "每周一、三、五 08:00", "Mon, Wed and Fri 08:00"),
     ("0 9 * * sun", "每周日 09:00", "Sun 09:00"),
@@ -46,11 +49,18 @@ def test_cron_in_words(cron, zh, en):
 
 
 def test_the_words_match_the_days_the_trigger_fires():
-    # a week from Monday 2026-11-23: "1-5" fires Tuesday to Saturday, as the words say
-    trigger = periods.make_trigger("0 8 * * 1-5", TZ)
+    # a week from Monday 2026-11-23: crontab's "1-5" fires Monday to Friday (APScheduler alone: Tuesday to
+    # Saturday), "0" and "7" on Sunday, "*/2" on Sunday, Tuesday, Thursday and Saturday
     start = datetime(2026, 11, 23, tzinfo=ZoneInfo(TZ))
-    fired = [t.strftime("%a") for t in periods._fires_between(trigger, start, start.replace(day=29, hour=23))]
-    assert fired == ["Tue", "Wed", "Thu", "Fri", "Sat"]
+
+    def fired(cron):
+        trigger = periods.make_trigger(cron, TZ)
+        return [t.strftime("%a") for t in periods._fires_between(trigger, start, start.replace(day=29, hour=23))]
+
+    assert fired("0 8 * * 1-5") == ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    assert fired("0 8 * * 0") == fired("0 8 * * 7") == fired("0 8 * * sun") == ["Sun"]
+    assert fired("0 8 * * */2") == ["Tue", "Thu", "Sat", "Sun"]
+    assert fired("0 8 * * 5-7") == ["Fri", "Sat", "Sun"]
 
 
 def test_a_bad_expression_is_shown_as_it_is():

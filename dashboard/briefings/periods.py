@@ -18,7 +18,37 @@ def make_trigger(cron: str, tz: str) -> CronTrigger | None:
     """Return the trigger of a 5-field crontab in the city's time zone, None when briefings are off."""
     if cron is None or str(cron).strip().lower() in DISABLED:
         return None
-    return CronTrigger.from_crontab(cron, timezone=ZoneInfo(tz))
+    fields = str(cron).split()
+    if len(fields) == 5:
+        fields[4] = crontab_weekdays(fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=ZoneInfo(tz))
+
+
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_weekdays(field: str) -> str:
+    """Return a crontab day-of-week field with its numbers as day names, as APScheduler reads them.
+
+    In crontab (and SPEC §7) 0 and 7 are Sunday and 1-5 Monday to Friday; APScheduler's ``from_crontab`` counts
+    0 as Monday, so ``0 8 * * 1-5`` ran Tuesday to Saturday. Names mean the same to both; numbers, ranges and
+    steps are turned into the names of the days crontab means. A field that is not crontab is left for
+    APScheduler to refuse."""
+    out = []
+    for token in field.split(","):
+        base, _, step = token.partition("/")
+        bounds = [0, 7] if base == "*" else base.split("-")
+        if not all(str(x).isdigit() for x in bounds) or len(bounds) > 2 or (step and not step.isdigit()) \
+                or token == "*":
+            out.append(token)  # names, '*' alone, or something APScheduler will judge
+            continue
+        lo = int(bounds[0])
+        hi = int(bounds[-1]) if len(bounds) == 2 else (7 if step else lo)  # crontab's "a/n": a to the week's end
+        if hi > 7 or lo > hi:
+            out.append(token)
+            continue
+        out.extend(_DAYS[d % 7] for d in range(lo, hi + 1, int(step or 1)))
+    return ",".join(dict.fromkeys(out))
 
 
 def to_ms(dt: datetime) -> int:
