@@ -1,9 +1,7 @@
 """Say a briefing schedule in words ("每天 08:00、18:00", "Daily 08:00 and 18:00") instead of its cron string.
 
-The words come from the times the product's own trigger fires (``periods.make_trigger``, APScheduler 3's
-``CronTrigger.from_crontab``) over a sample fortnight, not from reading the string again: whatever the trigger
-makes of a field (APScheduler 3 counts day-of-week 0 as Monday, where crontab counts it as Sunday) is what
-the words say. Shapes without plain words (steps in minutes, some months only, ...) are shown as the
+The words come from the times the product's own trigger fires (``periods.make_trigger``) over a sample
+fortnight, not from reading the string again: whatever the trigger makes of a field is what the words say. Shapes without plain words (steps in minutes, some months only, ...) are shown as the
 expression itself.
 """
 
