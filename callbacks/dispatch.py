@@ -293,7 +293,8 @@ def _register_actions(app) -> None:
                                svc.clock(), svc.city.rules, svc.city)
         except d.DispatchError as err:
             return no_update, no_update, no_update, no_update, str(err), no_update
-        return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
+        return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks),
+                                                       title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
     # a task's action button -> transition (the role and department checked here) -> refresh;
     # "record resolution" -> resolved on behalf of a department with nobody here (an officer's, checked there)
@@ -318,7 +319,9 @@ def _register_actions(app) -> None:
                                        (note or "").strip() or None)
         except DomainError as err:
             return str(err), (bump or 0) + 1
-        return view.tx("moved_ok", lang, id=change.task["id"],
+        dep = change.task["department"]
+        return view.tx("moved_ok", lang, title=view.incident_name(change.incident, lang),
+                       dep=view.department_names(_svc().city, lang).get(dep, dep),
                        to=view.state_label(change.task["state"], lang, task=True)), (bump or 0) + 1
 
     # close button -> close the resolved incident -> refresh
@@ -335,10 +338,10 @@ def _register_actions(app) -> None:
         if not check_role(user, "officer"):
             return view.tx("not_allowed", lang), no_update
         try:
-            api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock())
+            change = api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock())
         except d.DispatchError as err:
             return str(err), (bump or 0) + 1
-        return view.tx("closed_ok", lang), (bump or 0) + 1
+        return view.tx("closed_ok", lang, title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
 
 def _resolve_for(button: "ResolveForButton", user, note: str | None, bump: int | None, lang: str):
@@ -350,7 +353,7 @@ def _resolve_for(button: "ResolveForButton", user, note: str | None, bump: int |
         return str(err), (bump or 0) + 1
     dep = change.task["department"]
     name = view.department_names(svc.city, lang).get(dep, dep)
-    return view.tx("resolved_for_ok", lang, dep=name), (bump or 0) + 1
+    return view.tx("resolved_for_ok", lang, dep=name, title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
 
 def render(req):

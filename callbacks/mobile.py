@@ -22,7 +22,7 @@ from dashboard.core.errors import Forbidden
 from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
-from layouts.dispatch import department_names
+from layouts.dispatch import department_names, incident_name
 from callbacks.live import live_settings, live_state
 from layouts.common import unavailable_layout
 
@@ -80,10 +80,11 @@ def _tap() -> commander.Tap | None:
 
 def done_text(tap: commander.Tap, change: d.Change, svc, lang: str) -> str:
     """Return what the commander's tap did, in a few words."""
+    title = incident_name(change.incident, lang)  # named by its title, as text, never by its number
     if tap.action == "escalate":
         dep = change.tasks[0]["department"] if change.tasks else ""
-        return view.tx("done_escalate", lang, dep=department_names(svc.city, lang).get(dep, dep))
-    return view.tx(f"done_{tap.action}", lang)
+        return view.tx("done_escalate", lang, dep=department_names(svc.city, lang).get(dep, dep)) + " · " + title
+    return view.tx(f"done_{tap.action}", lang) + " · " + title
 
 
 def register_callbacks(app) -> None:

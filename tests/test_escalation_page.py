@@ -144,7 +144,7 @@ def test_the_officer_sees_the_servers_escalations_after_a_reload_and_closes_with
     assert not js(dash_duo, "return !!document.querySelector('#board-fire .action-resolve-for')")
     dash_duo.find_element("#task-note").send_keys("派出所王警官电话告知已处置")
     click(dash_duo, "#board-police .action-resolve-for")
-    dash_duo.wait_for_text_to_equal("#task-message", "已代深圳市公安局登记办结", timeout=10)
+    dash_duo.wait_for_text_to_equal("#task-message", "已代深圳市公安局登记办结：火情 1", timeout=10)
     dash_duo.wait_for_text_to_equal("#board-police .task-state", "已办结", timeout=10)
     dash_duo.wait_for_text_to_equal("#dispatch-close-why", "待办结：深圳市消防救援支队", timeout=10)
     wait_for(lambda: "代深圳市公安局登记办结 — 派出所王警官电话告知已处置" in

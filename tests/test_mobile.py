@@ -248,7 +248,7 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
         assert sizes[0] <= 390 and min(sizes[1:]) >= 44, sizes
 
         driver.find_element("css selector", "#decision-list .m-acknowledge").click()  # one tap
-        dash_duo.wait_for_text_to_equal("#mobile-message", "已知悉", timeout=10)
+        dash_duo.wait_for_text_to_equal("#mobile-message", "已知悉 · 事件 1", timeout=10)  # named by its title
         dash_duo.wait_for_text_to_equal("#decision-list .m-empty", "暂无待决策事项", timeout=10)
         with svc_of(app).engine.connect() as conn:
             acks = [h for h in d.history(conn, inc["id"]) if h["action"] == commander.ACK_ACTION]

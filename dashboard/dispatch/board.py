@@ -17,6 +17,7 @@ from dashboard.core.city import City
 from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
 from dashboard.storage.models import incidents, task_events, tasks, users
 from dashboard.core.rules import Rules
+from dashboard.dispatch import audit
 
 LIVE = ("dispatched", "acknowledged", "on_scene")
 DONE = ("resolved", "closed")
@@ -270,7 +271,7 @@ def holders(conn: Connection) -> dict[int, set[str]]:
 def history(conn: Connection, incident_id: int) -> list[dict]:
     """Return the audit trail of an incident and its tasks, oldest first."""
     stmt = select(task_events).where(task_events.c.incident_id == incident_id).order_by(task_events.c.id)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return [audit.read(dict(r)) for r in conn.execute(stmt).mappings()]
 
 
 def lock_incident(conn: Connection, incident_id: int) -> dict:
