@@ -183,7 +183,7 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
                 f" · {kind_label(inc['kind'], lang)} · {t('reports', lang, n=inc['reports'])}"
                 f" · {_stamp(inc['opened_at'])}"]),
         html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
-               f"{inc.get('street') or ''} {place}", className="detail-place"),
+               f"{city.street_name(inc['district'], inc.get('street'), lang)} {place}", className="detail-place"),
         html.P(f"{tx('suggested', lang)}: " + ", ".join(names.get(c, c) for c in sug["departments"]) +
                tx('by_rule', lang, rule=sug['rule']), className="detail-suggestion") if sug else None,
         html.H4(f"{tx('reports', lang)} ({len(doc['reports'])})"),
