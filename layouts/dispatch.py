@@ -43,7 +43,6 @@ _TEXT = {
     "timeline": ("处置记录", "Timeline"),
     "place": ("位置", "Place"),
     "suggested": ("建议", "Suggested"),
-    "by_rule": ("（规则：{rule}）", " (rule: {rule})"),
     "filtered": ("部门：{dep}", "Department: {dep}"),
     "all_departments": ("全部部门", "All departments"),
     "ack_by": ("签收时限", "ack by"),
@@ -184,8 +183,10 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
                 f" · {_stamp(inc['opened_at'])}"]),
         html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
                f"{city.street_name(inc['district'], inc.get('street'), lang)} {place}", className="detail-place"),
-        html.P(f"{tx('suggested', lang)}: " + ", ".join(names.get(c, c) for c in sug["departments"]) +
-               tx('by_rule', lang, rule=sug['rule']), className="detail-suggestion") if sug else None,
+        # the rule's name is an id of rules.yaml, not words: kept on the element for whoever looks it up
+        html.P(f"{tx('suggested', lang)}: " + ("、" if lang == "zh" else ", ").join(
+            names.get(c, c) for c in sug["departments"]), className="detail-suggestion",
+            **{"data-rule": sug["rule"]}) if sug else None,
         html.H4(f"{tx('reports', lang)} ({len(doc['reports'])})"),
         html.Ul([html.Li(f"{_when(r['ts'])} {r['title'] or kind_label(r['kind'], lang)}"
                          + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],
