@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.dispatch import commander
 from dashboard.dispatch import board as d
 from dashboard.core.errors import Forbidden
+from dashboard.core.i18n import error_text
 from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
@@ -139,7 +140,7 @@ def register_callbacks(app) -> None:
         except d.VersionConflict:
             return view.tx("stale", lang), (bump or 0) + 1
         except d.DispatchError as err:
-            return view.tx("failed", lang, why=str(err)), (bump or 0) + 1
+            return view.tx("failed", lang, why=error_text(err, lang)), (bump or 0) + 1
         log.info("/m: %s %s on incident %s (task %s) by %s", tap.action, tap.kind, tap.incident_id, tap.task_id,
                  user.username)
         return done_text(tap, change, svc, lang), (bump or 0) + 1

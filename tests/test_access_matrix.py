@@ -173,7 +173,7 @@ def test_m_one_tap_by_role(mapp, role):
         return
     if role in ("officer", "commander", "admin"):
         assert res.status_code == 200, res.get_data(as_text=True)
-        assert res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged" and acks == [f"m-{role}"]
+        assert res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged · 火情 1" and acks == [f"m-{role}"]
     else:  # refused before the callback runs, as /m itself refuses them
         assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden" and acks == []
 
@@ -202,7 +202,7 @@ def test_forged_cross_site_requests_are_refused(mapp):
     # the page's own request: the token from its cookie, its own Origin
     assert client.get_cookie(auth.CSRF_COOKIE).value == csrf
     res = dash_post(client, csrf, payload, "http://localhost")
-    assert res.status_code == 200 and res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged"
+    assert res.status_code == 200 and res.get_json()["response"]["mobile-message"]["children"] == "Acknowledged · 火情 1"
 
 
 @pytest.mark.timeout(120)

@@ -276,3 +276,33 @@ def test_confirmations_name_the_incident_by_its_title_as_text():
     assert said == "<b>火情</b>：南山区人民政府 已签收"  # a string child: React writes it as text
     assert view.incident_name({"title": None, "kind": "fire"}, "en") == "fire"
     assert isinstance(html.Div(said).children, str)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_refusal_is_said_in_words_never_as_the_domain_message(lang):
+    from dashboard.core.errors import Forbidden
+
+    refusals = [board.InvalidTransition("task 5 cannot go from dispatched to closed"),
+                board.VersionConflict("task 5 is at version 3, not 2: reload it"), board.NotFound("no task 5"),
+                board.DispatchError("unknown department 'x'"), Forbidden("olga may not move tasks of that department"),
+                board.DispatchError("a rejection needs its reason in the note", key="reject_needs_note"),
+                board.InvalidTransition("district_440305 has people on the system", key="staffed")]
+    said = [i18n.error_text(err, lang) for err in refusals]
+    assert len(set(said)) == len(said)
+    for text in said:
+        assert not re.search(r"\b[a-z]+_[a-z0-9_]+\b|task \d|dispatched", text), text
+        if lang == "zh":
+            assert not ASCII_WORD.search(text), text
+    assert str(refusals[0]) == "task 5 cannot go from dispatched to closed"  # the API's message stays as it was
+
+
+def test_every_refusal_key_raised_has_words():
+    keys = set()
+    for path in (ROOT / "dashboard").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and _name(node.func)[:1].isupper():  # an exception raised with a key
+                for k in node.keywords:
+                    if k.arg == "key":
+                        keys |= _strings(k.value) or {"<not a literal>"}
+    assert {"reject_needs_note", "staffed", "escalated_already", "already_dispatched"} <= keys
+    assert keys <= set(i18n._ERRORS), keys - set(i18n._ERRORS)

@@ -144,6 +144,31 @@ _AUDIT = {
 }
 
 
+# What a page says when the domain refuses (DomainError.key, else its kind's code); the API keeps the message.
+_ERRORS = {
+    "bad_request": ("请求有误，未执行", "Not done: the request was not valid"),
+    "not_found": ("该事件或任务已不存在，请刷新", "That incident or task no longer exists: reload"),
+    "forbidden": ("无权执行此操作", "You may not do this"),
+    "version_conflict": ("已被他人更新，请查看最新状态后重试", "It changed meanwhile: check the latest state and retry"),
+    "invalid_transition": ("当前状态下不能执行此操作", "This cannot be done in its present state"),
+    "reject_needs_note": ("退回须在备注中写明原因", "Say why in the note to reject"),
+    "resolve_for_needs_note": ("请在备注中写明部门由谁、以何种方式告知已办结",
+                               "Say in the note who in the department reported the resolution, and how"),
+    "name_a_department": ("请至少选择一个部门", "Choose at least one department"),
+    "already_dispatched": ("所选部门均已有进行中的任务", "Every department chosen already holds a live task"),
+    "escalated_already": ("该事件已升级", "This incident is escalated already"),
+    "staffed": ("该部门有人在系统上，由其自行办结", "The department has people on the system: they resolve it"),
+}
+
+
+def error_text(err, lang: str = "zh") -> str:
+    """Return what a page says when the domain refused: its reason in words, never the English message."""
+    key = getattr(err, "key", None)
+    if key not in _ERRORS:
+        key = getattr(err, "code", None)
+    return pick(_ERRORS, key if key in _ERRORS else "bad_request", lang)
+
+
 def audit_text(code: str | None, params: dict | None, lang: str = "zh", departments: dict | None = None) -> str:
     """Return an audit code said in ``lang``: departments by name, states by their label ("" for no code)."""
     if not code:

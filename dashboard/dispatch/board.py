@@ -104,7 +104,8 @@ def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | No
     adopted = [t for t in live if t["coordination"] and t["department"] in wanted]
     if not new and not unanswered and not adopted:
         raise DispatchError("name at least one department" if not wanted else
-                            f"every department named already holds a live task of incident {incident_id}")
+                            f"every department named already holds a live task of incident {incident_id}",
+                            key="already_dispatched" if wanted else "name_a_department")
     taken = {t["department"] for t in adopted}
     lead = None if any(t["lead"] for t in live) else \
         plan.lead if plan.lead in new or plan.lead in taken else next(iter(new), None)
@@ -156,7 +157,7 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
     if not can_transition(task["state"], to):
         raise InvalidTransition(f"task {task_id} cannot go from {task['state']} to {to}")
     if to == "rejected" and not (note or "").strip():
-        raise DispatchError("a rejection needs its reason in the note")
+        raise DispatchError("a rejection needs its reason in the note", key="reject_needs_note")
     # The version guard alone makes concurrent writers exclusive, even where the row lock is a no-op (SQLite).
     row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
                        .values(state=to, version=tasks.c.version + 1, updated_ms=now_ms, note=note)
@@ -175,12 +176,14 @@ def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: 
     so. A department with an active liaison on the system resolves its own tasks.
     """
     if not (note or "").strip():
-        raise DispatchError("say who in the department reported the resolution, and how, in the note")
+        raise DispatchError("say who in the department reported the resolution, and how, in the note",
+                            key="resolve_for_needs_note")
     incident_id, inc, task = _lock_task(conn, task_id, version)
     if task["state"] not in LIVE:
         raise InvalidTransition(f"task {task_id} is {task['state']}: there is no resolution to record")
     if staffed(conn, task["department"]):
-        raise InvalidTransition(f"{task['department']} has people on the system: they resolve their own task")
+        raise InvalidTransition(f"{task['department']} has people on the system: they resolve their own task",
+                                key="staffed")
     row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
                        .values(state="resolved", version=tasks.c.version + 1, updated_ms=now_ms, note=note)
                        .returning(*tasks.c)).mappings().one()

@@ -64,7 +64,7 @@ def escalate(conn: Connection, incident_id: int, task_id: int | None, actor: str
     live = set(conn.execute(select(tasks.c.department).where(tasks.c.incident_id == incident_id,
                                                             tasks.c.state.in_(list(d.LIVE)))).scalars())
     if not pending(inc, task, live, target, now_ms):
-        raise d.InvalidTransition(f"incident {incident_id} is escalated already")
+        raise d.InvalidTransition(f"incident {incident_id} is escalated already", key="escalated_already")
     changed, audit = [], []
     if task is not None and not task["escalated"] and overdue(task, now_ms):
         changed.append(_mark_task(conn, task, now_ms))
