@@ -72,7 +72,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     item = f"#decision-list #m-item-critical-{inc['id']}-0"
     dash_duo.wait_for_element(f"{item} .m-escalate", timeout=15)
     click(dash_duo, f"{item} .m-escalate")  # the commander's one tap
-    dash_duo.wait_for_text_to_equal("#mobile-message", "已升级至深圳市应急管理局", timeout=10)
+    dash_duo.wait_for_text_to_equal("#mobile-message", "已升级至深圳市应急管理局 · 火情 2", timeout=10)
     # still a decision: the dispatch the rules suggest waits for approval; escalated is its own mark
     dash_duo.wait_for_text_to_equal(f"{item} .badge-escalated", "已升级", timeout=10)
     assert texts(dash_duo, f"{item} .m-btn") == ["知悉", "批准派单"]
@@ -101,7 +101,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     # in English too
     click(dash_duo, "#lang-toggle")  # the switch re-renders the page in English
     dash_duo.wait_for_element("#incident-list .queue-item .badge-escalated", timeout=15)
-    wait_for(lambda: texts(dash_duo, "#incident-list .badge-escalated") == ["escalated"], message="English mark")
+    wait_for(lambda: texts(dash_duo, "#incident-list .badge-escalated") == ["Escalated"], message="English mark")
     assert dash_duo.get_logs() == []
 
 
