@@ -81,6 +81,16 @@
         return el;
     }
 
+    /** An event's street (by name or code) as the page's language names it: its pinyin name in English. Events
+     * carry the street as the publisher sent it; a street the city pack does not know is shown as it came. */
+    function streetName(e, config) {
+        if (!e.street) {
+            return '';
+        }
+        const names = (config.streets || {})[e.district];
+        return (names && Object.prototype.hasOwnProperty.call(names, e.street)) ? names[e.street] : e.street;
+    }
+
     function fillRow(li, e, key, config) {
         const d = config.districts[e.district];
         const name = d ? d.name : e.district;
@@ -92,7 +102,8 @@
         if (!wall) {  // the wall hides the domain badge: the row's colour says it
             li.appendChild(span('ticker-dom', config.labels[e.domain] || e.domain));
         }
-        li.appendChild(span('ticker-place', wall || !e.street ? name : name + ' \u00b7 ' + e.street));
+        const street = streetName(e, config);
+        li.appendChild(span('ticker-place', wall || !street ? name : name + ' \u00b7 ' + street));
         li.appendChild(span('ticker-title', e.title || config.kinds[e.kind] || e.kind));
         return li;
     }
@@ -236,8 +247,8 @@
     };
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
-        module.exports = {deltaOf: deltaOf, rowSig: rowSig, drawTicker: drawTicker, TICKER_ROWS: TICKER_ROWS,
-            kpis: ns.kpis, feeds: ns.feeds, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
+        module.exports = {deltaOf: deltaOf, rowSig: rowSig, streetName: streetName, drawTicker: drawTicker,
+            TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, feeds: ns.feeds, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
             spotlight: ns.spotlight, drillDown: ns.drillDown, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

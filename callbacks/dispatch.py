@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from dashboard.dispatch import board as d
 from dashboard.core.errors import DomainError
+from dashboard.core.i18n import error_text
 from dashboard.dispatch import desk as api
 from dashboard.web.auth import check_role, current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
@@ -284,7 +285,7 @@ def _register_actions(app) -> None:
                 with svc.engine.connect() as conn:
                     doc = api.detail(conn, svc, int(selected), svc.clock())
             except d.NotFound as err:
-                return no_update, no_update, no_update, no_update, str(err), no_update
+                return no_update, no_update, no_update, no_update, error_text(err, lang), no_update
             ticked = (doc["suggestion"] or {}).get("departments", [])
             return (False, ticked, view.dialog_options(svc.city, lang, doc["incident"]["district"]), "", "",
                     no_update)
@@ -292,8 +293,9 @@ def _register_actions(app) -> None:
             change = api.write(svc, d.dispatch, int(selected), departments or [], user.username, note or None,
                                svc.clock(), svc.city.rules, svc.city)
         except d.DispatchError as err:
-            return no_update, no_update, no_update, no_update, str(err), no_update
-        return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks)), (bump or 0) + 1
+            return no_update, no_update, no_update, no_update, error_text(err, lang), no_update
+        return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks),
+                                                       title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
     # a task's action button -> transition (the role and department checked here) -> refresh;
     # "record resolution" -> resolved on behalf of a department with nobody here (an officer's, checked there)
@@ -317,8 +319,10 @@ def _register_actions(app) -> None:
             change = api.do_transition(_svc(), user, int(clicked["task"]), clicked["to"], int(clicked["version"]),
                                        (note or "").strip() or None)
         except DomainError as err:
-            return str(err), (bump or 0) + 1
-        return view.tx("moved_ok", lang, id=change.task["id"],
+            return error_text(err, lang), (bump or 0) + 1
+        dep = change.task["department"]
+        return view.tx("moved_ok", lang, title=view.incident_name(change.incident, lang),
+                       dep=view.department_names(_svc().city, lang).get(dep, dep),
                        to=view.state_label(change.task["state"], lang, task=True)), (bump or 0) + 1
 
     # close button -> close the resolved incident -> refresh
@@ -335,10 +339,10 @@ def _register_actions(app) -> None:
         if not check_role(user, "officer"):
             return view.tx("not_allowed", lang), no_update
         try:
-            api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock())
+            change = api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock())
         except d.DispatchError as err:
-            return str(err), (bump or 0) + 1
-        return view.tx("closed_ok", lang), (bump or 0) + 1
+            return error_text(err, lang), (bump or 0) + 1
+        return view.tx("closed_ok", lang, title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
 
 def _resolve_for(button: "ResolveForButton", user, note: str | None, bump: int | None, lang: str):
@@ -347,10 +351,10 @@ def _resolve_for(button: "ResolveForButton", user, note: str | None, bump: int |
     try:
         change = api.do_resolve_for(svc, user, button.task, button.version, (note or "").strip() or None)
     except DomainError as err:
-        return str(err), (bump or 0) + 1
+        return error_text(err, lang), (bump or 0) + 1
     dep = change.task["department"]
     name = view.department_names(svc.city, lang).get(dep, dep)
-    return view.tx("resolved_for_ok", lang, dep=name), (bump or 0) + 1
+    return view.tx("resolved_for_ok", lang, dep=name, title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
 
 def render(req):

@@ -19,6 +19,7 @@ from dashboard.core.i18n import kind_label, t
 from dashboard.core.channels import DOMAINS
 from layouts.common import clock_text, ticker_items
 from layouts.district import PAGE_SIZE, delta_text, incident_items
+import dataclasses
 import logging
 from sqlalchemy.exc import SQLAlchemyError
 from layouts.common import not_found_layout, unavailable_layout
@@ -27,15 +28,24 @@ from layouts.district import district_layout
 log = logging.getLogger(__name__)
 
 
-def table_rows(rows: list[dict], lang: str, tz: str) -> list[dict]:
-    """Return the table's rows for stored events (text cells: DataTable never renders them as HTML)."""
+def table_rows(rows: list[dict], lang: str, tz: str, city=None) -> list[dict]:
+    """Return the table's rows for stored events (text cells: DataTable never renders them as HTML); streets
+    in ``lang`` (their pinyin names in English) when the city pack names them."""
     out = []
     for r in rows:
         value = "" if r["value"] is None else f"{r['value']:g}{(' ' + r['unit']) if r['unit'] else ''}"
         out.append({"id": f"{r['domain']}:{r['id']}", "time": clock_text(r["ts"], tz, with_date=True),
-                    "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang), "street": r["street"] or "",
+                    "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang), "street": city.street_name(r["district"], r["street"], lang) if city else r["street"] or "",
                     "severity": r["severity"], "title": r["title"] or "", "value": value})
     return out
+
+
+def street_filters(filters: list, city, code: str) -> list:
+    """Return the table's filters with a street named as the table shows it in English (its pinyin) read as the
+    street's stored name, so what a reader types from the column finds its rows."""
+    known = city.known_streets.get(code, ())
+    return [dataclasses.replace(f, value=city.street_name(code, f.value, "zh"))
+            if f.column == "street" and f.op in ("eq", "ne") and f.value not in known else f for f in filters]
 
 
 # What the drill-down's callbacks take (checked by ``validated``: anything else is a 400).
@@ -140,6 +150,7 @@ def register_callbacks(app) -> None:
             filters = district_data.parse_filter(filter_query)
         except ValueError as err:
             raise BadRequest(f"argument filter_query: {err}") from None
+        filters = street_filters(filters, svc.city, district.code)
         size, lang = size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
         asked = [s.model_dump() for s in sort_by or []]
         sort, why = district_data.table_sort(asked, start, end)
@@ -160,7 +171,7 @@ def register_callbacks(app) -> None:
         note = [t(why, lang, minutes=district_data.TITLE_SORT_MINUTES)] if why else []
         if total is not None:
             note.insert(0, t("n_events", lang, n=f"{total:,}"))
-        return (table_rows(rows, lang, svc.config["PANORAMA_TZ"]), None if len(cursors) > page + 1 else page + 1, page,
+        return (table_rows(rows, lang, svc.config["PANORAMA_TZ"], svc.city), None if len(cursors) > page + 1 else page + 1, page,
                 {"key": key, "cursors": cursors}, " · ".join(note))
 
 

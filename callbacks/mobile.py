@@ -19,12 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.dispatch import commander
 from dashboard.dispatch import board as d
 from dashboard.core.errors import Forbidden
-from dashboard.core.i18n import kind_label
+from dashboard.core.i18n import error_text
 from dashboard.dispatch.escalation import escalation_department
 from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
-from layouts.dispatch import department_names
+from layouts.dispatch import department_names, incident_name
 from callbacks.live import live_settings, live_state
 from layouts.common import unavailable_layout
 
@@ -88,7 +88,7 @@ def _tap() -> commander.Tap | None:
 def done_text(tap: commander.Tap, change: d.Change, svc, lang: str) -> str:
     """Return what the commander's tap did, in a few words that name the incident."""
     inc = change.incident
-    title = inc["title"] or kind_label(inc["kind"], lang)
+    title = incident_name(inc, lang)  # named by its title, as text, never by its number
     names = department_names(svc.city, lang)
     if tap.action == "escalate":
         dep = escalation_department(svc.city) or ""
@@ -157,7 +157,7 @@ def register_callbacks(app) -> None:
         except d.VersionConflict:
             return message(view.tx("stale", lang), False, seq), seq
         except d.DispatchError as err:
-            return message(view.tx("failed", lang, why=str(err)), False, seq), seq
+            return message(view.tx("failed", lang, why=error_text(err, lang)), False, seq), seq
         log.info("/m: %s %s on incident %s (task %s) by %s", tap.action, tap.kind, tap.incident_id, tap.task_id,
                  user.username)
         return message(done_text(tap, change, svc, lang), True, seq), seq

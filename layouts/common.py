@@ -86,6 +86,8 @@ def live_config(city, lang: str, page: str, settings: dict) -> dict:
                                "short": d.name_en if lang == "en" else d.name.removesuffix("区"),
                                "population": d.population, "lon": d.lon, "lat": d.lat}
                       for d in city.districts},
+        # each district's street spellings -> the name shown in this language (pinyin in English), for the ticker
+        "streets": city.street_labels(lang),
         "labels": texts(LIVE_TEXT_KEYS, lang),
         "kinds": kind_labels(lang),
     }
@@ -157,7 +159,7 @@ def ticker_items(events: list[dict], city, lang: str, tz: str) -> list:
             [html.Span(clock_text(e["ts"], tz), className="ticker-time"),
              html.Span(t(e["domain"], lang), className="ticker-dom"),
              html.Span([html.Span(district_name(d, lang) if d else e["district"], className="ticker-district"),
-                        html.Span(e.get("street") or "", className="ticker-street")], className="ticker-place"),
+                        html.Span(city.street_name(e["district"], e.get("street"), lang), className="ticker-street")], className="ticker-place"),
              html.Span(e.get("title") or kind_label(e["kind"], lang), className="ticker-title")],
             key=f"{e['domain']}:{e['id']}", className=f"ticker-item sev-{e['severity']} dom-{e['domain']}",
         ))

@@ -15,7 +15,8 @@ from flask import current_app
 
 from dashboard.web.auth import check_role
 from dashboard.dispatch.board import LIVE, TRANSITIONS
-from dashboard.core.i18n import audit_text, kind_label, pick, t
+from dashboard.core.i18n import actor_label, audit_text, kind_label, pick, t
+from dashboard.core.i18n import state_label as i18n_state_label
 from dashboard.figures.incident_map import make_incident_map
 from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
@@ -42,7 +43,6 @@ _TEXT = {
     "timeline": ("处置记录", "Timeline"),
     "place": ("位置", "Place"),
     "suggested": ("建议", "Suggested"),
-    "by_rule": ("（规则：{rule}）", " (rule: {rule})"),
     "filtered": ("部门：{dep}", "Department: {dep}"),
     "all_departments": ("全部部门", "All departments"),
     "ack_by": ("签收时限", "ack by"),
@@ -52,9 +52,10 @@ _TEXT = {
     "escalated_resolve": ("超时升级：{dep} 未按时办结 · {title}", "Escalated: {dep} did not resolve in time · {title}"),
     "signed_out": ("请先登录", "Sign in first"),
     "not_allowed": ("无权执行此操作", "You may not do this"),
-    "dispatched_ok": ("已派单：{n} 个任务", "Dispatched: {n} task(s)"),
-    "moved_ok": ("任务 {id} → {to}", "Task {id} → {to}"),
-    "closed_ok": ("事件已结案", "Incident closed"),
+    # what a write did, naming the incident by its title (a text child: never parsed as HTML)
+    "dispatched_ok": ("已派单：{title}（{n} 个部门）", "Dispatched: {title} ({n} department(s))"),
+    "moved_ok": ("{title}：{dep} {to}", "{title}: {dep} {to}"),
+    "closed_ok": ("已结案：{title}", "Closed: {title}"),
     "act_cmd_ack": ("指挥长知悉", "commander"),
     "act_redispatch": ("重新派单", "dispatched again"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
@@ -65,7 +66,7 @@ _TEXT = {
     "resolve_for_title": ("该部门无人在系统上：据其电话/电台告知代为登记办结，须在备注中写明告知人",
                           "The department has nobody on the system: record the resolution it reported by phone or "
                           "radio; say who reported it in the note"),
-    "resolved_for_ok": ("已代{dep}登记办结", "Resolution recorded for {dep}"),
+    "resolved_for_ok": ("已代{dep}登记办结：{title}", "Resolution recorded for {dep}: {title}"),
 }
 INCIDENT_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed")
 ACTIONS = ("acknowledged", "on_scene", "resolved", "rejected")  # the buttons of a task card, in this order
@@ -78,9 +79,12 @@ def tx(key: str, lang: str, **fmt) -> str:
 
 def state_label(state: str, lang: str, task: bool = False) -> str:
     """Return the name of an incident status (``task``: a task state) from the shared vocabulary of i18n."""
-    if task and state in TRANSITIONS:
-        return t(f"task_{state}", lang)
-    return t(f"status_{state}", lang) if state in INCIDENT_STATUSES else state
+    return i18n_state_label(state, lang, task)
+
+
+def incident_name(incident: dict, lang: str) -> str:
+    """Return how people name an incident: its title, else its kind in words (never its number)."""
+    return incident.get("title") or kind_label(incident.get("kind") or "", lang)
 
 
 def department_names(city, lang: str) -> dict[str, str]:
@@ -179,9 +183,11 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
                 f" · {kind_label(inc['kind'], lang)} · {t('reports', lang, n=inc['reports'])}"
                 f" · {_stamp(inc['opened_at'])}"]),
         html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
-               f"{inc.get('street') or ''} {place}", className="detail-place"),
-        html.P(f"{tx('suggested', lang)}: " + ", ".join(names.get(c, c) for c in sug["departments"]) +
-               tx('by_rule', lang, rule=sug['rule']), className="detail-suggestion") if sug else None,
+               f"{city.street_name(inc['district'], inc.get('street'), lang)} {place}", className="detail-place"),
+        # the rule's name is an id of rules.yaml, not words: kept on the element for whoever looks it up
+        html.P(f"{tx('suggested', lang)}: " + ("、" if lang == "zh" else ", ").join(
+            names.get(c, c) for c in sug["departments"]), className="detail-suggestion",
+            **{"data-rule": sug["rule"]}) if sug else None,
         html.H4(f"{tx('reports', lang)} ({len(doc['reports'])})"),
         html.Ul([html.Li(f"{_when(r['ts'])} {r['title'] or kind_label(r['kind'], lang)}"
                          + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],
@@ -195,8 +201,8 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
 def timeline_item(h: dict, doc: dict, names: dict, lang: str) -> html.Li:
     """Return one audit row: when, who, what, the system's code said in ``lang``, then the person's note."""
     said = audit_text(h.get("code"), h.get("params"), lang, names)
-    return html.Li(f"{_when(h['at'])} {h['actor']} · {action_label(h['action'], lang)}: "
-                   f"{state_label(h['from'], lang, bool(h['task_id'])) + ' → ' if h['from'] else ''}"
+    return html.Li(f"{_when(h['at'])} {actor_label(h['actor'], lang)} · {action_label(h['action'], lang)}: "
+                   f"{state_label(h['from'], lang, bool(h['task_id'])) + ' → ' if h['from'] and h['from'] != h['to'] else ''}"
                    f"{state_label(h['to'], lang, bool(h['task_id']))}"
                    + (f" ({names.get(_dep(doc, h['task_id']), '')})" if h["task_id"] else "")
                    + (f" · {said}" if said else "") + (f" — {h['note']}" if h["note"] else ""),

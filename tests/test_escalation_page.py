@@ -101,7 +101,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     # in English too
     click(dash_duo, "#lang-toggle")  # the switch re-renders the page in English
     dash_duo.wait_for_element("#incident-list .queue-item .badge-escalated", timeout=15)
-    wait_for(lambda: texts(dash_duo, "#incident-list .badge-escalated") == ["escalated"], message="English mark")
+    wait_for(lambda: texts(dash_duo, "#incident-list .badge-escalated") == ["Escalated"], message="English mark")
     assert dash_duo.get_logs() == []
 
 
@@ -144,7 +144,7 @@ def test_the_officer_sees_the_servers_escalations_after_a_reload_and_closes_with
     assert not js(dash_duo, "return !!document.querySelector('#board-fire .action-resolve-for')")
     dash_duo.find_element("#task-note").send_keys("派出所王警官电话告知已处置")
     click(dash_duo, "#board-police .action-resolve-for")
-    dash_duo.wait_for_text_to_equal("#task-message", "已代深圳市公安局登记办结", timeout=10)
+    dash_duo.wait_for_text_to_equal("#task-message", "已代深圳市公安局登记办结：火情 1", timeout=10)
     dash_duo.wait_for_text_to_equal("#board-police .task-state", "已办结", timeout=10)
     dash_duo.wait_for_text_to_equal("#dispatch-close-why", "待办结：深圳市消防救援支队", timeout=10)
     wait_for(lambda: "代深圳市公安局登记办结 — 派出所王警官电话告知已处置" in

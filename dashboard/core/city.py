@@ -111,6 +111,34 @@ class City:
         return self.by_code.get(code) if code else None
 
     @cached_property
+    def street_names(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """Map each district code to its streets' spellings (name, name without 街道, code, English name), each to
+        the street's (Chinese, English) names."""
+        out: dict[str, dict[str, tuple[str, str]]] = {}
+        for d in self.districts:
+            names = out.setdefault(d.code, {})
+            for s in d.streets:
+                for alias in (s.name, s.name.removesuffix("街道"), s.code, s.name_en):
+                    if alias:
+                        names.setdefault(alias, (s.name, s.name_en))
+        return out
+
+    def street_name(self, district: str, street: str | None, lang: str = "zh") -> str:
+        """Return a street an event names (by name or code) in ``lang``: its English (pinyin) name in English,
+        its Chinese name otherwise; a street the pack does not know is shown as it came."""
+        if not street:
+            return ""
+        names = self.street_names.get(district, {}).get(street)
+        return (names[1] if lang == "en" else names[0]) if names else street
+
+    def street_labels(self, lang: str = "zh") -> dict[str, dict[str, str]]:
+        """Return every district's street spellings mapped to the name shown in ``lang`` (for the browser), only
+        those the name shown differs from."""
+        return {code: {alias: (n[1] if lang == "en" else n[0]) for alias, n in names.items()
+                       if alias != (n[1] if lang == "en" else n[0])}
+                for code, names in self.street_names.items()}
+
+    @cached_property
     def known_streets(self) -> dict[str, frozenset[str]]:
         """Map each district code to the spellings of its streets the rollups keep: names and codes."""
         return {d.code: frozenset([s.name for s in d.streets] + [s.code for s in d.streets if s.code])
@@ -167,7 +195,7 @@ def load_city(name_or_path: str, tz: str | None = None) -> City:
             population=int(d["population"]),
             lat=float(d["center"]["lat"]),
             lon=float(d["center"]["lon"]),
-            streets=tuple(Street(**s) for s in d.get("streets", [])),
+            streets=tuple(_street(s, d["code"], manifest) for s in d.get("streets", [])),
         )
         for d in data["districts"]
     )
@@ -182,6 +210,22 @@ def load_city(name_or_path: str, tz: str | None = None) -> City:
         path=path,
         kinds=frozenset(str(k) for ks in kinds.values() for k in ks),
     )
+
+
+# A street's English name is its pinyin, as Shenzhen's own English signs spell it (Xiangmihu, Huaqiangbei):
+# Latin letters, apostrophes between syllables (Bao'an), spaces and hyphens; no tone marks.
+_PINYIN = re.compile(r"[A-Z][A-Za-z]*(?:['\- ][A-Za-z]+)*")
+
+
+def _street(s: dict, district: str, manifest: Path) -> Street:
+    """Return one street of a district's registry; each must have its English (pinyin) name."""
+    street = Street(**s)
+    if not street.name:
+        raise ValueError(f"{manifest}: a street of district {district} has no name")
+    if not _PINYIN.fullmatch(street.name_en or ""):
+        raise ValueError(f"{manifest}: street {street.name} of district {district} needs its English (pinyin) name "
+                         f"as name_en (Latin letters, e.g. Xiangmihu), not {street.name_en!r}")
+    return street
 
 
 def city_timezone(pack_tz: str | None, override: str | None, manifest: Path | str = "city.yaml") -> str:

@@ -9,6 +9,12 @@ class DomainError(Exception):
 
     code = "bad_request"
 
+    def __init__(self, message: str = "", *, key: str | None = None):
+        super().__init__(message)
+        # What a page says instead of the message (which names codes, in English): a text of
+        # dashboard.core.i18n's errors; None says the kind's own text.
+        self.key = key
+
 
 class NotFound(DomainError):
     """The thing asked for does not exist."""

@@ -94,21 +94,24 @@ _TEXT = {
     "updated": ("更新于 {t}", "updated {t}"),
     # incident statuses and task states (SPEC section 6), in the words of Shenzhen's dispatch desks:
     # 派单 -> 签收 -> 到场 -> 办结 -> 结案; one set for every page
-    "status_open": ("待派单", "open"),
-    "status_dispatched": ("已派单", "dispatched"),
-    "status_in_progress": ("处置中", "in progress"),
-    "status_resolved": ("已办结", "resolved"),
-    "status_closed": ("已结案", "closed"),
-    "task_dispatched": ("待签收", "dispatched"),
-    "task_acknowledged": ("已签收", "acknowledged"),
-    "task_on_scene": ("已到场", "on scene"),
-    "task_resolved": ("已办结", "resolved"),
-    "task_closed": ("已结案", "closed"),
-    "task_rejected": ("已退回", "rejected"),
-    "task_escalated": ("已超时升级", "escalated"),
+    # The English words are never the stored codes themselves: a raw "open" on a screen reads as a bug.
+    "status_open": ("待派单", "Awaiting dispatch"),
+    "status_dispatched": ("已派单", "Dispatched"),
+    "status_in_progress": ("处置中", "In progress"),
+    "status_resolved": ("已办结", "Resolved"),
+    "status_closed": ("已结案", "Closed"),
+    "task_dispatched": ("待签收", "Awaiting acknowledgement"),
+    "task_acknowledged": ("已签收", "Acknowledged"),
+    "task_on_scene": ("已到场", "On scene"),
+    "task_resolved": ("已办结", "Resolved"),
+    "task_closed": ("已结案", "Closed"),
+    "task_rejected": ("已退回", "Rejected"),
+    "task_escalated": ("已超时升级", "Escalated (overdue)"),
     # an incident raised to emergency management (dashboard.dispatch.escalation): its own mark, not a status
-    "incident_escalated": ("已升级", "escalated"),
-    "task_coordination": ("协调", "coordinating"),
+    "incident_escalated": ("已升级", "Escalated"),
+    "task_coordination": ("协调", "Coordinating"),
+    # who wrote an audit row when no person did (dashboard.dispatch.board.SYSTEM_ACTOR)
+    "actor_system": ("系统", "system"),
     "act_acknowledged": ("签收", "Acknowledge"),
     "act_on_scene": ("到场", "On scene"),
     "act_resolved": ("办结", "Resolve"),
@@ -137,7 +140,34 @@ _AUDIT = {
     "cmd_seen": ("指挥长已知悉", "seen by the commander"),
     "cmd_approved": ("指挥长批准", "approved by the commander"),
     "task_redispatched": ("{dep}任务重新派单，时限重新起算", "{dep}'s task dispatched again, deadlines restarted"),
+    # written by builds before 0009 as the note "指挥长升级 / escalated by the commander" (read as this code)
+    "cmd_escalated": ("指挥长升级", "escalated by the commander"),
 }
+
+
+# What a page says when the domain refuses (DomainError.key, else its kind's code); the API keeps the message.
+_ERRORS = {
+    "bad_request": ("请求有误，未执行", "Not done: the request was not valid"),
+    "not_found": ("该事件或任务已不存在，请刷新", "That incident or task no longer exists: reload"),
+    "forbidden": ("无权执行此操作", "You may not do this"),
+    "version_conflict": ("已被他人更新，请查看最新状态后重试", "It changed meanwhile: check the latest state and retry"),
+    "invalid_transition": ("当前状态下不能执行此操作", "This cannot be done in its present state"),
+    "reject_needs_note": ("退回须在备注中写明原因", "Say why in the note to reject"),
+    "resolve_for_needs_note": ("请在备注中写明部门由谁、以何种方式告知已办结",
+                               "Say in the note who in the department reported the resolution, and how"),
+    "name_a_department": ("请至少选择一个部门", "Choose at least one department"),
+    "already_dispatched": ("所选部门均已有进行中的任务", "Every department chosen already holds a live task"),
+    "escalated_already": ("该事件已升级", "This incident is escalated already"),
+    "staffed": ("该部门有人在系统上，由其自行办结", "The department has people on the system: they resolve it"),
+}
+
+
+def error_text(err, lang: str = "zh") -> str:
+    """Return what a page says when the domain refused: its reason in words, never the English message."""
+    key = getattr(err, "key", None)
+    if key not in _ERRORS:
+        key = getattr(err, "code", None)
+    return pick(_ERRORS, key if key in _ERRORS else "bad_request", lang)
 
 
 def audit_text(code: str | None, params: dict | None, lang: str = "zh", departments: dict | None = None) -> str:
@@ -185,6 +215,20 @@ def pick(texts: dict[str, tuple[str, str]], key: str, lang: str = "zh", **fmt) -
 def t(key: str, lang: str = "zh", **fmt) -> str:
     """Return the shared interface text ``key`` in ``lang``, formatted with ``fmt``."""
     return pick(_TEXT, key, lang, **fmt)
+
+
+def state_label(state: str, lang: str = "zh", task: bool = False) -> str:
+    """Return an incident status (``task``: a task state) in words; every status and state of SPEC section 6 has
+    words in both languages, so only a value no build wrote comes back as it is."""
+    for key in ((f"task_{state}", f"status_{state}") if task else (f"status_{state}", f"task_{state}")):
+        if key in _TEXT:
+            return t(key, lang)
+    return state
+
+
+def actor_label(actor: str, lang: str = "zh", system: str = "system") -> str:
+    """Return who wrote an audit row: a person's user name as it is, the system in words."""
+    return t("actor_system", lang) if actor == system else actor
 
 
 def kind_label(kind: str, lang: str = "zh") -> str:

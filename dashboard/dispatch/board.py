@@ -17,6 +17,7 @@ from dashboard.core.city import City
 from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
 from dashboard.storage.models import incidents, task_events, tasks, users
 from dashboard.core.rules import Rules
+from dashboard.dispatch import audit
 
 LIVE = ("dispatched", "acknowledged", "on_scene")
 DONE = ("resolved", "closed")
@@ -105,7 +106,8 @@ def dispatch(conn: Connection, incident_id: int, departments: Sequence[str] | No
     adopted = [t for t in live if t["coordination"] and t["department"] in wanted]
     if not new and not unanswered and not adopted:
         raise DispatchError("name at least one department" if not wanted else
-                            f"every department named already holds a live task of incident {incident_id}")
+                            f"every department named already holds a live task of incident {incident_id}",
+                            key="already_dispatched" if wanted else "name_a_department")
     taken = {t["department"] for t in adopted}
     lead = None if any(t["lead"] for t in live) else \
         plan.lead if plan.lead in new or plan.lead in taken else next(iter(new), None)
@@ -157,7 +159,7 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
     if not can_transition(task["state"], to):
         raise InvalidTransition(f"task {task_id} cannot go from {task['state']} to {to}")
     if to == "rejected" and not (note or "").strip():
-        raise DispatchError("a rejection needs its reason in the note")
+        raise DispatchError("a rejection needs its reason in the note", key="reject_needs_note")
     # The version guard alone makes concurrent writers exclusive, even where the row lock is a no-op (SQLite).
     row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
                        .values(state=to, version=tasks.c.version + 1, updated_ms=now_ms, note=note)
@@ -176,12 +178,14 @@ def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: 
     so. A department with an active liaison on the system resolves its own tasks.
     """
     if not (note or "").strip():
-        raise DispatchError("say who in the department reported the resolution, and how, in the note")
+        raise DispatchError("say who in the department reported the resolution, and how, in the note",
+                            key="resolve_for_needs_note")
     incident_id, inc, task = _lock_task(conn, task_id, version)
     if task["state"] not in LIVE:
         raise InvalidTransition(f"task {task_id} is {task['state']}: there is no resolution to record")
     if staffed(conn, task["department"]):
-        raise InvalidTransition(f"{task['department']} has people on the system: they resolve their own task")
+        raise InvalidTransition(f"{task['department']} has people on the system: they resolve their own task",
+                                key="staffed")
     row = conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.version == version)
                        .values(state="resolved", version=tasks.c.version + 1, updated_ms=now_ms, note=note)
                        .returning(*tasks.c)).mappings().one()
@@ -305,7 +309,7 @@ def holders(conn: Connection) -> dict[int, set[str]]:
 def history(conn: Connection, incident_id: int) -> list[dict]:
     """Return the audit trail of an incident and its tasks, oldest first."""
     stmt = select(task_events).where(task_events.c.incident_id == incident_id).order_by(task_events.c.id)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return [audit.read(dict(r)) for r in conn.execute(stmt).mappings()]
 
 
 def lock_incident(conn: Connection, incident_id: int) -> dict:

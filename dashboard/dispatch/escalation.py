@@ -68,7 +68,7 @@ def escalate(conn: Connection, incident_id: int, task_id, actor: str, now_ms: in
     live = set(conn.execute(select(tasks.c.department).where(tasks.c.incident_id == incident_id,
                                                             tasks.c.state.in_(list(d.LIVE)))).scalars())
     if not pending(inc, listed, live, target, now_ms):
-        raise d.InvalidTransition(f"incident {incident_id} is escalated already")
+        raise d.InvalidTransition(f"incident {incident_id} is escalated already", key="escalated_already")
     changed, audit = [], []
     for task in (t for t in listed if not t["escalated"] and overdue(t, now_ms)):
         changed.append(_mark_task(conn, task, now_ms))

@@ -183,3 +183,17 @@ test('drillDown: a district click opens its page, except on the wall', (t) => {
     assert.equal(R.drillDown({points: []}, CONFIG), NO_UPDATE);
     assert.equal(R.drillDown(null, CONFIG), NO_UPDATE);
 });
+
+test('drawTicker: in English a street is its pinyin name from the city pack, by name or code', (t) => {
+    const ul = new FakeElement('ul');
+    const {R} = render(t, {'event-ticker': ul});
+    const config = Object.assign({}, CONFIG, {streets: {A: {'南头街道': 'Nantou', '南头': 'Nantou', nt: 'Nantou'}}});
+    R.drawTicker([ev('1', 0, {street: '南头街道'}), ev('2', 0, {street: 'nt'}), ev('3', 0, {street: '未知路'}),
+        ev('4', 0, {street: '南头街道', district: 'B'})], config);
+    assert.deepEqual(ul.children.map((li) => li.children[2].textContent),
+        ['Alpha · Nantou', 'Alpha · Nantou', 'Alpha · 未知路', 'Beta · 南头街道']);
+    // a name the pack does not map, or a page without names, shows the street as it came; never a prototype key
+    assert.equal(R.streetName({district: 'A', street: 'constructor'}, config), 'constructor');
+    assert.equal(R.streetName({district: 'A', street: '南头'}, CONFIG), '南头');
+    assert.equal(R.streetName({district: 'A', street: null}, config), '');
+});
