@@ -9,24 +9,32 @@ from dash import Input, Output, State, clientside_callback
 from dashboard.web import auth
 from layouts.login import login_layout
 
-# A full navigation after signing in, so the new session cookie reaches every request of the page. The
+# A full navigation after signing in, so the new session cookie reaches every request of the page: to the page
+# asked for, else to the role's landing page (assets/nav.js: only the browser knows whether it is a phone). The
 # server already reduced `next` to a path of this site (auth.safe_next); the browser parses it once more with
 # its own URL parser and goes only to this origin, so nothing it would rewrite can lead elsewhere.
 SIGN_IN_JS = """
 async function (nClicks, nSubmit, username, password, ctx) {
     const T = ctx.text;
-    let next = window.location.origin + '/';
-    try {
-        const target = new URL(ctx.next || '/', window.location.origin);
-        if (target.origin === window.location.origin) { next = target.href; }
-    } catch (e) { /* not a URL: the panorama */ }
     try {
         const r = await fetch('/api/session', {
             method: 'POST', credentials: 'same-origin',
             headers: {'Content-Type': 'application/json'},
             body: JSON.stringify({username: (username || '').trim(), password: password || ''}),
         });
-        if (r.ok) { window.location.assign(next); return T.signing_in; }
+        if (r.ok) {
+            let role = '';
+            try { role = ((await r.json()).user || {}).role || ''; } catch (e) { /* the landing of nobody: / */ }
+            const N = window.dash_clientside.panoramaNav;
+            const path = N ? N.destination(ctx.next, role, ctx.landing, N.isPhone(window)) : (ctx.next || '/');
+            let next = window.location.origin + '/';
+            try {
+                const target = new URL(path, window.location.origin);
+                if (target.origin === window.location.origin) { next = target.href; }
+            } catch (e) { /* not a URL: the panorama */ }
+            window.location.assign(next);
+            return T.signing_in;
+        }
         if (r.status === 429) { return T.too_many.replace('{s}', r.headers.get('Retry-After') || '60'); }
         if (r.status === 401 || r.status === 400) { return T.bad_credentials; }
         return T.failed;

@@ -1,5 +1,5 @@
-"""Route the URL to its page in the registry (callbacks/pages.py), check access, set the tab's title; switch
-the language."""
+"""Route the URL to its page in the registry (callbacks/pages.py), check access, set the tab's title and the
+navigation; switch the language."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dashboard.web.callback_guard import Lang, allow, validated
 from dashboard.core.messages import TICKER_EVENTS
 from layouts.common import not_found_layout, ticker_items
 from layouts.login import forbidden_layout, login_layout
-from layouts.shell import shell
+from layouts.shell import nav_bar, shell
 
 # The user bar's texts in the language chosen in the browser.
 USER_BAR_JS = """
@@ -68,14 +68,27 @@ def render(pathname: str | None, lang: str, search: str | None = None) -> tuple[
     return page.render(req), title(lang, page.title)
 
 
+def nav(pathname: str | None, lang: str):
+    """Return the navigation for the signed-in user on ``pathname``: the registry's pages their role may open,
+    the one shown marked (None on the wall, the sign-in page, or for nobody signed in)."""
+    return nav_bar([(p.path, p.title, p.nav_id, current)
+                    for p, current in pages.nav_pages(auth.current_user(), pathname or "/")], lang)
+
+
 def first_paint(path: str, lang: str, search: str | None):
     """Return the whole page as the router's callback will draw it for this visitor: the shell with the page of
-    ``path`` in it (dashboard/web/first_paint.py sends it in the HTML, before any script runs)."""
+    ``path`` and the navigation in it (dashboard/web/first_paint.py sends it in the HTML, before any script
+    runs)."""
     layout = shell(lang)
     page, _ = render(path, lang, search)
-    for child in layout.children:
-        if getattr(child, "id", None) == "page":
-            child.children = page
+    fill = {"page": page, "shell-nav": nav(path, lang)}
+    todo = list(layout.children)
+    while todo:
+        child = todo.pop()
+        if getattr(child, "id", None) in fill:
+            child.children = fill[getattr(child, "id")]
+        elif isinstance(getattr(child, "children", None), list):
+            todo.extend(child.children)
     _fill_ticker(page, lang)
     return layout
 
@@ -116,13 +129,14 @@ def title(lang: str, key: str) -> str:
 def register_callbacks(app) -> None:
     """Register the router, the tab's title and the language switch."""
 
-    # url, language (and the signed-in user or kiosk token) -> page and its title
-    @allow(app, public=True)  # the router applies page_access itself
-    @app.callback(Output("page", "children"), Output("page-title", "children"), Input("url", "pathname"),
-                  Input("lang", "data"), State("url", "search"))
+    # url, language (and the signed-in user or kiosk token) -> page, its title and the navigation
+    @allow(app, public=True)  # the router applies page_access itself; the navigation is the user's own
+    @app.callback(Output("page", "children"), Output("page-title", "children"), Output("shell-nav", "children"),
+                  Input("url", "pathname"), Input("lang", "data"), State("url", "search"))
     @validated
     def route(pathname: str | None, lang: Lang, search: str | None):
-        return render(pathname, lang if lang in ("zh", "en") else "zh", search)
+        lang = lang if lang in ("zh", "en") else "zh"
+        return *render(pathname, lang, search), nav(pathname, lang)
 
     # page title -> the browser tab
     clientside_callback(TITLE_JS, Output("page-title", "title"), Input("page-title", "children"))

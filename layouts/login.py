@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard.core.i18n import pick, t
+from dashboard.core.roles import LANDING
 from layouts.common import lang_toggle, panel, topbar
 
 _TEXT = {
@@ -33,7 +34,8 @@ def text(key: str, lang: str, **fmt) -> str:
 
 
 def login_layout(lang: str, next_path: str) -> html.Div:
-    """Return the sign-in form; after signing in the browser goes to ``next_path``."""
+    """Return the sign-in form; after signing in the browser goes to ``next_path``, or, when that is the root
+    (no page asked for), to the role's landing page (``LANDING``, chosen in the browser: assets/nav.js)."""
     return html.Div(
         [topbar(lang, t("app_title", lang), lang_toggle(lang)),
          html.Main(panel(
@@ -47,7 +49,7 @@ def login_layout(lang: str, next_path: str) -> html.Div:
              html.Button(text("submit", lang), id="login-submit", n_clicks=0, className="lang-toggle",
                          style={**_FIELD, "color": "inherit"}),
              html.Div(id="login-error", role="alert", style={"minHeight": "1.4em", "color": "#c0392b"}),
-             dcc.Store(id="login-context", data={"next": next_path,
+             dcc.Store(id="login-context", data={"next": next_path, "landing": LANDING,
                                                  "text": {k: text(k, lang) for k in CLIENT_KEYS}}),
              style=_BOX, id="login-panel",
          ))],

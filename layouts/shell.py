@@ -1,9 +1,14 @@
-"""Lay out the page shell shared by every route: location, language, the signed-in user's bar, page container."""
+"""Lay out the page shell shared by every route: location, language, the navigation, the signed-in user's bar,
+page container."""
+
+from __future__ import annotations
+
+from typing import Iterable
 
 from dash import dcc, html
 
 from dashboard.web.auth import current_user
-from dashboard.core.i18n import pick
+from dashboard.core.i18n import pick, t
 
 ROLE_NAMES = {"viewer": ("观察员", "viewer"), "officer": ("值班员", "duty officer"), "commander": ("指挥长", "commander"),
               "liaison": ("部门联络员", "liaison"), "admin": ("管理员", "administrator")}
@@ -29,6 +34,22 @@ def user_bar(user, lang: str = "zh") -> html.Aside | None:
     ], id="user-bar", className="user-bar", **{"aria-label": user.username})
 
 
+def nav_bar(links: Iterable[tuple[str, str, str, bool]], lang: str = "zh") -> html.Nav | None:
+    """Return the navigation: one link per (href, title key, id, current) of ``links``, the current page marked
+    ``aria-current="page"``; None when there is nothing to link to.
+
+    Plain anchors, so that they can carry aria-current (dcc.Link takes no aria-* prop); assets/nav.js follows
+    a plain click inside the app, as dcc.Link would, and anything else (a new tab, no script) loads the page.
+    """
+    items = [html.Li(html.A(t(key, lang), href=href, id=link_id, className="shell-nav-link",
+                            **({"aria-current": "page"} if current else {})))
+             for href, key, link_id, current in links]
+    if not items:
+        return None
+    return html.Nav(html.Ul(items, className="shell-nav-list"), className="shell-nav",
+                    **{"aria-label": t("nav_label", lang)})
+
+
 def shell(lang: str = "zh") -> html.Div:
     """Return the outer layout, its texts in ``lang`` until the browser's choice switches them (the server's
     first paint knows the choice from a cookie); the router callback fills ``page``."""
@@ -37,13 +58,12 @@ def shell(lang: str = "zh") -> html.Div:
             dcc.Location(id="url", refresh=False),
             # The language choice survives reloads in the browser, never on the server.
             dcc.Store(id="lang", storage_type="local", data="zh"),
-            user_bar(current_user(), lang),
+            # At the top of every page: the navigation (drawn by the router with the page, which knows the
+            # path: callbacks/router.py) and the user's bar; neither on the wall (assets/shell.css).
+            html.Div([html.Div(id="shell-nav", className="shell-nav-slot"), user_bar(current_user(), lang)],
+                     className="shell-top"),
             html.Div(id="page"),
             # The tab's title, set by the router from the page registry (callbacks/pages.py).
             html.Div(id="page-title", hidden=True),
-            # The briefings are read away from the screens: one link to them at the foot of every desk page
-            # (assets/briefings.css hides it on the wall and the sign-in page).
-            html.Nav(dcc.Link("运行简报 · Briefings", href="/briefings", id="nav-briefings"), className="shell-nav",
-                     **{"aria-label": "运行简报 · Briefings"}),  # named: a page may have a navigation of its own
         ]
     )

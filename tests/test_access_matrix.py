@@ -264,7 +264,8 @@ def test_anonymous_browsers_reach_only_the_router_language_and_probe_callbacks(m
     refused = anonymous.post("/_dash-update-component", json=read)
     assert refused.status_code == 401 and refused.json["error"]["code"] == "not_signed_in"
     router = {"output": ROUTER, "outputs": [{"id": "page", "property": "children"},
-                                            {"id": "page-title", "property": "children"}],
+                                            {"id": "page-title", "property": "children"},
+                                            {"id": "shell-nav", "property": "children"}],
               "inputs": [{"id": "url", "property": "pathname", "value": "/district/futian"},
                          {"id": "lang", "property": "data", "value": "zh"}],
               "changedPropIds": ["url.pathname"], "state": [{"id": "url", "property": "search", "value": ""}]}
@@ -363,7 +364,7 @@ def resolved_incident(app) -> dict:
 
 
 LANG = {"lang.data": "en"}
-ROUTER = "..page.children...page-title.children.."  # the router: the page and its tab's title
+ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
     ROUTER: (EVERYONE, lambda app: payload(app, ROUTER, {

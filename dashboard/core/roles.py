@@ -41,3 +41,26 @@ def check_role(user: Actor | None, *names: str) -> bool:
     if user is None or not user.active:
         return False
     return user.role == "admin" or user.role in expand(names)
+
+
+# role -> where signing in leads when no page was asked for: (on a desk, on a phone). One table, read by the
+# sign-in page (callbacks/login.py hands it to the browser, which alone knows whether it is a phone:
+# assets/nav.js) and checked against the page registry by tests/test_nav.py.
+# * viewer, admin: the city panorama.
+# * officer: the panorama too, "the officer's desktop" (SPEC section 5), where incidents are drilled into;
+#   /dispatch is one click away in the navigation.
+# * commander: the panorama at a desk; on a phone, /m ("wherever the commander is, there is the command post").
+# * liaison: /dispatch, which shows a liaison their own department's task board and nothing else of the city's.
+LANDING: dict[str, tuple[str, str]] = {
+    "viewer": ("/", "/"),
+    "officer": ("/", "/"),
+    "commander": ("/", "/m"),
+    "liaison": ("/dispatch", "/dispatch"),
+    "admin": ("/", "/"),
+}
+
+
+def landing(role: str, phone: bool = False) -> str:
+    """Return the page ``role`` lands on after signing in with no page asked for (``phone``: a phone's)."""
+    desk, mobile = LANDING.get(role, ("/", "/"))
+    return mobile if phone else desk
