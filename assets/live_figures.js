@@ -135,12 +135,17 @@
             p.assign(['layout', 'map', 'center'], fit.center);
             p.assign(['layout', 'map', 'zoom'], fit.zoom);
             p.assign(['layout', 'font', 'size'], Math.round(12 * k));
+            const labelPx = Math.round((config.page === 'wall' ? 15 : 12) * k);
             config.codes.forEach((c, i) => {
                 const d = config.districts[c];
                 const [x, y] = project(d.lon, d.lat, fit, w, h);
                 p.assign(['layout', 'annotations', i, 'x'], x);
                 p.assign(['layout', 'annotations', i, 'y'], y);
-                p.assign(['layout', 'annotations', i, 'font', 'size'], Math.round((config.page === 'wall' ? 15 : 12) * k));
+                p.assign(['layout', 'annotations', i, 'font', 'size'], labelPx);
+                // figures.place_labels' offsets are in em: they grow with the type, as the wall's map does
+                const [dx, dy] = (meta.labels && meta.labels[i]) || [0, 0];
+                p.assign(['layout', 'annotations', i, 'xshift'], dx * labelPx);
+                p.assign(['layout', 'annotations', i, 'yshift'], -dy * labelPx);
             });
             p.assign(['data', 0, 'colorbar', 'thickness'], Math.round(10 * k));
             p.assign(['layout', 'meta', 'size'], sizeKey);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.figures.panorama import make_city_map, make_trend
+from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_trend
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
@@ -31,7 +31,8 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                 [
                     html.Section(dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
                                            figure=make_city_map(window, city, MEASURE, lang, highlight=first,
-                                                                theme="dark")),
+                                                                theme="dark", size=WALL_MAP_SIZE,
+                                                                label_px=WALL_LABEL_PX)),
                                  className="panel map-panel"),
                     html.Section(id={"opt": "spotlight", "i": 0}, className="panel spotlight-panel"),
                     panel(t("top_risk", lang), html.Ol(id="risk-top", className="risk-list"),
