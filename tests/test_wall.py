@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import sign_in, wait_for
-from tests.test_pages import js, viewport
+from tests.test_api import ingest_now
+from tests.test_pages import ev, js, viewport
 
 # The map's label texts as drawn (Plotly's annotation <g class="annotation-text-g">), and the boxes drawn behind
 # them (<rect class="bg">): both are what a reader 6 m away sees.
@@ -50,3 +51,35 @@ def test_wall_map_labels_do_not_overlap(make_app, redis_client, dash_duo, size):
                 apart = a["r"] <= b["l"] or b["r"] <= a["l"] or a["b"] <= b["t"] or b["b"] <= a["t"]
                 assert apart, f"{size} {lang}: {a} and {b} intersect"
     assert dash_duo.get_logs() == []
+
+
+def test_wall_spotlight_shows_the_districts_trend_and_open_incidents(make_app, redis_client, dash_duo):
+    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+    ingest_now(app, {"incident": [ev(1, minutes_ago=3, district="luohu", kind="fire", severity=4,
+                                     title="<b>火情</b> 东门"),
+                                  ev(2, minutes_ago=3, district="futian", kind="fire", severity=4, title="福田火情")],
+                     "traffic": [ev(3, minutes_ago=2, district="luohu", title="拥堵")]})
+    dash_duo.start_server(app)
+    viewport(dash_duo, 1920, 1080)
+    sign_in(dash_duo, app, path="/wall")  # the spotlight starts on the pack's first district, 罗湖
+    dash_duo.wait_for_text_to_equal(".spotlight-panel .spot-name", "罗湖区", timeout=15)
+    wait_for(lambda: js(dash_duo, INCIDENTS) == [["特别重大", "<b>火情</b> 东门", "待派单"]], timeout=15,
+             message="罗湖's open incident, its title as text, its status in Chinese")
+    # the district's own last hour: its traffic line holds the one event, its incident line the fire
+    wait_for(lambda: js(dash_duo, SPOT_SUMS) == {"traffic": 1, "incident": 1}, timeout=15,
+             message="the spotlight's trend")
+    assert js(dash_duo, "return document.querySelectorAll('.spotlight-panel b').length") == 0
+    assert dash_duo.get_logs() == []
+
+
+INCIDENTS = """
+return [...document.querySelectorAll('.spotlight-panel .spot-incidents li.spot-incident')]
+    .map(li => [...li.children].map(c => c.textContent));
+"""
+SPOT_SUMS = """
+const gd = document.querySelector('.spotlight-panel .spot-trend .js-plotly-plot');
+if (!gd || !gd.data) return null;
+const out = {};
+gd.data.forEach((tr, i) => { const s = (tr.y || []).reduce((a, b) => a + b, 0); if (s) out[['security', 'traffic', 'environment', 'incident'][i]] = s; });
+return out;
+"""

@@ -299,6 +299,27 @@ def make_trend(trend: dict | None, lang: str, tz: str, theme: str = "light") -> 
     return fig
 
 
+def make_spot_trend(trend: dict | None, lang: str, tz: str, theme: str = "dark") -> go.Figure:
+    """Return one district's per-minute counts as one chart, a line per domain (the wall's spotlight).
+
+    Trace ``i`` is ``DOMAINS[i]``: the browser patches their x and y as the spotlight moves.
+    """
+    th = THEMES[theme]
+    series = (trend or {}).get("series") or {}
+    n = max((len(v) for v in series.values()), default=0)
+    x = minute_labels(trend["start"], n, trend["step_ms"], tz) if trend and n else []
+    fig = go.Figure([go.Scatter(x=x, y=list(series.get(dom, [0] * n)), mode="lines", name=t(dom, lang),
+                                line={"color": DOMAIN_COLORS[dom], "width": 2},
+                                hovertemplate=f"{t(dom, lang)} %{{x|%H:%M}}: %{{y}}<extra></extra>")
+                     for dom in DOMAINS])
+    fig.update_xaxes(showgrid=False, tickformat="%H:%M", tickfont={"color": th["muted"]}, fixedrange=True, nticks=4)
+    fig.update_yaxes(rangemode="tozero", nticks=3, gridcolor=th["grid"], zeroline=False, side="right",
+                     tickfont={"color": th["muted"]}, fixedrange=True)
+    fig.update_layout(**_base_layout(th), margin={"l": 4, "r": 30, "t": 4, "b": 22}, hovermode=False,
+                      uirevision="spot-trend")
+    return fig
+
+
 def make_street_bars(streets: list[dict], lang: str = "zh", theme: str = "light", other: dict | None = None,
                      top: int = STREET_BARS) -> go.Figure:
     """Return one horizontal stacked bar per street (街道), busiest on top, split by domain.

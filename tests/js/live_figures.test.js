@@ -180,3 +180,14 @@ test('trend patches x stamps and y series; unchanged data is no update', (t) => 
     const wall = h.F.trend(store, 2, Object.assign({}, CONFIG, {page: 'wall'}), fig);
     assert.equal(patched(wall, 'layout', 'font', 'size'), 24);
 });
+
+test('spotTrend patches the spotlit district\'s lines, and waits for its data', (t) => {
+    const h = figures(t);
+    const start = Date.UTC(2024, 0, 1, 8, 0);
+    const data = {code: 'A', trend: {start, step_ms: 60_000, series: {traffic: [1, 2], security: [0, 3]}}};
+    const [built] = h.F.spotTrend([data], {highlight: 'A'}, CONFIG);
+    assert.deepEqual(patched(built, 'data', 0, 'x'), ['2024-01-01 08:00', '2024-01-01 08:01']);
+    assert.deepEqual(patched(built, 'data', 1, 'y'), [0, 3]);
+    assert.deepEqual(h.F.spotTrend([data], {highlight: 'B'}, CONFIG), [NO_UPDATE]);
+    assert.deepEqual(h.F.spotTrend([null], {highlight: 'A'}, CONFIG), [NO_UPDATE]);
+});
