@@ -135,12 +135,17 @@
             p.assign(['layout', 'map', 'center'], fit.center);
             p.assign(['layout', 'map', 'zoom'], fit.zoom);
             p.assign(['layout', 'font', 'size'], Math.round(12 * k));
+            const labelPx = Math.round((config.page === 'wall' ? 15 : 12) * k);
             config.codes.forEach((c, i) => {
                 const d = config.districts[c];
                 const [x, y] = project(d.lon, d.lat, fit, w, h);
                 p.assign(['layout', 'annotations', i, 'x'], x);
                 p.assign(['layout', 'annotations', i, 'y'], y);
-                p.assign(['layout', 'annotations', i, 'font', 'size'], Math.round((config.page === 'wall' ? 15 : 12) * k));
+                p.assign(['layout', 'annotations', i, 'font', 'size'], labelPx);
+                // figures.place_labels' offsets are in em: they grow with the type, as the wall's map does
+                const [dx, dy] = (meta.labels && meta.labels[i]) || [0, 0];
+                p.assign(['layout', 'annotations', i, 'xshift'], dx * labelPx);
+                p.assign(['layout', 'annotations', i, 'yshift'], -dy * labelPx);
             });
             p.assign(['data', 0, 'colorbar', 'thickness'], Math.round(10 * k));
             p.assign(['layout', 'meta', 'size'], sizeKey);
@@ -185,9 +190,33 @@
         return p.build();
     };
 
+    /** Spotlight data (one per spotlight), view -> a patch of each spotlight trend's lines and type size; no
+     *  update until the data is the spotlit district's (the server reads it when the spotlight moves). */
+    ns.spotTrend = function (datas, view, config) {
+        const u = U();
+        return (datas || []).map((data) => {
+            const tr = data && data.trend;
+            if (!tr || !tr.series || !view || data.code !== view.highlight) {
+                return dc.no_update;
+            }
+            const n = (tr.series[config.domains[0]] || []).length;
+            const x = [];
+            for (let i = 0; i < n; i++) {
+                x.push(u.stamp(tr.start + i * tr.step_ms, config.tz).slice(0, 16));
+            }
+            const p = new dc.Patch();
+            config.domains.forEach((d, i) => {
+                p.assign(['data', i, 'x'], x);
+                p.assign(['data', i, 'y'], tr.series[d] || []);
+            });
+            p.assign(['layout', 'font', 'size'], Math.round(12 * scale(config)));
+            return p.build();
+        });
+    };
+
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, project: project,
             pruneMapListeners: pruneMapListeners, MAP_ERROR_EVENTS: MAP_ERROR_EVENTS, cityMap: ns.cityMap,
-            trend: ns.trend, last: last};
+            trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

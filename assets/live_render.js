@@ -237,6 +237,29 @@
         ]];
     };
 
+    /** Spotlight data (one per spotlight), view -> the spotlit district's open incidents: severity, title (as
+     *  text, never HTML), status in the page's language; nothing until the data is the spotlit district's. */
+    ns.spotIncidents = function (datas, view, config) {
+        const u = U();
+        const L = config.labels;
+        return (datas || []).map((data) => {
+            if (!data || !view || data.code !== view.highlight) {
+                return [];
+            }
+            const rows = data.incidents || [];
+            if (!rows.length) {
+                return [u.el('Li', {key: 'none', className: 'spot-incident-empty'}, L.no_open_incidents)];
+            }
+            const more = (data.open || 0) - rows.length;
+            return rows.map((r) => u.el('Li', {key: String(r.id), className: 'spot-incident sev-' + r.severity}, [
+                u.el('Span', {className: 'spot-incident-sev'}, L['sev_' + r.severity] || String(r.severity)),
+                u.el('Span', {className: 'spot-incident-title'}, r.title || config.kinds[r.kind] || r.kind),
+                u.el('Span', {className: 'spot-incident-status st-' + r.status}, L['status_' + r.status] || r.status),
+            ])).concat(more > 0 ? [u.el('Li', {key: 'more', className: 'spot-incident-rest'},
+                u.fmt(L.incidents_rest, {n: more}))] : []);
+        });
+    };
+
     /** District click -> its drill-down (not on the unattended wall). */
     ns.drillDown = function (clickData, config) {
         const point = clickData && clickData.points && clickData.points[0];
@@ -249,6 +272,6 @@
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {deltaOf: deltaOf, rowSig: rowSig, streetName: streetName, drawTicker: drawTicker,
             TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, feeds: ns.feeds, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
-            spotlight: ns.spotlight, drillDown: ns.drillDown, last: last};
+            spotlight: ns.spotlight, spotIncidents: ns.spotIncidents, drillDown: ns.drillDown, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

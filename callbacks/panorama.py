@@ -5,17 +5,48 @@ The functions named here are in ``assets/live_render.js`` and ``assets/live_figu
 
 from __future__ import annotations
 
-from dash import ALL, ClientsideFunction, Input, Output, State
+from typing import Annotated
+
+from dash import ALL, ClientsideFunction, Input, Output, State, callback_context
+from dash.exceptions import PreventUpdate
+from flask import current_app
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from dashboard.core.channels import DOMAINS
+from dashboard.dispatch.desk import scope
+from dashboard.panorama import district as district_data
+from dashboard.panorama.state import trend
+from dashboard.web.auth import current_user, may_watch
+from dashboard.web.callback_guard import allow, validated
 from callbacks.live import live_settings, live_state
 from dashboard.core.i18n import t
 from layouts.panorama import panorama_layout
 from layouts.wall import wall_layout
 
 
+SPOT_INCIDENTS = 5  # the spotlit district's open incidents shown, most severe and most recent first
+
+
 def _client(name: str) -> ClientsideFunction:
     return ClientsideFunction(namespace="panorama", function_name=name)
+
+
+class SpotView(BaseModel):
+    """The part of the page's view the spotlight reads (the rest is the page's own)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    highlight: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+
+def spot_data(svc, code: str, now_ms: int, department: str | None) -> dict:
+    """Return what the wall's spotlight shows of one district beside its counts: its per-minute trend and its
+    open incidents (only what a screen shows of them: no tasks, departments or notes)."""
+    with svc.read(primary=department is not None) as conn:  # a liaison's scope reads the primary
+        rows = district_data.open_incidents(conn, code, SPOT_INCIDENTS, department)
+        return {"code": code, "trend": trend(conn, now_ms, district=code),
+                "open": district_data.open_incident_count(conn, code, department),
+                "incidents": [{"id": r["id"], "title": r["title"], "kind": r["kind"], "severity": r["severity"],
+                               "status": r["status"], "opened_ms": r["opened_ms"]} for r in rows]}
 
 
 def register_callbacks(app) -> None:
@@ -86,6 +117,34 @@ def register_callbacks(app) -> None:
         Output({"opt": "spotlight", "i": ALL}, "children"),
         Input("view", "data"), Input("live-windows", "data"), Input("live-events", "data"),
         State("live-config", "data"),
+    )
+
+    # spotlight district, trend's minute -> that district's trend and open incidents (read from SQL)
+    @allow(app, public=True)  # a kiosk wall holds no session: may_watch() admits a viewer or a live kiosk token
+    @app.callback(Output({"opt": "spot-data", "i": ALL}, "data"),
+                  Input("view", "data"), Input("live-trend", "data"))
+    @validated
+    def spotlight_data(view: SpotView | None, _trend: object = None):
+        outputs = callback_context.outputs_list
+        if not outputs or view is None or not view.highlight or not may_watch():
+            raise PreventUpdate
+        svc = current_app.extensions["panorama"]
+        district = svc.city.resolve(view.highlight)
+        if district is None:
+            raise PreventUpdate
+        data = spot_data(svc, district.code, svc.clock(), scope(current_user()))
+        return [data] * len(outputs)
+
+    # spotlight data, view -> the spotlight's trend lines and incident list
+    app.clientside_callback(
+        _client("spotTrend"),
+        Output({"opt": "spot-trend", "i": ALL}, "figure"),
+        Input({"opt": "spot-data", "i": ALL}, "data"), Input("view", "data"), State("live-config", "data"),
+    )
+    app.clientside_callback(
+        _client("spotIncidents"),
+        Output({"opt": "spot-incidents", "i": ALL}, "children"),
+        Input({"opt": "spot-data", "i": ALL}, "data"), Input("view", "data"), State("live-config", "data"),
     )
 
     # district click -> drill-down page

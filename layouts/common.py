@@ -16,6 +16,8 @@ LIVE_TEXT_KEYS = (
     "per_min", "m_all", "m_risk", "events", "risk", "population", "ten_thousand", "risk_rank", "city_share",
     "conn_connecting", "conn_live", "conn_reconnecting", "conn_polling",
     "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
+    "no_open_incidents", "incidents_rest", "status_open", "status_dispatched", "status_in_progress",
+    "status_resolved", "status_closed", "sev_1", "sev_2", "sev_3", "sev_4",
 )
 MAX_SOCKET_ATTEMPTS = 3  # failed connects before the page says "polling"
 # How often a page may redraw its map and trend. A redraw is the page's costliest task (~100 ms of main thread

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.figures.panorama import make_city_map, make_trend
+from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_spot_trend, make_trend
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
@@ -31,9 +31,21 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                 [
                     html.Section(dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
                                            figure=make_city_map(window, city, MEASURE, lang, highlight=first,
-                                                                theme="dark")),
+                                                                theme="dark", size=WALL_MAP_SIZE,
+                                                                label_px=WALL_LABEL_PX)),
                                  className="panel map-panel"),
-                    html.Section(id={"opt": "spotlight", "i": 0}, className="panel spotlight-panel"),
+                    html.Section(
+                        [html.Div(id={"opt": "spotlight", "i": 0}, className="spot-main"),
+                         # the spotlit district's last hour and its open incidents (callbacks/panorama.py reads
+                         # them when the spotlight moves; assets/live_render.js draws them)
+                         html.H3(t("trends", lang), className="spot-sub"),
+                         dcc.Graph(id={"opt": "spot-trend", "i": 0}, className="spot-trend", config=GRAPH_CONFIG,
+                                   responsive=True, style=FILL,
+                                   figure=make_spot_trend(None, lang, settings["tz"], "dark")),
+                         html.H3(t("open_incidents", lang), className="spot-sub"),
+                         html.Ul(id={"opt": "spot-incidents", "i": 0}, className="spot-incidents"),
+                         dcc.Store(id={"opt": "spot-data", "i": 0})],
+                        className="panel spotlight-panel"),
                     panel(t("top_risk", lang), html.Ol(id="risk-top", className="risk-list"),
                           className="risk-panel"),
                     panel(t("trends", lang),

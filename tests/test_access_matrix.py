@@ -324,8 +324,13 @@ def payload(app, name: str, values: dict, changed: str | None = None) -> dict:
             return [{"id": i, "property": dep["property"], "value": v} for i, v in value or []]
         return {"id": dep["id"], "property": dep["property"], "value": value}
 
-    outputs = [{"id": o.component_id, "property": o.component_property}
-               for o in (cb["output"] if isinstance(cb["output"], list) else [cb["output"]])]
+    def out(o):  # a pattern output (ALL) is sent as the list of the components it matched: here one, i 0
+        if isinstance(o.component_id, dict):
+            one = {k: (v if isinstance(v, (str, int)) else 0) for k, v in o.component_id.items()}
+            return [{"id": one, "property": o.component_property}]
+        return {"id": o.component_id, "property": o.component_property}
+
+    outputs = [out(o) for o in (cb["output"] if isinstance(cb["output"], list) else [cb["output"]])]
     inputs = [slot(dep) for dep in cb["inputs"]]
     if changed is None:
         first = inputs[0] if not isinstance(inputs[0], list) else inputs[0][0]
@@ -364,6 +369,7 @@ def resolved_incident(app) -> dict:
 
 
 LANG = {"lang.data": "en"}
+SPOT_DATA = '{"i":["ALL"],"opt":"spot-data"}.data'
 ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
@@ -371,6 +377,9 @@ CALLBACKS = {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
     "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-retry.n_intervals": 1})),
+    # the wall's spotlight: public (a kiosk wall holds no session); what it reads needs a viewer or a kiosk token
+    SPOT_DATA: (EVERYONE, lambda app: payload(app, SPOT_DATA, {
+        "view.data": {"page": "wall", "highlight": "440304"}, "live-trend.data": None})),
     "..district-kpi-security.children...district-kpi-traffic.children...district-kpi-environment.children"
     "...district-kpi-incident.children...district-kpi-security-delta.children...district-kpi-traffic-delta.children"
     "...district-kpi-environment-delta.children...district-kpi-incident-delta.children"

@@ -137,3 +137,53 @@ def test_table_filters_parse_what_the_datatable_sends():
     # what the server cannot serve is dropped, never passed to SQL
     assert parse_filter('{time} contains "08:" && {nope} = 1 && {title} is blank') == []
     assert parse_filter(None) == [] and parse_filter("") == []
+
+
+def label_boxes(fig, size: tuple[int, int]) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Estimate each map label's box in px (x right, y down) as Plotly draws it, on its own generous measure:
+    a CJK glyph a full em, a Latin letter 0.8 em (bold), two lines of 1.3 em, 4 px of padding."""
+    width, height = size
+    out = []
+    for a in fig.layout.annotations:
+        assert a.xanchor == "center" and a.yanchor == "middle", "Plotly's auto anchor moves side labels off centre"
+        name, number = a.text.removeprefix("<b>").split("</b><br>")
+        px = a.font.size
+        w = max(sum(1.0 if ord(c) >= 0x2E80 else 0.8 for c in name), 0.8 * len(number)) * px + 8
+        h = 2 * 1.3 * px + 8
+        cx, cy = a.x * width + (a.xshift or 0), (1 - a.y) * height - (a.yshift or 0)
+        out.append((name, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
+    return out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("scale", [1, 2])  # 1920x1080 and 3840x2160: the map and its type twice as large
+def test_wall_map_labels_do_not_collide(city, lang, scale):
+    size = (figures.WALL_MAP_SIZE[0] * scale, figures.WALL_MAP_SIZE[1] * scale)
+    busy = window(city, **{d.slug: ({"traffic": 9999}, 100.0) for d in city.districts})  # the widest numbers
+    fig = figures.make_city_map(busy, city, "risk", lang, theme="dark", size=size,
+                                label_px=figures.WALL_LABEL_PX * scale)
+    boxes = label_boxes(fig, size)
+    assert [n for n, _ in boxes][:3] == (["罗湖", "福田", "南山"] if lang == "zh" else ["Luohu", "Futian", "Nanshan"])
+    for i, (a, ba) in enumerate(boxes):
+        assert 0 <= ba[0] and ba[2] <= size[0] and 0 <= ba[1] and ba[3] <= size[1], f"{a} off the map"
+        for b, bb in boxes[i + 1:]:
+            apart = ba[2] <= bb[0] or bb[2] <= ba[0] or ba[3] <= bb[1] or bb[3] <= ba[1]
+            assert apart, f"{a} and {b} collide: {ba} {bb}"
+    assert fig.layout.meta["labels"] == figures.place_labels(city, lang, size, figures.WALL_LABEL_PX * scale, 3)
+
+
+def test_labels_move_apart_where_the_map_is_small(city):
+    # a map too small for every label on its district's centre: the placement moves some, and none collide
+    size, px = (420, 240), 12
+    offsets = figures.place_labels(city, "en", size, px, 3)
+    assert any(o != [0, 0] for o in offsets)
+    fig = figures.make_city_map(window(city), city, "risk", "en", size=size, label_px=px)
+    boxes = [b for _, b in label_boxes(fig, size)]
+    overlaps = sum(1 for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                   if not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]))
+    centred = figures.make_city_map(window(city), city, "risk", "en", size=size, label_px=px)
+    for a in centred.layout.annotations:
+        a.xshift = a.yshift = 0
+    before = [b for _, b in label_boxes(centred, size)]
+    assert overlaps < sum(1 for i, a in enumerate(before) for b in before[i + 1:]
+                          if not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]))

@@ -25,6 +25,18 @@ FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHe
 TILE_PX = 512  # MapLibre's world is 512 px wide at zoom 0
 MAP_PAD = 0.04  # share of the map's width/height kept free around the city
 LINE_WIDTH, HIGHLIGHT_WIDTH = 1.5, 5.0
+# The wall's map at 1920x1080 in CSS px, and its labels' type: at 3840x2160 both are twice as large (wall.css sizes
+# the page from the viewport, live_figures.js the labels), so labels placed here hold on every wall.
+WALL_MAP_SIZE, WALL_LABEL_PX = (880, 450), 15
+LABEL_PX = 12  # the desktop's
+LABEL_PAD = 3  # px of an annotation's box around its text: borderpad 2 and its border
+LABEL_LINE = 1.3  # Plotly's line height, in em
+LABEL_GAP = 4  # px kept between two labels
+# Where a label may go, tried in order, in its own width and height from the district's centre: on it, then
+# above, below, beside it, on a diagonal, then further out.
+LABEL_MOVES = ((0, 0), (0, -0.55), (0, 0.55), (-0.55, 0), (0.55, 0), (-0.55, -0.55), (0.55, -0.55),
+               (-0.55, 0.55), (0.55, 0.55), (0, -1.1), (0, 1.1), (-1.1, 0), (1.1, 0), (-1.1, -1.1), (1.1, -1.1),
+               (-1.1, 1.1), (1.1, 1.1))
 STREET_BARS = 10  # the busiest streets drawn one bar each; the others (and streets the pack lacks) share one
 
 THEMES = {
@@ -126,10 +138,69 @@ def project(lon: float, lat: float, view: dict, width: float, height: float) -> 
     return round(px / width, 4), round(1 - py / height, 4)
 
 
-def _label(d, value: float, measure: str, lang: str) -> str:
+def label_name(d, lang: str) -> str:
+    """Return a district's name as its map label shows it (Chinese without 区)."""
     name = district_name(d, lang)
-    if lang != "en":
-        name = name.removesuffix("区")
+    return name if lang == "en" else name.removesuffix("区")
+
+
+def text_em(text: str) -> float:
+    """Return an upper estimate of a bold text's width in em (CJK a full em; Latin letters by case)."""
+    def em(ch: str) -> float:
+        if ord(ch) >= 0x2E80:
+            return 1.0
+        if ch.isupper() or ch in "mwMW":
+            return 0.78
+        return 0.36 if ch in "'.,:;il|!" else 0.66
+    return sum(em(ch) for ch in text)
+
+
+def label_size(name: str, digits: int, font_px: float) -> tuple[float, float]:
+    """Return the px width and height of a map label: the name in bold over a number of ``digits`` digits."""
+    return (max(text_em(name), 0.66 * digits) * font_px + 2 * LABEL_PAD,
+            2 * LABEL_LINE * font_px + 2 * LABEL_PAD)
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def place_labels(city, lang: str, size: tuple[int, int], font_px: float, digits: int = 4) -> list[list[float]]:
+    """Return where each district's label goes, ``[dx, dy]`` in em from its centre (y down), so no two collide.
+
+    Deterministic: districts in the pack's order, each at the first of ``LABEL_MOVES`` where its box (estimated
+    by ``label_size``) stays on the map, clear of the colour bar and of the labels already placed, else where
+    it overlaps least. In em, the offsets hold wherever the map and its type grow together (the wall).
+    """
+    width, height = size
+    view = fit_view(bounds(city.geojson), width, height)
+    # the colour bar, top right (make_city_map's colorbar: x 0.98 right, y 0.97 top, 0.32 long)
+    taken = [((0.98 - 0.32) * width, 0.03 * height, 0.98 * width, 0.03 * height + 3.2 * font_px)]
+    out = []
+    for d in city.districts:
+        w, h = label_size(label_name(d, lang), digits, font_px)
+        x, y = project(d.lon, d.lat, view, width, height)
+        cx, cy = x * width, (1 - y) * height
+        best = None
+        for mx_, my_ in LABEL_MOVES:
+            dx, dy = mx_ * w, my_ * h
+            box = (cx + dx - w / 2, cy + dy - h / 2, cx + dx + w / 2, cy + dy + h / 2)
+            off = max(0.0, -box[0], -box[1], box[2] - width, box[3] - height)
+            grown = (box[0] - LABEL_GAP, box[1] - LABEL_GAP, box[2] + LABEL_GAP, box[3] + LABEL_GAP)
+            cost = sum(_overlap(grown, other) for other in taken) + off * h
+            if best is None or cost < best[0]:
+                best = (cost, box, dx, dy)
+            if cost == 0:
+                break
+        taken.append(best[1])
+        out.append([round(best[2] / font_px, 3), round(best[3] / font_px, 3)])
+    return out
+
+
+def _label(d, value: float, measure: str, lang: str) -> str:
+    name = label_name(d, lang)
     number = f"{value:.0f}" if measure == "risk" else f"{int(value)}"
     return f"<b>{plain(name)}</b><br>{number}"
 
@@ -142,10 +213,11 @@ def outline(codes: list[str], highlight: str | None, theme: str = "light") -> tu
 
 
 def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "zh", highlight: str | None = None,
-                  theme: str = "light", size: tuple[int, int] = (960, 600)) -> go.Figure:
+                  theme: str = "light", size: tuple[int, int] = (960, 600), label_px: float = LABEL_PX) -> go.Figure:
     """Return the district choropleth (offline: ``Choroplethmap`` on a tile-less style) for one window.
 
-    ``size`` is the expected px size of the map; the browser refits centre, zoom and labels to the real one.
+    ``size`` is the expected px size of the map and ``label_px`` its labels' type; the browser refits centre,
+    zoom and labels to the real one, keeping each label's offset (``layout.meta.labels``, in em).
     """
     th = THEMES[theme]
     values = district_values(window, city, measure)
@@ -166,16 +238,20 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
                   "tickfont": {"color": th["muted"]}, "outlinewidth": 0},
     ))
     annotations = []
-    for d, v in zip(city.districts, values):
+    offsets = place_labels(city, lang, size, label_px, 3 if measure == "risk" else 4)
+    for d, v, (dx, dy) in zip(city.districts, values, offsets):
         x, y = project(d.lon, d.lat, view, *size)
+        # centred on the point: Plotly's "auto" anchors labels left of a third of the width and right past two
         annotations.append({"x": x, "y": y, "xref": "paper", "yref": "paper", "showarrow": False,
-                            "text": _label(d, v, measure, lang), "font": {"size": 12, "color": th["ink"]},
+                            "xanchor": "center", "yanchor": "middle",
+                            "xshift": round(dx * label_px, 1), "yshift": round(-dy * label_px, 1),
+                            "text": _label(d, v, measure, lang), "font": {"size": label_px, "color": th["ink"]},
                             "bgcolor": th["label_bg"], "borderpad": 2})
     fig.update_layout(
         map={"style": th["map_style"], "center": view["center"], "zoom": view["zoom"]},
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,
         font={"family": FONT, "color": th["ink"], "size": 12}, annotations=annotations,
-        uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box)},
+        uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box), "labels": offsets},
     )
     return fig
 
@@ -220,6 +296,27 @@ def make_trend(trend: dict | None, lang: str, tz: str, theme: str = "light") -> 
     fig.update_xaxes(showgrid=False, tickformat="%H:%M", tickfont={"color": th["muted"]}, fixedrange=True)
     fig.update_layout(**_base_layout(th), margin={"l": 6, "r": 30, "t": 6, "b": 24}, hovermode="x unified",
                       uirevision="trend")
+    return fig
+
+
+def make_spot_trend(trend: dict | None, lang: str, tz: str, theme: str = "dark") -> go.Figure:
+    """Return one district's per-minute counts as one chart, a line per domain (the wall's spotlight).
+
+    Trace ``i`` is ``DOMAINS[i]``: the browser patches their x and y as the spotlight moves.
+    """
+    th = THEMES[theme]
+    series = (trend or {}).get("series") or {}
+    n = max((len(v) for v in series.values()), default=0)
+    x = minute_labels(trend["start"], n, trend["step_ms"], tz) if trend and n else []
+    fig = go.Figure([go.Scatter(x=x, y=list(series.get(dom, [0] * n)), mode="lines", name=t(dom, lang),
+                                line={"color": DOMAIN_COLORS[dom], "width": 2},
+                                hovertemplate=f"{t(dom, lang)} %{{x|%H:%M}}: %{{y}}<extra></extra>")
+                     for dom in DOMAINS])
+    fig.update_xaxes(showgrid=False, tickformat="%H:%M", tickfont={"color": th["muted"]}, fixedrange=True, nticks=4)
+    fig.update_yaxes(rangemode="tozero", nticks=3, gridcolor=th["grid"], zeroline=False, side="right",
+                     tickfont={"color": th["muted"]}, fixedrange=True)
+    fig.update_layout(**_base_layout(th), margin={"l": 4, "r": 30, "t": 4, "b": 22}, hovermode=False,
+                      uirevision="spot-trend")
     return fig
 
 

@@ -13,6 +13,7 @@ from dashboard.core.channels import DOMAINS
 from dashboard.core.messages import TICKER_EVENTS, event_view
 
 TREND_MINUTES = 60
+MINUTE_MS = 60_000
 
 
 def latest_events(conn: Connection, limit: int = TICKER_EVENTS, district: str | None = None) -> list[dict]:
@@ -25,9 +26,20 @@ def latest_events(conn: Connection, limit: int = TICKER_EVENTS, district: str | 
     return [event_view(*row) for row in conn.execute(stmt)]
 
 
+def trend_bounds(now_ms: int, minutes: int = TREND_MINUTES) -> tuple[int, int]:
+    """Return [start, end) in ms of a per-minute trend: the last ``minutes`` whole minutes, the current one left out.
+
+    The current minute is still filling: drawn, it read as a fall to near zero at the end of every line. Every
+    per-minute trend (the panorama's, the wall's spotlight, a district's) takes its minutes from here, and the
+    browser draws the minutes it is sent, so the line ends at the last complete minute everywhere.
+    """
+    end = now_ms - now_ms % MINUTE_MS
+    return end - minutes * MINUTE_MS, end
+
+
 def trend(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES, district: str | None = None) -> dict:
-    """Return per-minute counts of each domain over the last ``minutes`` minutes, oldest first."""
-    start, end = window_bounds(now_ms, minutes)
+    """Return per-minute counts of each domain over the last ``minutes`` complete minutes, oldest first."""
+    start, end = trend_bounds(now_ms, minutes)
     dm = district_minutes.c
     stmt = (select(dm.minute_ms, dm.domain, func.sum(dm.n)).where(dm.minute_ms >= start, dm.minute_ms < end)
             .group_by(dm.minute_ms, dm.domain))
@@ -36,8 +48,8 @@ def trend(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES, district:
     series = {d: [0] * minutes for d in DOMAINS}
     for minute, domain, n in conn.execute(stmt):
         if domain in series:
-            series[domain][(minute - start) // 60_000] = int(n)
-    return {"start": start, "step_ms": 60_000, "series": series}
+            series[domain][(minute - start) // MINUTE_MS] = int(n)
+    return {"start": start, "step_ms": MINUTE_MS, "series": series}
 
 
 def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int]) -> dict:

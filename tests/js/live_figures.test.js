@@ -151,6 +151,19 @@ test('cityMap outlines the spotlight district and refits a resized map', (t) => 
     close(x, h.F.project(114.0, 22.5, fit, 1000, 500)[0]);
 });
 
+test('cityMap keeps each label\'s offset (em, from figures.place_labels) at the new type size', (t) => {
+    const h = figures(t, {width: 1000, height: 500});
+    stub(t, 'innerWidth', 3840);
+    h.fire('live-tick');
+    const meta = {measure: 'all', size: '800x600', bounds: [113.9, 22.4, 114.2, 22.7], labels: [[-2, 0.5], [0, 0]]};
+    const wall = Object.assign({}, CONFIG, {page: 'wall'});
+    const built = h.F.cityMap(STORE, {measure: 'all'}, 0, {layout: {meta}}, wall);
+    assert.equal(patched(built, 'layout', 'annotations', 0, 'font', 'size'), 30);  // 15 px at 1920, twice at 3840
+    assert.equal(patched(built, 'layout', 'annotations', 0, 'xshift'), -60);
+    assert.equal(patched(built, 'layout', 'annotations', 0, 'yshift'), -15);  // Plotly's y goes up
+    assert.equal(patched(built, 'layout', 'annotations', 1, 'xshift'), 0);
+});
+
 test('trend patches x stamps and y series; unchanged data is no update', (t) => {
     const h = figures(t);
     h.fire('live-trend');
@@ -166,4 +179,15 @@ test('trend patches x stamps and y series; unchanged data is no update', (t) => 
     stub(t, 'innerWidth', 3840);
     const wall = h.F.trend(store, 2, Object.assign({}, CONFIG, {page: 'wall'}), fig);
     assert.equal(patched(wall, 'layout', 'font', 'size'), 24);
+});
+
+test('spotTrend patches the spotlit district\'s lines, and waits for its data', (t) => {
+    const h = figures(t);
+    const start = Date.UTC(2024, 0, 1, 8, 0);
+    const data = {code: 'A', trend: {start, step_ms: 60_000, series: {traffic: [1, 2], security: [0, 3]}}};
+    const [built] = h.F.spotTrend([data], {highlight: 'A'}, CONFIG);
+    assert.deepEqual(patched(built, 'data', 0, 'x'), ['2024-01-01 08:00', '2024-01-01 08:01']);
+    assert.deepEqual(patched(built, 'data', 1, 'y'), [0, 3]);
+    assert.deepEqual(h.F.spotTrend([data], {highlight: 'B'}, CONFIG), [NO_UPDATE]);
+    assert.deepEqual(h.F.spotTrend([null], {highlight: 'A'}, CONFIG), [NO_UPDATE]);
 });

@@ -197,3 +197,21 @@ test('drawTicker: in English a street is its pinyin name from the city pack, by 
     assert.equal(R.streetName({district: 'A', street: '南头'}, CONFIG), '南头');
     assert.equal(R.streetName({district: 'A', street: null}, config), '');
 });
+
+test('spotIncidents: the spotlit district\'s open incidents, titles as text, statuses translated', (t) => {
+    const h = render(t);
+    const config = Object.assign({}, CONFIG, {page: 'wall', labels: Object.assign({}, CONFIG.labels, {
+        status_open: 'open', status_in_progress: 'in progress', sev_4: 'critical', sev_2: 'minor',
+        no_open_incidents: 'No open incidents', incidents_rest: '{n} more open incidents'})});
+    const data = {code: 'A', open: 3, incidents: [
+        {id: 7, title: '<b>Gas</b> leak', kind: 'gas_leak', severity: 4, status: 'in_progress'},
+        {id: 8, title: null, kind: 'fire', severity: 2, status: 'open'}]};
+    const [rows] = h.R.spotIncidents([data], {highlight: 'A'}, config);
+    assert.deepEqual(rows.map((li) => li.props.key), ['7', '8', 'more']);
+    const cells = rows[0].props.children.map((c) => c.props.children);
+    assert.deepEqual(cells, ['critical', '<b>Gas</b> leak', 'in progress']);  // a text child: never parsed
+    assert.equal(rows[2].props.children, '1 more open incidents');
+    assert.deepEqual(h.R.spotIncidents([data], {highlight: 'B'}, config), [[]]);  // not yet B's
+    const [none] = h.R.spotIncidents([{code: 'A', open: 0, incidents: []}], {highlight: 'A'}, config);
+    assert.equal(none[0].props.children, 'No open incidents');
+});

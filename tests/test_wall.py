@@ -1,0 +1,85 @@
+"""The wall read from 6 m, in a real headless Chromium: map labels apart, a full spotlight."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import sign_in, wait_for
+from tests.test_api import ingest_now
+from tests.test_pages import ev, js, viewport
+
+# The map's label texts as drawn (Plotly's annotation <g class="annotation-text-g">), and the boxes drawn behind
+# them (<rect class="bg">): both are what a reader 6 m away sees.
+LABEL_BOXES = """
+const box = (el) => { const r = el.getBoundingClientRect(); return {l: r.left, t: r.top, r: r.right, b: r.bottom}; };
+return [...document.querySelectorAll('#city-map .annotation')].flatMap(a => {
+    const text = a.querySelector('.annotation-text-g'), bg = a.querySelector('rect.bg');
+    return [Object.assign(box(text), {text: text.textContent}), Object.assign(box(bg), {text: text.textContent})];
+});
+"""
+FITTED = """
+const g = document.getElementById('city-map'), gd = g && g.querySelector('.js-plotly-plot');
+const meta = gd && gd.layout && gd.layout.meta;
+return !!meta && meta.size === g.clientWidth + 'x' + g.clientHeight;
+"""
+
+
+def set_lang(dash_duo, lang: str) -> None:
+    js(dash_duo, "localStorage.setItem('lang', JSON.stringify(arguments[0]));"
+                 "localStorage.setItem('lang-timestamp', String(Date.now()));", lang)
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
+def test_wall_map_labels_do_not_overlap(make_app, redis_client, dash_duo, size):
+    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+    dash_duo.start_server(app)
+    viewport(dash_duo, *size)
+    sign_in(dash_duo, app, path="/wall")
+    for lang, first in (("zh", "南山"), ("en", "Nanshan")):
+        if lang == "en":
+            set_lang(dash_duo, "en")
+            dash_duo.driver.refresh()
+        # the labels as the browser refitted them to the map it drew (its size is in the figure's meta)
+        wait_for(lambda: any(b["text"].startswith(first) for b in js(dash_duo, LABEL_BOXES))
+                 and js(dash_duo, FITTED), timeout=15, message=f"the map's labels in {lang}, fitted")
+        boxes = js(dash_duo, LABEL_BOXES)
+        assert len(boxes) == 18
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                if a["text"] == b["text"]:
+                    continue  # a label's text and its own box
+                apart = a["r"] <= b["l"] or b["r"] <= a["l"] or a["b"] <= b["t"] or b["b"] <= a["t"]
+                assert apart, f"{size} {lang}: {a} and {b} intersect"
+    assert dash_duo.get_logs() == []
+
+
+def test_wall_spotlight_shows_the_districts_trend_and_open_incidents(make_app, redis_client, dash_duo):
+    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+    ingest_now(app, {"incident": [ev(1, minutes_ago=3, district="luohu", kind="fire", severity=4,
+                                     title="<b>火情</b> 东门"),
+                                  ev(2, minutes_ago=3, district="futian", kind="fire", severity=4, title="福田火情")],
+                     "traffic": [ev(3, minutes_ago=2, district="luohu", title="拥堵")]})
+    dash_duo.start_server(app)
+    viewport(dash_duo, 1920, 1080)
+    sign_in(dash_duo, app, path="/wall")  # the spotlight starts on the pack's first district, 罗湖
+    dash_duo.wait_for_text_to_equal(".spotlight-panel .spot-name", "罗湖区", timeout=15)
+    wait_for(lambda: js(dash_duo, INCIDENTS) == [["特别重大", "<b>火情</b> 东门", "待派单"]], timeout=15,
+             message="罗湖's open incident, its title as text, its status in Chinese")
+    # the district's own last hour: its traffic line holds the one event, its incident line the fire
+    wait_for(lambda: js(dash_duo, SPOT_SUMS) == {"traffic": 1, "incident": 1}, timeout=15,
+             message="the spotlight's trend")
+    assert js(dash_duo, "return document.querySelectorAll('.spotlight-panel b').length") == 0
+    assert dash_duo.get_logs() == []
+
+
+INCIDENTS = """
+return [...document.querySelectorAll('.spotlight-panel .spot-incidents li.spot-incident')]
+    .map(li => [...li.children].map(c => c.textContent));
+"""
+SPOT_SUMS = """
+const gd = document.querySelector('.spotlight-panel .spot-trend .js-plotly-plot');
+if (!gd || !gd.data) return null;
+const out = {};
+gd.data.forEach((tr, i) => { const s = (tr.y || []).reduce((a, b) => a + b, 0); if (s) out[['security', 'traffic', 'environment', 'incident'][i]] = s; });
+return out;
+"""
