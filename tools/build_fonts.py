@@ -32,6 +32,8 @@ SC_FACE = "NotoSansCJKsc"  # the PostScript name's start of the Simplified Chine
 # files goes into the first slice, the one the wall preloads.
 PRODUCT_TEXT = ("dashboard/**/*.py", "dashboard/**/*.yaml", "dashboard/**/*.geojson", "dashboard/**/*.html",
                 "layouts/*.py", "callbacks/*.py", "feeds/*.py", "assets/*.js")
+# What the browser writes itself in Chinese (dates and times from Intl and toLocaleString, the wall's clock).
+BROWSER_TEXT = "年月日时分秒星期一二三四五六七八九十天上午下午"
 # CJK symbols and punctuation, CJK ideographs, full-width forms: what a Latin system font lacks.
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 SLICE_CHARS = 800  # ideographs per slice past the first: about 150 KB of WOFF2 each
@@ -39,7 +41,7 @@ SLICE_CHARS = 800  # ideographs per slice past the first: about 150 KB of WOFF2 
 
 def product_chars(root: Path = ROOT) -> set[str]:
     """Return every CJK character written in the product's own sources under ``root``."""
-    chars: set[str] = set()
+    chars = set(BROWSER_TEXT)
     for pattern in PRODUCT_TEXT:
         for path in sorted(root.glob(pattern)):
             chars |= set(_CJK.findall(path.read_text(encoding="utf-8")))
