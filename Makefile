@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test js faults bench services clean
+.PHONY: run test js faults bench services fonts clean
 
 $(VENV)/.run: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ faults: $(VENV)/.dev services ## the fault suite alone: kills and restarts real 
 
 bench: $(VENV)/.dev services ## run the benchmarks and print their figures
 	$(PY) -m bench
+
+fonts: $(VENV)/.dev          ## rebuild the wall's web font slices (assets/fonts) from Debian's fonts-noto-cjk; commit them
+	@test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc || apt-get install -y -qq fonts-noto-cjk
+	$(PY) tools/build_fonts.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -21,7 +21,10 @@ from dashboard.core.channels import DOMAINS
 
 MEASURES = ("all", "risk", *DOMAINS)
 DOMAIN_COLORS = {"security": "#3b82f6", "traffic": "#f59e0b", "environment": "#10b981", "incident": "#ef4444"}
-FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif'
+# The system's CJK fonts where it has one; else the product's own web font (assets/fonts.css), which the page
+# loads and Plotly's SVG text uses like any other text on it.
+FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Panorama Sans SC", '
+        'sans-serif')
 TILE_PX = 512  # MapLibre's world is 512 px wide at zoom 0
 MAP_PAD = 0.04  # share of the map's width/height kept free around the city
 LINE_WIDTH, HIGHLIGHT_WIDTH = 1.5, 5.0

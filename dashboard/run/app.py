@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import api_dispatch as dispatch_api
     from dashboard.web import headers
     from dashboard.web import first_paint
+    from dashboard.web import fonts
     from dashboard.web import language
     from dashboard.web import metrics
     from dashboard.web import manifest as webapp
@@ -63,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     webapp.init_app(app)  # /m's manifest and icons
     language.init_app(app)  # <html lang>, switched in the browser by callbacks/router.py
     first_paint.init_app(app, draw_first_paint)  # the page in its HTML, painted before the scripts run
+    fonts.init_app(app)  # the wall's own words' font slices, preloaded
     app.layout = shell
     register_all(app)
     briefings_callbacks.register_callbacks(app)

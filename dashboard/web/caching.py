@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from functools import lru_cache
 
 from dash.fingerprint import check_fingerprint
 from flask import request
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Files named by their content, as tools/build_fonts.py names the font slices: name.<sha256's first 16 hex>.ext
+_CONTENT_NAMED = re.compile(r"\.([0-9a-f]{16})\.[A-Za-z0-9]+$")
 
 
 def asset_is_current(folder: str, name: str, stamp: str | None) -> bool:
@@ -27,6 +32,32 @@ def asset_is_current(folder: str, name: str, stamp: str | None) -> bool:
         return False
 
 
+@lru_cache(maxsize=256)
+def _content_digest(path: str, mtime_ns: int, size: int) -> str:
+    """Return the sha256 of the file at ``path``, read once per version of it (mtime and size are the key)."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def names_its_content(folder: str, name: str) -> bool:
+    """Tell whether ``name`` in ``folder`` carries the start of its content's sha256 (``x.<16 hex>.woff2``).
+
+    The font slices are referenced from CSS, where Dash writes no ``?m=``: their names are their version. The
+    bytes are checked, so a file edited in place under its old name is not promised to browsers for a year.
+    """
+    m = _CONTENT_NAMED.search(name)
+    if not m:
+        return False
+    path = os.path.realpath(os.path.join(folder, name))
+    if not path.startswith(os.path.realpath(folder) + os.sep):
+        return False
+    try:
+        st = os.stat(path)
+        return _content_digest(path, st.st_mtime_ns, st.st_size).startswith(m.group(1))
+    except OSError:
+        return False
+
+
 def is_fingerprinted(app, path: str) -> bool:
     """Tell whether ``path`` is a Dash bundle or an asset whose URL carries the version of its content."""
     prefix = app.config.routes_pathname_prefix
@@ -36,7 +67,9 @@ def is_fingerprinted(app, path: str) -> bool:
         # /_dash-component-suites/<package>/<file>.v<version>m<hash>.js; the bare name is the unversioned alias
         return check_fingerprint(path[len(suites):].partition("/")[2])[1]
     if path.startswith(assets):
-        return asset_is_current(app.config.assets_folder, path[len(assets):], request.args.get("m"))
+        name = path[len(assets):]
+        return (asset_is_current(app.config.assets_folder, name, request.args.get("m"))
+                or names_its_content(app.config.assets_folder, name))
     return False
 
 
