@@ -300,6 +300,9 @@ def test_login_page_signs_in_and_lands_where_it_came_from(app, dash_duo):
     dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
     dash_duo.find_element("#login-submit").click()
     dash_duo.wait_for_element("#city-map", timeout=10)
+    # the map drawn before the language switch draws the page again: Dash's graph, unmounted while Plotly
+    # still loads, logs "Cannot read properties of null (reading 'classList')" (dcc async-graph.js)
+    dash_duo.wait_for_element("#city-map .main-svg", timeout=20)
     assert dash_duo.driver.current_url.rstrip("/") == dash_duo.server_url.rstrip("/")
     # the top bar: who, what role, and signing out (everywhere)
     dash_duo.wait_for_text_to_equal("#user-name", "duty")

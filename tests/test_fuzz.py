@@ -209,9 +209,11 @@ def callback_bodies(draw, app):
             return [{"id": i, "property": dep["property"], "value": draw(junk)} for i in ids]
         return {"id": dep["id"], "property": dep["property"], "value": draw(junk)}
 
+    def out(o):  # a pattern output (ALL) is the list of the components it matched: none here
+        return [] if isinstance(o.component_id, dict) else {"id": o.component_id, "property": o.component_property}
+
     outputs = cb["output"]
-    spec = ([{"id": o.component_id, "property": o.component_property} for o in outputs] if isinstance(outputs, list)
-            else {"id": outputs.component_id, "property": outputs.component_property} if outputs is not None
+    spec = ([out(o) for o in outputs] if isinstance(outputs, list) else out(outputs) if outputs is not None
             else {"id": "x", "property": "children"})
     inputs = [slot(dep) for dep in cb["inputs"]]
     fired = [f"{p['id'] if isinstance(p['id'], str) else json.dumps(p['id'], sort_keys=True, separators=(',', ':'))}"

@@ -178,7 +178,9 @@ def test_an_officer_follows_the_navigation_to_dispatch_in_the_app(app, dash_duo)
     dash_duo.driver.set_window_size(1280, 720)
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/", role="officer")
-    dash_duo.wait_for_element("#city-map", timeout=10)
+    # each page's graphs drawn before leaving it: Dash's graph unmounted while Plotly still loads logs
+    # "Cannot read properties of null (reading 'classList')" (dcc async-graph.js)
+    dash_duo.wait_for_element("#city-map .main-svg", timeout=20)
     wait_for(lambda: nav_state(dash_duo) == [["/", "全景", "page"], ["/dispatch", "联动派单", None],
                                              ["/m", "指挥", None], ["/briefings", "运行简报", None]],
              message="the officer's navigation")
@@ -196,6 +198,9 @@ def test_an_officer_follows_the_navigation_to_dispatch_in_the_app(app, dash_duo)
     box = dash_duo.driver.execute_script(
         "return document.getElementById('nav-briefings').getBoundingClientRect().bottom")
     assert box <= 60  # the briefings link sits in the bar at the top, whole
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('.dash-graph')].every(g => g.querySelector('.main-svg'))"),
+        timeout=20, message="the dispatch page's graphs drawn")
     dash_duo.find_element("#nav-briefings").click()
     wait_for(lambda: path_of(dash_duo) == "/briefings", message="briefings by a click")
     wait_for(lambda: ["/briefings", "运行简报", "page"] in nav_state(dash_duo), message="briefings marked")

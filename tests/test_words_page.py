@@ -37,9 +37,10 @@ def to_english(dash_duo) -> None:
 
 
 def select(dash_duo, incident_id: int, title: str) -> None:
-    dash_duo.wait_for_element(f"#incident-list > li[data-id='{incident_id}'] .queue-item", timeout=15)
-    js(dash_duo, "document.querySelector(arguments[0]).click()", f"#incident-list > li[data-id='{incident_id}'] "
-                                                                   ".queue-item")
+    # the page may be drawn again (a language switch) between finding the item and clicking it: click when found
+    item = f"#incident-list > li[data-id='{incident_id}'] .queue-item"
+    wait_for(lambda: js(dash_duo, "const e = document.querySelector(arguments[0]); if (e) { e.click(); } return !!e",
+                        item), timeout=15, message="the incident in the queue")
     dash_duo.wait_for_text_to_equal("#dispatch-detail-title", title, timeout=10)
 
 

@@ -50,7 +50,7 @@ def _fires(trigger, tz: str, days: int) -> list[datetime]:
     return list(periods._fires_between(trigger, start, start + timedelta(days=days) - timedelta(microseconds=1)))
 
 
-def cron_words(cron: str | None, lang: str = "zh", tz: str = "Asia/Shanghai") -> str:
+def cron_words(cron: str | None, lang: str, tz: str) -> str:
     """Return the schedule ``cron`` (a 5-field crontab as ``PANORAMA_BRIEFING_CRON`` holds it) in words."""
     lang = "en" if lang == "en" else "zh"
     raw = bt("cron_raw", lang, cron=" ".join(str(cron).split()))
