@@ -17,6 +17,12 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: 
         time.sleep(interval)
 
 
+def phone_screen(driver) -> None:
+    """Make the browser a commander's phone: 390x844 CSS px at 3x, touch and mobile layout."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+
+
 def make_event(n: int, *, domain: str | None = None, district: str = "futian", kind: str = "congestion",
                severity: int = 1, ts: str | int = "2026-11-26T08:30:00+08:00", **extra) -> dict:
     """Return a valid event dict with id ``ev-<n>``."""

@@ -10,7 +10,7 @@ from dashboard.dispatch import board as d
 from dashboard.dispatch import commander
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage.models import task_events, tasks
-from tests.helpers import city_clock, make_user, wait_for
+from tests.helpers import city_clock, make_user, phone_screen, wait_for
 from tests.test_mobile import MIN, decisions, dispatch_to, now, open_incident, svc_of
 
 FOUR = ["fire", "emergency", "police", "health"]
@@ -184,8 +184,7 @@ def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_
     dash_duo.start_server(app)
     dash_duo.get_logs()  # the sign-in page before the cookie is set is not under test
     driver = dash_duo.driver
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    phone_screen(driver)
     open_as(dash_duo, app, "zhang.wei", "/m")
     card = f"#decision-list #m-item-overdue-{inc['id']}-0"
     dash_duo.wait_for_element(f"{card} .m-row", timeout=15)

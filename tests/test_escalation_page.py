@@ -7,7 +7,7 @@ import pytest
 from dashboard.dispatch import board as d
 from dashboard.dispatch import desk
 from dashboard.dispatch.deadlines import DeadlineChecker
-from tests.helpers import TEST_PASSWORD, city_clock, make_event, make_user, wait_for
+from tests.helpers import TEST_PASSWORD, city_clock, make_event, make_user, phone_screen, wait_for
 from tests.test_api import ingest_now
 
 MIN = 60_000
@@ -66,8 +66,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     dash_duo.start_server(eapp)
     dash_duo.get_logs()  # the sign-in page before the cookie is set is not under test
     driver = dash_duo.driver
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    phone_screen(driver)
     open_as(dash_duo, eapp, "zhang.wei", "/m")
     item = f"#decision-list #m-item-critical-{inc['id']}-0"
     dash_duo.wait_for_element(f"{item} .m-escalate", timeout=15)

@@ -13,7 +13,7 @@ from dashboard.dispatch import board as d
 from dashboard.core.errors import Forbidden
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage.models import task_events
-from tests.helpers import TEST_PASSWORD, city_clock, make_event, make_user, wait_for
+from tests.helpers import TEST_PASSWORD, city_clock, make_event, make_user, phone_screen, wait_for
 from tests.test_api import ingest_now
 
 MIN = 60_000
@@ -224,8 +224,7 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
     gw.start()
     try:
         driver = dash_duo.driver
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+        phone_screen(driver)
         driver.get(dash_duo.server_url + "/m")
         dash_duo.wait_for_element("#login-username", timeout=10)  # signed out: the sign-in page, then back
         dash_duo.find_element("#login-username").send_keys("zhang.wei")

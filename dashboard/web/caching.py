@@ -15,16 +15,20 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 _CONTENT_NAMED = re.compile(r"\.([0-9a-f]{16})\.[A-Za-z0-9]+$")
 
 
+def _inside(folder: str, name: str) -> str | None:
+    """Return the real path of ``name`` in ``folder``, or None when it leads outside the folder."""
+    path = os.path.realpath(os.path.join(folder, name))
+    return path if path.startswith(os.path.realpath(folder) + os.sep) else None
+
+
 def asset_is_current(folder: str, name: str, stamp: str | None) -> bool:
     """Tell whether ``?m=stamp`` is the modification time of ``name`` in ``folder`` as Dash writes it in pages.
 
     Dash versions /assets by the file's mtime in the query (``?m=1796474242.17878``), read when the app starts:
     only a URL whose stamp is the file's current one names exactly these bytes.
     """
-    if not stamp:
-        return False
-    path = os.path.realpath(os.path.join(folder, name))
-    if not path.startswith(os.path.realpath(folder) + os.sep):
+    path = _inside(folder, name) if stamp else None
+    if path is None:
         return False
     try:
         return str(os.path.getmtime(path)) == stamp
@@ -46,10 +50,8 @@ def names_its_content(folder: str, name: str) -> bool:
     bytes are checked, so a file edited in place under its old name is not promised to browsers for a year.
     """
     m = _CONTENT_NAMED.search(name)
-    if not m:
-        return False
-    path = os.path.realpath(os.path.join(folder, name))
-    if not path.startswith(os.path.realpath(folder) + os.sep):
+    path = _inside(folder, name) if m else None
+    if path is None:
         return False
     try:
         st = os.stat(path)
