@@ -81,14 +81,9 @@ def first_paint(path: str, lang: str, search: str | None):
     runs)."""
     layout = shell(lang)
     page, _ = render(path, lang, search)
-    fill = {"page": page, "shell-nav": nav(path, lang)}
-    todo = list(layout.children)
-    while todo:
-        child = todo.pop()
-        if getattr(child, "id", None) in fill:
-            child.children = fill[getattr(child, "id")]
-        elif isinstance(getattr(child, "children", None), list):
-            todo.extend(child.children)
+    shell_parts = _by_id(layout, {})  # the shell's own, before the page goes in
+    shell_parts["page"].children = page
+    shell_parts["shell-nav"].children = nav(path, lang)
     _fill_ticker(page, lang)
     return layout
 
