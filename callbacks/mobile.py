@@ -49,10 +49,10 @@ def digest(items: list[dict], incidents: list[dict], lang: str, total: int = 0) 
     """Return a short fingerprint of what each list shows, so an unchanged list is not sent again."""
     def fp(parts) -> str:
         return hashlib.blake2b(orjson.dumps([lang, *parts]), digest_size=8).hexdigest()
-    return {"decisions": fp([(i["kind"], i["incident"]["id"], (i["task"] or {}).get("id"), i["version"],
-                              i["incident"]["version"], i["actions"], i["suggested"],
-                              [(o["task"]["id"], o["task"]["version"], o["late_min"], o["redispatch"])
-                               for o in i["overdue"]]) for i in items]),
+    return {"decisions": fp([(i["kind"], i["incident"]["id"], i["version"], i["incident"]["version"], i["actions"],
+                              i["suggested"], [(o["task"]["id"], o["task"]["version"], o["late_min"], o["redispatch"])
+                                               for o in i["overdue"]],
+                              [(t["id"], t["version"]) for t in i["returned"]]) for i in items]),
             "incidents": fp([total, *[(r["id"], r["version"], r["status"], r["severity"], r["title"])
                                       for r in incidents]])}
 
@@ -72,7 +72,7 @@ class TapButton(BaseModel):
     incident: RowId
     task: int = Field(ge=0, le=2**63 - 1)
     version: int = Field(ge=0, le=2**31)
-    # the card's overdue tasks as "id.version,id.version" (a pattern-matching id holds no lists)
+    # the card's tasks (overdue, returned) as "id.version,id.version" (a pattern-matching id holds no lists)
     tasks: StrictStr = Field(default="", max_length=2000, pattern=r"^([0-9]{1,19}\.[0-9]{1,10}(,[0-9]{1,19}\.[0-9]{1,10})*)?$")
 
 

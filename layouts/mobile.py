@@ -7,6 +7,7 @@ import math
 from dash import dcc, html
 
 from dashboard.core.i18n import district_name, kind_label, pick
+from dashboard.dispatch import commander
 from layouts.common import lang_toggle, live_components, live_config, status_cluster
 from layouts.dispatch import department_names, escalated_badge, hhmm, state_label
 
@@ -31,6 +32,9 @@ _TEXT = {
     "approve_dispatch": ("批准派单", "Approve dispatch"),
     "approve_close": ("批准结案", "Approve closure"),
     "approve_return": ("同意退回", "Accept return"),
+    "returned": ("已退回", "returned it"),
+    "returned_summary": ("{n}个部门退回", "{n} departments returned it"),
+    "returned_summary_1": ("1个部门退回", "1 department returned it"),
     "done_acknowledge": ("已知悉：{title}", "Acknowledged: {title}"),
     "done_escalate": ("已升级至{dep}：{title}", "Escalated to {dep}: {title}"),
     "done_approve": ("已批准：{title}", "Approved: {title}"),
@@ -59,10 +63,11 @@ def tx(key: str, lang: str, **fmt) -> str:
 
 
 def approve_label(item: dict, lang: str) -> str:
-    """Return what approving ``item`` does, as its button says it."""
-    if item["kind"] == "rejected":
-        return tx("approve_return", lang)
-    return tx("approve_close" if item["incident"]["status"] == "resolved" else "approve_dispatch", lang)
+    """Return what approving ``item`` does, as its button says it (as ``commander._approve`` decides)."""
+    status = item["incident"]["status"]
+    if item["kind"] == "critical" and status in ("open", "resolved"):
+        return tx("approve_close" if status == "resolved" else "approve_dispatch", lang)
+    return tx("approve_return", lang)
 
 
 def _place(inc: dict, city, lang: str) -> str:
@@ -72,57 +77,64 @@ def _place(inc: dict, city, lang: str) -> str:
 
 def item_key(item: dict) -> str:
     """Return a card's stable key: the same across versions, so the browser's pending taps find it again."""
-    return f"{item['kind']}-{item['incident']['id']}-{item['task']['id'] if item['task'] else 0}"
+    return f"{item['kind']}-{item['incident']['id']}"
 
 
 def _button(action: str, label: str, item: dict, key: str, task: dict | None = None) -> html.Button:
     """Return one tap: its id carries what the server checks (the versions seen), data-* what the browser hides."""
     inc = item["incident"]
-    listed = ",".join(f"{o['task']['id']}.{o['task']['version']}" for o in item["overdue"])
-    own = task or item["task"]
+    listed = ",".join(f"{t['id']}.{t['version']}" for t in commander.listed(item))
     return html.Button(label, n_clicks=0, className=f"m-btn m-{action}", id={
-        "type": "m-act", "act": action, "kind": item["kind"], "incident": inc["id"], "task": own["id"] if own else 0,
+        "type": "m-act", "act": action, "kind": item["kind"], "incident": inc["id"], "task": task["id"] if task else 0,
         "version": task["version"] if task else item["version"], "tasks": listed},
         **{"data-act": action, "data-key": f"{key}:{action}"})
 
 
-def _overdue_rows(item: dict, key: str, phones: dict, names: dict, lang: str) -> html.Ul:
-    """Return a card's late departments, each with how late, a re-dispatch tap and a call link."""
+def _call(dep: str, phones: dict, names: dict, lang: str) -> list:
+    """Return a call link to a department's duty line, or nothing when the pack gives none."""
+    if not phones.get(dep):
+        return []
+    label = tx("call_label", lang, dep=names.get(dep, dep), phone=phones[dep])
+    return [html.A(tx("call", lang), href=f"tel:{phones[dep]}", className="m-btn m-call", title=label,
+                   **{"aria-label": label})]
+
+
+def _row(task: dict, text: list, tools: list) -> html.Li:
+    dep = task["department"]
+    return html.Li([html.Div(text, className="m-row-text"), html.Div(tools, className="m-row-tools")],
+                   className="m-row", key=str(task["id"]), **{"data-key": f"row-{task['id']}", "data-department": dep})
+
+
+def _task_rows(item: dict, key: str, phones: dict, names: dict, lang: str) -> html.Ul:
+    """Return a card's late departments (how late, a re-dispatch tap, a call link) and the departments that
+    returned it (their reason, as text, and a call link)."""
     rows = []
     for o in item["overdue"]:
         task, dep = o["task"], o["task"]["department"]
-        name = names.get(dep, dep)
-        tools = []
-        if o["redispatch"]:
-            tools.append(_button("redispatch", tx("redispatch", lang), item, key, task))
-        if phones.get(dep):
-            tools.append(html.A(tx("call", lang), href=f"tel:{phones[dep]}", className="m-btn m-call",
-                                title=tx("call_label", lang, dep=name, phone=phones[dep]),
-                                **{"aria-label": tx("call_label", lang, dep=name, phone=phones[dep])}))
-        rows.append(html.Li([
-            html.Div([html.Span(name, className="m-dep"),
-                      html.Span(tx(f"late_{o['step']}", lang, n=o["late_min"]), className="m-late")],
-                     className="m-row-text"),
-            html.Div(tools, className="m-row-tools"),
-        ], className="m-row", key=str(task["id"]), **{"data-key": f"row-{task['id']}", "data-department": dep}))
+        tools = [_button("redispatch", tx("redispatch", lang), item, key, task)] if o["redispatch"] else []
+        rows.append(_row(task, [html.Span(names.get(dep, dep), className="m-dep"),
+                                html.Span(tx(f"late_{o['step']}", lang, n=o["late_min"]), className="m-late")],
+                         tools + _call(dep, phones, names, lang)))
+    for task in item["returned"]:
+        dep = task["department"]
+        text = [html.Span(names.get(dep, dep), className="m-dep"), html.Span(tx("returned", lang), className="m-late")]
+        if task.get("note"):
+            text.append(html.Span(task["note"], className="m-reason"))  # the department's reason, as text
+        rows.append(_row(task, text, _call(dep, phones, names, lang)))
     return html.Ul(rows, className="m-overdue")
 
 
 def decision_item(item: dict, city, lang: str, tz: str) -> html.Li:
-    """Return one incident's card: what it is, where, since when, which departments are late and by how much,
-    a tap per action that applies, and a call link per late department."""
-    inc, task = item["incident"], item["task"]
+    """Return one incident's card: what it is, where, since when, which departments are late (and by how much)
+    or returned it, a tap per action that applies, and a call link per department listed."""
+    inc = item["incident"]
     names = department_names(city, lang)
     meta = [_place(inc, city, lang), kind_label(inc["kind"], lang)]
-    if task is not None:
-        meta.append(names.get(task["department"], task["department"]))
-        if task.get("note"):
-            meta.append(task["note"])  # the department's reason for returning it, shown as text
-    elif item["kind"] == "critical":
+    if item["kind"] == "critical":
         meta.append(state_label(inc["status"], lang))
-    late = len(item["overdue"])
-    if late:
-        meta.append(tx("late_summary_1", lang) if late == 1 else tx("late_summary", lang, n=late))
+    for what, n in (("late", len(item["overdue"])), ("returned", len(item["returned"]))):
+        if n:
+            meta.append(tx(f"{what}_summary_1", lang) if n == 1 else tx(f"{what}_summary", lang, n=n))
     if item.get("suggested"):
         meta.append(f"{tx('suggested', lang)} " + (", " if lang == "en" else "、").join(
             names.get(c, c) for c in item["suggested"]))
@@ -136,7 +148,7 @@ def decision_item(item: dict, city, lang: str, tz: str) -> html.Li:
                   html.Span(hhmm(item["since_ms"], tz), className="m-time")], className="m-item-head"),
         html.Div(inc["title"] or kind_label(inc["kind"], lang), className="m-item-title"),
         html.Div(" · ".join(meta), className="m-item-meta"),
-        *([_overdue_rows(item, key, phones, names, lang)] if late else []),
+        *([_task_rows(item, key, phones, names, lang)] if item["overdue"] or item["returned"] else []),
         html.Div(buttons, className="m-actions"),
     ], className=f"m-item kind-{item['kind']}", id=f"m-item-{key}", key=key, **{"data-key": key})
 

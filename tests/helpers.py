@@ -96,3 +96,11 @@ def write_from_two_workers(make_store, evs: list, chunk: int = 500) -> list:
         th.join(60)
     assert errors == [] and not any(th.is_alive() for th in threads), errors
     return results
+
+
+def wait_for_graphs(dash_duo, timeout: float = 20.0, what: str = "the page's graphs drawn") -> None:
+    """Wait until every graph on the page has drawn (dcc's async graph logs an error when it is unmounted -- a
+    language switch, a page change -- while Plotly is still loading, so a test leaves a page only after this)."""
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "const g = [...document.querySelectorAll('.dash-graph')];"
+        "return g.length > 0 && g.every(e => e.querySelector('.main-svg'))"), timeout=timeout, message=what)

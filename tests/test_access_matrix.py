@@ -32,11 +32,11 @@ def open_incident(app, n: int = 1, severity: int = 3) -> dict:
         return next(r for r in desk.queue(conn) if r["title"] == f"火情 {n}")
 
 
-def dispatched(app, departments=("fire",)) -> tuple[dict, list[dict]]:
+def dispatched(app, departments=("fire",), ago_ms: int = 0) -> tuple[dict, list[dict]]:
     svc = app.server.extensions["panorama"]
     inc = open_incident(app)
-    tasks = desk.write(svc, d.dispatch, inc["id"], list(departments), "olga", None, now_ms(),
-                               svc.city.rules, svc.city).tasks
+    tasks = desk.write(svc, d.dispatch, inc["id"], list(departments), "olga", None, now_ms() - ago_ms,
+                       svc.city.rules, svc.city).tasks
     return inc, tasks
 
 
@@ -64,6 +64,10 @@ WRITES = {
     ("/api/tasks/<id:task_id>/resolve_for", "POST"): (
         {"officer", "admin"}, lambda app: (f"/api/tasks/{dispatched(app, ('police',))[1][0]['id']}/resolve_for",
                                            {"version": 1, "note": "派出所电话告知已处置"})),
+    ("/api/tasks/<id:task_id>/redispatch", "POST"): (
+        # sent ten minutes ago: past its acknowledge deadline
+        {"officer", "commander", "admin"},
+        lambda app: (f"/api/tasks/{dispatched(app, ago_ms=600_000)[1][0]['id']}/redispatch", {"version": 1})),
     ("/api/briefings", "POST"): ({"officer", "commander", "admin"}, lambda app: ("/api/briefings", None)),
 }
 

@@ -24,7 +24,7 @@ def app(make_app, redis_client):
 
 def card_tap(action: str, card: dict, task: dict | None = None) -> commander.Tap:
     """Return the tap a card's button makes: a department's row names its task, the card's own buttons the card."""
-    listed = tuple((o["task"]["id"], o["task"]["version"]) for o in card["overdue"])
+    listed = tuple((t["id"], t["version"]) for t in commander.listed(card))
     if task is not None:
         return commander.Tap(action, card["kind"], card["incident"]["id"], task["id"], task["version"], listed)
     return commander.Tap(action, card["kind"], card["incident"]["id"], None, card["version"], listed)
@@ -42,7 +42,7 @@ def late_fire(app):
 def test_one_fire_late_at_four_departments_is_one_card_naming_each(app, late_fire):
     at = now(app) + 12 * MIN
     [card] = decisions(app, at)
-    assert card["kind"] == "overdue" and card["incident"]["id"] == late_fire["id"] and card["task"] is None
+    assert card["kind"] == "overdue" and card["incident"]["id"] == late_fire["id"]
     assert sorted(o["task"]["department"] for o in card["overdue"]) == sorted(FOUR)
     assert {o["step"] for o in card["overdue"]} == {"ack"}
     assert all(o["late_min"] >= 8 and o["redispatch"] for o in card["overdue"])  # the 3-minute deadline, 12 on
@@ -186,7 +186,7 @@ def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_
     driver = dash_duo.driver
     phone_screen(driver)
     open_as(dash_duo, app, "zhang.wei", "/m")
-    card = f"#decision-list #m-item-overdue-{inc['id']}-0"
+    card = f"#decision-list #m-item-overdue-{inc['id']}"
     dash_duo.wait_for_element(f"{card} .m-row", timeout=15)
     assert js(dash_duo, "return window.innerWidth") == 390
     # one card for the incident, its four late departments on it, how late said in Chinese
@@ -244,4 +244,52 @@ def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_
                         f"getComputedStyle(document.querySelector(\"{card}\")).display === 'none'")
     dash_duo.wait_for_text_to_equal("#mobile-message", f"已知悉：{title}", timeout=10)
     dash_duo.wait_for_text_to_equal("#decision-list .m-empty", "暂无待决策事项", timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_in_chromium_a_fire_late_at_one_department_and_returned_by_another_is_one_card(make_app, redis_client,
+                                                                                        dash_duo):
+    from tests.test_escalation_page import click, js, open_as, texts
+    from tests.helpers import make_event
+    from tests.test_api import ingest_now
+    from dashboard.dispatch import desk
+
+    app = make_app(PANORAMA_POLL_MS=700, PANORAMA_CLOCK=city_clock("10:00"))
+    make_user(app, "zhang.wei", "commander")
+    svc = svc_of(app)
+    title = "火情 2"
+    ingest_now(app, {"incident": [make_event(1, kind="fire", severity=3, ts=svc.clock(), lat=22.54, lon=114.02,
+                                             title=title)]})
+    with svc.engine.connect() as conn:
+        inc = next(r for r in desk.queue(conn) if r["title"] == title)
+    sent = desk.write(svc, d.dispatch, inc["id"], ["fire", "police"], "olga", None, svc.clock() - 10 * MIN,
+                      svc.city.rules, svc.city).tasks  # both missed the 3-minute acknowledge deadline
+    police = next(t for t in sent if t["department"] == "police")
+    reason = "不属本部门职责 <i>无治安情况</i>"  # the department's reason is text, never markup
+    desk.write(svc, d.transition, police["id"], "rejected", police["version"], "pol", reason, svc.clock())
+    dash_duo.start_server(app)
+    dash_duo.get_logs()
+    phone_screen(dash_duo.driver)
+    open_as(dash_duo, app, "zhang.wei", "/m")
+    card = f"#decision-list #m-item-rejected-{inc['id']}"
+    dash_duo.wait_for_element(f"{card} .m-row", timeout=15)
+    # one card: the fire brigade late, the police returning it with their reason
+    assert len(dash_duo.driver.find_elements("css selector", "#decision-list > li")) == 1
+    assert js(dash_duo, f"return [...document.querySelectorAll('{card} .m-row')].map(e => e.dataset.department)"
+              ) == ["fire", "police"]
+    assert texts(dash_duo, f"{card} .m-reason") == [reason]
+    assert js(dash_duo, "return document.querySelectorAll('.m-reason i').length") == 0
+    meta = dash_duo.find_element(f"{card} .m-item-meta").text
+    assert "1个部门超时" in meta and "1个部门退回" in meta
+    assert texts(dash_duo, f"{card} .m-actions .m-btn") == ["知悉", "升级", "同意退回"]
+    # accepting the return re-routes to the rules' other departments; the card changes (fire still late)
+    click(dash_duo, f"{card} .m-approve")
+    dash_duo.wait_for_text_to_equal("#mobile-message", f"已批准：{title}", timeout=10)
+    late_card = f"#decision-list #m-item-overdue-{inc['id']}"
+    wait_for(lambda: js(dash_duo, f"return [...document.querySelectorAll('{late_card} .m-row')]"
+                                  ".map(e => e.dataset.department)") == ["fire"],
+             message="the card now lists only the late fire brigade")
+    with svc.engine.connect() as conn:
+        deps = sorted(t["department"] for t in d.list_tasks(conn, incident_id=inc["id"]))
+    assert deps == ["emergency", "fire", "health", "police"]  # police's return answered, two more sent
     assert dash_duo.get_logs() == []

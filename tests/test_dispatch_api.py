@@ -303,3 +303,38 @@ def test_the_rules_suggest_by_the_citys_time_of_day_when_the_api_dispatches(make
     assert doc["suggestion"]["rule"] == rule and doc["suggestion"]["departments"] == departments, doc["suggestion"]
     r = officer.post(f"/api/incidents/{inc['id']}/dispatch")  # no body: the rules' suggestion, at the app's time
     assert [t["department"] for t in r.json["tasks"]] == departments
+
+
+def test_redispatch_over_rest_restarts_a_late_task_and_refuses_stale_early_and_bad_requests(dapp):
+    from dashboard.dispatch import board as d
+    from dashboard.dispatch import desk
+
+    svc = dapp.server.extensions["panorama"]
+    inc = open_incident(dapp)
+    sent = int(time.time() * 1000) - 10 * MIN  # ten minutes ago: past the 3-minute acknowledge deadline
+    fire, police = desk.write(svc, d.dispatch, inc["id"], ["fire", "police"], "olga", None, sent, svc.city.rules,
+                              svc.city).tasks
+    cmdr = Session(dapp, "cmdr")
+    for body in [{}, {"version": "1"}, {"version": 1, "extra": 1}, {"version": 1, "note": 3}, [1]]:
+        r = cmdr.post(f"/api/tasks/{fire['id']}/redispatch", body)
+        assert r.status_code == 400 and r.json["error"]["code"] == "bad_request", body
+    assert cmdr.post("/api/tasks/999999/redispatch", {"version": 1}).status_code == 404
+    r = cmdr.post(f"/api/tasks/{fire['id']}/redispatch", {"version": 1, "note": "值班室未接电话"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    [task] = r.json["tasks"]
+    assert task["state"] == "dispatched" and task["version"] == 2
+    with svc.engine.connect() as conn:
+        row = next(t for t in d.list_tasks(conn, incident_id=inc["id"]) if t["id"] == fire["id"])
+        audit = [(h["actor"], h["action"]) for h in d.history(conn, inc["id"]) if h["task_id"] == fire["id"]]
+    assert row["ack_due_ms"] > time.time() * 1000 and ("cmdr", "redispatch") in audit
+    # the same version again is stale; the task just sent again is not late: nothing to send
+    assert cmdr.post(f"/api/tasks/{fire['id']}/redispatch", {"version": 1}).status_code == 409
+    r = cmdr.post(f"/api/tasks/{fire['id']}/redispatch", {"version": 2})
+    assert r.status_code == 422 and r.json["error"]["code"] == "invalid_transition"
+    # on scene: the department is there, re-dispatching it would be wrong
+    pol = Session(dapp, "pol")
+    moved = pol.move(police, "acknowledged").json["task"]
+    on_scene = pol.move(moved, "on_scene").json["task"]
+    r = cmdr.post(f"/api/tasks/{police['id']}/redispatch", {"version": on_scene["version"]})
+    assert r.status_code == 422
+    assert Session(dapp, "fay").post(f"/api/tasks/{police['id']}/redispatch", {"version": 3}).status_code == 403

@@ -68,7 +68,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     driver = dash_duo.driver
     phone_screen(driver)
     open_as(dash_duo, eapp, "zhang.wei", "/m")
-    item = f"#decision-list #m-item-critical-{inc['id']}-0"
+    item = f"#decision-list #m-item-critical-{inc['id']}"
     dash_duo.wait_for_element(f"{item} .m-escalate", timeout=15)
     click(dash_duo, f"{item} .m-escalate")  # the commander's one tap
     dash_duo.wait_for_text_to_equal("#mobile-message", "已升级至深圳市应急管理局：火情 2", timeout=10)

@@ -55,15 +55,14 @@ def decisions(app, at: int | None = None) -> list[dict]:
 
 
 def summary(items) -> list[tuple]:
-    """Return each card as (kind, title, its rejected task's department or its late departments, actions)."""
-    return [(i["kind"], i["incident"]["title"],
-             (i["task"] or {}).get("department") or ",".join(o["task"]["department"] for o in i["overdue"]) or None,
+    """Return each card as (kind, title, the departments it lists: late ones, then returning ones, actions)."""
+    return [(i["kind"], i["incident"]["title"], ",".join(t["department"] for t in commander.listed(i)) or None,
              tuple(i["actions"])) for i in items]
 
 
 def tap(app, user, action: str, item: dict) -> d.Change:
-    listed = tuple((o["task"]["id"], o["task"]["version"]) for o in item["overdue"])
-    t = commander.Tap(action, item["kind"], item["incident"]["id"], (item["task"] or {}).get("id"), item["version"],
+    listed = tuple((t["id"], t["version"]) for t in commander.listed(item))
+    t = commander.Tap(action, item["kind"], item["incident"]["id"], None, item["version"],
                       listed)
     return commander.perform(svc_of(app), user, t, now(app))
 
@@ -89,12 +88,14 @@ def test_what_needs_a_decision_critical_first_then_overdue_then_rejections(app, 
     escalated = DeadlineChecker(svc).check_once(at_ms=now(app) + 10 * MIN)
     assert [t["id"] for t in escalated] == [fire["id"]]
     items = decisions(app)
+    # one card for incident 2, late fire and returning police together: the return waits for a decision
     assert summary(items) == [
         ("critical", "事件 1", None, ("acknowledge", "escalate", "approve")),
-        ("overdue", "事件 2", "fire", ("acknowledge", "escalate")),
-        ("rejected", "事件 2", "police", ("acknowledge", "escalate", "approve"))]
+        ("rejected", "事件 2", "fire,police", ("acknowledge", "escalate", "approve"))]
     assert items[0]["suggested"][0] == "fire"  # approving dispatches the rules' suggestion, the lead first
-    assert "police" not in items[2]["suggested"]  # accepting a return re-routes to the others
+    assert "police" not in items[1]["suggested"]  # accepting a return re-routes to the others
+    assert [o["task"]["department"] for o in items[1]["overdue"]] == ["fire"]
+    assert [t["department"] for t in items[1]["returned"]] == ["police"]
     assert critical["severity"] == 4
 
 
@@ -243,7 +244,7 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
 
         # the fire department misses its deadline: the checker (a controlled clock) escalates, the gateway pushes
         DeadlineChecker(svc_of(app)).check_once(at_ms=now(app) + 10 * MIN)
-        dash_duo.wait_for_element(f"#decision-list #m-item-overdue-{inc['id']}-0", timeout=10)
+        dash_duo.wait_for_element(f"#decision-list #m-item-overdue-{inc['id']}", timeout=10)
         dash_duo.wait_for_contains_text("#decision-list .m-late", "未按时签收")
         assert driver.execute_script("return window.__same_page === true")  # live, not reloaded
         # nothing overflows a phone's width, and the buttons are big enough to tap

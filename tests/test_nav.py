@@ -11,7 +11,7 @@ import pytest
 from callbacks import pages
 from dashboard.core.roles import LANDING, ROLES, check_role, landing
 from layouts.shell import nav_bar
-from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
+from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for, wait_for_graphs
 from tests.test_access_matrix import session
 from tests.test_first_paint import drawing
 
@@ -198,9 +198,7 @@ def test_an_officer_follows_the_navigation_to_dispatch_in_the_app(app, dash_duo)
     box = dash_duo.driver.execute_script(
         "return document.getElementById('nav-briefings').getBoundingClientRect().bottom")
     assert box <= 60  # the briefings link sits in the bar at the top, whole
-    wait_for(lambda: dash_duo.driver.execute_script(
-        "return [...document.querySelectorAll('.dash-graph')].every(g => g.querySelector('.main-svg'))"),
-        timeout=20, message="the dispatch page's graphs drawn")
+    wait_for_graphs(dash_duo, what="the dispatch page's graphs drawn")
     dash_duo.find_element("#nav-briefings").click()
     wait_for(lambda: path_of(dash_duo) == "/briefings", message="briefings by a click")
     wait_for(lambda: ["/briefings", "运行简报", "page"] in nav_state(dash_duo), message="briefings marked")

@@ -12,7 +12,7 @@ from dashboard.dispatch import board as d
 from dashboard.dispatch import desk, escalation
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage.models import task_events
-from tests.helpers import city_clock, make_event, sign_in, wait_for
+from tests.helpers import city_clock, make_event, sign_in, wait_for, wait_for_graphs
 from tests.test_api import ingest_now
 from tests.test_pages import own_updates_channel
 
@@ -37,11 +37,12 @@ def to_english(dash_duo) -> None:
 
 
 def select(dash_duo, incident_id: int, title: str) -> None:
-    # the page may be drawn again (a language switch) between finding the item and clicking it: click when found
+    # the page may be drawn again (a language switch) between finding the item and clicking it: click when found;
+    # the detail is a server round trip, slow on a loaded machine
     item = f"#incident-list > li[data-id='{incident_id}'] .queue-item"
     wait_for(lambda: js(dash_duo, "const e = document.querySelector(arguments[0]); if (e) { e.click(); } return !!e",
                         item), timeout=15, message="the incident in the queue")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", title, timeout=10)
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", title, timeout=30)
 
 
 @pytest.mark.timeout(180)
@@ -124,10 +125,9 @@ def test_the_english_ticker_names_streets_in_pinyin_live_over_the_gateway(make_a
     try:
         dash_duo.driver.get(dash_duo.server_url + "/")
         # the language switch redraws the page: switch once its graphs are drawn, not while they mount
-        dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=15)
-        dash_duo.wait_for_element("#trend-chart .main-svg", timeout=15)
+        wait_for_graphs(dash_duo)
         to_english(dash_duo)
-        dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=15)
+        wait_for_graphs(dash_duo)
         # the English page's own socket is live ("live" alone: the Chinese page reads "实时 · live")
         dash_duo.wait_for_text_to_equal("#live-indicator", "live", timeout=15)
         js(dash_duo, "window.__same_page = true")

@@ -3,10 +3,12 @@
 Three kinds of item need a decision, each shown as one card:
 
 * ``critical``: an incident of severity 4 that is not closed;
-* ``overdue``: an incident with live tasks escalated by the deadline checker or already past their deadline --
-  ONE card per incident, listing every overdue department (how late, at which step), never one per task;
-  a critical incident's overdue tasks are listed on its critical card;
-* ``rejected``: a task a department returned that no dispatch has answered yet (each its own decision).
+* ``rejected``: an incident with a task a department returned that no dispatch has answered yet;
+* ``overdue``: an incident with live tasks escalated by the deadline checker or already past their deadline.
+
+ONE card per incident, whatever it needs: the card's kind is the first of the three that applies, and it
+lists every overdue department (how late, at which step) and every department that returned the incident
+(with its reason), never one card per task.
 
 What the taps do:
 
@@ -18,8 +20,9 @@ What the taps do:
 * **redispatch** (one overdue department of a card): ``board.redispatch`` -- the task goes back to
   ``dispatched`` with its deadlines restarted from now; offered while nobody of it is on scene.
 * **approve**: agree to the step that waits for a decision: an *open* critical incident gets the rules'
-  suggested joint dispatch; a *resolved* critical incident is closed; a rejection is accepted and the incident
-  re-routed to the rules' other suggested departments. An overdue task has nothing to approve.
+  suggested joint dispatch; a *resolved* critical incident is closed; otherwise the card's returns are
+  accepted and the incident re-routed to the rules' other suggested departments. An overdue task has nothing
+  to approve.
 * calling a department is a ``tel:`` link on the card (the pack's ``duty_phone``), not a write.
 
 Every write goes through ``dashboard.dispatch`` in one transaction, checks the versions the commander saw
@@ -40,7 +43,7 @@ from dashboard.dispatch import desk, escalation
 from dashboard.dispatch.escalation import escalation_department  # noqa: F401 (where /m names the department)
 from dashboard.storage.models import incidents, task_events, tasks
 
-KINDS = ("critical", "overdue", "rejected")
+KINDS = ("critical", "rejected", "overdue")
 ACTIONS = ("acknowledge", "escalate", "approve", "redispatch")
 ACK_ACTION = "cmd_ack"
 CRITICAL = 4
@@ -69,8 +72,9 @@ class Tap:
 def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> list[dict]:
     """Return what needs a decision now, most urgent first: critical incidents, overdue tasks, rejections.
 
-    Each item: ``kind``, ``incident`` (row), ``task`` (row or None), ``since_ms``, ``version`` and ``actions``.
-    Items acknowledged since their last change are left out.
+    Each item (one per incident): ``kind``, ``incident`` (row), ``overdue`` (late tasks, each with its step,
+    minutes late and whether it may be re-dispatched), ``returned`` (task rows), ``since_ms``, ``version`` (the
+    incident's), ``actions`` and ``suggested``. What was acknowledged since its last change is left out.
     """
     active = list(desk.ACTIVE)
     crit = [dict(r) for r in conn.execute(
@@ -91,7 +95,7 @@ def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> li
     seen = _seen(conn, {r["id"] for r in crit} | {r["incident_id"] for r in task_rows})
     escalate_to = escalation_department(city)
     live_deps = _live_departments(conn, set(incs))
-    items, cards = [], {}
+    cards: dict[int, dict] = {}
     for inc in crit:
         if (inc["id"], None) not in seen:
             cards[inc["id"]] = _card("critical", inc, inc["opened_ms"])
@@ -99,20 +103,26 @@ def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> li
         if (task["incident_id"], task["id"]) in seen:
             continue
         inc = incs[task["incident_id"]]
-        if task["state"] == "rejected":
-            items.append(_item("rejected", inc, task, task["updated_ms"], escalate_to, live_deps, now_ms))
-            continue
-        due = task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]
+        returned = task["state"] == "rejected"
+        if returned:
+            since = task["updated_ms"]
+        else:
+            due = task["ack_due_ms"] if task["state"] == "dispatched" else task["resolve_due_ms"]
+            since = task["escalated_ms"] or due
         card = cards.get(inc["id"])
         if card is None:
-            card = cards[inc["id"]] = _card("overdue", inc, task["escalated_ms"] or due)
-        elif card["kind"] == "overdue":
-            card["since_ms"] = min(card["since_ms"], task["escalated_ms"] or due)
-        card["overdue"].append({"task": task, "step": "ack" if task["state"] == "dispatched" else "resolve",
-                                "late_min": max(0, now_ms - due) // 60_000,
-                                "redispatch": task["state"] in d.REDISPATCHABLE})
-    for card in cards.values():
-        items.append(_finish(card, escalate_to, live_deps, now_ms))
+            card = cards[inc["id"]] = _card("rejected" if returned else "overdue", inc, since)
+        elif card["kind"] != "critical":
+            if returned:
+                card["kind"] = "rejected"  # a return waits for a decision; lateness alone does not
+            card["since_ms"] = min(card["since_ms"], since)
+        if returned:
+            card["returned"].append(task)
+        else:
+            card["overdue"].append({"task": task, "step": "ack" if task["state"] == "dispatched" else "resolve",
+                                    "late_min": max(0, now_ms - due) // 60_000,
+                                    "redispatch": task["state"] in d.REDISPATCHABLE})
+    items = [_finish(card, escalate_to, live_deps, now_ms) for card in cards.values()]
     items.sort(key=lambda i: (KINDS.index(i["kind"]), -i["incident"]["severity"], i["since_ms"]))
     items = items[:limit]
     for item in items:
@@ -125,36 +135,32 @@ def _suggested(city, item: dict, now_ms: int) -> list[str]:
     if "approve" not in item["actions"] or city.rules is None or item["incident"]["status"] == "resolved":
         return []
     departments = list(city.rules.suggest(item["incident"], now_ms).departments)
-    return [dep for dep in departments if item["task"] is None or dep != item["task"]["department"]]
+    returned = {t["department"] for t in item["returned"]}
+    return [dep for dep in departments if dep not in returned]
 
 
 def _card(kind: str, inc: dict, since_ms: int) -> dict:
-    return {"kind": kind, "incident": inc, "task": None, "since_ms": since_ms, "version": inc["version"],
-            "overdue": []}
+    return {"kind": kind, "incident": inc, "since_ms": since_ms, "version": inc["version"],
+            "overdue": [], "returned": []}
+
+
+def listed(item: dict) -> list[dict]:
+    """Return the tasks a card lists (its overdue ones, then its returned ones): each tap carries their versions."""
+    return [o["task"] for o in item["overdue"]] + item["returned"]
 
 
 def _finish(card: dict, escalate_to: str | None, live_deps: dict[int, set[str]], now_ms: int) -> dict:
-    """Give an incident's card its actions: what escalating would still do, approving a critical one."""
+    """Give an incident's card its actions: what escalating would still do, and approving what waits for it."""
     inc = card["incident"]
     card["overdue"].sort(key=lambda o: (-o["late_min"], o["task"]["id"]))
+    card["returned"].sort(key=lambda t: t["id"])
     card["actions"] = ["acknowledge"]
     if escalation.pending(inc, [o["task"] for o in card["overdue"]], live_deps.get(inc["id"], set()), escalate_to,
                           now_ms):
         card["actions"].append("escalate")
-    if card["kind"] == "critical" and inc["status"] in ("open", "resolved"):
+    if card["returned"] or (card["kind"] == "critical" and inc["status"] in ("open", "resolved")):
         card["actions"].append("approve")
     return card
-
-
-def _item(kind: str, inc: dict, task: dict, since_ms: int, escalate_to: str | None,
-          live_deps: dict[int, set[str]], now_ms: int) -> dict:
-    """Return a rejection's card: the returned task is its own decision."""
-    actions = ["acknowledge"]
-    if escalation.pending(inc, None, live_deps.get(inc["id"], set()), escalate_to, now_ms):
-        actions.append("escalate")
-    actions.append("approve")
-    return {"kind": kind, "incident": inc, "task": task, "since_ms": since_ms, "version": task["version"],
-            "overdue": [], "actions": actions}
 
 
 def _seen(conn: Connection, incident_ids: set[int]) -> set[tuple[int, int | None]]:
@@ -260,14 +266,15 @@ def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int
         raise d.InvalidTransition(f"{svc.city.name_en} has no routing rules")
     if tap.kind == "critical" and inc["status"] == "open":
         return d.dispatch(conn, inc["id"], None, actor, None, now_ms, rules, svc.city, CODES["approve"])
-    if tap.kind == "rejected":
-        task = conn.execute(select(tasks.c.department, tasks.c.state, tasks.c.rerouted)
-                            .where(tasks.c.id == tap.task_id)).mappings().one()
-        if task["state"] != "rejected" or task["rerouted"]:
-            raise d.InvalidTransition("that rejection has been answered already")
-        others = [dep for dep in rules.suggest(inc, now_ms).departments if dep != task["department"]]
-        # An empty list still answers the rejection: the departments left keep the incident.
+    ids = [t for t, _ in tap.tasks] + ([tap.task_id] if tap.task_id is not None else [])
+    returned = conn.execute(select(tasks.c.department).where(
+        tasks.c.id.in_(ids), tasks.c.state == "rejected", ~tasks.c.rerouted)).scalars().all() if ids else []
+    if returned:
+        others = [dep for dep in rules.suggest(inc, now_ms).departments if dep not in returned]
+        # An empty list still answers the returns: the departments left keep the incident.
         return d.dispatch(conn, inc["id"], others, actor, None, now_ms, rules, svc.city, CODES["approve"])
+    if tap.kind == "rejected":
+        raise d.InvalidTransition("that rejection has been answered already")
     raise d.InvalidTransition(f"nothing to approve on a {tap.kind} item of a {inc['status']} incident")
 
 

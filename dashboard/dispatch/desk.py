@@ -189,6 +189,14 @@ def do_resolve_for(svc, user, task_id: int, version: int, note: str | None) -> d
     return write(svc, d.resolve_for, task_id, version, user.username, note, svc.clock())
 
 
+def do_redispatch(svc, user, task_id: int, version: int, note: str | None) -> d.Change:
+    """Send an overdue task to its department again for ``user`` (the ``command`` permission), as /m's
+    re-dispatch tap does (``board.redispatch``); publish it."""
+    if not check_role(user, "command"):
+        raise Forbidden("only a commander or an officer may re-dispatch")
+    return write(svc, d.redispatch, task_id, version, user.username, note, svc.clock())
+
+
 def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:
     """Escalate an incident for ``user`` (the ``command`` permission) as ``dispatch.escalation`` defines it."""
     if not check_role(user, "command"):

@@ -8,7 +8,8 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from dashboard.dispatch import board as d
-from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_resolve_for, do_transition,
+from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_redispatch, do_resolve_for,
+                                     do_transition,
                                      incident_doc, may_see, queue, scope, task_doc, write)
 from dashboard.web.api import ApiError, json_errors, services
 from dashboard.web.auth import current_user, require
@@ -55,6 +56,14 @@ class ResolveForBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: StrictInt
     note: StrictStr = Field(min_length=1, max_length=NOTE_MAX)
+
+
+class RedispatchBody(BaseModel):
+    """The body of POST /api/tasks/<id>/redispatch: the version seen, and why (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: StrictInt
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
 
 
 def _change_doc(change, tz: str) -> dict:
@@ -154,6 +163,16 @@ def post_resolve_for(task_id: int):
     svc = services()
     body = _body(ResolveForBody, required=True)
     change = do_resolve_for(svc, current_user(), task_id, body.version, body.note)
+    return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/tasks/<id:task_id>/redispatch")
+@require("command")
+def post_redispatch(task_id: int):
+    """Send a late task to its department again, deadlines restarted: 409 stale, 422 once it is on scene."""
+    svc = services()
+    body = _body(RedispatchBody, required=True)
+    change = do_redispatch(svc, current_user(), task_id, body.version, body.note)
     return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
 
 
