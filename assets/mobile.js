@@ -18,6 +18,8 @@
     const pending = new Map();  // data-key of what a tap hid -> when to give up waiting
     let handled = null;  // the refusal on screen at the last tap (a new one has a new element: its key changes)
     let timer = null;
+    const firstSeen = new WeakMap();  // a minutes-late element -> {at: its server clock, when: the phone's then}
+    const LATE_TICK_MS = 15000;
 
     function onMobilePage() {
         return document.getElementById('mobile-page') !== null;
@@ -60,6 +62,38 @@
             out.push([key, what, el]);
         }
         return out;
+    }
+
+    /** Minutes late now: the deadline `due`, the server's clock `at` when the row was drawn, the phone's clock
+     *  `seen` when it first showed the row and `now` (both the phone's: their difference is all it trusts). */
+    function lateMinutes(due, at, seen, now) {
+        return Math.max(0, Math.floor((at + (now - seen) - due) / 60000));
+    }
+
+    /** Count every shown row's minutes late on (the list itself is redrawn only when a dispatch change comes). */
+    function tickLate(now) {
+        const list = document.getElementById('decision-list');
+        if (!list || !list.querySelectorAll) {
+            return;
+        }
+        for (const el of list.querySelectorAll('.m-late[data-due]')) {
+            let seen = firstSeen.get(el);
+            if (!seen || seen.at !== el.dataset.at) {  // new, or drawn again by the server (React keeps the element)
+                seen = {at: el.dataset.at, when: now};
+                firstSeen.set(el, seen);
+            }
+            const n = lateMinutes(Number(el.dataset.due), Number(el.dataset.at), seen.when, now);
+            const text = el.dataset.tpl.replace('{n}', String(n));
+            const node = el.firstChild;
+            // write into React's own text node: replacing it would leave React updating a detached one
+            if (node && node.nodeType === 3) {
+                if (node.nodeValue !== text) {
+                    node.nodeValue = text;
+                }
+            } else if (el.textContent !== text) {
+                el.textContent = text;
+            }
+        }
     }
 
     function findIn(key) {
@@ -112,7 +146,13 @@
     if (typeof document !== 'undefined' && typeof document.addEventListener === 'function') {
         document.addEventListener('click', onTap);
         if (typeof MutationObserver !== 'undefined') {
-            new MutationObserver(reapply).observe(document.documentElement, {childList: true, subtree: true});
+            new MutationObserver(() => {
+                reapply();
+                tickLate(Date.now());  // a redrawn row is stamped when it appears
+            }).observe(document.documentElement, {childList: true, subtree: true});
+        }
+        if (typeof setInterval === 'function') {
+            setInterval(() => tickLate(Date.now()), LATE_TICK_MS);
         }
     }
 
@@ -152,6 +192,7 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {status: dc.panoramaMobile.status, mobileFrame: mobileFrame, dispatchFrame: ns.dispatchFrame,
-            BUMP_MS: BUMP_MS, PENDING_MS: PENDING_MS, hideLevel: hideLevel, sweep: sweep};
+            BUMP_MS: BUMP_MS, PENDING_MS: PENDING_MS, hideLevel: hideLevel, sweep: sweep, lateMinutes: lateMinutes,
+            tickLate: tickLate};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

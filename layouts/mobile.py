@@ -105,6 +105,14 @@ def _row(task: dict, text: list, tools: list) -> html.Li:
                    className="m-row", key=str(task["id"]), **{"data-key": f"row-{task['id']}", "data-department": dep})
 
 
+def _late(overdue: dict, at_ms: int, lang: str) -> html.Span:
+    """Return how late a department is; the phone counts the minutes on between refreshes (assets/mobile.js)
+    from the deadline, the server's clock when drawn and the text with its ``{n}``."""
+    return html.Span(tx(f"late_{overdue['step']}", lang, n=overdue["late_min"]), className="m-late", **{
+        "data-due": str(overdue["due_ms"]), "data-at": str(at_ms),
+        "data-tpl": tx(f"late_{overdue['step']}", lang, n="{n}")})
+
+
 def _task_rows(item: dict, key: str, phones: dict, names: dict, lang: str) -> html.Ul:
     """Return a card's late departments (how late, a re-dispatch tap, a call link) and the departments that
     returned it (their reason, as text, and a call link)."""
@@ -113,7 +121,7 @@ def _task_rows(item: dict, key: str, phones: dict, names: dict, lang: str) -> ht
         task, dep = o["task"], o["task"]["department"]
         tools = [_button("redispatch", tx("redispatch", lang), item, key, task)] if o["redispatch"] else []
         rows.append(_row(task, [html.Span(names.get(dep, dep), className="m-dep"),
-                                html.Span(tx(f"late_{o['step']}", lang, n=o["late_min"]), className="m-late")],
+                                _late(o, item["at_ms"], lang)],
                          tools + _call(dep, phones, names, lang)))
     for task in item["returned"]:
         dep = task["department"]

@@ -282,6 +282,13 @@ def test_in_chromium_a_fire_late_at_one_department_and_returned_by_another_is_on
     meta = dash_duo.find_element(f"{card} .m-item-meta").text
     assert "1个部门超时" in meta and "1个部门退回" in meta
     assert texts(dash_duo, f"{card} .m-actions .m-btn") == ["知悉", "升级", "同意退回"]
+    # the minutes late count on between refreshes: three minutes later by the phone's clock, three more
+    [late] = texts(dash_duo, f"{card} .m-late[data-due]")
+    n = int(late.removeprefix("未按时签收 · 超时").removesuffix("分钟"))
+    js(dash_duo, "window.__now = Date.now.bind(Date); Date.now = () => window.__now() + 3 * 60000;")
+    wait_for(lambda: texts(dash_duo, f"{card} .m-late[data-due]") == [f"未按时签收 · 超时{n + 3}分钟"], timeout=20,
+             message="the minutes late counted on")
+    js(dash_duo, "Date.now = window.__now;")
     # accepting the return re-routes to the rules' other departments; the card changes (fire still late)
     click(dash_duo, f"{card} .m-approve")
     dash_duo.wait_for_text_to_equal("#mobile-message", f"已批准：{title}", timeout=10)

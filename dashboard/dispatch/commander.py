@@ -120,7 +120,7 @@ def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> li
             card["returned"].append(task)
         else:
             card["overdue"].append({"task": task, "step": "ack" if task["state"] == "dispatched" else "resolve",
-                                    "late_min": max(0, now_ms - due) // 60_000,
+                                    "due_ms": due, "late_min": max(0, now_ms - due) // 60_000,
                                     "redispatch": task["state"] in d.REDISPATCHABLE})
     items = [_finish(card, escalate_to, live_deps, now_ms) for card in cards.values()]
     items.sort(key=lambda i: (KINDS.index(i["kind"]), -i["incident"]["severity"], i["since_ms"]))
@@ -152,6 +152,7 @@ def listed(item: dict) -> list[dict]:
 def _finish(card: dict, escalate_to: str | None, live_deps: dict[int, set[str]], now_ms: int) -> dict:
     """Give an incident's card its actions: what escalating would still do, and approving what waits for it."""
     inc = card["incident"]
+    card["at_ms"] = now_ms  # the server's clock when drawn: the phone counts the minutes late on from it
     card["overdue"].sort(key=lambda o: (-o["late_min"], o["task"]["id"]))
     card["returned"].sort(key=lambda t: t["id"])
     card["actions"] = ["acknowledge"]

@@ -104,3 +104,36 @@ test('what a tap hid stays hidden until the list drops it, or shows again after 
         [['card-1', 'show']]);
     assert.equal(waiting.size, 0);
 });
+
+test('minutes late: from the deadline and the server\'s clock, counted on by the phone\'s own clock', (t) => {
+    const {M} = mobilePage(t);
+    const due = 1_000_000;
+    // drawn 5 min 59 s after the deadline (server clock), seen by the phone at its 50,000
+    assert.equal(M.lateMinutes(due, due + 359_000, 50_000, 50_000), 5);
+    assert.equal(M.lateMinutes(due, due + 359_000, 50_000, 51_000), 6);  // one second on: the sixth minute
+    assert.equal(M.lateMinutes(due, due + 359_000, 50_000, 50_000 + 10 * 60_000), 15);
+    assert.equal(M.lateMinutes(due, due - 5_000, 0, 0), 0);  // never negative
+});
+
+test('the rows on the phone count on between refreshes, and start again from a new server drawing', (t) => {
+    const {M} = mobilePage(t);
+    const text = {nodeType: 3, nodeValue: 'not acknowledged · 5 min late'};
+    const late = new FakeElement('span');
+    late.dataset = {due: '1000000', at: String(1_000_000 + 5 * 60_000), tpl: 'not acknowledged · {n} min late'};
+    Object.defineProperty(late, 'firstChild', {get: () => text});
+    const list = new FakeElement('ul');
+    list.querySelectorAll = (sel) => (sel === '.m-late[data-due]' ? [late] : []);
+    stub(t, 'document', fakeDocument({'decision-list': list, 'mobile-page': new FakeElement('div')}));
+    M.tickLate(100_000);  // first seen
+    assert.equal(text.nodeValue, 'not acknowledged · 5 min late');
+    M.tickLate(100_000 + 3 * 60_000);
+    // written into the same text node React holds, so its next update is not lost on a detached one
+    assert.equal(text.nodeValue, 'not acknowledged · 8 min late');
+    // the server draws it again 2 minutes later (React keeps the element, updates its data-at and text)
+    late.dataset.at = String(1_000_000 + 7 * 60_000);
+    text.nodeValue = 'not acknowledged · 7 min late';
+    M.tickLate(100_000 + 4 * 60_000);  // counted from the new drawing, not from the first
+    assert.equal(text.nodeValue, 'not acknowledged · 7 min late');
+    M.tickLate(100_000 + 6 * 60_000);
+    assert.equal(text.nodeValue, 'not acknowledged · 9 min late');
+});
