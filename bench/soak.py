@@ -62,7 +62,7 @@ SECRET = "soak"
 # A wall stays up for weeks: its browser (the whole Chromium tree) may grow by at most this much a day, judged
 # on the upper bound of the slope's 95 % CI (issue 12; "less than 10 MiB over the run" passed 0.6 GiB a day).
 BROWSER_BUDGET_MIB_PER_DAY = 50.0
-BROWSER = "chromium (PSS)"  # the judged figure: see tree_pss
+BROWSER = "chromium (PSS)"  # the judged figure: see tree_memory
 CHROME_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
 # The real ingest worker, with its delta channel moved off the shared panorama:updates.
@@ -92,28 +92,14 @@ def service_env(redis_url: str, db_url: str, **extra) -> dict[str, str]:
     return env
 
 
-def tree_rss(pid: int) -> int | None:
-    """RSS of a process and all its children (gunicorn's workers, Chromium's renderers), bytes."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return None
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
+def tree_memory(pid: int, kind: str = "rss") -> int | None:
+    """``kind`` memory (``rss`` or ``pss``) of a process and all its children (gunicorn's workers, Chromium's
+    renderers), bytes.
 
-
-def tree_pss(pid: int) -> int | None:
-    """PSS of a process and all its children, bytes: each shared page counted once across the tree.
-
-    The judged figure for the wall's browser. RSS summed over Chromium's processes counts the shared libraries
-    and the shared-memory segments between renderer, GPU and browser once per process, and a process's RSS
-    rises whenever it touches more of them: steps of tens of MiB that are not memory the machine lost.
+    PSS is the judged figure for the wall's browser: each shared page counted once across the tree. RSS summed
+    over Chromium's processes counts the shared libraries and the shared-memory segments between renderer, GPU
+    and browser once per process, and a process's RSS rises whenever it touches more of them: steps of tens of
+    MiB that are not memory the machine lost.
     """
     try:
         proc = psutil.Process(pid)
@@ -123,7 +109,7 @@ def tree_pss(pid: int) -> int | None:
     total = 0
     for p in procs:
         try:
-            total += p.memory_full_info().pss
+            total += p.memory_info().rss if kind == "rss" else p.memory_full_info().pss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total
@@ -523,13 +509,13 @@ def snapshot(session, started: float) -> dict:
 
 
 def sample(started: float, procs: Processes, chrome_root, driver, bus, engine, publisher, args) -> dict:
-    rss = {name: tree_rss(p.pid) for name, p in procs.procs.items()}
+    rss = {name: tree_memory(p.pid) for name, p in procs.procs.items()}
     if chrome_root is not None:
-        rss["chromium"] = tree_rss(chrome_root)
-        rss[BROWSER] = tree_pss(chrome_root)
+        rss["chromium"] = tree_memory(chrome_root)
+        rss[BROWSER] = tree_memory(chrome_root, "pss")
         rss.update(chromium_by_type(chrome_root))
     try:
-        rss["redis (shared)"] = tree_rss(int(bus.info("server")["process_id"]))
+        rss["redis (shared)"] = tree_memory(int(bus.info("server")["process_id"]))
     except (redis.RedisError, KeyError):
         pass
     rss["postgres (USS)"] = postgres_uss(args.db_name)
