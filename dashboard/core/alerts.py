@@ -114,6 +114,8 @@ class AlertRule(BaseModel):
             raise ValueError("a geofence rule's scope is its zone: write scope: zone")
         if self.type == "silence" and self.scope not in ("city", "district"):
             raise ValueError("a silence rule watches the whole feed (scope: city) or each district's (district)")
+        if self.opens_incident and self.scope == "city":
+            raise ValueError("an incident needs a district: a rule of scope city cannot open one")
         if self.zone is not None and self.scope != "zone":
             raise ValueError(f"'zone' is given but the scope is {self.scope}: write scope: zone")
         if self.scope == "zone" and self.zone is None:
@@ -302,3 +304,67 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "missing" and loc and loc[-1] == "for_":
         return "missing key 'for'"
     return _rules_message(error)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an alert is: its scope key, district and zone (either may be None)."""
+
+    scope: str
+    district: str | None = None
+    zone: str | None = None
+    street: str | None = None
+
+
+def place_of(rule: AlertRule, event: Any, zones: Mapping[str, Zone]) -> Place | None:
+    """Return where an event counts for a rule (its scope), or None when the rule does not watch it.
+
+    ``event`` has the fields of SPEC section 3 (domain, kind, district code, street, lat, lon, value).
+    """
+    if rule.kind is not None and event.kind not in rule.kind:
+        return None
+    if rule.domain is not None and event.domain != rule.domain:
+        return None
+    if rule.districts is not None and event.district not in rule.districts:
+        return None
+    if rule.type == "threshold":
+        if event.value is None:
+            return None
+    elif rule.op is not None and (event.value is None or not rule.meets(event.value)):
+        return None
+    if rule.scope == "city":
+        return Place("city")
+    if rule.scope == "district":
+        return Place(f"district:{event.district}", event.district)
+    if rule.scope == "street":
+        return Place(f"street:{event.district}:{event.street}", event.district, street=event.street) \
+            if event.street else None
+    zone = zones[rule.zone]
+    if not zone.contains(event.lat, event.lon):
+        return None
+    return Place(f"zone:{zone.code}", zone.district, zone.code)
+
+
+def parse_scope(scope: str) -> Place:
+    """Return the place a scope key names (the inverse of ``place_of``'s keys)."""
+    kind, _, rest = scope.partition(":")
+    if kind == "district":
+        return Place(scope, rest)
+    if kind == "street":
+        district, _, street = rest.partition(":")
+        return Place(scope, district, street=street)
+    if kind == "zone":
+        return Place(scope, None, rest)
+    return Place("city")
+
+
+def say(rule: AlertRule, lang: str, *, value: float | None, baseline: float | None, place: str) -> str:
+    """Return what an alert of ``rule`` says in ``lang``, its numbers rounded as people read them."""
+    text = rule.say.en if lang == "en" else rule.say.zh
+    return text.format(value=_number(value), baseline=_number(baseline), place=place)
+
+
+def _number(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return str(int(round(v))) if abs(v - round(v)) < 0.05 or abs(v) >= 100 else f"{v:.1f}"
