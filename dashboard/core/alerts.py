@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from shapely import intersects_xy, prepare
 from shapely.geometry import Polygon
 
@@ -170,17 +171,24 @@ class ZoneDef(BaseModel):
     kind: Annotated[str, Field(pattern=_CODE)] = "area"  # stadium, port_of_entry, road, station ...
     polygon: Annotated[list[tuple[float, float]], Field(min_length=3)]
 
-    @model_validator(mode="after")
-    def _valid(self, info: ValidationInfo) -> "ZoneDef":
-        known = (info.context or {}).get("districts")
-        if known is not None and self.district not in known:
-            raise ValueError(f"unknown district {self.district!r}")
-        for lon, lat in self.polygon:
+    @field_validator("polygon")
+    @classmethod
+    def _shape(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        for lon, lat in v:
+            # [lat, lon] by mistake is caught here when the longitude exceeds 90, as everywhere in China.
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
                 raise ValueError(f"corner [{lon}, {lat}] is not [lon, lat] within range")
-        if not Polygon(self.polygon).is_valid:
+        if not Polygon(v).is_valid:
             raise ValueError("the polygon crosses itself: list its corners in order around it")
-        return self
+        return v
+
+    @field_validator("district")
+    @classmethod
+    def _district(cls, v: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get("districts")
+        if known is not None and v not in known:
+            raise ValueError(f"unknown district {v!r}")
+        return v
 
 
 class ZonesFile(BaseModel):
