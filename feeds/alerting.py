@@ -70,8 +70,9 @@ class Evaluator:
                 for k in r.kind or (None,):
                     self._by_kind[k].append(r)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
-        windows = [r.window.total_seconds() * 1000 for r in self.rules.rules if r.window is not None]
-        self.max_window_ms = int(max(windows, default=0))
+        # How far back a count rule looks: its window, and its duration before that (held since when?).
+        spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules if r.window is not None]
+        self.max_window_ms = int(max(spans, default=0))
         self.started_ms = clock()
 
     @property
@@ -156,8 +157,8 @@ class Evaluator:
             opened = {(r["rule"], r["scope"]): r for r in store.open_alerts(conn) if r["rule"] in self.by_id}
             found = store.states(conn, [k for k in opened if self.by_id[k[0]].type == "threshold"])
             keys = set(opened) | {k for k, st in found.items() if st["since_ms"] is not None and k[0] in self.by_id}
-            totals = self._totals(conn, now)
-            keys |= {k for k, (n, _v) in totals.items() if n >= self.by_id[k[0]].count}
+            totals = self._buckets(conn, now)
+            keys |= {k for k, b in totals.items() if _window_sum(b, now, self.by_id[k[0]]) >= self.by_id[k[0]].count}
             conds = [self._condition(conn, self.by_id[r], s, now, found, None, totals) for r, s in sorted(keys)
                      if self.by_id[r].type != "silence"]
             conds += self._silences(conn, now)
@@ -169,19 +170,15 @@ class Evaluator:
         self.publish(bus, changes, now)
         return changes
 
-    def _totals(self, conn: Connection, now: int) -> dict[tuple[str, str], tuple[int, float | None]]:
-        """Sum each count rule's matching events per scope over its window."""
-        out: dict[tuple[str, str], list] = {}
+    def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
+        """Return each count rule's matching events per scope and minute, as far back as its window and duration."""
+        out: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
         if not self.max_window_ms:
             return {}
-        for (rule_id, scope, minute), (n, vmax) in store.counts(conn, now - self.max_window_ms).items():
-            rule = self.by_id.get(rule_id)
-            if rule is None or rule.window is None or minute < _window_start(now, rule):
-                continue
-            acc = out.setdefault((rule_id, scope), [0, None])
-            acc[0] += n
-            acc[1] = vmax if acc[1] is None or (vmax is not None and vmax > acc[1]) else acc[1]
-        return {k: (v[0], v[1]) for k, v in out.items()}
+        for (rule_id, scope, minute), (n, _vmax) in store.counts(conn, now - self.max_window_ms, rules).items():
+            if rule_id in self.by_id and self.by_id[rule_id].window is not None:
+                out[(rule_id, scope)][minute] = n
+        return out
 
     def _condition(self, conn: Connection, rule: AlertRule, scope: str, now: int, found: dict,
                    seen: Seen | None, totals: dict | None = None) -> store.Condition:
@@ -202,13 +199,11 @@ class Evaluator:
             holding, since, value = (st is not None and st["since_ms"] is not None,
                                      st["since_ms"] if st else None, st["value"] if st else None)
         else:
-            if totals is not None:
-                n, _vmax = totals.get((rule.id, scope), (0, None))
-            else:
-                n = conn.execute(select(func.coalesce(func.sum(store.alert_counts.c.n), 0)).where(
-                    store.alert_counts.c.rule == rule.id, store.alert_counts.c.scope == scope,
-                    store.alert_counts.c.minute_ms >= _window_start(now, rule))).scalar_one()
-            holding, since, value = n >= rule.count, None, float(n)
+            if totals is None:
+                totals = self._buckets(conn, now, [rule.id])
+            buckets = totals.get((rule.id, scope), {})
+            n = _window_sum(buckets, now, rule)
+            holding, since, value = n >= rule.count, _held_since(buckets, now, rule), float(n)
         return self._make(rule, scope, district, place.zone, domain, holding, since, value, lat, lon, place)
 
     def _make(self, rule, scope, district, zone, domain, holding, since, value, lat, lon, place) -> store.Condition:
@@ -225,9 +220,12 @@ class Evaluator:
             gap = int(rule.gap.total_seconds() * 1000)
             lookback = max(3 * gap, 3_600_000)
             if rule.scope == "city" and rule.kind is None:
-                last = conn.execute(select(feed_state.c.last_received_ms).where(
+                # The newest event's own time, as /api/health's freshness reads it: a backlog replayed late
+                # is judged by when its events happened, not when they arrived.
+                last = conn.execute(select(feed_state.c.last_event_ms).where(
                     feed_state.c.domain == rule.domain)).scalar()
-                lasts = {None: max(last or 0, self.started_ms)}
+                # Never seen: silent since this process began watching (a new install does not fire at once).
+                lasts = {None: last if last is not None else self.started_ms}
             else:
                 table = rollups if rule.kind else district_minutes
                 q = select(table.c.district, func.max(table.c.minute_ms)).where(
@@ -235,12 +233,12 @@ class Evaluator:
                 if rule.kind:
                     q = q.where(table.c.kind.in_(rule.kind))
                 seen = {d: m + MINUTE_MS for d, m in conn.execute(q)}
-                floor = max(now - lookback, self.started_ms)
+                unseen = max(now - lookback, self.started_ms)  # nothing within the lookback
                 if rule.scope == "city":
-                    lasts = {None: max(max(seen.values(), default=0), floor)}
+                    lasts = {None: max(seen.values(), default=unseen)}
                 else:
                     codes = rule.districts or tuple(self.city.by_code)
-                    lasts = {d: max(seen.get(d, 0), floor) for d in codes}
+                    lasts = {d: seen.get(d, unseen) for d in codes}
             for district, last in lasts.items():
                 scope = "city" if district is None else f"district:{district}"
                 silent = now - last
@@ -274,10 +272,23 @@ class Evaluator:
             log.warning("could not publish %d alert change(s); the screens' next read shows them", len(changes))
 
 
-def _window_start(now: int, rule: AlertRule) -> int:
-    # Whole minutes: the minute the window's start falls in counts (at most a minute more than the window).
-    start = now - int(rule.window.total_seconds() * 1000)
-    return start - start % MINUTE_MS
+def _window_sum(buckets: dict[int, int], at: int, rule: AlertRule) -> int:
+    """Return the matching events of a count rule's window ending at ``at`` (event time, whole minutes: the
+    minute the window's start falls in counts, so at most a minute more than the window)."""
+    start = at - int(rule.window.total_seconds() * 1000)
+    start -= start % MINUTE_MS
+    return sum(n for minute, n in buckets.items() if start <= minute <= at)
+
+
+def _held_since(buckets: dict[int, int], now: int, rule: AlertRule) -> int | None:
+    """Return since when (event time, to the minute) a count rule's condition has held without a break, looking
+    back as far as its duration needs; None when it does not hold now."""
+    if _window_sum(buckets, now, rule) < rule.count:
+        return None
+    since, at, oldest = now, now - MINUTE_MS, now - int(rule.for_.total_seconds() * 1000)
+    while at >= oldest and _window_sum(buckets, at, rule) >= rule.count:
+        since, at = at, at - MINUTE_MS
+    return oldest if at < oldest else since
 
 
 class AlertTicker:

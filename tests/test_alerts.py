@@ -263,7 +263,7 @@ def test_a_feed_that_dies_fires_its_silence_rule_and_recovers(pipeline, evaluato
         wait_for(lambda: consumer.flushed >= 1, message="the event stored")
     [change] = evaluator.tick(redis_client, now + 3 * MIN)
     assert (change.alert["status"], change.alert["scope"], change.alert["district"]) == ("firing", "city", None)
-    assert change.alert["title_en"] == "security feed silent for 2 min"
+    assert change.alert["title_en"] == "security feed silent for 3 min"  # since its newest event's own time
     flush(pipeline, redis_client, "security", [make_event(2, kind="theft", ts=now_ms())])
     [back] = evaluator.tick(redis_client, now_ms())
     assert back.alert["status"] == "resolved"

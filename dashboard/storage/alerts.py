@@ -86,9 +86,13 @@ def states(conn: Connection, keys: Iterable[tuple[str, str]] | None = None) -> d
     return {(r["rule"], r["scope"]): dict(r) for r in conn.execute(q.where(cond)).mappings()}
 
 
-def counts(conn: Connection, since_ms: int) -> dict[tuple[str, str, int], tuple[int, float | None]]:
-    """Return matching events by (rule, scope, minute) from ``since_ms`` on."""
-    rows = conn.execute(select(alert_counts).where(alert_counts.c.minute_ms >= since_ms - since_ms % 60_000))
+def counts(conn: Connection, since_ms: int, rules: Iterable[str] | None = None
+           ) -> dict[tuple[str, str, int], tuple[int, float | None]]:
+    """Return matching events by (rule, scope, minute) from ``since_ms`` on (of ``rules`` only, when given)."""
+    q = select(alert_counts).where(alert_counts.c.minute_ms >= since_ms - since_ms % 60_000)
+    if rules is not None:
+        q = q.where(alert_counts.c.rule.in_(sorted(set(rules))))
+    rows = conn.execute(q)
     return {(r.rule, r.scope, r.minute_ms): (r.n, r.value_max) for r in rows}
 
 
