@@ -141,10 +141,13 @@ class Evaluator:
         with self.engine.begin() as conn:
             silences = store.active_silences(conn, now)
             found = store.states(conn, [k for k in touched if self.by_id[k[0]].type == "threshold"])
+            opened = {(r["rule"], r["scope"]): r for r in store.open_alerts(conn, {k[0] for k in touched})}
+            buckets = self._buckets(conn, now, {k[0] for k in touched if self.by_id[k[0]].window is not None})
             changes = []
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
-                cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen)
-                changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences, postgres=self.postgres)
+                cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
+                changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
+                                           open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres)
         self.publish(bus, changes, now)
         return changes
 
@@ -164,7 +167,8 @@ class Evaluator:
             conds += self._silences(conn, now)
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
-                                           open_row=opened.get((cond.rule.id, cond.scope)), postgres=self.postgres)
+                                           open_row=opened.get((cond.rule.id, cond.scope)), known=True,
+                                           postgres=self.postgres)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)
         self.publish(bus, changes, now)
@@ -173,7 +177,7 @@ class Evaluator:
     def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
         """Return each count rule's matching events per scope and minute, as far back as its window and duration."""
         out: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-        if not self.max_window_ms:
+        if not self.max_window_ms or (rules is not None and not rules):
             return {}
         for (rule_id, scope, minute), (n, _vmax) in store.counts(conn, now - self.max_window_ms, rules).items():
             if rule_id in self.by_id and self.by_id[rule_id].window is not None:

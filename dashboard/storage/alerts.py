@@ -150,9 +150,12 @@ def list_silences(conn: Connection, now_ms: int, *, active_only: bool = True, li
 
 # --- the lifecycle ---------------------------------------------------------------------------------------------
 
-def open_alerts(conn: Connection) -> list[dict]:
-    """Return every alert not resolved (a few: one per rule and scope at most)."""
-    return [dict(r) for r in conn.execute(select(alerts).where(alerts.c.status != "resolved")).mappings()]
+def open_alerts(conn: Connection, rules: Iterable[str] | None = None) -> list[dict]:
+    """Return every alert not resolved (a few: one per rule and scope at most), of ``rules`` when given."""
+    q = select(alerts).where(_OPEN_WHERE)
+    if rules is not None:
+        q = q.where(alerts.c.rule.in_(sorted(set(rules))))
+    return [dict(r) for r in conn.execute(q).mappings()]
 
 
 def _audit(conn: Connection, alert_id: int, at_ms: int, frm: str | None, to: str, code: str,
@@ -174,15 +177,18 @@ def _blocked(cond: Condition, silences: Iterable[dict], tz: str, now_ms: int) ->
 
 
 def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silences: Iterable[dict],
-              open_row: dict | None = None, postgres: bool) -> list[Change]:
+              open_row: dict | None = None, known: bool = False, postgres: bool) -> list[Change]:
     """Bring the alert of one rule and place in line with its condition; return the changes made.
 
     Every change is a conditional write (a partial unique index for the insert, the status it moves from for
     the updates), so when several workers reconcile the same alert at once each change happens once: the
-    loser's write finds nothing to change and it returns nothing.
+    loser's write finds nothing to change and it returns nothing. ``known``: the caller read the open alerts in
+    this transaction, so ``open_row`` None means there is none (no need to look).
     """
     rule = cond.rule
-    row = open_row if open_row is not None else conn.execute(select(alerts).where(
+    if not cond.holding and open_row is None and known:
+        return []
+    row = open_row if open_row is not None or known else conn.execute(select(alerts).where(
         alerts.c.rule == rule.id, alerts.c.scope == cond.scope, _OPEN_WHERE)).mappings().first()
     row = dict(row) if row is not None else None
     if not cond.holding:
@@ -211,7 +217,8 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
             index_elements=["rule", "scope"], index_where=_OPEN_WHERE).returning(*alerts.c)
         made = conn.execute(stmt).mappings().first()
         if made is None:  # another worker opened it a moment ago: go on from its row
-            return reconcile(conn, cond, now_ms, tz=tz, silences=silences, postgres=postgres)
+            return reconcile(conn, cond, now_ms, tz=tz, silences=silences, open_row=_open(conn, rule.id, cond.scope),
+                             known=True, postgres=postgres)
         made = dict(made)
         _audit(conn, made["id"], now_ms, None, status, f"alert_{status}", {"value": cond.value})
         if blocked:
@@ -243,6 +250,12 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
         conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(
             value=cond.value, title=cond.title, title_en=cond.title_en, updated_ms=now_ms))
     return changes
+
+
+def _open(conn: Connection, rule: str, scope: str) -> dict | None:
+    row = conn.execute(select(alerts).where(alerts.c.rule == rule, alerts.c.scope == scope, _OPEN_WHERE)
+                       ).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def _fired(conn: Connection, row: dict, cond: Condition, now_ms: int) -> Change:
