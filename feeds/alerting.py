@@ -29,19 +29,22 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.core import messages
-from dashboard.core.alerts import AlertRule, Place, parse_scope, place_of, say
+from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, place_of, poisson_tail, say
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.city import SPEC_KINDS, City
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
 from dashboard.storage.db import is_postgres
-from dashboard.storage.models import district_minutes, feed_state, rollups
+from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 
 log = logging.getLogger(__name__)
 TICK_MS = 2000
 LEASE_KEY = "panorama:alerts:tick"
 MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+WEEK_MS = 7 * 86_400_000
+ANOMALY_WINDOW_MS = 10 * MINUTE_MS  # an anomaly rule's window unless it names one
 _DOMAIN_OF_KIND = {k: d for d, kinds in SPEC_KINDS.items() for k in kinds}
 
 
@@ -70,8 +73,10 @@ class Evaluator:
                 for k in r.kind or (None,):
                     self._by_kind[k].append(r)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
+        self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
         # How far back a count rule looks: its window, and its duration before that (held since when?).
-        spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules if r.window is not None]
+        spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules
+                 if r.window is not None and r.type != "anomaly"]
         self.max_window_ms = int(max(spans, default=0))
         self.started_ms = clock()
 
@@ -163,8 +168,9 @@ class Evaluator:
             totals = self._buckets(conn, now)
             keys |= {k for k, b in totals.items() if _window_sum(b, now, self.by_id[k[0]]) >= self.by_id[k[0]].count}
             conds = [self._condition(conn, self.by_id[r], s, now, found, None, totals) for r, s in sorted(keys)
-                     if self.by_id[r].type != "silence"]
+                     if self.by_id[r].type not in ("silence", "anomaly")]
             conds += self._silences(conn, now)
+            conds += self._anomalies(conn, now)
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
@@ -180,7 +186,7 @@ class Evaluator:
         if not self.max_window_ms or (rules is not None and not rules):
             return {}
         for (rule_id, scope, minute), (n, _vmax) in store.counts(conn, now - self.max_window_ms, rules).items():
-            if rule_id in self.by_id and self.by_id[rule_id].window is not None:
+            if rule_id in self.by_id and self.by_id[rule_id].type in ("rate", "geofence"):
                 out[(rule_id, scope)][minute] = n
         return out
 
@@ -210,12 +216,56 @@ class Evaluator:
             holding, since, value = n >= rule.count, _held_since(buckets, now, rule), float(n)
         return self._make(rule, scope, district, place.zone, domain, holding, since, value, lat, lon, place)
 
-    def _make(self, rule, scope, district, zone, domain, holding, since, value, lat, lon, place) -> store.Condition:
+    def _make(self, rule, scope, district, zone, domain, holding, since, value, lat, lon, place,
+              baseline: float | None = None) -> store.Condition:
         zh, en = self.place_names(place, district)
         return store.Condition(rule=rule, scope=scope, district=district, zone=zone, domain=domain, holding=holding,
-                               since_ms=since, value=value, lat=lat, lon=lon,
-                               title=say(rule, "zh", value=value, baseline=None, place=zh),
-                               title_en=say(rule, "en", value=value, baseline=None, place=en))
+                               since_ms=since, value=value, lat=lat, lon=lon, baseline=baseline,
+                               title=say(rule, "zh", value=value, baseline=baseline, place=zh),
+                               title_en=say(rule, "en", value=value, baseline=baseline, place=en))
+
+    def _anomalies(self, conn: Connection, now: int) -> list[store.Condition]:
+        """Return the anomaly rules' conditions: the window's count against the same hour of the week in the
+        last weeks (hour rollups), improbable under a Poisson count with that mean (docs/alerts.md).
+
+        No condition where no baseline exists yet (fewer than two of those hours were ingested at all): an open
+        alert there is left as it is rather than resolved on no evidence.
+        """
+        out: list[store.Condition] = []
+        for rule in self.anomaly_rules:
+            base = rule.baseline or Baseline()
+            window = int(rule.window.total_seconds() * 1000) if rule.window else ANOMALY_WINDOW_MS
+            minutes, hours = (rollups, rollup_hours) if rule.kind else (district_minutes, district_hours)
+            where_m = [minutes.c.kind.in_(rule.kind)] if rule.kind else []
+            where_h = [hours.c.kind.in_(rule.kind)] if rule.kind else []
+            if rule.domain:
+                where_m.append(minutes.c.domain == rule.domain)
+                where_h.append(hours.c.domain == rule.domain)
+            start = now - window
+            observed = dict(conn.execute(select(minutes.c.district, func.sum(minutes.c.n)).where(
+                minutes.c.minute_ms >= start - start % MINUTE_MS, minutes.c.minute_ms <= now, *where_m)
+                .group_by(minutes.c.district)).all())
+            past = [(now - k * WEEK_MS) - (now - k * WEEK_MS) % HOUR_MS for k in range(1, base.weeks + 1)]
+            # The hours the system was ingesting anything then: a district silent in them counts as zero.
+            ran = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
+                district_hours.c.hour_ms.in_(past)).distinct()).scalars()))
+            if len(ran) < min(2, base.weeks):
+                continue
+            history = dict(conn.execute(select(hours.c.district, func.sum(hours.c.n)).where(
+                hours.c.hour_ms.in_(ran), *where_h).group_by(hours.c.district)).all())
+            if rule.scope == "city":
+                places = {None: (sum(observed.values()), sum(history.values()))}
+            else:
+                places = {d: (observed.get(d, 0), history.get(d, 0)) for d in rule.districts or self.city.by_code}
+            for district, (x, past_n) in places.items():
+                expected = past_n / len(ran) * window / HOUR_MS
+                x = int(x or 0)
+                holding = x >= base.min_count and poisson_tail(x, max(expected, base.floor)) < base.p
+                scope = "city" if district is None else f"district:{district}"
+                out.append(self._make(rule, scope, district, None, rule.domain or _DOMAIN_OF_KIND.get(
+                    (rule.kind or ("",))[0]), holding, None, float(x), None, None, parse_scope(scope),
+                    baseline=round(expected, 1)))
+        return out
 
     def _silences(self, conn: Connection, now: int) -> list[store.Condition]:
         """Return the silence rules' conditions: a feed (or a district's, or a kind's) quiet for over its gap."""

@@ -168,11 +168,11 @@ def test_where_an_event_counts_for_a_rule():
     rules = CITY.alert_rules
     port = rules.by_id["crowd_futian_port"]
     inside = {"lat": 22.5160, "lon": 114.0700}
-    assert place_of(port, Ev(value=3.0, **inside), rules.zones).scope == "zone:futian_port"
-    assert place_of(port, Ev(value=1.0, **inside), rules.zones) is None  # too thin to count
-    assert place_of(port, Ev(value=3.0, lat=22.6, lon=114.0), rules.zones) is None  # elsewhere
-    assert place_of(port, Ev(value=3.0), rules.zones) is None  # no coordinates: not known to be inside
-    assert place_of(port, Ev(value=3.0, kind="theft", **inside), rules.zones) is None
+    assert place_of(port, Ev(value=3.6, **inside), rules.zones).scope == "zone:futian_port"
+    assert place_of(port, Ev(value=3.0, **inside), rules.zones) is None  # too thin to count
+    assert place_of(port, Ev(value=3.6, lat=22.6, lon=114.0), rules.zones) is None  # elsewhere
+    assert place_of(port, Ev(value=3.6), rules.zones) is None  # no coordinates: not known to be inside
+    assert place_of(port, Ev(value=3.6, kind="theft", **inside), rules.zones) is None
     aqi = rules.by_id["aqi_moderate"]
     assert place_of(aqi, Ev(kind="aqi", domain="environment", value=80), rules.zones).scope == "district:440304"
     assert place_of(aqi, Ev(kind="aqi", domain="environment"), rules.zones) is None  # no measurement
@@ -187,3 +187,16 @@ def test_a_mute_window_wraps_midnight_in_the_city_time(tmp_path):
     assert rule.muted(at("04:59"), "Asia/Shanghai") is not None
     assert rule.muted(at("05:00"), "Asia/Shanghai") is None
     assert rule.muted(at("12:00"), "Asia/Shanghai") is None
+
+
+def test_poisson_tail_matches_the_sum_and_survives_large_means():
+    import math
+
+    from dashboard.core.alerts import poisson_tail
+
+    def direct(x, mu):  # the tail's terms themselves (1 minus the head loses a tiny tail to cancellation)
+        return math.fsum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1)) for i in range(x, x + 300))
+    for x, mu in ((6, 1.0), (5, 1.0), (12, 1.0), (30, 10.0), (3, 0.2)):
+        assert math.isclose(poisson_tail(x, mu), direct(x, mu), rel_tol=1e-9), (x, mu)
+    assert poisson_tail(3, 5.0) == 1.0 and poisson_tail(0, 5.0) == 1.0  # at or below the mean: not improbable
+    assert 0 < poisson_tail(1100, 1000.0) < 0.01 and poisson_tail(2000, 1000.0) < 1e-100  # e^-1000 underflows

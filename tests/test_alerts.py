@@ -442,3 +442,81 @@ def test_the_evaluation_counts_nothing_twice_when_a_batch_is_repeated(lifecycle,
     assert rows(engine) == []
     with engine.connect() as conn:
         assert conn.execute(select(func.sum(store.alert_counts.c.n))).scalar_one() == 2
+
+
+# --- anomaly: the window's count against the same hour of the week -------------------------------------------
+
+ANOMALY = """\
+rules:
+  - id: theft_surge
+    type: anomaly
+    level: yellow
+    scope: district
+    kind: theft
+    baseline: {weeks: 4, p: 0.001}
+    say: {zh: "{place}盗窃 {value} 起，通常 {baseline} 起", en: "{place}: {value} thefts, usually {baseline}"}
+"""
+
+
+def history(engine, now: int, per_hour: dict[str, int], weeks: int = 4) -> None:
+    """Write the hour rollups of thefts the same hour of the week in each of the last ``weeks`` weeks."""
+    from sqlalchemy import insert
+
+    from dashboard.storage.models import district_hours, rollup_hours
+
+    with engine.begin() as conn:
+        for k in range(1, weeks + 1):
+            hour = (now - k * 7 * 86_400_000) - (now - k * 7 * 86_400_000) % 3_600_000
+            conn.execute(insert(district_hours), [{"hour_ms": hour, "district": d, "domain": "security", "n": n,
+                                                   "sev1": n, "sev2": 0, "sev3": 0, "sev4": 0}
+                                                  for d, n in per_hour.items()])
+            conn.execute(insert(rollup_hours), [{"hour_ms": hour, "district": d, "street": "", "domain": "security",
+                                                 "kind": "theft", "n": n, "sev1": n, "sev2": 0, "sev3": 0, "sev4": 0,
+                                                 "value_sum": 0, "value_n": 0} for d, n in per_hour.items() if n])
+
+
+def thefts(district: str, n: int, at: int, first: int = 0) -> list[dict]:
+    return [make_event(first + i, kind="theft", district=district, ts=at - i * 1000, severity=2) for i in range(n)]
+
+
+@pytest.fixture
+def anomaly(tmp_path, any_engine):
+    city = pack(tmp_path, ANOMALY)
+    ev = Evaluator(any_engine, city, TZ)
+    return Pipeline(EventStore(any_engine, city), city.aliases, alerts=ev), ev, any_engine
+
+
+def test_anomaly_fires_on_a_surge_above_the_districts_own_hour_and_resolves(anomaly, redis_client):
+    pipe, ev, engine = anomaly
+    now = now_ms()
+    # Futian usually has 6 thefts this hour (1 in 10 minutes); Luohu 60 (10 in 10 minutes); Yantian none.
+    history(engine, now, {"440304": 6, "440303": 60, "440308": 0})
+    flush(pipe, redis_client, "security", thefts("futian", 8, now) + thefts("luohu", 12, now, 100)
+          + thefts("yantian", 4, now, 200))
+    [change] = ev.tick(redis_client, now)
+    a = change.alert
+    assert (a["rule"], a["scope"], a["status"], a["value"], a["baseline"]) == ("theft_surge", "district:440304",
+                                                                               "firing", 8, 1.0)
+    assert a["title"] == "福田区盗窃 8 起，通常 1 起" and a["title_en"] == "Futian: 8 thefts, usually 1"
+    # Luohu's 12 against its usual 10 is ordinary; Yantian's 4 against none is below the least count (5).
+    assert ev.tick(redis_client, now + 1000) == []
+    [done] = ev.tick(redis_client, now + 11 * MIN)  # the surge has left the 10-minute window
+    assert done.alert["status"] == "resolved"
+
+
+def test_a_quiet_district_does_not_fire_on_a_few_events_at_night(anomaly, redis_client):
+    pipe, ev, engine = anomaly
+    now = now_ms()
+    history(engine, now, {"440308": 0, "440304": 1})
+    flush(pipe, redis_client, "security", thefts("yantian", 4, now) + thefts("futian", 3, now, 100))
+    assert ev.tick(redis_client, now) == []
+    flush(pipe, redis_client, "security", thefts("yantian", 2, now, 300))  # 6 where none is usual: a surge
+    [change] = ev.tick(redis_client, now + 1000)
+    assert (change.alert["scope"], change.alert["value"], change.alert["baseline"]) == ("district:440308", 6, 0)
+
+
+def test_anomaly_says_nothing_without_a_baseline(anomaly, redis_client):
+    pipe, ev, _engine = anomaly
+    now = now_ms()
+    flush(pipe, redis_client, "security", thefts("futian", 50, now))
+    assert ev.tick(redis_client, now) == []  # no week of history yet: nothing to be improbable against

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,11 +62,17 @@ class Say(BaseModel):
 
 
 class Baseline(BaseModel):
-    """An anomaly rule's baseline: the same hour of the week over the last ``weeks`` weeks, from rollups."""
+    """An anomaly rule's baseline: the same hour of the week over the last ``weeks`` weeks, from the hour rollups.
+
+    The window's count is flagged when a Poisson count with the baseline's mean (at least ``floor``) would reach
+    it with probability below ``p``, and it is at least ``min_count``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     weeks: Annotated[int, Field(ge=1, le=12)] = 4
     p: Annotated[float, Field(gt=0, lt=0.5)] = 0.001  # how improbable the observed count must be
+    floor: Annotated[float, Field(gt=0, le=1000)] = 1.0  # the least expected count: a quiet hour is not "zero"
+    min_count: Annotated[int, Field(ge=1, le=1_000_000)] = 5
 
 
 class AlertRule(BaseModel):
@@ -109,6 +116,8 @@ class AlertRule(BaseModel):
             raise ValueError(f"a {self.type} rule needs {', '.join(repr(n) for n in missing)}")
         if self.type == "anomaly" and self.domain is None and self.kind is None:
             raise ValueError("an anomaly rule needs a 'domain' or a 'kind'")
+        if self.type == "anomaly" and self.scope not in ("city", "district"):
+            raise ValueError("an anomaly rule compares a district's counts (scope: district) or the city's (city)")
         if self.type == "threshold" and self.scope == "zone" and self.zone is None:
             raise ValueError("a threshold rule of scope zone needs its 'zone'")
         if self.type == "geofence" and self.scope != "zone":
@@ -125,7 +134,7 @@ class AlertRule(BaseModel):
             raise ValueError("'op' and 'value' go together (e.g. op: \">=\", value: 3.0)")
         unused = [n for n, types in (("op", ("threshold", "rate", "geofence")),
                                      ("value", ("threshold", "rate", "geofence")),
-                                     ("count", ("rate", "geofence")), ("window", ("rate", "geofence")),
+                                     ("count", ("rate", "geofence")), ("window", ("rate", "geofence", "anomaly")),
                                      ("gap", ("silence",)), ("baseline", ("anomaly",)))
                   if getattr(self, n) is not None and self.type not in types]
         if unused:
@@ -376,3 +385,20 @@ def _number(v: float | None) -> str:
     if v is None:
         return "-"
     return str(int(round(v))) if abs(v - round(v)) < 0.05 or abs(v) >= 100 else f"{v:.1f}"
+
+
+def poisson_tail(x: int, mu: float) -> float:
+    """Return P(X >= x) for X ~ Poisson(mu): how improbable a count at least ``x`` is when ``mu`` is expected.
+
+    Summed upwards from x in log space, so neither a large mean (e^-mu underflows past 745) nor a large count
+    overflows; a count at or below the mean is not improbable, and is answered 1 without summing.
+    """
+    if x <= 0 or x <= mu:
+        return 1.0
+    log_first = -mu + x * math.log(mu) - math.lgamma(x + 1)
+    total, term, i = 1.0, 1.0, x
+    while term > 1e-12 * total:  # the terms fall at least geometrically (mu / i < 1 past the mean)
+        i += 1
+        term *= mu / i
+        total += term
+    return min(1.0, math.exp(log_first) * total)
