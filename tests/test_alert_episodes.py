@@ -3,7 +3,6 @@ a jam on Shennan Boulevard, a crowd at the Universiade Centre, a feed that dies;
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo

@@ -13,8 +13,8 @@ from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.clock import iso
 from dashboard.storage import alerts as store
-from dashboard.web.api import ApiError, json_errors, services
-from dashboard.web.api_dispatch import NOTE_MAX, _body
+from dashboard.web.api import ApiError, json_errors, read_body, services
+from dashboard.web.api_dispatch import NOTE_MAX
 from dashboard.web.auth import current_user, require
 from dashboard.web.first_paint import lang_of
 
@@ -86,7 +86,7 @@ def get_alerts():
 def post_ack(alert_id: int):
     """Acknowledge a firing alert at the version read: 409 when stale, 422 when it is not firing."""
     svc = services()
-    body = _body(AckBody, required=True)
+    body = read_body(AckBody, required=True)
     now = svc.clock()
     with svc.engine.begin() as conn:
         row = store.acknowledge(conn, alert_id, body.version, current_user().username, body.note, now)
@@ -125,7 +125,7 @@ def get_silences():
 def post_silence():
     """Silence a rule, a district or a zone (or a combination) until a time, with a reason."""
     svc = services()
-    body = _body(SilenceBody, required=True)
+    body = read_body(SilenceBody, required=True)
     now = svc.clock()
     if body.rule is None and body.district is None and body.zone is None:
         raise ApiError(400, "bad_request", "name a rule, a district or a zone to silence")
