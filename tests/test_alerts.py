@@ -235,7 +235,7 @@ def test_rate_fires_on_the_third_and_resolves_when_the_window_moves_on(pipeline,
     assert change.alert["status"] == "resolved"
 
 
-def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipeline, pg_engine, redis_client):
+def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipeline, pg_engine, redis_client, city):
     now = now_ms()
     crowd = lambda n, v, where: make_event(n, kind="crowd_density", district="longgang", ts=now,  # noqa: E731
                                            value=v, domain="security", **where)
@@ -252,6 +252,12 @@ def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipel
     assert (inc["district"], inc["severity"], inc["status"], inc["domain"], inc["kind"]) == (
         "440307", 4, "open", "security", "crowd_density")
     assert codes(pg_engine, a["id"]) == ["alert_firing", "alert_incident"]
+    # Dispatch routes it like any other incident: the city's rules suggest its departments.
+    from dashboard.dispatch import board
+
+    with pg_engine.begin() as conn:
+        change = board.dispatch(conn, inc["id"], None, "officer", None, now, city.rules, city)
+    assert change.incident["status"] == "dispatched" and change.tasks
 
 
 def test_a_feed_that_dies_fires_its_silence_rule_and_recovers(pipeline, evaluator, pg_engine, redis_client,
