@@ -127,3 +127,14 @@ def test_readers_may_not_acknowledge_nor_silence(app, role):
     assert error(client.post("/api/silences", json={"rule": "aqi_moderate", "until": iso(now_ms() + 60_000, TZ),
                                                     "reason": "x"}, headers=csrf), 403) == "forbidden"
     assert error(client.get("/api/silences"), 403) == "forbidden"
+
+
+def test_metrics_count_the_open_alerts_by_level_and_status(app, client):
+    add_alert(app, "firing", "orange", scope="a")
+    add_alert(app, "firing", "orange", scope="b")
+    add_alert(app, "pending", "red", scope="c")
+    add_alert(app, "resolved", "blue", scope="d")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'panorama_alerts_open{level="orange",status="firing"} 2.0' in text
+    assert 'panorama_alerts_open{level="red",status="pending"} 1.0' in text
+    assert 'level="blue"' not in text
