@@ -526,3 +526,33 @@ def test_anomaly_says_nothing_without_a_baseline(anomaly, redis_client):
     now = now_ms()
     flush(pipe, redis_client, "security", thefts("futian", 50, now))
     assert ev.tick(redis_client, now) == []  # no week of history yet: nothing to be improbable against
+
+
+# --- faults: the rules never hold events back, and the tick redoes what a batch left undone ------------------
+
+def test_a_fault_in_the_rules_stores_the_batch_without_them(pipeline, evaluator, pg_engine, redis_client,
+                                                            monkeypatch):
+    from dashboard.storage.models import events
+
+    def broken(*_args):
+        raise ZeroDivisionError("a bug in a rule")
+    monkeypatch.setattr(evaluator, "_gather", broken)
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now_ms() - 11 * MIN)])
+    with pg_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 1
+    assert rows(pg_engine) == []
+
+
+def test_the_tick_reconciles_what_a_failed_evaluation_after_a_batch_left(pipeline, evaluator, pg_engine,
+                                                                         redis_client, monkeypatch):
+    def down(*_args, **_kw):
+        raise RuntimeError("the database went away after the batch committed")
+    monkeypatch.setattr(store, "reconcile", down)
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 11 * MIN)])  # logged, not raised
+    flush(pipeline, redis_client, "security", [make_event(i, kind="fight", district="luohu", ts=now, severity=2)
+                                               for i in range(3)])
+    assert rows(pg_engine) == []
+    monkeypatch.undo()
+    got = {c.alert["rule"]: c.alert["status"] for c in tick(evaluator, redis_client, now + 1000)}
+    assert got == {"aqi_high": "firing", "fights": "firing"}
