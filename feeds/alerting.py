@@ -114,6 +114,8 @@ class Evaluator:
                 place = place_of(rule, ev, zones)
                 if place is None:
                     continue
+                if place.street is not None and place.street not in self.city.known_streets.get(ev.district, ()):
+                    continue  # a street the pack does not know: free text must not grow the rules' state
                 key = (rule.id, place.scope)
                 if rule.type == "threshold":
                     obs[key].append((s.ts_ms, float(ev.value)))

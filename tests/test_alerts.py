@@ -556,3 +556,18 @@ def test_the_tick_reconciles_what_a_failed_evaluation_after_a_batch_left(pipelin
     monkeypatch.undo()
     got = {c.alert["rule"]: c.alert["status"] for c in tick(evaluator, redis_client, now + 1000)}
     assert got == {"aqi_high": "firing", "fights": "firing"}
+
+
+def test_a_street_rule_watches_the_packs_streets_only(tmp_path, pg_engine, redis_client):
+    rules = RULES.replace("  - id: fights\n    type: rate\n    level: yellow\n    scope: district",
+                          "  - id: fights\n    type: rate\n    level: yellow\n    scope: street")
+    city = pack(tmp_path, rules)
+    pipe = Pipeline(EventStore(pg_engine, city), city.aliases, alerts=Evaluator(pg_engine, city, TZ))
+    now = now_ms()
+    fight = lambda n, street: make_event(n, kind="fight", district="futian", ts=now, street=street)  # noqa: E731
+    flush(pipe, redis_client, "security", [fight(i, "莲花街道") for i in range(3)]
+          + [fight(10 + i, f"junk-{i}") for i in range(3)] + [fight(20 + i, "nowhere") for i in range(3)])
+    [a] = rows(pg_engine, alerts.c.rule == "fights")
+    assert (a["scope"], a["district"], a["title"]) == ("street:440304:莲花街道", "440304", "福田区莲花街道 3 起打架")
+    with pg_engine.connect() as conn:
+        assert {r.scope for r in conn.execute(select(store.alert_counts.c.scope))} == {"street:440304:莲花街道"}
