@@ -24,6 +24,7 @@ from dashboard.core.channels import (
     ingested_counts_key,
     reject_counts_key,
 )
+from feeds.alerting import Evaluator
 from feeds.schema import MAX_CLOCK_SKEW_MS, Event, Reject, parse_message
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,11 @@ class Pipeline:
     """Validate, dedupe, store and announce feed messages; shared by every transport."""
 
     def __init__(self, store: EventStore, districts: Mapping[str, str], *, prefix: str = DEFAULT_PREFIX,
-                 deadletter_cap: int = 10_000, tz: str | None = None, retention: Retention | None = None):
+                 deadletter_cap: int = 10_000, tz: str | None = None, retention: Retention | None = None,
+                 alerts: Evaluator | None = None):
         self.store = store
+        # The city's alert rules, fed from each batch's new events in the batch's own transaction (None: none).
+        self.alerts = alerts if alerts is not None and alerts.active else None
         # None: keep any age (pure callers, tests); make_pipeline passes the configured retention.
         self.retention = retention
         self.districts = districts
@@ -82,7 +86,13 @@ class Pipeline:
     def flush(self, batch: Batch, bus: redis.Redis) -> WriteResult:
         """Store the batch, then in one round trip dead letters, counters, lag and stream acks; then the delta."""
         received = now_ms()
-        result = self.store.write(batch.events, received) if batch.events else WriteResult()
+        touched: dict = {}
+        also = None
+        if self.alerts is not None:
+            def also(conn, stored, at_ms):
+                touched.clear()  # a retried transaction starts again
+                touched.update(self.alerts.record(conn, stored, at_ms))
+        result = self.store.write(batch.events, received, also) if batch.events else WriteResult()
         pipe = bus.pipeline(transaction=False)
         self.dead_letters(pipe, batch.rejects, received)
         counts = Counter(s.event.domain for s in result.stored)
@@ -99,6 +109,11 @@ class Pipeline:
             # Not in the pipeline: redis-py refuses PUBLISH in a cluster's. After the acks, so a worker that
             # dies in between loses one live delta (the gateways' next state build shows it), never an event.
             bus.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz))
+        if touched:
+            try:
+                self.alerts.after_batch(touched, bus)
+            except Exception:  # noqa: BLE001 - the events are stored and acknowledged; the alert tick redoes this
+                log.exception("alert evaluation after a batch failed; the next tick reconciles")
         return result
 
     def dead_letters(self, pipe, rejects: list[tuple[str, Reject]], at_ms: int) -> None:
@@ -143,4 +158,5 @@ def make_pipeline(services: Services) -> Pipeline:
     cfg = services.config
     return Pipeline(EventStore(services.engine, services.city), services.city.aliases,
                     prefix=cfg["PANORAMA_FEED_PREFIX"], deadletter_cap=cfg["PANORAMA_DEADLETTER_CAP"],
-                    tz=cfg["PANORAMA_TZ"], retention=Retention.from_config(cfg))
+                    tz=cfg["PANORAMA_TZ"], retention=Retention.from_config(cfg),
+                    alerts=Evaluator(services.engine, services.city, cfg["PANORAMA_TZ"], clock=services.clock))

@@ -292,3 +292,67 @@ def build(kind: str, rng: random.Random, s: Spot) -> dict:
 
 # Words of the callers who report a fire already reported: "<street><place>" + one of these.
 FIRE_CALLS = ["冒出浓烟", "看见明火", "起火了", "闻到焦味，窗口有烟"]
+
+
+# --- episodes: trouble the early-warning rules (alerts.yaml) should see coming -----------------------------
+
+@dataclass(frozen=True)
+class Episode:
+    """A stretch of trouble laid over the day: readings of ``kinds`` at a place pushed into ``value`` (and more of
+    them, one every ``every_s``), or a feed that falls silent (``drop``)."""
+
+    name: str
+    domain: str
+    kinds: tuple[str, ...] = ()
+    district: str | None = None  # where: a district ...
+    zone: str | None = None  # ... or a zone of the city pack (zones.yaml)
+    value: tuple[float, float] = (0.0, 0.0)
+    every_s: float = 0.0
+    severity: int = 1
+    unit: str = ""
+    title: str = ""  # with {place} and {value}
+    drop: bool = False
+
+
+EPISODES = {
+    # 福田 under a haze: every station reads 170-230 (中度至重度污染), a reading every 30 s.
+    "pollution": Episode("pollution", "environment", ("aqi",), district="440304", value=(170, 230), every_s=30,
+                         severity=2, unit="AQI", title="{place}空气质量指数 {value}（中度污染）"),
+    # 深南大道 jammed through Futian: loop detectors read 6-13 km/h, one every 20 s.
+    "jam": Episode("jam", "traffic", ("speed",), zone="shennan_futian", value=(6, 13), every_s=20,
+                   unit="km/h", title="{place}平均车速 {value} km/h"),
+    # A crowd surging at the Universiade Centre after a match: 3.4-4.6 persons/m², a report every 10 s.
+    "crowd": Episode("crowd", "security", ("crowd_density",), zone="universiade_centre", value=(3.4, 4.6),
+                     every_s=10, severity=3, unit="人/㎡", title="{place}人流密度 {value} 人/㎡"),
+    # The traffic feed dies: nothing of it is published.
+    "feed_down": Episode("feed_down", "traffic", drop=True),
+}
+
+
+def episode_events(ep: Episode, rng: random.Random, start_ms: int, end_ms: int, place: tuple) -> list[tuple[int, dict]]:
+    """Return the readings an episode adds in [start_ms, end_ms): (epoch ms, event fields without id and ts).
+
+    ``place`` is (district code, name to show, corners to draw points within: [lon, lat] pairs, or a centre).
+    """
+    if ep.drop or ep.every_s <= 0:
+        return []
+    district, name, corners = place
+    step = int(ep.every_s * 1000)
+    first = start_ms + (-start_ms) % step
+    out = []
+    for ms in range(first, end_ms, step):
+        lon, lat = point_in(rng, corners)
+        v = round(rng.uniform(*ep.value), 1)
+        out.append((ms, {"domain": ep.domain, "kind": ep.kinds[0], "district": district, "lat": lat, "lon": lon,
+                         "value": v, "unit": ep.unit, "severity": ep.severity, "source": f"episode-{ep.name}",
+                         "title": ep.title.format(place=name, value=f"{v:g}")}))
+    return out
+
+
+def point_in(rng: random.Random, corners) -> tuple[float, float]:
+    """Return a random [lon, lat] inside a convex polygon's corners (a mix of them), rounded like the feeds'."""
+    weights = [rng.random() for _ in corners]
+    total = sum(weights)
+    lon = sum(w * c[0] for w, c in zip(weights, corners)) / total
+    lat = sum(w * c[1] for w, c in zip(weights, corners)) / total
+    return round(lon, 5), round(lat, 5)

@@ -46,7 +46,8 @@ class Simulator:
     """
 
     def __init__(self, city, *, rate: float = 20.0, speed: float = 1.0, seed: int | None = None,
-                 start: datetime | None = None, tz: str | None = None):
+                 start: datetime | None = None, tz: str | None = None,
+                 episodes: list[tuple[str, float, float]] = ()):
         if rate < 0 or not speed > 0:
             raise ValueError(f"rate must be >= 0 and speed > 0 (got rate={rate}, speed={speed})")
         self.city = city
@@ -60,6 +61,10 @@ class Simulator:
         self._storms: dict[date, scenario.Storm] = {}
         self._cache: OrderedDict[int, tuple[list[int], list[tuple[str, dict]]]] = OrderedDict()
         self._lock = threading.Lock()
+        # (episode, from ms, to ms): trouble laid over the day, minutes after the start (feeds.scenario.EPISODES)
+        start_ms = int(self.start.timestamp() * 1000)
+        self.episodes = [(scenario.EPISODES[name], start_ms + int(at_min * 60_000),
+                          start_ms + int((at_min + minutes) * 60_000)) for name, at_min, minutes in episodes]
 
     def storm(self, day: date) -> scenario.Storm:
         """Return the rainstorm of a local date (the same for the same seed)."""
@@ -96,6 +101,7 @@ class Simulator:
         for kind, mult in scenario.kind_rates(_hour(mid), storm.rain(mid), storm.wet(mid)):
             for _ in range(_poisson(rng, self.rate * mult * BUCKET_MS / 1000)):
                 rows.extend(self._make(kind, rng, b * BUCKET_MS + rng.randrange(BUCKET_MS), storm))
+        rows = self._episodes(rows, b, rng)
         rows.sort(key=lambda row: row[0])
         for n, (_, (_, event)) in enumerate(rows):
             event["id"] = f"sim-{self.seed}-{b}-{n}"
@@ -105,6 +111,41 @@ class Simulator:
             while len(self._cache) > CACHE_BUCKETS:
                 self._cache.popitem(last=False)
         return result
+
+    def _episodes(self, rows: list, b: int, rng: random.Random) -> list:
+        """Lay the episodes running in minute ``b`` over its events: a dead feed's go, an episode's readings come
+        (and the regular readings of its kinds at its place read like them, or they would contradict it)."""
+        lo, hi = b * BUCKET_MS, (b + 1) * BUCKET_MS
+        for ep, start, end in self.episodes:
+            a, z = max(lo, start), min(hi, end)
+            if a >= z:
+                continue
+            if ep.drop:
+                rows = [r for r in rows if not (r[1][0] == ep.domain and a <= r[0] < z)]
+                continue
+            place = self._episode_place(ep)
+            for ms, event in rows:
+                _domain, ev = event
+                if a <= ms < z and ev["kind"] in ep.kinds and self._at(ep, ev):
+                    ev["value"] = round(rng.uniform(*ep.value), 1)
+                    ev["title"] = ep.title.format(place=place[1], value=f"{ev['value']:g}")
+            for ms, ev in scenario.episode_events(ep, rng, a, z, place):
+                rows.append((ms, (ep.domain, {"id": "", "ts": _rfc3339(_local(ms, self.tz)), **ev})))
+        return rows
+
+    def _episode_place(self, ep) -> tuple:
+        if ep.zone is not None:
+            zone = self.city.alert_rules.zones[ep.zone]
+            return zone.district, zone.name, zone.polygon
+        d = self.city.by_code[ep.district]
+        j = JITTER / 3
+        return d.code, d.name, ((d.lon - j, d.lat - j), (d.lon + j, d.lat - j), (d.lon + j, d.lat + j),
+                                (d.lon - j, d.lat + j))
+
+    def _at(self, ep, ev: dict) -> bool:
+        if ep.zone is not None:
+            return self.city.alert_rules.zones[ep.zone].contains(ev.get("lat"), ev.get("lon"))
+        return ev["district"] == ep.district
 
     def _make(self, kind: scenario.Kind, rng: random.Random, ms: int, storm) -> list[tuple[int, tuple[str, dict]]]:
         """Return one event of a kind at epoch ms (a fire may come with later callers)."""
@@ -243,6 +284,10 @@ def main(argv=None) -> int:
     parser.add_argument("--city", default=os.environ.get("PANORAMA_CITY", "shenzhen"), help="city pack name or folder")
     parser.add_argument("--replay", metavar="FILE.jsonl", help="publish a recorded file instead of simulating")
     parser.add_argument("--dump", metavar="FILE.jsonl", help="write the events of --duration to a file, don't publish")
+    parser.add_argument("--episode", action="append", default=[], type=_episode, metavar="NAME[@MIN[+MIN]]",
+                        help="lay an episode over the day for the alert rules to catch: "
+                             f"{', '.join(scenario.EPISODES)}; starting MIN simulated minutes after the start "
+                             "(default 1), lasting +MIN (default 20); repeatable")
     args = parser.parse_args(argv)
     if args.dump and args.duration is None:
         parser.error("--dump needs --duration")
@@ -258,7 +303,8 @@ def main(argv=None) -> int:
             print(f"replayed {n} events")
             return 0
         city = load_city(args.city)
-        sim = Simulator(city, rate=args.rate, speed=args.speed, seed=args.seed, start=args.start, tz=city.timezone)
+        sim = Simulator(city, rate=args.rate, speed=args.speed, seed=args.seed, start=args.start, tz=city.timezone,
+                        episodes=args.episode)
         head = f"{city.name_en} from {sim.start.isoformat(timespec='seconds')}, rate {sim.rate}/s, x{sim.speed}, seed {sim.seed}"
         if args.dump:
             n, t, end = 0, sim.start, sim.start + timedelta(seconds=args.duration * sim.speed)
@@ -277,6 +323,21 @@ def main(argv=None) -> int:
         print(f"published {n} events in {wall:.1f} s ({n / wall:.1f}/s), simulated clock reached "
               f"{(sim.start + timedelta(seconds=wall * sim.speed)).isoformat(timespec='seconds')}")
     return 0
+
+
+def _episode(text: str) -> tuple[str, float, float]:
+    """Parse ``NAME[@START[+MINUTES]]`` (simulated minutes after the start) for --episode."""
+    name, _, rest = text.partition("@")
+    at, _, minutes = rest.partition("+")
+    if name not in scenario.EPISODES:
+        raise argparse.ArgumentTypeError(f"unknown episode {name!r}: one of {', '.join(scenario.EPISODES)}")
+    try:
+        start, length = float(at or 1), float(minutes or 20)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad episode {text!r}: NAME@START+MINUTES, e.g. jam@5+15") from None
+    if start < 0 or length <= 0:
+        raise argparse.ArgumentTypeError(f"bad episode {text!r}: START >= 0 and MINUTES > 0")
+    return name, start, length
 
 
 @contextlib.contextmanager

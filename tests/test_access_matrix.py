@@ -22,6 +22,7 @@ from tests.helpers import TEST_PASSWORD, make_event, make_user
 from tests.test_api import ingest_now
 
 ROLES = ("anonymous", "viewer", "officer", "commander", "liaison", "admin")
+VIEW_ROLES = {"viewer", "officer", "commander", "liaison", "admin"}
 EVIL = "https://evil.example"
 
 
@@ -49,6 +50,36 @@ def resolved(app) -> dict:
     return inc
 
 
+def firing_alert(app) -> dict:
+    """Return a firing alert written straight to the app's database (as the ingest workers would)."""
+    from sqlalchemy import insert
+
+    from dashboard.storage.models import alerts
+
+    now = now_ms()
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        alert_id = conn.execute(insert(alerts).values(
+            rule="aqi_moderate", scope="district:440304", level="orange", status="firing", district="440304",
+            started_ms=now - 600_000, fired_ms=now, value=180, title="福田区空气质量指数 180",
+            title_en="Futian: AQI 180", updated_ms=now).returning(alerts.c.id)).scalar_one()
+    return {"id": alert_id, "version": 1}
+
+
+def silence(app) -> dict:
+    """Return a silence in force, written straight to the app's database."""
+    from dashboard.storage import alerts as alert_store
+
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        return alert_store.create_silence(conn, rule="aqi_moderate", district=None, zone=None,
+                                          until_ms=now_ms() + 3_600_000, reason="校准", actor="olga", now_ms=now_ms())
+
+
+def _until() -> str:
+    from dashboard.core.clock import iso
+
+    return iso(now_ms() + 3_600_000, "Asia/Shanghai")
+
+
 # (rule, method) -> (the roles that may, a function of the app that returns the request's path and body)
 WRITES = {
     ("/api/incidents/<id:incident_id>/dispatch", "POST"): (
@@ -69,7 +100,19 @@ WRITES = {
         {"officer", "commander", "admin"},
         lambda app: (f"/api/tasks/{dispatched(app, ago_ms=600_000)[1][0]['id']}/redispatch", {"version": 1})),
     ("/api/briefings", "POST"): ({"officer", "commander", "admin"}, lambda app: ("/api/briefings", None)),
+    ("/api/alerts/<id:alert_id>/ack", "POST"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/alerts/{firing_alert(app)['id']}/ack",
+                                                        {"version": 1, "note": "已通知环保"})),
+    ("/api/silences", "POST"): (
+        {"officer", "commander", "admin"},
+        lambda app: ("/api/silences", {"rule": "aqi_moderate", "until": _until(), "reason": "传感器校准"})),
+    ("/api/silences/<id:silence_id>", "DELETE"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/silences/{silence(app)['id']}", None)),
 }
+
+# Reads of early warning (SPEC section 9): alerts are every viewer's, silences the officers' and commanders'.
+ALERT_READS = {"/api/alerts": VIEW_ROLES, "/api/alerts?status=firing&level=orange": VIEW_ROLES,
+               "/api/silences": {"officer", "commander", "admin"}}
 
 
 def session(app, role: str):
@@ -119,6 +162,23 @@ def test_write_route_by_role(mapp, route, role):
         assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden"
     else:
         assert 200 <= res.status_code < 300, res.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_alert_reads_by_role(mapp, role):
+    firing_alert(mapp)
+    silence(mapp)
+    client, _ = session(mapp, role)
+    for path, allowed in ALERT_READS.items():
+        res = client.get(path)
+        if role == "anonymous":
+            assert res.status_code == 401, path
+        elif role not in allowed:
+            assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden", path
+        else:
+            assert res.status_code == 200, path
+            listed = res.get_json()["alerts" if "alerts" in path else "silences"]
+            assert len(listed) == 1, path
 
 
 def test_a_liaison_cannot_touch_another_departments_task(mapp):

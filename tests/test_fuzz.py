@@ -131,7 +131,11 @@ bodies = json_value | st.fixed_dictionaries({}, optional={
     "version": st.integers() | json_value, "note": st.text(max_size=600) | json_value,
     "departments": st.lists(st.sampled_from(["fire", "police", "health", "nobody"]) | st.text(max_size=8),
                             max_size=5) | json_value,
-    "username": st.text(max_size=20) | json_value, "password": st.text(max_size=20) | json_value})
+    "username": st.text(max_size=20) | json_value, "password": st.text(max_size=20) | json_value,
+    "until": st.sampled_from(["2099-01-01T00:00:00+08:00", "2026-12-06T05:00:00+08:00", "tomorrow"])
+    | st.text(max_size=30) | json_value,
+    "reason": st.text(max_size=30) | json_value, "rule": st.sampled_from(["aqi_moderate", "nope"]) | json_value,
+    "district": st.sampled_from(["futian", "atlantis"]) | json_value, "zone": st.text(max_size=10) | json_value})
 
 
 @API
@@ -139,7 +143,9 @@ bodies = json_value | st.fixed_dictionaries({}, optional={
                               "GET /api/districts/{w}/summary", "GET /api/incidents?status={w}",
                               "GET /api/incidents/{w}", "GET /api/tasks?department={w}&status={w}",
                               "POST /api/incidents/{n}/dispatch", "POST /api/incidents/{n}/close",
-                              "POST /api/tasks/{n}/transition", "POST /api/session", "GET /api/{w}"]),
+                              "POST /api/tasks/{n}/transition", "POST /api/session", "GET /api/{w}",
+                              "GET /api/alerts?status={w}&level={w}", "GET /api/alerts?lang={w}",
+                              "GET /api/silences?all={w}", "POST /api/alerts/{n}/ack", "POST /api/silences"]),
        word=words, n=st.integers(min_value=-5, max_value=2**70) | st.just(1), body=bodies,
        raw_body=st.none() | st.binary(max_size=200))
 def test_json_routes_never_500_and_explain_every_error(app, client, officer, route, word, n, body, raw_body):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
 from dashboard.core.rules import Rules, load_rules
 
 # City packs are data, not code: they sit beside the packages, in dashboard/cities.
@@ -173,6 +174,20 @@ class City:
         """Return the pack's validated routing rules, or None when it has no rules.yaml; a broken file raises."""
         path = self.path / "rules.yaml"
         return load_rules(path, self.departments, self.aliases, tz=self.timezone) if path.exists() else None
+
+    @cached_property
+    def zones(self) -> dict[str, Zone]:
+        """Return the pack's zones by code (empty without zones.yaml); a broken file raises RulesError by line."""
+        path = self.path / "zones.yaml"
+        return load_zones(path, self.aliases) if path.exists() else {}
+
+    @cached_property
+    def alert_rules(self) -> AlertRules:
+        """Return the pack's validated early-warning rules (none without alerts.yaml); a broken file raises."""
+        path = self.path / "alerts.yaml"
+        if not path.exists():
+            return AlertRules((), self.zones, self.timezone)
+        return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone)
 
 
 def load_city(name_or_path: str, tz: str | None = None) -> City:

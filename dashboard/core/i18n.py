@@ -143,6 +143,14 @@ _AUDIT = {
     "task_redispatched": ("{dep}任务重新派单，时限重新起算", "{dep}'s task dispatched again, deadlines restarted"),
     # written by builds before 0009 as the note "指挥长升级 / escalated by the commander" (read as this code)
     "cmd_escalated": ("指挥长升级", "escalated by the commander"),
+    # early warning (alert_events.code)
+    "alert_pending": ("预警条件成立，持续时间未满", "condition holds; its duration has not yet passed"),
+    "alert_firing": ("预警发布", "alert firing"),
+    "alert_acknowledged": ("预警已确认", "alert acknowledged"),
+    "alert_resolved": ("预警条件解除", "condition cleared; alert resolved"),
+    "alert_silenced": ("因静默 #{silence} 暂不发布", "held back by silence #{silence}"),
+    "alert_muted": ("处于例行静默时段 {window}，暂不发布", "held back by the mute window {window}"),
+    "alert_incident": ("已生成事件 #{incident}", "opened incident #{incident}"),
 }
 
 

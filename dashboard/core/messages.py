@@ -72,6 +72,25 @@ class TaskView(TypedDict):
     overdue: NotRequired[Literal["acknowledge", "resolve"]]  # in ``escalations`` only
 
 
+class AlertView(TypedDict):
+    """An alert as the API shows it (SPEC section 9): times RFC 3339 with the city's offset; ``title`` in the
+    reader's language. Deltas carry ``title`` in Chinese and ``title_en`` beside it, for each screen to pick."""
+
+    id: int
+    rule: str
+    level: str
+    status: str
+    district: str | None
+    zone: str | None
+    started_at: str
+    resolved_at: str | None
+    value: float | None
+    baseline: float | None
+    title: str
+    version: int
+    title_en: NotRequired[str]  # in deltas
+
+
 class Delta(TypedDict, total=False):
     """One message on ``panorama:updates``: what a batch of ingest or one dispatch write changed."""
 
@@ -85,6 +104,7 @@ class Delta(TypedDict, total=False):
     incidents: list[IncidentView]
     tasks: list[TaskView]
     escalations: list[TaskView]
+    alerts: list[AlertView]  # alerts that changed (evaluation, acknowledgement)
 
 
 EVENT_FIELDS: tuple[str, ...] = tuple(EventView.__annotations__)
@@ -118,12 +138,25 @@ def task_view(row: Mapping[str, Any], tz: str) -> TaskView:
             "resolve_due": iso(row["resolve_due_ms"], tz), "escalated": bool(row["escalated"])}
 
 
+def alert_view(row: Mapping[str, Any], tz: str, lang: str | None = "zh") -> AlertView:
+    """Return an alert as the API shows it (SPEC section 9) in ``lang``; ``lang=None``: as deltas carry it, with
+    ``title`` in Chinese and ``title_en``."""
+    view: AlertView = {"id": row["id"], "rule": row["rule"], "level": row["level"], "status": row["status"],
+                       "district": row["district"], "zone": row["zone"], "started_at": iso(row["started_ms"], tz),
+                       "resolved_at": iso(row["resolved_ms"], tz) if row["resolved_ms"] is not None else None,
+                       "value": row["value"], "baseline": row["baseline"],
+                       "title": row["title_en"] if lang == "en" else row["title"], "version": row["version"]}
+    if lang is None:
+        view["title_en"] = row["title_en"]
+    return view
+
+
 def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Iterable[list] = (),
                  feeds: Mapping[str, int] | None = None, incidents: Iterable[IncidentView] = (),
                  tasks: Iterable[TaskView] | None = None, escalations: Iterable[TaskView] | None = None,
-                 stored: int | None = None) -> bytes:
+                 stored: int | None = None, alerts: Iterable[AlertView] | None = None) -> bytes:
     """Encode one ``panorama:updates`` delta: ingest's carry ``stored``, dispatch's ``tasks`` (and ``escalations``
-    from the deadline checker)."""
+    from the deadline checker), early warning's ``alerts``."""
     msg: Delta = {"v": VERSION, "type": "delta", "at": at_ms, "events": list(events), "counts": list(counts),
                   "feeds": dict(feeds or {}), "incidents": list(incidents)}
     if stored is not None:
@@ -132,6 +165,8 @@ def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Itera
         msg["tasks"] = list(tasks)
     if escalations is not None:
         msg["escalations"] = list(escalations)
+    if alerts is not None:
+        msg["alerts"] = list(alerts)
     return orjson.dumps(msg)
 
 

@@ -284,8 +284,9 @@ def load_rules(path: str | Path, departments: Iterable[str | Mapping[str, Any]],
     return Rules(tuple(parsed.rules), tz, offices)
 
 
-def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML keeping the line of every key and list item, refusing duplicate keys."""
+def _compose(path: Path, expected: str = "rules") -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML keeping the line of every key and list item, refusing duplicate keys (``expected``: the
+    top-level list the file holds, named when it is empty)."""
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
@@ -294,7 +295,7 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, int]]:
         where = f" ({err.context} at line {err.context_mark.line + 1})" if err.context and err.context_mark else ""
         raise RulesError(path.name, [(mark.line + 1 if mark else 1, f"not valid YAML: {err.problem}{where}")]) from None
     if root is None:
-        raise RulesError(path.name, [(1, "the file is empty: expected a `rules:` list")])
+        raise RulesError(path.name, [(1, f"the file is empty: expected a `{expected}:` list")])
     scalars = yaml.SafeLoader("")
     lines: dict[tuple, int] = {(): root.start_mark.line + 1}
     problems: list[tuple[int, str]] = []

@@ -13,6 +13,7 @@ from dashboard.dispatch.deadlines import start_deadline_checker
 from dashboard.storage.partitions import start_maintenance
 from dashboard.gateway.server import Gateway
 from dashboard.storage.services import Services
+from feeds.alerting import start_alert_ticker
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
 from feeds.pipeline import make_pipeline
 
@@ -56,6 +57,8 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
     running = Embedded(consumers)
     # Task deadlines are checked here in the embedded default, by every ingest worker in production.
     start_deadline_checker(services, running.stop_event)
+    # Alert rules' tick likewise (every ingest worker in production, one at a time by a lease).
+    start_alert_ticker(services, running.stop_event)
     # Briefings likewise: each slot is made once however many processes run the scheduler.
     start_briefing_scheduler(services, running.stop_event)
     # Retention: old rows deleted in batches on SQLite, old day partitions dropped on PostgreSQL.

@@ -13,6 +13,7 @@ from dashboard.core import bus
 from dashboard.dispatch.deadlines import start_deadline_checker
 from dashboard.storage.partitions import start_maintenance
 from dashboard.storage.services import worker_services
+from feeds.alerting import start_alert_ticker
 from feeds.ingest import make_consumers
 
 log = logging.getLogger("feeds.ingest")
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     start_deadline_checker(services, stop)
     # Day partitions made ahead and dropped after retention: safe in every worker (one advisory lock).
     start_maintenance(services, stop)
+    # Alert rules' tick (pending -> firing, windows moving on, silent feeds): every worker, one at a time by lease.
+    start_alert_ticker(services, stop)
     # Scheduled briefings: safe in every worker too, each slot is claimed by one of them.
     start_briefing_scheduler(services, stop)
     log.info("ingest worker: %s from %s into %s", args.transport, bus.redacted(cfg["REDIS_URL"]),

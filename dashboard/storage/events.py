@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -254,8 +254,10 @@ class EventStore:
 
     @retry(retry=retry_if_exception(_is_retryable), stop=stop_after_attempt(5),
            wait=wait_random_exponential(multiplier=0.05, max=1), reraise=True)
-    def write(self, batch: Sequence[Event], received_ms: int) -> WriteResult:
-        """Store a batch in one transaction and return what was new."""
+    def write(self, batch: Sequence[Event], received_ms: int,
+              also: Callable[[Connection, list[StoredEvent], int], None] | None = None) -> WriteResult:
+        """Store a batch in one transaction and return what was new; ``also`` writes more in the same transaction
+        from the events that were new (the alert rules' state: counted once, exactly when the events are)."""
         unique: dict[tuple[str, str], Event] = {}
         for ev in batch:
             unique.setdefault((ev.domain, ev.id), ev)
@@ -268,7 +270,7 @@ class EventStore:
         if self.postgres:
             self.ensure_days({ev.ts_ms // DAY_MS for ev in unique.values()})
         try:
-            return self._write(unique, keys, received_ms, result)
+            return self._write(unique, keys, received_ms, result, also)
         except Exception as exc:
             if _sqlstate(exc) == NO_PARTITION:
                 self._days.clear()
@@ -284,7 +286,7 @@ class EventStore:
             partitions.create_days(conn, partitions.PARTITIONED, days)
             self._days |= partitions.existing_days(conn, "events")
 
-    def _write(self, unique: dict, keys: dict, received_ms: int, result: WriteResult) -> WriteResult:
+    def _write(self, unique: dict, keys: dict, received_ms: int, result: WriteResult, also=None) -> WriteResult:
         with self.engine.begin() as conn:
             rows = [event_row(ev, received_ms) for ev in unique.values()]
             inserted = (self._insert_pg(conn, rows, list(keys.values())) if self.postgres
@@ -305,6 +307,8 @@ class EventStore:
                          "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(counts.items())])
             result.feeds = self._touch_feeds(conn, result.stored, received_ms)
             result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
+            if also is not None and result.stored:
+                also(conn, result.stored, received_ms)
         return result
 
     def _insert_pg(self, conn: Connection, rows: list[tuple], keys: list[tuple[str, str]]) -> list[tuple]:

@@ -167,3 +167,13 @@ def _new(s: StoredEvent, now_ms: int) -> dict:
 def held_by(department: str):
     """Return the condition on ``incidents`` that ``department`` holds a task of the incident (a liaison's scope)."""
     return exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department)
+
+
+def open_incident(conn: Connection, *, domain: str, kind: str, district: str, street: str | None, severity: int,
+                  title: str | None, lat: float | None, lon: float | None, at_ms: int) -> dict:
+    """Open an incident that no event reported (a firing alert's): open, for dispatch to route like any other."""
+    row = {"domain": domain, "kind": kind, "district": district, "street": street, "severity": severity,
+           "status": "open", "reports": 0, "title": title, "lat": lat, "lon": lon, "opened_ms": at_ms,
+           "last_report_ms": at_ms, "updated_ms": at_ms, "version": 1}
+    row["id"] = conn.execute(_INSERT, [row]).scalars().one()
+    return row

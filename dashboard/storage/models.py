@@ -289,3 +289,89 @@ briefings = Table(
     Column("note", Text),  # why images or the PDF are missing, or why it failed
     Index("ix_briefings_created", "created_ms"),
 )
+
+# Early warning (SPEC section 9). One open alert per rule and scope, whoever evaluates: the partial unique
+# index is what two ingest workers racing to open the same alert meet, not a check in code.
+_OPEN_ALERT = text("status <> 'resolved'")
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("scope", String(200), nullable=False),  # "city", "district:440304", "street:440304:莲花", "zone:<code>"
+    Column("level", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("district", String(12)),
+    Column("zone", String(64)),
+    Column("domain", String(16)),
+    Column("started_ms", BigInteger, nullable=False),  # when the condition began to hold
+    Column("fired_ms", BigInteger),
+    Column("resolved_ms", BigInteger),
+    Column("value", Float),
+    Column("baseline", Float),
+    Column("title", Text, nullable=False),  # said in Chinese and English when it was written
+    Column("title_en", Text, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    # What holds a pending alert back from firing: "silence:<id>" or "mute:HH:MM-HH:MM" (NULL: nothing).
+    Column("suppressed", String(64)),
+    Column("incident_id", BigId, ForeignKey("incidents.id", ondelete="SET NULL")),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("uq_alerts_open", "rule", "scope", unique=True, postgresql_where=_OPEN_ALERT, sqlite_where=_OPEN_ALERT),
+    Index("ix_alerts_status", "status", "id"),
+)
+
+# The alerts' audit trail: every change with who (a user, or "system"), when, from, to, a code and the note.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("params", JSON),
+    Column("note", Text),
+    Index("ix_alert_events_alert", "alert_id", "id"),
+)
+
+# One-off silences: until a time, with a reason; a NULL rule, district or zone matches any.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(64)),
+    Column("district", String(12)),
+    Column("zone", String(64)),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger),
+    Column("ended_by", String(128)),
+    Index("ix_alert_silences_until", "until_ms"),
+)
+
+# A threshold rule's condition per scope: the newest observation (event time) and since when it has held.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(64), primary_key=True),
+    Column("scope", String(200), primary_key=True),
+    Column("last_ts_ms", BigInteger, nullable=False),
+    Column("value", Float),
+    Column("since_ms", BigInteger),
+)
+
+# Rate and geofence rules' matching events per scope and minute (event time), added to by every worker.
+alert_counts = Table(
+    "alert_counts",
+    metadata,
+    Column("rule", String(64), primary_key=True),
+    Column("scope", String(200), primary_key=True),
+    Column("minute_ms", BigInteger, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("value_max", Float),
+)

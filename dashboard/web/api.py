@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 import redis
 from redis.exceptions import ClusterDownError, RedisClusterException
 from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -55,6 +57,23 @@ DOMAIN_STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
 def domain_status(err: errors.DomainError) -> int:
     """Return the HTTP status of a domain error."""
     return next(status for kind, status in DOMAIN_STATUS if isinstance(err, kind))
+
+
+def read_body(model: type[BaseModel], required: bool) -> Any:
+    """Return the request's JSON body validated by ``model``: 400 ``bad_request`` naming the first problem (and
+    listing all), or an empty body when none is sent and none is ``required``."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "bad_request", "send a JSON body")
+        return model()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as err:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in err.errors()]
+        first = problems[0]
+        raise ApiError(400, "bad_request", f"{first['field'] or 'body'}: {first['message']}",
+                       problems=problems) from None
 
 
 def services() -> Services:

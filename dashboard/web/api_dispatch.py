@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from dashboard.dispatch import board as d
 from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_redispatch, do_resolve_for,
                                      do_transition,
                                      incident_doc, may_see, queue, scope, task_doc, write)
-from dashboard.web.api import ApiError, json_errors, services
+from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.auth import current_user, require
 bp = Blueprint("dispatch_api", __name__, url_prefix="/api")
 json_errors(bp)
@@ -70,21 +68,6 @@ def _change_doc(change, tz: str) -> dict:
     return {"incident": incident_doc(change.incident, tz), "tasks": [task_doc(t, tz) for t in change.tasks]}
 
 
-def _body(model: type[BaseModel], required: bool) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        if required:
-            raise ApiError(400, "bad_request", "send a JSON body")
-        return model()
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as err:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in err.errors()]
-        first = problems[0]
-        raise ApiError(400, "bad_request", f"{first['field'] or 'body'}: {first['message']}",
-                       problems=problems) from None
-
-
 def _statuses(arg: str | None) -> tuple[str, ...]:
     if not arg:
         return ACTIVE
@@ -126,7 +109,7 @@ def get_incident(incident_id: int):
 def post_dispatch(incident_id: int):
     """Route an incident to the departments named, or to the rules' suggestion."""
     svc = services()
-    body = _body(DispatchBody, required=False)
+    body = read_body(DispatchBody, required=False)
     if svc.city.rules is None:
         raise ApiError(400, "no_rules", f"{svc.city.name_en} has no routing rules")
     change = write(svc, d.dispatch, incident_id, body.departments, current_user().username, body.note, svc.clock(),
@@ -140,7 +123,7 @@ def post_dispatch(incident_id: int):
 def post_close(incident_id: int):
     """Close a resolved incident."""
     svc = services()
-    body = _body(CloseBody, required=False)
+    body = read_body(CloseBody, required=False)
     change = write(svc, d.close_incident, incident_id, current_user().username, body.note, svc.clock())
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
@@ -151,7 +134,7 @@ def post_close(incident_id: int):
 def post_escalate(incident_id: int):
     """Escalate to emergency management (dispatch.escalation): the dispatch status stays as it is."""
     svc = services()
-    body = _body(EscalateBody, required=False)
+    body = read_body(EscalateBody, required=False)
     change = do_escalate(svc, current_user(), incident_id, body.task_id)
     return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
 
@@ -161,7 +144,7 @@ def post_escalate(incident_id: int):
 def post_resolve_for(task_id: int):
     """Record a department's resolution on its behalf (it has nobody on the system), with a note."""
     svc = services()
-    body = _body(ResolveForBody, required=True)
+    body = read_body(ResolveForBody, required=True)
     change = do_resolve_for(svc, current_user(), task_id, body.version, body.note)
     return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
 
@@ -200,7 +183,7 @@ def get_tasks():
 def post_transition(task_id: int):
     """Move a task: 409 on a stale version, 422 when the move is not allowed."""
     svc = services()
-    body = _body(TransitionBody, required=True)
+    body = read_body(TransitionBody, required=True)
     change = do_transition(svc, current_user(), task_id, body.to, body.version, body.note)
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "task": d.task_view(change.task, tz)})

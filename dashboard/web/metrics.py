@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.core.bus import BUS_DOWN
 from dashboard.core.channels import CLIENTS_KEY_PREFIX
 from dashboard.storage.queries import feed_freshness
-from dashboard.storage.models import tasks
+from dashboard.storage.models import alerts, tasks
 from dashboard.storage.services import Services
 from dashboard.core.channels import (
     INGEST_GROUP,
@@ -48,6 +48,8 @@ class PanoramaCollector:
                 fresh = feed_freshness(conn, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
                 breaches = conn.execute(select(tasks.c.department, func.count()).where(tasks.c.escalated)
                                         .group_by(tasks.c.department)).all()
+                open_alerts = conn.execute(select(alerts.c.level, alerts.c.status, func.count()).where(
+                    alerts.c.status != "resolved").group_by(alerts.c.level, alerts.c.status)).all()
             sla = CounterMetricFamily("panorama_dispatch_sla_breaches",
                                       "tasks whose acknowledge or resolve deadline passed, by department",
                                       labels=["department"])
@@ -60,6 +62,11 @@ class PanoramaCollector:
                 if f["last_event_age_s"] is not None:
                     age.add_metric([domain], f["last_event_age_s"])
             yield age
+            alerting = GaugeMetricFamily("panorama_alerts_open", "alerts not resolved, by level and status",
+                                         labels=["level", "status"])
+            for level, status, n in sorted(open_alerts):
+                alerting.add_metric([level, status], n)
+            yield alerting
             up_db.add_metric([], 1)
         except SQLAlchemyError:
             up_db.add_metric([], 0)

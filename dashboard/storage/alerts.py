@@ -1,0 +1,317 @@
+"""Keep alerts in SQL: their lifecycle (each change once, audited), silences, and the rules' shared state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
+
+from dashboard.core.alerts import AlertRule
+from dashboard.core.errors import Conflict, NotFound, Unprocessable
+from dashboard.storage.incidents import open_incident
+from dashboard.storage.models import alert_counts, alert_events, alert_silences, alert_states, alerts
+
+STATUSES = ("pending", "firing", "acknowledged", "resolved")
+OPEN = ("pending", "firing", "acknowledged")
+SYSTEM = "system"
+LIST_LIMIT = 500
+_OPEN_WHERE = text("status <> 'resolved'")
+
+# A threshold rule's newest observation per scope, merged race-free by the row's upsert: a batch older than
+# what is stored changes nothing; a batch whose observations all meet the condition keeps the stored start.
+_STATE_UPSERT = text(
+    "INSERT INTO alert_states (rule, scope, last_ts_ms, value, since_ms) VALUES (:rule, :scope, :last, :value, :since) "
+    "ON CONFLICT (rule, scope) DO UPDATE SET last_ts_ms = excluded.last_ts_ms, value = excluded.value, "
+    "since_ms = CASE WHEN excluded.since_ms IS NULL THEN NULL "
+    "WHEN :whole AND alert_states.since_ms IS NOT NULL AND alert_states.since_ms < excluded.since_ms "
+    "THEN alert_states.since_ms ELSE excluded.since_ms END "
+    "WHERE excluded.last_ts_ms >= alert_states.last_ts_ms")
+_COUNT_UPSERT = text(
+    "INSERT INTO alert_counts (rule, scope, minute_ms, n, value_max) VALUES (:rule, :scope, :minute, :n, :vmax) "
+    "ON CONFLICT (rule, scope, minute_ms) DO UPDATE SET n = alert_counts.n + excluded.n, "
+    "value_max = CASE WHEN alert_counts.value_max IS NULL OR excluded.value_max > alert_counts.value_max "
+    "THEN excluded.value_max ELSE alert_counts.value_max END")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What one evaluation found for a rule at one place: whether it holds, since when, the value seen."""
+
+    rule: AlertRule
+    scope: str
+    district: str | None
+    zone: str | None
+    domain: str | None
+    holding: bool
+    since_ms: int | None  # None: since it was first seen holding (an open alert's start, else now)
+    value: float | None
+    title: str
+    title_en: str
+    baseline: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed change of an alert (the row after it) and the incident it opened, if any."""
+
+    alert: dict
+    incident: dict | None = None
+
+
+# --- the rules' shared state, written in the ingest batch's own transaction ------------------------------
+
+def add_observations(conn: Connection, rows: Sequence[dict]) -> None:
+    """Merge threshold observations: rows of rule, scope, last (ts), value, since (or None), whole (bool)."""
+    if rows:
+        conn.execute(_STATE_UPSERT, sorted(rows, key=lambda r: (r["rule"], r["scope"])))
+
+
+def add_counts(conn: Connection, rows: Sequence[dict]) -> None:
+    """Add matching events per rule, scope and minute: rows of rule, scope, minute, n, vmax."""
+    if rows:
+        conn.execute(_COUNT_UPSERT, sorted(rows, key=lambda r: (r["rule"], r["scope"], r["minute"])))
+
+
+def states(conn: Connection, keys: Iterable[tuple[str, str]] | None = None) -> dict[tuple[str, str], dict]:
+    """Return threshold states by (rule, scope): all that hold (and those of ``keys``, when given)."""
+    q = select(alert_states)
+    keys = list(keys or ())
+    cond = alert_states.c.since_ms.is_not(None)
+    if keys:
+        cond = or_(cond, *(and_(alert_states.c.rule == r, alert_states.c.scope == s) for r, s in keys))
+    return {(r["rule"], r["scope"]): dict(r) for r in conn.execute(q.where(cond)).mappings()}
+
+
+def counts(conn: Connection, since_ms: int, rules: Iterable[str] | None = None
+           ) -> dict[tuple[str, str, int], tuple[int, float | None]]:
+    """Return matching events by (rule, scope, minute) from ``since_ms`` on (of ``rules`` only, when given)."""
+    q = select(alert_counts).where(alert_counts.c.minute_ms >= since_ms - since_ms % 60_000)
+    if rules is not None:
+        q = q.where(alert_counts.c.rule.in_(sorted(set(rules))))
+    rows = conn.execute(q)
+    return {(r.rule, r.scope, r.minute_ms): (r.n, r.value_max) for r in rows}
+
+
+def prune_counts(conn: Connection, before_ms: int) -> int:
+    """Forget per-minute counts older than any rule's window."""
+    return conn.execute(delete(alert_counts).where(alert_counts.c.minute_ms < before_ms)).rowcount
+
+
+# --- silences -----------------------------------------------------------------------------------------------
+
+def active_silences(conn: Connection, now_ms: int) -> list[dict]:
+    """Return the silences in force now."""
+    return [dict(r) for r in conn.execute(select(alert_silences).where(
+        alert_silences.c.ended_ms.is_(None), alert_silences.c.until_ms > now_ms).order_by(alert_silences.c.id))
+        .mappings()]
+
+
+def silence_for(silences: Iterable[dict], rule: str, district: str | None, zone: str | None) -> dict | None:
+    """Return the first silence that covers an alert of ``rule`` at a place (None of its fields: any)."""
+    for s in silences:
+        if ((s["rule"] is None or s["rule"] == rule) and (s["district"] is None or s["district"] == district)
+                and (s["zone"] is None or s["zone"] == zone)):
+            return s
+    return None
+
+
+def create_silence(conn: Connection, *, rule: str | None, district: str | None, zone: str | None, until_ms: int,
+                   reason: str, actor: str, now_ms: int) -> dict:
+    """Record a one-off silence and return it."""
+    new_id = conn.execute(insert(alert_silences).values(
+        rule=rule, district=district, zone=zone, until_ms=until_ms, reason=reason, created_by=actor,
+        created_ms=now_ms).returning(alert_silences.c.id)).scalar_one()
+    return dict(conn.execute(select(alert_silences).where(alert_silences.c.id == new_id)).mappings().one())
+
+
+def end_silence(conn: Connection, silence_id: int, actor: str, now_ms: int) -> dict:
+    """End a silence early; NotFound when there is none, Unprocessable when it has ended already."""
+    row = conn.execute(update(alert_silences).where(
+        alert_silences.c.id == silence_id, alert_silences.c.ended_ms.is_(None), alert_silences.c.until_ms > now_ms)
+        .values(ended_ms=now_ms, ended_by=actor).returning(*alert_silences.c)).mappings().first()
+    if row is not None:
+        return dict(row)
+    if conn.execute(select(alert_silences.c.id).where(alert_silences.c.id == silence_id)).first() is None:
+        raise NotFound(f"no silence {silence_id}")
+    raise Unprocessable(f"silence {silence_id} has ended already")
+
+
+def list_silences(conn: Connection, now_ms: int, *, active_only: bool = True, limit: int = LIST_LIMIT) -> list[dict]:
+    """Return silences, newest first: those in force (or all of them)."""
+    q = select(alert_silences).order_by(alert_silences.c.id.desc()).limit(limit)
+    if active_only:
+        q = q.where(alert_silences.c.ended_ms.is_(None), alert_silences.c.until_ms > now_ms)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# --- the lifecycle ---------------------------------------------------------------------------------------------
+
+def open_alerts(conn: Connection, rules: Iterable[str] | None = None) -> list[dict]:
+    """Return every alert not resolved (a few: one per rule and scope at most), of ``rules`` when given."""
+    q = select(alerts).where(_OPEN_WHERE)
+    if rules is not None:
+        q = q.where(alerts.c.rule.in_(sorted(set(rules))))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def _audit(conn: Connection, alert_id: int, at_ms: int, frm: str | None, to: str, code: str,
+           params: dict | None = None, actor: str = SYSTEM, note: str | None = None) -> None:
+    conn.execute(insert(alert_events).values(alert_id=alert_id, actor=actor, at_ms=at_ms, from_status=frm,
+                                             to_status=to, code=code, params=params, note=note))
+
+
+def _blocked(cond: Condition, silences: Iterable[dict], tz: str, now_ms: int) -> tuple[str, dict] | None:
+    """Return why a due alert may not fire now: a silence or the rule's mute window (code, params)."""
+    s = silence_for(silences, cond.rule.id, cond.district, cond.zone)
+    if s is not None:
+        return "silence:%d" % s["id"], {"silence": s["id"]}
+    window = cond.rule.muted(now_ms, tz)
+    if window is not None:
+        text_ = "%02d:%02d-%02d:%02d" % (window[0] // 60, window[0] % 60, window[1] // 60, window[1] % 60)
+        return "mute:" + text_, {"window": text_}
+    return None
+
+
+def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silences: Iterable[dict],
+              open_row: dict | None = None, known: bool = False, postgres: bool) -> list[Change]:
+    """Bring the alert of one rule and place in line with its condition; return the changes made.
+
+    Every change is a conditional write (a partial unique index for the insert, the status it moves from for
+    the updates), so when several workers reconcile the same alert at once each change happens once: the
+    loser's write finds nothing to change and it returns nothing. ``known``: the caller read the open alerts in
+    this transaction, so ``open_row`` None means there is none (no need to look).
+    """
+    rule = cond.rule
+    if not cond.holding and open_row is None and known:
+        return []
+    row = open_row if open_row is not None or known else conn.execute(select(alerts).where(
+        alerts.c.rule == rule.id, alerts.c.scope == cond.scope, _OPEN_WHERE)).mappings().first()
+    row = dict(row) if row is not None else None
+    if not cond.holding:
+        if row is None:
+            return []
+        done = conn.execute(update(alerts).where(alerts.c.id == row["id"], alerts.c.status == row["status"])
+                            .values(status="resolved", resolved_ms=now_ms, updated_ms=now_ms,
+                                    version=alerts.c.version + 1).returning(*alerts.c)).mappings().first()
+        if done is None:
+            return []
+        _audit(conn, row["id"], now_ms, row["status"], "resolved", "alert_resolved",
+               {"value": cond.value} if cond.value is not None else None)
+        return [Change(dict(done))]
+    since = cond.since_ms if cond.since_ms is not None else row["started_ms"] if row else now_ms
+    due = now_ms - since >= rule.for_.total_seconds() * 1000
+    blocked = _blocked(cond, silences, tz, now_ms) if due else None
+    changes: list[Change] = []
+    if row is None:
+        status = "firing" if due and blocked is None else "pending"
+        values = {"rule": rule.id, "scope": cond.scope, "level": rule.level, "status": status,
+                  "district": cond.district, "zone": cond.zone, "domain": cond.domain, "started_ms": since,
+                  "fired_ms": now_ms if status == "firing" else None, "value": cond.value,
+                  "baseline": cond.baseline, "title": cond.title, "title_en": cond.title_en, "version": 1,
+                  "suppressed": blocked[0] if blocked else None, "updated_ms": now_ms}
+        stmt = _insert(postgres)(alerts).values(**values).on_conflict_do_nothing(
+            index_elements=["rule", "scope"], index_where=_OPEN_WHERE).returning(*alerts.c)
+        made = conn.execute(stmt).mappings().first()
+        if made is None:  # another worker opened it a moment ago: go on from its row
+            return reconcile(conn, cond, now_ms, tz=tz, silences=silences, open_row=_open(conn, rule.id, cond.scope),
+                             known=True, postgres=postgres)
+        made = dict(made)
+        _audit(conn, made["id"], now_ms, None, status, f"alert_{status}", {"value": cond.value})
+        if blocked:
+            _audit(conn, made["id"], now_ms, status, status, "alert_" + blocked[0].split(":")[0] + "d", blocked[1])
+        return [_fired(conn, made, cond, now_ms) if status == "firing" else Change(made)]
+    if row["status"] == "pending" and due:
+        if blocked is None:
+            done = conn.execute(update(alerts).where(alerts.c.id == row["id"], alerts.c.status == "pending")
+                                .values(status="firing", fired_ms=now_ms, suppressed=None, value=cond.value,
+                                        title=cond.title, title_en=cond.title_en, updated_ms=now_ms,
+                                        version=alerts.c.version + 1).returning(*alerts.c)).mappings().first()
+            if done is not None:
+                _audit(conn, row["id"], now_ms, "pending", "firing", "alert_firing", {"value": cond.value})
+                return [_fired(conn, dict(done), cond, now_ms)]
+            return []
+        if row["suppressed"] != blocked[0]:
+            done = conn.execute(update(alerts).where(
+                alerts.c.id == row["id"], alerts.c.status == "pending",
+                or_(alerts.c.suppressed.is_(None), alerts.c.suppressed != blocked[0]))
+                .values(suppressed=blocked[0], updated_ms=now_ms).returning(*alerts.c)).mappings().first()
+            if done is not None:
+                # Recorded once per silence or window that holds it back: what did not fire, and why.
+                _audit(conn, row["id"], now_ms, "pending", "pending", "alert_" + blocked[0].split(":")[0] + "d",
+                       blocked[1])
+                changes.append(Change(dict(done)))
+            return changes
+    if cond.value != row["value"] or cond.title != row["title"]:
+        # The value seen moves: no new version (an officer acknowledging it has not missed a change of state).
+        conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(
+            value=cond.value, title=cond.title, title_en=cond.title_en, updated_ms=now_ms))
+    return changes
+
+
+def _open(conn: Connection, rule: str, scope: str) -> dict | None:
+    row = conn.execute(select(alerts).where(alerts.c.rule == rule, alerts.c.scope == scope, _OPEN_WHERE)
+                       ).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _fired(conn: Connection, row: dict, cond: Condition, now_ms: int) -> Change:
+    """Open the incident of a firing alert whose rule says so; return the change."""
+    if not cond.rule.opens_incident or cond.district is None:
+        return Change(row)
+    rule = cond.rule
+    incident = open_incident(conn, domain=cond.domain or rule.domain or "incident",
+                             kind=(rule.kind or ("alert",))[0], district=cond.district, street=None,
+                             severity=rule.severity, title=cond.title[:200], lat=cond.lat, lon=cond.lon,
+                             at_ms=now_ms)
+    conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(incident_id=incident["id"]))
+    _audit(conn, row["id"], now_ms, row["status"], row["status"], "alert_incident", {"incident": incident["id"]})
+    return Change({**row, "incident_id": incident["id"]}, incident)
+
+
+def acknowledge(conn: Connection, alert_id: int, version: int, actor: str, note: str | None, now_ms: int) -> dict:
+    """Acknowledge a firing alert at the version the actor saw: Conflict when stale, Unprocessable when it is not
+    firing, NotFound when there is no such alert."""
+    done = conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.version == version,
+                                             alerts.c.status == "firing")
+                        .values(status="acknowledged", version=alerts.c.version + 1, updated_ms=now_ms)
+                        .returning(*alerts.c)).mappings().first()
+    if done is not None:
+        _audit(conn, alert_id, now_ms, "firing", "acknowledged", "alert_acknowledged", None, actor, note)
+        return dict(done)
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    if row["version"] != version:
+        raise Conflict(f"alert {alert_id} is at version {row['version']}, not {version}: read it again")
+    raise Unprocessable(f"alert {alert_id} is {row['status']}: only a firing alert is acknowledged")
+
+
+def list_alerts(conn: Connection, statuses: Sequence[str] = (), levels: Sequence[str] = (),
+                limit: int = LIST_LIMIT) -> list[dict]:
+    """Return alerts, newest first, of the statuses and levels asked for (any when none)."""
+    q = select(alerts).order_by(alerts.c.started_ms.desc(), alerts.c.id.desc()).limit(limit)
+    if statuses:
+        q = q.where(alerts.c.status.in_(statuses))
+    if levels:
+        q = q.where(alerts.c.level.in_(levels))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def trail(conn: Connection, alert_id: int) -> list[dict]:
+    """Return an alert's audit trail, oldest first."""
+    return [dict(r) for r in conn.execute(select(alert_events).where(alert_events.c.alert_id == alert_id)
+                                          .order_by(alert_events.c.id)).mappings()]
+
+
+def count_open(conn: Connection) -> int:
+    """Count the alerts not resolved."""
+    return conn.execute(select(func.count()).select_from(alerts).where(_OPEN_WHERE)).scalar_one()
+
+
+def _insert(postgres: bool):
+    from sqlalchemy.dialects import postgresql, sqlite
+    return (postgresql if postgres else sqlite).insert

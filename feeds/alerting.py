@@ -1,0 +1,394 @@
+"""Evaluate the city's alert rules: from what each ingest batch stored, and on a tick that one worker at a time runs.
+
+Exactly once across any number of ingest workers (docs/alerts.md):
+
+* an event is stored by exactly one worker (the events table's dedupe), and the rules' state it feeds (a
+  threshold's newest observation, a rate's per-minute count) is written in that same transaction, so each event
+  counts once, and only if it is stored;
+* the state lives in SQL (``alert_states``, ``alert_counts``), merged by additive or newest-wins upserts, so
+  batches of different workers add up whatever order they commit in;
+* an alert's every change is a conditional write (``dashboard.storage.alerts.reconcile``): the unique partial
+  index allows one open alert per rule and place, and each transition names the status it leaves, so two
+  workers reconciling the same alert at once make each change once.
+
+The tick (every ``TICK_MS``, under a Redis lease so normally one worker runs it) promotes pending alerts whose
+duration has passed, resolves what stopped holding without a new event (a rate's window moving on), watches
+the silence rules, and re-does whatever a failed post-batch evaluation left undone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+
+from dashboard.core import messages
+from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, place_of, poisson_tail, say
+from dashboard.core.bus import BUS_ERRORS
+from dashboard.core.channels import UPDATES_CHANNEL
+from dashboard.core.city import SPEC_KINDS, City
+from dashboard.core.clock import now_ms
+from dashboard.storage import alerts as store
+from dashboard.storage.db import is_postgres
+from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
+
+log = logging.getLogger(__name__)
+TICK_MS = 2000
+LEASE_KEY = "panorama:alerts:tick"
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+WEEK_MS = 7 * 86_400_000
+ANOMALY_WINDOW_MS = 10 * MINUTE_MS  # an anomaly rule's window unless it names one
+_DOMAIN_OF_KIND = {k: d for d, kinds in SPEC_KINDS.items() for k in kinds}
+
+
+@dataclass
+class Seen:
+    """Where a batch touched a rule: the place and what its events said of it."""
+
+    place: Place
+    domain: str | None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class Evaluator:
+    """One city's alert rules against one database; any number of them (workers, threads) may run at once."""
+
+    def __init__(self, engine: Engine, city: City, tz: str, *, clock=now_ms):
+        self.engine, self.city, self.tz, self.clock = engine, city, tz, clock
+        self.rules = city.alert_rules
+        self.postgres = is_postgres(engine)
+        self.by_id = {r.id: r for r in self.rules.rules}
+        # Rules that events feed, by the kind they watch (None: any kind); anomaly rules wait for a later release.
+        self._by_kind: dict[str | None, list[AlertRule]] = defaultdict(list)
+        for r in self.rules.rules:
+            if r.type in ("threshold", "rate", "geofence"):
+                for k in r.kind or (None,):
+                    self._by_kind[k].append(r)
+        self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
+        self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
+        # How far back a count rule looks: its window, and its duration before that (held since when?).
+        spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules
+                 if r.window is not None and r.type != "anomaly"]
+        self.max_window_ms = int(max(spans, default=0))
+        self.started_ms = clock()
+
+    @property
+    def active(self) -> bool:
+        """Tell whether there is any rule to evaluate."""
+        return bool(self.by_id)
+
+    # --- in the ingest batch's transaction ----------------------------------------------------------------
+
+    def record(self, conn: Connection, stored: list, received_ms: int) -> dict[tuple[str, str], Seen]:
+        """Write what the batch's new events add to the rules' state; return the (rule, scope) pairs touched.
+
+        Runs inside the events' transaction: a fault of the rules' own (not the database's) is logged and
+        the batch stored without them, never held back by them.
+        """
+        try:
+            rows, counts, touched = self._gather(stored, received_ms)
+        except Exception:  # noqa: BLE001 - the events matter more than the rules evaluated from them
+            log.exception("alert rules: could not evaluate a batch of %d events; stored without", len(stored))
+            return {}
+        store.add_observations(conn, rows)
+        store.add_counts(conn, counts)
+        return touched
+
+    def _gather(self, stored: list, received_ms: int) -> tuple[list[dict], list[dict], dict]:
+        """Return what a batch adds: threshold observations, per-minute counts, the places touched."""
+        obs: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+        adds: dict[tuple[str, str, int], list] = {}
+        touched: dict[tuple[str, str], Seen] = {}
+        zones = self.rules.zones
+        for s in stored:  # in event-time order (EventStore sorts them)
+            ev = s.event
+            for rule in self._by_kind.get(ev.kind, []) + self._by_kind.get(None, []):
+                place = place_of(rule, ev, zones)
+                if place is None:
+                    continue
+                if place.street is not None and place.street not in self.city.known_streets.get(ev.district, ()):
+                    continue  # a street the pack does not know: free text must not grow the rules' state
+                key = (rule.id, place.scope)
+                if rule.type == "threshold":
+                    obs[key].append((s.ts_ms, float(ev.value)))
+                else:
+                    if s.ts_ms < received_ms - rule.window.total_seconds() * 1000:
+                        continue  # a late event outside the window changes nothing now
+                    acc = adds.setdefault((rule.id, place.scope, s.ts_ms - s.ts_ms % MINUTE_MS), [0, None])
+                    acc[0] += 1
+                    if ev.value is not None:
+                        acc[1] = ev.value if acc[1] is None else max(acc[1], ev.value)
+                touched[key] = Seen(place, ev.domain, ev.lat, ev.lon)
+        rows = []
+        for (rule_id, scope), seen in obs.items():
+            rule = self.by_id[rule_id]
+            since = None
+            for ts, value in seen:  # the newest run of observations that meet the condition
+                since = (since if since is not None else ts) if rule.meets(value) else None
+            rows.append({"rule": rule_id, "scope": scope, "last": seen[-1][0], "value": seen[-1][1], "since": since,
+                         "whole": since is not None and since == seen[0][0]})
+        return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
+                      for (r, sc, m), (n, v) in adds.items()], touched
+
+    # --- after the batch commits, and on the tick --------------------------------------------------------------
+
+    def after_batch(self, touched: dict[tuple[str, str], Seen], bus: redis.Redis | None) -> list[store.Change]:
+        """Bring the alerts a batch touched in line with their conditions; publish the changes."""
+        if not touched:
+            return []
+        now = self.clock()
+        with self.engine.begin() as conn:
+            silences = store.active_silences(conn, now)
+            found = store.states(conn, [k for k in touched if self.by_id[k[0]].type == "threshold"])
+            opened = {(r["rule"], r["scope"]): r for r in store.open_alerts(conn, {k[0] for k in touched})}
+            buckets = self._buckets(conn, now, {k[0] for k in touched if self.by_id[k[0]].window is not None})
+            changes = []
+            for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
+                cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
+                changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
+                                           open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres)
+        self.publish(bus, changes, now)
+        return changes
+
+    def tick(self, bus: redis.Redis | None, at_ms: int | None = None) -> list[store.Change]:
+        """Re-evaluate every open alert, every holding condition and the silence rules; publish the changes."""
+        now = self.clock() if at_ms is None else at_ms
+        changes: list[store.Change] = []
+        with self.engine.begin() as conn:
+            silences = store.active_silences(conn, now)
+            opened = {(r["rule"], r["scope"]): r for r in store.open_alerts(conn) if r["rule"] in self.by_id}
+            found = store.states(conn, [k for k in opened if self.by_id[k[0]].type == "threshold"])
+            keys = set(opened) | {k for k, st in found.items() if st["since_ms"] is not None and k[0] in self.by_id}
+            totals = self._buckets(conn, now)
+            keys |= {k for k, b in totals.items() if _window_sum(b, now, self.by_id[k[0]]) >= self.by_id[k[0]].count}
+            conds = [self._condition(conn, self.by_id[r], s, now, found, None, totals) for r, s in sorted(keys)
+                     if self.by_id[r].type not in ("silence", "anomaly")]
+            conds += self._silences(conn, now)
+            conds += self._anomalies(conn, now)
+            for cond in conds:
+                changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
+                                           open_row=opened.get((cond.rule.id, cond.scope)), known=True,
+                                           postgres=self.postgres)
+            if self.max_window_ms:
+                store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)
+        self.publish(bus, changes, now)
+        return changes
+
+    def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
+        """Return each count rule's matching events per scope and minute, as far back as its window and duration."""
+        out: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+        if not self.max_window_ms or (rules is not None and not rules):
+            return {}
+        for (rule_id, scope, minute), (n, _vmax) in store.counts(conn, now - self.max_window_ms, rules).items():
+            if rule_id in self.by_id and self.by_id[rule_id].type in ("rate", "geofence"):
+                out[(rule_id, scope)][minute] = n
+        return out
+
+    def _condition(self, conn: Connection, rule: AlertRule, scope: str, now: int, found: dict,
+                   seen: Seen | None, totals: dict | None = None) -> store.Condition:
+        place = seen.place if seen is not None else parse_scope(scope)
+        district = place.district
+        if place.zone is not None:
+            district = self.rules.zones[place.zone].district
+        domain = (seen.domain if seen else None) or rule.domain or _DOMAIN_OF_KIND.get((rule.kind or ("",))[0])
+        lat, lon = (seen.lat, seen.lon) if seen else (None, None)
+        if place.zone is not None:
+            zone = self.rules.zones[place.zone]
+            lon = sum(p[0] for p in zone.polygon) / len(zone.polygon)
+            lat = sum(p[1] for p in zone.polygon) / len(zone.polygon)
+        elif lat is None and district in self.city.by_code:
+            lat, lon = self.city.by_code[district].lat, self.city.by_code[district].lon
+        if rule.type == "threshold":
+            st = found.get((rule.id, scope))
+            holding, since, value = (st is not None and st["since_ms"] is not None,
+                                     st["since_ms"] if st else None, st["value"] if st else None)
+        else:
+            if totals is None:
+                totals = self._buckets(conn, now, [rule.id])
+            buckets = totals.get((rule.id, scope), {})
+            n = _window_sum(buckets, now, rule)
+            holding, since, value = n >= rule.count, _held_since(buckets, now, rule), float(n)
+        return self._make(rule, scope, district, place.zone, domain, holding, since, value, lat, lon, place)
+
+    def _make(self, rule, scope, district, zone, domain, holding, since, value, lat, lon, place,
+              baseline: float | None = None) -> store.Condition:
+        zh, en = self.place_names(place, district)
+        return store.Condition(rule=rule, scope=scope, district=district, zone=zone, domain=domain, holding=holding,
+                               since_ms=since, value=value, lat=lat, lon=lon, baseline=baseline,
+                               title=say(rule, "zh", value=value, baseline=baseline, place=zh),
+                               title_en=say(rule, "en", value=value, baseline=baseline, place=en))
+
+    def _anomalies(self, conn: Connection, now: int) -> list[store.Condition]:
+        """Return the anomaly rules' conditions: the window's count against the same hour of the week in the
+        last weeks (hour rollups), improbable under a Poisson count with that mean (docs/alerts.md).
+
+        No condition where no baseline exists yet (fewer than two of those hours were ingested at all): an open
+        alert there is left as it is rather than resolved on no evidence.
+        """
+        out: list[store.Condition] = []
+        for rule in self.anomaly_rules:
+            base = rule.baseline or Baseline()
+            window = int(rule.window.total_seconds() * 1000) if rule.window else ANOMALY_WINDOW_MS
+            minutes, hours = (rollups, rollup_hours) if rule.kind else (district_minutes, district_hours)
+            where_m = [minutes.c.kind.in_(rule.kind)] if rule.kind else []
+            where_h = [hours.c.kind.in_(rule.kind)] if rule.kind else []
+            if rule.domain:
+                where_m.append(minutes.c.domain == rule.domain)
+                where_h.append(hours.c.domain == rule.domain)
+            start = now - window
+            observed = dict(conn.execute(select(minutes.c.district, func.sum(minutes.c.n)).where(
+                minutes.c.minute_ms >= start - start % MINUTE_MS, minutes.c.minute_ms <= now, *where_m)
+                .group_by(minutes.c.district)).all())
+            past = [(now - k * WEEK_MS) - (now - k * WEEK_MS) % HOUR_MS for k in range(1, base.weeks + 1)]
+            # The hours the system was ingesting anything then: a district silent in them counts as zero.
+            ran = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
+                district_hours.c.hour_ms.in_(past)).distinct()).scalars()))
+            if len(ran) < min(2, base.weeks):
+                continue
+            history = dict(conn.execute(select(hours.c.district, func.sum(hours.c.n)).where(
+                hours.c.hour_ms.in_(ran), *where_h).group_by(hours.c.district)).all())
+            if rule.scope == "city":
+                places = {None: (sum(observed.values()), sum(history.values()))}
+            else:
+                places = {d: (observed.get(d, 0), history.get(d, 0)) for d in rule.districts or self.city.by_code}
+            for district, (x, past_n) in places.items():
+                expected = past_n / len(ran) * window / HOUR_MS
+                x = int(x or 0)
+                holding = x >= base.min_count and poisson_tail(x, max(expected, base.floor)) < base.p
+                scope = "city" if district is None else f"district:{district}"
+                out.append(self._make(rule, scope, district, None, rule.domain or _DOMAIN_OF_KIND.get(
+                    (rule.kind or ("",))[0]), holding, None, float(x), None, None, parse_scope(scope),
+                    baseline=round(expected, 1)))
+        return out
+
+    def _silences(self, conn: Connection, now: int) -> list[store.Condition]:
+        """Return the silence rules' conditions: a feed (or a district's, or a kind's) quiet for over its gap."""
+        out = []
+        for rule in self.silence_rules:
+            gap = int(rule.gap.total_seconds() * 1000)
+            lookback = max(3 * gap, 3_600_000)
+            if rule.scope == "city" and rule.kind is None:
+                # The newest event's own time, as /api/health's freshness reads it: a backlog replayed late
+                # is judged by when its events happened, not when they arrived.
+                last = conn.execute(select(feed_state.c.last_event_ms).where(
+                    feed_state.c.domain == rule.domain)).scalar()
+                # Never seen: silent since this process began watching (a new install does not fire at once).
+                lasts = {None: last if last is not None else self.started_ms}
+            else:
+                table = rollups if rule.kind else district_minutes
+                q = select(table.c.district, func.max(table.c.minute_ms)).where(
+                    table.c.domain == rule.domain, table.c.minute_ms >= now - lookback).group_by(table.c.district)
+                if rule.kind:
+                    q = q.where(table.c.kind.in_(rule.kind))
+                seen = {d: m + MINUTE_MS for d, m in conn.execute(q)}
+                unseen = max(now - lookback, self.started_ms)  # nothing within the lookback
+                if rule.scope == "city":
+                    lasts = {None: max(seen.values(), default=unseen)}
+                else:
+                    codes = rule.districts or tuple(self.city.by_code)
+                    lasts = {d: seen.get(d, unseen) for d in codes}
+            for district, last in lasts.items():
+                scope = "city" if district is None else f"district:{district}"
+                silent = now - last
+                out.append(self._make(rule, scope, district, None, rule.domain, silent > gap, last + gap,
+                                      float(silent // MINUTE_MS), None, None, parse_scope(scope)))
+        return out
+
+    def place_names(self, place: Place, district: str | None) -> tuple[str, str]:
+        """Return the place of an alert named in Chinese and English."""
+        if place.zone is not None:
+            zone = self.rules.zones[place.zone]
+            return zone.name, zone.name_en
+        d = self.city.by_code.get(district or "")
+        if d is None:
+            return self.city.name, self.city.name_en
+        if place.street:
+            return (f"{d.name}{self.city.street_name(d.code, place.street, 'zh')}",
+                    f"{self.city.street_name(d.code, place.street, 'en')}, {d.name_en}")
+        return d.name, d.name_en
+
+    def publish(self, bus: redis.Redis | None, changes: list[store.Change], at_ms: int) -> None:
+        """Publish committed alert changes (and the incidents they opened) on ``panorama:updates``."""
+        if not changes or bus is None:
+            return
+        incidents = [messages.incident_view(c.incident, self.tz, domain=True) for c in changes if c.incident]
+        msg = messages.encode_delta(at_ms, incidents=incidents,
+                                    alerts=[messages.alert_view(c.alert, self.tz, None) for c in changes])
+        try:
+            bus.publish(UPDATES_CHANNEL, msg)
+        except BUS_ERRORS:
+            log.warning("could not publish %d alert change(s); the screens' next read shows them", len(changes))
+
+
+def _window_sum(buckets: dict[int, int], at: int, rule: AlertRule) -> int:
+    """Return the matching events of a count rule's window ending at ``at`` (event time, whole minutes: the
+    minute the window's start falls in counts, so at most a minute more than the window)."""
+    start = at - int(rule.window.total_seconds() * 1000)
+    start -= start % MINUTE_MS
+    return sum(n for minute, n in buckets.items() if start <= minute <= at)
+
+
+def _held_since(buckets: dict[int, int], now: int, rule: AlertRule) -> int | None:
+    """Return since when (event time, to the minute) a count rule's condition has held without a break, looking
+    back as far as its duration needs; None when it does not hold now."""
+    if _window_sum(buckets, now, rule) < rule.count:
+        return None
+    since, at, oldest = now, now - MINUTE_MS, now - int(rule.for_.total_seconds() * 1000)
+    while at >= oldest and _window_sum(buckets, at, rule) >= rule.count:
+        since, at = at, at - MINUTE_MS
+    return oldest if at < oldest else since
+
+
+class AlertTicker:
+    """Run ``Evaluator.tick`` every ``every_ms`` in whichever worker holds the Redis lease; until stopped."""
+
+    def __init__(self, evaluator: Evaluator, connect, stop_event: threading.Event, every_ms: int = TICK_MS,
+                 owner: str = ""):
+        self.evaluator, self.connect, self.stop_event, self.every_ms = evaluator, connect, stop_event, every_ms
+        self.owner = owner or f"{id(self)}"
+        self.ticks = 0
+        self._thread: threading.Thread | None = None
+
+    def tick_once(self, bus: redis.Redis) -> list[store.Change] | None:
+        """Run one tick if this worker takes the lease (None: another has it)."""
+        # The lease only saves work: reconcile is safe when two ticks overlap (a Redis failover, a slow tick).
+        if not bus.set(LEASE_KEY, self.owner, nx=True, px=max(1, int(self.every_ms * 0.9))):
+            return None
+        self.ticks += 1
+        return self.evaluator.tick(bus)
+
+    def _run(self) -> None:
+        bus = None
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                bus = bus or self.connect()
+                self.tick_once(bus)
+            except BUS_ERRORS:
+                log.warning("alert tick: Redis unavailable; retrying", exc_info=True)
+                bus = None
+            except Exception:  # noqa: BLE001 - a database blip must not end the ticker
+                log.exception("alert tick failed; retrying")
+            self.stop_event.wait(max(0.05, self.every_ms / 1000 - (time.monotonic() - started)))
+
+    def start(self) -> "AlertTicker":
+        """Start the ticker thread."""
+        self._thread = threading.Thread(target=self._run, name="alert-ticker", daemon=True)
+        self._thread.start()
+        return self
+
+
+def start_alert_ticker(services, stop_event: threading.Event, every_ms: int = TICK_MS) -> AlertTicker | None:
+    """Start the alert ticker of a worker on ``services`` (None when the city has no alert rules)."""
+    evaluator = Evaluator(services.engine, services.city, services.config["PANORAMA_TZ"], clock=services.clock)
+    if not evaluator.active:
+        return None
+    return AlertTicker(evaluator, services.connect_bus, stop_event, every_ms).start()

@@ -1,0 +1,573 @@
+"""Early warning: each rule type fires and resolves through the real ingest path (Redis streams and pub/sub into
+PostgreSQL, SQLite where the code differs), one alert however many workers, the lifecycle, silences and mutes."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+import redis as redis_lib
+from sqlalchemy import func, select
+
+from dashboard.core.channels import UPDATES_CHANNEL, feed_name
+from dashboard.core.city import PACKS_DIR, load_city
+from dashboard.core.errors import Conflict, NotFound, Unprocessable
+from dashboard.storage import alerts as store
+from dashboard.storage.events import EventStore
+from dashboard.storage.models import alert_events, alerts, incidents
+from feeds.alerting import AlertTicker, Evaluator
+from feeds.consumers import PubSubConsumer, StreamConsumer
+from feeds.pipeline import Pipeline
+from feeds.publish import publish
+from tests.helpers import make_event, wait_for
+
+TZ = "Asia/Shanghai"
+MIN = 60_000
+# Inside the Universiade Centre zone, and outside every zone.
+STADIUM = {"lat": 22.6970, "lon": 114.2140}
+ELSEWHERE = {"lat": 22.6500, "lon": 114.1000}
+
+RULES = """\
+rules:
+  - id: aqi_high
+    type: threshold
+    level: orange
+    scope: district
+    kind: aqi
+    op: ">"
+    value: 150
+    for: PT10M
+    say: {zh: "{place}空气质量指数 {value}", en: "{place}: AQI {value}"}
+  - id: fights
+    type: rate
+    level: yellow
+    scope: district
+    kind: fight
+    count: 3
+    window: PT30M
+    say: {zh: "{place} {value} 起打架", en: "{place}: {value} fights"}
+  - id: stadium_crowd
+    type: geofence
+    level: red
+    scope: zone
+    zone: universiade_centre
+    kind: crowd_density
+    op: ">="
+    value: 3.0
+    count: 3
+    window: PT5M
+    opens_incident: true
+    say: {zh: "{place}人群密度告警 {value} 次", en: "{place}: {value} crowd reports"}
+  - id: security_silent
+    type: silence
+    level: yellow
+    scope: city
+    domain: security
+    gap: PT1M
+    say: {zh: "治安数据源 {value} 分钟无数据", en: "security feed silent for {value} min"}
+"""
+
+
+def pack(tmp_path, rules: str = RULES):
+    """Return a copy of the Shenzhen pack with ``rules`` as its alerts.yaml."""
+    path = tmp_path / "pack"
+    shutil.copytree(PACKS_DIR / "shenzhen", path)
+    (path / "alerts.yaml").write_text(rules, encoding="utf-8")
+    return load_city(str(path))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def aqi(n: int, value: float, at_ms: int, district: str = "futian") -> dict:
+    return make_event(n, kind="aqi", district=district, ts=at_ms, value=value, unit="AQI")
+
+
+def rows(engine, *where) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(alerts).where(*where).order_by(alerts.c.id)).mappings()]
+
+
+def codes(engine, alert_id: int) -> list[str]:
+    with engine.connect() as conn:
+        return [r.code for r in conn.execute(select(alert_events.c.code).where(alert_events.c.alert_id == alert_id)
+                                             .order_by(alert_events.c.id))]
+
+
+@pytest.fixture
+def city(tmp_path):
+    return pack(tmp_path)
+
+
+@pytest.fixture
+def evaluator(pg_engine, city):
+    return Evaluator(pg_engine, city, TZ)
+
+
+@pytest.fixture
+def pipeline(pg_engine, city, evaluator):
+    return Pipeline(EventStore(pg_engine, city), city.aliases, alerts=evaluator)
+
+
+@pytest.fixture
+def updates(redis_client):
+    """Collect the alert parts of the deltas published on panorama:updates."""
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(UPDATES_CHANNEL)
+    wait_for(lambda: redis_client.pubsub_numsub(UPDATES_CHANNEL)[0][1] >= 1, message="subscribed")
+    seen: list[dict] = []
+
+    def read() -> list[dict]:
+        while (msg := pubsub.get_message(timeout=0.05)) is not None:
+            seen.extend(orjson.loads(msg["data"]).get("alerts", []))
+        return seen
+
+    yield read
+    pubsub.close()
+
+
+def tick(evaluator, bus, at_ms: int) -> list:
+    """Run one tick at ``at_ms``; return its changes but those of the silence rule (the security feed is silent
+    in most of these tests: test_a_feed_that_dies... is about that)."""
+    return [c for c in evaluator.tick(bus, at_ms) if c.alert["rule"] != "security_silent"]
+
+
+def flush(pipeline, bus, domain: str, events: list[dict]) -> None:
+    """Run events through the pipeline as a consumer does (add, then flush the batch)."""
+    from feeds.pipeline import Batch
+
+    batch = Batch()
+    pipeline.add(batch, feed_name(domain), domain, orjson.dumps(events), now_ms())
+    pipeline.flush(batch, bus)
+
+
+# --- the shipped city pack -----------------------------------------------------------------------------------
+
+def test_the_shenzhen_pack_ships_a_rule_of_every_type_and_its_zones():
+    city = load_city("shenzhen")
+    rules = city.alert_rules
+    assert {r.type for r in rules.rules} == {"threshold", "rate", "anomaly", "silence", "geofence"}
+    assert {r.domain for r in rules.rules if r.type == "silence"} == {"security", "traffic", "environment",
+                                                                      "incident"}
+    assert {z.kind for z in rules.zones.values()} >= {"stadium", "port_of_entry", "road"}
+    jam = rules.by_id["shennan_jam"]
+    assert (jam.kind, jam.op, jam.value, jam.for_.total_seconds(), jam.zone) == (("speed",), "<", 15, 300,
+                                                                                  "shennan_futian")
+    aqi_rule = rules.by_id["aqi_moderate"]
+    assert (aqi_rule.op, aqi_rule.value, aqi_rule.for_.total_seconds()) == (">", 150, 600)
+    for zone in rules.zones.values():  # each zone lies in its district's own boundary
+        feature = next(f for f in city.geojson["features"] if f["id"] == zone.district)
+        from shapely.geometry import shape
+        assert shape(feature["geometry"]).buffer(0.01).contains(shape({"type": "Polygon",
+                                                                       "coordinates": [list(zone.polygon)]}))
+
+
+# --- each type through the real ingest worker ------------------------------------------------------------------
+
+def test_threshold_fires_through_the_stream_worker_and_resolves(pipeline, pg_engine, redis_client, redis_url,
+                                                                updates):
+    now = now_ms()
+    consumer = StreamConsumer(pipeline, lambda: redis_lib.Redis.from_url(redis_url), consumer="t1", flush_ms=50)
+    with consumer:
+        # 11 minutes above 150 in event time: past the rule's 10 minutes, so it fires at once.
+        publish(redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 190, now - 5 * MIN),
+                                              aqi(3, 185, now)], transport="stream")
+        # Another district below the line: no alert there.
+        publish(redis_client, "environment", aqi(4, 90, now, "nanshan"), transport="stream")
+        fired = wait_for(lambda: rows(pg_engine, alerts.c.status == "firing"), message="a firing alert")
+        assert len(fired) == 1
+        a = fired[0]
+        assert (a["rule"], a["scope"], a["district"], a["level"], a["value"]) == ("aqi_high", "district:440304",
+                                                                                 "440304", "orange", 185)
+        assert a["started_ms"] == now - 11 * MIN
+        assert a["title"] == "福田区空气质量指数 185" and a["title_en"] == "Futian: AQI 185"
+        pushed = wait_for(lambda: [x for x in updates() if x["status"] == "firing"], message="the firing delta")
+        assert pushed[0]["id"] == a["id"] and pushed[0]["title_en"] == "Futian: AQI 185"
+        publish(redis_client, "environment", aqi(5, 95, now + 1000), transport="stream")
+        done = wait_for(lambda: rows(pg_engine, alerts.c.status == "resolved"), message="resolved")
+    assert done[0]["id"] == a["id"] and done[0]["resolved_ms"] is not None
+    assert codes(pg_engine, a["id"]) == ["alert_firing", "alert_resolved"]
+    assert wait_for(lambda: [x for x in updates() if x["status"] == "resolved"], message="the resolved delta")
+
+
+def test_threshold_waits_pending_until_its_duration_then_fires_on_the_tick(pipeline, evaluator, pg_engine,
+                                                                           redis_client):
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 160, now - 2 * MIN), aqi(2, 170, now)])
+    [a] = rows(pg_engine)
+    assert a["status"] == "pending" and a["started_ms"] == now - 2 * MIN
+    assert tick(evaluator, redis_client, now + 5 * MIN) == []  # 7 minutes: not yet
+    [change] = tick(evaluator, redis_client, now + 8 * MIN + 1)  # 10 minutes since it began to hold
+    assert change.alert["status"] == "firing" and change.alert["version"] == 2
+    assert codes(pg_engine, a["id"]) == ["alert_pending", "alert_firing"]
+    # A dip below the line starts the count again: a new episode is a new alert.
+    flush(pipeline, redis_client, "environment", [aqi(3, 120, now + 1000)])
+    assert [r["status"] for r in rows(pg_engine, alerts.c.rule == "aqi_high")] == ["resolved"]
+    flush(pipeline, redis_client, "environment", [aqi(4, 155, now + 2000)])
+    assert [r["status"] for r in rows(pg_engine, alerts.c.rule == "aqi_high")] == ["resolved", "pending"]
+
+
+def test_an_older_batch_does_not_undo_a_newer_observation(pipeline, pg_engine, redis_client):
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 90, now)])
+    assert rows(pg_engine) == []  # the newest observation is below the line
+    flush(pipeline, redis_client, "environment", [aqi(3, 200, now - 1 * MIN)])  # late, and older than 90's
+    assert rows(pg_engine) == []
+
+
+def test_rate_fires_on_the_third_and_resolves_when_the_window_moves_on(pipeline, evaluator, pg_engine,
+                                                                       redis_client):
+    now = now_ms()
+    fight = lambda n, ts: make_event(n, kind="fight", district="luohu", ts=ts, severity=2)  # noqa: E731
+    flush(pipeline, redis_client, "security", [fight(1, now - 20 * MIN), fight(2, now - 10 * MIN)])
+    assert rows(pg_engine) == []
+    flush(pipeline, redis_client, "security", [fight(3, now)])
+    [a] = rows(pg_engine)
+    assert (a["status"], a["value"], a["district"], a["title"]) == ("firing", 3, "440303", "罗湖区 3 起打架")
+    assert tick(evaluator, redis_client, now + 5 * MIN) == []  # still three within 30 minutes
+    [change] = tick(evaluator, redis_client, now + 15 * MIN)  # the first has left the window
+    assert change.alert["status"] == "resolved"
+
+
+def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipeline, pg_engine, redis_client, city):
+    now = now_ms()
+    crowd = lambda n, v, where: make_event(n, kind="crowd_density", district="longgang", ts=now,  # noqa: E731
+                                           value=v, domain="security", **where)
+    flush(pipeline, redis_client, "security", [crowd(1, 3.5, STADIUM), crowd(2, 3.8, STADIUM),
+                                               crowd(3, 4.0, ELSEWHERE), crowd(4, 1.2, STADIUM)])
+    assert rows(pg_engine) == []  # two dense reports inside; one outside, one thin
+    flush(pipeline, redis_client, "security", [crowd(5, 3.1, STADIUM)])
+    [a] = rows(pg_engine)
+    assert (a["status"], a["zone"], a["district"], a["level"], a["value"]) == ("firing", "universiade_centre",
+                                                                               "440307", "red", 3)
+    assert a["title"] == "大运中心人群密度告警 3 次"
+    with pg_engine.connect() as conn:
+        inc = conn.execute(select(incidents).where(incidents.c.id == a["incident_id"])).mappings().one()
+    assert (inc["district"], inc["severity"], inc["status"], inc["domain"], inc["kind"]) == (
+        "440307", 4, "open", "security", "crowd_density")
+    assert codes(pg_engine, a["id"]) == ["alert_firing", "alert_incident"]
+    # Dispatch routes it like any other incident: the city's rules suggest its departments.
+    from dashboard.dispatch import board
+
+    with pg_engine.begin() as conn:
+        change = board.dispatch(conn, inc["id"], None, "officer", None, now, city.rules, city)
+    assert change.incident["status"] == "dispatched" and change.tasks
+
+
+def test_a_feed_that_dies_fires_its_silence_rule_and_recovers(pipeline, evaluator, pg_engine, redis_client,
+                                                              redis_url):
+    now = now_ms()
+    with PubSubConsumer(pipeline, lambda: redis_lib.Redis.from_url(redis_url), flush_ms=50) as consumer:
+        wait_for(consumer.connected.is_set, message="subscribed")
+        publish(redis_client, "security", make_event(1, kind="theft", ts=now))
+        wait_for(lambda: consumer.flushed >= 1, message="the event stored")
+    [change] = evaluator.tick(redis_client, now + 3 * MIN)
+    assert (change.alert["status"], change.alert["scope"], change.alert["district"]) == ("firing", "city", None)
+    assert change.alert["title_en"] == "security feed silent for 3 min"  # since its newest event's own time
+    flush(pipeline, redis_client, "security", [make_event(2, kind="theft", ts=now_ms())])
+    [back] = evaluator.tick(redis_client, now_ms())
+    assert back.alert["status"] == "resolved"
+
+
+# --- exactly once -------------------------------------------------------------------------------------------
+
+def test_two_workers_on_the_same_streams_and_channels_make_one_alert(pg_engine, city, redis_client, redis_url):
+    now = now_ms()
+    connect = lambda: redis_lib.Redis.from_url(redis_url)  # noqa: E731
+    workers = []
+    for name in ("w1", "w2"):
+        pipe = Pipeline(EventStore(pg_engine, city), city.aliases, alerts=Evaluator(pg_engine, city, TZ))
+        workers += [StreamConsumer(pipe, connect, consumer=name, batch_size=7, flush_ms=20),
+                    PubSubConsumer(pipe, connect, batch_size=7, flush_ms=20)]
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            wait_for(w.connected.is_set, message="connected")
+        events = [make_event(i, kind="fight", district=d, ts=now - i * 1000, severity=2)
+                  for i in range(60) for d in ("futian",)]
+        events += [aqi(100 + i, 200 + i, now - (12 - i) * MIN, d) for i in range(13) for d in ("futian", "nanshan")]
+        for i, ev in enumerate(events):
+            # every event both ways: pub/sub reaches both workers' subscribers, the stream one of them
+            domain = "security" if ev["kind"] == "fight" else "environment"
+            ev = {**ev, "id": f"{ev['id']}-{ev['district']}"}
+            publish(redis_client, domain, ev, transport="stream")
+            publish(redis_client, domain, ev)
+        wait_for(lambda: sum(w.flushed for w in workers) >= 2 * len(events), timeout=30, message="all ingested")
+        wait_for(lambda: len(rows(pg_engine, alerts.c.status == "firing")) == 3, message="three firing alerts")
+    finally:
+        for w in workers:
+            w.stop()
+    got = rows(pg_engine)
+    assert sorted((a["rule"], a["scope"]) for a in got) == [("aqi_high", "district:440304"),
+                                                            ("aqi_high", "district:440305"),
+                                                            ("fights", "district:440304")]
+    fights = next(a for a in got if a["rule"] == "fights")
+    assert fights["value"] == 60  # each fight counted once, whichever worker stored it
+    for a in got:
+        assert codes(pg_engine, a["id"]).count("alert_firing") == 1
+
+
+def test_ticks_racing_on_one_condition_fire_it_once(evaluator, pipeline, pg_engine, redis_client):
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 2 * MIN)])
+    assert [r["status"] for r in rows(pg_engine)] == ["pending"]
+    barrier, results, errors = threading.Barrier(6), [], []
+
+    def run():
+        try:
+            barrier.wait(5)
+            results.append(tick(evaluator, redis_client, now + 20 * MIN))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert errors == []
+    assert sum(len(r) for r in results) == 1
+    [a] = rows(pg_engine, alerts.c.rule == "aqi_high")
+    assert a["status"] == "firing" and codes(pg_engine, a["id"]) == ["alert_pending", "alert_firing"]
+
+
+def test_the_open_alert_index_refuses_a_second_open_alert_of_a_rule_and_scope(any_engine):
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    row = {"rule": "r", "scope": "city", "level": "blue", "status": "firing", "started_ms": 1, "title": "t",
+           "title_en": "t", "updated_ms": 1}
+    with any_engine.begin() as conn:
+        conn.execute(insert(alerts).values(**row))
+        conn.execute(insert(alerts).values(**{**row, "status": "resolved"}))  # resolved ones may repeat
+    with pytest.raises(IntegrityError), any_engine.begin() as conn:
+        conn.execute(insert(alerts).values(**{**row, "status": "pending"}))
+
+
+def test_only_one_ticker_takes_the_lease(evaluator, redis_client, redis_url):
+    stop = threading.Event()
+    a = AlertTicker(evaluator, lambda: redis_lib.Redis.from_url(redis_url), stop, every_ms=60_000, owner="a")
+    b = AlertTicker(evaluator, lambda: redis_lib.Redis.from_url(redis_url), stop, every_ms=60_000, owner="b")
+    assert a.tick_once(redis_client) is not None
+    assert b.tick_once(redis_client) is None
+    assert (a.ticks, b.ticks) == (1, 0)
+
+
+# --- the lifecycle on both databases -----------------------------------------------------------------------------
+
+@pytest.fixture
+def lifecycle(any_engine, city, redis_client):
+    """A pipeline and evaluator on each database (the SQLite upserts and RETURNING differ from PostgreSQL's)."""
+    ev = Evaluator(any_engine, city, TZ)
+    return Pipeline(EventStore(any_engine, city), city.aliases, alerts=ev), ev, any_engine
+
+
+def test_acknowledge_checks_the_version_and_the_state(lifecycle, redis_client):
+    pipe, ev, engine = lifecycle
+    now = now_ms()
+    flush(pipe, redis_client, "environment", [aqi(1, 170, now - 2 * MIN)])
+    [a] = rows(engine, alerts.c.rule == "aqi_high")
+    with engine.begin() as conn, pytest.raises(Unprocessable):
+        store.acknowledge(conn, a["id"], a["version"], "officer", None, now)  # pending: nothing to acknowledge
+    tick(ev, redis_client, now + 9 * MIN)
+    [a] = rows(engine, alerts.c.rule == "aqi_high")
+    assert (a["status"], a["version"]) == ("firing", 2)
+    with engine.begin() as conn, pytest.raises(Conflict):
+        store.acknowledge(conn, a["id"], 1, "officer", None, now)
+    with engine.begin() as conn, pytest.raises(NotFound):
+        store.acknowledge(conn, a["id"] + 100, 2, "officer", None, now)
+    with engine.begin() as conn:
+        done = store.acknowledge(conn, a["id"], 2, "officer", "看到了，已通知环保", now)
+    assert (done["status"], done["version"]) == ("acknowledged", 3)
+    with engine.begin() as conn, pytest.raises(Conflict):
+        store.acknowledge(conn, a["id"], 2, "commander", None, now)  # the second click, on what it read
+    with engine.connect() as conn:
+        trail = store.trail(conn, a["id"])
+    assert [(t["code"], t["actor"], t["note"]) for t in trail][-1] == ("alert_acknowledged", "officer",
+                                                                       "看到了，已通知环保")
+    # An acknowledged alert still resolves when its condition clears.
+    flush(pipe, redis_client, "environment", [aqi(2, 60, now)])
+    assert [r["status"] for r in rows(engine, alerts.c.rule == "aqi_high")] == ["resolved"]
+
+
+def test_a_silence_holds_a_due_alert_back_and_is_recorded_then_ending_it_fires(lifecycle, redis_client):
+    pipe, ev, engine = lifecycle
+    now = now_ms()
+    with engine.begin() as conn:
+        s = store.create_silence(conn, rule="aqi_high", district="440304", zone=None, until_ms=now + 3_600_000,
+                                 reason="sensor calibration", actor="officer", now_ms=now)
+        other = store.create_silence(conn, rule=None, district="440305", zone=None, until_ms=now - 1,
+                                     reason="expired", actor="officer", now_ms=now - 10)
+    flush(pipe, redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 181, now - 11 * MIN, "nanshan")])
+    by_scope = {r["scope"]: r for r in rows(engine, alerts.c.rule == "aqi_high")}
+    held = by_scope["district:440304"]
+    assert (held["status"], held["suppressed"]) == ("pending", f"silence:{s['id']}")
+    assert codes(engine, held["id"]) == ["alert_pending", "alert_silenced"]
+    assert by_scope["district:440305"]["status"] == "firing"  # its silence has expired (other)
+    assert tick(ev, redis_client, now + 1000) == []  # still silenced: nothing changes, nothing recorded again
+    assert codes(engine, held["id"]) == ["alert_pending", "alert_silenced"]
+    with engine.begin() as conn:
+        store.end_silence(conn, s["id"], "officer", now + 2000)
+        with pytest.raises(Unprocessable):
+            store.end_silence(conn, other["id"], "officer", now + 2000)
+        with pytest.raises(NotFound):
+            store.end_silence(conn, s["id"] + 100, "officer", now + 2000)
+    [change] = tick(ev, redis_client, now + 3000)
+    assert (change.alert["id"], change.alert["status"], change.alert["suppressed"]) == (held["id"], "firing", None)
+
+
+def test_a_mute_window_holds_the_rule_back_in_the_city_time(tmp_path, any_engine, redis_client):
+    local = datetime.now(ZoneInfo(TZ))
+    start, end = (local.hour * 60 + local.minute - 30) % 1440, (local.hour * 60 + local.minute + 30) % 1440
+    window = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    city = pack(tmp_path, RULES.replace("    for: PT10M\n", f"    for: PT10M\n    mute: [\"{window}\"]\n"))
+    ev = Evaluator(any_engine, city, TZ)
+    pipe = Pipeline(EventStore(any_engine, city), city.aliases, alerts=ev)
+    now = now_ms()
+    flush(pipe, redis_client, "environment", [aqi(1, 180, now - 11 * MIN)])
+    [a] = rows(any_engine, alerts.c.rule == "aqi_high")
+    assert (a["status"], a["suppressed"]) == ("pending", f"mute:{window}")
+    assert codes(any_engine, a["id"]) == ["alert_pending", "alert_muted"]
+    [change] = tick(ev, redis_client, now + 40 * MIN)  # after the window
+    assert change.alert["status"] == "firing"
+
+
+def test_the_evaluation_counts_nothing_twice_when_a_batch_is_repeated(lifecycle, redis_client):
+    pipe, _ev, engine = lifecycle
+    now = now_ms()
+    batch = [make_event(i, kind="fight", district="luohu", ts=now, severity=2) for i in range(2)]
+    flush(pipe, redis_client, "security", batch)
+    flush(pipe, redis_client, "security", batch)  # redelivered: stored once, counted once
+    assert rows(engine) == []
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(store.alert_counts.c.n))).scalar_one() == 2
+
+
+# --- anomaly: the window's count against the same hour of the week -------------------------------------------
+
+ANOMALY = """\
+rules:
+  - id: theft_surge
+    type: anomaly
+    level: yellow
+    scope: district
+    kind: theft
+    baseline: {weeks: 4, p: 0.001}
+    say: {zh: "{place}盗窃 {value} 起，通常 {baseline} 起", en: "{place}: {value} thefts, usually {baseline}"}
+"""
+
+
+def history(engine, now: int, per_hour: dict[str, int], weeks: int = 4) -> None:
+    """Write the hour rollups of thefts the same hour of the week in each of the last ``weeks`` weeks."""
+    from sqlalchemy import insert
+
+    from dashboard.storage.models import district_hours, rollup_hours
+
+    with engine.begin() as conn:
+        for k in range(1, weeks + 1):
+            hour = (now - k * 7 * 86_400_000) - (now - k * 7 * 86_400_000) % 3_600_000
+            conn.execute(insert(district_hours), [{"hour_ms": hour, "district": d, "domain": "security", "n": n,
+                                                   "sev1": n, "sev2": 0, "sev3": 0, "sev4": 0}
+                                                  for d, n in per_hour.items()])
+            conn.execute(insert(rollup_hours), [{"hour_ms": hour, "district": d, "street": "", "domain": "security",
+                                                 "kind": "theft", "n": n, "sev1": n, "sev2": 0, "sev3": 0, "sev4": 0,
+                                                 "value_sum": 0, "value_n": 0} for d, n in per_hour.items() if n])
+
+
+def thefts(district: str, n: int, at: int, first: int = 0) -> list[dict]:
+    return [make_event(first + i, kind="theft", district=district, ts=at - i * 1000, severity=2) for i in range(n)]
+
+
+@pytest.fixture
+def anomaly(tmp_path, any_engine):
+    city = pack(tmp_path, ANOMALY)
+    ev = Evaluator(any_engine, city, TZ)
+    return Pipeline(EventStore(any_engine, city), city.aliases, alerts=ev), ev, any_engine
+
+
+def test_anomaly_fires_on_a_surge_above_the_districts_own_hour_and_resolves(anomaly, redis_client):
+    pipe, ev, engine = anomaly
+    now = now_ms()
+    # Futian usually has 6 thefts this hour (1 in 10 minutes); Luohu 60 (10 in 10 minutes); Yantian none.
+    history(engine, now, {"440304": 6, "440303": 60, "440308": 0})
+    flush(pipe, redis_client, "security", thefts("futian", 8, now) + thefts("luohu", 12, now, 100)
+          + thefts("yantian", 4, now, 200))
+    [change] = ev.tick(redis_client, now)
+    a = change.alert
+    assert (a["rule"], a["scope"], a["status"], a["value"], a["baseline"]) == ("theft_surge", "district:440304",
+                                                                               "firing", 8, 1.0)
+    assert a["title"] == "福田区盗窃 8 起，通常 1 起" and a["title_en"] == "Futian: 8 thefts, usually 1"
+    # Luohu's 12 against its usual 10 is ordinary; Yantian's 4 against none is below the least count (5).
+    assert ev.tick(redis_client, now + 1000) == []
+    [done] = ev.tick(redis_client, now + 11 * MIN)  # the surge has left the 10-minute window
+    assert done.alert["status"] == "resolved"
+
+
+def test_a_quiet_district_does_not_fire_on_a_few_events_at_night(anomaly, redis_client):
+    pipe, ev, engine = anomaly
+    now = now_ms()
+    history(engine, now, {"440308": 0, "440304": 1})
+    flush(pipe, redis_client, "security", thefts("yantian", 4, now) + thefts("futian", 3, now, 100))
+    assert ev.tick(redis_client, now) == []
+    flush(pipe, redis_client, "security", thefts("yantian", 2, now, 300))  # 6 where none is usual: a surge
+    [change] = ev.tick(redis_client, now + 1000)
+    assert (change.alert["scope"], change.alert["value"], change.alert["baseline"]) == ("district:440308", 6, 0)
+
+
+def test_anomaly_says_nothing_without_a_baseline(anomaly, redis_client):
+    pipe, ev, _engine = anomaly
+    now = now_ms()
+    flush(pipe, redis_client, "security", thefts("futian", 50, now))
+    assert ev.tick(redis_client, now) == []  # no week of history yet: nothing to be improbable against
+
+
+# --- faults: the rules never hold events back, and the tick redoes what a batch left undone ------------------
+
+def test_a_fault_in_the_rules_stores_the_batch_without_them(pipeline, evaluator, pg_engine, redis_client,
+                                                            monkeypatch):
+    from dashboard.storage.models import events
+
+    def broken(*_args):
+        raise ZeroDivisionError("a bug in a rule")
+    monkeypatch.setattr(evaluator, "_gather", broken)
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now_ms() - 11 * MIN)])
+    with pg_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 1
+    assert rows(pg_engine) == []
+
+
+def test_the_tick_reconciles_what_a_failed_evaluation_after_a_batch_left(pipeline, evaluator, pg_engine,
+                                                                         redis_client, monkeypatch):
+    def down(*_args, **_kw):
+        raise RuntimeError("the database went away after the batch committed")
+    monkeypatch.setattr(store, "reconcile", down)
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 11 * MIN)])  # logged, not raised
+    flush(pipeline, redis_client, "security", [make_event(i, kind="fight", district="luohu", ts=now, severity=2)
+                                               for i in range(3)])
+    assert rows(pg_engine) == []
+    monkeypatch.undo()
+    got = {c.alert["rule"]: c.alert["status"] for c in tick(evaluator, redis_client, now + 1000)}
+    assert got == {"aqi_high": "firing", "fights": "firing"}
+
+
+def test_a_street_rule_watches_the_packs_streets_only(tmp_path, pg_engine, redis_client):
+    rules = RULES.replace("  - id: fights\n    type: rate\n    level: yellow\n    scope: district",
+                          "  - id: fights\n    type: rate\n    level: yellow\n    scope: street")
+    city = pack(tmp_path, rules)
+    pipe = Pipeline(EventStore(pg_engine, city), city.aliases, alerts=Evaluator(pg_engine, city, TZ))
+    now = now_ms()
+    fight = lambda n, street: make_event(n, kind="fight", district="futian", ts=now, street=street)  # noqa: E731
+    flush(pipe, redis_client, "security", [fight(i, "莲花街道") for i in range(3)]
+          + [fight(10 + i, f"junk-{i}") for i in range(3)] + [fight(20 + i, "nowhere") for i in range(3)])
+    [a] = rows(pg_engine, alerts.c.rule == "fights")
+    assert (a["scope"], a["district"], a["title"]) == ("street:440304:莲花街道", "440304", "福田区莲花街道 3 起打架")
+    with pg_engine.connect() as conn:
+        assert {r.scope for r in conn.execute(select(store.alert_counts.c.scope))} == {"street:440304:莲花街道"}
