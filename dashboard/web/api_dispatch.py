@@ -154,7 +154,7 @@ def post_resolve_for(task_id: int):
 def post_redispatch(task_id: int):
     """Send a late task to its department again, deadlines restarted: 409 stale, 422 once it is on scene."""
     svc = services()
-    body = _body(RedispatchBody, required=True)
+    body = read_body(RedispatchBody, required=True)
     change = do_redispatch(svc, current_user(), task_id, body.version, body.note)
     return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
 
