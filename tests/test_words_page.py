@@ -124,10 +124,10 @@ def test_the_english_ticker_names_streets_in_pinyin_live_over_the_gateway(make_a
     try:
         dash_duo.driver.get(dash_duo.server_url + "/")
         # the language switch redraws the page: switch once its graphs are drawn, not while they mount
-        dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=15)
+        dash_duo.wait_for_element("#city-map .choroplethlayer path", timeout=15)
         dash_duo.wait_for_element("#trend-chart .main-svg", timeout=15)
         to_english(dash_duo)
-        dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=15)
+        dash_duo.wait_for_element("#city-map .choroplethlayer path", timeout=15)
         # the English page's own socket is live ("live" alone: the Chinese page reads "实时 · live")
         dash_duo.wait_for_text_to_equal("#live-indicator", "live", timeout=15)
         js(dash_duo, "window.__same_page = true")
