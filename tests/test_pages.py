@@ -77,15 +77,15 @@ def test_clicking_a_district_opens_its_drill_down(app, dash_duo):
     dash_duo.start_server(app)
     sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.wait_for_element("#city-map .choroplethlayer path", timeout=10)
-    # where Futian's centre is on screen, asked of the map itself once it has fitted its box
+    # where Futian's centre is on screen, asked of the map itself (its geo subplot's projection) once it has
+    # fitted its box
     point = wait_for(lambda: js(dash_duo, """
         const gd = document.querySelector('#city-map .js-plotly-plot');
-        const sub = gd && gd.layout.meta && gd.layout.meta.size && gd._fullLayout.map._subplot;
-        if (!sub || !sub.map.loaded()) return null;
-        const canvas = sub.map.getCanvas();
-        canvas.scrollIntoView({block: 'center'});
-        const p = sub.map.project([114.0466, 22.5434]), r = canvas.getBoundingClientRect();
-        return {x: r.x + p.x, y: r.y + p.y};"""), message="the map fitted and loaded")
+        const sub = gd && gd.layout.meta && gd.layout.meta.size && gd._fullLayout.geo && gd._fullLayout.geo._subplot;
+        if (!sub || !sub.projection || !gd.querySelector('.choroplethlayer path')) return null;
+        gd.scrollIntoView({block: 'center'});
+        const p = sub.projection([114.0466, 22.5434]), r = gd.getBoundingClientRect();
+        return {x: r.x + p[0], y: r.y + p[1]};"""), message="the map fitted and drawn")
     ActionChains(dash_duo.driver).move_to_location(int(point["x"]), int(point["y"])).click().perform()
     dash_duo.wait_for_text_to_equal("#district-title", "福田区", timeout=10)
     assert dash_duo.driver.current_url.endswith("/district/440304")
