@@ -9,6 +9,7 @@ from dashboard.core.i18n import district_name, kind_label
 
 MARK = "#dc2626"  # the reports: the same red as an overdue countdown
 DISTRICT_FILL = [[0, "#eef2f7"], [1, "#fde2c4"]]  # other districts | the incident's district
+SIZE = (420, 240)  # px the map is fitted for; the page keeps its box in these proportions (layouts/dispatch.py)
 
 
 def report_points(reports: list[dict], incident: dict) -> list[dict]:
@@ -25,7 +26,7 @@ def _feature(city, code: str) -> dict | None:
 
 
 def make_incident_map(incident: dict | None, reports: list[dict], city, lang: str = "zh",
-                      size: tuple[int, int] = (420, 240)) -> go.Figure:
+                      size: tuple[int, int] = SIZE) -> go.Figure:
     """Return the incident's district highlighted over the city's boundaries, its reports marked in red.
 
     Without coordinates on any report the district's centre is marked instead (``meta.approximate``);
