@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test js faults bench services fonts clean
+.PHONY: run test js faults bench services fonts plotly clean
 
 $(VENV)/.run: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(VENV)/.dev services ## run the benchmarks and print their figures
 fonts: $(VENV)/.dev          ## rebuild the wall's web font slices (assets/fonts) from Debian's fonts-noto-cjk; commit them
 	@test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc || apt-get install -y -qq fonts-noto-cjk
 	$(PY) tools/build_fonts.py
+
+plotly:                     ## rebuild the pages' partial Plotly bundle (assets/vendor) from the pinned plotly.js; commit it
+	npm ci --no-audit --no-fund
+	npm run build:plotly
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

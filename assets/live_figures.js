@@ -43,6 +43,23 @@
         return {center: {lon: cx * 360 - 180, lat: lat}, zoom: zoom};
     }
 
+    function lonOf(x) {
+        return x * 360 - 180;
+    }
+
+    function latOf(y) {
+        return Math.atan(Math.sinh(Math.PI * (1 - 2 * y))) * 180 / Math.PI;
+    }
+
+    /** Mirror of figures.geo_view's centre and ranges: the SVG map's geo subplot showing `view` on w x h px. */
+    function geoView(view, w, h) {
+        const k = TILE_PX * Math.pow(2, view.zoom);
+        const cx = mx(view.center.lon);
+        const cy = my(view.center.lat);
+        return {center: view.center, lon: [lonOf(cx - w / 2 / k), lonOf(cx + w / 2 / k)],
+            lat: [latOf(cy + h / 2 / k), latOf(cy - h / 2 / k)]};
+    }
+
     /** Mirror of figures.project: paper fractions, y from the bottom. */
     function project(lon, lat, view, w, h) {
         const k = TILE_PX * Math.pow(2, view.zoom);
@@ -56,7 +73,9 @@
      * promise, and never removes them when the redraw succeeds: only an error would. A live map redrawn every
      * few seconds keeps five closures (and the promise each holds) per redraw for as long as the page is open
      * (the wall's heap grew by them all day). Redraws run one at a time (dcc.Graph queues them), so only the newest
-     * listener of each kind can still belong to one in flight: the older ones are removed. */
+     * listener of each kind can still belong to one in flight: the older ones are removed. The product's maps are
+     * SVG since (geo subplots: figures.geo_view), which have no maplibre map: this finds none there and is kept
+     * for any map subplot a page may draw. */
     const MAP_ERROR_EVENTS = ['error', 'style.error', 'source.error', 'tile.error', 'layer.error'];
 
     /** Remove the error listeners of every map redraw already done, on each map of the page; return how many. */
@@ -132,8 +151,10 @@
         if (resized && meta.bounds) {
             const k = scale(config);
             const fit = fitView(meta.bounds, w, h);
-            p.assign(['layout', 'map', 'center'], fit.center);
-            p.assign(['layout', 'map', 'zoom'], fit.zoom);
+            const geo = geoView(fit, w, h);
+            p.assign(['layout', 'geo', 'center'], geo.center);
+            p.assign(['layout', 'geo', 'lonaxis', 'range'], geo.lon);
+            p.assign(['layout', 'geo', 'lataxis', 'range'], geo.lat);
             p.assign(['layout', 'font', 'size'], Math.round(12 * k));
             const labelPx = Math.round((config.page === 'wall' ? 15 : 12) * k);
             config.codes.forEach((c, i) => {
@@ -215,7 +236,7 @@
     };
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
-        module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, project: project,
+        module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
             pruneMapListeners: pruneMapListeners, MAP_ERROR_EVENTS: MAP_ERROR_EVENTS, cityMap: ns.cityMap,
             trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }

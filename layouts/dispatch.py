@@ -17,7 +17,7 @@ from dashboard.web.auth import check_role
 from dashboard.dispatch.board import LIVE, TRANSITIONS
 from dashboard.core.i18n import actor_label, audit_text, kind_label, pick, t
 from dashboard.core.i18n import state_label as i18n_state_label
-from dashboard.figures.incident_map import make_incident_map
+from dashboard.figures.incident_map import SIZE as MAP_SIZE, make_incident_map
 from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 POLL_MS = 3000
@@ -348,7 +348,10 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                            className="detail-actions"),
                   html.Div(id="dispatch-detail-message", className="message"),
                   dcc.Graph(id="dispatch-map", figure=incident_map(None, city, lang), config=MAP_CONFIG,
-                            responsive=True, className="dispatch-map", style={"height": "240px"}),
+                            # the map's own shape (incident_map.SIZE): an SVG map shows its lon/lat box and no more,
+                            # so the box takes the column's width and the height that keeps its proportions
+                            responsive=True, className="dispatch-map",
+                            style={"width": "100%", "aspectRatio": f"{MAP_SIZE[0]} / {MAP_SIZE[1]}"}),
                   html.Div(id="dispatch-map-note", className="muted map-note"),
                   html.Div(detail_view(None, city, lang), id="dispatch-detail"),
                   className="dispatch-detail"),

@@ -69,7 +69,7 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
                                           "return g && g.data && g.data[1].lat.length ? [g.data[1].lat, g.data[1].lon,"
                                           " g.layout.meta.district] : null"), message="the report on the map")
     assert marks == [[22.54], [114.05], "440304"]
-    dash_duo.wait_for_element("#dispatch-map .maplibregl-canvas", timeout=10)
+    dash_duo.wait_for_element("#dispatch-map .choroplethlayer path", timeout=10)
     wait_for(lambda: dash_duo.find_element("#dispatch-open").is_enabled(), message="the dispatch button enabled")
     click(dash_duo, "#dispatch-open")
     dash_duo.wait_for_element("#dispatch-dialog:not([hidden])", timeout=10)

@@ -58,15 +58,22 @@ def test_fit_view_frames_the_city_and_project_inverts_it(city):
         # tight in at least one direction
         assert min(xs) == pytest.approx(pad, abs=0.002) or min(ys) == pytest.approx(pad, abs=0.002)
         assert figures.project(view["center"]["lon"], view["center"]["lat"], view, width, height) == (0.5, 0.5)
+    # the geo subplot's ranges are the map's edges at that view: the box's corners fall where project says
+    view = figures.fit_view(box, 960, 600)
+    geo = figures.geo_view(view, 960, 600)
+    (w_, e_), (s_, n_) = geo["lonaxis"]["range"], geo["lataxis"]["range"]
+    assert figures.project(w_, n_, view, 960, 600) == pytest.approx((0.0, 1.0), abs=1e-4)
+    assert figures.project(e_, s_, view, 960, 600) == pytest.approx((1.0, 0.0), abs=1e-4)
+    assert geo["center"] == view["center"] and geo["visible"] is False
     # a bigger screen zooms in
     assert figures.fit_view(box, 3840, 2000)["zoom"] > figures.fit_view(box, 1920, 1000)["zoom"]
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_city_map_is_an_offline_choroplethmap(city, theme):
+def test_city_map_is_an_offline_svg_choropleth(city, theme):
     w = window(city, futian=({"traffic": 5}, 40.5))
     fig = figures.make_city_map(w, city, "risk", "zh", highlight="440304", theme=theme)
-    assert [tr.type for tr in fig.data] == ["choroplethmap"]  # no geo traces: they need a CDN
+    assert [tr.type for tr in fig.data] == ["choropleth"]  # SVG on a geo subplot: no WebGL, no MapLibre
     trace = fig.data[0]
     assert trace.featureidkey == "id" and list(trace.locations) == [d.code for d in city.districts]
     assert trace.geojson["features"][0]["id"] in trace.locations
@@ -81,8 +88,9 @@ def test_city_map_is_an_offline_choroplethmap(city, theme):
     # nothing in it points at the network (no tiles, sprites, glyphs, topojson)
     doc = pio.to_json(fig)
     assert "http" not in doc
-    style = fig.layout.map.style
-    assert style == "white-bg" if theme == "light" else style["sources"]  # non-empty: MapLibre needs one
+    geo = fig.layout.geo
+    assert geo.visible is False and geo.projection.type == "mercator"  # no base layer: no topojson is drawn
+    assert geo.bgcolor == figures.THEMES[theme]["map_bg"]
     assert fig.layout.meta["bounds"] == list(figures.bounds(city.geojson))
 
 

@@ -20,11 +20,9 @@ window.__csp = [];
 document.addEventListener('securitypolicyviolation',
     (e) => window.__csp.push(e.effectiveDirective + ' ' + (e.blockedURI || '') + ' ' + (e.sourceFile || '')));
 """
-# A map of the page has loaded and drawn the districts (maplibre, its workers from blob: URLs).
+# A map of the page has drawn the districts (SVG paths of its geo subplot's choropleth).
 MAP_DRAWN = """
-const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
-const sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
-return !!(sub && sub.map.loaded() && sub.map.queryRenderedFeatures().length > 0);
+return document.querySelectorAll(arguments[0] + ' .js-plotly-plot .choroplethlayer path').length > 0;
 """
 POLICY_OF = """
 const done = arguments[arguments.length - 1];

@@ -76,16 +76,16 @@ def test_clicking_a_district_opens_its_drill_down(app, dash_duo):
     dash_duo.driver.set_window_size(1600, 1000)
     dash_duo.start_server(app)
     sign_in(dash_duo, app)  # every page needs a signed-in user
-    dash_duo.wait_for_element("#city-map .maplibregl-canvas", timeout=10)
-    # where Futian's centre is on screen, asked of the map itself once it has fitted its box
+    dash_duo.wait_for_element("#city-map .choroplethlayer path", timeout=10)
+    # where Futian's centre is on screen, asked of the map itself (its geo subplot's projection) once it has
+    # fitted its box
     point = wait_for(lambda: js(dash_duo, """
         const gd = document.querySelector('#city-map .js-plotly-plot');
-        const sub = gd && gd.layout.meta && gd.layout.meta.size && gd._fullLayout.map._subplot;
-        if (!sub || !sub.map.loaded()) return null;
-        const canvas = sub.map.getCanvas();
-        canvas.scrollIntoView({block: 'center'});
-        const p = sub.map.project([114.0466, 22.5434]), r = canvas.getBoundingClientRect();
-        return {x: r.x + p.x, y: r.y + p.y};"""), message="the map fitted and loaded")
+        const sub = gd && gd.layout.meta && gd.layout.meta.size && gd._fullLayout.geo && gd._fullLayout.geo._subplot;
+        if (!sub || !sub.projection || !gd.querySelector('.choroplethlayer path')) return null;
+        gd.scrollIntoView({block: 'center'});
+        const p = sub.projection([114.0466, 22.5434]), r = gd.getBoundingClientRect();
+        return {x: r.x + p[0], y: r.y + p[1]};"""), message="the map fitted and drawn")
     ActionChains(dash_duo.driver).move_to_location(int(point["x"]), int(point["y"])).click().perform()
     dash_duo.wait_for_text_to_equal("#district-title", "福田区", timeout=10)
     assert dash_duo.driver.current_url.endswith("/district/440304")
@@ -136,7 +136,7 @@ def test_wall_fits_both_screen_sizes_and_its_dom_stays_bounded(fast_app, dash_du
         viewport(dash_duo, width, height)
         dash_duo.driver.get(dash_duo.server_url + "/wall")
         dash_duo.wait_for_text_to_equal("#kpi-traffic", "40", timeout=10)
-        for sel in ("#city-map .maplibregl-canvas", "#kpi-security", "#kpi-incident", "#feed-status li"):
+        for sel in ("#city-map .choroplethlayer path", "#kpi-security", "#kpi-incident", "#feed-status li"):
             dash_duo.wait_for_element(sel)
         dash_duo.wait_for_element(".spotlight-panel .spot-name")
         size = js(dash_duo, "return [innerWidth, innerHeight, document.documentElement.scrollWidth,"
@@ -392,19 +392,21 @@ def test_wall_stays_the_same_size_however_many_frames_it_takes_in(make_app, redi
     assert dash_duo.get_logs() == []
 
 
-# Plotly's map subplot leaves five one-shot error listeners on its maplibre map per redraw (only an error removes
-# them); the pages remove those of finished redraws (assets/live_figures.js). Also counts the map's redraws.
+# The live map is SVG (a geo subplot): no maplibre map to leave one-shot error listeners on at every redraw (what
+# the MapLibre map did: assets/live_figures.js), and a redraw replaces the districts' paths, adding none. Also
+# counts the map's redraws.
 MAP_LISTENERS = """
 const gd = document.querySelector('#city-map .js-plotly-plot');
 if (gd && !gd.__counted && gd.on) { gd.__counted = true; window.__redraws = 0; gd.on('plotly_afterplot', () => { window.__redraws += 1; }); }
-const sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
-const once = sub && sub.map && sub.map._oneTimeListeners;
-const kinds = ['error', 'style.error', 'source.error', 'tile.error', 'layer.error'];
-return {listeners: once ? kinds.reduce((n, k) => n + (once[k] || []).length, 0) : null, redraws: window.__redraws || 0};
+const full = gd && gd._fullLayout;
+return {paths: gd ? gd.querySelectorAll('.choroplethlayer path').length : 0,
+        maps: full && full._subplots ? (full._subplots.map || []).length : null,
+        nodes: gd && gd.querySelector('.geolayer') ? gd.querySelector('.geolayer').getElementsByTagName('*').length : 0,
+        redraws: window.__redraws || 0};
 """
 
 
-def test_live_map_keeps_no_listener_per_redraw(make_app, redis_client, dash_duo, monkeypatch):
+def test_live_map_keeps_nothing_per_redraw(make_app, redis_client, dash_duo, monkeypatch):
     from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
@@ -434,16 +436,17 @@ def test_live_map_keeps_no_listener_per_redraw(make_app, redis_client, dash_duo,
         dash_duo.driver.get(dash_duo.server_url + "/")
         dash_duo.wait_for_element("#live-indicator.conn-live", timeout=15)
         dash_duo.wait_for_element("#city-map .js-plotly-plot")
-        wait_for(lambda: js(dash_duo, MAP_LISTENERS)["listeners"] is not None, message="the map drawn")
+        wait_for(lambda: js(dash_duo, MAP_LISTENERS)["paths"] > 0, message="the map drawn")
+        first = js(dash_duo, MAP_LISTENERS)
         wait_for(lambda: redrawn(12), timeout=120, interval=0.3, message="12 map redraws")
-        # The clock ticks every second and tidies every finished redraw; the last batch may still bring one
-        # more redraw after a tick, so wait (bounded) for a tick with no redraw after it. Five per redraw
-        # before the fix (60 or more here, never falling); at most the newest redraw's five now.
-        after = wait_for(lambda: (m := js(dash_duo, MAP_LISTENERS))["listeners"] <= 5 and m, timeout=15,
-                         message="the finished redraws' listeners removed")
+        after = js(dash_duo, MAP_LISTENERS)
     finally:
         gw.stop()
     assert after["redraws"] >= 12, after
+    # one path per district, before and after; no maplibre map at all
+    assert first["paths"] == after["paths"] == len(app.server.extensions["panorama"].city.districts), (first, after)
+    assert first["maps"] == after["maps"] == 0, (first, after)
+    assert after["nodes"] == first["nodes"], (first, after)  # the map's own elements (not the colour bar's ticks)
     assert dash_duo.get_logs() == []
 
 

@@ -22,11 +22,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboard.briefings.text import bt
+from dashboard.core.config import ROOT
 from dashboard.figures.panorama import make_city_map, make_trend
 from dashboard.core.i18n import district_name, kind_label, t
 
 log = logging.getLogger(__name__)
 
+GEO_OFFLINE = ROOT / "assets" / "geo_offline.js"  # the empty world topojson of the pages' geo maps
 MAP_SIZE = (900, 560)
 TREND_SIZE = (900, 420)
 SCALE = 2  # crisp in print at A4 width
@@ -144,8 +146,11 @@ async def _print_pdf(browser, html: str) -> bytes:
 async def _render_in_browser(browser_path: str, data: dict, city, figs: dict) -> Rendered:
     import kaleido
 
-    # mathjax=False: kaleido would otherwise load MathJax from a CDN, which an offline centre cannot reach.
-    async with kaleido.Kaleido(n=1, timeout=60, mathjax=False, path=browser_path) as k:
+    # mathjax=False: kaleido would otherwise load MathJax from a CDN, which an offline centre cannot reach. The
+    # map is SVG (a geo subplot), for which Plotly asks its CDN for a world topojson: the pages' own
+    # assets/geo_offline.js gives it an empty one in kaleido's page too.
+    page = kaleido.PageGenerator(mathjax=False, others=[GEO_OFFLINE.as_uri()])
+    async with kaleido.Kaleido(n=1, timeout=60, page_generator=page, path=browser_path) as k:
         images = {}
         for name, (fig, (width, height)) in figs.items():
             images[name] = await k.calc_fig(fig, opts={"format": "png", "width": width, "height": height,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from dashboard.figures.panorama import FONT, THEMES, bounds, fit_view, plain
+from dashboard.figures.panorama import FONT, THEMES, bounds, fit_view, geo_view, plain
 from dashboard.core.i18n import district_name, kind_label
 
 MARK = "#dc2626"  # the reports: the same red as an overdue countdown
 DISTRICT_FILL = [[0, "#eef2f7"], [1, "#fde2c4"]]  # other districts | the incident's district
+SIZE = (420, 240)  # px the map is fitted for; the page keeps its box in these proportions (layouts/dispatch.py)
 
 
 def report_points(reports: list[dict], incident: dict) -> list[dict]:
@@ -25,12 +26,13 @@ def _feature(city, code: str) -> dict | None:
 
 
 def make_incident_map(incident: dict | None, reports: list[dict], city, lang: str = "zh",
-                      size: tuple[int, int] = (420, 240)) -> go.Figure:
+                      size: tuple[int, int] = SIZE) -> go.Figure:
     """Return the incident's district highlighted over the city's boundaries, its reports marked in red.
 
     Without coordinates on any report the district's centre is marked instead (``meta.approximate``);
     without an incident, the whole city and no mark.
-    ``Choroplethmap`` on the tile-less ``white-bg`` style: nothing is fetched from the internet.
+    SVG (``Choropleth`` and ``Scattergeo`` on a geo subplot without base layers, ``geo_view``): no WebGL, and
+    nothing is fetched from the internet.
     """
     th = THEMES["light"]
     codes = [d.code for d in city.districts]
@@ -48,23 +50,22 @@ def make_incident_map(incident: dict | None, reports: list[dict], city, lang: st
                max(east, *(p["lon"] for p in points)), max(north, *(p["lat"] for p in points)))
     view = fit_view(box, *size, pad=0.08)
     label = kind_label(incident.get("kind") or "", lang)
-    fig = go.Figure(go.Choroplethmap(
+    fig = go.Figure(go.Choropleth(
         geojson=city.geojson, featureidkey="id", locations=codes,
         z=[1 if c == incident["district"] else 0 for c in codes], zmin=0, zmax=1, colorscale=DISTRICT_FILL,
         showscale=False, customdata=[plain(district_name(d, lang)) for d in city.districts],
-        # See-through: when the figure is updated, MapLibre may re-add the fill above the report marks.
         marker={"line": {"color": "#94a3b8", "width": 1}, "opacity": 0.45},
         hovertemplate="%{customdata}<extra></extra>",
     ))
     # Plotly reads a few HTML tags in hover text: report titles are escaped so they stay text.
-    fig.add_trace(go.Scattermap(
+    fig.add_trace(go.Scattergeo(
         lat=[p["lat"] for p in points], lon=[p["lon"] for p in points], mode="markers",
         marker={"size": 16 if approximate else 14, "color": MARK, "opacity": 0.6 if approximate else 1.0},
         hovertext=[plain(p["text"]) for p in points], hoverinfo="text", name=plain(label),
     ))
     fig.update_layout(
-        map={"style": "white-bg", "center": view["center"], "zoom": view["zoom"]},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="rgba(0,0,0,0)", showlegend=False,
+        geo=geo_view(view, *size, bgcolor=th["map_bg"]),
+        margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)", showlegend=False,
         font={"family": FONT, "color": th["ink"], "size": 12}, dragmode=False,
         uirevision=f"incident-{incident.get('id')}",
         meta={"district": incident["district"], "points": len(points), "approximate": approximate},

@@ -25,7 +25,7 @@ DOMAIN_COLORS = {"security": "#3b82f6", "traffic": "#f59e0b", "environment": "#1
 # loads and Plotly's SVG text uses like any other text on it.
 FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Panorama Sans SC", '
         'sans-serif')
-TILE_PX = 512  # MapLibre's world is 512 px wide at zoom 0
+TILE_PX = 512  # the world's width in px at zoom 0 (Web Mercator's tiles: the zoom means what it meant on MapLibre)
 MAP_PAD = 0.04  # share of the map's width/height kept free around the city
 LINE_WIDTH, HIGHLIGHT_WIDTH = 1.5, 5.0
 # The wall's map at 1920x1080 in CSS px, and its labels' type: at 3840x2160 both are twice as large (wall.css sizes
@@ -44,16 +44,11 @@ STREET_BARS = 10  # the busiest streets drawn one bar each; the others (and stre
 
 THEMES = {
     "light": {"ink": "#1b2430", "muted": "#5b6776", "grid": "#e6ebf1", "line": "#ffffff",
-              "label_bg": "rgba(255,255,255,0.78)", "accent": "#f5b700", "map_style": "white-bg",
+              "label_bg": "rgba(255,255,255,0.78)", "accent": "#f5b700", "map_bg": "#ffffff",
               "counts": [[0, "#eef4fb"], [0.5, "#6aaed6"], [1, "#08306b"]],
               "risk": [[0, "#fff5eb"], [0.4, "#fdae6b"], [0.75, "#e6550d"], [1, "#8c1d04"]]},
     "dark": {"ink": "#dce6f2", "muted": "#8aa0b8", "grid": "#1c2a40", "line": "#0a1220",
-             "label_bg": "rgba(8,15,28,0.72)", "accent": "#ffd400",
-             # An inline style with one background layer: no tiles, sprites or glyphs to fetch. Its one
-             # (empty) source is there because Plotly drops an empty "sources" and MapLibre then rejects it.
-             "map_style": {"version": 8, "layers": [
-                 {"id": "bg", "type": "background", "paint": {"background-color": "#0a1220"}}],
-                 "sources": {"blank": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}}},
+             "label_bg": "rgba(8,15,28,0.72)", "accent": "#ffd400", "map_bg": "#0a1220",
              "counts": [[0, "#15304d"], [0.5, "#2b7bba"], [1, "#7fd3ff"]],
              "risk": [[0, "#143049"], [0.45, "#c98a1a"], [0.75, "#e8590c"], [1, "#ff2d2d"]]},
 }
@@ -131,6 +126,32 @@ def fit_view(box: tuple[float, float, float, float], width: float, height: float
     cx, cy = (_mx(west) + _mx(east)) / 2, (_my(north) + _my(south)) / 2
     lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * cy))))
     return {"center": {"lon": round(cx * 360 - 180, 6), "lat": round(lat, 6)}, "zoom": round(zoom, 4)}
+
+
+def _lon(mx: float) -> float:
+    return mx * 360.0 - 180.0
+
+
+def _lat(my: float) -> float:
+    return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * my))))
+
+
+def geo_view(view: dict, width: float, height: float, bgcolor: str = "rgba(0,0,0,0)") -> dict:
+    """Return the ``layout.geo`` that draws ``view`` (``fit_view``'s centre and zoom) on a width×height px map.
+
+    The maps are SVG (``go.Choropleth`` on a geo subplot, Mercator): no WebGL, no MapLibre. Plotly fits the
+    lon/lat ranges into the subplot, so the ranges are the map's own edges at that zoom and the centre is the
+    view's: every point falls where ``project`` says (the labels are placed by it), and nothing is clipped.
+    No base layer (coast, land, countries...) is shown: there is no topojson to fetch (assets/geo_offline.js).
+    """
+    k = TILE_PX * 2 ** view["zoom"]
+    cx, cy = _mx(view["center"]["lon"]), _my(view["center"]["lat"])
+    west, east = _lon(cx - width / 2 / k), _lon(cx + width / 2 / k)
+    north, south = _lat(cy - height / 2 / k), _lat(cy + height / 2 / k)
+    return {"visible": False, "projection": {"type": "mercator"}, "center": view["center"],
+            "lonaxis": {"range": [round(west, 6), round(east, 6)]},
+            "lataxis": {"range": [round(south, 6), round(north, 6)]},
+            "domain": {"x": [0, 1], "y": [0, 1]}, "bgcolor": bgcolor}
 
 
 def project(lon: float, lat: float, view: dict, width: float, height: float) -> tuple[float, float]:
@@ -217,7 +238,7 @@ def outline(codes: list[str], highlight: str | None, theme: str = "light") -> tu
 
 def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "zh", highlight: str | None = None,
                   theme: str = "light", size: tuple[int, int] = (960, 600), label_px: float = LABEL_PX) -> go.Figure:
-    """Return the district choropleth (offline: ``Choroplethmap`` on a tile-less style) for one window.
+    """Return the district choropleth (offline, SVG: ``Choropleth`` on a geo subplot, ``geo_view``) for one window.
 
     ``size`` is the expected px size of the map and ``label_px`` its labels' type; the browser refits centre,
     zoom and labels to the real one, keeping each label's offset (``layout.meta.labels``, in em).
@@ -231,11 +252,11 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
     box = bounds(city.geojson)
     view = fit_view(box, *size)
     line_colors, line_widths = outline(codes, highlight, theme)
-    fig = go.Figure(go.Choroplethmap(
+    fig = go.Figure(go.Choropleth(
         geojson=city.geojson, featureidkey="id", locations=codes, z=values, zmin=lo, zmax=hi,
         colorscale=th["risk"] if measure == "risk" else th["counts"], customdata=names,
         marker={"line": {"color": line_colors, "width": line_widths}, "opacity": 0.92},
-        hovertemplate=f"%{{customdata}}<br>{label}: %{{z}}<extra></extra>",
+        hovertemplate=f"%{{customdata}}<br>{label}: %{{z}}<extra></extra>", showlegend=False,
         colorbar={"orientation": "h", "x": 0.98, "xanchor": "right", "y": 0.97, "yanchor": "top",
                   "len": 0.32, "thickness": 10, "title": {"text": label, "side": "top"},
                   "tickfont": {"color": th["muted"]}, "outlinewidth": 0},
@@ -251,8 +272,8 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
                             "text": _label(d, v, measure, lang), "font": {"size": label_px, "color": th["ink"]},
                             "bgcolor": th["label_bg"], "borderpad": 2})
     fig.update_layout(
-        map={"style": th["map_style"], "center": view["center"], "zoom": view["zoom"]},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,
+        geo=geo_view(view, *size, bgcolor=th["map_bg"]),
+        margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,
         font={"family": FONT, "color": th["ink"], "size": 12}, annotations=annotations,
         uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box), "labels": offsets},
     )

@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import fonts
     from dashboard.web import language
     from dashboard.web import metrics
+    from dashboard.web import plotly_bundle
     from dashboard.web import manifest as webapp
     from dashboard.core.config import load_config
     from dashboard.core.i18n import t
@@ -38,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     app = dash.Dash(
         __name__,
         assets_folder=str(ROOT / "assets"),
+        # served, not listed in every page: the partial Plotly bundle goes only where graphs are (plotly_bundle)
+        assets_path_ignore=[f"^{plotly_bundle.VENDOR}$"],
         title=t("app_title"),
         suppress_callback_exceptions=True,
         update_title=None,
@@ -67,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     language.init_app(app)  # <html lang>, switched in the browser by callbacks/router.py
     first_paint.init_app(app, draw_first_paint)  # the page in its HTML, painted before the scripts run
     fonts.init_app(app)  # the wall's own words' font slices, preloaded
+    plotly_bundle.init_app(app)  # the partial Plotly bundle instead of the full plotly.min.js
     app.layout = shell
     register_all(app)
     briefings_callbacks.register_callbacks(app)

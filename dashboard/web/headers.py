@@ -14,15 +14,15 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$")
 # Everything but the scripts' hashes and the gateway's address, which are the app's and the request's.
 # The tightest that every page works under in Chromium (tests/test_headers.py): scripts only from this
 # site or by hash (no 'unsafe-inline', no eval); Dash's renderer and Plotly write <style> elements, hence
-# 'unsafe-inline' for styles only; maplibre (the maps) starts its workers from blob: URLs; its controls'
-# icons are data: SVGs. Nothing comes from another site, and no page may be framed, by another site or this one.
+# 'unsafe-inline' for styles only; the modebar's icons are data: SVGs. No workers: the maps are SVG (geo
+# subplots; MapLibre, which started its workers from blob: URLs, is gone). Nothing comes from another site, and no page may be framed, by another site or this one.
 _POLICY = (
     "default-src 'self'",
     "script-src 'self' {hashes}",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",
     "connect-src 'self'{gateway}",
-    "worker-src blob:",
+    "worker-src 'none'",
     "frame-ancestors 'none'",
     "base-uri 'self'",
     "form-action 'self'",

@@ -115,7 +115,7 @@ test('cityMap patches values, labels and measure; the same values again are no u
     assert.equal(patched(built, 'data', 0, 'colorscale'), 'blues');
     assert.equal(patched(built, 'layout', 'meta', 'measure'), 'all');
     assert.equal(patched(built, 'layout', 'annotations', 1, 'text'), '<b>Bb</b><br>5');
-    assert.equal(patched(built, 'layout', 'map', 'zoom'), undefined, 'not resized: not refitted');
+    assert.equal(patched(built, 'layout', 'geo', 'lonaxis', 'range'), undefined, 'not resized: not refitted');
     fig.layout.meta.measure = 'all';
     assert.equal(h.F.cityMap(STORE, {measure: 'all'}, 0, fig, CONFIG), NO_UPDATE);
 });
@@ -146,7 +146,12 @@ test('cityMap outlines the spotlight district and refits a resized map', (t) => 
     assert.equal(patched(built, 'layout', 'meta', 'highlight'), 'B');
     assert.equal(patched(built, 'layout', 'meta', 'size'), '1000x500');
     const fit = h.F.fitView(fig.layout.meta.bounds, 1000, 500);
-    assert.deepEqual(patched(built, 'layout', 'map', 'center'), fit.center);
+    assert.deepEqual(patched(built, 'layout', 'geo', 'center'), fit.center);
+    // the geo subplot's ranges are the map's edges: its corners project to the paper's corners
+    const [west, east] = patched(built, 'layout', 'geo', 'lonaxis', 'range');
+    const [south, north] = patched(built, 'layout', 'geo', 'lataxis', 'range');
+    h.F.project(west, north, fit, 1000, 500).forEach((v, i) => close(v, [0, 1][i]));
+    h.F.project(east, south, fit, 1000, 500).forEach((v, i) => close(v, [1, 0][i]));
     const x = patched(built, 'layout', 'annotations', 0, 'x');
     close(x, h.F.project(114.0, 22.5, fit, 1000, 500)[0]);
 });
