@@ -413,9 +413,6 @@
     /** Tick -> clock text. */
     ns.clock = function (_n, config) {
         forgetHistory();  // the tick itself is recorded: trimmed here when no frames come either
-        if (dc.panoramaMaps) {
-            dc.panoramaMaps.prune();  // each map redraw leaves listeners behind (live_figures.js)
-        }
         return dc.panoramaUtil.clock(Date.now(), config.tz, config.lang);
     };
 

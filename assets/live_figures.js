@@ -68,39 +68,6 @@
         return [px / w, 1 - py / h];
     }
 
-    /* Plotly's map subplot registers five one-shot listeners on its maplibre map at every redraw (updateMap ->
-     * rejectOnError: 'error', 'style.error', 'source.error', 'tile.error', 'layer.error'), to fail that redraw's
-     * promise, and never removes them when the redraw succeeds: only an error would. A live map redrawn every
-     * few seconds keeps five closures (and the promise each holds) per redraw for as long as the page is open
-     * (the wall's heap grew by them all day). Redraws run one at a time (dcc.Graph queues them), so only the newest
-     * listener of each kind can still belong to one in flight: the older ones are removed. The product's maps are
-     * SVG since (geo subplots: figures.geo_view), which have no maplibre map: this finds none there and is kept
-     * for any map subplot a page may draw. */
-    const MAP_ERROR_EVENTS = ['error', 'style.error', 'source.error', 'tile.error', 'layer.error'];
-
-    /** Remove the error listeners of every map redraw already done, on each map of the page; return how many. */
-    function pruneMapListeners() {
-        let removed = 0;
-        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-            const full = gd._fullLayout;
-            for (const id of (full && full._subplots && full._subplots.map) || []) {
-                const map = full[id] && full[id]._subplot && full[id]._subplot.map;
-                const once = map && map._oneTimeListeners;  // maplibre's Evented: type -> [listener]
-                if (!once || typeof map.off !== 'function') {
-                    continue;
-                }
-                for (const type of MAP_ERROR_EVENTS) {
-                    const stale = (once[type] || []).slice(0, -1);
-                    stale.forEach((fn) => map.off(type, fn));
-                    removed += stale.length;
-                }
-            }
-        }
-        return removed;
-    }
-
-    dc.panoramaMaps = {prune: pruneMapListeners};
-
     /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). The tick
      *  refits a resized map and draws values that came too soon after the last redraw. */
     ns.cityMap = function (store, view, _tick, fig, config) {
@@ -237,7 +204,7 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
-            pruneMapListeners: pruneMapListeners, MAP_ERROR_EVENTS: MAP_ERROR_EVENTS, cityMap: ns.cityMap,
+            cityMap: ns.cityMap,
             trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

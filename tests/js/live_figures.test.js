@@ -68,43 +68,6 @@ test('tooSoon follows config.figure_ms', (t) => {
     assert.equal(F.tooSoon(now, {}), false);
 });
 
-/** A plotly graph div with one map subplot whose maplibre map holds these one-time listeners. */
-function plot(listeners, {withOff = true} = {}) {
-    const removed = [];
-    const map = {_oneTimeListeners: listeners};
-    if (withOff) {
-        map.off = (type, fn) => {
-            removed.push([type, fn]);
-            listeners[type] = listeners[type].filter((f) => f !== fn);
-        };
-    }
-    return {gd: {_fullLayout: {_subplots: {map: ['map']}, map: {_subplot: {map}}}}, removed};
-}
-
-test('pruneMapListeners removes all but the newest error listener of each kind', (t) => {
-    const fns = Array.from({length: 6}, (_, i) => () => i);
-    const listeners = {'error': [fns[0], fns[1], fns[2]], 'tile.error': [fns[3]], 'source.error': [fns[4], fns[5]],
-        'load': [fns[0], fns[1]]};
-    const one = plot(listeners);
-    const other = plot({'error': [fns[0], fns[1]]});
-    const h = figures(t, {queries: {'.js-plotly-plot': [one.gd, other.gd]}});
-    assert.equal(h.F.pruneMapListeners(), 4);
-    assert.deepEqual(listeners.error, [fns[2]]);
-    assert.deepEqual(listeners['tile.error'], [fns[3]]);
-    assert.deepEqual(listeners['source.error'], [fns[5]]);
-    assert.deepEqual(listeners.load, [fns[0], fns[1]], 'other listeners are not the pruner\'s');
-    assert.equal(other.removed.length, 1);
-    assert.equal(h.F.pruneMapListeners(), 0, 'nothing left to prune');
-    assert.equal(h.dc.panoramaMaps.prune, h.F.pruneMapListeners);
-});
-
-test('pruneMapListeners skips graphs without a map, and maps it cannot unsubscribe from', (t) => {
-    const cannot = plot({'error': [() => 1, () => 2]}, {withOff: false});
-    const h = figures(t, {queries: {'.js-plotly-plot': [{}, {_fullLayout: {_subplots: {}}}, cannot.gd]}});
-    assert.equal(h.F.pruneMapListeners(), 0);
-    assert.equal(cannot.gd._fullLayout.map._subplot.map._oneTimeListeners.error.length, 2);
-});
-
 test('cityMap patches values, labels and measure; the same values again are no update', (t) => {
     const h = figures(t);
     h.fire('live-windows');
