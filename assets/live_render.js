@@ -196,7 +196,7 @@
     };
 
     /** Spotlight district, live state -> the wall's spotlight panel ([] where there is none). */
-    ns.spotlight = function (view, store, events, config) {
+    ns.spotlight = function (view, store, config) {
         const u = U();
         const code = view && view.highlight;
         if (config.page !== 'wall' || !code) {
@@ -206,10 +206,8 @@
         const d = config.districts[code];
         const win = u.windowOf(store, view);
         const entry = (win && win.districts && win.districts[code]) || {counts: {}, risk: 0};
-        const latest = ((events && events.state && events.state.events) || []).filter((e) => e.district === code)
-            .slice(0, 3);
         if (unchanged('spotlight', JSON.stringify([code, entry, win && win.districts && Object.keys(win.districts).map(
-            (c) => win.districts[c]), latest.map((e) => [e.domain, e.id])]))) {
+            (c) => win.districts[c])]))) {
             return [dc.no_update];
         }
         const pop = config.lang === 'en' ? d.population.toLocaleString('en') : u.fmt(L.ten_thousand, {n: (d.population / 10000).toFixed(1)});
@@ -229,11 +227,8 @@
                 u.el('Span', {className: 'spot-kpi-label'}, L[dom]),
                 u.el('Span', {className: 'spot-kpi-value'}, String((entry.counts || {})[dom] || 0)),
             ]))),
-            // only what the city ticker holds: a quiet district simply shows none
-            u.el('Ul', {className: 'spot-latest'}, latest.map((e) => u.el('Li', {key: e.domain + ':' + e.id,
-                className: 'sev-' + e.severity}, [
-                u.el('Span', {className: 'spot-latest-time'}, u.timeOfDay(e.ts, config.tz)),
-                u.el('Span', {className: 'spot-latest-title'}, e.title || config.kinds[e.kind] || e.kind)]))),
+            // the district's latest events are not repeated here: the ticker beside shows them, and the panel's
+            // room goes to the district's last hour and its open incidents
         ]];
     };
 

@@ -115,8 +115,7 @@ def register_callbacks(app) -> None:
     app.clientside_callback(
         _client("spotlight"),
         Output({"opt": "spotlight", "i": ALL}, "children"),
-        Input("view", "data"), Input("live-windows", "data"), Input("live-events", "data"),
-        State("live-config", "data"),
+        Input("view", "data"), Input("live-windows", "data"), State("live-config", "data"),
     )
 
     # spotlight district, trend's minute -> that district's trend and open incidents (read from SQL)

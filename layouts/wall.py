@@ -39,8 +39,10 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                          # the spotlit district's last hour and its open incidents (callbacks/panorama.py reads
                          # them when the spotlight moves; assets/live_render.js draws them)
                          html.H3(t("trends", lang), className="spot-sub"),
+                         # a box of fixed share of the panel (assets/wall.css): the incidents below arrive after
+                         # the graph has drawn, and a box that shrank then would leave the plot drawn over them
                          dcc.Graph(id={"opt": "spot-trend", "i": 0}, className="spot-trend", config=GRAPH_CONFIG,
-                                   responsive=True, style=FILL,
+                                   responsive=True,
                                    figure=make_spot_trend(None, lang, settings["tz"], "dark")),
                          html.H3(t("open_incidents", lang), className="spot-sub"),
                          html.Ul(id={"opt": "spot-incidents", "i": 0}, className="spot-incidents"),

@@ -72,6 +72,32 @@ def test_wall_spotlight_shows_the_districts_trend_and_open_incidents(make_app, r
     assert dash_duo.get_logs() == []
 
 
+def test_wall_spotlight_trend_is_never_drawn_over_its_incidents(make_app, redis_client, dash_duo):
+    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+    # 1.3 km apart: nine incidents, not one with nine reports (reports within 1 km join)
+    ingest_now(app, {"incident": [ev(10 + i, minutes_ago=1 + i, district="luohu", kind="fire", severity=3,
+                                     lat=22.50 + i * 0.012, lon=114.12, title=f"火情 {i}") for i in range(9)]})
+    dash_duo.start_server(app)
+    viewport(dash_duo, 1920, 1080)
+    sign_in(dash_duo, app, path="/wall")
+    # more open incidents than fit, drawn after the trend: the trend stays in its box above them, the list in the panel
+    wait_for(lambda: len(js(dash_duo, INCIDENTS)) >= 5, timeout=20, message="罗湖's incidents, more than fit")
+    wait_for(lambda: js(dash_duo, SPOT_SUMS), timeout=15, message="the spotlight's trend drawn")
+    boxes = js(dash_duo, SPOT_BOXES)
+    assert boxes["plot"] <= boxes["trend"] + 1, boxes  # the plot drawn within its box
+    assert boxes["trend"] <= boxes["heading"] + 1, boxes  # and above the incidents' heading
+    assert boxes["list"] <= boxes["panel"] + 1, boxes
+    assert dash_duo.get_logs() == []
+
+
+SPOT_BOXES = """
+const p = document.querySelector('.spotlight-panel');
+const bottom = (sel) => p.querySelector(sel).getBoundingClientRect().bottom;
+const heads = p.querySelectorAll('.spot-sub');
+return {plot: bottom('.spot-trend .main-svg'), trend: bottom('.spot-trend'),
+        heading: heads[heads.length - 1].getBoundingClientRect().top, list: bottom('.spot-incidents'),
+        panel: p.getBoundingClientRect().bottom};
+"""
 INCIDENTS = """
 return [...document.querySelectorAll('.spotlight-panel .spot-incidents li.spot-incident')]
     .map(li => [...li.children].map(c => c.textContent));

@@ -11,7 +11,6 @@ Run from the repository root with the test services up (``make services``):
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,7 +56,7 @@ def settle(dash_duo) -> None:
     """Wait until the map has drawn and refitted to its box."""
     wait_for(lambda: dash_duo.driver.execute_script(
         "const gd = document.querySelector('#city-map .js-plotly-plot');"
-        "return gd && gd.layout.meta && gd.layout.meta.size && gd._fullLayout.map._subplot.map.loaded()"),
+        "return gd && gd.layout.meta && gd.layout.meta.size && gd.querySelector('.choroplethlayer path')"),
         timeout=20, message="the map fitted and loaded")
 
 
@@ -165,10 +164,8 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         dash_duo.wait_for_element("#board-health .task-card", timeout=10)
         wait_for(lambda: dash_duo.driver.execute_script(
             "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
-            "return g && g.data && g.data[1] && g.data[1].lat.length && g._fullLayout.map"
-            " && g._fullLayout.map._subplot.map.loaded() && !g._fullLayout.map._subplot.map.isMoving()"),
+            "return g && g.data && g.data[1] && g.data[1].lat.length && g.querySelector('.frontplot path.point')"),
             timeout=20, message="the incident and its report on the map")
-        time.sleep(1.0)  # the last tiles and the marker layer paint after the map reports loaded
         dash_duo.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
                                        item)
         dash_duo.driver.save_screenshot(name("dispatch", lang))

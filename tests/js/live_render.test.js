@@ -155,23 +155,22 @@ test('viewControls and cycle: the view follows the selectors; the spotlight move
     assert.equal(R.cycle(1, null, CONFIG).highlight, 'A');
 });
 
-test('spotlight: the wall only; rank, share and the district\'s latest events', (t) => {
+test('spotlight: the wall only; rank, share and counts (the latest events are the ticker\'s)', (t) => {
     const h = render(t);
     const wall = Object.assign({}, CONFIG, {page: 'wall'});
-    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, null, CONFIG), []);
-    assert.deepEqual(h.R.spotlight({}, STORE, null, wall), []);
-    const events = {state: {events: [ev('1', 0), ev('2', 0, {district: 'B'}), ev('3', 0), ev('4', 0), ev('5', 0)]}};
-    const [[head, meta, grid, latest]] = h.R.spotlight({highlight: 'A'}, STORE, events, wall);
+    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, CONFIG), []);
+    assert.deepEqual(h.R.spotlight({}, STORE, wall), []);
+    const parts = h.R.spotlight({highlight: 'A'}, STORE, wall)[0];
+    assert.equal(parts.filter(Boolean).length, 3, 'head, meta and the counts: no latest events');
+    const [head, meta, grid] = parts;
     assert.equal(head.props.children[1].props.children, 'Alpha');
     assert.equal(head.props.children[2].props.children, 'Risk 20.0');
     // A: 2 of 15 events; B has more risk, C the same: rank 2 of 3
     assert.equal(meta.props.children, 'Population 1,250,000 · rank 2/3 · 13.3% of the city');
     assert.deepEqual(grid.props.children.map((k) => k.props.children[1].props.children), ['2', '0']);
-    assert.deepEqual(latest.props.children.map((li) => li.props.key), ['traffic:1', 'traffic:3', 'traffic:4']);
-    h.fire('live-events');
-    h.R.spotlight({highlight: 'A'}, STORE, events, wall);
-    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, events, wall), [NO_UPDATE]);
-    const zh = h.R.spotlight({highlight: 'B'}, STORE, events, Object.assign({}, wall, {lang: 'zh'}));
+    h.fire('live-windows');
+    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, wall), [NO_UPDATE]);
+    const zh = h.R.spotlight({highlight: 'B'}, STORE, Object.assign({}, wall, {lang: 'zh'}));
     assert.match(zh[0][1].props.children, /^Population 0\.0万/);
 });
 
