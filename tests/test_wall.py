@@ -75,7 +75,7 @@ def test_wall_spotlight_shows_the_districts_trend_and_open_incidents(make_app, r
 def test_wall_spotlight_trend_is_never_drawn_over_its_incidents(make_app, redis_client, dash_duo):
     app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
     # 1.3 km apart: nine incidents, not one with nine reports (reports within 1 km join)
-    ingest_now(app, {"incident": [ev(10 + i, minutes_ago=1 + i, district="luohu", kind="fire", severity=3,
+    ingest_now(app, {"incident": [ev(10 + i, minutes_ago=1 + i, district="luohu", kind="fire", severity=3 + i % 2,
                                      lat=22.50 + i * 0.012, lon=114.12, title=f"火情 {i}") for i in range(9)]})
     dash_duo.start_server(app)
     viewport(dash_duo, 1920, 1080)
@@ -87,6 +87,9 @@ def test_wall_spotlight_trend_is_never_drawn_over_its_incidents(make_app, redis_
     assert boxes["plot"] <= boxes["trend"] + 1, boxes  # the plot drawn within its box
     assert boxes["trend"] <= boxes["heading"] + 1, boxes  # and above the incidents' heading
     assert boxes["list"] <= boxes["panel"] + 1, boxes
+    # a severity word is never broken across lines ("特别重 / 大")
+    assert js(dash_duo, "return [...document.querySelectorAll('.spot-incident-sev')]"
+                        ".map(e => e.getClientRects().length)") == [1] * len(js(dash_duo, INCIDENTS))
     assert dash_duo.get_logs() == []
 
 

@@ -159,7 +159,7 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
         dash_duo.wait_for_element(item, timeout=20)
         dash_duo.driver.execute_script("document.querySelector(arguments[0]).click()", item)
-        dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=10)
+        dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=40)
         dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
         dash_duo.wait_for_element("#board-health .task-card", timeout=10)
         wait_for(lambda: dash_duo.driver.execute_script(
