@@ -43,9 +43,10 @@ def _lang(lang) -> str:
     return lang if lang in ("zh", "en") else "zh"
 
 
-def can_acknowledge(user) -> bool:
-    """Tell whether the reader may acknowledge (officer, commander, admin): only they get the buttons."""
-    return check_role(user, "command")
+def can_acknowledge(user, page: str = "desk") -> bool:
+    """Tell whether the reader gets acknowledge buttons: an officer, commander or admin, and not on the wall
+    (read-only, whoever looks at it)."""
+    return page != "wall" and check_role(user, "command")
 
 
 def open_alerts(svc) -> list[dict]:
@@ -61,7 +62,7 @@ def panel(svc, lang: str, page: str):
     except SQLAlchemyError:
         log.warning("alerts unavailable", exc_info=True)
         rows = []
-    return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page, can_acknowledge(current_user()))
+    return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page, can_acknowledge(current_user(), page))
 
 
 def message(text: str, ok: bool, seq: int) -> html.Span:
@@ -88,7 +89,7 @@ def register_callbacks(app) -> None:
             log.warning("alerts unavailable", exc_info=True)
             return no_update, no_update
         return alert_items(rows, svc.city, lang, svc.config["PANORAMA_TZ"], view.page,
-                           can_acknowledge(current_user()))
+                           can_acknowledge(current_user(), view.page))
 
     # a tap on acknowledge -> POST /api/alerts/<id>/ack's domain function, at the version shown -> the outcome
     @allow(app, "command")  # as POST /api/alerts/<id>/ack
@@ -105,7 +106,7 @@ def register_callbacks(app) -> None:
         seq = (bump or 0) + 1
         if user is None:
             return message(t("alert_signed_out", lang), False, seq), no_update
-        if not can_acknowledge(user):
+        if not check_role(user, "command"):
             return message(t("alert_not_allowed", lang), False, seq), no_update
         try:
             row = acknowledge(svc, button.alert_ack, button.v, user.username, None)
