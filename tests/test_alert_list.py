@@ -51,6 +51,23 @@ def clean_air(app, district: str = "futian", n: int = 90) -> None:
     ingest_now(app, {"environment": [make_event(n, kind="aqi", district=district, ts=now_ms(), value=40, unit="AQI")]})
 
 
+def alerts_of_every_level(app) -> None:
+    """Write a firing alert of each level and an acknowledged one straight to the app's database (as the ingest
+    workers would), so every colour and status of the alert-list is on screen."""
+    from sqlalchemy import insert
+
+    from dashboard.storage.models import alerts
+
+    now = now_ms()
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        for i, (level, status) in enumerate((("blue", "firing"), ("yellow", "firing"), ("orange", "acknowledged"),
+                                             ("red", "firing"))):
+            conn.execute(insert(alerts).values(
+                rule="aqi_moderate", scope=f"district:440304:{i}", level=level, status=status, district="440304",
+                started_ms=now - 600_000 - i, fired_ms=now, value=180, title=f"福田区空气质量指数 18{i}",
+                title_en=f"Futian: AQI 18{i}", updated_ms=now, version=2 if status == "acknowledged" else 1))
+
+
 # --- what the screens list -------------------------------------------------------------------------------------
 
 def test_red_comes_first_then_firing_before_acknowledged_then_newest():
