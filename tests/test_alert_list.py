@@ -253,3 +253,58 @@ def test_in_chromium_a_viewer_reads_alerts_as_text_without_an_acknowledge_button
     assert rows[0]["title"] == markup  # the newest of one level first, its title as text
     assert js(dash_duo, "return document.querySelector('#alert-list img, #alert-list b')") is None
     assert js(dash_duo, "return window.__owned || null") is None
+
+
+# --- first paint, and the acknowledgement's callback -------------------------------------------------------------
+
+def test_the_first_paint_of_every_page_with_the_list_carries_the_open_alerts_as_text(app):
+    import re
+
+    from dashboard.storage.models import alerts
+    from sqlalchemy import update
+    from tests.test_first_paint import EVIL, drawing
+
+    alert = firing_alert(app)
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        conn.execute(update(alerts).where(alerts.c.id == alert["id"]).values(title=EVIL + "福田"))
+    commander, _ = session(app, "commander")
+    _, token = accounts.create_kiosk_token(app.server.extensions["panorama"].engine, "hall")
+    kiosk = app.server.test_client()
+    assert kiosk.get(f"/wall?token={token}", follow_redirects=True).status_code == 200
+    for client, path, button in ((commander, "/", True), (commander, "/m", True), (commander, "/wall", False),
+                                 (kiosk, "/wall", False)):
+        first = drawing(client.get(path).get_data(as_text=True))
+        rows = re.findall(r'<li class="alert-item[^"]*"[^>]*>(.*?)</li>', first, re.S)
+        assert len(rows) == 1, path
+        assert "&lt;img src=x onerror=" in rows[0] and "福田" in rows[0] and EVIL not in first, path
+        assert ("<button" in rows[0]) is button, path
+    anonymous = drawing(app.server.test_client().get("/wall").get_data(as_text=True))
+    assert "alert-item" not in anonymous and "福田" not in anonymous  # the sign-in page
+
+
+def test_the_acknowledge_callback_says_stale_and_not_firing_in_words_and_acks_once(app):
+    from tests.test_access_matrix import ALERT_ACK, caller, compact, payload, post
+
+    alert = firing_alert(app)
+    client, headers = caller(app, "officer")
+
+    def tap(version: int):
+        button = {"alert-ack": alert["id"], "v": version}
+        body = payload(app, ALERT_ACK, {'{"alert-ack":["ALL"],"v":["ALL"]}.n_clicks': [(button, 1)],
+                                        "alert-refresh.data": 0, "lang.data": "en"}, compact(button) + ".n_clicks")
+        res = post(client, headers, body)
+        assert res.status_code == 200, res.get_data(as_text=True)
+        return res.get_json()["response"]["alert-message"]["children"]["props"]["children"]
+
+    assert tap(2) == "The alert changed meanwhile: check it again before acknowledging"  # stale: 409 over REST
+    assert tap(1) == "Acknowledged: Futian: AQI 180"
+    assert tap(2) == "That alert is no longer firing"  # 422 over REST
+    res = client.get("/api/alerts?status=acknowledged")
+    [acked] = res.get_json()["alerts"]
+    assert acked["id"] == alert["id"] and acked["version"] == 2
+    viewer, viewer_headers = caller(app, "viewer")
+    button = {"alert-ack": alert["id"], "v": 2}
+    body = payload(app, ALERT_ACK, {'{"alert-ack":["ALL"],"v":["ALL"]}.n_clicks': [(button, 1)],
+                                    "alert-refresh.data": 0, "lang.data": "en"}, compact(button) + ".n_clicks")
+    refused = post(viewer, viewer_headers, body)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
