@@ -62,7 +62,8 @@ def panel(svc, lang: str, page: str):
     except SQLAlchemyError:
         log.warning("alerts unavailable", exc_info=True)
         rows = []
-    return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page, can_acknowledge(current_user(), page))
+    return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page,
+                       can_acknowledge(current_user(), page))
 
 
 def message(text: str, ok: bool, seq: int) -> html.Span:
@@ -76,20 +77,25 @@ def register_callbacks(app) -> None:
     # a frame with alerts, an acknowledgement, a poll while the gateway is away -> the list and the line under it
     @allow(app, public=True)  # a kiosk wall holds no session: may_watch() admits a viewer or a live kiosk token
     @app.callback(Output("alert-list", "children"), Output("alert-more", "children"),
+                  Output("alert-digest", "data"),
                   Input("alert-bump", "data"), Input("alert-refresh", "data"), Input("alert-poll", "n_intervals"),
-                  State("alert-view", "data"), State("lang", "data"), prevent_initial_call=True)
+                  State("alert-view", "data"), State("alert-digest", "data"), State("lang", "data"),
+                  prevent_initial_call=True)
     @validated
-    def refresh(_bump: Any, _refresh: Any, _poll: Any, view: AlertView | None, lang: Lang):
+    def refresh(_bump: Any, _refresh: Any, _poll: Any, view: AlertView | None, seen: Any, lang: Lang):
         if view is None or not may_watch():
-            return no_update, no_update
+            return no_update, no_update, no_update
         svc, lang = current_app.extensions["panorama"], _lang(lang)
         try:
             rows = open_alerts(svc)
         except SQLAlchemyError:
             log.warning("alerts unavailable", exc_info=True)
-            return no_update, no_update
-        return alert_items(rows, svc.city, lang, svc.config["PANORAMA_TZ"], view.page,
-                           can_acknowledge(current_user(), view.page))
+            return no_update, no_update, no_update
+        items, more, digest = alert_items(rows, svc.city, lang, svc.config["PANORAMA_TZ"], view.page,
+                                          can_acknowledge(current_user(), view.page))
+        if digest == seen:
+            return no_update, no_update, no_update
+        return items, more, digest
 
     # a tap on acknowledge -> POST /api/alerts/<id>/ack's domain function, at the version shown -> the outcome
     @allow(app, "command")  # as POST /api/alerts/<id>/ack

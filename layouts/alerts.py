@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import orjson
 from dash import dcc, html
 
 from dashboard.core.alerts import LEVELS
@@ -49,19 +52,23 @@ def alert_item(row: dict, city, lang: str, tz: str, can_ack: bool) -> html.Li:
                    **{"data-alert": str(row["id"])})
 
 
-def alert_items(rows: list[dict], city, lang: str, tz: str, page: str, can_ack: bool) -> tuple[list, str]:
-    """Return the list's children (what fits the page) and the line under it: how many more, or none at all."""
+def alert_items(rows: list[dict], city, lang: str, tz: str, page: str, can_ack: bool) -> tuple[list, str, str]:
+    """Return the list's children (what fits the page), the line under it (how many more, or none at all) and a
+    fingerprint of both, so an unchanged list is not sent (nor its buttons replaced under a finger) again."""
     rows = ordered([r for r in rows if r["status"] in OPEN])
     slots = SLOTS.get(page, SLOTS["desk"])
     shown, rest = rows[:slots], len(rows) - slots
     more = t("alerts_more", lang, n=rest) if rest > 0 else ("" if rows else t("alerts_none", lang))
-    return [alert_item(r, city, lang, tz, can_ack) for r in shown], more
+    digest = hashlib.blake2b(orjson.dumps([lang, page, can_ack, more, [
+        (r["id"], r["version"], r["status"], r["level"], r["title"], r["title_en"], r["started_ms"], r["district"],
+         r["zone"]) for r in shown]]), digest_size=8).hexdigest()
+    return [alert_item(r, city, lang, tz, can_ack) for r in shown], more, digest
 
 
 def alert_panel(rows: list[dict], city, lang: str, tz: str, page: str, can_ack: bool) -> html.Section:
     """Return the alerts panel: the list drawn now (the first paint tells the truth), kept live by a refresh
     whenever a gateway frame carries alerts (assets/live_alerts.js) or, without the gateway, a poll."""
-    items, more = alert_items(rows, city, lang, tz, page, can_ack)
+    items, more, digest = alert_items(rows, city, lang, tz, page, can_ack)
     return html.Section(
         [html.H2(t("alerts", lang), className="panel-title"),
          html.Ul(items, id="alert-list", className=f"alert-list alert-slots-{SLOTS.get(page, SLOTS['desk'])}"),
@@ -69,6 +76,7 @@ def alert_panel(rows: list[dict], city, lang: str, tz: str, page: str, can_ack: 
          # the acknowledgement's outcome, in words, read out politely
          html.Div(id="alert-message", className="alert-message", role="status", **{"aria-live": "polite"}),
          dcc.Store(id="alert-view", data={"page": page}),
+         dcc.Store(id="alert-digest", data=digest),  # what the list shows
          dcc.Store(id="alert-bump"),  # written by assets/live_alerts.js when a frame carries alerts
          dcc.Store(id="alert-refresh", data=0),  # bumped after each acknowledgement
          dcc.Interval(id="alert-poll", interval=10_000, disabled=True)],  # only while the gateway is away

@@ -434,7 +434,7 @@ def resolved_incident(app) -> dict:
 
 
 LANG = {"lang.data": "en"}
-ALERT_LIST = "..alert-list.children...alert-more.children.."  # /, /wall, /m: every viewer's, a kiosk wall's
+ALERT_LIST = "..alert-list.children...alert-more.children...alert-digest.data.."  # /, /wall, /m: every viewer's, a kiosk wall's
 ALERT_ACK = "..alert-message.children...alert-refresh.data.."  # as POST /api/alerts/<id>/ack
 
 

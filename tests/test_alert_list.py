@@ -204,6 +204,7 @@ def test_in_chromium_an_alert_fires_on_the_wall_is_acknowledged_on_m_in_english_
         dash_duo.find_element("#lang-toggle").click()
         wait_for(lambda: [r["level"] for r in listed(dash_duo)] == ["Red", "Orange"], timeout=15,
                  message="/m in English")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)  # its snapshot taken: nothing to redraw
         red = listed(dash_duo)[0]
         assert red["title"] == "Futian: AQI 232, above 200 (heavy pollution)" and red["place"] == "Futian"
         assert red["status"] == "firing" and red["ack"] and red["since"].startswith("since ")
@@ -308,3 +309,28 @@ def test_the_acknowledge_callback_says_stale_and_not_firing_in_words_and_acks_on
                                     "alert-refresh.data": 0, "lang.data": "en"}, compact(button) + ".n_clicks")
     refused = post(viewer, viewer_headers, body)
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
+
+
+def test_an_unchanged_list_is_not_sent_again(app):
+    """A frame that changes nothing the list shows (a snapshot after a reconnect, another page's acknowledgement
+    of a row not shown) redraws nothing: the buttons are not replaced under a finger."""
+    from tests.test_access_matrix import ALERT_LIST, caller, payload, post
+
+    firing_alert(app)
+    client, headers = caller(app, "officer")
+
+    def refresh(seen):
+        return post(client, headers, payload(app, ALERT_LIST, {
+            "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "desk"}, "alert-digest.data": seen,
+            "lang.data": "zh"}))
+
+    def sent(res) -> set:
+        assert res.status_code in (200, 204), res.get_data(as_text=True)
+        return set(res.get_json().get("response", {})) if res.status_code == 200 else set()
+
+    first = refresh(None)
+    assert sent(first) == {"alert-list", "alert-more", "alert-digest"}
+    digest = first.get_json()["response"]["alert-digest"]["data"]
+    assert sent(refresh(digest)) == set()
+    firing_alert(app, "district:440305")
+    assert sent(refresh(digest)) == {"alert-list", "alert-more", "alert-digest"}
