@@ -21,12 +21,12 @@ from dashboard.storage import alerts as store
 from dashboard.web.api_alerts import acknowledge
 from dashboard.web.auth import current_user, may_watch
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
-from layouts.alerts import OPEN, SLOTS, alert_items, alert_panel
+from layouts.alerts import OPEN, alert_items, alert_panel
 
 log = logging.getLogger(__name__)
 
 
-class AlertView(BaseModel):
+class ListView(BaseModel):
     """The alert-list's page kind (its ``alert-view`` store)."""
 
     page: StrictStr = Field(pattern="^(desk|wall|mobile)$")
@@ -82,7 +82,7 @@ def register_callbacks(app) -> None:
                   State("alert-view", "data"), State("alert-digest", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     @validated
-    def refresh(_bump: Any, _refresh: Any, _poll: Any, view: AlertView | None, seen: Any, lang: Lang):
+    def refresh(_bump: Any, _refresh: Any, _poll: Any, view: ListView | None, seen: Any, lang: Lang):
         if view is None or not may_watch():
             return no_update, no_update, no_update
         svc, lang = current_app.extensions["panorama"], _lang(lang)
@@ -130,5 +130,3 @@ def register_callbacks(app) -> None:
     app.clientside_callback("function (conn) { return !(conn && conn.mode === 'polling'); }",
                             Output("alert-poll", "disabled"), Input("live-conn", "data"))
 
-
-__all__ = ["SLOTS", "panel", "register_callbacks"]

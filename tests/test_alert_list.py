@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import orjson
 import pytest
 from websockets.asyncio.client import connect
 
