@@ -37,6 +37,25 @@
  */
 
 /**
+ * An alert as deltas carry it (messages.AlertView, SPEC section 9): `title` in Chinese and `title_en` beside it.
+ * Every client gets them (alerts are every viewer's); a snapshot's `state.alerts` holds the firing and
+ * acknowledged ones; a delta's `alerts` the ones that changed (status `resolved`: gone from the screens).
+ * The alert-list redraws from the server when they come (live_alerts.js).
+ * @typedef {Object} AlertView
+ * @property {number} id
+ * @property {string} rule
+ * @property {string} level        blue | yellow | orange | red
+ * @property {string} status       pending | firing | acknowledged | resolved
+ * @property {?string} district
+ * @property {?string} zone
+ * @property {string} started_at   RFC 3339 with the city's offset
+ * @property {?string} resolved_at
+ * @property {string} title
+ * @property {string} title_en
+ * @property {number} version
+ */
+
+/**
  * A dispatch task as the API shows it (messages.TaskView).
  * @typedef {Object} TaskView
  * @property {number} id

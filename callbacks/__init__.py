@@ -1,6 +1,6 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import dispatch, district, live, login, mobile, panorama, router
+from callbacks import alerts, dispatch, district, live, login, mobile, panorama, router
 
 
 def register_all(app) -> None:
@@ -12,3 +12,4 @@ def register_all(app) -> None:
     district.register_callbacks(app)
     dispatch.register_callbacks(app)
     mobile.register_callbacks(app)
+    alerts.register_callbacks(app)

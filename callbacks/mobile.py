@@ -25,6 +25,7 @@ from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
 from layouts.dispatch import department_names, incident_name
+from callbacks import alerts
 from callbacks.live import live_settings, live_state
 from layouts.common import unavailable_layout
 
@@ -61,7 +62,7 @@ def page(svc, lang: str, state: dict | None, settings: dict, now: int):
     """Return /m drawn from the database now."""
     items, incidents, total = lists(svc, now)
     return view.mobile_layout(svc.city, lang, state, settings, now, items, incidents, total,
-                              digest(items, incidents, lang, total))
+                              digest(items, incidents, lang, total), alerts.panel(svc, lang, "mobile"))
 
 
 class TapButton(BaseModel):

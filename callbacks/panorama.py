@@ -18,6 +18,7 @@ from dashboard.panorama import district as district_data
 from dashboard.panorama.state import trend
 from dashboard.web.auth import current_user, may_watch
 from dashboard.web.callback_guard import allow, validated
+from callbacks import alerts
 from callbacks.live import live_settings, live_state
 from dashboard.core.i18n import t
 from layouts.panorama import panorama_layout
@@ -158,9 +159,11 @@ def render(req):
     """Return the panorama (/) drawn from the live state now."""
     cfg = req.svc.config
     note = t("mode_embedded", req.lang) if cfg["EMBEDDED"] else ""
-    return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note)
+    return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note,
+                           alerts.panel(req.svc, req.lang, "desk"))
 
 
 def render_wall(req):
     """Return the video wall (/wall) drawn from the live state now."""
-    return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now)
+    return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now,
+                       alerts.panel(req.svc, req.lang, "wall"))

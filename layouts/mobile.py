@@ -206,7 +206,7 @@ def status_text(state: dict | None, config: dict) -> str:
 
 
 def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, items: list[dict],
-                  incidents: list[dict], total: int, digest: dict) -> html.Div:
+                  incidents: list[dict], total: int, digest: dict, alerts=None) -> html.Div:
     """Return /m drawn from the current decisions and incidents; the browser keeps it live over the gateway."""
     tz = settings["tz"]
     config = live_config(city, lang, "mobile", settings)
@@ -220,6 +220,7 @@ def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: i
                     className="m-head"),
         html.Div(id="alert-banner", className="alert-banner"),
         html.P(status_text(slim, config), id="city-status", className="m-status", role="status"),
+        *([alerts] if alerts is not None else []),
         html.Section([
             html.H2([tx("decide", lang), html.Span(str(len(items)), id="decision-count", className="m-count")],
                     className="m-h2"),

@@ -30,8 +30,10 @@ def controls(lang: str, window: str, measure: str) -> html.Div:
     )
 
 
-def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, note: str = "") -> html.Div:
-    """Return the panorama page, drawn from ``state`` at once and kept live by the browser."""
+def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, note: str = "",
+                    alerts=None) -> html.Div:
+    """Return the panorama page, drawn from ``state`` at once and kept live by the browser; ``alerts`` is the
+    alerts panel (layouts/alerts.py)."""
     window = (state or {}).get("windows", {}).get(WINDOW)
     view = {"page": "desk", "window": WINDOW, "measure": MEASURE, "highlight": None}
     config = live_config(city, lang, "desk", settings)
@@ -41,6 +43,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
             html.Div(id="alert-banner", className="alert-banner"),
             html.Div(controls(lang, WINDOW, MEASURE), className="control-bar"),
             html.Section([kpi_tile(d, lang) for d in DOMAINS], className="kpis"),
+            *([alerts] if alerts is not None else []),
             html.Div(
                 [
                     panel(t("city_map", lang),

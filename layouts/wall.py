@@ -15,8 +15,9 @@ FILL = {"flex": "1", "minHeight": "0"}  # the panels are flex columns sized by t
 MEASURE = "risk"  # a fixed 0–100 scale: colours mean the same thing all day on an unattended screen
 
 
-def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int) -> html.Div:
-    """Return the kiosk page; the browser cycles the spotlight every ``settings['cycle_s']`` seconds."""
+def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, alerts=None) -> html.Div:
+    """Return the kiosk page; the browser cycles the spotlight every ``settings['cycle_s']`` seconds; ``alerts``
+    is the alerts strip (layouts/alerts.py)."""
     window = (state or {}).get("windows", {}).get(WINDOW)
     first = city.districts[0].code
     view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first}
@@ -27,6 +28,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                          html.Div(status_cluster(lang), className="wall-status")], className="wall-top"),
             html.Div(id="alert-banner", className="alert-banner"),
             html.Section([kpi_tile(d, lang) for d in DOMAINS], className="kpis wall-kpis"),
+            *([alerts] if alerts is not None else []),
             html.Div(
                 [
                     html.Section(dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,

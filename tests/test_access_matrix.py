@@ -50,8 +50,9 @@ def resolved(app) -> dict:
     return inc
 
 
-def firing_alert(app) -> dict:
-    """Return a firing alert written straight to the app's database (as the ingest workers would)."""
+def firing_alert(app, scope: str = "district:440304") -> dict:
+    """Return a firing alert written straight to the app's database (as the ingest workers would); one open alert
+    per rule and ``scope``."""
     from sqlalchemy import insert
 
     from dashboard.storage.models import alerts
@@ -59,7 +60,7 @@ def firing_alert(app) -> dict:
     now = now_ms()
     with app.server.extensions["panorama"].engine.begin() as conn:
         alert_id = conn.execute(insert(alerts).values(
-            rule="aqi_moderate", scope="district:440304", level="orange", status="firing", district="440304",
+            rule="aqi_moderate", scope=scope, level="orange", status="firing", district="440304",
             started_ms=now - 600_000, fired_ms=now, value=180, title="福田区空气质量指数 180",
             title_en="Futian: AQI 180", updated_ms=now).returning(alerts.c.id)).scalar_one()
     return {"id": alert_id, "version": 1}
@@ -433,10 +434,25 @@ def resolved_incident(app) -> dict:
 
 
 LANG = {"lang.data": "en"}
+ALERT_LIST = "..alert-list.children...alert-more.children...alert-digest.data.."  # /, /wall, /m: every viewer's, a kiosk wall's
+ALERT_ACK = "..alert-message.children...alert-refresh.data.."  # as POST /api/alerts/<id>/ack
+
+
+def ack_payload(app) -> dict:
+    """Return what the renderer sends when an alert's acknowledge button is tapped (a new alert each time)."""
+    alert = firing_alert(app, f"district:440304:{_n(app)}")
+    button = {"alert-ack": alert["id"], "v": alert["version"]}
+    return payload(app, ALERT_ACK, {'{"alert-ack":["ALL"],"v":["ALL"]}.n_clicks': [(button, 1)],
+                                    "alert-refresh.data": 0, **LANG}, compact(button) + ".n_clicks")
+
+
 SPOT_DATA = '{"i":["ALL"],"opt":"spot-data"}.data'
 ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
+    ALERT_LIST: (EVERYONE, lambda app: payload(app, ALERT_LIST, {
+        "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
+    ALERT_ACK: (COMMAND, ack_payload),
     ROUTER: (EVERYONE, lambda app: payload(app, ROUTER, {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.helpers import make_event, sign_in, wait_for
+from tests.test_alert_list import alerts_of_every_level
 from tests.test_api import ingest_now
 
 HTML_LANG = "return document.documentElement.getAttribute('lang')"
@@ -77,6 +78,7 @@ def test_every_page_passes_axe_in_both_languages(app, dash_duo):
     ingest_now(app, {"traffic": [make_event(i, ts=now - i * 1000, severity=1 + i % 4) for i in range(60)],
                      "incident": [make_event(100 + i, ts=now - i * 1000, kind="fire", severity=1 + i % 4)
                                   for i in range(8)]})
+    alerts_of_every_level(app)  # every level's colour and word, an acknowledge button, an acknowledged alert
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/", role="admin")
     found = {}

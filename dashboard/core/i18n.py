@@ -125,6 +125,25 @@ _TEXT = {
     "not_found": ("未找到页面", "Page not found"),
     "not_found_route": ("没有这个页面：{path}", "There is no page at {path}"),
     "not_found_district": ("没有编号或名称为“{name}”的行政区", "There is no district with code or name “{name}”"),
+    # early warning: the alert-list on /, /wall and /m (SPEC section 9)
+    "alerts": ("预警", "Alerts"),
+    "level_blue": ("蓝色", "Blue"),
+    "level_yellow": ("黄色", "Yellow"),
+    "level_orange": ("橙色", "Orange"),
+    "level_red": ("红色", "Red"),
+    "alert_firing": ("预警中", "firing"),
+    "alert_acknowledged": ("已确认", "acknowledged"),
+    "alert_since": ("自 {time}", "since {time}"),
+    "alert_city": ("全市", "City-wide"),
+    "alert_ack": ("确认", "Acknowledge"),
+    "alerts_none": ("暂无预警", "No alerts"),
+    "alerts_more": ("另有 {n} 条预警", "{n} more alerts"),
+    "alert_acked": ("已确认：{title}", "Acknowledged: {title}"),
+    "alert_stale": ("预警已变化，请按最新状态再确认", "The alert changed meanwhile: check it again before acknowledging"),
+    "alert_not_firing": ("该预警已不在预警中", "That alert is no longer firing"),
+    "alert_gone": ("该预警不存在", "No such alert"),
+    "alert_not_allowed": ("无权确认预警", "You may not acknowledge alerts"),
+    "alert_signed_out": ("请重新登录", "Please sign in again"),
 }
 
 # What the audit trail records as a code with parameters (task_events.code, .params), said when shown;

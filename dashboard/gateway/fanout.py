@@ -20,14 +20,15 @@ MAX_INCIDENTS = 200  # pending incidents (and tasks) per client; a flood of dist
 TRY_AGAIN_LATER = 1013
 STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
 DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
+OPEN_ALERTS = ("firing", "acknowledged")  # what the screens' alert-list shows (SPEC section 9)
 WALL = object()  # Client.department of a kiosk wall's socket
 
 
 class Pending:
     """Delta contents not yet sent: the latest state parts, the newest events and escalations,
-    incidents and tasks by id (latest wins)."""
+    incidents, tasks and alerts by id (latest wins)."""
 
-    __slots__ = ("state", "events", "incidents", "tasks", "escalations")
+    __slots__ = ("state", "events", "incidents", "tasks", "escalations", "alerts")
 
     def __init__(self):
         self.state: dict = {}
@@ -35,9 +36,10 @@ class Pending:
         self.incidents: dict = {}
         self.tasks: dict = {}
         self.escalations: deque = deque(maxlen=MAX_EVENTS)
+        self.alerts: dict = {}
 
     def __bool__(self) -> bool:
-        return bool(self.state or self.events or self.incidents or self.tasks or self.escalations)
+        return bool(self.state or self.events or self.incidents or self.tasks or self.escalations or self.alerts)
 
     def add_events(self, newest_first: list[dict]) -> int:
         """Put events in front of the older ones; return how many fell off the end."""
@@ -53,18 +55,25 @@ class Pending:
         """Keep the latest version of each dispatch task; return how many were dropped to stay bounded."""
         return _add_latest(self.tasks, tasks)
 
+    def add_alerts(self, alerts: list[dict]) -> int:
+        """Keep the latest version of each alert (a lower version arriving late never replaces a higher one);
+        return how many were dropped to stay bounded."""
+        newer = [a for a in alerts if a.get("version", 0) >= self.alerts.get(a["id"], {}).get("version", 0)]
+        return _add_latest(self.alerts, newer)
+
     def merge(self, parts: dict) -> int:
         """Fold one delta's parts in; return how many events, incidents or tasks were dropped."""
         self.state.update(parts.get("state", ()))
         self.escalations.extend(parts.get("escalations", ()))
         return (self.add_events(parts.get("events", [])) + self.add_incidents(parts.get("incidents", []))
-                + self.add_tasks(parts.get("tasks", [])))
+                + self.add_tasks(parts.get("tasks", [])) + self.add_alerts(parts.get("alerts", [])))
 
     def take(self) -> dict:
         """Return the parts (empty ones left out) and start again empty."""
         parts = {"state": self.state, "events": list(self.events), "incidents": list(self.incidents.values()),
-                 "tasks": list(self.tasks.values()), "escalations": list(self.escalations)}
-        self.state, self.incidents, self.tasks = {}, {}, {}
+                 "tasks": list(self.tasks.values()), "escalations": list(self.escalations),
+                 "alerts": list(self.alerts.values())}
+        self.state, self.incidents, self.tasks, self.alerts = {}, {}, {}, {}
         self.events.clear()
         self.escalations.clear()
         return {k: v for k, v in parts.items() if v}
@@ -284,6 +293,8 @@ class Fanout:
         self.seq = 0
         self.state: dict | None = None  # the latest build, without its events
         self.recent: deque = deque(maxlen=TICKER_EVENTS)  # newest first, as sent up to ``seq``
+        # the firing and acknowledged alerts as of ``seq``, by id: from SQL at each build, then the ticks' deltas
+        self.alerts: dict[int, dict] = {}
         self.pending = Pending()  # what the next tick sends to everyone
         # incident -> departments holding a task of it: from SQL (set_holders) and from the deltas' tasks since
         self.holders: dict[int, set[str]] = {}
@@ -302,6 +313,9 @@ class Fanout:
             incidents = [i for i in delta.get("incidents", ()) if "id" in i]
             tasks = [t for t in delta.get("tasks", ()) if "id" in t]  # dispatch changes
             escalations = list(delta.get("escalations", ()))[:MAX_EVENTS]
+            # alerts are every viewer's (GET /api/alerts): every client gets them, walls and liaisons too
+            alerts = [a for a in delta.get("alerts", ()) if isinstance(a, dict) and isinstance(a.get("id"), int)
+                      and isinstance(a.get("version"), int)]
         except messages.UnknownVersion as err:
             log.warning("ignored a delta: %s", err)
             return False
@@ -311,6 +325,7 @@ class Fanout:
         self.pending.add_events(events)
         self.pending.add_incidents(incidents)
         self.pending.add_tasks(tasks)
+        self.pending.add_alerts(alerts)
         self._learn(tasks + escalations)
         self.pending.escalations.extend(escalations)
         return True
@@ -339,7 +354,12 @@ class Fanout:
 
     def set_state(self, built: dict, *, resync: bool = False) -> bool:
         """Take a fresh ``build_state``; return whether the next tick has something to send."""
-        state = {k: v for k, v in built.items() if k != "events"}
+        state = {k: v for k, v in built.items() if k not in ("events", "alerts")}
+        if "alerts" in built:
+            # SQL's truth replaces ours; a delta that raced the read made the build dirty again, so the next
+            # build (within 1/state_hz) has it too
+            self.alerts = {a["id"]: a for a in built["alerts"]}
+            self._snapshot = None
         if self.state is None or resync:
             # The database is the truth: its newest events replace ours; pending ones it has are not resent.
             self.recent = deque(built["events"], maxlen=TICKER_EVENTS)
@@ -361,12 +381,13 @@ class Fanout:
     def has_news(self) -> bool:
         """Tell whether the next tick carries events, incidents or tasks (not only a state change)."""
         p = self.pending
-        return bool(p.events or p.incidents or p.tasks or p.escalations) or self._resync
+        return bool(p.events or p.incidents or p.tasks or p.escalations or p.alerts) or self._resync
 
     def snapshot_frame(self) -> bytes:
         """Return the snapshot a new client gets, encoded once until the state or the events change."""
         if self._snapshot is None:
-            self._snapshot = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent)})
+            self._snapshot = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent),
+                                                                "alerts": list(self.alerts.values())})
         return self._snapshot
 
     def tick(self, now: float) -> bool:
@@ -387,6 +408,7 @@ class Fanout:
         parts = self.pending.take()
         self.seq += 1
         self.recent.extendleft(reversed(parts.get("events", ())))
+        self._apply_alerts(parts.get("alerts", ()))
         self._snapshot = None
         frame = messages.delta_frame(self.seq, parts)  # encoded once, shared by every caught-up client
         views: dict = {}  # department (or WALL) -> its view, encoded once per tick
@@ -401,6 +423,16 @@ class Fanout:
             if not c.try_send_now(f, self.seq, now):
                 c.offer_delta(p, f, self.seq, now)
         return False
+
+    def _apply_alerts(self, alerts) -> None:
+        for a in alerts:
+            held = self.alerts.get(a["id"])
+            if held is not None and held.get("version", 0) > a["version"]:
+                continue  # an older change arriving late
+            if a.get("status") in OPEN_ALERTS:
+                self.alerts[a["id"]] = a
+            else:
+                self.alerts.pop(a["id"], None)
 
     def _department_view(self, parts: dict, frame: bytes, department) -> tuple[dict, bytes] | None:
         if not any(key in parts for key in DISPATCH_PARTS):

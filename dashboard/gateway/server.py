@@ -22,12 +22,14 @@ from websockets.protocol import State
 from websockets.exceptions import ConnectionClosed
 
 from dashboard.core.config import secret_key
+from dashboard.core import messages
+from dashboard.storage import alerts as alert_store
 from dashboard.storage import tickets
 from dashboard.core import bus
 from dashboard.panorama import state as live
 from dashboard.dispatch import board as d
 from dashboard.gateway.admission import Admission
-from dashboard.gateway.fanout import TRY_AGAIN_LATER, WALL, Client, Fanout, Pacer
+from dashboard.gateway.fanout import OPEN_ALERTS, TRY_AGAIN_LATER, WALL, Client, Fanout, Pacer
 from dashboard.storage.services import Services, worker_services
 from dashboard.core.channels import UPDATES_CHANNEL, clients_key
 
@@ -53,6 +55,8 @@ class Gateway:
     ``{"type": "status", "bus": "down" | "up"}``; after the bus comes back every client gets a new snapshot.
     A liaison's ticket names their department: their deltas carry only its ``tasks`` and ``escalations`` and the
     ``incidents`` it holds a task of (as the API answers them); a kiosk wall's carry no dispatch at all.
+    ``alerts`` (changed alerts, ``messages.AlertView`` with ``title_en``) go to every client, as every viewer reads
+    them over the API; a snapshot's state carries the firing and acknowledged ones.
 
     At the handshake (HTTP 401 otherwise) a ticket must be signed, less than a minute old, never used before
     (by any gateway), and its user not signed out or disabled since (its kiosk token not revoked); a user or a
@@ -245,7 +249,10 @@ class Gateway:
         svc = self.services
         with svc.read() as conn:  # the counts and events may lag by the replica's replay delay ...
             state = live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
-        with svc.engine.connect() as conn:  # ... who holds which incident (what each liaison is sent) may not
+        with svc.engine.connect() as conn:  # ... who holds which incident (what each liaison is sent) may not,
+            # nor the alerts a snapshot carries (an acknowledgement just published must not be undone by a lag)
+            tz = svc.config["PANORAMA_TZ"]
+            state["alerts"] = [messages.alert_view(r, tz, None) for r in alert_store.list_alerts(conn, OPEN_ALERTS)]
             return state, d.holders(conn)
 
     async def _tick_loop(self) -> None:

@@ -87,15 +87,22 @@ def post_ack(alert_id: int):
     """Acknowledge a firing alert at the version read: 409 when stale, 422 when it is not firing."""
     svc = services()
     body = read_body(AckBody, required=True)
+    row = acknowledge(svc, alert_id, body.version, current_user().username, body.note)
+    return jsonify({"alert": messages.alert_view(row, svc.config["PANORAMA_TZ"], _lang())})
+
+
+def acknowledge(svc, alert_id: int, version: int, actor: str, note: str | None) -> dict:
+    """Acknowledge a firing alert at ``version`` and tell every screen (the API's and the pages' one way);
+    raises NotFound, Conflict (stale) or Unprocessable (not firing). The caller has checked the role."""
     now = svc.clock()
     with svc.engine.begin() as conn:
-        row = store.acknowledge(conn, alert_id, body.version, current_user().username, body.note, now)
+        row = store.acknowledge(conn, alert_id, version, actor, note, now)
     tz = svc.config["PANORAMA_TZ"]
     try:
         svc.redis.publish(UPDATES_CHANNEL, messages.encode_delta(now, alerts=[messages.alert_view(row, tz, None)]))
     except BUS_ERRORS:
         pass  # committed; the screens' next read shows it
-    return jsonify({"alert": messages.alert_view(row, tz, _lang())})
+    return row
 
 
 def _silence_doc(row: dict, tz: str) -> dict:

@@ -1,0 +1,56 @@
+/* The alert-list's live updates on /, /wall and /m. assets/live_conn.js hands every gateway frame to
+ * `panorama.dispatchFrame`; that hook is wrapped here, not replaced (dispatch_live.js, loaded before this file,
+ * set it; mobile.js, loaded after, wraps this one). A delta that carries `alerts`, or a snapshot (after a
+ * reconnect anything may have changed), writes the `alert-bump` store at most once per BUMP_MS; the server then
+ * redraws the list from the database (callbacks/alerts.py), as the reader's role may see it. */
+(function (root) {
+    'use strict';
+    const dc = (root.dash_clientside = root.dash_clientside || {});
+    const ns = (dc.panorama = dc.panorama || {});
+    const BUMP_MS = 300;  // the frames of one burst cause one redraw
+    const acc = {timer: null, n: 0, seq: null};
+
+    function onAlertPage() {
+        return document.getElementById('alert-list') !== null;
+    }
+
+    /** Tell whether a frame may change the alert-list: a snapshot, or a delta with alerts. */
+    function carriesAlerts(msg) {
+        if (!msg) {
+            return false;
+        }
+        return msg.type === 'snapshot' || (msg.type === 'delta' && Array.isArray(msg.alerts) && msg.alerts.length > 0);
+    }
+
+    function flush() {
+        acc.timer = null;
+        if (onAlertPage() && dc.set_props) {
+            acc.n += 1;
+            dc.set_props('alert-bump', {data: {n: acc.n, seq: acc.seq}});
+        }
+    }
+
+    /** One gateway frame -> a redraw of the alert-list soon, when it may change it. */
+    function alertFrame(msg) {
+        if (!carriesAlerts(msg) || !onAlertPage()) {
+            return;
+        }
+        acc.seq = msg.seq;
+        if (acc.timer === null) {
+            acc.timer = setTimeout(flush, BUMP_MS);
+        }
+    }
+
+    const inner = ns.dispatchFrame;
+    ns.dispatchFrame = function (msg) {
+        if (inner) {
+            inner(msg);
+        }
+        alertFrame(msg);
+    };
+
+    if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
+        module.exports = {carriesAlerts: carriesAlerts, alertFrame: alertFrame, dispatchFrame: ns.dispatchFrame,
+            acc: acc, BUMP_MS: BUMP_MS};
+    }
+})(typeof window !== 'undefined' ? window : globalThis);

@@ -1,0 +1,132 @@
+"""Run the alert-list of /, /wall and /m: redraw it when the gateway says alerts changed, acknowledge from it.
+
+Reads are every viewer's and a kiosk wall's (as ``GET /api/alerts``); acknowledging is the officer's and the
+commander's (as ``POST /api/alerts/<id>/ack``), through the same function, at the version the screen showed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dash import ALL, Input, Output, State, ctx, html, no_update
+from flask import current_app
+from pydantic import BaseModel, Field, StrictStr
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard.core.errors import Conflict, NotFound, Unprocessable
+from dashboard.core.i18n import t
+from dashboard.core.roles import check_role
+from dashboard.storage import alerts as store
+from dashboard.web.api_alerts import acknowledge
+from dashboard.web.auth import current_user, may_watch
+from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
+from layouts.alerts import OPEN, alert_items, alert_panel
+
+log = logging.getLogger(__name__)
+
+
+class ListView(BaseModel):
+    """The alert-list's page kind (its ``alert-view`` store)."""
+
+    page: StrictStr = Field(pattern="^(desk|wall|mobile)$")
+
+
+class AckButton(BaseModel):
+    """The id of an acknowledge button: the alert and the version the screen showed."""
+
+    alert_ack: RowId = Field(alias="alert-ack")
+    v: int = Field(ge=1, le=2**31 - 1)
+
+
+def _lang(lang) -> str:
+    return lang if lang in ("zh", "en") else "zh"
+
+
+def can_acknowledge(user, page: str = "desk") -> bool:
+    """Tell whether the reader gets acknowledge buttons: an officer, commander or admin, and not on the wall
+    (read-only, whoever looks at it)."""
+    return page != "wall" and check_role(user, "command")
+
+
+def open_alerts(svc) -> list[dict]:
+    """Return the firing and acknowledged alerts from the primary (an acknowledgement just made must show)."""
+    with svc.engine.connect() as conn:
+        return store.list_alerts(conn, OPEN)
+
+
+def panel(svc, lang: str, page: str):
+    """Return the alerts panel of ``page`` as the reader may see it, drawn from the database now."""
+    try:
+        rows = open_alerts(svc)
+    except SQLAlchemyError:
+        log.warning("alerts unavailable", exc_info=True)
+        rows = []
+    return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page,
+                       can_acknowledge(current_user(), page))
+
+
+def message(text: str, ok: bool, seq: int) -> html.Span:
+    """Return the outcome of a tap: done (it fades) or why not (it stays); a new key restarts the fade."""
+    return html.Span(text, className="m-ok" if ok else "m-err", key=str(seq))
+
+
+def register_callbacks(app) -> None:
+    """Register the alert-list's callbacks."""
+
+    # a frame with alerts, an acknowledgement, a poll while the gateway is away -> the list and the line under it
+    @allow(app, public=True)  # a kiosk wall holds no session: may_watch() admits a viewer or a live kiosk token
+    @app.callback(Output("alert-list", "children"), Output("alert-more", "children"),
+                  Output("alert-digest", "data"),
+                  Input("alert-bump", "data"), Input("alert-refresh", "data"), Input("alert-poll", "n_intervals"),
+                  State("alert-view", "data"), State("alert-digest", "data"), State("lang", "data"),
+                  prevent_initial_call=True)
+    @validated
+    def refresh(_bump: Any, _refresh: Any, _poll: Any, view: ListView | None, seen: Any, lang: Lang):
+        if view is None or not may_watch():
+            return no_update, no_update, no_update
+        svc, lang = current_app.extensions["panorama"], _lang(lang)
+        try:
+            rows = open_alerts(svc)
+        except SQLAlchemyError:
+            log.warning("alerts unavailable", exc_info=True)
+            return no_update, no_update, no_update
+        items, more, digest = alert_items(rows, svc.city, lang, svc.config["PANORAMA_TZ"], view.page,
+                                          can_acknowledge(current_user(), view.page))
+        if digest == seen:
+            return no_update, no_update, no_update
+        return items, more, digest
+
+    # a tap on acknowledge -> POST /api/alerts/<id>/ack's domain function, at the version shown -> the outcome
+    @allow(app, "command")  # as POST /api/alerts/<id>/ack
+    @app.callback(Output("alert-message", "children"), Output("alert-refresh", "data"),
+                  Input({"alert-ack": ALL, "v": ALL}, "n_clicks"),
+                  State("alert-refresh", "data"), State("lang", "data"), prevent_initial_call=True)
+    @validated
+    def ack(_clicks: Any, bump: int | None, lang: Lang):
+        lang, user, svc = _lang(lang), current_user(), current_app.extensions["panorama"]
+        # a redrawn button fires with n_clicks 0: only a real tap counts
+        if not ctx.triggered or not ctx.triggered[0].get("value") or not isinstance(ctx.triggered_id, dict):
+            return no_update, no_update
+        button = parse(AckButton, dict(ctx.triggered_id))
+        seq = (bump or 0) + 1
+        if user is None:
+            return message(t("alert_signed_out", lang), False, seq), no_update
+        if not check_role(user, "command"):
+            return message(t("alert_not_allowed", lang), False, seq), no_update
+        try:
+            row = acknowledge(svc, button.alert_ack, button.v, user.username, None)
+        except Conflict:
+            return message(t("alert_stale", lang), False, seq), seq
+        except Unprocessable:
+            return message(t("alert_not_firing", lang), False, seq), seq
+        except NotFound:
+            return message(t("alert_gone", lang), False, seq), seq
+        log.info("alert %s acknowledged by %s (page)", row["id"], user.username)
+        title = row["title_en"] if lang == "en" else row["title"]
+        return message(t("alert_acked", lang, title=title), True, seq), seq
+
+    # connection mode -> the list's own poll runs only while the gateway cannot be reached
+    app.clientside_callback("function (conn) { return !(conn && conn.mode === 'polling'); }",
+                            Output("alert-poll", "disabled"), Input("live-conn", "data"))
+

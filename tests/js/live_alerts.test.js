@@ -1,0 +1,55 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {FakeElement, fakeDocument, load, stub} = require('./helpers');
+
+function alertPage(t, {onPage = true} = {}) {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 1_000_000});
+    const h = load('dispatch_live', 'live_alerts');
+    stub(t, 'document', fakeDocument(onPage ? {'alert-list': new FakeElement('ul')} : {}));
+    h.A = h.mods.live_alerts;
+    return h;
+}
+
+const alert = (id, status) => ({id: id, status: status, version: 1, level: 'red', title: 't', title_en: 't'});
+
+test('carriesAlerts: snapshots and deltas with alerts, nothing else', () => {
+    const {mods} = load('live_alerts');
+    const A = mods.live_alerts;
+    assert.equal(A.carriesAlerts({type: 'snapshot', seq: 1, state: {}}), true);
+    assert.equal(A.carriesAlerts({type: 'delta', seq: 2, alerts: [alert(1, 'firing')]}), true);
+    assert.equal(A.carriesAlerts({type: 'delta', seq: 3, alerts: []}), false);
+    assert.equal(A.carriesAlerts({type: 'delta', seq: 4, events: [{id: 'e'}]}), false);
+    assert.equal(A.carriesAlerts({type: 'heartbeat', at: 1}), false);
+    assert.equal(A.carriesAlerts(null), false);
+});
+
+test('the frames of one burst are one redraw, written from a timer', (t) => {
+    const h = alertPage(t);
+    h.A.dispatchFrame({type: 'delta', seq: 1, alerts: [alert(1, 'firing')]});
+    h.A.dispatchFrame({type: 'delta', seq: 2, alerts: [alert(1, 'acknowledged')]});
+    h.A.dispatchFrame({type: 'delta', seq: 3, events: [{id: 'e'}]});
+    assert.deepEqual(h.calls, []);
+    t.mock.timers.tick(h.A.BUMP_MS);
+    assert.deepEqual(h.calls, [['alert-bump', {data: {n: 1, seq: 2}}]]);
+    h.A.dispatchFrame({type: 'snapshot', seq: 9, state: {}});
+    t.mock.timers.tick(h.A.BUMP_MS);
+    assert.deepEqual(h.calls.at(-1), ['alert-bump', {data: {n: 2, seq: 9}}]);
+});
+
+test('a page without the alert-list is never written to', (t) => {
+    const h = alertPage(t, {onPage: false});
+    h.A.dispatchFrame({type: 'delta', seq: 1, alerts: [alert(1, 'firing')]});
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(h.calls, []);
+});
+
+test('the /dispatch hook it wraps still gets every frame', (t) => {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 1_000_000});
+    const h = load('dispatch_live', 'live_alerts');
+    stub(t, 'document', fakeDocument({'dispatch-page': new FakeElement('div')}));
+    h.mods.live_alerts.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 4}]});
+    t.mock.timers.tick(1000);
+    assert.equal(h.calls.length, 1);
+    assert.equal(h.calls[0][0], 'dispatch-live');
+});
