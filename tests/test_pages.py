@@ -12,7 +12,7 @@ import time
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
-from tests.helpers import make_event, sign_in, wait_for
+from tests.helpers import make_event, sign_in, wait_for, wait_for_graphs
 from tests.test_api import ingest_now
 
 # Fast polling; the wall's spotlight stays put so a slow run cannot see it move mid-count.
@@ -268,11 +268,13 @@ def test_language_switch_shows_english(app, dash_duo):
     dash_duo.start_server(app)
     sign_in(dash_duo, app)  # every page needs a signed-in user
     dash_duo.wait_for_text_to_equal(".topbar-title", "城市运行全景", timeout=10)
+    wait_for_graphs(dash_duo)  # dcc's async graph logs an error when a switch unmounts it while it loads
     dash_duo.find_element("#lang-toggle").click()
     dash_duo.wait_for_text_to_equal(".topbar-title", "City Operations Panorama", timeout=10)
     dash_duo.wait_for_text_to_equal(".kpi-traffic-tile .kpi-label", "Traffic")
     dash_duo.wait_for_contains_text("#live-indicator", "polling", timeout=10)
     dash_duo.wait_for_contains_text("#feed-status", "Environment")
+    wait_for_graphs(dash_duo)
     # the choice survives a reload (kept in the browser)
     dash_duo.driver.refresh()
     dash_duo.wait_for_text_to_equal(".topbar-title", "City Operations Panorama", timeout=10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import requests
 from plotly.offline import get_plotlyjs_version
