@@ -63,7 +63,7 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
 
     # the list re-renders when its data changes: click through the DOM, never through a held element
     click(dash_duo, "#incident-list > li:nth-child(2) .queue-item")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 福华路", timeout=10)
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 福华路", timeout=30)
     # its place: the report's point on the offline map, Futian highlighted
     marks = wait_for(lambda: js(dash_duo, "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
                                           "return g && g.data && g.data[1].lat.length ? [g.data[1].lat, g.data[1].lon,"

@@ -90,7 +90,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     assert texts(dash_duo, "#incident-list > li:first-child .status") == ["待派单"]
     assert texts(dash_duo, "#incident-list .badge-escalated") == ["已升级"]
     click(dash_duo, "#incident-list > li:first-child .queue-item")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 2", timeout=10)
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 2", timeout=30)
     dash_duo.wait_for_text_to_equal("#dispatch-detail .badge-escalated", "已升级", timeout=10)
     assert "深圳市公安局" in dash_duo.find_element("#dispatch-detail .detail-suggestion").text
     wait_for(lambda: "升级：由深圳市应急管理局协调" in dash_duo.find_element("#dispatch-timeline").text,
@@ -126,7 +126,7 @@ def test_the_officer_sees_the_servers_escalations_after_a_reload_and_closes_with
 
     # the board: the selected incident's tasks, and all of them at a switch
     click(dash_duo, f"#incident-list > li[data-id='{inc['id']}'] .queue-item")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 1", timeout=10)
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 1", timeout=30)
     wait_for(lambda: sorted(js(dash_duo, "return [...document.querySelectorAll('#task-board .task-card')]"
                                          ".map(e => e.dataset.department)")) == ["fire", "police"],
              message="the selected incident's tasks only")

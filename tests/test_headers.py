@@ -103,7 +103,7 @@ def test_every_page_works_under_its_policy_in_chromium(make_app, redis_client, d
             "/dispatch": lambda: (dash_duo.wait_for_element("#incident-list .queue-item", timeout=10),
                                   dash_duo.driver.execute_script(
                                       "document.querySelector('#incident-list .queue-item').click()"),
-                                  dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 福华路", timeout=10),
+                                  dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 福华路", timeout=30),
                                   map_drawn("#dispatch-map")),
             "/m": lambda: dash_duo.wait_for_contains_text("#incident-list", "火情 福华路", timeout=10),
             "/briefings": lambda: dash_duo.wait_for_element(f"#briefing-list a[href='/briefings/{briefing['id']}']",

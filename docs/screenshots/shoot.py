@@ -158,8 +158,13 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         switch_language(dash_duo, lang)
         item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
         dash_duo.wait_for_element(item, timeout=20)
-        dash_duo.driver.execute_script("document.querySelector(arguments[0]).click()", item)
-        dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=40)
+        # a live refresh of the queue can swallow a click: click again until the detail shows
+        wait_for(lambda: dash_duo.driver.execute_script("""
+            const t = document.querySelector('#dispatch-detail-title');
+            if (t && t.textContent === arguments[1]) { return true; }
+            const e = document.querySelector(arguments[0]);
+            if (e) { e.click(); }
+            return false;""", item, fire["title"]), timeout=90, interval=5, message="the fire's detail")
         dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
         dash_duo.wait_for_element("#board-health .task-card", timeout=10)
         wait_for(lambda: dash_duo.driver.execute_script(
