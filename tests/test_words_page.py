@@ -39,10 +39,17 @@ def to_english(dash_duo) -> None:
 def select(dash_duo, incident_id: int, title: str) -> None:
     # the page may be drawn again (a language switch) between finding the item and clicking it: click when found;
     # the detail is a server round trip, slow on a loaded machine
+    # (a click before Dash has wired the list, or on a list being replaced, is lost: click again, every 2 s, until
+    # the detail shows; selecting the same incident again changes nothing)
     item = f"#incident-list > li[data-id='{incident_id}'] .queue-item"
-    wait_for(lambda: js(dash_duo, "const e = document.querySelector(arguments[0]); if (e) { e.click(); } return !!e",
-                        item), timeout=15, message="the incident in the queue")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", title, timeout=30)
+    clicks = []
+    wait_for(lambda: js(dash_duo, """
+        const t = document.querySelector('#dispatch-detail-title');
+        if (arguments[2] && t && t.textContent === arguments[1]) { return true; }
+        const e = document.querySelector(arguments[0]);
+        if (e) { e.click(); }
+        return false;""", item, title, clicks.append(1) or len(clicks) > 1), timeout=40, interval=2,
+             message=f"the detail of {title}")
 
 
 @pytest.mark.timeout(180)
