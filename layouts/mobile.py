@@ -63,11 +63,8 @@ def tx(key: str, lang: str, **fmt) -> str:
 
 
 def approve_label(item: dict, lang: str) -> str:
-    """Return what approving ``item`` does, as its button says it (as ``commander._approve`` decides)."""
-    status = item["incident"]["status"]
-    if item["kind"] == "critical" and status in ("open", "resolved"):
-        return tx("approve_close" if status == "resolved" else "approve_dispatch", lang)
-    return tx("approve_return", lang)
+    """Return what approving ``item`` does, as its button says it."""
+    return tx(f"approve_{commander.approval(item)}", lang)
 
 
 def _place(inc: dict, city, lang: str) -> str:

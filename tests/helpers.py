@@ -104,3 +104,20 @@ def wait_for_graphs(dash_duo, timeout: float = 20.0, what: str = "the page's gra
     wait_for(lambda: dash_duo.driver.execute_script(
         "const g = [...document.querySelectorAll('.dash-graph')];"
         "return g.length > 0 && g.every(e => e.querySelector('.main-svg'))"), timeout=timeout, message=what)
+
+
+def open_incident_detail(dash_duo, incident_id: int, title: str, timeout: float = 40.0) -> None:
+    """Open an incident's detail on /dispatch by clicking it in the queue, as an officer would.
+
+    A click before Dash has wired the list, or on a list being replaced, is lost: click (at least once, even when
+    a detail of the same title shows, e.g. before a language switch redrew it) every 2 s until the detail shows;
+    selecting the same incident again changes nothing."""
+    item = f"#incident-list > li[data-id='{incident_id}'] .queue-item"
+    clicks = []
+    wait_for(lambda: dash_duo.driver.execute_script("""
+        const t = document.querySelector('#dispatch-detail-title');
+        if (arguments[2] && t && t.textContent === arguments[1]) { return true; }
+        const e = document.querySelector(arguments[0]);
+        if (e) { e.click(); }
+        return false;""", item, title, clicks.append(1) or len(clicks) > 1), timeout=timeout, interval=2,
+             message=f"the detail of {title}")

@@ -12,7 +12,7 @@ from dashboard.dispatch import board as d
 from dashboard.dispatch import desk, escalation
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage.models import task_events
-from tests.helpers import city_clock, make_event, sign_in, wait_for, wait_for_graphs
+from tests.helpers import city_clock, make_event, open_incident_detail, sign_in, wait_for, wait_for_graphs
 from tests.test_api import ingest_now
 from tests.test_pages import own_updates_channel
 
@@ -34,22 +34,6 @@ def to_english(dash_duo) -> None:
     """Switch the page to English with its own button, and wait until it is drawn in English."""
     js(dash_duo, "document.querySelector('#lang-toggle').click()")
     wait_for(lambda: js(dash_duo, "return document.documentElement.lang") == "en", message="the page in English")
-
-
-def select(dash_duo, incident_id: int, title: str) -> None:
-    # the page may be drawn again (a language switch) between finding the item and clicking it: click when found;
-    # the detail is a server round trip, slow on a loaded machine
-    # (a click before Dash has wired the list, or on a list being replaced, is lost: click again, every 2 s, until
-    # the detail shows; selecting the same incident again changes nothing)
-    item = f"#incident-list > li[data-id='{incident_id}'] .queue-item"
-    clicks = []
-    wait_for(lambda: js(dash_duo, """
-        const t = document.querySelector('#dispatch-detail-title');
-        if (arguments[2] && t && t.textContent === arguments[1]) { return true; }
-        const e = document.querySelector(arguments[0]);
-        if (e) { e.click(); }
-        return false;""", item, title, clicks.append(1) or len(clicks) > 1), timeout=40, interval=2,
-             message=f"the detail of {title}")
 
 
 @pytest.mark.timeout(180)
@@ -83,7 +67,7 @@ def test_the_dispatch_timeline_is_all_words_of_the_readers_language(make_app, re
     dash_duo.start_server(app)
     dash_duo.get_logs()
     sign_in(dash_duo, app, "/dispatch", username="olga-zh")
-    select(dash_duo, inc["id"], "火情 南头")
+    open_incident_detail(dash_duo, inc["id"], "火情 南头")
     wait_for(lambda: len(timeline(dash_duo)) >= 12, message="the whole timeline")
     zh = timeline(dash_duo)
     text = "\n".join(zh)
@@ -97,7 +81,7 @@ def test_the_dispatch_timeline_is_all_words_of_the_readers_language(make_app, re
     assert "南山区 南头街道" in place
 
     to_english(dash_duo)
-    select(dash_duo, inc["id"], "火情 南头")
+    open_incident_detail(dash_duo, inc["id"], "火情 南头")
     wait_for(lambda: len(timeline(dash_duo)) == len(zh), message="the whole timeline in English")
     wait_for(lambda: "Acknowledged" in "\n".join(timeline(dash_duo)), message="the English timeline")
     en = "\n".join(timeline(dash_duo))

@@ -159,9 +159,19 @@ def _finish(card: dict, escalate_to: str | None, live_deps: dict[int, set[str]],
     if escalation.pending(inc, [o["task"] for o in card["overdue"]], live_deps.get(inc["id"], set()), escalate_to,
                           now_ms):
         card["actions"].append("escalate")
-    if card["returned"] or (card["kind"] == "critical" and inc["status"] in ("open", "resolved")):
+    if approval(card) is not None:
         card["actions"].append("approve")
     return card
+
+
+def approval(item: dict) -> str | None:
+    """Return what approving a card does -- ``dispatch`` (an open critical incident: the rules' suggestion),
+    ``close`` (a resolved critical one) or ``return`` (accept its returns and re-route) -- or None: as ``_approve``
+    carries it out, and as /m's button says it."""
+    status = item["incident"]["status"]
+    if item["kind"] == "critical" and status in ("open", "resolved"):
+        return "close" if status == "resolved" else "dispatch"
+    return "return" if item["returned"] else None
 
 
 def _seen(conn: Connection, incident_ids: set[int]) -> set[tuple[int, int | None]]:

@@ -24,7 +24,7 @@ from dashboard.briefings.render import find_browser
 from dashboard.core.city import load_city
 from feeds.pipeline import Batch, now_ms
 from feeds.simulate import Simulator
-from tests.helpers import TEST_PASSWORD, make_user, sign_in, wait_for
+from tests.helpers import TEST_PASSWORD, make_user, open_incident_detail, sign_in, wait_for
 from tests.test_pages import viewport
 from feeds.pipeline import make_pipeline
 
@@ -157,14 +157,7 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         dash_duo.driver.get(dash_duo.server_url + "/dispatch")
         switch_language(dash_duo, lang)
         item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
-        dash_duo.wait_for_element(item, timeout=20)
-        # a live refresh of the queue can swallow a click: click again until the detail shows
-        wait_for(lambda: dash_duo.driver.execute_script("""
-            const t = document.querySelector('#dispatch-detail-title');
-            if (t && t.textContent === arguments[1]) { return true; }
-            const e = document.querySelector(arguments[0]);
-            if (e) { e.click(); }
-            return false;""", item, fire["title"]), timeout=90, interval=5, message="the fire's detail")
+        open_incident_detail(dash_duo, fire["id"], fire["title"], timeout=90)
         dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
         dash_duo.wait_for_element("#board-health .task-card", timeout=10)
         wait_for(lambda: dash_duo.driver.execute_script(
