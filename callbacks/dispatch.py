@@ -216,8 +216,12 @@ def _register_detail(app) -> None:
     @validated
     def show_detail(selected: RowId | None, live: dict[str, Any] | None, _n: Any, _r: Any, shown: Shown, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
-        if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live"
-                                                 and not _live_touches(live, selected)):
+        shown = dict(shown or {})
+        # A frame about other incidents changes nothing here -- once the selected incident is the one shown. A
+        # selection's own call can be superseded by a frame's (Dash drops the older answer when the same
+        # callback fires again before it returns): that frame's call must then draw the selection.
+        if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live" and not _live_touches(
+                live, selected) and shown.get("incident") == str(selected)):
             return (no_update,) * 7
         doc = None
         if selected is not None:
@@ -227,7 +231,7 @@ def _register_detail(app) -> None:
                         doc = api.detail(conn, svc, int(selected), svc.clock())
             except d.NotFound:
                 doc = None
-        shown = dict(shown or {})
+        shown["incident"] = str(selected)  # (the store holds strings)
         sug = (doc or {}).get("suggestion") or {}
         # the suggestion's deadlines move with the clock: only what it names counts as a change
         key = fingerprint(lang, doc and {**doc, "suggestion": [sug.get("rule"), sug.get("departments")]})

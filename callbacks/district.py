@@ -76,6 +76,7 @@ class Paging(BaseModel):
     key: Annotated[list[Annotated[StrictStr, Field(max_length=district_data.MAX_FILTER_CHARS)] | StrictInt],
                    Field(max_length=4)]
     cursors: Annotated[list[Cursor], Field(min_length=1, max_length=MAX_CURSORS)]
+    page: Annotated[StrictInt, Field(ge=0, lt=MAX_CURSORS)] | None = None  # the page whose rows the table shows
 
 
 def district_of(city, code: str):
@@ -141,8 +142,15 @@ def register_callbacks(app) -> None:
     @validated
     def events_page(page: Page | None, sort_by: SortBy | None, filter_query: FilterQuery | None, window: Window,
                     _n: Count | None, size: PageSize | None, code: Code, lang: Lang, paging: Paging | None):
-        if ctx.triggered_id == "district-refresh" and (page or 0) > 0:
-            return (no_update,) * 5  # only the newest page follows the clock; older pages stay put
+        size, lang = size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
+        asked = [s.model_dump() for s in sort_by or []]
+        key = [window, ",".join(f"{s['column_id']}:{s['direction']}" for s in asked), filter_query or "", size]
+        # Only the newest page follows the clock; an older page stays put -- once it is the page shown. The
+        # officer's own call for it may have been superseded by this tick's (Dash drops the older answer), and
+        # then this call must serve it.
+        if (ctx.triggered_id == "district-refresh" and (page or 0) > 0 and paging is not None
+                and paging.key == key and paging.page == page):
+            return (no_update,) * 5
         svc = current_app.extensions["panorama"]
         district = district_of(svc.city, code)
         start, end = queries.window_bounds(svc.clock(), queries.WINDOWS[window])
@@ -151,10 +159,7 @@ def register_callbacks(app) -> None:
         except ValueError as err:
             raise BadRequest(f"argument filter_query: {err}") from None
         filters = street_filters(filters, svc.city, district.code)
-        size, lang = size or PAGE_SIZE, lang if lang in ("zh", "en") else "zh"
-        asked = [s.model_dump() for s in sort_by or []]
         sort, why = district_data.table_sort(asked, start, end)
-        key = [window, ",".join(f"{s['column_id']}:{s['direction']}" for s in asked), filter_query or "", size]
         cursors = paging.cursors if paging is not None and paging.key == key else [None]
         # Keyset paging reaches a page through the one before it: a jump past the pages reached goes to the
         # furthest one reached (a new sort, filter or window starts again at the first).
@@ -172,7 +177,7 @@ def register_callbacks(app) -> None:
         if total is not None:
             note.insert(0, t("n_events", lang, n=f"{total:,}"))
         return (table_rows(rows, lang, svc.config["PANORAMA_TZ"], svc.city), None if len(cursors) > page + 1 else page + 1, page,
-                {"key": key, "cursors": cursors}, " · ".join(note))
+                {"key": key, "cursors": cursors, "page": page}, " · ".join(note))
 
 
 def render(req):

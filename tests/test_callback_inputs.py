@@ -34,7 +34,7 @@ def payload(app, output_prefix: str, inputs: dict, state: dict, changed: str) ->
             "inputs": props(inputs), "state": props(state), "changedPropIds": [changed]}
 
 
-def events_page(app, **over) -> dict:
+def events_page(app, changed: str = "district-window.value", **over) -> dict:
     values = {"page_current": 0, "sort_by": [], "filter_query": "", "window": "1h", "n_intervals": 1,
               "page_size": 20, "code": "440304", "lang": "zh", **over}
     return payload(app, "..district-events.data...", {
@@ -46,7 +46,7 @@ def events_page(app, **over) -> dict:
         ("district-events", "page_size"): values["page_size"],
         ("district-code", "data"): values["code"],
         ("lang", "data"): values["lang"],
-        ("district-events-paging", "data"): values.get("paging")}, "district-window.value")
+        ("district-events-paging", "data"): values.get("paging")}, changed)
 
 
 def refresh(app, **over) -> dict:
@@ -146,6 +146,29 @@ def test_good_events_table_inputs_still_answer(viewer):
     # a fractional severity compares as a number: < 2.5 is severities 1 and 2
     res = post(client, csrf, events_page(app, filter_query="{severity} < 2.5"))
     assert sorted(r["severity"] for r in res.get_json()["response"]["district-events"]["data"]) == [1, 1, 2, 2]
+
+
+def test_a_page_asked_for_is_served_even_when_the_clock_supersedes_the_click(viewer):
+    """An officer's page click whose answer Dash dropped (the refresh fired before it returned) is served by the tick."""
+    app, client, csrf = viewer
+    first = post(client, csrf, events_page(app, page_size=3)).get_json()["response"]
+    shown0 = first["district-events-paging"]["data"]
+    assert shown0["page"] == 0 and len(first["district-events"]["data"]) == 3
+    clicked = post(client, csrf, events_page(app, "district-events.page_current", page_size=3, page_current=1,
+                                             paging=shown0)).get_json()["response"]
+    page1 = clicked["district-events"]["data"]
+    assert len(page1) == 3 and not {r["id"] for r in page1} & {r["id"] for r in first["district-events"]["data"]}
+    # the click's answer was dropped: the table still holds page 0's paging when the refresh asks for page 1
+    tick = post(client, csrf, events_page(app, "district-refresh.n_intervals", n_intervals=2, page_size=3,
+                                          page_current=1, paging=shown0))
+    assert tick.status_code == 200
+    assert tick.get_json()["response"]["district-events"]["data"] == page1
+    # once page 1 is what the table shows, the tick leaves it alone: only the newest page follows the clock
+    shown1 = clicked["district-events-paging"]["data"]
+    assert shown1["page"] == 1
+    still = post(client, csrf, events_page(app, "district-refresh.n_intervals", n_intervals=3, page_size=3,
+                                           page_current=1, paging=shown1))
+    assert still.status_code == 200 and still.get_json()["response"] == {}  # every output no_update
 
 
 def test_bad_drill_down_refresh_inputs_are_400(viewer):
