@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
+from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
 
 # City packs are data, not code: they sit beside the packages, in dashboard/cities.
@@ -188,6 +189,15 @@ class City:
         if not path.exists():
             return AlertRules((), self.zones, self.timezone)
         return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone)
+
+    @cached_property
+    def rosters(self) -> Rosters:
+        """Return the pack's validated duty rosters and escalation policies (none without rosters.yaml); a broken
+        file raises RulesError by line."""
+        path = self.path / "rosters.yaml"
+        if not path.exists():
+            return Rosters({}, {}, self.timezone)
+        return load_rosters(path, [d["code"] for d in self.departments], tz=self.timezone)
 
 
 def load_city(name_or_path: str, tz: str | None = None) -> City:
