@@ -81,6 +81,15 @@ def _until() -> str:
     return iso(now_ms() + 3_600_000, "Asia/Shanghai")
 
 
+def roster_override(app) -> dict:
+    """Return a roster override in force, written straight to the app's database."""
+    from dashboard.storage import rosters as roster_store
+
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        return roster_store.create(conn, department="fire", person="fire_dep_a", role="officer", from_ms=now_ms(),
+                                   until_ms=now_ms() + 3_600_000, reason="病假顶班", actor="olga", now_ms=now_ms())
+
+
 # (rule, method) -> (the roles that may, a function of the app that returns the request's path and body)
 WRITES = {
     ("/api/incidents/<id:incident_id>/dispatch", "POST"): (
@@ -109,6 +118,12 @@ WRITES = {
         lambda app: ("/api/silences", {"rule": "aqi_moderate", "until": _until(), "reason": "传感器校准"})),
     ("/api/silences/<id:silence_id>", "DELETE"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/silences/{silence(app)['id']}", None)),
+    ("/api/rosters/overrides", "POST"): (
+        {"officer", "commander", "admin"},
+        lambda app: ("/api/rosters/overrides", {"department": "fire", "person": "fire_dep_a", "role": "officer",
+                                                "until": _until(), "reason": "病假顶班"})),
+    ("/api/rosters/overrides/<id:override_id>", "DELETE"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/rosters/overrides/{roster_override(app)['id']}", None)),
 }
 
 # Reads of early warning (SPEC section 9): alerts are every viewer's, silences the officers' and commanders'.
@@ -180,6 +195,30 @@ def test_alert_reads_by_role(mapp, role):
             assert res.status_code == 200, path
             listed = res.get_json()["alerts" if "alerts" in path else "silences"]
             assert len(listed) == 1, path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_roster_reads_by_role_and_contacts_only_for_those_who_act(mapp, role):
+    roster_override(mapp)
+    client, _ = session(mapp, role)
+    res = client.get("/api/rosters")
+    overrides = client.get("/api/rosters/overrides")
+    if role == "anonymous":
+        assert res.status_code == 401 and overrides.status_code == 401
+        return
+    assert res.status_code == 200
+    doc = res.get_json()
+    fire = next(d for d in doc["departments"] if d["code"] == "fire")
+    [officer] = fire["on_duty"][0]["people"]
+    assert officer["id"] == "fire_dep_a" and fire["on_duty"][0]["override"] == doc["overrides"][0]["id"]
+    people = [p for d in doc["departments"] for p in d["people"]]
+    if role in ("officer", "commander", "admin"):
+        assert all(p["phone"].startswith("+86") and "@" in p["email"] for p in people)
+        assert overrides.status_code == 200 and len(overrides.get_json()["overrides"]) == 1
+    else:  # a viewer or a liaison sees who is on duty, not how to reach them
+        assert not any("phone" in p or "email" in p for p in people), role
+        assert "+8675500001" not in res.get_data(as_text=True)
+        assert overrides.status_code == 403
 
 
 def test_a_liaison_cannot_touch_another_departments_task(mapp):

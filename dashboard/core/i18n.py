@@ -170,7 +170,27 @@ _AUDIT = {
     "alert_silenced": ("因静默 #{silence} 暂不发布", "held back by silence #{silence}"),
     "alert_muted": ("处于例行静默时段 {window}，暂不发布", "held back by the mute window {window}"),
     "alert_incident": ("已生成事件 #{incident}", "opened incident #{incident}"),
+    # duty escalation (alert_events and task_events; dashboard.storage.escalations): each step as scheduled
+    "esc_step": ("第 {round} 轮第 {level} 级：{role} {who}，{at} 通知（{channels}），确认即停止",
+                 "round {round}, level {level}: {role} {who}, told at {at} ({channels}) unless acknowledged first"),
+    "esc_nobody": ("{dep}无人值班可通知", "nobody on duty to tell at {dep}"),
+    "esc_stopped": ("升级停止：{n} 条待发通知已取消", "escalation stopped: {n} pending notifications cancelled"),
 }
+
+# Roles on duty (rosters.yaml) and the channels that reach them, as the audit and /rosters say them.
+_DUTY = {
+    "officer": ("值班员", "duty officer"),
+    "deputy": ("副值班长", "deputy"),
+    "commander": ("值班领导", "commander on duty"),
+    "sms": ("短信", "SMS"),
+    "email": ("邮件", "e-mail"),
+    "webhook": ("系统推送", "webhook"),
+}
+
+
+def duty_word(key: str, lang: str = "zh") -> str:
+    """Return a role on duty or a channel in words (an unknown one as it is)."""
+    return pick(_DUTY, key, lang) if key in _DUTY else key
 
 
 # What a page says when the domain refuses (DomainError.key, else its kind's code); the API keeps the message.
@@ -205,11 +225,27 @@ def audit_text(code: str | None, params: dict | None, lang: str = "zh", departme
     if code not in _AUDIT:
         return code  # a code this build does not know is shown as it is, never dropped
     fmt = {"dep": "", "to": "", **{k: str(v) for k, v in (params or {}).items() if isinstance(k, str)}}
+    if lang == "en":  # a name recorded in both languages: ``who`` and ``who_en``
+        fmt.update({k.removesuffix("_en"): v for k, v in fmt.items() if k.endswith("_en")})
+    if "role" in fmt:
+        fmt["role"] = duty_word(fmt["role"], lang)
+    if "channels" in fmt:
+        fmt["channels"] = ("、" if lang == "zh" else ", ").join(duty_word(c, lang) for c in fmt["channels"].split(",")
+                                                                 if c)
     if "dep" in fmt:
         fmt["dep"] = (departments or {}).get(fmt["dep"], fmt["dep"])
     if "to" in fmt and f"task_{fmt['to']}" in _TEXT:
         fmt["to"] = t(f"task_{fmt['to']}", lang)
-    return pick(_AUDIT, code, lang, **fmt)
+    zh, en = _AUDIT[code]
+    # A parameter an older row lacks is said as "-", never a KeyError that would hide the whole trail.
+    return (en if lang == "en" else zh).format_map(_Blank(fmt))
+
+
+class _Blank(dict):
+    """A format mapping that says a missing key as "-"."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
 
 
 # Event kinds of SPEC section 3; kinds the catalogue does not know are shown as they came.

@@ -395,3 +395,16 @@ def _message(error: Mapping[str, Any]) -> str:
                 "webhook": "an http(s) URL"}.get(str(loc[-1]), "lower-case letters, digits and _")
         return f"{loc[-1]}: {error['input']!r} is not {what}"
     return _rules_message(error)
+
+
+def alert_department(rosters: Rosters, notify: str | None, routing=None, *, domain: str | None, kind: str | None,
+                     district: str | None, severity: int, at_ms: int) -> str | None:
+    """Return the department whose duty an alert escalates to: its rule's ``notify`` name as rosters.yaml maps
+    it; else the lead the routing rules give an incident of the alert's kind and place; else None (the caller's
+    ``roster_for`` then takes the fallback department)."""
+    if notify and notify in rosters.notify:
+        return rosters.notify[notify]
+    if routing is not None and district and kind:
+        return routing.suggest({"domain": domain, "kind": kind, "district": district, "severity": severity,
+                                "street": None}, at_ms).lead
+    return None

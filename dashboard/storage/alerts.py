@@ -10,6 +10,8 @@ from sqlalchemy.engine import Connection
 
 from dashboard.core.alerts import AlertRule
 from dashboard.core.errors import Conflict, NotFound, Unprocessable
+from dashboard.core.rosters import Rosters
+from dashboard.storage import escalations
 from dashboard.storage.incidents import open_incident
 from dashboard.storage.models import alert_counts, alert_events, alert_silences, alert_states, alerts
 
@@ -201,6 +203,7 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
             return []
         _audit(conn, row["id"], now_ms, row["status"], "resolved", "alert_resolved",
                {"value": cond.value} if cond.value is not None else None)
+        _stop_escalation(conn, row["id"], now_ms, "resolved")
         return [Change(dict(done))]
     since = cond.since_ms if cond.since_ms is not None else row["started_ms"] if row else now_ms
     due = now_ms - since >= rule.for_.total_seconds() * 1000
@@ -281,6 +284,8 @@ def acknowledge(conn: Connection, alert_id: int, version: int, actor: str, note:
                         .returning(*alerts.c)).mappings().first()
     if done is not None:
         _audit(conn, alert_id, now_ms, "firing", "acknowledged", "alert_acknowledged", None, actor, note)
+        # In the acknowledgement's own transaction: both commit, or neither (docs/alerts.md, "Duty rosters").
+        _stop_escalation(conn, alert_id, now_ms, "acknowledged")
         return dict(done)
     row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
     if row is None:
@@ -288,6 +293,28 @@ def acknowledge(conn: Connection, alert_id: int, version: int, actor: str, note:
     if row["version"] != version:
         raise Conflict(f"alert {alert_id} is at version {row['version']}, not {version}: read it again")
     raise Unprocessable(f"alert {alert_id} is {row['status']}: only a firing alert is acknowledged")
+
+
+def escalate(conn: Connection, rosters: Rosters, alert: dict, department: str | None, now_ms: int
+             ) -> escalations.Ladder:
+    """Start the escalation of an alert that fires now, in the transaction that fired it: the ladder of the
+    department's duty into the outbox, each step audited (or that nobody could be told)."""
+    ladder = escalations.start(conn, rosters, subject="alert", chain=escalations.chain_id("alert", alert["id"]),
+                               department=department, title=alert["title"], title_en=alert["title_en"],
+                               now_ms=now_ms)
+    status = alert["status"]
+    if not ladder.messages:
+        _audit(conn, alert["id"], now_ms, status, status, "esc_nobody", {"dep": department or ""})
+    for step in ladder.steps:
+        _audit(conn, alert["id"], now_ms, status, status, "esc_step",
+               {**escalations.step_params(step, rosters.timezone), "dep": ladder.department})
+    return ladder
+
+
+def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) -> None:
+    cancelled = escalations.stop(conn, "alert", alert_id)
+    if cancelled:
+        _audit(conn, alert_id, now_ms, status, status, "esc_stopped", {"n": cancelled})
 
 
 def list_alerts(conn: Connection, statuses: Sequence[str] = (), levels: Sequence[str] = (),

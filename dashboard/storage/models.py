@@ -411,3 +411,22 @@ outbox_attempts = Table(
     Column("detail", Text),
     Index("ix_outbox_attempts_outbox", "outbox_id", "id"),
 )
+
+# Duty rosters (issue 16): a person put in a role of a department from .. until, in place of the pack's shifts
+# (dashboard/core/rosters.py). Ending one early sets ``until_ms`` to then and records who (``ended_*``).
+roster_overrides = Table(
+    "roster_overrides",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("department", String(64), nullable=False),
+    Column("person", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("from_ms", BigInteger, nullable=False),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger),
+    Column("ended_by", String(128)),
+    Index("ix_roster_overrides_until", "until_ms"),
+)
