@@ -43,7 +43,7 @@ class Recipient(BaseModel):
     def _address(self) -> "Recipient":
         pattern, what = _PATTERNS[self.channel]
         if not re.match(pattern, self.address):
-            raise ValueError(f"a {self.channel} address is {what}, not {self.address!r}")
+            raise ValueError(f"{self.channel} address {self.address!r} is not {what}")
         return self
 
 
@@ -79,7 +79,17 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         parent = "top" if len(loc) == 1 else "to" if "to" in loc[:-1] else "policy"
         return f"unknown key {loc[-1]!r} (expected one of {', '.join(_KEYS[parent])})"
+    if error["type"] == "literal_error":
+        field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+        return f"{field}: {error['input']!r} is not one of {error['ctx']['expected']}"
     return _rules_message(error)
+
+
+def _errors(err: ValidationError) -> list:
+    """Return pydantic's errors but a list's "too short" caused by its own items' errors (said already)."""
+    errors = err.errors()
+    return [e for e in errors if e["type"] != "too_short"
+            or not any(o is not e and tuple(o["loc"][:len(e["loc"])]) == tuple(e["loc"]) for o in errors)]
 
 
 def load_policies(path: str | Path) -> dict[str, Policy]:
@@ -89,7 +99,7 @@ def load_policies(path: str | Path) -> dict[str, Policy]:
     try:
         parsed = NotificationsFile.model_validate(data)
     except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in err.errors()]) from None
+        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in _errors(err)]) from None
     out: dict[str, Policy] = {}
     problems = []
     for i, p in enumerate(parsed.policies):
