@@ -65,6 +65,7 @@ class Evaluator:
     def __init__(self, engine: Engine, city: City, tz: str, *, clock=now_ms):
         self.engine, self.city, self.tz, self.clock = engine, city, tz, clock
         self.rules = city.alert_rules
+        self.policies = city.notification_policies  # whom a firing tells (queued with the change: the outbox)
         self.postgres = is_postgres(engine)
         self.by_id = {r.id: r for r in self.rules.rules}
         # Rules that events feed, by the kind they watch (None: any kind); anomaly rules wait for a later release.
@@ -155,7 +156,8 @@ class Evaluator:
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
-                                           open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres)
+                                           open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
+                                           policies=self.policies)
             self.escalate(conn, changes, now)
         self.publish(bus, changes, now)
         return changes
@@ -178,7 +180,7 @@ class Evaluator:
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
-                                           postgres=self.postgres)
+                                           postgres=self.postgres, policies=self.policies)
             self.escalate(conn, changes, now)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
+from dashboard.core.notifications import Policy, load_policies
 from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
 
@@ -188,7 +189,16 @@ class City:
         path = self.path / "alerts.yaml"
         if not path.exists():
             return AlertRules((), self.zones, self.timezone)
-        return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone)
+        # A rule's ``notify`` must name a policy once the pack has notifications.yaml (without one, nothing is sent
+        # and the names are not checked: a pack may ship its rules before its contacts).
+        names = set(self.notification_policies) if (self.path / "notifications.yaml").exists() else None
+        return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone, policies=names)
+
+    @cached_property
+    def notification_policies(self) -> dict[str, Policy]:
+        """Return the pack's notification policies by id (none without notifications.yaml); a broken file raises."""
+        path = self.path / "notifications.yaml"
+        return load_policies(path) if path.exists() else {}
 
     @cached_property
     def rosters(self) -> Rosters:
