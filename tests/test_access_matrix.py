@@ -544,6 +544,11 @@ CALLBACKS = {
         {"officer", "commander", "admin"}, lambda app: payload(
             app, "..briefing-generate-status.children...briefing-list.children...briefing-version.data..",
             {"briefing-generate.n_clicks": 1, **LANG})),
+    # the override form on /rosters, as POST /api/rosters/overrides
+    "..override-message.children...override-list.children...roster-list.children..": (COMMAND, lambda app: payload(
+        app, "..override-message.children...override-list.children...roster-list.children..", {
+            "override-submit.n_clicks": 1, "override-person.value": "fire/fire_dep_a", "override-role.value": "officer",
+            "override-hours.value": 2, "override-reason.value": "顶班", **LANG})),
     "..briefing-list.children...briefing-version.data..": (VIEW, lambda app: payload(
         app, "..briefing-list.children...briefing-version.data..", {"briefing-refresh.n_intervals": 1, **LANG})),
 }

@@ -11,6 +11,7 @@ _TEXT = {
     "page_dispatch": ("联动派单", "Dispatch"),
     "page_mobile": ("指挥", "Command"),
     "page_briefings": ("运行简报", "Briefings"),
+    "page_rosters": ("值班", "Duty"),
     "page_login": ("登录", "Sign in"),
     "page_not_found": ("未找到", "Not found"),
     "nav_label": ("页面导航", "Pages"),  # the shell's navigation, named for screen readers
