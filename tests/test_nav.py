@@ -161,7 +161,7 @@ def test_a_commander_on_a_phone_lands_on_m_and_the_bar_fits_360_px(app, dash_duo
     sign_in_on_the_form(dash_duo, "chief")
     wait_for(lambda: path_of(dash_duo) == "/m", timeout=15, message="the commander's phone on /m")
     dash_duo.wait_for_element("#incident-list", timeout=10)
-    wait_for(lambda: len(nav_state(dash_duo)) == 4, message="the commander's navigation")
+    wait_for(lambda: len(nav_state(dash_duo)) == 5, message="the commander's navigation")
     assert ["/m", "指挥", "page"] in nav_state(dash_duo)
     for lang in ("zh", "en"):
         fits = dash_duo.driver.execute_script(
@@ -195,7 +195,7 @@ def test_an_officer_follows_the_navigation_to_dispatch_in_the_app(app, dash_duo)
     dash_duo.wait_for_element("#incident-list", timeout=10)
     assert path_of(dash_duo) == "/dispatch"
     wait_for(lambda: ["/dispatch", "联动派单", "page"] in nav_state(dash_duo), message="dispatch marked")
-    assert [s[2] for s in nav_state(dash_duo)] == [None, "page", None, None]
+    assert [s[2] for s in nav_state(dash_duo)] == [None, "page", None, None, None]
     assert dash_duo.driver.execute_script("return window.__same_page === true")  # no reload
     box = dash_duo.driver.execute_script(
         "return document.getElementById('nav-briefings').getBoundingClientRect().bottom")
@@ -220,7 +220,8 @@ def test_a_viewer_sees_neither_dispatch_nor_m_and_the_switch_translates_the_navi
                                                          " a[href='/m']") == []
     assert dash_duo.find_element("#shell-nav nav").get_attribute("aria-label") == "页面导航"
     dash_duo.find_element("#lang-toggle").click()
-    wait_for(lambda: nav_state(dash_duo) == [["/", "Panorama", None], ["/briefings", "Briefings", "page"]],
+    wait_for(lambda: nav_state(dash_duo) == [["/", "Panorama", None], ["/briefings", "Briefings", "page"],
+                                             ["/rosters", "Duty", None]],
              message="the navigation in English")
     assert dash_duo.find_element("#shell-nav nav").get_attribute("aria-label") == "Pages"
     assert dash_duo.get_logs() == []
