@@ -32,6 +32,7 @@ from dashboard.core.clock import now_ms
 from dashboard.storage import outbox
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600  # how often a sender forgets settled messages older than the events' retention
 BATCH = 4  # messages taken at once, and sent side by side: a slow receiver holds up at most the others of its batch
 SIGNATURE_HEADER = "X-Panorama-Signature"
 TIMESTAMP_HEADER = "X-Panorama-Timestamp"
@@ -59,6 +60,7 @@ class NotifyConfig:
     sms_token: str | None
     sms_template: str
     max_attempts: int
+    retention_days: int
     backoff_ms: int
     backoff_cap_ms: int
     lease_ms: int
@@ -68,11 +70,13 @@ class NotifyConfig:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "NotifyConfig":
         """Return the settings of ``cfg`` (``dashboard.core.config.load_config``'s)."""
-        return cls(cfg["PANORAMA_WEBHOOK_SECRET"] or None, cfg["PANORAMA_SMTP_URL"] or None, cfg["PANORAMA_SMTP_FROM"],
-                   cfg["PANORAMA_SMS_URL"] or None, cfg["PANORAMA_SMS_TOKEN"] or None, cfg["PANORAMA_SMS_TEMPLATE"],
-                   cfg["PANORAMA_NOTIFY_MAX_ATTEMPTS"], cfg["PANORAMA_NOTIFY_BACKOFF_MS"],
-                   cfg["PANORAMA_NOTIFY_BACKOFF_CAP_MS"], cfg["PANORAMA_NOTIFY_LEASE_MS"],
-                   cfg["PANORAMA_NOTIFY_POLL_MS"], float(cfg["PANORAMA_NOTIFY_TIMEOUT_S"]))
+        return cls(webhook_secret=cfg["PANORAMA_WEBHOOK_SECRET"] or None, smtp_url=cfg["PANORAMA_SMTP_URL"] or None,
+                   smtp_from=cfg["PANORAMA_SMTP_FROM"], sms_url=cfg["PANORAMA_SMS_URL"] or None,
+                   sms_token=cfg["PANORAMA_SMS_TOKEN"] or None, sms_template=cfg["PANORAMA_SMS_TEMPLATE"],
+                   max_attempts=cfg["PANORAMA_NOTIFY_MAX_ATTEMPTS"], retention_days=cfg["PANORAMA_RETENTION_DAYS"],
+                   backoff_ms=cfg["PANORAMA_NOTIFY_BACKOFF_MS"], backoff_cap_ms=cfg["PANORAMA_NOTIFY_BACKOFF_CAP_MS"],
+                   lease_ms=cfg["PANORAMA_NOTIFY_LEASE_MS"], poll_ms=cfg["PANORAMA_NOTIFY_POLL_MS"],
+                   timeout_s=float(cfg["PANORAMA_NOTIFY_TIMEOUT_S"]))
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -248,9 +252,18 @@ class Sender:
             log.warning("notification %s: try %d failed (%s); again later", row["key"], row["attempts"],
                         outcome.detail)
 
+    def prune(self) -> int:
+        """Forget settled messages older than the events' retention (PANORAMA_RETENTION_DAYS); return how many."""
+        with self.engine.begin() as conn:
+            return outbox.prune(conn, self.clock() - self.cfg.retention_days * 86_400_000)
+
     def _run(self) -> None:
+        pruned_at = 0.0
         while not self.stop_event.is_set():
             try:
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    self.prune()
                 if self.run_once():
                     continue  # more may be due: look again at once
             except Exception:  # noqa: BLE001 - a database blip must not end the sender; the lease saves its rows

@@ -126,9 +126,21 @@ WRITES = {
         {"officer", "commander", "admin"}, lambda app: (f"/api/rosters/overrides/{roster_override(app)['id']}", None)),
 }
 
-# Reads of early warning (SPEC section 9): alerts are every viewer's, silences the officers' and commanders'.
+# Reads of early warning (SPEC section 9): alerts are every viewer's, silences the officers' and commanders', and
+# so is the notifications' delivery log (it names the people told).
 ALERT_READS = {"/api/alerts": VIEW_ROLES, "/api/alerts?status=firing&level=orange": VIEW_ROLES,
-               "/api/silences": {"officer", "commander", "admin"}}
+               "/api/silences": {"officer", "commander", "admin"},
+               "/api/notifications": {"officer", "commander", "admin"},
+               "/api/notifications?status=pending&channel=email": {"officer", "commander", "admin"}}
+
+
+def queued_notification(app) -> None:
+    """Queue one notification straight into the app's outbox (as an alert's firing would)."""
+    from dashboard.storage import outbox
+
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        outbox.enqueue(conn, key="alert:1:firing:email:duty@example.org", channel="email",
+                       address="duty@example.org", subject="福田区空气质量指数 180", body="...", payload={})
 
 
 def session(app, role: str):
@@ -184,6 +196,7 @@ def test_write_route_by_role(mapp, route, role):
 def test_alert_reads_by_role(mapp, role):
     firing_alert(mapp)
     silence(mapp)
+    queued_notification(mapp)
     client, _ = session(mapp, role)
     for path, allowed in ALERT_READS.items():
         res = client.get(path)
@@ -193,7 +206,7 @@ def test_alert_reads_by_role(mapp, role):
             assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden", path
         else:
             assert res.status_code == 200, path
-            listed = res.get_json()["alerts" if "alerts" in path else "silences"]
+            listed = res.get_json()[path.split("?")[0].removeprefix("/api/")]
             assert len(listed) == 1, path
 
 

@@ -152,8 +152,9 @@ policies:
     assert "notifications.yaml line 6: channel: 'pager' is not one of 'webhook', 'email' or 'sms'" in text
     assert "notifications.yaml line 11: unknown key 'colour'" in text
     assert "line 4" not in text  # the list is not "too short": its items are wrong, and said so
-    path.write_text(path.read_text().replace("closed", "resolved").replace("not-a-mailbox", "a@example.org")
-                    .replace("pager", "webhook").replace('"123"', "http://127.0.0.1:9/x").replace("    colour: red\n", ""))
+    fixed = (path.read_text().replace("closed", "resolved").replace("not-a-mailbox", "a@example.org")
+             .replace("pager", "webhook").replace('"123"', "http://127.0.0.1:9/x").replace("    colour: red\n", ""))
+    path.write_text(fixed)
     with pytest.raises(RulesError) as err:
         load_policies(path)
     assert str(err.value).splitlines() == [

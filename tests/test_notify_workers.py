@@ -8,7 +8,6 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from dashboard.core.channels import feed_name
 from dashboard.storage import outbox
 from dashboard.storage.models import alerts
 from feeds.publish import publish

@@ -164,3 +164,21 @@ def test_concurrent_claims_never_take_a_row_twice(any_engine):
     assert sorted(got) == [f"c{i:02d}" for i in range(40)]
     with any_engine.connect() as conn:
         assert {r.status for r in conn.execute(select(outbox_table.c.status))} == {"sending"}
+
+
+def test_prune_forgets_settled_messages_before_a_time_and_keeps_waiting_ones(any_engine):
+    with any_engine.begin() as conn:
+        for key in ("old-sent", "old-waiting", "old-cancelled", "new-sent"):
+            put(conn, key, now_ms=NOW if key.startswith("old") else NOW + 10_000)
+        outbox.cancel(conn, "old-cancelled")
+        for row in outbox.claim_due(conn, now_ms=NOW + 10_000, lease_ms=1000, limit=10):
+            if row["key"].endswith("sent"):
+                outbox.mark_sent(conn, row["id"], attempts=1, now_ms=NOW + 10_000)
+            else:
+                outbox.mark_failed(conn, row["id"], attempts=1, error="503", now_ms=NOW + 10_000, **RETRY)
+    with any_engine.begin() as conn:
+        assert outbox.prune(conn, NOW + 1) == 2
+        left = outbox.list_messages(conn)
+        assert {r["key"] for r in left} == {"old-waiting", "new-sent"}  # waiting stays however old
+        assert all(outbox.attempts_of(conn, [r["id"] for r in left]).values())  # their tries stay too
+        assert outbox.prune(conn, NOW + 1) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from dashboard.core.clock import now_ms as wall_ms
@@ -114,6 +114,18 @@ def cancel(conn: Connection, key_prefix: str) -> int:
     return conn.execute(update(outbox).where(outbox.c.key.startswith(key_prefix, autoescape=True),
                                              outbox.c.status == "pending")
                         .values(status="cancelled")).rowcount
+
+
+def prune(conn: Connection, before_ms: int, limit: int = 5000) -> int:
+    """Forget settled messages (sent, failed, cancelled) made before ``before_ms``, their tries with them (at most
+    ``limit`` a call); return how many. Waiting ones stay, however old: nothing queued is dropped."""
+    ids = select(outbox.c.id).where(outbox.c.status.in_(("sent", "failed", "cancelled")),
+                                    outbox.c.created_ms < before_ms).order_by(outbox.c.id).limit(limit)
+    doomed = [r.id for r in conn.execute(ids)]
+    if not doomed:
+        return 0
+    conn.execute(delete(outbox_attempts).where(outbox_attempts.c.outbox_id.in_(doomed)))
+    return conn.execute(delete(outbox).where(outbox.c.id.in_(doomed))).rowcount
 
 
 def _attempt(conn: Connection, row_id: int, at_ms: int, ok: bool, detail: str | None) -> None:
