@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard.core.i18n import duty_word, pick, t
+from dashboard.core.i18n import duty_word, pick
 from layouts.common import lang_toggle, topbar
 
 # The page's own words (zh, en).
