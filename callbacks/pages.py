@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from callbacks import briefings, dispatch, district, login, mobile, panorama
+from callbacks import briefings, dispatch, district, login, mobile, notifications, panorama, rosters
 from dashboard.core.roles import check_role
 
 
@@ -56,6 +56,9 @@ PAGES: tuple[Page, ...] = (
     Page("/dispatch", "dispatch", "page_dispatch", dispatch.render, nav=True),
     Page("/m", "command", "page_mobile", mobile.render, nav=True),
     Page("/briefings", "view", "page_briefings", briefings.render, under=True, nav=True),
+    # The delivery log names the people told (mailboxes, numbers): officers, commanders, admins.
+    Page("/notifications", "command", "page_notifications", notifications.render, nav=True),
+    Page("/rosters", "view", "page_rosters", rosters.render, nav=True),
     Page("/login", None, "page_login", login.render),
 )
 # Pages drawn without the navigation: the wall (nobody's desk) and signing in.

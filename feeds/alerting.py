@@ -33,6 +33,7 @@ from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, place
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.city import SPEC_KINDS, City
+from dashboard.core.rosters import alert_department
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
 from dashboard.storage.db import is_postgres
@@ -64,6 +65,7 @@ class Evaluator:
     def __init__(self, engine: Engine, city: City, tz: str, *, clock=now_ms):
         self.engine, self.city, self.tz, self.clock = engine, city, tz, clock
         self.rules = city.alert_rules
+        self.policies = city.notification_policies  # whom a firing tells (queued with the change: the outbox)
         self.postgres = is_postgres(engine)
         self.by_id = {r.id: r for r in self.rules.rules}
         # Rules that events feed, by the kind they watch (None: any kind); anomaly rules wait for a later release.
@@ -154,7 +156,9 @@ class Evaluator:
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
-                                           open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres)
+                                           open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
+                                           policies=self.policies)
+            self.escalate(conn, changes, now)
         self.publish(bus, changes, now)
         return changes
 
@@ -176,11 +180,26 @@ class Evaluator:
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
-                                           postgres=self.postgres)
+                                           postgres=self.postgres, policies=self.policies)
+            self.escalate(conn, changes, now)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)
         self.publish(bus, changes, now)
         return changes
+
+    def escalate(self, conn: Connection, changes: list[store.Change], now: int) -> None:
+        """Start the duty escalation of each alert these changes fired, in their transaction (only the writer of
+        a change gets it back, so each firing escalates once however many workers evaluate)."""
+        for c in changes:
+            a = c.alert
+            if a["status"] != "firing" or a["fired_ms"] != now:
+                continue
+            rule = self.by_id.get(a["rule"])
+            kind = (rule.kind or (None,))[0] if rule is not None else None
+            department = alert_department(self.city.rosters, rule.notify if rule else None, self.city.rules,
+                                          domain=a["domain"], kind=kind, district=a["district"],
+                                          severity=rule.severity if rule else 1, at_ms=now)
+            store.escalate(conn, self.city.rosters, a, department, now)
 
     def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
         """Return each count rule's matching events per scope and minute, as far back as its window and duration."""

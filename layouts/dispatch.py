@@ -58,6 +58,7 @@ _TEXT = {
     "closed_ok": ("已结案：{title}", "Closed: {title}"),
     "act_cmd_ack": ("指挥长知悉", "commander"),
     "act_redispatch": ("重新派单", "dispatched again"),
+    "act_notify": ("值班通知", "duty notification"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
     "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
     "board_incident": ("本事件", "This incident"),

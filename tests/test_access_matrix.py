@@ -81,6 +81,15 @@ def _until() -> str:
     return iso(now_ms() + 3_600_000, "Asia/Shanghai")
 
 
+def roster_override(app) -> dict:
+    """Return a roster override in force, written straight to the app's database."""
+    from dashboard.storage import rosters as roster_store
+
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        return roster_store.create(conn, department="fire", person="fire_dep_a", role="officer", from_ms=now_ms(),
+                                   until_ms=now_ms() + 3_600_000, reason="病假顶班", actor="olga", now_ms=now_ms())
+
+
 # (rule, method) -> (the roles that may, a function of the app that returns the request's path and body)
 WRITES = {
     ("/api/incidents/<id:incident_id>/dispatch", "POST"): (
@@ -109,11 +118,29 @@ WRITES = {
         lambda app: ("/api/silences", {"rule": "aqi_moderate", "until": _until(), "reason": "传感器校准"})),
     ("/api/silences/<id:silence_id>", "DELETE"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/silences/{silence(app)['id']}", None)),
+    ("/api/rosters/overrides", "POST"): (
+        {"officer", "commander", "admin"},
+        lambda app: ("/api/rosters/overrides", {"department": "fire", "person": "fire_dep_a", "role": "officer",
+                                                "until": _until(), "reason": "病假顶班"})),
+    ("/api/rosters/overrides/<id:override_id>", "DELETE"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/rosters/overrides/{roster_override(app)['id']}", None)),
 }
 
-# Reads of early warning (SPEC section 9): alerts are every viewer's, silences the officers' and commanders'.
+# Reads of early warning (SPEC section 9): alerts are every viewer's, silences the officers' and commanders', and
+# so is the notifications' delivery log (it names the people told).
 ALERT_READS = {"/api/alerts": VIEW_ROLES, "/api/alerts?status=firing&level=orange": VIEW_ROLES,
-               "/api/silences": {"officer", "commander", "admin"}}
+               "/api/silences": {"officer", "commander", "admin"},
+               "/api/notifications": {"officer", "commander", "admin"},
+               "/api/notifications?status=pending&channel=email": {"officer", "commander", "admin"}}
+
+
+def queued_notification(app) -> None:
+    """Queue one notification straight into the app's outbox (as an alert's firing would)."""
+    from dashboard.storage import outbox
+
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        outbox.enqueue(conn, key="alert:1:firing:email:duty@example.org", channel="email",
+                       address="duty@example.org", subject="福田区空气质量指数 180", body="...", payload={})
 
 
 def session(app, role: str):
@@ -169,6 +196,7 @@ def test_write_route_by_role(mapp, route, role):
 def test_alert_reads_by_role(mapp, role):
     firing_alert(mapp)
     silence(mapp)
+    queued_notification(mapp)
     client, _ = session(mapp, role)
     for path, allowed in ALERT_READS.items():
         res = client.get(path)
@@ -178,8 +206,32 @@ def test_alert_reads_by_role(mapp, role):
             assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden", path
         else:
             assert res.status_code == 200, path
-            listed = res.get_json()["alerts" if "alerts" in path else "silences"]
+            listed = res.get_json()[path.split("?")[0].removeprefix("/api/")]
             assert len(listed) == 1, path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_roster_reads_by_role_and_contacts_only_for_those_who_act(mapp, role):
+    roster_override(mapp)
+    client, _ = session(mapp, role)
+    res = client.get("/api/rosters")
+    overrides = client.get("/api/rosters/overrides")
+    if role == "anonymous":
+        assert res.status_code == 401 and overrides.status_code == 401
+        return
+    assert res.status_code == 200
+    doc = res.get_json()
+    fire = next(d for d in doc["departments"] if d["code"] == "fire")
+    [officer] = fire["on_duty"][0]["people"]
+    assert officer["id"] == "fire_dep_a" and fire["on_duty"][0]["override"] == doc["overrides"][0]["id"]
+    people = [p for d in doc["departments"] for p in d["people"]]
+    if role in ("officer", "commander", "admin"):
+        assert all(p["phone"].startswith("+86") and "@" in p["email"] for p in people)
+        assert overrides.status_code == 200 and len(overrides.get_json()["overrides"]) == 1
+    else:  # a viewer or a liaison sees who is on duty, not how to reach them
+        assert not any("phone" in p or "email" in p for p in people), role
+        assert "+8675500001" not in res.get_data(as_text=True)
+        assert overrides.status_code == 403
 
 
 def test_a_liaison_cannot_touch_another_departments_task(mapp):
@@ -505,6 +557,11 @@ CALLBACKS = {
         {"officer", "commander", "admin"}, lambda app: payload(
             app, "..briefing-generate-status.children...briefing-list.children...briefing-version.data..",
             {"briefing-generate.n_clicks": 1, **LANG})),
+    # the override form on /rosters, as POST /api/rosters/overrides
+    "..override-message.children...override-list.children...roster-list.children..": (COMMAND, lambda app: payload(
+        app, "..override-message.children...override-list.children...roster-list.children..", {
+            "override-submit.n_clicks": 1, "override-person.value": "fire/fire_dep_a", "override-role.value": "officer",
+            "override-hours.value": 2, "override-reason.value": "顶班", **LANG})),
     "..briefing-list.children...briefing-version.data..": (VIEW, lambda app: payload(
         app, "..briefing-list.children...briefing-version.data..", {"briefing-refresh.n_intervals": 1, **LANG})),
 }

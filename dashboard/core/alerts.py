@@ -102,7 +102,7 @@ class AlertRule(BaseModel):
     for_: Annotated[Span, Field(alias="for")] = timedelta(0)
     say: Say
     opens_incident: bool = False
-    notify: Annotated[str, Field(pattern=_CODE)] | None = None  # a notification policy's name, kept for later
+    notify: Annotated[str, Field(pattern=_CODE)] | None = None  # a notification policy's name (notifications.yaml)
     mute: Annotated[tuple[Annotated[tuple[int, int], BeforeValidator(_window)], ...],
                     BeforeValidator(_listed)] = ()  # recurring daily windows in the city's time, "00:00-05:00"
 
@@ -265,8 +265,9 @@ def load_zones(path: str | Path, districts: Mapping[str, str]) -> dict[str, Zone
 
 
 def load_alert_rules(path: str | Path, districts: Mapping[str, str], zones: Mapping[str, Zone], kinds=None, *,
-                     tz: str) -> AlertRules:
-    """Load and validate alerts.yaml against the city's districts, zones (and known kinds, when given).
+                     tz: str, policies=None) -> AlertRules:
+    """Load and validate alerts.yaml against the city's districts, zones (and known kinds and notification
+    policies' names, when given).
 
     Raise RulesError naming the line of every problem found.
     """
@@ -288,6 +289,10 @@ def load_alert_rules(path: str | Path, districts: Mapping[str, str], zones: Mapp
         if rule.zone is not None and rule.zone not in zones:
             problems.append((_line(lines, at + ("zone",)), f"unknown zone {rule.zone!r} (zones.yaml has: "
                                                            f"{', '.join(sorted(zones)) or 'none'})"))
+        if policies is not None and rule.notify is not None and rule.notify not in policies:
+            problems.append((_line(lines, at + ("notify",)), f"unknown notification policy {rule.notify!r} "
+                                                             f"(notifications.yaml has: "
+                                                             f"{', '.join(sorted(policies)) or 'none'})"))
         codes = []
         for j, d in enumerate(rule.districts or ()):
             code = districts.get(d) or districts.get(str(d).lower())

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
+from dashboard.core.notifications import Policy, load_policies
+from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
 
 # City packs are data, not code: they sit beside the packages, in dashboard/cities.
@@ -187,7 +189,25 @@ class City:
         path = self.path / "alerts.yaml"
         if not path.exists():
             return AlertRules((), self.zones, self.timezone)
-        return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone)
+        # A rule's ``notify`` must name a policy once the pack has notifications.yaml (without one, nothing is sent
+        # and the names are not checked: a pack may ship its rules before its contacts).
+        names = set(self.notification_policies) if (self.path / "notifications.yaml").exists() else None
+        return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone, policies=names)
+
+    @cached_property
+    def notification_policies(self) -> dict[str, Policy]:
+        """Return the pack's notification policies by id (none without notifications.yaml); a broken file raises."""
+        path = self.path / "notifications.yaml"
+        return load_policies(path) if path.exists() else {}
+
+    @cached_property
+    def rosters(self) -> Rosters:
+        """Return the pack's validated duty rosters and escalation policies (none without rosters.yaml); a broken
+        file raises RulesError by line."""
+        path = self.path / "rosters.yaml"
+        if not path.exists():
+            return Rosters({}, {}, self.timezone)
+        return load_rosters(path, [d["code"] for d in self.departments], tz=self.timezone)
 
 
 def load_city(name_or_path: str, tz: str | None = None) -> City:

@@ -19,7 +19,9 @@ _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORA
              "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS", "PANORAMA_PROXY_HOPS",
              "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS",
              "PANORAMA_BRIEFING_REFRESH_MS", "PANORAMA_WS_SOCKETS_PER_USER", "PANORAMA_STREAM_CAP",
-             "PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS"}
+             "PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS", "PANORAMA_NOTIFY_MAX_ATTEMPTS",
+             "PANORAMA_NOTIFY_BACKOFF_MS", "PANORAMA_NOTIFY_BACKOFF_CAP_MS", "PANORAMA_NOTIFY_LEASE_MS",
+             "PANORAMA_NOTIFY_POLL_MS", "PANORAMA_NOTIFY_TIMEOUT_S"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -91,6 +93,27 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # Trusted reverse proxies in front of the app: their X-Forwarded-For/-Proto/-Host give the
         # client's address (what the sign-in rate limit counts by); 0 ignores those headers.
         "PANORAMA_PROXY_HOPS": 0,
+        # Notifications (docs/alerts.md, "Notifications"): a channel whose setting is unset sends nothing, its
+        # messages wait in the outbox. Webhooks are signed with HMAC-SHA256 under this secret (unset: no webhooks).
+        "PANORAMA_WEBHOOK_SECRET": None,
+        # smtp://[user:password@]host:port (STARTTLS with ?starttls=1) or smtps://... (TLS from the start).
+        "PANORAMA_SMTP_URL": None,
+        "PANORAMA_SMTP_FROM": "panorama@localhost",
+        # The SMS gateway: JSON {"template", "to", "params", "key"} POSTed here, with a bearer token if set.
+        "PANORAMA_SMS_URL": None,
+        "PANORAMA_SMS_TOKEN": None,
+        "PANORAMA_SMS_TEMPLATE": "panorama_alert",
+        # Tries before a message is given up as failed; the wait after the n-th failed try is
+        # BACKOFF_MS * 2^(n-1), at most BACKOFF_CAP_MS (5 s, 10 s, 20 s ... 10 min).
+        "PANORAMA_NOTIFY_MAX_ATTEMPTS": 8,
+        "PANORAMA_NOTIFY_BACKOFF_MS": 5_000,
+        "PANORAMA_NOTIFY_BACKOFF_CAP_MS": 600_000,
+        # A message a sender took and did not settle within this long (it died) is taken again by another: keep
+        # it well above a slow delivery (a few times the timeout), or a live sender's message is sent twice.
+        "PANORAMA_NOTIFY_LEASE_MS": 120_000,
+        # How often the sender looks for due messages; how long one delivery may take.
+        "PANORAMA_NOTIFY_POLL_MS": 1_000,
+        "PANORAMA_NOTIFY_TIMEOUT_S": 10,
         "INSTANCE_PATH": str(instance),
     }
 
@@ -140,6 +163,8 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         port = cfg["PANORAMA_PORT"]
         hosts = {cfg["PANORAMA_HOST"], "127.0.0.1", "localhost"} - {"0.0.0.0", "::"}
         cfg["PANORAMA_WS_ORIGINS"] = sorted(f"http://{h}:{port}" for h in hosts)
+    if cfg["PANORAMA_NOTIFY_MAX_ATTEMPTS"] < 1:
+        raise ValueError("PANORAMA_NOTIFY_MAX_ATTEMPTS must be at least 1")
     cfg["EMBEDDED"] = not cfg["REDIS_URL"]
     if cfg["PANORAMA_SIMULATE"] is None:
         cfg["PANORAMA_SIMULATE"] = cfg["EMBEDDED"]

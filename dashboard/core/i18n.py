@@ -11,6 +11,8 @@ _TEXT = {
     "page_dispatch": ("联动派单", "Dispatch"),
     "page_mobile": ("指挥", "Command"),
     "page_briefings": ("运行简报", "Briefings"),
+    "page_notifications": ("通知记录", "Notifications"),
+    "page_rosters": ("值班", "Duty"),
     "page_login": ("登录", "Sign in"),
     "page_not_found": ("未找到", "Not found"),
     "nav_label": ("页面导航", "Pages"),  # the shell's navigation, named for screen readers
@@ -144,6 +146,33 @@ _TEXT = {
     "alert_gone": ("该预警不存在", "No such alert"),
     "alert_not_allowed": ("无权确认预警", "You may not acknowledge alerts"),
     "alert_signed_out": ("请重新登录", "Please sign in again"),
+    # the notifications' delivery log (/notifications, GET /api/notifications)
+    "notify_summary": ("待发送 {pending} 条 · 发送失败 {failed} 条", "{pending} waiting · {failed} failed"),
+    "notify_oldest": ("最早一条已等待 {min} 分钟", "the oldest has waited {min} min"),
+    "notify_filter_status": ("状态", "Status"),
+    "notify_filter_channel": ("渠道", "Channel"),
+    "notify_all": ("全部", "All"),
+    "notify_none": ("暂无通知", "No notifications"),
+    "notify_shown": ("显示最新 {n} 条", "the newest {n} shown"),
+    "notify_col_time": ("时间", "Time"),
+    "notify_col_channel": ("渠道", "Channel"),
+    "notify_col_to": ("发送对象", "To"),
+    "notify_col_subject": ("内容", "Message"),
+    "notify_col_status": ("状态", "Status"),
+    "notify_col_tries": ("尝试", "Tries"),
+    "notify_col_last": ("最近结果", "Last outcome"),
+    "notify_pending": ("待发送", "waiting"),
+    "notify_sending": ("发送中", "sending"),
+    "notify_sent": ("已送达", "delivered"),
+    "notify_failed": ("发送失败", "failed"),
+    "notify_cancelled": ("已取消", "cancelled"),
+    "notify_webhook": ("回调推送", "Webhook"),
+    "notify_email": ("电子邮件", "Email"),
+    "notify_sms": ("短信", "SMS"),
+    "notify_next_try": ("下次尝试 {time}", "next try {time}"),
+    "notify_sent_at": ("送达于 {time}", "delivered {time}"),
+    "notify_ok": ("成功", "ok"),
+    "notify_key": ("幂等键", "Idempotency key"),
 }
 
 # What the audit trail records as a code with parameters (task_events.code, .params), said when shown;
@@ -170,7 +199,27 @@ _AUDIT = {
     "alert_silenced": ("因静默 #{silence} 暂不发布", "held back by silence #{silence}"),
     "alert_muted": ("处于例行静默时段 {window}，暂不发布", "held back by the mute window {window}"),
     "alert_incident": ("已生成事件 #{incident}", "opened incident #{incident}"),
+    # duty escalation (alert_events and task_events; dashboard.storage.escalations): each step as scheduled
+    "esc_step": ("第 {round} 轮第 {level} 级：{role} {who}，{at} 通知（{channels}），确认即停止",
+                 "round {round}, level {level}: {role} {who}, told at {at} ({channels}) unless acknowledged first"),
+    "esc_nobody": ("{dep}无人值班可通知", "nobody on duty to tell at {dep}"),
+    "esc_stopped": ("升级停止：{n} 条待发通知已取消", "escalation stopped: {n} pending notifications cancelled"),
 }
+
+# Roles on duty (rosters.yaml) and the channels that reach them, as the audit and /rosters say them.
+_DUTY = {
+    "officer": ("值班员", "duty officer"),
+    "deputy": ("副值班长", "deputy"),
+    "commander": ("值班领导", "commander on duty"),
+    "sms": ("短信", "SMS"),
+    "email": ("邮件", "e-mail"),
+    "webhook": ("系统推送", "webhook"),
+}
+
+
+def duty_word(key: str, lang: str = "zh") -> str:
+    """Return a role on duty or a channel in words (an unknown one as it is)."""
+    return pick(_DUTY, key, lang) if key in _DUTY else key
 
 
 # What a page says when the domain refuses (DomainError.key, else its kind's code); the API keeps the message.
@@ -205,11 +254,27 @@ def audit_text(code: str | None, params: dict | None, lang: str = "zh", departme
     if code not in _AUDIT:
         return code  # a code this build does not know is shown as it is, never dropped
     fmt = {"dep": "", "to": "", **{k: str(v) for k, v in (params or {}).items() if isinstance(k, str)}}
+    if lang == "en":  # a name recorded in both languages: ``who`` and ``who_en``
+        fmt.update({k.removesuffix("_en"): v for k, v in fmt.items() if k.endswith("_en")})
+    if "role" in fmt:
+        fmt["role"] = duty_word(fmt["role"], lang)
+    if "channels" in fmt:
+        fmt["channels"] = ("、" if lang == "zh" else ", ").join(duty_word(c, lang) for c in fmt["channels"].split(",")
+                                                                 if c)
     if "dep" in fmt:
         fmt["dep"] = (departments or {}).get(fmt["dep"], fmt["dep"])
     if "to" in fmt and f"task_{fmt['to']}" in _TEXT:
         fmt["to"] = t(f"task_{fmt['to']}", lang)
-    return pick(_AUDIT, code, lang, **fmt)
+    zh, en = _AUDIT[code]
+    # A parameter an older row lacks is said as "-", never a KeyError that would hide the whole trail.
+    return (en if lang == "en" else zh).format_map(_Blank(fmt))
+
+
+class _Blank(dict):
+    """A format mapping that says a missing key as "-"."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
 
 
 # Event kinds of SPEC section 3; kinds the catalogue does not know are shown as they came.

@@ -91,6 +91,35 @@ class AlertView(TypedDict):
     title_en: NotRequired[str]  # in deltas
 
 
+class NotificationPayload(TypedDict):
+    """What a notification carries (a webhook's JSON body; the SMS template's parameters are taken from it):
+    the idempotency key a receiver deduplicates by, what happened, when, and the alert as deltas carry it."""
+
+    v: int
+    key: str  # the idempotency key, also in the X-Panorama-Idempotency-Key header
+    type: str  # alert_firing | alert_resolved
+    at: str  # RFC 3339 with the city's offset: when the change happened
+    policy: str
+    alert: AlertView
+
+
+class NotificationView(TypedDict):
+    """One row of the delivery log (GET /api/notifications): the message, where it went, how it fared."""
+
+    id: int
+    key: str
+    channel: str
+    address: str
+    subject: str
+    status: str  # pending | sending | sent | failed | cancelled
+    attempts: int
+    created_at: str
+    due_at: str | None  # pending: the next try; sending: when its sender's lease runs out
+    sent_at: str | None
+    last_error: str | None
+    log: list[dict]  # every attempt, oldest first: {"at", "ok", "detail"}
+
+
 class Delta(TypedDict, total=False):
     """One message on ``panorama:updates``: what a batch of ingest or one dispatch write changed."""
 
@@ -149,6 +178,22 @@ def alert_view(row: Mapping[str, Any], tz: str, lang: str | None = "zh") -> Aler
     if lang is None:
         view["title_en"] = row["title_en"]
     return view
+
+
+def notification_payload(key: str, type_: str, at: str, alert: AlertView, policy: str) -> NotificationPayload:
+    """Return what a notification of an alert's change carries."""
+    return {"v": VERSION, "key": key, "type": type_, "at": at, "policy": policy, "alert": alert}
+
+
+def notification_view(row: Mapping[str, Any], attempts: Iterable[Mapping[str, Any]], tz: str) -> NotificationView:
+    """Return an outbox row and its attempts as the delivery log shows them."""
+    live = row["status"] in ("pending", "sending")
+    return {"id": row["id"], "key": row["key"], "channel": row["channel"], "address": row["address"],
+            "subject": row["subject"], "status": row["status"], "attempts": row["attempts"],
+            "created_at": iso(row["created_ms"], tz), "due_at": iso(row["due_ms"], tz) if live else None,
+            "sent_at": iso(row["sent_ms"], tz) if row["sent_ms"] is not None else None,
+            "last_error": row["last_error"],
+            "log": [{"at": iso(a["at_ms"], tz), "ok": bool(a["ok"]), "detail": a["detail"]} for a in attempts]}
 
 
 def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Iterable[list] = (),

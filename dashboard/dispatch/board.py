@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from dashboard.core import errors
 from dashboard.core.messages import incident_view, task_view  # noqa: F401 (d.task_view: the views live there)
 from dashboard.core.city import City
+from dashboard.storage import escalations
 from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
 from dashboard.storage.models import incidents, task_events, tasks, users
 from dashboard.core.rules import Rules
@@ -167,6 +168,8 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
     if row is None:
         raise VersionConflict(f"task {task_id} changed meanwhile: reload it")
     _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], to, note)])
+    if task["state"] == "dispatched":  # only a task awaiting acknowledgement has a duty escalation running
+        stop_duty(conn, incident_id, task_id, to, now_ms)
     return Change(_settle(conn, inc, actor, now_ms, note, "task_moved", {"dep": row["department"], "to": to}),
                   [dict(row)])
 
@@ -192,6 +195,8 @@ def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: 
     params = {"dep": task["department"]}
     _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], "resolved", note,
                          "resolved_on_behalf", params)])
+    if task["state"] == "dispatched":
+        stop_duty(conn, incident_id, task_id, "resolved", now_ms)
     return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)])
 
 
@@ -225,7 +230,18 @@ def redispatch(conn: Connection, task_id: int, version: int, actor: str, note: s
     params = {"dep": task["department"]}
     _audit(conn, [_event(incident_id, task_id, "redispatch", actor, now_ms, task["state"], "dispatched", note,
                          code, params)])
+    stop_duty(conn, incident_id, task_id, "dispatched", now_ms)
     return Change(_settle(conn, inc, actor, now_ms, None, code, params), [dict(row)])
+
+
+def stop_duty(conn: Connection, incident_id: int, task_id: int, state: str, now_ms: int) -> int:
+    """Cancel the duty escalation of a task that moved (acknowledged, rejected, resolved, sent again), in the
+    move's transaction; audit how many messages it cancelled, if any."""
+    cancelled = escalations.stop(conn, "task", task_id)
+    if cancelled:
+        _audit(conn, [_event(incident_id, task_id, "notify", SYSTEM_ACTOR, now_ms, state, state, None, "esc_stopped",
+                             {"n": cancelled})])
+    return cancelled
 
 
 def staffed(conn: Connection, department: str) -> bool:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from dashboard.dispatch import board as d
 from dashboard.dispatch.desk import publish
+from dashboard.dispatch.duty import start_duty
 from dashboard.storage.models import incidents
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ class DeadlineChecker:
             incident_rows = [dict(r) for r in conn.execute(
                 select(incidents).where(incidents.c.id.in_({r["incident_id"] for r in rows})))
                 .mappings()] if rows else []
+            by_id = {i["id"]: i for i in incident_rows}
+            for r in rows:
+                if r["overdue"] == "acknowledge":  # the same chains as alerts: the department's duty is told
+                    start_duty(conn, self.svc.city, r, by_id[r["incident_id"]], at)
         if rows:
             tz = self.svc.config["PANORAMA_TZ"]
             for r in rows:

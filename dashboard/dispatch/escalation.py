@@ -25,6 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from dashboard.dispatch import board as d
+from dashboard.dispatch.duty import start_duty
 from dashboard.storage.models import incidents, tasks
 
 ESCALATION_KIND = "emergency_management"
@@ -72,6 +73,8 @@ def escalate(conn: Connection, incident_id: int, task_id, actor: str, now_ms: in
     changed, audit = [], []
     for task in (t for t in listed if not t["escalated"] and overdue(t, now_ms)):
         changed.append(_mark_task(conn, task, now_ms))
+        if task["state"] == "dispatched":  # marked here, the checker will not: the department's duty is told now
+            start_duty(conn, city, changed[-1], inc, now_ms)
         audit.append(d._event(incident_id, task["id"], "escalate", actor, now_ms, task["state"], task["state"], None,
                               "task_escalated", {"dep": task["department"]}))
     if target not in live:

@@ -22,6 +22,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import compression
     from dashboard.web import api_dispatch as dispatch_api
     from dashboard.web import api_alerts as alerts_api
+    from dashboard.web import api_rosters as rosters_api
+    from dashboard.web import api_notifications as notifications_api
     from dashboard.web import headers
     from dashboard.web import first_paint
     from dashboard.web import fonts
@@ -63,6 +65,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     api.init_app(server)
     dispatch_api.init_app(server)
     alerts_api.init_app(server)
+    rosters_api.init_app(server)
+    notifications_api.init_app(server)
     briefings_api.init_app(server)
     metrics.init_app(server, services)
     cli.init_app(server)

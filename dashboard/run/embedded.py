@@ -15,6 +15,7 @@ from dashboard.gateway.server import Gateway
 from dashboard.storage.services import Services
 from feeds.alerting import start_alert_ticker
 from feeds.consumers import Consumer, PubSubConsumer, StreamConsumer
+from feeds.notify import start_sender
 from feeds.pipeline import make_pipeline
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
     start_deadline_checker(services, running.stop_event)
     # Alert rules' tick likewise (every ingest worker in production, one at a time by a lease).
     start_alert_ticker(services, running.stop_event)
+    # Notifications from the outbox likewise (every ingest worker in production, each message taken by one).
+    running.threads.append(start_sender(services, running.stop_event).thread)
     # Briefings likewise: each slot is made once however many processes run the scheduler.
     start_briefing_scheduler(services, running.stop_event)
     # Retention: old rows deleted in batches on SQLite, old day partitions dropped on PostgreSQL.

@@ -15,6 +15,7 @@ from dashboard.storage.partitions import start_maintenance
 from dashboard.storage.services import worker_services
 from feeds.alerting import start_alert_ticker
 from feeds.ingest import make_consumers
+from feeds.notify import start_sender
 
 log = logging.getLogger("feeds.ingest")
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     start_maintenance(services, stop)
     # Alert rules' tick (pending -> firing, windows moving on, silent feeds): every worker, one at a time by lease.
     start_alert_ticker(services, stop)
+    # Notifications from the outbox: every worker sends, each message taken by one at a time (a lease).
+    start_sender(services, stop)
     # Scheduled briefings: safe in every worker too, each slot is claimed by one of them.
     start_briefing_scheduler(services, stop)
     log.info("ingest worker: %s from %s into %s", args.transport, bus.redacted(cfg["REDIS_URL"]),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from dashboard.core.alerts import AlertRule
 from dashboard.core.errors import Conflict, NotFound, Unprocessable
+from dashboard.core.notifications import Policy, alert_messages
+from dashboard.core.rosters import Rosters
+from dashboard.storage import escalations, outbox
 from dashboard.storage.incidents import open_incident
 from dashboard.storage.models import alert_counts, alert_events, alert_silences, alert_states, alerts
 
@@ -177,13 +180,16 @@ def _blocked(cond: Condition, silences: Iterable[dict], tz: str, now_ms: int) ->
 
 
 def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silences: Iterable[dict],
-              open_row: dict | None = None, known: bool = False, postgres: bool) -> list[Change]:
+              open_row: dict | None = None, known: bool = False, postgres: bool,
+              policies: Mapping[str, Policy] | None = None) -> list[Change]:
     """Bring the alert of one rule and place in line with its condition; return the changes made.
 
     Every change is a conditional write (a partial unique index for the insert, the status it moves from for
     the updates), so when several workers reconcile the same alert at once each change happens once: the
     loser's write finds nothing to change and it returns nothing. ``known``: the caller read the open alerts in
-    this transaction, so ``open_row`` None means there is none (no need to look).
+    this transaction, so ``open_row`` None means there is none (no need to look). The writer of a firing (or a
+    resolution of a fired alert) queues the notifications its rule's policy (of ``policies``) sends, in this
+    same transaction: they exist exactly when the change commits.
     """
     rule = cond.rule
     if not cond.holding and open_row is None and known:
@@ -201,6 +207,9 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
             return []
         _audit(conn, row["id"], now_ms, row["status"], "resolved", "alert_resolved",
                {"value": cond.value} if cond.value is not None else None)
+        if done["fired_ms"] is not None:  # one that never fired (held back, or not due) was never told of
+            _notify(conn, rule, dict(done), "resolved", tz, policies)
+        _stop_escalation(conn, row["id"], now_ms, "resolved")
         return [Change(dict(done))]
     since = cond.since_ms if cond.since_ms is not None else row["started_ms"] if row else now_ms
     due = now_ms - since >= rule.for_.total_seconds() * 1000
@@ -218,11 +227,13 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
         made = conn.execute(stmt).mappings().first()
         if made is None:  # another worker opened it a moment ago: go on from its row
             return reconcile(conn, cond, now_ms, tz=tz, silences=silences, open_row=_open(conn, rule.id, cond.scope),
-                             known=True, postgres=postgres)
+                             known=True, postgres=postgres, policies=policies)
         made = dict(made)
         _audit(conn, made["id"], now_ms, None, status, f"alert_{status}", {"value": cond.value})
         if blocked:
             _audit(conn, made["id"], now_ms, status, status, "alert_" + blocked[0].split(":")[0] + "d", blocked[1])
+        if status == "firing":
+            _notify(conn, rule, made, "firing", tz, policies)
         return [_fired(conn, made, cond, now_ms) if status == "firing" else Change(made)]
     if row["status"] == "pending" and due:
         if blocked is None:
@@ -232,6 +243,7 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
                                         version=alerts.c.version + 1).returning(*alerts.c)).mappings().first()
             if done is not None:
                 _audit(conn, row["id"], now_ms, "pending", "firing", "alert_firing", {"value": cond.value})
+                _notify(conn, rule, dict(done), "firing", tz, policies)
                 return [_fired(conn, dict(done), cond, now_ms)]
             return []
         if row["suppressed"] != blocked[0]:
@@ -250,6 +262,17 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
         conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(
             value=cond.value, title=cond.title, title_en=cond.title_en, updated_ms=now_ms))
     return changes
+
+
+def _notify(conn: Connection, rule: AlertRule, row: dict, status: str, tz: str,
+            policies: Mapping[str, Policy] | None) -> int:
+    """Queue what the rule's policy sends for this change (silenced and muted alerts never get here: they stay
+    pending); return how many messages were queued."""
+    policy = (policies or {}).get(rule.notify) if rule.notify else None
+    if policy is None:
+        return 0
+    return sum(outbox.enqueue(conn, key=m.key, channel=m.channel, address=m.address, subject=m.subject,
+                              body=m.body, payload=m.payload) for m in alert_messages(policy, row, status, tz))
 
 
 def _open(conn: Connection, rule: str, scope: str) -> dict | None:
@@ -281,6 +304,8 @@ def acknowledge(conn: Connection, alert_id: int, version: int, actor: str, note:
                         .returning(*alerts.c)).mappings().first()
     if done is not None:
         _audit(conn, alert_id, now_ms, "firing", "acknowledged", "alert_acknowledged", None, actor, note)
+        # In the acknowledgement's own transaction: both commit, or neither (docs/alerts.md, "Duty rosters").
+        _stop_escalation(conn, alert_id, now_ms, "acknowledged")
         return dict(done)
     row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
     if row is None:
@@ -288,6 +313,28 @@ def acknowledge(conn: Connection, alert_id: int, version: int, actor: str, note:
     if row["version"] != version:
         raise Conflict(f"alert {alert_id} is at version {row['version']}, not {version}: read it again")
     raise Unprocessable(f"alert {alert_id} is {row['status']}: only a firing alert is acknowledged")
+
+
+def escalate(conn: Connection, rosters: Rosters, alert: dict, department: str | None, now_ms: int
+             ) -> escalations.Ladder:
+    """Start the escalation of an alert that fires now, in the transaction that fired it: the ladder of the
+    department's duty into the outbox, each step audited (or that nobody could be told)."""
+    ladder = escalations.start(conn, rosters, subject="alert", chain=escalations.chain_id("alert", alert["id"]),
+                               department=department, title=alert["title"], title_en=alert["title_en"],
+                               now_ms=now_ms)
+    status = alert["status"]
+    if not ladder.messages:
+        _audit(conn, alert["id"], now_ms, status, status, "esc_nobody", {"dep": department or ""})
+    for step in ladder.steps:
+        _audit(conn, alert["id"], now_ms, status, status, "esc_step",
+               {**escalations.step_params(step, rosters.timezone), "dep": ladder.department})
+    return ladder
+
+
+def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) -> None:
+    cancelled = escalations.stop(conn, "alert", alert_id)
+    if cancelled:
+        _audit(conn, alert_id, now_ms, status, status, "esc_stopped", {"n": cancelled})
 
 
 def list_alerts(conn: Connection, statuses: Sequence[str] = (), levels: Sequence[str] = (),

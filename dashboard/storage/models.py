@@ -375,3 +375,58 @@ alert_counts = Table(
     Column("n", Integer, nullable=False),
     Column("value_max", Float),
 )
+
+# Notifications (issue 16): the transactional outbox. A row is written in the same transaction as the change it
+# tells of, so it exists exactly when that change committed; a sender delivers it afterwards, at least once,
+# under its unique ``key`` (the idempotency key a receiver deduplicates by).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False),
+    Column("channel", String(16), nullable=False),  # webhook | email | sms
+    Column("address", String(320), nullable=False),  # a URL, a mailbox, a phone number
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("status", String(16), nullable=False),  # pending | sending | sent | failed | cancelled
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # pending: when it may be sent (backoff); sending: when its sender's lease runs out and another may take it.
+    Column("due_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("sent_ms", BigInteger),
+    Column("last_error", Text),
+    Index("uq_outbox_key", "key", unique=True),
+    Index("ix_outbox_due", "status", "due_ms"),
+)
+
+# The delivery log: every attempt to send an outbox row, what came of it.
+outbox_attempts = Table(
+    "outbox_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigId, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text),
+    Index("ix_outbox_attempts_outbox", "outbox_id", "id"),
+)
+
+# Duty rosters (issue 16): a person put in a role of a department from .. until, in place of the pack's shifts
+# (dashboard/core/rosters.py). Ending one early sets ``until_ms`` to then and records who (``ended_*``).
+roster_overrides = Table(
+    "roster_overrides",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("department", String(64), nullable=False),
+    Column("person", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("from_ms", BigInteger, nullable=False),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger),
+    Column("ended_by", String(128)),
+    Index("ix_roster_overrides_until", "until_ms"),
+)

@@ -109,6 +109,7 @@ def build_services(config: dict[str, Any]) -> Services:
     city = load_city(config["PANORAMA_CITY"], config["PANORAMA_TZ"])
     # One zone for the whole process: what the rules, the API, the pages and the briefings all read.
     config["PANORAMA_TZ"] = city.timezone
+    city.rosters  # noqa: B018 - a broken rosters.yaml stops the start (by line), not the first alert's escalation
     engine = make_engine(config["DATABASE_URL"])
     read_url = config.get("DATABASE_READ_URL")
     server = bus.make_embedded_server() if config["EMBEDDED"] else None

@@ -11,18 +11,21 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.bus import BUS_DOWN, ping
+from dashboard.storage import outbox
 from dashboard.storage.db import is_postgres
 from dashboard.storage.queries import feed_freshness, stale
 from dashboard.storage.services import Services
 
-def _probe_database(services: Services, now_ms: int) -> dict:
-    """Read the feeds' freshness, proving the database answers; raise SQLAlchemyError when it does not."""
+def _probe_database(services: Services, now_ms: int) -> tuple[dict, dict]:
+    """Read the feeds' freshness and the notifications' outbox, proving the database answers; raise
+    SQLAlchemyError when it does not."""
     with services.engine.begin() as conn:
         if is_postgres(services.engine):
             # A database that accepts but does not answer must not hold the probe's connection for long.
             conn.execute(text("SET LOCAL statement_timeout = 2000"))
         conn.execute(text("SELECT 1"))
-        return feed_freshness(conn, now_ms, services.config["PANORAMA_STALE_AFTER"])
+        return (feed_freshness(conn, now_ms, services.config["PANORAMA_STALE_AFTER"]),
+                outbox.summary(conn, now_ms))
 
 
 def _probe_redis(services: Services) -> tuple[bool, str]:
@@ -94,8 +97,9 @@ class HealthProbe:
         except FuturesTimeout:
             redis_ok, redis_detail = False, "unreachable: no answer"
         stale_after = self.services.config["PANORAMA_STALE_AFTER"]
+        notifications = None  # unknown while the database does not answer
         try:
-            feeds = db_probe.result(timeout=max(0.0, deadline - time.monotonic()))
+            feeds, notifications = db_probe.result(timeout=max(0.0, deadline - time.monotonic()))
             self._last_feeds = (now_ms, feeds)
             db_ok, db_detail = True, "ok"
         except FuturesTimeout:
@@ -110,6 +114,9 @@ class HealthProbe:
             "database": db_detail,
             "mode": "embedded" if self.services.config["EMBEDDED"] else "production",
             "feeds": feeds,
+            # The outbox (docs/alerts.md, "Notifications"): waiting and given-up messages, the oldest waiting's age.
+            # Said, not judged: a channel nobody configured leaves its messages waiting by design.
+            "notifications": notifications,
         }
         if replica_probe is not None:
             # A replica that is down does not make the app degraded: the primary answers its reads meanwhile

@@ -13,7 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.core.bus import BUS_DOWN
 from dashboard.core.channels import CLIENTS_KEY_PREFIX
 from dashboard.storage.queries import feed_freshness
-from dashboard.storage.models import alerts, tasks
+from dashboard.storage import outbox as outbox_store
+from dashboard.storage.models import alerts, outbox, outbox_attempts, tasks
 from dashboard.storage.services import Services
 from dashboard.core.channels import (
     INGEST_GROUP,
@@ -50,6 +51,12 @@ class PanoramaCollector:
                                         .group_by(tasks.c.department)).all()
                 open_alerts = conn.execute(select(alerts.c.level, alerts.c.status, func.count()).where(
                     alerts.c.status != "resolved").group_by(alerts.c.level, alerts.c.status)).all()
+                told = conn.execute(select(outbox.c.channel, outbox.c.status, func.count())
+                                    .group_by(outbox.c.channel, outbox.c.status)).all()
+                tries = conn.execute(select(outbox.c.channel, outbox_attempts.c.ok, func.count())
+                                     .select_from(outbox_attempts.join(outbox))
+                                     .group_by(outbox.c.channel, outbox_attempts.c.ok)).all()
+                waiting = outbox_store.summary(conn, svc.clock())["oldest_pending_s"]
             sla = CounterMetricFamily("panorama_dispatch_sla_breaches",
                                       "tasks whose acknowledge or resolve deadline passed, by department",
                                       labels=["department"])
@@ -67,6 +74,21 @@ class PanoramaCollector:
             for level, status, n in sorted(open_alerts):
                 alerting.add_metric([level, status], n)
             yield alerting
+            notes = GaugeMetricFamily("panorama_notifications", "notifications in the outbox, by channel and status",
+                                      labels=["channel", "status"])
+            for channel, status, n in sorted(told):
+                notes.add_metric([channel, status], n)
+            yield notes
+            sends = CounterMetricFamily("panorama_notification_attempts",
+                                        "tries to deliver a notification, by channel and outcome",
+                                        labels=["channel", "outcome"])
+            for channel, ok, n in sorted(tries, key=lambda r: (r[0], bool(r[1]))):
+                sends.add_metric([channel, "ok" if ok else "failed"], n)
+            yield sends
+            oldest = GaugeMetricFamily("panorama_notifications_oldest_pending_seconds",
+                                       "age of the oldest notification not yet delivered (0: none waiting)")
+            oldest.add_metric([], waiting or 0)
+            yield oldest
             up_db.add_metric([], 1)
         except SQLAlchemyError:
             up_db.add_metric([], 0)

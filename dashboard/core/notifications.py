@@ -1,0 +1,160 @@
+"""Load a city's notification policies (notifications.yaml) and say what an alert's change tells whom: pure functions.
+
+A policy names the channels and addresses an alert of a rule with ``notify: <policy>`` is sent to, which of its
+changes are told (``firing``, and ``resolved`` when asked for) and of which levels. The messages are queued in
+the SQL outbox with the alert's change (``dashboard.storage.alerts``) and sent by ``feeds.notify``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from dashboard.core import messages
+from dashboard.core.alerts import LEVELS
+from dashboard.core.clock import iso
+from dashboard.core.rules import RulesError, _compose, _line, _listed, _message as _rules_message
+
+CHANNELS = ("webhook", "email", "sms")
+TOLD = ("firing", "resolved")  # the changes of an alert a policy may tell of
+_CODE = r"^[a-z0-9_]{1,64}$"
+_PHONE = r"^\+[1-9][0-9]{7,14}$"  # E.164, as a department's duty_phone
+_EMAIL = r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,}$"
+_URL = r"^https?://[^\s/]+(/\S*)?$"
+_PATTERNS = {"webhook": (_URL, "an http(s) URL"), "email": (_EMAIL, "a mailbox such as duty@example.org"),
+             "sms": (_PHONE, "a phone number in E.164 (+ and 8-15 digits)")}
+LEVEL_WORDS = {"blue": ("蓝色", "Blue"), "yellow": ("黄色", "Yellow"), "orange": ("橙色", "Orange"),
+               "red": ("红色", "Red")}
+STATUS_WORDS = {"firing": ("预警发布", "firing"), "resolved": ("预警解除", "resolved")}
+
+
+class Recipient(BaseModel):
+    """One channel and address a policy sends to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channel: Literal["webhook", "email", "sms"]
+    address: Annotated[str, Field(min_length=1, max_length=320)]
+
+    @model_validator(mode="after")
+    def _address(self) -> "Recipient":
+        pattern, what = _PATTERNS[self.channel]
+        if not re.match(pattern, self.address):
+            raise ValueError(f"{self.channel} address {self.address!r} is not {what}")
+        return self
+
+
+class Policy(BaseModel):
+    """A notification policy: to whom, on which changes, for which levels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Annotated[str, Field(pattern=_CODE)]
+    to: Annotated[tuple[Recipient, ...], Field(min_length=1)]
+    statuses: Annotated[tuple[Literal["firing", "resolved"], ...], BeforeValidator(_listed),
+                        Field(min_length=1)] = ("firing",)
+    levels: Annotated[tuple[Literal["blue", "yellow", "orange", "red"], ...], BeforeValidator(_listed),
+                      Field(min_length=1)] = LEVELS
+
+    def tells(self, status: str, level: str) -> bool:
+        """Tell whether a change to ``status`` of an alert of ``level`` is sent."""
+        return status in self.statuses and level in self.levels
+
+
+class NotificationsFile(BaseModel):
+    """The whole notifications.yaml: a list of policies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    policies: Annotated[list[Policy], Field(min_length=1)]
+
+
+_KEYS = {"policy": tuple(Policy.model_fields), "to": tuple(Recipient.model_fields),
+         "top": tuple(NotificationsFile.model_fields)}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        parent = "top" if len(loc) == 1 else "to" if "to" in loc[:-1] else "policy"
+        return f"unknown key {loc[-1]!r} (expected one of {', '.join(_KEYS[parent])})"
+    if error["type"] == "literal_error":
+        field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+        return f"{field}: {error['input']!r} is not one of {error['ctx']['expected']}"
+    return _rules_message(error)
+
+
+def _errors(err: ValidationError) -> list:
+    """Return pydantic's errors but a list's "too short" caused by its own items' errors (said already)."""
+    errors = err.errors()
+    return [e for e in errors if e["type"] != "too_short"
+            or not any(o is not e and tuple(o["loc"][:len(e["loc"])]) == tuple(e["loc"]) for o in errors)]
+
+
+def load_policies(path: str | Path) -> dict[str, Policy]:
+    """Load and validate notifications.yaml; raise RulesError naming the line of every problem found."""
+    path = Path(path)
+    data, lines = _compose(path, expected="policies")
+    try:
+        parsed = NotificationsFile.model_validate(data)
+    except ValidationError as err:
+        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in _errors(err)]) from None
+    out: dict[str, Policy] = {}
+    problems = []
+    for i, p in enumerate(parsed.policies):
+        if p.id in out:
+            problems.append((_line(lines, ("policies", i, "id")), f"duplicate policy id {p.id!r}"))
+        seen = set()
+        for j, r in enumerate(p.to):
+            if (r.channel, r.address) in seen:
+                problems.append((_line(lines, ("policies", i, "to", j)),
+                                 f"{r.channel} {r.address} is listed twice in policy {p.id!r}"))
+            seen.add((r.channel, r.address))
+        out[p.id] = p
+    if problems:
+        raise RulesError(path.name, problems)
+    return out
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification to queue: ``enqueue``'s keyword arguments."""
+
+    key: str
+    channel: str
+    address: str
+    subject: str
+    body: str
+    payload: dict
+
+
+def message_key(alert_id: int, status: str, channel: str, address: str) -> str:
+    """Return the idempotency key of an alert's change told on one channel to one address."""
+    return f"alert:{alert_id}:{status}:{channel}:{address}"
+
+
+def alert_messages(policy: Policy, alert: Mapping[str, Any], status: str, tz: str) -> list[Message]:
+    """Return the messages a policy sends for an alert's change to ``status`` (none when it does not tell it).
+
+    ``alert`` is the alert's row after the change. The texts say the alert in both languages, Chinese first, the
+    times in the city's time zone; the payload (the webhook's body, the SMS template's parameters) carries the
+    alert as the API shows it (``messages.alert_view``) with both titles.
+    """
+    if not policy.tells(status, alert["level"]):
+        return []
+    zh_level, en_level = LEVEL_WORDS[alert["level"]]
+    zh_status, en_status = STATUS_WORDS[status]
+    at_ms = alert["resolved_ms"] if status == "resolved" else (alert.get("fired_ms") or alert["updated_ms"])
+    when = iso(at_ms, tz)
+    subject = f"【{zh_level}{zh_status}】{alert['title']} / [{en_level} alert {en_status}] {alert['title_en']}"
+    body = (f"{zh_level}预警 · {zh_status}\n{alert['title']}\n时间：{when}\n规则：{alert['rule']}　预警编号：{alert['id']}\n"
+            f"\n{en_level} alert · {en_status}\n{alert['title_en']}\nAt: {when}\nRule: {alert['rule']}, "
+            f"alert #{alert['id']}\n")
+    out = []
+    for r in policy.to:
+        key = message_key(alert["id"], status, r.channel, r.address)
+        payload = messages.notification_payload(key, "alert_" + status, iso(at_ms, tz),
+                                                messages.alert_view(alert, tz, None), policy.id)
+        out.append(Message(key, r.channel, r.address, subject[:300], body, dict(payload)))
+    return out

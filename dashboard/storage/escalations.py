@@ -1,0 +1,106 @@
+"""Escalate through the duty rosters: enqueue a whole ladder into the outbox with its change, cancel it on
+acknowledgement.
+
+When an alert fires or a task misses its acknowledge deadline, ``start`` writes every step of the department's
+policy (each level of each round, to each person on duty then, by each channel) as an outbox row, in the
+caller's transaction: level 1 due now, the later ones due in the future. ``stop`` cancels the rows not sent yet
+in the acknowledgement's own transaction. The keys are ``esc:{alert|task}:{id}:{level}:{round}:{channel}:{n}``;
+a task's ``id`` is ``<task id>.<task version>`` (a task sent again and missed again escalates afresh), so the
+prefix ``esc:task:<task id>.`` cancels every ladder of a task and ``esc:alert:<id>:`` an alert's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from dashboard.core.clock import iso
+from dashboard.core.rosters import Rosters, Step
+from dashboard.storage import outbox
+from dashboard.storage import rosters as overrides
+
+SUBJECTS = ("alert", "task")
+_WORDS = {"alert": ("预警未确认", "unacknowledged alert"), "task": ("任务超时未签收", "task not acknowledged in time")}
+_ROLES = {"officer": ("值班员", "duty officer"), "deputy": ("副值班长", "deputy"), "commander": ("值班领导", "commander")}
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """What ``start`` enqueued: the department whose duty is told, the steps, and how many messages."""
+
+    department: str | None
+    steps: list[Step]
+    messages: int
+
+
+def chain_id(subject: str, subject_id: int, version: int | None = None) -> str:
+    """Return the id an escalation's keys carry: an alert's id, a task's ``<id>.<version>``."""
+    return f"{subject_id}.{version}" if subject == "task" else str(subject_id)
+
+
+def prefix(subject: str, subject_id: int) -> str:
+    """Return the key prefix of every escalation message of one alert or task."""
+    return f"esc:{subject}:{subject_id}." if subject == "task" else f"esc:{subject}:{subject_id}:"
+
+
+def start(conn: Connection, rosters: Rosters, *, subject: str, chain: str, department: str | None, title: str,
+          title_en: str, now_ms: int) -> Ladder:
+    """Enqueue the whole ladder of ``department``'s policy (its fallback's, without a roster), starting now."""
+    if subject not in SUBJECTS:
+        raise ValueError(f"unknown subject {subject!r}")
+    roster = rosters.roster_for(department)
+    if roster is None:
+        return Ladder(None, [], 0)
+    steps = rosters.steps(roster.department, now_ms, overrides.in_force(conn, now_ms))
+    made = 0
+    for step in steps:
+        for channel in step.channels:
+            targets = ([(0, roster.webhook, None)] if channel == "webhook" else
+                       [(n, p.phone if channel == "sms" else p.email, p) for n, p in enumerate(step.people)])
+            for n, address, person in targets:
+                if not address:
+                    continue
+                key = f"esc:{subject}:{chain}:{step.level}:{step.round}:{channel}:{n}"
+                made += outbox.enqueue(conn, key=key, channel=channel, address=address,
+                                       subject=_subject(subject, step, title, title_en),
+                                       body=_body(subject, step, person, title, title_en, rosters.timezone),
+                                       payload=_payload(subject, chain, step, person, roster.department, title,
+                                                        title_en, rosters.timezone, key),
+                                       due_ms=step.due_ms, now_ms=now_ms)
+    return Ladder(roster.department, steps, made)
+
+
+def stop(conn: Connection, subject: str, subject_id: int) -> int:
+    """Cancel every escalation message of an alert or task not sent yet; return how many."""
+    return outbox.cancel(conn, prefix(subject, subject_id))
+
+
+def step_params(step: Step, tz: str) -> dict:
+    """Return what an audit row of a step records: level, round, role, who (both languages), when, channels."""
+    return {"level": step.level, "round": step.round, "role": step.role,
+            "who": "、".join(p.name for p in step.people), "who_en": ", ".join(p.name_en for p in step.people),
+            "at": iso(step.due_ms, tz)[11:16], "channels": ",".join(step.channels)}
+
+
+def _subject(subject: str, step: Step, title: str, title_en: str) -> str:
+    zh, en = _WORDS[subject]
+    return f"[{zh} L{step.level}] {title} / [{en} L{step.level}] {title_en}"[:300]
+
+
+def _body(subject: str, step: Step, person, title: str, title_en: str, tz: str) -> str:
+    zh, en = _WORDS[subject]
+    role_zh, role_en = _ROLES[step.role]
+    to_zh = f"{role_zh} {person.name}" if person else role_zh
+    to_en = f"{role_en} {person.name_en}" if person else role_en
+    at = iso(step.due_ms, tz)
+    return (f"{to_zh}：{zh}（第 {step.round} 轮第 {step.level} 级，{at}）\n{title}\n请尽快登录城市运行全景确认。\n\n"
+            f"{to_en}: {en} (round {step.round}, level {step.level}, {at})\n{title_en}\n"
+            "Please sign in to City Operations Panorama and acknowledge it.")
+
+
+def _payload(subject, chain, step, person, department, title, title_en, tz, key) -> dict:
+    return {"type": "escalation", "subject": subject, "id": chain, "department": department, "level": step.level,
+            "round": step.round, "role": step.role, "due": iso(step.due_ms, tz), "title": title,
+            "title_en": title_en, "key": key,
+            "person": None if person is None else {"id": person.id, "name": person.name, "name_en": person.name_en}}

@@ -1,0 +1,176 @@
+"""Keep notifications in a transactional outbox: enqueue with the change, claim, record each attempt, retry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.engine import Connection
+
+from dashboard.core.clock import now_ms as wall_ms
+from dashboard.storage.models import outbox, outbox_attempts
+
+CHANNELS = ("webhook", "email", "sms")
+STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
+LIST_LIMIT = 500
+DETAIL_MAX = 2000  # a receiver's error text, cut: the log is for people, not for a whole HTML error page
+
+# Insert-if-absent by key; RETURNING says whether this call made the row (both engines, SQLite >= 3.35).
+_ENQUEUE = text(
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
+    "VALUES (:key, :channel, :address, :subject, :body, :payload, 'pending', 0, :due, :now) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id")
+
+
+def enqueue(conn: Connection, *, key: str, channel: str, address: str, subject: str, body: str,
+            payload: Any, due_ms: int | None = None, now_ms: int | None = None) -> bool:
+    """Add a message to send unless one with ``key`` exists; return whether this call added it.
+
+    Called inside the caller's transaction (with the change the message tells of), so the message exists exactly
+    when the change commits. ``key`` is the idempotency key: unique here, and sent along so a receiver can
+    recognise a message delivered twice. ``payload`` is JSON (a str is taken as JSON already); ``due_ms``: not
+    before then (default now).
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
+    now = wall_ms() if now_ms is None else now_ms
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    row = conn.execute(_ENQUEUE, {"key": key, "channel": channel, "address": address, "subject": subject,
+                                  "body": body, "payload": data, "due": now if due_ms is None else due_ms,
+                                  "now": now}).first()
+    return row is not None
+
+
+def claim_due(conn: Connection, *, now_ms: int, lease_ms: int, limit: int = 20,
+              channels: Sequence[str] = CHANNELS) -> list[dict]:
+    """Take up to ``limit`` rows due now to send: pending ones, and sending ones whose sender's lease ran out.
+
+    Each taken row becomes ``sending`` until ``now_ms + lease_ms`` and its ``attempts`` goes up by one; the
+    caller sends it and then calls ``mark_sent`` or ``mark_failed`` with that count (the fencing token: a sender
+    whose lease was taken over cannot overwrite the new sender's outcome). Every take is a conditional write on
+    the row's status and due time, so two senders never both take a row; on PostgreSQL the candidates are read
+    ``FOR UPDATE SKIP LOCKED`` so concurrent senders take different rows rather than wait on each other.
+    A row found still ``sending`` after its lease (its sender died between taking and recording) is logged as
+    an attempt that came to nothing and sent again: at least once.
+    """
+    q = (select(outbox.c.id, outbox.c.status, outbox.c.due_ms, outbox.c.attempts)
+         .where(outbox.c.status.in_(("pending", "sending")), outbox.c.due_ms <= now_ms,
+                outbox.c.channel.in_(list(channels)))
+         .order_by(outbox.c.due_ms, outbox.c.id).limit(limit))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    taken: list[dict] = []
+    for cand in conn.execute(q).mappings().all():
+        row = conn.execute(update(outbox).where(
+            outbox.c.id == cand["id"], outbox.c.status == cand["status"], outbox.c.due_ms == cand["due_ms"],
+            outbox.c.attempts == cand["attempts"])
+            .values(status="sending", due_ms=now_ms + lease_ms, attempts=outbox.c.attempts + 1)
+            .returning(*outbox.c)).mappings().first()
+        if row is None:
+            continue
+        if cand["status"] == "sending":
+            _attempt(conn, cand["id"], now_ms, False, "lease expired: the sender stopped before recording the outcome")
+        taken.append(dict(row))
+    return taken
+
+
+def mark_sent(conn: Connection, row_id: int, *, attempts: int, now_ms: int, detail: str | None = None) -> bool:
+    """Record a delivery; return False when the row was no longer this sender's (taken over after its lease)."""
+    _attempt(conn, row_id, now_ms, True, detail)
+    done = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == "sending",
+                                             outbox.c.attempts == attempts)
+                        .values(status="sent", sent_ms=now_ms, last_error=None)).rowcount
+    return done == 1
+
+
+def backoff_ms(attempts: int, *, base_ms: int, cap_ms: int) -> int:
+    """Return the wait before the next try after ``attempts`` failed ones: base, 2 base, 4 base, ... up to cap."""
+    return min(cap_ms, base_ms * 2 ** max(0, attempts - 1))
+
+
+def mark_failed(conn: Connection, row_id: int, *, attempts: int, error: str, now_ms: int, max_attempts: int,
+                base_ms: int, cap_ms: int) -> str | None:
+    """Record a failed try: pending again after the backoff, or ``failed`` after ``max_attempts``.
+
+    Returns the row's new status, or None when it was no longer this sender's (taken over after its lease).
+    """
+    error = error[:DETAIL_MAX]
+    _attempt(conn, row_id, now_ms, False, error)
+    if attempts >= max_attempts:
+        values = {"status": "failed", "last_error": error}
+    else:
+        values = {"status": "pending", "last_error": error,
+                  "due_ms": now_ms + backoff_ms(attempts, base_ms=base_ms, cap_ms=cap_ms)}
+    done = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == "sending",
+                                             outbox.c.attempts == attempts).values(**values)).rowcount
+    return values["status"] if done == 1 else None
+
+
+def cancel(conn: Connection, key_prefix: str) -> int:
+    """Cancel the pending messages whose key starts with ``key_prefix``; return how many (in flight: not)."""
+    if not key_prefix:
+        raise ValueError("cancel needs a key prefix")
+    return conn.execute(update(outbox).where(outbox.c.key.startswith(key_prefix, autoescape=True),
+                                             outbox.c.status == "pending")
+                        .values(status="cancelled")).rowcount
+
+
+def prune(conn: Connection, before_ms: int, limit: int = 5000) -> int:
+    """Forget settled messages (sent, failed, cancelled) made before ``before_ms``, their tries with them (at most
+    ``limit`` a call); return how many. Waiting ones stay, however old: nothing queued is dropped."""
+    ids = select(outbox.c.id).where(outbox.c.status.in_(("sent", "failed", "cancelled")),
+                                    outbox.c.created_ms < before_ms).order_by(outbox.c.id).limit(limit)
+    doomed = [r.id for r in conn.execute(ids)]
+    if not doomed:
+        return 0
+    conn.execute(delete(outbox_attempts).where(outbox_attempts.c.outbox_id.in_(doomed)))
+    return conn.execute(delete(outbox).where(outbox.c.id.in_(doomed))).rowcount
+
+
+def _attempt(conn: Connection, row_id: int, at_ms: int, ok: bool, detail: str | None) -> None:
+    conn.execute(insert(outbox_attempts).values(outbox_id=row_id, at_ms=at_ms, ok=ok,
+                                                detail=None if detail is None else detail[:DETAIL_MAX]))
+
+
+# --- reads: the delivery log ------------------------------------------------------------------------------------
+
+def get(conn: Connection, key: str) -> dict | None:
+    """Return the message with ``key``, or None."""
+    row = conn.execute(select(outbox).where(outbox.c.key == key)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def list_messages(conn: Connection, *, statuses: Sequence[str] = (), channels: Sequence[str] = (),
+                  key_prefix: str | None = None, limit: int = LIST_LIMIT) -> list[dict]:
+    """Return messages newest first, of the statuses and channels asked for (any when none)."""
+    q = select(outbox).order_by(outbox.c.id.desc()).limit(max(1, min(limit, LIST_LIMIT)))
+    if statuses:
+        q = q.where(outbox.c.status.in_(list(statuses)))
+    if channels:
+        q = q.where(outbox.c.channel.in_(list(channels)))
+    if key_prefix:
+        q = q.where(outbox.c.key.startswith(key_prefix, autoescape=True))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def attempts_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, list[dict]]:
+    """Return each message's attempts, oldest first, by message id."""
+    out: dict[int, list[dict]] = {i: [] for i in row_ids}
+    if not row_ids:
+        return out
+    q = (select(outbox_attempts).where(outbox_attempts.c.outbox_id.in_(list(row_ids)))
+         .order_by(outbox_attempts.c.outbox_id, outbox_attempts.c.id))
+    for r in conn.execute(q).mappings():
+        out[r["outbox_id"]].append(dict(r))
+    return out
+
+
+def summary(conn: Connection, now_ms: int) -> dict:
+    """Return the outbox's health: counts of pending (and sending), failed, and the oldest pending one's age."""
+    counts = dict(conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all())
+    oldest = conn.execute(select(func.min(outbox.c.created_ms)).where(
+        outbox.c.status.in_(("pending", "sending")))).scalar()
+    return {"pending": counts.get("pending", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
+            "sent": counts.get("sent", 0),
+            "oldest_pending_s": None if oldest is None else max(0, now_ms - oldest) // 1000}
