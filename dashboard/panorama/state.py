@@ -53,16 +53,19 @@ def trend(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES, district:
     return {"start": start, "step_ms": MINUTE_MS, "series": series}
 
 
-def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int]) -> dict:
+def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int],
+                risk_cache: dict | None = None) -> dict:
     """Return the whole live state: every window's counts and risk, trends, feed freshness, newest events.
 
-    Risk is each district against its own seasonal baseline, held up by its open alerts (``storage.risk``).
+    Risk is each district against its own seasonal baseline, held up by its open alerts (``storage.risk``); a
+    builder that runs often (the gateway) passes a dict of its own as ``risk_cache`` so the long windows'
+    baselines are read once an hour.
 
     Every window is in it, so a screen switches window without asking the server again.
     """
     counts = window_counts(conn, now_ms, tuple(WINDOWS.values()))
     risks = district_risks(conn, city.districts, now_ms,
-                           {m: (window_bounds(now_ms, m)[0], counts[m]["cur"]) for m in WINDOWS.values()})
+                           {m: (window_bounds(now_ms, m)[0], counts[m]["cur"]) for m in WINDOWS.values()}, risk_cache)
     windows = {}
     for name, minutes in WINDOWS.items():
         start, end = window_bounds(now_ms, minutes)

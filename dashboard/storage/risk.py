@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from dashboard.core.alerts import poisson_tail
@@ -104,38 +104,99 @@ class Baseline:
         return self.samples.get((district, domain)) or [0.0] * self.weeks
 
 
-def baselines(conn: Connection, spans: Mapping[int, tuple[int, int]], weeks: int = WEEKS
-              ) -> dict[int, Baseline | None]:
-    """Return, for each named span ``[start, end)``, the notable events of each (district, domain) in the same
-    span of each past week the system was running for; None for a span with fewer than ``MIN_WEEKS`` of them.
+def baselines(conn: Connection, spans: Mapping[int, tuple[int, int]], weeks: int = WEEKS,
+              cache: dict | None = None) -> dict[int, Baseline | None]:
+    """Return, for each window (its minutes: its span ``[start, end)``), the notable events of each (district,
+    domain) in the same span of each past week the system was running for; None for a window with fewer than
+    ``MIN_WEEKS`` of them.
 
-    One query over the hour rollups, every span and week a filtered sum (a partial hour at a span's edge
-    counts pro rata), so the database adds up and sends back one row per district and domain.
+    Two reads of the hour rollups. Windows under a week: every span and week a filtered sum over just those
+    hours, a partial hour at an edge counted pro rata. A week and longer (whole hours, ending with the current
+    one): the days back from the window's end summed once per district and domain, and each week's span added
+    up from its days here, so 30 days times four weeks is one pass over the rows, not four. Those days end with
+    the current hour, so a builder that passes a ``cache`` (a dict it keeps: the gateway) reads them once an
+    hour: past weeks' rollups do not change, bar a backfill of week-old events, seen within the hour.
     """
     h = district_hours.c
     first = conn.execute(select(func.min(h.hour_ms))).scalar()
     past = {key: past_spans(s, e, first, weeks) for key, (s, e) in spans.items()}
     past = {key: p for key, p in past.items() if len(p) >= MIN_WEEKS}
     out: dict[int, Baseline | None] = {key: None for key in spans}
-    if not past:
-        return out
-    n = h.sev2 + h.sev3 + h.sev4
-    cols, order = [], []
     for key, p in past.items():
         out[key] = Baseline(len(p), {})
-        for a, b in p:
-            end = case((h.hour_ms + HOUR_MS < b, h.hour_ms + HOUR_MS), else_=b)
-            begin = case((h.hour_ms > a, h.hour_ms), else_=a)
-            cols.append(func.sum(n * (end - begin)).filter(h.hour_ms < b, h.hour_ms + HOUR_MS > a))
-            order.append(key)
-    lo = min(a for p in past.values() for a, _ in p) - HOUR_MS
-    hi = max(b for p in past.values() for _, b in p)
-    rows = conn.execute(select(h.district, h.domain, *cols).where(h.hour_ms > lo, h.hour_ms < hi)
-                        .group_by(h.district, h.domain))
-    for district, domain, *sums in rows:
-        for key, value in zip(order, sums):
-            out[key].samples.setdefault((district, domain), []).append(float(value or 0) / HOUR_MS)
+    short = {key: p for key, p in past.items() if key < WEEK_MINUTES}
+    long = {key: p for key, p in past.items() if key >= WEEK_MINUTES}
+    if short:
+        _short_spans(conn, short, out)
+    if long:
+        _long_spans(conn, long, spans, out, cache)
     return out
+
+
+WEEK_MINUTES = 7 * 1440
+DAY_MS = 86_400_000
+
+
+def _short_spans(conn: Connection, past: dict[int, list[tuple[int, int]]], out: dict[int, Baseline | None]) -> None:
+    h = district_hours.c
+    n = h.sev2 + h.sev3 + h.sev4
+    cols, order, edges, ranges = [], [], {}, []
+    for key, p in past.items():
+        for i, (a, b) in enumerate(p):
+            ranges.append(and_(h.hour_ms >= a - a % HOUR_MS, h.hour_ms < b))
+            lo, hi = -(-a // HOUR_MS) * HOUR_MS, b - b % HOUR_MS
+            if lo < hi:
+                cols.append(func.sum(n).filter(h.hour_ms >= lo, h.hour_ms < hi))
+                order.append((key, i))
+            for hour in {a - a % HOUR_MS, hi}:  # the partial hours at the edges, weighed here
+                weight = (min(hour + HOUR_MS, b) - max(hour, a)) / HOUR_MS
+                if weight > 0 and (hour < lo or hour >= hi):
+                    edges.setdefault(hour, []).append((key, i, weight))
+    sums: dict[tuple[str, str], dict[tuple[int, int], float]] = {}
+    if cols:
+        for district, domain, *values in conn.execute(select(h.district, h.domain, *cols).where(or_(*ranges))
+                                                      .group_by(h.district, h.domain)):
+            sums[(district, domain)] = {at: float(v or 0) for at, v in zip(order, values)}
+    if edges:
+        for district, domain, hour, v in conn.execute(select(h.district, h.domain, h.hour_ms, n).where(
+                h.hour_ms.in_(sorted(edges)))):
+            place = sums.setdefault((district, domain), {})
+            for key, i, weight in edges[hour]:
+                place[(key, i)] = place.get((key, i), 0.0) + float(v) * weight
+    for place, by in sums.items():
+        for key, p in past.items():
+            out[key].samples[place] = [by.get((key, i), 0.0) for i in range(len(p))]
+
+
+def _long_spans(conn: Connection, past: dict[int, list[tuple[int, int]]], spans: Mapping[int, tuple[int, int]],
+                out: dict[int, Baseline | None], cache: dict | None) -> None:
+    h = district_hours.c
+    # Such a window is whole hours ending with the current one (queries.window_bounds): its end is the next
+    # hour, and day j back from it is [end - (j+1) days, end - j days); week k's span is days 7k .. 7k+L-1.
+    end = spans[min(past)][1]
+    end = end - end % HOUR_MS + (HOUR_MS if end % HOUR_MS else 0)
+    oldest = max(len(p) for p in past.values())
+    days = max(past) // 1440
+    day = (end - 1 - h.hour_ms) // DAY_MS  # integer division on both databases
+    key = (end, oldest, days)
+    by_day: dict[tuple[str, str], dict[int, float]] | None = (cache or {}).get(key)
+    if by_day is None:
+        rows = conn.execute(select(h.district, h.domain, day, func.sum(h.sev2 + h.sev3 + h.sev4)).where(
+            h.hour_ms >= end - (7 * oldest + days) * DAY_MS, h.hour_ms < end - WEEK_MS)
+            .group_by(h.district, h.domain, day))
+        by_day = {}
+        for district, domain, j, v in rows:
+            by_day.setdefault((district, domain), {})[int(j)] = float(v or 0)
+        if cache is not None:  # only the current hour's: what a builder holds stays one entry
+            cache.clear()
+            cache[key] = by_day
+    for key, p in past.items():
+        start, stop = spans[key]
+        elapsed = (stop - start) / (end - start)  # the observed window stops now, inside its last hour
+        length = key // 1440
+        for place, d in by_day.items():
+            out[key].samples[place] = [elapsed * sum(d.get(j, 0.0) for j in range(7 * k, 7 * k + length))
+                                       for k in range(1, len(p) + 1)]
 
 
 def open_levels(conn: Connection, at_ms: int) -> dict[str, list[str]]:
@@ -155,17 +216,18 @@ def open_levels(conn: Connection, at_ms: int) -> dict[str, list[str]]:
 
 
 def district_risks(conn: Connection, districts: Iterable[District], now_ms: int,
-                   windows: Mapping[int, tuple[int, Mapping[tuple[str, str], list[int]]]]
+                   windows: Mapping[int, tuple[int, Mapping[tuple[str, str], list[int]]]], cache: dict | None = None
                    ) -> dict[int, tuple[str, dict[str, float]]]:
     """Return each window's basis and every district's risk in it.
 
     ``windows`` maps a window's minutes to its start and its counts ``{(district, domain): [n, sev1..sev4]}``
     (``queries.window_counts``' blocks); the window runs to ``now_ms``, and so does its baseline, week by week.
     The surprise is the highest of the district's four domains (a surge of fights is not drowned by a steady
-    stream of traffic reports). With no baseline: the population pressure, basis ``population``.
+    stream of traffic reports). With no baseline: the population pressure, basis ``population``. ``cache``: see
+    ``baselines``.
     """
     districts = list(districts)
-    bases = baselines(conn, {m: (start, now_ms) for m, (start, _) in windows.items()})
+    bases = baselines(conn, {m: (start, now_ms) for m, (start, _) in windows.items()}, cache=cache)
     levels = open_levels(conn, now_ms)
     zero = [0, 0, 0, 0, 0]
     out = {}
