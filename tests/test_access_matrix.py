@@ -436,6 +436,7 @@ def resolved_incident(app) -> dict:
 LANG = {"lang.data": "en"}
 ALERT_LIST = "..alert-list.children...alert-more.children...alert-digest.data.."  # /, /wall, /m: every viewer's, a kiosk wall's
 ALERT_ACK = "..alert-message.children...alert-refresh.data.."  # as POST /api/alerts/<id>/ack
+ALERT_OUTLINES = "..city-map.figure...alert-outline-digest.data.."  # / and /wall: as the list
 
 
 def ack_payload(app) -> dict:
@@ -453,6 +454,8 @@ CALLBACKS = {
     ALERT_LIST: (EVERYONE, lambda app: payload(app, ALERT_LIST, {
         "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
     ALERT_ACK: (COMMAND, ack_payload),
+    ALERT_OUTLINES: (EVERYONE, lambda app: payload(app, ALERT_OUTLINES, {
+        "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
     ROUTER: (EVERYONE, lambda app: payload(app, ROUTER, {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),

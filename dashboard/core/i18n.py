@@ -278,3 +278,14 @@ def texts(keys, lang: str = "zh") -> dict[str, str]:
 def district_name(district, lang: str = "zh") -> str:
     """Return a district's name in the language shown."""
     return district.name_en if lang == "en" else district.name
+
+
+def alert_place(row: dict, city, lang: str = "zh") -> str:
+    """Return where an alert is: its zone, else its district, else the whole city (list, map and trail alike)."""
+    zone = city.alert_rules.zones.get(row["zone"]) if row.get("zone") else None
+    if zone is not None:
+        return zone.name_en if lang == "en" else zone.name
+    district = city.by_code.get(row["district"]) if row.get("district") else None
+    if district is not None:
+        return district_name(district, lang)
+    return row.get("district") or t("alert_city", lang)
