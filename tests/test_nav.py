@@ -75,14 +75,14 @@ def test_the_current_page_is_marked_and_only_it():
 
 def test_the_bar_is_translated_and_marks_the_current_page():
     links = [(p.path, p.title, p.nav_id, here) for p, here in pages.nav_pages(user("officer"), "/dispatch")]
-    for lang, names, label in (("zh", ["全景", "联动派单", "指挥", "运行简报"], "页面导航"),
-                               ("en", ["Panorama", "Dispatch", "Command", "Briefings"], "Pages")):
+    for lang, names, label in (("zh", ["全景", "联动派单", "指挥", "预警管理", "运行简报"], "页面导航"),
+                               ("en", ["Panorama", "Dispatch", "Command", "Alerts", "Briefings"], "Pages")):
         bar = nav_bar(links, lang).to_plotly_json()
         assert bar["props"]["aria-label"] == label
         anchors = [li.children for li in bar["props"]["children"].children]
         assert [a.children for a in anchors] == names
-        assert [a.id for a in anchors] == ["nav-panorama", "nav-dispatch", "nav-mobile", "nav-briefings"]
-        assert [a.to_plotly_json()["props"].get("aria-current") for a in anchors] == [None, "page", None, None]
+        assert [a.id for a in anchors] == ["nav-panorama", "nav-dispatch", "nav-mobile", "nav-alerts", "nav-briefings"]
+        assert [a.to_plotly_json()["props"].get("aria-current") for a in anchors] == [None, "page", None, None, None]
     assert nav_bar([], "zh") is None
 
 
@@ -160,7 +160,7 @@ def test_a_commander_on_a_phone_lands_on_m_and_the_bar_fits_360_px(app, dash_duo
     sign_in_on_the_form(dash_duo, "chief")
     wait_for(lambda: path_of(dash_duo) == "/m", timeout=15, message="the commander's phone on /m")
     dash_duo.wait_for_element("#incident-list", timeout=10)
-    wait_for(lambda: len(nav_state(dash_duo)) == 4, message="the commander's navigation")
+    wait_for(lambda: len(nav_state(dash_duo)) == 5, message="the commander's navigation")
     assert ["/m", "指挥", "page"] in nav_state(dash_duo)
     for lang in ("zh", "en"):
         fits = dash_duo.driver.execute_script(
