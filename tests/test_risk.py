@@ -185,3 +185,13 @@ def test_a_partial_hour_counts_pro_rata(any_engine):
         [base] = risk.baselines(conn, {15: (now - 15 * MIN, now)}).values()
     assert base.weeks == 2 and base.of("440304", "traffic") == [15.0, 15.0]
     assert base.of("440305", "traffic") == [0.0, 0.0]
+
+
+def test_the_map_says_when_the_risk_has_no_baseline_yet(city):
+    from dashboard.figures.panorama import make_city_map
+
+    early = make_city_map({"risk_basis": "population", "districts": {}}, city, "risk", "en")
+    later = make_city_map({"risk_basis": "baseline", "districts": {}}, city, "risk", "en")
+    assert early.data[0].colorbar.title.text == "Risk (no baseline yet: per resident)"
+    assert later.data[0].colorbar.title.text == "Risk score" and later.layout.meta["basis"] == "baseline"
+    assert make_city_map({"risk_basis": "population"}, city, "all", "en").layout.meta["basis"] == "baseline"

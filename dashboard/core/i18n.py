@@ -43,6 +43,7 @@ _TEXT = {
     "measure": ("地图指标", "Map measure"),
     "m_all": ("全部事件", "All events"),
     "m_risk": ("风险指数", "Risk score"),
+    "m_risk_population": ("风险指数（暂无基线，按人口）", "Risk (no baseline yet: per resident)"),
     "events": ("事件", "events"),
     "risk": ("风险", "risk"),
     "city_map": ("各区态势", "Districts"),
