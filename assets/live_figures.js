@@ -88,8 +88,10 @@
         // Nothing to redraw when the values, the measure, the spotlight and the size are what the map shows.
         // Risk is compared as its labels show it (whole points of a 0-100 scale; a tenth changes no colour one
         // can see): a map redraw is the page's costliest task, and risk moves slowly.
-        const key = JSON.stringify([risk ? z.map(Math.round) : z, measure, hl]);
-        const same = meta.measure === measure && meta.highlight === hl;
+        // No baseline yet (state.py's risk_basis 'population'): the risk's title says so.
+        const basis = risk && win && win.risk_basis === 'population' ? 'population' : 'baseline';
+        const key = JSON.stringify([risk ? z.map(Math.round) : z, measure, hl, basis]);
+        const same = meta.measure === measure && meta.highlight === hl && (meta.basis || 'baseline') === basis;
         if (!resized && fired.length && same && (key === last.map || tooSoon(last.mapAt, config))) {
             return dc.no_update;
         }
@@ -99,12 +101,14 @@
         p.assign(['data', 0, 'z'], z);
         p.assign(['data', 0, 'zmin'], 0);
         p.assign(['data', 0, 'zmax'], risk ? 100 : Math.max(1, ...z));
-        if (meta.measure !== measure) {
-            const label = risk ? config.labels.m_risk : measure === 'all' ? config.labels.m_all : config.labels[measure];
+        if (meta.measure !== measure || (meta.basis || 'baseline') !== basis) {
+            const riskLabel = basis === 'population' ? config.labels.m_risk_population : config.labels.m_risk;
+            const label = risk ? riskLabel : measure === 'all' ? config.labels.m_all : config.labels[measure];
             p.assign(['data', 0, 'colorscale'], risk ? config.scales.risk : config.scales.counts);
             p.assign(['data', 0, 'colorbar', 'title', 'text'], label);
             p.assign(['data', 0, 'hovertemplate'], '%{customdata}<br>' + label + ': %{z}<extra></extra>');
             p.assign(['layout', 'meta', 'measure'], measure);
+            p.assign(['layout', 'meta', 'basis'], basis);
         }
         if (hl !== meta.highlight) {
             p.assign(['data', 0, 'marker', 'line', 'color'], config.codes.map((c) => (c === hl ? config.outline.accent : config.outline.line)));

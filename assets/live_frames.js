@@ -75,7 +75,8 @@
  * @typedef {Object} LiveState
  * @property {number} generated_at   epoch ms
  * @property {Object<string, {start: number, end: number, minutes: number, totals: Object<string, number>,
- *     previous: Object<string, number>, districts: Object<string, {counts: Object<string, number>, risk: number}>}>} windows
+ *     previous: Object<string, number>, risk_basis: ('baseline'|'population'),
+ *     districts: Object<string, {counts: Object<string, number>, risk: number}>}>} windows
  *     by window name ('1h', ...)
  * @property {{start: number, step_ms: number, series: Object<string, number[]>}} trend
  * @property {Object<string, {last_event_age_s: ?number, rate_per_min: number, stale: boolean}>} feeds  by domain

@@ -1,4 +1,4 @@
-"""Run the alert-list of /, /wall and /m: redraw it when the gateway says alerts changed, acknowledge from it.
+"""Run the alert-list of /, /wall and /m and the map's outlines: redraw when the gateway says alerts changed, acknowledge.
 
 Reads are every viewer's and a kiosk wall's (as ``GET /api/alerts``); acknowledging is the officer's and the
 commander's (as ``POST /api/alerts/<id>/ack``), through the same function, at the version the screen showed.
@@ -6,10 +6,12 @@ commander's (as ``POST /api/alerts/<id>/ack``), through the same function, at th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
-from dash import ALL, Input, Output, State, ctx, html, no_update
+import orjson
+from dash import ALL, Input, Output, Patch, State, ctx, html, no_update
 from flask import current_app
 from pydantic import BaseModel, Field, StrictStr
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.core.errors import Conflict, NotFound, Unprocessable
 from dashboard.core.i18n import t
 from dashboard.core.roles import check_role
+from dashboard.figures.alert_map import FIRST_TRACE, outline_traces
 from dashboard.storage import alerts as store
 from dashboard.web.api_alerts import acknowledge
 from dashboard.web.auth import current_user, may_watch
@@ -55,15 +58,32 @@ def open_alerts(svc) -> list[dict]:
         return store.list_alerts(conn, OPEN)
 
 
-def panel(svc, lang: str, page: str):
-    """Return the alerts panel of ``page`` as the reader may see it, drawn from the database now."""
+def open_alerts_or_none(svc) -> list[dict]:
+    """Return the open alerts, or none when the database cannot say (the page still draws)."""
     try:
-        rows = open_alerts(svc)
+        return open_alerts(svc)
     except SQLAlchemyError:
         log.warning("alerts unavailable", exc_info=True)
-        rows = []
+        return []
+
+
+def panel(svc, lang: str, page: str, rows: list[dict] | None = None):
+    """Return the alerts panel of ``page`` as the reader may see it, drawn from ``rows`` (else the database now)."""
+    rows = open_alerts_or_none(svc) if rows is None else rows
     return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page,
                        can_acknowledge(current_user(), page))
+
+
+def outline_patch(rows: list[dict], city, lang: str, page: str) -> tuple[Patch, str]:
+    """Return the patch that redraws the map's alert outlines (``figures.alert_map``) and their fingerprint."""
+    traces = outline_traces(rows, city, lang, "dark" if page == "wall" else "light")
+    patch = Patch()
+    for i, trace in enumerate(traces):
+        patch["data"][FIRST_TRACE + i] = trace.to_plotly_json()
+    digest = hashlib.blake2b(orjson.dumps([lang, page, sorted(
+        (r["id"], r["level"], r["status"], r["title"], r["title_en"], r["district"], r["zone"]) for r in rows
+        if r["status"] in OPEN)]), digest_size=8).hexdigest()
+    return patch, digest
 
 
 def message(text: str, ok: bool, seq: int) -> html.Span:
@@ -96,6 +116,28 @@ def register_callbacks(app) -> None:
         if digest == seen:
             return no_update, no_update, no_update
         return items, more, digest
+
+    # a frame with alerts, an acknowledgement, a poll -> the map's outlines of the places concerned (/ and /wall:
+    # /m has no map, and Dash runs no callback whose outputs are not on the page)
+    @allow(app, public=True)  # as the list: may_watch() admits a viewer or a live kiosk token
+    @app.callback(Output("city-map", "figure", allow_duplicate=True), Output("alert-outline-digest", "data"),
+                  Input("alert-bump", "data"), Input("alert-refresh", "data"), Input("alert-poll", "n_intervals"),
+                  State("alert-view", "data"), State("alert-outline-digest", "data"), State("lang", "data"),
+                  prevent_initial_call=True)
+    @validated
+    def outlines(_bump: Any, _refresh: Any, _poll: Any, view: ListView | None, seen: Any, lang: Lang):
+        if view is None or view.page == "mobile" or not may_watch():
+            return no_update, no_update
+        svc = current_app.extensions["panorama"]
+        try:
+            rows = open_alerts(svc)
+        except SQLAlchemyError:
+            log.warning("alerts unavailable", exc_info=True)
+            return no_update, no_update
+        patch, digest = outline_patch(rows, svc.city, _lang(lang), view.page)
+        if digest == seen:
+            return no_update, no_update
+        return patch, digest
 
     # a tap on acknowledge -> POST /api/alerts/<id>/ack's domain function, at the version shown -> the outcome
     @allow(app, "command")  # as POST /api/alerts/<id>/ack

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from callbacks import briefings, dispatch, district, login, mobile, notifications, panorama, rosters
+from callbacks import alerts_page, briefings, dispatch, district, login, mobile, notifications, panorama, rosters
 from dashboard.core.roles import check_role
 
 
@@ -55,6 +55,7 @@ PAGES: tuple[Page, ...] = (
     Page("/district", "view", "page_district", district.render, under=True),
     Page("/dispatch", "dispatch", "page_dispatch", dispatch.render, nav=True),
     Page("/m", "command", "page_mobile", mobile.render, nav=True),
+    Page("/alerts", "command", "page_alerts", alerts_page.render, nav=True),  # the trail and silences
     Page("/briefings", "view", "page_briefings", briefings.render, under=True, nav=True),
     # The delivery log names the people told (mailboxes, numbers): officers, commanders, admins.
     Page("/notifications", "command", "page_notifications", notifications.render, nav=True),

@@ -159,11 +159,13 @@ def render(req):
     """Return the panorama (/) drawn from the live state now."""
     cfg = req.svc.config
     note = t("mode_embedded", req.lang) if cfg["EMBEDDED"] else ""
+    rows = alerts.open_alerts_or_none(req.svc)
     return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note,
-                           alerts.panel(req.svc, req.lang, "desk"))
+                           alerts.panel(req.svc, req.lang, "desk", rows), rows)
 
 
 def render_wall(req):
     """Return the video wall (/wall) drawn from the live state now."""
+    rows = alerts.open_alerts_or_none(req.svc)
     return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now,
-                       alerts.panel(req.svc, req.lang, "wall"))
+                       alerts.panel(req.svc, req.lang, "wall", rows), rows)

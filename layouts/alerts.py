@@ -8,7 +8,7 @@ import orjson
 from dash import dcc, html
 
 from dashboard.core.alerts import LEVELS
-from dashboard.core.i18n import district_name, t
+from dashboard.core.i18n import alert_place, t
 from layouts.common import clock_text
 
 OPEN = ("firing", "acknowledged")
@@ -25,15 +25,7 @@ def ordered(rows: list[dict]) -> list[dict]:
     return sorted(newest, key=lambda r: (rank.get(r["level"], len(LEVELS)), r["status"] != "firing"))
 
 
-def place(row: dict, city, lang: str) -> str:
-    """Return where the alert is: its zone, else its district, else the whole city."""
-    zone = city.alert_rules.zones.get(row["zone"]) if row.get("zone") else None
-    if zone is not None:
-        return zone.name_en if lang == "en" else zone.name
-    district = city.by_code.get(row["district"]) if row.get("district") else None
-    if district is not None:
-        return district_name(district, lang)
-    return row.get("district") or t("alert_city", lang)
+place = alert_place  # where the alert is: its zone, else its district, else the whole city
 
 
 def alert_item(row: dict, city, lang: str, tz: str, can_ack: bool) -> html.Li:

@@ -13,7 +13,7 @@ from dashboard.core.channels import DOMAINS
 # Texts the browser needs to label what it renders (assets/live_*.js).
 LIVE_TEXT_KEYS = (
     "security", "traffic", "environment", "incident", "never", "seconds_ago", "minutes_ago", "hours_ago",
-    "per_min", "m_all", "m_risk", "events", "risk", "population", "ten_thousand", "risk_rank", "city_share",
+    "per_min", "m_all", "m_risk", "m_risk_population", "events", "risk", "population", "ten_thousand", "risk_rank", "city_share",
     "conn_connecting", "conn_live", "conn_reconnecting", "conn_polling",
     "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
     "no_open_incidents", "incidents_rest", "status_open", "status_dispatched", "status_in_progress",

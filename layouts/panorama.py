@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from dashboard.figures.alert_map import with_outlines
 from dashboard.figures.panorama import MEASURES, make_city_map, make_trend, measure_label
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
@@ -31,9 +32,9 @@ def controls(lang: str, window: str, measure: str) -> html.Div:
 
 
 def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, note: str = "",
-                    alerts=None) -> html.Div:
+                    alerts=None, open_alerts: list[dict] | None = None) -> html.Div:
     """Return the panorama page, drawn from ``state`` at once and kept live by the browser; ``alerts`` is the
-    alerts panel (layouts/alerts.py)."""
+    alerts panel (layouts/alerts.py), ``open_alerts`` the rows whose places the map outlines."""
     window = (state or {}).get("windows", {}).get(WINDOW)
     view = {"page": "desk", "window": WINDOW, "measure": MEASURE, "highlight": None}
     config = live_config(city, lang, "desk", settings)
@@ -48,8 +49,10 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                 [
                     panel(t("city_map", lang),
                           html.Span(t("map_hint", lang), className="panel-hint"),
-                          dcc.Graph(id="city-map", figure=make_city_map(window, city, MEASURE, lang),
+                          dcc.Graph(id="city-map", figure=with_outlines(make_city_map(window, city, MEASURE, lang),
+                                                                        open_alerts, city, lang),
                                     config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
+                          dcc.Store(id="alert-outline-digest"),
                           className="map-panel"),
                     # empty here: the browser draws its rows as frames arrive (assets/live_render.js)
                     panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker", tabIndex="0"),  # scrolls: reachable by keyboard

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from dashboard.figures.alert_map import with_outlines
 from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_spot_trend, make_trend
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
@@ -15,9 +16,10 @@ FILL = {"flex": "1", "minHeight": "0"}  # the panels are flex columns sized by t
 MEASURE = "risk"  # a fixed 0–100 scale: colours mean the same thing all day on an unattended screen
 
 
-def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, alerts=None) -> html.Div:
+def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, alerts=None,
+                open_alerts: list[dict] | None = None) -> html.Div:
     """Return the kiosk page; the browser cycles the spotlight every ``settings['cycle_s']`` seconds; ``alerts``
-    is the alerts strip (layouts/alerts.py)."""
+    is the alerts strip (layouts/alerts.py), ``open_alerts`` the rows whose places the map outlines."""
     window = (state or {}).get("windows", {}).get(WINDOW)
     first = city.districts[0].code
     view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first}
@@ -31,10 +33,12 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
             *([alerts] if alerts is not None else []),
             html.Div(
                 [
-                    html.Section(dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
-                                           figure=make_city_map(window, city, MEASURE, lang, highlight=first,
-                                                                theme="dark", size=WALL_MAP_SIZE,
-                                                                label_px=WALL_LABEL_PX)),
+                    html.Section([dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
+                                           figure=with_outlines(make_city_map(
+                                               window, city, MEASURE, lang, highlight=first, theme="dark",
+                                               size=WALL_MAP_SIZE, label_px=WALL_LABEL_PX),
+                                               open_alerts, city, lang, "dark")),
+                                 dcc.Store(id="alert-outline-digest")],
                                  className="panel map-panel"),
                     html.Section(
                         [html.Div(id={"opt": "spotlight", "i": 0}, className="spot-main"),

@@ -488,6 +488,27 @@ def resolved_incident(app) -> dict:
 LANG = {"lang.data": "en"}
 ALERT_LIST = "..alert-list.children...alert-more.children...alert-digest.data.."  # /, /wall, /m: every viewer's, a kiosk wall's
 ALERT_ACK = "..alert-message.children...alert-refresh.data.."  # as POST /api/alerts/<id>/ack
+ALERT_OUTLINES = "..city-map.figure...alert-outline-digest.data.."  # / and /wall: as the list
+
+
+PAGE_TRAIL = "..alerts-trail.children...alerts-count.children...silence-list.children...alerts-digest.data.."
+PAGE_ACK = "..alerts-page-message.children...alerts-refresh.data.."  # /alerts: as POST /api/alerts/<id>/ack
+PAGE_SILENCE_ADD = "..silence-message.children...alerts-refresh.data...silence-reason.value.."  # POST /api/silences
+PAGE_SILENCE_END = "..silence-message.children...alerts-refresh.data.."  # as DELETE /api/silences/<id>
+
+
+def page_ack_payload(app) -> dict:
+    """Return what /alerts sends when a trail's acknowledge button is tapped (a new alert each time)."""
+    alert = firing_alert(app, f"district:440304:{_n(app)}")
+    button = {"trail-ack": alert["id"], "v": alert["version"]}
+    return payload(app, PAGE_ACK, {'{"trail-ack":["ALL"],"v":["ALL"]}.n_clicks': [(button, 1)],
+                                   "alerts-refresh.data": 0, **LANG}, compact(button) + ".n_clicks")
+
+
+def page_silence_end_payload(app) -> dict:
+    button = {"silence-end": silence(app)["id"]}
+    return payload(app, PAGE_SILENCE_END, {'{"silence-end":["ALL"]}.n_clicks': [(button, 1)],
+                                           "alerts-refresh.data": 0, **LANG}, compact(button) + ".n_clicks")
 
 
 def ack_payload(app) -> dict:
@@ -505,6 +526,16 @@ CALLBACKS = {
     ALERT_LIST: (EVERYONE, lambda app: payload(app, ALERT_LIST, {
         "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
     ALERT_ACK: (COMMAND, ack_payload),
+    PAGE_TRAIL: (COMMAND, lambda app: payload(app, PAGE_TRAIL, {
+        "alerts-status.value": ["firing"], "alerts-level.value": [], "alerts-district.value": "futian", **LANG},
+        "alerts-status.value")),
+    PAGE_ACK: (COMMAND, page_ack_payload),
+    PAGE_SILENCE_ADD: (COMMAND, lambda app: payload(app, PAGE_SILENCE_ADD, {
+        "silence-add.n_clicks": 1, "silence-district.value": "440305", "silence-until.value": _until(),
+        "silence-reason.value": f"道路施工 {_n(app)}", "alerts-refresh.data": 0, **LANG})),
+    PAGE_SILENCE_END: (COMMAND, page_silence_end_payload),
+    ALERT_OUTLINES: (EVERYONE, lambda app: payload(app, ALERT_OUTLINES, {
+        "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
     ROUTER: (EVERYONE, lambda app: payload(app, ROUTER, {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
@@ -636,6 +667,22 @@ def test_the_callbacks_writes_happen_for_the_roles_that_may_and_no_other(mapp):
     assert {a for a, action in actors if action == "cmd_ack"} == {"m-officer", "m-commander", "m-admin"}
     assert len(n_briefings) == 3 and len(closed) == 2  # officer and admin closed one each
     assert len(acked) == 4  # the task moves of officer, commander, liaison (fire), admin
+
+
+def test_the_alerts_pages_silences_are_written_by_the_roles_that_may_and_no_other(mapp):
+    """/alerts' form and "end now" go through POST/DELETE /api/silences' functions: each allowed caller adds one
+    (its name as the author) and ends one; a viewer, a liaison, a kiosk or nobody changes nothing."""
+    from dashboard.storage.models import alert_silences
+
+    for name in (PAGE_SILENCE_ADD, PAGE_SILENCE_END):
+        _, build = CALLBACKS[name]
+        for role in CALLERS:
+            client, headers = caller(mapp, role)
+            post(client, headers, build(mapp))
+    with mapp.server.extensions["panorama"].engine.connect() as conn:
+        rows = conn.execute(select(alert_silences.c.created_by, alert_silences.c.ended_by)).all()
+    assert sorted(c for c, _ in rows if c.startswith("m-")) == ["m-admin", "m-commander", "m-officer"]
+    assert sorted(e for _, e in rows if e) == ["m-admin", "m-commander", "m-officer"]
 
 
 def test_a_liaisons_escalation_notice_names_only_incidents_of_their_department(mapp):

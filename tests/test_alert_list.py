@@ -155,6 +155,19 @@ def listed(dash_duo) -> list[dict]:
     return js(dash_duo, LIST)
 
 
+MAP = """
+const gd = document.querySelector('#city-map .js-plotly-plot');
+if (!gd || !gd.data) { return null; }
+const z = gd.data[0].z[gd.data[0].locations.indexOf(arguments[0])];
+return {risk: z, outlined: gd.data.slice(1).filter(t => t.lon.some(x => x !== null)).map(t => t.meta.level).sort()};
+"""
+
+
+def on_map(dash_duo, code: str = "440304") -> dict | None:
+    """Return a district's value on the map and the levels the map outlines (figures/alert_map.py's traces)."""
+    return js(dash_duo, MAP, code)
+
+
 def below(dash_duo, selector: str) -> float:
     """Return how far below the alerts panel's top ``selector`` starts: what an alert coming or going could move
     (the header above may change with the language)."""
@@ -194,6 +207,9 @@ def test_in_chromium_an_alert_fires_on_the_wall_is_acknowledged_on_m_in_english_
         assert not any(r["ack"] for r in rows)  # the wall is read-only, whoever looks at it
         assert below(dash_duo, ".wall-grid") == grid_top  # nothing below the strip moved
         assert dash_duo.find_element("#alert-more").text == ""
+        # the map outlines Futian in both levels (halo under them), and its risk reads red: 90 or more
+        wait_for(lambda: (m := on_map(dash_duo)) and m["outlined"] == ["halo", "orange", "red"] and m["risk"] >= 90,
+                 timeout=20, message=f"Futian outlined and red on the map: {on_map(dash_duo)}")
 
         # the commander's phone, in English
         dash_duo.driver.switch_to.new_window("tab")
@@ -221,6 +237,7 @@ def test_in_chromium_an_alert_fires_on_the_wall_is_acknowledged_on_m_in_english_
 
         clean_air(app)  # the readings fall: both alerts resolve and leave every screen
         wait_for(lambda: listed(dash_duo) == [], timeout=15, message="the resolved alerts gone from the wall")
+        wait_for(lambda: on_map(dash_duo)["outlined"] == [], timeout=15, message="the outlines gone from the map")
         assert below(dash_duo, ".wall-grid") == grid_top
     finally:
         gw.stop()

@@ -17,10 +17,10 @@ from tests.test_first_paint import drawing
 
 NAV = {
     "viewer": ["/", "/briefings", "/rosters"],
-    "officer": ["/", "/dispatch", "/m", "/briefings", "/notifications", "/rosters"],
-    "commander": ["/", "/dispatch", "/m", "/briefings", "/notifications", "/rosters"],
+    "officer": ["/", "/dispatch", "/m", "/alerts", "/briefings", "/notifications", "/rosters"],
+    "commander": ["/", "/dispatch", "/m", "/alerts", "/briefings", "/notifications", "/rosters"],
     "liaison": ["/", "/dispatch", "/briefings", "/rosters"],
-    "admin": ["/", "/dispatch", "/m", "/briefings", "/notifications", "/rosters"],
+    "admin": ["/", "/dispatch", "/m", "/alerts", "/briefings", "/notifications", "/rosters"],
 }
 
 
@@ -75,17 +75,16 @@ def test_the_current_page_is_marked_and_only_it():
 
 def test_the_bar_is_translated_and_marks_the_current_page():
     links = [(p.path, p.title, p.nav_id, here) for p, here in pages.nav_pages(user("officer"), "/dispatch")]
-    for lang, names, label in (("zh", ["全景", "联动派单", "指挥", "运行简报", "通知记录", "值班"], "页面导航"),
-                               ("en", ["Panorama", "Dispatch", "Command", "Briefings", "Notifications", "Duty"],
-                                "Pages")):
+    for lang, names, label in (("zh", ["全景", "联动派单", "指挥", "预警管理", "运行简报", "通知记录", "值班"], "页面导航"),
+                               ("en", ["Panorama", "Dispatch", "Command", "Alerts", "Briefings", "Notifications",
+                                       "Duty"], "Pages")):
         bar = nav_bar(links, lang).to_plotly_json()
         assert bar["props"]["aria-label"] == label
         anchors = [li.children for li in bar["props"]["children"].children]
         assert [a.children for a in anchors] == names
-        assert [a.id for a in anchors] == ["nav-panorama", "nav-dispatch", "nav-mobile", "nav-briefings",
+        assert [a.id for a in anchors] == ["nav-panorama", "nav-dispatch", "nav-mobile", "nav-alerts", "nav-briefings",
                                            "nav-notifications", "nav-rosters"]
-        assert [a.to_plotly_json()["props"].get("aria-current") for a in anchors] == [None, "page", None, None, None,
-                                                                                          None]
+        assert [a.to_plotly_json()["props"].get("aria-current") for a in anchors] == [None, "page"] + [None] * 5
     assert nav_bar([], "zh") is None
 
 
@@ -164,7 +163,7 @@ def test_a_commander_on_a_phone_lands_on_m_and_the_bar_fits_360_px(app, dash_duo
     sign_in_on_the_form(dash_duo, "chief")
     wait_for(lambda: path_of(dash_duo) == "/m", timeout=15, message="the commander's phone on /m")
     dash_duo.wait_for_element("#incident-list", timeout=10)
-    wait_for(lambda: len(nav_state(dash_duo)) == 6, message="the commander's navigation")
+    wait_for(lambda: len(nav_state(dash_duo)) == 7, message="the commander's navigation")
     assert ["/m", "指挥", "page"] in nav_state(dash_duo)
     for lang in ("zh", "en"):
         fits = dash_duo.driver.execute_script(
@@ -188,6 +187,8 @@ def test_an_officer_follows_the_navigation_to_dispatch_in_the_app(app, dash_duo)
     wait_for(lambda: nav_state(dash_duo) == [["/", "全景", "page"], ["/dispatch", "联动派单", None],
                                              ["/m", "指挥", None], ["/briefings", "运行简报", None],
                                              ["/notifications", "通知记录", None], ["/rosters", "值班", None]],
+                                             ["/m", "指挥", None], ["/alerts", "预警管理", None],
+                                             ["/briefings", "运行简报", None]],
              message="the officer's navigation")
     # at the top of the page, in view: not below the fold
     top = dash_duo.driver.execute_script("return document.getElementById('nav-dispatch').getBoundingClientRect().top")
@@ -199,6 +200,7 @@ def test_an_officer_follows_the_navigation_to_dispatch_in_the_app(app, dash_duo)
     assert path_of(dash_duo) == "/dispatch"
     wait_for(lambda: ["/dispatch", "联动派单", "page"] in nav_state(dash_duo), message="dispatch marked")
     assert [s[2] for s in nav_state(dash_duo)] == [None, "page", None, None, None, None]
+    assert [s[2] for s in nav_state(dash_duo)] == [None, "page", None, None, None]
     assert dash_duo.driver.execute_script("return window.__same_page === true")  # no reload
     box = dash_duo.driver.execute_script(
         "return document.getElementById('nav-briefings').getBoundingClientRect().bottom")

@@ -1,6 +1,7 @@
 """Pure read-side logic: windows of whole minutes and the risk score."""
 
-from dashboard.storage.queries import HOUR_MS, parse_window, risk_score, rollup_parts, window_bounds
+from dashboard.storage.queries import HOUR_MS, parse_window, rollup_parts, window_bounds
+from dashboard.storage.risk import pressure_score
 
 
 def test_window_bounds_are_whole_minutes_ending_with_the_current_one():
@@ -32,15 +33,15 @@ def test_a_window_reads_whole_hours_from_the_hour_rollups_and_its_edges_from_the
 
 
 def test_risk_grows_with_severity_and_saturates():
-    quiet = risk_score((10, 0, 0, 0), 60, 1_000_000)
-    busy = risk_score((10, 0, 5, 2), 60, 1_000_000)
+    quiet = pressure_score((10, 0, 0, 0), 60, 1_000_000)
+    busy = pressure_score((10, 0, 5, 2), 60, 1_000_000)
     assert 0 <= quiet < busy < 100
-    assert risk_score((0, 0, 0, 100_000), 60, 1_000_000) == 100.0
-    assert risk_score((0, 0, 0, 0), 15, 1_000_000) == 0.0
+    assert pressure_score((0, 0, 0, 100_000), 60, 1_000_000) == 100.0
+    assert pressure_score((0, 0, 0, 0), 15, 1_000_000) == 0.0
 
 
 def test_risk_is_per_resident_and_per_hour():
     # the same events weigh more in a district a tenth the size ...
-    assert risk_score((0, 0, 4, 0), 60, 200_000) > risk_score((0, 0, 4, 0), 60, 2_000_000)
+    assert pressure_score((0, 0, 4, 0), 60, 200_000) > pressure_score((0, 0, 4, 0), 60, 2_000_000)
     # ... and the same rate reads the same in a 15-minute and a 60-minute window
-    assert risk_score((0, 0, 1, 0), 15, 1_000_000) == risk_score((0, 0, 4, 0), 60, 1_000_000)
+    assert pressure_score((0, 0, 1, 0), 15, 1_000_000) == pressure_score((0, 0, 4, 0), 60, 1_000_000)

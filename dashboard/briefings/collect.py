@@ -12,7 +12,7 @@ from dashboard.core.city import City
 from dashboard.core.messages import incident_view
 from dashboard.storage.models import district_minutes, incidents, task_events, tasks
 from dashboard.core.clock import iso
-from dashboard.storage.queries import risk_score
+from dashboard.storage.risk import pressure_score
 from dashboard.core.channels import DOMAINS
 
 TOP_INCIDENTS = 10
@@ -199,7 +199,7 @@ def collect(conn: Connection, city: City, start: int, end: int, tz: str) -> dict
         districts.append({**d.as_ref(), "population": d.population, "counts": c["counts"], "total": total,
                           "previous_total": total_prev, "change_pct": change(total, total_prev),
                           "major": c["sev"][2] + c["sev"][3], "incidents_opened": opened.get(d.code, 0),
-                          "risk": risk_score(tuple(c["sev"]), minutes, d.population)})
+                          "risk": pressure_score(tuple(c["sev"]), minutes, d.population)})
     dispatch = dispatch_performance(conn, city, start, end)
     events, events_prev = sum(totals.values()), sum(totals_prev.values())
     n_opened, n_opened_prev = sum(opened.values()), sum(opened_prev.values())

@@ -45,6 +45,7 @@ _TEXT = {
     "measure": ("地图指标", "Map measure"),
     "m_all": ("全部事件", "All events"),
     "m_risk": ("风险指数", "Risk score"),
+    "m_risk_population": ("风险指数（暂无基线，按人口）", "Risk (no baseline yet: per resident)"),
     "events": ("事件", "events"),
     "risk": ("风险", "risk"),
     "city_map": ("各区态势", "Districts"),
@@ -173,6 +174,45 @@ _TEXT = {
     "notify_sent_at": ("送达于 {time}", "delivered {time}"),
     "notify_ok": ("成功", "ok"),
     "notify_key": ("幂等键", "Idempotency key"),
+    # /alerts: the alert trail and silences (officers, commanders)
+    "page_alerts": ("预警管理", "Alerts"),
+    "alert_pending": ("待定", "pending"),
+    "alert_resolved": ("已解除", "resolved"),
+    "alerts_trail": ("预警记录", "Alert trail"),
+    "alerts_status": ("状态", "Status"),
+    "alerts_level": ("级别", "Level"),
+    "alerts_district": ("行政区", "District"),
+    "alerts_all_districts": ("全部行政区", "All districts"),
+    "alerts_shown": ("共 {n} 条，最新在前", "{n} alerts, newest first"),
+    "alerts_shown_max": ("最新 {n} 条（已达上限，请缩小筛选范围）", "The newest {n} (the most shown: narrow the filters)"),
+    "alerts_match_none": ("没有符合条件的预警", "No alert matches"),
+    "alert_started": ("开始 {time}", "began {time}"),
+    "alert_resolved_at": ("解除 {time}", "resolved {time}"),
+    "alert_value": ("数值 {value}，基线 {baseline}", "value {value}, baseline {baseline}"),
+    "alert_history": ("处理记录（{n}）", "History ({n})"),
+    "silences": ("静默", "Silences"),
+    "silences_none": ("当前没有生效的静默", "No silence in force"),
+    "silence_what": ("静默对象", "Silences"),
+    "silence_rule": ("规则", "Rule"),
+    "silence_any_rule": ("任一规则", "Any rule"),
+    "silence_any_district": ("任一行政区", "Any district"),
+    "silence_any_zone": ("任一区域", "Any zone"),
+    "silence_zone": ("区域", "Zone"),
+    "silence_until": ("截止（{tz}）", "Until ({tz})"),
+    "silence_reason": ("原因", "Reason"),
+    "silence_add": ("添加静默", "Add silence"),
+    "silence_end": ("提前结束", "End now"),
+    "silence_until_at": ("至 {time}", "until {time}"),
+    "silence_by": ("{who} 设置", "set by {who}"),
+    "silence_added": ("已添加静默 #{id}", "Silence #{id} added"),
+    "silence_ended": ("静默 #{id} 已结束", "Silence #{id} ended"),
+    "silence_err_bad_request": ("请至少选择规则、行政区或区域之一，并填写原因", "Choose a rule, a district or a zone, and say why"),
+    "silence_err_unknown_rule": ("没有这条规则", "No such rule"),
+    "silence_err_unknown_district": ("没有这个行政区", "No such district"),
+    "silence_err_unknown_zone": ("没有这个区域", "No such zone"),
+    "silence_err_bad_until": ("截止时间须在未来 30 天内，格式如 2026-12-06 22:00", "The end must be within the next 30 days, as 2026-12-06 22:00"),
+    "silence_err_ended": ("该静默已结束", "That silence has ended already"),
+    "silence_err_gone": ("该静默不存在", "No such silence"),
 }
 
 # What the audit trail records as a code with parameters (task_events.code, .params), said when shown;
@@ -343,3 +383,14 @@ def texts(keys, lang: str = "zh") -> dict[str, str]:
 def district_name(district, lang: str = "zh") -> str:
     """Return a district's name in the language shown."""
     return district.name_en if lang == "en" else district.name
+
+
+def alert_place(row: dict, city, lang: str = "zh") -> str:
+    """Return where an alert is: its zone, else its district, else the whole city (list, map and trail alike)."""
+    zone = city.alert_rules.zones.get(row["zone"]) if row.get("zone") else None
+    if zone is not None:
+        return zone.name_en if lang == "en" else zone.name
+    district = city.by_code.get(row["district"]) if row.get("district") else None
+    if district is not None:
+        return district_name(district, lang)
+    return row.get("district") or t("alert_city", lang)

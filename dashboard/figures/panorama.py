@@ -248,7 +248,9 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
     lo, hi = color_range(values, measure)
     codes = [d.code for d in city.districts]
     names = [plain(district_name(d, lang)) for d in city.districts]
-    label = measure_label(measure, lang)
+    # no baseline yet (state.py's risk_basis): the risk is the population pressure, and its title says so
+    basis = "population" if measure == "risk" and (window or {}).get("risk_basis") == "population" else "baseline"
+    label = t("m_risk_population", lang) if basis == "population" else measure_label(measure, lang)
     box = bounds(city.geojson)
     view = fit_view(box, *size)
     line_colors, line_widths = outline(codes, highlight, theme)
@@ -275,7 +277,8 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
         geo=geo_view(view, *size, bgcolor=th["map_bg"]),
         margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,
         font={"family": FONT, "color": th["ink"], "size": 12}, annotations=annotations,
-        uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box), "labels": offsets},
+        uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box), "labels": offsets,
+              "basis": basis},
     )
     return fig
 

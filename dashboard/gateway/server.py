@@ -92,6 +92,7 @@ class Gateway:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.fanout = Fanout()
         self.builds = 0
+        self.risk_cache: dict = {}  # the long windows' risk baselines, read once an hour (storage.risk.baselines)
         self.ready = threading.Event()
         self._resync_after: float | None = None  # loop time after which a build re-syncs every client
         self._thread: threading.Thread | None = None
@@ -248,7 +249,7 @@ class Gateway:
     def _build(self) -> tuple[dict, dict[int, set[str]]]:
         svc = self.services
         with svc.read() as conn:  # the counts and events may lag by the replica's replay delay ...
-            state = live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"])
+            state = live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"], self.risk_cache)
         with svc.engine.connect() as conn:  # ... who holds which incident (what each liaison is sent) may not,
             # nor the alerts a snapshot carries (an acknowledgement just published must not be undone by a lag)
             tz = svc.config["PANORAMA_TZ"]

@@ -8,7 +8,8 @@ from sqlalchemy.engine import Connection
 from dashboard.core.city import City
 from dashboard.storage.queries import feed_freshness
 from dashboard.storage.models import district_minutes, events
-from dashboard.storage.queries import WINDOWS, risk_score, window_bounds, window_counts
+from dashboard.storage.queries import WINDOWS, window_bounds, window_counts
+from dashboard.storage.risk import district_risks
 from dashboard.core.channels import DOMAINS
 from dashboard.core.messages import TICKER_EVENTS, event_view
 
@@ -52,25 +53,33 @@ def trend(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES, district:
     return {"start": start, "step_ms": MINUTE_MS, "series": series}
 
 
-def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int]) -> dict:
+def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int],
+                risk_cache: dict | None = None) -> dict:
     """Return the whole live state: every window's counts and risk, trends, feed freshness, newest events.
+
+    Risk is each district against its own seasonal baseline, held up by its open alerts (``storage.risk``); a
+    builder that runs often (the gateway) passes a dict of its own as ``risk_cache`` so the long windows'
+    baselines are read once an hour.
 
     Every window is in it, so a screen switches window without asking the server again.
     """
     counts = window_counts(conn, now_ms, tuple(WINDOWS.values()))
+    risks = district_risks(conn, city.districts, now_ms,
+                           {m: (window_bounds(now_ms, m)[0], counts[m]["cur"]) for m in WINDOWS.values()}, risk_cache)
     windows = {}
     for name, minutes in WINDOWS.items():
         start, end = window_bounds(now_ms, minutes)
         cur = counts[minutes]["cur"]
+        basis, risk = risks[minutes]
         totals = {d: 0 for d in DOMAINS}
         districts = {}
         for dist in city.districts:
             per = {d: cur.get((dist.code, d), [0] * 5) for d in DOMAINS}
-            sev = [sum(per[d][i] for d in DOMAINS) for i in range(1, 5)]
-            districts[dist.code] = {"counts": {d: per[d][0] for d in DOMAINS}, "risk": risk_score(tuple(sev), minutes, dist.population)}
+            districts[dist.code] = {"counts": {d: per[d][0] for d in DOMAINS}, "risk": risk[dist.code]}
             for d in DOMAINS:
                 totals[d] += per[d][0]
-        windows[name] = {"start": start, "end": end, "minutes": minutes, "totals": totals,
+        # risk_basis: "baseline" (the district against its own weeks) or "population" (no baseline yet)
+        windows[name] = {"start": start, "end": end, "minutes": minutes, "totals": totals, "risk_basis": basis,
                          "previous": counts[minutes]["prev"], "districts": districts}
     return {
         "generated_at": now_ms,

@@ -338,13 +338,15 @@ def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) 
 
 
 def list_alerts(conn: Connection, statuses: Sequence[str] = (), levels: Sequence[str] = (),
-                limit: int = LIST_LIMIT) -> list[dict]:
-    """Return alerts, newest first, of the statuses and levels asked for (any when none)."""
+                limit: int = LIST_LIMIT, districts: Sequence[str] = ()) -> list[dict]:
+    """Return alerts, newest first, of the statuses, levels and districts asked for (any when none)."""
     q = select(alerts).order_by(alerts.c.started_ms.desc(), alerts.c.id.desc()).limit(limit)
     if statuses:
         q = q.where(alerts.c.status.in_(statuses))
     if levels:
         q = q.where(alerts.c.level.in_(levels))
+    if districts:
+        q = q.where(alerts.c.district.in_(districts))
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -352,6 +354,16 @@ def trail(conn: Connection, alert_id: int) -> list[dict]:
     """Return an alert's audit trail, oldest first."""
     return [dict(r) for r in conn.execute(select(alert_events).where(alert_events.c.alert_id == alert_id)
                                           .order_by(alert_events.c.id)).mappings()]
+
+
+def trails(conn: Connection, alert_ids: Sequence[int]) -> dict[int, list[dict]]:
+    """Return the audit trails of several alerts at once, each oldest first (one query for a page of alerts)."""
+    out: dict[int, list[dict]] = {i: [] for i in alert_ids}
+    if alert_ids:
+        for r in conn.execute(select(alert_events).where(alert_events.c.alert_id.in_(list(alert_ids)))
+                              .order_by(alert_events.c.id)).mappings():
+            out[r["alert_id"]].append(dict(r))
+    return out
 
 
 def count_open(conn: Connection) -> int:

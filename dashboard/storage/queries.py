@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import func, select, union_all
 from sqlalchemy.engine import Connection
 
@@ -11,17 +9,12 @@ from dashboard.core.city import City, District
 from dashboard.core.clock import iso
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 from dashboard.core.channels import DOMAINS
+from dashboard.storage.risk import district_risks
 
 WINDOWS = {"15m": 15, "1h": 60, "24h": 1440, "7d": 7 * 1440, "30d": 30 * 1440}
 # Windows this long or longer read the hour rollups (kept for years), in whole hours; shorter ones the minutes.
 HOURLY_MINUTES = 7 * 1440
 MINUTE_MS, HOUR_MS = 60_000, 3_600_000
-# Weight of one event of each severity in the risk score: a critical event
-# weighs as much as fifty routine ones.
-SEVERITY_WEIGHT = (0.0, 0.1, 0.5, 2.0, 5.0)
-# Weighted events per hour per 100,000 residents at which risk reads 63 (1 - 1/e): a district's
-# risk is its pressure relative to its size, the same in any window length.
-RISK_SCALE = 200.0
 
 
 def parse_window(value: str | None) -> int:
@@ -44,13 +37,6 @@ def window_bounds(now_ms: int, minutes: int) -> tuple[int, int]:
     step = step_ms(minutes)
     end = now_ms - now_ms % step + step
     return end - minutes * 60_000, end
-
-
-def risk_score(sev: tuple[int, int, int, int], minutes: int, population: int) -> float:
-    """Map a window's severity counts to a 0–100 risk that saturates smoothly, per resident and per hour."""
-    weighted = sum(SEVERITY_WEIGHT[i + 1] * n for i, n in enumerate(sev))
-    per_hour_per_100k = weighted * (60 / minutes) * (100_000 / max(population, 1))
-    return round(100.0 * (1.0 - math.exp(-per_hour_per_100k / RISK_SCALE)), 1)
 
 
 def _empty_counts() -> dict[str, int]:
@@ -128,25 +114,25 @@ def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> di
     return out
 
 
-def _district_entry(d: District, counts: dict[str, int], sev: list[int], minutes: int) -> dict:
-    return {**d.as_ref(), "counts": counts, "risk": risk_score(tuple(sev), minutes, d.population)}
+def _district_entry(d: District, counts: dict[str, int], risk: float) -> dict:
+    return {**d.as_ref(), "counts": counts, "risk": risk}
 
 
 def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) -> dict:
     """Return the city now: totals and each district's counts and risk in the window."""
     counts = {d.code: _empty_counts() for d in city.districts}
-    sev = {d.code: [0, 0, 0, 0] for d in city.districts}
     totals = _empty_counts()
-    for (district, domain), (n, s1, s2, s3, s4) in window_counts(conn, now_ms, (minutes,))[minutes]["cur"].items():
+    cur = window_counts(conn, now_ms, (minutes,))[minutes]["cur"]
+    for (district, domain), (n, *_) in cur.items():
         totals[domain] += n
         if district in counts:
             counts[district][domain] += n
-            sev[district] = [a + b for a, b in zip(sev[district], (s1, s2, s3, s4))]
+    _, risks = district_risks(conn, city.districts, now_ms, {minutes: (window_bounds(now_ms, minutes)[0], cur)})[minutes]
     return {
         "window": _window(now_ms, minutes, tz),
         "generated_at": iso(now_ms, tz),
         "totals": totals,
-        "districts": [_district_entry(d, counts[d.code], sev[d.code], minutes) for d in city.districts],
+        "districts": [_district_entry(d, counts[d.code], risks[d.code]) for d in city.districts],
     }
 
 
@@ -159,7 +145,7 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
     """
     start, end = window_bounds(now_ms, minutes)
     totals = _empty_counts()
-    sev = [0, 0, 0, 0]
+    blocks: dict[tuple[str, str], list[int]] = {}  # per domain, as window_counts': what the risk reads
     name_of = {s.name: s.name for s in district.streets} | {s.code: s.name for s in district.streets if s.code}
     streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
     other_streets, other_kinds = _empty_counts(), _empty_counts()
@@ -169,7 +155,8 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
         if domain not in totals:
             continue
         totals[domain] += n
-        sev = [a + b for a, b in zip(sev, (s1, s2, s3, s4))]
+        block = blocks.setdefault((district.code, domain), [0, 0, 0, 0, 0])
+        blocks[(district.code, domain)] = [a + b for a, b in zip(block, (n, s1, s2, s3, s4))]
         if street:
             (streets[name_of[street]] if street in name_of else other_streets)[domain] += n
         if kind in city.kinds:
@@ -177,10 +164,11 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
         else:
             other_kinds[domain] += n
     names_en = {s.name: s.name_en for s in district.streets}
+    risk = district_risks(conn, (district,), now_ms, {minutes: (start, blocks)})[minutes][1][district.code]
     return {
         "window": _window(now_ms, minutes, tz),
         "generated_at": iso(now_ms, tz),
-        "district": {**_district_entry(district, totals, sev, minutes), "population": district.population},
+        "district": {**_district_entry(district, totals, risk), "population": district.population},
         "totals": totals,
         "streets": [{"name": name, "name_en": names_en.get(name, ""), "counts": c} for name, c in streets.items()],
         "other_streets": other_streets,

@@ -132,7 +132,14 @@ def get_silences():
 def post_silence():
     """Silence a rule, a district or a zone (or a combination) until a time, with a reason."""
     svc = services()
-    body = read_body(SilenceBody, required=True)
+    row = add_silence(svc, read_body(SilenceBody, required=True), current_user().username)
+    return jsonify({"silence": _silence_doc(row, svc.config["PANORAMA_TZ"])}), 201
+
+
+def add_silence(svc, body: SilenceBody, actor: str) -> dict:
+    """Check a silence and store it (the API's and the /alerts page's one way): what it names must exist (a rule,
+    a district by code or slug, a zone: at least one), ``until`` an RFC 3339 time with offset, ahead and within
+    30 days; raises ApiError 400 with a code saying what is wrong. The caller has checked the role."""
     now = svc.clock()
     if body.rule is None and body.district is None and body.zone is None:
         raise ApiError(400, "bad_request", "name a rule, a district or a zone to silence")
@@ -154,9 +161,8 @@ def post_silence():
         raise ApiError(400, "bad_until", "a silence lasts at most 30 days; a standing one is a mute window in the "
                                          "city pack's alerts.yaml")
     with svc.engine.begin() as conn:
-        row = store.create_silence(conn, rule=body.rule, district=district, zone=body.zone, until_ms=until_ms,
-                                   reason=body.reason, actor=current_user().username, now_ms=now)
-    return jsonify({"silence": _silence_doc(row, svc.config["PANORAMA_TZ"])}), 201
+        return store.create_silence(conn, rule=body.rule, district=district, zone=body.zone, until_ms=until_ms,
+                                    reason=body.reason, actor=actor, now_ms=now)
 
 
 @bp.delete("/silences/<id:silence_id>")
@@ -164,9 +170,14 @@ def post_silence():
 def delete_silence(silence_id: int):
     """End a silence early."""
     svc = services()
-    with svc.engine.begin() as conn:
-        row = store.end_silence(conn, silence_id, current_user().username, svc.clock())
+    row = end_silence(svc, silence_id, current_user().username)
     return jsonify({"silence": _silence_doc(row, svc.config["PANORAMA_TZ"])})
+
+
+def end_silence(svc, silence_id: int, actor: str) -> dict:
+    """End a silence now (the API's and the page's one way); raises NotFound, or Unprocessable when it has ended."""
+    with svc.engine.begin() as conn:
+        return store.end_silence(conn, silence_id, actor, svc.clock())
 
 
 def _until(text: str) -> int:

@@ -194,3 +194,40 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         dash_duo.driver.save_screenshot(name("mobile", lang))
         dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert dash_duo.get_logs() == []
+
+
+def test_alert_screenshots(make_app, redis_client, dash_duo):
+    """The wall with a red warning fired through the real pipeline (the AQI rules of the Shenzhen pack), and
+    /alerts with its trail and a silence: ``wall-alert.png``, ``alerts.png`` (and ``-en``)."""
+    from dashboard.web.api_alerts import SilenceBody, add_silence
+    from tests.test_alert_list import pollution
+
+    app = make_app(PANORAMA_POLL_MS=2000)
+    assert seed(app, hours=1.0, rate=10.0) > 5_000
+    svc = app.server.extensions["panorama"]
+    pollution(app, 230)  # Futian's AQI readings above 200 for 11 minutes: the orange and the red rule fire
+    pollution(app, 160, "luohu", n0=50)  # Luohu above 150: orange
+    tz = ZoneInfo("Asia/Shanghai")
+    until = (datetime.now(tz) + timedelta(hours=6)).replace(second=0, microsecond=0).isoformat()
+    add_silence(svc, SilenceBody(rule="crowd_universiade", until=until, reason="体育中心演唱会散场，现场已有警力"),
+                "zhang.wei")
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/alerts", "commander", username="zhang.wei")
+    for lang in ("zh", "en"):
+        viewport(dash_duo, 1500, 1100)
+        dash_duo.driver.get(dash_duo.server_url + "/alerts")
+        switch_language(dash_duo, lang)
+        dash_duo.wait_for_element("#alerts-trail > li.lvl-red", timeout=20)
+        dash_duo.driver.execute_script("document.querySelector('#alerts-trail > li.lvl-red details').open = true")
+        dash_duo.driver.save_screenshot(name("alerts", lang))
+        viewport(dash_duo, 1920, 1080)
+        dash_duo.driver.get(dash_duo.server_url + "/wall")
+        dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
+        dash_duo.wait_for_element("#alert-list > li.lvl-red", timeout=20)
+        settle(dash_duo)
+        wait_for(lambda: dash_duo.driver.execute_script(
+            "const gd = document.querySelector('#city-map .js-plotly-plot');"
+            "return gd.data[5].lon.some(x => x !== null)"), timeout=20, message="the red outline on the map")
+        dash_duo.driver.save_screenshot(name("wall-alert", lang))
+
+    assert dash_duo.get_logs() == []

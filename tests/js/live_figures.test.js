@@ -6,7 +6,7 @@ const {FakeElement, NO_UPDATE, fakeDocument, load, patched, stub} = require('./h
 const CONFIG = {
     page: 'panorama', tz: 'UTC', domains: ['traffic', 'security'], codes: ['A', 'B'], figure_ms: 0,
     districts: {A: {short: 'Aa', lon: 114.0, lat: 22.5}, B: {short: 'Bb', lon: 114.1, lat: 22.6}},
-    labels: {m_risk: 'Risk', m_all: 'All', traffic: 'Traffic', security: 'Security'},
+    labels: {m_risk: 'Risk', m_risk_population: 'Risk (per resident)', m_all: 'All', traffic: 'Traffic', security: 'Security'},
     scales: {risk: 'reds', counts: 'blues'},
     outline: {accent: 'gold', line: 'grey', highlight: 4, width: 1},
 };
@@ -158,4 +158,18 @@ test('spotTrend patches the spotlit district\'s lines, and waits for its data', 
     assert.deepEqual(patched(built, 'data', 1, 'y'), [0, 3]);
     assert.deepEqual(h.F.spotTrend([data], {highlight: 'B'}, CONFIG), [NO_UPDATE]);
     assert.deepEqual(h.F.spotTrend([null], {highlight: 'A'}, CONFIG), [NO_UPDATE]);
+});
+
+test('cityMap on risk without a baseline says so in its title, and again when the baseline comes', (t) => {
+    const h = figures(t);
+    h.fire('live-windows');
+    const fig = {layout: {meta: {measure: 'risk', size: '800x600'}}};
+    const early = structuredClone(STORE);
+    early.state.windows['1h'].risk_basis = 'population';
+    const built = h.F.cityMap(early, {measure: 'risk'}, 0, fig, CONFIG);
+    assert.equal(patched(built, 'data', 0, 'colorbar', 'title', 'text'), 'Risk (per resident)');
+    assert.equal(patched(built, 'layout', 'meta', 'basis'), 'population');
+    fig.layout.meta.basis = 'population';
+    const later = h.F.cityMap(STORE, {measure: 'risk'}, 0, fig, CONFIG);
+    assert.equal(patched(later, 'data', 0, 'colorbar', 'title', 'text'), 'Risk');
 });
