@@ -7,11 +7,11 @@
 The mix, by share of the rules (of 500: 200 / 150 / 75 / 40 / 35):
 
 * **threshold** 40 %: a measured kind (AQI, PM2.5, noise, water level, rainfall, discharge, speed, congestion,
-  crowd density) per district (all, or a few named), per street of a district, or in a zone; ``for`` of 0 to
+  crowd density) for the whole city, per district (all, or a few named), per street of a district, or in a zone; ``for`` of 0 to
   10 minutes. Most (85 %) are set beyond what the feed normally reads (an alarm level: AQI above 200 where the
   generated feed reads 15-180), the rest inside the top 0.1-2 % of its readings, so that they fire now and then,
   as a noisy rule does;
-* **rate** 30 %: a counted kind (accidents, fights, thefts, fires, complaints ...) per district or street, in a
+* **rate** 30 %: a counted kind (accidents, fights, thefts, fires, complaints ...) city-wide, per district or street, in a
   5 to 30 minute window, the count set from the feed's expected volume (``--events-per-s``): most at 3 to 6
   times what the window normally holds, some near it;
 * **geofence** 15 %: counted kinds inside a zone (crowd density above a level, intrusions, accidents);
@@ -120,7 +120,9 @@ def generate(n: int = 500, *, seed: int = 20261206, events_per_s: float = 1000.0
 
     def place(rule: dict, allow_zone: bool = True) -> None:
         r = rng.random()
-        if r < 0.45:
+        if r < 0.05:
+            rule["scope"] = "city"  # the whole city's readings or count (fires anywhere)
+        elif r < 0.45:
             rule["scope"] = "district"
             if rng.random() < 0.4:
                 rule["districts"] = rng.sample(codes, rng.randint(1, 3))
@@ -161,7 +163,8 @@ def generate(n: int = 500, *, seed: int = 20261206, events_per_s: float = 1000.0
         window = rng.choice([5, 10, 15, 30])
         # what the window normally holds at the place: the kind's share of the feed, spread over the districts
         # (a street holds about a tenth of its district's)
-        expected = events_per_s * share * window * 60 / len(codes) / (10 if rule["scope"] == "street" else 1)
+        expected = events_per_s * share * window * 60 * {"city": 1, "district": 1 / len(codes),
+                                                          "street": 0.1 / len(codes)}[rule["scope"]]
         factor = rng.uniform(3, 6) if rng.random() < 0.9 else rng.uniform(1.0, 1.3)
         rule.update(count=max(3, int(expected * factor)), window=f"PT{window}M",
                     **({"for": "PT2M"} if rng.random() < 0.3 else {}))

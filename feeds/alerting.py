@@ -22,14 +22,13 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 
 import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.core import messages
-from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, place_of, poisson_tail, say
+from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, poisson_tail, say
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.city import SPEC_KINDS, City
@@ -37,6 +36,7 @@ from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
 from dashboard.storage.db import is_postgres
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
+from feeds.alert_gather import RuleIndex, Seen, gather
 
 log = logging.getLogger(__name__)
 TICK_MS = 2000
@@ -48,16 +48,6 @@ ANOMALY_WINDOW_MS = 10 * MINUTE_MS  # an anomaly rule's window unless it names o
 _DOMAIN_OF_KIND = {k: d for d, kinds in SPEC_KINDS.items() for k in kinds}
 
 
-@dataclass
-class Seen:
-    """Where a batch touched a rule: the place and what its events said of it."""
-
-    place: Place
-    domain: str | None
-    lat: float | None = None
-    lon: float | None = None
-
-
 class Evaluator:
     """One city's alert rules against one database; any number of them (workers, threads) may run at once."""
 
@@ -66,12 +56,8 @@ class Evaluator:
         self.rules = city.alert_rules
         self.postgres = is_postgres(engine)
         self.by_id = {r.id: r for r in self.rules.rules}
-        # Rules that events feed, by the kind they watch (None: any kind); anomaly rules wait for a later release.
-        self._by_kind: dict[str | None, list[AlertRule]] = defaultdict(list)
-        for r in self.rules.rules:
-            if r.type in ("threshold", "rate", "geofence"):
-                for k in r.kind or (None,):
-                    self._by_kind[k].append(r)
+        # The rules events feed, by an event's kind, district and domain (each event meets only those).
+        self.index = RuleIndex(self.rules.rules, self.rules.zones)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
         self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
         # How far back a count rule looks: its window, and its duration before that (held since when?).
@@ -98,45 +84,13 @@ class Evaluator:
         except Exception:  # noqa: BLE001 - the events matter more than the rules evaluated from them
             log.exception("alert rules: could not evaluate a batch of %d events; stored without", len(stored))
             return {}
-        store.add_observations(conn, rows)
-        store.add_counts(conn, counts)
+        store.add_observations(conn, rows, postgres=self.postgres)
+        store.add_counts(conn, counts, postgres=self.postgres)
         return touched
 
     def _gather(self, stored: list, received_ms: int) -> tuple[list[dict], list[dict], dict]:
         """Return what a batch adds: threshold observations, per-minute counts, the places touched."""
-        obs: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-        adds: dict[tuple[str, str, int], list] = {}
-        touched: dict[tuple[str, str], Seen] = {}
-        zones = self.rules.zones
-        for s in stored:  # in event-time order (EventStore sorts them)
-            ev = s.event
-            for rule in self._by_kind.get(ev.kind, []) + self._by_kind.get(None, []):
-                place = place_of(rule, ev, zones)
-                if place is None:
-                    continue
-                if place.street is not None and place.street not in self.city.known_streets.get(ev.district, ()):
-                    continue  # a street the pack does not know: free text must not grow the rules' state
-                key = (rule.id, place.scope)
-                if rule.type == "threshold":
-                    obs[key].append((s.ts_ms, float(ev.value)))
-                else:
-                    if s.ts_ms < received_ms - rule.window.total_seconds() * 1000:
-                        continue  # a late event outside the window changes nothing now
-                    acc = adds.setdefault((rule.id, place.scope, s.ts_ms - s.ts_ms % MINUTE_MS), [0, None])
-                    acc[0] += 1
-                    if ev.value is not None:
-                        acc[1] = ev.value if acc[1] is None else max(acc[1], ev.value)
-                touched[key] = Seen(place, ev.domain, ev.lat, ev.lon)
-        rows = []
-        for (rule_id, scope), seen in obs.items():
-            rule = self.by_id[rule_id]
-            since = None
-            for ts, value in seen:  # the newest run of observations that meet the condition
-                since = (since if since is not None else ts) if rule.meets(value) else None
-            rows.append({"rule": rule_id, "scope": scope, "last": seen[-1][0], "value": seen[-1][1], "since": since,
-                         "whole": since is not None and since == seen[0][0]})
-        return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
-                      for (r, sc, m), (n, v) in adds.items()], touched
+        return gather(self.index, stored, received_ms, self.city.known_streets, self.by_id)
 
     # --- after the batch commits, and on the tick --------------------------------------------------------------
 
@@ -152,6 +106,9 @@ class Evaluator:
             buckets = self._buckets(conn, now, {k[0] for k in touched if self.by_id[k[0]].window is not None})
             changes = []
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
+                if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), now,
+                                                                      found, buckets):
+                    continue  # nothing open, nothing to open: most of the places a batch touches
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres)
@@ -181,6 +138,14 @@ class Evaluator:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)
         self.publish(bus, changes, now)
         return changes
+
+    @staticmethod
+    def _holds(rule: AlertRule, key: tuple[str, str], now: int, found: dict, buckets: dict) -> bool:
+        """Tell whether a threshold's or count rule's condition holds at a place, as ``_condition`` would find."""
+        if rule.type == "threshold":
+            st = found.get(key)
+            return st is not None and st["since_ms"] is not None
+        return _window_sum(buckets.get(key, {}), now, rule) >= rule.count
 
     def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
         """Return each count rule's matching events per scope and minute, as far back as its window and duration."""
