@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
@@ -94,6 +95,39 @@ def zones(city, rng: random.Random, per_district: int = 4) -> list[dict]:
     return out
 
 
+class Volume:
+    """Events/s of each kind at each place of the generated feed, measured on a sample of it (bench.ingest's
+    generator, the city mix): districts are weighted by population, streets and zones are uneven."""
+
+    def __init__(self, city, events_per_s: float, zone_codes: list[str], sample: int = 40_000):
+        from bench.ingest import generate_events
+        from dashboard.core.city import load_city as _load
+
+        zones = {code: z for code, z in _load(str(city.path)).zones.items() if code in zone_codes} \
+            if zone_codes else {}
+        aliases = city.aliases
+        self.per: dict[tuple, float] = defaultdict(float)
+        unit = events_per_s / sample
+        for _domain, ev in generate_events(sample, 7, 3600, mix="city"):
+            d, k = aliases.get(ev["district"], ev["district"]), ev["kind"]
+            self.per[("city", k)] += unit
+            self.per[("district", k, d)] += unit
+            if ev.get("street"):
+                self.per[("street", k, d, ev["street"])] += unit
+            for code, z in zones.items():
+                if z.contains(ev.get("lat"), ev.get("lon")):
+                    self.per[("zone", k, code)] += unit
+
+    def busiest(self, rule: dict, kind: str) -> float:
+        """Return the events/s of ``kind`` at the busiest place of ``rule``'s scope (and districts)."""
+        scope, districts = rule["scope"], rule.get("districts")
+        if scope == "zone":
+            return self.per.get(("zone", kind, rule["zone"]), 0.0)
+        rates = [v for key, v in self.per.items() if key[0] == scope and key[1] == kind
+                 and (scope == "city" or districts is None or key[2] in districts)]
+        return max(rates, default=0.0)
+
+
 def _duration(minutes: float) -> str:
     return "PT0S" if minutes <= 0 else f"PT{int(minutes)}M"
 
@@ -155,16 +189,14 @@ def generate(n: int = 500, *, seed: int = 20261206, events_per_s: float = 1000.0
         rule["for"] = _duration(rng.choice([0, 1, 2, 5, 5, 10, 10, 10]) if rng.random() > 0.1 else 0)
         rules.append(finish(rule, f"{zh} {{value}}", f"{en} {{value}}"))
 
+    volume = Volume(city, events_per_s, zone_codes)
     for i in range(per_type["rate"]):
         kind = rng.choice(list(COUNTED))
-        _domain, share = COUNTED[kind]
         rule = {**common(i, "rate"), "type": "rate", "kind": kind}
         place(rule, allow_zone=False)
         window = rng.choice([5, 10, 15, 30])
-        # what the window normally holds at the place: the kind's share of the feed, spread over the districts
-        # (a street holds about a tenth of its district's)
-        expected = events_per_s * share * window * 60 * {"city": 1, "district": 1 / len(codes),
-                                                          "street": 0.1 / len(codes)}[rule["scope"]]
+        # what the window holds at the rule's busiest place (the shipped pack's counts are set the same way)
+        expected = volume.busiest(rule, kind) * window * 60
         factor = rng.uniform(3, 6) if rng.random() < 0.9 else rng.uniform(1.0, 1.3)
         rule.update(count=max(3, int(expected * factor)), window=f"PT{window}M",
                     **({"for": "PT2M"} if rng.random() < 0.3 else {}))
@@ -173,12 +205,17 @@ def generate(n: int = 500, *, seed: int = 20261206, events_per_s: float = 1000.0
     for i in range(per_type["geofence"]):
         rule = {**common(i, "geofence"), "type": "geofence", "scope": "zone",
                 "zone": rng.choice(zone_codes) if zone_codes else MARKER_ZONE}
+        share = 1.0
         if rng.random() < 0.5:
-            rule.update(kind="crowd_density", op=">=", value=round(rng.uniform(3.5, 3.95), 2))
+            value = round(rng.uniform(3.5, 3.95), 2)
+            rule.update(kind="crowd_density", op=">=", value=value)
+            share = (4.0 - value) / 3.9  # of the crowd readings (0.1-4.0) reach it
         else:
             rule["kind"] = rng.choice(["intrusion", "accident", "fight", "theft", "suspicious_vehicle"])
         window = rng.choice([5, 10, 15])
-        rule.update(count=rng.randint(8, 40), window=f"PT{window}M")
+        expected = volume.busiest(rule, rule["kind"]) * share * window * 60
+        factor = rng.uniform(3, 6) if rng.random() < 0.9 else rng.uniform(1.0, 1.3)
+        rule.update(count=max(3, int(expected * factor)), window=f"PT{window}M")
         if rng.random() < 0.3:
             rule["for"] = "PT2M"
         rules.append(finish(rule, f"{window} 分钟内 {{value}} 次", f"{{value}} times within {window} minutes"))

@@ -133,15 +133,21 @@ def make_template(args) -> tuple[str, dict]:
     hist = preload_history(url, args.history_hours / 24, 10, args.seed)
     dsn = make_engine(url).url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn) as conn:
-        for k in range(1, 5):  # the history's hours, k weeks back: the hour two hours ago lands on this hour
+        # The history's hours, k weeks back (the hour two hours ago lands on this hour), scaled from its 10
+        # events/s to the feed's rate: the anomaly rules' baseline is then the volume the feed carries.
+        f = args.feed_rate / 10
+        since = int(time.time() * 1000) - 86_400_000
+        for k in range(1, 5):
             shift = k * WEEK_MS - 2 * 3_600_000
             conn.execute("INSERT INTO rollup_hours (hour_ms, district, street, domain, kind, n, sev1, sev2, sev3, "
-                         "sev4, value_sum, value_n, value_max) SELECT hour_ms - %s, district, street, domain, kind, "
-                         "n, sev1, sev2, sev3, sev4, value_sum, value_n, value_max FROM rollup_hours "
-                         "WHERE hour_ms > %s ON CONFLICT DO NOTHING", (shift, int(time.time() * 1000) - 86_400_000))
+                         "sev4, value_sum, value_n, value_max) SELECT hour_ms - %(s)s, district, street, domain, "
+                         "kind, round(n * %(f)s), round(sev1 * %(f)s), round(sev2 * %(f)s), round(sev3 * %(f)s), "
+                         "round(sev4 * %(f)s), value_sum * %(f)s, round(value_n * %(f)s), value_max FROM rollup_hours "
+                         "WHERE hour_ms > %(t)s ON CONFLICT DO NOTHING", {"s": shift, "f": f, "t": since})
             conn.execute("INSERT INTO district_hours (hour_ms, district, domain, n, sev1, sev2, sev3, sev4) "
-                         "SELECT hour_ms - %s, district, domain, n, sev1, sev2, sev3, sev4 FROM district_hours "
-                         "WHERE hour_ms > %s ON CONFLICT DO NOTHING", (shift, int(time.time() * 1000) - 86_400_000))
+                         "SELECT hour_ms - %(s)s, district, domain, round(n * %(f)s), round(sev1 * %(f)s), "
+                         "round(sev2 * %(f)s), round(sev3 * %(f)s), round(sev4 * %(f)s) FROM district_hours "
+                         "WHERE hour_ms > %(t)s ON CONFLICT DO NOTHING", {"s": shift, "f": f, "t": since})
         conn.commit()
         conn.execute("ANALYZE")
     return url, hist
