@@ -312,6 +312,46 @@ def _held_since(buckets: dict[int, int], now: int, rule: AlertRule) -> int | Non
     return oldest if at < oldest else since
 
 
+class Reconciler:
+    """Run ``Evaluator.after_batch`` off the ingest thread: the next batch is read and parsed while the last one's
+    alerts are brought in line, and what several batches touched while one reconcile ran is one reconcile.
+
+    Nothing of exactly-once rests on it: every change is a conditional write, and what a worker that stops (or
+    dies) before reconciling leaves undone, the tick redoes (it re-evaluates every holding condition).
+    """
+
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+        self._lock = threading.Lock()
+        self._pending: dict = {}
+        self._bus = None
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, touched: dict, bus: redis.Redis | None) -> None:
+        """Queue the places a committed batch touched (merged with those still waiting)."""
+        with self._lock:
+            self._pending.update(touched)
+            self._bus = bus
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="alert-reconcile", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                touched, self._pending, bus = self._pending, {}, self._bus
+            if not touched:
+                continue
+            try:
+                self.evaluator.after_batch(touched, bus)
+            except Exception:  # noqa: BLE001 - the events are stored and acknowledged; the alert tick redoes this
+                log.exception("alert evaluation after a batch failed; the next tick reconciles")
+
+
 class AlertTicker:
     """Run ``Evaluator.tick`` every ``every_ms`` in whichever worker holds the Redis lease; until stopped."""
 
