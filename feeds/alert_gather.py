@@ -77,7 +77,7 @@ class _Run:
 class _Group:
     """The batch's events of one kind, district and domain, and their runs by place, made when first asked."""
 
-    __slots__ = ("idx", "ts", "evs", "runs", "box")
+    __slots__ = ("idx", "ts", "evs", "runs", "box", "zoned")
 
     def __init__(self):
         self.idx: list[int] = []
@@ -85,6 +85,7 @@ class _Group:
         self.evs: list = []
         self.runs: dict[tuple, list[tuple[Place, _Run]]] = {}
         self.box: tuple[float, float, float, float] | None = None
+        self.zoned: dict[str, list[int]] = {}  # zone -> the events inside it, asked once whatever the rules' filters
 
     def run(self, js: list[int]) -> _Run:
         return _Run([self.idx[j] for j in js], [self.ts[j] for j in js], [self.evs[j].value for j in js],
@@ -139,7 +140,10 @@ def _places(g: _Group, rule: AlertRule, zones: Mapping[str, Zone], known_streets
     else:
         zone = zones[rule.zone]
         if g.near(zone):
-            js = [j for j, ev in enumerate(g.evs) if keep(ev) and zone.contains(ev.lat, ev.lon)]
+            inside = g.zoned.get(zone.code)
+            if inside is None:
+                inside = g.zoned[zone.code] = [j for j, ev in enumerate(g.evs) if zone.contains(ev.lat, ev.lon)]
+            js = [j for j in inside if keep(g.evs[j])]
             if js:
                 out.append((Place(f"zone:{zone.code}", zone.district, zone.code), g.run(js)))
     g.runs[sel] = out
