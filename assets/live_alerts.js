@@ -2,13 +2,16 @@
  * `panorama.dispatchFrame`; that hook is wrapped here, not replaced (dispatch_live.js, loaded before this file,
  * set it; mobile.js, loaded after, wraps this one). A delta that carries `alerts`, or a snapshot (after a
  * reconnect anything may have changed), writes the `alert-bump` store at most once per BUMP_MS; the server then
- * redraws the list from the database (callbacks/alerts.py), as the reader's role may see it. */
+ * redraws the list from the database (callbacks/alerts.py), as the reader's role may see it.
+ * The first frame after a quiet spell is drawn at once (a new red alert on a calm wall must not wait out a
+ * burst window that has nothing to coalesce: bench/alerts.py); the frames that follow within BUMP_MS of a
+ * redraw are one more redraw at the window's end. */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const BUMP_MS = 300;  // the frames of one burst cause one redraw
-    const acc = {timer: null, n: 0, seq: null};
+    const acc = {timer: null, n: 0, seq: null, last: -Infinity};  // last: when the store was last written
 
     function onAlertPage() {
         return document.getElementById('alert-list') !== null;
@@ -26,18 +29,25 @@
         acc.timer = null;
         if (onAlertPage() && dc.set_props) {
             acc.n += 1;
+            acc.last = Date.now();
             dc.set_props('alert-bump', {data: {n: acc.n, seq: acc.seq}});
         }
     }
 
-    /** One gateway frame -> a redraw of the alert-list soon, when it may change it. */
+    /** One gateway frame -> a redraw of the alert-list now after a quiet spell, else at the burst window's end. */
     function alertFrame(msg) {
         if (!carriesAlerts(msg) || !onAlertPage()) {
             return;
         }
         acc.seq = msg.seq;
-        if (acc.timer === null) {
-            acc.timer = setTimeout(flush, BUMP_MS);
+        if (acc.timer !== null) {
+            return;  // a redraw is due already and will read this change too
+        }
+        const wait = acc.last + BUMP_MS - Date.now();
+        if (wait <= 0) {
+            flush();
+        } else {
+            acc.timer = setTimeout(flush, wait);
         }
     }
 

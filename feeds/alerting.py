@@ -22,14 +22,13 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 
 import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.core import messages
-from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, place_of, poisson_tail, say
+from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, poisson_tail, say
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.city import SPEC_KINDS, City
@@ -38,6 +37,7 @@ from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
 from dashboard.storage.db import is_postgres
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
+from feeds.alert_gather import RuleIndex, Seen, gather
 
 log = logging.getLogger(__name__)
 TICK_MS = 2000
@@ -49,16 +49,6 @@ ANOMALY_WINDOW_MS = 10 * MINUTE_MS  # an anomaly rule's window unless it names o
 _DOMAIN_OF_KIND = {k: d for d, kinds in SPEC_KINDS.items() for k in kinds}
 
 
-@dataclass
-class Seen:
-    """Where a batch touched a rule: the place and what its events said of it."""
-
-    place: Place
-    domain: str | None
-    lat: float | None = None
-    lon: float | None = None
-
-
 class Evaluator:
     """One city's alert rules against one database; any number of them (workers, threads) may run at once."""
 
@@ -68,12 +58,8 @@ class Evaluator:
         self.policies = city.notification_policies  # whom a firing tells (queued with the change: the outbox)
         self.postgres = is_postgres(engine)
         self.by_id = {r.id: r for r in self.rules.rules}
-        # Rules that events feed, by the kind they watch (None: any kind); anomaly rules wait for a later release.
-        self._by_kind: dict[str | None, list[AlertRule]] = defaultdict(list)
-        for r in self.rules.rules:
-            if r.type in ("threshold", "rate", "geofence"):
-                for k in r.kind or (None,):
-                    self._by_kind[k].append(r)
+        # The rules events feed, by an event's kind, district and domain (each event meets only those).
+        self.index = RuleIndex(self.rules.rules, self.rules.zones)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
         self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
         # How far back a count rule looks: its window, and its duration before that (held since when?).
@@ -100,45 +86,13 @@ class Evaluator:
         except Exception:  # noqa: BLE001 - the events matter more than the rules evaluated from them
             log.exception("alert rules: could not evaluate a batch of %d events; stored without", len(stored))
             return {}
-        store.add_observations(conn, rows)
-        store.add_counts(conn, counts)
+        store.add_observations(conn, rows, postgres=self.postgres)
+        store.add_counts(conn, counts, postgres=self.postgres)
         return touched
 
     def _gather(self, stored: list, received_ms: int) -> tuple[list[dict], list[dict], dict]:
         """Return what a batch adds: threshold observations, per-minute counts, the places touched."""
-        obs: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-        adds: dict[tuple[str, str, int], list] = {}
-        touched: dict[tuple[str, str], Seen] = {}
-        zones = self.rules.zones
-        for s in stored:  # in event-time order (EventStore sorts them)
-            ev = s.event
-            for rule in self._by_kind.get(ev.kind, []) + self._by_kind.get(None, []):
-                place = place_of(rule, ev, zones)
-                if place is None:
-                    continue
-                if place.street is not None and place.street not in self.city.known_streets.get(ev.district, ()):
-                    continue  # a street the pack does not know: free text must not grow the rules' state
-                key = (rule.id, place.scope)
-                if rule.type == "threshold":
-                    obs[key].append((s.ts_ms, float(ev.value)))
-                else:
-                    if s.ts_ms < received_ms - rule.window.total_seconds() * 1000:
-                        continue  # a late event outside the window changes nothing now
-                    acc = adds.setdefault((rule.id, place.scope, s.ts_ms - s.ts_ms % MINUTE_MS), [0, None])
-                    acc[0] += 1
-                    if ev.value is not None:
-                        acc[1] = ev.value if acc[1] is None else max(acc[1], ev.value)
-                touched[key] = Seen(place, ev.domain, ev.lat, ev.lon)
-        rows = []
-        for (rule_id, scope), seen in obs.items():
-            rule = self.by_id[rule_id]
-            since = None
-            for ts, value in seen:  # the newest run of observations that meet the condition
-                since = (since if since is not None else ts) if rule.meets(value) else None
-            rows.append({"rule": rule_id, "scope": scope, "last": seen[-1][0], "value": seen[-1][1], "since": since,
-                         "whole": since is not None and since == seen[0][0]})
-        return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
-                      for (r, sc, m), (n, v) in adds.items()], touched
+        return gather(self.index, stored, received_ms, self.city.known_streets, self.by_id)
 
     # --- after the batch commits, and on the tick --------------------------------------------------------------
 
@@ -154,6 +108,9 @@ class Evaluator:
             buckets = self._buckets(conn, now, {k[0] for k in touched if self.by_id[k[0]].window is not None})
             changes = []
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
+                if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), now,
+                                                                      found, buckets):
+                    continue  # nothing open, nothing to open: most of the places a batch touches
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
@@ -200,6 +157,14 @@ class Evaluator:
                                           domain=a["domain"], kind=kind, district=a["district"],
                                           severity=rule.severity if rule else 1, at_ms=now)
             store.escalate(conn, self.city.rosters, a, department, now)
+
+    @staticmethod
+    def _holds(rule: AlertRule, key: tuple[str, str], now: int, found: dict, buckets: dict) -> bool:
+        """Tell whether a threshold's or count rule's condition holds at a place, as ``_condition`` would find."""
+        if rule.type == "threshold":
+            st = found.get(key)
+            return st is not None and st["since_ms"] is not None
+        return _window_sum(buckets.get(key, {}), now, rule) >= rule.count
 
     def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
         """Return each count rule's matching events per scope and minute, as far back as its window and duration."""
@@ -364,6 +329,46 @@ def _held_since(buckets: dict[int, int], now: int, rule: AlertRule) -> int | Non
     while at >= oldest and _window_sum(buckets, at, rule) >= rule.count:
         since, at = at, at - MINUTE_MS
     return oldest if at < oldest else since
+
+
+class Reconciler:
+    """Run ``Evaluator.after_batch`` off the ingest thread: the next batch is read and parsed while the last one's
+    alerts are brought in line, and what several batches touched while one reconcile ran is one reconcile.
+
+    Nothing of exactly-once rests on it: every change is a conditional write, and what a worker that stops (or
+    dies) before reconciling leaves undone, the tick redoes (it re-evaluates every holding condition).
+    """
+
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+        self._lock = threading.Lock()
+        self._pending: dict = {}
+        self._bus = None
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, touched: dict, bus: redis.Redis | None) -> None:
+        """Queue the places a committed batch touched (merged with those still waiting)."""
+        with self._lock:
+            self._pending.update(touched)
+            self._bus = bus
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="alert-reconcile", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                touched, self._pending, bus = self._pending, {}, self._bus
+            if not touched:
+                continue
+            try:
+                self.evaluator.after_batch(touched, bus)
+            except Exception:  # noqa: BLE001 - the events are stored and acknowledged; the alert tick redoes this
+                log.exception("alert evaluation after a batch failed; the next tick reconciles")
 
 
 class AlertTicker:

@@ -24,7 +24,7 @@ from dashboard.core.channels import (
     ingested_counts_key,
     reject_counts_key,
 )
-from feeds.alerting import Evaluator
+from feeds.alerting import Evaluator, Reconciler
 from feeds.schema import MAX_CLOCK_SKEW_MS, Event, Reject, parse_message
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,13 @@ class Pipeline:
 
     def __init__(self, store: EventStore, districts: Mapping[str, str], *, prefix: str = DEFAULT_PREFIX,
                  deadletter_cap: int = 10_000, tz: str | None = None, retention: Retention | None = None,
-                 alerts: Evaluator | None = None):
+                 alerts: Evaluator | None = None, reconcile_in_background: bool = False):
         self.store = store
         # The city's alert rules, fed from each batch's new events in the batch's own transaction (None: none).
         self.alerts = alerts if alerts is not None and alerts.active else None
+        # The alerts a batch touched are reconciled after its commit: in this thread (tests, pure callers), or
+        # in one of the pipeline's own so the next batch need not wait for it (the worker: make_pipeline).
+        self.reconciler = Reconciler(self.alerts) if self.alerts is not None and reconcile_in_background else None
         # None: keep any age (pure callers, tests); make_pipeline passes the configured retention.
         self.retention = retention
         self.districts = districts
@@ -109,7 +112,9 @@ class Pipeline:
             # Not in the pipeline: redis-py refuses PUBLISH in a cluster's. After the acks, so a worker that
             # dies in between loses one live delta (the gateways' next state build shows it), never an event.
             bus.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz))
-        if touched:
+        if touched and self.reconciler is not None:
+            self.reconciler.submit(dict(touched), bus)
+        elif touched:
             try:
                 self.alerts.after_batch(touched, bus)
             except Exception:  # noqa: BLE001 - the events are stored and acknowledged; the alert tick redoes this
@@ -159,4 +164,5 @@ def make_pipeline(services: Services) -> Pipeline:
     return Pipeline(EventStore(services.engine, services.city), services.city.aliases,
                     prefix=cfg["PANORAMA_FEED_PREFIX"], deadletter_cap=cfg["PANORAMA_DEADLETTER_CAP"],
                     tz=cfg["PANORAMA_TZ"], retention=Retention.from_config(cfg),
-                    alerts=Evaluator(services.engine, services.city, cfg["PANORAMA_TZ"], clock=services.clock))
+                    alerts=Evaluator(services.engine, services.city, cfg["PANORAMA_TZ"], clock=services.clock),
+                    reconcile_in_background=True)

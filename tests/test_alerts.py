@@ -573,3 +573,50 @@ def test_a_street_rule_watches_the_packs_streets_only(tmp_path, pg_engine, redis
     assert (a["scope"], a["district"], a["title"]) == ("street:440304:莲花街道", "440304", "福田区莲花街道 3 起打架")
     with pg_engine.connect() as conn:
         assert {r.scope for r in conn.execute(select(store.alert_counts.c.scope))} == {"street:440304:莲花街道"}
+
+
+# --- the worker reconciles off its ingest thread --------------------------------------------------------------
+
+def test_a_worker_pipeline_reconciles_in_its_own_thread_and_fires_once(pg_engine, city, redis_client, updates):
+    ev = Evaluator(pg_engine, city, TZ)
+    pipe = Pipeline(EventStore(pg_engine, city), city.aliases, alerts=ev, reconcile_in_background=True)
+    now = now_ms()
+    started = threading.Event()
+    release = threading.Event()
+    after = ev.after_batch
+
+    def slow(touched, bus):  # the first reconcile is held until the ingest thread has gone on with more batches
+        started.set()
+        release.wait(10)
+        return after(touched, bus)
+    ev.after_batch = slow
+    flush(pipe, redis_client, "environment", [aqi(1, 180, now - 11 * MIN)])
+    assert started.wait(10)
+    flush(pipe, redis_client, "security", [make_event(i, kind="fight", district="luohu", ts=now, severity=2)
+                                           for i in range(3)])  # the ingest thread did not wait for the first
+    assert rows(pg_engine) == []
+    release.set()
+    wait_for(lambda: {r["rule"]: r["status"] for r in rows(pg_engine)} == {"aqi_high": "firing", "fights": "firing"},
+             message="both alerts fired by the reconcile thread")
+    wait_for(lambda: sorted(a["rule"] for a in updates() if a["status"] == "firing") == ["aqi_high", "fights"],
+             message="each published once")
+    assert len(rows(pg_engine)) == 2
+
+
+def test_a_failed_background_reconcile_is_logged_and_the_next_one_runs(pg_engine, city, redis_client, caplog):
+    ev = Evaluator(pg_engine, city, TZ)
+    pipe = Pipeline(EventStore(pg_engine, city), city.aliases, alerts=ev, reconcile_in_background=True)
+    calls = []
+    after = ev.after_batch
+
+    def flaky(touched, bus):
+        calls.append(sorted(touched))
+        if len(calls) == 1:
+            raise RuntimeError("the database went away after the batch committed")
+        return after(touched, bus)
+    ev.after_batch = flaky
+    now = now_ms()
+    flush(pipe, redis_client, "environment", [aqi(1, 180, now - 11 * MIN)])
+    wait_for(lambda: len(calls) == 1 and "alert evaluation after a batch failed" in caplog.text, message="logged")
+    flush(pipe, redis_client, "environment", [aqi(2, 190, now - 10 * MIN)])
+    wait_for(lambda: [r["status"] for r in rows(pg_engine)] == ["firing"], message="the next batch's reconcile")

@@ -224,10 +224,19 @@ class Zone:
         prepare(shape)
         return shape
 
+    @cached_property
+    def box(self) -> tuple[float, float, float, float]:
+        """Return the zone's bounding box: west, south, east, north."""
+        lons, lats = [p[0] for p in self.polygon], [p[1] for p in self.polygon]
+        return min(lons), min(lats), max(lons), max(lats)
+
     def contains(self, lat: float | None, lon: float | None) -> bool:
         """Tell whether a point (or its edge) is inside the zone."""
         if lat is None or lon is None:
             return False
+        x0, y0, x1, y1 = self.box
+        if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+            return False  # most points of a city are far from a zone: no need to ask shapely
         return bool(intersects_xy(self._shape, lon, lat))
 
     def as_ref(self) -> dict:

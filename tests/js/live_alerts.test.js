@@ -24,17 +24,39 @@ test('carriesAlerts: snapshots and deltas with alerts, nothing else', () => {
     assert.equal(A.carriesAlerts(null), false);
 });
 
-test('the frames of one burst are one redraw, written from a timer', (t) => {
+test('the first frame after a quiet spell is drawn at once', (t) => {
     const h = alertPage(t);
     h.A.dispatchFrame({type: 'delta', seq: 1, alerts: [alert(1, 'firing')]});
-    h.A.dispatchFrame({type: 'delta', seq: 2, alerts: [alert(1, 'acknowledged')]});
-    h.A.dispatchFrame({type: 'delta', seq: 3, events: [{id: 'e'}]});
-    assert.deepEqual(h.calls, []);
-    t.mock.timers.tick(h.A.BUMP_MS);
-    assert.deepEqual(h.calls, [['alert-bump', {data: {n: 1, seq: 2}}]]);
+    assert.deepEqual(h.calls, [['alert-bump', {data: {n: 1, seq: 1}}]]);
+    t.mock.timers.tick(10_000);  // quiet: nothing more is written, and the next one is at once again
+    assert.equal(h.calls.length, 1);
     h.A.dispatchFrame({type: 'snapshot', seq: 9, state: {}});
-    t.mock.timers.tick(h.A.BUMP_MS);
     assert.deepEqual(h.calls.at(-1), ['alert-bump', {data: {n: 2, seq: 9}}]);
+});
+
+test('the frames of a burst after it are one redraw at the end of the window', (t) => {
+    const h = alertPage(t);
+    h.A.dispatchFrame({type: 'delta', seq: 1, alerts: [alert(1, 'firing')]});  // at once
+    t.mock.timers.tick(100);
+    h.A.dispatchFrame({type: 'delta', seq: 2, alerts: [alert(1, 'acknowledged')]});
+    h.A.dispatchFrame({type: 'delta', seq: 3, events: [{id: 'e'}]});  // no alerts: changes nothing
+    h.A.dispatchFrame({type: 'delta', seq: 4, alerts: [alert(2, 'firing')]});
+    assert.equal(h.calls.length, 1);
+    t.mock.timers.tick(h.A.BUMP_MS - 101);
+    assert.equal(h.calls.length, 1);  // not before the window since the last redraw has passed
+    t.mock.timers.tick(1);
+    assert.deepEqual(h.calls, [['alert-bump', {data: {n: 1, seq: 1}}], ['alert-bump', {data: {n: 2, seq: 4}}]]);
+    // a frame right after that trailing redraw waits for its own window again
+    h.A.dispatchFrame({type: 'delta', seq: 5, alerts: [alert(2, 'acknowledged')]});
+    assert.equal(h.calls.length, 2);
+    t.mock.timers.tick(h.A.BUMP_MS);
+    assert.deepEqual(h.calls.at(-1), ['alert-bump', {data: {n: 3, seq: 5}}]);
+    // at most one redraw per window however many frames come
+    for (let i = 0; i < 50; i += 1) {
+        h.A.dispatchFrame({type: 'delta', seq: 6 + i, alerts: [alert(3, 'firing')]});
+        t.mock.timers.tick(20);
+    }
+    assert.ok(h.calls.length <= 3 + Math.ceil(50 * 20 / h.A.BUMP_MS) + 1, h.calls.length);
 });
 
 test('a page without the alert-list is never written to', (t) => {

@@ -1,0 +1,217 @@
+"""Gather what an ingest batch adds to the alert rules' state, each event meeting only the rules that may match it.
+
+With hundreds of rules an event matches a handful: the rules that events feed (threshold, rate, geofence) are
+indexed by the kind, district and domain an event has, once per such combination, so a batch costs its events
+times the rules of their own kind and place, not times every rule (bench.alerts: 500 rules).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from dashboard.core.alerts import AlertRule, Place, Zone
+
+MINUTE_MS = 60_000
+FED = ("threshold", "rate", "geofence")  # the rule types each stored event feeds
+CACHE_LIMIT = 10_000  # (kind, district, domain) combinations remembered; kinds are a feed's free text
+
+
+@dataclass
+class Seen:
+    """Where a batch touched a rule: the place and what its events said of it."""
+
+    place: Place
+    domain: str | None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class RuleIndex:
+    """The rules events feed, looked up by an event's kind, district and domain, with their places made once."""
+
+    def __init__(self, rules: Iterable[AlertRule], zones: Mapping[str, Zone] | None = None):
+        self.zones = zones or {}
+        self._by_kind: dict[str | None, list[AlertRule]] = defaultdict(list)  # None: a rule of any kind
+        for r in rules:
+            if r.type in FED:
+                for k in dict.fromkeys(r.kind or (None,)):
+                    self._by_kind[k].append(r)
+        self._cache: dict[tuple, tuple[AlertRule, ...]] = {}
+        self._places: dict[tuple, Place] = {}
+
+    def candidates(self, kind: str, district: str | None, domain: str | None) -> tuple[AlertRule, ...]:
+        """Return the rules an event of this kind, district and domain may feed (its place decides the rest)."""
+        key = (kind, district, domain)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = tuple(r for r in self._by_kind.get(kind, []) + self._by_kind.get(None, [])
+                        if (r.domain is None or r.domain == domain)
+                        and (r.districts is None or district in r.districts))
+            if len(self._cache) < CACHE_LIMIT:
+                self._cache[key] = hit
+        return hit
+
+    def __bool__(self) -> bool:
+        return bool(self._by_kind)
+
+
+class _Run:
+    """Some events of one group (kind, district, domain) at one place, in event-time order, split by minute."""
+
+    __slots__ = ("idx", "ts", "values", "evs", "minutes")
+
+    def __init__(self, idx: list[int], ts: list[int], values: list, evs: list):
+        self.idx, self.ts, self.values, self.evs = idx, ts, values, evs
+        self.minutes: list[tuple[int, int, int, float | None]] = []  # (minute, first, past the last, max value)
+        lo = 0
+        for j in range(1, len(ts) + 1):
+            if j == len(ts) or ts[j] - ts[j] % MINUTE_MS != ts[lo] - ts[lo] % MINUTE_MS:
+                vals = [v for v in values[lo:j] if v is not None]
+                self.minutes.append((ts[lo] - ts[lo] % MINUTE_MS, lo, j, max(vals) if vals else None))
+                lo = j
+
+
+class _Group:
+    """The batch's events of one kind, district and domain, and their runs by place, made when first asked."""
+
+    __slots__ = ("idx", "ts", "evs", "runs", "box", "zoned")
+
+    def __init__(self):
+        self.idx: list[int] = []
+        self.ts: list[int] = []
+        self.evs: list = []
+        self.runs: dict[tuple, list[tuple[Place, _Run]]] = {}
+        self.box: tuple[float, float, float, float] | None = None
+        self.zoned: dict[str, list[int]] = {}  # zone -> the events inside it, asked once whatever the rules' filters
+
+    def run(self, js: list[int]) -> _Run:
+        return _Run([self.idx[j] for j in js], [self.ts[j] for j in js], [self.evs[j].value for j in js],
+                    [self.evs[j] for j in js])
+
+    def near(self, zone: Zone) -> bool:
+        """Tell whether any of the group's points may fall in ``zone`` (their bounding boxes meet)."""
+        if self.box is None:
+            pts = [(e.lon, e.lat) for e in self.evs if e.lat is not None and e.lon is not None]
+            self.box = ((min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts),
+                         max(p[1] for p in pts)) if pts else (1.0, 1.0, -1.0, -1.0))
+        x0, y0, x1, y1 = self.box
+        zx0, zy0, zx1, zy1 = zone.box
+        return x0 <= zx1 and zx0 <= x1 and y0 <= zy1 and zy0 <= y1
+
+
+def _places(g: _Group, rule: AlertRule, zones: Mapping[str, Zone], known_streets: Mapping[str, frozenset[str]],
+            district: str) -> list[tuple[Place, _Run]]:
+    """Return the places the group's events count at for ``rule``, each with the events that count there.
+
+    What ``place_of`` says event by event, made once per group and kind of selection: runs without a value
+    filter are shared by every rule of the same scope (the street runs by every street rule, say).
+    """
+    valued = rule.type == "threshold"
+    op = (rule.op, rule.value) if rule.type != "threshold" and rule.op is not None else None
+    if rule.scope == "zone":
+        sel: tuple = ("zone", rule.zone, valued, op)
+    else:
+        sel = (rule.scope, valued, op)
+    got = g.runs.get(sel)
+    if got is not None:
+        return got
+
+    def keep(ev) -> bool:
+        if valued:
+            return ev.value is not None
+        return op is None or (ev.value is not None and rule.meets(ev.value))
+
+    out: list[tuple[Place, _Run]] = []
+    if rule.scope in ("district", "city"):
+        js = [j for j, ev in enumerate(g.evs) if keep(ev)]
+        if js:
+            place = Place("city") if rule.scope == "city" else Place(f"district:{district}", district)
+            out.append((place, g.run(js)))
+    elif rule.scope == "street":
+        streets: dict[str, list[int]] = {}
+        known = known_streets.get(district, ())
+        for j, ev in enumerate(g.evs):
+            if ev.street and ev.street in known and keep(ev):  # a street the pack does not know: free text
+                streets.setdefault(ev.street, []).append(j)  # must not grow the rules' state
+        out = [(Place(f"street:{district}:{st}", district, street=st), g.run(js)) for st, js in streets.items()]
+    else:
+        zone = zones[rule.zone]
+        if g.near(zone):
+            inside = g.zoned.get(zone.code)
+            if inside is None:
+                inside = g.zoned[zone.code] = [j for j, ev in enumerate(g.evs) if zone.contains(ev.lat, ev.lon)]
+            js = [j for j in inside if keep(g.evs[j])]
+            if js:
+                out.append((Place(f"zone:{zone.code}", zone.district, zone.code), g.run(js)))
+    g.runs[sel] = out
+    return out
+
+
+def gather(index: RuleIndex, stored: list, received_ms: int, known_streets: Mapping[str, frozenset[str]],
+           by_id: Mapping[str, AlertRule]) -> tuple[list[dict], list[dict], dict[tuple[str, str], Seen]]:
+    """Return what a batch adds: threshold observations, per-minute counts, and the (rule, scope) pairs touched.
+
+    ``stored`` are the batch's new events in event-time order (``StoredEvent``: ``event`` and ``ts_ms``). The
+    events are grouped by kind, district and domain first, so each rule is asked once per group, not per event;
+    the result is what asking ``place_of`` for every event and rule gives (tests/test_alert_gather.py).
+    """
+    groups: dict[tuple, _Group] = {}
+    for i, s in enumerate(stored):
+        ev = s.event
+        key = (ev.kind, ev.district, ev.domain)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = _Group()
+        g.idx.append(i)
+        g.ts.append(s.ts_ms)
+        g.evs.append(ev)
+    zones = index.zones
+    threshold: dict[tuple[str, str], list[_Run]] = defaultdict(list)
+    adds: dict[tuple[str, str, int], list] = {}
+    last: dict[tuple[str, str], tuple[int, Place, object]] = {}  # key -> (position, place, newest event)
+    for (kind, district, domain), g in groups.items():
+        for rule in index.candidates(kind, district, domain):
+            cutoff = None if rule.type == "threshold" else received_ms - rule.window.total_seconds() * 1000
+            for place, run in _places(g, rule, zones, known_streets, district):
+                key = (rule.id, place.scope)
+                if cutoff is None:
+                    threshold[key].append(run)
+                    j = len(run.ts) - 1
+                else:
+                    j = -1
+                    for minute, lo, hi, vmax in run.minutes:
+                        if run.ts[hi - 1] < cutoff:
+                            continue  # late events outside the window change nothing now
+                        if run.ts[lo] < cutoff:
+                            lo = bisect_left(run.ts, cutoff, lo, hi)
+                            vals = [v for v in run.values[lo:hi] if v is not None]
+                            vmax = max(vals) if vals else None
+                        acc = adds.setdefault((rule.id, place.scope, minute), [0, None])
+                        acc[0] += hi - lo
+                        if vmax is not None:
+                            acc[1] = vmax if acc[1] is None else max(acc[1], vmax)
+                        j = hi - 1
+                    if j < 0:
+                        continue
+                if key not in last or last[key][0] < run.idx[j]:
+                    last[key] = (run.idx[j], place, run.evs[j])
+    touched = {key: Seen(place, ev.domain, ev.lat, ev.lon) for key, (_i, place, ev) in last.items()}
+    rows = []
+    for (rule_id, scope), runs in threshold.items():
+        rule = by_id[rule_id]
+        if len(runs) == 1:
+            ts, values = runs[0].ts, runs[0].values
+        else:  # several kinds (or, for the city, districts) feed one place: their events in the batch's order
+            merged = sorted((i, t, v) for r in runs for i, t, v in zip(r.idx, r.ts, r.values))
+            ts, values = [m[1] for m in merged], [m[2] for m in merged]
+        k = len(ts)
+        while k > 0 and rule.meets(values[k - 1]):  # the newest run of observations that meet the condition
+            k -= 1
+        since = ts[k] if k < len(ts) else None
+        rows.append({"rule": rule_id, "scope": scope, "last": ts[-1], "value": float(values[-1]), "since": since,
+                     "whole": since is not None and since == ts[0]})
+    return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
+                  for (r, sc, m), (n, v) in adds.items()], touched
