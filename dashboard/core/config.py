@@ -19,7 +19,8 @@ _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORA
              "PANORAMA_LOGIN_MAX_FAILURES", "PANORAMA_LOGIN_WINDOW_S", "PANORAMA_SESSION_HOURS", "PANORAMA_PROXY_HOPS",
              "PANORAMA_CLAIM_IDLE_MS", "PANORAMA_HOLD_LIMIT", "PANORAMA_BRIEFING_RETENTION_DAYS",
              "PANORAMA_BRIEFING_REFRESH_MS", "PANORAMA_WS_SOCKETS_PER_USER", "PANORAMA_STREAM_CAP",
-             "PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS"}
+             "PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS",
+             "PANORAMA_OPEN_MAX_DAYS", "PANORAMA_EXPORT_MAX_ROWS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -91,6 +92,12 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # Trusted reverse proxies in front of the app: their X-Forwarded-For/-Proto/-Host give the
         # client's address (what the sign-in rate limit counts by); 0 ignores those headers.
         "PANORAMA_PROXY_HOPS": 0,
+        # Open data (SPEC section 14): requests per API key ("N/second|minute|hour|day", read when the app is
+        # created), and how many days one request may span.
+        "PANORAMA_OPEN_RATE": "60/minute",
+        "PANORAMA_OPEN_MAX_DAYS": 31,
+        # The most rows one export of a table may hold (an Excel sheet holds 1,048,576).
+        "PANORAMA_EXPORT_MAX_ROWS": 1_000_000,
         "INSTANCE_PATH": str(instance),
     }
 

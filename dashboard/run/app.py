@@ -22,6 +22,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import compression
     from dashboard.web import api_dispatch as dispatch_api
     from dashboard.web import api_alerts as alerts_api
+    from dashboard.web import api_open as open_api
+    from dashboard.web import exports
     from dashboard.web import headers
     from dashboard.web import first_paint
     from dashboard.web import fonts
@@ -64,6 +66,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     dispatch_api.init_app(server)
     alerts_api.init_app(server)
     briefings_api.init_app(server)
+    open_api.init_app(server)  # /api/open: open data by API key
+    exports.init_app(server)  # the officers' tables as CSV and Excel
     metrics.init_app(server, services)
     cli.init_app(server)
     webapp.init_app(app)  # /m's manifest and icons
