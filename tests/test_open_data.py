@@ -23,7 +23,7 @@ from tests.test_api import ingest_now
 HOUR = 3_600_000
 TZ = "Asia/Shanghai"
 # What the seeded events carry that must never leave through the open API.
-SECRETS = ("机密标题", "机密详情", "机密来源", "园岭街道", "沙头街道", "22.5432", "114.0561")
+SECRETS = ("机密标题", "机密详情", "机密来源", "园岭街道", "沙头街道", "22.5432109", "114.0561987")
 
 
 def _hour0() -> int:
@@ -43,7 +43,7 @@ def _seed(app) -> int:
 
     def ev(district, kind, ts, street):
         return make_event(next(n), district=district, kind=kind, ts=ts, street=street, title="机密标题",
-                          detail="机密详情", source="机密来源", lat=22.5432, lon=114.0561)
+                          detail="机密详情", source="机密来源", lat=22.5432109, lon=114.0561987)
 
     traffic = [ev("futian", "congestion", h0 + 600_000 + i, "园岭街道") for i in range(4)]
     traffic += [ev("futian", "congestion", h0 + 700_000 + i, "沙头街道") for i in range(3)]
