@@ -22,6 +22,8 @@ CHUNK_ROWS = 5_000
 BOM = "\ufeff"  # Excel reads a CSV as UTF-8 (Chinese included) only when it starts with one
 # The drill-down's events table: its columns in its order (layouts/district.py::table_columns), and their headings.
 EVENT_COLUMNS = ("time", "domain", "kind", "street", "severity", "title", "value")
+FREE_TEXT = ("street", "title")  # what publishers wrote, not the pack's words
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_MAX_ROWS = 1_048_576  # one sheet, the heading included
 
 # A page reader: (cursor, how many) -> (rows, the next page's cursor or None at the end).
@@ -70,10 +72,20 @@ def frames(chunks: Iterable[list[dict]], columns: tuple[str, ...], cells) -> Ite
         yield pd.DataFrame(cells(rows), columns=list(columns))
 
 
-def csv_stream(chunks: Iterable[pd.DataFrame], columns: tuple[str, ...], lang: str) -> Iterator[bytes]:
-    """Yield a UTF-8 CSV (with its BOM, for Excel) chunk by chunk: the headings, then each frame's rows."""
+def defuse(text):
+    """Return a cell's text so that a spreadsheet never runs it as a formula: one starting with =, +, -, @, a tab
+    or a carriage return gets a leading apostrophe (OWASP's advice against CSV injection)."""
+    return "'" + text if isinstance(text, str) and text[:1] in FORMULA_STARTS else text
+
+
+def csv_stream(chunks: Iterable[pd.DataFrame], columns: tuple[str, ...], lang: str,
+               free_text: tuple[str, ...] = ()) -> Iterator[bytes]:
+    """Yield a UTF-8 CSV (with its BOM, for Excel) chunk by chunk: the headings, then each frame's rows; the
+    ``free_text`` columns (what publishers wrote) defused."""
     yield (BOM + pd.DataFrame(columns=headings(columns, lang)).to_csv(index=False, lineterminator="\r\n")).encode()
     for frame in chunks:
+        for column in free_text:
+            frame[column] = frame[column].map(defuse)
         yield frame.to_csv(index=False, header=False, lineterminator="\r\n").encode()
 
 

@@ -103,7 +103,7 @@ def _district_events(fmt: str, code: str):
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
                "X-Export-Rows": str(total)}
     if fmt == "csv":
-        body = stream_with_context(export.csv_stream(frames, export.EVENT_COLUMNS, lang))
+        body = stream_with_context(export.csv_stream(frames, export.EVENT_COLUMNS, lang, export.FREE_TEXT))
         return Response(body, mimetype="text/csv", headers=headers, direct_passthrough=True)
     try:
         return _send_xlsx(lambda path: export.write_xlsx(frames, export.EVENT_COLUMNS, lang, path), headers)
