@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from callbacks import briefings, dispatch, district, login, mobile, panorama
+from callbacks import briefings, dispatch, district, login, mobile, open_data, panorama
 from dashboard.core.roles import check_role
 
 
@@ -57,6 +57,7 @@ PAGES: tuple[Page, ...] = (
     Page("/m", "command", "page_mobile", mobile.render, nav=True),
     Page("/briefings", "view", "page_briefings", briefings.render, under=True, nav=True),
     Page("/login", None, "page_login", login.render),
+    Page("/open", None, "page_open", open_data.render),  # the open data's licence and fields: for anyone
 )
 # Pages drawn without the navigation: the wall (nobody's desk) and signing in.
 BARE = ("/wall", "/login")

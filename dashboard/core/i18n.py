@@ -12,6 +12,7 @@ _TEXT = {
     "page_mobile": ("指挥", "Command"),
     "page_briefings": ("运行简报", "Briefings"),
     "page_login": ("登录", "Sign in"),
+    "page_open": ("开放数据", "Open data"),
     "page_not_found": ("未找到", "Not found"),
     "nav_label": ("页面导航", "Pages"),  # the shell's navigation, named for screen readers
     "wall_title": ("深圳城市运行指挥中心", "Shenzhen City Operations Centre"),
