@@ -1,6 +1,6 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import alerts, dispatch, district, live, login, mobile, panorama, router
+from callbacks import alerts, dispatch, district, exports, live, login, mobile, panorama, router
 
 
 def register_all(app) -> None:
@@ -13,3 +13,4 @@ def register_all(app) -> None:
     dispatch.register_callbacks(app)
     mobile.register_callbacks(app)
     alerts.register_callbacks(app)
+    exports.register_callbacks(app)

@@ -94,6 +94,9 @@ _TEXT = {
     "table_hint": ("表头可排序；筛选行支持 =、>=、<= 与包含（时间列除外）",
                    "Sort by the headers; filter with =, >=, <= or text (not on time)"),
     "updated": ("更新于 {t}", "updated {t}"),
+    # the officers' tables as files (dashboard/web/exports.py): what the table shows, with its filters and sort
+    "export_csv": ("导出 CSV", "Export CSV"),
+    "export_xlsx": ("导出 Excel", "Export Excel"),
     # incident statuses and task states (SPEC section 6), in the words of Shenzhen's dispatch desks:
     # 派单 -> 签收 -> 到场 -> 办结 -> 结案; one set for every page
     # The English words are never the stored codes themselves: a raw "open" on a screen reads as a bug.
