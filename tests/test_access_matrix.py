@@ -184,7 +184,8 @@ def test_alert_reads_by_role(mapp, role):
 
 # The officers' exports (dashboard/web/exports.py): the JSON route's role, "view". The open data (SPEC section 14)
 # takes an API key and nothing else: a session of any role opens none of it; its description is public.
-EXPORT_READS = {"/api/districts/futian/events.csv": VIEW_ROLES, "/api/districts/futian/events.xlsx": VIEW_ROLES}
+EXPORT_READS = {"/api/districts/futian/events.csv": VIEW_ROLES, "/api/districts/futian/events.xlsx": VIEW_ROLES,
+                "/api/incidents.csv": VIEW_ROLES, "/api/incidents.xlsx": VIEW_ROLES}
 OPEN_READS = ("/api/open/counts", "/api/open/counts?format=csv", "/api/open/districts.geojson")
 
 

@@ -215,3 +215,61 @@ def test_pages_are_read_a_chunk_at_a_time_and_never_all_at_once():
     assert [len(c) for c in chunks] == [5, 5, 5, 5, 3] and max(asked) == 5
     with pytest.raises(export.TooManyRows):
         list(export.pages(read, max_rows=12, chunk=5))
+
+
+# ---- the dispatch queue's incidents (/dispatch): its order, its scope, its words
+
+def _incident(app, n: int, kind: str = "fire", severity: int = 3, district: str = "futian") -> dict:
+    from dashboard.dispatch import desk
+
+    ingest_now(app, {"incident": [make_event(n, kind=kind, severity=severity, ts=_ago(30 - n), lat=22.54,
+                                             lon=114.0 + n * 0.02, district=district, title=f"火情 {n}")]})
+    with app.server.extensions["panorama"].engine.connect() as conn:
+        return next(r for r in desk.queue(conn) if r["title"] == f"火情 {n}")
+
+
+@pytest.mark.parametrize("lang", ("zh", "en"))
+def test_incidents_export_is_the_dispatch_queue_in_its_order_and_words(make_app, redis_client, lang):
+    from dashboard.dispatch import desk
+    from dashboard.dispatch.export_rows import INCIDENT_COLUMNS
+    from dashboard.core.i18n import state_label
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    for n, sev in ((1, 2), (2, 4), (3, 3)):
+        _incident(app, n, severity=sev, district=("futian", "luohu", "nanshan")[n - 1])
+    make_user(app, "olga", "officer")
+    client = app.server.test_client()
+    client.post("/api/session", json={"username": "olga", "password": TEST_PASSWORD})
+    with svc.engine.connect() as conn:
+        queue = desk.queue(conn)
+    for ext in ("csv", "xlsx"):
+        res = client.get(f"/api/incidents.{ext}?lang={lang}")
+        assert res.status_code == 200, res.get_data(as_text=True)
+        if ext == "csv":
+            rows = csv_rows(res.get_data())
+        else:
+            rows = [list(r) for r in load_workbook(io.BytesIO(res.get_data()), read_only=True).active
+                    .iter_rows(values_only=True)]
+        assert rows[0] == export.headings(INCIDENT_COLUMNS, lang)
+        assert [r[1] for r in rows[1:]] == [q["title"] for q in queue] == ["火情 2", "火情 3", "火情 1"]
+        assert [str(r[6]) for r in rows[1:]] == [state_label("open", lang)] * 3
+        assert rows[1][2] == ("罗湖区" if lang == "zh" else "Luohu")
+
+
+def test_a_liaison_exports_only_their_departments_incidents(make_app, redis_client):
+    from dashboard.dispatch import board as d
+    from dashboard.dispatch import desk
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    held = _incident(app, 1)
+    _incident(app, 2)
+    desk.write(svc, d.dispatch, held["id"], ["fire"], "olga", None, _ago(0), svc.city.rules, svc.city)
+    make_user(app, "fay", "liaison", "fire")
+    client = app.server.test_client()
+    client.post("/api/session", json={"username": "fay", "password": TEST_PASSWORD})
+    rows = csv_rows(client.get("/api/incidents.csv").get_data())
+    assert [r[1] for r in rows[1:]] == ["火情 1"]
+    assert app.server.test_client().get("/api/incidents.csv").status_code == 401
+    assert client.get("/api/incidents.csv?status=nonsense").status_code == 400

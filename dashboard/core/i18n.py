@@ -97,6 +97,11 @@ _TEXT = {
     # the officers' tables as files (dashboard/web/exports.py): what the table shows, with its filters and sort
     "export_csv": ("导出 CSV", "Export CSV"),
     "export_xlsx": ("导出 Excel", "Export Excel"),
+    "col_district": ("行政区", "District"),
+    "col_opened": ("上报时间", "Opened"),
+    "col_reports": ("报告数", "Reports"),
+    "col_status": ("状态", "Status"),
+    "col_escalated": ("已升级", "Escalated"),
     # incident statuses and task states (SPEC section 6), in the words of Shenzhen's dispatch desks:
     # 派单 -> 签收 -> 到场 -> 办结 -> 结案; one set for every page
     # The English words are never the stored codes themselves: a raw "open" on a screen reads as a bug.

@@ -45,11 +45,28 @@ def event_cells(rows: list[dict], lang: str, tz: str, city) -> list[dict]:
     out = []
     for r in rows:
         value = "" if r["value"] is None else f"{r['value']:g}{(' ' + r['unit']) if r['unit'] else ''}"
-        stamp = iso(r["ts"], tz)
-        out.append({"time": f"{stamp[:10]} {stamp[11:19]}", "domain": t(r["domain"], lang),
+        out.append({"time": local_time(r["ts"], tz), "domain": t(r["domain"], lang),
                     "kind": kind_label(r["kind"], lang), "street": city.street_name(r["district"], r["street"], lang),
                     "severity": r["severity"], "title": r["title"] or "", "value": value})
     return out
+
+
+def local_time(ms: int, tz: str) -> str:
+    """Return a local date and time to the second, as exports write them."""
+    stamp = iso(ms, tz)
+    return f"{stamp[:10]} {stamp[11:19]}"
+
+
+def batches(rows: Iterable, size: int = CHUNK_ROWS) -> Iterator[list]:
+    """Yield the rows of a streamed result ``size`` at a time."""
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def pages(read: PageReader, max_rows: int, chunk: int = CHUNK_ROWS) -> Iterator[list[dict]]:

@@ -1,4 +1,5 @@
-"""Serve the officers' tables as files: a district's events as CSV or Excel, with the table's filters and sort.
+"""Serve the officers' tables as files: a district's events (with the table's filters and sort) and the dispatch
+queue's incidents, as CSV or Excel.
 
 GET /api/districts/<code>/events.csv and .xlsx take what GET /api/districts/<code>/events takes (window, q,
 domain, kind, street, severity_min, sort), and what the drill-down's table holds besides (``filter``: its
@@ -15,13 +16,18 @@ import tempfile
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from flask import Blueprint, Response, request, stream_with_context
+from sqlalchemy import func, select
 
+from dashboard.dispatch import desk
+from dashboard.dispatch.export_rows import INCIDENT_COLUMNS, incident_cells
 from dashboard.panorama import district as district_data
 from dashboard.panorama import export
 from dashboard.storage import queries
 from dashboard.web import auth
 from dashboard.web.api import ApiError, _district, _event_filters, _window_arg, json_errors, services
+from dashboard.web.api_dispatch import _statuses
 from dashboard.web.first_paint import lang_of
 
 bp = Blueprint("exports", __name__, url_prefix="/api")
@@ -57,9 +63,9 @@ def _table_state(start: int, end: int, api_sort: str) -> tuple[list, str]:
     return filters, sort
 
 
-def _file_name(code: str, now_ms: int, tz: str, ext: str) -> str:
+def _file_name(what: str, now_ms: int, tz: str, ext: str) -> str:
     stamp = datetime.fromtimestamp(now_ms / 1000, timezone.utc).astimezone(ZoneInfo(tz)).strftime("%Y%m%d-%H%M")
-    return f"panorama-{code}-events-{stamp}.{ext}"
+    return f"panorama-{what}-{stamp}.{ext}"
 
 
 def _district_events(fmt: str, code: str):
@@ -99,7 +105,7 @@ def _district_events(fmt: str, code: str):
         return export.event_cells(rows, lang, tz, svc.city)
 
     frames = export.frames(export.pages(read, max_rows), export.EVENT_COLUMNS, cells)
-    name = _file_name(district.code, now, tz, fmt)
+    name = _file_name(f"{district.code}-events", now, tz, fmt)
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
                "X-Export-Rows": str(total)}
     if fmt == "csv":
@@ -109,6 +115,53 @@ def _district_events(fmt: str, code: str):
         return _send_xlsx(lambda path: export.write_xlsx(frames, export.EVENT_COLUMNS, lang, path), headers)
     except export.TooManyRows as err:
         raise ApiError(400, "too_many_rows", str(err)) from None
+
+
+def _incidents(fmt: str):
+    """The queue of /dispatch (``status`` as GET /api/incidents: default the queue's), in its order and scope:
+    a liaison's holds only the incidents their department has tasks of. Read through a server-side cursor,
+    a chunk at a time."""
+    svc = services()
+    lang = _lang()
+    statuses = _statuses(request.args.get("status"))
+    department = desk.scope(auth.current_user())
+    stmt = desk.queue_statement(statuses, department)
+    max_rows = svc.config["PANORAMA_EXPORT_MAX_ROWS"]
+    with svc.engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one())
+    if total > max_rows:
+        raise ApiError(400, "too_many_rows", f"this export holds {total:,} rows, over the {max_rows:,} one export "
+                                             f"may hold: ask for fewer statuses")
+    tz = svc.config["PANORAMA_TZ"]
+
+    def chunks():
+        with svc.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=export.CHUNK_ROWS).execute(stmt)
+            for rows in export.batches(result.mappings()):
+                yield pd.DataFrame(incident_cells(rows, svc.city, lang, tz), columns=list(INCIDENT_COLUMNS))
+
+    now = svc.clock()
+    name = _file_name("incidents", now, tz, fmt)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+               "X-Export-Rows": str(total)}
+    if fmt == "csv":
+        body = stream_with_context(export.csv_stream(chunks(), INCIDENT_COLUMNS, lang, ("title",)))
+        return Response(body, mimetype="text/csv", headers=headers, direct_passthrough=True)
+    return _send_xlsx(lambda path: export.write_xlsx(chunks(), INCIDENT_COLUMNS, lang, path, "incidents"), headers)
+
+
+@bp.get("/incidents.csv")
+@auth.require("view")
+def get_incidents_csv():
+    """The dispatch queue's incidents as CSV."""
+    return _incidents("csv")
+
+
+@bp.get("/incidents.xlsx")
+@auth.require("view")
+def get_incidents_xlsx():
+    """The dispatch queue's incidents as an Excel workbook."""
+    return _incidents("xlsx")
 
 
 def _as_filters(query: district_data.EventQuery) -> list:
