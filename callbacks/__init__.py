@@ -1,6 +1,6 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import alerts, alerts_page, dispatch, district, live, login, mobile, panorama, rosters, router
+from callbacks import alerts, alerts_page, dispatch, district, exports, live, login, mobile, panorama, rosters, router
 
 
 def register_all(app) -> None:
@@ -15,3 +15,4 @@ def register_all(app) -> None:
     alerts.register_callbacks(app)
     rosters.register_callbacks(app)
     alerts_page.register_callbacks(app)
+    exports.register_callbacks(app)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from callbacks import alerts_page, briefings, dispatch, district, login, mobile, notifications, panorama, rosters
+from callbacks import (alerts_page, briefings, dispatch, district, login, mobile, notifications, open_data, panorama,
+                       rosters)
 from dashboard.core.roles import check_role
 
 
@@ -61,6 +62,7 @@ PAGES: tuple[Page, ...] = (
     Page("/notifications", "command", "page_notifications", notifications.render, nav=True),
     Page("/rosters", "view", "page_rosters", rosters.render, nav=True),
     Page("/login", None, "page_login", login.render),
+    Page("/open", None, "page_open", open_data.render),  # the open data's licence and fields: for anyone
 )
 # Pages drawn without the navigation: the wall (nobody's desk) and signing in.
 BARE = ("/wall", "/login")

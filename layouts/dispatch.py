@@ -336,7 +336,12 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
         # Only the countdown texts change each second, in the browser.
         dcc.Interval(id="dispatch-tick", interval=1000),
         html.Main([
-            panel(t("open_incidents", lang), html.Ul(id="incident-list", className="incident-list"),
+            panel(t("open_incidents", lang),
+                  html.Span([html.A(t("export_csv", lang), id="incident-export-csv", download="",
+                                    href=f"/api/incidents.csv?lang={lang}"),
+                             html.A(t("export_xlsx", lang), id="incident-export-xlsx", download="",
+                                    href=f"/api/incidents.xlsx?lang={lang}")], className="export-links"),
+                  html.Ul(id="incident-list", className="incident-list"),
                   html.P(id="incident-rest", className="queue-rest", role="status"),
                   className="dispatch-queue"),
             panel(tx("detail", lang),

@@ -71,6 +71,16 @@ def events_table(lang: str) -> dash_table.DataTable:
     )
 
 
+def export_links(code: str, window: str, lang: str) -> html.Span:
+    """Return the table's download links (CSV, Excel); assets/export_links.js keeps them on the table's filters,
+    sort and window."""
+    query = f"window={window}&lang={lang}"
+    return html.Span([html.A(t("export_csv", lang), id="district-export-csv", download="",
+                             href=f"/api/districts/{code}/events.csv?{query}"),
+                      html.A(t("export_xlsx", lang), id="district-export-xlsx", download="",
+                             href=f"/api/districts/{code}/events.xlsx?{query}")], className="export-links")
+
+
 def district_layout(city, district, lang: str, window: str, data: dict, tz: str) -> html.Div:
     """Return the drill-down page of ``district`` drawn from ``data`` (see ``district_data.snapshot``)."""
     name = district_name(district, lang)
@@ -118,7 +128,8 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                                tabIndex="0"),  # it scrolls: keyboard users must reach it (axe: scrollable-region-focusable)
                        className="ticker-panel")],
                 className="district-grid"),
-            panel(t("district_events", lang), html.P(t("table_hint", lang), className="panel-hint"),
+            panel(t("district_events", lang), html.P([t("table_hint", lang), export_links(district.code, window, lang)],
+                                                     className="panel-hint"),
                   html.P(id="district-events-note", className="panel-hint", role="status"),
                   events_table(lang), className="table-panel"),
             dcc.Store(id="district-code", data=district.code),

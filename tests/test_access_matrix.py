@@ -234,6 +234,30 @@ def test_roster_reads_by_role_and_contacts_only_for_those_who_act(mapp, role):
         assert overrides.status_code == 403
 
 
+# The officers' exports (dashboard/web/exports.py): the JSON route's role, "view". The open data (SPEC section 14)
+# takes an API key and nothing else: a session of any role opens none of it; its description is public.
+EXPORT_READS = {"/api/districts/futian/events.csv": VIEW_ROLES, "/api/districts/futian/events.xlsx": VIEW_ROLES,
+                "/api/incidents.csv": VIEW_ROLES, "/api/incidents.xlsx": VIEW_ROLES}
+OPEN_READS = ("/api/open/counts", "/api/open/counts?format=csv", "/api/open/districts.geojson")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_export_and_open_data_reads_by_role(mapp, role):
+    client, _ = session(mapp, role)
+    for path, allowed in EXPORT_READS.items():
+        res = client.get(path)
+        if role == "anonymous":
+            assert res.status_code == 401, path
+        elif role not in allowed:
+            assert res.status_code == 403, path
+        else:
+            assert res.status_code == 200 and res.headers["Content-Disposition"].startswith("attachment"), path
+    for path in OPEN_READS:
+        res = client.get(path)
+        assert res.status_code == 401 and res.get_json()["error"]["code"] == "api_key_required", (role, path)
+    assert client.get("/api/open/openapi.json").status_code == 200
+
+
 def test_a_liaison_cannot_touch_another_departments_task(mapp):
     _, [fire, police] = dispatched(mapp, ("fire", "police"))
     client, csrf = session(mapp, "liaison")  # of the fire department

@@ -306,3 +306,38 @@ def test_every_refusal_key_raised_has_words():
                         keys |= _strings(k.value) or {"<not a literal>"}
     assert {"reject_needs_note", "staffed", "escalated_already", "already_dispatched"} <= keys
     assert keys <= set(i18n._ERRORS), keys - set(i18n._ERRORS)
+
+
+# Names that read the same in every language on /open: standards, formats, headers and the API's parameters.
+OPEN_NAMES = {"CC", "BY", "RFC", "JSON", "CSV", "GeoJSON", "OpenAPI", "X-API-Key", "Retry-After", "from", "to"}
+
+
+def _words_outside_code(node) -> list[str]:
+    """Return the texts of a component tree, leaving out code (field names, paths, commands)."""
+    if isinstance(node, html.Code) or getattr(node, "id", None) == "lang-toggle":  # its label is the other language
+        return []
+    if isinstance(node, (list, tuple)):
+        return [s for n in node for s in _words_outside_code(n)]
+    if isinstance(node, str):
+        return [node]
+    if node is None or isinstance(node, (bool, int, float)):
+        return []
+    return _words_outside_code(getattr(node, "children", None))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_open_data_page_is_all_words_of_the_readers_language(lang):
+    from layouts.open_data import open_layout
+
+    page = open_layout(lang, CITY.name if lang == "zh" else CITY.name_en, "Asia/Shanghai", 60, 60, 31, 5)
+    text = "\n".join(_words_outside_code(page))
+    assert "{" not in text and len(text) > 500
+    codes = [c for c in _texts(page) if c not in text]
+    assert any("apikeys create" in c for c in codes) and any("/api/open/counts" in c for c in codes)
+    if lang == "zh":
+        stray = set(re.findall(r"[A-Za-z][A-Za-z-]+", text)) - OPEN_NAMES
+        assert not stray, f"English in the Chinese page: {sorted(stray)}"
+        assert "每分钟最多 60 次" in text and "少于 5 起" in text and "31 天" in text
+    else:
+        assert not re.search(r"[\u4e00-\u9fff]", text), "Chinese in the English page"
+        assert "60 requests a minute" in text and "fewer than 5 events" in text and "31 days" in text

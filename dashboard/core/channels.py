@@ -40,3 +40,8 @@ def folded_counts_key(prefix: str = DEFAULT_PREFIX) -> str:
 def clients_key(gateway_id: str) -> str:
     """Return the key where one gateway keeps its client count (``/metrics`` sums them)."""
     return CLIENTS_KEY_PREFIX + gateway_id
+
+
+def open_rate_key(key_id: int, window: int) -> str:
+    """Return the counter of one open-data API key's requests in one fixed window (dashboard/web/ratelimit.py)."""
+    return f"panorama:open:rate:{key_id}:{window}"

@@ -21,7 +21,8 @@ _INT_KEYS = {"PANORAMA_PORT", "PANORAMA_WS_PORT", "PANORAMA_BATCH_SIZE", "PANORA
              "PANORAMA_BRIEFING_REFRESH_MS", "PANORAMA_WS_SOCKETS_PER_USER", "PANORAMA_STREAM_CAP",
              "PANORAMA_RETENTION_DAYS", "PANORAMA_ROLLUP_RETENTION_DAYS", "PANORAMA_NOTIFY_MAX_ATTEMPTS",
              "PANORAMA_NOTIFY_BACKOFF_MS", "PANORAMA_NOTIFY_BACKOFF_CAP_MS", "PANORAMA_NOTIFY_LEASE_MS",
-             "PANORAMA_NOTIFY_POLL_MS", "PANORAMA_NOTIFY_TIMEOUT_S"}
+             "PANORAMA_NOTIFY_POLL_MS", "PANORAMA_NOTIFY_TIMEOUT_S",
+             "PANORAMA_OPEN_MAX_DAYS", "PANORAMA_EXPORT_MAX_ROWS"}
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
 
@@ -114,6 +115,12 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # How often the sender looks for due messages; how long one delivery may take.
         "PANORAMA_NOTIFY_POLL_MS": 1_000,
         "PANORAMA_NOTIFY_TIMEOUT_S": 10,
+        # Open data (SPEC section 14): requests per API key ("N/second|minute|hour|day", read when the app is
+        # created), and how many days one request may span.
+        "PANORAMA_OPEN_RATE": "60/minute",
+        "PANORAMA_OPEN_MAX_DAYS": 31,
+        # The most rows one export of a table may hold (an Excel sheet holds 1,048,576).
+        "PANORAMA_EXPORT_MAX_ROWS": 1_000_000,
         "INSTANCE_PATH": str(instance),
     }
 

@@ -14,6 +14,7 @@ _TEXT = {
     "page_notifications": ("通知记录", "Notifications"),
     "page_rosters": ("值班", "Duty"),
     "page_login": ("登录", "Sign in"),
+    "page_open": ("开放数据", "Open data"),
     "page_not_found": ("未找到", "Not found"),
     "nav_label": ("页面导航", "Pages"),  # the shell's navigation, named for screen readers
     "wall_title": ("深圳城市运行指挥中心", "Shenzhen City Operations Centre"),
@@ -96,6 +97,14 @@ _TEXT = {
     "table_hint": ("表头可排序；筛选行支持 =、>=、<= 与包含（时间列除外）",
                    "Sort by the headers; filter with =, >=, <= or text (not on time)"),
     "updated": ("更新于 {t}", "updated {t}"),
+    # the officers' tables as files (dashboard/web/exports.py): what the table shows, with its filters and sort
+    "export_csv": ("导出 CSV", "Export CSV"),
+    "export_xlsx": ("导出 Excel", "Export Excel"),
+    "col_district": ("行政区", "District"),
+    "col_opened": ("上报时间", "Opened"),
+    "col_reports": ("报告数", "Reports"),
+    "col_status": ("状态", "Status"),
+    "col_escalated": ("已升级", "Escalated"),
     # incident statuses and task states (SPEC section 6), in the words of Shenzhen's dispatch desks:
     # 派单 -> 签收 -> 到场 -> 办结 -> 结案; one set for every page
     # The English words are never the stored codes themselves: a raw "open" on a screen reads as a bug.

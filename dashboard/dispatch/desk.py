@@ -36,12 +36,16 @@ def _queued(statuses, department: str | None) -> list:
     return where if department is None else [*where, d.held_by(department)]
 
 
+def queue_statement(statuses=ACTIVE, department: str | None = None):
+    """Return the statement of the queue: incidents in ``statuses`` in the queue's order (``department``: only
+    those it holds a task of). The queue and its export read it."""
+    return select(incidents).where(*_queued(statuses, department)).order_by(*QUEUE_ORDER)
+
+
 def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None) -> list[dict]:
     """Return incidents in ``statuses``, escalated first, then the most severe, then the oldest; with
     ``department``, only those it holds a task of."""
-    stmt = (select(incidents).where(*_queued(statuses, department))
-            .order_by(*QUEUE_ORDER).limit(limit))
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return [dict(r) for r in conn.execute(queue_statement(statuses, department).limit(limit)).mappings()]
 
 
 def queue_total(conn, shown: list[dict], statuses=ACTIVE, limit: int = QUEUE_ROWS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -385,20 +386,38 @@ def table_bound(filters: list[Filter], city, code: str) -> pruning.Bound | None:
     return pruning.Bound(tuple(conditions), frozenset(columns), sevs)
 
 
-def event_rows(conn: Connection, query: EventQuery, tz: str, city=None,
-               prune: bool = True) -> tuple[list[dict], str | None]:
-    """Return one page of a district's events for the API (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``)
-    and the cursor of the next page (None at the end). ``city`` tells which streets and kinds the rollups keep;
-    ``prune=False`` reads without them (the same rows: for comparisons)."""
-    check_sort(query.sort, query.start, query.end)
+def api_where(query: EventQuery) -> list:
+    """Return the API's filters as conditions on ``events`` (the events API and its exports read them)."""
     e = events.c
     where = [_like(e.title, query.q)] if query.q else []
     where += [e[column] == value for column, value in (("domain", query.domain), ("kind", query.kind),
                                                           ("street", query.street)) if value is not None]
     if query.severity_min is not None:
         where.append(e.severity >= query.severity_min)
+    return where
+
+
+def table_where(filters: list[Filter]) -> list:
+    """Return the table's filters as conditions on ``events``."""
+    return [_clause(events, f) for f in filters]
+
+
+def both_bounds(a: pruning.Bound | None, b: pruning.Bound | None) -> pruning.Bound | None:
+    """Return the bound of two sets of filters applied together (None when either is the trigram index's)."""
+    if a is None or b is None:
+        return None
+    return pruning.Bound(a.conditions + b.conditions, a.columns | b.columns,
+                         tuple(s for s in a.severities if s in b.severities))
+
+
+def event_rows(conn: Connection, query: EventQuery, tz: str, city=None,
+               prune: bool = True) -> tuple[list[dict], str | None]:
+    """Return one page of a district's events for the API (SPEC section 3's fields, ``ts`` RFC 3339 in ``tz``)
+    and the cursor of the next page (None at the end). ``city`` tells which streets and kinds the rollups keep;
+    ``prune=False`` reads without them (the same rows: for comparisons)."""
+    check_sort(query.sort, query.start, query.end)
     page, cursor = keyset_page(conn, query.district, query.start, query.end, query.sort, query.limit,
-                               query.cursor, where, api_bound(query, city) if prune else None)
+                               query.cursor, api_where(query), api_bound(query, city) if prune else None)
     return [{"id": r["event_id"], "ts": iso(r["ts_ms"], tz), "kind": r["kind"], "district": r["district"],
              "severity": r["severity"], "domain": r["domain"], "street": r["street"], "lat": r["lat"],
              "lon": r["lon"], "value": r["value"], "unit": r["unit"], "title": r["title"], "detail": r["detail"],
@@ -431,7 +450,23 @@ def table_page(conn: Connection, district: str, start: int, end: int, sort: str,
     """Return one page of the drill-down's table (event views) and the next page's cursor (``city``: see
     ``event_rows``)."""
     check_sort(sort, start, end)
-    page, nxt = keyset_page(conn, district, start, end, sort, size, cursor, [_clause(events, f) for f in filters],
+    page, nxt = keyset_page(conn, district, start, end, sort, size, cursor, table_where(filters),
                             table_bound(filters, city, district))
     return [event_view(r["domain"], r["event_id"], r["ts_ms"], r["kind"], r["district"], r["street"],
                        r["severity"], r["title"], r["value"], r["unit"]) for r in page], nxt
+
+
+def street_filters(filters: list[Filter], city, code: str) -> list[Filter]:
+    """Return the table's filters with a street named as the table shows it in English (its pinyin) read as the
+    street's stored name, so what a reader types from the column finds its rows (as ``callbacks.district``)."""
+    known = city.known_streets.get(code, ())
+    return [dataclasses.replace(f, value=city.street_name(code, f.value, "zh"))
+            if f.column == "street" and f.op in ("eq", "ne") and f.value not in known else f for f in filters]
+
+
+def count_matching(conn: Connection, district: str, start: int, end: int, where: list, at_most: int) -> int:
+    """Count the district's events in [start, end) that meet ``where``, stopping at ``at_most`` (for the filters
+    the rollups cannot count: a title search, a street or kind the pack does not know)."""
+    e = events.c
+    inner = select(e.seq).where(e.district == district, e.ts_ms >= start, e.ts_ms < end, *where).limit(at_most)
+    return int(conn.execute(select(func.count()).select_from(inner.subquery())).scalar_one())

@@ -24,6 +24,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import api_alerts as alerts_api
     from dashboard.web import api_rosters as rosters_api
     from dashboard.web import api_notifications as notifications_api
+    from dashboard.web import api_open as open_api
+    from dashboard.web import exports
     from dashboard.web import headers
     from dashboard.web import first_paint
     from dashboard.web import fonts
@@ -68,6 +70,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     rosters_api.init_app(server)
     notifications_api.init_app(server)
     briefings_api.init_app(server)
+    open_api.init_app(server)  # /api/open: open data by API key
+    exports.init_app(server)  # the officers' tables as CSV and Excel
     metrics.init_app(server, services)
     cli.init_app(server)
     webapp.init_app(app)  # /m's manifest and icons

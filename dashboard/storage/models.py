@@ -430,3 +430,16 @@ roster_overrides = Table(
     Column("ended_by", String(128)),
     Index("ix_roster_overrides_until", "until_ms"),
 )
+
+# Open-data API keys (SPEC section 14): only the SHA-256 of a key is kept; its first characters (``prefix``) are
+# shown so that an owner and an operator can tell which key a line of the list is.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("owner", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
+)

@@ -1,4 +1,4 @@
-"""Add the ``flask --app app:server`` commands: database upgrade, users and kiosk tokens."""
+"""Add the ``flask --app app:server`` commands: database upgrade, users, kiosk tokens and open-data API keys."""
 
 import sys
 from datetime import datetime, timezone
@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import click
 from flask import current_app
 
+from dashboard.storage import apikeys
 from dashboard.storage import users as accounts
 from dashboard.storage.db import upgrade
 
@@ -25,6 +26,7 @@ def init_app(server) -> None:
         click.echo(f"database at {revision}")
 
     init_user_commands(server)
+    init_apikey_commands(server)
 
 
 def _engine():
@@ -121,3 +123,37 @@ def init_user_commands(server) -> None:
         for k in accounts.list_kiosk_tokens(_engine()):
             state = f"revoked {_ms(k['revoked_ms'])}" if k["revoked_ms"] else "live"
             click.echo(f"{k['id']:>4} {k['label']:<32} created {_ms(k['created_ms'])} {state}")
+
+
+def init_apikey_commands(server) -> None:
+    """Register ``apikeys``: the keys outside developers send to the open-data API (SPEC section 14)."""
+
+    @server.cli.group("apikeys")
+    def apikeys_group():
+        """Manage the open-data API keys (/api/open/, the X-API-Key header)."""
+
+    @apikeys_group.command("create")
+    @click.argument("owner")
+    def apikeys_create(owner):
+        """Create a key for OWNER (a person or an organisation) and print it; it is shown this once only."""
+        try:
+            key, secret = apikeys.create_key(_engine(), owner)
+        except apikeys.ApiKeyError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"api key {key.id} ({key.owner}, {key.prefix}...): {secret}")
+        click.echo("send it as the X-API-Key header; it cannot be shown again")
+
+    @apikeys_group.command("revoke")
+    @click.argument("key_id", type=int)
+    def apikeys_revoke(key_id):
+        """Revoke API key ID: its next request is refused."""
+        if not apikeys.revoke_key(_engine(), key_id):
+            raise click.ClickException(f"no live api key {key_id}")
+        click.echo(f"revoked api key {key_id}")
+
+    @apikeys_group.command("list")
+    def apikeys_list():
+        """List the API keys (ids, prefixes and owners; the keys themselves are not kept)."""
+        for k in apikeys.list_keys(_engine()):
+            state = f"revoked {_ms(k['revoked_ms'])}" if k["revoked_ms"] else "live"
+            click.echo(f"{k['id']:>4} {k['prefix']:<14} {k['owner']:<32} created {_ms(k['created_ms'])} {state}")
