@@ -10,16 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from werkzeug.exceptions import BadRequest
 
 from dashboard.panorama import district as district_data
+from dashboard.panorama import export
 from dashboard.storage import queries
 from dashboard.web.auth import current_user
 from dashboard.dispatch.desk import scope
 from dashboard.web.callback_guard import Count, Lang, allow, validated
 from dashboard.figures.panorama import make_street_bars, minute_labels
-from dashboard.core.i18n import kind_label, t
+from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.common import clock_text, ticker_items
 from layouts.district import PAGE_SIZE, delta_text, incident_items
-import dataclasses
 import logging
 from sqlalchemy.exc import SQLAlchemyError
 from layouts.common import not_found_layout, unavailable_layout
@@ -31,21 +31,8 @@ log = logging.getLogger(__name__)
 def table_rows(rows: list[dict], lang: str, tz: str, city=None) -> list[dict]:
     """Return the table's rows for stored events (text cells: DataTable never renders them as HTML); streets
     in ``lang`` (their pinyin names in English) when the city pack names them."""
-    out = []
-    for r in rows:
-        value = "" if r["value"] is None else f"{r['value']:g}{(' ' + r['unit']) if r['unit'] else ''}"
-        out.append({"id": f"{r['domain']}:{r['id']}", "time": clock_text(r["ts"], tz, with_date=True),
-                    "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang), "street": city.street_name(r["district"], r["street"], lang) if city else r["street"] or "",
-                    "severity": r["severity"], "title": r["title"] or "", "value": value})
-    return out
-
-
-def street_filters(filters: list, city, code: str) -> list:
-    """Return the table's filters with a street named as the table shows it in English (its pinyin) read as the
-    street's stored name, so what a reader types from the column finds its rows."""
-    known = city.known_streets.get(code, ())
-    return [dataclasses.replace(f, value=city.street_name(code, f.value, "zh"))
-            if f.column == "street" and f.op in ("eq", "ne") and f.value not in known else f for f in filters]
+    cells = export.event_cells(rows, lang, tz, city, lambda ms, zone: clock_text(ms, zone, with_date=True))
+    return [{"id": f"{r['domain']}:{r['id']}", **c} for r, c in zip(rows, cells)]
 
 
 # What the drill-down's callbacks take (checked by ``validated``: anything else is a 400).
@@ -158,7 +145,7 @@ def register_callbacks(app) -> None:
             filters = district_data.parse_filter(filter_query)
         except ValueError as err:
             raise BadRequest(f"argument filter_query: {err}") from None
-        filters = street_filters(filters, svc.city, district.code)
+        filters = district_data.street_filters(filters, svc.city, district.code)
         sort, why = district_data.table_sort(asked, start, end)
         cursors = paging.cursors if paging is not None and paging.key == key else [None]
         # Keyset paging reaches a page through the one before it: a jump past the pages reached goes to the

@@ -39,15 +39,17 @@ def headings(columns: Iterable[str], lang: str) -> list[str]:
     return [t(f"col_{c}", lang) for c in columns]
 
 
-def event_cells(rows: list[dict], lang: str, tz: str, city) -> list[dict]:
-    """Return the cells the drill-down's table shows for event views (``callbacks.district.table_rows``), the
-    time with its year and seconds: a file outlives the day it was taken."""
+def event_cells(rows: list[dict], lang: str, tz: str, city, time_text: Callable[[int, str], str] | None = None
+                ) -> list[dict]:
+    """Return the cells the drill-down's table shows for event views, in one place for the table and its exports;
+    the time by ``time_text`` (exports: with its year and seconds, a file outlives the day it was taken)."""
+    time_text = time_text or local_time
     out = []
     for r in rows:
         value = "" if r["value"] is None else f"{r['value']:g}{(' ' + r['unit']) if r['unit'] else ''}"
-        out.append({"time": local_time(r["ts"], tz), "domain": t(r["domain"], lang),
-                    "kind": kind_label(r["kind"], lang), "street": city.street_name(r["district"], r["street"], lang),
-                    "severity": r["severity"], "title": r["title"] or "", "value": value})
+        street = city.street_name(r["district"], r["street"], lang) if city is not None else r["street"] or ""
+        out.append({"time": time_text(r["ts"], tz), "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang),
+                    "street": street, "severity": r["severity"], "title": r["title"] or "", "value": value})
     return out
 
 
