@@ -91,6 +91,21 @@ def message(text: str, ok: bool, seq: int) -> html.Span:
     return html.Span(text, className="m-ok" if ok else "m-err", key=str(seq))
 
 
+def acknowledged(svc, alert_id: int, version: int, username: str, lang: str, seq: int, where: str) -> html.Span:
+    """Acknowledge an alert at the version shown (POST /api/alerts/<id>/ack's domain function) and say the outcome
+    in words: done, changed meanwhile (409 over REST), no longer firing (422), gone (404)."""
+    try:
+        row = acknowledge(svc, alert_id, version, username, None)
+    except Conflict:
+        return message(t("alert_stale", lang), False, seq)
+    except Unprocessable:
+        return message(t("alert_not_firing", lang), False, seq)
+    except NotFound:
+        return message(t("alert_gone", lang), False, seq)
+    log.info("alert %s acknowledged by %s (%s)", row["id"], username, where)
+    return message(t("alert_acked", lang, title=row["title_en"] if lang == "en" else row["title"]), True, seq)
+
+
 def register_callbacks(app) -> None:
     """Register the alert-list's callbacks."""
 
@@ -156,17 +171,7 @@ def register_callbacks(app) -> None:
             return message(t("alert_signed_out", lang), False, seq), no_update
         if not check_role(user, "command"):
             return message(t("alert_not_allowed", lang), False, seq), no_update
-        try:
-            row = acknowledge(svc, button.alert_ack, button.v, user.username, None)
-        except Conflict:
-            return message(t("alert_stale", lang), False, seq), seq
-        except Unprocessable:
-            return message(t("alert_not_firing", lang), False, seq), seq
-        except NotFound:
-            return message(t("alert_gone", lang), False, seq), seq
-        log.info("alert %s acknowledged by %s (page)", row["id"], user.username)
-        title = row["title_en"] if lang == "en" else row["title"]
-        return message(t("alert_acked", lang, title=title), True, seq), seq
+        return acknowledged(svc, button.alert_ack, button.v, user.username, lang, seq, "page"), seq
 
     # connection mode -> the list's own poll runs only while the gateway cannot be reached
     app.clientside_callback("function (conn) { return !(conn && conn.mode === 'polling'); }",

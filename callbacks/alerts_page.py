@@ -12,18 +12,19 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import ALL, Input, Output, State, ctx, html, no_update
+from dash import ALL, Input, Output, State, ctx, no_update
 from flask import current_app
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from callbacks.alerts import acknowledged, message
 from dashboard.core.alerts import LEVELS
-from dashboard.core.errors import Conflict, NotFound, Unprocessable
+from dashboard.core.errors import NotFound, Unprocessable
 from dashboard.core.i18n import t
 from dashboard.core.roles import check_role
 from dashboard.storage import alerts as store
 from dashboard.web.api import ApiError
-from dashboard.web.api_alerts import SilenceBody, acknowledge, add_silence, end_silence
+from dashboard.web.api_alerts import SilenceBody, add_silence, end_silence
 from dashboard.web.auth import current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts.alerts_page import SHOWN, alerts_page_layout, digest, silence_items, trail_items
@@ -102,11 +103,6 @@ def render(req):
                               local_text(req.now + UNTIL_DEFAULT_MS, tz))
 
 
-def message(text: str, ok: bool, seq: int) -> html.Span:
-    """Return an outcome in words: done, or why not; a new key makes a screen reader say it again."""
-    return html.Span(text, className="m-ok" if ok else "m-err", key=str(seq))
-
-
 def register_callbacks(app) -> None:
     """Register /alerts' callbacks."""
 
@@ -148,16 +144,7 @@ def register_callbacks(app) -> None:
             return no_update, no_update  # a redrawn button fires with n_clicks 0: only a real tap counts
         button = parse(TrailAck, dict(ctx.triggered_id))
         seq = (bump or 0) + 1
-        try:
-            row = acknowledge(svc, button.trail_ack, button.v, user.username, None)
-        except Conflict:
-            return message(t("alert_stale", lang), False, seq), seq
-        except Unprocessable:
-            return message(t("alert_not_firing", lang), False, seq), seq
-        except NotFound:
-            return message(t("alert_gone", lang), False, seq), seq
-        log.info("alert %s acknowledged by %s (/alerts)", row["id"], user.username)
-        return message(t("alert_acked", lang, title=row["title_en"] if lang == "en" else row["title"]), True, seq), seq
+        return acknowledged(svc, button.trail_ack, button.v, user.username, lang, seq, "/alerts"), seq
 
     # the form -> POST /api/silences' checks and write -> the outcome in words
     @allow(app, "command")
