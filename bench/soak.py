@@ -116,7 +116,8 @@ def tree_memory(pid: int, kind: str = "rss") -> int | None:
 
 
 def chromium_by_type(root: int) -> dict[str, int]:
-    """Chromium's RSS by process type (browser, renderer, gpu-process, utility...): where growth comes from."""
+    """Chromium's RSS and USS by process type (browser, renderer, gpu-process, utility...): where growth comes
+    from."""
     out: dict[str, int] = {}
     try:
         procs = psutil.Process(root).children(recursive=True)
@@ -129,7 +130,10 @@ def chromium_by_type(root: int) -> dict[str, int]:
                 continue
             kind = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "browser")
             out[f"chromium {kind}"] = out.get(f"chromium {kind}", 0) + p.memory_info().rss
-        except psutil.NoSuchProcess:
+            # USS: what only this process holds. Shared-memory segments between renderer and GPU process move
+            # RSS and PSS in steps of tens of MiB; USS leaves them out, so the renderer's own growth shows.
+            out[f"chromium {kind} (USS)"] = out.get(f"chromium {kind} (USS)", 0) + p.memory_full_info().uss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return out
 
