@@ -5,8 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from dash import Input, Output, State, clientside_callback
+from flask import current_app
 
-from dashboard.web import auth
+from dashboard.web import auth, oidc
 from layouts.login import login_layout
 
 # A full navigation after signing in, so the new session cookie reaches every request of the page: to the page
@@ -50,25 +51,31 @@ SIGN_OUT_JS = """
 async function (n) {
     if (!n) { return window.dash_clientside.no_update; }
     const token = (document.cookie.match(/(?:^|; )panorama_csrf=([^;]*)/) || [])[1] || '';
+    let next = '/login';
     try {
-        await fetch('/api/session', {method: 'DELETE', credentials: 'same-origin',
-                                     headers: {'X-CSRF-Token': decodeURIComponent(token)}});
+        const r = await fetch('/api/session', {method: 'DELETE', credentials: 'same-origin',
+                                               headers: {'X-CSRF-Token': decodeURIComponent(token)}});
+        // a single sign-on session: the sign-in page then offers the identity provider's own sign-out
+        if (r.ok && (await r.json()).sso) { next = '/login?signed_out=1'; }
     } finally {
-        window.location.assign('/login');
+        window.location.assign(next);
     }
     return window.dash_clientside.no_update;
 }
 """
 
 
-def _next_of(search: str | None) -> str:
-    values = parse_qs((search or "").lstrip("?")).get("next")
-    return values[0] if values else "/"
+def _arg(search: str | None, name: str, default: str = "") -> str:
+    values = parse_qs((search or "").lstrip("?")).get(name)
+    return values[0] if values else default
 
 
 def render(req):
-    """Return the sign-in page, which goes on to its ``next`` (a path of this site) when signed in."""
-    return login_layout(req.lang, auth.safe_next(_next_of(req.search)))
+    """Return the sign-in page, which goes on to its ``next`` (a path of this site) when signed in; it offers
+    single sign-on when configured, and the password form unless password accounts are turned off."""
+    return login_layout(req.lang, auth.safe_next(_arg(req.search, "next", "/")), sso=oidc.configured(),
+                        local=current_app.config["PANORAMA_LOCAL_LOGIN"],
+                        signed_out=_arg(req.search, "signed_out") == "1")
 
 
 def register_callbacks(app) -> None:

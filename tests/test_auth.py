@@ -41,7 +41,8 @@ def test_sign_in_answers_the_user_and_a_csrf_token_and_sets_a_safe_cookie(app, c
     res = signed_in(client, "li.wei")
     assert res.status_code == 200
     doc = res.get_json()
-    assert doc["user"] == {"username": "li.wei", "role": "liaison", "department": "fire"}
+    assert doc["user"] == {"username": "li.wei", "role": "liaison", "department": "fire",
+                           "district": None}
     assert len(doc["csrf_token"]) >= 32
     cookies = {c.split("=", 1)[0]: c for c in res.headers.getlist("Set-Cookie")}
     cookie = cookies["panorama_session"]

@@ -119,6 +119,18 @@ def default_config(instance_path: str | os.PathLike | None = None) -> dict[str, 
         # created), and how many days one request may span.
         "PANORAMA_OPEN_RATE": "60/minute",
         "PANORAMA_OPEN_MAX_DAYS": 31,
+        # Single sign-on (SPEC section 13, docs/operations.md): the city's OpenID Connect provider, found by discovery
+        # from its issuer (unset: no single sign-on), the scopes asked for, which claim gives each field of the user
+        # ("field=claim,...", over dashboard.core.sso.DEFAULT_CLAIMS) and what the role claim's values mean
+        # ("value=role,..."; unset: they are Panorama's role names).
+        "PANORAMA_OIDC_ISSUER": None,
+        "PANORAMA_OIDC_CLIENT_ID": None,
+        "PANORAMA_OIDC_CLIENT_SECRET": None,
+        "PANORAMA_OIDC_SCOPE": "openid profile",
+        "PANORAMA_OIDC_CLAIMS": None,
+        "PANORAMA_OIDC_ROLE_MAP": None,
+        # Password accounts (POST /api/session): kept for break-glass; off, only the identity provider signs in.
+        "PANORAMA_LOCAL_LOGIN": True,
         # The most rows one export of a table may hold (an Excel sheet holds 1,048,576).
         "PANORAMA_EXPORT_MAX_ROWS": 1_000_000,
         "INSTANCE_PATH": str(instance),
@@ -157,6 +169,14 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     cfg["PANORAMA_SIMULATE"] = parse_bool(cfg["PANORAMA_SIMULATE"])
     cfg["PANORAMA_AUTO_MIGRATE"] = parse_bool(cfg["PANORAMA_AUTO_MIGRATE"])
     cfg["PANORAMA_SECURE_COOKIES"] = bool(parse_bool(cfg["PANORAMA_SECURE_COOKIES"]))
+    cfg["PANORAMA_LOCAL_LOGIN"] = bool(parse_bool(cfg["PANORAMA_LOCAL_LOGIN"]))
+    oidc = [k for k in ("PANORAMA_OIDC_ISSUER", "PANORAMA_OIDC_CLIENT_ID", "PANORAMA_OIDC_CLIENT_SECRET") if cfg[k]]
+    if oidc and len(oidc) < 3:
+        raise ValueError("single sign-on needs PANORAMA_OIDC_ISSUER, PANORAMA_OIDC_CLIENT_ID and "
+                         "PANORAMA_OIDC_CLIENT_SECRET together")
+    if not cfg["PANORAMA_LOCAL_LOGIN"] and not oidc:
+        # Nobody could sign in at all.
+        raise ValueError("PANORAMA_LOCAL_LOGIN=0 needs single sign-on (PANORAMA_OIDC_ISSUER and the client)")
     if isinstance(cfg["PANORAMA_STALE_AFTER"], str):
         # "traffic=60,incident=600" overrides the listed domains only
         stale = dict(DEFAULT_STALE_AFTER)

@@ -31,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import fonts
     from dashboard.web import language
     from dashboard.web import metrics
+    from dashboard.web import oidc
     from dashboard.web import plotly_bundle
     from dashboard.web import manifest as webapp
     from dashboard.core.config import load_config
@@ -63,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     # First registered, so its after_request runs last: it compresses the answer every other part has finished.
     compression.init_app(server)
     auth.init_app(server, pages.permissions())
+    oidc.init_app(server)  # single sign-on through the city's identity provider, when configured
     callback_guard.init_app(app)  # after auth: Origin and CSRF first, then each callback's declared policy
     api.init_app(server)
     dispatch_api.init_app(server)

@@ -243,15 +243,21 @@ users = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("username", String(64), nullable=False, unique=True),
-    Column("password_hash", String(256), nullable=False),
+    # NULL for a user who signs in only through the identity provider (single sign-on): no password matches.
+    Column("password_hash", String(256)),
     Column("role", String(16), nullable=False),
     # The department a liaison acts for (a code of the city pack); NULL for the other roles.
     Column("department", String(64)),
+    # The district centre the user belongs to (a district code of the city pack); NULL: the city centre.
+    Column("district", String(16)),
+    # The identity provider's "<issuer> <sub>" of a user signed in through OpenID Connect, who is found by it.
+    Column("sso_subject", String(512)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("created_ms", BigInteger, nullable=False),
     Column("last_login_ms", BigInteger),
     # Raised on sign-out and on disable; a session cookie carrying an older epoch is refused.
     Column("session_epoch", Integer, nullable=False, server_default=text("0")),
+    UniqueConstraint("sso_subject", name="uq_users_sso_subject"),
 )
 
 # Read-only tokens for the video wall's browser, which nobody signs in on; only the SHA-256 is kept.

@@ -1,13 +1,15 @@
-"""Store users and kiosk tokens in SQL: create, verify, disable, list, revoke."""
+"""Store users and kiosk tokens in SQL: create, verify, disable, list, revoke; users of the identity provider."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Iterable
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from dashboard.storage.models import kiosk_tokens, users
@@ -35,6 +37,8 @@ class User:
     active: bool
     # Raised on every sign-out and disable: a session signed in at an older epoch is over.
     session_epoch: int = 0
+    # The district centre the user belongs to (a district code of the city pack); None: the city centre.
+    district: str | None = None
 
     # Flask-Login's user protocol
     is_anonymous = False
@@ -52,11 +56,13 @@ class User:
 
     def public(self) -> dict:
         """Return what the API shows of the user."""
-        return {"username": self.username, "role": self.role, "department": self.department}
+        return {"username": self.username, "role": self.role, "department": self.department,
+                "district": self.district}
 
 
 def _user(row) -> User:
-    return User(int(row.id), row.username, row.role, row.department, bool(row.active), int(row.session_epoch or 0))
+    return User(int(row.id), row.username, row.role, row.department, bool(row.active), int(row.session_epoch or 0),
+                row.district)
 
 
 def validate(role: str, department: str | None, departments: list[str]) -> str | None:
@@ -70,12 +76,25 @@ def validate(role: str, department: str | None, departments: list[str]) -> str |
     return department or None
 
 
-def create_user(engine: Engine, username: str, password: str, role: str, department: str | None,
-                departments: list[str]) -> User:
-    """Create an active user with a hashed password."""
-    department = validate(role, department, departments)
+def validate_district(district: str | None, districts: Iterable[str]) -> str | None:
+    """Check a district code against the city pack's registry (``districts``: its codes); return it to store."""
+    codes = list(districts)
+    if district and district not in codes:
+        raise UserError(f"unknown district {district!r}; one of {', '.join(codes)}")
+    return district or None
+
+
+def _check_username(username: str) -> None:
     if not username or len(username) > MAX_USERNAME or username != username.strip():
         raise UserError("a username is 1 to 64 characters without surrounding spaces")
+
+
+def create_user(engine: Engine, username: str, password: str, role: str, department: str | None,
+                departments: list[str], *, district: str | None = None, districts: Iterable[str] = ()) -> User:
+    """Create an active user with a hashed password (of a district centre with ``district``, one of ``districts``)."""
+    department = validate(role, department, departments)
+    district = validate_district(district, districts)
+    _check_username(username)
     if len(password) < MIN_PASSWORD:
         raise UserError(f"a password has at least {MIN_PASSWORD} characters")
     with engine.begin() as conn:
@@ -83,8 +102,39 @@ def create_user(engine: Engine, username: str, password: str, role: str, departm
             raise UserError(f"user {username!r} exists")
         new_id = conn.execute(insert(users).values(
             username=username, password_hash=generate_password_hash(password), role=role,
-            department=department, active=True, created_ms=now_ms())).inserted_primary_key[0]
-    return User(int(new_id), username, role, department, True)
+            department=department, district=district, active=True, created_ms=now_ms())).inserted_primary_key[0]
+    return User(int(new_id), username, role, department, True, district=district)
+
+
+def sso_sign_in(engine: Engine, subject: str, username: str, role: str, department: str | None,
+                district: str | None) -> User:
+    """Create or update the user the identity provider knows as ``subject`` (``"<issuer> <sub>"``), with what its
+    claims say (already checked), and record the sign-in; return the user as it now is.
+
+    The user is found by ``subject``, never by name: a name the provider sends that another account holds (a
+    local break-glass account, another subject's) is refused (UserError), not taken over. Such a user has no
+    password. A disabled user stays disabled (the caller refuses it).
+    """
+    _check_username(username)
+    now = now_ms()
+    with engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.sso_subject == subject)).first()
+        if row is None:
+            if conn.execute(select(users.c.id).where(func.lower(users.c.username) == username.lower())).first():
+                raise UserError(f"user {username!r} exists and is not this identity's")
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(users).values(
+                        username=username, password_hash=None, role=role, department=department,
+                        district=district, sso_subject=subject, active=True, created_ms=now, last_login_ms=now))
+            except IntegrityError as err:  # the same name or subject written by a parallel sign-in
+                raise UserError(f"user {username!r} was being created at the same moment; sign in again") from err
+        else:
+            # The provider is the source of truth for role, department and district: each sign-in brings them up
+            # to date (a session already open reads the user's row on every request, so it follows at once).
+            conn.execute(update(users).where(users.c.id == row.id).values(
+                role=role, department=department, district=district, last_login_ms=now))
+        return _user(conn.execute(select(users).where(users.c.sso_subject == subject)).one())
 
 
 def get_user(engine: Engine, user_id: int) -> User | None:
@@ -98,7 +148,7 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
     """Return the active user whose password this is (recording the sign-in), else None."""
     with engine.connect() as conn:
         row = conn.execute(select(users).where(func.lower(users.c.username) == username.lower())).first()
-    if row is None:
+    if row is None or row.password_hash is None:  # unknown, or signs in through the identity provider only
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(row.password_hash, password) or not row.active:
@@ -129,8 +179,8 @@ def end_sessions(engine: Engine, user: int | str) -> str | None:
 
 def list_users(engine: Engine) -> list[dict]:
     """Return every user without the password hash, by name."""
-    cols = [users.c.id, users.c.username, users.c.role, users.c.department, users.c.active,
-            users.c.created_ms, users.c.last_login_ms]
+    cols = [users.c.id, users.c.username, users.c.role, users.c.department, users.c.district, users.c.active,
+            users.c.created_ms, users.c.last_login_ms, users.c.sso_subject.is_not(None).label("sso")]
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(users.c.username))]
 

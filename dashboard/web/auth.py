@@ -31,7 +31,7 @@ from dashboard.core.roles import PERMISSIONS, ROLES, check_role, expand as _expa
 from dashboard.storage.users import MAX_USERNAME, User
 
 __all__ = ["ROLES", "PERMISSIONS", "User", "init_app", "require", "current_user", "check_role",
-           "page_access", "safe_next", "login_url", "secret_key", "issue_ticket", "verify_ticket"]
+           "page_access", "safe_next", "login_url", "secret_key", "issue_ticket", "verify_ticket", "start_session"]
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +278,9 @@ def _forget_attempts(username: str) -> None:
 @bp.post("/session")
 def sign_in():
     """Check the credentials; answer the user and the CSRF token, with the session cookie."""
+    if not current_app.config["PANORAMA_LOCAL_LOGIN"]:
+        return error(403, "local_login_disabled", "password sign-in is turned off (PANORAMA_LOCAL_LOGIN); "
+                                                  "sign in through the identity provider: GET /auth/oidc/login")
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
             or not isinstance(body.get("password"), str):
@@ -297,15 +300,22 @@ def sign_in():
     if user is None:
         log.warning("sign-in failed: user=%r ip=%s", username, request.remote_addr)
         return error(401, "bad_credentials", "wrong username or password, or the user is disabled")
-    session.clear()  # nothing from before the sign-in survives it
+    start_session(user)
+    _forget_attempts(username)
+    log.info("signed in: user=%r role=%s ip=%s", user.username, user.role, request.remote_addr)
+    return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
+
+
+def start_session(user: User, **extra) -> None:
+    """Sign ``user`` in on this request's session: a fresh session (nothing from before survives it), its CSRF
+    token, the user's epoch and the time, and ``extra`` (what single sign-on keeps for signing out)."""
+    session.clear()
     session.permanent = True
     flask_login.login_user(user)
     session["csrf_token"] = secrets.token_urlsafe(32)
     session["epoch"] = user.session_epoch
     session["signed_in_ms"] = now_ms()
-    _forget_attempts(username)
-    log.info("signed in: user=%r role=%s ip=%s", user.username, user.role, request.remote_addr)
-    return jsonify({"user": user.public(), "csrf_token": session["csrf_token"]})
+    session.update(extra)
 
 
 @bp.get("/session")
@@ -323,8 +333,7 @@ def get_me():
     user = current_user()
     if user is None:
         return error(401, "not_signed_in", "not signed in")
-    # No user carries a district yet (district centres come later): null, as SPEC section 13 allows.
-    return jsonify({**user.public(), "district": None}), 200, {"Cache-Control": "no-store"}
+    return jsonify(user.public()), 200, {"Cache-Control": "no-store"}
 
 
 @bp.delete("/session")
@@ -335,12 +344,14 @@ def sign_out():
     site's request is refused by its Origin anyway.
     """
     user = current_user()
+    sso = bool(session.get("sso"))
     if user is not None:
         store.end_sessions(current_app.extensions["panorama"].engine, user.id)
         log.info("signed out: user=%r ip=%s", user.username, request.remote_addr)
     flask_login.logout_user()
     session.clear()
-    return jsonify({"user": None})
+    # "sso": the session came from the identity provider, whose own sign-out the sign-in page then offers.
+    return jsonify({"user": None, "sso": sso})
 
 
 @bp.get("/ws-ticket")

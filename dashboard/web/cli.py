@@ -55,15 +55,25 @@ def init_user_commands(server) -> None:
     @click.argument("name")
     @click.option("--role", required=True, type=click.Choice(accounts.ROLES))
     @click.option("--department", default=None, help="department code (required for a liaison)")
-    def users_create(name, role, department):
+    @click.option("--district", default=None,
+                  help="district code (or name) of the user's district centre; none: the city centre")
+    def users_create(name, role, department, district):
         """Create user NAME; the password is read from standard input."""
-        departments = [d["code"] for d in current_app.extensions["panorama"].city.departments]
+        city = current_app.extensions["panorama"].city
+        departments = [d["code"] for d in city.departments]
+        districts = [d.code for d in city.districts]
+        if district:
+            found = city.resolve(district)
+            district = found.code if found else district  # unknown: refused below with the codes there are
         try:
             accounts.validate(role, department, departments)  # before asking for a password
-            user = accounts.create_user(_engine(), name, _read_password(), role, department, departments)
+            accounts.validate_district(district, districts)
+            user = accounts.create_user(_engine(), name, _read_password(), role, department, departments,
+                                        district=district, districts=districts)
         except accounts.UserError as err:
             raise click.ClickException(str(err)) from err
-        click.echo(f"created {user.username} ({user.role}{', ' + user.department if user.department else ''})")
+        place = ", ".join(filter(None, (user.department, user.district)))
+        click.echo(f"created {user.username} ({user.role}{', ' + place if place else ''})")
 
     @users_group.command("disable")
     @click.argument("name")
@@ -94,7 +104,8 @@ def init_user_commands(server) -> None:
     def users_list():
         """List the users (never their passwords)."""
         for u in accounts.list_users(_engine()):
-            click.echo(f"{u['username']:<24} {u['role']:<10} {u['department'] or '-':<16} "
+            click.echo(f"{u['username']:<24} {u['role']:<10} {u['department'] or '-':<16} {u['district'] or '-':<8} "
+                       f"{'sso' if u['sso'] else 'password':<9} "
                        f"{'active' if u['active'] else 'disabled':<9} last sign-in {_ms(u['last_login_ms'])}")
 
     @server.cli.group("kiosk")
