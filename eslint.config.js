@@ -24,6 +24,11 @@ module.exports = [
         },
     },
     {
+        // the tests' OpenID Connect provider (tests/test_sso.py), an ES module run by Node
+        files: ['tests/*.mjs'],
+        languageOptions: {ecmaVersion: 2024, sourceType: 'module', globals: {...globals.node}},
+    },
+    {
         rules: {
             'no-unused-vars': ['error', {args: 'after-used', argsIgnorePattern: '^_', caughtErrors: 'none'}],
             eqeqeq: ['error', 'always'],

@@ -69,6 +69,11 @@ async function interaction(req, res) {
 
 const handler = provider.callback();
 const server = createServer((req, res) => {
+  if (req.url === '/favicon.ico') {  // no icon, and no 404 in the browser's log
+    res.statusCode = 204;
+    res.end();
+    return;
+  }
   if (req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((err) => {
       res.statusCode = 500;

@@ -234,3 +234,37 @@ def test_an_unreachable_provider_is_a_clear_503(make_app, redis_client):
     app = make_app(PANORAMA_OIDC_ISSUER=f"http://127.0.0.1:{free_port()}", **SSO)
     res = app.server.test_client().get("/auth/oidc/login")
     assert res.status_code == 503 and 'data-reason="unavailable"' in res.get_data(as_text=True)
+
+
+def test_a_disabled_provider_user_is_refused(live):
+    with live() as (app, url):
+        sign_in(url, "u-olga")
+        accounts.set_active(app.server.extensions["panorama"].engine, "olga.chen", False)
+        s, res = sign_in(url, "u-olga")
+        refused(res, 403, "disabled")
+        assert s.get(f"{url}/api/me").status_code == 401
+
+
+def test_a_browser_signs_in_through_the_login_page_and_is_offered_the_providers_sign_out(
+        make_app, redis_client, provider, dash_duo):
+    from tests.helpers import wait_for
+
+    app = make_app(PANORAMA_OIDC_ISSUER=provider.issuer, **SSO)
+    dash_duo.start_server(app)
+    base = dash_duo.server_url.rstrip("/")
+    provider.start(base)
+    dash_duo.driver.get(f"{base}/dispatch")  # anonymous: to /login?next=/dispatch
+    dash_duo.wait_for_element("#login-sso", timeout=20).click()
+    dash_duo.wait_for_element("#login", timeout=20).send_keys("u-olga")  # the provider's sign-in page
+    dash_duo.find_element("#sign-in").click()
+    dash_duo.wait_for_text_to_equal("#user-name", "olga.chen", timeout=20)
+    assert urlsplit(dash_duo.driver.current_url).path == "/dispatch"
+    me = dash_duo.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/me', {credentials: 'same-origin'}).then(r => r.json()).then(done, e => done(String(e)));")
+    assert me == {"username": "olga.chen", "role": "officer", "department": None, "district": "440304"}
+    assert dash_duo.get_logs() == []
+    dash_duo.find_element("#sign-out").click()
+    dash_duo.wait_for_element("#login-sso-sign-out", timeout=20).click()
+    wait_for(lambda: dash_duo.driver.current_url.startswith(provider.issuer + "/session/end"), timeout=20,
+             message="the provider's sign-out page")
