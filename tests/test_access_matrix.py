@@ -241,6 +241,40 @@ EXPORT_READS = {"/api/districts/futian/events.csv": VIEW_ROLES, "/api/districts/
 OPEN_READS = ("/api/open/counts", "/api/open/counts?format=csv", "/api/open/districts.geojson")
 
 
+# Who is signed in (SPEC section 13): /api/me answers each signed-in user their own identity, anonymous nobody. The
+# single sign-on routes are the way in: open to anyone, GET only (no write route), the provider's and the callback's
+# checks are their guard (tests/test_sso.py); with no provider configured they answer 404 to everyone.
+SSO_ROUTES = ("/auth/oidc/login", "/auth/oidc/callback?code=c&state=s", "/auth/oidc/logout")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_am_i_and_the_single_sign_on_routes_by_role(mapp, role):
+    client, _ = session(mapp, role)
+    res = client.get("/api/me")
+    if role == "anonymous":
+        assert res.status_code == 401 and res.get_json()["error"]["code"] == "not_signed_in"
+    else:
+        assert res.status_code == 200 and res.get_json() == {
+            "username": f"m-{role}", "role": role, "department": "fire" if role == "liaison" else None,
+            "district": None}
+    for path in SSO_ROUTES:
+        res = client.get(path)
+        assert res.status_code == 404 and 'data-reason="not_configured"' in res.get_data(as_text=True), path
+    methods = {m for r in mapp.server.url_map.iter_rules() if r.rule.startswith("/auth/") for m in r.methods}
+    assert methods == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_a_district_centres_user_is_told_their_district(mapp):
+    from dashboard.storage import users as store
+
+    svc = mapp.server.extensions["panorama"]
+    store.create_user(svc.engine, "d-officer", TEST_PASSWORD, "officer", None, [], district="440304",
+                      districts=[d.code for d in svc.city.districts])
+    client = mapp.server.test_client()
+    assert client.post("/api/session", json={"username": "d-officer", "password": TEST_PASSWORD}).status_code == 200
+    assert client.get("/api/me").get_json()["district"] == "440304"
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_export_and_open_data_reads_by_role(mapp, role):
     client, _ = session(mapp, role)
