@@ -115,3 +115,31 @@ def test_a_provider_user_is_found_by_its_subject_and_follows_the_claims(any_engi
     # a disabled provider user stays disabled (the callback refuses it)
     accounts.set_active(any_engine, "dora", False)
     assert not accounts.sso_sign_in(any_engine, "https://id s-1", "dora", "officer", None, None).active
+
+
+@pytest.mark.parametrize("lang", ("zh", "en"))
+def test_the_sign_in_page_and_every_refusal_are_words_of_the_readers_language(lang):
+    import ast
+    import re
+
+    from dashboard.core import sso
+    from dashboard.web import oidc
+    from layouts.login import login_layout
+    from tests.test_words import _words_outside_code
+
+    # the reasons sso.py refuses with: ClaimsRefused's first argument, or _one's second (which it passes on)
+    where = {"ClaimsRefused": 0, "_one": 1}
+    raised = {ast.literal_eval(node.args[where[node.func.id]])
+              for node in ast.walk(ast.parse(open(sso.__file__, encoding="utf-8").read()))
+              if isinstance(node, ast.Call) and getattr(node.func, "id", "") in where
+              and not (node.func.id == "ClaimsRefused" and isinstance(node.args[0], ast.Name))}
+    assert raised == {"no_role", "bad_username", "bad_department", "bad_district"}
+    assert raised <= set(oidc.STATUS) and set(oidc.STATUS) <= set(oidc._TEXT)
+    words = [oidc.text(key, lang) for key in oidc._TEXT]
+    words += _words_outside_code(login_layout(lang, "/", sso=True, local=True, signed_out=True))
+    assert len(words) > len(oidc._TEXT) + 5
+    for text in words:
+        if lang == "zh":
+            assert not re.search(r"[A-Za-z]{2,}", text), text
+        else:
+            assert not re.search(r"[\u4e00-\u9fff]", text), text
