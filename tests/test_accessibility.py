@@ -99,3 +99,22 @@ def test_every_page_passes_axe_in_both_languages(app, dash_duo):
         if lang == "zh":
             sign_in(dash_duo, app, "/", role="admin", username="browser-admin-2")
     assert found == {}, "\n".join(f"{page}: {v}" for page, vs in found.items() for v in vs)
+
+
+def test_the_sign_in_page_with_single_sign_on_passes_axe_in_both_languages(make_app, redis_client, dash_duo):
+    """/login as it is with single sign-on configured, just signed out of it: the provider's link, its sign-out's,
+    the password form (the provider is never asked: drawing the page needs nothing of it)."""
+    app = make_app(PANORAMA_OIDC_ISSUER="http://127.0.0.1:9", PANORAMA_OIDC_CLIENT_ID="panorama",
+                   PANORAMA_OIDC_CLIENT_SECRET="secret")
+    dash_duo.start_server(app)
+    found = {}
+    for lang in ("zh", "en"):
+        open_page(dash_duo, "/login?signed_out=1", "#login-sso-sign-out")
+        if html_lang(dash_duo) != ("en" if lang == "en" else "zh-CN"):
+            dash_duo.find_element("#lang-toggle").click()
+        wait_for(lambda: html_lang(dash_duo) == ("en" if lang == "en" else "zh-CN"), message=lang)
+        dash_duo.wait_for_element("#login-sso", timeout=20)
+        violations = axe_violations(dash_duo)
+        if violations:
+            found[lang] = violations
+    assert found == {}, found
