@@ -179,6 +179,9 @@ def test_a_mismatched_or_replayed_state_is_refused(live):
         # the real answer still works once, and only once
         assert s.get(real).status_code == 200 and s.get(f"{url}/api/me").status_code == 200
         refused(s.get(real), 400, "state")
+        # the provider's refusal (the person declined, say) is said as such
+        refused(requests.get(f"{url}/auth/oidc/callback?error=access_denied&error_description=declined"), 401,
+                "provider_error")
 
 
 def test_local_accounts_can_be_turned_off_and_single_sign_on_still_works(live):
