@@ -167,19 +167,22 @@ def split(conn: Connection, incident_id: int, event_ids: Sequence[str], version:
 
 
 def merge_targets(conn: Connection, incident_id: int, limit: int = 50) -> list[dict]:
-    """Return the open incidents ``incident_id`` may be merged into: the same district's first, then by distance
-    (when both have a place), then the newest."""
+    """Return the open incidents ``incident_id`` may be merged into, each with ``distance_m`` (None without a
+    place): the same district's first, then the nearest, then the newest."""
     inc = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
     if inc is None:
         raise d.NotFound(f"no incident {incident_id}")
     rows = [dict(r) for r in conn.execute(
         select(incidents).where(incidents.c.status.in_(OPEN), incidents.c.id != incident_id)
         .order_by((incidents.c.district != inc["district"]), incidents.c.id.desc()).limit(500)).mappings()]
-    return sorted(rows, key=lambda r: (r["district"] != inc["district"], _far(inc, r), -r["id"]))[:limit]
+    for r in rows:
+        r["distance_m"] = _far(inc, r)
+    rows.sort(key=lambda r: (r["district"] != inc["district"], r["distance_m"] is None, r["distance_m"] or 0, -r["id"]))
+    return rows[:limit]
 
 
-def _far(a, b) -> float:
+def _far(a, b) -> float | None:
     if None in (a["lat"], a["lon"], b["lat"], b["lon"]):
-        return float("inf")
+        return None
     return distance_m(a["lat"], a["lon"], b["lat"], b["lon"])
 
