@@ -43,6 +43,16 @@ def _fresh(inc: dict, version: int) -> None:
         raise d.VersionConflict(f"incident {inc['id']} is at version {inc['version']}, not {version}: reload it")
 
 
+def _guarded(conn: Connection, incident_id: int, version: int, **values) -> dict:
+    """Write the incident still at ``version``, raising VersionConflict (the whole write rolls back) if it moved on:
+    the version guard alone keeps two writers apart where the row lock is a no-op (SQLite)."""
+    row = conn.execute(update(incidents).where(incidents.c.id == incident_id, incidents.c.version == version)
+                       .values(**values, version=incidents.c.version + 1).returning(*incidents.c)).mappings().first()
+    if row is None:
+        raise d.VersionConflict(f"incident {incident_id} changed meanwhile: reload it")
+    return dict(row)
+
+
 def merge(conn: Connection, away_id: int, into_id: int, version: int, actor: str, note: str | None,
           now_ms: int) -> Moved:
     """Merge incident ``away_id`` (at ``version``) into ``into_id``: its reports and live tasks move there (a task
@@ -72,9 +82,7 @@ def merge(conn: Connection, away_id: int, into_id: int, version: int, actor: str
         last_report_ms=max(into["last_report_ms"], away["last_report_ms"]),
         escalated_ms=into["escalated_ms"] if into["escalated_ms"] is not None else away["escalated_ms"],
         version=incidents.c.version + 1, updated_ms=now_ms).returning(*incidents.c)).mappings().one())
-    away = dict(conn.execute(update(incidents).where(incidents.c.id == away_id).values(
-        status="closed", merged_into=into_id, reports=0, version=incidents.c.version + 1, updated_ms=now_ms)
-        .returning(*incidents.c)).mappings().one())
+    away = _guarded(conn, away_id, version, status="closed", merged_into=into_id, reports=0, updated_ms=now_ms)
     audit += [d._event(away_id, None, "merge", actor, now_ms, locked[away_id]["status"], "closed", note,
                        "merged_into", {"incident": into_id, "n": locked[away_id]["reports"]}),
               d._event(into_id, None, "merge", actor, now_ms, into["status"], into["status"], note, "merged_from",
@@ -154,10 +162,8 @@ def split(conn: Connection, incident_id: int, event_ids: Sequence[str], version:
     conn.execute(update(incident_reports).where(incident_reports.c.incident_id == incident_id,
                                                 incident_reports.c.event_seq.in_([r["seq"] for r in moving]))
                  .values(incident_id=new["id"]))
-    inc = dict(conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
-        reports=len(staying), severity=max(r["severity"] for r in staying),
-        last_report_ms=max(r["ts_ms"] for r in staying), version=incidents.c.version + 1, updated_ms=now_ms)
-        .returning(*incidents.c)).mappings().one())
+    inc = _guarded(conn, incident_id, version, reports=len(staying), severity=max(r["severity"] for r in staying),
+                   last_report_ms=max(r["ts_ms"] for r in staying), updated_ms=now_ms)
     n = len(moving)
     d._audit(conn, [d._event(incident_id, None, "split", actor, now_ms, inc["status"], inc["status"], note,
                              "split_to", {"incident": new["id"], "n": n}),
