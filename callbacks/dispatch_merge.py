@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from dash import Input, Output, State, ctx, no_update
+from dash import ALL, Input, Output, State, ctx, no_update
 from flask import current_app
 from pydantic import Field, StrictInt, StrictStr
 from sqlalchemy import select
@@ -26,6 +26,20 @@ from layouts import dispatch_merge as mview
 
 Ticked = Annotated[list[StrictStr], Field(max_length=200)]
 Version = Annotated[StrictInt, Field(ge=0, le=2**31)]
+# The choices are buttons (role radio / checkbox): the browser keeps their aria-checked and tells the server what is
+# chosen. A radio: the one clicked last; a checkbox: ticked by an odd number of clicks.
+CHOICE_JS = """function (clicks, ids) {
+    const t = (window.dash_clientside.callback_context.triggered || [])[0];
+    let chosen = null;
+    if (t && t.value) {
+        chosen = JSON.parse(t.prop_id.slice(0, t.prop_id.lastIndexOf('.'))).index;
+    }
+    return [chosen, ids.map((i) => String(i.index === chosen))];
+}"""
+TICKED_JS = """function (clicks, ids) {
+    const on = clicks.map((n) => (n || 0) % 2 === 1);
+    return [ids.filter((i, k) => on[k]).map((i) => i.index), on.map(String)];
+}"""
 
 
 def _svc():
@@ -57,14 +71,14 @@ def register_callbacks(app) -> None:
 def _register_merge(app) -> None:
     # "merge into…" / cancel / confirm -> the dialog and the open incidents it offers, the merge itself
     @allow(app, "command")  # as POST /api/incidents/<id>/merge
-    @app.callback(Output("merge-dialog", "hidden"), Output("merge-into", "options"), Output("merge-into", "value"),
+    @app.callback(Output("merge-dialog", "hidden"), Output("merge-into", "children"), Output("merge-choice", "data"),
                   Output("merge-note", "value"), Output("merge-version", "data"), Output("merge-message", "children"),
                   Output("dispatch-detail-message", "children", allow_duplicate=True),
                   Output("dispatch-refresh", "data", allow_duplicate=True),
                   Output("dispatch-selected", "data", allow_duplicate=True),
                   Input("dispatch-merge-open", "n_clicks"), Input("merge-cancel", "n_clicks"),
                   Input("merge-submit", "n_clicks"),
-                  State("dispatch-selected", "data"), State("merge-into", "value"), State("merge-note", "value"),
+                  State("dispatch-selected", "data"), State("merge-choice", "data"), State("merge-note", "value"),
                   State("merge-version", "data"), State("dispatch-refresh", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     @validated
@@ -83,9 +97,9 @@ def _register_merge(app) -> None:
                     rows = merge.merge_targets(conn, int(selected))
             except d.NotFound as err:
                 return no_update, no_update, no_update, no_update, no_update, error_text(err, lang), *keep
-            options = mview.target_options(rows, _districts(svc.city, lang), lang)
-            return (False, options, None, "", doc["incident"]["version"],
-                    "" if options else mview.tx("merge_none", lang), *keep)
+            items = mview.target_items(rows, _districts(svc.city, lang), lang)
+            return (False, items, None, "", doc["incident"]["version"], "" if items else mview.tx("merge_none", lang),
+                    *keep)
         if into is None or version is None:
             return no_update, no_update, no_update, no_update, no_update, mview.tx("merge_pick", lang), *keep
         try:
@@ -101,7 +115,7 @@ def _register_merge(app) -> None:
     # a target chosen -> what confirming will do, in words; the confirm button usable
     @allow(app, "command")
     @app.callback(Output("merge-confirm", "children"), Output("merge-submit", "disabled"),
-                  Input("merge-into", "value"), State("dispatch-selected", "data"), State("lang", "data"),
+                  Input("merge-choice", "data"), State("dispatch-selected", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     @validated
     def merge_confirm(into: RowId | None, selected: RowId | None, lang: Lang):
@@ -111,23 +125,29 @@ def _register_merge(app) -> None:
         names = _names((selected, into), lang)
         return mview.tx("merge_confirm", lang, a=names.get(selected, ""), b=names.get(into, "")), False
 
+    # a choice clicked (or pressed by keyboard) -> the incident chosen, as the server reads it; its aria-checked
+    app.clientside_callback(CHOICE_JS, Output("merge-choice", "data", allow_duplicate=True),
+                            Output({"type": "merge-target", "index": ALL}, "aria-checked"),
+                            Input({"type": "merge-target", "index": ALL}, "n_clicks"),
+                            State({"type": "merge-target", "index": ALL}, "id"), prevent_initial_call=True)
+
 
 def _register_split(app) -> None:
     # "split…" / cancel / confirm -> the dialog and the reports it offers, the split itself
     @allow(app, "command")  # as POST /api/incidents/<id>/split
-    @app.callback(Output("split-dialog", "hidden"), Output("split-reports", "options"),
-                  Output("split-reports", "value"), Output("split-note", "value"), Output("split-version", "data"),
+    @app.callback(Output("split-dialog", "hidden"), Output("split-reports", "children"),
+                  Output("split-ticked", "data"), Output("split-note", "value"), Output("split-version", "data"),
                   Output("split-message", "children"),
                   Output("dispatch-detail-message", "children", allow_duplicate=True),
                   Output("dispatch-refresh", "data", allow_duplicate=True),
                   Input("dispatch-split-open", "n_clicks"), Input("split-cancel", "n_clicks"),
                   Input("split-submit", "n_clicks"),
-                  State("dispatch-selected", "data"), State("split-reports", "value"), State("split-note", "value"),
+                  State("dispatch-selected", "data"), State("split-ticked", "data"), State("split-note", "value"),
                   State("split-version", "data"), State("dispatch-refresh", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     @validated
     def split_dialog(_open: Any, _cancel: Any, _send: Any, selected: RowId | None, ticked: Ticked | None,
-                     note: str | None, version: Version | None, bump: int | None, lang: Lang):
+                     note: str | None, seen: dict[str, Version] | None, bump: int | None, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
         keep = (no_update,) * 2
         if ctx.triggered_id == "split-cancel" or selected is None:
@@ -140,8 +160,10 @@ def _register_split(app) -> None:
                     doc = api.detail(conn, svc, int(selected), svc.clock())
             except d.NotFound as err:
                 return no_update, no_update, no_update, no_update, no_update, error_text(err, lang), *keep
-            return (False, mview.report_options(doc["reports"], lang), [], "", doc["incident"]["version"], "",
-                    *keep)
+            items = mview.report_items(doc["reports"], lang)
+            # the version seen, and how many reports were offered (a split moves some, not all)
+            return False, items, [], "", {"version": doc["incident"]["version"], "reports": len(items)}, "", *keep
+        version = (seen or {}).get("version")
         if not ticked or version is None:
             return no_update, no_update, no_update, no_update, no_update, mview.tx("split_pick", lang), *keep
         try:
@@ -156,11 +178,17 @@ def _register_split(app) -> None:
     # reports ticked -> what confirming will do, in words; the confirm button usable for some but not all
     @allow(app, "command")
     @app.callback(Output("split-confirm", "children"), Output("split-submit", "disabled"),
-                  Input("split-reports", "value"), State("split-reports", "options"), State("lang", "data"),
+                  Input("split-ticked", "data"), State("split-version", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     @validated
-    def split_confirm(ticked: Ticked | None, options: list[dict[str, Any]] | None, lang: Lang):
-        lang, n, total = _lang(lang), len(ticked or []), len(options or [])
+    def split_confirm(ticked: Ticked | None, seen: dict[str, Version] | None, lang: Lang):
+        lang, n, total = _lang(lang), len(ticked or []), (seen or {}).get("reports", 0)
         if not 0 < n < total:
             return mview.tx("split_pick", lang), True
         return mview.tx("split_confirm", lang, n=n), False
+
+    # a report clicked (or pressed by keyboard) -> the reports ticked, as the server reads them; their aria-checked
+    app.clientside_callback(TICKED_JS, Output("split-ticked", "data", allow_duplicate=True),
+                            Output({"type": "split-report", "index": ALL}, "aria-checked"),
+                            Input({"type": "split-report", "index": ALL}, "n_clicks"),
+                            State({"type": "split-report", "index": ALL}, "id"), prevent_initial_call=True)

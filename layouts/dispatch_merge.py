@@ -64,15 +64,27 @@ def _dialog(kind: str, lang: str, choices) -> html.Div:
 
 
 def dialogs(lang: str) -> list:
-    """Return the merge and split dialogs, hidden until their buttons open them."""
-    return [_dialog("merge", lang, dcc.RadioItems(id="merge-into", options=[], value=None, className="merge-targets",
-                                                  labelClassName="merge-target")),
-            _dialog("split", lang, dcc.Checklist(id="split-reports", options=[], value=[],
-                                                 className="split-reports", labelClassName="split-report"))]
+    """Return the merge and split dialogs, hidden until their buttons open them.
+
+    Their choices are buttons in the roles of radio buttons and checkboxes, ``aria-checked`` kept by the browser
+    (Dash 4 has no plain ``<input>``, and its ``dcc.RadioItems`` / ``dcc.Checklist`` fail axe: docs/alerts.md); the
+    browser copies what is chosen into ``merge-choice`` / ``split-ticked`` for the server.
+    """
+    return [_dialog("merge", lang, html.Div([html.Div(id="merge-into", className="merge-targets", role="radiogroup",
+                                                      **{"aria-labelledby": "merge-dialog-title"}),
+                                             dcc.Store(id="merge-choice")])),
+            _dialog("split", lang, html.Div([html.Div(id="split-reports", className="split-reports"),
+                                             dcc.Store(id="split-ticked", data=[])]))]
 
 
-def target_options(rows: list[dict], names: dict[str, str], lang: str) -> list[dict]:
-    """Return the incidents offered to merge into: number, severity, title, district and distance, as text."""
+def _choice(role: str, kind: str, index, label: str) -> html.Button:
+    return html.Button(label, id={"type": kind, "index": index}, n_clicks=0, role=role, className=f"choice {kind}",
+                       **{"aria-checked": "false"})
+
+
+def target_items(rows: list[dict], names: dict[str, str], lang: str) -> list:
+    """Return the incidents offered to merge into, one radio choice each: number, severity, title, district and
+    distance, as text."""
     out = []
     for r in rows:
         far = r.get("distance_m")
@@ -80,12 +92,12 @@ def target_options(rows: list[dict], names: dict[str, str], lang: str) -> list[d
                  names.get(r["district"], r["district"])]
         if far is not None:
             parts.append(tx("km", lang, km=f"{far / 1000:.1f}"))
-        out.append({"label": " · ".join(parts), "value": r["id"]})
+        out.append(_choice("radio", "merge-target", r["id"], " · ".join(parts)))
     return out
 
 
-def report_options(reports: list[dict], lang: str) -> list[dict]:
-    """Return the reports offered to split off: time, title and source, one per event id."""
+def report_items(reports: list[dict], lang: str) -> list:
+    """Return the reports offered to split off, one checkbox each (one per event id): time, title and source."""
     seen, out = set(), []
     for r in reports:
         if r["id"] in seen:
@@ -93,7 +105,7 @@ def report_options(reports: list[dict], lang: str) -> list[dict]:
         seen.add(r["id"])
         label = f"{r['ts'][11:19]} {r['title'] or kind_label(r['kind'], lang)}" + (f" — {r['source']}"
                                                                                    if r["source"] else "")
-        out.append({"label": label, "value": r["id"]})
+        out.append(_choice("checkbox", "split-report", r["id"], label))
     return out
 
 

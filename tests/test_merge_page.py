@@ -11,6 +11,26 @@ from tests.test_api import ingest_now
 from tests.test_dispatch_page import PASSWORD, click, js, page_app, sign_in  # noqa: F401 (page_app: the fixture)
 
 
+def choose(dash_duo, group: str, index) -> None:
+    """Click the choice of ``group`` whose pattern id has ``index``."""
+    assert js(dash_duo, "const b = [...document.querySelectorAll(arguments[0] + ' button')]"
+                        ".find(e => JSON.parse(e.id).index === arguments[1]); if (b) b.click(); return !!b",
+              group, index)
+
+
+def pick(dash_duo, title: str) -> None:
+    """Select the queued incident ``title`` (clicked again if a redraw of the queue swallowed the click)."""
+    def shown():
+        if js(dash_duo, "const e = document.getElementById('dispatch-detail-title'); return e && e.textContent")\
+                == title:
+            return True
+        js(dash_duo, "const t = [...document.querySelectorAll('#incident-list .queue-title')]"
+                     ".find(e => e.textContent === arguments[0]); if (t) t.closest('button').click()", title)
+        return False
+
+    wait_for(shown, timeout=60, interval=3, message=f"{title} selected")
+
+
 def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_app, dash_duo):  # noqa: F811
     svc = page_app.server.extensions["panorama"]
     now = svc.clock()
@@ -28,24 +48,23 @@ def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_
     dash_duo.get_logs()
     sign_in(dash_duo, page_app, "olga")
     dash_duo.wait_for_element("#incident-list .queue-item", timeout=10)
-    js(dash_duo, "[...document.querySelectorAll('#incident-list .queue-title')]"
-                 ".find(e => e.textContent === arguments[0]).closest('button').click()", "福华路 浓烟")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "福华路 浓烟", timeout=30)
+    pick(dash_duo, "福华路 浓烟")
     wait_for(lambda: dash_duo.find_element("#dispatch-merge-open").is_enabled(), message="merge enabled")
     # one report: nothing to split
     assert not dash_duo.find_element("#dispatch-split-open").is_enabled()
     click(dash_duo, "#dispatch-merge-open")
     dash_duo.wait_for_element("#merge-dialog:not([hidden])", timeout=10)
-    labels = wait_for(lambda: js(dash_duo, "return [...document.querySelectorAll('#merge-into label')]"
-                                           ".map(e => e.textContent)"), message="the incidents offered")
+    labels = wait_for(lambda: js(dash_duo, "return [...document.querySelectorAll('#merge-into [role=radio]')]"
+                                           ".map(e => e.textContent.trim())"), message="the incidents offered")
     # the same district's, nearest first; numbered, named, placed
     assert labels[0].startswith(f"#{ids['火情 福华路']} · S3 · 火情 福华路 · 福田区 · 约 2.") and "内涝 南山" in labels[1]
     assert dash_duo.find_element("#merge-submit").get_attribute("disabled")
     assert js(dash_duo, "const d = document.querySelector('#merge-dialog [role=dialog]');"
                         "return [d.getAttribute('aria-modal'), document.getElementById("
                         "d.getAttribute('aria-labelledby')).textContent]") == ["true", "合并事件"]
-    js(dash_duo, "document.querySelector('#merge-into input[value=\"' + arguments[0] + '\"]').click()",
-       str(ids["火情 福华路"]))
+    choose(dash_duo, "#merge-into", ids["火情 福华路"])
+    assert js(dash_duo, "return [...document.querySelectorAll('#merge-into [role=radio]')]"
+                        ".map(e => e.getAttribute('aria-checked'))") == ["true", "false"]
     dash_duo.wait_for_text_to_equal(
         "#merge-confirm", "确认后，「福华路 浓烟」结案并入「火情 福华路」：其上报和进行中的任务随之转移", timeout=10)
     dash_duo.find_element("#merge-note").send_keys("同一起火情")
@@ -62,6 +81,25 @@ def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_
     with svc.engine.connect() as conn:
         away = conn.execute(select(incidents).where(incidents.c.id == ids["福华路 浓烟"])).mappings().one()
     assert (away["status"], away["merged_into"]) == ("closed", ids["火情 福华路"])
+    # the merged incident splits again: the officer ticks the report that came with the merge
+    wait_for(lambda: dash_duo.find_element("#dispatch-split-open").is_enabled(), message="split enabled")
+    click(dash_duo, "#dispatch-split-open")
+    dash_duo.wait_for_element("#split-dialog:not([hidden])", timeout=10)
+    dash_duo.wait_for_text_to_equal("#split-dialog legend", "勾选移入新事件的上报", timeout=10)
+    wait_for(lambda: js(dash_duo, "return document.querySelectorAll('#split-reports [role=checkbox]').length")
+             == 2, message="the two reports offered")
+    choose(dash_duo, "#split-reports", "ev-1")
+    choose(dash_duo, "#split-reports", "ev-2")  # all: refused
+    dash_duo.wait_for_text_to_equal("#split-confirm", "请勾选部分上报（不能全选）", timeout=10)
+    assert dash_duo.find_element("#split-submit").get_attribute("disabled")
+    choose(dash_duo, "#split-reports", "ev-1")  # ticked again: off, only ev-2 now
+    dash_duo.wait_for_text_to_equal("#split-confirm", "确认后，1 条上报拆分为新的待派单事件，任务留在本事件",
+                                    timeout=10)
+    click(dash_duo, "#split-submit")
+    dash_duo.wait_for_element("#split-dialog[hidden]", timeout=10)
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-message", "已拆分：新事件「福华路 浓烟」（1 条上报）", timeout=10)
+    wait_for(lambda: js(dash_duo, "return document.querySelectorAll('#incident-list > li').length") == 3,
+             message="the split-off incident in the queue")
     # and in English, the same controls in words
     click(dash_duo, "#lang-toggle")
     dash_duo.wait_for_text_to_equal("#dispatch-merge-open", "Merge into…", timeout=10)
