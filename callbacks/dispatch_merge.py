@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from dash import ALL, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 from flask import current_app
 from pydantic import Field, StrictInt, StrictStr
 from sqlalchemy import select
@@ -26,20 +26,6 @@ from layouts import dispatch_merge as mview
 
 Ticked = Annotated[list[StrictStr], Field(max_length=200)]
 Version = Annotated[StrictInt, Field(ge=0, le=2**31)]
-# The choices are buttons (role radio / checkbox): the browser keeps their aria-checked and tells the server what is
-# chosen. A radio: the one clicked last; a checkbox: ticked by an odd number of clicks.
-CHOICE_JS = """function (clicks, ids) {
-    const t = (window.dash_clientside.callback_context.triggered || [])[0];
-    let chosen = null;
-    if (t && t.value) {
-        chosen = JSON.parse(t.prop_id.slice(0, t.prop_id.lastIndexOf('.'))).index;
-    }
-    return [chosen, ids.map((i) => String(i.index === chosen))];
-}"""
-TICKED_JS = """function (clicks, ids) {
-    const on = clicks.map((n) => (n || 0) % 2 === 1);
-    return [ids.filter((i, k) => on[k]).map((i) => i.index), on.map(String)];
-}"""
 
 
 def _svc():
@@ -126,7 +112,8 @@ def _register_merge(app) -> None:
         return mview.tx("merge_confirm", lang, a=names.get(selected, ""), b=names.get(into, "")), False
 
     # a choice clicked (or pressed by keyboard) -> the incident chosen, as the server reads it; its aria-checked
-    app.clientside_callback(CHOICE_JS, Output("merge-choice", "data", allow_duplicate=True),
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="mergeChoice"),
+                            Output("merge-choice", "data", allow_duplicate=True),
                             Output({"type": "merge-target", "index": ALL}, "aria-checked"),
                             Input({"type": "merge-target", "index": ALL}, "n_clicks"),
                             State({"type": "merge-target", "index": ALL}, "id"), prevent_initial_call=True)
@@ -188,7 +175,8 @@ def _register_split(app) -> None:
         return mview.tx("split_confirm", lang, n=n), False
 
     # a report clicked (or pressed by keyboard) -> the reports ticked, as the server reads them; their aria-checked
-    app.clientside_callback(TICKED_JS, Output("split-ticked", "data", allow_duplicate=True),
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="splitTicked"),
+                            Output("split-ticked", "data", allow_duplicate=True),
                             Output({"type": "split-report", "index": ALL}, "aria-checked"),
                             Input({"type": "split-report", "index": ALL}, "n_clicks"),
                             State({"type": "split-report", "index": ALL}, "id"), prevent_initial_call=True)

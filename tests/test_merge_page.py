@@ -7,6 +7,7 @@ from sqlalchemy import select
 from dashboard.storage import users
 from dashboard.storage.models import incidents
 from tests.helpers import make_event, wait_for
+from tests.test_accessibility import axe_violations
 from tests.test_api import ingest_now
 from tests.test_dispatch_page import PASSWORD, click, js, page_app, sign_in  # noqa: F401 (page_app: the fixture)
 
@@ -28,7 +29,12 @@ def pick(dash_duo, title: str) -> None:
                      ".find(e => e.textContent === arguments[0]); if (t) t.closest('button').click()", title)
         return False
 
-    wait_for(shown, timeout=60, interval=3, message=f"{title} selected")
+    try:
+        wait_for(shown, timeout=90, interval=15, message=f"{title} selected")
+    except AssertionError:
+        print("DIAG", js(dash_duo, "return [document.getElementById('incident-list').innerText,"
+                                   " document.getElementById('dispatch-detail').innerText]"), dash_duo.get_logs())
+        raise
 
 
 def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_app, dash_duo):  # noqa: F811
@@ -59,6 +65,7 @@ def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_
     # the same district's, nearest first; numbered, named, placed
     assert labels[0].startswith(f"#{ids['火情 福华路']} · S3 · 火情 福华路 · 福田区 · 约 2.") and "内涝 南山" in labels[1]
     assert dash_duo.find_element("#merge-submit").get_attribute("disabled")
+    assert axe_violations(dash_duo) == []  # the open dialog and its choices: WCAG 2.2 AA
     assert js(dash_duo, "const d = document.querySelector('#merge-dialog [role=dialog]');"
                         "return [d.getAttribute('aria-modal'), document.getElementById("
                         "d.getAttribute('aria-labelledby')).textContent]") == ["true", "合并事件"]
@@ -92,6 +99,7 @@ def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_
     choose(dash_duo, "#split-reports", "ev-2")  # all: refused
     dash_duo.wait_for_text_to_equal("#split-confirm", "请勾选部分上报（不能全选）", timeout=10)
     assert dash_duo.find_element("#split-submit").get_attribute("disabled")
+    assert axe_violations(dash_duo) == []
     choose(dash_duo, "#split-reports", "ev-1")  # ticked again: off, only ev-2 now
     dash_duo.wait_for_text_to_equal("#split-confirm", "确认后，1 条上报拆分为新的待派单事件，任务留在本事件",
                                     timeout=10)
