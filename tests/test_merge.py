@@ -282,3 +282,16 @@ def test_two_incidents_merged_into_each_other_at_once_never_deadlock(pg_engine, 
         assert {row(pg_engine, a)["status"], row(pg_engine, b)["status"]} == {"closed", "open"}
     finally:
         other.dispose()
+
+
+def test_a_briefings_top_incidents_count_a_merged_incident_once(any_engine):
+    from dashboard.briefings.collect import top_incidents
+
+    engine = any_engine
+    a, b = two_incidents(engine)
+    with engine.connect() as conn:
+        assert {r["id"] for r in top_incidents(conn, CITY, DAY - MIN, DAY + 60 * MIN, CITY.timezone)} == {a, b}
+    run(engine, m.merge, a, b, row(engine, a)["version"], "olga", None, DAY + 5 * MIN)
+    with engine.connect() as conn:
+        top = top_incidents(conn, CITY, DAY - MIN, DAY + 60 * MIN, CITY.timezone)
+    assert [(r["id"], r["reports"]) for r in top] == [(b, 3)]
