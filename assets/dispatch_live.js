@@ -64,8 +64,27 @@
         return Boolean(conn && conn.mode === 'live');
     };
 
+    /** The merge dialog's choices (buttons in the radio role) clicked -> [the incident chosen: the one clicked
+     * last, null when none was; each choice's aria-checked]. Dash sees clicks, not a checked state. */
+    ns.mergeChoice = function (clicks, ids) {
+        const fired = ((dc.callback_context || {}).triggered || [])[0];
+        let chosen = null;
+        if (fired && fired.value) {  // a choice drawn anew fires with 0 clicks: nothing chosen yet
+            chosen = JSON.parse(fired.prop_id.slice(0, fired.prop_id.lastIndexOf('.'))).index;
+        }
+        return [chosen, (ids || []).map((i) => String(i.index === chosen))];
+    };
+
+    /** The split dialog's reports (buttons in the checkbox role) clicked -> [the event ids ticked: those clicked an
+     * odd number of times; each report's aria-checked]. */
+    ns.splitTicked = function (clicks, ids) {
+        const on = (clicks || []).map((n) => (n || 0) % 2 === 1);
+        return [(ids || []).filter((i, k) => on[k]).map((i) => i.index), on.map(String)];
+    };
+
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {dispatchFrame: ns.dispatchFrame, dispatchPoll: ns.dispatchPoll, flush: flush, acc: acc,
+            mergeChoice: ns.mergeChoice, splitTicked: ns.splitTicked,
             COALESCE_MS: COALESCE_MS, ESCALATIONS_KEPT: ESCALATIONS_KEPT};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -24,6 +24,7 @@ from dashboard.dispatch import desk as api
 from dashboard.web.auth import check_role, current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.storage.models import incidents, tasks
+from callbacks import dispatch_merge
 from layouts import dispatch as view
 
 # The browser only rewrites each countdown's text and colour; the server renders the deadlines. It counts
@@ -130,6 +131,7 @@ def register_callbacks(app) -> None:
     _register_board(app)
     _register_detail(app)
     _register_actions(app)
+    dispatch_merge.register_callbacks(app)
 
 
 def _register_board(app) -> None:
@@ -210,6 +212,7 @@ def _register_detail(app) -> None:
                   Output("dispatch-close-incident", "disabled"), Output("dispatch-close-why", "children"),
                   Output("dispatch-map", "figure"),
                   Output("dispatch-map-note", "children"), Output("dispatch-shown-detail", "data"),
+                  Output("dispatch-merge-open", "disabled"), Output("dispatch-split-open", "disabled"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
                   Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
                   State("dispatch-shown-detail", "data"), State("lang", "data"), prevent_initial_call=True)
@@ -222,7 +225,7 @@ def _register_detail(app) -> None:
         # callback fires again before it returns): that frame's call must then draw the selection.
         if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live" and not _live_touches(
                 live, selected) and shown.get("incident") == str(selected)):
-            return (no_update,) * 7
+            return (no_update,) * 9
         doc = None
         if selected is not None:
             try:
@@ -236,7 +239,7 @@ def _register_detail(app) -> None:
         # the suggestion's deadlines move with the clock: only what it names counts as a change
         key = fingerprint(lang, doc and {**doc, "suggestion": [sug.get("rule"), sug.get("departments")]})
         if shown.get("detail") == key:
-            return (no_update,) * 7
+            return (no_update,) * 9
         shown["detail"] = key
         status = doc["incident"]["status"] if doc else None
         fig = view.incident_map(doc, svc.city, lang)
@@ -245,8 +248,11 @@ def _register_detail(app) -> None:
                                              [(r["lat"], r["lon"], r["title"]) for r in doc["reports"]]])
         fig_out = no_update if shown.get("map") == map_key else fig
         shown["map"] = map_key
+        # merge and split: an open incident only; a split needs two reports at least (it moves some, not all)
+        mergeable = doc is not None and status not in d.DONE
         return (view.detail_view(doc, svc.city, lang), doc is None or status in d.DONE, status != "resolved",
-                view.close_why(doc, svc.city, lang), fig_out, note, shown)
+                view.close_why(doc, svc.city, lang), fig_out, note, shown, not mergeable,
+                not mergeable or len({r["id"] for r in doc["reports"]}) < 2)
 
     # page load, live frame, fallback poll, a write -> the escalated tasks not yet resolved, named (read from the
     # server, so a reload shows the same and a resolved or closed one is gone; a liaison: their department's only)

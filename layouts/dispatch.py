@@ -18,6 +18,7 @@ from dashboard.dispatch.board import LIVE, TRANSITIONS
 from dashboard.core.i18n import actor_label, audit_text, kind_label, pick, t
 from dashboard.core.i18n import state_label as i18n_state_label
 from dashboard.figures.incident_map import SIZE as MAP_SIZE, make_incident_map
+from layouts import dispatch_merge
 from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 POLL_MS = 3000
@@ -59,6 +60,7 @@ _TEXT = {
     "act_cmd_ack": ("指挥长知悉", "commander"),
     "act_redispatch": ("重新派单", "dispatched again"),
     "act_notify": ("值班通知", "duty notification"),
+    "act_merge": ("合并", "merge"), "act_split": ("拆分", "split"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
     "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
     "board_incident": ("本事件", "This incident"),
@@ -183,6 +185,7 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
                           className=f"status status-{inc['status']}"), " ", escalated_badge(inc, lang),
                 f" · {kind_label(inc['kind'], lang)} · {t('reports', lang, n=inc['reports'])}"
                 f" · {_stamp(inc['opened_at'])}"]),
+        dispatch_merge.merged_note(inc, lang),
         html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
                f"{city.street_name(inc['district'], inc.get('street'), lang)} {place}", className="detail-place"),
         # the rule's name is an id of rules.yaml, not words: kept on the element for whoever looks it up
@@ -349,6 +352,7 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                                         hidden=not officer, className="btn btn-primary"),
                             html.Button(tx("close", lang), id="dispatch-close-incident", n_clicks=0, disabled=True,
                                         hidden=not officer, className="btn"),
+                            *dispatch_merge.buttons(lang, check_role(user, "command")),
                             # why the close button is greyed: the departments that have not resolved
                             html.Span(id="dispatch-close-why", className="close-why muted", role="status")],
                            className="detail-actions"),
@@ -386,5 +390,6 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                      className="dialog-actions"),
             html.Div(id="dispatch-message", className="message"),
         ], className="dialog", role="dialog"), id="dispatch-dialog", hidden=True, className="dialog-backdrop"),
+        *dispatch_merge.dialogs(lang),
         *live_components(config, None, {"page": "dispatch"}, now_ms or time.time_ns() // 1_000_000),
     ], className="dispatch-page", id="dispatch-page")

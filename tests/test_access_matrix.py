@@ -90,6 +90,22 @@ def roster_override(app) -> dict:
                                    until_ms=now_ms() + 3_600_000, reason="病假顶班", actor="olga", now_ms=now_ms())
 
 
+def merge_request(app) -> tuple[str, dict]:
+    """Return the path and body that merge one new incident into another."""
+    a, b = open_incident(app, 1), open_incident(app, 2)
+    return f"/api/incidents/{a['id']}/merge", {"into": b["id"], "version": a["version"]}
+
+
+def split_request(app) -> tuple[str, dict]:
+    """Return the path and body that split one of a new incident's two reports off."""
+    inc = open_incident(app, 1)
+    ingest_now(app, {"incident": [make_event(2, kind="fire", severity=3, ts=now_ms(), lat=22.54, lon=114.02)]})
+    with app.server.extensions["panorama"].engine.connect() as conn:
+        inc = next(r for r in desk.queue(conn) if r["id"] == inc["id"])
+    assert inc["reports"] == 2
+    return f"/api/incidents/{inc['id']}/split", {"reports": ["ev-2"], "version": inc["version"]}
+
+
 # (rule, method) -> (the roles that may, a function of the app that returns the request's path and body)
 WRITES = {
     ("/api/incidents/<id:incident_id>/dispatch", "POST"): (
@@ -109,6 +125,8 @@ WRITES = {
         # sent ten minutes ago: past its acknowledge deadline
         {"officer", "commander", "admin"},
         lambda app: (f"/api/tasks/{dispatched(app, ago_ms=600_000)[1][0]['id']}/redispatch", {"version": 1})),
+    ("/api/incidents/<id:incident_id>/merge", "POST"): ({"officer", "commander", "admin"}, merge_request),
+    ("/api/incidents/<id:incident_id>/split", "POST"): ({"officer", "commander", "admin"}, split_request),
     ("/api/briefings", "POST"): ({"officer", "commander", "admin"}, lambda app: ("/api/briefings", None)),
     ("/api/alerts/<id:alert_id>/ack", "POST"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/alerts/{firing_alert(app)['id']}/ack",

@@ -116,7 +116,8 @@ def top_incidents(conn: Connection, city: City, start: int, end: int, tz: str,
                        e.to_state == "resolved", e.at_ms < end).scalar_subquery())
     candidates = []
     for r in conn.execute(select(incidents, departments.label("n_departments"), resolved.label("resolved_ms"))
-                          .where(i.opened_ms < end, i.last_report_ms >= start)).mappings():
+                          # a merged-away incident is the one it went into: counted there, once
+                          .where(i.opened_ms < end, i.last_report_ms >= start, i.merged_into.is_(None))).mappings():
         row = dict(r)
         closed_ms = row["resolved_ms"] if row["resolved_ms"] is not None else end
         row["departments"] = int(row.pop("n_departments") or 0)

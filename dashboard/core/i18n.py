@@ -253,6 +253,14 @@ _AUDIT = {
                  "round {round}, level {level}: {role} {who}, told at {at} ({channels}) unless acknowledged first"),
     "esc_nobody": ("{dep}无人值班可通知", "nobody on duty to tell at {dep}"),
     "esc_stopped": ("升级停止：{n} 条待发通知已取消", "escalation stopped: {n} pending notifications cancelled"),
+    # merge and split (dispatch.merge); ``{incident}`` is the other incident's number
+    "merged_into": ("已并入事件 #{incident}", "merged into #{incident}"),
+    "merged_from": ("事件 #{incident} 已并入（{n} 条上报）", "merged from #{incident} ({n} report(s))"),
+    "task_merged_in": ("{dep}任务随事件 #{incident} 并入", "{dep}'s task came with #{incident}"),
+    "task_merge_ended": ("{dep}已在事件 #{incident} 处置：本任务结束，时限停止",
+                         "{dep} already works on #{incident}: this task ended, its deadlines stopped"),
+    "split_to": ("{n} 条上报拆分为事件 #{incident}", "{n} report(s) split off into #{incident}"),
+    "split_from": ("由事件 #{incident} 拆分而来（{n} 条上报）", "split from #{incident} ({n} report(s))"),
 }
 
 # Roles on duty (rosters.yaml) and the channels that reach them, as the audit and /rosters say them.
@@ -285,6 +293,13 @@ _ERRORS = {
     "already_dispatched": ("所选部门均已有进行中的任务", "Every department chosen already holds a live task"),
     "escalated_already": ("该事件已升级", "This incident is escalated already"),
     "staffed": ("该部门有人在系统上，由其自行办结", "The department has people on the system: they resolve it"),
+    "merge_self": ("不能并入事件本身", "An incident cannot be merged into itself"),
+    "merge_done": ("该事件已结束或已被合并，不能再合并", "This incident is over or merged already"),
+    "merge_chain": ("目标事件已并入其他事件，请并入最终事件", "That incident was merged into another: merge into that one"),
+    "merge_into_done": ("目标事件已办结或已结案，不能并入", "That incident is resolved or closed: nothing merges into it"),
+    "split_done": ("该事件已结束，不能拆分", "This incident is over: it cannot be split"),
+    "split_foreign": ("所选上报不属于该事件，请刷新", "A report chosen is not this incident's: reload"),
+    "split_some": ("请勾选部分上报：不能一条不选，也不能全选", "Tick some of the reports: not none, and not all"),
 }
 
 

@@ -15,6 +15,7 @@ from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
 from dashboard.dispatch import board as d
 from dashboard.dispatch import escalation
+from dashboard.dispatch import merge
 from dashboard.storage.models import events, incident_reports, incidents, tasks
 from dashboard.core.clock import iso
 
@@ -110,7 +111,8 @@ def detail(conn, svc, incident_id: int, at_ms: int) -> dict:
     ).mappings().all()
     return {
         "incident": {**incident_doc(row, tz), "street": row["street"], "lat": row["lat"], "lon": row["lon"],
-                     "last_report_at": iso(row["last_report_ms"], tz), "version": row["version"]},
+                     "last_report_at": iso(row["last_report_ms"], tz), "version": row["version"],
+                     "merged_into": row["merged_into"]},
         "reports": [{"id": r["event_id"], "domain": r["domain"], "kind": r["kind"], "severity": r["severity"],
                      "title": r["title"], "street": r["street"], "ts": iso(r["ts_ms"], tz), "lat": r["lat"],
                      "lon": r["lon"], "source": r["source"]} for r in reports],
@@ -206,3 +208,23 @@ def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:
     if not check_role(user, "command"):
         raise Forbidden("only a commander or an officer may escalate")
     return write(svc, escalation.escalate, incident_id, task_id, user.username, svc.clock(), svc.city)
+
+
+def do_merge(svc, user, incident_id: int, into_id: int, version: int, note: str | None) -> merge.Moved:
+    """Merge one incident into another for ``user`` (the ``command`` permission, as ``merge.merge``); publish both."""
+    if not check_role(user, "command"):
+        raise Forbidden("only an officer or a commander merges incidents")
+    with svc.engine.begin() as conn:
+        moved = merge.merge(conn, incident_id, into_id, version, user.username, note, svc.clock())
+    publish(svc, moved.incidents, moved.tasks)
+    return moved
+
+
+def do_split(svc, user, incident_id: int, event_ids: list[str], version: int, note: str | None) -> merge.Moved:
+    """Split reports off an incident into a new one for ``user`` (the ``command`` permission); publish both."""
+    if not check_role(user, "command"):
+        raise Forbidden("only an officer or a commander splits incidents")
+    with svc.engine.begin() as conn:
+        moved = merge.split(conn, incident_id, event_ids, version, user.username, note, svc.clock())
+    publish(svc, moved.incidents, moved.tasks)
+    return moved

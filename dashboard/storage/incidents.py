@@ -91,28 +91,29 @@ def attach(conn: Connection, stored: list[StoredEvent], now_ms: int, *, postgres
         # Two ingest workers must not both open an incident for the same fire; sorted keys, no deadlock.
         conn.execute(_LOCKS, {"c": _LOCK_CLASS, "keys": sorted({_lock_key(*g) for g in groups})})
     since = min(g[0].ts_ms for g in groups.values()) - JOIN_WINDOW_MS
-    rows = conn.execute(
-        select(*(incidents.c[k] for k in _CANDIDATE_COLUMNS)).where(
-            tuple_(incidents.c.district, incidents.c.kind).in_(list(groups)),
-            incidents.c.status.in_(OPEN_STATUSES),
-            incidents.c.last_report_ms >= since,
-        ).order_by(incidents.c.id)  # the oldest matching incident wins, whatever order rows come in
-    )
-    candidates: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in rows:
-        c = dict(zip(_CANDIDATE_COLUMNS, r))
-        c["new_reports"] = 0
-        candidates[(c["district"], c["kind"])].append(c)
+    states: dict[int, dict] = {}  # each incident a report may join, once, whichever ways lead to it
+    candidates: dict[tuple[str, str], list[tuple[dict, dict]]] = defaultdict(list)  # key -> (place, incident)
+    for r in conn.execute(_candidates(list(groups), since)):
+        c = states.setdefault(r[0], {**dict(zip(_CANDIDATE_COLUMNS, r)), "new_reports": 0})
+        candidates[(c["district"], c["kind"])].append((c, c))
+    # A report that would have joined a merged-away incident joins what it was merged into: matched by the
+    # merged-away incident's own place, timed by the open incident's latest report (its reports go on there).
+    for r in conn.execute(_followed(list(groups), since)):
+        *target, via_id, district, kind, lat, lon = r
+        c = states.setdefault(target[0], {**dict(zip(_CANDIDATE_COLUMNS, target)), "new_reports": 0})
+        candidates[(district, kind)].append(({"id": via_id, "lat": lat, "lon": lon}, c))
+    for pool in candidates.values():
+        pool.sort(key=lambda pc: (pc[1]["id"], pc[0] is not pc[1], pc[0]["id"]))  # the oldest incident wins
     opened: list[dict] = []
     links: list[tuple[dict, int]] = []
     for key, group in groups.items():
         pool = candidates[key]
         for s in group:
-            inc = next((c for c in pool if abs(s.ts_ms - c["last_report_ms"]) <= JOIN_WINDOW_MS
-                        and _near(c, s.event)), None)
+            inc = next((c for place, c in pool if abs(s.ts_ms - c["last_report_ms"]) <= JOIN_WINDOW_MS
+                        and _near(place, s.event)), None)
             if inc is None:
                 inc = _new(s, now_ms)
-                pool.append(inc)
+                pool.append((inc, inc))
                 opened.append(inc)
             else:
                 inc["reports"] += 1
@@ -122,11 +123,40 @@ def attach(conn: Connection, stored: list[StoredEvent], now_ms: int, *, postgres
                 inc["updated_ms"] = now_ms
             links.append((inc, s.seq))
     fresh = {id(inc) for inc in opened}  # inserted below with their final counts already
-    joined = [c for pool in candidates.values() for c in pool if c["new_reports"] and id(c) not in fresh]
+    joined = [c for c in states.values() if c["new_reports"] and id(c) not in fresh]
     (_write_pg if postgres else _write_generic)(conn, opened, joined, links, now_ms)
     for c in joined:
         c["version"] += 1
     return [{k: v for k, v in inc.items() if k != "new_reports"} for inc in opened + joined]
+
+
+def _candidates(keys: list[tuple[str, str]], since: int):
+    """Return the statement of the open incidents of ``keys`` with a report since ``since``."""
+    return select(*(incidents.c[k] for k in _CANDIDATE_COLUMNS)).where(
+        tuple_(incidents.c.district, incidents.c.kind).in_(keys),
+        incidents.c.status.in_(OPEN_STATUSES),
+        incidents.c.last_report_ms >= since,
+    )
+
+
+def _followed(keys: list[tuple[str, str]], since: int):
+    """Return the statement of the open incidents that incidents of ``keys`` were merged into, with a report
+    since ``since``: the target's columns, then the merged-away incident's id, district, kind and place."""
+    away, into = incidents.alias("away"), incidents.alias("into")
+    return select(*(into.c[k] for k in _CANDIDATE_COLUMNS), away.c.id, away.c.district, away.c.kind, away.c.lat,
+                  away.c.lon).join(into, into.c.id == away.c.merged_into).where(
+        tuple_(away.c.district, away.c.kind).in_(keys),
+        away.c.merged_into.is_not(None),
+        into.c.status.in_(OPEN_STATUSES),
+        into.c.last_report_ms >= since,
+    )
+
+
+def lock_places(conn: Connection, places) -> None:
+    """Hold ingest's join locks of the (district, kind) ``places`` for this transaction (PostgreSQL; SQLite has
+    one writer at a time): no ingest batch joins an incident of them while it is merged or split."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCKS, {"c": _LOCK_CLASS, "keys": sorted({_lock_key(*p) for p in places})})
 
 
 def _write_generic(conn: Connection, opened: list[dict], joined: list[dict], links: list, now_ms: int) -> None:

@@ -140,6 +140,8 @@ district_hours = Table(
     Index("ix_district_hours_district_hour", "district", "hour_ms"),
 )
 
+_MERGED = text("merged_into IS NOT NULL")
+
 incidents = Table(
     "incidents",
     metadata,
@@ -160,8 +162,11 @@ incidents = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     # When someone escalated it to emergency management (dispatch.escalation); it changes no status.
     Column("escalated_ms", BigInteger),
+    # The incident this one was merged into (dispatch.merge): it is closed, and ingest sends its reports there.
+    Column("merged_into", BigInteger),
     Index("ix_incidents_status", "status"),
     Index("ix_incidents_join", "district", "kind", "last_report_ms"),
+    Index("ix_incidents_merged", "district", "kind", postgresql_where=_MERGED, sqlite_where=_MERGED),
 )
 
 incident_reports = Table(

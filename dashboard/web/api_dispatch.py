@@ -6,8 +6,8 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from dashboard.dispatch import board as d
-from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_redispatch, do_resolve_for,
-                                     do_transition,
+from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_merge, do_redispatch,
+                                     do_resolve_for, do_split, do_transition,
                                      incident_doc, may_see, queue, scope, task_doc, write)
 from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.auth import current_user, require
@@ -62,6 +62,29 @@ class RedispatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: StrictInt
     note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class MergeBody(BaseModel):
+    """The body of POST /api/incidents/<id>/merge: the incident it goes into, its own version seen, why."""
+
+    model_config = ConfigDict(extra="forbid")
+    into: StrictInt = Field(ge=1, le=2**63 - 1)
+    version: StrictInt
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class SplitBody(BaseModel):
+    """The body of POST /api/incidents/<id>/split: the reports (event ids as the detail shows them) to move."""
+
+    model_config = ConfigDict(extra="forbid")
+    reports: list[StrictStr] = Field(max_length=200)
+    version: StrictInt
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+def _moved_doc(moved, tz: str) -> dict:
+    return {"incidents": [incident_doc(i, tz) for i in moved.incidents],
+            "tasks": [task_doc(t, tz) for t in moved.tasks]}
 
 
 def _change_doc(change, tz: str) -> dict:
@@ -137,6 +160,26 @@ def post_escalate(incident_id: int):
     body = read_body(EscalateBody, required=False)
     change = do_escalate(svc, current_user(), incident_id, body.task_id)
     return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/incidents/<id:incident_id>/merge")
+@require("command")
+def post_merge(incident_id: int):
+    """Merge this incident into another (``into``): 409 stale version, 422 into itself, a closed one or a chain."""
+    svc = services()
+    body = read_body(MergeBody, required=True)
+    moved = do_merge(svc, current_user(), incident_id, body.into, body.version, body.note)
+    return jsonify(_moved_doc(moved, svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/incidents/<id:incident_id>/split")
+@require("command")
+def post_split(incident_id: int):
+    """Move some reports of this incident to a new one; the first incident answered is this, the second the new."""
+    svc = services()
+    body = read_body(SplitBody, required=True)
+    moved = do_split(svc, current_user(), incident_id, body.reports, body.version, body.note)
+    return jsonify(_moved_doc(moved, svc.config["PANORAMA_TZ"]))
 
 
 @bp.post("/tasks/<id:task_id>/resolve_for")

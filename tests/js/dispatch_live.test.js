@@ -89,3 +89,25 @@ test('frames on another page are ignored, and a write is dropped once the user l
     assert.deepEqual(h.calls, []);
     assert.equal(h.D.acc.incidents.size, 0, 'what was gathered is let go');
 });
+
+test('mergeChoice: the choice clicked last is chosen and alone checked; a choice drawn anew chooses nothing', (t) => {
+    const {D, dc} = dispatchPage(t);
+    const ids = [{type: 'merge-target', index: 7}, {type: 'merge-target', index: 9}];
+    dc.callback_context = {triggered: [{prop_id: '{"index":9,"type":"merge-target"}.n_clicks', value: 1}]};
+    assert.deepEqual(D.mergeChoice([0, 1], ids), [9, ['false', 'true']]);
+    dc.callback_context = {triggered: [{prop_id: '{"index":7,"type":"merge-target"}.n_clicks', value: 1}]};
+    assert.deepEqual(D.mergeChoice([1, 1], ids), [7, ['true', 'false']]);
+    dc.callback_context = {triggered: [{prop_id: '{"index":7,"type":"merge-target"}.n_clicks', value: 0}]};
+    assert.deepEqual(D.mergeChoice([0, 0], ids), [null, ['false', 'false']]);
+    dc.callback_context = {triggered: []};
+    assert.deepEqual(D.mergeChoice([], []), [null, []]);
+});
+
+test('splitTicked: a report clicked an odd number of times is ticked, by its event id', (t) => {
+    const {D} = dispatchPage(t);
+    const ids = [{type: 'split-report', index: 'ev-1'}, {type: 'split-report', index: 'ev.2'}];
+    assert.deepEqual(D.splitTicked([1, 0], ids), [['ev-1'], ['true', 'false']]);
+    assert.deepEqual(D.splitTicked([2, 3], ids), [['ev.2'], ['false', 'true']]);
+    assert.deepEqual(D.splitTicked([null, 1], ids), [['ev.2'], ['false', 'true']]);
+    assert.deepEqual(D.splitTicked(undefined, undefined), [[], []]);
+});
