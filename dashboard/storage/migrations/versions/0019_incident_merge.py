@@ -1,14 +1,14 @@
 """Incident merge: a merged-away incident records the incident it was merged into.
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0013"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
