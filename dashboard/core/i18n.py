@@ -245,6 +245,7 @@ _AUDIT = {
     "alert_firing": ("预警发布", "alert firing"),
     "alert_acknowledged": ("预警已确认", "alert acknowledged"),
     "alert_resolved": ("预警条件解除", "condition cleared; alert resolved"),
+    "alert_retired": ("规则 {rule} 已从预警规则中删除，预警解除", "rule {rule} was removed from the alert rules; alert resolved"),
     "alert_silenced": ("因静默 #{silence} 暂不发布", "held back by silence #{silence}"),
     "alert_muted": ("处于例行静默时段 {window}，暂不发布", "held back by the mute window {window}"),
     "alert_incident": ("已生成事件 #{incident}", "opened incident #{incident}"),

@@ -307,6 +307,26 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
     return changes
 
 
+def retire(conn: Connection, rows: Iterable[dict], now_ms: int) -> list[Change]:
+    """Resolve these open alerts of rules the city pack no longer has; return the changes made.
+
+    Each is a conditional write on the status it leaves, so of several workers loading the same pack at once
+    one resolves it (audited ``alert_retired``, its escalation stopped) and the others find nothing to do. No
+    notification: the rule that named whom to tell is gone.
+    """
+    changes: list[Change] = []
+    for row in rows:
+        done = conn.execute(update(alerts).where(alerts.c.id == row["id"], alerts.c.status == row["status"])
+                            .values(status="resolved", resolved_ms=now_ms, updated_ms=now_ms,
+                                    version=alerts.c.version + 1).returning(*alerts.c)).mappings().first()
+        if done is None:
+            continue
+        _audit(conn, row["id"], now_ms, row["status"], "resolved", "alert_retired", {"rule": row["rule"]})
+        _stop_escalation(conn, row["id"], now_ms, "resolved")
+        changes.append(Change(dict(done)))
+    return changes
+
+
 def _notify(conn: Connection, rule: AlertRule, row: dict, status: str, tz: str,
             policies: Mapping[str, Policy] | None) -> int:
     """Queue what the rule's policy sends for this change (silenced and muted alerts never get here: they stay
