@@ -98,6 +98,19 @@ def _options(pairs) -> list[dict]:
     return [{"label": label, "value": value} for value, label in pairs]
 
 
+def toggles(group: str, legend: str, pairs) -> html.Fieldset:
+    """Return a filter as a named group of toggle buttons (``aria-pressed``: Dash has no plain checkbox, and
+    Dash 4's dcc.Checklist wraps its inputs in role=option, which axe refuses). A button is on after an odd
+    number of presses (callbacks/alerts_page.py ``ticked``; assets/alerts_page.js shows it at once): the page
+    never redraws its filters but whole, unpressed."""
+    return html.Fieldset([html.Legend(legend),
+                          html.Div([html.Button(label, id={"alerts-filter": group, "value": value}, n_clicks=0,
+                                                type="button", className="alerts-toggle",
+                                                **{"aria-pressed": "false", "data-value": value})
+                                    for value, label in pairs], id=f"alerts-{group}", className="alerts-toggles")],
+                         className="alerts-filter")
+
+
 def silence_form(city, lang: str, tz: str, until_text: str) -> html.Div:
     """Return the form that adds a silence: a rule, a district, a zone (at least one), until when, and why."""
     rules = city.alert_rules
@@ -127,15 +140,9 @@ def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[
                        silences: list[dict], can_ack: bool, until_text: str) -> html.Div:
     """Return /alerts drawn now (the first paint tells the truth), kept current by its poll and its actions."""
     items, line = trail_items(rows, trails, city, lang, tz, can_ack)
-    status_opts = _options((s, t(f"alert_{s}", lang)) for s in STATUSES)
-    level_opts = _options((lv, t(f"level_{lv}", lang)) for lv in reversed(LEVELS))
     filters = html.Div([
-        html.Fieldset([html.Legend(t("alerts_status", lang)),
-                       dcc.Checklist(id="alerts-status", options=status_opts, value=[], inline=True)],
-                      className="alerts-filter"),
-        html.Fieldset([html.Legend(t("alerts_level", lang)),
-                       dcc.Checklist(id="alerts-level", options=level_opts, value=[], inline=True)],
-                      className="alerts-filter"),
+        toggles("status", t("alerts_status", lang), ((s, t(f"alert_{s}", lang)) for s in STATUSES)),
+        toggles("level", t("alerts_level", lang), ((lv, t(f"level_{lv}", lang)) for lv in reversed(LEVELS))),
         html.Label([t("alerts_district", lang), dcc.Dropdown(
             id="alerts-district", placeholder=t("alerts_all_districts", lang), clearable=True,
             options=_options((d.code, district_name(d, lang)) for d in city.districts))], className="alerts-filter"),

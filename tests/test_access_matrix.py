@@ -516,6 +516,7 @@ ALERT_OUTLINES = "..city-map.figure...alert-outline-digest.data.."  # / and /wal
 
 
 PAGE_TRAIL = "..alerts-trail.children...alerts-count.children...silence-list.children...alerts-digest.data.."
+FILTER_BOXES = '{"alerts-filter":["ALL"],"value":["ALL"]}.n_clicks'  # /alerts' status and level boxes
 PAGE_ACK = "..alerts-page-message.children...alerts-refresh.data.."  # /alerts: as POST /api/alerts/<id>/ack
 PAGE_SILENCE_ADD = "..silence-message.children...alerts-refresh.data...silence-reason.value.."  # POST /api/silences
 PAGE_SILENCE_END = "..silence-message.children...alerts-refresh.data.."  # as DELETE /api/silences/<id>
@@ -551,8 +552,8 @@ CALLBACKS = {
         "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
     ALERT_ACK: (COMMAND, ack_payload),
     PAGE_TRAIL: (COMMAND, lambda app: payload(app, PAGE_TRAIL, {
-        "alerts-status.value": ["firing"], "alerts-level.value": [], "alerts-district.value": "futian", **LANG},
-        "alerts-status.value")),
+        FILTER_BOXES: [({"alerts-filter": "status", "value": "firing"}, 1), ({"alerts-filter": "level", "value": "red"}, 0)],
+        "alerts-district.value": "futian", **LANG}, compact({"alerts-filter": "status", "value": "firing"}) + ".n_clicks")),
     PAGE_ACK: (COMMAND, page_ack_payload),
     PAGE_SILENCE_ADD: (COMMAND, lambda app: payload(app, PAGE_SILENCE_ADD, {
         "silence-add.n_clicks": 1, "silence-district.value": "440305", "silence-until.value": _until(),

@@ -76,16 +76,17 @@ def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_
     dash_duo.wait_for_text_to_equal("#alerts-count", "共 2 条，最新在前")
 
     # filters: red only, then firing only in Nanshan (none)
-    dash_duo.find_element("#alerts-level input[value='red']").click()
+    dash_duo.find_element("#alerts-level button[data-value='red']").click()
     wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["红色"], timeout=10, message="red only")
+    assert dash_duo.find_element("#alerts-level button[data-value='red']").get_attribute("aria-pressed") == "true"
     # acknowledge it from the trail
     dash_duo.find_element("#alerts-trail li.lvl-red .alert-ack").click()
     dash_duo.wait_for_text_to_equal("#alerts-page-message",
                                     "已确认：福田区空气质量指数 232，持续超过 200（重度污染）", timeout=10)
     wait_for(lambda: (r := trail(dash_duo)[0])["status"] == "已确认" and not r["ack"]
              and "预警已确认" in r["steps"] and "chen" in r["actors"], timeout=10, message="acknowledged, in its history")
-    dash_duo.find_element("#alerts-level input[value='red']").click()  # off again: every level
-    dash_duo.find_element("#alerts-status input[value='firing']").click()
+    dash_duo.find_element("#alerts-level button[data-value='red']").click()  # off again: every level
+    dash_duo.find_element("#alerts-status button[data-value='firing']").click()
     wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["橙色"], timeout=10, message="firing only: orange")
     choose(dash_duo, "#alerts-district", "南山区")
     dash_duo.wait_for_text_to_equal("#alerts-count", "没有符合条件的预警", timeout=10)
