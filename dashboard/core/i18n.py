@@ -252,6 +252,8 @@ _AUDIT = {
     # duty escalation (alert_events and task_events; dashboard.storage.escalations): each step as scheduled
     "esc_step": ("第 {round} 轮第 {level} 级：{role} {who}，{at} 通知（{channels}），确认即停止",
                  "round {round}, level {level}: {role} {who}, told at {at} ({channels}) unless acknowledged first"),
+    "esc_replanned": ("值班调整：第 {round} 轮第 {level} 级改为 {role} {who}，{at} 通知（{channels}）",
+                      "duty changed: round {round}, level {level} now tells {role} {who} at {at} ({channels})"),
     "esc_nobody": ("{dep}无人值班可通知", "nobody on duty to tell at {dep}"),
     "esc_stopped": ("升级停止：{n} 条待发通知已取消", "escalation stopped: {n} pending notifications cancelled"),
 }

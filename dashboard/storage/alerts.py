@@ -394,6 +394,13 @@ def escalate(conn: Connection, rosters: Rosters, alert: dict, department: str | 
     return ladder
 
 
+def note_replanned(conn: Connection, alert_id: int, params: Sequence[dict], now_ms: int) -> None:
+    """Record in an alert's trail the steps of its escalation a duty change re-planned (``esc_replanned``)."""
+    status = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    for p in params if status is not None else ():
+        _audit(conn, alert_id, now_ms, status, status, "esc_replanned", p)
+
+
 def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) -> None:
     cancelled = escalations.stop(conn, "alert", alert_id)
     if cancelled:
