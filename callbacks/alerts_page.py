@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, StrictStr, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.alerts import acknowledged, message
+from callbacks.live import live_settings
 from dashboard.core.alerts import LEVELS
 from dashboard.core.errors import NotFound, Unprocessable
 from dashboard.core.i18n import t
@@ -116,7 +117,7 @@ def render(req):
         log.warning("alerts unavailable", exc_info=True)
         rows, trails, silences = [], {}, []
     return alerts_page_layout(svc.city, req.lang, tz, rows, trails, silences, check_role(current_user(), "command"),
-                              local_text(req.now + UNTIL_DEFAULT_MS, tz))
+                              local_text(req.now + UNTIL_DEFAULT_MS, tz), live_settings(svc.config), req.now)
 
 
 def register_callbacks(app) -> None:
@@ -127,15 +128,19 @@ def register_callbacks(app) -> None:
                             Output({"alerts-filter": MATCH, "value": MATCH}, "aria-pressed"),
                             Input({"alerts-filter": MATCH, "value": MATCH}, "n_clicks"))
 
-    # filters, a poll, the page's own write -> the trail, the line above it, the silences (unchanged: nothing sent)
+    # connection mode -> the fallback poll runs only while the gateway's socket is not live
+    app.clientside_callback(ClientsideFunction(namespace="panoramaAlertsPage", function_name="pollOff"),
+                            Output("alerts-poll", "disabled"), Input("live-conn", "data"))
+
+    # filters, the gateway's alert frames, the fallback poll, the page's own write -> the trail, the line above it, the silences (unchanged: nothing sent)
     @allow(app, "command")
     @app.callback(Output("alerts-trail", "children"), Output("alerts-count", "children"),
                   Output("silence-list", "children"), Output("alerts-digest", "data"),
                   Input({"alerts-filter": ALL, "value": ALL}, "n_clicks"), Input("alerts-district", "value"),
-                  Input("alerts-poll", "n_intervals"), Input("alerts-refresh", "data"),
+                  Input("alerts-poll", "n_intervals"), Input("alerts-live", "data"), Input("alerts-refresh", "data"),
                   State("alerts-digest", "data"), State("lang", "data"), prevent_initial_call=True)
     @validated
-    def refresh(clicks: Any, district: Any, _poll: Any, _refresh: Any, seen: Any, lang: Lang):
+    def refresh(clicks: Any, district: Any, _poll: Any, _live: Any, _refresh: Any, seen: Any, lang: Lang):
         svc, lang = current_app.extensions["panorama"], _lang(lang)
         try:
             chosen = ticked(ctx.inputs_list[0], clicks)
@@ -149,7 +154,7 @@ def register_callbacks(app) -> None:
             log.warning("alerts unavailable", exc_info=True)
             return no_update, no_update, no_update, no_update
         now = digest(lang, rows, trails, silences)
-        if now == seen and ctx.triggered_id in ("alerts-poll", "alerts-refresh"):
+        if now == seen and ctx.triggered_id in ("alerts-poll", "alerts-live", "alerts-refresh"):
             return no_update, no_update, no_update, no_update
         items, line = trail_items(rows, trails, svc.city, lang, tz, True)
         return items, line, silence_items(silences, svc.city, lang, tz), now

@@ -10,3 +10,11 @@ test('a filter button is pressed after an odd number of presses, and off before 
     assert.equal(A().pressed(undefined), 'false');
     assert.equal(A().pressed(null), 'false');
 });
+
+test('the fallback poll runs only while the socket is not live', () => {
+    assert.equal(A().pollOff({mode: 'live'}), true);
+    for (const mode of ['connecting', 'reconnecting', 'polling']) {
+        assert.equal(A().pollOff({mode: mode}), false, mode);
+    }
+    assert.equal(A().pollOff(null), false);
+});
