@@ -149,6 +149,10 @@ def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[
         html.Label([t("alerts_district", lang), dcc.Dropdown(
             id="alerts-district", placeholder=t("alerts_all_districts", lang), clearable=True,
             options=_options((d.code, district_name(d, lang)) for d in city.districts))], className="alerts-filter"),
+        html.Span([html.A(t("export_csv", lang), id="alerts-export-csv", download="",
+                          href=f"/api/alerts.csv?lang={lang}"),
+                   html.A(t("export_xlsx", lang), id="alerts-export-xlsx", download="",
+                          href=f"/api/alerts.xlsx?lang={lang}")], className="export-links"),
     ], className="alerts-filters")
     return html.Div([
         topbar(lang, t("page_alerts", lang), dcc.Link(t("city", lang), href="/", className="nav-link"),

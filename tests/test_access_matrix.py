@@ -237,7 +237,11 @@ def test_roster_reads_by_role_and_contacts_only_for_those_who_act(mapp, role):
 # The officers' exports (dashboard/web/exports.py): the JSON route's role, "view". The open data (SPEC section 14)
 # takes an API key and nothing else: a session of any role opens none of it; its description is public.
 EXPORT_READS = {"/api/districts/futian/events.csv": VIEW_ROLES, "/api/districts/futian/events.xlsx": VIEW_ROLES,
-                "/api/incidents.csv": VIEW_ROLES, "/api/incidents.xlsx": VIEW_ROLES}
+                "/api/incidents.csv": VIEW_ROLES, "/api/incidents.xlsx": VIEW_ROLES,
+                # the task board's and /alerts' trail's, as GET /api/tasks and GET /api/alerts (a liaison: their
+                # department's tasks, tests/test_export.py)
+                "/api/tasks.csv": VIEW_ROLES, "/api/tasks.xlsx": VIEW_ROLES,
+                "/api/alerts.csv": VIEW_ROLES, "/api/alerts.xlsx": VIEW_ROLES}
 OPEN_READS = ("/api/open/counts", "/api/open/counts?format=csv", "/api/open/districts.geojson")
 
 

@@ -84,6 +84,9 @@ def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_
     dash_duo.find_element("#alerts-level button[data-value='red']").click()
     wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["红色"], timeout=10, message="red only")
     assert dash_duo.find_element("#alerts-level button[data-value='red']").get_attribute("aria-pressed") == "true"
+    # the export links follow the filters (assets/export_links.js)
+    wait_for(lambda: "level=red" in dash_duo.find_element("#alerts-export-csv").get_attribute("href"), timeout=10,
+             message="the CSV link with the filter")
     # acknowledge it from the trail
     dash_duo.find_element("#alerts-trail li.lvl-red .alert-ack").click()
     dash_duo.wait_for_text_to_equal("#alerts-page-message",

@@ -105,6 +105,17 @@ _TEXT = {
     "col_reports": ("报告数", "Reports"),
     "col_status": ("状态", "Status"),
     "col_escalated": ("已升级", "Escalated"),
+    # the task board's and the alert trail's exports
+    "col_department": ("部门", "Department"),
+    "col_incident": ("事件", "Incident"),
+    "col_state": ("任务状态", "Task state"),
+    "col_deadline": ("时限", "Deadline"),
+    "col_coordination": ("协调", "Coordinating"),
+    "col_level": ("预警级别", "Level"),
+    "col_place": ("地点", "Place"),
+    "col_started": ("开始时间", "Started"),
+    "col_resolved": ("解除时间", "Resolved"),
+    "col_baseline": ("基线", "Baseline"),
     # incident statuses and task states (SPEC section 6), in the words of Shenzhen's dispatch desks:
     # 派单 -> 签收 -> 到场 -> 办结 -> 结案; one set for every page
     # The English words are never the stored codes themselves: a raw "open" on a screen reads as a bug.

@@ -410,14 +410,21 @@ def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) 
 def list_alerts(conn: Connection, statuses: Sequence[str] = (), levels: Sequence[str] = (),
                 limit: int = LIST_LIMIT, districts: Sequence[str] = ()) -> list[dict]:
     """Return alerts, newest first, of the statuses, levels and districts asked for (any when none)."""
-    q = select(alerts).order_by(alerts.c.started_ms.desc(), alerts.c.id.desc()).limit(limit)
+    q = alerts_statement(statuses, levels, districts).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def alerts_statement(statuses: Sequence[str] = (), levels: Sequence[str] = (), districts: Sequence[str] = ()):
+    """Return the statement of alerts, newest first, of the statuses, levels and districts asked for (any when
+    none): /alerts' trail, GET /api/alerts and the trail's export read it."""
+    q = select(alerts).order_by(alerts.c.started_ms.desc(), alerts.c.id.desc())
     if statuses:
         q = q.where(alerts.c.status.in_(statuses))
     if levels:
         q = q.where(alerts.c.level.in_(levels))
     if districts:
         q = q.where(alerts.c.district.in_(districts))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return q
 
 
 def trail(conn: Connection, alert_id: int) -> list[dict]:
