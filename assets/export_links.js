@@ -1,4 +1,5 @@
-/* The drill-down's download links: the events table as CSV and Excel, with what the table shows.
+/* The officers' download links: the drill-down's events table, /dispatch's task board and /alerts' trail as CSV
+ * and Excel, with what each shows.
  *
  * The links follow the table's state in the browser (no round trip): its window, its filter row exactly as
  * DataTable writes it, its sorted column, and the page's language. The server reads the same filter grammar and
@@ -30,7 +31,42 @@
         return [exportHref(code, 'csv', state), exportHref(code, 'xlsx', state)];
     }
 
-    const E = {exportHref: exportHref, hrefs: hrefs};
+    /** The task board's filters (its department, the incident it is limited to or all) -> the two links. */
+    function taskHrefs(department, scope, selected, lang) {
+        const q = new URLSearchParams();
+        if (department) {
+            q.set('department', department);
+        }
+        if (scope !== 'all' && Number.isInteger(selected) && selected > 0) {
+            q.set('incident', String(selected));
+        }
+        q.set('lang', lang === 'en' ? 'en' : 'zh');
+        return ['csv', 'xlsx'].map((fmt) => '/api/tasks.' + fmt + '?' + q.toString());
+    }
+
+    /** /alerts' filters (each toggle's presses and id: on after an odd number; the district) -> the two links. */
+    function alertHrefs(clicks, district, lang, ids) {
+        const on = {status: [], level: []};
+        (ids || []).forEach((id, i) => {
+            const n = (clicks || [])[i];
+            if (id && on[id['alerts-filter']] && Number.isInteger(n) && n % 2 === 1) {
+                on[id['alerts-filter']].push(id.value);
+            }
+        });
+        const q = new URLSearchParams();
+        ['status', 'level'].forEach((k) => {
+            if (on[k].length) {
+                q.set(k, on[k].join(','));
+            }
+        });
+        if (district) {
+            q.set('district', district);
+        }
+        q.set('lang', lang === 'en' ? 'en' : 'zh');
+        return ['csv', 'xlsx'].map((fmt) => '/api/alerts.' + fmt + '?' + q.toString());
+    }
+
+    const E = {exportHref: exportHref, hrefs: hrefs, taskHrefs: taskHrefs, alertHrefs: alertHrefs};
     dc.panoramaExport = E;
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = E;

@@ -12,6 +12,9 @@
      time: a polling request's build);
    * ``cached``: the same with a kept ``risk_cache``, as the gateway builds (the long windows' baselines read
      once an hour, so in all but the first build not at all);
+   * ``shared``: the same with the process's ``RiskCache`` (``Services.risk``), as the pages and the API build
+     since: within ``risk.FRESH_MS`` and with the same open alerts the risk computed before is reused (all
+     rounds but the first: the clock is the seed's ``now``);
    * ``old``: the same ``build_state`` with the risk computed as before issue 16 (``pressure_score`` from the
      window's counts: no baseline query, no alerts read);
    * ``risk``: ``district_risks`` alone (its two queries and the Poisson tails, five windows, nine districts);
@@ -120,8 +123,9 @@ def main(argv: list[str] | None = None) -> dict:
         say(f"seeded {args.days} days of hour rollups, 2 days of minutes, {args.events:,} events, "
             f"{args.alerts:,} alerts in {time.perf_counter() - t0:.1f} s")
         shipped = state.district_risks
-        times: dict[str, list[float]] = {"new": [], "cached": [], "old": [], "risk": []}
+        times: dict[str, list[float]] = {"new": [], "cached": [], "shared": [], "old": [], "risk": []}
         cache: dict = {}
+        shared = risk.RiskCache()
         with engine.connect() as conn:
             counts = window_counts(conn, now, tuple(WINDOWS.values()))
             spans = {m: (window_bounds(now, m)[0], counts[m]["cur"]) for m in WINDOWS.values()}
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
                     if name == "risk":
                         risk.district_risks(conn, city.districts, now, spans)
                     else:
-                        state.build_state(conn, city, now, {}, cache if name == "cached" else None)
+                        state.build_state(conn, city, now, {}, cache if name == "cached" else
+                                          shared if name == "shared" else None)
                     if i:
                         times[name].append((time.perf_counter() - t) * 1000)
             state.district_risks = shipped

@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import ALL, Input, Output, State, ctx, no_update
+from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, no_update
 from flask import current_app
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.alerts import acknowledged, message
+from callbacks.live import live_settings
 from dashboard.core.alerts import LEVELS
 from dashboard.core.errors import NotFound, Unprocessable
 from dashboard.core.i18n import t
@@ -76,6 +77,22 @@ def rfc3339(text: str | None, tz: str) -> str:
     return (at if at.tzinfo else at.replace(tzinfo=ZoneInfo(tz))).isoformat()
 
 
+def ticked(slots: Any, clicks: Any) -> dict[str, list[str]]:
+    """Return the filter buttons pressed on, by group: a button is on after an odd number of presses (a toggle
+    button tells the server its clicks, not its state; the filters are drawn off and only ever redrawn whole)."""
+    if not isinstance(slots, list) or not isinstance(clicks, list) or len(slots) != len(clicks):
+        raise ValueError("filter boxes")
+    out: dict[str, list[str]] = {}
+    for slot, n in zip(slots, clicks):
+        box = slot.get("id") if isinstance(slot, dict) else None
+        if not isinstance(box, dict) or not isinstance(box.get("alerts-filter"), str) \
+                or not isinstance(box.get("value"), str) or not (n is None or isinstance(n, int)):
+            raise ValueError("filter box")
+        if n and n % 2:
+            out.setdefault(box["alerts-filter"], []).append(box["value"])
+    return out
+
+
 def read(svc, f: Filters) -> tuple[list[dict], dict[int, list[dict]], list[dict]]:
     """Return the alerts the filters ask for (newest first, at most SHOWN), their trails and the silences in force."""
     districts = ()
@@ -100,25 +117,35 @@ def render(req):
         log.warning("alerts unavailable", exc_info=True)
         rows, trails, silences = [], {}, []
     return alerts_page_layout(svc.city, req.lang, tz, rows, trails, silences, check_role(current_user(), "command"),
-                              local_text(req.now + UNTIL_DEFAULT_MS, tz))
+                              local_text(req.now + UNTIL_DEFAULT_MS, tz), live_settings(svc.config), req.now)
 
 
 def register_callbacks(app) -> None:
     """Register /alerts' callbacks."""
 
-    # filters, a poll, the page's own write -> the trail, the line above it, the silences (unchanged: nothing sent)
+    # a filter button pressed -> its aria-pressed, in the browser (assets/alerts_page.js)
+    app.clientside_callback(ClientsideFunction(namespace="panoramaAlertsPage", function_name="pressed"),
+                            Output({"alerts-filter": MATCH, "value": MATCH}, "aria-pressed"),
+                            Input({"alerts-filter": MATCH, "value": MATCH}, "n_clicks"))
+
+    # connection mode -> the fallback poll runs only while the gateway's socket is not live
+    app.clientside_callback(ClientsideFunction(namespace="panoramaAlertsPage", function_name="pollOff"),
+                            Output("alerts-poll", "disabled"), Input("live-conn", "data"))
+
+    # filters, the gateway's alert frames, the fallback poll, the page's own write -> the trail, the line above it, the silences (unchanged: nothing sent)
     @allow(app, "command")
     @app.callback(Output("alerts-trail", "children"), Output("alerts-count", "children"),
                   Output("silence-list", "children"), Output("alerts-digest", "data"),
-                  Input("alerts-status", "value"), Input("alerts-level", "value"), Input("alerts-district", "value"),
-                  Input("alerts-poll", "n_intervals"), Input("alerts-refresh", "data"),
+                  Input({"alerts-filter": ALL, "value": ALL}, "n_clicks"), Input("alerts-district", "value"),
+                  Input("alerts-poll", "n_intervals"), Input("alerts-live", "data"), Input("alerts-refresh", "data"),
                   State("alerts-digest", "data"), State("lang", "data"), prevent_initial_call=True)
     @validated
-    def refresh(statuses: Any, levels: Any, district: Any, _poll: Any, _refresh: Any, seen: Any, lang: Lang):
+    def refresh(clicks: Any, district: Any, _poll: Any, _live: Any, _refresh: Any, seen: Any, lang: Lang):
         svc, lang = current_app.extensions["panorama"], _lang(lang)
         try:
-            f = Filters(statuses=statuses or [], levels=levels or [], district=district or None)
-        except ValidationError:
+            chosen = ticked(ctx.inputs_list[0], clicks)
+            f = Filters(statuses=chosen.get("status", []), levels=chosen.get("level", []), district=district or None)
+        except (ValidationError, ValueError):
             return no_update, no_update, no_update, no_update
         tz = svc.config["PANORAMA_TZ"]
         try:
@@ -127,7 +154,7 @@ def register_callbacks(app) -> None:
             log.warning("alerts unavailable", exc_info=True)
             return no_update, no_update, no_update, no_update
         now = digest(lang, rows, trails, silences)
-        if now == seen and ctx.triggered_id in ("alerts-poll", "alerts-refresh"):
+        if now == seen and ctx.triggered_id in ("alerts-poll", "alerts-live", "alerts-refresh"):
             return no_update, no_update, no_update, no_update
         items, line = trail_items(rows, trails, svc.city, lang, tz, True)
         return items, line, silence_items(silences, svc.city, lang, tz), now

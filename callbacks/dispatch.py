@@ -23,7 +23,7 @@ from dashboard.core.i18n import error_text
 from dashboard.dispatch import desk as api
 from dashboard.web.auth import check_role, current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
-from dashboard.storage.models import incidents, tasks
+from dashboard.storage.models import incidents
 from callbacks import dispatch_merge
 from layouts import dispatch as view
 
@@ -87,13 +87,7 @@ def fingerprint(*parts) -> str:
 def board_rows(conn, department: str | None, incident_id: int | None = None) -> tuple[list[dict], dict]:
     """Return the tasks on the board (of incidents not closed, rerouted rejections left out) and their incidents;
     with ``incident_id``, only that incident's."""
-    stmt = (select(tasks).join(incidents, incidents.c.id == tasks.c.incident_id)
-            .where(incidents.c.status.in_(list(api.ACTIVE)), tasks.c.state != "closed", ~tasks.c.rerouted)
-            .order_by(tasks.c.id).limit(500))
-    if department is not None:
-        stmt = stmt.where(tasks.c.department == department)
-    if incident_id is not None:
-        stmt = stmt.where(tasks.c.incident_id == incident_id)
+    stmt = api.board_statement(department, incident_id).limit(500)
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     ids = {r["incident_id"] for r in rows}
     incs = {r["id"]: dict(r) for r in conn.execute(select(incidents).where(incidents.c.id.in_(ids))).mappings()} \

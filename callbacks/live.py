@@ -99,7 +99,7 @@ def live_state(svc, now: int) -> dict | None:
     poll or snapshot fills it in)."""
     try:
         with svc.read() as conn:
-            return build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
+            return build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
     except SQLAlchemyError:
         log.warning("live state unavailable for the first render", exc_info=True)
         return None

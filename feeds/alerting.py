@@ -125,7 +125,9 @@ class Evaluator:
         changes: list[store.Change] = []
         with self.engine.begin() as conn:
             silences = store.active_silences(conn, now)
-            opened = {(r["rule"], r["scope"]): r for r in store.open_alerts(conn) if r["rule"] in self.by_id}
+            every = store.open_alerts(conn)
+            changes += store.retire(conn, [r for r in every if r["rule"] not in self.by_id], now)
+            opened = {(r["rule"], r["scope"]): r for r in every if r["rule"] in self.by_id}
             found = store.states(conn, [k for k in opened if self.by_id[k[0]].type == "threshold"])
             keys = set(opened) | {k for k, st in found.items() if st["since_ms"] is not None and k[0] in self.by_id}
             totals = self._buckets(conn, now)
@@ -141,6 +143,15 @@ class Evaluator:
             self.escalate(conn, changes, now)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)
+        self.publish(bus, changes, now)
+        return changes
+
+    def retire(self, bus: redis.Redis | None) -> list[store.Change]:
+        """Resolve the open alerts of rules this pack no longer has (a worker loading its rules does this, and
+        every tick after it); publish the changes."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            changes = store.retire(conn, [r for r in store.open_alerts(conn) if r["rule"] not in self.by_id], now)
         self.publish(bus, changes, now)
         return changes
 
@@ -413,6 +424,10 @@ class AlertTicker:
 def start_alert_ticker(services, stop_event: threading.Event, every_ms: int = TICK_MS) -> AlertTicker | None:
     """Start the alert ticker of a worker on ``services`` (None when the city has no alert rules)."""
     evaluator = Evaluator(services.engine, services.city, services.config["PANORAMA_TZ"], clock=services.clock)
+    try:  # the rules are loaded: the alerts of rules gone from the pack end now (the tick redoes a failure here)
+        evaluator.retire(services.connect_bus())
+    except Exception:  # noqa: BLE001 - a database or Redis blip at start must not stop the worker
+        log.exception("alert rules: could not resolve the alerts of removed rules; the tick retries")
     if not evaluator.active:
         return None
     return AlertTicker(evaluator, services.connect_bus, stop_event, every_ms).start()

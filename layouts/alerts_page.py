@@ -10,9 +10,11 @@ from dash import dcc, html
 from dashboard.core.alerts import LEVELS
 from dashboard.core.i18n import actor_label, alert_place, audit_text, district_name, t
 from dashboard.storage.alerts import STATUSES
-from layouts.common import clock_text, lang_toggle, topbar
+from layouts.common import clock_text, lang_toggle, live_components, live_config, status_cluster, topbar
 
-POLL_MS = 5_000  # the page's own refresh: the trail changes as alerts fire, and a silence's end comes by itself
+# The page follows the gateway's alert frames (assets/live_alerts.js); this poll runs only while the socket is not
+# live, and reads the silences' ends that come by themselves.
+FALLBACK_MS = 30_000
 SHOWN = 200  # alerts listed at most; the line above says when the filters should narrow
 
 
@@ -98,6 +100,19 @@ def _options(pairs) -> list[dict]:
     return [{"label": label, "value": value} for value, label in pairs]
 
 
+def toggles(group: str, legend: str, pairs) -> html.Fieldset:
+    """Return a filter as a named group of toggle buttons (``aria-pressed``: Dash has no plain checkbox, and
+    Dash 4's dcc.Checklist wraps its inputs in role=option, which axe refuses). A button is on after an odd
+    number of presses (callbacks/alerts_page.py ``ticked``; assets/alerts_page.js shows it at once): the page
+    never redraws its filters but whole, unpressed."""
+    return html.Fieldset([html.Legend(legend),
+                          html.Div([html.Button(label, id={"alerts-filter": group, "value": value}, n_clicks=0,
+                                                type="button", className="alerts-toggle",
+                                                **{"aria-pressed": "false", "data-value": value})
+                                    for value, label in pairs], id=f"alerts-{group}", className="alerts-toggles")],
+                         className="alerts-filter")
+
+
 def silence_form(city, lang: str, tz: str, until_text: str) -> html.Div:
     """Return the form that adds a silence: a rule, a district, a zone (at least one), until when, and why."""
     rules = city.alert_rules
@@ -124,25 +139,26 @@ def silence_form(city, lang: str, tz: str, until_text: str) -> html.Div:
 
 
 def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[int, list[dict]],
-                       silences: list[dict], can_ack: bool, until_text: str) -> html.Div:
-    """Return /alerts drawn now (the first paint tells the truth), kept current by its poll and its actions."""
+                       silences: list[dict], can_ack: bool, until_text: str, settings: dict, now_ms: int) -> html.Div:
+    """Return /alerts drawn now (the first paint tells the truth), kept current by the gateway's alert frames
+    (its fallback poll while the socket is down) and its own actions; ``settings``: ``callbacks.live``'s."""
     items, line = trail_items(rows, trails, city, lang, tz, can_ack)
-    status_opts = _options((s, t(f"alert_{s}", lang)) for s in STATUSES)
-    level_opts = _options((lv, t(f"level_{lv}", lang)) for lv in reversed(LEVELS))
     filters = html.Div([
-        html.Fieldset([html.Legend(t("alerts_status", lang)),
-                       dcc.Checklist(id="alerts-status", options=status_opts, value=[], inline=True)],
-                      className="alerts-filter"),
-        html.Fieldset([html.Legend(t("alerts_level", lang)),
-                       dcc.Checklist(id="alerts-level", options=level_opts, value=[], inline=True)],
-                      className="alerts-filter"),
+        toggles("status", t("alerts_status", lang), ((s, t(f"alert_{s}", lang)) for s in STATUSES)),
+        toggles("level", t("alerts_level", lang), ((lv, t(f"level_{lv}", lang)) for lv in reversed(LEVELS))),
         html.Label([t("alerts_district", lang), dcc.Dropdown(
             id="alerts-district", placeholder=t("alerts_all_districts", lang), clearable=True,
             options=_options((d.code, district_name(d, lang)) for d in city.districts))], className="alerts-filter"),
+        html.Span([html.A(t("export_csv", lang), id="alerts-export-csv", download="",
+                          href=f"/api/alerts.csv?lang={lang}"),
+                   html.A(t("export_xlsx", lang), id="alerts-export-xlsx", download="",
+                          href=f"/api/alerts.xlsx?lang={lang}")], className="export-links"),
     ], className="alerts-filters")
     return html.Div([
         topbar(lang, t("page_alerts", lang), dcc.Link(t("city", lang), href="/", className="nav-link"),
-               lang_toggle(lang)),
+               *status_cluster(lang), lang_toggle(lang)),
+        # the live connection's notices (lost, stale, polling), as on the other live pages
+        html.Div(id="alert-banner", className="alert-banner", role="region", **{"aria-label": t("notices", lang)}),
         html.Main([
             html.Section([html.H2(t("alerts_trail", lang), className="panel-title"), filters,
                           html.P(line, id="alerts-count", className="alerts-count"),
@@ -157,6 +173,8 @@ def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[
                          className="panel silences-panel"),
             dcc.Store(id="alerts-digest", data=digest(lang, rows, trails, silences)),
             dcc.Store(id="alerts-refresh", data=0),  # bumped by the page's own writes: redraw now
-            dcc.Interval(id="alerts-poll", interval=POLL_MS),
+            dcc.Store(id="alerts-live"),  # written by assets/live_alerts.js when a frame carries alerts
+            dcc.Interval(id="alerts-poll", interval=FALLBACK_MS, disabled=True),
         ], className="alerts-main"),
+        *live_components(live_config(city, lang, "alerts", settings), None, {"page": "alerts"}, now_ms),
     ], className="page page-alerts")

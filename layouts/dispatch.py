@@ -368,6 +368,10 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
             panel(tx("board", lang),
                   html.Div(tx("filtered", lang, dep=names.get(department, department)) if department is not None
                            else tx("all_departments", lang), id="board-filter", className="muted"),
+                  html.Span([html.A(t("export_csv", lang), id="task-export-csv", download="",
+                                    href=f"/api/tasks.csv?lang={lang}"),
+                             html.A(t("export_xlsx", lang), id="task-export-xlsx", download="",
+                                    href=f"/api/tasks.xlsx?lang={lang}")], className="export-links"),
                   dcc.RadioItems(id="board-scope", value="incident", inline=True, className="board-scope",
                                  options=[{"label": tx("board_incident", lang), "value": "incident"},
                                           {"label": tx("board_all", lang), "value": "all"}]),

@@ -255,7 +255,11 @@ def test_roster_reads_by_role_and_contacts_only_for_those_who_act(mapp, role):
 # The officers' exports (dashboard/web/exports.py): the JSON route's role, "view". The open data (SPEC section 14)
 # takes an API key and nothing else: a session of any role opens none of it; its description is public.
 EXPORT_READS = {"/api/districts/futian/events.csv": VIEW_ROLES, "/api/districts/futian/events.xlsx": VIEW_ROLES,
-                "/api/incidents.csv": VIEW_ROLES, "/api/incidents.xlsx": VIEW_ROLES}
+                "/api/incidents.csv": VIEW_ROLES, "/api/incidents.xlsx": VIEW_ROLES,
+                # the task board's and /alerts' trail's, as GET /api/tasks and GET /api/alerts (a liaison: their
+                # department's tasks, tests/test_export.py)
+                "/api/tasks.csv": VIEW_ROLES, "/api/tasks.xlsx": VIEW_ROLES,
+                "/api/alerts.csv": VIEW_ROLES, "/api/alerts.xlsx": VIEW_ROLES}
 OPEN_READS = ("/api/open/counts", "/api/open/counts?format=csv", "/api/open/districts.geojson")
 
 
@@ -568,6 +572,7 @@ ALERT_OUTLINES = "..city-map.figure...alert-outline-digest.data.."  # / and /wal
 
 
 PAGE_TRAIL = "..alerts-trail.children...alerts-count.children...silence-list.children...alerts-digest.data.."
+FILTER_BOXES = '{"alerts-filter":["ALL"],"value":["ALL"]}.n_clicks'  # /alerts' status and level boxes
 PAGE_ACK = "..alerts-page-message.children...alerts-refresh.data.."  # /alerts: as POST /api/alerts/<id>/ack
 PAGE_SILENCE_ADD = "..silence-message.children...alerts-refresh.data...silence-reason.value.."  # POST /api/silences
 PAGE_SILENCE_END = "..silence-message.children...alerts-refresh.data.."  # as DELETE /api/silences/<id>
@@ -603,8 +608,8 @@ CALLBACKS = {
         "alert-bump.data": {"n": 1, "seq": 1}, "alert-view.data": {"page": "wall"}, **LANG})),
     ALERT_ACK: (COMMAND, ack_payload),
     PAGE_TRAIL: (COMMAND, lambda app: payload(app, PAGE_TRAIL, {
-        "alerts-status.value": ["firing"], "alerts-level.value": [], "alerts-district.value": "futian", **LANG},
-        "alerts-status.value")),
+        FILTER_BOXES: [({"alerts-filter": "status", "value": "firing"}, 1), ({"alerts-filter": "level", "value": "red"}, 0)],
+        "alerts-district.value": "futian", **LANG}, compact({"alerts-filter": "status", "value": "firing"}) + ".n_clicks")),
     PAGE_ACK: (COMMAND, page_ack_payload),
     PAGE_SILENCE_ADD: (COMMAND, lambda app: payload(app, PAGE_SILENCE_ADD, {
         "silence-add.n_clicks": 1, "silence-district.value": "440305", "silence-until.value": _until(),

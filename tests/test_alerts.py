@@ -620,3 +620,68 @@ def test_a_failed_background_reconcile_is_logged_and_the_next_one_runs(pg_engine
     wait_for(lambda: len(calls) == 1 and "alert evaluation after a batch failed" in caplog.text, message="logged")
     flush(pipe, redis_client, "environment", [aqi(2, 190, now - 10 * MIN)])
     wait_for(lambda: [r["status"] for r in rows(pg_engine)] == ["firing"], message="the next batch's reconcile")
+
+
+# --- a rule removed from the pack --------------------------------------------------------------------------------
+
+def test_workers_loading_a_pack_without_a_rule_resolve_its_open_alerts_once(tmp_path, pipeline, pg_engine,
+                                                                            redis_client, redis_url, updates):
+    from dashboard.core.i18n import audit_text
+
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 185, now)])  # fires
+    flush(pipeline, redis_client, "environment", [aqi(3, 170, now, "nanshan")])  # pending
+    opened = rows(pg_engine, alerts.c.rule == "aqi_high")
+    assert sorted(r["status"] for r in opened) == ["firing", "pending"]
+    firing = next(r for r in opened if r["status"] == "firing")
+    with pg_engine.begin() as conn:  # an acknowledged one ends too
+        store.acknowledge(conn, firing["id"], firing["version"], "chen", None, now)
+    updates()  # what the firing published is not this test's
+    # the pack without aqi_high, loaded by three workers at once
+    without = RULES[RULES.index("  - id: fights"):]
+    city2 = pack(tmp_path / "v2", "rules:\n" + without)
+    assert "aqi_high" not in city2.alert_rules.by_id
+    workers = [Evaluator(pg_engine, city2, TZ) for _ in range(3)]
+    barrier, results, errors = threading.Barrier(3), [], []
+
+    def load(ev):
+        try:
+            barrier.wait(5)
+            results.append(ev.retire(redis_lib.Redis.from_url(redis_url)))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=load, args=(ev,)) for ev in workers]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert errors == []
+    assert sorted(c.alert["id"] for r in results for c in r) == sorted(r["id"] for r in opened)  # each once
+    done = rows(pg_engine, alerts.c.rule == "aqi_high")
+    assert [r["status"] for r in done] == ["resolved", "resolved"] and all(r["resolved_ms"] for r in done)
+    for r in done:
+        assert codes(pg_engine, r["id"])[-1] == "alert_retired"
+        assert codes(pg_engine, r["id"]).count("alert_retired") == 1
+    with pg_engine.connect() as conn:
+        [step] = [e for e in store.trail(conn, done[0]["id"]) if e["code"] == "alert_retired"]
+    assert audit_text(step["code"], step["params"], "zh") == "规则 aqi_high 已从预警规则中删除，预警解除"
+    assert audit_text(step["code"], step["params"], "en") == \
+        "rule aqi_high was removed from the alert rules; alert resolved"
+    # (the channel is the server's, not the database's: other tests' deltas may pass by)
+    mine = lambda: [x for x in updates() if x["status"] == "resolved" and x["rule"] == "aqi_high"]  # noqa: E731
+    pushed = wait_for(lambda: len(mine()) >= 2 and mine(), message="the resolutions published")
+    assert sorted(x["id"] for x in pushed) == sorted(r["id"] for r in opened)
+    # the rules still in the pack are untouched, and a later tick of the new pack finds nothing more to end
+    assert [c for c in tick(workers[0], redis_client, now + MIN) if c.alert["rule"] == "aqi_high"] == []
+
+
+def test_the_tick_resolves_an_alert_whose_rule_left_the_pack(tmp_path, pipeline, pg_engine, redis_client):
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 185, now)])
+    [a] = rows(pg_engine, alerts.c.rule == "aqi_high")
+    city2 = pack(tmp_path / "v2", "rules:\n" + RULES[RULES.index("  - id: fights"):])
+    changes = tick(Evaluator(pg_engine, city2, TZ), redis_client, now + MIN)
+    assert [(c.alert["id"], c.alert["status"]) for c in changes] == [(a["id"], "resolved")]
+    assert codes(pg_engine, a["id"]) == ["alert_firing", "alert_retired"]
+

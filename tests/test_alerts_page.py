@@ -58,7 +58,12 @@ def choose(dash_duo, selector: str, text: str) -> None:
 
 
 @pytest.mark.timeout(240)
-def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_app, redis_client, dash_duo):
+def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_app, redis_client, dash_duo,
+                                                                          monkeypatch):
+    import layouts.alerts_page
+
+    # no gateway here: the page falls back to its poll (quickened: this test is about what the page does)
+    monkeypatch.setattr(layouts.alerts_page, "FALLBACK_MS", 1000)
     app = make_app()
     dash_duo.driver.set_window_size(1400, 1000)
     dash_duo.start_server(app)
@@ -68,7 +73,7 @@ def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_
 
     pollution(app, 230)  # the real pipeline: AQI readings stored, the rules evaluated, orange and red fired
     rows = wait_for(lambda: (r := trail(dash_duo)) and len(r) == 2 and r, timeout=20,
-                    message="both alerts on the page (its poll)")
+                    message="both alerts on the page (its fallback poll: no gateway)")
     assert {r["level"] for r in rows} == {"红色", "橙色"} and all(r["status"] == "预警中" for r in rows)
     red = next(r for r in rows if r["level"] == "红色")
     assert red["title"] == "福田区空气质量指数 232，持续超过 200（重度污染）" and red["place"] == "福田区" and red["ack"]
@@ -76,16 +81,20 @@ def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_
     dash_duo.wait_for_text_to_equal("#alerts-count", "共 2 条，最新在前")
 
     # filters: red only, then firing only in Nanshan (none)
-    dash_duo.find_element("#alerts-level input[value='red']").click()
+    dash_duo.find_element("#alerts-level button[data-value='red']").click()
     wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["红色"], timeout=10, message="red only")
+    assert dash_duo.find_element("#alerts-level button[data-value='red']").get_attribute("aria-pressed") == "true"
+    # the export links follow the filters (assets/export_links.js)
+    wait_for(lambda: "level=red" in dash_duo.find_element("#alerts-export-csv").get_attribute("href"), timeout=10,
+             message="the CSV link with the filter")
     # acknowledge it from the trail
     dash_duo.find_element("#alerts-trail li.lvl-red .alert-ack").click()
     dash_duo.wait_for_text_to_equal("#alerts-page-message",
                                     "已确认：福田区空气质量指数 232，持续超过 200（重度污染）", timeout=10)
     wait_for(lambda: (r := trail(dash_duo)[0])["status"] == "已确认" and not r["ack"]
              and "预警已确认" in r["steps"] and "chen" in r["actors"], timeout=10, message="acknowledged, in its history")
-    dash_duo.find_element("#alerts-level input[value='red']").click()  # off again: every level
-    dash_duo.find_element("#alerts-status input[value='firing']").click()
+    dash_duo.find_element("#alerts-level button[data-value='red']").click()  # off again: every level
+    dash_duo.find_element("#alerts-status button[data-value='firing']").click()
     wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["橙色"], timeout=10, message="firing only: orange")
     choose(dash_duo, "#alerts-district", "南山区")
     dash_duo.wait_for_text_to_equal("#alerts-count", "没有符合条件的预警", timeout=10)
@@ -122,7 +131,42 @@ def test_in_chromium_a_commander_follows_filters_acknowledges_and_silences(make_
     main = dash_duo.find_element(".alerts-main").text
     assert not CJK.search(main), main
     severe = [e["message"] for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"]
-    assert severe == []
+    assert severe == [], "\n".join(m[:300] + " ... " + m[-300:] for m in severe[:3])
+
+
+@pytest.mark.timeout(180)
+def test_in_chromium_an_alert_fired_while_alerts_is_open_comes_over_the_gateway(make_app, redis_client, dash_duo,
+                                                                                monkeypatch):
+    """With the gateway up the trail follows its alert frames: the fallback poll is set to ten minutes here, so
+    an alert can only reach the page over the socket; and it stays off while the socket is live."""
+    import layouts.alerts_page
+    from dashboard.gateway.server import Gateway
+    from tests.redis_proc import free_port
+    from tests.test_alert_list import own_alert_channel
+
+    monkeypatch.setattr(layouts.alerts_page, "FALLBACK_MS", 600_000)
+    channel = own_alert_channel(monkeypatch)
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    dash_duo.start_server(app)
+    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
+                 channel=channel)
+    gw.start()
+    try:
+        sign_in(dash_duo, app, "/alerts", role="officer", username="lin")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
+        dash_duo.wait_for_text_to_equal("#alerts-count", "没有符合条件的预警", timeout=15)
+        pollution(app, 230)  # the real pipeline: stored, evaluated, fired, published on the channel
+        rows = wait_for(lambda: (r := trail(dash_duo)) and len(r) == 2 and r, timeout=20,
+                        message="both alerts on the page, pushed")
+        assert {r["level"] for r in rows} == {"红色", "橙色"} and all(r["ack"] for r in rows)
+        # a filter still applies to what the socket brings
+        dash_duo.find_element("#alerts-level button[data-value='orange']").click()
+        wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["橙色"], timeout=10, message="orange only")
+        severe = [e["message"] for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"]
+        assert severe == []
+    finally:
+        gw.stop()
 
 
 def test_only_officers_and_commanders_open_alerts(make_app, redis_client):
@@ -147,7 +191,9 @@ def test_every_word_of_the_page_is_in_the_readers_language(lang):
                    "params": {"silence": 3, "window": "00:00-05:00", "incident": 9}} for c in codes]}
     silences = [{"id": 1, "rule": "aqi_heavy", "district": None, "zone": "universiade", "until_ms": 1_765_100_000_000,
                  "reason": "reason", "created_by": "chen", "ended_ms": None}]
-    page = alerts_page_layout(city, lang, "Asia/Shanghai", rows, trails, silences, True, "2026-12-06 22:00")
+    settings = {"tz": "Asia/Shanghai", "ws_port": 8765, "stale_after": {}}
+    page = alerts_page_layout(city, lang, "Asia/Shanghai", rows, trails, silences, True, "2026-12-06 22:00", settings,
+                              1_765_000_000_000)
     # the language switch names the other language in it (中文 in English): by design, not a word left untranslated
     words = " ".join(_texts(page)).replace(t("language", lang), "")
     if lang == "en":

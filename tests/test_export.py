@@ -273,3 +273,104 @@ def test_a_liaison_exports_only_their_departments_incidents(make_app, redis_clie
     assert [r[1] for r in rows[1:]] == ["火情 1"]
     assert app.server.test_client().get("/api/incidents.csv").status_code == 401
     assert client.get("/api/incidents.csv?status=nonsense").status_code == 400
+
+
+def _read(res) -> list[list]:
+    """Return an export's rows, the headings first, from a CSV or an Excel answer."""
+    if res.mimetype == "text/csv":
+        return csv_rows(res.get_data())
+    return [["" if c is None else c for c in r]
+            for r in load_workbook(io.BytesIO(res.get_data()), read_only=True).active.iter_rows(values_only=True)]
+
+
+def _signed_in(app, username: str, role: str, department: str | None = None):
+    make_user(app, username, role, department)
+    client = app.server.test_client()
+    assert client.post("/api/session", json={"username": username, "password": TEST_PASSWORD}).status_code == 200
+    return client
+
+
+# ---- the task board (/dispatch): its filters, its order, its scope, its words
+
+@pytest.mark.parametrize("lang", ("zh", "en"))
+def test_tasks_export_is_the_task_board_with_its_filters_in_its_order_and_words(make_app, redis_client, lang):
+    from callbacks.dispatch import board_rows
+    from dashboard.core.i18n import state_label
+    from dashboard.dispatch import board as d
+    from dashboard.dispatch import desk
+    from dashboard.dispatch.export_rows import TASK_COLUMNS
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    one, two = _incident(app, 1), _incident(app, 2, kind="flood")
+    desk.write(svc, d.dispatch, one["id"], ["fire", "traffic_police"], "olga", None, _ago(0), svc.city.rules,
+               svc.city)
+    desk.write(svc, d.dispatch, two["id"], ["fire"], "olga", None, _ago(0), svc.city.rules, svc.city)
+    client = _signed_in(app, "olga", "officer")
+    names = {x["code"]: x["name_en" if lang == "en" else "name"] for x in svc.city.departments}
+    order = [x["code"] for x in svc.city.departments]
+    for query, department, incident in (("", None, None), ("&department=fire", "fire", None),
+                                        (f"&incident={one['id']}", None, one["id"])):
+        with svc.engine.connect() as conn:
+            rows, incs = board_rows(conn, department, incident)
+        board = sorted(rows, key=lambda r: (order.index(r["department"]), r["id"]))  # as board_columns draws it
+        for ext in ("csv", "xlsx"):
+            res = client.get(f"/api/tasks.{ext}?lang={lang}{query}")
+            assert res.status_code == 200, res.get_data(as_text=True)
+            got = _read(res)
+            assert got[0] == export.headings(TASK_COLUMNS, lang)
+            assert [(r[0], r[1], r[2]) for r in got[1:]] == [
+                (names[t_["department"]], incs[t_["incident_id"]]["title"], state_label("dispatched", lang, task=True))
+                for t_ in board], query
+            assert all(r[3] for r in got[1:])  # the acknowledge deadline, as a local time
+    assert len(_read(client.get("/api/tasks.csv"))) == 4  # three tasks
+
+
+def test_a_liaison_exports_only_their_departments_tasks_and_a_viewer_what_it_reads(make_app, redis_client):
+    from dashboard.dispatch import board as d
+    from dashboard.dispatch import desk
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    one = _incident(app, 1)
+    desk.write(svc, d.dispatch, one["id"], ["fire", "traffic_police"], "olga", None, _ago(0), svc.city.rules,
+               svc.city)
+    fay = _signed_in(app, "fay", "liaison", "fire")
+    rows = _read(fay.get("/api/tasks.csv"))
+    assert [r[0] for r in rows[1:]] == [next(x["name"] for x in svc.city.departments if x["code"] == "fire")]
+    assert fay.get("/api/tasks.csv?department=traffic_police").status_code == 403  # as GET /api/tasks
+    assert fay.get("/api/tasks.xlsx?department=traffic_police").status_code == 403
+    assert app.server.test_client().get("/api/tasks.csv").status_code == 401
+    assert app.server.test_client().get("/api/alerts.xlsx").status_code == 401
+    vera = _signed_in(app, "vera", "viewer")
+    assert vera.get("/api/tasks.csv").status_code == vera.get("/api/tasks").status_code == 200
+    assert vera.get("/api/tasks.csv?incident=x").status_code == 400
+    assert vera.get("/api/tasks.csv?lang=fr").status_code == 400
+
+
+# ---- /alerts' trail: its filters, its order, its words
+
+@pytest.mark.parametrize("lang", ("zh", "en"))
+def test_alerts_export_is_the_trail_with_its_filters(make_app, redis_client, lang):
+    from callbacks.alerts_page import Filters, read
+    from dashboard.core.i18n import t as say
+    from tests.test_alert_list import alerts_of_every_level
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    alerts_of_every_level(app)
+    client = _signed_in(app, "chen", "commander")
+    for query, f in (("", Filters()), ("&status=firing", Filters(statuses=["firing"])),
+                     ("&level=red,orange&district=futian", Filters(levels=["red", "orange"], district="futian"))):
+        shown, _, _ = read(svc, f)  # what the trail shows with these filters
+        for ext in ("csv", "xlsx"):
+            res = client.get(f"/api/alerts.{ext}?lang={lang}{query}")
+            assert res.status_code == 200, res.get_data(as_text=True)
+            got = _read(res)
+            assert got[0] == export.headings(export.ALERT_COLUMNS, lang)
+            assert [(r[0], r[1], r[3]) for r in got[1:]] == [
+                (say(f"level_{a['level']}", lang), a["title_en" if lang == "en" else "title"],
+                 say(f"alert_{a['status']}", lang)) for a in shown], query
+            assert got[1:], query
+    assert client.get("/api/alerts.csv?status=nonsense").status_code == 400
+    assert client.get("/api/alerts.csv?district=atlantis").status_code == 404

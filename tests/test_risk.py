@@ -195,3 +195,51 @@ def test_the_map_says_when_the_risk_has_no_baseline_yet(city):
     assert early.data[0].colorbar.title.text == "Risk (no baseline yet: per resident)"
     assert later.data[0].colorbar.title.text == "Risk score" and later.layout.meta["basis"] == "baseline"
     assert make_city_map({"risk_basis": "population"}, city, "all", "en").layout.meta["basis"] == "baseline"
+
+
+class _Moved:
+    """A clock the test moves (the app's ``PANORAMA_CLOCK``)."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self) -> int:
+        return self.at
+
+
+def test_reads_within_the_freshness_share_one_risk_and_an_alert_change_recomputes(make_app, redis_client):
+    """The REST summary and the pages' live state of one process share its Services' risk: a second read within
+    FRESH_MS computes nothing, an alert firing computes afresh (and shows), and so does the window running out."""
+    from callbacks.live import live_state
+
+    now = _now()
+    clock = _Moved(now)
+    app = make_app(PANORAMA_CLOCK=clock)
+    svc = app.server.extensions["panorama"]
+    history(svc.engine, now, {"440304": 8})
+    flush(Pipeline(EventStore(svc.engine, svc.city), svc.city.aliases), redis_client, "security",
+          thefts("futian", 12, now))
+    client = app.server.test_client()
+
+    def risks() -> dict[str, float]:
+        res = client.get("/api/summary?window=15m")
+        assert res.status_code == 200
+        return {d["code"]: d["risk"] for d in res.get_json()["districts"]}
+
+    first = risks()
+    assert first["440304"] >= 70 and first["440303"] < 30 and svc.risk.computed == 1
+    assert risks() == first and svc.risk.computed == 1  # within the freshness: reused
+    live = live_state(svc, now)["windows"]["15m"]["districts"]
+    assert live["440304"]["risk"] == first["440304"] and svc.risk.computed == 2  # the live state's windows: its own
+    live_state(svc, now + 1000)
+    assert svc.risk.computed == 2
+    # a red alert fires in Luohu (written by a worker: nothing in this process is told): the next read sees it
+    with svc.engine.begin() as conn:
+        conn.execute(insert(alerts).values(rule="r", scope="district:440303", level="red", status="firing",
+                                           district="440303", started_ms=now, fired_ms=now, title="t",
+                                           title_en="t", updated_ms=now))
+    assert risks()["440303"] == 90.0 and svc.risk.computed == 3
+    assert risks()["440303"] == 90.0 and svc.risk.computed == 3
+    clock.at = now + risk.FRESH_MS  # the freshness ran out: computed again
+    risks()
+    assert svc.risk.computed == 4

@@ -345,3 +345,77 @@ def test_two_workers_fire_one_ladder_and_two_senders_deliver_each_step_once(tmp_
         assert r["sent_ms"] >= due - 1000 and r["attempts"] == 1, r  # the payload's due is to the second
         level_sent.setdefault(level, []).append(r["sent_ms"])
     assert max(level_sent[1]) <= min(level_sent[2]) and max(level_sent[2]) <= min(level_sent[3])
+
+
+@pytest.mark.timeout(120)
+def test_an_override_set_then_ended_in_the_app_replans_the_queued_ladders(tmp_path, make_app, redis_client, hook,
+                                                                          smtp, gateway):
+    """An alert's ladder and a task's are queued with cai as the deputy; a commander puts eve in his place over
+    REST: the deputy steps not sent yet go to eve (the officer's, sent, and the webhook's stay); ending the
+    override gives the later ones back to cai. Each move is in the alert's and the task's trail, in words."""
+    from dashboard.core.clock import iso
+    from dashboard.core.i18n import audit_text
+    from tests.test_access_matrix import session
+    from tests.test_api import ingest_now
+
+    app = make_app(PANORAMA_CITY=str(pack(tmp_path, hook.url("/duty"))))
+    svc = app.server.extensions["panorama"]
+    t0 = now_ms()
+    clock = Clock(t0)
+    ev = Evaluator(svc.engine, svc.city, TZ, clock=clock)
+    flush(Pipeline(EventStore(svc.engine, svc.city), svc.city.aliases, alerts=ev), redis_client, "environment",
+          [aqi(1, 180, t0 - 11 * MIN), aqi(2, 190, t0 - MIN)])
+    with svc.engine.connect() as conn:
+        [alert] = [dict(r) for r in conn.execute(select(alerts)).mappings()]
+    ingest_now(app, {"incident": [make_event(1, kind="fire", severity=3, ts=t0, lat=22.54, lon=114.05,
+                                             title="河道排污起火")]})
+    with svc.engine.connect() as conn:
+        [inc] = desk.queue(conn)
+    [task] = desk.write(svc, d.dispatch, inc["id"], ["ecology"], "olga", None, t0 - 60 * MIN, svc.city.rules,
+                        svc.city).tasks
+    DeadlineChecker(svc).check_once(t0)
+    a_prefix, t_prefix = f"esc:alert:{alert['id']}:", f"esc:task:{task['id']}."
+    sender = sender_of(svc.engine, smtp, gateway, clock)
+    settle(sender, svc.engine, "esc:")
+    assert mailed(smtp) == ["ann@duty.example.org"] * 2  # level 1 of both ladders, sent
+
+    client, csrf = session(app, "commander")
+    res = client.post("/api/rosters/overrides", headers={"X-CSRF-Token": csrf}, json={
+        "department": "ecology", "person": "eve", "role": "deputy", "until": iso(now_ms() + 60 * MIN, TZ),
+        "reason": "蔡军病假"})
+    assert res.status_code == 201, res.get_json()
+    oid = res.get_json()["override"]["id"]
+    for prefix, chain in ((a_prefix, a_prefix), (t_prefix, f"esc:task:{task['id']}.1:")):
+        rows = statuses(svc.engine, prefix)
+        # round 1's deputy (+10 min) and round 2's (+40 min, inside the hour) move to eve
+        for r in (1, 2):
+            assert rows[f"{chain}2:{r}:email:0"] == "cancelled"
+            assert rows[f"{chain}2:{r}:email:0:o{oid}s"] == "pending"
+        assert rows[f"{chain}1:1:email:0"] == "sent" and rows[f"{chain}3:1:webhook:0"] == "pending"
+        assert sorted(k for k in rows if k.endswith(f":o{oid}s")) == [f"{chain}2:{r}:email:0:o{oid}s" for r in (1, 2)]
+    clock.at = t0 + 10 * MIN
+    settle(sender, svc.engine, "esc:")
+    assert mailed(smtp)[2:] == ["eve@duty.example.org"] * 2  # the deputy on duty now, not cai
+    assert "鄂薇" in smtp.messages[2].get_content()
+
+    res = client.delete(f"/api/rosters/overrides/{oid}", headers={"X-CSRF-Token": csrf})
+    assert res.status_code == 200, res.get_json()
+    rows = statuses(svc.engine, a_prefix)
+    assert rows[f"{a_prefix}2:2:email:0:o{oid}s"] == "cancelled" and rows[f"{a_prefix}2:2:email:0:o{oid}e"] == "pending"
+    assert rows[f"{a_prefix}2:1:email:0:o{oid}s"] == "sent"
+    clock.at = t0 + 40 * MIN
+    settle(sender, svc.engine, "esc:")
+    assert sorted(mailed(smtp)[4:]) == sorted(["dai@duty.example.org"] * 2 + ["ann@duty.example.org"] * 2
+                                              + ["cai@duty.example.org"] * 2)
+    assert len(hook.got) == 2  # the commander's webhook of round 1, once per ladder: never re-planned
+    with svc.engine.connect() as conn:
+        a_trail = [(r.code, r.params) for r in conn.execute(select(alert_events).where(
+            alert_events.c.alert_id == alert["id"]).order_by(alert_events.c.id))]
+        t_trail = [(r.code, r.params) for r in conn.execute(select(task_events).where(
+            task_events.c.task_id == task["id"]).order_by(task_events.c.id))]
+    for trail in (a_trail, t_trail):
+        moved = [p for c, p in trail if c == "esc_replanned"]
+        assert [(p["round"], p["level"], p["who_en"]) for p in moved] == [(1, 2, "E Wei"), (2, 2, "E Wei"),
+                                                                          (2, 2, "Cai Jun")]
+    said = audit_text("esc_replanned", [p for c, p in a_trail if c == "esc_replanned"][0], "en")
+    assert said.startswith("duty changed: round 1, level 2 now tells deputy E Wei at ") and "(e-mail)" in said

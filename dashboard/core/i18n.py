@@ -105,6 +105,17 @@ _TEXT = {
     "col_reports": ("报告数", "Reports"),
     "col_status": ("状态", "Status"),
     "col_escalated": ("已升级", "Escalated"),
+    # the task board's and the alert trail's exports
+    "col_department": ("部门", "Department"),
+    "col_incident": ("事件", "Incident"),
+    "col_state": ("任务状态", "Task state"),
+    "col_deadline": ("时限", "Deadline"),
+    "col_coordination": ("协调", "Coordinating"),
+    "col_level": ("预警级别", "Level"),
+    "col_place": ("地点", "Place"),
+    "col_started": ("开始时间", "Started"),
+    "col_resolved": ("解除时间", "Resolved"),
+    "col_baseline": ("基线", "Baseline"),
     # incident statuses and task states (SPEC section 6), in the words of Shenzhen's dispatch desks:
     # 派单 -> 签收 -> 到场 -> 办结 -> 结案; one set for every page
     # The English words are never the stored codes themselves: a raw "open" on a screen reads as a bug.
@@ -245,12 +256,15 @@ _AUDIT = {
     "alert_firing": ("预警发布", "alert firing"),
     "alert_acknowledged": ("预警已确认", "alert acknowledged"),
     "alert_resolved": ("预警条件解除", "condition cleared; alert resolved"),
+    "alert_retired": ("规则 {rule} 已从预警规则中删除，预警解除", "rule {rule} was removed from the alert rules; alert resolved"),
     "alert_silenced": ("因静默 #{silence} 暂不发布", "held back by silence #{silence}"),
     "alert_muted": ("处于例行静默时段 {window}，暂不发布", "held back by the mute window {window}"),
     "alert_incident": ("已生成事件 #{incident}", "opened incident #{incident}"),
     # duty escalation (alert_events and task_events; dashboard.storage.escalations): each step as scheduled
     "esc_step": ("第 {round} 轮第 {level} 级：{role} {who}，{at} 通知（{channels}），确认即停止",
                  "round {round}, level {level}: {role} {who}, told at {at} ({channels}) unless acknowledged first"),
+    "esc_replanned": ("值班调整：第 {round} 轮第 {level} 级改为 {role} {who}，{at} 通知（{channels}）",
+                      "duty changed: round {round}, level {level} now tells {role} {who} at {at} ({channels})"),
     "esc_nobody": ("{dep}无人值班可通知", "nobody on duty to tell at {dep}"),
     "esc_stopped": ("升级停止：{n} 条待发通知已取消", "escalation stopped: {n} pending notifications cancelled"),
     # merge and split (dispatch.merge); ``{incident}`` is the other incident's number

@@ -43,6 +43,20 @@ def queue_statement(statuses=ACTIVE, department: str | None = None):
     return select(incidents).where(*_queued(statuses, department)).order_by(*QUEUE_ORDER)
 
 
+def board_statement(department: str | None = None, incident_id: int | None = None):
+    """Return the statement of /dispatch's task board: the tasks of incidents not closed (closed tasks and
+    rerouted rejections left out), by id; ``department``, ``incident_id``: only those. The board and its export
+    read it (the board shows it per department, in the city pack's order)."""
+    stmt = (select(tasks).join(incidents, incidents.c.id == tasks.c.incident_id)
+            .where(incidents.c.status.in_(list(ACTIVE)), tasks.c.state != "closed", ~tasks.c.rerouted)
+            .order_by(tasks.c.id))
+    if department is not None:
+        stmt = stmt.where(tasks.c.department == department)
+    if incident_id is not None:
+        stmt = stmt.where(tasks.c.incident_id == incident_id)
+    return stmt
+
+
 def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None) -> list[dict]:
     """Return incidents in ``statuses``, escalated first, then the most severe, then the oldest; with
     ``department``, only those it holds a task of."""

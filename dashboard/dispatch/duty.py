@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from dashboard.dispatch import board as d
-from dashboard.storage import escalations
+from dashboard.storage import alerts, escalations
+from dashboard.storage.models import tasks
 
 
 def start_duty(conn, city, task: dict, incident: dict, now_ms: int) -> None:
@@ -25,3 +28,23 @@ def start_duty(conn, city, task: dict, incident: dict, now_ms: int) -> None:
         rows.append(d._event(task["incident_id"], task["id"], "notify", d.SYSTEM_ACTOR, now_ms, state, state, None,
                              "esc_nobody", {"dep": task["department"]}))
     d._audit(conn, rows)
+
+
+def replan(conn, city, department: str, now_ms: int, rev: str) -> int:
+    """Re-plan the department's open ladders after a duty override of it was set or ended (in that transaction):
+    the steps not sent yet tell whoever is on duty at their time; each step moved is audited in its alert's or
+    task's trail (``esc_replanned``). Return how many steps moved."""
+    moved = 0
+    for ladder in escalations.replan(conn, city.rosters, department, now_ms, rev):
+        params = [{**escalations.step_params(s, city.rosters.timezone), "dep": ladder.department}
+                  for s in ladder.steps]
+        moved += len(params)
+        if ladder.subject == "alert":
+            alerts.note_replanned(conn, int(ladder.chain), params, now_ms)
+            continue
+        task = conn.execute(select(tasks.c.id, tasks.c.incident_id, tasks.c.state).where(
+            tasks.c.id == int(ladder.chain.split(".")[0]))).mappings().first()
+        if task is not None:
+            d._audit(conn, [d._event(task["incident_id"], task["id"], "notify", d.SYSTEM_ACTOR, now_ms, task["state"],
+                                     task["state"], None, "esc_replanned", p) for p in params])
+    return moved

@@ -16,13 +16,15 @@ import pandas as pd
 import xlsxwriter
 
 from dashboard.core.clock import iso
-from dashboard.core.i18n import kind_label, t
+from dashboard.core.i18n import alert_place, kind_label, t
 
 CHUNK_ROWS = 5_000
 BOM = "\ufeff"  # Excel reads a CSV as UTF-8 (Chinese included) only when it starts with one
 # The drill-down's events table: its columns in its order (layouts/district.py::table_columns), and their headings.
 EVENT_COLUMNS = ("time", "domain", "kind", "street", "severity", "title", "value")
 FREE_TEXT = ("street", "title")  # what publishers wrote, not the pack's words
+# /alerts' trail: what each alert's line says, newest first (layouts/alerts_page.py::trail_item).
+ALERT_COLUMNS = ("level", "title", "place", "status", "started", "resolved", "value", "baseline")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_MAX_ROWS = 1_048_576  # one sheet, the heading included
 
@@ -51,6 +53,16 @@ def event_cells(rows: list[dict], lang: str, tz: str, city, time_text: Callable[
         out.append({"time": time_text(r["ts"], tz), "domain": t(r["domain"], lang), "kind": kind_label(r["kind"], lang),
                     "street": street, "severity": r["severity"], "title": r["title"] or "", "value": value})
     return out
+
+
+def alert_cells(rows: list[dict], lang: str, tz: str, city) -> list[dict]:
+    """Return the cells of alerts as /alerts' trail says them: level and status in words, the title in the
+    reader's language, the place by name, times local to the second, value and baseline as numbers."""
+    return [{"level": t(f"level_{r['level']}", lang), "title": (r["title_en"] if lang == "en" else r["title"]) or "",
+             "place": alert_place(r, city, lang), "status": t(f"alert_{r['status']}", lang),
+             "started": local_time(r["started_ms"], tz),
+             "resolved": local_time(r["resolved_ms"], tz) if r["resolved_ms"] is not None else "",
+             "value": r["value"], "baseline": r["baseline"]} for r in rows]
 
 
 def local_time(ms: int, tz: str) -> str:

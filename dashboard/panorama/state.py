@@ -9,7 +9,7 @@ from dashboard.core.city import City
 from dashboard.storage.queries import feed_freshness
 from dashboard.storage.models import district_minutes, events
 from dashboard.storage.queries import WINDOWS, window_bounds, window_counts
-from dashboard.storage.risk import district_risks
+from dashboard.storage.risk import RiskCache, district_risks
 from dashboard.core.channels import DOMAINS
 from dashboard.core.messages import TICKER_EVENTS, event_view
 
@@ -54,7 +54,7 @@ def trend(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES, district:
 
 
 def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int],
-                risk_cache: dict | None = None) -> dict:
+                risk_cache: dict | RiskCache | None = None) -> dict:
     """Return the whole live state: every window's counts and risk, trends, feed freshness, newest events.
 
     Risk is each district against its own seasonal baseline, held up by its open alerts (``storage.risk``); a

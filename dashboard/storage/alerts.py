@@ -307,6 +307,26 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
     return changes
 
 
+def retire(conn: Connection, rows: Iterable[dict], now_ms: int) -> list[Change]:
+    """Resolve these open alerts of rules the city pack no longer has; return the changes made.
+
+    Each is a conditional write on the status it leaves, so of several workers loading the same pack at once
+    one resolves it (audited ``alert_retired``, its escalation stopped) and the others find nothing to do. No
+    notification: the rule that named whom to tell is gone.
+    """
+    changes: list[Change] = []
+    for row in rows:
+        done = conn.execute(update(alerts).where(alerts.c.id == row["id"], alerts.c.status == row["status"])
+                            .values(status="resolved", resolved_ms=now_ms, updated_ms=now_ms,
+                                    version=alerts.c.version + 1).returning(*alerts.c)).mappings().first()
+        if done is None:
+            continue
+        _audit(conn, row["id"], now_ms, row["status"], "resolved", "alert_retired", {"rule": row["rule"]})
+        _stop_escalation(conn, row["id"], now_ms, "resolved")
+        changes.append(Change(dict(done)))
+    return changes
+
+
 def _notify(conn: Connection, rule: AlertRule, row: dict, status: str, tz: str,
             policies: Mapping[str, Policy] | None) -> int:
     """Queue what the rule's policy sends for this change (silenced and muted alerts never get here: they stay
@@ -374,6 +394,13 @@ def escalate(conn: Connection, rosters: Rosters, alert: dict, department: str | 
     return ladder
 
 
+def note_replanned(conn: Connection, alert_id: int, params: Sequence[dict], now_ms: int) -> None:
+    """Record in an alert's trail the steps of its escalation a duty change re-planned (``esc_replanned``)."""
+    status = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    for p in params if status is not None else ():
+        _audit(conn, alert_id, now_ms, status, status, "esc_replanned", p)
+
+
 def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) -> None:
     cancelled = escalations.stop(conn, "alert", alert_id)
     if cancelled:
@@ -383,14 +410,21 @@ def _stop_escalation(conn: Connection, alert_id: int, now_ms: int, status: str) 
 def list_alerts(conn: Connection, statuses: Sequence[str] = (), levels: Sequence[str] = (),
                 limit: int = LIST_LIMIT, districts: Sequence[str] = ()) -> list[dict]:
     """Return alerts, newest first, of the statuses, levels and districts asked for (any when none)."""
-    q = select(alerts).order_by(alerts.c.started_ms.desc(), alerts.c.id.desc()).limit(limit)
+    q = alerts_statement(statuses, levels, districts).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def alerts_statement(statuses: Sequence[str] = (), levels: Sequence[str] = (), districts: Sequence[str] = ()):
+    """Return the statement of alerts, newest first, of the statuses, levels and districts asked for (any when
+    none): /alerts' trail, GET /api/alerts and the trail's export read it."""
+    q = select(alerts).order_by(alerts.c.started_ms.desc(), alerts.c.id.desc())
     if statuses:
         q = q.where(alerts.c.status.in_(statuses))
     if levels:
         q = q.where(alerts.c.level.in_(levels))
     if districts:
         q = q.where(alerts.c.district.in_(districts))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return q
 
 
 def trail(conn: Connection, alert_id: int) -> list[dict]:

@@ -7,18 +7,27 @@ caller's transaction: level 1 due now, the later ones due in the future. ``stop`
 in the acknowledgement's own transaction. The keys are ``esc:{alert|task}:{id}:{level}:{round}:{channel}:{n}``;
 a task's ``id`` is ``<task id>.<task version>`` (a task sent again and missed again escalates afresh), so the
 prefix ``esc:task:<task id>.`` cancels every ladder of a task and ``esc:alert:<id>:`` an alert's.
+
+A duty override set or ended in the app ``replan``s the steps not sent yet of the department's open ladders: a
+step whose people change has its rows cancelled and rows for whoever is on duty at its time (now, when that has
+passed) enqueued, keyed as before with ``:<rev>`` after (the override and what was done to it), in the
+override's own transaction.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from dashboard.core.clock import iso
 from dashboard.core.rosters import Rosters, Step
 from dashboard.storage import outbox
 from dashboard.storage import rosters as overrides
+from dashboard.storage.models import outbox as outbox_table
 
 SUBJECTS = ("alert", "task")
 _WORDS = {"alert": ("预警未确认", "unacknowledged alert"), "task": ("任务超时未签收", "task not acknowledged in time")}
@@ -74,6 +83,71 @@ def start(conn: Connection, rosters: Rosters, *, subject: str, chain: str, depar
 def stop(conn: Connection, subject: str, subject_id: int) -> int:
     """Cancel every escalation message of an alert or task not sent yet; return how many."""
     return outbox.cancel(conn, prefix(subject, subject_id))
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """One ladder's steps a duty change re-planned: the alert's or task's chain and the steps as they now are."""
+
+    subject: str
+    chain: str
+    department: str
+    steps: list[Step]
+
+
+def replan(conn: Connection, rosters: Rosters, department: str, now_ms: int, rev: str) -> list[Replanned]:
+    """Re-plan the steps not sent yet of ``department``'s open ladders for the duty as it stands now (after an
+    override of it was set or ended in this transaction); return what changed, ladder by ladder.
+
+    On PostgreSQL a transaction lock per department orders two duty changes of one department: the second
+    reads the first's overrides and rows once it commits, so no step is planned twice.
+    """
+    roster = rosters.rosters.get(department)
+    if roster is None:
+        return []
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"panorama:duty:{department}"))))
+    in_force = overrides.in_force(conn, now_ms)
+    o = outbox_table.c
+    groups: dict[tuple[str, str, int, int], list[tuple[dict, dict]]] = {}
+    rows = conn.execute(select(outbox_table).where(o.key.startswith("esc:"), o.status == "pending").where(
+        o.payload.contains(json.dumps({"department": department})[1:-1])).order_by(o.id)).mappings()
+    for row in rows:
+        p = json.loads(row["payload"])
+        if p.get("type") != "escalation" or p.get("department") != department or p.get("person") is None:
+            continue  # a webhook step tells the department, not a person: no duty change moves it
+        groups.setdefault((p["subject"], p["id"], p["level"], p["round"]), []).append((dict(row), p))
+    out: dict[tuple[str, str], list[Step]] = {}
+    for (subject, chain, level, round_), members in groups.items():
+        first = members[0][1]
+        due = min((r["due_ms"] if r["attempts"] == 0 else _ms(p["due"])) for r, p in members)
+        people = rosters.on_duty(roster, first["role"], max(due, now_ms), in_force)
+        if [x.id for x in people] == list(dict.fromkeys(p["person"]["id"] for _, p in members)):
+            continue
+        cancelled = conn.execute(update(outbox_table).where(o.id.in_([r["id"] for r, _ in members]),
+                                                            o.status == "pending").values(status="cancelled")).rowcount
+        if not cancelled:
+            continue  # sent or taken meanwhile: too late to change
+        channels = tuple(dict.fromkeys(r["channel"] for r, _ in members))
+        step = Step(level, round_, first["role"], due, people, channels)
+        for channel in channels:
+            for n, person in enumerate(people):
+                address = person.phone if channel == "sms" else person.email
+                if not address:
+                    continue
+                key = f"esc:{subject}:{chain}:{level}:{round_}:{channel}:{n}:{rev}"
+                outbox.enqueue(conn, key=key, channel=channel, address=address,
+                               subject=_subject(subject, step, first["title"], first["title_en"]),
+                               body=_body(subject, step, person, first["title"], first["title_en"], rosters.timezone),
+                               payload=_payload(subject, chain, step, person, department, first["title"],
+                                                first["title_en"], rosters.timezone, key),
+                               due_ms=due, now_ms=now_ms)
+        out.setdefault((subject, chain), []).append(step)
+    return [Replanned(subject, chain, department, steps) for (subject, chain), steps in out.items()]
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def step_params(step: Step, tz: str) -> dict:

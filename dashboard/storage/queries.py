@@ -9,7 +9,7 @@ from dashboard.core.city import City, District
 from dashboard.core.clock import iso
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 from dashboard.core.channels import DOMAINS
-from dashboard.storage.risk import district_risks
+from dashboard.storage.risk import RiskCache, district_risks
 
 WINDOWS = {"15m": 15, "1h": 60, "24h": 1440, "7d": 7 * 1440, "30d": 30 * 1440}
 # Windows this long or longer read the hour rollups (kept for years), in whole hours; shorter ones the minutes.
@@ -118,7 +118,7 @@ def _district_entry(d: District, counts: dict[str, int], risk: float) -> dict:
     return {**d.as_ref(), "counts": counts, "risk": risk}
 
 
-def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) -> dict:
+def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str, risk: RiskCache | None = None) -> dict:
     """Return the city now: totals and each district's counts and risk in the window."""
     counts = {d.code: _empty_counts() for d in city.districts}
     totals = _empty_counts()
@@ -127,7 +127,8 @@ def summary(conn: Connection, city: City, minutes: int, now_ms: int, tz: str) ->
         totals[domain] += n
         if district in counts:
             counts[district][domain] += n
-    _, risks = district_risks(conn, city.districts, now_ms, {minutes: (window_bounds(now_ms, minutes)[0], cur)})[minutes]
+    _, risks = district_risks(conn, city.districts, now_ms, {minutes: (window_bounds(now_ms, minutes)[0], cur)},
+                              risk)[minutes]
     return {
         "window": _window(now_ms, minutes, tz),
         "generated_at": iso(now_ms, tz),

@@ -9,7 +9,8 @@ docs/alerts.md ("The risk score") says why each choice.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import and_, func, or_, select
@@ -37,6 +38,9 @@ BASIS_BASELINE, BASIS_POPULATION = "baseline", "population"
 SEVERITY_WEIGHT = (0.0, 0.1, 0.5, 2.0, 5.0)
 # ... and the weighted events per hour per 100,000 residents at which it reads 63 (1 - 1/e).
 PRESSURE_SCALE = 200.0
+# How long a process's pages and API reuse a risk they computed (RiskCache): a live page polls about this often,
+# and the map's colour moves on whole points, not on one more event within seconds.
+FRESH_MS = 5_000
 
 
 def pressure_score(sev: tuple[int, int, int, int], minutes: int, population: int) -> float:
@@ -216,19 +220,33 @@ def open_levels(conn: Connection, at_ms: int) -> dict[str, list[str]]:
 
 
 def district_risks(conn: Connection, districts: Iterable[District], now_ms: int,
-                   windows: Mapping[int, tuple[int, Mapping[tuple[str, str], list[int]]]], cache: dict | None = None
-                   ) -> dict[int, tuple[str, dict[str, float]]]:
+                   windows: Mapping[int, tuple[int, Mapping[tuple[str, str], list[int]]]],
+                   cache: "dict | RiskCache | None" = None) -> dict[int, tuple[str, dict[str, float]]]:
     """Return each window's basis and every district's risk in it.
 
     ``windows`` maps a window's minutes to its start and its counts ``{(district, domain): [n, sev1..sev4]}``
     (``queries.window_counts``' blocks); the window runs to ``now_ms``, and so does its baseline, week by week.
     The surprise is the highest of the district's four domains (a surge of fights is not drowned by a steady
-    stream of traffic reports). With no baseline: the population pressure, basis ``population``. ``cache``: see
-    ``baselines``.
+    stream of traffic reports). With no baseline: the population pressure, basis ``population``. ``cache``: a
+    dict, see ``baselines``; a ``RiskCache`` (a process's, on its Services): the answer it kept is reused while
+    fresh and the open alerts are the same.
     """
     districts = list(districts)
-    bases = baselines(conn, {m: (start, now_ms) for m, (start, _) in windows.items()}, cache=cache)
     levels = open_levels(conn, now_ms)
+    if isinstance(cache, RiskCache):
+        key = (tuple(sorted(windows)), tuple(d.code for d in districts))
+        kept = cache.fresh(key, now_ms, levels)
+        if kept is not None:
+            return kept
+        out = _risks(conn, districts, now_ms, windows, cache.baselines, levels)
+        cache.keep(key, now_ms, levels, out)
+        return out
+    return _risks(conn, districts, now_ms, windows, cache, levels)
+
+
+def _risks(conn: Connection, districts: list[District], now_ms: int, windows: Mapping, cache: dict | None,
+           levels: dict[str, list[str]]) -> dict[int, tuple[str, dict[str, float]]]:
+    bases = baselines(conn, {m: (start, now_ms) for m, (start, _) in windows.items()}, cache=cache)
     zero = [0, 0, 0, 0, 0]
     out = {}
     for minutes, (_, counts) in windows.items():
@@ -244,3 +262,35 @@ def district_risks(conn: Connection, districts: Iterable[District], now_ms: int,
             risks[d.code] = raised(value, levels.get(d.code, ()))
         out[minutes] = (BASIS_BASELINE if base is not None else BASIS_POPULATION, risks)
     return out
+
+
+@dataclass
+class RiskCache:
+    """The risks a process's pages and API computed, reused for ``fresh_ms`` while the open alerts are the same
+    (an alert firing or resolving anywhere changes them: the next read computes afresh), and the long windows'
+    baselines (``baselines``' hourly cache). One per process, on its Services; safe across request threads."""
+
+    fresh_ms: int = FRESH_MS
+    baselines: dict = field(default_factory=dict)
+    computed: int = 0  # how many answers were computed rather than reused (tests, and a reader of the figures)
+    _kept: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def fresh(self, key: tuple, now_ms: int, levels: dict[str, list[str]]) -> dict | None:
+        """Return the answer kept for ``key`` if it is fresh at ``now_ms`` and the open alerts are ``levels``."""
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is None:
+            return None
+        at, seen, out = kept
+        return out if 0 <= now_ms - at < self.fresh_ms and seen == _levels_key(levels) else None
+
+    def keep(self, key: tuple, now_ms: int, levels: dict[str, list[str]], out: dict) -> None:
+        """Keep an answer computed at ``now_ms`` with these open alerts."""
+        with self._lock:
+            self.computed += 1
+            self._kept[key] = (now_ms, _levels_key(levels), out)
+
+
+def _levels_key(levels: Mapping[str, list[str]]) -> tuple:
+    return tuple(sorted((d, tuple(sorted(lv))) for d, lv in levels.items()))

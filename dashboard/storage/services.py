@@ -20,6 +20,7 @@ from dashboard.core.city import City, load_city
 from dashboard.core.clock import Clock
 from dashboard.core.config import load_config
 from dashboard.storage.db import make_engine, upgrade
+from dashboard.storage.risk import RiskCache
 
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class Services:
     read_engine: Engine | None = None
     # What "now" is for this process's pages, API and gateway; tests pin a time of day with it.
     clock: Clock = field(default_factory=Clock)
+    # The risk the pages and API computed, shared by this process's requests while fresh (storage/risk.py).
+    risk: RiskCache = field(default_factory=RiskCache)
     _closers: list = field(default_factory=list, init=False, repr=False)
     _replica_down_until: float = field(default=0.0, init=False, repr=False)
     _redis: redis.Redis | None = field(default=None, init=False, repr=False)

@@ -130,9 +130,9 @@ def get_summary():
     if want_live and not auth.may_watch(request.args.get("token")):
         raise ApiError(401, "not_signed_in", "live events need a signed-in viewer or a wall's kiosk token")
     with svc.read() as conn:  # the replica when there is one: these reads may lag by its replay delay
-        doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"])
+        doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"], svc.risk)
         if want_live:
-            doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"])
+            doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
     return jsonify(doc)
 
 

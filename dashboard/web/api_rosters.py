@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from dashboard.core.clock import iso
 from dashboard.core.roles import check_role
 from dashboard.core.rosters import DAYS, ROLES, Rosters
+from dashboard.dispatch import duty
 from dashboard.storage import rosters as store
 from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.auth import current_user, require
@@ -145,8 +146,11 @@ def create_override(svc, department: str, person: str, role: str, start: str | N
     if until_ms - from_ms > OVERRIDE_MAX_MS:
         raise ApiError(400, "bad_until", "an override lasts at most 31 days; a standing change goes in rosters.yaml")
     with svc.engine.begin() as conn:
-        return store.create(conn, department=department, person=person, role=role, from_ms=from_ms,
-                            until_ms=until_ms, reason=reason.strip(), actor=actor, now_ms=now)
+        row = store.create(conn, department=department, person=person, role=role, from_ms=from_ms,
+                           until_ms=until_ms, reason=reason.strip(), actor=actor, now_ms=now)
+        # the ladders already queued tell whoever is on duty now, in the override's own transaction
+        duty.replan(conn, svc.city, department, now, f"o{row['id']}s")
+        return row
 
 
 @bp.delete("/rosters/overrides/<id:override_id>")
@@ -154,8 +158,10 @@ def create_override(svc, department: str, person: str, role: str, start: str | N
 def delete_override(override_id: int):
     """End an override now (withdraw one not begun)."""
     svc = services()
+    now = svc.clock()
     with svc.engine.begin() as conn:
-        row = store.end(conn, override_id, current_user().username, svc.clock())
+        row = store.end(conn, override_id, current_user().username, now)
+        duty.replan(conn, svc.city, row["department"], now, f"o{row['id']}e")
     return jsonify({"override": override_doc(row, svc.config["PANORAMA_TZ"])})
 
 

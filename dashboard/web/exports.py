@@ -1,5 +1,6 @@
-"""Serve the officers' tables as files: a district's events (with the table's filters and sort) and the dispatch
-queue's incidents, as CSV or Excel.
+"""Serve the officers' tables as files: a district's events (with the table's filters and sort), the dispatch
+queue's incidents, the task board's tasks and /alerts' trail, as CSV or Excel. Each in the scope and role of its
+REST read: what a role may not read it may not export.
 
 GET /api/districts/<code>/events.csv and .xlsx take what GET /api/districts/<code>/events takes (window, q,
 domain, kind, street, severity_min, sort), and what the drill-down's table holds besides (``filter``: its
@@ -18,15 +19,19 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from flask import Blueprint, Response, request, stream_with_context
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
+from dashboard.core.alerts import LEVELS
 from dashboard.dispatch import desk
-from dashboard.dispatch.export_rows import INCIDENT_COLUMNS, incident_cells
+from dashboard.dispatch.export_rows import INCIDENT_COLUMNS, TASK_COLUMNS, incident_cells, task_cells
 from dashboard.panorama import district as district_data
 from dashboard.panorama import export
+from dashboard.storage import alerts as alert_store
 from dashboard.storage import queries
+from dashboard.storage.models import incidents, tasks
 from dashboard.web import auth
 from dashboard.web.api import ApiError, _district, _event_filters, _window_arg, json_errors, services
+from dashboard.web.api_alerts import _listed
 from dashboard.web.api_dispatch import _statuses
 from dashboard.web.first_paint import lang_of
 
@@ -119,35 +124,113 @@ def _district_events(fmt: str, code: str):
 
 def _incidents(fmt: str):
     """The queue of /dispatch (``status`` as GET /api/incidents: default the queue's), in its order and scope:
-    a liaison's holds only the incidents their department has tasks of. Read through a server-side cursor,
-    a chunk at a time."""
+    a liaison's holds only the incidents their department has tasks of."""
     svc = services()
     lang = _lang()
     statuses = _statuses(request.args.get("status"))
-    department = desk.scope(auth.current_user())
-    stmt = desk.queue_statement(statuses, department)
+    stmt = desk.queue_statement(statuses, desk.scope(auth.current_user()))
+    return _streamed(svc, fmt, stmt, INCIDENT_COLUMNS, lambda rows: incident_cells(rows, svc.city, lang, svc_tz(svc)),
+                     lang, "incidents", ("title",), "ask for fewer statuses")
+
+
+def _tasks(fmt: str):
+    """/dispatch's task board (``department``, ``incident``: as the board is filtered), in its order: department
+    by department in the city pack's order, then by task. In GET /api/tasks' scope: a liaison's holds their own
+    department's tasks, and asking for another's is a 403."""
+    svc = services()
+    lang = _lang()
+    department, own = request.args.get("department") or None, desk.scope(auth.current_user())
+    if own is not None:
+        if department not in (None, own):
+            raise ApiError(403, "forbidden", "a liaison sees only their own department's tasks")
+        department = own
+    if department is not None and len(department) > 64:
+        raise ApiError(400, "bad_department", "department is a department's code")
+    incident = request.args.get("incident")
+    if incident is not None and not (incident.isdigit() and 0 < int(incident) < 2**63):
+        raise ApiError(400, "bad_incident", "incident is an incident's id")
+    order = {d["code"]: i for i, d in enumerate(svc.city.departments)}
+    stmt = (desk.board_statement(department, int(incident) if incident else None)
+            .add_columns(incidents.c.title.label("incident_title"), incidents.c.kind.label("incident_kind"))
+            .order_by(None).order_by(case(order, value=tasks.c.department, else_=len(order)), tasks.c.id))
+    return _streamed(svc, fmt, stmt, TASK_COLUMNS, lambda rows: task_cells(rows, svc.city, lang, svc_tz(svc)),
+                     lang, "tasks", ("incident",), "choose a department or an incident")
+
+
+def _alerts(fmt: str):
+    """/alerts' trail with its filters (``status``, ``level``: comma-separated, as GET /api/alerts;
+    ``district``), newest first; the same role as GET /api/alerts."""
+    svc = services()
+    lang = _lang()
+    statuses, levels = _listed("status", alert_store.STATUSES), _listed("level", LEVELS)
+    districts: tuple[str, ...] = ()
+    if request.args.get("district"):
+        district = _district(svc, request.args["district"])
+        districts = (district.code,)
+    stmt = alert_store.alerts_statement(statuses, levels, districts)
+    return _streamed(svc, fmt, stmt, export.ALERT_COLUMNS,
+                     lambda rows: export.alert_cells(rows, lang, svc_tz(svc), svc.city), lang, "alerts", ("title",),
+                     "narrow the statuses, levels or district")
+
+
+def svc_tz(svc) -> str:
+    """Return the city's time zone in effect."""
+    return svc.config["PANORAMA_TZ"]
+
+
+def _streamed(svc, fmt: str, stmt, columns: tuple[str, ...], cells, lang: str, what: str,
+              free_text: tuple[str, ...], narrow: str):
+    """Send the rows of ``stmt`` as CSV or Excel, read through a server-side cursor a chunk at a time; a 400
+    before a byte is sent when they are more than one export may hold (``narrow``: how to ask for fewer)."""
     max_rows = svc.config["PANORAMA_EXPORT_MAX_ROWS"]
     with svc.engine.connect() as conn:
         total = int(conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one())
     if total > max_rows:
         raise ApiError(400, "too_many_rows", f"this export holds {total:,} rows, over the {max_rows:,} one export "
-                                             f"may hold: ask for fewer statuses")
-    tz = svc.config["PANORAMA_TZ"]
+                                             f"may hold: {narrow}")
 
     def chunks():
         with svc.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=export.CHUNK_ROWS).execute(stmt)
             for rows in export.batches(result.mappings()):
-                yield pd.DataFrame(incident_cells(rows, svc.city, lang, tz), columns=list(INCIDENT_COLUMNS))
+                yield pd.DataFrame(cells(rows), columns=list(columns))
 
-    now = svc.clock()
-    name = _file_name("incidents", now, tz, fmt)
+    tz = svc_tz(svc)
+    name = _file_name(what, svc.clock(), tz, fmt)
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
                "X-Export-Rows": str(total)}
     if fmt == "csv":
-        body = stream_with_context(export.csv_stream(chunks(), INCIDENT_COLUMNS, lang, ("title",)))
+        body = stream_with_context(export.csv_stream(chunks(), columns, lang, free_text))
         return Response(body, mimetype="text/csv", headers=headers, direct_passthrough=True)
-    return _send_xlsx(lambda path: export.write_xlsx(chunks(), INCIDENT_COLUMNS, lang, path, "incidents"), headers)
+    return _send_xlsx(lambda path: export.write_xlsx(chunks(), columns, lang, path, what), headers)
+
+
+@bp.get("/tasks.csv")
+@auth.require("view")
+def get_tasks_csv():
+    """The task board's tasks as CSV."""
+    return _tasks("csv")
+
+
+@bp.get("/tasks.xlsx")
+@auth.require("view")
+def get_tasks_xlsx():
+    """The task board's tasks as an Excel workbook."""
+    return _tasks("xlsx")
+
+
+@bp.get("/alerts.csv")
+@auth.require("view")
+def get_alerts_csv():
+    """/alerts' trail as CSV."""
+    return _alerts("csv")
+
+
+@bp.get("/alerts.xlsx")
+@auth.require("view")
+def get_alerts_xlsx():
+    """/alerts' trail as an Excel workbook."""
+    return _alerts("xlsx")
 
 
 @bp.get("/incidents.csv")

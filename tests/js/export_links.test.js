@@ -42,3 +42,22 @@ test('it registers on dash_clientside for the page', () => {
     const {dc, mods} = load('export_links');
     assert.equal(dc.panoramaExport, mods.export_links);
 });
+
+test('the task board\'s links follow its department and the incident it is limited to', () => {
+    const [csv, xlsx] = E().taskHrefs('fire', 'incident', 7, 'en');
+    assert.deepEqual(params(csv), {path: '/api/tasks.csv', q: {department: 'fire', incident: '7', lang: 'en'}});
+    assert.equal(params(xlsx).path, '/api/tasks.xlsx');
+    assert.deepEqual(params(E().taskHrefs(null, 'all', 7, 'zh')[0]).q, {lang: 'zh'});  // every incident
+    assert.deepEqual(params(E().taskHrefs(null, 'incident', null, undefined)[0]).q, {lang: 'zh'});  // none selected
+});
+
+test('/alerts\' links carry the toggles pressed on, the district and the language', () => {
+    const ids = [{'alerts-filter': 'status', value: 'firing'}, {'alerts-filter': 'status', value: 'pending'},
+        {'alerts-filter': 'level', value: 'red'}, {'alerts-filter': 'level', value: 'orange'}];
+    const [csv, xlsx] = E().alertHrefs([1, 2, 3, 1], '440304', 'en', ids);  // pending pressed twice: off again
+    assert.deepEqual(params(csv), {path: '/api/alerts.csv',
+                                   q: {status: 'firing', level: 'red,orange', district: '440304', lang: 'en'}});
+    assert.equal(params(xlsx).path, '/api/alerts.xlsx');
+    assert.deepEqual(params(E().alertHrefs([0, 0, 0, 0], null, 'zh', ids)[0]).q, {lang: 'zh'});
+    assert.deepEqual(params(E().alertHrefs(undefined, null, 'zh', undefined)[0]).q, {lang: 'zh'});
+});

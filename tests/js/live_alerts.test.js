@@ -75,3 +75,13 @@ test('the /dispatch hook it wraps still gets every frame', (t) => {
     assert.equal(h.calls.length, 1);
     assert.equal(h.calls[0][0], 'dispatch-live');
 });
+
+test('on /alerts the same frames write the trail\'s store', (t) => {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 1_000_000});
+    const h = load('dispatch_live', 'live_alerts');
+    stub(t, 'document', fakeDocument({'alerts-trail': new FakeElement('ul')}));
+    h.mods.live_alerts.dispatchFrame({type: 'delta', seq: 7, alerts: [alert(1, 'firing')]});
+    h.mods.live_alerts.dispatchFrame({type: 'delta', seq: 8, events: [{id: 'e'}]});  // no alerts: nothing
+    t.mock.timers.tick(10_000);
+    assert.deepEqual(h.calls, [['alerts-live', {data: {n: 1, seq: 7}}]]);
+});
