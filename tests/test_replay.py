@@ -1,0 +1,129 @@
+"""After-action replay (SPEC section 12): the panorama as it stood at a past minute, over the API and on the pages."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from dashboard.core.clock import DAY_MS, iso
+from feeds.pipeline import now_ms
+from tests.helpers import TEST_PASSWORD, make_event, make_user, sign_in, wait_for
+from tests.test_api import ingest_now
+
+TZ = "Asia/Shanghai"
+MIN = 60_000
+# (minutes before the replayed minute, district, domain): what was published before it
+BEFORE = [(1, "futian", "traffic"), (2, "futian", "traffic"), (5, "luohu", "security"), (9, "nanshan", "traffic"),
+          (20, "futian", "environment"), (44, "baoan", "incident"), (59, "luohu", "traffic"),
+          (75, "futian", "security"), (200, "nanshan", "traffic"), (600, "longgang", "environment")]
+
+
+def yesterday_minute() -> int:
+    """Return a moment yesterday, 30 s into its minute."""
+    then = now_ms() - DAY_MS
+    return then - then % MIN + 30_000
+
+
+def publish(app, at: int, rows, first: int = 1, prefix: str = "before") -> None:
+    evs: dict[str, list] = {}
+    for n, (ago, district, domain) in enumerate(rows, start=first):
+        evs.setdefault(domain, []).append(make_event(n, district=district, ts=at - ago * MIN, severity=2,
+                                                     title=f"{prefix} {n}"))
+    ingest_now(app, evs)
+
+
+def expected(rows, minutes: int) -> dict:
+    out = {"security": 0, "traffic": 0, "environment": 0, "incident": 0}
+    for ago, _, domain in rows:
+        if 0 <= ago < minutes:
+            out[domain] += 1
+    return out
+
+
+@pytest.fixture
+def replayed(make_app, redis_client):
+    """Publish a known hour yesterday through an app whose clock read yesterday, record what its API answered
+    then, publish what came after (through an app on today's clock) and give today's app."""
+    then = yesterday_minute()
+    yesterday = make_app(PANORAMA_CLOCK=lambda: then)
+    publish(yesterday, then, BEFORE)
+    client = yesterday.server.test_client()
+    answered = {path: client.get(path).get_json() for path in
+                ("/api/summary?window=1h", "/api/summary?window=24h", "/api/summary?window=15m",
+                 "/api/districts/futian/summary?window=1h")}
+    today = make_app()
+    # after the replayed minute: later that day, and now; none of it may show in the replay
+    publish(today, then, [(-1, "futian", "traffic"), (-3, "luohu", "security"), (-180, "futian", "traffic")],
+            first=100, prefix="after")
+    publish(today, now_ms(), [(1, "futian", "traffic")], first=200, prefix="now")
+    return today, then, answered
+
+
+def test_summary_at_yesterday_is_what_the_api_gave_then(replayed):
+    today, then, answered = replayed
+    client = today.server.test_client()
+    for path, then_doc in answered.items():
+        doc = client.get(f"{path}&at={quote(iso(then, TZ))}")
+        assert doc.status_code == 200, doc.get_json()
+        assert doc.get_json() == then_doc, path  # the same shape, counts, risk, window and time
+    one_hour = answered["/api/summary?window=1h"]
+    assert one_hour["totals"] == expected(BEFORE, 60) == {"security": 1, "traffic": 4, "environment": 1,
+                                                          "incident": 1}
+    assert answered["/api/summary?window=24h"]["totals"] == expected(BEFORE, 1440)
+    assert one_hour["generated_at"] == iso(then, TZ) and one_hour["window"]["minutes"] == 60
+    futian = next(d for d in one_hour["districts"] if d["code"] == "440304")
+    assert futian["counts"] == {"security": 0, "traffic": 2, "environment": 1, "incident": 0}
+    # the same minute in UTC ("Z") is the same answer; now differs from it (what came after counts)
+    utc = client.get("/api/summary?window=1h&at=" + quote(iso(then, "UTC").replace("+00:00", "Z"))).get_json()
+    assert utc["totals"] == one_hour["totals"]
+    assert client.get("/api/summary?window=24h").get_json()["totals"] != answered["/api/summary?window=24h"]["totals"]
+
+
+def test_the_replayed_pages_state_is_that_minutes(replayed):
+    today, then, _ = replayed
+    make_user(today, "v", "viewer")
+    client = today.server.test_client()
+    assert client.post("/api/session", json={"username": "v", "password": TEST_PASSWORD}).status_code == 200
+    doc = client.get(f"/api/summary?live=1&window=1h&at={quote(iso(then, TZ))}").get_json()
+    live = doc["live"]
+    assert live["replay"] is True and live["generated_at"] == then
+    assert live["windows"]["1h"]["totals"] == doc["totals"]
+    # the ticker: the newest events by their time up to the replayed minute, none from after it
+    titles = [e["title"] for e in live["events"]]
+    assert titles[:3] == ["before 1", "before 2", "before 3"] and not any(t.startswith(("after", "now")) for t in titles)
+    assert sum(live["trend"]["series"]["traffic"]) == 4  # the last 60 whole minutes before the replayed one
+    assert live["feeds"]["traffic"]["last_event_age_s"] == 90.0  # its last minute with events, 1.5 min before
+    # the live state is not for anyone: a replay of it neither
+    anon = today.server.test_client().get(f"/api/summary?live=1&at={quote(iso(then, TZ))}")
+    assert anon.status_code == 401
+
+
+@pytest.mark.parametrize("at, says", [
+    ("yesterday", "RFC 3339"),
+    ("2026-13-45T10:00:00+08:00", "RFC 3339"),
+    ("2026-12-05T10:00:00", "offset"),
+    ("FUTURE", "future"),
+    ("OLD", "older than"),
+])
+def test_summary_at_refuses_bad_times_with_a_clear_400(app, at, says):
+    client = app.server.test_client()
+    if at == "FUTURE":
+        at = iso(now_ms() + 3_600_000, TZ)
+    elif at == "OLD":
+        at = iso(now_ms() - 91 * DAY_MS, TZ)
+    for path in ("/api/summary?window=1h&at=", "/api/districts/futian/summary?at="):
+        res = client.get(path + quote(at))
+        assert res.status_code == 400, res.get_json()
+        err = res.get_json()["error"]
+        assert err["code"] == "bad_at" and says in err["message"]
+
+
+def test_a_long_window_replays_from_the_hour_rollups_further_back(app):
+    from dashboard.panorama.replay import rollup_floor
+
+    client = app.server.test_client()
+    # half a day into the minute rollups' oldest day: a 24-hour window would start before it; 30 days reads hours
+    at = quote(iso(rollup_floor(now_ms(), 90) + DAY_MS // 2, TZ))
+    assert client.get(f"/api/summary?window=30d&at={at}").status_code == 200
+    assert client.get(f"/api/summary?window=24h&at={at}").status_code == 400
