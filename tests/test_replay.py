@@ -127,3 +127,62 @@ def test_a_long_window_replays_from_the_hour_rollups_further_back(app):
     at = quote(iso(rollup_floor(now_ms(), 90) + DAY_MS // 2, TZ))
     assert client.get(f"/api/summary?window=30d&at={at}").status_code == 200
     assert client.get(f"/api/summary?window=24h&at={at}").status_code == 400
+
+
+KPIS = """return ['security', 'traffic', 'environment', 'incident'].map(d => {
+    const el = document.getElementById('kpi-' + d); return el ? el.textContent : null; });"""
+SHOWN = "const m = /[?&]at=([^&]+)/.exec(location.search); return m ? decodeURIComponent(m[1]) : null;"
+
+
+def test_wall_replays_yesterday_at_60x_with_the_apis_counts(replayed, dash_duo):
+    from datetime import datetime
+
+    today, then, _ = replayed
+    client = today.server.test_client()
+    minute = then - then % MIN
+    start = minute - 5 * MIN
+    # what the API gives for each minute the wall may show: the 1-hour window's totals, as the wall's tiles read
+    answers = {}
+    for m in range(start, minute + 40 * MIN, MIN):
+        totals = client.get(f"/api/summary?window=1h&at={quote(iso(m, TZ))}").get_json()["totals"]
+        answers[m] = [str(totals[d]) for d in ("security", "traffic", "environment", "incident")]
+    assert len({tuple(v) for v in answers.values()}) > 2  # the counts move as the replay plays
+    dash_duo.start_server(today)
+    sign_in(dash_duo, today, path="/wall", role="viewer")
+    # live: the tiles count, and no replay banner anywhere
+    wait_for(lambda: (dash_duo.driver.execute_script(KPIS)[1] or "").isdigit(), timeout=20, message="live tiles")
+    assert dash_duo.driver.find_elements("id", "replay-banner") == []
+    # replay at 60x from five minutes before the known minute: a replayed minute a second
+    dash_duo.driver.get(dash_duo.server_url + f"/wall?at={quote(iso(start, TZ))}&speed=60")
+    dash_duo.wait_for_element("#replay-banner", timeout=20)
+    assert "60×" in dash_duo.find_element("#replay-speed").text
+    assert dash_duo.find_element("#replay-live").get_attribute("href").endswith("/wall")
+
+    def shown() -> int | None:
+        at = dash_duo.driver.execute_script(SHOWN)
+        return None if at is None else int(datetime.fromisoformat(at).timestamp() * 1000)
+
+    seen = []
+
+    def tiles_match_the_api() -> bool:
+        m, kpis = shown(), dash_duo.driver.execute_script(KPIS)
+        seen.append((m, kpis))
+        # played on (at least three minutes), and the tiles are the API's for the minute on screen
+        return (m is not None and m >= start + 3 * MIN and kpis == answers.get(m)
+                and answers[m] != answers[start])
+
+    wait_for(tiles_match_the_api, timeout=30, message=f"the tiles showing the API's counts at 60x: {seen[-5:]}")
+    assert dash_duo.find_element("#replay-clock").text.strip() != ""
+    # the replayed page is not live: it never polled nor opened the socket, and its clock reads the replayed day
+    assert dash_duo.driver.execute_script(
+        "return document.getElementById('live-indicator').textContent") == "回放 · replay"
+    titles = dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#event-ticker .ticker-title')].map(e => e.textContent)")
+    assert titles and not any(t.startswith("now") for t in titles)
+    # back to live: the plain link, and the banner is gone
+    dash_duo.find_element("#replay-live").click()
+    wait_for(lambda: dash_duo.driver.find_elements("id", "replay-banner") == []
+             and "at=" not in dash_duo.driver.current_url, timeout=20, message="back to live")
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "return document.getElementById('live-indicator').textContent") != "回放 · replay", timeout=20,
+        message="the live indicator")
