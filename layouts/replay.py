@@ -51,10 +51,12 @@ def replay_banner(lang: str, replay: dict, page: str) -> html.Div:
                                   **{"aria-pressed": "true" if n == replay["speed"] else "false"})
                       for n in SPEEDS], className="replay-speeds", role="group",
                      **{"aria-label": t("replay_at", lang)}),
-            # minutes since the epoch: one step a minute over everything the rollups keep
+            html.Label(t("replay_scrub", lang), htmlFor="replay-scrub", className="replay-scrub-label"),
+            # minutes since the epoch: one step a minute over everything the rollups keep; each step only moves
+            # the replayed time (assets/live_replay.js): the state is asked for at the next tick, once per minute
             dcc.Input(id="replay-scrub", type="range", min=replay["floor"] // MINUTE_MS,
-                      max=replay["now"] // MINUTE_MS, step=1, value=replay["at"] // MINUTE_MS, debounce=True,
-                      className="replay-scrub", **{"aria-label": t("replay_scrub", lang)}),
+                      max=replay["now"] // MINUTE_MS, step=1, value=replay["at"] // MINUTE_MS, debounce=False,
+                      className="replay-scrub"),
         ]
     return html.Div(
         [html.Strong(t("replay_banner", lang), className="replay-label"),

@@ -186,3 +186,45 @@ def test_wall_replays_yesterday_at_60x_with_the_apis_counts(replayed, dash_duo):
     wait_for(lambda: dash_duo.driver.execute_script(
         "return document.getElementById('live-indicator').textContent") != "回放 · replay", timeout=20,
         message="the live indicator")
+
+
+CLOCK = "return document.getElementById('replay-clock').textContent"
+
+
+def test_the_desk_enters_replay_paused_plays_it_and_returns_to_live(replayed, dash_duo):
+    today, then, _ = replayed
+    dash_duo.start_server(today)
+    sign_in(dash_duo, today, path="/", role="officer")
+    dash_duo.wait_for_element("#replay-enter", timeout=20)
+    assert dash_duo.driver.find_elements("id", "replay-banner") == []  # live: never the banner
+    dash_duo.find_element("#replay-enter").click()
+    dash_duo.wait_for_element("#replay-banner", timeout=20)
+    assert "at=" in dash_duo.driver.current_url and "speed=0" in dash_duo.driver.current_url
+    wait_for(lambda: dash_duo.find_element("#replay-speed").text == "已暂停", timeout=10, message="paused")
+    first = dash_duo.driver.execute_script(CLOCK)
+    # the live clock reads the replayed time too, in the replay colour (not the live clock's)
+    wait_for(lambda: dash_duo.driver.execute_script("return document.getElementById('clock').textContent")
+             .endswith(first[-8:]), timeout=10, message="the page clock on the replayed time")
+    colour = dash_duo.driver.execute_script("return getComputedStyle(document.getElementById('clock')).color")
+    assert colour == "rgb(180, 83, 9)"
+    dash_duo.find_element("#replay-speed-60").click()
+    wait_for(lambda: dash_duo.find_element("#replay-speed").text == "60× 速度", timeout=10, message="60x")
+    assert "on" in dash_duo.find_element("#replay-speed-60").get_attribute("class")
+    wait_for(lambda: dash_duo.driver.execute_script(CLOCK)[-8:-3] != first[-8:-3], timeout=15,
+             message="the replayed minutes moving on at 60x")
+    # scrubbed to yesterday's minute: the tiles are that minute's
+    minute = then - then % MIN
+    dash_duo.find_element("#replay-speed-0").click()
+    dash_duo.driver.execute_script(
+        "const el = document.getElementById('replay-scrub');"
+        "const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;"
+        "set.call(el, String(arguments[0])); el.dispatchEvent(new Event('input', {bubbles: true}));"
+        "el.dispatchEvent(new Event('change', {bubbles: true})); el.dispatchEvent(new MouseEvent('mouseup'));"
+        "el.blur();", minute // MIN)
+    expected_tiles = [str(c) for c in expected(BEFORE, 60).values()]
+    wait_for(lambda: dash_duo.driver.execute_script(KPIS) == expected_tiles, timeout=20,
+             message="the scrubbed minute's counts")
+    assert dash_duo.driver.execute_script(CLOCK).endswith(iso(minute, TZ)[11:19])
+    dash_duo.find_element("#replay-live").click()
+    wait_for(lambda: dash_duo.driver.find_elements("id", "replay-banner") == []
+             and dash_duo.driver.find_elements("id", "replay-enter") != [], timeout=20, message="live again")
