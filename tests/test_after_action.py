@@ -117,3 +117,20 @@ def test_an_incident_still_handled_has_no_report_yet(make_app, redis_client):
     res = client.get(f"/api/incidents/{inc['id']}/report.html")
     assert res.status_code == 422 and res.get_json()["error"]["code"] == "not_finished"
     assert client.get("/api/incidents/999999/report.html").status_code == 404
+
+
+def test_dispatch_links_a_finished_incidents_report_and_not_an_open_ones(closed):
+    from callbacks.router import _by_id
+    from dashboard.core.city import load_city
+    from layouts.dispatch import detail_view
+
+    app, _, inc, _, _ = closed
+    svc = app.server.extensions["panorama"]
+    with svc.engine.connect() as conn:
+        doc = desk.detail(conn, svc, inc["id"], now_ms())
+    city = load_city("shenzhen")
+    links = _by_id(detail_view(doc, city, "en"), {})
+    assert links["dispatch-report"].href == f"/api/incidents/{inc['id']}/report.html?lang=en"
+    assert links["dispatch-report-pdf"].href == f"/api/incidents/{inc['id']}/report.pdf?lang=en"
+    doc["incident"]["status"] = "in_progress"
+    assert "dispatch-report" not in _by_id(detail_view(doc, city, "en"), {})
