@@ -228,3 +228,31 @@ def test_the_desk_enters_replay_paused_plays_it_and_returns_to_live(replayed, da
     dash_duo.find_element("#replay-live").click()
     wait_for(lambda: dash_duo.driver.find_elements("id", "replay-banner") == []
              and dash_duo.driver.find_elements("id", "replay-enter") != [], timeout=20, message="live again")
+
+
+def test_the_spotlight_reads_incidents_and_trend_as_of_the_replayed_minute(app):
+    from sqlalchemy import insert
+
+    from dashboard.panorama import replay
+    from dashboard.storage.models import incidents
+
+    svc = app.server.extensions["panorama"]
+    at = yesterday_minute()
+    rows = [("still open", "open", at - 30 * MIN, at - 30 * MIN), ("closed after", "closed", at - 20 * MIN, at + 10 * MIN),
+            ("closed before", "closed", at - 50 * MIN, at - 5 * MIN), ("opened after", "open", at + MIN, at + MIN)]
+    with svc.engine.begin() as conn:
+        for title, status, opened, updated in rows:
+            conn.execute(insert(incidents).values(domain="incident", kind="fire", district="440304", severity=3,
+                                                  status=status, reports=1, title=title, opened_ms=opened,
+                                                  last_report_ms=opened, updated_ms=updated))
+    with svc.engine.connect() as conn:
+        shown, count = replay.incidents_as_of(conn, "440304", at, 5)
+        assert sorted(r["title"] for r in shown) == ["closed after", "still open"] and count == 2
+        later, _ = replay.incidents_as_of(conn, "440304", at + 15 * MIN, 5)
+        assert sorted(r["title"] for r in later) == ["opened after", "still open"]
+    # the replayed minute comes from the trend the page shows, and nothing else passes for it
+    minute = at - at % MIN
+    assert replay.trend_end({"state": {"trend": {"start": minute - 60 * MIN, "step_ms": MIN}}}) == minute
+    for bad in (None, {}, {"state": {"trend": {"start": "x", "step_ms": MIN}}},
+                {"state": {"trend": {"start": True, "step_ms": MIN}}}, {"state": {"trend": {"start": 1, "step_ms": 5}}}):
+        assert replay.trend_end(bad) is None
