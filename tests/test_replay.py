@@ -256,3 +256,44 @@ def test_the_spotlight_reads_incidents_and_trend_as_of_the_replayed_minute(app):
     for bad in (None, {}, {"state": {"trend": {"start": "x", "step_ms": MIN}}},
                 {"state": {"trend": {"start": True, "step_ms": MIN}}}, {"state": {"trend": {"start": 1, "step_ms": 5}}}):
         assert replay.trend_end(bad) is None
+
+
+@pytest.mark.timeout(420)
+def test_replayed_pages_pass_axe_in_both_languages(replayed, dash_duo):
+    """The banner, its speed buttons and scrubber meet WCAG 2.2 AA as the live pages do (tests/test_accessibility.py)."""
+    from tests.test_accessibility import axe_violations, html_lang, open_page
+
+    today, then, _ = replayed
+    dash_duo.start_server(today)
+    sign_in(dash_duo, today, "/", role="officer")
+    at = quote(iso(then, TZ))
+    found = {}
+    for lang in ("zh", "en"):
+        for path in (f"/?at={at}&speed=0", f"/wall?at={at}&speed=1"):
+            open_page(dash_duo, path, "#replay-banner")
+            want = "en" if lang == "en" else "zh-CN"
+            if html_lang(dash_duo) != want:  # the desk's switch; the wall (no controls) follows the browser's choice
+                dash_duo.find_element("#lang-toggle").click()
+            wait_for(lambda: html_lang(dash_duo) == want, message=lang)
+            dash_duo.wait_for_element("#city-map .js-plotly-plot", timeout=20)
+            violations = axe_violations(dash_duo)
+            if violations:
+                found[f"{path} {lang}"] = violations
+    assert found == {}, "\n".join(f"{page}: {v}" for page, vs in found.items() for v in vs)
+
+
+def test_a_replay_address_is_drawn_as_replay_and_a_bad_one_says_why(app):
+    make_user(app, "v", "viewer")
+    client = app.server.test_client()
+    assert client.post("/api/session", json={"username": "v", "password": TEST_PASSWORD}).status_code == 200
+    at = quote(iso(now_ms() - 3_600_000, TZ))
+    banner = "历史回放 · REPLAY · 非实时"
+    for path in ("/", "/wall"):
+        live = client.get(path).get_data(as_text=True)
+        assert banner not in live  # a live page never carries the banner
+        replayed = client.get(f"{path}?at={at}&speed=15").get_data(as_text=True)
+        assert banner in replayed and "15× 速度" in replayed
+        for bad, says in (("yesterday", "回放时刻格式有误"), (quote(iso(now_ms() + 3_600_000, TZ)), "不能晚于"),
+                          (f"{at}&speed=7", "回放速度须为")):
+            page = client.get(f"{path}?at={bad}").get_data(as_text=True)
+            assert says in page and banner not in page, (path, bad)
