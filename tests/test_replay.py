@@ -206,7 +206,7 @@ def test_the_desk_enters_replay_paused_plays_it_and_returns_to_live(replayed, da
     wait_for(lambda: dash_duo.driver.execute_script("return document.getElementById('clock').textContent")
              .endswith(first[-8:]), timeout=10, message="the page clock on the replayed time")
     colour = dash_duo.driver.execute_script("return getComputedStyle(document.getElementById('clock')).color")
-    assert colour == "rgb(180, 83, 9)"
+    assert colour == "rgb(251, 191, 36)"
     dash_duo.find_element("#replay-speed-60").click()
     wait_for(lambda: dash_duo.find_element("#replay-speed").text == "60× 速度", timeout=10, message="60x")
     assert "on" in dash_duo.find_element("#replay-speed-60").get_attribute("class")
