@@ -239,6 +239,7 @@ def test_replay_screenshots(make_app, redis_client, dash_duo):
     from urllib.parse import quote
 
     from dashboard.core.clock import iso
+    from dashboard.core.i18n import t
 
     app = make_app(PANORAMA_POLL_MS=2000)
     assert seed(app, hours=2.0, rate=5.0) > 1_000
@@ -249,7 +250,8 @@ def test_replay_screenshots(make_app, redis_client, dash_duo):
         viewport(dash_duo, 1600, 1270)
         dash_duo.driver.get(dash_duo.server_url + f"/?at={at}&speed=0")
         switch_language(dash_duo, lang)
-        dash_duo.wait_for_element("#replay-banner", timeout=20)
+        # the page redrawn in the language chosen (the router draws it again after the switch)
+        dash_duo.wait_for_text_to_equal(".replay-label", t("replay_banner", lang), timeout=20)
         dash_duo.wait_for_element("#event-ticker li", timeout=20)
         settle(dash_duo)
         dash_duo.driver.save_screenshot(name("panorama-replay", lang))
