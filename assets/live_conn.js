@@ -159,6 +159,11 @@
         const url = nu;  // the page opens its own socket (openSocket): the component's url stays unset
         let retryOff = nu;
         let retryMs = nu;
+        if (config && config.replay) {
+            // A replayed page never connects: its state comes from the server at the replayed minute
+            // (live_replay.js), and no live frame may repaint it.
+            return c.mode === 'replay' ? [nu, nu, nu, nu, nu] : [Object.assign(c, {mode: 'replay'}), nu, true, true, nu];
+        }
 
         function fail() {
             c.attempt += 1;
@@ -309,6 +314,9 @@
         if (live.s === null) {
             return;  // the page's first render has not run yet; the snapshot after it will come
         }
+        if (live.config && live.config.replay) {
+            return;  // a replayed page: only the replayed minute's state is drawn (replayState)
+        }
         const msg = dc.panoramaFrames.readFrame(data);  // (live_frames.js loads after this file: looked up here)
         if (msg === null) {
             return;  // not a frame, or one of another version
@@ -329,6 +337,19 @@
             }
         }
     }
+
+    /** A replayed page's state at its minute (live_replay.js fetched it from the server) -> drawn as a
+     *  snapshot would be: the whole state replaced, the ticker now, the stores at the next flush. */
+    ns.replayState = function (state) {
+        if (live.s === null || !live.config || !live.config.replay || !state) {
+            return false;
+        }
+        const now = Date.now();
+        live.s = {state: state, seq: null, frame_at: now, feeds_at: now, bus: 'up', source: 'replay'};
+        drawTicker();
+        scheduleFlush(true);
+        return true;
+    };
 
     /** Socket frame or poll tick -> merged into the page's live state; the stores are written by flush(). */
     ns.intake = function (message, _pollN, store, conn, config) {
@@ -413,12 +434,14 @@
     /** Tick -> clock text. */
     ns.clock = function (_n, config) {
         forgetHistory();  // the tick itself is recorded: trimmed here when no frames come either
-        return dc.panoramaUtil.clock(Date.now(), config.tz, config.lang);
+        // a replayed page's clock reads the replayed time (in the replay colour: live_replay.js, shell.css)
+        const replayed = config.replay && ns.replayNow ? ns.replayNow() : null;
+        return dc.panoramaUtil.clock(replayed === null ? Date.now() : replayed, config.tz, config.lang);
     };
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {socketUrl: socketUrl, backoff: backoff, mergeEvents: mergeEvents, applyFrame: applyFrame,
-            takeFrame: takeFrame, flush: flush, connection: ns.connection, intake: ns.intake, status: ns.status,
+            takeFrame: takeFrame, flush: flush, connection: ns.connection, replayState: ns.replayState, intake: ns.intake, status: ns.status,
             clock: ns.clock, live: live, sock: sock, WATCHDOG_MS: WATCHDOG_MS, MAX_BACKOFF_MS: MAX_BACKOFF_MS,
             EVENT_CAP: EVENT_CAP, FLUSH_MS: FLUSH_MS};
     }

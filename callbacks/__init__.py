@@ -1,6 +1,7 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import alerts, alerts_page, dispatch, district, exports, live, login, mobile, panorama, rosters, router
+from callbacks import (alerts, alerts_page, dispatch, district, exports, live, login, mobile, panorama, replay, rosters,
+                       router)
 
 
 def register_all(app) -> None:
@@ -9,6 +10,7 @@ def register_all(app) -> None:
     login.register_callbacks(app)
     live.register_callbacks(app)
     panorama.register_callbacks(app)
+    replay.register_callbacks(app)
     district.register_callbacks(app)
     dispatch.register_callbacks(app)
     mobile.register_callbacks(app)

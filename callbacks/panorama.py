@@ -6,22 +6,26 @@ The functions named here are in ``assets/live_render.js`` and ``assets/live_figu
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback_context
 from dash.exceptions import PreventUpdate
 from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.channels import DOMAINS
 from dashboard.dispatch.desk import scope
 from dashboard.panorama import district as district_data
+from dashboard.panorama import replay
 from dashboard.panorama.state import trend
 from dashboard.web.auth import current_user, may_watch
 from dashboard.web.callback_guard import allow, validated
 from callbacks import alerts
 from callbacks.live import live_settings, live_state
-from dashboard.core.i18n import t
+from dashboard.core.i18n import error_text, t
 from layouts.panorama import panorama_layout
+from layouts.replay import replay_refused
 from layouts.wall import wall_layout
 
 
@@ -37,15 +41,21 @@ class SpotView(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore")
     highlight: Annotated[StrictStr, Field(max_length=64)] | None = None
+    replay: bool = False  # a replayed page's view: the spotlight is read as of the replayed minute
 
 
-def spot_data(svc, code: str, now_ms: int, department: str | None) -> dict:
+def spot_data(svc, code: str, now_ms: int, department: str | None, replayed: bool = False) -> dict:
     """Return what the wall's spotlight shows of one district beside its counts: its per-minute trend and its
-    open incidents (only what a screen shows of them: no tasks, departments or notes)."""
+    open incidents (only what a screen shows of them: no tasks, departments or notes); ``replayed``: as they
+    stood at ``now_ms``, a replayed minute."""
     with svc.read(primary=department is not None) as conn:  # a liaison's scope reads the primary
-        rows = district_data.open_incidents(conn, code, SPOT_INCIDENTS, department)
+        if replayed:
+            rows, count = replay.incidents_as_of(conn, code, now_ms, SPOT_INCIDENTS, department)
+        else:
+            rows = district_data.open_incidents(conn, code, SPOT_INCIDENTS, department)
+            count = district_data.open_incident_count(conn, code, department)
         return {"code": code, "trend": trend(conn, now_ms, district=code),
-                "open": district_data.open_incident_count(conn, code, department),
+                "open": count,
                 "incidents": [{"id": r["id"], "title": r["title"], "kind": r["kind"], "severity": r["severity"],
                                "status": r["status"], "opened_ms": r["opened_ms"]} for r in rows]}
 
@@ -124,7 +134,7 @@ def register_callbacks(app) -> None:
     @app.callback(Output({"opt": "spot-data", "i": ALL}, "data"),
                   Input("view", "data"), Input("live-trend", "data"))
     @validated
-    def spotlight_data(view: SpotView | None, _trend: object = None):
+    def spotlight_data(view: SpotView | None, trend_data: object = None):
         outputs = callback_context.outputs_list
         if not outputs or view is None or not view.highlight or not may_watch():
             raise PreventUpdate
@@ -132,7 +142,13 @@ def register_callbacks(app) -> None:
         district = svc.city.resolve(view.highlight)
         if district is None:
             raise PreventUpdate
-        data = spot_data(svc, district.code, svc.clock(), scope(current_user()))
+        now = svc.clock()
+        if view.replay:  # the replayed minute is the end of the trend the page shows (checked: never the future)
+            end = replay.trend_end(trend_data)
+            if end is None or end > now:
+                raise PreventUpdate
+            now = end
+        data = spot_data(svc, district.code, now, scope(current_user()), view.replay)
         return [data] * len(outputs)
 
     # spotlight data, view -> the spotlight's trend lines and incident list
@@ -156,16 +172,54 @@ def register_callbacks(app) -> None:
 
 
 def render(req):
-    """Return the panorama (/) drawn from the live state now."""
+    """Return the panorama (/) drawn from the live state now, or replayed (``?at=&speed=``, layouts/replay.py)."""
     cfg = req.svc.config
     note = t("mode_embedded", req.lang) if cfg["EMBEDDED"] else ""
+    asked = _replay_asked(req)
+    if isinstance(asked, replay.BadReplay):
+        return replay_refused(req.lang, error_text(asked, req.lang), req.path)
+    if asked is not None:  # no alerts panel nor outlines: those are the alerts of now
+        return panorama_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"]),
+                               {**live_settings(cfg), "replay": asked}, asked["at"], note)
     rows = alerts.open_alerts_or_none(req.svc)
     return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note,
                            alerts.panel(req.svc, req.lang, "desk", rows), rows)
 
 
 def render_wall(req):
-    """Return the video wall (/wall) drawn from the live state now."""
+    """Return the video wall (/wall) drawn from the live state now, or replayed (``?at=&speed=``: a kiosk's
+    replay is its address)."""
+    asked = _replay_asked(req)
+    if isinstance(asked, replay.BadReplay):
+        return replay_refused(req.lang, error_text(asked, req.lang), req.path)
+    if asked is not None:
+        return wall_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"]),
+                           {**live_settings(req.svc.config), "replay": asked}, asked["at"])
     rows = alerts.open_alerts_or_none(req.svc)
     return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now,
                        alerts.panel(req.svc, req.lang, "wall", rows), rows)
+
+
+def _replay_asked(req) -> dict | replay.BadReplay | None:
+    """Return the replay a page's address asks for (``at``, ``speed``), None for the live page, or why not."""
+    query = parse_qs((req.search or "").lstrip("?"))
+    if "at" not in query and "speed" not in query:
+        return None
+    cfg = req.svc.config
+    days, tz = int(cfg["PANORAMA_ROLLUP_RETENTION_DAYS"]), cfg["PANORAMA_TZ"]
+    try:
+        at = replay.parse_at(query.get("at", [""])[0], req.now, days, replay.PAGE_MINUTES, tz)
+        speed = replay.parse_speed(query.get("speed", [None])[0])
+    except replay.BadReplay as err:
+        return err
+    return {"at": at, "speed": speed, "floor": replay.earliest(req.now, days, replay.PAGE_MINUTES), "now": req.now,
+            "live": req.path, "tz": tz}
+
+
+def _replay_state(svc, at_ms: int) -> dict | None:
+    """Return the state the replayed page is first drawn with (None when the database cannot answer)."""
+    try:
+        with svc.read() as conn:
+            return replay.replay_state(conn, svc.city, at_ms, svc.config["PANORAMA_STALE_AFTER"])
+    except SQLAlchemyError:
+        return None

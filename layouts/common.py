@@ -18,6 +18,7 @@ LIVE_TEXT_KEYS = (
     "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
     "no_open_incidents", "incidents_rest", "status_open", "status_dispatched", "status_in_progress",
     "status_resolved", "status_closed", "sev_1", "sev_2", "sev_3", "sev_4",
+    "conn_replay", "replay_paused", "replay_speed",
 )
 MAX_SOCKET_ATTEMPTS = 3  # failed connects before the page says "polling"
 # How often a page may redraw its map and trend. A redraw is the page's costliest task (~100 ms of main thread
@@ -92,6 +93,9 @@ def live_config(city, lang: str, page: str, settings: dict) -> dict:
         "streets": city.street_labels(lang),
         "labels": texts(LIVE_TEXT_KEYS, lang),
         "kinds": kind_labels(lang),
+        # a replayed page (layouts/replay.py): its minute, speed and bounds; None live. A replayed page never
+        # opens the live socket (assets/live_conn.js), so no live frame repaints it.
+        "replay": settings.get("replay"),
     }
 
 

@@ -69,6 +69,8 @@ _TEXT = {
     "resolve_for_title": ("该部门无人在系统上：据其电话/电台告知代为登记办结，须在备注中写明告知人",
                           "The department has nobody on the system: record the resolution it reported by phone or "
                           "radio; say who reported it in the note"),
+    "report": ("复盘报告", "After-action report"),
+    "report_pdf": ("复盘报告 PDF", "After-action report (PDF)"),
     "resolved_for_ok": ("已代{dep}登记办结：{title}", "Resolution recorded for {dep}: {title}"),
 }
 INCIDENT_STATUSES = ("open", "dispatched", "in_progress", "resolved", "closed")
@@ -199,7 +201,19 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
         html.H4(tx("timeline", lang)),
         html.Ol([timeline_item(h, doc, names, lang) for h in doc["history"]], id="dispatch-timeline",
                 className="timeline"),
+        report_links(inc, lang),
     ]
+
+
+def report_links(inc: dict, lang: str):
+    """Return the links to a resolved or closed incident's after-action report (None while it is handled)."""
+    if inc["status"] not in ("resolved", "closed"):
+        return None
+    base = f"/api/incidents/{inc['id']}/report"
+    return html.P([html.A(tx("report", lang), href=f"{base}.html?lang={lang}", target="_blank", rel="noopener",
+                          id="dispatch-report", className="export-link"), " ",
+                   html.A(tx("report_pdf", lang), href=f"{base}.pdf?lang={lang}", target="_blank", rel="noopener",
+                          id="dispatch-report-pdf", className="export-link")], className="detail-report")
 
 
 def timeline_item(h: dict, doc: dict, names: dict, lang: str) -> html.Li:

@@ -10,6 +10,7 @@ from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
 from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
+from layouts.replay import replay_entry, replay_parts
 
 WINDOW = "1h"
 MEASURE = "all"
@@ -36,11 +37,14 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
     """Return the panorama page, drawn from ``state`` at once and kept live by the browser; ``alerts`` is the
     alerts panel (layouts/alerts.py), ``open_alerts`` the rows whose places the map outlines."""
     window = (state or {}).get("windows", {}).get(WINDOW)
-    view = {"page": "desk", "window": WINDOW, "measure": MEASURE, "highlight": None}
+    replayed = settings.get("replay")
+    view = {"page": "desk", "window": WINDOW, "measure": MEASURE, "highlight": None, "replay": bool(replayed)}
     config = live_config(city, lang, "desk", settings)
     return html.Main(  # the landmark screen readers jump to
         [
-            topbar(lang, t("app_title", lang), *status_cluster(lang), lang_toggle(lang), note=note),
+            topbar(lang, t("app_title", lang), *status_cluster(lang), lang_toggle(lang),
+                   *([] if replayed else [replay_entry(lang, now_ms, settings["tz"])]), note=note),
+            *replay_parts(lang, replayed, "desk"),
             html.Div(id="alert-banner", className="alert-banner"),
             html.Div(controls(lang, WINDOW, MEASURE), className="control-bar"),
             html.Section([kpi_tile(d, lang) for d in DOMAINS], className="kpis"),

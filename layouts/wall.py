@@ -10,6 +10,7 @@ from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
 from layouts.panorama import GRAPH_CONFIG
+from layouts.replay import replay_parts
 
 WINDOW = "1h"
 FILL = {"flex": "1", "minHeight": "0"}  # the panels are flex columns sized by the grid
@@ -22,12 +23,14 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
     is the alerts strip (layouts/alerts.py), ``open_alerts`` the rows whose places the map outlines."""
     window = (state or {}).get("windows", {}).get(WINDOW)
     first = city.districts[0].code
-    view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first}
+    view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first,
+            "replay": bool(settings.get("replay"))}
     config = live_config(city, lang, "wall", settings)
     return html.Main(  # the landmark screen readers jump to
         [
             html.Header([html.H1(t("wall_title", lang), className="wall-title"),
                          html.Div(status_cluster(lang), className="wall-status")], className="wall-top"),
+            *replay_parts(lang, settings.get("replay"), "wall"),
             html.Div(id="alert-banner", className="alert-banner"),
             html.Section([kpi_tile(d, lang) for d in DOMAINS], className="kpis wall-kpis"),
             *([alerts] if alerts is not None else []),

@@ -314,6 +314,35 @@ def test_export_and_open_data_reads_by_role(mapp, role):
     assert client.get("/api/open/openapi.json").status_code == 200
 
 
+# An incident's after-action report (dashboard/briefings/after_action.py): the officers and commanders, and the
+# liaisons of a department that had a task of it (the matrix's liaison is the fire department's); with no browser
+# (BROWSER_PATH=none) its PDF is a 503 saying so, after the same access check.
+REPORT_ROLES = {"officer", "commander", "liaison", "admin"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_after_action_report_reads_by_role(mapp, role):
+    svc = mapp.server.extensions["panorama"]
+    fire_inc = resolved(mapp)  # the fire department's task
+    police_inc = open_incident(mapp, 2)
+    [task] = desk.write(svc, d.dispatch, police_inc["id"], ["police"], "olga", None, now_ms(), svc.city.rules,
+                        svc.city).tasks
+    with svc.engine.begin() as conn:
+        d.resolve_for(conn, task["id"], 1, "olga", "派出所电话告知", now_ms())
+    client, _ = session(mapp, role)
+    for inc, allowed in ((fire_inc, REPORT_ROLES), (police_inc, REPORT_ROLES - {"liaison"})):
+        for ext, ok in (("html", 200), ("pdf", 503)):
+            res = client.get(f"/api/incidents/{inc['id']}/report.{ext}")
+            if role == "anonymous":
+                assert res.status_code == 401, (inc["id"], ext)
+            elif role not in allowed:
+                assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden", (inc["id"], ext)
+            else:
+                assert res.status_code == ok, (role, inc["id"], ext, res.get_data(as_text=True)[:300])
+                if ext == "pdf":
+                    assert res.get_json()["error"]["code"] == "no_browser"
+
+
 def test_a_liaison_cannot_touch_another_departments_task(mapp):
     _, [fire, police] = dispatched(mapp, ("fire", "police"))
     client, csrf = session(mapp, "liaison")  # of the fire department

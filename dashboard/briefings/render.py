@@ -67,7 +67,7 @@ def figures(data: dict, city, lang: str, tz: str) -> dict:
     return {"map": (city_map, MAP_SIZE), "trends": (trend, TREND_SIZE)}
 
 
-def _duration(seconds: float | None, lang: str) -> str:
+def duration(seconds: float | None, lang: str) -> str:
     if seconds is None:
         return "–"
     s = int(round(seconds))
@@ -116,7 +116,7 @@ def build_html(data: dict, city, images: dict[str, bytes], note: str | None = No
     return _environment().get_template("template.html").render(
         d=data, lang=lang, images=uris, note=note, made=made, colon=": " if lang == "en" else "：", city_name=city.name_en if lang == "en" else city.name,
         bt=lambda key, **fmt: bt(key, lang, **fmt), t=lambda key, **fmt: t(key, lang, **fmt),
-        pct=lambda v: _pct(v, lang), duration=lambda s: _duration(s, lang),
+        pct=lambda v: _pct(v, lang), duration=lambda s: duration(s, lang),
         kind=lambda k: kind_label(k, lang),
         district=lambda code: district_name(by_code[code], lang) if code in by_code else code,
         dept=lambda row: row["name_en"] if lang == "en" else row["name"], state=lambda s: _task_state(s, lang),
@@ -180,6 +180,20 @@ def _run(coro_factory):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+async def _print_only(browser_path: str, html: str) -> bytes:
+    import kaleido
+
+    page = kaleido.PageGenerator(mathjax=False, others=[GEO_OFFLINE.as_uri()])
+    async with kaleido.Kaleido(n=1, timeout=60, page_generator=page, path=browser_path) as k:
+        return await _print_pdf(k, html)
+
+
+def print_pdf(html: str, browser_path: str) -> bytes:
+    """Return a finished HTML report printed to PDF by the same browser and call as a briefing's (the
+    after-action report's PDF); raises what the browser raised."""
+    return _run(lambda: asyncio.wait_for(_print_only(browser_path, html), TIMEOUT_S))
 
 
 def render(data: dict, city, browser_path: str | None, tz: str) -> Rendered:

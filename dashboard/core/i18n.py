@@ -58,6 +58,17 @@ _TEXT = {
     "conn_live": ("实时 · live", "live"),
     "conn_reconnecting": ("重连中 · reconnecting", "reconnecting"),
     "conn_polling": ("轮询 · polling", "polling"),
+    "conn_replay": ("回放 · replay", "replay"),
+    # after-action replay (layouts/replay.py): the banner says REPLAY in both languages, like "stale"
+    "replay_enter": ("历史回放", "Replay"),
+    "replay_banner": ("历史回放 · REPLAY · 非实时", "REPLAY · not live"),
+    "replay_at": ("回放时刻", "Replaying"),
+    "replay_speed": ("{n}× 速度", "{n}× speed"),
+    "replay_paused": ("已暂停", "paused"),
+    "replay_pause": ("暂停", "Pause"),
+    "replay_live": ("返回实时", "Back to live"),
+    "replay_scrub": ("拖动选择回放时刻", "Drag to the minute to replay"),
+    "replay_refused": ("无法回放", "Cannot replay"),
     "banner_stale": ("数据源停更（stale）：{feeds}", "Stale feeds: {feeds}"),
     "banner_lost": ("实时连接中断，正在重连", "Live connection lost — reconnecting"),
     "banner_poll_failed": ("无法获取最新数据，显示的是 {s} 秒前的状态", "Cannot reach the server — data is {s} s old"),
@@ -314,6 +325,11 @@ _ERRORS = {
     "split_done": ("该事件已结束，不能拆分", "This incident is over: it cannot be split"),
     "split_foreign": ("所选上报不属于该事件，请刷新", "A report chosen is not this incident's: reload"),
     "split_some": ("请勾选部分上报：不能一条不选，也不能全选", "Tick some of the reports: not none, and not all"),
+    "replay_bad_at": ("回放时刻格式有误（例：2026-11-26T08:30:00+08:00）",
+                      "The replay time is not valid (e.g. 2026-11-26T08:30:00+08:00)"),
+    "replay_future": ("回放时刻不能晚于当前时间", "The replay time cannot be in the future"),
+    "replay_too_old": ("回放时刻早于数据保留期限", "The replay time is older than the data kept"),
+    "replay_bad_speed": ("回放速度须为 0、1、5、15 或 60", "The replay speed must be 0, 1, 5, 15 or 60"),
 }
 
 

@@ -17,6 +17,7 @@ from dashboard.core import errors
 from dashboard.web import auth
 from dashboard.web import health
 from dashboard.panorama import district as district_events
+from dashboard.panorama import replay
 from dashboard.panorama import state as live
 from dashboard.storage import queries
 from dashboard.storage.services import Services
@@ -121,17 +122,21 @@ def get_health():
 
 @bp.get("/summary")
 def get_summary():
-    """The city now; ``?live=1`` adds the gateway's live state (the pages' fallback when websockets fail)."""
+    """The city now, or as it stood at ``?at=`` (SPEC section 12); ``?live=1`` adds the gateway's live state
+    (the pages' fallback when websockets fail), or with ``at`` the replayed page's state at that minute."""
     svc = services()
     minutes = _window_arg()
-    now = svc.clock()
+    at = _at_arg(svc, minutes)
+    now = svc.clock() if at is None else at
     want_live = request.args.get("live") in ("1", "true")
     # The counts are public like /api/health; the live part carries event titles, so it needs a viewer.
     if want_live and not auth.may_watch(request.args.get("token")):
         raise ApiError(401, "not_signed_in", "live events need a signed-in viewer or a wall's kiosk token")
     with svc.read() as conn:  # the replica when there is one: these reads may lag by its replay delay
         doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"], svc.risk)
-        if want_live:
+        if want_live and at is not None:
+            doc["live"] = replay.replay_state(conn, svc.city, at, svc.config["PANORAMA_STALE_AFTER"])
+        elif want_live:
             doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
     return jsonify(doc)
 
@@ -149,8 +154,9 @@ def get_district_summary(code: str):
     svc = services()
     district = _district(svc, code)
     minutes = _window_arg()
+    at = _at_arg(svc, minutes)
     with svc.read() as conn:
-        return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock(),
+        return jsonify(queries.district_summary(conn, svc.city, district, minutes, svc.clock() if at is None else at,
                                                 svc.config["PANORAMA_TZ"]))
 
 
@@ -309,6 +315,19 @@ def _window_arg() -> int:
         return queries.parse_window(request.args.get("window"))
     except ValueError as err:
         raise ApiError(400, "bad_window", str(err)) from None
+
+
+def _at_arg(svc: Services, minutes: int) -> int | None:
+    """Return ``?at=`` (SPEC section 12) as epoch ms, None when absent; 400 ``bad_at`` when it is malformed, in
+    the future or older than the rollups keep for this window."""
+    raw = request.args.get("at")
+    if raw is None:
+        return None
+    try:
+        return replay.parse_at(raw, svc.clock(), int(svc.config["PANORAMA_ROLLUP_RETENTION_DAYS"]), minutes,
+                                svc.config["PANORAMA_TZ"])
+    except replay.BadReplay as err:
+        raise ApiError(400, err.code, str(err)) from None
 
 
 def init_app(server) -> None:

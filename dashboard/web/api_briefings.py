@@ -7,7 +7,10 @@ from flask import Blueprint, Response, jsonify, request
 from dashboard.web.api import ApiError, json_errors, services
 from dashboard.web.auth import current_user, error, require
 from dashboard.storage import briefings as store
+from dashboard.briefings import after_action
 from dashboard.briefings.generate import generate_now
+from dashboard.briefings.render import find_browser, print_pdf
+from dashboard.dispatch.desk import may_see
 from dashboard.briefings.lock import BriefingBusy
 from dashboard.core.clock import iso
 
@@ -116,6 +119,48 @@ def get_briefing_pdf(briefing_id: int):
     return Response(bytes(row["pdf"]), mimetype="application/pdf", headers={
         "Content-Disposition": _disposition(filename(row, "pdf", services().config["PANORAMA_TZ"])),
         "X-Content-Type-Options": "nosniff"})
+
+
+def _report(incident_id: int) -> tuple[str, str]:
+    """Return an incident's after-action report as HTML and its download name: the officers' and commanders', and
+    a liaison's of an incident their department had a task of (403 otherwise); 422 while it is being handled."""
+    svc = services()
+    user = current_user()
+    lang = request.args.get("lang") or request.cookies.get("panorama_lang") or "zh"
+    lang = lang if lang in ("zh", "en") else "zh"
+    tz = svc.config["PANORAMA_TZ"]
+    with svc.engine.connect() as conn:
+        if user.role == "liaison" and not may_see(conn, user, incident_id):
+            if after_action.exists(conn, incident_id):
+                raise ApiError(403, "forbidden", "a liaison reads the reports of their own department's incidents")
+            raise ApiError(404, "not_found", f"no incident {incident_id}")
+        data = after_action.collect(conn, svc, incident_id, svc.clock())
+    stamp = (data["closed_at"] or data["resolved_at"] or data["generated_at"])[:16]
+    name = f"panorama-incident-{incident_id}-{stamp.replace('-', '').replace(':', '').replace('T', '-')}"
+    return after_action.build_html(data, svc.city, lang, tz), name
+
+
+@bp.get("/incidents/<id:incident_id>/report.html")
+@require("dispatch")
+def get_incident_report_html(incident_id: int):
+    """A closed or resolved incident's after-action report, self-contained HTML."""
+    html, name = _report(incident_id)
+    return Response(html, mimetype="text/html", headers={
+        "Content-Disposition": _disposition(name + ".html"), "Content-Security-Policy": REPORT_CSP,
+        "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get("/incidents/<id:incident_id>/report.pdf")
+@require("dispatch")
+def get_incident_report_pdf(incident_id: int):
+    """The after-action report printed to PDF by the briefings' browser; 503 when there is none."""
+    html, name = _report(incident_id)
+    browser = find_browser(services().config["BROWSER_PATH"])
+    if browser is None:
+        raise ApiError(503, "no_browser", "no Chromium to print the report with (BROWSER_PATH): the HTML is at "
+                       f"/api/incidents/{incident_id}/report.html")
+    return Response(print_pdf(html, browser), mimetype="application/pdf", headers={
+        "Content-Disposition": _disposition(name + ".pdf"), "X-Content-Type-Options": "nosniff"})
 
 
 def init_app(server) -> None:

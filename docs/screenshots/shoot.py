@@ -231,3 +231,34 @@ def test_alert_screenshots(make_app, redis_client, dash_duo):
         dash_duo.driver.save_screenshot(name("wall-alert", lang))
 
     assert dash_duo.get_logs() == []
+
+
+def test_replay_screenshots(make_app, redis_client, dash_duo):
+    """The wall and the desk replaying the simulated city's last hour (docs/replay.md): ``wall-replay.png`` at
+    60x, ``panorama-replay.png`` paused with its controls (and ``-en``)."""
+    from urllib.parse import quote
+
+    from dashboard.core.clock import iso
+    from dashboard.core.i18n import t
+
+    app = make_app(PANORAMA_POLL_MS=2000)
+    assert seed(app, hours=2.0, rate=5.0) > 1_000
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/", "officer")
+    at = quote(iso(now_ms() - 50 * MIN, "Asia/Shanghai"))
+    for lang in ("zh", "en"):
+        viewport(dash_duo, 1600, 1270)
+        dash_duo.driver.get(dash_duo.server_url + f"/?at={at}&speed=0")
+        switch_language(dash_duo, lang)
+        # the page redrawn in the language chosen (the router draws it again after the switch)
+        dash_duo.wait_for_text_to_equal(".replay-label", t("replay_banner", lang), timeout=20)
+        dash_duo.wait_for_element("#event-ticker li", timeout=20)
+        settle(dash_duo)
+        dash_duo.driver.save_screenshot(name("panorama-replay", lang))
+        viewport(dash_duo, 1920, 1080)
+        dash_duo.driver.get(dash_duo.server_url + f"/wall?at={at}&speed=60")
+        dash_duo.wait_for_element("#replay-banner", timeout=20)
+        dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
+        settle(dash_duo)
+        dash_duo.driver.save_screenshot(name("wall-replay", lang))
+    assert dash_duo.get_logs() == []
