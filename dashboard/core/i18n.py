@@ -237,6 +237,10 @@ _AUDIT = {
     "resolved_on_behalf": ("代{dep}登记办结", "resolution recorded on behalf of {dep}"),
     "cmd_seen": ("指挥长已知悉", "seen by the commander"),
     "cmd_approved": ("指挥长批准", "approved by the commander"),
+    # the major-incident mode (dispatch.major): levels as Roman numerals, I the gravest
+    "major_declared": ("启动{level}级应急响应", "major incident declared: level {level}"),
+    "major_level": ("应急响应级别由{from}级调整为{level}级", "major incident level changed from {from} to {level}"),
+    "major_stood_down": ("终止{level}级应急响应", "major incident (level {level}) stood down"),
     "task_redispatched": ("{dep}任务重新派单，时限重新起算", "{dep}'s task dispatched again, deadlines restarted"),
     # written by builds before 0009 as the note "指挥长升级 / escalated by the commander" (read as this code)
     "cmd_escalated": ("指挥长升级", "escalated by the commander"),
@@ -283,6 +287,8 @@ _ERRORS = {
                                "Say in the note who in the department reported the resolution, and how"),
     "name_a_department": ("请至少选择一个部门", "Choose at least one department"),
     "already_dispatched": ("所选部门均已有进行中的任务", "Every department chosen already holds a live task"),
+    "major_done": ("事件已办结或关闭，不能启动应急响应", "A resolved or closed incident cannot be declared major"),
+    "major_none": ("该事件未启动应急响应", "This incident is not a major incident"),
     "escalated_already": ("该事件已升级", "This incident is escalated already"),
     "staffed": ("该部门有人在系统上，由其自行办结", "The department has people on the system: they resolve it"),
 }

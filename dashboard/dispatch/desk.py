@@ -14,7 +14,7 @@ from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
 from dashboard.dispatch import board as d
-from dashboard.dispatch import escalation
+from dashboard.dispatch import escalation, major
 from dashboard.storage.models import events, incident_reports, incidents, tasks
 from dashboard.core.clock import iso
 
@@ -206,3 +206,35 @@ def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:
     if not check_role(user, "command"):
         raise Forbidden("only a commander or an officer may escalate")
     return write(svc, escalation.escalate, incident_id, task_id, user.username, svc.clock(), svc.city)
+
+
+def publish_majors(svc, incident_row: dict) -> list[messages.MajorView]:
+    """Publish every active major incident (and the incident that changed) once committed; return them."""
+    tz = svc.config["PANORAMA_TZ"]
+    with svc.engine.connect() as conn:
+        majors = major.views(conn, tz)
+    try:
+        svc.redis.publish(UPDATES_CHANNEL, messages.encode_delta(svc.clock(), incidents=[incident_doc(incident_row, tz)],
+                                                                 majors=majors))
+    except BUS_ERRORS:
+        # committed: a page that connects later gets them in its snapshot, a polling page on its next poll
+        log.warning("could not publish a major-incident change", exc_info=True)
+    return majors
+
+
+def do_declare(svc, user, incident_id: int, level: int, note: str | None) -> list[messages.MajorView]:
+    """Declare (or change the level of) a major incident for ``user`` (the ``command`` permission); publish it."""
+    if not check_role(user, "command"):
+        raise Forbidden("only an officer or a commander declares a major incident")
+    with svc.engine.begin() as conn:
+        inc = major.declare(conn, incident_id, level, user.username, note, svc.clock())
+    return publish_majors(svc, inc)
+
+
+def do_stand_down(svc, user, incident_id: int, note: str | None) -> list[messages.MajorView]:
+    """Stand a major incident down for ``user`` (the ``command`` permission); publish it."""
+    if not check_role(user, "command"):
+        raise Forbidden("only an officer or a commander stands a major incident down")
+    with svc.engine.begin() as conn:
+        inc = major.stand_down(conn, incident_id, user.username, note, svc.clock())
+    return publish_majors(svc, inc)

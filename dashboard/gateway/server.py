@@ -28,6 +28,7 @@ from dashboard.storage import tickets
 from dashboard.core import bus
 from dashboard.panorama import state as live
 from dashboard.dispatch import board as d
+from dashboard.dispatch import major
 from dashboard.gateway.admission import Admission
 from dashboard.gateway.fanout import OPEN_ALERTS, TRY_AGAIN_LATER, WALL, Client, Fanout, Pacer
 from dashboard.storage.services import Services, worker_services
@@ -254,6 +255,7 @@ class Gateway:
             # nor the alerts a snapshot carries (an acknowledgement just published must not be undone by a lag)
             tz = svc.config["PANORAMA_TZ"]
             state["alerts"] = [messages.alert_view(r, tz, None) for r in alert_store.list_alerts(conn, OPEN_ALERTS)]
+            state["majors"] = major.views(conn, tz)
             return state, d.holders(conn)
 
     async def _tick_loop(self) -> None:
