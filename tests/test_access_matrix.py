@@ -81,6 +81,16 @@ def _until() -> str:
     return iso(now_ms() + 3_600_000, "Asia/Shanghai")
 
 
+def major_incident(app) -> dict:
+    """Return an incident declared a major incident (level II), written through the domain."""
+    from dashboard.dispatch import major
+
+    inc = open_incident(app)
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        major.declare(conn, inc["id"], 2, "olga", None, now_ms())
+    return inc
+
+
 def roster_override(app) -> dict:
     """Return a roster override in force, written straight to the app's database."""
     from dashboard.storage import rosters as roster_store
@@ -102,6 +112,12 @@ WRITES = {
         lambda app: (f"/api/tasks/{dispatched(app)[1][0]['id']}/transition", {"to": "acknowledged", "version": 1})),
     ("/api/incidents/<id:incident_id>/escalate", "POST"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/escalate", {})),
+    # the major-incident mode (SPEC section 10): an officer's and a commander's
+    ("/api/incidents/<id:incident_id>/major", "POST"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/major",
+                                                        {"level": 2})),
+    ("/api/incidents/<id:incident_id>/major", "DELETE"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{major_incident(app)['id']}/major", None)),
     ("/api/tasks/<id:task_id>/resolve_for", "POST"): (
         {"officer", "admin"}, lambda app: (f"/api/tasks/{dispatched(app, ('police',))[1][0]['id']}/resolve_for",
                                            {"version": 1, "note": "派出所电话告知已处置"})),
@@ -190,6 +206,18 @@ def test_write_route_by_role(mapp, route, role):
         assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden"
     else:
         assert 200 <= res.status_code < 300, res.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_major_reads_by_role(mapp, role):
+    """GET /api/major is every viewer's (the screens of the whole centre switch to the command view)."""
+    major_incident(mapp)
+    client, _ = session(mapp, role)
+    res = client.get("/api/major")
+    if role == "anonymous":
+        assert res.status_code == 401
+    else:
+        assert res.status_code == 200 and len(res.get_json()) == 1
 
 
 @pytest.mark.parametrize("role", ROLES)
