@@ -1,6 +1,7 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import alerts, alerts_page, dispatch, district, exports, live, login, mobile, panorama, rosters, router
+from callbacks import (alerts, alerts_page, dispatch, district, exports, live, login, major, mobile, panorama, rosters,
+                       router)
 
 
 def register_all(app) -> None:
@@ -16,3 +17,4 @@ def register_all(app) -> None:
     rosters.register_callbacks(app)
     alerts_page.register_callbacks(app)
     exports.register_callbacks(app)
+    major.register_callbacks(app)

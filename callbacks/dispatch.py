@@ -25,6 +25,7 @@ from dashboard.web.auth import check_role, current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.storage.models import incidents, tasks
 from layouts import dispatch as view
+from layouts.major import controls_box
 
 # The browser only rewrites each countdown's text and colour; the server renders the deadlines. It counts
 # down from the time left when the server rendered the card, not from the device's own clock, which may be
@@ -116,6 +117,17 @@ def _clicked() -> dict | None:
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return None
     return ctx.triggered_id if isinstance(ctx.triggered_id, dict) else None
+
+
+def major_box(doc: dict | None, user, lang: str):
+    """Return the buttons that declare, change the level of and stand down a major incident: for an officer or a
+    commander, on an incident not yet resolved (or one still declared, to stand it down)."""
+    if doc is None or not check_role(user, "command"):
+        return None
+    level = (doc.get("major") or {}).get("level")
+    if level is None and doc["incident"]["status"] in d.DONE:
+        return None
+    return controls_box(doc["incident"]["id"], level, lang)
 
 
 def _live_touches(live: dict | None, incident_id) -> bool:
@@ -245,7 +257,7 @@ def _register_detail(app) -> None:
                                              [(r["lat"], r["lon"], r["title"]) for r in doc["reports"]]])
         fig_out = no_update if shown.get("map") == map_key else fig
         shown["map"] = map_key
-        return (view.detail_view(doc, svc.city, lang), doc is None or status in d.DONE, status != "resolved",
+        return (view.detail_view(doc, svc.city, lang, major_box(doc, user, lang)), doc is None or status in d.DONE, status != "resolved",
                 view.close_why(doc, svc.city, lang), fig_out, note, shown)
 
     # page load, live frame, fallback poll, a write -> the escalated tasks not yet resolved, named (read from the

@@ -121,7 +121,16 @@ def detail(conn, svc, incident_id: int, at_ms: int) -> dict:
                      "params": h["params"]}
                     for h in d.history(conn, incident_id)],
         "suggestion": suggestion_doc(svc, row, at_ms) if row["status"] not in d.DONE else None,
+        "major": major_doc(conn, incident_id, tz),
     }
+
+
+def major_doc(conn, incident_id: int, tz: str) -> dict | None:
+    """Return the incident's active major-incident declaration ({level, declared_at, declared_by}), or None."""
+    row = major.active_row(conn, incident_id)
+    if row is None:
+        return None
+    return {"level": row["level"], "declared_at": iso(row["declared_ms"], tz), "declared_by": row["declared_by"]}
 
 
 def open_escalations(conn, department: str | None = None, limit: int = 50) -> list[dict]:

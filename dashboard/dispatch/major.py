@@ -22,7 +22,8 @@ RADIUS_M = {1: 5000, 2: 3000, 3: 2000, 4: 1000}
 ACTION = "major"
 
 
-def _active_row(conn: Connection, incident_id: int) -> dict | None:
+def active_row(conn: Connection, incident_id: int) -> dict | None:
+    """Return the active declaration of ``incident_id``, or None."""
     row = conn.execute(select(major_incidents).where(major_incidents.c.incident_id == incident_id,
                                                      major_incidents.c.stood_down_ms.is_(None))).mappings().first()
     return dict(row) if row else None
@@ -37,7 +38,7 @@ def declare(conn: Connection, incident_id: int, level: int, actor: str, note: st
     if inc["status"] in d.DONE:
         raise d.InvalidTransition(f"incident {incident_id} is {inc['status']}: no major incident can be declared",
                                   key="major_done")
-    held = _active_row(conn, incident_id)
+    held = active_row(conn, incident_id)
     if held is None:
         conn.execute(insert(major_incidents).values(incident_id=incident_id, level=level, note=note,
                                                     declared_ms=now_ms, declared_by=actor, updated_ms=now_ms))
@@ -56,7 +57,7 @@ def stand_down(conn: Connection, incident_id: int, actor: str, note: str | None,
     """Stand a major incident down; return the incident. NotFound for no such incident, InvalidTransition when it
     is not a major incident now."""
     inc = d.lock_incident(conn, incident_id)
-    held = _active_row(conn, incident_id)
+    held = active_row(conn, incident_id)
     if held is None:
         raise d.InvalidTransition(f"incident {incident_id} is not a major incident", key="major_none")
     conn.execute(update(major_incidents).where(major_incidents.c.id == held["id"])
