@@ -572,6 +572,7 @@ def ack_payload(app) -> dict:
 
 
 SPOT_DATA = '{"i":["ALL"],"opt":"spot-data"}.data'
+MAJOR_SLOT = "..major-slot.children...major-refresh.disabled...major-digest.data.."
 ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
@@ -592,6 +593,13 @@ CALLBACKS = {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
     "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-retry.n_intervals": 1})),
+    # the command view of / and /wall and /m's card: public (a kiosk wall holds no session), read as GET /api/major
+    MAJOR_SLOT: (EVERYONE, lambda app: payload(app, MAJOR_SLOT, {
+        "major-bump.data": {"n": 1, "why": "majors"}, "major-page.data": {"page": "wall"}, **LANG})),
+    # its buttons, as POST /api/incidents/<id>/major
+    "major-controls.children": (COMMAND, lambda app: payload(app, "major-controls.children", {
+        "major-confirm-declare.submit_n_clicks": 1, "major-pick.value": 2,
+        "major-target.data": {"incident": incident(app)["id"]}, **LANG})),
     # the wall's spotlight: public (a kiosk wall holds no session); what it reads needs a viewer or a kiosk token
     SPOT_DATA: (EVERYONE, lambda app: payload(app, SPOT_DATA, {
         "view.data": {"page": "wall", "highlight": "440304"}, "live-trend.data": None})),
