@@ -139,3 +139,54 @@ def test_writes_need_the_csrf_header_and_reads_a_viewer(app, officer):
     assert viewer.get("/api/major").status_code == 200
     assert viewer.post(f"/api/incidents/{inc['id']}/major", {"level": 2}).status_code == 403
     assert orjson.loads(viewer.get("/api/major").data) == []
+
+
+def test_the_wall_cycles_the_desk_shows_the_gravest_or_the_pinned_one():
+    from callbacks.major import pick_shown
+    from layouts.major import WALL_CYCLE_TICKS
+
+    declared = [{"incident_id": 1, "level": 1}, {"incident_id": 2, "level": 3}]
+    assert [pick_shown(declared, "wall", None, n)["incident_id"] for n in range(0, 4 * WALL_CYCLE_TICKS,
+                                                                               WALL_CYCLE_TICKS)] == [1, 2, 1, 2]
+    assert pick_shown(declared, "desk", None, 99)["incident_id"] == 1
+    assert pick_shown(declared, "desk", 2, 0)["incident_id"] == 2
+    assert pick_shown(declared, "desk", 7, 0)["incident_id"] == 1  # pinned, then stood down: the gravest
+    assert pick_shown(declared, "wall", 2, 0)["incident_id"] == 1  # nobody pins the wall
+
+
+def test_the_command_view_gathers_the_ring_tasks_alerts_and_trail(app, officer):
+    from dash import html
+
+    from dashboard.dispatch import command, major
+    from layouts.major import command_view
+
+    svc = app.server.extensions["panorama"]
+    inc = open_incident(app)
+    far = open_incident(app, 9, "远处火情", "gas_leak")  # reported at the same point: inside the ring
+    desk.write(svc, d.dispatch, inc["id"], ["fire", "police"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    assert officer.post(f"/api/incidents/{inc['id']}/major", {"level": 4}).status_code == 200
+    assert officer.post(f"/api/incidents/{far['id']}/major", {"level": 2}).status_code == 200
+    with svc.engine.connect() as conn:
+        declared = major.active(conn)
+        assert [r["incident_id"] for r in declared] == [far["id"], inc["id"]]
+        doc = command.command_doc(conn, svc.city, declared[1], now_ms())
+    assert doc["radius_m"] == major.RADIUS_M[4] and not doc["place"]["approximate"]
+    assert {e["title"] for e in doc["events"]} == {"火情 1", "远处火情"}
+    assert [g["department"] for g in doc["departments"]] == ["fire", "police"]
+    assert [h["code"] for h in doc["history"] if h["action"] == "major"] == ["major_declared"]
+    briefs = [{"level": r["level"], "incident": {"id": r["incident_id"], "title": r["incident"]["title"],
+                                                 "kind": r["incident"]["kind"]}} for r in declared]
+    view = command_view(doc, briefs, svc.city, "en", "Asia/Shanghai", "desk", now_ms())
+    assert view.id == "major-view"
+
+    def texts(node):
+        if isinstance(node, str):
+            yield node
+        for child in (node.children if isinstance(getattr(node, "children", None), list)
+                      else [getattr(node, "children", None)] if getattr(node, "children", None) is not None else []):
+            yield from texts(child)
+    said = " ".join(texts(view))
+    assert "Level IV response" in said and "Tasks by department" in said and "major incident declared: level IV" in said
+    # several at once: the desk's tabs pin one
+    tabs = [c for c in view.children[0].children if isinstance(c, html.Nav)]
+    assert len(tabs) == 1 and [b.id for b in tabs[0].children] == [{"major-pin": far["id"]}, {"major-pin": inc["id"]}]
