@@ -60,6 +60,7 @@ _TEXT = {
     "act_redispatch": ("重新派单", "dispatched again"),
     "act_notify": ("值班通知", "duty notification"),
     "act_major": ("应急响应", "major incident"),
+    "act_procedure": ("处置预案", "procedure"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
     "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
     "board_incident": ("本事件", "This incident"),

@@ -14,7 +14,7 @@ from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
 from dashboard.dispatch import board as d
-from dashboard.dispatch import escalation, major
+from dashboard.dispatch import escalation, major, procedure
 from dashboard.storage.models import events, incident_reports, incidents, tasks
 from dashboard.core.clock import iso
 
@@ -122,7 +122,16 @@ def detail(conn, svc, incident_id: int, at_ms: int) -> dict:
                     for h in d.history(conn, incident_id)],
         "suggestion": suggestion_doc(svc, row, at_ms) if row["status"] not in d.DONE else None,
         "major": major_doc(conn, incident_id, tz),
+        "procedure": [step_doc(s, tz) for s in procedure.checklist(conn, svc.city, row)],
     }
+
+
+def step_doc(step: dict, tz: str) -> dict:
+    """Return a step of an incident's checklist as the API shows it: times RFC 3339 in the city's zone."""
+    return {"step": step["step"], "title": step["title"], "title_en": step["title_en"],
+            "department": step["department"], "due": iso(step["due_ms"], tz) if step["due_ms"] else None,
+            "done_at": iso(step["done_ms"], tz) if step["done_ms"] else None, "done_by": step["done_by"],
+            "escalated": step["escalated_ms"] is not None, "due_ms": step["due_ms"]}
 
 
 def major_doc(conn, incident_id: int, tz: str) -> dict | None:
@@ -215,6 +224,15 @@ def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:
     if not check_role(user, "command"):
         raise Forbidden("only a commander or an officer may escalate")
     return write(svc, escalation.escalate, incident_id, task_id, user.username, svc.clock(), svc.city)
+
+
+def do_tick(svc, user, incident_id: int, step: str, note: str | None) -> dict:
+    """Tick a step of an incident's procedure for ``user`` (``procedure.tick`` says who may); publish it."""
+    with svc.engine.begin() as conn:
+        inc = procedure.tick(conn, svc.city, incident_id, step, user, note, svc.clock())
+        inc = dict(conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one())
+    publish(svc, [inc], [])
+    return inc
 
 
 def publish_majors(svc, incident_row: dict) -> list[messages.MajorView]:

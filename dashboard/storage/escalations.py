@@ -20,8 +20,9 @@ from dashboard.core.rosters import Rosters, Step
 from dashboard.storage import outbox
 from dashboard.storage import rosters as overrides
 
-SUBJECTS = ("alert", "task")
-_WORDS = {"alert": ("预警未确认", "unacknowledged alert"), "task": ("任务超时未签收", "task not acknowledged in time")}
+SUBJECTS = ("alert", "task", "step")  # step: a standard procedure's step not done in time (``<incident>.<step>``)
+_WORDS = {"alert": ("预警未确认", "unacknowledged alert"), "task": ("任务超时未签收", "task not acknowledged in time"),
+          "step": ("预案步骤超时未完成", "procedure step not done in time")}
 _ROLES = {"officer": ("值班员", "duty officer"), "deputy": ("副值班长", "deputy"), "commander": ("值班领导", "commander")}
 
 
@@ -74,6 +75,11 @@ def start(conn: Connection, rosters: Rosters, *, subject: str, chain: str, depar
 def stop(conn: Connection, subject: str, subject_id: int) -> int:
     """Cancel every escalation message of an alert or task not sent yet; return how many."""
     return outbox.cancel(conn, prefix(subject, subject_id))
+
+
+def stop_step(conn: Connection, incident_id: int, step: str) -> int:
+    """Cancel every escalation message of one procedure step of an incident not sent yet; return how many."""
+    return outbox.cancel(conn, f"esc:step:{incident_id}.{step}:")
 
 
 def step_params(step: Step, tz: str) -> dict:

@@ -1,12 +1,16 @@
-"""Serve the major-incident mode under /api (SPEC section 10): declare, change the level, stand down, list."""
+"""Serve the major-incident mode under /api (SPEC section 10): declare, change the level, stand down, list; and
+the ticking of a standard procedure's steps."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from dashboard.dispatch import major
-from dashboard.dispatch.desk import do_declare, do_stand_down
+from sqlalchemy import select
+
+from dashboard.dispatch import major, procedure
+from dashboard.dispatch.desk import do_declare, do_stand_down, do_tick, step_doc
+from dashboard.storage.models import incidents
 from dashboard.web.api import json_errors, read_body, services
 from dashboard.web.api_dispatch import NOTE_MAX
 from dashboard.web.auth import current_user, require
@@ -62,3 +66,25 @@ def get_major():
 def init_app(server) -> None:
     """Register the major-incident API."""
     server.register_blueprint(bp)
+
+
+class TickBody(BaseModel):
+    """The optional body of POST /api/incidents/<id>/steps/<step>."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+@bp.post("/incidents/<id:incident_id>/steps/<string(maxlength=64):step>")
+@require("officer", "liaison")
+def post_step(incident_id: int, step: str):
+    """Tick a step of the incident's standard procedure: an officer any, a liaison their department's (403
+    otherwise); 404 no such incident or step, 422 done already or the incident closed."""
+    svc = services()
+    body = read_body(TickBody, required=False)
+    do_tick(svc, current_user(), incident_id, step, body.note)
+    with svc.engine.connect() as conn:
+        inc = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one()
+        steps = procedure.checklist(conn, svc.city, dict(inc))
+    tz = svc.config["PANORAMA_TZ"]
+    return jsonify({"incident_id": incident_id, "procedure": [step_doc(s, tz) for s in steps]})
