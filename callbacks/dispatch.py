@@ -26,6 +26,8 @@ from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.storage.models import incidents, tasks
 from layouts import dispatch as view
 from layouts.major import controls_box
+from layouts.procedure import checklist_view
+from dashboard.dispatch import procedure
 
 # The browser only rewrites each countdown's text and colour; the server renders the deadlines. It counts
 # down from the time left when the server rendered the card, not from the device's own clock, which may be
@@ -257,7 +259,10 @@ def _register_detail(app) -> None:
                                              [(r["lat"], r["lon"], r["title"]) for r in doc["reports"]]])
         fig_out = no_update if shown.get("map") == map_key else fig
         shown["map"] = map_key
-        return (view.detail_view(doc, svc.city, lang, major_box(doc, user, lang)), doc is None or status in d.DONE, status != "resolved",
+        steps = checklist_view((doc or {}).get("procedure") or [], (doc or {}).get("incident", {}).get("id", 0),
+                               view.department_names(svc.city, lang), lang, svc.clock(),
+                               lambda dep: procedure.may_tick(user, dep)) if doc else None
+        return (view.detail_view(doc, svc.city, lang, major_box(doc, user, lang), steps), doc is None or status in d.DONE, status != "resolved",
                 view.close_why(doc, svc.city, lang), fig_out, note, shown)
 
     # page load, live frame, fallback poll, a write -> the escalated tasks not yet resolved, named (read from the

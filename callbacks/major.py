@@ -65,7 +65,7 @@ def draw(svc, page: str, pinned: int | None, ticks: int, lang: str, user) -> tup
         if not declared:
             return [], fingerprint("peace")
         shown = pick_shown(declared, page, pinned, ticks)
-        doc = command.command_doc(conn, svc.city, shown, now)
+        doc = command.command_doc(conn, svc.city, shown, now, tz)
     majors = [major_brief(r) for r in declared]
     key = fingerprint(lang, page, majors, doc, page == "mobile" and check_role(user, "command"))
     if page == "mobile":

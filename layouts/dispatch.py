@@ -169,9 +169,9 @@ def action_label(action: str, lang: str) -> str:
     return tx(key, lang) if key in _TEXT else action
 
 
-def detail_view(doc: dict | None, city, lang: str, major_box=None) -> list:
+def detail_view(doc: dict | None, city, lang: str, major_box=None, procedure_box=None) -> list:
     """Return the selected incident: header, place, the major-incident buttons (``major_box``, for those who may
-    declare), reports and the timeline (every text as text)."""
+    declare), its standard procedure (``procedure_box``), reports and the timeline (every text as text)."""
     if doc is None:
         return [html.P(tx("none_selected", lang), className="muted")]
     inc, names = doc["incident"], department_names(city, lang)
@@ -193,6 +193,7 @@ def detail_view(doc: dict | None, city, lang: str, major_box=None) -> list:
             names.get(c, c) for c in sug["departments"]), className="detail-suggestion",
             **{"data-rule": sug["rule"]}) if sug else None,
         major_box,
+        procedure_box,
         html.H4(f"{tx('reports', lang)} ({len(doc['reports'])})"),
         html.Ul([html.Li(f"{_when(r['ts'])} {r['title'] or kind_label(r['kind'], lang)}"
                          + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],

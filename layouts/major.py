@@ -10,6 +10,7 @@ from dashboard.dispatch.major import LEVELS, ROMAN
 from dashboard.figures.major_map import make_major_map
 from layouts.common import clock_text
 from layouts.dispatch import action_label, department_names
+from layouts.procedure import checklist_view
 
 
 REFRESH_MS = 5000  # the shown command view is read again this often while a major incident is active
@@ -136,7 +137,9 @@ def command_view(doc: dict, majors: list[dict], city, lang: str, tz: str, page: 
                                     className="major-map")], className="panel major-map-panel"),
             html.Section([html.H3(t("major_tasks", lang)),
                           html.Ul(department_rows(doc["departments"], names, now_ms, lang), id="major-tasks",
-                                  className="major-deps")], className="panel major-tasks-panel"),
+                                  className="major-deps"),
+                          checklist_view(doc.get("procedure") or [], inc["id"], names, lang, now_ms)],
+                         className="panel major-tasks-panel"),
             html.Section([html.H3(t("major_events", lang, n=len(doc["events"]))),
                           html.Ul(event_rows(doc["events"], tz, lang), id="major-events", className="ticker")],
                          className="panel major-events-panel"),

@@ -118,6 +118,10 @@ WRITES = {
                                                         {"level": 2})),
     ("/api/incidents/<id:incident_id>/major", "DELETE"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{major_incident(app)['id']}/major", None)),
+    # a standard procedure's step: an officer any, a liaison their department's (the matrix's liaison is fire's)
+    ("/api/incidents/<id:incident_id>/steps/<string(maxlength=64):step>", "POST"): (
+        {"officer", "liaison", "admin"},
+        lambda app: (f"/api/incidents/{open_incident(app)['id']}/steps/fire_attack", {})),
     ("/api/tasks/<id:task_id>/resolve_for", "POST"): (
         {"officer", "admin"}, lambda app: (f"/api/tasks/{dispatched(app, ('police',))[1][0]['id']}/resolve_for",
                                            {"version": 1, "note": "派出所电话告知已处置"})),
@@ -596,6 +600,8 @@ CALLBACKS = {
     # the command view of / and /wall and /m's card: public (a kiosk wall holds no session), read as GET /api/major
     MAJOR_SLOT: (EVERYONE, lambda app: payload(app, MAJOR_SLOT, {
         "major-bump.data": {"n": 1, "why": "majors"}, "major-page.data": {"page": "wall"}, **LANG})),
+    # a procedure step's tick on /dispatch, as POST /api/incidents/<id>/steps/<step>
+    "procedure-message.children": ({"officer", "liaison", "admin"}, lambda app: tick_payload(app)),
     # its buttons, as POST /api/incidents/<id>/major
     "major-controls.children": (COMMAND, lambda app: payload(app, "major-controls.children", {
         "major-confirm-declare.submit_n_clicks": 1, "major-pick.value": 2,
@@ -660,6 +666,12 @@ DISTRICT_REFRESH = next(k for k in CALLBACKS if k.startswith("..district-kpi-"))
 DISPATCH_DETAIL = next(k for k in CALLBACKS if k.startswith("..dispatch-detail.children"))
 DISPATCH_DIALOG = next(k for k in CALLBACKS if k.startswith("..dispatch-dialog.hidden"))
 M_LISTS = next(k for k in CALLBACKS if k.startswith("..decision-list."))
+
+
+def tick_payload(app) -> dict:
+    button = {"incident": incident(app)["id"], "step-tick": "fire_attack"}  # a fire step: the liaison is fire's
+    return payload(app, "procedure-message.children", {
+        '{"incident":["ALL"],"step-tick":["ALL"]}.n_clicks': [(button, 1)], **LANG}, compact(button) + ".n_clicks")
 
 
 def move_payload(app, task: dict) -> dict:

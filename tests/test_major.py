@@ -169,7 +169,7 @@ def test_the_command_view_gathers_the_ring_tasks_alerts_and_trail(app, officer):
     with svc.engine.connect() as conn:
         declared = major.active(conn)
         assert [r["incident_id"] for r in declared] == [far["id"], inc["id"]]
-        doc = command.command_doc(conn, svc.city, declared[1], now_ms())
+        doc = command.command_doc(conn, svc.city, declared[1], now_ms(), "Asia/Shanghai")
     assert doc["radius_m"] == major.RADIUS_M[4] and not doc["place"]["approximate"]
     assert {e["title"] for e in doc["events"]} == {"火情 1", "远处火情"}
     assert [g["department"] for g in doc["departments"]] == ["fire", "police"]

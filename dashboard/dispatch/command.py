@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dashboard.dispatch import board as d
-from dashboard.dispatch import major
+from dashboard.dispatch import major, procedure
+from dashboard.dispatch.desk import step_doc
 from dashboard.core.geo import box_around, distance_m
 from dashboard.storage import alerts as alert_store
 from dashboard.storage.models import events
@@ -48,7 +49,7 @@ def by_department(tasks: list[dict]) -> list[dict]:
     return [{"department": k, "tasks": v} for k, v in out.items()]
 
 
-def command_doc(conn, city, declared: dict, now_ms: int) -> dict:
+def command_doc(conn, city, declared: dict, now_ms: int, tz: str) -> dict:
     """Return the command view of one active declaration (``major.active``'s row)."""
     inc = declared["incident"]
     radius = major.radius_m(declared["level"])
@@ -58,4 +59,5 @@ def command_doc(conn, city, declared: dict, now_ms: int) -> dict:
             "events": events_inside(conn, spot, radius, now_ms),
             "departments": by_department(d.list_tasks(conn, incident_id=inc["id"])),
             "alerts": alert_store.list_alerts(conn, OPEN_ALERTS, districts=(inc["district"],), limit=20),
-            "history": d.history(conn, inc["id"])[-30:]}
+            "history": d.history(conn, inc["id"])[-30:],
+            "procedure": [step_doc(s, tz) for s in procedure.checklist(conn, city, inc)]}
