@@ -178,6 +178,7 @@ def major_controls(incident_id: int, level: int | None, lang: str, message=None)
     """Return the buttons that declare (or change the level of) and stand down a major incident, each behind a
     confirmation (``level``: the level now, None when it is not a major incident)."""
     return [
+        level_badge(level, lang) if level else None,  # the state, which outlives the outcome's message
         html.Label(t("major_pick", lang), htmlFor="major-pick", className="control-label"),
         dcc.Dropdown(id="major-pick", value=level or 2, clearable=False, searchable=False, className="major-pick",
                      options=[{"label": t(f"major_level_{n}", lang), "value": n} for n in LEVELS]),

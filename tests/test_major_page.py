@@ -122,3 +122,48 @@ def _alert(dash_duo) -> bool:
         return True
     except Exception:  # noqa: BLE001 - selenium's NoAlertPresentException
         return False
+
+
+@pytest.mark.timeout(300)
+def test_in_chromium_the_officer_declares_from_the_dispatch_detail_and_ticks_a_step(make_app, redis_client,
+                                                                                    dash_duo, monkeypatch):
+    from dashboard.dispatch import board as d
+    from dashboard.dispatch import desk, major
+    from feeds.pipeline import now_ms
+    from tests.helpers import open_incident_detail
+
+    own_channel(monkeypatch)
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    inc = open_incident(app, title=TITLE)
+    desk.write(svc, d.dispatch, inc["id"], ["fire", "police"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/dispatch", role="officer")
+    open_incident_detail(dash_duo, inc["id"], TITLE)
+    # the checklist of a fire, ticked: the step shows done, by whom
+    dash_duo.wait_for_element("#procedure-steps")
+    dash_duo.driver.execute_script(
+        "document.querySelector('[id*=\"fire_attack\"][id*=\"step-tick\"]').click()")
+    dash_duo.wait_for_contains_text("#procedure-message", "已完成：灭火救援力量到场展开", timeout=15)
+    with svc.engine.connect() as conn:
+        from dashboard.dispatch import procedure
+
+        done = {s["step"]: s["done_by"] for s in procedure.checklist(conn, svc.city, {**inc, "kind": "fire"})}
+    assert done["fire_attack"] == "browser-officer" and done["cordon"] is None
+
+    # declare, behind a confirmation
+    dash_duo.wait_for_element("#major-declare").click()
+    wait_for(lambda: _alert(dash_duo), timeout=10, message="the confirmation")
+    dash_duo.driver.switch_to.alert.accept()
+    # the outcome, then the detail redrawn with the level (its poll while no gateway runs may replace the outcome)
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "const m = document.querySelector('#major-message'), b = document.querySelector('#major-controls .major-level');"
+        "return (m && m.textContent === '已启动II级应急响应') || (b && b.textContent === 'II级响应');"), timeout=15,
+        message="the declaration's outcome")
+    dash_duo.wait_for_text_to_equal("#major-controls .major-level", "II级响应", timeout=30)
+    assert dash_duo.find_element("#major-declare").text == "调整响应级别" and dash_duo.find_elements("#major-stand-down")
+    with svc.engine.connect() as conn:
+        assert [(r["incident_id"], r["level"]) for r in major.active(conn)] == [(inc["id"], 2)]
+    # the timeline says it in words once the detail redraws (its poll while no gateway runs)
+    wait_for(lambda: "启动II级应急响应" in dash_duo.find_element("#dispatch-timeline").text, timeout=30,
+             message="the declaration in the timeline")
