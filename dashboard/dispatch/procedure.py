@@ -87,9 +87,9 @@ def _row(conn: Connection, incident_id: int, code: str) -> dict | None:
 
 
 def escalate_overdue(conn: Connection, city, now_ms: int) -> list[dict]:
-    """Escalate every step past its deadline and not done, of incidents not resolved: marked once (the incident is
-    locked, so any number of checkers may run), audited, and its department's duty told through its roster's
-    ladder; return the incidents concerned."""
+    """Escalate every step past its deadline and not done, of incidents not resolved, whose department holds a task
+    of the incident: marked once (the incident is locked, so any number of checkers may run), audited, and its
+    department's duty told through its roster's ladder; return the incidents concerned."""
     kinds = [k for k, steps in city.procedures.by_kind.items() if any(s.due_min for s in steps)]
     if not kinds:
         return []
@@ -98,10 +98,11 @@ def escalate_overdue(conn: Connection, city, now_ms: int) -> list[dict]:
     changed = []
     for incident_id in list(ids):
         inc = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one()
-        if not _late(checklist(conn, city, dict(inc)), now_ms):
+        holders = set(conn.execute(select(tasks.c.department).where(tasks.c.incident_id == incident_id)).scalars())
+        if not _late(checklist(conn, city, dict(inc)), now_ms, holders):
             continue
         inc = d.lock_incident(conn, incident_id)  # read again under the lock: another checker may have been first
-        late = _late(checklist(conn, city, inc), now_ms)
+        late = _late(checklist(conn, city, inc), now_ms, holders)
         for s in late:
             _escalate(conn, city, inc, s, now_ms)
         if late:
@@ -109,9 +110,11 @@ def escalate_overdue(conn: Connection, city, now_ms: int) -> list[dict]:
     return changed
 
 
-def _late(steps: list[dict], now_ms: int) -> list[dict]:
+def _late(steps: list[dict], now_ms: int, holders: set[str]) -> list[dict]:
+    # only the steps of departments taking part (holding a task of the incident): the others' duty is not told
+    # of a step of a response they were never sent to; the step shows overdue on the screens all the same
     return [s for s in steps if s["due_ms"] is not None and s["due_ms"] <= now_ms and s["done_ms"] is None
-            and s["escalated_ms"] is None]
+            and s["escalated_ms"] is None and s["department"] in holders]
 
 
 def _escalate(conn: Connection, city, inc: dict, s: dict, now_ms: int) -> None:
