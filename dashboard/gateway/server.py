@@ -58,6 +58,8 @@ class Gateway:
     ``incidents`` it holds a task of (as the API answers them); a kiosk wall's carry no dispatch at all.
     ``alerts`` (changed alerts, ``messages.AlertView`` with ``title_en``) go to every client, as every viewer reads
     them over the API; a snapshot's state carries the firing and acknowledged ones.
+    ``majors`` (every active major incident, ``messages.MajorView``, the whole list each time) go to every client
+    too, as ``GET /api/major`` is every viewer's; a snapshot's state carries them.
 
     At the handshake (HTTP 401 otherwise) a ticket must be signed, less than a minute old, never used before
     (by any gateway), and its user not signed out or disabled since (its kiosk token not revoked); a user or a
