@@ -20,7 +20,7 @@ from dashboard.core.errors import DomainError
 from dashboard.core.i18n import error_text, t
 from dashboard.core.roles import check_role
 from dashboard.dispatch import command, major
-from dashboard.dispatch.desk import do_declare, do_stand_down
+from dashboard.dispatch.desk import do_declare, do_stand_down, may_see, scope
 from dashboard.web.auth import current_user, may_watch
 from dashboard.web.callback_guard import Count, Lang, allow, validated
 from callbacks.dispatch import fingerprint
@@ -65,13 +65,24 @@ def draw(svc, page: str, pinned: int | None, ticks: int, lang: str, user) -> tup
         if not declared:
             return [], fingerprint("peace")
         shown = pick_shown(declared, page, pinned, ticks)
-        doc = command.command_doc(conn, svc.city, shown, now, tz)
+        doc = scoped(conn, user, command.command_doc(conn, svc.city, shown, now, tz))
     majors = [major_brief(r) for r in declared]
     key = fingerprint(lang, page, majors, doc, page == "mobile" and check_role(user, "command"))
     if page == "mobile":
         controls = controls_box(shown["incident_id"], shown["level"], lang) if check_role(user, "command") else None
         return command_card(doc, majors, svc.city, lang, tz, now, controls), key
     return command_view(doc, majors, svc.city, lang, tz, page, now), key
+
+
+def scoped(conn, user, doc: dict) -> dict:
+    """Return the command view as ``user`` may read it: a liaison only their own department's tasks and steps, and
+    the trail only of an incident their department holds a task of (as ``GET /api/incidents/<id>``)."""
+    department = scope(user)
+    if department is None:
+        return doc
+    return {**doc, "departments": [g for g in doc["departments"] if g["department"] == department],
+            "procedure": [s for s in doc["procedure"] if s["department"] == department],
+            "history": doc["history"] if may_see(conn, user, doc["incident"]["id"]) else []}
 
 
 def major_brief(row: dict) -> dict:

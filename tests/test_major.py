@@ -190,3 +190,29 @@ def test_the_command_view_gathers_the_ring_tasks_alerts_and_trail(app, officer):
     # several at once: the desk's tabs pin one
     tabs = [c for c in view.children[0].children if isinstance(c, html.Nav)]
     assert len(tabs) == 1 and [b.id for b in tabs[0].children] == [{"major-pin": far["id"]}, {"major-pin": inc["id"]}]
+
+
+def test_a_liaison_reads_in_the_command_view_only_what_the_api_gives_them(app, officer):
+    from types import SimpleNamespace
+
+    from callbacks.major import draw
+
+    svc = app.server.extensions["panorama"]
+    inc = open_incident(app)
+    desk.write(svc, d.dispatch, inc["id"], ["fire", "police"], "olga", None, now_ms(), svc.city.rules, svc.city)
+    assert officer.post(f"/api/incidents/{inc['id']}/major", {"level": 2}).status_code == 200
+
+    def shown(user) -> str:
+        view, _ = draw(svc, "desk", None, 0, "en", user)
+        return str(view)
+
+    fire = SimpleNamespace(role="liaison", department="fire", active=True, username="fred")
+    health = SimpleNamespace(role="liaison", department="health", active=True, username="hana")
+    everyone = shown(SimpleNamespace(role="viewer", department=None, active=True, username="vera"))
+    assert "Shenzhen Municipal Public Security Bureau" in everyone and "major incident declared" in everyone
+    mine = shown(fire)
+    assert "Shenzhen Fire and Rescue Detachment" in mine and "Shenzhen Municipal Public Security Bureau" not in mine
+    assert "major incident declared" in mine  # fire holds a task: the trail is theirs to read
+    other = shown(health)
+    assert "Shenzhen Fire and Rescue Detachment" not in other and "major incident declared" not in other
+    assert "火情 1" in other  # the title: GET /api/major is every viewer's
