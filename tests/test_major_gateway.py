@@ -56,3 +56,32 @@ def test_a_slow_client_gets_the_latest_list_once():
     pending.merge({"majors": []})
     assert pending and pending.take() == {"majors": []}
     assert not pending and pending.take() == {}
+
+
+def test_a_browser_connecting_after_a_declaration_gets_it_in_its_snapshot_then_the_stand_down(app):
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from dashboard.dispatch import major
+    from tests.test_gateway import ORIGIN, recv, recv_until, running, ws_url
+    from tests.test_major import open_incident
+    from tests.test_dispatch_api import Session, make_user
+
+    inc = open_incident(app, title="福田 大火")
+    make_user(app, "olga", "officer")
+    officer = Session(app, "olga")
+    assert officer.post(f"/api/incidents/{inc['id']}/major", {"level": 3}).status_code == 200
+    with running(app) as gw:
+        async def scenario():
+            async with connect(ws_url(gw), origin=ORIGIN) as ws:
+                snap = await recv(ws, timeout=15)
+                assert snap["type"] == "snapshot"
+                assert [(m["incident"]["title"], m["level"]) for m in snap["state"]["majors"]] == [("福田 大火", 3)]
+                await asyncio.to_thread(lambda: officer.client.delete(
+                    f"/api/incidents/{inc['id']}/major", headers={"X-CSRF-Token": officer.csrf}))
+                frames = await recv_until(ws, lambda f: f.get("majors") == [], timeout=15)
+                assert frames[-1]["type"] == "delta"
+        asyncio.run(scenario())
+    with app.server.extensions["panorama"].engine.connect() as conn:
+        assert major.active(conn) == []
