@@ -87,6 +87,23 @@
         }
     }
 
+    /** A tap on a major incident's tab on / -> the incident pinned (a redrawn tab fires with 0 clicks: nothing);
+     *  the callback context may lack `triggered` while the page changes. */
+    ns.pinMajor = function () {
+        const ctx = dc.callback_context;
+        const hit = ((ctx && ctx.triggered) || []).find((t) => t && t.value);
+        if (!hit) {
+            return dc.no_update;
+        }
+        const id = String(hit.prop_id);
+        try {
+            const pinned = JSON.parse(id.slice(0, id.lastIndexOf('.')))['major-pin'];
+            return Number.isInteger(pinned) ? pinned : dc.no_update;
+        } catch (err) {
+            return dc.no_update;
+        }
+    };
+
     const inner = ns.dispatchFrame;
     ns.dispatchFrame = function (msg) {
         if (inner) {
@@ -100,6 +117,6 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {majorsOf: majorsOf, majorsKey: majorsKey, decide: decide, countdownText: countdownText,
-            dispatchFrame: ns.dispatchFrame, acc: acc, NEWS_MS: NEWS_MS};
+            dispatchFrame: ns.dispatchFrame, pinMajor: ns.pinMajor, acc: acc, NEWS_MS: NEWS_MS};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dash import ALL, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 from flask import current_app
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 from sqlalchemy.exc import SQLAlchemyError
@@ -147,13 +147,9 @@ def register_callbacks(app) -> None:
         return controls_box(target.incident, now, lang, said)
 
     # a tap on a major incident's tab on / -> pinned (the slot redraws it)
-    app.clientside_callback(
-        """function (clicks) {
-            const t = dash_clientside.callback_context.triggered;
-            if (!t.length || !t[0].value) { return dash_clientside.no_update; }
-            return JSON.parse(t[0].prop_id.split('.')[0])['major-pin'];
-        }""",
-        Output("major-pin", "data"), Input({"major-pin": ALL}, "n_clicks"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="pinMajor"),
+                            Output("major-pin", "data"), Input({"major-pin": ALL}, "n_clicks"),
+                            prevent_initial_call=True)
 
     # a tap on declare / stand down -> its confirmation
     app.clientside_callback("function (n) { return Boolean(n); }",

@@ -63,3 +63,16 @@ test('countdownText: minutes left, then minutes overdue', () => {
     assert.equal(M.countdownText(0, 3 * 60000 + 1, 'resolve', '{m} min left', '{m} min overdue'),
         'resolve 3 min overdue');
 });
+
+test('pinMajor: the tab really tapped, nothing for a redrawn tab or a context without triggered', () => {
+    const h = load('live_major');
+    const M = h.mods.live_major;
+    h.dc.callback_context = {triggered: [{prop_id: '{"major-pin":42}.n_clicks', value: 1}]};
+    assert.equal(M.pinMajor([1]), 42);
+    h.dc.callback_context = {triggered: [{prop_id: '{"major-pin":42}.n_clicks', value: 0}]};
+    assert.equal(M.pinMajor([0]), h.dc.no_update);
+    h.dc.callback_context = {};
+    assert.equal(M.pinMajor([]), h.dc.no_update);
+    h.dc.callback_context = undefined;
+    assert.equal(M.pinMajor(undefined), h.dc.no_update);
+});
