@@ -37,6 +37,17 @@
  */
 
 /**
+ * An active major incident (messages.MajorView, SPEC section 10). Every client gets them; a snapshot's
+ * `state.majors` and a delta's `majors` each hold the whole list (empty: peacetime), replacing the last one.
+ * The command view redraws from the server when the list changes (live_major.js).
+ * @typedef {Object} MajorView
+ * @property {IncidentView} incident
+ * @property {number} level        1 (I, the gravest) .. 4 (IV)
+ * @property {string} declared_at  RFC 3339 with the city's offset
+ * @property {string} declared_by
+ */
+
+/**
  * An alert as deltas carry it (messages.AlertView, SPEC section 9): `title` in Chinese and `title_en` beside it.
  * Every client gets them (alerts are every viewer's); a snapshot's `state.alerts` holds the firing and
  * acknowledged ones; a delta's `alerts` the ones that changed (status `resolved`: gone from the screens).

@@ -1,7 +1,7 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
-from callbacks import (alerts, alerts_page, dispatch, district, exports, live, login, mobile, panorama, replay, rosters,
-                       router)
+from callbacks import (alerts, alerts_page, dispatch, district, exports, live, login, major, mobile, panorama,
+                       procedure, replay, rosters, router)
 
 
 def register_all(app) -> None:
@@ -18,3 +18,5 @@ def register_all(app) -> None:
     rosters.register_callbacks(app)
     alerts_page.register_callbacks(app)
     exports.register_callbacks(app)
+    major.register_callbacks(app)
+    procedure.register_callbacks(app)

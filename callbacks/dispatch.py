@@ -26,6 +26,9 @@ from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.storage.models import incidents
 from callbacks import dispatch_merge
 from layouts import dispatch as view
+from layouts.major import controls_box
+from layouts.procedure import checklist_view
+from dashboard.dispatch import procedure
 
 # The browser only rewrites each countdown's text and colour; the server renders the deadlines. It counts
 # down from the time left when the server rendered the card, not from the device's own clock, which may be
@@ -111,6 +114,17 @@ def _clicked() -> dict | None:
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return None
     return ctx.triggered_id if isinstance(ctx.triggered_id, dict) else None
+
+
+def major_box(doc: dict | None, user, lang: str):
+    """Return the buttons that declare, change the level of and stand down a major incident: for an officer or a
+    commander, on an incident not yet resolved (or one still declared, to stand it down)."""
+    if doc is None or not check_role(user, "command"):
+        return None
+    level = (doc.get("major") or {}).get("level")
+    if level is None and doc["incident"]["status"] in d.DONE:
+        return None
+    return controls_box(doc["incident"]["id"], level, lang)
 
 
 def _live_touches(live: dict | None, incident_id) -> bool:
@@ -242,9 +256,13 @@ def _register_detail(app) -> None:
                                              [(r["lat"], r["lon"], r["title"]) for r in doc["reports"]]])
         fig_out = no_update if shown.get("map") == map_key else fig
         shown["map"] = map_key
+        steps = checklist_view((doc or {}).get("procedure") or [], (doc or {}).get("incident", {}).get("id", 0),
+                               view.department_names(svc.city, lang), lang, svc.clock(),
+                               lambda dep: procedure.may_tick(user, dep)) if doc else None
         # merge and split: an open incident only; a split needs two reports at least (it moves some, not all)
         mergeable = doc is not None and status not in d.DONE
-        return (view.detail_view(doc, svc.city, lang), doc is None or status in d.DONE, status != "resolved",
+        return (view.detail_view(doc, svc.city, lang, major_box(doc, user, lang), steps),
+                doc is None or status in d.DONE, status != "resolved",
                 view.close_why(doc, svc.city, lang), fig_out, note, shown, not mergeable,
                 not mergeable or len({r["id"] for r in doc["reports"]}) < 2)
 

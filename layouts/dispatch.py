@@ -61,6 +61,8 @@ _TEXT = {
     "act_redispatch": ("重新派单", "dispatched again"),
     "act_notify": ("值班通知", "duty notification"),
     "act_merge": ("合并", "merge"), "act_split": ("拆分", "split"),
+    "act_major": ("应急响应", "major incident"),
+    "act_procedure": ("处置预案", "procedure"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
     "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
     "board_incident": ("本事件", "This incident"),
@@ -171,8 +173,9 @@ def action_label(action: str, lang: str) -> str:
     return tx(key, lang) if key in _TEXT else action
 
 
-def detail_view(doc: dict | None, city, lang: str) -> list:
-    """Return the selected incident: header, place, reports and the timeline (every text as text)."""
+def detail_view(doc: dict | None, city, lang: str, major_box=None, procedure_box=None) -> list:
+    """Return the selected incident: header, place, the major-incident buttons (``major_box``, for those who may
+    declare), its standard procedure (``procedure_box``), reports and the timeline (every text as text)."""
     if doc is None:
         return [html.P(tx("none_selected", lang), className="muted")]
     inc, names = doc["incident"], department_names(city, lang)
@@ -194,6 +197,8 @@ def detail_view(doc: dict | None, city, lang: str) -> list:
         html.P(f"{tx('suggested', lang)}: " + ("、" if lang == "zh" else ", ").join(
             names.get(c, c) for c in sug["departments"]), className="detail-suggestion",
             **{"data-rule": sug["rule"]}) if sug else None,
+        major_box,
+        procedure_box,
         html.H4(f"{tx('reports', lang)} ({len(doc['reports'])})"),
         html.Ul([html.Li(f"{_when(r['ts'])} {r['title'] or kind_label(r['kind'], lang)}"
                          + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],

@@ -10,6 +10,7 @@ from dashboard.core.i18n import district_name, kind_label, pick
 from dashboard.dispatch import commander
 from layouts.common import lang_toggle, live_components, live_config, status_cluster
 from layouts.dispatch import department_names, escalated_badge, hhmm, state_label
+from layouts.major import major_components
 
 _TEXT = {
     "title": ("指挥", "Command"),
@@ -216,6 +217,7 @@ def mobile_layout(city, lang: str, state: dict | None, settings: dict, now_ms: i
                      html.Div([*status_cluster(lang), lang_toggle(lang)], className="m-head-right")],
                     className="m-head"),
         html.Div(id="alert-banner", className="alert-banner"),
+        *major_components("mobile", settings),  # the command card first while a major incident is active
         html.P(status_text(slim, config), id="city-status", className="m-status", role="status"),
         *([alerts] if alerts is not None else []),
         html.Section([

@@ -9,6 +9,7 @@ from dashboard.figures.panorama import MEASURES, make_city_map, make_trend, meas
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
+from layouts.major import major_components
 from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
 from layouts.replay import replay_entry, replay_parts
 
@@ -73,6 +74,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                 ],
                 className="desk-grid",
             ),
+            *major_components("desk", settings),  # the command view while a major incident is active
             *live_components(config, state, view, now_ms),
         ],
         className="page page-desk",

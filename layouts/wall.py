@@ -8,6 +8,7 @@ from dashboard.figures.alert_map import with_outlines
 from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_spot_trend, make_trend
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
+from layouts.major import major_components
 from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
 from layouts.panorama import GRAPH_CONFIG
 from layouts.replay import replay_parts
@@ -71,6 +72,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
             ),
             html.Footer(html.Ul(id="feed-status", className="feed-status"), className="wall-feeds"),
             dcc.Interval(id="wall-cycle", interval=max(1, settings.get("cycle_s", 15)) * 1000),
+            *major_components("wall", settings),  # the command view while a major incident is active
             *live_components(config, state, view, now_ms),
         ],
         className="page page-wall",

@@ -81,6 +81,16 @@ def _until() -> str:
     return iso(now_ms() + 3_600_000, "Asia/Shanghai")
 
 
+def major_incident(app) -> dict:
+    """Return an incident declared a major incident (level II), written through the domain."""
+    from dashboard.dispatch import major
+
+    inc = open_incident(app)
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        major.declare(conn, inc["id"], 2, "olga", None, now_ms())
+    return inc
+
+
 def roster_override(app) -> dict:
     """Return a roster override in force, written straight to the app's database."""
     from dashboard.storage import rosters as roster_store
@@ -118,6 +128,16 @@ WRITES = {
         lambda app: (f"/api/tasks/{dispatched(app)[1][0]['id']}/transition", {"to": "acknowledged", "version": 1})),
     ("/api/incidents/<id:incident_id>/escalate", "POST"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/escalate", {})),
+    # the major-incident mode (SPEC section 10): an officer's and a commander's
+    ("/api/incidents/<id:incident_id>/major", "POST"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/major",
+                                                        {"level": 2})),
+    ("/api/incidents/<id:incident_id>/major", "DELETE"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{major_incident(app)['id']}/major", None)),
+    # a standard procedure's step: an officer any, a liaison their department's (the matrix's liaison is fire's)
+    ("/api/incidents/<id:incident_id>/steps/<string(maxlength=64):step>", "POST"): (
+        {"officer", "liaison", "admin"},
+        lambda app: (f"/api/incidents/{open_incident(app)['id']}/steps/fire_attack", {})),
     ("/api/tasks/<id:task_id>/resolve_for", "POST"): (
         {"officer", "admin"}, lambda app: (f"/api/tasks/{dispatched(app, ('police',))[1][0]['id']}/resolve_for",
                                            {"version": 1, "note": "派出所电话告知已处置"})),
@@ -208,6 +228,18 @@ def test_write_route_by_role(mapp, route, role):
         assert res.status_code == 403 and res.get_json()["error"]["code"] == "forbidden"
     else:
         assert 200 <= res.status_code < 300, res.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_major_reads_by_role(mapp, role):
+    """GET /api/major is every viewer's (the screens of the whole centre switch to the command view)."""
+    major_incident(mapp)
+    client, _ = session(mapp, role)
+    res = client.get("/api/major")
+    if role == "anonymous":
+        assert res.status_code == 401
+    else:
+        assert res.status_code == 200 and len(res.get_json()) == 1
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -630,6 +662,7 @@ def ack_payload(app) -> dict:
 
 
 SPOT_DATA = '{"i":["ALL"],"opt":"spot-data"}.data'
+MAJOR_SLOT = "..major-slot.children...major-refresh.disabled...major-digest.data.."
 ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
@@ -650,6 +683,15 @@ CALLBACKS = {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
     "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-retry.n_intervals": 1})),
+    # the command view of / and /wall and /m's card: public (a kiosk wall holds no session), read as GET /api/major
+    MAJOR_SLOT: (EVERYONE, lambda app: payload(app, MAJOR_SLOT, {
+        "major-bump.data": {"n": 1, "why": "majors"}, "major-page.data": {"page": "wall"}, **LANG})),
+    # a procedure step's tick on /dispatch, as POST /api/incidents/<id>/steps/<step>
+    "procedure-message.children": ({"officer", "liaison", "admin"}, lambda app: tick_payload(app)),
+    # its buttons, as POST /api/incidents/<id>/major
+    "major-controls.children": (COMMAND, lambda app: payload(app, "major-controls.children", {
+        "major-confirm-declare.submit_n_clicks": 1, "major-pick.value": 2,
+        "major-target.data": {"incident": incident(app)["id"]}, **LANG})),
     # the wall's spotlight: public (a kiosk wall holds no session); what it reads needs a viewer or a kiosk token
     SPOT_DATA: (EVERYONE, lambda app: payload(app, SPOT_DATA, {
         "view.data": {"page": "wall", "highlight": "440304"}, "live-trend.data": None})),
@@ -710,6 +752,12 @@ DISTRICT_REFRESH = next(k for k in CALLBACKS if k.startswith("..district-kpi-"))
 DISPATCH_DETAIL = next(k for k in CALLBACKS if k.startswith("..dispatch-detail.children"))
 DISPATCH_DIALOG = next(k for k in CALLBACKS if k.startswith("..dispatch-dialog.hidden"))
 M_LISTS = next(k for k in CALLBACKS if k.startswith("..decision-list."))
+
+
+def tick_payload(app) -> dict:
+    button = {"incident": incident(app)["id"], "step-tick": "fire_attack"}  # a fire step: the liaison is fire's
+    return payload(app, "procedure-message.children", {
+        '{"incident":["ALL"],"step-tick":["ALL"]}.n_clicks': [(button, 1)], **LANG}, compact(button) + ".n_clicks")
 
 
 def move_payload(app, task: dict) -> dict:

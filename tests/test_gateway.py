@@ -83,7 +83,7 @@ def test_snapshot_first_then_a_delta_with_the_new_events_and_state(app):
             async with connect(ws_url(gw), origin=ORIGIN) as ws:
                 snap = await recv(ws)
                 assert snap["type"] == "snapshot" and isinstance(snap["seq"], int)
-                assert set(snap["state"]) == {"generated_at", "windows", "trend", "feeds", "events", "alerts"}
+                assert set(snap["state"]) == {"generated_at", "windows", "trend", "feeds", "events", "alerts", "majors"}
                 assert snap["state"]["alerts"] == []  # the firing and acknowledged ones: none yet
                 # (other test runs may publish on the shared channel: only this test's events are checked)
                 assert totals_15m(snap)["traffic"] == 0 and "ev-1" not in {e["id"] for e in snap["state"]["events"]}

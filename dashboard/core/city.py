@@ -13,6 +13,7 @@ import yaml
 
 from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
 from dashboard.core.notifications import Policy, load_policies
+from dashboard.core.procedures import Procedures, load_procedures
 from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
 
@@ -208,6 +209,15 @@ class City:
         if not path.exists():
             return Rosters({}, {}, self.timezone)
         return load_rosters(path, [d["code"] for d in self.departments], tz=self.timezone)
+
+    @cached_property
+    def procedures(self) -> Procedures:
+        """Return the pack's standard procedures by incident kind (none without procedures.yaml); a broken file
+        raises RulesError by line."""
+        path = self.path / "procedures.yaml"
+        if not path.exists():
+            return Procedures({})
+        return load_procedures(path, [d["code"] for d in self.departments])
 
 
 def load_city(name_or_path: str, tz: str | None = None) -> City:

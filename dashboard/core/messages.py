@@ -91,6 +91,16 @@ class AlertView(TypedDict):
     title_en: NotRequired[str]  # in deltas
 
 
+class MajorView(TypedDict):
+    """A major incident now active (SPEC section 10, ``GET /api/major``): deltas carry every active one each time
+    one changes (``majors``), so a reader replaces its list rather than merging."""
+
+    incident: IncidentView
+    level: int  # 1 (I, the gravest) .. 4 (IV)
+    declared_at: str  # RFC 3339 with the city's offset: the declaration (a level change keeps it)
+    declared_by: str
+
+
 class NotificationPayload(TypedDict):
     """What a notification carries (a webhook's JSON body; the SMS template's parameters are taken from it):
     the idempotency key a receiver deduplicates by, what happened, when, and the alert as deltas carry it."""
@@ -134,6 +144,7 @@ class Delta(TypedDict, total=False):
     tasks: list[TaskView]
     escalations: list[TaskView]
     alerts: list[AlertView]  # alerts that changed (evaluation, acknowledgement)
+    majors: list[MajorView]  # every major incident active after a declaration, level change or stand-down
 
 
 EVENT_FIELDS: tuple[str, ...] = tuple(EventView.__annotations__)
@@ -180,6 +191,12 @@ def alert_view(row: Mapping[str, Any], tz: str, lang: str | None = "zh") -> Aler
     return view
 
 
+def major_view(row: Mapping[str, Any], incident: Mapping[str, Any], tz: str) -> MajorView:
+    """Return an active major incident (a ``major_incidents`` row and its incident's) as SPEC section 10 shows it."""
+    return {"incident": incident_view(incident, tz, domain=True), "level": row["level"],
+            "declared_at": iso(row["declared_ms"], tz), "declared_by": row["declared_by"]}
+
+
 def notification_payload(key: str, type_: str, at: str, alert: AlertView, policy: str) -> NotificationPayload:
     """Return what a notification of an alert's change carries."""
     return {"v": VERSION, "key": key, "type": type_, "at": at, "policy": policy, "alert": alert}
@@ -199,9 +216,10 @@ def notification_view(row: Mapping[str, Any], attempts: Iterable[Mapping[str, An
 def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Iterable[list] = (),
                  feeds: Mapping[str, int] | None = None, incidents: Iterable[IncidentView] = (),
                  tasks: Iterable[TaskView] | None = None, escalations: Iterable[TaskView] | None = None,
-                 stored: int | None = None, alerts: Iterable[AlertView] | None = None) -> bytes:
+                 stored: int | None = None, alerts: Iterable[AlertView] | None = None,
+                 majors: Iterable[MajorView] | None = None) -> bytes:
     """Encode one ``panorama:updates`` delta: ingest's carry ``stored``, dispatch's ``tasks`` (and ``escalations``
-    from the deadline checker), early warning's ``alerts``."""
+    from the deadline checker), early warning's ``alerts``, the major-incident mode's ``majors`` (all active)."""
     msg: Delta = {"v": VERSION, "type": "delta", "at": at_ms, "events": list(events), "counts": list(counts),
                   "feeds": dict(feeds or {}), "incidents": list(incidents)}
     if stored is not None:
@@ -212,6 +230,8 @@ def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Itera
         msg["escalations"] = list(escalations)
     if alerts is not None:
         msg["alerts"] = list(alerts)
+    if majors is not None:
+        msg["majors"] = list(majors)
     return orjson.dumps(msg)
 
 

@@ -8,6 +8,7 @@ import threading
 from sqlalchemy import select
 
 from dashboard.dispatch import board as d
+from dashboard.dispatch import procedure
 from dashboard.dispatch.desk import publish
 from dashboard.dispatch.duty import start_duty
 from dashboard.storage.models import incidents
@@ -48,7 +49,19 @@ class DeadlineChecker:
                             "acknowledged" if r["overdue"] == "acknowledge" else "resolved")
             publish(self.svc, incident_rows, rows,
                     escalations=[{**d.task_view(r, tz), "overdue": r["overdue"]} for r in rows])
+        self.check_steps(at)
         return rows
+
+    def check_steps(self, at_ms: int) -> list[dict]:
+        """Escalate the standard procedures' steps overdue at ``at_ms`` (the same chains as tasks); publish their
+        incidents, so the screens showing them redraw; return them."""
+        with self.svc.engine.begin() as conn:
+            changed = procedure.escalate_overdue(conn, self.svc.city, at_ms)
+        for inc in changed:
+            log.warning("procedure step overdue on incident %s", inc["id"])
+        if changed:
+            publish(self.svc, changed, [])
+        return changed
 
     def _run(self) -> None:
         while not self.stop_event.is_set():

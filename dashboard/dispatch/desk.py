@@ -14,8 +14,7 @@ from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
 from dashboard.dispatch import board as d
-from dashboard.dispatch import escalation
-from dashboard.dispatch import merge
+from dashboard.dispatch import escalation, major, merge, procedure
 from dashboard.storage.models import events, incident_reports, incidents, tasks
 from dashboard.core.clock import iso
 
@@ -137,7 +136,25 @@ def detail(conn, svc, incident_id: int, at_ms: int) -> dict:
                      "params": h["params"]}
                     for h in d.history(conn, incident_id)],
         "suggestion": suggestion_doc(svc, row, at_ms) if row["status"] not in d.DONE else None,
+        "major": major_doc(conn, incident_id, tz),
+        "procedure": [step_doc(s, tz) for s in procedure.checklist(conn, svc.city, row)],
     }
+
+
+def step_doc(step: dict, tz: str) -> dict:
+    """Return a step of an incident's checklist as the API shows it: times RFC 3339 in the city's zone."""
+    return {"step": step["step"], "title": step["title"], "title_en": step["title_en"],
+            "department": step["department"], "due": iso(step["due_ms"], tz) if step["due_ms"] else None,
+            "done_at": iso(step["done_ms"], tz) if step["done_ms"] else None, "done_by": step["done_by"],
+            "escalated": step["escalated_ms"] is not None, "due_ms": step["due_ms"]}
+
+
+def major_doc(conn, incident_id: int, tz: str) -> dict | None:
+    """Return the incident's active major-incident declaration ({level, declared_at, declared_by}), or None."""
+    row = major.active_row(conn, incident_id)
+    if row is None:
+        return None
+    return {"level": row["level"], "declared_at": iso(row["declared_ms"], tz), "declared_by": row["declared_by"]}
 
 
 def open_escalations(conn, department: str | None = None, limit: int = 50) -> list[dict]:
@@ -242,3 +259,44 @@ def do_split(svc, user, incident_id: int, event_ids: list[str], version: int, no
         moved = merge.split(conn, incident_id, event_ids, version, user.username, note, svc.clock())
     publish(svc, moved.incidents, moved.tasks)
     return moved
+
+
+def do_tick(svc, user, incident_id: int, step: str, note: str | None) -> dict:
+    """Tick a step of an incident's procedure for ``user`` (``procedure.tick`` says who may); publish it."""
+    with svc.engine.begin() as conn:
+        inc = procedure.tick(conn, svc.city, incident_id, step, user, note, svc.clock())
+        inc = dict(conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one())
+    publish(svc, [inc], [])
+    return inc
+
+
+def publish_majors(svc, incident_row: dict) -> list[messages.MajorView]:
+    """Publish every active major incident (and the incident that changed) once committed; return them."""
+    tz = svc.config["PANORAMA_TZ"]
+    with svc.engine.connect() as conn:
+        majors = major.views(conn, tz)
+    try:
+        svc.redis.publish(UPDATES_CHANNEL, messages.encode_delta(svc.clock(), incidents=[incident_doc(incident_row, tz)],
+                                                                 majors=majors))
+    except BUS_ERRORS:
+        # committed: a page that connects later gets them in its snapshot, a polling page on its next poll
+        log.warning("could not publish a major-incident change", exc_info=True)
+    return majors
+
+
+def do_declare(svc, user, incident_id: int, level: int, note: str | None) -> list[messages.MajorView]:
+    """Declare (or change the level of) a major incident for ``user`` (the ``command`` permission); publish it."""
+    if not check_role(user, "command"):
+        raise Forbidden("only an officer or a commander declares a major incident")
+    with svc.engine.begin() as conn:
+        inc = major.declare(conn, incident_id, level, user.username, note, svc.clock())
+    return publish_majors(svc, inc)
+
+
+def do_stand_down(svc, user, incident_id: int, note: str | None) -> list[messages.MajorView]:
+    """Stand a major incident down for ``user`` (the ``command`` permission); publish it."""
+    if not check_role(user, "command"):
+        raise Forbidden("only an officer or a commander stands a major incident down")
+    with svc.engine.begin() as conn:
+        inc = major.stand_down(conn, incident_id, user.username, note, svc.clock())
+    return publish_majors(svc, inc)

@@ -26,9 +26,9 @@ WALL = object()  # Client.department of a kiosk wall's socket
 
 class Pending:
     """Delta contents not yet sent: the latest state parts, the newest events and escalations,
-    incidents, tasks and alerts by id (latest wins)."""
+    incidents, tasks and alerts by id (latest wins), the latest list of active major incidents."""
 
-    __slots__ = ("state", "events", "incidents", "tasks", "escalations", "alerts")
+    __slots__ = ("state", "events", "incidents", "tasks", "escalations", "alerts", "majors")
 
     def __init__(self):
         self.state: dict = {}
@@ -37,9 +37,11 @@ class Pending:
         self.tasks: dict = {}
         self.escalations: deque = deque(maxlen=MAX_EVENTS)
         self.alerts: dict = {}
+        self.majors: list | None = None  # every active major incident as of the latest change; None: no change
 
     def __bool__(self) -> bool:
-        return bool(self.state or self.events or self.incidents or self.tasks or self.escalations or self.alerts)
+        return bool(self.state or self.events or self.incidents or self.tasks or self.escalations or self.alerts
+                    or self.majors is not None)
 
     def add_events(self, newest_first: list[dict]) -> int:
         """Put events in front of the older ones; return how many fell off the end."""
@@ -65,6 +67,8 @@ class Pending:
         """Fold one delta's parts in; return how many events, incidents or tasks were dropped."""
         self.state.update(parts.get("state", ()))
         self.escalations.extend(parts.get("escalations", ()))
+        if "majors" in parts:
+            self.majors = parts["majors"]
         return (self.add_events(parts.get("events", [])) + self.add_incidents(parts.get("incidents", []))
                 + self.add_tasks(parts.get("tasks", [])) + self.add_alerts(parts.get("alerts", [])))
 
@@ -76,7 +80,10 @@ class Pending:
         self.state, self.incidents, self.tasks, self.alerts = {}, {}, {}, {}
         self.events.clear()
         self.escalations.clear()
-        return {k: v for k, v in parts.items() if v}
+        out = {k: v for k, v in parts.items() if v}
+        if self.majors is not None:  # an empty list is news: the last one was stood down
+            out["majors"], self.majors = self.majors, None
+        return out
 
 
 def _add_latest(by_id: dict, items: list[dict]) -> int:
@@ -295,6 +302,8 @@ class Fanout:
         self.recent: deque = deque(maxlen=TICKER_EVENTS)  # newest first, as sent up to ``seq``
         # the firing and acknowledged alerts as of ``seq``, by id: from SQL at each build, then the ticks' deltas
         self.alerts: dict[int, dict] = {}
+        # the active major incidents as of ``seq`` (messages.MajorView): from SQL at each build, then the deltas
+        self.majors: list[dict] = []
         self.pending = Pending()  # what the next tick sends to everyone
         # incident -> departments holding a task of it: from SQL (set_holders) and from the deltas' tasks since
         self.holders: dict[int, set[str]] = {}
@@ -316,6 +325,10 @@ class Fanout:
             # alerts are every viewer's (GET /api/alerts): every client gets them, walls and liaisons too
             alerts = [a for a in delta.get("alerts", ()) if isinstance(a, dict) and isinstance(a.get("id"), int)
                       and isinstance(a.get("version"), int)]
+            # the whole list each time (every viewer's, as GET /api/major): walls and liaisons get it too
+            majors = delta.get("majors")
+            if majors is not None:
+                majors = [m for m in majors if isinstance(m, dict) and isinstance(m.get("incident"), dict)]
         except messages.UnknownVersion as err:
             log.warning("ignored a delta: %s", err)
             return False
@@ -326,6 +339,8 @@ class Fanout:
         self.pending.add_incidents(incidents)
         self.pending.add_tasks(tasks)
         self.pending.add_alerts(alerts)
+        if majors is not None:
+            self.pending.majors = majors
         self._learn(tasks + escalations)
         self.pending.escalations.extend(escalations)
         return True
@@ -354,7 +369,10 @@ class Fanout:
 
     def set_state(self, built: dict, *, resync: bool = False) -> bool:
         """Take a fresh ``build_state``; return whether the next tick has something to send."""
-        state = {k: v for k, v in built.items() if k not in ("events", "alerts")}
+        state = {k: v for k, v in built.items() if k not in ("events", "alerts", "majors")}
+        if "majors" in built:  # SQL's truth for the snapshot, as the alerts below
+            self.majors = list(built["majors"])
+            self._snapshot = None
         if "alerts" in built:
             # SQL's truth replaces ours; a delta that raced the read made the build dirty again, so the next
             # build (within 1/state_hz) has it too
@@ -381,13 +399,15 @@ class Fanout:
     def has_news(self) -> bool:
         """Tell whether the next tick carries events, incidents or tasks (not only a state change)."""
         p = self.pending
-        return bool(p.events or p.incidents or p.tasks or p.escalations or p.alerts) or self._resync
+        return bool(p.events or p.incidents or p.tasks or p.escalations or p.alerts or p.majors is not None
+                    ) or self._resync
 
     def snapshot_frame(self) -> bytes:
         """Return the snapshot a new client gets, encoded once until the state or the events change."""
         if self._snapshot is None:
             self._snapshot = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent),
-                                                                "alerts": list(self.alerts.values())})
+                                                                "alerts": list(self.alerts.values()),
+                                                                "majors": self.majors})
         return self._snapshot
 
     def tick(self, now: float) -> bool:
@@ -409,6 +429,8 @@ class Fanout:
         self.seq += 1
         self.recent.extendleft(reversed(parts.get("events", ())))
         self._apply_alerts(parts.get("alerts", ()))
+        if "majors" in parts:
+            self.majors = parts["majors"]
         self._snapshot = None
         frame = messages.delta_frame(self.seq, parts)  # encoded once, shared by every caught-up client
         views: dict = {}  # department (or WALL) -> its view, encoded once per tick

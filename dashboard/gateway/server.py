@@ -28,6 +28,7 @@ from dashboard.storage import tickets
 from dashboard.core import bus
 from dashboard.panorama import state as live
 from dashboard.dispatch import board as d
+from dashboard.dispatch import major
 from dashboard.gateway.admission import Admission
 from dashboard.gateway.fanout import OPEN_ALERTS, TRY_AGAIN_LATER, WALL, Client, Fanout, Pacer
 from dashboard.storage.services import Services, worker_services
@@ -57,6 +58,8 @@ class Gateway:
     ``incidents`` it holds a task of (as the API answers them); a kiosk wall's carry no dispatch at all.
     ``alerts`` (changed alerts, ``messages.AlertView`` with ``title_en``) go to every client, as every viewer reads
     them over the API; a snapshot's state carries the firing and acknowledged ones.
+    ``majors`` (every active major incident, ``messages.MajorView``, the whole list each time) go to every client
+    too, as ``GET /api/major`` is every viewer's; a snapshot's state carries them.
 
     At the handshake (HTTP 401 otherwise) a ticket must be signed, less than a minute old, never used before
     (by any gateway), and its user not signed out or disabled since (its kiosk token not revoked); a user or a
@@ -254,6 +257,7 @@ class Gateway:
             # nor the alerts a snapshot carries (an acknowledgement just published must not be undone by a lag)
             tz = svc.config["PANORAMA_TZ"]
             state["alerts"] = [messages.alert_view(r, tz, None) for r in alert_store.list_alerts(conn, OPEN_ALERTS)]
+            state["majors"] = major.views(conn, tz)
             return state, d.holders(conn)
 
     async def _tick_loop(self) -> None:

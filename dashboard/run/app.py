@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import compression
     from dashboard.web import api_dispatch as dispatch_api
     from dashboard.web import api_alerts as alerts_api
+    from dashboard.web import api_major as major_api
     from dashboard.web import api_rosters as rosters_api
     from dashboard.web import api_notifications as notifications_api
     from dashboard.web import api_open as open_api
@@ -69,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     api.init_app(server)
     dispatch_api.init_app(server)
     alerts_api.init_app(server)
+    major_api.init_app(server)
     rosters_api.init_app(server)
     notifications_api.init_app(server)
     briefings_api.init_app(server)

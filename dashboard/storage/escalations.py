@@ -29,8 +29,9 @@ from dashboard.storage import outbox
 from dashboard.storage import rosters as overrides
 from dashboard.storage.models import outbox as outbox_table
 
-SUBJECTS = ("alert", "task")
-_WORDS = {"alert": ("预警未确认", "unacknowledged alert"), "task": ("任务超时未签收", "task not acknowledged in time")}
+SUBJECTS = ("alert", "task", "step")  # step: a standard procedure's step not done in time (``<incident>.<step>``)
+_WORDS = {"alert": ("预警未确认", "unacknowledged alert"), "task": ("任务超时未签收", "task not acknowledged in time"),
+          "step": ("预案步骤超时未完成", "procedure step not done in time")}
 _ROLES = {"officer": ("值班员", "duty officer"), "deputy": ("副值班长", "deputy"), "commander": ("值班领导", "commander")}
 
 
@@ -148,6 +149,11 @@ def replan(conn: Connection, rosters: Rosters, department: str, now_ms: int, rev
 
 def _ms(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def stop_step(conn: Connection, incident_id: int, step: str) -> int:
+    """Cancel every escalation message of one procedure step of an incident not sent yet; return how many."""
+    return outbox.cancel(conn, f"esc:step:{incident_id}.{step}:")
 
 
 def step_params(step: Step, tz: str) -> dict:

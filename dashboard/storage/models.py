@@ -454,3 +454,38 @@ api_keys = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger),
 )
+
+# Major-incident declarations (SPEC section 10, 启动应急响应): one row per declaration, kept after the stand-down
+# (``stood_down_*``); level changes are kept in the incident's audit trail (task_events, code ``major_level``).
+_ACTIVE_MAJOR = text("stood_down_ms IS NULL")
+major_incidents = Table(
+    "major_incidents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("level", SmallInteger, nullable=False),  # 1 (I, the gravest) .. 4 (IV)
+    Column("note", Text),
+    Column("declared_ms", BigInteger, nullable=False),
+    Column("declared_by", String(128), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("stood_down_ms", BigInteger),
+    Column("stood_down_by", String(128)),
+    # one active declaration per incident; a declaration again after a stand-down is a new row
+    Index("uq_major_active", "incident_id", unique=True, postgresql_where=_ACTIVE_MAJOR, sqlite_where=_ACTIVE_MAJOR),
+)
+
+# Standard procedures (预案, the city pack's procedures.yaml): what happened to each step of an incident's
+# checklist -- ticked (``done_*``) or escalated when overdue (``escalated_ms``). A step nothing happened to has no row.
+procedure_steps = Table(
+    "procedure_steps",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("done_ms", BigInteger),
+    Column("done_by", String(128)),
+    Column("escalated_ms", BigInteger),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("incident_id", "step", name="uq_procedure_steps"),
+)
