@@ -91,6 +91,26 @@ class AlertView(TypedDict):
     title_en: NotRequired[str]  # in deltas
 
 
+class UnitView(TypedDict):
+    """A response unit as the API shows it (SPEC section 11): ``updated_at`` RFC 3339 with the city's offset."""
+
+    unit: str
+    department: str
+    kind: str
+    status: str  # available | en_route | on_scene | off_duty
+    lat: float | None
+    lon: float | None
+    updated_at: str | None
+    task_id: int | None
+
+
+class DeltaUnit(UnitView):
+    """A unit in a ``panorama:updates`` delta: the view, and where it is sent when a dispatch just assigned it
+    (``[lat, lon]`` of its incident; the simulator drives it there). Screens keep only the view."""
+
+    target: NotRequired[list[float] | None]
+
+
 class NotificationPayload(TypedDict):
     """What a notification carries (a webhook's JSON body; the SMS template's parameters are taken from it):
     the idempotency key a receiver deduplicates by, what happened, when, and the alert as deltas carry it."""
@@ -134,6 +154,7 @@ class Delta(TypedDict, total=False):
     tasks: list[TaskView]
     escalations: list[TaskView]
     alerts: list[AlertView]  # alerts that changed (evaluation, acknowledgement)
+    units: list[DeltaUnit]  # units that changed (a report, an assignment, their task moving), one per unit
 
 
 EVENT_FIELDS: tuple[str, ...] = tuple(EventView.__annotations__)
@@ -180,6 +201,17 @@ def alert_view(row: Mapping[str, Any], tz: str, lang: str | None = "zh") -> Aler
     return view
 
 
+def unit_view(row: Mapping[str, Any], tz: str) -> UnitView:
+    """Return a stored unit as the API shows it (SPEC section 11)."""
+    return {"unit": row["unit"], "department": row["department"], "kind": row["kind"], "status": row["status"],
+            "lat": row["lat"], "lon": row["lon"],
+            "updated_at": iso(row["updated_ms"], tz) if row["updated_ms"] is not None else None,
+            "task_id": row["task_id"]}
+
+
+UNIT_FIELDS: tuple[str, ...] = tuple(UnitView.__annotations__)
+
+
 def notification_payload(key: str, type_: str, at: str, alert: AlertView, policy: str) -> NotificationPayload:
     """Return what a notification of an alert's change carries."""
     return {"v": VERSION, "key": key, "type": type_, "at": at, "policy": policy, "alert": alert}
@@ -199,9 +231,10 @@ def notification_view(row: Mapping[str, Any], attempts: Iterable[Mapping[str, An
 def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Iterable[list] = (),
                  feeds: Mapping[str, int] | None = None, incidents: Iterable[IncidentView] = (),
                  tasks: Iterable[TaskView] | None = None, escalations: Iterable[TaskView] | None = None,
-                 stored: int | None = None, alerts: Iterable[AlertView] | None = None) -> bytes:
+                 stored: int | None = None, alerts: Iterable[AlertView] | None = None,
+                 units: Iterable[DeltaUnit] | None = None) -> bytes:
     """Encode one ``panorama:updates`` delta: ingest's carry ``stored``, dispatch's ``tasks`` (and ``escalations``
-    from the deadline checker), early warning's ``alerts``."""
+    from the deadline checker), early warning's ``alerts``, unit reports and assignments ``units``."""
     msg: Delta = {"v": VERSION, "type": "delta", "at": at_ms, "events": list(events), "counts": list(counts),
                   "feeds": dict(feeds or {}), "incidents": list(incidents)}
     if stored is not None:
@@ -212,6 +245,8 @@ def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Itera
         msg["escalations"] = list(escalations)
     if alerts is not None:
         msg["alerts"] = list(alerts)
+    if units is not None:
+        msg["units"] = list(units)
     return orjson.dumps(msg)
 
 
@@ -238,7 +273,7 @@ def snapshot_frame(seq: int, state: Mapping[str, Any]) -> bytes:
 
 def delta_frame(seq: int, parts: Mapping[str, Any]) -> bytes:
     """Encode a delta frame: ``state``? (changed parts), ``events``? (newest first), ``incidents``?, ``tasks``?,
-    ``escalations``? -- only the parts that changed."""
+    ``escalations``?, ``alerts``?, ``units``? (``UnitView``s) -- only the parts that changed."""
     return orjson.dumps({"v": VERSION, "type": "delta", "seq": seq, **parts})
 
 
