@@ -253,6 +253,11 @@ _AUDIT = {
                  "round {round}, level {level}: {role} {who}, told at {at} ({channels}) unless acknowledged first"),
     "esc_nobody": ("{dep}无人值班可通知", "nobody on duty to tell at {dep}"),
     "esc_stopped": ("升级停止：{n} 条待发通知已取消", "escalation stopped: {n} pending notifications cancelled"),
+    # response units (task_events.action "unit"; dashboard.dispatch.units, .fleet, storage.units)
+    "unit_assigned": ("派出力量 {unit}，正在前往", "unit {unit} sent, en route"),
+    "unit_on_scene": ("力量 {unit} 随任务到场", "unit {unit} on scene with its task"),
+    "unit_released": ("任务结束，力量 {unit} 恢复待命", "task ended: unit {unit} available again"),
+    "unit_released_by_crew": ("力量 {unit} 自报待命或下勤，退出任务", "unit {unit} reported itself free or off duty: left the task"),
 }
 
 # Roles on duty (rosters.yaml) and the channels that reach them, as the audit and /rosters say them.
@@ -285,6 +290,11 @@ _ERRORS = {
     "already_dispatched": ("所选部门均已有进行中的任务", "Every department chosen already holds a live task"),
     "escalated_already": ("该事件已升级", "This incident is escalated already"),
     "staffed": ("该部门有人在系统上，由其自行办结", "The department has people on the system: they resolve it"),
+    "task_not_live": ("任务已结束，不能再派出力量", "The task has ended: no more units can be sent to it"),
+    "unit_unknown": ("没有这个力量", "No such unit"),
+    "unit_other_department": ("该力量不属于任务所在部门", "That unit belongs to another department than the task"),
+    "unit_off_duty": ("该力量已下勤", "That unit is off duty"),
+    "unit_busy": ("该力量正在执行其他任务", "That unit is on another task"),
 }
 
 
