@@ -9,7 +9,8 @@ from dashboard.figures.panorama import MEASURES, make_city_map, make_trend, meas
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
-from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
+from layouts.common import (kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar,
+                            unit_overlay)
 
 WINDOW = "1h"
 MEASURE = "all"
@@ -52,6 +53,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                           dcc.Graph(id="city-map", figure=with_outlines(make_city_map(window, city, MEASURE, lang),
                                                                         open_alerts, city, lang),
                                     config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
+                          *unit_overlay(lang),
                           dcc.Store(id="alert-outline-digest"),
                           className="map-panel"),
                     # empty here: the browser draws its rows as frames arrive (assets/live_render.js)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 
 import orjson
 import pytest
@@ -43,14 +44,17 @@ def feed_units(app, reports) -> Batch:
 def test_reports_published_on_the_feed_reach_the_api_through_the_ingest_worker(make_app, pg_url, redis_url,
                                                                               redis_client, procs):
     app = make_app()  # migrated, the pack's fleet seeded
-    procs.start("w", [sys.executable, "-m", "feeds.ingest"], _env(REDIS_URL=redis_url, DATABASE_URL=pg_url))
-    wait_for(lambda: redis_client.pubsub_numsub(units_feed())[0][1] >= 1, timeout=60, message="worker subscribed")
+    prefix = f"t{uuid.uuid4().hex[:8]}"  # pub/sub channels are every Redis db's: this test's own
+    procs.start("w", [sys.executable, "-m", "feeds.ingest"], _env(REDIS_URL=redis_url, DATABASE_URL=pg_url,
+                                                                  PANORAMA_FEED_PREFIX=prefix))
+    wait_for(lambda: redis_client.pubsub_numsub(units_feed(prefix))[0][1] >= 1, timeout=60,
+             message="worker subscribed")
     t = now_ms()
-    redis_client.publish(units_feed(), orjson.dumps([report("fe-futian-01", ts=t, lat=22.531, lon=114.051,
+    redis_client.publish(units_feed(prefix), orjson.dumps([report("fe-futian-01", ts=t, lat=22.531, lon=114.051,
                                                             status="available"),
                                                      report("new-drone-1", ts=t, department="emergency",
                                                             kind="drone")]))
-    redis_client.xadd(units_feed(), {"data": orjson.dumps(report("am-nanshan-01", ts=t, lat=22.52, lon=113.93,
+    redis_client.xadd(units_feed(prefix), {"data": orjson.dumps(report("am-nanshan-01", ts=t, lat=22.52, lon=113.93,
                                                                  status="off_duty"))})
     client, _ = session(app, "viewer")
 

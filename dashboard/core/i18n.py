@@ -51,6 +51,19 @@ _TEXT = {
     "risk": ("风险", "risk"),
     "city_map": ("各区态势", "Districts"),
     "map_hint": ("点击行政区查看详情", "Click a district to drill down"),
+    # response units on the maps (SPEC section 11), by status
+    "units_legend": ("救援力量", "Units"),
+    "unit_available": ("待命", "available"),
+    "unit_en_route": ("在途", "en route"),
+    "unit_on_scene": ("到场", "on scene"),
+    "unit_off_duty": ("下勤", "off duty"),
+    # the dispatch dialog's suggestion of units
+    "nearest_units": ("就近可派力量", "Nearest available units"),
+    "straight_line": ("按直线距离排序，未考虑道路", "By straight-line distance, not by road"),
+    "no_units_near": ("暂无可派力量", "No unit available"),
+    "send_units": ("派出所选力量", "Send the chosen units"),
+    "units_sent": ("已派出 {n} 个力量", "{n} unit(s) sent"),
+    "km": ("{km} 公里", "{km} km"),
     "trends": ("近 1 小时每分钟趋势", "Per-minute trend, last hour"),
     "top_risk": ("高风险行政区 TOP 5", "Top 5 districts by risk"),
     # connection indicator: the English word stays, like "stale", for whoever reads the screen remotely
