@@ -33,13 +33,13 @@ from bench.ingest import DEFAULT_PG_URL, drop_database, recreate_database
 from bench.latency import dist_with_misses, gunicorn_argv, http_ok, page_access, page_clock, say, start_browser
 from bench.procs import Processes, free_port, quit_browser, start_redis
 from bench.slope import mib_fit
-from dashboard.core.channels import units_feed
+from dashboard.core.channels import UPDATES_CHANNEL, units_feed
 
 FEED_PREFIX = "bench-units"
 DEFAULT_DB = "panorama_units_bench"
 BOX = (22.52, 113.80, 22.78, 114.35)  # south, west, north, east: Shenzhen's land, where the fleet drives
 PROBE = "bench-probe"
-PROBE_AT = (22.455, 113.955)  # Shenzhen Bay, off the land: a cell of its own
+PROBE_AT = (22.49, 113.97)  # Shenzhen Bay, off the land (and the fleet's box): a cell of its own
 DEPARTMENTS = ("police", "fire", "health", "traffic_police", "emergency")
 KINDS = {"police": "patrol_car", "fire": "fire_engine", "health": "ambulance", "traffic_police": "traffic_car",
          "emergency": "rescue_team"}
@@ -63,7 +63,10 @@ if (!window.__probe) {
 }
 return true;
 """
-TAKE_JS = "const s = window.__probe || {}; window.__probe = {}; return JSON.stringify(s);"
+# emptied in place: the observer holds this very object
+TAKE_JS = """const s = window.__probe || {}; const out = JSON.stringify(s);
+for (const k of Object.keys(s)) delete s[k];
+return out;"""
 
 
 class Fleet(threading.Thread):
@@ -111,7 +114,7 @@ class Fleet(threading.Thread):
             tick = (tick + 1) % ticks
             first = first and tick != 0
             if started >= next_probe and not first:
-                next_probe += 1
+                next_probe = max(next_probe + 1, started + 0.5)  # one a second: never a burst to catch up
                 k = len(self.probes) + 1
                 lat, lon = PROBE_AT[0] + (k % 50) * 2e-5, PROBE_AT[1] + (k // 50 % 50) * 2e-5
                 place = f"{lat:.5f},{lon:.5f}"
@@ -120,6 +123,29 @@ class Fleet(threading.Thread):
                 self.probes.append((time.time() * 1000, place))
                 self.bus.publish(channel, orjson.dumps(report))
             self.stop.wait(max(0.0, 0.1 - (time.monotonic() - started)))
+
+
+class DeltaWatch(threading.Thread):
+    """Note when the ingest worker's delta carrying each probe place is on ``panorama:updates``: the server's share
+    of publish -> marker (the rest is the gateway, the socket and the page)."""
+
+    def __init__(self, redis_url: str):
+        super().__init__(name="delta-watch", daemon=True)
+        self.bus = redis.Redis.from_url(redis_url)
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        pubsub = self.bus.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(UPDATES_CHANNEL)
+        while not self.stop.is_set():
+            msg = pubsub.get_message(timeout=0.5)
+            if msg is None or msg["type"] != "message":
+                continue
+            at = time.time() * 1000
+            for u in orjson.loads(msg["data"]).get("units") or ():
+                if u.get("unit") == PROBE:
+                    self.seen.setdefault(f"{u['lat']:.5f},{u['lon']:.5f}", at)
 
 
 def run(args) -> dict:
@@ -149,6 +175,8 @@ def run(args) -> dict:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the ingest worker did not subscribe")
                 time.sleep(0.1)
+            watch = DeltaWatch(redis_url)
+            watch.start()
             fleet = Fleet(redis_url, args.units, args.every_s, args.seed)
             fleet.start()
             say(f"{args.units} units reporting every {args.every_s:g} s; opening /wall in Chromium")
@@ -184,10 +212,12 @@ def run(args) -> dict:
             seen.update(json.loads(driver.execute_script(TAKE_JS)))
             clock = min(clock, page_clock(driver), key=lambda c: c["error_ms"])
             cutoff = time.time() * 1000 - args.miss_s * 1000
-            lat, missed = [], 0
+            lat, missed, server = [], 0, []
             for at, place in fleet.probes[skip:]:
                 if at > cutoff:
                     continue
+                if place in watch.seen:
+                    server.append(watch.seen[place] - at)
                 shown = seen.get(place)
                 ms = None if shown is None else shown - clock["offset_ms"] - at
                 if ms is None or ms > args.miss_s * 1000:
@@ -196,6 +226,9 @@ def run(args) -> dict:
                     lat.append(max(0.0, ms))
             res["publish_to_marker_ms"] = {**dist_with_misses(lat, missed),
                                            "clock_error_ms": round(clock["error_ms"], 1)}
+            # its first part: publish -> the worker's delta on panorama:updates (our clock at both ends)
+            res["publish_to_delta_ms"] = dist_with_misses(server, 0)
+            watch.stop.set()
             res["heap"] = {"first_mib": round(heap[0][1] / 2**20, 1) if heap else None,
                            "last_mib": round(heap[-1][1] / 2**20, 1) if heap else None, "fit": mib_fit(heap)}
             res["unit_layer_nodes"] = {"min": min(nodes, default=None), "max": max(nodes, default=None)}
