@@ -53,13 +53,21 @@ class InvalidTransition(DispatchError, errors.Unprocessable):
     """The task (or incident) cannot go to that state from the one it is in."""
 
 
-class Change(NamedTuple):
-    """What one write changed: the incident as it now is, the tasks written and the units that followed their
-    task (``fleet.follow``); publish all three."""
-
+class _Changed(NamedTuple):
     incident: dict
     tasks: list[dict]
+
+
+class Change(_Changed):
+    """What one write changed: the incident as it now is and the tasks written (the pair callers unpack); and,
+    beside the pair, ``units``: the units that followed their task (``fleet.follow``). Publish all three."""
+
     units: tuple = ()
+
+    def moving(self, units) -> "Change":
+        """Return this change with the units that moved with it."""
+        self.units = tuple(units)
+        return self
 
     @property
     def task(self) -> dict:
@@ -174,7 +182,7 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
         stop_duty(conn, incident_id, task_id, to, now_ms)
     moved = fleet.follow(conn, [dict(row)], actor, now_ms)
     return Change(_settle(conn, inc, actor, now_ms, note, "task_moved", {"dep": row["department"], "to": to}),
-                  [dict(row)], tuple(moved))
+                  [dict(row)]).moving(moved)
 
 
 def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: str | None, now_ms: int) -> Change:
@@ -201,7 +209,7 @@ def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: 
     if task["state"] == "dispatched":
         stop_duty(conn, incident_id, task_id, "resolved", now_ms)
     moved = fleet.follow(conn, [dict(row)], actor, now_ms)
-    return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)], tuple(moved))
+    return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)]).moving(moved)
 
 
 def past_deadline(task: Mapping[str, Any], now_ms: int) -> bool:
@@ -277,7 +285,7 @@ def close_incident(conn: Connection, incident_id: int, actor: str, note: str | N
     _audit(conn, [_event(incident_id, t["id"], "close", actor, now_ms, "resolved", "closed", note, code)
                   for t in closed]
            + [_event(incident_id, None, "status", actor, now_ms, "resolved", "closed", note, code)])
-    return Change(dict(row), closed, tuple(fleet.follow(conn, closed, actor, now_ms)))
+    return Change(dict(row), closed).moving(fleet.follow(conn, closed, actor, now_ms))
 
 
 def escalate_overdue(conn: Connection, now_ms: int) -> list[dict]:
