@@ -330,6 +330,9 @@
             if (msg.type === 'snapshot' || (msg.events && msg.events.length)) {
                 drawTicker();
             }
+            if (dc.panoramaUnits) {
+                dc.panoramaUnits.take(msg);  // the units over the map, drawn at the next animation frame
+            }
             if (msg.type !== 'snapshot' && live.timer !== PENDING && Date.now() - live.lastFlush >= FLUSH_MS) {
                 flushAfterPaint();
             } else {

@@ -67,6 +67,21 @@
  */
 
 /**
+ * A response unit as the API shows it (messages.UnitView, SPEC section 11). Snapshots carry every unit the socket's
+ * holder may read in `state.units` (a liaison: their department's; a wall: without `task_id`), deltas the units that
+ * changed in `units`, one per unit (the latest report). Drawn over the maps by live_units.js.
+ * @typedef {Object} UnitView
+ * @property {string} unit
+ * @property {string} department
+ * @property {string} kind
+ * @property {('available'|'en_route'|'on_scene'|'off_duty')} status
+ * @property {?number} lat
+ * @property {?number} lon
+ * @property {?string} updated_at   RFC 3339 with the city's offset
+ * @property {?number} task_id
+ */
+
+/**
  * A dispatch task as the API shows it (messages.TaskView).
  * @typedef {Object} TaskView
  * @property {number} id
@@ -92,6 +107,7 @@
  * @property {{start: number, step_ms: number, series: Object<string, number[]>}} trend
  * @property {Object<string, {last_event_age_s: ?number, rate_per_min: number, stale: boolean}>} feeds  by domain
  * @property {EventView[]} events    newest first, at most messages.TICKER_EVENTS
+ * @property {UnitView[]} [units]    snapshots only: every unit its holder may read
  */
 
 /**
@@ -115,6 +131,7 @@
  * @property {IncidentView[]} [incidents]
  * @property {TaskView[]} [tasks]
  * @property {TaskView[]} [escalations]
+ * @property {UnitView[]} [units]            one per unit, its latest
  */
 
 /**

@@ -19,8 +19,10 @@ from sqlalchemy import select
 
 from dashboard.dispatch import board as d
 from dashboard.core.errors import DomainError
-from dashboard.core.i18n import error_text
+from dashboard.core.i18n import error_text, t
 from dashboard.dispatch import desk as api
+from dashboard.dispatch import units as fleet
+from dashboard.storage import units as unit_store
 from dashboard.web.auth import check_role, current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.storage.models import incidents
@@ -281,6 +283,20 @@ def _register_detail(app) -> None:
         return view.escalation_items(rows, svc.city, lang)
 
 
+def _send_units(svc, user, incident_id: int, unit_ids: list[str]) -> int:
+    """Send the units ticked in the dialog, each to its department's live task of the incident; return how many."""
+    if not unit_ids:
+        return 0
+    with svc.engine.connect() as conn:
+        deps = {r["unit"]: r["department"] for r in unit_store.list_units(conn, unit_ids=unit_ids[:50])}
+        live = {t["department"]: t["id"] for t in d.list_tasks(conn, incident_id=incident_id) if t["state"] in d.LIVE}
+    by_task: dict[int, list[str]] = {}
+    for unit, dep in deps.items():
+        if dep in live:
+            by_task.setdefault(live[dep], []).append(unit)
+    return sum(len(fleet.do_assign(svc, user, task_id, ids)) for task_id, ids in by_task.items())
+
+
 def _register_actions(app) -> None:
     """What an officer or a liaison does: dispatch (the dialog), move a task, close an incident."""
     # open / cancel / send -> the dialog, its suggested departments, the dispatch itself
@@ -293,10 +309,12 @@ def _register_actions(app) -> None:
                   Input("dispatch-submit", "n_clicks"),
                   State("dispatch-selected", "data"), State("dispatch-departments", "value"),
                   State("dispatch-note", "value"), State("dispatch-refresh", "data"), State("lang", "data"),
+                  State("dispatch-units", "value"),
                   prevent_initial_call=True)
     @validated
     def dialog(_open: Any, _cancel: Any, _send: Any, selected: RowId | None,
-               departments: list[StrictStr] | None, note: str | None, bump: int | None, lang: Lang):
+               departments: list[StrictStr] | None, note: str | None, bump: int | None, lang: Lang,
+               units: list[StrictStr] | None = None):
         svc, lang, user = _svc(), _lang(lang), current_user()
         if ctx.triggered_id == "dispatch-cancel" or selected is None:
             return True, no_update, no_update, no_update, "", no_update
@@ -316,8 +334,32 @@ def _register_actions(app) -> None:
                                svc.clock(), svc.city.rules, svc.city)
         except d.DispatchError as err:
             return no_update, no_update, no_update, no_update, error_text(err, lang), no_update
-        return True, no_update, no_update, "", view.tx("dispatched_ok", lang, n=len(change.tasks),
-                                                       title=view.incident_name(change.incident, lang)), (bump or 0) + 1
+        said = view.tx("dispatched_ok", lang, n=len(change.tasks), title=view.incident_name(change.incident, lang))
+        try:
+            sent = _send_units(svc, user, int(selected), units or [])
+        except DomainError as err:  # dispatched; the units were refused (one went off duty meanwhile)
+            return True, no_update, no_update, "", f"{said} {error_text(err, lang)}", (bump or 0) + 1
+        if sent:
+            said = f"{said} {t('units_sent', lang, n=sent)}"
+        return True, no_update, no_update, "", said, (bump or 0) + 1
+
+    # the departments ticked -> the nearest available units of each, to tick too (straight-line distance)
+    @allow(app, "officer")  # as the dialog itself
+    @app.callback(Output("dispatch-units", "options"), Output("dispatch-units", "value"),
+                  Input("dispatch-departments", "value"), State("dispatch-selected", "data"),
+                  State("lang", "data"), prevent_initial_call=True)
+    @validated
+    def unit_suggestions(departments: list[StrictStr] | None, selected: RowId | None, lang: Lang):
+        svc, lang = _svc(), _lang(lang)
+        if selected is None or not departments:
+            return [], []
+        with svc.engine.connect() as conn:
+            place = conn.execute(select(incidents.c.lat, incidents.c.lon)
+                                 .where(incidents.c.id == int(selected))).first()
+            if place is None:
+                return [], []
+            suggested = {dep: fleet.nearest(conn, dep, place.lat, place.lon, limit=3) for dep in departments[:20]}
+        return view.unit_options(suggested, svc.city, lang), []
 
     # a task's action button -> transition (the role and department checked here) -> refresh;
     # "record resolution" -> resolved on behalf of a department with nobody here (an officer's, checked there)

@@ -15,7 +15,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from sqlalchemy.exc import DBAPIError
 
 from dashboard.core.bus import BUS_DOWN, slot_groups
-from dashboard.core.channels import DEFAULT_PREFIX, INGEST_GROUP, feed_names
+from dashboard.core.channels import DEFAULT_PREFIX, INGEST_GROUP, ingest_channels
 from feeds.pipeline import Batch, Pipeline, now_ms
 from feeds.schema import MAX_BATCH
 
@@ -59,7 +59,7 @@ class Consumer:
             raise ValueError("batch_size and flush_ms must be positive, hold_limit at least batch_size")
         self.pipeline = pipeline
         self.connect = connect
-        self.channels = feed_names(prefix)
+        self.channels = ingest_channels(prefix)  # the four feeds and the units'
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
         self.hold_limit = hold_limit

@@ -8,24 +8,30 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import msgspec
 import orjson
 import redis
 
 from dashboard.core.clock import now_ms  # noqa: F401 (ingest's receiver clock; still imported from here)
 from dashboard.core import messages
+from dashboard.core.clock import DAY_MS
+from dashboard.storage import units as unit_store
 from dashboard.storage.events import EventStore, WriteResult
 from dashboard.storage.partitions import Retention
 from dashboard.storage.services import Services
 from dashboard.core.channels import (
     DEFAULT_PREFIX,
+    UNITS,
     UPDATES_CHANNEL,
     deadletter_key,
+    units_feed,
     folded_counts_key,
     ingested_counts_key,
     reject_counts_key,
 )
 from feeds.alerting import Evaluator, Reconciler
 from feeds.schema import MAX_CLOCK_SKEW_MS, Event, Reject, parse_message
+from feeds.unit_schema import UnitReport, parse_units
 
 log = logging.getLogger(__name__)
 LAG_KEY = "panorama:ingest:lag_ms"
@@ -36,13 +42,14 @@ class Batch:
     """Events and rejects gathered since the last flush, with what must be acknowledged after it."""
 
     events: list[Event] = field(default_factory=list)
+    units: list[UnitReport] = field(default_factory=list)  # reports of feeds:units
     rejects: list[tuple[str, Reject]] = field(default_factory=list)
     acks: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)  # (stream, group) -> ids
     oldest_ms: dict[str, int] = field(default_factory=dict)
     started: float = 0.0
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.rejects)
+        return len(self.events) + len(self.units) + len(self.rejects)
 
 
 class Pipeline:
@@ -80,6 +87,13 @@ class Pipeline:
             now = now_ms()
             received_ms = max(now, min(arrived_ms, now + MAX_CLOCK_SKEW_MS))
         oldest = None if self.retention is None else self.retention.events_cutoff_ms(received_ms)
+        if domain == UNITS:
+            reports = parse_units(raw, {"received_ms": received_ms, "oldest_ms": oldest})
+            batch.units.extend(reports.reports)
+            batch.rejects.extend((channel, r) for r in reports.rejects)
+            if reports.reports:
+                batch.oldest_ms[UNITS] = min(batch.oldest_ms.get(UNITS, arrived_ms), arrived_ms)
+            return
         parsed = parse_message(raw, domain, self.districts, received_ms, oldest_ms=oldest)
         batch.events.extend(parsed.events)
         batch.rejects.extend((channel, r) for r in parsed.rejects)
@@ -96,11 +110,14 @@ class Pipeline:
                 touched.clear()  # a retried transaction starts again
                 touched.update(self.alerts.record(conn, stored, at_ms))
         result = self.store.write(batch.events, received, also) if batch.events else WriteResult()
+        units = self.write_units(batch, received)
         pipe = bus.pipeline(transaction=False)
         self.dead_letters(pipe, batch.rejects, received)
         counts = Counter(s.event.domain for s in result.stored)
         for domain, n in counts.items():
             pipe.hincrby(ingested_counts_key(self.prefix), domain, n)
+        if units:
+            pipe.hincrby(ingested_counts_key(self.prefix), UNITS, len(units))
         for (domain, what), n in result.folded.items():
             pipe.hincrby(folded_counts_key(self.prefix), f"{domain}|{what}", n)
         for domain, oldest in batch.oldest_ms.items():
@@ -108,10 +125,10 @@ class Pipeline:
         for (stream, group), ids in batch.acks.items():
             pipe.xack(stream, group, *ids)
         pipe.execute()
-        if result.stored or result.incidents:
+        if result.stored or result.incidents or units:
             # Not in the pipeline: redis-py refuses PUBLISH in a cluster's. After the acks, so a worker that
             # dies in between loses one live delta (the gateways' next state build shows it), never an event.
-            bus.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz))
+            bus.publish(UPDATES_CHANNEL, batch_delta(result, received, self.tz, units))
         if touched and self.reconciler is not None:
             self.reconciler.submit(dict(touched), bus)
         elif touched:
@@ -120,6 +137,21 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - the events are stored and acknowledged; the alert tick redoes this
                 log.exception("alert evaluation after a batch failed; the next tick reconciles")
         return result
+
+    def write_units(self, batch: Batch, received_ms: int) -> list[dict]:
+        """Fold the batch's unit reports into the units' latest state; a report the fleet refuses (an unknown unit
+        without a department, a department not its unit's) joins the batch's rejects. Return the changed units."""
+        if not batch.units:
+            return []
+        if self.store.postgres:  # the track's day partitions, made on demand like the events'
+            self.store.ensure_days({r.ts_ms // DAY_MS for r in batch.units})
+        departments = {d["code"] for d in self.store.city.departments}
+        with self.store.engine.begin() as conn:
+            applied = unit_store.apply_reports(conn, batch.units, departments, received_ms)
+        channel = units_feed(self.prefix)
+        for i, reason, message in applied.refused:
+            batch.rejects.append((channel, Reject.of(reason, message, msgspec.json.encode(batch.units[i]))))
+        return applied.changed
 
     def dead_letters(self, pipe, rejects: list[tuple[str, Reject]], at_ms: int) -> None:
         """Queue each reject on the capped dead-letter list and its counter, on a Redis pipeline.
@@ -149,13 +181,15 @@ def _delta_event(stored) -> messages.DeltaEvent:
     return {**view, "lat": e.lat, "lon": e.lon}
 
 
-def batch_delta(result: WriteResult, at_ms: int, tz: str) -> bytes:
-    """Encode what a batch changed as a ``panorama:updates`` delta (dashboard.core.messages)."""
+def batch_delta(result: WriteResult, at_ms: int, tz: str, units: list[dict] | None = None) -> bytes:
+    """Encode what a batch changed as a ``panorama:updates`` delta (dashboard.core.messages); ``units``: the units
+    its reports changed, one each (the latest report of a unit wins: coalesced)."""
     newest = result.stored[-messages.DELTA_EVENTS:]
     return messages.encode_delta(
         at_ms, stored=len(result.stored), events=[_delta_event(s) for s in reversed(newest)],
         counts=[[*k, *v] for k, v in sorted(result.counts.items())], feeds=result.feeds,
-        incidents=[messages.incident_view(i, tz, domain=True) for i in result.incidents])
+        incidents=[messages.incident_view(i, tz, domain=True) for i in result.incidents],
+        units=[messages.unit_view(u, tz) for u in units] if units else None)
 
 
 def make_pipeline(services: Services) -> Pipeline:

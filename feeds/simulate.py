@@ -23,6 +23,7 @@ from dashboard.core import bus
 from dashboard.core.city import load_city
 from feeds import scenario
 from dashboard.core.channels import DEFAULT_PREFIX, DOMAINS
+from feeds.fleet import FleetSimulator
 from feeds.publish import publish_many
 
 BUCKET_MS = 60_000  # events are drawn one simulated minute at a time, each minute from its own seed
@@ -284,6 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("--city", default=os.environ.get("PANORAMA_CITY", "shenzhen"), help="city pack name or folder")
     parser.add_argument("--replay", metavar="FILE.jsonl", help="publish a recorded file instead of simulating")
     parser.add_argument("--dump", metavar="FILE.jsonl", help="write the events of --duration to a file, don't publish")
+    parser.add_argument("--no-units", dest="units", action="store_false",
+                        help="do not drive the city's fleet on <prefix>:units (feeds/fleet.py)")
     parser.add_argument("--episode", action="append", default=[], type=_episode, metavar="NAME[@MIN[+MIN]]",
                         help="lay an episode over the day for the alert rules to catch: "
                              f"{', '.join(scenario.EPISODES)}; starting MIN simulated minutes after the start "
@@ -317,6 +320,11 @@ def main(argv=None) -> int:
             return 0
         redis = bus.connect(args.redis_url)
         print(f"simulating {head} -> {args.transport} {args.prefix}:<domain> on {bus.redacted(args.redis_url)}")
+        if args.units and city.units:  # the fleet reports in real time beside the events (feeds/fleet.py)
+            fleet = FleetSimulator(city.units, seed=sim.seed)
+            threading.Thread(target=fleet.run, args=(redis, stop), kwargs={"prefix": args.prefix}, name="fleet",
+                             daemon=True).start()
+            print(f"driving {len(fleet.vehicles)} units -> {args.prefix}:units")
         wall0 = time.monotonic()
         n = sim.run(redis, stop, transport=args.transport, prefix=args.prefix, duration=args.duration)
         wall = max(time.monotonic() - wall0, 1e-9)

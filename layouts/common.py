@@ -9,6 +9,7 @@ from dashboard.figures.panorama import DOMAIN_COLORS, HIGHLIGHT_WIDTH, LINE_WIDT
 from dashboard.core.i18n import district_name, html_lang, kind_label, kind_labels, t, texts
 from dashboard.core.clock import iso
 from dashboard.core.channels import DOMAINS
+from dashboard.core.units import STATUSES as UNIT_STATUSES
 
 # Texts the browser needs to label what it renders (assets/live_*.js).
 LIVE_TEXT_KEYS = (
@@ -44,6 +45,15 @@ def lang_toggle(lang: str) -> html.Button:
     # Its label is in the other language, and says so, so a screen reader reads "English" in English.
     return html.Button(t("language", lang), id="lang-toggle", n_clicks=0, className="lang-toggle",
                        lang=html_lang("en" if lang != "en" else "zh"))
+
+
+def unit_overlay(lang: str) -> list:
+    """Return the units' layer over a city map (drawn by assets/live_units.js from the frames; empty here) and its
+    legend of statuses."""
+    return [html.Div(id="unit-layer", className="unit-layer", **{"aria-hidden": "true"}),
+            html.Ul([html.Li(t("units_legend", lang))]
+                    + [html.Li([html.Span(className=f"dot u-{s}"), t(f"unit_{s}", lang)]) for s in UNIT_STATUSES],
+                    className="unit-legend")]
 
 
 def panel(title: str, *children, className: str = "", **kwargs) -> html.Section:

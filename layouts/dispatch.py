@@ -317,6 +317,21 @@ def dialog_options(city, lang: str, district: str | None) -> list[dict]:
     return out
 
 
+def unit_options(suggested: dict[str, list[dict]], city, lang: str) -> list[dict]:
+    """Return the dialog's units to tick: per department, its nearest available units with the straight-line km."""
+    names = department_names(city, lang)
+    out = []
+    for dep, rows in suggested.items():
+        if not rows:
+            out.append({"label": f"{names.get(dep, dep)} · {t('no_units_near', lang)}", "value": f"-{dep}",
+                        "disabled": True})
+        for r in rows:
+            name = (r.get("name_en") if lang == "en" else r.get("name")) or r["unit"]
+            km = t("km", lang, km=f"{r['km']:.1f}")
+            out.append({"label": f"{names.get(dep, dep)} · {name} · {km}", "value": r["unit"]})
+    return out
+
+
 def page_settings(cfg: dict) -> dict:
     """Return what the page's live connection needs from the configuration."""
     return {"tz": cfg["PANORAMA_TZ"], "ws_url": cfg["PANORAMA_WS_URL"], "ws_port": cfg["PANORAMA_WS_PORT"],
@@ -406,6 +421,11 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
             html.Label(tx("departments", lang)),
             dcc.Checklist(id="dispatch-departments", options=dialog_options(city, lang, None), value=[],
                           className="dept-checklist", inputClassName="dept-check"),
+            # the nearest available units of each department ticked (callbacks/dispatch.py), by straight line
+            html.Label(t("nearest_units", lang)),
+            html.Div(t("straight_line", lang), className="muted units-note"),
+            dcc.Checklist(id="dispatch-units", options=[], value=[], className="unit-checklist",
+                          inputClassName="unit-check"),
             html.Label(tx("note", lang)),
             dcc.Textarea(id="dispatch-note", value="", className="dispatch-note"),
             html.Div([html.Button(tx("send", lang), id="dispatch-submit", n_clicks=0, className="btn btn-primary"),

@@ -10,7 +10,8 @@ from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
 from layouts.major import major_components
-from layouts.common import kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar
+from layouts.common import (kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar,
+                            unit_overlay)
 from layouts.replay import replay_entry, replay_parts
 
 WINDOW = "1h"
@@ -57,6 +58,7 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                           dcc.Graph(id="city-map", figure=with_outlines(make_city_map(window, city, MEASURE, lang),
                                                                         open_alerts, city, lang),
                                     config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
+                          *unit_overlay(lang),
                           dcc.Store(id="alert-outline-digest"),
                           className="map-panel"),
                     # empty here: the browser draws its rows as frames arrive (assets/live_render.js)

@@ -9,7 +9,7 @@ from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_m
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.major import major_components
-from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster
+from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster, unit_overlay
 from layouts.panorama import GRAPH_CONFIG
 from layouts.replay import replay_parts
 
@@ -42,6 +42,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                                                window, city, MEASURE, lang, highlight=first, theme="dark",
                                                size=WALL_MAP_SIZE, label_px=WALL_LABEL_PX),
                                                open_alerts, city, lang, "dark")),
+                                 *unit_overlay(lang),
                                  dcc.Store(id="alert-outline-digest")],
                                  className="panel map-panel"),
                     html.Section(

@@ -160,6 +160,12 @@ WRITES = {
         {"officer", "commander", "admin"},
         lambda app: ("/api/rosters/overrides", {"department": "fire", "person": "fire_dep_a", "role": "officer",
                                                 "until": _until(), "reason": "病假顶班"})),
+    ("/api/tasks/<id:task_id>/units", "POST"): (
+        # the liaison is the fire department's, and so are the task and the unit (SPEC section 11)
+        {"officer", "commander", "liaison", "admin"},
+        lambda app: (f"/api/tasks/{dispatched(app)[1][0]['id']}/units", {"units": ["fe-futian-01"]})),
+    ("/api/units", "POST"): (
+        {"admin"}, lambda app: ("/api/units", {"unit": "boat-1", "department": "water", "kind": "boat"})),
     ("/api/rosters/overrides/<id:override_id>", "DELETE"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/rosters/overrides/{roster_override(app)['id']}", None)),
 }
@@ -170,6 +176,8 @@ ALERT_READS = {"/api/alerts": VIEW_ROLES, "/api/alerts?status=firing&level=orang
                "/api/silences": {"officer", "commander", "admin"},
                "/api/notifications": {"officer", "commander", "admin"},
                "/api/notifications?status=pending&channel=email": {"officer", "commander", "admin"}}
+# The units (SPEC section 11): every viewer's; a liaison's answer is their department's (test_units.py).
+UNIT_READS = {"/api/units": VIEW_ROLES, "/api/units?department=fire&status=available": VIEW_ROLES}
 
 
 def queued_notification(app) -> None:
@@ -258,6 +266,20 @@ def test_alert_reads_by_role(mapp, role):
             assert res.status_code == 200, path
             listed = res.get_json()[path.split("?")[0].removeprefix("/api/")]
             assert len(listed) == 1, path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_unit_reads_by_role(mapp, role):
+    client, _ = session(mapp, role)
+    for path, allowed in UNIT_READS.items():
+        res = client.get(path)
+        if role == "anonymous":
+            assert res.status_code == 401, path
+        elif role not in allowed:
+            assert res.status_code == 403, path
+        else:
+            assert res.status_code == 200 and res.get_json(), path
+            assert role != "liaison" or {u["department"] for u in res.get_json()} == {"fire"}
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -208,3 +208,42 @@ def test_a_liaison_sees_only_their_departments_board_and_an_overdue_countdown_is
     click(dash_duo, "#board-fire .action-acknowledged")
     dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)
     assert dash_duo.get_logs() == []
+
+
+def test_the_dialog_suggests_the_nearest_available_units_and_sends_the_ticked_ones(page_app, dash_duo):
+    from sqlalchemy import select, update
+
+    from dashboard.dispatch.units import km_between
+    from dashboard.storage.models import units
+
+    svc = page_app.server.extensions["panorama"]
+    now = svc.clock()
+    with svc.engine.begin() as conn:  # the nearest fire engine is off duty: not offered
+        nearest = sorted(((km_between(22.54, 114.05, r.lat, r.lon), r.unit) for r in conn.execute(
+            select(units.c.unit, units.c.lat, units.c.lon).where(units.c.department == "fire"))))
+        conn.execute(update(units).where(units.c.unit == nearest[0][1]).values(status="off_duty"))
+    ingest_now(page_app, {"incident": [make_event(1, kind="fire", severity=3, ts=now, lat=22.54, lon=114.05,
+                                                  title="火情 福华路")]})
+    dash_duo.start_server(page_app)
+    dash_duo.get_logs()
+    sign_in(dash_duo, page_app, "olga")
+    dash_duo.wait_for_element("#incident-list .queue-item", timeout=10)
+    click(dash_duo, "#incident-list > li:nth-child(1) .queue-item")
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-title", "火情 福华路", timeout=30)
+    wait_for(lambda: dash_duo.find_element("#dispatch-open").is_enabled(), message="the dispatch button enabled")
+    click(dash_duo, "#dispatch-open")
+    dash_duo.wait_for_element("#dispatch-dialog:not([hidden])", timeout=10)
+    offered = wait_for(lambda: js(dash_duo, "return [...document.querySelectorAll('#dispatch-units input')]"
+                                            ".map(e => e.value)"), timeout=15, message="the units suggested")
+    fire = [v for v in offered if v in {u for _, u in nearest}]
+    assert fire == [u for _, u in nearest[1:4]]  # the three nearest available, nearest first
+    labels = js(dash_duo, "return [...document.querySelectorAll('#dispatch-units label')].map(e => e.textContent)")
+    assert any(" 公里" in x and "消防" in x for x in labels)
+    assert "直线距离" in dash_duo.find_element(".units-note").text  # says how it measured
+    js(dash_duo, "document.querySelector('#dispatch-units input[value=\"' + arguments[0] + '\"]').click()", fire[0])
+    dash_duo.find_element("#dispatch-submit").click()
+    dash_duo.wait_for_element("#dispatch-dialog[hidden]", timeout=10)
+    with svc.engine.connect() as conn:
+        row = conn.execute(select(units.c.status, units.c.task_id).where(units.c.unit == fire[0])).one()
+    assert row.status == "en_route" and row.task_id is not None
+    assert dash_duo.get_logs() == []

@@ -83,7 +83,8 @@ def test_snapshot_first_then_a_delta_with_the_new_events_and_state(app):
             async with connect(ws_url(gw), origin=ORIGIN) as ws:
                 snap = await recv(ws)
                 assert snap["type"] == "snapshot" and isinstance(snap["seq"], int)
-                assert set(snap["state"]) == {"generated_at", "windows", "trend", "feeds", "events", "alerts", "majors"}
+                assert set(snap["state"]) == {"generated_at", "windows", "trend", "feeds", "events", "alerts", "majors",
+                                              "units"}
                 assert snap["state"]["alerts"] == []  # the firing and acknowledged ones: none yet
                 # (other test runs may publish on the shared channel: only this test's events are checked)
                 assert totals_15m(snap)["traffic"] == 0 and "ev-1" not in {e["id"] for e in snap["state"]["events"]}
@@ -581,3 +582,56 @@ def test_a_socket_ends_when_its_session_does(make_app, redis_client):
                 assert closed.value.rcvd.code == 4401
                 await long.ping()  # the other session's socket stays open
         asyncio.run(scenario())
+
+
+def test_each_socket_gets_the_units_its_holder_may_read(app):
+    """Units in the snapshot and in deltas: everyone's to an officer, a liaison's department's only (as GET
+    /api/units), a kiosk wall's without the tasks they are on."""
+    from dashboard.storage import users as accounts
+    from tests.test_access_matrix import dispatched
+    from tests.test_units import feed_units, report
+
+    svc = app.server.extensions["panorama"]
+    _, [task] = dispatched(app, ("fire",))
+    _, token = accounts.create_kiosk_token(svc.engine, "hall")
+    tickets = {"liaison": fresh_ticket(signed_in(app, "li", "liaison", "fire")),
+               "officer": fresh_ticket(signed_in(app, "of", "officer")),
+               "wall": fresh_ticket(app.server.test_client(), f"?token={token}")}
+    officer = signed_in(app, "of2", "officer")
+    with running(app) as gw:
+        async def scenario():
+            url = f"ws://127.0.0.1:{gw.port}/?ticket="
+            socks = {name: await connect(url + t) for name, t in tickets.items()}
+            snaps = {name: await recv(ws) for name, ws in socks.items()}
+            await asyncio.to_thread(officer.post, f"/api/tasks/{task['id']}/units", json={"units": ["fe-futian-01"]},
+                                    headers={"X-CSRF-Token": officer.get_cookie("panorama_csrf").value})
+            for i in range(5):
+                await asyncio.to_thread(feed_units, app, [report("pc-futian-01", lat=22.5 + i / 100),
+                                                          report("fe-futian-01", lat=22.6 + i / 100)])
+            seen = {}
+            for name, ws in socks.items():
+                frames = await recv_until(ws, lambda f: any(u["unit"] == "fe-futian-01" and u["lat"] == 22.64
+                                                            for u in f.get("units", ())))
+                seen[name] = [u for f in frames for u in f.get("units", ())]
+                await ws.close()
+            return snaps, seen
+
+        snaps, seen = asyncio.run(scenario())
+    deps = {name: {u["department"] for u in s["state"]["units"]} for name, s in snaps.items()}
+    assert deps["liaison"] == {"fire"} and {"fire", "police", "health"} <= deps["officer"] == deps["wall"]
+    assert {u["department"] for u in seen["liaison"]} == {"fire"}
+    assert {"fire", "police"} <= {u["department"] for u in seen["officer"]}
+    assert any(u["task_id"] == task["id"] for u in seen["officer"])
+    assert all(u["task_id"] is None for u in seen["wall"]) and seen["wall"]
+    assert set(seen["officer"][0]) == {"unit", "department", "kind", "status", "lat", "lon", "updated_at", "task_id"}
+
+
+def test_a_units_reports_coalesce_into_its_latest_while_a_client_waits():
+    from dashboard.gateway.fanout import Pending
+
+    p = Pending()
+    for i in range(50):
+        p.merge({"units": [{"unit": "pc-1", "lat": i}, {"unit": f"x-{i % 3}", "lat": i}]})
+    got = p.take()["units"]
+    assert sorted((u["unit"], u["lat"]) for u in got) == [("pc-1", 49), ("x-0", 48), ("x-1", 49), ("x-2", 47)]
+    assert not p

@@ -116,7 +116,7 @@ def test_sqlite_deletes_old_rows_in_batches(tmp_path, monkeypatch):
     try:
         store_days_ago(engine, [0, 1, 10, 31, 32, 33, 34, 35, 36, 45, 95])
         done = maintain(engine, NOW, Retention(events_days=30, rollup_days=90))
-        assert done["deleted"] == {"events": 8, "rollups": 1, "district_minutes": 1}
+        assert done["deleted"] == {"events": 8, "unit_track": 0, "rollups": 1, "district_minutes": 1}
         assert count(engine, events) == 3 and count(engine, rollups) == 10 and count(engine, rollup_hours) == 11
     finally:
         engine.dispose()

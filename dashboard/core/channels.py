@@ -2,6 +2,7 @@
 
 DOMAINS = ("security", "traffic", "environment", "incident")
 DEFAULT_PREFIX = "feeds"
+UNITS = "units"  # the units' feed (SPEC section 11): read by the same consumers, not an event domain
 UPDATES_CHANNEL = "panorama:updates"
 INGEST_GROUP = "panorama-ingest"
 CLIENTS_KEY_PREFIX = "panorama:gateway:clients:"  # + the gateway's id; the key expires when a gateway dies
@@ -15,6 +16,16 @@ def feed_name(domain: str, prefix: str = DEFAULT_PREFIX) -> str:
 def feed_names(prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
     """Map each channel / stream name to its domain."""
     return {feed_name(d, prefix): d for d in DOMAINS}
+
+
+def units_feed(prefix: str = DEFAULT_PREFIX) -> str:
+    """Return the channel (and stream key) of the units' reports, ``feeds:units``."""
+    return f"{prefix}:{UNITS}"
+
+
+def ingest_channels(prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
+    """Map every channel / stream an ingest worker reads to its domain (the four feeds, and ``units``)."""
+    return {**feed_names(prefix), units_feed(prefix): UNITS}
 
 
 def deadletter_key(prefix: str = DEFAULT_PREFIX) -> str:

@@ -16,6 +16,7 @@ from dashboard.core.notifications import Policy, load_policies
 from dashboard.core.procedures import Procedures, load_procedures
 from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
+from dashboard.core.units import load_units
 
 # City packs are data, not code: they sit beside the packages, in dashboard/cities.
 PACKS_DIR = Path(__file__).resolve().parent.parent / "cities"
@@ -171,6 +172,12 @@ class City:
             return []
         return validate_departments(yaml.safe_load(path.read_text(encoding="utf-8")).get("departments", []),
                                     str(path))
+
+    @cached_property
+    def units(self) -> list[dict]:
+        """Return the pack's response units (none without units.yaml); a broken file raises ValueError."""
+        path = self.path / "units.yaml"
+        return load_units(path, [d["code"] for d in self.departments]) if path.exists() else []
 
     @cached_property
     def rules(self) -> Rules | None:

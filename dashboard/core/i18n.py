@@ -51,6 +51,19 @@ _TEXT = {
     "risk": ("风险", "risk"),
     "city_map": ("各区态势", "Districts"),
     "map_hint": ("点击行政区查看详情", "Click a district to drill down"),
+    # response units on the maps (SPEC section 11), by status
+    "units_legend": ("救援力量", "Units"),
+    "unit_available": ("待命", "available"),
+    "unit_en_route": ("在途", "en route"),
+    "unit_on_scene": ("到场", "on scene"),
+    "unit_off_duty": ("下勤", "off duty"),
+    # the dispatch dialog's suggestion of units
+    "nearest_units": ("就近可派力量", "Nearest available units"),
+    "straight_line": ("按直线距离排序，未考虑道路", "By straight-line distance, not by road"),
+    "no_units_near": ("暂无可派力量", "No unit available"),
+    "send_units": ("派出所选力量", "Send the chosen units"),
+    "units_sent": ("已派出 {n} 个力量", "{n} unit(s) sent"),
+    "km": ("{km} 公里", "{km} km"),
     "trends": ("近 1 小时每分钟趋势", "Per-minute trend, last hour"),
     "top_risk": ("高风险行政区 TOP 5", "Top 5 districts by risk"),
     # connection indicator: the English word stays, like "stale", for whoever reads the screen remotely
@@ -341,6 +354,11 @@ _AUDIT = {
                          "{dep} already works on #{incident}: this task ended, its deadlines stopped"),
     "split_to": ("{n} 条上报拆分为事件 #{incident}", "{n} report(s) split off into #{incident}"),
     "split_from": ("由事件 #{incident} 拆分而来（{n} 条上报）", "split from #{incident} ({n} report(s))"),
+    # response units (task_events.action "unit"; dashboard.dispatch.units, .fleet, storage.units)
+    "unit_assigned": ("派出力量 {unit}，正在前往", "unit {unit} sent, en route"),
+    "unit_on_scene": ("力量 {unit} 随任务到场", "unit {unit} on scene with its task"),
+    "unit_released": ("任务结束，力量 {unit} 恢复待命", "task ended: unit {unit} available again"),
+    "unit_released_by_crew": ("力量 {unit} 自报待命或下勤，退出任务", "unit {unit} reported itself free or off duty: left the task"),
 }
 
 # Roles on duty (rosters.yaml) and the channels that reach them, as the audit and /rosters say them.
@@ -388,6 +406,11 @@ _ERRORS = {
     "replay_future": ("回放时刻不能晚于当前时间", "The replay time cannot be in the future"),
     "replay_too_old": ("回放时刻早于数据保留期限", "The replay time is older than the data kept"),
     "replay_bad_speed": ("回放速度须为 0、1、5、15 或 60", "The replay speed must be 0, 1, 5, 15 or 60"),
+    "task_not_live": ("任务已结束，不能再派出力量", "The task has ended: no more units can be sent to it"),
+    "unit_unknown": ("没有这个力量", "No such unit"),
+    "unit_other_department": ("该力量不属于任务所在部门", "That unit belongs to another department than the task"),
+    "unit_off_duty": ("该力量已下勤", "That unit is off duty"),
+    "unit_busy": ("该力量正在执行其他任务", "That unit is on another task"),
 }
 
 

@@ -101,6 +101,26 @@ class MajorView(TypedDict):
     declared_by: str
 
 
+class UnitView(TypedDict):
+    """A response unit as the API shows it (SPEC section 11): ``updated_at`` RFC 3339 with the city's offset."""
+
+    unit: str
+    department: str
+    kind: str
+    status: str  # available | en_route | on_scene | off_duty
+    lat: float | None
+    lon: float | None
+    updated_at: str | None
+    task_id: int | None
+
+
+class DeltaUnit(UnitView):
+    """A unit in a ``panorama:updates`` delta: the view, and where it is sent when a dispatch just assigned it
+    (``[lat, lon]`` of its incident; the simulator drives it there). Screens keep only the view."""
+
+    target: NotRequired[list[float] | None]
+
+
 class NotificationPayload(TypedDict):
     """What a notification carries (a webhook's JSON body; the SMS template's parameters are taken from it):
     the idempotency key a receiver deduplicates by, what happened, when, and the alert as deltas carry it."""
@@ -145,6 +165,7 @@ class Delta(TypedDict, total=False):
     escalations: list[TaskView]
     alerts: list[AlertView]  # alerts that changed (evaluation, acknowledgement)
     majors: list[MajorView]  # every major incident active after a declaration, level change or stand-down
+    units: list[DeltaUnit]  # units that changed (a report, an assignment, their task moving), one per unit
 
 
 EVENT_FIELDS: tuple[str, ...] = tuple(EventView.__annotations__)
@@ -197,6 +218,17 @@ def major_view(row: Mapping[str, Any], incident: Mapping[str, Any], tz: str) -> 
             "declared_at": iso(row["declared_ms"], tz), "declared_by": row["declared_by"]}
 
 
+def unit_view(row: Mapping[str, Any], tz: str) -> UnitView:
+    """Return a stored unit as the API shows it (SPEC section 11)."""
+    return {"unit": row["unit"], "department": row["department"], "kind": row["kind"], "status": row["status"],
+            "lat": row["lat"], "lon": row["lon"],
+            "updated_at": iso(row["updated_ms"], tz) if row["updated_ms"] is not None else None,
+            "task_id": row["task_id"]}
+
+
+UNIT_FIELDS: tuple[str, ...] = tuple(UnitView.__annotations__)
+
+
 def notification_payload(key: str, type_: str, at: str, alert: AlertView, policy: str) -> NotificationPayload:
     """Return what a notification of an alert's change carries."""
     return {"v": VERSION, "key": key, "type": type_, "at": at, "policy": policy, "alert": alert}
@@ -217,9 +249,10 @@ def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Itera
                  feeds: Mapping[str, int] | None = None, incidents: Iterable[IncidentView] = (),
                  tasks: Iterable[TaskView] | None = None, escalations: Iterable[TaskView] | None = None,
                  stored: int | None = None, alerts: Iterable[AlertView] | None = None,
-                 majors: Iterable[MajorView] | None = None) -> bytes:
+                 majors: Iterable[MajorView] | None = None, units: Iterable[DeltaUnit] | None = None) -> bytes:
     """Encode one ``panorama:updates`` delta: ingest's carry ``stored``, dispatch's ``tasks`` (and ``escalations``
-    from the deadline checker), early warning's ``alerts``, the major-incident mode's ``majors`` (all active)."""
+    from the deadline checker), early warning's ``alerts``, the major-incident mode's ``majors`` (all active),
+    unit reports and assignments ``units``."""
     msg: Delta = {"v": VERSION, "type": "delta", "at": at_ms, "events": list(events), "counts": list(counts),
                   "feeds": dict(feeds or {}), "incidents": list(incidents)}
     if stored is not None:
@@ -232,6 +265,8 @@ def encode_delta(at_ms: int, *, events: Iterable[DeltaEvent] = (), counts: Itera
         msg["alerts"] = list(alerts)
     if majors is not None:
         msg["majors"] = list(majors)
+    if units is not None:
+        msg["units"] = list(units)
     return orjson.dumps(msg)
 
 
@@ -258,7 +293,7 @@ def snapshot_frame(seq: int, state: Mapping[str, Any]) -> bytes:
 
 def delta_frame(seq: int, parts: Mapping[str, Any]) -> bytes:
     """Encode a delta frame: ``state``? (changed parts), ``events``? (newest first), ``incidents``?, ``tasks``?,
-    ``escalations``? -- only the parts that changed."""
+    ``escalations``?, ``alerts``?, ``units``? (``UnitView``s) -- only the parts that changed."""
     return orjson.dumps({"v": VERSION, "type": "delta", "seq": seq, **parts})
 
 

@@ -18,7 +18,7 @@ from dashboard.storage import escalations
 from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
 from dashboard.storage.models import incidents, task_events, tasks, users
 from dashboard.core.rules import Rules
-from dashboard.dispatch import audit
+from dashboard.dispatch import audit, fleet
 
 LIVE = ("dispatched", "acknowledged", "on_scene")
 DONE = ("resolved", "closed")
@@ -53,11 +53,21 @@ class InvalidTransition(DispatchError, errors.Unprocessable):
     """The task (or incident) cannot go to that state from the one it is in."""
 
 
-class Change(NamedTuple):
-    """What one write changed: the incident as it now is and the tasks written; publish both."""
-
+class _Changed(NamedTuple):
     incident: dict
     tasks: list[dict]
+
+
+class Change(_Changed):
+    """What one write changed: the incident as it now is and the tasks written (the pair callers unpack); and,
+    beside the pair, ``units``: the units that followed their task (``fleet.follow``). Publish all three."""
+
+    units: tuple = ()
+
+    def moving(self, units) -> "Change":
+        """Return this change with the units that moved with it."""
+        self.units = tuple(units)
+        return self
 
     @property
     def task(self) -> dict:
@@ -170,8 +180,9 @@ def transition(conn: Connection, task_id: int, to: str, version: int, actor: str
     _audit(conn, [_event(incident_id, task_id, "transition", actor, now_ms, task["state"], to, note)])
     if task["state"] == "dispatched":  # only a task awaiting acknowledgement has a duty escalation running
         stop_duty(conn, incident_id, task_id, to, now_ms)
+    moved = fleet.follow(conn, [dict(row)], actor, now_ms)
     return Change(_settle(conn, inc, actor, now_ms, note, "task_moved", {"dep": row["department"], "to": to}),
-                  [dict(row)])
+                  [dict(row)]).moving(moved)
 
 
 def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: str | None, now_ms: int) -> Change:
@@ -197,7 +208,8 @@ def resolve_for(conn: Connection, task_id: int, version: int, actor: str, note: 
                          "resolved_on_behalf", params)])
     if task["state"] == "dispatched":
         stop_duty(conn, incident_id, task_id, "resolved", now_ms)
-    return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)])
+    moved = fleet.follow(conn, [dict(row)], actor, now_ms)
+    return Change(_settle(conn, inc, actor, now_ms, None, "resolved_on_behalf", params), [dict(row)]).moving(moved)
 
 
 def past_deadline(task: Mapping[str, Any], now_ms: int) -> bool:
@@ -273,7 +285,7 @@ def close_incident(conn: Connection, incident_id: int, actor: str, note: str | N
     _audit(conn, [_event(incident_id, t["id"], "close", actor, now_ms, "resolved", "closed", note, code)
                   for t in closed]
            + [_event(incident_id, None, "status", actor, now_ms, "resolved", "closed", note, code)])
-    return Change(dict(row), closed)
+    return Change(dict(row), closed).moving(fleet.follow(conn, closed, actor, now_ms))
 
 
 def escalate_overdue(conn: Connection, now_ms: int) -> list[dict]:

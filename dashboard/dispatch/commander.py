@@ -224,7 +224,7 @@ def perform(svc, user, tap: Tap, now_ms: int) -> d.Change:
             change = d.redispatch(conn, tap.task_id, tap.version, user.username, None, now_ms, CODES["redispatch"])
         else:
             change = _approve(conn, svc, inc, tap, user.username, now_ms)
-    desk.publish(svc, [change.incident], change.tasks)
+    desk.publish(svc, [change.incident], change.tasks, units=change.units)
     return change
 
 

@@ -189,11 +189,14 @@ def may_move(user, department: str) -> bool:
     return check_role(user, "dispatch")
 
 
-def publish(svc, incident_rows: list[dict], task_rows: list[dict], escalations: list[dict] | None = None) -> None:
-    """Publish committed changes on the updates channel; a bus outage only costs the live push."""
+def publish(svc, incident_rows: list[dict], task_rows: list[dict], escalations: list[dict] | None = None,
+            units=()) -> None:
+    """Publish committed changes on the updates channel (``units``: the units that moved, as
+    ``messages.DeltaUnit``s or unit rows); a bus outage only costs the live push."""
     tz = svc.config["PANORAMA_TZ"]
     msg = messages.encode_delta(svc.clock(), incidents=[incident_doc(r, tz) for r in incident_rows],
-                                tasks=[d.task_view(t, tz) for t in task_rows], escalations=escalations)
+                                tasks=[d.task_view(t, tz) for t in task_rows], escalations=escalations,
+                                units=[u if "updated_at" in u else messages.unit_view(u, tz) for u in units] or None)
     try:
         svc.redis.publish(UPDATES_CHANNEL, msg)
     except BUS_ERRORS:
@@ -205,7 +208,7 @@ def write(svc, fn: Callable[..., d.Change], *args) -> d.Change:
     """Run one dispatch write in its own transaction, then publish what changed."""
     with svc.engine.begin() as conn:
         change = fn(conn, *args)
-    publish(svc, [change.incident], change.tasks)
+    publish(svc, [change.incident], change.tasks, units=change.units)
     return change
 
 
@@ -215,7 +218,7 @@ def do_transition(svc, user, task_id: int, to: str, version: int, note: str | No
         if not may_move(user, task_department(conn, task_id)):
             raise Forbidden(f"{user.username} may not move tasks of that department")
         change = d.transition(conn, task_id, to, version, user.username, note, svc.clock())
-    publish(svc, [change.incident], change.tasks)
+    publish(svc, [change.incident], change.tasks, units=change.units)
     return change
 
 

@@ -11,12 +11,13 @@ from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed
 
 from dashboard.core import messages
-from dashboard.core.messages import DISPATCH_PARTS, EVENT_FIELDS, TICKER_EVENTS
+from dashboard.core.messages import DISPATCH_PARTS, EVENT_FIELDS, TICKER_EVENTS, UNIT_FIELDS
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 50  # pending events per client; the newest are kept
 MAX_INCIDENTS = 200  # pending incidents (and tasks) per client; a flood of distinct ones must not grow memory
+MAX_UNITS = 10_000  # pending units per client (one per unit, latest wins) and units held: beyond any city's fleet
 TRY_AGAIN_LATER = 1013
 STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
 DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
@@ -28,7 +29,7 @@ class Pending:
     """Delta contents not yet sent: the latest state parts, the newest events and escalations,
     incidents, tasks and alerts by id (latest wins), the latest list of active major incidents."""
 
-    __slots__ = ("state", "events", "incidents", "tasks", "escalations", "alerts", "majors")
+    __slots__ = ("state", "events", "incidents", "tasks", "escalations", "alerts", "majors", "units")
 
     def __init__(self):
         self.state: dict = {}
@@ -38,10 +39,11 @@ class Pending:
         self.escalations: deque = deque(maxlen=MAX_EVENTS)
         self.alerts: dict = {}
         self.majors: list | None = None  # every active major incident as of the latest change; None: no change
+        self.units: dict = {}  # unit id -> its latest view: 2,000 units reporting every 5 s coalesce here
 
     def __bool__(self) -> bool:
         return bool(self.state or self.events or self.incidents or self.tasks or self.escalations or self.alerts
-                    or self.majors is not None)
+                    or self.units or self.majors is not None)
 
     def add_events(self, newest_first: list[dict]) -> int:
         """Put events in front of the older ones; return how many fell off the end."""
@@ -63,6 +65,10 @@ class Pending:
         newer = [a for a in alerts if a.get("version", 0) >= self.alerts.get(a["id"], {}).get("version", 0)]
         return _add_latest(self.alerts, newer)
 
+    def add_units(self, units: list[dict]) -> int:
+        """Keep the latest view of each unit; return how many were dropped to stay bounded."""
+        return _add_latest(self.units, units, "unit", MAX_UNITS)
+
     def merge(self, parts: dict) -> int:
         """Fold one delta's parts in; return how many events, incidents or tasks were dropped."""
         self.state.update(parts.get("state", ()))
@@ -70,14 +76,15 @@ class Pending:
         if "majors" in parts:
             self.majors = parts["majors"]
         return (self.add_events(parts.get("events", [])) + self.add_incidents(parts.get("incidents", []))
-                + self.add_tasks(parts.get("tasks", [])) + self.add_alerts(parts.get("alerts", [])))
+                + self.add_tasks(parts.get("tasks", [])) + self.add_alerts(parts.get("alerts", []))
+                + self.add_units(parts.get("units", [])))
 
     def take(self) -> dict:
         """Return the parts (empty ones left out) and start again empty."""
         parts = {"state": self.state, "events": list(self.events), "incidents": list(self.incidents.values()),
                  "tasks": list(self.tasks.values()), "escalations": list(self.escalations),
-                 "alerts": list(self.alerts.values())}
-        self.state, self.incidents, self.tasks, self.alerts = {}, {}, {}, {}
+                 "alerts": list(self.alerts.values()), "units": list(self.units.values())}
+        self.state, self.incidents, self.tasks, self.alerts, self.units = {}, {}, {}, {}, {}
         self.events.clear()
         self.escalations.clear()
         out = {k: v for k, v in parts.items() if v}
@@ -86,11 +93,11 @@ class Pending:
         return out
 
 
-def _add_latest(by_id: dict, items: list[dict]) -> int:
+def _add_latest(by_id: dict, items: list[dict], key: str = "id", cap: int = MAX_INCIDENTS) -> int:
     for item in items:
-        by_id.pop(item["id"], None)  # re-inserted last: the dict's order is recency
-        by_id[item["id"]] = item
-    over = max(0, len(by_id) - MAX_INCIDENTS)
+        by_id.pop(item[key], None)  # re-inserted last: the dict's order is recency
+        by_id[item[key]] = item
+    over = max(0, len(by_id) - cap)
     for key in list(by_id)[:over]:
         del by_id[key]
     return over
@@ -130,12 +137,23 @@ def department_view(parts: dict, department: str, holders: dict[int, set[str]] |
     incidents = [i for i in parts.get("incidents", ()) if department in holders.get(i.get("id"), ())]
     if incidents:
         view["incidents"] = incidents
+    view.pop("units", None)
+    units = [u for u in parts.get("units", ()) if u.get("department") == department]  # as GET /api/units
+    if units:
+        view["units"] = units
     return view
 
 
 def wall_view(parts: dict) -> dict:
-    """Return a delta's parts as a kiosk wall gets them: the city, no dispatch (a kiosk token reads no incidents)."""
-    return {k: v for k, v in parts.items() if k not in DISPATCH_PARTS}
+    """Return a delta's parts as a kiosk wall gets them: the city, no dispatch (a kiosk token reads no incidents),
+    its units without the tasks they are on."""
+    view = {k: v for k, v in parts.items() if k not in DISPATCH_PARTS}
+    if "units" in view:
+        view["units"] = [{**u, "task_id": None} for u in view["units"]]
+    return view
+
+
+SCOPED_PARTS = (*DISPATCH_PARTS, "units")  # the parts a liaison's or a wall's view differs in
 
 
 class Client:
@@ -311,7 +329,8 @@ class Fanout:
         self._marks = 0
         self.bus_up = False
         self.slow_closed = 0
-        self._snapshot: bytes | None = None
+        self.units: dict[str, dict] = {}  # unit id -> latest view as of ``seq``: SQL at set_units, then deltas
+        self._snapshots: dict = {}  # scope (None, a department, WALL) -> its snapshot, until something changes
         self._resync = False
 
     def add_delta(self, raw: bytes) -> bool:
@@ -329,6 +348,8 @@ class Fanout:
             majors = delta.get("majors")
             if majors is not None:
                 majors = [m for m in majors if isinstance(m, dict) and isinstance(m.get("incident"), dict)]
+            units = [{k: u.get(k) for k in UNIT_FIELDS} for u in delta.get("units", ())
+                     if isinstance(u, dict) and isinstance(u.get("unit"), str)]
         except messages.UnknownVersion as err:
             log.warning("ignored a delta: %s", err)
             return False
@@ -341,6 +362,7 @@ class Fanout:
         self.pending.add_alerts(alerts)
         if majors is not None:
             self.pending.majors = majors
+        self.pending.add_units(units)
         self._learn(tasks + escalations)
         self.pending.escalations.extend(escalations)
         return True
@@ -369,15 +391,18 @@ class Fanout:
 
     def set_state(self, built: dict, *, resync: bool = False) -> bool:
         """Take a fresh ``build_state``; return whether the next tick has something to send."""
-        state = {k: v for k, v in built.items() if k not in ("events", "alerts", "majors")}
+        state = {k: v for k, v in built.items() if k not in ("events", "alerts", "majors", "units")}
         if "majors" in built:  # SQL's truth for the snapshot, as the alerts below
             self.majors = list(built["majors"])
-            self._snapshot = None
+            self._snapshots.clear()
         if "alerts" in built:
             # SQL's truth replaces ours; a delta that raced the read made the build dirty again, so the next
             # build (within 1/state_hz) has it too
             self.alerts = {a["id"]: a for a in built["alerts"]}
-            self._snapshot = None
+            self._snapshots.clear()
+        if "units" in built:  # read now and then (Gateway.UNITS_EVERY_S): deltas keep it current between
+            self.units = {u["unit"]: u for u in built["units"][:MAX_UNITS]}
+            self._snapshots.clear()
         if self.state is None or resync:
             # The database is the truth: its newest events replace ours; pending ones it has are not resent.
             self.recent = deque(built["events"], maxlen=TICKER_EVENTS)
@@ -387,28 +412,37 @@ class Fanout:
             self.pending.add_events(kept)
             self.pending.state.clear()
             self._resync = self.state is not None  # the first build has no clients to re-sync
-            self.state, self._snapshot = state, None
+            self.state = state
+            self._snapshots.clear()
             return True
         changed = {k: state[k] for k in STATE_PARTS if state[k] != self.state.get(k)}
         self.state = state
         if changed:
             self.pending.state.update(changed, generated_at=state["generated_at"])
-            self._snapshot = None
+            self._snapshots.clear()
         return bool(changed)
 
     def has_news(self) -> bool:
         """Tell whether the next tick carries events, incidents or tasks (not only a state change)."""
         p = self.pending
-        return bool(p.events or p.incidents or p.tasks or p.escalations or p.alerts or p.majors is not None
-                    ) or self._resync
+        return bool(p.events or p.incidents or p.tasks or p.escalations or p.alerts or p.units
+                    or p.majors is not None) or self._resync
 
-    def snapshot_frame(self) -> bytes:
-        """Return the snapshot a new client gets, encoded once until the state or the events change."""
-        if self._snapshot is None:
-            self._snapshot = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent),
-                                                                "alerts": list(self.alerts.values()),
-                                                                "majors": self.majors})
-        return self._snapshot
+    def snapshot_frame(self, scope=None) -> bytes:
+        """Return the snapshot a new client of ``scope`` gets (None: everything; a liaison's department: its units
+        only; WALL: units without their tasks), encoded once per scope until the state, events or units change."""
+        frame = self._snapshots.get(scope)
+        if frame is None:
+            units = list(self.units.values())
+            if scope is WALL:
+                units = [{**u, "task_id": None} for u in units]
+            elif scope is not None:
+                units = [u for u in units if u.get("department") == scope]
+            frame = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent),
+                                                       "alerts": list(self.alerts.values()),
+                                                       "majors": self.majors, "units": units})
+            self._snapshots[scope] = frame
+        return frame
 
     def tick(self, now: float) -> bool:
         """Offer every client what changed since the last tick (a liaison: only its department's incidents, tasks
@@ -418,10 +452,9 @@ class Fanout:
         if self._resync:
             self._resync = False
             self.seq += 1
-            self._snapshot = None
-            frame = self.snapshot_frame()
+            self._snapshots.clear()
             for c in self.clients:
-                c.offer_snapshot(frame, self.seq)
+                c.offer_snapshot(self.snapshot_frame(c.department), self.seq)
             return bool(self.pending)
         if not self.pending:
             return False
@@ -431,7 +464,8 @@ class Fanout:
         self._apply_alerts(parts.get("alerts", ()))
         if "majors" in parts:
             self.majors = parts["majors"]
-        self._snapshot = None
+        self._apply_units(parts.get("units", ()))
+        self._snapshots.clear()
         frame = messages.delta_frame(self.seq, parts)  # encoded once, shared by every caught-up client
         views: dict = {}  # department (or WALL) -> its view, encoded once per tick
         for c in self.clients:
@@ -456,8 +490,15 @@ class Fanout:
             else:
                 self.alerts.pop(a["id"], None)
 
+    def _apply_units(self, units) -> None:
+        for u in units:
+            self.units.pop(u["unit"], None)
+            self.units[u["unit"]] = u
+        for key in list(self.units)[:max(0, len(self.units) - MAX_UNITS)]:
+            del self.units[key]
+
     def _department_view(self, parts: dict, frame: bytes, department) -> tuple[dict, bytes] | None:
-        if not any(key in parts for key in DISPATCH_PARTS):
+        if not any(key in parts for key in SCOPED_PARTS):
             return parts, frame  # no dispatch this tick: the shared frame is already everyone's view
         view = wall_view(parts) if department is WALL else department_view(parts, department, self.holders)
         return (view, messages.delta_frame(self.seq, view)) if view else None
@@ -478,7 +519,7 @@ class Fanout:
 
     def join(self, client: Client) -> None:
         """Start a client with the snapshot (and the bus status when it is down)."""
-        client.offer_snapshot(self.snapshot_frame(), self.seq)
+        client.offer_snapshot(self.snapshot_frame(client.department), self.seq)
         if not self.bus_up:
             client.offer_control("status", messages.status_frame(False))
         self.clients.add(client)

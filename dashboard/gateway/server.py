@@ -25,6 +25,7 @@ from dashboard.core.config import secret_key
 from dashboard.core import messages
 from dashboard.storage import alerts as alert_store
 from dashboard.storage import tickets
+from dashboard.storage import units as unit_store
 from dashboard.core import bus
 from dashboard.panorama import state as live
 from dashboard.dispatch import board as d
@@ -39,6 +40,9 @@ log = logging.getLogger("dashboard.gateway")
 CLIENTS_TTL_S = 15
 HEARTBEAT_S = 5.0
 STATE_EVERY_S = 1.0  # feed ages change even when nothing arrives
+# How often a build reads every unit from SQL (and at the first build and after a re-sync): between, the deltas
+# keep the units current; the read puts right a delta lost to a dead worker. 2,000 rows, not 4 times a second.
+UNITS_EVERY_S = 30.0
 BUS_DOWN = bus.BUS_DOWN  # a cluster's own (no node reachable, CLUSTERDOWN) included
 TICKET_REVOKED = 4401  # close code: the user signed out or was disabled, or the wall's kiosk token was revoked
 
@@ -98,6 +102,7 @@ class Gateway:
         self.risk_cache: dict = {}  # the long windows' risk baselines, read once an hour (storage.risk.baselines)
         self.ready = threading.Event()
         self._resync_after: float | None = None  # loop time after which a build re-syncs every client
+        self._units_at = float("-inf")  # loop time of the last build that read every unit
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -235,12 +240,16 @@ class Gateway:
             self._dirty.clear()
             last = self._loop.time()
             mark = self.fanout.holders_mark()
+            resyncing = self._resync_after is not None and last >= self._resync_after
+            with_units = self.fanout.state is None or resyncing or last >= self._units_at + UNITS_EVERY_S
             try:
-                built, holders = await asyncio.to_thread(self._build)
+                built, holders = await asyncio.to_thread(self._build, with_units)
             except SQLAlchemyError as err:
                 log.warning("state build failed (%s); keeping the last state", type(err).__name__)
                 continue
             self.fanout.set_holders(holders, mark)
+            if with_units:
+                self._units_at = last
             self.builds += 1
             resync = self._resync_after is not None and last >= self._resync_after
             if resync:
@@ -249,7 +258,7 @@ class Gateway:
                 self._changed.set()
             self._has_state.set()
 
-    def _build(self) -> tuple[dict, dict[int, set[str]]]:
+    def _build(self, with_units: bool = True) -> tuple[dict, dict[int, set[str]]]:
         svc = self.services
         with svc.read() as conn:  # the counts and events may lag by the replica's replay delay ...
             state = live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"], self.risk_cache)
@@ -258,6 +267,8 @@ class Gateway:
             tz = svc.config["PANORAMA_TZ"]
             state["alerts"] = [messages.alert_view(r, tz, None) for r in alert_store.list_alerts(conn, OPEN_ALERTS)]
             state["majors"] = major.views(conn, tz)
+            if with_units:
+                state["units"] = [messages.unit_view(r, tz) for r in unit_store.list_units(conn)]
             return state, d.holders(conn)
 
     async def _tick_loop(self) -> None:

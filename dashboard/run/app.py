@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     from dashboard.web import api_alerts as alerts_api
     from dashboard.web import api_major as major_api
     from dashboard.web import api_rosters as rosters_api
+    from dashboard.web import api_units as units_api
     from dashboard.web import api_notifications as notifications_api
     from dashboard.web import api_open as open_api
     from dashboard.web import exports
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> dash.Dash:
     alerts_api.init_app(server)
     major_api.init_app(server)
     rosters_api.init_app(server)
+    units_api.init_app(server)  # /api/units, /api/tasks/<id>/units (SPEC section 11)
     notifications_api.init_app(server)
     briefings_api.init_app(server)
     open_api.init_app(server)  # /api/open: open data by API key

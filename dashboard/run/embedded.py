@@ -43,6 +43,7 @@ class Embedded:
 
 def start_embedded(services: Services, *, simulate: bool | None = None, gateway: bool = True) -> Embedded:
     """Start ingest (pub/sub and stream), the websocket gateway and, when configured, the simulator."""
+    from feeds.fleet import FleetSimulator
     from feeds.simulate import Simulator
 
     cfg = services.config
@@ -78,6 +79,12 @@ def start_embedded(services: Services, *, simulate: bool | None = None, gateway:
                               kwargs={"prefix": cfg["PANORAMA_FEED_PREFIX"]}, name="simulator", daemon=True)
         th.start()
         running.threads.append(th)
+        if services.city.units:  # the fleet reports its places beside the events (feeds/fleet.py)
+            fleet = FleetSimulator(services.city.units, seed=sim.seed)
+            th = threading.Thread(target=fleet.run, args=(services.connect_bus(), running.stop_event),
+                                  kwargs={"prefix": cfg["PANORAMA_FEED_PREFIX"]}, name="fleet", daemon=True)
+            th.start()
+            running.threads.append(th)
     return running
 
 

@@ -489,3 +489,40 @@ procedure_steps = Table(
     Column("updated_ms", BigInteger, nullable=False),
     UniqueConstraint("incident_id", "step", name="uq_procedure_steps"),
 )
+
+# Response units (SPEC section 11): one row per unit, its latest reported state upserted in place (a report
+# older than ``updated_ms`` changes nothing). Seeded from the city pack's units.yaml, edited in the app.
+# ``task_id``: the task it is assigned to (dashboard.dispatch.units), cleared when the task ends.
+units = Table(
+    "units",
+    metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("department", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("name", String(128)),
+    Column("name_en", String(128)),
+    Column("status", String(16), nullable=False, server_default="available"),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("updated_ms", BigInteger),  # the newest report's ts (or the last change in the app)
+    Column("track_ms", BigInteger),  # the ts of its newest point in unit_track
+    Column("task_id", BigId, ForeignKey("tasks.id", ondelete="SET NULL")),
+    Column("source", String(8), nullable=False, server_default="pack"),  # pack | app | feed
+    Index("ix_units_department_status", "department", "status"),
+    Index("ix_units_task", "task_id"),
+)
+
+# A unit's track, for replay within retention: at most one point per unit every TRACK_EVERY_MS, plus every
+# change of status. PostgreSQL: one partition per UTC day, dropped after PANORAMA_RETENTION_DAYS like events.
+unit_track = Table(
+    "unit_track",
+    metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("task_id", BigInteger),
+    Index("ix_unit_track_ts", "ts_ms"),
+    postgresql_partition_by="RANGE (ts_ms)",
+)

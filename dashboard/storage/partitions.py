@@ -25,8 +25,9 @@ from dashboard.storage.db import is_postgres
 log = logging.getLogger(__name__)
 
 # Table -> its time column; events live PANORAMA_RETENTION_DAYS, minute rollups PANORAMA_ROLLUP_RETENTION_DAYS.
-PARTITIONED = {"events": "ts_ms", "rollups": "minute_ms", "district_minutes": "minute_ms"}
-EVENT_TABLES = ("events",)
+# The units' track (unit_track) is kept as long as events.
+PARTITIONED = {"events": "ts_ms", "rollups": "minute_ms", "district_minutes": "minute_ms", "unit_track": "ts_ms"}
+EVENT_TABLES = ("events", "unit_track")
 MINUTE_TABLES = ("rollups", "district_minutes")
 DAYS_AHEAD = 2  # partitions made ahead of today, so the ingest path never waits on DDL at midnight
 _NAME = re.compile(r"^(?P<table>[a-z_]+)_(?P<day>\d{8})$")
@@ -170,6 +171,7 @@ def maintain(engine: Engine, now_ms: int, retention: Retention) -> dict:
                           + drop_before(engine, MINUTE_TABLES, rollup_cut))
     else:
         out["deleted"]["events"] = _delete_before(engine, "events", "ts_ms", "seq", events_cut)
+        out["deleted"]["unit_track"] = _delete_before(engine, "unit_track", "ts_ms", "ts_ms", events_cut)
         for table in MINUTE_TABLES:
             out["deleted"][table] = _delete_before(engine, table, "minute_ms", "minute_ms", rollup_cut)
     if out["created"] or out["dropped"] or any(out["deleted"].values()):

@@ -19,6 +19,7 @@ from dashboard.core import bus
 from dashboard.core.city import City, load_city
 from dashboard.core.clock import Clock
 from dashboard.core.config import load_config
+from dashboard.storage import units
 from dashboard.storage.db import make_engine, upgrade
 from dashboard.storage.risk import RiskCache
 
@@ -124,6 +125,13 @@ def build_services(config: dict[str, Any]) -> Services:
     return svc
 
 
+def _upgrade(svc: Services) -> None:
+    """Migrate, then add the city pack's units that the database has not got yet (units.seed)."""
+    upgrade(svc.engine)
+    with svc.engine.begin() as conn:
+        units.seed(conn, svc.city.units)
+
+
 def _migrate(svc: Services) -> None:
     """Migrate now; if the database cannot be reached, start anyway and migrate in the background when it answers.
 
@@ -132,7 +140,7 @@ def _migrate(svc: Services) -> None:
     that fails for any other reason than reaching the database still stops the start.
     """
     try:
-        upgrade(svc.engine)
+        _upgrade(svc)
         return
     except OperationalError:
         log.warning("database unreachable at start: running degraded, migrating when it answers", exc_info=True)
@@ -142,7 +150,7 @@ def _migrate(svc: Services) -> None:
     def retry() -> None:
         while not stop.wait(MIGRATE_RETRY_S):
             try:
-                upgrade(svc.engine)
+                _upgrade(svc)
             except OperationalError:
                 continue
             log.info("database back: migrations applied")

@@ -19,7 +19,7 @@ from dashboard.storage.services import Services
 from dashboard.core.channels import (
     INGEST_GROUP,
     deadletter_key,
-    feed_names,
+    ingest_channels,
     folded_counts_key,
     ingested_counts_key,
     reject_counts_key,
@@ -137,7 +137,7 @@ class PanoramaCollector:
         yield g
         backlog = GaugeMetricFamily("panorama_ingest_backlog", "stream entries not yet delivered to ingest",
                                     labels=["stream"])
-        for stream in feed_names(prefix):
+        for stream in ingest_channels(prefix):
             for group in _groups(client, stream):
                 if group.get("name") in (INGEST_GROUP, INGEST_GROUP.encode()) and group.get("lag") is not None:
                     backlog.add_metric([stream], int(group["lag"]))

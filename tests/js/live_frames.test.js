@@ -100,5 +100,6 @@ test('every frame the gateway encodes is documented with its fields', () => {
             assert.ok(props.includes(key), typedef + ' does not document ' + key);
         }
     }
-    assert.deepEqual(documented('DeltaFrame'), ['v', 'type', 'seq', 'state', 'events', 'incidents', 'tasks', 'escalations']);
+    assert.deepEqual(documented('DeltaFrame'), ['v', 'type', 'seq', 'state', 'events', 'incidents', 'tasks', 'escalations',
+        'units']);
 });

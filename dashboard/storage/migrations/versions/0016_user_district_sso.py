@@ -5,14 +5,14 @@ is written, SPEC section 13). A user who signs in through OpenID Connect is foun
 subject (issuer and ``sub``) and has no password: ``password_hash`` becomes nullable.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,70 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {fakeDocument, load, stub} = require('./helpers');
+
+const U = () => load('live_units').mods.live_units;
+const flat = (lon, lat) => [lon * 100, lat * 100];  // a projection that is easy to reason about
+
+test('units of one cell and status aggregate into one marker at their mean place; one alone is named', () => {
+    const u = U();
+    const marks = u.cluster([
+        {unit: 'a', status: 'available', lon: 0.01, lat: 0.01},
+        {unit: 'b', status: 'available', lon: 0.03, lat: 0.05},
+        {unit: 'c', status: 'en_route', lon: 0.02, lat: 0.02},
+        {unit: 'd', status: 'available', lon: 0.5, lat: 0.5},
+    ], flat, 100, 100, 10);
+    const byKey = Object.fromEntries(marks.map((m) => [m.status + m.n, m]));
+    assert.equal(marks.length, 3);
+    assert.equal(byKey.available2.unit, null);
+    assert.equal(byKey.available2.y, 3);
+    assert.equal(byKey.en_route1.unit, 'c');
+    assert.equal(byKey.en_route1.pos, '0.02000,0.02000');
+    assert.deepEqual([byKey.available1.x, byKey.available1.y, byKey.available1.unit], [50, 50, 'd']);
+});
+
+test('units off the map or without a place are not drawn', () => {
+    const marks = U().cluster([{unit: 'a', status: 'available', lon: 2, lat: 0.1},
+        {unit: 'b', status: 'available', lon: null, lat: null}], flat, 100, 100, 10);
+    assert.deepEqual(marks, []);
+});
+
+test('2,000 units aggregate into at most one marker per cell and status', () => {
+    const list = [];
+    for (let i = 0; i < 2000; i++) {
+        list.push({unit: 'u' + i, status: ['available', 'en_route', 'on_scene', 'off_duty'][i % 4],
+            lon: (i * 7919 % 1000) / 1000, lat: (i * 104729 % 1000) / 1000});
+    }
+    const marks = U().cluster(list, flat, 100, 100, 26);
+    assert.ok(marks.length <= 4 * 4 * 4, marks.length);  // 4 x 4 cells of 26 px on 100 px, 4 statuses
+    assert.equal(marks.reduce((n, m) => n + m.n, 0), 2000);
+});
+
+test('a snapshot replaces the units, a delta folds its units in, the latest report wins', (t) => {
+    let drawn = 0;
+    stub(t, 'document', fakeDocument({}));  // no map on this page: a draw finds nothing to draw on
+    stub(t, 'requestAnimationFrame', (f) => {
+        drawn += 1;
+        f();
+    });
+    const u = U();
+    const snap = {type: 'snapshot', state: {units: [{unit: 'a', lat: 1, lon: 1}, {unit: 'b', lat: 2, lon: 2}]}};
+    assert.equal(u.take(snap), true);
+    assert.equal(u.units.size, 2);
+    assert.equal(snap.state.units, undefined);  // not kept twice
+    u.take({type: 'delta', units: [{unit: 'a', lat: 5, lon: 5}, {unit: 'c', lat: 3, lon: 3}]});
+    assert.deepEqual([...u.units.keys()], ['b', 'a', 'c']);
+    assert.equal(u.units.get('a').lat, 5);
+    assert.equal(u.take({type: 'delta', events: []}), false);
+    assert.equal(drawn, 2);  // a redraw per frame that carried units
+    u.take({type: 'snapshot', state: {units: [{unit: 'z', lat: 0, lon: 0}]}});
+    assert.deepEqual([...u.units.keys()], ['z']);
+});
+
+test('the figure view projects as figures.geo_view: the centre at the middle, east to the right', () => {
+    const view = U().viewOf({center: {lon: 114, lat: 22.6}, lonaxis: {range: [113.5, 114.5]}}, 800, 600);
+    const [x, y] = view(114, 22.6);
+    assert.ok(Math.abs(x - 400) < 1e-9 && Math.abs(y - 300) < 1e-9);
+    assert.ok(view(114.5, 22.6)[0] - 800 < 1e-6 && view(114, 22.7)[1] < 300);
+    assert.equal(U().viewOf(null, 800, 600), null);
+});
