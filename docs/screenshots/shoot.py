@@ -1,6 +1,6 @@
 """Take the screenshots in this folder from a simulated Shenzhen hour, in headless Chromium.
 
-``test_screenshots`` takes the panorama, the wall (1920×1080 and 3840×2160) and a district;
+``test_command_view_screenshots`` the command view of a major incident; ``test_screenshots`` takes the panorama, the wall (1920×1080 and 3840×2160) and a district;
 ``test_operations_screenshots`` seeds the same city, dispatches a fire to three departments (one of them
 overdue), and takes /dispatch, a briefing generated with the system Chromium, and /m at 390×844. Each in
 Simplified Chinese (``<page>.png``) and in English (``<page>-en.png``), switched with the page's own button.
@@ -262,3 +262,42 @@ def test_replay_screenshots(make_app, redis_client, dash_duo):
         settle(dash_duo)
         dash_duo.driver.save_screenshot(name("wall-replay", lang))
     assert dash_duo.get_logs() == []
+
+
+def test_command_view_screenshots(make_app, redis_client, dash_duo):
+    """A major incident declared on the simulated fire sent to three departments: the wall's command view
+    (``wall-major.png``) and the desk's (``panorama-major.png``), and ``-en``; docs/major-incidents.md."""
+    from dashboard.dispatch import major
+    from dashboard.gateway.server import Gateway
+    from tests.redis_proc import free_port
+
+    port = free_port()
+    app = make_app(PANORAMA_POLL_MS=2000, PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    assert seed(app, hours=2.0, rate=5.0) > 1_000
+    svc = app.server.extensions["panorama"]
+    fire = dispatch_scene(app)
+    with svc.engine.begin() as conn:
+        major.declare(conn, fire["id"], 2, "zhang.wei", "启动二级应急响应，市应急局牵头", now_ms() - 5 * MIN)
+    dash_duo.start_server(app)
+    gw = Gateway(svc, port=port, origins=[dash_duo.server_url.rstrip("/")])
+    gw.start()
+    try:
+        sign_in(dash_duo, app, "/", "officer")
+        for lang in ("zh", "en"):
+            for page, (w, h) in (("panorama", (1600, 1100)), ("wall", (1920, 1080))):
+                viewport(dash_duo, w, h)
+                dash_duo.driver.get(dash_duo.server_url + ("/wall" if page == "wall" else "/"))
+                if page == "panorama":  # the wall has no controls: it follows the language chosen here
+                    dash_duo.wait_for_element("#lang-toggle", timeout=30)
+                    switch_language(dash_duo, lang)
+                dash_duo.wait_for_element("#major-view #major-title", timeout=30)
+                wait_for(lambda: dash_duo.driver.execute_script(
+                    "return !!document.querySelector('#major-view #major-map .main-svg')"), timeout=30,
+                    message="the command view's map drawn")
+                wait_for(lambda: dash_duo.driver.execute_script(
+                    "return document.fonts.status === 'loaded' && document.querySelectorAll("
+                    "'#major-view li').length > 0"), timeout=30, message="the command view's lists and fonts")
+                dash_duo.driver.save_screenshot(name(f"{page}-major", lang))
+    finally:
+        gw.stop()
+    assert [e for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"] == []
