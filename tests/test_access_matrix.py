@@ -685,6 +685,11 @@ def ack_payload(app) -> dict:
 
 SPOT_DATA = '{"i":["ALL"],"opt":"spot-data"}.data'
 MAJOR_SLOT = "..major-slot.children...major-refresh.disabled...major-digest.data.."
+MERGE_DIALOG = ("..merge-dialog.hidden...merge-into.children...merge-choice.data...merge-note.value...merge-version.data"
+                "...merge-message.children...dispatch-detail-message.children...dispatch-refresh.data"
+                "...dispatch-selected.data..")
+SPLIT_DIALOG = ("..split-dialog.hidden...split-reports.children...split-ticked.data...split-note.value...split-version.data"
+                "...split-message.children...dispatch-detail-message.children...dispatch-refresh.data..")
 ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
@@ -739,9 +744,26 @@ CALLBACKS = {
     "dispatch-selected.data": (DISPATCH, lambda app: payload(app, "dispatch-selected.data", {
         '{"index":["ALL"],"type":"dispatch-incident"}.n_clicks': [({"type": "dispatch-incident", "index": 7}, 1)]})),
     "..dispatch-detail.children...dispatch-open.disabled...dispatch-close-incident.disabled"
-    "...dispatch-close-why.children...dispatch-map.figure...dispatch-map-note.children...dispatch-shown-detail.data..": (DISPATCH, lambda app: payload(
+    "...dispatch-close-why.children...dispatch-map.figure...dispatch-map-note.children...dispatch-shown-detail.data"
+    "...dispatch-merge-open.disabled...dispatch-split-open.disabled..": (DISPATCH, lambda app: payload(
         app, DISPATCH_DETAIL, {"dispatch-selected.data": incident(app)["id"], "dispatch-poll.n_intervals": 1,
                                **LANG})),
+    # the dispatch dialog's nearest units of the departments ticked (as GET /api/units, for the officer dispatching)
+    "..dispatch-units.options...dispatch-units.value..": (OFFICER, lambda app: payload(
+        app, "..dispatch-units.options...dispatch-units.value..", {
+            "dispatch-departments.value": ["fire"], "dispatch-selected.data": incident(app)["id"], **LANG})),
+    # merge and split: the dialogs list and move incidents' reports, as POST /api/incidents/<id>/merge and /split
+    MERGE_DIALOG: (COMMAND, lambda app: payload(app, MERGE_DIALOG, {
+        "dispatch-merge-open.n_clicks": 1, "dispatch-selected.data": incident(app)["id"], "dispatch-refresh.data": 0,
+        **LANG}, "dispatch-merge-open.n_clicks")),
+    "..merge-confirm.children...merge-submit.disabled..": (COMMAND, lambda app: payload(
+        app, "..merge-confirm.children...merge-submit.disabled..", {
+            "merge-choice.data": incident(app)["id"], "dispatch-selected.data": incident(app)["id"], **LANG})),
+    SPLIT_DIALOG: (COMMAND, lambda app: payload(app, SPLIT_DIALOG, {
+        "dispatch-split-open.n_clicks": 1, "dispatch-selected.data": incident(app)["id"], "dispatch-refresh.data": 0,
+        **LANG}, "dispatch-split-open.n_clicks")),
+    "..split-confirm.children...split-submit.disabled..": (COMMAND, lambda app: payload(
+        app, "..split-confirm.children...split-submit.disabled..", {"split-ticked.data": None, **LANG})),
     "dispatch-escalations.children": (DISPATCH, lambda app: payload(app, "dispatch-escalations.children", {
         "dispatch-live.data": {"escalations": [{"id": 1, "incident_id": 1, "department": "fire",
                                                 "overdue": "acknowledge"}]}, **LANG})),
