@@ -59,6 +59,24 @@ events = Table(
     postgresql_partition_by="RANGE (ts_ms)",
 )
 
+def _counts() -> list[Column]:
+    """Return a rollup's counts: events, and events of each severity (1-4) among them."""
+    return [Column("n", Integer, nullable=False),
+            *(Column(f"sev{i}", Integer, nullable=False) for i in range(1, 5))]
+
+
+def _street_kind_counts() -> list[Column]:
+    """Return the key's street, domain and kind, the counts, and the measured values' sum, count and peak: the
+    rows the drill-down reads (minutes and hours alike, written by the same ingest statement)."""
+    return [Column("street", String(128), primary_key=True, server_default=""),
+            Column("domain", String(16), primary_key=True),
+            Column("kind", String(64), primary_key=True),
+            *_counts(),
+            Column("value_sum", Float, nullable=False),
+            Column("value_n", Integer, nullable=False),
+            Column("value_max", Float)]
+
+
 # Additive per-minute counts: each stored event adds to exactly one row, so
 # several ingest workers can upsert side by side without double counting.
 rollups = Table(
@@ -66,17 +84,7 @@ rollups = Table(
     metadata,
     Column("minute_ms", BigInteger, primary_key=True),
     Column("district", String(12), primary_key=True),
-    Column("street", String(128), primary_key=True, server_default=""),
-    Column("domain", String(16), primary_key=True),
-    Column("kind", String(64), primary_key=True),
-    Column("n", Integer, nullable=False),
-    Column("sev1", Integer, nullable=False),
-    Column("sev2", Integer, nullable=False),
-    Column("sev3", Integer, nullable=False),
-    Column("sev4", Integer, nullable=False),
-    Column("value_sum", Float, nullable=False),
-    Column("value_n", Integer, nullable=False),
-    Column("value_max", Float),
+    *_street_kind_counts(),
     Index("ix_rollups_district_minute", "district", "minute_ms"),
     # Which minutes hold a kind's or a street's events: a filtered page of events reads only those (0008).
     Index("ix_rollups_district_kind_minute", "district", "kind", "minute_ms"),
@@ -92,11 +100,7 @@ district_minutes = Table(
     Column("minute_ms", BigInteger, primary_key=True),
     Column("district", String(12), primary_key=True),
     Column("domain", String(16), primary_key=True),
-    Column("n", Integer, nullable=False),
-    Column("sev1", Integer, nullable=False),
-    Column("sev2", Integer, nullable=False),
-    Column("sev3", Integer, nullable=False),
-    Column("sev4", Integer, nullable=False),
+    *_counts(),
     # Which minutes hold a domain's or a severity's events, newest first (0008).
     Index("ix_district_minutes_district_minute", "district", "minute_ms"),
     postgresql_partition_by="RANGE (minute_ms)",
@@ -110,17 +114,7 @@ rollup_hours = Table(
     metadata,
     Column("hour_ms", BigInteger, primary_key=True),
     Column("district", String(12), primary_key=True),
-    Column("street", String(128), primary_key=True, server_default=""),
-    Column("domain", String(16), primary_key=True),
-    Column("kind", String(64), primary_key=True),
-    Column("n", Integer, nullable=False),
-    Column("sev1", Integer, nullable=False),
-    Column("sev2", Integer, nullable=False),
-    Column("sev3", Integer, nullable=False),
-    Column("sev4", Integer, nullable=False),
-    Column("value_sum", Float, nullable=False),
-    Column("value_n", Integer, nullable=False),
-    Column("value_max", Float),
+    *_street_kind_counts(),
     Index("ix_rollup_hours_district_hour", "district", "hour_ms"),
     Index("ix_rollup_hours_district_kind_hour", "district", "kind", "hour_ms"),
     Index("ix_rollup_hours_district_street_hour", "district", "street", "hour_ms"),
@@ -132,11 +126,7 @@ district_hours = Table(
     Column("hour_ms", BigInteger, primary_key=True),
     Column("district", String(12), primary_key=True),
     Column("domain", String(16), primary_key=True),
-    Column("n", Integer, nullable=False),
-    Column("sev1", Integer, nullable=False),
-    Column("sev2", Integer, nullable=False),
-    Column("sev3", Integer, nullable=False),
-    Column("sev4", Integer, nullable=False),
+    *_counts(),
     Index("ix_district_hours_district_hour", "district", "hour_ms"),
 )
 
