@@ -23,6 +23,17 @@ def marks(dash_duo) -> list[list[str]]:
                         " (li.querySelector('.centre-mark') || {}).textContent])")
 
 
+def switch_user(dash_duo, app, name: str) -> None:
+    """Sign the browser in as ``name`` instead, then open /dispatch: the old page left first, its cookies cleared
+    (a request of the old page still answering must not put the old session back), the new one checked."""
+    dash_duo.driver.get(dash_duo.server_url + "/_dash-layout")
+    dash_duo.driver.delete_all_cookies()
+    sign_in(dash_duo, app, name)
+    me = dash_duo.driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                              "fetch('/api/me').then(r => r.json()).then(done)")
+    assert me["username"] == name, me
+
+
 def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by_their_centre(page_app, dash_duo):  # noqa: F811
     svc = page_app.server.extensions["panorama"]
     users.create_user(svc.engine, "futian-o", PASSWORD, "officer", None, [], district=FUTIAN,
@@ -69,7 +80,7 @@ def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by
     assert dash_duo.get_logs() == []
 
     # Futian's officer: the incident their centre runs first in their queue, the hand-down in its timeline
-    sign_in(dash_duo, page_app, "futian-o")
+    switch_user(dash_duo, page_app, "futian-o")
     dash_duo.wait_for_element("#incident-list .queue-item", timeout=10)
     wait_for(lambda: marks(dash_duo) == [["火情 福华路", "区级"], ["燃气泄漏 深南大道", "市级"]],
              message="the district centre's own incident first")
