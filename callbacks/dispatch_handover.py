@@ -55,7 +55,8 @@ def register_callbacks(app) -> None:
         if selected is None or not check_role(user, "command") or svc.city.centres is None:
             return True, True
         with svc.engine.connect() as conn:
-            inc = _incident(selected) if api.may_see(conn, user, int(selected)) else None
+            allowed = api.may_see(conn, user, int(selected))
+        inc = _incident(selected) if allowed else None
         if inc is None:
             return True, True
         return not handover.may_hand_up(user, inc), not handover.may_hand_down(user, inc, svc.city)

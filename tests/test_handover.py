@@ -120,6 +120,31 @@ def test_a_merge_that_makes_an_incident_span_districts_sends_it_up(happ):
     assert (after["reports"], after["centre"]) == (3, LUOHU)
 
 
+def test_a_report_joined_through_a_merge_from_a_district_new_to_the_incident_sends_it_up(happ):
+    """Ingest's own spanning check: an alert's incident (no reports) in Futian merged into Luohu's; handed down to
+    Luohu; a Futian report near the merged-away incident joins Luohu's, whose reports had no Futian one yet."""
+    from dashboard.storage.incidents import open_incident
+
+    svc = happ.server.extensions["panorama"]
+    report(happ, 1, district="luohu", lat=22.57, lon=114.14)
+    luohu = row(happ, "火情 1")
+    with svc.engine.begin() as conn:
+        alert = open_incident(conn, domain="incident", kind="fire", district=FUTIAN, street=None, severity=3,
+                              title="烟雾告警", lat=22.54, lon=114.05, at_ms=now_ms(), centres=svc.city.centres)
+    assert alert["centre"] == FUTIAN
+    commander = Session(happ, "cmdr")
+    r = commander.post(f"/api/incidents/{alert['id']}/merge", {"into": luohu["id"], "version": 1})
+    assert r.status_code == 200 and r.json["incidents"][1]["centre"] is None  # Futian's own district: it spans
+    assert commander.post(f"/api/incidents/{luohu['id']}/hand-down", {"district": LUOHU}).status_code == 200
+    report(happ, 2, district="futian", lat=22.5401, lon=114.0501)
+    after = row(happ, "火情 1")
+    assert (after["reports"], after["centre"]) == (2, None)
+    assert [(h["code"], h["params"]) for h in trail(commander, luohu["id"])] == [
+        ("auto_up_span", {"district": LUOHU, "districts": [LUOHU, FUTIAN]}),
+        ("handed_down", {"to_district": LUOHU}),
+        ("auto_up_span", {"district": LUOHU, "districts": [LUOHU, FUTIAN]})]
+
+
 def test_a_merge_within_one_district_below_the_threshold_stays_with_its_centre(happ):
     report(happ, 1)
     report(happ, 2, lon=114.08, kind="flood")
