@@ -34,6 +34,8 @@
  * @property {string} opened_at   RFC 3339 with the city's offset
  * @property {string} title
  * @property {string} [domain]
+ * @property {boolean} [escalated]
+ * @property {?string} [centre]  the centre that runs it: null the city centre, else a district's code (lists, deltas)
  */
 
 /**

@@ -26,7 +26,7 @@ from dashboard.storage import units as unit_store
 from dashboard.web.auth import check_role, current_user
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from dashboard.storage.models import incidents
-from callbacks import dispatch_merge
+from callbacks import dispatch_handover, dispatch_merge
 from layouts import dispatch as view
 from layouts.major import controls_box
 from layouts.procedure import checklist_view
@@ -142,6 +142,7 @@ def register_callbacks(app) -> None:
     _register_detail(app)
     _register_actions(app)
     dispatch_merge.register_callbacks(app)
+    dispatch_handover.register_callbacks(app)
 
 
 def _register_board(app) -> None:
@@ -176,7 +177,8 @@ def _register_board(app) -> None:
         tz, now = svc.config["PANORAMA_TZ"], svc.clock()
         department = board_department(user, department)
         with svc.engine.connect() as conn:
-            queued = api.queue(conn, department=api.scope(user))
+            # a district centre's own incidents first (the rest of its queue is what it may read)
+            queued = api.queue(conn, department=api.scope(user), first=getattr(user, "district", None))
             total = api.queue_total(conn, queued, department=api.scope(user))
             rows, incs = board_rows(conn, department, board_incident(board_scope, selected))
             # an officer records a resolution on behalf of a department only when it has nobody on the system

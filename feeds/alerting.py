@@ -114,7 +114,7 @@ class Evaluator:
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
-                                           policies=self.policies)
+                                           policies=self.policies, centres=self.city.centres)
             self.escalate(conn, changes, now)
         self.publish(bus, changes, now)
         return changes
@@ -139,7 +139,7 @@ class Evaluator:
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
-                                           postgres=self.postgres, policies=self.policies)
+                                           postgres=self.postgres, policies=self.policies, centres=self.city.centres)
             self.escalate(conn, changes, now)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)

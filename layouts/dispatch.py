@@ -18,7 +18,7 @@ from dashboard.dispatch.board import LIVE, TRANSITIONS
 from dashboard.core.i18n import actor_label, audit_text, kind_label, pick, t
 from dashboard.core.i18n import state_label as i18n_state_label
 from dashboard.figures.incident_map import SIZE as MAP_SIZE, make_incident_map
-from layouts import dispatch_merge
+from layouts import dispatch_handover, dispatch_merge
 from layouts.common import lang_toggle, live_components, live_config, panel, status_cluster, topbar
 
 POLL_MS = 3000
@@ -63,6 +63,7 @@ _TEXT = {
     "act_merge": ("合并", "merge"), "act_split": ("拆分", "split"),
     "act_major": ("应急响应", "major incident"),
     "act_procedure": ("处置预案", "procedure"),
+    "act_handover": ("移交", "hand-over"),
     "close_waits": ("待办结：{deps}", "Not yet resolved by: {deps}"),
     "close_not_resolved": ("尚未全部办结", "Not every department has resolved"),
     "board_incident": ("本事件", "This incident"),
@@ -128,7 +129,8 @@ def queue_items(rows: list[dict], city, lang: str, tz: str, selected: int | None
             html.Span(f"{where} · {kind_label(r['kind'], lang)} · {hhmm(r['opened_ms'], tz)} · "
                       f"{t('reports', lang, n=r['reports'])}", className="queue-meta"),
             html.Span([html.Span(state_label(r["status"], lang), className=f"status status-{r['status']}"),
-                       escalated_badge(r, lang)], className="queue-marks"),
+                       escalated_badge(r, lang), dispatch_handover.centre_mark(r, city, lang)],
+                      className="queue-marks"),
         ], id={"type": "dispatch-incident", "index": r["id"]}, n_clicks=0,
             className="queue-item" + (" selected" if r["id"] == selected else "")), **{"data-id": r["id"]}))
     return items
@@ -191,6 +193,7 @@ def detail_view(doc: dict | None, city, lang: str, major_box=None, procedure_box
                 f" · {kind_label(inc['kind'], lang)} · {t('reports', lang, n=inc['reports'])}"
                 f" · {_stamp(inc['opened_at'])}"]),
         dispatch_merge.merged_note(inc, lang),
+        dispatch_handover.centre_line(inc, city, lang),
         html.P(f"{tx('place', lang)}: {(district.name_en if lang == 'en' else district.name) if district else ''} "
                f"{city.street_name(inc['district'], inc.get('street'), lang)} {place}", className="detail-place"),
         # the rule's name is an id of rules.yaml, not words: kept on the element for whoever looks it up
@@ -204,7 +207,8 @@ def detail_view(doc: dict | None, city, lang: str, major_box=None, procedure_box
                          + (f" — {r['source']}" if r["source"] else "")) for r in doc["reports"][:20]],
                 className="detail-reports"),
         html.H4(tx("timeline", lang)),
-        html.Ol([timeline_item(h, doc, names, lang) for h in doc["history"]], id="dispatch-timeline",
+        html.Ol([timeline_item(h, doc, names, lang, district_names(city, lang)) for h in doc["history"]],
+                id="dispatch-timeline",
                 className="timeline"),
         report_links(inc, lang),
     ]
@@ -221,9 +225,14 @@ def report_links(inc: dict, lang: str):
                           id="dispatch-report-pdf", className="export-link")], className="detail-report")
 
 
-def timeline_item(h: dict, doc: dict, names: dict, lang: str) -> html.Li:
+def district_names(city, lang: str) -> dict[str, str]:
+    """Map each district code to its name in ``lang``."""
+    return {code: (x.name_en if lang == "en" else x.name) for code, x in city.by_code.items()}
+
+
+def timeline_item(h: dict, doc: dict, names: dict, lang: str, districts: dict | None = None) -> html.Li:
     """Return one audit row: when, who, what, the system's code said in ``lang``, then the person's note."""
-    said = audit_text(h.get("code"), h.get("params"), lang, names)
+    said = audit_text(h.get("code"), h.get("params"), lang, names, districts)
     return html.Li(f"{_when(h['at'])} {actor_label(h['actor'], lang)} · {action_label(h['action'], lang)}: "
                    f"{state_label(h['from'], lang, bool(h['task_id'])) + ' → ' if h['from'] and h['from'] != h['to'] else ''}"
                    f"{state_label(h['to'], lang, bool(h['task_id']))}"
@@ -387,6 +396,10 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
                             html.Button(tx("close", lang), id="dispatch-close-incident", n_clicks=0, disabled=True,
                                         hidden=not officer, className="btn"),
                             *dispatch_merge.buttons(lang, check_role(user, "command")),
+                            # a district centre hands its incidents up; the city centre takes up and hands down
+                            *dispatch_handover.buttons(lang, check_role(user, "command") and city.centres is not None,
+                                                       check_role(user, "command") and city.centres is not None
+                                                       and getattr(user, "district", None) is None),
                             # why the close button is greyed: the departments that have not resolved
                             html.Span(id="dispatch-close-why", className="close-why muted", role="status")],
                            className="detail-actions"),
@@ -434,5 +447,6 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
             html.Div(id="dispatch-message", className="message"),
         ], className="dialog", role="dialog"), id="dispatch-dialog", hidden=True, className="dialog-backdrop"),
         *dispatch_merge.dialogs(lang),
+        *dispatch_handover.dialogs(lang),
         *live_components(config, None, {"page": "dispatch"}, now_ms or time.time_ns() // 1_000_000),
     ], className="dispatch-page", id="dispatch-page")

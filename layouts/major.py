@@ -83,11 +83,15 @@ def alert_rows(alerts: list[dict], lang: str) -> list:
             for a in alerts]
 
 
-def timeline_rows(history: list[dict], names: dict, tz: str, lang: str) -> list:
-    """Return the incident's trail, newest first: when, who, what (codes said in ``lang``), the note."""
+def _districts(city, lang: str) -> dict[str, str]:
+    return {code: district_name(x, lang) for code, x in city.by_code.items()}
+
+
+def timeline_rows(history: list[dict], names: dict, tz: str, lang: str, districts: dict | None = None) -> list:
+    """Return the incident's trail, newest first: when, who, what (codes and districts said in ``lang``), the note."""
     out = []
     for h in reversed(history):
-        said = audit_text(h.get("code"), h.get("params"), lang, names) or state_label(h["to_state"], lang,
+        said = audit_text(h.get("code"), h.get("params"), lang, names, districts) or state_label(h["to_state"], lang,
                                                                                       bool(h["task_id"]))
         out.append(html.Li(f"{clock_text(h['at_ms'], tz)} {actor_label(h['actor'], lang)} · "
                            f"{action_label(h['action'], lang)}: {said}" + (f" — {h['note']}" if h["note"] else ""),
@@ -147,7 +151,7 @@ def command_view(doc: dict, majors: list[dict], city, lang: str, tz: str, page: 
                           html.Ul(alert_rows(doc["alerts"], lang), id="major-alerts", className="major-alerts")],
                          className="panel major-alerts-panel"),
             html.Section([html.H3(t("major_timeline", lang)),
-                          html.Ol(timeline_rows(doc["history"], names, tz, lang), id="major-timeline",
+                          html.Ol(timeline_rows(doc["history"], names, tz, lang, _districts(city, lang)), id="major-timeline",
                                   className="timeline")], className="panel major-timeline-panel"),
         ], className="major-grid"),
     ], id="major-view", className=f"major-view major-{page}", **{"data-incident": str(inc["id"])})
@@ -167,7 +171,7 @@ def command_card(doc: dict, majors: list[dict], city, lang: str, tz: str, now_ms
                                       t("major_declared_by", lang, who=doc["declared_by"],
                                         time=clock_text(doc["declared_ms"], tz)))), className="major-sub"),
         html.Ul(department_rows(doc["departments"], names, now_ms, lang), className="major-deps"),
-        html.Ol(timeline_rows(doc["history"][-3:], names, tz, lang), className="timeline"),
+        html.Ol(timeline_rows(doc["history"][-3:], names, tz, lang, _districts(city, lang)), className="timeline"),
         html.Ul([html.Li([level_badge(m["level"], lang), " ", m["incident"]["title"] or ""]) for m in others],
                 className="major-others") if others else None,
         controls,

@@ -147,6 +147,13 @@ WRITES = {
         lambda app: (f"/api/tasks/{dispatched(app, ago_ms=600_000)[1][0]['id']}/redispatch", {"version": 1})),
     ("/api/incidents/<id:incident_id>/merge", "POST"): ({"officer", "commander", "admin"}, merge_request),
     ("/api/incidents/<id:incident_id>/split", "POST"): ({"officer", "commander", "admin"}, split_request),
+    # district centres (dispatch.handover): the matrix's users are the city centre's, who take a district's incident
+    # up (severity 3: its district's) and hand a critical one (the city's by itself) down to its district
+    ("/api/incidents/<id:incident_id>/hand-up", "POST"): (
+        {"officer", "commander", "admin"}, lambda app: (f"/api/incidents/{open_incident(app)['id']}/hand-up", {})),
+    ("/api/incidents/<id:incident_id>/hand-down", "POST"): (
+        {"officer", "commander", "admin"},
+        lambda app: (f"/api/incidents/{open_incident(app, severity=4)['id']}/hand-down", {"district": "440304"})),
     ("/api/briefings", "POST"): ({"officer", "commander", "admin"}, lambda app: ("/api/briefings", None)),
     ("/api/alerts/<id:alert_id>/ack", "POST"): (
         {"officer", "commander", "admin"}, lambda app: (f"/api/alerts/{firing_alert(app)['id']}/ack",
@@ -690,6 +697,11 @@ MERGE_DIALOG = ("..merge-dialog.hidden...merge-into.children...merge-choice.data
                 "...dispatch-selected.data..")
 SPLIT_DIALOG = ("..split-dialog.hidden...split-reports.children...split-ticked.data...split-note.value...split-version.data"
                 "...split-message.children...dispatch-detail-message.children...dispatch-refresh.data..")
+HANDUP_DIALOG = ("..handup-dialog.hidden...handup-confirm.children...handup-note.value...handup-message.children"
+                 "...dispatch-detail-message.children...dispatch-refresh.data..")
+HANDDOWN_DIALOG = ("..handdown-dialog.hidden...handdown-districts.children...handdown-choice.data...handdown-note.value"
+                   "...handdown-message.children...dispatch-detail-message.children...dispatch-refresh.data..")
+HANDOVER_BUTTONS = "..dispatch-handup-open.disabled...dispatch-handdown-open.disabled.."
 ROUTER = "..page.children...page-title.children...shell-nav.children.."  # the router: page, tab title, navigation
 # callback (its callback_map key without hashes) -> (the callers that may call it, the request for the app)
 CALLBACKS = {
@@ -764,6 +776,19 @@ CALLBACKS = {
         **LANG}, "dispatch-split-open.n_clicks")),
     "..split-confirm.children...split-submit.disabled..": (COMMAND, lambda app: payload(
         app, "..split-confirm.children...split-submit.disabled..", {"split-ticked.data": None, **LANG})),
+    # district centres: which of the two buttons apply (the page's: two booleans, read only for those who may),
+    # the dialogs' writes as POST /api/incidents/<id>/hand-up and /hand-down (a new incident each call)
+    HANDOVER_BUTTONS: (DISPATCH, lambda app: payload(app, HANDOVER_BUTTONS, {
+        "dispatch-selected.data": incident(app)["id"], "dispatch-poll.n_intervals": 1})),
+    HANDUP_DIALOG: (COMMAND, lambda app: payload(app, HANDUP_DIALOG, {
+        "handup-submit.n_clicks": 1, "dispatch-selected.data": incident(app)["id"], "dispatch-refresh.data": 0,
+        **LANG}, "handup-submit.n_clicks")),
+    HANDDOWN_DIALOG: (COMMAND, lambda app: payload(app, HANDDOWN_DIALOG, {
+        "handdown-submit.n_clicks": 1, "dispatch-selected.data": incident(app, severity=4)["id"],
+        "handdown-choice.data": "440304", "dispatch-refresh.data": 0, **LANG}, "handdown-submit.n_clicks")),
+    "..handdown-confirm.children...handdown-submit.disabled..": (COMMAND, lambda app: payload(
+        app, "..handdown-confirm.children...handdown-submit.disabled..", {
+            "handdown-choice.data": "440304", "dispatch-selected.data": incident(app)["id"], **LANG})),
     "dispatch-escalations.children": (DISPATCH, lambda app: payload(app, "dispatch-escalations.children", {
         "dispatch-live.data": {"escalations": [{"id": 1, "incident_id": 1, "department": "fire",
                                                 "overdue": "acknowledge"}]}, **LANG})),
@@ -869,6 +894,21 @@ def test_the_callbacks_writes_happen_for_the_roles_that_may_and_no_other(mapp):
     assert {a for a, action in actors if action == "cmd_ack"} == {"m-officer", "m-commander", "m-admin"}
     assert len(n_briefings) == 3 and len(closed) == 2  # officer and admin closed one each
     assert len(acked) == 4  # the task moves of officer, commander, liaison (fire), admin
+
+
+def test_the_hand_over_dialogs_write_for_the_roles_that_may_and_no_other(mapp):
+    """/dispatch's hand-up and hand-down go through dispatch.handover as the REST routes do: each allowed caller takes
+    one incident up and hands one down (its name on the audit row); a viewer, a liaison, a kiosk or nobody, none."""
+    for name in (HANDUP_DIALOG, HANDDOWN_DIALOG):
+        _, build = CALLBACKS[name]
+        for role in CALLERS:
+            client, headers = caller(mapp, role)
+            post(client, headers, build(mapp))
+    with mapp.server.extensions["panorama"].engine.connect() as conn:
+        rows = conn.execute(select(task_events.c.actor, task_events.c.code)
+                            .where(task_events.c.action == "handover", task_events.c.actor != "system")).all()
+    assert sorted(rows) == sorted((f"m-{r}", code) for r in ("officer", "commander", "admin")
+                                  for code in ("taken_up", "handed_down"))
 
 
 def test_the_alerts_pages_silences_are_written_by_the_roles_that_may_and_no_other(mapp):

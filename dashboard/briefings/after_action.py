@@ -115,7 +115,8 @@ def build_html(data: dict, city, lang: str, tz: str) -> str:
         bt=lambda key, **fmt: bt(key, lang, **fmt), t=lambda key, **fmt: t(key, lang, **fmt),
         kind=lambda k: kind_label(k, lang), dept=lambda code: names.get(code, code),
         status=lambda s: state_label(s, lang), task_state=lambda s: state_label(s, lang, True),
-        actor=lambda a: actor_label(a, lang), said=lambda h: audit_text(h["code"], h["params"], lang, names),
+        actor=lambda a: actor_label(a, lang), said=lambda h: audit_text(h["code"], h["params"], lang, names,
+                                                                          {c: district_name(x, lang) for c, x in city.by_code.items()}),
         duration=lambda s: briefing_render.duration(s, lang), tz=tz,
         aar_acts={k for k in TEXT if k.startswith("aar_act_")}, dep_of={tk["id"]: tk["department"] for tk in data["tasks"]},
     )

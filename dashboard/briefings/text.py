@@ -125,6 +125,7 @@ TEXT = {
     "aar_act_reroute": ("改派", "re-route"), "aar_act_close": ("结案", "close"),
     "aar_act_cmd_ack": ("指挥长知悉", "commander"), "aar_act_redispatch": ("重新派单", "dispatched again"),
     "aar_act_notify": ("值班通知", "duty notification"),
+    "aar_act_handover": ("移交", "hand-over"),
     "aar_footer": ("依据联动派单的审计记录生成；时间为 {tz}。", "Made from the dispatch audit trail; times in {tz}."),
 }
 

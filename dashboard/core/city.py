@@ -82,6 +82,27 @@ class District:
 
 
 @dataclass(frozen=True)
+class Centres:
+    """The city's district centres (city.yaml ``centres``): the severity from which an incident goes up to the
+    city centre by itself (None: severity alone never sends one up)."""
+
+    hand_up_severity: int | None = 4
+
+
+def load_centres(data, manifest: Path | str = "city.yaml") -> Centres | None:
+    """Return the pack's district centres (None when it has none: the city centre runs every incident); a
+    threshold that is not a severity (1-4) raises ValueError."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) - {"hand_up_severity"}:
+        raise ValueError(f"{manifest}: centres takes hand_up_severity only")
+    level = data.get("hand_up_severity")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 4):
+        raise ValueError(f"{manifest}: centres.hand_up_severity must be a severity, 1 to 4, not {level!r}")
+    return Centres(level)
+
+
+@dataclass(frozen=True)
 class City:
     """A city pack loaded from its folder."""
 
@@ -94,6 +115,8 @@ class City:
     districts: tuple[District, ...]
     path: Path = field(compare=False)
     kinds: frozenset[str] = frozenset(k for ks in SPEC_KINDS.values() for k in ks)
+    # Its district centres (None: one city centre runs every incident, as before the pack named any).
+    centres: Centres | None = None
 
     @cached_property
     def aliases(self) -> dict[str, str]:
@@ -261,6 +284,7 @@ def load_city(name_or_path: str, tz: str | None = None) -> City:
         districts=districts,
         path=path,
         kinds=frozenset(str(k) for ks in kinds.values() for k in ks),
+        centres=load_centres(data.get("centres"), manifest),
     )
 
 

@@ -359,6 +359,19 @@ _AUDIT = {
     "unit_on_scene": ("力量 {unit} 随任务到场", "unit {unit} on scene with its task"),
     "unit_released": ("任务结束，力量 {unit} 恢复待命", "task ended: unit {unit} available again"),
     "unit_released_by_crew": ("力量 {unit} 自报待命或下勤，退出任务", "unit {unit} reported itself free or off duty: left the task"),
+    # district centres (dispatch.handover): ``{district}`` the centre it came from, ``{to_district}`` the one it goes
+    # to, each said as that district's centre; ``{districts}`` the districts its reports span, by name
+    "handed_up": ("{district}指挥中心 上报市指挥中心", "handed up by the {district} centre to the city centre"),
+    "taken_up": ("市指挥中心 收回{district}指挥中心处置的事件", "taken up by the city centre from the {district} centre"),
+    "handed_down": ("市指挥中心 下派{to_district}指挥中心", "handed down by the city centre to the {to_district} centre"),
+    "handed_across": ("市指挥中心 将事件由{district}指挥中心改派{to_district}指挥中心",
+                      "moved by the city centre from the {district} centre to the {to_district} centre"),
+    "auto_up_severity": ("严重程度 S{severity} 达到上报标准（S{threshold} 及以上）：{district}指挥中心 自动上报市指挥中心",
+                         "severity S{severity} reaches the hand-up level (S{threshold} or more): handed up "
+                         "automatically by the {district} centre to the city centre"),
+    "auto_up_span": ("上报涉及多个区（{districts}）：{district}指挥中心 自动上报市指挥中心",
+                     "reports span districts ({districts}): handed up automatically by the {district} centre to the "
+                     "city centre"),
 }
 
 # Roles on duty (rosters.yaml) and the channels that reach them, as the audit and /rosters say them.
@@ -411,6 +424,16 @@ _ERRORS = {
     "unit_other_department": ("该力量不属于任务所在部门", "That unit belongs to another department than the task"),
     "unit_off_duty": ("该力量已下勤", "That unit is off duty"),
     "unit_busy": ("该力量正在执行其他任务", "That unit is on another task"),
+    # district centres (dispatch.handover)
+    "unknown_district": ("没有这个区", "No such district"),
+    "no_district_centres": ("本市未设区级指挥中心", "This city has no district centres"),
+    "already_city_centre": ("该事件已由市指挥中心处置", "The city centre runs this incident already"),
+    "already_that_centre": ("该事件已由该区指挥中心处置", "That district centre runs this incident already"),
+    "incident_done": ("事件已办结或结案，不能再移交", "A resolved or closed incident is not handed over"),
+    "district_not_involved": ("该事件不涉及所选的区，只能下派到事件所在的区",
+                              "The incident does not involve that district: hand it down to one of its own"),
+    "not_your_centre": ("只能上报本区指挥中心处置的事件", "You may hand up only the incidents your centre runs"),
+    "district_cannot_hand_down": ("区级指挥中心不能下派事件", "A district centre does not hand incidents down"),
 }
 
 
@@ -422,13 +445,22 @@ def error_text(err, lang: str = "zh") -> str:
     return pick(_ERRORS, key if key in _ERRORS else "bad_request", lang)
 
 
-def audit_text(code: str | None, params: dict | None, lang: str = "zh", departments: dict | None = None) -> str:
-    """Return an audit code said in ``lang``: departments by name, states by their label ("" for no code)."""
+def audit_text(code: str | None, params: dict | None, lang: str = "zh", departments: dict | None = None,
+               districts: dict | None = None) -> str:
+    """Return an audit code said in ``lang``: departments by name, states by their label, districts (codes in
+    ``district``, ``to_district``, ``districts``) by the names ``districts`` gives them ("" for no code)."""
     if not code:
         return ""
     if code not in _AUDIT:
         return code  # a code this build does not know is shown as it is, never dropped
-    fmt = {"dep": "", "to": "", **{k: str(v) for k, v in (params or {}).items() if isinstance(k, str)}}
+    raw = params or {}
+    fmt = {"dep": "", "to": "", **{k: str(v) for k, v in raw.items() if isinstance(k, str)}}
+    names = districts or {}
+    for key in ("district", "to_district"):
+        if key in fmt:
+            fmt[key] = names.get(fmt[key], fmt[key])
+    if isinstance(raw.get("districts"), list):
+        fmt["districts"] = ("、" if lang == "zh" else ", ").join(names.get(str(c), str(c)) for c in raw["districts"])
     if lang == "en":  # a name recorded in both languages: ``who`` and ``who_en``
         fmt.update({k.removesuffix("_en"): v for k, v in fmt.items() if k.endswith("_en")})
     if "role" in fmt:

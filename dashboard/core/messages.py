@@ -56,6 +56,8 @@ class IncidentView(TypedDict):
     title: str
     domain: NotRequired[str]
     escalated: NotRequired[bool]  # raised to emergency management (dispatch.escalation); lists and deltas
+    # the centre that runs it (dispatch.handover): None the city centre, else a district's code; lists and deltas
+    centre: NotRequired[str | None]
 
 
 class TaskView(TypedDict):
@@ -189,6 +191,7 @@ def incident_view(row: Mapping[str, Any], tz: str, *, domain: bool = False) -> I
     if domain:
         view["domain"] = row["domain"]
         view["escalated"] = row.get("escalated_ms") is not None
+        view["centre"] = row.get("centre")
     return view
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from dashboard.core import messages
 from dashboard.core.bus import BUS_ERRORS
@@ -36,10 +36,12 @@ def _queued(statuses, department: str | None) -> list:
     return where if department is None else [*where, d.held_by(department)]
 
 
-def queue_statement(statuses=ACTIVE, department: str | None = None):
+def queue_statement(statuses=ACTIVE, department: str | None = None, first: str | None = None):
     """Return the statement of the queue: incidents in ``statuses`` in the queue's order (``department``: only
-    those it holds a task of). The queue and its export read it."""
-    return select(incidents).where(*_queued(statuses, department)).order_by(*QUEUE_ORDER)
+    those it holds a task of; ``first``: a district centre's, whose own incidents come first). The queue and its
+    export read it."""
+    order = QUEUE_ORDER if first is None else (case((incidents.c.centre == first, 0), else_=1), *QUEUE_ORDER)
+    return select(incidents).where(*_queued(statuses, department)).order_by(*order)
 
 
 def board_statement(department: str | None = None, incident_id: int | None = None):
@@ -56,10 +58,12 @@ def board_statement(department: str | None = None, incident_id: int | None = Non
     return stmt
 
 
-def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None) -> list[dict]:
+def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None,
+          first: str | None = None) -> list[dict]:
     """Return incidents in ``statuses``, escalated first, then the most severe, then the oldest; with
-    ``department``, only those it holds a task of."""
-    return [dict(r) for r in conn.execute(queue_statement(statuses, department).limit(limit)).mappings()]
+    ``department``, only those it holds a task of; with ``first`` (a district code), the incidents that district's
+    centre runs before all others."""
+    return [dict(r) for r in conn.execute(queue_statement(statuses, department, first).limit(limit)).mappings()]
 
 
 def queue_total(conn, shown: list[dict], statuses=ACTIVE, limit: int = QUEUE_ROWS,
@@ -249,7 +253,7 @@ def do_merge(svc, user, incident_id: int, into_id: int, version: int, note: str 
     if not check_role(user, "command"):
         raise Forbidden("only an officer or a commander merges incidents")
     with svc.engine.begin() as conn:
-        moved = merge.merge(conn, incident_id, into_id, version, user.username, note, svc.clock())
+        moved = merge.merge(conn, incident_id, into_id, version, user.username, note, svc.clock(), svc.city)
     publish(svc, moved.incidents, moved.tasks)
     return moved
 
@@ -259,7 +263,7 @@ def do_split(svc, user, incident_id: int, event_ids: list[str], version: int, no
     if not check_role(user, "command"):
         raise Forbidden("only an officer or a commander splits incidents")
     with svc.engine.begin() as conn:
-        moved = merge.split(conn, incident_id, event_ids, version, user.username, note, svc.clock())
+        moved = merge.split(conn, incident_id, event_ids, version, user.username, note, svc.clock(), svc.city)
     publish(svc, moved.incidents, moved.tasks)
     return moved
 

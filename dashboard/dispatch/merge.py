@@ -13,8 +13,10 @@ from typing import NamedTuple, Sequence
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from dashboard.core.city import City
 from dashboard.dispatch import board as d
-from dashboard.storage.incidents import distance_m, lock_places
+from dashboard.dispatch import handover
+from dashboard.storage.incidents import distance_m, involved, lock_places
 from dashboard.storage.models import events, incident_reports, incidents, task_events, tasks
 
 OPEN = ("open", "dispatched", "in_progress")
@@ -54,9 +56,11 @@ def _guarded(conn: Connection, incident_id: int, version: int, **values) -> dict
 
 
 def merge(conn: Connection, away_id: int, into_id: int, version: int, actor: str, note: str | None,
-          now_ms: int) -> Moved:
+          now_ms: int, city: City | None = None) -> Moved:
     """Merge incident ``away_id`` (at ``version``) into ``into_id``: its reports and live tasks move there (a task
-    of a department that already holds a live one there is ended instead), and it closes, ``merged_into`` set."""
+    of a department that already holds a live one there is ended instead), and it closes, ``merged_into`` set.
+    With ``city``, the incident merged into goes up to the city centre when the merge makes its severity the
+    city's or brings it another district's reports (``handover.after_merge``)."""
     if away_id == into_id:
         raise d.InvalidTransition(f"incident {away_id} cannot be merged into itself", key="merge_self")
     _places(conn, (away_id, into_id))
@@ -72,6 +76,7 @@ def merge(conn: Connection, away_id: int, into_id: int, version: int, actor: str
     if into["status"] not in OPEN:
         raise d.InvalidTransition(f"incident {into_id} is {into['status']}: nothing is merged into it",
                                   key="merge_into_done")
+    places = involved(conn, (away_id, into_id)) if city is not None else {}
     conn.execute(update(incident_reports).where(incident_reports.c.incident_id == away_id).values(incident_id=into_id))
     # Incidents merged into this one earlier now point where it goes: ingest follows one link, never a chain.
     conn.execute(update(incidents).where(incidents.c.merged_into == away_id).values(merged_into=into_id))
@@ -88,6 +93,8 @@ def merge(conn: Connection, away_id: int, into_id: int, version: int, actor: str
               d._event(into_id, None, "merge", actor, now_ms, into["status"], into["status"], note, "merged_from",
                        {"incident": away_id, "n": locked[away_id]["reports"]})]
     d._audit(conn, audit)
+    if city is not None:  # said after the merge it follows from
+        into = handover.after_merge(conn, locked[into_id], into, places, away_id, city, now_ms)
     return Moved([away, d._settle(conn, into, actor, now_ms, None)], moved)
 
 
@@ -129,9 +136,10 @@ def _move_tasks(conn: Connection, away: dict, into: dict, actor: str, now_ms: in
 
 
 def split(conn: Connection, incident_id: int, event_ids: Sequence[str], version: int, actor: str,
-          note: str | None, now_ms: int) -> Moved:
+          note: str | None, now_ms: int, city: City | None = None) -> Moved:
     """Move the reports ``event_ids`` (as the API shows them) of an incident at ``version`` to a new open incident
-    named after the earliest of them; the tasks stay. Counts, severity and latest report recomputed on both."""
+    named after the earliest of them; the tasks stay. Counts, severity and latest report recomputed on both. With
+    ``city``, the new incident gets a centre as any new one does (``handover.after_split``)."""
     _places(conn, (incident_id,))
     inc = d.lock_incident(conn, incident_id)
     _fresh(inc, version)
@@ -169,6 +177,8 @@ def split(conn: Connection, incident_id: int, event_ids: Sequence[str], version:
                              "split_to", {"incident": new["id"], "n": n}),
                     d._event(new["id"], None, "split", actor, now_ms, None, "open", note, "split_from",
                              {"incident": incident_id, "n": n})])
+    if city is not None:
+        new = handover.after_split(conn, new, {r["district"] for r in moving}, city, now_ms)
     return Moved([inc, new], [])
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from dashboard.core.alerts import AlertRule
+from dashboard.core.city import Centres
 from dashboard.core.errors import Conflict, NotFound, Unprocessable
 from dashboard.core.notifications import Policy, alert_messages
 from dashboard.core.rosters import Rosters
@@ -224,8 +225,9 @@ def _blocked(cond: Condition, silences: Iterable[dict], tz: str, now_ms: int) ->
 
 def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silences: Iterable[dict],
               open_row: dict | None = None, known: bool = False, postgres: bool,
-              policies: Mapping[str, Policy] | None = None) -> list[Change]:
-    """Bring the alert of one rule and place in line with its condition; return the changes made.
+              policies: Mapping[str, Policy] | None = None, centres: Centres | None = None) -> list[Change]:
+    """Bring the alert of one rule and place in line with its condition; return the changes made (``centres``: the
+    city's district centres, which run the incident a firing opens).
 
     Every change is a conditional write (a partial unique index for the insert, the status it moves from for
     the updates), so when several workers reconcile the same alert at once each change happens once: the
@@ -270,14 +272,14 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
         made = conn.execute(stmt).mappings().first()
         if made is None:  # another worker opened it a moment ago: go on from its row
             return reconcile(conn, cond, now_ms, tz=tz, silences=silences, open_row=_open(conn, rule.id, cond.scope),
-                             known=True, postgres=postgres, policies=policies)
+                             known=True, postgres=postgres, policies=policies, centres=centres)
         made = dict(made)
         _audit(conn, made["id"], now_ms, None, status, f"alert_{status}", {"value": cond.value})
         if blocked:
             _audit(conn, made["id"], now_ms, status, status, "alert_" + blocked[0].split(":")[0] + "d", blocked[1])
         if status == "firing":
             _notify(conn, rule, made, "firing", tz, policies)
-        return [_fired(conn, made, cond, now_ms) if status == "firing" else Change(made)]
+        return [_fired(conn, made, cond, now_ms, centres) if status == "firing" else Change(made)]
     if row["status"] == "pending" and due:
         if blocked is None:
             done = conn.execute(update(alerts).where(alerts.c.id == row["id"], alerts.c.status == "pending")
@@ -287,7 +289,7 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
             if done is not None:
                 _audit(conn, row["id"], now_ms, "pending", "firing", "alert_firing", {"value": cond.value})
                 _notify(conn, rule, dict(done), "firing", tz, policies)
-                return [_fired(conn, dict(done), cond, now_ms)]
+                return [_fired(conn, dict(done), cond, now_ms, centres)]
             return []
         if row["suppressed"] != blocked[0]:
             done = conn.execute(update(alerts).where(
@@ -344,7 +346,7 @@ def _open(conn: Connection, rule: str, scope: str) -> dict | None:
     return dict(row) if row is not None else None
 
 
-def _fired(conn: Connection, row: dict, cond: Condition, now_ms: int) -> Change:
+def _fired(conn: Connection, row: dict, cond: Condition, now_ms: int, centres: Centres | None = None) -> Change:
     """Open the incident of a firing alert whose rule says so; return the change."""
     if not cond.rule.opens_incident or cond.district is None:
         return Change(row)
@@ -352,7 +354,7 @@ def _fired(conn: Connection, row: dict, cond: Condition, now_ms: int) -> Change:
     incident = open_incident(conn, domain=cond.domain or rule.domain or "incident",
                              kind=(rule.kind or ("alert",))[0], district=cond.district, street=None,
                              severity=rule.severity, title=cond.title[:200], lat=cond.lat, lon=cond.lon,
-                             at_ms=now_ms)
+                             at_ms=now_ms, centres=centres)
     conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(incident_id=incident["id"]))
     _audit(conn, row["id"], now_ms, row["status"], row["status"], "alert_incident", {"incident": incident["id"]})
     return Change({**row, "incident_id": incident["id"]}, incident)

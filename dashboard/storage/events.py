@@ -306,7 +306,8 @@ class EventStore:
                         {col: k[0], "district": k[1], "domain": k[2], "n": v[0],
                          "sev1": v[1], "sev2": v[2], "sev3": v[3], "sev4": v[4]} for k, v in sorted(counts.items())])
             result.feeds = self._touch_feeds(conn, result.stored, received_ms)
-            result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres)
+            result.incidents = incident_rules.attach(conn, result.stored, received_ms, postgres=self.postgres,
+                                                    centres=self.city.centres)
             if also is not None and result.stored:
                 also(conn, result.stored, received_ms)
         return result

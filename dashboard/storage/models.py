@@ -154,6 +154,9 @@ incidents = Table(
     Column("escalated_ms", BigInteger),
     # The incident this one was merged into (dispatch.merge): it is closed, and ingest sends its reports there.
     Column("merged_into", BigInteger),
+    # The centre that runs it (dispatch.handover): NULL the city centre, else the district code of a district
+    # centre. Hand-up and hand-down change it; each change is in the audit trail.
+    Column("centre", String(12)),
     Index("ix_incidents_status", "status"),
     Index("ix_incidents_join", "district", "kind", "last_report_ms"),
     Index("ix_incidents_merged", "district", "kind", postgresql_where=_MERGED, sqlite_where=_MERGED),

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from dashboard.dispatch import board as d
+from dashboard.dispatch import handover
 from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_merge, do_redispatch,
                                      do_resolve_for, do_split, do_transition,
                                      incident_doc, may_see, queue, scope, task_doc, write)
@@ -79,6 +80,22 @@ class SplitBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reports: list[StrictStr] = Field(max_length=200)
     version: StrictInt
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class HandUpBody(BaseModel):
+    """The body of POST /api/incidents/<id>/hand-up: why (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: StrictStr | None = Field(None, max_length=NOTE_MAX)
+
+
+class HandDownBody(BaseModel):
+    """The body of POST /api/incidents/<id>/hand-down: the district whose centre takes it (its code, slug or name;
+    none: the incident's own district), and why (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    district: StrictStr | None = Field(None, min_length=1, max_length=64)
     note: StrictStr | None = Field(None, max_length=NOTE_MAX)
 
 
@@ -180,6 +197,29 @@ def post_split(incident_id: int):
     body = read_body(SplitBody, required=True)
     moved = do_split(svc, current_user(), incident_id, body.reports, body.version, body.note)
     return jsonify(_moved_doc(moved, svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/incidents/<id:incident_id>/hand-up")
+@require("command")
+def post_hand_up(incident_id: int):
+    """Hand an incident up to the city centre (not in the SPEC: dispatch.handover): a district centre its own, the
+    city centre any a district runs. 403 another centre's, 422 the city's already or over."""
+    svc = services()
+    body = read_body(HandUpBody, required=False)
+    change = handover.do_hand_up(svc, current_user(), incident_id, (body.note or "").strip() or None)
+    return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
+
+
+@bp.post("/incidents/<id:incident_id>/hand-down")
+@require("command")
+def post_hand_down(incident_id: int):
+    """Hand an incident down to a district centre (the city centre only; not in the SPEC: dispatch.handover).
+    400 unknown district, 403 a district user, 422 already there, a district it does not involve, or over."""
+    svc = services()
+    body = read_body(HandDownBody, required=False)
+    change = handover.do_hand_down(svc, current_user(), incident_id, body.district,
+                                   (body.note or "").strip() or None)
+    return jsonify(_change_doc(change, svc.config["PANORAMA_TZ"]))
 
 
 @bp.post("/tasks/<id:task_id>/resolve_for")
