@@ -315,9 +315,11 @@ def escalate_overdue(conn: Connection, now_ms: int) -> list[dict]:
 
 
 def list_tasks(conn: Connection, department: str | None = None, state: str | None = None,
-               incident_id: int | None = None, limit: int = 500) -> list[dict]:
-    """Return tasks, newest first, filtered by department, state and incident when given."""
+               incident_id: int | None = None, limit: int = 500, district: str | None = None) -> list[dict]:
+    """Return tasks, newest first, filtered by department, state, incident and the incident's district when given."""
     stmt = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
+    if district is not None:
+        stmt = stmt.where(tasks.c.incident_id.in_(select(incidents.c.id).where(incidents.c.district == district)))
     for column, value in ((tasks.c.department, department), (tasks.c.state, state), (tasks.c.incident_id, incident_id)):
         if value is not None:
             stmt = stmt.where(column == value)
@@ -332,6 +334,12 @@ def holders(conn: Connection) -> dict[int, set[str]]:
     for incident_id, department in conn.execute(stmt):
         out.setdefault(int(incident_id), set()).add(department)
     return out
+
+
+def places(conn: Connection) -> dict[int, str]:
+    """Return, for each incident not closed, its district (what a district centre may read of its tasks)."""
+    stmt = select(incidents.c.id, incidents.c.district).where(incidents.c.status != "closed")
+    return {int(i): district for i, district in conn.execute(stmt)}
 
 
 def history(conn: Connection, incident_id: int) -> list[dict]:

@@ -13,6 +13,7 @@ from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
+from dashboard.core.scope import Scope, of_user
 from dashboard.dispatch import board as d
 from dashboard.dispatch import escalation, major, merge, procedure
 from dashboard.storage.models import events, incident_reports, incidents, tasks
@@ -31,21 +32,23 @@ QUEUE_ROWS = 500  # the most incidents a queue draws; how many more there are is
 QUEUE_ORDER = (incidents.c.escalated_ms.is_(None), incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id)
 
 
-def _queued(statuses, department: str | None) -> list:
+def _queued(statuses, department: str | None, district: str | None = None) -> list:
     where = [incidents.c.status.in_(list(statuses))]
+    if district is not None:  # a district centre's queue: the incidents of its district (SPEC section 13)
+        where.append(incidents.c.district == district)
     return where if department is None else [*where, d.held_by(department)]
 
 
-def queue_statement(statuses=ACTIVE, department: str | None = None):
+def queue_statement(statuses=ACTIVE, department: str | None = None, district: str | None = None):
     """Return the statement of the queue: incidents in ``statuses`` in the queue's order (``department``: only
-    those it holds a task of). The queue and its export read it."""
-    return select(incidents).where(*_queued(statuses, department)).order_by(*QUEUE_ORDER)
+    those it holds a task of; ``district``: only that district's). The queue and its export read it."""
+    return select(incidents).where(*_queued(statuses, department, district)).order_by(*QUEUE_ORDER)
 
 
-def board_statement(department: str | None = None, incident_id: int | None = None):
+def board_statement(department: str | None = None, incident_id: int | None = None, district: str | None = None):
     """Return the statement of /dispatch's task board: the tasks of incidents not closed (closed tasks and
-    rerouted rejections left out), by id; ``department``, ``incident_id``: only those. The board and its export
-    read it (the board shows it per department, in the city pack's order)."""
+    rerouted rejections left out), by id; ``department``, ``incident_id``, ``district`` (the incident's): only
+    those. The board and its export read it (the board shows it per department, in the city pack's order)."""
     stmt = (select(tasks).join(incidents, incidents.c.id == tasks.c.incident_id)
             .where(incidents.c.status.in_(list(ACTIVE)), tasks.c.state != "closed", ~tasks.c.rerouted)
             .order_by(tasks.c.id))
@@ -53,36 +56,54 @@ def board_statement(department: str | None = None, incident_id: int | None = Non
         stmt = stmt.where(tasks.c.department == department)
     if incident_id is not None:
         stmt = stmt.where(tasks.c.incident_id == incident_id)
+    if district is not None:
+        stmt = stmt.where(incidents.c.district == district)
     return stmt
 
 
-def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None) -> list[dict]:
+def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None,
+          district: str | None = None) -> list[dict]:
     """Return incidents in ``statuses``, escalated first, then the most severe, then the oldest; with
-    ``department``, only those it holds a task of."""
-    return [dict(r) for r in conn.execute(queue_statement(statuses, department).limit(limit)).mappings()]
+    ``department``, only those it holds a task of; with ``district``, only that district's."""
+    return [dict(r) for r in conn.execute(queue_statement(statuses, department, district).limit(limit)).mappings()]
 
 
 def queue_total(conn, shown: list[dict], statuses=ACTIVE, limit: int = QUEUE_ROWS,
-                department: str | None = None) -> int:
+                department: str | None = None, district: str | None = None) -> int:
     """Return how many incidents the queue ``shown`` (read with ``limit``) stands for: counted only when cut."""
     if len(shown) < limit:
         return len(shown)
     return int(conn.execute(select(func.count()).select_from(incidents)
-                            .where(*_queued(statuses, department))).scalar_one())
+                            .where(*_queued(statuses, department, district))).scalar_one())
 
 
 def scope(user) -> str | None:
     """Return the one department ``user`` is limited to (a liaison's), or None when they see every one.
 
-    A liaison without a department is limited to "" and so sees nothing.
+    A liaison without a department is limited to "" and so sees nothing. Their district, if any, is
+    ``reader(user).district``.
     """
-    if user is not None and user.role == "liaison":
-        return user.department or ""
-    return None
+    return reader(user).department
+
+
+def reader(user) -> Scope:
+    """Return what ``user`` may read (``dashboard.core.scope``): department, district, or the city."""
+    return of_user(user)
+
+
+def in_district(conn, user, incident_id: int) -> bool:
+    """Tell whether an incident is of the district ``user`` is limited to (True for the city centre's users)."""
+    district = reader(user).district
+    if district is None:
+        return True
+    return conn.execute(select(incidents.c.district).where(incidents.c.id == incident_id)).scalar() == district
 
 
 def may_see(conn, user, incident_id: int) -> bool:
-    """Tell whether ``user`` may read an incident: a liaison only one their department holds a task of."""
+    """Tell whether ``user`` may read an incident: a liaison only one their department holds a task of, a
+    district centre's user only one of their district."""
+    if not in_district(conn, user, incident_id):
+        return False
     department = scope(user)
     if department is None:
         return True
@@ -157,15 +178,17 @@ def major_doc(conn, incident_id: int, tz: str) -> dict | None:
     return {"level": row["level"], "declared_at": iso(row["declared_ms"], tz), "declared_by": row["declared_by"]}
 
 
-def open_escalations(conn, department: str | None = None, limit: int = 50) -> list[dict]:
+def open_escalations(conn, department: str | None = None, limit: int = 50, district: str | None = None) -> list[dict]:
     """Return the escalated tasks not yet resolved of incidents not closed, newest escalation first, with
-    their incident's title and kind; with ``department``, only that department's."""
+    their incident's title and kind; with ``department``, only that department's; ``district``: its incidents'."""
     stmt = (select(tasks, incidents.c.title.label("incident_title"), incidents.c.kind.label("incident_kind"))
             .join(incidents, incidents.c.id == tasks.c.incident_id)
             .where(tasks.c.escalated, tasks.c.state.in_(list(d.LIVE)), incidents.c.status.in_(list(ACTIVE)))
             .order_by(tasks.c.escalated_ms.desc(), tasks.c.id.desc()).limit(limit))
     if department is not None:
         stmt = stmt.where(tasks.c.department == department)
+    if district is not None:
+        stmt = stmt.where(incidents.c.district == district)
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
