@@ -104,6 +104,7 @@ REST_READS = {
     "/api/districts/futian/events.xlsx": (403, "other_district"),
     "/api/incidents.csv": 200, "/api/incidents.xlsx": 200, "/api/tasks.csv": 200, "/api/tasks.xlsx": 200,
     "/api/alerts.csv": 200, "/api/alerts.xlsx": 200, "/api/alerts.csv?district=nanshan": (403, "other_district"),
+    "/api/notifications": 200,
 }
 
 
@@ -119,7 +120,14 @@ def text_of(res) -> str:
 
 
 def test_every_rest_read_of_a_district_user_holds_only_their_district(sapp):
+    from dashboard.storage import outbox
+
     data = seed(sapp)
+    matrix.queued_notification(sapp)  # of a Futian alert
+    with sapp.server.extensions["panorama"].engine.begin() as conn:
+        outbox.enqueue(conn, key="alert:9:firing:email:luohu@example.org", channel="email",
+                       address="luohu@example.org", subject=f"{MINE} 空气质量", body="...",
+                       payload={"alert": {"id": 9, "district": OWN}})
     client, _ = district_user(sapp)
     for path, expected in REST_READS.items():
         res = client.get(path)
@@ -143,6 +151,7 @@ def test_every_rest_read_of_a_district_user_holds_only_their_district(sapp):
     assert units and {u["district"] for u in units} == {OWN}
     assert [m["incident"]["district"] for m in client.get("/api/major").get_json()] == [OWN]
     assert client.get("/api/briefings").get_json()["briefings"] == []
+    assert [n["subject"] for n in client.get("/api/notifications").get_json()["notifications"]] == [f"{MINE} 空气质量"]
     # single reads: another district's incident is as if there were none; their own is theirs
     for inc in data["others"]:
         for path in (f"/api/incidents/{inc['id']}", f"/api/incidents/{inc['id']}/report.html"):
