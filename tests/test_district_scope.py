@@ -293,3 +293,17 @@ def test_a_district_users_socket_carries_only_their_district(sapp):
     officer_raw = orjson.dumps([snaps["officer"], *frames["officer"]]).decode()
     assert "外区机密" in officer_raw and len(snaps["officer"]["state"]["windows"]["1h"]["districts"]) == 9
     assert data["tasks"]["440304"]["id"] in {t["id"] for f in frames["officer"] for t in f.get("tasks", ())}
+
+
+def test_the_cli_makes_a_districts_wall_token(sapp):
+    runner = sapp.server.test_cli_runner()
+    out = runner.invoke(args=["kiosk", "create", "罗湖大屏", "--district", "luohu"]).output
+    assert "district 440303" in out
+    token = out.split(": ", 1)[1].split()[0]
+    wall = sapp.server.test_client()
+    assert wall.get(f"/wall?token={token}", follow_redirects=True).request.path == "/wall"
+    ticket = wall.get("/api/ws-ticket").get_json()["ticket"]
+    assert matrix.auth.verify_ticket(sapp.server.secret_key, ticket) == {"k": 1, "r": OWN}
+    assert "440303" in runner.invoke(args=["kiosk", "list"]).output
+    refused = runner.invoke(args=["kiosk", "create", "nowhere", "--district", "atlantis"])
+    assert refused.exit_code != 0 and "unknown district" in refused.output

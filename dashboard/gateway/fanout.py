@@ -601,6 +601,10 @@ class Fanout:
         view = scoped_view(parts, scope, self.places, self.holders, self.trends)
         return (view, messages.delta_frame(self.seq, view)) if view else None
 
+    def has_district_clients(self) -> bool:
+        """Tell whether a district centre's user or wall is connected (their trends are then read at each build)."""
+        return any(as_scope(c.department).district is not None for c in self.clients)
+
     def set_bus(self, up: bool) -> None:
         """Tell every client when live updates stop or resume."""
         if up != self.bus_up:

@@ -243,8 +243,10 @@ class Gateway:
             mark = self.fanout.holders_mark()
             resyncing = self._resync_after is not None and last >= self._resync_after
             with_units = self.fanout.state is None or resyncing or last >= self._units_at + UNITS_EVERY_S
+            # each district centre's trend: read while one is connected, and with the units (its first snapshot)
+            with_districts = with_units or self.fanout.has_district_clients()
             try:
-                built, holders, places = await asyncio.to_thread(self._build, with_units)
+                built, holders, places = await asyncio.to_thread(self._build, with_units, with_districts)
             except SQLAlchemyError as err:
                 log.warning("state build failed (%s); keeping the last state", type(err).__name__)
                 continue
@@ -260,13 +262,15 @@ class Gateway:
                 self._changed.set()
             self._has_state.set()
 
-    def _build(self, with_units: bool = True) -> tuple[dict, dict[int, set[str]], dict[int, str]]:
+    def _build(self, with_units: bool = True, with_districts: bool = True) -> tuple[dict, dict[int, set[str]],
+                                                                                   dict[int, str]]:
         svc = self.services
         with svc.read() as conn:  # the counts and events may lag by the replica's replay delay ...
             now = svc.clock()
             state = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], self.risk_cache)
             # each district centre's own trend line (one grouped read), and with the units its newest events
-            state["district_trends"] = live.district_trends(conn, now)
+            if with_districts:
+                state["district_trends"] = live.district_trends(conn, now)
             if with_units:
                 state["district_events"] = {d.code: live.latest_events(conn, district=d.code)
                                             for d in svc.city.districts}
