@@ -191,8 +191,10 @@
 
     /** Wall timer -> the next district in the spotlight. */
     ns.cycle = function (_n, view, config) {
-        const i = config.codes.indexOf(view && view.highlight);
-        return Object.assign({}, view, {highlight: config.codes[(i + 1) % config.codes.length]});
+        // a district centre's wall goes round its own district only (config.cycle, layouts/wall.py)
+        const codes = config.cycle || config.codes;
+        const i = codes.indexOf(view && view.highlight);
+        return Object.assign({}, view, {highlight: codes[(i + 1) % codes.length]});
     };
 
     /** Spotlight district, live state -> the wall's spotlight panel ([] where there is none). */

@@ -22,7 +22,7 @@ from dashboard.core.roles import check_role
 from dashboard.figures.alert_map import FIRST_TRACE, outline_traces
 from dashboard.storage import alerts as store
 from dashboard.web.api_alerts import acknowledge
-from dashboard.web.auth import current_user, may_watch
+from dashboard.web.auth import current_user, may_watch, reader_scope
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts.alerts import OPEN, alert_items, alert_panel
 
@@ -53,9 +53,10 @@ def can_acknowledge(user, page: str = "desk") -> bool:
 
 
 def open_alerts(svc) -> list[dict]:
-    """Return the firing and acknowledged alerts from the primary (an acknowledgement just made must show)."""
+    """Return the firing and acknowledged alerts from the primary (an acknowledgement just made must show), in the
+    reader's scope (a district centre's user or wall: their district's, as GET /api/alerts)."""
     with svc.engine.connect() as conn:
-        return store.list_alerts(conn, OPEN)
+        return store.list_alerts(conn, OPEN, districts=reader_scope().districts())
 
 
 def open_alerts_or_none(svc) -> list[dict]:

@@ -26,7 +26,7 @@ from dashboard.core.roles import check_role
 from dashboard.storage import alerts as store
 from dashboard.web.api import ApiError
 from dashboard.web.api_alerts import SilenceBody, add_silence, end_silence
-from dashboard.web.auth import current_user
+from dashboard.web.auth import current_user, reader_scope
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts.alerts_page import SHOWN, alerts_page_layout, digest, silence_items, trail_items
 
@@ -101,10 +101,13 @@ def read(svc, f: Filters) -> tuple[list[dict], dict[int, list[dict]], list[dict]
         districts = (d.code if d else f.district,)
     statuses = tuple(s for s in f.statuses if s in store.STATUSES)
     levels = tuple(lv for lv in f.levels if lv in LEVELS)
+    own = reader_scope().district  # a district centre's user: their district's alerts and silences only
+    if own is not None and districts not in ((), (own,)):
+        return [], {}, []
     with svc.engine.connect() as conn:  # the primary: an acknowledgement just made must show
-        rows = store.list_alerts(conn, statuses, levels, SHOWN, districts)
+        rows = store.list_alerts(conn, statuses, levels, SHOWN, districts or reader_scope().districts())
         trails = store.trails(conn, [r["id"] for r in rows])
-        silences = store.list_silences(conn, svc.clock())
+        silences = [s for s in store.list_silences(conn, svc.clock()) if s["district"] in (None, own) or own is None]
     return rows, trails, silences
 
 

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.web.auth import check_role, current_user
+from dashboard.web.auth import check_role, current_user, reader_scope
 from dashboard.web.callback_guard import Lang, allow, validated
 from dashboard.storage import briefings as store
 from dashboard.web.api_briefings import summary_doc
@@ -28,9 +28,14 @@ def _svc():
     return current_app.extensions["panorama"]
 
 
+def _city_reader() -> bool:
+    """Tell whether the reader reads the city's briefings: not a district centre's user (as GET /api/briefings)."""
+    return reader_scope().city
+
+
 def _docs(svc) -> list[dict]:
     tz = svc.config["PANORAMA_TZ"]
-    return [summary_doc(r, tz) for r in store.list_briefings(svc.engine)]
+    return [summary_doc(r, tz) for r in store.list_briefings(svc.engine)] if _city_reader() else []
 
 
 def list_version(engine) -> list[int]:
@@ -56,7 +61,7 @@ def render_page(path: str, lang: str):
                                 cfg["PANORAMA_BRIEFING_CRON"], cfg["PANORAMA_TZ"], version=version,
                                 refresh_ms=cfg["PANORAMA_BRIEFING_REFRESH_MS"])
     key = path.removeprefix("/briefings/")
-    row = store.get(svc.engine, int(key)) if key.isdigit() else None
+    row = store.get(svc.engine, int(key)) if key.isdigit() and _city_reader() else None
     if row is None:
         return not_found_layout(lang, bt("not_found", lang, id=key))
     return briefing_layout(lang, summary_doc(row, cfg["PANORAMA_TZ"]))
@@ -76,7 +81,7 @@ def register_callbacks(app) -> None:
             return no_update, no_update, no_update
         lang = lang if lang in ("zh", "en") else "zh"
         svc, user = _svc(), current_user()
-        if not check_role(user, "brief"):
+        if not check_role(user, "brief") or not _city_reader():  # a district centre's user makes none (the city's)
             return bt("not_allowed", lang), no_update, no_update
         try:
             row = generate_now(svc, user.username, svc.clock())

@@ -89,10 +89,11 @@ def fingerprint(*parts) -> str:
     return hashlib.blake2b(orjson.dumps(parts, option=orjson.OPT_NON_STR_KEYS), digest_size=12).hexdigest()
 
 
-def board_rows(conn, department: str | None, incident_id: int | None = None) -> tuple[list[dict], dict]:
+def board_rows(conn, department: str | None, incident_id: int | None = None,
+               district: str | None = None) -> tuple[list[dict], dict]:
     """Return the tasks on the board (of incidents not closed, rerouted rejections left out) and their incidents;
-    with ``incident_id``, only that incident's."""
-    stmt = api.board_statement(department, incident_id).limit(500)
+    with ``incident_id``, only that incident's; with ``district``, only its incidents'."""
+    stmt = api.board_statement(department, incident_id, district).limit(500)
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
     ids = {r["incident_id"] for r in rows}
     incs = {r["id"]: dict(r) for r in conn.execute(select(incidents).where(incidents.c.id.in_(ids))).mappings()} \
@@ -177,10 +178,11 @@ def _register_board(app) -> None:
         tz, now = svc.config["PANORAMA_TZ"], svc.clock()
         department = board_department(user, department)
         with svc.engine.connect() as conn:
-            # a district centre's own incidents first (the rest of its queue is what it may read)
-            queued = api.queue(conn, department=api.scope(user), first=getattr(user, "district", None))
-            total = api.queue_total(conn, queued, department=api.scope(user))
-            rows, incs = board_rows(conn, department, board_incident(board_scope, selected))
+            own = api.reader(user).district  # a district centre's user: their district's queue and board
+            # its own incidents (the ones its centre runs) first
+            queued = api.queue(conn, department=api.scope(user), district=own, first=own)
+            total = api.queue_total(conn, queued, department=api.scope(user), district=own)
+            rows, incs = board_rows(conn, department, board_incident(board_scope, selected), own)
             # an officer records a resolution on behalf of a department only when it has nobody on the system
             staffed = d.staffed_departments(conn) if check_role(user, "officer") else None
         shown = dict(shown or {})
@@ -281,7 +283,8 @@ def _register_detail(app) -> None:
         if not check_role(user, "dispatch"):
             return no_update
         with svc.engine.connect() as conn:
-            rows = api.open_escalations(conn, api.scope(user), limit=ESCALATIONS_SHOWN)
+            rows = api.open_escalations(conn, api.scope(user), limit=ESCALATIONS_SHOWN,
+                                        district=api.reader(user).district)
         return view.escalation_items(rows, svc.city, lang)
 
 
@@ -325,6 +328,8 @@ def _register_actions(app) -> None:
         if ctx.triggered_id == "dispatch-open":
             try:
                 with svc.engine.connect() as conn:
+                    if not api.may_see(conn, user, int(selected)):  # another district's: as if there were none
+                        raise d.NotFound(f"no incident {selected}")
                     doc = api.detail(conn, svc, int(selected), svc.clock())
             except d.NotFound as err:
                 return no_update, no_update, no_update, no_update, error_text(err, lang), no_update
@@ -333,7 +338,7 @@ def _register_actions(app) -> None:
                     no_update)
         try:
             change = api.write(svc, d.dispatch, int(selected), departments or [], user.username, note or None,
-                               svc.clock(), svc.city.rules, svc.city)
+                               svc.clock(), svc.city.rules, svc.city, user=user)
         except d.DispatchError as err:
             return no_update, no_update, no_update, no_update, error_text(err, lang), no_update
         said = view.tx("dispatched_ok", lang, n=len(change.tasks), title=view.incident_name(change.incident, lang))
@@ -358,9 +363,11 @@ def _register_actions(app) -> None:
         with svc.engine.connect() as conn:
             place = conn.execute(select(incidents.c.lat, incidents.c.lon)
                                  .where(incidents.c.id == int(selected))).first()
-            if place is None:
+            if place is None or not api.may_see(conn, current_user(), int(selected)):
                 return [], []
-            suggested = {dep: fleet.nearest(conn, dep, place.lat, place.lon, limit=3) for dep in departments[:20]}
+            own = api.reader(current_user()).district  # a district centre's officer: their district's units
+            suggested = {dep: fleet.nearest(conn, dep, place.lat, place.lon, limit=3, district=own)
+                         for dep in departments[:20]}
         return view.unit_options(suggested, svc.city, lang), []
 
     # a task's action button -> transition (the role and department checked here) -> refresh;
@@ -405,7 +412,7 @@ def _register_actions(app) -> None:
         if not check_role(user, "officer"):
             return view.tx("not_allowed", lang), no_update
         try:
-            change = api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock())
+            change = api.write(svc, d.close_incident, int(selected), user.username, None, svc.clock(), user=user)
         except d.DispatchError as err:
             return error_text(err, lang), (bump or 0) + 1
         return view.tx("closed_ok", lang, title=view.incident_name(change.incident, lang)), (bump or 0) + 1

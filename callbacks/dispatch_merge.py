@@ -39,9 +39,10 @@ def _lang(lang) -> str:
 def _names(ids, lang: str) -> dict[int, str]:
     """Return how people name each incident of ``ids`` (its title, else its kind in words)."""
     with _svc().engine.connect() as conn:
-        rows = conn.execute(select(incidents.c.id, incidents.c.title, incidents.c.kind)
+        rows = conn.execute(select(incidents.c.id, incidents.c.title, incidents.c.kind, incidents.c.district)
                             .where(incidents.c.id.in_([i for i in ids if i is not None]))).mappings().all()
-    return {r["id"]: view.incident_name(dict(r), lang) for r in rows}
+    scope = api.reader(current_user())  # a district centre's user: no name of another district's incident
+    return {r["id"]: view.incident_name(dict(r), lang) for r in rows if scope.sees(r["district"])}
 
 
 def _districts(city, lang: str) -> dict[str, str]:
@@ -79,8 +80,12 @@ def _register_merge(app) -> None:
         if ctx.triggered_id == "dispatch-merge-open":
             try:
                 with svc.engine.connect() as conn:
+                    if not api.may_see(conn, user, int(selected)):
+                        raise d.NotFound(f"no incident {selected}")
                     doc = api.detail(conn, svc, int(selected), svc.clock())
-                    rows = merge.merge_targets(conn, int(selected))
+                    # a district centre's user merges within their district: others' incidents are not offered
+                    rows = [r for r in merge.merge_targets(conn, int(selected))
+                            if api.reader(user).sees(r.get("district"))]
             except d.NotFound as err:
                 return no_update, no_update, no_update, no_update, no_update, error_text(err, lang), *keep
             items = mview.target_items(rows, _districts(svc.city, lang), lang)
@@ -144,6 +149,8 @@ def _register_split(app) -> None:
         if ctx.triggered_id == "dispatch-split-open":
             try:
                 with svc.engine.connect() as conn:
+                    if not api.may_see(conn, user, int(selected)):
+                        raise d.NotFound(f"no incident {selected}")
                     doc = api.detail(conn, svc, int(selected), svc.clock())
             except d.NotFound as err:
                 return no_update, no_update, no_update, no_update, no_update, error_text(err, lang), *keep

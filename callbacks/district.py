@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 from dash import Input, Output, Patch, State, ctx, no_update
 from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, Forbidden
 
 from dashboard.panorama import district as district_data
 from dashboard.panorama import export
 from dashboard.storage import queries
-from dashboard.web.auth import current_user
+from dashboard.web.auth import current_user, reader_scope
 from dashboard.dispatch.desk import scope
 from dashboard.web.callback_guard import Count, Lang, allow, validated
 from dashboard.figures.panorama import make_street_bars, minute_labels
@@ -67,10 +67,13 @@ class Paging(BaseModel):
 
 
 def district_of(city, code: str):
-    """Return the district a callback names by code or slug, or raise BadRequest."""
+    """Return the district a callback names by code or slug; BadRequest for none, Forbidden for another district
+    than a district centre's user's own (SPEC section 13, as the API's 403 other_district)."""
     district = city.resolve(code)
     if district is None:
         raise BadRequest("no such district")
+    if not reader_scope().sees(district.code):
+        raise Forbidden("other_district: a district centre's user reads their own district only")
     return district
 
 

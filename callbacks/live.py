@@ -14,7 +14,8 @@ from flask import current_app
 from dashboard.web.callback_guard import Count, allow, validated
 import logging
 from sqlalchemy.exc import SQLAlchemyError
-from dashboard.panorama.state import build_state
+from dashboard.panorama.state import build_state, district_state, latest_events, trend
+from dashboard.web.auth import reader_scope
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 0.3
@@ -97,9 +98,14 @@ def live_settings(cfg: dict) -> dict:
 def live_state(svc, now: int) -> dict | None:
     """Return the live state a page is first drawn with; None when the database is down (the browser's first
     poll or snapshot fills it in)."""
+    scope = reader_scope()  # a district centre's user or wall: their district's, as its socket frames
     try:
         with svc.read() as conn:
-            return build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
+            state = build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
+            if scope.district is not None:
+                state = district_state({**state, "events": latest_events(conn, district=scope.district)},
+                                       scope.district, trend(conn, now, district=scope.district))
+            return state
     except SQLAlchemyError:
         log.warning("live state unavailable for the first render", exc_info=True)
         return None

@@ -21,7 +21,7 @@ from dashboard.core.i18n import error_text, t
 from dashboard.core.roles import check_role
 from dashboard.dispatch import command, major
 from dashboard.dispatch.desk import do_declare, do_stand_down, may_see, scope
-from dashboard.web.auth import current_user, may_watch
+from dashboard.web.auth import current_user, may_watch, reader_scope
 from dashboard.web.callback_guard import Count, Lang, allow, validated
 from callbacks.dispatch import fingerprint
 from layouts.major import WALL_CYCLE_TICKS, command_card, command_view, controls_box
@@ -61,7 +61,8 @@ def draw(svc, page: str, pinned: int | None, ticks: int, lang: str, user) -> tup
     """Return what the slot shows now (nothing in peacetime) and its fingerprint."""
     tz, now = svc.config["PANORAMA_TZ"], svc.clock()
     with svc.engine.connect() as conn:  # the primary: a declaration just made must show
-        declared = major.active(conn)
+        # a district centre's user or wall: the major incidents of their district only (as GET /api/major)
+        declared = reader_scope().majors(major.active(conn))
         if not declared:
             return [], fingerprint("peace")
         shown = pick_shown(declared, page, pinned, ticks)

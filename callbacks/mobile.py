@@ -21,7 +21,7 @@ from dashboard.dispatch import board as d
 from dashboard.core.errors import Forbidden
 from dashboard.core.i18n import error_text
 from dashboard.dispatch.escalation import escalation_department
-from dashboard.web.auth import current_user
+from dashboard.web.auth import current_user, reader_scope
 from dashboard.web.callback_guard import Lang, RowId, allow, parse, validated
 from layouts import mobile as view
 from layouts.dispatch import department_names, incident_name
@@ -42,8 +42,10 @@ def _lang(lang) -> str:
 
 def lists(svc, now: int) -> tuple[list[dict], list[dict], int]:
     """Return what needs a decision now, the first open incidents and how many are open in all."""
+    district = reader_scope().district  # a district centre's commander: their district's (SPEC section 13)
     with svc.engine.connect() as conn:
-        return commander.decisions(conn, svc.city, now), *commander.open_incidents(conn)
+        return (commander.decisions(conn, svc.city, now, district=district),
+                *commander.open_incidents(conn, district))
 
 
 def digest(items: list[dict], incidents: list[dict], lang: str, total: int = 0) -> dict:

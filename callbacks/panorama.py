@@ -18,8 +18,8 @@ from dashboard.core.channels import DOMAINS
 from dashboard.dispatch.desk import scope
 from dashboard.panorama import district as district_data
 from dashboard.panorama import replay
-from dashboard.panorama.state import trend
-from dashboard.web.auth import current_user, may_watch
+from dashboard.panorama.state import district_state, trend
+from dashboard.web.auth import current_user, kiosk_token_of, may_watch, reader_scope
 from dashboard.web.callback_guard import allow, validated
 from callbacks import alerts
 from callbacks.live import live_settings, live_state
@@ -140,7 +140,7 @@ def register_callbacks(app) -> None:
             raise PreventUpdate
         svc = current_app.extensions["panorama"]
         district = svc.city.resolve(view.highlight)
-        if district is None:
+        if district is None or not reader_scope().sees(district.code):  # another district's: nothing for a district centre
             raise PreventUpdate
         now = svc.clock()
         if view.replay:  # the replayed minute is the end of the trend the page shows (checked: never the future)
@@ -196,8 +196,9 @@ def render_wall(req):
         return wall_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"]),
                            {**live_settings(req.svc.config), "replay": asked}, asked["at"])
     rows = alerts.open_alerts_or_none(req.svc)
+    own = reader_scope(kiosk_token_of(req.search)).district  # a district centre's wall: its district in the spotlight
     return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now,
-                       alerts.panel(req.svc, req.lang, "wall", rows), rows)
+                       alerts.panel(req.svc, req.lang, "wall", rows), rows, own)
 
 
 def _replay_asked(req) -> dict | replay.BadReplay | None:
@@ -218,8 +219,12 @@ def _replay_asked(req) -> dict | replay.BadReplay | None:
 
 def _replay_state(svc, at_ms: int) -> dict | None:
     """Return the state the replayed page is first drawn with (None when the database cannot answer)."""
+    own = reader_scope().district
     try:
         with svc.read() as conn:
-            return replay.replay_state(conn, svc.city, at_ms, svc.config["PANORAMA_STALE_AFTER"])
+            state = replay.replay_state(conn, svc.city, at_ms, svc.config["PANORAMA_STALE_AFTER"])
+            if own is not None and state is not None:  # a district centre's wall replays its own district
+                state = district_state(state, own, trend(conn, at_ms, district=own))
+            return state
     except SQLAlchemyError:
         return None

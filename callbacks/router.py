@@ -11,7 +11,8 @@ from dashboard.core.i18n import t
 from dashboard.web import auth
 from dashboard.web.callback_guard import Lang, allow, validated
 from dashboard.core.messages import TICKER_EVENTS
-from layouts.common import not_found_layout, ticker_items
+from dashboard.core.i18n import district_name
+from layouts.common import not_found_layout, other_district_layout, ticker_items
 from layouts.login import forbidden_layout, login_layout
 from layouts.shell import nav_bar, shell
 
@@ -64,8 +65,27 @@ def render(pathname: str | None, lang: str, search: str | None = None) -> tuple[
         return denied, title(lang, "page_login")
     if page is None:
         return not_found_layout(lang, t("not_found_route", lang, path=pathname)), title(lang, "page_not_found")
+    own = auth.reader_scope(auth.kiosk_token_of(search)).district
+    if own is not None:  # a district centre's user or wall (SPEC section 13)
+        path, refused = district_path(svc.city, path, own, lang)
+        if refused is not None:
+            return refused, title(lang, "page_district")
+        page = pages.find(path)
     req = pages.Request(svc=svc, path=path, lang=lang, search=search, now=svc.clock())
     return page.render(req), title(lang, page.title)
+
+
+def district_path(city, path: str, own: str, lang: str) -> tuple[str, object | None]:
+    """Return the page a district centre's user of ``own`` is shown for ``path`` -- their district's drill-down
+    (its streets) for the panorama, the path itself elsewhere -- or the refusal of another district's page."""
+    if path == "/":
+        return f"/district/{own}", None
+    if path.startswith("/district/") and path.count("/") == 2:
+        asked = city.resolve(path.removeprefix("/district/"))
+        if asked is not None and asked.code != own:
+            mine = city.by_code[own]
+            return path, other_district_layout(lang, district_name(mine, lang), district_name(asked, lang))
+    return path, None
 
 
 def nav(pathname: str | None, lang: str):

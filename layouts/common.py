@@ -155,6 +155,12 @@ def not_found_layout(lang: str, message: str) -> html.Div:
     return _message_page(lang, t("not_found", lang), message, "not-found")
 
 
+def other_district_layout(lang: str, own: str, other: str) -> html.Div:
+    """Return the page a district centre's user sees on another district's page (its link leads to their own)."""
+    return _message_page(lang, t("other_district_title", lang), t("other_district", lang, own=own, other=other),
+                         "other-district")
+
+
 def unavailable_layout(lang: str) -> html.Div:
     """Return the page shown when the database cannot answer (reload to retry)."""
     return _message_page(lang, t("unavailable", lang), "", "unavailable")

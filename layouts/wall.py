@@ -19,14 +19,17 @@ MEASURE = "risk"  # a fixed 0–100 scale: colours mean the same thing all day o
 
 
 def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int, alerts=None,
-                open_alerts: list[dict] | None = None) -> html.Div:
+                open_alerts: list[dict] | None = None, district: str | None = None) -> html.Div:
     """Return the kiosk page; the browser cycles the spotlight every ``settings['cycle_s']`` seconds; ``alerts``
-    is the alerts strip (layouts/alerts.py), ``open_alerts`` the rows whose places the map outlines."""
+    is the alerts strip (layouts/alerts.py), ``open_alerts`` the rows whose places the map outlines; ``district``:
+    a district centre's wall, whose spotlight stays on its own district (SPEC section 13)."""
     window = (state or {}).get("windows", {}).get(WINDOW)
-    first = city.districts[0].code
+    first = district or city.districts[0].code
     view = {"page": "wall", "window": WINDOW, "measure": MEASURE, "highlight": first,
             "replay": bool(settings.get("replay"))}
     config = live_config(city, lang, "wall", settings)
+    if district is not None:
+        config["cycle"] = [district]  # the spotlight's round (assets/live_render.js cycle): its own district only
     return html.Main(  # the landmark screen readers jump to
         [
             html.Header([html.H1(t("wall_title", lang), className="wall-title"),

@@ -623,7 +623,8 @@ def test_each_socket_gets_the_units_its_holder_may_read(app):
     assert {"fire", "police"} <= {u["department"] for u in seen["officer"]}
     assert any(u["task_id"] == task["id"] for u in seen["officer"])
     assert all(u["task_id"] is None for u in seen["wall"]) and seen["wall"]
-    assert set(seen["officer"][0]) == {"unit", "department", "kind", "status", "lat", "lon", "updated_at", "task_id"}
+    assert set(seen["officer"][0]) == {"unit", "department", "kind", "status", "lat", "lon", "updated_at", "task_id",
+                                         "district"}
 
 
 def test_a_units_reports_coalesce_into_its_latest_while_a_client_waits():

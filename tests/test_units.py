@@ -64,7 +64,8 @@ def test_reports_published_on_the_feed_reach_the_api_through_the_ingest_worker(m
     got = wait_for(listed, timeout=30, message="the three reports stored")
     assert got["fe-futian-01"] == {"unit": "fe-futian-01", "department": "fire", "kind": "fire_engine",
                                    "status": "available", "lat": 22.531, "lon": 114.051,
-                                   "updated_at": got["fe-futian-01"]["updated_at"], "task_id": None}
+                                   "updated_at": got["fe-futian-01"]["updated_at"], "task_id": None,
+                                   "district": "440304"}  # its home district (units.yaml, SPEC section 13)
     assert got["new-drone-1"]["department"] == "emergency" and got["new-drone-1"]["kind"] == "drone"
     assert got["am-nanshan-01"]["status"] == "off_duty"
     assert [u["unit"] for u in client.get("/api/units?department=health&status=off_duty").get_json()] == \

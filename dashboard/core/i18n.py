@@ -172,6 +172,10 @@ _TEXT = {
     "not_found": ("未找到页面", "Page not found"),
     "not_found_route": ("没有这个页面：{path}", "There is no page at {path}"),
     "not_found_district": ("没有编号或名称为“{name}”的行政区", "There is no district with code or name “{name}”"),
+    # a district centre's user (SPEC section 13) on another district's page
+    "other_district_title": ("仅限本区", "Your own district only"),
+    "other_district": ("您属于{own}指挥中心，只能查看本区的数据，不能查看{other}。",
+                       "You belong to the {own} district centre: you see your own district's data, not {other}'s."),
     # early warning: the alert-list on /, /wall and /m (SPEC section 9)
     "alerts": ("预警", "Alerts"),
     "level_blue": ("蓝色", "Blue"),

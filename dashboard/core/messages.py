@@ -114,6 +114,7 @@ class UnitView(TypedDict):
     lon: float | None
     updated_at: str | None
     task_id: int | None
+    district: str | None  # its home district (units.yaml): whose district centre reads it; None: the city's
 
 
 class DeltaUnit(UnitView):
@@ -226,7 +227,7 @@ def unit_view(row: Mapping[str, Any], tz: str) -> UnitView:
     return {"unit": row["unit"], "department": row["department"], "kind": row["kind"], "status": row["status"],
             "lat": row["lat"], "lon": row["lon"],
             "updated_at": iso(row["updated_ms"], tz) if row["updated_ms"] is not None else None,
-            "task_id": row["task_id"]}
+            "task_id": row["task_id"], "district": row.get("district")}
 
 
 UNIT_FIELDS: tuple[str, ...] = tuple(UnitView.__annotations__)

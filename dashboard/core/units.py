@@ -36,6 +36,10 @@ def check_unit(u: dict, departments: Iterable[str], where: str) -> dict:
     if (lat is None) != (lon is None) or (lat is not None and not _coords(lat, lon)):
         raise ValueError(f"{where} ({unit}): lat and lon must both be valid coordinates, or both absent")
     out["lat"], out["lon"] = lat, lon
+    district = u.get("district")  # its home district: the district centre that reads it (SPEC section 13)
+    if district is not None and not isinstance(district, str):
+        raise ValueError(f"{where} ({unit}): district must be a district code")
+    out["district"] = district
     return out
 
 

@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection
 from dashboard.core import errors
 from dashboard.core.messages import incident_view, task_view  # noqa: F401 (d.task_view: the views live there)
 from dashboard.core.city import City
+from dashboard.core.scope import readers_of
 from dashboard.storage import escalations
-from dashboard.storage.incidents import held_by  # noqa: F401 (d.held_by: the scope is a storage condition)
+from dashboard.storage.incidents import held_by, of_district  # noqa: F401 (d.held_by, d.of_district: storage scopes)
 from dashboard.storage.models import incidents, task_events, tasks, users
 from dashboard.core.rules import Rules
 from dashboard.dispatch import audit, fleet
@@ -315,9 +316,11 @@ def escalate_overdue(conn: Connection, now_ms: int) -> list[dict]:
 
 
 def list_tasks(conn: Connection, department: str | None = None, state: str | None = None,
-               incident_id: int | None = None, limit: int = 500) -> list[dict]:
-    """Return tasks, newest first, filtered by department, state and incident when given."""
+               incident_id: int | None = None, limit: int = 500, district: str | None = None) -> list[dict]:
+    """Return tasks, newest first, filtered by department, state, incident and the incident's district when given."""
     stmt = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
+    if district is not None:
+        stmt = stmt.where(tasks.c.incident_id.in_(select(incidents.c.id).where(of_district(district))))
     for column, value in ((tasks.c.department, department), (tasks.c.state, state), (tasks.c.incident_id, incident_id)):
         if value is not None:
             stmt = stmt.where(column == value)
@@ -332,6 +335,14 @@ def holders(conn: Connection) -> dict[int, set[str]]:
     for incident_id, department in conn.execute(stmt):
         out.setdefault(int(incident_id), set()).add(department)
     return out
+
+
+def places(conn: Connection) -> dict[int, tuple[str, ...]]:
+    """Return, for each incident not closed, the district centres that may read its tasks: its district's, and
+    the one it was handed to (``of_district``)."""
+    stmt = select(incidents.c.id, incidents.c.district, incidents.c.centre).where(incidents.c.status != "closed")
+    return {int(i): readers_of(district, centre) for i, district, centre in conn.execute(stmt)}
+
 
 
 def history(conn: Connection, incident_id: int) -> list[dict]:

@@ -69,22 +69,24 @@ class Tap:
     tasks: tuple[tuple[int, int], ...] = ()
 
 
-def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS) -> list[dict]:
+def decisions(conn: Connection, city, now_ms: int, limit: int = MAX_ITEMS, district: str | None = None) -> list[dict]:
     """Return what needs a decision now, most urgent first: critical incidents, overdue tasks, rejections.
 
     Each item (one per incident): ``kind``, ``incident`` (row), ``overdue`` (late tasks, each with its step,
     minutes late and whether it may be re-dispatched), ``returned`` (task rows), ``since_ms``, ``version`` (the
     incident's), ``actions`` and ``suggested``. What was acknowledged since its last change is left out.
+    ``district``: only the incidents of that district (a district centre's commander).
     """
     active = list(desk.ACTIVE)
+    where = [incidents.c.status.in_(active)] + ([d.of_district(district)] if district is not None else [])
     crit = [dict(r) for r in conn.execute(
-        select(incidents).where(incidents.c.severity >= CRITICAL, incidents.c.status.in_(active))
+        select(incidents).where(incidents.c.severity >= CRITICAL, *where)
         .order_by(incidents.c.opened_ms).limit(SCAN)).mappings()]
     t = tasks.c
     overdue_now = or_(t.escalated, and_(t.state == "dispatched", t.ack_due_ms <= now_ms), t.resolve_due_ms <= now_ms)
     task_rows = [dict(r) for r in conn.execute(
         select(tasks).join(incidents, incidents.c.id == t.incident_id)
-        .where(incidents.c.status.in_(active), ~t.rerouted,
+        .where(*where, ~t.rerouted,
                or_(and_(t.state.in_(list(d.LIVE)), overdue_now), t.state == "rejected"))
         .order_by(t.id).limit(SCAN)).mappings()]
     incs = {r["id"]: r for r in crit}
@@ -289,9 +291,9 @@ def _approve(conn: Connection, svc, inc: dict, tap: Tap, actor: str, now_ms: int
     raise d.InvalidTransition(f"nothing to approve on a {tap.kind} item of a {inc['status']} incident")
 
 
-def open_incidents(conn: Connection) -> tuple[list[dict], int]:
+def open_incidents(conn: Connection, district: str | None = None) -> tuple[list[dict], int]:
     """Return the first incidents not yet closed, the most severe first, then the oldest (``incident-list``),
-    and how many there are in all."""
-    shown = desk.queue(conn)
-    return shown, desk.queue_total(conn, shown)
+    and how many there are in all (``district``: of that district only)."""
+    shown = desk.queue(conn, district=district)
+    return shown, desk.queue_total(conn, shown, district=district)
 

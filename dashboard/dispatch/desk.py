@@ -13,6 +13,7 @@ from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.errors import Forbidden
 from dashboard.core.roles import check_role
+from dashboard.core.scope import Scope, of_user
 from dashboard.dispatch import board as d
 from dashboard.dispatch import escalation, major, merge, procedure
 from dashboard.storage.models import events, incident_reports, incidents, tasks
@@ -31,23 +32,26 @@ QUEUE_ROWS = 500  # the most incidents a queue draws; how many more there are is
 QUEUE_ORDER = (incidents.c.escalated_ms.is_(None), incidents.c.severity.desc(), incidents.c.opened_ms, incidents.c.id)
 
 
-def _queued(statuses, department: str | None) -> list:
+def _queued(statuses, department: str | None, district: str | None = None) -> list:
     where = [incidents.c.status.in_(list(statuses))]
+    if district is not None:  # a district centre's queue: the incidents of its district (SPEC section 13)
+        where.append(d.of_district(district))
     return where if department is None else [*where, d.held_by(department)]
 
 
-def queue_statement(statuses=ACTIVE, department: str | None = None, first: str | None = None):
+def queue_statement(statuses=ACTIVE, department: str | None = None, district: str | None = None,
+                    first: str | None = None):
     """Return the statement of the queue: incidents in ``statuses`` in the queue's order (``department``: only
-    those it holds a task of; ``first``: a district centre's, whose own incidents come first). The queue and its
-    export read it."""
+    those it holds a task of; ``district``: only that district's centre's; ``first``: a district centre's, whose
+    own incidents come first). The queue and its export read it."""
     order = QUEUE_ORDER if first is None else (case((incidents.c.centre == first, 0), else_=1), *QUEUE_ORDER)
-    return select(incidents).where(*_queued(statuses, department)).order_by(*order)
+    return select(incidents).where(*_queued(statuses, department, district)).order_by(*order)
 
 
-def board_statement(department: str | None = None, incident_id: int | None = None):
+def board_statement(department: str | None = None, incident_id: int | None = None, district: str | None = None):
     """Return the statement of /dispatch's task board: the tasks of incidents not closed (closed tasks and
-    rerouted rejections left out), by id; ``department``, ``incident_id``: only those. The board and its export
-    read it (the board shows it per department, in the city pack's order)."""
+    rerouted rejections left out), by id; ``department``, ``incident_id``, ``district`` (the incident's): only
+    those. The board and its export read it (the board shows it per department, in the city pack's order)."""
     stmt = (select(tasks).join(incidents, incidents.c.id == tasks.c.incident_id)
             .where(incidents.c.status.in_(list(ACTIVE)), tasks.c.state != "closed", ~tasks.c.rerouted)
             .order_by(tasks.c.id))
@@ -55,38 +59,57 @@ def board_statement(department: str | None = None, incident_id: int | None = Non
         stmt = stmt.where(tasks.c.department == department)
     if incident_id is not None:
         stmt = stmt.where(tasks.c.incident_id == incident_id)
+    if district is not None:
+        stmt = stmt.where(d.of_district(district))
     return stmt
 
 
 def queue(conn, statuses=ACTIVE, limit: int = QUEUE_ROWS, department: str | None = None,
-          first: str | None = None) -> list[dict]:
+          district: str | None = None, first: str | None = None) -> list[dict]:
     """Return incidents in ``statuses``, escalated first, then the most severe, then the oldest; with
-    ``department``, only those it holds a task of; with ``first`` (a district code), the incidents that district's
-    centre runs before all others."""
-    return [dict(r) for r in conn.execute(queue_statement(statuses, department, first).limit(limit)).mappings()]
+    ``department``, only those it holds a task of; with ``district``, only that district centre's; with
+    ``first`` (a district code), the incidents that district's centre runs before all others."""
+    rows = conn.execute(queue_statement(statuses, department, district, first).limit(limit)).mappings()
+    return [dict(r) for r in rows]
 
 
 def queue_total(conn, shown: list[dict], statuses=ACTIVE, limit: int = QUEUE_ROWS,
-                department: str | None = None) -> int:
+                department: str | None = None, district: str | None = None) -> int:
     """Return how many incidents the queue ``shown`` (read with ``limit``) stands for: counted only when cut."""
     if len(shown) < limit:
         return len(shown)
     return int(conn.execute(select(func.count()).select_from(incidents)
-                            .where(*_queued(statuses, department))).scalar_one())
+                            .where(*_queued(statuses, department, district))).scalar_one())
 
 
 def scope(user) -> str | None:
     """Return the one department ``user`` is limited to (a liaison's), or None when they see every one.
 
-    A liaison without a department is limited to "" and so sees nothing.
+    A liaison without a department is limited to "" and so sees nothing. Their district, if any, is
+    ``reader(user).district``.
     """
-    if user is not None and user.role == "liaison":
-        return user.department or ""
-    return None
+    return reader(user).department
+
+
+def reader(user) -> Scope:
+    """Return what ``user`` may read (``dashboard.core.scope``): department, district, or the city."""
+    return of_user(user)
+
+
+def in_district(conn, user, incident_id: int) -> bool:
+    """Tell whether an incident is of the district ``user`` is limited to (True for the city centre's users)."""
+    district = reader(user).district
+    if district is None:
+        return True
+    return conn.execute(select(incidents.c.id).where(incidents.c.id == incident_id, d.of_district(district))).first() \
+        is not None
 
 
 def may_see(conn, user, incident_id: int) -> bool:
-    """Tell whether ``user`` may read an incident: a liaison only one their department holds a task of."""
+    """Tell whether ``user`` may read an incident: a liaison only one their department holds a task of, a
+    district centre's user only one of their district."""
+    if not in_district(conn, user, incident_id):
+        return False
     department = scope(user)
     if department is None:
         return True
@@ -161,15 +184,17 @@ def major_doc(conn, incident_id: int, tz: str) -> dict | None:
     return {"level": row["level"], "declared_at": iso(row["declared_ms"], tz), "declared_by": row["declared_by"]}
 
 
-def open_escalations(conn, department: str | None = None, limit: int = 50) -> list[dict]:
+def open_escalations(conn, department: str | None = None, limit: int = 50, district: str | None = None) -> list[dict]:
     """Return the escalated tasks not yet resolved of incidents not closed, newest escalation first, with
-    their incident's title and kind; with ``department``, only that department's."""
+    their incident's title and kind; with ``department``, only that department's; ``district``: its incidents'."""
     stmt = (select(tasks, incidents.c.title.label("incident_title"), incidents.c.kind.label("incident_kind"))
             .join(incidents, incidents.c.id == tasks.c.incident_id)
             .where(tasks.c.escalated, tasks.c.state.in_(list(d.LIVE)), incidents.c.status.in_(list(ACTIVE)))
             .order_by(tasks.c.escalated_ms.desc(), tasks.c.id.desc()).limit(limit))
     if department is not None:
         stmt = stmt.where(tasks.c.department == department)
+    if district is not None:
+        stmt = stmt.where(d.of_district(district))
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
@@ -208,9 +233,24 @@ def publish(svc, incident_rows: list[dict], task_rows: list[dict], escalations: 
         log.warning("could not publish a dispatch change", exc_info=True)
 
 
-def write(svc, fn: Callable[..., d.Change], *args) -> d.Change:
-    """Run one dispatch write in its own transaction, then publish what changed."""
+def within(conn, user, incident_id: int | None = None, task_id: int | None = None) -> None:
+    """Refuse (NotFound, as a read of it answers) a write by a district centre's user to an incident, or a task
+    of one, outside what they may read: knowing an id is not leave to act on another district's incident."""
+    if user is None or reader(user).district is None:
+        return
+    if task_id is not None:
+        incident_id = conn.execute(select(tasks.c.incident_id).where(tasks.c.id == task_id)).scalar()
+        if incident_id is None:
+            raise d.NotFound(f"no task {task_id}")
+    if incident_id is not None and not in_district(conn, user, incident_id):
+        raise d.NotFound(f"no incident {incident_id}")
+
+
+def write(svc, fn: Callable[..., d.Change], *args, user=None) -> d.Change:
+    """Run one dispatch write on the incident ``args[0]`` in its own transaction (for ``user``: within what they
+    may read), then publish what changed."""
     with svc.engine.begin() as conn:
+        within(conn, user, args[0])
         change = fn(conn, *args)
     publish(svc, [change.incident], change.tasks, units=change.units)
     return change
@@ -219,6 +259,7 @@ def write(svc, fn: Callable[..., d.Change], *args) -> d.Change:
 def do_transition(svc, user, task_id: int, to: str, version: int, note: str | None) -> d.Change:
     """Move a task for ``user``, refusing (Forbidden) a department they may not move."""
     with svc.engine.begin() as conn:
+        within(conn, user, task_id=task_id)
         if not may_move(user, task_department(conn, task_id)):
             raise Forbidden(f"{user.username} may not move tasks of that department")
         change = d.transition(conn, task_id, to, version, user.username, note, svc.clock())
@@ -230,7 +271,11 @@ def do_resolve_for(svc, user, task_id: int, version: int, note: str | None) -> d
     """Record, as an officer, a department's resolution on its behalf (``board.resolve_for``); publish it."""
     if not check_role(user, "officer"):
         raise Forbidden("only an officer records a department's resolution on its behalf")
-    return write(svc, d.resolve_for, task_id, version, user.username, note, svc.clock())
+    with svc.engine.begin() as conn:
+        within(conn, user, task_id=task_id)
+        change = d.resolve_for(conn, task_id, version, user.username, note, svc.clock())
+    publish(svc, [change.incident], change.tasks, units=change.units)
+    return change
 
 
 def do_redispatch(svc, user, task_id: int, version: int, note: str | None) -> d.Change:
@@ -238,14 +283,18 @@ def do_redispatch(svc, user, task_id: int, version: int, note: str | None) -> d.
     re-dispatch tap does (``board.redispatch``); publish it."""
     if not check_role(user, "command"):
         raise Forbidden("only a commander or an officer may re-dispatch")
-    return write(svc, d.redispatch, task_id, version, user.username, note, svc.clock())
+    with svc.engine.begin() as conn:
+        within(conn, user, task_id=task_id)
+        change = d.redispatch(conn, task_id, version, user.username, note, svc.clock())
+    publish(svc, [change.incident], change.tasks, units=change.units)
+    return change
 
 
 def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:
     """Escalate an incident for ``user`` (the ``command`` permission) as ``dispatch.escalation`` defines it."""
     if not check_role(user, "command"):
         raise Forbidden("only a commander or an officer may escalate")
-    return write(svc, escalation.escalate, incident_id, task_id, user.username, svc.clock(), svc.city)
+    return write(svc, escalation.escalate, incident_id, task_id, user.username, svc.clock(), svc.city, user=user)
 
 
 def do_merge(svc, user, incident_id: int, into_id: int, version: int, note: str | None) -> merge.Moved:
@@ -253,6 +302,8 @@ def do_merge(svc, user, incident_id: int, into_id: int, version: int, note: str 
     if not check_role(user, "command"):
         raise Forbidden("only an officer or a commander merges incidents")
     with svc.engine.begin() as conn:
+        within(conn, user, incident_id)
+        within(conn, user, into_id)
         moved = merge.merge(conn, incident_id, into_id, version, user.username, note, svc.clock(), svc.city)
     publish(svc, moved.incidents, moved.tasks)
     return moved
@@ -263,6 +314,7 @@ def do_split(svc, user, incident_id: int, event_ids: list[str], version: int, no
     if not check_role(user, "command"):
         raise Forbidden("only an officer or a commander splits incidents")
     with svc.engine.begin() as conn:
+        within(conn, user, incident_id)
         moved = merge.split(conn, incident_id, event_ids, version, user.username, note, svc.clock(), svc.city)
     publish(svc, moved.incidents, moved.tasks)
     return moved
@@ -271,6 +323,7 @@ def do_split(svc, user, incident_id: int, event_ids: list[str], version: int, no
 def do_tick(svc, user, incident_id: int, step: str, note: str | None) -> dict:
     """Tick a step of an incident's procedure for ``user`` (``procedure.tick`` says who may); publish it."""
     with svc.engine.begin() as conn:
+        within(conn, user, incident_id)
         inc = procedure.tick(conn, svc.city, incident_id, step, user, note, svc.clock())
         inc = dict(conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one())
     publish(svc, [inc], [])
@@ -296,6 +349,7 @@ def do_declare(svc, user, incident_id: int, level: int, note: str | None) -> lis
     if not check_role(user, "command"):
         raise Forbidden("only an officer or a commander declares a major incident")
     with svc.engine.begin() as conn:
+        within(conn, user, incident_id)
         inc = major.declare(conn, incident_id, level, user.username, note, svc.clock())
     return publish_majors(svc, inc)
 
@@ -305,5 +359,6 @@ def do_stand_down(svc, user, incident_id: int, note: str | None) -> list[message
     if not check_role(user, "command"):
         raise Forbidden("only an officer or a commander stands a major incident down")
     with svc.engine.begin() as conn:
+        within(conn, user, incident_id)
         inc = major.stand_down(conn, incident_id, user.username, note, svc.clock())
     return publish_majors(svc, inc)

@@ -26,12 +26,13 @@ def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def nearest(conn: Connection, department: str, lat: float | None, lon: float | None, limit: int = 5) -> list[dict]:
+def nearest(conn: Connection, department: str, lat: float | None, lon: float | None, limit: int = 5,
+            district: str | None = None) -> list[dict]:
     """Return up to ``limit`` available units of ``department`` with a known place, nearest first, each with
-    ``km`` (straight line); without a place to measure from, none."""
+    ``km`` (straight line); without a place to measure from, none; ``district``: of that home district only."""
     if lat is None or lon is None:
         return []
-    rows = unit_store.list_units(conn, department=department, status="available")
+    rows = unit_store.list_units(conn, department=department, status="available", district=district)
     placed = [{**r, "km": km_between(lat, lon, r["lat"], r["lon"])} for r in rows if r["lat"] is not None]
     return sorted(placed, key=lambda r: (r["km"], r["unit"]))[:limit]
 
@@ -82,6 +83,7 @@ def do_assign(svc, user, task_id: int, unit_ids: Sequence[str]) -> list[dict]:
     units that moved with where they are sent; return them as the API shows them."""
     tz = svc.config["PANORAMA_TZ"]
     with svc.engine.begin() as conn:
+        desk.within(conn, user, task_id=task_id)
         if not desk.may_move(user, desk.task_department(conn, task_id)):
             raise Forbidden(f"{user.username} may not send units to that task")
         inc, changed = assign(conn, task_id, list(dict.fromkeys(unit_ids)), user.username, svc.clock())

@@ -12,6 +12,8 @@ from websockets.exceptions import ConnectionClosed
 
 from dashboard.core import messages
 from dashboard.core.messages import DISPATCH_PARTS, EVENT_FIELDS, TICKER_EVENTS, UNIT_FIELDS
+from dashboard.core.scope import CITY, Scope, readers_of
+from dashboard.panorama.state import district_state
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,20 @@ TRY_AGAIN_LATER = 1013
 STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at changes with every build
 DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
 OPEN_ALERTS = ("firing", "acknowledged")  # what the screens' alert-list shows (SPEC section 9)
-WALL = object()  # Client.department of a kiosk wall's socket
+WALL = object()  # Client.department of a kiosk wall's socket (the city's; a district's wall is a Scope)
+MAX_PLACES = 100_000  # incident -> district learned from deltas, oldest forgotten first (a build brings SQL's)
+
+
+def as_scope(key) -> Scope:
+    """Return the scope a client's key stands for: None the city, WALL a city wall, a department's code a liaison
+    of it, or a ``Scope`` itself (a district centre's user or wall)."""
+    if key is None:
+        return CITY
+    if key is WALL:
+        return Scope(wall=True)
+    if isinstance(key, Scope):
+        return key
+    return Scope(department=key)
 
 
 class Pending:
@@ -154,6 +169,42 @@ def wall_view(parts: dict) -> dict:
 
 
 SCOPED_PARTS = (*DISPATCH_PARTS, "units")  # the parts a liaison's or a wall's view differs in
+
+
+def district_view(parts: dict, code: str, places: dict[int, str], trend_of_district: dict | None) -> dict:
+    """Return a delta's (or a snapshot state's) parts as a district centre of ``code`` may read them (as the API
+    gives them): its windows, trend and events, the incidents of its district and their tasks and escalations
+    (``places``: incident -> the district centres that may read it), its alerts, its major incidents, its units. Empty parts are left out,
+    except ``majors``, whose empty list is news (the last one stood down)."""
+    view = {}
+    if "state" in parts:
+        view["state"] = district_state(parts["state"], code, trend_of_district)
+    mine = {
+        "events": [e for e in parts.get("events", ()) if e.get("district") == code],
+        "incidents": [i for i in parts.get("incidents", ()) if code in (i.get("district"), i.get("centre"))],
+        "tasks": [t for t in parts.get("tasks", ()) if code in places.get(t.get("incident_id"), ())],
+        "escalations": [t for t in parts.get("escalations", ()) if code in places.get(t.get("incident_id"), ())],
+        "alerts": [a for a in parts.get("alerts", ()) if a.get("district") == code],
+        "units": [u for u in parts.get("units", ()) if u.get("district") == code],
+    }
+    view.update({k: v for k, v in mine.items() if v})
+    if "majors" in parts:
+        view["majors"] = Scope(district=code).majors(parts["majors"])
+    return view
+
+
+def scoped_view(parts: dict, scope: Scope, places: dict[int, str], holders: dict[int, set[str]],
+                trends: dict[str, dict]) -> dict:
+    """Return a delta's parts as ``scope`` reads them: its district's first, then a wall's (no dispatch) or a
+    liaison's (their department's) cut of those."""
+    view = parts
+    if scope.district is not None:
+        view = district_view(view, scope.district, places, trends.get(scope.district))
+    if scope.wall:
+        view = wall_view(view)
+    elif scope.department is not None:
+        view = department_view(view, scope.department, holders)
+    return view
 
 
 class Client:
@@ -332,6 +383,12 @@ class Fanout:
         self.units: dict[str, dict] = {}  # unit id -> latest view as of ``seq``: SQL at set_units, then deltas
         self._snapshots: dict = {}  # scope (None, a department, WALL) -> its snapshot, until something changes
         self._resync = False
+        # incident -> the district centres that may read it (what a district centre is sent of tasks and
+        # escalations): SQL at each build (set_places), then the deltas' incidents
+        self.places: dict[int, tuple[str, ...]] = {}
+        self.trends: dict[str, dict] = {}  # district -> its per-minute trend, as of the latest build
+        # district -> its newest events as of ``seq`` (a district centre's snapshot): SQL now and then, then deltas
+        self.district_recent: dict[str, deque] = {}
 
     def add_delta(self, raw: bytes) -> bool:
         """Queue an ingest delta's events (in the compact view) and incidents for the next tick."""
@@ -363,6 +420,7 @@ class Fanout:
         if majors is not None:
             self.pending.majors = majors
         self.pending.add_units(units)
+        self._place(incidents + [m["incident"] for m in majors or ()])
         self._learn(tasks + escalations)
         self.pending.escalations.extend(escalations)
         return True
@@ -373,6 +431,23 @@ class Fanout:
             if isinstance(incident_id, int) and isinstance(department, str):
                 self.holders.setdefault(incident_id, set()).add(department)
                 self._learned.append((self._marks, incident_id, department))
+
+    def _place(self, incidents: list[dict]) -> None:
+        for i in incidents:
+            if isinstance(i.get("id"), int) and isinstance(i.get("district"), str):
+                self.places.pop(i["id"], None)
+                self.places[i["id"]] = readers_of(i["district"], i.get("centre"))
+        for key in list(self.places)[:max(0, len(self.places) - MAX_PLACES)]:
+            del self.places[key]
+
+    def set_places(self, built: dict[int, tuple[str, ...]]) -> None:
+        """Take who may read each incident not closed from SQL, keeping what deltas taught (a delta is as new as
+        the build or newer: a hand-over after the build's read came as a delta)."""
+        places = dict(built)
+        places.update(self.places)
+        self.places = places
+        for key in list(self.places)[:max(0, len(self.places) - MAX_PLACES)]:
+            del self.places[key]
 
     def holders_mark(self) -> int:
         """Return a mark to pass to ``set_holders`` with what SQL said after it (read the database after this)."""
@@ -391,7 +466,13 @@ class Fanout:
 
     def set_state(self, built: dict, *, resync: bool = False) -> bool:
         """Take a fresh ``build_state``; return whether the next tick has something to send."""
-        state = {k: v for k, v in built.items() if k not in ("events", "alerts", "majors", "units")}
+        state = {k: v for k, v in built.items()
+                 if k not in ("events", "alerts", "majors", "units", "district_trends", "district_events")}
+        if "district_trends" in built:
+            self.trends = built["district_trends"]
+        if "district_events" in built:  # read now and then (with the units): the deltas keep them current between
+            self.district_recent = {code: deque(evs, maxlen=TICKER_EVENTS)
+                                    for code, evs in built["district_events"].items()}
         if "majors" in built:  # SQL's truth for the snapshot, as the alerts below
             self.majors = list(built["majors"])
             self._snapshots.clear()
@@ -430,17 +511,28 @@ class Fanout:
 
     def snapshot_frame(self, scope=None) -> bytes:
         """Return the snapshot a new client of ``scope`` gets (None: everything; a liaison's department: its units
-        only; WALL: units without their tasks), encoded once per scope until the state, events or units change."""
+        only; WALL: units without their tasks; a district centre's ``Scope``: its district only), encoded once per
+        scope until the state, events or units change."""
         frame = self._snapshots.get(scope)
         if frame is None:
+            which = as_scope(scope)
             units = list(self.units.values())
-            if scope is WALL:
+            state = {**self.state, "alerts": list(self.alerts.values()), "majors": self.majors}
+            if which.district is not None:
+                code = which.district
+                recent = self.district_recent.get(code)
+                events = list(recent) if recent is not None else list(self.recent)
+                state = district_state({**state, "events": events}, code, self.trends.get(code))
+                state["alerts"] = [a for a in state["alerts"] if a.get("district") == code]
+                state["majors"] = which.majors(state["majors"])
+                units = [u for u in units if u.get("district") == code]
+            else:
+                state["events"] = list(self.recent)
+            if which.wall:
                 units = [{**u, "task_id": None} for u in units]
-            elif scope is not None:
-                units = [u for u in units if u.get("department") == scope]
-            frame = messages.snapshot_frame(self.seq, {**self.state, "events": list(self.recent),
-                                                       "alerts": list(self.alerts.values()),
-                                                       "majors": self.majors, "units": units})
+            elif which.department is not None:
+                units = [u for u in units if u.get("department") == which.department]
+            frame = messages.snapshot_frame(self.seq, {**state, "units": units})
             self._snapshots[scope] = frame
         return frame
 
@@ -461,6 +553,11 @@ class Fanout:
         parts = self.pending.take()
         self.seq += 1
         self.recent.extendleft(reversed(parts.get("events", ())))
+        for e in reversed(parts.get("events", ())):
+            if e.get("district") in self.district_recent:
+                self.district_recent[e["district"]].appendleft(e)
+            elif isinstance(e.get("district"), str):
+                self.district_recent[e["district"]] = deque([e], maxlen=TICKER_EVENTS)
         self._apply_alerts(parts.get("alerts", ()))
         if "majors" in parts:
             self.majors = parts["majors"]
@@ -498,10 +595,15 @@ class Fanout:
             del self.units[key]
 
     def _department_view(self, parts: dict, frame: bytes, department) -> tuple[dict, bytes] | None:
-        if not any(key in parts for key in SCOPED_PARTS):
+        scope = as_scope(department)
+        if scope.district is None and not any(key in parts for key in SCOPED_PARTS):
             return parts, frame  # no dispatch this tick: the shared frame is already everyone's view
-        view = wall_view(parts) if department is WALL else department_view(parts, department, self.holders)
+        view = scoped_view(parts, scope, self.places, self.holders, self.trends)
         return (view, messages.delta_frame(self.seq, view)) if view else None
+
+    def has_district_clients(self) -> bool:
+        """Tell whether a district centre's user or wall is connected (their trends are then read at each build)."""
+        return any(as_scope(c.department).district is not None for c in self.clients)
 
     def set_bus(self, up: bool) -> None:
         """Tell every client when live updates stop or resume."""

@@ -22,6 +22,7 @@ from websockets.protocol import State
 from websockets.exceptions import ConnectionClosed
 
 from dashboard.core.config import secret_key
+from dashboard.core.scope import CITY, Scope, of_ticket
 from dashboard.core import messages
 from dashboard.storage import alerts as alert_store
 from dashboard.storage import tickets
@@ -242,12 +243,15 @@ class Gateway:
             mark = self.fanout.holders_mark()
             resyncing = self._resync_after is not None and last >= self._resync_after
             with_units = self.fanout.state is None or resyncing or last >= self._units_at + UNITS_EVERY_S
+            # each district centre's trend: read while one is connected, and with the units (its first snapshot)
+            with_districts = with_units or self.fanout.has_district_clients()
             try:
-                built, holders = await asyncio.to_thread(self._build, with_units)
+                built, holders, places = await asyncio.to_thread(self._build, with_units, with_districts)
             except SQLAlchemyError as err:
                 log.warning("state build failed (%s); keeping the last state", type(err).__name__)
                 continue
             self.fanout.set_holders(holders, mark)
+            self.fanout.set_places(places)
             if with_units:
                 self._units_at = last
             self.builds += 1
@@ -258,10 +262,18 @@ class Gateway:
                 self._changed.set()
             self._has_state.set()
 
-    def _build(self, with_units: bool = True) -> tuple[dict, dict[int, set[str]]]:
+    def _build(self, with_units: bool = True, with_districts: bool = True) -> tuple[dict, dict[int, set[str]],
+                                                                                   dict[int, str]]:
         svc = self.services
         with svc.read() as conn:  # the counts and events may lag by the replica's replay delay ...
-            state = live.build_state(conn, svc.city, svc.clock(), svc.config["PANORAMA_STALE_AFTER"], self.risk_cache)
+            now = svc.clock()
+            state = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], self.risk_cache)
+            # each district centre's own trend line (one grouped read), and with the units its newest events
+            if with_districts:
+                state["district_trends"] = live.district_trends(conn, now)
+            if with_units:
+                state["district_events"] = {d.code: live.latest_events(conn, district=d.code)
+                                            for d in svc.city.districts}
         with svc.engine.connect() as conn:  # ... who holds which incident (what each liaison is sent) may not,
             # nor the alerts a snapshot carries (an acknowledgement just published must not be undone by a lag)
             tz = svc.config["PANORAMA_TZ"]
@@ -269,7 +281,7 @@ class Gateway:
             state["majors"] = major.views(conn, tz)
             if with_units:
                 state["units"] = [messages.unit_view(r, tz) for r in unit_store.list_units(conn)]
-            return state, d.holders(conn)
+            return state, d.holders(conn), d.places(conn)
 
     async def _tick_loop(self) -> None:
         pacer = Pacer(self.max_fps)
@@ -366,7 +378,11 @@ class Gateway:
         if self.sndbuf and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
         subject = self.tickets.get(ws, {})
-        scope = subject["d"] if "d" in subject else WALL if "k" in subject else None
+        scope = of_ticket(subject)
+        # the fan-out's keys: None the city, a liaison's department, WALL the city's wall, else the Scope itself (a
+        # district centre's user or wall) -- one frame is encoded per key and tick
+        scope = (None if scope == CITY else WALL if scope == Scope(wall=True)
+                 else scope.department if scope == Scope(department=scope.department) else scope)
         client = Client(ws, max_fps=self.max_fps, send_timeout=self.send_timeout, close_timeout=self.close_timeout,
                         department=scope)
         self.fanout.join(client)

@@ -53,6 +53,54 @@ def trend(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES, district:
     return {"start": start, "step_ms": MINUTE_MS, "series": series}
 
 
+def district_trends(conn: Connection, now_ms: int, minutes: int = TREND_MINUTES) -> dict[str, dict]:
+    """Return ``trend`` of every district that has counts in the last ``minutes``, in one read (the gateway's: each
+    district centre's screens draw their own district's line)."""
+    start, end = trend_bounds(now_ms, minutes)
+    dm = district_minutes.c
+    out: dict[str, dict] = {}
+    for district, minute, domain, n in conn.execute(
+            select(dm.district, dm.minute_ms, dm.domain, func.sum(dm.n))
+            .where(dm.minute_ms >= start, dm.minute_ms < end).group_by(dm.district, dm.minute_ms, dm.domain)):
+        if domain in DOMAINS:
+            series = out.setdefault(district, {"start": start, "step_ms": MINUTE_MS,
+                                               "series": {d: [0] * minutes for d in DOMAINS}})["series"]
+            series[domain][(minute - start) // MINUTE_MS] = int(n)
+    return out
+
+
+def empty_trend(now_ms: int, minutes: int = TREND_MINUTES) -> dict:
+    """Return a trend with no counts (a district with nothing in the last ``minutes``)."""
+    return {"start": trend_bounds(now_ms, minutes)[0], "step_ms": MINUTE_MS,
+            "series": {d: [0] * minutes for d in DOMAINS}}
+
+
+def district_windows(windows: dict, code: str) -> dict:
+    """Return a state's windows as a district centre of ``code`` reads them: its district only, its counts as
+    the totals, its previous window as the previous."""
+    out = {}
+    for name, w in windows.items():
+        entry = (w.get("districts") or {}).get(code)
+        zero = {d: 0 for d in DOMAINS}
+        out[name] = {**w, "totals": dict(entry["counts"]) if entry else zero,
+                     "previous": dict(entry.get("previous") or zero) if entry else zero,
+                     "districts": {code: entry} if entry else {}}
+    return out
+
+
+def district_state(state: dict, code: str, trend_of_district: dict | None) -> dict:
+    """Return a live state (or a delta's ``state`` part) as a district centre of ``code`` reads it: the windows of
+    its district, its own trend (``trend_of_district``), its events; what a part does not hold stays out."""
+    out = dict(state)
+    if "windows" in state:
+        out["windows"] = district_windows(state["windows"], code)
+    if "trend" in state:
+        out["trend"] = trend_of_district or empty_trend(state.get("generated_at") or 0)
+    if "events" in state:
+        out["events"] = [e for e in state["events"] if e.get("district") == code]
+    return out
+
+
 def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str, int],
                 risk_cache: dict | RiskCache | None = None) -> dict:
     """Return the whole live state: every window's counts and risk, trends, feed freshness, newest events.
@@ -73,9 +121,12 @@ def build_state(conn: Connection, city: City, now_ms: int, stale_after: dict[str
         basis, risk = risks[minutes]
         totals = {d: 0 for d in DOMAINS}
         districts = {}
+        prev_by = counts[minutes].get("prev_by", {})
         for dist in city.districts:
             per = {d: cur.get((dist.code, d), [0] * 5) for d in DOMAINS}
-            districts[dist.code] = {"counts": {d: per[d][0] for d in DOMAINS}, "risk": risk[dist.code]}
+            # "previous": the district's own previous window, what its district centre's KPI deltas compare with
+            districts[dist.code] = {"counts": {d: per[d][0] for d in DOMAINS}, "risk": risk[dist.code],
+                                    "previous": {d: prev_by.get((dist.code, d), 0) for d in DOMAINS}}
             for d in DOMAINS:
                 totals[d] += per[d][0]
         # risk_basis: "baseline" (the district against its own weeks) or "population" (no baseline yet)

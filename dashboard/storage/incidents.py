@@ -290,6 +290,12 @@ def _new(s: StoredEvent, now_ms: int, centres: Centres | None = None) -> dict:
     }
 
 
+def of_district(district: str):
+    """Return the condition of an incident a district centre may read: one in its district, or one handed down to
+    it (an incident spanning districts, handed to the second one's centre)."""
+    return (incidents.c.district == district) | (incidents.c.centre == district)
+
+
 def held_by(department: str):
     """Return the condition on ``incidents`` that ``department`` holds a task of the incident (a liaison's scope)."""
     return exists().where(tasks.c.incident_id == incidents.c.id, tasks.c.department == department)

@@ -267,6 +267,8 @@ kiosk_tokens = Table(
     Column("label", String(128), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger),
+    # A district's wall (SPEC section 13): it shows that district only, like a user of its district centre.
+    Column("district", String(16)),
 )
 
 # Briefing snapshots (SPEC section 5). ``slot`` is the exactly-once key: a scheduled slot's local time
@@ -501,7 +503,10 @@ units = Table(
     Column("track_ms", BigInteger),  # the ts of its newest point in unit_track
     Column("task_id", BigId, ForeignKey("tasks.id", ondelete="SET NULL")),
     Column("source", String(8), nullable=False, server_default="pack"),  # pack | app | feed
+    # Its home district (units.yaml): the district centre that reads it; NULL: the city's (a unit of a feed)
+    Column("district", String(12)),
     Index("ix_units_department_status", "department", "status"),
+    Index("ix_units_district", "district"),
     Index("ix_units_task", "task_id"),
 )
 

@@ -84,9 +84,10 @@ def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> di
     """Count events by district and domain in each window, and in the window before it: one scan of the
     minute rollups for the short windows, one of the hour rollups for the long ones.
 
-    Returns ``{minutes: {"cur": {(district, domain): [n, sev1..sev4]}, "prev": {domain: n}}}``.
+    Returns ``{minutes: {"cur": {(district, domain): [n, sev1..sev4]}, "prev": {domain: n},
+    "prev_by": {(district, domain): n}}}`` (``prev_by``: a district centre's own previous window).
     """
-    out = {m: {"cur": {}, "prev": _empty_counts()} for m in windows}
+    out = {m: {"cur": {}, "prev": _empty_counts(), "prev_by": {}} for m in windows}
     for hourly in (False, True):
         group = tuple(m for m in windows if (m >= HOURLY_MINUTES) == hourly)
         if not group:
@@ -111,6 +112,7 @@ def window_counts(conn: Connection, now_ms: int, windows: tuple[int, ...]) -> di
                 block = [int(x or 0) for x in sums[i * 6:(i + 1) * 6]]
                 out[minutes]["cur"][(district, domain)] = block[:5]
                 out[minutes]["prev"][domain] += block[5]
+                out[minutes]["prev_by"][(district, domain)] = block[5]
     return out
 
 

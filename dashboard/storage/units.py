@@ -48,7 +48,7 @@ def seed(conn: Connection, fleet: Iterable[dict], source: str = "pack") -> int:
     """
     rows = [{"unit": u["unit"], "department": u["department"], "kind": u["kind"], "name": u.get("name"),
              "name_en": u.get("name_en"), "lat": u.get("lat"), "lon": u.get("lon"), "status": "available",
-             "source": source} for u in fleet]
+             "source": source, "district": u.get("district")} for u in fleet]
     if not rows:
         return 0
     return conn.execute(_insert(conn)(units).on_conflict_do_nothing(index_elements=["unit"]), rows).rowcount or 0
@@ -65,9 +65,11 @@ def upsert(conn: Connection, unit: dict, now_ms: int) -> dict:
 
 
 def list_units(conn: Connection, department: str | None = None, status: str | None = None,
-               unit_ids: Sequence[str] | None = None) -> list[dict]:
-    """Return units by id, filtered by department, status and ids when given."""
+               unit_ids: Sequence[str] | None = None, district: str | None = None) -> list[dict]:
+    """Return units by id, filtered by department, status, ids and home district when given."""
     stmt = select(units).order_by(units.c.unit)
+    if district is not None:
+        stmt = stmt.where(units.c.district == district)
     if department is not None:
         stmt = stmt.where(units.c.department == department)
     if status is not None:

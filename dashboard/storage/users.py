@@ -190,12 +190,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_kiosk_token(engine: Engine, label: str) -> tuple[int, str]:
-    """Create a kiosk token; return its id and the token, which is never stored."""
+def create_kiosk_token(engine: Engine, label: str, district: str | None = None,
+                       districts: Iterable[str] = ()) -> tuple[int, str]:
+    """Create a kiosk token (a district's wall with ``district``, one of ``districts``); return its id and the
+    token, which is never stored."""
+    district = validate_district(district, districts) if district else None
     token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
         new_id = conn.execute(insert(kiosk_tokens).values(
-            token_hash=_digest(token), label=label, created_ms=now_ms())).inserted_primary_key[0]
+            token_hash=_digest(token), label=label, created_ms=now_ms(), district=district)).inserted_primary_key[0]
     return int(new_id), token
 
 
@@ -210,12 +213,20 @@ def revoke_kiosk_token(engine: Engine, token_id: int) -> bool:
 
 def kiosk_token_id(engine: Engine, token: str | None) -> int | None:
     """Return the id of ``token`` when it is a kiosk token that has not been revoked, else None."""
+    found = kiosk_token(engine, token)
+    return None if found is None else found[0]
+
+
+def kiosk_token(engine: Engine, token: str | None) -> tuple[int, str | None] | None:
+    """Return the id and district (None: the city's wall) of ``token`` when it is a kiosk token that has not been
+    revoked, else None."""
     if not token or len(token) > 256:
         return None
     with engine.connect() as conn:
-        row = conn.execute(select(kiosk_tokens.c.id).where(kiosk_tokens.c.token_hash == _digest(token),
-                                                           kiosk_tokens.c.revoked_ms.is_(None))).first()
-    return None if row is None else int(row.id)
+        row = conn.execute(select(kiosk_tokens.c.id, kiosk_tokens.c.district)
+                           .where(kiosk_tokens.c.token_hash == _digest(token),
+                                  kiosk_tokens.c.revoked_ms.is_(None))).first()
+    return None if row is None else (int(row.id), row.district)
 
 
 def kiosk_token_valid(engine: Engine, token: str | None) -> bool:
@@ -240,7 +251,8 @@ def live_kiosk_ids(engine: Engine, token_ids: set[int]) -> set[int]:
 
 
 def list_kiosk_tokens(engine: Engine) -> list[dict]:
-    """Return every kiosk token's id, label and times (never the token)."""
-    cols = [kiosk_tokens.c.id, kiosk_tokens.c.label, kiosk_tokens.c.created_ms, kiosk_tokens.c.revoked_ms]
+    """Return every kiosk token's id, label, district and times (never the token)."""
+    cols = [kiosk_tokens.c.id, kiosk_tokens.c.label, kiosk_tokens.c.district, kiosk_tokens.c.created_ms,
+            kiosk_tokens.c.revoked_ms]
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(kiosk_tokens.c.id))]

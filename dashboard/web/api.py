@@ -132,13 +132,37 @@ def get_summary():
     # The counts are public like /api/health; the live part carries event titles, so it needs a viewer.
     if want_live and not auth.may_watch(request.args.get("token")):
         raise ApiError(401, "not_signed_in", "live events need a signed-in viewer or a wall's kiosk token")
+    scope = auth.reader_scope(request.args.get("token"))
     with svc.read() as conn:  # the replica when there is one: these reads may lag by its replay delay
         doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"], svc.risk)
         if want_live and at is not None:
             doc["live"] = replay.replay_state(conn, svc.city, at, svc.config["PANORAMA_STALE_AFTER"])
         elif want_live:
             doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
-    return jsonify(doc)
+        if scope.district is not None and doc.get("live") is not None:
+            # a district centre's (or a district's wall's) fallback: as its socket frames (gateway/fanout.py)
+            doc["live"] = live.district_state(doc["live"], scope.district,
+                                              live.trend(conn, now, district=scope.district))
+    return jsonify(district_summary_of(doc, scope.district) if scope.district is not None else doc)
+
+
+def district_summary_of(doc: dict, code: str) -> dict:
+    """Return GET /api/summary's answer as a district centre of ``code`` reads it (SPEC section 13): its district
+    only, whose counts are the totals."""
+    mine = [d for d in doc["districts"] if d["code"] == code]
+    totals = dict(mine[0]["counts"]) if mine else {k: 0 for k in doc["totals"]}
+    return {**doc, "totals": totals, "districts": mine}
+
+
+def own_district(svc: Services, code: str):
+    """Return the district ``code`` names (404 for none of the city's), 403 ``other_district`` when the reader is
+    a district centre's and it is another district (SPEC section 13)."""
+    district = _district(svc, code)
+    scope = auth.reader_scope()
+    if not scope.sees(district.code):
+        raise ApiError(403, "other_district", f"you read district {scope.district} only, not {district.code}",
+                       district=scope.district)
+    return district
 
 
 def _district(svc: Services, code: str):
@@ -152,7 +176,7 @@ def _district(svc: Services, code: str):
 @bp.get("/districts/<code>/summary")
 def get_district_summary(code: str):
     svc = services()
-    district = _district(svc, code)
+    district = own_district(svc, code)
     minutes = _window_arg()
     at = _at_arg(svc, minutes)
     with svc.read() as conn:
@@ -165,7 +189,7 @@ def get_district_summary(code: str):
 def get_district_events(code: str):
     """A page of the district's events in the window: filters, title search, a sort, cursor paging."""
     svc = services()
-    district = _district(svc, code)
+    district = own_district(svc, code)
     start, end = queries.window_bounds(svc.clock(), _window_arg())
     query = district_events.EventQuery(district.code, start, end, **_event_filters())
     with svc.read() as conn:

@@ -15,7 +15,7 @@ from dashboard.core.clock import iso
 from dashboard.storage import alerts as store
 from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.api_dispatch import NOTE_MAX
-from dashboard.web.auth import current_user, require
+from dashboard.web.auth import current_user, reader_scope, require
 from dashboard.web.first_paint import lang_of
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api")
@@ -76,8 +76,8 @@ def get_alerts():
     svc = services()
     statuses, levels, lang = _listed("status", store.STATUSES), _listed("level", LEVELS), _lang()
     tz = svc.config["PANORAMA_TZ"]
-    with svc.read(primary=True) as conn:
-        rows = store.list_alerts(conn, statuses, levels)
+    with svc.read(primary=True) as conn:  # a district centre's: its district's (SPEC section 13)
+        rows = store.list_alerts(conn, statuses, levels, districts=reader_scope().districts())
     return jsonify({"alerts": [messages.alert_view(r, tz, lang) for r in rows]})
 
 

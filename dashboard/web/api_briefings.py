@@ -10,7 +10,7 @@ from dashboard.storage import briefings as store
 from dashboard.briefings import after_action
 from dashboard.briefings.generate import generate_now
 from dashboard.briefings.render import find_browser, print_pdf
-from dashboard.dispatch.desk import may_see
+from dashboard.dispatch.desk import in_district, may_see, reader
 from dashboard.briefings.lock import BriefingBusy
 from dashboard.core.clock import iso
 
@@ -45,6 +45,13 @@ def summary_doc(row: dict, tz: str) -> dict:
 
 
 def _find(briefing_id: int, *columns: str) -> dict:
+    """Return a briefing's row (404 for none, and for a district centre's user: briefings are the city's)."""
+    if not reader(current_user()).city:  # the whole city's: not a district centre's (list_briefings)
+        raise ApiError(404, "not_found", f"no briefing {briefing_id}")
+    return _find_row(briefing_id, *columns)
+
+
+def _find_row(briefing_id: int, *columns: str) -> dict:
     row = store.get(services().engine, briefing_id, *columns)
     if row is None:
         raise ApiError(404, "not_found", f"no briefing {briefing_id}")
@@ -66,7 +73,10 @@ def list_briefings():
     """The briefings, newest first, with their period and headline numbers."""
     svc = services()
     tz = svc.config["PANORAMA_TZ"]
-    return jsonify({"briefings": [summary_doc(r, tz) for r in store.list_briefings(svc.engine)],
+    # A briefing is the whole city's (every district's counts and top incidents): a district centre's user reads
+    # none of them (SPEC section 13), and is told so by the empty list's "scope".
+    rows = store.list_briefings(svc.engine) if reader(current_user()).city else []
+    return jsonify({"briefings": [summary_doc(r, tz) for r in rows], "scope": reader(current_user()).district or "city",
                     "schedule": svc.config["PANORAMA_BRIEFING_CRON"], "tz": tz})
 
 
@@ -76,6 +86,8 @@ def post_briefing():
     """Make a briefing now (covering the period since the last slot) and answer it, 201; 429 while another is
     being made anywhere in the deployment."""
     svc = services()
+    if not reader(current_user()).city:
+        raise ApiError(403, "city_only", "briefings are the whole city's: a district centre's user makes none")
     try:
         row = generate_now(svc, current_user().username, svc.clock())
     except BriefingBusy as busy:
@@ -130,6 +142,8 @@ def _report(incident_id: int) -> tuple[str, str]:
     lang = lang if lang in ("zh", "en") else "zh"
     tz = svc.config["PANORAMA_TZ"]
     with svc.engine.connect() as conn:
+        if not in_district(conn, user, incident_id):  # another district's: as if there were none (SPEC section 13)
+            raise ApiError(404, "not_found", f"no incident {incident_id}")
         if user.role == "liaison" and not may_see(conn, user, incident_id):
             if after_action.exists(conn, incident_id):
                 raise ApiError(403, "forbidden", "a liaison reads the reports of their own department's incidents")

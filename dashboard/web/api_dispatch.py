@@ -9,7 +9,8 @@ from dashboard.dispatch import board as d
 from dashboard.dispatch import handover
 from dashboard.dispatch.desk import (ACTIVE, STATUSES, detail, do_escalate, do_merge, do_redispatch,
                                      do_resolve_for, do_split, do_transition,
-                                     incident_doc, may_see, queue, scope, task_doc, write)
+                                     in_district, incident_doc, may_see, queue, reader, scope, task_doc,
+                                     write)
 from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.auth import current_user, require
 bp = Blueprint("dispatch_api", __name__, url_prefix="/api")
@@ -129,7 +130,8 @@ def get_incidents():
     tz = svc.config["PANORAMA_TZ"]
     with svc.engine.connect() as conn:
         # a liaison sees the incidents their department holds tasks of, and no other
-        rows = queue(conn, statuses, department=scope(current_user()))
+        # and a district centre's user those of their district (SPEC section 13)
+        rows = queue(conn, statuses, department=scope(current_user()), district=reader(current_user()).district)
     return jsonify({"incidents": [incident_doc(r, tz) for r in rows]})
 
 
@@ -139,6 +141,8 @@ def get_incident(incident_id: int):
     svc = services()
     with svc.engine.connect() as conn:
         doc = detail(conn, svc, incident_id, svc.clock())
+        if not in_district(conn, current_user(), incident_id):  # another district's: as if there were none
+            raise ApiError(404, "not_found", f"no incident {incident_id}")
         if not may_see(conn, current_user(), incident_id):
             raise ApiError(403, "forbidden", "a liaison sees only the incidents of their own department's tasks")
     return jsonify(doc)
@@ -153,7 +157,7 @@ def post_dispatch(incident_id: int):
     if svc.city.rules is None:
         raise ApiError(400, "no_rules", f"{svc.city.name_en} has no routing rules")
     change = write(svc, d.dispatch, incident_id, body.departments, current_user().username, body.note, svc.clock(),
-                   svc.city.rules, svc.city)
+                   svc.city.rules, svc.city, user=current_user())
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
 
@@ -164,7 +168,8 @@ def post_close(incident_id: int):
     """Close a resolved incident."""
     svc = services()
     body = read_body(CloseBody, required=False)
-    change = write(svc, d.close_incident, incident_id, current_user().username, body.note, svc.clock())
+    change = write(svc, d.close_incident, incident_id, current_user().username, body.note, svc.clock(),
+                   user=current_user())
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"incident": incident_doc(change.incident, tz), "tasks": [d.task_view(t, tz) for t in change.tasks]})
 
@@ -257,7 +262,7 @@ def get_tasks():
             raise ApiError(403, "forbidden", "a liaison sees only their own department's tasks")
         department = own
     with svc.engine.connect() as conn:
-        rows = d.list_tasks(conn, department=department, state=state)
+        rows = d.list_tasks(conn, department=department, state=state, district=reader(current_user()).district)
     return jsonify({"tasks": [d.task_view(t, tz) for t in rows]})
 
 

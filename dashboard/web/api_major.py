@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy import select
 
 from dashboard.dispatch import major, procedure
-from dashboard.dispatch.desk import do_declare, do_stand_down, do_tick, step_doc
+from dashboard.dispatch.desk import do_declare, do_stand_down, do_tick, reader, step_doc
 from dashboard.storage.models import incidents
 from dashboard.web.api import json_errors, read_body, services
 from dashboard.web.api_dispatch import NOTE_MAX
@@ -59,8 +59,8 @@ def delete_major(incident_id: int):
 def get_major():
     """The major incidents now active, gravest level first."""
     svc = services()
-    with svc.engine.connect() as conn:
-        return jsonify(major.views(conn, svc.config["PANORAMA_TZ"]))
+    with svc.engine.connect() as conn:  # a district centre's user: those of their district (SPEC section 13)
+        return jsonify(reader(current_user()).majors(major.views(conn, svc.config["PANORAMA_TZ"])))
 
 
 def init_app(server) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import orjson
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import messages
 from dashboard.storage import outbox
 from dashboard.web.api import ApiError, json_errors, services
-from dashboard.web.auth import require
+from dashboard.web.auth import reader_scope, require
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api")
 json_errors(bp)
@@ -35,12 +36,27 @@ def _limit() -> int:
 
 def delivery_log(svc, statuses=(), channels=(), limit: int = DEFAULT_LIMIT) -> tuple[list[dict], dict]:
     """Return the newest messages (with their tries) and the outbox's summary: the API's and the page's one read."""
+    own = reader_scope().district
     with svc.read(primary=True) as conn:
-        rows = outbox.list_messages(conn, statuses=statuses, channels=channels, limit=limit)
+        # a district centre's user: the messages of their district's alerts only (the payload names the alert's
+        # district), from the newest LIST_LIMIT; the summary stays the outbox's counts, which name nobody
+        rows = outbox.list_messages(conn, statuses=statuses, channels=channels,
+                                    limit=limit if own is None else outbox.LIST_LIMIT)
+        if own is not None:
+            rows = [r for r in rows if _district_of(r) == own][:limit]
         tries = outbox.attempts_of(conn, [r["id"] for r in rows])
         summary = outbox.summary(conn, svc.clock())
     tz = svc.config["PANORAMA_TZ"]
     return [messages.notification_view(r, tries[r["id"]], tz) for r in rows], summary
+
+
+def _district_of(row: dict) -> str | None:
+    """Return the district of the alert a message tells of (None: not an alert's, or unreadable)."""
+    try:
+        alert = orjson.loads(row["payload"]).get("alert")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return None
+    return alert.get("district") if isinstance(alert, dict) else None
 
 
 @bp.get("/notifications")

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from dashboard.core import messages
 from dashboard.core.units import STATUSES, check_unit
-from dashboard.dispatch.desk import publish, scope
+from dashboard.dispatch.desk import publish, reader, scope
 from dashboard.dispatch.units import do_assign
 from dashboard.storage import units as store
 from dashboard.web.api import ApiError, json_errors, read_body, services
@@ -54,7 +54,8 @@ def get_units():
         department = own
     tz = svc.config["PANORAMA_TZ"]
     with svc.engine.connect() as conn:
-        rows = store.list_units(conn, department=department, status=status)
+        # a district centre's user: the units of their district (their home district, units.yaml)
+        rows = store.list_units(conn, department=department, status=status, district=reader(current_user()).district)
     return jsonify([messages.unit_view(r, tz) for r in rows])
 
 

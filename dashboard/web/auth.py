@@ -28,6 +28,7 @@ from dashboard.storage import users as store
 from dashboard.storage.tickets import (TICKET_MAX_AGE_S, issue_ticket, verify_ticket)
 from dashboard.core.clock import now_ms
 from dashboard.core.roles import PERMISSIONS, ROLES, check_role, expand as _expand
+from dashboard.core.scope import CITY, Scope, of_user
 from dashboard.storage.users import MAX_USERNAME, User
 
 __all__ = ["ROLES", "PERMISSIONS", "User", "init_app", "require", "current_user", "check_role",
@@ -132,6 +133,19 @@ def page_permission(path: str) -> str | None:
         if path == prefix or (prefix != "/" and path.startswith(prefix + "/")):
             return permission
     return "view"
+
+
+def reader_scope(kiosk_token: str | None = None) -> Scope:
+    """Return what this request may read (``dashboard.core.scope``): the signed-in user's scope, else a kiosk
+    wall's (its token's district, if any: ``kiosk_token``, else the wall's cookie); nobody: the city (what is
+    public, as the counts of /api/summary)."""
+    user = current_user()
+    if user is not None:
+        return of_user(user)
+    if not has_request_context():
+        return CITY
+    found = store.kiosk_token(current_app.extensions["panorama"].engine, kiosk_token or kiosk_cookie())
+    return CITY if found is None else Scope(district=found[1], wall=True)
 
 
 def may_watch(kiosk_token: str | None = None) -> bool:
@@ -363,16 +377,18 @@ def ws_ticket():
         # "x": when the session ends (its sign-in plus PANORAMA_SESSION_HOURS), so a socket it opened ends then too.
         subject = {"u": user.id, "e": user.session_epoch,
                    "x": session.get("signed_in_ms", 0) + current_app.config["PANORAMA_SESSION_HOURS"] * 3_600_000}
-        if user.role == "liaison":
-            # Signed, so the gateway can send a liaison only their department's incidents and tasks without
-            # asking the database who they are; a liaison without a department is limited to "" (nothing).
-            subject["d"] = user.department or ""
+        # Signed, so the gateway can send a liaison only their department's incidents and tasks ("d"; a liaison
+        # without a department is limited to "", nothing) and a district centre's user only their district ("r")
+        # without asking the database who they are.
+        subject.update(of_user(user).ticket())
     else:
-        kiosk_id = store.kiosk_token_id(current_app.extensions["panorama"].engine,
-                                        request.args.get("token") or kiosk_cookie())
-        if kiosk_id is None:
+        kiosk = store.kiosk_token(current_app.extensions["panorama"].engine,
+                                  request.args.get("token") or kiosk_cookie())
+        if kiosk is None:
             return error(401, "not_signed_in", "sign in first, or open the wall with a valid kiosk token")
-        subject = {"k": kiosk_id}
+        subject = {"k": kiosk[0]}
+        if kiosk[1] is not None:
+            subject["r"] = kiosk[1]  # a district's wall
     ticket = issue_ticket(current_app.secret_key, subject)
     return jsonify({"ticket": ticket, "expires_in": TICKET_MAX_AGE_S}), 200, {"Cache-Control": "no-store"}
 

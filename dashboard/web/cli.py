@@ -114,10 +114,19 @@ def init_user_commands(server) -> None:
 
     @kiosk_group.command("create")
     @click.argument("label")
-    def kiosk_create(label):
+    @click.option("--district", default=None,
+                  help="district code (or name): the wall of that district centre, showing that district only")
+    def kiosk_create(label, district):
         """Create a kiosk token for LABEL and print it; it is shown this once only."""
-        token_id, token = accounts.create_kiosk_token(_engine(), label)
-        click.echo(f"kiosk token {token_id} ({label}): {token}")
+        city = current_app.extensions["panorama"].city
+        if district:
+            found = city.resolve(district)
+            district = found.code if found else district  # unknown: refused below with the codes there are
+        try:
+            token_id, token = accounts.create_kiosk_token(_engine(), label, district, [d.code for d in city.districts])
+        except accounts.UserError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"kiosk token {token_id} ({label}{', district ' + district if district else ''}): {token}")
         click.echo(f"open /wall?token={token} on the wall's browser; it cannot be shown again")
 
     @kiosk_group.command("revoke")
@@ -133,7 +142,8 @@ def init_user_commands(server) -> None:
         """List the kiosk tokens (ids and labels; the tokens themselves are not kept)."""
         for k in accounts.list_kiosk_tokens(_engine()):
             state = f"revoked {_ms(k['revoked_ms'])}" if k["revoked_ms"] else "live"
-            click.echo(f"{k['id']:>4} {k['label']:<32} created {_ms(k['created_ms'])} {state}")
+            click.echo(f"{k['id']:>4} {k['label']:<32} {k['district'] or 'city':<8} created {_ms(k['created_ms'])} "
+                       f"{state}")
 
 
 def init_apikey_commands(server) -> None:

@@ -30,7 +30,7 @@ from dashboard.storage import alerts as alert_store
 from dashboard.storage import queries
 from dashboard.storage.models import incidents, tasks
 from dashboard.web import auth
-from dashboard.web.api import ApiError, _district, _event_filters, _window_arg, json_errors, services
+from dashboard.web.api import ApiError, _event_filters, _window_arg, json_errors, own_district, services
 from dashboard.web.api_alerts import _listed
 from dashboard.web.api_dispatch import _statuses
 from dashboard.web.first_paint import lang_of
@@ -75,7 +75,7 @@ def _file_name(what: str, now_ms: int, tz: str, ext: str) -> str:
 
 def _district_events(fmt: str, code: str):
     svc = services()
-    district = _district(svc, code)
+    district = own_district(svc, code)
     lang = _lang()
     now = svc.clock()
     start, end = queries.window_bounds(now, _window_arg())
@@ -128,7 +128,8 @@ def _incidents(fmt: str):
     svc = services()
     lang = _lang()
     statuses = _statuses(request.args.get("status"))
-    stmt = desk.queue_statement(statuses, desk.scope(auth.current_user()))
+    scope = desk.reader(auth.current_user())  # a district centre's user: their district's incidents
+    stmt = desk.queue_statement(statuses, scope.department, scope.district)
     return _streamed(svc, fmt, stmt, INCIDENT_COLUMNS, lambda rows: incident_cells(rows, svc.city, lang, svc_tz(svc)),
                      lang, "incidents", ("title",), "ask for fewer statuses")
 
@@ -150,7 +151,8 @@ def _tasks(fmt: str):
     if incident is not None and not (incident.isdigit() and 0 < int(incident) < 2**63):
         raise ApiError(400, "bad_incident", "incident is an incident's id")
     order = {d["code"]: i for i, d in enumerate(svc.city.departments)}
-    stmt = (desk.board_statement(department, int(incident) if incident else None)
+    stmt = (desk.board_statement(department, int(incident) if incident else None,
+                                 desk.reader(auth.current_user()).district)
             .add_columns(incidents.c.title.label("incident_title"), incidents.c.kind.label("incident_kind"))
             .order_by(None).order_by(case(order, value=tasks.c.department, else_=len(order)), tasks.c.id))
     return _streamed(svc, fmt, stmt, TASK_COLUMNS, lambda rows: task_cells(rows, svc.city, lang, svc_tz(svc)),
@@ -163,10 +165,9 @@ def _alerts(fmt: str):
     svc = services()
     lang = _lang()
     statuses, levels = _listed("status", alert_store.STATUSES), _listed("level", LEVELS)
-    districts: tuple[str, ...] = ()
+    districts: tuple[str, ...] = auth.reader_scope().districts()  # a district centre's: its own, and no other
     if request.args.get("district"):
-        district = _district(svc, request.args["district"])
-        districts = (district.code,)
+        districts = (own_district(svc, request.args["district"]).code,)
     stmt = alert_store.alerts_statement(statuses, levels, districts)
     return _streamed(svc, fmt, stmt, export.ALERT_COLUMNS,
                      lambda rows: export.alert_cells(rows, lang, svc_tz(svc), svc.city), lang, "alerts", ("title",),

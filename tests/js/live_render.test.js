@@ -155,6 +155,14 @@ test('viewControls and cycle: the view follows the selectors; the spotlight move
     assert.equal(R.cycle(1, null, CONFIG).highlight, 'A');
 });
 
+test('cycle: a district centre\'s wall keeps its own district in the spotlight (config.cycle)', (t) => {
+    const {R} = render(t);
+    const own = Object.assign({}, CONFIG, {cycle: ['B']});
+    assert.equal(R.cycle(1, {highlight: 'B'}, own).highlight, 'B');
+    assert.equal(R.cycle(2, {highlight: 'A'}, own).highlight, 'B');
+    assert.equal(R.cycle(3, null, own).highlight, 'B');
+});
+
 test('spotlight: the wall only; rank, share and counts (the latest events are the ticker\'s)', (t) => {
     const h = render(t);
     const wall = Object.assign({}, CONFIG, {page: 'wall'});
