@@ -307,3 +307,38 @@ def test_the_cli_makes_a_districts_wall_token(sapp):
     assert "440303" in runner.invoke(args=["kiosk", "list"]).output
     refused = runner.invoke(args=["kiosk", "create", "nowhere", "--district", "atlantis"])
     assert refused.exit_code != 0 and "unknown district" in refused.output
+
+
+def test_a_district_user_cannot_write_to_another_districts_incident(sapp):
+    """Knowing an id is not leave to act: every dispatch write on another district's incident or task answers as
+    a read of it does (404), and nothing of it changes; the same writes on their own district's go through."""
+    ids = seed(sapp)
+    svc = sapp.server.extensions["panorama"]
+    client, csrf = district_user(sapp)
+    other_task = next(t for district, t in ids["tasks"].items() if district != OWN)  # dispatched to fire
+    other = next(r for r in ids["others"] if r["id"] == other_task["incident_id"])
+    mine = ids["mine"][0]
+    with svc.engine.connect() as conn:
+        before = desk.detail(conn, svc, other["id"], now_ms())
+    writes = [(f"/api/incidents/{other['id']}/dispatch", {"departments": ["police"]}),
+              (f"/api/incidents/{other['id']}/close", {}),
+              (f"/api/incidents/{other['id']}/escalate", {}),
+              (f"/api/incidents/{other['id']}/major", {"level": 1}),
+              (f"/api/incidents/{mine['id']}/merge", {"into": other["id"], "version": mine["version"]}),
+              (f"/api/tasks/{other_task['id']}/transition", {"to": "acknowledged", "version": other_task["version"]}),
+              (f"/api/tasks/{other_task['id']}/redispatch", {"version": other_task["version"]}),
+              (f"/api/tasks/{other_task['id']}/units", {"units": ["any-unit"]})]
+    for path, body in writes:
+        res = client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+        assert res.status_code == 404, (path, res.status_code, res.get_data(as_text=True)[:300])
+        assert res.get_json()["error"]["code"] == "not_found", path
+        assert not secret_in(res.get_data(as_text=True), ids["others"]), path
+    with svc.engine.connect() as conn:
+        after = desk.detail(conn, svc, other["id"], now_ms())
+    assert after["incident"] == before["incident"] and after["tasks"] == before["tasks"]
+    # their own district's task: the same user moves it
+    own_task = ids["tasks"][OWN]
+    res = client.post(f"/api/tasks/{own_task['id']}/transition", json={"to": "acknowledged",
+                                                                       "version": own_task["version"]},
+                      headers={"X-CSRF-Token": csrf})
+    assert res.status_code == 200, res.get_data(as_text=True)
