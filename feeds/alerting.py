@@ -28,10 +28,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.core import messages
-from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, poisson_tail, say
+from dashboard.core.alerts import AlertRule, Baseline, Place, anomaly_tail, parse_scope, say
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.city import SPEC_KINDS, City
+from dashboard.core.holidays import baseline_hours
 from dashboard.core.rosters import alert_department
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
@@ -62,6 +63,7 @@ class Evaluator:
         self.index = RuleIndex(self.rules.rules, self.rules.zones)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
         self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
+        self.holidays = city.holidays  # an anomaly baseline sets them apart (core.holidays.baseline_hours)
         # How far back a count rule looks: its window, and its duration before that (held since when?).
         spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules
                  if r.window is not None and r.type != "anomaly"]
@@ -222,13 +224,15 @@ class Evaluator:
                                title_en=say(rule, "en", value=value, baseline=baseline, place=en))
 
     def _anomalies(self, conn: Connection, now: int) -> list[store.Condition]:
-        """Return the anomaly rules' conditions: the window's count against the same hour of the week in the
-        last weeks (hour rollups), improbable under a Poisson count with that mean (docs/alerts.md).
+        """Return the anomaly rules' conditions: the window's count against the same hour in the baseline's past
+        hours (hour rollups; the same hour of the week, holidays set apart: ``core.holidays.baseline_hours``),
+        improbable under a negative binomial with those hours' own mean and variance (docs/alerts.md).
 
         No condition where no baseline exists yet (fewer than two of those hours were ingested at all): an open
         alert there is left as it is rather than resolved on no evidence.
         """
         out: list[store.Condition] = []
+        chosen: dict[int, list[int]] = {}
         for rule in self.anomaly_rules:
             base = rule.baseline or Baseline()
             window = int(rule.window.total_seconds() * 1000) if rule.window else ANOMALY_WINDOW_MS
@@ -242,26 +246,35 @@ class Evaluator:
             observed = dict(conn.execute(select(minutes.c.district, func.sum(minutes.c.n)).where(
                 minutes.c.minute_ms >= start - start % MINUTE_MS, minutes.c.minute_ms <= now, *where_m)
                 .group_by(minutes.c.district)).all())
-            past = [(now - k * WEEK_MS) - (now - k * WEEK_MS) % HOUR_MS for k in range(1, base.weeks + 1)]
-            # The hours the system was ingesting anything then: a district silent in them counts as zero.
-            ran = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
-                district_hours.c.hour_ms.in_(past)).distinct()).scalars()))
+            if base.weeks not in chosen:
+                past, _basis = baseline_hours(now, base.weeks, self.tz, self.holidays)
+                # The hours the system was ingesting anything then: a district silent in them counts as zero.
+                chosen[base.weeks] = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
+                    district_hours.c.hour_ms.in_(past)).distinct()).scalars())) if past else []
+            ran = chosen[base.weeks]
             if len(ran) < min(2, base.weeks):
                 continue
-            history = dict(conn.execute(select(hours.c.district, func.sum(hours.c.n)).where(
-                hours.c.hour_ms.in_(ran), *where_h).group_by(hours.c.district)).all())
+            per_hour: dict[str | None, dict[int, int]] = defaultdict(dict)
+            for district, hour, n in conn.execute(select(hours.c.district, hours.c.hour_ms, func.sum(hours.c.n))
+                                                  .where(hours.c.hour_ms.in_(ran), *where_h)
+                                                  .group_by(hours.c.district, hours.c.hour_ms)):
+                per_hour[district][hour] = int(n or 0)
             if rule.scope == "city":
-                places = {None: (sum(observed.values()), sum(history.values()))}
+                city: dict[int, int] = defaultdict(int)
+                for counts in per_hour.values():
+                    for hour, n in counts.items():
+                        city[hour] += n
+                places = {None: (sum(observed.values()), city)}
             else:
-                places = {d: (observed.get(d, 0), history.get(d, 0)) for d in rule.districts or self.city.by_code}
-            for district, (x, past_n) in places.items():
-                expected = past_n / len(ran) * window / HOUR_MS
+                places = {d: (observed.get(d, 0), per_hour.get(d, {})) for d in rule.districts or self.city.by_code}
+            for district, (x, counts) in places.items():
                 x = int(x or 0)
-                holding = x >= base.min_count and poisson_tail(x, max(expected, base.floor)) < base.p
+                surprise = anomaly_tail(x, [counts.get(h, 0) for h in ran], window / HOUR_MS, base.floor)
+                holding = x >= base.min_count and surprise.p < base.p
                 scope = "city" if district is None else f"district:{district}"
                 out.append(self._make(rule, scope, district, None, rule.domain or _DOMAIN_OF_KIND.get(
                     (rule.kind or ("",))[0]), holding, None, float(x), None, None, parse_scope(scope),
-                    baseline=round(expected, 1)))
+                    baseline=round(surprise.expected, 1)))
         return out
 
     def _silences(self, conn: Connection, now: int) -> list[store.Condition]:
