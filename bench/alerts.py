@@ -204,7 +204,11 @@ def drain_run(args, procs: Processes, redis_url: str, template: str, pack: Path,
     env = service_env(redis_url, db_url, PANORAMA_CITY=str(pack))
     load0 = os.getloadavg()
     t0 = time.monotonic()
-    worker = procs.start(f"ingest-{arm}-{i}", [sys.executable, "-m", "feeds.ingest", "--transport", "stream"], env)
+    argv = ["-m", "feeds.ingest", "--transport", "stream"]
+    if args.profile:  # every thread of the worker under cProfile (bench.profile_worker): rates are then not figures
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        argv = ["-m", "bench.profile_worker", str(Path(args.profile) / f"{arm}-{i}.prof"), *argv]
+    worker = procs.start(f"ingest-{arm}-{i}", [sys.executable, *argv], env)
     ps = psutil.Process(worker.pid)
     first = done = None
     n = 0
@@ -594,6 +598,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clock-every", type=int, default=10, help="markers between measurements of the page's clock")
     p.add_argument("--warmup", type=float, default=5, help="seconds on the wall before the first marker")
     p.add_argument("--no-ingest", action="store_true", help="skip part (a)")
+    p.add_argument("--profile", metavar="DIR", help="profile each ingest worker (every thread) into DIR/ARM-N.prof")
     p.add_argument("--no-wall", action="store_true", help="skip part (b)")
     p.add_argument("--redis-url", help="Redis to use (default: a redis-server of the bench's own)")
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server; the bench makes its own databases")

@@ -27,6 +27,7 @@ class Seen:
     domain: str | None
     lat: float | None = None
     lon: float | None = None
+    meets: bool = True  # a threshold's: the batch's newest observation there meets the condition
 
 
 class RuleIndex:
@@ -213,5 +214,6 @@ def gather(index: RuleIndex, stored: list, received_ms: int, known_streets: Mapp
         since = ts[k] if k < len(ts) else None
         rows.append({"rule": rule_id, "scope": scope, "last": ts[-1], "value": float(values[-1]), "since": since,
                      "whole": since is not None and since == ts[0]})
+        touched[(rule_id, scope)].meets = since is not None
     return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
                   for (r, sc, m), (n, v) in adds.items()], touched
