@@ -65,6 +65,7 @@ class Evaluator:
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
         self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
         self.holidays = city.holidays  # an anomaly baseline sets them apart (core.holidays.baseline_hours)
+        self._baseline_cache: tuple | None = None  # (the hour and rules it is for, the baseline rows): _baseline_rows
         # How far back a count rule looks: its window, and its duration before that (held since when?).
         spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules
                  if r.window is not None and r.type != "anomaly"]
@@ -260,34 +261,12 @@ class Evaluator:
             base = rule.baseline or Baseline()
             window = int(rule.window.total_seconds() * 1000) if rule.window else ANOMALY_WINDOW_MS
             specs.append((rule, base, window))
-        chosen: dict[int, list[int]] = {}
-        for weeks in {base.weeks for _r, base, _w in specs}:
-            past, _basis = baseline_hours(now, weeks, self.tz, self.holidays)
-            # The hours the system was ingesting anything then: a district silent in them counts as zero.
-            chosen[weeks] = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
-                district_hours.c.hour_ms.in_(past)).distinct()).scalars())) if past else []
-        hours_all = sorted({h for ran in chosen.values() for h in ran})
-        start = now - max(w for _r, _b, w in specs)
-        start -= start % MINUTE_MS
         kinds = sorted({k for r, _b, _w in specs for k in (r.kind or ())})
         domains = sorted({r.domain for r, _b, _w in specs if not r.kind and r.domain})
-        # (district, domain, kind or None) -> {minute or hour: n}
-        minute_n: dict[tuple, dict[int, int]] = defaultdict(dict)
-        hour_n: dict[tuple, dict[int, int]] = defaultdict(dict)
-        for table, out, at, lo, hi, keys in (
-                (rollups, minute_n, rollups.c.minute_ms, start, now, kinds),
-                (rollup_hours, hour_n, rollup_hours.c.hour_ms, None, None, kinds),
-                (district_minutes, minute_n, district_minutes.c.minute_ms, start, now, domains),
-                (district_hours, hour_n, district_hours.c.hour_ms, None, None, domains)):
-            if not keys or (lo is None and not hours_all):
-                continue
-            by_kind = "kind" in table.c
-            cols = [table.c.district, table.c.domain] + ([table.c.kind] if by_kind else [])
-            where = [(table.c.kind if by_kind else table.c.domain).in_(keys)]
-            where.append(at.in_(hours_all) if lo is None else at.between(lo, hi))
-            for row in conn.execute(select(*cols, at, func.sum(table.c.n)).where(*where).group_by(*cols, at)):
-                key = (row[0], row[1], row[2] if by_kind else None)
-                out[key][row[-2]] = int(row[-1] or 0)
+        chosen, hour_n = self._baseline_rows(conn, now, {base.weeks for _r, base, _w in specs}, kinds, domains)
+        start = now - max(w for _r, _b, w in specs)
+        start -= start % MINUTE_MS
+        minute_n = _rollup_rows(conn, kinds, domains, start, now)
         out_conds: list[store.Condition] = []
         for rule, base, window in specs:
             ran = chosen[base.weeks]
@@ -297,14 +276,12 @@ class Evaluator:
             first -= first % MINUTE_MS
             observed: dict[str | None, int] = defaultdict(int)
             history: dict[str | None, dict[int, int]] = defaultdict(lambda: dict.fromkeys(ran, 0))
-            for (district, domain, kind), minutes in minute_n.items():
-                if _matches(rule, domain, kind):
-                    observed[district] += sum(n for m, n in minutes.items() if first <= m <= now)
-            for (district, domain, kind), per_hour in hour_n.items():
-                if _matches(rule, domain, kind):
-                    past = history[district]
-                    for h in ran:
-                        past[h] += per_hour.get(h, 0)
+            for district, minutes in _rows_of(minute_n, rule):
+                observed[district] += sum(n for m, n in minutes.items() if first <= m <= now)
+            for district, per_hour in _rows_of(hour_n, rule):
+                past = history[district]
+                for h in ran:
+                    past[h] += per_hour.get(h, 0)
             if rule.scope == "city":
                 city = dict.fromkeys(ran, 0)
                 for past in history.values():
@@ -323,6 +300,25 @@ class Evaluator:
                     (rule.kind or ("",))[0]), holding, None, float(x), None, None, parse_scope(scope),
                     baseline=round(surprise.expected, 1)))
         return out_conds
+
+    def _baseline_rows(self, conn: Connection, now: int, weeks: set[int], kinds: list[str], domains: list[str]
+                       ) -> tuple[dict[int, list[int]], dict]:
+        """Return the anomaly baselines' hours per ``weeks`` (those the system ran in) and their hour rollups
+        (``_rollup_rows``' shape), read once an hour: past hours do not change (a backfill of weeks-old events
+        reaches the baseline in the next hour, as the risk score's long windows)."""
+        key = (now - now % HOUR_MS, tuple(sorted(weeks)), tuple(kinds), tuple(domains))
+        if self._baseline_cache is not None and self._baseline_cache[0] == key:
+            return self._baseline_cache[1]
+        chosen: dict[int, list[int]] = {}
+        for w in weeks:
+            past, _basis = baseline_hours(now, w, self.tz, self.holidays)
+            # The hours the system was ingesting anything then: a district silent in them counts as zero.
+            chosen[w] = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
+                district_hours.c.hour_ms.in_(past)).distinct()).scalars())) if past else []
+        hours_all = sorted({h for ran in chosen.values() for h in ran})
+        got = (chosen, _rollup_rows(conn, kinds, domains, None, None, hours_all))
+        self._baseline_cache = (key, got)
+        return got
 
     def _silences(self, conn: Connection, now: int, opened: dict | None = None) -> list[store.Condition]:
         """Return the silence rules' conditions: a feed (or a district's, or a kind's) quiet for over its gap.
@@ -407,11 +403,40 @@ class Evaluator:
             log.warning("could not publish %d alert change(s); the screens' next read shows them", len(changes))
 
 
-def _matches(rule: AlertRule, domain: str, kind: str | None) -> bool:
-    """Tell whether rollups of this domain and kind (None: a domain's total) count for an anomaly rule."""
+def _rollup_rows(conn: Connection, kinds: list[str], domains: list[str], lo: int | None, hi: int | None,
+                 hours: list[int] | None = None) -> dict:
+    """Return rollup counts of these kinds (``rollups``, ``rollup_hours``) and domains (``district_minutes``,
+    ``district_hours``) per minute from ``lo`` to ``hi``, or per hour of ``hours``, indexed for ``_rows_of``:
+    {("kind", kind) or ("domain", domain): [(district, domain, {minute or hour: n})]}."""
+    out: dict[tuple, list] = defaultdict(list)
+    by_minute = hours is None
+    for table, keys in (((rollups if by_minute else rollup_hours), kinds),
+                        ((district_minutes if by_minute else district_hours), domains)):
+        if not keys or (not by_minute and not hours):
+            continue
+        at = table.c.minute_ms if by_minute else table.c.hour_ms
+        by_kind = "kind" in table.c
+        cols = [table.c.district, table.c.domain] + ([table.c.kind] if by_kind else [])
+        where = [(table.c.kind if by_kind else table.c.domain).in_(keys),
+                 at.between(lo, hi) if by_minute else at.in_(hours)]
+        cells: dict[tuple, dict[int, int]] = defaultdict(dict)
+        for row in conn.execute(select(*cols, at, func.sum(table.c.n)).where(*where).group_by(*cols, at)):
+            cells[(row[0], row[1], row[2] if by_kind else None)][row[-2]] = int(row[-1] or 0)
+        for (district, domain, kind), counts in cells.items():
+            out[("kind", kind) if by_kind else ("domain", domain)].append((district, domain, counts))
+    return out
+
+
+def _rows_of(rows: dict, rule: AlertRule):
+    """Yield (district, counts) of the rollup rows (``_rollup_rows``) that count for an anomaly rule."""
     if rule.kind:
-        return kind is not None and kind in rule.kind and (rule.domain is None or rule.domain == domain)
-    return kind is None and domain == rule.domain
+        for kind in dict.fromkeys(rule.kind):
+            for district, domain, counts in rows.get(("kind", kind), ()):
+                if rule.domain is None or rule.domain == domain:
+                    yield district, counts
+    else:
+        for district, _domain, counts in rows.get(("domain", rule.domain), ()):
+            yield district, counts
 
 
 def _window_sum(buckets: dict[int, int], at: int, rule: AlertRule) -> int:

@@ -467,14 +467,16 @@ rules:
 
 
 def history(engine, now: int, per_hour: dict[str, int], weeks: int = 4) -> None:
-    """Write the hour rollups of thefts the same hour of the week in each of the last ``weeks`` weeks."""
+    """Write the hour rollups of thefts in the hours the anomaly baseline of ``now`` reads (the same hour of the
+    week in the last ``weeks`` weeks, holidays set apart as the evaluator does)."""
     from sqlalchemy import insert
 
+    from dashboard.core.holidays import baseline_hours
     from dashboard.storage.models import district_hours, rollup_hours
 
+    hours, _basis = baseline_hours(now, weeks, TZ, load_city("shenzhen").holidays)
     with engine.begin() as conn:
-        for k in range(1, weeks + 1):
-            hour = (now - k * 7 * 86_400_000) - (now - k * 7 * 86_400_000) % 3_600_000
+        for hour in hours:
             conn.execute(insert(district_hours), [{"hour_ms": hour, "district": d, "domain": "security", "n": n,
                                                    "sev1": n, "sev2": 0, "sev3": 0, "sev4": 0}
                                                   for d, n in per_hour.items()])
@@ -499,6 +501,8 @@ def test_anomaly_fires_on_a_surge_above_the_districts_own_hour_and_resolves(anom
     now = now_ms()
     # Futian usually has 6 thefts this hour (1 in 10 minutes); Luohu 60 (10 in 10 minutes); Yantian none.
     history(engine, now, {"440304": 6, "440303": 60, "440308": 0})
+    if (now + 11 * MIN) // 3_600_000 != now // 3_600_000:  # the last tick's hour too, when it is the next one
+        history(engine, now + 11 * MIN, {"440304": 6, "440303": 60, "440308": 0})
     flush(pipe, redis_client, "security", thefts("futian", 8, now) + thefts("luohu", 12, now, 100)
           + thefts("yantian", 4, now, 200))
     [change] = ev.tick(redis_client, now)
