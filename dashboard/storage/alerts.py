@@ -415,11 +415,13 @@ def escalate(conn: Connection, rosters: Rosters, alert: dict, department: str | 
                                department=department, title=alert["title"], title_en=alert["title_en"],
                                now_ms=now_ms)
     status = alert["status"]
-    if not ladder.messages:
-        _audit(conn, alert["id"], now_ms, status, status, "esc_nobody", {"dep": department or ""})
-    for step in ladder.steps:
-        _audit(conn, alert["id"], now_ms, status, status, "esc_step",
-               {**escalations.step_params(step, rosters.timezone), "dep": ladder.department})
+    rows = [] if ladder.messages else [("esc_nobody", {"dep": department or ""})]
+    rows += [("esc_step", {**escalations.step_params(step, rosters.timezone), "dep": ladder.department})
+             for step in ladder.steps]
+    if rows:  # one statement for the ladder's steps: a statement each cost a firing at 500 rules ~20 ms of CPU
+        conn.execute(insert(alert_events), [
+            {"alert_id": alert["id"], "actor": SYSTEM, "at_ms": now_ms, "from_status": status, "to_status": status,
+             "code": code, "params": params, "note": None} for code, params in rows])
     return ladder
 
 
