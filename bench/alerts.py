@@ -204,9 +204,14 @@ def drain_run(args, procs: Processes, redis_url: str, template: str, pack: Path,
     env = service_env(redis_url, db_url, PANORAMA_CITY=str(pack))
     load0 = os.getloadavg()
     t0 = time.monotonic()
-    worker = procs.start(f"ingest-{arm}-{i}", [sys.executable, "-m", "feeds.ingest", "--transport", "stream"], env)
+    argv = ["-m", "feeds.ingest", "--transport", "stream"]
+    if args.profile:  # every thread of the worker under cProfile (bench.profile_worker): rates are then not figures
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        argv = ["-m", "bench.profile_worker", str(Path(args.profile) / f"{arm}-{i}.prof"), *argv]
+    worker = procs.start(f"ingest-{arm}-{i}", [sys.executable, *argv], env)
     ps = psutil.Process(worker.pid)
     first = done = None
+    cpu_first = None  # the worker's CPU when its first row committed: start-up (loading the rules) is before it
     n = 0
     with engine.connect() as conn:
         while time.monotonic() - t0 < args.drain_timeout:
@@ -215,6 +220,7 @@ def drain_run(args, procs: Processes, redis_url: str, template: str, pack: Path,
             now = time.monotonic()
             if n and first is None:
                 first = now - t0
+                cpu_first = tree_cpu(ps)
             if n >= args.drain_events:
                 done = now - t0
                 break
@@ -224,7 +230,9 @@ def drain_run(args, procs: Processes, redis_url: str, template: str, pack: Path,
     cpu = tree_cpu(ps)
     procs.stop(f"ingest-{arm}-{i}")
     res = {"arm": arm, "run": i, "events": args.drain_events, "stored": n, "first_commit_s": first,
-           "all_committed_s": done, "backlog": backlog, "worker_cpu_s": cpu, "loadavg_start": load0,
+           "all_committed_s": done, "backlog": backlog, "worker_cpu_s": cpu,
+           "worker_cpu_after_first_commit_s": cpu - cpu_first if cpu_first is not None else None,
+           "loadavg_start": load0,
            "loadavg_end": os.getloadavg(),
            "events_per_s_from_spawn": args.drain_events / done if done else None,
            "events_per_s_from_first_commit": (args.drain_events / (done - first)) if done and first and done > first
@@ -522,12 +530,15 @@ def print_report(res: dict, file=sys.stdout) -> None:
               f"Clock: the worker's spawn / its first committed row -> a SELECT count(*) finds all committed.",
               file=file)
         print(f"  {'run':>3} {'rules':>6} {'from 1st commit/s':>18} {'from spawn/s':>13} {'worker CPU s':>13} "
-              f"{'alerts opened':>14} {'audit rows':>11} {'load':>5}", file=file)
+              f"{'after 1st commit':>17} {'µs/event':>9} {'alerts opened':>14} {'audit rows':>11} {'load':>5}",
+              file=file)
         for r in ing["runs"]:
             opened = sum(r["alerts_by_status"].values())
             print(f"  {r['run']:>3} {(cfg['rules'] if r['arm'] == 'rules' else 0):>6} "
                   f"{ms(r['events_per_s_from_first_commit']):>18} {ms(r['events_per_s_from_spawn']):>13} "
-                  f"{r['worker_cpu_s']:>13.1f} {opened:>14,} {r['alert_events']:>11,} {r['loadavg_start'][0]:>5.1f}",
+                  f"{r['worker_cpu_s']:>13.1f} {r['worker_cpu_after_first_commit_s'] or 0:>17.1f} "
+                  f"{(r['worker_cpu_after_first_commit_s'] or 0) / r['events'] * 1e6:>9.1f} "
+                  f"{opened:>14,} {r['alert_events']:>11,} {r['loadavg_start'][0]:>5.1f}",
                   file=file)
         f, s = ing["events_per_s_from_first_commit"], ing["events_per_s_from_spawn"]
         ratio = f["ratio"]
@@ -594,6 +605,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clock-every", type=int, default=10, help="markers between measurements of the page's clock")
     p.add_argument("--warmup", type=float, default=5, help="seconds on the wall before the first marker")
     p.add_argument("--no-ingest", action="store_true", help="skip part (a)")
+    p.add_argument("--profile", metavar="DIR", help="profile each ingest worker (every thread) into DIR/ARM-N.prof")
     p.add_argument("--no-wall", action="store_true", help="skip part (b)")
     p.add_argument("--redis-url", help="Redis to use (default: a redis-server of the bench's own)")
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server; the bench makes its own databases")

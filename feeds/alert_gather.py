@@ -27,6 +27,7 @@ class Seen:
     domain: str | None
     lat: float | None = None
     lon: float | None = None
+    meets: bool = True  # a threshold's: the batch's newest observation there meets the condition
 
 
 class RuleIndex:
@@ -41,6 +42,7 @@ class RuleIndex:
                     self._by_kind[k].append(r)
         self._cache: dict[tuple, tuple[AlertRule, ...]] = {}
         self._places: dict[tuple, Place] = {}
+        self._split: dict[tuple, tuple] = {}
 
     def candidates(self, kind: str, district: str | None, domain: str | None) -> tuple[AlertRule, ...]:
         """Return the rules an event of this kind, district and domain may feed (its place decides the rest)."""
@@ -54,49 +56,113 @@ class RuleIndex:
                 self._cache[key] = hit
         return hit
 
+    def split(self, kind: str, district: str | None, domain: str | None
+              ) -> tuple[tuple[AlertRule, ...], tuple[tuple[Zone, tuple[AlertRule, ...]], ...]]:
+        """Return ``candidates`` split in two: the rules of no zone, and those of each zone with its zone (a batch
+        asks once per zone whether its events come near it, not once per rule)."""
+        key = (kind, district, domain)
+        hit = self._split.get(key)
+        if hit is None:
+            rules = self.candidates(kind, district, domain)
+            by_zone: dict[str, list[AlertRule]] = defaultdict(list)
+            for r in rules:
+                if r.scope == "zone":
+                    by_zone[r.zone].append(r)
+            hit = (tuple(r for r in rules if r.scope != "zone"),
+                   tuple((self.zones[z], tuple(rs)) for z, rs in by_zone.items()))
+            if len(self._split) < CACHE_LIMIT:
+                self._split[key] = hit
+        return hit
+
     def __bool__(self) -> bool:
         return bool(self._by_kind)
+
+
+def _vmax(values: list, lo: int, hi: int) -> float | None:
+    """Return the largest value of ``values[lo:hi]`` that is not None (None when there is none)."""
+    return max(filter(_not_none, values[lo:hi]), default=None)
+
+
+def _not_none(v) -> bool:
+    return v is not None
 
 
 class _Run:
     """Some events of one group (kind, district, domain) at one place, in event-time order, split by minute."""
 
-    __slots__ = ("idx", "ts", "values", "evs", "minutes")
+    __slots__ = ("idx", "ts", "values", "evs", "_minutes", "valued")
 
-    def __init__(self, idx: list[int], ts: list[int], values: list, evs: list):
-        self.idx, self.ts, self.values, self.evs = idx, ts, values, evs
-        self.minutes: list[tuple[int, int, int, float | None]] = []  # (minute, first, past the last, max value)
-        lo = 0
-        for j in range(1, len(ts) + 1):
-            if j == len(ts) or ts[j] - ts[j] % MINUTE_MS != ts[lo] - ts[lo] % MINUTE_MS:
-                vals = [v for v in values[lo:j] if v is not None]
-                self.minutes.append((ts[lo] - ts[lo] % MINUTE_MS, lo, j, max(vals) if vals else None))
-                lo = j
+    def __init__(self, idx: list[int], ts: list[int], values: list, evs: list, valued: bool):
+        self.idx, self.ts, self.values, self.evs, self.valued = idx, ts, values, evs, valued
+        self._minutes: list[tuple[int, int, int, float | None]] | None = None
+
+    @property
+    def minutes(self) -> list[tuple[int, int, int, float | None]]:
+        """(minute, first, past the last, max value) of each minute the run's events fall in, made when asked:
+        by bisection of the sorted times, a run of a few minutes costs a few steps whatever its length."""
+        if self._minutes is None:
+            ts, out, lo, n = self.ts, [], 0, len(self.ts)
+            while lo < n:
+                minute = ts[lo] - ts[lo] % MINUTE_MS
+                hi = bisect_left(ts, minute + MINUTE_MS, lo, n)
+                out.append((minute, lo, hi, _vmax(self.values, lo, hi) if self.valued else None))
+                lo = hi
+            self._minutes = out
+        return self._minutes
 
 
 class _Group:
     """The batch's events of one kind, district and domain, and their runs by place, made when first asked."""
 
-    __slots__ = ("idx", "ts", "evs", "runs", "box", "zoned")
+    __slots__ = ("idx", "ts", "values", "evs", "runs", "box", "zoned", "kept", "whole", "valued")
 
     def __init__(self):
         self.idx: list[int] = []
         self.ts: list[int] = []
+        self.values: list = []
         self.evs: list = []
         self.runs: dict[tuple, list[tuple[Place, _Run]]] = {}
         self.box: tuple[float, float, float, float] | None = None
         self.zoned: dict[str, list[int]] = {}  # zone -> the events inside it, asked once whatever the rules' filters
+        self.kept: dict[tuple, list[int] | None] = {}  # (valued, op) -> the events kept (None: all of them)
+        self.whole: dict[tuple, _Run] = {}  # (valued, op) -> the run of those events
+        self.valued: bool | None = None  # whether any event of the group has a value
 
-    def run(self, js: list[int]) -> _Run:
-        return _Run([self.idx[j] for j in js], [self.ts[j] for j in js], [self.evs[j].value for j in js],
-                    [self.evs[j] for j in js])
+    def has_values(self) -> bool:
+        if self.valued is None:
+            self.valued = any(v is not None for v in self.values)
+        return self.valued
+
+    def run(self, js: list[int] | None) -> _Run:
+        if js is None:  # every event of the group: its own lists, nothing copied
+            return _Run(self.idx, self.ts, self.values, self.evs, self.has_values())
+        values = [self.values[j] for j in js]
+        return _Run([self.idx[j] for j in js], [self.ts[j] for j in js], values, [self.evs[j] for j in js],
+                     self.has_values())
+
+    def filtered(self, rule: AlertRule, valued: bool, op: tuple | None) -> list[int] | None:
+        """Return the events a rule's value filter keeps (None: all): those with a value for a threshold, those
+        meeting ``op`` for a count rule with one; made once per group and filter."""
+        key = (valued, op)
+        if key in self.kept:
+            return self.kept[key]
+        if valued:
+            js = [j for j, v in enumerate(self.values) if v is not None]
+        elif op is not None:
+            js = [j for j, v in enumerate(self.values) if v is not None and rule.meets(v)]
+        else:
+            js = None
+        if js is not None and len(js) == len(self.values):
+            js = None
+        self.kept[key] = js
+        return js
 
     def near(self, zone: Zone) -> bool:
         """Tell whether any of the group's points may fall in ``zone`` (their bounding boxes meet)."""
         if self.box is None:
-            pts = [(e.lon, e.lat) for e in self.evs if e.lat is not None and e.lon is not None]
-            self.box = ((min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts),
-                         max(p[1] for p in pts)) if pts else (1.0, 1.0, -1.0, -1.0))
+            lons = [e.lon for e in self.evs if e.lon is not None and e.lat is not None]
+            lats = [e.lat for e in self.evs if e.lon is not None and e.lat is not None]
+            self.box = (min(lons), min(lats), max(lons), max(lats)) if lons else (1.0, 1.0, -1.0, -1.0)
         x0, y0, x1, y1 = self.box
         zx0, zy0, zx1, zy1 = zone.box
         return x0 <= zx1 and zx0 <= x1 and y0 <= zy1 and zy0 <= y1
@@ -107,7 +173,8 @@ def _places(g: _Group, rule: AlertRule, zones: Mapping[str, Zone], known_streets
     """Return the places the group's events count at for ``rule``, each with the events that count there.
 
     What ``place_of`` says event by event, made once per group and kind of selection: runs without a value
-    filter are shared by every rule of the same scope (the street runs by every street rule, say).
+    filter are shared by every rule of the same scope (the street runs by every street rule, say), and the
+    district's and the city's run of the same filter is one run.
     """
     valued = rule.type == "threshold"
     op = (rule.op, rule.value) if rule.type != "threshold" and rule.op is not None else None
@@ -118,24 +185,24 @@ def _places(g: _Group, rule: AlertRule, zones: Mapping[str, Zone], known_streets
     got = g.runs.get(sel)
     if got is not None:
         return got
-
-    def keep(ev) -> bool:
-        if valued:
-            return ev.value is not None
-        return op is None or (ev.value is not None and rule.meets(ev.value))
-
     out: list[tuple[Place, _Run]] = []
     if rule.scope in ("district", "city"):
-        js = [j for j, ev in enumerate(g.evs) if keep(ev)]
-        if js:
+        js = g.filtered(rule, valued, op)
+        if js is None or js:
+            run = g.whole.get((valued, op))
+            if run is None:
+                run = g.whole[(valued, op)] = g.run(js)
             place = Place("city") if rule.scope == "city" else Place(f"district:{district}", district)
-            out.append((place, g.run(js)))
+            out.append((place, run))
     elif rule.scope == "street":
+        js = g.filtered(rule, valued, op)
         streets: dict[str, list[int]] = {}
         known = known_streets.get(district, ())
-        for j, ev in enumerate(g.evs):
-            if ev.street and ev.street in known and keep(ev):  # a street the pack does not know: free text
-                streets.setdefault(ev.street, []).append(j)  # must not grow the rules' state
+        evs = g.evs
+        for j in range(len(evs)) if js is None else js:
+            street = evs[j].street
+            if street and street in known:  # a street the pack does not know: free text
+                streets.setdefault(street, []).append(j)  # must not grow the rules' state
         out = [(Place(f"street:{district}:{st}", district, street=st), g.run(js)) for st, js in streets.items()]
     else:
         zone = zones[rule.zone]
@@ -143,9 +210,11 @@ def _places(g: _Group, rule: AlertRule, zones: Mapping[str, Zone], known_streets
             inside = g.zoned.get(zone.code)
             if inside is None:
                 inside = g.zoned[zone.code] = [j for j, ev in enumerate(g.evs) if zone.contains(ev.lat, ev.lon)]
-            js = [j for j in inside if keep(g.evs[j])]
-            if js:
-                out.append((Place(f"zone:{zone.code}", zone.district, zone.code), g.run(js)))
+            if inside:
+                kept = g.filtered(rule, valued, op)
+                js = inside if kept is None else sorted(set(inside).intersection(kept))
+                if js:
+                    out.append((Place(f"zone:{zone.code}", zone.district, zone.code), g.run(js)))
     g.runs[sel] = out
     return out
 
@@ -167,13 +236,19 @@ def gather(index: RuleIndex, stored: list, received_ms: int, known_streets: Mapp
             g = groups[key] = _Group()
         g.idx.append(i)
         g.ts.append(s.ts_ms)
+        g.values.append(ev.value)
         g.evs.append(ev)
     zones = index.zones
     threshold: dict[tuple[str, str], list[_Run]] = defaultdict(list)
     adds: dict[tuple[str, str, int], list] = {}
     last: dict[tuple[str, str], tuple[int, Place, object]] = {}  # key -> (position, place, newest event)
     for (kind, district, domain), g in groups.items():
-        for rule in index.candidates(kind, district, domain):
+        plain, zoned = index.split(kind, district, domain)
+        todo = list(plain)
+        for zone, rules in zoned:
+            if g.near(zone):  # most groups come near no zone: their zones' rules are not asked at all
+                todo += rules
+        for rule in todo:
             cutoff = None if rule.type == "threshold" else received_ms - rule.window.total_seconds() * 1000
             for place, run in _places(g, rule, zones, known_streets, district):
                 key = (rule.id, place.scope)
@@ -187,8 +262,7 @@ def gather(index: RuleIndex, stored: list, received_ms: int, known_streets: Mapp
                             continue  # late events outside the window change nothing now
                         if run.ts[lo] < cutoff:
                             lo = bisect_left(run.ts, cutoff, lo, hi)
-                            vals = [v for v in run.values[lo:hi] if v is not None]
-                            vmax = max(vals) if vals else None
+                            vmax = _vmax(run.values, lo, hi) if run.valued else None
                         acc = adds.setdefault((rule.id, place.scope, minute), [0, None])
                         acc[0] += hi - lo
                         if vmax is not None:
@@ -213,5 +287,6 @@ def gather(index: RuleIndex, stored: list, received_ms: int, known_streets: Mapp
         since = ts[k] if k < len(ts) else None
         rows.append({"rule": rule_id, "scope": scope, "last": ts[-1], "value": float(values[-1]), "since": since,
                      "whole": since is not None and since == ts[0]})
+        touched[(rule_id, scope)].meets = since is not None
     return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
                   for (r, sc, m), (n, v) in adds.items()], touched

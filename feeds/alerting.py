@@ -28,10 +28,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.core import messages
-from dashboard.core.alerts import AlertRule, Baseline, Place, parse_scope, poisson_tail, say
+from dashboard.core.alerts import AlertRule, Baseline, Place, anomaly_tail, parse_scope, say
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.city import SPEC_KINDS, City
+from dashboard.core.holidays import baseline_hours
 from dashboard.core.rosters import alert_department
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
@@ -46,6 +47,7 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 WEEK_MS = 7 * 86_400_000
 ANOMALY_WINDOW_MS = 10 * MINUTE_MS  # an anomaly rule's window unless it names one
+COUNTED = ("rate", "geofence")  # the rule types whose state is per-minute counts
 _DOMAIN_OF_KIND = {k: d for d, kinds in SPEC_KINDS.items() for k in kinds}
 
 
@@ -62,6 +64,8 @@ class Evaluator:
         self.index = RuleIndex(self.rules.rules, self.rules.zones)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
         self.anomaly_rules = [r for r in self.rules.rules if r.type == "anomaly"]
+        self.holidays = city.holidays  # an anomaly baseline sets them apart (core.holidays.baseline_hours)
+        self._baseline_cache: tuple | None = None  # (the hour and rules it is for, the baseline rows): _baseline_rows
         # How far back a count rule looks: its window, and its duration before that (held since when?).
         spans = [(r.window + r.for_).total_seconds() * 1000 for r in self.rules.rules
                  if r.window is not None and r.type != "anomaly"]
@@ -103,13 +107,20 @@ class Evaluator:
         now = self.clock()
         with self.engine.begin() as conn:
             silences = store.active_silences(conn, now)
-            found = store.states(conn, [k for k in touched if self.by_id[k[0]].type == "threshold"])
             opened = {(r["rule"], r["scope"]): r for r in store.open_alerts(conn, {k[0] for k in touched})}
-            buckets = self._buckets(conn, now, {k[0] for k in touched if self.by_id[k[0]].window is not None})
+            # A threshold place can newly hold only where the batch's newest observation meets the condition
+            # (``Seen.meets``; a newer one from another worker is that worker's to reconcile, and the tick's);
+            # a count place where its window's sum, summed by the database, reaches the count.
+            found = store.states(conn, [k for k, seen in touched.items() if self.by_id[k[0]].type == "threshold"
+                                        and (seen.meets or k in opened)])
+            holding = store.holding_counts(conn, self._count_specs({k[0] for k in touched}, now), now,
+                                           postgres=self.postgres)
+            buckets = self._buckets(conn, now, {k[0] for k in touched if k in holding or (
+                k in opened and self.by_id[k[0]].type in COUNTED)})
             changes = []
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
-                if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), now,
-                                                                      found, buckets):
+                if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), found,
+                                                                      holding):
                     continue  # nothing open, nothing to open: most of the places a batch touches
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
@@ -130,12 +141,12 @@ class Evaluator:
             opened = {(r["rule"], r["scope"]): r for r in every if r["rule"] in self.by_id}
             found = store.states(conn, [k for k in opened if self.by_id[k[0]].type == "threshold"])
             keys = set(opened) | {k for k, st in found.items() if st["since_ms"] is not None and k[0] in self.by_id}
-            totals = self._buckets(conn, now)
-            keys |= {k for k, b in totals.items() if _window_sum(b, now, self.by_id[k[0]]) >= self.by_id[k[0]].count}
+            keys |= store.holding_counts(conn, self._count_specs(self.by_id, now), now, postgres=self.postgres)
+            totals = self._buckets(conn, now, {k[0] for k in keys if self.by_id[k[0]].type in COUNTED})
             conds = [self._condition(conn, self.by_id[r], s, now, found, None, totals) for r, s in sorted(keys)
                      if self.by_id[r].type not in ("silence", "anomaly")]
-            conds += self._silences(conn, now)
-            conds += self._anomalies(conn, now)
+            conds += self._silences(conn, now, opened)
+            conds += self._anomalies(conn, now, opened)
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
@@ -170,12 +181,22 @@ class Evaluator:
             store.escalate(conn, self.city.rosters, a, department, now)
 
     @staticmethod
-    def _holds(rule: AlertRule, key: tuple[str, str], now: int, found: dict, buckets: dict) -> bool:
+    def _holds(rule: AlertRule, key: tuple[str, str], found: dict, holding: set) -> bool:
         """Tell whether a threshold's or count rule's condition holds at a place, as ``_condition`` would find."""
         if rule.type == "threshold":
             st = found.get(key)
             return st is not None and st["since_ms"] is not None
-        return _window_sum(buckets.get(key, {}), now, rule) >= rule.count
+        return key in holding
+
+    def _count_specs(self, rule_ids, now: int) -> list[tuple[str, int, int]]:
+        """Return (rule, its window's first minute, its count) of the count rules among ``rule_ids``."""
+        out = []
+        for rule_id in rule_ids:
+            rule = self.by_id.get(rule_id)
+            if rule is not None and rule.type in COUNTED:
+                start = now - int(rule.window.total_seconds() * 1000)
+                out.append((rule_id, start - start % MINUTE_MS, rule.count))
+        return out
 
     def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:
         """Return each count rule's matching events per scope and minute, as far back as its window and duration."""
@@ -183,7 +204,7 @@ class Evaluator:
         if not self.max_window_ms or (rules is not None and not rules):
             return {}
         for (rule_id, scope, minute), (n, _vmax) in store.counts(conn, now - self.max_window_ms, rules).items():
-            if rule_id in self.by_id and self.by_id[rule_id].type in ("rate", "geofence"):
+            if rule_id in self.by_id and self.by_id[rule_id].type in COUNTED:
                 out[(rule_id, scope)][minute] = n
         return out
 
@@ -221,69 +242,126 @@ class Evaluator:
                                title=say(rule, "zh", value=value, baseline=baseline, place=zh),
                                title_en=say(rule, "en", value=value, baseline=baseline, place=en))
 
-    def _anomalies(self, conn: Connection, now: int) -> list[store.Condition]:
-        """Return the anomaly rules' conditions: the window's count against the same hour of the week in the
-        last weeks (hour rollups), improbable under a Poisson count with that mean (docs/alerts.md).
+    def _anomalies(self, conn: Connection, now: int, opened: dict | None = None) -> list[store.Condition]:
+        """Return the anomaly rules' conditions: the window's count against the same hour in the baseline's past
+        hours (hour rollups; the same hour of the week, holidays set apart: ``core.holidays.baseline_hours``),
+        improbable under a negative binomial with those hours' own mean and variance (docs/alerts.md).
 
         No condition where no baseline exists yet (fewer than two of those hours were ingested at all): an open
-        alert there is left as it is rather than resolved on no evidence.
+        alert there is left as it is rather than resolved on no evidence. ``opened``: the open alerts by (rule,
+        scope); a place with none whose condition does not hold gives no condition (there is nothing to do).
+
+        Four reads for every rule together (the minutes and the hours, of kinds and of domains), summed per rule
+        here: one pair of queries per rule cost the tick ~70 statements at 500 rules.
         """
-        out: list[store.Condition] = []
+        if not self.anomaly_rules:
+            return []
+        specs = []
         for rule in self.anomaly_rules:
             base = rule.baseline or Baseline()
             window = int(rule.window.total_seconds() * 1000) if rule.window else ANOMALY_WINDOW_MS
-            minutes, hours = (rollups, rollup_hours) if rule.kind else (district_minutes, district_hours)
-            where_m = [minutes.c.kind.in_(rule.kind)] if rule.kind else []
-            where_h = [hours.c.kind.in_(rule.kind)] if rule.kind else []
-            if rule.domain:
-                where_m.append(minutes.c.domain == rule.domain)
-                where_h.append(hours.c.domain == rule.domain)
-            start = now - window
-            observed = dict(conn.execute(select(minutes.c.district, func.sum(minutes.c.n)).where(
-                minutes.c.minute_ms >= start - start % MINUTE_MS, minutes.c.minute_ms <= now, *where_m)
-                .group_by(minutes.c.district)).all())
-            past = [(now - k * WEEK_MS) - (now - k * WEEK_MS) % HOUR_MS for k in range(1, base.weeks + 1)]
-            # The hours the system was ingesting anything then: a district silent in them counts as zero.
-            ran = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
-                district_hours.c.hour_ms.in_(past)).distinct()).scalars()))
+            specs.append((rule, base, window))
+        kinds = sorted({k for r, _b, _w in specs for k in (r.kind or ())})
+        domains = sorted({r.domain for r, _b, _w in specs if not r.kind and r.domain})
+        chosen, hour_n = self._baseline_rows(conn, now, {base.weeks for _r, base, _w in specs}, kinds, domains)
+        start = now - max(w for _r, _b, w in specs)
+        start -= start % MINUTE_MS
+        minute_n = _rollup_rows(conn, kinds, domains, start, now)
+        out_conds: list[store.Condition] = []
+        for rule, base, window in specs:
+            ran = chosen[base.weeks]
             if len(ran) < min(2, base.weeks):
                 continue
-            history = dict(conn.execute(select(hours.c.district, func.sum(hours.c.n)).where(
-                hours.c.hour_ms.in_(ran), *where_h).group_by(hours.c.district)).all())
+            first = now - window
+            first -= first % MINUTE_MS
+            observed: dict[str | None, int] = defaultdict(int)
+            history: dict[str | None, dict[int, int]] = defaultdict(lambda: dict.fromkeys(ran, 0))
+            for district, minutes in _rows_of(minute_n, rule):
+                observed[district] += sum(n for m, n in minutes.items() if first <= m <= now)
+            for district, per_hour in _rows_of(hour_n, rule):
+                past = history[district]
+                for h in ran:
+                    past[h] += per_hour.get(h, 0)
             if rule.scope == "city":
-                places = {None: (sum(observed.values()), sum(history.values()))}
+                city = dict.fromkeys(ran, 0)
+                for past in history.values():
+                    for h, n in past.items():
+                        city[h] += n
+                places = {None: (sum(observed.values()), city)}
             else:
-                places = {d: (observed.get(d, 0), history.get(d, 0)) for d in rule.districts or self.city.by_code}
-            for district, (x, past_n) in places.items():
-                expected = past_n / len(ran) * window / HOUR_MS
-                x = int(x or 0)
-                holding = x >= base.min_count and poisson_tail(x, max(expected, base.floor)) < base.p
+                places = {d: (observed.get(d, 0), history.get(d, {})) for d in rule.districts or self.city.by_code}
+            for district, (x, counts) in places.items():
+                surprise = anomaly_tail(x, [counts.get(h, 0) for h in ran], window / HOUR_MS, base.floor)
+                holding = x >= base.min_count and surprise.p < base.p
                 scope = "city" if district is None else f"district:{district}"
-                out.append(self._make(rule, scope, district, None, rule.domain or _DOMAIN_OF_KIND.get(
+                if not holding and opened is not None and (rule.id, scope) not in opened:
+                    continue
+                out_conds.append(self._make(rule, scope, district, None, rule.domain or _DOMAIN_OF_KIND.get(
                     (rule.kind or ("",))[0]), holding, None, float(x), None, None, parse_scope(scope),
-                    baseline=round(expected, 1)))
-        return out
+                    baseline=round(surprise.expected, 1)))
+        return out_conds
 
-    def _silences(self, conn: Connection, now: int) -> list[store.Condition]:
-        """Return the silence rules' conditions: a feed (or a district's, or a kind's) quiet for over its gap."""
+    def _baseline_rows(self, conn: Connection, now: int, weeks: set[int], kinds: list[str], domains: list[str]
+                       ) -> tuple[dict[int, list[int]], dict]:
+        """Return the anomaly baselines' hours per ``weeks`` (those the system ran in) and their hour rollups
+        (``_rollup_rows``' shape), read once an hour: past hours do not change (a backfill of weeks-old events
+        reaches the baseline in the next hour, as the risk score's long windows)."""
+        key = (now - now % HOUR_MS, tuple(sorted(weeks)), tuple(kinds), tuple(domains))
+        if self._baseline_cache is not None and self._baseline_cache[0] == key:
+            return self._baseline_cache[1]
+        chosen: dict[int, list[int]] = {}
+        for w in weeks:
+            past, _basis = baseline_hours(now, w, self.tz, self.holidays)
+            # The hours the system was ingesting anything then: a district silent in them counts as zero.
+            chosen[w] = sorted(set(conn.execute(select(district_hours.c.hour_ms).where(
+                district_hours.c.hour_ms.in_(past)).distinct()).scalars())) if past else []
+        hours_all = sorted({h for ran in chosen.values() for h in ran})
+        got = (chosen, _rollup_rows(conn, kinds, domains, None, None, hours_all))
+        self._baseline_cache = (key, got)
+        return got
+
+    def _silences(self, conn: Connection, now: int, opened: dict | None = None) -> list[store.Condition]:
+        """Return the silence rules' conditions: a feed (or a district's, or a kind's) quiet for over its gap.
+
+        Three reads for every rule together (the feeds' newest events, and the newest minute per district and
+        domain, and per kind), looked up per rule here. ``opened`` as for ``_anomalies``.
+        """
+        if not self.silence_rules:
+            return []
+        lookbacks = {r.id: max(3 * int(r.gap.total_seconds() * 1000), 3_600_000) for r in self.silence_rules}
+        oldest = now - max(lookbacks.values())
+        domains = sorted({r.domain for r in self.silence_rules})
+        feeds = dict(conn.execute(select(feed_state.c.domain, feed_state.c.last_event_ms)
+                                  .where(feed_state.c.domain.in_(domains))).all())
+        newest: dict[tuple, int] = {}  # (district, domain, kind or None) -> the newest minute within the lookback
+        if any(not r.kind and not (r.scope == "city") for r in self.silence_rules):
+            for d, dom, m in conn.execute(select(district_minutes.c.district, district_minutes.c.domain,
+                                                 func.max(district_minutes.c.minute_ms)).where(
+                    district_minutes.c.domain.in_(domains), district_minutes.c.minute_ms >= oldest)
+                    .group_by(district_minutes.c.district, district_minutes.c.domain)):
+                newest[(d, dom, None)] = m
+        kinds = sorted({k for r in self.silence_rules for k in (r.kind or ())})
+        if kinds:
+            for d, dom, k, m in conn.execute(select(rollups.c.district, rollups.c.domain, rollups.c.kind,
+                                                    func.max(rollups.c.minute_ms)).where(
+                    rollups.c.kind.in_(kinds), rollups.c.minute_ms >= oldest)
+                    .group_by(rollups.c.district, rollups.c.domain, rollups.c.kind)):
+                newest[(d, dom, k)] = m
         out = []
         for rule in self.silence_rules:
             gap = int(rule.gap.total_seconds() * 1000)
-            lookback = max(3 * gap, 3_600_000)
+            lookback = lookbacks[rule.id]
             if rule.scope == "city" and rule.kind is None:
                 # The newest event's own time, as /api/health's freshness reads it: a backlog replayed late
                 # is judged by when its events happened, not when they arrived.
-                last = conn.execute(select(feed_state.c.last_event_ms).where(
-                    feed_state.c.domain == rule.domain)).scalar()
+                last = feeds.get(rule.domain)
                 # Never seen: silent since this process began watching (a new install does not fire at once).
                 lasts = {None: last if last is not None else self.started_ms}
             else:
-                table = rollups if rule.kind else district_minutes
-                q = select(table.c.district, func.max(table.c.minute_ms)).where(
-                    table.c.domain == rule.domain, table.c.minute_ms >= now - lookback).group_by(table.c.district)
-                if rule.kind:
-                    q = q.where(table.c.kind.in_(rule.kind))
-                seen = {d: m + MINUTE_MS for d, m in conn.execute(q)}
+                seen: dict[str, int] = {}
+                for (d, dom, k), m in newest.items():
+                    if dom == rule.domain and m >= now - lookback and (k in rule.kind if rule.kind else k is None):
+                        seen[d] = max(seen.get(d, m + MINUTE_MS), m + MINUTE_MS)
                 unseen = max(now - lookback, self.started_ms)  # nothing within the lookback
                 if rule.scope == "city":
                     lasts = {None: max(seen.values(), default=unseen)}
@@ -293,6 +371,8 @@ class Evaluator:
             for district, last in lasts.items():
                 scope = "city" if district is None else f"district:{district}"
                 silent = now - last
+                if silent <= gap and opened is not None and (rule.id, scope) not in opened:
+                    continue
                 out.append(self._make(rule, scope, district, None, rule.domain, silent > gap, last + gap,
                                       float(silent // MINUTE_MS), None, None, parse_scope(scope)))
         return out
@@ -321,6 +401,42 @@ class Evaluator:
             bus.publish(UPDATES_CHANNEL, msg)
         except BUS_ERRORS:
             log.warning("could not publish %d alert change(s); the screens' next read shows them", len(changes))
+
+
+def _rollup_rows(conn: Connection, kinds: list[str], domains: list[str], lo: int | None, hi: int | None,
+                 hours: list[int] | None = None) -> dict:
+    """Return rollup counts of these kinds (``rollups``, ``rollup_hours``) and domains (``district_minutes``,
+    ``district_hours``) per minute from ``lo`` to ``hi``, or per hour of ``hours``, indexed for ``_rows_of``:
+    {("kind", kind) or ("domain", domain): [(district, domain, {minute or hour: n})]}."""
+    out: dict[tuple, list] = defaultdict(list)
+    by_minute = hours is None
+    for table, keys in (((rollups if by_minute else rollup_hours), kinds),
+                        ((district_minutes if by_minute else district_hours), domains)):
+        if not keys or (not by_minute and not hours):
+            continue
+        at = table.c.minute_ms if by_minute else table.c.hour_ms
+        by_kind = "kind" in table.c
+        cols = [table.c.district, table.c.domain] + ([table.c.kind] if by_kind else [])
+        where = [(table.c.kind if by_kind else table.c.domain).in_(keys),
+                 at.between(lo, hi) if by_minute else at.in_(hours)]
+        cells: dict[tuple, dict[int, int]] = defaultdict(dict)
+        for row in conn.execute(select(*cols, at, func.sum(table.c.n)).where(*where).group_by(*cols, at)):
+            cells[(row[0], row[1], row[2] if by_kind else None)][row[-2]] = int(row[-1] or 0)
+        for (district, domain, kind), counts in cells.items():
+            out[("kind", kind) if by_kind else ("domain", domain)].append((district, domain, counts))
+    return out
+
+
+def _rows_of(rows: dict, rule: AlertRule):
+    """Yield (district, counts) of the rollup rows (``_rollup_rows``) that count for an anomaly rule."""
+    if rule.kind:
+        for kind in dict.fromkeys(rule.kind):
+            for district, domain, counts in rows.get(("kind", kind), ()):
+                if rule.domain is None or rule.domain == domain:
+                    yield district, counts
+    else:
+        for district, _domain, counts in rows.get(("domain", rule.domain), ()):
+            yield district, counts
 
 
 def _window_sum(buckets: dict[int, int], at: int, rule: AlertRule) -> int:

@@ -467,14 +467,16 @@ rules:
 
 
 def history(engine, now: int, per_hour: dict[str, int], weeks: int = 4) -> None:
-    """Write the hour rollups of thefts the same hour of the week in each of the last ``weeks`` weeks."""
+    """Write the hour rollups of thefts in the hours the anomaly baseline of ``now`` reads (the same hour of the
+    week in the last ``weeks`` weeks, holidays set apart as the evaluator does)."""
     from sqlalchemy import insert
 
+    from dashboard.core.holidays import baseline_hours
     from dashboard.storage.models import district_hours, rollup_hours
 
+    hours, _basis = baseline_hours(now, weeks, TZ, load_city("shenzhen").holidays)
     with engine.begin() as conn:
-        for k in range(1, weeks + 1):
-            hour = (now - k * 7 * 86_400_000) - (now - k * 7 * 86_400_000) % 3_600_000
+        for hour in hours:
             conn.execute(insert(district_hours), [{"hour_ms": hour, "district": d, "domain": "security", "n": n,
                                                    "sev1": n, "sev2": 0, "sev3": 0, "sev4": 0}
                                                   for d, n in per_hour.items()])
@@ -499,6 +501,8 @@ def test_anomaly_fires_on_a_surge_above_the_districts_own_hour_and_resolves(anom
     now = now_ms()
     # Futian usually has 6 thefts this hour (1 in 10 minutes); Luohu 60 (10 in 10 minutes); Yantian none.
     history(engine, now, {"440304": 6, "440303": 60, "440308": 0})
+    if (now + 11 * MIN) // 3_600_000 != now // 3_600_000:  # the last tick's hour too, when it is the next one
+        history(engine, now + 11 * MIN, {"440304": 6, "440303": 60, "440308": 0})
     flush(pipe, redis_client, "security", thefts("futian", 8, now) + thefts("luohu", 12, now, 100)
           + thefts("yantian", 4, now, 200))
     [change] = ev.tick(redis_client, now)
@@ -521,6 +525,83 @@ def test_a_quiet_district_does_not_fire_on_a_few_events_at_night(anomaly, redis_
     flush(pipe, redis_client, "security", thefts("yantian", 2, now, 300))  # 6 where none is usual: a surge
     [change] = ev.tick(redis_client, now + 1000)
     assert (change.alert["scope"], change.alert["value"], change.alert["baseline"]) == ("district:440308", 6, 0)
+
+
+def test_overdispersed_weeks_do_not_fire_where_poisson_would_and_a_surge_still_does(tmp_path, pg_engine,
+                                                                                      redis_client):
+    from dashboard.core.alerts import poisson_tail
+    from dashboard.core.holidays import baseline_hours
+    from dashboard.storage.models import district_hours, rollup_hours
+
+    city = pack(tmp_path, ANOMALY)
+    ev, engine = Evaluator(pg_engine, city, TZ), pg_engine
+    pipe = Pipeline(EventStore(engine, city), city.aliases, alerts=ev)
+    now = now_ms()
+    # Luohu's thefts this hour in the baseline's four weeks (holidays set apart, as the evaluator picks them):
+    # 60, 140, 90, 150 -- a busy district whose weeks swing well beyond a Poisson count's.
+    past, _basis = baseline_hours(now, 4, TZ, ev.holidays)
+    with engine.begin() as conn:
+        for hour, n in zip(past, (60, 140, 90, 150)):
+            conn.execute(district_hours.insert().values(hour_ms=hour, district="440303", domain="security", n=n,
+                                                        sev1=n, sev2=0, sev3=0, sev4=0))
+            conn.execute(rollup_hours.insert().values(hour_ms=hour, district="440303", street="", domain="security",
+                                                      kind="theft", n=n, sev1=n, sev2=0, sev3=0, sev4=0,
+                                                      value_sum=0, value_n=0))
+    # 35 in ten minutes where 18.3 is usual: improbable for a Poisson count (it would have fired), ordinary for
+    # these weeks (a busy week's hour reads 150, 25 in ten minutes; 35 is about a 1-in-26 ten minutes).
+    assert poisson_tail(35, 110 / 6) < 0.001
+    flush(pipe, redis_client, "security", thefts("luohu", 35, now))
+    assert ev.tick(redis_client, now) == []
+    # A real surge: 80 in the window. Fires on the first tick after the batch, baseline said as the weeks' mean.
+    flush(pipe, redis_client, "security", thefts("luohu", 45, now, 100))
+    [change] = ev.tick(redis_client, now + 1000)
+    a = change.alert
+    assert (a["rule"], a["scope"], a["status"], a["value"], a["baseline"]) == ("theft_surge", "district:440303",
+                                                                               "firing", 80, 18.3)
+
+
+def test_a_holiday_is_judged_against_the_days_off_before_it(tmp_path, redis_client):
+    from sqlalchemy import insert
+
+    from dashboard.storage.db import make_engine, upgrade
+    from dashboard.storage.models import district_hours, rollup_hours, rollups
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'holiday.db'}")  # hours months back: no partitions to make
+    upgrade(engine)
+    ev = Evaluator(engine, pack(tmp_path, ANOMALY), TZ)
+    now = int(datetime(2026, 10, 2, 20, 30, tzinfo=ZoneInfo(TZ)).timestamp() * 1000)  # National Day, a Friday
+    hour = now - now % 3_600_000
+
+    def hour_row(at: int, n: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(district_hours).values(hour_ms=at, district="440304", domain="security", n=n, sev1=n,
+                                                       sev2=0, sev3=0, sev4=0))
+            conn.execute(insert(rollup_hours).values(hour_ms=at, district="440304", street="", domain="security",
+                                                     kind="theft", n=n, sev1=n, sev2=0, sev3=0, sev4=0, value_sum=0,
+                                                     value_n=0))
+
+    # Fridays at 20:00 are busy (600 thefts: 100 in ten minutes; 25 September was a holiday, the four before it
+    # are taken); the days off before it are quiet (6: 1 in ten minutes).
+    for k in range(2, 6):
+        hour_row(hour - k * 7 * 86_400_000, 600)
+    for day in (1, 5, 6, 7):  # 1 October, and 27, 26, 25 September (Mid-Autumn): the last four days off
+        hour_row(hour - day * 86_400_000, 6)
+    with engine.begin() as conn:
+        conn.execute(insert(rollups).values(minute_ms=now - now % MIN, district="440304", street="",
+                                            domain="security", kind="theft", n=12, sev1=0, sev2=12, sev3=0, sev4=0,
+                                            value_sum=0, value_n=0))
+    # 12 thefts in ten minutes: nothing for an ordinary Friday evening, a surge for a holiday's.
+    [change] = ev.tick(redis_client, now)
+    assert (change.alert["scope"], change.alert["value"], change.alert["baseline"]) == ("district:440304", 12, 1.0)
+    # The same 12 a week later, an ordinary Friday: judged by the Fridays before (2 October and 25
+    # September were holidays: skipped; then 18, 11, 4 September), where 100 is usual: ordinary, resolved.
+    later = now + 7 * 86_400_000
+    with engine.begin() as conn:
+        conn.execute(insert(rollups).values(minute_ms=later - later % MIN, district="440304", street="",
+                                            domain="security", kind="theft", n=12, sev1=0, sev2=12, sev3=0, sev4=0,
+                                            value_sum=0, value_n=0))
+    [done] = ev.tick(redis_client, later)
+    assert (done.alert["status"], done.alert["value"]) == ("resolved", 12)
 
 
 def test_anomaly_says_nothing_without_a_baseline(anomaly, redis_client):

@@ -416,3 +416,83 @@ def poisson_tail(x: int, mu: float) -> float:
         term *= mu / i
         total += term
     return min(1.0, math.exp(log_first) * total)
+
+
+def beta_reg(a: float, b: float, z: float) -> float:
+    """Return the regularized incomplete beta function I_z(a, b) (a, b > 0; 0 <= z <= 1).
+
+    The continued fraction of Numerical Recipes (section 6.4, modified Lentz), on the side of ``z`` where it
+    converges fast, in log space for the prefactor so large ``a`` and ``b`` neither overflow nor underflow.
+    """
+    if z <= 0.0:
+        return 0.0
+    if z >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(z) + b * math.log1p(-z)
+    if z < (a + 1) / (a + b + 2):
+        return min(1.0, math.exp(log_front) * _beta_fraction(a, b, z) / a)
+    return max(0.0, 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - z) / b)
+
+
+def _beta_fraction(a: float, b: float, z: float) -> float:
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * z / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    # Converges in O(sqrt(max(a, b))) steps; the bound is far above what counts in the millions need.
+    for m in range(1, 20_000):
+        m2 = 2 * m
+        for aa in (m * (b - m) * z / ((a - 1 + m2) * (a + m2)), -(a + m) * (a + b + m) * z / ((a + m2) * (a + 1 + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def nbinom_tail(x: int, r: float, mu: float) -> float:
+    """Return P(X >= x) for X negative binomial with shape ``r`` and mean ``mu`` (variance mu + mu²/r).
+
+    The count of a Poisson process whose rate itself varies as a gamma with shape ``r``: P(X >= x) = I_q(x, r)
+    with q = mu / (r + mu), the same identity scipy.stats.nbinom.sf rests on.
+    """
+    if x <= 0:
+        return 1.0
+    if mu <= 0:
+        return 0.0
+    return beta_reg(float(x), r, mu / (r + mu))
+
+
+@dataclass(frozen=True)
+class Surprise:
+    """How improbable a window's count is under its baseline: the tail, the expected count and its spread."""
+
+    p: float
+    expected: float  # the mean of the baseline hours scaled to the window (before the floor)
+    shape: float | None  # the negative binomial's r; None: Poisson (the hours vary no more than a Poisson count)
+
+
+def anomaly_tail(x: int, hours: list[float] | tuple[float, ...], fraction: float, floor: float) -> Surprise:
+    """Return how improbable ``x`` events in a window are, given the counts of the baseline ``hours`` (one count
+    per past hour) and the window's length as a ``fraction`` of an hour.
+
+    Method of moments: the hours' mean ``m`` and sample variance ``s²``. Where ``s² > m`` the counts are
+    overdispersed and the window's count is negative binomial: a Poisson count whose rate varies from week to
+    week as a gamma; thinned to the window, its mean is ``fraction·m`` and its variance beyond the Poisson part
+    ``fraction²·(s² - m)`` (the rate's own variance scales with the square of the window). The mean is then
+    raised to ``floor`` (a quiet hour is not "never"), the excess variance kept: r = mean² / excess. Where
+    ``s² <= m`` (or fewer than two hours) the weeks show no spread beyond chance: Poisson.
+    """
+    n = len(hours)
+    m = sum(hours) / n if n else 0.0
+    s2 = sum((h - m) ** 2 for h in hours) / (n - 1) if n >= 2 else 0.0
+    expected = m * fraction
+    mu = max(expected, floor)
+    excess = fraction * fraction * (s2 - m)
+    if excess <= 1e-12 * mu * mu:
+        return Surprise(poisson_tail(x, mu), expected, None)
+    shape = mu * mu / excess
+    return Surprise(nbinom_tail(x, shape, mu), expected, shape)

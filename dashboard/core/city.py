@@ -14,6 +14,7 @@ import yaml
 from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
 from dashboard.core.notifications import Policy, load_policies
 from dashboard.core.procedures import Procedures, load_procedures
+from dashboard.core.holidays import Holidays, load_holidays
 from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
 from dashboard.core.units import load_units
@@ -224,6 +225,13 @@ class City:
         # and the names are not checked: a pack may ship its rules before its contacts).
         names = set(self.notification_policies) if (self.path / "notifications.yaml").exists() else None
         return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone, policies=names)
+
+    @cached_property
+    def holidays(self) -> Holidays:
+        """Return the pack's public holidays and make-up working days (none without holidays.yaml); a broken file
+        raises RulesError by line."""
+        path = self.path / "holidays.yaml"
+        return load_holidays(path) if path.exists() else Holidays()
 
     @cached_property
     def notification_policies(self) -> dict[str, Policy]:
