@@ -124,6 +124,8 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         # so each renderer wakes only for its own data.
         *[dcc.Store(id=f"live-{part}", data={"state": {part: (state or {}).get(part)}})
           for part in ("windows", "trend", "events")],
+        # the windows again, for the city map alone: its redraw runs in a task of its own, apart from the tiles'
+        dcc.Store(id="live-map", data={"state": {"windows": (state or {}).get("windows")}}),
         dcc.Store(id="live-conn", data={"mode": "connecting", "attempt": 0, "ever_open": False, "socket": False}),
         dcc.Store(id="live-probe"),
         # Fires once per backoff delay while the socket is down; each tick asks the server for a probe.
