@@ -210,7 +210,7 @@
      * plain JS state outside Dash, and the merged state is pushed into the stores at most once per
      * FLUSH_MS; each store is written only when its part changed, so each renderer wakes only for its data:
      *   live-store   {state: {feeds}, seq, frame_at, feeds_at, bus, source, poll_failed_at, served_at}
-     *   live-windows {state: {windows}}   live-trend {state: {trend}}   live-events {state: {events}}
+     *   live-windows {state: {windows}}   live-trend {state: {trend}}
      *   live-map     {state: {windows}}: the same windows for the city map alone (only where there is one)
      * Each store is written in a task of its own (writeApart): a write runs every renderer of that store at once,
      * and the map's redraw, the page's costliest, used to run in one task with the tiles, the risk list, the
@@ -219,9 +219,10 @@
     const FRAME_SLACK_MS = 150;  // > the gateway's 100 ms between frames
     const PENDING = -1;  // live.timer while a flush waits for the next paint
     const META_EVERY_MS = 1000;  // frame_at alone (the watchdog's input) need not be fresher than this
-    const PARTS = {'live-windows': 'windows', 'live-map': 'windows', 'live-trend': 'trend', 'live-events': 'events'};
-    // Events: only the wall's spotlight reads them from the store (the ticker is drawn from the frames).
-    const PART_MS = {'live-windows': 1000, 'live-map': 1000, 'live-trend': 1000, 'live-events': 1000};
+    // The events have no store: the ticker is drawn from the frames, and no renderer read them (a store written
+    // once a second that nothing read still cost Dash a pass over every component).
+    const PARTS = {'live-windows': 'windows', 'live-map': 'windows', 'live-trend': 'trend'};
+    const PART_MS = {'live-windows': 1000, 'live-map': 1000, 'live-trend': 1000};
     const COSTLY = new Set(['live-map', 'live-trend']);
     const WHERE = {'live-map': 'city-map'};  // a part written only where its renderer's element is on the page
     const live = {s: null, timer: null, lastFlush: 0, written: {}, partAt: {}, metaAt: 0, metaKey: null,

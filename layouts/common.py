@@ -123,7 +123,7 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         # The parts of the live state, each written by the page only when it changed (assets/live_conn.js),
         # so each renderer wakes only for its own data.
         *[dcc.Store(id=f"live-{part}", data={"state": {part: (state or {}).get(part)}})
-          for part in ("windows", "trend", "events")],
+          for part in ("windows", "trend")],
         # the windows again, for the city map alone: its redraw runs in a task of its own, apart from the tiles'
         dcc.Store(id="live-map", data={"state": {"windows": (state or {}).get("windows")}}),
         dcc.Store(id="live-conn", data={"mode": "connecting", "attempt": 0, "ever_open": False, "socket": False}),

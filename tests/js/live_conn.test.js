@@ -158,12 +158,15 @@ test('flush writes each store in a task of its own, and the map\'s only where th
     t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 100_000});
     const h = page(t);
     firstRender(h, {state: {windows: 'w0', feeds: {}}, seq: 1, bus: 'up'});
-    h.C.takeFrame(frame({type: 'delta', seq: 2, state: {windows: 'w1'}}));
+    h.C.takeFrame(frame({type: 'delta', seq: 2, state: {windows: 'w1'}, events: [{domain: 'traffic', id: 'e9', ts: 5}]}));
     h.C.flush();
     assert.deepEqual(h.calls.map(([id]) => id), ['live-windows'], 'one store in this task');
     t.mock.timers.tick(0);
     assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-store'], 'the next in the next task');
     assert.deepEqual(writes(h, 'live-map'), [], 'no map on this page: nothing to redraw');
+    t.mock.timers.tick(2000);
+    assert.deepEqual(writes(h, 'live-events'), [], 'the events go to the ticker, never to a store');
+    assert.deepEqual(h.C.live.s.state.events.map((e) => e.id), ['e9']);
 });
 
 test('a burst of frames is coalesced: each part is written at most once a second, with the newest value', (t) => {
