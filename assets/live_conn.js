@@ -210,15 +210,21 @@
      * plain JS state outside Dash, and the merged state is pushed into the stores at most once per
      * FLUSH_MS; each store is written only when its part changed, so each renderer wakes only for its data:
      *   live-store   {state: {feeds}, seq, frame_at, feeds_at, bus, source, poll_failed_at, served_at}
-     *   live-windows {state: {windows}}   live-trend {state: {trend}}   live-events {state: {events}} */
+     *   live-windows {state: {windows}}   live-trend {state: {trend}}
+     *   live-map     {state: {windows}}: the same windows for the city map alone (only where there is one)
+     * Each store is written in a task of its own (writeApart): a write runs every renderer of that store at once,
+     * and the map's redraw, the page's costliest, used to run in one task with the tiles, the risk list, the
+     * status and the feeds; apart, the browser can paint and take input between them. */
     const FLUSH_MS = 250;
     const FRAME_SLACK_MS = 150;  // > the gateway's 100 ms between frames
     const PENDING = -1;  // live.timer while a flush waits for the next paint
     const META_EVERY_MS = 1000;  // frame_at alone (the watchdog's input) need not be fresher than this
-    const PARTS = {'live-windows': 'windows', 'live-trend': 'trend', 'live-events': 'events'};
-    // Events: only the wall's spotlight reads them from the store (the ticker is drawn from the frames).
-    const PART_MS = {'live-windows': 1000, 'live-trend': 1000, 'live-events': 1000};
-    const COSTLY = new Set(['live-windows', 'live-trend']);
+    // The events have no store: the ticker is drawn from the frames, and no renderer read them (a store written
+    // once a second that nothing read still cost Dash a pass over every component).
+    const PARTS = {'live-windows': 'windows', 'live-map': 'windows', 'live-trend': 'trend'};
+    const PART_MS = {'live-windows': 1000, 'live-map': 1000, 'live-trend': 1000};
+    const COSTLY = new Set(['live-map', 'live-trend']);
+    const WHERE = {'live-map': 'city-map'};  // a part written only where its renderer's element is on the page
     const live = {s: null, timer: null, lastFlush: 0, written: {}, partAt: {}, metaAt: 0, metaKey: null,
         config: null};
 
@@ -256,8 +262,12 @@
         const st = s.state || {};
         let later = false;
         let costly = false;
+        const writes = [];
         for (const id of Object.keys(PARTS)) {
             const part = st[PARTS[id]];
+            if (WHERE[id] && !document.getElementById(WHERE[id])) {
+                continue;
+            }
             if (part !== undefined && part !== live.written[id]) {
                 // each part at most once per PART_MS; the map, tiles and risk list (windows) and the trend are
                 // the costly redraws: one of them per flush, so each fits between two frames
@@ -268,7 +278,7 @@
                 costly = costly || COSTLY.has(id);
                 live.partAt[id] = live.lastFlush;
                 live.written[id] = part;
-                dc.set_props(id, {data: {state: {[PARTS[id]]: part}}});
+                writes.push([id, {data: {state: {[PARTS[id]]: part}}}]);
             }
         }
         const meta = metaOf(s);
@@ -276,11 +286,29 @@
         if (key !== live.metaKey || live.lastFlush - live.metaAt >= META_EVERY_MS) {
             live.metaKey = key;
             live.metaAt = live.lastFlush;
-            dc.set_props('live-store', {data: meta});
+            writes.push(['live-store', {data: meta}]);
         }
-        forgetHistory();
+        writeApart(writes);
         if (later) {
             scheduleFlush(false);
+        }
+    }
+
+    /** Write each store in a task of its own, in order: the first now, each next one after the browser had the
+     *  chance to paint and take input (a timer's task; scheduler.yield would do the same where it exists). */
+    function writeApart(writes) {
+        const next = writes.shift();
+        if (next === undefined) {
+            forgetHistory();
+            return;
+        }
+        if (onLivePage()) {
+            dc.set_props(next[0], next[1]);
+        }
+        if (writes.length) {
+            setTimeout(() => writeApart(writes), 0);
+        } else {
+            forgetHistory();
         }
     }
 

@@ -145,6 +145,13 @@
         return p.build();
     };
 
+    /** True when the figure's traces show x and these y values, trace i for series i. */
+    function sameLines(fig, x, ys) {
+        const data = (fig && fig.data) || [];
+        return data.length === ys.length && ys.every((y, i) => data[i] && JSON.stringify(data[i].y) === JSON.stringify(y)
+            && JSON.stringify(data[i].x) === JSON.stringify(x));
+    }
+
     /** Live state, tick -> a patch of the trend lines' x and y (the figure keeps its shape); the tick draws
      *  values that came too soon after the last redraw. */
     ns.trend = function (store, _tick, config, fig) {
@@ -171,6 +178,11 @@
             last.trendX = {key: xKey, x: xs};
         }
         const x = last.trendX.x;
+        // The page's first call: the figure the server drew has these very lines (a redraw of the same lines was
+        // one of the page's long tasks as it loads), unless its minute passed between the page and this call.
+        if (sized && !u.triggered().length && sameLines(fig, x, config.domains.map((d) => tr.series[d] || []))) {
+            return dc.no_update;
+        }
         const p = new dc.Patch();
         config.domains.forEach((d, i) => {
             p.assign(['data', i, 'x'], x);
@@ -208,7 +220,7 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
-            cityMap: ns.cityMap,
+            cityMap: ns.cityMap, sameLines: sameLines,
             trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -56,8 +56,9 @@
 
     /* The ticker is drawn straight into the DOM from the socket's frame handler (live_conn.js), not through a
      * Dash store and React: that path waited for the next store flush (<= 250 ms) and a React pass, and was
-     * most of the publish-to-screen time. #event-ticker is rendered empty by the server and no callback writes
-     * its children, so React never touches the rows drawn here. Rows are plain elements whose text is set with
+     * most of the publish-to-screen time. #event-ticker is rendered by the server with the rows it knew (the
+     * same parts as rowParts: layouts/common.py live_ticker_rows) and no callback writes its children, so
+     * React, which drew those rows once, never touches them again. Rows are plain elements whose text is set with
      * textContent (an event's title is never parsed as HTML), at most TICKER_ROWS: the list stays the same
      * size however long the page runs.
      *
@@ -91,20 +92,43 @@
         return (names && Object.prototype.hasOwnProperty.call(names, e.street)) ? names[e.street] : e.street;
     }
 
-    function fillRow(li, e, key, config) {
+    /** An event -> its row's parts: [className, text] of each span, in order. */
+    function rowParts(e, config) {
         const d = config.districts[e.district];
         const name = d ? d.name : e.district;
         const wall = config.page === 'wall';
-        li.className = 'ticker-item sev-' + e.severity + ' dom-' + e.domain;
-        li.dataset.key = key;
-        li.textContent = '';
-        li.appendChild(span('ticker-time', U().timeOfDay(e.ts, config.tz)));
-        if (!wall) {  // the wall hides the domain badge: the row's colour says it
-            li.appendChild(span('ticker-dom', config.labels[e.domain] || e.domain));
-        }
         const street = streetName(e, config);
-        li.appendChild(span('ticker-place', wall || !street ? name : name + ' \u00b7 ' + street));
-        li.appendChild(span('ticker-title', e.title || config.kinds[e.kind] || e.kind));
+        const parts = [['ticker-time', U().timeOfDay(e.ts, config.tz)]];
+        if (!wall) {  // the wall hides the domain badge: the row's colour says it
+            parts.push(['ticker-dom', config.labels[e.domain] || e.domain]);
+        }
+        parts.push(['ticker-place', wall || !street ? name : name + ' \u00b7 ' + street]);
+        parts.push(['ticker-title', e.title || config.kinds[e.kind] || e.kind]);
+        return parts;
+    }
+
+    /* A row's spans are kept and their text rewritten, not rebuilt: a new element is a new candidate for the
+     * page's largest paint (Chromium's LCP records each text block once), and a ticker title rebuilt seconds
+     * after load was the panorama's LCP; rewriting also spares the browser elements it must create and lay out. */
+    function fillRow(li, e, key, config) {
+        const parts = rowParts(e, config);
+        const cls = 'ticker-item sev-' + e.severity + ' dom-' + e.domain;
+        if (li.className !== cls) {
+            li.className = cls;
+        }
+        li.dataset.key = key;
+        const spans = li.children;
+        const same = spans.length === parts.length && parts.every(([c], i) => spans[i].className === c);
+        if (!same) {
+            li.textContent = '';
+            parts.forEach(([c, text]) => li.appendChild(span(c, text)));
+            return li;
+        }
+        parts.forEach(([, text], i) => {
+            if (spans[i].textContent !== text) {
+                spans[i].textContent = text;  // text, never HTML
+            }
+        });
         return li;
     }
 
@@ -267,7 +291,7 @@
     };
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
-        module.exports = {deltaOf: deltaOf, rowSig: rowSig, streetName: streetName, drawTicker: drawTicker,
+        module.exports = {deltaOf: deltaOf, rowSig: rowSig, rowParts: rowParts, fillRow: fillRow, streetName: streetName, drawTicker: drawTicker,
             TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, feeds: ns.feeds, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
             spotlight: ns.spotlight, spotIncidents: ns.spotIncidents, drillDown: ns.drillDown, last: last};
     }

@@ -19,7 +19,7 @@ from dashboard.figures.panorama import make_street_bars, minute_labels
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.common import clock_text, ticker_items
-from layouts.district import PAGE_SIZE, delta_text, incident_items
+from layouts.district import DRAWN, PAGE_SIZE, delta_text, drawn_from, incident_items
 import logging
 from sqlalchemy.exc import SQLAlchemyError
 from layouts.common import not_found_layout, unavailable_layout
@@ -53,6 +53,7 @@ class SortKey(BaseModel):
 
 SortBy = Annotated[list[SortKey], Field(max_length=len(district_data.SORTABLE))]
 Cursor = Annotated[StrictStr, Field(max_length=1000)] | None
+Drawn = dict[Literal[DRAWN], Annotated[StrictStr, Field(max_length=32)]]
 MAX_CURSORS = 5_000  # pages reached by "next" that the page keeps (100,000 rows at 20 a page)
 
 
@@ -92,15 +93,17 @@ def register_callbacks(app) -> None:
                    + [Output(f"district-kpi-{d}-delta", "children") for d in DOMAINS]
                    + [Output(f"district-kpi-{d}-delta", "className") for d in DOMAINS])
 
-    # timer, window -> district KPIs, streets, trend, incidents, ticker
+    # timer, window -> district KPIs, streets, trend, incidents, ticker (each graph and list only when what it is
+    # drawn from changed: district-drawn holds their digests)
     @allow(app, "view")
     @app.callback(*kpi_outputs, Output("district-streets", "figure"), Output("district-trend", "figure"),
                   Output("district-incidents", "children"), Output("event-ticker", "children", allow_duplicate=True),
-                  Output("district-updated", "children"),
+                  Output("district-updated", "children"), Output("district-drawn", "data"),
                   Input("district-refresh", "n_intervals"), Input("district-window", "value"),
-                  State("district-code", "data"), State("lang", "data"), prevent_initial_call=True)
+                  State("district-code", "data"), State("lang", "data"), State("district-drawn", "data"),
+                  prevent_initial_call=True)
     @validated
-    def refresh(_n: Count | None, window: Window, code: Code, lang: Lang):
+    def refresh(_n: Count | None, window: Window, code: Code, lang: Lang, before: Drawn | None = None):
         svc = current_app.extensions["panorama"]
         tz, lang = svc.config["PANORAMA_TZ"], lang if lang in ("zh", "en") else "zh"
         district = district_of(svc.city, code)
@@ -110,13 +113,17 @@ def register_callbacks(app) -> None:
                                           department)
         totals = data["summary"]["totals"]
         deltas = [delta_text(totals[d], data["previous"][d]) for d in DOMAINS]
+        now = drawn_from(data, window)
+        fresh = {k: before is None or before.get(k) != now[k] for k in DRAWN}
         # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.
-        streets = make_street_bars(data["summary"]["streets"], lang, other=data["summary"]["other_streets"])
+        streets = (make_street_bars(data["summary"]["streets"], lang, other=data["summary"]["other_streets"])
+                   if fresh["streets"] else no_update)
         return ([str(totals[d]) for d in DOMAINS] + [d[0] for d in deltas] + [d[1] for d in deltas]
-                + [streets, _trend_patch(data["trend"], tz),
-                   incident_items(data["incidents"], lang, tz, data["incidents_open"]),
-                   ticker_items(data["events"], svc.city, lang, tz),
-                   t("updated", lang, t=clock_text(data["now_ms"], tz))])
+                + [streets, _trend_patch(data["trend"], tz) if fresh["trend"] else no_update,
+                   incident_items(data["incidents"], lang, tz, data["incidents_open"]) if fresh["incidents"]
+                   else no_update,
+                   ticker_items(data["events"], svc.city, lang, tz) if fresh["ticker"] else no_update,
+                   t("updated", lang, t=clock_text(data["now_ms"], tz)), now])
 
     # page, sort, filter, window, timer -> one page of the district's events by keyset (the cursors of the
     # pages reached so far are kept in the page), whether more follow, and what the table cannot do

@@ -63,7 +63,7 @@ def spot_data(svc, code: str, now_ms: int, department: str | None, replayed: boo
 def register_callbacks(app) -> None:
     """Register the clientside renderers of the live pages."""
 
-    # Each renderer reads only its part of the live state (live-windows / -trend / -events; live-store holds
+    # Each renderer reads only its part of the live state (live-windows / -map / -trend / -events; live-store holds
     # feeds and connection facts), and the page writes a part at most 4 times a second, only when it changed.
     # live state, view -> KPI counts and their change against the previous window
     app.clientside_callback(
@@ -87,7 +87,7 @@ def register_callbacks(app) -> None:
     app.clientside_callback(
         _client("cityMap"),
         Output("city-map", "figure"),
-        Input("live-windows", "data"), Input("view", "data"), Input("live-tick", "n_intervals"),
+        Input("live-map", "data"), Input("view", "data"), Input("live-tick", "n_intervals"),
         State("city-map", "figure"), State("live-config", "data"),
     )
 

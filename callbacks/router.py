@@ -10,9 +10,8 @@ from callbacks import pages
 from dashboard.core.i18n import t
 from dashboard.web import auth
 from dashboard.web.callback_guard import Lang, allow, validated
-from dashboard.core.messages import TICKER_EVENTS
 from dashboard.core.i18n import district_name
-from layouts.common import not_found_layout, other_district_layout, ticker_items
+from layouts.common import not_found_layout, other_district_layout
 from layouts.login import forbidden_layout, login_layout
 from layouts.shell import nav_bar, shell
 
@@ -104,7 +103,6 @@ def first_paint(path: str, lang: str, search: str | None):
     shell_parts = _by_id(layout, {})  # the shell's own, before the page goes in
     shell_parts["page"].children = page
     shell_parts["shell-nav"].children = nav(path, lang)
-    _fill_ticker(page, lang)
     return layout
 
 
@@ -118,22 +116,6 @@ def _by_id(node, found: dict) -> dict:
             found[node.id] = node
         _by_id(getattr(node, "children", None), found)
     return found
-
-
-def _fill_ticker(page, lang: str) -> None:
-    """Draw a live page's ticker rows into the first paint from the state the page was rendered with.
-
-    The live page's ticker is empty in its layout (the browser draws its rows, assets/live_render.js) and fills
-    only once Dash has drawn the page: the rows, the page's largest text, would otherwise first appear seconds
-    after the drawing (Lighthouse's largest paint on /: 3.3 s)."""
-    found = _by_id(page, {})
-    ticker, store, config = found.get("event-ticker"), found.get("live-store"), found.get("live-config")
-    if ticker is None or store is None or config is None or ticker.children:
-        return
-    events = ((store.data or {}).get("state") or {}).get("events") or []
-    svc = current_app.extensions["panorama"]
-    # the same rows the district page draws on the server; the wall's CSS hides its domain badge and street
-    ticker.children = ticker_items(events[:TICKER_EVENTS], svc.city, lang, config.data["tz"])
 
 
 def title(lang: str, key: str) -> str:

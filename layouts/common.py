@@ -9,6 +9,7 @@ from dashboard.figures.panorama import DOMAIN_COLORS, HIGHLIGHT_WIDTH, LINE_WIDT
 from dashboard.core.i18n import district_name, html_lang, kind_label, kind_labels, t, texts
 from dashboard.core.clock import iso
 from dashboard.core.channels import DOMAINS
+from dashboard.core.messages import TICKER_EVENTS
 from dashboard.core.units import STATUSES as UNIT_STATUSES
 
 # Texts the browser needs to label what it renders (assets/live_*.js).
@@ -122,7 +123,9 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         # The parts of the live state, each written by the page only when it changed (assets/live_conn.js),
         # so each renderer wakes only for its own data.
         *[dcc.Store(id=f"live-{part}", data={"state": {part: (state or {}).get(part)}})
-          for part in ("windows", "trend", "events")],
+          for part in ("windows", "trend")],
+        # the windows again, for the city map alone: its redraw runs in a task of its own, apart from the tiles'
+        dcc.Store(id="live-map", data={"state": {"windows": (state or {}).get("windows")}}),
         dcc.Store(id="live-conn", data={"mode": "connecting", "attempt": 0, "ever_open": False, "socket": False}),
         dcc.Store(id="live-probe"),
         # Fires once per backoff delay while the socket is down; each tick asks the server for a probe.
@@ -170,6 +173,29 @@ def clock_text(ms: int, tz: str, with_date: bool = False) -> str:
     """Return a local time of day (and date) for epoch ms."""
     stamp = iso(ms, tz)
     return f"{stamp[5:10]} {stamp[11:19]}" if with_date else stamp[11:19]
+
+
+def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: bool = False) -> list:
+    """Return a live page's ticker rows as the browser draws them (assets/live_render.js drawTicker, fillRow).
+
+    The rows the server knows are in the page's first paint and Dash's first render, so the ticker is not blank
+    until the socket's snapshot: the ticker's titles were the panorama's largest paint, and came seconds late
+    (bench.lighthouse). The browser rewrites these rows' text in place as frames arrive; they are slots.
+    """
+    rows = sorted(enumerate((events or [])[:TICKER_EVENTS]), key=lambda p: (-p[1]["ts"], p[0]))
+    items = []
+    for _, e in rows:
+        d = city.by_code.get(e["district"])
+        name = district_name(d, lang) if d else e["district"]
+        street = city.street_name(e["district"], e.get("street"), lang)
+        spans = [html.Span(clock_text(e["ts"], tz), className="ticker-time")]
+        if not wall:  # the wall shows the domain by the row's colour alone
+            spans.append(html.Span(t(e["domain"], lang), className="ticker-dom"))
+        spans.append(html.Span(name if wall or not street else f"{name} · {street}", className="ticker-place"))
+        spans.append(html.Span(e.get("title") or kind_label(e["kind"], lang), className="ticker-title"))
+        items.append(html.Li(spans, key=f"{e['domain']}:{e['id']}",
+                             className=f"ticker-item sev-{e['severity']} dom-{e['domain']}"))
+    return items
 
 
 def ticker_items(events: list[dict], city, lang: str, tz: str) -> list:

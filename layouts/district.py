@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from dash import dash_table, dcc, html
 
 from dashboard.figures.panorama import FONT, make_street_bars, make_trend
@@ -81,6 +84,20 @@ def export_links(code: str, window: str, lang: str) -> html.Span:
                              href=f"/api/districts/{code}/events.xlsx?{query}")], className="export-links")
 
 
+DRAWN = ("streets", "trend", "incidents", "ticker")
+
+
+def drawn_from(data: dict, window: str) -> dict[str, str]:
+    """Return a digest of what each of the drill-down's graphs and lists is drawn from (``district_data.snapshot``):
+    the page's refresh redraws only the parts whose digest changed, and a Plotly redraw of an unchanged chart was
+    the page's longest task every 5 s (the trend moves once a minute)."""
+    summary = data["summary"]
+    parts = {"streets": [summary["streets"], summary["other_streets"]], "trend": data["trend"],
+             "incidents": [data["incidents"], data["incidents_open"]], "ticker": data["events"]}
+    return {k: hashlib.blake2b(json.dumps([window, parts[k]], sort_keys=True, default=str).encode(),
+                               digest_size=8).hexdigest() for k in DRAWN}
+
+
 def district_layout(city, district, lang: str, window: str, data: dict, tz: str) -> html.Div:
     """Return the drill-down page of ``district`` drawn from ``data`` (see ``district_data.snapshot``)."""
     name = district_name(district, lang)
@@ -133,6 +150,7 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
                   html.P(id="district-events-note", className="panel-hint", role="status"),
                   events_table(lang), className="table-panel"),
             dcc.Store(id="district-code", data=district.code),
+            dcc.Store(id="district-drawn", data=drawn_from(data, window)),  # what the graphs and lists show
             dcc.Store(id="district-events-paging"),  # the cursors of the table's pages reached so far
             dcc.Interval(id="district-refresh", interval=REFRESH_MS),
         ],

@@ -10,8 +10,8 @@ from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
 from layouts.major import major_components
-from layouts.common import (kpi_tile, lang_toggle, live_components, live_config, panel, status_cluster, topbar,
-                            unit_overlay)
+from layouts.common import (kpi_tile, lang_toggle, live_components, live_config, live_ticker_rows, panel,
+                            status_cluster, topbar, unit_overlay)
 from layouts.replay import replay_entry, replay_parts
 
 WINDOW = "1h"
@@ -61,8 +61,10 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                           *unit_overlay(lang),
                           dcc.Store(id="alert-outline-digest"),
                           className="map-panel"),
-                    # empty here: the browser draws its rows as frames arrive (assets/live_render.js)
-                    panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker", tabIndex="0"),  # scrolls: reachable by keyboard
+                    # the rows the server knows now; the browser rewrites them as frames arrive (live_render.js)
+                    panel(t("latest_events", lang),
+                          html.Ul(live_ticker_rows((state or {}).get("events"), city, lang, settings["tz"]),
+                                  id="event-ticker", className="ticker", tabIndex="0"),  # scrolls: keyboard reaches it
                           className="ticker-panel"),
                     panel(t("trends", lang),
                           dcc.Graph(id="trend-chart", figure=make_trend((state or {}).get("trend"), lang,

@@ -9,7 +9,8 @@ from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_m
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.major import major_components
-from layouts.common import kpi_tile, live_components, live_config, panel, status_cluster, unit_overlay
+from layouts.common import (kpi_tile, live_components, live_config, live_ticker_rows, panel, status_cluster,
+                            unit_overlay)
 from layouts.panorama import GRAPH_CONFIG
 from layouts.replay import replay_parts
 
@@ -68,8 +69,10 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                           dcc.Graph(id="trend-chart", className="trend-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
                                     figure=make_trend((state or {}).get("trend"), lang, settings["tz"], "dark")),
                           className="trend-panel"),
-                    # empty here: the browser draws its rows as frames arrive (assets/live_render.js)
-                    panel(t("latest_events", lang), html.Ul(id="event-ticker", className="ticker"),
+                    # the rows the server knows now; the browser rewrites them as frames arrive (live_render.js)
+                    panel(t("latest_events", lang),
+                          html.Ul(live_ticker_rows((state or {}).get("events"), city, lang, settings["tz"], wall=True),
+                                  id="event-ticker", className="ticker"),
                           className="ticker-panel"),
                 ],
                 className="wall-grid",

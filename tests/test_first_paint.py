@@ -163,3 +163,42 @@ def test_the_panoramas_ticker_rows_are_in_its_first_paint(make_app, redis_client
         rows = re.findall(r'<li class="ticker-item[^"]*">(.*?)</li>', first, re.S)
         assert len(rows) == 2, path
         assert "深南大道拥堵" in rows[0] and "&lt;img src=x onerror=" in rows[1] and EVIL not in first
+
+
+def test_the_live_tickers_rows_are_drawn_as_the_browser_rewrites_them(make_app, redis_client):
+    """/ and /wall draw their ticker's rows in the layout (Dash's first render too, not only the drawing); the
+    browser rewrites them in place (live_render.js fillRow keeps a row's spans when they are the ones it would
+    draw), so the server's parts must be the browser's: else every row is rebuilt at the first frame, a new
+    largest paint seconds after load."""
+    import json
+    import subprocess
+
+    from dashboard.core.config import ROOT
+    from callbacks.live import live_settings
+    from layouts.common import live_config, live_ticker_rows
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    city = svc.city
+    district = city.districts[0]
+    street = district.streets[0]
+    events = [{"id": "1", "domain": "traffic", "kind": "congestion", "district": district.code,
+               "street": street.name, "severity": 2, "title": None, "ts": 1_700_000_000_000},
+              {"id": "2", "domain": "security", "kind": "theft", "district": district.code, "street": "无名街",
+               "severity": 3, "title": EVIL, "ts": 1_700_000_060_000},
+              {"id": "3", "domain": "incident", "kind": "fire", "district": "999999", "street": None, "severity": 4,
+               "title": "火警", "ts": 1_700_000_060_000}]
+    for lang in ("zh", "en"):
+        for page in ("desk", "wall"):
+            config = live_config(city, lang, page, live_settings(svc.config))
+            served = [[[span.className, span.children] for span in li.children]
+                      for li in live_ticker_rows(events, city, lang, config["tz"], wall=page == "wall")]
+            script = ("require(process.argv[1]); const r = require(process.argv[2]);"
+                      "const [events, config] = JSON.parse(process.argv[3]);"
+                      "const rows = events.slice().sort((a, b) => b.ts - a.ts);"  # stable: ties keep their order
+                      "console.log(JSON.stringify(rows.map(e => r.rowParts(e, config))));")
+            out = subprocess.run(["node", "-e", script, str(ROOT / "assets" / "live_common.js"),
+                                  str(ROOT / "assets" / "live_render.js"), json.dumps([events, config])],
+                                 capture_output=True, text=True, check=True).stdout
+            assert served == json.loads(out), (lang, page)
+            assert len(served[0]) == (3 if page == "wall" else 4)

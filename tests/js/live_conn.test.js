@@ -138,18 +138,35 @@ test('first render returns the store\'s meta and marks the rendered parts as wri
 test('flush writes each changed part, one costly redraw per flush, and the meta', (t) => {
     t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 100_000});
     const h = page(t);
+    h.doc.byId['city-map'] = new FakeElement('div');
     const events = [{domain: 'traffic', id: 'e0', ts: 1}];
     firstRender(h, {state: {windows: 'w0', trend: 't0', events: events, feeds: {}}, seq: 1, bus: 'up'});
     h.C.takeFrame(frame({type: 'delta', seq: 2, state: {windows: 'w1', trend: 't1'}}));
     assert.deepEqual(h.calls, [], 'written after the frame is painted, not in the frame handler');
     t.mock.timers.tick(1);
-    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-store']);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-map', 'live-store']);
     assert.deepEqual(writes(h, 'live-windows'), [{state: {windows: 'w1'}}]);
+    assert.deepEqual(writes(h, 'live-map'), [{state: {windows: 'w1'}}]);
     assert.equal(writes(h, 'live-store')[0].seq, 2);
     t.mock.timers.tick(400);
-    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-store', 'live-trend']);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-map', 'live-store', 'live-trend']);
     assert.deepEqual(writes(h, 'live-trend'), [{state: {trend: 't1'}}]);
     assert.deepEqual(writes(h, 'live-events'), [], 'the events did not change');
+});
+
+test('flush writes each store in a task of its own, and the map\'s only where there is a map', (t) => {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 100_000});
+    const h = page(t);
+    firstRender(h, {state: {windows: 'w0', feeds: {}}, seq: 1, bus: 'up'});
+    h.C.takeFrame(frame({type: 'delta', seq: 2, state: {windows: 'w1'}, events: [{domain: 'traffic', id: 'e9', ts: 5}]}));
+    h.C.flush();
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows'], 'one store in this task');
+    t.mock.timers.tick(0);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-store'], 'the next in the next task');
+    assert.deepEqual(writes(h, 'live-map'), [], 'no map on this page: nothing to redraw');
+    t.mock.timers.tick(2000);
+    assert.deepEqual(writes(h, 'live-events'), [], 'the events go to the ticker, never to a store');
+    assert.deepEqual(h.C.live.s.state.events.map((e) => e.id), ['e9']);
 });
 
 test('a burst of frames is coalesced: each part is written at most once a second, with the newest value', (t) => {

@@ -149,6 +149,24 @@ test('trend patches x stamps and y series; unchanged data is no update', (t) => 
     assert.equal(patched(wall, 'layout', 'font', 'size'), 24);
 });
 
+test('trend\'s first call leaves the lines the server drew, and patches lines of another minute', (t) => {
+    const h = figures(t);
+    h.fire();
+    const start = Date.UTC(2024, 0, 1, 8, 0);
+    const store = {state: {trend: {start, step_ms: 60_000, series: {traffic: [1, 2], security: [0, 3]}}}};
+    const x = ['2024-01-01 08:00', '2024-01-01 08:01'];
+    const fig = {layout: {font: {size: 12}}, data: [{x: x, y: [1, 2]}, {x: x, y: [0, 3]}]};
+    assert.equal(h.F.trend(store, 0, CONFIG, fig), NO_UPDATE, 'the same lines: no redraw as the page loads');
+    const later = structuredClone(store);
+    later.state.trend.start += 60_000;
+    h.F.last.trend = null;
+    assert.deepEqual(patched(h.F.trend(later, 0, CONFIG, fig), 'data', 0, 'x'), ['2024-01-01 08:01', '2024-01-01 08:02']);
+    const other = {layout: {font: {size: 12}}, data: [{x: x, y: [1, 2]}, {x: x, y: [0, 4]}]};
+    h.F.last.trend = null;
+    assert.deepEqual(patched(h.F.trend(store, 0, CONFIG, other), 'data', 1, 'y'), [0, 3]);
+    assert.equal(h.F.sameLines(null, x, [[1, 2]]), false);
+});
+
 test('spotTrend patches the spotlit district\'s lines, and waits for its data', (t) => {
     const h = figures(t);
     const start = Date.UTC(2024, 0, 1, 8, 0);

@@ -77,8 +77,40 @@ test('drawTicker keeps its rows in place: a new event rewrites their text, no ro
     assert.equal(ul.children[0], row1, 'the first row stays the first row and shows the newest event');
     assert.equal(ul.children[1], row2, 'the second row stays where it was');
     assert.equal(row1.children[3].textContent, 'T3');
-    assert.notEqual(row1.children[3], title1);
+    assert.equal(row1.children[3], title1, 'its spans are kept and their text rewritten: no new element to paint');
     assert.equal(ul.children[2].children[3].textContent, 'T2', 'a row added below the others');
+});
+
+test('drawTicker rewrites the rows the server drew in place: their spans are kept, their text replaced', (t) => {
+    const ul = new FakeElement('ul');
+    const served = new FakeElement('li');  // as layouts/common.py live_ticker_rows draws it
+    for (const [cls, text] of [['ticker-time', '00:00:00'], ['ticker-dom', 'Traffic'], ['ticker-place', 'Alpha'],
+        ['ticker-title', 'old']]) {
+        const span = served.appendChild(new FakeElement('span'));
+        span.className = cls;
+        span.textContent = text;
+    }
+    ul.appendChild(served);
+    const spans = served.children.slice();
+    const {R} = render(t, {'event-ticker': ul});
+    R.drawTicker([ev('9', 1000)], CONFIG);
+    assert.equal(ul.children[0], served);
+    assert.deepEqual(served.children, spans, 'the same four spans');
+    assert.deepEqual(spans.map((s) => s.textContent), ['00:00:01', 'Traffic', 'Alpha', 'T9']);
+    assert.equal(served.className, 'ticker-item sev-2 dom-traffic');
+    assert.equal(served.dataset.key, 'traffic:9');
+});
+
+test('rowParts: a row of another shape (the wall has no domain badge) is rebuilt', (t) => {
+    const ul = new FakeElement('ul');
+    const {R} = render(t, {'event-ticker': ul});
+    R.drawTicker([ev('1', 100)], CONFIG);
+    const row = ul.children[0];
+    assert.equal(row.children.length, 4);
+    R.fillRow(row, ev('1', 100), 'traffic:1', Object.assign({}, CONFIG, {page: 'wall'}));
+    assert.deepEqual(row.children.map((s) => s.className), ['ticker-time', 'ticker-place', 'ticker-title']);
+    assert.deepEqual(R.rowParts(ev('2', 0, {title: null}), CONFIG).map(([, text]) => text),
+        ['00:00:00', 'Traffic', 'Alpha', 'Traffic jam']);
 });
 
 test('drawTicker rewrites only the rows whose event or content changed', (t) => {
