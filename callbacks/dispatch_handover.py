@@ -34,10 +34,12 @@ def _lang(lang) -> str:
 
 
 def _incident(selected) -> dict | None:
-    """Return the selected incident's row (None when there is none)."""
+    """Return the selected incident's row (None when there is none, or the signed-in user may not read it)."""
     if selected is None:
         return None
     with _svc().engine.connect() as conn:
+        if not api.may_see(conn, current_user(), int(selected)):
+            return None
         row = conn.execute(select(incidents).where(incidents.c.id == int(selected))).mappings().first()
     return dict(row) if row is not None else None
 
