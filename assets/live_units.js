@@ -264,7 +264,8 @@
             svg.setAttribute('width', w);
             svg.setAttribute('height', h);
         }
-        const marks = cluster(unitsFor(spec), project, w, h, CELL_PX, spec.clamp);
+        // a map hidden (the city map behind a command view) shows nothing: no unit is projected for it
+        const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, spec.clamp) : [];
         while (pool.length < marks.length) {
             pool.push(marker(svg));
         }

@@ -182,7 +182,10 @@ class DeltaWatch(threading.Thread):
         pubsub = self.bus.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(UPDATES_CHANNEL)
         while not self.stop.is_set():
-            msg = pubsub.get_message(timeout=0.5)
+            try:
+                msg = pubsub.get_message(timeout=0.5)
+            except redis.ConnectionError:
+                return  # the bench's Redis stopped at the end of the phase
             if msg is None or msg["type"] != "message":
                 continue
             at = time.time() * 1000
