@@ -238,6 +238,48 @@ def stage(probes: list[tuple[float, str]], seen: dict[str, float], offset_ms: fl
     return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}
 
 
+AB_JS = """const [css, on] = arguments; let el = document.getElementById('bench-ab');
+if (on && !el) { el = document.createElement('style'); el.id = 'bench-ab'; el.textContent = css; document.head.appendChild(el); }
+if (!on && el) { el.remove(); }"""
+
+
+def ab_arms(probes, toggles, seen, offset_ms: float, miss_ms: float, every_s: float) -> dict:
+    """The probes of the periods with ``--ab-css`` in force and of those without, interleaved every ``every_s``
+    (so a machine getting busier weighs on both); a probe published within 1 s after a toggle counts in neither."""
+    arms: dict[str, list] = {"with": [], "without": []}
+    for at, place in probes:
+        since = [t for t in toggles if t[0] <= at]
+        if not since or at - since[-1][0] < 1000:
+            continue
+        arms["with" if since[-1][1] else "without"].append((at, place))
+    return {arm: {k: stage(ps, seen[s], offset_ms, miss_ms) for k, s in (("frame", "net"), ("dom", "dom"), ("paint", "paint"))}
+                  | {"painted_or_newer": stage_current(ps, seen["paint"], offset_ms, miss_ms)}
+            for arm, ps in arms.items()}
+
+
+def stage_current(probes: list[tuple[float, str]], seen: dict[str, float], offset_ms: float, miss_ms: float) -> dict:
+    """Publish -> the probe's place *or a newer one* seen (the marker never showed this place when a newer report
+    came first: one draw per animation frame shows the latest): how current the wall's map is, every probe
+    counted; a miss when neither it nor a newer place was seen within ``miss_ms``."""
+    lat, missed, superseded = [], 0, 0
+    first_after = float("inf")  # the earliest page time any probe from here on was seen
+    for at, place in reversed(probes):
+        own = seen.get(place)
+        if own is not None:
+            first_after = min(first_after, own)
+        elif first_after < float("inf"):
+            superseded += 1
+        ms = first_after - offset_ms - at
+        if ms > miss_ms:
+            missed += 1
+        else:
+            lat.append(max(0.0, ms))
+    out = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in dist_with_misses(lat, missed).items()}
+    out["max"] = round(max(lat), 1) if lat and not missed else None
+    out["superseded"] = superseded
+    return out
+
+
 def fits(samples: list[dict], warmup_frac: float) -> dict:
     """Each memory series' first, last and slope (MiB/day with its 95 % CI) after the warm-up share of the span."""
     if not samples:
@@ -307,8 +349,13 @@ def phase(args, n_units: int, db_name: str) -> dict:
             seen: dict[str, dict[str, float]] = {"dom": {}, "paint": {}, "net": {}}
             started = time.monotonic()
             next_sample = started
+            toggles: list[tuple[float, bool]] = []  # (our clock ms, whether --ab-css is in force from then)
             while time.monotonic() - started < args.duration_s:
                 time.sleep(1)
+                if args.ab_css and (not toggles or time.time() * 1000 - toggles[-1][0] >= args.ab_every_s * 1000):
+                    on = not toggles or not toggles[-1][1]
+                    driver.execute_script(AB_JS, args.ab_css, on)
+                    toggles.append((time.time() * 1000, on))
                 for k, v in json.loads(driver.execute_script(TAKE_JS)).items():
                     seen[k].update(v)
                 if time.monotonic() >= next_sample:
@@ -337,7 +384,11 @@ def phase(args, n_units: int, db_name: str) -> dict:
             res["publish_to"] = {"delta": stage(probes, watch.seen, 0.0, miss_ms),
                                  "frame": stage(probes, seen["net"], clock["offset_ms"], miss_ms),
                                  "dom": stage(probes, seen["dom"], clock["offset_ms"], miss_ms),
-                                 "painted": stage(probes, seen["paint"], clock["offset_ms"], miss_ms)}
+                                 "painted": stage(probes, seen["paint"], clock["offset_ms"], miss_ms),
+                                 "painted_or_newer": stage_current(probes, seen["paint"], clock["offset_ms"], miss_ms)}
+            res["raw"] = {"probes": probes, "delta": watch.seen, **seen}  # to account them again
+            if toggles:
+                res["ab"] = ab_arms(probes, toggles, seen, clock["offset_ms"], miss_ms, args.ab_every_s)
             res["memory"] = fits(samples, args.warmup_frac)
             res["samples"] = samples
             res["unit_layer_nodes"] = {"min": min(nodes, default=None), "max": max(nodes, default=None)}
@@ -411,10 +462,16 @@ def print_report(res: dict, file=sys.stdout) -> None:
               f"{p['clock']['drift_ms']} ms", file=file)
         print("publish (just before PUBLISH) -> ... p50 / p90 / p99 / max ms:", file=file)
         for k, label in (("delta", "worker's delta on panorama:updates"), ("frame", "gateway frame in the page"),
-                         ("dom", "marker moved (DOM)"), ("painted", "marker painted")):
+                         ("dom", "marker moved (DOM)"), ("painted", "marker painted"),
+                         ("painted_or_newer", "it or a newer place painted")):
             print(f"  {label:38s} {_ms(p['publish_to'][k])}", file=file)
+        print(f"  (probes whose place was never drawn because a newer one came first: "
+              f"{p['publish_to']['painted_or_newer']['superseded']})", file=file)
         for k in ("heap", "renderer_rss", "renderer_uss", "browser_pss"):
             print(f"  {k:14s} {_fit(p['memory'][k])}", file=file)
+        for arm, figs in (p.get("ab") or {}).items():
+            print(f"  A/B {arm} --ab-css: frame {_ms(figs['frame'])}; DOM {_ms(figs['dom'])}; painted "
+                  f"{_ms(figs['paint'])}; it or newer painted {_ms(figs['painted_or_newer'])}", file=file)
         print(f"  unit layer nodes {p['unit_layer_nodes']}; units drawn {p['units_drawn']}; CPU cores "
               f"{p['cpu_cores']}; publisher late ticks {p['publisher_late_ticks']}", file=file)
     load = res["phases"].get("load", {})
@@ -441,6 +498,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--miss-s", type=float, default=5.0, help="a probe not drawn within this is a miss")
     p.add_argument("--window", default="1920x1080")
     p.add_argument("--seed", type=int, default=17)
+    p.add_argument("--ab-css", help="a CSS rule put into the page and taken out every --ab-every-s: the probes of "
+                                    "both arms reported apart (an interleaved A/B of a style change)")
+    p.add_argument("--ab-every-s", type=float, default=30.0)
     p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
     return p.parse_args(argv)
