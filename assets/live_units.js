@@ -57,22 +57,24 @@
     }
 
     /** Units, projection, size -> the markers: one per cell and status, {status, n, x, y, unit?, pos?, edge?}.
-     *  Units off the map are left out, or with ``clamp`` held at its edge (``edge``: the side they come from). */
+     *  Units off the map are left out, or with ``clamp`` held at its edge (``edge``: the side they come from);
+     *  ``clamp`` may be the map's drawn frame [left, top, right, bottom] within the w x h box. */
     function cluster(list, project, w, h, cell, clamp) {
         const cells = new Map();
+        const [x0, y0, x1, y1] = Array.isArray(clamp) ? clamp : [0, 0, w, h];
         for (const u of list) {
             if (typeof u.lat !== 'number' || typeof u.lon !== 'number') {
                 continue;
             }
             let [x, y] = project(u.lon, u.lat);
             let edge = false;
-            if (!(x >= 0 && x <= w && y >= 0 && y <= h)) {
-                if (!clamp || !Number.isFinite(x) || !Number.isFinite(y) || !(w > 0 && h > 0)) {
+            if (!(x >= x0 && x <= x1 && y >= y0 && y <= y1)) {
+                if (!clamp || !Number.isFinite(x) || !Number.isFinite(y) || !(x1 > x0 && y1 > y0)) {
                     continue;
                 }
-                const m = Math.min(EDGE_PX, w / 2, h / 2);
-                x = Math.min(Math.max(x, m), w - m);
-                y = Math.min(Math.max(y, m), h - m);
+                const m = Math.min(EDGE_PX, (x1 - x0) / 2, (y1 - y0) / 2);
+                x = Math.min(Math.max(x, x0 + m), x1 - m);
+                y = Math.min(Math.max(y, y0 + m), y1 - m);
                 edge = true;
             }
             const status = STATUSES.includes(u.status) ? u.status : 'available';
@@ -264,8 +266,15 @@
             svg.setAttribute('width', w);
             svg.setAttribute('height', h);
         }
+        // units held at the edge are held at the drawn map's (a geo subplot keeps its aspect inside the graph's box)
+        let clamp = spec.clamp || false;
+        const bg = clamp && gd.querySelector('g.geo g.bg rect');
+        if (bg) {
+            const r = bg.getBoundingClientRect();
+            clamp = [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top];
+        }
         // a map hidden (the city map behind a command view) shows nothing: no unit is projected for it
-        const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, spec.clamp) : [];
+        const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, clamp) : [];
         while (pool.length < marks.length) {
             pool.push(marker(svg));
         }

@@ -77,6 +77,9 @@ test('a unit sent from beyond the command view map waits at its edge, on its sid
     assert.deepEqual([m.x, m.y, m.edge, m.unit], [50, 8, true, 'a']);
     const [inside] = u.cluster([{unit: 'b', status: 'on_scene', lon: 0.5, lat: 0.5}], flat, 100, 100, 10, true);
     assert.equal(inside.edge, false);
+    // held at the drawn map's frame when the graph's box is larger (a geo subplot keeps its aspect)
+    const [framed] = u.cluster(far, flat, 100, 100, 10, [0, 20, 100, 80]);
+    assert.deepEqual([framed.x, framed.y, framed.edge], [50, 28, true]);
 });
 
 test('the line of a unit sent says its status and its straight-line distance to the scene in the page words', () => {
