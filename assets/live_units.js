@@ -1,22 +1,38 @@
-/* Live pages: the response units on the city map (SPEC section 11), drawn straight from the socket's frames into
- * an SVG layer over the map (#unit-layer, rendered empty by the server; no callback writes it), not through a Dash
- * store and a Plotly redraw: 2,000 units reporting every 5 s would redraw the map's figure many times a second.
+/* Live pages: the response units on the maps (SPEC section 11), drawn straight from the socket's frames into SVG
+ * layers over the maps, not through a Dash store and a Plotly redraw: 2,000 units reporting every 5 s would redraw
+ * a map's figure many times a second. Two layers (LAYERS), each a div the server renders empty and no callback
+ * writes: every unit over the city map (#unit-layer), and over a major incident's command view (#major-unit-layer)
+ * only the units sent to it, the ones its task list names (li.major-unit[data-unit], layouts/major.py); that list's
+ * statuses and straight-line distances are kept current here too.
  *
  * At city scale units are aggregated: the map is cut into cells of CELL_PX and each cell shows one marker per
  * status present (coloured by status, assets/units.css), at the mean place of its units, its size and its number
  * saying how many. A marker that stands for a single unit names it (data-unit, data-status, data-pos: what tests
- * and bench/units.py look for). Markers are pooled and reused, never rebuilt: the layer's DOM is bounded by the
- * number of cells on the screen, however long the page runs and however many reports arrive. */
+ * and bench/units.py look for). Markers are pooled and reused, never rebuilt, and a marker is rewritten only when
+ * what it shows changed: a layer's DOM is bounded by the number of cells on the screen, however long the page runs
+ * and however many reports arrive; the drawing runs at most once per animation frame. */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
     const SVG_NS = 'http://www.w3.org/2000/svg';
     const CELL_PX = 26;
+    const EDGE_PX = 8;  // a unit sent from beyond the command view's map waits at its edge, this far in
     const STATUSES = ['available', 'en_route', 'on_scene', 'off_duty'];  // dashboard.core.units.STATUSES
     const MAX_UNITS = 10000;  // fleet.MAX_UNITS of the gateway: beyond any city's fleet
 
+    const RETRY_MS = 300;  // a layer whose map has not drawn yet is tried again after this
+    const RETRIES = 20;
+    // the layers: over which graph, and which units (null: all; else the ids the page's task list names)
+    const LAYERS = [
+        {layer: 'unit-layer', graph: '#city-map .js-plotly-plot', only: null},
+        {layer: 'major-unit-layer', graph: '#major-map .js-plotly-plot', only: '#major-view li.major-unit[data-unit]',
+            clamp: true},
+    ];
+
     const units = new Map();  // unit id -> its latest view (messages.UnitView), insertion order = recency
-    const st = {scheduled: false, pool: [], drawnKey: null};
+    // pools by layer element: a command view redrawn by Dash brings a new element, and its old pool goes with it
+    const pools = new WeakMap();
+    const st = {scheduled: false, retries: 0, retryTimer: null, slot: null, slotObserver: null};
 
     function mx(lon) {
         return (lon + 180) / 360;
@@ -40,16 +56,26 @@
         return (lon, lat) => [(mx(lon) - cx) * k + w / 2, (my(lat) - cy) * k + h / 2];
     }
 
-    /** Units, projection, size -> the markers: one per cell and status, {status, n, x, y, unit?, pos?}. Pure. */
-    function cluster(list, project, w, h, cell) {
+    /** Units, projection, size -> the markers: one per cell and status, {status, n, x, y, unit?, pos?, edge?}.
+     *  Units off the map are left out, or with ``clamp`` held at its edge (``edge``: the side they come from);
+     *  ``clamp`` may be the map's drawn frame [left, top, right, bottom] within the w x h box. */
+    function cluster(list, project, w, h, cell, clamp) {
         const cells = new Map();
+        const [x0, y0, x1, y1] = Array.isArray(clamp) ? clamp : [0, 0, w, h];
         for (const u of list) {
             if (typeof u.lat !== 'number' || typeof u.lon !== 'number') {
                 continue;
             }
-            const [x, y] = project(u.lon, u.lat);
-            if (!(x >= 0 && x <= w && y >= 0 && y <= h)) {
-                continue;
+            let [x, y] = project(u.lon, u.lat);
+            let edge = false;
+            if (!(x >= x0 && x <= x1 && y >= y0 && y <= y1)) {
+                if (!clamp || !Number.isFinite(x) || !Number.isFinite(y) || !(x1 > x0 && y1 > y0)) {
+                    continue;
+                }
+                const m = Math.min(EDGE_PX, (x1 - x0) / 2, (y1 - y0) / 2);
+                x = Math.min(Math.max(x, x0 + m), x1 - m);
+                y = Math.min(Math.max(y, y0 + m), y1 - m);
+                edge = true;
             }
             const status = STATUSES.includes(u.status) ? u.status : 'available';
             const key = Math.floor(x / cell) + ',' + Math.floor(y / cell) + ',' + status;
@@ -58,8 +84,9 @@
                 c.n += 1;
                 c.sx += x;
                 c.sy += y;
+                c.edge = c.edge && edge;
             } else {
-                cells.set(key, {status: status, n: 1, sx: x, sy: y, unit: u.unit,
+                cells.set(key, {status: status, n: 1, sx: x, sy: y, unit: u.unit, edge: edge,
                     pos: u.lat.toFixed(5) + ',' + u.lon.toFixed(5)});
             }
         }
@@ -69,9 +96,27 @@
             // statuses of one cell side by side, so an en-route unit is not hidden under available ones
             const shift = (STATUSES.indexOf(c.status) - 1.5) * 5;
             out.push({status: c.status, n: c.n, x: c.sx / c.n + (one ? 0 : shift), y: c.sy / c.n,
-                unit: one ? c.unit : null, pos: one ? c.pos : null});
+                unit: one ? c.unit : null, pos: one ? c.pos : null, edge: c.edge});
         }
         return out;
+    }
+
+    /** km between two places, straight line (as dashboard.dispatch.units.km_between: roads are not known). */
+    function kmBetween(lat1, lon1, lat2, lon2) {
+        const rad = Math.PI / 180;
+        const a = Math.sin((lat2 - lat1) * rad / 2) ** 2
+            + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin((lon2 - lon1) * rad / 2) ** 2;
+        return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(a)));
+    }
+
+    /** A unit sent and the scene's words (the view's data-*) -> its line's status class and texts. Pure. */
+    function lineOf(u, words) {
+        const status = STATUSES.includes(u.status) ? u.status : 'available';
+        const placed = typeof u.lat === 'number' && typeof u.lon === 'number' && Number.isFinite(words.lat)
+            && Number.isFinite(words.lon);
+        return {status: status, said: (words.statuses && words.statuses[status]) || status,
+            km: placed ? words.km.replace('{km}', kmBetween(words.lat, words.lon, u.lat, u.lon).toFixed(1))
+                : words.nokm};
     }
 
     /** A frame -> the units it carries folded in (a snapshot replaces them all); a redraw is scheduled. */
@@ -100,6 +145,7 @@
     }
 
     function schedule() {
+        watchSlot();
         if (!st.scheduled) {
             st.scheduled = true;
             if (root.requestAnimationFrame) {
@@ -108,6 +154,46 @@
                 setTimeout(draw, 16);
             }
         }
+    }
+
+    /** A layer whose map is not drawn yet (the command view just arrived) is drawn again a little later. */
+    function retry() {
+        if (st.retryTimer === null && st.retries < RETRIES) {
+            st.retries += 1;
+            st.retryTimer = setTimeout(() => {
+                st.retryTimer = null;
+                schedule();
+            }, RETRY_MS);
+        }
+    }
+
+    /** The command view comes and goes, and its units with it, when Dash redraws the major-incident slot: draw
+     *  after each redraw that adds or removes elements (not a countdown's text, not the layers' own markers). */
+    function watchSlot() {
+        const slot = typeof document !== 'undefined' && document.getElementById && document.getElementById('major-slot');
+        if (!slot || slot === st.slot || typeof root.MutationObserver !== 'function') {
+            return;
+        }
+        if (st.slotObserver) {
+            st.slotObserver.disconnect();  // the page was drawn anew: its old slot is gone
+        }
+        st.slot = slot;
+        st.slotObserver = new root.MutationObserver((records) => {
+            if (records.some(redrawn)) {
+                st.retries = 0;
+                schedule();
+            }
+        });
+        st.slotObserver.observe(slot, {childList: true, subtree: true});
+    }
+
+    function redrawn(r) {
+        if (r.target.closest && r.target.closest('.unit-layer')) {
+            return false;
+        }
+        const element = (n) => n.nodeType === 1;
+        return Array.prototype.some.call(r.addedNodes || [], element)
+            || Array.prototype.some.call(r.removedNodes || [], element);
     }
 
     function marker(svg) {
@@ -122,17 +208,34 @@
         return {g: g, dot: dot, label: label, sig: null};
     }
 
-    /** Draw the units over the map now: the layer placed on the map's plot, the pool's markers rewritten. */
-    function draw() {
-        st.scheduled = false;
-        const layer = document.getElementById('unit-layer');
-        const gd = layer && document.querySelector('#city-map .js-plotly-plot');
+    /** The units a layer shows: all, or those its page's list names (null: that list is not on the page). */
+    function unitsFor(spec) {
+        if (spec.only === null) {
+            return units.values();
+        }
+        const out = [];
+        for (const li of document.querySelectorAll(spec.only)) {
+            const u = units.get(li.dataset.unit);
+            if (u) {
+                out.push(u);
+            }
+        }
+        return out;
+    }
+
+    /** Draw one layer over its map now; false when its map is on the page but not drawn yet. */
+    function drawLayer(spec) {
+        const layer = document.getElementById(spec.layer);
+        if (!layer) {
+            return true;
+        }
+        const gd = document.querySelector(spec.graph);
         if (!gd || !gd._fullLayout) {
-            return;
+            return false;
         }
         const plot = gd.querySelector('.main-svg');  // the plot's own box (the graph's div may be taller or 0 high)
         if (!plot) {
-            return;
+            return false;
         }
         const box = plot.getBoundingClientRect();
         const parent = layer.offsetParent ? layer.offsetParent.getBoundingClientRect() : {left: 0, top: 0};
@@ -145,30 +248,45 @@
             ? (lon, lat) => sub.projection([lon, lat]) || [NaN, NaN]
             : viewOf(gd.layout && gd.layout.geo, w, h);
         if (!project) {
-            return;
+            return false;
         }
-        let svg = layer.firstElementChild;
-        if (!svg) {
-            svg = document.createElementNS(SVG_NS, 'svg');
+        let held = pools.get(layer);
+        if (!held || held.svg.parentNode !== layer) {
+            const svg = document.createElementNS(SVG_NS, 'svg');
             layer.appendChild(svg);
+            held = {svg: svg, pool: [], place: null};
+            pools.set(layer, held);
         }
-        layer.style.left = Math.round(box.left - parent.left) + 'px';
-        layer.style.top = Math.round(box.top - parent.top) + 'px';
-        svg.setAttribute('width', w);
-        svg.setAttribute('height', h);
-        const marks = cluster(units.values(), project, w, h, CELL_PX);
-        while (st.pool.length < marks.length) {
-            st.pool.push(marker(svg));
+        const {svg, pool} = held;
+        const place = Math.round(box.left - parent.left) + ',' + Math.round(box.top - parent.top) + ',' + w + ',' + h;
+        if (held.place !== place) {  // the layer moves and sizes with its map only when that changed
+            held.place = place;
+            layer.style.left = Math.round(box.left - parent.left) + 'px';
+            layer.style.top = Math.round(box.top - parent.top) + 'px';
+            svg.setAttribute('width', w);
+            svg.setAttribute('height', h);
+        }
+        // units held at the edge are held at the drawn map's (a geo subplot keeps its aspect inside the graph's box)
+        let clamp = spec.clamp || false;
+        const bg = clamp && gd.querySelector('g.geo g.bg rect');
+        if (bg) {
+            const r = bg.getBoundingClientRect();
+            clamp = [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top];
+        }
+        // a map hidden (the city map behind a command view) shows nothing: no unit is projected for it
+        const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, clamp) : [];
+        while (pool.length < marks.length) {
+            pool.push(marker(svg));
         }
         marks.forEach((m, i) => {
-            const p = st.pool[i];
+            const p = pool[i];
             const r = m.n === 1 ? 4 : Math.min(16, 5 + 2.2 * Math.log2(m.n));
-            const sig = [m.status, m.n, Math.round(m.x), Math.round(m.y), m.unit, m.pos].join('|');
+            const sig = [m.status, m.n, Math.round(m.x), Math.round(m.y), m.unit, m.pos, m.edge].join('|');
             if (p.sig === sig) {
                 return;  // a slot is rewritten only when what it shows changed
             }
             p.sig = sig;
-            p.g.setAttribute('class', 'unit-mark u-' + m.status);
+            p.g.setAttribute('class', 'unit-mark u-' + m.status + (m.edge ? ' is-edge' : ''));
             p.g.setAttribute('transform', 'translate(' + m.x.toFixed(1) + ',' + m.y.toFixed(1) + ')');
             p.g.removeAttribute('display');
             p.g.dataset.status = m.status;
@@ -183,15 +301,73 @@
             p.dot.setAttribute('r', r.toFixed(1));
             p.label.textContent = m.n > 1 ? String(m.n) : '';
         });
-        for (let i = marks.length; i < st.pool.length; i++) {
-            const p = st.pool[i];
+        for (let i = marks.length; i < pool.length; i++) {
+            const p = pool[i];
             if (p.sig !== null) {
                 p.sig = null;
                 p.g.setAttribute('display', 'none');
                 delete p.g.dataset.unit;
             }
         }
-        layer.dataset.units = String(units.size);
+        layer.dataset.units = String(spec.only === null ? units.size : marks.reduce((n, m) => n + m.n, 0));
+        return true;
+    }
+
+    /** The command view's lines of the units sent: each one's status and distance as its latest report says. */
+    function drawLines() {
+        const view = document.getElementById('major-view');
+        if (!view) {
+            return;
+        }
+        const lines = view.querySelectorAll('li.major-unit[data-unit]');
+        if (!lines.length) {
+            return;
+        }
+        let statuses = {};
+        try {
+            statuses = JSON.parse(view.dataset.statuses || '{}');
+        } catch (err) {
+            statuses = {};
+        }
+        const words = {lat: parseFloat(view.dataset.lat), lon: parseFloat(view.dataset.lon), statuses: statuses,
+            km: view.dataset.km || '{km} km', nokm: view.dataset.nokm || ''};
+        for (const li of lines) {
+            const u = units.get(li.dataset.unit);
+            if (!u) {
+                continue;
+            }
+            const line = lineOf(u, words);
+            const cls = 'major-unit u-' + line.status;
+            if (li.className !== cls) {
+                li.className = cls;
+                const dot = li.querySelector('.dot');
+                if (dot) {
+                    dot.className = 'dot u-' + line.status;
+                }
+            }
+            for (const [sel, text] of [['.unit-status', line.said], ['.unit-km', line.km]]) {
+                const el = li.querySelector(sel);
+                if (el && el.textContent !== text) {
+                    el.textContent = text;
+                }
+            }
+        }
+    }
+
+    /** Draw the units over every map of the page now, and the command view's lines. */
+    function draw() {
+        st.scheduled = false;
+        if (typeof document === 'undefined') {
+            return;
+        }
+        let ready = true;
+        for (const spec of LAYERS) {
+            ready = drawLayer(spec) && ready;
+        }
+        drawLines();
+        if (!ready) {
+            retry();
+        }
     }
 
     // The map's size and view change with the window (live_figures.js refits it): draw again after.
@@ -199,7 +375,8 @@
         root.addEventListener('resize', () => setTimeout(schedule, 300));
     }
 
-    const api = {take: take, draw: draw, cluster: cluster, viewOf: viewOf, units: units, CELL_PX: CELL_PX};
+    const api = {take: take, draw: draw, cluster: cluster, viewOf: viewOf, lineOf: lineOf, kmBetween: kmBetween,
+        units: units, CELL_PX: CELL_PX, LAYERS: LAYERS};
     dc.panoramaUnits = api;
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = api;

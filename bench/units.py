@@ -1,15 +1,22 @@
 """Units benchmark (issue 17, SPEC section 11): 2,000 units reporting every 5 s on ``feeds:units``, /wall open in
 Chromium over the shipped ingest worker, gateway and app; ``PYTHONPATH=. .venv/bin/python -m bench.units``.
 
-Measured:
+Two phases in one run, each with its own database, services and browser: the baseline (``--baseline-units``, 200)
+and the load (``--units``, 2,000), each unit reporting every ``--every-s`` (5) s. Measured in each:
 
 * **publish -> marker**: a probe unit, alone in its cell of the map (off the coast, ``on_scene``: no other unit has
-  that status), is moved to a new place every second. The clock starts when the bench PUBLISHes the report and
-  stops when the wall's unit layer (assets/live_units.js) sets the probe marker's ``data-pos`` to that place, as
-  a MutationObserver in the page sees it (the page's clock, converted to ours NTP-style: bench.latency.page_clock).
-  A probe not drawn within ``--miss-s`` is a miss, ranked above every value in the percentiles. Target: p99 <= 500 ms.
-* **the page's JS heap**: after a forced GC, every ``--heap-every-s``; the growth slope with its 95 % CI
-  (bench.slope), and the unit layer's DOM size (bounded by the cells on screen). Target: no growth over 10 min.
+  that status), is moved to a new place every second. The clock starts just before the bench PUBLISHes the report
+  to Redis and stops (a) when the wall's unit layer (assets/live_units.js) sets the probe marker's ``data-pos`` to
+  that place, as a MutationObserver in the page sees it (DOM), and (b) when that change has been **painted** (the
+  task after the next animation frame). The page's clock is taken to ours NTP-style (bench.latency.page_clock).
+  A probe not drawn within ``--miss-s`` is a miss, ranked above every value in the percentiles.
+  Target: painted p99 <= 500 ms. The stages on the way, same clock start: -> the ingest worker's delta on
+  ``panorama:updates`` (the server's share), -> the gateway's frame in the page (a WebSocket listener
+  registered before the page's own), -> DOM, -> painted.
+* **memory**: every ``--heap-every-s``, the page's JS heap after a forced GC, Chromium's renderer RSS and USS and
+  the whole browser's PSS; the growth slope of each with its 95 % CI (bench.slope) over the samples after
+  ``--warmup-frac`` of the span. Target: no growth over 10 min. And the unit layer's DOM size.
+* the load average (1 min) at each sample, and the CPU seconds of each process over the measured window.
 
 Targets are reported, never asserted.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -30,9 +38,11 @@ import redis
 
 from bench.fanout import service_env, wait_port
 from bench.ingest import DEFAULT_PG_URL, drop_database, recreate_database
-from bench.latency import dist_with_misses, gunicorn_argv, http_ok, page_access, page_clock, say, start_browser
+from bench.latency import (CHROME_ARGS, cpu_cores, dist_with_misses, gunicorn_argv, http_ok, page_access, page_clock,
+                           say, snapshot_cpu)
 from bench.procs import Processes, free_port, quit_browser, start_redis
 from bench.slope import mib_fit
+from bench.soak import chromium_by_type, tree_memory
 from dashboard.core.channels import UPDATES_CHANNEL, units_feed
 
 FEED_PREFIX = "bench-units"
@@ -43,14 +53,42 @@ PROBE_AT = (22.49, 113.97)  # Shenzhen Bay, off the land (and the fleet's box): 
 DEPARTMENTS = ("police", "fire", "health", "traffic_police", "emergency")
 KINDS = {"police": "patrol_car", "fire": "fire_engine", "health": "ambulance", "traffic_police": "traffic_car",
          "emergency": "rescue_team"}
+TARGET_P99_MS = 500
+
+# Injected before the page's own scripts: when each gateway frame carrying the probe arrives (this listener is
+# registered in the socket's constructor, before live_conn.js sets its onmessage).
+NET_JS = r"""
+(() => {
+  if (window.top !== window || window.__unitNet) return;
+  const seen = window.__unitNet = {};
+  const RE = /"unit":"bench-probe"[^{}]*?"lat":(-?[\d.]+),"lon":(-?[\d.]+)/g;
+  const WS = window.WebSocket;
+  window.WebSocket = class extends WS {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener('message', (e) => {
+        const t = performance.timeOrigin + performance.now();
+        if (typeof e.data !== 'string' || e.data.indexOf('bench-probe') < 0) return;
+        for (const m of e.data.matchAll(RE)) {
+          const k = Number(m[1]).toFixed(5) + ',' + Number(m[2]).toFixed(5);
+          if (!(k in seen)) seen[k] = t;
+        }
+      });
+    }
+  };
+})();
+"""
 
 OBSERVER_JS = """
 if (!window.__probe) {
-    window.__probe = {};
-    const seen = window.__probe;
+    const seen = window.__probe = {dom: {}, paint: {}};
+    const now = () => performance.timeOrigin + performance.now();
     const look = (g) => {
-        if (g && g.dataset && g.dataset.unit === arguments[0] && g.dataset.pos && !(g.dataset.pos in seen)) {
-            seen[g.dataset.pos] = performance.timeOrigin + performance.now();
+        if (g && g.dataset && g.dataset.unit === arguments[0] && g.dataset.pos && !(g.dataset.pos in seen.dom)) {
+            const pos = g.dataset.pos;
+            seen.dom[pos] = now();
+            // painted: the task after the next animation frame (that frame has been rendered)
+            requestAnimationFrame(() => setTimeout(() => { seen.paint[pos] = now(); }, 0));
         }
     };
     new MutationObserver((records) => {
@@ -63,9 +101,10 @@ if (!window.__probe) {
 }
 return true;
 """
-# emptied in place: the observer holds this very object
-TAKE_JS = """const s = window.__probe || {}; const out = JSON.stringify(s);
-for (const k of Object.keys(s)) delete s[k];
+# emptied in place: the observer and the socket's listener hold these very objects
+TAKE_JS = """const p = window.__probe || {dom: {}, paint: {}}; const n = window.__unitNet || {};
+const out = JSON.stringify({dom: p.dom, paint: p.paint, net: n});
+for (const o of [p.dom, p.paint, n]) { for (const k of Object.keys(o)) delete o[k]; }
 return out;"""
 
 
@@ -82,7 +121,8 @@ class Fleet(threading.Thread):
         self.every_s = every_s
         self.stop = threading.Event()
         self.reports = 0
-        self.probes: list[tuple[float, str]] = []  # (our clock ms when published, the place)
+        self.late_ticks = 0  # ticks that took longer than the tick: the publisher fell behind
+        self.probes: list[tuple[float, str]] = []  # (our clock ms just before the PUBLISH, the place)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -118,11 +158,14 @@ class Fleet(threading.Thread):
                 k = len(self.probes) + 1
                 lat, lon = PROBE_AT[0] + (k % 50) * 2e-5, PROBE_AT[1] + (k // 50 % 50) * 2e-5
                 place = f"{lat:.5f},{lon:.5f}"
-                report = {"unit": PROBE, "ts": int(time.time() * 1000), "lat": lat, "lon": lon, "status": "on_scene",
-                          "department": "emergency", "kind": "boat"}
-                self.probes.append((time.time() * 1000, place))
-                self.bus.publish(channel, orjson.dumps(report))
-            self.stop.wait(max(0.0, 0.1 - (time.monotonic() - started)))
+                at = time.time()
+                report = orjson.dumps({"unit": PROBE, "ts": int(at * 1000), "lat": lat, "lon": lon,
+                                       "status": "on_scene", "department": "emergency", "kind": "boat"})
+                self.probes.append((time.time() * 1000, place))  # the clock starts here, just before Redis
+                self.bus.publish(channel, report)
+            spent = time.monotonic() - started
+            self.late_ticks += spent > 0.1
+            self.stop.wait(max(0.0, 0.1 - spent))
 
 
 class DeltaWatch(threading.Thread):
@@ -139,7 +182,10 @@ class DeltaWatch(threading.Thread):
         pubsub = self.bus.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(UPDATES_CHANNEL)
         while not self.stop.is_set():
-            msg = pubsub.get_message(timeout=0.5)
+            try:
+                msg = pubsub.get_message(timeout=0.5)
+            except redis.ConnectionError:
+                return  # the bench's Redis stopped at the end of the phase
             if msg is None or msg["type"] != "message":
                 continue
             at = time.time() * 1000
@@ -148,12 +194,113 @@ class DeltaWatch(threading.Thread):
                     self.seen.setdefault(f"{u['lat']:.5f},{u['lon']:.5f}", at)
 
 
-def run(args) -> dict:
-    res: dict = {"config": vars(args).copy(), "errors": []}
-    db_url = recreate_database(args.pg_url, args.db_name)
+def start_browser(profile: Path, window: str):
+    """Headless Chromium with only this bench's socket listener injected (not bench.latency's probe, whose records
+    of every frame would grow the heap this bench measures)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    for a in CHROME_ARGS:
+        opts.add_argument(a)
+    opts.add_argument(f"--user-data-dir={profile}")
+    opts.add_argument(f"--window-size={window.replace('x', ',')}")
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": NET_JS})
+    return driver
+
+
+def memory_sample(driver, chrome_root: int) -> dict:
+    """The page's JS heap after a forced GC, Chromium's renderer RSS and USS, the browser tree's PSS (bytes)."""
+    driver.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
+    out = {"heap": float(driver.execute_cdp_cmd("Runtime.getHeapUsage", {})["usedSize"])}
+    kinds = chromium_by_type(chrome_root)
+    out["renderer_rss"] = float(kinds.get("chromium renderer", 0))
+    out["renderer_uss"] = float(kinds.get("chromium renderer (USS)", 0))
+    out["browser_pss"] = float(tree_memory(chrome_root, "pss") or 0)
+    return out
+
+
+def stage(probes: list[tuple[float, str]], seen: dict[str, float], offset_ms: float, miss_ms: float) -> dict:
+    """Publish -> the moment each probe place was seen (page clock less ``offset_ms``): percentiles with misses."""
+    lat, missed = [], 0
+    for at, place in probes:
+        shown = seen.get(place)
+        ms = None if shown is None else shown - offset_ms - at
+        if ms is None or ms > miss_ms:
+            missed += 1
+        else:
+            lat.append(max(0.0, ms))
+    out = dist_with_misses(lat, missed)
+    out["max"] = round(max(lat), 1) if lat and not missed else None  # with a miss, the max is the miss
+    return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+AB_JS = """const [css, on] = arguments; let el = document.getElementById('bench-ab');
+if (on && !el) { el = document.createElement('style'); el.id = 'bench-ab'; el.textContent = css; document.head.appendChild(el); }
+if (!on && el) { el.remove(); }"""
+
+
+def ab_arms(probes, toggles, seen, offset_ms: float, miss_ms: float, every_s: float) -> dict:
+    """The probes of the periods with ``--ab-css`` in force and of those without, interleaved every ``every_s``
+    (so a machine getting busier weighs on both); a probe published within 1 s after a toggle counts in neither."""
+    arms: dict[str, list] = {"with": [], "without": []}
+    for at, place in probes:
+        since = [t for t in toggles if t[0] <= at]
+        if not since or at - since[-1][0] < 1000:
+            continue
+        arms["with" if since[-1][1] else "without"].append((at, place))
+    return {arm: {k: stage(ps, seen[s], offset_ms, miss_ms) for k, s in (("frame", "net"), ("dom", "dom"), ("paint", "paint"))}
+                  | {"painted_or_newer": stage_current(ps, seen["paint"], offset_ms, miss_ms)}
+            for arm, ps in arms.items()}
+
+
+def stage_current(probes: list[tuple[float, str]], seen: dict[str, float], offset_ms: float, miss_ms: float) -> dict:
+    """Publish -> the probe's place *or a newer one* seen (the marker never showed this place when a newer report
+    came first: one draw per animation frame shows the latest): how current the wall's map is, every probe
+    counted; a miss when neither it nor a newer place was seen within ``miss_ms``."""
+    lat, missed, superseded = [], 0, 0
+    first_after = float("inf")  # the earliest page time any probe from here on was seen
+    for at, place in reversed(probes):
+        own = seen.get(place)
+        if own is not None:
+            first_after = min(first_after, own)
+        elif first_after < float("inf"):
+            superseded += 1
+        ms = first_after - offset_ms - at
+        if ms > miss_ms:
+            missed += 1
+        else:
+            lat.append(max(0.0, ms))
+    out = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in dist_with_misses(lat, missed).items()}
+    out["max"] = round(max(lat), 1) if lat and not missed else None
+    out["superseded"] = superseded
+    return out
+
+
+def fits(samples: list[dict], warmup_frac: float) -> dict:
+    """Each memory series' first, last and slope (MiB/day with its 95 % CI) after the warm-up share of the span."""
+    if not samples:
+        return {}
+    span = samples[-1]["t"]
+    kept = [s for s in samples if s["t"] >= span * warmup_frac]
+    out = {}
+    for key in ("heap", "renderer_rss", "renderer_uss", "browser_pss"):
+        out[key] = {"first_mib": round(samples[0][key] / 2**20, 1), "last_mib": round(samples[-1][key] / 2**20, 1),
+                    "max_mib": round(max(s[key] for s in samples) / 2**20, 1),
+                    "fit": mib_fit([(s["t"], s[key]) for s in kept])}
+    return out
+
+
+def phase(args, n_units: int, db_name: str) -> dict:
+    """One measured phase: its own database, services, browser and fleet of ``n_units``."""
+    res: dict = {"units": n_units, "errors": [], "loadavg_start": os.getloadavg()}
+    db_url = recreate_database(args.pg_url, db_name)
     with tempfile.TemporaryDirectory(prefix="bench-units-") as tmp:
         procs = Processes(Path(tmp))
-        driver = fleet = None
+        driver = fleet = watch = None
         try:
             redis_url = args.redis_url or start_redis(procs)
             env = service_env(redis_url, db_url, PANORAMA_FEED_PREFIX=FEED_PREFIX)
@@ -177,10 +324,11 @@ def run(args) -> dict:
                 time.sleep(0.1)
             watch = DeltaWatch(redis_url)
             watch.start()
-            fleet = Fleet(redis_url, args.units, args.every_s, args.seed)
+            fleet = Fleet(redis_url, n_units, args.every_s, args.seed)
             fleet.start()
-            say(f"{args.units} units reporting every {args.every_s:g} s; opening /wall in Chromium")
+            say(f"{n_units} units reporting every {args.every_s:g} s; opening /wall in Chromium")
             driver = start_browser(Path(tmp) / "profile", args.window)
+            chrome_root = driver.service.process.pid
             access = page_access(db_url, "/wall")
             driver.get(origin + "/wall" + access.get("query", ""))
             t0 = time.monotonic()
@@ -191,54 +339,75 @@ def run(args) -> dict:
                 time.sleep(0.2)
             time.sleep(args.warmup_s)  # the fleet registered, the page settled (not measured)
             driver.execute_script(OBSERVER_JS, PROBE)
-            clock = page_clock(driver)
+            driver.execute_script(TAKE_JS)  # what arrived before the window is not measured
+            clock0 = page_clock(driver)
             skip = len(fleet.probes)
-            heap: list[tuple[float, float]] = []
+            pids = {name: p.pid for name, p in procs.procs.items() if name != "redis"} | {"chromium": chrome_root}
+            cpu0 = snapshot_cpu(pids, db_name)
+            samples: list[dict] = []
             nodes: list[int] = []
-            seen: dict[str, float] = {}
+            seen: dict[str, dict[str, float]] = {"dom": {}, "paint": {}, "net": {}}
             started = time.monotonic()
-            next_heap = started
+            next_sample = started
+            toggles: list[tuple[float, bool]] = []  # (our clock ms, whether --ab-css is in force from then)
             while time.monotonic() - started < args.duration_s:
                 time.sleep(1)
-                seen.update(json.loads(driver.execute_script(TAKE_JS)))
-                if time.monotonic() >= next_heap:
-                    next_heap += args.heap_every_s
-                    driver.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
-                    used = driver.execute_cdp_cmd("Runtime.getHeapUsage", {})["usedSize"]
-                    heap.append((time.monotonic() - started, float(used)))
-                    nodes.append(driver.execute_script(
-                        "return document.querySelectorAll('#unit-layer *').length"))
+                if args.ab_css and (not toggles or time.time() * 1000 - toggles[-1][0] >= args.ab_every_s * 1000):
+                    on = not toggles or not toggles[-1][1]
+                    driver.execute_script(AB_JS, args.ab_css, on)
+                    toggles.append((time.time() * 1000, on))
+                for k, v in json.loads(driver.execute_script(TAKE_JS)).items():
+                    seen[k].update(v)
+                if time.monotonic() >= next_sample:
+                    next_sample += args.heap_every_s
+                    try:
+                        s = memory_sample(driver, chrome_root)
+                    except Exception as err:  # noqa: BLE001 - a sample missed is counted
+                        res.setdefault("samples_missed", []).append(repr(err)[:200])
+                    else:
+                        s.update(t=round(time.monotonic() - started, 1), load1=os.getloadavg()[0])
+                        samples.append(s)
+                    nodes.append(driver.execute_script("return document.querySelectorAll('#unit-layer *').length"))
+            window_s = time.monotonic() - started
+            cpu1 = snapshot_cpu(pids, db_name)
             time.sleep(args.miss_s)
-            seen.update(json.loads(driver.execute_script(TAKE_JS)))
-            clock = min(clock, page_clock(driver), key=lambda c: c["error_ms"])
+            for k, v in json.loads(driver.execute_script(TAKE_JS)).items():
+                seen[k].update(v)
+            clock1 = page_clock(driver)
+            clock = min(clock0, clock1, key=lambda c: c["error_ms"])
             cutoff = time.time() * 1000 - args.miss_s * 1000
-            lat, missed, server = [], 0, []
-            for at, place in fleet.probes[skip:]:
-                if at > cutoff:
-                    continue
-                if place in watch.seen:
-                    server.append(watch.seen[place] - at)
-                shown = seen.get(place)
-                ms = None if shown is None else shown - clock["offset_ms"] - at
-                if ms is None or ms > args.miss_s * 1000:
-                    missed += 1
-                else:
-                    lat.append(max(0.0, ms))
-            res["publish_to_marker_ms"] = {**dist_with_misses(lat, missed),
-                                           "clock_error_ms": round(clock["error_ms"], 1)}
-            # its first part: publish -> the worker's delta on panorama:updates (our clock at both ends)
-            res["publish_to_delta_ms"] = dist_with_misses(server, 0)
-            watch.stop.set()
-            res["heap"] = {"first_mib": round(heap[0][1] / 2**20, 1) if heap else None,
-                           "last_mib": round(heap[-1][1] / 2**20, 1) if heap else None, "fit": mib_fit(heap)}
+            probes = [p for p in fleet.probes[skip:] if p[0] <= cutoff]
+            miss_ms = args.miss_s * 1000
+            res["probes"] = len(probes)
+            res["clock"] = {"offset_ms": round(clock["offset_ms"], 2), "error_ms": round(clock["error_ms"], 2),
+                            "drift_ms": round(clock1["offset_ms"] - clock0["offset_ms"], 2)}
+            res["publish_to"] = {"delta": stage(probes, watch.seen, 0.0, miss_ms),
+                                 "frame": stage(probes, seen["net"], clock["offset_ms"], miss_ms),
+                                 "dom": stage(probes, seen["dom"], clock["offset_ms"], miss_ms),
+                                 "painted": stage(probes, seen["paint"], clock["offset_ms"], miss_ms),
+                                 "painted_or_newer": stage_current(probes, seen["paint"], clock["offset_ms"], miss_ms)}
+            res["raw"] = {"probes": probes, "delta": watch.seen, **seen}  # to account them again
+            if toggles:
+                res["ab"] = ab_arms(probes, toggles, seen, clock["offset_ms"], miss_ms, args.ab_every_s)
+            res["memory"] = fits(samples, args.warmup_frac)
+            res["samples"] = samples
             res["unit_layer_nodes"] = {"min": min(nodes, default=None), "max": max(nodes, default=None)}
             res["reports_published"] = fleet.reports
+            res["reports_per_s"] = round(n_units / args.every_s, 1)
+            res["publisher_late_ticks"] = fleet.late_ticks
             res["units_drawn"] = driver.execute_script("return document.getElementById('unit-layer').dataset.units")
+            res["cpu_cores"] = {k: round(v, 2) for k, v in cpu_cores(cpu0, cpu1, list(pids)).items()}
+            res["window_s"] = round(window_s, 1)
+            load = [s["load1"] for s in samples]
+            res["loadavg_1min"] = {"min": min(load, default=None), "max": max(load, default=None),
+                                   "mean": round(sum(load) / len(load), 2) if load else None}
         except Exception as err:  # noqa: BLE001 - reported
             res["errors"].append(repr(err))
             for log in ("ingest", "gateway", "app"):
                 say(f"--- {log}.log:\n{procs.tail(log)}")
         finally:
+            if watch is not None:
+                watch.stop.set()
             if fleet is not None:
                 fleet.stop.set()
                 if fleet.error:
@@ -247,8 +416,69 @@ def run(args) -> dict:
                 quit_browser(driver)
             procs.stop_all()
             if not args.keep_db:
-                drop_database(args.pg_url, args.db_name)
+                drop_database(args.pg_url, db_name)
+    res["loadavg_end"] = os.getloadavg()
     return res
+
+
+def run(args) -> dict:
+    res: dict = {"config": vars(args).copy(), "machine": {"cpus": os.cpu_count()},
+                 "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "phases": {}}
+    if args.baseline_units:
+        res["phases"]["baseline"] = phase(args, args.baseline_units, args.db_name + "_base")
+    res["phases"]["load"] = phase(args, args.units, args.db_name)
+    res["ended_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    res["errors"] = [f"{name}: {e}" for name, p in res["phases"].items() for e in p["errors"]]
+    return res
+
+
+def _ms(d: dict) -> str:
+    def one(v):
+        return "miss" if v is None else f"{v:,.0f}"
+    return f"{one(d['p50'])} / {one(d['p90'])} / {one(d['p99'])} / {one(d['max'])}  ({d['missed']} missed of {d['n']})"
+
+
+def _fit(m: dict) -> str:
+    f = m.get("fit")
+    if not f:
+        return f"{m['first_mib']} -> {m['last_mib']} MiB (too few samples for a slope)"
+    lo, hi = f["ci95_mib_per_day"]
+    return (f"{m['first_mib']} -> {m['last_mib']} MiB (max {m['max_mib']}); slope {f['mib_per_h']:+.2f} MiB/h "
+            f"= {f['mib_per_day']:+.1f} MiB/day, 95 % CI [{lo:+.1f}, {hi:+.1f}] (n {f['n']}, n_eff {f['n_eff']})")
+
+
+def print_report(res: dict, file=sys.stdout) -> None:
+    """The figures of each phase, side by side in reading order."""
+    print(f"\nbench.units {res['started_utc']} -> {res.get('ended_utc')} UTC, {res['machine']['cpus']} CPUs", file=file)
+    for name, p in res["phases"].items():
+        print(f"\n== {name}: {p['units']} units, {p.get('reports_per_s')} reports/s, "
+              f"{p.get('window_s')} s measured, {p.get('probes')} probes ==", file=file)
+        if p["errors"]:
+            print(f"errors: {p['errors']}", file=file)
+            continue
+        print(f"load average (1 min) during the window: {p['loadavg_1min']}; at start {p['loadavg_start']}, "
+              f"at end {p['loadavg_end']}", file=file)
+        print(f"page clock: offset {p['clock']['offset_ms']} ms +- {p['clock']['error_ms']}, drift "
+              f"{p['clock']['drift_ms']} ms", file=file)
+        print("publish (just before PUBLISH) -> ... p50 / p90 / p99 / max ms:", file=file)
+        for k, label in (("delta", "worker's delta on panorama:updates"), ("frame", "gateway frame in the page"),
+                         ("dom", "marker moved (DOM)"), ("painted", "marker painted"),
+                         ("painted_or_newer", "it or a newer place painted")):
+            print(f"  {label:38s} {_ms(p['publish_to'][k])}", file=file)
+        print(f"  (probes whose place was never drawn because a newer one came first: "
+              f"{p['publish_to']['painted_or_newer']['superseded']})", file=file)
+        for k in ("heap", "renderer_rss", "renderer_uss", "browser_pss"):
+            print(f"  {k:14s} {_fit(p['memory'][k])}", file=file)
+        for arm, figs in (p.get("ab") or {}).items():
+            print(f"  A/B {arm} --ab-css: frame {_ms(figs['frame'])}; DOM {_ms(figs['dom'])}; painted "
+                  f"{_ms(figs['paint'])}; it or newer painted {_ms(figs['painted_or_newer'])}", file=file)
+        print(f"  unit layer nodes {p['unit_layer_nodes']}; units drawn {p['units_drawn']}; CPU cores "
+              f"{p['cpu_cores']}; publisher late ticks {p['publisher_late_ticks']}", file=file)
+    load = res["phases"].get("load", {})
+    if load.get("publish_to"):
+        p99 = load["publish_to"]["painted"]["p99"]
+        print(f"\ntarget: painted p99 <= {TARGET_P99_MS} ms: {'miss' if p99 is None else f'{p99:,.0f} ms'} -> "
+              f"{'met' if p99 is not None and p99 <= TARGET_P99_MS else 'NOT met'}", file=file)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -259,25 +489,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep-db", action="store_true")
     p.add_argument("--redis-url", help="default: a redis-server of the bench's own")
     p.add_argument("--units", type=int, default=2000)
+    p.add_argument("--baseline-units", type=int, default=200, help="the baseline phase's fleet (0: none)")
     p.add_argument("--every-s", type=float, default=5.0, help="each unit reports this often")
-    p.add_argument("--duration-s", type=float, default=600.0, help="measured time (after the warm-up)")
+    p.add_argument("--duration-s", type=float, default=600.0, help="measured time of each phase (after the warm-up)")
     p.add_argument("--warmup-s", type=float, default=15.0)
-    p.add_argument("--heap-every-s", type=float, default=30.0)
+    p.add_argument("--warmup-frac", type=float, default=0.2, help="share of the span left out of the slopes")
+    p.add_argument("--heap-every-s", type=float, default=15.0)
     p.add_argument("--miss-s", type=float, default=5.0, help="a probe not drawn within this is a miss")
     p.add_argument("--window", default="1920x1080")
     p.add_argument("--seed", type=int, default=17)
+    p.add_argument("--ab-css", help="a CSS rule put into the page and taken out every --ab-every-s: the probes of "
+                                    "both arms reported apart (an interleaved A/B of a style change)")
+    p.add_argument("--ab-every-s", type=float, default=30.0)
+    p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print its figures as JSON."""
+    """Run the benchmark and print its figures."""
     args = parse_args(argv)
     res = run(args)
-    text = json.dumps(res, indent=2, ensure_ascii=False)
-    print(text)
+    if args.json:
+        print(json.dumps(res, indent=2, ensure_ascii=False))
+    else:
+        print_report(res)
     if args.output:
-        Path(args.output).write_text(text)
+        Path(args.output).write_text(json.dumps(res, indent=2, ensure_ascii=False))
     return 1 if res["errors"] else 0
 
 

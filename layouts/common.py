@@ -48,10 +48,10 @@ def lang_toggle(lang: str) -> html.Button:
                        lang=html_lang("en" if lang != "en" else "zh"))
 
 
-def unit_overlay(lang: str) -> list:
-    """Return the units' layer over a city map (drawn by assets/live_units.js from the frames; empty here) and its
+def unit_overlay(lang: str, layer_id: str = "unit-layer") -> list:
+    """Return the units' layer over a map (drawn by assets/live_units.js from the frames; empty here) and its
     legend of statuses."""
-    return [html.Div(id="unit-layer", className="unit-layer", **{"aria-hidden": "true"}),
+    return [html.Div(id=layer_id, className="unit-layer", **{"aria-hidden": "true"}),
             html.Ul([html.Li(t("units_legend", lang))]
                     + [html.Li([html.Span(className=f"dot u-{s}"), t(f"unit_{s}", lang)]) for s in UNIT_STATUSES],
                     className="unit-legend")]

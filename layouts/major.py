@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+import json
+
 from dashboard.core.i18n import actor_label, audit_text, district_name, kind_label, state_label, t
+from dashboard.core.units import STATUSES as UNIT_STATUSES
 from dashboard.dispatch.major import LEVELS, ROMAN
 from dashboard.figures.major_map import make_major_map
-from layouts.common import clock_text
+from layouts.common import clock_text, unit_overlay
 from layouts.dispatch import action_label, department_names
 from layouts.procedure import checklist_view
 
@@ -57,13 +60,40 @@ def _task_line(task: dict, now_ms: int, lang: str) -> html.Li:
                     " ", due], className="major-task")
 
 
+def km_text(km: float | None, lang: str) -> str:
+    """Return a unit's straight-line distance to the scene in words (assets/live_units.js says it the same way)."""
+    return t("major_unit_where", lang) if km is None else t("major_unit_km", lang, km=f"{km:.1f}")
+
+
+def unit_line(unit: dict, lang: str) -> html.Li:
+    """Return one unit sent: its status colour, name, status and straight-line distance; the browser keeps the
+    status and distance current from the units' frames (``data-unit``, assets/live_units.js)."""
+    name = (unit.get("name_en") if lang == "en" else unit.get("name")) or unit.get("name") or unit["unit"]
+    status = unit["status"] if unit["status"] in UNIT_STATUSES else "available"
+    return html.Li([html.Span(className=f"dot u-{status}"), html.Span(name, className="unit-name"), " ",
+                    html.Span(t(f"unit_{status}", lang), className="unit-status"), " ",
+                    html.Span(km_text(unit.get("km"), lang), className="unit-km")],
+                   className=f"major-unit u-{status}", **{"data-unit": unit["unit"]})
+
+
 def department_rows(groups: list[dict], names: dict, now_ms: int, lang: str) -> list:
-    """Return the tasks per department: its name, then each task's state and countdown."""
+    """Return the tasks per department: its name, then each task's state and countdown, then the units sent."""
     if not groups:
         return [html.Li(t("major_no_tasks", lang), className="muted")]
     return [html.Li([html.Span(names.get(g["department"], g["department"]), className="major-dep"),
-                     html.Ul([_task_line(task, now_ms, lang) for task in g["tasks"]])], className="major-dep-row")
+                     html.Ul([_task_line(task, now_ms, lang) for task in g["tasks"]]),
+                     html.Ul([unit_line(u, lang) for u in g["units"]], className="major-units",
+                             **{"aria-label": t("major_units", lang)}) if g.get("units") else None],
+                    className="major-dep-row")
             for g in groups]
+
+
+def unit_words(doc: dict, lang: str) -> dict:
+    """Return what assets/live_units.js needs to keep the units' lines current: the scene's place, the statuses and
+    the distance in words (``{km}`` filled in there)."""
+    return {"data-lat": str(doc["place"]["lat"]), "data-lon": str(doc["place"]["lon"]),
+            "data-km": t("major_unit_km", lang, km="{km}"), "data-nokm": t("major_unit_where", lang),
+            "data-statuses": json.dumps({s: t(f"unit_{s}", lang) for s in UNIT_STATUSES}, ensure_ascii=False)}
 
 
 def event_rows(events: list[dict], tz: str, lang: str) -> list:
@@ -138,7 +168,9 @@ def command_view(doc: dict, majors: list[dict], city, lang: str, tz: str, page: 
         html.Div([
             html.Section([html.H3(t("major_map", lang)),
                           dcc.Graph(id="major-map", figure=figure, config=GRAPH_CONFIG, responsive=True,
-                                    className="major-map")], className="panel major-map-panel"),
+                                    className="major-map"),
+                          # the units sent, over the map: drawn by assets/live_units.js from the frames
+                          *unit_overlay(lang, "major-unit-layer")], className="panel major-map-panel"),
             html.Section([html.H3(t("major_tasks", lang)),
                           html.Ul(department_rows(doc["departments"], names, now_ms, lang), id="major-tasks",
                                   className="major-deps"),
@@ -154,7 +186,8 @@ def command_view(doc: dict, majors: list[dict], city, lang: str, tz: str, page: 
                           html.Ol(timeline_rows(doc["history"], names, tz, lang, _districts(city, lang)), id="major-timeline",
                                   className="timeline")], className="panel major-timeline-panel"),
         ], className="major-grid"),
-    ], id="major-view", className=f"major-view major-{page}", **{"data-incident": str(inc["id"])})
+    ], id="major-view", className=f"major-view major-{page}", **{"data-incident": str(inc["id"])},
+        **unit_words(doc, lang))
 
 
 def command_card(doc: dict, majors: list[dict], city, lang: str, tz: str, now_ms: int, controls=None) -> html.Section:

@@ -195,3 +195,19 @@ def test_labels_move_apart_where_the_map_is_small(city):
     before = [b for _, b in label_boxes(centred, size)]
     assert overlaps < sum(1 for i, a in enumerate(before) for b in before[i + 1:]
                           if not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]))
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_command_views_map_outlines_the_incidents_district_in_the_accent_colour(city, theme):
+    from dashboard.figures.major_map import make_major_map
+
+    here = city.districts[2]
+    fig = make_major_map({"id": 1, "lat": here.lat, "lon": here.lon, "district": here.code, "title": "x"}, 3000,
+                         [], city, "zh", theme)
+    districts = fig.data[0]
+    colors, widths = districts.marker.line.color, districts.marker.line.width
+    mine = list(districts.locations).index(here.code)
+    assert colors[mine] == figures.THEMES[theme]["accent"] and widths[mine] == figures.HIGHLIGHT_WIDTH
+    others = [i for i in range(len(colors)) if i != mine]
+    assert {colors[i] for i in others} == {figures.THEMES[theme]["line"]}
+    assert all(widths[i] == figures.LINE_WIDTH < figures.HIGHLIGHT_WIDTH for i in others)

@@ -636,3 +636,18 @@ def test_a_units_reports_coalesce_into_its_latest_while_a_client_waits():
     got = p.take()["units"]
     assert sorted((u["unit"], u["lat"]) for u in got) == [("pc-1", 49), ("x-0", 48), ("x-1", 49), ("x-2", 47)]
     assert not p
+
+
+def test_unit_reports_alone_do_not_call_for_a_state_build_but_anything_else_does():
+    from dashboard.core import messages
+
+    fanout = Fanout()
+    unit = {"unit": "pc-1", "department": "police", "kind": "patrol_car", "status": "available", "lat": 22.5,
+            "lon": 114.0, "updated_at": None, "task_id": None}
+    # what an ingest worker sends for a batch of unit reports only: nothing stored, no counts, the units
+    assert fanout.add_delta(messages.encode_delta(1, stored=0, units=[unit])) is True
+    assert fanout.state_news is False and fanout.has_news()  # still sent at the next tick
+    for news in ({"events": [now_event(1)], "stored": 1}, {"incidents": [{"id": 3}]}, {"tasks": []},
+                 {"alerts": []}, {"majors": []}, {"feeds": {"traffic": 1}}):
+        assert fanout.add_delta(messages.encode_delta(2, units=[unit], **news)) is True
+        assert fanout.state_news is True, news

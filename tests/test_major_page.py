@@ -165,5 +165,7 @@ def test_in_chromium_the_officer_declares_from_the_dispatch_detail_and_ticks_a_s
     with svc.engine.connect() as conn:
         assert [(r["incident_id"], r["level"]) for r in major.active(conn)] == [(inc["id"], 2)]
     # the timeline says it in words once the detail redraws (its poll while no gateway runs)
-    wait_for(lambda: "启动II级应急响应" in dash_duo.find_element("#dispatch-timeline").text, timeout=30,
-             message="the declaration in the timeline")
+    # read in one script: the detail redraws meanwhile, and an element found and then read may be gone in between
+    wait_for(lambda: "启动II级应急响应" in dash_duo.driver.execute_script(
+        "const e = document.getElementById('dispatch-timeline'); return e ? e.textContent : '';"), timeout=30,
+        message="the declaration in the timeline")

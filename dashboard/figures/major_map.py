@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from dashboard.figures.panorama import FONT, THEMES, fit_view, geo_view, plain
+from dashboard.figures.panorama import FONT, THEMES, fit_view, geo_view, outline, plain
 from dashboard.core.geo import box_around, ring
 from dashboard.core.i18n import district_name
 
@@ -15,19 +15,22 @@ SIZE = (900, 560)  # px the map is fitted for; the page keeps its box in these p
 
 def make_major_map(place: dict, radius_m: float, events: list[dict], city, lang: str = "zh",
                    theme: str = "light", size: tuple[int, int] = SIZE) -> go.Figure:
-    """Return the districts around ``place`` ({lat, lon, district, title}) fitted to its ring of ``radius_m``,
-    the events inside it ({lat, lon, title}) and the place marked. SVG on a geo subplot: nothing is fetched."""
+    """Return the districts around ``place`` ({lat, lon, district, title}) fitted to its ring of ``radius_m``, their
+    borders (the place's district outlined in the accent colour), the events inside it ({lat, lon, title}) and the
+    place marked. SVG on a geo subplot: nothing is fetched."""
     th = THEMES[theme]
     lat, lon = place["lat"], place["lon"]
     codes = [d.code for d in city.districts]
     view = fit_view(box_around(lat, lon, radius_m * 1.15), *size, pad=0.02)
     ring_lat, ring_lon = ring(lat, lon, radius_m)
+    # every district's border, the incident's own drawn thick in the accent colour (as the city map spotlights one)
+    line_colors, line_widths = outline(codes, place.get("district"), theme)
     fig = go.Figure(go.Choropleth(
         geojson=city.geojson, featureidkey="id", locations=codes,
         z=[1 if c == place.get("district") else 0 for c in codes], zmin=0, zmax=1,
         colorscale=[[0, th["grid"]], [1, th["counts"][0][1]]], showscale=False,
         customdata=[plain(district_name(d, lang)) for d in city.districts],
-        marker={"line": {"color": th["muted"], "width": 1}, "opacity": 0.6},
+        marker={"line": {"color": line_colors, "width": line_widths}, "opacity": 0.8},
         hovertemplate="%{customdata}<extra></extra>",
     ))
     fig.add_trace(go.Scattergeo(lat=ring_lat, lon=ring_lon, mode="lines", line={"color": RING, "width": 3},

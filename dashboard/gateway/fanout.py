@@ -389,9 +389,13 @@ class Fanout:
         self.trends: dict[str, dict] = {}  # district -> its per-minute trend, as of the latest build
         # district -> its newest events as of ``seq`` (a district centre's snapshot): SQL now and then, then deltas
         self.district_recent: dict[str, deque] = {}
+        # whether the last delta queued changes what a state build reads: a delta of unit reports alone (400 a
+        # second from a city's fleet) changes no count, and the ticks keep the units current between builds
+        self.state_news = False
 
     def add_delta(self, raw: bytes) -> bool:
-        """Queue an ingest delta's events (in the compact view) and incidents for the next tick."""
+        """Queue an ingest delta's events (in the compact view) and incidents for the next tick; ``state_news``
+        then says whether it changes what a state build reads."""
         try:
             delta = messages.read_delta(raw)
             events = [{k: e.get(k) for k in EVENT_FIELDS} for e in delta.get("events", ())[:MAX_EVENTS]]
@@ -423,6 +427,8 @@ class Fanout:
         self._place(incidents + [m["incident"] for m in majors or ()])
         self._learn(tasks + escalations)
         self.pending.escalations.extend(escalations)
+        self.state_news = (any(delta.get(k) for k in ("events", "counts", "feeds", "incidents", "stored"))
+                           or any(k in delta for k in ("tasks", "escalations", "alerts", "majors")))
         return True
 
     def _learn(self, tasks: list[dict]) -> None:

@@ -229,7 +229,8 @@ class Gateway:
                 continue
             silent = 0
             if msg["type"] == "message" and self.fanout.add_delta(msg["data"]):
-                self._dirty.set()
+                if self.fanout.state_news:  # not for unit reports alone: they change no count (UNITS_EVERY_S)
+                    self._dirty.set()
                 self._news.set()
                 self._changed.set()
 

@@ -120,6 +120,31 @@ def dispatch_scene(app) -> dict:
     return fire
 
 
+def send_units(app, fire: dict) -> None:
+    """Send units to the fire's tasks and put them on their way: fire engines on scene, en route and still beyond
+    the map's edge, a ladder truck, a patrol car close by (what the command view lists and draws)."""
+    from sqlalchemy import update
+
+    from dashboard.dispatch import units as dispatch_units
+    from dashboard.storage.models import units
+
+    svc = app.server.extensions["panorama"]
+    now = now_ms()
+    with svc.engine.connect() as conn:
+        tasks = {t["department"]: t for t in d.list_tasks(conn, incident_id=fire["id"])}
+    lat, lon = fire["lat"], fire["lon"]
+    near = {"fire": [("on_scene", 0.0012, 0.0015), ("en_route", 0.012, -0.009), ("en_route", -0.004, 0.016),
+                     ("en_route", 0.09, 0.05)],
+            "police": [("on_scene", -0.0015, -0.001), ("en_route", 0.006, 0.008)]}
+    with svc.engine.begin() as conn:
+        for department, moves in near.items():
+            fleet = [u["unit"] for u in svc.city.units if u["department"] == department][:len(moves)]
+            dispatch_units.assign(conn, tasks[department]["id"], fleet, "olga", now - MIN)
+            for unit, (status, dlat, dlon) in zip(fleet, moves):
+                conn.execute(update(units).where(units.c.unit == unit)
+                             .values(status=status, lat=lat + dlat, lon=lon + dlon, updated_ms=now))
+
+
 def command_scene(app, commander_user, keep: int = 3) -> None:
     """Leave the commander a few decisions: a rejection, the overdue fire, the newest critical incidents."""
     svc = app.server.extensions["panorama"]
@@ -276,6 +301,7 @@ def test_command_view_screenshots(make_app, redis_client, dash_duo):
     assert seed(app, hours=2.0, rate=5.0) > 1_000
     svc = app.server.extensions["panorama"]
     fire = dispatch_scene(app)
+    send_units(app, fire)
     with svc.engine.begin() as conn:
         major.declare(conn, fire["id"], 2, "zhang.wei", "启动二级应急响应，市应急局牵头", now_ms() - 5 * MIN)
     dash_duo.start_server(app)
@@ -297,6 +323,9 @@ def test_command_view_screenshots(make_app, redis_client, dash_duo):
                 wait_for(lambda: dash_duo.driver.execute_script(
                     "return document.fonts.status === 'loaded' && document.querySelectorAll("
                     "'#major-view li').length > 0"), timeout=30, message="the command view's lists and fonts")
+                wait_for(lambda: dash_duo.driver.execute_script(
+                    "return document.querySelectorAll('#major-unit-layer [data-status]:not([display])').length"
+                    " >= 4"), timeout=30, message="the units sent, on the command view's map")
                 dash_duo.driver.save_screenshot(name(f"{page}-major", lang))
     finally:
         gw.stop()

@@ -68,3 +68,27 @@ test('the figure view projects as figures.geo_view: the centre at the middle, ea
     assert.ok(view(114.5, 22.6)[0] - 800 < 1e-6 && view(114, 22.7)[1] < 300);
     assert.equal(U().viewOf(null, 800, 600), null);
 });
+
+test('a unit sent from beyond the command view map waits at its edge, on its side; the city map leaves it out', () => {
+    const u = U();
+    const far = [{unit: 'a', status: 'en_route', lon: 0.5, lat: -3}];  // far above a 100 x 100 map
+    assert.deepEqual(u.cluster(far, flat, 100, 100, 10), []);
+    const [m] = u.cluster(far, flat, 100, 100, 10, true);
+    assert.deepEqual([m.x, m.y, m.edge, m.unit], [50, 8, true, 'a']);
+    const [inside] = u.cluster([{unit: 'b', status: 'on_scene', lon: 0.5, lat: 0.5}], flat, 100, 100, 10, true);
+    assert.equal(inside.edge, false);
+    // held at the drawn map's frame when the graph's box is larger (a geo subplot keeps its aspect)
+    const [framed] = u.cluster(far, flat, 100, 100, 10, [0, 20, 100, 80]);
+    assert.deepEqual([framed.x, framed.y, framed.edge], [50, 28, true]);
+});
+
+test('the line of a unit sent says its status and its straight-line distance to the scene in the page words', () => {
+    const u = U();
+    const words = {lat: 22.54, lon: 114.05, statuses: {en_route: '在途', on_scene: '到场'}, km: '距现场直线 {km} 公里',
+        nokm: '位置未知'};
+    assert.deepEqual(u.lineOf({status: 'en_route', lat: 22.55, lon: 114.05}, words),
+        {status: 'en_route', said: '在途', km: '距现场直线 1.1 公里'});
+    assert.equal(u.lineOf({status: 'on_scene', lat: null, lon: null}, words).km, '位置未知');
+    assert.equal(u.lineOf({status: 'bogus', lat: 22.54, lon: 114.05}, words).status, 'available');
+    assert.ok(Math.abs(u.kmBetween(22.54, 114.05, 22.55, 114.05) - 1.112) < 0.001);
+});
