@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 from zoneinfo import ZoneInfo
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator,
                       model_validator)
 from shapely import intersects_xy, prepare
 from shapely.geometry import Polygon
 
-from dashboard.core.rules import (RulesError, _compose, _duration, _line, _listed, _message as _rules_message,
+from dashboard.core.rules import (RulesError, validated_file, _duration, _line, _listed, _message as _rules_message,
                                   _window, Domain, Kind)
 
 LEVELS = ("blue", "yellow", "orange", "red")  # 蓝 / 黄 / 橙 / 红, China's four warning colours
@@ -257,11 +257,7 @@ class AlertRules:
 def load_zones(path: str | Path, districts: Mapping[str, str]) -> dict[str, Zone]:
     """Load and validate zones.yaml (districts by code or alias); raise RulesError naming each problem's line."""
     path = Path(path)
-    data, lines = _compose(path, expected="zones")
-    try:
-        parsed = ZonesFile.model_validate(data, context={"districts": districts})
-    except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in err.errors()]) from None
+    parsed, lines = validated_file(path, ZonesFile, "zones", _message, context={"districts": districts})
     out: dict[str, Zone] = {}
     problems = []
     for i, z in enumerate(parsed.zones):
@@ -281,11 +277,7 @@ def load_alert_rules(path: str | Path, districts: Mapping[str, str], zones: Mapp
     Raise RulesError naming the line of every problem found.
     """
     path = Path(path)
-    data, lines = _compose(path, expected="rules")
-    try:
-        parsed = AlertsFile.model_validate(data)
-    except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in err.errors()]) from None
+    parsed, lines = validated_file(path, AlertsFile, "rules", _message)
     problems: list[tuple[int, str]] = []
     first: dict[str, int] = {}
     rules = []

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated, Literal, Mapping
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dashboard.core.rules import RulesError, _compose, _line, _message as _rules_message
+from dashboard.core.rules import RulesError, validated_file, _line, _message as _rules_message
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -102,11 +102,7 @@ def _message(error) -> str:
 def load_holidays(path: str | Path) -> Holidays:
     """Load and validate holidays.yaml; raise RulesError naming the line of every problem found."""
     path = Path(path)
-    data, lines = _compose(path, expected="years")
-    try:
-        parsed = HolidaysFile.model_validate(data)
-    except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in err.errors()]) from None
+    parsed, lines = validated_file(path, HolidaysFile, "years", _message)
     days: dict[date, Day] = {}
     where: dict[date, int] = {}
     years: dict[int, str] = {}

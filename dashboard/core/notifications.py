@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from dashboard.core import messages
 from dashboard.core.alerts import LEVELS
 from dashboard.core.clock import iso
-from dashboard.core.rules import RulesError, _compose, _line, _listed, _message as _rules_message
+from dashboard.core.rules import RulesError, validated_file, _line, _listed, _message as _rules_message
 
 CHANNELS = ("webhook", "email", "sms")
 TOLD = ("firing", "resolved")  # the changes of an alert a policy may tell of
@@ -95,11 +95,7 @@ def _errors(err: ValidationError) -> list:
 def load_policies(path: str | Path) -> dict[str, Policy]:
     """Load and validate notifications.yaml; raise RulesError naming the line of every problem found."""
     path = Path(path)
-    data, lines = _compose(path, expected="policies")
-    try:
-        parsed = NotificationsFile.model_validate(data)
-    except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in _errors(err)]) from None
+    parsed, lines = validated_file(path, NotificationsFile, "policies", _message, errors=_errors)
     out: dict[str, Policy] = {}
     problems = []
     for i, p in enumerate(parsed.policies):

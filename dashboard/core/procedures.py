@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard.core.rules import RulesError, _compose, _line, _message
+from dashboard.core.rules import RulesError, validated_file, _line, _message
 
 CODE = r"^[a-z0-9_]{1,64}$"
 
@@ -70,11 +70,7 @@ def load_procedures(path: str | Path, departments: Iterable[str]) -> Procedures:
     """Load and validate procedures.yaml against the city's department codes; raise RulesError naming the line of
     every problem (an unknown department, a kind or a step listed twice)."""
     path = Path(path)
-    data, lines = _compose(path, expected="procedures")
-    try:
-        parsed = ProceduresFile.model_validate(data)
-    except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in err.errors()]) from None
+    parsed, lines = validated_file(path, ProceduresFile, "procedures", _message)
     known, problems, by_kind = set(departments), [], {}
     for i, p in enumerate(parsed.procedures):
         if p.kind in by_kind:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal, Mapping
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from dashboard.core.rules import RulesError, _compose, _duration, _line, _listed, _message as _rules_message
+from dashboard.core.rules import RulesError, validated_file, _duration, _line, _listed, _message as _rules_message
 
 ROLES = ("officer", "deputy", "commander")  # 值班员 / 副值班长 / 值班领导
 CHANNELS = ("sms", "email", "webhook")
@@ -301,11 +301,7 @@ def load_rosters(path: str | Path, departments: Iterable[str], *, tz: str) -> Ro
     """Load and validate rosters.yaml against the city's department codes; raise RulesError naming the line of
     every problem (an unknown department or person, a role no shift covers at some hour of the week, ...)."""
     path = Path(path)
-    data, lines = _compose(path, expected="rosters")
-    try:
-        parsed = RostersFile.model_validate(data)
-    except ValidationError as err:
-        raise RulesError(path.name, [(_line(lines, e["loc"]), _message(e)) for e in err.errors()]) from None
+    parsed, lines = validated_file(path, RostersFile, "rosters", _message)
     known = set(departments)
     problems: list[tuple[int, str]] = []
     policies: dict[str, Policy] = {}

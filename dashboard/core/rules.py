@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Mapping
+from typing import Annotated, Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -282,6 +282,19 @@ def load_rules(path: str | Path, departments: Iterable[str | Mapping[str, Any]],
     if problems:
         raise RulesError(path.name, problems)
     return Rules(tuple(parsed.rules), tz, offices)
+
+
+def validated_file(path: Path, model, expected: str, message: Callable[[Mapping[str, Any]], str],
+                   context: dict | None = None, errors: Callable[[ValidationError], list] = ValidationError.errors,
+                   ) -> tuple[Any, dict[tuple, int]]:
+    """Parse a city pack's YAML file (``_compose``) and validate it as ``model``; return the model and the lines
+    of its keys, or raise RulesError naming the line of every problem (``message`` says each in words)."""
+    data, lines = _compose(path, expected=expected)
+    try:
+        parsed = model.model_validate(data, context=context)
+    except ValidationError as err:
+        raise RulesError(path.name, [(_line(lines, e["loc"]), message(e)) for e in errors(err)]) from None
+    return parsed, lines
 
 
 def _compose(path: Path, expected: str = "rules") -> tuple[Any, dict[tuple, int]]:
