@@ -33,7 +33,7 @@ from layouts.alerts_page import SHOWN, alerts_page_layout, digest, silence_items
 log = logging.getLogger(__name__)
 UNTIL_DEFAULT_MS = 2 * 3_600_000  # the form offers two hours from now
 # add_silence's refusals, each said in words on the page (core/i18n.py silence_err_<code>)
-SILENCE_ERRORS = ("bad_request", "unknown_rule", "unknown_district", "unknown_zone", "bad_until")
+SILENCE_ERRORS = ("bad_request", "unknown_rule", "unknown_district", "other_district", "unknown_zone", "bad_until")
 
 
 class TrailAck(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime, timezone
 
 import orjson
 import pytest
@@ -342,3 +343,41 @@ def test_a_district_user_cannot_write_to_another_districts_incident(sapp):
                                                                        "version": own_task["version"]},
                       headers={"X-CSRF-Token": csrf})
     assert res.status_code == 200, res.get_data(as_text=True)
+
+
+def test_a_district_user_acts_only_on_their_districts_alerts_and_silences(sapp):
+    """A Luohu officer cannot acknowledge Futian's alert or end Nanshan's silence (404, as their reads answer),
+    cannot silence another district (403) and, naming no district, silences only Luohu; the city's silences
+    and their own are listed, another district's are not."""
+    seed(sapp)
+    svc = sapp.server.extensions["panorama"]
+    client, csrf = district_user(sapp)
+    h = {"X-CSRF-Token": csrf}
+    with svc.engine.connect() as conn:
+        rows = {r["district"]: dict(r) for r in conn.execute(alerts.select()).mappings()}
+    other, mine = rows["440304"], rows[OWN]
+    res = client.post(f"/api/alerts/{other['id']}/ack", json={"version": other["version"]}, headers=h)
+    assert res.status_code == 404 and res.get_json()["error"]["code"] == "not_found", res.get_data(as_text=True)
+    with svc.engine.connect() as conn:
+        assert conn.execute(alerts.select().where(alerts.c.id == other["id"])).mappings().one()["status"] == "firing"
+    res = client.post(f"/api/alerts/{mine['id']}/ack", json={"version": mine["version"]}, headers=h)
+    assert res.status_code == 200, res.get_data(as_text=True)
+    until = datetime.fromtimestamp(now_ms() / 1000 + 86_400, timezone.utc).isoformat()
+    res = client.post("/api/silences", json={"district": "nanshan", "until": until, "reason": "x"}, headers=h)
+    assert res.status_code == 403 and res.get_json()["error"]["code"] == "other_district"
+    res = client.post("/api/silences", json={"rule": "aqi_moderate", "until": until, "reason": "drill"}, headers=h)
+    assert res.status_code == 201 and res.get_json()["silence"]["district"] == OWN, res.get_data(as_text=True)
+    city, city_csrf = district_user(sapp, "city-officer", district=None)
+    made = {}
+    for district in ("nanshan", None):
+        res = city.post("/api/silences", json={"district": district, "rule": "aqi_moderate", "until": until,
+                                               "reason": f"city {district}"},
+                        headers={"X-CSRF-Token": city_csrf})
+        assert res.status_code == 201, res.get_data(as_text=True)
+        made[district] = res.get_json()["silence"]["id"]
+    res = client.delete(f"/api/silences/{made['nanshan']}", headers=h)
+    assert res.status_code == 404 and res.get_json()["error"]["code"] == "not_found"
+    res = client.delete(f"/api/silences/{made[None]}", headers=h)  # the city's: theirs to read, not to end
+    assert res.status_code == 404
+    listed = {s["reason"] for s in client.get("/api/silences").get_json()["silences"]}
+    assert listed == {"drill", "city None"}

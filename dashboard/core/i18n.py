@@ -257,6 +257,7 @@ _TEXT = {
     "silence_err_bad_request": ("请至少选择规则、行政区或区域之一，并填写原因", "Choose a rule, a district or a zone, and say why"),
     "silence_err_unknown_rule": ("没有这条规则", "No such rule"),
     "silence_err_unknown_district": ("没有这个行政区", "No such district"),
+    "silence_err_other_district": ("区指挥中心只能静默本区的预警", "A district centre silences its own district's alerts only"),
     "silence_err_unknown_zone": ("没有这个区域", "No such zone"),
     "silence_err_bad_until": ("截止时间须在未来 30 天内，格式如 2026-12-06 22:00", "The end must be within the next 30 days, as 2026-12-06 22:00"),
     "silence_err_ended": ("该静默已结束", "That silence has ended already"),

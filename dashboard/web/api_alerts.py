@@ -6,13 +6,16 @@ from datetime import datetime
 
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from sqlalchemy import select
 
 from dashboard.core import messages
 from dashboard.core.alerts import LEVELS
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.channels import UPDATES_CHANNEL
 from dashboard.core.clock import iso
+from dashboard.core.errors import NotFound
 from dashboard.storage import alerts as store
+from dashboard.storage.models import alert_silences, alerts
 from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.api_dispatch import NOTE_MAX
 from dashboard.web.auth import current_user, reader_scope, require
@@ -96,6 +99,7 @@ def acknowledge(svc, alert_id: int, version: int, actor: str, note: str | None) 
     raises NotFound, Conflict (stale) or Unprocessable (not firing). The caller has checked the role."""
     now = svc.clock()
     with svc.engine.begin() as conn:
+        _within(conn, alerts, alert_id, "alert")
         row = store.acknowledge(conn, alert_id, version, actor, note, now)
     tz = svc.config["PANORAMA_TZ"]
     try:
@@ -103,6 +107,18 @@ def acknowledge(svc, alert_id: int, version: int, actor: str, note: str | None) 
     except BUS_ERRORS:
         pass  # committed; the screens' next read shows it
     return row
+
+
+def _within(conn, table, row_id: int, what: str) -> None:
+    """Refuse (NotFound, as its read answers) a district centre's user's write to another district's alert or
+    silence: knowing an id is not leave to act on it. A silence of no district (the city's) is theirs to read,
+    not to end."""
+    own = reader_scope().district
+    if own is None:
+        return
+    district = conn.execute(select(table.c.district).where(table.c.id == row_id)).scalar()
+    if district != own:
+        raise NotFound(f"no {what} {row_id}")
 
 
 def _silence_doc(row: dict, tz: str) -> dict:
@@ -123,6 +139,8 @@ def get_silences():
         raise ApiError(400, "bad_all", "all must be 0 or 1")
     with svc.read(primary=True) as conn:
         rows = store.list_silences(conn, svc.clock(), active_only=every != "1")
+    own = reader_scope().district  # a district centre's user: their district's silences and the city's
+    rows = [r for r in rows if own is None or r["district"] in (None, own)]
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"silences": [_silence_doc(r, tz) for r in rows]})
 
@@ -146,11 +164,13 @@ def add_silence(svc, body: SilenceBody, actor: str) -> dict:
     rules = svc.city.alert_rules
     if body.rule is not None and body.rule not in rules.by_id:
         raise ApiError(400, "unknown_rule", f"no alert rule {body.rule!r}")
-    district = None
+    district = own = reader_scope().district  # a district centre silences its own district only
     if body.district is not None:
         found = svc.city.resolve(body.district)
         if found is None:
             raise ApiError(400, "unknown_district", f"no district {body.district!r}")
+        if own is not None and found.code != own:
+            raise ApiError(403, "other_district", "a district centre silences alerts of its own district only")
         district = found.code
     if body.zone is not None and body.zone not in rules.zones:
         raise ApiError(400, "unknown_zone", f"no zone {body.zone!r}")
@@ -177,6 +197,7 @@ def delete_silence(silence_id: int):
 def end_silence(svc, silence_id: int, actor: str) -> dict:
     """End a silence now (the API's and the page's one way); raises NotFound, or Unprocessable when it has ended."""
     with svc.engine.begin() as conn:
+        _within(conn, alert_silences, silence_id, "silence")
         return store.end_silence(conn, silence_id, actor, svc.clock())
 
 
