@@ -18,7 +18,10 @@
    (maplibre's), CDP's ``Performance.getMetrics`` gauges (Nodes, JSEventListeners, Documents, LayoutObjects) and
    the page's own counts (nodes in the document, Dash's undo history and store, the map's tiles and one-shot
    listeners); and published / stored / backlog. ``--heap-snapshots 4,14`` also takes heap snapshots at those
-   minutes and reports what grew between the first and the last by constructor;
+   minutes and reports what grew between the first and the last by constructor; ``--memory-dumps 5`` takes a
+   Chromium memory-infra dump every 5 minutes (``bench.memdump``: each process type's memory by allocator --
+   malloc, partition_alloc, v8, blink_gc, skia, cc, shared_memory, ... -- and Chromium's private footprint) and
+   reports each allocator's slope, to name what grows outside the JS heap;
 5. at the end stops publishing, waits for ingest to drain, and checks published == stored (``count(*)`` of
    its events) with nothing pending; prints each figure's least-squares slope over the samples after the first
    ``--warmup`` fraction of the run, per hour and per day, with a 95 % confidence interval (``bench.slope``:
@@ -401,7 +404,7 @@ def run(args) -> dict:
             procs.start("app", [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "--threads", "4",
                                 "-b", f"127.0.0.1:{app_port}", "app:server"], env)
             origin = f"http://127.0.0.1:{app_port}"
-            _wait_http(origin + "/api/health", procs)
+            _wait_http(origin + "/api/health", procs, timeout=180)  # gunicorn on a loaded 2-core machine
             say("app up; starting the publisher and Chromium on /wall")
             publisher = Publisher(args.redis_url, args.rate, args.per_message, args.seed)
             publisher.start()
@@ -417,6 +420,7 @@ def run(args) -> dict:
             # and stops when publishing stops, --minutes later. The first --warmup of it is left out of slopes.
             started = time.monotonic()
             snapshots_due = sorted(args.heap_snapshots) if driver is not None else []
+            next_dump = args.memory_dumps * 60 if driver is not None and args.memory_dumps > 0 else None
             end = started + args.minutes * 60
             next_sample = started
             while time.monotonic() < end:
@@ -443,6 +447,9 @@ def run(args) -> dict:
 
                         heap_session = HeapSession(driver).__enter__()
                     res.setdefault("heap_snapshots", []).append(snapshot(heap_session, started))
+                if next_dump is not None and time.monotonic() - started >= next_dump:
+                    res.setdefault("memory_dumps", []).append(memory_dump(driver, chrome_root, started))
+                    next_dump += args.memory_dumps * 60
                 time.sleep(min(1.0, max(0.0, next_sample - time.monotonic())))
             publisher.finish()
             res["published"] = publisher.events
@@ -483,6 +490,10 @@ def run(args) -> dict:
                 drop_database(args.pg_url, args.db_name)
     res["memory"] = summarise(res["samples"], args.warmup)
     res["page"] = page_slopes(res["samples"], args.warmup)
+    if res.get("memory_dumps") and res["samples"]:
+        from bench.memdump import summarise as by_allocator
+
+        res["memory_infra"] = by_allocator(res["memory_dumps"], args.warmup * res["samples"][-1]["t"])
     if BROWSER in res["memory"]:
         res["browser_verdict"] = judge(res["memory"][BROWSER]["slope"], args.budget)
     snaps = res.get("heap_snapshots") or []
@@ -510,6 +521,27 @@ def snapshot(session, started: float) -> dict:
     say(f"heap snapshot at {t / 60:.1f} min: {summary['objects']:,} objects, {summary['total_bytes'] / 2**20:.1f} MiB, "
         f"{summary['detached']} detached DOM objects")
     return {"t_min": round(t / 60, 1), "summary": summary}
+
+
+def memory_dump(driver, chrome_root: int, started: float) -> dict:
+    """A memory-infra dump of the wall's Chromium, by process type and allocator, beside each type's USS."""
+    from bench import memdump
+
+    t0 = time.monotonic()
+    out: dict = {"t": round(t0 - started, 1)}
+    try:
+        out["types"] = memdump.by_type(memdump.parse(memdump.take(memdump.browser_socket(driver))))
+    except Exception as err:  # noqa: BLE001 - a dump missed is reported, the run goes on
+        out["error"] = repr(err)
+        say(f"memory dump at {out['t'] / 60:.1f} min failed: {err!r}")
+        return out
+    out["took_s"] = round(time.monotonic() - t0, 1)
+    out["uss"] = {k: v for k, v in chromium_by_type(chrome_root).items() if k.endswith("(USS)")}
+    r = out["types"].get("renderer", {})
+    top = sorted(r.get("allocators", {}).items(), key=lambda kv: kv[1], reverse=True)[:6]
+    say(f"memory dump at {out['t'] / 60:.1f} min ({out['took_s']} s): renderer private footprint "
+        f"{r.get('private_footprint', 0) / 2**20:.0f}M, allocators " + " ".join(f"{k} {v / 2**20:.1f}M" for k, v in top))
+    return out
 
 
 def sample(started: float, procs: Processes, chrome_root, driver, bus, engine, publisher, args) -> dict:
@@ -596,6 +628,7 @@ def print_report(res: dict, file=sys.stdout) -> None:
         for r in g["rows"][:15]:
             p(f"  {r['name'][:60]:<60} {r['d_count']:>+9,} objects {r['d_bytes'] / 1024:>+10.1f} KiB "
               f"(now {r['count']:,}, {r['bytes'] / 1024:.0f} KiB)")
+    print_memory_infra(res, p)
     if res.get("samples"):
         last = res["samples"][-1]
         p(f"\nstream entries left after trimming (last sample): {last['stream_entries']}; samples taken "
@@ -607,6 +640,27 @@ def print_report(res: dict, file=sys.stdout) -> None:
         p(f"ingest: {w}")
     for e in res["errors"]:
         p(f"ERROR: {e}")
+
+
+def print_memory_infra(res: dict, p) -> None:
+    """Each Chromium process type's allocators (memory-infra, effective sizes) and their slopes."""
+    infra = res.get("memory_infra") or {}
+    if not infra:
+        return
+    dumps = res.get("memory_dumps") or []
+    p(f"\nChromium by allocator (memory-infra dumps: {sum(1 for d in dumps if d.get('types'))} taken, "
+      f"{sum(1 for d in dumps if d.get('error'))} failed; effective sizes; slopes after the warm-up)")
+    for kind in sorted(infra, key=lambda k: (k != "renderer", k)):
+        rows = sorted(infra[kind].items(), key=lambda kv: (kv[0] not in ("private_footprint", "allocated"),
+                                                           -kv[1]["last_mib"]))
+        p(f"  {kind}")
+        for name, m in rows:
+            if m["peak_mib"] < 0.5:
+                continue
+            f = m["slope"] or {}
+            ci = f.get("ci95_mib_per_day")
+            p(f"    {name:<22} {m['first_mib']:>8} -> {m['last_mib']:<8} peak {m['peak_mib']:<8} "
+              f"{f.get('mib_per_day')} MiB/day, 95 % CI {ci[0] if ci else '-'} .. {ci[1] if ci else '-'}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -629,6 +683,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--heap-snapshots", type=lambda v: [float(x) for x in v.split(",") if x], default=[],
                     help="minutes into the run at which to take a heap snapshot of the page, e.g. 3,13; the "
                          "report compares the first and last by constructor (a snapshot lifts the renderer's RSS)")
+    ap.add_argument("--memory-dumps", type=float, default=0,
+                    help="minutes between Chromium memory-infra dumps (each process's memory by allocator); "
+                         "0, the default, takes none (a dump costs the processes a little memory)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--output", help="write every sample and figure as JSON to this file")
     return ap.parse_args(argv)
