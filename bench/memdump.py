@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections import Counter
 
 from bench.slope import mib_fit
 
@@ -34,9 +35,11 @@ def browser_socket(driver) -> str:
         return json.load(r)["webSocketDebuggerUrl"]
 
 
-def take(url: str, level: str = "light", deterministic: bool = True, timeout: float = 120) -> list[dict]:
-    """One global memory dump of every process of the browser at ``url`` (its DevTools socket): the trace
-    events. ``deterministic`` forces a GC in each process first, as the soak's JS heap figure does."""
+def take(url: str, level: str = "light", deterministic: bool = True, timeout: float = 120) -> tuple[list[dict], bool]:
+    """One global memory dump of every process of the browser at ``url`` (its DevTools socket): (the trace
+    events, whether every process dumped). ``deterministic`` forces a GC in each process first, as the soak's
+    JS heap figure does. Chromium reports failure when a process did not answer in time (a loaded machine):
+    the processes that did are still in the events."""
     from websockets.sync.client import connect
 
     with connect(url, max_size=None, open_timeout=30) as ws:
@@ -71,9 +74,9 @@ def take(url: str, level: str = "light", deterministic: bool = True, timeout: fl
                 if msg.get("method") == "Tracing.dataCollected":
                     events.extend(msg["params"]["value"])
                 complete = msg.get("method") == "Tracing.tracingComplete"
-        if not done.get("success"):
+        if not done.get("success") and not any(e.get("ph") == "v" for e in events):
             raise RuntimeError(f"Tracing.requestMemoryDump failed: {done}")
-    return events
+    return events, bool(done.get("success"))
 
 
 def _bytes(attr: dict | None) -> int | None:
@@ -125,13 +128,18 @@ def parse(events: list[dict]) -> dict[int, dict]:
 
 
 def by_type(processes: dict[int, dict]) -> dict[str, dict]:
-    """Per-process dumps summed by process type: {type: {"processes", "private_footprint", "allocators":
-    {name: effective bytes}, "allocated": sum of the effective sizes, "blink_objects"}}."""
+    """Per-process dumps summed by process type: {type: {"processes", "answered", "private_footprint",
+    "allocators": {name: effective bytes}, "allocated": sum of the effective sizes, "blink_objects"}}.
+
+    ``answered``: processes whose own dump providers answered. The browser measures every process's private
+    footprint itself; a process too busy to answer within Chromium's timeout has a footprint and no allocators.
+    """
     out: dict[str, dict] = {}
     for proc in processes.values():
-        t = out.setdefault(proc["type"], {"processes": 0, "private_footprint": 0, "allocators": {},
-                                          "allocated": 0, "blink_objects": {}})
+        t = out.setdefault(proc["type"], {"processes": 0, "answered": 0, "private_footprint": 0,
+                                          "allocators": {}, "allocated": 0, "blink_objects": {}})
         t["processes"] += 1
+        t["answered"] += bool(proc["allocators"])
         t["private_footprint"] += proc["private_footprint"] or 0
         for name, a in proc["allocators"].items():
             t["allocators"][name] = t["allocators"].get(name, 0) + a["effective"]
@@ -145,15 +153,19 @@ def summarise(dumps: list[dict], warmup_s: float) -> dict[str, dict]:
     """Dumps [{"t": s, "types": by_type(...)}] -> {type: {series: {"first_mib", "last_mib", "peak_mib",
     "slope"}}} for each allocator, the allocators' sum ("allocated") and Chromium's private footprint; slopes
     (bench.slope.mib_fit) over the dumps at or after ``warmup_s``. An allocator missing from a dump counts 0
-    there (Chromium drops an empty one's dump)."""
+    there (Chromium drops an empty one's dump). A dump in which a process of the type did not answer, or with
+    more or fewer processes of the type than most dumps (a spare renderer), is left out of that type's series:
+    its sums are not comparable."""
     good = [d for d in dumps if d.get("types")]
     out: dict[str, dict] = {}
     for kind in sorted({k for d in good for k in d["types"]}):
+        counts = Counter(d["types"][kind]["processes"] for d in good if kind in d["types"])
+        usual = max(counts, key=lambda n: (counts[n], n))
         names = sorted({a for d in good for a in d["types"].get(kind, {}).get("allocators", {})})
         series: dict[str, list[tuple[float, float]]] = {"private_footprint": [], "allocated": []}
         for d in good:
             t = d["types"].get(kind)
-            if t is None:
+            if t is None or t["processes"] != usual or t.get("answered", t["processes"]) != t["processes"]:
                 continue
             series["private_footprint"].append((d["t"], t["private_footprint"]))
             series["allocated"].append((d["t"], t["allocated"]))

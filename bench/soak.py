@@ -252,7 +252,7 @@ def start_browser(profile: Path):
     opts.add_argument("--window-size=1920,1080")
     opts.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(180)  # /wall on a loaded 2-core machine
     return driver
 
 
@@ -530,7 +530,19 @@ def memory_dump(driver, chrome_root: int, started: float) -> dict:
     t0 = time.monotonic()
     out: dict = {"t": round(t0 - started, 1)}
     try:
-        out["types"] = memdump.by_type(memdump.parse(memdump.take(memdump.browser_socket(driver))))
+        # A process that does not answer within Chromium's timeout (a loaded machine) fails the dump: up to
+        # three tries for a complete one, else the last, with the processes that did answer.
+        for attempt in range(1, 4):
+            events, out["complete"] = memdump.take(memdump.browser_socket(driver))
+            out["attempts"] = attempt
+            if out["complete"]:
+                break
+        procs = memdump.parse(events)
+        out["types"] = memdump.by_type(procs)
+        # which process answered (a busy wall renderer may not): pid -> type, footprint, allocators' sum
+        out["by_pid"] = {str(pid): {"type": p["type"], "private_footprint": p["private_footprint"],
+                                    "allocated": sum(a["effective"] for a in p["allocators"].values())}
+                         for pid, p in procs.items()}
     except Exception as err:  # noqa: BLE001 - a dump missed is reported, the run goes on
         out["error"] = repr(err)
         say(f"memory dump at {out['t'] / 60:.1f} min failed: {err!r}")
@@ -539,7 +551,9 @@ def memory_dump(driver, chrome_root: int, started: float) -> dict:
     out["uss"] = {k: v for k, v in chromium_by_type(chrome_root).items() if k.endswith("(USS)")}
     r = out["types"].get("renderer", {})
     top = sorted(r.get("allocators", {}).items(), key=lambda kv: kv[1], reverse=True)[:6]
-    say(f"memory dump at {out['t'] / 60:.1f} min ({out['took_s']} s): renderer private footprint "
+    say(f"memory dump at {out['t'] / 60:.1f} min ({out['took_s']} s{'' if out['complete'] else ', incomplete'}): "
+        f"{'+'.join(sorted(out['types']))}; renderers answered {r.get('answered')} of {r.get('processes')}, "
+        f"private footprint "
         f"{r.get('private_footprint', 0) / 2**20:.0f}M, allocators " + " ".join(f"{k} {v / 2**20:.1f}M" for k, v in top))
     return out
 
@@ -649,7 +663,9 @@ def print_memory_infra(res: dict, p) -> None:
         return
     dumps = res.get("memory_dumps") or []
     p(f"\nChromium by allocator (memory-infra dumps: {sum(1 for d in dumps if d.get('types'))} taken, "
-      f"{sum(1 for d in dumps if d.get('error'))} failed; effective sizes; slopes after the warm-up)")
+      f"{sum(1 for d in dumps if d.get('error'))} failed, {sum(1 for d in dumps if d.get('complete'))} complete; "
+      f"a type's series keeps the dumps in which all its processes answered; effective sizes; slopes after the "
+      f"warm-up)")
     for kind in sorted(infra, key=lambda k: (k != "renderer", k)):
         rows = sorted(infra[kind].items(), key=lambda kv: (kv[0] not in ("private_footprint", "allocated"),
                                                            -kv[1]["last_mib"]))
