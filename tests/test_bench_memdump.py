@@ -1,4 +1,5 @@
-"""bench.memdump: Chromium's memory-infra dumps read by process type and allocator, and their slopes."""
+"""bench.memdump: Chromium's memory-infra dumps read by process type and allocator, and their slopes; the soak's PSS
+without file-backed pages."""
 
 from __future__ import annotations
 
@@ -131,3 +132,36 @@ def test_a_real_dump_of_headless_chromium(tmp_path):
     assert r["private_footprint"] > r["allocators"]["v8"] > 0
     assert r["blink_objects"]["Document"] >= 1
     assert "browser" in types and types["browser"]["allocators"]["malloc"] > 0
+
+
+def test_smaps_pss_reads_the_anonymous_and_file_parts():
+    from bench.soak import smaps_pss
+
+    text = ("55d0c0a00000-7ffd1a3f1000 ---p 00000000 00:00 0                          [rollup]\n"
+            "Rss:              475000 kB\nPss:              128000 kB\nPss_Dirty:         90000 kB\n"
+            "Pss_Anon:          80000 kB\nPss_File:          40000 kB\nPss_Shmem:          8000 kB\n"
+            "Shared_Clean:     300000 kB\nPrivate_Dirty:     85000 kB\n")
+    pss = smaps_pss(text)
+    assert pss["Pss_Anon"] + pss["Pss_Shmem"] == 88000 * 1024
+    assert pss["Pss"] == pss["Pss_Anon"] + pss["Pss_File"] + pss["Pss_Shmem"]
+    assert "Rss" not in pss and "Private_Dirty" not in pss
+
+
+def test_tree_pss_own_leaves_out_the_shared_files():
+    """On a real process tree: the anonymous part is positive and below the whole PSS (the interpreter's
+    binary and libraries are file-backed)."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from bench.soak import tree_memory, tree_pss_own
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        own = tree_pss_own(os.getpid())
+        assert 0 < own < tree_memory(os.getpid(), "pss")
+        assert psutil.Process(child.pid).ppid() == os.getpid()
+    finally:
+        child.communicate(b"")
