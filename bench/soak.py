@@ -18,7 +18,10 @@
    (maplibre's), CDP's ``Performance.getMetrics`` gauges (Nodes, JSEventListeners, Documents, LayoutObjects) and
    the page's own counts (nodes in the document, Dash's undo history and store, the map's tiles and one-shot
    listeners); and published / stored / backlog. ``--heap-snapshots 4,14`` also takes heap snapshots at those
-   minutes and reports what grew between the first and the last by constructor;
+   minutes and reports what grew between the first and the last by constructor; ``--memory-dumps 5`` takes a
+   Chromium memory-infra dump every 5 minutes (``bench.memdump``: each process type's memory by allocator --
+   malloc, partition_alloc, v8, blink_gc, skia, cc, shared_memory, ... -- and Chromium's private footprint) and
+   reports each allocator's slope, to name what grows outside the JS heap;
 5. at the end stops publishing, waits for ingest to drain, and checks published == stored (``count(*)`` of
    its events) with nothing pending; prints each figure's least-squares slope over the samples after the first
    ``--warmup`` fraction of the run, per hour and per day, with a 95 % confidence interval (``bench.slope``:
@@ -112,6 +115,38 @@ def tree_memory(pid: int, kind: str = "rss") -> int | None:
             total += p.memory_info().rss if kind == "rss" else p.memory_full_info().pss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
+    return total
+
+
+def smaps_pss(text: str) -> dict[str, int]:
+    """``/proc/<pid>/smaps_rollup`` -> its Pss_* lines in bytes (Pss, Pss_Anon, Pss_File, Pss_Shmem, ...)."""
+    out = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key.startswith("Pss") and rest.strip().endswith("kB"):
+            out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def tree_pss_own(pid: int) -> int | None:
+    """PSS of a process tree without its file-backed pages (Pss_Anon + Pss_Shmem), bytes.
+
+    The file-backed part (Chromium's binary and libraries, ~140 MiB for the wall's tree) is divided among every
+    process on the machine that maps the same file: another engineer's Chromium starting or ending moves the
+    tree's PSS by tens of MiB though the wall allocated nothing. Recorded beside the judged PSS, not judged.
+    """
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
+    total = 0
+    for p in procs:
+        try:
+            pss = smaps_pss(Path(f"/proc/{p.pid}/smaps_rollup").read_text())
+        except OSError:
+            continue
+        total += pss.get("Pss_Anon", 0) + pss.get("Pss_Shmem", 0)
     return total
 
 
@@ -249,7 +284,7 @@ def start_browser(profile: Path):
     opts.add_argument("--window-size=1920,1080")
     opts.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(180)  # /wall on a loaded 2-core machine
     return driver
 
 
@@ -401,7 +436,7 @@ def run(args) -> dict:
             procs.start("app", [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "--threads", "4",
                                 "-b", f"127.0.0.1:{app_port}", "app:server"], env)
             origin = f"http://127.0.0.1:{app_port}"
-            _wait_http(origin + "/api/health", procs)
+            _wait_http(origin + "/api/health", procs, timeout=180)  # gunicorn on a loaded 2-core machine
             say("app up; starting the publisher and Chromium on /wall")
             publisher = Publisher(args.redis_url, args.rate, args.per_message, args.seed)
             publisher.start()
@@ -417,6 +452,7 @@ def run(args) -> dict:
             # and stops when publishing stops, --minutes later. The first --warmup of it is left out of slopes.
             started = time.monotonic()
             snapshots_due = sorted(args.heap_snapshots) if driver is not None else []
+            next_dump = args.memory_dumps * 60 if driver is not None and args.memory_dumps > 0 else None
             end = started + args.minutes * 60
             next_sample = started
             while time.monotonic() < end:
@@ -443,6 +479,9 @@ def run(args) -> dict:
 
                         heap_session = HeapSession(driver).__enter__()
                     res.setdefault("heap_snapshots", []).append(snapshot(heap_session, started))
+                if next_dump is not None and time.monotonic() - started >= next_dump:
+                    res.setdefault("memory_dumps", []).append(memory_dump(driver, chrome_root, started))
+                    next_dump += args.memory_dumps * 60
                 time.sleep(min(1.0, max(0.0, next_sample - time.monotonic())))
             publisher.finish()
             res["published"] = publisher.events
@@ -483,6 +522,10 @@ def run(args) -> dict:
                 drop_database(args.pg_url, args.db_name)
     res["memory"] = summarise(res["samples"], args.warmup)
     res["page"] = page_slopes(res["samples"], args.warmup)
+    if res.get("memory_dumps") and res["samples"]:
+        from bench.memdump import summarise as by_allocator
+
+        res["memory_infra"] = by_allocator(res["memory_dumps"], args.warmup * res["samples"][-1]["t"])
     if BROWSER in res["memory"]:
         res["browser_verdict"] = judge(res["memory"][BROWSER]["slope"], args.budget)
     snaps = res.get("heap_snapshots") or []
@@ -512,11 +555,47 @@ def snapshot(session, started: float) -> dict:
     return {"t_min": round(t / 60, 1), "summary": summary}
 
 
+def memory_dump(driver, chrome_root: int, started: float) -> dict:
+    """A memory-infra dump of the wall's Chromium, by process type and allocator, beside each type's USS."""
+    from bench import memdump
+
+    t0 = time.monotonic()
+    out: dict = {"t": round(t0 - started, 1)}
+    try:
+        # A process that does not answer within Chromium's timeout (a loaded machine) fails the dump: up to
+        # three tries for a complete one, else the last, with the processes that did answer.
+        for attempt in range(1, 4):
+            events, out["complete"] = memdump.take(memdump.browser_socket(driver))
+            out["attempts"] = attempt
+            if out["complete"]:
+                break
+        procs = memdump.parse(events)
+        out["types"] = memdump.by_type(procs)
+        # which process answered (a busy wall renderer may not): pid -> type, footprint, allocators' sum
+        out["by_pid"] = {str(pid): {"type": p["type"], "private_footprint": p["private_footprint"],
+                                    "allocated": sum(a["effective"] for a in p["allocators"].values())}
+                         for pid, p in procs.items()}
+    except Exception as err:  # noqa: BLE001 - a dump missed is reported, the run goes on
+        out["error"] = repr(err)
+        say(f"memory dump at {out['t'] / 60:.1f} min failed: {err!r}")
+        return out
+    out["took_s"] = round(time.monotonic() - t0, 1)
+    out["uss"] = {k: v for k, v in chromium_by_type(chrome_root).items() if k.endswith("(USS)")}
+    r = out["types"].get("renderer", {})
+    top = sorted(r.get("allocators", {}).items(), key=lambda kv: kv[1], reverse=True)[:6]
+    say(f"memory dump at {out['t'] / 60:.1f} min ({out['took_s']} s{'' if out['complete'] else ', incomplete'}): "
+        f"{'+'.join(sorted(out['types']))}; renderers answered {r.get('answered')} of {r.get('processes')}, "
+        f"private footprint "
+        f"{r.get('private_footprint', 0) / 2**20:.0f}M, allocators " + " ".join(f"{k} {v / 2**20:.1f}M" for k, v in top))
+    return out
+
+
 def sample(started: float, procs: Processes, chrome_root, driver, bus, engine, publisher, args) -> dict:
     rss = {name: tree_memory(p.pid) for name, p in procs.procs.items()}
     if chrome_root is not None:
         rss["chromium"] = tree_memory(chrome_root)
         rss[BROWSER] = tree_memory(chrome_root, "pss")
+        rss["chromium (PSS anon+shmem)"] = tree_pss_own(chrome_root)
         rss.update(chromium_by_type(chrome_root))
     try:
         rss["redis (shared)"] = tree_memory(int(bus.info("server")["process_id"]))
@@ -596,6 +675,7 @@ def print_report(res: dict, file=sys.stdout) -> None:
         for r in g["rows"][:15]:
             p(f"  {r['name'][:60]:<60} {r['d_count']:>+9,} objects {r['d_bytes'] / 1024:>+10.1f} KiB "
               f"(now {r['count']:,}, {r['bytes'] / 1024:.0f} KiB)")
+    print_memory_infra(res, p)
     if res.get("samples"):
         last = res["samples"][-1]
         p(f"\nstream entries left after trimming (last sample): {last['stream_entries']}; samples taken "
@@ -607,6 +687,29 @@ def print_report(res: dict, file=sys.stdout) -> None:
         p(f"ingest: {w}")
     for e in res["errors"]:
         p(f"ERROR: {e}")
+
+
+def print_memory_infra(res: dict, p) -> None:
+    """Each Chromium process type's allocators (memory-infra, effective sizes) and their slopes."""
+    infra = res.get("memory_infra") or {}
+    if not infra:
+        return
+    dumps = res.get("memory_dumps") or []
+    p(f"\nChromium by allocator (memory-infra dumps: {sum(1 for d in dumps if d.get('types'))} taken, "
+      f"{sum(1 for d in dumps if d.get('error'))} failed, {sum(1 for d in dumps if d.get('complete'))} complete; "
+      f"a type's series keeps the dumps in which all its processes answered; effective sizes; slopes after the "
+      f"warm-up)")
+    for kind in sorted(infra, key=lambda k: (k != "renderer", k)):
+        rows = sorted(infra[kind].items(), key=lambda kv: (kv[0] not in ("private_footprint", "allocated"),
+                                                           -kv[1]["last_mib"]))
+        p(f"  {kind}")
+        for name, m in rows:
+            if m["peak_mib"] < 0.5:
+                continue
+            f = m["slope"] or {}
+            ci = f.get("ci95_mib_per_day")
+            p(f"    {name:<22} {m['first_mib']:>8} -> {m['last_mib']:<8} peak {m['peak_mib']:<8} "
+              f"{f.get('mib_per_day')} MiB/day, 95 % CI {ci[0] if ci else '-'} .. {ci[1] if ci else '-'}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -629,6 +732,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--heap-snapshots", type=lambda v: [float(x) for x in v.split(",") if x], default=[],
                     help="minutes into the run at which to take a heap snapshot of the page, e.g. 3,13; the "
                          "report compares the first and last by constructor (a snapshot lifts the renderer's RSS)")
+    ap.add_argument("--memory-dumps", type=float, default=0,
+                    help="minutes between Chromium memory-infra dumps (each process's memory by allocator); "
+                         "0, the default, takes none (a dump costs the processes a little memory)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--output", help="write every sample and figure as JSON to this file")
     return ap.parse_args(argv)
