@@ -104,10 +104,8 @@ def tree_memory(pid: int, kind: str = "rss") -> int | None:
     and browser once per process, and a process's RSS rises whenever it touches more of them: steps of tens of
     MiB that are not memory the machine lost.
     """
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
+    procs = process_tree(pid)
+    if procs is None:
         return None
     total = 0
     for p in procs:
@@ -116,6 +114,15 @@ def tree_memory(pid: int, kind: str = "rss") -> int | None:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total
+
+
+def process_tree(pid: int) -> list | None:
+    """Return a process and all its descendants (None when it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
 
 
 def smaps_pss(text: str) -> dict[str, int]:
@@ -135,10 +142,8 @@ def tree_pss_own(pid: int) -> int | None:
     process on the machine that maps the same file: another engineer's Chromium starting or ending moves the
     tree's PSS by tens of MiB though the wall allocated nothing. Recorded beside the judged PSS, not judged.
     """
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
+    procs = process_tree(pid)
+    if procs is None:
         return None
     total = 0
     for p in procs:
