@@ -107,7 +107,7 @@ def read(svc, f: Filters) -> tuple[list[dict], dict[int, list[dict]], list[dict]
     with svc.engine.connect() as conn:  # the primary: an acknowledgement just made must show
         rows = store.list_alerts(conn, statuses, levels, SHOWN, districts or reader_scope().districts())
         trails = store.trails(conn, [r["id"] for r in rows])
-        silences = [s for s in store.list_silences(conn, svc.clock()) if s["district"] in (None, own) or own is None]
+        silences = store.list_silences(conn, svc.clock(), district=own)
     return rows, trails, silences
 
 

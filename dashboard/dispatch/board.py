@@ -344,7 +344,6 @@ def places(conn: Connection) -> dict[int, tuple[str, ...]]:
     return {int(i): readers_of(district, centre) for i, district, centre in conn.execute(stmt)}
 
 
-
 def history(conn: Connection, incident_id: int) -> list[dict]:
     """Return the audit trail of an incident and its tasks, oldest first."""
     stmt = select(task_events).where(task_events.c.incident_id == incident_id).order_by(task_events.c.id)

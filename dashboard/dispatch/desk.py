@@ -246,11 +246,14 @@ def within(conn, user, incident_id: int | None = None, task_id: int | None = Non
         raise d.NotFound(f"no incident {incident_id}")
 
 
-def write(svc, fn: Callable[..., d.Change], *args, user=None) -> d.Change:
-    """Run one dispatch write on the incident ``args[0]`` in its own transaction (for ``user``: within what they
-    may read), then publish what changed."""
+def write(svc, fn: Callable[..., d.Change], *args, user=None, on_task: bool = False) -> d.Change:
+    """Run one dispatch write on the incident ``args[0]`` (``on_task``: the task ``args[0]``) in its own
+    transaction (for ``user``: within what they may read), then publish what changed."""
     with svc.engine.begin() as conn:
-        within(conn, user, args[0])
+        if on_task:
+            within(conn, user, task_id=args[0])
+        else:
+            within(conn, user, args[0])
         change = fn(conn, *args)
     publish(svc, [change.incident], change.tasks, units=change.units)
     return change
@@ -271,11 +274,7 @@ def do_resolve_for(svc, user, task_id: int, version: int, note: str | None) -> d
     """Record, as an officer, a department's resolution on its behalf (``board.resolve_for``); publish it."""
     if not check_role(user, "officer"):
         raise Forbidden("only an officer records a department's resolution on its behalf")
-    with svc.engine.begin() as conn:
-        within(conn, user, task_id=task_id)
-        change = d.resolve_for(conn, task_id, version, user.username, note, svc.clock())
-    publish(svc, [change.incident], change.tasks, units=change.units)
-    return change
+    return write(svc, d.resolve_for, task_id, version, user.username, note, svc.clock(), user=user, on_task=True)
 
 
 def do_redispatch(svc, user, task_id: int, version: int, note: str | None) -> d.Change:
@@ -283,11 +282,7 @@ def do_redispatch(svc, user, task_id: int, version: int, note: str | None) -> d.
     re-dispatch tap does (``board.redispatch``); publish it."""
     if not check_role(user, "command"):
         raise Forbidden("only a commander or an officer may re-dispatch")
-    with svc.engine.begin() as conn:
-        within(conn, user, task_id=task_id)
-        change = d.redispatch(conn, task_id, version, user.username, note, svc.clock())
-    publish(svc, [change.incident], change.tasks, units=change.units)
-    return change
+    return write(svc, d.redispatch, task_id, version, user.username, note, svc.clock(), user=user, on_task=True)
 
 
 def do_escalate(svc, user, incident_id: int, task_id: int | None) -> d.Change:

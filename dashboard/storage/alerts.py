@@ -216,9 +216,13 @@ def end_silence(conn: Connection, silence_id: int, actor: str, now_ms: int) -> d
     raise Unprocessable(f"silence {silence_id} has ended already")
 
 
-def list_silences(conn: Connection, now_ms: int, *, active_only: bool = True, limit: int = LIST_LIMIT) -> list[dict]:
-    """Return silences, newest first: those in force (or all of them)."""
+def list_silences(conn: Connection, now_ms: int, *, active_only: bool = True, limit: int = LIST_LIMIT,
+                  district: str | None = None) -> list[dict]:
+    """Return silences, newest first: those in force (or all of them); with ``district`` (a district centre's),
+    only that district's and the city's (of no district)."""
     q = select(alert_silences).order_by(alert_silences.c.id.desc()).limit(limit)
+    if district is not None:
+        q = q.where(or_(alert_silences.c.district.is_(None), alert_silences.c.district == district))
     if active_only:
         q = q.where(alert_silences.c.ended_ms.is_(None), alert_silences.c.until_ms > now_ms)
     return [dict(r) for r in conn.execute(q).mappings()]
