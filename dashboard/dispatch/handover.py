@@ -69,14 +69,19 @@ def _locked(conn: Connection, incident_id: int) -> dict:
     return inc
 
 
+def _set_centre(conn: Connection, incident_id: int, centre: str | None, now_ms: int) -> dict:
+    """Give an incident to ``centre`` (None: the city's) as a change of it (its version moves); return it."""
+    return dict(conn.execute(update(incidents).where(incidents.c.id == incident_id)
+                             .values(centre=centre, version=incidents.c.version + 1, updated_ms=now_ms)
+                             .returning(*incidents.c)).mappings().one())
+
+
 def _move(conn: Connection, inc: dict, centre: str | None, actor: str, note: str | None, now_ms: int, code: str,
           params: dict) -> d.Change:
-    row = conn.execute(update(incidents).where(incidents.c.id == inc["id"])
-                       .values(centre=centre, version=incidents.c.version + 1, updated_ms=now_ms)
-                       .returning(*incidents.c)).mappings().one()
+    row = _set_centre(conn, inc["id"], centre, now_ms)
     conn.execute(insert(task_events), [d._event(inc["id"], None, "handover", actor, now_ms, inc["status"],
                                                 inc["status"], note, code, params)])
-    return d.Change(dict(row), [])
+    return d.Change(row, [])
 
 
 def hand_up(conn: Connection, incident_id: int, user, note: str | None, now_ms: int) -> d.Change:
@@ -134,9 +139,7 @@ def after_merge(conn: Connection, before: dict, into: dict, places: dict[int, se
 
 def _auto_up(conn: Connection, inc: dict, why: str, city: City, now_ms: int, places=()) -> dict:
     conn.execute(insert(task_events), [auto_up_row(inc, why, city.centres, now_ms, places)])
-    return dict(conn.execute(update(incidents).where(incidents.c.id == inc["id"])
-                             .values(centre=None, version=incidents.c.version + 1, updated_ms=now_ms)
-                             .returning(*incidents.c)).mappings().one())
+    return _set_centre(conn, inc["id"], None, now_ms)
 
 
 def after_split(conn: Connection, new: dict, places: set[str], city: City, now_ms: int) -> dict:

@@ -25,7 +25,7 @@ STATE_PARTS = ("windows", "trend", "feeds")  # sent when changed; generated_at c
 DEPARTMENT_PARTS = ("tasks", "escalations")  # a liaison gets only the items of their own department
 OPEN_ALERTS = ("firing", "acknowledged")  # what the screens' alert-list shows (SPEC section 9)
 WALL = object()  # Client.department of a kiosk wall's socket (the city's; a district's wall is a Scope)
-MAX_PLACES = 100_000  # incident -> district learned from deltas, oldest forgotten first (a build brings SQL's)
+MAX_PLACES = 100_000  # incident -> its readers learned from deltas, oldest forgotten first (a build brings SQL's)
 
 
 def as_scope(key) -> Scope:
@@ -171,29 +171,31 @@ def wall_view(parts: dict) -> dict:
 SCOPED_PARTS = (*DISPATCH_PARTS, "units")  # the parts a liaison's or a wall's view differs in
 
 
-def district_view(parts: dict, code: str, places: dict[int, str], trend_of_district: dict | None) -> dict:
+def district_view(parts: dict, code: str, places: dict[int, tuple[str, ...]],
+                  trend_of_district: dict | None) -> dict:
     """Return a delta's (or a snapshot state's) parts as a district centre of ``code`` may read them (as the API
     gives them): its windows, trend and events, the incidents of its district and their tasks and escalations
-    (``places``: incident -> the district centres that may read it), its alerts, its major incidents, its units. Empty parts are left out,
-    except ``majors``, whose empty list is news (the last one stood down)."""
+    (``places``: incident -> the district centres that may read it), its alerts, its major incidents, its units.
+    Empty parts are left out, except ``majors``, whose empty list is news (the last one stood down)."""
     view = {}
     if "state" in parts:
         view["state"] = district_state(parts["state"], code, trend_of_district)
+    scope = Scope(district=code)
     mine = {
-        "events": [e for e in parts.get("events", ()) if e.get("district") == code],
+        "events": scope.only(parts.get("events", ())),
         "incidents": [i for i in parts.get("incidents", ()) if code in (i.get("district"), i.get("centre"))],
         "tasks": [t for t in parts.get("tasks", ()) if code in places.get(t.get("incident_id"), ())],
         "escalations": [t for t in parts.get("escalations", ()) if code in places.get(t.get("incident_id"), ())],
-        "alerts": [a for a in parts.get("alerts", ()) if a.get("district") == code],
-        "units": [u for u in parts.get("units", ()) if u.get("district") == code],
+        "alerts": scope.only(parts.get("alerts", ())),
+        "units": scope.only(parts.get("units", ())),
     }
     view.update({k: v for k, v in mine.items() if v})
     if "majors" in parts:
-        view["majors"] = Scope(district=code).majors(parts["majors"])
+        view["majors"] = scope.majors(parts["majors"])
     return view
 
 
-def scoped_view(parts: dict, scope: Scope, places: dict[int, str], holders: dict[int, set[str]],
+def scoped_view(parts: dict, scope: Scope, places: dict[int, tuple[str, ...]], holders: dict[int, set[str]],
                 trends: dict[str, dict]) -> dict:
     """Return a delta's parts as ``scope`` reads them: its district's first, then a wall's (no dispatch) or a
     liaison's (their department's) cut of those."""
@@ -443,8 +445,7 @@ class Fanout:
             if isinstance(i.get("id"), int) and isinstance(i.get("district"), str):
                 self.places.pop(i["id"], None)
                 self.places[i["id"]] = readers_of(i["district"], i.get("centre"))
-        for key in list(self.places)[:max(0, len(self.places) - MAX_PLACES)]:
-            del self.places[key]
+        self._trim_places()
 
     def set_places(self, built: dict[int, tuple[str, ...]]) -> None:
         """Take who may read each incident not closed from SQL, keeping what deltas taught (a delta is as new as
@@ -452,6 +453,9 @@ class Fanout:
         places = dict(built)
         places.update(self.places)
         self.places = places
+        self._trim_places()
+
+    def _trim_places(self) -> None:
         for key in list(self.places)[:max(0, len(self.places) - MAX_PLACES)]:
             del self.places[key]
 
@@ -529,9 +533,9 @@ class Fanout:
                 recent = self.district_recent.get(code)
                 events = list(recent) if recent is not None else list(self.recent)
                 state = district_state({**state, "events": events}, code, self.trends.get(code))
-                state["alerts"] = [a for a in state["alerts"] if a.get("district") == code]
+                state["alerts"] = which.only(state["alerts"])
                 state["majors"] = which.majors(state["majors"])
-                units = [u for u in units if u.get("district") == code]
+                units = which.only(units)
             else:
                 state["events"] = list(self.recent)
             if which.wall:
