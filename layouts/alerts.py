@@ -8,7 +8,7 @@ import orjson
 from dash import dcc, html
 
 from dashboard.core.alerts import LEVELS
-from dashboard.core.i18n import alert_place, t
+from dashboard.core.i18n import alert_place, district_name, t
 from layouts.common import clock_text
 
 OPEN = ("firing", "acknowledged")
@@ -57,13 +57,28 @@ def alert_items(rows: list[dict], city, lang: str, tz: str, page: str, can_ack: 
     return [alert_item(r, city, lang, tz, can_ack) for r in shown], more, digest
 
 
+def list_words(city, lang: str, page: str, can_ack: bool) -> str:
+    """Return what the page needs to draw the list itself from a gateway frame (assets/live_alerts.js), as
+    alert_items draws it: the words of levels and statuses, the places' names, the rows the page has room for.
+    A new alert is then on screen when its frame arrives, not after a callback's round trip to the server."""
+    return orjson.dumps({
+        "levels": {level: t(f"level_{level}", lang) for level in LEVELS},
+        "statuses": {status: t(f"alert_{status}", lang) for status in OPEN},
+        "since": t("alert_since", lang, time="{time}"), "more": t("alerts_more", lang, n="{n}"),
+        "none": t("alerts_none", lang), "ack": t("alert_ack", lang), "city": t("alert_city", lang),
+        "districts": {d.code: district_name(d, lang) for d in city.districts},
+        "zones": {code: (z.name_en if lang == "en" else z.name) for code, z in city.alert_rules.zones.items()},
+        "slots": SLOTS.get(page, SLOTS["desk"]), "lang": lang, "can_ack": can_ack}).decode()
+
+
 def alert_panel(rows: list[dict], city, lang: str, tz: str, page: str, can_ack: bool) -> html.Section:
     """Return the alerts panel: the list drawn now (the first paint tells the truth), kept live by a refresh
     whenever a gateway frame carries alerts (assets/live_alerts.js) or, without the gateway, a poll."""
     items, more, digest = alert_items(rows, city, lang, tz, page, can_ack)
     return html.Section(
         [html.H2(t("alerts", lang), className="panel-title"),
-         html.Ul(items, id="alert-list", className=f"alert-list alert-slots-{SLOTS.get(page, SLOTS['desk'])}"),
+         html.Ul(items, id="alert-list", className=f"alert-list alert-slots-{SLOTS.get(page, SLOTS['desk'])}",
+                 **{"data-words": list_words(city, lang, page, can_ack)}),
          html.P(more, id="alert-more", className="alert-more"),
          # the acknowledgement's outcome, in words, read out politely
          html.Div(id="alert-message", className="alert-message", role="status", **{"aria-live": "polite"}),

@@ -245,6 +245,49 @@ def test_in_chromium_an_alert_fires_on_the_wall_is_acknowledged_on_m_in_english_
     assert severe == []
 
 
+@pytest.mark.timeout(150)
+def test_in_chromium_a_new_alert_is_on_the_wall_from_its_frame_without_waiting_for_the_server(
+        make_app, redis_client, dash_duo, monkeypatch):
+    """The wall draws a firing alert from the gateway's frame (assets/live_alerts.js): with every Dash callback
+    request blocked after the page is live, the alert still appears, in the server's order and words."""
+    from dashboard.gateway.server import Gateway
+    from tests.redis_proc import free_port
+
+    channel = own_alert_channel(monkeypatch)
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    dash_duo.start_server(app)
+    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
+                 channel=channel)
+    gw.start()
+    try:
+        sign_in(dash_duo, app, "/wall", role="viewer")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
+        dash_duo.wait_for_text_to_equal("#alert-more", "暂无预警")
+        driver = dash_duo.driver
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*_dash-update-component*"]})
+
+        pollution(app, 230)
+        rows = wait_for(lambda: (r := listed(dash_duo)) and len(r) == 2 and r, timeout=15,
+                        message="both alerts on the wall from their frames, the server unasked")
+        assert [r["level"] for r in rows] == ["红色", "橙色"]
+        assert rows[0]["title"] == "福田区空气质量指数 232，持续超过 200（重度污染）"
+        assert rows[0]["place"] == "福田区" and rows[0]["status"] == "预警中"
+        assert rows[0]["since"].startswith("自 ") and not any(r["ack"] for r in rows)
+        assert "lvl-red" in rows[0]["cls"] and "st-firing" in rows[0]["cls"]
+        assert dash_duo.find_element("#alert-more").text == ""
+
+        # the server's drawing, once it answers again, is the same list
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        drawn = listed(dash_duo)
+        clean_air(app)
+        wait_for(lambda: listed(dash_duo) == [], timeout=15, message="the resolved alerts gone from the wall")
+        assert drawn == rows
+    finally:
+        gw.stop()
+
+
 @pytest.mark.timeout(120)
 def test_in_chromium_a_viewer_reads_alerts_as_text_without_an_acknowledge_button(make_app, redis_client, dash_duo):
     app = make_app()
