@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import contextmanager
 
 import pytest
 from websockets.asyncio.client import connect
@@ -35,6 +36,26 @@ def own_alert_channel(monkeypatch) -> str:
     monkeypatch.setattr(feeds.alerting, "UPDATES_CHANNEL", channel)
     monkeypatch.setattr(dashboard.web.api_alerts, "UPDATES_CHANNEL", channel)
     return channel
+
+
+@contextmanager
+def alert_gateway(make_app, dash_duo, monkeypatch):
+    """Yield an app served to ``dash_duo`` with a real gateway of its own, which carries this test's alert frames
+    (own_alert_channel); stopped afterwards."""
+    from dashboard.gateway.server import Gateway
+    from tests.redis_proc import free_port
+
+    channel = own_alert_channel(monkeypatch)
+    port = free_port()
+    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    dash_duo.start_server(app)
+    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
+                 channel=channel)
+    gw.start()
+    try:
+        yield app
+    finally:
+        gw.stop()
 
 
 def pollution(app, value: float, district: str = "futian", n0: int = 1) -> None:
@@ -178,17 +199,7 @@ def below(dash_duo, selector: str) -> float:
 @pytest.mark.timeout(180)
 def test_in_chromium_an_alert_fires_on_the_wall_is_acknowledged_on_m_in_english_and_leaves_when_resolved(
         make_app, redis_client, dash_duo, monkeypatch):
-    from dashboard.gateway.server import Gateway
-    from tests.redis_proc import free_port
-
-    channel = own_alert_channel(monkeypatch)
-    port = free_port()
-    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
-    dash_duo.start_server(app)
-    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
-                 channel=channel)
-    gw.start()
-    try:
+    with alert_gateway(make_app, dash_duo, monkeypatch) as app:
         sign_in(dash_duo, app, "/wall", role="commander")
         dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
         dash_duo.wait_for_text_to_equal("#alert-more", "暂无预警")
@@ -239,8 +250,6 @@ def test_in_chromium_an_alert_fires_on_the_wall_is_acknowledged_on_m_in_english_
         wait_for(lambda: listed(dash_duo) == [], timeout=15, message="the resolved alerts gone from the wall")
         wait_for(lambda: on_map(dash_duo)["outlined"] == [], timeout=15, message="the outlines gone from the map")
         assert below(dash_duo, ".wall-grid") == grid_top
-    finally:
-        gw.stop()
     severe = [e["message"] for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"]
     assert severe == []
 
@@ -250,17 +259,7 @@ def test_in_chromium_a_new_alert_is_on_the_wall_from_its_frame_without_waiting_f
         make_app, redis_client, dash_duo, monkeypatch):
     """The wall draws a firing alert from the gateway's frame (assets/live_alerts.js): with every Dash callback
     request blocked after the page is live, the alert still appears, in the server's order and words."""
-    from dashboard.gateway.server import Gateway
-    from tests.redis_proc import free_port
-
-    channel = own_alert_channel(monkeypatch)
-    port = free_port()
-    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
-    dash_duo.start_server(app)
-    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
-                 channel=channel)
-    gw.start()
-    try:
+    with alert_gateway(make_app, dash_duo, monkeypatch) as app:
         sign_in(dash_duo, app, "/wall", role="viewer")
         dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
         dash_duo.wait_for_text_to_equal("#alert-more", "暂无预警")
@@ -278,14 +277,13 @@ def test_in_chromium_a_new_alert_is_on_the_wall_from_its_frame_without_waiting_f
         assert "lvl-red" in rows[0]["cls"] and "st-firing" in rows[0]["cls"]
         assert dash_duo.find_element("#alert-more").text == ""
 
-        # the server's drawing, once it answers again, is the same list
+        # the server draws the same list: the page opened afresh paints it from the database
         driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
-        drawn = listed(dash_duo)
+        driver.refresh()
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
+        assert listed(dash_duo) == rows
         clean_air(app)
         wait_for(lambda: listed(dash_duo) == [], timeout=15, message="the resolved alerts gone from the wall")
-        assert drawn == rows
-    finally:
-        gw.stop()
 
 
 @pytest.mark.timeout(120)

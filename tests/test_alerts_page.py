@@ -140,19 +140,10 @@ def test_in_chromium_an_alert_fired_while_alerts_is_open_comes_over_the_gateway(
     """With the gateway up the trail follows its alert frames: the fallback poll is set to ten minutes here, so
     an alert can only reach the page over the socket; and it stays off while the socket is live."""
     import layouts.alerts_page
-    from dashboard.gateway.server import Gateway
-    from tests.redis_proc import free_port
-    from tests.test_alert_list import own_alert_channel
+    from tests.test_alert_list import alert_gateway
 
     monkeypatch.setattr(layouts.alerts_page, "FALLBACK_MS", 600_000)
-    channel = own_alert_channel(monkeypatch)
-    port = free_port()
-    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
-    dash_duo.start_server(app)
-    gw = Gateway(app.server.extensions["panorama"], port=port, origins=[dash_duo.server_url.rstrip("/")],
-                 channel=channel)
-    gw.start()
-    try:
+    with alert_gateway(make_app, dash_duo, monkeypatch) as app:
         sign_in(dash_duo, app, "/alerts", role="officer", username="lin")
         dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
         dash_duo.wait_for_text_to_equal("#alerts-count", "没有符合条件的预警", timeout=15)
@@ -165,8 +156,6 @@ def test_in_chromium_an_alert_fired_while_alerts_is_open_comes_over_the_gateway(
         wait_for(lambda: [r["level"] for r in trail(dash_duo)] == ["橙色"], timeout=10, message="orange only")
         severe = [e["message"] for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"]
         assert severe == []
-    finally:
-        gw.stop()
 
 
 def test_only_officers_and_commanders_open_alerts(make_app, redis_client):
