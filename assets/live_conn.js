@@ -378,9 +378,17 @@
         const now = Date.now();
         live.s = {state: state, seq: null, frame_at: now, feeds_at: now, bus: 'up', source: 'replay'};
         drawTicker();
+        replayUnits(state);
         scheduleFlush(true);
         return true;
     };
+
+    /** A replayed minute's units (where their tracks put them then) -> the map's unit layer, as a snapshot. */
+    function replayUnits(state) {
+        if (dc.panoramaUnits && state && Array.isArray(state.units)) {
+            dc.panoramaUnits.take({type: 'snapshot', state: {units: state.units}});  // (take empties what it gets)
+        }
+    }
 
     /** Socket frame or poll tick -> merged into the page's live state; the stores are written by flush(). */
     ns.intake = function (message, _pollN, store, conn, config) {
@@ -399,6 +407,9 @@
             live.written = {};
             live.metaKey = null;
             const st = live.s.state || {};
+            if (config && config.replay) {
+                replayUnits(st);  // the server drew the replayed minute; its units are drawn here
+            }
             // the part stores were rendered with the same state: nothing to write for them yet
             for (const id of Object.keys(PARTS)) {
                 live.written[id] = st[PARTS[id]];

@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.channels import DOMAINS
+from dashboard.core.scope import Scope
 from dashboard.dispatch.desk import scope
 from dashboard.panorama import district as district_data
 from dashboard.panorama import replay
-from dashboard.panorama.state import district_state, trend
+from dashboard.panorama.state import trend
 from dashboard.web.auth import current_user, kiosk_token_of, may_watch, reader_scope
 from dashboard.web.callback_guard import allow, validated
 from callbacks import alerts
@@ -179,7 +180,7 @@ def render(req):
     if isinstance(asked, replay.BadReplay):
         return replay_refused(req.lang, error_text(asked, req.lang), req.path)
     if asked is not None:  # no alerts panel nor outlines: those are the alerts of now
-        return panorama_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"]),
+        return panorama_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"], reader_scope()),
                                {**live_settings(cfg), "replay": asked}, asked["at"], note)
     rows = alerts.open_alerts_or_none(req.svc)
     return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note,
@@ -193,7 +194,8 @@ def render_wall(req):
     if isinstance(asked, replay.BadReplay):
         return replay_refused(req.lang, error_text(asked, req.lang), req.path)
     if asked is not None:
-        return wall_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"]),
+        return wall_layout(req.svc.city, req.lang,
+                           _replay_state(req.svc, asked["at"], reader_scope(kiosk_token_of(req.search))),
                            {**live_settings(req.svc.config), "replay": asked}, asked["at"])
     rows = alerts.open_alerts_or_none(req.svc)
     own = reader_scope(kiosk_token_of(req.search)).district  # a district centre's wall: its district in the spotlight
@@ -217,14 +219,13 @@ def _replay_asked(req) -> dict | replay.BadReplay | None:
             "live": req.path, "tz": tz}
 
 
-def _replay_state(svc, at_ms: int) -> dict | None:
-    """Return the state the replayed page is first drawn with (None when the database cannot answer)."""
-    own = reader_scope().district
+def _replay_state(svc, at_ms: int, reader: Scope) -> dict | None:
+    """Return the state the replayed page is first drawn with, as ``reader`` reads it (None when the database
+    cannot answer)."""
     try:
         with svc.read() as conn:
-            state = replay.replay_state(conn, svc.city, at_ms, svc.config["PANORAMA_STALE_AFTER"])
-            if own is not None and state is not None:  # a district centre's wall replays its own district
-                state = district_state(state, own, trend(conn, at_ms, district=own))
-            return state
+            state = replay.replay_state(conn, svc.city, at_ms, svc.config["PANORAMA_STALE_AFTER"],
+                                        svc.config["PANORAMA_TZ"])
+            return replay.scoped(state, reader, lambda code: trend(conn, at_ms, district=code))
     except SQLAlchemyError:
         return None

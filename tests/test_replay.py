@@ -9,6 +9,7 @@ import pytest
 from dashboard.core.clock import DAY_MS, iso
 from feeds.pipeline import now_ms
 from tests.helpers import TEST_PASSWORD, make_event, make_user, sign_in, wait_for
+from tests.test_access_matrix import session
 from tests.test_api import ingest_now
 
 TZ = "Asia/Shanghai"
@@ -297,3 +298,88 @@ def test_a_replay_address_is_drawn_as_replay_and_a_bad_one_says_why(app):
                           (f"{at}&speed=7", "回放速度须为")):
             page = client.get(f"{path}?at={bad}").get_data(as_text=True)
             assert says in page and banner not in page, (path, bad)
+
+
+def then_alerts(app, then: int) -> None:
+    """Write alerts with their audit trails around ``then``: one firing then (acknowledged and resolved after),
+    one acknowledged then, one resolved before, one fired after; Futian's but one of Luohu's."""
+    from sqlalchemy import insert
+
+    from dashboard.storage.models import alert_events, alerts
+
+    # (title, district, fired, acknowledged, resolved): minutes from then, None for never
+    cases = [("firing-then", "440304", -10, 5, 20), ("acked-then", "440303", -30, -20, None),
+             ("resolved-before", "440304", -60, None, -5), ("fired-after", "440304", 3, None, None)]
+    with app.server.extensions["panorama"].engine.begin() as conn:
+        for i, (title, district, fired, acked, resolved) in enumerate(cases):
+            at = {k: None if v is None else then + v * MIN for k, v in
+                  (("fired", fired), ("acked", acked), ("resolved", resolved))}
+            status = "resolved" if resolved is not None else "acknowledged" if acked is not None else "firing"
+            aid = conn.execute(insert(alerts).values(
+                rule="aqi_moderate", scope=f"district:{district}:{i}", level="orange", status=status,
+                district=district, started_ms=at["fired"] - MIN, fired_ms=at["fired"], resolved_ms=at["resolved"],
+                value=180, title=title, title_en=title, updated_ms=now_ms(), version=3)).inserted_primary_key[0]
+            trail = [("pending", at["fired"] - MIN), ("firing", at["fired"]), ("acknowledged", at["acked"]),
+                     ("resolved", at["resolved"])]
+            conn.execute(insert(alert_events), [
+                {"alert_id": aid, "actor": "system", "at_ms": when, "from_status": None, "to_status": to,
+                 "code": to} for to, when in trail if when is not None])
+
+
+def test_a_replayed_minute_carries_the_alerts_open_then_and_where_each_unit_stood(app):
+    """SPEC section 12: the replayed page's state has the alerts open at that minute (with their status then)
+    and each unit where its track put it then, scoped as the reader's socket snapshot would have been."""
+    from tests.test_district_scope import district_user
+    from tests.test_units import feed_units, report
+
+    then = yesterday_minute()
+    # pc-luohu-01 reported yesterday up to 2 minutes before, and today somewhere else; pc-luohu-02 only today;
+    # fe-futian-01 (fire) yesterday, on a task
+    feed_units(app, [report("pc-luohu-01", ts=then - 4 * MIN, lat=22.561, lon=114.121),
+                     report("pc-luohu-01", ts=then - 2 * MIN, lat=22.562, lon=114.122, status="en_route")])
+    feed_units(app, [report("pc-luohu-01", ts=now_ms(), lat=22.6, lon=114.2),
+                     report("pc-luohu-02", ts=now_ms(), lat=22.6, lon=114.2)])
+    then_alerts(app, then)
+    at = quote(iso(then, TZ))
+
+    client, _ = session(app, "viewer")
+    live = client.get(f"/api/summary?live=1&window=1h&at={at}").get_json()["live"]
+    assert {a["title"]: a["status"] for a in live["alerts"]} == {"firing-then": "firing",
+                                                                "acked-then": "acknowledged"}
+    assert all(a["resolved_at"] is None and a["title_en"] for a in live["alerts"])
+    units = {u["unit"]: u for u in live["units"]}
+    assert set(units) == {"pc-luohu-01"}  # pc-luohu-02 was not seen then
+    assert (units["pc-luohu-01"]["lat"], units["pc-luohu-01"]["lon"], units["pc-luohu-01"]["status"]) == (
+        22.562, 114.122, "en_route")
+    assert units["pc-luohu-01"]["updated_at"] == iso(then - 2 * MIN, TZ)
+    # a minute more than ten after its last point: not known to be anywhere
+    later = quote(iso(then + 11 * MIN, TZ))
+    assert client.get(f"/api/summary?live=1&window=1h&at={later}").get_json()["live"]["units"] == []
+
+    # a liaison: their department's units only (fire has none then); a district centre: its district's
+    liaison, _ = session(app, "liaison")
+    assert liaison.get(f"/api/summary?live=1&window=1h&at={at}").get_json()["live"]["units"] == []
+    luohu, _ = district_user(app, "lh-replay", "viewer", "440303")
+    mine = luohu.get(f"/api/summary?live=1&window=1h&at={at}").get_json()["live"]
+    assert [a["title"] for a in mine["alerts"]] == ["acked-then"]
+    assert [u["unit"] for u in mine["units"]] == ["pc-luohu-01"]
+    futian, _ = district_user(app, "ft-replay", "viewer", "440304")
+    theirs = futian.get(f"/api/summary?live=1&window=1h&at={at}").get_json()["live"]
+    assert [a["title"] for a in theirs["alerts"]] == ["firing-then"] and theirs["units"] == []
+
+
+@pytest.mark.timeout(120)
+def test_the_replayed_wall_shows_each_unit_where_it_stood_then(app, dash_duo):
+    from tests.test_units import feed_units, report
+
+    then = yesterday_minute()
+    feed_units(app, [report("pc-luohu-01", ts=then - 3 * MIN, lat=22.571, lon=114.131)])
+    feed_units(app, [report("pc-luohu-01", ts=now_ms(), lat=22.6, lon=114.2)])
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, path="/wall", role="viewer")
+    dash_duo.driver.get(dash_duo.server_url + f"/wall?at={quote(iso(then, TZ))}&speed=0")
+    dash_duo.wait_for_element("#replay-banner", timeout=20)
+    pos = wait_for(lambda: dash_duo.driver.execute_script(
+        "const g = document.querySelector('#unit-layer [data-unit=\"pc-luohu-01\"]'); return g && g.dataset.pos"),
+        timeout=20, message="the unit on the replayed wall")
+    assert pos == "22.57100,114.13100"  # where it stood then, not where it is now

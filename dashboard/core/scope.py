@@ -44,6 +44,16 @@ class Scope:
             return list(items)
         return [i for i in items if i.get(key) == self.district]
 
+    def units(self, units: Iterable[Mapping[str, Any]]) -> list:
+        """Return the units (``messages.UnitView``) as the reader reads them (GET /api/units): a district's, a
+        liaison's department's, a wall's without the tasks they are on."""
+        out = self.only(units)
+        if self.wall:
+            return [{**u, "task_id": None} for u in out]
+        if self.department is not None:
+            return [u for u in out if u.get("department") == self.department]
+        return out
+
     def majors(self, majors: Iterable[Mapping[str, Any]]) -> list:
         """Return the active major incidents (``messages.MajorView``) of the districts the reader sees."""
         return [m for m in majors if self.sees((m.get("incident") or {}).get("district"))]

@@ -533,15 +533,10 @@ class Fanout:
                 recent = self.district_recent.get(code)
                 events = list(recent) if recent is not None else list(self.recent)
                 state = district_state({**state, "events": events}, code, self.trends.get(code))
-                state["alerts"] = which.only(state["alerts"])
                 state["majors"] = which.majors(state["majors"])
-                units = which.only(units)
             else:
                 state["events"] = list(self.recent)
-            if which.wall:
-                units = [{**u, "task_id": None} for u in units]
-            elif which.department is not None:
-                units = [u for u in units if u.get("department") == which.department]
+            units = which.units(units)
             frame = messages.snapshot_frame(self.seq, {**state, "units": units})
             self._snapshots[scope] = frame
         return frame

@@ -2,12 +2,15 @@
 
 The counts, risk and trend come from the same rollups and code as the live state (``state.build_state`` with
 the replayed minute as its end); only what the live state reads from "now" alone is read as of that minute
-here: the newest events (by their time, not by arrival) and the feeds' freshness (from the minute rollups).
+here: the newest events (by their time, not by arrival) and the feeds' freshness (from the minute rollups); and
+what the live pages draw from the socket alone: the alerts open then (from their audit trail) and where each
+unit stood (from its track).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.engine import Connection
@@ -16,8 +19,11 @@ from dashboard.core import errors
 from dashboard.core.channels import DOMAINS
 from dashboard.core.city import City
 from dashboard.core.clock import DAY_MS, iso
-from dashboard.core.messages import TICKER_EVENTS, event_view
-from dashboard.panorama.state import TREND_MINUTES, build_state
+from dashboard.core.messages import TICKER_EVENTS, alert_view, event_view, unit_view
+from dashboard.core.scope import Scope
+from dashboard.panorama.state import TREND_MINUTES, build_state, district_state
+from dashboard.storage import alerts as alert_store
+from dashboard.storage import units as unit_store
 from dashboard.storage.incidents import OPEN_STATUSES, held_by
 from dashboard.storage.models import district_minutes, events, incidents
 from dashboard.storage.queries import HOURLY_MINUTES, RATE_MINUTES, stale
@@ -121,13 +127,27 @@ def feeds_as_of(conn: Connection, at_ms: int, stale_after: dict[str, int]) -> di
     return out
 
 
-def replay_state(conn: Connection, city: City, at_ms: int, stale_after: dict[str, int]) -> dict:
-    """Return the panorama's whole state as it stood at ``at_ms``, in the live state's shape, marked ``replay``."""
+def replay_state(conn: Connection, city: City, at_ms: int, stale_after: dict[str, int], tz: str) -> dict:
+    """Return the panorama's whole state as it stood at ``at_ms``, in the live state's shape, marked ``replay``,
+    with the open alerts and the units as a socket's snapshot carries them (the whole city's: scope it)."""
     doc = build_state(conn, city, at_ms, stale_after)
     doc["events"] = events_as_of(conn, city, at_ms)
     doc["feeds"] = feeds_as_of(conn, at_ms, stale_after)
+    doc["alerts"] = [alert_view(r, tz, None) for r in alert_store.open_as_of(conn, at_ms)]
+    doc["units"] = [unit_view(r, tz) for r in unit_store.positions_as_of(conn, at_ms)]
     doc["replay"] = True
     return doc
+
+
+def scoped(state: dict, scope: Scope, trend_of: Callable[[str], dict]) -> dict:
+    """Return a replayed minute's state as ``scope`` reads it, as its socket snapshot would have carried it: a
+    district centre's district (with its own trend, ``trend_of(code)``), a liaison's department's units, a
+    wall's units without their tasks."""
+    if scope.district is not None:
+        state = district_state(state, scope.district, trend_of(scope.district))
+    if "units" in state:
+        state = {**state, "units": scope.units(state["units"])}
+    return state
 
 
 def incidents_as_of(conn: Connection, district: str, at_ms: int, limit: int, department: str | None = None

@@ -90,14 +90,16 @@ def district_windows(windows: dict, code: str) -> dict:
 
 def district_state(state: dict, code: str, trend_of_district: dict | None) -> dict:
     """Return a live state (or a delta's ``state`` part) as a district centre of ``code`` reads it: the windows of
-    its district, its own trend (``trend_of_district``), its events; what a part does not hold stays out."""
+    its district, its own trend (``trend_of_district``), its events, alerts and units; what a part does not hold
+    stays out."""
     out = dict(state)
     if "windows" in state:
         out["windows"] = district_windows(state["windows"], code)
     if "trend" in state:
         out["trend"] = trend_of_district or empty_trend(state.get("generated_at") or 0)
-    if "events" in state:
-        out["events"] = [e for e in state["events"] if e.get("district") == code]
+    for part in ("events", "alerts", "units"):  # (alerts and units: a snapshot's, a replayed minute's)
+        if part in state:
+            out[part] = [e for e in state[part] if e.get("district") == code]
     return out
 
 

@@ -464,6 +464,27 @@ def alerts_statement(statuses: Sequence[str] = (), levels: Sequence[str] = (), d
     return q
 
 
+def open_as_of(conn: Connection, at_ms: int) -> list[dict]:
+    """Return the alerts open (firing or acknowledged) at ``at_ms`` with their status then, from the audit trail
+    (replay); their titles and values are the latest the alert had."""
+    fired = (select(alerts.c.id).where(alerts.c.fired_ms <= at_ms,
+                                        or_(alerts.c.resolved_ms.is_(None), alerts.c.resolved_ms > at_ms)))
+    last = (select(alert_events.c.alert_id, func.max(alert_events.c.id).label("id"))
+            .where(alert_events.c.alert_id.in_(fired), alert_events.c.at_ms <= at_ms)
+            .group_by(alert_events.c.alert_id).subquery())
+    stmt = (select(alerts, alert_events.c.to_status.label("status_then"))
+            .join(last, last.c.alert_id == alerts.c.id).join(alert_events, alert_events.c.id == last.c.id)
+            .order_by(alerts.c.started_ms.desc(), alerts.c.id.desc()))
+    out = []
+    for r in conn.execute(stmt).mappings():
+        row = dict(r)
+        row["status"] = row.pop("status_then")
+        if row["status"] in ("firing", "acknowledged"):
+            row["resolved_ms"] = None  # not yet, then
+            out.append(row)
+    return out
+
+
 def trail(conn: Connection, alert_id: int) -> list[dict]:
     """Return an alert's audit trail, oldest first."""
     return [dict(r) for r in conn.execute(select(alert_events).where(alert_events.c.alert_id == alert_id)

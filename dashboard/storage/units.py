@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from dashboard.storage.models import task_events, tasks, unit_track, units
@@ -14,6 +14,9 @@ from dashboard.storage.models import task_events, tasks, unit_track, units
 # A unit reporting every 5 s keeps one track point in 6: enough to replay its route, a sixth of the rows.
 TRACK_EVERY_MS = 30_000
 RELEASING = ("available", "off_duty")  # a crew reporting these has left its task
+# A replayed minute shows a unit where its track last put it within this long before: a unit that reports
+# keeps a point every TRACK_EVERY_MS; one silent for longer was not known to be anywhere then.
+SEEN_WITHIN_MS = 10 * 60_000
 
 
 class Report(Protocol):
@@ -171,4 +174,18 @@ def track_of(conn: Connection, unit: str, from_ms: int, until_ms: int) -> list[d
     """Return a unit's track points in [from_ms, until_ms), oldest first (replay)."""
     stmt = (select(unit_track).where(unit_track.c.unit == unit, unit_track.c.ts_ms >= from_ms,
                                      unit_track.c.ts_ms < until_ms).order_by(unit_track.c.ts_ms))
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def positions_as_of(conn: Connection, at_ms: int) -> list[dict]:
+    """Return where each unit stood at ``at_ms`` and its status then, from its track (replay): its newest point
+    at or before then, within SEEN_WITHIN_MS; rows as list_units gives them (``updated_ms``: that point's)."""
+    newest = (select(unit_track.c.unit, func.max(unit_track.c.ts_ms).label("ts_ms"))
+              .where(unit_track.c.ts_ms <= at_ms, unit_track.c.ts_ms > at_ms - SEEN_WITHIN_MS)
+              .group_by(unit_track.c.unit).subquery())
+    stmt = (select(units.c.unit, units.c.department, units.c.kind, units.c.district, unit_track.c.status,
+                   unit_track.c.lat, unit_track.c.lon, unit_track.c.ts_ms.label("updated_ms"), unit_track.c.task_id)
+            .join(newest, newest.c.unit == unit_track.c.unit)
+            .join(units, units.c.unit == unit_track.c.unit)
+            .where(unit_track.c.ts_ms == newest.c.ts_ms).order_by(unit_track.c.unit))
     return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -135,14 +135,16 @@ def get_summary():
     scope = auth.reader_scope(request.args.get("token"))
     with svc.read() as conn:  # the replica when there is one: these reads may lag by its replay delay
         doc = queries.summary(conn, svc.city, minutes, now, svc.config["PANORAMA_TZ"], svc.risk)
-        if want_live and at is not None:
-            doc["live"] = replay.replay_state(conn, svc.city, at, svc.config["PANORAMA_STALE_AFTER"])
+        if want_live and at is not None:  # with the alerts and units of then, as the reader's snapshot had them
+            doc["live"] = replay.scoped(replay.replay_state(conn, svc.city, at, svc.config["PANORAMA_STALE_AFTER"],
+                                                            svc.config["PANORAMA_TZ"]),
+                                        scope, lambda code: live.trend(conn, now, district=code))
         elif want_live:
             doc["live"] = live.build_state(conn, svc.city, now, svc.config["PANORAMA_STALE_AFTER"], svc.risk)
-        if scope.district is not None and doc.get("live") is not None:
-            # a district centre's (or a district's wall's) fallback: as its socket frames (gateway/fanout.py)
-            doc["live"] = live.district_state(doc["live"], scope.district,
-                                              live.trend(conn, now, district=scope.district))
+            if scope.district is not None:
+                # a district centre's (or a district's wall's) fallback: as its socket frames (gateway/fanout.py)
+                doc["live"] = live.district_state(doc["live"], scope.district,
+                                                  live.trend(conn, now, district=scope.district))
     return jsonify(district_summary_of(doc, scope.district) if scope.district is not None else doc)
 
 
