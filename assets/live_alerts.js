@@ -125,6 +125,12 @@
         return true;
     }
 
+    /** A replayed minute's state (live_conn.js replayState) -> the alerts open then, drawn as a snapshot's. */
+    ns.replayAlerts = function (state) {
+        fold({type: 'snapshot', state: {alerts: (state && state.alerts) || []}});
+        return drawNow();
+    };
+
     function flush() {
         acc.timer = null;
         const store = alertStore();

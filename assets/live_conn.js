@@ -379,6 +379,9 @@
         live.s = {state: state, seq: null, frame_at: now, feeds_at: now, bus: 'up', source: 'replay'};
         drawTicker();
         replayUnits(state);
+        if (ns.replayAlerts) {
+            ns.replayAlerts(state);  // the alerts open then (live_alerts.js)
+        }
         scheduleFlush(true);
         return true;
     };

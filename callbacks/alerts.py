@@ -68,11 +68,12 @@ def open_alerts_or_none(svc) -> list[dict]:
         return []
 
 
-def panel(svc, lang: str, page: str, rows: list[dict] | None = None):
-    """Return the alerts panel of ``page`` as the reader may see it, drawn from ``rows`` (else the database now)."""
+def panel(svc, lang: str, page: str, rows: list[dict] | None = None, replay: bool = False):
+    """Return the alerts panel of ``page`` as the reader may see it, drawn from ``rows`` (else the database now);
+    ``replay``: a replayed minute's alerts, which nobody acknowledges (the replay draws them as it plays)."""
     rows = open_alerts_or_none(svc) if rows is None else rows
     return alert_panel(rows, svc.city, lang, svc.config["PANORAMA_TZ"], page,
-                       can_acknowledge(current_user(), page))
+                       not replay and can_acknowledge(current_user(), page))
 
 
 def outline_patch(rows: list[dict], city, lang: str, page: str) -> tuple[Patch, str]:

@@ -25,6 +25,7 @@ from dashboard.web.callback_guard import allow, validated
 from callbacks import alerts
 from callbacks.live import live_settings, live_state
 from dashboard.core.i18n import error_text, t
+from layouts.alerts import rows_of
 from layouts.panorama import panorama_layout
 from layouts.replay import replay_refused
 from layouts.wall import wall_layout
@@ -179,9 +180,10 @@ def render(req):
     asked = _replay_asked(req)
     if isinstance(asked, replay.BadReplay):
         return replay_refused(req.lang, error_text(asked, req.lang), req.path)
-    if asked is not None:  # no alerts panel nor outlines: those are the alerts of now
-        return panorama_layout(req.svc.city, req.lang, _replay_state(req.svc, asked["at"], reader_scope()),
-                               {**live_settings(cfg), "replay": asked}, asked["at"], note)
+    if asked is not None:  # the alerts of then; no outlines on the map (their redraw reads the alerts of now)
+        state = _replay_state(req.svc, asked["at"], reader_scope())
+        return panorama_layout(req.svc.city, req.lang, state, {**live_settings(cfg), "replay": asked}, asked["at"],
+                               note, _replayed_alerts(req, state, "desk"))
     rows = alerts.open_alerts_or_none(req.svc)
     return panorama_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(cfg), req.now, note,
                            alerts.panel(req.svc, req.lang, "desk", rows), rows)
@@ -194,9 +196,9 @@ def render_wall(req):
     if isinstance(asked, replay.BadReplay):
         return replay_refused(req.lang, error_text(asked, req.lang), req.path)
     if asked is not None:
-        return wall_layout(req.svc.city, req.lang,
-                           _replay_state(req.svc, asked["at"], reader_scope(kiosk_token_of(req.search))),
-                           {**live_settings(req.svc.config), "replay": asked}, asked["at"])
+        state = _replay_state(req.svc, asked["at"], reader_scope(kiosk_token_of(req.search)))
+        return wall_layout(req.svc.city, req.lang, state, {**live_settings(req.svc.config), "replay": asked},
+                           asked["at"], _replayed_alerts(req, state, "wall"))
     rows = alerts.open_alerts_or_none(req.svc)
     own = reader_scope(kiosk_token_of(req.search)).district  # a district centre's wall: its district in the spotlight
     return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now,
@@ -217,6 +219,12 @@ def _replay_asked(req) -> dict | replay.BadReplay | None:
         return err
     return {"at": at, "speed": speed, "floor": replay.earliest(req.now, days, replay.PAGE_MINUTES), "now": req.now,
             "live": req.path, "tz": tz}
+
+
+def _replayed_alerts(req, state: dict | None, page: str):
+    """Return the alerts panel of a replayed page: the alerts open at its minute (assets/live_alerts.js redraws
+    them at each minute played)."""
+    return alerts.panel(req.svc, req.lang, page, rows_of((state or {}).get("alerts") or []), replay=True)
 
 
 def _replay_state(svc, at_ms: int, reader: Scope) -> dict | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import orjson
 from dash import dcc, html
@@ -26,6 +27,12 @@ def ordered(rows: list[dict]) -> list[dict]:
 
 
 place = alert_place  # where the alert is: its zone, else its district, else the whole city
+
+
+def rows_of(views: list[dict]) -> list[dict]:
+    """Return alerts as frames and replayed states carry them (``messages.AlertView``) as the list draws rows."""
+    return [{**v, "started_ms": int(datetime.fromisoformat(v["started_at"]).timestamp() * 1000),
+             "title_en": v.get("title_en") or v["title"]} for v in views]
 
 
 def alert_item(row: dict, city, lang: str, tz: str, can_ack: bool) -> html.Li:

@@ -368,18 +368,29 @@ def test_a_replayed_minute_carries_the_alerts_open_then_and_where_each_unit_stoo
     assert [a["title"] for a in theirs["alerts"]] == ["firing-then"] and theirs["units"] == []
 
 
-@pytest.mark.timeout(120)
-def test_the_replayed_wall_shows_each_unit_where_it_stood_then(app, dash_duo):
+@pytest.mark.timeout(150)
+def test_the_replayed_wall_shows_the_alerts_and_units_of_then_and_plays_them_on(app, dash_duo):
+    from tests.test_alert_list import listed
     from tests.test_units import feed_units, report
 
     then = yesterday_minute()
     feed_units(app, [report("pc-luohu-01", ts=then - 3 * MIN, lat=22.571, lon=114.131)])
     feed_units(app, [report("pc-luohu-01", ts=now_ms(), lat=22.6, lon=114.2)])
+    then_alerts(app, then)
     dash_duo.start_server(app)
-    sign_in(dash_duo, app, path="/wall", role="viewer")
+    sign_in(dash_duo, app, path="/wall", role="officer")
     dash_duo.driver.get(dash_duo.server_url + f"/wall?at={quote(iso(then, TZ))}&speed=0")
     dash_duo.wait_for_element("#replay-banner", timeout=20)
     pos = wait_for(lambda: dash_duo.driver.execute_script(
         "const g = document.querySelector('#unit-layer [data-unit=\"pc-luohu-01\"]'); return g && g.dataset.pos"),
         timeout=20, message="the unit on the replayed wall")
     assert pos == "22.57100,114.13100"  # where it stood then, not where it is now
+    # the alerts open then, as they stood then (the server's first paint), with nothing to acknowledge
+    assert [(r["title"], r["status"]) for r in listed(dash_duo)] == [("firing-then", "预警中"), ("acked-then", "已确认")]
+    assert not any(r["ack"] for r in listed(dash_duo))
+    # played at 60x: a replayed minute a second; the list follows the minutes (drawn in the page from each one's state)
+    dash_duo.driver.get(dash_duo.server_url + f"/wall?at={quote(iso(then, TZ))}&speed=60")
+    dash_duo.wait_for_element("#replay-banner", timeout=20)
+    # (firing-then is resolved 20 replayed minutes on, 20 s at 60x; fired-after fires 3 minutes on)
+    wait_for(lambda: [(r["title"], r["status"]) for r in listed(dash_duo)] == [
+        ("fired-after", "预警中"), ("acked-then", "已确认")], timeout=40, message="the alerts of 20 minutes later")
