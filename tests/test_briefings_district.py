@@ -290,6 +290,7 @@ def test_the_briefings_page_s_callbacks_answer_a_district_user_their_district_s(
 
 def test_a_district_user_s_briefings_page_in_chromium_shows_theirs_only(bapp, dash_duo):
     from tests.helpers import sign_in, wait_for
+    from tests.test_accessibility import axe_violations
 
     made = scoped(bapp)
     dash_duo.start_server(bapp)
@@ -304,6 +305,7 @@ def test_a_district_user_s_briefings_page_in_chromium_shows_theirs_only(bapp, da
     assert set(hrefs) == {f"/briefings/{own}", f"/api/briefings/{own}.html?download=1",
                           f"/api/briefings/{own}?download=1"}
     assert secret_in(dash_duo.driver.page_source, []) == []
+    assert axe_violations(dash_duo) == []  # the list with its new column (whose each is), as tests/test_accessibility
     dash_duo.find_element("#briefing-list .briefing-link").click()
     dash_duo.wait_for_element("#briefing-frame", timeout=10)
     dash_duo.driver.switch_to.frame(dash_duo.find_element("#briefing-frame"))
