@@ -317,3 +317,28 @@ def test_a_district_user_s_briefings_page_in_chromium_shows_theirs_only(bapp, da
     dash_duo.wait_for_contains_text("#page", f"没有编号为 {made[FUTIAN]['id']} 的简报", timeout=20)
     assert dash_duo.driver.find_elements("css selector", "#briefing-frame") == []
     assert dash_duo.get_logs() == []
+
+
+def test_an_incident_handed_down_to_a_district_centre_is_in_its_briefing(bapp):
+    """An incident of another district handed down to Luohu's centre (incidents.centre, the hand-over's) is one
+    Luohu reads (storage.incidents.of_district): in its top incidents, opened count and dispatch."""
+    from sqlalchemy import update
+
+    from dashboard.storage.models import incidents
+
+    svc = bapp.server.extensions["panorama"]
+    seed_districts(bapp)
+    with svc.engine.begin() as conn:
+        handed = conn.execute(select(incidents.c.id).where(incidents.c.district == FUTIAN)
+                              .order_by(incidents.c.id).limit(1)).scalar()
+        conn.execute(update(incidents).where(incidents.c.id == handed).values(centre=OWN))
+    row = generate_now(svc, "olga", now_ms() + 2 * MIN, OWN)
+    data = store.get(svc.engine, row["id"], "data")["data"]
+    assert handed in {i["id"] for i in data["top_incidents"]}
+    assert {i["district"] for i in data["top_incidents"]} == {OWN, FUTIAN}
+    with svc.engine.connect() as conn:
+        theirs = conn.execute(select(func.count()).select_from(incidents)
+                              .where((incidents.c.district == OWN) | (incidents.c.id == handed))).scalar()
+    assert data["kpis"]["incidents_opened"] == theirs
+    # the events stay the district's own: a hand-over moves who runs an incident, not where events happened
+    assert [d["code"] for d in data["districts"]] == [OWN]
