@@ -6,7 +6,7 @@ from dash import dcc, html
 
 from dashboard.briefings.cron_words import cron_words
 from dashboard.briefings.text import bt
-from dashboard.core.i18n import t
+from dashboard.core.i18n import district_name, t
 from layouts.common import lang_toggle, topbar
 
 
@@ -53,12 +53,29 @@ def trigger_text(doc: dict, lang: str) -> str:
     return bt("trigger_manual", lang, who=doc.get("requested_by") or "-")
 
 
-def list_rows(docs: list[dict], lang: str) -> list:
+def scope_text(doc: dict, lang: str, city=None) -> str:
+    """Return whose a briefing is: the city's, or a district centre's by the district's name."""
+    code = doc.get("district")
+    if not code:
+        return bt("scope_city", lang)
+    district = city.by_code.get(code) if city is not None else None
+    return district_name(district, lang) if district else code
+
+
+def title_text(doc: dict, lang: str, city=None) -> str:
+    """Return a briefing's title: the city's, or "<district> operations briefing"."""
+    if not doc.get("district"):
+        return bt("title", lang)
+    return bt("title_district", lang, district=scope_text(doc, lang, city))
+
+
+def list_rows(docs: list[dict], lang: str, city=None) -> list:
     """Return one table row per briefing, newest first (as given)."""
     rows = []
     for doc in docs:
         rows.append(html.Tr([
             html.Td(dcc.Link(f"#{doc['id']}", href=doc["links"]["page"], className="briefing-link")),
+            html.Td(scope_text(doc, lang, city), className="briefing-scope"),
             html.Td(_period(doc), className="briefing-period"),
             html.Td(trigger_text(doc, lang)),
             html.Td(headline_text(doc, lang), className=f"briefing-headline status-{doc['status']}"),
@@ -69,13 +86,13 @@ def list_rows(docs: list[dict], lang: str) -> list:
     return rows
 
 
-def briefing_table(docs: list[dict], lang: str, cron: str, tz: str) -> html.Div:
-    """Return the list of briefings, or what to expect when there is none yet."""
+def briefing_table(docs: list[dict], lang: str, cron: str, tz: str, city=None) -> html.Div:
+    """Return the list of briefings, or what to expect when there is none yet (``city``: names the districts)."""
     if not docs:
         return html.P(bt("none_yet", lang, cron=cron_words(cron, lang, tz)), className="briefing-empty")
     head = html.Thead(html.Tr([html.Th(bt(k, lang)) for k in
-                               ("col_id", "col_period", "col_trigger", "col_headline", "col_formats")]))
-    return html.Table([head, html.Tbody(list_rows(docs, lang))], className="briefing-table")
+                               ("col_id", "col_scope", "col_period", "col_trigger", "col_headline", "col_formats")]))
+    return html.Table([head, html.Tbody(list_rows(docs, lang, city))], className="briefing-table")
 
 
 def _nav(lang: str) -> list:
@@ -83,7 +100,7 @@ def _nav(lang: str) -> list:
 
 
 def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str, tz: str,
-                     version: list | None = None, refresh_ms: int = 0) -> html.Div:
+                     version: list | None = None, refresh_ms: int = 0, city=None) -> html.Div:
     """Return /briefings: the schedule, "generate now" for roles that may, and the list newest first.
 
     ``version`` is the fingerprint of the list as drawn (read before ``docs``); every ``refresh_ms`` the
@@ -100,14 +117,14 @@ def briefings_layout(lang: str, docs: list[dict], may_generate: bool, cron: str,
     return html.Div([
         topbar(lang, bt("briefings", lang), *_nav(lang)),
         html.Main([html.Div(controls, className="briefing-controls"),
-                   html.Div(briefing_table(docs, lang, cron, tz), id="briefing-list"),
+                   html.Div(briefing_table(docs, lang, cron, tz, city), id="briefing-list"),
                    dcc.Store(id="briefing-version", data=version),
                    dcc.Interval(id="briefing-refresh", interval=max(refresh_ms, 250), disabled=refresh_ms <= 0)],
                   className="briefings-main"),
     ], className="page page-briefings")
 
 
-def briefing_layout(lang: str, doc: dict) -> html.Div:
+def briefing_layout(lang: str, doc: dict, city=None) -> html.Div:
     """Return /briefings/<id>: the report itself in the page (an iframe of its HTML) and its downloads."""
     body = [html.Div([html.Span(_period(doc), className="briefing-period"),
                       html.Span(trigger_text(doc, lang), className="briefing-trigger"),
@@ -116,10 +133,10 @@ def briefing_layout(lang: str, doc: dict) -> html.Div:
                      className="briefing-bar")]
     if doc["status"] == "ready":
         body.append(html.Iframe(src=doc["links"]["html"], id="briefing-frame", className="briefing-frame",
-                                title=bt("title", lang)))
+                                title=title_text(doc, lang, city)))
     else:
         body.append(html.P(headline_text(doc, lang), id="briefing-frame", className="briefing-pending"))
     return html.Div([
-        topbar(lang, f"{bt('title', lang)} #{doc['id']}", *_nav(lang)),
+        topbar(lang, f"{title_text(doc, lang, city)} #{doc['id']}", *_nav(lang)),
         html.Main(body, className="briefing-main"),
     ], className="page page-briefing")

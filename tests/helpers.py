@@ -49,20 +49,24 @@ TEST_PASSWORD = "test-password-1"
 
 
 def make_user(app, username: str = "officer", role: str = "officer", department: str | None = None,
-              password: str = TEST_PASSWORD):
-    """Create a user in the app's database (``app`` a Dash app or its Flask server); return it."""
+              password: str = TEST_PASSWORD, district: str | None = None):
+    """Create a user in the app's database (``app`` a Dash app or its Flask server; ``district``: of that
+    district's centre); return it."""
     from dashboard.storage import users as accounts
 
     server = getattr(app, "server", app)
     svc = server.extensions["panorama"]
     departments = [d["code"] for d in svc.city.departments]
-    return accounts.create_user(svc.engine, username, password, role, department, departments)
+    return accounts.create_user(svc.engine, username, password, role, department, departments, district=district,
+                                districts=[d.code for d in svc.city.districts])
 
 
-def sign_in(dash_duo, app, path: str = "/", role: str = "officer", username: str | None = None) -> None:
-    """Sign the dash_duo browser in as a new user of ``role`` (after ``start_server``), then open ``path``."""
+def sign_in(dash_duo, app, path: str = "/", role: str = "officer", username: str | None = None,
+            district: str | None = None) -> None:
+    """Sign the dash_duo browser in as a new user of ``role`` (``district``: of that district's centre), after
+    ``start_server``, then open ``path``."""
     username = username or f"browser-{role}"
-    make_user(app, username, role, "fire" if role == "liaison" else None)
+    make_user(app, username, role, "fire" if role == "liaison" else None, district=district)
     status = dash_duo.driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "fetch('/api/session', {method: 'POST', credentials: 'same-origin',"

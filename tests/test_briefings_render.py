@@ -153,3 +153,25 @@ def test_a_browser_that_fails_costs_the_images_not_the_briefing(made, tmp_path):
     out = render(made["data"], load_city("shenzhen"), str(broken), TZ)
     assert out.images is False and out.pdf is None and out.note
     assert "城市运行简报" in out.html and "<img" not in out.html and 'id="briefing-note"' in out.html
+
+
+def test_a_district_centre_s_briefing_is_drawn_the_same_way_its_trends_only(make_app, redis_client):
+    """One district's briefing (dashboard/briefings/collect.py's ``district``): the same template and browser, its
+    trends image (no city map), its streets, kinds and alerts, a PDF, and nothing loaded from outside."""
+    from pypdf import PdfReader
+
+    app = make_app()
+    svc = app.server.extensions["panorama"]
+    seed(app)
+    row = generate_slot(svc, periods.make_trigger(CRON, TZ), SLOT, periods.to_ms(SLOT) + 1000, "440303")
+    made = store.get(svc.engine, row["id"], "html", "pdf")
+    assert made["images"] is True and made["note"] is None
+    assert re.findall(r'id="img-(map|trends)"', made["html"]) == ["trends"]
+    links = Links()
+    links.feed(made["html"])
+    assert [u for u in links.urls if not u.startswith(("data:image/png;base64,", "#"))] == []
+    for section in ("streets", "kinds", "top-incidents", "dispatch", "alerts"):
+        assert f'id="{section}"' in made["html"], section
+    textual = "".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(made["pdf"]))).pages)
+    # (the PDF's text may give a CJK character as its Kangxi radical twin: 行 as ⾏, so only words without one)
+    assert "罗湖区" in textual and "全区" in textual and "本时段" in textual

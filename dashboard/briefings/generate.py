@@ -1,4 +1,8 @@
-"""Make one briefing: claim its slot, collect the numbers, render the report, store it."""
+"""Make one briefing: claim its slot, collect the numbers, render the report, store it.
+
+A slot makes the city's briefing and one per district centre in use (``storage.users.district_centres``: a
+district with an active user), each claimed on its own, so each (slot, district) is made exactly once.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 
 from dashboard.briefings import lock, periods
 from dashboard.storage import briefings as store
+from dashboard.storage.users import district_centres
 from dashboard.briefings.collect import collect
 from dashboard.briefings.render import find_browser, render
 from dashboard.core.bus import BUS_ERRORS
@@ -28,12 +33,13 @@ def headline(data: dict) -> dict:
             "busiest_district": busiest["code"] if busiest and busiest["total"] else None}
 
 
-def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start: int, end: int, now: int) -> dict:
+def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start: int, end: int, now: int,
+          district: str | None = None) -> dict:
     cfg = svc.config
     tz, lang = cfg["PANORAMA_TZ"], cfg["PANORAMA_BRIEFING_LANG"]
     try:
         with svc.engine.connect() as conn:
-            data = collect(conn, svc.city, start, end, tz)
+            data = collect(conn, svc.city, start, end, tz, district)
         data = {"id": briefing_id, "slot": slot, "trigger": {"kind": trigger, "by": by}, "lang": lang, "tz": tz,
                 "city": {"name": svc.city.name, "name_en": svc.city.name_en}, "generated_at": iso(now, tz),
                 **data}
@@ -44,22 +50,30 @@ def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start:
     except Exception as err:
         store.fail(svc.engine, briefing_id, f"{type(err).__name__}: {err}", now)
         raise
-    log.info("briefing %s (%s) made: %s events, images %s", briefing_id, slot, top["events"],
+    log.info("briefing %s (%s) made: %s events, images %s", briefing_id, store.district_slot(slot, district),
+             top["events"],
              "yes" if out.images else f"no ({out.note})")
     return store.get(svc.engine, briefing_id)
 
 
-def generate_slot(svc, trigger, slot: datetime, now_ms: int) -> dict | None:
-    """Make the scheduled briefing of ``slot`` unless another process has it; return it, or None.
+def slot_districts(svc) -> list[str]:
+    """Return the districts whose centres get a briefing of their own at each slot: those with an active user
+    (and known to the city pack); a district nobody reads would cost a Chromium run per slot for nothing."""
+    return [d for d in district_centres(svc.engine) if d in svc.city.by_code]
+
+
+def generate_slot(svc, trigger, slot: datetime, now_ms: int, district: str | None = None) -> dict | None:
+    """Make the scheduled briefing of ``slot`` (``district``'s; None: the city's) unless another process has it;
+    return it, or None.
 
     The process that claimed the slot waits its turn behind a briefing being made on request (at most
     ``SCHEDULED_WAIT_S``), and makes it anyway when the bus is down or the wait runs out: a scheduled
     briefing is never lost to the lock.
     """
-    key = periods.slot_key(slot)
+    key = store.district_slot(periods.slot_key(slot), district)
     start, end = periods.scheduled_period(trigger, slot)
     briefing_id = store.claim(svc.engine, key, "schedule", None, start, end, now_ms,
-                              svc.config["PANORAMA_BRIEFING_LANG"])
+                              svc.config["PANORAMA_BRIEFING_LANG"], district)
     if briefing_id is None:
         return None
     try:
@@ -68,14 +82,31 @@ def generate_slot(svc, trigger, slot: datetime, now_ms: int) -> dict | None:
         log.warning("briefing %s made without the lock: %s", key, err)
         token = None
     try:
-        return _make(svc, briefing_id, key, "schedule", None, start, end, now_ms)
+        return _make(svc, briefing_id, key, "schedule", None, start, end, now_ms, district)
     finally:
         if token:
             lock.release(svc.redis, token)
 
 
-def generate_now(svc, by: str, now_ms: int) -> dict:
-    """Make a briefing on request, covering the period since the last slot at least an hour old.
+def generate_districts(svc, trigger, slot: datetime, now_ms: int) -> list[dict]:
+    """Make the district centres' briefings of ``slot`` that no other process has; return those made here.
+
+    One failing costs only itself (it is marked failed, the others are still made)."""
+    made = []
+    for district in slot_districts(svc):
+        try:
+            row = generate_slot(svc, trigger, slot, now_ms, district)
+        except Exception:  # noqa: BLE001 - the next district's briefing must still come
+            log.exception("district %s's briefing of %s failed", district, periods.slot_key(slot))
+            continue
+        if row is not None:
+            made.append(row)
+    return made
+
+
+def generate_now(svc, by: str, now_ms: int, district: str | None = None) -> dict:
+    """Make a briefing on request (``district``'s; None: the city's), covering the period since the last slot
+    at least an hour old.
 
     One at a time in the deployment: while another is being made, raise ``lock.BriefingBusy`` at once.
     """
@@ -84,5 +115,6 @@ def generate_now(svc, by: str, now_ms: int) -> dict:
     start, end = periods.manual_period(trigger, now_ms, cfg["PANORAMA_TZ"])
     key = f"manual:{now_ms}:{secrets.token_hex(4)}"
     with lock.one_at_a_time(svc.redis):
-        briefing_id = store.claim(svc.engine, key, "manual", by, start, end, now_ms, cfg["PANORAMA_BRIEFING_LANG"])
-        return _make(svc, briefing_id, key, "manual", by, start, end, now_ms)
+        briefing_id = store.claim(svc.engine, key, "manual", by, start, end, now_ms, cfg["PANORAMA_BRIEFING_LANG"],
+                                  district)
+        return _make(svc, briefing_id, key, "manual", by, start, end, now_ms, district)

@@ -24,7 +24,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from dashboard.briefings.text import bt
 from dashboard.core.config import ROOT
 from dashboard.figures.panorama import make_city_map, make_trend
-from dashboard.core.i18n import district_name, kind_label, t
+from dashboard.core.i18n import district_name, kind_label, pick, t
+from dashboard.core.notifications import LEVEL_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,13 @@ def find_browser(configured: str | None) -> str | None:
 
 def figures(data: dict, city, lang: str, tz: str) -> dict:
     """Return the report's Plotly figures: the district map (events in the period) and the trends."""
+    trend = make_trend(data["trend"], lang, tz)
+    trend.update_layout(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", hovermode=False)
+    if data.get("district"):  # one district's briefing: its streets are a table, a city map would hold one colour
+        return {"trends": (trend, TREND_SIZE)}
     window = {"districts": {d["code"]: {"counts": d["counts"], "risk": d["risk"]} for d in data["districts"]}}
     city_map = make_city_map(window, city, "all", lang, size=MAP_SIZE)
     city_map.update_layout(paper_bgcolor="#ffffff")
-    trend = make_trend(data["trend"], lang, tz)
-    trend.update_layout(paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", hovermode=False)
     return {"map": (city_map, MAP_SIZE), "trends": (trend, TREND_SIZE)}
 
 
@@ -120,6 +123,7 @@ def build_html(data: dict, city, images: dict[str, bytes], note: str | None = No
         kind=lambda k: kind_label(k, lang),
         district=lambda code: district_name(by_code[code], lang) if code in by_code else code,
         dept=lambda row: row["name_en"] if lang == "en" else row["name"], state=lambda s: _task_state(s, lang),
+        level_word=lambda level: pick(LEVEL_WORDS, level, lang) if level in LEVEL_WORDS else level,
     )
 
 

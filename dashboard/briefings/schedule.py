@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from dashboard.briefings import periods
 from dashboard.storage import briefings as store
-from dashboard.briefings.generate import generate_slot
+from dashboard.briefings.generate import generate_districts, generate_slot
 
 log = logging.getLogger(__name__)
 JOB_ID, CATCH_UP_ID = "briefing", "briefing-catch-up"
@@ -40,6 +40,8 @@ class BriefingScheduler:
         self.stop_event = stop_event or threading.Event()
         # What the latest runs made (None: nothing due, or another replica had it); bounded, the process lives long.
         self.runs: deque[dict | None] = deque(maxlen=100)
+        # The district centres' briefings each run made here (one list per run, beside ``runs``).
+        self.district_runs: deque[list[dict]] = deque(maxlen=100)
         # One worker: the catch-up and a slot never run side by side in one process.
         self.scheduler = BackgroundScheduler(
             timezone=ZoneInfo(self.tz), executors={"default": ThreadPoolExecutor(1)},
@@ -49,21 +51,28 @@ class BriefingScheduler:
     def run_due(self, catch_up: bool = False) -> dict | None:
         """Prune old briefings, then make the latest due slot's briefing if nobody has; return it or None.
 
+        Then the slot's district centres' briefings nobody has made (``district_runs``), the city's first:
+        every replica that runs the job goes through them, each (slot, district) claimed by one of them.
+
         A catch-up (at start) only makes up a slot when scheduled briefings were made before, i.e. the
         service was running and then down; a fresh install starts with the next slot.
         """
         now = self.clock()
         now_ms = periods.to_ms(now)
-        made = None
+        made, districts = None, []
         try:
             pruned = store.prune(self.svc.engine, now_ms - self.retention_ms)
             if pruned:
                 log.info("pruned %d briefings older than %d days", pruned, self.retention_ms // DAY_MS)
             slot = periods.latest_slot(self.trigger, now)
             if slot is not None and (not catch_up or store.has_scheduled(self.svc.engine)):
-                made = generate_slot(self.svc, self.trigger, slot, now_ms)
+                try:
+                    made = generate_slot(self.svc, self.trigger, slot, now_ms)
+                finally:  # the city's failing must not cost the districts theirs
+                    districts = generate_districts(self.svc, self.trigger, slot, now_ms)
         finally:
             self.runs.append(made)
+            self.district_runs.append(districts)
         return made
 
     def _job(self, catch_up: bool = False) -> None:

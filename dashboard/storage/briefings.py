@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -17,15 +17,19 @@ SUMMARY_COLUMNS = [c for c in briefings.c if c.name not in ("data", "html", "pdf
 
 
 def claim(engine: Engine, slot: str, trigger: str, by: str | None, start_ms: int, end_ms: int, now_ms: int,
-          lang: str) -> int | None:
+          lang: str, district: str | None = None) -> int | None:
     """Insert the slot's row and return its id, or None when another process holds (or made) it.
+
+    ``district``: a district centre's briefing (None: the city's); its ``slot`` names the district too
+    (``district_slot``), so each (slot, district) is one row.
 
     The unique slot makes this exactly once across replicas: INSERT ... ON CONFLICT DO NOTHING lets one
     writer in, whatever the timing, and a claim left by a dead process is taken over once it is stale.
     """
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     row = {"slot": slot, "trigger": trigger, "requested_by": by, "status": "generating",
-           "period_start_ms": start_ms, "period_end_ms": end_ms, "created_ms": now_ms, "lang": lang}
+           "period_start_ms": start_ms, "period_end_ms": end_ms, "created_ms": now_ms, "lang": lang,
+           "district": district}
     with engine.begin() as conn:
         new_id = conn.execute(insert(briefings).values(**row).on_conflict_do_nothing(index_elements=["slot"])
                               .returning(briefings.c.id)).scalar()
@@ -54,10 +58,28 @@ def fail(engine: Engine, briefing_id: int, note: str, now_ms: int) -> None:
                      .values(status="failed", finished_ms=now_ms, note=note[:2000]))
 
 
-def list_briefings(engine: Engine, limit: int = 200) -> list[dict]:
-    """Return the briefings, newest period first, without their content."""
-    stmt = (select(*SUMMARY_COLUMNS).order_by(briefings.c.period_end_ms.desc(), briefings.c.id.desc())
-            .limit(limit))
+def district_slot(slot: str, district: str | None) -> str:
+    """Return the exactly-once key of ``district``'s briefing of a slot (None: the city's, the slot itself)."""
+    return slot if district is None else f"{slot}@{district}"
+
+
+CITY = "city"  # the ``district`` filter that takes the city's briefings only
+
+
+def where_district(district: str | None):
+    """Return the condition a ``district`` filter puts on the briefings: None every one, ``CITY`` the city's,
+    else that district's."""
+    if district is None:
+        return true()
+    return briefings.c.district.is_(None) if district == CITY else briefings.c.district == district
+
+
+def list_briefings(engine: Engine, limit: int = 200, district: str | None = None) -> list[dict]:
+    """Return the briefings, newest period first, the city's before the districts' of the same period,
+    without their content; ``district`` filters them (``where_district``)."""
+    b = briefings.c
+    stmt = (select(*SUMMARY_COLUMNS).where(where_district(district))
+            .order_by(b.period_end_ms.desc(), b.district.is_not(None), b.district, b.id.desc()).limit(limit))
     with engine.connect() as conn:
         return [_decoded(dict(r)) for r in conn.execute(stmt).mappings()]
 

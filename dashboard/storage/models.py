@@ -293,7 +293,10 @@ briefings = Table(
     Column("pdf", LargeBinary),
     Column("images", Boolean, nullable=False, server_default=false()),
     Column("note", Text),  # why images or the PDF are missing, or why it failed
+    # The district centre whose briefing it is (a district code of the city pack); NULL: the city's (0022).
+    Column("district", String(16)),
     Index("ix_briefings_created", "created_ms"),
+    Index("ix_briefings_district_end", "district", "period_end_ms"),
 )
 
 # Early warning (SPEC section 9). One open alert per rule and scope, whoever evaluates: the partial unique

@@ -68,7 +68,8 @@ def district_source(minutes: int):
             else (district_minutes, district_minutes.c.minute_ms))
 
 
-def _grouped(conn: Connection, start: int, end: int, *keys, district: str | None = None):
+def grouped(conn: Connection, start: int, end: int, *keys, district: str | None = None):
+    """Return the street-and-kind rollups' sums (n, sev1..sev4) over [start, end) grouped by ``keys``."""
     parts = []
     for table, when, lo, hi in rollup_parts(start, end):
         t = table.c
@@ -153,7 +154,7 @@ def district_summary(conn: Connection, city: City, district: District, minutes: 
     streets: dict[str, dict[str, int]] = {s.name: _empty_counts() for s in district.streets}
     other_streets, other_kinds = _empty_counts(), _empty_counts()
     kinds: dict[tuple[str, str], int] = {}
-    for street, domain, kind, n, s1, s2, s3, s4 in _grouped(conn, start, end, "street", "domain", "kind",
+    for street, domain, kind, n, s1, s2, s3, s4 in grouped(conn, start, end, "street", "domain", "kind",
                                                             district=district.code):
         if domain not in totals:
             continue

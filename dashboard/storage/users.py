@@ -185,6 +185,14 @@ def list_users(engine: Engine) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(users.c.username))]
 
 
+def district_centres(engine: Engine) -> list[str]:
+    """Return the districts with at least one active user (the district centres in use), by code."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(users.c.district).distinct()
+                                 .where(users.c.active, users.c.district.is_not(None))
+                                 .order_by(users.c.district)).scalars())
+
+
 def _digest(token: str) -> str:
     # Tokens are 256 random bits, so a fast hash is enough (no salt or stretching needed).
     return hashlib.sha256(token.encode()).hexdigest()

@@ -1,4 +1,8 @@
-"""Serve the briefings under /api: list, generate now, one briefing's data, its HTML report and its PDF."""
+"""Serve the briefings under /api: list, generate now, one briefing's data, its HTML report and its PDF.
+
+A district centre's user lists, reads and makes their district's briefings only (another's: 404, as another
+district's incident); the city centre reads them all, the city's first (SPEC section 13).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def summary_doc(row: dict, tz: str) -> dict:
         "period": {"start": iso(row["period_start_ms"], tz), "end": iso(row["period_end_ms"], tz)},
         "created_at": iso(row["created_ms"], tz),
         "finished_at": iso(row["finished_ms"], tz) if row["finished_ms"] else None,
-        "lang": row["lang"], "headline": row["headline"], "images": bool(row["images"]),
+        "lang": row["lang"], "district": row.get("district"), "headline": row["headline"], "images": bool(row["images"]),
         "pdf": ready and bool(row["images"]), "note": row["note"],
         "links": {"page": f"/briefings/{bid}", "data": f"/api/briefings/{bid}",
                   "html": f"/api/briefings/{bid}.html" if ready else None,
@@ -45,17 +49,18 @@ def summary_doc(row: dict, tz: str) -> dict:
 
 
 def _find(briefing_id: int, *columns: str) -> dict:
-    """Return a briefing's row (404 for none, and for a district centre's user: briefings are the city's)."""
-    if not reader(current_user()).city:  # the whole city's: not a district centre's (list_briefings)
-        raise ApiError(404, "not_found", f"no briefing {briefing_id}")
-    return _find_row(briefing_id, *columns)
-
-
-def _find_row(briefing_id: int, *columns: str) -> dict:
+    """Return a briefing's row the reader may read: 404 for none, and for one not of a district centre's
+    user's district (the city's or another district's: as if there were none)."""
     row = store.get(services().engine, briefing_id, *columns)
-    if row is None:
+    if row is None or not reader(current_user()).sees(row["district"]):
         raise ApiError(404, "not_found", f"no briefing {briefing_id}")
     return row
+
+
+def listed_district(scope, asked: str | None) -> str | None:
+    """Return the ``district`` filter of the reader's list: a district centre's own district whatever was
+    asked; for the city centre what ``?district=`` asks (``city``: the city's, a code: that district's)."""
+    return scope.district if not scope.city else (asked or None)
 
 
 def _ready(row: dict) -> None:
@@ -73,10 +78,12 @@ def list_briefings():
     """The briefings, newest first, with their period and headline numbers."""
     svc = services()
     tz = svc.config["PANORAMA_TZ"]
-    # A briefing is the whole city's (every district's counts and top incidents): a district centre's user reads
-    # none of them (SPEC section 13), and is told so by the empty list's "scope".
-    rows = store.list_briefings(svc.engine) if reader(current_user()).city else []
-    return jsonify({"briefings": [summary_doc(r, tz) for r in rows], "scope": reader(current_user()).district or "city",
+    scope = reader(current_user())
+    asked = request.args.get("district")
+    if asked is not None and asked != store.CITY and asked not in svc.city.by_code:
+        raise ApiError(400, "bad_district", f"district must be {store.CITY!r} or a district code")
+    rows = store.list_briefings(svc.engine, district=listed_district(scope, asked))
+    return jsonify({"briefings": [summary_doc(r, tz) for r in rows], "scope": scope.district or "city",
                     "schedule": svc.config["PANORAMA_BRIEFING_CRON"], "tz": tz})
 
 
@@ -84,12 +91,10 @@ def list_briefings():
 @require("brief")
 def post_briefing():
     """Make a briefing now (covering the period since the last slot) and answer it, 201; 429 while another is
-    being made anywhere in the deployment."""
+    being made anywhere in the deployment. A district centre's user makes their district's."""
     svc = services()
-    if not reader(current_user()).city:
-        raise ApiError(403, "city_only", "briefings are the whole city's: a district centre's user makes none")
     try:
-        row = generate_now(svc, current_user().username, svc.clock())
+        row = generate_now(svc, current_user().username, svc.clock(), reader(current_user()).district)
     except BriefingBusy as busy:
         return error(429, "briefing_in_progress", str(busy), **{"Retry-After": str(busy.retry_after)})
     doc = summary_doc(row, svc.config["PANORAMA_TZ"])
