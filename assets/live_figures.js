@@ -1,6 +1,8 @@
 /* Live pages: patch the map and the trend (dash_clientside.Patch), never rebuild them.
  * Figure structure comes from dashboard/figures.py: map data[0] = districts (border arrays mark the
- * spotlight), layout.annotations[i] = label of district i; trend data[i] = domain i. */
+ * spotlight); trend data[i] = domain i. The map's labels are HTML over it (#map-labels, layouts/common.py
+ * map_label_layer), written here straight into the DOM: a label in the figure made every redraw of the colours
+ * lay out all the labels' text again, the live map's costliest part (docs/performance.md, issue 15). */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
@@ -68,6 +70,39 @@
         return [px / w, 1 - py / h];
     }
 
+    /** The labels' layer over the map `gd` (w x h px, showing `fit`): laid over the graph's box, each label at
+     *  its district's centre, the type `px` (the labels' offsets are in em: they grow with it). */
+    function placeLabels(layer, gd, fit, w, h, px, config) {
+        const parent = layer.offsetParent ? layer.offsetParent.getBoundingClientRect() : {left: 0, top: 0};
+        const box = gd.getBoundingClientRect();
+        layer.style.left = Math.round(box.left - parent.left) + 'px';
+        layer.style.top = Math.round(box.top - parent.top) + 'px';
+        layer.style.width = w + 'px';
+        layer.style.height = h + 'px';
+        layer.style.fontSize = px + 'px';
+        for (const el of Array.from(layer.children)) {
+            const d = config.districts[el.dataset.code];
+            if (!d) {
+                continue;
+            }
+            const [x, y] = project(d.lon, d.lat, fit, w, h);
+            el.style.left = (x * w).toFixed(1) + 'px';
+            el.style.top = ((1 - y) * h).toFixed(1) + 'px';
+        }
+        layer.classList.add('is-placed');
+    }
+
+    /** Each label's number, as text (written only where it changed: a text node, no layout of the others). */
+    function writeLabels(layer, values) {
+        for (const el of Array.from(layer.children)) {
+            const n = el.lastChild;
+            const text = el.dataset.code in values ? String(values[el.dataset.code]) : null;
+            if (n && text !== null && n.textContent !== text) {
+                n.textContent = text;
+            }
+        }
+    }
+
     /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). The tick
      *  refits a resized map and draws values that came too soon after the last redraw. */
     ns.cityMap = function (store, view, _tick, fig, config) {
@@ -90,7 +125,16 @@
         // can see): a map redraw is the page's costliest task, and risk moves slowly.
         // No baseline yet (state.py's risk_basis 'population'): the risk's title says so.
         const basis = risk && win && win.risk_basis === 'population' ? 'population' : 'baseline';
-        const key = JSON.stringify([risk ? z.map(Math.round) : z, measure, hl, basis]);
+        const shown = risk ? z.map(Math.round) : z;
+        const layer = document.getElementById('map-labels');
+        if (layer) {  // the numbers at once, whatever the redraw limit: text alone costs next to nothing
+            const values = {};
+            config.codes.forEach((c, i) => {
+                values[c] = shown[i];
+            });
+            writeLabels(layer, values);
+        }
+        const key = JSON.stringify([shown, measure, hl, basis]);
         const same = meta.measure === measure && meta.highlight === hl && (meta.basis || 'baseline') === basis;
         if (!resized && fired.length && same && (key === last.map || tooSoon(last.mapAt, config))) {
             return dc.no_update;
@@ -115,10 +159,6 @@
             p.assign(['data', 0, 'marker', 'line', 'width'], config.codes.map((c) => (c === hl ? config.outline.highlight : config.outline.width)));
             p.assign(['layout', 'meta', 'highlight'], hl || null);
         }
-        config.codes.forEach((c, i) => {
-            const value = risk ? Math.round(z[i]) : z[i];
-            p.assign(['layout', 'annotations', i, 'text'], '<b>' + config.districts[c].short + '</b><br>' + value);
-        });
         if (resized && meta.bounds) {
             const k = scale(config);
             const fit = fitView(meta.bounds, w, h);
@@ -127,18 +167,9 @@
             p.assign(['layout', 'geo', 'lonaxis', 'range'], geo.lon);
             p.assign(['layout', 'geo', 'lataxis', 'range'], geo.lat);
             p.assign(['layout', 'font', 'size'], Math.round(12 * k));
-            const labelPx = Math.round((config.page === 'wall' ? 15 : 12) * k);
-            config.codes.forEach((c, i) => {
-                const d = config.districts[c];
-                const [x, y] = project(d.lon, d.lat, fit, w, h);
-                p.assign(['layout', 'annotations', i, 'x'], x);
-                p.assign(['layout', 'annotations', i, 'y'], y);
-                p.assign(['layout', 'annotations', i, 'font', 'size'], labelPx);
-                // figures.place_labels' offsets are in em: they grow with the type, as the wall's map does
-                const [dx, dy] = (meta.labels && meta.labels[i]) || [0, 0];
-                p.assign(['layout', 'annotations', i, 'xshift'], dx * labelPx);
-                p.assign(['layout', 'annotations', i, 'yshift'], -dy * labelPx);
-            });
+            if (layer) {
+                placeLabels(layer, gd, fit, w, h, Math.round((config.page === 'wall' ? 15 : 12) * k), config);
+            }
             p.assign(['data', 0, 'colorbar', 'thickness'], Math.round(10 * k));
             p.assign(['layout', 'meta', 'size'], sizeKey);
         }
@@ -220,7 +251,7 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
-            cityMap: ns.cityMap, sameLines: sameLines,
+            cityMap: ns.cityMap, placeLabels: placeLabels, writeLabels: writeLabels, sameLines: sameLines,
             trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);
