@@ -457,9 +457,11 @@
         if (s.bus === 'down') {
             notes.push(L.banner_bus_down);
         }
-        return [L['conn_' + mode] || mode, 'conn conn-' + mode,
+        // each second and each store write: only what changed is written (U.changed: a `children` Dash writes
+        // is a pass over the whole page, even the same banner again)
+        return U.changed('status', [L['conn_' + mode] || mode, 'conn conn-' + mode,
             notes.map((text) => U.el('Span', {className: 'banner-item'}, text)),
-            notes.length ? 'alert-banner on' : 'alert-banner'];
+            notes.length ? 'alert-banner on' : 'alert-banner']);
     };
 
     /** Tick -> clock text. */

@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.baseline import ROOT, baseline_tree
@@ -127,23 +128,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pages", default=",".join(PAGES), help="comma-separated paths")
     p.add_argument("--seconds", type=float, default=20, help="how long each page is watched from navigation start")
     p.add_argument("--warm-s", type=float, default=15, help="seconds of simulated city before measuring")
+    p.add_argument("--baseline-tree", metavar="DIR", help="also measure the checkout in DIR (instead of a commit's)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure the baseline and this tree this many times each, alternating (the load drifts)")
     p.add_argument("--output", metavar="FILE", help="also write the figures as JSON to FILE")
     args = p.parse_args(argv)
     pages = args.pages.split(",")
     runs = {}
-    if args.baseline_commit:
-        print(f"baseline {args.baseline_commit}:", file=sys.stderr)
-        with baseline_tree(args.baseline_commit) as tree:
-            runs["baseline"] = measure(tree, pages, args.seconds, args.warm_s)
-    print("this tree:", file=sys.stderr)
-    runs["this"] = measure(ROOT, pages, args.seconds, args.warm_s)
+    with ExitStack() as stack:
+        base = (Path(args.baseline_tree) if args.baseline_tree else
+                stack.enter_context(baseline_tree(args.baseline_commit)) if args.baseline_commit else None)
+        for n in range(1, args.rounds + 1):
+            suffix = f" #{n}" if args.rounds > 1 else ""
+            for name, tree in (("baseline", base), ("this", ROOT)):
+                if tree is not None:
+                    print(f"{name}{suffix} ({tree}):", file=sys.stderr)
+                    runs[name + suffix] = measure(tree, pages, args.seconds, args.warm_s)
     print(f"\nfirst {args.seconds:.0f} s of each page from navigation start; {os.cpu_count()} cores")
     for path in pages:
         for name, results in runs.items():
             r = results[path]
             redraws = {k.removeprefix("Plotly.react "): v for k, v in r["calls"].items() if k.startswith("Plotly")}
             writes = sum(n for k, (n, _) in r["calls"].items() if k.startswith("set_props"))
-            print(f"{path:<18} {name:<9} long tasks {r['long_tasks']:>3}  past 50 ms {r['blocking_ms']:>6} ms  "
+            print(f"{path:<18} {name:<12} long tasks {r['long_tasks']:>3}  past 50 ms {r['blocking_ms']:>6} ms  "
                   f"longest {r['longest_ms']:>5} ms  store writes {writes:>3}  redraws {redraws}  "
                   f"load {r['load'][0]:.1f}-{r['load'][1]:.1f}")
     if args.output:

@@ -76,11 +76,12 @@ def register_callbacks(app) -> None:
 
     # (no callback draws the event ticker: the page draws it as frames arrive, see assets/live_render.js)
 
-    # live state, tick -> feed freshness (ages keep counting between frames)
+    # live state -> feed freshness, drawn by the page into #feed-status and counted on every second by its own
+    # timer (the ages change every second: through Dash, a pass over every component each time); writes nothing
     app.clientside_callback(
         _client("feeds"),
         Output("feed-status", "children"),
-        Input("live-store", "data"), Input("live-tick", "n_intervals"), State("live-config", "data"),
+        Input("live-store", "data"), State("live-config", "data"),
     )
 
     # live state, view, tick (resize) -> patch of the map: colours, labels, spotlight outline, fit
