@@ -442,6 +442,9 @@
         const L = config.labels;
         const now = Date.now();
         const mode = (conn && conn.mode) || 'connecting';
+        if (dc.panoramaFeeds) {  // the feeds' list, drawn by the page (live_render.js) from the same state
+            dc.panoramaFeeds.take(store, config);
+        }
         const notes = [];
         const stale = U.feedsNow(store, config, now).filter((f) => f.stale).map((f) => L[f.domain]);
         if (stale.length) {

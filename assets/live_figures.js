@@ -19,6 +19,44 @@
         return Date.now() - at < (config.figure_ms || 0);
     }
 
+    /* The figures' callbacks run when their data is written, and again only when asked: values that came too soon
+     * after the last redraw (config.figure_ms) are drawn when the limit ends, a graph whose box changed is refitted
+     * (ResizeObserver). The ask is a write of the live-redraw store (layouts/common.py live_components). The page's
+     * one-second tick ran both callbacks every second instead, nearly always to find nothing to draw, and each run is
+     * several passes of Dash over every component of the page (docs/performance.md, issue 15). */
+    const RESIZE_MS = 100;  // a window dragged to a new size is refitted once it rests
+    const due = {timer: null, at: 0, seen: typeof WeakSet === 'function' ? new WeakSet() : null};
+
+    /** Run the figures' callbacks again in `ms` (one timer for all of them: the earliest asked wins). */
+    function redrawIn(ms) {
+        const wait = Math.max(0, ms);
+        if (due.timer !== null && due.at <= Date.now() + wait) {
+            return;
+        }
+        if (due.timer !== null) {
+            root.clearTimeout(due.timer);
+        }
+        due.at = Date.now() + wait;
+        due.timer = root.setTimeout(() => {
+            due.timer = null;
+            // only where the page still has its figures and their store (Dash throws on a store it has not):
+            // the page may have been left for another since (a drill-down, a sign-out)
+            const live = document.getElementById('live-indicator');
+            if (live && (document.getElementById('city-map') || document.getElementById('trend-chart'))) {
+                dc.set_props('live-redraw', {data: Date.now()});
+            }
+        }, wait);
+    }
+
+    /** Refit `el`'s figure whenever its box changes size (once per element: a page drawn anew brings new ones). */
+    function watchSize(el) {
+        if (!el || !due.seen || due.seen.has(el) || typeof root.ResizeObserver !== 'function') {
+            return;
+        }
+        due.seen.add(el);
+        new root.ResizeObserver(() => redrawIn(RESIZE_MS)).observe(el);
+    }
+
     /** Type scale of the page: the wall is designed at 1920 px wide and grows with the screen. */
     function scale(config) {
         return config.page === 'wall' ? Math.max(0.6, Math.min(4, root.innerWidth / 1920)) : 1;
@@ -103,13 +141,15 @@
         }
     }
 
-    /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). The tick
-     *  refits a resized map and draws values that came too soon after the last redraw. */
-    ns.cityMap = function (store, view, _tick, fig, config) {
+    /** Live state, view, redraw asked -> a patch of the map (values, outline; refit when resized), its labels'
+     *  numbers written at once (placed on a refit). Values that came too soon after the last redraw are drawn when
+     *  the limit ends (redrawIn), a resized map is refitted (watchSize). */
+    ns.cityMap = function (store, view, _asked, fig, config) {
         const u = U();
         const fired = u.triggered();
         const meta = (fig && fig.layout && fig.layout.meta) || {};
         const gd = document.getElementById('city-map');
+        watchSize(gd);
         const w = gd ? gd.clientWidth : 0;
         const h = gd ? gd.clientHeight : 0;
         const sizeKey = w > 0 && h > 0 ? w + 'x' + h : null;
@@ -137,6 +177,9 @@
         const key = JSON.stringify([shown, measure, hl, basis]);
         const same = meta.measure === measure && meta.highlight === hl && (meta.basis || 'baseline') === basis;
         if (!resized && fired.length && same && (key === last.map || tooSoon(last.mapAt, config))) {
+            if (key !== last.map) {  // held back: drawn when the limit ends
+                redrawIn(last.mapAt + (config.figure_ms || 0) - Date.now());
+            }
             return dc.no_update;
         }
         last.map = key;
@@ -183,10 +226,11 @@
             && JSON.stringify(data[i].x) === JSON.stringify(x));
     }
 
-    /** Live state, tick -> a patch of the trend lines' x and y (the figure keeps its shape); the tick draws
-     *  values that came too soon after the last redraw. */
-    ns.trend = function (store, _tick, config, fig) {
+    /** Live state, redraw asked -> a patch of the trend lines' x and y (the figure keeps its shape); values that
+     *  came too soon after the last redraw are drawn when the limit ends, the type resized with the wall's box. */
+    ns.trend = function (store, _asked, config, fig) {
         const u = U();
+        watchSize(document.getElementById('trend-chart'));
         const tr = store && store.state && store.state.trend;
         if (!tr || !tr.series) {
             return dc.no_update;
@@ -196,6 +240,9 @@
         const key = JSON.stringify([tr.start, tr.step_ms, config.domains.map((d) => tr.series[d] || [])]);
         const sized = fig && fig.layout && fig.layout.font && fig.layout.font.size === size;
         if (sized && u.triggered().length && (key === last.trend || tooSoon(last.trendAt, config))) {
+            if (key !== last.trend) {
+                redrawIn(last.trendAt + (config.figure_ms || 0) - Date.now());
+            }
             return dc.no_update;
         }
         last.trend = key;
@@ -250,7 +297,7 @@
     };
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
-        module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
+        module.exports = {tooSoon: tooSoon, redrawIn: redrawIn, due: due, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
             cityMap: ns.cityMap, placeLabels: placeLabels, writeLabels: writeLabels, sameLines: sameLines,
             trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }

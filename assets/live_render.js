@@ -179,9 +179,10 @@
      * output written every second, and every output Dash writes is a pass over every component of the page
      * (react-redux's subscribers: 3-5 s of main thread in 20 s of /, docs/performance.md issue 15). They are
      * written here straight into the DOM, as the ticker is, by a timer of the page's own that rewrites a text or a
-     * class only where it changed. #clock and #feed-status are rendered empty; their callbacks run when the page's
-     * configuration or live state is written, hand it to the timer, and write nothing themselves (no_update), so
-     * React, which never drew their content, never touches it. */
+     * class only where it changed. #clock and #feed-status are rendered empty and no callback writes them: the
+     * page's configuration and live state reach the timer from callbacks that run anyway (clockStart on the
+     * configuration, live_conn.js status on the live state), so React, which never drew their content, never
+     * touches it. */
     const every = {config: null, store: null, timer: null};
     const SECOND_MS = 1000;
 
@@ -241,36 +242,63 @@
         return dc.no_update;
     };
 
-    /** Live state, config -> the feeds drawn now with it and counted on every second; nothing through Dash. */
-    ns.feeds = function (store, config) {
+    /** Live state, config -> the feeds drawn now with it and counted on every second after. Called by the status
+     *  callback (live_conn.js), which runs on every write of the live state already: a callback of the feeds' own
+     *  was a fifth of the page's callback runs (each one several passes of Dash over the page). */
+    function takeFeeds(store, config) {
         every.store = store;
         every.config = config;
         drawFeeds(store, config, Date.now());
         keepTime();
-        return dc.no_update;
-    };
+    }
 
-    /** Live state, view -> the districts at highest risk, with their score and event count. */
+    dc.panoramaFeeds = {take: takeFeeds};
+
+    const RISK_PARTS = ['risk-rank', 'risk-name', 'risk-bar', 'risk-score', 'risk-count'];
+
+    /** Rows -> #risk-top's items, kept from one draw to the next: a text, or a bar's width, rewritten only where
+     *  it changed. */
+    function drawRisk(el, rows, config) {
+        rows.forEach((r, i) => {
+            let li = el.children[i];
+            if (!li) {
+                li = el.appendChild(document.createElement('li'));
+                li.className = 'risk-item';
+                RISK_PARTS.forEach((c) => li.appendChild(span(c, '')));
+                li.children[2].appendChild(span('risk-fill', ''));
+            }
+            const [rank, name, bar, score, count] = li.children;
+            li.dataset.code = r.code;
+            put(rank, String(i + 1), null);
+            put(name, config.districts[r.code].name, null);
+            const width = Math.max(2, Math.min(100, r.risk)) + '%';
+            if (bar.firstElementChild.style.width !== width) {
+                bar.firstElementChild.style.width = width;
+            }
+            put(score, r.risk.toFixed(1), null);
+            put(count, r.n + ' ' + config.labels.events, null);
+        });
+        while (el.children.length > rows.length) {
+            el.children[el.children.length - 1].remove();
+        }
+    }
+
+    /** Live state, view -> the districts at highest risk, with their score and event count, drawn now into
+     *  #risk-top (rendered empty; no callback writes its children); nothing through Dash. Through Dash the list was
+     *  new components on every write, and each new component is a dispatch of Dash's (a pass over the page): some
+     *  thirty a write, the most of any part of the page (docs/performance.md, issue 15). */
     ns.riskTop = function (store, view, config) {
         const u = U();
         const win = u.windowOf(store, view);
-        if (!win) {
-            return [];
-        }
-        const rows = config.codes.map((c) => ({code: c, risk: (win.districts[c] || {}).risk || 0,
-            n: u.measure(win.districts[c], 'all', config.domains)}));
-        rows.sort((a, b) => b.risk - a.risk || b.n - a.n);
-        if (unchanged('riskTop', JSON.stringify(rows.slice(0, TOP_N)))) {
+        const el = document.getElementById('risk-top');
+        if (!el) {
             return dc.no_update;
         }
-        return rows.slice(0, TOP_N).map((r, i) => u.el('Li', {key: r.code, className: 'risk-item'}, [
-            u.el('Span', {className: 'risk-rank'}, String(i + 1)),
-            u.el('Span', {className: 'risk-name'}, config.districts[r.code].name),
-            u.el('Span', {className: 'risk-bar'}, [u.el('Span', {className: 'risk-fill',
-                style: {width: Math.max(2, Math.min(100, r.risk)) + '%'}})]),
-            u.el('Span', {className: 'risk-score'}, r.risk.toFixed(1)),
-            u.el('Span', {className: 'risk-count'}, r.n + ' ' + config.labels.events),
-        ]));
+        const rows = win ? config.codes.map((c) => ({code: c, risk: (win.districts[c] || {}).risk || 0,
+            n: u.measure(win.districts[c], 'all', config.domains)})) : [];
+        rows.sort((a, b) => b.risk - a.risk || b.n - a.n);
+        drawRisk(el, rows.slice(0, TOP_N), config);
+        return dc.no_update;
     };
 
     /** Window and measure selectors -> view. */
@@ -357,7 +385,7 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {deltaOf: deltaOf, rowSig: rowSig, rowParts: rowParts, fillRow: fillRow, streetName: streetName, drawTicker: drawTicker,
-            TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, feeds: ns.feeds, drawFeeds: drawFeeds, clockStart: ns.clockStart,
+            TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, takeFeeds: takeFeeds, drawFeeds: drawFeeds, clockStart: ns.clockStart,
             every: every, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
             spotlight: ns.spotlight, spotIncidents: ns.spotIncidents, drillDown: ns.drillDown, last: last};
     }

@@ -148,6 +148,9 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         dcc.Store(id="view", data=view),
         dcc.Interval(id="live-poll", interval=config["poll_ms"], disabled=True),
         dcc.Interval(id="live-tick", interval=TICK_MS),
+        # written by the page when its figures must be drawn again without new data: values held back by the
+        # redraw limit, a graph resized (assets/live_figures.js redrawIn); the tick did it every second
+        dcc.Store(id="live-redraw"),
     ]
 
 

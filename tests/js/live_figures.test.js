@@ -48,7 +48,8 @@ function figures(t, {width = 800, height = 600, queries = {}} = {}) {
     map.clientWidth = width;
     map.clientHeight = height;
     h.layer = labelLayer(CONFIG.codes);
-    stub(t, 'document', fakeDocument({'city-map': map, 'map-labels': h.layer}, queries));
+    h.byId = {'city-map': map, 'map-labels': h.layer, 'live-indicator': new FakeElement('span')};
+    stub(t, 'document', fakeDocument(h.byId, queries));
     h.F = h.mods.live_figures;
     return h;
 }
@@ -160,11 +161,25 @@ test('cityMap writes a label\'s number at once, even while the map\'s redraw is 
     h.fire('live-map');
     const fig = {layout: {meta: {measure: 'all', size: '800x600'}}};
     const held = Object.assign({}, CONFIG, {figure_ms: 60_000});
+    const timers = [];
+    stub(t, 'setTimeout', (fn, ms) => timers.push([fn, ms]));
     assert.notEqual(h.F.cityMap(STORE, {measure: 'all'}, 0, fig, held), NO_UPDATE);
     const more = structuredClone(STORE);
     more.state.windows['1h'].districts.B.counts.traffic = 9;
     assert.equal(h.F.cityMap(more, {measure: 'all'}, 0, fig, held), NO_UPDATE, 'the colours wait');
     assert.equal(number(h.layer, 1), '9', 'the number does not');
+    // ... until the limit ends: then the page asks for the redraw (no tick runs the map every second)
+    assert.equal(timers.length, 1);
+    assert.ok(timers[0][1] > 59_000 && timers[0][1] <= 60_000, timers[0][1]);
+    timers[0][0]();
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-redraw']);
+    // a page left since (no live page, no map) is not written to: Dash throws on a store it does not have
+    h.F.redrawIn(0);
+    delete h.byId['live-indicator'];
+    timers[1][0]();
+    assert.equal(h.calls.length, 1);
+    h.fire('live-redraw');
+    assert.notEqual(h.F.cityMap(more, {measure: 'all'}, 0, fig, CONFIG), NO_UPDATE, 'drawn when asked');
 });
 
 test('cityMap sizes the labels\' type with the wall (their offsets, in em, grow with it)', (t) => {
