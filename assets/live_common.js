@@ -11,6 +11,7 @@
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
     const formats = new Map();  // Intl formatters are costly to build; one per (locale, zone, style)
+    const shown = new Map();  // callback name -> what each of its outputs last wrote (JSON), for U.changed
 
     function formatter(locale, tz, options) {
         const key = locale + '|' + tz + '|' + JSON.stringify(options);
@@ -65,6 +66,19 @@
         triggered() {
             const ctx = dc.callback_context;
             return ((ctx && ctx.triggered) || []).map((t) => String(t.prop_id).split('.')[0]).filter(Boolean);
+        },
+        /** A callback's outputs `values`, each one that is what it last wrote replaced by no_update; all of them on
+         *  the callback's initial call (a page drawn anew shows the server's values). Dash treats every `children`
+         *  it writes as a change of the page's layout (its paths computed again: a pass over every component),
+         *  even a text it already shows; the tiles wrote eight of them a second (docs/performance.md, issue 15). */
+        changed(name, values) {
+            const keys = values.map((v) => JSON.stringify(v));
+            const before = shown.get(name);
+            shown.set(name, keys);
+            if (!U.triggered().length || !before || before.length !== keys.length) {
+                return values;
+            }
+            return values.map((v, i) => (keys[i] === before[i] ? dc.no_update : v));
         },
         /** The window of the live state that the view shows, or null before any state arrived. */
         windowOf(store, view) {

@@ -456,6 +456,9 @@
         const L = config.labels;
         const now = Date.now();
         const mode = (conn && conn.mode) || 'connecting';
+        if (dc.panoramaFeeds) {  // the feeds' list, drawn by the page (live_render.js) from the same state
+            dc.panoramaFeeds.take(store, config);
+        }
         const notes = [];
         const stale = U.feedsNow(store, config, now).filter((f) => f.stale).map((f) => L[f.domain]);
         if (stale.length) {
@@ -471,9 +474,11 @@
         if (s.bus === 'down') {
             notes.push(L.banner_bus_down);
         }
-        return [L['conn_' + mode] || mode, 'conn conn-' + mode,
+        // each second and each store write: only what changed is written (U.changed: a `children` Dash writes
+        // is a pass over the whole page, even the same banner again)
+        return U.changed('status', [L['conn_' + mode] || mode, 'conn conn-' + mode,
             notes.map((text) => U.el('Span', {className: 'banner-item'}, text)),
-            notes.length ? 'alert-banner on' : 'alert-banner'];
+            notes.length ? 'alert-banner on' : 'alert-banner']);
     };
 
     /** Tick -> clock text. */

@@ -1,6 +1,8 @@
 /* Live pages: patch the map and the trend (dash_clientside.Patch), never rebuild them.
  * Figure structure comes from dashboard/figures.py: map data[0] = districts (border arrays mark the
- * spotlight), layout.annotations[i] = label of district i; trend data[i] = domain i. */
+ * spotlight); trend data[i] = domain i. The map's labels are HTML over it (#map-labels, layouts/common.py
+ * map_label_layer), written here straight into the DOM: a label in the figure made every redraw of the colours
+ * lay out all the labels' text again, the live map's costliest part (docs/performance.md, issue 15). */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
@@ -15,6 +17,44 @@
      *  next store write after that asks again). */
     function tooSoon(at, config) {
         return Date.now() - at < (config.figure_ms || 0);
+    }
+
+    /* The figures' callbacks run when their data is written, and again only when asked: values that came too soon
+     * after the last redraw (config.figure_ms) are drawn when the limit ends, a graph whose box changed is refitted
+     * (ResizeObserver). The ask is a write of the live-redraw store (layouts/common.py live_components). The page's
+     * one-second tick ran both callbacks every second instead, nearly always to find nothing to draw, and each run is
+     * several passes of Dash over every component of the page (docs/performance.md, issue 15). */
+    const RESIZE_MS = 100;  // a window dragged to a new size is refitted once it rests
+    const due = {timer: null, at: 0, seen: typeof WeakSet === 'function' ? new WeakSet() : null};
+
+    /** Run the figures' callbacks again in `ms` (one timer for all of them: the earliest asked wins). */
+    function redrawIn(ms) {
+        const wait = Math.max(0, ms);
+        if (due.timer !== null && due.at <= Date.now() + wait) {
+            return;
+        }
+        if (due.timer !== null) {
+            root.clearTimeout(due.timer);
+        }
+        due.at = Date.now() + wait;
+        due.timer = root.setTimeout(() => {
+            due.timer = null;
+            // only where the page still has its figures and their store (Dash throws on a store it has not):
+            // the page may have been left for another since (a drill-down, a sign-out)
+            const live = document.getElementById('live-indicator');
+            if (live && (document.getElementById('city-map') || document.getElementById('trend-chart'))) {
+                dc.set_props('live-redraw', {data: Date.now()});
+            }
+        }, wait);
+    }
+
+    /** Refit `el`'s figure whenever its box changes size (once per element: a page drawn anew brings new ones). */
+    function watchSize(el) {
+        if (!el || !due.seen || due.seen.has(el) || typeof root.ResizeObserver !== 'function') {
+            return;
+        }
+        due.seen.add(el);
+        new root.ResizeObserver(() => redrawIn(RESIZE_MS)).observe(el);
     }
 
     /** Type scale of the page: the wall is designed at 1920 px wide and grows with the screen. */
@@ -68,13 +108,48 @@
         return [px / w, 1 - py / h];
     }
 
-    /** Live state, view, tick -> a patch of the map (values, labels, outline; refit when resized). The tick
-     *  refits a resized map and draws values that came too soon after the last redraw. */
-    ns.cityMap = function (store, view, _tick, fig, config) {
+    /** The labels' layer over the map `gd` (w x h px, showing `fit`): laid over the graph's box, each label at
+     *  its district's centre, the type `px` (the labels' offsets are in em: they grow with it). */
+    function placeLabels(layer, gd, fit, w, h, px, config) {
+        const parent = layer.offsetParent ? layer.offsetParent.getBoundingClientRect() : {left: 0, top: 0};
+        const box = gd.getBoundingClientRect();
+        layer.style.left = Math.round(box.left - parent.left) + 'px';
+        layer.style.top = Math.round(box.top - parent.top) + 'px';
+        layer.style.width = w + 'px';
+        layer.style.height = h + 'px';
+        layer.style.fontSize = px + 'px';
+        for (const el of Array.from(layer.children)) {
+            const d = config.districts[el.dataset.code];
+            if (!d) {
+                continue;
+            }
+            const [x, y] = project(d.lon, d.lat, fit, w, h);
+            el.style.left = (x * w).toFixed(1) + 'px';
+            el.style.top = ((1 - y) * h).toFixed(1) + 'px';
+        }
+        layer.classList.add('is-placed');
+    }
+
+    /** Each label's number, as text (written only where it changed: a text node, no layout of the others). */
+    function writeLabels(layer, values) {
+        for (const el of Array.from(layer.children)) {
+            const n = el.lastChild;
+            const text = el.dataset.code in values ? String(values[el.dataset.code]) : null;
+            if (n && text !== null && n.textContent !== text) {
+                n.textContent = text;
+            }
+        }
+    }
+
+    /** Live state, view, redraw asked -> a patch of the map (values, outline; refit when resized), its labels'
+     *  numbers written at once (placed on a refit). Values that came too soon after the last redraw are drawn when
+     *  the limit ends (redrawIn), a resized map is refitted (watchSize). */
+    ns.cityMap = function (store, view, _asked, fig, config) {
         const u = U();
         const fired = u.triggered();
         const meta = (fig && fig.layout && fig.layout.meta) || {};
         const gd = document.getElementById('city-map');
+        watchSize(gd);
         const w = gd ? gd.clientWidth : 0;
         const h = gd ? gd.clientHeight : 0;
         const sizeKey = w > 0 && h > 0 ? w + 'x' + h : null;
@@ -90,9 +165,21 @@
         // can see): a map redraw is the page's costliest task, and risk moves slowly.
         // No baseline yet (state.py's risk_basis 'population'): the risk's title says so.
         const basis = risk && win && win.risk_basis === 'population' ? 'population' : 'baseline';
-        const key = JSON.stringify([risk ? z.map(Math.round) : z, measure, hl, basis]);
+        const shown = risk ? z.map(Math.round) : z;
+        const layer = document.getElementById('map-labels');
+        if (layer) {  // the numbers at once, whatever the redraw limit: text alone costs next to nothing
+            const values = {};
+            config.codes.forEach((c, i) => {
+                values[c] = shown[i];
+            });
+            writeLabels(layer, values);
+        }
+        const key = JSON.stringify([shown, measure, hl, basis]);
         const same = meta.measure === measure && meta.highlight === hl && (meta.basis || 'baseline') === basis;
         if (!resized && fired.length && same && (key === last.map || tooSoon(last.mapAt, config))) {
+            if (key !== last.map) {  // held back: drawn when the limit ends
+                redrawIn(last.mapAt + (config.figure_ms || 0) - Date.now());
+            }
             return dc.no_update;
         }
         last.map = key;
@@ -115,10 +202,6 @@
             p.assign(['data', 0, 'marker', 'line', 'width'], config.codes.map((c) => (c === hl ? config.outline.highlight : config.outline.width)));
             p.assign(['layout', 'meta', 'highlight'], hl || null);
         }
-        config.codes.forEach((c, i) => {
-            const value = risk ? Math.round(z[i]) : z[i];
-            p.assign(['layout', 'annotations', i, 'text'], '<b>' + config.districts[c].short + '</b><br>' + value);
-        });
         if (resized && meta.bounds) {
             const k = scale(config);
             const fit = fitView(meta.bounds, w, h);
@@ -127,18 +210,9 @@
             p.assign(['layout', 'geo', 'lonaxis', 'range'], geo.lon);
             p.assign(['layout', 'geo', 'lataxis', 'range'], geo.lat);
             p.assign(['layout', 'font', 'size'], Math.round(12 * k));
-            const labelPx = Math.round((config.page === 'wall' ? 15 : 12) * k);
-            config.codes.forEach((c, i) => {
-                const d = config.districts[c];
-                const [x, y] = project(d.lon, d.lat, fit, w, h);
-                p.assign(['layout', 'annotations', i, 'x'], x);
-                p.assign(['layout', 'annotations', i, 'y'], y);
-                p.assign(['layout', 'annotations', i, 'font', 'size'], labelPx);
-                // figures.place_labels' offsets are in em: they grow with the type, as the wall's map does
-                const [dx, dy] = (meta.labels && meta.labels[i]) || [0, 0];
-                p.assign(['layout', 'annotations', i, 'xshift'], dx * labelPx);
-                p.assign(['layout', 'annotations', i, 'yshift'], -dy * labelPx);
-            });
+            if (layer) {
+                placeLabels(layer, gd, fit, w, h, Math.round((config.page === 'wall' ? 15 : 12) * k), config);
+            }
             p.assign(['data', 0, 'colorbar', 'thickness'], Math.round(10 * k));
             p.assign(['layout', 'meta', 'size'], sizeKey);
         }
@@ -152,10 +226,11 @@
             && JSON.stringify(data[i].x) === JSON.stringify(x));
     }
 
-    /** Live state, tick -> a patch of the trend lines' x and y (the figure keeps its shape); the tick draws
-     *  values that came too soon after the last redraw. */
-    ns.trend = function (store, _tick, config, fig) {
+    /** Live state, redraw asked -> a patch of the trend lines' x and y (the figure keeps its shape); values that
+     *  came too soon after the last redraw are drawn when the limit ends, the type resized with the wall's box. */
+    ns.trend = function (store, _asked, config, fig) {
         const u = U();
+        watchSize(document.getElementById('trend-chart'));
         const tr = store && store.state && store.state.trend;
         if (!tr || !tr.series) {
             return dc.no_update;
@@ -165,6 +240,9 @@
         const key = JSON.stringify([tr.start, tr.step_ms, config.domains.map((d) => tr.series[d] || [])]);
         const sized = fig && fig.layout && fig.layout.font && fig.layout.font.size === size;
         if (sized && u.triggered().length && (key === last.trend || tooSoon(last.trendAt, config))) {
+            if (key !== last.trend) {
+                redrawIn(last.trendAt + (config.figure_ms || 0) - Date.now());
+            }
             return dc.no_update;
         }
         last.trend = key;
@@ -219,8 +297,8 @@
     };
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
-        module.exports = {tooSoon: tooSoon, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
-            cityMap: ns.cityMap, sameLines: sameLines,
+        module.exports = {tooSoon: tooSoon, redrawIn: redrawIn, due: due, scale: scale, mx: mx, my: my, fitView: fitView, geoView: geoView, project: project,
+            cityMap: ns.cityMap, placeLabels: placeLabels, writeLabels: writeLabels, sameLines: sameLines,
             trend: ns.trend, spotTrend: ns.spotTrend, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

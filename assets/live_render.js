@@ -28,31 +28,40 @@
         return [(diff > 0 ? '▲ ' : '▼ ') + Math.abs(diff) + pct, 'kpi-delta ' + (diff > 0 ? 'up' : 'down')];
     }
 
-    /** Live state, view -> 4 counts (plain integers), 4 change texts, 4 change classes. */
+    /** Live state, view -> each domain's tile: its count (a plain integer), its change text and class, drawn now
+     *  straight into #kpi-<domain> and #kpi-<domain>-delta (the layout's tiles: layouts/common.py kpi_tile), a text
+     *  or class only where it changed; nothing through Dash (its outputs are the tiles it draws). Through Dash,
+     *  each tile's text was a `children` written, and each one a pass over every component of the page: six to
+     *  eight of them a second on a busy city (docs/performance.md, issue 15). */
     ns.kpis = function (store, view, config) {
         const w = U().windowOf(store, view);
-        const counts = [];
-        const texts = [];
-        const classes = [];
         for (const d of config.domains) {
-            if (!w) {
-                counts.push('–');
-                texts.push('');
-                classes.push('kpi-delta');
-                continue;
+            let shown = ['–', '', 'kpi-delta'];
+            if (w) {
+                const cur = (w.totals || {})[d] || 0;
+                shown = [String(cur)].concat(deltaOf(cur, (w.previous || {})[d] || 0));
             }
-            const cur = (w.totals || {})[d] || 0;
-            const [text, cls] = deltaOf(cur, (w.previous || {})[d] || 0);
-            counts.push(String(cur));
-            texts.push(text);
-            classes.push(cls);
+            const count = document.getElementById('kpi-' + d);
+            const delta = document.getElementById('kpi-' + d + '-delta');
+            if (count) {
+                put(count, shown[0], null);
+            }
+            if (delta) {
+                put(delta, shown[1], shown[2]);
+            }
         }
-        const out = counts.concat(texts, classes);
-        if (unchanged('kpis', out.join('\u0000'))) {
-            return out.map(() => dc.no_update);
-        }
-        return out;
+        return config.domains.concat(config.domains, config.domains).map(() => dc.no_update);
     };
+
+    /** Set an element's text and class only where they changed (each write would be a style and layout pass). */
+    function put(el, text, className) {
+        if (text !== null && el.textContent !== text) {
+            el.textContent = text;  // text, never HTML
+        }
+        if (className && el.className !== className) {
+            el.className = className;
+        }
+    }
 
     /* The ticker is drawn straight into the DOM from the socket's frame handler (live_conn.js), not through a
      * Dash store and React: that path waited for the next store flush (<= 250 ms) and a React pass, and was
@@ -166,46 +175,130 @@
 
     dc.panoramaTicker = {draw: drawTicker, rows: TICKER_ROWS};
 
-    /** Live state, tick -> each domain's freshness; a silent feed reads 'stale'. */
-    ns.feeds = function (store, _tick, config) {
+    /* The clock and the feeds' ages change every second. Drawn by Dash callbacks on the page's tick, each was an
+     * output written every second, and every output Dash writes is a pass over every component of the page
+     * (react-redux's subscribers: 3-5 s of main thread in 20 s of /, docs/performance.md issue 15). They are
+     * written here straight into the DOM, as the ticker is, by a timer of the page's own that rewrites a text or a
+     * class only where it changed. #clock and #feed-status are rendered empty and no callback writes them: the
+     * page's configuration and live state reach the timer from callbacks that run anyway (clockStart on the
+     * configuration, live_conn.js status on the live state), so React, which never drew their content, never
+     * touches it. */
+    const every = {config: null, store: null, timer: null};
+    const SECOND_MS = 1000;
+
+    /** Live state, config, now -> #feed-status's rows, drawn now: each domain's freshness, a silent feed 'stale'. */
+    function drawFeeds(store, config, now) {
+        const el = document.getElementById('feed-status');
+        if (!el || !config) {
+            return false;
+        }
         const u = U();
         const L = config.labels;
-        const feeds = u.feedsNow(store, config, Date.now()).map((f) => Object.assign(f, {text: u.ago(f.age, L)}));
-        if (unchanged('feeds', JSON.stringify(feeds.map((f) => [f.text, f.stale, Math.round(f.rate * 10)])))) {
-            return dc.no_update;
-        }
-        return feeds.map((f) => {
-            const age = f.text;
-            return u.el('Li', {key: f.domain, className: 'feed ' + (f.stale ? 'stale' : 'fresh')}, [
-                u.el('Span', {className: 'feed-dot'}),
-                u.el('Span', {className: 'feed-name'}, L[f.domain]),
-                u.el('Span', {className: 'feed-rate'}, u.fmt(L.per_min, {n: Math.round(f.rate * 10) / 10})),
-                u.el('Span', {className: 'feed-state'}, f.stale ? 'stale · ' + age : age),
-            ]);
+        u.feedsNow(store, config, now).forEach((f, i) => {
+            let li = el.children[i];
+            if (!li || li.dataset.domain !== f.domain) {
+                li = el.insertBefore(document.createElement('li'), li || null);
+                li.dataset.domain = f.domain;
+                ['feed-dot', 'feed-name', 'feed-rate', 'feed-state'].forEach((c) => li.appendChild(span(c, '')));
+            }
+            const age = u.ago(f.age, L);
+            const [, name, rate, state] = li.children;
+            put(li, null, 'feed ' + (f.stale ? 'stale' : 'fresh'));
+            put(name, L[f.domain], null);
+            put(rate, u.fmt(L.per_min, {n: Math.round(f.rate * 10) / 10}), null);
+            put(state, f.stale ? 'stale · ' + age : age, null);
         });
+        while (el.children.length > config.domains.length) {
+            el.children[el.children.length - 1].remove();
+        }
+        return true;
+    }
+
+    /** Config -> #clock's text, drawn now (the replayed time on a replayed page: live_conn.js clock). */
+    function drawClock(config) {
+        const el = document.getElementById('clock');
+        if (el && config && ns.clock) {
+            put(el, ns.clock(null, config), null);
+        }
+    }
+
+    function everySecond() {
+        drawClock(every.config);
+        drawFeeds(every.store, every.config, Date.now());
+    }
+
+    /** Start the page's one-second timer (once per page load: a page Dash draws anew keeps it). */
+    function keepTime() {
+        if (every.timer === null && typeof root.setInterval === 'function') {
+            every.timer = root.setInterval(everySecond, SECOND_MS);
+        }
+    }
+
+    /** Config -> the clock drawn now and every second after; writes nothing through Dash. */
+    ns.clockStart = function (config) {
+        every.config = config;
+        drawClock(config);
+        keepTime();
+        return dc.no_update;
     };
 
-    /** Live state, view -> the districts at highest risk, with their score and event count. */
+    /** Live state, config -> the feeds drawn now with it and counted on every second after. Called by the status
+     *  callback (live_conn.js), which runs on every write of the live state already: a callback of the feeds' own
+     *  was a fifth of the page's callback runs (each one several passes of Dash over the page). */
+    function takeFeeds(store, config) {
+        every.store = store;
+        every.config = config;
+        drawFeeds(store, config, Date.now());
+        keepTime();
+    }
+
+    dc.panoramaFeeds = {take: takeFeeds};
+
+    const RISK_PARTS = ['risk-rank', 'risk-name', 'risk-bar', 'risk-score', 'risk-count'];
+
+    /** Rows -> #risk-top's items, kept from one draw to the next: a text, or a bar's width, rewritten only where
+     *  it changed. */
+    function drawRisk(el, rows, config) {
+        rows.forEach((r, i) => {
+            let li = el.children[i];
+            if (!li) {
+                li = el.appendChild(document.createElement('li'));
+                li.className = 'risk-item';
+                RISK_PARTS.forEach((c) => li.appendChild(span(c, '')));
+                li.children[2].appendChild(span('risk-fill', ''));
+            }
+            const [rank, name, bar, score, count] = li.children;
+            li.dataset.code = r.code;
+            put(rank, String(i + 1), null);
+            put(name, config.districts[r.code].name, null);
+            const width = Math.max(2, Math.min(100, r.risk)) + '%';
+            if (bar.firstElementChild.style.width !== width) {
+                bar.firstElementChild.style.width = width;
+            }
+            put(score, r.risk.toFixed(1), null);
+            put(count, r.n + ' ' + config.labels.events, null);
+        });
+        while (el.children.length > rows.length) {
+            el.children[el.children.length - 1].remove();
+        }
+    }
+
+    /** Live state, view -> the districts at highest risk, with their score and event count, drawn now into
+     *  #risk-top (rendered empty; no callback writes its children); nothing through Dash. Through Dash the list was
+     *  new components on every write, and each new component is a dispatch of Dash's (a pass over the page): some
+     *  thirty a write, the most of any part of the page (docs/performance.md, issue 15). */
     ns.riskTop = function (store, view, config) {
         const u = U();
         const win = u.windowOf(store, view);
-        if (!win) {
-            return [];
-        }
-        const rows = config.codes.map((c) => ({code: c, risk: (win.districts[c] || {}).risk || 0,
-            n: u.measure(win.districts[c], 'all', config.domains)}));
-        rows.sort((a, b) => b.risk - a.risk || b.n - a.n);
-        if (unchanged('riskTop', JSON.stringify(rows.slice(0, TOP_N)))) {
+        const el = document.getElementById('risk-top');
+        if (!el) {
             return dc.no_update;
         }
-        return rows.slice(0, TOP_N).map((r, i) => u.el('Li', {key: r.code, className: 'risk-item'}, [
-            u.el('Span', {className: 'risk-rank'}, String(i + 1)),
-            u.el('Span', {className: 'risk-name'}, config.districts[r.code].name),
-            u.el('Span', {className: 'risk-bar'}, [u.el('Span', {className: 'risk-fill',
-                style: {width: Math.max(2, Math.min(100, r.risk)) + '%'}})]),
-            u.el('Span', {className: 'risk-score'}, r.risk.toFixed(1)),
-            u.el('Span', {className: 'risk-count'}, r.n + ' ' + config.labels.events),
-        ]));
+        const rows = win ? config.codes.map((c) => ({code: c, risk: (win.districts[c] || {}).risk || 0,
+            n: u.measure(win.districts[c], 'all', config.domains)})) : [];
+        rows.sort((a, b) => b.risk - a.risk || b.n - a.n);
+        drawRisk(el, rows.slice(0, TOP_N), config);
+        return dc.no_update;
     };
 
     /** Window and measure selectors -> view. */
@@ -292,7 +385,8 @@
 
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {deltaOf: deltaOf, rowSig: rowSig, rowParts: rowParts, fillRow: fillRow, streetName: streetName, drawTicker: drawTicker,
-            TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, feeds: ns.feeds, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
+            TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, takeFeeds: takeFeeds, drawFeeds: drawFeeds, clockStart: ns.clockStart,
+            every: every, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
             spotlight: ns.spotlight, spotIncidents: ns.spotIncidents, drillDown: ns.drillDown, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", metavar="FILE", help="also write the figures as JSON to FILE")
     p.add_argument("--pages", help="comma-separated paths of PAGES to measure (default: all of them)")
     p.add_argument("--reports", metavar="DIR", help="keep each page's whole Lighthouse report (JSON) in DIR")
+    p.add_argument("--baseline-tree", metavar="DIR", help="also measure the checkout in DIR (instead of a commit's)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure the baseline and this tree this many times each, alternating (the load drifts)")
     args = p.parse_args(argv)
     if not LIGHTHOUSE.exists():
         print("lighthouse is not installed: run `npm ci` first", file=sys.stderr)
@@ -170,17 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     pages = tuple(p for p in PAGES if not args.pages or p[0] in args.pages.split(","))
     load = os.getloadavg()
     runs = {}
-    if args.baseline_commit:
-        print(f"baseline {args.baseline_commit}:", file=sys.stderr)
-        with baseline_tree(args.baseline_commit) as tree:
-            runs["baseline"] = measure(tree, args.warm_s, folder(args.reports, "baseline"), pages)
-    print("this tree:", file=sys.stderr)
-    runs["this"] = measure(ROOT, args.warm_s, folder(args.reports, "this"), pages)
+    with ExitStack() as stack:
+        base = (Path(args.baseline_tree) if args.baseline_tree else
+                stack.enter_context(baseline_tree(args.baseline_commit)) if args.baseline_commit else None)
+        for n in range(1, args.rounds + 1):
+            suffix = f" #{n}" if args.rounds > 1 else ""
+            for name, tree in (("baseline", base), ("this", ROOT)):
+                if tree is not None:
+                    print(f"{name}{suffix} ({tree}):", file=sys.stderr)
+                    runs[name + suffix] = measure(tree, args.warm_s,
+                                                  folder(args.reports, (name + suffix).replace(" #", "-")), pages)
     print(f"\nLighthouse {subprocess.run([str(LIGHTHOUSE), '--version'], capture_output=True, text=True).stdout.strip()}"
           f", Chromium {CHROME}; load average at start {load[0]:.2f} on {os.cpu_count()} cores. Targets: {TARGETS}")
     for path, _ in pages:
         for name, results in runs.items():
-            print(f"{path:<18} {name:<9} {fmt(results[path])}")
+            print(f"{path:<18} {name:<12} {fmt(results[path])}")
     if args.output:
         Path(args.output).write_text(json.dumps(runs, indent=2))
     return 0

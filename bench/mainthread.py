@@ -3,8 +3,10 @@
 Starts the embedded default as bench.lighthouse does (and ``--baseline-commit REF``'s tree first), opens each page
 in headless Chromium signed in as the demo admin, and for ``--seconds`` from navigation start records: the long
 tasks (over 50 ms, the browser's PerformanceObserver), each graph's Plotly redraws (``Plotly.react`` calls and
-their synchronous time), the Dash store writes from the page's own code (``dash_clientside.set_props``), the
-largest-paint entries, and a CPU profile (DevTools' sampling profiler) whose heaviest scripts it prints.
+their synchronous time), the Dash store writes from the page's own code (``dash_clientside.set_props``), Dash's
+redux actions (each a pass over every component of the page), the largest-paint entries, and a CPU profile
+(DevTools' sampling profiler) whose heaviest scripts it prints. ``--baseline-tree DIR`` measures a checkout
+already there instead of a commit's, and ``--rounds N`` alternates the two trees N times (the load drifts).
 Lighthouse's scores swing with the machine's load; these counts (redraws, writes) do not, so they say what a
 change removed even on a loaded machine.
 """
@@ -18,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.baseline import ROOT, baseline_tree
@@ -55,6 +58,18 @@ new PerformanceObserver((l) => { for (const e of l.getEntries()) __mt.lcp.push([
             const setProps = dc.set_props;
             dc.set_props = function (id) { rec('set_props ' + JSON.stringify(id), 0); return setProps.apply(this, arguments); };
             dc.set_props.__mt = true;
+        }
+        // Dash's actions: each one is a pass of react-redux over every component of the page
+        const store = window.store;
+        if (store && store.dispatch && !store.dispatch.__mt) {
+            const dispatch = store.dispatch;
+            store.dispatch = function (a) {
+                __mt.actions = (__mt.actions || 0) + 1;
+                return dispatch.apply(this, arguments);
+            };
+            store.dispatch.__mt = true;
+        }
+        if (dc && dc.set_props && dc.set_props.__mt && store && store.dispatch.__mt) {
             clearInterval(wrap);
         }
     }, 50);
@@ -107,6 +122,7 @@ def measure(tree: Path, pages, seconds: float, warm_s: float) -> dict:
                 mt = driver.execute_script("return window.__mt")
                 long_tasks = [(s, d) for s, d in mt["lt"] if s <= seconds * 1000]
                 out[path] = {
+                    "actions": mt.get("actions", 0),
                     "long_tasks": len(long_tasks),
                     "blocking_ms": round(sum(max(0.0, d - 50) for _, d in long_tasks)),
                     "longest_ms": round(max((d for _, d in long_tasks), default=0)),
@@ -127,24 +143,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pages", default=",".join(PAGES), help="comma-separated paths")
     p.add_argument("--seconds", type=float, default=20, help="how long each page is watched from navigation start")
     p.add_argument("--warm-s", type=float, default=15, help="seconds of simulated city before measuring")
+    p.add_argument("--baseline-tree", metavar="DIR", help="also measure the checkout in DIR (instead of a commit's)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure the baseline and this tree this many times each, alternating (the load drifts)")
     p.add_argument("--output", metavar="FILE", help="also write the figures as JSON to FILE")
     args = p.parse_args(argv)
     pages = args.pages.split(",")
     runs = {}
-    if args.baseline_commit:
-        print(f"baseline {args.baseline_commit}:", file=sys.stderr)
-        with baseline_tree(args.baseline_commit) as tree:
-            runs["baseline"] = measure(tree, pages, args.seconds, args.warm_s)
-    print("this tree:", file=sys.stderr)
-    runs["this"] = measure(ROOT, pages, args.seconds, args.warm_s)
+    with ExitStack() as stack:
+        base = (Path(args.baseline_tree) if args.baseline_tree else
+                stack.enter_context(baseline_tree(args.baseline_commit)) if args.baseline_commit else None)
+        for n in range(1, args.rounds + 1):
+            suffix = f" #{n}" if args.rounds > 1 else ""
+            for name, tree in (("baseline", base), ("this", ROOT)):
+                if tree is not None:
+                    print(f"{name}{suffix} ({tree}):", file=sys.stderr)
+                    runs[name + suffix] = measure(tree, pages, args.seconds, args.warm_s)
     print(f"\nfirst {args.seconds:.0f} s of each page from navigation start; {os.cpu_count()} cores")
     for path in pages:
         for name, results in runs.items():
             r = results[path]
             redraws = {k.removeprefix("Plotly.react "): v for k, v in r["calls"].items() if k.startswith("Plotly")}
             writes = sum(n for k, (n, _) in r["calls"].items() if k.startswith("set_props"))
-            print(f"{path:<18} {name:<9} long tasks {r['long_tasks']:>3}  past 50 ms {r['blocking_ms']:>6} ms  "
-                  f"longest {r['longest_ms']:>5} ms  store writes {writes:>3}  redraws {redraws}  "
+            print(f"{path:<18} {name:<12} long tasks {r['long_tasks']:>3}  past 50 ms {r['blocking_ms']:>6} ms  "
+                  f"longest {r['longest_ms']:>5} ms  store writes {writes:>3}  Dash actions {r['actions']:>5}  "
+                  f"redraws {redraws}  "
                   f"load {r['load'][0]:.1f}-{r['load'][1]:.1f}")
     if args.output:
         Path(args.output).write_text(json.dumps(runs, indent=2, ensure_ascii=False))

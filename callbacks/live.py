@@ -81,10 +81,11 @@ def register_callbacks(app) -> None:
         State("live-config", "data"),
     )
 
-    # tick -> clock
+    # config -> the clock, drawn by the page into #clock every second by its own timer (assets/live_render.js:
+    # through Dash, a pass over every component each second); writes nothing
     app.clientside_callback(
-        _client("clock"),
-        Output("clock", "children"), Input("live-tick", "n_intervals"), State("live-config", "data"),
+        _client("clockStart"),
+        Output("clock", "children"), Input("live-config", "data"),
     )
 
 

@@ -67,7 +67,8 @@ def register_callbacks(app) -> None:
 
     # Each renderer reads only its part of the live state (live-windows / -map / -trend / -events; live-store holds
     # feeds and connection facts), and the page writes a part at most 4 times a second, only when it changed.
-    # live state, view -> KPI counts and their change against the previous window
+    # live state, view -> KPI counts and their change against the previous window, drawn by the page into the
+    # tiles (assets/live_render.js: a text Dash writes is a pass over every component); writes nothing
     app.clientside_callback(
         _client("kpis"),
         *[Output(f"kpi-{d}", "children") for d in DOMAINS],
@@ -78,30 +79,28 @@ def register_callbacks(app) -> None:
 
     # (no callback draws the event ticker: the page draws it as frames arrive, see assets/live_render.js)
 
-    # live state, tick -> feed freshness (ages keep counting between frames)
-    app.clientside_callback(
-        _client("feeds"),
-        Output("feed-status", "children"),
-        Input("live-store", "data"), Input("live-tick", "n_intervals"), State("live-config", "data"),
-    )
+    # (no callback draws the feeds' freshness: the page draws it from the live state the status callback reads,
+    # and counts its ages on every second, see assets/live_render.js)
 
-    # live state, view, tick (resize) -> patch of the map: colours, labels, spotlight outline, fit
+    # live state, view, redraw asked (held-back values, a resized map) -> patch of the map: colours, spotlight
+    # outline, fit (its labels are HTML the page writes: assets/live_figures.js)
     app.clientside_callback(
         _client("cityMap"),
         Output("city-map", "figure"),
-        Input("live-map", "data"), Input("view", "data"), Input("live-tick", "n_intervals"),
+        Input("live-map", "data"), Input("view", "data"), Input("live-redraw", "data"),
         State("city-map", "figure"), State("live-config", "data"),
     )
 
-    # live state, tick (values held back by the page's redraw limit) -> patch of the trend lines
+    # live state, redraw asked (values held back by the page's redraw limit, a resized wall) -> patch of the trend
     app.clientside_callback(
         _client("trend"),
         Output("trend-chart", "figure"),
-        Input("live-trend", "data"), Input("live-tick", "n_intervals"), State("live-config", "data"),
+        Input("live-trend", "data"), Input("live-redraw", "data"), State("live-config", "data"),
         State("trend-chart", "figure"),
     )
 
-    # live state, view -> the five districts at highest risk
+    # live state, view -> the five districts at highest risk, drawn by the page into the list's rows (new
+    # components through Dash on every write); writes nothing
     app.clientside_callback(
         _client("riskTop"),
         Output("risk-top", "children"), Input("live-windows", "data"), Input("view", "data"),

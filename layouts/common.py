@@ -57,6 +57,21 @@ def unit_overlay(lang: str, layer_id: str = "unit-layer") -> list:
                     className="unit-legend")]
 
 
+def map_label_layer(labels: list[dict], label_px: float) -> html.Div:
+    """Return the districts' labels over the city map (figures.map_labels), as HTML and not as the figure's
+    annotations: the browser places them once per map size and rewrites a number's text when it changes
+    (assets/live_figures.js), so a live update redraws only the map's colours. Hidden until placed over the map
+    as drawn (the server does not know its size): a label that moved after the first paint would be a layout shift."""
+    return html.Div(
+        [html.Div([html.B(lab["name"], className="map-label-name"), html.Span(lab["number"], className="map-label-n")],
+                  className="map-label", **{"data-code": lab["code"]},
+                  style={"left": f"{lab['x'] * 100:.2f}%", "top": f"{(1 - lab['y']) * 100:.2f}%",
+                         # figures.place_labels' offsets are in em: they grow with the type, as the wall's map does
+                         "transform": f"translate(calc(-50% + {lab['dx']}em), calc(-50% + {lab['dy']}em))"})
+         for lab in labels],
+        id="map-labels", className="map-labels", style={"fontSize": f"{label_px}px"})
+
+
 def panel(title: str, *children, className: str = "", **kwargs) -> html.Section:
     """Return a titled panel."""
     return html.Section([html.H2(title, className="panel-title"), *children],
@@ -133,6 +148,9 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         dcc.Store(id="view", data=view),
         dcc.Interval(id="live-poll", interval=config["poll_ms"], disabled=True),
         dcc.Interval(id="live-tick", interval=TICK_MS),
+        # written by the page when its figures must be drawn again without new data: values held back by the
+        # redraw limit, a graph resized (assets/live_figures.js redrawIn); the tick did it every second
+        dcc.Store(id="live-redraw"),
     ]
 
 

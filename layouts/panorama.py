@@ -5,13 +5,13 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard.figures.alert_map import with_outlines
-from dashboard.figures.panorama import MEASURES, make_city_map, make_trend, measure_label
+from dashboard.figures.panorama import LABEL_PX, MEASURES, make_city_map, make_trend, map_labels, measure_label
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
 from layouts.major import major_components
-from layouts.common import (kpi_tile, lang_toggle, live_components, live_config, live_ticker_rows, panel,
-                            status_cluster, topbar, unit_overlay)
+from layouts.common import (kpi_tile, lang_toggle, live_components, live_config, live_ticker_rows, map_label_layer,
+                            panel, status_cluster, topbar, unit_overlay)
 from layouts.replay import replay_entry, replay_parts
 
 WINDOW = "1h"
@@ -55,9 +55,11 @@ def panorama_layout(city, lang: str, state: dict | None, settings: dict, now_ms:
                 [
                     panel(t("city_map", lang),
                           html.Span(t("map_hint", lang), className="panel-hint"),
-                          dcc.Graph(id="city-map", figure=with_outlines(make_city_map(window, city, MEASURE, lang),
+                          dcc.Graph(id="city-map", figure=with_outlines(make_city_map(window, city, MEASURE, lang,
+                                                                                      labels=False),
                                                                         open_alerts, city, lang),
                                     config=GRAPH_CONFIG, responsive=True, className="map-graph", style={"height": "540px"}),
+                          map_label_layer(map_labels(window, city, MEASURE, lang), LABEL_PX),
                           *unit_overlay(lang),
                           dcc.Store(id="alert-outline-digest"),
                           className="map-panel"),

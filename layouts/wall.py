@@ -5,12 +5,13 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard.figures.alert_map import with_outlines
-from dashboard.figures.panorama import WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_spot_trend, make_trend
+from dashboard.figures.panorama import (WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_spot_trend, make_trend,
+                                        map_labels)
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
 from layouts.major import major_components
-from layouts.common import (kpi_tile, live_components, live_config, live_ticker_rows, panel, status_cluster,
-                            unit_overlay)
+from layouts.common import (kpi_tile, live_components, live_config, live_ticker_rows, map_label_layer, panel,
+                            status_cluster, unit_overlay)
 from layouts.panorama import GRAPH_CONFIG
 from layouts.replay import replay_parts
 
@@ -44,8 +45,10 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                     html.Section([dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
                                            figure=with_outlines(make_city_map(
                                                window, city, MEASURE, lang, highlight=first, theme="dark",
-                                               size=WALL_MAP_SIZE, label_px=WALL_LABEL_PX),
+                                               size=WALL_MAP_SIZE, label_px=WALL_LABEL_PX, labels=False),
                                                open_alerts, city, lang, "dark")),
+                                 map_label_layer(map_labels(window, city, MEASURE, lang, WALL_MAP_SIZE, WALL_LABEL_PX),
+                                                 WALL_LABEL_PX),
                                  *unit_overlay(lang),
                                  dcc.Store(id="alert-outline-digest")],
                                  className="panel map-panel"),

@@ -211,3 +211,32 @@ def test_the_command_views_map_outlines_the_incidents_district_in_the_accent_col
     others = [i for i in range(len(colors)) if i != mine]
     assert {colors[i] for i in others} == {figures.THEMES[theme]["line"]}
     assert all(widths[i] == figures.LINE_WIDTH < figures.HIGHLIGHT_WIDTH for i in others)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_live_map_has_no_annotations_and_its_html_labels_sit_where_the_annotations_would(city, lang):
+    # the live pages draw the labels as HTML over the map (layouts/common.py map_label_layer): a redraw of the
+    # colours is then no layout of the labels' text. They sit where the briefing's annotations do, offsets and all.
+    live = figures.make_city_map(window(city), city, "risk", lang, theme="dark", size=figures.WALL_MAP_SIZE,
+                                 label_px=figures.WALL_LABEL_PX, labels=False)
+    drawn = figures.make_city_map(window(city), city, "risk", lang, theme="dark", size=figures.WALL_MAP_SIZE,
+                                  label_px=figures.WALL_LABEL_PX)
+    assert live.layout.annotations == ()
+    labels = figures.map_labels(window(city), city, "risk", lang, figures.WALL_MAP_SIZE, figures.WALL_LABEL_PX)
+    assert [lab["code"] for lab in labels] == [d.code for d in city.districts]
+    assert live.layout.meta["labels"] == [[lab["dx"], lab["dy"]] for lab in labels]
+    for lab, a in zip(labels, drawn.layout.annotations):
+        assert (lab["x"], lab["y"]) == (a.x, a.y)
+        assert (round(lab["dx"] * figures.WALL_LABEL_PX, 1), round(-lab["dy"] * figures.WALL_LABEL_PX, 1)) == (
+            a.xshift, a.yshift)
+        assert a.text == f"<b>{lab['name']}</b><br>{lab['number']}"
+
+
+def test_map_labels_are_text_in_the_layout(city):
+    # a district's name is shown as sent (React renders text, never HTML), in its own element beside its number
+    from layouts.common import map_label_layer
+    layer = map_label_layer(figures.map_labels(None, city, "all", "en"), figures.LABEL_PX)
+    assert layer.id == "map-labels" and layer.style == {"fontSize": "12px"}
+    first = layer.children[0]
+    assert [c.children for c in first.children] == ["Luohu", "0"]
+    assert first.style["transform"] == "translate(calc(-50% + 0.0em), calc(-50% + 0.0em))"

@@ -2,8 +2,9 @@
 
 The browser keeps these figures current by patching the arrays named here (``assets/live_figures.js``
 mirrors ``fit_view`` and ``project``), so trace order and structure are part of the contract:
-city map ``data[0]`` = districts coloured by the measure (its border arrays mark the spotlight),
-``layout.annotations[i]`` = the label of ``city.districts[i]``; trend ``data[i]`` = ``DOMAINS[i]``.
+city map ``data[0]`` = districts coloured by the measure (its border arrays mark the spotlight); its labels are
+``layout.annotations[i]`` for ``city.districts[i]`` where the figure carries them (a briefing's), else HTML over the
+live pages' map (``map_labels``, layouts/common.py ``map_label_layer``); trend ``data[i]`` = ``DOMAINS[i]``.
 """
 
 from __future__ import annotations
@@ -223,10 +224,28 @@ def place_labels(city, lang: str, size: tuple[int, int], font_px: float, digits:
     return out
 
 
+def _number(value: float, measure: str) -> str:
+    return f"{value:.0f}" if measure == "risk" else f"{int(value)}"
+
+
 def _label(d, value: float, measure: str, lang: str) -> str:
-    name = label_name(d, lang)
-    number = f"{value:.0f}" if measure == "risk" else f"{int(value)}"
-    return f"<b>{plain(name)}</b><br>{number}"
+    return f"<b>{plain(label_name(d, lang))}</b><br>{_number(value, measure)}"
+
+
+def map_labels(window: dict | None, city, measure: str = "all", lang: str = "zh", size: tuple[int, int] = (960, 600),
+               label_px: float = LABEL_PX) -> list[dict]:
+    """Return each district's map label: its code, name and number, where its district's centre falls on a
+    width×height map (``x``, ``y``: paper fractions, y from the bottom) and its offset from there in em (``dx``,
+    ``dy``: ``place_labels``, y down)."""
+    values = district_values(window, city, measure)
+    view = fit_view(bounds(city.geojson), *size)
+    offsets = place_labels(city, lang, size, label_px, 3 if measure == "risk" else 4)
+    out = []
+    for d, v, (dx, dy) in zip(city.districts, values, offsets):
+        x, y = project(d.lon, d.lat, view, *size)
+        out.append({"code": d.code, "name": label_name(d, lang), "number": _number(v, measure),
+                    "x": x, "y": y, "dx": dx, "dy": dy})
+    return out
 
 
 def outline(codes: list[str], highlight: str | None, theme: str = "light") -> tuple[list[str], list[float]]:
@@ -237,11 +256,15 @@ def outline(codes: list[str], highlight: str | None, theme: str = "light") -> tu
 
 
 def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "zh", highlight: str | None = None,
-                  theme: str = "light", size: tuple[int, int] = (960, 600), label_px: float = LABEL_PX) -> go.Figure:
+                  theme: str = "light", size: tuple[int, int] = (960, 600), label_px: float = LABEL_PX,
+                  labels: bool = True) -> go.Figure:
     """Return the district choropleth (offline, SVG: ``Choropleth`` on a geo subplot, ``geo_view``) for one window.
 
     ``size`` is the expected px size of the map and ``label_px`` its labels' type; the browser refits centre,
-    zoom and labels to the real one, keeping each label's offset (``layout.meta.labels``, in em).
+    zoom and labels to the real one, keeping each label's offset (``layout.meta.labels``, in em). ``labels``:
+    the districts' labels drawn as the figure's annotations (a briefing's map); the live pages draw them as HTML
+    over the map instead (``map_labels``), so a live update redraws the colours alone: Plotly lays out every
+    annotation's text again on each redraw, and that was most of the live map's main-thread time.
     """
     th = THEMES[theme]
     values = district_values(window, city, measure)
@@ -264,15 +287,15 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
                   "tickfont": {"color": th["muted"]}, "outlinewidth": 0},
     ))
     annotations = []
-    offsets = place_labels(city, lang, size, label_px, 3 if measure == "risk" else 4)
-    for d, v, (dx, dy) in zip(city.districts, values, offsets):
-        x, y = project(d.lon, d.lat, view, *size)
+    placed = map_labels(window, city, measure, lang, size, label_px)
+    for d, v, spot in zip(city.districts, values, placed) if labels else ():
         # centred on the point: Plotly's "auto" anchors labels left of a third of the width and right past two
-        annotations.append({"x": x, "y": y, "xref": "paper", "yref": "paper", "showarrow": False,
+        annotations.append({"x": spot["x"], "y": spot["y"], "xref": "paper", "yref": "paper", "showarrow": False,
                             "xanchor": "center", "yanchor": "middle",
-                            "xshift": round(dx * label_px, 1), "yshift": round(-dy * label_px, 1),
+                            "xshift": round(spot["dx"] * label_px, 1), "yshift": round(-spot["dy"] * label_px, 1),
                             "text": _label(d, v, measure, lang), "font": {"size": label_px, "color": th["ink"]},
                             "bgcolor": th["label_bg"], "borderpad": 2})
+    offsets = [[spot["dx"], spot["dy"]] for spot in placed]
     fig.update_layout(
         geo=geo_view(view, *size, bgcolor=th["map_bg"]),
         margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,

@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const {load} = require('./helpers');
+const {NO_UPDATE, load} = require('./helpers');
 
 const L = {never: 'never', seconds_ago: '{s}s ago', minutes_ago: '{m}m ago', hours_ago: '{h}h ago'};
 const CONFIG = {domains: ['traffic', 'security'], stale_after: {traffic: 60}};
@@ -109,4 +109,17 @@ test('measure: risk, one domain, or all domains summed; 0 for no entry', () => {
 test('the helpers are registered on the page as panoramaUtil', () => {
     const h = load('live_common');
     assert.equal(h.dc.panoramaUtil, h.mods.live_common);
+});
+
+test('changed: only the outputs that moved since the last call; all of them on the initial call', () => {
+    const h = load('live_common');
+    const U = h.mods.live_common;
+    h.fire();  // the initial call of a page drawn anew: everything, whatever was written before
+    assert.deepEqual(U.changed('tiles', ['3', 'up']), ['3', 'up']);
+    h.fire('live-windows');
+    assert.deepEqual(U.changed('tiles', ['3', 'down']), [NO_UPDATE, 'down']);
+    assert.deepEqual(U.changed('tiles', ['3', 'down']), [NO_UPDATE, NO_UPDATE]);
+    assert.deepEqual(U.changed('tiles', [[{a: 1}], 'down']), [[{a: 1}], NO_UPDATE]);
+    h.fire();
+    assert.deepEqual(U.changed('tiles', [[{a: 1}], 'down']), [[{a: 1}], 'down']);
 });

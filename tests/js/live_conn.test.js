@@ -326,6 +326,21 @@ test('status: indicator and banner from the mode, stale feeds, a failed poll and
     assert.equal(banner, 'alert-banner on');
 });
 
+test('status: only what changed is written again, and the live state reaches the feeds\' list', (t) => {
+    const h = page(t);
+    const now = Date.now();
+    const fresh = {frame_at: now, feeds_at: now, bus: 'up', state: {feeds: {traffic: {last_event_age_s: 1}}}};
+    const taken = [];
+    h.dc.panoramaFeeds = {take: (store, config) => taken.push([store, config])};
+    h.C.status({mode: 'live'}, fresh, 0, CONFIG);
+    h.fire('live-store');
+    assert.deepEqual(h.C.status({mode: 'live'}, fresh, 0, CONFIG), [NO_UPDATE, NO_UPDATE, NO_UPDATE, NO_UPDATE]);
+    const [text, cls] = h.C.status({mode: 'reconnecting'}, fresh, 0, CONFIG);
+    assert.deepEqual([text, cls], ['reconnecting', 'conn conn-reconnecting']);
+    assert.equal(taken.length, 3);
+    assert.equal(taken[2][0], fresh);
+});
+
 test('clock trims the history and tells the time', (t) => {
     const h = page(t);
     const history = {past: ['x']};

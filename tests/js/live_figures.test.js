@@ -13,12 +13,43 @@ const CONFIG = {
 const STORE = {state: {windows: {'1h': {districts: {A: {risk: 10.4, counts: {traffic: 2, security: 1}},
     B: {risk: 60.6, counts: {traffic: 5}}}}}}};
 
+/** An element with what the map's label layer uses of one: style, classList, a box, a last child. */
+function boxed(tag, box = {left: 0, top: 0}) {
+    const el = new FakeElement(tag);
+    el.style = {};
+    el.classes = new Set();
+    el.classList = {add: (c) => el.classes.add(c)};
+    el.getBoundingClientRect = () => box;
+    Object.defineProperty(el, 'lastChild', {get: () => el.children[el.children.length - 1] || null});
+    return el;
+}
+
+/** The labels' layer as layouts/common.py map_label_layer renders it: per district a name and a number. */
+function labelLayer(codes) {
+    const layer = boxed('div');
+    layer.offsetParent = boxed('section', {left: 10, top: 20});
+    for (const code of codes) {
+        const label = boxed('div');
+        label.dataset.code = code;
+        label.appendChild(new FakeElement('b'));
+        const n = new FakeElement('span');
+        n.textContent = '0';
+        label.appendChild(n);
+        layer.appendChild(label);
+    }
+    return layer;
+}
+
+const number = (layer, i) => layer.children[i].lastChild.textContent;
+
 function figures(t, {width = 800, height = 600, queries = {}} = {}) {
     const h = load('live_common', 'live_figures');
-    const map = new FakeElement('div');
+    const map = boxed('div', {left: 30, top: 60});
     map.clientWidth = width;
     map.clientHeight = height;
-    stub(t, 'document', fakeDocument({'city-map': map}, queries));
+    h.layer = labelLayer(CONFIG.codes);
+    h.byId = {'city-map': map, 'map-labels': h.layer, 'live-indicator': new FakeElement('span')};
+    stub(t, 'document', fakeDocument(h.byId, queries));
     h.F = h.mods.live_figures;
     return h;
 }
@@ -77,7 +108,8 @@ test('cityMap patches values, labels and measure; the same values again are no u
     assert.equal(patched(built, 'data', 0, 'zmax'), 5);
     assert.equal(patched(built, 'data', 0, 'colorscale'), 'blues');
     assert.equal(patched(built, 'layout', 'meta', 'measure'), 'all');
-    assert.equal(patched(built, 'layout', 'annotations', 1, 'text'), '<b>Bb</b><br>5');
+    assert.equal(number(h.layer, 1), '5');  // the label's number, written as text (no annotation in the figure)
+    assert.equal(built.ops.some(([loc]) => loc.includes('annotations')), false);
     assert.equal(patched(built, 'layout', 'geo', 'lonaxis', 'range'), undefined, 'not resized: not refitted');
     fig.layout.meta.measure = 'all';
     assert.equal(h.F.cityMap(STORE, {measure: 'all'}, 0, fig, CONFIG), NO_UPDATE);
@@ -90,7 +122,7 @@ test('cityMap on risk: a 0-100 scale, whole points in labels, and a change below
     const built = h.F.cityMap(STORE, {measure: 'risk'}, 0, fig, CONFIG);
     assert.equal(patched(built, 'data', 0, 'zmax'), 100);
     assert.equal(patched(built, 'data', 0, 'colorbar', 'title', 'text'), 'Risk');
-    assert.equal(patched(built, 'layout', 'annotations', 0, 'text'), '<b>Aa</b><br>10');
+    assert.equal(number(h.layer, 0), '10');
     fig.layout.meta.measure = 'risk';
     const nudged = structuredClone(STORE);
     nudged.state.windows['1h'].districts.A.risk = 10.45;
@@ -115,21 +147,49 @@ test('cityMap outlines the spotlight district and refits a resized map', (t) => 
     const [south, north] = patched(built, 'layout', 'geo', 'lataxis', 'range');
     h.F.project(west, north, fit, 1000, 500).forEach((v, i) => close(v, [0, 1][i]));
     h.F.project(east, south, fit, 1000, 500).forEach((v, i) => close(v, [1, 0][i]));
-    const x = patched(built, 'layout', 'annotations', 0, 'x');
-    close(x, h.F.project(114.0, 22.5, fit, 1000, 500)[0]);
+    // the labels' layer over the graph's box (30,60 in a panel at 10,20), each label at its district's centre
+    assert.deepEqual([h.layer.style.left, h.layer.style.top, h.layer.style.width, h.layer.style.height],
+        ['20px', '40px', '1000px', '500px']);
+    const [x, y] = h.F.project(114.0, 22.5, fit, 1000, 500);
+    assert.equal(h.layer.children[0].style.left, (x * 1000).toFixed(1) + 'px');
+    assert.equal(h.layer.children[0].style.top, ((1 - y) * 500).toFixed(1) + 'px');
+    assert.ok(h.layer.classes.has('is-placed'), 'shown once placed');
 });
 
-test('cityMap keeps each label\'s offset (em, from figures.place_labels) at the new type size', (t) => {
+test('cityMap writes a label\'s number at once, even while the map\'s redraw is held back', (t) => {
+    const h = figures(t);
+    h.fire('live-map');
+    const fig = {layout: {meta: {measure: 'all', size: '800x600'}}};
+    const held = Object.assign({}, CONFIG, {figure_ms: 60_000});
+    const timers = [];
+    stub(t, 'setTimeout', (fn, ms) => timers.push([fn, ms]));
+    assert.notEqual(h.F.cityMap(STORE, {measure: 'all'}, 0, fig, held), NO_UPDATE);
+    const more = structuredClone(STORE);
+    more.state.windows['1h'].districts.B.counts.traffic = 9;
+    assert.equal(h.F.cityMap(more, {measure: 'all'}, 0, fig, held), NO_UPDATE, 'the colours wait');
+    assert.equal(number(h.layer, 1), '9', 'the number does not');
+    // ... until the limit ends: then the page asks for the redraw (no tick runs the map every second)
+    assert.equal(timers.length, 1);
+    assert.ok(timers[0][1] > 59_000 && timers[0][1] <= 60_000, timers[0][1]);
+    timers[0][0]();
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-redraw']);
+    // a page left since (no live page, no map) is not written to: Dash throws on a store it does not have
+    h.F.redrawIn(0);
+    delete h.byId['live-indicator'];
+    timers[1][0]();
+    assert.equal(h.calls.length, 1);
+    h.fire('live-redraw');
+    assert.notEqual(h.F.cityMap(more, {measure: 'all'}, 0, fig, CONFIG), NO_UPDATE, 'drawn when asked');
+});
+
+test('cityMap sizes the labels\' type with the wall (their offsets, in em, grow with it)', (t) => {
     const h = figures(t, {width: 1000, height: 500});
     stub(t, 'innerWidth', 3840);
     h.fire('live-tick');
     const meta = {measure: 'all', size: '800x600', bounds: [113.9, 22.4, 114.2, 22.7], labels: [[-2, 0.5], [0, 0]]};
     const wall = Object.assign({}, CONFIG, {page: 'wall'});
-    const built = h.F.cityMap(STORE, {measure: 'all'}, 0, {layout: {meta}}, wall);
-    assert.equal(patched(built, 'layout', 'annotations', 0, 'font', 'size'), 30);  // 15 px at 1920, twice at 3840
-    assert.equal(patched(built, 'layout', 'annotations', 0, 'xshift'), -60);
-    assert.equal(patched(built, 'layout', 'annotations', 0, 'yshift'), -15);  // Plotly's y goes up
-    assert.equal(patched(built, 'layout', 'annotations', 1, 'xshift'), 0);
+    h.F.cityMap(STORE, {measure: 'all'}, 0, {layout: {meta}}, wall);
+    assert.equal(h.layer.style.fontSize, '30px');  // 15 px at 1920, twice at 3840
 });
 
 test('trend patches x stamps and y series; unchanged data is no update', (t) => {

@@ -37,15 +37,17 @@ test('deltaOf: flat, up and down, with a percentage when there was a previous co
     assert.deepEqual(R.deltaOf(4, 0), ['▲ 4', 'kpi-delta up']);
 });
 
-test('kpis: counts, change texts and classes; dashes before any state; same again is no update', (t) => {
-    const h = render(t);
-    assert.deepEqual(h.R.kpis(null, {}, CONFIG), ['–', '–', '', '', 'kpi-delta', 'kpi-delta']);
+test('kpis: counts, change texts and classes drawn into the tiles; dashes before any state; nothing through Dash', (t) => {
+    const ids = ['kpi-traffic', 'kpi-security', 'kpi-traffic-delta', 'kpi-security-delta'];
+    const el = Object.fromEntries(ids.map((id) => [id, new FakeElement('span')]));
+    const h = render(t, el);
+    const tiles = () => ids.map((id) => el[id].textContent).concat([el['kpi-traffic-delta'].className,
+        el['kpi-security-delta'].className]);
+    assert.deepEqual(h.R.kpis(null, {}, CONFIG), Array(6).fill(NO_UPDATE));
+    assert.deepEqual(tiles(), ['–', '–', '', '', 'kpi-delta', 'kpi-delta']);
     h.fire('live-windows');
-    assert.deepEqual(h.R.kpis(STORE, {}, CONFIG),
-        ['12', '3', '▲ 2 · +20%', '— 0', 'kpi-delta up', 'kpi-delta flat']);
     assert.deepEqual(h.R.kpis(STORE, {}, CONFIG), Array(6).fill(NO_UPDATE));
-    h.fire();
-    assert.equal(h.R.kpis(STORE, {}, CONFIG)[0], '12', 'the initial call always renders');
+    assert.deepEqual(tiles(), ['12', '3', '▲ 2 · +20%', '— 0', 'kpi-delta up', 'kpi-delta flat']);
 });
 
 test('drawTicker: false without a ticker or config', (t) => {
@@ -150,32 +152,60 @@ test('drawTicker: the wall shows no domain badge and no street; other pages show
     assert.equal(wallTicker.children[0].textContent, '00:00:00|Z|Traffic jam');
 });
 
-test('feeds: fresh and stale items with age and rate', (t) => {
-    const h = render(t);
+test('feeds: drawn into the list at once, fresh and stale with age and rate, counted on by the page\'s timer', (t) => {
+    const ul = new FakeElement('ul');
+    const h = render(t, {'feed-status': ul});
+    const timers = [];
+    stub(t, 'setInterval', (fn, ms) => timers.push([fn, ms]) && timers.length);
     const now = Date.now();
     const store = {feeds_at: now, state: {feeds: {traffic: {last_event_age_s: 5, rate_per_min: 2.345},
         security: {last_event_age_s: 600}}}};
-    const items = h.R.feeds(store, 0, CONFIG);
-    assert.deepEqual(items.map((i) => i.props.className), ['feed fresh', 'feed stale']);
-    const texts = (i) => i.props.children.map((c) => c.props.children);
-    assert.deepEqual(texts(items[0]), [undefined, 'Traffic', '2.3/min', '5s ago']);
-    assert.deepEqual(texts(items[1]), [undefined, 'Security', '0/min', 'stale · 10m ago']);
-    h.fire('live-tick');
-    h.R.feeds(store, 1, CONFIG);
-    assert.equal(h.R.feeds(store, 2, CONFIG), NO_UPDATE);
+    h.R.takeFeeds(store, CONFIG);
+    assert.deepEqual(ul.children.map((li) => li.className), ['feed fresh', 'feed stale']);
+    assert.deepEqual(ul.children.map((li) => li.textContent), ['|Traffic|2.3/min|5s ago',
+        '|Security|0/min|stale · 10m ago']);
+    const rows = ul.children.slice();
+    // the page's own timer, once however often the store is written, counts the ages on in the same rows
+    h.R.takeFeeds(store, CONFIG);
+    assert.deepEqual(timers.map(([, ms]) => ms), [1000]);
+    h.R.drawFeeds(store, CONFIG, now + 60_000);
+    assert.deepEqual(ul.children, rows, 'the rows are kept, their text rewritten');
+    assert.deepEqual(ul.children.map((li) => li.textContent), ['|Traffic|2.3/min|stale · 1m ago',
+        '|Security|0/min|stale · 11m ago']);
+    assert.equal(ul.children[0].className, 'feed stale');
 });
 
-test('riskTop: by risk, then by events; bars clamped; nothing before any state', (t) => {
-    const h = render(t);
-    assert.deepEqual(h.R.riskTop(null, {}, CONFIG), []);
-    const rows = h.R.riskTop(STORE, {}, CONFIG);
-    assert.deepEqual(rows.map((r) => r.props.key), ['B', 'C', 'A']);
-    const cells = rows[0].props.children;
-    assert.equal(cells[3].props.children, '75.6');
-    assert.equal(cells[4].props.children, '8 events');
-    assert.equal(cells[2].props.children[0].props.style.width, '75.56%');
+test('clockStart: the clock drawn now and by the page\'s timer, nothing through Dash', (t) => {
+    const clock = new FakeElement('span');
+    const h = render(t, {clock: clock});
+    const timers = [];
+    stub(t, 'setInterval', (fn, ms) => timers.push([fn, ms]) && timers.length);
+    h.dc.panorama.clock = (_n, config) => 'now in ' + config.tz;  // live_conn.js's: the time (or the replayed one)
+    assert.equal(h.R.clockStart(CONFIG), NO_UPDATE);
+    assert.equal(clock.textContent, 'now in UTC');
+    h.dc.panorama.clock = () => 'a second later';
+    timers[0][0]();
+    assert.equal(clock.textContent, 'a second later');
+});
+
+test('riskTop: by risk, then by events, drawn into the list; bars clamped; rows kept; nothing through Dash', (t) => {
+    const ol = new FakeElement('ol');
+    const h = render(t, {'risk-top': ol});
+    const make = globalThis.document.createElement;
+    globalThis.document.createElement = (tag) => Object.assign(make(tag), {style: {}});
+    assert.equal(h.R.riskTop(null, {}, CONFIG), NO_UPDATE);
+    assert.equal(ol.children.length, 0);
+    assert.equal(h.R.riskTop(STORE, {}, CONFIG), NO_UPDATE);
+    assert.deepEqual(ol.children.map((li) => li.dataset.code), ['B', 'C', 'A']);
+    assert.equal(ol.children[0].textContent, '1|Beta||75.6|8 events');
+    const fill = (i) => ol.children[i].children[2].firstElementChild.style.width;
+    assert.equal(fill(0), '75.56%');
+    const first = ol.children[0];
     const low = {state: {windows: {'1h': {districts: {A: {risk: 0.5}}}}}};
-    assert.equal(h.R.riskTop(low, {}, CONFIG)[0].props.children[2].props.children[0].props.style.width, '2%');
+    h.R.riskTop(low, {}, CONFIG);
+    assert.equal(ol.children[0], first, 'the row is kept, its text rewritten');
+    assert.equal(ol.children[0].textContent, '1|Alpha||0.5|0 events');
+    assert.equal(fill(0), '2%');
 });
 
 test('viewControls and cycle: the view follows the selectors; the spotlight moves round', (t) => {
