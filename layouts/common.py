@@ -16,6 +16,7 @@ from dashboard.core.units import STATUSES as UNIT_STATUSES
 LIVE_TEXT_KEYS = (
     "security", "traffic", "environment", "incident", "never", "seconds_ago", "minutes_ago", "hours_ago",
     "per_min", "m_all", "m_risk", "m_risk_population", "events", "risk", "population", "ten_thousand", "risk_rank", "city_share",
+    "street_rank", "district_share", "street_open",
     "conn_connecting", "conn_live", "conn_reconnecting", "conn_polling",
     "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
     "no_open_incidents", "incidents_rest", "status_open", "status_dispatched", "status_in_progress",
