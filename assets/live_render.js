@@ -102,7 +102,9 @@
         if (!wall) {  // the wall hides the domain badge: the row's colour says it
             parts.push(['ticker-dom', config.labels[e.domain] || e.domain]);
         }
-        parts.push(['ticker-place', wall || !street ? name : name + ' \u00b7 ' + street]);
+        // a district wall's rows are all its district's: the place they name is the street
+        const place = wall && config.district ? (street || name) : wall || !street ? name : name + ' \u00b7 ' + street;
+        parts.push(['ticker-place', place]);
         parts.push(['ticker-title', e.title || config.kinds[e.kind] || e.kind]);
         return parts;
     }

@@ -176,8 +176,10 @@ def clock_text(ms: int, tz: str, with_date: bool = False) -> str:
     return f"{stamp[5:10]} {stamp[11:19]}" if with_date else stamp[11:19]
 
 
-def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: bool = False) -> list:
-    """Return a live page's ticker rows as the browser draws them (assets/live_render.js drawTicker, fillRow).
+def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: bool = False,
+                     by_street: bool = False) -> list:
+    """Return a live page's ticker rows as the browser draws them (assets/live_render.js drawTicker, fillRow);
+    ``by_street``: a district wall's, whose rows name the street (every row is its district's).
 
     The rows the server knows are in the page's first paint and Dash's first render, so the ticker is not blank
     until the socket's snapshot: the ticker's titles were the panorama's largest paint, and came seconds late
@@ -192,7 +194,8 @@ def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: 
         spans = [html.Span(clock_text(e["ts"], tz), className="ticker-time")]
         if not wall:  # the wall shows the domain by the row's colour alone
             spans.append(html.Span(t(e["domain"], lang), className="ticker-dom"))
-        spans.append(html.Span(name if wall or not street else f"{name} · {street}", className="ticker-place"))
+        place = (street or name) if by_street else name if wall or not street else f"{name} · {street}"
+        spans.append(html.Span(place, className="ticker-place"))
         spans.append(html.Span(e.get("title") or kind_label(e["kind"], lang), className="ticker-title"))
         items.append(html.Li(spans, key=f"{e['domain']}:{e['id']}",
                              className=f"ticker-item sev-{e['severity']} dom-{e['domain']}"))

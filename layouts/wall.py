@@ -21,7 +21,8 @@ FILL = {"flex": "1", "minHeight": "0"}  # the panels are flex columns sized by t
 MEASURE = "risk"  # a fixed 0–100 scale: colours mean the same thing all day on an unattended screen
 STREETS_MS = 5000  # a district wall's streets, and the points on its map, re-read as often as the drill-down's
 STREET_DATA = {"opt": "street-data", "i": 0}
-CYCLE_STREETS = 8  # the busiest streets the spotlight goes round on a district wall
+CYCLE_STREETS = 8
+WALL_STREET_BARS = 6  # bars the wall's panel names legibly at 1920x1080 (the rest share one)  # the busiest streets the spotlight goes round on a district wall
 
 
 def street_cycle(streets: dict | None) -> list[str]:
@@ -34,7 +35,14 @@ def street_cycle(streets: dict | None) -> list[str]:
 
 def street_bars(streets: dict | None, lang: str):
     """Return the district wall's street bars (the drill-down's, dark), busiest on top."""
-    return make_street_bars((streets or {}).get("streets") or [], lang, "dark", (streets or {}).get("other"))
+    fig = make_street_bars((streets or {}).get("streets") or [], lang, "dark", (streets or {}).get("other"),
+                           WALL_STREET_BARS)
+    # the panel's height, not the drill-down's per-bar one: the wall's grid sizes its panels to the screen; every
+    # bar named (Plotly drops every other label when they crowd), the legend left to the KPI tiles' colours
+    fig.update_layout(height=None, autosize=True, showlegend=False, font={"size": 14},
+                      margin={"l": 8, "r": 12, "t": 4, "b": 24})
+    fig.update_yaxes(dtick=1)
+    return fig
 
 
 def district_config(config: dict, code: str, streets: dict | None) -> dict:
@@ -135,7 +143,8 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                           className="trend-panel"),
                     # the rows the server knows now; the browser rewrites them as frames arrive (live_render.js)
                     panel(t("latest_events", lang),
-                          html.Ul(live_ticker_rows((state or {}).get("events"), city, lang, settings["tz"], wall=True),
+                          html.Ul(live_ticker_rows((state or {}).get("events"), city, lang, settings["tz"], wall=True,
+                                           by_street=district is not None),
                                   id="event-ticker", className="ticker"),
                           className="ticker-panel"),
                 ],

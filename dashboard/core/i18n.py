@@ -105,7 +105,7 @@ _TEXT = {
     "city_share": ("占全市 {p}%", "{p}% of the city"),
     "street_rank": ("街道排名 {rank}/{n}", "street {rank} of {n}"),
     "district_share": ("占本区 {p}%", "{p}% of the district"),
-    "street_open": ("未结事件 {n}", "{n} open incidents"),
+    "street_open": ("未结 {n}", "{n} open"),
     "filter_placeholder": ("筛选…", "filter…"),
     "n_events": ("共 {n} 条", "{n} events"),
     "sort_unserved": ("此列不支持在整个时段内排序，已按时间从新到旧排列（可按时间、严重程度从高到低、标题排序）",

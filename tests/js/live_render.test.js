@@ -101,6 +101,15 @@ test('drawTicker rewrites the rows the server drew in place: their spans are kep
     assert.equal(served.dataset.key, 'traffic:9');
 });
 
+test('rowParts: a district wall\'s row names the street (every row is its district\'s), else the district', (t) => {
+    const {R} = render(t);
+    const own = Object.assign({}, CONFIG, {page: 'wall', district: 'A', streets: {A: {'黄贝街道': 'Huangbei'}}});
+    assert.deepEqual(R.rowParts(ev('1', 0, {street: '黄贝街道'}), own).map(([, text]) => text)[1], 'Huangbei');
+    assert.deepEqual(R.rowParts(ev('2', 0), own).map(([, text]) => text)[1], 'Alpha');
+    const city = Object.assign({}, CONFIG, {page: 'wall'});
+    assert.deepEqual(R.rowParts(ev('3', 0, {street: '黄贝街道'}), city).map(([, text]) => text)[1], 'Alpha');
+});
+
 test('rowParts: a row of another shape (the wall has no domain badge) is rebuilt', (t) => {
     const ul = new FakeElement('ul');
     const {R} = render(t, {'event-ticker': ul});
@@ -202,14 +211,14 @@ test('cycle: a district centre\'s wall goes round its busiest streets, as its re
 test('spotlight: a district wall spotlights a street: its counts, rank and share of the district, its name in the page\'s language', (t) => {
     const h = render(t);
     const labels = Object.assign({}, CONFIG.labels, {street_rank: 'street {rank} of {n}',
-        district_share: '{p}% of the district', street_open: '{n} open incidents'});
+        district_share: '{p}% of the district', street_open: '{n} open'});
     const wall = Object.assign({}, CONFIG, {page: 'wall', district: 'B', codes: ['B'], labels: labels,
         districts: {B: {name: 'Beta'}}, streets: {B: {'黄贝街道': 'Huangbei'}}});
     const sent = [{cycle: ['黄贝街道'], streets: [{name: '桂园街道', counts: {traffic: 3}, total: 3, open: 0},
         {name: '黄贝街道', counts: {traffic: 1, security: 1}, total: 2, open: 1}]}];
     const [head, meta, grid] = h.R.spotlight({highlight: '黄贝街道'}, STORE, sent, wall)[0];
     assert.equal(head.props.children[1].props.children, 'Huangbei');
-    assert.equal(head.props.children[2].props.children, '1 open incidents');
+    assert.equal(head.props.children[2].props.children, '1 open');
     assert.equal(meta.props.children, 'Beta · street 2 of 2 · 40% of the district');
     assert.deepEqual(grid.props.children.map((k) => k.props.children[1].props.children), ['1', '1']);
     h.fire('live-windows');
