@@ -147,3 +147,33 @@ def test_a_district_walls_refresh_sends_its_streets_and_points_only(wapp):
     client, csrf = district_user(wapp)
     res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf, **HEADERS}, json=build(wapp))
     assert res.status_code == 200 and secret_in(res.get_data(as_text=True), data["others"]) == []
+
+
+@pytest.mark.timeout(300)
+def test_a_district_wall_passes_axe_in_both_languages(make_app, redis_client, dash_duo):
+    """In Chromium, a kiosk token made for Luohu: its wall (map, street bars, a street in the spotlight) has no
+    violation of WCAG 2.2 AA, in Chinese and in English."""
+    from tests.helpers import wait_for
+    from tests.test_accessibility import axe_violations, html_lang
+
+    app = make_app(BROWSER_PATH="none", PANORAMA_WALL_CYCLE_S=3600)
+    ingest_now(app, {"traffic": [now_event(700 + j, kind="congestion", district="luohu", street="黄贝街道",
+                                           lat=22.55, lon=114.13, severity=1 + j % 4, title=f"{MINE} {j}")
+                                 for j in range(8)]})
+    svc = app.server.extensions["panorama"]
+    _, token = accounts.create_kiosk_token(svc.engine, "罗湖大屏", OWN, [d.code for d in svc.city.districts])
+    dash_duo.start_server(app)
+    found = {}
+    for lang in ("zh", "en"):
+        dash_duo.driver.get(f"{dash_duo.server_url.rstrip('/')}/wall?token={token}" if lang == "zh" else
+                            f"{dash_duo.server_url.rstrip('/')}/wall")
+        if lang == "en":  # the wall has no language button: the browser's choice (tests/test_wall.py)
+            dash_duo.driver.execute_script("localStorage.setItem('lang', JSON.stringify('en'));"
+                                           "localStorage.setItem('lang-timestamp', String(Date.now()));")
+            dash_duo.driver.get(f"{dash_duo.server_url.rstrip('/')}/wall")
+        wait_for(lambda: dash_duo.driver.execute_script(
+            "const el = document.querySelector('.spotlight-panel .spot-name'); return el && el.textContent")
+            in ("黄贝街道", "Huangbei"), timeout=20, message="a street in the spotlight")
+        dash_duo.wait_for_element("#wall-streets .js-plotly-plot", timeout=20)
+        found[lang] = (html_lang(dash_duo), axe_violations(dash_duo))
+    assert found == {"zh": ("zh-CN", []), "en": ("en", [])}, found
