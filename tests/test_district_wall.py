@@ -104,6 +104,20 @@ def test_a_district_wall_shows_its_district_by_street(wapp):
     assert "Huangbei" in en and "Luohu" in en and not any(s in en for s in FUTIAN_STREETS)
 
 
+def test_a_district_wall_replays_its_own_district_by_street(wapp):
+    from datetime import datetime, timedelta, timezone
+    from urllib.parse import quote
+
+    data = seed_streets(wapp)
+    at = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    res = wall_client(wapp).post("/_dash-update-component", headers=HEADERS, json=matrix.payload(
+        wapp, matrix.ROUTER, {"url.pathname": "/wall", "lang.data": "zh", "url.search": f"?at={quote(at)}"}))
+    text = res.get_data(as_text=True)
+    assert res.status_code == 200 and "replay-banner" in text and "wall-streets" in text, text[:300]
+    assert "wall-streets-tick" not in text, "a replay keeps the replayed minute's streets"
+    assert secret_in(text, data["others"]) == [] and not any(s in text for s in FUTIAN_STREETS)
+
+
 def test_the_city_wall_stays_the_citys(wapp):
     seed_streets(wapp)
     text, parts = page(wapp, wall_client(wapp, None))
