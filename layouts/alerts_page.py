@@ -182,5 +182,5 @@ def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[
             dcc.Store(id="alerts-live"),  # written by assets/live_alerts.js when a frame carries alerts
             dcc.Interval(id="alerts-poll", interval=FALLBACK_MS, disabled=True),
         ], className="alerts-main"),
-        *live_components(live_config(city, lang, "alerts", settings), None, {"page": "alerts"}, now_ms),
+        *live_components(live_config(city, lang, "alerts", settings, own), None, {"page": "alerts"}, now_ms),
     ], className="page page-alerts")

@@ -76,8 +76,17 @@ def kpi_tile(domain: str, lang: str, prefix: str = "kpi", value: str = "–",
     )
 
 
-def live_config(city, lang: str, page: str, settings: dict) -> dict:
-    """Return what the browser needs to connect and render: endpoints, thresholds, names and texts."""
+def live_config(city, lang: str, page: str, settings: dict, own: str | None = None) -> dict:
+    """Return what the browser needs to connect and render: endpoints, thresholds, names and texts; ``own``: a
+    district centre's district, the only one whose names (and streets) it carries."""
+    config = _live_config(city, lang, page, settings)
+    if own is None:
+        return config
+    return {**config, "codes": [own], "districts": {own: config["districts"][own]},
+            "streets": {own: config["streets"].get(own, {})}}
+
+
+def _live_config(city, lang: str, page: str, settings: dict) -> dict:
     theme = THEMES["dark" if page == "wall" else "light"]
     return {
         "page": page,

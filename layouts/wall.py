@@ -46,12 +46,9 @@ def street_bars(streets: dict | None, lang: str):
 
 
 def district_config(config: dict, code: str, streets: dict | None) -> dict:
-    """Return a district wall's live config: its own district only (names, streets), the spotlight's round over
-    its busiest streets (assets/live_render.js cycle and spotlight read ``district``)."""
-    return {**config, "district": code, "codes": [code],
-            "districts": {code: config["districts"][code]},
-            "streets": {code: config["streets"].get(code, {})},
-            "cycle": street_cycle(streets)}
+    """Return a district wall's live config (``live_config`` of its own district): the spotlight's round over its
+    busiest streets (assets/live_render.js cycle and spotlight read ``district``)."""
+    return {**config, "district": code, "cycle": street_cycle(streets)}
 
 
 def street_data(streets: dict | None, district: str | None) -> dict | None:
@@ -98,7 +95,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
     (``district_view['streets']``, panorama.district_wall)."""
     window = (state or {}).get("windows", {}).get(WINDOW)
     streets = (district_view or {}).get("streets")
-    config = live_config(city, lang, "wall", settings)
+    config = live_config(city, lang, "wall", settings, district)
     if district is not None:
         config = district_config(config, district, streets)
     first = (config["cycle"] or [district])[0] if district is not None else city.districts[0].code

@@ -84,3 +84,15 @@ def test_a_district_centre_reads_the_rosters_and_leaves_their_overrides_to_the_c
     res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.CALLBACKS[name][1](sapp))
     assert res.status_code == 200 and "the city centre changes" in res.get_data(as_text=True)
     assert len(officer.get("/api/rosters/overrides").get_json()["overrides"]) == 1  # the officer's only
+
+
+def test_a_district_users_alerts_page_offers_their_district_only(sapp):  # noqa: F811
+    data = seed(sapp)
+    client, csrf = district_user(sapp)
+    page = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.payload(
+        sapp, matrix.ROUTER, {"url.pathname": "/alerts", "lang.data": "zh", "url.search": ""})).get_data(as_text=True)
+    assert secret_in(page, data["others"]) == [] and "罗湖区" in page
+    # the trail's filter and the silence form name no other district (nor a zone of one): none is theirs to pick
+    assert [n for n in ("福田区", "南山区", "宝安区", "龙岗区") if n in page] == []
+    zones = sapp.server.extensions["panorama"].city.alert_rules.zones.values()
+    assert [z.name for z in zones if z.district != OWN and z.name in page] == []
