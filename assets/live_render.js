@@ -111,7 +111,9 @@
         if (!wall) {  // the wall hides the domain badge: the row's colour says it
             parts.push(['ticker-dom', config.labels[e.domain] || e.domain]);
         }
-        parts.push(['ticker-place', wall || !street ? name : name + ' \u00b7 ' + street]);
+        // a district wall's rows are all its district's: the place they name is the street
+        const place = wall && config.district ? (street || name) : wall || !street ? name : name + ' \u00b7 ' + street;
+        parts.push(['ticker-place', place]);
         parts.push(['ticker-title', e.title || config.kinds[e.kind] || e.kind]);
         return parts;
     }
@@ -306,20 +308,62 @@
         return Object.assign({}, view, {window: windowName, measure: measure});
     };
 
-    /** Wall timer -> the next district in the spotlight. */
-    ns.cycle = function (_n, view, config) {
-        // a district centre's wall goes round its own district only (config.cycle, layouts/wall.py)
-        const codes = config.cycle || config.codes;
+    /** A district wall's streets as its refresh last sent them (layouts/wall.py street_data), or null. */
+    function streetData(datas) {
+        return (datas && datas[0]) || null;
+    }
+
+    /** Wall timer (, a district wall's streets) -> the next district, or on a district wall the next of its busiest
+     *  streets, in the spotlight. */
+    ns.cycle = function (_n, view, config, datas) {
+        // a district centre's wall goes round its busiest streets as they now stand (config.cycle: as first drawn)
+        const streets = config.district ? streetData(datas) : null;
+        const codes = (streets && streets.cycle && streets.cycle.length ? streets.cycle : config.cycle) || config.codes;
         const i = codes.indexOf(view && view.highlight);
         return Object.assign({}, view, {highlight: codes[(i + 1) % codes.length]});
     };
 
-    /** Spotlight district, live state -> the wall's spotlight panel ([] where there is none). */
-    ns.spotlight = function (view, store, config) {
+    /** A district wall's spotlit street -> its panel: name, counts of the wall's window per domain, its rank among
+     *  the district's streets and its share of the district's events. */
+    function streetSpot(code, streets, config) {
+        const u = U();
+        const L = config.labels;
+        const rows = (streets && streets.streets) || [];
+        const k = rows.findIndex((s) => s.name === code);
+        const row = rows[k] || {counts: {}, total: 0, open: 0};
+        if (unchanged('spotlight', JSON.stringify([code, row, rows.length]))) {
+            return [dc.no_update];
+        }
+        const names = (config.streets || {})[config.district] || {};
+        const name = Object.prototype.hasOwnProperty.call(names, code) ? names[code] : code;
+        const all = rows.reduce((sum, s) => sum + (s.total || 0), 0);
+        const share = all ? Math.round((row.total || 0) / all * 1000) / 10 : 0;
+        return [[
+            u.el('Div', {className: 'spot-head'}, [
+                u.el('Span', {className: 'spot-label'}, L.spotlight),
+                u.el('H2', {className: 'spot-name'}, name),
+                u.el('Span', {className: 'spot-risk'}, u.fmt(L.street_open, {n: row.open || 0})),
+            ]),
+            u.el('Div', {className: 'spot-meta'}, [config.districts[config.district].name,
+                u.fmt(L.street_rank, {rank: k < 0 ? rows.length : k + 1, n: rows.length}),
+                u.fmt(L.district_share, {p: share})].join(' · ')),
+            u.el('Div', {className: 'spot-grid'}, config.domains.map((dom) => u.el('Div', {key: dom, className: 'spot-kpi dom-' + dom}, [
+                u.el('Span', {className: 'spot-kpi-label'}, L[dom]),
+                u.el('Span', {className: 'spot-kpi-value'}, String((row.counts || {})[dom] || 0)),
+            ]))),
+        ]];
+    }
+
+    /** Spotlight district (a district wall: street), live state, a district wall's streets -> the wall's
+     *  spotlight panel ([] where there is none). */
+    ns.spotlight = function (view, store, datas, config) {
         const u = U();
         const code = view && view.highlight;
         if (config.page !== 'wall' || !code) {
             return [];
+        }
+        if (config.district) {
+            return streetSpot(code, streetData(datas), config);
         }
         const L = config.labels;
         const d = config.districts[code];
@@ -387,6 +431,6 @@
         module.exports = {deltaOf: deltaOf, rowSig: rowSig, rowParts: rowParts, fillRow: fillRow, streetName: streetName, drawTicker: drawTicker,
             TICKER_ROWS: TICKER_ROWS, kpis: ns.kpis, takeFeeds: takeFeeds, drawFeeds: drawFeeds, clockStart: ns.clockStart,
             every: every, riskTop: ns.riskTop, viewControls: ns.viewControls, cycle: ns.cycle,
-            spotlight: ns.spotlight, spotIncidents: ns.spotIncidents, drillDown: ns.drillDown, last: last};
+            spotlight: ns.spotlight, streetSpot: streetSpot, spotIncidents: ns.spotIncidents, drillDown: ns.drillDown, last: last};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

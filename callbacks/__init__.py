@@ -1,7 +1,7 @@
 """Callbacks by area; each module exposes ``register_callbacks(app)``."""
 
 from callbacks import (alerts, alerts_page, dispatch, district, exports, live, login, major, mobile, panorama,
-                       procedure, replay, rosters, router)
+                       procedure, replay, rosters, router, wall_district)
 
 
 def register_all(app) -> None:
@@ -10,6 +10,7 @@ def register_all(app) -> None:
     login.register_callbacks(app)
     live.register_callbacks(app)
     panorama.register_callbacks(app)
+    wall_district.register_callbacks(app)
     replay.register_callbacks(app)
     district.register_callbacks(app)
     dispatch.register_callbacks(app)

@@ -120,7 +120,8 @@ def render(req):
         log.warning("alerts unavailable", exc_info=True)
         rows, trails, silences = [], {}, []
     return alerts_page_layout(svc.city, req.lang, tz, rows, trails, silences, check_role(current_user(), "command"),
-                              local_text(req.now + UNTIL_DEFAULT_MS, tz), live_settings(svc.config), req.now)
+                              local_text(req.now + UNTIL_DEFAULT_MS, tz), live_settings(svc.config), req.now,
+                              reader_scope().district)
 
 
 def register_callbacks(app) -> None:

@@ -18,11 +18,12 @@ from dashboard.core.channels import DOMAINS
 from dashboard.core.scope import Scope
 from dashboard.dispatch.desk import scope
 from dashboard.panorama import district as district_data
+from dashboard.panorama import district_wall
 from dashboard.panorama import replay
 from dashboard.panorama.state import trend
 from dashboard.web.auth import current_user, kiosk_token_of, may_watch, reader_scope
 from dashboard.web.callback_guard import allow, validated
-from callbacks import alerts
+from callbacks import alerts, wall_district
 from callbacks.live import live_settings, live_state
 from dashboard.core.i18n import error_text, t
 from layouts.alerts import rows_of
@@ -115,19 +116,22 @@ def register_callbacks(app) -> None:
         prevent_initial_call=True,
     )
 
-    # wall timer -> next district in the spotlight
+    # wall timer -> next district (a district wall: next of its busiest streets) in the spotlight
     app.clientside_callback(
         _client("cycle"),
         Output("view", "data", allow_duplicate=True),
         Input("wall-cycle", "n_intervals"), State("view", "data"), State("live-config", "data"),
+        State({"opt": "street-data", "i": ALL}, "data"),
         prevent_initial_call=True,
     )
 
-    # spotlight district, live state -> the wall's spotlight panel (absent on the desktop page)
+    # spotlight district (or street), live state, a district wall's streets -> the wall's spotlight panel (absent
+    # on the desktop page)
     app.clientside_callback(
         _client("spotlight"),
         Output({"opt": "spotlight", "i": ALL}, "children"),
-        Input("view", "data"), Input("live-windows", "data"), State("live-config", "data"),
+        Input("view", "data"), Input("live-windows", "data"), Input({"opt": "street-data", "i": ALL}, "data"),
+        State("live-config", "data"),
     )
 
     # spotlight district, trend's minute -> that district's trend and open incidents (read from SQL)
@@ -140,16 +144,23 @@ def register_callbacks(app) -> None:
         if not outputs or view is None or not view.highlight or not may_watch():
             raise PreventUpdate
         svc = current_app.extensions["panorama"]
-        district = svc.city.resolve(view.highlight)
-        if district is None or not reader_scope().sees(district.code):  # another district's: nothing for a district centre
-            raise PreventUpdate
+        own = reader_scope().district
+        street = _own_street(svc.city, own, view.highlight)
+        district = svc.city.resolve(view.highlight) if street is None else None
+        if street is None and (district is None or not reader_scope().sees(district.code)):
+            raise PreventUpdate  # another district's (or nothing's): nothing for a district centre
         now = svc.clock()
         if view.replay:  # the replayed minute is the end of the trend the page shows (checked: never the future)
             end = replay.trend_end(trend_data)
-            if end is None or end > now:
+            if end is None or end > now or street is not None:  # a street's incidents are not replayed
                 raise PreventUpdate
             now = end
-        data = spot_data(svc, district.code, now, scope(current_user()), view.replay)
+        if street is not None:  # a district wall's spotlight: one of its streets
+            with svc.read(primary=scope(current_user()) is not None) as conn:
+                data = district_wall.street_spot(conn, svc.city, own, street, now, scope(current_user()),
+                                                 SPOT_INCIDENTS)
+        else:
+            data = spot_data(svc, district.code, now, scope(current_user()), view.replay)
         return [data] * len(outputs)
 
     # spotlight data, view -> the spotlight's trend lines and incident list
@@ -170,6 +181,13 @@ def register_callbacks(app) -> None:
         Output("url", "pathname"), Input("city-map", "clickData"), State("live-config", "data"),
         prevent_initial_call=True,
     )
+
+
+def _own_street(city, own: str | None, name: str) -> str | None:
+    """Return the street of district ``own`` named ``name`` (its Chinese name, as a district wall's spotlight
+    holds it), None when there is no such street or no district."""
+    district = city.by_code.get(own) if own else None
+    return next((s.name for s in district.streets if s.name == name), None) if district else None
 
 
 def render(req):
@@ -194,14 +212,27 @@ def render_wall(req):
     asked = _replay_asked(req)
     if isinstance(asked, replay.BadReplay):
         return replay_refused(req.lang, error_text(asked, req.lang), req.path)
+    own = reader_scope(kiosk_token_of(req.search)).district  # a district centre's wall: its district by street
     if asked is not None:
         state = _replay_state(req.svc, asked["at"], reader_scope(kiosk_token_of(req.search)))
         return wall_layout(req.svc.city, req.lang, state, {**live_settings(req.svc.config), "replay": asked},
-                           asked["at"], _replayed_alerts(req, state, "wall"))
+                           asked["at"], _replayed_alerts(req, state, "wall"), district=own,
+                           district_view=_district_view(req.svc, own, asked["at"]))
     rows = alerts.open_alerts_or_none(req.svc)
-    own = reader_scope(kiosk_token_of(req.search)).district  # a district centre's wall: its district in the spotlight
     return wall_layout(req.svc.city, req.lang, live_state(req.svc, req.now), live_settings(req.svc.config), req.now,
-                       alerts.panel(req.svc, req.lang, "wall", rows), rows, own)
+                       alerts.panel(req.svc, req.lang, "wall", rows), rows, own, _district_view(req.svc, own, req.now))
+
+
+def _district_view(svc, own: str | None, now_ms: int) -> dict | None:
+    """Return a district wall's streets and map points as of ``now_ms`` (None on the city's wall; empty when the
+    database cannot say: the page still draws, and its refresh fills them)."""
+    if own is None:
+        return None
+    try:
+        streets, points = wall_district.read(svc, own, now_ms)
+    except SQLAlchemyError:
+        return {}
+    return {"streets": streets, "points": points}
 
 
 def _replay_asked(req) -> dict | replay.BadReplay | None:

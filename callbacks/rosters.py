@@ -13,8 +13,8 @@ from dashboard.core.i18n import duty_word
 from dashboard.core.rosters import DAYS
 from dashboard.storage import rosters as store
 from dashboard.web.api import ApiError
-from dashboard.web.api_rosters import CONTACTS, create_override, duty_now, override_doc
-from dashboard.web.auth import check_role, current_user
+from dashboard.web.api_rosters import CONTACTS, create_override, duty_now, may_override, override_doc
+from dashboard.web.auth import check_role, current_user, reader_scope
 from dashboard.web.callback_guard import Lang, allow, validated
 from layouts.rosters import HOURS, TEXT_KEYS, department_cards, override_list, rosters_layout, tx
 
@@ -40,8 +40,8 @@ def render(req):
     svc, user = req.svc, current_user()
     tz = svc.config["PANORAMA_TZ"]
     docs, rows = _read(svc, req.now, check_role(user, CONTACTS))
-    return rosters_layout(req.lang, docs, rows, check_role(user, "command"), iso(req.now, tz)[:16].replace("T", " "),
-                          tz, _weekday(req.now, tz), svc.city.rosters.fallback)
+    return rosters_layout(req.lang, docs, rows, may_override(user), iso(req.now, tz)[:16].replace("T", " "),
+                          tz, _weekday(req.now, tz), svc.city.rosters.fallback, not reader_scope().city)
 
 
 def register_callbacks(app) -> None:
@@ -63,6 +63,8 @@ def register_callbacks(app) -> None:
         svc, user = _svc(), current_user()
         if not check_role(user, "command"):
             return tx("not_allowed", lang), no_update, no_update
+        if not may_override(user):  # a district centre's officer: the rosters are the city's
+            return tx("refused_city_only", lang), no_update, no_update
         if not person or "/" not in person or not role or not (reason or "").strip() or hours not in HOURS:
             return tx("need_all", lang), no_update, no_update
         department, person_id = person.split("/", 1)

@@ -113,8 +113,9 @@ def toggles(group: str, legend: str, pairs) -> html.Fieldset:
                          className="alerts-filter")
 
 
-def silence_form(city, lang: str, tz: str, until_text: str) -> html.Div:
-    """Return the form that adds a silence: a rule, a district, a zone (at least one), until when, and why."""
+def silence_form(city, lang: str, tz: str, until_text: str, own: str | None = None) -> html.Div:
+    """Return the form that adds a silence: a rule, a district, a zone (at least one), until when, and why; a
+    district centre's (``own``) offers its district and its zones only, what the API lets it silence."""
     rules = city.alert_rules
     return html.Div([
         html.Label([t("silence_rule", lang), dcc.Dropdown(
@@ -123,10 +124,12 @@ def silence_form(city, lang: str, tz: str, until_text: str) -> html.Div:
             className="silence-field"),
         html.Label([t("alerts_district", lang), dcc.Dropdown(
             id="silence-district", placeholder=t("silence_any_district", lang), clearable=True,
-            options=_options((d.code, district_name(d, lang)) for d in city.districts))], className="silence-field"),
+            options=_options((d.code, district_name(d, lang)) for d in city.districts if own in (None, d.code)))],
+            className="silence-field"),
         html.Label([t("silence_zone", lang), dcc.Dropdown(
             id="silence-zone", placeholder=t("silence_any_zone", lang), clearable=True,
-            options=_options((z.code, z.name_en if lang == "en" else z.name) for z in rules.zones.values()))],
+            options=_options((z.code, z.name_en if lang == "en" else z.name) for z in rules.zones.values()
+                             if own in (None, z.district)))],
             className="silence-field"),
         html.Label([t("silence_until", lang, tz=tz), dcc.Input(id="silence-until", type="text", value=until_text,
                                                                debounce=False, className="silence-input")],
@@ -139,16 +142,19 @@ def silence_form(city, lang: str, tz: str, until_text: str) -> html.Div:
 
 
 def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[int, list[dict]],
-                       silences: list[dict], can_ack: bool, until_text: str, settings: dict, now_ms: int) -> html.Div:
+                       silences: list[dict], can_ack: bool, until_text: str, settings: dict, now_ms: int,
+                       own: str | None = None) -> html.Div:
     """Return /alerts drawn now (the first paint tells the truth), kept current by the gateway's alert frames
-    (its fallback poll while the socket is down) and its own actions; ``settings``: ``callbacks.live``'s."""
+    (its fallback poll while the socket is down) and its own actions; ``settings``: ``callbacks.live``'s; ``own``:
+    a district centre's district, the only one its filters offer (SPEC section 13)."""
     items, line = trail_items(rows, trails, city, lang, tz, can_ack)
     filters = html.Div([
         toggles("status", t("alerts_status", lang), ((s, t(f"alert_{s}", lang)) for s in STATUSES)),
         toggles("level", t("alerts_level", lang), ((lv, t(f"level_{lv}", lang)) for lv in reversed(LEVELS))),
         html.Label([t("alerts_district", lang), dcc.Dropdown(
             id="alerts-district", placeholder=t("alerts_all_districts", lang), clearable=True,
-            options=_options((d.code, district_name(d, lang)) for d in city.districts))], className="alerts-filter"),
+            options=_options((d.code, district_name(d, lang)) for d in city.districts if own in (None, d.code)))],
+            className="alerts-filter"),
         html.Span([html.A(t("export_csv", lang), id="alerts-export-csv", download="",
                           href=f"/api/alerts.csv?lang={lang}"),
                    html.A(t("export_xlsx", lang), id="alerts-export-xlsx", download="",
@@ -169,12 +175,12 @@ def alerts_page_layout(city, lang: str, tz: str, rows: list[dict], trails: dict[
             html.Section([html.H2(t("silences", lang), className="panel-title"),
                           html.Ul(silence_items(silences, city, lang, tz), id="silence-list",
                                   className="silence-list"),
-                          silence_form(city, lang, tz, until_text)],
+                          silence_form(city, lang, tz, until_text, own)],
                          className="panel silences-panel"),
             dcc.Store(id="alerts-digest", data=digest(lang, rows, trails, silences)),
             dcc.Store(id="alerts-refresh", data=0),  # bumped by the page's own writes: redraw now
             dcc.Store(id="alerts-live"),  # written by assets/live_alerts.js when a frame carries alerts
             dcc.Interval(id="alerts-poll", interval=FALLBACK_MS, disabled=True),
         ], className="alerts-main"),
-        *live_components(live_config(city, lang, "alerts", settings), None, {"page": "alerts"}, now_ms),
+        *live_components(live_config(city, lang, "alerts", settings, own), None, {"page": "alerts"}, now_ms),
     ], className="page page-alerts")

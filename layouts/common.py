@@ -16,6 +16,7 @@ from dashboard.core.units import STATUSES as UNIT_STATUSES
 LIVE_TEXT_KEYS = (
     "security", "traffic", "environment", "incident", "never", "seconds_ago", "minutes_ago", "hours_ago",
     "per_min", "m_all", "m_risk", "m_risk_population", "events", "risk", "population", "ten_thousand", "risk_rank", "city_share",
+    "street_rank", "district_share", "street_open",
     "conn_connecting", "conn_live", "conn_reconnecting", "conn_polling",
     "banner_stale", "banner_lost", "banner_poll_failed", "banner_bus_down", "spotlight",
     "no_open_incidents", "incidents_rest", "status_open", "status_dispatched", "status_in_progress",
@@ -90,8 +91,17 @@ def kpi_tile(domain: str, lang: str, prefix: str = "kpi", value: str = "–",
     )
 
 
-def live_config(city, lang: str, page: str, settings: dict) -> dict:
-    """Return what the browser needs to connect and render: endpoints, thresholds, names and texts."""
+def live_config(city, lang: str, page: str, settings: dict, own: str | None = None) -> dict:
+    """Return what the browser needs to connect and render: endpoints, thresholds, names and texts; ``own``: a
+    district centre's district, the only one whose names (and streets) it carries."""
+    config = _live_config(city, lang, page, settings)
+    if own is None:
+        return config
+    return {**config, "codes": [own], "districts": {own: config["districts"][own]},
+            "streets": {own: config["streets"].get(own, {})}}
+
+
+def _live_config(city, lang: str, page: str, settings: dict) -> dict:
     theme = THEMES["dark" if page == "wall" else "light"]
     return {
         "page": page,
@@ -193,8 +203,10 @@ def clock_text(ms: int, tz: str, with_date: bool = False) -> str:
     return f"{stamp[5:10]} {stamp[11:19]}" if with_date else stamp[11:19]
 
 
-def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: bool = False) -> list:
-    """Return a live page's ticker rows as the browser draws them (assets/live_render.js drawTicker, fillRow).
+def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: bool = False,
+                     by_street: bool = False) -> list:
+    """Return a live page's ticker rows as the browser draws them (assets/live_render.js drawTicker, fillRow);
+    ``by_street``: a district wall's, whose rows name the street (every row is its district's).
 
     The rows the server knows are in the page's first paint and Dash's first render, so the ticker is not blank
     until the socket's snapshot: the ticker's titles were the panorama's largest paint, and came seconds late
@@ -209,7 +221,8 @@ def live_ticker_rows(events: list[dict] | None, city, lang: str, tz: str, wall: 
         spans = [html.Span(clock_text(e["ts"], tz), className="ticker-time")]
         if not wall:  # the wall shows the domain by the row's colour alone
             spans.append(html.Span(t(e["domain"], lang), className="ticker-dom"))
-        spans.append(html.Span(name if wall or not street else f"{name} · {street}", className="ticker-place"))
+        place = (street or name) if by_street else name if wall or not street else f"{name} · {street}"
+        spans.append(html.Span(place, className="ticker-place"))
         spans.append(html.Span(e.get("title") or kind_label(e["kind"], lang), className="ticker-title"))
         items.append(html.Li(spans, key=f"{e['domain']}:{e['id']}",
                              className=f"ticker-item sev-{e['severity']} dom-{e['domain']}"))

@@ -691,6 +691,8 @@ def ack_payload(app) -> dict:
 
 
 SPOT_DATA = '{"i":["ALL"],"opt":"spot-data"}.data'
+# a district wall's streets, its spotlight's round, its map's points (public as the spotlight: a kiosk wall reads it)
+WALL_STREETS = '..wall-streets.figure...{"i":["ALL"],"opt":"street-data"}.data...city-map.figure..'
 MAJOR_SLOT = "..major-slot.children...major-refresh.disabled...major-digest.data.."
 MERGE_DIALOG = ("..merge-dialog.hidden...merge-into.children...merge-choice.data...merge-note.value...merge-version.data"
                 "...merge-message.children...dispatch-detail-message.children...dispatch-refresh.data"
@@ -734,6 +736,9 @@ CALLBACKS = {
     # the wall's spotlight: public (a kiosk wall holds no session); what it reads needs a viewer or a kiosk token
     SPOT_DATA: (EVERYONE, lambda app: payload(app, SPOT_DATA, {
         "view.data": {"page": "wall", "highlight": "440304"}, "live-trend.data": None})),
+    WALL_STREETS: (EVERYONE, lambda app: payload(app, WALL_STREETS, {
+        "wall-streets-tick.n_intervals": 1, '{"i":["ALL"],"opt":"street-data"}.data': [({"opt": "street-data", "i": 0},
+                                                                                       None)], **LANG})),
     "..district-kpi-security.children...district-kpi-traffic.children...district-kpi-environment.children"
     "...district-kpi-incident.children...district-kpi-security-delta.children...district-kpi-traffic-delta.children"
     "...district-kpi-environment-delta.children...district-kpi-incident-delta.children"

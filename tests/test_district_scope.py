@@ -232,12 +232,12 @@ def test_a_district_wall_is_scoped_like_a_district_user(sapp):
     wall = sapp.server.test_client()
     assert wall.get(f"/wall?token={token}", follow_redirects=True).request.path == "/wall"
     headers = {"Referer": "http://localhost/wall"}
-    for name in (matrix.ALERT_LIST, matrix.ALERT_OUTLINES, matrix.MAJOR_SLOT, matrix.SPOT_DATA):
+    for name in (matrix.ALERT_LIST, matrix.ALERT_OUTLINES, matrix.MAJOR_SLOT, matrix.SPOT_DATA, matrix.WALL_STREETS):
         res = wall.post("/_dash-update-component", json=matrix.CALLBACKS[name][1](sapp), headers=headers)
         assert res.status_code in (200, 204) and secret_in(res.get_data(as_text=True), data["others"]) == [], name
     page = wall.post("/_dash-update-component", headers=headers, json=matrix.payload(
         sapp, matrix.ROUTER, {"url.pathname": "/wall", "lang.data": "zh", "url.search": ""})).get_data(as_text=True)
-    assert '"cycle":["440303"]' in page and secret_in(page, data["others"]) == []
+    assert '"district":"440303"' in page and secret_in(page, data["others"]) == []
     live = wall.get("/api/summary?live=1").get_json()
     assert [x["code"] for x in live["districts"]] == [OWN] and set(live["live"]["windows"]["1h"]["districts"]) == {OWN}
     ticket = wall.get("/api/ws-ticket").get_json()["ticket"]

@@ -176,28 +176,31 @@ def previous_counts(conn: Connection, district: str, minutes: int, now_ms: int) 
     return out
 
 
-def _open_in(district: str, department: str | None) -> list:
+def _open_in(district: str, department: str | None, streets: tuple[str, ...] | None = None) -> list:
     i = incidents.c
     where = [i.district == district, i.status.in_(OPEN_STATUSES)]
+    if streets is not None:  # one street's, by any of its spellings (a district wall's spotlight)
+        where.append(i.street.in_(streets))
     # A liaison reads only the incidents their department holds a task of, here as over REST and the socket.
     return where if department is None else [*where, held_by(department)]
 
 
 def open_incidents(conn: Connection, district: str, limit: int = INCIDENT_ROWS,
-                   department: str | None = None) -> list[dict]:
-    """Return the district's incidents still being handled (those ``department`` holds, when given), most
-    severe and most recent first."""
+                   department: str | None = None, streets: tuple[str, ...] | None = None) -> list[dict]:
+    """Return the district's incidents still being handled (those ``department`` holds, when given; on one street,
+    spelled ``streets``, when given), most severe and most recent first."""
     i = incidents.c
     stmt = (select(i.id, i.kind, i.severity, i.status, i.reports, i.title, i.opened_ms, i.last_report_ms)
-            .where(*_open_in(district, department))
+            .where(*_open_in(district, department, streets))
             .order_by(i.severity.desc(), i.last_report_ms.desc()).limit(limit))
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def open_incident_count(conn: Connection, district: str, department: str | None = None) -> int:
+def open_incident_count(conn: Connection, district: str, department: str | None = None,
+                        streets: tuple[str, ...] | None = None) -> int:
     """Return how many of the district's incidents are still being handled (the list shows the first ones)."""
     return int(conn.execute(select(func.count()).select_from(incidents)
-                            .where(*_open_in(district, department))).scalar_one())
+                            .where(*_open_in(district, department, streets))).scalar_one())
 
 
 def snapshot(conn: Connection, city, district, minutes: int, now_ms: int, tz: str,

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from dashboard.core.clock import now_ms as wall_ms
-from dashboard.storage.models import outbox, outbox_attempts
+from dashboard.storage.models import alerts, incidents, outbox, outbox_attempts, tasks
 
 CHANNELS = ("webhook", "email", "sms")
 STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
@@ -174,3 +174,60 @@ def summary(conn: Connection, now_ms: int) -> dict:
     return {"pending": counts.get("pending", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
             "sent": counts.get("sent", 0),
             "oldest_pending_s": None if oldest is None else max(0, now_ms - oldest) // 1000}
+
+
+# --- a district centre's part of the log (SPEC section 13) -------------------------------------------------------
+
+def _told_of(payload: str) -> tuple[str, str | None, Any]:
+    """Return what a message tells of: ("district", the alert's district) for an alert's notification,
+    ("alert" | "task" | "step", its id) for an escalation, ("", None) when it says nothing readable."""
+    try:
+        body = json.loads(payload)
+    except (TypeError, ValueError):
+        return "", None
+    if not isinstance(body, dict):
+        return "", None
+    if isinstance(body.get("alert"), dict):
+        return "district", body["alert"].get("district")
+    if body.get("type") == "escalation" and body.get("subject") in ("alert", "task", "step"):
+        return body["subject"], str(body.get("id") or "")
+    return "", None
+
+
+def districts_of(conn: Connection, rows: Sequence[dict]) -> dict[int, str | None]:
+    """Return the district each message tells of, by message id: an alert notification's alert's, an
+    escalation's alert's or incident's (a task's incident's, a procedure step's incident's); None: the city's or
+    nobody's (a district centre reads none of those). Three reads at most, whatever the number of rows."""
+    told = {r["id"]: _told_of(r["payload"]) for r in rows}
+    ids: dict[str, set[int]] = {"alert": set(), "task": set(), "step": set()}
+    for kind, ref in told.values():
+        head = (ref or "").split(".", 1)[0] if kind in ids else ""
+        if head.isdigit():
+            ids[kind].add(int(head))
+    found: dict[tuple[str, int], str | None] = {}
+    if ids["alert"]:
+        found |= {("alert", i): d for i, d in conn.execute(
+            select(alerts.c.id, alerts.c.district).where(alerts.c.id.in_(ids["alert"])))}
+    if ids["task"]:
+        found |= {("task", i): d for i, d in conn.execute(
+            select(tasks.c.id, incidents.c.district).join(incidents, incidents.c.id == tasks.c.incident_id)
+            .where(tasks.c.id.in_(ids["task"])))}
+    if ids["step"]:
+        found |= {("step", i): d for i, d in conn.execute(
+            select(incidents.c.id, incidents.c.district).where(incidents.c.id.in_(ids["step"])))}
+    out: dict[int, str | None] = {}
+    for row_id, (kind, ref) in told.items():
+        head = (ref or "").split(".", 1)[0]
+        out[row_id] = ref if kind == "district" else found.get((kind, int(head))) if head.isdigit() else None
+    return out
+
+
+def summary_of(rows: Sequence[dict], now_ms: int) -> dict:
+    """Return ``summary``'s counts over ``rows`` only (a district centre's messages)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    waiting = [r["created_ms"] for r in rows if r["status"] in ("pending", "sending")]
+    return {"pending": counts.get("pending", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
+            "sent": counts.get("sent", 0),
+            "oldest_pending_s": None if not waiting else max(0, now_ms - min(waiting)) // 1000}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 from flask import Blueprint, jsonify, request
 
 from dashboard.core import messages
@@ -35,28 +34,26 @@ def _limit() -> int:
 
 
 def delivery_log(svc, statuses=(), channels=(), limit: int = DEFAULT_LIMIT) -> tuple[list[dict], dict]:
-    """Return the newest messages (with their tries) and the outbox's summary: the API's and the page's one read."""
+    """Return the newest messages (with their tries) and the outbox's summary: the API's and the page's one read.
+
+    A district centre's user reads the messages about their district (its alerts' notifications, the
+    escalations of its alerts, incidents' tasks and procedure steps) and a summary of those alone, both from the
+    newest ``outbox.LIST_LIMIT`` messages: what the city's log says of other districts, they do not read."""
     own = reader_scope().district
     with svc.read(primary=True) as conn:
-        # a district centre's user: the messages of their district's alerts only (the payload names the alert's
-        # district), from the newest LIST_LIMIT; the summary stays the outbox's counts, which name nobody
-        rows = outbox.list_messages(conn, statuses=statuses, channels=channels,
-                                    limit=limit if own is None else outbox.LIST_LIMIT)
-        if own is not None:
-            rows = [r for r in rows if _district_of(r) == own][:limit]
+        if own is None:
+            rows = outbox.list_messages(conn, statuses=statuses, channels=channels, limit=limit)
+            summary = outbox.summary(conn, svc.clock())
+        else:
+            recent = outbox.list_messages(conn, limit=outbox.LIST_LIMIT)
+            where = outbox.districts_of(conn, recent)
+            mine = [r for r in recent if where[r["id"]] == own]
+            summary = outbox.summary_of(mine, svc.clock())
+            rows = [r for r in mine if (not statuses or r["status"] in statuses)
+                    and (not channels or r["channel"] in channels)][:limit]
         tries = outbox.attempts_of(conn, [r["id"] for r in rows])
-        summary = outbox.summary(conn, svc.clock())
     tz = svc.config["PANORAMA_TZ"]
     return [messages.notification_view(r, tries[r["id"]], tz) for r in rows], summary
-
-
-def _district_of(row: dict) -> str | None:
-    """Return the district of the alert a message tells of (None: not an alert's, or unreadable)."""
-    try:
-        alert = orjson.loads(row["payload"]).get("alert")
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        return None
-    return alert.get("district") if isinstance(alert, dict) else None
 
 
 @bp.get("/notifications")

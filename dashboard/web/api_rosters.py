@@ -13,7 +13,7 @@ from dashboard.core.rosters import DAYS, ROLES, Rosters
 from dashboard.dispatch import duty
 from dashboard.storage import rosters as store
 from dashboard.web.api import ApiError, json_errors, read_body, services
-from dashboard.web.auth import current_user, require
+from dashboard.web.auth import current_user, reader_scope, require
 
 bp = Blueprint("rosters_api", __name__, url_prefix="/api")
 json_errors(bp)
@@ -118,11 +118,24 @@ def get_overrides():
 @require("command")
 def post_override():
     """Put a person of a department's roster in a role from a time (default now) until a time, with a reason."""
+    _city_only()
     svc = services()
     body = read_body(OverrideBody, required=True)
     row = create_override(svc, body.department, body.person, body.role, body.start, body.until, body.reason,
                           current_user().username)
     return jsonify({"override": override_doc(row, svc.config["PANORAMA_TZ"])}), 201
+
+
+def may_override(user) -> bool:
+    """Tell whether ``user`` may set or end a roster override: an officer or commander of the city centre. A
+    department's roster is the city's (its people answer every district's escalations), so a district centre's
+    user reads it and does not change it."""
+    return check_role(user, "command") and reader_scope().city
+
+
+def _city_only() -> None:
+    if not reader_scope().city:
+        raise ApiError(403, "city_only", "a department's duty roster is the city's: the city centre overrides it")
 
 
 def create_override(svc, department: str, person: str, role: str, start: str | None, until: str, reason: str,
@@ -157,6 +170,7 @@ def create_override(svc, department: str, person: str, role: str, start: str | N
 @require("command")
 def delete_override(override_id: int):
     """End an override now (withdraw one not begun)."""
+    _city_only()
     svc = services()
     now = svc.clock()
     with svc.engine.begin() as conn:

@@ -2,7 +2,8 @@
 
 ``test_command_view_screenshots`` the command view of a major incident; ``test_screenshots`` takes the panorama, the wall (1920×1080 and 3840×2160) and a district;
 ``test_operations_screenshots`` seeds the same city, dispatches a fire to three departments (one of them
-overdue), and takes /dispatch, a briefing generated with the system Chromium, and /m at 390×844. Each in
+overdue), and takes /dispatch, a briefing generated with the system Chromium, and /m at 390×844;
+``test_district_centre_screenshots`` Luohu's district centre officer's /, wall and /dispatch. Each in
 Simplified Chinese (``<page>.png``) and in English (``<page>-en.png``), switched with the page's own button.
 
 Run from the repository root with the test services up (``make services``):
@@ -330,3 +331,49 @@ def test_command_view_screenshots(make_app, redis_client, dash_duo):
     finally:
         gw.stop()
     assert [e for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"] == []
+
+
+def test_district_centre_screenshots(make_app, redis_client, dash_duo):
+    """A district centre's officer (Luohu's, SPEC section 13): / (their district by street), their wall (Luohu
+    alone, its events and incidents placed, its streets, its busiest street in the spotlight) and /dispatch (their
+    district's queue), each in both languages."""
+    from dashboard.storage import users as accounts
+
+    app = make_app(PANORAMA_POLL_MS=2000, PANORAMA_WALL_CYCLE_S=3600)
+    assert seed(app, hours=2.0, rate=20.0) > 10_000
+    svc = app.server.extensions["panorama"]
+    with svc.engine.connect() as conn:
+        luohu = [r for r in desk.queue(conn) if r["district"] == "440303"]
+    fire = max(luohu, key=lambda r: (r["severity"], r["reports"]))
+    _send(svc, fire["id"], ["fire"], now_ms() - 2 * MIN)
+    accounts.create_user(svc.engine, "luo.officer", TEST_PASSWORD, "officer", None,
+                         [x["code"] for x in svc.city.departments], district="440303",
+                         districts=[x.code for x in svc.city.districts])
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/login")
+    dash_duo.wait_for_element("#login-username", timeout=20)
+    dash_duo.find_element("#login-username").send_keys("luo.officer")
+    dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+    dash_duo.find_element("#login-submit").click()
+    dash_duo.wait_for_element("#user-name", timeout=20)
+    for lang in ("zh", "en"):
+        viewport(dash_duo, 1600, 1500)
+        dash_duo.driver.get(dash_duo.server_url + "/")
+        switch_language(dash_duo, lang)
+        dash_duo.wait_for_element("#district-events td", timeout=20)
+        dash_duo.driver.save_screenshot(name("district-centre", lang))
+
+        viewport(dash_duo, 1920, 1080)
+        dash_duo.driver.get(dash_duo.server_url + "/wall")
+        dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
+        dash_duo.wait_for_element("#wall-streets .js-plotly-plot", timeout=20)
+        dash_duo.wait_for_element(".spotlight-panel .spot-incident, .spotlight-panel .spot-incident-empty", timeout=20)
+        settle(dash_duo)
+        dash_duo.driver.save_screenshot(name("district-centre-wall", lang))
+
+        viewport(dash_duo, 1600, 1200)
+        dash_duo.driver.get(dash_duo.server_url + "/dispatch")
+        open_incident_detail(dash_duo, fire["id"], fire["title"], timeout=90)
+        dash_duo.wait_for_element("#board-fire .task-card", timeout=10)
+        dash_duo.driver.save_screenshot(name("district-centre-dispatch", lang))
+    assert dash_duo.get_logs() == []

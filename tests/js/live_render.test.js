@@ -103,6 +103,15 @@ test('drawTicker rewrites the rows the server drew in place: their spans are kep
     assert.equal(served.dataset.key, 'traffic:9');
 });
 
+test('rowParts: a district wall\'s row names the street (every row is its district\'s), else the district', (t) => {
+    const {R} = render(t);
+    const own = Object.assign({}, CONFIG, {page: 'wall', district: 'A', streets: {A: {'黄贝街道': 'Huangbei'}}});
+    assert.deepEqual(R.rowParts(ev('1', 0, {street: '黄贝街道'}), own).map(([, text]) => text)[1], 'Huangbei');
+    assert.deepEqual(R.rowParts(ev('2', 0), own).map(([, text]) => text)[1], 'Alpha');
+    const city = Object.assign({}, CONFIG, {page: 'wall'});
+    assert.deepEqual(R.rowParts(ev('3', 0, {street: '黄贝街道'}), city).map(([, text]) => text)[1], 'Alpha');
+});
+
 test('rowParts: a row of another shape (the wall has no domain badge) is rebuilt', (t) => {
     const ul = new FakeElement('ul');
     const {R} = render(t, {'event-ticker': ul});
@@ -217,20 +226,41 @@ test('viewControls and cycle: the view follows the selectors; the spotlight move
     assert.equal(R.cycle(1, null, CONFIG).highlight, 'A');
 });
 
-test('cycle: a district centre\'s wall keeps its own district in the spotlight (config.cycle)', (t) => {
+test('cycle: a district centre\'s wall goes round its busiest streets, as its refresh last sent them', (t) => {
     const {R} = render(t);
-    const own = Object.assign({}, CONFIG, {cycle: ['B']});
-    assert.equal(R.cycle(1, {highlight: 'B'}, own).highlight, 'B');
-    assert.equal(R.cycle(2, {highlight: 'A'}, own).highlight, 'B');
-    assert.equal(R.cycle(3, null, own).highlight, 'B');
+    const own = Object.assign({}, CONFIG, {district: 'B', codes: ['B'], cycle: ['東门', '桂园']});
+    assert.equal(R.cycle(1, {highlight: '東门'}, own, []).highlight, '桂园');  // as first drawn
+    assert.equal(R.cycle(2, {highlight: '桂园'}, own, []).highlight, '東门');
+    const sent = [{cycle: ['黄贝', '東门', '桂园']}];
+    assert.equal(R.cycle(3, {highlight: '東门'}, own, sent).highlight, '桂园');
+    assert.equal(R.cycle(4, {highlight: '桂园'}, own, sent).highlight, '黄贝');
+    assert.equal(R.cycle(5, null, own, sent).highlight, '黄贝');
+    assert.equal(R.cycle(6, {highlight: 'A'}, CONFIG, [null]).highlight, 'B', 'the city\'s wall: its districts');
+});
+
+test('spotlight: a district wall spotlights a street: its counts, rank and share of the district, its name in the page\'s language', (t) => {
+    const h = render(t);
+    const labels = Object.assign({}, CONFIG.labels, {street_rank: 'street {rank} of {n}',
+        district_share: '{p}% of the district', street_open: '{n} open'});
+    const wall = Object.assign({}, CONFIG, {page: 'wall', district: 'B', codes: ['B'], labels: labels,
+        districts: {B: {name: 'Beta'}}, streets: {B: {'黄贝街道': 'Huangbei'}}});
+    const sent = [{cycle: ['黄贝街道'], streets: [{name: '桂园街道', counts: {traffic: 3}, total: 3, open: 0},
+        {name: '黄贝街道', counts: {traffic: 1, security: 1}, total: 2, open: 1}]}];
+    const [head, meta, grid] = h.R.spotlight({highlight: '黄贝街道'}, STORE, sent, wall)[0];
+    assert.equal(head.props.children[1].props.children, 'Huangbei');
+    assert.equal(head.props.children[2].props.children, '1 open');
+    assert.equal(meta.props.children, 'Beta · street 2 of 2 · 40% of the district');
+    assert.deepEqual(grid.props.children.map((k) => k.props.children[1].props.children), ['1', '1']);
+    h.fire('live-windows');
+    assert.deepEqual(h.R.spotlight({highlight: '黄贝街道'}, STORE, sent, wall), [NO_UPDATE]);
 });
 
 test('spotlight: the wall only; rank, share and counts (the latest events are the ticker\'s)', (t) => {
     const h = render(t);
     const wall = Object.assign({}, CONFIG, {page: 'wall'});
-    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, CONFIG), []);
-    assert.deepEqual(h.R.spotlight({}, STORE, wall), []);
-    const parts = h.R.spotlight({highlight: 'A'}, STORE, wall)[0];
+    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, [], CONFIG), []);
+    assert.deepEqual(h.R.spotlight({}, STORE, [], wall), []);
+    const parts = h.R.spotlight({highlight: 'A'}, STORE, [], wall)[0];
     assert.equal(parts.filter(Boolean).length, 3, 'head, meta and the counts: no latest events');
     const [head, meta, grid] = parts;
     assert.equal(head.props.children[1].props.children, 'Alpha');
@@ -239,8 +269,8 @@ test('spotlight: the wall only; rank, share and counts (the latest events are th
     assert.equal(meta.props.children, 'Population 1,250,000 · rank 2/3 · 13.3% of the city');
     assert.deepEqual(grid.props.children.map((k) => k.props.children[1].props.children), ['2', '0']);
     h.fire('live-windows');
-    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, wall), [NO_UPDATE]);
-    const zh = h.R.spotlight({highlight: 'B'}, STORE, Object.assign({}, wall, {lang: 'zh'}));
+    assert.deepEqual(h.R.spotlight({highlight: 'A'}, STORE, [], wall), [NO_UPDATE]);
+    const zh = h.R.spotlight({highlight: 'B'}, STORE, [], Object.assign({}, wall, {lang: 'zh'}));
     assert.match(zh[0][1].props.children, /^Population 0\.0万/);
 });
 

@@ -1,0 +1,74 @@
+"""Draw a district centre's wall map: its district alone, fitted to its outline, with its located events and open
+incidents placed on it (SPEC section 13). Pure, no I/O.
+
+The map is ``make_city_map`` of a city of one district, so the browser's patches of ``city-map`` hold as on the
+city's wall (``data[0]`` the district, ``layout.annotations[0]`` its label, ``layout.meta.bounds`` its outline's
+box), then the alert outlines (``data[1..5]``, figures/alert_map.py), then ``data[EVENTS_TRACE]`` the events and
+``data[INCIDENTS_TRACE]`` the open incidents, which the wall's street refresh patches by index. The city pack has
+district outlines only (no street shapes): streets are named on the bars and the spotlight, not drawn.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import plotly.graph_objects as go
+
+from dashboard.core.i18n import kind_label, t
+from dashboard.figures.alert_map import FIRST_TRACE
+from dashboard.figures.panorama import DOMAIN_COLORS, THEMES, make_city_map, plain
+
+EVENTS_TRACE = FIRST_TRACE + 5  # after the halo and the four alert levels
+INCIDENTS_TRACE = EVENTS_TRACE + 1
+SEVERITY_PX = {1: 7, 2: 9, 3: 12, 4: 15}  # an event's dot grows with its severity
+INCIDENT_COLOR = "#ff3b7f"  # apart from every domain's colour: an incident is not one more event
+
+
+def district_city(city, code: str) -> SimpleNamespace:
+    """Return ``city`` as one district's map sees it: that district and its outline only."""
+    return SimpleNamespace(districts=tuple(d for d in city.districts if d.code == code),
+                           geojson={"type": "FeatureCollection",
+                                    "features": [f for f in city.geojson["features"] if f.get("id") == code]})
+
+
+def make_district_map(window: dict | None, city, code: str, measure: str, lang: str, theme: str,
+                      size: tuple[int, int], label_px: float, labels: bool = True) -> go.Figure:
+    """Return the map of district ``code`` alone, fitted to its outline (no points yet: ``add_points``); without
+    its label as an annotation when ``labels`` is false (the live pages draw it as HTML: map_label_layer)."""
+    return make_city_map(window, district_city(city, code), measure, lang, theme=theme, size=size, label_px=label_px,
+                         labels=labels)
+
+
+def _hover(row: dict, lang: str) -> str:
+    return plain(row.get("title") or kind_label(row["kind"], lang))
+
+
+def point_values(points: dict | None, lang: str) -> dict:
+    """Return the arrays of the events' and incidents' traces (the figure's and the patch's alike)."""
+    evs, incs = (points or {}).get("events") or [], (points or {}).get("incidents") or []
+    return {"events": {"lon": [r["lon"] for r in evs], "lat": [r["lat"] for r in evs],
+                       "text": [_hover(r, lang) for r in evs],
+                       "marker.color": [DOMAIN_COLORS.get(r["domain"], "#888888") for r in evs],
+                       "marker.size": [SEVERITY_PX.get(r["severity"], 9) for r in evs]},
+            "incidents": {"lon": [r["lon"] for r in incs], "lat": [r["lat"] for r in incs],
+                          "text": [plain(t("sev_" + str(r["severity"]), lang)) + " · " + _hover(r, lang) for r in incs]}}
+
+
+def add_points(fig: go.Figure, points: dict | None, lang: str, theme: str = "dark") -> go.Figure:
+    """Return the district map with its events (``data[EVENTS_TRACE]``) and open incidents (``data[INCIDENTS_TRACE]``)
+    added; call after the alert outlines (``with_outlines``)."""
+    if len(fig.data) != EVENTS_TRACE:
+        raise ValueError("the points follow the district and its alert outlines (with_outlines first)")
+    values = point_values(points, lang)
+    ev, inc = values["events"], values["incidents"]
+    fig.add_trace(go.Scattergeo(
+        lon=ev["lon"], lat=ev["lat"], text=ev["text"], mode="markers", name=t("latest_events", lang),
+        showlegend=False, hovertemplate="%{text}<extra></extra>",
+        marker={"color": ev["marker.color"], "size": ev["marker.size"], "opacity": 0.85,
+                "line": {"color": THEMES[theme]["line"], "width": 1}}))
+    fig.add_trace(go.Scattergeo(
+        lon=inc["lon"], lat=inc["lat"], text=inc["text"], mode="markers", name=t("open_incidents", lang),
+        showlegend=False, hovertemplate="%{text}<extra></extra>",
+        marker={"color": INCIDENT_COLOR, "size": 16, "symbol": "diamond", "opacity": 0.95,
+                "line": {"color": THEMES[theme]["ink"], "width": 2}}))
+    return fig

@@ -1,0 +1,98 @@
+"""Every page a district centre's user opens holds their district, or what is not district data, or refuses
+(SPEC section 13, issue 18): the delivery log and its summary are of their district's alerts and incidents; the
+departments' duty rosters are the city's, read by everyone and overridden by the city centre only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from dashboard.storage import outbox
+from dashboard.storage.models import alerts
+from dashboard.storage.models import outbox as outbox_table
+from tests import test_access_matrix as matrix
+from tests.test_district_scope import MINE, OWN, district_user, sapp, secret_in, seed  # noqa: F401 (sapp: fixture)
+
+OVERRIDE = {"department": "fire", "person": "fire_dep_a", "role": "officer", "reason": "顶班"}
+
+
+def queue_messages(app, data: dict) -> None:
+    """Queue, as alerts and escalations would: a Futian alert's notification (pending) and one that failed, an
+    escalation of Futian's task; Luohu's alert's notification (sent) and an escalation of Luohu's task (pending)."""
+    svc = app.server.extensions["panorama"]
+    with svc.engine.begin() as conn:
+        ids = dict(conn.execute(select(alerts.c.district, alerts.c.id)).all())
+        for key, district, subject in (("f1", "440304", "外区机密 福田区 180"), ("f2", "440304", "外区机密 福田区 190"),
+                                       ("l1", OWN, f"{MINE} 空气质量")):
+            outbox.enqueue(conn, key=f"alert:{key}:firing:email:x@example.org", channel="email",
+                           address=f"{key}@example.org", subject=subject, body="...",
+                           payload={"alert": {"id": ids[district], "district": district}})
+        for district, subject in (("440304", "外区机密 福田 升级"), (OWN, f"{MINE} 升级")):
+            task = data["tasks"][district]
+            outbox.enqueue(conn, key=f"esc:task:{task['id']}.1:1:1:sms:0", channel="sms", address="13800000000",
+                           subject=subject, body="...",
+                           payload={"type": "escalation", "subject": "task", "id": f"{task['id']}.1"})
+        o = outbox_table.c
+        conn.execute(update(outbox_table).where(o.key.like("alert:f2:%")).values(status="failed"))
+        conn.execute(update(outbox_table).where(o.key.like("alert:l1:%")).values(status="sent"))
+
+
+def test_a_district_users_delivery_log_and_its_summary_are_their_districts(sapp):  # noqa: F811
+    data = seed(sapp)
+    queue_messages(sapp, data)
+    client, csrf = district_user(sapp)
+    body = client.get("/api/notifications").get_json()
+    assert sorted(n["subject"] for n in body["notifications"]) == sorted([f"{MINE} 空气质量", f"{MINE} 升级"])
+    # the summary counts their messages only: one waiting (the escalation), none failed, one sent
+    assert {k: body["summary"][k] for k in ("pending", "failed", "sent")} == {"pending": 1, "failed": 0, "sent": 1}
+    assert body["summary"]["oldest_pending_s"] is not None
+    assert [n["subject"] for n in client.get("/api/notifications?status=sent").get_json()["notifications"]] == \
+        [f"{MINE} 空气质量"]
+    # the page: the same rows and summary (drawn on the server)
+    res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.payload(
+        sapp, matrix.ROUTER, {"url.pathname": "/notifications", "lang.data": "en", "url.search": ""}))
+    page = res.get_data(as_text=True)
+    assert res.status_code == 200 and f"{MINE} 升级" in page and secret_in(page, data["others"]) == []
+    assert "外区机密" not in page and "1 waiting · 0 failed" in page
+    # the city centre's officer reads the whole log: three waiting, one failed
+    officer, _ = matrix.session(sapp, "officer")
+    city = officer.get("/api/notifications").get_json()
+    assert len(city["notifications"]) == 5 and (city["summary"]["pending"], city["summary"]["failed"]) == (3, 1)
+
+
+def test_a_district_centre_reads_the_rosters_and_leaves_their_overrides_to_the_city(sapp):  # noqa: F811
+    seed(sapp)
+    client, csrf = district_user(sapp)
+    until = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    # reading: the departments are the city's, not a district's data
+    assert client.get("/api/rosters").status_code == 200
+    assert client.get("/api/rosters/overrides").status_code == 200
+    res = client.post("/api/rosters/overrides", json={**OVERRIDE, "until": until}, headers={"X-CSRF-Token": csrf})
+    assert res.status_code == 403 and res.get_json()["error"]["code"] == "city_only"
+    officer, officer_csrf = matrix.session(sapp, "officer")
+    made = officer.post("/api/rosters/overrides", json={**OVERRIDE, "until": until},
+                        headers={"X-CSRF-Token": officer_csrf})
+    assert made.status_code == 201
+    res = client.delete(f"/api/rosters/overrides/{made.get_json()['override']['id']}", headers={"X-CSRF-Token": csrf})
+    assert res.status_code == 403 and res.get_json()["error"]["code"] == "city_only"
+    # the page: no override form, a line saying why; the form's callback refuses as the API does
+    page = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.payload(
+        sapp, matrix.ROUTER, {"url.pathname": "/rosters", "lang.data": "en", "url.search": ""})).get_data(as_text=True)
+    assert "override-form" not in page and "rosters-city-only" in page
+    name = "..override-message.children...override-list.children...roster-list.children.."
+    res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.CALLBACKS[name][1](sapp))
+    assert res.status_code == 200 and "the city centre changes" in res.get_data(as_text=True)
+    assert len(officer.get("/api/rosters/overrides").get_json()["overrides"]) == 1  # the officer's only
+
+
+def test_a_district_users_alerts_page_offers_their_district_only(sapp):  # noqa: F811
+    data = seed(sapp)
+    client, csrf = district_user(sapp)
+    page = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.payload(
+        sapp, matrix.ROUTER, {"url.pathname": "/alerts", "lang.data": "zh", "url.search": ""})).get_data(as_text=True)
+    assert secret_in(page, data["others"]) == [] and "罗湖区" in page
+    # the trail's filter and the silence form name no other district (nor a zone of one): none is theirs to pick
+    assert [n for n in ("福田区", "南山区", "宝安区", "龙岗区") if n in page] == []
+    zones = sapp.server.extensions["panorama"].city.alert_rules.zones.values()
+    assert [z.name for z in zones if z.district != OWN and z.name in page] == []
