@@ -85,7 +85,9 @@ def test_a_district_wall_shows_its_district_by_street(wapp):
     assert secret_in(text, data["others"]) == [] and not any(s in text for s in FUTIAN_STREETS)
     assert "罗湖区" in text and "risk-top" not in text  # the districts' ranking gives way to its streets
     fig = parts["city-map"]["figure"]
-    assert list(fig["data"][0]["locations"]) == [OWN] and len(fig["layout"]["annotations"]) == 1
+    assert list(fig["data"][0]["locations"]) == [OWN] and not fig["layout"].get("annotations")
+    # its one label is HTML over the map (layouts/common.py map_label_layer), as on the city's wall
+    assert [lab["props"]["data-code"] for lab in parts["map-labels"]["children"]] == [OWN]
     west, south, east, north = fig["layout"]["meta"]["bounds"]
     assert east - west < 0.5 and north - south < 0.3, "fitted to Luohu's outline, not the city's"
     events, incidents = fig["data"][EVENTS_TRACE], fig["data"][INCIDENTS_TRACE]
