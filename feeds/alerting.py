@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 from sqlalchemy import func, select
@@ -37,6 +38,7 @@ from dashboard.core.rosters import alert_department
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
 from dashboard.storage.db import is_postgres
+from dashboard.storage.events import StoredEvent
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 from feeds.alert_gather import RuleIndex, Seen, gather
 
@@ -71,6 +73,7 @@ class Evaluator:
                  if r.window is not None and r.type != "anomaly"]
         self.max_window_ms = int(max(spans, default=0))
         self.started_ms = clock()
+        self._ahead: ThreadPoolExecutor | None = None  # gathers a batch while PostgreSQL stores it: ``ahead``
 
     @property
     def active(self) -> bool:
@@ -79,14 +82,34 @@ class Evaluator:
 
     # --- in the ingest batch's transaction ----------------------------------------------------------------
 
-    def record(self, conn: Connection, stored: list, received_ms: int) -> dict[tuple[str, str], Seen]:
+    def ahead(self, events: list, received_ms: int) -> "Ahead":
+        """Start gathering what a batch's events would add, in a thread of the evaluator's own, before they are
+        stored: the Python of the gather runs while the ingest thread waits on PostgreSQL's insert (the driver
+        lets go of the GIL), not after it. ``record`` takes the result only when every event proved new (the
+        usual case); otherwise it gathers the events that were, as before: nothing is counted that was not stored.
+        """
+        unique: dict[tuple, object] = {}
+        for ev in events:  # as EventStore.write keeps them: the first of a repeated (domain, id)
+            unique.setdefault((ev.domain, ev.id), ev)
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-gather")
+        stored = [StoredEvent(0, ev, ev.ts_ms) for ev in unique.values()]
+        return Ahead(len(stored), self._ahead.submit(self._gather, stored, received_ms))
+
+    def record(self, conn: Connection, stored: list, received_ms: int, ahead: "Ahead | None" = None
+               ) -> dict[tuple[str, str], Seen]:
         """Write what the batch's new events add to the rules' state; return the (rule, scope) pairs touched.
 
         Runs inside the events' transaction: a fault of the rules' own (not the database's) is logged and
-        the batch stored without them, never held back by them.
+        the batch stored without them, never held back by them. ``ahead``: the batch's gather started before
+        the insert (``ahead``), used when the events stored are all of its events (``stored`` is a subset of them:
+        the same number means the same events).
         """
         try:
-            rows, counts, touched = self._gather(stored, received_ms)
+            if ahead is not None and ahead.events == len(stored):
+                rows, counts, touched = ahead.future.result()
+            else:
+                rows, counts, touched = self._gather(stored, received_ms)
         except Exception:  # noqa: BLE001 - the events matter more than the rules evaluated from them
             log.exception("alert rules: could not evaluate a batch of %d events; stored without", len(stored))
             return {}
@@ -95,7 +118,12 @@ class Evaluator:
         return touched
 
     def _gather(self, stored: list, received_ms: int) -> tuple[list[dict], list[dict], dict]:
-        """Return what a batch adds: threshold observations, per-minute counts, the places touched."""
+        """Return what a batch adds: threshold observations, per-minute counts, the places touched.
+
+        The events in event-time order, ties by (domain, id): the same result whichever order the store returned
+        them in, so a gather made before the insert (``ahead``) is the one made after it.
+        """
+        stored = sorted(stored, key=_event_order)
         return gather(self.index, stored, received_ms, self.city.known_streets, self.by_id)
 
     # --- after the batch commits, and on the tick --------------------------------------------------------------
@@ -117,7 +145,7 @@ class Evaluator:
                                            postgres=self.postgres)
             buckets = self._buckets(conn, now, {k[0] for k in touched if k in holding or (
                 k in opened and self.by_id[k[0]].type in COUNTED)})
-            changes = []
+            changes, moves = [], []
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
                 if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), found,
                                                                       holding):
@@ -125,7 +153,8 @@ class Evaluator:
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
-                                           policies=self.policies, centres=self.city.centres)
+                                           policies=self.policies, centres=self.city.centres, moves=moves)
+            store.move_values(conn, moves)
             self.escalate(conn, changes, now)
         self.publish(bus, changes, now)
         return changes
@@ -147,10 +176,13 @@ class Evaluator:
                      if self.by_id[r].type not in ("silence", "anomaly")]
             conds += self._silences(conn, now, opened)
             conds += self._anomalies(conn, now, opened)
+            moves: list[dict] = []  # the open alerts' moving values: one statement for the tick (store.move_values)
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
-                                           postgres=self.postgres, policies=self.policies, centres=self.city.centres)
+                                           postgres=self.postgres, policies=self.policies, centres=self.city.centres,
+                                           moves=moves)
+            store.move_values(conn, moves)
             self.escalate(conn, changes, now)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)
@@ -401,6 +433,19 @@ class Evaluator:
             bus.publish(UPDATES_CHANNEL, msg)
         except BUS_ERRORS:
             log.warning("could not publish %d alert change(s); the screens' next read shows them", len(changes))
+
+
+class Ahead:
+    """A batch's gather under way (``Evaluator.ahead``): how many events it gathers, and its future result."""
+
+    __slots__ = ("events", "future")
+
+    def __init__(self, events: int, future: Future):
+        self.events, self.future = events, future
+
+
+def _event_order(s) -> tuple:
+    return s.ts_ms, s.event.domain, s.event.id
 
 
 def _rollup_rows(conn: Connection, kinds: list[str], domains: list[str], lo: int | None, hi: int | None,

@@ -105,10 +105,12 @@ class Pipeline:
         received = now_ms()
         touched: dict = {}
         also = None
-        if self.alerts is not None:
+        if self.alerts is not None and batch.events:
+            ahead = self.alerts.ahead(batch.events, received)  # gathered while PostgreSQL inserts the events
+
             def also(conn, stored, at_ms):
                 touched.clear()  # a retried transaction starts again
-                touched.update(self.alerts.record(conn, stored, at_ms))
+                touched.update(self.alerts.record(conn, stored, at_ms, ahead))
         result = self.store.write(batch.events, received, also) if batch.events else WriteResult()
         units = self.write_units(batch, received)
         pipe = bus.pipeline(transaction=False)

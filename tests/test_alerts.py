@@ -20,6 +20,7 @@ from dashboard.core.errors import Conflict, NotFound, Unprocessable
 from dashboard.storage import alerts as store
 from dashboard.storage.events import EventStore
 from dashboard.storage.models import alert_events, alerts, incidents
+from dashboard.storage.models import events as events_table
 from feeds.alerting import AlertTicker, Evaluator
 from feeds.consumers import PubSubConsumer, StreamConsumer
 from feeds.pipeline import Pipeline
@@ -236,6 +237,51 @@ def test_rate_fires_on_the_third_and_resolves_when_the_window_moves_on(pipeline,
     assert change.alert["status"] == "resolved"
 
 
+def test_open_alerts_moving_values_are_written_in_one_statement_without_a_new_version(pipeline, evaluator,
+                                                                                       pg_engine, redis_client):
+    from sqlalchemy import event
+
+    now = now_ms()
+    fight = lambda n, d, ts: make_event(n, kind="fight", district=d, ts=ts, severity=2)  # noqa: E731
+    flush(pipeline, redis_client, "security", [fight(10 * k + i, d, now - i * 1000) for i in range(1, 4)
+                                                for k, d in enumerate(("luohu", "futian"))])
+    assert sorted((a["district"], a["status"], a["value"]) for a in rows(pg_engine)) == [
+        ("440303", "firing", 3), ("440304", "firing", 3)]
+    updates: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("UPDATE ALERTS"):
+            updates.append(statement)
+
+    event.listen(pg_engine, "before_cursor_execute", seen)
+    try:
+        flush(pipeline, redis_client, "security", [fight(100, "luohu", now), fight(101, "futian", now)])
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", seen)
+    assert len(updates) == 1  # both alerts' new values, one statement (was one each)
+    got = sorted((a["district"], a["status"], a["value"], a["version"], a["title_en"]) for a in rows(pg_engine))
+    assert [g[:4] for g in got] == [("440303", "firing", 4, 1), ("440304", "firing", 4, 1)]
+    assert got[0][4].endswith("4 fights")
+
+
+def test_move_values_writes_the_last_value_of_each_alert(any_engine):
+    from sqlalchemy import insert
+
+    row = {"rule": "r", "level": "blue", "status": "firing", "started_ms": 1, "title": "t", "title_en": "t",
+           "updated_ms": 1}
+    with any_engine.begin() as conn:
+        ids = [conn.execute(insert(alerts).values(**row, scope=f"district:{d}").returning(alerts.c.id)).scalar_one()
+               for d in ("a", "b", "c")]
+        store.move_values(conn, [
+            {"id": ids[1], "value": 2.0, "title": "二", "title_en": "two", "updated_ms": 5},
+            {"id": ids[0], "value": None, "title": "无", "title_en": "none", "updated_ms": 5},
+            {"id": ids[1], "value": 3.5, "title": "三", "title_en": "three", "updated_ms": 6}])
+        store.move_values(conn, [])
+    got = {r["id"]: (r["value"], r["title"], r["title_en"], r["updated_ms"], r["version"]) for r in rows(any_engine)}
+    assert got == {ids[0]: (None, "无", "none", 5, 1), ids[1]: (3.5, "三", "three", 6, 1),
+                   ids[2]: (None, "t", "t", 1, 1)}
+
+
 def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipeline, pg_engine, redis_client, city):
     now = now_ms()
     crowd = lambda n, v, where: make_event(n, kind="crowd_density", district="longgang", ts=now,  # noqa: E731
@@ -450,6 +496,40 @@ def test_the_evaluation_counts_nothing_twice_when_a_batch_is_repeated(lifecycle,
     assert rows(engine) == []
     with engine.connect() as conn:
         assert conn.execute(select(func.sum(store.alert_counts.c.n))).scalar_one() == 2
+
+
+def test_a_batch_gathered_before_its_insert_counts_only_the_events_that_were_new(lifecycle, redis_client,
+                                                                                 monkeypatch):
+    pipe, ev, engine = lifecycle
+    calls: list[int] = []
+    real = ev._gather
+    monkeypatch.setattr(ev, "_gather", lambda stored, at: calls.append(len(stored)) or real(stored, at))
+    now = now_ms()
+    first = [make_event(i, kind="fight", district="luohu", ts=now - i, severity=2) for i in range(2)]
+    flush(pipe, redis_client, "security", first)
+    assert calls == [2]  # gathered once, ahead of the insert, and that gather was the one written
+    # One event again, two new: the gather made ahead (3 events) is set aside for one of the 2 stored.
+    flush(pipe, redis_client, "security", [first[0]] + [make_event(i, kind="fight", district="luohu", ts=now,
+                                                                   severity=2) for i in (5, 6)])
+    assert sorted(calls[1:]) == [2, 3]  # the one made ahead (in its thread) and the one of the 2 stored
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(store.alert_counts.c.n))).scalar_one() == 4
+    [a] = rows(engine)
+    assert (a["rule"], a["value"]) == ("fights", 4)
+
+
+def test_a_fault_in_the_gather_made_ahead_stores_the_batch_without_the_rules(lifecycle, redis_client, monkeypatch):
+    pipe, ev, engine = lifecycle
+
+    def broken(stored, at):
+        raise RuntimeError("a rule's bug")
+
+    monkeypatch.setattr(ev, "_gather", broken)
+    flush(pipe, redis_client, "security", [make_event(i, kind="fight", district="luohu", ts=now_ms(), severity=2)
+                                           for i in range(3)])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events_table)).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(store.alert_counts)).scalar_one() == 0
 
 
 # --- anomaly: the window's count against the same hour of the week -------------------------------------------

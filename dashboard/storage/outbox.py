@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dashboard.core.clock import now_ms as wall_ms
@@ -14,7 +15,8 @@ from dashboard.storage.models import outbox, outbox_attempts
 CHANNELS = ("webhook", "email", "sms")
 STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
 LIST_LIMIT = 500
-DETAIL_MAX = 2000  # a receiver's error text, cut: the log is for people, not for a whole HTML error page
+DETAIL_MAX = 2000
+_MANY_ROWS = 500  # rows of one enqueue_many statement: 11 parameters each, well within SQLite's 32,766  # a receiver's error text, cut: the log is for people, not for a whole HTML error page
 
 # Insert-if-absent by key; RETURNING says whether this call made the row (both engines, SQLite >= 3.35).
 _ENQUEUE = text(
@@ -40,6 +42,36 @@ def enqueue(conn: Connection, *, key: str, channel: str, address: str, subject: 
                                   "body": body, "payload": data, "due": now if due_ms is None else due_ms,
                                   "now": now}).first()
     return row is not None
+
+
+def enqueue_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, now_ms: int | None = None) -> int:
+    """Add several messages in one statement, each unless one with its key exists; return how many were added.
+
+    ``messages``: ``enqueue``'s keyword arguments each (``due_ms`` optional). What ``enqueue`` does for one, for a
+    whole escalation ladder at once: a statement per message cost a firing at 500 rules ~18 round trips. Within
+    the call the first message of a key wins, as calling ``enqueue`` for each in turn would.
+    """
+    now = wall_ms() if now_ms is None else now_ms
+    rows: dict[str, dict] = {}
+    for m in messages:
+        if m["channel"] not in CHANNELS:
+            raise ValueError(f"unknown channel {m['channel']!r}: one of {', '.join(CHANNELS)}")
+        if m["key"] in rows:
+            continue
+        payload = m["payload"]
+        rows[m["key"]] = {"key": m["key"], "channel": m["channel"], "address": m["address"], "subject": m["subject"],
+                          "body": m["body"], "status": "pending", "attempts": 0, "created_ms": now,
+                          "payload": payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False,
+                                                                                         sort_keys=True),
+                          "due_ms": now if m.get("due_ms") is None else m["due_ms"]}
+    made = 0
+    values = list(rows.values())
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for at in range(0, len(values), _MANY_ROWS):
+        stmt = (dialect.insert(outbox).values(values[at:at + _MANY_ROWS])
+                .on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.id))
+        made += len(conn.execute(stmt).all())
+    return made
 
 
 def claim_due(conn: Connection, *, now_ms: int, lease_ms: int, limit: int = 20,
