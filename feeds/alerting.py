@@ -23,6 +23,7 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import attrgetter
 
 import redis
 from sqlalchemy import func, select
@@ -38,7 +39,6 @@ from dashboard.core.rosters import alert_department
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
 from dashboard.storage.db import is_postgres
-from dashboard.storage.events import StoredEvent
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 from feeds.alert_gather import RuleIndex, Seen, gather
 
@@ -88,13 +88,18 @@ class Evaluator:
         lets go of the GIL), not after it. ``record`` takes the result only when every event proved new (the
         usual case); otherwise it gathers the events that were, as before: nothing is counted that was not stored.
         """
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-gather")
+        return Ahead(self._ahead.submit(self._gather_ahead, events, received_ms))
+
+    def _gather_ahead(self, events: list, received_ms: int) -> tuple[int, tuple[list[dict], list[dict], dict]]:
+        """Return how many distinct events a batch holds and what they would add (``_gather``)."""
         unique: dict[tuple, object] = {}
         for ev in events:  # as EventStore.write keeps them: the first of a repeated (domain, id)
             unique.setdefault((ev.domain, ev.id), ev)
-        if self._ahead is None:
-            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-gather")
-        stored = [StoredEvent(0, ev, ev.ts_ms) for ev in unique.values()]
-        return Ahead(len(stored), self._ahead.submit(self._gather, stored, received_ms))
+        # In event-time order (ties as they arrived): a gather wants no more; the store's own order, by (time,
+        # seq), may put ties otherwise, which is as good an order for the rules.
+        return len(unique), self._gather([_Unstored(ev) for ev in sorted(unique.values(), key=_ts)], received_ms)
 
     def record(self, conn: Connection, stored: list, received_ms: int, ahead: "Ahead | None" = None
                ) -> dict[tuple[str, str], Seen]:
@@ -106,8 +111,9 @@ class Evaluator:
         the same number means the same events).
         """
         try:
-            if ahead is not None and ahead.events == len(stored):
-                rows, counts, touched = ahead.future.result()
+            made = ahead.future.result() if ahead is not None else None
+            if made is not None and made[0] == len(stored):
+                rows, counts, touched = made[1]
             else:
                 rows, counts, touched = self._gather(stored, received_ms)
         except Exception:  # noqa: BLE001 - the events matter more than the rules evaluated from them
@@ -118,12 +124,8 @@ class Evaluator:
         return touched
 
     def _gather(self, stored: list, received_ms: int) -> tuple[list[dict], list[dict], dict]:
-        """Return what a batch adds: threshold observations, per-minute counts, the places touched.
-
-        The events in event-time order, ties by (domain, id): the same result whichever order the store returned
-        them in, so a gather made before the insert (``ahead``) is the one made after it.
-        """
-        stored = sorted(stored, key=_event_order)
+        """Return what a batch adds: threshold observations, per-minute counts, the places touched (``stored``:
+        the events in event-time order)."""
         return gather(self.index, stored, received_ms, self.city.known_streets, self.by_id)
 
     # --- after the batch commits, and on the tick --------------------------------------------------------------
@@ -436,16 +438,24 @@ class Evaluator:
 
 
 class Ahead:
-    """A batch's gather under way (``Evaluator.ahead``): how many events it gathers, and its future result."""
+    """A batch's gather under way (``Evaluator.ahead``): its future (how many distinct events, what they add)."""
 
-    __slots__ = ("events", "future")
+    __slots__ = ("future",)
 
-    def __init__(self, events: int, future: Future):
-        self.events, self.future = events, future
+    def __init__(self, future: Future):
+        self.future = future
 
 
-def _event_order(s) -> tuple:
-    return s.ts_ms, s.event.domain, s.event.id
+class _Unstored:
+    """An event as ``gather`` reads a stored one (its ``event`` and ``ts_ms``), before the insert has stored it."""
+
+    __slots__ = ("event", "ts_ms")
+
+    def __init__(self, event):
+        self.event, self.ts_ms = event, event.ts_ms
+
+
+_ts = attrgetter("ts")  # an event's time, epoch ms once validated (feeds.schema._finish)
 
 
 def _rollup_rows(conn: Connection, kinds: list[str], domains: list[str], lo: int | None, hi: int | None,

@@ -6,7 +6,6 @@ import json
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dashboard.core.clock import now_ms as wall_ms
@@ -22,6 +21,17 @@ _MANY_ROWS = 500  # rows of one enqueue_many statement: 11 parameters each, well
 _ENQUEUE = text(
     "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
     "VALUES (:key, :channel, :address, :subject, :body, :payload, 'pending', 0, :due, :now) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id")
+
+
+# The same for many rows in one statement on PostgreSQL, the rows as arrays: one fixed statement, where a multi-row
+# VALUES is a statement SQLAlchemy builds per call (it cost as much CPU as the 18 single inserts of a ladder).
+_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "due_ms")
+_ENQUEUE_MANY_PG = text(
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
+    "SELECT k, c, a, s, b, p, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
+    "CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]), CAST(:payload AS text[]), "
+    "CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, d) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
@@ -59,19 +69,14 @@ def enqueue_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, now
         if m["key"] in rows:
             continue
         payload = m["payload"]
+        data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
         rows[m["key"]] = {"key": m["key"], "channel": m["channel"], "address": m["address"], "subject": m["subject"],
-                          "body": m["body"], "status": "pending", "attempts": 0, "created_ms": now,
-                          "payload": payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False,
-                                                                                         sort_keys=True),
-                          "due_ms": now if m.get("due_ms") is None else m["due_ms"]}
-    made = 0
+                          "body": m["body"], "payload": data, "due_ms": now if m.get("due_ms") is None else m["due_ms"]}
     values = list(rows.values())
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for at in range(0, len(values), _MANY_ROWS):
-        stmt = (dialect.insert(outbox).values(values[at:at + _MANY_ROWS])
-                .on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.id))
-        made += len(conn.execute(stmt).all())
-    return made
+    if conn.dialect.name != "postgresql":  # the embedded default: a statement each, as enqueue
+        return sum(conn.execute(_ENQUEUE, {**r, "due": r["due_ms"], "now": now}).first() is not None for r in values)
+    made = conn.execute(_ENQUEUE_MANY_PG, {c: [r[c] for r in values] for c in _MANY_COLUMNS} | {"now": now})
+    return len(made.all())
 
 
 def claim_due(conn: Connection, *, now_ms: int, lease_ms: int, limit: int = 20,
