@@ -22,8 +22,6 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
-from operator import attrgetter
 
 import redis
 from sqlalchemy import func, select
@@ -73,7 +71,6 @@ class Evaluator:
                  if r.window is not None and r.type != "anomaly"]
         self.max_window_ms = int(max(spans, default=0))
         self.started_ms = clock()
-        self._ahead: ThreadPoolExecutor | None = None  # gathers a batch while PostgreSQL stores it: ``ahead``
 
     @property
     def active(self) -> bool:
@@ -82,40 +79,14 @@ class Evaluator:
 
     # --- in the ingest batch's transaction ----------------------------------------------------------------
 
-    def ahead(self, events: list, received_ms: int) -> "Ahead":
-        """Start gathering what a batch's events would add, in a thread of the evaluator's own, before they are
-        stored: the Python of the gather runs while the ingest thread waits on PostgreSQL's insert (the driver
-        lets go of the GIL), not after it. ``record`` takes the result only when every event proved new (the
-        usual case); otherwise it gathers the events that were, as before: nothing is counted that was not stored.
-        """
-        if self._ahead is None:
-            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-gather")
-        return Ahead(self._ahead.submit(self._gather_ahead, events, received_ms))
-
-    def _gather_ahead(self, events: list, received_ms: int) -> tuple[int, tuple[list[dict], list[dict], dict]]:
-        """Return how many distinct events a batch holds and what they would add (``_gather``)."""
-        unique: dict[tuple, object] = {}
-        for ev in events:  # as EventStore.write keeps them: the first of a repeated (domain, id)
-            unique.setdefault((ev.domain, ev.id), ev)
-        # In event-time order (ties as they arrived): a gather wants no more; the store's own order, by (time,
-        # seq), may put ties otherwise, which is as good an order for the rules.
-        return len(unique), self._gather([_Unstored(ev) for ev in sorted(unique.values(), key=_ts)], received_ms)
-
-    def record(self, conn: Connection, stored: list, received_ms: int, ahead: "Ahead | None" = None
-               ) -> dict[tuple[str, str], Seen]:
+    def record(self, conn: Connection, stored: list, received_ms: int) -> dict[tuple[str, str], Seen]:
         """Write what the batch's new events add to the rules' state; return the (rule, scope) pairs touched.
 
         Runs inside the events' transaction: a fault of the rules' own (not the database's) is logged and
-        the batch stored without them, never held back by them. ``ahead``: the batch's gather started before
-        the insert (``ahead``), used when the events stored are all of its events (``stored`` is a subset of them:
-        the same number means the same events).
+        the batch stored without them, never held back by them.
         """
         try:
-            made = ahead.future.result() if ahead is not None else None
-            if made is not None and made[0] == len(stored):
-                rows, counts, touched = made[1]
-            else:
-                rows, counts, touched = self._gather(stored, received_ms)
+            rows, counts, touched = self._gather(stored, received_ms)
         except Exception:  # noqa: BLE001 - the events matter more than the rules evaluated from them
             log.exception("alert rules: could not evaluate a batch of %d events; stored without", len(stored))
             return {}
@@ -124,8 +95,7 @@ class Evaluator:
         return touched
 
     def _gather(self, stored: list, received_ms: int) -> tuple[list[dict], list[dict], dict]:
-        """Return what a batch adds: threshold observations, per-minute counts, the places touched (``stored``:
-        the events in event-time order)."""
+        """Return what a batch adds: threshold observations, per-minute counts, the places touched."""
         return gather(self.index, stored, received_ms, self.city.known_streets, self.by_id)
 
     # --- after the batch commits, and on the tick --------------------------------------------------------------
@@ -435,27 +405,6 @@ class Evaluator:
             bus.publish(UPDATES_CHANNEL, msg)
         except BUS_ERRORS:
             log.warning("could not publish %d alert change(s); the screens' next read shows them", len(changes))
-
-
-class Ahead:
-    """A batch's gather under way (``Evaluator.ahead``): its future (how many distinct events, what they add)."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: Future):
-        self.future = future
-
-
-class _Unstored:
-    """An event as ``gather`` reads a stored one (its ``event`` and ``ts_ms``), before the insert has stored it."""
-
-    __slots__ = ("event", "ts_ms")
-
-    def __init__(self, event):
-        self.event, self.ts_ms = event, event.ts_ms
-
-
-_ts = attrgetter("ts")  # an event's time, epoch ms once validated (feeds.schema._finish)
 
 
 def _rollup_rows(conn: Connection, kinds: list[str], domains: list[str], lo: int | None, hi: int | None,

@@ -105,12 +105,10 @@ class Pipeline:
         received = now_ms()
         touched: dict = {}
         also = None
-        if self.alerts is not None and batch.events:
-            ahead = self.alerts.ahead(batch.events, received)  # gathered while PostgreSQL inserts the events
-
+        if self.alerts is not None:
             def also(conn, stored, at_ms):
                 touched.clear()  # a retried transaction starts again
-                touched.update(self.alerts.record(conn, stored, at_ms, ahead))
+                touched.update(self.alerts.record(conn, stored, at_ms))
         result = self.store.write(batch.events, received, also) if batch.events else WriteResult()
         units = self.write_units(batch, received)
         pipe = bus.pipeline(transaction=False)

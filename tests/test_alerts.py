@@ -20,7 +20,6 @@ from dashboard.core.errors import Conflict, NotFound, Unprocessable
 from dashboard.storage import alerts as store
 from dashboard.storage.events import EventStore
 from dashboard.storage.models import alert_events, alerts, incidents
-from dashboard.storage.models import events as events_table
 from feeds.alerting import AlertTicker, Evaluator
 from feeds.consumers import PubSubConsumer, StreamConsumer
 from feeds.pipeline import Pipeline
@@ -496,40 +495,6 @@ def test_the_evaluation_counts_nothing_twice_when_a_batch_is_repeated(lifecycle,
     assert rows(engine) == []
     with engine.connect() as conn:
         assert conn.execute(select(func.sum(store.alert_counts.c.n))).scalar_one() == 2
-
-
-def test_a_batch_gathered_before_its_insert_counts_only_the_events_that_were_new(lifecycle, redis_client,
-                                                                                 monkeypatch):
-    pipe, ev, engine = lifecycle
-    calls: list[int] = []
-    real = ev._gather
-    monkeypatch.setattr(ev, "_gather", lambda stored, at: calls.append(len(stored)) or real(stored, at))
-    now = now_ms()
-    first = [make_event(i, kind="fight", district="luohu", ts=now - i, severity=2) for i in range(2)]
-    flush(pipe, redis_client, "security", first)
-    assert calls == [2]  # gathered once, ahead of the insert, and that gather was the one written
-    # One event again, two new: the gather made ahead (3 events) is set aside for one of the 2 stored.
-    flush(pipe, redis_client, "security", [first[0]] + [make_event(i, kind="fight", district="luohu", ts=now,
-                                                                   severity=2) for i in (5, 6)])
-    assert sorted(calls[1:]) == [2, 3]  # the one made ahead (in its thread) and the one of the 2 stored
-    with engine.connect() as conn:
-        assert conn.execute(select(func.sum(store.alert_counts.c.n))).scalar_one() == 4
-    [a] = rows(engine)
-    assert (a["rule"], a["value"]) == ("fights", 4)
-
-
-def test_a_fault_in_the_gather_made_ahead_stores_the_batch_without_the_rules(lifecycle, redis_client, monkeypatch):
-    pipe, ev, engine = lifecycle
-
-    def broken(stored, at):
-        raise RuntimeError("a rule's bug")
-
-    monkeypatch.setattr(ev, "_gather", broken)
-    flush(pipe, redis_client, "security", [make_event(i, kind="fight", district="luohu", ts=now_ms(), severity=2)
-                                           for i in range(3)])
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(events_table)).scalar_one() == 3
-        assert conn.execute(select(func.count()).select_from(store.alert_counts)).scalar_one() == 0
 
 
 # --- anomaly: the window's count against the same hour of the week -------------------------------------------
