@@ -447,6 +447,7 @@ def run(args) -> dict:
             ps = {k: psutil.Process(p) for k, p in pids.items()}
             sys0 = server_cpu(args.db_name)
             first = done = None
+            cpu_first = None  # the workers' CPU when the first row committed: start-up is before it
             with engine.connect() as conn:
                 while time.monotonic() - t0 < args.drain_timeout:
                     n = count_after(conn, seq0)
@@ -454,6 +455,7 @@ def run(args) -> dict:
                     now = time.monotonic()
                     if n and first is None:
                         first = now - t0
+                        cpu_first = sum(tree_cpu(p) for k, p in ps.items() if k.startswith("ingest"))
                     if n >= args.drain_events:
                         done = now - t0
                         break
@@ -468,7 +470,10 @@ def run(args) -> dict:
                             "events_per_s_from_spawn": args.drain_events / done if done else None,
                             "events_per_s_from_first_commit": (args.drain_events / (done - first)
                                                                if done and first and done > first else None),
-                            "cpu_s": {**cpu, "PostgreSQL": pg}}
+                            "cpu_s": {**cpu, "PostgreSQL": pg},
+                            "workers_cpu_after_first_commit_s": (
+                                sum(v for k, v in cpu.items() if k.startswith("ingest")) - cpu_first
+                                if cpu_first is not None else None)}
             if done is None:
                 res["errors"].append(f"drain: {n:,} of {args.drain_events:,} stored in {args.drain_timeout:.0f} s")
             else:
@@ -537,6 +542,13 @@ def print_report(res: dict, file=sys.stdout) -> None:
                   file=file)
         else:
             print(f"  NOT drained: {d['stored']:,} stored", file=file)
+        after = d.get("workers_cpu_after_first_commit_s")
+        if after is not None:
+            workers = sum(v for k, v in d["cpu_s"].items() if k.startswith("ingest"))
+            print(f"  CPU (clock: the spawn -> all committed): worker(s) {workers:.2f} s, of it {after:.2f} s after the "
+                  f"first commit ({after / d['events'] * 1e5:.2f} s per 100,000 events); PostgreSQL "
+                  f"{d['cpu_s']['PostgreSQL']:.2f} s ({d['cpu_s']['PostgreSQL'] / d['events'] * 1e5:.2f} s per 100,000)",
+                  file=file)
         lim = res.get("limit")
         if lim:
             rate = d["events_per_s_from_first_commit"] or 0

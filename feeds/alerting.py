@@ -117,7 +117,7 @@ class Evaluator:
                                            postgres=self.postgres)
             buckets = self._buckets(conn, now, {k[0] for k in touched if k in holding or (
                 k in opened and self.by_id[k[0]].type in COUNTED)})
-            changes = []
+            changes, moves = [], []
             for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
                 if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), found,
                                                                       holding):
@@ -125,7 +125,8 @@ class Evaluator:
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
-                                           policies=self.policies, centres=self.city.centres)
+                                           policies=self.policies, centres=self.city.centres, moves=moves)
+            store.move_values(conn, moves)
             self.escalate(conn, changes, now)
         self.publish(bus, changes, now)
         return changes
@@ -147,10 +148,13 @@ class Evaluator:
                      if self.by_id[r].type not in ("silence", "anomaly")]
             conds += self._silences(conn, now, opened)
             conds += self._anomalies(conn, now, opened)
+            moves: list[dict] = []  # the open alerts' moving values: one statement for the tick (store.move_values)
             for cond in conds:
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((cond.rule.id, cond.scope)), known=True,
-                                           postgres=self.postgres, policies=self.policies, centres=self.city.centres)
+                                           postgres=self.postgres, policies=self.policies, centres=self.city.centres,
+                                           moves=moves)
+            store.move_values(conn, moves)
             self.escalate(conn, changes, now)
             if self.max_window_ms:
                 store.prune_counts(conn, now - self.max_window_ms - 2 * MINUTE_MS)

@@ -81,7 +81,7 @@ class Pipeline:
         here because this host's clock runs behind the API's. An entry id is the publisher's to choose,
         so it is trusted only up to the allowed skew.
         """
-        if not batch:
+        if not batch.started:  # the batch's first message (a new Batch has not started; not len(): 3 calls)
             batch.started = time.monotonic()
         if received_ms is None:
             now = now_ms()

@@ -200,3 +200,26 @@ def test_poisson_tail_matches_the_sum_and_survives_large_means():
         assert math.isclose(poisson_tail(x, mu), direct(x, mu), rel_tol=1e-9), (x, mu)
     assert poisson_tail(3, 5.0) == 1.0 and poisson_tail(0, 5.0) == 1.0  # at or below the mean: not improbable
     assert 0 < poisson_tail(1100, 1000.0) < 0.01 and poisson_tail(2000, 1000.0) < 1e-100  # e^-1000 underflows
+
+
+def test_the_fast_yaml_parser_reads_every_pack_file_as_the_pure_one_does(tmp_path):
+    """rules._compose parses with libyaml when PyYAML has it: the values and every key's line are the pure
+    parser's, for the shipped pack and 500 generated rules, and a file neither accepts is refused in its words."""
+    import yaml
+
+    from bench.alert_rules import write_pack
+    from dashboard.core.city import PACKS_DIR
+    from dashboard.core.rules import _compose
+
+    pack = write_pack(tmp_path / "p", 500)
+    files = sorted((PACKS_DIR / "shenzhen").glob("*.yaml")) + [pack / "alerts.yaml"]
+    for path in files:
+        assert _compose(path, loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) == _compose(
+            path, loader=yaml.SafeLoader), path.name
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules:\n  - id: a\n    say: [zh: x\n", encoding="utf-8")
+    with pytest.raises(RulesError) as fast:
+        _compose(broken)
+    with pytest.raises(RulesError) as pure:
+        _compose(broken, loader=yaml.SafeLoader)
+    assert str(fast.value) == str(pure.value) and "not valid YAML" in str(fast.value)

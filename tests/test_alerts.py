@@ -236,6 +236,51 @@ def test_rate_fires_on_the_third_and_resolves_when_the_window_moves_on(pipeline,
     assert change.alert["status"] == "resolved"
 
 
+def test_open_alerts_moving_values_are_written_in_one_statement_without_a_new_version(pipeline, evaluator,
+                                                                                       pg_engine, redis_client):
+    from sqlalchemy import event
+
+    now = now_ms()
+    fight = lambda n, d, ts: make_event(n, kind="fight", district=d, ts=ts, severity=2)  # noqa: E731
+    flush(pipeline, redis_client, "security", [fight(10 * k + i, d, now - i * 1000) for i in range(1, 4)
+                                                for k, d in enumerate(("luohu", "futian"))])
+    assert sorted((a["district"], a["status"], a["value"]) for a in rows(pg_engine)) == [
+        ("440303", "firing", 3), ("440304", "firing", 3)]
+    updates: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("UPDATE ALERTS"):
+            updates.append(statement)
+
+    event.listen(pg_engine, "before_cursor_execute", seen)
+    try:
+        flush(pipeline, redis_client, "security", [fight(100, "luohu", now), fight(101, "futian", now)])
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", seen)
+    assert len(updates) == 1  # both alerts' new values, one statement (was one each)
+    got = sorted((a["district"], a["status"], a["value"], a["version"], a["title_en"]) for a in rows(pg_engine))
+    assert [g[:4] for g in got] == [("440303", "firing", 4, 1), ("440304", "firing", 4, 1)]
+    assert got[0][4].endswith("4 fights")
+
+
+def test_move_values_writes_the_last_value_of_each_alert(any_engine):
+    from sqlalchemy import insert
+
+    row = {"rule": "r", "level": "blue", "status": "firing", "started_ms": 1, "title": "t", "title_en": "t",
+           "updated_ms": 1}
+    with any_engine.begin() as conn:
+        ids = [conn.execute(insert(alerts).values(**row, scope=f"district:{d}").returning(alerts.c.id)).scalar_one()
+               for d in ("a", "b", "c")]
+        store.move_values(conn, [
+            {"id": ids[1], "value": 2.0, "title": "二", "title_en": "two", "updated_ms": 5},
+            {"id": ids[0], "value": None, "title": "无", "title_en": "none", "updated_ms": 5},
+            {"id": ids[1], "value": 3.5, "title": "三", "title_en": "three", "updated_ms": 6}])
+        store.move_values(conn, [])
+    got = {r["id"]: (r["value"], r["title"], r["title_en"], r["updated_ms"], r["version"]) for r in rows(any_engine)}
+    assert got == {ids[0]: (None, "无", "none", 5, 1), ids[1]: (3.5, "三", "three", 6, 1),
+                   ids[2]: (None, "t", "t", 1, 1)}
+
+
 def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipeline, pg_engine, redis_client, city):
     now = now_ms()
     crowd = lambda n, v, where: make_event(n, kind="crowd_density", district="longgang", ts=now,  # noqa: E731

@@ -45,6 +45,37 @@ def test_an_unknown_channel_is_refused(any_engine):
         put(conn, "k", channel="pigeon")
 
 
+def many(key: str, channel: str = "webhook", **kw) -> dict:
+    return {"key": key, "channel": channel, "address": "http://x/hook", "subject": "s", "body": "b",
+            "payload": {"k": key, "说": "中文"}, **kw}
+
+
+def test_enqueue_many_adds_in_one_call_what_enqueue_would_add_one_by_one(any_engine):
+    with any_engine.begin() as conn:
+        assert put(conn, "esc:alert:1:1:0:webhook:0") is True
+        made = outbox.enqueue_many(conn, [many("esc:alert:1:1:0:webhook:0"),  # already there: kept as it was
+                                          many("esc:alert:1:2:0:sms:0", "sms", due_ms=NOW + 600_000),
+                                          many("esc:alert:1:2:0:sms:0", "sms", due_ms=NOW + 1),  # first one wins
+                                          many("esc:alert:1:3:0:email:0", "email", payload='{"raw": 1}')],
+                                   now_ms=NOW)
+        assert made == 2
+        assert outbox.enqueue_many(conn, [many("esc:alert:1:2:0:sms:0", "sms")], now_ms=NOW) == 0
+    with any_engine.connect() as conn:
+        rows = {r["key"]: r for r in outbox.list_messages(conn)}
+    assert set(rows) == {"esc:alert:1:1:0:webhook:0", "esc:alert:1:2:0:sms:0", "esc:alert:1:3:0:email:0"}
+    assert rows["esc:alert:1:2:0:sms:0"]["due_ms"] == NOW + 600_000
+    assert rows["esc:alert:1:3:0:email:0"]["due_ms"] == NOW and rows["esc:alert:1:3:0:email:0"]["payload"] == '{"raw": 1}'
+    assert all(r["status"] == "pending" and r["attempts"] == 0 and r["created_ms"] == NOW for r in rows.values())
+    assert '"说": "中文"' in rows["esc:alert:1:2:0:sms:0"]["payload"]
+
+
+def test_enqueue_many_refuses_an_unknown_channel_and_adds_nothing(any_engine):
+    with any_engine.begin() as conn, pytest.raises(ValueError):
+        outbox.enqueue_many(conn, [many("a"), many("b", "pigeon")], now_ms=NOW)
+    with any_engine.connect() as conn:
+        assert outbox.list_messages(conn) == []
+
+
 def test_claim_takes_due_rows_once_then_backoff_then_failed(any_engine):
     with any_engine.begin() as conn:
         put(conn, "a")

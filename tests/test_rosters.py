@@ -170,3 +170,33 @@ def test_the_shenzhen_pack_loads_and_every_alert_notify_name_reaches_a_duty(tmp_
         for level in range(1, len(roster.policy.levels) + 1):
             assert r.on_duty_level(dep, level, monday_3am), (dep, level)
     assert r.roster_for("street_440304_lianhua").department == r.fallback == "emergency"
+
+
+def test_the_coverage_check_finds_the_gap_that_asking_each_minute_finds():
+    """rosters._uncovered marks the week shift by shift; the reference asks Shift.covers for every minute."""
+    import random
+    from types import SimpleNamespace
+
+    from dashboard.core.rosters import WEEK_MIN, Shift, _uncovered
+
+    def reference(holders):
+        start = None
+        for m in range(WEEK_MIN):
+            on = any(s.covers(m // 1440, m % 1440) for s in holders)
+            if not on and start is None:
+                start = m
+            elif on and start is not None:
+                return start, m
+        return (start, WEEK_MIN) if start is not None else None
+
+    rnd = random.Random(15)
+    people = {"a": SimpleNamespace(role="officer"), "b": SimpleNamespace(role="deputy")}
+    edges = [0, 1, 480, 1200, 1439, 1440]
+    for _ in range(300):
+        shifts = tuple(Shift(f"s{i}", tuple(sorted(rnd.sample(range(7), rnd.randint(1, 7)))),
+                             rnd.choice(edges[:-1] + [rnd.randrange(1440)]), rnd.choice(edges + [rnd.randrange(1, 1441)]),
+                             tuple(rnd.sample(["a", "b"], rnd.randint(1, 2)))) for i in range(rnd.randint(0, 4)))
+        roster = SimpleNamespace(shifts=shifts, people=people)
+        for role in ("officer", "deputy"):
+            holders = [s for s in shifts if any(people[p].role == role for p in s.who)]
+            assert _uncovered(roster, role) == reference(holders), shifts

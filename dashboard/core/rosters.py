@@ -361,14 +361,23 @@ def _uncovered(roster: Roster, role: str) -> tuple[int, int] | None:
     """Return the first stretch of the week (minutes from Monday 00:00, end exclusive) no shift puts anyone of
     ``role`` on, or None."""
     holders = [s for s in roster.shifts if any(roster.people[p].role == role for p in s.who)]
-    start = None
-    for m in range(WEEK_MIN):
-        covered = any(s.covers(m // 1440, m % 1440) for s in holders)
-        if not covered and start is None:
-            start = m
-        elif covered and start is not None:
-            return start, m
-    return (start, WEEK_MIN) if start is not None else None
+    # The week's minutes marked shift by shift (what Shift.covers says minute by minute: asking it for each of
+    # 10,080 minutes and shifts cost a worker's start-up ~0.2 s for the Shenzhen rosters).
+    covered = bytearray(WEEK_MIN)
+    for s in holders:
+        for day in s.days:
+            at = day * 1440
+            if s.start < s.end:
+                covered[at + s.start:at + s.end] = b"\1" * (s.end - s.start)
+            else:  # wraps midnight: to the end of its day, and the morning after until its end
+                covered[at + s.start:at + 1440] = b"\1" * (1440 - s.start)
+                after = (day + 1) % 7 * 1440
+                covered[after:after + s.end] = b"\1" * s.end
+    start = covered.find(0)
+    if start < 0:
+        return None
+    end = covered.find(1, start)
+    return start, WEEK_MIN if end < 0 else end
 
 
 def _hhmm(minute: int) -> str:

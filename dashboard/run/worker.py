@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     start_sender(services, stop)
     # Scheduled briefings: safe in every worker too, each slot is claimed by one of them.
     start_briefing_scheduler(services, stop)
+    # Again, now that the consumers and the tick have loaded what they keep (the alert rules, 500 of them in
+    # bench.alerts, and their index, loaded after the first freeze): a gen-2 collection walked them on every
+    # pass (in process, 500 rules: 0.94 against 0.67 µs an event in gen-2 collections).
+    gc.freeze()
     log.info("ingest worker: %s from %s into %s", args.transport, bus.redacted(cfg["REDIS_URL"]),
              services.engine.url.render_as_string(hide_password=True))
     stop.wait()

@@ -258,7 +258,8 @@ def _blocked(cond: Condition, silences: Iterable[dict], tz: str, now_ms: int) ->
 
 def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silences: Iterable[dict],
               open_row: dict | None = None, known: bool = False, postgres: bool,
-              policies: Mapping[str, Policy] | None = None, centres: Centres | None = None) -> list[Change]:
+              policies: Mapping[str, Policy] | None = None, centres: Centres | None = None,
+              moves: list[dict] | None = None) -> list[Change]:
     """Bring the alert of one rule and place in line with its condition; return the changes made (``centres``: the
     city's district centres, which run the incident a firing opens).
 
@@ -267,7 +268,9 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
     loser's write finds nothing to change and it returns nothing. ``known``: the caller read the open alerts in
     this transaction, so ``open_row`` None means there is none (no need to look). The writer of a firing (or a
     resolution of a fired alert) queues the notifications its rule's policy (of ``policies``) sends, in this
-    same transaction: they exist exactly when the change commits.
+    same transaction: they exist exactly when the change commits. ``moves``: a list the caller writes with
+    ``move_values`` before its commit; an open alert's moving value (no change of state) is added to it rather
+    than written here, so a tick writes the values of all its open alerts in one statement.
     """
     rule = cond.rule
     if not cond.holding and open_row is None and known:
@@ -305,7 +308,7 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
         made = conn.execute(stmt).mappings().first()
         if made is None:  # another worker opened it a moment ago: go on from its row
             return reconcile(conn, cond, now_ms, tz=tz, silences=silences, open_row=_open(conn, rule.id, cond.scope),
-                             known=True, postgres=postgres, policies=policies, centres=centres)
+                             known=True, postgres=postgres, policies=policies, centres=centres, moves=moves)
         made = dict(made)
         _audit(conn, made["id"], now_ms, None, status, f"alert_{status}", {"value": cond.value})
         if blocked:
@@ -337,9 +340,37 @@ def reconcile(conn: Connection, cond: Condition, now_ms: int, *, tz: str, silenc
             return changes
     if cond.value != row["value"] or cond.title != row["title"]:
         # The value seen moves: no new version (an officer acknowledging it has not missed a change of state).
-        conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(
-            value=cond.value, title=cond.title, title_en=cond.title_en, updated_ms=now_ms))
+        move = {"id": row["id"], "value": cond.value, "title": cond.title, "title_en": cond.title_en,
+                "updated_ms": now_ms}
+        if moves is None:
+            move_values(conn, [move])
+        else:
+            moves.append(move)
     return changes
+
+
+_MOVE = text("UPDATE alerts SET value = :value, title = :title, title_en = :title_en, updated_ms = :updated_ms "
+             "WHERE id = :id")
+_MOVE_PG = text(
+    "UPDATE alerts AS a SET value = m.value, title = m.title, title_en = m.title_en, updated_ms = m.updated_ms "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS float8[]), CAST(:titles AS text[]), "
+    "CAST(:titles_en AS text[]), CAST(:updated AS bigint[])) AS m(id, value, title, title_en, updated_ms) "
+    "WHERE a.id = m.id")
+
+
+def move_values(conn: Connection, moves: Sequence[dict]) -> None:
+    """Write open alerts' moving values (``reconcile``'s ``moves``: id, value, title, title_en, updated_ms), in one
+    statement on PostgreSQL, in id order (one lock order for every worker); the last of an id wins."""
+    last = {m["id"]: m for m in moves}
+    rows = [last[i] for i in sorted(last)]
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(_MOVE, rows)
+        return
+    conn.execute(_MOVE_PG, {"ids": [r["id"] for r in rows], "values": [r["value"] for r in rows],
+                            "titles": [r["title"] for r in rows], "titles_en": [r["title_en"] for r in rows],
+                            "updated": [r["updated_ms"] for r in rows]})
 
 
 def retire(conn: Connection, rows: Iterable[dict], now_ms: int) -> list[Change]:
@@ -369,8 +400,9 @@ def _notify(conn: Connection, rule: AlertRule, row: dict, status: str, tz: str,
     policy = (policies or {}).get(rule.notify) if rule.notify else None
     if policy is None:
         return 0
-    return sum(outbox.enqueue(conn, key=m.key, channel=m.channel, address=m.address, subject=m.subject,
-                              body=m.body, payload=m.payload) for m in alert_messages(policy, row, status, tz))
+    messages = [{"key": m.key, "channel": m.channel, "address": m.address, "subject": m.subject, "body": m.body,
+                 "payload": m.payload} for m in alert_messages(policy, row, status, tz)]
+    return outbox.enqueue_many(conn, messages) if messages else 0
 
 
 def _open(conn: Connection, rule: str, scope: str) -> dict | None:

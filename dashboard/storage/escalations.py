@@ -63,7 +63,7 @@ def start(conn: Connection, rosters: Rosters, *, subject: str, chain: str, depar
     if roster is None:
         return Ladder(None, [], 0)
     steps = rosters.steps(roster.department, now_ms, overrides.in_force(conn, now_ms))
-    made = 0
+    messages = []
     for step in steps:
         for channel in step.channels:
             targets = ([(0, roster.webhook, None)] if channel == "webhook" else
@@ -72,12 +72,14 @@ def start(conn: Connection, rosters: Rosters, *, subject: str, chain: str, depar
                 if not address:
                     continue
                 key = f"esc:{subject}:{chain}:{step.level}:{step.round}:{channel}:{n}"
-                made += outbox.enqueue(conn, key=key, channel=channel, address=address,
-                                       subject=_subject(subject, step, title, title_en),
-                                       body=_body(subject, step, person, title, title_en, rosters.timezone),
-                                       payload=_payload(subject, chain, step, person, roster.department, title,
-                                                        title_en, rosters.timezone, key),
-                                       due_ms=step.due_ms, now_ms=now_ms)
+                messages.append({"key": key, "channel": channel, "address": address,
+                                 "subject": _subject(subject, step, title, title_en),
+                                 "body": _body(subject, step, person, title, title_en, rosters.timezone),
+                                 "payload": _payload(subject, chain, step, person, roster.department, title,
+                                                     title_en, rosters.timezone, key),
+                                 "due_ms": step.due_ms})
+    # The whole ladder in one statement (a statement each was ~18 round trips a firing).
+    made = outbox.enqueue_many(conn, messages, now_ms=now_ms) if messages else 0
     return Ladder(roster.department, steps, made)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
@@ -14,12 +14,24 @@ from dashboard.storage.models import alerts, incidents, outbox, outbox_attempts,
 CHANNELS = ("webhook", "email", "sms")
 STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
 LIST_LIMIT = 500
-DETAIL_MAX = 2000  # a receiver's error text, cut: the log is for people, not for a whole HTML error page
+DETAIL_MAX = 2000
+_MANY_ROWS = 500  # rows of one enqueue_many statement: 11 parameters each, well within SQLite's 32,766  # a receiver's error text, cut: the log is for people, not for a whole HTML error page
 
 # Insert-if-absent by key; RETURNING says whether this call made the row (both engines, SQLite >= 3.35).
 _ENQUEUE = text(
     "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
     "VALUES (:key, :channel, :address, :subject, :body, :payload, 'pending', 0, :due, :now) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id")
+
+
+# The same for many rows in one statement on PostgreSQL, the rows as arrays: one fixed statement, where a multi-row
+# VALUES is a statement SQLAlchemy builds per call (it cost as much CPU as the 18 single inserts of a ladder).
+_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "due_ms")
+_ENQUEUE_MANY_PG = text(
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
+    "SELECT k, c, a, s, b, p, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
+    "CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]), CAST(:payload AS text[]), "
+    "CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, d) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
@@ -40,6 +52,31 @@ def enqueue(conn: Connection, *, key: str, channel: str, address: str, subject: 
                                   "body": body, "payload": data, "due": now if due_ms is None else due_ms,
                                   "now": now}).first()
     return row is not None
+
+
+def enqueue_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, now_ms: int | None = None) -> int:
+    """Add several messages in one statement, each unless one with its key exists; return how many were added.
+
+    ``messages``: ``enqueue``'s keyword arguments each (``due_ms`` optional). What ``enqueue`` does for one, for a
+    whole escalation ladder at once: a statement per message cost a firing at 500 rules ~18 round trips. Within
+    the call the first message of a key wins, as calling ``enqueue`` for each in turn would.
+    """
+    now = wall_ms() if now_ms is None else now_ms
+    rows: dict[str, dict] = {}
+    for m in messages:
+        if m["channel"] not in CHANNELS:
+            raise ValueError(f"unknown channel {m['channel']!r}: one of {', '.join(CHANNELS)}")
+        if m["key"] in rows:
+            continue
+        payload = m["payload"]
+        data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
+        rows[m["key"]] = {"key": m["key"], "channel": m["channel"], "address": m["address"], "subject": m["subject"],
+                          "body": m["body"], "payload": data, "due_ms": now if m.get("due_ms") is None else m["due_ms"]}
+    values = list(rows.values())
+    if conn.dialect.name != "postgresql":  # the embedded default: a statement each, as enqueue
+        return sum(conn.execute(_ENQUEUE, {**r, "due": r["due_ms"], "now": now}).first() is not None for r in values)
+    made = conn.execute(_ENQUEUE_MANY_PG, {c: [r[c] for r in values] for c in _MANY_COLUMNS} | {"now": now})
+    return len(made.all())
 
 
 def claim_due(conn: Connection, *, now_ms: int, lease_ms: int, limit: int = 20,

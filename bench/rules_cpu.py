@@ -1,0 +1,98 @@
+"""The alert rules' CPU per event in process, on a fixed workload: ``python -m bench.rules_cpu PACK [PACK...]``.
+
+The 60,000 events of ``bench.alerts``' own feed (the city mix, stamped 1,000/s up to now) go into a fresh migrated
+database in 12 batches of 5,000 (``Pipeline.add``, then ``Pipeline.flush`` with the post-batch reconcile in the same
+thread), and one ``Evaluator.tick`` follows each batch at a clock set 1 s further each batch: every run of a pack
+fires the same alerts whatever the machine's load, which the shipped worker's drains cannot promise (their tick runs
+by the wall clock). The pack's rosters, notification policies and rules are loaded before the clock, as a long-running
+worker has them. **Clock**: ``time.thread_time()`` of the one thread around the 12 batches; PostgreSQL's CPU is not
+counted. Compare two trees by running each tree's copy of this file with the same packs (``bench.alert_rules`` writes
+one with 500 rules; remove its ``alerts.yaml`` for the baseline without rules), alternating.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+
+import orjson
+from sqlalchemy import text
+
+from bench.alerts import generate_events
+from bench.ingest import DEFAULT_PG_URL, drop_database, recreate_database
+from dashboard.core.channels import feed_name
+from dashboard.core.city import load_city
+from dashboard.storage.db import make_engine
+from dashboard.storage.events import EventStore
+from feeds.alerting import Evaluator
+from feeds.pipeline import Batch, Pipeline
+
+EVENTS, BATCH, RATE = 60_000, 5_000, 1_000
+DB = "panorama_rules_cpu"
+
+
+class NoBus:
+    """A Redis that takes every command and does nothing: the acks and deltas are not what is measured."""
+
+    def pipeline(self, transaction=False):
+        return self
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def run(pack: str) -> str:
+    """Measure one pack; return its line of the report."""
+    engine = make_engine(recreate_database(DEFAULT_PG_URL, DB))
+    try:
+        city = load_city(pack)
+        end = int(time.time() * 1000)
+        msgs = []
+        for i, (domain, ev) in enumerate(generate_events(EVENTS, 20261206, 3600, mix="city")):
+            ev["id"], ev["ts"] = f"drain-{i}", end - int((EVENTS - i) * 1000 / RATE)
+            msgs.append((feed_name(domain), domain, orjson.dumps(ev)))
+        clock = [end]
+        _ = (city.rosters, city.notification_policies, city.alert_rules)  # loaded once per process, before the clock
+        ev = Evaluator(engine, city, "Asia/Shanghai", clock=lambda: clock[0])
+        pipe = Pipeline(EventStore(engine, city), city.aliases, tz="Asia/Shanghai", alerts=ev)
+        pipe.store.write([], end)
+        gc.freeze()  # as the worker does after its start-up
+        parts = {"parse": 0.0, "store, gather, reconcile": 0.0, "tick": 0.0}
+        started = time.thread_time()
+        for k, at in enumerate(range(0, EVENTS, BATCH)):
+            clock[0] = end + k * 1000
+            t0, batch = time.thread_time(), Batch()
+            for channel, domain, raw in msgs[at:at + BATCH]:
+                pipe.add(batch, channel, domain, raw, clock[0])
+            t1 = time.thread_time()
+            pipe.flush(batch, NoBus())
+            t2 = time.thread_time()
+            ev.tick(None, clock[0] + 500)
+            parts["parse"] += t1 - t0
+            parts["store, gather, reconcile"] += t2 - t1
+            parts["tick"] += time.thread_time() - t2
+        total = time.thread_time() - started
+        with engine.connect() as conn:
+            alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar_one()
+            queued = conn.execute(text("SELECT count(*) FROM outbox")).scalar_one()
+    finally:
+        engine.dispose()
+        drop_database(DEFAULT_PG_URL, DB)
+    per = 1e5 / EVENTS
+    return (f"{pack}: {total * per:.2f} s of CPU per 100,000 events (" + ", ".join(
+        f"{k} {v * per:.2f}" for k, v in parts.items()) + f"); {alerts} alerts, {queued} outbox rows")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure each pack named; print a line each."""
+    packs = sys.argv[1:] if argv is None else argv
+    if not packs:
+        raise SystemExit(__doc__.split("\n\n")[0])
+    for pack in packs:
+        print(run(pack), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
