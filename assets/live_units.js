@@ -32,7 +32,9 @@
     const units = new Map();  // unit id -> its latest view (messages.UnitView), insertion order = recency
     // pools by layer element: a command view redrawn by Dash brings a new element, and its old pool goes with it
     const pools = new WeakMap();
-    const st = {scheduled: false, retries: 0, retryTimer: null, slot: null, slotObserver: null};
+    // drawn: a draw ran since the last animation frame; scheduled: an animation frame will draw (units came since)
+    const st = {drawn: false, scheduled: false, framing: false, retries: 0, retryTimer: null, slot: null,
+        slotObserver: null};
 
     function mx(lon) {
         return (lon + 180) / 360;
@@ -119,7 +121,8 @@
                 : words.nokm};
     }
 
-    /** A frame -> the units it carries folded in (a snapshot replaces them all); a redraw is scheduled. */
+    /** A frame -> the units it carries folded in (a snapshot replaces them all) and drawn: now, in the socket's
+     *  message task, unless a draw already ran since the last animation frame (then at the next one). */
     function take(msg) {
         if (msg.type === 'snapshot') {
             units.clear();
@@ -140,20 +143,53 @@
         } else {
             return false;
         }
-        schedule();
+        request();
         return true;
     }
 
+    /** Draw now if nothing was drawn since the last animation frame, else at the next animation frame: a frame's
+     *  units reach the DOM in the task that brought them, not after a requestAnimationFrame that the page's other
+     *  work (the map's and panels' Dash redraws, each a long task) holds back, and the layer is still drawn at most
+     *  once per socket frame and once per animation frame. */
+    function request() {
+        watchSlot();
+        if (st.scheduled) {
+            return;  // the next animation frame draws the latest
+        }
+        if (st.drawn) {
+            st.scheduled = true;
+        } else {
+            draw();
+            st.drawn = true;
+        }
+        nextFrame();
+    }
+
+    /** One animation frame callback at a time: it opens the next frame to a draw, and draws what came since. */
+    function nextFrame() {
+        if (st.framing) {
+            return;
+        }
+        st.framing = true;
+        const onFrame = () => {
+            st.framing = false;
+            st.drawn = false;
+            if (st.scheduled) {
+                draw();
+            }
+        };
+        if (root.requestAnimationFrame) {
+            root.requestAnimationFrame(onFrame);
+        } else {
+            setTimeout(onFrame, 16);
+        }
+    }
+
+    /** Draw at the next animation frame (a resize, the command view redrawn, a map not drawn yet). */
     function schedule() {
         watchSlot();
-        if (!st.scheduled) {
-            st.scheduled = true;
-            if (root.requestAnimationFrame) {
-                root.requestAnimationFrame(draw);
-            } else {
-                setTimeout(draw, 16);
-            }
-        }
+        st.scheduled = true;
+        nextFrame();
     }
 
     /** A layer whose map is not drawn yet (the command view just arrived) is drawn again a little later. */

@@ -92,3 +92,47 @@ test('the line of a unit sent says its status and its straight-line distance to 
     assert.equal(u.lineOf({status: 'bogus', lat: 22.54, lon: 114.05}, words).status, 'available');
     assert.ok(Math.abs(u.kmBetween(22.54, 114.05, 22.55, 114.05) - 1.112) < 0.001);
 });
+
+/** A page without maps whose draws are counted (each draw looks for the command view once) and whose animation
+ *  frames run only when the test says. */
+function countedPage(t) {
+    const seen = {draws: 0, frames: []};
+    const doc = fakeDocument({});
+    const byId = doc.getElementById;
+    doc.getElementById = (id) => {
+        seen.draws += id === 'major-view' ? 1 : 0;
+        return byId(id);
+    };
+    stub(t, 'document', doc);
+    stub(t, 'requestAnimationFrame', (f) => seen.frames.push(f));
+    seen.frame = () => seen.frames.splice(0).forEach((f) => f());
+    return seen;
+}
+
+test('a frame\'s units are drawn in the task that took them, not at an animation frame the page holds back', (t) => {
+    const seen = countedPage(t);
+    const u = U();
+    u.take({type: 'delta', units: [{unit: 'a', lat: 1, lon: 1}]});
+    assert.equal(seen.draws, 1, 'drawn at once');
+    assert.equal(seen.frames.length, 1, 'the next animation frame opens the next draw');
+    seen.frame();
+    assert.equal(seen.draws, 1, 'nothing came since: the frame draws nothing');
+    u.take({type: 'delta', units: [{unit: 'a', lat: 2, lon: 2}]});
+    assert.equal(seen.draws, 2, 'after an animation frame, the next units are drawn at once again');
+});
+
+test('frames faster than the animation frames are drawn once per animation frame, with the latest units', (t) => {
+    const seen = countedPage(t);
+    const u = U();
+    u.take({type: 'delta', units: [{unit: 'a', lat: 1, lon: 1}]});
+    u.take({type: 'delta', units: [{unit: 'a', lat: 2, lon: 2}]});
+    u.take({type: 'delta', units: [{unit: 'b', lat: 3, lon: 3}]});
+    assert.equal(seen.draws, 1, 'the first drawn at once, the next two wait for the animation frame');
+    assert.equal(seen.frames.length, 1, 'one animation frame callback, however many frames came');
+    seen.frame();
+    assert.equal(seen.draws, 2, 'both drawn in one');
+    assert.equal(u.units.get('a').lat, 2);
+    assert.equal(u.take({type: 'delta', events: [{id: 1}]}), false);
+    assert.equal(seen.draws, 2, 'a frame without units draws nothing');
+    assert.equal(seen.frames.length, 0);
+});
