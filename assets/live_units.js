@@ -10,7 +10,8 @@
  * saying how many. A marker that stands for a single unit names it (data-unit, data-status, data-pos: what tests
  * and bench/units.py look for). Markers are pooled and reused, never rebuilt, and a marker is rewritten only when
  * what it shows changed: a layer's DOM is bounded by the number of cells on the screen, however long the page runs
- * and however many reports arrive; the drawing runs at most once per animation frame. */
+ * and however many reports arrive. A frame's units are drawn in the socket's message task, and frames that come
+ * faster than the animation frames together at the next one (request()). */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
@@ -32,6 +33,7 @@
     const units = new Map();  // unit id -> its latest view (messages.UnitView), insertion order = recency
     // pools by layer element: a command view redrawn by Dash brings a new element, and its old pool goes with it
     const pools = new WeakMap();
+    const geoms = new WeakMap();  // layer element -> where its map was last measured (placeOf)
     // drawn: a draw ran since the last animation frame; scheduled: an animation frame will draw (units came since)
     const st = {drawn: false, scheduled: false, framing: false, retries: 0, retryTimer: null, slot: null,
         slotObserver: null};
@@ -149,8 +151,8 @@
 
     /** Draw now if nothing was drawn since the last animation frame, else at the next animation frame: a frame's
      *  units reach the DOM in the task that brought them, not after a requestAnimationFrame that the page's other
-     *  work (the map's and panels' Dash redraws, each a long task) holds back, and the layer is still drawn at most
-     *  once per socket frame and once per animation frame. */
+     *  work (the map's and panels' Dash redraws, each a long task) holds back; frames that come faster than the
+     *  animation frames are drawn together at the next one, so a burst costs one draw per frame rendered. */
     function request() {
         watchSlot();
         if (st.scheduled) {
@@ -159,13 +161,14 @@
         if (st.drawn) {
             st.scheduled = true;
         } else {
-            draw();
+            draw(false);
             st.drawn = true;
         }
         nextFrame();
     }
 
-    /** One animation frame callback at a time: it opens the next frame to a draw, and draws what came since. */
+    /** One animation frame callback at a time: it opens the next frame to a draw, draws what came since, and
+     *  measures the maps again (a message task's draw used the last measure): drawn again if one moved. */
     function nextFrame() {
         if (st.framing) {
             return;
@@ -174,8 +177,11 @@
         const onFrame = () => {
             st.framing = false;
             st.drawn = false;
-            if (st.scheduled) {
-                draw();
+            if (st.scheduled || (typeof document !== 'undefined' && LAYERS.some((spec) => {
+                const at = placeOf(spec, true);
+                return at && at.changed;
+            }))) {
+                draw(true);
             }
         };
         if (root.requestAnimationFrame) {
@@ -259,11 +265,16 @@
         return out;
     }
 
-    /** Draw one layer over its map now; false when its map is on the page but not drawn yet. */
-    function drawLayer(spec) {
+    /** Where a layer's map is drawn: {layer, gd, geom, changed} (geom: the plot's box within the layer's parent
+     *  and, for a clamped layer, the drawn map's frame), measured now when ``fresh`` or not yet measured for this
+     *  plot, else as last measured; null: no such layer on the page; false: its map is not drawn yet. Measuring
+     *  forces the page's style and layout, which is free in an animation frame (the rendering that follows needs
+     *  them) but in a socket's message task would redo the page's pending restyle first: there the last one is used,
+     *  and the animation frame after the draw measures again (and draws again if the map moved). */
+    function placeOf(spec, fresh) {
         const layer = document.getElementById(spec.layer);
         if (!layer) {
-            return true;
+            return null;
         }
         const gd = document.querySelector(spec.graph);
         if (!gd || !gd._fullLayout) {
@@ -273,10 +284,38 @@
         if (!plot) {
             return false;
         }
+        const was = geoms.get(layer);
+        if (!fresh && was && was.plot === plot) {
+            return {layer: layer, gd: gd, geom: was, changed: false};
+        }
         const box = plot.getBoundingClientRect();
         const parent = layer.offsetParent ? layer.offsetParent.getBoundingClientRect() : {left: 0, top: 0};
-        const w = Math.round(box.width);
-        const h = Math.round(box.height);
+        // units held at the edge are held at the drawn map's (a geo subplot keeps its aspect inside the graph's box)
+        let clamp = spec.clamp || false;
+        const bg = clamp && gd.querySelector('g.geo g.bg rect');
+        if (bg) {
+            const r = bg.getBoundingClientRect();
+            clamp = [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top];
+        }
+        const geom = {plot: plot, x: Math.round(box.left - parent.left), y: Math.round(box.top - parent.top),
+            w: Math.round(box.width), h: Math.round(box.height), clamp: clamp};
+        geom.key = [geom.x, geom.y, geom.w, geom.h, String(clamp)].join(',');
+        geoms.set(layer, geom);
+        return {layer: layer, gd: gd, geom: geom, changed: !was || was.plot !== plot || was.key !== geom.key};
+    }
+
+    /** Draw one layer over its map now (``fresh``: measuring where the map is); false when its map is on the page
+     *  but not drawn yet. */
+    function drawLayer(spec, fresh) {
+        const at = placeOf(spec, fresh);
+        if (at === null) {
+            return true;
+        }
+        if (at === false) {
+            return false;
+        }
+        const {layer, gd, geom} = at;
+        const {w, h, clamp} = geom;
         // Plotly's own projection of the geo subplot (px from the plot's top left: the map has no margins), which
         // fits the figure's ranges into the box; before it exists, the figure's view as figures.geo_view means it
         const sub = gd._fullLayout.geo && gd._fullLayout.geo._subplot;
@@ -294,20 +333,12 @@
             pools.set(layer, held);
         }
         const {svg, pool} = held;
-        const place = Math.round(box.left - parent.left) + ',' + Math.round(box.top - parent.top) + ',' + w + ',' + h;
-        if (held.place !== place) {  // the layer moves and sizes with its map only when that changed
-            held.place = place;
-            layer.style.left = Math.round(box.left - parent.left) + 'px';
-            layer.style.top = Math.round(box.top - parent.top) + 'px';
+        if (held.place !== geom.key) {  // the layer moves and sizes with its map only when that changed
+            held.place = geom.key;
+            layer.style.left = geom.x + 'px';
+            layer.style.top = geom.y + 'px';
             svg.setAttribute('width', w);
             svg.setAttribute('height', h);
-        }
-        // units held at the edge are held at the drawn map's (a geo subplot keeps its aspect inside the graph's box)
-        let clamp = spec.clamp || false;
-        const bg = clamp && gd.querySelector('g.geo g.bg rect');
-        if (bg) {
-            const r = bg.getBoundingClientRect();
-            clamp = [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top];
         }
         // a map hidden (the city map behind a command view) shows nothing: no unit is projected for it
         const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, clamp) : [];
@@ -390,15 +421,16 @@
         }
     }
 
-    /** Draw the units over every map of the page now, and the command view's lines. */
-    function draw() {
+    /** Draw the units over every map of the page now, and the command view's lines; ``fresh`` (the default):
+     *  measuring where each map is, false: where it was last measured (placeOf). */
+    function draw(fresh) {
         st.scheduled = false;
         if (typeof document === 'undefined') {
             return;
         }
         let ready = true;
         for (const spec of LAYERS) {
-            ready = drawLayer(spec) && ready;
+            ready = drawLayer(spec, fresh !== false) && ready;
         }
         drawLines();
         if (!ready) {

@@ -289,10 +289,11 @@ class CdpTrace(threading.Thread):
     """A Chromium performance trace of ``seconds`` on the browser's DevTools socket (every process: the page's main
     thread, its compositor and raster threads, the GPU process), written to ``path`` (chrome://tracing's format)."""
 
-    def __init__(self, driver, seconds: float, path: Path):
+    def __init__(self, driver, seconds: float, path: Path, extra: tuple[str, ...] = ()):
         super().__init__(name="cdp-trace", daemon=True)
         from bench.memdump import browser_socket
         self.url, self.seconds, self.path = browser_socket(driver), seconds, path
+        self.categories = [*TRACE_CATEGORIES, *extra]
         self.events: list[dict] = []
         self.error: BaseException | None = None
 
@@ -301,7 +302,7 @@ class CdpTrace(threading.Thread):
         try:
             with connect(self.url, max_size=None, open_timeout=30) as ws:
                 ws.send(json.dumps({"id": 1, "method": "Tracing.start", "params": {
-                    "traceConfig": {"includedCategories": TRACE_CATEGORIES, "excludedCategories": ["*"]},
+                    "traceConfig": {"includedCategories": self.categories, "excludedCategories": ["*"]},
                     "transferMode": "ReportEvents"}}))
                 time.sleep(self.seconds)
                 ws.send(json.dumps({"id": 2, "method": "Tracing.end"}))
@@ -458,7 +459,8 @@ def phase(args, n_units: int, db_name: str) -> dict:
                 time.sleep(1)
                 if args.cdp_trace_s and tracer is None and time.monotonic() - started >= args.duration_s / 3:
                     tracer = CdpTrace(driver, args.cdp_trace_s, Path(args.cdp_trace_to or ".") /
-                                      f"units-trace-{n_units}.json")
+                                      f"units-trace-{n_units}.json",
+                                      tuple(c for c in (args.cdp_trace_categories or "").split(",") if c))
                     tracer.start()
                 if args.ab_css and (not toggles or time.time() * 1000 - toggles[-1][0] >= args.ab_every_s * 1000):
                     on = not toggles or not toggles[-1][1]
@@ -634,6 +636,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cdp-trace-s", type=float, default=0.0,
                    help="take a Chromium performance trace of this many seconds a third into the window")
     p.add_argument("--cdp-trace-to", metavar="DIR", help="where the trace's JSON goes (default: here)")
+    p.add_argument("--cdp-trace-categories", metavar="A,B",
+                   help="more trace categories, e.g. disabled-by-default-devtools.timeline.invalidationTracking")
     p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
     return p.parse_args(argv)

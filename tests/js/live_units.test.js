@@ -136,3 +136,54 @@ test('frames faster than the animation frames are drawn once per animation frame
     assert.equal(seen.draws, 2, 'a frame without units draws nothing');
     assert.equal(seen.frames.length, 0);
 });
+
+/** A fake SVG node: attributes, children, a dataset. */
+function svgNode(tag) {
+    return {tag: tag, attrs: {}, dataset: {}, children: [], style: {}, parentNode: null, textContent: '',
+        setAttribute(k, v) {
+            this.attrs[k] = String(v);
+        },
+        removeAttribute(k) {
+            delete this.attrs[k];
+        },
+        appendChild(c) {
+            c.parentNode = this;
+            this.children.push(c);
+            return c;
+        }};
+}
+
+/** A page with the city map drawn (a Plotly geo subplot whose projection is flat) and its unit layer; every
+ *  measure of the map's box is counted (each forces the page's style and layout). */
+function mapPage(t) {
+    const seen = {measures: 0, frames: []};
+    const plot = {getBoundingClientRect: () => {
+        seen.measures += 1;
+        return {left: 0, top: 0, width: 1000, height: 1000, right: 1000, bottom: 1000};
+    }};
+    const gd = {_fullLayout: {geo: {_subplot: {projection: ([lon, lat]) => [lon * 10, lat * 10]}}},
+        querySelector: (sel) => (sel === '.main-svg' ? plot : null)};
+    const layer = svgNode('div');
+    const doc = fakeDocument({'unit-layer': layer});
+    doc.querySelector = (sel) => (sel === '#city-map .js-plotly-plot' ? gd : null);
+    doc.createElementNS = (_ns, tag) => svgNode(tag);
+    stub(t, 'document', doc);
+    stub(t, 'requestAnimationFrame', (f) => seen.frames.push(f));
+    seen.frame = () => seen.frames.splice(0).forEach((f) => f());
+    seen.mark = (unit) => layer.children[0].children.find((g) => g.dataset.unit === unit);
+    return seen;
+}
+
+test('a draw in the socket\'s message task uses the map\'s last measure; the animation frame after it measures', (t) => {
+    const seen = mapPage(t);
+    const u = U();
+    u.take({type: 'delta', units: [{unit: 'a', status: 'on_scene', lat: 10, lon: 10}]});
+    assert.equal(seen.measures, 1, 'never measured: measured once');
+    assert.equal(seen.mark('a').dataset.pos, '10.00000,10.00000');
+    seen.frame();
+    assert.equal(seen.measures, 2, 'measured again in the animation frame');
+    u.take({type: 'delta', units: [{unit: 'a', status: 'on_scene', lat: 20, lon: 20}]});
+    assert.equal(seen.measures, 2, 'the message task forced no style and layout');
+    assert.equal(seen.mark('a').dataset.pos, '20.00000,20.00000', 'and drew the unit where it now is');
+    assert.equal(seen.mark('a').attrs.transform, 'translate(200.0,200.0)');
+});
