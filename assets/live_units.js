@@ -90,7 +90,7 @@
                 c.sy += y;
                 c.edge = c.edge && edge;
             } else {
-                cells.set(key, {status: status, n: 1, sx: x, sy: y, unit: u.unit, edge: edge,
+                cells.set(key, {key: key, status: status, n: 1, sx: x, sy: y, unit: u.unit, edge: edge,
                     pos: u.lat.toFixed(5) + ',' + u.lon.toFixed(5)});
             }
         }
@@ -99,7 +99,7 @@
             const one = c.n === 1;
             // statuses of one cell side by side, so an en-route unit is not hidden under available ones
             const shift = (STATUSES.indexOf(c.status) - 1.5) * 5;
-            out.push({status: c.status, n: c.n, x: c.sx / c.n + (one ? 0 : shift), y: c.sy / c.n,
+            out.push({key: c.key, status: c.status, n: c.n, x: c.sx / c.n + (one ? 0 : shift), y: c.sy / c.n,
                 unit: one ? c.unit : null, pos: one ? c.pos : null, edge: c.edge});
         }
         return out;
@@ -244,10 +244,59 @@
         const label = document.createElementNS(SVG_NS, 'text');
         label.setAttribute('text-anchor', 'middle');
         label.setAttribute('dy', '0.35em');
+        // the count is this one text node's data, changed in place: a text node inserted anywhere in the page makes
+        // Blink re-check the wall's html:has() / body:has() rules (wall.css, shell.css), a restyle of the whole page
+        const text = document.createTextNode('');
+        label.appendChild(text);
         g.appendChild(dot);
         g.appendChild(label);
         svg.appendChild(g);
-        return {g: g, dot: dot, label: label, sig: null};
+        return {g: g, dot: dot, text: text, sig: null, key: null, cls: null, r: null};
+    }
+
+    /** Marks -> the pooled marker each is drawn with (in order). A cell and status keeps its marker from draw to
+     *  draw (``slots``: key -> marker), so a cluster that moves rewrites only its place and count, not its class; a
+     *  new one takes a marker let go of, one of its status first, else a new one. Markers left are let go of
+     *  (``key`` null). Pure but for ``make``. */
+    function assign(marks, pool, slots, make) {
+        const out = new Array(marks.length);
+        const keep = new Set();
+        marks.forEach((m, i) => {
+            const p = slots.get(m.key);
+            if (p) {
+                out[i] = p;
+                keep.add(m.key);
+            }
+        });
+        const free = {};  // status -> markers let go of
+        for (const [key, p] of slots) {
+            if (!keep.has(key)) {
+                slots.delete(key);
+                p.key = null;
+            }
+        }
+        for (const p of pool) {
+            if (p.key === null) {
+                const status = p.cls === null ? '' : p.cls.split(' ')[1];
+                (free[status] = free[status] || []).push(p);
+            }
+        }
+        marks.forEach((m, i) => {
+            if (out[i]) {
+                return;
+            }
+            const same = free['u-' + m.status];
+            const any = Object.values(free).find((list) => list.length);
+            let p = (same && same.pop()) || (any && any.pop());
+            if (!p) {
+                p = make();
+                pool.push(p);
+            }
+            p.key = m.key;
+            slots.set(m.key, p);
+            out[i] = p;
+        });
+        return out;
     }
 
     /** The units a layer shows: all, or those its page's list names (null: that list is not on the page). */
@@ -329,10 +378,10 @@
         if (!held || held.svg.parentNode !== layer) {
             const svg = document.createElementNS(SVG_NS, 'svg');
             layer.appendChild(svg);
-            held = {svg: svg, pool: [], place: null};
+            held = {svg: svg, pool: [], place: null, slots: new Map()};
             pools.set(layer, held);
         }
-        const {svg, pool} = held;
+        const {svg, pool, slots} = held;
         if (held.place !== geom.key) {  // the layer moves and sizes with its map only when that changed
             held.place = geom.key;
             layer.style.left = geom.x + 'px';
@@ -342,18 +391,21 @@
         }
         // a map hidden (the city map behind a command view) shows nothing: no unit is projected for it
         const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, clamp) : [];
-        while (pool.length < marks.length) {
-            pool.push(marker(svg));
-        }
+        const placed = assign(marks, pool, slots, () => marker(svg));
         marks.forEach((m, i) => {
-            const p = pool[i];
-            const r = m.n === 1 ? 4 : Math.min(16, 5 + 2.2 * Math.log2(m.n));
+            const p = placed[i];
+            const r = (m.n === 1 ? 4 : Math.min(16, 5 + 2.2 * Math.log2(m.n))).toFixed(1);
             const sig = [m.status, m.n, Math.round(m.x), Math.round(m.y), m.unit, m.pos, m.edge].join('|');
             if (p.sig === sig) {
                 return;  // a slot is rewritten only when what it shows changed
             }
             p.sig = sig;
-            p.g.setAttribute('class', 'unit-mark u-' + m.status + (m.edge ? ' is-edge' : ''));
+            // each attribute written only when it changed: a class or size written restyles the marker
+            const cls = 'unit-mark u-' + m.status + (m.edge ? ' is-edge' : '');
+            if (p.cls !== cls) {
+                p.cls = cls;
+                p.g.setAttribute('class', cls);
+            }
             p.g.setAttribute('transform', 'translate(' + m.x.toFixed(1) + ',' + m.y.toFixed(1) + ')');
             p.g.removeAttribute('display');
             p.g.dataset.status = m.status;
@@ -365,12 +417,17 @@
                 delete p.g.dataset.unit;
                 delete p.g.dataset.pos;
             }
-            p.dot.setAttribute('r', r.toFixed(1));
-            p.label.textContent = m.n > 1 ? String(m.n) : '';
+            if (p.r !== r) {
+                p.r = r;
+                p.dot.setAttribute('r', r);
+            }
+            const count = m.n > 1 ? String(m.n) : '';
+            if (p.text.data !== count) {
+                p.text.data = count;
+            }
         });
-        for (let i = marks.length; i < pool.length; i++) {
-            const p = pool[i];
-            if (p.sig !== null) {
+        for (const p of pool) {
+            if (p.key === null && p.sig !== null) {
                 p.sig = null;
                 p.g.setAttribute('display', 'none');
                 delete p.g.dataset.unit;
@@ -443,7 +500,8 @@
         root.addEventListener('resize', () => setTimeout(schedule, 300));
     }
 
-    const api = {take: take, draw: draw, cluster: cluster, viewOf: viewOf, lineOf: lineOf, kmBetween: kmBetween,
+    const api = {take: take, draw: draw, cluster: cluster, assign: assign, viewOf: viewOf, lineOf: lineOf,
+        kmBetween: kmBetween,
         units: units, CELL_PX: CELL_PX, LAYERS: LAYERS};
     dc.panoramaUnits = api;
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)

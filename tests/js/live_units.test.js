@@ -167,6 +167,7 @@ function mapPage(t) {
     const doc = fakeDocument({'unit-layer': layer});
     doc.querySelector = (sel) => (sel === '#city-map .js-plotly-plot' ? gd : null);
     doc.createElementNS = (_ns, tag) => svgNode(tag);
+    doc.createTextNode = (data) => ({data: data});
     stub(t, 'document', doc);
     stub(t, 'requestAnimationFrame', (f) => seen.frames.push(f));
     seen.frame = () => seen.frames.splice(0).forEach((f) => f());
@@ -186,4 +187,23 @@ test('a draw in the socket\'s message task uses the map\'s last measure; the ani
     assert.equal(seen.measures, 2, 'the message task forced no style and layout');
     assert.equal(seen.mark('a').dataset.pos, '20.00000,20.00000', 'and drew the unit where it now is');
     assert.equal(seen.mark('a').attrs.transform, 'translate(200.0,200.0)');
+});
+
+test('a cluster keeps its marker from draw to draw; a new one takes a marker let go of, of its status first', () => {
+    const {assign} = U();
+    const pool = [];
+    const slots = new Map();
+    let made = 0;
+    const make = () => ({n: made++, key: null, cls: null});
+    const mk = (key, status) => ({key: key, status: status});
+    const first = assign([mk('1,1,available', 'available'), mk('2,2,en_route', 'en_route')], pool, slots, make);
+    first[0].cls = 'unit-mark u-available';
+    first[1].cls = 'unit-mark u-en_route';
+    const again = assign([mk('2,2,en_route', 'en_route'), mk('1,1,available', 'available')], pool, slots, make);
+    assert.deepEqual(again.map((p) => p.n), [1, 0], 'the same markers, whatever the order');
+    // the available cluster moved to another cell; the en-route one is gone
+    const moved = assign([mk('3,3,available', 'available')], pool, slots, make);
+    assert.deepEqual(moved.map((p) => p.n), [0], 'the available marker let go of, not the en-route one');
+    assert.equal(pool[1].key, null, 'the en-route marker is let go of (hidden)');
+    assert.equal(made, 2, 'no marker made while one was free');
 });
