@@ -294,8 +294,21 @@
         }
     }
 
-    /** Write each store in a task of its own, in order: the first now, each next one after the browser had the
-     *  chance to paint and take input (a timer's task; scheduler.yield would do the same where it exists). */
+    /** Run ``fn`` in a task of its own after the next animation frame has been rendered: a store write (Dash's
+     *  callbacks and the Plotly redraws it starts are the page's long tasks) never runs between a unit frame's
+     *  draw and its paint (live_units.js draws in the socket's message task). */
+    function afterPaint(fn) {
+        const later = () => setTimeout(fn, 0);
+        if (root.requestAnimationFrame) {
+            root.requestAnimationFrame(later);
+        } else {
+            later();
+        }
+    }
+
+    /** Write each store in a task of its own, in order: the first now, each next one after the next paint (a
+     *  timer's task after an animation frame), so the markers or rows a socket frame drew meanwhile are painted
+     *  before the next store's redraws start. */
     function writeApart(writes) {
         const next = writes.shift();
         if (next === undefined) {
@@ -306,7 +319,7 @@
             dc.set_props(next[0], next[1]);
         }
         if (writes.length) {
-            setTimeout(() => writeApart(writes), 0);
+            afterPaint(() => writeApart(writes));
         } else {
             forgetHistory();
         }
@@ -318,7 +331,10 @@
         }
         // a frame due after FLUSH_MS normally flushes first (flushAfterPaint); this catches a burst's last one
         const wait = soon ? 0 : Math.max(0, live.lastFlush + FLUSH_MS + FRAME_SLACK_MS - Date.now());
-        live.timer = setTimeout(() => (root.requestAnimationFrame ? root.requestAnimationFrame(flush) : flush()), wait);
+        live.timer = setTimeout(() => {
+            live.timer = PENDING;
+            afterPaint(flush);
+        }, wait);
     }
 
     /* The stores' renderers (map, trend, tiles) are the page's long tasks. Started right after a frame is drawn
@@ -329,12 +345,7 @@
             clearTimeout(live.timer);
         }
         live.timer = PENDING;
-        const later = () => setTimeout(flush, 0);  // from an animation frame: after that frame's paint
-        if (root.requestAnimationFrame) {
-            root.requestAnimationFrame(later);
-        } else {
-            later();
-        }
+        afterPaint(flush);
     }
 
     /** One socket frame -> merged into the page's live state; a flush is scheduled. */
@@ -352,14 +363,15 @@
         const next = applyFrame(live.s, msg, Date.now());
         if (next !== null) {
             live.s = next;
+            // the units first: their markers are drawn in this task (live_units.js), ahead of the page's other work
+            if (dc.panoramaUnits) {
+                dc.panoramaUnits.take(msg);
+            }
             if (ns.dispatchFrame) {
                 ns.dispatchFrame(msg);  // the /dispatch page's incidents, tasks, escalations (dispatch_live.js)
             }
             if (msg.type === 'snapshot' || (msg.events && msg.events.length)) {
                 drawTicker();
-            }
-            if (dc.panoramaUnits) {
-                dc.panoramaUnits.take(msg);  // the units over the map, drawn at the next animation frame
             }
             if (msg.type !== 'snapshot' && live.timer !== PENDING && Date.now() - live.lastFlush >= FLUSH_MS) {
                 flushAfterPaint();

@@ -10,7 +10,8 @@
  * saying how many. A marker that stands for a single unit names it (data-unit, data-status, data-pos: what tests
  * and bench/units.py look for). Markers are pooled and reused, never rebuilt, and a marker is rewritten only when
  * what it shows changed: a layer's DOM is bounded by the number of cells on the screen, however long the page runs
- * and however many reports arrive; the drawing runs at most once per animation frame. */
+ * and however many reports arrive. A frame's units are drawn in the socket's message task, and frames that come
+ * faster than the animation frames together at the next one (request()). */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
@@ -32,7 +33,10 @@
     const units = new Map();  // unit id -> its latest view (messages.UnitView), insertion order = recency
     // pools by layer element: a command view redrawn by Dash brings a new element, and its old pool goes with it
     const pools = new WeakMap();
-    const st = {scheduled: false, retries: 0, retryTimer: null, slot: null, slotObserver: null};
+    const geoms = new WeakMap();  // layer element -> where its map was last measured (placeOf)
+    // drawn: a draw ran since the last animation frame; scheduled: an animation frame will draw (units came since)
+    const st = {drawn: false, scheduled: false, framing: false, retries: 0, retryTimer: null, slot: null,
+        slotObserver: null};
 
     function mx(lon) {
         return (lon + 180) / 360;
@@ -86,7 +90,7 @@
                 c.sy += y;
                 c.edge = c.edge && edge;
             } else {
-                cells.set(key, {status: status, n: 1, sx: x, sy: y, unit: u.unit, edge: edge,
+                cells.set(key, {key: key, status: status, n: 1, sx: x, sy: y, unit: u.unit, edge: edge,
                     pos: u.lat.toFixed(5) + ',' + u.lon.toFixed(5)});
             }
         }
@@ -95,7 +99,7 @@
             const one = c.n === 1;
             // statuses of one cell side by side, so an en-route unit is not hidden under available ones
             const shift = (STATUSES.indexOf(c.status) - 1.5) * 5;
-            out.push({status: c.status, n: c.n, x: c.sx / c.n + (one ? 0 : shift), y: c.sy / c.n,
+            out.push({key: c.key, status: c.status, n: c.n, x: c.sx / c.n + (one ? 0 : shift), y: c.sy / c.n,
                 unit: one ? c.unit : null, pos: one ? c.pos : null, edge: c.edge});
         }
         return out;
@@ -119,7 +123,8 @@
                 : words.nokm};
     }
 
-    /** A frame -> the units it carries folded in (a snapshot replaces them all); a redraw is scheduled. */
+    /** A frame -> the units it carries folded in (a snapshot replaces them all) and drawn: now, in the socket's
+     *  message task, unless a draw already ran since the last animation frame (then at the next one). */
     function take(msg) {
         if (msg.type === 'snapshot') {
             units.clear();
@@ -140,20 +145,57 @@
         } else {
             return false;
         }
-        schedule();
+        request();
         return true;
     }
 
+    /** Draw now if nothing was drawn since the last animation frame, else at the next animation frame: a frame's
+     *  units reach the DOM in the task that brought them, not after a requestAnimationFrame that the page's other
+     *  work (the map's and panels' Dash redraws, each a long task) holds back; frames that come faster than the
+     *  animation frames are drawn together at the next one, so a burst costs one draw per frame rendered. */
+    function request() {
+        watchSlot();
+        if (st.scheduled) {
+            return;  // the next animation frame draws the latest
+        }
+        if (st.drawn) {
+            st.scheduled = true;
+        } else {
+            draw(false);
+            st.drawn = true;
+        }
+        nextFrame();
+    }
+
+    /** One animation frame callback at a time: it opens the next frame to a draw, draws what came since, and
+     *  measures the maps again (a message task's draw used the last measure): drawn again if one moved. */
+    function nextFrame() {
+        if (st.framing) {
+            return;
+        }
+        st.framing = true;
+        const onFrame = () => {
+            st.framing = false;
+            st.drawn = false;
+            if (st.scheduled || (typeof document !== 'undefined' && LAYERS.some((spec) => {
+                const at = placeOf(spec, true);
+                return at && at.changed;
+            }))) {
+                draw(true);
+            }
+        };
+        if (root.requestAnimationFrame) {
+            root.requestAnimationFrame(onFrame);
+        } else {
+            setTimeout(onFrame, 16);
+        }
+    }
+
+    /** Draw at the next animation frame (a resize, the command view redrawn, a map not drawn yet). */
     function schedule() {
         watchSlot();
-        if (!st.scheduled) {
-            st.scheduled = true;
-            if (root.requestAnimationFrame) {
-                root.requestAnimationFrame(draw);
-            } else {
-                setTimeout(draw, 16);
-            }
-        }
+        st.scheduled = true;
+        nextFrame();
     }
 
     /** A layer whose map is not drawn yet (the command view just arrived) is drawn again a little later. */
@@ -202,10 +244,59 @@
         const label = document.createElementNS(SVG_NS, 'text');
         label.setAttribute('text-anchor', 'middle');
         label.setAttribute('dy', '0.35em');
+        // the count is this one text node's data, changed in place: a text node inserted anywhere in the page makes
+        // Blink re-check the wall's html:has() / body:has() rules (wall.css, shell.css), a restyle of the whole page
+        const text = document.createTextNode('');
+        label.appendChild(text);
         g.appendChild(dot);
         g.appendChild(label);
         svg.appendChild(g);
-        return {g: g, dot: dot, label: label, sig: null};
+        return {g: g, dot: dot, text: text, sig: null, key: null, cls: null, r: null};
+    }
+
+    /** Marks -> the pooled marker each is drawn with (in order). A cell and status keeps its marker from draw to
+     *  draw (``slots``: key -> marker), so a cluster that moves rewrites only its place and count, not its class; a
+     *  new one takes a marker let go of, one of its status first, else a new one. Markers left are let go of
+     *  (``key`` null). Pure but for ``make``. */
+    function assign(marks, pool, slots, make) {
+        const out = new Array(marks.length);
+        const keep = new Set();
+        marks.forEach((m, i) => {
+            const p = slots.get(m.key);
+            if (p) {
+                out[i] = p;
+                keep.add(m.key);
+            }
+        });
+        const free = {};  // status -> markers let go of
+        for (const [key, p] of slots) {
+            if (!keep.has(key)) {
+                slots.delete(key);
+                p.key = null;
+            }
+        }
+        for (const p of pool) {
+            if (p.key === null) {
+                const status = p.cls === null ? '' : p.cls.split(' ')[1];
+                (free[status] = free[status] || []).push(p);
+            }
+        }
+        marks.forEach((m, i) => {
+            if (out[i]) {
+                return;
+            }
+            const same = free['u-' + m.status];
+            const any = Object.values(free).find((list) => list.length);
+            let p = (same && same.pop()) || (any && any.pop());
+            if (!p) {
+                p = make();
+                pool.push(p);
+            }
+            p.key = m.key;
+            slots.set(m.key, p);
+            out[i] = p;
+        });
+        return out;
     }
 
     /** The units a layer shows: all, or those its page's list names (null: that list is not on the page). */
@@ -223,11 +314,16 @@
         return out;
     }
 
-    /** Draw one layer over its map now; false when its map is on the page but not drawn yet. */
-    function drawLayer(spec) {
+    /** Where a layer's map is drawn: {layer, gd, geom, changed} (geom: the plot's box within the layer's parent
+     *  and, for a clamped layer, the drawn map's frame), measured now when ``fresh`` or not yet measured for this
+     *  plot, else as last measured; null: no such layer on the page; false: its map is not drawn yet. Measuring
+     *  forces the page's style and layout, which is free in an animation frame (the rendering that follows needs
+     *  them) but in a socket's message task would redo the page's pending restyle first: there the last one is used,
+     *  and the animation frame after the draw measures again (and draws again if the map moved). */
+    function placeOf(spec, fresh) {
         const layer = document.getElementById(spec.layer);
         if (!layer) {
-            return true;
+            return null;
         }
         const gd = document.querySelector(spec.graph);
         if (!gd || !gd._fullLayout) {
@@ -237,10 +333,38 @@
         if (!plot) {
             return false;
         }
+        const was = geoms.get(layer);
+        if (!fresh && was && was.plot === plot) {
+            return {layer: layer, gd: gd, geom: was, changed: false};
+        }
         const box = plot.getBoundingClientRect();
         const parent = layer.offsetParent ? layer.offsetParent.getBoundingClientRect() : {left: 0, top: 0};
-        const w = Math.round(box.width);
-        const h = Math.round(box.height);
+        // units held at the edge are held at the drawn map's (a geo subplot keeps its aspect inside the graph's box)
+        let clamp = spec.clamp || false;
+        const bg = clamp && gd.querySelector('g.geo g.bg rect');
+        if (bg) {
+            const r = bg.getBoundingClientRect();
+            clamp = [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top];
+        }
+        const geom = {plot: plot, x: Math.round(box.left - parent.left), y: Math.round(box.top - parent.top),
+            w: Math.round(box.width), h: Math.round(box.height), clamp: clamp};
+        geom.key = [geom.x, geom.y, geom.w, geom.h, String(clamp)].join(',');
+        geoms.set(layer, geom);
+        return {layer: layer, gd: gd, geom: geom, changed: !was || was.plot !== plot || was.key !== geom.key};
+    }
+
+    /** Draw one layer over its map now (``fresh``: measuring where the map is); false when its map is on the page
+     *  but not drawn yet. */
+    function drawLayer(spec, fresh) {
+        const at = placeOf(spec, fresh);
+        if (at === null) {
+            return true;
+        }
+        if (at === false) {
+            return false;
+        }
+        const {layer, gd, geom} = at;
+        const {w, h, clamp} = geom;
         // Plotly's own projection of the geo subplot (px from the plot's top left: the map has no margins), which
         // fits the figure's ranges into the box; before it exists, the figure's view as figures.geo_view means it
         const sub = gd._fullLayout.geo && gd._fullLayout.geo._subplot;
@@ -254,39 +378,34 @@
         if (!held || held.svg.parentNode !== layer) {
             const svg = document.createElementNS(SVG_NS, 'svg');
             layer.appendChild(svg);
-            held = {svg: svg, pool: [], place: null};
+            held = {svg: svg, pool: [], place: null, slots: new Map()};
             pools.set(layer, held);
         }
-        const {svg, pool} = held;
-        const place = Math.round(box.left - parent.left) + ',' + Math.round(box.top - parent.top) + ',' + w + ',' + h;
-        if (held.place !== place) {  // the layer moves and sizes with its map only when that changed
-            held.place = place;
-            layer.style.left = Math.round(box.left - parent.left) + 'px';
-            layer.style.top = Math.round(box.top - parent.top) + 'px';
+        const {svg, pool, slots} = held;
+        if (held.place !== geom.key) {  // the layer moves and sizes with its map only when that changed
+            held.place = geom.key;
+            layer.style.left = geom.x + 'px';
+            layer.style.top = geom.y + 'px';
             svg.setAttribute('width', w);
             svg.setAttribute('height', h);
         }
-        // units held at the edge are held at the drawn map's (a geo subplot keeps its aspect inside the graph's box)
-        let clamp = spec.clamp || false;
-        const bg = clamp && gd.querySelector('g.geo g.bg rect');
-        if (bg) {
-            const r = bg.getBoundingClientRect();
-            clamp = [r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top];
-        }
         // a map hidden (the city map behind a command view) shows nothing: no unit is projected for it
         const marks = w > 0 && h > 0 ? cluster(unitsFor(spec), project, w, h, CELL_PX, clamp) : [];
-        while (pool.length < marks.length) {
-            pool.push(marker(svg));
-        }
+        const placed = assign(marks, pool, slots, () => marker(svg));
         marks.forEach((m, i) => {
-            const p = pool[i];
-            const r = m.n === 1 ? 4 : Math.min(16, 5 + 2.2 * Math.log2(m.n));
+            const p = placed[i];
+            const r = (m.n === 1 ? 4 : Math.min(16, 5 + 2.2 * Math.log2(m.n))).toFixed(1);
             const sig = [m.status, m.n, Math.round(m.x), Math.round(m.y), m.unit, m.pos, m.edge].join('|');
             if (p.sig === sig) {
                 return;  // a slot is rewritten only when what it shows changed
             }
             p.sig = sig;
-            p.g.setAttribute('class', 'unit-mark u-' + m.status + (m.edge ? ' is-edge' : ''));
+            // each attribute written only when it changed: a class or size written restyles the marker
+            const cls = 'unit-mark u-' + m.status + (m.edge ? ' is-edge' : '');
+            if (p.cls !== cls) {
+                p.cls = cls;
+                p.g.setAttribute('class', cls);
+            }
             p.g.setAttribute('transform', 'translate(' + m.x.toFixed(1) + ',' + m.y.toFixed(1) + ')');
             p.g.removeAttribute('display');
             p.g.dataset.status = m.status;
@@ -298,12 +417,17 @@
                 delete p.g.dataset.unit;
                 delete p.g.dataset.pos;
             }
-            p.dot.setAttribute('r', r.toFixed(1));
-            p.label.textContent = m.n > 1 ? String(m.n) : '';
+            if (p.r !== r) {
+                p.r = r;
+                p.dot.setAttribute('r', r);
+            }
+            const count = m.n > 1 ? String(m.n) : '';
+            if (p.text.data !== count) {
+                p.text.data = count;
+            }
         });
-        for (let i = marks.length; i < pool.length; i++) {
-            const p = pool[i];
-            if (p.sig !== null) {
+        for (const p of pool) {
+            if (p.key === null && p.sig !== null) {
                 p.sig = null;
                 p.g.setAttribute('display', 'none');
                 delete p.g.dataset.unit;
@@ -354,15 +478,16 @@
         }
     }
 
-    /** Draw the units over every map of the page now, and the command view's lines. */
-    function draw() {
+    /** Draw the units over every map of the page now, and the command view's lines; ``fresh`` (the default):
+     *  measuring where each map is, false: where it was last measured (placeOf). */
+    function draw(fresh) {
         st.scheduled = false;
         if (typeof document === 'undefined') {
             return;
         }
         let ready = true;
         for (const spec of LAYERS) {
-            ready = drawLayer(spec) && ready;
+            ready = drawLayer(spec, fresh !== false) && ready;
         }
         drawLines();
         if (!ready) {
@@ -375,7 +500,8 @@
         root.addEventListener('resize', () => setTimeout(schedule, 300));
     }
 
-    const api = {take: take, draw: draw, cluster: cluster, viewOf: viewOf, lineOf: lineOf, kmBetween: kmBetween,
+    const api = {take: take, draw: draw, cluster: cluster, assign: assign, viewOf: viewOf, lineOf: lineOf,
+        kmBetween: kmBetween,
         units: units, CELL_PX: CELL_PX, LAYERS: LAYERS};
     dc.panoramaUnits = api;
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)

@@ -76,6 +76,18 @@ NET_JS = r"""
       });
     }
   };
+  // --trace: the page's long animation frames (>= 50 ms) and the scripts in them, to name what the probe waited on
+  const loaf = window.__unitLoaf = [];
+  if (!window.__unitTrace || !PerformanceObserver.supportedEntryTypes.includes('long-animation-frame')) return;
+  const at = (ms) => performance.timeOrigin + ms;
+  const base = (u) => (u || '').split('?')[0].split('/').pop();
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      loaf.push({s: at(e.startTime), d: e.duration, r: e.renderStart ? at(e.renderStart) : 0,
+                 scripts: e.scripts.map((x) => [x.invokerType, x.invoker, base(x.sourceURL), x.sourceFunctionName,
+                                                at(x.startTime), x.duration, x.forcedStyleAndLayoutDuration])});
+    }
+  }).observe({type: 'long-animation-frame', buffered: false});
 })();
 """
 
@@ -103,8 +115,10 @@ return true;
 """
 # emptied in place: the observer and the socket's listener hold these very objects
 TAKE_JS = """const p = window.__probe || {dom: {}, paint: {}}; const n = window.__unitNet || {};
-const out = JSON.stringify({dom: p.dom, paint: p.paint, net: n});
+const l = window.__unitLoaf || [];
+const out = JSON.stringify({dom: p.dom, paint: p.paint, net: n, loaf: l});
 for (const o of [p.dom, p.paint, n]) { for (const k of Object.keys(o)) delete o[k]; }
+l.length = 0;
 return out;"""
 
 
@@ -194,9 +208,9 @@ class DeltaWatch(threading.Thread):
                     self.seen.setdefault(f"{u['lat']:.5f},{u['lon']:.5f}", at)
 
 
-def start_browser(profile: Path, window: str):
+def start_browser(profile: Path, window: str, trace: bool = False):
     """Headless Chromium with only this bench's socket listener injected (not bench.latency's probe, whose records
-    of every frame would grow the heap this bench measures)."""
+    of every frame would grow the heap this bench measures). ``trace``: also the page's long animation frames."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -208,8 +222,52 @@ def start_browser(profile: Path, window: str):
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(30)
+    if trace:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "window.__unitTrace = true;"})
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": NET_JS})
     return driver
+
+
+def blockers(probes, start: dict[str, float], stop: dict[str, float], loaf: list[dict], start_offset: float,
+             stop_offset: float, top: int = 8) -> dict:
+    """What the page's main thread ran while each probe waited between two stages (``start`` -> ``stop``, each on
+    a clock ``offset`` from ours): the scripts of the long animation frames overlapping each wait, summed by
+    invoker and source, and the frames' rendering; the share of the waits they cover."""
+    by: dict[str, list[float]] = {}
+    layout: dict[str, float] = {}  # the forced style and layout in those scripts (prorated to the overlap)
+    waited = covered = render = 0.0
+    n = 0
+    for _at, place in probes:
+        if place not in start or place not in stop:
+            continue
+        a, b = start[place] - start_offset, stop[place] - stop_offset
+        if b <= a:
+            continue
+        n += 1
+        waited += b - a
+        hit: dict[str, float] = {}
+        for f in loaf:
+            fs, fe = f["s"], f["s"] + f["d"]
+            if fe <= a or fs >= b:
+                continue
+            covered += min(fe, b) - max(fs, a)
+            if f["r"]:
+                render += max(0.0, min(fe, b) - max(f["r"], a))
+            for kind, invoker, src, fn, s0, d, forced in f["scripts"]:
+                o = min(s0 + d, b) - max(s0, a)
+                if o > 0:
+                    key = f"{kind} {invoker} [{src}{(' ' + fn) if fn else ''}]"
+                    hit[key] = hit.get(key, 0.0) + o
+                    layout[key] = layout.get(key, 0.0) + ((forced or 0) * o / d if d else 0.0)
+        for k, v in hit.items():
+            by.setdefault(k, []).append(v)
+    ranked = sorted(by.items(), key=lambda kv: -sum(kv[1]))[:top]
+    return {"probes": n, "mean_wait_ms": round(waited / n, 1) if n else None,
+            "share_in_long_frames": round(covered / waited, 3) if waited else None,
+            "share_rendering": round(render / waited, 3) if waited else None,
+            "scripts": [{"script": k, "probes": len(v), "mean_ms_per_probe": round(sum(v) / n, 1),
+                         "forced_layout_ms_per_probe": round(layout[k] / n, 1),
+                         "max_ms": round(max(v), 1)} for k, v in ranked]}
 
 
 def memory_sample(driver, chrome_root: int) -> dict:
@@ -221,6 +279,51 @@ def memory_sample(driver, chrome_root: int) -> dict:
     out["renderer_uss"] = float(kinds.get("chromium renderer (USS)", 0))
     out["browser_pss"] = float(tree_memory(chrome_root, "pss") or 0)
     return out
+
+
+TRACE_CATEGORIES = ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline.frame", "cc", "viz",
+                    "benchmark", "blink.user_timing"]
+
+
+class CdpTrace(threading.Thread):
+    """A Chromium performance trace of ``seconds`` on the browser's DevTools socket (every process: the page's main
+    thread, its compositor and raster threads, the GPU process), written to ``path`` (chrome://tracing's format)."""
+
+    def __init__(self, driver, seconds: float, path: Path, extra: tuple[str, ...] = ()):
+        super().__init__(name="cdp-trace", daemon=True)
+        from bench.memdump import browser_socket
+        self.url, self.seconds, self.path = browser_socket(driver), seconds, path
+        self.categories = [*TRACE_CATEGORIES, *extra]
+        self.events: list[dict] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from websockets.sync.client import connect
+        try:
+            with connect(self.url, max_size=None, open_timeout=30) as ws:
+                ws.send(json.dumps({"id": 1, "method": "Tracing.start", "params": {
+                    "traceConfig": {"includedCategories": self.categories, "excludedCategories": ["*"]},
+                    "transferMode": "ReportEvents"}}))
+                time.sleep(self.seconds)
+                ws.send(json.dumps({"id": 2, "method": "Tracing.end"}))
+                while True:
+                    msg = json.loads(ws.recv(timeout=120))
+                    if msg.get("method") == "Tracing.dataCollected":
+                        self.events.extend(msg["params"]["value"])
+                    elif msg.get("method") == "Tracing.tracingComplete":
+                        break
+            self.path.write_text(json.dumps({"traceEvents": self.events}))
+        except BaseException as err:  # noqa: BLE001 - reported
+            self.error = err
+
+
+def take(driver, seen: dict, loaf: list) -> None:
+    """Drain the page's records into ``seen`` and ``loaf``."""
+    for k, v in json.loads(driver.execute_script(TAKE_JS)).items():
+        if k == "loaf":
+            loaf.extend(v)
+        else:
+            seen[k].update(v)
 
 
 def stage(probes: list[tuple[float, str]], seen: dict[str, float], offset_ms: float, miss_ms: float) -> dict:
@@ -327,7 +430,7 @@ def phase(args, n_units: int, db_name: str) -> dict:
             fleet = Fleet(redis_url, n_units, args.every_s, args.seed)
             fleet.start()
             say(f"{n_units} units reporting every {args.every_s:g} s; opening /wall in Chromium")
-            driver = start_browser(Path(tmp) / "profile", args.window)
+            driver = start_browser(Path(tmp) / "profile", args.window, args.trace)
             chrome_root = driver.service.process.pid
             access = page_access(db_url, "/wall")
             driver.get(origin + "/wall" + access.get("query", ""))
@@ -340,6 +443,7 @@ def phase(args, n_units: int, db_name: str) -> dict:
             time.sleep(args.warmup_s)  # the fleet registered, the page settled (not measured)
             driver.execute_script(OBSERVER_JS, PROBE)
             driver.execute_script(TAKE_JS)  # what arrived before the window is not measured
+            loaf: list[dict] = []
             clock0 = page_clock(driver)
             skip = len(fleet.probes)
             pids = {name: p.pid for name, p in procs.procs.items() if name != "redis"} | {"chromium": chrome_root}
@@ -350,14 +454,19 @@ def phase(args, n_units: int, db_name: str) -> dict:
             started = time.monotonic()
             next_sample = started
             toggles: list[tuple[float, bool]] = []  # (our clock ms, whether --ab-css is in force from then)
+            tracer = None
             while time.monotonic() - started < args.duration_s:
                 time.sleep(1)
+                if args.cdp_trace_s and tracer is None and time.monotonic() - started >= args.duration_s / 3:
+                    tracer = CdpTrace(driver, args.cdp_trace_s, Path(args.cdp_trace_to or ".") /
+                                      f"units-trace-{n_units}.json",
+                                      tuple(c for c in (args.cdp_trace_categories or "").split(",") if c))
+                    tracer.start()
                 if args.ab_css and (not toggles or time.time() * 1000 - toggles[-1][0] >= args.ab_every_s * 1000):
                     on = not toggles or not toggles[-1][1]
                     driver.execute_script(AB_JS, args.ab_css, on)
                     toggles.append((time.time() * 1000, on))
-                for k, v in json.loads(driver.execute_script(TAKE_JS)).items():
-                    seen[k].update(v)
+                take(driver, seen, loaf)
                 if time.monotonic() >= next_sample:
                     next_sample += args.heap_every_s
                     try:
@@ -369,10 +478,13 @@ def phase(args, n_units: int, db_name: str) -> dict:
                         samples.append(s)
                     nodes.append(driver.execute_script("return document.querySelectorAll('#unit-layer *').length"))
             window_s = time.monotonic() - started
+            if tracer is not None:
+                tracer.join(timeout=180)
+                res["cdp_trace"] = {"file": str(tracer.path), "events": len(tracer.events),
+                                    "error": repr(tracer.error) if tracer.error else None}
             cpu1 = snapshot_cpu(pids, db_name)
             time.sleep(args.miss_s)
-            for k, v in json.loads(driver.execute_script(TAKE_JS)).items():
-                seen[k].update(v)
+            take(driver, seen, loaf)
             clock1 = page_clock(driver)
             clock = min(clock0, clock1, key=lambda c: c["error_ms"])
             cutoff = time.time() * 1000 - args.miss_s * 1000
@@ -387,6 +499,12 @@ def phase(args, n_units: int, db_name: str) -> dict:
                                  "painted": stage(probes, seen["paint"], clock["offset_ms"], miss_ms),
                                  "painted_or_newer": stage_current(probes, seen["paint"], clock["offset_ms"], miss_ms)}
             res["raw"] = {"probes": probes, "delta": watch.seen, **seen}  # to account them again
+            if args.trace:
+                off = clock["offset_ms"]
+                res["waits"] = {"page_to_dom": blockers(probes, seen["net"], seen["dom"], loaf, off, off),
+                                "dom_to_paint": blockers(probes, seen["dom"], seen["paint"], loaf, off, off)}
+                res["long_frames"] = {"n": len(loaf), "per_s": round(len(loaf) / window_s, 2),
+                                      "busy_share": round(sum(f["d"] for f in loaf) / 1000 / window_s, 3)}
             if toggles:
                 res["ab"] = ab_arms(probes, toggles, seen, clock["offset_ms"], miss_ms, args.ab_every_s)
             res["memory"] = fits(samples, args.warmup_frac)
@@ -461,12 +579,23 @@ def print_report(res: dict, file=sys.stdout) -> None:
         print(f"page clock: offset {p['clock']['offset_ms']} ms +- {p['clock']['error_ms']}, drift "
               f"{p['clock']['drift_ms']} ms", file=file)
         print("publish (just before PUBLISH) -> ... p50 / p90 / p99 / max ms:", file=file)
-        for k, label in (("delta", "worker's delta on panorama:updates"), ("frame", "gateway frame in the page"),
+        for k, label in (("delta", "worker's delta on panorama:updates"),
+                         ("frame", "gateway frame in the page (message task)"),
                          ("dom", "marker moved (DOM)"), ("painted", "marker painted"),
                          ("painted_or_newer", "it or a newer place painted")):
-            print(f"  {label:38s} {_ms(p['publish_to'][k])}", file=file)
+            if k in p["publish_to"]:
+                print(f"  {label:42s} {_ms(p['publish_to'][k])}", file=file)
         print(f"  (probes whose place was never drawn because a newer one came first: "
               f"{p['publish_to']['painted_or_newer']['superseded']})", file=file)
+        for k, w in (p.get("waits") or {}).items():
+            print(f"  waits {k}: {w['probes']} probes, mean {w['mean_wait_ms']} ms, in long animation frames "
+                  f"{w['share_in_long_frames']}, of it rendering {w['share_rendering']}", file=file)
+            for x in w["scripts"]:
+                print(f"    {x['mean_ms_per_probe']:7.1f} ms/probe (forced layout {x['forced_layout_ms_per_probe']}; "
+                      f"max {x['max_ms']}, {x['probes']} probes) "
+                      f"{x['script']}", file=file)
+        if p.get("long_frames"):
+            print(f"  long animation frames: {p['long_frames']}", file=file)
         for k in ("heap", "renderer_rss", "renderer_uss", "browser_pss"):
             print(f"  {k:14s} {_fit(p['memory'][k])}", file=file)
         for arm, figs in (p.get("ab") or {}).items():
@@ -501,6 +630,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ab-css", help="a CSS rule put into the page and taken out every --ab-every-s: the probes of "
                                     "both arms reported apart (an interleaved A/B of a style change)")
     p.add_argument("--ab-every-s", type=float, default=30.0)
+    p.add_argument("--trace", action="store_true",
+                   help="also: when the browser process received each probe's frame (chromedriver's performance log) "
+                        "and the page's long animation frames, to name what each stage waited on")
+    p.add_argument("--cdp-trace-s", type=float, default=0.0,
+                   help="take a Chromium performance trace of this many seconds a third into the window")
+    p.add_argument("--cdp-trace-to", metavar="DIR", help="where the trace's JSON goes (default: here)")
+    p.add_argument("--cdp-trace-categories", metavar="A,B",
+                   help="more trace categories, e.g. disabled-by-default-devtools.timeline.invalidationTracking")
     p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.add_argument("--output", metavar="FILE", help="also write the results as JSON to FILE")
     return p.parse_args(argv)

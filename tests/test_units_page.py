@@ -63,6 +63,13 @@ def test_a_unit_published_on_the_feed_appears_on_the_walls_map(make_app, redis_c
         got = wait_for(lambda: (m := marker(dash_duo, "probe-1")) and m["status"] == "en_route" and m,
                        timeout=15, message="the unit moved")
         assert got["pos"] == "22.49500,113.97500" and got["fill"] == "rgb(245, 166, 35)"
+        # the page's animation frames held back, as its long Dash/Plotly tasks hold them: the unit is drawn all the
+        # same, in the socket's message task (assets/live_units.js), not at an animation frame
+        dash_duo.driver.execute_script("window.__held = []; window.requestAnimationFrame = (f) => window.__held.push(f);")
+        redis_client.publish(units_feed(prefix), orjson.dumps({"unit": "probe-1", "ts": now + 10000, "lat": 22.5,
+                                                               "lon": 113.98}))
+        got = wait_for(lambda: (m := marker(dash_duo, "probe-1")) and m["pos"] == "22.50000,113.98000" and m,
+                       timeout=15, message="the unit moved with no animation frame")
         # the wall carries no dispatch: no task ids reach it (fanout.wall_view)
         legend = dash_duo.find_element(".unit-legend").text
         assert "在途" in legend and "到场" in legend

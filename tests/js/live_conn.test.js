@@ -349,3 +349,43 @@ test('clock trims the history and tells the time', (t) => {
     assert.equal(history.past.length, 0);
     assert.match(text, /\d\d:\d\d:\d\d/);
 });
+
+test('takeFrame hands a frame\'s units to the map\'s layer before the dispatch page and the ticker', (t) => {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 100_000});
+    const h = page(t);
+    const order = [];
+    h.dc.panoramaUnits = {take: (msg) => order.push(['units', msg.seq])};
+    h.dc.panoramaTicker = {draw: () => order.push(['ticker']) && true};
+    h.dc.panorama.dispatchFrame = (msg) => order.push(['dispatch', msg.seq]);
+    firstRender(h, {state: {windows: 'w0'}, seq: 1, bus: 'up'});
+    order.length = 0;
+    h.C.takeFrame(frame({type: 'delta', seq: 2, units: [{unit: 'u1', lat: 1, lon: 1}],
+        events: [{domain: 'traffic', id: 'e1', ts: 1}]}));
+    assert.deepEqual(order, [['units', 2], ['dispatch', 2], ['ticker']]);
+    h.C.takeFrame(frame({type: 'delta', seq: 2, units: [{unit: 'u1', lat: 2, lon: 2}]}));
+    assert.equal(order.length, 3, 'a frame already applied reaches nothing');
+});
+
+test('a flush\'s store writes start after a paint, and each next one after the next paint', (t) => {
+    t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 100_000});
+    const frames = [];
+    stub(t, 'requestAnimationFrame', (f) => frames.push(f));
+    const paint = () => frames.splice(0).forEach((f) => f());
+    const h = page(t);
+    h.doc.byId['city-map'] = new FakeElement('div');
+    firstRender(h, {state: {windows: 'w0', feeds: {}}, seq: 1, bus: 'up'});
+    h.C.takeFrame(frame({type: 'delta', seq: 2, state: {windows: 'w1'}}));
+    t.mock.timers.tick(0);
+    assert.deepEqual(h.calls, [], 'nothing written before the frame was painted');
+    paint();
+    t.mock.timers.tick(0);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows']);
+    t.mock.timers.tick(100);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows'], 'the next store waits for the next paint');
+    paint();
+    t.mock.timers.tick(0);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-map']);
+    paint();
+    t.mock.timers.tick(0);
+    assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-map', 'live-store']);
+});

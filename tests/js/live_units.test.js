@@ -92,3 +92,118 @@ test('the line of a unit sent says its status and its straight-line distance to 
     assert.equal(u.lineOf({status: 'bogus', lat: 22.54, lon: 114.05}, words).status, 'available');
     assert.ok(Math.abs(u.kmBetween(22.54, 114.05, 22.55, 114.05) - 1.112) < 0.001);
 });
+
+/** A page without maps whose draws are counted (each draw looks for the command view once) and whose animation
+ *  frames run only when the test says. */
+function countedPage(t) {
+    const seen = {draws: 0, frames: []};
+    const doc = fakeDocument({});
+    const byId = doc.getElementById;
+    doc.getElementById = (id) => {
+        seen.draws += id === 'major-view' ? 1 : 0;
+        return byId(id);
+    };
+    stub(t, 'document', doc);
+    stub(t, 'requestAnimationFrame', (f) => seen.frames.push(f));
+    seen.frame = () => seen.frames.splice(0).forEach((f) => f());
+    return seen;
+}
+
+test('a frame\'s units are drawn in the task that took them, not at an animation frame the page holds back', (t) => {
+    const seen = countedPage(t);
+    const u = U();
+    u.take({type: 'delta', units: [{unit: 'a', lat: 1, lon: 1}]});
+    assert.equal(seen.draws, 1, 'drawn at once');
+    assert.equal(seen.frames.length, 1, 'the next animation frame opens the next draw');
+    seen.frame();
+    assert.equal(seen.draws, 1, 'nothing came since: the frame draws nothing');
+    u.take({type: 'delta', units: [{unit: 'a', lat: 2, lon: 2}]});
+    assert.equal(seen.draws, 2, 'after an animation frame, the next units are drawn at once again');
+});
+
+test('frames faster than the animation frames are drawn once per animation frame, with the latest units', (t) => {
+    const seen = countedPage(t);
+    const u = U();
+    u.take({type: 'delta', units: [{unit: 'a', lat: 1, lon: 1}]});
+    u.take({type: 'delta', units: [{unit: 'a', lat: 2, lon: 2}]});
+    u.take({type: 'delta', units: [{unit: 'b', lat: 3, lon: 3}]});
+    assert.equal(seen.draws, 1, 'the first drawn at once, the next two wait for the animation frame');
+    assert.equal(seen.frames.length, 1, 'one animation frame callback, however many frames came');
+    seen.frame();
+    assert.equal(seen.draws, 2, 'both drawn in one');
+    assert.equal(u.units.get('a').lat, 2);
+    assert.equal(u.take({type: 'delta', events: [{id: 1}]}), false);
+    assert.equal(seen.draws, 2, 'a frame without units draws nothing');
+    assert.equal(seen.frames.length, 0);
+});
+
+/** A fake SVG node: attributes, children, a dataset. */
+function svgNode(tag) {
+    return {tag: tag, attrs: {}, dataset: {}, children: [], style: {}, parentNode: null, textContent: '',
+        setAttribute(k, v) {
+            this.attrs[k] = String(v);
+        },
+        removeAttribute(k) {
+            delete this.attrs[k];
+        },
+        appendChild(c) {
+            c.parentNode = this;
+            this.children.push(c);
+            return c;
+        }};
+}
+
+/** A page with the city map drawn (a Plotly geo subplot whose projection is flat) and its unit layer; every
+ *  measure of the map's box is counted (each forces the page's style and layout). */
+function mapPage(t) {
+    const seen = {measures: 0, frames: []};
+    const plot = {getBoundingClientRect: () => {
+        seen.measures += 1;
+        return {left: 0, top: 0, width: 1000, height: 1000, right: 1000, bottom: 1000};
+    }};
+    const gd = {_fullLayout: {geo: {_subplot: {projection: ([lon, lat]) => [lon * 10, lat * 10]}}},
+        querySelector: (sel) => (sel === '.main-svg' ? plot : null)};
+    const layer = svgNode('div');
+    const doc = fakeDocument({'unit-layer': layer});
+    doc.querySelector = (sel) => (sel === '#city-map .js-plotly-plot' ? gd : null);
+    doc.createElementNS = (_ns, tag) => svgNode(tag);
+    doc.createTextNode = (data) => ({data: data});
+    stub(t, 'document', doc);
+    stub(t, 'requestAnimationFrame', (f) => seen.frames.push(f));
+    seen.frame = () => seen.frames.splice(0).forEach((f) => f());
+    seen.mark = (unit) => layer.children[0].children.find((g) => g.dataset.unit === unit);
+    return seen;
+}
+
+test('a draw in the socket\'s message task uses the map\'s last measure; the animation frame after it measures', (t) => {
+    const seen = mapPage(t);
+    const u = U();
+    u.take({type: 'delta', units: [{unit: 'a', status: 'on_scene', lat: 10, lon: 10}]});
+    assert.equal(seen.measures, 1, 'never measured: measured once');
+    assert.equal(seen.mark('a').dataset.pos, '10.00000,10.00000');
+    seen.frame();
+    assert.equal(seen.measures, 2, 'measured again in the animation frame');
+    u.take({type: 'delta', units: [{unit: 'a', status: 'on_scene', lat: 20, lon: 20}]});
+    assert.equal(seen.measures, 2, 'the message task forced no style and layout');
+    assert.equal(seen.mark('a').dataset.pos, '20.00000,20.00000', 'and drew the unit where it now is');
+    assert.equal(seen.mark('a').attrs.transform, 'translate(200.0,200.0)');
+});
+
+test('a cluster keeps its marker from draw to draw; a new one takes a marker let go of, of its status first', () => {
+    const {assign} = U();
+    const pool = [];
+    const slots = new Map();
+    let made = 0;
+    const make = () => ({n: made++, key: null, cls: null});
+    const mk = (key, status) => ({key: key, status: status});
+    const first = assign([mk('1,1,available', 'available'), mk('2,2,en_route', 'en_route')], pool, slots, make);
+    first[0].cls = 'unit-mark u-available';
+    first[1].cls = 'unit-mark u-en_route';
+    const again = assign([mk('2,2,en_route', 'en_route'), mk('1,1,available', 'available')], pool, slots, make);
+    assert.deepEqual(again.map((p) => p.n), [1, 0], 'the same markers, whatever the order');
+    // the available cluster moved to another cell; the en-route one is gone
+    const moved = assign([mk('3,3,available', 'available')], pool, slots, make);
+    assert.deepEqual(moved.map((p) => p.n), [0], 'the available marker let go of, not the en-route one');
+    assert.equal(pool[1].key, null, 'the en-route marker is let go of (hidden)');
+    assert.equal(made, 2, 'no marker made while one was free');
+});
