@@ -38,8 +38,8 @@ def delivery_log(svc, statuses=(), channels=(), limit: int = DEFAULT_LIMIT) -> t
     """Return the newest messages (with their tries) and the outbox's summary: the API's and the page's one read."""
     own = reader_scope().district
     with svc.read(primary=True) as conn:
-        # a district centre's user: the messages of their district's alerts only (the payload names the alert's
-        # district), from the newest LIST_LIMIT; the summary stays the outbox's counts, which name nobody
+        # a district centre's user: the messages of their district's alerts and briefings only (the payload names
+        # the district), from the newest LIST_LIMIT; the summary stays the outbox's counts, which name nobody
         rows = outbox.list_messages(conn, statuses=statuses, channels=channels,
                                     limit=limit if own is None else outbox.LIST_LIMIT)
         if own is not None:
@@ -51,12 +51,13 @@ def delivery_log(svc, statuses=(), channels=(), limit: int = DEFAULT_LIMIT) -> t
 
 
 def _district_of(row: dict) -> str | None:
-    """Return the district of the alert a message tells of (None: not an alert's, or unreadable)."""
+    """Return the district of the alert or the briefing a message tells of (None: the city's, or unreadable)."""
     try:
-        alert = orjson.loads(row["payload"]).get("alert")
+        payload = orjson.loads(row["payload"])
+        about = payload.get("alert") or payload.get("briefing")
     except (orjson.JSONDecodeError, AttributeError, TypeError):
         return None
-    return alert.get("district") if isinstance(alert, dict) else None
+    return about.get("district") if isinstance(about, dict) else None
 
 
 @bp.get("/notifications")
