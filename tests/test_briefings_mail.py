@@ -171,15 +171,19 @@ briefings:
   districts:
     440304: [futian@example.org, futian@example.org]
     "999999": [nobody@example.org]
+    440303:
+      - luohu@example.org
+      - luohu
   weekly: [x@example.org]
 """, encoding="utf-8")
     with pytest.raises(RulesError) as err:
         load_briefing_recipients(path, ["440303", "440304"])
     assert str(err.value).splitlines() == [
         "notifications.yaml line 6: email address 'not-a-mailbox' is not a mailbox such as duty@example.org",
-        "notifications.yaml line 10: unknown key 'weekly' (expected one of city, districts)"]
+        "notifications.yaml line 12: email address 'luohu' is not a mailbox such as duty@example.org",
+        "notifications.yaml line 13: unknown key 'weekly' (expected one of city, districts)"]
     path.write_text(path.read_text().replace("not-a-mailbox", "ops@example.org").replace(
-        "  weekly: [x@example.org]\n", ""))
+        "  weekly: [x@example.org]\n", "").replace("- luohu\n", "- luohu-chief@example.org\n"))
     with pytest.raises(RulesError) as err:
         load_briefing_recipients(path, ["440303", "440304"])
     assert str(err.value).splitlines() == [
@@ -188,7 +192,8 @@ briefings:
     # an unquoted code (a YAML number) is the same code
     path.write_text(path.read_text().replace("futian@example.org, futian", "futian@example.org, chief").replace(
         '    "999999": [nobody@example.org]\n', ""))
-    assert load_briefing_recipients(path, ["440304"]).of("440304") == ("futian@example.org", "chief@example.org")
+    loaded = load_briefing_recipients(path, ["440303", "440304"])
+    assert loaded.of("440304") == ("futian@example.org", "chief@example.org") and loaded.of("440305") == ()
 
 
 def test_a_pack_with_wrong_briefing_recipients_does_not_start(tmp_path, make_app):

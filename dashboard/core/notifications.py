@@ -78,13 +78,15 @@ class BriefingRecipients(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     city: tuple[Mailbox, ...] = ()
-    # Codes as YAML writes them unquoted (numbers) are the same codes: 440304 and "440304" alike.
-    districts: Annotated[dict[str, tuple[Mailbox, ...]],
-                         BeforeValidator(lambda v: {str(k): x for k, x in v.items()} if isinstance(v, dict) else v)] = {}
+    # A code as YAML read it: unquoted it is a number (kept so, so that a problem's line is found by it), and
+    # 440304 and "440304" are the same code (``of``).
+    districts: dict[str | int, tuple[Mailbox, ...]] = {}
 
     def of(self, district: str | None) -> tuple[str, ...]:
         """Return the mailboxes of ``district``'s briefing (None: the city's)."""
-        return self.city if district is None else self.districts.get(district, ())
+        if district is None:
+            return self.city
+        return next((box for code, box in self.districts.items() if str(code) == district), ())
 
 
 class NotificationsFile(BaseModel):
@@ -145,18 +147,16 @@ def load_briefing_recipients(path: str | Path, districts: Iterable[str]) -> Brie
     path = Path(path)
     parsed, lines = validated_file(path, NotificationsFile, "policies", _message, errors=_errors)
     out, known, problems = parsed.briefings, set(districts), []
-    # The file's lines know a code as YAML read it (a number when unquoted); the model has it as text.
-    as_read = {str(k[2]): k[2] for k in lines if len(k) >= 3 and k[:2] == ("briefings", "districts")}
     for where, listed in [(("briefings", "city"), out.city),
-                          *((("briefings", "districts", as_read.get(code, code)), box)
-                            for code, box in out.districts.items())]:
+                          *((("briefings", "districts", code), box) for code, box in out.districts.items())]:
         if len(where) == 3 and str(where[2]) not in known:
             problems.append((_line(lines, where), f"briefings: unknown district {str(where[2])!r} (one of "
                                                   f"{', '.join(sorted(known))})"))
         seen = set()
         for j, address in enumerate(listed):
             if address in seen:
-                problems.append((_line(lines, (*where, j)), f"{address} is listed twice in {'.'.join(map(str, where))}"))
+                problems.append((_line(lines, (*where, j)),
+                                 f"{address} is listed twice in {'.'.join(map(str, where))}"))
             seen.add(address)
     if problems:
         raise RulesError(path.name, problems)
