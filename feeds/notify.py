@@ -22,14 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.clock import now_ms
-from dashboard.storage import outbox
+from dashboard.storage import briefings, outbox
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600  # how often a sender forgets settled messages older than the events' retention
@@ -127,8 +128,41 @@ def message_id(key: str, domain: str = "panorama.invalid") -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def build_email(cfg: NotifyConfig, row: Mapping[str, Any]) -> EmailMessage:
-    """Return the email of an outbox row: its subject and both-language body, a Message-ID from its key."""
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email: its name and content (text is sent as UTF-8 HTML, bytes as a PDF)."""
+
+    filename: str
+    content: str | bytes
+
+
+class MissingAttachment(Exception):
+    """A file a message names is no longer stored (its briefing was pruned): sending again cannot help."""
+
+
+def attachments(engine: Engine, row: Mapping[str, Any]) -> list[Attachment]:
+    """Return the files an outbox row's payload names (``attach``: a briefing's stored HTML report, its PDF),
+    read when it is sent rather than copied into every recipient's row; none for an alert's message."""
+    payload = json.loads(row["payload"])
+    wanted = payload.get("attach") if isinstance(payload, dict) else None
+    if not wanted:
+        return []
+    bid = payload["briefing"]["id"]
+    stored = briefings.get(engine, bid, "html", "pdf")
+    if stored is None or stored["status"] != "ready":
+        raise MissingAttachment(f"briefing {bid} is no longer stored: nothing to attach")
+    out = []
+    for item in wanted:
+        content = stored.get(item["part"])
+        if content is None:
+            raise MissingAttachment(f"briefing {bid} has no {item['part']}")
+        out.append(Attachment(item["filename"], content if isinstance(content, str) else bytes(content)))
+    return out
+
+
+def build_email(cfg: NotifyConfig, row: Mapping[str, Any], files: Sequence[Attachment] = ()) -> EmailMessage:
+    """Return the email of an outbox row: its subject and both-language body, a Message-ID from its key; with
+    ``files``, multipart/mixed with each attached after the text."""
     msg = EmailMessage()
     msg["From"] = cfg.smtp_from
     msg["To"] = row["address"]
@@ -138,11 +172,19 @@ def build_email(cfg: NotifyConfig, row: Mapping[str, Any]) -> EmailMessage:
     msg[KEY_HEADER] = row["key"]
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to a machine
     msg.set_content(row["body"], charset="utf-8")
+    for f in files:
+        if isinstance(f.content, str):
+            # As bytes (base64): the file arrives exactly as stored and downloaded, not re-wrapped with CRLFs.
+            msg.add_attachment(f.content.encode("utf-8"), maintype="text", subtype="html", filename=f.filename,
+                               params={"charset": "utf-8"})
+        else:
+            msg.add_attachment(f.content, maintype="application", subtype="pdf", filename=f.filename)
     return msg
 
 
-def send_email(cfg: NotifyConfig, row: Mapping[str, Any]) -> Outcome:
-    """Send the row's email through the configured SMTP server; accepted by it is delivered."""
+def send_email(cfg: NotifyConfig, row: Mapping[str, Any], files: Sequence[Attachment] = ()) -> Outcome:
+    """Send the row's email (with ``files`` attached) through the configured SMTP server; accepted by it is
+    delivered."""
     url = urlsplit(cfg.smtp_url)
     if url.scheme not in ("smtp", "smtps"):
         return Outcome(False, f"PANORAMA_SMTP_URL: unknown scheme {url.scheme!r} (smtp or smtps)", True)
@@ -154,7 +196,7 @@ def send_email(cfg: NotifyConfig, row: Mapping[str, Any]) -> Outcome:
             client.starttls(context=ssl.create_default_context())
         if url.username:
             client.login(unquote(url.username), unquote(url.password or ""))
-        refused = client.send_message(build_email(cfg, row))
+        refused = client.send_message(build_email(cfg, row, files))
     except smtplib.SMTPRecipientsRefused as err:
         code, text = next(iter(err.recipients.values()))
         return Outcome(False, f"SMTP {code}: {text.decode(errors='replace')}", 500 <= code < 600)
@@ -193,17 +235,21 @@ def send_sms(cfg: NotifyConfig, row: Mapping[str, Any], session: requests.Sessio
     return _http_outcome(resp)
 
 
-def deliver(cfg: NotifyConfig, row: Mapping[str, Any], session: requests.Session) -> Outcome:
-    """Send one outbox row by its channel; a fault of the network or the receiver is a failed try, not a crash."""
+def deliver(cfg: NotifyConfig, row: Mapping[str, Any], session: requests.Session,
+            engine: Engine | None = None) -> Outcome:
+    """Send one outbox row by its channel (an email with the files its payload names, read from ``engine``); a
+    fault of the network or the receiver is a failed try, not a crash."""
     try:
         if row["channel"] == "webhook":
             return send_webhook(cfg, row, session)
         if row["channel"] == "email":
-            return send_email(cfg, row)
+            return send_email(cfg, row, attachments(engine, row) if engine is not None else ())
         if row["channel"] == "sms":
             return send_sms(cfg, row, session)
         return Outcome(False, f"unknown channel {row['channel']!r}", True)
-    except (requests.RequestException, smtplib.SMTPException, OSError, ValueError) as err:
+    except MissingAttachment as err:
+        return Outcome(False, str(err), True)
+    except (requests.RequestException, smtplib.SMTPException, OSError, ValueError, SQLAlchemyError) as err:
         return Outcome(False, f"{type(err).__name__}: {err}")
 
 
@@ -228,7 +274,7 @@ class Sender:
         if not rows:
             return 0
         with requests.Session() as session, ThreadPoolExecutor(len(rows), thread_name_prefix="notify") as pool:
-            outcomes = list(pool.map(lambda r: deliver(self.cfg, r, session), rows))
+            outcomes = list(pool.map(lambda r: deliver(self.cfg, r, session, self.engine), rows))
         for row, outcome in zip(rows, outcomes):
             self._settle(row, outcome)
         return len(rows)

@@ -14,6 +14,7 @@ from dashboard.briefings import lock, periods
 from dashboard.storage import briefings as store
 from dashboard.storage.users import district_centres
 from dashboard.briefings.collect import collect
+from dashboard.briefings.mail import briefing_messages
 from dashboard.briefings.render import find_browser, render
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.clock import iso
@@ -35,6 +36,7 @@ def headline(data: dict) -> dict:
 
 def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start: int, end: int, now: int,
           district: str | None = None) -> dict:
+    """Collect, render and store one claimed briefing; a scheduled one is mailed to its recipients with it."""
     cfg = svc.config
     tz, lang = cfg["PANORAMA_TZ"], cfg["PANORAMA_BRIEFING_LANG"]
     try:
@@ -46,7 +48,11 @@ def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start:
         out = render(data, svc.city, find_browser(cfg["BROWSER_PATH"]), tz)
         data["images"], data["note"] = out.images, out.note
         top = headline(data)
-        store.finish(svc.engine, briefing_id, data, top, out.html, out.pdf, out.images, out.note, now)
+        # Only the scheduled ones are mailed: one made on request goes to whoever asked, on the page; mailing it
+        # too would fill the leadership's inbox with every briefing anybody clicked for.
+        mail = briefing_messages(data, top, svc.city, svc.city.briefing_recipients.of(district), end,
+                                 out.pdf is not None, tz) if trigger == "schedule" else []
+        store.finish(svc.engine, briefing_id, data, top, out.html, out.pdf, out.images, out.note, now, mail)
     except Exception as err:
         store.fail(svc.engine, briefing_id, f"{type(err).__name__}: {err}", now)
         raise

@@ -75,6 +75,9 @@ TEXT = {
     "seconds": ("{s} 秒", "{s} s"),
     "minutes_seconds": ("{m} 分 {s} 秒", "{m} min {s} s"),
     "hours_minutes": ("{h} 小时 {m} 分", "{h} h {m} min"),
+    # the briefing by mail (mail.py)
+    "mail_busiest": ("事件最多的行政区：{district}（{n}）", "Busiest district: {district} ({n})"),
+    "mail_attached": ("完整报告见附件：{files}", "The full report is attached: {files}"),
     # the /briefings pages
     "generate": ("立即生成", "Generate now"),
     "generating": ("正在生成…", "Generating…"),

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from dashboard.core.alerts import AlertRules, Zone, load_alert_rules, load_zones
-from dashboard.core.notifications import Policy, load_policies
+from dashboard.core.notifications import BriefingRecipients, Policy, load_briefing_recipients, load_policies
 from dashboard.core.procedures import Procedures, load_procedures
 from dashboard.core.holidays import Holidays, load_holidays
 from dashboard.core.rosters import Rosters, load_rosters
@@ -238,6 +238,13 @@ class City:
         """Return the pack's notification policies by id (none without notifications.yaml); a broken file raises."""
         path = self.path / "notifications.yaml"
         return load_policies(path) if path.exists() else {}
+
+    @cached_property
+    def briefing_recipients(self) -> BriefingRecipients:
+        """Return who gets the scheduled briefings by mail (nobody without notifications.yaml or its
+        ``briefings:`` section); a broken file raises RulesError by line."""
+        path = self.path / "notifications.yaml"
+        return load_briefing_recipients(path, self.by_code) if path.exists() else BriefingRecipients()
 
     @cached_property
     def rosters(self) -> Rosters:

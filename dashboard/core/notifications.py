@@ -2,7 +2,8 @@
 
 A policy names the channels and addresses an alert of a rule with ``notify: <policy>`` is sent to, which of its
 changes are told (``firing``, and ``resolved`` when asked for) and of which levels. The messages are queued in
-the SQL outbox with the alert's change (``dashboard.storage.alerts``) and sent by ``feeds.notify``.
+the SQL outbox with the alert's change (``dashboard.storage.alerts``) and sent by ``feeds.notify``. The file's
+``briefings:`` section names who gets the scheduled briefings by mail (``load_briefing_recipients``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from dashboard.core import messages
 from dashboard.core.alerts import LEVELS
@@ -63,21 +64,48 @@ class Policy(BaseModel):
         return status in self.statuses and level in self.levels
 
 
+def _mailbox(v: str) -> str:
+    if not re.match(_EMAIL, v):
+        raise ValueError(f"email address {v!r} is not {_PATTERNS['email'][1]}")
+    return v
+
+
+Mailbox = Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_mailbox)]
+
+
+class BriefingRecipients(BaseModel):
+    """Who gets the scheduled briefings by mail: the city's, and each district centre's by district code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    city: tuple[Mailbox, ...] = ()
+    # A code as YAML read it: unquoted it is a number (kept so, so that a problem's line is found by it), and
+    # 440304 and "440304" are the same code (``of``).
+    districts: dict[str | int, tuple[Mailbox, ...]] = {}
+
+    def of(self, district: str | None) -> tuple[str, ...]:
+        """Return the mailboxes of ``district``'s briefing (None: the city's)."""
+        if district is None:
+            return self.city
+        return next((box for code, box in self.districts.items() if str(code) == district), ())
+
+
 class NotificationsFile(BaseModel):
-    """The whole notifications.yaml: a list of policies."""
+    """The whole notifications.yaml: a list of policies, and the briefings' recipients."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     policies: Annotated[list[Policy], Field(min_length=1)]
+    briefings: BriefingRecipients = BriefingRecipients()
 
 
 _KEYS = {"policy": tuple(Policy.model_fields), "to": tuple(Recipient.model_fields),
-         "top": tuple(NotificationsFile.model_fields)}
+         "top": tuple(NotificationsFile.model_fields), "briefings": tuple(BriefingRecipients.model_fields)}
 
 
 def _message(error: Mapping[str, Any]) -> str:
     loc = error["loc"]
     if error["type"] == "extra_forbidden":
-        parent = "top" if len(loc) == 1 else "to" if "to" in loc[:-1] else "policy"
+        parent = "top" if len(loc) == 1 else "briefings" if loc[0] == "briefings" else \
+            "to" if "to" in loc[:-1] else "policy"
         return f"unknown key {loc[-1]!r} (expected one of {', '.join(_KEYS[parent])})"
     if error["type"] == "literal_error":
         field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
@@ -108,6 +136,28 @@ def load_policies(path: str | Path) -> dict[str, Policy]:
                                  f"{r.channel} {r.address} is listed twice in policy {p.id!r}"))
             seen.add((r.channel, r.address))
         out[p.id] = p
+    if problems:
+        raise RulesError(path.name, problems)
+    return out
+
+
+def load_briefing_recipients(path: str | Path, districts: Iterable[str]) -> BriefingRecipients:
+    """Load notifications.yaml's ``briefings:`` section; raise RulesError naming the line of every problem found
+    (the file's own, a district code ``districts`` lacks, an address listed twice in one list)."""
+    path = Path(path)
+    parsed, lines = validated_file(path, NotificationsFile, "policies", _message, errors=_errors)
+    out, known, problems = parsed.briefings, set(districts), []
+    for where, listed in [(("briefings", "city"), out.city),
+                          *((("briefings", "districts", code), box) for code, box in out.districts.items())]:
+        if len(where) == 3 and str(where[2]) not in known:
+            problems.append((_line(lines, where), f"briefings: unknown district {str(where[2])!r} (one of "
+                                                  f"{', '.join(sorted(known))})"))
+        seen = set()
+        for j, address in enumerate(listed):
+            if address in seen:
+                problems.append((_line(lines, (*where, j)),
+                                 f"{address} is listed twice in {'.'.join(map(str, where))}"))
+            seen.add(address)
     if problems:
         raise RulesError(path.name, problems)
     return out

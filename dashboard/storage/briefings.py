@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import orjson
 from sqlalchemy import delete, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from dashboard.core.clock import iso
+from dashboard.core.notifications import Message
+from dashboard.storage import outbox
 from dashboard.storage.models import briefings
 
 # A claim not finished within this long belongs to a process that died: another may take the slot over.
@@ -43,12 +48,16 @@ def claim(engine: Engine, slot: str, trigger: str, by: str | None, start_ms: int
 
 
 def finish(engine: Engine, briefing_id: int, data: dict, headline: dict, html: str, pdf: bytes | None,
-           images: bool, note: str | None, now_ms: int) -> None:
-    """Store what was made and mark the briefing ready."""
+           images: bool, note: str | None, now_ms: int, mail: Sequence[Message] = ()) -> None:
+    """Store what was made and mark the briefing ready; queue ``mail`` in the outbox in the same transaction, so
+    the messages exist exactly when the ready briefing does (and a second finish queues nothing twice)."""
     with engine.begin() as conn:
         conn.execute(update(briefings).where(briefings.c.id == briefing_id).values(
             status="ready", finished_ms=now_ms, data=orjson.dumps(data).decode(),
             headline=orjson.dumps(headline).decode(), html=html, pdf=pdf, images=images, note=note))
+        for m in mail:
+            outbox.enqueue(conn, key=m.key, channel=m.channel, address=m.address, subject=m.subject, body=m.body,
+                           payload=m.payload, now_ms=now_ms)
 
 
 def fail(engine: Engine, briefing_id: int, note: str, now_ms: int) -> None:
@@ -56,6 +65,12 @@ def fail(engine: Engine, briefing_id: int, note: str, now_ms: int) -> None:
     with engine.begin() as conn:
         conn.execute(update(briefings).where(briefings.c.id == briefing_id)
                      .values(status="failed", finished_ms=now_ms, note=note[:2000]))
+
+
+def download_name(briefing_id: int, period_end_ms: int, ext: str, tz: str) -> str:
+    """Return a briefing's file name: panorama-briefing-<id>-<period end, local>.<ext> (downloads, mail)."""
+    stamp = iso(period_end_ms, tz)[:16].replace("-", "").replace(":", "").replace("T", "-")
+    return f"panorama-briefing-{briefing_id}-{stamp}.{ext}"
 
 
 def district_slot(slot: str, district: str | None) -> str:

@@ -216,16 +216,18 @@ def summary(conn: Connection, now_ms: int) -> dict:
 # --- a district centre's part of the log (SPEC section 13) -------------------------------------------------------
 
 def _told_of(payload: str) -> tuple[str, str | None, Any]:
-    """Return what a message tells of: ("district", the alert's district) for an alert's notification,
-    ("alert" | "task" | "step", its id) for an escalation, ("", None) when it says nothing readable."""
+    """Return what a message tells of: ("district", the alert's or the briefing's district) for an alert's
+    notification or a briefing's mail, ("alert" | "task" | "step", its id) for an escalation, ("", None) when it
+    says nothing readable."""
     try:
         body = json.loads(payload)
     except (TypeError, ValueError):
         return "", None
     if not isinstance(body, dict):
         return "", None
-    if isinstance(body.get("alert"), dict):
-        return "district", body["alert"].get("district")
+    for about in ("alert", "briefing"):  # an alert's notification, a briefing's mail: they name the district
+        if isinstance(body.get(about), dict):
+            return "district", body[about].get("district")
     if body.get("type") == "escalation" and body.get("subject") in ("alert", "task", "step"):
         return body["subject"], str(body.get("id") or "")
     return "", None

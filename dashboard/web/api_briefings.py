@@ -26,8 +26,7 @@ REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; fram
 
 def filename(row: dict, ext: str, tz: str) -> str:
     """Return a briefing's download name: panorama-briefing-<id>-<period end, local>.<ext>."""
-    stamp = iso(row["period_end_ms"], tz)[:16].replace("-", "").replace(":", "").replace("T", "-")
-    return f"panorama-briefing-{row['id']}-{stamp}.{ext}"
+    return store.download_name(row["id"], row["period_end_ms"], ext, tz)
 
 
 def summary_doc(row: dict, tz: str) -> dict:

@@ -37,7 +37,8 @@ def delivery_log(svc, statuses=(), channels=(), limit: int = DEFAULT_LIMIT) -> t
     """Return the newest messages (with their tries) and the outbox's summary: the API's and the page's one read.
 
     A district centre's user reads the messages about their district (its alerts' notifications, the
-    escalations of its alerts, incidents' tasks and procedure steps) and a summary of those alone, both from the
+    escalations of its alerts, incidents' tasks and procedure steps, its briefings' mail) and a summary of those
+    alone, both from the
     newest ``outbox.LIST_LIMIT`` messages: what the city's log says of other districts, they do not read."""
     own = reader_scope().district
     with svc.read(primary=True) as conn:

@@ -1,0 +1,108 @@
+"""Say a scheduled briefing as mail to its recipients: subject, a plain-text body in both languages, attachments.
+
+The messages are queued in the SQL outbox with the finished briefing (``storage.briefings.finish``) and sent by
+``feeds.notify``, which attaches the stored HTML report (and PDF) the payload names when it sends.
+"""
+
+from __future__ import annotations
+
+from dashboard.briefings.render import duration
+from dashboard.briefings.text import bt
+from dashboard.core.i18n import district_name, kind_label, t
+from dashboard.core.messages import VERSION
+from dashboard.core.notifications import Message
+from dashboard.storage.briefings import download_name
+
+TOP_N = 5  # incidents the body lists; the report has them all
+DISPATCH_N = 8  # departments the body lists, most tasks first
+
+
+def message_key(briefing_id: int, address: str) -> str:
+    """Return the idempotency key of a briefing mailed to one address."""
+    return f"briefing:{briefing_id}:email:{address}"
+
+
+def _stamp(iso_text: str) -> str:
+    return iso_text[:16].replace("T", " ")
+
+
+def _whose(data: dict, city, lang: str) -> str:
+    code = (data.get("district") or {}).get("code")
+    if code is None:
+        return bt("title", lang)
+    d = city.by_code.get(code)
+    return bt("title_district", lang, district=district_name(d, lang) if d else code)
+
+
+def _change(value: float | None, lang: str) -> str:
+    if value is None:
+        return bt("new", lang)
+    return bt("no_change", lang) if value == 0 else f"{value:+.1f}%"
+
+
+def subject(data: dict, city) -> str:
+    """Return the subject: whose briefing and its period, in Chinese, then in English."""
+    start, end = _stamp(data["period"]["start"]), _stamp(data["period"]["end"])
+    zh = f"【{city.name}·{_whose(data, city, 'zh')}】{start} 至 {end}"
+    en = f"[{city.name_en} · {_whose(data, city, 'en')}] {start} to {end}"
+    return f"{zh} / {en}"
+
+
+def text(data: dict, headline: dict, city, lang: str, files: list[str]) -> str:
+    """Return the body in ``lang``: the headline figures, the busiest district, dispatch performance, the top
+    incidents, and which files are attached."""
+    colon, open_, comma, close = (": ", " (", ", ", ")") if lang == "en" else ("：", "（", "，", "）")
+    k = data["kpis"]
+
+    def district(code: str | None) -> str:
+        return district_name(city.by_code[code], lang) if code in city.by_code else (code or "–")
+
+    lines = [f"{city.name_en if lang == 'en' else city.name} · {_whose(data, city, lang)}",
+             f"{bt('period', lang)}{colon}{_stamp(data['period']['start'])} – {_stamp(data['period']['end'])}"
+             f" · {bt('briefings', lang)} #{data['id']}", "",
+             bt("kpis_district" if data.get("district") else "kpis", lang),
+             f"{bt('events', lang)}{colon}{k['events']}{open_}{_change(k['events_change_pct'], lang)}{comma}"
+             f"{bt('previous', lang, n=k['events_previous'])}{close}",
+             f"{bt('incidents_opened', lang)}{colon}{k['incidents_opened']} · {bt('major_events', lang)}{colon}"
+             f"{headline['major']}",
+             f"{bt('tasks_dispatched', lang)}{colon}{k['tasks_dispatched']} · {bt('deadlines_missed', lang)}{colon}"
+             f"{k['deadlines_missed']}"]
+    if headline.get("busiest_district"):
+        busiest = next(d for d in data["districts"] if d["code"] == headline["busiest_district"])
+        lines.append(bt("mail_busiest", lang, district=district(busiest["code"]), n=busiest["total"]))
+    lines += ["", bt("dispatch", lang)]
+    rows = sorted(data["dispatch"], key=lambda r: -r["tasks"])[:DISPATCH_N]
+    lines += [f"- {r['name_en'] if lang == 'en' else r['name']}{colon}{bt('col_tasks_n', lang)} {r['tasks']} · "
+              f"{bt('col_ack', lang)} {duration(r['median_ack_s'], lang)} · "
+              f"{bt('col_resolve', lang)} {duration(r['median_resolve_s'], lang)} · "
+              f"{bt('col_missed', lang)} {r['deadlines_missed']}" for r in rows] or [bt("no_dispatch", lang)]
+    lines += ["", bt("top_incidents", lang)]
+    lines += [f"{n}. [{t('sev_%d' % i['severity'], lang)}] {i['title'] or kind_label(i['kind'], lang)} · "
+              f"{district(i['district'])} · {_stamp(i['opened_at'])} · {bt('col_reports', lang)} {i['reports']} · "
+              f"{t('status_' + i['status'], lang)}"
+              for n, i in enumerate(data["top_incidents"][:TOP_N], 1)] or [bt("no_incidents", lang)]
+    lines += ["", bt("mail_attached", lang, files=", ".join(files))]
+    if data.get("note"):
+        lines.append(bt("no_images", lang, why=data["note"]))
+    return "\n".join(lines) + "\n"
+
+
+def briefing_messages(data: dict, headline: dict, city, addresses, period_end_ms: int, pdf: bool,
+                      tz: str) -> list[Message]:
+    """Return the mail of a finished briefing to each of ``addresses``: Chinese body first, then English; the
+    payload names the briefing and the files ``feeds.notify`` attaches (the HTML report, the PDF when made)."""
+    parts = ["html", "pdf"] if pdf else ["html"]
+    attach = [{"part": p, "filename": download_name(data["id"], period_end_ms, p, tz)} for p in parts]
+    files = [a["filename"] for a in attach]
+    subj = subject(data, city)[:300]
+    body = text(data, headline, city, "zh", files) + "\n" + "—" * 24 + "\n\n" + text(data, headline, city, "en", files)
+    code = (data.get("district") or {}).get("code")
+    out = []
+    for address in addresses:
+        key = message_key(data["id"], address)
+        payload = {"v": VERSION, "key": key, "type": "briefing", "at": data["generated_at"],
+                   "briefing": {"id": data["id"], "slot": data["slot"], "district": code,
+                                "period": data["period"], "headline": headline},
+                   "attach": attach}
+        out.append(Message(key, "email", address, subj, body, payload))
+    return out
