@@ -46,3 +46,15 @@ def run_in(tree: Path, module: str, *args: str) -> str:
     if out.returncode:
         raise RuntimeError(f"{module} in {tree} failed ({out.returncode})")
     return out.stdout
+
+
+def alternating(stack, tree: str | None, commit: str | None, rounds: int) -> Iterator[tuple[str, Path]]:
+    """Yield (label, tree) to measure: the baseline (an existing ``tree``, else ``commit`` checked out for the
+    run and removed by ``stack``, else none) and this tree, alternately ``rounds`` times (the load drifts)."""
+    base = Path(tree) if tree else stack.enter_context(baseline_tree(commit)) if commit else None
+    for n in range(1, rounds + 1):
+        suffix = f" #{n}" if rounds > 1 else ""
+        for name, where in (("baseline", base), ("this", ROOT)):
+            if where is not None:
+                print(f"{name}{suffix} ({where}):", file=sys.stderr)
+                yield name + suffix, where

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import requests
 
-from bench.baseline import ROOT, baseline_tree
+from bench.baseline import ROOT, alternating
 from bench.procs import free_port
 
 PAGES = (("/", "desktop"), ("/wall", "desktop"), ("/district/440304", "desktop"), ("/dispatch", "desktop"),
@@ -174,15 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     runs = {}
     with ExitStack() as stack:
-        base = (Path(args.baseline_tree) if args.baseline_tree else
-                stack.enter_context(baseline_tree(args.baseline_commit)) if args.baseline_commit else None)
-        for n in range(1, args.rounds + 1):
-            suffix = f" #{n}" if args.rounds > 1 else ""
-            for name, tree in (("baseline", base), ("this", ROOT)):
-                if tree is not None:
-                    print(f"{name}{suffix} ({tree}):", file=sys.stderr)
-                    runs[name + suffix] = measure(tree, args.warm_s,
-                                                  folder(args.reports, (name + suffix).replace(" #", "-")), pages)
+        for label, tree in alternating(stack, args.baseline_tree, args.baseline_commit, args.rounds):
+            runs[label] = measure(tree, args.warm_s, folder(args.reports, label.replace(" #", "-")), pages)
     print(f"\nLighthouse {subprocess.run([str(LIGHTHOUSE), '--version'], capture_output=True, text=True).stdout.strip()}"
           f", Chromium {CHROME}; load average at start {load[0]:.2f} on {os.cpu_count()} cores. Targets: {TARGETS}")
     for path, _ in pages:

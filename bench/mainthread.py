@@ -23,7 +23,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.baseline import ROOT, baseline_tree
+from bench.baseline import alternating
 from bench.lighthouse import embedded
 
 PAGES = ("/", "/wall", "/district/440304")
@@ -151,14 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     pages = args.pages.split(",")
     runs = {}
     with ExitStack() as stack:
-        base = (Path(args.baseline_tree) if args.baseline_tree else
-                stack.enter_context(baseline_tree(args.baseline_commit)) if args.baseline_commit else None)
-        for n in range(1, args.rounds + 1):
-            suffix = f" #{n}" if args.rounds > 1 else ""
-            for name, tree in (("baseline", base), ("this", ROOT)):
-                if tree is not None:
-                    print(f"{name}{suffix} ({tree}):", file=sys.stderr)
-                    runs[name + suffix] = measure(tree, pages, args.seconds, args.warm_s)
+        for label, tree in alternating(stack, args.baseline_tree, args.baseline_commit, args.rounds):
+            runs[label] = measure(tree, pages, args.seconds, args.warm_s)
     print(f"\nfirst {args.seconds:.0f} s of each page from navigation start; {os.cpu_count()} cores")
     for path in pages:
         for name, results in runs.items():

@@ -236,10 +236,10 @@ def test_a_slot_fires_once_with_two_schedulers_running(make_app, redis_client):
     assert (rows[0]["period_start_ms"], rows[0]["period_end_ms"]) == (START, END)
 
 
-def test_many_racing_runs_of_one_slot_make_one_briefing(make_app, redis_client):
-    apps = replicas(make_app, 3)
-    schedulers = [BriefingScheduler(a.server.extensions["panorama"], clock=at(SLOT + timedelta(minutes=1)))
-                  for a in apps for _ in range(2)]
+def race(apps, when: datetime, timeout: float) -> list:
+    """Return two schedulers per app, each clocked at ``when``, after running their due slots at once (a barrier
+    lets them go together) and all have ended within ``timeout`` seconds."""
+    schedulers = [BriefingScheduler(a.server.extensions["panorama"], clock=at(when)) for a in apps for _ in range(2)]
     go = threading.Barrier(len(schedulers))
 
     def run(s):
@@ -250,7 +250,14 @@ def test_many_racing_runs_of_one_slot_make_one_briefing(make_app, redis_client):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(60)
+        th.join(timeout)
+    assert not any(th.is_alive() for th in threads)
+    return schedulers
+
+
+def test_many_racing_runs_of_one_slot_make_one_briefing(make_app, redis_client):
+    apps = replicas(make_app, 3)
+    schedulers = race(apps, SLOT + timedelta(minutes=1), timeout=60)
     assert sum(r is not None for s in schedulers for r in s.runs) == 1
     with apps[0].server.extensions["panorama"].engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(briefings)).scalar() == 1

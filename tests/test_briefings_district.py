@@ -6,7 +6,6 @@ their district's, over REST and through the /briefings page's callbacks."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -65,20 +64,7 @@ def test_a_slot_makes_the_city_and_each_district_centre_s_briefing_once_however_
     centre_user(apps[0], "lh-2", OWN, role="viewer")  # two users of one centre: still one briefing
     centre_user(apps[0], "ft-1", FUTIAN)
     centre_user(apps[0], "ns-1", NANSHAN, active=False)  # a centre nobody can sign in to: none
-    schedulers = [BriefingScheduler(a.server.extensions["panorama"], clock=tb.at(tb.SLOT + timedelta(minutes=1)))
-                  for a in apps for _ in range(2)]
-    go = threading.Barrier(len(schedulers))
-
-    def run(s):
-        go.wait()
-        s.run_due()
-
-    threads = [threading.Thread(target=run, args=(s,)) for s in schedulers]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(120)
-    assert not any(th.is_alive() for th in threads)
+    schedulers = tb.race(apps, tb.SLOT + timedelta(minutes=1), timeout=120)
     key = periods.slot_key(tb.SLOT)
     engine = apps[0].server.extensions["panorama"].engine
     assert rows_by_scope(engine) == {None: [key], OWN: [f"{key}@{OWN}"], FUTIAN: [f"{key}@{FUTIAN}"]}
