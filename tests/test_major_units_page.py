@@ -6,7 +6,6 @@ gateway; a unit of no task of the incident shows on neither."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import orjson
 import pytest
@@ -14,13 +13,12 @@ import pytest
 from dashboard.core.channels import units_feed
 from dashboard.dispatch import board as d
 from dashboard.dispatch import desk
-from dashboard.storage import users as accounts
-from feeds.consumers import PubSubConsumer
-from feeds.pipeline import make_pipeline, now_ms
+from feeds.pipeline import now_ms
 from tests.helpers import wait_for
 from tests.test_dispatch_api import Session, make_user
 from tests.test_major import open_incident
 from tests.test_major_page import own_channel
+from tests.test_units_page import open_kiosk_wall, unit_feed_app
 
 UNIT = "fe-futian-01"
 OTHER = "fe-futian-02"  # in the fleet, on no task: not in the command view
@@ -64,32 +62,14 @@ def publish(redis_client, prefix: str, **report) -> None:
 @pytest.mark.timeout(300)
 def test_in_chromium_the_command_view_shows_the_units_sent_and_moves_them_as_they_report(make_app, redis_client,
                                                                                          dash_duo, monkeypatch):
-    from dashboard.gateway.server import Gateway
-    from tests.redis_proc import free_port
-
-    channel = own_channel(monkeypatch)
-    prefix = f"t{uuid.uuid4().hex[:8]}"  # pub/sub channels are every Redis db's: this test's own feed
-    port = free_port()
-    app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/", PANORAMA_WALL_CYCLE_S=3600,
-                   PANORAMA_FEED_PREFIX=prefix)
-    svc = app.server.extensions["panorama"]
-    _, token = accounts.create_kiosk_token(svc.engine, "hall")
-    inc = open_incident(app, title="福田 大火")  # at 22.54, 114.05
-    [task] = desk.write(svc, d.dispatch, inc["id"], ["fire"], "olga", None, now_ms(), svc.city.rules,
-                        svc.city).tasks
-    make_user(app, "olga", "officer")
-    officer = Session(app, "olga")
-    dash_duo.start_server(app)
-    base = dash_duo.server_url.rstrip("/")
-    gw = Gateway(svc, port=port, origins=[base], channel=channel)
-    gw.start()
-    consumer = PubSubConsumer(make_pipeline(svc), svc.connect_bus, prefix=prefix)
-    consumer.start()
-    try:
-        wait_for(consumer.connected.is_set, timeout=10, message="the consumer subscribed")
-        dash_duo.driver.set_window_size(1920, 1080)
-        dash_duo.driver.get(f"{base}/wall?token={token}")  # a kiosk wall: nobody signed in
-        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=30)
+    with unit_feed_app(make_app, dash_duo, own_channel(monkeypatch)) as (app, prefix):
+        svc = app.server.extensions["panorama"]
+        inc = open_incident(app, title="福田 大火")  # at 22.54, 114.05
+        [task] = desk.write(svc, d.dispatch, inc["id"], ["fire"], "olga", None, now_ms(), svc.city.rules,
+                            svc.city).tasks
+        make_user(app, "olga", "officer")
+        officer = Session(app, "olga")
+        open_kiosk_wall(dash_duo, app, timeout=30)  # a kiosk wall: nobody signed in
         r = officer.post(f"/api/incidents/{inc['id']}/major", {"level": 2, "note": None})
         assert r.status_code == 200, r.get_data(as_text=True)
         dash_duo.wait_for_element("#major-view #major-map .main-svg", timeout=20)
@@ -149,8 +129,5 @@ def test_in_chromium_the_command_view_shows_the_units_sent_and_moves_them_as_the
 
         found = axe_violations(dash_duo)
         assert found == [], found
-    finally:
-        consumer.stop()
-        gw.stop()
     severe = [e["message"] for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"]
     assert severe == []

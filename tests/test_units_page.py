@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 
 import orjson
 
@@ -23,28 +24,43 @@ def marker(dash_duo, unit: str) -> dict | None:
         " fill: getComputedStyle(g.querySelector('circle')).fill} : null;", unit)
 
 
-def test_a_unit_published_on_the_feed_appears_on_the_walls_map(make_app, redis_client, dash_duo, monkeypatch):
+@contextmanager
+def unit_feed_app(make_app, dash_duo, channel: str):
+    """Yield (app, prefix): an app served to ``dash_duo`` with a real gateway on ``channel`` and an ingest consumer
+    of a unit feed of its own (``prefix``: pub/sub channels are every Redis db's), subscribed; both stopped after."""
     from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
 
-    channel = own_updates_channel(monkeypatch)
-    prefix = f"t{uuid.uuid4().hex[:8]}"  # pub/sub channels are every Redis db's: this test's own feed
+    prefix = f"t{uuid.uuid4().hex[:8]}"
     port = free_port()
     app = make_app(PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/", PANORAMA_WALL_CYCLE_S=3600,
                    PANORAMA_FEED_PREFIX=prefix)
     svc = app.server.extensions["panorama"]
-    _, token = accounts.create_kiosk_token(svc.engine, "hall")
     dash_duo.start_server(app)
-    base = dash_duo.server_url.rstrip("/")
-    gw = Gateway(svc, port=port, origins=[base], channel=channel)
+    gw = Gateway(svc, port=port, origins=[dash_duo.server_url.rstrip("/")], channel=channel)
     gw.start()
     consumer = PubSubConsumer(make_pipeline(svc), svc.connect_bus, prefix=prefix)
     consumer.start()
     try:
         wait_for(consumer.connected.is_set, timeout=10, message="the consumer subscribed")
-        dash_duo.driver.set_window_size(1920, 1080)
-        dash_duo.driver.get(f"{base}/wall?token={token}")
-        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=20)
+        yield app, prefix
+    finally:
+        consumer.stop()
+        gw.stop()
+
+
+def open_kiosk_wall(dash_duo, app, timeout: float = 20) -> None:
+    """Open /wall at 1920x1080 as a kiosk (a new token, nobody signed in) and wait until it is live."""
+    _, token = accounts.create_kiosk_token(app.server.extensions["panorama"].engine, "hall")
+    dash_duo.driver.set_window_size(1920, 1080)
+    dash_duo.driver.get(f"{dash_duo.server_url.rstrip('/')}/wall?token={token}")
+    dash_duo.wait_for_element("#live-indicator.conn-live", timeout=timeout)
+
+
+def test_a_unit_published_on_the_feed_appears_on_the_walls_map(make_app, redis_client, dash_duo, monkeypatch):
+    with unit_feed_app(make_app, dash_duo, own_updates_channel(monkeypatch)) as (app, prefix):
+        svc = app.server.extensions["panorama"]
+        open_kiosk_wall(dash_duo, app)
         # the pack's fleet came with the snapshot, drawn as clusters
         wait_for(lambda: dash_duo.driver.execute_script(
             "return document.getElementById('unit-layer').dataset.units") == str(len(svc.city.units)),
@@ -73,6 +89,3 @@ def test_a_unit_published_on_the_feed_appears_on_the_walls_map(make_app, redis_c
         # the wall carries no dispatch: no task ids reach it (fanout.wall_view)
         legend = dash_duo.find_element(".unit-legend").text
         assert "在途" in legend and "到场" in legend
-    finally:
-        consumer.stop()
-        gw.stop()
