@@ -212,9 +212,10 @@ def render_wall(req):
     asked = _replay_asked(req)
     if isinstance(asked, replay.BadReplay):
         return replay_refused(req.lang, error_text(asked, req.lang), req.path)
-    own = reader_scope(kiosk_token_of(req.search)).district  # a district centre's wall: its district by street
+    reader = reader_scope(kiosk_token_of(req.search))
+    own = reader.district  # a district centre's wall: its district by street
     if asked is not None:
-        state = _replay_state(req.svc, asked["at"], reader_scope(kiosk_token_of(req.search)))
+        state = _replay_state(req.svc, asked["at"], reader)
         return wall_layout(req.svc.city, req.lang, state, {**live_settings(req.svc.config), "replay": asked},
                            asked["at"], _replayed_alerts(req, state, "wall"), district=own,
                            district_view=_district_view(req.svc, own, asked["at"]))
