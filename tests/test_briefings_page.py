@@ -75,8 +75,8 @@ def test_a_viewer_reads_briefings_but_cannot_generate(bapp, dash_duo):
     dash_duo.start_server(bapp)
     dash_duo.get_logs()
     sign_in(dash_duo, bapp, "/briefings", role="viewer")
-    dash_duo.wait_for_element(".briefing-schedule", timeout=10)
-    assert dash_duo.find_element(".briefing-schedule").text == "生成计划：每天 08:00、18:00（Asia/Shanghai）"
+    # waited for as text: the page may draw the schedule line again after it first appears (a stale element)
+    dash_duo.wait_for_text_to_equal(".briefing-schedule", "生成计划：每天 08:00、18:00（Asia/Shanghai）", timeout=10)
     assert js(dash_duo, "return document.querySelector('#briefing-generate') === null")
     dash_duo.driver.get(dash_duo.server_url + "/briefings/42")
     dash_duo.wait_for_text_to_equal("#not-found", "未找到页面", timeout=10)

@@ -97,8 +97,7 @@ def test_in_chromium_m_shows_the_command_card_first_and_the_commander_stands_it_
     assert Session(app, "olga").post(f"/api/incidents/{inc['id']}/major", {"level": 2}).status_code == 200
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/m", role="commander")
-    dash_duo.wait_for_element("#major-card", timeout=20)
-    assert dash_duo.find_element("#major-card-title").text == TITLE
+    dash_duo.wait_for_text_to_equal("#major-card-title", TITLE, timeout=20)
     # first: above the decisions and the alerts
     order = dash_duo.driver.execute_script(
         "const top = (s) => { const e = document.querySelector(s); return e ? e.getBoundingClientRect().top : null; };"
