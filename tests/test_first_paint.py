@@ -72,10 +72,10 @@ def test_the_language_cookie_draws_the_page_and_its_lang_in_english(make_app, re
     app = make_app()
     commander, _ = session(app, "commander")
     page = commander.get("/m").get_data(as_text=True)
-    assert '<html lang="zh-CN">' in page
+    assert '<html class="is-mobile" lang="zh-CN">' in page  # the commander's phone page, marked for its styles
     commander.set_cookie("panorama_lang", "en")
     page = commander.get("/m").get_data(as_text=True)
-    assert '<html lang="en">' in page
+    assert '<html class="is-mobile" lang="en">' in page
     first = drawing(page)
     assert '<span class="user-role" data-role="commander">commander</span>' in first
     main = re.search(r"<main.*</main>", first, re.S).group(0)

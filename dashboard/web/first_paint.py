@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from flask import request
 
+from dashboard.web.page_marks import marks_of, with_marks
+
 log = logging.getLogger(__name__)
 
 # The language the browser chose (layouts/shell.py keeps it in localStorage; callbacks/router.py copies it
@@ -170,16 +172,18 @@ def init_app(app, draw: Callable[[str, str, str | None], Any]) -> None:
 
     def interpolate_index(**kwargs):
         kwargs["scripts"] = deferred(kwargs.get("scripts", ""))
-        drawing = ""
+        drawing, marks = "", []
         if request and request.method == "GET":
             try:
-                drawing = to_html(draw(request.path, lang_of(request.cookies),
-                                       ("?" + request.query_string.decode()) if request.query_string else None))
+                tree = draw(request.path, lang_of(request.cookies),
+                            ("?" + request.query_string.decode()) if request.query_string else None)
+                drawing, marks = to_html(tree), marks_of(tree)
             except Exception:  # noqa: BLE001 - the page still loads and draws itself; the failure is logged
                 log.exception("first paint of %s failed", request.path)
         if drawing:
             kwargs["app_entry"] = (f'<div id="first-paint" class="first-paint" inert aria-hidden="true">{drawing}'
                                    f"</div>{kwargs.get('app_entry', '')}")
-        return original(**kwargs)
+        # <html>'s marks for the stylesheets, as the drawing calls for them (assets/page_marks.js keeps them)
+        return with_marks(original(**kwargs), marks)
 
     app.interpolate_index = interpolate_index
