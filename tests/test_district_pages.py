@@ -61,16 +61,19 @@ def test_a_district_users_delivery_log_and_its_summary_are_their_districts(sapp)
     assert len(city["notifications"]) == 5 and (city["summary"]["pending"], city["summary"]["failed"]) == (3, 1)
 
 
-def test_a_district_centre_reads_the_rosters_and_leaves_their_overrides_to_the_city(sapp):  # noqa: F811
-    seed(sapp)
-    client, csrf = district_user(sapp)
+def test_a_district_centre_reads_the_rosters_and_leaves_their_overrides_to_the_city(make_app, redis_client):
+    """On the shipped pack (no district department has a roster): every roster is a city department's, so a
+    district centre reads them all and sets none (tests/test_district_scope.py: a pack with district rosters)."""
+    app = make_app(BROWSER_PATH="none")
+    seed(app)
+    client, csrf = district_user(app)
     until = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
     # reading: the departments are the city's, not a district's data
     assert client.get("/api/rosters").status_code == 200
     assert client.get("/api/rosters/overrides").status_code == 200
     res = client.post("/api/rosters/overrides", json={**OVERRIDE, "until": until}, headers={"X-CSRF-Token": csrf})
     assert res.status_code == 403 and res.get_json()["error"]["code"] == "city_only"
-    officer, officer_csrf = matrix.session(sapp, "officer")
+    officer, officer_csrf = matrix.session(app, "officer")
     made = officer.post("/api/rosters/overrides", json={**OVERRIDE, "until": until},
                         headers={"X-CSRF-Token": officer_csrf})
     assert made.status_code == 201
@@ -78,10 +81,10 @@ def test_a_district_centre_reads_the_rosters_and_leaves_their_overrides_to_the_c
     assert res.status_code == 403 and res.get_json()["error"]["code"] == "city_only"
     # the page: no override form, a line saying why; the form's callback refuses as the API does
     page = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.payload(
-        sapp, matrix.ROUTER, {"url.pathname": "/rosters", "lang.data": "en", "url.search": ""})).get_data(as_text=True)
+        app, matrix.ROUTER, {"url.pathname": "/rosters", "lang.data": "en", "url.search": ""})).get_data(as_text=True)
     assert "override-form" not in page and "rosters-city-only" in page
     name = "..override-message.children...override-list.children...roster-list.children.."
-    res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.CALLBACKS[name][1](sapp))
+    res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json=matrix.CALLBACKS[name][1](app))
     assert res.status_code == 200 and "the city centre changes" in res.get_data(as_text=True)
     assert len(officer.get("/api/rosters/overrides").get_json()["overrides"]) == 1  # the officer's only
 
