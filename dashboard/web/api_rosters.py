@@ -8,12 +8,12 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from dashboard.core.clock import iso
+from dashboard.core.errors import NotFound
 from dashboard.core.roles import check_role
 from dashboard.core.rosters import DAYS, ROLES, Rosters
 from dashboard.core.scope import CITY, Scope
 from dashboard.dispatch import duty
 from dashboard.storage import rosters as store
-from dashboard.core.errors import NotFound
 from dashboard.web.api import ApiError, json_errors, read_body, services
 from dashboard.web.auth import current_user, reader_scope, require
 
