@@ -11,9 +11,8 @@ from flask import current_app
 from dashboard.core.clock import iso
 from dashboard.core.i18n import duty_word
 from dashboard.core.rosters import DAYS
-from dashboard.storage import rosters as store
 from dashboard.web.api import ApiError
-from dashboard.web.api_rosters import CONTACTS, create_override, duty_now, may_override, override_doc
+from dashboard.web.api_rosters import CONTACTS, create_override, duty_now, may_override, override_doc, read_overrides
 from dashboard.web.auth import check_role, current_user, reader_scope
 from dashboard.web.callback_guard import Lang, allow, validated
 from layouts.rosters import HOURS, TEXT_KEYS, department_cards, override_list, rosters_layout, tx
@@ -24,11 +23,12 @@ def _svc():
 
 
 def _read(svc, now: int, contacts: bool) -> tuple[list[dict], list[dict]]:
-    """Return every department's duty now and the overrides in force now or later (as the API answers them)."""
-    tz = svc.config["PANORAMA_TZ"]
+    """Return the duty now of every department the reader reads and the overrides in force now or later (as the
+    API answers them)."""
+    tz, scope = svc.config["PANORAMA_TZ"], reader_scope()
     with svc.read(primary=True) as conn:
-        rows = store.listed(conn, now)
-    return duty_now(svc.city, svc.city.rosters, rows, now, contacts), [override_doc(r, tz) for r in rows]
+        rows = read_overrides(conn, svc.city, scope, now)
+    return duty_now(svc.city, svc.city.rosters, rows, now, contacts, scope), [override_doc(r, tz) for r in rows]
 
 
 def _weekday(now: int, tz: str) -> str:
@@ -40,8 +40,10 @@ def render(req):
     svc, user = req.svc, current_user()
     tz = svc.config["PANORAMA_TZ"]
     docs, rows = _read(svc, req.now, check_role(user, CONTACTS))
-    return rosters_layout(req.lang, docs, rows, may_override(user), iso(req.now, tz)[:16].replace("T", " "),
-                          tz, _weekday(req.now, tz), svc.city.rosters.fallback, not reader_scope().city)
+    scope = reader_scope()
+    return rosters_layout(req.lang, docs, rows, may_override(user, svc.city), iso(req.now, tz)[:16].replace("T", " "),
+                          tz, _weekday(req.now, tz), svc.city.rosters.fallback, not scope.city,
+                          [d for d in docs if scope.sets_roster(d["district"])])
 
 
 def register_callbacks(app) -> None:
@@ -63,7 +65,7 @@ def register_callbacks(app) -> None:
         svc, user = _svc(), current_user()
         if not check_role(user, "command"):
             return tx("not_allowed", lang), no_update, no_update
-        if not may_override(user):  # a district centre's officer: the rosters are the city's
+        if not may_override(user, svc.city):  # a district centre with no roster of its own: the city's are the city's
             return tx("refused_city_only", lang), no_update, no_update
         if not person or "/" not in person or not role or not (reason or "").strip() or hours not in HOURS:
             return tx("need_all", lang), no_update, no_update
@@ -72,7 +74,7 @@ def register_callbacks(app) -> None:
         tz = svc.config["PANORAMA_TZ"]
         try:
             row = create_override(svc, department, person_id, role, None, iso(now + hours * 3_600_000, tz), reason,
-                                  user.username)
+                                  user.username, reader_scope())
         except ApiError as err:
             key = f"refused_{err.code}"
             return tx(key if key in TEXT_KEYS else "refused_other", lang), no_update, no_update

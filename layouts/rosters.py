@@ -41,10 +41,15 @@ _TEXT = {
     "refused_bad_until": ("未调班：时段无效", "Not set: the time is not valid"),
     "refused_other": ("未调班：请求有误", "Not set: the request was not valid"),
     "refused_city_only": ("未调班：部门值班表由市级指挥中心调整", "Not set: the city centre changes departments' rosters"),
-    # a district centre's reader: the rosters are the city's departments', read here, changed by the city centre
+    "refused_other_district": ("未调班：该部门属于其他区", "Not set: that department is another district's"),
+    # a district centre's reader: the city departments' rosters, read here, changed by the city centre; their own
+    # district's departments' (if the pack gives them rosters) theirs to change
     "city_only": ("各部门值班表全市统一：区级指挥中心可查看，临时调班由市级指挥中心设置",
                   "Departments' duty rosters are the city's: a district centre reads them; the city centre sets "
                   "overrides"),
+    "own_district": ("市级部门值班表由市级指挥中心调班；本区部门值班表可在此临时调班",
+                     "The city centre sets the city departments' overrides; your district's departments' are set "
+                     "here"),
     "overrides": ("生效中的临时调班", "Overrides in force"),
     "no_overrides": ("暂无临时调班", "No overrides"),
     "override_row": ("{who} 担任{dep}{role}，{start} 至 {until}（{reason}，{by}）",
@@ -168,17 +173,19 @@ def override_form(docs: list[dict], lang: str) -> html.Section:
 
 
 def rosters_layout(lang: str, docs: list[dict], rows: list[dict], may_override: bool, now_text: str, tz: str,
-                   weekday: str, fallback: str | None, district_centre: bool = False) -> html.Div:
-    """Return /rosters for the reader (the form only for those who may set overrides; a district centre's reader
-    is told why there is none)."""
+                   weekday: str, fallback: str | None, district_centre: bool = False,
+                   settable: list[dict] | None = None) -> html.Div:
+    """Return /rosters for the reader (the form only for those who may set overrides, offering the rosters of
+    ``settable`` (default: every one in ``docs``); a district centre's reader is told who sets which)."""
     fallback_doc = next((d for d in docs if d["code"] == fallback), None)
     main = [html.P(tx("now", lang, time=now_text, tz=tz), className="rosters-now", id="rosters-now")]
     if fallback_doc is not None:
         main.append(html.P(tx("fallback", lang, dep=_name(fallback_doc, lang)), className="rosters-fallback"))
+    if district_centre:
+        main.append(html.P(tx("own_district" if may_override else "city_only", lang), className="rosters-fallback",
+                           id="rosters-city-only"))
     if may_override:
-        main.append(override_form(docs, lang))
-    elif district_centre:
-        main.append(html.P(tx("city_only", lang), className="rosters-fallback", id="rosters-city-only"))
+        main.append(override_form(docs if settable is None else settable, lang))
     main += [html.Section([html.H2(tx("overrides", lang)),
                            html.Div(override_list(rows, docs, lang), id="override-list")], className="overrides-box"),
              html.Div(department_cards(docs, weekday, lang), id="roster-list", className="roster-list")]

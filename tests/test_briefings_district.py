@@ -81,6 +81,38 @@ def test_a_slot_makes_the_city_and_each_district_centre_s_briefing_once_however_
         assert conn.execute(select(func.count()).select_from(briefings)).scalar() == 3
 
 
+def test_a_pack_that_says_so_makes_the_city_s_briefing_alone_at_a_slot(make_app, redis_client, tmp_path):
+    """city.yaml ``centres: {briefings: false}``: the slot makes the city's briefing only, whatever centres are in
+    use; a district centre's user still makes their own on request."""
+    import shutil
+
+    from dashboard.core.city import PACKS_DIR, load_centres
+
+    assert load_centres({"hand_up_severity": 4}).briefings is True  # the default: one per centre in use
+    for bad in ({"briefings": "no"}, {"briefings": 0}, {"briefings": None}):
+        with pytest.raises(ValueError, match="centres.briefings"):
+            load_centres(bad)
+    path = tmp_path / "pack"
+    shutil.copytree(PACKS_DIR / "shenzhen", path)
+    city_yaml = path / "city.yaml"
+    text = city_yaml.read_text(encoding="utf-8")
+    assert "  briefings: true\n" in text
+    city_yaml.write_text(text.replace("  briefings: true\n", "  briefings: false\n"), encoding="utf-8")
+    app = make_app(BROWSER_PATH="none", PANORAMA_CITY=str(path))
+    svc = app.server.extensions["panorama"]
+    assert svc.city.centres.briefings is False and svc.city.centres.hand_up_severity == 4
+    tb.seed(app)
+    centre_user(app, "lh-1", OWN)
+    scheduler = BriefingScheduler(svc, clock=tb.at(tb.SLOT + timedelta(minutes=1)))
+    scheduler.run_due()
+    key = periods.slot_key(tb.SLOT)
+    assert rows_by_scope(svc.engine) == {None: [key]} and list(scheduler.district_runs) == [[]]
+    client, csrf = district_user(app)
+    res = client.post("/api/briefings", headers={"X-CSRF-Token": csrf}, json={})
+    assert res.status_code in (200, 201, 202), res.get_data(as_text=True)[:300]
+    assert OWN in rows_by_scope(svc.engine)
+
+
 def test_a_district_briefing_holds_its_district_s_numbers_and_the_city_s_is_unchanged(bapp):
     svc = bapp.server.extensions["panorama"]
     tb.seed(bapp)  # events in six districts, incidents in futian, nanshan, luohu, baoan, longgang

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from datetime import datetime, timezone
 
 import orjson
@@ -18,7 +19,9 @@ from sqlalchemy import insert
 from websockets.asyncio.client import connect
 
 from dashboard.dispatch import board as d
+from dashboard.core.city import PACKS_DIR
 from dashboard.dispatch import desk, major
+from dashboard.storage import rosters as roster_store
 from dashboard.storage import users as accounts
 from dashboard.storage.models import alerts
 from feeds.pipeline import now_ms
@@ -31,6 +34,30 @@ OWN, OWN_SLUG = "440303", "luohu"
 SECRETS = ("外区机密", "OTHER-SECRET", "福田区空气质量", "Futian: AQI")  # in other districts' titles only
 MATRIX_TITLE = re.compile(r"火情 \d")  # the matrix's incidents (tests/test_access_matrix.py), all in Futian
 MINE = "罗湖本区"
+# Duty rosters of two district governments (departments.yaml names their districts), added to the matrix's pack: a
+# district centre reads the city departments' rosters and its own district's, never another district's.
+DISTRICT_ROSTERS = """
+  - department: district_{code}
+    policy: standard
+    people:
+      - {{id: d{code}_off, name: {mark}值班员, name_en: {mark_en} duty officer, role: officer, phone: "+8675500009{n}01", email: d{code}_off@duty.example.org}}
+      - {{id: d{code}_dep, name: {mark}副值班长, name_en: {mark_en} deputy, role: deputy, phone: "+8675500009{n}02", email: d{code}_dep@duty.example.org}}
+      - {{id: d{code}_cmd, name: {mark}值班领导, name_en: {mark_en} leader, role: commander, phone: "+8675500009{n}03", email: d{code}_cmd@duty.example.org}}
+    shifts:
+      - {{name: leader, days: daily, time: "00:00-24:00", who: [d{code}_off, d{code}_dep, d{code}_cmd]}}
+"""
+
+
+def district_rosters_pack(tmp_path) -> str:
+    """Return the path of Shenzhen's pack with rosters for Luohu's government (its people's names marked as Luohu's)
+    and Futian's (marked as another district's secret)."""
+    path = tmp_path / "pack"
+    shutil.copytree(PACKS_DIR / "shenzhen", path)
+    extra = DISTRICT_ROSTERS.format(code=OWN, mark=MINE, mark_en="Luohu", n=1) + \
+        DISTRICT_ROSTERS.format(code="440304", mark="外区机密", mark_en="OTHER-SECRET", n=2)
+    with open(path / "rosters.yaml", "a", encoding="utf-8") as f:
+        f.write(extra)
+    return str(path)
 
 
 def seed(app) -> dict:
@@ -63,6 +90,11 @@ def seed(app) -> dict:
                 rule="aqi_moderate", scope=f"district:{district}", level="orange", status="firing", district=district,
                 started_ms=now_ms() - 600_000, fired_ms=now_ms(), value=150, title=title, title_en=title_en,
                 updated_ms=now_ms()))
+        if f"district_{OWN}" in svc.city.rosters.rosters:  # the matrix's pack: an override on each district's roster
+            for code, person, mark in ((OWN, f"d{OWN}_dep", MINE), ("440304", "d440304_dep", "外区机密")):
+                roster_store.create(conn, department=f"district_{code}", person=person, role="officer",
+                                    from_ms=now_ms(), until_ms=now_ms() + 3_600_000, reason=f"{mark} 调班",
+                                    actor="olga", now_ms=now_ms())
     return {"mine": mine, "others": others, "tasks": tasks}
 
 
@@ -87,9 +119,10 @@ def secret_in(text: str, others: list[dict]) -> list[str]:
 
 
 @pytest.fixture
-def sapp(make_app, redis_client):
-    """Give an app for the matrix (briefings as HTML and JSON only: no Chromium needed)."""
-    return make_app(BROWSER_PATH="none")
+def sapp(make_app, redis_client, tmp_path):
+    """Give an app for the matrix (briefings as HTML and JSON only: no Chromium needed), on Shenzhen's pack with
+    rosters of Luohu's and Futian's governments (DISTRICT_ROSTERS)."""
+    return make_app(BROWSER_PATH="none", PANORAMA_CITY=district_rosters_pack(tmp_path))
 
 
 # path -> what the district user gets: 200 with nothing of another district, or the status and error code
@@ -105,7 +138,8 @@ REST_READS = {
     "/api/districts/futian/events.xlsx": (403, "other_district"),
     "/api/incidents.csv": 200, "/api/incidents.xlsx": 200, "/api/tasks.csv": 200, "/api/tasks.xlsx": 200,
     "/api/alerts.csv": 200, "/api/alerts.xlsx": 200, "/api/alerts.csv?district=nanshan": (403, "other_district"),
-    "/api/notifications": 200,
+    "/api/notifications": 200, "/api/rosters": 200, "/api/rosters/overrides": 200,
+    "/api/rosters/overrides?all=1": 200,
 }
 
 
@@ -381,3 +415,64 @@ def test_a_district_user_acts_only_on_their_districts_alerts_and_silences(sapp):
     assert res.status_code == 404
     listed = {s["reason"] for s in client.get("/api/silences").get_json()["silences"]}
     assert listed == {"drill", "city None"}
+
+
+def test_a_district_centre_reads_and_sets_the_rosters_of_the_city_and_of_its_own_district(sapp):
+    """Duty rosters (Scope.reads_roster, Scope.sets_roster): a Luohu officer reads the city departments' rosters and
+    Luohu's government's, never Futian's (nor its overrides); sets and ends overrides on Luohu's only (a city
+    department's: 403 city_only; Futian's: 403 other_district, ending one 404, as if there were none). The city
+    centre's officer reads and sets every roster."""
+    from datetime import timedelta
+
+    data = seed(sapp)
+    client, csrf = district_user(sapp)
+    headers = {"X-CSRF-Token": csrf}
+    until = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    body = client.get("/api/rosters").get_json()
+    codes = [d["code"] for d in body["departments"]]
+    assert f"district_{OWN}" in codes and "fire" in codes and "police" in codes and "district_440304" not in codes
+    assert {d["district"] for d in body["departments"]} == {None, OWN}
+    assert [o["reason"] for o in body["overrides"]] == [f"{MINE} 调班"]
+    for query in ("", "?all=1"):
+        listed = client.get(f"/api/rosters/overrides{query}").get_json()["overrides"]
+        assert [o["department"] for o in listed] == [f"district_{OWN}"], query
+
+    def override(who, department, person):
+        return who.post("/api/rosters/overrides", headers=who_headers[id(who)], json={
+            "department": department, "person": person, "role": "officer", "until": until, "reason": "顶班"})
+
+    officer, officer_csrf = matrix.session(sapp, "officer")
+    who_headers = {id(client): headers, id(officer): {"X-CSRF-Token": officer_csrf}}
+    mine = override(client, f"district_{OWN}", f"d{OWN}_cmd")
+    assert mine.status_code == 201, mine.get_json()
+    for department, person, code in (("fire", "fire_dep_a", "city_only"),
+                                     ("district_440304", "d440304_cmd", "other_district")):
+        res = override(client, department, person)
+        assert res.status_code == 403 and res.get_json()["error"]["code"] == code, department
+    # the city centre's officer reads and sets every roster, Futian's too
+    city = officer.get("/api/rosters").get_json()
+    assert "district_440304" in [d["code"] for d in city["departments"]] and len(city["overrides"]) == 3
+    futian = override(officer, "district_440304", "d440304_cmd").get_json()["override"]["id"]
+    fire = override(officer, "fire", "fire_dep_a").get_json()["override"]["id"]
+    res = client.delete(f"/api/rosters/overrides/{futian}", headers=headers)
+    assert res.status_code == 404 and res.get_json()["error"]["code"] == "not_found"
+    res = client.delete(f"/api/rosters/overrides/{fire}", headers=headers)
+    assert res.status_code == 403 and res.get_json()["error"]["code"] == "city_only"
+    assert client.delete(f"/api/rosters/overrides/{mine.get_json()['override']['id']}", headers=headers).status_code \
+        == 200
+    assert secret_in(client.get("/api/rosters/overrides?all=1").get_data(as_text=True), data["others"]) == []
+    # the page: the form offers Luohu's roster alone, the line says who sets which; the form's callback refuses
+    # another district's department as the API does
+    page = client.post("/_dash-update-component", headers=headers, json=matrix.payload(
+        sapp, matrix.ROUTER, {"url.pathname": "/rosters", "lang.data": "en", "url.search": ""})).get_data(as_text=True)
+    assert "override-form" in page and "your district's departments' are set here" in page
+    assert f"district_{OWN}\\u002fd{OWN}_off" in page and "fire\\u002ffire_dep_a" not in page  # Dash escapes "/"
+    assert secret_in(page, data["others"]) == [] and "福田区人民政府" not in page
+    name = "..override-message.children...override-list.children...roster-list.children.."
+    for person, said in (("district_440304/d440304_cmd", "another district's"), ("fire/fire_dep_a", "city centre"),
+                         (f"district_{OWN}/d{OWN}_cmd", "Override set")):
+        res = client.post("/_dash-update-component", headers=headers, json=matrix.payload(sapp, name, {
+            "override-submit.n_clicks": 1, "override-person.value": person, "override-role.value": "officer",
+            "override-hours.value": 2, "override-reason.value": "顶班", **matrix.LANG}))
+        text = res.get_data(as_text=True)
+        assert res.status_code == 200 and said in text and secret_in(text, data["others"]) == [], person

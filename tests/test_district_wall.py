@@ -193,3 +193,66 @@ def test_a_district_wall_passes_axe_in_both_languages(make_app, redis_client, da
         dash_duo.wait_for_element("#wall-streets .js-plotly-plot", timeout=20)
         found[lang] = (html_lang(dash_duo), axe_violations(dash_duo))
     assert found == {"zh": ("zh-CN", []), "en": ("en", [])}, found
+
+
+# The wall's street bars and map as Plotly holds them: each bar's street and traffic count (trace 1: DOMAINS'
+# order), the district map's locations and its events' hover texts.
+WALL_JS = """const bars = document.querySelector('#wall-streets .js-plotly-plot');
+const map = document.querySelector('#city-map .js-plotly-plot');
+if (!bars || !bars.data || !map || !map.data) { return null; }
+const traffic = {};
+bars.data[1].y.forEach((y, k) => { traffic[y] = bars.data[1].x[k]; });
+return {traffic: traffic, locations: map.data[0].locations, z: map.data[0].z,
+        events: map.data[%d].text};""" % EVENTS_TRACE
+TEXT_OF = "const el = document.querySelector(arguments[0]); return el ? el.textContent : '';"
+
+
+@pytest.mark.timeout(300)
+def test_a_district_kiosk_wall_shows_its_streets_live(make_app, redis_client, dash_duo):
+    """In Chromium, a kiosk token made for Luohu (``flask kiosk create --district``): its wall draws Luohu alone by
+    street (no other district on the map, the bars or the page); an event then published on one of its quiet
+    streets reaches the wall through the gateway (its ticker and the traffic tile at once, from the deltas of the
+    wall's scope) and its street's bar and its map's dots at the next street refresh; Futian's never shows."""
+    from dashboard.gateway.server import Gateway
+    from tests.helpers import wait_for
+    from tests.redis_proc import free_port
+
+    port = free_port()
+    app = make_app(BROWSER_PATH="none", PANORAMA_WALL_CYCLE_S=3600, PANORAMA_WS_PORT=port,
+                   PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
+    data = seed_streets(app)
+    svc = app.server.extensions["panorama"]
+    _, token = accounts.create_kiosk_token(svc.engine, "罗湖大屏", OWN, [d.code for d in svc.city.districts])
+    dash_duo.start_server(app)
+    base = dash_duo.server_url.rstrip("/")
+    gw = Gateway(svc, port=port, origins=[base])
+    gw.start()
+    try:
+        dash_duo.driver.get(f"{base}/wall?token={token}")
+        dash_duo.wait_for_element("#live-indicator.conn-live", timeout=30)
+        first = wait_for(lambda: dash_duo.driver.execute_script(WALL_JS), timeout=20, message="the wall's graphs")
+        assert first["locations"] == [OWN], "Luohu alone on the map"
+        assert first["traffic"]["黄贝街道"] == 3 and first["traffic"].get("翠竹街道", 0) == 0
+        assert not any(s in first["traffic"] for s in FUTIAN_STREETS)
+        tile = int(wait_for(lambda: (lambda x: x if x.isdigit() else None)(
+            dash_duo.driver.execute_script(TEXT_OF, "#kpi-traffic")), timeout=20, message="the traffic tile"))
+        # published while the wall is up: Futian's first, then Luohu's on 翠竹街道 (quiet until now)
+        ingest_now(app, {"traffic": [now_event(801, kind="congestion", district="futian", street="华强北街道",
+                                               lat=22.54, lon=114.08, title="外区机密 直播")]})
+        ingest_now(app, {"traffic": [now_event(802, kind="congestion", district="luohu", street="翠竹街道",
+                                               lat=22.565, lon=114.13, title=f"{MINE} 翠竹 直播")]})
+        wait_for(lambda: f"{MINE} 翠竹 直播" in dash_duo.driver.execute_script(TEXT_OF, "#event-ticker"), timeout=20,
+                 message="Luohu's event on the wall's ticker (the gateway's delta)")
+        wait_for(lambda: dash_duo.driver.execute_script(TEXT_OF, "#kpi-traffic") == str(tile + 1), timeout=20,
+                 message="the traffic tile counts Luohu's event, not Futian's")
+        now = wait_for(lambda: (lambda s: s if s and s["traffic"].get("翠竹街道") == 1 else None)(
+            dash_duo.driver.execute_script(WALL_JS)), timeout=30, message="翠竹街道's bar at the street refresh")
+        assert any("翠竹 直播" in x for x in now["events"]), "its dot on the district's map"
+        assert now["locations"] == [OWN] and not any(s in now["traffic"] for s in FUTIAN_STREETS)
+        held = dash_duo.driver.execute_script(TEXT_OF, "body")
+        assert secret_in(held, data["others"]) == [] and "华强北" not in held and "福田" not in held
+        assert secret_in(dash_duo.driver.page_source, data["others"]) == []
+    finally:
+        gw.stop()
+    severe = [e["message"] for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"]
+    assert severe == [], severe

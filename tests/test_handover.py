@@ -255,7 +255,7 @@ def test_a_city_with_no_district_centres_runs_everything_at_the_city_centre(make
     shutil.copytree(PACKS_DIR / "shenzhen", pack)
     manifest = pack / "city.yaml"
     text = manifest.read_text(encoding="utf-8")
-    manifest.write_text(text.replace("centres:\n  hand_up_severity: 4\n", ""), encoding="utf-8")
+    manifest.write_text(text.replace("centres:\n  hand_up_severity: 4\n  briefings: true\n", ""), encoding="utf-8")
     app = make_app(PANORAMA_CITY=str(pack))
     assert app.server.extensions["panorama"].city.centres is None
     from tests.test_dispatch_api import make_user, wired

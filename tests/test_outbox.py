@@ -213,3 +213,25 @@ def test_prune_forgets_settled_messages_before_a_time_and_keeps_waiting_ones(any
         assert {r["key"] for r in left} == {"old-waiting", "new-sent"}  # waiting stays however old
         assert all(outbox.attempts_of(conn, [r["id"] for r in left]).values())  # their tries stay too
         assert outbox.prune(conn, NOW + 1) == 0
+
+
+def test_a_message_keeps_the_district_it_tells_of_and_a_districts_log_reads_by_it(any_engine):
+    """outbox.district, written when a message is queued (one at a time or many): an alert notification's or a
+    briefing's own, none for the city's (or a district code too long to be one); a district's log and summary."""
+    def msg(key, payload):
+        return {"key": key, "channel": "email", "address": "a@b", "subject": key, "body": "b", "payload": payload}
+
+    with any_engine.begin() as conn:
+        outbox.enqueue(conn, **msg("a1", {"alert": {"id": 1, "district": "440303"}}), now_ms=NOW)
+        outbox.enqueue_many(conn, [msg("b1", {"briefing": {"id": 2, "district": "440304"}}),
+                                   msg("a2", {"alert": {"id": 3, "district": "440303"}}),
+                                   msg("c1", {"k": "city"}), msg("x1", {"alert": {"id": 4, "district": "4" * 40}})],
+                            now_ms=NOW)
+        conn.execute(outbox_table.update().where(outbox_table.c.key == "a1").values(status="failed"))
+    with any_engine.connect() as conn:
+        got = dict(conn.execute(select(outbox_table.c.key, outbox_table.c.district)).all())
+        assert got == {"a1": "440303", "b1": "440304", "a2": "440303", "c1": None, "x1": None}
+        assert [r["key"] for r in outbox.list_messages(conn, district="440303")] == ["a2", "a1"]
+        assert outbox.summary(conn, NOW + 5_000, district="440303") == {"pending": 1, "failed": 1, "sent": 0,
+                                                                        "oldest_pending_s": 5}
+        assert outbox.summary(conn, NOW, district="440305")["pending"] == 0

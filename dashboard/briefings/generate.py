@@ -64,7 +64,11 @@ def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start:
 
 def slot_districts(svc) -> list[str]:
     """Return the districts whose centres get a briefing of their own at each slot: those with an active user
-    (and known to the city pack); a district nobody reads would cost a Chromium run per slot for nothing."""
+    (and known to the city pack); a district nobody reads would cost a Chromium run per slot for nothing. None
+    when the pack says so (city.yaml ``centres: {briefings: false}``)."""
+    centres = svc.city.centres
+    if centres is not None and not centres.briefings:
+        return []
     return [d for d in district_centres(svc.engine) if d in svc.city.by_code]
 
 

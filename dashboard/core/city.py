@@ -85,22 +85,28 @@ class District:
 @dataclass(frozen=True)
 class Centres:
     """The city's district centres (city.yaml ``centres``): the severity from which an incident goes up to the
-    city centre by itself (None: severity alone never sends one up)."""
+    city centre by itself (None: severity alone never sends one up); ``briefings``: whether each scheduled
+    briefing slot also makes one per district centre in use (false: the city's alone; a district centre still
+    makes its own on request)."""
 
     hand_up_severity: int | None = 4
+    briefings: bool = True
 
 
 def load_centres(data, manifest: Path | str = "city.yaml") -> Centres | None:
     """Return the pack's district centres (None when it has none: the city centre runs every incident); a
-    threshold that is not a severity (1-4) raises ValueError."""
+    threshold that is not a severity (1-4), or ``briefings`` not true or false, raises ValueError."""
     if data is None:
         return None
-    if not isinstance(data, dict) or set(data) - {"hand_up_severity"}:
-        raise ValueError(f"{manifest}: centres takes hand_up_severity only")
+    if not isinstance(data, dict) or set(data) - {"hand_up_severity", "briefings"}:
+        raise ValueError(f"{manifest}: centres takes hand_up_severity and briefings only")
     level = data.get("hand_up_severity")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 4):
         raise ValueError(f"{manifest}: centres.hand_up_severity must be a severity, 1 to 4, not {level!r}")
-    return Centres(level)
+    briefings = data.get("briefings", True)
+    if not isinstance(briefings, bool):
+        raise ValueError(f"{manifest}: centres.briefings must be true or false, not {briefings!r}")
+    return Centres(level, briefings)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,18 @@ class Scope:
         """Return the active major incidents (``messages.MajorView``) of the districts the reader sees."""
         return [m for m in majors if self.sees((m.get("incident") or {}).get("district"))]
 
+    def reads_roster(self, district: str | None) -> bool:
+        """Tell whether the reader reads the duty roster of a department of ``district`` (None: a city department,
+        whose people answer every district's escalations): a city department's everyone, a district's department's
+        the city centre and that district's centre, never another district's."""
+        return district is None or self.sees(district)
+
+    def sets_roster(self, district: str | None) -> bool:
+        """Tell whether the reader's centre overrides the roster of a department of ``district`` (the role aside):
+        the city centre every roster, a district centre its own district's departments' only (a city department's
+        roster is the city's: the city centre changes it)."""
+        return self.district is None or district == self.district
+
     def ticket(self) -> dict:
         """Return the scope as a socket ticket carries it (signed, so the gateway need not ask the database)."""
         out: dict = {}

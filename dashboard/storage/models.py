@@ -405,8 +405,12 @@ outbox = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("sent_ms", BigInteger),
     Column("last_error", Text),
+    # the district the message tells of (its alert's, its incident's, its briefing's; NULL: the city's), so a
+    # district centre's log and summary are one indexed read (SPEC section 13)
+    Column("district", String(16)),
     Index("uq_outbox_key", "key", unique=True),
     Index("ix_outbox_due", "status", "due_ms"),
+    Index("ix_outbox_district", "district", "status"),
 )
 
 # The delivery log: every attempt to send an outbox row, what came of it.

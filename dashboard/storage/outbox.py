@@ -19,19 +19,20 @@ _MANY_ROWS = 500  # rows of one enqueue_many statement: 11 parameters each, well
 
 # Insert-if-absent by key; RETURNING says whether this call made the row (both engines, SQLite >= 3.35).
 _ENQUEUE = text(
-    "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
-    "VALUES (:key, :channel, :address, :subject, :body, :payload, 'pending', 0, :due, :now) "
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, district, status, attempts, due_ms, "
+    "created_ms) VALUES (:key, :channel, :address, :subject, :body, :payload, :district, 'pending', 0, :due, :now) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
 # The same for many rows in one statement on PostgreSQL, the rows as arrays: one fixed statement, where a multi-row
 # VALUES is a statement SQLAlchemy builds per call (it cost as much CPU as the 18 single inserts of a ladder).
-_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "due_ms")
+_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "district", "due_ms")
 _ENQUEUE_MANY_PG = text(
-    "INSERT INTO outbox (key, channel, address, subject, body, payload, status, attempts, due_ms, created_ms) "
-    "SELECT k, c, a, s, b, p, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, district, status, attempts, due_ms, "
+    "created_ms) "
+    "SELECT k, c, a, s, b, p, r, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
     "CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]), CAST(:payload AS text[]), "
-    "CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, d) "
+    "CAST(:district AS text[]), CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, r, d) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
@@ -49,8 +50,8 @@ def enqueue(conn: Connection, *, key: str, channel: str, address: str, subject: 
     now = wall_ms() if now_ms is None else now_ms
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
     row = conn.execute(_ENQUEUE, {"key": key, "channel": channel, "address": address, "subject": subject,
-                                  "body": body, "payload": data, "due": now if due_ms is None else due_ms,
-                                  "now": now}).first()
+                                  "body": body, "payload": data, "district": told_districts(conn, [data])[0],
+                                  "due": now if due_ms is None else due_ms, "now": now}).first()
     return row is not None
 
 
@@ -73,6 +74,8 @@ def enqueue_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, now
         rows[m["key"]] = {"key": m["key"], "channel": m["channel"], "address": m["address"], "subject": m["subject"],
                           "body": m["body"], "payload": data, "due_ms": now if m.get("due_ms") is None else m["due_ms"]}
     values = list(rows.values())
+    for r, district in zip(values, told_districts(conn, [r["payload"] for r in values])):
+        r["district"] = district
     if conn.dialect.name != "postgresql":  # the embedded default: a statement each, as enqueue
         return sum(conn.execute(_ENQUEUE, {**r, "due": r["due_ms"], "now": now}).first() is not None for r in values)
     made = conn.execute(_ENQUEUE_MANY_PG, {c: [r[c] for r in values] for c in _MANY_COLUMNS} | {"now": now})
@@ -179,9 +182,12 @@ def get(conn: Connection, key: str) -> dict | None:
 
 
 def list_messages(conn: Connection, *, statuses: Sequence[str] = (), channels: Sequence[str] = (),
-                  key_prefix: str | None = None, limit: int = LIST_LIMIT) -> list[dict]:
-    """Return messages newest first, of the statuses and channels asked for (any when none)."""
+                  key_prefix: str | None = None, limit: int = LIST_LIMIT, district: str | None = None) -> list[dict]:
+    """Return messages newest first, of the statuses and channels asked for (any when none); ``district``: those
+    telling of that district only (a district centre's part of the log)."""
     q = select(outbox).order_by(outbox.c.id.desc()).limit(max(1, min(limit, LIST_LIMIT)))
+    if district is not None:
+        q = q.where(outbox.c.district == district)
     if statuses:
         q = q.where(outbox.c.status.in_(list(statuses)))
     if channels:
@@ -203,11 +209,13 @@ def attempts_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, list[dict
     return out
 
 
-def summary(conn: Connection, now_ms: int) -> dict:
-    """Return the outbox's health: counts of pending (and sending), failed, and the oldest pending one's age."""
-    counts = dict(conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all())
+def summary(conn: Connection, now_ms: int, district: str | None = None) -> dict:
+    """Return the outbox's health: counts of pending (and sending), failed, and the oldest pending one's age;
+    ``district``: of the messages telling of that district alone (a district centre's summary)."""
+    mine = [] if district is None else [outbox.c.district == district]
+    counts = dict(conn.execute(select(outbox.c.status, func.count()).where(*mine).group_by(outbox.c.status)).all())
     oldest = conn.execute(select(func.min(outbox.c.created_ms)).where(
-        outbox.c.status.in_(("pending", "sending")))).scalar()
+        outbox.c.status.in_(("pending", "sending")), *mine)).scalar()
     return {"pending": counts.get("pending", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
             "sent": counts.get("sent", 0),
             "oldest_pending_s": None if oldest is None else max(0, now_ms - oldest) // 1000}
@@ -233,10 +241,18 @@ def _told_of(payload: str) -> tuple[str, str | None, Any]:
     return "", None
 
 
+def told_districts(conn: Connection, payloads: Sequence[str]) -> list[str | None]:
+    """Return the district each message payload tells of (kept with the message as ``outbox.district``): an alert
+    notification's or a briefing's own, an escalation's alert's or incident's (a task's incident's, a procedure
+    step's incident's); None: the city's or nobody's (a district centre reads none of those). Three reads at most
+    (none for alerts' notifications and briefings' mail), whatever the number of payloads."""
+    where = districts_of(conn, [{"id": n, "payload": p} for n, p in enumerate(payloads)])
+    # a district is a code of the city pack: anything else a payload says is kept as none (the column is 16 long)
+    return [d if isinstance(d, str) and len(d) <= 16 else None for d in (where[n] for n in range(len(payloads)))]
+
+
 def districts_of(conn: Connection, rows: Sequence[dict]) -> dict[int, str | None]:
-    """Return the district each message tells of, by message id: an alert notification's alert's, an
-    escalation's alert's or incident's (a task's incident's, a procedure step's incident's); None: the city's or
-    nobody's (a district centre reads none of those). Three reads at most, whatever the number of rows."""
+    """Return the district each message tells of, by message id (``told_districts``' rule)."""
     told = {r["id"]: _told_of(r["payload"]) for r in rows}
     ids: dict[str, set[int]] = {"alert": set(), "task": set(), "step": set()}
     for kind, ref in told.values():
@@ -259,14 +275,3 @@ def districts_of(conn: Connection, rows: Sequence[dict]) -> dict[int, str | None
         head = (ref or "").split(".", 1)[0]
         out[row_id] = ref if kind == "district" else found.get((kind, int(head))) if head.isdigit() else None
     return out
-
-
-def summary_of(rows: Sequence[dict], now_ms: int) -> dict:
-    """Return ``summary``'s counts over ``rows`` only (a district centre's messages)."""
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    waiting = [r["created_ms"] for r in rows if r["status"] in ("pending", "sending")]
-    return {"pending": counts.get("pending", 0) + counts.get("sending", 0), "failed": counts.get("failed", 0),
-            "sent": counts.get("sent", 0),
-            "oldest_pending_s": None if not waiting else max(0, now_ms - min(waiting)) // 1000}

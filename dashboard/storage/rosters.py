@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -58,9 +60,13 @@ def _max(column, value: int):
     return case((column > value, column), else_=value)
 
 
-def listed(conn: Connection, now_ms: int, *, all_: bool = False, limit: int = LIST_LIMIT) -> list[dict]:
-    """Return overrides newest first: those in force now or later (or every one)."""
+def listed(conn: Connection, now_ms: int, *, all_: bool = False, limit: int = LIST_LIMIT,
+           departments: Iterable[str] | None = None) -> list[dict]:
+    """Return overrides newest first: those in force now or later (or every one); of ``departments`` only when
+    given (a district centre's reader: filtered before the limit, so others' cannot crowd theirs out)."""
     q = select(roster_overrides).order_by(roster_overrides.c.id.desc()).limit(limit)
     if not all_:
         q = q.where(roster_overrides.c.until_ms > now_ms)
+    if departments is not None:
+        q = q.where(roster_overrides.c.department.in_(tuple(departments)))
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -37,21 +37,13 @@ def delivery_log(svc, statuses=(), channels=(), limit: int = DEFAULT_LIMIT) -> t
     """Return the newest messages (with their tries) and the outbox's summary: the API's and the page's one read.
 
     A district centre's user reads the messages about their district (its alerts' notifications, the
-    escalations of its alerts, incidents' tasks and procedure steps, its briefings' mail) and a summary of those
-    alone, both from the
-    newest ``outbox.LIST_LIMIT`` messages: what the city's log says of other districts, they do not read."""
+    escalations of its alerts, incidents' tasks and procedure steps, its briefings' mail: ``outbox.district``,
+    written with each message) and a summary of those alone, over every message the outbox keeps: what the
+    city's log says of other districts, they do not read."""
     own = reader_scope().district
     with svc.read(primary=True) as conn:
-        if own is None:
-            rows = outbox.list_messages(conn, statuses=statuses, channels=channels, limit=limit)
-            summary = outbox.summary(conn, svc.clock())
-        else:
-            recent = outbox.list_messages(conn, limit=outbox.LIST_LIMIT)
-            where = outbox.districts_of(conn, recent)
-            mine = [r for r in recent if where[r["id"]] == own]
-            summary = outbox.summary_of(mine, svc.clock())
-            rows = [r for r in mine if (not statuses or r["status"] in statuses)
-                    and (not channels or r["channel"] in channels)][:limit]
+        rows = outbox.list_messages(conn, statuses=statuses, channels=channels, limit=limit, district=own)
+        summary = outbox.summary(conn, svc.clock(), district=own)
         tries = outbox.attempts_of(conn, [r["id"] for r in rows])
     tz = svc.config["PANORAMA_TZ"]
     return [messages.notification_view(r, tries[r["id"]], tz) for r in rows], summary

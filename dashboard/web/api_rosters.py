@@ -8,8 +8,10 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from dashboard.core.clock import iso
+from dashboard.core.errors import NotFound
 from dashboard.core.roles import check_role
 from dashboard.core.rosters import DAYS, ROLES, Rosters
+from dashboard.core.scope import CITY, Scope
 from dashboard.dispatch import duty
 from dashboard.storage import rosters as store
 from dashboard.web.api import ApiError, json_errors, read_body, services
@@ -60,13 +62,34 @@ def override_doc(row: dict, tz: str) -> dict:
             "ended_by": row["ended_by"]}
 
 
-def duty_now(city, rosters: Rosters, rows: list[dict], now_ms: int, contacts: bool) -> list[dict]:
-    """Return every department with a roster: its policy's ladder with who is on duty now at each level (the
-    overrides in force taking their role's place), its shifts and its people."""
+def district_of(city, department: str) -> str | None:
+    """Return the district a department of the pack serves (a district government's, a street office's); None for
+    a city department (or one the pack does not know)."""
+    return next((d.get("district") for d in city.departments if d["code"] == department), None)
+
+
+def readable(city, scope: Scope) -> tuple[str, ...] | None:
+    """Return the departments whose rosters (and overrides) ``scope`` reads (None: every one, the city's)."""
+    if scope.city:
+        return None
+    return tuple(code for code in city.rosters.rosters if scope.reads_roster(district_of(city, code)))
+
+
+def read_overrides(conn, city, scope: Scope, now_ms: int, all_: bool = False) -> list[dict]:
+    """Return the overrides ``scope`` reads, newest first: in force now or later (``all_``: ended ones too)."""
+    return store.listed(conn, now_ms, all_=all_, departments=readable(city, scope))
+
+
+def duty_now(city, rosters: Rosters, rows: list[dict], now_ms: int, contacts: bool,
+             scope: Scope = CITY) -> list[dict]:
+    """Return every department with a roster ``scope`` reads: its policy's ladder with who is on duty now at each
+    level (the overrides in force taking their role's place), its shifts and its people."""
     overrides = [store.as_override(r) for r in rows]
     names = {d["code"]: d for d in city.departments}
     out = []
     for code, roster in rosters.rosters.items():
+        if not scope.reads_roster(names.get(code, {}).get("district")):
+            continue  # another district's department (SPEC section 13)
         policy = roster.policy
         ladder = []
         for i, lv in enumerate(policy.levels):
@@ -77,6 +100,7 @@ def duty_now(city, rosters: Rosters, rows: list[dict], now_ms: int, contacts: bo
                            "people": [person_doc(p, contacts) for p in people]})
         dep = names.get(code, {})
         out.append({"code": code, "name": dep.get("name", code), "name_en": dep.get("name_en", code),
+                    "district": dep.get("district"),
                     "policy": {"name": policy.name, "rounds": policy.rounds,
                                "round_every_min": policy.round_every_ms // 60_000},
                     "on_duty": ladder,
@@ -90,13 +114,13 @@ def duty_now(city, rosters: Rosters, rows: list[dict], now_ms: int, contacts: bo
 @require("view")
 def get_rosters():
     """Who is on duty now per department, with the shifts; phones and e-mail for officers, commanders, admin."""
-    svc = services()
+    svc, scope = services(), reader_scope()
     now, tz = svc.clock(), svc.config["PANORAMA_TZ"]
     with svc.read(primary=True) as conn:
-        rows = store.listed(conn, now)
+        rows = read_overrides(conn, svc.city, scope, now)
     contacts = check_role(current_user(), CONTACTS)
     return jsonify({"now": iso(now, tz), "timezone": tz, "fallback": svc.city.rosters.fallback,
-                    "departments": duty_now(svc.city, svc.city.rosters, rows, now, contacts),
+                    "departments": duty_now(svc.city, svc.city.rosters, rows, now, contacts, scope),
                     "overrides": [override_doc(r, tz) for r in rows]})
 
 
@@ -109,7 +133,7 @@ def get_overrides():
     if every not in (None, "", "0", "1"):
         raise ApiError(400, "bad_all", "all must be 0 or 1")
     with svc.read(primary=True) as conn:
-        rows = store.listed(conn, svc.clock(), all_=every == "1")
+        rows = read_overrides(conn, svc.city, reader_scope(), svc.clock(), all_=every == "1")
     tz = svc.config["PANORAMA_TZ"]
     return jsonify({"overrides": [override_doc(r, tz) for r in rows]})
 
@@ -118,33 +142,39 @@ def get_overrides():
 @require("command")
 def post_override():
     """Put a person of a department's roster in a role from a time (default now) until a time, with a reason."""
-    _city_only()
     svc = services()
     body = read_body(OverrideBody, required=True)
     row = create_override(svc, body.department, body.person, body.role, body.start, body.until, body.reason,
-                          current_user().username)
+                          current_user().username, reader_scope())
     return jsonify({"override": override_doc(row, svc.config["PANORAMA_TZ"])}), 201
 
 
-def may_override(user) -> bool:
-    """Tell whether ``user`` may set or end a roster override: an officer or commander of the city centre. A
-    department's roster is the city's (its people answer every district's escalations), so a district centre's
-    user reads it and does not change it."""
-    return check_role(user, "command") and reader_scope().city
+def may_override(user, city) -> bool:
+    """Tell whether ``user`` may set or end a roster override of some department: an officer or commander of the
+    city centre, or of a district centre whose district's departments have rosters (Scope.sets_roster)."""
+    scope = reader_scope()
+    return check_role(user, "command") and any(scope.sets_roster(district_of(city, code))
+                                               for code in city.rosters.rosters)
 
 
-def _city_only() -> None:
-    if not reader_scope().city:
-        raise ApiError(403, "city_only", "a department's duty roster is the city's: the city centre overrides it")
+def check_sets(city, scope: Scope, department: str) -> None:
+    """Refuse (ApiError 403) an override of ``department``'s roster that the reader's centre does not set."""
+    district = district_of(city, department)
+    if not scope.reads_roster(district):
+        raise ApiError(403, "other_district", "that department is another district's: its centre sets its roster")
+    if not scope.sets_roster(district):
+        raise ApiError(403, "city_only", "a city department's duty roster is the city's: the city centre overrides it")
 
 
 def create_override(svc, department: str, person: str, role: str, start: str | None, until: str, reason: str,
-                    actor: str) -> dict:
-    """Check and record an override (the API's and the page's one way); ApiError 400 naming what is wrong."""
+                    actor: str, scope: Scope = CITY) -> dict:
+    """Check and record an override (the API's and the page's one way); ApiError 400 naming what is wrong, 403
+    when the reader's centre does not set that department's roster."""
     rosters = svc.city.rosters
     roster = rosters.rosters.get(department)
     if roster is None:
         raise ApiError(400, "unknown_department", f"no roster for department {department!r}")
+    check_sets(svc.city, scope, department)
     if person not in roster.people:
         raise ApiError(400, "unknown_person", f"{person!r} is not on {department}'s roster")
     if role not in ROLES:
@@ -169,11 +199,14 @@ def create_override(svc, department: str, person: str, role: str, start: str | N
 @bp.delete("/rosters/overrides/<id:override_id>")
 @require("command")
 def delete_override(override_id: int):
-    """End an override now (withdraw one not begun)."""
-    _city_only()
-    svc = services()
+    """End an override now (withdraw one not begun); another district's department's is as if there were none."""
+    svc, scope = services(), reader_scope()
     now = svc.clock()
     with svc.engine.begin() as conn:
+        department = store.get(conn, override_id)["department"]
+        if not scope.reads_roster(district_of(svc.city, department)):
+            raise NotFound(f"no roster override {override_id}")
+        check_sets(svc.city, scope, department)
         row = store.end(conn, override_id, current_user().username, now)
         duty.replan(conn, svc.city, row["department"], now, f"o{row['id']}e")
     return jsonify({"override": override_doc(row, svc.config["PANORAMA_TZ"])})
