@@ -22,8 +22,7 @@ from dashboard.core.clock import iso
 from dashboard.core.rules import RulesError, validated_file, _line, _listed, _message as _rules_message
 
 CHANNELS = ("webhook", "email", "sms")
-LANGS = ("zh", "en")  # the languages a message is written in; each recipient reads one (``lang``)
-Lang = Literal["zh", "en"]
+Lang = Literal["zh", "en"]  # the language a recipient reads its messages in
 TOLD = ("firing", "resolved")  # the changes of an alert a policy may tell of
 _CODE = r"^[a-z0-9_]{1,64}$"
 _PHONE = r"^\+[1-9][0-9]{7,14}$"  # E.164, as a department's duty_phone
