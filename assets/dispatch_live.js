@@ -82,9 +82,39 @@
         return [(ids || []).filter((i, k) => on[k]).map((i) => i.index), on.map(String)];
     };
 
+    /** Return the query string `search` with `incident` set to `id` (removed when `id` is null), every other
+     * parameter (the board's `department`) kept as it was. */
+    function incidentSearch(search, id) {
+        const params = new URLSearchParams(search || '');
+        if (id === null || id === undefined) {
+            params.delete('incident');
+        } else {
+            params.set('incident', String(id));
+        }
+        const out = params.toString();
+        return out ? '?' + out : '';
+    }
+
+    /** The selected incident -> the address's `?incident=` (so that a reload, the language switch, which draws
+     * the page anew from the address, and a shared link open the same incident); returns the query written.
+     * The address is replaced, not pushed: picking incidents is not a trail of pages. Dash's own
+     * '_dashprivate_pushstate' event then has the shell's dcc.Location read the whole address again (the router
+     * reads its `search`); handing it `search` alone would leave its `href` behind, which it pushes back. */
+    ns.dispatchUrl = function (selected) {
+        const loc = root.location;
+        const search = incidentSearch(loc.search, selected);
+        if (search === loc.search) {
+            return dc.no_update;
+        }
+        root.history.replaceState(root.history.state, '', loc.pathname + search + loc.hash);
+        root.dispatchEvent(new root.CustomEvent('_dashprivate_pushstate'));
+        return search;
+    };
+
     if (typeof module !== 'undefined' && module.exports) {  // Node's tests (tests/js)
         module.exports = {dispatchFrame: ns.dispatchFrame, dispatchPoll: ns.dispatchPoll, flush: flush, acc: acc,
-            mergeChoice: ns.mergeChoice, splitTicked: ns.splitTicked,
+            mergeChoice: ns.mergeChoice, splitTicked: ns.splitTicked, incidentSearch: incidentSearch,
+            dispatchUrl: ns.dispatchUrl,
             COALESCE_MS: COALESCE_MS, ESCALATIONS_KEPT: ESCALATIONS_KEPT};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

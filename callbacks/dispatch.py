@@ -148,14 +148,18 @@ def register_callbacks(app) -> None:
 
 def _register_board(app) -> None:
     """The queue and the task board: filter, refresh (live, polled, after a write), selection, countdowns."""
-    # ?department= in the address -> board filter and its note (a liaison's stays their own)
+    # ?department= in the address -> board filter and its note (a liaison's stays their own). The shell's url: a
+    # Location of the page's own would mount with each page and, setting its props from the address a moment
+    # later, push back an address changed meanwhile (the ?incident= a page with none to show drops).
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-department", "data"), Output("board-filter", "children"),
-                  Input("dispatch-url", "search"), State("dispatch-department", "data"), State("lang", "data"))
+                  Input("url", "search"), State("dispatch-department", "data"), State("lang", "data"))
     @validated
     def department_filter(search: str | None, current: str | None, lang: Lang):
         wanted = (parse_qs((search or "").lstrip("?")).get("department") or [None])[0]
         department, lang = board_department(current_user(), wanted or current), _lang(lang)
+        if ctx.triggered_id is not None and department == current:  # another part of the address changed
+            return no_update, no_update
         if department is None:
             return None, view.tx("all_departments", lang)
         name = view.department_names(_svc().city, lang).get(department, department)
@@ -202,6 +206,11 @@ def _register_board(app) -> None:
             return no_update, no_update, no_update, no_update
         return queue_out, rest_out, board_out, shown
 
+    # selected incident -> the address's ?incident=, which the shell's url then reads (in the browser; the router
+    # draws the page anew from it on a language switch, render() below reads it)
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchUrl"),
+                            Output("dispatch-address", "data"), Input("dispatch-selected", "data"))
+
     # click on a queued incident -> selected incident
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-selected", "data"),
@@ -220,7 +229,8 @@ def _register_board(app) -> None:
 
 def _register_detail(app) -> None:
     """The selected incident: its detail and map, and the escalations notice."""
-    # selected incident, live frame about it, fallback poll, a write -> detail, map, which buttons apply
+    # page load (the address's incident), selected incident, live frame about it, fallback poll, a write -> detail,
+    # map, which buttons apply
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-detail", "children"), Output("dispatch-open", "disabled"),
                   Output("dispatch-close-incident", "disabled"), Output("dispatch-close-why", "children"),
@@ -229,10 +239,12 @@ def _register_detail(app) -> None:
                   Output("dispatch-merge-open", "disabled"), Output("dispatch-split-open", "disabled"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
                   Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
-                  State("dispatch-shown-detail", "data"), State("lang", "data"), prevent_initial_call=True)
+                  State("dispatch-shown-detail", "data"), State("lang", "data"))
     @validated
     def show_detail(selected: RowId | None, live: dict[str, Any] | None, _n: Any, _r: Any, shown: Shown, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()
+        if selected is None and ctx.triggered_id is None:  # drawn with nothing selected: the layout shows that
+            return (no_update,) * 9
         shown = dict(shown or {})
         # A frame about other incidents changes nothing here -- once the selected incident is the one shown. A
         # selection's own call can be superseded by a frame's (Dash drops the older answer when the same
@@ -430,6 +442,22 @@ def _resolve_for(button: "ResolveForButton", user, note: str | None, bump: int |
     return view.tx("resolved_for_ok", lang, dep=name, title=view.incident_name(change.incident, lang)), (bump or 0) + 1
 
 
+def asked_incident(svc, user, search: str | None) -> int | None:
+    """Return the incident the address asks for (``?incident=<id>``) when ``user`` may read it, else None: one of
+    another district or department is as absent as one that never was, and anything but an id is no incident."""
+    asked = (parse_qs((search or "").lstrip("?")).get("incident") or [""])[-1]
+    if not asked.isascii() or not asked.isdigit() or not 1 <= int(asked) <= 2**63 - 1:
+        return None
+    with svc.engine.connect() as conn:
+        exists = conn.execute(select(incidents.c.id).where(incidents.c.id == int(asked))).first() is not None
+        return int(asked) if exists and api.may_see(conn, user, int(asked)) else None
+
+
 def render(req):
-    """Return /dispatch for the signed-in user (a liaison: their department's board)."""
-    return view.dispatch_layout(req.lang, current_user(), city=req.svc.city, poll_ms=req.svc.config["PANORAMA_POLL_MS"])
+    """Return /dispatch for the signed-in user (a liaison: their department's board), open on the incident the
+    address names when they may read it, the board on the department it names."""
+    user = current_user()
+    selected = asked_incident(req.svc, user, req.search) if check_role(user, "dispatch") else None
+    wanted = (parse_qs((req.search or "").lstrip("?")).get("department") or [None])[0]
+    return view.dispatch_layout(req.lang, user, city=req.svc.city, poll_ms=req.svc.config["PANORAMA_POLL_MS"],
+                                selected=selected, department=board_department(user, wanted))

@@ -46,14 +46,17 @@ def _incident(selected) -> dict | None:
 
 def register_callbacks(app) -> None:
     """Register the hand-up and hand-down buttons' and dialogs' callbacks."""
-    # selected incident, live frame, fallback poll, a write -> which of the two buttons the user may press now
+    # page load (the address's incident), selected incident, live frame, fallback poll, a write -> which of the two
+    # buttons the user may press now
     @allow(app, "dispatch")  # the page's; it answers two booleans, and reads only for those who may hand over
     @app.callback(Output("dispatch-handup-open", "disabled"), Output("dispatch-handdown-open", "disabled"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
-                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"), prevent_initial_call=True)
+                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"))
     @validated
     def handover_buttons(selected: RowId | None, _live: Any, _n: Any, _r: Any):
         user, svc = current_user(), _svc()
+        if selected is None and ctx.triggered_id is None:  # drawn with nothing selected: both disabled already
+            return no_update, no_update
         if selected is None or not check_role(user, "command") or svc.city.centres is None:
             return True, True
         with svc.engine.connect() as conn:

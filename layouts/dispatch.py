@@ -349,10 +349,12 @@ def page_settings(cfg: dict) -> dict:
 
 
 def dispatch_layout(lang: str, user, *, city=None, department: str | None = None, poll_ms: int | None = None,
-                    settings: dict | None = None, now_ms: int | None = None):
+                    settings: dict | None = None, now_ms: int | None = None, selected: int | None = None):
     """Return the /dispatch page for ``user``; a liaison sees only their own department's board.
 
     ``poll_ms``: how often the page re-reads the queue and board while the gateway is unreachable.
+    ``selected``: the incident the page opens on (the address's ``?incident=``, already checked as one the user
+    may read).
     """
     svc = current_app.extensions["panorama"]
     city = city or svc.city
@@ -367,8 +369,9 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
         topbar(lang, tx("title", lang), *status_cluster(lang), lang_toggle(lang)),
         # outside the page's main part here, so a named region of its own (nothing outside a landmark)
         html.Div(id="alert-banner", className="alert-banner", role="region", **{"aria-label": t("notices", lang)}),
-        dcc.Location(id="dispatch-url", refresh=False),
-        dcc.Store(id="dispatch-selected"),
+        # the incident shown; kept in the address (?incident=), so a reload or the language switch opens it again
+        dcc.Store(id="dispatch-selected", data=selected),
+        dcc.Store(id="dispatch-address"),  # the query the selection last wrote into the address (the browser's)
         dcc.Store(id="dispatch-department", data=department),
         dcc.Store(id="dispatch-refresh", data=0),
         # Written by assets/dispatch_live.js when gateway frames carry incidents, tasks or escalations.

@@ -755,7 +755,7 @@ CALLBACKS = {
             "district-window.value": "1h", "district-refresh.n_intervals": 1, "district-events.page_size": 20,
             "district-code.data": "440304", **LANG}, "district-window.value")),
     "..dispatch-department.data...board-filter.children..": (DISPATCH, lambda app: payload(
-        app, "..dispatch-department.data...board-filter.children..", {"dispatch-url.search": "", **LANG})),
+        app, "..dispatch-department.data...board-filter.children..", {"url.search": "?department=fire", **LANG})),
     "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..": (DISPATCH, lambda app: payload(
         app, "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..",
         {"dispatch-poll.n_intervals": 1, **LANG}, "dispatch-poll.n_intervals")),

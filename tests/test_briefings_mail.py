@@ -5,6 +5,7 @@ refused by line when wrong."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from datetime import timedelta
@@ -74,9 +75,9 @@ def test_a_slot_mails_the_city_s_and_each_district_s_briefing_to_its_recipients_
     by_district = {b["district"]: b for b in districts}
     assert set(by_district) == {LUOHU, FUTIAN}
     recipients = svc.city.briefing_recipients
-    expected = {a: city for a in recipients.city} | {
+    expected = {a: city for a in recipients.of(None)} | {
         a: by_district[d] for d in (LUOHU, FUTIAN) for a in recipients.of(d)}
-    assert len(recipients.city) == 2 and len(recipients.of(FUTIAN)) == 2  # the shipped example's lists
+    assert len(recipients.of(None)) == 2 and len(recipients.of(FUTIAN)) == 2  # the shipped example's lists
 
     s = sender(svc.engine, smtp.url)
     drain(s, svc.engine, all_sent)
@@ -89,20 +90,21 @@ def test_a_slot_mails_the_city_s_and_each_district_s_briefing_to_its_recipients_
         whose = ("城市运行简报", "City Operations Briefing") if b["district"] is None else \
             {LUOHU: ("罗湖区运行简报", "Luohu Operations Briefing"),
              FUTIAN: ("福田区运行简报", "Futian Operations Briefing")}[b["district"]]
-        assert all(w in mail["Subject"] for w in whose)
+        # in the city's language (the shipped recipients name none): Chinese alone
+        assert whose[0] in mail["Subject"] and whose[1] not in mail["Subject"]
         assert "2026-11-19 18:00" in mail["Subject"] and "2026-11-20 08:00" in mail["Subject"]
         assert mail.get_content_type() == "multipart/mixed"
         body = mail.get_body(("plain",)).get_content()
-        assert "事件总数" in body and "Events" in body and "联动处置绩效" in body and "Top incidents" in body
+        assert "事件总数" in body and "联动处置绩效" in body and "Events" not in body and "Top incidents" not in body
         [report] = list(mail.iter_attachments())  # no browser here: no PDF, the HTML alone
         assert report.get_content_type() == "text/html"
         assert report.get_filename() == store.download_name(b["id"], b["period_end_ms"], "html", tb.TZ)
         assert report.get_content() == store.get(svc.engine, b["id"], "html")["html"]
     # the city's numbers in the city's mail: the briefing's own headline, its top incident
-    city_mail = next(m for m in smtp.messages if m["To"].addresses[0].addr_spec == recipients.city[0])
+    city_mail = next(m for m in smtp.messages if m["To"].addresses[0].addr_spec == recipients.of(None)[0])
     city_body = city_mail.get_body(("plain",)).get_content()
     top = city["headline"]
-    assert f"事件总数：{top['events']}（" in city_body and f"Events: {top['events']} (" in city_body
+    assert f"事件总数：{top['events']}（" in city_body
     assert f"超时未处置：{top['deadlines_missed']}" in city_body and "1. [" in city_body
 
     # a second sender's round, and the slot run again: nothing sent twice, nothing queued twice
@@ -124,14 +126,14 @@ def test_briefing_mail_waits_through_an_smtp_outage_and_goes_once_it_is_back(bap
     svc = bapp.server.extensions["panorama"]
     city, _ = run_slot(bapp)
     down = sender(svc.engine, f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
-    assert down.run_once() == len(svc.city.briefing_recipients.city)
+    assert down.run_once() == len(svc.city.briefing_recipients.of(None))
     rows = briefing_mail(svc.engine)
     assert {r["status"] for r in rows} == {"pending"} and all(r["attempts"] == 1 and r["last_error"] for r in rows)
     assert smtp.messages == []
     # a new sender (the worker restarted) with the server back: each waiting message goes, once
     drain(sender(svc.engine, smtp.url), svc.engine, all_sent)
     assert sorted(a.addr_spec for m in smtp.messages for a in m["To"].addresses) == \
-        sorted(svc.city.briefing_recipients.city)
+        sorted(svc.city.briefing_recipients.of(None))
     assert all(len(list(m.iter_attachments())) == 1 for m in smtp.messages)
 
 
@@ -206,3 +208,104 @@ def test_a_pack_with_wrong_briefing_recipients_does_not_start(tmp_path, make_app
         load_city(str(pack)).briefing_recipients
     with pytest.raises(RulesError):
         make_app(PANORAMA_CITY=str(pack))
+
+
+BRIEFINGS_ONLY = """\
+# no alert tells anyone yet: only who gets the briefings, each in their language
+briefings:
+  city:
+    - mayor@example.org
+    - {address: liaison-hk@example.org, lang: en}
+  districts:
+    "440304":
+      - {address: futian@example.org, lang: zh}
+"""
+
+
+def briefings_only_pack(tmp_path, text: str = BRIEFINGS_ONLY, city_language: str | None = None) -> str:
+    """Return a copy of the Shenzhen pack whose notifications.yaml is ``text`` (and city.yaml's ``language``)."""
+    pack = tmp_path / "pack"
+    shutil.copytree(PACKS_DIR / "shenzhen", pack)
+    (pack / "notifications.yaml").write_text(text, encoding="utf-8")
+    if city_language is not None:
+        manifest = pack / "city.yaml"
+        manifest.write_text(manifest.read_text(encoding="utf-8").replace(
+            "\nlanguage: zh\n", f"\nlanguage: {city_language}\n"), encoding="utf-8")
+        assert f"language: {city_language}" in manifest.read_text(encoding="utf-8")
+    return str(pack)
+
+
+def test_a_pack_with_only_briefing_recipients_starts_and_mails_each_reader_in_their_language(
+        tmp_path, make_app, redis_client, smtp):
+    app = make_app(PANORAMA_CITY=briefings_only_pack(tmp_path), **tb.NO_BROWSER)
+    svc = app.server.extensions["panorama"]
+    assert svc.city.notification_policies == {}  # no alert policy: the rules' notify names wait for them
+    assert len(svc.city.alert_rules.rules) > 0
+    tb.seed(app)
+    city, _ = run_slot(app)
+    drain(sender(svc.engine, smtp.url), svc.engine, all_sent)
+    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.messages}
+    assert sorted(mails) == ["liaison-hk@example.org", "mayor@example.org"]
+    zh, en = mails["mayor@example.org"], mails["liaison-hk@example.org"]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    # the city's language (Chinese) for the mailbox that names none, English for the one that asks for it
+    assert zh["Subject"] == "【深圳市·城市运行简报】2026-11-19 18:00 至 2026-11-20 08:00"
+    assert en["Subject"] == "[Shenzhen · City Operations Briefing] 2026-11-19 18:00 to 2026-11-20 08:00"
+    zh_body, en_body = (m.get_body(("plain",)).get_content() for m in (zh, en))
+    top = city["headline"]
+    assert f"事件总数：{top['events']}（" in zh_body and "联动处置绩效" in zh_body and "Events" not in zh_body
+    assert f"Events: {top['events']} (" in en_body and "Top incidents" in en_body
+    # no Chinese in the English mail but the incidents' own titles (what people wrote: 重点事件 n)
+    assert "重点事件" in en_body and not cjk.search(re.sub(r"重点事件 \d", "", en_body)), en_body
+    assert "Events" not in zh_body and "Top incidents" not in zh_body
+    for mail in (zh, en):  # the same report goes along with each
+        [report] = list(mail.iter_attachments())
+        assert report.get_content() == store.get(svc.engine, city["id"], "html")["html"]
+
+
+def test_the_city_language_is_the_default_of_whoever_names_none(tmp_path):
+    city = load_city(briefings_only_pack(tmp_path, city_language="en"))
+    readers = city.briefing_recipients.readers(None)
+    assert [(r.address, r.lang) for r in readers] == [("mayor@example.org", "en"), ("liaison-hk@example.org", "en")]
+    assert [(r.address, r.lang) for r in city.briefing_recipients.readers(FUTIAN)] == [("futian@example.org", "zh")]
+    # and the shipped pack's city is Chinese
+    assert {r.lang for r in load_city("shenzhen").briefing_recipients.readers(None)} == {"zh"}
+
+
+def test_a_briefings_only_file_is_refused_by_line_when_wrong(tmp_path):
+    path = tmp_path / "notifications.yaml"
+    path.write_text("""\
+briefings:
+  city:
+    - {address: mayor@example.org, lang: fr}
+    - {address: ops@example.org, language: en}
+    - {adress: typo@example.org}
+  districts:
+    "440304": [futian@example.org, {address: futian@example.org, lang: en}]
+""", encoding="utf-8")
+    with pytest.raises(RulesError) as err:
+        load_briefing_recipients(path, ["440303", "440304"])
+    assert str(err.value).splitlines() == [
+        "notifications.yaml line 3: lang: 'fr' is not one of 'zh' or 'en'",
+        "notifications.yaml line 4: unknown key 'language' (expected one of address, lang)",
+        "notifications.yaml line 5: missing key 'address'",
+        "notifications.yaml line 5: unknown key 'adress' (expected one of address, lang)"]
+    # a policies key written with no policy under it is a list someone forgot, not "none"
+    path.write_text("policies:\nbriefings:\n  city: [mayor@example.org]\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=r"notifications.yaml line 1: policies: "):
+        load_briefing_recipients(path, ["440303", "440304"])
+    path.write_text("policies: []\nbriefings:\n  city: [mayor@example.org]\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=r"notifications.yaml line 1: policies: "):
+        load_briefing_recipients(path, ["440303", "440304"])
+    # fixed: loads, the duplicate said by line
+    path.write_text("""\
+briefings:
+  city:
+    - {address: mayor@example.org, lang: en}
+  districts:
+    "440304": [futian@example.org, {address: futian@example.org, lang: en}]
+""", encoding="utf-8")
+    with pytest.raises(RulesError) as err:
+        load_briefing_recipients(path, ["440303", "440304"])
+    assert str(err.value).splitlines() == [
+        "notifications.yaml line 5: futian@example.org is listed twice in briefings.districts.440304"]

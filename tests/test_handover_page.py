@@ -91,11 +91,8 @@ def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by
     wait_for(lambda: dash_duo.find_element("#dispatch-handup-open").is_enabled(), message="hand-up enabled")
     assert js(dash_duo, "return document.getElementById('dispatch-handdown-open').hidden")  # a district never hands down
     click(dash_duo, "#lang-toggle")
-    # the switch draws the page anew (the router), with nothing selected: wait for that page, then pick again
-    # (callbacks still answering for the old page may draw its detail in English meanwhile)
-    dash_duo.wait_for_text_to_equal("#dispatch-detail", "Pick an incident from the queue", timeout=20)
-    pick(dash_duo, "火情 福华路")
-    dash_duo.wait_for_text_to_equal("#dispatch-detail-centre", "Run by: the Futian centre", timeout=10)
+    # the switch draws the page anew (the router), on the incident the address names: nothing to pick again
+    dash_duo.wait_for_text_to_equal("#dispatch-detail-centre", "Run by: the Futian centre", timeout=20)
     wait_for(lambda: "handed down by the city centre to the Futian centre — 区内可处置"
              in dash_duo.find_element("#dispatch-timeline").text, message="the timeline in English")
     assert dash_duo.find_element("#dispatch-handup-open").text == "Hand up to the city"

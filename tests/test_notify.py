@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 
@@ -180,8 +181,9 @@ def test_a_policy_tells_only_its_statuses_and_levels():
     assert [(m.channel, m.key) for m in got] == [
         ("email", "alert:7:firing:email:env-duty@example.invalid"), ("sms", "alert:7:firing:sms:+8675500000006"),
         ("webhook", "alert:7:firing:webhook:http://127.0.0.1:8090/hooks/panorama")]
-    assert "黄色" in got[0].subject and "Yellow" in got[0].subject
-    assert "福田区空气质量指数 170" in got[0].body and "Futian: AQI 170" in got[0].body
+    # the shipped recipients name no language: the city's, Chinese alone
+    assert got[0].subject == "【黄色预警发布】福田区空气质量指数 170"
+    assert "福田区空气质量指数 170" in got[0].body and "Futian" not in got[0].body
     assert "2027-01-15T16:01:00+08:00" in got[0].body  # the city's time
     assert got[0].payload["alert"]["title_en"] == "Futian: AQI 170" and got[0].payload["key"] == got[0].key
 
@@ -317,13 +319,50 @@ def test_an_alert_fired_through_the_pipeline_tells_each_channel_once(notified, r
     assert [r.key for r in hook.got] == [prefix + f"webhook:{hook.url()}"]
     assert hook.got[0].json["alert"]["id"] == alert["id"] and hook.got[0].json["type"] == "alert_firing"
     assert [m["Message-ID"] for m in smtp.messages] == [message_id(prefix + "email:duty@example.org")]
-    assert "Red alert" in smtp.messages[0]["Subject"] and "红色" in smtp.messages[0]["Subject"]
+    assert "红色" in smtp.messages[0]["Subject"] and "Red" not in smtp.messages[0]["Subject"]
     assert [r.json["to"] for r in gateway.got] == ["+8613800000000"]
     # Clean air resolves it; this policy tells the resolution too, once per channel.
     flush(pipe, redis_client, "environment", [aqi(4, 60, now + 2000)])
     drain(sender, engine, lambda ms: len(ms) == 6 and {m["status"] for m in ms} == {"sent"})
     assert [json.loads(r.body)["type"] for r in hook.got] == ["alert_firing", "alert_resolved"]
     assert len(smtp.messages) == 2 and len(gateway.got) == 2
+
+
+def test_each_recipient_is_told_in_their_own_language(tmp_path, any_engine, redis_client, hook, smtp):
+    city = pack(tmp_path, hook.url())
+    (city.path / "notifications.yaml").write_text("""\
+policies:
+  - id: env
+    statuses: [firing, resolved]
+    to:
+      - {channel: email, address: duty@example.org}
+      - {channel: email, address: night-desk@example.org, lang: en}
+      - {channel: webhook, address: "%s", lang: en}
+  - id: urgent_only
+    levels: [orange, red]
+    to:
+      - {channel: webhook, address: "%s"}
+""" % (hook.url(), hook.url()), encoding="utf-8")
+    city = load_city(str(city.path))
+    assert [r.lang for r in city.notification_policies["env"].to] == ["zh", "en", "en"]
+    ev = Evaluator(any_engine, city, TZ)
+    pipe = Pipeline(EventStore(any_engine, city), city.aliases, alerts=ev)
+    sender = Sender(any_engine, notify_config(PANORAMA_SMTP_URL=smtp.url), threading.Event())
+    now = now_ms()
+    flush(pipe, redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 190, now - MIN)])
+    drain(sender, any_engine, lambda ms: len(ms) == 3 and {m["status"] for m in ms} == {"sent"})
+    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.messages}
+    assert sorted(mails) == ["duty@example.org", "night-desk@example.org"]
+    zh, en = mails["duty@example.org"], mails["night-desk@example.org"]
+    assert zh["Subject"] == "【红色预警发布】福田区空气质量指数 190"
+    assert en["Subject"] == "[Red alert firing] Futian: AQI 190"
+    zh_body, en_body = zh.get_content(), en.get_content()
+    assert "红色预警 · 预警发布" in zh_body and "福田区空气质量指数 190" in zh_body and "时间：" in zh_body
+    assert not re.search(r"[A-Za-z]{4,}", zh_body.replace("aqi_high", "")), zh_body  # no English but the rule's id
+    assert "Red alert · firing" in en_body and "Futian: AQI 190" in en_body and "At: " in en_body
+    assert not re.search(r"[\u4e00-\u9fff]", en_body), en_body
+    # the webhook's body is for machines: both titles, whatever its reader's language
+    assert hook.got[0].json["alert"]["title_en"] == "Futian: AQI 190"
 
 
 def test_a_silenced_alert_sends_nothing(notified, redis_client, hook):

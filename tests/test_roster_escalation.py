@@ -5,6 +5,7 @@ and an acknowledgement stops what is left; exactly once across two workers."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from datetime import datetime
@@ -65,7 +66,8 @@ rosters:
     webhook: "{hook}"
     people:
       - {{id: ann, name: 安娜, name_en: An Na, role: officer, phone: "+8675500001901", email: ann@duty.example.org}}
-      - {{id: cai, name: 蔡军, name_en: Cai Jun, role: deputy, phone: "+8675500001903", email: cai@duty.example.org}}
+      - {{id: cai, name: 蔡军, name_en: Cai Jun, role: deputy, phone: "+8675500001903", email: cai@duty.example.org,
+          lang: en}}
       - {{id: dai, name: 戴明, name_en: Dai Ming, role: commander, phone: "+8675500001904", email: dai@duty.example.org}}
       - {{id: eve, name: 鄂薇, name_en: E Wei, role: deputy, phone: "+8675500001905", email: eve@duty.example.org}}
     shifts:
@@ -177,8 +179,15 @@ def test_each_level_is_told_at_its_time_in_order_until_acknowledged(tmp_path, an
     clock.at = t0 + 30 * MIN  # round 2 starts again from the officer
     settle(sender, any_engine, prefix)
     assert mailed(smtp)[-1] == "ann@duty.example.org" and len(gateway.got) == 2
+    # each person in their language: the officer in the city's (Chinese), the deputy in the English they asked for
     body = smtp.messages[0].get_content()
-    assert "安娜" in body and "An Na" in body and "空气质量指数 190" in body
+    assert "安娜" in body and "空气质量指数 190" in body and "An Na" not in body and "AQI" not in body
+    assert smtp.messages[0]["Subject"] == "[预警未确认 L1] 福田区空气质量指数 190"
+    deputy = smtp.messages[1]
+    assert deputy["To"].addresses[0].addr_spec == "cai@duty.example.org"
+    assert deputy["Subject"] == "[unacknowledged alert L2] Futian: AQI 190"
+    assert deputy.get_content().startswith("deputy Cai Jun: unacknowledged alert (round 1, level 2, ")
+    assert "Futian: AQI 190" in deputy.get_content() and not re.search(r"[\u4e00-\u9fff]", deputy.get_content())
     # the officer acknowledges: the rest of round 2 is cancelled in the same transaction
     with any_engine.begin() as conn:
         store.acknowledge(conn, alert["id"], alert["version"], "olga", None, t0 + 31 * MIN)

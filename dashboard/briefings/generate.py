@@ -50,7 +50,7 @@ def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start:
         top = headline(data)
         # Only the scheduled ones are mailed: one made on request goes to whoever asked, on the page; mailing it
         # too would fill the leadership's inbox with every briefing anybody clicked for.
-        mail = briefing_messages(data, top, svc.city, svc.city.briefing_recipients.of(district), end,
+        mail = briefing_messages(data, top, svc.city, svc.city.briefing_recipients.readers(district), end,
                                  out.pdf is not None, tz) if trigger == "schedule" else []
         store.finish(svc.engine, briefing_id, data, top, out.html, out.pdf, out.images, out.note, now, mail)
     except Exception as err:

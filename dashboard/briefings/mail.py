@@ -1,4 +1,5 @@
-"""Say a scheduled briefing as mail to its recipients: subject, a plain-text body in both languages, attachments.
+"""Say a scheduled briefing as mail to its recipients: subject and a plain-text body in each reader's language,
+attachments.
 
 The messages are queued in the SQL outbox with the finished briefing (``storage.briefings.finish``) and sent by
 ``feeds.notify``, which attaches the stored HTML report (and PDF) the payload names when it sends.
@@ -40,12 +41,12 @@ def _change(value: float | None, lang: str) -> str:
     return bt("no_change", lang) if value == 0 else f"{value:+.1f}%"
 
 
-def subject(data: dict, city) -> str:
-    """Return the subject: whose briefing and its period, in Chinese, then in English."""
+def subject(data: dict, city, lang: str) -> str:
+    """Return the subject in ``lang``: whose briefing and its period."""
     start, end = _stamp(data["period"]["start"]), _stamp(data["period"]["end"])
-    zh = f"【{city.name}·{_whose(data, city, 'zh')}】{start} 至 {end}"
-    en = f"[{city.name_en} · {_whose(data, city, 'en')}] {start} to {end}"
-    return f"{zh} / {en}"
+    if lang == "en":
+        return f"[{city.name_en} · {_whose(data, city, 'en')}] {start} to {end}"
+    return f"【{city.name}·{_whose(data, city, 'zh')}】{start} 至 {end}"
 
 
 def text(data: dict, headline: dict, city, lang: str, files: list[str]) -> str:
@@ -83,26 +84,35 @@ def text(data: dict, headline: dict, city, lang: str, files: list[str]) -> str:
               for n, i in enumerate(data["top_incidents"][:TOP_N], 1)] or [bt("no_incidents", lang)]
     lines += ["", bt("mail_attached", lang, files=", ".join(files))]
     if data.get("note"):
-        lines.append(bt("no_images", lang, why=data["note"]))
+        lines.append(bt("no_images", lang, why=_note(data["note"], data.get("lang") or "zh", lang)))
     return "\n".join(lines) + "\n"
 
 
-def briefing_messages(data: dict, headline: dict, city, addresses, period_end_ms: int, pdf: bool,
+def _note(note: str, made_in: str, lang: str) -> str:
+    """Return why a briefing has no images in ``lang``: the missing browser in words, an error as it was."""
+    return bt("no_browser", lang) if note == bt("no_browser", made_in) else note
+
+
+def briefing_messages(data: dict, headline: dict, city, readers, period_end_ms: int, pdf: bool,
                       tz: str) -> list[Message]:
-    """Return the mail of a finished briefing to each of ``addresses``: Chinese body first, then English; the
-    payload names the briefing and the files ``feeds.notify`` attaches (the HTML report, the PDF when made)."""
+    """Return the mail of a finished briefing to each of ``readers`` (``notifications.Reader``: a mailbox and its
+    reader's language; a bare mailbox reads the city's), subject and body in the reader's language; the payload
+    names the briefing and the files ``feeds.notify`` attaches (the HTML report, the PDF when made)."""
     parts = ["html", "pdf"] if pdf else ["html"]
     attach = [{"part": p, "filename": download_name(data["id"], period_end_ms, p, tz)} for p in parts]
     files = [a["filename"] for a in attach]
-    subj = subject(data, city)[:300]
-    body = text(data, headline, city, "zh", files) + "\n" + "—" * 24 + "\n\n" + text(data, headline, city, "en", files)
     code = (data.get("district") or {}).get("code")
+    said: dict[str, tuple[str, str]] = {}  # a language's subject and body, made once
     out = []
-    for address in addresses:
+    for reader in readers:
+        address, lang = (reader, city.language) if isinstance(reader, str) else (reader.address,
+                                                                                   reader.lang or city.language)
+        if lang not in said:
+            said[lang] = (subject(data, city, lang)[:300], text(data, headline, city, lang, files))
         key = message_key(data["id"], address)
-        payload = {"v": VERSION, "key": key, "type": "briefing", "at": data["generated_at"],
+        payload = {"v": VERSION, "key": key, "type": "briefing", "at": data["generated_at"], "lang": lang,
                    "briefing": {"id": data["id"], "slot": data["slot"], "district": code,
                                 "period": data["period"], "headline": headline},
                    "attach": attach}
-        out.append(Message(key, "email", address, subj, body, payload))
+        out.append(Message(key, "email", address, *said[lang], payload))
     return out

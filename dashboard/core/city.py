@@ -124,6 +124,8 @@ class City:
     kinds: frozenset[str] = frozenset(k for ks in SPEC_KINDS.values() for k in ks)
     # Its district centres (None: one city centre runs every incident, as before the pack named any).
     centres: Centres | None = None
+    # The language its messages are written in for a recipient who names none (city.yaml ``language``).
+    language: str = "zh"
 
     @cached_property
     def aliases(self) -> dict[str, str]:
@@ -229,7 +231,8 @@ class City:
             return AlertRules((), self.zones, self.timezone)
         # A rule's ``notify`` must name a policy once the pack has notifications.yaml (without one, nothing is sent
         # and the names are not checked: a pack may ship its rules before its contacts).
-        names = set(self.notification_policies) if (self.path / "notifications.yaml").exists() else None
+        # A notifications.yaml with only ``briefings:`` has shipped no alert contacts yet: likewise unchecked.
+        names = set(self.notification_policies) or None
         return load_alert_rules(path, self.aliases, self.zones, self.kinds, tz=self.timezone, policies=names)
 
     @cached_property
@@ -243,14 +246,14 @@ class City:
     def notification_policies(self) -> dict[str, Policy]:
         """Return the pack's notification policies by id (none without notifications.yaml); a broken file raises."""
         path = self.path / "notifications.yaml"
-        return load_policies(path) if path.exists() else {}
+        return load_policies(path, self.language) if path.exists() else {}
 
     @cached_property
     def briefing_recipients(self) -> BriefingRecipients:
         """Return who gets the scheduled briefings by mail (nobody without notifications.yaml or its
         ``briefings:`` section); a broken file raises RulesError by line."""
         path = self.path / "notifications.yaml"
-        return load_briefing_recipients(path, self.by_code) if path.exists() else BriefingRecipients()
+        return load_briefing_recipients(path, self.by_code, self.language) if path.exists() else BriefingRecipients()
 
     @cached_property
     def rosters(self) -> Rosters:
@@ -259,7 +262,7 @@ class City:
         path = self.path / "rosters.yaml"
         if not path.exists():
             return Rosters({}, {}, self.timezone)
-        return load_rosters(path, [d["code"] for d in self.departments], tz=self.timezone)
+        return load_rosters(path, [d["code"] for d in self.departments], tz=self.timezone, lang=self.language)
 
     @cached_property
     def procedures(self) -> Procedures:
@@ -306,7 +309,17 @@ def load_city(name_or_path: str, tz: str | None = None) -> City:
         path=path,
         kinds=frozenset(str(k) for ks in kinds.values() for k in ks),
         centres=load_centres(data.get("centres"), manifest),
+        language=city_language(data.get("language"), manifest),
     )
+
+
+def city_language(value, manifest: Path | str = "city.yaml") -> str:
+    """Return the city's language for messages (``language:`` of city.yaml): ``zh`` (the default) or ``en``."""
+    if value is None:
+        return "zh"
+    if value not in ("zh", "en"):
+        raise ValueError(f"{manifest}: language {value!r} is not one of 'zh' or 'en'")
+    return value
 
 
 # A street's English name is its pinyin, as Shenzhen's own English signs spell it (Xiangmihu, Huaqiangbei):

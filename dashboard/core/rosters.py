@@ -72,6 +72,7 @@ class PersonDef(BaseModel):
     role: Literal["officer", "deputy", "commander"]
     phone: Annotated[str, Field(pattern=_PHONE)]
     email: Annotated[str, Field(pattern=_EMAIL)]
+    lang: Literal["zh", "en"] | None = None  # the language their messages are in (None: the city's)
 
 
 class ShiftDef(BaseModel):
@@ -149,6 +150,7 @@ class Person:
     phone: str
     email: str
     department: str
+    lang: str = "zh"  # the language their messages are written in
 
     def label(self, lang: str = "zh") -> str:
         """Return the person's name in ``lang``."""
@@ -246,6 +248,7 @@ class Rosters:
     timezone: str
     notify: Mapping[str, str] = field(default_factory=dict)
     fallback: str | None = None
+    language: str = "zh"  # the city's: the language of what is told to no one person (a department's webhook)
 
     def roster_for(self, department: str | None) -> Roster | None:
         """Return a department's roster, the fallback department's when it has none (None: neither)."""
@@ -297,9 +300,10 @@ class Rosters:
         return sorted((s for s in roster.shifts if weekday in s.days), key=lambda s: (s.start, s.name))
 
 
-def load_rosters(path: str | Path, departments: Iterable[str], *, tz: str) -> Rosters:
-    """Load and validate rosters.yaml against the city's department codes; raise RulesError naming the line of
-    every problem (an unknown department or person, a role no shift covers at some hour of the week, ...)."""
+def load_rosters(path: str | Path, departments: Iterable[str], *, tz: str, lang: str = "zh") -> Rosters:
+    """Load and validate rosters.yaml against the city's department codes, each person reading ``lang`` (the
+    city's language) unless they name their own; raise RulesError naming the line of every problem (an unknown
+    department or person, a role no shift covers at some hour of the week, ...)."""
     path = Path(path)
     parsed, lines = validated_file(path, RostersFile, "rosters", _message)
     known = set(departments)
@@ -330,7 +334,7 @@ def load_rosters(path: str | Path, departments: Iterable[str], *, tz: str) -> Ro
                 problems.append((_line(lines, at + ("people", j, "id")),
                                  f"person {p.id!r} is listed twice (first in {person_home[p.id]})"))
             person_home.setdefault(p.id, r.department)
-            people[p.id] = Person(p.id, p.name, p.name_en, p.role, p.phone, p.email, r.department)
+            people[p.id] = Person(p.id, p.name, p.name_en, p.role, p.phone, p.email, r.department, p.lang or lang)
         shifts = []
         for j, s in enumerate(r.shifts):
             for k, pid in enumerate(s.who):
@@ -354,7 +358,7 @@ def load_rosters(path: str | Path, departments: Iterable[str], *, tz: str) -> Ro
         problems.append((_line(lines, ("fallback",)), f"fallback {parsed.fallback!r} has no roster here"))
     if problems:
         raise RulesError(path.name, problems)
-    return Rosters(rosters, policies, tz, dict(parsed.notify), parsed.fallback)
+    return Rosters(rosters, policies, tz, dict(parsed.notify), parsed.fallback, lang)
 
 
 def _uncovered(roster: Roster, role: str) -> tuple[int, int] | None:

@@ -72,9 +72,10 @@ def start(conn: Connection, rosters: Rosters, *, subject: str, chain: str, depar
                 if not address:
                     continue
                 key = f"esc:{subject}:{chain}:{step.level}:{step.round}:{channel}:{n}"
+                lang = person.lang if person else rosters.language  # each reader in their own language
                 messages.append({"key": key, "channel": channel, "address": address,
-                                 "subject": _subject(subject, step, title, title_en),
-                                 "body": _body(subject, step, person, title, title_en, rosters.timezone),
+                                 "subject": _subject(subject, step, title, title_en, lang),
+                                 "body": _body(subject, step, person, title, title_en, rosters.timezone, lang),
                                  "payload": _payload(subject, chain, step, person, roster.department, title,
                                                      title_en, rosters.timezone, key),
                                  "due_ms": step.due_ms})
@@ -140,8 +141,9 @@ def replan(conn: Connection, rosters: Rosters, department: str, now_ms: int, rev
                     continue
                 key = f"esc:{subject}:{chain}:{level}:{round_}:{channel}:{n}:{rev}"
                 outbox.enqueue(conn, key=key, channel=channel, address=address,
-                               subject=_subject(subject, step, first["title"], first["title_en"]),
-                               body=_body(subject, step, person, first["title"], first["title_en"], rosters.timezone),
+                               subject=_subject(subject, step, first["title"], first["title_en"], person.lang),
+                               body=_body(subject, step, person, first["title"], first["title_en"], rosters.timezone,
+                                          person.lang),
                                payload=_payload(subject, chain, step, person, department, first["title"],
                                                 first["title_en"], rosters.timezone, key),
                                due_ms=due, now_ms=now_ms)
@@ -165,20 +167,22 @@ def step_params(step: Step, tz: str) -> dict:
             "at": iso(step.due_ms, tz)[11:16], "channels": ",".join(step.channels)}
 
 
-def _subject(subject: str, step: Step, title: str, title_en: str) -> str:
-    zh, en = _WORDS[subject]
-    return f"[{zh} L{step.level}] {title} / [{en} L{step.level}] {title_en}"[:300]
+def _subject(subject: str, step: Step, title: str, title_en: str, lang: str) -> str:
+    """Return the subject of a step's message in ``lang``, its reader's."""
+    if lang == "en":
+        return f"[{_WORDS[subject][1]} L{step.level}] {title_en}"[:300]
+    return f"[{_WORDS[subject][0]} L{step.level}] {title}"[:300]
 
 
-def _body(subject: str, step: Step, person, title: str, title_en: str, tz: str) -> str:
-    zh, en = _WORDS[subject]
-    role_zh, role_en = _ROLES[step.role]
-    to_zh = f"{role_zh} {person.name}" if person else role_zh
-    to_en = f"{role_en} {person.name_en}" if person else role_en
+def _body(subject: str, step: Step, person, title: str, title_en: str, tz: str, lang: str) -> str:
+    """Return the body of a step's message to ``person`` (None: the department's webhook) in ``lang``."""
     at = iso(step.due_ms, tz)
-    return (f"{to_zh}：{zh}（第 {step.round} 轮第 {step.level} 级，{at}）\n{title}\n请尽快登录城市运行全景确认。\n\n"
-            f"{to_en}: {en} (round {step.round}, level {step.level}, {at})\n{title_en}\n"
-            "Please sign in to City Operations Panorama and acknowledge it.")
+    if lang == "en":
+        to = f"{_ROLES[step.role][1]} {person.name_en}" if person else _ROLES[step.role][1]
+        return (f"{to}: {_WORDS[subject][1]} (round {step.round}, level {step.level}, {at})\n{title_en}\n"
+                "Please sign in to City Operations Panorama and acknowledge it.")
+    to = f"{_ROLES[step.role][0]} {person.name}" if person else _ROLES[step.role][0]
+    return f"{to}：{_WORDS[subject][0]}（第 {step.round} 轮第 {step.level} 级，{at}）\n{title}\n请尽快登录城市运行全景确认。"
 
 
 def _payload(subject, chain, step, person, department, title, title_en, tz, key) -> dict:

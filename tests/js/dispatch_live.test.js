@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const {FakeElement, fakeDocument, load, stub} = require('./helpers');
+const {FakeElement, NO_UPDATE, fakeDocument, load, stub} = require('./helpers');
 
 function dispatchPage(t, {onPage = true} = {}) {
     t.mock.timers.enable({apis: ['setTimeout', 'Date'], now: 1_000_000});
@@ -110,4 +110,33 @@ test('splitTicked: a report clicked an odd number of times is ticked, by its eve
     assert.deepEqual(D.splitTicked([2, 3], ids), [['ev.2'], ['false', 'true']]);
     assert.deepEqual(D.splitTicked([null, 1], ids), [['ev.2'], ['false', 'true']]);
     assert.deepEqual(D.splitTicked(undefined, undefined), [[], []]);
+});
+
+test('incidentSearch: the selected incident in the query, the board\'s department kept', (t) => {
+    const {D} = dispatchPage(t);
+    assert.equal(D.incidentSearch('', 12), '?incident=12');
+    assert.equal(D.incidentSearch('?department=fire', 12), '?department=fire&incident=12');
+    assert.equal(D.incidentSearch('?incident=3&department=fire', 12), '?incident=12&department=fire');
+    assert.equal(D.incidentSearch('?incident=3&department=fire', null), '?department=fire');
+    assert.equal(D.incidentSearch('?incident=3', null), '');
+    assert.equal(D.incidentSearch('', null), '');
+});
+
+test('dispatchUrl: a selection replaces the address (no page pushed) and Dash\'s Locations read it again', (t) => {
+    const h = dispatchPage(t);
+    const replaced = [];
+    const loc = {pathname: '/dispatch', search: '?department=fire', hash: ''};
+    const events = [];
+    stub(t, 'location', loc);
+    stub(t, 'CustomEvent', function (type) { this.type = type; });
+    stub(t, 'dispatchEvent', (e) => events.push(e.type));
+    stub(t, 'history', {state: null, replaceState: (state, title, url) => {
+        replaced.push(url);
+        loc.search = url.slice(url.indexOf('?'));
+    }, pushState: () => assert.fail('a selection is not a page')});
+    assert.equal(h.D.dispatchUrl(7), '?department=fire&incident=7');
+    assert.deepEqual(replaced, ['/dispatch?department=fire&incident=7']);
+    assert.deepEqual(events, ['_dashprivate_pushstate'], 'dcc.Location reads the address again');
+    assert.equal(h.D.dispatchUrl(7), NO_UPDATE, 'the same: nothing');
+    assert.deepEqual([replaced.length, events.length], [1, 1]);
 });
