@@ -98,7 +98,7 @@ def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board
 
     # the officer acknowledges for the fire department from the board
     click(dash_duo, "#board-fire .action-acknowledged")
-    dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=10)
+    dash_duo.wait_for_text_to_equal("#board-fire .task-state", "已签收", timeout=30)  # a loaded machine: the ack is a callback round trip
 
     # no gateway here: a change made elsewhere (the API, another officer) reaches the board by the fallback poll
     svc = page_app.server.extensions["panorama"]
