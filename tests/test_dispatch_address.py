@@ -5,13 +5,10 @@ one that never was."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from dashboard.storage import users
-from dashboard.storage.models import incidents
 from tests.helpers import make_event, wait_for
-from tests.test_api import ingest_now
-from tests.test_dispatch_page import PASSWORD, click, js, page_app, sign_in  # noqa: F401 (page_app: the fixture)
+from tests.test_dispatch_page import PASSWORD, click, js, open_desk, page_app  # noqa: F401 (page_app: the fixture)
 from tests.test_merge_page import pick
 
 NONE_ZH = "选择左侧事件查看详情"
@@ -35,15 +32,9 @@ def open_address(dash_duo, path: str) -> None:
 def test_the_open_incident_stays_open_across_the_language_switch_a_reload_and_a_shared_link(page_app, dash_duo):  # noqa: F811
     svc = page_app.server.extensions["panorama"]
     now = svc.clock()
-    ingest_now(page_app, {"incident": [
+    ids = open_desk(dash_duo, page_app, "olga", [
         make_event(1, kind="fire", severity=3, ts=now, lat=22.54, lon=114.05, title="火情 福华路"),
-        make_event(2, kind="gas_leak", severity=4, ts=now - 60_000, title="燃气泄漏 深南大道")]})
-    with svc.engine.connect() as conn:
-        ids = {r.title: r.id for r in conn.execute(select(incidents.c.title, incidents.c.id))}
-    dash_duo.start_server(page_app)
-    dash_duo.get_logs()
-    sign_in(dash_duo, page_app, "olga")
-    dash_duo.wait_for_element("#incident-list .queue-item", timeout=20)
+        make_event(2, kind="gas_leak", severity=4, ts=now - 60_000, title="燃气泄漏 深南大道")])
     assert address(dash_duo) == "/dispatch"
     pick(dash_duo, "火情 福华路")
     wait_for(lambda: address(dash_duo) == f"/dispatch?incident={ids['火情 福华路']}", message="the address names it")
@@ -86,15 +77,9 @@ def test_an_incident_the_reader_may_not_read_opens_nothing_as_one_that_never_was
     users.create_user(svc.engine, "futian-o", PASSWORD, "officer", None, [], district="440304",
                       districts=[d.code for d in svc.city.districts])
     now = svc.clock()
-    ingest_now(page_app, {"incident": [
+    ids = open_desk(dash_duo, page_app, "futian-o", [
         make_event(1, kind="fire", severity=3, ts=now, lat=22.54, lon=114.05, title="火情 福华路"),
-        make_event(2, kind="fire", severity=3, ts=now, district="nanshan", title="火情 南头")]})
-    with svc.engine.connect() as conn:
-        ids = {r.title: r.id for r in conn.execute(select(incidents.c.title, incidents.c.id))}
-    dash_duo.start_server(page_app)
-    dash_duo.get_logs()
-    sign_in(dash_duo, page_app, "futian-o")
-    dash_duo.wait_for_element("#incident-list .queue-item", timeout=20)
+        make_event(2, kind="fire", severity=3, ts=now, district="nanshan", title="火情 南头")])
     drawn = {}
     for what, asked in (("Nanshan's", ids["火情 南头"]), ("none such", 987654), ("not an id", "abc"),
                         ("too big", 2**64)):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from dashboard.dispatch import board as d
 from dashboard.dispatch import desk
 from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage import users
+from dashboard.storage.models import incidents
 from feeds.pipeline import now_ms
 from tests.helpers import city_clock, make_event, wait_for
 from tests.test_api import ingest_now
@@ -44,6 +46,20 @@ def sign_in(dash_duo, app, name: str) -> None:
     dash_duo.driver.get(dash_duo.server_url + "/_dash-layout")  # a page of this origin to set the cookie on
     dash_duo.driver.add_cookie({"name": "panorama_session", "value": cookie.value, "path": "/"})
     dash_duo.driver.get(dash_duo.server_url + "/dispatch")
+
+
+def open_desk(dash_duo, app, name: str, events: list[dict]) -> dict[str, int]:
+    """Store ``events`` (each opens an incident), open /dispatch signed in as ``name`` with its queue drawn;
+    return the incidents' ids by title."""
+    svc = app.server.extensions["panorama"]
+    ingest_now(app, {"incident": events})
+    with svc.engine.connect() as conn:
+        ids = {r.title: r.id for r in conn.execute(select(incidents.c.title, incidents.c.id))}
+    dash_duo.start_server(app)
+    dash_duo.get_logs()
+    sign_in(dash_duo, app, name)
+    dash_duo.wait_for_element("#incident-list .queue-item", timeout=20)
+    return ids
 
 
 def test_an_officer_dispatches_from_the_dialog_and_the_tasks_appear_on_the_board(page_app, dash_duo):

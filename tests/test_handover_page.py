@@ -9,8 +9,7 @@ from dashboard.storage import users
 from dashboard.storage.models import incidents
 from tests.helpers import make_event, wait_for
 from tests.test_accessibility import axe_violations
-from tests.test_api import ingest_now
-from tests.test_dispatch_page import PASSWORD, click, js, page_app, sign_in  # noqa: F401 (page_app: the fixture)
+from tests.test_dispatch_page import PASSWORD, click, js, open_desk, page_app, sign_in  # noqa: F401 (page_app: the fixture)
 from tests.test_merge_page import choose, pick
 
 FUTIAN = "440304"
@@ -40,16 +39,10 @@ def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by
                       districts=[d.code for d in svc.city.districts])
     now = svc.clock()
     # two critical incidents in Futian: both go up to the city centre by themselves; the older first in its queue
-    ingest_now(page_app, {"incident": [
+    ids = open_desk(dash_duo, page_app, "olga", [
         make_event(1, kind="gas_leak", severity=4, ts=now - 300_000, lat=22.54, lon=114.05, title="燃气泄漏 深南大道"),
         make_event(2, kind="fire", severity=4, ts=now - 60_000, lat=22.55, lon=114.06, title="火情 福华路"),
-    ]})
-    with svc.engine.connect() as conn:
-        ids = {r.title: r.id for r in conn.execute(select(incidents.c.title, incidents.c.id))}
-    dash_duo.start_server(page_app)
-    dash_duo.get_logs()
-    sign_in(dash_duo, page_app, "olga")
-    dash_duo.wait_for_element("#incident-list .queue-item", timeout=10)
+    ])
     wait_for(lambda: marks(dash_duo) == [["燃气泄漏 深南大道", "市级"], ["火情 福华路", "市级"]],
              message="both in the queue, marked as the city centre's")
     pick(dash_duo, "火情 福华路")

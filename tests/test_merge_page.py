@@ -8,8 +8,7 @@ from dashboard.storage import users
 from dashboard.storage.models import incidents
 from tests.helpers import make_event, wait_for
 from tests.test_accessibility import axe_violations
-from tests.test_api import ingest_now
-from tests.test_dispatch_page import PASSWORD, click, js, page_app, sign_in  # noqa: F401 (page_app: the fixture)
+from tests.test_dispatch_page import PASSWORD, click, js, open_desk, page_app  # noqa: F401 (page_app: the fixture)
 
 
 def choose(dash_duo, group: str, index) -> None:
@@ -41,19 +40,13 @@ def test_an_officer_merges_an_incident_into_another_from_the_dispatch_page(page_
     svc = page_app.server.extensions["panorama"]
     now = svc.clock()
     users.create_user(svc.engine, "vic", PASSWORD, "viewer", None, [])
-    ingest_now(page_app, {"incident": [
+    ids = open_desk(dash_duo, page_app, "olga", [
         make_event(1, kind="fire", severity=3, ts=now - 120_000, lat=22.54, lon=114.05, title="火情 福华路"),
         make_event(2, kind="fire", severity=3, ts=now - 60_000, lat=22.54, lon=114.07, title="福华路 浓烟"),
         make_event(3, kind="flood", severity=3, ts=now, district="nanshan", lat=22.52, lon=113.93,
                    title="内涝 南山"),
-    ]})
-    with svc.engine.connect() as conn:
-        ids = {r.title: r.id for r in conn.execute(select(incidents.c.title, incidents.c.id))}
+    ])
     assert len(ids) == 3
-    dash_duo.start_server(page_app)
-    dash_duo.get_logs()
-    sign_in(dash_duo, page_app, "olga")
-    dash_duo.wait_for_element("#incident-list .queue-item", timeout=10)
     pick(dash_duo, "福华路 浓烟")
     wait_for(lambda: dash_duo.find_element("#dispatch-merge-open").is_enabled(), message="merge enabled")
     # one report: nothing to split
