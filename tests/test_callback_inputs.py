@@ -211,3 +211,22 @@ def test_probe_inputs_are_checked(viewer):
     assert {bad: res.status_code for bad, res in answers.items() if not refused(res)} == {}
     for good in (None, 0, 7):
         assert post(client, csrf, probe(app, good)).status_code == 200, good
+
+
+def test_a_redrawn_queue_of_500_incidents_is_a_callback_request_not_a_400(make_app, redis_client):
+    """The dispatch queue draws up to 500 incidents (desk.QUEUE_ROWS); when it is drawn anew (a language switch,
+    a new incident) the renderer posts the selection callback with every button's n_clicks changed: 500 changed
+    properties, which a cap of 200 refused with a 400 (a console error on every redraw of a busy queue)."""
+    import json
+
+    from dashboard.dispatch.desk import QUEUE_ROWS
+
+    app = make_app()
+    client, csrf = session(app, "officer")
+    key = next(k for k in app.callback_map if k.startswith("dispatch-selected.data"))
+    buttons = [{"index": i, "type": "dispatch-incident"} for i in range(1, QUEUE_ROWS + 1)]
+    res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json={
+        "output": key, "outputs": {"id": "dispatch-selected", "property": "data"},
+        "inputs": [[{"id": b, "property": "n_clicks", "value": 0} for b in buttons]], "state": [],
+        "changedPropIds": [json.dumps(b, sort_keys=True, separators=(",", ":")) + ".n_clicks" for b in buttons]})
+    assert res.status_code in (200, 204), res.get_data(as_text=True)[:300]

@@ -119,7 +119,9 @@ class Body(BaseModel):
     outputs: Union[Prop, list[Slot]]
     inputs: list[Slot] = Field(max_length=200)
     state: list[Slot] = Field(default_factory=list, max_length=200)
-    changedPropIds: list[StrictStr] = Field(default_factory=list, max_length=200)
+    # one per component a pattern input matches when they are all drawn anew: the dispatch queue's 500 buttons
+    # (desk.QUEUE_ROWS) fire at once; each must also name a property sent as an input (check_body)
+    changedPropIds: list[StrictStr] = Field(default_factory=list, max_length=2_000)
 
 
 def _id_text(value) -> str:

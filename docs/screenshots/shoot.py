@@ -2,9 +2,12 @@
 
 ``test_command_view_screenshots`` the command view of a major incident; ``test_screenshots`` takes the panorama, the wall (1920×1080 and 3840×2160) and a district;
 ``test_operations_screenshots`` seeds the same city, dispatches a fire to three departments (one of them
-overdue), and takes /dispatch, a briefing generated with the system Chromium, and /m at 390×844;
-``test_district_centre_screenshots`` Luohu's district centre officer's /, wall and /dispatch. Each in
-Simplified Chinese (``<page>.png``) and in English (``<page>-en.png``), switched with the page's own button.
+overdue), and takes /dispatch, a briefing generated with the system Chromium, /briefings, and /m at 390×844;
+``test_district_centre_screenshots`` Luohu's district centre officer's /, wall and /dispatch;
+``test_desk_screenshots`` /login, /open, /rosters, /notifications and a liaison's task board; ``test_alert_screenshots``
+/alerts and the wall with a warning; ``test_replay_screenshots`` the replays. Each in Simplified Chinese
+(``<page>.png``) and in English (``<page>-en.png``), switched with the page's own button, as the person who uses
+the page (an officer, a liaison, the commander on a phone, a kiosk's wall, nobody signed in).
 
 Run from the repository root with the test services up (``make services``):
 ``.venv/bin/python -m pytest docs/screenshots/shoot.py -p tests.conftest -p no:cacheprovider``
@@ -20,7 +23,8 @@ import orjson
 
 from dashboard.dispatch import commander, desk
 from dashboard.dispatch import board as d
-from dashboard.briefings.generate import generate_now
+from dashboard.briefings import periods
+from dashboard.briefings.generate import generate_now, generate_slot
 from dashboard.briefings.render import find_browser
 from dashboard.core.city import load_city
 from feeds.pipeline import Batch, now_ms
@@ -63,11 +67,41 @@ def settle(dash_duo) -> None:
 
 def switch_language(dash_duo, lang: str) -> None:
     """Choose ``lang`` with the page's own switch (the choice is the browser's, kept for every later page)."""
-    want = "en" if lang == "en" else "zh-CN"
+    from dashboard.core.i18n import t
+
+    want, app_title = ("en" if lang == "en" else "zh-CN"), t("app_title", lang)
     if dash_duo.driver.execute_script("return document.documentElement.lang") != want:
         dash_duo.find_element("#lang-toggle").click()
-        wait_for(lambda: dash_duo.driver.execute_script("return document.documentElement.lang") == want,
-                 message=f"the page in {lang}")
+    # the html's lang follows at once (in the browser); the page follows when the router has drawn it anew, with
+    # the tab's title (the same callback): before that the page still shows the other language
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "return document.documentElement.lang === arguments[0] && document.title.endsWith(arguments[1])",
+        want, app_title), timeout=20, message=f"the page in {lang}")
+
+
+def air(app, value: float, district: str = "futian", n0: int = 1) -> None:
+    """Ingest AQI readings above ``value`` for 11 minutes through the app's real pipeline, as
+    ``tests.test_alert_list.pollution`` does (the pack's orange and red rules fire), titled as the simulator titles
+    its readings, so the ticker reads like the city's."""
+    from tests.helpers import make_event
+    from tests.test_api import ingest_now
+
+    name = load_city("shenzhen").resolve(district).name
+    now = now_ms()
+    ingest_now(app, {"environment": [
+        make_event(n0 + i, kind="aqi", district=district, ts=now - ago * MIN, value=value + i, unit="AQI",
+                   title=f"{name}空气质量指数 {value + i:.0f}（{'重度污染' if value + i > 200 else '中度污染'}）")
+        for i, ago in enumerate((11, 5, 0))]})
+
+
+def scroll_into_list(dash_duo, selector: str) -> None:
+    """Scroll the list holding ``selector`` so that it shows in the list's middle, the page itself at its top (an
+    element's scrollIntoView scrolls the window too, taking the top bar off the picture)."""
+    dash_duo.driver.execute_script("""
+        const e = document.querySelector(arguments[0]), list = e.closest('ul, ol');
+        list.scrollTop += e.getBoundingClientRect().top - list.getBoundingClientRect().top
+            - (list.clientHeight - e.offsetHeight) / 2;
+        window.scrollTo(0, 0);""", selector)
 
 
 def name(page: str, lang: str) -> str:
@@ -139,7 +173,9 @@ def send_units(app, fire: dict) -> None:
             "police": [("on_scene", -0.0015, -0.001), ("en_route", 0.006, 0.008)]}
     with svc.engine.begin() as conn:
         for department, moves in near.items():
-            fleet = [u["unit"] for u in svc.city.units if u["department"] == department][:len(moves)]
+            # the department's units nearest the fire (its district's station first), as a dispatcher sends them
+            fleet = [u["unit"] for u in sorted((u for u in svc.city.units if u["department"] == department),
+                                               key=lambda u: (u["lat"] - lat) ** 2 + (u["lon"] - lon) ** 2)][:len(moves)]
             dispatch_units.assign(conn, tasks[department]["id"], fleet, "olga", now - MIN)
             for unit, (status, dlat, dlon) in zip(fleet, moves):
                 conn.execute(update(units).where(units.c.unit == unit)
@@ -169,12 +205,19 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
     app = make_app(PANORAMA_POLL_MS=2000)
     assert seed(app, hours=18.5, rate=2.0) > 10_000  # since last night: the briefing's period and the one before
     svc = app.server.extensions["panorama"]
+    air(app, 230)  # Futian's air above 200: a red and an orange warning on the commander's phone
     fire = dispatch_scene(app)
     command_scene(app, make_user(app, "zhang.wei", "commander"))
     assert find_browser(svc.config["BROWSER_PATH"]), "needs Chromium"
     # a briefing generated now, with the system Chromium drawing its map and trends
-    row = generate_now(svc, "browser-officer", now_ms())
+    # and the two scheduled before it (this evening's and this morning's), for the list
+    trigger = periods.make_trigger(svc.config["PANORAMA_BRIEFING_CRON"], svc.config["PANORAMA_TZ"])
+    slot = periods.latest_slot(trigger, datetime.now(ZoneInfo(svc.config["PANORAMA_TZ"])))
+    for at in (periods.previous_slot(trigger, slot), slot):
+        generate_slot(svc, trigger, at, now_ms())
+    row = generate_now(svc, "zhang.wei", now_ms())
     assert row["status"] == "ready" and row["images"], row.get("note")
+
     dash_duo.start_server(app)
     for lang in ("zh", "en"):
         dash_duo.driver.delete_all_cookies()
@@ -183,15 +226,18 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         dash_duo.driver.get(dash_duo.server_url + "/dispatch")
         switch_language(dash_duo, lang)
         item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
-        open_incident_detail(dash_duo, fire["id"], fire["title"], timeout=90)
+        # opened by its address (a shared link, a reload): clicked in a queue of 500 on this loaded machine, the
+        # detail now and then stayed on its placeholder while the board and the address showed the incident
+        dash_duo.driver.get(dash_duo.server_url + f"/dispatch?incident={fire['id']}")
+        dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=60)
+        dash_duo.wait_for_element(item, timeout=20)
         dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
         dash_duo.wait_for_element("#board-health .task-card", timeout=10)
         wait_for(lambda: dash_duo.driver.execute_script(
             "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
             "return g && g.data && g.data[1] && g.data[1].lat.length && g.querySelector('.frontplot path.point')"),
             timeout=20, message="the incident and its report on the map")
-        dash_duo.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
-                                       item)
+        scroll_into_list(dash_duo, item)
         dash_duo.driver.save_screenshot(name("dispatch", lang))
 
         viewport(dash_duo, 1600, 1400)
@@ -203,6 +249,12 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
             message="the report and its images loaded")
         dash_duo.driver.switch_to.default_content()
         dash_duo.driver.save_screenshot(name("briefing", lang))
+
+        viewport(dash_duo, 1500, 560)
+        dash_duo.driver.get(dash_duo.server_url + "/briefings")
+        wait_for(lambda: len(dash_duo.find_elements("#briefing-list tbody tr")) >= 3, timeout=20,
+                 message="the three briefings listed")
+        dash_duo.driver.save_screenshot(name("briefings", lang))
 
         # the commander on a phone, signing in there
         dash_duo.driver.delete_all_cookies()
@@ -226,13 +278,11 @@ def test_alert_screenshots(make_app, redis_client, dash_duo):
     """The wall with a red warning fired through the real pipeline (the AQI rules of the Shenzhen pack), and
     /alerts with its trail and a silence: ``wall-alert.png``, ``alerts.png`` (and ``-en``)."""
     from dashboard.web.api_alerts import SilenceBody, add_silence
-    from tests.test_alert_list import pollution
-
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app, hours=1.0, rate=10.0) > 5_000
+    assert seed(app, hours=2.0, rate=5.0) > 5_000  # two hours: the last hour and the one it is compared with
     svc = app.server.extensions["panorama"]
-    pollution(app, 230)  # Futian's AQI readings above 200 for 11 minutes: the orange and the red rule fire
-    pollution(app, 160, "luohu", n0=50)  # Luohu above 150: orange
+    air(app, 230)  # Futian's AQI readings above 200 for 11 minutes: the orange and the red rule fire
+    air(app, 160, "luohu", n0=50)  # Luohu above 150: orange
     tz = ZoneInfo("Asia/Shanghai")
     until = (datetime.now(tz) + timedelta(hours=6)).replace(second=0, microsecond=0).isoformat()
     add_silence(svc, SilenceBody(rule="crowd_universiade", until=until, reason="体育中心演唱会散场，现场已有警力"),
@@ -377,3 +427,98 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
         dash_duo.wait_for_element("#board-fire .task-card", timeout=10)
         dash_duo.driver.save_screenshot(name("district-centre-dispatch", lang))
     assert dash_duo.get_logs() == []
+
+
+def deliver(app, now: int) -> None:
+    """Play the senders' part on what is due in the outbox: text messages and mails accepted, a webhook refused
+    (given up after its tries), so the delivery log shows each outcome."""
+    from dashboard.storage import outbox
+
+    svc = app.server.extensions["panorama"]
+    with svc.engine.begin() as conn:
+        taken = outbox.claim_due(conn, now_ms=now, lease_ms=60_000, limit=200)
+        assert taken, "nothing due in the outbox"
+        for i, row in enumerate(taken):
+            at = now - MIN + i * 500
+            if row["channel"] == "webhook":
+                outbox.mark_failed(conn, row["id"], attempts=row["attempts"], now_ms=at, max_attempts=1,
+                                   error="HTTP 503: Service Unavailable", base_ms=MIN, cap_ms=10 * MIN)
+            elif row["channel"] == "sms" and i == 0:  # the operator's gateway busy: tried again in a minute
+                outbox.mark_failed(conn, row["id"], attempts=row["attempts"], now_ms=at, max_attempts=8,
+                                   error="HTTP 503: SMS gateway busy", base_ms=MIN, cap_ms=10 * MIN)
+            else:
+                outbox.mark_sent(conn, row["id"], attempts=row["attempts"], now_ms=at,
+                                 detail=f"SMS gateway accepted: msg-{40213 + i}" if row["channel"] == "sms"
+                                 else "250 2.0.0 OK: queued as 4Q7ZL1mN")
+
+
+def test_desk_screenshots(make_app, redis_client, dash_duo):
+    """The pages around the desk, each as the person who uses it: /login and /open (nobody signed in), /rosters
+    with a duty override in force and /notifications after an overdue fire and a red air warning told the duty
+    (an officer), and a fire-service liaison's landing page, their department's task board (``liaison.png``)."""
+    from dashboard.dispatch.deadlines import DeadlineChecker
+    from dashboard.storage.alerts import open_alerts
+    from dashboard.web.api_alerts import acknowledge
+    from dashboard.web.api_rosters import create_override
+    app = make_app(PANORAMA_POLL_MS=2000)
+    assert seed(app, hours=2.0, rate=5.0) > 1_000
+    svc = app.server.extensions["panorama"]
+    fire = dispatch_scene(app)
+    now = now_ms()
+    # the deadline checker ran six minutes ago: the fire service's duty ladder started then (two levels due)
+    assert DeadlineChecker(svc).check_once(now - 6 * MIN)
+    air(app, 230)  # Futian's air: the red warning tells the environment duty and the team's mailbox
+    tz = ZoneInfo("Asia/Shanghai")
+    until = (datetime.now(tz) + timedelta(hours=4)).replace(second=0, microsecond=0).isoformat()
+    create_override(svc, "fire", "fire_dep_b", "deputy", None, until, "孙洋参加全市消防演练，马秀英临时顶班", "zhang.wei")
+    make_user(app, "liaison-fire", "liaison", "fire")
+    dash_duo.start_server(app)
+
+    def fired():
+        with svc.engine.connect() as conn:
+            return [a for a in open_alerts(conn) if a["status"] == "firing"]
+
+    alerts = wait_for(lambda: len(fired()) == 2 and fired(), timeout=60, message="the red and the orange warning")
+    deliver(app, now_ms())  # the first texts and mails of each ladder go out
+    for alert in alerts:  # the environment duty answered the first text: the rest of its ladder is called off
+        acknowledge(svc, alert["id"], alert["version"], "lin.yu", "已安排现场复核")
+    for lang in ("zh", "en"):
+        dash_duo.driver.get("about:blank")  # no call of the page left in flight to find its session gone (403)
+        dash_duo.driver.delete_all_cookies()
+        viewport(dash_duo, 1280, 800)
+        dash_duo.driver.get(dash_duo.server_url + "/login")
+        dash_duo.wait_for_element("#login-username", timeout=20)
+        switch_language(dash_duo, lang)
+        dash_duo.driver.save_screenshot(name("login", lang))
+
+        viewport(dash_duo, 1400, 1600)
+        dash_duo.driver.get(dash_duo.server_url + "/open")
+        dash_duo.wait_for_element("#lang-toggle", timeout=20)
+        dash_duo.driver.save_screenshot(name("open", lang))
+
+        sign_in(dash_duo, app, "/rosters", "officer", username=f"officer-{lang}")
+        viewport(dash_duo, 1500, 1400)
+        dash_duo.driver.get(dash_duo.server_url + "/rosters")
+        dash_duo.wait_for_element("#roster-list", timeout=20)
+        dash_duo.driver.save_screenshot(name("rosters", lang))
+
+        viewport(dash_duo, 1500, 1100)
+        dash_duo.driver.get(dash_duo.server_url + "/notifications")
+        dash_duo.wait_for_element(".notify-filter", timeout=20)
+        dash_duo.driver.save_screenshot(name("notifications", lang))
+
+        # the liaison signs in with nothing asked for and lands on their department's task board
+        dash_duo.driver.get("about:blank")  # no call of the page left in flight to find its session gone (403)
+        dash_duo.driver.delete_all_cookies()
+        viewport(dash_duo, 1600, 1200)
+        dash_duo.driver.get(dash_duo.server_url + "/login")
+        dash_duo.wait_for_element("#login-username", timeout=20)
+        dash_duo.find_element("#login-username").send_keys("liaison-fire")
+        dash_duo.find_element("#login-password").send_keys(TEST_PASSWORD)
+        dash_duo.find_element("#login-submit").click()
+        wait_for(lambda: dash_duo.driver.current_url.rstrip("/").endswith("/dispatch"), timeout=20,
+                 message="the liaison landed on /dispatch")
+        open_incident_detail(dash_duo, fire["id"], fire["title"], timeout=90)
+        dash_duo.wait_for_element("#board-fire .task-card", timeout=20)
+        dash_duo.driver.save_screenshot(name("liaison", lang))
+    assert [e for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"] == []
