@@ -242,6 +242,22 @@ class Publisher(threading.Thread):
         self.join(10)
 
 
+def log_warnings(text: str, keep: int = 40) -> list[str]:
+    """Return a log's WARNING and ERROR records, each with the lines that follow it (its traceback: an error's
+    log line alone does not say what failed), at most ``keep`` lines each."""
+    out: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if " WARNING " in line or " ERROR " in line:
+            rest = []
+            for more in lines[i + 1:i + keep]:
+                if more[:4].isdigit() and more[4:5] == "-":  # the next record (its date)
+                    break
+                rest.append(more)
+            out.append("\n".join([line, *rest]))
+    return out
+
+
 def trim_acknowledged(client: redis.Redis) -> int:
     """Drop stream entries every group has acknowledged (ingest does it too); return the entries left."""
     left = 0
@@ -510,9 +526,8 @@ def run(args) -> dict:
                     "const b = document.getElementById('alert-banner'); return b ? b.textContent : null")
                 res["wall_indicator"] = driver.execute_script(
                     "const b = document.getElementById('live-indicator'); return b ? b.className : null")
-            res["ingest_warnings"] = [line for i in range(args.workers)
-                                      for line in procs.tail(f"ingest{i}", 10**6).splitlines()
-                                      if " WARNING " in line or " ERROR " in line][:20]
+            res["ingest_warnings"] = [w for i in range(args.workers)
+                                      for w in log_warnings(procs.tail(f"ingest{i}", 10**6))][:20]
         except Exception as err:  # noqa: BLE001 - reported
             res["errors"].append(repr(err))
         finally:

@@ -165,3 +165,22 @@ def test_tree_pss_own_leaves_out_the_shared_files():
         assert psutil.Process(child.pid).ppid() == os.getpid()
     finally:
         child.communicate(b"")
+
+
+def test_the_soak_keeps_an_error_with_its_traceback():
+    """An ingest worker's ERROR record with the traceback under it, up to the next record (bench.soak)."""
+    from bench.soak import log_warnings
+
+    log = ("2026-12-07 12:18:41,400 INFO feeds.ingest: batch 5000\n"
+           "2026-12-07 12:18:41,509 ERROR feeds.alerting: alert evaluation after a batch failed\n"
+           "Traceback (most recent call last):\n"
+           '  File "feeds/alerting.py", line 500, in _run\n'
+           "psycopg.errors.DeadlockDetected: deadlock detected\n"
+           "2026-12-07 12:18:42,000 INFO feeds.ingest: batch 5000\n"
+           "2026-12-07 12:19:00,000 WARNING feeds.consumers: could not trim soak:x\n")
+    assert log_warnings(log) == [
+        "2026-12-07 12:18:41,509 ERROR feeds.alerting: alert evaluation after a batch failed\n"
+        "Traceback (most recent call last):\n"
+        '  File "feeds/alerting.py", line 500, in _run\n'
+        "psycopg.errors.DeadlockDetected: deadlock detected",
+        "2026-12-07 12:19:00,000 WARNING feeds.consumers: could not trim soak:x"]
