@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import uuid
+from contextlib import contextmanager
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"):
@@ -125,3 +127,21 @@ def open_incident_detail(dash_duo, incident_id: int, title: str, timeout: float 
         if (e) { e.click(); }
         return false;""", item, title, clicks.append(1) or len(clicks) > 1), timeout=timeout, interval=2,
              message=f"the detail of {title}")
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str):
+    """Yield the URL of a new, empty PostgreSQL database on ``server_url``'s server, dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

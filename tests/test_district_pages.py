@@ -124,48 +124,39 @@ def test_a_district_users_log_counts_their_messages_however_many_the_city_has_si
 def test_the_messages_queued_before_0023_are_given_their_district(pg_server_url, tmp_path):
     """Migration 0023 gives each message already queued the district it tells of: an alert's notification its
     own, an escalation of an alert or of a task its alert's or incident's; the city's stay NULL."""
-    import uuid
-
-    import psycopg
     from alembic import command
     from sqlalchemy import text
-    from sqlalchemy.engine import make_url
 
     from dashboard.storage.db import make_engine
+    from tests.helpers import scratch_database
     from tests.test_migrations import _alembic
 
-    url = make_url(pg_server_url)
-    name = f"panorama_0023_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        with engine.begin() as conn:
-            command.upgrade(_alembic(conn), "0022")
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO alerts (id, rule, scope, level, status, district, started_ms, updated_ms, "
-                              "title, title_en, version) VALUES (7, 'r', 'district:440304', 'red', 'firing', '440304', "
-                              "0, 0, 't', 't', 1)"))
-            conn.execute(text("INSERT INTO incidents (id, domain, kind, district, severity, status, reports, "
-                              "opened_ms, last_report_ms, updated_ms, title) VALUES (5, 'incident', 'fire', '440303', "
-                              "3, 'dispatched', 1, 0, 0, 0, 't')"))
-            conn.execute(text("INSERT INTO tasks (id, incident_id, department, state, version, created_ms, "
-                              "updated_ms, ack_due_ms, resolve_due_ms) VALUES (9, 5, 'fire', 'dispatched', 1, 0, 0, "
-                              "0, 0)"))
-            for key, payload in (("a", '{"alert": {"id": 7, "district": "440305"}}'),
-                                 ("e1", '{"type": "escalation", "subject": "alert", "id": "7"}'),
-                                 ("e2", '{"type": "escalation", "subject": "task", "id": "9.1"}'),
-                                 ("c", '{"hook": "city"}'), ("x", "not json")):
-                conn.execute(text("INSERT INTO outbox (key, channel, address, subject, body, payload, status, "
-                                  "attempts, due_ms, created_ms) VALUES (:k, 'email', 'a@example.org', 's', 'b', :p, "
-                                  "'pending', 0, 0, 0)"), {"k": key, "p": payload})
-        with engine.begin() as conn:
-            command.upgrade(_alembic(conn), "0023")
-        with engine.connect() as conn:
-            got = dict(conn.execute(text("SELECT key, district FROM outbox")).all())
-        assert got == {"a": "440305", "e1": "440304", "e2": "440303", "c": None, "x": None}
-    finally:
-        engine.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_server_url, "panorama_0023") as url:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                command.upgrade(_alembic(conn), "0022")
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO alerts (id, rule, scope, level, status, district, started_ms, updated_ms, "
+                                  "title, title_en, version) VALUES (7, 'r', 'district:440304', 'red', 'firing', '440304', "
+                                  "0, 0, 't', 't', 1)"))
+                conn.execute(text("INSERT INTO incidents (id, domain, kind, district, severity, status, reports, "
+                                  "opened_ms, last_report_ms, updated_ms, title) VALUES (5, 'incident', 'fire', '440303', "
+                                  "3, 'dispatched', 1, 0, 0, 0, 't')"))
+                conn.execute(text("INSERT INTO tasks (id, incident_id, department, state, version, created_ms, "
+                                  "updated_ms, ack_due_ms, resolve_due_ms) VALUES (9, 5, 'fire', 'dispatched', 1, 0, 0, "
+                                  "0, 0)"))
+                for key, payload in (("a", '{"alert": {"id": 7, "district": "440305"}}'),
+                                     ("e1", '{"type": "escalation", "subject": "alert", "id": "7"}'),
+                                     ("e2", '{"type": "escalation", "subject": "task", "id": "9.1"}'),
+                                     ("c", '{"hook": "city"}'), ("x", "not json")):
+                    conn.execute(text("INSERT INTO outbox (key, channel, address, subject, body, payload, status, "
+                                      "attempts, due_ms, created_ms) VALUES (:k, 'email', 'a@example.org', 's', 'b', :p, "
+                                      "'pending', 0, 0, 0)"), {"k": key, "p": payload})
+            with engine.begin() as conn:
+                command.upgrade(_alembic(conn), "0023")
+            with engine.connect() as conn:
+                got = dict(conn.execute(text("SELECT key, district FROM outbox")).all())
+            assert got == {"a": "440305", "e1": "440304", "e2": "440303", "c": None, "x": None}
+        finally:
+            engine.dispose()

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 
 from dashboard.core.config import ROOT
 from dashboard.storage.db import MIGRATIONS, make_engine, upgrade
 from dashboard.storage.models import metadata
 from dashboard.storage.partitions import include_object
+from tests.helpers import scratch_database
 
 
 def _alembic(conn) -> AlembicConfig:
@@ -41,14 +39,8 @@ def empty_db(request, pg_server_url, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    url = make_url(pg_server_url)
-    name = f"panorama_migrate_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_server_url, "panorama_migrate") as url:
+        yield url
 
 
 def _current(engine) -> str | None:

@@ -4,13 +4,10 @@ holding data from the unpartitioned schema."""
 
 from __future__ import annotations
 
-import uuid
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
 from dashboard.core.clock import DAY_MS
 from dashboard.storage import partitions
@@ -20,7 +17,7 @@ from dashboard.storage.models import district_hours, district_minutes, events, r
 from dashboard.storage.partitions import Retention, existing_days, maintain
 from tests.test_migrations import _alembic
 from tests.test_store import events_of
-from tests.helpers import make_event, wait_for
+from tests.helpers import make_event, scratch_database, wait_for
 
 NOW = 1_796_000_000_000  # 2026-11-30 02:13 UTC: the clock the tests move
 HOUR = 3_600_000
@@ -146,17 +143,11 @@ def test_a_repeated_id_is_stored_once_within_the_horizon_whatever_its_ts(any_eng
 
 @pytest.fixture
 def db_at_0005(pg_server_url):
-    url = make_url(pg_server_url)
-    name = f"panorama_upgrade_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    upgrade(engine, "0005")
-    yield engine
-    engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_server_url, "panorama_upgrade") as url:
+        engine = make_engine(url)
+        upgrade(engine, "0005")
+        yield engine
+        engine.dispose()
 
 
 def test_upgrade_moves_an_existing_database_in_place(db_at_0005):
