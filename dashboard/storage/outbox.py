@@ -246,18 +246,13 @@ def told_districts(conn: Connection, payloads: Sequence[str]) -> list[str | None
     notification's or a briefing's own, an escalation's alert's or incident's (a task's incident's, a procedure
     step's incident's); None: the city's or nobody's (a district centre reads none of those). Three reads at most
     (none for alerts' notifications and briefings' mail), whatever the number of payloads."""
-    where = districts_of(conn, [{"id": n, "payload": p} for n, p in enumerate(payloads)])
-    # a district is a code of the city pack: anything else a payload says is kept as none (the column is 16 long)
-    return [d if isinstance(d, str) and len(d) <= 16 else None for d in (where[n] for n in range(len(payloads)))]
-
-
-def districts_of(conn: Connection, rows: Sequence[dict]) -> dict[int, str | None]:
-    """Return the district each message tells of, by message id (``told_districts``' rule)."""
-    told = {r["id"]: _told_of(r["payload"]) for r in rows}
+    told = []
     ids: dict[str, set[int]] = {"alert": set(), "task": set(), "step": set()}
-    for kind, ref in told.values():
-        head = (ref or "").split(".", 1)[0] if kind in ids else ""
-        if head.isdigit():
+    for payload in payloads:
+        kind, ref = _told_of(payload)
+        head = (ref or "").split(".", 1)[0]
+        told.append((kind, ref, int(head) if head.isdigit() else None))
+        if kind in ids and head.isdigit():
             ids[kind].add(int(head))
     found: dict[tuple[str, int], str | None] = {}
     if ids["alert"]:
@@ -270,8 +265,9 @@ def districts_of(conn: Connection, rows: Sequence[dict]) -> dict[int, str | None
     if ids["step"]:
         found |= {("step", i): d for i, d in conn.execute(
             select(incidents.c.id, incidents.c.district).where(incidents.c.id.in_(ids["step"])))}
-    out: dict[int, str | None] = {}
-    for row_id, (kind, ref) in told.items():
-        head = (ref or "").split(".", 1)[0]
-        out[row_id] = ref if kind == "district" else found.get((kind, int(head))) if head.isdigit() else None
+    out = []
+    for kind, ref, head in told:
+        d = ref if kind == "district" else found.get((kind, head)) if head is not None else None
+        # a district is a code of the city pack: anything else a payload says is kept as none (the column is 16)
+        out.append(d if isinstance(d, str) and len(d) <= 16 else None)
     return out
