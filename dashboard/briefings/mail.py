@@ -96,7 +96,7 @@ def _note(note: str, made_in: str, lang: str) -> str:
 def briefing_messages(data: dict, headline: dict, city, readers, period_end_ms: int, pdf: bool,
                       tz: str) -> list[Message]:
     """Return the mail of a finished briefing to each of ``readers`` (``notifications.Reader``: a mailbox and its
-    reader's language; a bare mailbox reads the city's), subject and body in the reader's language; the payload
+    reader's language; none named, the city's), subject and body in the reader's language; the payload
     names the briefing and the files ``feeds.notify`` attaches (the HTML report, the PDF when made)."""
     parts = ["html", "pdf"] if pdf else ["html"]
     attach = [{"part": p, "filename": download_name(data["id"], period_end_ms, p, tz)} for p in parts]
@@ -105,8 +105,7 @@ def briefing_messages(data: dict, headline: dict, city, readers, period_end_ms: 
     said: dict[str, tuple[str, str]] = {}  # a language's subject and body, made once
     out = []
     for reader in readers:
-        address, lang = (reader, city.language) if isinstance(reader, str) else (reader.address,
-                                                                                   reader.lang or city.language)
+        address, lang = reader.address, reader.lang or city.language
         if lang not in said:
             said[lang] = (subject(data, city, lang)[:300], text(data, headline, city, lang, files))
         key = message_key(data["id"], address)
