@@ -498,15 +498,17 @@ def run(args) -> dict:
                     next_sample += args.sample_s
                 if snapshots_due and time.monotonic() - started >= snapshots_due[0] * 60:
                     snapshots_due.pop(0)
-                    if heap_session is None:
-                        from bench.heap import HeapSession
-
-                        heap_session = HeapSession(driver).__enter__()
+                    heap_session = heap_session or open_heap_session(driver)
                     res.setdefault("heap_snapshots", []).append(snapshot(heap_session, started))
                 if next_dump is not None and time.monotonic() - started >= next_dump:
                     res.setdefault("memory_dumps", []).append(memory_dump(driver, chrome_root, started))
                     next_dump += args.memory_dumps * 60
                 time.sleep(min(1.0, max(0.0, next_sample - time.monotonic())))
+            # Snapshots due at or after the end are taken here, after the last sample and with the feed still
+            # running: a snapshot lifts the renderer's memory, and this way none of the judged samples carries it.
+            for _ in snapshots_due:
+                heap_session = heap_session or open_heap_session(driver)
+                res.setdefault("heap_snapshots", []).append(snapshot(heap_session, started))
             publisher.finish()
             res["published"] = publisher.events
             res["publisher_stalls"] = publisher.late
@@ -561,6 +563,14 @@ def run(args) -> dict:
         s["summary"]["by_constructor"] = dict(sorted(s["summary"]["by_constructor"].items(),
                                                      key=lambda kv: kv[1][1], reverse=True)[:200])
     return res
+
+
+def open_heap_session(driver):
+    """A CDP session for heap snapshots, opened at the first one (opening it earlier would cost the page nothing
+    measurable, but a run without snapshots should not carry it)."""
+    from bench.heap import HeapSession
+
+    return HeapSession(driver).__enter__()
 
 
 def snapshot(session, started: float) -> dict:
@@ -767,7 +777,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="MiB a day the wall's browser may grow, judged on the CI's upper bound (default 50)")
     ap.add_argument("--heap-snapshots", type=lambda v: [float(x) for x in v.split(",") if x], default=[],
                     help="minutes into the run at which to take a heap snapshot of the page, e.g. 3,13; the "
-                         "report compares the first and last by constructor (a snapshot lifts the renderer's RSS)")
+                         "report compares the first and last by constructor (a snapshot lifts the renderer's RSS, "
+                         "so one due at or after --minutes is taken after the last sample)")
     ap.add_argument("--memory-dumps", type=float, default=0,
                     help="minutes between Chromium memory-infra dumps (each process's memory by allocator); "
                          "0, the default, takes none (a dump costs the processes a little memory)")
