@@ -26,6 +26,7 @@ from collections import defaultdict
 import redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from dashboard.core import messages
 from dashboard.core.alerts import AlertRule, Baseline, Place, anomaly_tail, parse_scope, say
@@ -36,7 +37,7 @@ from dashboard.core.holidays import baseline_hours
 from dashboard.core.rosters import alert_department
 from dashboard.core.clock import now_ms
 from dashboard.storage import alerts as store
-from dashboard.storage.db import is_postgres
+from dashboard.storage.db import is_postgres, lock_conflict
 from dashboard.storage.models import district_hours, district_minutes, feed_state, rollup_hours, rollups
 from feeds.alert_gather import RuleIndex, Seen, gather
 
@@ -47,6 +48,10 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 WEEK_MS = 7 * 86_400_000
 ANOMALY_WINDOW_MS = 10 * MINUTE_MS  # an anomaly rule's window unless it names one
+# An evaluation PostgreSQL rolled back to break a lock cycle with another worker's (rare: moves never wait, and
+# status changes go in (rule, scope) order) runs again at once rather than waiting for the tick.
+again_on_lock_conflict = retry(retry=retry_if_exception(lock_conflict), stop=stop_after_attempt(4),
+                               wait=wait_random_exponential(multiplier=0.02, max=0.5), reraise=True)
 COUNTED = ("rate", "geofence")  # the rule types whose state is per-minute counts
 _DOMAIN_OF_KIND = {k: d for d, kinds in SPEC_KINDS.items() for k in kinds}
 
@@ -100,6 +105,7 @@ class Evaluator:
 
     # --- after the batch commits, and on the tick --------------------------------------------------------------
 
+    @again_on_lock_conflict
     def after_batch(self, touched: dict[tuple[str, str], Seen], bus: redis.Redis | None) -> list[store.Change]:
         """Bring the alerts a batch touched in line with their conditions; publish the changes."""
         if not touched:
@@ -131,6 +137,7 @@ class Evaluator:
         self.publish(bus, changes, now)
         return changes
 
+    @again_on_lock_conflict
     def tick(self, bus: redis.Redis | None, at_ms: int | None = None) -> list[store.Change]:
         """Re-evaluate every open alert, every holding condition and the silence rules; publish the changes."""
         now = self.clock() if at_ms is None else at_ms

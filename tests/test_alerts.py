@@ -281,6 +281,40 @@ def test_move_values_writes_the_last_value_of_each_alert(any_engine):
                    ids[2]: (None, "t", "t", 1, 1)}
 
 
+def test_two_evaluations_moving_each_others_values_do_not_deadlock(pg_engine):
+    """Two workers' evaluations at once: each changes one alert's status and moves the other's value (an
+    ``after_batch`` beside the tick). The status changes lock in one order and the moves in id order, so the
+    second lock of each waits for the other; a move never waits (a locked alert is being changed by another
+    transaction, and the next tick moves its value), so both commit instead of PostgreSQL killing one."""
+    from sqlalchemy import insert, update
+
+    row = {"rule": "r", "level": "blue", "status": "firing", "started_ms": 1, "title": "t", "title_en": "t",
+           "updated_ms": 1}
+    with pg_engine.begin() as conn:
+        a, b = [conn.execute(insert(alerts).values(**row, scope=f"district:{d}").returning(alerts.c.id)).scalar_one()
+                for d in ("a", "b")]
+    both_locked = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+
+    def evaluate(mine: int, theirs: int) -> None:
+        try:
+            with pg_engine.begin() as conn:
+                conn.execute(update(alerts).where(alerts.c.id == mine).values(status="resolved", resolved_ms=2))
+                both_locked.wait()
+                store.move_values(conn, [{"id": theirs, "value": 9.0, "title": "九", "title_en": "nine",
+                                          "updated_ms": 2}])
+        except BaseException as err:  # noqa: BLE001 - asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=evaluate, args=(a, b)), threading.Thread(target=evaluate, args=(b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert [r["status"] for r in rows(pg_engine)] == ["resolved", "resolved"]
+
+
 def test_geofence_counts_only_events_inside_the_zone_and_opens_an_incident(pipeline, pg_engine, redis_client, city):
     now = now_ms()
     crowd = lambda n, v, where: make_event(n, kind="crowd_density", district="longgang", ts=now,  # noqa: E731
@@ -350,6 +384,9 @@ def test_two_workers_on_the_same_streams_and_channels_make_one_alert(pg_engine, 
     finally:
         for w in workers:
             w.stop()
+    # A value the workers' evaluations moved at once may lag by a tick (a move never waits for another
+    # transaction's lock: store.move_values); the tick brings it to the count.
+    Evaluator(pg_engine, city, TZ).tick(None)
     got = rows(pg_engine)
     assert sorted((a["rule"], a["scope"]) for a in got) == [("aqi_high", "district:440304"),
                                                             ("aqi_high", "district:440305"),
@@ -746,6 +783,28 @@ def test_a_failed_background_reconcile_is_logged_and_the_next_one_runs(pg_engine
     wait_for(lambda: len(calls) == 1 and "alert evaluation after a batch failed" in caplog.text, message="logged")
     flush(pipe, redis_client, "environment", [aqi(2, 190, now - 10 * MIN)])
     wait_for(lambda: [r["status"] for r in rows(pg_engine)] == ["firing"], message="the next batch's reconcile")
+
+
+def test_an_evaluation_postgresql_rolls_back_for_a_deadlock_runs_again_at_once(pipeline, evaluator, pg_engine,
+                                                                              redis_client, caplog, monkeypatch):
+    """PostgreSQL breaks a lock cycle by rolling one transaction back (40P01): that evaluation runs again at
+    once, so the alert fires with its batch rather than at the next tick, and nothing is logged as failed."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    move_values, calls = store.move_values, []
+
+    def deadlocked_once(conn, moves):
+        calls.append(len(moves))
+        if len(calls) == 1:
+            raise OperationalError("UPDATE alerts ...", {}, psycopg.errors.DeadlockDetected())
+        return move_values(conn, moves)
+    monkeypatch.setattr(store, "move_values", deadlocked_once)
+    now = now_ms()
+    flush(pipeline, redis_client, "environment", [aqi(1, 180, now - 11 * MIN), aqi(2, 185, now)])
+    assert len(calls) == 2
+    assert [(r["rule"], r["status"]) for r in rows(pg_engine)] == [("aqi_high", "firing")]
+    assert "failed" not in caplog.text
 
 
 # --- a rule removed from the pack --------------------------------------------------------------------------------

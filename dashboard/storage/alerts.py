@@ -355,12 +355,18 @@ _MOVE_PG = text(
     "UPDATE alerts AS a SET value = m.value, title = m.title, title_en = m.title_en, updated_ms = m.updated_ms "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:values AS float8[]), CAST(:titles AS text[]), "
     "CAST(:titles_en AS text[]), CAST(:updated AS bigint[])) AS m(id, value, title, title_en, updated_ms) "
-    "WHERE a.id = m.id")
+    "WHERE a.id = m.id AND a.id IN (SELECT id FROM alerts WHERE id = ANY(CAST(:ids AS bigint[])) "
+    "FOR UPDATE SKIP LOCKED)")
 
 
 def move_values(conn: Connection, moves: Sequence[dict]) -> None:
     """Write open alerts' moving values (``reconcile``'s ``moves``: id, value, title, title_en, updated_ms), in one
-    statement on PostgreSQL, in id order (one lock order for every worker); the last of an id wins."""
+    statement on PostgreSQL; the last of an id wins.
+
+    A move never waits for a lock: an alert another transaction holds is being changed by it (a worker's batch
+    beside the tick), and waiting would close a cycle with that transaction's own move of an alert this one
+    changed (PostgreSQL then kills one: "deadlock detected", a lost evaluation). The next tick moves it.
+    """
     last = {m["id"]: m for m in moves}
     rows = [last[i] for i in sorted(last)]
     if not rows:

@@ -40,6 +40,21 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
+# PostgreSQL's SQLSTATEs for a transaction it rolled back to break a lock cycle or a serialization conflict:
+# nothing of it was written, and running it again is the answer.
+LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of a database error (SQLAlchemy's wrapped driver error, or psycopg's bare one)."""
+    return getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def lock_conflict(exc: BaseException) -> bool:
+    """Tell whether PostgreSQL rolled this transaction back for a deadlock or a serialization failure."""
+    return sqlstate(exc) in LOCK_CONFLICTS
+
+
 def is_postgres(engine: Engine) -> bool:
     """Tell whether the engine talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"

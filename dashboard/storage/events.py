@@ -15,7 +15,7 @@ from dashboard.core.clock import DAY_MS
 from dashboard.storage import incidents as incident_rules
 from dashboard.storage import partitions
 from dashboard.core.city import DEFAULT_CITY, OTHER, City, load_city
-from dashboard.storage.db import is_postgres
+from dashboard.storage.db import is_postgres, lock_conflict, sqlstate
 from dashboard.storage.models import district_hours, district_minutes, events, feed_state, rollup_hours, rollups
 
 # Column order of the events rows built once per event and reused by every path.
@@ -157,14 +157,10 @@ def _f(v):
 NO_PARTITION = "23514"
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    # SQLAlchemy wraps the driver's error in ``orig``; the COPY path's raw psycopg cursor raises it bare.
-    return getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
-
-
 def _is_retryable(exc: BaseException) -> bool:
-    # Deadlocks and serialization failures roll the whole batch back: redoing it is safe.
-    return _sqlstate(exc) in {"40P01", "40001", NO_PARTITION}
+    # Deadlocks and serialization failures roll the whole batch back: redoing it is safe. (The COPY path's raw
+    # psycopg cursor raises the driver's error bare; ``sqlstate`` reads both.)
+    return lock_conflict(exc) or sqlstate(exc) == NO_PARTITION
 
 
 def aggregate(stored: Iterable[StoredEvent], keys: dict[tuple[str, str], tuple[str, str]],
@@ -272,7 +268,7 @@ class EventStore:
         try:
             return self._write(unique, keys, received_ms, result, also)
         except Exception as exc:
-            if _sqlstate(exc) == NO_PARTITION:
+            if sqlstate(exc) == NO_PARTITION:
                 self._days.clear()
             raise
 
