@@ -102,6 +102,10 @@ def test_a_broken_streets_file_is_refused_by_line(tmp_path):
     assert f"line {line_of('不存在街道')}: district 440308 has no street '不存在街道'" in message
     assert "street 海山街道: not a valid polygon" in message
     assert "street 盐田街道: lies mostly outside district 440308" in message
+    nested = {**feature("yantian", "沙头角", YANTIAN_BOX), "geometry": {"type": "Polygon",
+                                                                      "coordinates": [[YANTIAN_BOX]]}}
+    with pytest.raises(RulesError, match="street 沙头角街道: not a valid polygon"):
+        pack(tmp_path / "d", json.dumps({"type": "FeatureCollection", "features": [nested]})).street_areas
     with pytest.raises(RulesError, match=r"streets.geojson line 1: type: Input should be 'FeatureCollection'"):
         pack(tmp_path / "b", '{"type": "Feature", "features": []}').street_areas
     with pytest.raises(RulesError, match=r"streets.geojson line 2: not valid YAML"):

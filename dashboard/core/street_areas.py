@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field
 from shapely import MultiPoint, Point, make_valid, voronoi_polygons
 from shapely.geometry import mapping, shape
+from shapely.errors import ShapelyError
 from shapely.geometry.base import BaseGeometry
 
 from dashboard.core.rules import RulesError, _line, validated_file
@@ -174,8 +175,11 @@ def load_street_boundaries(path: str | Path, aliases: Mapping[str, str],
                                                f"{seen[(code, names[0])]})"))
             continue
         seen[(code, names[0])] = _line(lines, at)
-        geom = shape(f.geometry.model_dump())
-        if not geom.is_valid or geom.area == 0:
+        try:
+            geom = shape(f.geometry.model_dump())
+        except (ValueError, TypeError, AttributeError, ShapelyError):  # a Polygon nested as a MultiPolygon, say
+            geom = None
+        if geom is None or not geom.is_valid or geom.area == 0:
             problems.append((_line(lines, at + ("geometry",)), f"street {names[0]}: not a valid polygon (a ring "
                                                                "crosses itself or encloses nothing)"))
             continue
