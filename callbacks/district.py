@@ -15,6 +15,7 @@ from dashboard.storage import queries
 from dashboard.web.auth import current_user, reader_scope
 from dashboard.dispatch.desk import scope
 from dashboard.web.callback_guard import Count, Lang, allow, validated
+from dashboard.figures.district_map import make_street_map
 from dashboard.figures.panorama import make_street_bars, minute_labels
 from dashboard.core.i18n import t
 from dashboard.core.channels import DOMAINS
@@ -93,10 +94,11 @@ def register_callbacks(app) -> None:
                    + [Output(f"district-kpi-{d}-delta", "children") for d in DOMAINS]
                    + [Output(f"district-kpi-{d}-delta", "className") for d in DOMAINS])
 
-    # timer, window -> district KPIs, streets, trend, incidents, ticker (each graph and list only when what it is
-    # drawn from changed: district-drawn holds their digests)
+    # timer, window -> district KPIs, streets (bars and map), trend, incidents, ticker (each graph and list only
+    # when what it is drawn from changed: district-drawn holds their digests)
     @allow(app, "view")
-    @app.callback(*kpi_outputs, Output("district-streets", "figure"), Output("district-trend", "figure"),
+    @app.callback(*kpi_outputs, Output("district-streets", "figure"), Output("district-map", "figure"),
+                  Output("district-trend", "figure"),
                   Output("district-incidents", "children"), Output("event-ticker", "children", allow_duplicate=True),
                   Output("district-updated", "children"), Output("district-drawn", "data"),
                   Input("district-refresh", "n_intervals"), Input("district-window", "value"),
@@ -118,8 +120,10 @@ def register_callbacks(app) -> None:
         # The bars are redrawn (streets may change order); the trend keeps its shape, so it is patched.
         streets = (make_street_bars(data["summary"]["streets"], lang, other=data["summary"]["other_streets"])
                    if fresh["streets"] else no_update)
+        street_map = (make_street_map(svc.city, district.code, svc.city.street_areas.get(district.code),
+                                      data["summary"]["streets"], lang) if fresh["streets"] else no_update)
         return ([str(totals[d]) for d in DOMAINS] + [d[0] for d in deltas] + [d[1] for d in deltas]
-                + [streets, _trend_patch(data["trend"], tz) if fresh["trend"] else no_update,
+                + [streets, street_map, _trend_patch(data["trend"], tz) if fresh["trend"] else no_update,
                    incident_items(data["incidents"], lang, tz, data["incidents_open"]) if fresh["incidents"]
                    else no_update,
                    ticker_items(data["events"], svc.city, lang, tz) if fresh["ticker"] else no_update,

@@ -13,7 +13,7 @@ from dash.exceptions import PreventUpdate
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.figures.district_map import EVENTS_TRACE, INCIDENTS_TRACE, point_values
+from dashboard.figures.district_map import EVENTS_TRACE, INCIDENTS_TRACE, STREETS_TRACE, point_values, street_values
 from dashboard.panorama import district_wall
 from dashboard.web.auth import may_watch, reader_scope
 from dashboard.web.callback_guard import Lang, allow, validated
@@ -30,9 +30,14 @@ def read(svc, code: str, now_ms: int) -> tuple[dict, dict]:
                 district_wall.map_points(conn, code, now_ms))
 
 
-def points_patch(points: dict, lang: str) -> Patch:
-    """Return the patch of ``city-map`` that places the district's events and open incidents anew."""
+def points_patch(points: dict, lang: str, areas=None, streets: dict | None = None) -> Patch:
+    """Return the patch of ``city-map`` that places the district's events and open incidents anew and colours its
+    street areas (``areas``: the district's, when the map draws them) by their events now."""
     patch, values = Patch(), point_values(points, lang)
+    if areas is not None:
+        colours = street_values(areas, (streets or {}).get("streets"), lang)
+        for key in ("z", "text", "zmax"):
+            patch["data"][STREETS_TRACE][key] = colours[key]
     for trace, part in ((EVENTS_TRACE, values["events"]), (INCIDENTS_TRACE, values["incidents"])):
         for key in ("lon", "lat", "text"):
             patch["data"][trace][key] = part[key]
@@ -68,4 +73,5 @@ def register_callbacks(app) -> None:
         if any(isinstance(s, dict) and s.get("digest") == data["digest"] for s in shown or []):
             raise PreventUpdate
         stores = len(callback_context.outputs_list[1])
-        return street_bars(streets, lang), [data] * stores, points_patch(points, lang)
+        return (street_bars(streets, lang), [data] * stores,
+                points_patch(points, lang, svc.city.street_areas.get(own), streets))

@@ -7,6 +7,7 @@ import json
 
 from dash import dash_table, dcc, html
 
+from dashboard.figures.district_map import DRILL_MAP_SIZE, make_street_map
 from dashboard.figures.panorama import FONT, make_street_bars, make_trend
 from dashboard.core.i18n import district_name, kind_label, t
 from dashboard.core.channels import DOMAINS
@@ -87,6 +88,19 @@ def export_links(code: str, window: str, lang: str) -> html.Span:
 DRAWN = ("streets", "trend", "incidents", "ticker")
 
 
+def street_map_panel(city, district, lang: str, streets: list[dict]) -> html.Section:
+    """Return the drill-down's map panel: the district's streets as areas coloured by their events in the window
+    (``district-map``, redrawn with the street bars), with a note when the areas are approximate."""
+    areas = city.street_areas.get(district.code)
+    note = [html.P(t("streets_approximate", lang), id="district-map-note", className="map-note panel-hint")] \
+        if areas is not None and areas.approximate else []
+    height = f"{DRILL_MAP_SIZE[1]}px"
+    return panel(t("street_map", lang), html.Div(
+        dcc.Graph(id="district-map", config=GRAPH_CONFIG, responsive=True, style={"height": height},
+                  figure=make_street_map(city, district.code, areas, streets, lang)),
+        style={"height": height}), *note, className="street-map-panel")
+
+
 def drawn_from(data: dict, window: str) -> dict[str, str]:
     """Return a digest of what each of the drill-down's graphs and lists is drawn from (``district_data.snapshot``):
     the page's refresh redraws only the parts whose digest changed, and a Plotly redraw of an unchanged chart was
@@ -128,7 +142,8 @@ def district_layout(city, district, lang: str, window: str, data: dict, tz: str)
             html.Div(
                 # each graph in a box of its height: until Plotly has loaded, Dash draws the graph without its
                 # style, and the panels below jumped 370 px when it came (CLS 0.14-0.38, bench.lighthouse)
-                [panel(t("streets", lang), html.Div(
+                [street_map_panel(city, district, lang, summary["streets"]),
+                 panel(t("streets", lang), html.Div(
                     dcc.Graph(id="district-streets", config=GRAPH_CONFIG, responsive=True, figure=streets,
                               style={"height": f"{streets.layout.height}px"}),
                     style={"height": f"{streets.layout.height}px"}), className="streets-panel"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard.figures.alert_map import with_outlines
-from dashboard.figures.district_map import add_points, district_city, make_district_map
+from dashboard.figures.district_map import add_points, add_street_areas, district_city, make_district_map
 from dashboard.figures.panorama import (WALL_LABEL_PX, WALL_MAP_SIZE, make_city_map, make_spot_trend, make_street_bars,
                                         make_trend, map_labels)
 from dashboard.core.i18n import district_name, t
@@ -63,16 +63,27 @@ def street_data(streets: dict | None, district: str | None) -> dict | None:
 
 
 def city_map(city, window: dict | None, lang: str, first: str, open_alerts, district: str | None,
-             points: dict | None):
+             points: dict | None, streets: dict | None = None):
     """Return the wall's map: the city's districts, or a district wall's district alone with its events and open
-    incidents placed (figures/district_map.py); their labels are HTML over it (map_label_layer)."""
+    incidents placed and its streets drawn as areas coloured by their events in the hour (``data[STREETS_TRACE]``,
+    figures/district_map.py, where the pack gives the district's streets areas); their labels are HTML over it
+    (map_label_layer)."""
     if district is None:
         return with_outlines(make_city_map(window, city, MEASURE, lang, highlight=first, theme="dark",
                                            size=WALL_MAP_SIZE, label_px=WALL_LABEL_PX, labels=False),
                              open_alerts, city, lang, "dark")
-    return add_points(with_outlines(make_district_map(window, city, district, MEASURE, lang, "dark", WALL_MAP_SIZE,
-                                                      WALL_LABEL_PX, labels=False), open_alerts, city, lang, "dark"),
-                      points, lang)
+    fig = add_points(with_outlines(make_district_map(window, city, district, MEASURE, lang, "dark", WALL_MAP_SIZE,
+                                                     WALL_LABEL_PX, labels=False), open_alerts, city, lang, "dark"),
+                     points, lang)
+    areas = city.street_areas.get(district)
+    return fig if areas is None else add_street_areas(fig, areas, (streets or {}).get("streets"), lang, "dark")
+
+
+def street_map_note(city, district: str | None, lang: str) -> list:
+    """Return the small note under a district's map that its street areas are approximate (derived from the
+    streets' centres, not their real boundaries), or nothing."""
+    areas = city.street_areas.get(district) if district is not None else None
+    return [html.P(t("streets_approximate", lang), className="map-note")] if areas and areas.approximate else []
 
 
 def rank_panel(lang: str, district: str | None, streets: dict | None, replayed: bool) -> list:
@@ -117,11 +128,12 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                 [
                     html.Section([dcc.Graph(id="city-map", className="map-graph", config=GRAPH_CONFIG, responsive=True, style=FILL,
                                            figure=city_map(city, window, lang, first, open_alerts, district,
-                                                           (district_view or {}).get("points"))),
+                                                           (district_view or {}).get("points"), streets)),
                                  map_label_layer(map_labels(window, city if district is None
                                                             else district_city(city, district), MEASURE, lang,
                                                             WALL_MAP_SIZE, WALL_LABEL_PX), WALL_LABEL_PX),
                                  *unit_overlay(lang),
+                                 *street_map_note(city, district, lang),
                                  dcc.Store(id="alert-outline-digest")],
                                  className="panel map-panel"),
                     html.Section(

@@ -744,7 +744,7 @@ CALLBACKS = {
     "...district-kpi-environment-delta.children...district-kpi-incident-delta.children"
     "...district-kpi-security-delta.className...district-kpi-traffic-delta.className"
     "...district-kpi-environment-delta.className...district-kpi-incident-delta.className...district-streets.figure"
-    "...district-trend.figure...district-incidents.children...event-ticker.children...district-updated.children"
+    "...district-map.figure...district-trend.figure...district-incidents.children...event-ticker.children...district-updated.children"
     "...district-drawn.data..": (
         VIEW, lambda app: payload(app, DISTRICT_REFRESH, {
             "district-refresh.n_intervals": 1, "district-window.value": "1h", "district-code.data": "440304",

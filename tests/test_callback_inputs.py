@@ -192,14 +192,14 @@ def test_the_refresh_redraws_only_what_changed(viewer):
     of an unchanged chart was the page's longest task), while the counts and the time always are."""
     app, client, csrf = viewer
     first = post(client, csrf, refresh(app)).get_json()["response"]
-    parts = ("district-streets", "district-trend", "district-incidents", "event-ticker")
+    parts = ("district-streets", "district-map", "district-trend", "district-incidents", "event-ticker")
     assert all(p in first for p in parts)
     again = post(client, csrf, refresh(app, n_intervals=2, drawn=first["district-drawn"]["data"])).get_json()["response"]
     assert not any(p in again for p in parts), sorted(again)
     assert again["district-kpi-traffic"]["children"] == "6" and "district-updated" in again
     ingest_now(app, {"traffic": [now_event(99, street="华强北街道", severity=2, value=1.0)]})
     moved = post(client, csrf, refresh(app, n_intervals=3, drawn=first["district-drawn"]["data"])).get_json()["response"]
-    assert "district-streets" in moved and "event-ticker" in moved, sorted(moved)
+    assert "district-streets" in moved and "district-map" in moved and "event-ticker" in moved, sorted(moved)
     assert moved["district-kpi-traffic"]["children"] == "7"
     other = post(client, csrf, refresh(app, window="24h", drawn=moved["district-drawn"]["data"])).get_json()["response"]
     assert all(p in other for p in parts), "another window redraws everything"

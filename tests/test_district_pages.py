@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 
 from dashboard.storage import outbox
-from dashboard.storage.models import alerts
+from dashboard.storage.models import alerts, incidents
 from dashboard.storage.models import outbox as outbox_table
 from tests import test_access_matrix as matrix
 from tests.test_district_scope import MINE, OWN, district_user, sapp, secret_in, seed  # noqa: F401 (sapp: fixture)
@@ -59,6 +59,34 @@ def test_a_district_users_delivery_log_and_its_summary_are_their_districts(sapp)
     officer, _ = matrix.session(sapp, "officer")
     city = officer.get("/api/notifications").get_json()
     assert len(city["notifications"]) == 5 and (city["summary"]["pending"], city["summary"]["failed"]) == (3, 1)
+
+
+def test_a_district_centre_logs_the_escalations_of_an_incident_handed_down_to_it(sapp):  # noqa: F811
+    """A Futian incident the city centre handed to Luohu's centre (it involves Luohu: ``incidents.centre`` Luohu,
+    its district Futian's): the escalations of its task and of its procedure's step are in Luohu's log and summary,
+    as the incident is in Luohu's queue, and still in Futian's; never in Nanshan's."""
+    data = seed(sapp)
+    svc = sapp.server.extensions["panorama"]
+    task = data["tasks"]["440304"]
+    with svc.engine.begin() as conn:
+        conn.execute(update(incidents).where(incidents.c.id == task["incident_id"]).values(centre=OWN))
+        outbox.enqueue(conn, key=f"esc:task:{task['id']}.1:1:1:sms:0", channel="sms", address="13800000000",
+                       subject="交办 福田 任务升级", body="...",
+                       payload={"type": "escalation", "subject": "task", "id": f"{task['id']}.1"})
+        outbox.enqueue_many(conn, [{"key": f"esc:step:{task['incident_id']}.1:1:1:sms:0", "channel": "sms",
+                                    "address": "13800000000", "subject": "交办 福田 步骤升级", "body": "...",
+                                    "payload": {"type": "escalation", "subject": "step",
+                                                "id": f"{task['incident_id']}.1"}}])
+    handed = ["交办 福田 任务升级", "交办 福田 步骤升级"]
+    luohu, _ = district_user(sapp)
+    assert task["incident_id"] in [i["id"] for i in luohu.get("/api/incidents").get_json()["incidents"]]
+    body = luohu.get("/api/notifications").get_json()
+    assert sorted(n["subject"] for n in body["notifications"]) == sorted(handed)
+    assert body["summary"]["pending"] == 2
+    futian, _ = district_user(sapp, "ft-officer", district="440304")
+    assert sorted(n["subject"] for n in futian.get("/api/notifications").get_json()["notifications"]) == sorted(handed)
+    nanshan, _ = district_user(sapp, "ns-officer", district="440305")
+    assert nanshan.get("/api/notifications").get_json()["notifications"] == []
 
 
 def test_a_district_centre_reads_the_rosters_and_leaves_their_overrides_to_the_city(make_app, redis_client):
@@ -158,5 +186,45 @@ def test_the_messages_queued_before_0023_are_given_their_district(pg_server_url,
             with engine.connect() as conn:
                 got = dict(conn.execute(text("SELECT key, district FROM outbox")).all())
             assert got == {"a": "440305", "e1": "440304", "e2": "440303", "c": None, "x": None}
+        finally:
+            engine.dispose()
+
+
+def test_the_escalations_queued_before_0024_are_given_the_centre_running_their_incident(pg_server_url, tmp_path):
+    """Migration 0024 gives each escalation of a task or a procedure step already queued the district centre running
+    its incident, where that is another district's (handed down or across); every other message keeps none."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from dashboard.storage.db import make_engine
+    from tests.helpers import scratch_database
+    from tests.test_migrations import _alembic
+
+    with scratch_database(pg_server_url, "panorama_0024") as url:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                command.upgrade(_alembic(conn), "0023")
+            with engine.begin() as conn:
+                for inc, centre in ((5, OWN), (6, "440304"), (8, None)):  # 5 handed to Luohu, 6 Futian's own
+                    conn.execute(text("INSERT INTO incidents (id, domain, kind, district, severity, status, reports, "
+                                      "opened_ms, last_report_ms, updated_ms, title, centre) VALUES (:i, 'incident', "
+                                      "'fire', '440304', 3, 'dispatched', 1, 0, 0, 0, 't', :c)"), {"i": inc, "c": centre})
+                    conn.execute(text("INSERT INTO tasks (id, incident_id, department, state, version, created_ms, "
+                                      "updated_ms, ack_due_ms, resolve_due_ms) VALUES (:t, :i, 'fire', 'dispatched', "
+                                      "1, 0, 0, 0, 0)"), {"t": inc + 10, "i": inc})
+                for key, payload in (("t5", '{"type": "escalation", "subject": "task", "id": "15.1"}'),
+                                     ("s5", '{"type": "escalation", "subject": "step", "id": "5.2"}'),
+                                     ("t6", '{"type": "escalation", "subject": "task", "id": "16.1"}'),
+                                     ("t8", '{"type": "escalation", "subject": "task", "id": "18.1"}'),
+                                     ("a", '{"alert": {"id": 7, "district": "440305"}}'), ("x", "not json")):
+                    conn.execute(text("INSERT INTO outbox (key, channel, address, subject, body, payload, status, "
+                                      "attempts, due_ms, created_ms) VALUES (:k, 'email', 'a@example.org', 's', 'b', :p, "
+                                      "'pending', 0, 0, 0)"), {"k": key, "p": payload})
+            with engine.begin() as conn:
+                command.upgrade(_alembic(conn), "0024")
+            with engine.connect() as conn:
+                got = dict(conn.execute(text("SELECT key, centre FROM outbox")).all())
+            assert got == {"t5": OWN, "s5": OWN, "t6": None, "t8": None, "a": None, "x": None}
         finally:
             engine.dispose()

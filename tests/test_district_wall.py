@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from dashboard.figures.district_map import EVENTS_TRACE, INCIDENTS_TRACE
+from dashboard.figures.district_map import EVENTS_TRACE, INCIDENTS_TRACE, STREETS_TRACE
 from dashboard.storage import users as accounts
 from tests import test_access_matrix as matrix
 from tests.test_api import ingest_now, now_event
@@ -93,6 +93,10 @@ def test_a_district_wall_shows_its_district_by_street(wapp):
     events, incidents = fig["data"][EVENTS_TRACE], fig["data"][INCIDENTS_TRACE]
     assert len(events["lon"]) >= 4 and all(MINE in x for x in events["text"] if "黄贝" in x)
     assert any("黄贝火情" in x for x in incidents["text"])
+    # its streets as areas, one each, coloured by their events in the hour, noted as approximate
+    streets = fig["data"][STREETS_TRACE]
+    assert len(fig["data"]) == STREETS_TRACE + 1 and len(streets["locations"]) == 10
+    assert dict(zip(streets["locations"], streets["z"]))["黄贝街道"] == 4 and "街道边界为近似示意" in text
     bars = parts["wall-streets"]["figure"]
     names = list(bars["data"][0]["y"])
     assert names[-1] == "黄贝街道" and names[-2] == "东门街道", "busiest on top (Plotly draws the last on top)"
@@ -202,8 +206,10 @@ const map = document.querySelector('#city-map .js-plotly-plot');
 if (!bars || !bars.data || !map || !map.data) { return null; }
 const traffic = {};
 bars.data[1].y.forEach((y, k) => { traffic[y] = bars.data[1].x[k]; });
+const streets = {};
+map.data[%d].locations.forEach((name, k) => { streets[name] = map.data[%d].z[k]; });
 return {traffic: traffic, locations: map.data[0].locations, z: map.data[0].z,
-        events: map.data[%d].text};""" % EVENTS_TRACE
+        events: map.data[%d].text, streets: streets};""" % (STREETS_TRACE, STREETS_TRACE, EVENTS_TRACE)
 TEXT_OF = "const el = document.querySelector(arguments[0]); return el ? el.textContent : '';"
 
 
@@ -233,6 +239,7 @@ def test_a_district_kiosk_wall_shows_its_streets_live(make_app, redis_client, da
         first = wait_for(lambda: dash_duo.driver.execute_script(WALL_JS), timeout=20, message="the wall's graphs")
         assert first["locations"] == [OWN], "Luohu alone on the map"
         assert first["traffic"]["黄贝街道"] == 3 and first["traffic"].get("翠竹街道", 0) == 0
+        assert first["streets"]["黄贝街道"] == 4 and first["streets"]["翠竹街道"] == 0 and len(first["streets"]) == 10
         assert not any(s in first["traffic"] for s in FUTIAN_STREETS)
         tile = int(wait_for(lambda: (lambda x: x if x.isdigit() else None)(
             dash_duo.driver.execute_script(TEXT_OF, "#kpi-traffic")), timeout=20, message="the traffic tile"))
@@ -248,6 +255,7 @@ def test_a_district_kiosk_wall_shows_its_streets_live(make_app, redis_client, da
         now = wait_for(lambda: (lambda s: s if s and s["traffic"].get("翠竹街道") == 1 else None)(
             dash_duo.driver.execute_script(WALL_JS)), timeout=30, message="翠竹街道's bar at the street refresh")
         assert any("翠竹 直播" in x for x in now["events"]), "its dot on the district's map"
+        assert now["streets"]["翠竹街道"] == 1, "its street's area coloured anew"
         assert now["locations"] == [OWN] and not any(s in now["traffic"] for s in FUTIAN_STREETS)
         held = dash_duo.driver.execute_script(TEXT_OF, "body")
         assert secret_in(held, data["others"]) == [] and "华强北" not in held and "福田" not in held

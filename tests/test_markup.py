@@ -9,7 +9,7 @@ import plotly.io as pio
 from dashboard.figures import panorama as figures
 from dashboard.core.city import PACKS_DIR, load_city
 from dashboard.figures.incident_map import make_incident_map
-from tests.helpers import sign_in
+from tests.helpers import sign_in, wait_for
 
 BOLD = "<b>华富</b>"
 LINK = '<a href="https://evil.example/">福保</a>'
@@ -44,9 +44,9 @@ def hostile_pack(tmp_path) -> str:
     shutil.copytree(PACKS_DIR / "shenzhen", folder)
     manifest = folder / "city.yaml"
     text = manifest.read_text(encoding="utf-8")
-    text = text.replace("{name: 华富街道, name_en: Huafu}", '{name: "<b>华富</b>", name_en: Huafu}')
-    text = text.replace("{name: 福保街道, name_en: Fubao}",
-                        '{name: "<a href=\\"https://evil.example/\\">福保</a>", name_en: Fubao}')
+    text = text.replace("{name: 华富街道, name_en: Huafu,", '{name: "<b>华富</b>", name_en: Huafu,')
+    text = text.replace("{name: 福保街道, name_en: Fubao,",
+                        '{name: "<a href=\\"https://evil.example/\\">福保</a>", name_en: Fubao,')
     manifest.write_text(text, encoding="utf-8")
     assert {s.name for s in load_city(str(folder)).by_code["440304"].streets} >= {BOLD, LINK}
     return str(folder)
@@ -64,4 +64,11 @@ def test_street_names_in_markup_are_drawn_as_text_in_chromium(make_app, redis_cl
     svg = "#district-streets svg"
     assert dash_duo.driver.execute_script(
         f"return document.querySelectorAll('{svg} a, {svg} [style*=\"bold\"]').length") == 0
+    # the street map's areas: their hover text holds the names escaped (Plotly shows them as sent)
+    hover = wait_for(lambda: dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#district-map .js-plotly-plot');"
+        "return gd && gd.data && gd.data[1] ? gd.data[1].text : null;"), timeout=20, message="the street map")
+    assert any(x.startswith(figures.plain(BOLD) + "<br>") for x in hover)
+    assert any(x.startswith(figures.plain(LINK) + "<br>") for x in hover)
+    assert dash_duo.driver.execute_script("return document.querySelectorAll('#district-map svg a').length") == 0
     assert dash_duo.get_logs() == []

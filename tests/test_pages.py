@@ -565,7 +565,8 @@ def test_the_district_page_does_not_jump_when_its_graphs_load(app, dash_duo):
     dash_duo.driver.get(dash_duo.server_url + "/district/440304")
     dash_duo.wait_for_element("#district-events td", timeout=20)
     wait_for(lambda: js(dash_duo, "return document.querySelectorAll("
-                                  "'#district-streets .main-svg, #district-trend .main-svg').length >= 2"
+                                  "'#district-map .main-svg, #district-streets .main-svg, #district-trend .main-svg')"
+                                  ".length >= 3"
                                   " && !document.getElementById('first-paint')"), timeout=20, message="graphs drawn")
     js(dash_duo, "window.__painted = false; requestAnimationFrame(() => requestAnimationFrame(() => "
                  "{ window.__painted = true; }))")

@@ -254,7 +254,7 @@ def test_a_pack_street_without_an_english_name_is_refused(tmp_path):
     shutil.copytree(CITY.path, pack)
     manifest = pack / "city.yaml"
     manifest.write_text(manifest.read_text(encoding="utf-8").replace(
-        "{name: 南头街道, name_en: Nantou}", "{name: 南头街道}"), encoding="utf-8")
+        "{name: 南头街道, name_en: Nantou,", "{name: 南头街道,"), encoding="utf-8")
     with pytest.raises(ValueError, match="南头街道.*pinyin"):
         load_city(str(pack))
 

@@ -17,6 +17,8 @@ from dashboard.core.procedures import Procedures, load_procedures
 from dashboard.core.holidays import Holidays, load_holidays
 from dashboard.core.rosters import Rosters, load_rosters
 from dashboard.core.rules import Rules, load_rules
+from dashboard.core.street_areas import (FILENAME as STREETS_FILE, StreetAreas, centre_problems, derived_areas,
+                                         load_street_boundaries, outline_geometry)
 from dashboard.core.units import load_units
 
 # City packs are data, not code: they sit beside the packages, in dashboard/cities.
@@ -62,6 +64,10 @@ class Street:
     name: str
     name_en: str = ""
     code: str = ""
+    # Where the street is (city.yaml ``center``), roughly: the seed of its approximate area on the district's map
+    # when the pack has no streets.geojson (street_areas.py).
+    lat: float | None = None
+    lon: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,25 @@ class City:
         return json.loads((self.path / "boundaries.geojson").read_text(encoding="utf-8"))
 
     @cached_property
+    def street_areas(self) -> dict[str, StreetAreas]:
+        """Return each district's street areas by code: the pack's streets.geojson where it draws the district,
+        else the cells of its streets' centres (approximate); a district with neither is absent. A broken
+        streets.geojson raises RulesError by line, a street centre outside its district ValueError."""
+        outlines = {d.code: outline_geometry(self.geojson, d.code) for d in self.districts}
+        problems = centre_problems((self.path / "city.yaml").name, outlines, self.districts)
+        if problems:
+            raise ValueError("\n".join(problems))
+        path = self.path / STREETS_FILE
+        drawn = load_street_boundaries(path, self.aliases, self.street_names, outlines) if path.exists() else {}
+        out: dict[str, StreetAreas] = {}
+        for d in self.districts:
+            areas = drawn.get(d.code) or (derived_areas(outlines[d.code], d.streets)
+                                          if outlines[d.code] is not None else None)
+            if areas is not None:
+                out[d.code] = areas
+        return out
+
+    @cached_property
     def departments(self) -> list[dict]:
         """Return the departments of the city pack (empty when the pack has none)."""
         path = self.path / "departments.yaml"
@@ -329,7 +354,19 @@ _PINYIN = re.compile(r"[A-Z][A-Za-z]*(?:['\- ][A-Za-z]+)*")
 
 def _street(s: dict, district: str, manifest: Path) -> Street:
     """Return one street of a district's registry; each must have its English (pinyin) name."""
-    street = Street(**s)
+    s = dict(s)
+    center = s.pop("center", None)
+    if center is not None:
+        try:
+            s["lat"], s["lon"] = float(center["lat"]), float(center["lon"])
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{manifest}: street {s.get('name')} of district {district}: center must be "
+                             f"{{lat: <degrees>, lon: <degrees>}}, not {center!r}") from None
+    try:
+        street = Street(**s)
+    except TypeError as err:
+        raise ValueError(f"{manifest}: street {s.get('name')} of district {district}: {err} (a street takes name, "
+                         "name_en, code and center)") from None
     if not street.name:
         raise ValueError(f"{manifest}: a street of district {district} has no name")
     if not _PINYIN.fullmatch(street.name_en or ""):

@@ -4,8 +4,10 @@ incidents placed on it (SPEC section 13). Pure, no I/O.
 The map is ``make_city_map`` of a city of one district, so the browser's patches of ``city-map`` hold as on the
 city's wall (``data[0]`` the district, ``layout.annotations[0]`` its label, ``layout.meta.bounds`` its outline's
 box), then the alert outlines (``data[1..5]``, figures/alert_map.py), then ``data[EVENTS_TRACE]`` the events and
-``data[INCIDENTS_TRACE]`` the open incidents, which the wall's street refresh patches by index. The city pack has
-district outlines only (no street shapes): streets are named on the bars and the spotlight, not drawn.
+``data[INCIDENTS_TRACE]`` the open incidents, which the wall's street refresh patches by index, and last the
+streets as areas coloured by their events (``add_street_areas``; a choropleth, so Plotly draws it under every
+point and line whatever its index): the pack's streets.geojson, or cells of its streets' centres marked
+approximate (dashboard/core/street_areas.py). The drill-down's map is the district and its streets alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dashboard.figures.panorama import DOMAIN_COLORS, THEMES, make_city_map, pla
 
 EVENTS_TRACE = FIRST_TRACE + 5  # after the halo and the four alert levels
 INCIDENTS_TRACE = EVENTS_TRACE + 1
+STREETS_TRACE = INCIDENTS_TRACE + 1  # a district wall's street areas (add_street_areas), where the pack has them
 SEVERITY_PX = {1: 7, 2: 9, 3: 12, 4: 15}  # an event's dot grows with its severity
 INCIDENT_COLOR = "#ff3b7f"  # apart from every domain's colour: an incident is not one more event
 
@@ -72,3 +75,45 @@ def add_points(fig: go.Figure, points: dict | None, lang: str, theme: str = "dar
         marker={"color": INCIDENT_COLOR, "size": 16, "symbol": "diamond", "opacity": 0.95,
                 "line": {"color": THEMES[theme]["ink"], "width": 2}}))
     return fig
+
+
+def street_values(areas, streets: list[dict] | None, lang: str) -> dict:
+    """Return the arrays of the street areas' trace (the figure's and the patch's alike): each area's events in the
+    window (``z``, 0 for a street with none) and its hover text (escaped: shown as text)."""
+    rows = {s["name"]: s for s in streets or []}
+    z, text = [], []
+    for feature in areas.geojson["features"]:
+        row = rows.get(feature["id"]) or {}
+        n = int(row.get("total", sum((row.get("counts") or {}).values())))
+        name = (feature["properties"].get("name_en") or feature["id"]) if lang == "en" else feature["id"]
+        z.append(n)
+        text.append(plain(name) + "<br>" + plain(t("n_events", lang, n=n)))
+    return {"z": z, "text": text, "zmax": max([1, *z])}
+
+
+def add_street_areas(fig: go.Figure, areas, streets: list[dict] | None, lang: str, theme: str) -> go.Figure:
+    """Return the district map with its streets drawn as areas coloured by their events in the window (one more
+    choropleth, the last trace: over the district's own, under every point and outline), the district's colour
+    bar giving way to the streets'. ``areas``: the district's ``StreetAreas`` (city.street_areas)."""
+    th, values = THEMES[theme], street_values(areas, streets, lang)
+    fig.update_traces(showscale=False, selector=0)
+    fig.add_trace(go.Choropleth(
+        geojson=areas.geojson, featureidkey="id", locations=areas.names, z=values["z"], zmin=0, zmax=values["zmax"],
+        colorscale=th["counts"], text=values["text"], hovertemplate="%{text}<extra></extra>", showlegend=False,
+        name=t("street_events", lang), marker={"line": {"color": th["line"], "width": 1}, "opacity": 0.92},
+        colorbar={"orientation": "h", "x": 0.98, "xanchor": "right", "y": 0.97, "yanchor": "top",
+                  "len": 0.32, "thickness": 10, "title": {"text": t("street_events", lang), "side": "top"},
+                  "tickfont": {"color": th["muted"]}, "outlinewidth": 0}))
+    return fig
+
+
+DRILL_MAP_SIZE = (960, 420)  # the drill-down's map, full width of its grid; Plotly fits the outline to the real box
+
+
+def make_street_map(city, code: str, areas, streets: list[dict] | None, lang: str, theme: str = "light",
+                    size: tuple[int, int] = DRILL_MAP_SIZE) -> go.Figure:
+    """Return the drill-down's map of district ``code``: its outline, and its streets as areas coloured by their
+    events in the window (``streets``: the district summary's rows) where ``areas`` (city.street_areas) has them."""
+    fig = make_district_map(None, city, code, "all", lang, theme, size, 12, labels=False)
+    fig.update_layout(uirevision="streets-map", height=size[1])
+    return fig if areas is None else add_street_areas(fig, areas, streets, lang, theme)

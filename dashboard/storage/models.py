@@ -408,9 +408,14 @@ outbox = Table(
     # the district the message tells of (its alert's, its incident's, its briefing's; NULL: the city's), so a
     # district centre's log and summary are one indexed read (SPEC section 13)
     Column("district", String(16)),
+    # the district centre that ran the incident it tells of when it was queued, where that is not the incident's
+    # own district (handed down or across to another district it involves); NULL otherwise. That centre reads it
+    # too, as its queue holds the incident (0024)
+    Column("centre", String(16)),
     Index("uq_outbox_key", "key", unique=True),
     Index("ix_outbox_due", "status", "due_ms"),
     Index("ix_outbox_district", "district", "status"),
+    Index("ix_outbox_centre", "centre", "status"),
 )
 
 # The delivery log: every attempt to send an outbox row, what came of it.

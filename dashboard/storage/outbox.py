@@ -19,20 +19,21 @@ _MANY_ROWS = 500  # rows of one enqueue_many statement: 11 parameters each, well
 
 # Insert-if-absent by key; RETURNING says whether this call made the row (both engines, SQLite >= 3.35).
 _ENQUEUE = text(
-    "INSERT INTO outbox (key, channel, address, subject, body, payload, district, status, attempts, due_ms, "
-    "created_ms) VALUES (:key, :channel, :address, :subject, :body, :payload, :district, 'pending', 0, :due, :now) "
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, district, centre, status, attempts, due_ms, "
+    "created_ms) VALUES (:key, :channel, :address, :subject, :body, :payload, :district, :centre, 'pending', 0, :due, "
+    ":now) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
 # The same for many rows in one statement on PostgreSQL, the rows as arrays: one fixed statement, where a multi-row
 # VALUES is a statement SQLAlchemy builds per call (it cost as much CPU as the 18 single inserts of a ladder).
-_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "district", "due_ms")
+_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "district", "centre", "due_ms")
 _ENQUEUE_MANY_PG = text(
-    "INSERT INTO outbox (key, channel, address, subject, body, payload, district, status, attempts, due_ms, "
+    "INSERT INTO outbox (key, channel, address, subject, body, payload, district, centre, status, attempts, due_ms, "
     "created_ms) "
-    "SELECT k, c, a, s, b, p, r, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
+    "SELECT k, c, a, s, b, p, r, x, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
     "CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]), CAST(:payload AS text[]), "
-    "CAST(:district AS text[]), CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, r, d) "
+    "CAST(:district AS text[]), CAST(:centre AS text[]), CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, r, x, d) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
@@ -49,8 +50,9 @@ def enqueue(conn: Connection, *, key: str, channel: str, address: str, subject: 
         raise ValueError(f"unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
     now = wall_ms() if now_ms is None else now_ms
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    district, centre = told_places(conn, [data])[0]
     row = conn.execute(_ENQUEUE, {"key": key, "channel": channel, "address": address, "subject": subject,
-                                  "body": body, "payload": data, "district": told_districts(conn, [data])[0],
+                                  "body": body, "payload": data, "district": district, "centre": centre,
                                   "due": now if due_ms is None else due_ms, "now": now}).first()
     return row is not None
 
@@ -74,8 +76,8 @@ def enqueue_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, now
         rows[m["key"]] = {"key": m["key"], "channel": m["channel"], "address": m["address"], "subject": m["subject"],
                           "body": m["body"], "payload": data, "due_ms": now if m.get("due_ms") is None else m["due_ms"]}
     values = list(rows.values())
-    for r, district in zip(values, told_districts(conn, [r["payload"] for r in values])):
-        r["district"] = district
+    for r, (district, centre) in zip(values, told_places(conn, [r["payload"] for r in values])):
+        r["district"], r["centre"] = district, centre
     if conn.dialect.name != "postgresql":  # the embedded default: a statement each, as enqueue
         return sum(conn.execute(_ENQUEUE, {**r, "due": r["due_ms"], "now": now}).first() is not None for r in values)
     made = conn.execute(_ENQUEUE_MANY_PG, {c: [r[c] for r in values] for c in _MANY_COLUMNS} | {"now": now})
@@ -184,10 +186,10 @@ def get(conn: Connection, key: str) -> dict | None:
 def list_messages(conn: Connection, *, statuses: Sequence[str] = (), channels: Sequence[str] = (),
                   key_prefix: str | None = None, limit: int = LIST_LIMIT, district: str | None = None) -> list[dict]:
     """Return messages newest first, of the statuses and channels asked for (any when none); ``district``: those
-    telling of that district only (a district centre's part of the log)."""
+    a district centre reads only (``of_centre``: a district centre's part of the log)."""
     q = select(outbox).order_by(outbox.c.id.desc()).limit(max(1, min(limit, LIST_LIMIT)))
     if district is not None:
-        q = q.where(outbox.c.district == district)
+        q = q.where(of_centre(district))
     if statuses:
         q = q.where(outbox.c.status.in_(list(statuses)))
     if channels:
@@ -212,7 +214,7 @@ def attempts_of(conn: Connection, row_ids: Sequence[int]) -> dict[int, list[dict
 def summary(conn: Connection, now_ms: int, district: str | None = None) -> dict:
     """Return the outbox's health: counts of pending (and sending), failed, and the oldest pending one's age;
     ``district``: of the messages telling of that district alone (a district centre's summary)."""
-    mine = [] if district is None else [outbox.c.district == district]
+    mine = [] if district is None else [of_centre(district)]
     counts = dict(conn.execute(select(outbox.c.status, func.count()).where(*mine).group_by(outbox.c.status)).all())
     oldest = conn.execute(select(func.min(outbox.c.created_ms)).where(
         outbox.c.status.in_(("pending", "sending")), *mine)).scalar()
@@ -222,6 +224,13 @@ def summary(conn: Connection, now_ms: int, district: str | None = None) -> dict:
 
 
 # --- a district centre's part of the log (SPEC section 13) -------------------------------------------------------
+
+def of_centre(district: str):
+    """Return the condition of the messages district ``district``'s centre reads: those telling of its district, and
+    those telling of an incident it ran when they were queued though the incident is another district's (handed
+    down or across to it: ``outbox.centre``), as its queue holds such an incident (storage.incidents)."""
+    return (outbox.c.district == district) | (outbox.c.centre == district)
+
 
 def _told_of(payload: str) -> tuple[str, str | None, Any]:
     """Return what a message tells of: ("district", the alert's or the briefing's district) for an alert's
@@ -241,11 +250,13 @@ def _told_of(payload: str) -> tuple[str, str | None, Any]:
     return "", None
 
 
-def told_districts(conn: Connection, payloads: Sequence[str]) -> list[str | None]:
-    """Return the district each message payload tells of (kept with the message as ``outbox.district``): an alert
-    notification's or a briefing's own, an escalation's alert's or incident's (a task's incident's, a procedure
-    step's incident's); None: the city's or nobody's (a district centre reads none of those). Three reads at most
-    (none for alerts' notifications and briefings' mail), whatever the number of payloads."""
+def told_places(conn: Connection, payloads: Sequence[str]) -> list[tuple[str | None, str | None]]:
+    """Return what each message payload tells of, kept with the message: its district (``outbox.district``: an
+    alert notification's or a briefing's own, an escalation's alert's or incident's -- a task's incident's, a
+    procedure step's incident's; None: the city's or nobody's, which a district centre reads none of) and, for an
+    incident's escalation, the district centre running the incident now when that is another district's
+    (``outbox.centre``: handed down or across to it; None otherwise). Three reads at most (none for alerts'
+    notifications and briefings' mail), whatever the number of payloads."""
     told = []
     ids: dict[str, set[int]] = {"alert": set(), "task": set(), "step": set()}
     for payload in payloads:
@@ -254,20 +265,22 @@ def told_districts(conn: Connection, payloads: Sequence[str]) -> list[str | None
         told.append((kind, ref, int(head) if head.isdigit() else None))
         if kind in ids and head.isdigit():
             ids[kind].add(int(head))
-    found: dict[tuple[str, int], str | None] = {}
+    found: dict[tuple[str, int], tuple[str | None, str | None]] = {}
     if ids["alert"]:
-        found |= {("alert", i): d for i, d in conn.execute(
+        found |= {("alert", i): (d, None) for i, d in conn.execute(
             select(alerts.c.id, alerts.c.district).where(alerts.c.id.in_(ids["alert"])))}
     if ids["task"]:
-        found |= {("task", i): d for i, d in conn.execute(
-            select(tasks.c.id, incidents.c.district).join(incidents, incidents.c.id == tasks.c.incident_id)
-            .where(tasks.c.id.in_(ids["task"])))}
+        found |= {("task", i): (d, c) for i, d, c in conn.execute(
+            select(tasks.c.id, incidents.c.district, incidents.c.centre)
+            .join(incidents, incidents.c.id == tasks.c.incident_id).where(tasks.c.id.in_(ids["task"])))}
     if ids["step"]:
-        found |= {("step", i): d for i, d in conn.execute(
-            select(incidents.c.id, incidents.c.district).where(incidents.c.id.in_(ids["step"])))}
+        found |= {("step", i): (d, c) for i, d, c in conn.execute(
+            select(incidents.c.id, incidents.c.district, incidents.c.centre).where(incidents.c.id.in_(ids["step"])))}
     out = []
     for kind, ref, head in told:
-        d = ref if kind == "district" else found.get((kind, head)) if head is not None else None
+        d, c = (ref, None) if kind == "district" else found.get((kind, head), (None, None)) if head is not None \
+            else (None, None)
         # a district is a code of the city pack: anything else a payload says is kept as none (the column is 16)
-        out.append(d if isinstance(d, str) and len(d) <= 16 else None)
+        d = d if isinstance(d, str) and len(d) <= 16 else None
+        out.append((d, c if isinstance(c, str) and len(c) <= 16 and c != d else None))
     return out

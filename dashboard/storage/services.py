@@ -115,6 +115,7 @@ def build_services(config: dict[str, Any]) -> Services:
     config["PANORAMA_TZ"] = city.timezone
     city.rosters  # noqa: B018 - a broken rosters.yaml stops the start (by line), not the first alert's escalation
     city.briefing_recipients  # noqa: B018 - likewise a broken briefings: section, not the 08:00 briefing
+    city.street_areas  # noqa: B018 - likewise a broken streets.geojson or a street's centre off its district, not a map
     engine = make_engine(config["DATABASE_URL"])
     read_url = config.get("DATABASE_READ_URL")
     server = bus.make_embedded_server() if config["EMBEDDED"] else None
