@@ -212,13 +212,19 @@ def _register_board(app) -> None:
     app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchUrl"),
                             Output("dispatch-address", "data"), Input("dispatch-selected", "data"))
 
-    # click on a queued incident -> selected incident
+    # click on a queued incident -> selected incident; a click on the one selected already changes nothing (set
+    # again, it would fire the detail's callback anew and drop the answer on its way: clicked again and again
+    # while a loaded server draws it, the detail never came)
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-selected", "data"),
-                  Input({"type": "dispatch-incident", "index": ALL}, "n_clicks"), prevent_initial_call=True)
-    def select_incident(_clicks):
+                  Input({"type": "dispatch-incident", "index": ALL}, "n_clicks"), State("dispatch-selected", "data"),
+                  prevent_initial_call=True)
+    def select_incident(_clicks, current):
         clicked = _clicked()
-        return parse(IncidentButton, clicked).index if clicked else no_update
+        if not clicked:
+            return no_update
+        index = parse(IncidentButton, clicked).index
+        return no_update if index == current else index
 
     # connection mode -> the fallback poll runs only while the gateway connection is not live
     app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchPoll"),
