@@ -353,3 +353,23 @@ briefings:
         load_briefing_recipients(path, ["440303", "440304"])
     assert str(err.value).splitlines() == [
         "notifications.yaml line 5: futian@example.org is listed twice in briefings.districts.440304"]
+
+
+def test_each_reader_s_pdf_is_the_one_printed_in_their_language(tmp_path, make_app, redis_client, smtp, monkeypatch):
+    app = make_app(PANORAMA_CITY=briefings_only_pack(tmp_path), **tb.NO_BROWSER)
+    svc = app.server.extensions["panorama"]
+
+    def render_with_pdf(data, city, browser, tz):  # a stand-in PDF that says which language it was printed in
+        return Rendered(html=build_html(data, city, {}), pdf=f"%PDF-1.7\n% {data['lang']}\n%%EOF\n".encode(),
+                        images=False)
+
+    monkeypatch.setattr(generate, "render", render_with_pdf)
+    tb.seed(app)
+    city, _ = run_slot(app)
+    drain(sender(svc.engine, smtp.url), svc.engine, all_sent)
+    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.messages}
+    for address, lang in (("mayor@example.org", "zh"), ("liaison-hk@example.org", "en")):
+        html, pdf = list(mails[address].iter_attachments())
+        assert pdf.get_content() == f"%PDF-1.7\n% {lang}\n%%EOF\n".encode()
+        assert html.get_content() == store.rendition(svc.engine, city["id"], lang)["html"]
+        assert pdf.get_filename() == store.download_name(city["id"], city["period_end_ms"], "pdf", tb.TZ)
