@@ -2,16 +2,38 @@
  * `panorama.dispatchFrame`; frames that carry incidents, tasks or escalations, and snapshots (after a
  * reconnect anything may have changed), are gathered here and written to the `dispatch-live` store at most
  * once per COALESCE_MS; the server then re-reads the queue, the board and the open incident.
- * The page's own poll runs only while the connection is not live (`panorama.dispatchPoll`). */
+ *
+ * Never while those are being drawn: Dash keeps only the newest call of a callback, so a write that fires the
+ * detail's callback again while its answer is on the way drops that answer. With 500 incidents on a loaded
+ * machine the detail took longer than the frames were apart, every answer was dropped for the next frame's,
+ * and the detail stayed on "select an incident" while the queue, the board and the address showed the incident
+ * picked (issue 15). The frames wait, gathered, until the page's parts they redraw are drawn (at most HOLD_MS).
+ * The page's own poll runs only while the connection is not live (`panorama.dispatchPoll`), and its ticks wait
+ * the same way (`panorama.dispatchPulse`). */
 (function (root) {
     'use strict';
     const dc = (root.dash_clientside = root.dash_clientside || {});
     const ns = (dc.panorama = dc.panorama || {});
     const COALESCE_MS = 300;  // ingest can carry incidents in every frame: one server round trip per this, at most
     const ESCALATIONS_KEPT = 20;
-    // Frames gathered since the last write; plain JS like live_conn.js's merged state, outside Dash.
+    // A callback whose answer never comes (a request lost with its server) holds the frames no longer than this.
+    const HOLD_MS = 30000;
+    // What a write of `dispatch-live` redraws (the outputs of the callbacks it fires): Dash marks each element
+    // data-dash-is-loading while a callback that draws it is on the way.
+    const DRAWN = ['dispatch-detail', 'incident-list', 'task-board', 'dispatch-escalations', 'dispatch-handup-open',
+        'dispatch-handdown-open'];
+    // Frames gathered since the last write; plain JS like live_conn.js's merged state, outside Dash. `held`:
+    // how many times a write waited for the page to be drawn; `heldSince`: when the one waiting now first did.
     const acc = {incidents: new Set(), snapshot: false, escalations: [], newEscalations: false, fresh: false,
-        timer: null, lastAt: 0, n: 0};
+        timer: null, lastAt: 0, n: 0, held: 0, heldSince: null};
+
+    /** Tell whether a callback that a write of `dispatch-live` would fire again is still on its way. */
+    function drawing() {
+        return DRAWN.some((id) => {
+            const e = document.getElementById(id);
+            return e !== null && e.getAttribute('data-dash-is-loading') !== null;
+        });
+    }
 
     function onDispatchPage() {
         return document.getElementById('dispatch-page') !== null;  // (a dcc.Store has no element of its own)
@@ -19,6 +41,18 @@
 
     function flush() {
         acc.timer = null;
+        if (acc.fresh && onDispatchPage() && drawing()) {
+            const now = Date.now();
+            if (acc.heldSince === null) {
+                acc.heldSince = now;
+            }
+            if (now - acc.heldSince < HOLD_MS) {  // gathered on, written once the page is drawn
+                acc.held += 1;
+                acc.timer = setTimeout(flush, COALESCE_MS);
+                return;
+            }
+        }
+        acc.heldSince = null;
         acc.lastAt = Date.now();
         if (acc.fresh && onDispatchPage() && dc.set_props) {
             acc.n += 1;
@@ -57,6 +91,21 @@
         if (acc.timer === null) {
             acc.timer = setTimeout(flush, Math.max(0, acc.lastAt + COALESCE_MS - Date.now()));
         }
+    };
+
+    /** How many times a write of `dispatch-live` has waited for the page to be drawn (the browser tests read it). */
+    ns.dispatchHeld = function () {
+        return acc.held;
+    };
+
+    /** Fallback poll's tick -> `dispatch-pulse`, which the server's callbacks take instead of the tick itself: not
+     * while what they draw is on its way (a tick would drop that answer as a frame would); the next tick comes. */
+    ns.dispatchPulse = function (n) {
+        if (drawing()) {
+            acc.held += 1;
+            return dc.no_update;
+        }
+        return n;
     };
 
     /** Connection mode -> whether the page's fallback poll is off (it is while the socket is live). */
@@ -115,6 +164,7 @@
         module.exports = {dispatchFrame: ns.dispatchFrame, dispatchPoll: ns.dispatchPoll, flush: flush, acc: acc,
             mergeChoice: ns.mergeChoice, splitTicked: ns.splitTicked, incidentSearch: incidentSearch,
             dispatchUrl: ns.dispatchUrl,
-            COALESCE_MS: COALESCE_MS, ESCALATIONS_KEPT: ESCALATIONS_KEPT};
+            dispatchHeld: ns.dispatchHeld, dispatchPulse: ns.dispatchPulse, COALESCE_MS: COALESCE_MS, ESCALATIONS_KEPT: ESCALATIONS_KEPT,
+            HOLD_MS: HOLD_MS};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

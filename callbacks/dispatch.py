@@ -1,7 +1,8 @@
 """Run the /dispatch page: live queue and board, an incident's detail and map, dispatch, move and close, countdowns.
 
 The page takes its updates from the gateway (``assets/dispatch_live.js`` turns frames that carry incidents,
-tasks or escalations into ``dispatch-live``); it polls only while that connection is down. Every write checks
+tasks or escalations into ``dispatch-live``); it polls only while that connection is down (``dispatch-pulse``).
+Neither fires the page's callbacks again while what they draw is on its way: that would drop the answer. Every write checks
 the signed-in user's role on the server and goes through the same functions as the API.
 """
 
@@ -169,7 +170,7 @@ def _register_board(app) -> None:
     @allow(app, "dispatch")
     @app.callback(Output("incident-list", "children"), Output("incident-rest", "children"),
                   Output("task-board", "children"), Output("dispatch-shown", "data"),
-                  Input("dispatch-live", "data"), Input("dispatch-poll", "n_intervals"),
+                  Input("dispatch-live", "data"), Input("dispatch-pulse", "data"),
                   Input("dispatch-refresh", "data"), Input("dispatch-department", "data"),
                   Input("dispatch-selected", "data"), Input("board-scope", "value"), State("dispatch-shown", "data"),
                   State("lang", "data"))
@@ -211,17 +212,29 @@ def _register_board(app) -> None:
     app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchUrl"),
                             Output("dispatch-address", "data"), Input("dispatch-selected", "data"))
 
-    # click on a queued incident -> selected incident
+    # click on a queued incident -> selected incident; a click on the one selected already changes nothing (set
+    # again, it would fire the detail's callback anew and drop the answer on its way: clicked again and again
+    # while a loaded server draws it, the detail never came)
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-selected", "data"),
-                  Input({"type": "dispatch-incident", "index": ALL}, "n_clicks"), prevent_initial_call=True)
-    def select_incident(_clicks):
+                  Input({"type": "dispatch-incident", "index": ALL}, "n_clicks"), State("dispatch-selected", "data"),
+                  prevent_initial_call=True)
+    def select_incident(_clicks, current):
         clicked = _clicked()
-        return parse(IncidentButton, clicked).index if clicked else no_update
+        if not clicked:
+            return no_update
+        index = parse(IncidentButton, clicked).index
+        return no_update if index == current else index
 
     # connection mode -> the fallback poll runs only while the gateway connection is not live
     app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchPoll"),
                             Output("dispatch-poll", "disabled"), Input("live-conn", "data"))
+
+    # the poll's tick -> the pulse the server's callbacks take, skipped while what they draw is on its way (a new
+    # call of a callback drops the answer of the one before: assets/dispatch_live.js)
+    app.clientside_callback(ClientsideFunction(namespace="panorama", function_name="dispatchPulse"),
+                            Output("dispatch-pulse", "data"), Input("dispatch-poll", "n_intervals"),
+                            prevent_initial_call=True)
 
     # every second -> countdown texts (in the browser)
     app.clientside_callback(TICK_JS, Output("dispatch-tick-out", "data"), Input("dispatch-tick", "n_intervals"))
@@ -238,7 +251,7 @@ def _register_detail(app) -> None:
                   Output("dispatch-map-note", "children"), Output("dispatch-shown-detail", "data"),
                   Output("dispatch-merge-open", "disabled"), Output("dispatch-split-open", "disabled"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
-                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"),
+                  Input("dispatch-pulse", "data"), Input("dispatch-refresh", "data"),
                   State("dispatch-shown-detail", "data"), State("lang", "data"))
     @validated
     def show_detail(selected: RowId | None, live: dict[str, Any] | None, _n: Any, _r: Any, shown: Shown, lang: Lang):
@@ -246,9 +259,11 @@ def _register_detail(app) -> None:
         if selected is None and ctx.triggered_id is None:  # drawn with nothing selected: the layout shows that
             return (no_update,) * 9
         shown = dict(shown or {})
-        # A frame about other incidents changes nothing here -- once the selected incident is the one shown. A
-        # selection's own call can be superseded by a frame's (Dash drops the older answer when the same
-        # callback fires again before it returns): that frame's call must then draw the selection.
+        # A frame about other incidents changes nothing here -- once the selected incident is the one shown. Dash
+        # drops the older answer when the same callback fires again before it returns; frames and poll ticks wait
+        # while this one is on its way (assets/dispatch_live.js), else on a loaded machine every answer was dropped
+        # for the next frame's and the detail never showed the incident picked (issue 15). A selection's call can
+        # still be superseded by a later one (a frame held past HOLD_MS, a write): that call must draw the selection.
         if not check_role(user, "dispatch") or (ctx.triggered_id == "dispatch-live" and not _live_touches(
                 live, selected) and shown.get("incident") == str(selected)):
             return (no_update,) * 9
@@ -288,7 +303,7 @@ def _register_detail(app) -> None:
     # server, so a reload shows the same and a resolved or closed one is gone; a liaison: their department's only)
     @allow(app, "dispatch")
     @app.callback(Output("dispatch-escalations", "children"), Input("dispatch-live", "data"),
-                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"), State("lang", "data"))
+                  Input("dispatch-pulse", "data"), Input("dispatch-refresh", "data"), State("lang", "data"))
     @validated
     def escalations(_live: Any, _n: Any, _r: Any, lang: Lang):
         svc, lang, user = _svc(), _lang(lang), current_user()

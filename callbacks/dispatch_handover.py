@@ -51,7 +51,7 @@ def register_callbacks(app) -> None:
     @allow(app, "dispatch")  # the page's; it answers two booleans, and reads only for those who may hand over
     @app.callback(Output("dispatch-handup-open", "disabled"), Output("dispatch-handdown-open", "disabled"),
                   Input("dispatch-selected", "data"), Input("dispatch-live", "data"),
-                  Input("dispatch-poll", "n_intervals"), Input("dispatch-refresh", "data"))
+                  Input("dispatch-pulse", "data"), Input("dispatch-refresh", "data"))
     @validated
     def handover_buttons(selected: RowId | None, _live: Any, _n: Any, _r: Any):
         user, svc = current_user(), _svc()

@@ -141,21 +141,26 @@ class MissingAttachment(Exception):
 
 
 def attachments(engine: Engine, row: Mapping[str, Any]) -> list[Attachment]:
-    """Return the files an outbox row's payload names (``attach``: a briefing's stored HTML report, its PDF),
-    read when it is sent rather than copied into every recipient's row; none for an alert's message."""
+    """Return the files an outbox row's payload names (``attach``: a briefing's stored HTML report, its PDF, in
+    the language each names -- the reader's; none named, the briefing's own), read when it is sent rather than
+    copied into every recipient's row; none for an alert's message."""
     payload = json.loads(row["payload"])
     wanted = payload.get("attach") if isinstance(payload, dict) else None
     if not wanted:
         return []
     bid = payload["briefing"]["id"]
-    stored = briefings.get(engine, bid, "html", "pdf")
+    stored = briefings.get(engine, bid)
     if stored is None or stored["status"] != "ready":
         raise MissingAttachment(f"briefing {bid} is no longer stored: nothing to attach")
+    reports: dict[str, dict | None] = {}
     out = []
     for item in wanted:
-        content = stored.get(item["part"])
+        lang = item.get("lang") or stored["lang"]
+        if lang not in reports:
+            reports[lang] = briefings.rendition(engine, bid, lang)
+        content = (reports[lang] or {}).get(item["part"])
         if content is None:
-            raise MissingAttachment(f"briefing {bid} has no {item['part']}")
+            raise MissingAttachment(f"briefing {bid} has no {item['part']} in {lang}")
         out.append(Attachment(item["filename"], content if isinstance(content, str) else bytes(content)))
     return out
 

@@ -382,6 +382,8 @@ def dispatch_layout(lang: str, user, *, city=None, department: str | None = None
         dcc.Store(id="dispatch-tick-out"),
         # The fallback: enabled only while the gateway connection is down (assets/dispatch_live.js).
         dcc.Interval(id="dispatch-poll", interval=poll_ms, disabled=True),
+        # Its ticks, but for those while the queue, the board or the detail is being drawn (dispatch_live.js).
+        dcc.Store(id="dispatch-pulse"),
         # Only the countdown texts change each second, in the browser.
         dcc.Interval(id="dispatch-tick", interval=1000),
         html.Main([

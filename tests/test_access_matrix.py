@@ -758,13 +758,13 @@ CALLBACKS = {
         app, "..dispatch-department.data...board-filter.children..", {"url.search": "?department=fire", **LANG})),
     "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..": (DISPATCH, lambda app: payload(
         app, "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..",
-        {"dispatch-poll.n_intervals": 1, **LANG}, "dispatch-poll.n_intervals")),
+        {"dispatch-pulse.data": 1, **LANG}, "dispatch-pulse.data")),
     "dispatch-selected.data": (DISPATCH, lambda app: payload(app, "dispatch-selected.data", {
         '{"index":["ALL"],"type":"dispatch-incident"}.n_clicks': [({"type": "dispatch-incident", "index": 7}, 1)]})),
     "..dispatch-detail.children...dispatch-open.disabled...dispatch-close-incident.disabled"
     "...dispatch-close-why.children...dispatch-map.figure...dispatch-map-note.children...dispatch-shown-detail.data"
     "...dispatch-merge-open.disabled...dispatch-split-open.disabled..": (DISPATCH, lambda app: payload(
-        app, DISPATCH_DETAIL, {"dispatch-selected.data": incident(app)["id"], "dispatch-poll.n_intervals": 1,
+        app, DISPATCH_DETAIL, {"dispatch-selected.data": incident(app)["id"], "dispatch-pulse.data": 1,
                                **LANG})),
     # the dispatch dialog's nearest units of the departments ticked (as GET /api/units, for the officer dispatching)
     "..dispatch-units.options...dispatch-units.value..": (OFFICER, lambda app: payload(
@@ -785,7 +785,7 @@ CALLBACKS = {
     # district centres: which of the two buttons apply (the page's: two booleans, read only for those who may),
     # the dialogs' writes as POST /api/incidents/<id>/hand-up and /hand-down (a new incident each call)
     HANDOVER_BUTTONS: (DISPATCH, lambda app: payload(app, HANDOVER_BUTTONS, {
-        "dispatch-selected.data": incident(app)["id"], "dispatch-poll.n_intervals": 1})),
+        "dispatch-selected.data": incident(app)["id"], "dispatch-pulse.data": 1})),
     HANDUP_DIALOG: (COMMAND, lambda app: payload(app, HANDUP_DIALOG, {
         "handup-submit.n_clicks": 1, "dispatch-selected.data": incident(app)["id"], "dispatch-refresh.data": 0,
         **LANG}, "handup-submit.n_clicks")),
@@ -981,10 +981,10 @@ def test_a_liaison_gets_no_incident_of_another_department_from_any_callback(mapp
     secret_title = "火情 1"
     client, headers = caller(mapp, "liaison")
     bodies = [payload(mapp, DISPATCH_DETAIL, {"dispatch-selected.data": police["incident_id"],
-                                              "dispatch-poll.n_intervals": 1, **LANG}),
+                                              "dispatch-pulse.data": 1, **LANG}),
               payload(mapp, "..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..",
-                      {"dispatch-poll.n_intervals": 1, "dispatch-department.data": "police", **LANG},
-                      "dispatch-poll.n_intervals"),
+                      {"dispatch-pulse.data": 1, "dispatch-department.data": "police", **LANG},
+                      "dispatch-pulse.data"),
               payload(mapp, M_LISTS, {"mobile-bump.data": 1, **LANG})]
     for body in bodies:
         res = post(client, headers, body)

@@ -174,8 +174,8 @@ def test_the_dispatch_queue_and_the_phone_say_how_many_incidents_they_do_not_sho
 
     client, headers = caller(app, "officer")
     body = payload(app, "..incident-list.children...incident-rest.children...task-board.children"
-                        "...dispatch-shown.data..", {"dispatch-poll.n_intervals": 1, "lang.data": "en"},
-                   "dispatch-poll.n_intervals")
+                        "...dispatch-shown.data..", {"dispatch-pulse.data": 1, "lang.data": "en"},
+                   "dispatch-pulse.data")
     out = client.post("/_dash-update-component", json=body, headers=headers).get_json()["response"]
     assert len(out["incident-list"]["children"]) == desk.QUEUE_ROWS  # one child per incident shown
     assert out["incident-rest"]["children"] == "3 more open incidents"

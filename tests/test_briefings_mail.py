@@ -235,10 +235,41 @@ def briefings_only_pack(tmp_path, text: str = BRIEFINGS_ONLY, city_language: str
     return str(pack)
 
 
+def report_words(html: str) -> str:
+    """Return the words a reader reads in an HTML report: its text, without its styles and scripts."""
+    from html.parser import HTMLParser
+
+    class Words(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.skip, self.words = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("style", "script")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("style", "script")
+
+        def handle_data(self, data):
+            if not self.skip and data.strip():
+                self.words.append(data.strip())
+
+    parser = Words()
+    parser.feed(html)
+    return " ".join(parser.words)
+
+
 def test_a_pack_with_only_briefing_recipients_starts_and_mails_each_reader_in_their_language(
-        tmp_path, make_app, redis_client, smtp):
+        tmp_path, make_app, redis_client, smtp, monkeypatch):
     app = make_app(PANORAMA_CITY=briefings_only_pack(tmp_path), **tb.NO_BROWSER)
     svc = app.server.extensions["panorama"]
+    real_render, rendered = generate.render, []
+
+    def counted(data, city, browser, tz):
+        rendered.append((data["id"], data["lang"]))
+        return real_render(data, city, browser, tz)
+
+    monkeypatch.setattr(generate, "render", counted)
     assert svc.city.notification_policies == {}  # no alert policy: the rules' notify names wait for them
     assert len(svc.city.alert_rules.rules) > 0
     tb.seed(app)
@@ -258,9 +289,22 @@ def test_a_pack_with_only_briefing_recipients_starts_and_mails_each_reader_in_th
     # no Chinese in the English mail but the incidents' own titles (what people wrote: 重点事件 n)
     assert "重点事件" in en_body and not cjk.search(re.sub(r"重点事件 \d", "", en_body)), en_body
     assert "Events" not in zh_body and "Top incidents" not in zh_body
-    for mail in (zh, en):  # the same report goes along with each
+    # the report attached is in its reader's language too: made once per language in use (Chinese for the mayor,
+    # English for the liaison), not once per reader
+    assert sorted(rendered) == [(city["id"], "en"), (city["id"], "zh")]
+    reports = {}
+    for lang, mail in (("zh", zh), ("en", en)):
         [report] = list(mail.iter_attachments())
-        assert report.get_content() == store.get(svc.engine, city["id"], "html")["html"]
+        reports[lang] = report.get_content()
+        assert reports[lang] == store.rendition(svc.engine, city["id"], lang)["html"]
+        assert report.get_filename() in mail.get_body(("plain",)).get_content()
+    assert reports["zh"] == store.get(svc.engine, city["id"], "html")["html"]  # the briefing's own: the city's
+    zh_words, en_words = report_words(reports["zh"]), report_words(reports["en"])
+    assert '<html lang="en"' in reports["en"] and '<html lang="zh' in reports["zh"]
+    assert "城市运行简报" in zh_words and "Top incidents" not in zh_words and "Events" not in zh_words
+    assert "City Operations Briefing" in en_words, en_words[:500]
+    # no Chinese in the English report but the incidents' own titles (what people wrote: 重点事件 n)
+    assert not cjk.search(re.sub(r"重点事件 \d", "", en_words)), cjk.findall(re.sub(r"重点事件 \d", "", en_words))
 
 
 def test_the_city_language_is_the_default_of_whoever_names_none(tmp_path):
@@ -309,3 +353,23 @@ briefings:
         load_briefing_recipients(path, ["440303", "440304"])
     assert str(err.value).splitlines() == [
         "notifications.yaml line 5: futian@example.org is listed twice in briefings.districts.440304"]
+
+
+def test_each_reader_s_pdf_is_the_one_printed_in_their_language(tmp_path, make_app, redis_client, smtp, monkeypatch):
+    app = make_app(PANORAMA_CITY=briefings_only_pack(tmp_path), **tb.NO_BROWSER)
+    svc = app.server.extensions["panorama"]
+
+    def render_with_pdf(data, city, browser, tz):  # a stand-in PDF that says which language it was printed in
+        return Rendered(html=build_html(data, city, {}), pdf=f"%PDF-1.7\n% {data['lang']}\n%%EOF\n".encode(),
+                        images=False)
+
+    monkeypatch.setattr(generate, "render", render_with_pdf)
+    tb.seed(app)
+    city, _ = run_slot(app)
+    drain(sender(svc.engine, smtp.url), svc.engine, all_sent)
+    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.messages}
+    for address, lang in (("mayor@example.org", "zh"), ("liaison-hk@example.org", "en")):
+        html, pdf = list(mails[address].iter_attachments())
+        assert pdf.get_content() == f"%PDF-1.7\n% {lang}\n%%EOF\n".encode()
+        assert html.get_content() == store.rendition(svc.engine, city["id"], lang)["html"]
+        assert pdf.get_filename() == store.download_name(city["id"], city["period_end_ms"], "pdf", tb.TZ)

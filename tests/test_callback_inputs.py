@@ -227,6 +227,32 @@ def test_a_redrawn_queue_of_500_incidents_is_a_callback_request_not_a_400(make_a
     buttons = [{"index": i, "type": "dispatch-incident"} for i in range(1, QUEUE_ROWS + 1)]
     res = client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json={
         "output": key, "outputs": {"id": "dispatch-selected", "property": "data"},
-        "inputs": [[{"id": b, "property": "n_clicks", "value": 0} for b in buttons]], "state": [],
+        "inputs": [[{"id": b, "property": "n_clicks", "value": 0} for b in buttons]],
+        "state": [{"id": "dispatch-selected", "property": "data", "value": None}],
         "changedPropIds": [json.dumps(b, sort_keys=True, separators=(",", ":")) + ".n_clicks" for b in buttons]})
     assert res.status_code in (200, 204), res.get_data(as_text=True)[:300]
+
+
+def test_a_click_on_the_incident_already_selected_selects_nothing_anew(make_app, redis_client):
+    """Set again, the selection would fire the detail's callback anew and Dash would drop the answer on its way
+    (issue 15): clicked again and again while a loaded server drew it, the detail never came."""
+    import json
+
+    app = make_app()
+    client, csrf = session(app, "officer")
+    key = next(k for k in app.callback_map if k.startswith("dispatch-selected.data"))
+    buttons = [{"index": i, "type": "dispatch-incident"} for i in (7, 9)]
+
+    def click(index: int, current: int | None):
+        return client.post("/_dash-update-component", headers={"X-CSRF-Token": csrf}, json={
+            "output": key, "outputs": {"id": "dispatch-selected", "property": "data"},
+            "inputs": [[{"id": b, "property": "n_clicks", "value": int(b["index"] == index)} for b in buttons]],
+            "state": [{"id": "dispatch-selected", "property": "data", "value": current}],
+            "changedPropIds": [json.dumps({"index": index, "type": "dispatch-incident"}, sort_keys=True,
+                                          separators=(",", ":")) + ".n_clicks"]})
+
+    res = click(9, 7)
+    assert res.status_code == 200 and res.get_json()["response"]["dispatch-selected"]["data"] == 9
+    again = click(9, 9)  # no update: nothing fires again
+    assert again.status_code == 204 or "dispatch-selected" not in (again.get_json() or {}).get("response", {}), \
+        again.get_data(as_text=True)

@@ -243,7 +243,7 @@ def test_the_district_users_pages_and_lists_hold_their_district(sapp):
     other = post(matrix.ROUTER, {"url.pathname": "/district/futian", "lang.data": "en", "url.search": ""})
     assert '"id":"other-district"' in other and "Luohu" in other
     queue = post("..incident-list.children...incident-rest.children...task-board.children...dispatch-shown.data..",
-                 {"dispatch-poll.n_intervals": 1, **matrix.LANG}, "dispatch-poll.n_intervals")
+                 {"dispatch-pulse.data": 1, **matrix.LANG}, "dispatch-pulse.data")
     assert f"{MINE} luohu" in queue and secret_in(queue, data["others"]) == []
     lists = post(matrix.M_LISTS, {"mobile-bump.data": 1, **matrix.LANG})
     assert MINE in lists and secret_in(lists, data["others"]) == []

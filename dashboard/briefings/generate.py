@@ -14,7 +14,7 @@ from dashboard.briefings import lock, periods
 from dashboard.storage import briefings as store
 from dashboard.storage.users import district_centres
 from dashboard.briefings.collect import collect
-from dashboard.briefings.mail import briefing_messages
+from dashboard.briefings.mail import briefing_messages, reader_langs
 from dashboard.briefings.render import find_browser, render
 from dashboard.core.bus import BUS_ERRORS
 from dashboard.core.clock import iso
@@ -45,14 +45,21 @@ def _make(svc, briefing_id: int, slot: str, trigger: str, by: str | None, start:
         data = {"id": briefing_id, "slot": slot, "trigger": {"kind": trigger, "by": by}, "lang": lang, "tz": tz,
                 "city": {"name": svc.city.name, "name_en": svc.city.name_en}, "generated_at": iso(now, tz),
                 **data}
-        out = render(data, svc.city, find_browser(cfg["BROWSER_PATH"]), tz)
+        browser = find_browser(cfg["BROWSER_PATH"])
+        out = render(data, svc.city, browser, tz)
         data["images"], data["note"] = out.images, out.note
         top = headline(data)
         # Only the scheduled ones are mailed: one made on request goes to whoever asked, on the page; mailing it
-        # too would fill the leadership's inbox with every briefing anybody clicked for.
-        mail = briefing_messages(data, top, svc.city, svc.city.briefing_recipients.readers(district), end,
-                                 out.pdf is not None, tz) if trigger == "schedule" else []
-        store.finish(svc.engine, briefing_id, data, top, out.html, out.pdf, out.images, out.note, now, mail)
+        # too would fill the leadership's inbox with every briefing anybody clicked for. Each reader is sent the
+        # report in their language: made once more for each other language in use among them.
+        readers = svc.city.briefing_recipients.readers(district) if trigger == "schedule" else []
+        reports = {lang: out}
+        for other in sorted(reader_langs(readers, svc.city) - {lang}):
+            reports[other] = render({**data, "lang": other}, svc.city, browser, tz)
+        mail = briefing_messages(data, top, svc.city, readers, end,
+                                 {k for k, r in reports.items() if r.pdf is not None}, tz) if readers else []
+        store.finish(svc.engine, briefing_id, data, top, out.html, out.pdf, out.images, out.note, now, mail,
+                     renditions={k: (r.html, r.pdf) for k, r in reports.items() if k != lang})
     except Exception as err:
         store.fail(svc.engine, briefing_id, f"{type(err).__name__}: {err}", now)
         raise

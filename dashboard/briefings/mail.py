@@ -2,10 +2,13 @@
 attachments.
 
 The messages are queued in the SQL outbox with the finished briefing (``storage.briefings.finish``) and sent by
-``feeds.notify``, which attaches the stored HTML report (and PDF) the payload names when it sends.
+``feeds.notify``, which attaches the stored HTML report (and PDF) the payload names when it sends: the one in
+the reader's language (``generate`` makes one per language in use among the readers, not one per reader).
 """
 
 from __future__ import annotations
+
+from typing import Collection
 
 from dashboard.briefings.render import duration
 from dashboard.briefings.text import bt
@@ -93,25 +96,39 @@ def _note(note: str, made_in: str, lang: str) -> str:
     return bt("no_browser", lang) if note == bt("no_browser", made_in) else note
 
 
-def briefing_messages(data: dict, headline: dict, city, readers, period_end_ms: int, pdf: bool,
+def briefing_messages(data: dict, headline: dict, city, readers, period_end_ms: int, pdf: Collection[str],
                       tz: str) -> list[Message]:
     """Return the mail of a finished briefing to each of ``readers`` (``notifications.Reader``: a mailbox and its
     reader's language; none named, the city's), subject and body in the reader's language; the payload
-    names the briefing and the files ``feeds.notify`` attaches (the HTML report, the PDF when made)."""
-    parts = ["html", "pdf"] if pdf else ["html"]
-    attach = [{"part": p, "filename": download_name(data["id"], period_end_ms, p, tz)} for p in parts]
-    files = [a["filename"] for a in attach]
+    names the briefing and the files ``feeds.notify`` attaches: the HTML report in the reader's language (the
+    briefing's own, or the rendition made for that language), and its PDF when one was made (``pdf``: the
+    languages that have one)."""
     code = (data.get("district") or {}).get("code")
-    said: dict[str, tuple[str, str]] = {}  # a language's subject and body, made once
+    said: dict[str, tuple[str, str, list[dict]]] = {}  # a language's subject, body and files, made once
     out = []
     for reader in readers:
-        address, lang = reader.address, reader.lang or city.language
+        address, lang = reader.address, reader_lang(reader, city)
         if lang not in said:
-            said[lang] = (subject(data, city, lang)[:300], text(data, headline, city, lang, files))
+            parts = ["html", "pdf"] if lang in pdf else ["html"]
+            attach = [{"part": p, "filename": download_name(data["id"], period_end_ms, p, tz), "lang": lang}
+                      for p in parts]
+            files = [a["filename"] for a in attach]
+            said[lang] = (subject(data, city, lang)[:300], text(data, headline, city, lang, files), attach)
         key = message_key(data["id"], address)
+        title, body, attach = said[lang]
         payload = {"v": VERSION, "key": key, "type": "briefing", "at": data["generated_at"], "lang": lang,
                    "briefing": {"id": data["id"], "slot": data["slot"], "district": code,
                                 "period": data["period"], "headline": headline},
                    "attach": attach}
-        out.append(Message(key, "email", address, *said[lang], payload))
+        out.append(Message(key, "email", address, title, body, payload))
     return out
+
+
+def reader_lang(reader, city) -> str:
+    """Return the language ``reader`` reads the briefing in: their own, else the city's."""
+    return reader.lang or city.language
+
+
+def reader_langs(readers, city) -> set[str]:
+    """Return the languages ``readers`` read the briefing in: one report is made for each."""
+    return {reader_lang(r, city) for r in readers}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import orjson
 from sqlalchemy import delete, select, true, update
@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from dashboard.core.clock import iso
 from dashboard.core.notifications import Message
 from dashboard.storage import outbox
-from dashboard.storage.models import briefings
+from dashboard.storage.models import briefing_renditions, briefings
 
 # A claim not finished within this long belongs to a process that died: another may take the slot over.
 STALE_CLAIM_MS = 10 * 60_000
@@ -48,13 +48,20 @@ def claim(engine: Engine, slot: str, trigger: str, by: str | None, start_ms: int
 
 
 def finish(engine: Engine, briefing_id: int, data: dict, headline: dict, html: str, pdf: bytes | None,
-           images: bool, note: str | None, now_ms: int, mail: Sequence[Message] = ()) -> None:
+           images: bool, note: str | None, now_ms: int, mail: Sequence[Message] = (),
+           renditions: Mapping[str, tuple[str, bytes | None]] | None = None) -> None:
     """Store what was made and mark the briefing ready; queue ``mail`` in the outbox in the same transaction, so
-    the messages exist exactly when the ready briefing does (and a second finish queues nothing twice)."""
+    the messages exist exactly when the ready briefing does (and a second finish queues nothing twice).
+
+    ``renditions``: the report (HTML, PDF) in each other language its mail's readers read, by language."""
     with engine.begin() as conn:
         conn.execute(update(briefings).where(briefings.c.id == briefing_id).values(
             status="ready", finished_ms=now_ms, data=orjson.dumps(data).decode(),
             headline=orjson.dumps(headline).decode(), html=html, pdf=pdf, images=images, note=note))
+        conn.execute(delete(briefing_renditions).where(briefing_renditions.c.briefing_id == briefing_id))
+        for lang, (r_html, r_pdf) in sorted((renditions or {}).items()):
+            conn.execute(briefing_renditions.insert().values(briefing_id=briefing_id, lang=lang, html=r_html,
+                                                             pdf=r_pdf))
         for m in mail:
             outbox.enqueue(conn, key=m.key, channel=m.channel, address=m.address, subject=m.subject, body=m.body,
                            payload=m.payload, now_ms=now_ms)
@@ -112,6 +119,22 @@ def get(engine: Engine, briefing_id: int, *columns: str) -> dict | None:
     return out
 
 
+def rendition(engine: Engine, briefing_id: int, lang: str) -> dict | None:
+    """Return a briefing's report in ``lang`` (its ``html`` and ``pdf``): its own when that is its language, else
+    the rendition made for readers of ``lang``; None when there is neither (or no such briefing)."""
+    with engine.connect() as conn:
+        own = conn.execute(select(briefings.c.lang, briefings.c.status, briefings.c.html, briefings.c.pdf)
+                           .where(briefings.c.id == briefing_id)).mappings().first()
+        if own is None or own["status"] != "ready":
+            return None
+        if own["lang"] == lang:
+            return {"html": own["html"], "pdf": own["pdf"]}
+        row = conn.execute(select(briefing_renditions.c.html, briefing_renditions.c.pdf)
+                           .where(briefing_renditions.c.briefing_id == briefing_id,
+                                  briefing_renditions.c.lang == lang)).mappings().first()
+    return dict(row) if row is not None else None
+
+
 def has_scheduled(engine: Engine) -> bool:
     """Tell whether any scheduled briefing was ever made (so the service has run before)."""
     with engine.connect() as conn:
@@ -121,9 +144,12 @@ def has_scheduled(engine: Engine) -> bool:
 
 def prune(engine: Engine, before_ms: int) -> int:
     """Delete the briefings created before ``before_ms`` (never one being made); return how many."""
+    gone = (briefings.c.created_ms < before_ms) & (briefings.c.status != "generating")
     with engine.begin() as conn:
-        return conn.execute(delete(briefings).where(briefings.c.created_ms < before_ms,
-                                                    briefings.c.status != "generating")).rowcount
+        # (the foreign key cascades on PostgreSQL; SQLite enforces none unless told to)
+        conn.execute(delete(briefing_renditions).where(
+            briefing_renditions.c.briefing_id.in_(select(briefings.c.id).where(gone))))
+        return conn.execute(delete(briefings).where(gone)).rowcount
 
 
 def _decoded(row: dict) -> dict:

@@ -299,6 +299,17 @@ briefings = Table(
     Index("ix_briefings_district_end", "district", "period_end_ms"),
 )
 
+# A briefing's report in another language than its own (``briefings.lang``): made once per language its mail's
+# readers ask for (``lang`` per recipient), attached to theirs (0024).
+briefing_renditions = Table(
+    "briefing_renditions",
+    metadata,
+    Column("briefing_id", BigId, ForeignKey("briefings.id", ondelete="CASCADE"), primary_key=True),
+    Column("lang", String(8), primary_key=True),
+    Column("html", Text, nullable=False),
+    Column("pdf", LargeBinary),
+)
+
 # Early warning (SPEC section 9). One open alert per rule and scope, whoever evaluates: the partial unique
 # index is what two ingest workers racing to open the same alert meet, not a check in code.
 _OPEN_ALERT = text("status <> 'resolved'")

@@ -78,6 +78,48 @@ test('writes are at least COALESCE_MS apart', (t) => {
     assert.equal(Date.now() - first, h.D.COALESCE_MS);
 });
 
+test('a write waits while the detail, queue or board is being drawn: a new call would drop that answer', (t) => {
+    const h = dispatchPage(t);
+    const detail = new FakeElement('div');
+    h.doc.byId['dispatch-detail'] = detail;
+    h.doc.byId['task-board'] = new FakeElement('div');
+    detail.setAttribute('data-dash-is-loading', 'true');  // the incident picked is on its way from the server
+    h.D.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 1}]});
+    t.mock.timers.tick(1);
+    h.D.dispatchFrame({type: 'delta', seq: 2, tasks: [task(10, 2)]});
+    for (let i = 0; i < 5; i += 1) {
+        t.mock.timers.tick(h.D.COALESCE_MS);
+    }
+    assert.deepEqual(h.calls, [], 'held while the detail is drawn');
+    assert.ok(h.D.dispatchHeld() >= 5);
+    detail.removeAttribute('data-dash-is-loading');
+    h.doc.byId['task-board'].setAttribute('data-dash-is-loading', 'true');
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.deepEqual(h.calls, [], 'and while the board is');
+    h.doc.byId['task-board'].removeAttribute('data-dash-is-loading');
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.deepEqual(h.calls, [['dispatch-live', {data: {n: 1, snapshot: false, incidents: [1, 2], escalations: []}}]],
+        'once drawn, one write of all that was gathered');
+});
+
+test('a page that never finishes drawing holds the frames no longer than HOLD_MS', (t) => {
+    const h = dispatchPage(t);
+    const detail = new FakeElement('div');
+    h.doc.byId['dispatch-detail'] = detail;
+    detail.setAttribute('data-dash-is-loading', 'true');
+    h.D.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 1}]});
+    t.mock.timers.tick(1);
+    for (let i = 0; i < h.D.HOLD_MS / h.D.COALESCE_MS - 1; i += 1) {
+        t.mock.timers.tick(h.D.COALESCE_MS);
+    }
+    assert.deepEqual(h.calls, []);
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.equal(h.calls.length, 1);
+    h.D.dispatchFrame({type: 'delta', seq: 2, incidents: [{id: 2}]});
+    t.mock.timers.tick(h.D.COALESCE_MS);
+    assert.equal(h.calls.length, 1, 'the next write waits its own HOLD_MS');
+});
+
 test('frames on another page are ignored, and a write is dropped once the user left', (t) => {
     const h = dispatchPage(t, {onPage: false});
     h.D.dispatchFrame({type: 'delta', seq: 1, incidents: [{id: 1}]});

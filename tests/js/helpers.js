@@ -64,6 +64,19 @@ class FakeElement {
         this._text = '';
         this.clientWidth = 0;
         this.clientHeight = 0;
+        this.attributes = {};
+    }
+
+    getAttribute(name) {
+        return Object.prototype.hasOwnProperty.call(this.attributes, name) ? this.attributes[name] : null;
+    }
+
+    setAttribute(name, value) {
+        this.attributes[name] = String(value);
+    }
+
+    removeAttribute(name) {
+        delete this.attributes[name];
     }
 
     get textContent() {
