@@ -300,7 +300,7 @@ briefings = Table(
 )
 
 # A briefing's report in another language than its own (``briefings.lang``): made once per language its mail's
-# readers ask for (``lang`` per recipient), attached to theirs (0024).
+# readers ask for (``lang`` per recipient), attached to theirs (0025).
 briefing_renditions = Table(
     "briefing_renditions",
     metadata,

@@ -5,15 +5,15 @@ the report attached to it was the one made in the city's: an English reader read
 report. The report is now made once more for each other language in use among the briefing's readers, and kept
 here beside the briefing (deleted with it); the mail attaches the one in its reader's language.
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
