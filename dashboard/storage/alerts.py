@@ -146,8 +146,8 @@ def counts(conn: Connection, since_ms: int, rules: Iterable[str] | None = None
 
 
 _HOLDING_PG = text(
-    "SELECT c.rule, c.scope FROM alert_counts c JOIN unnest(CAST(:rules AS text[]), CAST(:starts AS bigint[]), "
-    "CAST(:needs AS integer[])) AS r(rule, start_ms, need) ON c.rule = r.rule AND c.minute_ms >= r.start_ms "
+    "SELECT c.rule, c.scope FROM alert_counts c JOIN json_to_recordset(CAST(:specs AS json)) "
+    "AS r(rule text, start_ms bigint, need integer) ON c.rule = r.rule AND c.minute_ms >= r.start_ms "
     "WHERE c.minute_ms <= :now GROUP BY c.rule, c.scope, r.need HAVING sum(c.n) >= r.need")
 
 
@@ -162,9 +162,8 @@ def holding_counts(conn: Connection, specs: Sequence[tuple[str, int, int]], now_
     if not specs:
         return set()
     if postgres:
-        return {(r, sc) for r, sc in conn.execute(_HOLDING_PG, {
-            "rules": [x[0] for x in specs], "starts": [x[1] for x in specs], "needs": [x[2] for x in specs],
-            "now": now_ms})}
+        specs_json = orjson.dumps([{"rule": r, "start_ms": start, "need": need} for r, start, need in specs])
+        return {(r, sc) for r, sc in conn.execute(_HOLDING_PG, {"specs": specs_json.decode(), "now": now_ms})}
     first = {r: start for r, start, _need in specs}
     need = {r: n for r, _start, n in specs}
     sums: dict[tuple[str, str], int] = {}
