@@ -6,9 +6,11 @@ thread), and one ``Evaluator.tick`` follows each batch at a clock set 1 s furthe
 fires the same alerts whatever the machine's load, which the shipped worker's drains cannot promise (their tick runs
 by the wall clock). The pack's rosters, notification policies and rules are loaded before the clock, as a long-running
 worker has them. **Clock**: ``time.thread_time()`` of the one thread around the 12 batches; PostgreSQL's CPU is not
-counted in that clock, but reported beside it: the CPU of the database's server processes serving the run (their
-``/proc/PID/stat`` user + system time, the server on this machine), from the clock's start to its end. Compare two trees by running each tree's copy of this file with the same packs (``bench.alert_rules`` writes
-one with 500 rules; remove its ``alerts.yaml`` for the baseline without rules), alternating.
+in it but reported beside it: the user + system time (``/proc/PID/stat``) of the server processes connected to the
+run's database, from the clock's start to its end (the server must run on this machine). Compare two trees by
+running each tree's copy of this file with the same packs (``bench.alert_rules`` writes one with 500 rules; remove
+its ``alerts.yaml`` for the baseline without rules), alternating; ``--db-name NAME`` first names the scratch
+database (default ``panorama_rules_cpu``), so that two people's runs do not drop each other's.
 """
 
 from __future__ import annotations

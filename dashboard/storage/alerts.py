@@ -242,10 +242,16 @@ def open_alerts(conn: Connection, rules: Iterable[str] | None = None) -> list[di
     return [dict(r) for r in rows if r["rule"] in wanted]
 
 
+# One statement object for every audited step, its values as parameters: building ``insert().values(...)`` anew
+# for each step (and its cache key) cost 0.27-0.30 ms of CPU a step against 0.12-0.13 (500 steps on PostgreSQL),
+# and a firing and its end audit several.
+_AUDIT_INSERT = insert(alert_events)
+
+
 def _audit(conn: Connection, alert_id: int, at_ms: int, frm: str | None, to: str, code: str,
            params: dict | None = None, actor: str = SYSTEM, note: str | None = None) -> None:
-    conn.execute(insert(alert_events).values(alert_id=alert_id, actor=actor, at_ms=at_ms, from_status=frm,
-                                             to_status=to, code=code, params=params, note=note))
+    conn.execute(_AUDIT_INSERT, {"alert_id": alert_id, "actor": actor, "at_ms": at_ms, "from_status": frm,
+                                 "to_status": to, "code": code, "params": params, "note": note})
 
 
 def _blocked(cond: Condition, silences: Iterable[dict], tz: str, now_ms: int) -> tuple[str, dict] | None:
