@@ -6,13 +6,17 @@ thread), and one ``Evaluator.tick`` follows each batch at a clock set 1 s furthe
 fires the same alerts whatever the machine's load, which the shipped worker's drains cannot promise (their tick runs
 by the wall clock). The pack's rosters, notification policies and rules are loaded before the clock, as a long-running
 worker has them. **Clock**: ``time.thread_time()`` of the one thread around the 12 batches; PostgreSQL's CPU is not
-counted. Compare two trees by running each tree's copy of this file with the same packs (``bench.alert_rules`` writes
-one with 500 rules; remove its ``alerts.yaml`` for the baseline without rules), alternating.
+in it but reported beside it: the user + system time (``/proc/PID/stat``) of the server processes connected to the
+run's database, from the clock's start to its end (the server must run on this machine). Compare two trees by
+running each tree's copy of this file with the same packs (``bench.alert_rules`` writes one with 500 rules; remove
+its ``alerts.yaml`` for the baseline without rules), alternating; ``--db-name NAME`` first names the scratch
+database (default ``panorama_rules_cpu``), so that two people's runs do not drop each other's.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 
@@ -32,6 +36,22 @@ EVENTS, BATCH, RATE = 60_000, 5_000, 1_000
 DB = "panorama_rules_cpu"
 
 
+def backend_cpu(engine) -> dict[int, float]:
+    """Return the CPU seconds so far of each server process connected to the engine's database (PostgreSQL on
+    this machine: /proc/PID/stat's user + system ticks)."""
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
+        out = {}
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 class NoBus:
     """A Redis that takes every command and does nothing: the acks and deltas are not what is measured."""
 
@@ -42,9 +62,9 @@ class NoBus:
         return lambda *a, **k: None
 
 
-def run(pack: str) -> str:
-    """Measure one pack; return its line of the report."""
-    engine = make_engine(recreate_database(DEFAULT_PG_URL, DB))
+def run(pack: str, db: str = DB) -> str:
+    """Measure one pack in a fresh database ``db``; return its line of the report."""
+    engine = make_engine(recreate_database(DEFAULT_PG_URL, db))
     try:
         city = load_city(pack)
         end = int(time.time() * 1000)
@@ -59,6 +79,7 @@ def run(pack: str) -> str:
         pipe.store.write([], end)
         gc.freeze()  # as the worker does after its start-up
         parts = {"parse": 0.0, "store, gather, reconcile": 0.0, "tick": 0.0}
+        pg_before = backend_cpu(engine)
         started = time.thread_time()
         for k, at in enumerate(range(0, EVENTS, BATCH)):
             clock[0] = end + k * 1000
@@ -73,24 +94,30 @@ def run(pack: str) -> str:
             parts["store, gather, reconcile"] += t2 - t1
             parts["tick"] += time.thread_time() - t2
         total = time.thread_time() - started
+        pg_after = backend_cpu(engine)
+        pg = sum(v - pg_before.get(pid, 0.0) for pid, v in pg_after.items())
         with engine.connect() as conn:
             alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar_one()
             queued = conn.execute(text("SELECT count(*) FROM outbox")).scalar_one()
     finally:
         engine.dispose()
-        drop_database(DEFAULT_PG_URL, DB)
+        drop_database(DEFAULT_PG_URL, db)
     per = 1e5 / EVENTS
     return (f"{pack}: {total * per:.2f} s of CPU per 100,000 events (" + ", ".join(
-        f"{k} {v * per:.2f}" for k, v in parts.items()) + f"); {alerts} alerts, {queued} outbox rows")
+        f"{k} {v * per:.2f}" for k, v in parts.items()) + f"); PostgreSQL {pg * per:.2f}; {alerts} alerts, "
+            f"{queued} outbox rows")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure each pack named; print a line each."""
-    packs = sys.argv[1:] if argv is None else argv
+    """Measure each pack named; print a line each (``--db-name NAME`` before them: the scratch database's name)."""
+    packs = sys.argv[1:] if argv is None else list(argv)
+    db = DB
+    if packs[:1] == ["--db-name"]:
+        db, packs = packs[1], packs[2:]
     if not packs:
         raise SystemExit(__doc__.split("\n\n")[0])
     for pack in packs:
-        print(run(pack), flush=True)
+        print(run(pack, db), flush=True)
     return 0
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Iterable, Mapping
+
+import numpy as np
 
 from dashboard.core.alerts import AlertRule, Place, Zone
 
 MINUTE_MS = 60_000
 FED = ("threshold", "rate", "geofence")  # the rule types each stored event feeds
 CACHE_LIMIT = 10_000  # (kind, district, domain) combinations remembered; kinds are a feed's free text
+VECTOR_MIN = 64  # a group of at least this many events is tested against a zone in one numpy call
 
 
 @dataclass
@@ -30,6 +34,21 @@ class Seen:
     meets: bool = True  # a threshold's: the batch's newest observation there meets the condition
 
 
+class _Spec:
+    """A rule as the gather asks it, made once per rule: what its events are selected by, its window in ms."""
+
+    __slots__ = ("rule", "id", "threshold", "window_ms", "op", "sel")
+
+    def __init__(self, rule: AlertRule):
+        self.rule, self.id = rule, rule.id
+        self.threshold = rule.type == "threshold"
+        self.window_ms = None if self.threshold else rule.window.total_seconds() * 1000
+        self.op = (rule.op, rule.value) if not self.threshold and rule.op is not None else None
+        # The selection of a group's events the rule counts at: shared by every rule of the same scope and filter.
+        self.sel = (("zone", rule.zone, self.threshold, self.op) if rule.scope == "zone"
+                    else (rule.scope, self.threshold, self.op))
+
+
 class RuleIndex:
     """The rules events feed, looked up by an event's kind, district and domain, with their places made once."""
 
@@ -40,8 +59,9 @@ class RuleIndex:
             if r.type in FED:
                 for k in dict.fromkeys(r.kind or (None,)):
                     self._by_kind[k].append(r)
+        self._specs: dict[str, _Spec] = {}
+        self._places: dict[tuple, Place] = {}  # the places events were counted at, made once (frozen, shared)
         self._cache: dict[tuple, tuple[AlertRule, ...]] = {}
-        self._places: dict[tuple, Place] = {}
         self._split: dict[tuple, tuple] = {}
 
     def candidates(self, kind: str, district: str | None, domain: str | None) -> tuple[AlertRule, ...]:
@@ -57,22 +77,46 @@ class RuleIndex:
         return hit
 
     def split(self, kind: str, district: str | None, domain: str | None
-              ) -> tuple[tuple[AlertRule, ...], tuple[tuple[Zone, tuple[AlertRule, ...]], ...]]:
+              ) -> tuple[tuple[_Spec, ...], tuple[tuple[Zone, tuple[_Spec, ...]], ...]]:
         """Return ``candidates`` split in two: the rules of no zone, and those of each zone with its zone (a batch
         asks once per zone whether its events come near it, not once per rule)."""
         key = (kind, district, domain)
         hit = self._split.get(key)
         if hit is None:
-            rules = self.candidates(kind, district, domain)
-            by_zone: dict[str, list[AlertRule]] = defaultdict(list)
-            for r in rules:
-                if r.scope == "zone":
-                    by_zone[r.zone].append(r)
-            hit = (tuple(r for r in rules if r.scope != "zone"),
-                   tuple((self.zones[z], tuple(rs)) for z, rs in by_zone.items()))
+            specs = [self._spec(r) for r in self.candidates(kind, district, domain)]
+            by_zone: dict[str, list[_Spec]] = defaultdict(list)
+            for sp in specs:
+                if sp.rule.scope == "zone":
+                    by_zone[sp.rule.zone].append(sp)
+            hit = (tuple(sp for sp in specs if sp.rule.scope != "zone"),
+                   tuple((self.zones[z], tuple(sps)) for z, sps in by_zone.items()))
             if len(self._split) < CACHE_LIMIT:
                 self._split[key] = hit
         return hit
+
+    def place(self, how: str, district: str | None, name: str | None = None) -> Place:
+        """Return the place of a scope (``city``, ``district``, ``street`` with its name, ``zone`` with its
+        code), made once: a batch touches the same few hundred places every time."""
+        key = (how, district, name)
+        got = self._places.get(key)
+        if got is None:
+            if how == "city":
+                got = Place("city")
+            elif how == "district":
+                got = Place(f"district:{district}", district)
+            elif how == "street":
+                got = Place(f"street:{district}:{name}", district, street=name)
+            else:
+                got = Place(f"zone:{name}", district, name)
+            if len(self._places) < CACHE_LIMIT:
+                self._places[key] = got
+        return got
+
+    def _spec(self, rule: AlertRule) -> _Spec:
+        sp = self._specs.get(rule.id)
+        if sp is None or sp.rule is not rule:
+            sp = self._specs[rule.id] = _Spec(rule)
+        return sp
 
     def __bool__(self) -> bool:
         return bool(self._by_kind)
@@ -114,19 +158,18 @@ class _Run:
 class _Group:
     """The batch's events of one kind, district and domain, and their runs by place, made when first asked."""
 
-    __slots__ = ("idx", "ts", "values", "evs", "runs", "box", "zoned", "kept", "whole", "valued")
+    __slots__ = ("idx", "ts", "values", "evs", "runs", "box", "xy", "zoned", "kept", "whole", "valued", "streets")
 
-    def __init__(self):
-        self.idx: list[int] = []
-        self.ts: list[int] = []
-        self.values: list = []
-        self.evs: list = []
-        self.runs: dict[tuple, list[tuple[Place, _Run]]] = {}
+    def __init__(self, idx: list[int], ts: list[int], values: list, evs: list):
+        self.idx, self.ts, self.values, self.evs = idx, ts, values, evs
+        self.runs: dict[tuple, list[tuple[str, Place, _Run]]] = {}
         self.box: tuple[float, float, float, float] | None = None
+        self.xy: tuple[np.ndarray, np.ndarray] | None = None  # the events' lon and lat (NaN: none)
         self.zoned: dict[str, list[int]] = {}  # zone -> the events inside it, asked once whatever the rules' filters
         self.kept: dict[tuple, list[int] | None] = {}  # (valued, op) -> the events kept (None: all of them)
         self.whole: dict[tuple, _Run] = {}  # (valued, op) -> the run of those events
         self.valued: bool | None = None  # whether any event of the group has a value
+        self.streets: dict[str, list[int]] | None = None  # known street -> the events on it, made when first asked
 
     def has_values(self) -> bool:
         if self.valued is None:
@@ -167,55 +210,80 @@ class _Group:
         zx0, zy0, zx1, zy1 = zone.box
         return x0 <= zx1 and zx0 <= x1 and y0 <= zy1 and zy0 <= y1
 
+    def on_streets(self, known) -> dict[str, list[int]]:
+        """Return the group's events by street, of the streets the pack knows (a street it does not know is a
+        feed's free text: it must not grow the rules' state), made once per group whatever the rules' filters."""
+        if self.streets is None:
+            streets: dict[str, list[int]] = {}
+            for j, ev in enumerate(self.evs):
+                street = ev.street
+                if street and street in known:
+                    js = streets.get(street)
+                    if js is None:
+                        streets[street] = [j]
+                    else:
+                        js.append(j)
+            self.streets = streets
+        return self.streets
 
-def _places(g: _Group, rule: AlertRule, zones: Mapping[str, Zone], known_streets: Mapping[str, frozenset[str]],
-            district: str) -> list[tuple[Place, _Run]]:
-    """Return the places the group's events count at for ``rule``, each with the events that count there.
+    def inside(self, zone: Zone) -> list[int]:
+        """Return the group's events inside ``zone``, asked once per zone whatever the rules' filters: one
+        vectorised test for a large group, event by event for a small one (numpy's cost per call is more
+        than a few events')."""
+        got = self.zoned.get(zone.code)
+        if got is None:
+            evs = self.evs
+            if len(evs) < VECTOR_MIN:
+                got = [j for j, ev in enumerate(evs) if zone.contains(ev.lat, ev.lon)]
+            else:
+                if self.xy is None:
+                    nan = float("nan")
+                    self.xy = (np.array([nan if e.lon is None or e.lat is None else e.lon for e in evs], dtype=float),
+                               np.array([nan if e.lon is None or e.lat is None else e.lat for e in evs], dtype=float))
+                got = np.flatnonzero(zone.contains_many(*self.xy)).tolist()
+            self.zoned[zone.code] = got
+        return got
+
+
+def _places(g: _Group, spec: _Spec, index: RuleIndex, known_streets: Mapping[str, frozenset[str]],
+            district: str) -> list[tuple[str, Place, _Run]]:
+    """Return the places the group's events count at for a rule, each (scope, place, the events counted there).
 
     What ``place_of`` says event by event, made once per group and kind of selection: runs without a value
     filter are shared by every rule of the same scope (the street runs by every street rule, say), and the
     district's and the city's run of the same filter is one run.
     """
-    valued = rule.type == "threshold"
-    op = (rule.op, rule.value) if rule.type != "threshold" and rule.op is not None else None
-    if rule.scope == "zone":
-        sel: tuple = ("zone", rule.zone, valued, op)
-    else:
-        sel = (rule.scope, valued, op)
-    got = g.runs.get(sel)
-    if got is not None:
-        return got
-    out: list[tuple[Place, _Run]] = []
+    rule, valued, op = spec.rule, spec.threshold, spec.op
+    out: list[tuple[str, Place, _Run]] = []
     if rule.scope in ("district", "city"):
         js = g.filtered(rule, valued, op)
         if js is None or js:
             run = g.whole.get((valued, op))
             if run is None:
                 run = g.whole[(valued, op)] = g.run(js)
-            place = Place("city") if rule.scope == "city" else Place(f"district:{district}", district)
-            out.append((place, run))
+            place = index.place(rule.scope, district)
+            out.append((place.scope, place, run))
     elif rule.scope == "street":
-        js = g.filtered(rule, valued, op)
-        streets: dict[str, list[int]] = {}
-        known = known_streets.get(district, ())
-        evs = g.evs
-        for j in range(len(evs)) if js is None else js:
-            street = evs[j].street
-            if street and street in known:  # a street the pack does not know: free text
-                streets.setdefault(street, []).append(j)  # must not grow the rules' state
-        out = [(Place(f"street:{district}:{st}", district, street=st), g.run(js)) for st, js in streets.items()]
+        kept = g.filtered(rule, valued, op)
+        keep = None if kept is None else set(kept)
+        for st, js in g.on_streets(known_streets.get(district, ())).items():
+            if keep is not None:
+                js = [j for j in js if j in keep]
+                if not js:
+                    continue
+            place = index.place("street", district, st)
+            out.append((place.scope, place, g.run(js if len(js) < len(g.evs) else None)))
     else:
-        zone = zones[rule.zone]
+        zone = index.zones[rule.zone]
         if g.near(zone):
-            inside = g.zoned.get(zone.code)
-            if inside is None:
-                inside = g.zoned[zone.code] = [j for j, ev in enumerate(g.evs) if zone.contains(ev.lat, ev.lon)]
+            inside = g.inside(zone)
             if inside:
                 kept = g.filtered(rule, valued, op)
                 js = inside if kept is None else sorted(set(inside).intersection(kept))
                 if js:
-                    out.append((Place(f"zone:{zone.code}", zone.district, zone.code), g.run(js)))
-    g.runs[sel] = out
+                    place = index.place("zone", zone.district, zone.code)
+                    out.append((place.scope, place, g.run(js)))
+    g.runs[spec.sel] = out
     return out
 
 
@@ -224,69 +292,122 @@ def gather(index: RuleIndex, stored: list, received_ms: int, known_streets: Mapp
     """Return what a batch adds: threshold observations, per-minute counts, and the (rule, scope) pairs touched.
 
     ``stored`` are the batch's new events in event-time order (``StoredEvent``: ``event`` and ``ts_ms``). The
-    events are grouped by kind, district and domain first, so each rule is asked once per group, not per event;
-    the result is what asking ``place_of`` for every event and rule gives (tests/test_alert_gather.py).
+    events are grouped by kind, district and domain first, so each rule is asked once per group, not per event,
+    and a group no rule may want is not looked at again; the result is what asking ``place_of`` for every event
+    and rule gives (tests/test_alert_gather.py).
     """
-    groups: dict[tuple, _Group] = {}
-    for i, s in enumerate(stored):
-        ev = s.event
+    evs = [s.event for s in stored]
+    times = [s.ts_ms for s in stored]
+    vals = [ev.value for ev in evs]
+    keyed: dict[tuple, list[int]] = {}
+    for i, ev in enumerate(evs):
         key = (ev.kind, ev.district, ev.domain)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = _Group()
-        g.idx.append(i)
-        g.ts.append(s.ts_ms)
-        g.values.append(ev.value)
-        g.evs.append(ev)
-    zones = index.zones
+        js = keyed.get(key)
+        if js is None:
+            keyed[key] = [i]
+        else:
+            js.append(i)
     threshold: dict[tuple[str, str], list[_Run]] = defaultdict(list)
     adds: dict[tuple[str, str, int], list] = {}
     last: dict[tuple[str, str], tuple[int, Place, object]] = {}  # key -> (position, place, newest event)
-    for (kind, district, domain), g in groups.items():
+    for (kind, district, domain), idx in keyed.items():
         plain, zoned = index.split(kind, district, domain)
-        todo = list(plain)
-        for zone, rules in zoned:
-            if g.near(zone):  # most groups come near no zone: their zones' rules are not asked at all
-                todo += rules
-        for rule in todo:
-            cutoff = None if rule.type == "threshold" else received_ms - rule.window.total_seconds() * 1000
-            for place, run in _places(g, rule, zones, known_streets, district):
-                key = (rule.id, place.scope)
-                if cutoff is None:
+        if not plain and not zoned:
+            continue
+        if len(idx) == 1:
+            i = idx[0]
+            g = _Group(idx, [times[i]], [vals[i]], [evs[i]])
+        else:  # picked by one C call each (itemgetter), not an interpreted loop per event
+            pick = itemgetter(*idx)
+            g = _Group(idx, list(pick(times)), list(pick(vals)), list(pick(evs)))
+        todo = plain
+        if zoned:
+            todo = list(plain)
+            for zone, specs in zoned:
+                if g.near(zone):  # most groups come near no zone: their zones' rules are not asked at all
+                    todo += specs
+        for spec in todo:
+            places = g.runs.get(spec.sel)
+            if places is None:
+                places = _places(g, spec, index, known_streets, district)
+            if not places:
+                continue
+            rule_id = spec.id
+            if spec.threshold:
+                for scope, place, run in places:
+                    key = (rule_id, scope)
                     threshold[key].append(run)
-                    j = len(run.ts) - 1
-                else:
-                    j = -1
-                    for minute, lo, hi, vmax in run.minutes:
-                        if run.ts[hi - 1] < cutoff:
-                            continue  # late events outside the window change nothing now
-                        if run.ts[lo] < cutoff:
-                            lo = bisect_left(run.ts, cutoff, lo, hi)
-                            vmax = _vmax(run.values, lo, hi) if run.valued else None
-                        acc = adds.setdefault((rule.id, place.scope, minute), [0, None])
+                    i = run.idx[-1]
+                    prev = last.get(key)
+                    if prev is None or prev[0] < i:
+                        last[key] = (i, place, run.evs[-1])
+                continue
+            cutoff = received_ms - spec.window_ms
+            for scope, place, run in places:
+                ts = run.ts
+                if ts[-1] < cutoff:
+                    continue  # late events outside the window change nothing now
+                for minute, lo, hi, vmax in run.minutes:
+                    if ts[hi - 1] < cutoff:
+                        continue
+                    if ts[lo] < cutoff:
+                        lo = bisect_left(ts, cutoff, lo, hi)
+                        vmax = _vmax(run.values, lo, hi) if run.valued else None
+                    at = (rule_id, scope, minute)
+                    acc = adds.get(at)
+                    if acc is None:
+                        adds[at] = [hi - lo, vmax]
+                    else:
                         acc[0] += hi - lo
                         if vmax is not None:
                             acc[1] = vmax if acc[1] is None else max(acc[1], vmax)
-                        j = hi - 1
-                    if j < 0:
-                        continue
-                if key not in last or last[key][0] < run.idx[j]:
-                    last[key] = (run.idx[j], place, run.evs[j])
+                # the run's newest event counted: its last minute always is once its newest is in the window
+                key = (rule_id, scope)
+                i = run.idx[-1]
+                prev = last.get(key)
+                if prev is None or prev[0] < i:
+                    last[key] = (i, place, run.evs[-1])
     touched = {key: Seen(place, ev.domain, ev.lat, ev.lon) for key, (_i, place, ev) in last.items()}
     rows = []
     for (rule_id, scope), runs in threshold.items():
         rule = by_id[rule_id]
+        meets = rule.meets
         if len(runs) == 1:
-            ts, values = runs[0].ts, runs[0].values
+            run = runs[0]
+            ts, values = run.ts, run.values
+            k = len(ts)
+            while k > 0 and meets(values[k - 1]):  # the newest run of observations that meet the condition
+                k -= 1
+            since, first, newest = (ts[k] if k < len(ts) else None), ts[0], (ts[-1], values[-1])
         else:  # several kinds (or, for the city, districts) feed one place: their events in the batch's order
-            merged = sorted((i, t, v) for r in runs for i, t, v in zip(r.idx, r.ts, r.values))
-            ts, values = [m[1] for m in merged], [m[2] for m in merged]
-        k = len(ts)
-        while k > 0 and rule.meets(values[k - 1]):  # the newest run of observations that meet the condition
-            k -= 1
-        since = ts[k] if k < len(ts) else None
-        rows.append({"rule": rule_id, "scope": scope, "last": ts[-1], "value": float(values[-1]), "since": since,
-                     "whole": since is not None and since == ts[0]})
+            since, first, newest = _merged(runs, meets)
+        rows.append({"rule": rule_id, "scope": scope, "last": newest[0], "value": float(newest[1]), "since": since,
+                     "whole": since is not None and since == first})
         touched[(rule_id, scope)].meets = since is not None
     return rows, [{"rule": r, "scope": sc, "minute": m, "n": n, "vmax": v}
                   for (r, sc, m), (n, v) in adds.items()], touched
+
+
+def _merged(runs: list[_Run], meets) -> tuple[int | None, int, tuple[int, float]]:
+    """Return (since, the first time, (the newest time, its value)) of several runs' observations taken in the
+    batch's order, without merging them: the newest run of observations that meet the condition starts after
+    the newest one that does not, whichever run holds it (the batch is in event-time order, so position and
+    time agree)."""
+    broken = -1  # the batch position of the newest observation that does not meet the condition
+    for run in runs:
+        values, k = run.values, len(run.values)
+        while k > 0 and meets(values[k - 1]):
+            k -= 1
+        if k > 0 and run.idx[k - 1] > broken:
+            broken = run.idx[k - 1]
+    since_at = first_at = newest_at = None  # (position, time[, value]) of each
+    for run in runs:
+        idx = run.idx
+        if first_at is None or idx[0] < first_at[0]:
+            first_at = (idx[0], run.ts[0])
+        if newest_at is None or idx[-1] > newest_at[0]:
+            newest_at = (idx[-1], run.ts[-1], run.values[-1])
+        j = bisect_left(idx, broken + 1)
+        if j < len(idx) and (since_at is None or idx[j] < since_at[0]):
+            since_at = (idx[j], run.ts[j])
+    return (None if since_at is None else since_at[1]), first_at[1], (newest_at[1], newest_at[2])

@@ -65,6 +65,10 @@ class Evaluator:
         self.policies = city.notification_policies  # whom a firing tells (queued with the change: the outbox)
         self.postgres = is_postgres(engine)
         self.by_id = {r.id: r for r in self.rules.rules}
+        self._types = {r.id: r.type for r in self.rules.rules}
+        # A count rule's window in ms and its count, by rule (``_count_specs``, every batch and tick).
+        self._counted = {r.id: (int(r.window.total_seconds() * 1000), r.count) for r in self.rules.rules
+                         if r.type in COUNTED}
         # The rules events feed, by an event's kind, district and domain (each event meets only those).
         self.index = RuleIndex(self.rules.rules, self.rules.zones)
         self.silence_rules = [r for r in self.rules.rules if r.type == "silence"]
@@ -117,18 +121,20 @@ class Evaluator:
             # A threshold place can newly hold only where the batch's newest observation meets the condition
             # (``Seen.meets``; a newer one from another worker is that worker's to reconcile, and the tick's);
             # a count place where its window's sum, summed by the database, reaches the count.
-            found = store.states(conn, [k for k, seen in touched.items() if self.by_id[k[0]].type == "threshold"
-                                        and (seen.meets or k in opened)])
+            found = store.states(conn, [k for k, seen in touched.items() if (seen.meets or k in opened)
+                                        and self._types[k[0]] == "threshold"])
             holding = store.holding_counts(conn, self._count_specs({k[0] for k in touched}, now), now,
                                            postgres=self.postgres)
             buckets = self._buckets(conn, now, {k[0] for k in touched if k in holding or (
                 k in opened and self.by_id[k[0]].type in COUNTED)})
+            # Nothing open and nothing to open at most of the places a batch touches: only the others are asked.
+            due = {k for k in touched if k in opened or k in holding}
+            due.update(k for k, st in found.items() if k in touched and st["since_ms"] is not None
+                       and self._types.get(k[0]) == "threshold")
             changes, moves = [], []
-            for (rule_id, scope), seen in sorted(touched.items(), key=lambda kv: kv[0]):
-                if (rule_id, scope) not in opened and not self._holds(self.by_id[rule_id], (rule_id, scope), found,
-                                                                      holding):
-                    continue  # nothing open, nothing to open: most of the places a batch touches
-                cond = self._condition(conn, self.by_id[rule_id], scope, now, found, seen, buckets)
+            for rule_id, scope in sorted(due):
+                cond = self._condition(conn, self.by_id[rule_id], scope, now, found, touched[(rule_id, scope)],
+                                       buckets)
                 changes += store.reconcile(conn, cond, now, tz=self.tz, silences=silences,
                                            open_row=opened.get((rule_id, scope)), known=True, postgres=self.postgres,
                                            policies=self.policies, centres=self.city.centres, moves=moves)
@@ -191,22 +197,15 @@ class Evaluator:
                                           severity=rule.severity if rule else 1, at_ms=now)
             store.escalate(conn, self.city.rosters, a, department, now)
 
-    @staticmethod
-    def _holds(rule: AlertRule, key: tuple[str, str], found: dict, holding: set) -> bool:
-        """Tell whether a threshold's or count rule's condition holds at a place, as ``_condition`` would find."""
-        if rule.type == "threshold":
-            st = found.get(key)
-            return st is not None and st["since_ms"] is not None
-        return key in holding
-
     def _count_specs(self, rule_ids, now: int) -> list[tuple[str, int, int]]:
         """Return (rule, its window's first minute, its count) of the count rules among ``rule_ids``."""
         out = []
+        counted = self._counted
         for rule_id in rule_ids:
-            rule = self.by_id.get(rule_id)
-            if rule is not None and rule.type in COUNTED:
-                start = now - int(rule.window.total_seconds() * 1000)
-                out.append((rule_id, start - start % MINUTE_MS, rule.count))
+            got = counted.get(rule_id)
+            if got is not None:
+                start = now - got[0]
+                out.append((rule_id, start - start % MINUTE_MS, got[1]))
         return out
 
     def _buckets(self, conn: Connection, now: int, rules=None) -> dict[tuple[str, str], dict[int, int]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+import numpy as np
 import orjson
 import pytest
 
@@ -17,6 +18,7 @@ from bench.ingest import generate_events
 from dashboard.core.alerts import place_of
 from dashboard.core.city import load_city
 from dashboard.storage.events import StoredEvent
+from feeds import alert_gather
 from feeds.alert_gather import RuleIndex, gather
 from feeds.schema import parse_message
 
@@ -161,3 +163,67 @@ def test_the_index_offers_an_event_only_the_rules_of_its_kind_district_and_domai
                        and (r.districts is None or district in r.districts))
             assert (r in got) == (fed and matches), r.id
     assert index.candidates("unknown_kind", "440304", "traffic") == ()
+
+
+@pytest.mark.parametrize("vector_min", [1, 10**9])
+def test_a_zone_tested_in_one_call_or_event_by_event_adds_the_same(city, monkeypatch, vector_min):
+    """A large group is tested against a zone in one numpy call (``Zone.contains_many``), a small one event by
+    event: with every group taken either way, the batch adds what the per-event reference adds."""
+    monkeypatch.setattr(alert_gather, "VECTOR_MIN", vector_min)
+    rules = city.alert_rules
+    now = 1_765_000_000_000
+    stored = batch(city, 3000, 7, now)
+    got = gather(RuleIndex(rules.rules, rules.zones), stored, now, city.known_streets, rules.by_id)
+    want = reference(rules.rules, stored, now, rules.zones, city.known_streets)
+    assert normal(*got) == normal(*want)
+    assert any(k[1].startswith("zone:") for k in want[2])
+
+
+def test_contains_many_says_what_contains_says_of_each_point(city):
+    rng = random.Random(5)
+    for zone in city.alert_rules.zones.values():
+        x0, y0, x1, y1 = zone.box
+        points = [(rng.uniform(x0 - 0.01, x1 + 0.01), rng.uniform(y0 - 0.01, y1 + 0.01)) for _ in range(200)]
+        points += [tuple(p) for p in zone.polygon]  # the corners: on the edge, so inside
+        points += [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(zone.polygon, zone.polygon[1:])]
+        points += [(None, y0), (x0, None), (None, None)]
+        lons = np.array([np.nan if x is None or y is None else x for x, y in points], dtype=float)
+        lats = np.array([np.nan if x is None or y is None else y for x, y in points], dtype=float)
+        got = zone.contains_many(lons, lats).tolist()
+        assert got == [zone.contains(y, x) for x, y in points], zone.code
+        assert any(got) and not all(got)
+
+
+def test_a_city_threshold_starts_its_newest_run_after_the_newest_breaking_observation_of_any_district(tmp_path):
+    """Several districts' runs of one city rule are read without merging them: the newest run of meeting
+    observations starts after the newest one that does not meet, whichever district it was in."""
+    pack = write_pack(tmp_path / "p", 0)
+    (pack / "alerts.yaml").write_text("""rules:
+  - {id: loud, type: threshold, level: blue, scope: city, kind: noise, op: ">", value: 70,
+     say: {zh: "{value}", en: "{value}"}}
+""", encoding="utf-8")
+    city = load_city(str(pack))
+    rules = city.alert_rules
+    now = 1_765_000_000_000
+    cases = {  # (district, value) in batch order -> the position the newest meeting run starts at (None: none)
+        "broken in another district": ([("futian", 80), ("luohu", 60), ("futian", 75), ("nanshan", 90)], 2),
+        "all meet": ([("futian", 80), ("luohu", 71), ("nanshan", 90)], 0),
+        "the newest breaks": ([("futian", 80), ("luohu", 71), ("nanshan", 10)], None),
+        "broken twice": ([("luohu", 10), ("futian", 80), ("nanshan", 20), ("luohu", 99), ("futian", 98)], 3),
+    }
+    for name, (evs, start) in cases.items():
+        stored = []
+        for i, (district, value) in enumerate(evs):
+            ts = now - (len(evs) - i) * 1000
+            raw = orjson.dumps({"id": f"e{i}", "ts": ts, "kind": "noise", "district": district, "severity": 1,
+                                "title": "t", "value": value})
+            stored.append(StoredEvent(i, parse_message(raw, "environment", city.aliases).events[0], ts))
+        since = None if start is None else stored[start].ts_ms
+        whole = start == 0
+        rows, _counts, touched = gather(RuleIndex(rules.rules, rules.zones), stored, now, city.known_streets,
+                                        rules.by_id)
+        assert rows == [{"rule": "loud", "scope": "city", "last": stored[-1].ts_ms, "value": float(evs[-1][1]),
+                         "since": since, "whole": whole}], name
+        assert normal(rows, [], {})[0] == normal(*reference(rules.rules, stored, now, rules.zones,
+                                                              city.known_streets))[0], name
+        assert touched[("loud", "city")].meets is (since is not None), name

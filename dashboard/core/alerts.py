@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator,
                       model_validator)
+import numpy as np
 from shapely import intersects_xy, prepare
 from shapely.geometry import Polygon
 
@@ -238,6 +239,16 @@ class Zone:
         if not (x0 <= lon <= x1 and y0 <= lat <= y1):
             return False  # most points of a city are far from a zone: no need to ask shapely
         return bool(intersects_xy(self._shape, lon, lat))
+
+    def contains_many(self, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+        """Tell for each of these points whether it is inside the zone (or on its edge): ``contains`` of each,
+        in one call (a point without a place is NaN: never inside)."""
+        x0, y0, x1, y1 = self.box
+        out = np.zeros(len(lons), dtype=bool)
+        at = np.flatnonzero((lons >= x0) & (lons <= x1) & (lats >= y0) & (lats <= y1))  # NaN compares false
+        if at.size:
+            out[at] = intersects_xy(self._shape, lons[at], lats[at])
+        return out
 
     def as_ref(self) -> dict:
         """Return the zone as screens and the API name it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
+import orjson
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
@@ -25,15 +26,16 @@ _ENQUEUE = text(
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
-# The same for many rows in one statement on PostgreSQL, the rows as arrays: one fixed statement, where a multi-row
-# VALUES is a statement SQLAlchemy builds per call (it cost as much CPU as the 18 single inserts of a ladder).
-_MANY_COLUMNS = ("key", "channel", "address", "subject", "body", "payload", "district", "centre", "due_ms")
+# The same for many rows in one statement on PostgreSQL, the rows as one JSON document: one fixed statement, where
+# a multi-row VALUES is a statement SQLAlchemy builds per call (it cost as much CPU as the 18 single inserts of a
+# ladder), and where text arrays cost the driver a regular-expression escape of every element (~9 ms of CPU a
+# ladder of 16 messages, profiled; orjson writes the document in a fraction of that).
 _ENQUEUE_MANY_PG = text(
     "INSERT INTO outbox (key, channel, address, subject, body, payload, district, centre, status, attempts, due_ms, "
     "created_ms) "
-    "SELECT k, c, a, s, b, p, r, x, 'pending', 0, d, :now FROM unnest(CAST(:key AS text[]), CAST(:channel AS text[]), "
-    "CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]), CAST(:payload AS text[]), "
-    "CAST(:district AS text[]), CAST(:centre AS text[]), CAST(:due_ms AS bigint[])) AS m(k, c, a, s, b, p, r, x, d) "
+    "SELECT m.key, m.channel, m.address, m.subject, m.body, m.payload, m.district, m.centre, 'pending', 0, m.due_ms, "
+    ":now FROM json_to_recordset(CAST(:rows AS json)) AS m(key text, channel text, address text, subject text, "
+    "body text, payload text, district text, centre text, due_ms bigint) "
     "ON CONFLICT (key) DO NOTHING RETURNING id")
 
 
@@ -80,7 +82,7 @@ def enqueue_many(conn: Connection, messages: Sequence[Mapping[str, Any]], *, now
         r["district"], r["centre"] = district, centre
     if conn.dialect.name != "postgresql":  # the embedded default: a statement each, as enqueue
         return sum(conn.execute(_ENQUEUE, {**r, "due": r["due_ms"], "now": now}).first() is not None for r in values)
-    made = conn.execute(_ENQUEUE_MANY_PG, {c: [r[c] for r in values] for c in _MANY_COLUMNS} | {"now": now})
+    made = conn.execute(_ENQUEUE_MANY_PG, {"rows": orjson.dumps(values).decode(), "now": now})
     return len(made.all())
 
 
