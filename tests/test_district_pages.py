@@ -149,82 +149,67 @@ def test_a_district_users_log_counts_their_messages_however_many_the_city_has_si
     assert (city["pending"], city["failed"]) == (600, 1)
 
 
-def test_the_messages_queued_before_0023_are_given_their_district(pg_server_url, tmp_path):
+def _outbox_after_upgrade(pg_server_url, before: str, after: str, seed: list[tuple[str, dict]],
+                          payloads: dict[str, str], column: str) -> dict:
+    """On a scratch database migrated to ``before``: run ``seed`` (SQL, parameters), queue a message per payload,
+    migrate to ``after``, and return each message's ``column`` by its key."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from dashboard.storage.db import make_engine
+    from tests.helpers import scratch_database
+    from tests.test_migrations import _alembic
+
+    with scratch_database(pg_server_url, f"panorama_{after}") as url:
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                command.upgrade(_alembic(conn), before)
+            with engine.begin() as conn:
+                for sql, params in seed:
+                    conn.execute(text(sql), params)
+                for key, payload in payloads.items():
+                    conn.execute(text("INSERT INTO outbox (key, channel, address, subject, body, payload, status, "
+                                      "attempts, due_ms, created_ms) VALUES (:k, 'email', 'a@example.org', 's', 'b', :p, "
+                                      "'pending', 0, 0, 0)"), {"k": key, "p": payload})
+            with engine.begin() as conn:
+                command.upgrade(_alembic(conn), after)
+            with engine.connect() as conn:
+                return dict(conn.execute(text(f"SELECT key, {column} FROM outbox")).all())
+        finally:
+            engine.dispose()
+
+
+_INCIDENT = ("INSERT INTO incidents (id, domain, kind, district, severity, status, reports, opened_ms, last_report_ms, "
+             "updated_ms, title, centre) VALUES (:i, 'incident', 'fire', :d, 3, 'dispatched', 1, 0, 0, 0, 't', :c)")
+_TASK = ("INSERT INTO tasks (id, incident_id, department, state, version, created_ms, updated_ms, ack_due_ms, "
+         "resolve_due_ms) VALUES (:t, :i, 'fire', 'dispatched', 1, 0, 0, 0, 0)")
+
+
+def test_the_messages_queued_before_0023_are_given_their_district(pg_server_url):
     """Migration 0023 gives each message already queued the district it tells of: an alert's notification its
     own, an escalation of an alert or of a task its alert's or incident's; the city's stay NULL."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from dashboard.storage.db import make_engine
-    from tests.helpers import scratch_database
-    from tests.test_migrations import _alembic
-
-    with scratch_database(pg_server_url, "panorama_0023") as url:
-        engine = make_engine(url)
-        try:
-            with engine.begin() as conn:
-                command.upgrade(_alembic(conn), "0022")
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO alerts (id, rule, scope, level, status, district, started_ms, updated_ms, "
-                                  "title, title_en, version) VALUES (7, 'r', 'district:440304', 'red', 'firing', '440304', "
-                                  "0, 0, 't', 't', 1)"))
-                conn.execute(text("INSERT INTO incidents (id, domain, kind, district, severity, status, reports, "
-                                  "opened_ms, last_report_ms, updated_ms, title) VALUES (5, 'incident', 'fire', '440303', "
-                                  "3, 'dispatched', 1, 0, 0, 0, 't')"))
-                conn.execute(text("INSERT INTO tasks (id, incident_id, department, state, version, created_ms, "
-                                  "updated_ms, ack_due_ms, resolve_due_ms) VALUES (9, 5, 'fire', 'dispatched', 1, 0, 0, "
-                                  "0, 0)"))
-                for key, payload in (("a", '{"alert": {"id": 7, "district": "440305"}}'),
-                                     ("e1", '{"type": "escalation", "subject": "alert", "id": "7"}'),
-                                     ("e2", '{"type": "escalation", "subject": "task", "id": "9.1"}'),
-                                     ("c", '{"hook": "city"}'), ("x", "not json")):
-                    conn.execute(text("INSERT INTO outbox (key, channel, address, subject, body, payload, status, "
-                                      "attempts, due_ms, created_ms) VALUES (:k, 'email', 'a@example.org', 's', 'b', :p, "
-                                      "'pending', 0, 0, 0)"), {"k": key, "p": payload})
-            with engine.begin() as conn:
-                command.upgrade(_alembic(conn), "0023")
-            with engine.connect() as conn:
-                got = dict(conn.execute(text("SELECT key, district FROM outbox")).all())
-            assert got == {"a": "440305", "e1": "440304", "e2": "440303", "c": None, "x": None}
-        finally:
-            engine.dispose()
+    seed = [("INSERT INTO alerts (id, rule, scope, level, status, district, started_ms, updated_ms, title, title_en, "
+             "version) VALUES (7, 'r', 'district:440304', 'red', 'firing', '440304', 0, 0, 't', 't', 1)", {}),
+            (_INCIDENT, {"i": 5, "d": "440303", "c": None}), (_TASK, {"t": 9, "i": 5})]
+    got = _outbox_after_upgrade(pg_server_url, "0022", "0023", seed, {
+        "a": '{"alert": {"id": 7, "district": "440305"}}',
+        "e1": '{"type": "escalation", "subject": "alert", "id": "7"}',
+        "e2": '{"type": "escalation", "subject": "task", "id": "9.1"}',
+        "c": '{"hook": "city"}', "x": "not json"}, "district")
+    assert got == {"a": "440305", "e1": "440304", "e2": "440303", "c": None, "x": None}
 
 
-def test_the_escalations_queued_before_0024_are_given_the_centre_running_their_incident(pg_server_url, tmp_path):
+def test_the_escalations_queued_before_0024_are_given_the_centre_running_their_incident(pg_server_url):
     """Migration 0024 gives each escalation of a task or a procedure step already queued the district centre running
     its incident, where that is another district's (handed down or across); every other message keeps none."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from dashboard.storage.db import make_engine
-    from tests.helpers import scratch_database
-    from tests.test_migrations import _alembic
-
-    with scratch_database(pg_server_url, "panorama_0024") as url:
-        engine = make_engine(url)
-        try:
-            with engine.begin() as conn:
-                command.upgrade(_alembic(conn), "0023")
-            with engine.begin() as conn:
-                for inc, centre in ((5, OWN), (6, "440304"), (8, None)):  # 5 handed to Luohu, 6 Futian's own
-                    conn.execute(text("INSERT INTO incidents (id, domain, kind, district, severity, status, reports, "
-                                      "opened_ms, last_report_ms, updated_ms, title, centre) VALUES (:i, 'incident', "
-                                      "'fire', '440304', 3, 'dispatched', 1, 0, 0, 0, 't', :c)"), {"i": inc, "c": centre})
-                    conn.execute(text("INSERT INTO tasks (id, incident_id, department, state, version, created_ms, "
-                                      "updated_ms, ack_due_ms, resolve_due_ms) VALUES (:t, :i, 'fire', 'dispatched', "
-                                      "1, 0, 0, 0, 0)"), {"t": inc + 10, "i": inc})
-                for key, payload in (("t5", '{"type": "escalation", "subject": "task", "id": "15.1"}'),
-                                     ("s5", '{"type": "escalation", "subject": "step", "id": "5.2"}'),
-                                     ("t6", '{"type": "escalation", "subject": "task", "id": "16.1"}'),
-                                     ("t8", '{"type": "escalation", "subject": "task", "id": "18.1"}'),
-                                     ("a", '{"alert": {"id": 7, "district": "440305"}}'), ("x", "not json")):
-                    conn.execute(text("INSERT INTO outbox (key, channel, address, subject, body, payload, status, "
-                                      "attempts, due_ms, created_ms) VALUES (:k, 'email', 'a@example.org', 's', 'b', :p, "
-                                      "'pending', 0, 0, 0)"), {"k": key, "p": payload})
-            with engine.begin() as conn:
-                command.upgrade(_alembic(conn), "0024")
-            with engine.connect() as conn:
-                got = dict(conn.execute(text("SELECT key, centre FROM outbox")).all())
-            assert got == {"t5": OWN, "s5": OWN, "t6": None, "t8": None, "a": None, "x": None}
-        finally:
-            engine.dispose()
+    seed = []
+    for inc, centre in ((5, OWN), (6, "440304"), (8, None)):  # 5 handed to Luohu, 6 Futian's own
+        seed += [(_INCIDENT, {"i": inc, "d": "440304", "c": centre}), (_TASK, {"t": inc + 10, "i": inc})]
+    got = _outbox_after_upgrade(pg_server_url, "0023", "0024", seed, {
+        "t5": '{"type": "escalation", "subject": "task", "id": "15.1"}',
+        "s5": '{"type": "escalation", "subject": "step", "id": "5.2"}',
+        "t6": '{"type": "escalation", "subject": "task", "id": "16.1"}',
+        "t8": '{"type": "escalation", "subject": "task", "id": "18.1"}',
+        "a": '{"alert": {"id": 7, "district": "440305"}}', "x": "not json"}, "centre")
+    assert got == {"t5": OWN, "s5": OWN, "t6": None, "t8": None, "a": None, "x": None}
