@@ -76,7 +76,8 @@ def city_map(city, window: dict | None, lang: str, first: str, open_alerts, dist
                                                      WALL_LABEL_PX, labels=False), open_alerts, city, lang, "dark"),
                      points, lang)
     areas = city.street_areas.get(district)
-    return fig if areas is None else add_street_areas(fig, areas, (streets or {}).get("streets"), lang, "dark")
+    return fig if areas is None else add_street_areas(fig, areas, (streets or {}).get("streets"), lang, "dark",
+                                                          WALL_MAP_SIZE)
 
 
 def street_map_note(city, district: str | None, lang: str) -> list:

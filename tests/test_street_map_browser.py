@@ -62,3 +62,52 @@ def test_a_district_users_home_shows_their_district_by_street_on_a_map(make_app,
     assert names_shown(dash_duo) == [] and not any("华强北" in x for x in shown["text"])
     wait_for_graphs(dash_duo)
     assert dash_duo.get_logs() == []
+
+
+# How many points of a grid over the map's colour bar (its title, bar and ticks) fall inside one of the map's areas
+# (the district's or a street's), as Chromium fills them: 0 when the bar lies clear of the map.
+BAR_OVER_MAP_JS = """const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
+const bars = gd ? [...gd.querySelectorAll('.colorbar')] : [];
+const paths = gd ? [...gd.querySelectorAll('.choroplethlayer path.choroplethlocation')] : [];
+if (bars.length !== 1 || !paths.length) { return null; }
+const box = bars[0].getBoundingClientRect();
+let hits = 0;
+for (let i = 0; i <= 40; i++) {
+  for (let j = 0; j <= 10; j++) {
+    const x = box.left + box.width * i / 40, y = box.top + box.height * j / 10;
+    if (paths.some((p) => {
+      const m = p.getScreenCTM().inverse();
+      return p.isPointInFill(new DOMPoint(x, y).matrixTransform(m));
+    })) { hits++; }
+  }
+}
+return hits;"""
+
+
+@pytest.mark.timeout(300)
+def test_the_colour_bar_of_a_district_map_lies_clear_of_its_streets(make_app, redis_client, dash_duo):
+    """Luohu reaches the top right corner of its map, where the colour bar was: on the drill-down (1600 px wide)
+    and on Luohu's wall (1920x1080) the bar, its title and ticks cover no street."""
+    from dashboard.storage import users as accounts
+    from tests.test_district_scope import OWN
+    from tests.test_pages import viewport
+
+    app = make_app(BROWSER_PATH="none", PANORAMA_WALL_CYCLE_S=3600)
+    seed_streets(app)
+    svc = app.server.extensions["panorama"]
+    _, token = accounts.create_kiosk_token(svc.engine, "罗湖大屏", OWN, [d.code for d in svc.city.districts])
+    dash_duo.start_server(app)
+    viewport(dash_duo, 1600, 1200)
+    sign_in(dash_duo, app, "/district/luohu")
+    drawn(dash_duo)
+    wait_for_graphs(dash_duo)
+    assert dash_duo.driver.execute_script(BAR_OVER_MAP_JS, "#district-map") == 0, "the drill-down's bar on a street"
+    dash_duo.driver.delete_all_cookies()
+    viewport(dash_duo, 1920, 1080)
+    dash_duo.driver.get(f"{dash_duo.server_url.rstrip('/')}/wall?token={token}")
+    dash_duo.wait_for_element("#wall-streets .js-plotly-plot", timeout=20)
+    over = wait_for(lambda: (lambda n: None if n is None else [n])(
+        dash_duo.driver.execute_script(BAR_OVER_MAP_JS, "#city-map")), timeout=20,
+        message="the wall's street map and its colour bar")
+    assert over == [0], "the wall's bar on a street"
+    wait_for_graphs(dash_duo)

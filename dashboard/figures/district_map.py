@@ -15,10 +15,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import plotly.graph_objects as go
+import shapely
+from shapely.geometry import box, shape
 
 from dashboard.core.i18n import kind_label, t
 from dashboard.figures.alert_map import FIRST_TRACE
-from dashboard.figures.panorama import DOMAIN_COLORS, THEMES, make_city_map, plain
+from dashboard.figures.panorama import DOMAIN_COLORS, THEMES, fit_view, make_city_map, plain, project
 
 EVENTS_TRACE = FIRST_TRACE + 5  # after the halo and the four alert levels
 INCIDENTS_TRACE = EVENTS_TRACE + 1
@@ -91,18 +93,41 @@ def street_values(areas, streets: list[dict] | None, lang: str) -> dict:
     return {"z": z, "text": text, "zmax": max([1, *z])}
 
 
-def add_street_areas(fig: go.Figure, areas, streets: list[dict] | None, lang: str, theme: str) -> go.Figure:
+BAR_LEN, BAR_PX = 0.32, 48  # the streets' colour bar: its share of the map's width, its height with title and ticks
+
+
+def bar_corner(fig: go.Figure, areas, size: tuple[int, int]) -> tuple[float, str]:
+    """Return the ``y`` and ``yanchor`` of the streets' colour bar at the map's right: the top right corner, or the
+    bottom right where the district reaches the top right and less of it the bottom right (Luohu's north-east did:
+    the bar and its ticks lay over its streets). The district is projected as the map shows it on ``size`` px
+    (fitted to ``layout.meta.bounds``, as the browser refits it); the left corners hold the note and the legend."""
+    w, h = size
+    view = fit_view(tuple(fig.layout.meta["bounds"]), w, h)
+    district = shapely.union_all([shape(f["geometry"]) for f in areas.geojson["features"]])
+    on_map = shapely.transform(district, lambda xy: [project(lon, lat, view, w, h) for lon, lat in xy])
+    tall = BAR_PX / h
+    corners = ((0.97, "top", box(0.98 - BAR_LEN, 0.97 - tall, 0.98, 0.97)),
+               (0.03, "bottom", box(0.98 - BAR_LEN, 0.03, 0.98, 0.03 + tall)))
+    y, anchor, _ = min(corners, key=lambda c: on_map.intersection(c[2]).area)  # the top right on a tie
+    return y, anchor
+
+
+def add_street_areas(fig: go.Figure, areas, streets: list[dict] | None, lang: str, theme: str,
+                     size: tuple[int, int] | None = None) -> go.Figure:
     """Return the district map with its streets drawn as areas coloured by their events in the window (one more
     choropleth, the last trace: over the district's own, under every point and outline), the district's colour
-    bar giving way to the streets'. ``areas``: the district's ``StreetAreas`` (city.street_areas)."""
+    bar giving way to the streets'. ``areas``: the district's ``StreetAreas`` (city.street_areas); ``size``: the
+    map's px size, to put the colour bar in the right corner the district leaves clear (``bar_corner``; without
+    it, the top right)."""
     th, values = THEMES[theme], street_values(areas, streets, lang)
+    y, anchor = bar_corner(fig, areas, size) if size else (0.97, "top")
     fig.update_traces(showscale=False, selector=0)
     fig.add_trace(go.Choropleth(
         geojson=areas.geojson, featureidkey="id", locations=areas.names, z=values["z"], zmin=0, zmax=values["zmax"],
         colorscale=th["counts"], text=values["text"], hovertemplate="%{text}<extra></extra>", showlegend=False,
         name=t("street_events", lang), marker={"line": {"color": th["line"], "width": 1}, "opacity": 0.92},
-        colorbar={"orientation": "h", "x": 0.98, "xanchor": "right", "y": 0.97, "yanchor": "top",
-                  "len": 0.32, "thickness": 10, "title": {"text": t("street_events", lang), "side": "top"},
+        colorbar={"orientation": "h", "x": 0.98, "xanchor": "right", "y": y, "yanchor": anchor,
+                  "len": BAR_LEN, "thickness": 10, "title": {"text": t("street_events", lang), "side": "top"},
                   "tickfont": {"color": th["muted"]}, "outlinewidth": 0}))
     return fig
 
@@ -116,4 +141,11 @@ def make_street_map(city, code: str, areas, streets: list[dict] | None, lang: st
     events in the window (``streets``: the district summary's rows) where ``areas`` (city.street_areas) has them."""
     fig = make_district_map(None, city, code, "all", lang, theme, size, 12, labels=False)
     fig.update_layout(uirevision="streets-map", height=size[1])
-    return fig if areas is None else add_street_areas(fig, areas, streets, lang, theme)
+    if areas is None:
+        return fig
+    # the colour bar in a strip of its own above the district: the map is as wide as its panel, and where the
+    # district's outline falls in it (centred at the height's scale) is the browser's to decide
+    fig.update_geos(domain={"x": [0, 1], "y": [0, 1 - BAR_PX / size[1]]})
+    fig = add_street_areas(fig, areas, streets, lang, theme)
+    fig.data[-1].colorbar.update(y=1, yanchor="top")
+    return fig

@@ -11,6 +11,8 @@ the page (an officer, a liaison, the commander on a phone, a kiosk's wall, nobod
 
 Run from the repository root with the test services up (``make services``):
 ``.venv/bin/python -m pytest docs/screenshots/shoot.py -p tests.conftest -p no:cacheprovider``
+Only some pages: ``SHOOT=district,dispatch`` (the pages' file names without ``-en``); a test none of whose pages is
+asked for is skipped before it seeds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
+import pytest
 
 from dashboard.dispatch import commander, desk
 from dashboard.dispatch import board as d
@@ -29,7 +32,7 @@ from dashboard.briefings.render import find_browser
 from dashboard.core.city import load_city
 from feeds.pipeline import Batch, now_ms
 from feeds.simulate import Simulator
-from tests.helpers import TEST_PASSWORD, make_user, open_incident_detail, sign_in, wait_for
+from tests.helpers import TEST_PASSWORD, make_user, open_incident_detail, sign_in, wait_for, wait_for_graphs
 from tests.test_pages import viewport
 from feeds.pipeline import make_pipeline
 
@@ -63,6 +66,17 @@ def settle(dash_duo) -> None:
         "const gd = document.querySelector('#city-map .js-plotly-plot');"
         "return gd && gd.layout.meta && gd.layout.meta.size && gd.querySelector('.choroplethlayer path')"),
         timeout=20, message="the map fitted and loaded")
+
+
+def streets_drawn(dash_duo, graph: str) -> None:
+    """Wait until the district map ``graph`` (``#district-map`` on a drill-down, ``#city-map`` on a district wall)
+    has drawn its streets as areas (its last choropleth trace) and every graph on the page has drawn."""
+    wait_for(lambda: dash_duo.driver.execute_script(
+        "const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "const t = gd ? [...gd.querySelectorAll('.choroplethlayer .trace')] : [];"
+        "return t.length >= 2 && t[t.length - 1].querySelectorAll('path.choroplethlocation').length > 1", graph),
+        timeout=30, message=f"the street areas on {graph}")
+    wait_for_graphs(dash_duo)
 
 
 def switch_language(dash_duo, lang: str) -> None:
@@ -104,12 +118,27 @@ def scroll_into_list(dash_duo, selector: str) -> None:
         window.scrollTo(0, 0);""", selector)
 
 
+def wanted(*pages: str) -> bool:
+    """Whether any of ``pages`` is to be taken: all of them unless ``SHOOT`` lists some (comma-separated)."""
+    import os
+
+    asked = {p.strip() for p in os.environ.get("SHOOT", "").split(",") if p.strip()}
+    return not asked or bool(asked.intersection(pages))
+
+
+def only(*pages: str) -> None:
+    """Skip the calling test, before it seeds, when ``SHOOT`` asks for none of ``pages``."""
+    if not wanted(*pages):
+        pytest.skip(f"SHOOT asks for none of {', '.join(pages)}")
+
+
 def name(page: str, lang: str) -> str:
     """Return the file of ``page``'s screenshot in ``lang`` (Chinese, the default, without a suffix)."""
     return str(HERE / (f"{page}.png" if lang == "zh" else f"{page}-{lang}.png"))
 
 
 def test_screenshots(make_app, redis_client, dash_duo):
+    only("panorama", "wall", "wall-4k", "district")
     app = make_app(PANORAMA_POLL_MS=2000)
     assert seed(app, hours=2.0, rate=20.0) > 10_000  # the default simulator rate; two hours fill both windows
     dash_duo.start_server(app)
@@ -118,21 +147,26 @@ def test_screenshots(make_app, redis_client, dash_duo):
         viewport(dash_duo, 1600, 1270)
         dash_duo.driver.get(dash_duo.server_url + "/")
         switch_language(dash_duo, lang)
-        dash_duo.wait_for_element("#event-ticker li", timeout=20)
-        settle(dash_duo)
-        dash_duo.driver.save_screenshot(name("panorama", lang))
+        if wanted("panorama"):
+            dash_duo.wait_for_element("#event-ticker li", timeout=20)
+            settle(dash_duo)
+            dash_duo.driver.save_screenshot(name("panorama", lang))
 
         for (width, height), page in (((1920, 1080), "wall"), ((3840, 2160), "wall-4k")):
+            if not wanted(page):
+                continue
             viewport(dash_duo, width, height)
             dash_duo.driver.get(dash_duo.server_url + "/wall")
             dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
             settle(dash_duo)
             dash_duo.driver.save_screenshot(name(page, lang))
 
-        viewport(dash_duo, 1600, 1500)
-        dash_duo.driver.get(dash_duo.server_url + "/district/futian")
-        dash_duo.wait_for_element("#district-events td", timeout=20)
-        dash_duo.driver.save_screenshot(name("district", lang))
+        if wanted("district"):
+            viewport(dash_duo, 1600, 1500)
+            dash_duo.driver.get(dash_duo.server_url + "/district/futian")
+            dash_duo.wait_for_element("#district-events td", timeout=20)
+            streets_drawn(dash_duo, "#district-map")
+            dash_duo.driver.save_screenshot(name("district", lang))
     assert dash_duo.get_logs() == []
 
 
@@ -202,21 +236,23 @@ def command_scene(app, commander_user, keep: int = 3) -> None:
 
 
 def test_operations_screenshots(make_app, redis_client, dash_duo):
+    only("dispatch", "briefing", "briefings", "mobile")
     app = make_app(PANORAMA_POLL_MS=2000)
     assert seed(app, hours=18.5, rate=2.0) > 10_000  # since last night: the briefing's period and the one before
     svc = app.server.extensions["panorama"]
     air(app, 230)  # Futian's air above 200: a red and an orange warning on the commander's phone
     fire = dispatch_scene(app)
     command_scene(app, make_user(app, "zhang.wei", "commander"))
-    assert find_browser(svc.config["BROWSER_PATH"]), "needs Chromium"
-    # a briefing generated now, with the system Chromium drawing its map and trends
-    # and the two scheduled before it (this evening's and this morning's), for the list
-    trigger = periods.make_trigger(svc.config["PANORAMA_BRIEFING_CRON"], svc.config["PANORAMA_TZ"])
-    slot = periods.latest_slot(trigger, datetime.now(ZoneInfo(svc.config["PANORAMA_TZ"])))
-    for at in (periods.previous_slot(trigger, slot), slot):
-        generate_slot(svc, trigger, at, now_ms())
-    row = generate_now(svc, "zhang.wei", now_ms())
-    assert row["status"] == "ready" and row["images"], row.get("note")
+    if wanted("briefing", "briefings"):
+        assert find_browser(svc.config["BROWSER_PATH"]), "needs Chromium"
+        # a briefing generated now, with the system Chromium drawing its map and trends
+        # and the two scheduled before it (this evening's and this morning's), for the list
+        trigger = periods.make_trigger(svc.config["PANORAMA_BRIEFING_CRON"], svc.config["PANORAMA_TZ"])
+        slot = periods.latest_slot(trigger, datetime.now(ZoneInfo(svc.config["PANORAMA_TZ"])))
+        for at in (periods.previous_slot(trigger, slot), slot):
+            generate_slot(svc, trigger, at, now_ms())
+        row = generate_now(svc, "zhang.wei", now_ms())
+        assert row["status"] == "ready" and row["images"], row.get("note")
 
     dash_duo.start_server(app)
     for lang in ("zh", "en"):
@@ -225,37 +261,43 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         viewport(dash_duo, 1600, 1200)
         dash_duo.driver.get(dash_duo.server_url + "/dispatch")
         switch_language(dash_duo, lang)
-        item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
-        # opened by its address (a shared link, a reload): clicked in a queue of 500 on this loaded machine, the
-        # detail now and then stayed on its placeholder while the board and the address showed the incident
-        dash_duo.driver.get(dash_duo.server_url + f"/dispatch?incident={fire['id']}")
-        dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=60)
-        dash_duo.wait_for_element(item, timeout=20)
-        dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
-        dash_duo.wait_for_element("#board-health .task-card", timeout=10)
-        wait_for(lambda: dash_duo.driver.execute_script(
-            "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
-            "return g && g.data && g.data[1] && g.data[1].lat.length && g.querySelector('.frontplot path.point')"),
-            timeout=20, message="the incident and its report on the map")
-        scroll_into_list(dash_duo, item)
-        dash_duo.driver.save_screenshot(name("dispatch", lang))
+        if wanted("dispatch"):
+            item = f"#incident-list > li[data-id='{fire['id']}'] .queue-item"
+            # opened by its address (a shared link, a reload): clicked in a queue of 500 on this loaded machine, the
+            # detail now and then stayed on its placeholder while the board and the address showed the incident
+            dash_duo.driver.get(dash_duo.server_url + f"/dispatch?incident={fire['id']}")
+            dash_duo.wait_for_text_to_equal("#dispatch-detail-title", fire["title"], timeout=60)
+            dash_duo.wait_for_element(item, timeout=20)
+            dash_duo.wait_for_element("#board-fire .task-card .countdown.overdue", timeout=10)
+            dash_duo.wait_for_element("#board-health .task-card", timeout=10)
+            wait_for(lambda: dash_duo.driver.execute_script(
+                "const g = document.querySelector('#dispatch-map .js-plotly-plot');"
+                "return g && g.data && g.data[1] && g.data[1].lat.length"
+                " && g.querySelector('.frontplot path.point')"),
+                timeout=20, message="the incident and its report on the map")
+            scroll_into_list(dash_duo, item)
+            dash_duo.driver.save_screenshot(name("dispatch", lang))
 
-        viewport(dash_duo, 1600, 1400)
-        dash_duo.driver.get(dash_duo.server_url + f"/briefings/{row['id']}")
-        dash_duo.wait_for_element("#briefing-frame", timeout=10)
-        dash_duo.driver.switch_to.frame(dash_duo.find_element("#briefing-frame"))
-        wait_for(lambda: dash_duo.driver.execute_script(
-            "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"),
-            message="the report and its images loaded")
-        dash_duo.driver.switch_to.default_content()
-        dash_duo.driver.save_screenshot(name("briefing", lang))
+        if wanted("briefing"):
+            viewport(dash_duo, 1600, 1400)
+            dash_duo.driver.get(dash_duo.server_url + f"/briefings/{row['id']}")
+            dash_duo.wait_for_element("#briefing-frame", timeout=10)
+            dash_duo.driver.switch_to.frame(dash_duo.find_element("#briefing-frame"))
+            wait_for(lambda: dash_duo.driver.execute_script(
+                "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"),
+                message="the report and its images loaded")
+            dash_duo.driver.switch_to.default_content()
+            dash_duo.driver.save_screenshot(name("briefing", lang))
 
-        viewport(dash_duo, 1500, 560)
-        dash_duo.driver.get(dash_duo.server_url + "/briefings")
-        wait_for(lambda: len(dash_duo.find_elements("#briefing-list tbody tr")) >= 3, timeout=20,
-                 message="the three briefings listed")
-        dash_duo.driver.save_screenshot(name("briefings", lang))
+        if wanted("briefings"):
+            viewport(dash_duo, 1500, 560)
+            dash_duo.driver.get(dash_duo.server_url + "/briefings")
+            wait_for(lambda: len(dash_duo.find_elements("#briefing-list tbody tr")) >= 3, timeout=20,
+                     message="the three briefings listed")
+            dash_duo.driver.save_screenshot(name("briefings", lang))
 
+        if not wanted("mobile"):
+            continue
         # the commander on a phone, signing in there
         dash_duo.driver.delete_all_cookies()
         dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -277,6 +319,7 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
 def test_alert_screenshots(make_app, redis_client, dash_duo):
     """The wall with a red warning fired through the real pipeline (the AQI rules of the Shenzhen pack), and
     /alerts with its trail and a silence: ``wall-alert.png``, ``alerts.png`` (and ``-en``)."""
+    only("alerts", "wall-alert")
     from dashboard.web.api_alerts import SilenceBody, add_silence
     app = make_app(PANORAMA_POLL_MS=2000)
     assert seed(app, hours=2.0, rate=5.0) > 5_000  # two hours: the last hour and the one it is compared with
@@ -312,6 +355,7 @@ def test_alert_screenshots(make_app, redis_client, dash_duo):
 def test_replay_screenshots(make_app, redis_client, dash_duo):
     """The wall and the desk replaying the simulated city's last hour (docs/replay.md): ``wall-replay.png`` at
     60x, ``panorama-replay.png`` paused with its controls (and ``-en``)."""
+    only("panorama-replay", "wall-replay")
     from urllib.parse import quote
 
     from dashboard.core.clock import iso
@@ -343,6 +387,7 @@ def test_replay_screenshots(make_app, redis_client, dash_duo):
 def test_command_view_screenshots(make_app, redis_client, dash_duo):
     """A major incident declared on the simulated fire sent to three departments: the wall's command view
     (``wall-major.png``) and the desk's (``panorama-major.png``), and ``-en``; docs/major-incidents.md."""
+    only("panorama-major", "wall-major")
     from dashboard.dispatch import major
     from dashboard.gateway.server import Gateway
     from tests.redis_proc import free_port
@@ -387,6 +432,7 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
     """A district centre's officer (Luohu's, SPEC section 13): / (their district by street), their wall (Luohu
     alone, its events and incidents placed, its streets, its busiest street in the spotlight) and /dispatch (their
     district's queue), each in both languages."""
+    only("district-centre", "district-centre-wall", "district-centre-dispatch")
     from dashboard.storage import users as accounts
 
     app = make_app(PANORAMA_POLL_MS=2000, PANORAMA_WALL_CYCLE_S=3600)
@@ -411,6 +457,7 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
         dash_duo.driver.get(dash_duo.server_url + "/")
         switch_language(dash_duo, lang)
         dash_duo.wait_for_element("#district-events td", timeout=20)
+        streets_drawn(dash_duo, "#district-map")
         dash_duo.driver.save_screenshot(name("district-centre", lang))
 
         viewport(dash_duo, 1920, 1080)
@@ -419,6 +466,7 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
         dash_duo.wait_for_element("#wall-streets .js-plotly-plot", timeout=20)
         dash_duo.wait_for_element(".spotlight-panel .spot-incident, .spotlight-panel .spot-incident-empty", timeout=20)
         settle(dash_duo)
+        streets_drawn(dash_duo, "#city-map")
         dash_duo.driver.save_screenshot(name("district-centre-wall", lang))
 
         viewport(dash_duo, 1600, 1200)
@@ -456,6 +504,7 @@ def test_desk_screenshots(make_app, redis_client, dash_duo):
     """The pages around the desk, each as the person who uses it: /login and /open (nobody signed in), /rosters
     with a duty override in force and /notifications after an overdue fire and a red air warning told the duty
     (an officer), and a fire-service liaison's landing page, their department's task board (``liaison.png``)."""
+    only("login", "open", "rosters", "notifications", "liaison")
     from dashboard.dispatch.deadlines import DeadlineChecker
     from dashboard.storage.alerts import open_alerts
     from dashboard.web.api_alerts import acknowledge
