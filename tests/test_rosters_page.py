@@ -71,7 +71,7 @@ def test_a_commander_sets_an_override_by_clicks_and_reads_the_duty_in_both_langu
     card = text(dash_duo, "#roster-fire")
     assert "Shenzhen Fire and Rescue Detachment" in card and deputy.name_en in card and "override" in card
     assert "Level 1 · duty officer · told at once · SMS, e-mail" in card
-    assert "3 round(s), one every 15 min; stops on acknowledgement" in card
+    assert "3 rounds, one every 15 min; stops on acknowledgement" in card
     main = text(dash_duo, ".rosters-main")
     # Chinese only where a person wrote it: the override's reason
     assert re.findall(r"[\u4e00-\u9fff]+", main.replace("值班员病假，副值班长顶班", "")) == [], main

@@ -341,3 +341,19 @@ def test_the_open_data_page_is_all_words_of_the_readers_language(lang):
     else:
         assert not re.search(r"[\u4e00-\u9fff]", text), "Chinese in the English page"
         assert "60 requests a minute" in text and "fewer than 5 events" in text and "31 days" in text
+
+
+def test_english_counts_agree_with_their_number_everywhere_a_text_is_said():
+    """"{n} report(s)" is said "1 report" and "2 reports" by the shared texts, a page's own texts and the audit
+    trail alike (the English queue read "1 report(s)", which also broke between the number and its noun)."""
+    from dashboard.core.i18n import audit_text, counted, t
+    from layouts.dispatch import tx
+
+    assert [t("reports", "en", n=n) for n in (1, 2, 1200)] == ["1 report", "2 reports", "1200 reports"]
+    assert t("units_sent", "en", n=1) == "1 unit sent"
+    assert tx("dispatched_ok", "en", title="Fire", n=1) == "Dispatched: Fire (1 department)"
+    assert tx("dispatched_ok", "en", title="Fire", n=3) == "Dispatched: Fire (3 departments)"
+    assert audit_text("merged_from", {"incident": 7, "n": 1}, "en") == "merged from #7 (1 report)"
+    assert audit_text("split_to", {"incident": 8, "n": 11}, "en") == "11 reports split off into #8"
+    assert counted("1,000 report(s) and 21 unit(s); an http(s) URL") == "1,000 reports and 21 units; an http(s) URL"
+    assert t("reports", "zh", n=1) == "1 次报告"

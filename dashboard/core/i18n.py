@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _TEXT = {
     "app_title": ("城市运行全景", "City Operations Panorama"),
     # each page's tab title (callbacks/pages.py), followed by the app's
@@ -488,7 +490,7 @@ def audit_text(code: str | None, params: dict | None, lang: str = "zh", departme
         fmt["to"] = t(f"task_{fmt['to']}", lang)
     zh, en = _AUDIT[code]
     # A parameter an older row lacks is said as "-", never a KeyError that would hide the whole trail.
-    return (en if lang == "en" else zh).format_map(_Blank(fmt))
+    return counted(en.format_map(_Blank(fmt))) if lang == "en" else zh.format_map(_Blank(fmt))
 
 
 class _Blank(dict):
@@ -519,11 +521,22 @@ def html_lang(lang: str) -> str:
     return "en" if lang == "en" else "zh-CN"
 
 
+# An English count and its noun written "{n} report(s)": said "1 report", "3 reports", "1,200 reports" once formatted.
+_COUNTED = re.compile(r"\b(\d[\d,]*) (\w+)\(s\)")
+
+
+def counted(text: str) -> str:
+    """Return English ``text`` with each "N noun(s)" in its number: "1 report", "2 reports" (an "http(s)" with no
+    count before it is left as it is)."""
+    return _COUNTED.sub(lambda m: f"{m[1]} {m[2]}{'' if m[1] == '1' else 's'}", text)
+
+
 def pick(texts: dict[str, tuple[str, str]], key: str, lang: str = "zh", **fmt) -> str:
     """Return ``texts[key]``, a (Chinese, English) pair, in ``lang`` (falling back to Chinese), formatted."""
     zh, en = texts[key]
-    text = en if lang == "en" else zh
-    return text.format(**fmt) if fmt else text
+    if lang != "en":
+        return zh.format(**fmt) if fmt else zh
+    return counted(en.format(**fmt)) if fmt else en
 
 
 def t(key: str, lang: str = "zh", **fmt) -> str:
