@@ -85,16 +85,22 @@
             const state = store && store.state;
             return (state && state.windows && state.windows[(view && view.window) || '1h']) || null;
         },
-        /** Each domain's freshness now: ages keep counting between frames, 'stale' past its threshold. */
+        /** Each domain's freshness now: ages keep counting between frames, 'stale' past its threshold. Only a
+         *  received state calls a feed stale: its age past the threshold, or the feed in it with no event ever
+         *  (age null). Before any state (none rendered, none polled or sent yet) each feed is unknown, not stale:
+         *  the connection indicator says connecting/polling/lost, and the banner must not claim what no state
+         *  said (a heavy /dispatch showed "stale feeds" for as long as its first state took to be drawn). */
         feedsNow(store, config, now) {
-            const feeds = (store && store.state && store.state.feeds) || {};
+            const feeds = (store && store.state && store.state.feeds) || null;
             const since = Math.max(0, now - ((store && (store.feeds_at || store.served_at)) || now)) / 1000;
             return config.domains.map((d) => {
-                const f = feeds[d] || {};
+                const known = feeds !== null && typeof feeds[d] === 'object' && feeds[d] !== null;
+                const f = known ? feeds[d] : {};
                 const age = f.last_event_age_s === null || f.last_event_age_s === undefined
                     ? null : f.last_event_age_s + since;
                 const limit = (config.stale_after || {})[d] || 300;
-                return {domain: d, age: age, rate: f.rate_per_min || 0, stale: age === null || age > limit};
+                return {domain: d, age: age, rate: f.rate_per_min || 0, known: known,
+                    stale: known && (age === null || age > limit)};
             });
         },
         /** The value of a map measure for one district entry of a window. */

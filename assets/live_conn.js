@@ -148,6 +148,22 @@
         };
     }
 
+    const PROBE_HOLD_MS = 15000;  // a probe whose answer never came (lost with its request) holds the next no longer
+    const probing = {asked: null};  // when the probe on its way was asked (null: none is)
+
+    /** Retry timer's tick -> the tick passed on to the gateway probe (a server callback), or no_update while a
+     *  probe is on its way: a probe fired again drops the answer of the one on its way, and `connection`, which
+     *  alone slows the timer, waits for an answer (callbacks/live.py). */
+    ns.probeAsk = function (n) {
+        const now = Date.now();
+        // (the initial call passes on too: Dash skips the probe's initial call when this one writes nothing)
+        if (dc.panoramaUtil.triggered().length && probing.asked !== null && now - probing.asked < PROBE_HOLD_MS) {
+            return dc.no_update;
+        }
+        probing.asked = now;
+        return n === undefined ? null : n;
+    };
+
     /** Probe result, socket state or watchdog tick ->
      *  [conn, socket url, polling disabled, retry timer disabled, retry timer interval]. */
     ns.connection = function (probe, wsState, _tick, conn, config, store) {
@@ -174,6 +190,9 @@
             retryMs = backoff(c.attempt);
         }
 
+        if (fired.includes('live-probe')) {
+            probing.asked = null;  // the probe's answer landed: the next tick may ask again
+        }
         if (fired.includes('live-probe') && probe && c.mode !== 'live' && !c.socket) {
             retryOff = true;
             if (probe.up) {
@@ -226,7 +245,7 @@
     const COSTLY = new Set(['live-map', 'live-trend']);
     const WHERE = {'live-map': 'city-map'};  // a part written only where its renderer's element is on the page
     const live = {s: null, timer: null, lastFlush: 0, written: {}, partAt: {}, metaAt: 0, metaKey: null,
-        config: null};
+        config: null, pollN: 0, pollTaken: 0, polling: null};
 
     /** Drop Dash's undo history. The renderer records every input prop changed outside a callback (each
      *  set_props below, each timer tick) in state.history.past, holding the value it replaced, and copies
@@ -440,30 +459,49 @@
             return nu;
         }
         if (fired.includes('live-poll')) {
-            if (!conn || conn.mode !== 'polling') {
-                return nu;
+            if (conn && conn.mode === 'polling') {
+                poll(config);
             }
-            return fetch(config.summary_url, {cache: 'no-store', credentials: 'same-origin',
-                headers: {Accept: 'application/json'}})
-                .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
-                .then((doc) => {
-                    live.s = {state: doc.live, seq: null, frame_at: Date.now(), feeds_at: Date.now(),
-                        bus: live.s.bus, source: 'poll'};
-                    drawTicker();
-                    scheduleFlush(true);
-                    return nu;
-                })
-                .catch(() => {
-                    live.s = Object.assign({}, live.s, {poll_failed_at: Date.now()});
-                    scheduleFlush(true);
-                    return nu;
-                });
+            return nu;
         }
         return nu;
     };
 
-    /** Connection mode and live state -> indicator text and class, banner items and class. */
-    ns.status = function (conn, store, _tick, config) {
+    /** Fetch the live state once (the fallback poll) into the page's live state; the stores at the next flush.
+     *  Not a Promise handed back to Dash: dash-renderer holds every callback whose inputs follow from a callback
+     *  still on its way, and `status` (Input live-store, intake's output) then waited as long as each poll's
+     *  answer took; on a heavy /dispatch that was most of every poll interval. An answer older than the newest
+     *  one taken is dropped. Returns the fetch's promise (tests/js awaits it). */
+    function poll(config) {
+        const n = (live.pollN += 1);
+        live.polling = fetch(config.summary_url, {cache: 'no-store', credentials: 'same-origin',
+            headers: {Accept: 'application/json'}})
+            .then((r) => (r.ok ? r.json() : Promise.reject(new Error('HTTP ' + r.status))))
+            .then((doc) => {
+                if (n < live.pollTaken || live.s === null) {
+                    return;
+                }
+                live.pollTaken = n;
+                live.s = {state: doc.live, seq: null, frame_at: Date.now(), feeds_at: Date.now(),
+                    bus: live.s.bus, source: 'poll'};
+                drawTicker();
+                scheduleFlush(true);
+            })
+            .catch(() => {
+                if (n < live.pollTaken || live.s === null) {
+                    return;
+                }
+                live.s = Object.assign({}, live.s, {poll_failed_at: Date.now()});
+                scheduleFlush(true);
+            });
+        return live.polling;
+    }
+
+    /** Live state, tick (connection mode as State) -> indicator text and class, banner items and class. The mode
+     *  is read, not an Input: live-conn follows from the gateway probe, a server callback, and dash-renderer holds
+     *  every callback downstream of one on its way; on a heavy /dispatch the probe's answer waited behind the
+     *  page's costly callbacks and the banner kept what the first render drew. A new mode shows at the next tick. */
+    ns.status = function (store, _tick, conn, config) {
         const U = dc.panoramaUtil;
         const L = config.labels;
         const now = Date.now();
@@ -505,6 +543,7 @@
         module.exports = {socketUrl: socketUrl, backoff: backoff, mergeEvents: mergeEvents, applyFrame: applyFrame,
             takeFrame: takeFrame, flush: flush, connection: ns.connection, replayState: ns.replayState, intake: ns.intake, status: ns.status,
             clock: ns.clock, live: live, sock: sock, WATCHDOG_MS: WATCHDOG_MS, MAX_BACKOFF_MS: MAX_BACKOFF_MS,
-            EVENT_CAP: EVENT_CAP, FLUSH_MS: FLUSH_MS};
+            EVENT_CAP: EVENT_CAP, FLUSH_MS: FLUSH_MS, poll: poll,
+            probeAsk: ns.probeAsk, probing: probing, PROBE_HOLD_MS: PROBE_HOLD_MS};
     }
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -205,10 +205,11 @@
             }
             const age = u.ago(f.age, L);
             const [, name, rate, state] = li.children;
-            put(li, null, 'feed ' + (f.stale ? 'stale' : 'fresh'));
+            // before any live state the feed is unknown: neither fresh nor stale, no age (u.feedsNow)
+            put(li, null, 'feed ' + (f.stale ? 'stale' : (f.known ? 'fresh' : 'unknown')));
             put(name, L[f.domain], null);
-            put(rate, u.fmt(L.per_min, {n: Math.round(f.rate * 10) / 10}), null);
-            put(state, f.stale ? 'stale · ' + age : age, null);
+            put(rate, f.known ? u.fmt(L.per_min, {n: Math.round(f.rate * 10) / 10}) : '', null);
+            put(state, f.known ? (f.stale ? 'stale · ' + age : age) : '—', null);
         });
         while (el.children.length > config.domains.length) {
             el.children[el.children.length - 1].remove();

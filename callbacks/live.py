@@ -47,9 +47,18 @@ def _client(name: str) -> ClientsideFunction:
 def register_callbacks(app) -> None:
     """Register the gateway probe and the browser's connection and intake callbacks."""
 
-    # page load, retry timer -> is the gateway there? (asked here: a missing gateway logs nothing in the browser)
+    # retry timer -> a probe asked, unless one is on its way. dash-renderer drops the answer of a server callback
+    # fired again before it lands, and holds `connection` (Input live-probe) while the probe is on its way; the
+    # retry ticked every second until `connection` slowed it, so on a heavy /dispatch, where a probe's answer took
+    # 0.5-2.4 s behind the page's costly callbacks, no answer ever landed and `connection` never ran again.
+    app.clientside_callback(
+        _client("probeAsk"),
+        Output("live-probe-ask", "data"), Input("live-retry", "n_intervals"),
+    )
+
+    # page load, a probe asked -> is the gateway there? (asked here: a missing gateway logs nothing in the browser)
     @allow(app, public=True)  # a kiosk wall holds no session; it says only whether a port answers
-    @app.callback(Output("live-probe", "data"), Input("live-retry", "n_intervals"))
+    @app.callback(Output("live-probe", "data"), Input("live-probe-ask", "data"))
     @validated
     def probe(n: Count | None):
         up = gateway_reachable(*gateway_address(current_app.extensions["panorama"].config))
@@ -72,13 +81,16 @@ def register_callbacks(app) -> None:
         State("live-store", "data"), State("live-conn", "data"), State("live-config", "data"),
     )
 
-    # connection mode, state, tick -> indicator and banner
+    # state, tick -> indicator and banner. Its Inputs follow from no server callback and no callback that hands
+    # Dash a Promise: dash-renderer holds a callback while any callback upstream of its Inputs is on its way, and
+    # with the connection mode (downstream of the gateway probe) as an Input a heavy /dispatch kept the first
+    # render's banner ("stale feeds", drawn before any state) for as long as the probe's answer waited.
     app.clientside_callback(
         _client("status"),
         Output("live-indicator", "children"), Output("live-indicator", "className"),
         Output("alert-banner", "children"), Output("alert-banner", "className"),
-        Input("live-conn", "data"), Input("live-store", "data"), Input("live-tick", "n_intervals"),
-        State("live-config", "data"),
+        Input("live-store", "data"), Input("live-tick", "n_intervals"),
+        State("live-conn", "data"), State("live-config", "data"),
     )
 
     # config -> the clock, drawn by the page into #clock every second by its own timer (assets/live_render.js:

@@ -153,6 +153,7 @@ def live_components(config: dict, state: dict | None, view: dict, now_ms: int) -
         dcc.Store(id="live-map", data={"state": {"windows": (state or {}).get("windows")}}),
         dcc.Store(id="live-conn", data={"mode": "connecting", "attempt": 0, "ever_open": False, "socket": False}),
         dcc.Store(id="live-probe"),
+        dcc.Store(id="live-probe-ask"),  # the retry timer's tick, passed on while no probe is on its way
         # Fires once per backoff delay while the socket is down; each tick asks the server for a probe.
         dcc.Interval(id="live-retry", interval=1000, disabled=True),
         dcc.Store(id="view", data=view),

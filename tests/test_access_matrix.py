@@ -723,7 +723,7 @@ CALLBACKS = {
     ROUTER: (EVERYONE, lambda app: payload(app, ROUTER, {
         "url.pathname": "/", "lang.data": "zh", "url.search": ""})),
     "lang.data": (EVERYONE, lambda app: payload(app, "lang.data", {"lang-toggle.n_clicks": 1, **LANG})),
-    "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-retry.n_intervals": 1})),
+    "live-probe.data": (EVERYONE, lambda app: payload(app, "live-probe.data", {"live-probe-ask.data": 1})),
     # the command view of / and /wall and /m's card: public (a kiosk wall holds no session), read as GET /api/major
     MAJOR_SLOT: (EVERYONE, lambda app: payload(app, MAJOR_SLOT, {
         "major-bump.data": {"n": 1, "why": "majors"}, "major-page.data": {"page": "wall"}, **LANG})),

@@ -59,7 +59,7 @@ def refresh(app, **over) -> dict:
 
 
 def probe(app, n) -> dict:
-    return payload(app, "live-probe.data", {("live-retry", "n_intervals"): n}, {}, "live-retry.n_intervals")
+    return payload(app, "live-probe.data", {("live-probe-ask", "data"): n}, {}, "live-probe-ask.data")
 
 
 BAD_EVENTS_PAGE = [

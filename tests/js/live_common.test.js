@@ -80,19 +80,31 @@ test('feedsNow: ages keep counting since the feeds arrived; stale past each doma
     const store = {feeds_at: 10_000, state: {feeds: {traffic: {last_event_age_s: 50, rate_per_min: 3},
         security: {last_event_age_s: 10}}}};
     const [traffic, security] = U.feedsNow(store, CONFIG, 25_000);
-    assert.deepEqual(traffic, {domain: 'traffic', age: 65, rate: 3, stale: true});  // 50 + 15 s > 60
-    assert.deepEqual(security, {domain: 'security', age: 25, rate: 0, stale: false});  // default limit 300
+    assert.deepEqual(traffic, {domain: 'traffic', age: 65, rate: 3, known: true, stale: true});  // 50 + 15 s > 60
+    assert.deepEqual(security, {domain: 'security', age: 25, rate: 0, known: true, stale: false});  // limit 300
     const early = U.feedsNow(store, CONFIG, 15_000);
     assert.equal(early[0].stale, false);  // 55 s
 });
 
-test('feedsNow: a feed never heard is stale; served_at stands in for feeds_at; no state is all stale', () => {
+test('feedsNow: a feed in the state with no event ever is stale; served_at stands in for feeds_at', () => {
     const U = load('live_common').mods.live_common;
     const served = {served_at: 1000, state: {feeds: {traffic: {last_event_age_s: 0}, security: {last_event_age_s: null}}}};
     const [traffic, security] = U.feedsNow(served, CONFIG, 31_000);
     assert.equal(traffic.age, 30);
-    assert.deepEqual(security, {domain: 'security', age: null, rate: 0, stale: true});
-    assert.deepEqual(U.feedsNow(null, CONFIG, 0).map((f) => [f.domain, f.stale]), [['traffic', true], ['security', true]]);
+    assert.deepEqual(security, {domain: 'security', age: null, rate: 0, known: true, stale: true});
+});
+
+test('feedsNow: before any state no feed is called stale, only unknown (the banner must not claim it)', () => {
+    const U = load('live_common').mods.live_common;
+    const unknown = [['traffic', false, false, null], ['security', false, false, null]];
+    const look = (store) => U.feedsNow(store, CONFIG, 600_000).map((f) => [f.domain, f.known, f.stale, f.age]);
+    assert.deepEqual(look(null), unknown);  // no store at all
+    assert.deepEqual(look({state: null, seq: null, served_at: 1000}), unknown);  // /dispatch's first render
+    assert.deepEqual(look({state: null, frame_at: 1000, feeds_at: 1000}), unknown);  // intake's first live state
+    assert.deepEqual(look({state: {generated_at: 1}, feeds_at: 1000}), unknown);  // a state without feeds
+    // a state that has one feed says nothing of the other; the one it has is judged by its age
+    assert.deepEqual(look({feeds_at: 599_000, state: {feeds: {security: {last_event_age_s: 1}}}}),
+        [['traffic', false, false, null], ['security', true, false, 2]]);
 });
 
 test('measure: risk, one domain, or all domains summed; 0 for no entry', () => {

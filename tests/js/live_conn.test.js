@@ -303,11 +303,14 @@ test('intake polls only in polling mode; a poll replaces the state, a failed one
     h.fire('live-poll');
     assert.equal(h.C.intake(null, 1, null, {mode: 'live'}, CONFIG), NO_UPDATE);
     assert.deepEqual(fetched, []);
-    assert.equal(await h.C.intake(null, 1, null, {mode: 'polling'}, CONFIG), NO_UPDATE);
+    // the callback answers at once (no Promise for Dash to hold its dependants on); the poll goes on apart
+    assert.equal(h.C.intake(null, 1, null, {mode: 'polling'}, CONFIG), NO_UPDATE);
+    await h.C.live.polling;
     assert.deepEqual(fetched, ['/api/summary']);
     assert.deepEqual([h.C.live.s.state, h.C.live.s.seq, h.C.live.s.source, h.C.live.s.bus], [{a: 1}, null, 'poll', 'down']);
     answer = {ok: false, status: 502};
-    await h.C.intake(null, 2, null, {mode: 'polling'}, CONFIG);
+    assert.equal(h.C.intake(null, 2, null, {mode: 'polling'}, CONFIG), NO_UPDATE);
+    await h.C.live.polling;
     assert.deepEqual(h.C.live.s.state, {a: 1});
     assert.equal(typeof h.C.live.s.poll_failed_at, 'number');
 });
@@ -316,10 +319,10 @@ test('status: indicator and banner from the mode, stale feeds, a failed poll and
     const h = page(t);
     const now = Date.now();
     const fresh = {frame_at: now, feeds_at: now, bus: 'up', state: {feeds: {traffic: {last_event_age_s: 1}}}};
-    assert.deepEqual(h.C.status({mode: 'live'}, fresh, 0, CONFIG), ['Live', 'conn conn-live', [], 'alert-banner']);
+    assert.deepEqual(h.C.status(fresh, 0, {mode: 'live'}, CONFIG), ['Live', 'conn conn-live', [], 'alert-banner']);
     const bad = {frame_at: now - 10_000, feeds_at: now, bus: 'down', poll_failed_at: now,
         state: {feeds: {traffic: {last_event_age_s: 100}}}};
-    const [text, cls, items, banner] = h.C.status({mode: 'reconnecting'}, bad, 0, CONFIG);
+    const [text, cls, items, banner] = h.C.status(bad, 0, {mode: 'reconnecting'}, CONFIG);
     assert.equal(text, 'reconnecting', 'a mode without a label shows its name');
     assert.equal(cls, 'conn conn-reconnecting');
     assert.deepEqual(items.map((i) => i.props.children), ['Stale: Traffic', 'Lost', 'Poll failed 10s', 'Bus down']);
@@ -332,10 +335,10 @@ test('status: only what changed is written again, and the live state reaches the
     const fresh = {frame_at: now, feeds_at: now, bus: 'up', state: {feeds: {traffic: {last_event_age_s: 1}}}};
     const taken = [];
     h.dc.panoramaFeeds = {take: (store, config) => taken.push([store, config])};
-    h.C.status({mode: 'live'}, fresh, 0, CONFIG);
+    h.C.status(fresh, 0, {mode: 'live'}, CONFIG);
     h.fire('live-store');
-    assert.deepEqual(h.C.status({mode: 'live'}, fresh, 0, CONFIG), [NO_UPDATE, NO_UPDATE, NO_UPDATE, NO_UPDATE]);
-    const [text, cls] = h.C.status({mode: 'reconnecting'}, fresh, 0, CONFIG);
+    assert.deepEqual(h.C.status(fresh, 0, {mode: 'live'}, CONFIG), [NO_UPDATE, NO_UPDATE, NO_UPDATE, NO_UPDATE]);
+    const [text, cls] = h.C.status(fresh, 0, {mode: 'reconnecting'}, CONFIG);
     assert.deepEqual([text, cls], ['reconnecting', 'conn conn-reconnecting']);
     assert.equal(taken.length, 3);
     assert.equal(taken[2][0], fresh);
@@ -389,3 +392,54 @@ test('a flush\'s store writes start after a paint, and each next one after the n
     t.mock.timers.tick(0);
     assert.deepEqual(h.calls.map(([id]) => id), ['live-windows', 'live-map', 'live-store']);
 });
+
+test('status: before any live state the banner claims no stale feed; a received state that says so does', (t) => {
+    const h = page(t);
+    const now = Date.now();
+    // /dispatch's first render: live-store {state: null}; the indicator alone says what the connection does
+    const [text, , items, banner] = h.C.status({state: null, seq: null, served_at: now}, 0, {mode: 'polling'},
+        CONFIG);
+    assert.deepEqual([text, items, banner], ['Polling', [], 'alert-banner']);
+    h.fire('live-store');
+    const [, , stale] = h.C.status({feeds_at: now, state: {feeds: {traffic: {last_event_age_s: null}}}}, 0,
+        {mode: 'polling'}, CONFIG);
+    assert.deepEqual(stale.map((i) => i.props.children), ['Stale: Traffic']);
+});
+
+test('a poll\'s answer older than the one taken is dropped', async (t) => {
+    const h = page(t);
+    t.mock.timers.enable({apis: ['setTimeout']});
+    firstRender(h, {state: {a: 0}, seq: 1});
+    const answers = [];
+    stub(t, 'fetch', () => new Promise((resolve) => answers.push(resolve)));
+    h.fire('live-poll');
+    h.C.intake(null, 1, null, {mode: 'polling'}, CONFIG);
+    const first = h.C.live.polling;
+    h.C.intake(null, 2, null, {mode: 'polling'}, CONFIG);
+    const second = h.C.live.polling;
+    answers[1]({ok: true, json: () => ({live: {a: 2}})});
+    await second;
+    answers[0]({ok: true, json: () => ({live: {a: 1}})});
+    await first;
+    assert.deepEqual(h.C.live.s.state, {a: 2});
+});
+
+test('probeAsk passes a retry tick on only while no probe is on its way (an answer that never came: after a hold)',
+    (t) => {
+        const h = page(t);
+        t.mock.timers.enable({apis: ['Date'], now: 1_000_000});
+        h.C.probing.asked = null;
+        h.fire();  // the initial call asks (Dash would skip the probe's initial call after a no_update)
+        assert.equal(h.C.probeAsk(undefined), null);
+        h.fire('live-probe');
+        h.C.connection({up: false, n: 0}, null, 0, {mode: 'connecting', attempt: 0}, CONFIG, null);
+        h.fire('live-retry');
+        assert.equal(h.C.probeAsk(1), 1);
+        assert.equal(h.C.probeAsk(2), NO_UPDATE, 'a tick while the probe is on its way would drop its answer');
+        h.fire('live-probe');
+        h.C.connection({up: false, n: 1}, null, 0, {mode: 'polling', attempt: 3, socket_tried: true}, CONFIG, null);
+        h.fire('live-retry');
+        assert.equal(h.C.probeAsk(3), 3, 'the answer landed: the next tick asks again');
+        t.mock.timers.tick(h.C.PROBE_HOLD_MS);
+        assert.equal(h.C.probeAsk(4), 4, 'an answer lost with its request holds the probe no longer than the hold');
+    });

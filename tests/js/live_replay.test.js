@@ -52,7 +52,7 @@ test('a replayed page never connects: no socket, no polling, its indicator says 
     assert.deepEqual([c.mode, pollOff, retryOff], ['replay', true, true]);
     assert.equal(opened, 0);  // not even a ticket asked for
     assert.deepEqual(h.C.connection({up: true}, null, 1, c, CONFIG, null), Array(5).fill(NO_UPDATE));
-    assert.equal(h.C.status(c, {}, 0, CONFIG)[0], 'replay');
+    assert.equal(h.C.status({}, 0, c, CONFIG)[0], 'replay');
 });
 
 test('a live frame does not repaint a replayed page', (t) => {
