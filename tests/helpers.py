@@ -145,3 +145,33 @@ def scratch_database(server_url: str, prefix: str):
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed_simulated(app, hours: float = 2.0, rate: float = 2.0) -> int:
+    """Store a simulated Shenzhen's last ``hours`` at ``rate`` events/s through the app's real pipeline; return how
+    many events (the screenshots' seed, and the tests that need a city that has run for a while)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import orjson
+
+    from dashboard.core.city import load_city
+    from feeds.pipeline import Batch, make_pipeline
+    from feeds.simulate import Simulator
+
+    chunk = 200  # events per message, under the schema's limits
+    svc = app.server.extensions["panorama"]
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    pairs = Simulator(load_city("shenzhen"), rate=rate, seed=7).events_between(now - timedelta(hours=hours), now)
+    pipeline = make_pipeline(svc)
+    for i in range(0, len(pairs), 5000):
+        batch = Batch()
+        by_domain: dict[str, list] = {}
+        for domain, event in pairs[i:i + 5000]:
+            by_domain.setdefault(domain, []).append(event)
+        for domain, evs in by_domain.items():
+            for j in range(0, len(evs), chunk):
+                pipeline.add(batch, f"feeds:{domain}", domain, orjson.dumps(evs[j:j + chunk]), 0)
+        assert not batch.rejects, batch.rejects[:3]
+        pipeline.flush(batch, svc.redis)
+    return len(pairs)

@@ -4,19 +4,12 @@ a received live state says so, never from the first render's want of one (issue:
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-import orjson
 from sqlalchemy import func, select
 
-from dashboard.core.city import load_city
 from dashboard.storage.models import incidents
-from feeds.pipeline import Batch, make_pipeline
-from feeds.simulate import Simulator
-from tests.helpers import sign_in, wait_for
+from tests.helpers import seed_simulated, sign_in, wait_for
 
-CHUNK = 200  # events per message, under the schema's limits
 # environment stale past 1 s: every state received says so; the other feeds fresh for the test's whole length
 STALE_AFTER = {"security": 3600, "traffic": 3600, "environment": 1, "incident": 3600}
 # Every text #alert-banner shows, from the document's first script on (before Dash draws anything).
@@ -34,23 +27,9 @@ new MutationObserver(() => {
 
 
 def seed_city(app, hours: float, rate: float = 2.0) -> int:
-    """Store a simulated city's last ``hours`` through the real pipeline (as docs/screenshots/shoot.py does); return
-    how many incidents are open."""
-    svc = app.server.extensions["panorama"]
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    pairs = Simulator(load_city("shenzhen"), rate=rate, seed=7).events_between(now - timedelta(hours=hours), now)
-    pipeline = make_pipeline(svc)
-    for i in range(0, len(pairs), 5000):
-        batch = Batch()
-        by_domain: dict[str, list] = {}
-        for domain, event in pairs[i:i + 5000]:
-            by_domain.setdefault(domain, []).append(event)
-        for domain, evs in by_domain.items():
-            for j in range(0, len(evs), CHUNK):
-                pipeline.add(batch, f"feeds:{domain}", domain, orjson.dumps(evs[j:j + CHUNK]), 0)
-        assert not batch.rejects, batch.rejects[:3]
-        pipeline.flush(batch, svc.redis)
-    with svc.engine.connect() as conn:
+    """Store a simulated city's last ``hours`` (tests.helpers.seed_simulated); return how many incidents are open."""
+    seed_simulated(app, hours, rate)
+    with app.server.extensions["panorama"].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(incidents)
                             .where(incidents.c.status.notin_(("resolved", "closed")))).scalar_one()
 

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import orjson
 import pytest
 
 from dashboard.dispatch import commander, desk
@@ -30,34 +29,16 @@ from dashboard.briefings import periods
 from dashboard.briefings.generate import generate_now, generate_slot
 from dashboard.briefings.render import find_browser
 from dashboard.core.city import load_city
-from feeds.pipeline import Batch, now_ms
-from feeds.simulate import Simulator
-from tests.helpers import TEST_PASSWORD, make_user, open_incident_detail, sign_in, wait_for, wait_for_graphs
+from feeds.pipeline import now_ms
+from tests.helpers import (TEST_PASSWORD, make_user, open_incident_detail, seed_simulated, sign_in, wait_for,
+                           wait_for_graphs)
 from tests.test_pages import viewport
-from feeds.pipeline import make_pipeline
 
 HERE = Path(__file__).parent
 MIN = 60_000
-CHUNK = 200  # events per message, under the schema's limits
 
 
-def seed(app, hours: float = 2.0, rate: float = 2.0) -> int:
-    """Store a simulated city's last ``hours`` through the real pipeline; return how many events."""
-    svc = app.server.extensions["panorama"]
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    pairs = Simulator(load_city("shenzhen"), rate=rate, seed=7).events_between(now - timedelta(hours=hours), now)
-    pipeline = make_pipeline(svc)
-    for i in range(0, len(pairs), 5000):
-        batch = Batch()
-        by_domain: dict[str, list] = {}
-        for domain, event in pairs[i:i + 5000]:
-            by_domain.setdefault(domain, []).append(event)
-        for domain, evs in by_domain.items():
-            for j in range(0, len(evs), CHUNK):
-                pipeline.add(batch, f"feeds:{domain}", domain, orjson.dumps(evs[j:j + CHUNK]), 0)
-        assert not batch.rejects, batch.rejects[:3]
-        pipeline.flush(batch, svc.redis)
-    return len(pairs)
+seed = seed_simulated
 
 
 def settle(dash_duo) -> None:
