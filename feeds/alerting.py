@@ -65,7 +65,6 @@ class Evaluator:
         self.policies = city.notification_policies  # whom a firing tells (queued with the change: the outbox)
         self.postgres = is_postgres(engine)
         self.by_id = {r.id: r for r in self.rules.rules}
-        self._types = {r.id: r.type for r in self.rules.rules}
         # A count rule's window in ms and its count, by rule (``_count_specs``, every batch and tick).
         self._counted = {r.id: (int(r.window.total_seconds() * 1000), r.count) for r in self.rules.rules
                          if r.type in COUNTED}
@@ -122,7 +121,7 @@ class Evaluator:
             # (``Seen.meets``; a newer one from another worker is that worker's to reconcile, and the tick's);
             # a count place where its window's sum, summed by the database, reaches the count.
             found = store.states(conn, [k for k, seen in touched.items() if (seen.meets or k in opened)
-                                        and self._types[k[0]] == "threshold"])
+                                        and self.by_id[k[0]].type == "threshold"])
             holding = store.holding_counts(conn, self._count_specs({k[0] for k in touched}, now), now,
                                            postgres=self.postgres)
             buckets = self._buckets(conn, now, {k[0] for k in touched if k in holding or (
@@ -130,7 +129,7 @@ class Evaluator:
             # Nothing open and nothing to open at most of the places a batch touches: only the others are asked.
             due = {k for k in touched if k in opened or k in holding}
             due.update(k for k, st in found.items() if k in touched and st["since_ms"] is not None
-                       and self._types.get(k[0]) == "threshold")
+                       and self.by_id[k[0]].type == "threshold")
             changes, moves = [], []
             for rule_id, scope in sorted(due):
                 cond = self._condition(conn, self.by_id[rule_id], scope, now, found, touched[(rule_id, scope)],
