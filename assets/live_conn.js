@@ -471,7 +471,7 @@
      *  Not a Promise handed back to Dash: dash-renderer holds every callback whose inputs follow from a callback
      *  still on its way, and `status` (Input live-store, intake's output) then waited as long as each poll's
      *  answer took; on a heavy /dispatch that was most of every poll interval. An answer older than the newest
-     *  one taken is dropped. Returns the fetch's promise (tests/js awaits it). */
+     *  one taken is dropped. ``live.polling`` holds the last fetch (tests/js awaits it). */
     function poll(config) {
         const n = (live.pollN += 1);
         live.polling = fetch(config.summary_url, {cache: 'no-store', credentials: 'same-origin',
@@ -494,7 +494,6 @@
                 live.s = Object.assign({}, live.s, {poll_failed_at: Date.now()});
                 scheduleFlush(true);
             });
-        return live.polling;
     }
 
     /** Live state, tick (connection mode as State) -> indicator text and class, banner items and class. The mode
@@ -543,7 +542,7 @@
         module.exports = {socketUrl: socketUrl, backoff: backoff, mergeEvents: mergeEvents, applyFrame: applyFrame,
             takeFrame: takeFrame, flush: flush, connection: ns.connection, replayState: ns.replayState, intake: ns.intake, status: ns.status,
             clock: ns.clock, live: live, sock: sock, WATCHDOG_MS: WATCHDOG_MS, MAX_BACKOFF_MS: MAX_BACKOFF_MS,
-            EVENT_CAP: EVENT_CAP, FLUSH_MS: FLUSH_MS, poll: poll,
+            EVENT_CAP: EVENT_CAP, FLUSH_MS: FLUSH_MS,
             probeAsk: ns.probeAsk, probing: probing, PROBE_HOLD_MS: PROBE_HOLD_MS};
     }
 })(typeof window !== 'undefined' ? window : globalThis);
