@@ -244,3 +244,11 @@ def ticker_items(events: list[dict], city, lang: str, tz: str) -> list:
             key=f"{e['domain']}:{e['id']}", className=f"ticker-item sev-{e['severity']} dom-{e['domain']}",
         ))
     return items
+
+
+def streets_note(areas, lang: str, **attrs) -> list:
+    """Return the note under a district's map that its street areas (``city.street_areas``) are approximate --
+    derived from the streets' centres, not their real boundaries -- or nothing (``attrs``: the note's id, class)."""
+    if areas is None or not areas.approximate:
+        return []
+    return [html.P(t("streets_approximate", lang), **{"className": "map-note", **attrs})]

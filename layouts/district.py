@@ -12,7 +12,7 @@ from dashboard.figures.panorama import FONT, make_street_bars, make_trend
 from dashboard.core.i18n import district_name, kind_label, t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
-from layouts.common import clock_text, kpi_tile, lang_toggle, panel, ticker_items, topbar
+from layouts.common import clock_text, kpi_tile, lang_toggle, panel, streets_note, ticker_items, topbar
 from layouts.panorama import GRAPH_CONFIG
 
 PAGE_SIZE = 20
@@ -92,8 +92,7 @@ def street_map_panel(city, district, lang: str, streets: list[dict]) -> html.Sec
     """Return the drill-down's map panel: the district's streets as areas coloured by their events in the window
     (``district-map``, redrawn with the street bars), with a note when the areas are approximate."""
     areas = city.street_areas.get(district.code)
-    note = [html.P(t("streets_approximate", lang), id="district-map-note", className="map-note panel-hint")] \
-        if areas is not None and areas.approximate else []
+    note = streets_note(areas, lang, id="district-map-note", className="map-note panel-hint")
     height = f"{DRILL_MAP_SIZE[1]}px"
     return panel(t("street_map", lang), html.Div(
         dcc.Graph(id="district-map", config=GRAPH_CONFIG, responsive=True, style={"height": height},

@@ -12,7 +12,7 @@ from dashboard.core.i18n import district_name, t
 from dashboard.core.channels import DOMAINS
 from layouts.major import major_components
 from layouts.common import (kpi_tile, live_components, live_config, live_ticker_rows, map_label_layer, panel,
-                            status_cluster, unit_overlay)
+                            status_cluster, streets_note, unit_overlay)
 from layouts.panorama import GRAPH_CONFIG
 from layouts.replay import replay_parts
 
@@ -80,13 +80,6 @@ def city_map(city, window: dict | None, lang: str, first: str, open_alerts, dist
                                                           WALL_MAP_SIZE)
 
 
-def street_map_note(city, district: str | None, lang: str) -> list:
-    """Return the small note under a district's map that its street areas are approximate (derived from the
-    streets' centres, not their real boundaries), or nothing."""
-    areas = city.street_areas.get(district) if district is not None else None
-    return [html.P(t("streets_approximate", lang), className="map-note")] if areas and areas.approximate else []
-
-
 def rank_panel(lang: str, district: str | None, streets: dict | None, replayed: bool) -> list:
     """Return the wall's ranking panel: the districts at highest risk, or a district wall's streets, busiest
     first, re-read every ``STREETS_MS`` (callbacks/wall_district.py; a replay keeps the replayed minute's)."""
@@ -134,7 +127,7 @@ def wall_layout(city, lang: str, state: dict | None, settings: dict, now_ms: int
                                                             else district_city(city, district), MEASURE, lang,
                                                             WALL_MAP_SIZE, WALL_LABEL_PX), WALL_LABEL_PX),
                                  *unit_overlay(lang),
-                                 *street_map_note(city, district, lang),
+                                 *streets_note(city.street_areas.get(district) if district else None, lang),
                                  dcc.Store(id="alert-outline-digest")],
                                  className="panel map-panel"),
                     html.Section(
