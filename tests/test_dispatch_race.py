@@ -36,18 +36,19 @@ class HeldDetail:
     def __init__(self, real):
         self.real, self.cond = real, threading.Condition()
         self.calls = self.inflight = self.most = self.released = 0
-        self.holding = True
+        self.holding, self.asked = True, []  # asked: the incident of each call, in order
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, conn, svc, incident_id, *args, **kwargs):
         with self.cond:
             self.calls += 1
+            self.asked.append(incident_id)
             me = self.calls
             self.inflight += 1
             self.most = max(self.most, self.inflight)
             self.cond.notify_all()
             self.cond.wait_for(lambda: not self.holding or self.calls > me or self.released >= me, timeout=120)
             self.inflight -= 1
-        return self.real(*args, **kwargs)
+        return self.real(conn, svc, incident_id, *args, **kwargs)
 
     def release(self) -> None:
         with self.cond:
@@ -131,10 +132,13 @@ def test_live_frames_or_poll_ticks_while_an_incident_is_picked_never_leave_its_d
     n = QUEUED
     for pick in picks:
         held.holding = True
-        before, calls, seen = page_state(dash_duo)["held"], held.calls, []
+        calls, seen = held.calls, []
         js(dash_duo, "document.querySelector(`#incident-list > li[data-id='${arguments[0]}'] .queue-item`).click()",
            pick["id"])
-        wait_for(lambda: held.calls > calls, timeout=30, message="the detail asked for")
+        # the detail of the incident picked asked for (a poll tick between the click and the selection's answer
+        # can ask for the one shown before: that call is not the selection's)
+        wait_for(lambda: pick["id"] in held.asked[calls:], timeout=30, message="the detail asked for")
+        before = page_state(dash_duo)["held"]
         # frames about other incidents arrive (new ones, opened by ingest; polling: the poll ticks) while the
         # detail is being drawn: each must wait for it, not call it anew and drop its answer
         for _ in range(FRAMES):
@@ -155,7 +159,7 @@ def test_live_frames_or_poll_ticks_while_an_incident_is_picked_never_leave_its_d
         # the detail shows it too: with the hazard it never does while frames keep coming (each answer dropped)
         try:
             wait_for(lambda: page_state(dash_duo)["detail"] == pick["title"], timeout=20,
-                     message=f"the detail of {pick['title']} (frames: {seen})")
+                     message=f"the detail of {pick['title']} (frames: {seen}, calls for: {held.asked[calls:]})")
         finally:
             held.stop()
         assert seen[-1] == "held back" and "called again" not in seen, seen
