@@ -213,7 +213,14 @@
             if (layer) {
                 placeLabels(layer, gd, fit, w, h, Math.round((config.page === 'wall' ? 15 : 12) * k), config);
             }
-            p.assign(['data', 0, 'colorbar', 'thickness'], Math.round(10 * k));
+            // every colour bar shown: the districts' (data[0]) or, on a district's wall, its streets' (the last
+            // trace, figures/district_map.py add_street_areas, where data[0] shows none)
+            const traces = (fig && fig.data) || [];
+            traces.forEach((tr, i) => {
+                if (i === 0 || (tr && tr.colorbar && tr.showscale !== false)) {
+                    p.assign(['data', i, 'colorbar', 'thickness'], Math.round(10 * k));
+                }
+            });
             p.assign(['layout', 'meta', 'size'], sizeKey);
         }
         return p.build();

@@ -206,3 +206,36 @@ def test_a_wall_without_cjk_fonts_draws_its_chinese_in_the_shipped_font(kiosk_fo
     assert set(fetched) == expected, fetched
     print("font bytes fetched by /wall:", fetched, sum(fetched.values()))
     assert dash_duo.get_logs() == []
+
+
+# A character's advance in ems, set in the page's own font-family (the body's) at 100 px.
+ADVANCE_JS = """
+const s = document.createElement('span');
+s.style.cssText = 'font-size: 100px; position: absolute; white-space: pre; visibility: hidden';
+document.body.appendChild(s);
+const out = {};
+for (const [k, text] of Object.entries(arguments[0])) { s.textContent = text; out[k] = s.getBoundingClientRect().width / 100; }
+s.remove();
+return out;"""
+CHARS = {"quote": "\u201c", "apostrophe": "\u2019", "han": "火"}
+
+
+@pytest.mark.timeout(120)
+def test_english_is_set_in_a_latin_face_and_the_chinese_in_it_still_in_the_cjk_faces(make_app, redis_client, dash_duo):
+    """With Noto Sans CJK SC on the machine (fonts-noto-cjk), English took that face's Latin: its quotes and
+    apostrophes are a full em wide ("“ open ”" on /open)."""
+    from tests.helpers import sign_in
+    from tests.test_words_page import to_english
+
+    app = make_app()
+    dash_duo.start_server(app)
+    sign_in(dash_duo, app, "/briefings")
+    dash_duo.wait_for_element("#lang-toggle", timeout=30)
+    zh = dash_duo.driver.execute_script(ADVANCE_JS, CHARS)
+    to_english(dash_duo)
+    en = dash_duo.driver.execute_script(ADVANCE_JS, CHARS)
+    assert en["quote"] < 0.6 and en["apostrophe"] < 0.6, en  # a Latin face's (DejaVu Sans: 0.41 and 0.32)
+    assert en["han"] > 0.9 and zh["han"] > 0.9, (zh, en)  # Chinese in an English page: still a CJK face's em
+    if Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc").exists():
+        assert zh["quote"] > 0.9, zh  # Chinese keeps the CJK face's full-width quotes, as Chinese text sets them
+    assert dash_duo.get_logs() == []

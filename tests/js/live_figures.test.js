@@ -156,6 +156,21 @@ test('cityMap outlines the spotlight district and refits a resized map', (t) => 
     assert.ok(h.layer.classes.has('is-placed'), 'shown once placed');
 });
 
+test('cityMap scales every colour bar shown when the map is resized: a district wall\'s streets\' too', (t) => {
+    const h = figures(t, {width: 1920, height: 1080});
+    stub(t, 'innerWidth', 3840);  // a 4K wall: type twice the size of the 1080p design
+    h.fire('live-tick');
+    // a district's wall: the district's own scale hidden, points, then the streets' areas with their colour bar
+    const fig = {data: [{type: 'choropleth', showscale: false, colorbar: {thickness: 10}}, {type: 'scattergeo'},
+        {type: 'choropleth', colorbar: {thickness: 10}}],
+    layout: {meta: {measure: 'all', size: '800x600', bounds: [113.9, 22.4, 114.2, 22.7]}}};
+    const built = h.F.cityMap(STORE, {measure: 'all'}, 0, fig, Object.assign({}, CONFIG, {page: 'wall'}));
+    const k = h.F.scale(Object.assign({}, CONFIG, {page: 'wall'}));
+    assert.equal(k, 2);
+    assert.equal(patched(built, 'data', 2, 'colorbar', 'thickness'), 20);
+    assert.equal(patched(built, 'data', 1, 'colorbar', 'thickness'), undefined, 'a trace without a colour bar');
+});
+
 test('cityMap writes a label\'s number at once, even while the map\'s redraw is held back', (t) => {
     const h = figures(t);
     h.fire('live-map');
