@@ -215,9 +215,8 @@
             }
             // every colour bar shown: the districts' (data[0]) or, on a district's wall, its streets' (the last
             // trace, figures/district_map.py add_street_areas, where data[0] shows none)
-            const traces = (fig && fig.data) || [];
-            traces.forEach((tr, i) => {
-                if (i === 0 || (tr && tr.colorbar && tr.showscale !== false)) {
+            ((fig && fig.data) || []).forEach((tr, i) => {
+                if (tr && tr.colorbar && tr.showscale !== false) {
                     p.assign(['data', i, 'colorbar', 'thickness'], Math.round(10 * k));
                 }
             });

@@ -13,9 +13,10 @@ from fontTools.ttLib import TTFont
 from dashboard.core.config import ROOT
 from dashboard.storage import users as accounts
 from dashboard.web.caching import names_its_content
-from tests.helpers import make_event, wait_for
+from tests.helpers import make_event, sign_in, wait_for
 from tests.test_api import ingest_now
 from tests.test_pages import ticker_titles
+from tests.test_words_page import to_english
 from tools import build_fonts
 
 FONTS = ROOT / "assets" / "fonts"
@@ -224,9 +225,6 @@ CHARS = {"quote": "\u201c", "apostrophe": "\u2019", "han": "火"}
 def test_english_is_set_in_a_latin_face_and_the_chinese_in_it_still_in_the_cjk_faces(make_app, redis_client, dash_duo):
     """With Noto Sans CJK SC on the machine (fonts-noto-cjk), English took that face's Latin: its quotes and
     apostrophes are a full em wide ("“ open ”" on /open)."""
-    from tests.helpers import sign_in
-    from tests.test_words_page import to_english
-
     app = make_app()
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/briefings")

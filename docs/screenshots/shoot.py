@@ -38,8 +38,6 @@ HERE = Path(__file__).parent
 MIN = 60_000
 
 
-seed = seed_simulated
-
 
 def settle(dash_duo) -> None:
     """Wait until the map has drawn and refitted to its box."""
@@ -121,7 +119,7 @@ def name(page: str, lang: str) -> str:
 def test_screenshots(make_app, redis_client, dash_duo):
     only("panorama", "wall", "wall-4k", "district")
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app, hours=2.0, rate=20.0) > 10_000  # the default simulator rate; two hours fill both windows
+    assert seed_simulated(app, hours=2.0, rate=20.0) > 10_000  # the default simulator rate; two hours fill both windows
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/", "officer")
     for lang in ("zh", "en"):
@@ -219,7 +217,7 @@ def command_scene(app, commander_user, keep: int = 3) -> None:
 def test_operations_screenshots(make_app, redis_client, dash_duo):
     only("dispatch", "briefing", "briefings", "mobile")
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app, hours=18.5, rate=2.0) > 10_000  # since last night: the briefing's period and the one before
+    assert seed_simulated(app, hours=18.5, rate=2.0) > 10_000  # since last night: the briefing's period and the one before
     svc = app.server.extensions["panorama"]
     air(app, 230)  # Futian's air above 200: a red and an orange warning on the commander's phone
     fire = dispatch_scene(app)
@@ -303,7 +301,7 @@ def test_alert_screenshots(make_app, redis_client, dash_duo):
     only("alerts", "wall-alert")
     from dashboard.web.api_alerts import SilenceBody, add_silence
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app, hours=2.0, rate=5.0) > 5_000  # two hours: the last hour and the one it is compared with
+    assert seed_simulated(app, hours=2.0, rate=5.0) > 5_000  # two hours: the last hour and the one it is compared with
     svc = app.server.extensions["panorama"]
     air(app, 230)  # Futian's AQI readings above 200 for 11 minutes: the orange and the red rule fire
     air(app, 160, "luohu", n0=50)  # Luohu above 150: orange
@@ -343,7 +341,7 @@ def test_replay_screenshots(make_app, redis_client, dash_duo):
     from dashboard.core.i18n import t
 
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app, hours=2.0, rate=5.0) > 1_000
+    assert seed_simulated(app, hours=2.0, rate=5.0) > 1_000
     dash_duo.start_server(app)
     sign_in(dash_duo, app, "/", "officer")
     at = quote(iso(now_ms() - 50 * MIN, "Asia/Shanghai"))
@@ -375,7 +373,7 @@ def test_command_view_screenshots(make_app, redis_client, dash_duo):
 
     port = free_port()
     app = make_app(PANORAMA_POLL_MS=2000, PANORAMA_WS_PORT=port, PANORAMA_WS_URL=f"ws://127.0.0.1:{port}/")
-    assert seed(app, hours=2.0, rate=5.0) > 1_000
+    assert seed_simulated(app, hours=2.0, rate=5.0) > 1_000
     svc = app.server.extensions["panorama"]
     fire = dispatch_scene(app)
     send_units(app, fire)
@@ -417,7 +415,7 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
     from dashboard.storage import users as accounts
 
     app = make_app(PANORAMA_POLL_MS=2000, PANORAMA_WALL_CYCLE_S=3600)
-    assert seed(app, hours=2.0, rate=20.0) > 10_000
+    assert seed_simulated(app, hours=2.0, rate=20.0) > 10_000
     svc = app.server.extensions["panorama"]
     with svc.engine.connect() as conn:
         luohu = [r for r in desk.queue(conn) if r["district"] == "440303"]
@@ -491,7 +489,7 @@ def test_desk_screenshots(make_app, redis_client, dash_duo):
     from dashboard.web.api_alerts import acknowledge
     from dashboard.web.api_rosters import create_override
     app = make_app(PANORAMA_POLL_MS=2000)
-    assert seed(app, hours=2.0, rate=5.0) > 1_000
+    assert seed_simulated(app, hours=2.0, rate=5.0) > 1_000
     svc = app.server.extensions["panorama"]
     fire = dispatch_scene(app)
     now = now_ms()
