@@ -116,3 +116,34 @@ const out = {};
 gd.data.forEach((tr, i) => { const s = (tr.y || []).reduce((a, b) => a + b, 0); if (s) out[['security', 'traffic', 'environment', 'incident'][i]] = s; });
 return out;
 """
+
+
+# Every word on the wall that the page cuts with an ellipsis when it does not fit, but the feeds' own free text
+# (event and incident titles, which may be of any length): a district's, a domain's, a heading's.
+CUT_SHORT = """
+const free = '.ticker-title, .spot-incident-title';
+return [...document.querySelectorAll('.page-wall *')].filter(e => e.children.length === 0 && e.textContent.trim()
+    && !e.matches(free) && getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1)
+    .map(e => [e.className, e.textContent, e.scrollWidth, e.clientWidth]);
+"""
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
+def test_no_word_of_the_wall_is_cut_short_in_either_language(make_app, redis_client, dash_duo, size):
+    """English set in a Latin face is wider than in the CJK face's Latin: "Environment" read "Environm…" on the
+    spotlight at 1920×1080 (DejaVu Sans)."""
+    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+    ingest_now(app, {"environment": [ev(1, minutes_ago=2, district="luohu", kind="aqi", title="空气质量")],
+                     "traffic": [ev(2, minutes_ago=2, district="guangming", title="拥堵")]})
+    dash_duo.start_server(app)
+    viewport(dash_duo, *size)
+    sign_in(dash_duo, app, path="/wall")
+    for lang, name in (("zh", "罗湖区"), ("en", "Luohu")):
+        if lang == "en":
+            set_lang(dash_duo, "en")
+            dash_duo.driver.refresh()
+        dash_duo.wait_for_text_to_equal(".spotlight-panel .spot-name", name, timeout=15)
+        wait_for(lambda: js(dash_duo, "return document.querySelectorAll('.ticker-item').length") >= 2, timeout=15,
+                 message=f"the ticker's rows in {lang}")
+        assert js(dash_duo, CUT_SHORT) == [], f"{size} {lang}"
+    assert dash_duo.get_logs() == []

@@ -111,6 +111,14 @@ def only(*pages: str) -> None:
         pytest.skip(f"SHOOT asks for none of {', '.join(pages)}")
 
 
+def save(dash_duo, page: str, lang: str) -> None:
+    """Save the screenshot of ``page`` in ``lang`` once a live page's connection has settled (no gateway runs
+    here: it reads "polling" after its attempts, not "connecting" as if just opened)."""
+    wait_for(lambda: dash_duo.driver.execute_script("return !document.querySelector('.conn-connecting')"),
+             timeout=30, message="the connection settled")
+    dash_duo.driver.save_screenshot(name(page, lang))
+
+
 def name(page: str, lang: str) -> str:
     """Return the file of ``page``'s screenshot in ``lang`` (Chinese, the default, without a suffix)."""
     return str(HERE / (f"{page}.png" if lang == "zh" else f"{page}-{lang}.png"))
@@ -129,7 +137,7 @@ def test_screenshots(make_app, redis_client, dash_duo):
         if wanted("panorama"):
             dash_duo.wait_for_element("#event-ticker li", timeout=20)
             settle(dash_duo)
-            dash_duo.driver.save_screenshot(name("panorama", lang))
+            save(dash_duo, "panorama", lang)
 
         for (width, height), page in (((1920, 1080), "wall"), ((3840, 2160), "wall-4k")):
             if not wanted(page):
@@ -138,14 +146,14 @@ def test_screenshots(make_app, redis_client, dash_duo):
             dash_duo.driver.get(dash_duo.server_url + "/wall")
             dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
             settle(dash_duo)
-            dash_duo.driver.save_screenshot(name(page, lang))
+            save(dash_duo, page, lang)
 
         if wanted("district"):
             viewport(dash_duo, 1600, 1500)
             dash_duo.driver.get(dash_duo.server_url + "/district/futian")
             dash_duo.wait_for_element("#district-events td", timeout=20)
             streets_drawn(dash_duo, "#district-map")
-            dash_duo.driver.save_screenshot(name("district", lang))
+            save(dash_duo, "district", lang)
     assert dash_duo.get_logs() == []
 
 
@@ -255,7 +263,7 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
                 " && g.querySelector('.frontplot path.point')"),
                 timeout=20, message="the incident and its report on the map")
             scroll_into_list(dash_duo, item)
-            dash_duo.driver.save_screenshot(name("dispatch", lang))
+            save(dash_duo, "dispatch", lang)
 
         if wanted("briefing"):
             viewport(dash_duo, 1600, 1400)
@@ -266,14 +274,14 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
                 "return document.readyState === 'complete' && [...document.images].every(i => i.complete)"),
                 message="the report and its images loaded")
             dash_duo.driver.switch_to.default_content()
-            dash_duo.driver.save_screenshot(name("briefing", lang))
+            save(dash_duo, "briefing", lang)
 
         if wanted("briefings"):
             viewport(dash_duo, 1500, 560)
             dash_duo.driver.get(dash_duo.server_url + "/briefings")
             wait_for(lambda: len(dash_duo.find_elements("#briefing-list tbody tr")) >= 3, timeout=20,
                      message="the three briefings listed")
-            dash_duo.driver.save_screenshot(name("briefings", lang))
+            save(dash_duo, "briefings", lang)
 
         if not wanted("mobile"):
             continue
@@ -290,7 +298,7 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
         switch_language(dash_duo, lang)
         dash_duo.wait_for_element("#decision-list > li", timeout=20)
         dash_duo.wait_for_element("#incident-list > li", timeout=20)
-        dash_duo.driver.save_screenshot(name("mobile", lang))
+        save(dash_duo, "mobile", lang)
         dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert dash_duo.get_logs() == []
 
@@ -317,7 +325,7 @@ def test_alert_screenshots(make_app, redis_client, dash_duo):
         switch_language(dash_duo, lang)
         dash_duo.wait_for_element("#alerts-trail > li.lvl-red", timeout=20)
         dash_duo.driver.execute_script("document.querySelector('#alerts-trail > li.lvl-red details').open = true")
-        dash_duo.driver.save_screenshot(name("alerts", lang))
+        save(dash_duo, "alerts", lang)
         viewport(dash_duo, 1920, 1080)
         dash_duo.driver.get(dash_duo.server_url + "/wall")
         dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
@@ -326,7 +334,7 @@ def test_alert_screenshots(make_app, redis_client, dash_duo):
         wait_for(lambda: dash_duo.driver.execute_script(
             "const gd = document.querySelector('#city-map .js-plotly-plot');"
             "return gd.data[5].lon.some(x => x !== null)"), timeout=20, message="the red outline on the map")
-        dash_duo.driver.save_screenshot(name("wall-alert", lang))
+        save(dash_duo, "wall-alert", lang)
 
     assert dash_duo.get_logs() == []
 
@@ -353,13 +361,13 @@ def test_replay_screenshots(make_app, redis_client, dash_duo):
         dash_duo.wait_for_text_to_equal(".replay-label", t("replay_banner", lang), timeout=20)
         dash_duo.wait_for_element("#event-ticker li", timeout=20)
         settle(dash_duo)
-        dash_duo.driver.save_screenshot(name("panorama-replay", lang))
+        save(dash_duo, "panorama-replay", lang)
         viewport(dash_duo, 1920, 1080)
         dash_duo.driver.get(dash_duo.server_url + f"/wall?at={at}&speed=60")
         dash_duo.wait_for_element("#replay-banner", timeout=20)
         dash_duo.wait_for_element(".spotlight-panel .spot-name", timeout=20)
         settle(dash_duo)
-        dash_duo.driver.save_screenshot(name("wall-replay", lang))
+        save(dash_duo, "wall-replay", lang)
     assert dash_duo.get_logs() == []
 
 
@@ -401,7 +409,7 @@ def test_command_view_screenshots(make_app, redis_client, dash_duo):
                 wait_for(lambda: dash_duo.driver.execute_script(
                     "return document.querySelectorAll('#major-unit-layer [data-status]:not([display])').length"
                     " >= 4"), timeout=30, message="the units sent, on the command view's map")
-                dash_duo.driver.save_screenshot(name(f"{page}-major", lang))
+                save(dash_duo, f"{page}-major", lang)
     finally:
         gw.stop()
     assert [e for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"] == []
@@ -437,7 +445,7 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
         switch_language(dash_duo, lang)
         dash_duo.wait_for_element("#district-events td", timeout=20)
         streets_drawn(dash_duo, "#district-map")
-        dash_duo.driver.save_screenshot(name("district-centre", lang))
+        save(dash_duo, "district-centre", lang)
 
         viewport(dash_duo, 1920, 1080)
         dash_duo.driver.get(dash_duo.server_url + "/wall")
@@ -446,13 +454,13 @@ def test_district_centre_screenshots(make_app, redis_client, dash_duo):
         dash_duo.wait_for_element(".spotlight-panel .spot-incident, .spotlight-panel .spot-incident-empty", timeout=20)
         settle(dash_duo)
         streets_drawn(dash_duo, "#city-map")
-        dash_duo.driver.save_screenshot(name("district-centre-wall", lang))
+        save(dash_duo, "district-centre-wall", lang)
 
         viewport(dash_duo, 1600, 1200)
         dash_duo.driver.get(dash_duo.server_url + "/dispatch")
         open_incident_detail(dash_duo, fire["id"], fire["title"], timeout=90)
         dash_duo.wait_for_element("#board-fire .task-card", timeout=10)
-        dash_duo.driver.save_screenshot(name("district-centre-dispatch", lang))
+        save(dash_duo, "district-centre-dispatch", lang)
     assert dash_duo.get_logs() == []
 
 
@@ -517,23 +525,23 @@ def test_desk_screenshots(make_app, redis_client, dash_duo):
         dash_duo.driver.get(dash_duo.server_url + "/login")
         dash_duo.wait_for_element("#login-username", timeout=20)
         switch_language(dash_duo, lang)
-        dash_duo.driver.save_screenshot(name("login", lang))
+        save(dash_duo, "login", lang)
 
         viewport(dash_duo, 1400, 1600)
         dash_duo.driver.get(dash_duo.server_url + "/open")
         dash_duo.wait_for_element("#lang-toggle", timeout=20)
-        dash_duo.driver.save_screenshot(name("open", lang))
+        save(dash_duo, "open", lang)
 
         sign_in(dash_duo, app, "/rosters", "officer", username=f"officer-{lang}")
         viewport(dash_duo, 1500, 1400)
         dash_duo.driver.get(dash_duo.server_url + "/rosters")
         dash_duo.wait_for_element("#roster-list", timeout=20)
-        dash_duo.driver.save_screenshot(name("rosters", lang))
+        save(dash_duo, "rosters", lang)
 
         viewport(dash_duo, 1500, 1100)
         dash_duo.driver.get(dash_duo.server_url + "/notifications")
         dash_duo.wait_for_element(".notify-filter", timeout=20)
-        dash_duo.driver.save_screenshot(name("notifications", lang))
+        save(dash_duo, "notifications", lang)
 
         # the liaison signs in with nothing asked for and lands on their department's task board
         dash_duo.driver.get("about:blank")  # no call of the page left in flight to find its session gone (403)
@@ -548,5 +556,5 @@ def test_desk_screenshots(make_app, redis_client, dash_duo):
                  message="the liaison landed on /dispatch")
         open_incident_detail(dash_duo, fire["id"], fire["title"], timeout=90)
         dash_duo.wait_for_element("#board-fire .task-card", timeout=20)
-        dash_duo.driver.save_screenshot(name("liaison", lang))
+        save(dash_duo, "liaison", lang)
     assert [e for e in dash_duo.get_logs() or [] if e["level"] == "SEVERE"] == []
