@@ -10,7 +10,8 @@ in it but reported beside it: the user + system time (``/proc/PID/stat``) of the
 run's database, from the clock's start to its end (the server must run on this machine). Compare two trees by
 running each tree's copy of this file with the same packs (``bench.alert_rules`` writes one with 500 rules; remove
 its ``alerts.yaml`` for the baseline without rules), alternating; ``--db-name NAME`` first names the scratch
-database (default ``panorama_rules_cpu``), so that two people's runs do not drop each other's.
+database (default ``panorama_rules_cpu``), so that two people's runs do not drop each other's; ``--parts`` also gives
+the wall time a batch spends in its transaction and in the rules' parts of it (``PARTS``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import gc
 import os
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 
 import orjson
 from sqlalchemy import text
@@ -28,6 +30,7 @@ from bench.ingest import DEFAULT_PG_URL, drop_database, recreate_database
 from dashboard.core.channels import feed_name
 from dashboard.core.city import load_city
 from dashboard.storage.db import make_engine
+from dashboard.storage import alerts as alert_store
 from dashboard.storage.events import EventStore
 from feeds.alerting import Evaluator
 from feeds.pipeline import Batch, Pipeline
@@ -52,6 +55,38 @@ def backend_cpu(engine) -> dict[int, float]:
     return out
 
 
+# The batch's transaction and the rules' parts of it, timed by the wall clock (``--parts``): what the ingest thread
+# waits for, PostgreSQL's time included, where the CPU clock above leaves the database out.
+PARTS = (("the batch's transaction", EventStore, "_write"), ("  the events' insert", EventStore, "_insert_pg"),
+         ("  the rules' part", Evaluator, "record"), ("    gather", Evaluator, "_gather"),
+         ("    observations upsert", alert_store, "add_observations"), ("    counts upsert", alert_store, "add_counts"),
+         ("the post-batch reconcile", Evaluator, "after_batch"))
+
+
+@contextmanager
+def timed_parts(times: dict[str, float]):
+    """Time each of ``PARTS`` by the wall clock into ``times`` (seconds, summed) while the block runs."""
+    saved = []
+
+    def timed(label, f):
+        def run(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                times[label] = times.get(label, 0.0) + time.perf_counter() - t
+        return run
+
+    for label, owner, name in PARTS:
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, timed(label, getattr(owner, name)))
+    try:
+        yield times
+    finally:
+        for owner, name, f in saved:
+            setattr(owner, name, f)
+
+
 class NoBus:
     """A Redis that takes every command and does nothing: the acks and deltas are not what is measured."""
 
@@ -62,8 +97,17 @@ class NoBus:
         return lambda *a, **k: None
 
 
-def run(pack: str, db: str = DB) -> str:
-    """Measure one pack in a fresh database ``db``; return its line of the report."""
+def run(pack: str, db: str = DB, parts: bool = False) -> str:
+    """Measure one pack in a fresh database ``db``; return its line of the report (with ``parts``, the wall time of
+    each of ``PARTS`` per batch on the lines under it)."""
+    walls: dict[str, float] = {}
+    with timed_parts(walls) if parts else nullcontext():
+        line = _run(pack, db)
+    return line + "".join(f"\n  {label}: {walls.get(label, 0.0) * 1000 / (EVENTS // BATCH):.1f} ms a batch"
+                          for label, _o, _n in (PARTS if parts else ()))
+
+
+def _run(pack: str, db: str) -> str:
     engine = make_engine(recreate_database(DEFAULT_PG_URL, db))
     try:
         city = load_city(pack)
@@ -111,13 +155,14 @@ def run(pack: str, db: str = DB) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Measure each pack named; print a line each (``--db-name NAME`` before them: the scratch database's name)."""
     packs = sys.argv[1:] if argv is None else list(argv)
-    db = DB
+    db, parts = DB, "--parts" in packs
+    packs = [p for p in packs if p != "--parts"]
     if packs[:1] == ["--db-name"]:
         db, packs = packs[1], packs[2:]
     if not packs:
         raise SystemExit(__doc__.split("\n\n")[0])
     for pack in packs:
-        print(run(pack, db), flush=True)
+        print(run(pack, db, parts), flush=True)
     return 0
 
 
