@@ -173,8 +173,9 @@
                 return T.status_loading;
             }
             const parts = [T.status_line];
+            // each part's words held together (a no-break space): on a phone the line wraps between parts
             for (const d of config.domains) {
-                parts.push(T['s_' + d] + ' ' + ((win.totals || {})[d] || 0));
+                parts.push(T['s_' + d] + '\u00a0' + ((win.totals || {})[d] || 0));
             }
             let top = null;
             for (const [code, entry] of Object.entries(win.districts || {})) {
@@ -184,7 +185,7 @@
             }
             if (top !== null && Math.round(top.risk) > 0) {
                 const name = (config.districts[top.code] || {}).short || top.code;
-                parts.push(T.top_risk + ' ' + name + ' ' + Math.round(top.risk));
+                parts.push(T.top_risk + '\u00a0' + name + '\u00a0' + Math.round(top.risk));
             }
             return parts.join(' · ');
         },

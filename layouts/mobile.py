@@ -47,11 +47,11 @@ _TEXT = {
     "status_loading": ("全市态势载入中…", "City status loading…"),
     "status_line": ("1小时", "1 h"),
     "top_risk": ("风险", "risk"),
-    # short domain names: the status is one line on a 360 px screen
-    "s_security": ("安全", "Sec"),
-    "s_traffic": ("交通", "Traf"),
-    "s_environment": ("环境", "Env"),
-    "s_incident": ("突发", "Inc"),
+    # the status line's domain names: it wraps between its parts on a phone, so English spells them out
+    "s_security": ("安全", "Security"),
+    "s_traffic": ("交通", "Traffic"),
+    "s_environment": ("环境", "Environment"),
+    "s_incident": ("突发", "Incidents"),
     "suggested": ("建议派往", "suggested"),
 }
 # Texts the browser needs for the status line (assets/mobile.js).
@@ -188,7 +188,8 @@ def status_text(state: dict | None, config: dict) -> str:
     texts = config["mobile"]
     if not win:
         return texts["status_loading"]
-    parts = [texts["status_line"], *(f"{texts['s_' + d]} {(win.get('totals') or {}).get(d, 0)}"
+    # each part's words held together (a no-break space): on a phone the line wraps between parts, never inside one
+    parts = [texts["status_line"], *(f"{texts['s_' + d]}\u00a0{(win.get('totals') or {}).get(d, 0)}"
                                      for d in config["domains"])]
     top = None
     districts = win.get("districts") or {}
@@ -199,7 +200,7 @@ def status_text(state: dict | None, config: dict) -> str:
             top = (code, entry.get("risk") or 0)
     if top is not None and math.floor(top[1] + 0.5) > 0:  # JavaScript's Math.round
         name = (config["districts"].get(top[0]) or {}).get("short") or top[0]
-        parts.append(f"{texts['top_risk']} {name} {math.floor(top[1] + 0.5)}")
+        parts.append(f"{texts['top_risk']}\u00a0{name}\u00a0{math.floor(top[1] + 0.5)}")
     return " · ".join(parts)
 
 

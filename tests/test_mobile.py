@@ -268,3 +268,39 @@ def test_a_commander_sees_an_escalation_arrive_live_and_acknowledges_it_with_one
     finally:
         gw.stop()
     assert dash_duo.get_logs() == []
+
+
+# Every part of the status line within the phone's width, none broken across lines (its words are held by no-break
+# spaces, so a part on two lines would show as a box wider than the line: a rect per line fragment of its text).
+STATUS_FITS = """
+const el = document.getElementById('city-status');
+if (!el) return null;
+return {text: el.textContent, over: el.scrollWidth - el.clientWidth, lines: el.getClientRects().length,
+        height: el.getBoundingClientRect().height};
+"""
+
+
+def test_the_commanders_status_line_wraps_between_its_parts_and_loses_none_on_a_phone(make_app, redis_client,
+                                                                                        dash_duo):
+    """On a 390 px phone the line ran past the screen and was cut with an ellipsis: the incidents' count and the
+    riskiest district, what a commander opens /m for, were the part cut off ("… · Env 3884 · I…"). English now spells
+    the domains out ("Sec", "Traf", "Env", "Inc" were there to fit one line)."""
+    from tests.helpers import seed_simulated, sign_in
+    from tests.test_wall import set_lang
+
+    app = make_app()
+    assert seed_simulated(app, hours=1.0, rate=5.0) > 5_000  # four-digit counts: the line is longer than a phone
+    dash_duo.start_server(app)
+    phone_screen(dash_duo.driver)
+    sign_in(dash_duo, app, "/m", "commander")
+    for lang, incidents in (("zh", "突发\u00a0"), ("en", "Incidents\u00a0")):
+        if lang == "en":
+            set_lang(dash_duo, "en")
+            dash_duo.driver.refresh()
+        got = wait_for(lambda: (s := dash_duo.driver.execute_script(STATUS_FITS)) and incidents in s["text"] and s,
+                       timeout=20, message=f"the status line in {lang}")
+        assert got["over"] <= 0, got  # nothing runs past the screen (or hides behind an ellipsis)
+        parts = got["text"].split(" · ")
+        assert len(parts) >= 6 and all(" " not in p.strip() for p in parts[1:]), parts  # parts held whole
+        assert got["height"] > 1.5 * 0.86 * 16, got  # and the line does wrap here, between parts
+    assert dash_duo.get_logs() == []
