@@ -46,7 +46,7 @@ _TEXT = {
     "failed": ("操作未完成：{why}", "Not done: {why}"),
     "status_loading": ("全市态势载入中…", "City status loading…"),
     "status_line": ("1小时", "1 h"),
-    "top_risk": ("风险", "risk"),
+    "top_risk": ("风险最高", "highest\u00a0risk"),  # held on one line, as each part of the status line is
     # the status line's domain names: it wraps between its parts on a phone, so English spells them out
     "s_security": ("安全", "Security"),
     "s_traffic": ("交通", "Traffic"),
