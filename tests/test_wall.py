@@ -32,16 +32,21 @@ def set_lang(dash_duo, lang: str) -> None:
                  "localStorage.setItem('lang-timestamp', String(Date.now()));", lang)
 
 
-@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
-def test_wall_map_labels_do_not_overlap(make_app, redis_client, dash_duo, size):
-    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+def wall_in_both_languages(dash_duo, app, size: tuple[int, int]):
+    """Open /wall at ``size``, signed in; yield "zh", then "en" once the page has been switched to English."""
     dash_duo.start_server(app)
     viewport(dash_duo, *size)
     sign_in(dash_duo, app, path="/wall")
-    for lang, first in (("zh", "南山"), ("en", "Nanshan")):
-        if lang == "en":
-            set_lang(dash_duo, "en")
-            dash_duo.driver.refresh()
+    yield "zh"
+    set_lang(dash_duo, "en")
+    dash_duo.driver.refresh()
+    yield "en"
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
+def test_wall_map_labels_do_not_overlap(make_app, redis_client, dash_duo, size):
+    app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
+    for lang, first in zip(wall_in_both_languages(dash_duo, app, size), ("南山", "Nanshan")):
         wait_for(lambda: any(b["text"].startswith(first) for b in js(dash_duo, LABEL_BOXES))
                  and js(dash_duo, FITTED), timeout=15, message=f"the map's labels in {lang}, fitted")
         boxes, on = js(dash_duo, LABEL_BOXES), js(dash_duo, MAP_BOX)
@@ -135,13 +140,7 @@ def test_no_word_of_the_wall_is_cut_short_in_either_language(make_app, redis_cli
     app = make_app(PANORAMA_WALL_CYCLE_S=3600, PANORAMA_POLL_MS=700)
     ingest_now(app, {"environment": [ev(1, minutes_ago=2, district="luohu", kind="aqi", title="空气质量")],
                      "traffic": [ev(2, minutes_ago=2, district="guangming", title="拥堵")]})
-    dash_duo.start_server(app)
-    viewport(dash_duo, *size)
-    sign_in(dash_duo, app, path="/wall")
-    for lang, name in (("zh", "罗湖区"), ("en", "Luohu")):
-        if lang == "en":
-            set_lang(dash_duo, "en")
-            dash_duo.driver.refresh()
+    for lang, name in zip(wall_in_both_languages(dash_duo, app, size), ("罗湖区", "Luohu")):
         dash_duo.wait_for_text_to_equal(".spotlight-panel .spot-name", name, timeout=15)
         wait_for(lambda: js(dash_duo, "return document.querySelectorAll('.ticker-item').length") >= 2, timeout=15,
                  message=f"the ticker's rows in {lang}")
