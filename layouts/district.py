@@ -8,7 +8,7 @@ import json
 from dash import dash_table, dcc, html
 
 from dashboard.figures.district_map import DRILL_MAP_SIZE, make_street_map
-from dashboard.figures.panorama import FONT, make_street_bars, make_trend
+from dashboard.figures.panorama import font_family, make_street_bars, make_trend
 from dashboard.core.i18n import district_name, kind_label, t
 from dashboard.core.channels import DOMAINS
 from dashboard.storage.queries import WINDOWS
@@ -64,7 +64,7 @@ def events_table(lang: str) -> dash_table.DataTable:
         filter_query="", sort_by=[], style_as_list_view=True,
         filter_options={"placeholder_text": t("filter_placeholder", lang)},
         style_table={"overflowX": "auto"},
-        style_cell={"fontFamily": FONT, "fontSize": "14px", "padding": "6px 10px", "textAlign": "left",
+        style_cell={"fontFamily": font_family(lang), "fontSize": "14px", "padding": "6px 10px", "textAlign": "left",
                     "whiteSpace": "normal", "height": "auto", "border": "none"},
         style_header={"fontWeight": "600", "backgroundColor": "#f1f4f8", "color": "#384657"},
         style_cell_conditional=[{"if": {"column_id": "time"}, "minWidth": "8.5rem", "whiteSpace": "nowrap"},

@@ -237,3 +237,24 @@ def test_english_is_set_in_a_latin_face_and_the_chinese_in_it_still_in_the_cjk_f
     if Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc").exists():
         assert zh["quote"] > 0.9, zh  # Chinese keeps the CJK face's full-width quotes, as Chinese text sets them
     assert dash_duo.get_logs() == []
+
+
+def test_the_graphs_text_is_set_in_the_faces_of_the_page_around_it():
+    """Plotly's SVG text names its fonts itself: in English it named the CJK faces first while the page around it
+    had a Latin face, so a map's or a trend's English was set in the CJK face's Latin (and its em-wide quotes)."""
+    from dashboard.core.city import load_city
+    from dashboard.figures.panorama import font_family, make_city_map, make_street_bars, make_trend
+    from layouts.district import events_table
+
+    page = (ROOT / "assets" / "style.css").read_text(encoding="utf-8")
+    cjk = re.search(r"--cjk-faces:\s*([^;]+);", page).group(1).strip()
+    stack = {"zh": re.search(r"\nbody \{[^}]*?font-family: ([^;]+);", page).group(1),
+             "en": re.search(r"html:lang\(en\) body \{ font-family: ([^;]+);", page).group(1)}
+    city = load_city("shenzhen")
+    for lang in ("zh", "en"):
+        assert font_family(lang) == " ".join(stack[lang].split()).replace("var(--cjk-faces)", cjk)
+        for fig in (make_city_map(None, city, lang=lang), make_trend(None, lang, "Asia/Shanghai"),
+                    make_street_bars([], lang)):
+            assert fig.layout.font.family == font_family(lang)
+        assert events_table(lang).style_cell["fontFamily"] == font_family(lang)
+    assert font_family("en").startswith('"Noto Sans", "DejaVu Sans"') and font_family("zh").startswith('"Noto Sans CJK')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from dashboard.figures.panorama import FONT, THEMES, bounds, fit_view, geo_view, plain
+from dashboard.figures.panorama import font_family, THEMES, bounds, fit_view, geo_view, plain
 from dashboard.core.i18n import district_name, kind_label
 
 MARK = "#dc2626"  # the reports: the same red as an overdue countdown
@@ -66,7 +66,7 @@ def make_incident_map(incident: dict | None, reports: list[dict], city, lang: st
     fig.update_layout(
         geo=geo_view(view, *size, bgcolor=th["map_bg"]),
         margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)", showlegend=False,
-        font={"family": FONT, "color": th["ink"], "size": 12}, dragmode=False,
+        font={"family": font_family(lang), "color": th["ink"], "size": 12}, dragmode=False,
         uirevision=f"incident-{incident.get('id')}",
         meta={"district": incident["district"], "points": len(points), "approximate": approximate},
     )

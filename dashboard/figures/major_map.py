@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from dashboard.figures.panorama import FONT, THEMES, fit_view, geo_view, outline, plain
+from dashboard.figures.panorama import font_family, THEMES, fit_view, geo_view, outline, plain
 from dashboard.core.geo import box_around, ring
 from dashboard.core.i18n import district_name
 
@@ -46,7 +46,7 @@ def make_major_map(place: dict, radius_m: float, events: list[dict], city, lang:
     fig.update_layout(
         geo=geo_view(view, *size, bgcolor=th["map_bg"]),
         margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)",
-        showlegend=False, font={"family": FONT, "color": th["ink"], "size": 12}, dragmode=False,
+        showlegend=False, font={"family": font_family(lang), "color": th["ink"], "size": 12}, dragmode=False,
         uirevision=f"major-{place.get('id')}", meta={"radius_m": radius_m, "events": len(events)},
     )
     return fig

@@ -22,10 +22,17 @@ from dashboard.core.channels import DOMAINS
 
 MEASURES = ("all", "risk", *DOMAINS)
 DOMAIN_COLORS = {"security": "#3b82f6", "traffic": "#f59e0b", "environment": "#10b981", "incident": "#ef4444"}
-# The system's CJK fonts where it has one; else the product's own web font (assets/fonts.css), which the page
-# loads and Plotly's SVG text uses like any other text on it.
-FONT = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Panorama Sans SC", '
-        'sans-serif')
+# The faces of the page's own text (assets/style.css), for Plotly's SVG text beside it: the system's CJK fonts where
+# it has one, else the product's own web font (assets/fonts.css); in English a Latin face first (the CJK faces'
+# Latin has em-wide quotes), Chinese in it falling through to the CJK faces.
+CJK_FACES = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "Panorama Sans SC"'
+LATIN_FACES = '"Noto Sans", "DejaVu Sans", "Segoe UI", "Helvetica Neue", Arial'
+
+
+def font_family(lang: str) -> str:
+    """Return the font stack of text in ``lang``, as the page sets its own."""
+    return f"{LATIN_FACES}, {CJK_FACES}, sans-serif" if lang == "en" else f"{CJK_FACES}, system-ui, sans-serif"
+
 TILE_PX = 512  # the world's width in px at zoom 0 (Web Mercator's tiles: the zoom means what it meant on MapLibre)
 MAP_PAD = 0.04  # share of the map's width/height kept free around the city
 LINE_WIDTH, HIGHLIGHT_WIDTH = 1.5, 5.0
@@ -299,7 +306,7 @@ def make_city_map(window: dict | None, city, measure: str = "all", lang: str = "
     fig.update_layout(
         geo=geo_view(view, *size, bgcolor=th["map_bg"]),
         margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": False}, paper_bgcolor="rgba(0,0,0,0)", dragmode=False,
-        font={"family": FONT, "color": th["ink"], "size": 12}, annotations=annotations,
+        font={"family": font_family(lang), "color": th["ink"], "size": 12}, annotations=annotations,
         uirevision="city", meta={"measure": measure, "highlight": highlight, "bounds": list(box), "labels": offsets,
               "basis": basis},
     )
@@ -318,9 +325,9 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _base_layout(th: dict) -> dict:
+def _base_layout(th: dict, lang: str) -> dict:
     return {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-            "font": {"family": FONT, "color": th["ink"], "size": 12}, "showlegend": False}
+            "font": {"family": font_family(lang), "color": th["ink"], "size": 12}, "showlegend": False}
 
 
 def make_trend(trend: dict | None, lang: str, tz: str, theme: str = "light") -> go.Figure:
@@ -344,7 +351,7 @@ def make_trend(trend: dict | None, lang: str, tz: str, theme: str = "light") -> 
                            yanchor="top", showarrow=False, font={"color": color}, bgcolor=th["label_bg"],
                            row=i, col=1)
     fig.update_xaxes(showgrid=False, tickformat="%H:%M", tickfont={"color": th["muted"]}, fixedrange=True)
-    fig.update_layout(**_base_layout(th), margin={"l": 6, "r": 30, "t": 6, "b": 24}, hovermode="x unified",
+    fig.update_layout(**_base_layout(th, lang), margin={"l": 6, "r": 30, "t": 6, "b": 24}, hovermode="x unified",
                       uirevision="trend")
     return fig
 
@@ -365,7 +372,7 @@ def make_spot_trend(trend: dict | None, lang: str, tz: str, theme: str = "dark")
     fig.update_xaxes(showgrid=False, tickformat="%H:%M", tickfont={"color": th["muted"]}, fixedrange=True, nticks=4)
     fig.update_yaxes(rangemode="tozero", nticks=3, gridcolor=th["grid"], zeroline=False, side="right",
                      tickfont={"color": th["muted"]}, fixedrange=True)
-    fig.update_layout(**_base_layout(th), margin={"l": 4, "r": 30, "t": 4, "b": 22}, hovermode=False,
+    fig.update_layout(**_base_layout(th, lang), margin={"l": 4, "r": 30, "t": 4, "b": 22}, hovermode=False,
                       uirevision="spot-trend")
     return fig
 
@@ -391,7 +398,7 @@ def make_street_bars(streets: list[dict], lang: str = "zh", theme: str = "light"
             y=names, x=[counts.get(dom, 0) for _, counts in bars], name=t(dom, lang), orientation="h",
             marker={"color": DOMAIN_COLORS[dom]}, hovertemplate=f"%{{y}} · {t(dom, lang)}: %{{x}}<extra></extra>",
         ))
-    fig.update_layout(**_base_layout(th), barmode="stack", height=max(220, 30 * len(bars) + 70),
+    fig.update_layout(**_base_layout(th, lang), barmode="stack", height=max(220, 30 * len(bars) + 70),
                       margin={"l": 8, "r": 16, "t": 8, "b": 40}, bargap=0.3, uirevision="streets")
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.12, "x": 0})
     fig.update_xaxes(gridcolor=th["grid"], rangemode="tozero", fixedrange=True)
