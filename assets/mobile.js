@@ -172,10 +172,12 @@
             if (!win) {
                 return T.status_loading;
             }
+            // a part's words held on one line (no-break spaces, its own words' too): on a phone the line wraps
+            // between parts, never inside one (layouts/mobile.py _whole)
+            const whole = (...words) => words.join(' ').replace(/ /g, '\u00a0');
             const parts = [T.status_line];
-            // each part's words held together (a no-break space): on a phone the line wraps between parts
             for (const d of config.domains) {
-                parts.push(T['s_' + d] + '\u00a0' + ((win.totals || {})[d] || 0));
+                parts.push(whole(T['s_' + d], (win.totals || {})[d] || 0));
             }
             let top = null;
             for (const [code, entry] of Object.entries(win.districts || {})) {
@@ -185,7 +187,7 @@
             }
             if (top !== null && Math.round(top.risk) > 0) {
                 const name = (config.districts[top.code] || {}).short || top.code;
-                parts.push(T.top_risk + '\u00a0' + name + '\u00a0' + Math.round(top.risk));
+                parts.push(whole(T.top_risk, name, Math.round(top.risk)));
             }
             return parts.join(' · ');
         },

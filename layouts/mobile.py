@@ -46,7 +46,7 @@ _TEXT = {
     "failed": ("操作未完成：{why}", "Not done: {why}"),
     "status_loading": ("全市态势载入中…", "City status loading…"),
     "status_line": ("1小时", "1 h"),
-    "top_risk": ("风险最高", "highest\u00a0risk"),  # held on one line, as each part of the status line is
+    "top_risk": ("风险最高", "highest risk"),
     # the status line's domain names: it wraps between its parts on a phone, so English spells them out
     "s_security": ("安全", "Security"),
     "s_traffic": ("交通", "Traffic"),
@@ -181,6 +181,12 @@ def count_text(shown: int, total: int) -> str:
     return f"{shown}/{total}" if total > shown else str(shown)
 
 
+def _whole(*words) -> str:
+    """Return words as one part of the status line, held on one line (no-break spaces, its own words' too): on a
+    phone the line wraps between its parts, never inside one (assets/mobile.js's ``whole``)."""
+    return " ".join(map(str, words)).replace(" ", "\u00a0")
+
+
 def status_text(state: dict | None, config: dict) -> str:
     """Return the line of city status as assets/mobile.js's ``status`` writes it from the live windows: drawn
     on the server too, so that the page's first paint (dashboard/web/first_paint.py) already says it."""
@@ -188,8 +194,7 @@ def status_text(state: dict | None, config: dict) -> str:
     texts = config["mobile"]
     if not win:
         return texts["status_loading"]
-    # each part's words held together (a no-break space): on a phone the line wraps between parts, never inside one
-    parts = [texts["status_line"], *(f"{texts['s_' + d]}\u00a0{(win.get('totals') or {}).get(d, 0)}"
+    parts = [texts["status_line"], *(_whole(texts["s_" + d], (win.get("totals") or {}).get(d, 0))
                                      for d in config["domains"])]
     top = None
     districts = win.get("districts") or {}
@@ -200,7 +205,7 @@ def status_text(state: dict | None, config: dict) -> str:
             top = (code, entry.get("risk") or 0)
     if top is not None and math.floor(top[1] + 0.5) > 0:  # JavaScript's Math.round
         name = (config["districts"].get(top[0]) or {}).get("short") or top[0]
-        parts.append(f"{texts['top_risk']}\u00a0{name}\u00a0{math.floor(top[1] + 0.5)}")
+        parts.append(_whole(texts["top_risk"], name, math.floor(top[1] + 0.5)))
     return " · ".join(parts)
 
 

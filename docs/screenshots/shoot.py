@@ -120,8 +120,8 @@ def save(dash_duo, page: str, lang: str) -> None:
 
 
 def signed_out(dash_duo) -> None:
-    """Sign the browser out from a page that does not poll (a live page left open polls on, answered 401 once its
-    cookie is gone, and the test's log check counts those)."""
+    """Sign the browser out from a page that does not poll (a live page left open polls on, answered 401 or 403 once
+    its cookie is gone, and the tests' log checks count those)."""
     dash_duo.driver.get(dash_duo.server_url + "/login")
     dash_duo.driver.delete_all_cookies()
 
@@ -250,7 +250,7 @@ def test_operations_screenshots(make_app, redis_client, dash_duo):
 
     dash_duo.start_server(app)
     for lang in ("zh", "en"):
-        dash_duo.driver.delete_all_cookies()
+        signed_out(dash_duo)
         sign_in(dash_duo, app, "/dispatch", "officer", username=f"officer-{lang}")
         viewport(dash_duo, 1600, 1200)
         dash_duo.driver.get(dash_duo.server_url + "/dispatch")
@@ -526,8 +526,7 @@ def test_desk_screenshots(make_app, redis_client, dash_duo):
     for alert in alerts:  # the environment duty answered the first text: the rest of its ladder is called off
         acknowledge(svc, alert["id"], alert["version"], "lin.yu", "已安排现场复核")
     for lang in ("zh", "en"):
-        dash_duo.driver.get("about:blank")  # no call of the page left in flight to find its session gone (403)
-        dash_duo.driver.delete_all_cookies()
+        signed_out(dash_duo)
         viewport(dash_duo, 1280, 800)
         dash_duo.driver.get(dash_duo.server_url + "/login")
         dash_duo.wait_for_element("#login-username", timeout=20)
@@ -551,8 +550,7 @@ def test_desk_screenshots(make_app, redis_client, dash_duo):
         save(dash_duo, "notifications", lang)
 
         # the liaison signs in with nothing asked for and lands on their department's task board
-        dash_duo.driver.get("about:blank")  # no call of the page left in flight to find its session gone (403)
-        dash_duo.driver.delete_all_cookies()
+        signed_out(dash_duo)
         viewport(dash_duo, 1600, 1200)
         dash_duo.driver.get(dash_duo.server_url + "/login")
         dash_duo.wait_for_element("#login-username", timeout=20)

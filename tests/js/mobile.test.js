@@ -30,7 +30,7 @@ test('status: the last hour\'s totals and the riskiest district', (t) => {
     const {M} = mobilePage(t);
     const w = {totals: {traffic: 40}, districts: {LH: {risk: 3}, FT: {risk: 35.4}, NS: {}}};
     assert.equal(M.status(windows(w), CONFIG),
-        'last hour · Traffic\u00a040 · Security\u00a00 · highest risk\u00a0Futian\u00a035');
+        'last hour · Traffic\u00a040 · Security\u00a00 · highest\u00a0risk\u00a0Futian\u00a035');
 });
 
 test('status: no risk worth a whole point names no district; an unknown district shows its code', (t) => {
@@ -38,7 +38,7 @@ test('status: no risk worth a whole point names no district; an unknown district
     assert.equal(M.status(windows({totals: {}, districts: {FT: {risk: 0.4}}}), CONFIG),
         'last hour · Traffic\u00a00 · Security\u00a00');
     assert.equal(M.status(windows({totals: {}, districts: {XX: {risk: 9}}}), CONFIG),
-        'last hour · Traffic\u00a00 · Security\u00a00 · highest risk\u00a0XX\u00a09');
+        'last hour · Traffic\u00a00 · Security\u00a00 · highest\u00a0risk\u00a0XX\u00a09');
 });
 
 test('a dispatch change bumps the lists once per burst, after BUMP_MS', (t) => {
