@@ -217,3 +217,33 @@ def test_upgrade_moves_an_existing_database_in_place(db_at_0005):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'events'")).scalar_one() == "r"
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 7
+
+
+def test_the_kind_index_attaches_day_indexes_built_beforehand_and_builds_the_rest(pg_server_url):
+    """docs/operations.md's live upgrade: a day indexed with CREATE INDEX CONCURRENTLY before migration 0026 keeps
+    that index (attached, not built again); a day not indexed gets one; a day made later has it too."""
+    import psycopg
+
+    with scratch_database(pg_server_url, "panorama_kind_index") as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine, "0025")
+            store_days_ago(engine, [0.1, 1.5, 2.5])
+            days = [partitions.partition_name("events", int(NOW - a * DAY_MS) // DAY_MS) for a in (0.1, 1.5, 2.5)]
+            plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+            with psycopg.connect(plain, autocommit=True) as conn:  # CONCURRENTLY: outside a transaction
+                conn.execute(f'CREATE INDEX CONCURRENTLY "{days[0]}_prebuilt" ON "{days[0]}" (district, kind, ts_ms)')
+            upgrade(engine)
+            maintain(engine, NOW + 5 * DAY_MS, Retention(events_days=30, rollup_days=90))  # days made later
+            with engine.connect() as conn:
+                on = dict(conn.execute(text(
+                    "SELECT c.relname, i.relname FROM pg_inherits h JOIN pg_class i ON i.oid = h.inhrelid "
+                    "JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class c ON c.oid = x.indrelid "
+                    "WHERE h.inhparent = 'ix_events_district_kind_ts'::regclass")).all())
+                valid = conn.execute(text("SELECT indisvalid FROM pg_index "
+                                          "WHERE indexrelid = 'ix_events_district_kind_ts'::regclass")).scalar_one()
+            every_day = {partitions.partition_name("events", d) for d in days_of(engine)}
+            assert set(on) == every_day and len(every_day) > len(days)
+            assert on[days[0]] == f"{days[0]}_prebuilt" and valid
+        finally:
+            engine.dispose()
