@@ -80,6 +80,34 @@ def sign_in(dash_duo, app, path: str = "/", role: str = "officer", username: str
     dash_duo.wait_for_element("#react-entry-point")
 
 
+def open_signed_in(dash_duo, app, name: str, path: str, password: str = TEST_PASSWORD) -> None:
+    """Sign the browser in as ``name`` by its session cookie, then open ``path``: the page it was on left first and
+    its cookies cleared, and ``/api/me`` asked until it answers ``name`` (a late answer to a request of the old
+    page, under load, can set the old session's cookie again after ours: ours is then set again)."""
+    client = app.server.test_client()
+    assert client.post("/api/session", json={"username": name, "password": password}).status_code == 200
+    cookie = {"name": "panorama_session", "value": client.get_cookie("panorama_session").value, "path": "/"}
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url.rstrip("/") + "/_dash-layout")  # a page of this origin to set the cookie on
+    kept = [c for c in driver.get_cookies() if c["name"] == "panorama_lang"]  # the reader's language stays
+    seen: list[dict] = []
+
+    def signed_in() -> bool:
+        driver.delete_all_cookies()
+        for c in kept + [cookie]:
+            driver.add_cookie({k: c[k] for k in ("name", "value", "path")})
+        me = driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                         "fetch('/api/me').then(r => r.json()).then(done, () => done({}))")
+        seen.append(me)
+        return me.get("username") == name
+
+    try:
+        wait_for(signed_in, timeout=20, message=f"the browser signed in as {name}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; /api/me answered {seen[-3:]}") from None
+    driver.get(dash_duo.server_url.rstrip("/") + path)
+
+
 def write_from_two_workers(make_store, evs: list, chunk: int = 500) -> list:
     """Write ``evs`` from two threads at once, one in order and one reversed (two ingest workers racing on the
     same ids); return every WriteResult, after checking neither thread failed."""

@@ -11,7 +11,7 @@ from dashboard.dispatch.deadlines import DeadlineChecker
 from dashboard.storage import users
 from dashboard.storage.models import incidents
 from feeds.pipeline import now_ms
-from tests.helpers import city_clock, make_event, wait_for
+from tests.helpers import city_clock, make_event, open_signed_in, wait_for
 from tests.test_api import ingest_now
 
 PASSWORD = "correct horse battery staple"
@@ -39,13 +39,8 @@ def click(dash_duo, selector: str) -> None:
 
 
 def sign_in(dash_duo, app, name: str) -> None:
-    """Put a signed-in session cookie into the browser, then open /dispatch."""
-    client = app.server.test_client()
-    assert client.post("/api/session", json={"username": name, "password": PASSWORD}).status_code == 200
-    cookie = client.get_cookie("panorama_session")
-    dash_duo.driver.get(dash_duo.server_url + "/_dash-layout")  # a page of this origin to set the cookie on
-    dash_duo.driver.add_cookie({"name": "panorama_session", "value": cookie.value, "path": "/"})
-    dash_duo.driver.get(dash_duo.server_url + "/dispatch")
+    """Sign the browser in as ``name``, then open /dispatch."""
+    open_signed_in(dash_duo, app, name, "/dispatch", PASSWORD)
 
 
 def open_desk(dash_duo, app, name: str, events: list[dict]) -> dict[str, int]:

@@ -7,7 +7,7 @@ import pytest
 from dashboard.dispatch import board as d
 from dashboard.dispatch import desk
 from dashboard.dispatch.deadlines import DeadlineChecker
-from tests.helpers import TEST_PASSWORD, city_clock, make_event, make_user, phone_screen, wait_for
+from tests.helpers import city_clock, make_event, make_user, open_signed_in, phone_screen, wait_for
 from tests.test_api import ingest_now
 
 MIN = 60_000
@@ -36,17 +36,6 @@ def click(dash_duo, selector: str) -> None:
         selector
 
 
-def open_as(dash_duo, app, name: str, path: str) -> None:
-    """Put ``name``'s session cookie into the browser, then open ``path``."""
-    client = app.server.test_client()
-    assert client.post("/api/session", json={"username": name, "password": TEST_PASSWORD}).status_code == 200
-    cookie = client.get_cookie("panorama_session")
-    dash_duo.driver.get(dash_duo.server_url + "/_dash-layout")  # a page of this origin to set the cookie on
-    dash_duo.driver.delete_all_cookies()
-    dash_duo.driver.add_cookie({"name": "panorama_session", "value": cookie.value, "path": "/"})
-    dash_duo.driver.get(dash_duo.server_url + path)
-
-
 def open_fire(app, n: int, severity: int, minutes_ago: int = 0) -> dict:
     now = svc_of(app).clock()
     ingest_now(app, {"incident": [make_event(n, kind="fire", severity=severity, ts=now - minutes_ago * MIN,
@@ -67,7 +56,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
     dash_duo.get_logs()  # the sign-in page before the cookie is set is not under test
     driver = dash_duo.driver
     phone_screen(driver)
-    open_as(dash_duo, eapp, "zhang.wei", "/m")
+    open_signed_in(dash_duo, eapp, "zhang.wei", "/m")
     item = f"#decision-list #m-item-critical-{inc['id']}"
     dash_duo.wait_for_element(f"{item} .m-escalate", timeout=15)
     click(dash_duo, f"{item} .m-escalate")  # the commander's one tap
@@ -83,7 +72,7 @@ def test_an_escalated_undispatched_incident_stays_in_the_officers_queue_awaiting
 
     # the duty officer's desk: still in the queue, on top, awaiting dispatch, marked escalated
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    open_as(dash_duo, eapp, "olga", "/dispatch")
+    open_signed_in(dash_duo, eapp, "olga", "/dispatch")
     dash_duo.wait_for_element("#incident-list .queue-item .badge-escalated", timeout=15)
     ids = js(dash_duo, "return [...document.querySelectorAll('#incident-list > li')].map(e => e.dataset.id)")
     assert ids == [str(inc["id"]), str(older["id"])]
@@ -116,7 +105,7 @@ def test_the_officer_sees_the_servers_escalations_after_a_reload_and_closes_with
     DeadlineChecker(svc).check_once(at_ms=svc.clock())  # fire and police missed their acknowledge deadline
     dash_duo.start_server(eapp)
     dash_duo.get_logs()
-    open_as(dash_duo, eapp, "olga", "/dispatch")
+    open_signed_in(dash_duo, eapp, "olga", "/dispatch")
     notices = "#dispatch-escalations > li"
     want = ["超时升级：深圳市公安局 未按时签收 · 火情 1", "超时升级：深圳市消防救援支队 未按时签收 · 火情 1"]
     wait_for(lambda: sorted(texts(dash_duo, notices)) == sorted(want), message="the server's escalations")

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from dashboard.storage import users
 from dashboard.storage.models import incidents
-from tests.helpers import make_event, wait_for
+from tests.helpers import make_event, open_signed_in, wait_for
 from tests.test_accessibility import axe_violations
 from tests.test_dispatch_page import PASSWORD, click, js, open_desk, page_app, sign_in  # noqa: F401 (page_app: the fixture)
 from tests.test_merge_page import choose, pick
@@ -23,27 +23,8 @@ def marks(dash_duo) -> list[list[str]]:
 
 
 def switch_user(dash_duo, app, name: str) -> None:
-    """Sign the browser in as ``name`` instead, then open /dispatch: the old page left first, its cookies cleared
-    (a request of the old page still answering must not put the old session back), the new one checked."""
-    dash_duo.driver.get(dash_duo.server_url + "/_dash-layout")
-    dash_duo.driver.delete_all_cookies()
-    sign_in(dash_duo, app, name)
-    seen: list[dict] = []
-
-    def signed_in() -> bool:
-        me = dash_duo.driver.execute_async_script("const done = arguments[arguments.length - 1];"
-                                                  "fetch('/api/me').then(r => r.json()).then(done, () => done({}))")
-        seen.append(me)
-        if me.get("username") == name:
-            return True
-        # a late answer to a request of the old page (CI, under load) set its cookie again after ours: set ours again
-        sign_in(dash_duo, app, name)
-        return False
-
-    try:
-        wait_for(signed_in, timeout=20, message=f"the browser signed in as {name}")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; /api/me answered {seen[-3:]}") from None
+    """Sign the browser in as ``name`` instead, then open /dispatch."""
+    open_signed_in(dash_duo, app, name, "/dispatch", PASSWORD)
 
 
 def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by_their_centre(page_app, dash_duo):  # noqa: F811
