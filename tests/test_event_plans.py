@@ -127,13 +127,14 @@ def test_title_search_reads_the_trigram_index(busier_day, q, matches):
     assert used & partition_indexes(engine, "ix_events_title_trgm"), used  # the day's partition of the index
 
 
-@pytest.mark.parametrize("filters, sort", [({"kind": "road_closure"}, "-ts"), ({"kind": "road_closure"}, "ts"),
-                                           ({"kind": "road_closure"}, "-severity"), ({}, "-severity"),
-                                           ({"severity_min": 4, "kind": "speed"}, "-ts")])
+@pytest.mark.parametrize("filters, sort", [({"severity_min": 4, "kind": "speed"}, "ts"), ({"kind": "speed"}, "-severity"),
+                                           ({}, "-severity"), ({"severity_min": 4, "kind": "speed"}, "-ts")])
 def test_filtered_pages_read_only_the_minutes_that_hold_matches(busy_day, filters, sort, monkeypatch):
     # The day is a district's at 20 million events a day scaled down forty times, and so is the gap between
-    # minutes with matches that is read rather than sent as another statement.
+    # minutes with matches that is read rather than sent as another statement (and the rows of a kind that its
+    # own index serves sorted by severity without a walk).
     monkeypatch.setattr(pruning, "JOIN_ROWS", pruning.JOIN_ROWS // 40)
+    monkeypatch.setattr(dd, "INDEXED_SORT_ROWS", dd.INDEXED_SORT_ROWS // 40)
     engine, (start, end) = busy_day
     query = dd.EventQuery("440304", start, end, sort=sort, **filters)
     with engine.connect() as conn:
@@ -143,14 +144,35 @@ def test_filtered_pages_read_only_the_minutes_that_hold_matches(busy_day, filter
     assert pruned * 10 < unpruned, (pruned, unpruned)
 
 
+@pytest.mark.parametrize("kind, sort", [("road_closure", "-ts"), ("road_closure", "ts"), ("road_closure", "-severity"),
+                                        ("speed", "-ts"), ("speed", "ts")])
+def test_a_kind_reads_its_own_rows_from_its_index(busy_day, kind, sort):
+    """An exact kind's page comes from the events' district-kind-time index in one statement: its time sorts read
+    the page's rows and no other, a rare kind by severity reads its matches and sorts them."""
+    engine, (start, end) = busy_day
+    query = dd.EventQuery("440304", start, end, sort=sort, kind=kind)
+    with engine.connect() as conn:
+        rows, _ = dd.event_rows(conn, query, TZ)
+        assert (rows, _) == dd.event_rows(conn, query, TZ, prune=False)
+        matching = conn.execute(text("SELECT count(*) FROM events WHERE district = '440304' AND kind = :k "
+                                     "AND ts_ms >= :a AND ts_ms < :b"), {"k": kind, "a": start, "b": end}).scalar_one()
+    [plan] = plans(engine, lambda conn: dd.event_rows(conn, query, TZ))
+    assert {n.get("Index Name") for n in nodes(plan)} & partition_indexes(engine, "ix_events_district_kind_ts")
+    read = rows_read(engine, lambda conn: dd.event_rows(conn, query, TZ))
+    # a page of 50 and the one after it, from each of the window's two day partitions at most
+    assert read == matching if sort == "-severity" else read <= 2 * (query.limit + 1), (read, matching)
+
+
 def test_a_filter_that_matches_nothing_reads_no_events(busy_day):
     engine, (start, end) = busy_day
-    query = dd.EventQuery("440304", start, end, kind="fire", sort="-severity")
-    assert rows_read(engine, lambda conn: dd.event_rows(conn, query, TZ)) == 0
-    assert rows_read(engine, lambda conn: dd.event_rows(conn, query, TZ, prune=False)) >= 40_000  # the whole day
+    nothing = dd.EventQuery("440304", start, end, street="某某路", sort="-severity")
+    assert rows_read(engine, lambda conn: dd.event_rows(conn, nothing, TZ)) == 0
+    assert rows_read(engine, lambda conn: dd.event_rows(conn, nothing, TZ, prune=False)) >= 40_000  # the whole day
+    no_kind = dd.EventQuery("440304", start, end, kind="fire", sort="-severity")
+    assert rows_read(engine, lambda conn: dd.event_rows(conn, no_kind, TZ)) == 0
 
 
-@pytest.mark.parametrize("filters, index", [({"kind": "road_closure"}, "ix_rollups_district_kind_minute"),
+@pytest.mark.parametrize("filters, index", [({"kind": "road_closure", "severity_min": 3}, "ix_rollups_district_kind_minute"),
                                             ({"street": "沙头街道"}, "ix_rollups_district_street_minute")])
 def test_the_minutes_of_a_filter_are_read_by_its_rollup_index(busy_day, filters, index):
     engine, (start, end) = busy_day

@@ -92,8 +92,9 @@ def events_statements(engine, read) -> list[str]:
     return [sql for sql, _ in statements(engine, read)]
 
 
-@pytest.mark.parametrize("filters", [{"kind": "road_closure"}, {"domain": "security"}, {"street": "香蜜湖街道"},
-                                     {"kind": "accident", "street": "园岭街道"}])
+# (An exact kind alone is its index's to read, matches or none: test_an_exact_kind_is_read_from_its_own_index...)
+@pytest.mark.parametrize("filters", [{"kind": "road_closure", "severity_min": 1}, {"domain": "security"},
+                                     {"street": "香蜜湖街道"}, {"kind": "accident", "street": "园岭街道"}])
 def test_a_filter_that_matches_nothing_reads_the_rollups_only(day, filters):
     engine, city, start, end = day
     for sort in ("-ts", "ts", "-severity"):
@@ -140,9 +141,8 @@ def vm_steps(engine, read) -> int:
     return steps[0]
 
 
-@pytest.mark.parametrize("filters, sort", [({"kind": "accident"}, "-ts"), ({"street": "沙头街道"}, "ts"),
-                                           ({"kind": "drone_sighting"}, "-severity"), ({"severity_min": 4}, "-ts"),
-                                           ({}, "-severity")])
+@pytest.mark.parametrize("filters, sort", [({"street": "沙头街道"}, "ts"), ({"kind": "congestion"}, "-severity"),
+                                           ({"severity_min": 4}, "-ts"), ({}, "-severity")])
 def test_a_rare_filter_reads_its_minutes_not_the_window(dense_hour, filters, sort, monkeypatch):
     # (PostgreSQL's plans at volume: tests/test_event_plans.py.) The hour is a city's scaled down twenty times,
     # and so is the gap between minutes with matches that is read rather than sent as another statement.
@@ -154,6 +154,21 @@ def test_a_rare_filter_reads_its_minutes_not_the_window(dense_hour, filters, sor
     pruned = vm_steps(engine, lambda conn: dd.event_rows(conn, query, TZ, city))
     unpruned = vm_steps(engine, lambda conn: dd.event_rows(conn, query, TZ, city, prune=False))
     assert pruned * 3 < unpruned, (pruned, unpruned)  # statements cost steps of their own
+
+
+@pytest.mark.parametrize("kind, sort, sent", [("accident", "-ts", 1), ("drone_sighting", "ts", 1),
+                                              ("drone_sighting", "-severity", 2), ("congestion", "-ts", 1),
+                                              ("road_closure", "-severity", 2)])
+def test_an_exact_kind_is_read_from_its_own_index_in_one_statement(dense_hour, kind, sort, sent):
+    """The events' district-kind-time index serves a kind's page: one statement in time order, and by severity
+    one count in the rollups first (a rare kind's matches are read and sorted; a common kind's are walked)."""
+    engine, city, start, end = dense_hour
+    query = dd.EventQuery(FUTIAN, start, end, sort=sort, kind=kind)
+    with engine.connect() as conn:
+        assert dd.event_rows(conn, query, TZ, city) == dd.event_rows(conn, query, TZ, city, prune=False)
+    read = statements(engine, lambda conn: dd.event_rows(conn, query, TZ, city))
+    counted = statements(engine, lambda conn: dd.event_rows(conn, query, TZ, city), table="rollups")
+    assert (len(read), len(read) + len(counted)) == (1, sent), (read, counted)
 
 
 @pytest.mark.parametrize("filters", ["{kind} = 交通事故", "{kind} contains 事故", "{street} contains 沙头", "{street} = 某某路",

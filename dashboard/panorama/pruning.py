@@ -46,6 +46,9 @@ class Bound:
     conditions: tuple[Callable, ...] = ()
     columns: frozenset[str] = field(default_factory=frozenset)
     severities: tuple[int, ...] = SEVERITIES
+    # The events' own index (district, kind, time; migration 0026) selects exactly the page's events: an exact
+    # kind and nothing the index leaves to be sifted (a street, a severity floor, a title).
+    indexed: bool = False
 
     def narrows(self) -> bool:
         """Tell whether the bound leaves out any event at all (if not, pruning by it only costs)."""
@@ -62,6 +65,24 @@ def source(bound: Bound, window_ms: int) -> tuple:
     return table, table.c[column], HOUR_MS if hourly else MINUTE_MS
 
 
+def matches(conn: Connection, bound: Bound, district: str, lo: int, hi: int, window_ms: int) -> int:
+    """Return how many events in [lo, hi) the rollups count under ``bound``: an upper bound of its matches."""
+    if not bound.severities:
+        return 0
+    table, when, _ = source(bound, window_ms)
+    start = lo - lo % (HOUR_MS if table in (rollup_hours, district_hours) else MINUTE_MS)
+    stmt = select(func.coalesce(func.sum(_measure(table, bound)), 0)).where(
+        table.c.district == district, when >= start, when < hi, *(c(table) for c in bound.conditions))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _measure(table, bound: Bound):
+    """Return a rollup row's count of the events of ``bound``'s severities."""
+    if bound.severities == SEVERITIES:
+        return table.c.n
+    return sum((table.c[f"sev{s}"] for s in bound.severities[1:]), table.c[f"sev{bound.severities[0]}"])
+
+
 def busy_buckets(conn: Connection, bound: Bound, district: str, lo: int, hi: int, window_ms: int,
                  descending: bool, want: int) -> list[tuple[int, int]]:
     """Return (start, matching events) of the buckets in [lo, hi) that hold matches, nearest first (the latest
@@ -69,9 +90,7 @@ def busy_buckets(conn: Connection, bound: Bound, district: str, lo: int, hi: int
     if not bound.severities:
         return []  # a severity filter no severity passes
     table, when, _ = source(bound, window_ms)
-    measure = sum((table.c[f"sev{s}"] for s in bound.severities[1:]), table.c[f"sev{bound.severities[0]}"]) \
-        if bound.severities != SEVERITIES else table.c.n
-    total = func.sum(measure)
+    total = func.sum(_measure(table, bound))
     stmt = (select(when, total).where(table.c.district == district, *(c(table) for c in bound.conditions))
             .group_by(when).having(total > 0).order_by(when.desc() if descending else when.asc()))
     out, held, chunk = [], 0, FIRST_CHUNK
