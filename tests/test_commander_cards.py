@@ -164,7 +164,8 @@ def test_department_phones_are_checked_when_the_pack_loads():
 
 @pytest.mark.timeout(180)
 def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_app, redis_client, dash_duo):
-    from tests.test_escalation_page import click, js, open_as, texts
+    from tests.helpers import open_signed_in
+    from tests.test_escalation_page import click, js, texts
 
     app = make_app(PANORAMA_POLL_MS=700, PANORAMA_CLOCK=city_clock("10:00"))
     make_user(app, "zhang.wei", "commander")
@@ -185,7 +186,7 @@ def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_
     dash_duo.get_logs()  # the sign-in page before the cookie is set is not under test
     driver = dash_duo.driver
     phone_screen(driver)
-    open_as(dash_duo, app, "zhang.wei", "/m")
+    open_signed_in(dash_duo, app, "zhang.wei", "/m")
     card = f"#decision-list #m-item-overdue-{inc['id']}"
     dash_duo.wait_for_element(f"{card} .m-row", timeout=15)
     assert js(dash_duo, "return window.innerWidth") == 390
@@ -249,7 +250,8 @@ def test_in_chromium_a_commander_re_dispatches_and_escalates_from_one_card(make_
 
 def test_in_chromium_a_fire_late_at_one_department_and_returned_by_another_is_one_card(make_app, redis_client,
                                                                                         dash_duo):
-    from tests.test_escalation_page import click, js, open_as, texts
+    from tests.helpers import open_signed_in
+    from tests.test_escalation_page import click, js, texts
     from tests.helpers import make_event
     from tests.test_api import ingest_now
     from dashboard.dispatch import desk
@@ -270,7 +272,7 @@ def test_in_chromium_a_fire_late_at_one_department_and_returned_by_another_is_on
     dash_duo.start_server(app)
     dash_duo.get_logs()
     phone_screen(dash_duo.driver)
-    open_as(dash_duo, app, "zhang.wei", "/m")
+    open_signed_in(dash_duo, app, "zhang.wei", "/m")
     card = f"#decision-list #m-item-rejected-{inc['id']}"
     dash_duo.wait_for_element(f"{card} .m-row", timeout=15)
     # one card: the fire brigade late, the police returning it with their reason
