@@ -53,7 +53,7 @@ events = Table(
     # (summaries, trends) come from rollups; the ticker reads the newest by seq.
     Index("ix_events_district_ts", "district", "ts_ms"),
     # A district's events of one kind over time: the drill-down's kind filter reads its matches alone, not every
-    # event of the minutes the rollups point it to (a rare kind sorted by severity read ~100,000 rows a page at 20
+    # event of the minutes the rollups point it to (a Futian minute holds ~1,400 of them at 20
     # million events a day; migration 0026).
     Index("ix_events_district_kind_ts", "district", "kind", "ts_ms"),
     # The title search (ILIKE '%...%') by trigram: PostgreSQL only (migration 0007), SQLite scans the district.

@@ -2,8 +2,8 @@
 
 The walk (``dashboard.panorama.pruning``) finds in the rollups the minutes that hold a kind's events, then read
 every event of the district in those minutes and kept the kind's: at 20 million events a day a Futian minute holds
-~1,400, so a rare kind sorted by severity read ~100,000 rows for a page of 50. On PostgreSQL the index is made on
-the partitioned parent, so every day partition has it, those there now and those made later. Building it holds
+~1,400, so a rare kind read a minute's 1,400 rows for each of its ~500 matches in a day. On PostgreSQL the index
+is made on the partitioned parent, so every day partition has it, those there now and those made later. Building it holds
 writes to the events for as long as it takes (minutes a day of 20 million); a live database of many days builds
 it beforehand without blocking, day by day with ``CREATE INDEX CONCURRENTLY``, and this statement then only
 attaches those (docs/operations.md, "Upgrading a live database"). SQLite gets it too: the embedded default's kind
