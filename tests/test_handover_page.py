@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from dashboard.storage import users
 from dashboard.storage.models import incidents
-from tests.helpers import make_event, open_signed_in, wait_for
+from tests.helpers import make_event, wait_for
 from tests.test_accessibility import axe_violations
 from tests.test_dispatch_page import PASSWORD, click, js, open_desk, page_app, sign_in  # noqa: F401 (page_app: the fixture)
 from tests.test_merge_page import choose, pick
@@ -20,11 +20,6 @@ def marks(dash_duo) -> list[list[str]]:
     return js(dash_duo, "return [...document.querySelectorAll('#incident-list > li')].map(li => ["
                         "li.querySelector('.queue-title').textContent,"
                         " (li.querySelector('.centre-mark') || {}).textContent])")
-
-
-def switch_user(dash_duo, app, name: str) -> None:
-    """Sign the browser in as ``name`` instead, then open /dispatch."""
-    open_signed_in(dash_duo, app, name, "/dispatch", PASSWORD)
 
 
 def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by_their_centre(page_app, dash_duo):  # noqa: F811
@@ -67,7 +62,7 @@ def test_the_city_hands_an_incident_down_and_the_district_officer_sees_it_run_by
     assert dash_duo.get_logs() == []
 
     # Futian's officer: the incident their centre runs first in their queue, the hand-down in its timeline
-    switch_user(dash_duo, page_app, "futian-o")
+    sign_in(dash_duo, page_app, "futian-o")  # instead of the city officer
     dash_duo.wait_for_element("#incident-list .queue-item", timeout=10)
     wait_for(lambda: marks(dash_duo) == [["火情 福华路", "区级"], ["燃气泄漏 深南大道", "市级"]],
              message="the district centre's own incident first")

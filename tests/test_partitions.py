@@ -4,6 +4,7 @@ holding data from the unpartitioned schema."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 
 import pytest
 from alembic import command
@@ -40,16 +41,25 @@ def store_days_ago(engine, ages_days: list[float], domain="traffic"):
     return EventStore(engine).write(evs, NOW)
 
 
+@contextmanager
+def migrated(server_url: str, prefix: str, revision: str = "head"):
+    """Yield an engine on a new database of the test's own, migrated to ``revision``; dropped afterwards."""
+    with scratch_database(server_url, prefix) as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine, revision)
+            yield engine
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture
 def fresh_pg_engine(pg_server_url):
     """An engine on a database of this test's own, migrated to head: its table statistics count this test's
     statements only (the session database's also count other tests' races, whose ON CONFLICT insertions that
     lose are counted as deleted tuples)."""
-    with scratch_database(pg_server_url, "panorama_retention") as url:
-        engine = make_engine(url)
-        upgrade(engine)
+    with migrated(pg_server_url, "panorama_retention") as engine:
         yield engine
-        engine.dispose()
 
 
 def deletes_in_events(engine) -> int:
@@ -169,11 +179,8 @@ def test_a_repeated_id_is_stored_once_within_the_horizon_whatever_its_ts(any_eng
 
 @pytest.fixture
 def db_at_0005(pg_server_url):
-    with scratch_database(pg_server_url, "panorama_upgrade") as url:
-        engine = make_engine(url)
-        upgrade(engine, "0005")
+    with migrated(pg_server_url, "panorama_upgrade", "0005") as engine:
         yield engine
-        engine.dispose()
 
 
 def test_upgrade_moves_an_existing_database_in_place(db_at_0005):
@@ -222,28 +229,20 @@ def test_upgrade_moves_an_existing_database_in_place(db_at_0005):
 def test_the_kind_index_attaches_day_indexes_built_beforehand_and_builds_the_rest(pg_server_url):
     """docs/operations.md's live upgrade: a day indexed with CREATE INDEX CONCURRENTLY before migration 0026 keeps
     that index (attached, not built again); a day not indexed gets one; a day made later has it too."""
-    import psycopg
-
-    with scratch_database(pg_server_url, "panorama_kind_index") as url:
-        engine = make_engine(url)
-        try:
-            upgrade(engine, "0025")
-            store_days_ago(engine, [0.1, 1.5, 2.5])
-            days = [partitions.partition_name("events", int(NOW - a * DAY_MS) // DAY_MS) for a in (0.1, 1.5, 2.5)]
-            plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
-            with psycopg.connect(plain, autocommit=True) as conn:  # CONCURRENTLY: outside a transaction
-                conn.execute(f'CREATE INDEX CONCURRENTLY "{days[0]}_prebuilt" ON "{days[0]}" (district, kind, ts_ms)')
-            upgrade(engine)
-            maintain(engine, NOW + 5 * DAY_MS, Retention(events_days=30, rollup_days=90))  # days made later
-            with engine.connect() as conn:
-                on = dict(conn.execute(text(
-                    "SELECT c.relname, i.relname FROM pg_inherits h JOIN pg_class i ON i.oid = h.inhrelid "
-                    "JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class c ON c.oid = x.indrelid "
-                    "WHERE h.inhparent = 'ix_events_district_kind_ts'::regclass")).all())
-                valid = conn.execute(text("SELECT indisvalid FROM pg_index "
-                                          "WHERE indexrelid = 'ix_events_district_kind_ts'::regclass")).scalar_one()
-            every_day = {partitions.partition_name("events", d) for d in days_of(engine)}
-            assert set(on) == every_day and len(every_day) > len(days)
-            assert on[days[0]] == f"{days[0]}_prebuilt" and valid
-        finally:
-            engine.dispose()
+    with migrated(pg_server_url, "panorama_kind_index", "0025") as engine:
+        store_days_ago(engine, [0.1, 1.5, 2.5])
+        days = [partitions.partition_name("events", int(NOW - a * DAY_MS) // DAY_MS) for a in (0.1, 1.5, 2.5)]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:  # CONCURRENTLY: no transaction
+            conn.execute(text(f'CREATE INDEX CONCURRENTLY "{days[0]}_prebuilt" ON "{days[0]}" (district, kind, ts_ms)'))
+        upgrade(engine)
+        maintain(engine, NOW + 5 * DAY_MS, Retention(events_days=30, rollup_days=90))  # days made later
+        with engine.connect() as conn:
+            on = dict(conn.execute(text(
+                "SELECT c.relname, i.relname FROM pg_inherits h JOIN pg_class i ON i.oid = h.inhrelid "
+                "JOIN pg_index x ON x.indexrelid = i.oid JOIN pg_class c ON c.oid = x.indrelid "
+                "WHERE h.inhparent = 'ix_events_district_kind_ts'::regclass")).all())
+            valid = conn.execute(text("SELECT indisvalid FROM pg_index "
+                                      "WHERE indexrelid = 'ix_events_district_kind_ts'::regclass")).scalar_one()
+        every_day = {partitions.partition_name("events", d) for d in days_of(engine)}
+        assert set(on) == every_day and len(every_day) > len(days)
+        assert on[days[0]] == f"{days[0]}_prebuilt" and valid

@@ -305,9 +305,7 @@ def keyset_page(conn: Connection, district: str, start: int, end: int, sort: str
         stmt = page_statement(district, lo, hi, sort, after, [*where, *extra]).limit(n)
         return conn.execute(stmt).mappings().all()
 
-    if bound is None or sort == "title" or (sort != "-severity" and not bound.narrows()) or (
-            bound.indexed and (sort != "-severity" or pruning.matches(
-                conn, bound, district, start, end, end - start) <= INDEXED_SORT_ROWS)):
+    if _whole_window(conn, district, start, end, sort, bound):
         rows = read(start, end, limit + 1)
     elif sort == "-severity":
         rows = _by_severity(conn, district, start, end, limit + 1, bound, read, after)
@@ -322,6 +320,18 @@ def keyset_page(conn: Connection, district: str, start: int, end: int, sort: str
 # the window is read and sorted, which is quicker than a walk per severity while the rollups count at most this many
 # (a rare kind: ~500 a day in a district at 20 million events a day; a later page's cursor reads the same way).
 INDEXED_SORT_ROWS = 2_000
+
+
+def _whole_window(conn: Connection, district: str, start: int, end: int, sort: str,
+                  bound: pruning.Bound | None) -> bool:
+    """Tell whether the page's own statement over the whole window reads no more than a walk would: with no bound,
+    a title sort, a bound that leaves nothing out, or an exact kind that its own index serves."""
+    if bound is None or sort == "title":
+        return True
+    if bound.indexed:
+        return sort != "-severity" or pruning.matches(conn, bound, district, start, end,
+                                                      end - start) <= INDEXED_SORT_ROWS
+    return sort != "-severity" and not bound.narrows()
 
 
 def _by_severity(conn: Connection, district: str, start: int, end: int, need: int, bound: pruning.Bound, read,

@@ -69,10 +69,9 @@ def matches(conn: Connection, bound: Bound, district: str, lo: int, hi: int, win
     """Return how many events in [lo, hi) the rollups count under ``bound``: an upper bound of its matches."""
     if not bound.severities:
         return 0
-    table, when, _ = source(bound, window_ms)
-    start = lo - lo % (HOUR_MS if table in (rollup_hours, district_hours) else MINUTE_MS)
+    table, when, step = source(bound, window_ms)
     stmt = select(func.coalesce(func.sum(_measure(table, bound)), 0)).where(
-        table.c.district == district, when >= start, when < hi, *(c(table) for c in bound.conditions))
+        table.c.district == district, when >= lo - lo % step, when < hi, *(c(table) for c in bound.conditions))
     return int(conn.execute(stmt).scalar_one())
 
 
